@@ -1,0 +1,522 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/openmpns/openmpns/shared/clock"
+	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/shared/wire"
+)
+
+// Config configures a Device.
+type Config struct {
+	// Server is the server's base URL, e.g. http://127.0.0.1:8080.
+	Server string
+	// StateDir keeps the identity, channels and recent notification ids
+	// across restarts; "" keeps them in memory only.
+	StateDir string
+	// Handlers receive events.
+	Handlers Handlers
+	// MinBackoff and MaxBackoff bound the reconnect delay (defaults 250 ms, 30 s).
+	MinBackoff, MaxBackoff time.Duration
+	// Client names this client in hello (default "openmpns-device").
+	Client string
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// Clock; nil means the system clock.
+	Clock clock.Clock
+	// Dialer; nil means a dialer with a 10 s handshake timeout.
+	Dialer *websocket.Dialer
+}
+
+// Errors returned by Device and Channel methods.
+var (
+	ErrClosed        = errors.New("device: closed")
+	ErrNotOpen       = errors.New("device: channel is not open")
+	ErrChannelExists = errors.New("device: the app already has a channel under another name")
+	ErrChannelQuota  = errors.New("device: the device has the maximum number of channels")
+)
+
+// Device is one emulated phone's push client.
+type Device struct {
+	cfg    Config
+	wsURL  string
+	log    *slog.Logger
+	clk    clock.Clock
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	events *eventQueue
+
+	mu       sync.Mutex
+	st       persisted
+	seen     *seenSet
+	channels map[string]*Channel // by app
+	apps     map[string]AppState
+	conn     *conn
+	connCh   chan struct{} // closed and replaced when conn changes
+	status   ConnectionStatus
+	closed   bool
+}
+
+// AppState is whether an app runs and is in the foreground.
+type AppState struct {
+	Running    bool
+	Foreground bool
+}
+
+// New loads the device's state and starts connecting in the background.
+func New(cfg Config) (*Device, error) {
+	u, err := url.Parse(cfg.Server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("device: server URL %q: want http://host:port or https://host:port", cfg.Server)
+	}
+	u.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/ws"
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 250 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.Client == "" {
+		cfg.Client = "openmpns-device"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System{}
+	}
+	if cfg.Dialer == nil {
+		cfg.Dialer = &websocket.Dialer{HandshakeTimeout: 10 * time.Second, Proxy: http.ProxyFromEnvironment,
+			ReadBufferSize: 1024, WriteBufferSize: 1024, Subprotocols: []string{wire.Subprotocol}}
+	}
+	st, err := loadState(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if st.Power == "" {
+		st.Power = PowerNormal
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &Device{
+		cfg: cfg, wsURL: u.String(), log: cfg.Logger, clk: cfg.Clock, ctx: ctx, cancel: cancel,
+		st: st, seen: newSeenSet(st.Seen), channels: map[string]*Channel{}, apps: map[string]AppState{},
+		connCh: make(chan struct{}), status: Disconnected,
+	}
+	for _, r := range st.Channels {
+		d.channels[r.App] = &Channel{d: d, rec: r, open: true}
+	}
+	d.events = newEventQueue()
+	d.wg.Add(2)
+	go func() { defer d.wg.Done(); d.events.run() }()
+	go func() { defer d.wg.Done(); d.connectLoop() }()
+	return d, nil
+}
+
+// ID returns the device id, "" until the server has issued one.
+func (d *Device) ID() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.st.DeviceID
+}
+
+// ConnectionStatus reports whether the push connection is up.
+func (d *Device) ConnectionStatus() ConnectionStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.status
+}
+
+// SetAppState records whether app runs and is in the foreground; raw data
+// reaches only running apps, and toasts for a foreground app go to the app.
+func (d *Device) SetAppState(app string, s AppState) {
+	if s.Foreground {
+		s.Running = true
+	}
+	d.mu.Lock()
+	d.apps[app] = s
+	d.mu.Unlock()
+}
+
+func (d *Device) appState(app string) AppState {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.apps[app]
+}
+
+// PowerLevel returns the reported power level.
+func (d *Device) PowerLevel() PowerLevel {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.st.Power
+}
+
+// SetPowerLevel reports a new power level to the server (now, or when next
+// connected) and raises PowerLevelChanged on every channel's app.
+func (d *Device) SetPowerLevel(ctx context.Context, p PowerLevel) error {
+	switch p {
+	case PowerNormal, PowerLow, PowerCriticallyLow:
+	default:
+		return fmt.Errorf("device: unknown power level %q", p)
+	}
+	d.mu.Lock()
+	d.st.Power = p
+	apps := make([]string, 0, len(d.channels))
+	for app := range d.channels {
+		apps = append(apps, app)
+	}
+	d.mu.Unlock()
+	if err := d.save(); err != nil {
+		return err
+	}
+	for _, app := range apps {
+		d.raise(&ChannelError{Type: ErrPowerLevelChanged, App: app, Message: "power level is now " + string(p)})
+	}
+	c := d.currentConn()
+	if c == nil {
+		return nil // sent in the next hello's follow-up
+	}
+	_, err := c.request(ctx, &wire.Frame{Type: wire.TypePower, Power: string(p)})
+	return err
+}
+
+// Close stops the device: the connection is closed, state saved, and every
+// goroutine has ended when Close returns.
+func (d *Device) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	c := d.conn
+	d.mu.Unlock()
+	d.cancel()
+	if c != nil {
+		c.close()
+	}
+	d.events.close()
+	d.wg.Wait()
+	return d.save()
+}
+
+func (d *Device) save() error {
+	d.mu.Lock()
+	p := d.st
+	p.Seen = d.seen.list()
+	p.Channels = p.Channels[:0:0]
+	for _, ch := range d.channels {
+		if ch.open {
+			p.Channels = append(p.Channels, ch.rec)
+		}
+	}
+	d.mu.Unlock()
+	return saveState(d.cfg.StateDir, &p)
+}
+
+func (d *Device) raise(e *ChannelError) {
+	if h := d.cfg.Handlers.Error; h != nil {
+		d.events.push(func() { h(e) })
+	}
+}
+
+func (d *Device) currentConn() *conn {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.conn
+}
+
+// waitConn returns the connection, waiting for one if needed.
+func (d *Device) waitConn(ctx context.Context) (*conn, error) {
+	for {
+		d.mu.Lock()
+		c, ch, closed := d.conn, d.connCh, d.closed
+		d.mu.Unlock()
+		if closed {
+			return nil, ErrClosed
+		}
+		if c != nil {
+			return c, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("device: waiting for the push connection: %w", ctx.Err())
+		case <-d.ctx.Done():
+			return nil, ErrClosed
+		}
+	}
+}
+
+func (d *Device) setConn(c *conn) {
+	d.mu.Lock()
+	d.conn = c
+	close(d.connCh)
+	d.connCh = make(chan struct{})
+	st := Disconnected
+	if c != nil {
+		st = Connected
+	}
+	changed := d.status != st
+	d.status = st
+	d.mu.Unlock()
+	if h := d.cfg.Handlers.ConnectionStatusChanged; changed && h != nil {
+		d.events.push(func() { h(st) })
+	}
+}
+
+// Backoff returns the delay before reconnect attempt n (0-based): full
+// jitter over an exponential ceiling, between min and max.
+func Backoff(n int, min, max time.Duration, rnd func(int64) int64) time.Duration {
+	ceil := max
+	if n < 30 {
+		if c := min << n; c > 0 && c < max {
+			ceil = c
+		}
+	}
+	if ceil <= min {
+		return min
+	}
+	return min + time.Duration(rnd(int64(ceil-min)+1))
+}
+
+func (d *Device) connectLoop() {
+	attempt := 0
+	for d.ctx.Err() == nil {
+		c, err := d.connect()
+		if err == nil {
+			attempt = 0
+			d.setConn(c)
+			err = c.wait()
+			d.setConn(nil)
+			if d.ctx.Err() != nil {
+				return
+			}
+			d.log.Debug("push connection lost", "err", err)
+		} else {
+			d.log.Debug("push connection failed", "attempt", attempt, "err", err)
+			var ue *unauthorizedError
+			if errors.As(err, &ue) {
+				d.raise(&ChannelError{Type: ErrChannelOpenFailed, Message: "the server no longer knows this device; registering as a new device (Channel URIs will change)"})
+				d.mu.Lock()
+				d.st.DeviceID, d.st.DeviceToken = "", ""
+				d.mu.Unlock()
+				continue
+			}
+		}
+		wait := Backoff(attempt, d.cfg.MinBackoff, d.cfg.MaxBackoff, rand.Int64N)
+		attempt++
+		done := make(chan struct{})
+		t := d.clk.AfterFunc(wait, func() { close(done) })
+		select {
+		case <-done:
+		case <-d.ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+type unauthorizedError struct{ msg string }
+
+func (e *unauthorizedError) Error() string { return "device: unauthorized: " + e.msg }
+
+// connect dials, says hello, and reopens the device's channels.
+func (d *Device) connect() (*conn, error) {
+	ctx, cancel := context.WithTimeout(d.ctx, 15*time.Second)
+	defer cancel()
+	ws, _, err := d.cfg.Dialer.DialContext(ctx, d.wsURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("device: dial %s: %w", d.wsURL, err)
+	}
+	ws.SetReadLimit(wire.MaxFrameBytes)
+	d.mu.Lock()
+	hello := &wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion, DeviceID: d.st.DeviceID, DeviceToken: d.st.DeviceToken, Client: d.cfg.Client}
+	d.mu.Unlock()
+	ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	b, _ := wire.Encode(hello)
+	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		ws.Close()
+		return nil, fmt.Errorf("device: send hello: %w", err)
+	}
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, b, err = ws.ReadMessage()
+	if err != nil {
+		ws.Close()
+		return nil, fmt.Errorf("device: read welcome: %w", err)
+	}
+	w, err := wire.Decode(b)
+	if err != nil {
+		ws.Close()
+		return nil, err
+	}
+	if w.Type == wire.TypeError {
+		ws.Close()
+		if w.Code == wire.CodeUnauthorized {
+			return nil, &unauthorizedError{w.Message}
+		}
+		return nil, fmt.Errorf("device: server refused hello: %s: %s", w.Code, w.Message)
+	}
+	if w.Type != wire.TypeWelcome {
+		ws.Close()
+		return nil, fmt.Errorf("device: expected welcome, got %s", w.Type)
+	}
+	d.mu.Lock()
+	if w.DeviceToken != "" {
+		d.st.DeviceID, d.st.DeviceToken = w.DeviceID, w.DeviceToken
+	}
+	power := d.st.Power
+	d.mu.Unlock()
+	if w.DeviceToken != "" {
+		if err := d.save(); err != nil {
+			d.log.Warn("save device identity", "err", err)
+		}
+	}
+	hb := time.Duration(w.Heartbeat) * time.Millisecond
+	if hb <= 0 {
+		hb = 30 * time.Second
+	}
+	c := newConn(d, ws, hb)
+	// Bring the server's view of this device up to date before announcing
+	// the connection: power level, then every channel with its bindings.
+	if _, err := c.request(ctx, &wire.Frame{Type: wire.TypePower, Power: string(power)}); err != nil {
+		c.close()
+		return nil, err
+	}
+	d.mu.Lock()
+	chans := make([]*Channel, 0, len(d.channels))
+	for _, ch := range d.channels {
+		if ch.open {
+			chans = append(chans, ch)
+		}
+	}
+	d.mu.Unlock()
+	for _, ch := range chans {
+		if err := ch.sync(ctx, c); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// deliver handles a notify frame on the event goroutine and reports whether
+// to acknowledge it (always, once handled or dropped).
+func (d *Device) deliver(f *wire.Frame, received time.Time) {
+	m := Meta{ID: f.NID, App: f.App, Channel: f.Channel, Class: f.Class, MessageID: f.MessageID,
+		AcceptedAt: time.Unix(0, f.AcceptedAt), ReceivedAt: received}
+	d.mu.Lock()
+	fresh := d.seen.add(f.NID)
+	ch := d.channels[f.App]
+	var domains []string
+	if ch != nil {
+		domains = ch.rec.Domains
+	}
+	d.mu.Unlock()
+	if !fresh || ch == nil {
+		return // a duplicate, or for a channel closed since
+	}
+	h := d.cfg.Handlers
+	switch f.Kind {
+	case "toast":
+		t, err := payload.ParseToast(f.Payload)
+		if err != nil {
+			d.raise(&ChannelError{Type: ErrPayloadFormat, App: f.App, Message: err.Error()})
+			return
+		}
+		if d.appState(f.App).Foreground {
+			if h.AppToast != nil {
+				h.AppToast(m, t)
+			}
+		} else if h.ShellToast != nil {
+			h.ShellToast(m, t)
+		}
+	case "tile":
+		t, err := payload.ParseTile(f.Payload)
+		if err != nil {
+			d.raise(&ChannelError{Type: ErrPayloadFormat, App: f.App, Message: err.Error()})
+			return
+		}
+		if h.Tile != nil {
+			h.Tile(m, t, domains)
+		}
+	case "raw":
+		if d.appState(f.App).Running {
+			if h.Raw != nil {
+				h.Raw(m, f.Payload)
+			}
+		} else if h.RawDropped != nil {
+			h.RawDropped(m)
+		}
+	default:
+		d.raise(&ChannelError{Type: ErrUnknown, App: f.App, Message: "unknown notification kind " + f.Kind})
+	}
+}
+
+// eventQueue runs functions one at a time, in order, on one goroutine.
+type eventQueue struct {
+	mu     sync.Mutex
+	q      []func()
+	wake   chan struct{}
+	closed bool
+}
+
+func newEventQueue() *eventQueue { return &eventQueue{wake: make(chan struct{}, 1)} }
+
+func (e *eventQueue) push(f func()) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.q = append(e.q, f)
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *eventQueue) close() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *eventQueue) run() {
+	for range e.wake {
+		for {
+			e.mu.Lock()
+			if len(e.q) == 0 {
+				closed := e.closed
+				e.mu.Unlock()
+				if closed {
+					return
+				}
+				break
+			}
+			f := e.q[0]
+			e.q[0] = nil
+			e.q = e.q[1:]
+			e.mu.Unlock()
+			f()
+		}
+	}
+}

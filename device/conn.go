@@ -1,0 +1,221 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/openmpns/openmpns/shared/wire"
+)
+
+var errConnClosed = errors.New("device: connection closed")
+
+// conn is one WebSocket session: a reader goroutine that routes answers to
+// waiting requests and notifications to the event queue, and a writer
+// goroutine that sends requests and coalesced acks in order.
+type conn struct {
+	d  *Device
+	ws *websocket.Conn
+	hb time.Duration
+
+	mu      sync.Mutex
+	nextID  uint64
+	pending map[uint64]chan *wire.Frame
+	outbox  []*wire.Frame
+	acks    []string
+	closed  bool
+	err     error
+
+	wake chan struct{}
+	done chan struct{} // closed when both goroutines ended
+	wg   sync.WaitGroup
+}
+
+func newConn(d *Device, ws *websocket.Conn, hb time.Duration) *conn {
+	c := &conn{d: d, ws: ws, hb: hb, pending: map[uint64]chan *wire.Frame{},
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c.wg.Add(2)
+	go func() { defer c.wg.Done(); c.readLoop() }()
+	go func() { defer c.wg.Done(); c.writeLoop() }()
+	go func() { c.wg.Wait(); close(c.done) }()
+	return c
+}
+
+// wait blocks until the connection ends and returns why.
+func (c *conn) wait() error {
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *conn) fail(err error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.err = err
+	for id, ch := range c.pending {
+		close(ch)
+		delete(c.pending, id)
+	}
+	c.mu.Unlock()
+	c.ws.Close()
+	c.signal()
+}
+
+func (c *conn) close() {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if !closed {
+		c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(time.Second))
+	}
+	c.fail(errConnClosed)
+	<-c.done
+}
+
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// request sends f with a fresh id and waits for its answer. An error frame
+// comes back as an error.
+func (c *conn) request(ctx context.Context, f *wire.Frame) (*wire.Frame, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, errConnClosed
+	}
+	c.nextID++
+	f.ID = c.nextID
+	ch := make(chan *wire.Frame, 1)
+	c.pending[f.ID] = ch
+	c.outbox = append(c.outbox, f)
+	c.mu.Unlock()
+	c.signal()
+	select {
+	case r, ok := <-ch:
+		if !ok {
+			return nil, errConnClosed
+		}
+		if r.Type == wire.TypeError {
+			return r, &serverError{code: r.Code, msg: r.Message}
+		}
+		return r, nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.pending, f.ID)
+		c.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+type serverError struct{ code, msg string }
+
+func (e *serverError) Error() string {
+	return fmt.Sprintf("device: server answered %s: %s", e.code, e.msg)
+}
+
+func (c *conn) ack(nid string) {
+	c.mu.Lock()
+	if !c.closed {
+		c.acks = append(c.acks, nid)
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *conn) writeLoop() {
+	var frames []*wire.Frame
+	for range c.wake {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return
+		}
+		frames, c.outbox = c.outbox, frames[:0]
+		acks := c.acks
+		c.acks = nil
+		c.mu.Unlock()
+		for len(acks) > 0 {
+			n := min(len(acks), wire.MaxAckIDs)
+			frames = append(frames, &wire.Frame{Type: wire.TypeAck, NIDs: acks[:n]})
+			acks = acks[n:]
+		}
+		for _, f := range frames {
+			b, err := wire.Encode(f)
+			if err == nil {
+				c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				err = c.ws.WriteMessage(websocket.TextMessage, b)
+			}
+			if err != nil {
+				c.fail(fmt.Errorf("device: write: %w", err))
+				return
+			}
+		}
+		clear(frames)
+	}
+}
+
+func (c *conn) readLoop() {
+	deadline := func() { c.ws.SetReadDeadline(time.Now().Add(c.hb*2 + c.hb/2)) }
+	deadline()
+	c.ws.SetPingHandler(func(data string) error {
+		deadline()
+		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(10*time.Second))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
+	for {
+		_, b, err := c.ws.ReadMessage()
+		if err != nil {
+			c.fail(fmt.Errorf("device: read: %w", err))
+			return
+		}
+		deadline()
+		f, err := wire.Decode(b)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		switch f.Type {
+		case wire.TypeNotify:
+			received := c.d.clk.Now()
+			c.d.events.push(func() {
+				c.d.deliver(f, received)
+				c.ack(f.NID)
+			})
+		case wire.TypeGoAway:
+			c.fail(fmt.Errorf("device: server going away: %s", f.Message))
+			return
+		case wire.TypeOpened:
+			if f.Re == 0 {
+				c.d.uriChanged(f)
+				continue
+			}
+			fallthrough
+		default:
+			c.mu.Lock()
+			ch := c.pending[f.Re]
+			delete(c.pending, f.Re)
+			c.mu.Unlock()
+			if ch != nil {
+				ch <- f
+			} else if f.Type == wire.TypeError {
+				c.d.raise(&ChannelError{Type: ErrUnknown, App: f.App, Message: f.Code + ": " + f.Message})
+			}
+		}
+	}
+}

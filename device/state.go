@@ -1,0 +1,125 @@
+package device
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// stateFile is the name of the state file in Config.StateDir.
+const stateFile = "device.json"
+
+// maxSeen bounds the remembered notification ids used to drop duplicates.
+const maxSeen = 4096
+
+// persisted is what a device keeps across restarts.
+type persisted struct {
+	DeviceID    string          `json:"device_id,omitempty"`
+	DeviceToken string          `json:"device_token,omitempty"`
+	Power       PowerLevel      `json:"power,omitempty"`
+	Channels    []channelRecord `json:"channels,omitempty"`
+	Seen        []string        `json:"seen,omitempty"`
+}
+
+type channelRecord struct {
+	App     string   `json:"app"`
+	Name    string   `json:"name"`
+	Service string   `json:"service,omitempty"`
+	URI     string   `json:"uri,omitempty"`
+	Toast   bool     `json:"toast,omitempty"`
+	Tile    bool     `json:"tile,omitempty"`
+	Domains []string `json:"domains,omitempty"`
+}
+
+func loadState(dir string) (persisted, error) {
+	var p persisted
+	if dir == "" {
+		return p, nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return p, nil
+	}
+	if err != nil {
+		return p, fmt.Errorf("device: read state: %w", err)
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("device: state file %s is damaged (%w); move it away to start as a new device", filepath.Join(dir, stateFile), err)
+	}
+	return p, nil
+}
+
+// saveState writes the state atomically: a crash leaves the old or the new file.
+func saveState(dir string, p *persisted) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("device: create state directory: %w", err)
+	}
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return fmt.Errorf("device: encode state: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, stateFile+".*")
+	if err != nil {
+		return fmt.Errorf("device: write state: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("device: write state: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("device: write state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("device: write state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFile)); err != nil {
+		return fmt.Errorf("device: write state: %w", err)
+	}
+	return nil
+}
+
+// seenSet remembers recent notification ids, oldest evicted first.
+type seenSet struct {
+	ids  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newSeenSet(initial []string) *seenSet {
+	s := &seenSet{ids: make(map[string]struct{}, maxSeen)}
+	for _, id := range initial {
+		s.add(id)
+	}
+	return s
+}
+
+// add records id and reports whether it was new.
+func (s *seenSet) add(id string) bool {
+	if _, ok := s.ids[id]; ok {
+		return false
+	}
+	if len(s.ring) < maxSeen {
+		s.ring = append(s.ring, id)
+	} else {
+		delete(s.ids, s.ring[s.next])
+		s.ring[s.next] = id
+		s.next = (s.next + 1) % maxSeen
+	}
+	s.ids[id] = struct{}{}
+	return true
+}
+
+// list returns the ids oldest first.
+func (s *seenSet) list() []string {
+	out := make([]string, 0, len(s.ring))
+	out = append(out, s.ring[s.next:]...)
+	return append(out, s.ring[:s.next]...)
+}

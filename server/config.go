@@ -1,0 +1,161 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/openmpns/openmpns/shared/clock"
+)
+
+// Defaults for Config. Each is documented in docs/server.md.
+const (
+	DefaultListen           = "127.0.0.1:8080"
+	DefaultDataDir          = "./data"
+	DefaultMaxPayloadBytes  = 3072
+	DefaultMaxHeaderBytes   = 1024
+	DefaultQueueLimit       = 100
+	DefaultQueueTTL         = 24 * time.Hour
+	DefaultTempDisconnected = 15 * time.Minute
+	DefaultInactiveAfter    = 30 * 24 * time.Hour
+	DefaultDailyQuota       = 500
+	DefaultMaxChannels      = 30
+	DefaultHeartbeat        = 30 * time.Second
+	DefaultInFlight         = 64
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultBatchWindow450   = 450 * time.Second
+	DefaultBatchWindow900   = 900 * time.Second
+	DefaultTimeScale        = 1.0
+	DefaultShutdownGrace    = 5 * time.Second
+)
+
+// Config is everything a Server needs. The zero value of each field means its
+// default; Normalize fills them in and checks the rest.
+type Config struct {
+	// Listen is the address of the HTTP listener (push API, device gateway,
+	// health and metrics).
+	Listen string
+	// PublicURL is the origin put in Channel URIs, e.g. https://push.example.com.
+	// Empty means http://<Listen>.
+	PublicURL string
+	// DataDir holds the bbolt file (openmpns.db).
+	DataDir string
+
+	// MaxPayloadBytes bounds a notification body, raw included.
+	MaxPayloadBytes int
+	// MaxHeaderBytes bounds the request headers of a push, Authorization not counted.
+	MaxHeaderBytes int
+	// QueueLimit is how many notifications one channel may have queued;
+	// beyond it senders get QueueFull.
+	QueueLimit int
+	// QueueTTL is how long an undelivered notification is kept.
+	QueueTTL time.Duration
+	// TempDisconnected is how long a device may be offline and still be
+	// reported TempDisconnected; after that it is Disconnected.
+	TempDisconnected time.Duration
+	// InactiveAfter is how long a device may be offline before it is Inactive
+	// and pushes to it get 412.
+	InactiveAfter time.Duration
+	// DailyQuota is how many notifications an unauthenticated sender may push
+	// to one channel per day (UTC); beyond it 406. Negative disables the quota.
+	DailyQuota int
+	// MaxChannels is how many channels one device may open.
+	MaxChannels int
+	// Heartbeat is the WebSocket ping interval; a device that answers no ping
+	// within two intervals is disconnected.
+	Heartbeat time.Duration
+	// InFlight is how many notifications a device may have unacknowledged.
+	InFlight int
+	// WriteTimeout bounds each WebSocket write; a device that does not read is
+	// cut off after it.
+	WriteTimeout time.Duration
+	// TimeScale divides the batching windows (450 s, 900 s) so a developer
+	// can preview batched delivery: 100 makes them 4.5 s and 9 s.
+	TimeScale float64
+	// ShutdownGrace is how long Shutdown waits for in-flight requests.
+	ShutdownGrace time.Duration
+
+	// Logger receives structured logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Clock is the time source; nil means the system clock.
+	Clock clock.Clock
+}
+
+// Normalize fills in defaults and validates c.
+func (c *Config) Normalize() error {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defD := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	def(&c.MaxPayloadBytes, DefaultMaxPayloadBytes)
+	def(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	def(&c.QueueLimit, DefaultQueueLimit)
+	def(&c.DailyQuota, DefaultDailyQuota)
+	def(&c.MaxChannels, DefaultMaxChannels)
+	def(&c.InFlight, DefaultInFlight)
+	defD(&c.QueueTTL, DefaultQueueTTL)
+	defD(&c.TempDisconnected, DefaultTempDisconnected)
+	defD(&c.InactiveAfter, DefaultInactiveAfter)
+	defD(&c.Heartbeat, DefaultHeartbeat)
+	defD(&c.WriteTimeout, DefaultWriteTimeout)
+	defD(&c.ShutdownGrace, DefaultShutdownGrace)
+	if c.TimeScale == 0 {
+		c.TimeScale = DefaultTimeScale
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = clock.System{}
+	}
+	var errs []error
+	if c.TimeScale < 1 || c.TimeScale > 1e6 {
+		errs = append(errs, fmt.Errorf("time scale %v: must be between 1 and 1000000", c.TimeScale))
+	}
+	if c.MaxPayloadBytes < 0 || c.MaxHeaderBytes < 0 || c.QueueLimit < 0 || c.MaxChannels < 0 || c.InFlight < 0 {
+		errs = append(errs, errors.New("limits must not be negative"))
+	}
+	if c.InactiveAfter <= c.TempDisconnected {
+		errs = append(errs, fmt.Errorf("inactive-after (%v) must be longer than temp-disconnected (%v)", c.InactiveAfter, c.TempDisconnected))
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			errs = append(errs, fmt.Errorf("public URL %q: want an origin such as https://push.example.com", c.PublicURL))
+		}
+		c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	}
+	c.DataDir = filepath.Clean(c.DataDir)
+	return errors.Join(errs...)
+}
+
+// BatchWindow returns the batching window of a notification class after
+// TimeScale: 0 for immediate classes.
+func (c *Config) BatchWindow(class int) time.Duration {
+	var w time.Duration
+	switch class {
+	case 11, 12, 13:
+		w = DefaultBatchWindow450
+	case 21, 22, 23:
+		w = DefaultBatchWindow900
+	default:
+		return 0
+	}
+	return time.Duration(float64(w) / c.TimeScale)
+}

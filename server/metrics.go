@@ -1,0 +1,51 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the server's Prometheus metrics, in a registry of its own so
+// that several servers can run in one process (tests do).
+type metrics struct {
+	reg         *prometheus.Registry
+	connections prometheus.Gauge
+	channels    prometheus.Gauge
+	queueDepth  prometheus.Gauge
+	pushes      *prometheus.CounterVec
+	delivered   *prometheus.CounterVec
+	expired     prometheus.Counter
+	latency     prometheus.Histogram
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "openmpns_device_connections", Help: "Devices connected over the WebSocket gateway.",
+		}),
+		channels: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "openmpns_channels", Help: "Open push channels.",
+		}),
+		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "openmpns_queue_depth", Help: "Notifications accepted and not yet acknowledged by their device.",
+		}),
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "openmpns_notifications_total", Help: "Push requests answered, by kind and X-NotificationStatus (or HTTP status when it has none).",
+		}, []string{"kind", "status"}),
+		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "openmpns_notifications_delivered_total", Help: "Notifications acknowledged by devices, by kind.",
+		}, []string{"kind"}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "openmpns_notifications_expired_total", Help: "Queued notifications dropped because they expired before delivery.",
+		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "openmpns_delivery_latency_seconds",
+			Help:    "Time from a push being accepted to its device acknowledging it.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 16), // 100 µs to ~15 min
+		}),
+	}
+	m.reg.MustRegister(m.connections, m.channels, m.queueDepth, m.pushes, m.delivered, m.expired, m.latency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

@@ -1,0 +1,226 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/openmpns/openmpns/shared/payload"
+)
+
+// PushPath is the path prefix of Channel URIs.
+const PushPath = "/push/"
+
+// MPNS request and response headers.
+const (
+	HeaderTarget             = "X-WindowsPhone-Target"
+	HeaderClass              = "X-NotificationClass"
+	HeaderMessageID          = "X-MessageID"
+	HeaderNotificationStatus = "X-NotificationStatus"
+	HeaderSubscriptionStatus = "X-SubscriptionStatus"
+	HeaderConnectionStatus   = "X-DeviceConnectionStatus"
+	// HeaderError carries the human-readable reason of a refusal (OpenMPNS's own).
+	HeaderError = "X-OpenMPNS-Error"
+)
+
+// tokenLen is the length of a channel token: 20 random bytes, base64url.
+const tokenLen = 27
+
+// Pusher is what the HTTP push API needs from the routing engine.
+type Pusher interface {
+	Push(*PushRequest) PushResult
+}
+
+var _ Pusher = (*Engine)(nil)
+
+// pushHandler serves POSTs to Channel URIs.
+type pushHandler struct {
+	cfg    *Config
+	pusher Pusher
+	met    *metrics
+}
+
+func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if msgID := r.Header.Get(HeaderMessageID); msgID != "" && len(msgID) <= 256 {
+		w.Header().Set(HeaderMessageID, msgID)
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.refuse(w, "", http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed: send notifications with POST", r.Method))
+		return
+	}
+	req, status, reason := h.parse(r)
+	if status != 0 {
+		kind := ""
+		if req != nil {
+			kind = req.Kind.String()
+		}
+		h.refuse(w, kind, status, reason)
+		return
+	}
+	res := h.pusher.Push(req)
+	hd := w.Header()
+	if res.Notification != "" {
+		hd.Set(HeaderNotificationStatus, res.Notification)
+	}
+	if res.Subscription != "" {
+		hd.Set(HeaderSubscriptionStatus, res.Subscription)
+	}
+	if res.Connection != "" {
+		hd.Set(HeaderConnectionStatus, res.Connection)
+	}
+	if res.HTTPStatus != http.StatusOK {
+		if res.Notification == "" {
+			h.met.pushes.WithLabelValues(req.Kind.String(), strconv.Itoa(res.HTTPStatus)).Inc()
+		} else {
+			h.met.pushes.WithLabelValues(req.Kind.String(), res.Notification).Inc()
+		}
+		h.writeReason(w, res.HTTPStatus, res.Reason)
+		return
+	}
+	if res.Reason != "" {
+		hd.Set(HeaderError, headerSafe(res.Reason))
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// parse reads and validates a push. On failure it returns an HTTP status and
+// a reason (and the request so far, for metrics).
+func (h *pushHandler) parse(r *http.Request) (*PushRequest, int, string) {
+	token := strings.TrimPrefix(r.URL.Path, PushPath)
+	if len(token) != tokenLen || !isTokenChars(token) {
+		return nil, http.StatusBadRequest, "malformed channel URI: the path must be " + PushPath + " followed by the channel's 27-character token"
+	}
+	req := &PushRequest{Token: token}
+	if n := headerBytes(r.Header); n > h.cfg.MaxHeaderBytes {
+		return req, http.StatusBadRequest, fmt.Sprintf("request headers are %d bytes, more than the %d-byte limit", n, h.cfg.MaxHeaderBytes)
+	}
+	switch t := strings.ToLower(strings.TrimSpace(r.Header.Get(HeaderTarget))); t {
+	case "toast":
+		req.Kind = payload.KindToast
+	case "token", "tile":
+		req.Kind = payload.KindTile
+	case "":
+		req.Kind = payload.KindRaw
+	default:
+		return req, http.StatusBadRequest, fmt.Sprintf("%s %q: want toast, token (tile) or no header (raw)", HeaderTarget, t)
+	}
+	class, err := parseClass(r.Header.Get(HeaderClass), req.Kind)
+	if err != nil {
+		return req, http.StatusBadRequest, err.Error()
+	}
+	req.Class = class
+	if id := r.Header.Get(HeaderMessageID); id != "" {
+		if len(id) > 256 {
+			return req, http.StatusBadRequest, fmt.Sprintf("%s is %d bytes; at most 256", HeaderMessageID, len(id))
+		}
+		req.MessageID = id
+	}
+	max := int64(h.cfg.MaxPayloadBytes)
+	if r.ContentLength > max {
+		return req, http.StatusBadRequest, fmt.Sprintf("payload is %d bytes, more than the %d-byte limit", r.ContentLength, max)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		return req, http.StatusBadRequest, "could not read the request body: " + err.Error()
+	}
+	if int64(len(body)) > max {
+		return req, http.StatusBadRequest, fmt.Sprintf("payload is more than the %d-byte limit", max)
+	}
+	if len(body) == 0 {
+		return req, http.StatusBadRequest, "empty payload: send the notification in the request body"
+	}
+	req.Body = body
+	switch req.Kind {
+	case payload.KindToast:
+		if _, err := payload.ParseToast(body); err != nil {
+			return req, http.StatusBadRequest, reasonOf(err)
+		}
+	case payload.KindTile:
+		t, err := payload.ParseTile(body)
+		if err != nil {
+			return req, http.StatusBadRequest, reasonOf(err)
+		}
+		req.TileID = t.ID
+	}
+	return req, 0, ""
+}
+
+func reasonOf(err error) string {
+	var pe *payload.Error
+	if errors.As(err, &pe) {
+		return "invalid payload: " + strings.TrimPrefix(pe.Error(), "payload: ")
+	}
+	return "invalid payload: " + err.Error()
+}
+
+// parseClass checks X-NotificationClass against the target (reference §2).
+func parseClass(v string, k payload.Kind) (int, error) {
+	base := map[payload.Kind]int{payload.KindTile: 1, payload.KindToast: 2, payload.KindRaw: 3}[k]
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return base, nil
+	}
+	c, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q is not a number: want %d, %d or %d for a %s", HeaderClass, v, base, base+10, base+20, k)
+	}
+	switch c {
+	case base, base + 10, base + 20:
+		return c, nil
+	}
+	return 0, fmt.Errorf("%s %d does not fit a %s notification: want %d (immediate), %d (within 450 s) or %d (within 900 s)", HeaderClass, c, k, base, base+10, base+20)
+}
+
+// headerBytes counts the request headers as sent (name, ": ", value, CRLF),
+// Authorization excepted: bearer tokens are long and are not the sender's payload.
+func headerBytes(h http.Header) int {
+	n := 0
+	for k, vs := range h {
+		if k == "Authorization" {
+			continue
+		}
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+func isTokenChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *pushHandler) refuse(w http.ResponseWriter, kind string, status int, reason string) {
+	if kind == "" {
+		kind = "unknown"
+	}
+	h.met.pushes.WithLabelValues(kind, strconv.Itoa(status)).Inc()
+	h.writeReason(w, status, reason)
+}
+
+func (h *pushHandler) writeReason(w http.ResponseWriter, status int, reason string) {
+	w.Header().Set(HeaderError, headerSafe(reason))
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	io.WriteString(w, reason+"\n")
+}
+
+// headerSafe makes s fit in one header line.
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r > '~' {
+			return ' '
+		}
+		return r
+	}, s)
+}

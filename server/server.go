@@ -1,0 +1,157 @@
+// Package server is the OpenMPNS push service: the MPNS HTTP push API that
+// cloud services POST notifications to, the WebSocket gateway that devices
+// hold open, the routing engine with its per-channel queues and batching
+// classes, and the durable store behind them.
+//
+// Concurrency: a Server is safe for concurrent use. Start runs it; Shutdown
+// drains it (new pushes get 503, devices get a goaway frame and a 1001
+// close) and releases everything it started.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/openmpns/openmpns/server/store"
+)
+
+// DBFile is the name of the store file inside the data directory.
+const DBFile = "openmpns.db"
+
+// Server is a running push service.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	st     *store.Bolt
+	eng    *Engine
+	met    *metrics
+	gw     *gateway
+	http   *http.Server
+	ln     net.Listener
+	served chan error
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// New opens the store in cfg.DataDir and loads it. It does not listen yet.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Normalize(); err != nil {
+		return nil, fmt.Errorf("server: config: %w", err)
+	}
+	st, err := store.OpenBolt(filepath.Join(cfg.DataDir, DBFile))
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, st: st, met: newMetrics()}
+	s.eng, err = NewEngine(&s.cfg, boltStore{st}, s.met)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("server: load %s: %w", filepath.Join(cfg.DataDir, DBFile), err)
+	}
+	s.gw = newGateway(&s.cfg, s.eng)
+	return s, nil
+}
+
+// boltStore adapts *store.Bolt to Store.
+type boltStore struct{ *store.Bolt }
+
+var _ Store = boltStore{}
+
+// Handler returns the server's HTTP handler: push API, gateway, health, metrics.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(PushPath, &pushHandler{cfg: &s.cfg, pusher: s.eng, met: s.met})
+	mux.Handle(GatewayPath, s.gw)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if s.eng.draining() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// Start listens on cfg.Listen and serves in the background. With port 0 the
+// chosen address is what Addr and Channel URIs then use.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("server: listen: %w", err)
+	}
+	return s.Serve(ln)
+}
+
+// Serve serves on ln in the background.
+func (s *Server) Serve(ln net.Listener) error {
+	s.ln = ln
+	s.cfg.Listen = ln.Addr().String()
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.served = make(chan error, 1)
+	go func() { s.served <- s.http.Serve(ln) }()
+	s.log.Info("openmpns server listening", "addr", s.cfg.Listen, "public_url", s.URL(), "data", s.cfg.DataDir, "time_scale", s.cfg.TimeScale)
+	return nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.cfg.Listen }
+
+// URL is the origin used in Channel URIs.
+func (s *Server) URL() string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	return "http://" + s.cfg.Listen
+}
+
+// Done yields the HTTP server's exit error once it stops serving.
+func (s *Server) Done() <-chan error { return s.served }
+
+// Shutdown drains the server: pushes get 503, devices are sent goaway and
+// closed with 1001, in-flight HTTP requests finish (until ctx ends), and the
+// store is closed. It is safe to call more than once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		s.eng.Drain()
+		var errs []error
+		if s.http != nil {
+			if err := s.http.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("server: http shutdown: %w", err))
+			}
+		}
+		s.gw.kickAll(1001, "server shutting down")
+		s.eng.Stop()
+		if err := s.st.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.stopErr = errors.Join(errs...)
+		s.log.Info("openmpns server stopped")
+	})
+	return s.stopErr
+}
+
+// Close shuts down with the configured grace period.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancel()
+	return s.Shutdown(ctx)
+}

@@ -1,0 +1,304 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bucketDevices  = []byte("devices")
+	bucketChannels = []byte("channels")
+	bucketQueue    = []byte("queue")
+	bucketMeta     = []byte("meta")
+	keySchema      = []byte("schema")
+)
+
+const schemaVersion = "1"
+
+// ID returns the text form of a notification's Seq, as sent to devices.
+func (n *Notification) ID() string { return strconv.FormatUint(n.Seq, 16) }
+
+// ParseID is the inverse of Notification.ID.
+func ParseID(id string) (uint64, error) {
+	seq, err := strconv.ParseUint(id, 16, 64)
+	if err != nil {
+		return 0, fmt.Errorf("store: bad notification id %q: %w", id, err)
+	}
+	return seq, nil
+}
+
+// Bolt is the embedded store: one bbolt file, written through a single
+// group-commit loop so that concurrent writers share one fsync. Every write
+// method returns only once its change is durable on disk.
+type Bolt struct {
+	db   *bolt.DB
+	ops  chan *op
+	done chan struct{}
+
+	mu     sync.RWMutex // guards closed against submit
+	closed bool
+}
+
+type op struct {
+	apply func(tx *bolt.Tx) error
+	err   chan error
+}
+
+// maxGroup bounds how many writes share one transaction.
+const maxGroup = 512
+
+// OpenBolt opens (or creates) the store file at path. A file that exists but
+// cannot be read as an OpenMPNS store is an error, never replaced.
+func OpenBolt(path string) (*Bolt, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("store: create data directory: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w (is another server using it, or is the file damaged?)", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketDevices, bucketChannels, bucketQueue, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch v := meta.Get(keySchema); {
+		case v == nil:
+			return meta.Put(keySchema, []byte(schemaVersion))
+		case string(v) != schemaVersion:
+			return fmt.Errorf("schema version %q, this server reads %q", v, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: initialise %s: %w", path, err)
+	}
+	b := &Bolt{db: db, ops: make(chan *op, maxGroup), done: make(chan struct{})}
+	go b.commitLoop()
+	return b, nil
+}
+
+// commitLoop runs every write. It takes all writes waiting at that moment,
+// applies them in one transaction and commits once; each write gets its own
+// error (a failed write does not undo the others), and a failed commit fails
+// them all.
+func (b *Bolt) commitLoop() {
+	defer close(b.done)
+	group := make([]*op, 0, maxGroup)
+	errs := make([]error, 0, maxGroup)
+	for first := range b.ops {
+		group = append(group[:0], first)
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case o, ok := <-b.ops:
+				if !ok {
+					break drain
+				}
+				group = append(group, o)
+			default:
+				break drain
+			}
+		}
+		errs = errs[:0]
+		err := b.db.Update(func(tx *bolt.Tx) error {
+			for _, o := range group {
+				// Each op runs in a nested savepoint of its own by being
+				// careful to fail before writing; see the callers.
+				errs = append(errs, o.apply(tx))
+			}
+			return nil
+		})
+		for i, o := range group {
+			if err != nil {
+				o.err <- fmt.Errorf("store: commit: %w", err)
+			} else {
+				o.err <- errs[i]
+			}
+		}
+	}
+}
+
+// submit queues fn for the commit loop and returns at once; the channel
+// yields fn's outcome once it is durable. Writes are applied in submission
+// order. fn must check everything that can fail before it changes anything.
+func (b *Bolt) submit(fn func(tx *bolt.Tx) error) <-chan error {
+	o := &op{apply: fn, err: make(chan error, 1)}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		o.err <- errors.New("store: closed")
+		return o.err
+	}
+	b.ops <- o
+	return o.err
+}
+
+// write submits fn and waits until it is durable.
+func (b *Bolt) write(fn func(tx *bolt.Tx) error) error { return <-b.submit(fn) }
+
+// Close waits for pending writes and closes the file.
+func (b *Bolt) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	close(b.ops)
+	b.mu.Unlock()
+	<-b.done
+	return b.db.Close()
+}
+
+// PutDevice creates or replaces a device.
+func (b *Bolt) PutDevice(d Device) error {
+	v, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("store: encode device: %w", err)
+	}
+	return b.write(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketDevices).Put([]byte(d.ID), v)
+	})
+}
+
+// Devices returns every device.
+func (b *Bolt) Devices() ([]Device, error) {
+	var out []Device
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketDevices).ForEach(func(k, v []byte) error {
+			var d Device
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("device %q: %w", k, err)
+			}
+			out = append(out, d)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read devices: %w", err)
+	}
+	return out, nil
+}
+
+// PutChannel creates or replaces a channel.
+func (b *Bolt) PutChannel(c Channel) error {
+	v, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("store: encode channel: %w", err)
+	}
+	return b.write(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketChannels).Put([]byte(c.Token), v)
+	})
+}
+
+// Channels returns every channel.
+func (b *Bolt) Channels() ([]Channel, error) {
+	var out []Channel
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketChannels).ForEach(func(k, v []byte) error {
+			var c Channel
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("channel %q: %w", k, err)
+			}
+			out = append(out, c)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read channels: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteChannel removes a channel and every notification queued for it.
+func (b *Bolt) DeleteChannel(token string, queued []uint64) error {
+	return b.write(func(tx *bolt.Tx) error {
+		q := tx.Bucket(bucketQueue)
+		for _, seq := range queued {
+			if err := q.Delete(seqKey(seq)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketChannels).Delete([]byte(token))
+	})
+}
+
+func seqKey(seq uint64) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, seq)
+	return k
+}
+
+// Enqueue submits n and returns at once; the channel yields the outcome
+// once n is durable. If replace is non-zero, the notification with
+// that Seq is deleted in the same transaction (a newer tile update replacing
+// a queued one).
+func (b *Bolt) Enqueue(n *Notification, replace uint64) <-chan error {
+	v, err := json.Marshal(n)
+	if err != nil {
+		ch := make(chan error, 1)
+		ch <- fmt.Errorf("store: encode notification: %w", err)
+		return ch
+	}
+	return b.submit(func(tx *bolt.Tx) error {
+		q := tx.Bucket(bucketQueue)
+		if replace != 0 {
+			if err := q.Delete(seqKey(replace)); err != nil {
+				return err
+			}
+		}
+		return q.Put(seqKey(n.Seq), v)
+	})
+}
+
+// Remove deletes delivered or expired notifications.
+func (b *Bolt) Remove(seqs []uint64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	return b.write(func(tx *bolt.Tx) error {
+		q := tx.Bucket(bucketQueue)
+		for _, seq := range seqs {
+			if err := q.Delete(seqKey(seq)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Queued returns every queued notification in Seq order.
+func (b *Bolt) Queued() ([]*Notification, error) {
+	var out []*Notification
+	err := b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketQueue).ForEach(func(k, v []byte) error {
+			n := new(Notification)
+			if err := json.Unmarshal(v, n); err != nil {
+				return fmt.Errorf("notification %x: %w", k, err)
+			}
+			if !bytes.Equal(k, seqKey(n.Seq)) {
+				return fmt.Errorf("notification %x: key does not match seq %d", k, n.Seq)
+			}
+			out = append(out, n)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read queue: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,264 @@
+// Package wire defines the frames a device and an OpenMPNS server exchange
+// over the device WebSocket. docs/protocol.md describes the protocol for
+// people writing other clients; this package is its reference encoding.
+//
+// Every frame is one WebSocket text message holding one JSON object with a
+// "type" member. Requests from the device carry an "id" chosen by the device;
+// the server answers each with exactly one "ok" or "error" frame carrying the
+// same id in "re" (or, for open, an "opened" frame).
+package wire
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// ProtocolVersion is sent in hello; a server refuses versions it does not speak.
+const ProtocolVersion = 1
+
+// Subprotocol is the WebSocket subprotocol name devices should offer.
+const Subprotocol = "openmpns.v1"
+
+// MaxFrameBytes is the largest frame either side accepts. A notification
+// payload is at most a few KiB; base64 and JSON overhead stay well inside.
+const MaxFrameBytes = 16 << 10
+
+// Frame types.
+const (
+	// Device to server.
+	TypeHello  = "hello"  // first frame: identify (or ask for a new identity)
+	TypeOpen   = "open"   // open (or find) the channel of an app
+	TypeClose  = "close"  // close an app's channel
+	TypeBind   = "bind"   // bind a channel to toast or tile
+	TypeUnbind = "unbind" // unbind a channel from toast or tile
+	TypePower  = "power"  // report the battery power level
+	TypeAck    = "ack"    // acknowledge received notifications
+
+	// Server to device.
+	TypeWelcome = "welcome" // answer to hello
+	TypeOpened  = "opened"  // answer to open; also sent unasked when a Channel URI changes
+	TypeOK      = "ok"      // success answer to close, bind, unbind, power
+	TypeError   = "error"   // failure answer to any request, or a fatal error with re = 0
+	TypeNotify  = "notify"  // a notification for one of the device's channels
+	TypeGoAway  = "goaway"  // the server is shutting down: reconnect later
+)
+
+// Binding targets for bind and unbind.
+const (
+	BindToast = "toast"
+	BindTile  = "tile"
+)
+
+// Power levels, as reported by the device.
+const (
+	PowerNormal        = "normal"
+	PowerLow           = "low"
+	PowerCriticallyLow = "critically_low"
+)
+
+// Error codes carried in error frames.
+const (
+	CodeBadFrame        = "bad_frame"         // the frame could not be decoded or is invalid
+	CodeUnauthorized    = "unauthorized"      // bad or missing device credentials
+	CodeNotFound        = "not_found"         // no such channel for this device
+	CodeChannelQuota    = "channel_quota"     // the device already has the maximum number of channels
+	CodeChannelExists   = "channel_exists"    // the app already has a channel under another name
+	CodeHelloRequired   = "hello_required"    // a request came before hello
+	CodeUnsupported     = "unsupported"       // unknown frame type or protocol version
+	CodeInternal        = "internal"          // a server-side failure; retry later
+	CodeShuttingDown    = "shutting_down"     // the server is draining
+	CodeTooManyInFlight = "too_many_inflight" // reserved
+)
+
+// WebSocket close codes the server uses besides the standard ones
+// (1001 going away when it shuts down, 1008 policy violation, 1009 too big).
+const (
+	CloseReplaced     = 4001 // another connection of the same device took over
+	CloseUnauthorized = 4003 // bad device credentials
+	CloseSlowConsumer = 4008 // the device did not read in time
+)
+
+// Frame is the union of every frame. Only the members that a type uses are set;
+// the rest are omitted from the JSON.
+type Frame struct {
+	Type string `json:"type"`
+	// ID is the device's request id; Re echoes it in the answer.
+	ID uint64 `json:"id,omitempty"`
+	Re uint64 `json:"re,omitempty"`
+
+	// hello / welcome
+	Version     int    `json:"version,omitempty"`
+	DeviceID    string `json:"device_id,omitempty"`
+	DeviceToken string `json:"device_token,omitempty"`
+	Client      string `json:"client,omitempty"`
+	// Heartbeat is the ping interval the server uses, in milliseconds (welcome).
+	Heartbeat int64 `json:"heartbeat_ms,omitempty"`
+
+	// open / opened / close / bind / unbind / notify
+	App     string `json:"app,omitempty"`
+	Channel string `json:"channel,omitempty"`
+	Service string `json:"service,omitempty"`
+	URI     string `json:"uri,omitempty"`
+	Target  string `json:"target,omitempty"` // bind/unbind: "toast" or "tile"
+	// Domains is the allowed remote image domains of a tile binding.
+	Domains []string `json:"domains,omitempty"`
+	// Toast and Tile report the channel's bindings in opened.
+	Toast bool `json:"toast,omitempty"`
+	Tile  bool `json:"tile,omitempty"`
+
+	// power
+	Power string `json:"power,omitempty"`
+
+	// notify
+	NID        string `json:"nid,omitempty"`  // notification id, unique per server
+	Kind       string `json:"kind,omitempty"` // toast, tile or raw
+	Class      int    `json:"class,omitempty"`
+	MessageID  string `json:"message_id,omitempty"` // the sender's X-MessageID
+	Payload    []byte `json:"payload,omitempty"`    // the body as the sender sent it (base64 in JSON)
+	AcceptedAt int64  `json:"accepted_at,omitempty"`
+
+	// ack
+	NIDs []string `json:"nids,omitempty"`
+
+	// error / goaway
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// ErrTooLarge is returned by Decode for frames over MaxFrameBytes.
+var ErrTooLarge = errors.New("wire: frame too large")
+
+// Encode returns the JSON of f.
+func Encode(f *Frame) ([]byte, error) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return nil, fmt.Errorf("wire: encode %s frame: %w", f.Type, err)
+	}
+	return b, nil
+}
+
+// Decode parses one frame and checks that it is well formed for its type.
+// It never panics, whatever the input.
+func Decode(b []byte) (*Frame, error) {
+	if len(b) > MaxFrameBytes {
+		return nil, ErrTooLarge
+	}
+	var f Frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("wire: decode frame: %w", err)
+	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// Limits on the identifiers a device may send.
+const (
+	MaxNameLen     = 64 // channel and service names
+	MaxAppLen      = 128
+	MaxDomains     = 16
+	MaxAckIDs      = 1024
+	MaxIDStringLen = 128
+)
+
+// Validate reports whether f has what its type requires.
+func (f *Frame) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("wire: %s frame: %s", f.Type, fmt.Sprintf(format, a...))
+	}
+	needID := func() error {
+		if f.ID == 0 {
+			return bad("id is required")
+		}
+		return nil
+	}
+	needApp := func() error {
+		if err := needID(); err != nil {
+			return err
+		}
+		if f.App == "" || len(f.App) > MaxAppLen {
+			return bad("app must be 1 to %d bytes", MaxAppLen)
+		}
+		if !printable(f.App) {
+			return bad("app must be printable ASCII without spaces")
+		}
+		return nil
+	}
+	switch f.Type {
+	case TypeHello:
+		if f.Version != ProtocolVersion {
+			return bad("unsupported protocol version %d (this server speaks %d)", f.Version, ProtocolVersion)
+		}
+		if len(f.DeviceID) > MaxIDStringLen || len(f.DeviceToken) > 4*MaxIDStringLen {
+			return bad("device credentials too long")
+		}
+		if (f.DeviceID == "") != (f.DeviceToken == "") {
+			return bad("device_id and device_token go together")
+		}
+	case TypeOpen:
+		if err := needApp(); err != nil {
+			return err
+		}
+		if f.Channel == "" || len(f.Channel) > MaxNameLen || !printable(f.Channel) {
+			return bad("channel name must be 1 to %d printable bytes", MaxNameLen)
+		}
+		if len(f.Service) > MaxNameLen || (f.Service != "" && !printable(f.Service)) {
+			return bad("service name must be at most %d printable bytes", MaxNameLen)
+		}
+	case TypeClose:
+		return needApp()
+	case TypeBind, TypeUnbind:
+		if err := needApp(); err != nil {
+			return err
+		}
+		if f.Target != BindToast && f.Target != BindTile {
+			return bad("target must be %q or %q", BindToast, BindTile)
+		}
+		if len(f.Domains) > MaxDomains {
+			return bad("at most %d allowed domains", MaxDomains)
+		}
+		for _, d := range f.Domains {
+			if d == "" || len(d) > 253 || !printable(d) {
+				return bad("bad domain %q", d)
+			}
+		}
+	case TypePower:
+		if err := needID(); err != nil {
+			return err
+		}
+		switch f.Power {
+		case PowerNormal, PowerLow, PowerCriticallyLow:
+		default:
+			return bad("power must be %q, %q or %q", PowerNormal, PowerLow, PowerCriticallyLow)
+		}
+	case TypeAck:
+		if len(f.NIDs) == 0 || len(f.NIDs) > MaxAckIDs {
+			return bad("nids must hold 1 to %d ids", MaxAckIDs)
+		}
+		for _, id := range f.NIDs {
+			if id == "" || len(id) > MaxIDStringLen {
+				return bad("bad notification id")
+			}
+		}
+	case TypeWelcome, TypeOpened, TypeOK, TypeError, TypeNotify, TypeGoAway:
+		// Server frames: a client trusts its server; nothing to check here
+		// beyond what the client reads.
+	case "":
+		return fmt.Errorf("wire: frame has no type")
+	default:
+		return fmt.Errorf("wire: unknown frame type %q", f.Type)
+	}
+	return nil
+}
+
+// printable reports whether s is non-space printable ASCII.
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
