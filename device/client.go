@@ -56,7 +56,8 @@ type Device struct {
 	clk    clock.Clock
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // connect loop
+	evWG   sync.WaitGroup // event goroutine
 	events *eventQueue
 
 	mu       sync.Mutex
@@ -120,8 +121,9 @@ func New(cfg Config) (*Device, error) {
 		d.channels[r.App] = &Channel{d: d, rec: r, open: true}
 	}
 	d.events = newEventQueue()
-	d.wg.Add(2)
-	go func() { defer d.wg.Done(); d.events.run() }()
+	d.evWG.Add(1)
+	go func() { defer d.evWG.Done(); d.events.run() }()
+	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.connectLoop() }()
 	return d, nil
 }
@@ -208,8 +210,11 @@ func (d *Device) Close() error {
 	if c != nil {
 		c.close()
 	}
-	d.events.close()
 	d.wg.Wait()
+	// Events raised while disconnecting (the last status change) are still
+	// delivered before Close returns.
+	d.events.close()
+	d.evWG.Wait()
 	return d.save()
 }
 

@@ -1,0 +1,228 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/openmpns/openmpns/device"
+	"github.com/openmpns/openmpns/server"
+	"github.com/openmpns/openmpns/shared/clock"
+	"github.com/openmpns/openmpns/shared/payload"
+)
+
+// TestMain lets the test binary act as a server process for the SIGKILL test.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("OPENMPNS_TEST_SERVE_DIR"); dir != "" {
+		serveChild(dir, os.Getenv("OPENMPNS_TEST_SERVE_ADDR"))
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// serveChild runs a server until killed and prints its address.
+func serveChild(dir, addr string) {
+	srv, err := server.New(server.Config{DataDir: dir, Listen: addr, Logger: quietLogger()})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	if err := srv.Start(); err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println("listening", srv.Addr())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	<-sig
+	srv.Close()
+}
+
+type child struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startChild(t *testing.T, dir, addr string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "OPENMPNS_TEST_SERVE_DIR="+dir, "OPENMPNS_TEST_SERVE_ADDR="+addr)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "listening ") {
+		t.Fatalf("server process: %q %v", line, err)
+	}
+	return &child{cmd: cmd, addr: strings.TrimSpace(strings.TrimPrefix(line, "listening "))}
+}
+
+// TestReceivedSurvivesSIGKILL kills a real server process right after it
+// answered 200 Received and checks that a restarted server delivers every
+// such notification, exactly once to the app.
+func TestReceivedSurvivesSIGKILL(t *testing.T) {
+	dir := t.TempDir()
+	srv := startChild(t, dir, "127.0.0.1:0")
+	url := "http://" + srv.addr
+	p := newPhone(t, url, "")
+	uri := p.openChannel(t, "com.example.durable", "", true, true).ChannelURI()
+	p.Close() // offline: everything accepted now must wait in the store
+	const n = 50
+	for i := range n {
+		body := toastXML(fmt.Sprintf("toast %d", i), "", "")
+		if a := post(t, "POST", uri, toastT, "", "", body); a.code != 200 || a.notif != "Received" {
+			t.Fatalf("push %d: %+v", i, a)
+		}
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	srv.cmd.Wait()
+
+	srv2 := startChild(t, dir, srv.addr) // same address: the Channel URI stays valid
+	_ = srv2
+	p2 := newPhone(t, url, p.dir)
+	got := p2.rec.waitN(t, n, "shelltoast")
+	for i, e := range got[:n] {
+		if want := fmt.Sprintf("toast %d", i); e.toast.Text1 != want {
+			t.Fatalf("toast %d is %q, want %q (order or loss)", i, e.toast.Text1, want)
+		}
+	}
+	// More pushes still work after the restart, and nothing arrives twice.
+	if a := post(t, "POST", uri, toastT, "", "", toastXML("after", "", "")); a.code != 200 {
+		t.Fatalf("push after restart: %+v", a)
+	}
+	got = p2.rec.waitN(t, n+1, "shelltoast")
+	if len(got) != n+1 || got[n].toast.Text1 != "after" {
+		t.Fatalf("got %d toasts after restart, last %q", len(got), got[len(got)-1].toast.Text1)
+	}
+}
+
+// TestRestartKeepsQueueAndOrder: a graceful restart keeps devices, channels,
+// bindings and queued notifications; the device gets them in order.
+func TestRestartKeepsQueueAndOrder(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, server.Config{DataDir: dir})
+	addr := srv.Addr()
+	p := newPhone(t, srv.URL(), "")
+	uri := p.openChannel(t, "com.example.order", "", true, true).ChannelURI()
+	p.SetAppState("com.example.order", device.AppState{Running: true})
+	p.Close()
+	post(t, "POST", uri, toastT, "", "", toastXML("one", "", ""))
+	post(t, "POST", uri, "", "", "", []byte("two"))
+	post(t, "POST", uri, tileT, "", "", (&payload.Tile{Fields: map[string]string{payload.Title: "three"}}).Encode())
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv2 := startServer(t, server.Config{DataDir: dir, Listen: addr})
+	p2 := newPhone(t, srv2.URL(), p.dir)
+	p2.SetAppState("com.example.order", device.AppState{Running: true})
+	evs := p2.rec.waitN(t, 3, "shelltoast", "raw", "tile")
+	if evs[0].kind != "shelltoast" || evs[1].kind != "raw" || evs[2].kind != "tile" || evs[2].tile.Fields["Title"] != "three" {
+		t.Fatalf("order after restart: %+v", evs)
+	}
+	if got := p2.Find("com.example.order", "main"); got == nil || got.ChannelURI() != uri || !got.IsShellToastBound() {
+		t.Fatalf("channel after restart: %+v", got)
+	}
+}
+
+// TestReconnectAfterServerRestart: a connected device notices the server
+// going away and comes back by itself with its channels.
+func TestReconnectAfterServerRestart(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, server.Config{DataDir: dir})
+	addr := srv.Addr()
+	p := newPhone(t, srv.URL(), "")
+	uri := p.openChannel(t, "com.example.reconnect", "", true, true).ChannelURI()
+	p.rec.waitStatus(t, device.Connected)
+	srv.Close()
+	p.rec.waitStatus(t, device.Disconnected)
+	srv2 := startServer(t, server.Config{DataDir: dir, Listen: addr})
+	_ = srv2
+	p.rec.waitStatus(t, device.Connected)
+	if a := post(t, "POST", uri, toastT, "", "", toastXML("back", "", "")); !a.is(200, "Received", "Active", "Connected") {
+		t.Fatalf("push after reconnect: %+v", a)
+	}
+	if got := p.rec.waitN(t, 1, "shelltoast"); got[0].toast.Text1 != "back" {
+		t.Fatalf("toast = %+v", got[0].toast)
+	}
+	if n := len(p.rec.of("uri")); n != 1 {
+		t.Fatalf("Channel URI changed on reconnect (%d updates)", n)
+	}
+}
+
+// TestBatchingClasses: classes 11-13 wait for the 450 s window, 21-23 for
+// the 900 s window, shortened by TimeScale, on an injected clock.
+func TestBatchingClasses(t *testing.T) {
+	start := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(start)
+	srv := startServer(t, server.Config{Clock: clk, TimeScale: 100}) // 4.5 s and 9 s
+	p := newPhone(t, srv.URL(), "")
+	uri := p.openChannel(t, "com.example.batch", "", true, true).ChannelURI()
+	p.SetAppState("com.example.batch", device.AppState{Running: true})
+
+	post(t, "POST", uri, "", "23", "", []byte("900"))
+	post(t, "POST", uri, "", "13", "", []byte("450"))
+	post(t, "POST", uri, "", "3", "", []byte("now"))
+	if got := p.rec.waitN(t, 1, "raw"); string(got[0].raw) != "now" {
+		t.Fatalf("first delivery %q, want the immediate one", got[0].raw)
+	}
+	clk.Advance(4*time.Second + 400*time.Millisecond)
+	if n := len(p.rec.of("raw")); n != 1 {
+		t.Fatalf("%d raw delivered before the 4.5 s window closed", n)
+	}
+	clk.Advance(100 * time.Millisecond)
+	if got := p.rec.waitN(t, 2, "raw"); string(got[1].raw) != "450" {
+		t.Fatalf("second delivery %q, want the 450 s class", got[1].raw)
+	}
+	clk.Advance(4 * time.Second)
+	if n := len(p.rec.of("raw")); n != 2 {
+		t.Fatalf("900 s class delivered early")
+	}
+	clk.Advance(500 * time.Millisecond)
+	if got := p.rec.waitN(t, 3, "raw"); string(got[2].raw) != "900" {
+		t.Fatalf("third delivery %q", got[2].raw)
+	}
+}
+
+// TestQueuedTileUpdateIsReplaced: of two queued updates of one tile only the
+// newer is delivered; other tiles keep theirs.
+func TestQueuedTileUpdateIsReplaced(t *testing.T) {
+	srv := startServer(t, server.Config{})
+	p := newPhone(t, srv.URL(), "")
+	uri := p.openChannel(t, "com.example.tiles", "", false, true).ChannelURI()
+	p.Close()
+	for _, tl := range []*payload.Tile{
+		{Fields: map[string]string{payload.Title: "old primary"}},
+		{ID: "/S.xaml", Template: payload.TemplateFlip, Fields: map[string]string{payload.Title: "secondary"}},
+		{Fields: map[string]string{payload.Title: "new primary"}},
+	} {
+		if a := post(t, "POST", uri, tileT, "", "", tl.Encode()); a.notif != "Received" {
+			t.Fatalf("%+v", a)
+		}
+	}
+	p2 := newPhone(t, srv.URL(), p.dir)
+	got := p2.rec.waitN(t, 2, "tile")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	// A round trip after the tiles proves nothing else was queued.
+	if err := p2.SetPowerLevel(ctx, device.PowerNormal); err != nil {
+		t.Fatal(err)
+	}
+	got = p2.rec.of("tile")
+	if len(got) != 2 || got[0].tile.Fields["Title"] != "secondary" || got[1].tile.Fields["Title"] != "new primary" {
+		t.Fatalf("tiles delivered: %d %+v", len(got), got)
+	}
+}
