@@ -1,0 +1,42 @@
+# OpenMPNS. `make test` is what CI runs; `make demo` shows the whole path.
+GO        ?= go
+BIN       := bin
+FUZZTIME  ?= 30s
+PKGS_PURE := ./cmd/openmpns/... ./server/... ./device/... ./shared/...
+
+.PHONY: all build test demo lint bench fuzz clean
+
+all: build
+
+## build: the pure-Go CLI (CGO_ENABLED=0) and, where cgo is available, the emulator
+build:
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/openmpns ./cmd/openmpns
+	@if [ -n "$$(ls cmd/openmpns-emulator/*.go 2>/dev/null)" ]; then $(GO) build -o $(BIN)/openmpns-emulator ./cmd/openmpns-emulator; fi
+
+## test: vet and the race-enabled test suite (about a minute on 2 cores once built)
+test:
+	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/openmpns
+	$(GO) test -race -count=1 ./...
+
+## demo: a server, a phone and a cloud service, end to end, in the terminal
+demo: build
+	$(BIN)/openmpns demo
+
+## lint: formatting and vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: the benchmark suite (codec, wire, end-to-end delivery); figures go to docs/benchmarks.md
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./shared/... ./server/...
+
+## fuzz: every fuzz target for FUZZTIME each (default 30s)
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzParseToast$$' -fuzztime=$(FUZZTIME) ./shared/payload/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseTile$$' -fuzztime=$(FUZZTIME) ./shared/payload/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./shared/wire/
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/openmpns/openmpns/server"
+)
+
+func runServe(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "serve", "[--listen ADDR] [--data DIR] [--public-url URL] [--time-scale N]")
+	var cfg server.Config
+	fs.StringVar(&cfg.Listen, "listen", server.DefaultListen, "address of the HTTP listener (push API, device gateway /ws, /healthz, /metrics)")
+	fs.StringVar(&cfg.DataDir, "data", server.DefaultDataDir, "data directory (holds "+server.DBFile+")")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "origin used in Channel URIs (default http://<listen>)")
+	fs.Float64Var(&cfg.TimeScale, "time-scale", server.DefaultTimeScale, "divide the 450 s and 900 s batching windows by this, to preview batched delivery")
+	fs.IntVar(&cfg.QueueLimit, "queue-limit", server.DefaultQueueLimit, "notifications one channel may have queued before senders get QueueFull")
+	fs.DurationVar(&cfg.QueueTTL, "queue-ttl", server.DefaultQueueTTL, "how long an undelivered notification is kept")
+	fs.IntVar(&cfg.DailyQuota, "daily-quota", server.DefaultDailyQuota, "notifications per channel per day for unauthenticated senders (-1: no quota)")
+	fs.IntVar(&cfg.MaxPayloadBytes, "max-payload", server.DefaultMaxPayloadBytes, "largest notification body in bytes")
+	fs.IntVar(&cfg.MaxHeaderBytes, "max-headers", server.DefaultMaxHeaderBytes, "largest request headers in bytes (Authorization not counted)")
+	fs.DurationVar(&cfg.TempDisconnected, "temp-disconnected", server.DefaultTempDisconnected, "offline time reported as TempDisconnected; longer is Disconnected")
+	fs.DurationVar(&cfg.InactiveAfter, "inactive-after", server.DefaultInactiveAfter, "offline time after which a device is Inactive (pushes get 412)")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", server.DefaultHeartbeat, "WebSocket ping interval")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	format := fs.String("log-format", "text", "log format: text or json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(e.stderr, *level, *format)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		srv.Close()
+		return err
+	}
+	fmt.Fprintf(e.stdout, "openmpns server on %s (devices connect to %s/ws; Channel URIs look like %s/push/...)\n", srv.Addr(), srv.URL(), srv.URL())
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: draining devices and requests")
+	case err := <-srv.Done():
+		srv.Close()
+		return fmt.Errorf("http server stopped: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
