@@ -162,6 +162,8 @@ func runDevice(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	out.emit(map[string]any{"event": "ready", "app": *app, "channel": *chName, "uri": ch.ChannelURI(),
+		"toast": ch.IsShellToastBound(), "tile": ch.IsShellTileBound(), "domains": ch.Domains()})
 	fmt.Fprintf(e.stderr, "openmpns device: %s listening on %s (toast %v, tile %v); Ctrl-C to stop\n", *app, ch.ChannelURI(), *toast, *tile)
 	<-ctx.Done()
 	return nil

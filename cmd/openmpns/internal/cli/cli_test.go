@@ -1,0 +1,203 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestHelpForEveryCommand(t *testing.T) {
+	for _, c := range append(commands(), command{name: "help"}) {
+		t.Run(c.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			args := []string{c.name, "--help"}
+			if c.name == "help" {
+				args = []string{"help"}
+			}
+			if code := RunContext(context.Background(), args, nil, &out, &errb); code != 0 {
+				t.Fatalf("exit %d; stderr %s", code, errb.String())
+			}
+			if !strings.Contains(out.String()+errb.String(), "Usage: openmpns") {
+				t.Fatalf("no usage text: %q %q", out.String(), errb.String())
+			}
+		})
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"nope"}, {"device"}, {"send"}, {"send", "toast"}, {"serve", "--bogus"}} {
+		var out, errb bytes.Buffer
+		if code := RunContext(context.Background(), args, nil, &out, &errb); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, errb.String())
+		}
+	}
+}
+
+// lines runs a long-lived command and streams its stdout lines.
+type running struct {
+	cancel context.CancelFunc
+	lines  chan string
+	code   chan int
+	stderr *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func start(t *testing.T, args ...string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	r := &running{cancel: cancel, lines: make(chan string, 100), code: make(chan int, 1), stderr: &syncBuffer{}}
+	go func() {
+		r.code <- RunContext(ctx, args, nil, pw, r.stderr)
+		pw.Close()
+	}()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			r.lines <- sc.Text()
+		}
+		close(r.lines)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.code:
+		case <-time.After(20 * time.Second):
+			t.Errorf("%v did not stop", args)
+		}
+	})
+	return r
+}
+
+// next returns the next stdout line that contains want.
+func (r *running) next(t *testing.T, want string) string {
+	t.Helper()
+	timeout := time.NewTimer(20 * time.Second)
+	defer timeout.Stop()
+	for {
+		select {
+		case l, ok := <-r.lines:
+			if !ok {
+				t.Fatalf("output ended before %q; stderr: %s", want, r.stderr.String())
+			}
+			if strings.Contains(l, want) {
+				return l
+			}
+		case <-timeout.C:
+			t.Fatalf("no line with %q; stderr: %s", want, r.stderr.String())
+		}
+	}
+}
+
+func TestServeDeviceSendAsAUserWould(t *testing.T) {
+	handoffs := make(chan map[string]string, 4)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rec map[string]string
+		json.NewDecoder(r.Body).Decode(&rec)
+		handoffs <- rec
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer backend.Close()
+
+	srv := start(t, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn")
+	line := srv.next(t, "openmpns server on ")
+	addr := strings.Fields(strings.TrimPrefix(line, "openmpns server on "))[0]
+	base := "http://" + addr
+
+	dev := start(t, "device", "--server", base, "--app", "com.example.news", "--state", t.TempDir(),
+		"--toast", "--tile", "--handoff", backend.URL)
+	var ev map[string]any
+	json.Unmarshal([]byte(dev.next(t, `"event":"channel_uri"`)), &ev)
+	uri, _ := ev["uri"].(string)
+	if !strings.HasPrefix(uri, base+"/push/") {
+		t.Fatalf("channel_uri event %v", ev)
+	}
+	select {
+	case rec := <-handoffs:
+		if rec["uri"] != uri || rec["app"] != "com.example.news" || rec["device_id"] == "" || rec["channel"] != "main" {
+			t.Fatalf("handoff record %v", rec)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no handoff")
+	}
+	if l := dev.next(t, `"event":"handoff"`); !strings.Contains(l, `"status":201`) {
+		t.Fatalf("handoff event %s", l)
+	}
+
+	dev.next(t, `"event":"ready"`)
+	var out, errb bytes.Buffer
+	if code := RunContext(context.Background(), []string{"send", "toast", "--uri", uri, "--text1", "Hello", "--text2", "World", "--message-id", "m-1", "--json"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("send toast: exit %d: %s", code, errb.String())
+	}
+	var ans map[string]any
+	if err := json.Unmarshal(out.Bytes(), &ans); err != nil || ans["status"] != float64(200) || ans["notification_status"] != "Received" || ans["message_id"] != "m-1" {
+		t.Fatalf("send --json printed %q (%v)", out.String(), err)
+	}
+	json.Unmarshal([]byte(dev.next(t, `"event":"toast"`)), &ev)
+	if ev["text1"] != "Hello" || ev["text2"] != "World" || ev["foreground"] != false {
+		t.Fatalf("toast event %v", ev)
+	}
+
+	out.Reset()
+	if code := RunContext(context.Background(), []string{"send", "tile", "--uri", uri, "--template", "FlipTile", "--title", "News", "--count", "3", "--clear", "BackTitle"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("send tile: exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "X-NotificationStatus: Received") {
+		t.Fatalf("send tile printed %q", out.String())
+	}
+	json.Unmarshal([]byte(dev.next(t, `"event":"tile"`)), &ev)
+	fields, _ := ev["fields"].(map[string]any)
+	if ev["template"] != "FlipTile" || fields["Title"] != "News" || fields["Count"] != "3" || len(ev["cleared"].([]any)) != 1 {
+		t.Fatalf("tile event %v", ev)
+	}
+
+	if code := RunContext(context.Background(), []string{"send", "raw", "--uri", uri, "--data", "hi"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("send raw: exit %d", code)
+	}
+	json.Unmarshal([]byte(dev.next(t, `"event":"raw"`)), &ev)
+	if ev["data_base64"] != "aGk=" {
+		t.Fatalf("raw event %v", ev)
+	}
+
+	// A refused push exits 1 and prints the reason.
+	out.Reset()
+	if code := RunContext(context.Background(), []string{"send", "raw", "--uri", base + "/push/bad"}, nil, &out, &errb); code != 1 || !strings.Contains(out.String(), "HTTP 400") {
+		t.Fatalf("bad URI: exit %d, %q", code, out.String())
+	}
+}
+
+func TestDemoRuns(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := RunContext(context.Background(), []string{"demo", "--time-scale", "10000"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("demo: exit %d: %s\n%s", code, errb.String(), out.String())
+	}
+	for _, want := range []string{"Received/Active/Connected", "phone shows toast", "FlipTile", "app receives raw data", "Suppressed", "404 Dropped/Expired"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -1,0 +1,93 @@
+package device
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBackoffGrowsWithinBounds(t *testing.T) {
+	min, max := 100*time.Millisecond, 5*time.Second
+	top := func(n int64) int64 { return n - 1 } // the largest draw
+	low := func(int64) int64 { return 0 }
+	prev := time.Duration(0)
+	for n := 0; n < 40; n++ {
+		hi := Backoff(n, min, max, top)
+		if hi < min || hi > max {
+			t.Fatalf("attempt %d: %v outside [%v, %v]", n, hi, min, max)
+		}
+		if hi < prev {
+			t.Fatalf("attempt %d: ceiling shrank from %v to %v", n, prev, hi)
+		}
+		prev = hi
+		if lo := Backoff(n, min, max, low); lo != min {
+			t.Fatalf("attempt %d: lowest draw %v, want %v", n, lo, min)
+		}
+	}
+	if prev != max {
+		t.Fatalf("ceiling never reached max: %v", prev)
+	}
+}
+
+func TestSeenSetEvictsOldest(t *testing.T) {
+	s := newSeenSet(nil)
+	for i := 0; i < maxSeen+10; i++ {
+		if !s.add(fmt.Sprint(i)) {
+			t.Fatalf("%d reported as seen", i)
+		}
+	}
+	if s.add(fmt.Sprint(maxSeen + 5)) {
+		t.Fatal("a recent id was not remembered")
+	}
+	if !s.add("3") {
+		t.Fatal("an evicted id is still remembered")
+	}
+	l := s.list()
+	if len(l) != maxSeen || l[len(l)-1] != "3" {
+		t.Fatalf("list: len %d, last %q", len(l), l[len(l)-1])
+	}
+	// Reloading keeps the order, so the next eviction is still the oldest.
+	r := newSeenSet(l)
+	if r.add(l[0]) || r.add("3") {
+		t.Fatal("reloaded set forgot ids")
+	}
+}
+
+func TestStateRoundTripAndDamage(t *testing.T) {
+	dir := t.TempDir()
+	p := persisted{DeviceID: "d1", DeviceToken: "tok", Power: PowerLow,
+		Channels: []channelRecord{{App: "a", Name: "main", URI: "http://x/push/y", Toast: true, Domains: []string{"img.example.com"}}},
+		Seen:     []string{"1", "2"}}
+	if err := saveState(dir, &p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := loadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.DeviceID != "d1" || got.Power != PowerLow || len(got.Channels) != 1 || got.Channels[0].Domains[0] != "img.example.com" || len(got.Seen) != 2 {
+		t.Fatalf("state %+v", got)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("temporary files left behind: %v", entries)
+	}
+	os.WriteFile(filepath.Join(dir, stateFile), []byte("{not json"), 0o600)
+	if _, err := loadState(dir); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("damaged state: %v", err)
+	}
+	if got, err := loadState(t.TempDir()); err != nil || got.DeviceID != "" {
+		t.Fatalf("missing state: %+v %v", got, err)
+	}
+}
+
+func TestNewRejectsBadServerURL(t *testing.T) {
+	for _, u := range []string{"", "ftp://x", "127.0.0.1:8080", "http://"} {
+		if _, err := New(Config{Server: u}); err == nil {
+			t.Errorf("New(%q) succeeded", u)
+		}
+	}
+}

@@ -1,0 +1,155 @@
+package server_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/openmpns/openmpns/server"
+	"github.com/openmpns/openmpns/shared/wire"
+)
+
+func dialWS(t *testing.T, srv *server.Server) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	ws.SetReadDeadline(time.Now().Add(waitLimit))
+	return ws
+}
+
+func sendFrame(t *testing.T, ws *websocket.Conn, f *wire.Frame) {
+	t.Helper()
+	b, _ := json.Marshal(f)
+	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFrame(t *testing.T, ws *websocket.Conn) *wire.Frame {
+	t.Helper()
+	_, b, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	var f wire.Frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	return &f
+}
+
+// closedWith reads until the server closes the connection and returns the close code.
+func closedWith(t *testing.T, ws *websocket.Conn) int {
+	t.Helper()
+	for {
+		_, _, err := ws.ReadMessage()
+		if err != nil {
+			if ce, ok := err.(*websocket.CloseError); ok {
+				return ce.Code
+			}
+			t.Fatalf("connection ended without a close frame: %v", err)
+		}
+	}
+}
+
+func TestGatewayRefusesBadSessions(t *testing.T) {
+	srv := startServer(t, server.Config{})
+	cases := []struct {
+		name     string
+		send     []byte
+		wantCode string
+		close    int
+	}{
+		{"frame before hello", []byte(`{"type":"open","id":1,"app":"a","channel":"c"}`), wire.CodeHelloRequired, websocket.ClosePolicyViolation},
+		{"unknown type", []byte(`{"type":"launch","id":1}`), wire.CodeBadFrame, websocket.ClosePolicyViolation},
+		{"not json", []byte(`{{{`), wire.CodeBadFrame, websocket.ClosePolicyViolation},
+		{"wrong version", []byte(`{"type":"hello","version":9}`), wire.CodeBadFrame, websocket.ClosePolicyViolation},
+		{"someone else's identity", []byte(`{"type":"hello","version":1,"device_id":"abc","device_token":"guess"}`), wire.CodeUnauthorized, wire.CloseUnauthorized},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ws := dialWS(t, srv)
+			ws.WriteMessage(websocket.TextMessage, c.send)
+			if f := readFrame(t, ws); f.Type != wire.TypeError || f.Code != c.wantCode {
+				t.Fatalf("got %+v, want error %s", f, c.wantCode)
+			}
+			if code := closedWith(t, ws); code != c.close {
+				t.Fatalf("close code %d, want %d", code, c.close)
+			}
+		})
+	}
+	t.Run("oversized frame", func(t *testing.T) {
+		ws := dialWS(t, srv)
+		ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","version":1,"client":"`+strings.Repeat("x", wire.MaxFrameBytes)+`"}`))
+		if code := closedWith(t, ws); code != websocket.CloseMessageTooBig {
+			t.Fatalf("close code %d, want %d", code, websocket.CloseMessageTooBig)
+		}
+	})
+}
+
+func TestGatewaySessionFramesAndLimits(t *testing.T) {
+	srv := startServer(t, server.Config{MaxChannels: 2})
+	ws := dialWS(t, srv)
+	sendFrame(t, ws, &wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion})
+	w := readFrame(t, ws)
+	if w.Type != wire.TypeWelcome || w.DeviceID == "" || len(w.DeviceToken) < 40 || w.Heartbeat <= 0 {
+		t.Fatalf("welcome %+v", w)
+	}
+	req := func(f *wire.Frame) *wire.Frame {
+		t.Helper()
+		sendFrame(t, ws, f)
+		r := readFrame(t, ws)
+		if r.Re != f.ID {
+			t.Fatalf("answer to %d has re %d", f.ID, r.Re)
+		}
+		return r
+	}
+	o := req(&wire.Frame{Type: wire.TypeOpen, ID: 1, App: "a.one", Channel: "main"})
+	token := o.URI[strings.LastIndex(o.URI, "/")+1:]
+	if o.Type != wire.TypeOpened || len(token) != 27 {
+		t.Fatalf("opened %+v", o)
+	}
+	if again := req(&wire.Frame{Type: wire.TypeOpen, ID: 2, App: "a.one", Channel: "main"}); again.URI != o.URI {
+		t.Fatalf("reopen gave %q, want %q", again.URI, o.URI)
+	}
+	if r := req(&wire.Frame{Type: wire.TypeOpen, ID: 3, App: "a.one", Channel: "other"}); r.Code != wire.CodeChannelExists {
+		t.Fatalf("second channel for one app: %+v", r)
+	}
+	req(&wire.Frame{Type: wire.TypeOpen, ID: 4, App: "a.two", Channel: "main"})
+	if r := req(&wire.Frame{Type: wire.TypeOpen, ID: 5, App: "a.three", Channel: "main"}); r.Code != wire.CodeChannelQuota {
+		t.Fatalf("channel over the quota: %+v", r)
+	}
+	if r := req(&wire.Frame{Type: wire.TypeBind, ID: 6, App: "a.one", Target: wire.BindToast}); r.Type != wire.TypeOpened || !r.Toast {
+		t.Fatalf("bind: %+v", r)
+	}
+	if r := req(&wire.Frame{Type: wire.TypeBind, ID: 7, App: "nope", Target: wire.BindTile}); r.Code != wire.CodeNotFound {
+		t.Fatalf("bind unknown app: %+v", r)
+	}
+	// Acks for unknown ids are ignored; the session goes on.
+	sendFrame(t, ws, &wire.Frame{Type: wire.TypeAck, NIDs: []string{"ffff", "zz"}})
+	if r := req(&wire.Frame{Type: wire.TypePower, ID: 8, Power: wire.PowerLow}); r.Type != wire.TypeOK {
+		t.Fatalf("power: %+v", r)
+	}
+	// A second device cannot touch the first one's channel: it has none of its own.
+	ws2 := dialWS(t, srv)
+	sendFrame(t, ws2, &wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion})
+	readFrame(t, ws2)
+	sendFrame(t, ws2, &wire.Frame{Type: wire.TypeClose, ID: 1, App: "a.one"})
+	if r := readFrame(t, ws2); r.Code != wire.CodeNotFound {
+		t.Fatalf("other device closed a.one: %+v", r)
+	}
+	// Shutdown: a goaway frame, then a 1001 close.
+	go srv.Close()
+	if f := readFrame(t, ws); f.Type != wire.TypeGoAway {
+		t.Fatalf("got %+v, want goaway", f)
+	}
+	if code := closedWith(t, ws); code != websocket.CloseGoingAway {
+		t.Fatalf("close code %d, want 1001", code)
+	}
+}
