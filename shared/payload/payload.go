@@ -7,6 +7,50 @@
 // (Version="2.0" present or not, any namespace prefix bound to
 // "WPNotification", Id or ID, surrounding whitespace). Every rejection is a
 // *Error that names the element or attribute at fault.
+//
+// # Parsing rules
+//
+// ParseToast and ParseTile read the body token by token (encoding/xml in
+// strict mode) and do bounded, linear work whatever the input:
+//
+//   - The root is Notification in the WPNotification namespace, bound to any
+//     prefix or as the default namespace. Its Version attribute may be
+//     absent or "2.0" (for toasts and tiles of any template); any other
+//     value is refused. Encode writes Version="2.0" exactly for the
+//     FlipTile, CycleTile and IconicTile templates.
+//   - Every element must be in the WPNotification namespace; undeclared
+//     prefixes are refused.
+//   - A UTF-8 byte order mark is skipped; the body must be valid UTF-8, and
+//     an XML declaration, if any, must come first and must not name another
+//     encoding. White space may precede it.
+//   - Comments and processing instructions are ignored wherever XML allows
+//     them, including after the root element; nothing else may follow it.
+//   - Any <!...> declaration (DOCTYPE, ENTITY, ...) is refused, so no entity
+//     is ever defined or expanded ("billion laughs" is refused at its
+//     DOCTYPE): only the five predefined entities and character references
+//     are understood. Character references to surrogates are refused (the
+//     check looks at every "&#" in the body, CDATA and comments included).
+//   - Elements nest at most three deep (Notification/Tile/Title); an element
+//     inside a value element is refused.
+//   - Element text and attribute values longer than MaxValueLen (4096)
+//     bytes are refused, as is an element with more than 32 attributes. The
+//     parser does not limit the size of the whole body: the server does.
+//   - Element text (CDATA sections included, comments removed) has its
+//     leading and trailing XML white space (space, tab, CR, LF) trimmed,
+//     because senders pretty-print; white space inside the text is kept, as
+//     is any other white space (a no-break space is content). Validate
+//     refuses values with surrounding XML white space, so every valid value
+//     survives Encode and Parse unchanged. Attribute values are not
+//     trimmed: Template, Version, Action and Silent must match exactly.
+//   - Namespace declarations are honoured anywhere. Attributes the model
+//     does not know (xml:lang, IsRelative, vendor extensions, ...) are
+//     ignored, on every element; but a known attribute spelled in another
+//     case (template=, action=, silent=, version=, id=) is refused, since
+//     ignoring it would silently change the meaning. Known attributes are
+//     recognised unprefixed or with a prefix bound to WPNotification; a
+//     duplicated attribute is refused.
+//   - The text of an element with Action="Clear" is ignored. Action is
+//     refused on toast elements.
 package payload
 
 import (
@@ -130,6 +174,8 @@ type Error struct {
 	Reason  string
 }
 
+// Error returns "payload: Element: Reason", or "payload: Reason" when
+// Element is empty.
 func (e *Error) Error() string {
 	if e.Element == "" {
 		return "payload: " + e.Reason
