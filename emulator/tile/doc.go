@@ -1,0 +1,44 @@
+// Package tile draws the live tiles of a Windows Phone 8 start screen.
+//
+// # State
+//
+// State is pure Go: the template and element values of one pinned tile, into
+// which tile notifications (payload.Tile) are merged with State.Apply, the
+// way the phone merges them. Set elements overwrite, cleared ones
+// (Action="Clear") return to the tile's defaults, and a payload of another
+// template switches the tile to it, keeping the elements both templates
+// define. A real WP8 phone rejects a template change ("Template type
+// mismatch"); the emulator accepts it so that a developer sees the payload
+// they sent. A WP7.5 payload (no Template attribute) sent to a FlipTile
+// updates it as a FlipTile, as the phone does.
+//
+// # Widget
+//
+// Tile is a fyne widget that renders a State at one of the three sizes,
+// Small (159×159 WP8 pixels), Medium (336×336) and Wide (691×336), in fyne
+// logical units of DefaultScale per WP8 pixel (a medium tile is 150 units).
+// It is drawn as the phone draws it: a flat square in the user's accent
+// colour with no rounded corners, the app's images stretched over it (a
+// missing image leaves the flat colour), white text in the theme's font:
+//
+//   - FlipTile and WP7.5 front: BackgroundImage (SmallBackgroundImage,
+//     WideBackgroundImage), Title at the bottom left, Count in a square
+//     badge at the top right when 1..99. Back: BackBackgroundImage
+//     (WideBackBackgroundImage), BackContent (WideBackContent) wrapped to
+//     three lines at the top left, BackTitle at the bottom left. A WP7.5
+//     tile, which has no wide elements, shows its medium ones at wide size.
+//   - CycleTile: the current CycleImage cropped to the tile, Title and Count
+//     as on a flip tile; the small size shows SmallBackgroundImage.
+//   - IconicTile: IconImage (SmallIconImage on the small size) with Count
+//     beside it, on BackgroundColor when it is opaque (#FFRRGGBB) or the
+//     accent colour; on the wide size with any WideContent, WideContent1..3
+//     at the top left and the small icon and count at the bottom right.
+//
+// Titles are cut at TitleChars (WideTitleChars on wide tiles); small tiles
+// show no title. Small tiles, cycle tiles and iconic tiles never flip.
+//
+// The widget has no timers: the start screen calls Flip and NextImage on
+// its own schedule (the phone flips every few seconds, at staggered times).
+// Images come from an ImageSource, so the caller decides how app-relative
+// paths and remote URLs are resolved.
+package tile

@@ -1,0 +1,63 @@
+package tile
+
+import "fmt"
+
+// Size is one of the three sizes a user can give a WP8 start-screen tile.
+type Size uint8
+
+// The tile sizes, smallest first. The zero value is Small.
+const (
+	Small Size = iota
+	Medium
+	Wide
+)
+
+// DefaultScale is the number of fyne logical units per WP8 pixel at which the
+// emulator's start screen draws tiles: a medium tile (336 WP8 pixels) is 150
+// units square, a small one about 71 and a wide one about 308×150, so the
+// start screen's tile grid is about 308 units wide. (A WVGA phone, 480
+// pixels wide, draws the same grid 432 pixels wide, at 0.625 pixels per WP8
+// pixel; Tile.SetScale takes any scale.)
+const DefaultScale float32 = 150.0 / 336.0
+
+// GapPixels is the gap between two tiles in WP8 pixels: two small tiles and a
+// gap make a medium tile (2×159+18 = 336).
+const GapPixels = 18
+
+// Pixels returns the width and height of a tile of size s in WP8 (WXGA)
+// pixels: 159×159, 336×336 or 691×336.
+func (s Size) Pixels() (w, h int) {
+	switch s {
+	case Medium:
+		return 336, 336
+	case Wide:
+		return 691, 336
+	}
+	return 159, 159
+}
+
+// String returns "small", "medium" or "wide".
+func (s Size) String() string {
+	switch s {
+	case Small:
+		return "small"
+	case Medium:
+		return "medium"
+	case Wide:
+		return "wide"
+	}
+	return fmt.Sprintf("size(%d)", uint8(s))
+}
+
+// ParseSize is the inverse of Size.String.
+func ParseSize(v string) (Size, error) {
+	switch v {
+	case "small":
+		return Small, nil
+	case "medium":
+		return Medium, nil
+	case "wide":
+		return Wide, nil
+	}
+	return 0, fmt.Errorf("tile: unknown size %q (want small, medium or wide)", v)
+}

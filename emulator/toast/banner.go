@@ -1,0 +1,266 @@
+package toast
+
+import (
+	"image/color"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/openmpns/openmpns/emulator/accent"
+	"github.com/openmpns/openmpns/shared/payload"
+)
+
+// Geometry of the banner in fyne logical units, for a phone screen
+// PhoneWidth units wide (a WVGA phone's pixels).
+const (
+	// PhoneWidth is the width of the emulated phone's screen.
+	PhoneWidth = 480
+	// BannerHeight is the height of the toast strip.
+	BannerHeight = 62
+	// LineChars is the most characters a toast shows on its line, Text1 and
+	// Text2 together; longer text is cut with an ellipsis.
+	LineChars = 40
+	// DismissDistance is how far right a drag must go to flick a toast away.
+	DismissDistance = 60
+
+	iconSide  = 24
+	iconLeft  = 14
+	textLeft  = iconLeft + iconSide + 12
+	textSize  = 18
+	textRight = 10
+)
+
+const ellipsis = "…"
+
+// Banner is a toast on screen: a strip the width of the phone with the app's
+// icon, Text1 in bold and Text2 after it on the same line, in white on the
+// accent colour. A tap calls OnTapped (the phone opens the app at the
+// toast's Param); a flick to the right calls OnDismissed.
+type Banner struct {
+	widget.BaseWidget
+
+	// OnTapped, if set, is called when the user taps the banner.
+	OnTapped func()
+	// OnDismissed, if set, is called when the user flicks the banner away.
+	OnDismissed func()
+
+	toast  payload.Toast
+	accent color.Color
+	icon   fyne.Resource
+	drag   float32 // how far the banner follows a drag to the right
+}
+
+var (
+	_ fyne.Widget    = (*Banner)(nil)
+	_ fyne.Tappable  = (*Banner)(nil)
+	_ fyne.Draggable = (*Banner)(nil)
+)
+
+// NewBanner returns a banner showing t in the default accent colour, without
+// an icon.
+func NewBanner(t payload.Toast) *Banner {
+	b := &Banner{toast: t}
+	b.ExtendBaseWidget(b)
+	return b
+}
+
+// Toast returns the toast the banner shows.
+func (b *Banner) Toast() payload.Toast { return b.toast }
+
+// SetToast shows t.
+func (b *Banner) SetToast(t payload.Toast) {
+	b.toast, b.drag = t, 0
+	b.Refresh()
+}
+
+// SetAccent sets the banner's background colour; nil means accent.Default.
+func (b *Banner) SetAccent(c color.Color) {
+	b.accent = c
+	b.Refresh()
+}
+
+// SetIcon sets the app icon drawn at the left (the app's small tile icon);
+// nil draws none.
+func (b *Banner) SetIcon(icon fyne.Resource) {
+	b.icon = icon
+	b.Refresh()
+}
+
+// Tapped calls OnTapped.
+func (b *Banner) Tapped(*fyne.PointEvent) {
+	if b.OnTapped != nil {
+		b.OnTapped()
+	}
+}
+
+// Dragged moves the banner's content with a drag to the right.
+func (b *Banner) Dragged(e *fyne.DragEvent) {
+	b.drag = max(0, b.drag+e.Dragged.DX)
+	b.Refresh()
+}
+
+// DragEnd calls OnDismissed when the drag went DismissDistance or more to
+// the right, and puts the content back otherwise.
+func (b *Banner) DragEnd() {
+	flicked := b.drag >= DismissDistance
+	b.drag = 0
+	b.Refresh()
+	if flicked && b.OnDismissed != nil {
+		b.OnDismissed()
+	}
+}
+
+// MinSize is a strip BannerHeight high; it takes the width its container
+// gives it, PhoneWidth on the phone.
+func (b *Banner) MinSize() fyne.Size {
+	return fyne.NewSize(textLeft+textRight+80, BannerHeight)
+}
+
+// CreateRenderer is part of fyne.Widget.
+func (b *Banner) CreateRenderer() fyne.WidgetRenderer {
+	r := &bannerRenderer{
+		b:     b,
+		bg:    canvas.NewRectangle(accent.Or(b.accent)),
+		icon:  &canvas.Image{FillMode: canvas.ImageFillContain},
+		text1: canvas.NewText("", color.White),
+		text2: canvas.NewText("", color.White),
+	}
+	r.text1.TextStyle.Bold = true
+	r.text1.TextSize, r.text2.TextSize = textSize, textSize
+	r.objects = []fyne.CanvasObject{r.bg, r.icon, r.text1, r.text2}
+	r.Refresh()
+	return r
+}
+
+type bannerRenderer struct {
+	b       *Banner
+	bg      *canvas.Rectangle
+	icon    *canvas.Image
+	text1   *canvas.Text
+	text2   *canvas.Text
+	objects []fyne.CanvasObject
+}
+
+func (r *bannerRenderer) Destroy() {}
+
+func (r *bannerRenderer) Objects() []fyne.CanvasObject { return r.objects }
+
+func (r *bannerRenderer) MinSize() fyne.Size { return r.b.MinSize() }
+
+func (r *bannerRenderer) Refresh() {
+	b := r.b
+	if bg := accent.Or(b.accent); r.bg.FillColor != bg {
+		r.bg.FillColor = bg
+		r.bg.Refresh()
+	}
+	if r.icon.Resource != b.icon {
+		r.icon.Resource = b.icon
+		r.icon.Refresh()
+	}
+	r.Layout(b.Size())
+}
+
+// Layout places the icon and the line, cutting the text to LineChars
+// characters and then to the width there is.
+func (r *bannerRenderer) Layout(size fyne.Size) {
+	b := r.b
+	r.bg.Resize(size)
+	dx := b.drag
+
+	r.icon.Hidden = b.icon == nil
+	r.icon.Move(fyne.NewPos(dx+iconLeft, (size.Height-iconSide)/2))
+	r.icon.Resize(fyne.NewSize(iconSide, iconSide))
+
+	t1, t2 := Line(b.toast.Text1, b.toast.Text2, LineChars)
+	avail := size.Width - textLeft - textRight
+	t1, t2 = fitLine(t1, t2, r.text1.TextStyle, r.text2.TextStyle, avail)
+	setText(r.text1, t1)
+	setText(r.text2, t2)
+
+	h := r.text1.MinSize().Height
+	y := (size.Height - h) / 2
+	r.text1.Move(fyne.NewPos(dx+textLeft, y))
+	r.text1.Resize(r.text1.MinSize())
+	x := dx + textLeft + r.text1.MinSize().Width
+	if t1 != "" {
+		x += fyne.MeasureText(" ", textSize, fyne.TextStyle{}).Width
+	}
+	r.text2.Move(fyne.NewPos(x, y))
+	r.text2.Resize(r.text2.MinSize())
+}
+
+func setText(t *canvas.Text, s string) {
+	t.Hidden = s == ""
+	if t.Text != s {
+		t.Text = s
+		t.Refresh()
+	}
+}
+
+// Line returns what a phone shows of text1 and text2 on a line of at most n
+// characters (the separating space included): text1 whole if it fits, text2
+// in the room that is left, each cut with an ellipsis where it does not fit.
+// Text2 is left out when text1 fills the line. Runs of white space, line
+// breaks included, count as one space.
+func Line(text1, text2 string, n int) (string, string) {
+	r1 := []rune(strings.Join(strings.Fields(text1), " "))
+	r2 := []rune(strings.Join(strings.Fields(text2), " "))
+	switch {
+	case n <= 0:
+		return "", ""
+	case len(r2) == 0:
+		return cut(r1, n), ""
+	case len(r1) == 0:
+		return "", cut(r2, n)
+	case len(r1)+2 > n: // no room for a space and a character of text2
+		return cut(r1, n), ""
+	}
+	return string(r1), cut(r2, n-len(r1)-1)
+}
+
+// cut returns r when it has at most n runes, else its first n-1 runes and an
+// ellipsis.
+func cut(r []rune, n int) string {
+	if len(r) <= n {
+		return string(r)
+	}
+	if n <= 0 {
+		return ""
+	}
+	return strings.TrimRight(string(r[:n-1]), " ") + ellipsis
+}
+
+// fitLine shortens the texts further, with an ellipsis, until text1, a space
+// and text2 fit maxW logical units.
+func fitLine(t1, t2 string, s1, s2 fyne.TextStyle, maxW float32) (string, string) {
+	width := func(a, b string) float32 {
+		w := fyne.MeasureText(a, textSize, s1).Width
+		if b != "" {
+			w += fyne.MeasureText(" "+b, textSize, s2).Width
+		}
+		return w
+	}
+	for width(t1, t2) > maxW {
+		switch {
+		case t2 != "":
+			t2 = shorten(t2)
+		case t1 != "":
+			t1 = shorten(t1)
+		default:
+			return "", ""
+		}
+	}
+	return t1, t2
+}
+
+// shorten drops the last character before the ellipsis (adding one), and
+// gives "" once nothing but the ellipsis would be left.
+func shorten(s string) string {
+	r := []rune(strings.TrimSuffix(s, ellipsis))
+	if len(r) <= 1 {
+		return ""
+	}
+	return strings.TrimRight(string(r[:len(r)-1]), " ") + ellipsis
+}

@@ -1,0 +1,138 @@
+// Package toast shows toast notifications the way a Windows Phone 8 does: a
+// Banner widget, the strip across the top of the screen, and a Queue that
+// shows one toast at a time for about ten seconds and keeps the others in
+// order of arrival.
+//
+// The Queue is plain Go, safe for concurrent use, and reads time only from
+// the Clock it is given, so it can be tested with a fake clock. The Banner is
+// a fyne widget and, like all fyne objects, is used on the UI goroutine.
+package toast
+
+import (
+	"sync"
+	"time"
+
+	"github.com/openmpns/openmpns/shared/payload"
+)
+
+// DefaultDuration is how long the phone shows a toast that is left alone.
+const DefaultDuration = 10 * time.Second
+
+// Clock tells the Queue the time.
+type Clock interface {
+	Now() time.Time
+}
+
+// ClockFunc adapts a function to Clock: ClockFunc(time.Now) is the system
+// clock.
+type ClockFunc func() time.Time
+
+// Now calls f.
+func (f ClockFunc) Now() time.Time { return f() }
+
+// Queue holds the toasts waiting to be shown and the one on screen. A toast
+// is shown from the moment the Queue hands it out (Current, or Push to an idle
+// queue) for the Queue's duration, or until it is dismissed or tapped; then
+// the next toast in order of arrival is shown, each for its full duration,
+// however late the caller asks. The Queue has no timer: the UI asks
+// Current when Deadline passes, and on Push.
+type Queue struct {
+	clock    Clock
+	duration time.Duration
+
+	mu      sync.Mutex
+	pending []payload.Toast
+	current payload.Toast
+	showing bool
+	until   time.Time
+}
+
+// NewQueue returns an empty queue that reads the time from clock (the system
+// clock when nil) and shows each toast for show (DefaultDuration when 0 or
+// less).
+func NewQueue(clock Clock, show time.Duration) *Queue {
+	if clock == nil {
+		clock = ClockFunc(time.Now)
+	}
+	if show <= 0 {
+		show = DefaultDuration
+	}
+	return &Queue{clock: clock, duration: show}
+}
+
+// Push adds t to the end of the queue; on an idle queue it is shown at once.
+func (q *Queue) Push(t payload.Toast) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.pending = append(q.pending, t)
+	q.advance(q.clock.Now())
+}
+
+// Current returns the toast on screen now and true, or false when none is.
+// It is what the UI draws.
+func (q *Queue) Current() (payload.Toast, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.advance(q.clock.Now())
+	return q.current, q.showing
+}
+
+// Deadline returns when the toast on screen goes away if left alone, and
+// false when no toast is on screen. The UI schedules its next look at
+// Current for then.
+func (q *Queue) Deadline() (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.advance(q.clock.Now())
+	return q.until, q.showing
+}
+
+// Pending returns the number of toasts waiting behind the one on screen.
+func (q *Queue) Pending() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.advance(q.clock.Now())
+	return len(q.pending)
+}
+
+// Dismiss removes the toast on screen (the user flicked it away) and shows
+// the next one. It reports whether there was a toast to dismiss.
+func (q *Queue) Dismiss() bool {
+	_, ok := q.take()
+	return ok
+}
+
+// Tap removes the toast on screen (the user tapped it, which opens the app)
+// and shows the next one. It returns the toast's Param, the page the app
+// opens at ("" for the app's main page), and false when no toast was on
+// screen.
+func (q *Queue) Tap() (param string, ok bool) {
+	t, ok := q.take()
+	return t.Param, ok
+}
+
+func (q *Queue) take() (payload.Toast, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := q.clock.Now()
+	q.advance(now)
+	if !q.showing {
+		return payload.Toast{}, false
+	}
+	t := q.current
+	q.showing, q.current = false, payload.Toast{}
+	q.advance(now)
+	return t, true
+}
+
+// advance retires the toast on screen once its time is up and shows the next.
+func (q *Queue) advance(now time.Time) {
+	if q.showing && !now.Before(q.until) {
+		q.showing, q.current = false, payload.Toast{}
+	}
+	if !q.showing && len(q.pending) > 0 {
+		q.current, q.showing, q.until = q.pending[0], true, now.Add(q.duration)
+		q.pending[0] = payload.Toast{}
+		q.pending = q.pending[1:]
+	}
+}
