@@ -5,13 +5,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/openmpns/openmpns/shared/payload"
 )
 
 func TestHelpForEveryCommand(t *testing.T) {
@@ -199,5 +204,47 @@ func TestDemoRuns(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+func TestRenderTileAndToast(t *testing.T) {
+	dir := t.TempDir()
+	tileXML := filepath.Join(dir, "tile.xml")
+	os.WriteFile(tileXML, []byte(`<?xml version="1.0" encoding="utf-8"?>
+<wp:Notification xmlns:wp="WPNotification" Version="2.0">
+  <wp:Tile Template="FlipTile"><wp:Title>News</wp:Title><wp:Count>3</wp:Count><wp:BackContent>Go 2 ships</wp:BackContent></wp:Tile>
+</wp:Notification>`), 0o644)
+	for _, c := range []struct {
+		args []string
+		w, h int
+	}{
+		{[]string{"--xml", tileXML, "--size", "wide", "--back"}, 691, 336},
+		{[]string{"--xml", tileXML, "--size", "small"}, 159, 159},
+	} {
+		out := filepath.Join(dir, "out.png")
+		var so, se bytes.Buffer
+		if code := RunContext(context.Background(), append([]string{"render", "-o", out}, c.args...), nil, &so, &se); code != 0 {
+			t.Fatalf("%v: exit %d: %s", c.args, code, se.String())
+		}
+		f, err := os.Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := img.Bounds(); b.Dx() != c.w || b.Dy() != c.h {
+			t.Fatalf("%v: image %v, want %dx%d", c.args, b, c.w, c.h)
+		}
+	}
+	var so, se bytes.Buffer
+	toast := bytes.NewReader((&payload.Toast{Text1: "Hi", Text2: "there"}).Encode())
+	if code := RunContext(context.Background(), []string{"render", "--xml", "-", "-o", filepath.Join(dir, "toast.png")}, toast, &so, &se); code != 0 || !strings.Contains(so.String(), "rendered toast") {
+		t.Fatalf("toast: exit %d: %s %s", code, so.String(), se.String())
+	}
+	if code := RunContext(context.Background(), []string{"render", "--xml", "-", "-o", filepath.Join(dir, "x.png")}, strings.NewReader("<nope/>"), &so, &se); code != 1 {
+		t.Fatalf("bad payload: exit %d", code)
 	}
 }
