@@ -4,14 +4,18 @@
 //
 // Every frame is one WebSocket text message holding one JSON object with a
 // "type" member. Requests from the device carry an "id" chosen by the device;
-// the server answers each with exactly one "ok" or "error" frame carrying the
-// same id in "re" (or, for open, an "opened" frame).
+// the server answers each with exactly one frame carrying the same id in "re":
+// "opened" for open, bind and unbind, "ok" for close and power, or "error".
+// hello is answered by "welcome" (which has no "re") or by an error; ack is
+// not answered.
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // ProtocolVersion is sent in hello; a server refuses versions it does not speak.
@@ -37,9 +41,9 @@ const (
 
 	// Server to device.
 	TypeWelcome = "welcome" // answer to hello
-	TypeOpened  = "opened"  // answer to open; also sent unasked when a Channel URI changes
-	TypeOK      = "ok"      // success answer to close, bind, unbind, power
-	TypeError   = "error"   // failure answer to any request, or a fatal error with re = 0
+	TypeOpened  = "opened"  // answer to open, bind and unbind; with re = 0, a changed Channel URI (the server does not send that yet)
+	TypeOK      = "ok"      // success answer to close and power
+	TypeError   = "error"   // failure answer to a request; re = 0 when the request had no id or could not be decoded
 	TypeNotify  = "notify"  // a notification for one of the device's channels
 	TypeGoAway  = "goaway"  // the server is shutting down: reconnect later
 )
@@ -65,14 +69,16 @@ const (
 	CodeChannelQuota    = "channel_quota"     // the device already has the maximum number of channels
 	CodeChannelExists   = "channel_exists"    // the app already has a channel under another name
 	CodeHelloRequired   = "hello_required"    // a request came before hello
-	CodeUnsupported     = "unsupported"       // unknown frame type or protocol version
+	CodeUnsupported     = "unsupported"       // the device sent a server frame type (an unknown type or protocol version fails Decode: bad_frame)
 	CodeInternal        = "internal"          // a server-side failure; retry later
 	CodeShuttingDown    = "shutting_down"     // the server is draining
 	CodeTooManyInFlight = "too_many_inflight" // reserved
 )
 
-// WebSocket close codes the server uses besides the standard ones
-// (1001 going away when it shuts down, 1008 policy violation, 1009 too big).
+// WebSocket close codes the server uses besides the standard ones (1000
+// normal, also on a read timeout; 1001 going away when it shuts down; 1008
+// policy violation; 1009 too big; 1011 internal error; 1013 try again later
+// when a hello comes while the server drains).
 const (
 	CloseReplaced     = 4001 // another connection of the same device took over
 	CloseUnauthorized = 4003 // bad device credentials
@@ -96,7 +102,9 @@ type Frame struct {
 	Heartbeat int64 `json:"heartbeat_ms,omitempty"`
 
 	// open / opened / close / bind / unbind / notify
-	App     string `json:"app,omitempty"`
+	App string `json:"app,omitempty"`
+	// Channel is the channel name in open and opened, but the channel token
+	// (the last path segment of the Channel URI) in notify.
 	Channel string `json:"channel,omitempty"`
 	Service string `json:"service,omitempty"`
 	URI     string `json:"uri,omitempty"`
@@ -130,12 +138,44 @@ type Frame struct {
 var ErrTooLarge = errors.New("wire: frame too large")
 
 // Encode returns the JSON of f.
+//
+// It does not apply encoding/json's HTML escaping: that writes each of < > &
+// as six bytes (\u003c), so a server echoing what a device sent (an opened
+// frame repeating 16 allowed domains of 253 such characters) could answer
+// with a frame over MaxFrameBytes, which the device then refuses to read.
+// Without it, every string member a device may send comes back at most twice
+// its size (" and \ are escaped, control characters are not printable).
 func Encode(f *Frame) ([]byte, error) {
-	b, err := json.Marshal(f)
-	if err != nil {
-		return nil, fmt.Errorf("wire: encode %s frame: %w", f.Type, err)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(f); err != nil {
+		return nil, fmt.Errorf("wire: encode %s frame: %w", clip(f.Type, maxQuoted), err)
 	}
-	return b, nil
+	b := buf.Bytes()
+	return b[:len(b)-1], nil // Encoder.Encode ends the value with a newline
+}
+
+// decodeError is a JSON error whose text is bounded: the server sends the
+// text of a decode error back in an error frame, and encoding/json quotes
+// the offending literal (a number of 16 KiB, say) in some of its errors.
+type decodeError struct{ err error }
+
+func (e *decodeError) Error() string { return "wire: decode frame: " + clip(e.err.Error(), 200) }
+func (e *decodeError) Unwrap() error { return e.err }
+
+// maxQuoted bounds a device-supplied string quoted in an error message.
+const maxQuoted = 64
+
+// clip returns s cut to at most n bytes (at a rune boundary) plus "...".
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // Decode parses one frame and checks that it is well formed for its type.
@@ -146,7 +186,7 @@ func Decode(b []byte) (*Frame, error) {
 	}
 	var f Frame
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("wire: decode frame: %w", err)
+		return nil, &decodeError{err}
 	}
 	if err := f.Validate(); err != nil {
 		return nil, err
@@ -221,7 +261,7 @@ func (f *Frame) Validate() error {
 		}
 		for _, d := range f.Domains {
 			if d == "" || len(d) > 253 || !printable(d) {
-				return bad("bad domain %q", d)
+				return bad("bad domain %q", clip(d, maxQuoted))
 			}
 		}
 	case TypePower:
@@ -248,7 +288,7 @@ func (f *Frame) Validate() error {
 	case "":
 		return fmt.Errorf("wire: frame has no type")
 	default:
-		return fmt.Errorf("wire: unknown frame type %q", f.Type)
+		return fmt.Errorf("wire: unknown frame type %q", clip(f.Type, maxQuoted))
 	}
 	return nil
 }

@@ -1,0 +1,110 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+)
+
+// decodeAnySize is Decode without the MaxFrameBytes check. Encode may write
+// a decoded frame longer than its input (invalid UTF-8 becomes U+FFFD, three
+// bytes; U+2028 and U+2029 become \u2028, six), so a frame Decode accepted
+// near the limit may re-encode over it. That is no problem on the wire: the
+// server never re-encodes device frames, and what it echoes stays small
+// (TestEchoedFramesFit). The round trip is checked without the limit.
+func decodeAnySize(b []byte) (*Frame, error) {
+	var f Frame
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, err
+	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// canonical makes empty slices nil: "domains":[] and "payload":"" decode to
+// empty non-nil slices, which omitempty leaves out, so they decode back as nil.
+// The two mean the same on the wire.
+func canonical(f *Frame) *Frame {
+	g := *f
+	if len(g.Domains) == 0 {
+		g.Domains = nil
+	}
+	if len(g.Payload) == 0 {
+		g.Payload = nil
+	}
+	if len(g.NIDs) == 0 {
+		g.NIDs = nil
+	}
+	return &g
+}
+
+func FuzzDecode(f *testing.F) {
+	// The seed corpus is testdata/fuzz/FuzzDecode; these add the table cases
+	// and one encoded frame of every type.
+	for _, tc := range decodeCases {
+		if len(tc.in) <= 4096 {
+			f.Add([]byte(tc.in))
+		}
+	}
+	for _, fr := range sampleFrames() {
+		b, err := Encode(fr)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, err := Decode(b)
+		if err != nil {
+			if fr != nil {
+				t.Fatalf("Decode returned a frame and an error %v", err)
+			}
+			if len(b) > MaxFrameBytes && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("Decode of %d bytes: %v, want ErrTooLarge", len(b), err)
+			}
+			// The server sends err's text back in a bad_frame error frame;
+			// the device must be able to read it.
+			eb, err2 := Encode(&Frame{Type: TypeError, Code: CodeBadFrame, Message: err.Error()})
+			if err2 != nil {
+				t.Fatalf("encode the error frame: %v", err2)
+			}
+			if len(eb) > 1024 {
+				t.Fatalf("error frame for a bad frame is %d bytes: %.200s", len(eb), eb)
+			}
+			return
+		}
+		if len(b) > MaxFrameBytes {
+			t.Fatalf("Decode accepted %d bytes", len(b))
+		}
+		if err := fr.Validate(); err != nil {
+			t.Fatalf("Decode returned a frame Validate refuses: %v", err)
+		}
+		enc, err := Encode(fr)
+		if err != nil {
+			t.Fatalf("Encode of a decoded frame: %v", err)
+		}
+		if !json.Valid(enc) {
+			t.Fatalf("Encode wrote invalid JSON: %q", enc)
+		}
+		fr2, err := decodeAnySize(enc)
+		if err != nil {
+			t.Fatalf("re-decode of %q: %v", enc, err)
+		}
+		if len(enc) <= MaxFrameBytes {
+			if _, err := Decode(enc); err != nil {
+				t.Fatalf("Decode of the re-encoding: %v", err)
+			}
+		}
+		if !reflect.DeepEqual(canonical(fr), canonical(fr2)) {
+			t.Fatalf("round trip changed the frame:\n in  %q\n 1st %+v\n enc %q\n 2nd %+v", b, fr, enc, fr2)
+		}
+		enc2, err := Encode(fr2)
+		if err != nil || !bytes.Equal(enc, enc2) {
+			t.Fatalf("encoding is not stable:\n %q\n %q (%v)", enc, enc2, err)
+		}
+	})
+}
