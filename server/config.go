@@ -33,6 +33,10 @@ const (
 	DefaultShutdownGrace    = 5 * time.Second
 )
 
+// MaxPayloadLimit is the largest MaxPayloadBytes allowed: a payload travels
+// base64-encoded inside a JSON frame of at most wire.MaxFrameBytes.
+const MaxPayloadLimit = 8192
+
 // Config is everything a Server needs. The zero value of each field means its
 // default; Normalize fills them in and checks the rest.
 type Config struct {
@@ -127,6 +131,9 @@ func (c *Config) Normalize() error {
 	var errs []error
 	if c.TimeScale < 1 || c.TimeScale > 1e6 {
 		errs = append(errs, fmt.Errorf("time scale %v: must be between 1 and 1000000", c.TimeScale))
+	}
+	if c.MaxPayloadBytes > MaxPayloadLimit {
+		errs = append(errs, fmt.Errorf("max payload %d bytes: at most %d, so a notification fits in one device frame", c.MaxPayloadBytes, MaxPayloadLimit))
 	}
 	if c.MaxPayloadBytes < 0 || c.MaxHeaderBytes < 0 || c.QueueLimit < 0 || c.MaxChannels < 0 || c.InFlight < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))

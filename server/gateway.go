@@ -202,17 +202,20 @@ func (s *session) readLoop(remote string) {
 	cfg := s.g.cfg
 	s.ws.SetReadLimit(wire.MaxFrameBytes)
 	alive := func() { s.ws.SetReadDeadline(time.Now().Add(2 * cfg.Heartbeat)) }
-	s.ws.SetPongHandler(func(string) error { alive(); return nil })
-	// The hello must come within the handshake deadline.
+	// Pongs keep a session alive only after hello; before it, the hello
+	// must come within the handshake deadline whatever else arrives.
+	s.ws.SetPongHandler(func(string) error {
+		if s.devID != "" {
+			alive()
+		}
+		return nil
+	})
 	s.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
 		_, b, err := s.ws.ReadMessage()
 		if err != nil {
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) || errors.Is(err, websocket.ErrReadLimit) {
-				if errors.Is(err, websocket.ErrReadLimit) {
-					s.kick(websocket.CloseMessageTooBig, "frame larger than the limit")
-				}
+			if errors.Is(err, websocket.ErrReadLimit) {
+				s.kick(websocket.CloseMessageTooBig, "frame larger than the limit")
 			}
 			return
 		}
