@@ -18,6 +18,7 @@ import (
 	"github.com/openmpns/openmpns/server/store"
 	"github.com/openmpns/openmpns/shared/clock"
 	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/shared/sender"
 	"github.com/openmpns/openmpns/shared/wire"
 )
 
@@ -38,20 +39,20 @@ type Store interface {
 	Close() error
 }
 
-// Status header values (reference §3).
+// Status header values (reference §3); the one spelling is shared/sender's.
 const (
-	StatusReceived  = "Received"
-	StatusQueueFull = "QueueFull"
-	StatusSuppress  = "Suppressed"
-	StatusDropped   = "Dropped"
+	StatusReceived  = sender.StatusReceived
+	StatusQueueFull = sender.StatusQueueFull
+	StatusSuppress  = sender.StatusSuppressed
+	StatusDropped   = sender.StatusDropped
 
-	SubActive  = "Active"
-	SubExpired = "Expired"
+	SubActive  = sender.SubscriptionActive
+	SubExpired = sender.SubscriptionExpired
 
-	ConnConnected        = "Connected"
-	ConnTempDisconnected = "TempDisconnected"
-	ConnDisconnected     = "Disconnected"
-	ConnInactive         = "Inactive"
+	ConnConnected        = sender.DeviceConnected
+	ConnTempDisconnected = sender.DeviceTempDisconnected
+	ConnDisconnected     = sender.DeviceDisconnected
+	ConnInactive         = sender.DeviceInactive
 )
 
 // PushRequest is a validated notification from a sender.
@@ -282,8 +283,7 @@ func (e *Engine) Push(r *PushRequest) PushResult {
 	var replaceSeq uint64
 	if replaced != nil {
 		replaceSeq = replaced.Seq
-		d.removeQueued(replaced.Seq)
-		cs.queued--
+		d.drop(replaced.Seq)
 	}
 	// Submit the write before the notification can reach the device, so
 	// that the device's ack (a later write) is applied after it. Deliver
@@ -297,8 +297,8 @@ func (e *Engine) Push(r *PushRequest) PushResult {
 	if err := <-done; err != nil {
 		e.log.Error("persist notification", "channel", cs.rec.Token, "err", err)
 		d.mu.Lock()
-		if !d.inflight[n.Seq] && d.removeQueued(n.Seq) {
-			cs.queued--
+		if !d.inflight[n.Seq] {
+			d.drop(n.Seq)
 		}
 		d.mu.Unlock()
 		return PushResult{HTTPStatus: http.StatusServiceUnavailable, Reason: "the server could not store the notification; retry with backoff"}
@@ -345,15 +345,25 @@ func (d *deviceState) insert(n *store.Notification) {
 	d.queue = slices.Insert(d.queue, i, n)
 }
 
-// removeQueued removes seq from the queue and reports whether it was there.
-func (d *deviceState) removeQueued(seq uint64) bool {
+// drop removes seq from the queue (and from in-flight) and from its
+// channel's count, and returns it; nil if it was not queued.
+func (d *deviceState) drop(seq uint64) *store.Notification {
 	i := slices.IndexFunc(d.queue, func(q *store.Notification) bool { return q.Seq == seq })
 	if i < 0 {
-		return false
+		return nil
 	}
+	q := d.queue[i]
 	d.queue = slices.Delete(d.queue, i, i+1)
 	delete(d.inflight, seq)
-	return true
+	d.uncount(q)
+	return q
+}
+
+// uncount takes q off its channel's queued count.
+func (d *deviceState) uncount(q *store.Notification) {
+	if cs := d.channels[q.App]; cs != nil && cs.rec.Token == q.Channel {
+		cs.queued--
+	}
 }
 
 // expire drops queued notifications past their expiry. d.mu must be held.
@@ -364,9 +374,7 @@ func (e *Engine) expire(d *deviceState, now time.Time) {
 			return false
 		}
 		gone = append(gone, q.Seq)
-		if cs := d.channels[q.App]; cs != nil && cs.rec.Token == q.Channel {
-			cs.queued--
-		}
+		d.uncount(q)
 		return true
 	})
 	if len(gone) > 0 {
@@ -644,7 +652,7 @@ func (e *Engine) CloseChannel(devID, app string) error {
 		return err
 	}
 	for _, s := range seqs {
-		d.removeQueued(s)
+		d.drop(s)
 	}
 	e.met.queueDepth.Sub(float64(len(seqs)))
 	cs.closed = true
@@ -689,13 +697,7 @@ func (e *Engine) Ack(devID string, conn deviceConn, nids []string) {
 		if err != nil || !d.inflight[seq] {
 			continue
 		}
-		i := slices.IndexFunc(d.queue, func(q *store.Notification) bool { return q.Seq == seq })
-		q := d.queue[i]
-		d.queue = slices.Delete(d.queue, i, i+1)
-		delete(d.inflight, seq)
-		if cs := d.channels[q.App]; cs != nil && cs.rec.Token == q.Channel {
-			cs.queued--
-		}
+		q := d.drop(seq)
 		e.met.latency.Observe(now.Sub(q.AcceptedAt).Seconds())
 		e.met.delivered.WithLabelValues(q.Kind).Inc()
 		done = append(done, seq)

@@ -9,21 +9,22 @@ import (
 	"strings"
 
 	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/shared/sender"
 )
 
 // PushPath is the path prefix of Channel URIs.
 const PushPath = "/push/"
 
-// MPNS request and response headers.
+// MPNS request and response headers; the one spelling is shared/sender's.
 const (
-	HeaderTarget             = "X-WindowsPhone-Target"
-	HeaderClass              = "X-NotificationClass"
-	HeaderMessageID          = "X-MessageID"
-	HeaderNotificationStatus = "X-NotificationStatus"
-	HeaderSubscriptionStatus = "X-SubscriptionStatus"
-	HeaderConnectionStatus   = "X-DeviceConnectionStatus"
+	HeaderTarget             = sender.HeaderTarget
+	HeaderClass              = sender.HeaderClass
+	HeaderMessageID          = sender.HeaderMessageID
+	HeaderNotificationStatus = sender.HeaderNotificationStatus
+	HeaderSubscriptionStatus = sender.HeaderSubscriptionStatus
+	HeaderConnectionStatus   = sender.HeaderDeviceConnectionStatus
 	// HeaderError carries the human-readable reason of a refusal (OpenMPNS's own).
-	HeaderError = "X-OpenMPNS-Error"
+	HeaderError = sender.HeaderError
 )
 
 // tokenLen is the length of a channel token: 20 random bytes, base64url.

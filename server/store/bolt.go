@@ -116,8 +116,8 @@ func (b *Bolt) commitLoop() {
 		errs = errs[:0]
 		err := b.db.Update(func(tx *bolt.Tx) error {
 			for _, o := range group {
-				// Each op runs in a nested savepoint of its own by being
-				// careful to fail before writing; see the callers.
+				// bbolt has no savepoints: an op that fails must fail
+				// before it writes, so the others can still commit.
 				errs = append(errs, o.apply(tx))
 			}
 			return nil

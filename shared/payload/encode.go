@@ -46,6 +46,11 @@ func appendElement(b []byte, name, value string) []byte {
 	if value == "" {
 		return b
 	}
+	return appendElem(b, name, value)
+}
+
+// appendElem appends <wp:name>value</wp:name>, empty value included.
+func appendElem(b []byte, name, value string) []byte {
 	b = append(b, "<wp:"...)
 	b = append(b, name...)
 	b = append(b, '>')
@@ -96,13 +101,7 @@ func (t *Tile) Encode() []byte {
 	if ti != nil {
 		for _, name := range ti.names {
 			if v, ok := t.Fields[name]; ok {
-				b = append(b, "<wp:"...)
-				b = append(b, name...)
-				b = append(b, '>')
-				b = appendText(b, v)
-				b = append(b, "</wp:"...)
-				b = append(b, name...)
-				b = append(b, '>')
+				b = appendElem(b, name, v)
 				continue
 			}
 			for _, c := range t.Cleared {
