@@ -69,6 +69,8 @@ type Device struct {
 	connCh   chan struct{} // closed and replaced when conn changes
 	status   ConnectionStatus
 	closed   bool
+	offline  bool          // airplane mode: no connection until SetOnline(true)
+	wake     chan struct{} // cuts a reconnect wait short
 }
 
 // AppState is whether an app runs and is in the foreground.
@@ -115,7 +117,7 @@ func New(cfg Config) (*Device, error) {
 	d := &Device{
 		cfg: cfg, wsURL: u.String(), log: cfg.Logger, clk: cfg.Clock, ctx: ctx, cancel: cancel,
 		st: st, seen: newSeenSet(st.Seen), channels: map[string]*Channel{}, apps: map[string]AppState{},
-		connCh: make(chan struct{}), status: Disconnected,
+		connCh: make(chan struct{}), status: Disconnected, wake: make(chan struct{}, 1),
 	}
 	for _, r := range st.Channels {
 		d.channels[r.App] = &Channel{d: d, rec: r, open: true}
@@ -300,8 +302,12 @@ func Backoff(n int, min, max time.Duration, rnd func(int64) int64) time.Duration
 
 func (d *Device) connectLoop() {
 	attempt := 0
-	for d.ctx.Err() == nil {
+	for d.waitOnline() {
 		c, err := d.connect()
+		if err == nil && !d.isOnline() {
+			c.close() // airplane mode was switched on while connecting
+			continue
+		}
 		if err == nil {
 			attempt = 0
 			d.setConn(c)
@@ -311,6 +317,9 @@ func (d *Device) connectLoop() {
 				return
 			}
 			d.log.Debug("push connection lost", "err", err)
+			if !d.isOnline() {
+				continue
+			}
 		} else {
 			d.log.Debug("push connection failed", "attempt", attempt, "err", err)
 			var ue *unauthorizedError
@@ -328,9 +337,51 @@ func (d *Device) connectLoop() {
 		t := d.clk.AfterFunc(wait, func() { close(done) })
 		select {
 		case <-done:
+		case <-d.wake:
+			t.Stop()
 		case <-d.ctx.Done():
 			t.Stop()
 			return
+		}
+	}
+}
+
+// SetOnline switches the push connection on or off, as airplane mode does:
+// off closes the connection and keeps it closed (senders see the device
+// TempDisconnected, then Disconnected); on reconnects at once.
+func (d *Device) SetOnline(on bool) {
+	d.mu.Lock()
+	d.offline = !on
+	c := d.conn
+	d.mu.Unlock()
+	if !on && c != nil {
+		c.close()
+	}
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Device) isOnline() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.offline
+}
+
+// waitOnline blocks while the device is offline; false once it is closed.
+func (d *Device) waitOnline() bool {
+	for {
+		if d.ctx.Err() != nil {
+			return false
+		}
+		if d.isOnline() {
+			return true
+		}
+		select {
+		case <-d.wake:
+		case <-d.ctx.Done():
+			return false
 		}
 	}
 }

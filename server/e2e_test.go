@@ -215,3 +215,23 @@ func TestDailyQuotaOfUnauthenticatedSenders(t *testing.T) {
 		t.Fatalf("first push of the next day: %+v", a)
 	}
 }
+
+// TestAirplaneMode: a device switched offline is TempDisconnected to
+// senders, keeps its queue, and gets it when switched back on.
+func TestAirplaneMode(t *testing.T) {
+	srv := startServer(t, server.Config{})
+	p := newPhone(t, srv.URL(), "")
+	uri := p.openChannel(t, "com.example.air", "", true, true).ChannelURI()
+	p.rec.waitStatus(t, device.Connected)
+	p.SetOnline(false)
+	p.rec.waitStatus(t, device.Disconnected)
+	waitFor(t, func() bool { return post(t, "POST", uri, toastT, "", "", toastXML("queued", "", "")).conn == "TempDisconnected" })
+	if n := len(p.rec.of("shelltoast")); n != 0 {
+		t.Fatalf("an offline device received %d toasts", n)
+	}
+	p.SetOnline(true)
+	p.rec.waitStatus(t, device.Connected)
+	if got := p.rec.waitN(t, 1, "shelltoast"); got[0].toast.Text1 != "queued" {
+		t.Fatalf("toast after airplane mode: %+v", got[0].toast)
+	}
+}
