@@ -225,7 +225,9 @@ func TestAirplaneMode(t *testing.T) {
 	p.rec.waitStatus(t, device.Connected)
 	p.SetOnline(false)
 	p.rec.waitStatus(t, device.Disconnected)
-	waitFor(t, func() bool { return post(t, "POST", uri, toastT, "", "", toastXML("queued", "", "")).conn == "TempDisconnected" })
+	waitFor(t, func() bool {
+		return post(t, "POST", uri, toastT, "", "", toastXML("queued", "", "")).conn == "TempDisconnected"
+	})
 	if n := len(p.rec.of("shelltoast")); n != 0 {
 		t.Fatalf("an offline device received %d toasts", n)
 	}
