@@ -34,6 +34,7 @@ func commands() []command {
 		{"device", "run one headless device app and print its events as JSON lines", runDevice},
 		{"send", "send a toast, tile or raw notification to a Channel URI", runSend},
 		{"render", "render a toast or tile payload to a PNG, as the emulator draws it", runRender},
+		{"demo-backend", "a demo cloud service: takes Channel URI handoffs and pushes news, photo and mail notifications", runDemoBackend},
 		{"demo", "show the whole path in the terminal: server, phone and cloud service", runDemo},
 	}
 }

@@ -1,0 +1,252 @@
+// Package demobackend is the cloud service of the demo apps: it takes the
+// Channel URI handoffs of the emulated phones and pushes realistic toasts and
+// tile updates to them through the MPNS HTTP API, as a 2013 news, photo or
+// mail service did. It also serves the images its tiles point to.
+package demobackend
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/shared/sender"
+)
+
+// Registration is one app's latest Channel URI on one device.
+type Registration struct {
+	DeviceID string `json:"device_id"`
+	App      string `json:"app"`
+	Channel  string `json:"channel"`
+	URI      string `json:"uri"`
+	// Kind is which script feeds it: news, photos or mail.
+	Kind string `json:"kind"`
+	// Sent counts pushes; LastStatus is the last answer as "200 Received/Active/Connected".
+	Sent       int       `json:"sent"`
+	LastStatus string    `json:"last_status,omitempty"`
+	Updated    time.Time `json:"updated"`
+}
+
+// Backend is the demo cloud service.
+type Backend struct {
+	// Images, if set, is served under /images/ for the photo tiles.
+	Images fs.FS
+	// Base is the backend's own origin (http://host:port), used in image URLs.
+	Base   string
+	Sender *sender.Client
+	Log    *slog.Logger
+	// Out receives one human-readable line per handoff and push; may be nil.
+	Out io.Writer
+
+	mu    sync.Mutex
+	regs  map[string]*Registration // by device + "/" + app
+	step  int
+	outMu sync.Mutex
+}
+
+// Kinds are the scripts the backend knows, matched against the handoff path
+// (/handoff/news) or, failing that, the app id.
+var Kinds = []string{"news", "photos", "mail"}
+
+// Handler serves POST /handoff[/kind], GET /registrations and GET /images/.
+func (b *Backend) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/handoff", b.handoff)
+	mux.HandleFunc("/handoff/", b.handoff)
+	mux.HandleFunc("/registrations", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(b.Registrations())
+	})
+	if b.Images != nil {
+		mux.Handle("/images/", http.StripPrefix("/images/", http.FileServerFS(b.Images)))
+	}
+	return mux
+}
+
+func (b *Backend) handoff(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "POST the Channel URI as JSON", http.StatusMethodNotAllowed)
+		return
+	}
+	var reg Registration
+	dec := json.NewDecoder(io.LimitReader(r.Body, 8<<10))
+	if err := dec.Decode(&reg); err != nil {
+		http.Error(w, "bad JSON: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if reg.DeviceID == "" || reg.App == "" || !(strings.HasPrefix(reg.URI, "http://") || strings.HasPrefix(reg.URI, "https://")) {
+		http.Error(w, "device_id, app and an http(s) uri are required", http.StatusBadRequest)
+		return
+	}
+	reg.Kind = kindOf(strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/handoff"), "/"), reg.App)
+	if reg.Kind == "" {
+		http.Error(w, fmt.Sprintf("no demo script for app %q: use /handoff/news, /handoff/photos or /handoff/mail", reg.App), http.StatusUnprocessableEntity)
+		return
+	}
+	reg.Updated = time.Now()
+	b.mu.Lock()
+	if b.regs == nil {
+		b.regs = map[string]*Registration{}
+	}
+	key := reg.DeviceID + "/" + reg.App
+	if old := b.regs[key]; old != nil {
+		reg.Sent = old.Sent
+	}
+	b.regs[key] = &reg // the latest URI per device and app wins
+	b.mu.Unlock()
+	b.say("handoff: %s on device %.8s -> %s (%s script)", reg.App, reg.DeviceID, reg.URI, reg.Kind)
+	w.WriteHeader(http.StatusCreated)
+}
+
+func kindOf(path, app string) string {
+	for _, k := range Kinds {
+		if path == k {
+			return k
+		}
+	}
+	for _, k := range Kinds {
+		if strings.Contains(strings.ToLower(app), k) {
+			return k
+		}
+	}
+	return ""
+}
+
+// Registrations returns the current registrations, sorted.
+func (b *Backend) Registrations() []Registration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]Registration, 0, len(b.regs))
+	for _, r := range b.regs {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].DeviceID+out[i].App < out[j].DeviceID+out[j].App })
+	return out
+}
+
+func (b *Backend) say(format string, a ...any) {
+	if b.Out == nil {
+		return
+	}
+	b.outMu.Lock()
+	defer b.outMu.Unlock()
+	fmt.Fprintf(b.Out, time.Now().Format("15:04:05 ")+format+"\n", a...)
+}
+
+// Run pushes one round every interval until ctx ends.
+func (b *Backend) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			b.Round(ctx)
+		}
+	}
+}
+
+// Round sends every registration its next notifications and returns how
+// many pushes were answered 200 Received.
+func (b *Backend) Round(ctx context.Context) int {
+	b.mu.Lock()
+	step := b.step
+	b.step++
+	regs := make([]*Registration, 0, len(b.regs))
+	for _, r := range b.regs {
+		regs = append(regs, r)
+	}
+	b.mu.Unlock()
+	received := 0
+	for _, r := range regs {
+		for _, req := range b.script(r, step) {
+			req.URI = r.URI
+			resp, err := b.Sender.Send(ctx, req)
+			if err != nil {
+				b.say("push to %s failed: %v", r.App, err)
+				continue
+			}
+			status := fmt.Sprintf("%d %s/%s/%s", resp.StatusCode, resp.NotificationStatus, resp.SubscriptionStatus, resp.DeviceConnectionStatus)
+			b.say("push %s %s to %s: %s", r.Kind, req.Kind, r.App, status)
+			b.mu.Lock()
+			r.Sent++
+			r.LastStatus = status
+			if resp.ShouldStop() {
+				// The subscription is gone: forget it, as MPNS asks.
+				delete(b.regs, r.DeviceID+"/"+r.App)
+			}
+			b.mu.Unlock()
+			if resp.Delivered() {
+				received++
+			}
+			if resp.ShouldStop() {
+				break
+			}
+		}
+	}
+	return received
+}
+
+var headlines = []struct{ title, body string }{
+	{"Go 2 released", "Generics were only the beginning"},
+	{"MPNS is back", "Push notifications return to the desktop"},
+	{"Rain tomorrow", "Take an umbrella to the office"},
+	{"Local team wins", "A last-minute goal seals the cup"},
+	{"Markets calm", "Tech stocks end the week flat"},
+}
+
+var mails = []struct{ from, subject string }{
+	{"Alice Smith", "Lunch at noon?"},
+	{"Bob Jones", "The build is green again"},
+	{"Carol White", "Slides for Monday"},
+	{"Dave Brown", "Re: tile colours"},
+}
+
+// script returns the pushes of one round for a registration.
+func (b *Backend) script(r *Registration, step int) []sender.Request {
+	var out []sender.Request
+	add := func(req sender.Request, err error) {
+		if err == nil {
+			out = append(out, req)
+		} else {
+			b.Log.Error("demo payload", "err", err)
+		}
+	}
+	switch r.Kind {
+	case "news":
+		h := headlines[step%len(headlines)]
+		add(sender.NewTile("", &payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
+			payload.Title: "News", payload.Count: fmt.Sprint(step%9 + 1),
+			payload.BackTitle: "Top story", payload.BackContent: h.title,
+			payload.WideBackContent: h.title + ": " + h.body,
+		}}, sender.Immediate))
+		if step%2 == 0 {
+			add(sender.NewToast("", &payload.Toast{Text1: h.title, Text2: h.body, Param: fmt.Sprintf("/Story.xaml?id=%d", step)}, sender.Immediate))
+		}
+	case "photos":
+		fields := map[string]string{payload.Title: "Photos", payload.Count: fmt.Sprint(step%5 + 1)}
+		for i := 1; i <= 4; i++ {
+			fields[payload.CycleImage(i)] = fmt.Sprintf("%s/images/photo%d.png", b.Base, (step+i)%4+1)
+		}
+		add(sender.NewTile("", &payload.Tile{Template: payload.TemplateCycle, Fields: fields}, sender.Immediate))
+	case "mail":
+		m := mails[step%len(mails)]
+		unread := step%12 + 1
+		add(sender.NewTile("", &payload.Tile{Template: payload.TemplateIconic, Fields: map[string]string{
+			payload.Title: "Mail", payload.Count: fmt.Sprint(unread),
+			payload.WideContent1: m.from, payload.WideContent2: m.subject, payload.WideContent3: fmt.Sprintf("%d unread", unread),
+		}}, sender.Immediate))
+		add(sender.NewToast("", &payload.Toast{Text1: m.from, Text2: m.subject, Param: "/Inbox.xaml"}, sender.Immediate))
+	}
+	return out
+}

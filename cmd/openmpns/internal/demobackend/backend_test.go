@@ -1,0 +1,131 @@
+package demobackend
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/openmpns/openmpns/device"
+	"github.com/openmpns/openmpns/server"
+	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/shared/sender"
+)
+
+func TestHandoffThenPushesReachThePhone(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	b := &Backend{Sender: &sender.Client{}, Log: quiet,
+		Images: fstest.MapFS{"photo1.png": {Data: []byte("png")}}}
+	hs := httptest.NewServer(b.Handler())
+	defer hs.Close()
+	b.Base = hs.URL
+
+	var mu sync.Mutex
+	var tiles []*payload.Tile
+	var toasts []*payload.Toast
+	got := make(chan struct{}, 16)
+	dev, err := device.New(device.Config{Server: srv.URL(), Logger: quiet, Handlers: device.Handlers{
+		Tile: func(_ device.Meta, tl *payload.Tile, _ []string) {
+			mu.Lock()
+			tiles = append(tiles, tl)
+			mu.Unlock()
+			got <- struct{}{}
+		},
+		ShellToast: func(_ device.Meta, tt *payload.Toast) {
+			mu.Lock()
+			toasts = append(toasts, tt)
+			mu.Unlock()
+			got <- struct{}{}
+		},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ch := dev.NewChannel("com.openmpns.mail", "main", "")
+	if err := ch.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ch.BindToShellToast(ctx)
+	ch.BindToShellTile(ctx)
+
+	h := &device.Handoff{URL: hs.URL + "/handoff/mail"}
+	if status, err := h.Send(ctx, device.HandoffRecord{DeviceID: dev.ID(), App: "com.openmpns.mail", Channel: "main", URI: ch.ChannelURI()}, nil); err != nil || status != 201 {
+		t.Fatalf("handoff: %d %v", status, err)
+	}
+	if regs := b.Registrations(); len(regs) != 1 || regs[0].Kind != "mail" || regs[0].URI != ch.ChannelURI() {
+		t.Fatalf("registrations %+v", regs)
+	}
+	if n := b.Round(ctx); n != 2 {
+		t.Fatalf("round: %d received, want 2 (iconic tile and toast)", n)
+	}
+	for range 2 {
+		select {
+		case <-got:
+		case <-ctx.Done():
+			t.Fatal("the phone did not get the pushes")
+		}
+	}
+	mu.Lock()
+	if len(tiles) != 1 || tiles[0].Template != payload.TemplateIconic || tiles[0].Fields[payload.WideContent1] != "Alice Smith" || len(toasts) != 1 {
+		t.Fatalf("tiles %+v toasts %+v", tiles, toasts)
+	}
+	mu.Unlock()
+
+	// Images are served for the photo tiles.
+	resp, err := http.Get(hs.URL + "/images/photo1.png")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("image: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	// A closed channel is answered 404 Expired, and the backend forgets it.
+	if err := ch.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.Round(ctx)
+	if regs := b.Registrations(); len(regs) != 0 {
+		t.Fatalf("registration kept after 404: %+v", regs)
+	}
+}
+
+func TestHandoffRefusesBadInput(t *testing.T) {
+	b := &Backend{}
+	hs := httptest.NewServer(b.Handler())
+	defer hs.Close()
+	for _, c := range []struct {
+		path, body string
+		want       int
+	}{
+		{"/handoff/news", `{`, 400},
+		{"/handoff/news", `{"app":"a","uri":"http://x"}`, 400},
+		{"/handoff", `{"device_id":"d","app":"com.example.weather","uri":"http://x/push/y"}`, 422},
+		{"/handoff", `{"device_id":"d","app":"com.example.news","uri":"http://x/push/y"}`, 201},
+	} {
+		resp, err := http.Post(hs.URL+c.path, "application/json", strings.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s %s: %d, want %d", c.path, c.body, resp.StatusCode, c.want)
+		}
+	}
+}
