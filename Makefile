@@ -1,5 +1,7 @@
 # OpenMPNS. `make test` is what CI runs; `make demo` shows the whole path.
 GO        ?= go
+# fyne reads the locale from LANG; "C" makes it log an error on every run.
+export LANG := en_US.UTF-8
 BIN       := bin
 FUZZTIME  ?= 30s
 PKGS_PURE := ./cmd/openmpns/... ./server/... ./device/... ./shared/...

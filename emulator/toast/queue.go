@@ -41,8 +41,8 @@ type Queue struct {
 	duration time.Duration
 
 	mu      sync.Mutex
-	pending []payload.Toast
-	current payload.Toast
+	pending []entry
+	current entry
 	showing bool
 	until   time.Time
 }
@@ -61,10 +61,19 @@ func NewQueue(clock Clock, show time.Duration) *Queue {
 }
 
 // Push adds t to the end of the queue; on an idle queue it is shown at once.
-func (q *Queue) Push(t payload.Toast) {
+func (q *Queue) Push(t payload.Toast) { q.PushFor("", t) }
+
+// entry is a queued toast and the key (the app) it belongs to.
+type entry struct {
+	key   string
+	toast payload.Toast
+}
+
+// PushFor queues t for the app named key; Shown reports the key back.
+func (q *Queue) PushFor(key string, t payload.Toast) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.pending = append(q.pending, t)
+	q.pending = append(q.pending, entry{key, t})
 	q.advance(q.clock.Now())
 }
 
@@ -74,7 +83,15 @@ func (q *Queue) Current() (payload.Toast, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.advance(q.clock.Now())
-	return q.current, q.showing
+	return q.current.toast, q.showing
+}
+
+// Shown returns the toast on screen with the key it was pushed for.
+func (q *Queue) Shown() (key string, t payload.Toast, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.advance(q.clock.Now())
+	return q.current.key, q.current.toast, q.showing
 }
 
 // Deadline returns when the toast on screen goes away if left alone, and
@@ -102,37 +119,43 @@ func (q *Queue) Dismiss() bool {
 	return ok
 }
 
+// TapFor is Tap that also returns the key the toast was pushed for.
+func (q *Queue) TapFor() (key, param string, ok bool) {
+	e, ok := q.take()
+	return e.key, e.toast.Param, ok
+}
+
 // Tap removes the toast on screen (the user tapped it, which opens the app)
 // and shows the next one. It returns the toast's Param, the page the app
 // opens at ("" for the app's main page), and false when no toast was on
 // screen.
 func (q *Queue) Tap() (param string, ok bool) {
-	t, ok := q.take()
-	return t.Param, ok
+	e, ok := q.take()
+	return e.toast.Param, ok
 }
 
-func (q *Queue) take() (payload.Toast, bool) {
+func (q *Queue) take() (entry, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := q.clock.Now()
 	q.advance(now)
 	if !q.showing {
-		return payload.Toast{}, false
+		return entry{}, false
 	}
-	t := q.current
-	q.showing, q.current = false, payload.Toast{}
+	e := q.current
+	q.showing, q.current = false, entry{}
 	q.advance(now)
-	return t, true
+	return e, true
 }
 
 // advance retires the toast on screen once its time is up and shows the next.
 func (q *Queue) advance(now time.Time) {
 	if q.showing && !now.Before(q.until) {
-		q.showing, q.current = false, payload.Toast{}
+		q.showing, q.current = false, entry{}
 	}
 	if !q.showing && len(q.pending) > 0 {
 		q.current, q.showing, q.until = q.pending[0], true, now.Add(q.duration)
-		q.pending[0] = payload.Toast{}
+		q.pending[0] = entry{}
 		q.pending = q.pending[1:]
 	}
 }

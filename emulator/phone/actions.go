@@ -1,0 +1,299 @@
+package phone
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/openmpns/openmpns/device"
+	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/shared/sender"
+)
+
+// Launch brings app to the foreground (its page is open). It reports whether
+// the opt-in prompt must be shown first: the app wants toasts and the user
+// has not answered yet. The previous foreground app stops running.
+func (p *Phone) Launch(app string) (needsConsent bool, err error) {
+	p.mu.Lock()
+	a := p.apps[app]
+	if a == nil {
+		p.mu.Unlock()
+		return false, fmt.Errorf("phone: no app %s", app)
+	}
+	prev := p.foreground
+	p.foreground = app
+	_, known := p.set.Consent[app]
+	dev := p.dev
+	p.mu.Unlock()
+	if prev != "" && prev != app {
+		dev.SetAppState(prev, device.AppState{})
+	}
+	dev.SetAppState(app, device.AppState{Running: true, Foreground: true})
+	p.notify(Change{Kind: AppChanged, App: app})
+	if a.WantsToast && a.Channel != "" && !known {
+		p.notify(Change{Kind: ConsentNeeded, App: app})
+		return true, nil
+	}
+	return false, nil
+}
+
+// Leave closes the foreground app's page: it stops running.
+func (p *Phone) Leave() {
+	p.mu.Lock()
+	prev := p.foreground
+	p.foreground = ""
+	dev := p.dev
+	p.mu.Unlock()
+	if prev != "" {
+		dev.SetAppState(prev, device.AppState{})
+		p.notify(Change{Kind: AppChanged, App: prev})
+	}
+}
+
+// Foreground returns the app whose page is open, "" for the start screen.
+func (p *Phone) Foreground() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.foreground
+}
+
+// Answer records the user's answer to app's opt-in prompt and opens its
+// channel: allow binds toast and tile, deny binds tile only (the server then
+// answers toasts Suppressed).
+func (p *Phone) Answer(app string, allow bool) {
+	p.mu.Lock()
+	p.set.Consent[app] = allow
+	p.mu.Unlock()
+	p.saveSettings()
+	p.notify(Change{Kind: SettingsChanged, App: app})
+	p.openAsync(app, allow)
+}
+
+// SetNotifications changes an app's toast consent from Settings.
+func (p *Phone) SetNotifications(app string, on bool) { p.Answer(app, on) }
+
+// SetAirplane turns airplane mode on (the push connection drops; senders
+// see TempDisconnected) or off.
+func (p *Phone) SetAirplane(on bool) {
+	p.mu.Lock()
+	p.set.Airplane = on
+	dev := p.dev
+	p.mu.Unlock()
+	dev.SetOnline(!on)
+	p.saveSettings()
+	p.notify(Change{Kind: ConnectionChanged})
+}
+
+// SetBatterySaver reports a low power level (only raw notifications are
+// delivered) or back to normal.
+func (p *Phone) SetBatterySaver(ctx context.Context, on bool) error {
+	p.mu.Lock()
+	p.set.BatterySaver = on
+	dev := p.dev
+	p.mu.Unlock()
+	level := device.PowerNormal
+	if on {
+		level = device.PowerLow
+	}
+	err := dev.SetPowerLevel(ctx, level)
+	p.saveSettings()
+	p.notify(Change{Kind: ConnectionChanged})
+	return err
+}
+
+// SetLook sets the theme (light or dark) and accent name.
+func (p *Phone) SetLook(light bool, accent string) {
+	p.mu.Lock()
+	p.set.Light, p.set.Accent = light, accent
+	p.mu.Unlock()
+	p.saveSettings()
+	p.notify(Change{Kind: SettingsChanged})
+}
+
+// SetTileSize changes a pinned tile's size.
+func (p *Phone) SetTileSize(key string, s tile.Size) {
+	p.mu.Lock()
+	p.set.Sizes[key] = s
+	p.mu.Unlock()
+	p.saveSettings()
+	p.notify(Change{Kind: TileChanged, Tile: key})
+}
+
+// Settings returns a copy of the user's settings.
+func (p *Phone) Settings() Settings {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.set
+	s.Consent = cloneMap(p.set.Consent)
+	s.Sizes = cloneMap(p.set.Sizes)
+	s.Tiles = nil
+	return s
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Connection returns the push connection status and whether airplane mode
+// and battery saver are on.
+func (p *Phone) Connection() (status device.ConnectionStatus, airplane, saver bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.status, p.set.Airplane, p.set.BatterySaver
+}
+
+// Apps returns the installed apps in manifest order.
+func (p *Phone) Apps() []App { return slices.Clone(p.cfg.Apps) }
+
+// Tiles returns the pinned tiles in start-screen order.
+func (p *Phone) Tiles() []Tile {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Tile, 0, len(p.order))
+	for _, key := range p.order {
+		out = append(out, p.tileLocked(key))
+	}
+	return out
+}
+
+// TileByKey returns one pinned tile.
+func (p *Phone) TileByKey(key string) (Tile, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tiles[key] == nil {
+		return Tile{}, false
+	}
+	return p.tileLocked(key), true
+}
+
+func (p *Phone) tileLocked(key string) Tile {
+	ts := p.tiles[key]
+	a := p.apps[ts.app]
+	size, ok := p.set.Sizes[key]
+	if !ok {
+		size = tile.Medium
+		if ts.st.ID == "" {
+			size = a.TileSize
+		}
+	}
+	name := a.Name
+	if ts.st.ID != "" {
+		name = a.Name + " " + ts.st.ID
+	}
+	return Tile{Key: key, App: ts.app, Name: name, Size: size, State: ts.st.Clone()}
+}
+
+// Page returns what app's page shows.
+func (p *Phone) Page(app string) (AppPage, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a := p.apps[app]
+	if a == nil {
+		return AppPage{}, false
+	}
+	pg := AppPage{App: a.App, State: a.state, URI: a.uri, Handoff: a.handoff,
+		Raws: slices.Clone(a.raws), Toasts: slices.Clone(a.toasts), Errors: slices.Clone(a.errors),
+		Foreground: p.foreground == app}
+	if a.ch != nil {
+		pg.Toast, pg.TileBound = a.ch.IsShellToastBound(), a.ch.IsShellTileBound()
+	}
+	if c, ok := p.set.Consent[app]; ok {
+		pg.Consent = &c
+	}
+	return pg, true
+}
+
+// Inspector returns the notification log, oldest first.
+func (p *Phone) Inspector() []Entry {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.inspector)
+}
+
+// ShownToast returns the toast on screen and its app.
+func (p *Phone) ShownToast() (app string, t payload.Toast, ok bool) { return p.toasts.Shown() }
+
+// DismissToast removes the toast on screen (a click or flick).
+func (p *Phone) DismissToast() {
+	if p.toasts.Dismiss() {
+		p.notify(Change{Kind: ToastChanged})
+	}
+}
+
+// TapToast opens the toast's app at its Param; it returns the app and Param.
+func (p *Phone) TapToast() (app, param string, ok bool) {
+	app, param, ok = p.toasts.TapFor()
+	if ok {
+		p.notify(Change{Kind: ToastChanged})
+	}
+	return app, param, ok
+}
+
+// ToastDeadline is when the toast on screen goes away by itself; the UI
+// arms a timer for it and calls ToastTick.
+func (p *Phone) ToastDeadline() (time.Time, bool) { return p.toasts.Deadline() }
+
+// ToastTick lets the queue move on after a toast's time is up.
+func (p *Phone) ToastTick() { p.notify(Change{Kind: ToastChanged}) }
+
+// Compose sends a notification to app's channel through the real MPNS HTTP
+// API, as a cloud service would, and returns the server's answer.
+func (p *Phone) Compose(ctx context.Context, app string, req sender.Request) (*sender.Response, error) {
+	p.mu.Lock()
+	a := p.apps[app]
+	var uri string
+	if a != nil {
+		uri = a.uri
+	}
+	p.mu.Unlock()
+	if uri == "" {
+		return nil, fmt.Errorf("%s has no Channel URI yet", app)
+	}
+	req.URI = uri
+	return p.cfg.Sender.Send(ctx, req)
+}
+
+// Reset forgets the device identity, consent and tiles, as a factory reset:
+// the apps get new Channel URIs and hand them off again.
+func (p *Phone) Reset() error {
+	p.mu.Lock()
+	dev := p.dev
+	p.mu.Unlock()
+	if err := dev.Close(); err != nil {
+		p.log.Warn("reset: close device", "err", err)
+	}
+	if p.cfg.StateDir != "" {
+		os.RemoveAll(filepath.Join(p.cfg.StateDir, "device"))
+		os.Remove(p.settingsPath())
+	}
+	p.mu.Lock()
+	p.set = Settings{Consent: map[string]bool{}, Sizes: map[string]tile.Size{}, Tiles: map[string]tileRec{}}
+	p.order = p.order[:0]
+	for _, a := range p.cfg.Apps {
+		p.tiles[a.ID] = &tileState{key: a.ID, app: a.ID, st: tile.NewState("", a.Template, a.TileDefaults)}
+		p.order = append(p.order, a.ID)
+		as := p.apps[a.ID]
+		as.ch, as.uri, as.handoff, as.raws, as.toasts, as.errors, as.state = nil, "", "", nil, nil, nil, "no push channel"
+	}
+	for key, ts := range p.tiles {
+		if ts.st.ID != "" {
+			delete(p.tiles, key)
+		}
+	}
+	p.inspector = nil
+	p.foreground = ""
+	p.mu.Unlock()
+	for _, a := range p.cfg.Apps {
+		p.notify(Change{Kind: AppChanged, App: a.ID})
+	}
+	p.notify(Change{Kind: SettingsChanged})
+	return p.startDevice()
+}

@@ -1,0 +1,599 @@
+// Package phone is the emulated phone's brain, without a screen: the apps
+// installed on it, the user's notification consent, the live tiles of the
+// start screen, the toast queue, the app pages' data, settings, and an
+// inspector log of every notification, all on top of the device runtime.
+//
+// The UI (emulator/ui, wired in cmd/openmpns-emulator) reads this state and
+// calls its methods; Phone reports every change through Config.OnChange,
+// from any goroutine, so the UI can refresh what changed (inside fyne.Do).
+package phone
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openmpns/openmpns/device"
+	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/toast"
+	"github.com/openmpns/openmpns/shared/clock"
+	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/shared/sender"
+)
+
+// App is an installed app as the phone needs it.
+type App struct {
+	ID, Name string
+	// Channel and Service name the app's push channel; Channel "" means no push.
+	Channel, Service string
+	// WantsToast: the app asks for toasts (and so shows the opt-in prompt).
+	WantsToast bool
+	// Domains are the remote image domains allowed on its tiles.
+	Domains []string
+	// Handoff is where the app POSTs its Channel URI; "" for none.
+	Handoff string
+	// Tile is the primary tile's template, default fields and size.
+	Template     payload.Template
+	TileDefaults map[string]string
+	TileSize     tile.Size
+}
+
+// ChangeKind says what changed.
+type ChangeKind int
+
+// Changes reported through Config.OnChange.
+const (
+	TileChanged       ChangeKind = iota + 1 // Change.Tile changed (state or size), or appeared
+	TileImagesChanged                       // a remote image of Change.Tile arrived: reload images
+	ToastChanged                            // the toast on screen changed
+	ConsentNeeded                           // Change.App wants the opt-in prompt
+	AppChanged                              // Change.App's page data changed
+	ConnectionChanged                       // the push connection or airplane/battery state changed
+	InspectorChanged                        // a notification was logged
+	SettingsChanged                         // consent, theme, accent or sizes changed
+)
+
+// Change is one change report.
+type Change struct {
+	Kind ChangeKind
+	App  string
+	Tile string
+}
+
+// Config configures a Phone.
+type Config struct {
+	// Server is the OpenMPNS server's base URL.
+	Server string
+	// StateDir keeps the device identity and the phone's settings.
+	StateDir string
+	Apps     []App
+	// AutoConsent, if set, answers every opt-in prompt with its value.
+	AutoConsent *bool
+	// OnChange receives change reports, from any goroutine. Required.
+	OnChange func(Change)
+	// Prefetch loads a remote tile image, checking the app's domains; an
+	// error keeps the tile's default image and raises MessageBadContent.
+	// Nil refuses every remote image.
+	Prefetch func(ctx context.Context, ref string, domains []string) error
+	// ToastDuration is how long a toast shows (default 10 s).
+	ToastDuration time.Duration
+	Clock         clock.Clock
+	Logger        *slog.Logger
+	// Sender sends the composer's notifications (default: a new client).
+	Sender *sender.Client
+	// MinBackoff shortens the device's reconnect backoff (tests).
+	MinBackoff time.Duration
+}
+
+// Settings are the user's choices, kept in StateDir/phone.json.
+type Settings struct {
+	// Consent maps app id to the answer of its opt-in prompt.
+	Consent      map[string]bool      `json:"consent,omitempty"`
+	Sizes        map[string]tile.Size `json:"sizes,omitempty"`
+	Airplane     bool                 `json:"airplane,omitempty"`
+	BatterySaver bool                 `json:"battery_saver,omitempty"`
+	Light        bool                 `json:"light,omitempty"`
+	Accent       string               `json:"accent,omitempty"`
+	Tiles        map[string]tileRec   `json:"tiles,omitempty"`
+}
+
+type tileRec struct {
+	App      string            `json:"app"`
+	ID       string            `json:"id,omitempty"`
+	Template payload.Template  `json:"template,omitempty"`
+	Fields   map[string]string `json:"fields,omitempty"`
+}
+
+// Tile is a pinned tile as the start screen shows it.
+type Tile struct {
+	// Key identifies the tile: the app id, plus "#" and the secondary id.
+	Key   string
+	App   string
+	Name  string
+	Size  tile.Size
+	State *tile.State // a copy
+}
+
+// Entry is one notification in the inspector.
+type Entry struct {
+	Time      time.Time
+	App       string
+	Kind      string // toast, tile, raw, or "error"
+	Class     int
+	MessageID string
+	ID        string
+	Latency   time.Duration
+	Headers   map[string]string
+	Payload   []byte
+	// Note says what the phone did with it ("shown by the shell", ...).
+	Note string
+}
+
+// AppPage is what an app's page shows.
+type AppPage struct {
+	App        App
+	State      string // channel state in words
+	URI        string
+	Handoff    string // the last handoff result
+	Raws       []Entry
+	Toasts     []Entry
+	Errors     []string
+	Toast      bool // toast bound
+	TileBound  bool
+	Consent    *bool
+	Foreground bool
+}
+
+const maxLog = 500
+
+// Phone is one emulated phone.
+type Phone struct {
+	cfg    Config
+	log    *slog.Logger
+	clk    clock.Clock
+	toasts *toast.Queue
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	dev        *device.Device
+	set        Settings
+	apps       map[string]*appState
+	order      []string // tile keys in start-screen order
+	tiles      map[string]*tileState
+	inspector  []Entry
+	foreground string
+	status     device.ConnectionStatus
+}
+
+type appState struct {
+	App
+	ch      *device.Channel
+	uri     string
+	handoff string
+	raws    []Entry
+	toasts  []Entry
+	errors  []string
+	state   string
+}
+
+type tileState struct {
+	key, app string
+	st       *tile.State
+}
+
+// New loads the phone's settings and starts its device runtime. Apps that
+// need no prompt open their channels at once; the others wait for Launch.
+func New(cfg Config) (*Phone, error) {
+	if cfg.OnChange == nil {
+		return nil, errors.New("phone: Config.OnChange is required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Sender == nil {
+		cfg.Sender = &sender.Client{}
+	}
+	p := &Phone{cfg: cfg, log: cfg.Logger, clk: cfg.Clock, apps: map[string]*appState{}, tiles: map[string]*tileState{}}
+	p.toasts = toast.NewQueue(cfg.Clock, cfg.ToastDuration)
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	if err := p.loadSettings(); err != nil {
+		return nil, err
+	}
+	for _, a := range cfg.Apps {
+		if _, dup := p.apps[a.ID]; dup {
+			return nil, fmt.Errorf("phone: app %s listed twice", a.ID)
+		}
+		p.apps[a.ID] = &appState{App: a, state: "no push channel"}
+		key := a.ID
+		st := tile.NewState("", a.Template, a.TileDefaults)
+		if rec, ok := p.set.Tiles[key]; ok {
+			st.Apply(&payload.Tile{Template: rec.Template, Fields: rec.Fields})
+		}
+		p.tiles[key] = &tileState{key: key, app: a.ID, st: st}
+		p.order = append(p.order, key)
+	}
+	for key, rec := range p.set.Tiles { // secondary tiles made by notifications
+		if rec.ID == "" || p.apps[rec.App] == nil {
+			continue
+		}
+		st := tile.NewState(rec.ID, rec.Template, nil)
+		st.Apply(&payload.Tile{ID: rec.ID, Template: rec.Template, Fields: rec.Fields})
+		p.tiles[key] = &tileState{key: key, app: rec.App, st: st}
+		p.order = append(p.order, key)
+	}
+	slices.SortStableFunc(p.order[len(cfg.Apps):], strings.Compare)
+	if err := p.startDevice(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Phone) settingsPath() string { return filepath.Join(p.cfg.StateDir, "phone.json") }
+
+func (p *Phone) loadSettings() error {
+	p.set = Settings{Consent: map[string]bool{}, Sizes: map[string]tile.Size{}, Tiles: map[string]tileRec{}}
+	if p.cfg.StateDir == "" {
+		return nil
+	}
+	b, err := os.ReadFile(p.settingsPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("phone: read settings: %w", err)
+	}
+	if err := json.Unmarshal(b, &p.set); err != nil {
+		return fmt.Errorf("phone: settings file %s is damaged (%w); move it away to start afresh", p.settingsPath(), err)
+	}
+	if p.set.Consent == nil {
+		p.set.Consent = map[string]bool{}
+	}
+	if p.set.Sizes == nil {
+		p.set.Sizes = map[string]tile.Size{}
+	}
+	if p.set.Tiles == nil {
+		p.set.Tiles = map[string]tileRec{}
+	}
+	return nil
+}
+
+// saveSettings writes the settings atomically. p.mu must not be held.
+func (p *Phone) saveSettings() {
+	if p.cfg.StateDir == "" {
+		return
+	}
+	p.mu.Lock()
+	b, err := json.MarshalIndent(&p.set, "", "  ")
+	p.mu.Unlock()
+	if err == nil {
+		err = os.MkdirAll(p.cfg.StateDir, 0o700)
+	}
+	if err == nil {
+		tmp := p.settingsPath() + ".tmp"
+		if err = os.WriteFile(tmp, b, 0o600); err == nil {
+			err = os.Rename(tmp, p.settingsPath())
+		}
+	}
+	if err != nil {
+		p.log.Warn("save phone settings", "err", err)
+	}
+}
+
+func (p *Phone) notify(c Change) { p.cfg.OnChange(c) }
+
+func (p *Phone) startDevice() error {
+	devDir := ""
+	if p.cfg.StateDir != "" {
+		devDir = filepath.Join(p.cfg.StateDir, "device")
+	}
+	dev, err := device.New(device.Config{
+		Server: p.cfg.Server, StateDir: devDir, Logger: p.log, Clock: p.clk, MinBackoff: p.cfg.MinBackoff,
+		MaxBackoff: 5 * time.Second, Client: "openmpns-emulator",
+		Handlers: device.Handlers{
+			ChannelURIUpdated:       p.onURI,
+			ConnectionStatusChanged: p.onStatus,
+			Error:                   p.onError,
+			ShellToast:              p.onShellToast,
+			AppToast:                p.onAppToast,
+			Tile:                    p.onTile,
+			Raw:                     p.onRaw,
+			RawDropped: func(m device.Meta) {
+				p.logEntry(m, "raw", nil, "dropped: the app is not running")
+			},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.dev = dev
+	airplane, saver := p.set.Airplane, p.set.BatterySaver
+	p.mu.Unlock()
+	if airplane {
+		dev.SetOnline(false)
+	}
+	if saver {
+		if err := dev.SetPowerLevel(p.ctx, device.PowerLow); err != nil {
+			p.log.Warn("battery saver", "err", err)
+		}
+	}
+	for _, a := range p.cfg.Apps {
+		if a.Channel == "" {
+			continue
+		}
+		p.mu.Lock()
+		consent, known := p.set.Consent[a.ID]
+		p.mu.Unlock()
+		switch {
+		case !a.WantsToast:
+			p.openAsync(a.ID, false)
+		case known:
+			p.openAsync(a.ID, consent)
+		case p.cfg.AutoConsent != nil:
+			p.Answer(a.ID, *p.cfg.AutoConsent)
+		default:
+			p.setAppState(a.ID, "waiting for the user's consent (launch the app)")
+		}
+	}
+	return nil
+}
+
+func (p *Phone) setAppState(app, state string) {
+	p.mu.Lock()
+	if a := p.apps[app]; a != nil {
+		a.state = state
+	}
+	p.mu.Unlock()
+	p.notify(Change{Kind: AppChanged, App: app})
+}
+
+// openAsync opens the app's channel and binds it in the background: tile
+// always, toast when allowed.
+func (p *Phone) openAsync(app string, toastOn bool) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		if err := p.open(app, toastOn); err != nil && p.ctx.Err() == nil {
+			p.setAppState(app, "channel failed: "+err.Error())
+		}
+	}()
+}
+
+func (p *Phone) open(app string, toastOn bool) error {
+	p.mu.Lock()
+	a, dev := p.apps[app], p.dev
+	p.mu.Unlock()
+	if a == nil || a.Channel == "" {
+		return fmt.Errorf("phone: %s has no push channel", app)
+	}
+	p.setAppState(app, "opening channel")
+	ch := dev.Find(app, a.Channel)
+	if ch == nil {
+		ch = dev.NewChannel(app, a.Channel, a.Service)
+	}
+	if err := ch.Open(p.ctx); err != nil {
+		return err
+	}
+	if err := ch.BindToShellTile(p.ctx, a.Domains...); err != nil {
+		return err
+	}
+	var err error
+	if toastOn {
+		err = ch.BindToShellToast(p.ctx)
+	} else if ch.IsShellToastBound() {
+		err = ch.UnbindToShellToast(p.ctx)
+	}
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	a.ch = ch
+	a.uri = ch.ChannelURI()
+	p.mu.Unlock()
+	if toastOn {
+		p.setAppState(app, "open: toast and tile bound")
+	} else {
+		p.setAppState(app, "open: tile bound, toasts off")
+	}
+	return nil
+}
+
+// onURI hands a new Channel URI to the app's cloud service.
+func (p *Phone) onURI(app, channel, uri string) {
+	p.mu.Lock()
+	a := p.apps[app]
+	dev := p.dev
+	if a != nil {
+		a.uri = uri
+	}
+	p.mu.Unlock()
+	if a == nil {
+		return
+	}
+	p.notify(Change{Kind: AppChanged, App: app})
+	if a.Handoff == "" {
+		return
+	}
+	rec := device.HandoffRecord{DeviceID: dev.ID(), App: app, Channel: channel, URI: uri}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		h := &device.Handoff{URL: a.Handoff, Clock: p.clk, MinBackoff: time.Second}
+		status, err := h.Send(p.ctx, rec, nil)
+		res := fmt.Sprintf("POST %s → %d", a.Handoff, status)
+		if err != nil {
+			res = fmt.Sprintf("POST %s failed: %v", a.Handoff, err)
+		}
+		p.mu.Lock()
+		a.handoff = res
+		p.mu.Unlock()
+		p.notify(Change{Kind: AppChanged, App: app})
+	}()
+}
+
+func (p *Phone) onStatus(s device.ConnectionStatus) {
+	p.mu.Lock()
+	p.status = s
+	p.mu.Unlock()
+	p.notify(Change{Kind: ConnectionChanged})
+}
+
+func (p *Phone) onError(e *device.ChannelError) {
+	p.raise(e.App, string(e.Type)+": "+e.Message)
+}
+
+func (p *Phone) raise(app, msg string) {
+	p.mu.Lock()
+	if a := p.apps[app]; a != nil {
+		a.errors = appendBounded(a.errors, msg)
+	}
+	p.inspector = appendBounded(p.inspector, Entry{Time: p.clk.Now(), App: app, Kind: "error", Note: msg})
+	p.mu.Unlock()
+	p.notify(Change{Kind: AppChanged, App: app})
+	p.notify(Change{Kind: InspectorChanged})
+}
+
+func appendBounded[T any](s []T, v T) []T {
+	if len(s) >= maxLog {
+		s = slices.Delete(s, 0, len(s)-maxLog+1)
+	}
+	return append(s, v)
+}
+
+// logEntry records a notification in the inspector and returns it.
+func (p *Phone) logEntry(m device.Meta, kind string, body []byte, note string) Entry {
+	target := map[string]string{"toast": "toast", "tile": "token"}[kind]
+	h := map[string]string{"X-NotificationClass": fmt.Sprint(m.Class)}
+	if target != "" {
+		h["X-WindowsPhone-Target"] = target
+	}
+	if m.MessageID != "" {
+		h["X-MessageID"] = m.MessageID
+	}
+	e := Entry{Time: m.ReceivedAt, App: m.App, Kind: kind, Class: m.Class, MessageID: m.MessageID, ID: m.ID,
+		Latency: m.ReceivedAt.Sub(m.AcceptedAt), Headers: h, Payload: body, Note: note}
+	p.mu.Lock()
+	p.inspector = appendBounded(p.inspector, e)
+	p.mu.Unlock()
+	p.notify(Change{Kind: InspectorChanged})
+	return e
+}
+
+func (p *Phone) onShellToast(m device.Meta, t *payload.Toast) {
+	p.logEntry(m, "toast", t.Encode(), "shown by the shell")
+	p.toasts.PushFor(m.App, *t)
+	p.notify(Change{Kind: ToastChanged, App: m.App})
+}
+
+func (p *Phone) onAppToast(m device.Meta, t *payload.Toast) {
+	e := p.logEntry(m, "toast", t.Encode(), "delivered to the app in the foreground")
+	p.mu.Lock()
+	if a := p.apps[m.App]; a != nil {
+		a.toasts = appendBounded(a.toasts, e)
+	}
+	p.mu.Unlock()
+	p.notify(Change{Kind: AppChanged, App: m.App})
+}
+
+func (p *Phone) onRaw(m device.Meta, b []byte) {
+	e := p.logEntry(m, "raw", b, "delivered to the running app")
+	p.mu.Lock()
+	if a := p.apps[m.App]; a != nil {
+		a.raws = appendBounded(a.raws, e)
+	}
+	p.mu.Unlock()
+	p.notify(Change{Kind: AppChanged, App: m.App})
+}
+
+// onTile applies a tile update: the primary tile, or a secondary tile that
+// the update creates if it does not exist yet. Remote images are checked and
+// fetched in the background.
+func (p *Phone) onTile(m device.Meta, t *payload.Tile, domains []string) {
+	p.logEntry(m, "tile", t.Encode(), "applied to the tile")
+	key := m.App
+	if t.ID != "" {
+		key = m.App + "#" + t.ID
+	}
+	p.mu.Lock()
+	ts := p.tiles[key]
+	if ts == nil {
+		ts = &tileState{key: key, app: m.App, st: tile.NewState(t.ID, t.Template, nil)}
+		p.tiles[key] = ts
+		p.order = append(p.order, key)
+	}
+	var remote []string
+	for name, v := range t.Fields {
+		if isRemote(v) {
+			remote = append(remote, name)
+		}
+	}
+	ts.st.Apply(t)
+	p.set.Tiles[key] = tileRec{App: m.App, ID: t.ID, Template: ts.st.Template, Fields: ts.st.Fields}
+	p.mu.Unlock()
+	p.saveSettings()
+	p.notify(Change{Kind: TileChanged, App: m.App, Tile: key})
+	for _, name := range remote {
+		p.fetchImage(key, m.App, name, t.Fields[name], domains)
+	}
+}
+
+func isRemote(ref string) bool {
+	u, err := url.Parse(ref)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https")
+}
+
+// fetchImage loads a remote image; on failure the element goes back to its
+// default and the app gets MessageBadContent.
+func (p *Phone) fetchImage(key, app, name, ref string, domains []string) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		err := errors.New("remote images are not enabled")
+		if p.cfg.Prefetch != nil {
+			ctx, cancel := context.WithTimeout(p.ctx, 60*time.Second)
+			err = p.cfg.Prefetch(ctx, ref, domains)
+			cancel()
+		}
+		if err == nil {
+			p.notify(Change{Kind: TileImagesChanged, App: app, Tile: key})
+			return
+		}
+		if p.ctx.Err() != nil {
+			return
+		}
+		p.mu.Lock()
+		if ts := p.tiles[key]; ts != nil && ts.st.Get(name) == ref {
+			ts.st.Apply(&payload.Tile{ID: ts.st.ID, Template: ts.st.Template, Cleared: []string{name}})
+		}
+		p.mu.Unlock()
+		p.raise(app, fmt.Sprintf("%s: %s: %v; the tile keeps its default image", device.ErrMessageBadContent, ref, err))
+		p.notify(Change{Kind: TileChanged, App: app, Tile: key})
+	}()
+}
+
+// Close stops the phone and its device runtime.
+func (p *Phone) Close() error {
+	p.cancel()
+	p.mu.Lock()
+	dev := p.dev
+	p.mu.Unlock()
+	err := dev.Close()
+	p.wg.Wait()
+	p.saveSettings()
+	return err
+}

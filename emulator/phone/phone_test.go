@@ -1,0 +1,316 @@
+package phone_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openmpns/openmpns/emulator/internal/golden"
+	"github.com/openmpns/openmpns/emulator/phone"
+	"github.com/openmpns/openmpns/emulator/render"
+	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/server"
+	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/shared/sender"
+)
+
+const waitLimit = 20 * time.Second
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// changes collects change reports and lets a test wait for a condition.
+type changes struct {
+	mu sync.Mutex
+	ch chan struct{}
+	n  int
+}
+
+func newChanges() *changes { return &changes{ch: make(chan struct{})} }
+
+func (c *changes) on(phone.Change) {
+	c.mu.Lock()
+	c.n++
+	close(c.ch)
+	c.ch = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// until waits for cond to hold, re-checking after every change report.
+func (c *changes) until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(waitLimit)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		ch := c.ch
+		c.mu.Unlock()
+		if cond() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("waited %v for %s", waitLimit, what)
+		}
+	}
+}
+
+type rig struct {
+	srv      *server.Server
+	ph       *phone.Phone
+	ch       *changes
+	handoffs chan string
+	images   *httptest.Server
+}
+
+func newRig(t *testing.T, auto *bool, prefetch func(context.Context, string, []string) error) *rig {
+	t.Helper()
+	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	r := &rig{srv: srv, ch: newChanges(), handoffs: make(chan string, 16)}
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		r.handoffs <- req.URL.Path + " " + string(b)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(backend.Close)
+	apps := []phone.App{
+		{ID: "com.openmpns.news", Name: "News", Channel: "main", WantsToast: true, Handoff: backend.URL + "/handoff/news",
+			Template: payload.TemplateFlip, TileDefaults: map[string]string{payload.Title: "News"}, TileSize: tile.Medium},
+		{ID: "com.openmpns.photos", Name: "Photos", Channel: "main", Domains: []string{"images.example.com"},
+			Template: payload.TemplateCycle, TileDefaults: map[string]string{payload.Title: "Photos"}, TileSize: tile.Wide},
+		{ID: "com.openmpns.music", Name: "Music", TileSize: tile.Small},
+	}
+	ph, err := phone.New(phone.Config{Server: srv.URL(), StateDir: t.TempDir(), Apps: apps, AutoConsent: auto,
+		OnChange: r.ch.on, Logger: quiet, MinBackoff: 5 * time.Millisecond, Prefetch: prefetch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ph.Close() })
+	r.ph = ph
+	return r
+}
+
+func (r *rig) uri(t *testing.T, app string) string {
+	t.Helper()
+	var uri string
+	r.ch.until(t, app+" channel open", func() bool {
+		pg, _ := r.ph.Page(app)
+		uri = pg.URI
+		return uri != "" && strings.HasPrefix(pg.State, "open:")
+	})
+	return uri
+}
+
+// send returns a function that sends what a sender.New* call built.
+func send(t *testing.T) func(sender.Request, error) *sender.Response {
+	return func(req sender.Request, err error) *sender.Response {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := (&sender.Client{}).Send(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+}
+
+func TestOptInPromptThenTilesToastsAndRaw(t *testing.T) {
+	r := newRig(t, nil, nil)
+	// Photos wants no toasts: its channel opens at once; News waits for its prompt.
+	photos := r.uri(t, "com.openmpns.photos")
+	if pg, _ := r.ph.Page("com.openmpns.news"); pg.URI != "" || !strings.Contains(pg.State, "consent") {
+		t.Fatalf("news before consent: %+v", pg)
+	}
+	need, err := r.ph.Launch("com.openmpns.news")
+	if err != nil || !need {
+		t.Fatalf("first launch of news: needs consent %v, %v", need, err)
+	}
+	r.ph.Answer("com.openmpns.news", true)
+	news := r.uri(t, "com.openmpns.news")
+	select {
+	case h := <-r.handoffs:
+		if !strings.HasPrefix(h, "/handoff/news ") || !strings.Contains(h, news) {
+			t.Fatalf("handoff %s", h)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("no handoff")
+	}
+	r.ch.until(t, "handoff result on the page", func() bool {
+		pg, _ := r.ph.Page("com.openmpns.news")
+		return strings.HasSuffix(pg.Handoff, "→ 201")
+	})
+	if need, _ := r.ph.Launch("com.openmpns.news"); need {
+		t.Fatal("the prompt came back after an answer")
+	}
+	r.ph.Leave()
+
+	// A flip tile update reaches the start screen and renders.
+	resp := send(t)(sender.NewTile(news, &payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
+		payload.Title: "Breaking", payload.Count: "7", payload.BackContent: "Go 2 ships"}}, sender.Immediate))
+	if !resp.Delivered() {
+		t.Fatalf("tile: %v", resp)
+	}
+	r.ch.until(t, "the news tile to update", func() bool {
+		tl, _ := r.ph.TileByKey("com.openmpns.news")
+		return tl.State.Get(payload.Title) == "Breaking"
+	})
+	tl, _ := r.ph.TileByKey("com.openmpns.news")
+	golden.Assert(t, "news_tile_front.png", render.Tile(tl.State, tl.Size, false, 1))
+	golden.Assert(t, "news_tile_back.png", render.Tile(tl.State, tl.Size, true, 1))
+
+	// A secondary tile is created by the update that names it.
+	send(t)(sender.NewTile(news, &payload.Tile{ID: "/Story.xaml?id=9", Template: payload.TemplateFlip,
+		Fields: map[string]string{payload.Title: "Story 9"}}, sender.Immediate))
+	r.ch.until(t, "the secondary tile", func() bool {
+		_, ok := r.ph.TileByKey("com.openmpns.news#/Story.xaml?id=9")
+		return ok
+	})
+	if tiles := r.ph.Tiles(); len(tiles) != 4 || tiles[3].Key != "com.openmpns.news#/Story.xaml?id=9" {
+		t.Fatalf("tiles: %+v", tiles)
+	}
+
+	// A toast is shown by the shell; tapping it opens the app at Param.
+	send(t)(sender.NewToast(news, &payload.Toast{Text1: "Hello", Text2: "World", Param: "/Story.xaml?id=9"}, sender.Immediate))
+	r.ch.until(t, "the toast banner", func() bool { _, _, ok := r.ph.ShownToast(); return ok })
+	app, tt, _ := r.ph.ShownToast()
+	if app != "com.openmpns.news" || tt.Text1 != "Hello" {
+		t.Fatalf("shown toast %s %+v", app, tt)
+	}
+	golden.Assert(t, "news_toast.png", render.Toast(tt, 1))
+	if app, param, ok := r.ph.TapToast(); !ok || app != "com.openmpns.news" || param != "/Story.xaml?id=9" {
+		t.Fatalf("tap: %s %s %v", app, param, ok)
+	}
+
+	// With the app in the foreground, toasts and raw go to the app page.
+	r.ph.Launch("com.openmpns.news")
+	send(t)(sender.NewToast(news, &payload.Toast{Text1: "In app"}, sender.Immediate))
+	send(t)(sender.NewRaw(news, []byte("score 3:1"), sender.Immediate), nil)
+	r.ch.until(t, "the app page to get the toast and the raw", func() bool {
+		pg, _ := r.ph.Page("com.openmpns.news")
+		return len(pg.Toasts) == 1 && len(pg.Raws) == 1
+	})
+	if _, _, ok := r.ph.ShownToast(); ok {
+		t.Fatal("a foreground toast reached the shell")
+	}
+	// Raw for an app that is not running is dropped, and logged.
+	r.ph.Leave()
+	send(t)(sender.NewRaw(photos, []byte("ignored"), sender.Immediate), nil)
+	r.ch.until(t, "the dropped raw in the inspector", func() bool {
+		log := r.ph.Inspector()
+		return len(log) > 0 && strings.HasPrefix(log[len(log)-1].Note, "dropped")
+	})
+	var kinds []string
+	for _, e := range r.ph.Inspector() {
+		kinds = append(kinds, e.Kind)
+	}
+	if got := strings.Join(kinds, ","); got != "tile,tile,toast,toast,raw,raw" {
+		t.Fatalf("inspector kinds %s", got)
+	}
+}
+
+func TestDeniedToastsAreSuppressedAndSettingsCanAllowThem(t *testing.T) {
+	deny := false
+	r := newRig(t, &deny, nil)
+	news := r.uri(t, "com.openmpns.news")
+	toast := func() *sender.Response {
+		return send(t)(sender.NewToast(news, &payload.Toast{Text1: "x"}, sender.Immediate))
+	}
+	if resp := toast(); resp.NotificationStatus != "Suppressed" {
+		t.Fatalf("toast after deny: %v", resp)
+	}
+	if resp := send(t)(sender.NewTile(news, &payload.Tile{Fields: map[string]string{payload.Title: "t"}}, sender.Immediate)); !resp.Delivered() {
+		t.Fatalf("tile after deny: %v", resp)
+	}
+	r.ph.SetNotifications("com.openmpns.news", true)
+	r.ch.until(t, "toast to be bound", func() bool { pg, _ := r.ph.Page("com.openmpns.news"); return pg.Toast })
+	if resp := toast(); !resp.Delivered() {
+		t.Fatalf("toast after allowing in Settings: %v", resp)
+	}
+	if s := r.ph.Settings(); !s.Consent["com.openmpns.news"] {
+		t.Fatalf("consent not kept: %+v", s.Consent)
+	}
+}
+
+func TestAirplaneAndBatterySaver(t *testing.T) {
+	allow := true
+	r := newRig(t, &allow, nil)
+	news := r.uri(t, "com.openmpns.news")
+	r.ph.SetAirplane(true)
+	r.ch.until(t, "airplane mode to drop the connection", func() bool {
+		return send(t)(sender.NewRaw(news, []byte("x"), sender.Immediate), nil).DeviceConnectionStatus == "TempDisconnected"
+	})
+	r.ph.SetAirplane(false)
+	r.ch.until(t, "reconnection", func() bool { s, _, _ := r.ph.Connection(); return s == "connected" })
+	if err := r.ph.SetBatterySaver(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if resp := send(t)(sender.NewToast(news, &payload.Toast{Text1: "x"}, sender.Immediate)); resp.NotificationStatus != "Suppressed" {
+		t.Fatalf("toast in battery saver: %v", resp)
+	}
+}
+
+func TestRemoteImageOutsideAllowedDomainsKeepsDefault(t *testing.T) {
+	allow := true
+	fetched := make(chan string, 4)
+	prefetch := func(ctx context.Context, ref string, domains []string) error {
+		fetched <- ref
+		if strings.Contains(ref, "images.example.com") {
+			return nil
+		}
+		return errors.New("domain not allowed")
+	}
+	r := newRig(t, &allow, prefetch)
+	photos := r.uri(t, "com.openmpns.photos")
+	send(t)(sender.NewTile(photos, &payload.Tile{Template: payload.TemplateCycle, Fields: map[string]string{
+		payload.CycleImage(1): "http://images.example.com/1.png", payload.CycleImage(2): "http://evil.example.net/2.png"}}, sender.Immediate))
+	r.ch.until(t, "the bad image to be refused", func() bool {
+		pg, _ := r.ph.Page("com.openmpns.photos")
+		return len(pg.Errors) == 1
+	})
+	pg, _ := r.ph.Page("com.openmpns.photos")
+	if !strings.Contains(pg.Errors[0], "MessageBadContent") || !strings.Contains(pg.Errors[0], "evil.example.net") {
+		t.Fatalf("error %q", pg.Errors[0])
+	}
+	tl, _ := r.ph.TileByKey("com.openmpns.photos")
+	if tl.State.Get(payload.CycleImage(2)) != "" || tl.State.Get(payload.CycleImage(1)) == "" {
+		t.Fatalf("tile fields after a refused image: %v", tl.State.Fields)
+	}
+}
+
+func TestResetGivesNewChannelURIs(t *testing.T) {
+	allow := true
+	r := newRig(t, &allow, nil)
+	before := r.uri(t, "com.openmpns.photos")
+	r.ph.SetTileSize("com.openmpns.photos", tile.Small)
+	if err := r.ph.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	var after string
+	r.ch.until(t, "a new Channel URI", func() bool {
+		pg, _ := r.ph.Page("com.openmpns.photos")
+		after = pg.URI
+		return after != "" && after != before
+	})
+	if tl, _ := r.ph.TileByKey("com.openmpns.photos"); tl.Size != tile.Wide {
+		t.Fatalf("tile size survived the reset: %v", tl.Size)
+	}
+	// The old URI is dead for senders: the old device is gone... its channel
+	// still exists on the server until the device goes Inactive, as on MPNS.
+	_ = after
+}
