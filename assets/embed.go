@@ -1,0 +1,18 @@
+// Package assets holds the files the emulator ships with: the default apps
+// manifest (apps/apps.json), the apps' icons (apps/icons) and the images of
+// their default tiles (apps/images). The emulator/apps package reads them
+// through FS.
+//
+// The PNGs are drawn by gen.go; run `go generate ./assets` to draw them
+// again after changing it.
+package assets
+
+import "embed"
+
+//go:generate go run gen.go
+
+// FS holds the directory apps: the default manifest apps/apps.json and the
+// files it names, relative to apps/.
+//
+//go:embed apps
+var FS embed.FS

@@ -1,0 +1,248 @@
+// Package apps reads the manifest of the apps installed on the emulated
+// phone: their names, icons and default tiles, and how each uses push
+// notifications (its channel, whether it wants toasts, the remote image
+// domains it binds its tile with, and the cloud service it hands its Channel
+// URI to).
+//
+// # Manifest
+//
+// A manifest is a JSON file:
+//
+//	{
+//	  "apps": [
+//	    {
+//	      "id": "com.example.news",         required, unique; printable ASCII, no spaces, at most 128 bytes
+//	      "name": "News",                   required; the name under the icon and in toasts
+//	      "icon": "icons/news.png",         required; a PNG, relative to the manifest's directory
+//	      "accent": "crimson",              optional; an accent name (see accent.Names) or "#RRGGBB"
+//	      "tile": {                         the app's primary tile, as pinned
+//	        "template": "FlipTile",         FlipTile, CycleTile, IconicTile, or "" (or "WP7.5") for the WP7.5 tile
+//	        "size": "medium",               small, medium (the default) or wide
+//	        "fields": {                     default element values, checked as a tile payload of that template
+//	          "Title": "News",              defaults to name when absent; "" shows no title
+//	          "BackgroundImage": "images/news.png"
+//	        }
+//	      },
+//	      "service": "news",                optional; the service name the channel is opened with
+//	      "channel": "main",                optional; the channel name, "main" by default
+//	      "toast": true,                    the app binds its channel to toasts (and asks the user first)
+//	      "image_domains": ["example.com"], remote image hosts the tile binding allows (subdomains included)
+//	      "backend": "{backend}/handoff"    optional; http(s) URL the Channel URI is POSTed to
+//	    }
+//	  ]
+//	}
+//
+// Unknown fields are refused, and field names are case-sensitive. Image
+// paths in tile fields follow tile.FSImages: relative to the manifest's
+// directory, with or without a leading slash; a default tile cannot name a
+// remote image, because a phone pins a tile from the files the app ships.
+// In backend, the placeholder {backend} (at the start of the URL) stands for
+// the base URL of the demo cloud service the emulator runs; see
+// App.BackendURL.
+//
+// # Push
+//
+// An app uses push notifications when it names a backend or a service,
+// wants toasts, or lists image domains (Push). Such an app opens its
+// channel on first launch, binds it to its tile with its image domains,
+// binds it to toasts when toast is true, and POSTs the Channel URI to its
+// backend when it has one. Other apps only sit on the start screen.
+//
+// # Files
+//
+// Icons and images are read through an fs.FS (Manifest.FS, also set on
+// every App), so a manifest on disk (Load) and the embedded default
+// (Default) work alike. Validation reads every icon and default tile image
+// once, so that a typo shows when the emulator starts rather than as a
+// blank tile.
+package apps
+
+import (
+	"image/color"
+	"io/fs"
+	"maps"
+	"strings"
+
+	"github.com/openmpns/openmpns/emulator/accent"
+	"github.com/openmpns/openmpns/shared/payload"
+)
+
+// DefaultChannel is the channel name of an app whose manifest names none.
+const DefaultChannel = "main"
+
+// BackendPlaceholder is replaced by the demo cloud service's base URL in an
+// app's backend (App.BackendURL).
+const BackendPlaceholder = "{backend}"
+
+// Tile sizes, as written in a manifest's tile.size.
+const (
+	SizeSmall  = "small"
+	SizeMedium = "medium"
+	SizeWide   = "wide"
+)
+
+// Manifest is a validated list of apps, in the order the manifest lists
+// them (the order the start screen pins them in).
+type Manifest struct {
+	// Dir is the directory of the manifest file, "" for the embedded
+	// default.
+	Dir string
+	// FS holds the files the manifest names (icons and tile images), with
+	// paths relative to the manifest's directory.
+	FS fs.FS
+	// Apps are the installed apps; ids are unique.
+	Apps []App
+}
+
+// App is one installed app. Parse fills in the defaults: Channel is
+// DefaultChannel when the manifest names none, Tile.Size is SizeMedium, and
+// a Tile.Template written "WP7.5" is payload.TemplateDefault.
+type App struct {
+	// ID is the app's identifier (the product id of a real app), e.g.
+	// "com.example.news".
+	ID string `json:"id"`
+	// Name is the app's display name.
+	Name string `json:"name"`
+	// Icon is the path of the app's PNG icon in FS.
+	Icon string `json:"icon"`
+	// Accent is an accent name ("cobalt") or "#RRGGBB"; "" uses the
+	// user's accent. See AccentColor.
+	Accent string `json:"accent,omitempty"`
+	// Tile is the app's primary tile as pinned.
+	Tile Tile `json:"tile"`
+	// Service is the service name the channel is opened with; may be "".
+	Service string `json:"service,omitempty"`
+	// Channel is the name of the app's channel.
+	Channel string `json:"channel,omitempty"`
+	// Toast is true when the app binds its channel to toasts; it asks the
+	// user for consent on first launch.
+	Toast bool `json:"toast,omitempty"`
+	// ImageDomains are the hosts remote tile images may come from, passed
+	// to BindToShellTile. Subdomains of a listed host are allowed too.
+	ImageDomains []string `json:"image_domains,omitempty"`
+	// Backend is the URL the app POSTs its Channel URI to; it may start
+	// with BackendPlaceholder. See BackendURL.
+	Backend string `json:"backend,omitempty"`
+
+	// FS holds the app's files (its icon and tile images): the manifest's
+	// FS.
+	FS fs.FS `json:"-"`
+}
+
+// Tile is an app's default primary tile.
+type Tile struct {
+	// Template is the tile's template; payload.TemplateDefault is the
+	// WP7.5 tile.
+	Template payload.Template `json:"template"`
+	// Size is SizeSmall, SizeMedium or SizeWide.
+	Size string `json:"size,omitempty"`
+	// Fields holds the default element values (payload.Title,
+	// payload.BackgroundImage, ...), image paths relative to the app's FS.
+	Fields map[string]string `json:"fields,omitempty"`
+}
+
+// App returns the app with the given id.
+func (m *Manifest) App(id string) (*App, bool) {
+	for i := range m.Apps {
+		if m.Apps[i].ID == id {
+			return &m.Apps[i], true
+		}
+	}
+	return nil, false
+}
+
+// Push reports whether the app uses push notifications: it names a backend
+// or a service, wants toasts, or lists image domains.
+func (a *App) Push() bool {
+	return a.Toast || a.Backend != "" || a.Service != "" || len(a.ImageDomains) > 0
+}
+
+// ChannelName returns Channel, or DefaultChannel when it is empty (an App
+// not made by Parse).
+func (a *App) ChannelName() string {
+	if a.Channel == "" {
+		return DefaultChannel
+	}
+	return a.Channel
+}
+
+// AccentColor returns the app's accent colour, and false when the app has
+// none (the tile then uses the user's accent) or it is not valid.
+func (a *App) AccentColor() (color.NRGBA, bool) {
+	return parseAccent(a.Accent)
+}
+
+// DefaultTile returns the app's primary tile as pinned, as a tile update:
+// the template and a copy of the default fields, with Title set to the
+// app's name when the manifest gives none. Its ID is empty (the primary
+// tile). The emulator makes the tile's state from it with
+// tile.NewState("", t.Template, t.Fields).
+func (a *App) DefaultTile() *payload.Tile {
+	fields := maps.Clone(a.Tile.Fields)
+	if fields == nil {
+		fields = map[string]string{}
+	}
+	if _, ok := fields[payload.Title]; !ok {
+		fields[payload.Title] = a.Name
+	}
+	return &payload.Tile{Template: a.Tile.Template, Fields: fields}
+}
+
+// BackendURL returns the URL the app POSTs its Channel URI to, with
+// BackendPlaceholder replaced by backendBase (its trailing slashes
+// removed). It returns "" when the app has no backend, or when the backend
+// uses the placeholder and backendBase is "" (no demo service runs).
+func (a *App) BackendURL(backendBase string) string {
+	if !strings.Contains(a.Backend, BackendPlaceholder) {
+		return a.Backend
+	}
+	base := strings.TrimRight(backendBase, "/")
+	if base == "" {
+		return ""
+	}
+	return strings.ReplaceAll(a.Backend, BackendPlaceholder, base)
+}
+
+// IconData returns the bytes of the app's PNG icon.
+func (a *App) IconData() ([]byte, error) {
+	if a.FS == nil {
+		return nil, &Error{App: a.ID, Field: "icon", Err: errNoFS}
+	}
+	data, err := fs.ReadFile(a.FS, a.Icon)
+	if err != nil {
+		return nil, &Error{App: a.ID, Field: "icon", Err: err}
+	}
+	return data, nil
+}
+
+// parseAccent reads an accent name or "#RRGGBB".
+func parseAccent(s string) (color.NRGBA, bool) {
+	if c, ok := accent.Lookup(s); ok {
+		return c, true
+	}
+	if len(s) != 7 || s[0] != '#' {
+		return color.NRGBA{}, false
+	}
+	var v [3]uint8
+	for i := range v {
+		hi, ok1 := hexDigit(s[1+2*i])
+		lo, ok2 := hexDigit(s[2+2*i])
+		if !ok1 || !ok2 {
+			return color.NRGBA{}, false
+		}
+		v[i] = hi<<4 | lo
+	}
+	return color.NRGBA{R: v[0], G: v[1], B: v[2], A: 0xFF}, true
+}
+
+func hexDigit(c byte) (uint8, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}

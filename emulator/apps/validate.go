@@ -1,0 +1,262 @@
+package apps
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // tile images may be JPEG
+	"image/png"
+	"io/fs"
+	"net"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/openmpns/openmpns/emulator/accent"
+	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/shared/wire"
+)
+
+// The wire protocol's limits, which an app's identifiers must fit.
+const (
+	maxAppLen  = wire.MaxAppLen
+	maxNameLen = wire.MaxNameLen
+	maxDomains = wire.MaxDomains
+)
+
+// check validates a decoded app and fills in its defaults.
+func (c *checker) check(index int, a *App, channelSet bool) {
+	id := a.ID
+	bad := func(field string, format string, args ...any) {
+		c.add(index, id, field, fmt.Errorf(format, args...))
+	}
+	switch {
+	case a.ID == "":
+		bad("id", "required (for example \"com.example.news\")")
+	case len(a.ID) > maxAppLen:
+		id = ""
+		bad("id", "is %d bytes long; at most %d are allowed", len(a.ID), maxAppLen)
+	case !printable(a.ID):
+		id = ""
+		bad("id", "%q must be printable ASCII without spaces", a.ID)
+	}
+	if strings.TrimSpace(a.Name) == "" {
+		bad("name", "required: the name shown under the app's icon")
+	}
+	if a.Icon == "" {
+		bad("icon", "required: the path of a PNG, relative to the manifest's directory")
+	} else if p, err := c.image(a.Icon, "png"); err != nil {
+		c.add(index, id, "icon", err)
+	} else {
+		a.Icon = p
+	}
+	if a.Accent != "" {
+		if _, ok := parseAccent(a.Accent); !ok {
+			bad("accent", "unknown accent %q: want #RRGGBB or one of %s", a.Accent, strings.Join(accent.Names(), ", "))
+		}
+	}
+	c.tile(index, id, a)
+	if a.Service != "" && (len(a.Service) > maxNameLen || !printable(a.Service)) {
+		bad("service", "%q must be 1 to %d bytes of printable ASCII without spaces", a.Service, maxNameLen)
+	}
+	switch {
+	case channelSet && (a.Channel == "" || len(a.Channel) > maxNameLen || !printable(a.Channel)):
+		bad("channel", "%q must be 1 to %d bytes of printable ASCII without spaces", a.Channel, maxNameLen)
+	case channelSet && !a.Push():
+		bad("channel", "the app does not use push notifications: add a backend, a service, toast or image_domains, or remove channel")
+	case a.Channel == "":
+		a.Channel = DefaultChannel
+	}
+	if len(a.ImageDomains) > maxDomains {
+		bad("image_domains", "lists %d domains; at most %d are allowed", len(a.ImageDomains), maxDomains)
+	}
+	for i, d := range a.ImageDomains {
+		if err := checkDomain(d); err != nil {
+			c.add(index, id, fmt.Sprintf("image_domains[%d]", i), err)
+		} else {
+			a.ImageDomains[i] = strings.ToLower(d)
+		}
+	}
+	if a.Backend != "" {
+		if err := checkBackend(a.Backend); err != nil {
+			c.add(index, id, "backend", err)
+		}
+	}
+}
+
+// tile validates the app's default tile.
+func (c *checker) tile(index int, id string, a *App) {
+	t := &a.Tile
+	tmpl, err := payload.ParseTemplate(string(t.Template))
+	if err != nil {
+		c.add(index, id, "tile.template", fmt.Errorf("unknown template %q: want FlipTile, CycleTile, IconicTile, or \"\" for the WP7.5 tile", string(t.Template)))
+		return
+	}
+	t.Template = tmpl
+	switch t.Size {
+	case "":
+		t.Size = SizeMedium
+	case SizeSmall, SizeMedium:
+	case SizeWide:
+		if tmpl == payload.TemplateDefault {
+			c.add(index, id, "tile.size", errors.New("a WP7.5 tile (no template) cannot be wide: use FlipTile"))
+		}
+	default:
+		c.add(index, id, "tile.size", fmt.Errorf("unknown size %q: want small, medium or wide", t.Size))
+	}
+	if err := (&payload.Tile{Template: tmpl, Fields: t.Fields}).Validate(); err != nil {
+		var pe *payload.Error
+		if errors.As(err, &pe) && pe.Element != "" {
+			c.add(index, id, "tile.fields."+pe.Element, errors.New(pe.Reason))
+		} else {
+			c.add(index, id, "tile.fields", err)
+		}
+		return
+	}
+	for _, name := range payload.Elements(tmpl) {
+		ref, ok := t.Fields[name]
+		if !ok || ref == "" || !isImageElement(name) {
+			continue
+		}
+		field := "tile.fields." + name
+		lower := strings.ToLower(ref)
+		if strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
+			c.add(index, id, field, fmt.Errorf("%q: a default tile shows images the app ships with, not remote ones: give a path relative to the manifest's directory", ref))
+			continue
+		}
+		if _, err := c.image(ref, "png", "jpeg"); err != nil {
+			c.add(index, id, field, err)
+		}
+	}
+}
+
+// isImageElement reports whether tile element name holds an image
+// reference (BackgroundImage, IconImage, CycleImage3, ...).
+func isImageElement(name string) bool {
+	return strings.HasSuffix(name, "Image") || strings.HasPrefix(name, "CycleImage")
+}
+
+// image checks that ref names an image of one of the formats in c.fsys, the
+// way tile.FSImages resolves it (a leading slash, backslashes and an
+// "appdata:" or "isostore:" scheme are accepted), except that it must not
+// climb out with "..". It returns the path in c.fsys.
+func (c *checker) image(ref string, formats ...string) (string, error) {
+	p := ref
+	lower := strings.ToLower(p)
+	for _, scheme := range []string{"appdata:", "isostore:"} {
+		if strings.HasPrefix(lower, scheme) {
+			p = p[len(scheme):]
+			break
+		}
+	}
+	p = strings.TrimLeft(strings.ReplaceAll(p, `\`, "/"), "/")
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return "", fmt.Errorf("%q: must stay inside the manifest's directory", ref)
+		}
+	}
+	p = path.Clean(p)
+	if p == "." || !fs.ValidPath(p) {
+		return "", fmt.Errorf("%q: not a file path", ref)
+	}
+	f, err := c.fsys.Open(p)
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", ref, unwrapPath(err))
+	}
+	defer f.Close()
+	var format string
+	if len(formats) == 1 && formats[0] == "png" {
+		_, err = png.DecodeConfig(f)
+		format = "png"
+	} else {
+		_, format, err = image.DecodeConfig(f)
+	}
+	if err != nil || !slices.Contains(formats, format) {
+		return "", fmt.Errorf("%q: not a %s image", ref, formatNames(formats))
+	}
+	return p, nil
+}
+
+// formatNames is "PNG" or "PNG or JPEG".
+func formatNames(formats []string) string {
+	names := make([]string, len(formats))
+	for i, f := range formats {
+		names[i] = strings.ToUpper(f)
+	}
+	return strings.Join(names, " or ")
+}
+
+// unwrapPath drops the *fs.PathError around err, whose path would repeat
+// the reference; the cause (fs.ErrNotExist, ...) stays wrapped.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		if errors.Is(pe.Err, fs.ErrNotExist) {
+			return fmt.Errorf("no such file: %w", fs.ErrNotExist)
+		}
+		return pe.Err
+	}
+	return err
+}
+
+// checkDomain checks an image_domains entry: a host name or IP address.
+func checkDomain(d string) error {
+	switch {
+	case d == "":
+		return errors.New("empty domain")
+	case strings.Contains(d, "://"):
+		return fmt.Errorf("%q: write the host alone, without a scheme (%q)", d, d[strings.Index(d, "://")+3:])
+	case strings.ContainsAny(d, "/?#"):
+		return fmt.Errorf("%q: write the host alone, without a path", d)
+	case net.ParseIP(d) != nil:
+		return nil
+	case strings.Contains(d, ":"):
+		return fmt.Errorf("%q: write the host alone: ports do not matter", d)
+	case len(d) > 253:
+		return fmt.Errorf("domain is %d bytes long; at most 253 are allowed", len(d))
+	}
+	for _, label := range strings.Split(strings.ToLower(d), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("%q is not a host name", d)
+		}
+		for i := 0; i < len(label); i++ {
+			if ch := label[i]; !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-') {
+				return fmt.Errorf("%q is not a host name", d)
+			}
+		}
+	}
+	return nil
+}
+
+// checkBackend checks a backend URL.
+func checkBackend(b string) error {
+	if n := strings.Count(b, BackendPlaceholder); n > 1 || n == 1 && !strings.HasPrefix(b, BackendPlaceholder) {
+		return fmt.Errorf("%q: %s may only start the URL, once (as in \"%s/handoff\")", b, BackendPlaceholder, BackendPlaceholder)
+	}
+	u, err := url.Parse(strings.Replace(b, BackendPlaceholder, "http://backend.invalid", 1))
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", b)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q: want an http or https URL, or one starting with %s", b, BackendPlaceholder)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q: the URL has no host", b)
+	}
+	return nil
+}
+
+// printable reports whether s is non-empty printable ASCII without spaces,
+// as the wire protocol wants app ids and channel names.
+func printable(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
