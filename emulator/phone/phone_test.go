@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmpns/openmpns/emulator/apps"
 	"github.com/openmpns/openmpns/emulator/internal/golden"
 	"github.com/openmpns/openmpns/emulator/phone"
 	"github.com/openmpns/openmpns/emulator/render"
@@ -313,4 +314,28 @@ func TestResetGivesNewChannelURIs(t *testing.T) {
 	// The old URI is dead for senders: the old device is gone... its channel
 	// still exists on the server until the device goes Inactive, as on MPNS.
 	_ = after
+}
+
+func TestFromDefaultManifest(t *testing.T) {
+	m, err := apps.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := phone.FromManifest(m, "http://127.0.0.1:8090")
+	byID := map[string]phone.App{}
+	for _, a := range got {
+		byID[a.ID] = a
+	}
+	news, photos := byID["com.openmpns.news"], byID["com.openmpns.photos"]
+	if news.Channel != "main" || !news.WantsToast || news.Handoff != "http://127.0.0.1:8090/handoff/news" || news.Template != payload.TemplateFlip {
+		t.Fatalf("news: %+v", news)
+	}
+	if photos.TileSize != tile.Wide || len(photos.Domains) == 0 || photos.WantsToast {
+		t.Fatalf("photos: %+v", photos)
+	}
+	for _, a := range got {
+		if a.Handoff == "" && a.Channel != "" {
+			t.Errorf("%s has a channel but no handoff", a.ID)
+		}
+	}
 }
