@@ -1,0 +1,406 @@
+package ui
+
+import (
+	"image/color"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/openmpns/openmpns/emulator/ui/wptheme"
+)
+
+// The phone's controls are drawn the Windows Phone way, not fyne's: square
+// buttons with a thick border, switches with a sliding bar, no shadows and
+// no rounded corners. They read their colours from the theme on Refresh.
+
+// button is a Windows Phone button: lowercase text in a 3-unit border.
+type button struct {
+	widget.BaseWidget
+
+	OnTapped func()
+
+	label string
+	width float32 // fixed width; 0: fit the text
+}
+
+var _ fyne.Tappable = (*button)(nil)
+
+const (
+	buttonHeight = 52
+	buttonBorder = 3
+)
+
+func newButton(label string, tapped func()) *button {
+	b := &button{label: label, OnTapped: tapped}
+	b.ExtendBaseWidget(b)
+	return b
+}
+
+func (b *button) Tapped(*fyne.PointEvent) {
+	if b.OnTapped != nil {
+		b.OnTapped()
+	}
+}
+
+func (b *button) MinSize() fyne.Size {
+	w := b.width
+	if w <= 0 {
+		w = fyne.MeasureText(b.label, fontNormal, fyne.TextStyle{}).Width + 48
+	}
+	return fyne.NewSize(w, buttonHeight)
+}
+
+func (b *button) CreateRenderer() fyne.WidgetRenderer {
+	r := &buttonRenderer{b: b, border: canvas.NewRectangle(color.Transparent), text: canvas.NewText(b.label, nil)}
+	r.border.StrokeWidth = buttonBorder
+	r.text.TextSize = fontNormal
+	r.text.Alignment = fyne.TextAlignCenter
+	r.Refresh()
+	return r
+}
+
+type buttonRenderer struct {
+	b      *button
+	border *canvas.Rectangle
+	text   *canvas.Text
+}
+
+func (r *buttonRenderer) Destroy()           {}
+func (r *buttonRenderer) MinSize() fyne.Size { return r.b.MinSize() }
+func (r *buttonRenderer) Objects() []fyne.CanvasObject {
+	return []fyne.CanvasObject{r.border, r.text}
+}
+
+func (r *buttonRenderer) Layout(size fyne.Size) {
+	r.border.Resize(size)
+	h := r.text.MinSize().Height
+	r.text.Move(fyne.NewPos(0, (size.Height-h)/2-1))
+	r.text.Resize(fyne.NewSize(size.Width, h))
+}
+
+func (r *buttonRenderer) Refresh() {
+	r.border.StrokeColor = theme.ColorForWidget(theme.ColorNameForeground, r.b)
+	r.text.Color = r.border.StrokeColor
+	r.text.Text = r.b.label
+	r.border.Refresh()
+	r.text.Refresh()
+	r.Layout(r.b.Size())
+}
+
+// toggle is a row with a title, "On" or "Off" under it and a switch at the
+// right, like the ToggleSwitch of the Windows Phone toolkit. A tap anywhere on
+// the row flips it and calls OnChanged.
+type toggle struct {
+	widget.BaseWidget
+
+	OnChanged func(on bool)
+
+	title string
+	on    bool
+}
+
+var _ fyne.Tappable = (*toggle)(nil)
+
+const (
+	toggleHeight  = 76
+	switchWidth   = 76
+	switchHeight  = 30
+	switchThumb   = 14
+	switchBorder  = 2
+	switchPadding = 4
+)
+
+func newToggle(title string, on bool, changed func(bool)) *toggle {
+	t := &toggle{title: title, on: on, OnChanged: changed}
+	t.ExtendBaseWidget(t)
+	return t
+}
+
+// On reports whether the switch is on.
+func (t *toggle) On() bool { return t.on }
+
+// SetOn sets the switch without calling OnChanged.
+func (t *toggle) SetOn(on bool) {
+	if on == t.on {
+		return
+	}
+	t.on = on
+	t.Refresh()
+}
+
+func (t *toggle) Tapped(*fyne.PointEvent) {
+	t.on = !t.on
+	t.Refresh()
+	if t.OnChanged != nil {
+		t.OnChanged(t.on)
+	}
+}
+
+func (t *toggle) MinSize() fyne.Size { return fyne.NewSize(pageWidth, toggleHeight) }
+
+func (t *toggle) CreateRenderer() fyne.WidgetRenderer {
+	r := &toggleRenderer{
+		t:     t,
+		title: newText(t.title, fontMediumLg, theme.ColorNameForeground),
+		state: newText("", fontNormal, wptheme.ColorNameSubtle),
+		track: canvas.NewRectangle(color.Transparent),
+		fill:  canvas.NewRectangle(color.Transparent),
+		thumb: canvas.NewRectangle(color.Transparent),
+	}
+	r.track.StrokeWidth = switchBorder
+	r.Refresh()
+	return r
+}
+
+type toggleRenderer struct {
+	t                  *toggle
+	title, state       *textBlock
+	track, fill, thumb *canvas.Rectangle
+}
+
+func (r *toggleRenderer) Destroy()           {}
+func (r *toggleRenderer) MinSize() fyne.Size { return r.t.MinSize() }
+func (r *toggleRenderer) Objects() []fyne.CanvasObject {
+	return []fyne.CanvasObject{r.title, r.state, r.track, r.fill, r.thumb}
+}
+
+func (r *toggleRenderer) Layout(size fyne.Size) {
+	r.title.Move(fyne.NewPos(0, 6))
+	r.title.Resize(r.title.MinSize())
+	r.state.Move(fyne.NewPos(0, 6+r.title.MinSize().Height))
+	r.state.Resize(r.state.MinSize())
+
+	x := size.Width - switchWidth
+	y := (size.Height - switchHeight) / 2
+	r.track.Move(fyne.NewPos(x, y))
+	r.track.Resize(fyne.NewSize(switchWidth, switchHeight))
+	inner := float32(switchBorder + switchPadding)
+	r.fill.Move(fyne.NewPos(x+inner, y+inner))
+	r.fill.Resize(fyne.NewSize(switchWidth-2*inner, switchHeight-2*inner))
+	tx := x
+	if r.t.on {
+		tx = x + switchWidth - switchThumb
+	}
+	r.thumb.Move(fyne.NewPos(tx, y))
+	r.thumb.Resize(fyne.NewSize(switchThumb, switchHeight))
+}
+
+func (r *toggleRenderer) Refresh() {
+	t := r.t
+	fg := theme.ColorForWidget(theme.ColorNameForeground, t)
+	r.title.SetText(t.title)
+	state := "Off"
+	r.fill.FillColor = color.Transparent
+	if t.on {
+		state = "On"
+		r.fill.FillColor = theme.ColorForWidget(theme.ColorNamePrimary, t)
+	}
+	r.state.SetText(state)
+	r.track.StrokeColor = theme.ColorForWidget(wptheme.ColorNameBorder, t)
+	r.thumb.FillColor = fg
+	r.title.Refresh()
+	r.state.Refresh()
+	r.track.Refresh()
+	r.fill.Refresh()
+	r.thumb.Refresh()
+	r.Layout(t.Size())
+}
+
+// glyph is a line drawing inside a square box: the arrows and hardware key
+// symbols the phone needs, drawn with canvas lines so they scale cleanly.
+type glyph int
+
+const (
+	glyphArrowRight glyph = iota // app list arrow on the start screen
+	glyphResize                  // the resize arrow on a tile being edited
+	glyphBack                    // hardware back key
+	glyphSearch                  // hardware search key
+)
+
+// segment is a line of a glyph in fractions of its box.
+type segment struct{ x1, y1, x2, y2 float32 }
+
+var glyphSegments = map[glyph][]segment{
+	glyphArrowRight: {{0.28, 0.5, 0.72, 0.5}, {0.52, 0.32, 0.72, 0.5}, {0.52, 0.68, 0.72, 0.5}},
+	glyphResize: {{0.32, 0.32, 0.68, 0.68}, {0.32, 0.32, 0.56, 0.32}, {0.32, 0.32, 0.32, 0.56},
+		{0.68, 0.68, 0.44, 0.68}, {0.68, 0.68, 0.68, 0.44}},
+	glyphBack:   {{0.18, 0.5, 0.82, 0.5}, {0.18, 0.5, 0.4, 0.28}, {0.18, 0.5, 0.4, 0.72}},
+	glyphSearch: {{0.62, 0.62, 0.84, 0.84}},
+}
+
+// glyphIcon draws a glyph in its box, in ink (the theme's foreground when
+// ink is nil).
+type glyphIcon struct {
+	widget.BaseWidget
+
+	g      glyph
+	stroke float32
+	ink    color.Color
+}
+
+func newGlyph(g glyph, stroke float32, ink color.Color) *glyphIcon {
+	i := &glyphIcon{g: g, stroke: stroke, ink: ink}
+	i.ExtendBaseWidget(i)
+	return i
+}
+
+func (i *glyphIcon) setInk(c color.Color) {
+	if i.ink == c {
+		return
+	}
+	i.ink = c
+	i.Refresh()
+}
+
+func (i *glyphIcon) CreateRenderer() fyne.WidgetRenderer {
+	r := &glyphRenderer{i: i}
+	for range glyphSegments[i.g] {
+		r.lines = append(r.lines, canvas.NewLine(color.Transparent))
+	}
+	for _, l := range r.lines {
+		r.objects = append(r.objects, l)
+	}
+	if i.g == glyphSearch {
+		r.ring = canvas.NewCircle(color.Transparent)
+		r.objects = append(r.objects, r.ring)
+	}
+	r.Refresh()
+	return r
+}
+
+type glyphRenderer struct {
+	i       *glyphIcon
+	lines   []*canvas.Line
+	ring    *canvas.Circle // the lens of the search glyph
+	objects []fyne.CanvasObject
+}
+
+func (r *glyphRenderer) Destroy()                     {}
+func (r *glyphRenderer) MinSize() fyne.Size           { return fyne.NewSize(16, 16) }
+func (r *glyphRenderer) Objects() []fyne.CanvasObject { return r.objects }
+
+func (r *glyphRenderer) Layout(size fyne.Size) {
+	d := min(size.Width, size.Height)
+	ox, oy := (size.Width-d)/2, (size.Height-d)/2
+	for n, s := range glyphSegments[r.i.g] {
+		l := r.lines[n]
+		l.Position1 = fyne.NewPos(ox+s.x1*d, oy+s.y1*d)
+		l.Position2 = fyne.NewPos(ox+s.x2*d, oy+s.y2*d)
+	}
+	if r.ring != nil {
+		r.ring.Move(fyne.NewPos(ox+0.16*d, oy+0.16*d))
+		r.ring.Resize(fyne.NewSize(0.5*d, 0.5*d))
+	}
+}
+
+func (r *glyphRenderer) Refresh() {
+	ink := r.i.ink
+	if ink == nil {
+		ink = theme.ColorForWidget(theme.ColorNameForeground, r.i)
+	}
+	for _, l := range r.lines {
+		l.StrokeColor, l.StrokeWidth = ink, r.i.stroke
+		l.Refresh()
+	}
+	if r.ring != nil {
+		r.ring.StrokeColor, r.ring.StrokeWidth = ink, r.i.stroke
+		r.ring.Refresh()
+	}
+	r.Layout(r.i.Size())
+}
+
+// roundButton is a circle with a glyph, like the app list arrow under the
+// start screen's tiles. With filled set it is a solid circle with the glyph
+// in the background colour (the resize handle of a tile being edited).
+type roundButton struct {
+	widget.BaseWidget
+
+	OnTapped func()
+
+	glyph  glyph
+	side   float32
+	filled bool
+}
+
+var _ fyne.Tappable = (*roundButton)(nil)
+
+func newRoundButton(g glyph, side float32, filled bool, tapped func()) *roundButton {
+	b := &roundButton{glyph: g, side: side, filled: filled, OnTapped: tapped}
+	b.ExtendBaseWidget(b)
+	return b
+}
+
+func (b *roundButton) Tapped(*fyne.PointEvent) {
+	if b.OnTapped != nil {
+		b.OnTapped()
+	}
+}
+
+func (b *roundButton) MinSize() fyne.Size { return fyne.NewSize(b.side, b.side) }
+
+func (b *roundButton) CreateRenderer() fyne.WidgetRenderer {
+	r := &roundRenderer{b: b, circle: canvas.NewCircle(color.Transparent), icon: newGlyph(b.glyph, 2, nil)}
+	r.circle.StrokeWidth = 2
+	r.Refresh()
+	return r
+}
+
+type roundRenderer struct {
+	b      *roundButton
+	circle *canvas.Circle
+	icon   *glyphIcon
+}
+
+func (r *roundRenderer) Destroy()           {}
+func (r *roundRenderer) MinSize() fyne.Size { return r.b.MinSize() }
+func (r *roundRenderer) Objects() []fyne.CanvasObject {
+	return []fyne.CanvasObject{r.circle, r.icon}
+}
+
+func (r *roundRenderer) Layout(size fyne.Size) {
+	r.circle.Move(fyne.NewPos(1, 1))
+	r.circle.Resize(fyne.NewSize(size.Width-2, size.Height-2))
+	r.icon.Resize(size)
+}
+
+func (r *roundRenderer) Refresh() {
+	fg := theme.ColorForWidget(theme.ColorNameForeground, r.b)
+	r.circle.StrokeColor = fg
+	r.circle.FillColor = color.Transparent
+	ink := fg
+	if r.b.filled {
+		r.circle.FillColor = fg
+		ink = theme.ColorForWidget(theme.ColorNameBackground, r.b)
+	}
+	r.circle.Refresh()
+	r.icon.setInk(ink)
+	r.Layout(r.b.Size())
+}
+
+// tapArea is an invisible tappable box (a row of a list, a swatch's
+// surround); it calls OnTapped.
+type tapArea struct {
+	widget.BaseWidget
+	OnTapped func()
+	min      fyne.Size
+}
+
+func newTapArea(min fyne.Size, tapped func()) *tapArea {
+	a := &tapArea{min: min, OnTapped: tapped}
+	a.ExtendBaseWidget(a)
+	return a
+}
+
+func (a *tapArea) Tapped(*fyne.PointEvent) {
+	if a.OnTapped != nil {
+		a.OnTapped()
+	}
+}
+
+func (a *tapArea) MinSize() fyne.Size { return a.min }
+
+func (a *tapArea) CreateRenderer() fyne.WidgetRenderer {
+	return widget.NewSimpleRenderer(canvas.NewRectangle(color.Transparent))
+}

@@ -1,0 +1,72 @@
+// Package ui holds the emulator's screens as presentational views: plain
+// data goes in through Set methods, the user's actions come out through On
+// callbacks. The views own no state beyond what they show: a controller (in
+// cmd/) owns the device runtime, the tiles, the consent records, and decides.
+// The views start no goroutines, no timers and do no I/O; the only time they
+// keep is that of fyne animations (a toast's slide, a tile's flip).
+//
+// # Views
+//
+//   - Phone: the handset. A 480×800 screen with the status bar (SetTime,
+//     SetConnection, SetBatterySaver), a back stack of screens (Push, Back,
+//     Home; OnNavigate), a dialog slot (ShowDialog, HideDialog) and the toast
+//     slot where a toast.Banner slides in (ShowToast, HideToast;
+//     OnToastTapped, OnToastDismissed). The hardware keys under the screen
+//     call Back, Home (then OnStart) and OnSearch.
+//   - StartScreen: the live tiles, packed as Windows Phone 8 packs them
+//     (Pinned tiles: the caller's tile.Tile widgets), with edit mode to resize
+//     a tile, the settings tile and the arrow to the AppList.
+//   - OptIn: the "Allow <App> to show notifications?" message box.
+//   - AppPage: a running app's channel, Channel URI (copy), handoff result,
+//     errors, raw notifications and foreground toasts.
+//   - Settings: per-app notification switches, airplane mode, battery saver,
+//     theme background and accent, reset device (confirmed first).
+//   - AppList: the installed apps.
+//   - Inspector: a panel for beside the phone, not in it: every notification
+//     received with a detail view, and a composer (OnSend, SetResult).
+//
+// # Theme
+//
+// The views take their colours from the app's fyne theme: install
+// wptheme.New(dark, accent) with App.Settings().SetTheme, and again when the
+// user changes the background or accent in Settings. Every view redraws in
+// the new colours (tiles and toasts take the accent).
+//
+// # Scale
+//
+// The phone's screen is always 480×800 fyne units, Windows Phone 8's own
+// logical resolution, and everything on it is laid out in those units: the
+// tiles (99, 210 and 432 units), the type ramp (20, 32, 72), the margins. The
+// Phone keeps its body at that size, centred in the room it gets; it does not
+// stretch or shrink its content to the window. fyne has no transforms, so
+// scaling content to a window would mean passing a factor to every widget,
+// including emulator/toast's banner, whose geometry is fixed, and re-wrapping
+// text at each size, so that a window's size would change layouts and golden
+// images would depend on it. Instead the whole window is scaled: fyne draws
+// vector text and shapes at the canvas scale (the monitor's DPI times the
+// FYNE_SCALE environment variable or the user's fyne settings), so a phone
+// shown at scale 1.5 is 768×1392 pixels, sharp, and laid out exactly as at 1.
+// A controller that wants a "zoom" setting sets FYNE_SCALE before it starts
+// the app.
+//
+// # Threads
+//
+// Like all fyne objects, the views must be used on the fyne UI goroutine:
+// call their methods from callbacks, or through fyne.Do from other
+// goroutines. Their callbacks run on the UI goroutine.
+//
+// # Wiring
+//
+// A controller typically:
+//
+//	start := ui.NewStartScreen()
+//	phone := ui.NewPhone(start)
+//	w.SetContent(container.NewHBox(phone, inspector))
+//	start.OnTileTapped = func(key string) { phone.Push(appPage(key)) }
+//	start.OnSettings = func() { phone.Push(settings) }
+//	start.OnAppList = func() { phone.Push(appList) }
+//	// A tile update arrives (on a network goroutine):
+//	fyne.Do(func() { start.Tile(key).Apply(update) })
+//	// A clock ticks every second:
+//	fyne.Do(func() { phone.SetTime(now.Format("15:04")); start.Tick(now) })
+package ui

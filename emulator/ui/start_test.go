@@ -1,0 +1,197 @@
+package ui
+
+import (
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+
+	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/shared/payload"
+)
+
+func newTestStart(t *testing.T) (*StartScreen, fyne.Window) {
+	t.Helper()
+	newTestApp(t, true)
+	s := NewStartScreen()
+	s.SetTiles(sampleTiles())
+	w := newTestWindow(t, NewPhone(s), phoneSize)
+	return s, w
+}
+
+func TestStartTapTile(t *testing.T) {
+	s, w := newTestStart(t)
+	var keys []string
+	settings, apps := 0, 0
+	s.OnTileTapped = func(k string) { keys = append(keys, k) }
+	s.OnSettings = func() { settings++ }
+	s.OnAppList = func() { apps++ }
+
+	test.TapCanvas(w.Canvas(), absPos(s.Tile("messaging"), 50, 50))
+	test.TapCanvas(w.Canvas(), absPos(s.Tile("store"), 20, 20))
+	if len(keys) != 2 || keys[0] != "messaging" || keys[1] != "store" {
+		t.Errorf("OnTileTapped got %v, want [messaging store]", keys)
+	}
+	s.scroll.ScrollToBottom()
+	test.TapCanvas(w.Canvas(), absPos(s.Tile(SettingsKey), 50, 50))
+	test.TapCanvas(w.Canvas(), absPos(s.grid.arrow, 24, 24))
+	if settings != 1 || apps != 1 {
+		t.Errorf("OnSettings called %d times, OnAppList %d times; want 1 and 1", settings, apps)
+	}
+	if len(keys) != 2 {
+		t.Errorf("the settings tile reached OnTileTapped: %v", keys)
+	}
+}
+
+func TestStartResize(t *testing.T) {
+	s, w := newTestStart(t)
+	type resize struct {
+		key  string
+		size tile.Size
+	}
+	var got []resize
+	s.OnTileResized = func(k string, size tile.Size) { got = append(got, resize{k, size}) }
+	tapped := 0
+	s.OnTileTapped = func(string) { tapped++ }
+
+	// A right click (a long press on a touch screen) enters edit mode.
+	mail := s.Tile("mail")
+	test.TapSecondaryAt(s.grid, mail.Position().Add(fyne.NewPos(30, 30)))
+	if s.Editing() != "mail" || !s.grid.dim.Visible() {
+		t.Fatalf("editing %q after a secondary tap on mail", s.Editing())
+	}
+	// The arrow cycles medium → small → wide → medium.
+	for _, want := range []tile.Size{tile.Small, tile.Wide, tile.Medium} {
+		test.TapCanvas(w.Canvas(), absPos(s.grid.resize, resizeSide/2, resizeSide/2))
+		if mail.TileSize() != want {
+			t.Fatalf("after the arrow: %v, want %v", mail.TileSize(), want)
+		}
+	}
+	want := []resize{{"mail", tile.Small}, {"mail", tile.Wide}, {"mail", tile.Medium}}
+	if len(got) != len(want) {
+		t.Fatalf("OnTileResized got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("OnTileResized #%d = %v, want %v", i, got[i], want[i])
+		}
+	}
+	// The layout follows the new size.
+	test.TapCanvas(w.Canvas(), absPos(s.grid.resize, resizeSide/2, resizeSide/2)) // small
+	if w, h := tileExtent(tile.Small); mail.Size() != fyne.NewSize(w, h) {
+		t.Errorf("a small tile is drawn %v", mail.Size())
+	}
+	// Tapping a tile in edit mode edits it instead of opening the app.
+	test.TapCanvas(w.Canvas(), absPos(s.Tile("messaging"), 50, 50))
+	if s.Editing() != "messaging" || tapped != 0 {
+		t.Errorf("editing %q, OnTileTapped called %d times", s.Editing(), tapped)
+	}
+	// The back key leaves edit mode.
+	if !s.HandleBack() || s.Editing() != "" || s.grid.dim.Visible() {
+		t.Error("back did not leave edit mode")
+	}
+	if s.HandleBack() {
+		t.Error("back outside edit mode was kept by the start screen")
+	}
+}
+
+func TestStartSetTileSizeRepacks(t *testing.T) {
+	s, _ := newTestStart(t)
+	mail, messaging := s.Tile("mail"), s.Tile("messaging")
+	if messaging.Position().X <= mail.Position().X {
+		t.Fatal("messaging should start right of mail")
+	}
+	s.SetTileSize("mail", tile.Wide)
+	if messaging.Position().Y <= mail.Position().Y {
+		t.Errorf("messaging at %v did not move under the wide mail tile at %v", messaging.Position(), mail.Position())
+	}
+	if s.Tile("mail") != mail {
+		t.Error("resizing replaced the tile widget")
+	}
+}
+
+func TestStartUpdateOneTile(t *testing.T) {
+	s, _ := newTestStart(t)
+	before := map[string]fyne.Position{}
+	for _, p := range s.Tiles() {
+		before[p.Key] = p.Tile.Position()
+	}
+	s.Tile("news").Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{payload.Count: "13"}})
+	if got := s.Tile("news").State().Count(); got != 13 {
+		t.Errorf("count %d after the update, want 13", got)
+	}
+	for _, p := range s.Tiles() {
+		if p.Tile.Position() != before[p.Key] {
+			t.Errorf("%s moved from %v to %v on another tile's update", p.Key, before[p.Key], p.Tile.Position())
+		}
+	}
+}
+
+func TestStartPinUnpin(t *testing.T) {
+	s, _ := newTestStart(t)
+	n := len(s.Tiles())
+	extra := newTestTile(payload.TemplateFlip, tile.Small, map[string]string{payload.Title: "Extra"})
+	s.Pin("extra", extra)
+	if len(s.Tiles()) != n+1 || s.Tile("extra") != extra {
+		t.Fatal("Pin did not add the tile")
+	}
+	s.Pin(SettingsKey, extra) // reserved
+	s.Edit("extra")
+	s.Unpin("extra")
+	if len(s.Tiles()) != n || s.Tile("extra") != nil || s.Editing() != "" {
+		t.Error("Unpin did not remove the tile (or left edit mode on it)")
+	}
+	keys := s.grid.pins
+	if keys[len(keys)-1].Key != SettingsKey {
+		t.Error("the settings tile is not last")
+	}
+}
+
+func TestStartTick(t *testing.T) {
+	s, _ := newTestStart(t)
+	news, photos := s.Tile("news"), s.Tile("photos")
+	now := testTime
+	s.Tick(now) // schedules
+	if news.Back() {
+		t.Fatal("a tile flipped on the first tick")
+	}
+	s.Tick(now.Add(FlipEvery)) // every tile's first turn has come
+	if !news.Back() {
+		t.Error("the news tile did not flip")
+	}
+	if photos.CycleIndex() != 1 {
+		t.Errorf("the photos tile shows image %d, want 1", photos.CycleIndex())
+	}
+	s.Tick(now.Add(FlipEvery + time.Second)) // too early for the next
+	if !news.Back() {
+		t.Error("the news tile flipped back too early")
+	}
+	s.Tick(now.Add(3 * FlipEvery))
+	if news.Back() {
+		t.Error("the news tile did not flip back")
+	}
+}
+
+func TestStartAccentFollowsTheme(t *testing.T) {
+	s, _ := newTestStart(t)
+	r := test.WidgetRenderer(s.grid).(*gridRenderer)
+	before := r.accent
+	fyne.CurrentApp().Settings().SetTheme(newThemeForTest(false, "red"))
+	s.grid.Refresh()
+	if r.accent == before {
+		t.Error("the tiles kept their accent after a theme change")
+	}
+}
+
+func TestStartNewTileTakesTheAccent(t *testing.T) {
+	s, _ := newTestStart(t)
+	fyne.CurrentApp().Settings().SetTheme(newThemeForTest(true, "red"))
+	s.grid.Refresh()
+	extra := newTestTile(payload.TemplateFlip, tile.Small, nil)
+	s.Pin("extra", extra)
+	r := test.WidgetRenderer(s.grid).(*gridRenderer)
+	if !r.painted[extra] || r.accent != newThemeForTest(true, "red").Color("primary", 0) {
+		t.Error("a tile pinned after a theme change did not take the accent")
+	}
+}

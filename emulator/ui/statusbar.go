@@ -1,0 +1,194 @@
+package ui
+
+import (
+	"image/color"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/openmpns/openmpns/emulator/ui/wptheme"
+)
+
+// The push connection states the status bar knows how to draw. Any other
+// string is shown as it is, like Offline.
+const (
+	Connected  = "connected"  // the push client's session is up
+	Connecting = "connecting" // dialling or waiting to retry
+	Offline    = "offline"    // no session (server unreachable, refused)
+	Airplane   = "airplane"   // the user turned airplane mode on
+)
+
+// statusBar is the system tray across the top of the screen: signal bars (or
+// a plane in airplane mode) and the push connection state at the left; the
+// battery saver mark, the battery and the time at the right.
+type statusBar struct {
+	widget.BaseWidget
+
+	time       string
+	connection string
+	saver      bool
+}
+
+func newStatusBar() *statusBar {
+	s := &statusBar{connection: Offline}
+	s.ExtendBaseWidget(s)
+	return s
+}
+
+func (s *statusBar) MinSize() fyne.Size { return fyne.NewSize(ScreenWidth, StatusBarHeight) }
+
+const (
+	barCount     = 5
+	barWidth     = 3
+	barGap       = 2
+	statusLeft   = 12
+	statusRight  = 12
+	statusText   = 15
+	timeText     = 18
+	batteryW     = 24
+	batteryH     = 12
+	statusMiddle = StatusBarHeight / 2
+)
+
+func (s *statusBar) CreateRenderer() fyne.WidgetRenderer {
+	r := &statusRenderer{s: s}
+	for i := range r.bars {
+		r.bars[i] = canvas.NewRectangle(color.Transparent)
+		r.objects = append(r.objects, r.bars[i])
+	}
+	// The plane: fuselage, wings and tail plane, pointing up.
+	for i := range r.plane {
+		r.plane[i] = canvas.NewRectangle(color.Transparent)
+		r.plane[i].CornerRadius = 1
+		r.objects = append(r.objects, r.plane[i])
+	}
+	r.dot = canvas.NewCircle(color.Transparent)
+	r.dot.StrokeWidth = 1.5
+	r.state = newText("", statusText, theme.ColorNameForeground)
+	r.saver = newText("saver", statusText, theme.ColorNameForeground)
+	r.battery = canvas.NewRectangle(color.Transparent)
+	r.battery.StrokeWidth = 1.5
+	r.level = canvas.NewRectangle(color.Transparent)
+	r.nub = canvas.NewRectangle(color.Transparent)
+	r.time = newText("", timeText, theme.ColorNameForeground)
+	r.objects = append(r.objects, r.dot, r.state, r.saver, r.battery, r.level, r.nub, r.time)
+	r.Refresh()
+	return r
+}
+
+type statusRenderer struct {
+	s       *statusBar
+	bars    [barCount]*canvas.Rectangle
+	plane   [3]*canvas.Rectangle
+	dot     *canvas.Circle
+	state   *textBlock
+	saver   *textBlock
+	battery *canvas.Rectangle
+	level   *canvas.Rectangle
+	nub     *canvas.Rectangle
+	time    *textBlock
+	objects []fyne.CanvasObject
+}
+
+func (r *statusRenderer) Destroy()                     {}
+func (r *statusRenderer) MinSize() fyne.Size           { return r.s.MinSize() }
+func (r *statusRenderer) Objects() []fyne.CanvasObject { return r.objects }
+
+func (r *statusRenderer) Refresh() {
+	s := r.s
+	fg := theme.ColorForWidget(theme.ColorNameForeground, s)
+	subtle := theme.ColorForWidget(wptheme.ColorNameSubtle, s)
+
+	airplane := s.connection == Airplane
+	for i, b := range r.bars {
+		b.Hidden = airplane
+		b.FillColor = fg
+		if s.connection != Connected && i > 0 {
+			b.FillColor = subtle
+		}
+		b.Refresh()
+	}
+	for _, p := range r.plane {
+		p.Hidden = !airplane
+		p.FillColor = fg
+		p.Refresh()
+	}
+
+	var text string
+	r.dot.FillColor, r.dot.StrokeColor = color.Transparent, fg
+	switch s.connection {
+	case Connected:
+		text, r.dot.FillColor = "connected", fg
+	case Connecting:
+		text = "connecting…"
+	case Airplane:
+		text = "airplane mode"
+	case "":
+		text = Offline
+	default:
+		text = s.connection
+	}
+	r.dot.Refresh()
+	r.state.SetText(text)
+	r.state.Refresh()
+
+	r.saver.Hidden = !s.saver
+	r.saver.Refresh()
+	r.battery.StrokeColor = fg
+	r.battery.Refresh()
+	r.level.FillColor = fg
+	if s.saver {
+		r.level.FillColor = theme.ColorForWidget(theme.ColorNamePrimary, s)
+	}
+	r.level.Refresh()
+	r.nub.FillColor = fg
+	r.nub.Refresh()
+	r.time.SetText(s.time)
+	r.time.Refresh()
+	r.Layout(s.Size())
+}
+
+func (r *statusRenderer) Layout(size fyne.Size) {
+	// Signal bars, growing to the right, bottoms aligned.
+	base := float32(statusMiddle + 8)
+	for i, b := range r.bars {
+		h := float32(4 + 3*i)
+		b.Move(fyne.NewPos(statusLeft+float32(i)*(barWidth+barGap), base-h))
+		b.Resize(fyne.NewSize(barWidth, h))
+	}
+	// The plane in the same 23×16 box.
+	cx := float32(statusLeft + 11)
+	r.plane[0].Move(fyne.NewPos(cx-1.5, statusMiddle-9))
+	r.plane[0].Resize(fyne.NewSize(3, 18))
+	r.plane[1].Move(fyne.NewPos(cx-10, statusMiddle-2))
+	r.plane[1].Resize(fyne.NewSize(20, 3))
+	r.plane[2].Move(fyne.NewPos(cx-5, statusMiddle+6))
+	r.plane[2].Resize(fyne.NewSize(10, 2))
+
+	x := float32(statusLeft + barCount*(barWidth+barGap) + 12)
+	r.dot.Move(fyne.NewPos(x, statusMiddle-4))
+	r.dot.Resize(fyne.NewSize(8, 8))
+	x += 14
+	sh := r.state.MinSize()
+	r.state.Move(fyne.NewPos(x, statusMiddle-sh.Height/2))
+	r.state.Resize(sh)
+
+	// From the right: time, battery, saver.
+	tm := r.time.MinSize()
+	x = size.Width - statusRight - tm.Width
+	r.time.Move(fyne.NewPos(x, statusMiddle-tm.Height/2))
+	r.time.Resize(tm)
+	x -= 10 + 2
+	r.nub.Move(fyne.NewPos(x, statusMiddle-3))
+	r.nub.Resize(fyne.NewSize(2, 6))
+	x -= batteryW
+	r.battery.Move(fyne.NewPos(x, statusMiddle-batteryH/2))
+	r.battery.Resize(fyne.NewSize(batteryW, batteryH))
+	r.level.Move(fyne.NewPos(x+3, statusMiddle-batteryH/2+3))
+	r.level.Resize(fyne.NewSize((batteryW-6)*0.7, batteryH-6))
+	sv := r.saver.MinSize()
+	r.saver.Move(fyne.NewPos(x-8-sv.Width, statusMiddle-sv.Height/2))
+	r.saver.Resize(sv)
+}
