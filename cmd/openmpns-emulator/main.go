@@ -1,0 +1,54 @@
+// Command openmpns-emulator is the desktop Windows Phone emulator: a phone
+// on the desktop whose live tiles and toasts change when a cloud service
+// POSTs to its apps' Channel URIs, with an inspector beside it.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"fyne.io/fyne/v2/app"
+
+	"github.com/openmpns/openmpns/emulator/shell"
+)
+
+func main() {
+	var o shell.Options
+	flag.StringVar(&o.Server, "server", "", "pair with a running OpenMPNS server (http://HOST:PORT); default: start an embedded one")
+	flag.StringVar(&o.StateDir, "state", defaultState(), "directory for the phone's identity, consent, tiles and the embedded server's data")
+	flag.StringVar(&o.AppsFile, "apps", "", "apps manifest (JSON); default: the built-in News, Photos, Mail, ... set")
+	flag.StringVar(&o.Backend, "backend", "", "base URL of the apps' cloud service (replaces {backend} in the manifest), e.g. http://127.0.0.1:8090 from 'openmpns demo-backend'")
+	flag.StringVar(&o.AutoConsent, "auto-consent", "", "answer every notification opt-in prompt: allow or deny (default: ask)")
+	flag.Float64Var(&o.TimeScale, "time-scale", 1, "embedded server: divide the 450 s / 900 s batching windows by this")
+	level := flag.String("log-level", "warn", "log level: debug, info, warn, error")
+	flag.Parse()
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintln(os.Stderr, "openmpns-emulator: --log-level:", err)
+		os.Exit(2)
+	}
+	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+
+	a := app.NewWithID("org.openmpns.emulator")
+	ses, err := shell.Start(a, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "openmpns-emulator:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("openmpns-emulator: server %s, state in %s\n", ses.ServerURL, o.StateDir)
+	ses.Window.ShowAndRun()
+	if err := ses.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "openmpns-emulator:", err)
+		os.Exit(1)
+	}
+}
+
+func defaultState() string {
+	if dir, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(dir, "openmpns", "emulator")
+	}
+	return ".openmpns-emulator"
+}

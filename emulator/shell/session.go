@@ -1,0 +1,137 @@
+package shell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"fyne.io/fyne/v2"
+
+	"github.com/openmpns/openmpns/emulator/apps"
+	"github.com/openmpns/openmpns/emulator/images"
+	"github.com/openmpns/openmpns/emulator/phone"
+	"github.com/openmpns/openmpns/server"
+)
+
+// Options are the emulator's command-line choices.
+type Options struct {
+	// Server pairs with a running server (http://host:port); "" starts an
+	// embedded one on a free loopback port.
+	Server string
+	// StateDir keeps the phone (identity, consent, tiles) and the embedded
+	// server's data.
+	StateDir string
+	// AppsFile is a manifest of apps; "" uses the built-in example set.
+	AppsFile string
+	// Backend is the demo backend's base URL that {backend} in the manifest
+	// stands for; "" leaves such apps without a handoff.
+	Backend string
+	// AutoConsent answers every opt-in prompt: "allow", "deny" or "" to ask.
+	AutoConsent string
+	// TimeScale shortens the embedded server's batching windows.
+	TimeScale float64
+	Logger    *slog.Logger
+}
+
+// Session is a running emulator: server (if embedded), phone, window.
+type Session struct {
+	Shell  *Shell
+	Window fyne.Window
+	Phone  *phone.Phone
+	// Server is the embedded server, nil when pairing with another.
+	Server    *server.Server
+	ServerURL string
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+// Start builds everything and returns with the window ready to show.
+func Start(a fyne.App, o Options) (*Session, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	var auto *bool
+	switch o.AutoConsent {
+	case "":
+	case "allow", "deny":
+		v := o.AutoConsent == "allow"
+		auto = &v
+	default:
+		return nil, fmt.Errorf("--auto-consent %q: want allow or deny", o.AutoConsent)
+	}
+	var man *apps.Manifest
+	var err error
+	if o.AppsFile != "" {
+		man, err = apps.Load(o.AppsFile)
+	} else {
+		man, err = apps.Default()
+	}
+	if err != nil {
+		return nil, err
+	}
+	ses := &Session{stop: make(chan struct{}), done: make(chan struct{}), ServerURL: o.Server}
+	if o.Server == "" {
+		srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(o.StateDir, "server"),
+			TimeScale: o.TimeScale, Logger: o.Logger})
+		if err != nil {
+			return nil, err
+		}
+		if err := srv.Start(); err != nil {
+			srv.Close()
+			return nil, err
+		}
+		ses.Server, ses.ServerURL = srv, srv.URL()
+	}
+	loader := images.NewLoader(images.Config{})
+	w := a.NewWindow("OpenMPNS emulator")
+	sh := New(a, w.Clipboard(), man, loader)
+	ph, err := phone.New(phone.Config{
+		Server: ses.ServerURL, StateDir: filepath.Join(o.StateDir, "phone"),
+		Apps: phone.FromManifest(man, o.Backend), AutoConsent: auto, OnChange: sh.Handle, Logger: o.Logger,
+		Prefetch: func(ctx context.Context, ref string, domains []string) error {
+			_, err := loader.Fetch(ctx, ref, domains, nil)
+			return err
+		},
+	})
+	if err != nil {
+		if ses.Server != nil {
+			ses.Server.Close()
+		}
+		return nil, err
+	}
+	sh.Attach(ph)
+	w.SetContent(sh.Content())
+	w.SetPadded(false)
+	ses.Shell, ses.Window, ses.Phone = sh, w, ph
+	go ses.tick()
+	return ses, nil
+}
+
+func (s *Session) tick() {
+	defer close(s.done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			fyne.Do(func() { s.Shell.Tick(now) })
+		}
+	}
+}
+
+// Close stops the phone, the embedded server and the ticker.
+func (s *Session) Close() error {
+	close(s.stop)
+	<-s.done
+	s.Shell.Close()
+	err := s.Phone.Close()
+	if s.Server != nil {
+		err = errors.Join(err, s.Server.Close())
+	}
+	return err
+}

@@ -1,0 +1,493 @@
+// Package shell wires the emulator together: the phone model
+// (emulator/phone) to the views (emulator/ui), the start screen's live tiles
+// to their images, the toast queue to the banner, the inspector's composer to
+// the real MPNS HTTP API. It also starts what the emulator needs: an
+// embedded server unless one is given, the device runtime, a window.
+//
+// Threading: the phone reports changes from any goroutine; the shell moves
+// each one onto fyne's UI goroutine with fyne.Do before touching a widget.
+package shell
+
+import (
+	"context"
+	"fmt"
+	"image/color"
+	"strings"
+	"sync"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+
+	"github.com/openmpns/openmpns/emulator/accent"
+	"github.com/openmpns/openmpns/emulator/apps"
+	"github.com/openmpns/openmpns/emulator/images"
+	"github.com/openmpns/openmpns/emulator/phone"
+	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/ui"
+	"github.com/openmpns/openmpns/emulator/ui/wptheme"
+	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/shared/sender"
+)
+
+// Shell is the emulator's controller.
+type Shell struct {
+	app    fyne.App
+	clip   fyne.Clipboard
+	man    *apps.Manifest
+	loader *images.Loader
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// ph is set by Attach; the views exist before it.
+	mu sync.Mutex
+	ph *phone.Phone
+
+	// UI-goroutine state.
+	view      *ui.Phone
+	start     *ui.StartScreen
+	appList   *ui.AppList
+	settings  *ui.Settings
+	inspector *ui.Inspector
+	optIn     *ui.OptIn
+	optInApp  string
+	pages     map[string]*ui.AppPage
+	tiles     map[string]*tile.Tile
+	sources   map[string]*images.Source
+	icons     map[string]fyne.Resource
+	toastAt   time.Time // deadline of the toast on screen: identifies it
+	toastT    *time.Timer
+	content   fyne.CanvasObject
+}
+
+// New builds the views. Call Attach with the phone before showing them.
+func New(a fyne.App, clip fyne.Clipboard, man *apps.Manifest, loader *images.Loader) *Shell {
+	s := &Shell{app: a, clip: clip, man: man, loader: loader,
+		pages: map[string]*ui.AppPage{}, tiles: map[string]*tile.Tile{}, sources: map[string]*images.Source{}, icons: map[string]fyne.Resource{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	for _, ap := range man.Apps {
+		if b, err := ap.IconData(); err == nil {
+			s.icons[ap.ID] = fyne.NewStaticResource(ap.ID+".png", b)
+		}
+	}
+	s.start = ui.NewStartScreen()
+	s.view = ui.NewPhone(s.start)
+	s.appList = ui.NewAppList()
+	s.settings = ui.NewSettings()
+	s.inspector = ui.NewInspector()
+	s.optIn = ui.NewOptIn("")
+	s.content = container.NewHBox(s.view, s.inspector)
+	return s
+}
+
+// Content is the window's content: the phone and the inspector beside it.
+func (s *Shell) Content() fyne.CanvasObject { return s.content }
+
+// Phone returns the attached phone model.
+func (s *Shell) Phone() *phone.Phone {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ph
+}
+
+// Attach connects the views to the phone and fills them. Call it on the UI
+// goroutine (or before the window runs).
+func (s *Shell) Attach(p *phone.Phone) {
+	s.mu.Lock()
+	s.ph = p
+	s.mu.Unlock()
+	uiApps := make([]ui.App, 0, len(s.man.Apps))
+	for _, a := range s.man.Apps {
+		uiApps = append(uiApps, ui.App{ID: a.ID, Name: a.Name, Icon: s.icons[a.ID]})
+	}
+	s.appList.SetApps(uiApps)
+	var pushApps []ui.App
+	for _, a := range p.Apps() {
+		if a.Channel != "" {
+			pushApps = append(pushApps, ui.App{ID: a.ID, Name: a.Name, Icon: s.icons[a.ID]})
+		}
+	}
+	s.inspector.SetApps(pushApps)
+
+	s.start.OnTileTapped = func(key string) { s.launch(appOf(key)) }
+	s.start.OnTileResized = func(key string, size tile.Size) { p.SetTileSize(key, size) }
+	s.start.OnAppList = func() { s.view.Push(s.appList) }
+	s.start.OnSettings = func() { s.view.Push(s.settings) }
+	s.appList.OnAppTapped = s.launch
+	s.view.OnNavigate = func(screen fyne.CanvasObject) {
+		if _, isPage := screen.(*ui.AppPage); !isPage {
+			p.Leave()
+		}
+	}
+	s.view.OnToastTapped = func(payload.Toast) {
+		if app, _, ok := p.TapToast(); ok {
+			s.launch(app)
+		}
+	}
+	s.view.OnToastDismissed = func(payload.Toast) { p.DismissToast() }
+	s.optIn.OnAnswer = func(allowed bool) {
+		s.view.HideDialog()
+		if s.optInApp != "" {
+			p.Answer(s.optInApp, allowed)
+			s.optInApp = ""
+		}
+	}
+	s.settings.OnAppNotifications = p.SetNotifications
+	s.settings.OnAirplane = p.SetAirplane
+	s.settings.OnBatterySaver = func(on bool) {
+		go func() {
+			if err := p.SetBatterySaver(s.ctx, on); err != nil {
+				fyne.Do(func() { s.view.SetConnection("battery saver: " + err.Error()) })
+			}
+		}()
+	}
+	s.settings.OnDark = func(dark bool) {
+		set := p.Settings()
+		p.SetLook(!dark, set.Accent)
+	}
+	s.settings.OnAccent = func(name string) {
+		set := p.Settings()
+		p.SetLook(set.Light, name)
+	}
+	s.settings.OnReset = func() {
+		go func() {
+			if err := p.Reset(); err != nil {
+				fyne.Do(func() { s.view.SetConnection("reset failed: " + err.Error()) })
+			}
+		}()
+	}
+	s.inspector.OnSend = s.compose
+
+	s.refreshLook()
+	s.refreshSettings()
+	s.refreshTiles()
+	s.refreshConnection()
+	s.refreshInspector()
+	s.Tick(time.Now())
+}
+
+func appOf(key string) string {
+	app, _, _ := strings.Cut(key, "#")
+	return app
+}
+
+// Handle takes a phone change report from any goroutine.
+func (s *Shell) Handle(c phone.Change) {
+	fyne.Do(func() { s.apply(c) })
+}
+
+func (s *Shell) apply(c phone.Change) {
+	if s.Phone() == nil {
+		return
+	}
+	switch c.Kind {
+	case phone.TileChanged:
+		s.refreshTile(c.Tile, true)
+	case phone.TileImagesChanged:
+		if t := s.tiles[c.Tile]; t != nil {
+			t.ReloadImages()
+		}
+	case phone.ToastChanged:
+		s.refreshToast()
+	case phone.ConsentNeeded:
+		s.askConsent(c.App)
+	case phone.AppChanged:
+		s.refreshPage(c.App)
+	case phone.ConnectionChanged:
+		s.refreshConnection()
+	case phone.InspectorChanged:
+		s.refreshInspector()
+	case phone.SettingsChanged:
+		s.refreshLook()
+		s.refreshSettings()
+		s.refreshTiles()
+	}
+}
+
+// Tick moves the clock of the status bar and the live tiles; call it about
+// once a second on the UI goroutine.
+func (s *Shell) Tick(now time.Time) {
+	s.view.SetTime(now.Format("15:04"))
+	s.start.Tick(now)
+}
+
+func (s *Shell) launch(app string) {
+	p := s.Phone()
+	need, err := p.Launch(app)
+	if err != nil {
+		return
+	}
+	s.view.Push(s.page(app))
+	s.refreshPage(app)
+	if need {
+		s.askConsent(app)
+	}
+}
+
+func (s *Shell) askConsent(app string) {
+	pg, ok := s.Phone().Page(app)
+	if !ok || s.optInApp == app {
+		return
+	}
+	s.optInApp = app
+	s.optIn.SetApp(pg.App.Name)
+	s.view.ShowDialog(s.optIn)
+}
+
+func (s *Shell) page(app string) *ui.AppPage {
+	if pg := s.pages[app]; pg != nil {
+		return pg
+	}
+	pg, _ := s.Phone().Page(app)
+	v := ui.NewAppPage(strings.ToLower(pg.App.Name), s.clip)
+	s.pages[app] = v
+	return v
+}
+
+func (s *Shell) refreshPage(app string) {
+	v := s.pages[app]
+	if v == nil {
+		return
+	}
+	pg, ok := s.Phone().Page(app)
+	if !ok {
+		return
+	}
+	state := pg.State
+	if pg.Foreground {
+		state += " · running in the foreground"
+	}
+	v.SetChannelState(state)
+	v.SetChannelURI(pg.URI)
+	v.SetHandoff(pg.Handoff)
+	raws := make([]ui.RawNotification, 0, len(pg.Raws))
+	for _, r := range pg.Raws {
+		raws = append(raws, ui.RawNotification{Time: r.Time, Data: r.Payload})
+	}
+	v.SetRaws(raws)
+	toasts := make([]ui.ReceivedToast, 0, len(pg.Toasts))
+	for _, e := range pg.Toasts {
+		t, err := payload.ParseToast(e.Payload)
+		if err == nil {
+			toasts = append(toasts, ui.ReceivedToast{Time: e.Time, Toast: *t})
+		}
+	}
+	v.SetToasts(toasts)
+	v.SetErrors(pg.Errors)
+}
+
+// accentOf returns an app's accent, or the phone's.
+func (s *Shell) accentOf(app string) color.Color {
+	if a, ok := s.man.App(app); ok {
+		if c, ok := a.AccentColor(); ok {
+			return c
+		}
+	}
+	return s.phoneAccent()
+}
+
+func (s *Shell) phoneAccent() color.Color {
+	if c, ok := accent.Lookup(s.Phone().Settings().Accent); ok {
+		return c
+	}
+	return accent.Default
+}
+
+func (s *Shell) refreshLook() {
+	set := s.Phone().Settings()
+	s.app.Settings().SetTheme(wptheme.New(!set.Light, s.phoneAccent()))
+}
+
+func (s *Shell) refreshSettings() {
+	p := s.Phone()
+	set := p.Settings()
+	var sw []ui.AppSwitch
+	for _, a := range p.Apps() {
+		if a.WantsToast && a.Channel != "" {
+			sw = append(sw, ui.AppSwitch{ID: a.ID, Name: a.Name, On: set.Consent[a.ID]})
+		}
+	}
+	s.settings.SetApps(sw)
+	s.settings.SetAirplane(set.Airplane)
+	s.settings.SetBatterySaver(set.BatterySaver)
+	s.settings.SetDark(!set.Light)
+	name := set.Accent
+	if name == "" {
+		name = "cobalt"
+	}
+	s.settings.SetAccent(name)
+}
+
+// refreshTiles makes the start screen match the phone's pinned tiles.
+func (s *Shell) refreshTiles() {
+	tiles := s.Phone().Tiles()
+	pinned := make([]ui.Pinned, 0, len(tiles))
+	seen := map[string]bool{}
+	for _, t := range tiles {
+		seen[t.Key] = true
+		pinned = append(pinned, ui.Pinned{Key: t.Key, Tile: s.tileWidget(t)})
+	}
+	for key := range s.tiles {
+		if !seen[key] {
+			delete(s.tiles, key)
+			delete(s.sources, key)
+		}
+	}
+	s.start.SetTiles(pinned)
+}
+
+func (s *Shell) tileWidget(t phone.Tile) *tile.Tile {
+	w := s.tiles[t.Key]
+	if w == nil {
+		w = tile.New(t.State, t.Size)
+		s.tiles[t.Key] = w
+		w.SetImages(s.source(t.Key))
+	} else {
+		w.SetState(t.State)
+		w.SetTileSize(t.Size)
+	}
+	w.SetAccent(s.accentOf(t.App))
+	return w
+}
+
+// source is the image source of one tile: the app's own images, and remote
+// images from its allowed domains.
+func (s *Shell) source(key string) *images.Source {
+	if src := s.sources[key]; src != nil {
+		return src
+	}
+	a, _ := s.man.App(appOf(key))
+	var local = s.man.FS
+	var domains []string
+	if a != nil {
+		if a.FS != nil {
+			local = a.FS
+		}
+		domains = a.ImageDomains
+	}
+	src := s.loader.Source(s.ctx, local, domains, func(ref string, err error) {
+		if err == nil {
+			fyne.Do(func() {
+				if t := s.tiles[key]; t != nil {
+					t.ReloadImages()
+				}
+			})
+		}
+	})
+	s.sources[key] = src
+	return src
+}
+
+// refreshTile updates one tile without rebuilding the grid.
+func (s *Shell) refreshTile(key string, fresh bool) {
+	t, ok := s.Phone().TileByKey(key)
+	if !ok {
+		return
+	}
+	w := s.tiles[key]
+	if w == nil {
+		s.refreshTiles()
+		return
+	}
+	if fresh {
+		s.source(key).Reset()
+	}
+	w.SetState(t.State)
+	if w.TileSize() != t.Size {
+		s.start.SetTileSize(key, t.Size)
+	}
+}
+
+func (s *Shell) refreshToast() {
+	p := s.Phone()
+	app, t, ok := p.ShownToast()
+	until, _ := p.ToastDeadline()
+	if !ok {
+		if _, showing := s.view.Toast(); showing {
+			s.view.HideToast()
+		}
+		s.toastAt = time.Time{}
+		return
+	}
+	if until.Equal(s.toastAt) {
+		return // already on screen
+	}
+	s.toastAt = until
+	s.view.ShowToast(t, s.icons[app])
+	if s.toastT != nil {
+		s.toastT.Stop()
+	}
+	s.toastT = time.AfterFunc(time.Until(until)+10*time.Millisecond, func() {
+		fyne.Do(s.refreshToast)
+	})
+}
+
+func (s *Shell) refreshConnection() {
+	status, airplane, saver := s.Phone().Connection()
+	state := ui.Connecting
+	switch {
+	case airplane:
+		state = ui.Airplane
+	case status == "connected":
+		state = ui.Connected
+	}
+	s.view.SetConnection(state)
+	s.view.SetBatterySaver(saver)
+}
+
+func (s *Shell) refreshInspector() {
+	log := s.Phone().Inspector()
+	names := map[string]string{}
+	for _, a := range s.man.Apps {
+		names[a.ID] = a.Name
+	}
+	ns := make([]ui.Notification, 0, len(log))
+	for _, e := range log {
+		n := ui.Notification(e)
+		if name, ok := names[e.App]; ok {
+			n.App = name
+		}
+		ns = append(ns, n)
+	}
+	s.inspector.SetNotifications(ns)
+}
+
+// compose sends the inspector's notification through the HTTP API.
+func (s *Shell) compose(r ui.ComposeRequest) {
+	p := s.Phone()
+	go func() {
+		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+		defer cancel()
+		resp, err := p.Compose(ctx, r.App, sender.Request{Kind: r.Kind, Class: r.Class(), MessageID: r.MessageID, Body: r.Body()})
+		fyne.Do(func() {
+			if err != nil {
+				s.inspector.SetResult("not sent: "+err.Error(), nil)
+				return
+			}
+			h := map[string]string{
+				"X-NotificationStatus":     resp.NotificationStatus,
+				"X-SubscriptionStatus":     resp.SubscriptionStatus,
+				"X-DeviceConnectionStatus": resp.DeviceConnectionStatus,
+				"X-MessageID":              resp.MessageID,
+			}
+			if resp.Reason != "" {
+				h["X-OpenMPNS-Error"] = resp.Reason
+			}
+			for k, v := range h {
+				if v == "" {
+					delete(h, k)
+				}
+			}
+			s.inspector.SetResult(fmt.Sprintf("HTTP %d %s", resp.StatusCode, resp.NotificationStatus), h)
+		})
+	}()
+}
+
+// Close stops the shell's background work (image fetches, toast timer).
+// Call it after the window's event loop has ended.
+func (s *Shell) Close() {
+	s.cancel()
+	if s.toastT != nil {
+		s.toastT.Stop()
+	}
+}
