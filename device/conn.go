@@ -42,6 +42,15 @@ func newConn(d *Device, ws *websocket.Conn, hb time.Duration) *conn {
 	go func() { defer c.wg.Done(); c.readLoop() }()
 	go func() { defer c.wg.Done(); c.writeLoop() }()
 	go func() { c.wg.Wait(); close(c.done) }()
+	// A connection never outlives its device: Close may run while connect
+	// is handing this connection over.
+	go func() {
+		select {
+		case <-d.ctx.Done():
+			c.fail(errConnClosed)
+		case <-c.done:
+		}
+	}()
 	return c
 }
 

@@ -226,3 +226,24 @@ func TestQueuedTileUpdateIsReplaced(t *testing.T) {
 		t.Fatalf("tiles delivered: %d %+v", len(got), got)
 	}
 }
+
+// TestServerMoveChangesChannelURIs: a server restarted on another address
+// hands out Channel URIs under its new origin; the device fires
+// ChannelURIUpdated, and the new URI works.
+func TestServerMoveChangesChannelURIs(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, server.Config{DataDir: dir})
+	p := newPhone(t, srv.URL(), "")
+	old := p.openChannel(t, "com.example.move", "", true, true).ChannelURI()
+	p.Close()
+	srv.Close()
+	srv2 := startServer(t, server.Config{DataDir: dir}) // another free port
+	p2 := newPhone(t, srv2.URL(), p.dir)
+	got := p2.rec.waitN(t, 1, "uri")[0].text
+	if got == old || !strings.HasPrefix(got, srv2.URL()+"/push/") || got[strings.LastIndex(got, "/"):] != old[strings.LastIndex(old, "/"):] {
+		t.Fatalf("URI after the move %q (before %q)", got, old)
+	}
+	if a := post(t, "POST", got, toastT, "", "", toastXML("moved", "", "")); !a.is(200, "Received", "Active", "Connected") {
+		t.Fatalf("push to the new URI: %+v", a)
+	}
+}

@@ -555,7 +555,7 @@ func (e *Engine) Open(devID, app, name, service string) (store.Channel, error) {
 			return store.Channel{}, &channelError{wire.CodeChannelExists,
 				fmt.Sprintf("app %s already has channel %q: one channel per app; close it first", app, cs.rec.Name)}
 		}
-		return cs.rec, nil
+		return e.current(cs.rec), nil
 	}
 	if len(d.channels) >= e.cfg.MaxChannels {
 		return store.Channel{}, &channelError{wire.CodeChannelQuota,
@@ -585,21 +585,6 @@ func (e *Engine) channelURI(token string) string {
 	return base + PushPath + token
 }
 
-// Channel returns the app's channel.
-func (e *Engine) Channel(devID, app string) (store.Channel, error) {
-	d := e.device(devID)
-	if d == nil {
-		return store.Channel{}, errUnauthorized
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	cs := d.channels[app]
-	if cs == nil {
-		return store.Channel{}, errNotFound
-	}
-	return cs.rec, nil
-}
-
 // Bind binds or unbinds the app's channel to toast or tile.
 func (e *Engine) Bind(devID, app, target string, on bool, domains []string) (store.Channel, error) {
 	d := e.device(devID)
@@ -627,7 +612,16 @@ func (e *Engine) Bind(devID, app, target string, on bool, domains []string) (sto
 		return store.Channel{}, err
 	}
 	cs.rec = c
-	return c, nil
+	return e.current(c), nil
+}
+
+// current returns c with its Channel URI under the server's present
+// origin: when the server moves (another port, another --public-url),
+// devices learn the new URI the next time they open their channels, and
+// apps hand it off again, as Channel URIs changed from time to time on MPNS.
+func (e *Engine) current(c store.Channel) store.Channel {
+	c.URI = e.channelURI(c.Token)
+	return c
 }
 
 // CloseChannel closes the app's channel and drops what was queued for it.
