@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -74,13 +77,8 @@ func Start(a fyne.App, o Options) (*Session, error) {
 	}
 	ses := &Session{stop: make(chan struct{}), done: make(chan struct{}), ServerURL: o.Server}
 	if o.Server == "" {
-		srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: filepath.Join(o.StateDir, "server"),
-			TimeScale: o.TimeScale, Logger: o.Logger})
+		srv, err := startEmbedded(filepath.Join(o.StateDir, "server"), o)
 		if err != nil {
-			return nil, err
-		}
-		if err := srv.Start(); err != nil {
-			srv.Close()
 			return nil, err
 		}
 		ses.Server, ses.ServerURL = srv, srv.URL()
@@ -134,4 +132,32 @@ func (s *Session) Close() error {
 		err = errors.Join(err, s.Server.Close())
 	}
 	return err
+}
+
+// startEmbedded starts the embedded server on the address it had last time,
+// so the apps' Channel URIs stay the same across runs, or on a free port.
+func startEmbedded(dir string, o Options) (*server.Server, error) {
+	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: dir, TimeScale: o.TimeScale, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	addrFile := filepath.Join(dir, "listen-addr")
+	var ln net.Listener
+	if last, err := os.ReadFile(addrFile); err == nil {
+		ln, _ = net.Listen("tcp", strings.TrimSpace(string(last)))
+	}
+	if ln == nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("embedded server: %w", err)
+		}
+	}
+	if err := srv.Serve(ln); err != nil {
+		srv.Close()
+		return nil, err
+	}
+	if err := os.WriteFile(addrFile, []byte(ln.Addr().String()+"\n"), 0o600); err != nil {
+		o.Logger.Warn("remember the embedded server's address", "err", err)
+	}
+	return srv, nil
 }

@@ -30,7 +30,9 @@ type Registration struct {
 	// Kind is which script feeds it: news, photos or mail.
 	Kind string `json:"kind"`
 	// Sent counts pushes; LastStatus is the last answer as "200 Received/Active/Connected".
-	Sent       int       `json:"sent"`
+	Sent int `json:"sent"`
+	// Failures counts pushes in a row that could not reach the service.
+	Failures   int       `json:"failures,omitempty"`
 	LastStatus string    `json:"last_status,omitempty"`
 	Updated    time.Time `json:"updated"`
 }
@@ -51,6 +53,10 @@ type Backend struct {
 	step  int
 	outMu sync.Mutex
 }
+
+// maxFailures is how many rounds in a row a registration may fail to reach
+// its push service before it is forgotten.
+const maxFailures = 3
 
 // Kinds are the scripts the backend knows, matched against the handoff path
 // (/handoff/news) or, failing that, the app id.
@@ -174,12 +180,22 @@ func (b *Backend) Round(ctx context.Context) int {
 			resp, err := b.Sender.Send(ctx, req)
 			if err != nil {
 				b.say("push to %s failed: %v", r.App, err)
-				continue
+				b.mu.Lock()
+				r.Failures++
+				if r.Failures >= maxFailures {
+					// The push service is gone (the phone's server moved or
+					// stopped); wait for a new handoff.
+					delete(b.regs, r.DeviceID+"/"+r.App)
+					b.say("forgetting %s on device %.8s after %d failed pushes", r.App, r.DeviceID, r.Failures)
+				}
+				b.mu.Unlock()
+				break
 			}
 			status := fmt.Sprintf("%d %s/%s/%s", resp.StatusCode, resp.NotificationStatus, resp.SubscriptionStatus, resp.DeviceConnectionStatus)
 			b.say("push %s %s to %s: %s", r.Kind, req.Kind, r.App, status)
 			b.mu.Lock()
 			r.Sent++
+			r.Failures = 0
 			r.LastStatus = status
 			if resp.ShouldStop() {
 				// The subscription is gone: forget it, as MPNS asks.

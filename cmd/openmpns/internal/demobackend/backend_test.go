@@ -129,3 +129,27 @@ func TestHandoffRefusesBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestUnreachablePushServiceIsForgotten(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close() // nothing listens there any more
+	b := &Backend{Sender: &sender.Client{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	hs := httptest.NewServer(b.Handler())
+	defer hs.Close()
+	resp, err := http.Post(hs.URL+"/handoff/news", "application/json",
+		strings.NewReader(`{"device_id":"d","app":"com.example.news","uri":"`+deadURL+`/push/x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for i := 1; i <= maxFailures; i++ {
+		if regs := b.Registrations(); len(regs) != 1 {
+			t.Fatalf("round %d: registration dropped too early", i)
+		}
+		b.Round(context.Background())
+	}
+	if regs := b.Registrations(); len(regs) != 0 {
+		t.Fatalf("kept after %d failed rounds: %+v", maxFailures, regs)
+	}
+}
