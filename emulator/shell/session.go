@@ -117,7 +117,7 @@ func (s *Session) tick() {
 		case <-s.stop:
 			return
 		case now := <-t.C:
-			fyne.Do(func() { s.Shell.Tick(now) })
+			fyne.Do(func() { s.Shell.Do(func() { s.Shell.Tick(now) }) })
 		}
 	}
 }

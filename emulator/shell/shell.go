@@ -4,8 +4,11 @@
 // the real MPNS HTTP API. It also starts what the emulator needs: an
 // embedded server unless one is given, the device runtime, a window.
 //
-// Threading: the phone reports changes from any goroutine; the shell moves
-// each one onto fyne's UI goroutine with fyne.Do before touching a widget.
+// Threading: the phone reports changes from any goroutine; Handle queues
+// them and applies them on fyne's UI goroutine (fyne.Do) under the shell's
+// UI lock. Everything that touches the views holds that lock: fyne's test
+// driver runs fyne.Do on the calling goroutine, so the lock is what keeps
+// tests race-free; under the real driver it is never contended.
 package shell
 
 import (
@@ -42,6 +45,12 @@ type Shell struct {
 	// ph is set by Attach; the views exist before it.
 	mu sync.Mutex
 	ph *phone.Phone
+
+	// uiMu is held while the views are touched; queue holds changes not yet
+	// applied (qmu guards it).
+	uiMu  sync.Mutex
+	qmu   sync.Mutex
+	queue []phone.Change
 
 	// UI-goroutine state.
 	view      *ui.Phone
@@ -90,12 +99,15 @@ func (s *Shell) Phone() *phone.Phone {
 	return s.ph
 }
 
-// Attach connects the views to the phone and fills them. Call it on the UI
-// goroutine (or before the window runs).
+// Attach connects the views to the phone and fills them.
 func (s *Shell) Attach(p *phone.Phone) {
 	s.mu.Lock()
 	s.ph = p
 	s.mu.Unlock()
+	s.Do(func() { s.attach(p) })
+}
+
+func (s *Shell) attach(p *phone.Phone) {
 	uiApps := make([]ui.App, 0, len(s.man.Apps))
 	for _, a := range s.man.Apps {
 		uiApps = append(uiApps, ui.App{ID: a.ID, Name: a.Name, Icon: s.icons[a.ID]})
@@ -137,7 +149,7 @@ func (s *Shell) Attach(p *phone.Phone) {
 	s.settings.OnBatterySaver = func(on bool) {
 		go func() {
 			if err := p.SetBatterySaver(s.ctx, on); err != nil {
-				fyne.Do(func() { s.view.SetConnection("battery saver: " + err.Error()) })
+				fyne.Do(func() { s.Do(func() { s.view.SetConnection("battery saver: " + err.Error()) }) })
 			}
 		}()
 	}
@@ -152,7 +164,7 @@ func (s *Shell) Attach(p *phone.Phone) {
 	s.settings.OnReset = func() {
 		go func() {
 			if err := p.Reset(); err != nil {
-				fyne.Do(func() { s.view.SetConnection("reset failed: " + err.Error()) })
+				fyne.Do(func() { s.Do(func() { s.view.SetConnection("reset failed: " + err.Error()) }) })
 			}
 		}()
 	}
@@ -173,7 +185,53 @@ func appOf(key string) string {
 
 // Handle takes a phone change report from any goroutine.
 func (s *Shell) Handle(c phone.Change) {
-	fyne.Do(func() { s.apply(c) })
+	s.qmu.Lock()
+	s.queue = append(s.queue, c)
+	s.qmu.Unlock()
+	fyne.Do(s.drain)
+}
+
+// drain applies queued changes unless someone holds the UI lock, in which
+// case that holder applies them before it lets go (see Do).
+func (s *Shell) drain() {
+	if !s.uiMu.TryLock() {
+		return
+	}
+	s.drainLocked()
+	s.uiMu.Unlock()
+	if s.pending() {
+		fyne.Do(s.drain)
+	}
+}
+
+func (s *Shell) pending() bool {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return len(s.queue) > 0
+}
+
+func (s *Shell) drainLocked() {
+	for {
+		s.qmu.Lock()
+		if len(s.queue) == 0 {
+			s.qmu.Unlock()
+			return
+		}
+		c := s.queue[0]
+		s.queue = s.queue[1:]
+		s.qmu.Unlock()
+		s.apply(c)
+	}
+}
+
+// Do runs f with the UI lock held, then applies the changes f caused. Use it
+// on the UI goroutine for anything that touches the views from outside an
+// event callback (timers, tests).
+func (s *Shell) Do(f func()) {
+	s.uiMu.Lock()
+	defer s.uiMu.Unlock()
+	f()
+	s.drainLocked()
 }
 
 func (s *Shell) apply(c phone.Change) {
@@ -367,11 +425,7 @@ func (s *Shell) source(key string) *images.Source {
 	}
 	src := s.loader.Source(s.ctx, local, domains, func(ref string, err error) {
 		if err == nil {
-			fyne.Do(func() {
-				if t := s.tiles[key]; t != nil {
-					t.ReloadImages()
-				}
-			})
+			s.Handle(phone.Change{Kind: phone.TileImagesChanged, Tile: key})
 		}
 	})
 	s.sources[key] = src
@@ -418,7 +472,7 @@ func (s *Shell) refreshToast() {
 		s.toastT.Stop()
 	}
 	s.toastT = time.AfterFunc(time.Until(until)+10*time.Millisecond, func() {
-		fyne.Do(s.refreshToast)
+		s.Handle(phone.Change{Kind: phone.ToastChanged})
 	})
 }
 
@@ -459,28 +513,28 @@ func (s *Shell) compose(r ui.ComposeRequest) {
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		defer cancel()
 		resp, err := p.Compose(ctx, r.App, sender.Request{Kind: r.Kind, Class: r.Class(), MessageID: r.MessageID, Body: r.Body()})
-		fyne.Do(func() {
-			if err != nil {
-				s.inspector.SetResult("not sent: "+err.Error(), nil)
-				return
-			}
-			h := map[string]string{
-				"X-NotificationStatus":     resp.NotificationStatus,
-				"X-SubscriptionStatus":     resp.SubscriptionStatus,
-				"X-DeviceConnectionStatus": resp.DeviceConnectionStatus,
-				"X-MessageID":              resp.MessageID,
-			}
-			if resp.Reason != "" {
-				h["X-OpenMPNS-Error"] = resp.Reason
-			}
-			for k, v := range h {
-				if v == "" {
-					delete(h, k)
-				}
-			}
-			s.inspector.SetResult(fmt.Sprintf("HTTP %d %s", resp.StatusCode, resp.NotificationStatus), h)
-		})
+		fyne.Do(func() { s.Do(func() { s.showResult(resp, err) }) })
 	}()
+}
+
+func (s *Shell) showResult(resp *sender.Response, err error) {
+	if err != nil {
+		s.inspector.SetResult("not sent: "+err.Error(), nil)
+		return
+	}
+	h := map[string]string{}
+	for k, v := range map[string]string{
+		"X-NotificationStatus":     resp.NotificationStatus,
+		"X-SubscriptionStatus":     resp.SubscriptionStatus,
+		"X-DeviceConnectionStatus": resp.DeviceConnectionStatus,
+		"X-MessageID":              resp.MessageID,
+		"X-OpenMPNS-Error":         resp.Reason,
+	} {
+		if v != "" {
+			h[k] = v
+		}
+	}
+	s.inspector.SetResult(fmt.Sprintf("HTTP %d %s", resp.StatusCode, resp.NotificationStatus), h)
 }
 
 // Close stops the shell's background work (image fetches, toast timer).

@@ -1,0 +1,119 @@
+package shell
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+
+	"github.com/openmpns/openmpns/emulator/ui"
+	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/shared/sender"
+)
+
+// onUI evaluates f on the UI goroutine until it holds or the wait runs out.
+// The phone applies changes through fyne.Do, with no event a test can wait
+// on, so this polls briefly.
+func onUI(t *testing.T, sh *Shell, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var ok bool
+		fyne.DoAndWait(func() { sh.Do(func() { ok = f() }) })
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("UI never showed %s", what)
+		}
+		tick := time.NewTimer(2 * time.Millisecond)
+		<-tick.C
+	}
+}
+
+// send returns a function that sends what a sender.New* call built.
+func send(t *testing.T) func(sender.Request, error) *sender.Response {
+	return func(req sender.Request, err error) *sender.Response {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := (&sender.Client{}).Send(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+}
+
+// TestWholePath runs the emulator as a user would, on fyne's test driver:
+// embedded server, the built-in apps, a tile update over HTTP that changes
+// the start screen, the opt-in prompt, a toast banner, the app page's
+// Channel URI copied to the clipboard, a composed notification.
+func TestWholePath(t *testing.T) {
+	a := test.NewApp()
+	defer a.Quit()
+	ses, err := Start(a, Options{StateDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ses.Close()
+	sh := ses.Shell
+
+	// Photos needs no prompt: its channel opens by itself.
+	var photos string
+	onUI(t, sh, "the photos Channel URI", func() bool {
+		pg, _ := sh.Phone().Page("com.openmpns.photos")
+		photos = pg.URI
+		return photos != "" && strings.HasPrefix(pg.State, "open:")
+	})
+	if resp := send(t)(sender.NewTile(photos, &payload.Tile{Template: payload.TemplateCycle,
+		Fields: map[string]string{payload.Title: "Holiday", payload.Count: "4"}}, sender.Immediate)); !resp.Delivered() {
+		t.Fatalf("tile: %v", resp)
+	}
+	onUI(t, sh, "the photos tile updated on the start screen", func() bool {
+		tl := sh.start.Tile("com.openmpns.photos")
+		return tl != nil && tl.State().Get(payload.Title) == "Holiday" && tl.State().Count() == 4
+	})
+
+	// Tapping News opens its page and the opt-in prompt; allow binds toasts.
+	sh.Do(func() { sh.start.OnTileTapped("com.openmpns.news") })
+	onUI(t, sh, "the opt-in prompt", func() bool { return sh.view.Dialog() == sh.optIn })
+	sh.Do(sh.optIn.Allow)
+	var news string
+	onUI(t, sh, "news bound to toast", func() bool {
+		pg, _ := sh.Phone().Page("com.openmpns.news")
+		news = pg.URI
+		return pg.Toast && strings.HasPrefix(pg.State, "open:")
+	})
+	onUI(t, sh, "the URI on the app page", func() bool {
+		_, isPage := sh.view.Current().(*ui.AppPage)
+		return isPage && sh.pages["com.openmpns.news"].ChannelURI() == news
+	})
+	sh.Do(func() { sh.pages["com.openmpns.news"].Copy() })
+	if got := sh.clip.Content(); got != news {
+		t.Fatalf("clipboard %q, want the Channel URI %q", got, news)
+	}
+
+	// Back on the start screen, a toast slides in; a flick dismisses it.
+	sh.Do(func() { sh.view.Home() })
+	send(t)(sender.NewToast(news, &payload.Toast{Text1: "Breaking", Text2: "News"}, sender.Immediate))
+	onUI(t, sh, "the toast banner", func() bool { tt, ok := sh.view.Toast(); return ok && tt.Text1 == "Breaking" })
+	sh.Do(func() { sh.view.OnToastDismissed(payload.Toast{}) })
+	onUI(t, sh, "the toast gone", func() bool { _, _, ok := sh.Phone().ShownToast(); return !ok })
+
+	// The inspector lists what arrived, and its composer sends through HTTP.
+	onUI(t, sh, "two notifications in the inspector", func() bool { return len(sh.inspector.Notifications()) >= 2 })
+	sh.Do(func() {
+		sh.compose(ui.ComposeRequest{App: "com.openmpns.news", Kind: payload.KindRaw, Raw: []byte("hello")})
+	})
+	onUI(t, sh, "the composer's result", func() bool {
+		log := sh.Phone().Inspector()
+		return len(log) >= 3 && log[len(log)-1].Kind == "raw"
+	})
+}
