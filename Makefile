@@ -6,7 +6,7 @@ BIN       := bin
 FUZZTIME  ?= 30s
 PKGS_PURE := ./cmd/openmpns/... ./server/... ./device/... ./shared/...
 
-.PHONY: all build test demo lint bench fuzz clean
+.PHONY: all build test demo screenshots lint bench fuzz clean
 
 all: build
 
@@ -21,9 +21,13 @@ test:
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/openmpns
 	$(GO) test -race -count=1 ./...
 
-## demo: a server, a phone and a cloud service, end to end, in the terminal
+## demo: the phone emulator with the demo cloud service (terminal demo when there is no display)
 demo: build
-	$(BIN)/openmpns demo
+	scripts/demo.sh
+
+## screenshots: regenerate docs/images/*.png from the real window under Xvfb
+screenshots: build
+	scripts/screenshots.sh
 
 ## lint: formatting and vet
 lint:
