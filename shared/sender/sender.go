@@ -37,6 +37,7 @@ package sender
 import (
 	"bytes"
 	"context"
+	cryptorand "crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -534,4 +535,13 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// NewMessageID returns a random (version 4) UUID for X-MessageID.
+func NewMessageID() string {
+	var b [16]byte
+	cryptorand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

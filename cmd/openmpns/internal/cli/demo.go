@@ -103,7 +103,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		req.MessageID = newUUID()
+		req.MessageID = sender.NewMessageID()
 		resp, err := client.Send(ctx, req)
 		if err != nil {
 			return err

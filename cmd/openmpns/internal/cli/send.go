@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -122,7 +121,7 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	switch *msgID {
 	case "none", "":
 	case "auto":
-		req.MessageID = newUUID()
+		req.MessageID = sender.NewMessageID()
 	default:
 		req.MessageID = *msgID
 	}
@@ -188,13 +187,4 @@ func parseClassFlag(v string, k payload.Kind) (int, error) {
 		return 0, fmt.Errorf("--class %q: want immediate, 450, 900 or a number", v)
 	}
 	return n, nil
-}
-
-// newUUID returns a random (version 4) UUID for X-MessageID.
-func newUUID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

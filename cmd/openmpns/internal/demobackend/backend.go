@@ -6,7 +6,6 @@ package demobackend
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -178,7 +177,7 @@ func (b *Backend) Round(ctx context.Context) int {
 	for _, r := range regs {
 		for _, req := range b.script(r, step) {
 			req.URI = r.URI
-			req.MessageID = messageID()
+			req.MessageID = sender.NewMessageID()
 			resp, err := b.Sender.Send(ctx, req)
 			if err != nil {
 				b.say("push to %s failed: %v", r.App, err)
@@ -267,13 +266,4 @@ func (b *Backend) script(r *Registration, step int) []sender.Request {
 		add(sender.NewToast("", &payload.Toast{Text1: m.from, Text2: m.subject, Param: "/Inbox.xaml"}, sender.Immediate))
 	}
 	return out
-}
-
-// messageID returns a random UUID for X-MessageID, as senders did.
-func messageID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
