@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"fyne.io/fyne/v2/app"
 
@@ -24,7 +25,17 @@ func main() {
 	flag.StringVar(&o.AutoConsent, "auto-consent", "", "answer every notification opt-in prompt: allow or deny (default: ask)")
 	flag.Float64Var(&o.TimeScale, "time-scale", 1, "embedded server: divide the 450 s / 900 s batching windows by this")
 	level := flag.String("log-level", "warn", "log level: debug, info, warn, error")
+	scale := flag.Float64("scale", 0, "draw everything this much larger or smaller, e.g. 1.5 (default: the display's scale)")
 	flag.Parse()
+	if *scale != 0 {
+		if *scale < 0.5 || *scale > 4 {
+			fmt.Fprintln(os.Stderr, "openmpns-emulator: --scale must be between 0.5 and 4")
+			os.Exit(2)
+		}
+		// fyne reads its scale from the environment when the app starts;
+		// text and tiles are vectors or rescaled images, so it stays sharp.
+		os.Setenv("FYNE_SCALE", strconv.FormatFloat(*scale, 'f', -1, 64))
+	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		fmt.Fprintln(os.Stderr, "openmpns-emulator: --log-level:", err)

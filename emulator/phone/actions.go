@@ -26,6 +26,7 @@ func (p *Phone) Launch(app string) (needsConsent bool, err error) {
 	}
 	prev := p.foreground
 	p.foreground = app
+	a.param = "" // a launch from a toast sets it right after (OpenedAt)
 	_, known := p.set.Consent[app]
 	dev := p.dev
 	p.mu.Unlock()
@@ -39,6 +40,16 @@ func (p *Phone) Launch(app string) (needsConsent bool, err error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// OpenedAt records the page (a toast's Param) the app was opened at.
+func (p *Phone) OpenedAt(app, param string) {
+	p.mu.Lock()
+	if a := p.apps[app]; a != nil {
+		a.param = param
+	}
+	p.mu.Unlock()
+	p.notify(Change{Kind: AppChanged, App: app})
 }
 
 // Leave closes the foreground app's page: it stops running.
@@ -201,7 +212,7 @@ func (p *Phone) Page(app string) (AppPage, bool) {
 	}
 	pg := AppPage{App: a.App, State: a.state, URI: a.uri, Handoff: a.handoff,
 		Raws: slices.Clone(a.raws), Toasts: slices.Clone(a.toasts), Errors: slices.Clone(a.errors),
-		Foreground: p.foreground == app}
+		Foreground: p.foreground == app, Param: a.param}
 	if a.ch != nil {
 		pg.Toast, pg.TileBound = a.ch.IsShellToastBound(), a.ch.IsShellTileBound()
 	}

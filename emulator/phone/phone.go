@@ -152,6 +152,8 @@ type AppPage struct {
 	TileBound  bool
 	Consent    *bool
 	Foreground bool
+	// Param is the page a tapped toast opened the app at ("" otherwise).
+	Param string
 }
 
 const maxLog = 500
@@ -186,6 +188,7 @@ type appState struct {
 	toasts  []Entry
 	errors  []string
 	state   string
+	param   string
 }
 
 type tileState struct {

@@ -197,6 +197,12 @@ func TestOptInPromptThenTilesToastsAndRaw(t *testing.T) {
 	if app, param, ok := r.ph.TapToast(); !ok || app != "com.openmpns.news" || param != "/Story.xaml?id=9" {
 		t.Fatalf("tap: %s %s %v", app, param, ok)
 	}
+	r.ph.Launch("com.openmpns.news")
+	r.ph.OpenedAt("com.openmpns.news", "/Story.xaml?id=9")
+	if pg, _ := r.ph.Page("com.openmpns.news"); pg.Param != "/Story.xaml?id=9" || !pg.Foreground {
+		t.Fatalf("page after the tapped toast: param %q foreground %v", pg.Param, pg.Foreground)
+	}
+	r.ph.Leave()
 
 	// With the app in the foreground, toasts and raw go to the app page.
 	r.ph.Launch("com.openmpns.news")

@@ -132,8 +132,9 @@ func (s *Shell) attach(p *phone.Phone) {
 		}
 	}
 	s.view.OnToastTapped = func(payload.Toast) {
-		if app, _, ok := p.TapToast(); ok {
+		if app, param, ok := p.TapToast(); ok {
 			s.launch(app)
+			p.OpenedAt(app, param)
 		}
 	}
 	s.view.OnToastDismissed = func(payload.Toast) { p.DismissToast() }
@@ -314,6 +315,9 @@ func (s *Shell) refreshPage(app string) {
 	state := pg.State
 	if pg.Foreground {
 		state += " · running in the foreground"
+	}
+	if pg.Param != "" {
+		state += " · opened from a toast at " + pg.Param
 	}
 	v.SetChannelState(state)
 	v.SetChannelURI(pg.URI)
