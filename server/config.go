@@ -83,6 +83,15 @@ type Config struct {
 	// ShutdownGrace is how long Shutdown waits for in-flight requests.
 	ShutdownGrace time.Duration
 
+	// TLSCert and TLSKey (PEM files) make the server serve HTTPS (and WSS);
+	// Channel URIs are then https. ClientCA (PEM) enables mutual TLS: a
+	// sender presenting a certificate signed by it is authenticated as the
+	// service named by the certificate's subject CN.
+	TLSCert, TLSKey, ClientCA string
+	// Authenticator identifies senders; nil treats every sender as
+	// unauthenticated.
+	Authenticator Authenticator
+
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Clock is the time source; nil means the system clock.
@@ -148,6 +157,12 @@ func (c *Config) Normalize() error {
 		}
 		c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.ClientCA != "" && c.TLSCert == "" {
+		errs = append(errs, errors.New("--client-ca needs --tls-cert and --tls-key: mutual TLS is TLS"))
+	}
 	c.DataDir = filepath.Clean(c.DataDir)
 	return errors.Join(errs...)
 }
@@ -165,4 +180,15 @@ func (c *Config) BatchWindow(class int) time.Duration {
 		return 0
 	}
 	return time.Duration(float64(w) / c.TimeScale)
+}
+
+// origin is the scheme and host of Channel URIs.
+func (c *Config) origin() string {
+	if c.PublicURL != "" {
+		return c.PublicURL
+	}
+	if c.TLSCert != "" {
+		return "https://" + c.Listen
+	}
+	return "http://" + c.Listen
 }

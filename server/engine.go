@@ -232,10 +232,17 @@ func (e *Engine) Push(r *PushRequest) PushResult {
 		return PushResult{HTTPStatus: http.StatusPreconditionFailed, Notification: StatusDropped, Connection: ConnInactive,
 			Reason: fmt.Sprintf("the device has been offline since %s; retry at most once an hour", d.offlineSince.UTC().Format(time.RFC3339))}
 	}
-	if cs.rec.Service != "" && r.Service != cs.rec.Service {
+	switch {
+	case r.Service == "" && cs.rec.Service != "":
 		d.mu.Unlock()
 		return PushResult{HTTPStatus: http.StatusUnauthorized,
 			Reason: fmt.Sprintf("this channel was opened for service %q and accepts only that service's authenticated notifications", cs.rec.Service)}
+	case r.Service != "" && r.Service != cs.rec.Service:
+		// A service's credentials never reach another service's channels,
+		// nor channels opened without a service.
+		d.mu.Unlock()
+		return PushResult{HTTPStatus: http.StatusForbidden,
+			Reason: fmt.Sprintf("authenticated as service %q, but this channel belongs to another service", r.Service)}
 	}
 	if r.Service == "" && e.cfg.DailyQuota > 0 {
 		day := now.UTC().Unix() / 86400
@@ -578,11 +585,7 @@ func (e *Engine) Open(devID, app, name, service string) (store.Channel, error) {
 }
 
 func (e *Engine) channelURI(token string) string {
-	base := e.cfg.PublicURL
-	if base == "" {
-		base = "http://" + e.cfg.Listen
-	}
-	return base + PushPath + token
+	return e.cfg.origin() + PushPath + token
 }
 
 // Bind binds or unbinds the app's channel to toast or tile.

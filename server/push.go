@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/sender"
@@ -37,6 +38,13 @@ type Pusher interface {
 
 var _ Pusher = (*Engine)(nil)
 
+// Authenticator tells which service sent a request. It returns "" and no
+// error when the request carries no credentials (an unauthenticated
+// sender), and an error when it carries credentials that do not hold.
+type Authenticator interface {
+	Authenticate(r *http.Request, now time.Time) (service string, err error)
+}
+
 // pushHandler serves POSTs to Channel URIs.
 type pushHandler struct {
 	cfg    *Config
@@ -61,6 +69,15 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.refuse(w, kind, status, reason)
 		return
+	}
+	if a := h.cfg.Authenticator; a != nil {
+		svc, err := a.Authenticate(r, h.cfg.Clock.Now())
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			h.refuse(w, req.Kind.String(), http.StatusUnauthorized, "invalid credentials: "+err.Error())
+			return
+		}
+		req.Service = svc
 	}
 	res := h.pusher.Push(req)
 	hd := w.Header()

@@ -10,11 +10,14 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -94,10 +97,18 @@ func (s *Server) Start() error {
 	return s.Serve(ln)
 }
 
-// Serve serves on ln in the background.
+// Serve serves on ln in the background (over TLS when configured).
 func (s *Server) Serve(ln net.Listener) error {
-	s.ln = ln
 	s.cfg.Listen = ln.Addr().String()
+	if s.cfg.TLSCert != "" {
+		tc, err := tlsConfig(&s.cfg)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, tc)
+	}
+	s.ln = ln
 	s.http = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -116,11 +127,30 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Addr() string { return s.cfg.Listen }
 
 // URL is the origin used in Channel URIs.
-func (s *Server) URL() string {
-	if s.cfg.PublicURL != "" {
-		return s.cfg.PublicURL
+func (s *Server) URL() string { return s.cfg.origin() }
+
+// tlsConfig loads the server certificate and, for mutual TLS, the CA that
+// signs senders' client certificates.
+func tlsConfig(c *Config) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("server: TLS certificate: %w", err)
 	}
-	return "http://" + s.cfg.Listen
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.ClientCA != "" {
+		pem, err := os.ReadFile(c.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("server: client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("server: client CA %s holds no PEM certificate", c.ClientCA)
+		}
+		// Devices and unauthenticated senders connect without a certificate;
+		// a certificate that is given must verify.
+		tc.ClientCAs, tc.ClientAuth = pool, tls.VerifyClientCertIfGiven
+	}
+	return tc, nil
 }
 
 // Done yields the HTTP server's exit error once it stops serving.
