@@ -23,6 +23,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&cfg.TempDisconnected, "temp-disconnected", server.DefaultTempDisconnected, "offline time reported as TempDisconnected; longer is Disconnected")
 	fs.DurationVar(&cfg.InactiveAfter, "inactive-after", server.DefaultInactiveAfter, "offline time after which a device is Inactive (pushes get 412)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", server.DefaultHeartbeat, "WebSocket ping interval")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate: serve HTTPS/WSS (Channel URIs become https)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&cfg.ClientCA, "client-ca", "", "PEM CA of senders' client certificates (mutual TLS: the certificate's CN is the service)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	if err := parse(fs, args); err != nil {
