@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openmpns/openmpns/server/auth"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/sender"
 )
@@ -73,8 +74,8 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a := h.cfg.Authenticator; a != nil {
 		svc, err := a.Authenticate(r, h.cfg.Clock.Now())
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			h.refuse(w, req.Kind.String(), http.StatusUnauthorized, "invalid credentials: "+err.Error())
+			w.Header().Set("WWW-Authenticate", auth.Challenge(err))
+			h.refuse(w, req.Kind.String(), http.StatusUnauthorized, err.Error())
 			return
 		}
 		req.Service = svc

@@ -24,6 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/openmpns/openmpns/server/auth"
 	"github.com/openmpns/openmpns/server/store"
 )
 
@@ -42,6 +43,12 @@ type Server struct {
 	ln     net.Listener
 	served chan error
 
+	// Sender authentication (server/auth): the service registry is loaded
+	// in New; the token issuer needs the origin, known once listening.
+	authStore *auth.BoltStore
+	registry  *auth.Registry
+	issuer    *auth.Issuer
+
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -56,6 +63,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, st: st, met: newMetrics()}
+	if s.authStore, err = auth.NewBoltStore(st.DB()); err == nil {
+		s.registry, err = auth.NewRegistry(s.authStore, cfg.Clock.Now)
+	}
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("server: load services: %w", err)
+	}
 	s.eng, err = NewEngine(&s.cfg, boltStore{st}, s.met)
 	if err != nil {
 		st.Close()
@@ -84,6 +98,9 @@ func (s *Server) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}))
+	if s.issuer != nil {
+		mux.Handle(auth.TokenPath, auth.NewTokenHandler(s.registry, s.issuer, s.cfg.Clock.Now))
+	}
 	return mux
 }
 
@@ -109,6 +126,15 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln = tls.NewListener(ln, tc)
 	}
 	s.ln = ln
+	iss, err := auth.NewIssuer(s.authStore, s.registry, s.cfg.origin(), s.cfg.Clock.Now)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("server: token issuer: %w", err)
+	}
+	s.issuer = iss
+	if s.cfg.Authenticator == nil {
+		s.cfg.Authenticator = auth.NewVerifier(s.registry, iss).Optional()
+	}
 	s.http = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -122,6 +148,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.log.Info("openmpns server listening", "addr", s.cfg.Listen, "public_url", s.URL(), "data", s.cfg.DataDir, "time_scale", s.cfg.TimeScale)
 	return nil
 }
+
+// Services is the registry of authenticated senders.
+func (s *Server) Services() *auth.Registry { return s.registry }
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.cfg.Listen }

@@ -150,6 +150,11 @@ func (b *Bolt) submit(fn func(tx *bolt.Tx) error) <-chan error {
 // write submits fn and waits until it is durable.
 func (b *Bolt) write(fn func(tx *bolt.Tx) error) error { return <-b.submit(fn) }
 
+// DB returns the underlying bbolt database, for packages that keep their
+// own buckets in the same file (server/auth). Their writes queue behind the
+// commit loop's.
+func (b *Bolt) DB() *bolt.DB { return b.db }
+
 // Close waits for pending writes and closes the file.
 func (b *Bolt) Close() error {
 	b.mu.Lock()

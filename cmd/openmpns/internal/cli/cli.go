@@ -33,6 +33,7 @@ func commands() []command {
 		{"serve", "run the push server (HTTP push API and device gateway)", runServe},
 		{"device", "run one headless device app and print its events as JSON lines", runDevice},
 		{"send", "send a toast, tile or raw notification to a Channel URI", runSend},
+		{"service", "register authenticated senders: add, list, remove, rotate-secret, add-key, remove-key", runService},
 		{"render", "render a toast or tile payload to a PNG, as the emulator draws it", runRender},
 		{"demo-backend", "a demo cloud service: takes Channel URI handoffs and pushes news, photo and mail notifications", runDemoBackend},
 		{"demo", "show the whole path in the terminal: server, phone and cloud service", runDemo},

@@ -248,3 +248,45 @@ func TestRenderTileAndToast(t *testing.T) {
 		t.Fatalf("bad payload: exit %d", code)
 	}
 }
+
+func TestServiceCommands(t *testing.T) {
+	dir := t.TempDir()
+	run := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := RunContext(context.Background(), append([]string{"service"}, args...), nil, &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	code, out := run("add", "news", "--data", dir, "--json")
+	var creds map[string]string
+	if err := json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &creds); code != 0 || err != nil ||
+		creds["service"] != "news" || !strings.HasPrefix(creds["client_id"], "svc_") || len(creds["client_secret"]) < 40 {
+		t.Fatalf("add: %d %q", code, out)
+	}
+	if code, out := run("add", "news", "--data", dir); code != 1 || !strings.Contains(out, "already registered") {
+		t.Fatalf("add twice: %d %q", code, out)
+	}
+	code, out = run("rotate-secret", "news", "--data", dir, "--json")
+	var rotated map[string]string
+	json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &rotated)
+	if code != 0 || rotated["client_secret"] == creds["client_secret"] || rotated["client_id"] != creds["client_id"] {
+		t.Fatalf("rotate: %d %q", code, out)
+	}
+	if code, out := run("list", "--data", dir); code != 0 || !strings.Contains(out, "news") || strings.Contains(out, rotated["client_secret"]) {
+		t.Fatalf("list: %d %q", code, out)
+	}
+	if code, out := run("remove", "news", "--data", dir); code != 0 {
+		t.Fatalf("remove: %d %q", code, out)
+	}
+	if code, out := run("list", "--data", dir, "--json"); code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("list after remove: %d %q", code, out)
+	}
+	if code, _ := run("frobnicate", "--data", dir); code != 2 {
+		t.Fatalf("unknown verb: %d", code)
+	}
+	// The server sees services registered while it was stopped.
+	if code, _ := run("add", "weather", "--data", dir); code != 0 {
+		t.Fatal("add weather")
+	}
+	srv := start(t, "serve", "--listen", "127.0.0.1:0", "--data", dir, "--log-level", "warn")
+	srv.next(t, "openmpns server on ")
+}
