@@ -26,6 +26,7 @@ const (
 	DefaultMaxChannels      = 30
 	DefaultHeartbeat        = 30 * time.Second
 	DefaultInFlight         = 64
+	DefaultMaxConnsPerIP    = 256
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultBatchWindow450   = 450 * time.Second
 	DefaultBatchWindow900   = 900 * time.Second
@@ -77,6 +78,9 @@ type Config struct {
 	// WriteTimeout bounds each WebSocket write; a device that does not read is
 	// cut off after it.
 	WriteTimeout time.Duration
+	// MaxConnsPerIP bounds the device connections from one source address
+	// (loopback addresses are exempt: fleets run there). Negative: no limit.
+	MaxConnsPerIP int
 	// TimeScale divides the batching windows (450 s, 900 s) so a developer
 	// can preview batched delivery: 100 makes them 4.5 s and 9 s.
 	TimeScale float64
@@ -122,6 +126,7 @@ func (c *Config) Normalize() error {
 	def(&c.DailyQuota, DefaultDailyQuota)
 	def(&c.MaxChannels, DefaultMaxChannels)
 	def(&c.InFlight, DefaultInFlight)
+	def(&c.MaxConnsPerIP, DefaultMaxConnsPerIP)
 	defD(&c.QueueTTL, DefaultQueueTTL)
 	defD(&c.TempDisconnected, DefaultTempDisconnected)
 	defD(&c.InactiveAfter, DefaultInactiveAfter)

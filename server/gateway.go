@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -46,6 +47,7 @@ type gateway struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+	perIP    map[string]int
 	wg       sync.WaitGroup
 }
 
@@ -62,6 +64,37 @@ func newGateway(cfg *Config, r DeviceRouter) *gateway {
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 		sessions: make(map[*session]struct{}),
+		perIP:    make(map[string]int),
+	}
+}
+
+// admit counts a connection from remote, refusing it over the per-address
+// limit; release gives the slot back.
+func (g *gateway) admit(remote string) (ip string, ok bool) {
+	ip, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		ip = remote
+	}
+	if addr := net.ParseIP(ip); addr != nil && addr.IsLoopback() {
+		return "", true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cfg.MaxConnsPerIP >= 0 && g.perIP[ip] >= g.cfg.MaxConnsPerIP {
+		return "", false
+	}
+	g.perIP[ip]++
+	return ip, true
+}
+
+func (g *gateway) release(ip string) {
+	if ip == "" {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.perIP[ip]--; g.perIP[ip] <= 0 {
+		delete(g.perIP, ip)
 	}
 }
 
@@ -83,6 +116,13 @@ type session struct {
 }
 
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ip, ok := g.admit(r.RemoteAddr)
+	if !ok {
+		w.Header().Set("Retry-After", "60")
+		http.Error(w, "too many device connections from this address", http.StatusTooManyRequests)
+		return
+	}
+	defer g.release(ip)
 	ws, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered

@@ -22,6 +22,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.MaxHeaderBytes, "max-headers", server.DefaultMaxHeaderBytes, "largest request headers in bytes (Authorization not counted)")
 	fs.DurationVar(&cfg.TempDisconnected, "temp-disconnected", server.DefaultTempDisconnected, "offline time reported as TempDisconnected; longer is Disconnected")
 	fs.DurationVar(&cfg.InactiveAfter, "inactive-after", server.DefaultInactiveAfter, "offline time after which a device is Inactive (pushes get 412)")
+	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", server.DefaultMaxConnsPerIP, "device connections allowed from one address (loopback exempt; -1: no limit)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", server.DefaultHeartbeat, "WebSocket ping interval")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate: serve HTTPS/WSS (Channel URIs become https)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
