@@ -79,6 +79,12 @@ type PushResult struct {
 	Reason string
 }
 
+// DeviceTokens issues and checks the signed identity tokens of devices.
+type DeviceTokens interface {
+	IssueDeviceToken(deviceID string, now time.Time) (string, error)
+	VerifyDeviceToken(token, deviceID string) error
+}
+
 // deviceConn is a connected device session as the engine sees it.
 type deviceConn interface {
 	// notify queues a notification frame; it never blocks, because the
@@ -103,6 +109,8 @@ type Engine struct {
 	met   *metrics
 	seq   atomic.Uint64
 	state atomic.Int32 // 0 running, 1 draining
+	// tokens signs device identities; nil falls back to random secrets.
+	tokens DeviceTokens
 
 	mu       sync.RWMutex
 	devices  map[string]*deviceState
@@ -184,6 +192,10 @@ func NewEngine(cfg *Config, st Store, met *metrics) (*Engine, error) {
 	met.queueDepth.Set(float64(len(queued) - len(orphans)))
 	return e, nil
 }
+
+// SetDeviceTokens makes new devices get signed identity tokens and checks
+// the signature at every hello. Call it before serving.
+func (e *Engine) SetDeviceTokens(t DeviceTokens) { e.tokens = t }
 
 // Drain makes the engine refuse new pushes (503) and connections.
 func (e *Engine) Drain() { e.state.Store(1) }
@@ -465,6 +477,11 @@ func (e *Engine) Authenticate(id, token string) (devID, newToken string, err err
 	if id == "" {
 		now := e.clk.Now()
 		id, newToken = randomID(16), randomToken(32)
+		if e.tokens != nil {
+			if newToken, err = e.tokens.IssueDeviceToken(id, now); err != nil {
+				return "", "", err
+			}
+		}
 		h := sha256.Sum256([]byte(newToken))
 		d := &deviceState{
 			rec:      store.Device{ID: id, TokenHash: h[:], CreatedAt: now, LastSeen: now, Power: wire.PowerNormal},
@@ -482,6 +499,13 @@ func (e *Engine) Authenticate(id, token string) (devID, newToken string, err err
 	h := sha256.Sum256([]byte(token))
 	if d == nil || subtle.ConstantTimeCompare(h[:], d.rec.TokenHash) != 1 {
 		return "", "", errUnauthorized
+	}
+	// The stored hash binds the token to this device (and lets one device be
+	// revoked); the signature proves the server issued it.
+	if e.tokens != nil {
+		if err := e.tokens.VerifyDeviceToken(token, id); err != nil {
+			return "", "", fmt.Errorf("%w: %w", errUnauthorized, err)
+		}
 	}
 	return id, "", nil
 }

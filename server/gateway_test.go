@@ -153,3 +153,31 @@ func TestGatewaySessionFramesAndLimits(t *testing.T) {
 		t.Fatalf("close code %d, want 1001", code)
 	}
 }
+
+// TestDeviceCannotResumeAnotherIdentity: device tokens are signed by the
+// server and bound to their device; another device's token does not work.
+func TestDeviceCannotResumeAnotherIdentity(t *testing.T) {
+	srv := startServer(t, server.Config{})
+	hello := func(id, tok string) *wire.Frame {
+		ws := dialWS(t, srv)
+		sendFrame(t, ws, &wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: tok})
+		return readFrame(t, ws)
+	}
+	a, b := hello("", ""), hello("", "")
+	if strings.Count(a.DeviceToken, ".") != 2 {
+		t.Fatalf("device token %q is not a signed JWT", a.DeviceToken)
+	}
+	if w := hello(a.DeviceID, a.DeviceToken); w.Type != wire.TypeWelcome || w.DeviceID != a.DeviceID {
+		t.Fatalf("own identity refused: %+v", w)
+	}
+	for name, c := range map[string][2]string{
+		"B's token for A": {a.DeviceID, b.DeviceToken},
+		"A's token for B": {b.DeviceID, a.DeviceToken},
+		"unknown device":  {"0123456789abcdef0123456789abcdef", a.DeviceToken},
+		"altered token":   {a.DeviceID, a.DeviceToken + "x"},
+	} {
+		if f := hello(c[0], c[1]); f.Type != wire.TypeError || f.Code != wire.CodeUnauthorized {
+			t.Errorf("%s: %+v", name, f)
+		}
+	}
+}

@@ -132,6 +132,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		return fmt.Errorf("server: token issuer: %w", err)
 	}
 	s.issuer = iss
+	s.eng.SetDeviceTokens(iss)
 	if s.cfg.Authenticator == nil {
 		s.cfg.Authenticator = auth.NewVerifier(s.registry, iss).Optional()
 	}
