@@ -60,6 +60,9 @@ type Device struct {
 	evWG   sync.WaitGroup // event goroutine
 	events *eventQueue
 
+	saveMu sync.Mutex // serializes save; guards final
+	final  bool       // Close's last save is done: state is no longer written
+
 	mu       sync.Mutex
 	st       persisted
 	seen     *seenSet
@@ -217,10 +220,24 @@ func (d *Device) Close() error {
 	// delivered before Close returns.
 	d.events.close()
 	d.evWG.Wait()
-	return d.save()
+	err := d.save()
+	d.saveMu.Lock()
+	d.final = true
+	d.saveMu.Unlock()
+	return err
 }
 
+// save writes the state. Saves are serialized so that an older snapshot
+// never overwrites a newer one, and after Close's last save nothing is
+// written: a call still in flight when the device closed (an Open or a bind
+// answered just before) must not bring back a state directory its owner has
+// removed since.
 func (d *Device) save() error {
+	d.saveMu.Lock()
+	defer d.saveMu.Unlock()
+	if d.final {
+		return nil
+	}
 	d.mu.Lock()
 	p := d.st
 	p.Seen = d.seen.list()

@@ -91,3 +91,29 @@ func TestNewRejectsBadServerURL(t *testing.T) {
 		}
 	}
 }
+
+// A save that races Close (an Open or bind answered just before the device
+// closed) must not recreate a state directory removed after Close: the
+// emulator's Reset removes it and starts a fresh device there.
+func TestNoStateWrittenAfterClose(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "device")
+	d, err := New(Config{Server: "http://127.0.0.1:1", StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, stateFile)); err != nil {
+		t.Fatalf("Close did not save the state: %v", err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.save(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("state written after Close: %v", err)
+	}
+}

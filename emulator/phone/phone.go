@@ -371,15 +371,27 @@ func (p *Phone) openAsync(app string, toastOn bool) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		if err := p.open(app, toastOn); err != nil && p.ctx.Err() == nil {
+		p.mu.Lock()
+		dev := p.dev
+		p.mu.Unlock()
+		if err := p.open(dev, app, toastOn); err != nil && p.ctx.Err() == nil && p.current(dev) {
 			p.setAppState(app, "channel failed: "+err.Error())
 		}
 	}()
 }
 
-func (p *Phone) open(app string, toastOn bool) error {
+// current reports whether dev is still the phone's device (Reset replaces it).
+func (p *Phone) current(dev *device.Device) bool {
 	p.mu.Lock()
-	a, dev := p.apps[app], p.dev
+	defer p.mu.Unlock()
+	return p.dev == dev
+}
+
+// open opens and binds the app's channel on dev. When a Reset replaced dev
+// meanwhile, the result is dropped: the new device opens its own channel.
+func (p *Phone) open(dev *device.Device, app string, toastOn bool) error {
+	p.mu.Lock()
+	a := p.apps[app]
 	p.mu.Unlock()
 	if a == nil || a.Channel == "" {
 		return fmt.Errorf("phone: %s has no push channel", app)
@@ -405,6 +417,10 @@ func (p *Phone) open(app string, toastOn bool) error {
 		return err
 	}
 	p.mu.Lock()
+	if p.dev != dev {
+		p.mu.Unlock()
+		return nil
+	}
 	a.ch = ch
 	a.uri = ch.ChannelURI()
 	p.mu.Unlock()
