@@ -303,22 +303,50 @@ func (d *Device) setConn(c *conn) {
 }
 
 // Backoff returns the delay before reconnect attempt n (0-based): full
-// jitter over an exponential ceiling, between min and max.
+// jitter over an exponential ceiling, with a floor of min/2 and a cap of max:
+//
+//	ceiling(n) = min(max, min × 2^(n+1))
+//	delay(n)   = min/2 + random(0 … ceiling(n) − min/2)
+//
+// Every delay is jittered, the first one included (attempt 0 spreads over
+// [min/2, 2×min]), so that thousands of devices cut off together by a server
+// restart do not all come back at the same instant. rnd(k) returns a value
+// in [0, k).
 func Backoff(n int, min, max time.Duration, rnd func(int64) int64) time.Duration {
+	floor := min / 2
+	if floor <= 0 {
+		floor = 1
+	}
 	ceil := max
 	if n < 30 {
-		if c := min << n; c > 0 && c < max {
+		if c := min << (n + 1); c > 0 && c < max {
 			ceil = c
 		}
 	}
-	if ceil <= min {
-		return min
+	if ceil <= floor {
+		return floor
 	}
-	return min + time.Duration(rnd(int64(ceil-min)+1))
+	return floor + time.Duration(rnd(int64(ceil-floor)+1))
+}
+
+// replacedBackoff is the attempt number a connection closed with 4001
+// (replaced by another connection presenting this device's identity) backs
+// off from: two client instances sharing one identity would otherwise knock
+// each other off in a tight loop. Each further 4001 in a row backs off more.
+const replacedBackoff = 4
+
+// closeCode returns the WebSocket close code that ended a connection, 0 if
+// it did not end with a close frame.
+func closeCode(err error) int {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return 0
 }
 
 func (d *Device) connectLoop() {
-	attempt := 0
+	attempt, replaced := 0, 0
 	for d.waitOnline() {
 		c, err := d.connect()
 		if err == nil && !d.isOnline() {
@@ -326,14 +354,23 @@ func (d *Device) connectLoop() {
 			continue
 		}
 		if err == nil {
-			attempt = 0
 			d.setConn(c)
 			err = c.wait()
 			d.setConn(nil)
 			if d.ctx.Err() != nil {
 				return
 			}
-			d.log.Debug("push connection lost", "err", err)
+			if closeCode(err) == wire.CloseReplaced {
+				// Another instance holds this identity: back off for long,
+				// and longer each time, instead of taking the connection
+				// back at once.
+				replaced++
+				attempt = replacedBackoff + replaced - 1
+				d.log.Warn("push connection replaced by another connection of this device's identity; backing off", "in_a_row", replaced)
+			} else {
+				replaced, attempt = 0, 0
+				d.log.Debug("push connection lost", "err", err)
+			}
 			if !d.isOnline() {
 				continue
 			}
@@ -499,6 +536,9 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 		domains = ch.rec.Domains
 	}
 	d.mu.Unlock()
+	if !fresh && d.cfg.Handlers.Duplicate != nil {
+		d.cfg.Handlers.Duplicate(m)
+	}
 	if !fresh || ch == nil {
 		return // a duplicate, or for a channel closed since
 	}

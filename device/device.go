@@ -94,4 +94,8 @@ type Handlers struct {
 	Raw func(Meta, []byte)
 	// RawDropped: raw data that arrived while the app was not running.
 	RawDropped func(Meta)
+	// Duplicate: a notification delivered again (after a reconnect or a
+	// server restart) that the device had already handled; it is acked and
+	// dropped, the app never sees it. For fleets that count redeliveries.
+	Duplicate func(Meta)
 }

@@ -1,0 +1,689 @@
+// Package fleet runs many headless emulated phones in one process, for QA
+// runs against a backend and for load tests of an OpenMPNS server.
+//
+// Each device is a real device.Device with its own WebSocket: it opens one
+// channel per app, binds tile (and toast unless it opted out), hands its
+// Channel URI to a cloud service when asked, and counts what it receives:
+// notifications by kind, redeliveries it dropped as duplicates, deliveries
+// that arrived out of the order the server accepted them in, and the delay
+// from the server's accept to its own receipt, in a histogram.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/openmpns/openmpns/device"
+	"github.com/openmpns/openmpns/shared/clock"
+	"github.com/openmpns/openmpns/shared/histogram"
+	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/shared/wire"
+)
+
+// ChannelName is the name every fleet device gives its channels.
+const ChannelName = "main"
+
+// Config describes a fleet.
+type Config struct {
+	// Servers are the OpenMPNS base URLs; devices are spread over them in turn.
+	Servers []string
+	// Devices is how many phones to run.
+	Devices int
+	// Apps are the app ids each device opens a channel for.
+	Apps []string
+	// ConnectRate is how many devices start per second; 0 starts them all at once.
+	ConnectRate float64
+	// OptOut is the share (0..1) of devices that refuse toasts: their channels
+	// are bound to tile only, so the server answers toasts Suppressed.
+	OptOut float64
+	// Airplane is the share of devices that go offline once registered.
+	Airplane float64
+	// LowPower is the share of devices reporting a low battery (raw only).
+	LowPower float64
+	// Churn is the share of devices per minute that drop their connection
+	// and come back 1 to 10 s later, as phones coming and going do.
+	Churn float64
+	// StateDir keeps each device's identity and channels under
+	// StateDir/NNNNNN; "" keeps them in memory.
+	StateDir string
+	// Handoff, if set, is the cloud service each device POSTs its Channel
+	// URIs to, as `openmpns device --handoff` does.
+	Handoff string
+	// OnChannel is called (from many goroutines) for every Channel URI as
+	// soon as it exists, and again when it changes.
+	OnChannel func(Channel)
+	// Seed makes the choice of opted-out, airplane and low-power devices
+	// repeatable; two fleets with the same seed choose the same devices.
+	Seed uint64
+	// FirstIndex numbers this fleet's devices from here (for shards).
+	FirstIndex int
+	// MinBackoff and MaxBackoff bound each device's reconnect delay.
+	MinBackoff, MaxBackoff time.Duration
+	// SourceAddrs, when the servers are on loopback, spreads connections
+	// over this many local addresses (127.0.0.1, .2, ...) so that more than
+	// the ~28,000 ephemeral ports of one address can connect. Default 1.
+	SourceAddrs int
+	Logger      *slog.Logger
+	Clock       clock.Clock
+}
+
+// Channel is one device's channel for one app.
+type Channel struct {
+	Device   int    `json:"device"`
+	DeviceID string `json:"device_id"`
+	App      string `json:"app"`
+	Channel  string `json:"channel"`
+	URI      string `json:"uri"`
+	Toast    bool   `json:"toast"`
+}
+
+// Kinds of notification the fleet counts.
+const (
+	Toast = iota
+	Tile
+	Raw
+	kinds
+)
+
+// KindNames are the names of the kinds, in report order.
+var KindNames = [kinds]string{"toast", "tile", "raw"}
+
+// Fleet is a running set of devices.
+type Fleet struct {
+	cfg    Config
+	log    *slog.Logger
+	clk    clock.Clock
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	start  time.Time
+	appIdx map[string]int
+
+	members []*member
+
+	connected, registered, started atomic.Int64
+	reconnects, duplicates, order  atomic.Int64
+	rawDropped                     atomic.Int64
+	byKind                         [kinds]atomic.Int64
+	latency                        histogram.Histogram
+	errMu                          sync.Mutex
+	errs                           map[string]int64
+	handoffs                       atomic.Int64
+	handoffFailures                atomic.Int64
+}
+
+type member struct {
+	f        *Fleet
+	idx      int
+	server   string
+	optOut   bool
+	airplane bool
+	lowPower bool
+	dev      atomic.Pointer[device.Device]
+	up       atomic.Bool
+	ever     atomic.Bool
+	offline  atomic.Bool
+	ready    atomic.Bool
+	counts   []atomic.Int32 // [app*kinds+kind]
+	// last accepted time per (app, class), touched only on the device's
+	// event goroutine.
+	last map[int64]int64
+	uris sync.Map // app → uri
+}
+
+// Start starts the fleet: devices start at ConnectRate in the background.
+// Close stops them all.
+func Start(ctx context.Context, cfg Config) (*Fleet, error) {
+	if len(cfg.Servers) == 0 {
+		return nil, errors.New("fleet: no server")
+	}
+	if cfg.Devices <= 0 {
+		return nil, errors.New("fleet: the number of devices must be positive")
+	}
+	if len(cfg.Apps) == 0 {
+		return nil, errors.New("fleet: no apps")
+	}
+	for _, s := range []struct {
+		name string
+		v    float64
+	}{{"opt-out", cfg.OptOut}, {"airplane", cfg.Airplane}, {"low-power", cfg.LowPower}} {
+		if s.v < 0 || s.v > 1 {
+			return nil, fmt.Errorf("fleet: %s share %v is not between 0 and 1", s.name, s.v)
+		}
+	}
+	if cfg.Churn < 0 || cfg.Churn > 1 {
+		return nil, fmt.Errorf("fleet: churn %v per minute is not between 0 and 1", cfg.Churn)
+	}
+	for _, s := range cfg.Servers {
+		if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("fleet: server %q is not an http(s) URL", s)
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System{}
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 250 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	cfg.SourceAddrs = max(cfg.SourceAddrs, 1)
+	cctx, cancel := context.WithCancel(ctx)
+	f := &Fleet{cfg: cfg, log: cfg.Logger, clk: cfg.Clock, ctx: cctx, cancel: cancel,
+		start: cfg.Clock.Now(), appIdx: map[string]int{}, errs: map[string]int64{}}
+	for i, a := range cfg.Apps {
+		if _, dup := f.appIdx[a]; dup {
+			cancel()
+			return nil, fmt.Errorf("fleet: app %q listed twice", a)
+		}
+		f.appIdx[a] = i
+	}
+	// The choice of devices depends only on the seed and the device's index.
+	f.members = make([]*member, cfg.Devices)
+	for i := range f.members {
+		idx := cfg.FirstIndex + i
+		r := rand.New(rand.NewPCG(cfg.Seed, uint64(idx)))
+		f.members[i] = &member{f: f, idx: idx, server: cfg.Servers[idx%len(cfg.Servers)],
+			optOut: r.Float64() < cfg.OptOut, airplane: r.Float64() < cfg.Airplane, lowPower: r.Float64() < cfg.LowPower,
+			counts: make([]atomic.Int32, len(cfg.Apps)*kinds), last: map[int64]int64{}}
+	}
+	f.wg.Add(1)
+	go func() { defer f.wg.Done(); f.launch() }()
+	if cfg.Churn > 0 {
+		f.wg.Add(1)
+		go func() { defer f.wg.Done(); f.churn() }()
+	}
+	return f, nil
+}
+
+// launch starts the devices, paced at ConnectRate.
+func (f *Fleet) launch() {
+	rate := f.cfg.ConnectRate
+	begin := f.clk.Now()
+	for i, m := range f.members {
+		if rate > 0 {
+			due := begin.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+			if d := due.Sub(f.clk.Now()); d > 0 {
+				select {
+				case <-f.after(d):
+				case <-f.ctx.Done():
+					return
+				}
+			}
+		}
+		if f.ctx.Err() != nil {
+			return
+		}
+		if err := m.startDevice(); err != nil {
+			f.countError("start", err)
+			continue
+		}
+		f.started.Add(1)
+		f.wg.Add(1)
+		go func() { defer f.wg.Done(); m.register() }()
+	}
+}
+
+// dialer returns a WebSocket dialer with small buffers shared through a
+// pool, bound to one of the local loopback addresses.
+var writePool sync.Pool
+
+func (f *Fleet) dialer(idx int) *websocket.Dialer {
+	d := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 512, WriteBufferSize: 512,
+		WriteBufferPool: &writePool, Subprotocols: []string{wire.Subprotocol}, Proxy: http.ProxyFromEnvironment}
+	if n := f.cfg.SourceAddrs; n > 1 {
+		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+idx%n))}
+		nd := &net.Dialer{LocalAddr: local, Timeout: 30 * time.Second}
+		d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if host, _, err := net.SplitHostPort(addr); err == nil {
+				if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() && ip.To4() != nil {
+					return nd.DialContext(ctx, network, addr)
+				}
+			}
+			return (&net.Dialer{Timeout: 30 * time.Second}).DialContext(ctx, network, addr)
+		}
+	}
+	return d
+}
+
+func (m *member) startDevice() error {
+	f := m.f
+	dir := ""
+	if f.cfg.StateDir != "" {
+		dir = filepath.Join(f.cfg.StateDir, fmt.Sprintf("%06d", m.idx))
+	}
+	dev, err := device.New(device.Config{
+		Server: m.server, StateDir: dir, Client: "openmpns-fleet", Logger: f.log, Clock: f.clk,
+		MinBackoff: f.cfg.MinBackoff, MaxBackoff: f.cfg.MaxBackoff, Dialer: f.dialer(m.idx),
+		Handlers: device.Handlers{
+			ChannelURIUpdated:       m.onURI,
+			ConnectionStatusChanged: m.onStatus,
+			Error: func(e *device.ChannelError) {
+				if e.Type != device.ErrPowerLevelChanged {
+					f.countError(string(e.Type), nil)
+				}
+			},
+			ShellToast: func(md device.Meta, _ *payload.Toast) { m.received(md, Toast) },
+			AppToast:   func(md device.Meta, _ *payload.Toast) { m.received(md, Toast) },
+			Tile:       func(md device.Meta, _ *payload.Tile, _ []string) { m.received(md, Tile) },
+			Raw:        func(md device.Meta, _ []byte) { m.received(md, Raw) },
+			RawDropped: func(device.Meta) { f.rawDropped.Add(1) },
+			Duplicate:  func(device.Meta) { f.duplicates.Add(1) },
+		},
+	})
+	if err != nil {
+		return err
+	}
+	m.dev.Store(dev)
+	return nil
+}
+
+// register opens and binds every app's channel, then applies the device's
+// power level and airplane mode.
+func (m *member) register() {
+	f, dev := m.f, m.dev.Load()
+	for _, app := range f.cfg.Apps {
+		dev.SetAppState(app, device.AppState{Running: true})
+		ch := dev.Find(app, ChannelName)
+		if ch == nil {
+			ch = dev.NewChannel(app, ChannelName, "")
+		}
+		err := ch.Open(f.ctx)
+		if err == nil {
+			err = ch.BindToShellTile(f.ctx)
+		}
+		if err == nil && !m.optOut {
+			err = ch.BindToShellToast(f.ctx)
+		}
+		if err != nil {
+			if f.ctx.Err() == nil {
+				f.countError("register", err)
+			}
+			return
+		}
+		m.publish(app, ch.ChannelURI())
+	}
+	if m.lowPower {
+		if err := dev.SetPowerLevel(f.ctx, device.PowerLow); err != nil && f.ctx.Err() == nil {
+			f.countError("power", err)
+		}
+	}
+	m.ready.Store(true)
+	f.registered.Add(1)
+	if m.airplane {
+		m.offline.Store(true)
+		dev.SetOnline(false)
+	}
+}
+
+// publish reports a Channel URI once per value and hands it off.
+func (m *member) publish(app, uri string) {
+	if uri == "" {
+		return
+	}
+	if old, loaded := m.uris.Swap(app, uri); loaded && old.(string) == uri {
+		return
+	}
+	f := m.f
+	c := Channel{Device: m.idx, DeviceID: m.dev.Load().ID(), App: app, Channel: ChannelName, URI: uri, Toast: !m.optOut}
+	if f.cfg.OnChannel != nil {
+		f.cfg.OnChannel(c)
+	}
+	if f.cfg.Handoff == "" {
+		return
+	}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		h := &device.Handoff{URL: f.cfg.Handoff, Clock: f.clk}
+		if _, err := h.Send(f.ctx, device.HandoffRecord{DeviceID: c.DeviceID, App: app, Channel: ChannelName, URI: uri}, nil); err != nil {
+			if f.ctx.Err() == nil {
+				f.handoffFailures.Add(1)
+				f.countError("handoff", err)
+			}
+			return
+		}
+		f.handoffs.Add(1)
+	}()
+}
+
+func (m *member) onURI(app, _, uri string) {
+	// The first URI is published by register once the channel is bound; a
+	// later change (the server forgot the channel) is published here.
+	if m.ready.Load() {
+		m.publish(app, uri)
+	}
+}
+
+func (m *member) onStatus(s device.ConnectionStatus) {
+	f := m.f
+	if s == device.Connected {
+		if !m.up.Swap(true) {
+			f.connected.Add(1)
+			if m.ever.Swap(true) {
+				f.reconnects.Add(1)
+			}
+		}
+	} else if m.up.Swap(false) {
+		f.connected.Add(-1)
+	}
+}
+
+func (m *member) received(md device.Meta, kind int) {
+	f := m.f
+	f.byKind[kind].Add(1)
+	a, ok := f.appIdx[md.App]
+	if !ok {
+		return
+	}
+	m.counts[a*kinds+kind].Add(1)
+	if at := md.AcceptedAt.UnixNano(); at > 0 {
+		f.latency.Record(md.ReceivedAt.Sub(md.AcceptedAt))
+		// Within one app and class the server delivers in accept order;
+		// a delivery accepted before the last one seen came out of order.
+		key := int64(a)<<32 | int64(md.Class)
+		if at < m.last[key] {
+			f.order.Add(1)
+		} else {
+			m.last[key] = at
+		}
+	}
+}
+
+// after returns a channel that is closed once d has passed on the fleet's
+// clock. The timer is stopped when the fleet closes.
+func (f *Fleet) after(d time.Duration) <-chan struct{} {
+	ch := make(chan struct{})
+	f.clk.AfterFunc(d, func() { close(ch) })
+	return ch
+}
+
+func (f *Fleet) countError(kind string, err error) {
+	f.errMu.Lock()
+	f.errs[kind]++
+	n := f.errs[kind]
+	f.errMu.Unlock()
+	if err != nil && (n <= 3 || n&(n-1) == 0) { // log the first few, then sparsely
+		f.log.Warn("fleet device error", "type", kind, "count", n, "err", err)
+	}
+}
+
+// churn drops the connection of Churn×Devices devices per minute, each for
+// 1 to 10 s.
+func (f *Fleet) churn() {
+	r := rand.New(rand.NewPCG(f.cfg.Seed, 0xc4))
+	perSec := f.cfg.Churn * float64(f.cfg.Devices) / 60
+	owed := 0.0
+	for {
+		select {
+		case <-f.after(time.Second):
+		case <-f.ctx.Done():
+			return
+		}
+		owed += perSec
+		for ; owed >= 1; owed-- {
+			m := f.members[r.IntN(len(f.members))]
+			if !m.ready.Load() || m.offline.Load() {
+				continue
+			}
+			m.offline.Store(true)
+			m.dev.Load().SetOnline(false)
+			away := time.Second + time.Duration(r.Int64N(int64(9*time.Second)))
+			f.wg.Add(1)
+			go func() {
+				defer f.wg.Done()
+				select {
+				case <-f.after(away):
+				case <-f.ctx.Done():
+					return
+				}
+				m.offline.Store(false)
+				m.dev.Load().SetOnline(true)
+			}()
+		}
+	}
+}
+
+// SetAirplane switches the given share of registered devices into (on) or
+// out of (off) airplane mode and returns how many it switched. Devices are
+// taken in index order, so the same share picks the same devices.
+func (f *Fleet) SetAirplane(share float64, on bool) int {
+	n := int(share*float64(len(f.members)) + 0.5)
+	switched := 0
+	for _, m := range f.members {
+		if switched >= n {
+			break
+		}
+		if !m.ready.Load() || m.offline.Load() == on {
+			continue
+		}
+		m.offline.Store(on)
+		m.dev.Load().SetOnline(!on)
+		switched++
+	}
+	return switched
+}
+
+// Restart closes the given share of devices and starts them again from
+// their state (a phone reboot). Without a StateDir a restarted device is a
+// new phone with new Channel URIs. It returns when the restarted devices
+// are registered again or ctx ends.
+func (f *Fleet) Restart(ctx context.Context, share float64) (int, error) {
+	n := int(share*float64(len(f.members)) + 0.5)
+	var picked []*member
+	for _, m := range f.members {
+		if len(picked) >= n {
+			break
+		}
+		if m.ready.Load() {
+			picked = append(picked, m)
+		}
+	}
+	for _, m := range picked {
+		m.ready.Store(false)
+		f.registered.Add(-1)
+		if err := m.dev.Load().Close(); err != nil {
+			f.countError("restart", err)
+		}
+		if m.up.Swap(false) {
+			f.connected.Add(-1)
+		}
+		m.offline.Store(false)
+		if err := m.startDevice(); err != nil {
+			return 0, fmt.Errorf("fleet: restart device %d: %w", m.idx, err)
+		}
+		f.wg.Add(1)
+		go func() { defer f.wg.Done(); m.register() }()
+	}
+	err := f.WaitRegistered(ctx)
+	return len(picked), err
+}
+
+// WaitRegistered blocks until every device has its channels registered (or
+// ctx ends), polling ten times a second.
+func (f *Fleet) WaitRegistered(ctx context.Context) error {
+	return f.Wait(ctx, func(s Stats) bool { return s.Registered == int64(len(f.members)) })
+}
+
+// Wait blocks until cond holds for the fleet's stats or ctx ends.
+func (f *Fleet) Wait(ctx context.Context, cond func(Stats) bool) error {
+	for {
+		if cond(f.Stats()) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("fleet: %w (%s)", ctx.Err(), f.Stats())
+		case <-f.ctx.Done():
+			return errors.New("fleet: closed")
+		case <-f.after(100 * time.Millisecond):
+		}
+	}
+}
+
+// Channels returns every registered channel.
+func (f *Fleet) Channels() []Channel {
+	var out []Channel
+	for _, m := range f.members {
+		if !m.ready.Load() {
+			continue
+		}
+		for _, app := range f.cfg.Apps {
+			if u, ok := m.uris.Load(app); ok {
+				out = append(out, Channel{Device: m.idx, DeviceID: m.dev.Load().ID(), App: app, Channel: ChannelName, URI: u.(string), Toast: !m.optOut})
+			}
+		}
+	}
+	return out
+}
+
+// DeviceState is what a scenario checks about one device.
+type DeviceState struct {
+	Index    int
+	OptedOut bool
+	Offline  bool
+	LowPower bool
+	// Counts[app][kind] is how many notifications the app received.
+	Counts map[string][kinds]int
+}
+
+// Devices returns every device's state.
+func (f *Fleet) Devices() []DeviceState {
+	out := make([]DeviceState, len(f.members))
+	for i, m := range f.members {
+		d := DeviceState{Index: m.idx, OptedOut: m.optOut, Offline: m.offline.Load(), LowPower: m.lowPower,
+			Counts: make(map[string][kinds]int, len(f.cfg.Apps))}
+		for a, app := range f.cfg.Apps {
+			var c [kinds]int
+			for k := range c {
+				c[k] = int(m.counts[a*kinds+k].Load())
+			}
+			d.Counts[app] = c
+		}
+		out[i] = d
+	}
+	return out
+}
+
+// Stats is a live view of the fleet.
+type Stats struct {
+	Devices    int64            `json:"devices"`
+	Started    int64            `json:"started"`
+	Connected  int64            `json:"connected"`
+	Registered int64            `json:"registered"`
+	Received   [kinds]int64     `json:"received"` // toast, tile, raw
+	Reconnects int64            `json:"reconnects"`
+	Errors     map[string]int64 `json:"errors,omitempty"`
+}
+
+// Total is the number of notifications received.
+func (s Stats) Total() int64 { return s.Received[0] + s.Received[1] + s.Received[2] }
+
+// ErrorCount is the number of errors of every type.
+func (s Stats) ErrorCount() int64 {
+	var n int64
+	for _, v := range s.Errors {
+		n += v
+	}
+	return n
+}
+
+func (s Stats) String() string {
+	return fmt.Sprintf("%d/%d devices connected, %d registered, %d notifications, %d errors",
+		s.Connected, s.Devices, s.Registered, s.Total(), s.ErrorCount())
+}
+
+// Merge adds o to s (for the shards of one fleet).
+func (s *Stats) Merge(o Stats) {
+	s.Devices += o.Devices
+	s.Started += o.Started
+	s.Connected += o.Connected
+	s.Registered += o.Registered
+	for k := range s.Received {
+		s.Received[k] += o.Received[k]
+	}
+	s.Reconnects += o.Reconnects
+	for k, v := range o.Errors {
+		if s.Errors == nil {
+			s.Errors = map[string]int64{}
+		}
+		s.Errors[k] += v
+	}
+}
+
+// Stats returns the fleet's counters now.
+func (f *Fleet) Stats() Stats {
+	s := Stats{Devices: int64(len(f.members)), Started: f.started.Load(), Connected: f.connected.Load(),
+		Registered: f.registered.Load(), Reconnects: f.reconnects.Load()}
+	for k := range s.Received {
+		s.Received[k] = f.byKind[k].Load()
+	}
+	f.errMu.Lock()
+	if len(f.errs) > 0 {
+		s.Errors = make(map[string]int64, len(f.errs))
+		for k, v := range f.errs {
+			s.Errors[k] = v
+		}
+	}
+	f.errMu.Unlock()
+	return s
+}
+
+// Report returns the fleet's report so far.
+func (f *Fleet) Report() *Report {
+	s := f.Stats()
+	r := &Report{
+		Devices: s.Devices, Connected: s.Connected, Registered: s.Registered,
+		Channels:      s.Registered * int64(len(f.cfg.Apps)),
+		Notifications: map[string]int64{}, Duplicates: f.duplicates.Load(), OutOfOrder: f.order.Load(),
+		RawDropped: f.rawDropped.Load(), Reconnects: s.Reconnects, Errors: s.Errors,
+		Handoffs: f.handoffs.Load(), HandoffFailures: f.handoffFailures.Load(),
+		Latency: f.latency.Snapshot(), Elapsed: f.clk.Now().Sub(f.start),
+	}
+	for k, name := range KindNames {
+		r.Notifications[name] = s.Received[k]
+	}
+	r.Finish()
+	return r
+}
+
+// Close stops every device and waits for them.
+func (f *Fleet) Close() error {
+	f.cancel()
+	f.wg.Wait()
+	members := f.members
+	// Closing devices in parallel: each waits for its connection to end.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 256)
+	for _, m := range members {
+		dev := m.dev.Load()
+		if dev == nil {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			dev.Close()
+		}()
+	}
+	wg.Wait()
+	return nil
+}

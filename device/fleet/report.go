@@ -1,0 +1,127 @@
+package fleet
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/openmpns/openmpns/shared/histogram"
+)
+
+// Report is what a fleet saw, written as JSON at the end of a run. Reports
+// of the shards of one fleet merge into one.
+type Report struct {
+	Devices         int64            `json:"devices"`
+	Connected       int64            `json:"connected"`
+	Registered      int64            `json:"registered"`
+	Channels        int64            `json:"channels"`
+	Notifications   map[string]int64 `json:"notifications"` // by kind
+	RawDropped      int64            `json:"raw_dropped"`   // raw for an app not running
+	Duplicates      int64            `json:"duplicates"`    // redeliveries the devices dropped
+	OutOfOrder      int64            `json:"out_of_order"`  // delivered before one accepted earlier
+	Reconnects      int64            `json:"reconnects"`
+	Handoffs        int64            `json:"handoffs"`
+	HandoffFailures int64            `json:"handoff_failures"`
+	Errors          map[string]int64 `json:"errors"`
+	// Latency is from the server's accept to the device's receipt (the two
+	// clocks must agree: same machine, or NTP).
+	Latency        *histogram.Snapshot `json:"latency_histogram"`
+	LatencySummary histogram.Summary   `json:"latency"`
+	Elapsed        time.Duration       `json:"elapsed_ns"`
+	Shards         int                 `json:"shards,omitempty"`
+}
+
+// Finish fills the derived fields (the latency summary).
+func (r *Report) Finish() {
+	if r.Notifications == nil {
+		r.Notifications = map[string]int64{}
+	}
+	if r.Errors == nil {
+		r.Errors = map[string]int64{}
+	}
+	r.LatencySummary = r.Latency.Summary()
+}
+
+// Total is the number of notifications received.
+func (r *Report) Total() int64 {
+	var n int64
+	for _, v := range r.Notifications {
+		n += v
+	}
+	return n
+}
+
+// Merge adds a shard's report to r.
+func (r *Report) Merge(o *Report) {
+	r.Devices += o.Devices
+	r.Connected += o.Connected
+	r.Registered += o.Registered
+	r.Channels += o.Channels
+	r.RawDropped += o.RawDropped
+	r.Duplicates += o.Duplicates
+	r.OutOfOrder += o.OutOfOrder
+	r.Reconnects += o.Reconnects
+	r.Handoffs += o.Handoffs
+	r.HandoffFailures += o.HandoffFailures
+	if r.Notifications == nil {
+		r.Notifications = map[string]int64{}
+	}
+	for k, v := range o.Notifications {
+		r.Notifications[k] += v
+	}
+	if r.Errors == nil {
+		r.Errors = map[string]int64{}
+	}
+	for k, v := range o.Errors {
+		r.Errors[k] += v
+	}
+	if r.Latency == nil {
+		r.Latency = &histogram.Snapshot{}
+	}
+	r.Latency.Merge(o.Latency)
+	r.Elapsed = max(r.Elapsed, o.Elapsed)
+	r.Shards += max(o.Shards, 1)
+	r.Finish()
+}
+
+// WriteTable prints the report as a table for people.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	us := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
+	rate := 0.0
+	if r.Elapsed > 0 {
+		rate = float64(r.Total()) / r.Elapsed.Seconds()
+	}
+	rows := [][2]string{
+		{"devices", fmt.Sprint(r.Devices)},
+		{"connected at the end", fmt.Sprint(r.Connected)},
+		{"registered", fmt.Sprint(r.Registered)},
+		{"channels", fmt.Sprint(r.Channels)},
+	}
+	for _, k := range KindNames {
+		rows = append(rows, [2]string{"received " + k, fmt.Sprint(r.Notifications[k])})
+	}
+	rows = append(rows,
+		[2]string{"received per second", fmt.Sprintf("%.0f", rate)},
+		[2]string{"raw dropped (app not running)", fmt.Sprint(r.RawDropped)},
+		[2]string{"duplicates", fmt.Sprint(r.Duplicates)},
+		[2]string{"out of order", fmt.Sprint(r.OutOfOrder)},
+		[2]string{"latency p50", us(r.LatencySummary.P50)},
+		[2]string{"latency p95", us(r.LatencySummary.P95)},
+		[2]string{"latency p99", us(r.LatencySummary.P99)},
+		[2]string{"latency max", us(r.LatencySummary.Max)},
+		[2]string{"reconnects", fmt.Sprint(r.Reconnects)},
+		[2]string{"handoffs (failed)", fmt.Sprintf("%d (%d)", r.Handoffs, r.HandoffFailures)},
+	)
+	for _, k := range slices.Sorted(maps.Keys(r.Errors)) {
+		rows = append(rows, [2]string{"errors: " + k, fmt.Sprint(r.Errors[k])})
+	}
+	rows = append(rows, [2]string{"elapsed", r.Elapsed.Round(time.Millisecond).String()})
+	for _, row := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t\n", row[0], row[1])
+	}
+	return tw.Flush()
+}
