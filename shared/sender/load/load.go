@@ -1,0 +1,418 @@
+// Package load sends notifications to many Channel URIs through the real
+// MPNS HTTP API, as a cloud service under load would: open loop at a target
+// rate, or closed loop with a number of concurrent senders, with a mix of
+// toast, tile and raw, over keep-alive connections. It counts the answers
+// (HTTP status and X-NotificationStatus) and the round-trip time in a
+// histogram.
+package load
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/openmpns/openmpns/shared/histogram"
+	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/shared/sender"
+)
+
+// Target is a Channel URI to send to.
+type Target struct {
+	URI string `json:"uri"`
+	App string `json:"app,omitempty"`
+}
+
+// Mix is the relative weight of each kind of notification.
+type Mix struct{ Toast, Tile, Raw int }
+
+// ParseMix reads "toast=60,tile=30,raw=10" (any subset, any order).
+func ParseMix(s string) (Mix, error) {
+	var m Mix
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if !ok || err != nil || n < 0 {
+			return Mix{}, fmt.Errorf("load: mix %q: want kind=weight, e.g. toast=60", part)
+		}
+		switch strings.TrimSpace(k) {
+		case "toast":
+			m.Toast = n
+		case "tile":
+			m.Tile = n
+		case "raw":
+			m.Raw = n
+		default:
+			return Mix{}, fmt.Errorf("load: mix %q: the kinds are toast, tile and raw", part)
+		}
+	}
+	if m.Toast+m.Tile+m.Raw == 0 {
+		return Mix{}, errors.New("load: the mix sends nothing; give a weight above 0")
+	}
+	return m, nil
+}
+
+func (m Mix) String() string { return fmt.Sprintf("toast=%d,tile=%d,raw=%d", m.Toast, m.Tile, m.Raw) }
+
+// kind returns the kind of the i-th notification: the mix is followed
+// exactly over every run of Toast+Tile+Raw notifications.
+func (m Mix) kind(i uint64) payload.Kind {
+	n := i % uint64(m.Toast+m.Tile+m.Raw)
+	switch {
+	case n < uint64(m.Toast):
+		return payload.KindToast
+	case n < uint64(m.Toast+m.Tile):
+		return payload.KindTile
+	default:
+		return payload.KindRaw
+	}
+}
+
+// ReadTargets reads a channels file: JSON lines (as `openmpns fleet
+// --channels-out x.jsonl` writes) or CSV with a header naming a "uri"
+// column (as `--channels-out x.csv` writes).
+func ReadTargets(r io.Reader) ([]Target, error) {
+	br := bufio.NewReader(r)
+	first, err := br.Peek(1)
+	if err != nil {
+		return nil, errors.New("load: the channels file is empty")
+	}
+	var out []Target
+	if first[0] == '{' {
+		dec := json.NewDecoder(br)
+		for line := 1; ; line++ {
+			var t Target
+			if err := dec.Decode(&t); err == io.EOF {
+				break
+			} else if err != nil {
+				return nil, fmt.Errorf("load: channels file, record %d: %w", line, err)
+			}
+			if t.URI == "" {
+				return nil, fmt.Errorf("load: channels file, record %d: no uri", line)
+			}
+			out = append(out, t)
+		}
+	} else {
+		cr := csv.NewReader(br)
+		head, err := cr.Read()
+		if err != nil {
+			return nil, fmt.Errorf("load: channels file: %w", err)
+		}
+		col, app := slices.Index(head, "uri"), slices.Index(head, "app")
+		if col < 0 {
+			return nil, errors.New(`load: channels file: the CSV header has no "uri" column`)
+		}
+		for {
+			rec, err := cr.Read()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("load: channels file: %w", err)
+			}
+			t := Target{URI: rec[col]}
+			if app >= 0 {
+				t.App = rec[app]
+			}
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("load: the channels file lists no channels")
+	}
+	return out, nil
+}
+
+// Config describes a run. Give Rate (open loop) or Concurrency alone
+// (closed loop), and Count or Duration.
+type Config struct {
+	Targets []Target
+	// Rate is notifications per second (open loop). The round-trip time is
+	// measured from when each send was due, so a server that falls behind
+	// shows in the latency instead of hiding it.
+	Rate float64
+	// Concurrency is the number of senders: the whole load in closed loop,
+	// the most requests in flight in open loop (default 512 there).
+	Concurrency int
+	// Count stops after this many notifications; Duration after this long.
+	Count    int
+	Duration time.Duration
+	Mix      Mix
+	Interval sender.Interval
+	// Header is added to every request (e.g. Authorization).
+	Header http.Header
+	// HTTP is the client; nil means one with keep-alive connections sized to
+	// the concurrency.
+	HTTP *http.Client
+	// Progress, if set, gets the counters every ProgressEvery (default 1 s).
+	Progress      func(Progress)
+	ProgressEvery time.Duration
+}
+
+// Progress is a running count.
+type Progress struct {
+	Sent, Errors int64
+	Elapsed      time.Duration
+}
+
+// Report is what a run did.
+type Report struct {
+	Mode        string `json:"mode"` // "rate" or "concurrency"
+	TargetRate  float64 `json:"target_rate,omitempty"`
+	Concurrency int    `json:"concurrency"`
+	Channels    int    `json:"channels"`
+	Mix         string `json:"mix"`
+	Sent        int64  `json:"sent"`
+	// Answers counts "HTTP-status NotificationStatus", e.g. "200 Received".
+	Answers map[string]int64 `json:"answers"`
+	// Errors counts transport errors by message.
+	Errors   map[string]int64 `json:"errors"`
+	ByKind   map[string]int64 `json:"by_kind"`
+	Received int64            `json:"received"` // answered 200 Received
+	// Late counts open-loop sends that could not start on time because
+	// every sender was busy.
+	Late         int64               `json:"late"`
+	Elapsed      time.Duration       `json:"elapsed_ns"`
+	AchievedRate float64             `json:"achieved_rate"`
+	RTT          *histogram.Snapshot `json:"rtt_histogram"`
+	RTTSummary   histogram.Summary   `json:"rtt"`
+}
+
+// WriteTable prints the report for people.
+func (r *Report) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "sent %d to %d channels in %v: %.0f/s (%s", r.Sent, r.Channels, r.Elapsed.Round(time.Millisecond), r.AchievedRate, r.Mode)
+	if r.Mode == "rate" {
+		fmt.Fprintf(w, " target %.0f/s, %d late", r.TargetRate, r.Late)
+	}
+	fmt.Fprintf(w, ", %d senders)\n", r.Concurrency)
+	for _, k := range slices.Sorted(maps.Keys(r.Answers)) {
+		fmt.Fprintf(w, "  %-28s %d\n", k, r.Answers[k])
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Errors)) {
+		fmt.Fprintf(w, "  error: %-21s %d\n", k, r.Errors[k])
+	}
+	fmt.Fprintf(w, "  round trip: %s\n", r.RTTSummary)
+}
+
+// NewHTTPClient returns a client with n keep-alive connections per host.
+func NewHTTPClient(n int) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        n * 4,
+		MaxIdleConnsPerHost: n,
+		MaxConnsPerHost:     n,
+		IdleConnTimeout:     90 * time.Second,
+	}}
+}
+
+type job struct {
+	seq uint64
+	due time.Time
+}
+
+type run struct {
+	cfg    Config
+	client *sender.Client
+	bodies [4][]byte
+	rtt    histogram.Histogram
+	sent   atomic.Int64
+	errs   atomic.Int64
+	late   atomic.Int64
+
+	mu      sync.Mutex
+	answers map[string]int64
+	errors  map[string]int64
+	byKind  map[string]int64
+}
+
+// Run sends until Count or Duration is reached or ctx ends, and reports.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if len(cfg.Targets) == 0 {
+		return nil, errors.New("load: no channels to send to")
+	}
+	if cfg.Rate <= 0 && cfg.Concurrency <= 0 {
+		return nil, errors.New("load: give a rate (open loop) or a concurrency (closed loop)")
+	}
+	if cfg.Rate < 0 || cfg.Concurrency < 0 || cfg.Count < 0 || cfg.Duration < 0 {
+		return nil, errors.New("load: rate, concurrency, count and duration must not be negative")
+	}
+	if cfg.Count == 0 && cfg.Duration == 0 {
+		return nil, errors.New("load: give a count or a duration")
+	}
+	if cfg.Mix == (Mix{}) {
+		cfg.Mix = Mix{Toast: 60, Tile: 30, Raw: 10}
+	}
+	mode := "concurrency"
+	if cfg.Rate > 0 {
+		mode = "rate"
+		if cfg.Concurrency == 0 {
+			cfg.Concurrency = 512
+		}
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = NewHTTPClient(cfg.Concurrency)
+	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = time.Second
+	}
+	r := &run{cfg: cfg, client: &sender.Client{HTTP: cfg.HTTP, UserAgent: "openmpns-load/1"},
+		answers: map[string]int64{}, errors: map[string]int64{}, byKind: map[string]int64{}}
+	r.bodies[payload.KindToast] = (&payload.Toast{Text1: "OpenMPNS load", Text2: "a toast from openmpns load", Param: "/Load.xaml"}).Encode()
+	r.bodies[payload.KindTile] = (&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
+		payload.Title: "Load", payload.Count: "7", payload.BackContent: "openmpns load"}}).Encode()
+	r.bodies[payload.KindRaw] = []byte(`{"from":"openmpns load"}`)
+
+	// feed stops handing out work at the deadline; requests in flight then
+	// still finish (and count) under ctx.
+	feed := ctx
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		feed, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	start := time.Now()
+	stopProgress := make(chan struct{})
+	var pwg sync.WaitGroup
+	if cfg.Progress != nil {
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			t := time.NewTicker(cfg.ProgressEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					cfg.Progress(Progress{Sent: r.sent.Load(), Errors: r.errs.Load(), Elapsed: time.Since(start)})
+				case <-stopProgress:
+					return
+				}
+			}
+		}()
+	}
+	jobs := make(chan job) // closed loop: a sender takes a number when free
+	if mode == "rate" {
+		jobs = make(chan job, cfg.Concurrency)
+	}
+	var wg sync.WaitGroup
+	for range cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				r.send(ctx, j)
+			}
+		}()
+	}
+	if mode == "rate" {
+		r.pace(feed, jobs, start)
+	} else {
+		// Closed loop: each sender takes the next number as soon as it is free.
+	loop:
+		for seq := uint64(0); cfg.Count == 0 || seq < uint64(cfg.Count); seq++ {
+			select {
+			case jobs <- job{seq: seq}:
+			case <-feed.Done():
+				break loop
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(stopProgress)
+	pwg.Wait()
+
+	rep := &Report{Mode: mode, TargetRate: cfg.Rate, Concurrency: cfg.Concurrency, Channels: len(cfg.Targets),
+		Mix: cfg.Mix.String(), Sent: r.sent.Load(), Answers: r.answers, Errors: r.errors, ByKind: r.byKind,
+		Received: r.answers["200 Received"], Late: r.late.Load(), Elapsed: elapsed, RTT: r.rtt.Snapshot()}
+	if elapsed > 0 {
+		rep.AchievedRate = float64(rep.Sent) / elapsed.Seconds()
+	}
+	rep.RTTSummary = rep.RTT.Summary()
+	return rep, nil
+}
+
+// pace hands out jobs at the configured rate: every millisecond or so it
+// releases the jobs due by now, so high rates cost no timer per send.
+func (r *run) pace(ctx context.Context, jobs chan<- job, start time.Time) {
+	interval := time.Duration(float64(time.Second) / r.cfg.Rate)
+	tick := time.NewTicker(max(time.Millisecond, min(interval, 10*time.Millisecond)))
+	defer tick.Stop()
+	var seq uint64
+	for {
+		now := time.Now()
+		due := uint64(now.Sub(start)/interval) + 1
+		for ; seq < due; seq++ {
+			if r.cfg.Count > 0 && seq >= uint64(r.cfg.Count) {
+				return
+			}
+			j := job{seq: seq, due: start.Add(time.Duration(seq) * interval)}
+			select {
+			case jobs <- j:
+			default:
+				// Every sender is busy: wait for one, counting the send late.
+				r.late.Add(1)
+				select {
+				case jobs <- j:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (r *run) send(ctx context.Context, j job) {
+	t := r.cfg.Targets[j.seq%uint64(len(r.cfg.Targets))]
+	kind := r.cfg.Mix.kind(j.seq)
+	req := sender.Request{URI: t.URI, Kind: kind, Class: sender.ClassFor(kind, r.cfg.Interval), Body: r.bodies[kind], Header: r.cfg.Header}
+	begin := j.due
+	if begin.IsZero() {
+		begin = time.Now()
+	}
+	resp, err := r.client.Send(ctx, req)
+	if err != nil && ctx.Err() != nil {
+		return // the run ended while this was in flight: not counted
+	}
+	r.rtt.Record(time.Since(begin))
+	r.sent.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.byKind[kind.String()]++
+	if err != nil {
+		r.errs.Add(1)
+		msg := err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			msg = msg[i+2:] // the cause, without the per-URI prefix
+		}
+		r.errors[msg]++
+		return
+	}
+	key := strconv.Itoa(resp.StatusCode)
+	if resp.NotificationStatus != "" {
+		key += " " + resp.NotificationStatus
+	}
+	r.answers[key]++
+}

@@ -1,0 +1,134 @@
+package load_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openmpns/openmpns/device/fleet"
+	"github.com/openmpns/openmpns/server"
+	"github.com/openmpns/openmpns/shared/sender/load"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestParseMix(t *testing.T) {
+	m, err := load.ParseMix("toast=60, tile=30,raw=10")
+	if err != nil || m != (load.Mix{Toast: 60, Tile: 30, Raw: 10}) {
+		t.Fatalf("%+v %v", m, err)
+	}
+	if m, err := load.ParseMix("raw=1"); err != nil || m != (load.Mix{Raw: 1}) {
+		t.Fatalf("%+v %v", m, err)
+	}
+	for _, bad := range []string{"", "toast=0", "toast", "toast=-1", "mail=3", "toast=x"} {
+		if _, err := load.ParseMix(bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func TestReadTargets(t *testing.T) {
+	csv := "device,device_id,app,channel,uri\n1,d1,news,main,http://h/push/a\n2,d2,mail,main,http://h/push/b\n"
+	got, err := load.ReadTargets(strings.NewReader(csv))
+	if err != nil || len(got) != 2 || got[1] != (load.Target{URI: "http://h/push/b", App: "mail"}) {
+		t.Fatalf("csv: %+v %v", got, err)
+	}
+	jl := `{"device":1,"app":"news","uri":"http://h/push/a"}` + "\n" + `{"uri":"http://h/push/b"}` + "\n"
+	got, err = load.ReadTargets(strings.NewReader(jl))
+	if err != nil || len(got) != 2 || got[0].App != "news" {
+		t.Fatalf("jsonl: %+v %v", got, err)
+	}
+	for _, bad := range []string{"", "a,b\n1,2\n", "uri\n", `{"app":"x"}`, `{"uri":`} {
+		if _, err := load.ReadTargets(strings.NewReader(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func FuzzReadTargets(f *testing.F) {
+	f.Add("uri,app\nhttp://h/push/a,x\n")
+	f.Add(`{"uri":"http://h/push/a"}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		ts, err := load.ReadTargets(strings.NewReader(s))
+		if err == nil && len(ts) == 0 {
+			t.Fatal("no error and no targets")
+		}
+	})
+}
+
+// Closed and open loop against a real server and a real fleet: every
+// notification is answered, the mix is followed exactly, and the fleet
+// receives exactly what the server answered Received.
+func TestLoadAgainstFleet(t *testing.T) {
+	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	fl, err := fleet.Start(ctx, fleet.Config{Servers: []string{srv.URL()}, Devices: 50, Apps: []string{"a", "b"},
+		OptOut: 0.3, Seed: 3, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	if err := fl.WaitRegistered(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var targets []load.Target
+	for _, c := range fl.Channels() {
+		targets = append(targets, load.Target{URI: c.URI, App: c.App})
+	}
+	progress := 0
+	closed, err := load.Run(ctx, load.Config{Targets: targets, Concurrency: 8, Count: 1000,
+		Mix: load.Mix{Toast: 5, Tile: 3, Raw: 2}, Progress: func(load.Progress) { progress++ }, ProgressEvery: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := load.Run(ctx, load.Config{Targets: targets, Rate: 2000, Count: 400, Mix: load.Mix{Raw: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*load.Report{closed, open} {
+		var answered int64
+		for _, n := range r.Answers {
+			answered += n
+		}
+		if len(r.Errors) != 0 || answered != r.Sent || r.RTT.Count != uint64(r.Sent) {
+			t.Fatalf("%s: sent %d, answered %d, errors %v", r.Mode, r.Sent, answered, r.Errors)
+		}
+	}
+	if closed.Sent != 1000 || closed.ByKind["toast"] != 500 || closed.ByKind["tile"] != 300 || closed.ByKind["raw"] != 200 {
+		t.Fatalf("closed loop: sent %d by kind %v", closed.Sent, closed.ByKind)
+	}
+	if closed.Answers["200 Suppressed"] == 0 || closed.Received+closed.Answers["200 Suppressed"] != 1000 {
+		t.Fatalf("closed loop answers %v", closed.Answers)
+	}
+	if open.Sent != 400 || open.Received != 400 || open.Mode != "rate" {
+		t.Fatalf("open loop: %+v", open)
+	}
+	if progress == 0 {
+		t.Fatal("no progress reported")
+	}
+	want := closed.Received + open.Received
+	if err := fl.Wait(ctx, func(s fleet.Stats) bool { return s.Total() >= want }); err != nil {
+		t.Fatal(err)
+	}
+	rep := fl.Report()
+	if rep.Total() != want || rep.Duplicates != 0 || rep.OutOfOrder != 0 {
+		t.Fatalf("fleet received %d (want %d), duplicates %d, out of order %d", rep.Total(), want, rep.Duplicates, rep.OutOfOrder)
+	}
+	if _, err := load.Run(ctx, load.Config{Targets: targets, Count: 1}); err == nil {
+		t.Fatal("no rate and no concurrency accepted")
+	}
+	if _, err := load.Run(ctx, load.Config{Targets: targets, Rate: 1}); err == nil {
+		t.Fatal("no count and no duration accepted")
+	}
+}
