@@ -173,12 +173,12 @@ type Progress struct {
 
 // Report is what a run did.
 type Report struct {
-	Mode        string `json:"mode"` // "rate" or "concurrency"
+	Mode        string  `json:"mode"` // "rate" or "concurrency"
 	TargetRate  float64 `json:"target_rate,omitempty"`
-	Concurrency int    `json:"concurrency"`
-	Channels    int    `json:"channels"`
-	Mix         string `json:"mix"`
-	Sent        int64  `json:"sent"`
+	Concurrency int     `json:"concurrency"`
+	Channels    int     `json:"channels"`
+	Mix         string  `json:"mix"`
+	Sent        int64   `json:"sent"`
 	// Answers counts "HTTP-status NotificationStatus", e.g. "200 Received".
 	Answers map[string]int64 `json:"answers"`
 	// Errors counts transport errors by message.

@@ -34,6 +34,8 @@ func commands() []command {
 		{"device", "run one headless device app and print its events as JSON lines", runDevice},
 		{"send", "send a toast, tile or raw notification to a Channel URI", runSend},
 		{"service", "register authenticated senders: add, list, remove, rotate-secret, add-key, remove-key", runService},
+		{"fleet", "run many headless devices for QA and load tests, with progress and a report", runFleet},
+		{"load", "send notifications to the channels of a channels file (or of a fleet) at a rate or concurrency", runLoad},
 		{"render", "render a toast or tile payload to a PNG, as the emulator draws it", runRender},
 		{"demo-backend", "a demo cloud service: takes Channel URI handoffs and pushes news, photo and mail notifications", runDemoBackend},
 		{"demo", "show the whole path in the terminal: server, phone and cloud service", runDemo},

@@ -1,0 +1,495 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openmpns/openmpns/device/fleet"
+)
+
+// perProcessDefault is how many devices one fleet process runs before the
+// fleet shards itself: a process may hold at most 20,000 open files here.
+const perProcessDefault = 15000
+
+// workerEnv names the executable that fleet workers run (tests set it to
+// their own binary); default os.Executable().
+const workerEnv = "OPENMPNS_FLEET_EXE"
+
+type fleetOpts struct {
+	servers                          []string
+	devices, perProcess, sourceAddrs int
+	apps                             []string
+	connectRate                      float64
+	optOut, airplane, lowPower       float64
+	churn                            float64
+	state, handoff                   string
+	channelsOut, report              string
+	duration                         time.Duration
+	untilReceived                    int64
+	seed                             uint64
+	progress                         time.Duration
+	minBackoff, maxBackoff           time.Duration
+	worker                           bool
+	firstIndex                       int
+}
+
+func runFleet(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "fleet", "--devices N --apps a,b,c [--server URL[,URL...]] [--connect-rate R] [--opt-out P] [--churn P/min] [--airplane P] [--low-power P] [--state DIR] [--channels-out FILE] [--handoff URL] [--report FILE] [--duration D] [--until-received K]")
+	var o fleetOpts
+	servers := fs.String("server", "http://127.0.0.1:8080", "OpenMPNS server base URL; several, comma-separated, share the devices")
+	fs.IntVar(&o.devices, "devices", 100, "number of emulated phones")
+	apps := fs.String("apps", "com.example.app", "comma-separated app ids: each device opens and binds one channel per app")
+	fs.Float64Var(&o.connectRate, "connect-rate", 1000, "devices started per second (0: all at once)")
+	optOut := fs.String("opt-out", "0", "share of devices that deny toasts (tile only): 0.1 or 10%")
+	churn := fs.String("churn", "0", "share of devices per minute that drop off and come back 1-10 s later: 0.05 or 5%/min")
+	airplane := fs.String("airplane", "0", "share of devices that go offline (airplane mode) once registered")
+	lowPower := fs.String("low-power", "0", "share of devices in battery saver (raw only)")
+	fs.StringVar(&o.state, "state", "", "keep each device's identity and channels under this directory (default: in memory)")
+	fs.StringVar(&o.channelsOut, "channels-out", "", "write every Channel URI, as it appears, to this file: .csv, or JSON lines otherwise (device, device_id, app, channel, uri, toast)")
+	fs.StringVar(&o.handoff, "handoff", "", "each device POSTs its Channel URIs to this cloud service URL (same JSON as openmpns device --handoff)")
+	fs.StringVar(&o.report, "report", "", "write the JSON report to this file at the end")
+	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (default: until Ctrl-C or --until-received)")
+	fs.Int64Var(&o.untilReceived, "until-received", 0, "stop once the fleet has received this many notifications")
+	fs.IntVar(&o.perProcess, "per-process", perProcessDefault, "devices per process; above, the fleet runs worker processes of itself and merges their reports")
+	fs.IntVar(&o.sourceAddrs, "source-addrs", 0, "spread loopback connections over 127.0.0.1..N to pass one address's ~28,000 ports (default: as needed)")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed for choosing the opted-out, airplane and low-power devices")
+	fs.DurationVar(&o.progress, "progress", time.Second, "how often to print progress")
+	fs.DurationVar(&o.minBackoff, "min-backoff", 250*time.Millisecond, "smallest reconnect delay")
+	fs.DurationVar(&o.maxBackoff, "max-backoff", 30*time.Second, "largest reconnect delay")
+	fs.BoolVar(&o.worker, "worker", false, "internal: run as one shard of a larger fleet, speaking JSON lines")
+	fs.IntVar(&o.firstIndex, "first-index", 0, "internal: number of this shard's first device")
+	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var err error
+	for _, p := range []struct {
+		flag string
+		in   string
+		out  *float64
+	}{{"opt-out", *optOut, &o.optOut}, {"churn", *churn, &o.churn}, {"airplane", *airplane, &o.airplane}, {"low-power", *lowPower, &o.lowPower}} {
+		if *p.out, err = parseShare(p.in); err != nil {
+			fmt.Fprintf(e.stderr, "openmpns fleet: --%s: %v\n", p.flag, err)
+			return errUsage
+		}
+	}
+	o.servers = splitList(*servers)
+	o.apps = splitList(*apps)
+	if o.devices <= 0 || len(o.apps) == 0 || len(o.servers) == 0 || o.perProcess <= 0 {
+		fmt.Fprintln(e.stderr, "openmpns fleet: --devices, --per-process, --apps and --server need values")
+		return errUsage
+	}
+	log, err := newLogger(e.stderr, *logLevel, "text")
+	if err != nil {
+		return err
+	}
+	if o.sourceAddrs == 0 {
+		o.sourceAddrs = defaultSourceAddrs(o.servers, o.devices)
+	}
+	if o.worker {
+		return runFleetWorker(ctx, e, o, log)
+	}
+	return runFleetMain(ctx, e, o, log)
+}
+
+// parseShare reads 0.1, 10% or 10%/min as a share between 0 and 1.
+func parseShare(s string) (float64, error) {
+	s = strings.TrimSuffix(strings.TrimSpace(s), "/min")
+	pct := strings.HasSuffix(s, "%")
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q: want a share such as 0.1 or 10%%", s)
+	}
+	if pct {
+		v /= 100
+	}
+	if v < 0 || v > 1 {
+		return 0, fmt.Errorf("%q is not between 0 and 100%%", s)
+	}
+	return v, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// defaultSourceAddrs gives every loopback server about 20,000 connections
+// per local address, below the ~28,000 ephemeral ports.
+func defaultSourceAddrs(servers []string, devices int) int {
+	for _, s := range servers {
+		u, err := url.Parse(s)
+		if err != nil {
+			return 1
+		}
+		if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() || ip.To4() == nil {
+			return 1
+		}
+	}
+	perServer := (devices + len(servers) - 1) / len(servers)
+	return min(max(1, (perServer+19999)/20000), 250)
+}
+
+// shard is one process's part of a fleet: this process's own, or a worker.
+type shard interface {
+	stats() fleet.Stats
+	// stop ends the shard and returns its final report.
+	stop() (*fleet.Report, error)
+}
+
+type localShard struct{ f *fleet.Fleet }
+
+func (l localShard) stats() fleet.Stats { return l.f.Stats() }
+func (l localShard) stop() (*fleet.Report, error) {
+	r := l.f.Report()
+	l.f.Close()
+	return r, nil
+}
+
+// channelWriter writes Channel URIs to a file as they appear.
+type channelWriter struct {
+	mu   sync.Mutex
+	f    *os.File
+	csv  *csv.Writer
+	n    int
+	werr error
+}
+
+func newChannelWriter(path string) (*channelWriter, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--channels-out: %w", err)
+	}
+	w := &channelWriter{f: f}
+	if strings.EqualFold(filepath.Ext(path), ".csv") {
+		w.csv = csv.NewWriter(f)
+		w.csv.Write([]string{"device", "device_id", "app", "channel", "uri", "toast"})
+		w.csv.Flush()
+	}
+	return w, nil
+}
+
+func (w *channelWriter) write(c fleet.Channel) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.n++
+	if w.csv != nil {
+		w.csv.Write([]string{strconv.Itoa(c.Device), c.DeviceID, c.App, c.Channel, c.URI, strconv.FormatBool(c.Toast)})
+		w.csv.Flush()
+		if err := w.csv.Error(); err != nil && w.werr == nil {
+			w.werr = err
+		}
+		return
+	}
+	b, _ := json.Marshal(c)
+	if _, err := w.f.Write(append(b, '\n')); err != nil && w.werr == nil {
+		w.werr = err
+	}
+}
+
+func (w *channelWriter) close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.f.Close(); err != nil && w.werr == nil {
+		w.werr = err
+	}
+	if w.werr != nil {
+		return fmt.Errorf("--channels-out: %w", w.werr)
+	}
+	return nil
+}
+
+func (o *fleetOpts) config(log *slog.Logger, onChannel func(fleet.Channel)) fleet.Config {
+	return fleet.Config{Servers: o.servers, Devices: o.devices, Apps: o.apps, ConnectRate: o.connectRate,
+		OptOut: o.optOut, Airplane: o.airplane, LowPower: o.lowPower, Churn: o.churn, StateDir: o.state,
+		Handoff: o.handoff, OnChannel: onChannel, Seed: o.seed, FirstIndex: o.firstIndex,
+		MinBackoff: o.minBackoff, MaxBackoff: o.maxBackoff, SourceAddrs: o.sourceAddrs, Logger: log}
+}
+
+func runFleetMain(ctx context.Context, e *env, o fleetOpts, log *slog.Logger) error {
+	var cw *channelWriter
+	if o.channelsOut != "" {
+		var err error
+		if cw, err = newChannelWriter(o.channelsOut); err != nil {
+			return err
+		}
+	}
+	onChannel := func(c fleet.Channel) {
+		if cw != nil {
+			cw.write(c)
+		}
+	}
+	nShards := (o.devices + o.perProcess - 1) / o.perProcess
+	fmt.Fprintf(e.stderr, "fleet: %d devices × %d apps against %s, %.0f connects/s", o.devices, len(o.apps), strings.Join(o.servers, ", "), o.connectRate)
+	if nShards > 1 {
+		fmt.Fprintf(e.stderr, ", in %d worker processes", nShards)
+	}
+	fmt.Fprintln(e.stderr)
+	var shards []shard
+	stopAll := func() (*fleet.Report, error) {
+		total := &fleet.Report{}
+		var errs []error
+		for _, s := range shards {
+			r, err := s.stop()
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			total.Merge(r)
+		}
+		if nShards == 1 {
+			total.Shards = 0
+		}
+		return total, errors.Join(errs...)
+	}
+	if nShards == 1 {
+		f, err := fleet.Start(ctx, o.config(log, onChannel))
+		if err != nil {
+			return err
+		}
+		shards = append(shards, localShard{f})
+	} else {
+		exe := os.Getenv(workerEnv)
+		if exe == "" {
+			var err error
+			if exe, err = os.Executable(); err != nil {
+				return fmt.Errorf("finding this program to run workers: %w", err)
+			}
+		}
+		for i := 0; i < nShards; i++ {
+			wo := o
+			wo.firstIndex = i * o.perProcess
+			wo.devices = min(o.perProcess, o.devices-wo.firstIndex)
+			// Each worker connects at its share of the rate.
+			wo.connectRate = o.connectRate * float64(wo.devices) / float64(o.devices)
+			w, err := startWorker(ctx, exe, wo, onChannel, e.stderr)
+			if err != nil {
+				stopAll()
+				return fmt.Errorf("starting fleet worker %d: %w", i, err)
+			}
+			shards = append(shards, w)
+		}
+	}
+	merged := func() fleet.Stats {
+		var s fleet.Stats
+		for _, sh := range shards {
+			s.Merge(sh.stats())
+		}
+		return s
+	}
+	// Run until the duration, the received count or Ctrl-C.
+	start := time.Now()
+	var deadline <-chan time.Time
+	if o.duration > 0 {
+		t := time.NewTimer(o.duration)
+		defer t.Stop()
+		deadline = t.C
+	}
+	tick := time.NewTicker(o.progress)
+	defer tick.Stop()
+	last, lastAt := int64(0), start
+	why := "interrupted"
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-deadline:
+			why = "duration reached"
+			break loop
+		case now := <-tick.C:
+			s := merged()
+			rate := float64(s.Total()-last) / now.Sub(lastAt).Seconds()
+			last, lastAt = s.Total(), now
+			fmt.Fprintf(e.stderr, "fleet %6.1fs: %d/%d started, %d connected, %d registered, %d received (%.0f/s), %d reconnects, %d errors\n",
+				now.Sub(start).Seconds(), s.Started, o.devices, s.Connected, s.Registered, s.Total(), rate, s.Reconnects, s.ErrorCount())
+			if o.untilReceived > 0 && s.Total() >= o.untilReceived {
+				why = "received " + strconv.FormatInt(o.untilReceived, 10)
+				break loop
+			}
+		}
+	}
+	fmt.Fprintf(e.stderr, "fleet: stopping (%s)\n", why)
+	rep, err := stopAll()
+	if cw != nil {
+		if cerr := cw.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		fmt.Fprintf(e.stderr, "fleet: %d Channel URIs written to %s\n", cw.n, o.channelsOut)
+	}
+	rep.WriteTable(e.stdout)
+	if o.report != "" {
+		b, jerr := json.MarshalIndent(rep, "", "  ")
+		if jerr == nil {
+			jerr = os.WriteFile(o.report, append(b, '\n'), 0o644)
+		}
+		if jerr != nil {
+			return fmt.Errorf("--report: %w", jerr)
+		}
+		fmt.Fprintf(e.stderr, "fleet: report written to %s\n", o.report)
+	}
+	return err
+}
+
+// workerLine is one line a worker writes on its stdout.
+type workerLine struct {
+	Stats   *fleet.Stats   `json:"stats,omitempty"`
+	Channel *fleet.Channel `json:"channel,omitempty"`
+	Report  *fleet.Report  `json:"report,omitempty"`
+	Error   string         `json:"error,omitempty"`
+}
+
+// runFleetWorker runs one shard, reporting stats, channels and the final
+// report as JSON lines on stdout; it stops when stdin closes or ctx ends.
+func runFleetWorker(ctx context.Context, e *env, o fleetOpts, log *slog.Logger) error {
+	var mu sync.Mutex
+	enc := json.NewEncoder(e.stdout)
+	emit := func(l workerLine) {
+		mu.Lock()
+		defer mu.Unlock()
+		enc.Encode(l)
+	}
+	f, err := fleet.Start(ctx, o.config(log, func(c fleet.Channel) { emit(workerLine{Channel: &c}) }))
+	if err != nil {
+		emit(workerLine{Error: err.Error()})
+		return err
+	}
+	stdinDone := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, e.stdin)
+		close(stdinDone)
+	}()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-stdinDone:
+			done = true
+		case <-tick.C:
+			s := f.Stats()
+			emit(workerLine{Stats: &s})
+		}
+	}
+	r := f.Report()
+	f.Close()
+	emit(workerLine{Report: r})
+	return nil
+}
+
+// workerShard is a fleet worker process.
+type workerShard struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	mu     sync.Mutex
+	last   fleet.Stats
+	report *fleet.Report
+	err    string
+	done   chan struct{}
+}
+
+func startWorker(ctx context.Context, exe string, o fleetOpts, onChannel func(fleet.Channel), stderr io.Writer) (*workerShard, error) {
+	args := []string{"fleet", "--worker",
+		"--server", strings.Join(o.servers, ","), "--devices", strconv.Itoa(o.devices), "--first-index", strconv.Itoa(o.firstIndex),
+		"--apps", strings.Join(o.apps, ","), "--connect-rate", fmt.Sprint(o.connectRate),
+		"--opt-out", fmt.Sprint(o.optOut), "--churn", fmt.Sprint(o.churn), "--airplane", fmt.Sprint(o.airplane),
+		"--low-power", fmt.Sprint(o.lowPower), "--seed", fmt.Sprint(o.seed), "--source-addrs", strconv.Itoa(o.sourceAddrs),
+		"--min-backoff", o.minBackoff.String(), "--max-backoff", o.maxBackoff.String(), "--per-process", strconv.Itoa(o.devices)}
+	if o.state != "" {
+		args = append(args, "--state", filepath.Join(o.state, fmt.Sprintf("shard-%d", o.firstIndex)))
+	}
+	if o.handoff != "" {
+		args = append(args, "--handoff", o.handoff)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stderr = stderr
+	dieWithParent(cmd)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	w := &workerShard{cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 64<<20) // the final report carries a histogram
+		for sc.Scan() {
+			var l workerLine
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				continue
+			}
+			switch {
+			case l.Channel != nil:
+				onChannel(*l.Channel)
+			case l.Stats != nil:
+				w.mu.Lock()
+				w.last = *l.Stats
+				w.mu.Unlock()
+			case l.Report != nil:
+				w.mu.Lock()
+				w.report = l.Report
+				w.mu.Unlock()
+			case l.Error != "":
+				w.mu.Lock()
+				w.err = l.Error
+				w.mu.Unlock()
+			}
+		}
+		cmd.Wait()
+	}()
+	return w, nil
+}
+
+func (w *workerShard) stats() fleet.Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last
+}
+
+func (w *workerShard) stop() (*fleet.Report, error) {
+	w.stdin.Close()
+	select {
+	case <-w.done:
+	case <-time.After(2 * time.Minute):
+		w.cmd.Process.Kill()
+		<-w.done
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.report == nil {
+		msg := w.err
+		if msg == "" {
+			msg = "no report (" + w.cmd.ProcessState.String() + ")"
+		}
+		return nil, fmt.Errorf("fleet worker %d: %s", w.cmd.Process.Pid, msg)
+	}
+	return w.report, nil
+}

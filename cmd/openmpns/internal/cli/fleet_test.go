@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openmpns/openmpns/device/fleet"
+)
+
+// asMainEnv makes the test binary act as the openmpns program, so that the
+// fleet can start worker processes of "itself" in tests.
+const asMainEnv = "OPENMPNS_CLI_AS_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asMainEnv) == "1" {
+		os.Exit(Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func TestParseShare(t *testing.T) {
+	for in, want := range map[string]float64{"0": 0, "0.25": 0.25, "10%": 0.1, "5%/min": 0.05, "100%": 1} {
+		if got, err := parseShare(in); err != nil || got != want {
+			t.Errorf("%q: %v %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "x", "-1", "101%", "2"} {
+		if _, err := parseShare(bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+	if n := defaultSourceAddrs([]string{"http://127.0.0.1:1", "http://127.0.0.1:2"}, 100000); n != 3 {
+		t.Errorf("source addresses for 50,000 per server: %d", n)
+	}
+	if n := defaultSourceAddrs([]string{"http://example.com"}, 100000); n != 1 {
+		t.Errorf("source addresses for a remote server: %d", n)
+	}
+}
+
+// A sharded fleet as a user runs it: 70 devices in 3 worker processes
+// write their Channel URIs to a CSV file as they appear; `openmpns load`
+// sends one raw to each from that file; the fleet stops at
+// --until-received and its merged report counts exactly.
+func TestShardedFleetAndLoad(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(workerEnv, exe)
+	t.Setenv(asMainEnv, "1")
+	srv := start(t, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn")
+	line := srv.next(t, "openmpns server on ")
+	base := "http://" + strings.Fields(strings.TrimPrefix(line, "openmpns server on "))[0]
+
+	dir := t.TempDir()
+	chFile, repFile := filepath.Join(dir, "channels.csv"), filepath.Join(dir, "report.json")
+	const devices, apps = 70, 2
+	fl := start(t, "fleet", "--server", base, "--devices", "70", "--per-process", "30", "--apps", "a,b",
+		"--connect-rate", "0", "--opt-out", "50%", "--channels-out", chFile, "--report", repFile,
+		"--until-received", "140", "--progress", "50ms", "--min-backoff", "10ms")
+	// The channels file fills as the devices register.
+	var rows [][]string
+	deadline := time.Now().Add(60 * time.Second)
+	for len(rows) < devices*apps+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("channels file has %d rows; stderr: %s", len(rows), fl.stderr.String())
+		}
+		b, _ := os.ReadFile(chFile)
+		rows, _ = csv.NewReader(bytes.NewReader(b)).ReadAll()
+		time.Sleep(20 * time.Millisecond) // polling a file another process writes
+	}
+	if strings.Join(rows[0], ",") != "device,device_id,app,channel,uri,toast" {
+		t.Fatalf("header %v", rows[0])
+	}
+	var out, errb syncBuffer
+	if code := RunContext(context.Background(), []string{"load", "--channels", chFile, "--concurrency", "4",
+		"--count", "140", "--mix", "raw=1", "--report", filepath.Join(dir, "load.json")}, nil, &out, &errb); code != 0 {
+		t.Fatalf("load exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "200 Received") {
+		t.Fatalf("load output: %s", out.String())
+	}
+	select {
+	case code := <-fl.code:
+		fl.code <- code // for the cleanup
+		if code != 0 {
+			t.Fatalf("fleet exit %d: %s", code, fl.stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("fleet did not stop at --until-received; stderr: %s", fl.stderr.String())
+	}
+	b, err := os.ReadFile(repFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r fleet.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Devices != devices || r.Registered != devices || r.Channels != devices*apps || r.Shards != 3 {
+		t.Fatalf("report: devices %d registered %d channels %d shards %d", r.Devices, r.Registered, r.Channels, r.Shards)
+	}
+	if r.Notifications["raw"] != 140 || r.Total() != 140 || r.Duplicates != 0 || r.OutOfOrder != 0 || r.Latency.Count != 140 {
+		t.Fatalf("report: %v, duplicates %d, out of order %d, latency samples %d", r.Notifications, r.Duplicates, r.OutOfOrder, r.Latency.Count)
+	}
+	t.Logf("fleet stderr:\n%s", fl.stderr.String())
+	if !strings.Contains(fl.stderr.String(), "in 3 worker processes") || !strings.Contains(fl.stderr.String(), "registered") {
+		t.Fatalf("no progress shown: %s", fl.stderr.String())
+	}
+	var lr loadReport
+	b, _ = os.ReadFile(filepath.Join(dir, "load.json"))
+	if err := json.Unmarshal(b, &lr); err != nil || lr.Load.Sent != 140 || lr.Load.Received != 140 {
+		t.Fatalf("load report %s: %v", b, err)
+	}
+}
+
+// `openmpns load --fleet` runs its own devices and reports end to end.
+func TestLoadWithItsOwnFleet(t *testing.T) {
+	srv := start(t, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn")
+	line := srv.next(t, "openmpns server on ")
+	base := "http://" + strings.Fields(strings.TrimPrefix(line, "openmpns server on "))[0]
+	rep := filepath.Join(t.TempDir(), "r.json")
+	var out, errb syncBuffer
+	if code := RunContext(context.Background(), []string{"load", "--fleet", "20", "--server", base, "--rate", "500",
+		"--count", "100", "--report", rep}, nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var lr loadReport
+	b, _ := os.ReadFile(rep)
+	if err := json.Unmarshal(b, &lr); err != nil || lr.Fleet == nil {
+		t.Fatalf("report %s: %v", b, err)
+	}
+	if lr.Load.Sent != 100 || lr.Fleet.Total() != lr.Load.Received || lr.Fleet.Latency.Count != uint64(lr.Load.Received) {
+		t.Fatalf("sent %d, accepted %d, devices got %d", lr.Load.Sent, lr.Load.Received, lr.Fleet.Total())
+	}
+	if !strings.Contains(out.String(), "end to end") {
+		t.Fatalf("output: %s", out.String())
+	}
+}

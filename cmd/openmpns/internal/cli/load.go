@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/openmpns/openmpns/device/fleet"
+	"github.com/openmpns/openmpns/shared/sender"
+	"github.com/openmpns/openmpns/shared/sender/load"
+)
+
+// loadReport is what `openmpns load --report` writes: the sender's view
+// and, when it ran its own fleet, the devices' view.
+type loadReport struct {
+	Load  *load.Report  `json:"load"`
+	Fleet *fleet.Report `json:"fleet,omitempty"`
+}
+
+func runLoad(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "load", "(--channels FILE | --fleet N [--server URL] [--apps a,b]) (--rate R | --concurrency C) (--count N | --duration D) [--mix toast=60,tile=30,raw=10] [--report FILE]")
+	channels := fs.String("channels", "", "channels file from openmpns fleet --channels-out (CSV or JSON lines)")
+	fleetN := fs.Int("fleet", 0, "instead of --channels: start this many devices in this process and send to their channels; reports end-to-end latency")
+	srvURL := fs.String("server", "http://127.0.0.1:8080", "server for --fleet")
+	apps := fs.String("apps", "com.example.app", "apps for --fleet, comma-separated")
+	rate := fs.Float64("rate", 0, "open loop: notifications per second")
+	conc := fs.Int("concurrency", 0, "closed loop: concurrent senders (with --rate: the most requests in flight, default 512)")
+	count := fs.Int("count", 0, "stop after this many notifications")
+	duration := fs.Duration("duration", 0, "stop after this long")
+	mixFlag := fs.String("mix", "toast=60,tile=30,raw=10", "relative weights of toast, tile and raw")
+	interval := fs.String("class", "immediate", "batching interval: immediate, 450 (within 450 s) or 900")
+	token := fs.String("token", "", "bearer access token for an authenticated sender (Authorization: Bearer)")
+	report := fs.String("report", "", "write the JSON report to this file")
+	drain := fs.Duration("drain", 30*time.Second, "with --fleet: how long to wait for the devices to receive what was accepted")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	mix, err := load.ParseMix(*mixFlag)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "openmpns load: --mix: %v\n", err)
+		return errUsage
+	}
+	iv, err := parseInterval(*interval)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "openmpns load: --class: %v\n", err)
+		return errUsage
+	}
+	if (*channels == "") == (*fleetN == 0) || (*rate <= 0 && *conc <= 0) || (*count <= 0 && *duration <= 0) {
+		fmt.Fprintln(e.stderr, "openmpns load: give --channels or --fleet, --rate or --concurrency, and --count or --duration")
+		fs.Usage()
+		return errUsage
+	}
+	var targets []load.Target
+	var fl *fleet.Fleet
+	if *channels != "" {
+		f, err := os.Open(*channels)
+		if err != nil {
+			return err
+		}
+		targets, err = load.ReadTargets(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", *channels, err)
+		}
+	} else {
+		log, _ := newLogger(e.stderr, "warn", "text")
+		fl, err = fleet.Start(ctx, fleet.Config{Servers: []string{*srvURL}, Devices: *fleetN, Apps: splitList(*apps),
+			ConnectRate: 0, Logger: log, SourceAddrs: defaultSourceAddrs([]string{*srvURL}, *fleetN)})
+		if err != nil {
+			return err
+		}
+		defer fl.Close()
+		fmt.Fprintf(e.stderr, "load: starting %d devices against %s...\n", *fleetN, *srvURL)
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		err = fl.WaitRegistered(wctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		for _, c := range fl.Channels() {
+			targets = append(targets, load.Target{URI: c.URI, App: c.App})
+		}
+	}
+	cfg := load.Config{Targets: targets, Rate: *rate, Concurrency: *conc, Count: *count, Duration: *duration, Mix: mix, Interval: iv,
+		Progress: func(p load.Progress) {
+			fmt.Fprintf(e.stderr, "load %5.1fs: %d sent (%.0f/s), %d errors\n", p.Elapsed.Seconds(), p.Sent, float64(p.Sent)/p.Elapsed.Seconds(), p.Errors)
+		}}
+	if *token != "" {
+		cfg.Header = http.Header{"Authorization": {"Bearer " + *token}}
+	}
+	mode := fmt.Sprintf("%d senders", *conc)
+	if *rate > 0 {
+		mode = fmt.Sprintf("%.0f/s", *rate)
+	}
+	fmt.Fprintf(e.stderr, "load: sending to %d channels at %s, mix %s\n", len(targets), mode, mix)
+	rep, err := load.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	out := loadReport{Load: rep}
+	rep.WriteTable(e.stdout)
+	if fl != nil {
+		fmt.Fprintf(e.stderr, "load: waiting up to %v for the devices to receive %d notifications...\n", *drain, rep.Received)
+		wctx, cancel := context.WithTimeout(ctx, *drain)
+		werr := fl.Wait(wctx, func(s fleet.Stats) bool { return s.Total() >= rep.Received })
+		cancel()
+		out.Fleet = fl.Report()
+		fmt.Fprintf(e.stdout, "devices received %d of %d accepted; end to end (accept → device): %s\n",
+			out.Fleet.Total(), rep.Received, out.Fleet.LatencySummary)
+		if werr != nil {
+			err = errors.Join(err, fmt.Errorf("not every accepted notification arrived: %w", werr))
+		}
+	}
+	if *report != "" {
+		b, jerr := json.MarshalIndent(out, "", "  ")
+		if jerr == nil {
+			jerr = os.WriteFile(*report, append(b, '\n'), 0o644)
+		}
+		if jerr != nil {
+			return fmt.Errorf("--report: %w", jerr)
+		}
+	}
+	return err
+}
+
+// parseInterval reads immediate, 450 or 900.
+func parseInterval(s string) (sender.Interval, error) {
+	switch s {
+	case "immediate", "0":
+		return sender.Immediate, nil
+	case "450":
+		return sender.Within450, nil
+	case "900":
+		return sender.Within900, nil
+	}
+	return 0, fmt.Errorf("%q: want immediate, 450 or 900", s)
+}
