@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -114,7 +115,8 @@ type Fleet struct {
 	members []*member
 
 	connected, registered, started atomic.Int64
-	reconnects, duplicates, order  atomic.Int64
+	reconnects, redelivered, order atomic.Int64
+	duplicates                     atomic.Int64
 	rawDropped                     atomic.Int64
 	byKind                         [kinds]atomic.Int64
 	latency                        histogram.Histogram
@@ -137,10 +139,13 @@ type member struct {
 	offline  atomic.Bool
 	ready    atomic.Bool
 	counts   []atomic.Int32 // [app*kinds+kind]
-	// last accepted time per (app, class), touched only on the device's
-	// event goroutine.
-	last map[int64]int64
-	uris sync.Map // app → uri
+	// last accepted time per (app, class), and a ring of the hashes of the
+	// last notification ids the apps saw; touched only on the device's event
+	// goroutine.
+	last   map[int64]int64
+	recent []uint64
+	next   int
+	uris   sync.Map // app → uri
 }
 
 // Start starts the fleet: devices start at ConnectRate in the background.
@@ -284,7 +289,7 @@ func (m *member) startDevice() error {
 			Tile:       func(md device.Meta, _ *payload.Tile, _ []string) { m.received(md, Tile) },
 			Raw:        func(md device.Meta, _ []byte) { m.received(md, Raw) },
 			RawDropped: func(device.Meta) { f.rawDropped.Add(1) },
-			Duplicate:  func(device.Meta) { f.duplicates.Add(1) },
+			Duplicate:  func(device.Meta) { f.redelivered.Add(1) },
 		},
 	})
 	if err != nil {
@@ -393,6 +398,9 @@ func (m *member) received(md device.Meta, kind int) {
 		return
 	}
 	m.counts[a*kinds+kind].Add(1)
+	if m.seenBefore(md.ID) {
+		f.duplicates.Add(1)
+	}
 	if at := md.AcceptedAt.UnixNano(); at > 0 {
 		f.latency.Record(md.ReceivedAt.Sub(md.AcceptedAt))
 		// Within one app and class the server delivers in accept order;
@@ -412,6 +420,30 @@ func (f *Fleet) after(d time.Duration) <-chan struct{} {
 	ch := make(chan struct{})
 	f.clk.AfterFunc(d, func() { close(ch) })
 	return ch
+}
+
+// recentIDs is how many notification ids per device the fleet remembers to
+// catch an app seeing one twice (the device's own dedupe should make that
+// impossible; this checks it from the outside).
+const recentIDs = 128
+
+// seenBefore reports whether the app saw id among the device's last
+// recentIDs notifications, and remembers it.
+func (m *member) seenBefore(id string) bool {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	sum := h.Sum64()
+	if m.recent == nil {
+		m.recent = make([]uint64, recentIDs)
+	}
+	for _, v := range m.recent {
+		if v == sum {
+			return true
+		}
+	}
+	m.recent[m.next] = sum
+	m.next = (m.next + 1) % recentIDs
+	return false
 }
 
 func (f *Fleet) countError(kind string, err error) {
@@ -651,7 +683,7 @@ func (f *Fleet) Report() *Report {
 	r := &Report{
 		Devices: s.Devices, Connected: s.Connected, Registered: s.Registered,
 		Channels:      s.Registered * int64(len(f.cfg.Apps)),
-		Notifications: map[string]int64{}, Duplicates: f.duplicates.Load(), OutOfOrder: f.order.Load(),
+		Notifications: map[string]int64{}, Duplicates: f.duplicates.Load(), Redelivered: f.redelivered.Load(), OutOfOrder: f.order.Load(),
 		RawDropped: f.rawDropped.Load(), Reconnects: s.Reconnects, Errors: s.Errors,
 		Handoffs: f.handoffs.Load(), HandoffFailures: f.handoffFailures.Load(),
 		Latency: f.latency.Snapshot(), Elapsed: f.clk.Now().Sub(f.start),

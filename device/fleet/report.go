@@ -20,7 +20,8 @@ type Report struct {
 	Channels        int64            `json:"channels"`
 	Notifications   map[string]int64 `json:"notifications"` // by kind
 	RawDropped      int64            `json:"raw_dropped"`   // raw for an app not running
-	Duplicates      int64            `json:"duplicates"`    // redeliveries the devices dropped
+	Duplicates      int64            `json:"duplicates"`    // notifications an app saw twice
+	Redelivered     int64            `json:"redelivered"`   // sent again by the server, dropped by the device's dedupe
 	OutOfOrder      int64            `json:"out_of_order"`  // delivered before one accepted earlier
 	Reconnects      int64            `json:"reconnects"`
 	Handoffs        int64            `json:"handoffs"`
@@ -62,6 +63,7 @@ func (r *Report) Merge(o *Report) {
 	r.Channels += o.Channels
 	r.RawDropped += o.RawDropped
 	r.Duplicates += o.Duplicates
+	r.Redelivered += o.Redelivered
 	r.OutOfOrder += o.OutOfOrder
 	r.Reconnects += o.Reconnects
 	r.Handoffs += o.Handoffs
@@ -107,7 +109,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 	rows = append(rows,
 		[2]string{"received per second", fmt.Sprintf("%.0f", rate)},
 		[2]string{"raw dropped (app not running)", fmt.Sprint(r.RawDropped)},
-		[2]string{"duplicates", fmt.Sprint(r.Duplicates)},
+		[2]string{"duplicates seen by apps", fmt.Sprint(r.Duplicates)},
+		[2]string{"redelivered (dropped by dedupe)", fmt.Sprint(r.Redelivered)},
 		[2]string{"out of order", fmt.Sprint(r.OutOfOrder)},
 		[2]string{"latency p50", us(r.LatencySummary.P50)},
 		[2]string{"latency p95", us(r.LatencySummary.P95)},
