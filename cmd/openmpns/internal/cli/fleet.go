@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -74,8 +75,23 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&o.worker, "worker", false, "internal: run as one shard of a larger fleet, speaking JSON lines")
 	fs.IntVar(&o.firstIndex, "first-index", 0, "internal: number of this shard's first device")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	scenarioFile := fs.String("scenario", "", "run a YAML scenario (see assets/scenarios/); exits 1 when an expectation fails")
+	junit := fs.String("junit", "", "with --scenario: write the results as JUnit XML to this file")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *scenarioFile != "" {
+		serverSet := false
+		fs.Visit(func(f *flag.Flag) { serverSet = serverSet || f.Name == "server" })
+		override := ""
+		if serverSet {
+			override = *servers
+		}
+		log, err := newLogger(e.stderr, *logLevel, "text")
+		if err != nil {
+			return err
+		}
+		return runScenario(ctx, e, *scenarioFile, override, o.state, *junit, o.report, log)
 	}
 	var err error
 	for _, p := range []struct {

@@ -144,3 +144,28 @@ func TestLoadWithItsOwnFleet(t *testing.T) {
 		t.Fatalf("output: %s", out.String())
 	}
 }
+
+// A scenario from the command line: exit 1 on a failed expectation, with
+// the JUnit file written either way.
+func TestFleetScenarioCommand(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(good, []byte("name: ok\ndevices: 3\napps: [a]\nphases:\n  - connect: {}\n  - send: {kind: raw, count: 2}\n  - expect: {raws: 2}\n"), 0o644)
+	os.WriteFile(bad, []byte("name: bad\ndevices: 3\napps: [a]\nphases:\n  - connect: {}\n  - expect: {raws: 1, within: 10ms}\n"), 0o644)
+	for _, c := range []struct {
+		file string
+		code int
+		want string
+	}{{good, 0, "PASS  3 expect"}, {bad, 1, "FAIL  2 expect"}} {
+		junit := filepath.Join(dir, filepath.Base(c.file)+".xml")
+		var out, errb syncBuffer
+		code := RunContext(context.Background(), []string{"fleet", "--scenario", c.file, "--junit", junit}, nil, &out, &errb)
+		if code != c.code || !strings.Contains(out.String(), c.want) {
+			t.Fatalf("%s: exit %d\n%s\n%s", c.file, code, out.String(), errb.String())
+		}
+		if b, err := os.ReadFile(junit); err != nil || !strings.Contains(string(b), "<testsuite") {
+			t.Fatalf("junit %s: %v", b, err)
+		}
+	}
+}
