@@ -5,6 +5,7 @@ package main
 import (
 	"os"
 
+	_ "github.com/openmpns/openmpns/cmd/internal/posixlocale" // before fyne reads LANG
 	"github.com/openmpns/openmpns/cmd/openmpns/internal/cli"
 )
 
