@@ -6,7 +6,7 @@ BIN       := bin
 FUZZTIME  ?= 30s
 PKGS_PURE := ./cmd/openmpns/... ./server/... ./device/... ./shared/...
 
-.PHONY: all build test demo screenshots lint bench fuzz clean
+.PHONY: all build test demo screenshots lint bench fuzz fuzz-short clean
 
 all: build
 
@@ -38,11 +38,22 @@ lint:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./shared/... ./server/...
 
-## fuzz: every fuzz target for FUZZTIME each (default 30s)
+## fuzz: every fuzz target for FUZZTIME each (default 30s): payload XML, WebSocket frames, the HTTP push handler, JWTs
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseToast$$' -fuzztime=$(FUZZTIME) ./shared/payload/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseTile$$' -fuzztime=$(FUZZTIME) ./shared/payload/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./shared/wire/
+	$(GO) test -run='^$$' -fuzz='^FuzzPushHandler$$' -fuzztime=$(FUZZTIME) ./server/
+	$(GO) test -run='^$$' -fuzz='^FuzzVerifyToken$$' -fuzztime=$(FUZZTIME) ./server/auth/
+	$(GO) test -run='^$$' -fuzz='^FuzzVerifyDeviceToken$$' -fuzztime=$(FUZZTIME) ./server/auth/
+
+## fuzz-short: a few seconds of every fuzz target (CI); seed corpora also run in `make test`
+fuzz-short:
+	$(MAKE) fuzz FUZZTIME=3s
+
+## chaos: the long fault runs (30 SIGKILLs under load, a 10,000-device reconnect storm); figures go to docs/reliability.md
+chaos:
+	OPENMPNS_CHAOS=long $(GO) test -count=1 -timeout=60m -v -run='^(TestCrashLoop|TestReconnectStorm|TestFullDiskRefusesWith503|TestDamagedDataFileRefusesToStart)$$' ./server/chaostest/
 
 clean:
 	rm -rf $(BIN)

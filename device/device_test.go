@@ -16,15 +16,15 @@ func TestBackoffGrowsWithinBounds(t *testing.T) {
 	prev := time.Duration(0)
 	for n := 0; n < 40; n++ {
 		hi := Backoff(n, min, max, top)
-		if hi < min || hi > max {
-			t.Fatalf("attempt %d: %v outside [%v, %v]", n, hi, min, max)
+		if hi < min/2 || hi > max {
+			t.Fatalf("attempt %d: %v outside [%v, %v]", n, hi, min/2, max)
 		}
 		if hi < prev {
 			t.Fatalf("attempt %d: ceiling shrank from %v to %v", n, prev, hi)
 		}
 		prev = hi
-		if lo := Backoff(n, min, max, low); lo != min {
-			t.Fatalf("attempt %d: lowest draw %v, want %v", n, lo, min)
+		if lo := Backoff(n, min, max, low); lo != min/2 {
+			t.Fatalf("attempt %d: lowest draw %v, want the floor %v", n, lo, min/2)
 		}
 	}
 	if prev != max {

@@ -93,8 +93,10 @@ type seenSet struct {
 	next int
 }
 
+// newSeenSet returns a set holding initial. It grows as ids arrive: a
+// fleet runs thousands of devices, most of which see few notifications.
 func newSeenSet(initial []string) *seenSet {
-	s := &seenSet{ids: make(map[string]struct{}, maxSeen)}
+	s := &seenSet{ids: make(map[string]struct{}, len(initial))}
 	for _, id := range initial {
 		s.add(id)
 	}

@@ -32,6 +32,12 @@ const (
 	DefaultBatchWindow900   = 900 * time.Second
 	DefaultTimeScale        = 1.0
 	DefaultShutdownGrace    = 5 * time.Second
+	DefaultMaxPendingPushes = 1024
+
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultHelloTimeout      = 10 * time.Second
 )
 
 // MaxPayloadLimit is the largest MaxPayloadBytes allowed: a payload travels
@@ -81,11 +87,28 @@ type Config struct {
 	// MaxConnsPerIP bounds the device connections from one source address
 	// (loopback addresses are exempt: fleets run there). Negative: no limit.
 	MaxConnsPerIP int
+	// MaxPendingPushes bounds the pushes accepted by the engine and waiting
+	// for their store write; beyond it senders get 503 at once (overload).
+	// Negative: no limit.
+	MaxPendingPushes int
 	// TimeScale divides the batching windows (450 s, 900 s) so a developer
 	// can preview batched delivery: 100 makes them 4.5 s and 9 s.
 	TimeScale float64
 	// ShutdownGrace is how long Shutdown waits for in-flight requests.
 	ShutdownGrace time.Duration
+
+	// ReadHeaderTimeout bounds reading a request's headers (a push, or a
+	// device's WebSocket upgrade); a client that trickles them is cut off.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole push request, body included; a
+	// body still incomplete after it is refused with 400.
+	ReadTimeout time.Duration
+	// IdleTimeout is how long a keep-alive HTTP connection may sit idle
+	// between requests before the server closes it.
+	IdleTimeout time.Duration
+	// HelloTimeout is how long a device has after the WebSocket upgrade to
+	// send hello; past it the server closes the connection (1008).
+	HelloTimeout time.Duration
 
 	// TLSCert and TLSKey (PEM files) make the server serve HTTPS (and WSS);
 	// Channel URIs are then https. ClientCA (PEM) enables mutual TLS: a
@@ -127,12 +150,17 @@ func (c *Config) Normalize() error {
 	def(&c.MaxChannels, DefaultMaxChannels)
 	def(&c.InFlight, DefaultInFlight)
 	def(&c.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	def(&c.MaxPendingPushes, DefaultMaxPendingPushes)
 	defD(&c.QueueTTL, DefaultQueueTTL)
 	defD(&c.TempDisconnected, DefaultTempDisconnected)
 	defD(&c.InactiveAfter, DefaultInactiveAfter)
 	defD(&c.Heartbeat, DefaultHeartbeat)
 	defD(&c.WriteTimeout, DefaultWriteTimeout)
 	defD(&c.ShutdownGrace, DefaultShutdownGrace)
+	defD(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	defD(&c.ReadTimeout, DefaultReadTimeout)
+	defD(&c.IdleTimeout, DefaultIdleTimeout)
+	defD(&c.HelloTimeout, DefaultHelloTimeout)
 	if c.TimeScale == 0 {
 		c.TimeScale = DefaultTimeScale
 	}
@@ -151,6 +179,9 @@ func (c *Config) Normalize() error {
 	}
 	if c.MaxPayloadBytes < 0 || c.MaxHeaderBytes < 0 || c.QueueLimit < 0 || c.MaxChannels < 0 || c.InFlight < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))
+	}
+	if c.ReadHeaderTimeout < 0 || c.ReadTimeout < 0 || c.IdleTimeout < 0 || c.HelloTimeout < 0 {
+		errs = append(errs, errors.New("timeouts must not be negative"))
 	}
 	if c.InactiveAfter <= c.TempDisconnected {
 		errs = append(errs, fmt.Errorf("inactive-after (%v) must be longer than temp-disconnected (%v)", c.InactiveAfter, c.TempDisconnected))

@@ -109,6 +109,9 @@ type Engine struct {
 	met   *metrics
 	seq   atomic.Uint64
 	state atomic.Int32 // 0 running, 1 draining
+	// pending counts pushes between admission and their store write's
+	// outcome; Config.MaxPendingPushes bounds it.
+	pending atomic.Int64
 	// tokens signs device identities; nil falls back to random secrets.
 	tokens DeviceTokens
 
@@ -222,6 +225,17 @@ func (e *Engine) Push(r *PushRequest) PushResult {
 	if e.draining() {
 		return PushResult{HTTPStatus: http.StatusServiceUnavailable, Reason: "the server is shutting down; retry with backoff"}
 	}
+	// Overload: every admitted push holds its body in memory until its store
+	// write is durable; past the bound, refuse at once rather than queue
+	// without limit.
+	if n := e.pending.Add(1); e.cfg.MaxPendingPushes > 0 && n > int64(e.cfg.MaxPendingPushes) {
+		e.pending.Add(-1)
+		e.met.overload.Inc()
+		return PushResult{HTTPStatus: http.StatusServiceUnavailable,
+			Reason: fmt.Sprintf("the server is overloaded (%d notifications waiting to be stored); retry with backoff", e.cfg.MaxPendingPushes)}
+	}
+	e.met.pending.Inc()
+	defer func() { e.pending.Add(-1); e.met.pending.Dec() }()
 	e.mu.RLock()
 	cs := e.channels[r.Token]
 	e.mu.RUnlock()

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -240,7 +242,6 @@ func (s *session) write(f *wire.Frame) error {
 
 func (s *session) readLoop(remote string) {
 	cfg := s.g.cfg
-	s.ws.SetReadLimit(wire.MaxFrameBytes)
 	alive := func() { s.ws.SetReadDeadline(time.Now().Add(2 * cfg.Heartbeat)) }
 	// Pongs keep a session alive only after hello; before it, the hello
 	// must come within the handshake deadline whatever else arrives.
@@ -250,20 +251,27 @@ func (s *session) readLoop(remote string) {
 		}
 		return nil
 	})
-	s.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	s.ws.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
 	for {
-		_, b, err := s.ws.ReadMessage()
+		mt, b, err := s.readMessage()
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				s.kick(websocket.CloseMessageTooBig, "frame larger than the limit")
-			}
+			s.readFailed(err)
+			return
+		}
+		if mt != websocket.TextMessage {
+			s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeBadFrame, Message: "binary messages are not accepted: send each frame as one JSON text message"})
+			s.kick(websocket.CloseUnsupportedData, "binary message")
 			return
 		}
 		f, err := wire.Decode(b)
 		if err != nil {
-			s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeBadFrame, Message: err.Error()})
-			s.kick(websocket.ClosePolicyViolation, "bad frame")
-			return
+			if !s.badFrame(b, err) {
+				return
+			}
+			if s.devID != "" {
+				alive()
+			}
+			continue
 		}
 		if s.devID != "" {
 			alive()
@@ -272,6 +280,82 @@ func (s *session) readLoop(remote string) {
 			return
 		}
 	}
+}
+
+// errFrameTooBig is readMessage's error for a message over wire.MaxFrameBytes.
+var errFrameTooBig = errors.New("frame larger than the limit")
+
+// maxDiscard bounds what readMessage reads and drops of an oversized
+// message, so that the close frame is not lost to a connection reset
+// caused by unread data.
+const maxDiscard = 1 << 20
+
+// readMessage reads one message of at most wire.MaxFrameBytes. The limit is
+// applied here rather than with SetReadLimit, whose own close frame (1009)
+// carries no reason.
+func (s *session) readMessage() (int, []byte, error) {
+	mt, r, err := s.ws.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(r, wire.MaxFrameBytes+1))
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(b) > wire.MaxFrameBytes {
+		io.Copy(io.Discard, io.LimitReader(r, maxDiscard))
+		return 0, nil, errFrameTooBig
+	}
+	return mt, b, nil
+}
+
+// readFailed ends the session after a failed read, telling the device why
+// when it can still hear it: a frame over the limit (1009), no hello in
+// time (1008), or silence past the heartbeat deadline (1000). Other errors
+// (the device closed or the network failed) get a plain 1000.
+func (s *session) readFailed(err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, errFrameTooBig):
+		s.kick(websocket.CloseMessageTooBig, "frame larger than the limit")
+	case errors.As(err, &ne) && ne.Timeout() && s.devID == "":
+		s.kick(websocket.ClosePolicyViolation, "no hello within "+s.g.cfg.HelloTimeout.String())
+	case errors.As(err, &ne) && ne.Timeout():
+		s.kick(websocket.CloseNormalClosure, "timeout: nothing from the device for 2 heartbeats")
+	default:
+		s.log.Debug("device read failed", "err", err)
+	}
+}
+
+// badFrame answers a frame that wire.Decode refused, with re = the frame's
+// id when the id is readable. After hello, a request of a known device type
+// that carries an id only fails its checks: the device learns which request
+// failed and the session goes on. Anything else (not JSON, no id, an
+// unknown type, anything before hello) ends the session with 1008. It
+// returns false when the session must end.
+func (s *session) badFrame(b []byte, err error) bool {
+	// Unmarshal fills what it can read when only some members have the
+	// wrong type; it fills nothing from invalid JSON.
+	var peek struct {
+		Type string `json:"type"`
+		ID   uint64 `json:"id"`
+	}
+	_ = json.Unmarshal(b, &peek)
+	s.send(&wire.Frame{Type: wire.TypeError, Re: peek.ID, Code: wire.CodeBadFrame, Message: err.Error()})
+	if s.devID != "" && peek.ID != 0 && isDeviceRequest(peek.Type) {
+		return true
+	}
+	s.kick(websocket.ClosePolicyViolation, "bad frame")
+	return false
+}
+
+// isDeviceRequest reports whether t is a frame type a device sends after hello.
+func isDeviceRequest(t string) bool {
+	switch t {
+	case wire.TypeOpen, wire.TypeClose, wire.TypeBind, wire.TypeUnbind, wire.TypePower, wire.TypeAck:
+		return true
+	}
+	return false
 }
 
 // handle answers one frame; it returns false when the connection must end.

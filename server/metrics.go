@@ -16,6 +16,8 @@ type metrics struct {
 	delivered   *prometheus.CounterVec
 	expired     prometheus.Counter
 	latency     prometheus.Histogram
+	pending     prometheus.Gauge
+	overload    prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -44,8 +46,14 @@ func newMetrics() *metrics {
 			Help:    "Time from a push being accepted to its device acknowledging it.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 16), // 100 µs to ~15 min
 		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "openmpns_pushes_pending", Help: "Pushes admitted and waiting for their store write (bounded by MaxPendingPushes).",
+		}),
+		overload: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "openmpns_pushes_overload_total", Help: "Pushes refused with 503 because MaxPendingPushes were waiting to be stored.",
+		}),
 	}
-	m.reg.MustRegister(m.connections, m.channels, m.queueDepth, m.pushes, m.delivered, m.expired, m.latency,
+	m.reg.MustRegister(m.connections, m.channels, m.queueDepth, m.pushes, m.delivered, m.expired, m.latency, m.pending, m.overload,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -144,6 +145,9 @@ func (h *pushHandler) parse(r *http.Request) (*PushRequest, int, string) {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 	if err != nil {
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			return req, http.StatusBadRequest, fmt.Sprintf("the request body did not arrive within %v: send it in one go", h.cfg.ReadTimeout)
+		}
 		return req, http.StatusBadRequest, "could not read the request body: " + err.Error()
 	}
 	if int64(len(body)) > max {

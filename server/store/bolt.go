@@ -13,6 +13,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 var (
@@ -58,14 +59,30 @@ type op struct {
 const maxGroup = 512
 
 // OpenBolt opens (or creates) the store file at path. A file that exists but
-// cannot be read as an OpenMPNS store is an error, never replaced.
+// cannot be read as an OpenMPNS store is an error, never replaced: the
+// server refuses to start rather than start empty over its data. Every page
+// of an existing file is checked before it is used.
 func OpenBolt(path string) (*Bolt, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("store: create data directory: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	fi, statErr := os.Stat(path)
+	existed := statErr == nil
+	if existed && !fi.Mode().IsRegular() {
+		return nil, damaged(path, fmt.Errorf("not a regular file (%s)", fi.Mode().Type()))
+	}
+	db, err := openDB(path)
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("store: open %s: %w: another openmpns server is using this data directory; stop it first or use another --data", path, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w (is another server using it, or is the file damaged?)", path, err)
+		return nil, damaged(path, err)
+	}
+	if existed {
+		if err := check(db, path); err != nil {
+			db.Close()
+			return nil, damaged(path, err)
+		}
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketDevices, bucketChannels, bucketQueue, bucketMeta} {
@@ -89,6 +106,58 @@ func OpenBolt(path string) (*Bolt, error) {
 	b := &Bolt{db: db, ops: make(chan *op, maxGroup), done: make(chan struct{})}
 	go b.commitLoop()
 	return b, nil
+}
+
+// damaged is the refusal to use a data file that cannot be read: it names
+// the file and says what the operator can do.
+func damaged(path string, err error) error {
+	return fmt.Errorf("store: data file %s is damaged or unreadable: %w; "+
+		"the server will not start with an empty store in its place (that would silently drop every device, channel and queued notification): "+
+		"restore the file from a backup, or move it away to start with an empty store (devices then register again and get new Channel URIs)", path, err)
+}
+
+// openDB opens the bbolt file; bbolt can panic on a damaged file.
+func openDB(path string) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("%v", r)
+		}
+	}()
+	return bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+}
+
+// check makes sure the file holds every page its meta page claims (a
+// truncated file would fault on access, not fail), then walks every page
+// (bbolt's consistency check).
+func check(db *bolt.DB, path string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("consistency check: %v", r)
+		}
+	}()
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	return db.View(func(tx *bolt.Tx) error {
+		if need := tx.Size(); fi.Size() < need {
+			return fmt.Errorf("truncated: the file is %d bytes, its pages need %d", fi.Size(), need)
+		}
+		for err := range tx.Check() {
+			return fmt.Errorf("consistency check: %w", err)
+		}
+		return nil
+	})
+}
+
+// view runs a read transaction, turning a panic on a damaged page into an error.
+func (b *Bolt) view(fn func(tx *bolt.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("damaged data: %v", r)
+		}
+	}()
+	return b.db.View(fn)
 }
 
 // commitLoop runs every write. It takes all writes waiting at that moment,
@@ -183,7 +252,7 @@ func (b *Bolt) PutDevice(d Device) error {
 // Devices returns every device.
 func (b *Bolt) Devices() ([]Device, error) {
 	var out []Device
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDevices).ForEach(func(k, v []byte) error {
 			var d Device
 			if err := json.Unmarshal(v, &d); err != nil {
@@ -213,7 +282,7 @@ func (b *Bolt) PutChannel(c Channel) error {
 // Channels returns every channel.
 func (b *Bolt) Channels() ([]Channel, error) {
 	var out []Channel
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketChannels).ForEach(func(k, v []byte) error {
 			var c Channel
 			if err := json.Unmarshal(v, &c); err != nil {
@@ -289,7 +358,7 @@ func (b *Bolt) Remove(seqs []uint64) error {
 // Queued returns every queued notification in Seq order.
 func (b *Bolt) Queued() ([]*Notification, error) {
 	var out []*Notification
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketQueue).ForEach(func(k, v []byte) error {
 			n := new(Notification)
 			if err := json.Unmarshal(v, n); err != nil {

@@ -76,8 +76,9 @@ const (
 )
 
 // WebSocket close codes the server uses besides the standard ones (1000
-// normal, also on a read timeout; 1001 going away when it shuts down; 1008
-// policy violation; 1009 too big; 1011 internal error; 1013 try again later
+// normal, also when the device was silent for 2 heartbeats; 1001 going away
+// when it shuts down; 1003 a binary message; 1008 policy violation, also no
+// hello in time; 1009 too big; 1011 internal error; 1013 try again later
 // when a hello comes while the server drains).
 const (
 	CloseReplaced     = 4001 // another connection of the same device took over

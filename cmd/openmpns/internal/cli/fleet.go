@@ -75,10 +75,19 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	fs.BoolVar(&o.worker, "worker", false, "internal: run as one shard of a larger fleet, speaking JSON lines")
 	fs.IntVar(&o.firstIndex, "first-index", 0, "internal: number of this shard's first device")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiler on this address, e.g. 127.0.0.1:6061 (off by default)")
 	scenarioFile := fs.String("scenario", "", "run a YAML scenario (see assets/scenarios/); exits 1 when an expectation fails")
 	junit := fs.String("junit", "", "with --scenario: write the results as JUnit XML to this file")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		stop, addr, err := servePprof(*pprofAddr)
+		if err != nil {
+			return fmt.Errorf("--pprof: %w", err)
+		}
+		defer stop()
+		fmt.Fprintf(e.stderr, "fleet: profiler on http://%s/debug/pprof/\n", addr)
 	}
 	if *scenarioFile != "" {
 		serverSet := false

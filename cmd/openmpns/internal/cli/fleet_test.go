@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,5 +169,20 @@ func TestFleetScenarioCommand(t *testing.T) {
 		if b, err := os.ReadFile(junit); err != nil || !strings.Contains(string(b), "<testsuite") {
 			t.Fatalf("junit %s: %v", b, err)
 		}
+	}
+}
+
+func TestServePprof(t *testing.T) {
+	srv := start(t, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn", "--pprof", "127.0.0.1:0")
+	line := srv.next(t, "profiler on ")
+	u := strings.TrimSpace(strings.TrimPrefix(line, "profiler on "))
+	resp, err := http.Get(u + "heap?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "heap profile") {
+		t.Fatalf("%d %.200s", resp.StatusCode, b)
 	}
 }

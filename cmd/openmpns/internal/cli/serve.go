@@ -27,6 +27,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate: serve HTTPS/WSS (Channel URIs become https)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.ClientCA, "client-ca", "", "PEM CA of senders' client certificates (mutual TLS: the certificate's CN is the service)")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (off by default)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	if err := parse(fs, args); err != nil {
@@ -44,6 +45,15 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err := srv.Start(); err != nil {
 		srv.Close()
 		return err
+	}
+	if *pprofAddr != "" {
+		stop, addr, err := servePprof(*pprofAddr)
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("--pprof: %w", err)
+		}
+		defer stop()
+		fmt.Fprintf(e.stdout, "profiler on http://%s/debug/pprof/\n", addr)
 	}
 	fmt.Fprintf(e.stdout, "openmpns server on %s (devices connect to %s/ws; Channel URIs look like %s/push/...)\n", srv.Addr(), srv.URL(), srv.URL())
 	select {

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# End-to-end throughput and latency: POST accepted by the server, delivered
+# over the WebSocket, received (and acked) by a device.
+#
+#   scripts/bench-e2e.sh                 10,000 devices; closed loop, then paced
+#   DEVICES=1000 DURATION=5s RATE=1000 CONC=64 scripts/bench-e2e.sh
+#
+# Three processes, as in production: `openmpns serve`, `openmpns fleet`
+# (the devices, writing their Channel URIs to a file) and `openmpns load`
+# (the cloud service). Prints the load report (answers, achieved rate, round
+# trip) and the fleet report (received, latency from accept to receipt).
+# PROFILE_DIR=dir also saves a 10 s CPU profile of the server under load.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-bin/openmpns}
+[ -x "$BIN" ] || CGO_ENABLED=0 go build -o "$BIN" ./cmd/openmpns
+DEVICES=${DEVICES:-10000}
+DURATION=${DURATION:-20s}
+CONC=${CONC:-128}
+RATE=${RATE:-1000}
+MIX=${MIX:-toast=60,tile=30,raw=10}
+PORT=${PORT:-18090}
+PPORT=${PPORT:-16070}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+
+"$BIN" serve --listen 127.0.0.1:$PORT --data "$work/data" --log-level error --daily-quota -1 \
+	--pprof 127.0.0.1:$PPORT >/dev/null 2>&1 &
+for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+run() { # $1 = name, rest = load flags
+	local name=$1; shift
+	"$BIN" fleet --server http://127.0.0.1:$PORT --devices "$DEVICES" --apps com.example.app --connect-rate 5000 \
+		--channels-out "$work/channels.jsonl" --report "$work/fleet-$name.json" --progress 1s 2>"$work/fleet.log" >/dev/null &
+	local fl=$!
+	until grep -q " $DEVICES registered" "$work/fleet.log" 2>/dev/null; do
+		kill -0 $fl || { tail "$work/fleet.log"; exit 1; }
+		sleep 0.2
+	done
+	echo "== $name: $DEVICES devices registered; openmpns load $*"
+	if [ -n "${PROFILE_DIR:-}" ]; then
+		mkdir -p "$PROFILE_DIR"
+		curl -fsS "http://127.0.0.1:$PPORT/debug/pprof/profile?seconds=10" -o "$PROFILE_DIR/cpu-$name.pprof" &
+	fi
+	"$BIN" load --channels "$work/channels.jsonl" --mix "$MIX" --report "$work/load-$name.json" "$@" 2>/dev/null
+	local want
+	want=$(python3 -c "import json;print(json.load(open('$work/load-$name.json'))['load']['received'])")
+	for _ in $(seq 300); do
+		grep -q "received" "$work/fleet.log" && [ "$(tail -1 "$work/fleet.log" | sed -E 's/.* ([0-9]+) received.*/\1/')" -ge "$want" ] 2>/dev/null && break
+		sleep 0.1
+	done
+	kill -INT $fl; wait $fl || true
+	python3 - "$work/fleet-$name.json" "$work/load-$name.json" <<'PY'
+import json, sys
+f = json.load(open(sys.argv[1])); l = json.load(open(sys.argv[2]))["load"]
+lat = f["latency"]
+ms = lambda ns: "%.2f ms" % (ns / 1e6)
+print("devices received %d of %d accepted; duplicates %d, redelivered %d, out of order %d" % (
+    sum(f["notifications"].values()), l["received"], f["duplicates"], f["redelivered"], f["out_of_order"]))
+print("delivery rate %.0f/s over the load's %.1f s; accept->device p50 %s p95 %s p99 %s max %s" % (
+    sum(f["notifications"].values()) / (l["elapsed_ns"] / 1e9), l["elapsed_ns"] / 1e9,
+    ms(lat["p50_ns"]), ms(lat["p95_ns"]), ms(lat["p99_ns"]), ms(lat["max_ns"])))
+PY
+}
+
+run closed --concurrency "$CONC" --duration "$DURATION"
+run paced --rate "$RATE" --duration "$DURATION"

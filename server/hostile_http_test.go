@@ -1,0 +1,125 @@
+package server_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// requestHead is the start of a push to uri, up to and including the
+// blank line, announcing a body of n bytes.
+func requestHead(t *testing.T, uri string, n int) string {
+	t.Helper()
+	u, err := url.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nX-WindowsPhone-Target: toast\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n", u.Path, u.Host, n)
+}
+
+// cutOff checks that the server ended c: a read reaches the end of the
+// connection, having received nothing, or net/http's plain answer to a
+// request it could not read (a 400 that closes the connection). It returns
+// what the client saw, for the log.
+func cutOff(t *testing.T, c io.Reader) string {
+	t.Helper()
+	b, err := io.ReadAll(c)
+	if len(b) == 0 {
+		return fmt.Sprintf("closed without an answer (%v)", err)
+	}
+	resp, perr := http.ReadResponse(bufio.NewReader(strings.NewReader(string(b))), nil)
+	if perr != nil || resp.StatusCode != 400 || !resp.Close {
+		t.Fatalf("got %q, want the connection closed, at most with a 400", b)
+	}
+	return "400 and closed: " + strings.ReplaceAll(string(b), "\r\n", " | ")
+}
+
+// TestSlowlorisHTTP holds connections open the way slowloris does: request
+// headers sent a few bytes and then never finished, a body announced and
+// never finished, and an idle keep-alive connection. The server cuts each
+// off after its timeout (ReadHeaderTimeout, ReadTimeout, IdleTimeout),
+// answers the unfinished body with a 400 and a reason, queues nothing of
+// it, and serves a device and its sender meanwhile and afterwards.
+func TestSlowlorisHTTP(t *testing.T) {
+	srv := startServer(t, hostileConfig())
+	by := newBystander(t, srv)
+
+	// Twenty connections with half-sent headers, of a push and of a
+	// device's WebSocket upgrade.
+	var heads []io.Reader
+	for i := range 20 {
+		c := dialRaw(t, srv)
+		if i%2 == 0 {
+			write(t, c, requestHead(t, by.uri, 10)[:40])
+		} else {
+			write(t, c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Up")
+		}
+		heads = append(heads, c)
+	}
+	// A push whose body never arrives in full.
+	body := toastXML("never", "finished", "")
+	slowBody := dialRaw(t, srv)
+	write(t, slowBody, requestHead(t, by.uri, len(body))+string(body[:len(body)/2]))
+	// An idle keep-alive connection, after one complete request.
+	idle := dialRaw(t, srv)
+	write(t, idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	idleR := bufio.NewReader(idle)
+	resp, err := http.ReadResponse(idleR, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz on the keep-alive connection: %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+
+	by.check(t) // during the attack
+
+	t.Run("headers trickled", func(t *testing.T) {
+		for i, c := range heads {
+			t.Logf("connection %d sees: %s", i, cutOff(t, c))
+		}
+	})
+	t.Run("body trickled", func(t *testing.T) {
+		resp, err := http.ReadResponse(bufio.NewReader(slowBody), nil)
+		if err != nil {
+			t.Fatalf("no answer to the unfinished body: %v", err)
+		}
+		reason, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 400 || !strings.Contains(resp.Header.Get("X-OpenMPNS-Error"), "the request body did not arrive within 1s") ||
+			strings.TrimSpace(string(reason)) != resp.Header.Get("X-OpenMPNS-Error") {
+			t.Fatalf("answer %d %q, body %q; want 400 saying the body did not arrive in time", resp.StatusCode, resp.Header.Get("X-OpenMPNS-Error"), reason)
+		}
+		t.Logf("client sees: %d %s", resp.StatusCode, reason)
+		if resp.Header.Get("X-NotificationStatus") != "" {
+			t.Fatalf("refused push has X-NotificationStatus %q", resp.Header.Get("X-NotificationStatus"))
+		}
+	})
+	t.Run("idle keep-alive", func(t *testing.T) {
+		t.Logf("client sees: %s", cutOff(t, idleR))
+	})
+
+	by.check(t) // after: and nothing of the unfinished push was delivered
+}
+
+// TestOversizedHeaders: headers over the MPNS 1 KB limit get a 400 with a
+// reason; headers over the HTTP server's 16 KiB limit get net/http's 431.
+// Either way nothing is queued and the server goes on.
+func TestOversizedHeaders(t *testing.T) {
+	srv := startServer(t, hostileConfig())
+	by := newBystander(t, srv)
+	body := toastXML("too", "big", "")
+	a := post(t, "POST", by.uri, toastT, "", "", body, "X-Padding", strings.Repeat("p", 2000))
+	if a.code != 400 || !strings.Contains(a.reason, "more than the 1024-byte limit") {
+		t.Fatalf("2 KB of headers: %+v", a)
+	}
+	c := dialRaw(t, srv)
+	head := requestHead(t, by.uri, len(body))
+	write(t, c, head[:len(head)-2]+"X-Padding: "+strings.Repeat("p", 20<<10)+"\r\n\r\n"+string(body))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("20 KB of headers: %v %v, want 431", resp, err)
+	}
+	by.check(t)
+}
