@@ -15,11 +15,12 @@ build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/openmpns ./cmd/openmpns
 	@if [ -n "$$(ls cmd/openmpns-emulator/*.go 2>/dev/null)" ]; then $(GO) build -o $(BIN)/openmpns-emulator ./cmd/openmpns-emulator; fi
 
-## test: vet and the race-enabled test suite (about a minute on 2 cores once built)
+## test: vet, the race-enabled test suite and a few seconds of every fuzz target (a few minutes on 2 cores once built)
 test:
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/openmpns
 	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz-short
 
 ## demo: the phone emulator with the demo cloud service (terminal demo when there is no display)
 demo: build
