@@ -47,12 +47,13 @@ for n in "${sizes[@]}"; do
 	end=$(date +%s.%N)
 	gc; sleep 2; gc; sleep 1
 	after=$(rss_kib $srv)
-	gor=$(curl -fsS "http://127.0.0.1:$PPORT/debug/pprof/goroutine?debug=1" | head -1 | awk '{print $NF}')
+	curl -fsS "http://127.0.0.1:$PPORT/debug/pprof/goroutine?debug=1" -o "$log.gor"
+	gor=$(awk 'NR==1 {print $NF}' "$log.gor")
 	[ -n "${PROFILE_DIR:-}" ] && curl -fsS "http://127.0.0.1:$PPORT/debug/pprof/heap" -o "$PROFILE_DIR/heap-idle-$n.pprof"
 	flrss=$(tree_rss_kib $fl)
 	printf "%8d %12d %12.2f %12d %14.1f %12.0f\n" "$n" "$after" "$(echo "($after-$base)/$n" | bc -l)" "$gor" \
 		"$(echo "$flrss/$n" | bc -l)" "$(echo "$n/($end-$start)" | bc -l)"
 	kill -INT $fl; wait $fl 2>/dev/null || true
 	kill -TERM $srv; wait $srv 2>/dev/null || true
-	rm -rf "$data" "$log"
+	rm -rf "$data" "$log" "$log.gor"
 done

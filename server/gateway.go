@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -47,27 +48,36 @@ type gateway struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 
-	mu       sync.Mutex
-	sessions map[*session]struct{}
-	perIP    map[string]int
-	wg       sync.WaitGroup
+	mu         sync.Mutex
+	sessions   map[*session]struct{}
+	perIP      map[string]int
+	next       int
+	stopped    bool
+	quit       chan struct{} // closed by kickAll: the pinger stops
+	pingerDone chan struct{}
+	wg         sync.WaitGroup
 }
 
 func newGateway(cfg *Config, r DeviceRouter) *gateway {
-	return &gateway{
+	g := &gateway{
 		cfg: cfg, router: r, log: cfg.Logger,
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: 10 * time.Second,
-			ReadBufferSize:   1024,
-			WriteBufferSize:  1024,
-			WriteBufferPool:  &writeBufferPool,
-			Subprotocols:     []string{wire.Subprotocol},
+			// Devices send small frames (acks, requests); a small read
+			// buffer is enough and is what an idle connection keeps.
+			ReadBufferSize:  512,
+			WriteBufferSize: 1024,
+			WriteBufferPool: &writeBufferPool,
+			Subprotocols:    []string{wire.Subprotocol},
 			// Devices are not browsers; any origin may connect.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 		sessions: make(map[*session]struct{}),
 		perIP:    make(map[string]int),
+		quit:     make(chan struct{}), pingerDone: make(chan struct{}),
 	}
+	go g.pinger()
+	return g
 }
 
 // admit counts a connection from remote, refusing it over the per-address
@@ -100,22 +110,44 @@ func (g *gateway) release(ip string) {
 	}
 }
 
-// session is one device connection: the handler goroutine reads, one writer
-// goroutine writes everything queued in outbox, in order.
+// session is one device connection. An idle session costs one goroutine
+// (the reader, blocked in a read) and a few small buffers: a writer
+// goroutine runs only while frames wait to be written, and one gateway
+// goroutine sends every session's pings. This is what lets one process
+// hold tens of thousands of devices at a few KiB each.
 type session struct {
-	g     *gateway
-	ws    *websocket.Conn
-	devID string
-	log   *slog.Logger
+	g      *gateway
+	ws     *websocket.Conn
+	devID  string      // set by the handler at hello; read by others only after hwg.Wait
+	authed atomic.Bool // hello accepted (the reader's view of devID != "")
+	ip     string      // counted against the per-address limit; "" for loopback
+	bucket int         // which of the pinger's rounds pings this session
+	hwg    sync.WaitGroup
 
 	mu        sync.Mutex
 	outbox    []*wire.Frame
+	writing   bool // a writer goroutine is running
 	closing   bool
+	closed    bool // the close frame was written and the connection closed
 	closeCode int
 	closeMsg  string
-	wake      chan struct{}
-	done      chan struct{} // closed when the writer has finished
+	done      chan struct{} // closed once the connection is closed
+	inbox     [][]byte      // frames read, waiting for the handler
+	handling  bool          // a handler goroutine is running
+	dead      bool          // a frame ended the session: handle nothing more
+	room      chan struct{} // the handler took frames: the reader may go on
 }
+
+// maxInbox is how many frames the reader reads ahead of the handler; a
+// device that sends faster waits (TCP pushes back).
+const maxInbox = 64
+
+// pingFrame marks a ping in a session's outbox.
+var pingFrame = &wire.Frame{}
+
+// pingRounds is how many rounds the pinger spreads the sessions over: each
+// round pings 1/pingRounds of them, so pings go out evenly over a heartbeat.
+const pingRounds = 16
 
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ip, ok := g.admit(r.RemoteAddr)
@@ -124,41 +156,161 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many device connections from this address", http.StatusTooManyRequests)
 		return
 	}
-	defer g.release(ip)
 	ws, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		g.release(ip)
 		return // the upgrader has answered
 	}
-	s := &session{g: g, ws: ws, log: g.log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &session{g: g, ws: ws, ip: ip, done: make(chan struct{}), room: make(chan struct{}, 1)}
 	g.mu.Lock()
+	if g.stopped {
+		g.mu.Unlock()
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+		ws.Close()
+		g.release(ip)
+		return
+	}
+	g.next++
+	s.bucket = g.next % pingRounds
 	g.sessions[s] = struct{}{}
 	g.wg.Add(1)
 	g.mu.Unlock()
+	// The session gets a goroutine of its own and this handler returns, so
+	// that net/http's connection state (request, buffers, the handler's
+	// stack) is freed rather than held for the life of the WebSocket.
+	go s.run(r.RemoteAddr)
+}
+
+// enqueue hands a frame to the handler goroutine, starting it if needed,
+// and waits while the handler is maxInbox frames behind. It returns false
+// once a frame has ended the session.
+func (s *session) enqueue(b []byte, remote string) bool {
+	s.mu.Lock()
+	for len(s.inbox) >= maxInbox && !s.dead {
+		s.mu.Unlock()
+		select {
+		case <-s.room:
+		case <-s.done:
+			return false
+		}
+		s.mu.Lock()
+	}
+	if s.dead {
+		s.mu.Unlock()
+		return false
+	}
+	s.inbox = append(s.inbox, b)
+	if !s.handling {
+		s.handling = true
+		s.hwg.Add(1)
+		go s.handleLoop(remote)
+	}
+	s.mu.Unlock()
+	return true
+}
+
+// handleLoop decodes and answers the frames in the inbox, in order, and
+// exits when none is left. Keeping this work off the reader keeps the
+// reader's stack (what an idle connection holds) small.
+func (s *session) handleLoop(remote string) {
+	defer s.hwg.Done()
+	var batch [][]byte
+	for {
+		s.mu.Lock()
+		if len(s.inbox) == 0 || s.dead {
+			s.handling, s.inbox = false, nil
+			s.mu.Unlock()
+			return
+		}
+		batch, s.inbox = s.inbox, batch[:0]
+		s.mu.Unlock()
+		select {
+		case s.room <- struct{}{}:
+		default:
+		}
+		for _, b := range batch {
+			ok := true
+			if f, err := wire.Decode(b); err != nil {
+				ok = s.badFrame(b, err)
+			} else {
+				ok = s.handle(f, remote)
+			}
+			if !ok {
+				s.mu.Lock()
+				s.dead = true
+				s.mu.Unlock()
+				break
+			}
+		}
+		clear(batch)
+	}
+}
+
+// run reads until the connection ends, then cleans up.
+func (s *session) run(remote string) {
+	g := s.g
 	defer func() {
 		g.mu.Lock()
 		delete(g.sessions, s)
 		g.mu.Unlock()
+		g.release(s.ip)
 		g.wg.Done()
 	}()
-	go s.writeLoop()
-	s.readLoop(r.RemoteAddr)
+	s.readLoop(remote)
 	s.kick(websocket.CloseNormalClosure, "")
+	s.hwg.Wait()
 	<-s.done
 	if s.devID != "" {
 		g.router.Disconnect(s.devID, s)
 	}
 }
 
-// kickAll closes every session with code and reason and waits for them.
+// pinger pings every session once per heartbeat, a round at a time, until
+// the gateway stops.
+func (g *gateway) pinger() {
+	defer close(g.pingerDone)
+	t := time.NewTicker(max(g.cfg.Heartbeat/pingRounds, time.Millisecond))
+	defer t.Stop()
+	var batch []*session
+	for round := 0; ; round = (round + 1) % pingRounds {
+		select {
+		case <-t.C:
+		case <-g.quit:
+			return
+		}
+		g.mu.Lock()
+		for s := range g.sessions {
+			if s.bucket == round {
+				batch = append(batch, s)
+			}
+		}
+		g.mu.Unlock()
+		for _, s := range batch {
+			s.send(pingFrame)
+		}
+		clear(batch)
+		batch = batch[:0]
+	}
+}
+
+// kickAll closes every session with code and reason and waits for them;
+// sessions arriving later are turned away. It stops the pinger.
 func (g *gateway) kickAll(code int, reason string) {
 	g.mu.Lock()
+	if !g.stopped {
+		g.stopped = true
+		close(g.quit)
+	}
 	for s := range g.sessions {
 		s.kick(code, reason)
 	}
 	g.mu.Unlock()
 	g.wg.Wait()
+	<-g.pingerDone
 }
 
+// send queues f (or a ping) and makes sure a writer runs. It reports false
+// when the session is closing.
 func (s *session) send(f *wire.Frame) bool {
 	s.mu.Lock()
 	if s.closing {
@@ -166,16 +318,11 @@ func (s *session) send(f *wire.Frame) bool {
 		return false
 	}
 	s.outbox = append(s.outbox, f)
-	over := len(s.outbox) > s.g.cfg.InFlight+maxOutbox
+	if len(s.outbox) > s.g.cfg.InFlight+maxOutbox {
+		s.closing, s.closeCode, s.closeMsg = true, wire.CloseSlowConsumer, "too many frames waiting: the device is not reading"
+	}
+	s.startWriter()
 	s.mu.Unlock()
-	if over {
-		s.kick(wire.CloseSlowConsumer, "too many frames waiting: the device is not reading")
-		return false
-	}
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
 	return true
 }
 
@@ -187,45 +334,60 @@ func (s *session) kick(code int, reason string) {
 	if !s.closing {
 		s.closing, s.closeCode, s.closeMsg = true, code, reason
 	}
+	s.startWriter()
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
 }
 
+// startWriter starts the writer goroutine unless one runs or the
+// connection is closed. s.mu is held.
+func (s *session) startWriter() {
+	if s.writing || s.closed {
+		return
+	}
+	s.writing = true
+	go s.writeLoop()
+}
+
+// writeLoop writes what is queued, in order, and exits when nothing is
+// left. After a close (asked for, or a failed write) it closes the
+// connection, which also ends the reader.
 func (s *session) writeLoop() {
-	defer close(s.done)
-	defer s.ws.Close() // unblocks the reader
-	hb := s.g.cfg.Heartbeat
-	ping := time.NewTicker(hb)
-	defer ping.Stop()
 	var batch []*wire.Frame
 	for {
-		select {
-		case <-s.wake:
-		case <-ping.C:
-			if err := s.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.g.cfg.WriteTimeout)); err != nil {
-				return
-			}
-			continue
-		}
 		s.mu.Lock()
+		if len(s.outbox) == 0 && !s.closing {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
 		batch, s.outbox = s.outbox, batch[:0]
 		closing, code, msg := s.closing, s.closeCode, s.closeMsg
 		s.mu.Unlock()
+		var err error
 		for _, f := range batch {
-			if err := s.write(f); err != nil {
-				s.log.Debug("device write failed", "device", s.devID, "err", err)
-				return
+			if f == pingFrame {
+				err = s.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.g.cfg.WriteTimeout))
+			} else {
+				err = s.write(f)
+			}
+			if err != nil {
+				s.g.log.Debug("device write failed", "remote", s.ws.RemoteAddr().String(), "err", err)
+				break
 			}
 		}
 		clear(batch)
-		if closing {
-			if code == websocket.CloseGoingAway {
-				s.write(&wire.Frame{Type: wire.TypeGoAway, Code: wire.CodeShuttingDown, Message: msg})
+		if err != nil || closing {
+			if err == nil {
+				if code == websocket.CloseGoingAway {
+					s.write(&wire.Frame{Type: wire.TypeGoAway, Code: wire.CodeShuttingDown, Message: msg})
+				}
+				s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, msg), time.Now().Add(time.Second))
 			}
-			s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, msg), time.Now().Add(time.Second))
+			s.ws.Close() // unblocks the reader
+			s.mu.Lock()
+			s.closing, s.closed, s.writing, s.outbox = true, true, false, nil
+			s.mu.Unlock()
+			close(s.done)
 			return
 		}
 	}
@@ -240,13 +402,16 @@ func (s *session) write(f *wire.Frame) error {
 	return s.ws.WriteMessage(websocket.TextMessage, b)
 }
 
+// readLoop reads frames and hands them to the handler until the
+// connection ends. It decodes nothing itself, so that its stack stays
+// shallow while it waits.
 func (s *session) readLoop(remote string) {
 	cfg := s.g.cfg
 	alive := func() { s.ws.SetReadDeadline(time.Now().Add(2 * cfg.Heartbeat)) }
 	// Pongs keep a session alive only after hello; before it, the hello
 	// must come within the handshake deadline whatever else arrives.
 	s.ws.SetPongHandler(func(string) error {
-		if s.devID != "" {
+		if s.authed.Load() {
 			alive()
 		}
 		return nil
@@ -263,20 +428,10 @@ func (s *session) readLoop(remote string) {
 			s.kick(websocket.CloseUnsupportedData, "binary message")
 			return
 		}
-		f, err := wire.Decode(b)
-		if err != nil {
-			if !s.badFrame(b, err) {
-				return
-			}
-			if s.devID != "" {
-				alive()
-			}
-			continue
-		}
-		if s.devID != "" {
+		if s.authed.Load() {
 			alive()
 		}
-		if !s.handle(f, remote) {
+		if !s.enqueue(b, remote) {
 			return
 		}
 	}
@@ -318,12 +473,12 @@ func (s *session) readFailed(err error) {
 	switch {
 	case errors.Is(err, errFrameTooBig):
 		s.kick(websocket.CloseMessageTooBig, "frame larger than the limit")
-	case errors.As(err, &ne) && ne.Timeout() && s.devID == "":
+	case errors.As(err, &ne) && ne.Timeout() && !s.authed.Load():
 		s.kick(websocket.ClosePolicyViolation, "no hello within "+s.g.cfg.HelloTimeout.String())
 	case errors.As(err, &ne) && ne.Timeout():
 		s.kick(websocket.CloseNormalClosure, "timeout: nothing from the device for 2 heartbeats")
 	default:
-		s.log.Debug("device read failed", "err", err)
+		s.g.log.Debug("device read failed", "remote", s.ws.RemoteAddr().String(), "err", err)
 	}
 }
 
@@ -380,12 +535,12 @@ func (s *session) handle(f *wire.Frame, remote string) bool {
 			return false
 		}
 		s.devID = id
-		s.log = s.log.With("device", id)
+		s.authed.Store(true)
 		s.send(&wire.Frame{Type: wire.TypeWelcome, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: tok,
 			Heartbeat: s.g.cfg.Heartbeat.Milliseconds()})
 		r.Attach(id, s)
 		s.ws.SetReadDeadline(time.Now().Add(2 * s.g.cfg.Heartbeat))
-		s.log.Debug("device connected", "remote", remote, "new", tok != "")
+		s.g.log.Debug("device connected", "device", id, "remote", remote, "new", tok != "")
 		return true
 	}
 	var err error
