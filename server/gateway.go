@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -53,6 +54,7 @@ type gateway struct {
 	perIP      map[string]int
 	next       int
 	stopped    bool
+	poll       *poller       // nil: a reader goroutine per connection
 	quit       chan struct{} // closed by kickAll: the pinger stops
 	pingerDone chan struct{}
 	wg         sync.WaitGroup
@@ -63,9 +65,10 @@ func newGateway(cfg *Config, r DeviceRouter) *gateway {
 		cfg: cfg, router: r, log: cfg.Logger,
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: 10 * time.Second,
-			// Devices send small frames (acks, requests); a small read
-			// buffer is enough and is what an idle connection keeps.
-			ReadBufferSize:  512,
+			// Devices send small frames (acks, requests). With the poller
+			// this buffer is never used; without, it is what an idle
+			// connection keeps. 128 is the library's smallest.
+			ReadBufferSize:  128,
 			WriteBufferSize: 1024,
 			WriteBufferPool: &writeBufferPool,
 			Subprotocols:    []string{wire.Subprotocol},
@@ -75,6 +78,14 @@ func newGateway(cfg *Config, r DeviceRouter) *gateway {
 		sessions: make(map[*session]struct{}),
 		perIP:    make(map[string]int),
 		quit:     make(chan struct{}), pingerDone: make(chan struct{}),
+	}
+	if useEpoll {
+		p, err := newPoller()
+		if err != nil {
+			g.log.Warn("no epoll: each device connection gets a reader goroutine", "err", err)
+		} else {
+			g.poll = p
+		}
 	}
 	go g.pinger()
 	return g
@@ -123,6 +134,16 @@ type session struct {
 	ip     string      // counted against the per-address limit; "" for loopback
 	bucket int         // which of the pinger's rounds pings this session
 	hwg    sync.WaitGroup
+	remote string
+
+	// With the poller (Linux): no goroutine waits on the connection; the
+	// poller runs onReadable when bytes arrive.
+	epoll      bool
+	fd         int
+	raw        syscall.RawConn
+	fr         frameReader // touched only by onReadable (one at a time)
+	lastSeen   atomic.Int64
+	helloTimer *time.Timer
 
 	mu        sync.Mutex
 	outbox    []*wire.Frame
@@ -141,6 +162,10 @@ type session struct {
 // maxInbox is how many frames the reader reads ahead of the handler; a
 // device that sends faster waits (TCP pushes back).
 const maxInbox = 64
+
+// useEpoll lets tests run the gateway with a reader goroutine per
+// connection, as on systems without epoll.
+var useEpoll = true
 
 // pingFrame marks a ping in a session's outbox.
 var pingFrame = &wire.Frame{}
@@ -161,7 +186,14 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.release(ip)
 		return // the upgrader has answered
 	}
-	s := &session{g: g, ws: ws, ip: ip, done: make(chan struct{}), room: make(chan struct{}, 1)}
+	s := &session{g: g, ws: ws, ip: ip, remote: r.RemoteAddr, done: make(chan struct{}), room: make(chan struct{}, 1)}
+	if g.poll != nil {
+		if fd, raw, err := connFD(ws.NetConn()); err == nil {
+			s.fd, s.raw, s.epoll = fd, raw, true
+			s.fr.limit = wire.MaxFrameBytes
+			s.lastSeen.Store(time.Now().UnixNano())
+		}
+	}
 	g.mu.Lock()
 	if g.stopped {
 		g.mu.Unlock()
@@ -175,10 +207,112 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.sessions[s] = struct{}{}
 	g.wg.Add(1)
 	g.mu.Unlock()
-	// The session gets a goroutine of its own and this handler returns, so
-	// that net/http's connection state (request, buffers, the handler's
-	// stack) is freed rather than held for the life of the WebSocket.
-	go s.run(r.RemoteAddr)
+	// This handler returns at once, so that net/http's connection state
+	// (request, buffers, the handler's stack) is freed rather than held for
+	// the life of the WebSocket. With the poller, the connection then has
+	// no goroutine at all while idle; without, it has one reader.
+	if !s.epoll {
+		go s.run()
+		return
+	}
+	hello := g.cfg.HelloTimeout
+	s.mu.Lock()
+	s.helloTimer = time.AfterFunc(hello, func() {
+		if !s.authed.Load() {
+			s.kick(websocket.ClosePolicyViolation, "no hello within "+hello.String())
+		}
+	})
+	s.mu.Unlock()
+	if err := g.poll.watch(s); err != nil {
+		g.log.Error("device connection not watched", "remote", s.remote, "err", err)
+		s.kick(websocket.CloseInternalServerErr, "internal")
+	}
+}
+
+// readBufs are the buffers onReadable reads into; an idle connection holds none.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+
+// onReadable reads what the socket holds, without waiting, turns it into
+// events, and asks the poller for the next readable event.
+func (s *session) onReadable() {
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	for {
+		n, err := readNow(s.raw, *bp)
+		if n > 0 {
+			if werr := s.fr.feed((*bp)[:n], s.onEvent); werr != nil {
+				if werr == errTooBig {
+					s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeBadFrame, Message: "frame larger than the limit"})
+				}
+				s.kick(werr.code, werr.reason)
+				return
+			}
+			if s.isClosing() {
+				return
+			}
+			continue
+		}
+		if errors.Is(err, errWouldBlock) {
+			break
+		}
+		s.g.log.Debug("device read failed", "remote", s.remote, "err", err)
+		s.kick(websocket.CloseNormalClosure, "")
+		return
+	}
+	s.g.poll.rearm(s)
+}
+
+func (s *session) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing || s.dead
+}
+
+// onEvent handles one complete thing the device sent; false stops reading.
+func (s *session) onEvent(ev wsEvent) bool {
+	s.lastSeen.Store(time.Now().UnixNano())
+	switch ev.op {
+	case websocket.TextMessage:
+		return s.enqueue(ev.data, s.remote)
+	case websocket.BinaryMessage:
+		s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeBadFrame, Message: "binary messages are not accepted: send each frame as one JSON text message"})
+		s.kick(websocket.CloseUnsupportedData, "binary message")
+		return false
+	case websocket.PingMessage:
+		s.send(&wire.Frame{Message: string(ev.data)}) // a pong (see writeLoop)
+		return true
+	case websocket.CloseMessage:
+		code := websocket.CloseNormalClosure
+		if len(ev.data) >= 2 {
+			code = int(ev.data[0])<<8 | int(ev.data[1])
+		}
+		if code == websocket.CloseNoStatusReceived || code < 1000 || code >= 5000 {
+			code = websocket.CloseNormalClosure
+		}
+		s.kick(code, "")
+		return false
+	}
+	return true // pong: alive
+}
+
+// finish runs once the connection is closed: it waits for the handler,
+// tells the router, and gives back the session's slot.
+func (s *session) finish() {
+	g := s.g
+	s.mu.Lock()
+	if s.helloTimer != nil {
+		s.helloTimer.Stop()
+	}
+	s.mu.Unlock()
+	s.hwg.Wait()
+	if s.devID != "" {
+		g.router.Disconnect(s.devID, s)
+	}
+	g.mu.Lock()
+	delete(g.sessions, s)
+	g.mu.Unlock()
+	g.release(s.ip)
+	g.wg.Done()
 }
 
 // enqueue hands a frame to the handler goroutine, starting it if needed,
@@ -195,7 +329,7 @@ func (s *session) enqueue(b []byte, remote string) bool {
 		}
 		s.mu.Lock()
 	}
-	if s.dead {
+	if s.dead || s.closed {
 		s.mu.Unlock()
 		return false
 	}
@@ -247,22 +381,11 @@ func (s *session) handleLoop(remote string) {
 }
 
 // run reads until the connection ends, then cleans up.
-func (s *session) run(remote string) {
-	g := s.g
-	defer func() {
-		g.mu.Lock()
-		delete(g.sessions, s)
-		g.mu.Unlock()
-		g.release(s.ip)
-		g.wg.Done()
-	}()
-	s.readLoop(remote)
+func (s *session) run() {
+	s.readLoop(s.remote)
 	s.kick(websocket.CloseNormalClosure, "")
-	s.hwg.Wait()
 	<-s.done
-	if s.devID != "" {
-		g.router.Disconnect(s.devID, s)
-	}
+	s.finish()
 }
 
 // pinger pings every session once per heartbeat, a round at a time, until
@@ -285,7 +408,13 @@ func (g *gateway) pinger() {
 			}
 		}
 		g.mu.Unlock()
+		// Without a reader blocked on a deadline, silence is found here.
+		silent := time.Now().Add(-2 * g.cfg.Heartbeat).UnixNano()
 		for _, s := range batch {
+			if s.epoll && s.authed.Load() && s.lastSeen.Load() < silent {
+				s.kick(websocket.CloseNormalClosure, "timeout: nothing from the device for 2 heartbeats")
+				continue
+			}
 			s.send(pingFrame)
 		}
 		clear(batch)
@@ -307,6 +436,9 @@ func (g *gateway) kickAll(code int, reason string) {
 	g.mu.Unlock()
 	g.wg.Wait()
 	<-g.pingerDone
+	if g.poll != nil {
+		g.poll.close()
+	}
 }
 
 // send queues f (or a ping) and makes sure a writer runs. It reports false
@@ -367,6 +499,8 @@ func (s *session) writeLoop() {
 		for _, f := range batch {
 			if f == pingFrame {
 				err = s.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.g.cfg.WriteTimeout))
+			} else if f.Type == "" { // a pong, answering the device's ping
+				err = s.ws.WriteControl(websocket.PongMessage, []byte(f.Message), time.Now().Add(s.g.cfg.WriteTimeout))
 			} else {
 				err = s.write(f)
 			}
@@ -383,11 +517,17 @@ func (s *session) writeLoop() {
 				}
 				s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, msg), time.Now().Add(time.Second))
 			}
+			if s.epoll {
+				s.g.poll.unwatch(s) // before the descriptor can be reused
+			}
 			s.ws.Close() // unblocks the reader
 			s.mu.Lock()
 			s.closing, s.closed, s.writing, s.outbox = true, true, false, nil
 			s.mu.Unlock()
 			close(s.done)
+			if s.epoll {
+				s.finish()
+			}
 			return
 		}
 	}
@@ -439,11 +579,6 @@ func (s *session) readLoop(remote string) {
 
 // errFrameTooBig is readMessage's error for a message over wire.MaxFrameBytes.
 var errFrameTooBig = errors.New("frame larger than the limit")
-
-// maxDiscard bounds what readMessage reads and drops of an oversized
-// message, so that the close frame is not lost to a connection reset
-// caused by unread data.
-const maxDiscard = 1 << 20
 
 // readMessage reads one message of at most wire.MaxFrameBytes. The limit is
 // applied here rather than with SetReadLimit, whose own close frame (1009)
@@ -536,6 +671,12 @@ func (s *session) handle(f *wire.Frame, remote string) bool {
 		}
 		s.devID = id
 		s.authed.Store(true)
+		s.mu.Lock()
+		if s.helloTimer != nil {
+			s.helloTimer.Stop()
+			s.helloTimer = nil
+		}
+		s.mu.Unlock()
 		s.send(&wire.Frame{Type: wire.TypeWelcome, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: tok,
 			Heartbeat: s.g.cfg.Heartbeat.Milliseconds()})
 		r.Attach(id, s)

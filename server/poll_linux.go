@@ -1,0 +1,174 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+)
+
+// poller waits for device connections to become readable with one epoll
+// instance and one goroutine for all of them, so that an idle connection
+// has no goroutine of its own. Each registration is one-shot: the session
+// reads what is there, then re-arms.
+type poller struct {
+	epfd   int
+	wakeR  int // a pipe that wakes EpollWait for close
+	wakeW  int
+	mu     sync.Mutex
+	byFD   map[int32]*session
+	closed bool
+	done   chan struct{}
+}
+
+const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+
+func newPoller() (*poller, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	var pipe [2]int
+	if err := syscall.Pipe2(pipe[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		syscall.Close(epfd)
+		return nil, fmt.Errorf("epoll wake pipe: %w", err)
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(pipe[0])}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, pipe[0], &ev); err != nil {
+		syscall.Close(epfd)
+		syscall.Close(pipe[0])
+		syscall.Close(pipe[1])
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	p := &poller{epfd: epfd, wakeR: pipe[0], wakeW: pipe[1], byFD: map[int32]*session{}, done: make(chan struct{})}
+	go p.loop()
+	return p, nil
+}
+
+// connFD returns the descriptor of a TCP connection.
+func connFD(c net.Conn) (int, syscall.RawConn, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1, nil, errors.New("not a socket")
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return -1, nil, err
+	}
+	fd := -1
+	if err := raw.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return -1, nil, err
+	}
+	return fd, raw, nil
+}
+
+// watch registers s; onReadable runs (in a new goroutine) when it has data.
+func (p *poller) watch(s *session) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("poller closed")
+	}
+	ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(s.fd)}
+	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
+		return fmt.Errorf("epoll add: %w", err)
+	}
+	p.byFD[int32(s.fd)] = s
+	return nil
+}
+
+// rearm asks for the next readable event of s. A failure means the
+// descriptor is gone (the session is closing): nothing to do.
+func (p *poller) rearm(s *session) {
+	ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(s.fd)}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// Only while s is registered: its descriptor number may belong to a
+	// newer connection once s has been unwatched.
+	if p.byFD[int32(s.fd)] == s {
+		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, s.fd, &ev)
+	}
+}
+
+// unwatch removes s; it must run before the connection is closed, so that
+// a new connection given the same descriptor number is not touched.
+func (p *poller) unwatch(s *session) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.byFD[int32(s.fd)] == s {
+		delete(p.byFD, int32(s.fd))
+		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, s.fd, nil)
+	}
+}
+
+func (p *poller) loop() {
+	defer close(p.done)
+	events := make([]syscall.EpollEvent, 256)
+	for {
+		n, err := syscall.EpollWait(p.epfd, events, -1)
+		if err != nil {
+			if errors.Is(err, syscall.EINTR) {
+				continue
+			}
+			return
+		}
+		for _, ev := range events[:n] {
+			if ev.Fd == int32(p.wakeR) {
+				return
+			}
+			p.mu.Lock()
+			s := p.byFD[ev.Fd]
+			p.mu.Unlock()
+			if s != nil {
+				// A stale event for a descriptor number now reused is
+				// harmless: the read finds nothing and re-arms.
+				go s.onReadable()
+			}
+		}
+	}
+}
+
+// close stops the loop; sessions must have been unwatched or be closing.
+func (p *poller) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	syscall.Write(p.wakeW, []byte{1})
+	<-p.done
+	syscall.Close(p.epfd)
+	syscall.Close(p.wakeR)
+	syscall.Close(p.wakeW)
+}
+
+// errWouldBlock: nothing more to read now.
+var errWouldBlock = errors.New("would block")
+
+// readNow reads what the socket holds without waiting.
+func readNow(raw syscall.RawConn, buf []byte) (int, error) {
+	var n int
+	var rerr error
+	err := raw.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = syscall.Read(int(fd), buf)
+			if rerr != syscall.EINTR {
+				return true // never let the runtime wait
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case rerr == syscall.EAGAIN:
+		return 0, errWouldBlock
+	case rerr != nil:
+		return 0, rerr
+	case n == 0:
+		return 0, net.ErrClosed
+	}
+	return n, nil
+}

@@ -1,0 +1,26 @@
+//go:build !linux
+
+package server
+
+import (
+	"errors"
+	"net"
+	"syscall"
+)
+
+// poller is Linux-only (epoll); elsewhere every connection has a reader
+// goroutine.
+type poller struct{}
+
+func newPoller() (*poller, error) { return nil, errors.New("no epoll on this system") }
+
+func connFD(net.Conn) (int, syscall.RawConn, error) { return -1, nil, errors.New("no epoll") }
+
+func (p *poller) watch(*session) error { return errors.New("no epoll") }
+func (p *poller) rearm(*session)       {}
+func (p *poller) unwatch(*session)     {}
+func (p *poller) close()               {}
+
+var errWouldBlock = errors.New("would block")
+
+func readNow(syscall.RawConn, []byte) (int, error) { return 0, errors.New("no epoll") }

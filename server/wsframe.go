@@ -1,0 +1,197 @@
+package server
+
+import (
+	"encoding/binary"
+
+	"github.com/gorilla/websocket"
+)
+
+// frameReader assembles a client's WebSocket messages (RFC 6455) from bytes
+// as they arrive, so that the gateway can read without a goroutine blocked
+// on each idle connection. It holds memory only while a frame or a
+// fragmented message is incomplete. Text is not checked for UTF-8 here: the
+// frame decoder refuses it with a bad_frame error the device can read.
+type frameReader struct {
+	limit   int    // largest message, in bytes
+	buf     []byte // bytes of an incomplete frame
+	msg     []byte // fragments of the message being assembled
+	msgOp   int    // its opcode; 0 when none
+	discard int    // bytes of an oversized message still to drop
+}
+
+// wsEvent is one complete thing a client sent.
+type wsEvent struct {
+	op   int // websocket.TextMessage, BinaryMessage, CloseMessage, PingMessage, PongMessage
+	data []byte
+}
+
+// wsError is a protocol violation or an oversized message: the connection
+// must close with code and reason.
+type wsError struct {
+	code   int
+	reason string
+}
+
+func (e *wsError) Error() string { return e.reason }
+
+var errTooBig = &wsError{websocket.CloseMessageTooBig, "frame larger than the limit"}
+
+// maxDiscard bounds how much of an oversized message is read and dropped
+// before the connection is closed, so that the close frame is not lost to a
+// reset caused by unread data.
+const maxDiscard = 1 << 20
+
+// feed takes the next bytes from the connection and calls emit for every
+// complete event, in order; emit returns false to stop. A returned error
+// ends the connection. p is not kept.
+func (r *frameReader) feed(p []byte, emit func(wsEvent) bool) *wsError {
+	if len(r.buf) > 0 {
+		r.buf = append(r.buf, p...)
+		p = r.buf
+	}
+	for len(p) > 0 {
+		if r.discard > 0 {
+			n := min(r.discard, len(p))
+			r.discard -= n
+			p = p[n:]
+			if r.discard == 0 {
+				r.buf = nil
+				return errTooBig
+			}
+			continue
+		}
+		n, err := r.frame(p, emit)
+		if err != nil {
+			r.buf = nil
+			return err
+		}
+		if n < 0 {
+			r.buf = nil
+			return nil // emit asked to stop
+		}
+		if n == 0 {
+			break // incomplete: wait for more
+		}
+		p = p[n:]
+	}
+	switch {
+	case len(p) == 0:
+		r.buf = nil
+	case len(r.buf) > 0 && &p[0] == &r.buf[0]:
+		// Still the start of buf: nothing consumed.
+	default:
+		r.buf = append([]byte(nil), p...)
+	}
+	return nil
+}
+
+// frame parses one frame from the start of p. It returns the bytes it used,
+// 0 when p holds no whole frame yet, and a negative count when emit asked
+// to stop.
+func (r *frameReader) frame(p []byte, emit func(wsEvent) bool) (int, *wsError) {
+	if len(p) < 2 {
+		return 0, nil
+	}
+	fin, rsv, op := p[0]&0x80 != 0, p[0]&0x70, int(p[0]&0x0f)
+	masked, n7 := p[1]&0x80 != 0, int(p[1]&0x7f)
+	if rsv != 0 {
+		return 0, &wsError{websocket.CloseProtocolError, "reserved bits set"}
+	}
+	if !masked {
+		return 0, &wsError{websocket.CloseProtocolError, "client frames must be masked"}
+	}
+	control := op >= 8
+	switch op {
+	case 0, websocket.TextMessage, websocket.BinaryMessage:
+	case websocket.CloseMessage, websocket.PingMessage, websocket.PongMessage:
+		if !fin || n7 > 125 {
+			return 0, &wsError{websocket.CloseProtocolError, "bad control frame"}
+		}
+	default:
+		return 0, &wsError{websocket.CloseProtocolError, "unknown opcode"}
+	}
+	hdr := 2
+	var length uint64
+	switch n7 {
+	case 126:
+		hdr += 2
+		if len(p) < hdr {
+			return 0, nil
+		}
+		length = uint64(binary.BigEndian.Uint16(p[2:4]))
+	case 127:
+		hdr += 8
+		if len(p) < hdr {
+			return 0, nil
+		}
+		length = binary.BigEndian.Uint64(p[2:10])
+		if length>>63 != 0 {
+			return 0, &wsError{websocket.CloseProtocolError, "bad frame length"}
+		}
+	default:
+		length = uint64(n7)
+	}
+	if !control {
+		switch {
+		case op == 0 && r.msgOp == 0:
+			return 0, &wsError{websocket.CloseProtocolError, "continuation without a message"}
+		case op != 0 && r.msgOp != 0:
+			return 0, &wsError{websocket.CloseProtocolError, "new message inside a fragmented one"}
+		}
+		if uint64(len(r.msg))+length > uint64(r.limit) {
+			// Drop the rest of the message, then close with 1009.
+			r.msg, r.msgOp = nil, 0
+			drop := uint64(hdr+4) + length
+			if drop > maxDiscard {
+				drop = maxDiscard
+			}
+			if uint64(len(p)) >= drop {
+				return 0, errTooBig
+			}
+			r.discard = int(drop) - len(p)
+			return len(p), nil
+		}
+	}
+	hdr += 4 // the mask key
+	total := hdr + int(length)
+	if len(p) < total {
+		return 0, nil
+	}
+	key := p[hdr-4 : hdr]
+	payload := p[hdr:total]
+	for i := range payload {
+		payload[i] ^= key[i&3]
+	}
+	if control {
+		ev := wsEvent{op: op, data: payload}
+		if op == websocket.CloseMessage && len(payload) == 1 {
+			return 0, &wsError{websocket.CloseProtocolError, "bad close frame"}
+		}
+		if !emit(ev) {
+			return -total, nil
+		}
+		return total, nil
+	}
+	if op != 0 {
+		r.msgOp = op
+	}
+	if fin && r.msg == nil {
+		// An unfragmented message: hand over a copy of the payload only.
+		mop := r.msgOp
+		r.msgOp = 0
+		if !emit(wsEvent{op: mop, data: append([]byte(nil), payload...)}) {
+			return -total, nil
+		}
+		return total, nil
+	}
+	r.msg = append(r.msg, payload...)
+	if !fin {
+		return total, nil
+	}
+	msg, mop := r.msg, r.msgOp
+	r.msg, r.msgOp = nil, 0
+	if !emit(wsEvent{op: mop, data: msg}) {
+		return -total, nil
+	}
+	return total, nil
+}
