@@ -24,8 +24,15 @@ PPORT=${PPORT:-16070}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
+cpu() { # CPU seconds (user+system) of a process and its children so far
+	local t=0 p
+	for p in $1 $(pgrep -P "$1" || true); do t=$((t + $(awk '{print $14+$15+$16+$17}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+	echo "scale=2; $t/$(getconf CLK_TCK)" | bc
+}
+
 "$BIN" serve --listen 127.0.0.1:$PORT --data "$work/data" --log-level error --daily-quota -1 \
 	--pprof 127.0.0.1:$PPORT >/dev/null 2>&1 &
+srv=$!
 for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 run() { # $1 = name, rest = load flags
@@ -42,7 +49,13 @@ run() { # $1 = name, rest = load flags
 		mkdir -p "$PROFILE_DIR"
 		curl -fsS "http://127.0.0.1:$PPORT/debug/pprof/profile?seconds=10" -o "$PROFILE_DIR/cpu-$name.pprof" &
 	fi
-	"$BIN" load --channels "$work/channels.jsonl" --mix "$MIX" --report "$work/load-$name.json" "$@" 2>/dev/null
+	local s0 f0 l0
+	s0=$(cpu $srv); f0=$(cpu $fl)
+	/usr/bin/time -f "%U %S" -o "$work/load.time" "$BIN" load --channels "$work/channels.jsonl" --mix "$MIX" --report "$work/load-$name.json" "$@" 2>/dev/null
+	local s1 f1 lt
+	s1=$(cpu $srv); f1=$(cpu $fl)
+	lt=$(awk '{print $1+$2}' "$work/load.time")
+	echo "CPU seconds during the load: server $(echo "$s1-$s0" | bc), fleet $(echo "$f1-$f0" | bc), load $lt"
 	local want
 	want=$(python3 -c "import json;print(json.load(open('$work/load-$name.json'))['load']['received'])")
 	for _ in $(seq 300); do
@@ -60,6 +73,8 @@ print("devices received %d of %d accepted; duplicates %d, redelivered %d, out of
 print("delivery rate %.0f/s over the load's %.1f s; accept->device p50 %s p95 %s p99 %s max %s" % (
     sum(f["notifications"].values()) / (l["elapsed_ns"] / 1e9), l["elapsed_ns"] / 1e9,
     ms(lat["p50_ns"]), ms(lat["p95_ns"]), ms(lat["p99_ns"]), ms(lat["max_ns"])))
+sl = f["send_latency"]
+print("POST->device p50 %s p95 %s p99 %s max %s" % (ms(sl["p50_ns"]), ms(sl["p95_ns"]), ms(sl["p99_ns"]), ms(sl["max_ns"])))
 PY
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/openmpns/openmpns/shared/clock"
 	"github.com/openmpns/openmpns/shared/histogram"
 	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/shared/sender"
 	"github.com/openmpns/openmpns/shared/wire"
 )
 
@@ -120,6 +121,7 @@ type Fleet struct {
 	rawDropped                     atomic.Int64
 	byKind                         [kinds]atomic.Int64
 	latency                        histogram.Histogram
+	sendLatency                    histogram.Histogram // from a timed X-MessageID
 	errMu                          sync.Mutex
 	errs                           map[string]int64
 	handoffs                       atomic.Int64
@@ -400,6 +402,9 @@ func (m *member) received(md device.Meta, kind int) {
 	m.counts[a*kinds+kind].Add(1)
 	if m.seenBefore(md.ID) {
 		f.duplicates.Add(1)
+	}
+	if sent, ok := sender.TimeOfMessageID(md.MessageID); ok {
+		f.sendLatency.Record(md.ReceivedAt.Sub(sent))
 	}
 	if at := md.AcceptedAt.UnixNano(); at > 0 {
 		f.latency.Record(md.ReceivedAt.Sub(md.AcceptedAt))
@@ -686,7 +691,7 @@ func (f *Fleet) Report() *Report {
 		Notifications: map[string]int64{}, Duplicates: f.duplicates.Load(), Redelivered: f.redelivered.Load(), OutOfOrder: f.order.Load(),
 		RawDropped: f.rawDropped.Load(), Reconnects: s.Reconnects, Errors: s.Errors,
 		Handoffs: f.handoffs.Load(), HandoffFailures: f.handoffFailures.Load(),
-		Latency: f.latency.Snapshot(), Elapsed: f.clk.Now().Sub(f.start),
+		Latency: f.latency.Snapshot(), SendLatency: f.sendLatency.Snapshot(), Elapsed: f.clk.Now().Sub(f.start),
 	}
 	for k, name := range KindNames {
 		r.Notifications[name] = s.Received[k]

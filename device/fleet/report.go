@@ -31,8 +31,13 @@ type Report struct {
 	// clocks must agree: same machine, or NTP).
 	Latency        *histogram.Snapshot `json:"latency_histogram"`
 	LatencySummary histogram.Summary   `json:"latency"`
-	Elapsed        time.Duration       `json:"elapsed_ns"`
-	Shards         int                 `json:"shards,omitempty"`
+	// SendLatency is from the sender's POST to the device's receipt, for
+	// notifications whose X-MessageID carries the send time (openmpns load
+	// sends such ids); same-clock caveat as Latency.
+	SendLatency        *histogram.Snapshot `json:"send_latency_histogram,omitempty"`
+	SendLatencySummary histogram.Summary   `json:"send_latency"`
+	Elapsed            time.Duration       `json:"elapsed_ns"`
+	Shards             int                 `json:"shards,omitempty"`
 }
 
 // Finish fills the derived fields (the latency summary).
@@ -44,6 +49,7 @@ func (r *Report) Finish() {
 		r.Errors = map[string]int64{}
 	}
 	r.LatencySummary = r.Latency.Summary()
+	r.SendLatencySummary = r.SendLatency.Summary()
 }
 
 // Total is the number of notifications received.
@@ -84,6 +90,12 @@ func (r *Report) Merge(o *Report) {
 		r.Latency = &histogram.Snapshot{}
 	}
 	r.Latency.Merge(o.Latency)
+	if o.SendLatency != nil {
+		if r.SendLatency == nil {
+			r.SendLatency = &histogram.Snapshot{}
+		}
+		r.SendLatency.Merge(o.SendLatency)
+	}
 	r.Elapsed = max(r.Elapsed, o.Elapsed)
 	r.Shards += max(o.Shards, 1)
 	r.Finish()
@@ -112,10 +124,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 		[2]string{"duplicates seen by apps", fmt.Sprint(r.Duplicates)},
 		[2]string{"redelivered (dropped by dedupe)", fmt.Sprint(r.Redelivered)},
 		[2]string{"out of order", fmt.Sprint(r.OutOfOrder)},
-		[2]string{"latency p50", us(r.LatencySummary.P50)},
-		[2]string{"latency p95", us(r.LatencySummary.P95)},
-		[2]string{"latency p99", us(r.LatencySummary.P99)},
-		[2]string{"latency max", us(r.LatencySummary.Max)},
+		[2]string{"accept to device p50", us(r.LatencySummary.P50)},
+		[2]string{"accept to device p95", us(r.LatencySummary.P95)},
+		[2]string{"accept to device p99", us(r.LatencySummary.P99)},
+		[2]string{"accept to device max", us(r.LatencySummary.Max)},
+		[2]string{"POST to device p50 / p99", us(r.SendLatencySummary.P50) + " / " + us(r.SendLatencySummary.P99)},
 		[2]string{"reconnects", fmt.Sprint(r.Reconnects)},
 		[2]string{"handoffs (failed)", fmt.Sprintf("%d (%d)", r.Handoffs, r.HandoffFailures)},
 	)

@@ -545,3 +545,37 @@ func NewMessageID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
+
+// timedMark is the fourth group of a timed message id ("10ad": load).
+const timedMark = "10ad"
+
+// NewTimedMessageID returns a UUID-shaped X-MessageID that carries the
+// send time t (in nanoseconds) and a sequence number, so that a device on
+// the same clock can measure the delay from the sender's POST to its own
+// receipt (`openmpns load` sends these; `openmpns fleet` reads them).
+func NewTimedMessageID(t time.Time, seq uint64) string {
+	n := uint64(t.UnixNano())
+	return fmt.Sprintf("%08x-%04x-%04x-%s-%012x", n>>32, (n>>16)&0xffff, n&0xffff, timedMark, seq&0xffffffffffff)
+}
+
+// TimeOfMessageID returns the send time a NewTimedMessageID id carries;
+// false for any other id.
+func TimeOfMessageID(id string) (time.Time, bool) {
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' || id[19:23] != timedMark {
+		return time.Time{}, false
+	}
+	var n uint64
+	for _, c := range id[0:8] + id[9:13] + id[14:18] {
+		var v uint64
+		switch {
+		case c >= '0' && c <= '9':
+			v = uint64(c - '0')
+		case c >= 'a' && c <= 'f':
+			v = uint64(c-'a') + 10
+		default:
+			return time.Time{}, false
+		}
+		n = n<<4 | v
+	}
+	return time.Unix(0, int64(n)), true
+}

@@ -437,3 +437,20 @@ func TestAdviceAndString(t *testing.T) {
 		}
 	}
 }
+
+func TestTimedMessageID(t *testing.T) {
+	at := time.Unix(1795000000, 123456789)
+	id := NewTimedMessageID(at, 42)
+	if len(id) != 36 || strings.Count(id, "-") != 4 {
+		t.Fatalf("not UUID-shaped: %q", id)
+	}
+	got, ok := TimeOfMessageID(id)
+	if !ok || !got.Equal(at) {
+		t.Fatalf("%q: %v %v", id, got, ok)
+	}
+	for _, other := range []string{NewMessageID(), "", "x", strings.Replace(id, "10ad", "10ae", 1), strings.Replace(id, id[:1], "g", 1)} {
+		if _, ok := TimeOfMessageID(other); ok {
+			t.Errorf("%q read as timed", other)
+		}
+	}
+}

@@ -387,10 +387,14 @@ func (r *run) pace(ctx context.Context, jobs chan<- job, start time.Time) {
 func (r *run) send(ctx context.Context, j job) {
 	t := r.cfg.Targets[j.seq%uint64(len(r.cfg.Targets))]
 	kind := r.cfg.Mix.kind(j.seq)
-	req := sender.Request{URI: t.URI, Kind: kind, Class: sender.ClassFor(kind, r.cfg.Interval), Body: r.bodies[kind], Header: r.cfg.Header}
+	now := time.Now()
+	// The message id carries the send time: a fleet on this clock measures
+	// from here to its receipt.
+	req := sender.Request{URI: t.URI, Kind: kind, Class: sender.ClassFor(kind, r.cfg.Interval), Body: r.bodies[kind],
+		Header: r.cfg.Header, MessageID: sender.NewTimedMessageID(now, j.seq)}
 	begin := j.due
 	if begin.IsZero() {
-		begin = time.Now()
+		begin = now
 	}
 	resp, err := r.client.Send(ctx, req)
 	if err != nil && ctx.Err() != nil {

@@ -122,6 +122,9 @@ func TestLoadAgainstFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := fl.Report()
+	if rep.SendLatency == nil || rep.SendLatency.Count != uint64(want) || rep.SendLatencySummary.P50 <= 0 {
+		t.Fatalf("POST-to-device latency not measured: %+v", rep.SendLatencySummary)
+	}
 	if rep.Total() != want || rep.Duplicates != 0 || rep.OutOfOrder != 0 {
 		t.Fatalf("fleet received %d (want %d), duplicates %d, out of order %d", rep.Total(), want, rep.Duplicates, rep.OutOfOrder)
 	}

@@ -109,8 +109,8 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		werr := fl.Wait(wctx, func(s fleet.Stats) bool { return s.Total() >= rep.Received })
 		cancel()
 		out.Fleet = fl.Report()
-		fmt.Fprintf(e.stdout, "devices received %d of %d accepted; end to end (accept → device): %s\n",
-			out.Fleet.Total(), rep.Received, out.Fleet.LatencySummary)
+		fmt.Fprintf(e.stdout, "devices received %d of %d accepted; end to end (accept → device): %s; POST → device: %s\n",
+			out.Fleet.Total(), rep.Received, out.Fleet.LatencySummary, out.Fleet.SendLatencySummary)
 		if werr != nil {
 			err = errors.Join(err, fmt.Errorf("not every accepted notification arrived: %w", werr))
 		}
