@@ -35,9 +35,15 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: the benchmark suite (codec, wire, end-to-end delivery); figures go to docs/benchmarks.md
-bench:
+## bench: a short run of the benchmark suite: Go benchmarks (codec, wire, histogram,
+## in-process end to end), then the multi-process runs: idle-connection memory,
+## end to end with a fleet and the load tool, and a sharded fleet. Full-size runs and
+## their figures: docs/benchmarks.md
+bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./shared/... ./server/...
+	scripts/bench-idle.sh 1000 5000
+	DEVICES=2000 DURATION=5s scripts/bench-e2e.sh
+	DEVICES=5000 SERVERS=1 scripts/bench-fleet.sh
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s): payload XML, WebSocket frames, the HTTP push handler, JWTs
 fuzz:

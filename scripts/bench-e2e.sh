@@ -12,8 +12,8 @@
 # PROFILE_DIR=dir also saves a 10 s CPU profile of the server under load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${BIN:-bin/openmpns}
-[ -x "$BIN" ] || CGO_ENABLED=0 go build -o "$BIN" ./cmd/openmpns
+# BIN=path uses that binary; by default the current code is built.
+if [ -z "${BIN:-}" ]; then BIN=bin/openmpns; CGO_ENABLED=0 go build -o "$BIN" ./cmd/openmpns; fi
 DEVICES=${DEVICES:-10000}
 DURATION=${DURATION:-20s}
 CONC=${CONC:-128}

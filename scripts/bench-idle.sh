@@ -11,8 +11,8 @@
 # fleet RSS per device and the connect rate. Needs curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${BIN:-bin/openmpns}
-[ -x "$BIN" ] || CGO_ENABLED=0 go build -o "$BIN" ./cmd/openmpns
+# BIN=path uses that binary; by default the current code is built.
+if [ -z "${BIN:-}" ]; then BIN=bin/openmpns; CGO_ENABLED=0 go build -o "$BIN" ./cmd/openmpns; fi
 RATE=${RATE:-5000}
 PORT=${PORT:-18080}
 PPORT=${PPORT:-16060}

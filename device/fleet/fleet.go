@@ -47,6 +47,10 @@ type Config struct {
 	Apps []string
 	// ConnectRate is how many devices start per second; 0 starts them all at once.
 	ConnectRate float64
+	// MaxPending bounds the devices started but not yet registered
+	// (default 1000): when the server is slower than ConnectRate, the fleet
+	// waits for it instead of piling up connections that time out.
+	MaxPending int
 	// OptOut is the share (0..1) of devices that refuse toasts: their channels
 	// are bound to tile only, so the server answers toasts Suppressed.
 	OptOut float64
@@ -191,6 +195,9 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		cfg.MaxBackoff = 30 * time.Second
 	}
 	cfg.SourceAddrs = max(cfg.SourceAddrs, 1)
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 1000
+	}
 	cctx, cancel := context.WithCancel(ctx)
 	f := &Fleet{cfg: cfg, log: cfg.Logger, clk: cfg.Clock, ctx: cctx, cancel: cancel,
 		start: cfg.Clock.Now(), appIdx: map[string]int{}, errs: map[string]int64{}}
@@ -223,7 +230,13 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 func (f *Fleet) launch() {
 	rate := f.cfg.ConnectRate
 	begin := f.clk.Now()
+	pending := make(chan struct{}, f.cfg.MaxPending)
 	for i, m := range f.members {
+		select {
+		case pending <- struct{}{}:
+		case <-f.ctx.Done():
+			return
+		}
 		if rate > 0 {
 			due := begin.Add(time.Duration(float64(i) / rate * float64(time.Second)))
 			if d := due.Sub(f.clk.Now()); d > 0 {
@@ -239,11 +252,16 @@ func (f *Fleet) launch() {
 		}
 		if err := m.startDevice(); err != nil {
 			f.countError("start", err)
+			<-pending
 			continue
 		}
 		f.started.Add(1)
 		f.wg.Add(1)
-		go func() { defer f.wg.Done(); m.register() }()
+		go func() {
+			defer f.wg.Done()
+			m.register()
+			<-pending
+		}()
 	}
 }
 
@@ -302,33 +320,50 @@ func (m *member) startDevice() error {
 }
 
 // register opens and binds every app's channel, then applies the device's
-// power level and airplane mode.
+// power level and airplane mode. A step cut short by a lost connection is
+// counted as an error and tried again once the device has reconnected, as
+// an app would, until the fleet stops.
 func (m *member) register() {
 	f, dev := m.f, m.dev.Load()
 	for _, app := range f.cfg.Apps {
 		dev.SetAppState(app, device.AppState{Running: true})
-		ch := dev.Find(app, ChannelName)
-		if ch == nil {
-			ch = dev.NewChannel(app, ChannelName, "")
-		}
-		err := ch.Open(f.ctx)
-		if err == nil {
-			err = ch.BindToShellTile(f.ctx)
-		}
-		if err == nil && !m.optOut {
-			err = ch.BindToShellToast(f.ctx)
-		}
-		if err != nil {
-			if f.ctx.Err() == nil {
-				f.countError("register", err)
+		for attempt := 0; ; attempt++ {
+			ch := dev.Find(app, ChannelName)
+			if ch == nil {
+				ch = dev.NewChannel(app, ChannelName, "")
 			}
-			return
+			err := ch.Open(f.ctx)
+			if err == nil {
+				err = ch.BindToShellTile(f.ctx)
+			}
+			if err == nil && !m.optOut {
+				err = ch.BindToShellToast(f.ctx)
+			}
+			if err == nil {
+				m.publish(app, ch.ChannelURI())
+				break
+			}
+			if f.ctx.Err() != nil || errors.Is(err, device.ErrClosed) {
+				return
+			}
+			f.countError("register", err)
+			select {
+			case <-f.after(device.Backoff(attempt, f.cfg.MinBackoff, f.cfg.MaxBackoff, rand.Int64N)):
+			case <-f.ctx.Done():
+				return
+			}
 		}
-		m.publish(app, ch.ChannelURI())
 	}
-	if m.lowPower {
-		if err := dev.SetPowerLevel(f.ctx, device.PowerLow); err != nil && f.ctx.Err() == nil {
-			f.countError("power", err)
+	for attempt := 0; m.lowPower; attempt++ {
+		err := dev.SetPowerLevel(f.ctx, device.PowerLow)
+		if err == nil || f.ctx.Err() != nil || errors.Is(err, device.ErrClosed) {
+			break
+		}
+		f.countError("power", err)
+		select {
+		case <-f.after(device.Backoff(attempt, f.cfg.MinBackoff, f.cfg.MaxBackoff, rand.Int64N)):
+		case <-f.ctx.Done():
+			return
 		}
 	}
 	m.ready.Store(true)

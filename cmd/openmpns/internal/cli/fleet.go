@@ -34,6 +34,7 @@ const workerEnv = "OPENMPNS_FLEET_EXE"
 type fleetOpts struct {
 	servers                          []string
 	devices, perProcess, sourceAddrs int
+	maxPending                       int
 	apps                             []string
 	connectRate                      float64
 	optOut, airplane, lowPower       float64
@@ -56,6 +57,7 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&o.devices, "devices", 100, "number of emulated phones")
 	apps := fs.String("apps", "com.example.app", "comma-separated app ids: each device opens and binds one channel per app")
 	fs.Float64Var(&o.connectRate, "connect-rate", 1000, "devices started per second (0: all at once)")
+	fs.IntVar(&o.maxPending, "max-pending", 1000, "devices connecting at once, per process: a slower server slows the connect rate instead of timing out")
 	optOut := fs.String("opt-out", "0", "share of devices that deny toasts (tile only): 0.1 or 10%")
 	churn := fs.String("churn", "0", "share of devices per minute that drop off and come back 1-10 s later: 0.05 or 5%/min")
 	airplane := fs.String("airplane", "0", "share of devices that go offline (airplane mode) once registered")
@@ -247,7 +249,7 @@ func (w *channelWriter) close() error {
 func (o *fleetOpts) config(log *slog.Logger, onChannel func(fleet.Channel)) fleet.Config {
 	return fleet.Config{Servers: o.servers, Devices: o.devices, Apps: o.apps, ConnectRate: o.connectRate,
 		OptOut: o.optOut, Airplane: o.airplane, LowPower: o.lowPower, Churn: o.churn, StateDir: o.state,
-		Handoff: o.handoff, OnChannel: onChannel, Seed: o.seed, FirstIndex: o.firstIndex,
+		Handoff: o.handoff, OnChannel: onChannel, Seed: o.seed, FirstIndex: o.firstIndex, MaxPending: o.maxPending,
 		MinBackoff: o.minBackoff, MaxBackoff: o.maxBackoff, SourceAddrs: o.sourceAddrs, Logger: log}
 }
 
@@ -440,7 +442,7 @@ func startWorker(ctx context.Context, exe string, o fleetOpts, onChannel func(fl
 		"--apps", strings.Join(o.apps, ","), "--connect-rate", fmt.Sprint(o.connectRate),
 		"--opt-out", fmt.Sprint(o.optOut), "--churn", fmt.Sprint(o.churn), "--airplane", fmt.Sprint(o.airplane),
 		"--low-power", fmt.Sprint(o.lowPower), "--seed", fmt.Sprint(o.seed), "--source-addrs", strconv.Itoa(o.sourceAddrs),
-		"--min-backoff", o.minBackoff.String(), "--max-backoff", o.maxBackoff.String(), "--per-process", strconv.Itoa(o.devices)}
+		"--max-pending", strconv.Itoa(o.maxPending), "--min-backoff", o.minBackoff.String(), "--max-backoff", o.maxBackoff.String(), "--per-process", strconv.Itoa(o.devices)}
 	if o.state != "" {
 		args = append(args, "--state", filepath.Join(o.state, fmt.Sprintf("shard-%d", o.firstIndex)))
 	}
