@@ -680,7 +680,12 @@ func (s *session) handle(f *wire.Frame, remote string) bool {
 		s.send(&wire.Frame{Type: wire.TypeWelcome, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: tok,
 			Heartbeat: s.g.cfg.Heartbeat.Milliseconds()})
 		r.Attach(id, s)
-		s.ws.SetReadDeadline(time.Now().Add(2 * s.g.cfg.Heartbeat))
+		if !s.epoll {
+			// The reader goroutine's deadline; with the poller there is
+			// none (a deadline would fail its reads) and the pinger finds
+			// silence instead.
+			s.ws.SetReadDeadline(time.Now().Add(2 * s.g.cfg.Heartbeat))
+		}
 		s.g.log.Debug("device connected", "device", id, "remote", remote, "new", tok != "")
 		return true
 	}

@@ -181,3 +181,37 @@ func TestDeviceCannotResumeAnotherIdentity(t *testing.T) {
 		}
 	}
 }
+
+// A device that answers pings stays connected however long it is idle: the
+// server pings it every heartbeat and neither side times out. (The poller
+// once kept a read deadline from hello, and every idle device was cut off
+// after two heartbeats.)
+func TestIdleDeviceThatAnswersPingsStaysConnected(t *testing.T) {
+	const hb = 40 * time.Millisecond
+	srv := startServer(t, server.Config{Heartbeat: hb})
+	ws := dialWS(t, srv)
+	sendFrame(t, ws, &wire.Frame{Type: wire.TypeHello, ID: 1, Version: wire.ProtocolVersion})
+	if f := readFrame(t, ws); f.Type != wire.TypeWelcome {
+		t.Fatalf("got %+v", f)
+	}
+	pings := make(chan struct{}, 100)
+	ws.SetPingHandler(func(data string) error {
+		pings <- struct{}{}
+		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := ws.ReadMessage() // handles pings; returns only when the connection ends
+		done <- err
+	}()
+	// Ten pings is five times the silence limit (two heartbeats).
+	for i := 0; i < 10; i++ {
+		select {
+		case <-pings:
+		case err := <-done:
+			t.Fatalf("connection ended after %d pings: %v", i, err)
+		case <-time.After(waitLimit):
+			t.Fatalf("no ping %d", i+1)
+		}
+	}
+}
