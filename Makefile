@@ -20,6 +20,7 @@ test:
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/openmpns
 	$(GO) test -race -count=1 ./...
+	OPENMPNS_GATEWAY_READERS=1 $(GO) test -race -count=1 -run 'Gateway|Hostile|Forgivable|Silent|Idle|EndToEnd|Response' ./server/
 	$(MAKE) fuzz-short
 
 ## demo: the phone emulator with the demo cloud service (terminal demo when there is no display)
@@ -53,6 +54,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzPushHandler$$' -fuzztime=$(FUZZTIME) ./server/
 	$(GO) test -run='^$$' -fuzz='^FuzzVerifyToken$$' -fuzztime=$(FUZZTIME) ./server/auth/
 	$(GO) test -run='^$$' -fuzz='^FuzzVerifyDeviceToken$$' -fuzztime=$(FUZZTIME) ./server/auth/
+	$(GO) test -run='^$$' -fuzz='^FuzzFrameReader$$' -fuzztime=$(FUZZTIME) ./server/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./device/fleet/scenario/
+	$(GO) test -run='^$$' -fuzz='^FuzzReadTargets$$' -fuzztime=$(FUZZTIME) ./shared/sender/load/
 
 ## fuzz-short: a few seconds of every fuzz target (CI); seed corpora also run in `make test`
 fuzz-short:
