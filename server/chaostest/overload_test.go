@@ -1,0 +1,134 @@
+package chaostest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openmpns/openmpns/device/fleet"
+	"github.com/openmpns/openmpns/shared/sender/load"
+)
+
+// rssKiB reads a process's resident set size.
+func rssKiB(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			return strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for %d", pid)
+}
+
+// TestOverloadLong (make chaos only; TestFaultOverload in ./server is the
+// short form): a real server process with 200 connected devices is pushed
+// at ten times the rate it sustains, open loop, for 20 s. Every answer is
+// 200 Received, 200 QueueFull or 503; the server's memory stays under the
+// bound docs/reliability.md states; when the load drops it accepts every
+// push again by itself; and every push it answered Received reaches its
+// device exactly once.
+func TestOverloadLong(t *testing.T) {
+	if !long() {
+		t.Skip("long form: make chaos (the short form is TestFaultOverload in ./server)")
+	}
+	const devices, pending = 200, 1024
+	srv := StartServer(t, ChildConfig{DataDir: t.TempDir(), DailyQuota: -1, MaxPending: pending})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	fl, err := fleet.Start(ctx, fleet.Config{Servers: []string{srv.URL()}, Devices: devices, Apps: []string{"com.example.load"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	if err := fl.WaitRegistered(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var targets []load.Target
+	for _, c := range fl.Channels() {
+		targets = append(targets, load.Target{URI: c.URI})
+	}
+	base, err := rssKiB(srv.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What it sustains: closed loop, 32 senders.
+	sus, err := load.Run(ctx, load.Config{Targets: targets, Concurrency: 32, Duration: 3 * time.Second, Mix: load.Mix{Toast: 6, Tile: 3, Raw: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rate := 10 * sus.AchievedRate
+	t.Logf("sustained %.0f/s (%v); overloading at %.0f/s", sus.AchievedRate, sus.Answers, rate)
+
+	// Watch the server's memory while it is overloaded.
+	const senders = 2048
+	bound := base + senders*48 + pending*16 + devices*100*4 // KiB: see docs/reliability.md
+	var peak int
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				if r, err := rssKiB(srv.Pid()); err == nil {
+					peak = max(peak, r)
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	over, err := load.Run(ctx, load.Config{Targets: targets, Rate: rate, Concurrency: senders, Duration: 20 * time.Second,
+		Mix: load.Mix{Toast: 6, Tile: 3, Raw: 1}, HTTP: load.NewHTTPClient(senders)})
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("overload: offered %.0f/s for %v, %d late; answers %v; errors %v", over.AchievedRate, over.Elapsed.Round(time.Millisecond), over.Late, over.Answers, over.Errors)
+	t.Logf("server RSS: %d KiB before, %d KiB peak, bound %d KiB", base, peak, bound)
+	for k := range over.Answers {
+		switch k {
+		case "200 Received", "200 QueueFull", "503":
+		default:
+			t.Errorf("answer %q under overload", k)
+		}
+	}
+	if len(over.Errors) > 0 {
+		t.Errorf("transport errors under overload: %v", over.Errors)
+	}
+	if over.Answers["503"]+over.Answers["200 QueueFull"] == 0 {
+		t.Errorf("nothing refused at 10x the sustained rate: %v", over.Answers)
+	}
+	if peak > bound {
+		t.Errorf("server RSS peaked at %d KiB, over the bound of %d KiB", peak, bound)
+	}
+	// Recovery, by itself: a gentle rate is accepted in full.
+	after, err := load.Run(ctx, load.Config{Targets: targets, Rate: 200, Duration: 3 * time.Second, Mix: load.Mix{Raw: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Received != after.Sent || after.Sent == 0 {
+		t.Fatalf("after the overload: %v", after.Answers)
+	}
+	want := sus.Received + over.Received + after.Received
+	if err := fl.Wait(ctx, func(s fleet.Stats) bool { return s.Total() >= want }); err != nil {
+		t.Fatalf("received %d of %d accepted: %v", fl.Stats().Total(), want, err)
+	}
+	r := fl.Report()
+	if r.Total() != want || r.Duplicates != 0 {
+		t.Fatalf("devices received %d, server accepted %d, duplicates %d", r.Total(), want, r.Duplicates)
+	}
+	t.Logf("recovered: %d/%d accepted; %d notifications received exactly once", after.Received, after.Sent, want)
+}
