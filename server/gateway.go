@@ -143,6 +143,8 @@ type session struct {
 	raw        syscall.RawConn
 	fr         frameReader // touched only by onReadable (one at a time)
 	lastSeen   atomic.Int64
+	reading    atomic.Bool // an onReadable runs
+	gen        int32       // tells this session's epoll events from a stale one's
 	helloTimer *time.Timer
 
 	mu        sync.Mutex
@@ -206,6 +208,20 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.bucket = g.next % pingRounds
 	g.sessions[s] = struct{}{}
 	g.wg.Add(1)
+	// With the poller, the session is armed before anyone else can see it:
+	// nothing (a shutdown, a failed ping) can close it before it is watched.
+	var watchErr error
+	if s.epoll {
+		hello := g.cfg.HelloTimeout
+		s.mu.Lock()
+		s.helloTimer = time.AfterFunc(hello, func() {
+			if !s.authed.Load() {
+				s.kick(websocket.ClosePolicyViolation, "no hello within "+hello.String())
+			}
+		})
+		s.mu.Unlock()
+		watchErr = g.poll.watch(s)
+	}
 	g.mu.Unlock()
 	// This handler returns at once, so that net/http's connection state
 	// (request, buffers, the handler's stack) is freed rather than held for
@@ -215,16 +231,8 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		go s.run()
 		return
 	}
-	hello := g.cfg.HelloTimeout
-	s.mu.Lock()
-	s.helloTimer = time.AfterFunc(hello, func() {
-		if !s.authed.Load() {
-			s.kick(websocket.ClosePolicyViolation, "no hello within "+hello.String())
-		}
-	})
-	s.mu.Unlock()
-	if err := g.poll.watch(s); err != nil {
-		g.log.Error("device connection not watched", "remote", s.remote, "err", err)
+	if watchErr != nil {
+		g.log.Error("device connection not watched", "remote", s.remote, "err", watchErr)
 		s.kick(websocket.CloseInternalServerErr, "internal")
 	}
 }
@@ -233,18 +241,20 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 var readBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
 
 // onReadable reads what the socket holds, without waiting, turns it into
-// events, and asks the poller for the next readable event.
+// events, and asks the poller for the next readable event. One runs at a
+// time per session: a second (a stale event) returns at once, and the
+// running one re-arms when done, so nothing readable is missed.
 func (s *session) onReadable() {
+	if !s.reading.CompareAndSwap(false, true) {
+		return
+	}
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
 	for {
 		n, err := readNow(s.raw, *bp)
 		if n > 0 {
 			if werr := s.fr.feed((*bp)[:n], s.onEvent); werr != nil {
-				if werr == errTooBig {
-					s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeBadFrame, Message: "frame larger than the limit"})
-				}
-				s.kick(werr.code, werr.reason)
+				s.kick(werr.code, werr.reason) // as the reader path: no error frame, the close says why
 				return
 			}
 			if s.isClosing() {
@@ -259,6 +269,7 @@ func (s *session) onReadable() {
 		s.kick(websocket.CloseNormalClosure, "")
 		return
 	}
+	s.reading.Store(false)
 	s.g.poll.rearm(s)
 }
 
@@ -270,9 +281,11 @@ func (s *session) isClosing() bool {
 
 // onEvent handles one complete thing the device sent; false stops reading.
 func (s *session) onEvent(ev wsEvent) bool {
-	s.lastSeen.Store(time.Now().UnixNano())
 	switch ev.op {
 	case websocket.TextMessage:
+		// Frames and pongs show the device is alive; its own pings do not
+		// (as on the reader path, docs/protocol.md section 6).
+		s.lastSeen.Store(time.Now().UnixNano())
 		return s.enqueue(ev.data, s.remote)
 	case websocket.BinaryMessage:
 		s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeBadFrame, Message: "binary messages are not accepted: send each frame as one JSON text message"})
@@ -286,13 +299,27 @@ func (s *session) onEvent(ev wsEvent) bool {
 		if len(ev.data) >= 2 {
 			code = int(ev.data[0])<<8 | int(ev.data[1])
 		}
-		if code == websocket.CloseNoStatusReceived || code < 1000 || code >= 5000 {
+		if !validCloseCode(code) {
 			code = websocket.CloseNormalClosure
 		}
 		s.kick(code, "")
 		return false
 	}
-	return true // pong: alive
+	s.lastSeen.Store(time.Now().UnixNano()) // a pong: alive
+	return true
+}
+
+// validCloseCode reports whether code may be sent in a close frame (RFC
+// 6455 section 7.4): the defined codes, less those reserved for local use,
+// and the ranges for libraries and applications.
+func validCloseCode(code int) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return true
+	case code >= 3000 && code <= 4999:
+		return true
+	}
+	return false
 }
 
 // finish runs once the connection is closed: it waits for the handler,

@@ -215,3 +215,20 @@ func TestIdleDeviceThatAnswersPingsStaysConnected(t *testing.T) {
 		}
 	}
 }
+
+// A frame over the limit gets the close frame first (1009 with its reason,
+// no error frame before it), with the poller and with a reader goroutine
+// alike, as docs/protocol.md says.
+func TestGatewayOversizedFrameClosesWithoutErrorFrame(t *testing.T) {
+	srv := startServer(t, server.Config{})
+	ws := dialWS(t, srv)
+	big := `{"type":"hello","id":1,"client":"` + strings.Repeat("x", wire.MaxFrameBytes) + `"}`
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(big)); err != nil {
+		t.Fatal(err)
+	}
+	_, b, err := ws.ReadMessage()
+	ce, ok := err.(*websocket.CloseError)
+	if !ok || ce.Code != websocket.CloseMessageTooBig || ce.Text != "frame larger than the limit" {
+		t.Fatalf("first read: %q, %v", b, err)
+	}
+}

@@ -18,6 +18,7 @@ type poller struct {
 	wakeW  int
 	mu     sync.Mutex
 	byFD   map[int32]*session
+	gen    int32 // stamps each registration; carried in the event's Pad
 	closed bool
 	done   chan struct{}
 }
@@ -70,7 +71,9 @@ func (p *poller) watch(s *session) error {
 	if p.closed {
 		return errors.New("poller closed")
 	}
-	ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(s.fd)}
+	p.gen++
+	s.gen = p.gen
+	ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(s.fd), Pad: s.gen}
 	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
 		return fmt.Errorf("epoll add: %w", err)
 	}
@@ -81,7 +84,7 @@ func (p *poller) watch(s *session) error {
 // rearm asks for the next readable event of s. A failure means the
 // descriptor is gone (the session is closing): nothing to do.
 func (p *poller) rearm(s *session) {
-	ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(s.fd)}
+	ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(s.fd), Pad: s.gen}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	// Only while s is registered: its descriptor number may belong to a
@@ -120,9 +123,9 @@ func (p *poller) loop() {
 			p.mu.Lock()
 			s := p.byFD[ev.Fd]
 			p.mu.Unlock()
-			if s != nil {
-				// A stale event for a descriptor number now reused is
-				// harmless: the read finds nothing and re-arms.
+			// An event from an earlier registration of a descriptor number
+			// now reused carries an older generation: dropped.
+			if s != nil && s.gen == ev.Pad {
 				go s.onReadable()
 			}
 		}

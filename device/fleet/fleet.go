@@ -108,14 +108,15 @@ var KindNames = [kinds]string{"toast", "tile", "raw"}
 
 // Fleet is a running set of devices.
 type Fleet struct {
-	cfg    Config
-	log    *slog.Logger
-	clk    clock.Clock
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	start  time.Time
-	appIdx map[string]int
+	cfg      Config
+	log      *slog.Logger
+	clk      clock.Clock
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // registrations, handoffs, churn
+	launchWG sync.WaitGroup // the launcher
+	start    time.Time
+	appIdx   map[string]int
 
 	members []*member
 
@@ -217,8 +218,8 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 			optOut: r.Float64() < cfg.OptOut, airplane: r.Float64() < cfg.Airplane, lowPower: r.Float64() < cfg.LowPower,
 			counts: make([]atomic.Int32, len(cfg.Apps)*kinds), last: map[int64]int64{}}
 	}
-	f.wg.Add(1)
-	go func() { defer f.wg.Done(); f.launch() }()
+	f.launchWG.Add(1)
+	go func() { defer f.launchWG.Done(); f.launch() }()
 	if cfg.Churn > 0 {
 		f.wg.Add(1)
 		go func() { defer f.wg.Done(); f.churn() }()
@@ -455,7 +456,7 @@ func (m *member) received(md device.Meta, kind int) {
 }
 
 // after returns a channel that is closed once d has passed on the fleet's
-// clock. The timer is stopped when the fleet closes.
+// clock. Waiters also watch the fleet's context; the timer itself runs out.
 func (f *Fleet) after(d time.Duration) <-chan struct{} {
 	ch := make(chan struct{})
 	f.clk.AfterFunc(d, func() { close(ch) })
@@ -569,6 +570,7 @@ func (f *Fleet) Restart(ctx context.Context, share float64) (int, error) {
 	}
 	for _, m := range picked {
 		m.ready.Store(false)
+		m.ever.Store(false) // a reboot is not a reconnect
 		f.registered.Add(-1)
 		if err := m.dev.Load().Close(); err != nil {
 			f.countError("restart", err)
@@ -735,10 +737,12 @@ func (f *Fleet) Report() *Report {
 	return r
 }
 
-// Close stops every device and waits for them.
+// Close stops every device and waits for them. The launcher stops first,
+// then the devices (so that no event starts new work), then the rest.
 func (f *Fleet) Close() error {
 	f.cancel()
-	f.wg.Wait()
+	f.launchWG.Wait()
+	defer f.wg.Wait()
 	members := f.members
 	// Closing devices in parallel: each waits for its connection to end.
 	var wg sync.WaitGroup

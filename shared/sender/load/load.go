@@ -250,6 +250,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Rate <= 0 && cfg.Concurrency <= 0 {
 		return nil, errors.New("load: give a rate (open loop) or a concurrency (closed loop)")
 	}
+	if cfg.Rate > 1e7 {
+		return nil, errors.New("load: a rate above 10,000,000/s is not a rate this tool can pace")
+	}
 	if cfg.Rate < 0 || cfg.Concurrency < 0 || cfg.Count < 0 || cfg.Duration < 0 {
 		return nil, errors.New("load: rate, concurrency, count and duration must not be negative")
 	}

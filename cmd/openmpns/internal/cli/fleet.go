@@ -180,6 +180,8 @@ func defaultSourceAddrs(servers []string, devices int) int {
 // shard is one process's part of a fleet: this process's own, or a worker.
 type shard interface {
 	stats() fleet.Stats
+	// signalStop asks the shard to stop without waiting.
+	signalStop()
 	// stop ends the shard and returns its final report.
 	stop() (*fleet.Report, error)
 }
@@ -187,6 +189,7 @@ type shard interface {
 type localShard struct{ f *fleet.Fleet }
 
 func (l localShard) stats() fleet.Stats { return l.f.Stats() }
+func (l localShard) signalStop()        {}
 func (l localShard) stop() (*fleet.Report, error) {
 	r := l.f.Report()
 	l.f.Close()
@@ -276,6 +279,10 @@ func runFleetMain(ctx context.Context, e *env, o fleetOpts, log *slog.Logger) er
 	stopAll := func() (*fleet.Report, error) {
 		total := &fleet.Report{}
 		var errs []error
+		// Tell every shard first, so that they all stop together.
+		for _, s := range shards {
+			s.signalStop()
+		}
 		for _, s := range shards {
 			r, err := s.stop()
 			if err != nil {
@@ -490,6 +497,7 @@ func startWorker(ctx context.Context, exe string, o fleetOpts, onChannel func(fl
 				w.mu.Unlock()
 			}
 		}
+		io.Copy(io.Discard, stdout) // a worker must never block writing
 		cmd.Wait()
 	}()
 	return w, nil
@@ -500,6 +508,8 @@ func (w *workerShard) stats() fleet.Stats {
 	defer w.mu.Unlock()
 	return w.last
 }
+
+func (w *workerShard) signalStop() { w.stdin.Close() }
 
 func (w *workerShard) stop() (*fleet.Report, error) {
 	w.stdin.Close()
