@@ -4,6 +4,7 @@
 #
 #   scripts/bench-e2e.sh                 10,000 devices; closed loop, then paced
 #   DEVICES=1000 DURATION=5s RATE=1000 CONC=64 scripts/bench-e2e.sh
+#   SERVE_FLAGS=--reader-goroutines scripts/bench-e2e.sh   (no epoll poller)
 #
 # Three processes, as in production: `openmpns serve`, `openmpns fleet`
 # (the devices, writing their Channel URIs to a file) and `openmpns load`
@@ -30,8 +31,9 @@ cpu() { # CPU seconds (user+system) of a process and its children so far
 	echo "scale=2; $t/$(getconf CLK_TCK)" | bc
 }
 
+# shellcheck disable=SC2086 # SERVE_FLAGS is a list of flags
 "$BIN" serve --listen 127.0.0.1:$PORT --data "$work/data" --log-level error --daily-quota -1 \
-	--pprof 127.0.0.1:$PPORT >/dev/null 2>&1 &
+	--pprof 127.0.0.1:$PPORT ${SERVE_FLAGS:-} >/dev/null 2>&1 &
 srv=$!
 for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 

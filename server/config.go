@@ -106,6 +106,10 @@ type Config struct {
 	// IdleTimeout is how long a keep-alive HTTP connection may sit idle
 	// between requests before the server closes it.
 	IdleTimeout time.Duration
+	// ReaderGoroutines gives every device connection a reader goroutine
+	// instead of watching all of them with one epoll instance (Linux): about
+	// 12 KiB instead of 6 KiB per idle connection. Elsewhere it is always so.
+	ReaderGoroutines bool
 	// HelloTimeout is how long a device has after the WebSocket upgrade to
 	// send hello; past it the server closes the connection (1008).
 	HelloTimeout time.Duration

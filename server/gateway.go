@@ -79,7 +79,7 @@ func newGateway(cfg *Config, r DeviceRouter) *gateway {
 		perIP:    make(map[string]int),
 		quit:     make(chan struct{}), pingerDone: make(chan struct{}),
 	}
-	if useEpoll {
+	if useEpoll && !cfg.ReaderGoroutines {
 		p, err := newPoller()
 		if err != nil {
 			g.log.Warn("no epoll: each device connection gets a reader goroutine", "err", err)
@@ -259,6 +259,11 @@ func (s *session) onReadable() {
 			}
 			if s.isClosing() {
 				return
+			}
+			if n < len(*bp) {
+				// Probably drained; re-arming re-checks (epoll is level
+				// triggered), which saves a read that would find nothing.
+				break
 			}
 			continue
 		}
