@@ -553,6 +553,37 @@ func (f *Fleet) SetAirplane(share float64, on bool) int {
 	return switched
 }
 
+// Churn drops the connection of the given share of registered, online
+// devices, each coming back after away (phones losing their network for a
+// while); it returns how many it dropped. Devices are taken in index order.
+func (f *Fleet) Churn(share float64, away time.Duration) int {
+	n := int(share*float64(len(f.members)) + 0.5)
+	dropped := 0
+	for _, m := range f.members {
+		if dropped >= n {
+			break
+		}
+		if !m.ready.Load() || !m.offline.CompareAndSwap(false, true) {
+			continue
+		}
+		dev := m.dev.Load()
+		dev.SetOnline(false)
+		dropped++
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			select {
+			case <-f.after(away):
+			case <-f.ctx.Done():
+				return
+			}
+			m.offline.Store(false)
+			dev.SetOnline(true)
+		}()
+	}
+	return dropped
+}
+
 // Restart closes the given share of devices and starts them again from
 // their state (a phone reboot). Without a StateDir a restarted device is a
 // new phone with new Channel URIs. It returns when the restarted devices

@@ -1,5 +1,5 @@
 // Package scenario runs repeatable QA scenarios against a fleet: a YAML
-// file lists the fleet and phases (connect, send, expect, airplane,
+// file lists the fleet and phases (connect, send, expect, airplane, churn,
 // restart, wait); expectations such as "every opted-in device shows 3
 // toasts within 10 s" or "no duplicates" pass or fail, and the result can
 // be written as JUnit XML for CI.
@@ -78,6 +78,7 @@ type Phase struct {
 	Send     *Send     `yaml:"send"`
 	Expect   *Expect   `yaml:"expect"`
 	Airplane *Airplane `yaml:"airplane"`
+	Churn    *Churn    `yaml:"churn"`
 	Restart  *Restart  `yaml:"restart"`
 	Wait     *Duration `yaml:"wait"`
 }
@@ -125,6 +126,13 @@ type Airplane struct {
 	On    bool  `yaml:"on"`
 }
 
+// Churn drops the connection of a share of devices for a while (default
+// 2 s); they reconnect by themselves.
+type Churn struct {
+	Share Share    `yaml:"share"`
+	For   Duration `yaml:"for"`
+}
+
 // Restart reboots a share of devices (from their state), or the embedded
 // server on the same data directory.
 type Restart struct {
@@ -160,13 +168,13 @@ func Parse(b []byte) (*Scenario, error) {
 	}
 	for i, p := range s.Phases {
 		set := 0
-		for _, ok := range []bool{p.Connect != nil, p.Send != nil, p.Expect != nil, p.Airplane != nil, p.Restart != nil, p.Wait != nil} {
+		for _, ok := range []bool{p.Connect != nil, p.Send != nil, p.Expect != nil, p.Airplane != nil, p.Churn != nil, p.Restart != nil, p.Wait != nil} {
 			if ok {
 				set++
 			}
 		}
 		if set != 1 {
-			return nil, fmt.Errorf("scenario: phase %d: give exactly one of connect, send, expect, airplane, restart, wait", i+1)
+			return nil, fmt.Errorf("scenario: phase %d: give exactly one of connect, send, expect, airplane, churn, restart, wait", i+1)
 		}
 		if i > 0 && p.Connect != nil {
 			return nil, fmt.Errorf("scenario: phase %d: connect only comes first", i+1)
@@ -430,6 +438,13 @@ func (r *runner) phase(i int, p Phase) (string, func(context.Context) error) {
 		}
 		return fmt.Sprintf("airplane mode %s for %.0f%% of devices", state, float64(a.Share)*100), func(context.Context) error {
 			r.fl.SetAirplane(float64(a.Share), a.On)
+			return nil
+		}
+	case p.Churn != nil:
+		c := p.Churn
+		away := within(c.For, 2*time.Second)
+		return fmt.Sprintf("churn: %.0f%% of devices drop off for %v", float64(c.Share)*100, away), func(context.Context) error {
+			r.fl.Churn(float64(c.Share), away)
 			return nil
 		}
 	case p.Restart != nil && p.Restart.Server:
