@@ -13,6 +13,8 @@ import (
 
 	"fyne.io/fyne/v2/app"
 
+	_ "github.com/openmpns/openmpns/cmd/internal/posixlocale" // before fyne reads LANG
+
 	"github.com/openmpns/openmpns/emulator/shell"
 )
 
@@ -24,6 +26,7 @@ func main() {
 	flag.StringVar(&o.Backend, "backend", "", "base URL of the apps' cloud service (replaces {backend} in the manifest), e.g. http://127.0.0.1:8090 from 'openmpns demo-backend'")
 	flag.StringVar(&o.AutoConsent, "auto-consent", "", "answer every notification opt-in prompt: allow or deny (default: ask)")
 	flag.Float64Var(&o.TimeScale, "time-scale", 1, "embedded server: divide the 450 s / 900 s batching windows by this")
+	flag.DurationVar(&o.FrameStats, "frame-stats", 0, "measure the window's frame cost for this long (after a 5 s warm-up), print it and quit, e.g. 30s")
 	level := flag.String("log-level", "warn", "log level: debug, info, warn, error")
 	scale := flag.Float64("scale", 0, "draw everything this much larger or smaller, e.g. 1.5 (default: the display's scale)")
 	flag.Parse()

@@ -134,6 +134,84 @@ func (p *Phone) SetTileSize(key string, s tile.Size) {
 	p.notify(Change{Kind: TileChanged, Tile: key})
 }
 
+// Unpin removes the tile with key from the start screen. An app's primary
+// tile keeps its state (updates still reach it) and comes back with Pin; a
+// secondary tile is deleted with its state and size (a later notification
+// with its Id makes a new one). It reports whether a tile was unpinned.
+func (p *Phone) Unpin(key string) bool {
+	p.mu.Lock()
+	i := slices.Index(p.order, key)
+	ts := p.tiles[key]
+	if i < 0 || ts == nil {
+		p.mu.Unlock()
+		return false
+	}
+	p.order = slices.Delete(p.order, i, i+1)
+	if ts.st.ID != "" {
+		delete(p.tiles, key)
+		delete(p.set.Tiles, key)
+		delete(p.set.Sizes, key)
+	} else if !slices.Contains(p.set.Unpinned, key) {
+		p.set.Unpinned = append(p.set.Unpinned, key)
+	}
+	p.set.Order = slices.Clone(p.order)
+	p.mu.Unlock()
+	p.saveSettings()
+	p.notify(Change{Kind: PinsChanged, App: ts.app, Tile: key})
+	return true
+}
+
+// Pin puts app's primary tile back on the start screen, at the end, as
+// "pin to start" in the app list does. It reports whether the tile was
+// unpinned before.
+func (p *Phone) Pin(app string) bool {
+	p.mu.Lock()
+	if p.tiles[app] == nil || slices.Contains(p.order, app) {
+		p.mu.Unlock()
+		return false
+	}
+	p.order = append(p.order, app)
+	p.set.Unpinned = slices.DeleteFunc(p.set.Unpinned, func(k string) bool { return k == app })
+	p.set.Order = slices.Clone(p.order)
+	p.mu.Unlock()
+	p.saveSettings()
+	p.notify(Change{Kind: PinsChanged, App: app, Tile: app})
+	return true
+}
+
+// Pinned reports whether the tile with key is on the start screen.
+func (p *Phone) Pinned(key string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Contains(p.order, key)
+}
+
+// arrange orders keys as in order; keys not in it keep their relative
+// order after those that are.
+func arrange(keys, order []string) []string {
+	if len(order) == 0 {
+		return keys
+	}
+	rank := make(map[string]int, len(order))
+	for i, k := range order {
+		rank[k] = i
+	}
+	slices.SortStableFunc(keys, func(a, b string) int {
+		ra, oka := rank[a]
+		rb, okb := rank[b]
+		switch {
+		case oka && okb:
+			return ra - rb
+		case oka:
+			return -1
+		case okb:
+			return 1
+		}
+		return 0
+	})
+	return keys
+}
+
 // Settings returns a copy of the user's settings.
 func (p *Phone) Settings() Settings {
 	p.mu.Lock()
@@ -142,6 +220,8 @@ func (p *Phone) Settings() Settings {
 	s.Consent = cloneMap(p.set.Consent)
 	s.Sizes = cloneMap(p.set.Sizes)
 	s.Tiles = nil
+	s.Unpinned = slices.Clone(p.set.Unpinned)
+	s.Order = slices.Clone(p.set.Order)
 	return s
 }
 
@@ -175,11 +255,12 @@ func (p *Phone) Tiles() []Tile {
 	return out
 }
 
-// TileByKey returns one pinned tile.
+// TileByKey returns one pinned tile; false if there is no such tile or it
+// is not pinned.
 func (p *Phone) TileByKey(key string) (Tile, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.tiles[key] == nil {
+	if p.tiles[key] == nil || !slices.Contains(p.order, key) {
 		return Tile{}, false
 	}
 	return p.tileLocked(key), true

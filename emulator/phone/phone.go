@@ -61,6 +61,7 @@ const (
 	ConnectionChanged                       // the push connection or airplane/battery state changed
 	InspectorChanged                        // a notification was logged
 	SettingsChanged                         // consent, theme, accent or sizes changed
+	PinsChanged                             // a tile was pinned or unpinned: Tiles changed
 )
 
 // Change is one change report.
@@ -105,6 +106,11 @@ type Settings struct {
 	Light        bool                 `json:"light,omitempty"`
 	Accent       string               `json:"accent,omitempty"`
 	Tiles        map[string]tileRec   `json:"tiles,omitempty"`
+	// Unpinned lists the apps whose primary tile the user unpinned.
+	Unpinned []string `json:"unpinned,omitempty"`
+	// Order is the start screen's order of tile keys once the user pinned
+	// or unpinned a tile; tiles not in it follow, as they came.
+	Order []string `json:"order,omitempty"`
 }
 
 type tileRec struct {
@@ -228,8 +234,11 @@ func New(cfg Config) (*Phone, error) {
 			st.Apply(&payload.Tile{Template: rec.Template, Fields: rec.Fields})
 		}
 		p.tiles[key] = &tileState{key: key, app: a.ID, st: st}
-		p.order = append(p.order, key)
+		if !slices.Contains(p.set.Unpinned, key) {
+			p.order = append(p.order, key)
+		}
 	}
+	primaries := len(p.order)
 	for key, rec := range p.set.Tiles { // secondary tiles made by notifications
 		if rec.ID == "" || p.apps[rec.App] == nil {
 			continue
@@ -239,7 +248,8 @@ func New(cfg Config) (*Phone, error) {
 		p.tiles[key] = &tileState{key: key, app: rec.App, st: st}
 		p.order = append(p.order, key)
 	}
-	slices.SortStableFunc(p.order[len(cfg.Apps):], strings.Compare)
+	slices.SortStableFunc(p.order[primaries:], strings.Compare)
+	p.order = arrange(p.order, p.set.Order)
 	if err := p.startDevice(); err != nil {
 		return nil, err
 	}

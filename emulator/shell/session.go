@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
 
 	"github.com/openmpns/openmpns/emulator/apps"
 	"github.com/openmpns/openmpns/emulator/images"
@@ -36,7 +38,12 @@ type Options struct {
 	AutoConsent string
 	// TimeScale shortens the embedded server's batching windows.
 	TimeScale float64
-	Logger    *slog.Logger
+	// FrameStats, if positive, measures the window's frame cost for this
+	// long after FrameWarmUp, writes it to FrameStatsOut (os.Stdout when
+	// nil) and quits the app; see FrameSampler.
+	FrameStats    time.Duration
+	FrameStatsOut io.Writer
+	Logger        *slog.Logger
 }
 
 // Session is a running emulator: server (if embedded), phone, window.
@@ -49,6 +56,8 @@ type Session struct {
 	ServerURL string
 	stop      chan struct{}
 	done      chan struct{}
+	// stopFrames cancels the frame sampler, if any.
+	stopFrames func()
 }
 
 // Start builds everything and returns with the window ready to show.
@@ -101,8 +110,23 @@ func Start(a fyne.App, o Options) (*Session, error) {
 		return nil, err
 	}
 	sh.Attach(ph)
-	w.SetContent(sh.Content())
-	w.SetPadded(false)
+	content := sh.Content()
+	if o.FrameStats > 0 {
+		fs := NewFrameSampler(nil, nil)
+		content = container.NewStack(fs.Probe, content)
+		out := o.FrameStatsOut
+		if out == nil {
+			out = os.Stdout
+		}
+		ses.stopFrames = SampleFrames(fs, o.FrameStats, out, a.Quit)
+	}
+	// Setting the content lays the views out and creates their renderers:
+	// that touches the views, so it holds the UI lock like everything else
+	// (the phone's goroutines may already be applying changes through Handle).
+	sh.Do(func() {
+		w.SetContent(content)
+		w.SetPadded(false)
+	})
 	ses.Shell, ses.Window, ses.Phone = sh, w, ph
 	go ses.tick()
 	return ses, nil
@@ -126,6 +150,9 @@ func (s *Session) tick() {
 func (s *Session) Close() error {
 	close(s.stop)
 	<-s.done
+	if s.stopFrames != nil {
+		s.stopFrames()
+	}
 	s.Shell.Close()
 	err := s.Phone.Close()
 	if s.Server != nil {

@@ -41,6 +41,9 @@ type Shell struct {
 	loader *images.Loader
 	ctx    context.Context
 	cancel context.CancelFunc
+	// bg counts the shell's own goroutines (composer sends, battery saver,
+	// reset), which Close waits for.
+	bg sync.WaitGroup
 
 	// ph is set by Attach; the views exist before it.
 	mu sync.Mutex
@@ -85,7 +88,8 @@ func New(a fyne.App, clip fyne.Clipboard, man *apps.Manifest, loader *images.Loa
 	s.settings = ui.NewSettings()
 	s.inspector = ui.NewInspector()
 	s.optIn = ui.NewOptIn("")
-	s.content = container.NewHBox(s.view, s.inspector)
+	// The phone takes the room the inspector leaves and grows into it.
+	s.content = container.NewBorder(nil, nil, nil, s.inspector, s.view)
 	return s
 }
 
@@ -108,11 +112,6 @@ func (s *Shell) Attach(p *phone.Phone) {
 }
 
 func (s *Shell) attach(p *phone.Phone) {
-	uiApps := make([]ui.App, 0, len(s.man.Apps))
-	for _, a := range s.man.Apps {
-		uiApps = append(uiApps, ui.App{ID: a.ID, Name: a.Name, Icon: s.icons[a.ID]})
-	}
-	s.appList.SetApps(uiApps)
 	var pushApps []ui.App
 	for _, a := range p.Apps() {
 		if a.Channel != "" {
@@ -123,6 +122,12 @@ func (s *Shell) attach(p *phone.Phone) {
 
 	s.start.OnTileTapped = func(key string) { s.launch(appOf(key)) }
 	s.start.OnTileResized = func(key string, size tile.Size) { p.SetTileSize(key, size) }
+	s.start.OnTileUnpinned = func(key string) { p.Unpin(key) }
+	s.appList.OnPinTapped = func(app string) {
+		if p.Pin(app) {
+			s.view.Home()
+		}
+	}
 	s.start.OnAppList = func() { s.view.Push(s.appList) }
 	s.start.OnSettings = func() { s.view.Push(s.settings) }
 	s.appList.OnAppTapped = s.launch
@@ -148,11 +153,11 @@ func (s *Shell) attach(p *phone.Phone) {
 	s.settings.OnAppNotifications = p.SetNotifications
 	s.settings.OnAirplane = p.SetAirplane
 	s.settings.OnBatterySaver = func(on bool) {
-		go func() {
+		s.bg.Go(func() {
 			if err := p.SetBatterySaver(s.ctx, on); err != nil {
 				fyne.Do(func() { s.Do(func() { s.view.SetConnection("battery saver: " + err.Error()) }) })
 			}
-		}()
+		})
 	}
 	s.settings.OnDark = func(dark bool) {
 		set := p.Settings()
@@ -163,17 +168,18 @@ func (s *Shell) attach(p *phone.Phone) {
 		p.SetLook(set.Light, name)
 	}
 	s.settings.OnReset = func() {
-		go func() {
+		s.bg.Go(func() {
 			if err := p.Reset(); err != nil {
 				fyne.Do(func() { s.Do(func() { s.view.SetConnection("reset failed: " + err.Error()) }) })
 			}
-		}()
+		})
 	}
 	s.inspector.OnSend = s.compose
 
 	s.refreshLook()
 	s.refreshSettings()
 	s.refreshTiles()
+	s.refreshAppList()
 	s.refreshConnection()
 	s.refreshInspector()
 	s.Tick(time.Now())
@@ -184,8 +190,12 @@ func appOf(key string) string {
 	return app
 }
 
-// Handle takes a phone change report from any goroutine.
+// Handle takes a phone change report from any goroutine. Reports that
+// arrive after Close are dropped.
 func (s *Shell) Handle(c phone.Change) {
+	if s.ctx.Err() != nil {
+		return
+	}
 	s.qmu.Lock()
 	s.queue = append(s.queue, c)
 	s.qmu.Unlock()
@@ -229,10 +239,17 @@ func (s *Shell) drainLocked() {
 // on the UI goroutine for anything that touches the views from outside an
 // event callback (timers, tests).
 func (s *Shell) Do(f func()) {
-	s.uiMu.Lock()
-	defer s.uiMu.Unlock()
-	f()
-	s.drainLocked()
+	func() {
+		s.uiMu.Lock()
+		defer s.uiMu.Unlock()
+		f()
+		s.drainLocked()
+	}()
+	// A change queued after drainLocked looked, whose drain found the lock
+	// taken, would otherwise wait for the next one.
+	if s.pending() {
+		fyne.Do(s.drain)
+	}
 }
 
 func (s *Shell) apply(c phone.Change) {
@@ -260,6 +277,10 @@ func (s *Shell) apply(c phone.Change) {
 		s.refreshLook()
 		s.refreshSettings()
 		s.refreshTiles()
+		s.refreshAppList()
+	case phone.PinsChanged:
+		s.refreshTiles()
+		s.refreshAppList()
 	}
 }
 
@@ -378,6 +399,17 @@ func (s *Shell) refreshSettings() {
 		name = "cobalt"
 	}
 	s.settings.SetAccent(name)
+}
+
+// refreshAppList lists the installed apps, marking those whose tile is not
+// pinned (the list offers to pin them).
+func (s *Shell) refreshAppList() {
+	p := s.Phone()
+	uiApps := make([]ui.App, 0, len(s.man.Apps))
+	for _, a := range s.man.Apps {
+		uiApps = append(uiApps, ui.App{ID: a.ID, Name: a.Name, Icon: s.icons[a.ID], Unpinned: !p.Pinned(a.ID)})
+	}
+	s.appList.SetApps(uiApps)
 }
 
 // refreshTiles makes the start screen match the phone's pinned tiles.
@@ -513,12 +545,12 @@ func (s *Shell) refreshInspector() {
 // compose sends the inspector's notification through the HTTP API.
 func (s *Shell) compose(r ui.ComposeRequest) {
 	p := s.Phone()
-	go func() {
+	s.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		defer cancel()
 		resp, err := p.Compose(ctx, r.App, sender.Request{Kind: r.Kind, Class: r.Class(), MessageID: r.MessageID, Body: r.Body()})
 		fyne.Do(func() { s.Do(func() { s.showResult(resp, err) }) })
-	}()
+	})
 }
 
 func (s *Shell) showResult(resp *sender.Response, err error) {
@@ -541,10 +573,15 @@ func (s *Shell) showResult(resp *sender.Response, err error) {
 	s.inspector.SetResult(fmt.Sprintf("HTTP %d %s", resp.StatusCode, resp.NotificationStatus), h)
 }
 
-// Close stops the shell's background work (image fetches, toast timer).
-// Call it after the window's event loop has ended.
+// Close stops the shell's background work (image fetches, toast timer,
+// composer sends) and waits for its goroutines; changes reported after it
+// are dropped. Call it after the window's event loop has ended.
 func (s *Shell) Close() {
 	s.cancel()
+	s.bg.Wait()
+	// A drain that started before cancel finishes before Close returns.
+	s.uiMu.Lock()
+	defer s.uiMu.Unlock()
 	if s.toastT != nil {
 		s.toastT.Stop()
 	}

@@ -65,6 +65,19 @@ func TestWholePath(t *testing.T) {
 	defer ses.Close()
 	sh := ses.Shell
 
+	// A larger window goes to the phone, which grows keeping its shape (here
+	// as tall as the window allows); the inspector keeps its width.
+	sh.Do(func() {
+		inspW := sh.inspector.MinSize().Width
+		ses.Window.Resize(fyne.NewSize(inspW+3*ui.PhoneWidth, 2*ui.PhoneHeight))
+		if got := sh.view.Scale(); got != 2 {
+			t.Errorf("phone scale %v in a window twice as tall, want 2", got)
+		}
+		if got := sh.inspector.Size().Width; got != inspW {
+			t.Errorf("inspector %v wide, want %v", got, inspW)
+		}
+	})
+
 	// Photos needs no prompt: its channel opens by itself.
 	var photos string
 	onUI(t, sh, "the photos Channel URI", func() bool {
@@ -115,5 +128,62 @@ func TestWholePath(t *testing.T) {
 	onUI(t, sh, "the composer's result", func() bool {
 		log := sh.Phone().Inspector()
 		return len(log) >= 3 && log[len(log)-1].Kind == "raw"
+	})
+
+	// The composer's secondary tile Id and toast Sound reach the server and
+	// come back to the phone: a new secondary tile, a silent toast.
+	const albumID = "/Album.xaml?id=9"
+	const album = "com.openmpns.photos#" + albumID
+	sh.Do(func() {
+		sh.compose(ui.ComposeRequest{App: "com.openmpns.photos", Kind: payload.KindTile,
+			Tile: payload.Tile{ID: albumID, Template: payload.TemplateCycle, Fields: map[string]string{payload.Title: "Album"}}})
+	})
+	onUI(t, sh, "the composed secondary tile on the start screen", func() bool {
+		tl := sh.start.Tile(album)
+		return tl != nil && tl.State().Get(payload.Title) == "Album"
+	})
+	sh.Do(func() {
+		sh.compose(ui.ComposeRequest{App: "com.openmpns.news", Kind: payload.KindToast,
+			Toast: payload.Toast{Text1: "Hush", Silent: true}})
+	})
+	onUI(t, sh, "the silent toast in the inspector", func() bool {
+		for _, e := range sh.Phone().Inspector() {
+			if e.Kind == "toast" && strings.Contains(string(e.Payload), "Hush") {
+				got, err := payload.ParseToast(e.Payload)
+				return err == nil && got.Silent
+			}
+		}
+		return false
+	})
+
+	// Unpinning: the secondary tile goes for good; the mail app's tile comes
+	// back from the app list.
+	const mail = "com.openmpns.mail"
+	sh.Do(func() {
+		sh.start.Edit(album)
+		sh.start.OnTileUnpinned(album)
+	})
+	onUI(t, sh, "the secondary tile unpinned", func() bool {
+		_, ok := sh.Phone().TileByKey(album)
+		return !ok && sh.start.Tile(album) == nil
+	})
+	sh.Do(func() {
+		sh.start.Unpin(mail)
+		sh.start.OnTileUnpinned(mail)
+	})
+	onUI(t, sh, "mail offered in the app list", func() bool {
+		if sh.Phone().Pinned(mail) || sh.start.Tile(mail) != nil {
+			return false
+		}
+		sh.appList.OpenMenu(mail) // opens only for an unpinned app
+		return sh.appList.Menu() == mail
+	})
+	sh.Do(func() {
+		sh.view.Push(sh.appList)
+		sh.appList.OnPinTapped(mail)
+	})
+	onUI(t, sh, "mail pinned again, last, on the start screen", func() bool {
+		tiles := sh.start.Tiles()
+		return sh.Phone().Pinned(mail) && len(tiles) > 0 && tiles[len(tiles)-1].Key == mail && sh.view.Current() == sh.start
 	})
 }

@@ -158,7 +158,7 @@ func (r *renderer) layoutFlip(f frame) {
 		}
 	case f.size == Small:
 		image = s.Get(payload.SmallBackgroundImage)
-		if image == "" || r.t.image(image) == nil {
+		if image == "" || r.t.image(image).res == nil {
 			image = s.Get(payload.BackgroundImage)
 		}
 	case back && f.size == Wide:
@@ -328,14 +328,22 @@ func (r *renderer) measure(text string, size float32, f frame) float32 {
 
 // setImage shows the image ref resolves to in o, in the box (x, y, w, h) in
 // WP8 pixels; a reference that is empty or does not resolve hides o, which
-// leaves the flat background.
+// leaves the flat background. Raster images are drawn decoded, from the
+// shared face cache, so that a flip or a cycle step, which swaps o's image,
+// does not make fyne decode the file again; SVGs stay resources, which fyne
+// rasterises at the size drawn.
 func (r *renderer) setImage(o *canvas.Image, ref string, fill canvas.ImageFill, x, y, w, h float32, f frame) {
-	res := r.t.image(ref)
-	if res == nil {
+	img := r.t.image(ref)
+	if img.res == nil {
 		return
 	}
-	if o.Resource != res || o.FillMode != fill {
-		o.Resource, o.FillMode = res, fill
+	if face := faces.get(img.key, img.res); face != nil {
+		if o.Image != face || o.Resource != nil || o.FillMode != fill {
+			o.Resource, o.Image, o.FillMode = nil, face, fill
+			o.Refresh()
+		}
+	} else if o.Resource != img.res || o.FillMode != fill {
+		o.Resource, o.Image, o.FillMode = img.res, nil, fill
 		o.Refresh()
 	}
 	o.Move(f.pos(x, y))

@@ -26,13 +26,16 @@ type Tile struct {
 
 	// OnTapped, if set, is called when the user taps the tile.
 	OnTapped func()
+	// OnTappedSecondary, if set, is called on a secondary tap (a right
+	// click; the start screen's "tap and hold" for edit mode).
+	OnTappedSecondary func()
 
 	state  *State
 	size   Size
 	scale  float32
 	accent color.Color
 	images ImageSource
-	cache  map[string]fyne.Resource
+	cache  map[string]resolved // by reference, until ReloadImages
 
 	back   bool    // the back face is showing (or is the target of a flip)
 	cycle  int     // index into State.CycleImages
@@ -43,8 +46,9 @@ type Tile struct {
 }
 
 var (
-	_ fyne.Widget   = (*Tile)(nil)
-	_ fyne.Tappable = (*Tile)(nil)
+	_ fyne.Widget            = (*Tile)(nil)
+	_ fyne.Tappable          = (*Tile)(nil)
+	_ fyne.SecondaryTappable = (*Tile)(nil)
 )
 
 // New returns a tile widget showing s at size, in the default accent colour,
@@ -233,6 +237,15 @@ func (t *Tile) Tapped(*fyne.PointEvent) {
 	}
 }
 
+// TappedSecondary calls OnTappedSecondary. fyne's GL driver gives a right
+// click to the topmost tappable object only, so a container under the tile
+// never sees it.
+func (t *Tile) TappedSecondary(*fyne.PointEvent) {
+	if t.OnTappedSecondary != nil {
+		t.OnTappedSecondary()
+	}
+}
+
 // MinSize is the tile's size in WP8 pixels times its scale.
 func (t *Tile) MinSize() fyne.Size {
 	w, h := t.size.Pixels()
@@ -244,22 +257,29 @@ func (t *Tile) CreateRenderer() fyne.WidgetRenderer {
 	return newRenderer(t)
 }
 
+// resolved is an image reference resolved: its resource (nil when it did
+// not resolve) and the key of its decoded copy in faces.
+type resolved struct {
+	res fyne.Resource
+	key faceKey
+}
+
 // image resolves ref through the tile's ImageSource, remembering the answer
 // (and failures) until ReloadImages.
-func (t *Tile) image(ref string) fyne.Resource {
+func (t *Tile) image(ref string) resolved {
 	if ref == "" || t.images == nil {
-		return nil
+		return resolved{}
 	}
-	if res, ok := t.cache[ref]; ok {
-		return res
+	if r, ok := t.cache[ref]; ok {
+		return r
 	}
-	res, err := t.images.Image(ref)
-	if err != nil {
-		res = nil
+	var r resolved
+	if res, err := t.images.Image(ref); err == nil && res != nil {
+		r = resolved{res: res, key: keyOf(res)}
 	}
 	if t.cache == nil {
-		t.cache = map[string]fyne.Resource{}
+		t.cache = map[string]resolved{}
 	}
-	t.cache[ref] = res
-	return res
+	t.cache[ref] = r
+	return r
 }

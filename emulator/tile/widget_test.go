@@ -235,7 +235,7 @@ func TestTileImages(t *testing.T) {
 	w := New(s, Medium)
 	w.SetImages(src)
 	r := test.WidgetRenderer(w).(*renderer)
-	if !r.img.Visible() || r.img.Resource == nil {
+	if !r.img.Visible() || (r.img.Resource == nil && r.img.Image == nil) {
 		t.Fatal("a resolvable BackgroundImage is not shown")
 	}
 	w.Refresh()

@@ -13,17 +13,26 @@ import (
 
 // AppList is the list of installed apps the start screen's arrow leads to:
 // each app's icon on an accent square and its name, sorted by name. A tap
-// launches the app (OnAppTapped).
+// launches the app (OnAppTapped). A secondary tap (right click, long press)
+// on an app whose tile is not pinned (App.Unpinned) opens its context menu
+// under it, "pin to start" (OnPinTapped); a tap elsewhere or the back key
+// closes the menu.
 type AppList struct {
 	widget.BaseWidget
 
 	// OnAppTapped is called with the ID of the app the user tapped.
 	OnAppTapped func(id string)
+	// OnPinTapped is called with the ID of the app whose "pin to start" the
+	// user tapped; the menu is already closed.
+	OnPinTapped func(id string)
 
 	page *page
 	rows *fyne.Container
 	pool []*appRow
+	menu string // the app whose context menu is open, "" for none
 }
+
+var _ BackHandler = (*AppList)(nil)
 
 // NewAppList returns an empty app list.
 func NewAppList() *AppList {
@@ -40,48 +49,112 @@ func (l *AppList) SetApps(apps []App) {
 		return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name))
 	})
 	for len(l.pool) < len(apps) {
-		r := newAppRow(func(id string) {
-			if l.OnAppTapped != nil {
-				l.OnAppTapped(id)
-			}
-		})
-		l.pool = append(l.pool, r)
+		l.pool = append(l.pool, newAppRow(l))
 	}
 	objs := make([]fyne.CanvasObject, len(apps))
+	open := false
 	for i, a := range apps {
 		l.pool[i].set(a)
 		objs[i] = l.pool[i]
+		open = open || (a.ID == l.menu && a.Unpinned)
+	}
+	if !open {
+		l.menu = ""
 	}
 	l.rows.Objects = objs
+	l.showMenu(l.menu)
+}
+
+// Menu returns the ID of the app whose context menu is open, "" for none.
+func (l *AppList) Menu() string { return l.menu }
+
+// OpenMenu opens the context menu of the app with id, if it is listed and
+// unpinned; "" closes the menu.
+func (l *AppList) OpenMenu(id string) {
+	for _, o := range l.rows.Objects {
+		if r := o.(*appRow); r.app.ID == id && r.app.Unpinned {
+			l.showMenu(id)
+			return
+		}
+	}
+	l.showMenu("")
+}
+
+// HandleBack closes the context menu.
+func (l *AppList) HandleBack() bool {
+	if l.menu == "" {
+		return false
+	}
+	l.showMenu("")
+	return true
+}
+
+func (l *AppList) showMenu(id string) {
+	l.menu = id
+	for _, o := range l.rows.Objects {
+		r := o.(*appRow)
+		r.setMenu(r.app.ID == id)
+	}
 	l.rows.Refresh()
+}
+
+func (l *AppList) rowTapped(id string) {
+	if l.menu != "" {
+		l.showMenu("")
+		return
+	}
+	if l.OnAppTapped != nil {
+		l.OnAppTapped(id)
+	}
+}
+
+func (l *AppList) pinTapped(id string) {
+	l.showMenu("")
+	if l.OnPinTapped != nil {
+		l.OnPinTapped(id)
+	}
 }
 
 // CreateRenderer is part of fyne.Widget.
 func (l *AppList) CreateRenderer() fyne.WidgetRenderer { return widget.NewSimpleRenderer(l.page) }
 
-// appRow is one app in the list.
+// appRow is one app in the list, with its context menu under it when open.
 type appRow struct {
 	widget.BaseWidget
 
 	app    App
-	tapped func(id string)
+	list   *AppList
 	square *canvas.Rectangle
 	icon   *canvas.Image
 	name   *textBlock
+	pin    *button // the context menu's one item
 }
 
-var _ fyne.Tappable = (*appRow)(nil)
+var (
+	_ fyne.Tappable          = (*appRow)(nil)
+	_ fyne.SecondaryTappable = (*appRow)(nil)
+)
 
 const (
 	appIconSide = 62
 	appRowH     = appIconSide + 12
 )
 
-func newAppRow(tapped func(string)) *appRow {
-	r := &appRow{tapped: tapped, square: canvas.NewRectangle(color.Transparent), icon: &canvas.Image{FillMode: canvas.ImageFillContain}}
+func newAppRow(l *AppList) *appRow {
+	r := &appRow{list: l, square: canvas.NewRectangle(color.Transparent), icon: &canvas.Image{FillMode: canvas.ImageFillContain}}
 	r.name = newText("", fontMediumLg, theme.ColorNameForeground)
+	r.pin = newButton("pin to start", func() { l.pinTapped(r.app.ID) })
+	r.pin.Hide()
 	r.ExtendBaseWidget(r)
 	return r
+}
+
+func (r *appRow) setMenu(open bool) {
+	if open == r.pin.Visible() {
+		return
+	}
+	r.pin.Hidden = !open
+	r.Refresh()
 }
 
 func (r *appRow) set(a App) {
@@ -92,13 +165,17 @@ func (r *appRow) set(a App) {
 	r.icon.Refresh()
 }
 
-func (r *appRow) Tapped(*fyne.PointEvent) {
-	if r.tapped != nil {
-		r.tapped(r.app.ID)
-	}
-}
+func (r *appRow) Tapped(*fyne.PointEvent) { r.list.rowTapped(r.app.ID) }
 
-func (r *appRow) MinSize() fyne.Size { return fyne.NewSize(pageWidth, appRowH) }
+// TappedSecondary opens the row's context menu.
+func (r *appRow) TappedSecondary(*fyne.PointEvent) { r.list.OpenMenu(r.app.ID) }
+
+func (r *appRow) MinSize() fyne.Size {
+	if r.pin.Visible() {
+		return fyne.NewSize(pageWidth, appRowH+buttonHeight+6)
+	}
+	return fyne.NewSize(pageWidth, appRowH)
+}
 
 func (r *appRow) CreateRenderer() fyne.WidgetRenderer {
 	rr := &appRowRenderer{r: r}
@@ -111,7 +188,7 @@ type appRowRenderer struct{ r *appRow }
 func (rr *appRowRenderer) Destroy()           {}
 func (rr *appRowRenderer) MinSize() fyne.Size { return rr.r.MinSize() }
 func (rr *appRowRenderer) Objects() []fyne.CanvasObject {
-	return []fyne.CanvasObject{rr.r.square, rr.r.icon, rr.r.name}
+	return []fyne.CanvasObject{rr.r.square, rr.r.icon, rr.r.name, rr.r.pin}
 }
 
 func (rr *appRowRenderer) Layout(size fyne.Size) {
@@ -121,8 +198,10 @@ func (rr *appRowRenderer) Layout(size fyne.Size) {
 	r.icon.Move(fyne.NewPos(appIconSide/6, 6+appIconSide/6))
 	r.icon.Resize(fyne.NewSize(appIconSide*2/3, appIconSide*2/3))
 	h := r.name.MinSize().Height
-	r.name.Move(fyne.NewPos(appIconSide+14, (size.Height-h)/2))
+	r.name.Move(fyne.NewPos(appIconSide+14, (appRowH-h)/2))
 	r.name.Resize(r.name.MinSize())
+	r.pin.Move(fyne.NewPos(appIconSide+14, appRowH))
+	r.pin.Resize(r.pin.MinSize())
 }
 
 func (rr *appRowRenderer) Refresh() {
@@ -130,5 +209,6 @@ func (rr *appRowRenderer) Refresh() {
 	r.square.FillColor = theme.ColorForWidget(theme.ColorNamePrimary, r)
 	r.square.Refresh()
 	r.name.Refresh()
+	r.pin.Refresh()
 	rr.Layout(r.Size())
 }

@@ -21,6 +21,9 @@ type App struct {
 	Name string
 	// Icon is the app's icon for the app list; nil draws a plain square.
 	Icon fyne.Resource
+	// Unpinned marks an app whose primary tile is not on the start screen:
+	// the app list offers to pin it.
+	Unpinned bool
 }
 
 // ComposeRequest is a notification the user composed in the inspector.
@@ -89,8 +92,11 @@ type composer struct {
 
 	toastBox, tileBox, rawBox *fyne.Container
 	text1, text2, param       *widget.Entry
+	sound                     *widget.Entry // <wp:Sound>: "" is the default sound
+	silent                    *widget.Check // <wp:Sound Silent="true"/>
 
 	template   *widget.Select
+	tileID     *widget.Entry // the Id attribute: "" is the primary tile
 	fields     map[string]*widget.Entry
 	fieldRows  map[string]fyne.CanvasObject
 	fieldsBox  *fyne.Container
@@ -118,9 +124,21 @@ func newComposer(send func(ComposeRequest)) *composer {
 	c.text1.SetPlaceHolder("bold title")
 	c.text2.SetPlaceHolder("body")
 	c.param.SetPlaceHolder("/Page.xaml?key=value")
-	c.toastBox = newColumn(row("Text1", c.text1), row("Text2", c.text2), row("Param", c.param))
+	c.sound = widget.NewEntry()
+	c.sound.SetPlaceHolder("default; or /Assets/ding.wav")
+	c.silent = widget.NewCheck("silent", func(on bool) {
+		if on {
+			c.sound.Disable()
+		} else {
+			c.sound.Enable()
+		}
+	})
+	c.toastBox = newColumn(row("Text1", c.text1), row("Text2", c.text2), row("Param", c.param),
+		row("Sound", container.NewBorder(nil, nil, nil, c.silent, c.sound)))
 
 	c.template = widget.NewSelect(composeTemplates, func(string) { c.showFields() })
+	c.tileID = widget.NewEntry()
+	c.tileID.SetPlaceHolder("primary; or /Page.xaml?id=7")
 	var rows []fyne.CanvasObject
 	for _, f := range composeFields {
 		e := widget.NewEntry()
@@ -135,7 +153,7 @@ func newComposer(send func(ComposeRequest)) *composer {
 	c.xml.TextStyle.Monospace = true
 	c.xml.SetMinRowsVisible(9)
 	c.editXML = widget.NewCheck("edit the XML", func(on bool) { c.showXML(on) })
-	c.tileBox = newColumn(row("template", c.template), c.fieldsBox, c.editXML, c.xml)
+	c.tileBox = newColumn(row("template", c.template), row("Id", c.tileID), c.fieldsBox, c.editXML, c.xml)
 
 	c.raw = widget.NewMultiLineEntry()
 	c.raw.SetPlaceHolder("any text: it is sent as UTF-8 bytes")
@@ -250,15 +268,18 @@ func (c *composer) showXML(on bool) {
 	c.xml.Hidden = !on
 	c.fieldsBox.Hidden = on
 	c.template.Enable()
+	c.tileID.Enable()
 	if on {
 		c.template.Disable()
+		c.tileID.Disable()
 	}
 	c.tileBox.Refresh()
 }
 
-// tilePayload is the tile update the form fields describe.
+// tilePayload is the tile update the form fields describe: the primary
+// tile, or the secondary tile whose navigation URI is in the Id field.
 func (c *composer) tilePayload() payload.Tile {
-	t := payload.Tile{Template: c.templateValue(), Fields: map[string]string{}}
+	t := payload.Tile{ID: strings.TrimSpace(c.tileID.Text), Template: c.templateValue(), Fields: map[string]string{}}
 	for _, e := range payload.Elements(t.Template) {
 		if f, ok := c.fields[e]; ok && strings.TrimSpace(f.Text) != "" {
 			t.Fields[e] = strings.TrimSpace(f.Text)
@@ -282,7 +303,10 @@ func (c *composer) submit() {
 	}
 	switch r.Kind {
 	case payload.KindToast:
-		r.Toast = payload.Toast{Text1: c.text1.Text, Text2: c.text2.Text, Param: c.param.Text}
+		r.Toast = payload.Toast{Text1: c.text1.Text, Text2: c.text2.Text, Param: c.param.Text, Silent: c.silent.Checked}
+		if !r.Toast.Silent {
+			r.Toast.Sound = strings.TrimSpace(c.sound.Text)
+		}
 	case payload.KindTile:
 		if c.editXML.Checked {
 			r.XML = c.xml.Text

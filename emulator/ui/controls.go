@@ -217,6 +217,7 @@ const (
 	glyphResize                  // the resize arrow on a tile being edited
 	glyphBack                    // hardware back key
 	glyphSearch                  // hardware search key
+	glyphUnpin                   // the unpin pin on a tile being edited
 )
 
 // segment is a line of a glyph in fractions of its box.
@@ -228,6 +229,9 @@ var glyphSegments = map[glyph][]segment{
 		{0.68, 0.68, 0.44, 0.68}, {0.68, 0.68, 0.68, 0.44}},
 	glyphBack:   {{0.18, 0.5, 0.82, 0.5}, {0.18, 0.5, 0.4, 0.28}, {0.18, 0.5, 0.4, 0.72}},
 	glyphSearch: {{0.62, 0.62, 0.84, 0.84}},
+	// A push pin: head, shank, collar and needle.
+	glyphUnpin: {{0.38, 0.24, 0.62, 0.24}, {0.43, 0.24, 0.43, 0.5}, {0.57, 0.24, 0.57, 0.5},
+		{0.3, 0.52, 0.7, 0.52}, {0.5, 0.52, 0.5, 0.8}},
 }
 
 // glyphIcon draws a glyph in its box, in ink (the theme's foreground when

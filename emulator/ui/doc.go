@@ -15,13 +15,15 @@
 //     call Back, Home (then OnStart) and OnSearch.
 //   - StartScreen: the live tiles, packed as Windows Phone 8 packs them
 //     (Pinned tiles: the caller's tile.Tile widgets), with edit mode to resize
-//     a tile, the settings tile and the arrow to the AppList.
+//     or unpin a tile (OnTileResized, OnTileUnpinned), the settings tile and
+//     the arrow to the AppList.
 //   - OptIn: the "Allow <App> to show notifications?" message box.
 //   - AppPage: a running app's channel, Channel URI (copy), handoff result,
 //     errors, raw notifications and foreground toasts.
 //   - Settings: per-app notification switches, airplane mode, battery saver,
 //     theme background and accent, reset device (confirmed first).
-//   - AppList: the installed apps.
+//   - AppList: the installed apps; an unpinned app's context menu offers
+//     "pin to start" (OnPinTapped).
 //   - Inspector: a panel for beside the phone, not in it: every notification
 //     received with a detail view, and a composer (OnSend, SetResult).
 //
@@ -34,20 +36,19 @@
 //
 // # Scale
 //
-// The phone's screen is always 480×800 fyne units, Windows Phone 8's own
-// logical resolution, and everything on it is laid out in those units: the
-// tiles (99, 210 and 432 units), the type ramp (20, 32, 72), the margins. The
-// Phone keeps its body at that size, centred in the room it gets; it does not
-// stretch or shrink its content to the window. fyne has no transforms, so
-// scaling content to a window would mean passing a factor to every widget,
-// including emulator/toast's banner, whose geometry is fixed, and re-wrapping
-// text at each size, so that a window's size would change layouts and golden
-// images would depend on it. Instead the whole window is scaled: fyne draws
-// vector text and shapes at the canvas scale (the monitor's DPI times the
-// FYNE_SCALE environment variable or the user's fyne settings), so a phone
-// shown at scale 1.5 is 768×1392 pixels, sharp, and laid out exactly as at 1.
-// A controller that wants a "zoom" setting sets FYNE_SCALE before it starts
-// the app.
+// Everything on the phone's screen is laid out in Windows Phone 8's own
+// logical units, for a 480×800 screen: the tiles (99, 210 and 432 units), the
+// type ramp (20, 32, 72), the margins. The Phone is never smaller than that
+// screen in its body (PhoneWidth×PhoneHeight); given more room it keeps its
+// shape and grows to the largest body that fits, centred, by a factor Scale.
+// The bezel and keys scale with it. The screens get the scaled screen: the
+// StartScreen scales its tiles, gaps, margins and buttons to its width (the
+// tiles redraw their text and images at the new size, so they stay sharp),
+// while the status bar, the toast banner and the pages lay themselves out in
+// the wider screen at the same type sizes. fyne has no transforms, so this is
+// layout, not a zoom: to make text larger too, set fyne's scale (FYNE_SCALE,
+// the emulator's --scale), which draws everything larger. Golden images are
+// made at the minimum size, where the factor is 1.
 //
 // # Threads
 //

@@ -85,7 +85,7 @@ func TestGolden(t *testing.T) {
 		}, nil},
 		{"start_edit_light", false, phoneSize, func(fyne.App) fyne.CanvasObject {
 			p := testPhone(nil)
-			p.Current().(*StartScreen).Edit("news")
+			p.Current().(*StartScreen).Edit("weather")
 			return p
 		}, func(o fyne.CanvasObject) { o.(*Phone).Current().(*StartScreen).scroll.ScrollToBottom() }},
 		{"optin_dark", true, phoneSize, func(fyne.App) fyne.CanvasObject {

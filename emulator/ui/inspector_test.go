@@ -77,6 +77,24 @@ func TestInspectorCompose(t *testing.T) {
 			test.Type(c.msgID, "m-1")
 		}, ComposeRequest{App: "news.app", Kind: payload.KindToast, Interval: sender.Within450, MessageID: "m-1",
 			Toast: payload.Toast{Text1: "Breaking", Text2: "Markets rally", Param: "/Story.xaml?id=42"}}},
+		{"toast with a sound", func(c *composer) {
+			c.app.SetSelectedIndex(0)
+			test.Type(c.text1, "Ding")
+			test.Type(c.sound, " /Assets/ding.wav ")
+		}, ComposeRequest{App: "news.app", Kind: payload.KindToast, Toast: payload.Toast{Text1: "Ding", Sound: "/Assets/ding.wav"}}},
+		{"silent toast", func(c *composer) {
+			c.app.SetSelectedIndex(0)
+			test.Type(c.text1, "Hush")
+			test.Type(c.sound, "/Assets/ding.wav") // silent wins
+			test.Tap(c.silent)
+		}, ComposeRequest{App: "news.app", Kind: payload.KindToast, Toast: payload.Toast{Text1: "Hush", Silent: true}}},
+		{"secondary tile", func(c *composer) {
+			c.app.SetSelectedIndex(1)
+			c.kind.SetSelected("tile")
+			test.Type(c.tileID, "/Folder.xaml?name=work")
+			test.Type(c.fields[payload.Title], "Work")
+		}, ComposeRequest{App: "mail.app", Kind: payload.KindTile, Tile: payload.Tile{ID: "/Folder.xaml?name=work",
+			Template: payload.TemplateFlip, Fields: map[string]string{payload.Title: "Work"}}}},
 		{"tile", func(c *composer) {
 			c.app.SetSelectedIndex(1)
 			c.kind.SetSelected("tile")
@@ -142,6 +160,14 @@ func TestComposeRequestBody(t *testing.T) {
 	xml := ComposeRequest{Kind: payload.KindTile, XML: "<x/>", Tile: payload.Tile{Template: payload.TemplateFlip}}
 	if string(xml.Body()) != "<x/>" || xml.Class() != 1 {
 		t.Errorf("typed XML: class %d body %s", xml.Class(), xml.Body())
+	}
+	silent := ComposeRequest{Kind: payload.KindToast, Toast: payload.Toast{Text1: "a", Silent: true}}
+	if !strings.Contains(string(silent.Body()), `<wp:Sound Silent="true"`) {
+		t.Errorf("silent toast: body %s", silent.Body())
+	}
+	secondary := ComposeRequest{Kind: payload.KindTile, Tile: payload.Tile{ID: "/A.xaml?b=1&c=2", Template: payload.TemplateFlip}}
+	if !strings.Contains(string(secondary.Body()), `Id="/A.xaml?b=1&amp;c=2"`) {
+		t.Errorf("secondary tile: body %s", secondary.Body())
 	}
 	raw := ComposeRequest{Kind: payload.KindRaw, Interval: sender.Within900, Raw: []byte{1, 2}}
 	if raw.Class() != 23 || string(raw.Body()) != "\x01\x02" {

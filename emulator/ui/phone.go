@@ -39,11 +39,13 @@ var (
 // over the screen (the opt-in prompt, a confirmation) and the toast slot at
 // the top, where a toast.Banner slides in and out.
 //
-// The Phone does not scale its content: the screen is always 480×800 fyne
-// units, Windows Phone's own logical resolution, centred in whatever room
-// the Phone gets. Make the window bigger or smaller with fyne's scale
-// (FYNE_SCALE, or the monitor's DPI), which scales everything, text
-// included, without changing a single layout decision. See doc.go.
+// The Phone keeps its shape: in whatever room it gets it grows, keeping
+// its aspect ratio, to the largest body that fits (never smaller than
+// PhoneWidth×PhoneHeight), centred. The bezel and keys scale with it; the
+// screens are given the larger screen and reflow to it (the start screen
+// scales its tiles to the width). Scale() reports the factor. fyne's own
+// scale (FYNE_SCALE, --scale) still scales everything, text included. See
+// doc.go.
 //
 // All methods must be called on the fyne UI goroutine (fyne.Do).
 type Phone struct {
@@ -82,12 +84,15 @@ type Phone struct {
 	toastAnim  *fyne.Animation
 
 	keys [3]*tapArea // back, start, search
+
+	scale  float32   // body size / PhoneWidth×PhoneHeight, at least 1
+	screen fyne.Size // the screen's size at that scale
 }
 
 // NewPhone returns a phone showing home (the start screen) under an empty
 // status bar, "offline".
 func NewPhone(home fyne.CanvasObject) *Phone {
-	p := &Phone{status: newStatusBar()}
+	p := &Phone{status: newStatusBar(), scale: 1, screen: fyne.NewSize(ScreenWidth, ScreenHeight)}
 	p.content = container.NewStack()
 	p.screens = newClip(p.content)
 	p.dialogs = container.NewStack()
@@ -295,7 +300,7 @@ func (p *Phone) toastFlicked() {
 	}
 	t := p.banner.Toast()
 	p.toastOn = false
-	p.slideToast(0, 0, ScreenWidth, 0, p.toastGone)
+	p.slideToast(0, 0, p.screen.Width, 0, p.toastGone)
 	if p.OnToastDismissed != nil {
 		p.OnToastDismissed(t)
 	}
@@ -342,7 +347,21 @@ func (p *Phone) stopToastAnim() {
 
 func (p *Phone) placeBanner() {
 	p.banner.Move(fyne.NewPos(p.toastX, p.toastY))
-	p.banner.Resize(fyne.NewSize(ScreenWidth, toast.BannerHeight))
+	p.banner.Resize(fyne.NewSize(p.screen.Width, toast.BannerHeight))
+}
+
+// Scale returns how much larger than PhoneWidth×PhoneHeight the phone is
+// drawn in the room it was given: 1 at its minimum size.
+func (p *Phone) Scale() float32 { return p.scale }
+
+// ScreenSize returns the size of the phone's screen (status bar included)
+// in the room it was given: ScreenWidth×ScreenHeight times Scale.
+func (p *Phone) ScreenSize() fyne.Size { return p.screen }
+
+// fitScale is the largest factor by which the phone's body fits in size,
+// and at least 1.
+func fitScale(size fyne.Size) float32 {
+	return max(1, min(size.Width/PhoneWidth, size.Height/PhoneHeight))
 }
 
 // MinSize is the phone's body, PhoneWidth×PhoneHeight.
@@ -398,46 +417,56 @@ func (r *phoneRenderer) Refresh() {
 	r.Layout(p.Size())
 }
 
-// Layout centres the body in size; the screen keeps its 480×800 units.
+// Layout fits the body in size, keeping its shape (see fitScale), and
+// centres it. Everything on the body scales with it; the screens get the
+// scaled screen and lay themselves out in it.
 func (r *phoneRenderer) Layout(size fyne.Size) {
 	p := r.p
-	ox := max(0, (size.Width-PhoneWidth)/2)
-	oy := max(0, (size.Height-PhoneHeight)/2)
+	k := fitScale(size)
+	p.scale = k
+	bw, bh := PhoneWidth*k, PhoneHeight*k
+	sw, sh := ScreenWidth*k, ScreenHeight*k
+	p.screen = fyne.NewSize(sw, sh)
+	ox := max(0, (size.Width-bw)/2)
+	oy := max(0, (size.Height-bh)/2)
 	r.body.Move(fyne.NewPos(ox, oy))
-	r.body.Resize(fyne.NewSize(PhoneWidth, PhoneHeight))
-	r.earpiece.Move(fyne.NewPos(ox+PhoneWidth/2-40, oy+bezelTop/2-3))
-	r.earpiece.Resize(fyne.NewSize(80, 6))
-	r.camera.Move(fyne.NewPos(ox+PhoneWidth/2+70, oy+bezelTop/2-4))
-	r.camera.Resize(fyne.NewSize(8, 8))
+	r.body.Resize(fyne.NewSize(bw, bh))
+	r.body.CornerRadius = 40 * k
+	top, side, bottom := bezelTop*k, bezelSide*k, bezelBottom*k
+	r.earpiece.Move(fyne.NewPos(ox+bw/2-40*k, oy+top/2-3*k))
+	r.earpiece.Resize(fyne.NewSize(80*k, 6*k))
+	r.camera.Move(fyne.NewPos(ox+bw/2+70*k, oy+top/2-4*k))
+	r.camera.Resize(fyne.NewSize(8*k, 8*k))
 
-	sx, sy := ox+bezelSide, oy+bezelTop
+	sx, sy := ox+side, oy+top
 	r.screen.Move(fyne.NewPos(sx, sy))
-	r.screen.Resize(fyne.NewSize(ScreenWidth, ScreenHeight))
+	r.screen.Resize(p.screen)
 	p.status.Move(fyne.NewPos(sx, sy))
-	p.status.Resize(fyne.NewSize(ScreenWidth, StatusBarHeight))
+	p.status.Resize(fyne.NewSize(sw, StatusBarHeight))
 	p.screens.Move(fyne.NewPos(sx, sy+StatusBarHeight))
-	p.screens.Resize(fyne.NewSize(ScreenWidth, ContentHeight))
+	p.screens.Resize(fyne.NewSize(sw, sh-StatusBarHeight))
 	p.dialogs.Move(fyne.NewPos(sx, sy+StatusBarHeight))
-	p.dialogs.Resize(fyne.NewSize(ScreenWidth, ContentHeight))
+	p.dialogs.Resize(fyne.NewSize(sw, sh-StatusBarHeight))
 	p.toastClip.Move(fyne.NewPos(sx, sy))
-	p.toastClip.Resize(fyne.NewSize(ScreenWidth, toast.BannerHeight))
+	p.toastClip.Resize(fyne.NewSize(sw, toast.BannerHeight))
 	p.placeBanner()
 
 	// The keys: back, start, search, centred on thirds of the screen width.
-	ky := oy + bezelTop + ScreenHeight
-	for i, k := range p.keys {
-		k.Move(fyne.NewPos(sx+float32(i)*ScreenWidth/3+(ScreenWidth/3-120)/2, ky))
-		k.Resize(fyne.NewSize(120, bezelBottom))
+	ky := sy + sh
+	kw := 120 * k
+	for i, key := range p.keys {
+		key.Move(fyne.NewPos(sx+float32(i)*sw/3+(sw/3-kw)/2, ky))
+		key.Resize(fyne.NewSize(kw, bottom))
 	}
-	const g = 30 // glyph box
-	gy := ky + (bezelBottom-g)/2
-	r.back.Move(fyne.NewPos(sx+ScreenWidth/6-g/2, gy))
+	g := 30 * k // glyph box
+	gy := ky + (bottom-g)/2
+	r.back.Move(fyne.NewPos(sx+sw/6-g/2, gy))
 	r.back.Resize(fyne.NewSize(g, g))
-	r.search.Move(fyne.NewPos(sx+5*ScreenWidth/6-g/2, gy))
+	r.search.Move(fyne.NewPos(sx+5*sw/6-g/2, gy))
 	r.search.Resize(fyne.NewSize(g, g))
 	// The Windows logo: four panes.
-	const pane, gap = 11, 2
-	lx, ly := sx+ScreenWidth/2-pane-gap/2, ky+bezelBottom/2-pane-gap/2
+	pane, gap := 11*k, 2*k
+	lx, ly := sx+sw/2-pane-gap/2, ky+bottom/2-pane-gap/2
 	for i, l := range r.logo {
 		l.Move(fyne.NewPos(lx+float32(i%2)*(pane+gap), ly+float32(i/2)*(pane+gap)))
 		l.Resize(fyne.NewSize(pane, pane))

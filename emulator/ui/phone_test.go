@@ -198,15 +198,65 @@ func TestPhoneToast(t *testing.T) {
 	})
 }
 
-func TestPhoneKeepsItsSize(t *testing.T) {
+// TestPhoneScalesWithTheWindow resizes a window around a phone showing the
+// start screen and a toast: the body keeps its shape and stays centred, the
+// screens get the scaled screen, the tiles grow with it and shrink back.
+func TestPhoneScalesWithTheWindow(t *testing.T) {
 	newTestApp(t, true)
-	p := NewPhone(nil)
-	newTestWindow(t, p, fyne.NewSize(1000, 1200))
-	if got := p.screens.Size(); got != fyne.NewSize(ScreenWidth, ContentHeight) {
-		t.Errorf("screen content is %v in a big window, want %vx%v", got, ScreenWidth, ContentHeight)
+	start := NewStartScreen()
+	start.SetTiles(sampleTiles())
+	p := NewPhone(start)
+	w := newTestWindow(t, p, phoneSize)
+	p.ShowToast(payload.Toast{Text1: "Alice", Text2: "Lunch at noon?"}, nil)
+	news := start.Tile("news")
+	newsAt := news.Position() // at scale 1
+
+	tests := []struct {
+		name   string
+		window fyne.Size
+		scale  float32
+	}{
+		{"minimum", phoneSize, 1},
+		{"twice as large", fyne.NewSize(2*PhoneWidth, 2*PhoneHeight), 2},
+		{"wide window: height decides", fyne.NewSize(3000, 1.5*PhoneHeight), 1.5},
+		{"tall window: width decides", fyne.NewSize(1.25*PhoneWidth, 3000), 1.25},
+		{"back to the minimum", phoneSize, 1},
 	}
-	pos := p.status.Position()
-	if want := fyne.NewPos((1000-PhoneWidth)/2+bezelSide, (1200-PhoneHeight)/2+bezelTop); pos != want {
-		t.Errorf("screen at %v, want centred at %v", pos, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w.Resize(tt.window)
+			if p.Scale() != tt.scale {
+				t.Fatalf("scale %v, want %v", p.Scale(), tt.scale)
+			}
+			sw, sh := ScreenWidth*tt.scale, ScreenHeight*tt.scale
+			if got := p.screens.Size(); got != fyne.NewSize(sw, sh-StatusBarHeight) {
+				t.Errorf("screens get %v, want %vx%v", got, sw, sh-StatusBarHeight)
+			}
+			want := fyne.NewPos((tt.window.Width-PhoneWidth*tt.scale)/2+bezelSide*tt.scale,
+				(tt.window.Height-PhoneHeight*tt.scale)/2+bezelTop*tt.scale)
+			if got := p.status.Position(); got != want {
+				t.Errorf("screen at %v, want centred at %v", got, want)
+			}
+			if got := p.status.Size().Width; got != sw {
+				t.Errorf("status bar %v wide, want %v", got, sw)
+			}
+			if got := p.banner.Size().Width; got != sw {
+				t.Errorf("toast banner %v wide, want %v", got, sw)
+			}
+			if start.Scale() != tt.scale {
+				t.Errorf("start screen scale %v, want %v", start.Scale(), tt.scale)
+			}
+			if got, want := news.Size(), fyne.NewSquareSize(tileMedium*tt.scale); got != want {
+				t.Errorf("medium tile %v, want %v", got, want)
+			}
+			if got, want := news.Position(), fyne.NewPos(newsAt.X*tt.scale, newsAt.Y*tt.scale); got != want {
+				t.Errorf("news tile at %v, want %v", got, want)
+			}
+			// The keys stay under the screen, centred on its thirds.
+			k := p.keys[1]
+			if got, want := k.Position().X+k.Size().Width/2, p.status.Position().X+sw/2; got != want {
+				t.Errorf("start key centred at %v, want %v", got, want)
+			}
+		})
 	}
 }

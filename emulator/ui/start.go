@@ -48,9 +48,11 @@ type Pinned struct {
 // and OnTapped.
 //
 // A secondary tap (right click; a long press on touch screens) puts a tile in
-// edit mode, as on the phone: the other tiles dim and a round arrow at the
-// tile's corner cycles its size (medium → small → wide → medium). Tapping
-// elsewhere or the back key leaves edit mode.
+// edit mode, as on the phone: the other tiles dim, a round arrow at the
+// tile's bottom right corner cycles its size (medium → small → wide →
+// medium) and a pin at its top right corner unpins it. Tapping elsewhere or
+// the back key leaves edit mode. The settings tile can be resized, not
+// unpinned.
 type StartScreen struct {
 	widget.BaseWidget
 
@@ -60,6 +62,9 @@ type StartScreen struct {
 	// OnTileResized, if set, is called after the user changed a tile's size
 	// in edit mode; the start screen has already resized it.
 	OnTileResized func(key string, size tile.Size)
+	// OnTileUnpinned, if set, is called after the user unpinned a tile in
+	// edit mode; the start screen has already removed it.
+	OnTileUnpinned func(key string)
 	// OnAppList, if set, is called when the arrow to the app list is tapped.
 	OnAppList func()
 	// OnSettings, if set, is called when the settings tile is tapped.
@@ -218,13 +223,38 @@ func stagger(key string) time.Duration {
 	return time.Duration(h.Sum32()%1000) * FlipEvery / 1000
 }
 
+// Scale returns the factor by which the start screen draws its tiles, gaps
+// and margins: its width over ScreenWidth (1 on a 480-unit screen).
+func (s *StartScreen) Scale() float32 { return s.grid.k }
+
 // CreateRenderer is part of fyne.Widget.
 func (s *StartScreen) CreateRenderer() fyne.WidgetRenderer {
-	return widget.NewSimpleRenderer(s.scroll)
+	return &startRenderer{s: s, objects: []fyne.CanvasObject{s.scroll}}
 }
 
-// tileGrid lays out the tiles and catches secondary taps (tiles are only
-// Tappable, so a secondary tap on one reaches the grid).
+// startRenderer scales the grid to the start screen's width before the
+// scroll lays it out, so that a wider phone shows the same four columns,
+// larger.
+type startRenderer struct {
+	s       *StartScreen
+	objects []fyne.CanvasObject
+}
+
+func (r *startRenderer) Destroy()                     {}
+func (r *startRenderer) Objects() []fyne.CanvasObject { return r.objects }
+func (r *startRenderer) MinSize() fyne.Size           { return r.s.scroll.MinSize() }
+func (r *startRenderer) Refresh()                     { r.s.scroll.Refresh() }
+
+func (r *startRenderer) Layout(size fyne.Size) {
+	if size.Width > 0 {
+		r.s.grid.setScale(size.Width / ScreenWidth)
+	}
+	r.s.scroll.Resize(size)
+}
+
+// tileGrid lays out the tiles. A secondary tap on a tile puts it in edit
+// mode (the tile reports it: fyne's GL driver gives a right click to the
+// topmost tappable object only); one between tiles leaves edit mode.
 type tileGrid struct {
 	widget.BaseWidget
 
@@ -237,9 +267,11 @@ type tileGrid struct {
 
 	dim    *canvas.Rectangle
 	resize *roundButton
+	unpin  *roundButton
 	arrow  *roundButton
 	cells  []cell
 	height float32
+	k      float32 // scale of the tiles, gaps and margins; see setScale
 }
 
 var (
@@ -253,9 +285,10 @@ const (
 )
 
 func newTileGrid(s *StartScreen) *tileGrid {
-	g := &tileGrid{s: s, index: map[string]int{}, due: map[*tile.Tile]time.Time{}}
+	g := &tileGrid{s: s, index: map[string]int{}, due: map[*tile.Tile]time.Time{}, k: 1}
 	g.dim = canvas.NewRectangle(color.Transparent)
 	g.resize = newRoundButton(glyphResize, resizeSide, true, g.cycleSize)
+	g.unpin = newRoundButton(glyphUnpin, resizeSide, true, g.unpinEditing)
 	g.arrow = newRoundButton(glyphArrowRight, arrowSide, false, func() {
 		if s.OnAppList != nil {
 			s.OnAppList()
@@ -278,8 +311,9 @@ func (g *tileGrid) adopt(p Pinned) {
 	key := p.Key
 	g.index[key] = len(g.pins)
 	g.pins = append(g.pins, p)
-	p.Tile.SetScale(tileScale)
+	p.Tile.SetScale(tileScale * g.k)
 	p.Tile.OnTapped = func() { g.tapped(key) }
+	p.Tile.OnTappedSecondary = func() { g.s.Edit(key) }
 }
 
 func (g *tileGrid) tapped(key string) {
@@ -302,7 +336,8 @@ func (g *tileGrid) tapped(key string) {
 // Tapped on the grid itself (between tiles) leaves edit mode.
 func (g *tileGrid) Tapped(*fyne.PointEvent) { g.s.Edit("") }
 
-// TappedSecondary puts the tile under the pointer in edit mode.
+// TappedSecondary puts the tile under the pointer in edit mode: none, when
+// the pointer is between tiles, which leaves edit mode.
 func (g *tileGrid) TappedSecondary(e *fyne.PointEvent) {
 	g.s.Edit(g.keyAt(e.Position))
 }
@@ -342,6 +377,19 @@ func (g *tileGrid) cycleSize() {
 	}
 }
 
+// unpinEditing unpins the tile in edit mode, and leaves edit mode.
+func (g *tileGrid) unpinEditing() {
+	key := g.editing
+	if key == "" || key == SettingsKey {
+		return
+	}
+	g.editing = ""
+	g.s.Unpin(key)
+	if g.s.OnTileUnpinned != nil {
+		g.s.OnTileUnpinned(key)
+	}
+}
+
 // changed re-packs the tiles after a change of tiles, sizes or edit mode.
 func (g *tileGrid) changed() {
 	sizes := make([]tile.Size, len(g.pins))
@@ -349,11 +397,36 @@ func (g *tileGrid) changed() {
 		sizes[i] = p.Tile.TileSize()
 	}
 	g.cells = pack(sizes)
-	r := rows(g.cells, sizes)
-	g.height = gridTop + float32(r)*(tileUnit+tileGap) + 12 + arrowSide + 36
+	g.measure()
 	g.Refresh()
 }
 
+// measure sets the grid's height for its cells at its scale.
+func (g *tileGrid) measure() {
+	sizes := make([]tile.Size, len(g.pins))
+	for i, p := range g.pins {
+		sizes[i] = p.Tile.TileSize()
+	}
+	r := rows(g.cells, sizes)
+	g.height = (gridTop + float32(r)*(tileUnit+tileGap) + 12 + arrowSide + 36) * g.k
+}
+
+// setScale draws the grid k times larger than at 480 units wide: tiles,
+// gaps, margins and buttons. Only a change of k does any work.
+func (g *tileGrid) setScale(k float32) {
+	if k == g.k {
+		return
+	}
+	g.k = k
+	for _, p := range g.pins {
+		p.Tile.SetScale(tileScale * k)
+	}
+	g.measure()
+	g.Refresh()
+}
+
+// MinSize is the height of the tiles at the grid's scale; the width does
+// not grow with the scale, or a start screen could never shrink back.
 func (g *tileGrid) MinSize() fyne.Size { return fyne.NewSize(ScreenWidth, g.height) }
 
 func (g *tileGrid) CreateRenderer() fyne.WidgetRenderer {
@@ -390,6 +463,9 @@ func (r *gridRenderer) Refresh() {
 	r.objects = append(r.objects, g.dim)
 	if editing != nil {
 		r.objects = append(r.objects, editing, g.resize)
+		if g.editing != SettingsKey {
+			r.objects = append(r.objects, g.unpin)
+		}
 	}
 	r.objects = append(r.objects, g.arrow)
 
@@ -409,26 +485,32 @@ func (r *gridRenderer) Refresh() {
 	g.dim.Refresh()
 	g.arrow.Refresh()
 	g.resize.Refresh()
+	g.unpin.Refresh()
 	r.Layout(g.Size())
 }
 
 func (r *gridRenderer) Layout(size fyne.Size) {
 	g := r.g
+	k := g.k
+	step := (tileUnit + tileGap) * k
 	for i, p := range g.pins {
 		c := g.cells[i]
 		w, h := tileExtent(p.Tile.TileSize())
-		pos := fyne.NewPos(gridLeft+float32(c.col)*(tileUnit+tileGap), gridTop+float32(c.row)*(tileUnit+tileGap))
+		w, h = w*k, h*k
+		pos := fyne.NewPos(gridLeft*k+float32(c.col)*step, gridTop*k+float32(c.row)*step)
 		p.Tile.Move(pos)
 		p.Tile.Resize(fyne.NewSize(w, h))
 		if p.Key == g.editing {
-			g.resize.Move(fyne.NewPos(pos.X+w-resizeSide*0.6, pos.Y+h-resizeSide*0.6))
-			g.resize.Resize(fyne.NewSize(resizeSide, resizeSide))
+			g.resize.Move(fyne.NewPos(pos.X+w-resizeSide*0.6*k, pos.Y+h-resizeSide*0.6*k))
+			g.resize.Resize(fyne.NewSize(resizeSide*k, resizeSide*k))
+			g.unpin.Move(fyne.NewPos(pos.X+w-resizeSide*0.6*k, pos.Y-resizeSide*0.4*k))
+			g.unpin.Resize(fyne.NewSize(resizeSide*k, resizeSide*k))
 		}
 	}
 	g.dim.Move(fyne.NewPos(0, 0))
 	g.dim.Resize(fyne.NewSize(size.Width, max(size.Height, g.height)))
-	g.arrow.Move(fyne.NewPos(gridLeft+tileWide-arrowSide, g.height-36-arrowSide))
-	g.arrow.Resize(fyne.NewSize(arrowSide, arrowSide))
+	g.arrow.Move(fyne.NewPos((gridLeft+tileWide-arrowSide)*k, g.height-(36+arrowSide)*k))
+	g.arrow.Resize(fyne.NewSize(arrowSide*k, arrowSide*k))
 }
 
 // The settings tile's icon: a white gear drawn as SVG, with the transparent

@@ -195,3 +195,95 @@ func TestStartNewTileTakesTheAccent(t *testing.T) {
 		t.Error("a tile pinned after a theme change did not take the accent")
 	}
 }
+
+func TestStartUnpin(t *testing.T) {
+	s, w := newTestStart(t)
+	var unpinned []string
+	s.OnTileUnpinned = func(key string) { unpinned = append(unpinned, key) }
+	n := len(s.Tiles())
+	mail := s.Tile("mail")
+
+	// A right click reaches the tile itself under the GL driver.
+	test.TapSecondary(mail)
+	if s.Editing() != "mail" {
+		t.Fatalf("editing %q after a secondary tap on mail", s.Editing())
+	}
+	// The pin sits on the tile's top right corner.
+	if pin, tp := s.grid.unpin.Position(), mail.Position(); pin.X < tp.X || pin.Y > tp.Y {
+		t.Errorf("unpin button at %v, tile at %v", pin, tp)
+	}
+	test.TapCanvas(w.Canvas(), absPos(s.grid.unpin, resizeSide/2, resizeSide/2))
+	if len(unpinned) != 1 || unpinned[0] != "mail" {
+		t.Fatalf("OnTileUnpinned got %v", unpinned)
+	}
+	if s.Tile("mail") != nil || len(s.Tiles()) != n-1 || s.Editing() != "" {
+		t.Errorf("after unpinning: mail %v, %d tiles, editing %q", s.Tile("mail"), len(s.Tiles()), s.Editing())
+	}
+
+	// The settings tile can be resized but not unpinned.
+	s.Edit(SettingsKey)
+	for _, o := range test.WidgetRenderer(s.grid).Objects() {
+		if o == s.grid.unpin {
+			t.Fatal("the settings tile offers to unpin itself")
+		}
+	}
+	s.grid.unpinEditing()
+	if s.grid.index[SettingsKey] != len(s.grid.pins)-1 || len(unpinned) != 1 {
+		t.Error("the settings tile was unpinned")
+	}
+}
+
+func TestAppListPinToStart(t *testing.T) {
+	newTestApp(t, true)
+	l := NewAppList()
+	l.SetApps([]App{{ID: "news", Name: "News"}, {ID: "mail", Name: "Mail", Unpinned: true}})
+	w := newTestWindow(t, testPhone(l), phoneSize)
+	var launched, pinned []string
+	l.OnAppTapped = func(id string) { launched = append(launched, id) }
+	l.OnPinTapped = func(id string) { pinned = append(pinned, id) }
+	row := func(id string) *appRow {
+		for _, o := range l.rows.Objects {
+			if r := o.(*appRow); r.app.ID == id {
+				return r
+			}
+		}
+		t.Fatalf("no row for %s", id)
+		return nil
+	}
+
+	// A pinned app has nothing to offer.
+	test.TapSecondaryAt(row("news"), fyne.NewPos(100, 30))
+	if l.Menu() != "" {
+		t.Fatalf("menu opened for a pinned app")
+	}
+	// An unpinned one: "pin to start" under it, which the back key closes.
+	mail := row("mail")
+	test.TapSecondaryAt(mail, fyne.NewPos(100, 30))
+	if l.Menu() != "mail" || !mail.pin.Visible() || mail.Size().Height <= appRowH {
+		t.Fatalf("menu %q, pin visible %v, row %v", l.Menu(), mail.pin.Visible(), mail.Size())
+	}
+	if !l.HandleBack() || l.Menu() != "" || mail.pin.Visible() {
+		t.Fatal("back did not close the menu")
+	}
+	// With the menu open a tap closes it rather than launching the app.
+	l.OpenMenu("mail")
+	test.TapCanvas(w.Canvas(), absPos(row("news"), 100, 30))
+	if l.Menu() != "" || len(launched) != 0 {
+		t.Fatalf("tap with the menu open: menu %q, launched %v", l.Menu(), launched)
+	}
+	l.OpenMenu("mail")
+	test.TapCanvas(w.Canvas(), absPos(mail.pin, 20, 20))
+	if len(pinned) != 1 || pinned[0] != "mail" || l.Menu() != "" {
+		t.Fatalf("pin to start: OnPinTapped got %v, menu %q", pinned, l.Menu())
+	}
+	// Once pinned (the controller says so), the menu is not offered.
+	l.SetApps([]App{{ID: "news", Name: "News"}, {ID: "mail", Name: "Mail"}})
+	l.OpenMenu("mail")
+	if l.Menu() != "" {
+		t.Error("menu opened for an app pinned again")
+	}
+	test.TapCanvas(w.Canvas(), absPos(row("news"), 100, 30))
+	if len(launched) != 1 || launched[0] != "news" {
+		t.Errorf("OnAppTapped got %v", launched)
+	}
+}
