@@ -5,6 +5,7 @@
 #   scripts/bench-e2e.sh                 10,000 devices; closed loop, then paced
 #   DEVICES=1000 DURATION=5s RATE=1000 CONC=64 scripts/bench-e2e.sh
 #   SERVE_FLAGS=--reader-goroutines scripts/bench-e2e.sh   (no epoll poller)
+#   PHASES=paced scripts/bench-e2e.sh                       (one of the two runs)
 #
 # Three processes, as in production: `openmpns serve`, `openmpns fleet`
 # (the devices, writing their Channel URIs to a file) and `openmpns load`
@@ -80,5 +81,9 @@ print("POST->device p50 %s p95 %s p99 %s max %s" % (ms(sl["p50_ns"]), ms(sl["p95
 PY
 }
 
-run closed --concurrency "$CONC" --duration "$DURATION"
-run paced --rate "$RATE" --duration "$DURATION"
+for phase in ${PHASES:-closed paced}; do
+	case $phase in
+	closed) run closed --concurrency "$CONC" --duration "$DURATION" ;;
+	paced) run paced --rate "$RATE" --duration "$DURATION" ;;
+	esac
+done
