@@ -57,6 +57,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzFrameReader$$' -fuzztime=$(FUZZTIME) ./server/
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./device/fleet/scenario/
 	$(GO) test -run='^$$' -fuzz='^FuzzReadTargets$$' -fuzztime=$(FUZZTIME) ./shared/sender/load/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./emulator/apps/
 
 ## fuzz-short: a few seconds of every fuzz target (CI); seed corpora also run in `make test`
 fuzz-short:
