@@ -512,76 +512,73 @@ func (f *Fleet) churn() {
 		owed += perSec
 		for ; owed >= 1; owed-- {
 			m := f.members[r.IntN(len(f.members))]
-			if !m.ready.Load() || m.offline.Load() {
+			if !m.ready.Load() || !m.offline.CompareAndSwap(false, true) {
 				continue
 			}
-			m.offline.Store(true)
-			m.dev.Load().SetOnline(false)
-			away := time.Second + time.Duration(r.Int64N(int64(9*time.Second)))
-			f.wg.Add(1)
-			go func() {
-				defer f.wg.Done()
-				select {
-				case <-f.after(away):
-				case <-f.ctx.Done():
-					return
-				}
-				m.offline.Store(false)
-				m.dev.Load().SetOnline(true)
-			}()
+			f.offlineFor(m, time.Second+time.Duration(r.Int64N(int64(9*time.Second))))
 		}
 	}
+}
+
+// offlineFor takes m (already marked offline) off the network now and
+// brings it back after away, unless the fleet closes first.
+func (f *Fleet) offlineFor(m *member, away time.Duration) {
+	dev := m.dev.Load()
+	dev.SetOnline(false)
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		select {
+		case <-f.after(away):
+		case <-f.ctx.Done():
+			return
+		}
+		m.offline.Store(false)
+		dev.SetOnline(true)
+	}()
+}
+
+// each offers registered devices to take, in index order, until take has
+// taken share of the fleet; it returns how many were taken. The same share
+// picks the same devices.
+func (f *Fleet) each(share float64, take func(*member) bool) int {
+	n := int(share*float64(len(f.members)) + 0.5)
+	taken := 0
+	for _, m := range f.members {
+		if taken >= n {
+			break
+		}
+		if m.ready.Load() && take(m) {
+			taken++
+		}
+	}
+	return taken
 }
 
 // SetAirplane switches the given share of registered devices into (on) or
 // out of (off) airplane mode and returns how many it switched. Devices are
 // taken in index order, so the same share picks the same devices.
 func (f *Fleet) SetAirplane(share float64, on bool) int {
-	n := int(share*float64(len(f.members)) + 0.5)
-	switched := 0
-	for _, m := range f.members {
-		if switched >= n {
-			break
+	return f.each(share, func(m *member) bool {
+		if !m.offline.CompareAndSwap(!on, on) {
+			return false
 		}
-		if !m.ready.Load() || m.offline.Load() == on {
-			continue
-		}
-		m.offline.Store(on)
 		m.dev.Load().SetOnline(!on)
-		switched++
-	}
-	return switched
+		return true
+	})
 }
 
 // Churn drops the connection of the given share of registered, online
 // devices, each coming back after away (phones losing their network for a
 // while); it returns how many it dropped. Devices are taken in index order.
 func (f *Fleet) Churn(share float64, away time.Duration) int {
-	n := int(share*float64(len(f.members)) + 0.5)
-	dropped := 0
-	for _, m := range f.members {
-		if dropped >= n {
-			break
+	return f.each(share, func(m *member) bool {
+		if !m.offline.CompareAndSwap(false, true) {
+			return false
 		}
-		if !m.ready.Load() || !m.offline.CompareAndSwap(false, true) {
-			continue
-		}
-		dev := m.dev.Load()
-		dev.SetOnline(false)
-		dropped++
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			select {
-			case <-f.after(away):
-			case <-f.ctx.Done():
-				return
-			}
-			m.offline.Store(false)
-			dev.SetOnline(true)
-		}()
-	}
-	return dropped
+		f.offlineFor(m, away)
+		return true
+	})
 }
 
 // Restart closes the given share of devices and starts them again from
@@ -589,16 +586,11 @@ func (f *Fleet) Churn(share float64, away time.Duration) int {
 // new phone with new Channel URIs. It returns when the restarted devices
 // are registered again or ctx ends.
 func (f *Fleet) Restart(ctx context.Context, share float64) (int, error) {
-	n := int(share*float64(len(f.members)) + 0.5)
 	var picked []*member
-	for _, m := range f.members {
-		if len(picked) >= n {
-			break
-		}
-		if m.ready.Load() {
-			picked = append(picked, m)
-		}
-	}
+	f.each(share, func(m *member) bool {
+		picked = append(picked, m)
+		return true
+	})
 	for _, m := range picked {
 		m.ready.Store(false)
 		m.ever.Store(false) // a reboot is not a reconnect
