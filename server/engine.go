@@ -244,8 +244,12 @@ func (e *Engine) Push(r *PushRequest) PushResult {
 			Reason: "no such channel: it was closed or never existed; stop sending to this URI"}
 	}
 	d := cs.dev
-	now := e.clk.Now()
 	d.mu.Lock()
+	// The accept time is read under the device's lock, as the sequence
+	// number is: a device's notifications are accepted, numbered and
+	// delivered in one order, so accepted_at never goes backwards between
+	// two deliveries to a channel (fleets count that as out of order).
+	now := e.clk.Now()
 	if cs.closed {
 		d.mu.Unlock()
 		return PushResult{HTTPStatus: http.StatusNotFound, Notification: StatusDropped, Subscription: SubExpired,
