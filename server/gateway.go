@@ -121,11 +121,12 @@ func (g *gateway) release(ip string) {
 	}
 }
 
-// session is one device connection. An idle session costs one goroutine
-// (the reader, blocked in a read) and a few small buffers: a writer
-// goroutine runs only while frames wait to be written, and one gateway
-// goroutine sends every session's pings. This is what lets one process
-// hold tens of thousands of devices at a few KiB each.
+// session is one device connection. With the poller an idle session has
+// no goroutine and a few small buffers (about 6 KiB in all); without, one
+// reader goroutine blocked in a read. A handler goroutine runs only while
+// frames wait to be handled, a writer only while frames wait to be
+// written, and one gateway goroutine pings every session. This is what
+// lets one process hold tens of thousands of devices.
 type session struct {
 	g      *gateway
 	ws     *websocket.Conn
