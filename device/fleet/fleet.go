@@ -328,9 +328,9 @@ func (m *member) register() {
 	f, dev := m.f, m.dev.Load()
 	for _, app := range f.cfg.Apps {
 		dev.SetAppState(app, device.AppState{Running: true})
-		for attempt := 0; ; attempt++ {
-			ch := dev.Find(app, ChannelName)
-			if ch == nil {
+		var ch *device.Channel
+		if !f.retry("register", func() error {
+			if ch = dev.Find(app, ChannelName); ch == nil {
 				ch = dev.NewChannel(app, ChannelName, "")
 			}
 			err := ch.Open(f.ctx)
@@ -340,32 +340,14 @@ func (m *member) register() {
 			if err == nil && !m.optOut {
 				err = ch.BindToShellToast(f.ctx)
 			}
-			if err == nil {
-				m.publish(app, ch.ChannelURI())
-				break
-			}
-			if f.ctx.Err() != nil || errors.Is(err, device.ErrClosed) {
-				return
-			}
-			f.countError("register", err)
-			select {
-			case <-f.after(device.Backoff(attempt, f.cfg.MinBackoff, f.cfg.MaxBackoff, rand.Int64N)):
-			case <-f.ctx.Done():
-				return
-			}
-		}
-	}
-	for attempt := 0; m.lowPower; attempt++ {
-		err := dev.SetPowerLevel(f.ctx, device.PowerLow)
-		if err == nil || f.ctx.Err() != nil || errors.Is(err, device.ErrClosed) {
-			break
-		}
-		f.countError("power", err)
-		select {
-		case <-f.after(device.Backoff(attempt, f.cfg.MinBackoff, f.cfg.MaxBackoff, rand.Int64N)):
-		case <-f.ctx.Done():
+			return err
+		}) {
 			return
 		}
+		m.publish(app, ch.ChannelURI())
+	}
+	if m.lowPower && !f.retry("power", func() error { return dev.SetPowerLevel(f.ctx, device.PowerLow) }) {
+		return
 	}
 	m.ready.Store(true)
 	f.registered.Add(1)
@@ -461,6 +443,27 @@ func (f *Fleet) after(d time.Duration) <-chan struct{} {
 	ch := make(chan struct{})
 	f.clk.AfterFunc(d, func() { close(ch) })
 	return ch
+}
+
+// retry runs step until it succeeds, counting each failure as an error of
+// kind and waiting a jittered backoff before the next try. It returns false
+// when the fleet or the device closed first.
+func (f *Fleet) retry(kind string, step func() error) bool {
+	for attempt := 0; ; attempt++ {
+		err := step()
+		if err == nil {
+			return true
+		}
+		if f.ctx.Err() != nil || errors.Is(err, device.ErrClosed) {
+			return false
+		}
+		f.countError(kind, err)
+		select {
+		case <-f.after(device.Backoff(attempt, f.cfg.MinBackoff, f.cfg.MaxBackoff, rand.Int64N)):
+		case <-f.ctx.Done():
+			return false
+		}
+	}
 }
 
 // recentIDs is how many notification ids per device the fleet remembers to
