@@ -51,7 +51,7 @@ type fleetOpts struct {
 }
 
 func runFleet(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "fleet", "--devices N --apps a,b,c [--server URL[,URL...]] [--connect-rate R] [--opt-out P] [--churn P/min] [--airplane P] [--low-power P] [--state DIR] [--channels-out FILE] [--handoff URL] [--report FILE] [--duration D] [--until-received K]")
+	fs := newFlags(e, "fleet", "--devices N --apps a,b,c [--server URL[,URL...]] [--connect-rate R] [--opt-out P] [--churn P/min] [--airplane P] [--low-power P] [--state DIR] [--channels-out FILE] [--handoff URL] [--report FILE] [--duration D] [--until-received K]\n       openmpns fleet --scenario FILE.yaml [--junit FILE] [--report FILE] [--server URL]")
 	var o fleetOpts
 	servers := fs.String("server", "http://127.0.0.1:8080", "OpenMPNS server base URL; several, comma-separated, share the devices")
 	fs.IntVar(&o.devices, "devices", 100, "number of emulated phones")
