@@ -40,9 +40,9 @@ done
 end=$(date +%s.%N)
 rss=0
 for p in $fl $(pgrep -P $fl); do rss=$((rss + $(awk '/^VmRSS/ {print $2}' /proc/$p/status))); done
-printf "registered %d devices in %.1f s (%.0f/s); fleet RSS %.0f MiB, %.1f KiB per device, %d processes\n" \
+printf "registered %d devices in %.1f s (%.0f/s); fleet RSS %.0f MiB, %.1f KiB per device, %d fleet processes\n" \
 	"$DEVICES" "$(echo "$end-$start" | bc)" "$(echo "$DEVICES/($end-$start)" | bc -l)" \
-	"$(echo "$rss/1024" | bc -l)" "$(echo "$rss/$DEVICES" | bc -l)" "$(pgrep -P $fl | wc -l)"
+	"$(echo "$rss/1024" | bc -l)" "$(echo "$rss/$DEVICES" | bc -l)" "$((1 + $(pgrep -P $fl | wc -l)))"
 "$BIN" load --channels "$work/channels.csv" --concurrency 128 --count "$DEVICES" --mix raw=1 2>/dev/null
 for _ in $(seq 600); do
 	[ "$(tail -1 "$work/fleet.log" | sed -E 's/.* ([0-9]+) received.*/\1/')" -ge "$DEVICES" ] 2>/dev/null && break
