@@ -41,15 +41,14 @@ func newConn(d *Device, ws *websocket.Conn, hb time.Duration) *conn {
 	c.wg.Add(2)
 	go func() { defer c.wg.Done(); c.readLoop() }()
 	go func() { defer c.wg.Done(); c.writeLoop() }()
-	go func() { c.wg.Wait(); close(c.done) }()
 	// A connection never outlives its device: Close may run while connect
-	// is handing this connection over.
+	// is handing this connection over. (context.AfterFunc starts no
+	// goroutine until the device's context ends: a fleet runs thousands.)
+	stop := context.AfterFunc(d.ctx, func() { c.fail(errConnClosed) })
 	go func() {
-		select {
-		case <-d.ctx.Done():
-			c.fail(errConnClosed)
-		case <-c.done:
-		}
+		c.wg.Wait()
+		stop()
+		close(c.done)
 	}()
 	return c
 }
