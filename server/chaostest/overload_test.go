@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/openmpns/openmpns/device/fleet"
+	"github.com/openmpns/openmpns/shared/sender"
 	"github.com/openmpns/openmpns/shared/sender/load"
 )
 
@@ -97,7 +98,7 @@ func TestOverloadLong(t *testing.T) {
 		}
 	}()
 	over, err := load.Run(ctx, load.Config{Targets: targets, Rate: rate, Concurrency: senders, Duration: overload,
-		Mix: mix, HTTP: load.NewHTTPClient(senders)})
+		Mix: mix, HTTP: sender.NewHTTPClient(senders)})
 	close(stop)
 	wg.Wait()
 	if err != nil {

@@ -399,7 +399,12 @@ const DefaultUserAgent = "openmpns-sender/1"
 // connection can be reused; longer bodies close the connection instead.
 const maxDrain = 64 << 10
 
-var defaultHTTP = sync.OnceValue(func() *http.Client {
+var defaultHTTP = sync.OnceValue(func() *http.Client { return NewHTTPClient(64) })
+
+// NewHTTPClient returns a client like DefaultHTTPClient's that keeps up to
+// perHost idle connections to each host: a sender with many concurrent
+// requests (a load test) sizes it to its concurrency.
+func NewHTTPClient(perHost int) *http.Client {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Client{
 		Timeout: 30 * time.Second,
@@ -411,14 +416,14 @@ var defaultHTTP = sync.OnceValue(func() *http.Client {
 			TLSHandshakeTimeout:   10 * time.Second,
 			ResponseHeaderTimeout: 20 * time.Second,
 			ExpectContinueTimeout: time.Second,
-			MaxIdleConns:          256,
-			MaxIdleConnsPerHost:   64,
+			MaxIdleConns:          max(256, 4*perHost),
+			MaxIdleConnsPerHost:   perHost,
 			IdleConnTimeout:       90 * time.Second,
 		},
 		// A Channel URI that redirects is not MPNS; report the 3xx.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-})
+}
 
 // DefaultHTTPClient returns the shared client a Client with nil HTTP uses:
 // 30 s overall timeout (10 s to connect, 10 s for TLS, 20 s for the

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -157,8 +156,8 @@ type Config struct {
 	Interval sender.Interval
 	// Header is added to every request (e.g. Authorization).
 	Header http.Header
-	// HTTP is the client; nil means one with keep-alive connections sized to
-	// the concurrency.
+	// HTTP is the client; nil means sender.NewHTTPClient sized to the
+	// concurrency.
 	HTTP *http.Client
 	// Progress, if set, gets the counters every ProgressEvery (default 1 s).
 	Progress      func(Progress)
@@ -210,18 +209,6 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "  round trip: %s\n", r.RTTSummary)
 }
 
-// NewHTTPClient returns a client with n keep-alive connections per host.
-func NewHTTPClient(n int) *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        n * 4,
-		MaxIdleConnsPerHost: n,
-		MaxConnsPerHost:     n,
-		IdleConnTimeout:     90 * time.Second,
-	}}
-}
-
 type job struct {
 	seq uint64
 	due time.Time
@@ -270,7 +257,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = NewHTTPClient(cfg.Concurrency)
+		cfg.HTTP = sender.NewHTTPClient(cfg.Concurrency)
 	}
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = time.Second

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/openmpns/openmpns/device/fleet"
-	"github.com/openmpns/openmpns/shared/sender"
 	"github.com/openmpns/openmpns/shared/sender/load"
 )
 
@@ -125,17 +124,4 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	return err
-}
-
-// parseInterval reads immediate, 450 or 900.
-func parseInterval(s string) (sender.Interval, error) {
-	switch s {
-	case "immediate", "0":
-		return sender.Immediate, nil
-	case "450":
-		return sender.Within450, nil
-	case "900":
-		return sender.Within900, nil
-	}
-	return 0, fmt.Errorf("%q: want immediate, 450 or 900", s)
 }

@@ -174,17 +174,25 @@ Examples:
 }
 
 func parseClassFlag(v string, k payload.Kind) (int, error) {
-	switch v {
-	case "immediate", "":
-		return sender.ClassFor(k, sender.Immediate), nil
-	case "450":
-		return sender.ClassFor(k, sender.Within450), nil
-	case "900":
-		return sender.ClassFor(k, sender.Within900), nil
+	if iv, err := parseInterval(v); err == nil {
+		return sender.ClassFor(k, iv), nil
 	}
 	var n int
 	if _, err := fmt.Sscan(v, &n); err != nil {
 		return 0, fmt.Errorf("--class %q: want immediate, 450, 900 or a number", v)
 	}
 	return n, nil
+}
+
+// parseInterval reads a batching interval: immediate (or empty), 450 or 900.
+func parseInterval(s string) (sender.Interval, error) {
+	switch s {
+	case "immediate", "":
+		return sender.Immediate, nil
+	case "450":
+		return sender.Within450, nil
+	case "900":
+		return sender.Within900, nil
+	}
+	return 0, fmt.Errorf("%q: want immediate, 450 or 900", s)
 }
