@@ -43,7 +43,8 @@ func mmax(a, b time.Duration) time.Duration { return max(a, b) }
 // replacedAttempt mirrors device.replacedBackoff.
 const replacedAttempt = 4
 
-// waitClock is the system clock that reports every reconnect wait it is asked for.
+// waitClock is the system clock that reports every reconnect wait it is
+// asked for, and waits an eighth of it to keep the test quick.
 type waitClock struct {
 	clock.System
 	mu    sync.Mutex
@@ -59,7 +60,7 @@ func (c *waitClock) AfterFunc(d time.Duration, f func()) clock.Timer {
 	case c.ch <- d:
 	default:
 	}
-	return c.System.AfterFunc(d, f)
+	return c.System.AfterFunc(d/8, f)
 }
 
 // TestReplacedConnectionBacksOff: a device whose connection is taken over
@@ -106,20 +107,35 @@ func TestReplacedConnectionBacksOff(t *testing.T) {
 	defer twin.Close()
 	// The twins now take the connection from each other in turn. Without
 	// the backoff each of A's waits would be at most 2×min (attempt 0);
-	// with it they grow from attempt 4 (ceiling 32×min) on.
-	var sum time.Duration
+	// with it wait i lies in the upper half of attempt 4+i's ceiling,
+	// [min×2^(4+i), min×2^(5+i)]. A wait below that means A lost the
+	// server's close reason (a write racing the close).
 	for i := range 3 {
 		select {
 		case d := <-clkA.ch:
-			if ceil := min << (replacedAttempt + i + 1); d < min/2 || d > ceil {
-				t.Fatalf("wait %d after 4001 is %v, want within [%v, %v]", i, d, min/2, ceil)
+			if lo, hi := min<<(replacedAttempt+i), min<<(replacedAttempt+i+1); d < lo || d > hi {
+				t.Fatalf("wait %d after 4001 is %v, want within [%v, %v]", i, d, lo, hi)
 			}
-			sum += d
 		case <-ctx.Done():
 			t.Fatal("device A never backed off after being replaced")
 		}
 	}
-	if sum <= 6*min {
-		t.Fatalf("three waits after 4001 sum to %v: no longer than immediate retries (at most %v)", sum, 6*min)
+}
+
+// TestReplacedBackoffBounds: the upper half of the ceiling, whatever the
+// random draw, capped by max.
+func TestReplacedBackoffBounds(t *testing.T) {
+	min, max := 250*time.Millisecond, 30*time.Second
+	lowest := func(int64) int64 { return 0 }
+	highest := func(k int64) int64 { return k - 1 }
+	for n, want := range map[int][2]time.Duration{
+		0:  {250 * time.Millisecond, 500 * time.Millisecond},
+		4:  {4 * time.Second, 8 * time.Second},
+		6:  {15 * time.Second, 30 * time.Second}, // 16 s–32 s, capped at 30 s
+		40: {15 * time.Second, 30 * time.Second},
+	} {
+		if lo, hi := device.ReplacedBackoff(n, min, max, lowest), device.ReplacedBackoff(n, min, max, highest); lo != want[0] || hi != want[1] {
+			t.Errorf("ReplacedBackoff(%d) spans [%v, %v], want [%v, %v]", n, lo, hi, want[0], want[1])
+		}
 	}
 }

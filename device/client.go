@@ -317,22 +317,44 @@ func Backoff(n int, min, max time.Duration, rnd func(int64) int64) time.Duration
 	if floor <= 0 {
 		floor = 1
 	}
-	ceil := max
+	return floor + jitter(backoffCeiling(n, min, max)-floor, rnd)
+}
+
+// ReplacedBackoff returns the delay before reconnecting after the server
+// closed the connection because another connection of the same identity
+// took over (4001), n being the backoff attempt. It jitters over the upper
+// half of Backoff's ceiling only ("equal jitter"): two instances sharing an
+// identity must wait long every time, not only on average, or they knock
+// each other off in a tight loop.
+func ReplacedBackoff(n int, min, max time.Duration, rnd func(int64) int64) time.Duration {
+	ceil := backoffCeiling(n, min, max)
+	return ceil/2 + jitter(ceil-ceil/2, rnd)
+}
+
+// backoffCeiling is min(max, min × 2^(n+1)).
+func backoffCeiling(n int, min, max time.Duration) time.Duration {
 	if n < 30 {
 		if c := min << (n + 1); c > 0 && c < max {
-			ceil = c
+			return c
 		}
 	}
-	if ceil <= floor {
-		return floor
+	return max
+}
+
+// jitter returns a random duration in [0, span], 0 if span is not positive.
+func jitter(span time.Duration, rnd func(int64) int64) time.Duration {
+	if span <= 0 {
+		return 0
 	}
-	return floor + time.Duration(rnd(int64(ceil-floor)+1))
+	return time.Duration(rnd(int64(span) + 1))
 }
 
 // replacedBackoff is the attempt number a connection closed with 4001
 // (replaced by another connection presenting this device's identity) backs
 // off from: two client instances sharing one identity would otherwise knock
-// each other off in a tight loop. Each further 4001 in a row backs off more.
+// each other off in a tight loop. Each further 4001 or failed connect in a
+// row backs off more; a connection that lasted longer than MaxBackoff starts
+// the count again.
 const replacedBackoff = 4
 
 // closeCode returns the WebSocket close code that ended a connection, 0 if
@@ -355,6 +377,7 @@ func (d *Device) connectLoop() {
 		}
 		if err == nil {
 			d.setConn(c)
+			began := d.clk.Now()
 			err = c.wait()
 			d.setConn(nil)
 			if d.ctx.Err() != nil {
@@ -363,9 +386,13 @@ func (d *Device) connectLoop() {
 			if closeCode(err) == wire.CloseReplaced {
 				// Another instance holds this identity: back off for long,
 				// and longer each time, instead of taking the connection
-				// back at once.
+				// back at once. Attempts go on growing while the takeovers
+				// (or failed connects) follow each other.
+				if d.clk.Now().Sub(began) > d.cfg.MaxBackoff {
+					replaced, attempt = 0, 0 // not in a row: this connection held
+				}
 				replaced++
-				attempt = replacedBackoff + replaced - 1
+				attempt = max(attempt, replacedBackoff)
 				d.log.Warn("push connection replaced by another connection of this device's identity; backing off", "in_a_row", replaced)
 			} else {
 				replaced, attempt = 0, 0
@@ -385,7 +412,11 @@ func (d *Device) connectLoop() {
 				continue
 			}
 		}
-		wait := Backoff(attempt, d.cfg.MinBackoff, d.cfg.MaxBackoff, rand.Int64N)
+		backoff := Backoff
+		if replaced > 0 {
+			backoff = ReplacedBackoff
+		}
+		wait := backoff(attempt, d.cfg.MinBackoff, d.cfg.MaxBackoff, rand.Int64N)
 		attempt++
 		done := make(chan struct{})
 		t := d.clk.AfterFunc(wait, func() { close(done) })

@@ -29,6 +29,9 @@ type conn struct {
 	acks    []string
 	closed  bool
 	err     error
+	// writeErr is the writer's failure, kept while the reader looks for
+	// the close frame that says why (see writeLoop).
+	writeErr error
 
 	wake chan struct{}
 	done chan struct{} // closed when both goroutines ended
@@ -167,7 +170,14 @@ func (c *conn) writeLoop() {
 				err = c.ws.WriteMessage(websocket.TextMessage, b)
 			}
 			if err != nil {
-				c.fail(fmt.Errorf("device: write: %w", err))
+				// The server may have closed the connection with a reason
+				// (4001: replaced) that the reader has yet to read; a write
+				// racing that close fails first. Give the reader a moment
+				// to find the close frame rather than lose the reason.
+				c.mu.Lock()
+				c.writeErr = fmt.Errorf("device: write: %w", err)
+				c.mu.Unlock()
+				c.ws.SetReadDeadline(time.Now().Add(closeReasonGrace))
 				return
 			}
 		}
@@ -175,21 +185,39 @@ func (c *conn) writeLoop() {
 	}
 }
 
+// closeReasonGrace is how long the reader keeps reading after a failed
+// write, looking for the server's close frame.
+const closeReasonGrace = time.Second
+
 func (c *conn) readLoop() {
-	deadline := func() { c.ws.SetReadDeadline(time.Now().Add(c.hb*2 + c.hb/2)) }
+	deadline := func() {
+		c.mu.Lock()
+		failing := c.writeErr != nil
+		c.mu.Unlock()
+		if !failing {
+			c.ws.SetReadDeadline(time.Now().Add(c.hb*2 + c.hb/2))
+		}
+	}
 	deadline()
 	c.ws.SetPingHandler(func(data string) error {
 		deadline()
-		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(10*time.Second))
-		if errors.Is(err, websocket.ErrCloseSent) {
-			return nil
-		}
-		return err
+		// A failed pong is not the end of the read: the close frame
+		// that explains it may be next.
+		c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(10*time.Second))
+		return nil
 	})
 	for {
 		_, b, err := c.ws.ReadMessage()
 		if err != nil {
-			c.fail(fmt.Errorf("device: read: %w", err))
+			c.mu.Lock()
+			werr := c.writeErr
+			c.mu.Unlock()
+			if werr != nil && closeCode(err) == 0 {
+				err = werr // no close frame came: the write failure is the reason
+			} else {
+				err = fmt.Errorf("device: read: %w", err)
+			}
+			c.fail(err)
 			return
 		}
 		deadline()
