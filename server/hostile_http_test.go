@@ -42,8 +42,9 @@ func cutOff(t *testing.T, c io.Reader) string {
 // headers sent a few bytes and then never finished, a body announced and
 // never finished, and an idle keep-alive connection. The server cuts each
 // off after its timeout (ReadHeaderTimeout, ReadTimeout, IdleTimeout),
-// answers the unfinished body with a 400 and a reason, queues nothing of
-// it, and serves a device and its sender meanwhile and afterwards.
+// answers unfinished headers with a 408 and the unfinished body with a 400,
+// each with a reason, closes the idle connection quietly, queues nothing,
+// and serves a device and its sender meanwhile and afterwards.
 func TestSlowlorisHTTP(t *testing.T) {
 	srv := startServer(t, hostileConfig())
 	by := newBystander(t, srv)
@@ -78,7 +79,20 @@ func TestSlowlorisHTTP(t *testing.T) {
 
 	t.Run("headers trickled", func(t *testing.T) {
 		for i, c := range heads {
-			t.Logf("connection %d sees: %s", i, cutOff(t, c))
+			b, err := io.ReadAll(c)
+			resp, perr := http.ReadResponse(bufio.NewReader(strings.NewReader(string(b))), nil)
+			if perr != nil {
+				t.Fatalf("connection %d: %q (%v), want a 408 with a reason", i, b, err)
+			}
+			reason, _ := io.ReadAll(resp.Body)
+			want := "the request headers did not arrive in time (the server waits 300ms)"
+			if resp.StatusCode != http.StatusRequestTimeout || !resp.Close || resp.Header.Get("X-OpenMPNS-Error") != want ||
+				strings.TrimSpace(string(reason)) != want {
+				t.Fatalf("connection %d: %d %q, body %q; want 408 saying %q", i, resp.StatusCode, resp.Header.Get("X-OpenMPNS-Error"), reason, want)
+			}
+			if i < 2 {
+				t.Logf("connection %d sees: %d %s", i, resp.StatusCode, reason)
+			}
 		}
 	})
 	t.Run("body trickled", func(t *testing.T) {

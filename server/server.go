@@ -123,6 +123,8 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		ln = tls.NewListener(ln, tc)
+	} else {
+		ln = headerTimeoutListener{Listener: ln, timeout: s.cfg.ReadHeaderTimeout}
 	}
 	s.ln = ln
 	iss, err := auth.NewIssuer(s.authStore, s.registry, s.cfg.origin(), s.cfg.Clock.Now)
@@ -136,7 +138,8 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.cfg.Authenticator = auth.NewVerifier(s.registry, iss).Optional()
 	}
 	s.http = &http.Server{
-		Handler:           s.Handler(),
+		Handler:           trackHandlers(s.Handler()),
+		ConnContext:       connContext,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
