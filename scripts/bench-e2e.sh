@@ -78,6 +78,9 @@ print("delivery rate %.0f/s over the load's %.1f s; accept->device p50 %s p95 %s
     ms(lat["p50_ns"]), ms(lat["p95_ns"]), ms(lat["p99_ns"]), ms(lat["max_ns"])))
 sl = f["send_latency"]
 print("POST->device p50 %s p95 %s p99 %s max %s" % (ms(sl["p50_ns"]), ms(sl["p95_ns"]), ms(sl["p99_ns"]), ms(sl["max_ns"])))
+sa = f.get("send_to_accept")
+if sa:
+    print("  of which POST->accept p50 %s p95 %s p99 %s max %s" % (ms(sa["p50_ns"]), ms(sa["p95_ns"]), ms(sa["p99_ns"]), ms(sa["max_ns"])))
 PY
 }
 

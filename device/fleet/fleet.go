@@ -127,6 +127,7 @@ type Fleet struct {
 	byKind                         [kinds]atomic.Int64
 	latency                        histogram.Histogram
 	sendLatency                    histogram.Histogram // from a timed X-MessageID
+	sendToAccept                   histogram.Histogram // from a timed X-MessageID to the server's accept
 	errMu                          sync.Mutex
 	errs                           map[string]int64
 	handoffs                       atomic.Int64
@@ -423,6 +424,9 @@ func (m *member) received(md device.Meta, kind int) {
 	}
 	if sent, ok := sender.TimeOfMessageID(md.MessageID); ok {
 		f.sendLatency.Record(md.ReceivedAt.Sub(sent))
+		if md.AcceptedAt.UnixNano() > 0 {
+			f.sendToAccept.Record(md.AcceptedAt.Sub(sent))
+		}
 	}
 	if at := md.AcceptedAt.UnixNano(); at > 0 {
 		f.latency.Record(md.ReceivedAt.Sub(md.AcceptedAt))
@@ -754,7 +758,7 @@ func (f *Fleet) Report() *Report {
 		Notifications: map[string]int64{}, Duplicates: f.duplicates.Load(), Redelivered: f.redelivered.Load(), OutOfOrder: f.order.Load(),
 		RawDropped: f.rawDropped.Load(), Reconnects: s.Reconnects, Errors: s.Errors,
 		Handoffs: f.handoffs.Load(), HandoffFailures: f.handoffFailures.Load(),
-		Latency: f.latency.Snapshot(), SendLatency: f.sendLatency.Snapshot(), Elapsed: f.clk.Now().Sub(f.start),
+		Latency: f.latency.Snapshot(), SendLatency: f.sendLatency.Snapshot(), SendToAccept: f.sendToAccept.Snapshot(), Elapsed: f.clk.Now().Sub(f.start),
 	}
 	for k, name := range KindNames {
 		r.Notifications[name] = s.Received[k]

@@ -36,8 +36,12 @@ type Report struct {
 	// sends such ids); same-clock caveat as Latency.
 	SendLatency        *histogram.Snapshot `json:"send_latency_histogram,omitempty"`
 	SendLatencySummary histogram.Summary   `json:"send_latency"`
-	Elapsed            time.Duration       `json:"elapsed_ns"`
-	Shards             int                 `json:"shards,omitempty"`
+	// SendToAccept is the part of SendLatency before the server's accept:
+	// the sender's HTTP request and the server reading it.
+	SendToAccept        *histogram.Snapshot `json:"send_to_accept_histogram,omitempty"`
+	SendToAcceptSummary histogram.Summary   `json:"send_to_accept"`
+	Elapsed             time.Duration       `json:"elapsed_ns"`
+	Shards              int                 `json:"shards,omitempty"`
 }
 
 // Finish fills the derived fields (the latency summary).
@@ -50,6 +54,7 @@ func (r *Report) Finish() {
 	}
 	r.LatencySummary = r.Latency.Summary()
 	r.SendLatencySummary = r.SendLatency.Summary()
+	r.SendToAcceptSummary = r.SendToAccept.Summary()
 }
 
 // Total is the number of notifications received.
@@ -96,6 +101,12 @@ func (r *Report) Merge(o *Report) {
 		}
 		r.SendLatency.Merge(o.SendLatency)
 	}
+	if o.SendToAccept != nil {
+		if r.SendToAccept == nil {
+			r.SendToAccept = &histogram.Snapshot{}
+		}
+		r.SendToAccept.Merge(o.SendToAccept)
+	}
 	r.Elapsed = max(r.Elapsed, o.Elapsed)
 	r.Shards += max(o.Shards, 1)
 	r.Finish()
@@ -129,6 +140,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		[2]string{"accept to device p99", us(r.LatencySummary.P99)},
 		[2]string{"accept to device max", us(r.LatencySummary.Max)},
 		[2]string{"POST to device p50 / p99", us(r.SendLatencySummary.P50) + " / " + us(r.SendLatencySummary.P99)},
+		[2]string{"  of which POST to accept p50 / p99", us(r.SendToAcceptSummary.P50) + " / " + us(r.SendToAcceptSummary.P99)},
 		[2]string{"reconnects", fmt.Sprint(r.Reconnects)},
 		[2]string{"handoffs (failed)", fmt.Sprintf("%d (%d)", r.Handoffs, r.HandoffFailures)},
 	)

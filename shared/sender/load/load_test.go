@@ -125,6 +125,9 @@ func TestLoadAgainstFleet(t *testing.T) {
 	if rep.SendLatency == nil || rep.SendLatency.Count != uint64(want) || rep.SendLatencySummary.P50 <= 0 {
 		t.Fatalf("POST-to-device latency not measured: %+v", rep.SendLatencySummary)
 	}
+	if rep.SendToAccept == nil || rep.SendToAccept.Count != uint64(want) || rep.SendToAcceptSummary.Max > rep.SendLatencySummary.Max {
+		t.Fatalf("POST-to-accept latency not measured, or longer than POST to device: %+v vs %+v", rep.SendToAcceptSummary, rep.SendLatencySummary)
+	}
 	if rep.Total() != want || rep.Duplicates != 0 || rep.OutOfOrder != 0 {
 		t.Fatalf("fleet received %d (want %d), duplicates %d, out of order %d", rep.Total(), want, rep.Duplicates, rep.OutOfOrder)
 	}

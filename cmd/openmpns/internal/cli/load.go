@@ -108,8 +108,8 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		werr := fl.Wait(wctx, func(s fleet.Stats) bool { return s.Total() >= rep.Received })
 		cancel()
 		out.Fleet = fl.Report()
-		fmt.Fprintf(e.stdout, "devices received %d of %d accepted; end to end (accept → device): %s; POST → device: %s\n",
-			out.Fleet.Total(), rep.Received, out.Fleet.LatencySummary, out.Fleet.SendLatencySummary)
+		fmt.Fprintf(e.stdout, "devices received %d of %d accepted; end to end (accept → device): %s; POST → device: %s; POST → accept: %s\n",
+			out.Fleet.Total(), rep.Received, out.Fleet.LatencySummary, out.Fleet.SendLatencySummary, out.Fleet.SendToAcceptSummary)
 		if werr != nil {
 			err = errors.Join(err, fmt.Errorf("not every accepted notification arrived: %w", werr))
 		}
