@@ -137,3 +137,29 @@ func TestOversizedHeaders(t *testing.T) {
 	}
 	by.check(t)
 }
+
+// TestRefusedBodyLeftUnreadGetsOneAnswer: a push announcing a body over
+// the limit is refused at once; net/http then reads (drains) what the
+// sender goes on sending. A sender that stalls in the middle of that body
+// must not get a second answer (a 408 for "headers" that are the refused
+// body): one 400 with its reason, then the connection ends.
+func TestRefusedBodyLeftUnreadGetsOneAnswer(t *testing.T) {
+	srv := startServer(t, hostileConfig())
+	by := newBystander(t, srv)
+	c := dialRaw(t, srv)
+	write(t, c, requestHead(t, by.uri, 100_000)+strings.Repeat("x", 3000))
+	b, _ := io.ReadAll(c)
+	br := bufio.NewReader(strings.NewReader(string(b)))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer: %q (%v)", b, err)
+	}
+	reason, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || !strings.Contains(string(reason), "more than the") {
+		t.Fatalf("answer %d %q, want 400 for the size", resp.StatusCode, reason)
+	}
+	if rest, _ := io.ReadAll(br); len(rest) > 0 {
+		t.Fatalf("after the 400 the connection carried %q, want nothing", rest)
+	}
+	by.check(t)
+}

@@ -20,9 +20,12 @@ import (
 // keep-alive connection (nothing of a next request read) is still closed
 // quietly, as HTTP expects.
 //
-// A connection is "in the middle of a request head" when bytes have been
-// read since the last handler ended and no handler runs now; handlers mark
-// themselves through trackHandlers. Upgraded (WebSocket) connections stop
+// A connection is "in the middle of a request head" when bytes of a next
+// request have been read and no handler runs now; handlers mark themselves
+// through trackHandlers. After a handler, net/http may still read (and
+// drain) the rest of its request body; the next request begins when it sets
+// the idle or header deadline, so reads count only from the first
+// SetReadDeadline to a time in the future after a handler ended. Upgraded (WebSocket) connections stop
 // being watched before the upgrade. TLS connections are not wrapped (a
 // plain-text answer cannot be written under TLS, and net/http needs the
 // *tls.Conn itself).
@@ -36,7 +39,7 @@ func (l headerTimeoutListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &headerTimeoutConn{Conn: c, timeout: l.timeout}, nil
+	return &headerTimeoutConn{Conn: c, timeout: l.timeout, counting: true}, nil
 }
 
 // headerTimeoutConn is one watched connection.
@@ -45,9 +48,28 @@ type headerTimeoutConn struct {
 	timeout time.Duration
 
 	mu        sync.Mutex
-	partial   bool // bytes read since the last handler ended
+	partial   bool // bytes of a next request read
+	counting  bool // reads are of a next request (see above)
 	inHandler bool
 	upgraded  bool
+}
+
+// SetReadDeadline notes when net/http starts waiting for a next request.
+func (c *headerTimeoutConn) SetReadDeadline(t time.Time) error {
+	if t.After(time.Now()) {
+		c.mu.Lock()
+		c.counting = true
+		c.mu.Unlock()
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline is SetReadDeadline and SetWriteDeadline.
+func (c *headerTimeoutConn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.Conn.SetWriteDeadline(t)
 }
 
 // SyscallConn gives the WebSocket gateway the descriptor of the connection
@@ -67,7 +89,7 @@ func (c *headerTimeoutConn) Read(p []byte) (int, error) {
 		c.mu.Unlock()
 		return n, err
 	}
-	if n > 0 && !c.inHandler {
+	if n > 0 && c.counting && !c.inHandler {
 		c.partial = true
 	}
 	answer := false
@@ -103,7 +125,7 @@ func (c *headerTimeoutConn) handlerStarted(upgrade bool) {
 
 func (c *headerTimeoutConn) handlerEnded() {
 	c.mu.Lock()
-	c.inHandler, c.partial = false, false
+	c.inHandler, c.partial, c.counting = false, false, false
 	c.mu.Unlock()
 }
 
