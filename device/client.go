@@ -57,7 +57,6 @@ type Device struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // connect loop
-	evWG   sync.WaitGroup // event goroutine
 	events *eventQueue
 
 	saveMu sync.Mutex // serializes save; guards final
@@ -126,8 +125,6 @@ func New(cfg Config) (*Device, error) {
 		d.channels[r.App] = &Channel{d: d, rec: r, open: true}
 	}
 	d.events = newEventQueue()
-	d.evWG.Add(1)
-	go func() { defer d.evWG.Done(); d.events.run() }()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.connectLoop() }()
 	return d, nil
@@ -219,7 +216,7 @@ func (d *Device) Close() error {
 	// Events raised while disconnecting (the last status change) are still
 	// delivered before Close returns.
 	d.events.close()
-	d.evWG.Wait()
+	d.events.wait()
 	err := d.save()
 	d.saveMu.Lock()
 	d.final = true
@@ -612,55 +609,55 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 
 // eventQueue runs functions one at a time, in order, on one goroutine.
 type eventQueue struct {
-	mu     sync.Mutex
-	q      []func()
-	wake   chan struct{}
-	closed bool
+	mu      sync.Mutex
+	q       []func()
+	running bool // a goroutine is draining q
+	closed  bool
+	wg      sync.WaitGroup // the draining goroutine
 }
 
-func newEventQueue() *eventQueue { return &eventQueue{wake: make(chan struct{}, 1)} }
+func newEventQueue() *eventQueue { return &eventQueue{} }
 
+// push queues f and starts a goroutine to run the queue unless one runs:
+// an idle device holds no goroutine for its events (a fleet runs thousands
+// of devices). Events run one at a time, in order.
 func (e *eventQueue) push(f func()) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.closed {
-		e.mu.Unlock()
 		return
 	}
 	e.q = append(e.q, f)
-	e.mu.Unlock()
-	select {
-	case e.wake <- struct{}{}:
-	default:
+	if !e.running {
+		e.running = true
+		e.wg.Add(1)
+		go e.run()
 	}
 }
 
+// close refuses further events; wait then waits for those queued.
 func (e *eventQueue) close() {
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
 }
 
+func (e *eventQueue) wait() { e.wg.Wait() }
+
 func (e *eventQueue) run() {
-	for range e.wake {
-		for {
-			e.mu.Lock()
-			if len(e.q) == 0 {
-				closed := e.closed
-				e.mu.Unlock()
-				if closed {
-					return
-				}
-				break
-			}
-			f := e.q[0]
-			e.q[0] = nil
-			e.q = e.q[1:]
+	defer e.wg.Done()
+	for {
+		e.mu.Lock()
+		if len(e.q) == 0 {
+			e.running = false
+			e.q = nil // an idle device keeps no backing array
 			e.mu.Unlock()
-			f()
+			return
 		}
+		f := e.q[0]
+		e.q[0] = nil
+		e.q = e.q[1:]
+		e.mu.Unlock()
+		f()
 	}
 }

@@ -16,7 +16,9 @@ var errConnClosed = errors.New("device: connection closed")
 
 // conn is one WebSocket session: a reader goroutine that routes answers to
 // waiting requests and notifications to the event queue, and a writer
-// goroutine that sends requests and coalesced acks in order.
+// goroutine, started only while something waits to be sent, that sends
+// requests and coalesced acks in order. An idle connection holds one
+// goroutine (a fleet runs thousands of devices).
 type conn struct {
 	d  *Device
 	ws *websocket.Conn
@@ -33,27 +35,41 @@ type conn struct {
 	// the close frame that says why (see writeLoop).
 	writeErr error
 
-	wake chan struct{}
-	done chan struct{} // closed when both goroutines ended
-	wg   sync.WaitGroup
+	writing bool // a writer goroutine runs
+	active  int  // goroutines running: the reader, and the writer if any
+	ended   bool // done is closed
+	stop    func() bool
+	done    chan struct{} // closed once the connection is closed and its goroutines ended
 }
 
 func newConn(d *Device, ws *websocket.Conn, hb time.Duration) *conn {
 	c := &conn{d: d, ws: ws, hb: hb, pending: map[uint64]chan *wire.Frame{},
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
-	c.wg.Add(2)
-	go func() { defer c.wg.Done(); c.readLoop() }()
-	go func() { defer c.wg.Done(); c.writeLoop() }()
+		active: 1, done: make(chan struct{})}
 	// A connection never outlives its device: Close may run while connect
 	// is handing this connection over. (context.AfterFunc starts no
-	// goroutine until the device's context ends: a fleet runs thousands.)
-	stop := context.AfterFunc(d.ctx, func() { c.fail(errConnClosed) })
+	// goroutine until the device's context ends.)
+	c.mu.Lock()
+	c.stop = context.AfterFunc(d.ctx, func() { c.fail(errConnClosed) })
+	c.mu.Unlock()
 	go func() {
-		c.wg.Wait()
-		stop()
-		close(c.done)
+		defer c.exit()
+		c.readLoop()
 	}()
 	return c
+}
+
+// exit is the last thing the reader and the writer do: the last one out
+// of a closed connection closes done. (The reader ends only once the
+// connection failed, so the last one out always finds it closed.)
+func (c *conn) exit() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.active--
+	if c.active == 0 && c.closed && !c.ended {
+		c.ended = true
+		c.stop()
+		close(c.done)
+	}
 }
 
 // wait blocks until the connection ends and returns why.
@@ -78,7 +94,6 @@ func (c *conn) fail(err error) {
 	}
 	c.mu.Unlock()
 	c.ws.Close()
-	c.signal()
 }
 
 func (c *conn) close() {
@@ -92,11 +107,19 @@ func (c *conn) close() {
 	<-c.done
 }
 
+// signal starts the writer if something waits to be sent and none runs.
 func (c *conn) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.writing || c.writeErr != nil || (len(c.outbox) == 0 && len(c.acks) == 0) {
+		return
 	}
+	c.writing = true
+	c.active++
+	go func() {
+		defer c.exit()
+		c.writeLoop()
+	}()
 }
 
 // request sends f with a fresh id and waits for its answer. An error frame
@@ -146,11 +169,14 @@ func (c *conn) ack(nid string) {
 	c.signal()
 }
 
+// writeLoop sends what waits, in order, and returns when nothing is left
+// (or the connection is closed, or a write failed).
 func (c *conn) writeLoop() {
 	var frames []*wire.Frame
-	for range c.wake {
+	for {
 		c.mu.Lock()
-		if c.closed {
+		if c.closed || (len(c.outbox) == 0 && len(c.acks) == 0) {
+			c.writing = false
 			c.mu.Unlock()
 			return
 		}
@@ -176,6 +202,7 @@ func (c *conn) writeLoop() {
 				// to find the close frame rather than lose the reason.
 				c.mu.Lock()
 				c.writeErr = fmt.Errorf("device: write: %w", err)
+				c.writing = false
 				c.mu.Unlock()
 				c.ws.SetReadDeadline(time.Now().Add(closeReasonGrace))
 				return
