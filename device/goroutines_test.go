@@ -105,7 +105,9 @@ func TestIdleDeviceHoldsTwoGoroutines(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if g := deviceGoroutines(); g != 0 {
+	// Close has returned once the last goroutine signalled its end; that
+	// goroutine may still be returning, hence the (bounded) wait.
+	if g := settledDeviceGoroutines(0); g != 0 {
 		t.Fatalf("%d device goroutines left after closing every device", g)
 	}
 }
