@@ -108,3 +108,54 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFastMatchesJSON holds the hand-written codec to encoding/json: when
+// decodeFast accepts an input, json.Unmarshal accepts it too and fills the
+// same frame; when appendFrame encodes a frame, it writes the very bytes
+// encoding/json writes.
+func FuzzFastMatchesJSON(f *testing.F) {
+	for _, tc := range decodeCases {
+		if len(tc.in) <= 4096 {
+			f.Add([]byte(tc.in))
+		}
+	}
+	for _, fr := range sampleFrames() {
+		b, err := Encode(fr)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(` { "type" : "ack" , "nids" : [ "a" , "b\"" ] } `))
+	f.Add([]byte(`{"type":"notify","payload":"","domains":[],"class":-0,"toast":false}`))
+	f.Add([]byte(`{"type":"ack","Type":"hello"}`))
+	f.Add([]byte(`{"type":"ack","type":"hello"}`))
+	f.Add([]byte(`{"id":18446744073709551616}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var fast Frame
+		if decodeFast(b, &fast) {
+			var slow Frame
+			if err := json.Unmarshal(b, &slow); err != nil {
+				t.Fatalf("decodeFast accepted %q, encoding/json refuses it: %v", b, err)
+			}
+			if !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("decodeFast and encoding/json differ on %q:\n fast %+v\n json %+v", b, fast, slow)
+			}
+		}
+		var fr Frame
+		if json.Unmarshal(b, &fr) != nil {
+			return
+		}
+		if got, ok := appendFrame(nil, &fr); ok {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(&fr); err != nil {
+				t.Fatalf("encoding/json refuses a frame appendFrame wrote: %v", err)
+			}
+			if want := bytes.TrimSuffix(buf.Bytes(), []byte("\n")); !bytes.Equal(got, want) {
+				t.Fatalf("appendFrame and encoding/json differ:\n fast %s\n json %s", got, want)
+			}
+		}
+	})
+}

@@ -147,6 +147,9 @@ var ErrTooLarge = errors.New("wire: frame too large")
 // Without it, every string member a device may send comes back at most twice
 // its size (" and \ are escaped, control characters are not printable).
 func Encode(f *Frame) ([]byte, error) {
+	if b, ok := appendFrame(make([]byte, 0, encodedSizeHint(f)), f); ok {
+		return b, nil
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -155,6 +158,12 @@ func Encode(f *Frame) ([]byte, error) {
 	}
 	b := buf.Bytes()
 	return b[:len(b)-1], nil // Encoder.Encode ends the value with a newline
+}
+
+// encodedSizeHint is about the size of f's JSON, for one allocation.
+func encodedSizeHint(f *Frame) int {
+	return 160 + len(f.App) + len(f.Channel) + len(f.URI) + len(f.MessageID) + len(f.Message) +
+		len(f.DeviceToken) + len(f.Payload)*4/3 + 24*len(f.NIDs) + 32*len(f.Domains)
 }
 
 // decodeError is a JSON error whose text is bounded: the server sends the
@@ -186,8 +195,11 @@ func Decode(b []byte) (*Frame, error) {
 		return nil, ErrTooLarge
 	}
 	var f Frame
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, &decodeError{err}
+	if !decodeFast(b, &f) {
+		f = Frame{}
+		if err := json.Unmarshal(b, &f); err != nil {
+			return nil, &decodeError{err}
+		}
 	}
 	if err := f.Validate(); err != nil {
 		return nil, err

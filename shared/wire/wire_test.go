@@ -499,3 +499,19 @@ func TestProtocolDocExamples(t *testing.T) {
 		t.Errorf("%s has no example frames (lines \"C: {...}\" or \"S: {...}\")", path)
 	}
 }
+
+// TestFastPathTaken: every sample frame (printable ASCII throughout) is
+// encoded and decoded by the hand-written codec, not by the fallback.
+func TestFastPathTaken(t *testing.T) {
+	for _, fr := range sampleFrames() {
+		b, ok := appendFrame(nil, fr)
+		if !ok {
+			t.Errorf("%s frame: appendFrame declined", fr.Type)
+			continue
+		}
+		var got Frame
+		if !decodeFast(b, &got) {
+			t.Errorf("%s frame: decodeFast declined %s", fr.Type, b)
+		}
+	}
+}
