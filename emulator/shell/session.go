@@ -18,6 +18,7 @@ import (
 	"github.com/openmpns/openmpns/emulator/apps"
 	"github.com/openmpns/openmpns/emulator/images"
 	"github.com/openmpns/openmpns/emulator/phone"
+	"github.com/openmpns/openmpns/emulator/ui"
 	"github.com/openmpns/openmpns/server"
 )
 
@@ -126,6 +127,10 @@ func Start(a fyne.App, o Options) (*Session, error) {
 	sh.Do(func() {
 		w.SetContent(content)
 		w.SetPadded(false)
+		// The window opens with the phone at scale 1 (its minimum is the
+		// phone at ui.MinScale).
+		m := content.MinSize()
+		w.Resize(fyne.NewSize(m.Width+ui.PhoneWidth*(1-ui.MinScale), max(m.Height, ui.PhoneHeight)))
 	})
 	ses.Shell, ses.Window, ses.Phone = sh, w, ph
 	go ses.tick()

@@ -65,9 +65,13 @@ func TestWholePath(t *testing.T) {
 	defer ses.Close()
 	sh := ses.Shell
 
-	// A larger window goes to the phone, which grows keeping its shape (here
-	// as tall as the window allows); the inspector keeps its width.
+	// The window opens with the phone at scale 1. A larger window goes to
+	// the phone, which grows keeping its shape (here as tall as the window
+	// allows); the inspector keeps its width.
 	sh.Do(func() {
+		if got := sh.view.Scale(); got != 1 {
+			t.Errorf("phone scale %v in the window as it opens, want 1", got)
+		}
 		inspW := sh.inspector.MinSize().Width
 		ses.Window.Resize(fyne.NewSize(inspW+3*ui.PhoneWidth, 2*ui.PhoneHeight))
 		if got := sh.view.Scale(); got != 2 {

@@ -13,7 +13,8 @@ import (
 )
 
 // Geometry of the banner in fyne logical units, for a phone screen
-// PhoneWidth units wide (a WVGA phone's pixels).
+// PhoneWidth units wide (a WVGA phone's pixels). A banner drawn at a scale
+// (SetScale) multiplies them all by it.
 const (
 	// PhoneWidth is the width of the emulated phone's screen.
 	PhoneWidth = 480
@@ -38,6 +39,10 @@ const ellipsis = "…"
 // icon, Text1 in bold and Text2 after it on the same line, in white on the
 // accent colour. A tap calls OnTapped (the phone opens the app at the
 // toast's Param); a flick to the right calls OnDismissed.
+//
+// The banner is drawn for a PhoneWidth-unit screen; on a phone drawn k times
+// larger, SetScale(k) makes its height, icon, text and margins k times
+// larger too.
 type Banner struct {
 	widget.BaseWidget
 
@@ -50,6 +55,7 @@ type Banner struct {
 	accent color.Color
 	icon   fyne.Resource
 	drag   float32 // how far the banner follows a drag to the right
+	scale  float32 // 0: 1
 }
 
 var (
@@ -81,6 +87,31 @@ func (b *Banner) SetAccent(c color.Color) {
 	b.Refresh()
 }
 
+// SetScale draws the banner k times larger than on a PhoneWidth-unit
+// screen: BannerHeight×k high, the icon, text and margins k times larger,
+// and a flick must go DismissDistance×k. k ≤ 0 means 1.
+func (b *Banner) SetScale(k float32) {
+	if k <= 0 {
+		k = 1
+	}
+	if k == b.Scale() {
+		return
+	}
+	b.scale = k
+	b.Refresh()
+}
+
+// Scale returns the factor set by SetScale, 1 by default.
+func (b *Banner) Scale() float32 {
+	if b.scale == 0 {
+		return 1
+	}
+	return b.scale
+}
+
+// Height is the banner's height at its scale: BannerHeight×Scale.
+func (b *Banner) Height() float32 { return BannerHeight * b.Scale() }
+
 // SetIcon sets the app icon drawn at the left (the app's small tile icon);
 // nil draws none.
 func (b *Banner) SetIcon(icon fyne.Resource) {
@@ -101,10 +132,10 @@ func (b *Banner) Dragged(e *fyne.DragEvent) {
 	b.Refresh()
 }
 
-// DragEnd calls OnDismissed when the drag went DismissDistance or more to
-// the right, and puts the content back otherwise.
+// DragEnd calls OnDismissed when the drag went DismissDistance (times the
+// scale) or more to the right, and puts the content back otherwise.
 func (b *Banner) DragEnd() {
-	flicked := b.drag >= DismissDistance
+	flicked := b.drag >= DismissDistance*b.Scale()
 	b.drag = 0
 	b.Refresh()
 	if flicked && b.OnDismissed != nil {
@@ -112,10 +143,11 @@ func (b *Banner) DragEnd() {
 	}
 }
 
-// MinSize is a strip BannerHeight high; it takes the width its container
-// gives it, PhoneWidth on the phone.
+// MinSize is a strip BannerHeight high (times the scale); it takes the
+// width its container gives it, PhoneWidth on the phone.
 func (b *Banner) MinSize() fyne.Size {
-	return fyne.NewSize(textLeft+textRight+80, BannerHeight)
+	k := b.Scale()
+	return fyne.NewSize((textLeft+textRight+80)*k, BannerHeight*k)
 }
 
 // CreateRenderer is part of fyne.Widget.
@@ -128,7 +160,6 @@ func (b *Banner) CreateRenderer() fyne.WidgetRenderer {
 		text2: canvas.NewText("", color.White),
 	}
 	r.text1.TextStyle.Bold = true
-	r.text1.TextSize, r.text2.TextSize = textSize, textSize
 	r.objects = []fyne.CanvasObject{r.bg, r.icon, r.text1, r.text2}
 	r.Refresh()
 	return r
@@ -166,26 +197,33 @@ func (r *bannerRenderer) Refresh() {
 // characters and then to the width there is.
 func (r *bannerRenderer) Layout(size fyne.Size) {
 	b := r.b
+	k := b.Scale()
 	r.bg.Resize(size)
 	dx := b.drag
 
 	r.icon.Hidden = b.icon == nil
-	r.icon.Move(fyne.NewPos(dx+iconLeft, (size.Height-iconSide)/2))
-	r.icon.Resize(fyne.NewSize(iconSide, iconSide))
+	r.icon.Move(fyne.NewPos(dx+iconLeft*k, (size.Height-iconSide*k)/2))
+	r.icon.Resize(fyne.NewSize(iconSide*k, iconSide*k))
 
+	ts := textSize * k
+	if r.text1.TextSize != ts {
+		r.text1.TextSize, r.text2.TextSize = ts, ts
+		r.text1.Refresh()
+		r.text2.Refresh()
+	}
 	t1, t2 := Line(b.toast.Text1, b.toast.Text2, LineChars)
-	avail := size.Width - textLeft - textRight
-	t1, t2 = fitLine(t1, t2, r.text1.TextStyle, r.text2.TextStyle, avail)
+	avail := size.Width - textLeft*k - textRight*k
+	t1, t2 = fitLine(t1, t2, r.text1.TextStyle, r.text2.TextStyle, ts, avail)
 	setText(r.text1, t1)
 	setText(r.text2, t2)
 
 	h := r.text1.MinSize().Height
 	y := (size.Height - h) / 2
-	r.text1.Move(fyne.NewPos(dx+textLeft, y))
+	r.text1.Move(fyne.NewPos(dx+textLeft*k, y))
 	r.text1.Resize(r.text1.MinSize())
-	x := dx + textLeft + r.text1.MinSize().Width
+	x := dx + textLeft*k + r.text1.MinSize().Width
 	if t1 != "" {
-		x += fyne.MeasureText(" ", textSize, fyne.TextStyle{}).Width
+		x += fyne.MeasureText(" ", ts, fyne.TextStyle{}).Width
 	}
 	r.text2.Move(fyne.NewPos(x, y))
 	r.text2.Resize(r.text2.MinSize())
@@ -233,12 +271,12 @@ func cut(r []rune, n int) string {
 }
 
 // fitLine shortens the texts further, with an ellipsis, until text1, a space
-// and text2 fit maxW logical units.
-func fitLine(t1, t2 string, s1, s2 fyne.TextStyle, maxW float32) (string, string) {
+// and text2, in text of the given size, fit maxW logical units.
+func fitLine(t1, t2 string, s1, s2 fyne.TextStyle, size, maxW float32) (string, string) {
 	width := func(a, b string) float32 {
-		w := fyne.MeasureText(a, textSize, s1).Width
+		w := fyne.MeasureText(a, size, s1).Width
 		if b != "" {
-			w += fyne.MeasureText(" "+b, textSize, s2).Width
+			w += fyne.MeasureText(" "+b, size, s2).Width
 		}
 		return w
 	}

@@ -30,6 +30,7 @@ type AppList struct {
 	rows *fyne.Container
 	pool []*appRow
 	menu string // the app whose context menu is open, "" for none
+	scaled
 }
 
 var _ BackHandler = (*AppList)(nil)
@@ -49,7 +50,9 @@ func (l *AppList) SetApps(apps []App) {
 		return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name))
 	})
 	for len(l.pool) < len(apps) {
-		l.pool = append(l.pool, newAppRow(l))
+		r := newAppRow(l)
+		r.setScale(l.scale())
+		l.pool = append(l.pool, r)
 	}
 	objs := make([]fyne.CanvasObject, len(apps))
 	open := false
@@ -115,12 +118,24 @@ func (l *AppList) pinTapped(id string) {
 	}
 }
 
+// setScale draws the list, and the rows not shown, at scale k.
+func (l *AppList) setScale(k float32) {
+	if !l.rescale(k) {
+		return
+	}
+	for _, r := range l.pool {
+		r.setScale(k)
+	}
+	l.page.setScale(k)
+}
+
 // CreateRenderer is part of fyne.Widget.
 func (l *AppList) CreateRenderer() fyne.WidgetRenderer { return widget.NewSimpleRenderer(l.page) }
 
 // appRow is one app in the list, with its context menu under it when open.
 type appRow struct {
 	widget.BaseWidget
+	scaled
 
 	app    App
 	list   *AppList
@@ -149,6 +164,14 @@ func newAppRow(l *AppList) *appRow {
 	return r
 }
 
+func (r *appRow) setScale(k float32) {
+	if !r.rescale(k) {
+		return
+	}
+	r.name.scaled, r.pin.scaled = r.scaled, r.scaled
+	r.Refresh()
+}
+
 func (r *appRow) setMenu(open bool) {
 	if open == r.pin.Visible() {
 		return
@@ -171,10 +194,11 @@ func (r *appRow) Tapped(*fyne.PointEvent) { r.list.rowTapped(r.app.ID) }
 func (r *appRow) TappedSecondary(*fyne.PointEvent) { r.list.OpenMenu(r.app.ID) }
 
 func (r *appRow) MinSize() fyne.Size {
+	k := r.scale()
 	if r.pin.Visible() {
-		return fyne.NewSize(pageWidth, appRowH+buttonHeight+6)
+		return fyne.NewSize(pageWidth*k, (appRowH+buttonHeight+6)*k)
 	}
-	return fyne.NewSize(pageWidth, appRowH)
+	return fyne.NewSize(pageWidth*k, appRowH*k)
 }
 
 func (r *appRow) CreateRenderer() fyne.WidgetRenderer {
@@ -193,14 +217,15 @@ func (rr *appRowRenderer) Objects() []fyne.CanvasObject {
 
 func (rr *appRowRenderer) Layout(size fyne.Size) {
 	r := rr.r
-	r.square.Move(fyne.NewPos(0, 6))
-	r.square.Resize(fyne.NewSize(appIconSide, appIconSide))
-	r.icon.Move(fyne.NewPos(appIconSide/6, 6+appIconSide/6))
-	r.icon.Resize(fyne.NewSize(appIconSide*2/3, appIconSide*2/3))
+	k := r.scale()
+	r.square.Move(fyne.NewPos(0, 6*k))
+	r.square.Resize(fyne.NewSize(appIconSide*k, appIconSide*k))
+	r.icon.Move(fyne.NewPos(appIconSide/6*k, (6+appIconSide/6)*k))
+	r.icon.Resize(fyne.NewSize(appIconSide*2/3*k, appIconSide*2/3*k))
 	h := r.name.MinSize().Height
-	r.name.Move(fyne.NewPos(appIconSide+14, (appRowH-h)/2))
+	r.name.Move(fyne.NewPos((appIconSide+14)*k, (appRowH*k-h)/2))
 	r.name.Resize(r.name.MinSize())
-	r.pin.Move(fyne.NewPos(appIconSide+14, appRowH))
+	r.pin.Move(fyne.NewPos((appIconSide+14)*k, appRowH*k))
 	r.pin.Resize(r.pin.MinSize())
 }
 

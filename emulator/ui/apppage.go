@@ -165,6 +165,8 @@ func (p *AppPage) SetErrors(errs []string) {
 	p.page.scroll.Refresh()
 }
 
+func (p *AppPage) setScale(k float32) { p.page.setScale(k) }
+
 // CreateRenderer is part of fyne.Widget.
 func (p *AppPage) CreateRenderer() fyne.WidgetRenderer {
 	return widget.NewSimpleRenderer(p.page)
@@ -218,6 +220,7 @@ func printable(s string) bool {
 // drawn from a pool of rows that only grows to the most ever shown.
 type rowList struct {
 	widget.BaseWidget
+	scaled
 
 	empty *textBlock
 	pool  []*textBlock // two per row: meta, text
@@ -235,6 +238,7 @@ func (l *rowList) set(rows [][2]string) {
 	for len(l.pool) < 2*len(rows) {
 		meta := newParagraph("", fontSmall, wptheme.ColorNameSubtle, pageWidth, 1)
 		text := newParagraph("", fontNormal, theme.ColorNameForeground, pageWidth, 1)
+		meta.scaled, text.scaled = l.scaled, l.scaled
 		l.pool = append(l.pool, meta, text)
 	}
 	objs := []fyne.CanvasObject{l.empty}
@@ -244,7 +248,9 @@ func (l *rowList) set(rows [][2]string) {
 		meta.SetText(r[0])
 		text.SetText(r[1])
 		if i > 0 {
-			objs = append(objs, gap(10))
+			g := gap(10)
+			g.scaled = l.scaled
+			objs = append(objs, g)
 		}
 		objs = append(objs, meta, text)
 	}
@@ -253,12 +259,26 @@ func (l *rowList) set(rows [][2]string) {
 	l.Refresh()
 }
 
+// setScale draws every row, shown or pooled, at scale k.
+func (l *rowList) setScale(k float32) {
+	if !l.rescale(k) {
+		return
+	}
+	for _, t := range l.pool {
+		t.setScale(k)
+	}
+	scaleTree(l.box, k)
+	l.Refresh()
+}
+
 func (l *rowList) CreateRenderer() fyne.WidgetRenderer { return widget.NewSimpleRenderer(l.box) }
 
 // uriField shows the Channel URI in a bordered box, selectable, with a
-// "copy" button under it.
+// "copy" button under it. The label is fyne's: it takes its sizes from the
+// page's scaled theme.
 type uriField struct {
 	widget.BaseWidget
+	scaled
 
 	label  *widget.Label
 	border *canvas.Rectangle
@@ -274,7 +294,6 @@ func newURIField(copy func()) *uriField {
 	f.label.Selectable = true
 	f.label.Wrapping = fyne.TextWrapBreak
 	f.label.SizeName = theme.SizeNameSubHeadingText
-	f.border.StrokeWidth = 2
 	f.copy.width = 120
 	f.ExtendBaseWidget(f)
 	return f
@@ -290,9 +309,18 @@ func (f *uriField) set(uri string) {
 
 const uriCopyGap = 10
 
+func (f *uriField) setScale(k float32) {
+	if !f.rescale(k) {
+		return
+	}
+	f.copy.setScale(k)
+	f.Refresh()
+}
+
 func (f *uriField) MinSize() fyne.Size {
-	l := f.labelMin(pageWidth)
-	return fyne.NewSize(pageWidth, l.Height+uriCopyGap+buttonHeight)
+	k := f.scale()
+	l := f.labelMin(pageWidth * k)
+	return fyne.NewSize(pageWidth*k, l.Height+uriCopyGap*k+f.copy.MinSize().Height)
 }
 
 // labelMin is the label's size when wrapped at width w.
@@ -321,11 +349,12 @@ func (r *uriRenderer) Layout(size fyne.Size) {
 	f.border.Resize(fyne.NewSize(size.Width, lm.Height))
 	f.label.Move(fyne.NewPos(0, 0))
 	f.label.Resize(fyne.NewSize(size.Width, lm.Height))
-	f.copy.Move(fyne.NewPos(size.Width-f.copy.MinSize().Width, lm.Height+uriCopyGap))
+	f.copy.Move(fyne.NewPos(size.Width-f.copy.MinSize().Width, lm.Height+uriCopyGap*f.scale()))
 	f.copy.Resize(f.copy.MinSize())
 }
 
 func (r *uriRenderer) Refresh() {
+	r.f.border.StrokeWidth = 2 * r.f.scale()
 	r.f.border.StrokeColor = theme.ColorForWidget(wptheme.ColorNameBorder, r.f)
 	r.f.border.Refresh()
 	r.f.label.Refresh()

@@ -18,11 +18,12 @@ import (
 // button is a Windows Phone button: lowercase text in a 3-unit border.
 type button struct {
 	widget.BaseWidget
+	scaled
 
 	OnTapped func()
 
 	label string
-	width float32 // fixed width; 0: fit the text
+	width float32 // fixed width at scale 1; 0: fit the text
 }
 
 var _ fyne.Tappable = (*button)(nil)
@@ -44,18 +45,23 @@ func (b *button) Tapped(*fyne.PointEvent) {
 	}
 }
 
-func (b *button) MinSize() fyne.Size {
-	w := b.width
-	if w <= 0 {
-		w = fyne.MeasureText(b.label, fontNormal, fyne.TextStyle{}).Width + 48
+func (b *button) setScale(k float32) {
+	if b.rescale(k) {
+		b.Refresh()
 	}
-	return fyne.NewSize(w, buttonHeight)
+}
+
+func (b *button) MinSize() fyne.Size {
+	k := b.scale()
+	w := b.width * k
+	if w <= 0 {
+		w = fyne.MeasureText(b.label, fontNormal*k, fyne.TextStyle{}).Width + 48*k
+	}
+	return fyne.NewSize(w, buttonHeight*k)
 }
 
 func (b *button) CreateRenderer() fyne.WidgetRenderer {
 	r := &buttonRenderer{b: b, border: canvas.NewRectangle(color.Transparent), text: canvas.NewText(b.label, nil)}
-	r.border.StrokeWidth = buttonBorder
-	r.text.TextSize = fontNormal
 	r.text.Alignment = fyne.TextAlignCenter
 	r.Refresh()
 	return r
@@ -76,12 +82,15 @@ func (r *buttonRenderer) Objects() []fyne.CanvasObject {
 func (r *buttonRenderer) Layout(size fyne.Size) {
 	r.border.Resize(size)
 	h := r.text.MinSize().Height
-	r.text.Move(fyne.NewPos(0, (size.Height-h)/2-1))
+	r.text.Move(fyne.NewPos(0, (size.Height-h)/2-r.b.scale()))
 	r.text.Resize(fyne.NewSize(size.Width, h))
 }
 
 func (r *buttonRenderer) Refresh() {
+	k := r.b.scale()
+	r.border.StrokeWidth = buttonBorder * k
 	r.border.StrokeColor = theme.ColorForWidget(theme.ColorNameForeground, r.b)
+	r.text.TextSize = fontNormal * k
 	r.text.Color = r.border.StrokeColor
 	r.text.Text = r.b.label
 	r.border.Refresh()
@@ -94,6 +103,7 @@ func (r *buttonRenderer) Refresh() {
 // the row flips it and calls OnChanged.
 type toggle struct {
 	widget.BaseWidget
+	scaled
 
 	OnChanged func(on bool)
 
@@ -138,7 +148,16 @@ func (t *toggle) Tapped(*fyne.PointEvent) {
 	}
 }
 
-func (t *toggle) MinSize() fyne.Size { return fyne.NewSize(pageWidth, toggleHeight) }
+func (t *toggle) setScale(k float32) {
+	if t.rescale(k) {
+		t.Refresh()
+	}
+}
+
+func (t *toggle) MinSize() fyne.Size {
+	k := t.scale()
+	return fyne.NewSize(pageWidth*k, toggleHeight*k)
+}
 
 func (t *toggle) CreateRenderer() fyne.WidgetRenderer {
 	r := &toggleRenderer{
@@ -149,7 +168,6 @@ func (t *toggle) CreateRenderer() fyne.WidgetRenderer {
 		fill:  canvas.NewRectangle(color.Transparent),
 		thumb: canvas.NewRectangle(color.Transparent),
 	}
-	r.track.StrokeWidth = switchBorder
 	r.Refresh()
 	return r
 }
@@ -167,28 +185,32 @@ func (r *toggleRenderer) Objects() []fyne.CanvasObject {
 }
 
 func (r *toggleRenderer) Layout(size fyne.Size) {
-	r.title.Move(fyne.NewPos(0, 6))
+	k := r.t.scale()
+	r.title.Move(fyne.NewPos(0, 6*k))
 	r.title.Resize(r.title.MinSize())
-	r.state.Move(fyne.NewPos(0, 6+r.title.MinSize().Height))
+	r.state.Move(fyne.NewPos(0, 6*k+r.title.MinSize().Height))
 	r.state.Resize(r.state.MinSize())
 
-	x := size.Width - switchWidth
-	y := (size.Height - switchHeight) / 2
+	sw, sh := switchWidth*k, switchHeight*k
+	x := size.Width - sw
+	y := (size.Height - sh) / 2
 	r.track.Move(fyne.NewPos(x, y))
-	r.track.Resize(fyne.NewSize(switchWidth, switchHeight))
-	inner := float32(switchBorder + switchPadding)
+	r.track.Resize(fyne.NewSize(sw, sh))
+	inner := (switchBorder + switchPadding) * k
 	r.fill.Move(fyne.NewPos(x+inner, y+inner))
-	r.fill.Resize(fyne.NewSize(switchWidth-2*inner, switchHeight-2*inner))
+	r.fill.Resize(fyne.NewSize(sw-2*inner, sh-2*inner))
 	tx := x
 	if r.t.on {
-		tx = x + switchWidth - switchThumb
+		tx = x + sw - switchThumb*k
 	}
 	r.thumb.Move(fyne.NewPos(tx, y))
-	r.thumb.Resize(fyne.NewSize(switchThumb, switchHeight))
+	r.thumb.Resize(fyne.NewSize(switchThumb*k, sh))
 }
 
 func (r *toggleRenderer) Refresh() {
 	t := r.t
+	r.title.scaled, r.state.scaled = t.scaled, t.scaled
+	r.track.StrokeWidth = switchBorder * t.scale()
 	fg := theme.ColorForWidget(theme.ColorNameForeground, t)
 	r.title.SetText(t.title)
 	state := "Off"
@@ -248,6 +270,15 @@ func newGlyph(g glyph, stroke float32, ink color.Color) *glyphIcon {
 	i := &glyphIcon{g: g, stroke: stroke, ink: ink}
 	i.ExtendBaseWidget(i)
 	return i
+}
+
+// setStroke sets the width of the glyph's lines.
+func (i *glyphIcon) setStroke(w float32) {
+	if i.stroke == w {
+		return
+	}
+	i.stroke = w
+	i.Refresh()
 }
 
 func (i *glyphIcon) setInk(c color.Color) {
@@ -317,7 +348,9 @@ func (r *glyphRenderer) Refresh() {
 
 // roundButton is a circle with a glyph, like the app list arrow under the
 // start screen's tiles. With filled set it is a solid circle with the glyph
-// in the background colour (the resize handle of a tile being edited).
+// in the background colour (the resize handle of a tile being edited). Its
+// lines are 2 units wide when it is side units wide, and thicken in
+// proportion when it is drawn larger.
 type roundButton struct {
 	widget.BaseWidget
 
@@ -346,7 +379,6 @@ func (b *roundButton) MinSize() fyne.Size { return fyne.NewSize(b.side, b.side) 
 
 func (b *roundButton) CreateRenderer() fyne.WidgetRenderer {
 	r := &roundRenderer{b: b, circle: canvas.NewCircle(color.Transparent), icon: newGlyph(b.glyph, 2, nil)}
-	r.circle.StrokeWidth = 2
 	r.Refresh()
 	return r
 }
@@ -363,13 +395,28 @@ func (r *roundRenderer) Objects() []fyne.CanvasObject {
 	return []fyne.CanvasObject{r.circle, r.icon}
 }
 
+// scale is how much larger than its side the button is drawn.
+func (r *roundRenderer) scale(size fyne.Size) float32 {
+	if r.b.side <= 0 || size.Width <= 0 {
+		return 1
+	}
+	return size.Width / r.b.side
+}
+
 func (r *roundRenderer) Layout(size fyne.Size) {
-	r.circle.Move(fyne.NewPos(1, 1))
-	r.circle.Resize(fyne.NewSize(size.Width-2, size.Height-2))
+	k := r.scale(size)
+	if w := 2 * k; r.circle.StrokeWidth != w {
+		r.circle.StrokeWidth = w
+		r.circle.Refresh()
+	}
+	r.icon.setStroke(2 * k)
+	r.circle.Move(fyne.NewPos(k, k))
+	r.circle.Resize(fyne.NewSize(size.Width-2*k, size.Height-2*k))
 	r.icon.Resize(size)
 }
 
 func (r *roundRenderer) Refresh() {
+	r.circle.StrokeWidth = 2 * r.scale(r.b.Size())
 	fg := theme.ColorForWidget(theme.ColorNameForeground, r.b)
 	r.circle.StrokeColor = fg
 	r.circle.FillColor = color.Transparent

@@ -38,17 +38,22 @@
 //
 // Everything on the phone's screen is laid out in Windows Phone 8's own
 // logical units, for a 480×800 screen: the tiles (99, 210 and 432 units), the
-// type ramp (20, 32, 72), the margins. The Phone is never smaller than that
-// screen in its body (PhoneWidth×PhoneHeight); given more room it keeps its
-// shape and grows to the largest body that fits, centred, by a factor Scale.
-// The bezel and keys scale with it. The screens get the scaled screen: the
-// StartScreen scales its tiles, gaps, margins and buttons to its width (the
-// tiles redraw their text and images at the new size, so they stay sharp),
-// while the status bar, the toast banner and the pages lay themselves out in
-// the wider screen at the same type sizes. fyne has no transforms, so this is
-// layout, not a zoom: to make text larger too, set fyne's scale (FYNE_SCALE,
-// the emulator's --scale), which draws everything larger. Golden images are
-// made at the minimum size, where the factor is 1.
+// type ramp (20, 32, 72), the margins. The Phone keeps its shape in the room
+// it is given and draws its body at the largest scale k that fits
+// (Phone.Scale), centred, from MinScale up; at k = 1 its body is
+// PhoneWidth×PhoneHeight. All of the phone is drawn k times larger, so that a
+// phone at 2× looks like the phone at 1×, twice as large: the bezel and
+// keys, the status bar, the toast banner (toast.Banner.SetScale), and the
+// screens, whose type, margins, gaps, borders and controls are k times
+// their size (see scale.go: the Phone gives the scale to the screen on top
+// and the dialog, and fyne's own widgets on a page take it from a
+// ThemeOverride). The StartScreen scales its tiles, gaps, margins and
+// buttons to its width instead (the tiles redraw their text and images at
+// the new size, so they stay sharp). fyne has no transforms, so this is
+// layout at each scale, not a zoom of a picture. fyne's own scale
+// (FYNE_SCALE, the emulator's --scale) multiplies all of it, the
+// inspector's included. Golden images are made at k = 1, where every size is
+// the design size.
 //
 // # Threads
 //

@@ -13,6 +13,10 @@ const (
 	ContentHeight = ScreenHeight - StatusBarHeight
 )
 
+// MinScale is the smallest scale the Phone is drawn at: its minimum size is
+// PhoneWidth×PhoneHeight times MinScale.
+const MinScale = 0.5
+
 // The phone body around the screen.
 const (
 	bezelSide   = 16

@@ -187,8 +187,11 @@ func (i *Inspector) ShowComposer() { i.pivot.Select(1) }
 // ShowNotifications switches to the "notifications" pivot.
 func (i *Inspector) ShowNotifications() { i.pivot.Select(0) }
 
-// MinSize is InspectorMinWidth by the phone's height.
-func (i *Inspector) MinSize() fyne.Size { return fyne.NewSize(InspectorMinWidth, PhoneHeight) }
+// MinSize is InspectorMinWidth by the smallest phone's height (PhoneHeight
+// at MinScale): the list, the detail and the composer scroll.
+func (i *Inspector) MinSize() fyne.Size {
+	return fyne.NewSize(InspectorMinWidth, PhoneHeight*MinScale)
+}
 
 // CreateRenderer is part of fyne.Widget.
 func (i *Inspector) CreateRenderer() fyne.WidgetRenderer {

@@ -70,6 +70,8 @@ func (o *OptIn) HandleBack() bool {
 	return false
 }
 
+func (o *OptIn) setScale(k float32) { o.box.setScale(k) }
+
 // CreateRenderer is part of fyne.Widget.
 func (o *OptIn) CreateRenderer() fyne.WidgetRenderer {
 	return widget.NewSimpleRenderer(o.box)
@@ -80,6 +82,7 @@ func (o *OptIn) CreateRenderer() fyne.WidgetRenderer {
 // buttons side by side.
 type messageBox struct {
 	widget.BaseWidget
+	scaled
 
 	title, message *textBlock
 	ok, cancel     *button
@@ -108,6 +111,15 @@ func newMessageBox(title, message, ok, cancel string, answer func(bool)) *messag
 	return m
 }
 
+func (m *messageBox) setScale(k float32) {
+	if !m.rescale(k) {
+		return
+	}
+	m.title.scaled, m.message.scaled = m.scaled, m.scaled
+	m.ok.scaled, m.cancel.scaled = m.scaled, m.scaled
+	m.Refresh()
+}
+
 func (m *messageBox) setText(title, message string) {
 	m.title.SetText(title)
 	m.message.SetText(message)
@@ -123,10 +135,13 @@ func (m *messageBox) answer(ok bool) {
 // Tapped on the veil does nothing: a message box is modal.
 func (m *messageBox) Tapped(*fyne.PointEvent) {}
 
-func (m *messageBox) MinSize() fyne.Size { return fyne.NewSize(ScreenWidth, m.panelHeight()) }
+func (m *messageBox) MinSize() fyne.Size {
+	return fyne.NewSize(ScreenWidth*m.scale(), m.panelHeight())
+}
 
 func (m *messageBox) panelHeight() float32 {
-	return boxPadding + m.title.MinSize().Height + 12 + m.message.MinSize().Height + 24 + buttonHeight + boxPadding
+	k := m.scale()
+	return boxPadding*k + m.title.MinSize().Height + 12*k + m.message.MinSize().Height + 24*k + m.ok.MinSize().Height + boxPadding*k
 }
 
 func (m *messageBox) CreateRenderer() fyne.WidgetRenderer {
@@ -149,18 +164,19 @@ func (r *boxRenderer) Objects() []fyne.CanvasObject {
 
 func (r *boxRenderer) Layout(size fyne.Size) {
 	m := r.m
+	k := m.scale()
 	r.veil.Resize(size)
 	r.panel.Resize(fyne.NewSize(size.Width, m.panelHeight()))
-	y := float32(boxPadding)
-	m.title.Move(fyne.NewPos(marginLeft, y-6))
+	y := boxPadding * k
+	m.title.Move(fyne.NewPos(marginLeft*k, y-6*k))
 	m.title.Resize(m.title.MinSize())
-	y += m.title.MinSize().Height + 12
-	m.message.Move(fyne.NewPos(marginLeft, y))
+	y += m.title.MinSize().Height + 12*k
+	m.message.Move(fyne.NewPos(marginLeft*k, y))
 	m.message.Resize(m.message.MinSize())
-	y += m.message.MinSize().Height + 24
-	m.ok.Move(fyne.NewPos(marginLeft, y))
+	y += m.message.MinSize().Height + 24*k
+	m.ok.Move(fyne.NewPos(marginLeft*k, y))
 	m.ok.Resize(m.ok.MinSize())
-	m.cancel.Move(fyne.NewPos(marginLeft+boxButtonSize+boxButtonGap, y))
+	m.cancel.Move(fyne.NewPos((marginLeft+boxButtonSize+boxButtonGap)*k, y))
 	m.cancel.Resize(m.cancel.MinSize())
 }
 

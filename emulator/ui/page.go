@@ -1,11 +1,9 @@
 package ui
 
 import (
-	"image/color"
 	"strings"
 
 	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -13,13 +11,19 @@ import (
 
 // page is a Windows Phone page: the application title in small capitals, the
 // page title in huge thin lowercase letters under it, and the content, which
-// scrolls under the titles, 24 units from the left edge.
+// scrolls under the titles, 24 units from the left edge. At scale k all of
+// it is k times larger: the titles, the margins, the content (given the
+// scale with scaleTree) and fyne's widgets in it (through the theme).
 type page struct {
 	widget.BaseWidget
+	scaled
 
 	app, title *textBlock
 	scroll     *container.Scroll
 	content    fyne.CanvasObject
+	margins    *padded
+	theme      *scaledTheme
+	themed     *container.ThemeOverride // the scroll, in theme
 }
 
 func newPage(app, title string, content fyne.CanvasObject) *page {
@@ -27,13 +31,31 @@ func newPage(app, title string, content fyne.CanvasObject) *page {
 		app:     newText(strings.ToUpper(app), fontNormal, theme.ColorNameForeground),
 		title:   newLightText(strings.ToLower(title), fontTitle, theme.ColorNameForeground),
 		content: content,
+		margins: &padded{left: marginLeft, right: marginRight, bottom: 36},
+		theme:   &scaledTheme{},
 	}
-	p.scroll = container.NewVScroll(container.New(&padded{left: marginLeft, right: marginRight, bottom: 36}, content))
+	p.scroll = container.NewVScroll(container.New(p.margins, content))
+	p.themed = container.NewThemeOverride(p.scroll, p.theme)
 	p.ExtendBaseWidget(p)
 	return p
 }
 
 func (p *page) setTitle(title string) { p.title.SetText(strings.ToLower(title)) }
+
+// setScale draws the page k times larger than on a 480-unit screen.
+func (p *page) setScale(k float32) {
+	if !p.rescale(k) {
+		return
+	}
+	k = p.scale()
+	p.app.setScale(k)
+	p.title.setScale(k)
+	p.margins.k = k
+	p.theme.k = k
+	scaleTree(p.content, k)
+	p.themed.Refresh() // fyne's widgets take the new sizes; the scroll re-measures
+	p.Refresh()
+}
 
 func (p *page) CreateRenderer() fyne.WidgetRenderer {
 	r := &pageRenderer{p: p}
@@ -45,9 +67,12 @@ type pageRenderer struct{ p *page }
 
 func (r *pageRenderer) Destroy() {}
 func (r *pageRenderer) Objects() []fyne.CanvasObject {
-	return []fyne.CanvasObject{r.p.app, r.p.title, r.p.scroll}
+	return []fyne.CanvasObject{r.p.app, r.p.title, r.p.themed}
 }
-func (r *pageRenderer) MinSize() fyne.Size { return fyne.NewSize(ScreenWidth, 200) }
+func (r *pageRenderer) MinSize() fyne.Size {
+	k := r.p.scale()
+	return fyne.NewSize(ScreenWidth*k, 200*k)
+}
 func (r *pageRenderer) Refresh() {
 	r.p.app.Refresh()
 	r.p.title.Refresh()
@@ -62,17 +87,22 @@ const (
 
 func (r *pageRenderer) Layout(size fyne.Size) {
 	p := r.p
-	p.app.Move(fyne.NewPos(marginLeft, pageAppTop))
+	k := p.scale()
+	p.app.Move(fyne.NewPos(marginLeft*k, pageAppTop*k))
 	p.app.Resize(p.app.MinSize())
-	p.title.Move(fyne.NewPos(marginLeft-4, pageTitleTop))
+	p.title.Move(fyne.NewPos((marginLeft-4)*k, pageTitleTop*k))
 	p.title.Resize(p.title.MinSize())
-	top := pageTitleTop + p.title.MinSize().Height + 4
-	p.scroll.Move(fyne.NewPos(0, top))
-	p.scroll.Resize(fyne.NewSize(size.Width, max(0, size.Height-top)))
+	top := pageTitleTop*k + p.title.MinSize().Height + 4*k
+	p.themed.Move(fyne.NewPos(0, top))
+	p.themed.Resize(fyne.NewSize(size.Width, max(0, size.Height-top)))
 }
 
-// padded is a layout that insets its objects, stacked, by fixed margins.
-type padded struct{ top, bottom, left, right float32 }
+// padded is a layout that insets its objects, stacked, by fixed margins,
+// given at scale 1 and drawn at scale k.
+type padded struct {
+	scaled
+	top, bottom, left, right float32
+}
 
 func (l *padded) MinSize(objs []fyne.CanvasObject) fyne.Size {
 	var s fyne.Size
@@ -81,13 +111,15 @@ func (l *padded) MinSize(objs []fyne.CanvasObject) fyne.Size {
 			s = s.Max(o.MinSize())
 		}
 	}
-	return s.Add(fyne.NewSize(l.left+l.right, l.top+l.bottom))
+	k := l.scale()
+	return s.Add(fyne.NewSize((l.left+l.right)*k, (l.top+l.bottom)*k))
 }
 
 func (l *padded) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	k := l.scale()
 	for _, o := range objs {
-		o.Move(fyne.NewPos(l.left, l.top))
-		o.Resize(fyne.NewSize(size.Width-l.left-l.right, size.Height-l.top-l.bottom))
+		o.Move(fyne.NewPos(l.left*k, l.top*k))
+		o.Resize(fyne.NewSize(size.Width-l.left*k-l.right*k, size.Height-l.top*k-l.bottom*k))
 	}
 }
 
@@ -124,13 +156,6 @@ func (column) Layout(objs []fyne.CanvasObject, size fyne.Size) {
 // newColumn stacks objs with the column layout.
 func newColumn(objs ...fyne.CanvasObject) *fyne.Container {
 	return container.New(column{}, objs...)
-}
-
-// gap is vertical space of h units in a column.
-func gap(h float32) fyne.CanvasObject {
-	r := canvas.NewRectangle(color.Transparent)
-	r.SetMinSize(fyne.NewSize(0, h))
-	return r
 }
 
 // setVisible shows or hides o.

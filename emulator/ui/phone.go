@@ -39,13 +39,15 @@ var (
 // over the screen (the opt-in prompt, a confirmation) and the toast slot at
 // the top, where a toast.Banner slides in and out.
 //
-// The Phone keeps its shape: in whatever room it gets it grows, keeping
-// its aspect ratio, to the largest body that fits (never smaller than
-// PhoneWidth×PhoneHeight), centred. The bezel and keys scale with it; the
-// screens are given the larger screen and reflow to it (the start screen
-// scales its tiles to the width). Scale() reports the factor. fyne's own
-// scale (FYNE_SCALE, --scale) still scales everything, text included. See
-// doc.go.
+// The Phone keeps its shape: in whatever room it gets it grows or shrinks,
+// keeping its aspect ratio, to the largest body that fits, centred: k times
+// PhoneWidth×PhoneHeight, k no smaller than MinScale. All of it is drawn k
+// times larger: the bezel and keys, the status bar, the toast banner, and
+// the screen on top and the dialog, whose text, margins and controls are
+// given the scale (the start screen scales its tiles to its width). At 2×
+// the phone looks as it does at 1×, twice as large. Scale() reports the
+// factor. fyne's own scale (FYNE_SCALE, --scale) multiplies all of that,
+// the inspector's included. See doc.go.
 //
 // All methods must be called on the fyne UI goroutine (fyne.Do).
 type Phone struct {
@@ -85,7 +87,7 @@ type Phone struct {
 
 	keys [3]*tapArea // back, start, search
 
-	scale  float32   // body size / PhoneWidth×PhoneHeight, at least 1
+	scale  float32   // body size / PhoneWidth×PhoneHeight, at least MinScale
 	screen fyne.Size // the screen's size at that scale
 }
 
@@ -204,6 +206,7 @@ func (p *Phone) Home() {
 
 func (p *Phone) showCurrent() {
 	cur := p.Current()
+	scaleTree(cur, p.scale)
 	p.content.Objects[0] = cur
 	p.content.Refresh()
 	if p.OnNavigate != nil {
@@ -227,6 +230,7 @@ func (p *Phone) ShowDialog(d fyne.CanvasObject) {
 		return
 	}
 	p.dialog = d
+	scaleTree(d, p.scale)
 	p.dialogs.Objects = []fyne.CanvasObject{d}
 	p.dialogs.Show()
 	p.dialogs.Refresh()
@@ -259,7 +263,7 @@ func (p *Phone) ShowToast(t payload.Toast, icon fyne.Resource) {
 	}
 	p.toastOn = true
 	p.toastClip.Show()
-	p.slideToast(0, -toast.BannerHeight, 0, 0, nil)
+	p.slideToast(0, -p.banner.Height(), 0, 0, nil)
 }
 
 // HideToast slides the toast on screen back up and out of sight.
@@ -268,7 +272,7 @@ func (p *Phone) HideToast() {
 		return
 	}
 	p.toastOn = false
-	p.slideToast(0, p.toastY, 0, -toast.BannerHeight, p.toastGone)
+	p.slideToast(0, p.toastY, 0, -p.banner.Height(), p.toastGone)
 }
 
 // Toast returns the toast on screen and true, or false when the slot is
@@ -308,7 +312,7 @@ func (p *Phone) toastFlicked() {
 
 func (p *Phone) toastGone() {
 	p.toastClip.Hide()
-	p.toastX, p.toastY = 0, -toast.BannerHeight
+	p.toastX, p.toastY = 0, -p.banner.Height()
 	p.placeBanner()
 }
 
@@ -347,25 +351,43 @@ func (p *Phone) stopToastAnim() {
 
 func (p *Phone) placeBanner() {
 	p.banner.Move(fyne.NewPos(p.toastX, p.toastY))
-	p.banner.Resize(fyne.NewSize(p.screen.Width, toast.BannerHeight))
+	p.banner.Resize(fyne.NewSize(p.screen.Width, p.banner.Height()))
 }
 
 // Scale returns how much larger than PhoneWidth×PhoneHeight the phone is
-// drawn in the room it was given: 1 at its minimum size.
+// drawn in the room it was given: MinScale at its minimum size, 1 in a
+// room of PhoneWidth×PhoneHeight.
 func (p *Phone) Scale() float32 { return p.scale }
 
 // ScreenSize returns the size of the phone's screen (status bar included)
 // in the room it was given: ScreenWidth×ScreenHeight times Scale.
 func (p *Phone) ScreenSize() fyne.Size { return p.screen }
 
-// fitScale is the largest factor by which the phone's body fits in size,
-// and at least 1.
-func fitScale(size fyne.Size) float32 {
-	return max(1, min(size.Width/PhoneWidth, size.Height/PhoneHeight))
+// setScale gives the phone's parts scale k: the status bar, the toast
+// banner, the screen on top and the dialog. Screens further down the back
+// stack get it when they are shown again.
+func (p *Phone) setScale(k float32) {
+	p.scale = k
+	p.screen = fyne.NewSize(ScreenWidth*k, ScreenHeight*k)
+	p.status.setScale(k)
+	p.banner.SetScale(k)
+	if !p.toastOn && p.toastAnim == nil { // out of sight, above the screen
+		p.toastY = -p.banner.Height()
+	}
+	scaleTree(p.Current(), k)
+	if p.dialog != nil {
+		scaleTree(p.dialog, k)
+	}
 }
 
-// MinSize is the phone's body, PhoneWidth×PhoneHeight.
-func (p *Phone) MinSize() fyne.Size { return fyne.NewSize(PhoneWidth, PhoneHeight) }
+// fitScale is the largest factor by which the phone's body fits in size,
+// and at least MinScale.
+func fitScale(size fyne.Size) float32 {
+	return max(MinScale, min(size.Width/PhoneWidth, size.Height/PhoneHeight))
+}
+
+// MinSize is the phone's body at MinScale.
+func (p *Phone) MinSize() fyne.Size { return fyne.NewSize(PhoneWidth*MinScale, PhoneHeight*MinScale) }
 
 // CreateRenderer is part of fyne.Widget.
 func (p *Phone) CreateRenderer() fyne.WidgetRenderer {
@@ -418,12 +440,15 @@ func (r *phoneRenderer) Refresh() {
 }
 
 // Layout fits the body in size, keeping its shape (see fitScale), and
-// centres it. Everything on the body scales with it; the screens get the
-// scaled screen and lay themselves out in it.
+// centres it. Everything on the body scales with it: the status bar, the
+// toast and the screens are given the scale (setScale) and the scaled
+// screen.
 func (r *phoneRenderer) Layout(size fyne.Size) {
 	p := r.p
 	k := fitScale(size)
-	p.scale = k
+	if k != p.scale {
+		p.setScale(k)
+	}
 	bw, bh := PhoneWidth*k, PhoneHeight*k
 	sw, sh := ScreenWidth*k, ScreenHeight*k
 	p.screen = fyne.NewSize(sw, sh)
@@ -441,14 +466,15 @@ func (r *phoneRenderer) Layout(size fyne.Size) {
 	sx, sy := ox+side, oy+top
 	r.screen.Move(fyne.NewPos(sx, sy))
 	r.screen.Resize(p.screen)
+	bar := StatusBarHeight * k
 	p.status.Move(fyne.NewPos(sx, sy))
-	p.status.Resize(fyne.NewSize(sw, StatusBarHeight))
-	p.screens.Move(fyne.NewPos(sx, sy+StatusBarHeight))
-	p.screens.Resize(fyne.NewSize(sw, sh-StatusBarHeight))
-	p.dialogs.Move(fyne.NewPos(sx, sy+StatusBarHeight))
-	p.dialogs.Resize(fyne.NewSize(sw, sh-StatusBarHeight))
+	p.status.Resize(fyne.NewSize(sw, bar))
+	p.screens.Move(fyne.NewPos(sx, sy+bar))
+	p.screens.Resize(fyne.NewSize(sw, sh-bar))
+	p.dialogs.Move(fyne.NewPos(sx, sy+bar))
+	p.dialogs.Resize(fyne.NewSize(sw, sh-bar))
 	p.toastClip.Move(fyne.NewPos(sx, sy))
-	p.toastClip.Resize(fyne.NewSize(sw, toast.BannerHeight))
+	p.toastClip.Resize(fyne.NewSize(sw, p.banner.Height()))
 	p.placeBanner()
 
 	// The keys: back, start, search, centred on thirds of the screen width.
@@ -460,6 +486,8 @@ func (r *phoneRenderer) Layout(size fyne.Size) {
 	}
 	g := 30 * k // glyph box
 	gy := ky + (bottom-g)/2
+	r.back.setStroke(2.5 * k)
+	r.search.setStroke(2.5 * k)
 	r.back.Move(fyne.NewPos(sx+sw/6-g/2, gy))
 	r.back.Resize(fyne.NewSize(g, g))
 	r.search.Move(fyne.NewPos(sx+5*sw/6-g/2, gy))

@@ -200,7 +200,8 @@ func TestPhoneToast(t *testing.T) {
 
 // TestPhoneScalesWithTheWindow resizes a window around a phone showing the
 // start screen and a toast: the body keeps its shape and stays centred, the
-// screens get the scaled screen, the tiles grow with it and shrink back.
+// status bar, the toast and the screens grow with it, the tiles too (once:
+// the start screen scales them to its width), and all shrink back.
 func TestPhoneScalesWithTheWindow(t *testing.T) {
 	newTestApp(t, true)
 	start := NewStartScreen()
@@ -216,11 +217,14 @@ func TestPhoneScalesWithTheWindow(t *testing.T) {
 		window fyne.Size
 		scale  float32
 	}{
-		{"minimum", phoneSize, 1},
+		{"scale 1", phoneSize, 1},
 		{"twice as large", fyne.NewSize(2*PhoneWidth, 2*PhoneHeight), 2},
 		{"wide window: height decides", fyne.NewSize(3000, 1.5*PhoneHeight), 1.5},
 		{"tall window: width decides", fyne.NewSize(1.25*PhoneWidth, 3000), 1.25},
-		{"back to the minimum", phoneSize, 1},
+		{"smaller", fyne.NewSize(0.75*PhoneWidth, 0.75*PhoneHeight), 0.75},
+		{"the smallest", fyne.NewSize(MinScale*PhoneWidth, MinScale*PhoneHeight), MinScale},
+		{"smaller than the smallest", fyne.NewSize(100, 100), MinScale},
+		{"back to scale 1", phoneSize, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,20 +232,20 @@ func TestPhoneScalesWithTheWindow(t *testing.T) {
 			if p.Scale() != tt.scale {
 				t.Fatalf("scale %v, want %v", p.Scale(), tt.scale)
 			}
-			sw, sh := ScreenWidth*tt.scale, ScreenHeight*tt.scale
-			if got := p.screens.Size(); got != fyne.NewSize(sw, sh-StatusBarHeight) {
-				t.Errorf("screens get %v, want %vx%v", got, sw, sh-StatusBarHeight)
+			sw, sh, bar := ScreenWidth*tt.scale, ScreenHeight*tt.scale, StatusBarHeight*tt.scale
+			if got := p.screens.Size(); got != fyne.NewSize(sw, sh-bar) {
+				t.Errorf("screens get %v, want %vx%v", got, sw, sh-bar)
 			}
-			want := fyne.NewPos((tt.window.Width-PhoneWidth*tt.scale)/2+bezelSide*tt.scale,
-				(tt.window.Height-PhoneHeight*tt.scale)/2+bezelTop*tt.scale)
+			if got := p.status.Size(); got != fyne.NewSize(sw, bar) {
+				t.Errorf("status bar %v, want %vx%v", got, sw, bar)
+			}
+			want := fyne.NewPos(max(0, (tt.window.Width-PhoneWidth*tt.scale)/2)+bezelSide*tt.scale,
+				max(0, (tt.window.Height-PhoneHeight*tt.scale)/2)+bezelTop*tt.scale)
 			if got := p.status.Position(); got != want {
 				t.Errorf("screen at %v, want centred at %v", got, want)
 			}
-			if got := p.status.Size().Width; got != sw {
-				t.Errorf("status bar %v wide, want %v", got, sw)
-			}
-			if got := p.banner.Size().Width; got != sw {
-				t.Errorf("toast banner %v wide, want %v", got, sw)
+			if got, want := p.banner.Size(), fyne.NewSize(sw, toast.BannerHeight*tt.scale); got != want {
+				t.Errorf("toast banner %v, want %v", got, want)
 			}
 			if start.Scale() != tt.scale {
 				t.Errorf("start screen scale %v, want %v", start.Scale(), tt.scale)

@@ -63,6 +63,7 @@ type Settings struct {
 	reset      *button
 	confirm    *messageBox
 	stack      *fyne.Container
+	scaled
 }
 
 var _ BackHandler = (*Settings)(nil)
@@ -121,6 +122,7 @@ func (s *Settings) SetApps(apps []AppSwitch) {
 					s.OnAppNotifications(id, on)
 				}
 			})
+			t.scaled = s.scaled
 			s.appToggles[a.ID] = t
 		}
 		t.title = a.Name
@@ -186,6 +188,14 @@ func (s *Settings) HandleBack() bool {
 	return true
 }
 
+func (s *Settings) setScale(k float32) {
+	if !s.rescale(k) {
+		return
+	}
+	s.page.setScale(k)
+	s.confirm.setScale(k)
+}
+
 // CreateRenderer is part of fyne.Widget.
 func (s *Settings) CreateRenderer() fyne.WidgetRenderer { return widget.NewSimpleRenderer(s.stack) }
 
@@ -194,6 +204,7 @@ func (s *Settings) CreateRenderer() fyne.WidgetRenderer { return widget.NewSimpl
 // place to list every item, and a tap on one chooses it.
 type listPicker struct {
 	widget.BaseWidget
+	scaled
 
 	items    []string
 	selected int
@@ -214,12 +225,22 @@ func newListPicker(caption string, items []string, selected int, changed func(in
 	p := &listPicker{items: items, selected: selected, changed: changed}
 	p.caption = newText(caption, fontNormal, wptheme.ColorNameSubtle)
 	p.border = canvas.NewRectangle(color.Transparent)
-	p.border.StrokeWidth = 2
 	for _, it := range items {
 		p.texts = append(p.texts, newText(it, fontNormal, theme.ColorNameForeground))
 	}
 	p.ExtendBaseWidget(p)
 	return p
+}
+
+func (p *listPicker) setScale(k float32) {
+	if !p.rescale(k) {
+		return
+	}
+	p.caption.scaled = p.scaled
+	for _, t := range p.texts {
+		t.scaled = p.scaled
+	}
+	p.Refresh()
 }
 
 func (p *listPicker) set(i int) {
@@ -243,7 +264,7 @@ func (p *listPicker) Tapped(e *fyne.PointEvent) {
 		p.setOpen(true)
 		return
 	}
-	i := int((e.Position.Y - p.boxTop()) / pickerRow)
+	i := int((e.Position.Y - p.boxTop()) / (pickerRow * p.scale()))
 	p.setOpen(false)
 	if i >= 0 && i < len(p.items) && i != p.selected {
 		p.selected = i
@@ -254,14 +275,15 @@ func (p *listPicker) Tapped(e *fyne.PointEvent) {
 	}
 }
 
-func (p *listPicker) boxTop() float32 { return p.caption.MinSize().Height + 4 }
+func (p *listPicker) boxTop() float32 { return p.caption.MinSize().Height + 4*p.scale() }
 
 func (p *listPicker) MinSize() fyne.Size {
 	n := 1
 	if p.open {
 		n = len(p.items)
 	}
-	return fyne.NewSize(pageWidth, p.boxTop()+float32(n)*pickerRow+8)
+	k := p.scale()
+	return fyne.NewSize(pageWidth*k, p.boxTop()+float32(n)*pickerRow*k+8*k)
 }
 
 func (p *listPicker) CreateRenderer() fyne.WidgetRenderer {
@@ -284,14 +306,16 @@ func (r *pickerRenderer) Objects() []fyne.CanvasObject {
 
 func (r *pickerRenderer) Layout(size fyne.Size) {
 	p := r.p
+	k := p.scale()
 	p.caption.Resize(p.caption.MinSize())
 	top := p.boxTop()
 	n := 1
 	if p.open {
 		n = len(p.items)
 	}
+	rowH := pickerRow * k
 	p.border.Move(fyne.NewPos(0, top))
-	p.border.Resize(fyne.NewSize(size.Width, float32(n)*pickerRow))
+	p.border.Resize(fyne.NewSize(size.Width, float32(n)*rowH))
 	row := 0
 	for i, t := range p.texts {
 		t.Hidden = !p.open && i != p.selected
@@ -299,7 +323,7 @@ func (r *pickerRenderer) Layout(size fyne.Size) {
 			continue
 		}
 		h := t.MinSize().Height
-		t.Move(fyne.NewPos(12, top+float32(row)*pickerRow+(pickerRow-h)/2))
+		t.Move(fyne.NewPos(12*k, top+float32(row)*rowH+(rowH-h)/2))
 		t.Resize(t.MinSize())
 		row++
 	}
@@ -307,6 +331,7 @@ func (r *pickerRenderer) Layout(size fyne.Size) {
 
 func (r *pickerRenderer) Refresh() {
 	p := r.p
+	p.border.StrokeWidth = 2 * p.scale()
 	p.border.StrokeColor = theme.ColorForWidget(wptheme.ColorNameBorder, p)
 	p.border.Refresh()
 	p.caption.Refresh()
@@ -326,6 +351,7 @@ func (r *pickerRenderer) Refresh() {
 // on one chooses it.
 type accentPicker struct {
 	widget.BaseWidget
+	scaled
 
 	name     string
 	open     bool
@@ -351,7 +377,6 @@ func newAccentPicker(changed func(string)) *accentPicker {
 	p := &accentPicker{name: defaultAccentName(), changed: changed}
 	p.caption = newText("accent color", fontNormal, wptheme.ColorNameSubtle)
 	p.border = canvas.NewRectangle(color.Transparent)
-	p.border.StrokeWidth = 2
 	p.swatch = canvas.NewRectangle(accent.Default)
 	p.label = newText(p.name, fontNormal, theme.ColorNameForeground)
 	for _, n := range AccentOrder {
@@ -359,7 +384,6 @@ func newAccentPicker(changed func(string)) *accentPicker {
 		p.grid = append(p.grid, canvas.NewRectangle(c))
 	}
 	p.mark = canvas.NewRectangle(color.Transparent)
-	p.mark.StrokeWidth = 4
 	p.ExtendBaseWidget(p)
 	return p
 }
@@ -371,6 +395,14 @@ func defaultAccentName() string {
 		}
 	}
 	return AccentOrder[0]
+}
+
+func (p *accentPicker) setScale(k float32) {
+	if !p.rescale(k) {
+		return
+	}
+	p.caption.scaled, p.label.scaled = p.scaled, p.scaled
+	p.Refresh()
 }
 
 func (p *accentPicker) set(name string) {
@@ -389,7 +421,7 @@ func (p *accentPicker) setOpen(open bool) {
 	}
 }
 
-func (p *accentPicker) boxTop() float32 { return p.caption.MinSize().Height + 4 }
+func (p *accentPicker) boxTop() float32 { return p.caption.MinSize().Height + 4*p.scale() }
 
 func (p *accentPicker) Tapped(e *fyne.PointEvent) {
 	if !p.open {
@@ -424,7 +456,8 @@ func (p *accentPicker) MinSize() fyne.Size {
 		rows := (len(AccentOrder) + 3) / 4
 		h = float32(rows)*(swatchSide+swatchGap) - swatchGap
 	}
-	return fyne.NewSize(pageWidth, p.boxTop()+h+8)
+	k := p.scale()
+	return fyne.NewSize(pageWidth*k, p.boxTop()+h*k+8*k)
 }
 
 func (p *accentPicker) CreateRenderer() fyne.WidgetRenderer {
@@ -448,6 +481,7 @@ func (r *accentRenderer) Objects() []fyne.CanvasObject {
 
 func (r *accentRenderer) Layout(size fyne.Size) {
 	p := r.p
+	k := p.scale()
 	p.caption.Resize(p.caption.MinSize())
 	top := p.boxTop()
 	p.border.Hidden, p.swatch.Hidden, p.label.Hidden = p.open, p.open, p.open
@@ -455,26 +489,29 @@ func (r *accentRenderer) Layout(size fyne.Size) {
 		g.Hidden = !p.open
 	}
 	p.mark.Hidden = !p.open
+	row := pickerRow * k
 	p.border.Move(fyne.NewPos(0, top))
-	p.border.Resize(fyne.NewSize(size.Width, pickerRow))
-	p.swatch.Move(fyne.NewPos(10, top+10))
-	p.swatch.Resize(fyne.NewSize(pickerRow-20, pickerRow-20))
+	p.border.Resize(fyne.NewSize(size.Width, row))
+	p.swatch.Move(fyne.NewPos(10*k, top+10*k))
+	p.swatch.Resize(fyne.NewSize(row-20*k, row-20*k))
 	lh := p.label.MinSize().Height
-	p.label.Move(fyne.NewPos(pickerRow+4, top+(pickerRow-lh)/2))
+	p.label.Move(fyne.NewPos(row+4*k, top+(row-lh)/2))
 	p.label.Resize(p.label.MinSize())
+	side, step := swatchSide*k, (swatchSide+swatchGap)*k
 	for i, g := range p.grid {
-		pos := fyne.NewPos(float32(i%4)*(swatchSide+swatchGap), top+float32(i/4)*(swatchSide+swatchGap))
+		pos := fyne.NewPos(float32(i%4)*step, top+float32(i/4)*step)
 		g.Move(pos)
-		g.Resize(fyne.NewSize(swatchSide, swatchSide))
+		g.Resize(fyne.NewSize(side, side))
 		if AccentOrder[i] == p.name {
 			p.mark.Move(pos)
-			p.mark.Resize(fyne.NewSize(swatchSide, swatchSide))
+			p.mark.Resize(fyne.NewSize(side, side))
 		}
 	}
 }
 
 func (r *accentRenderer) Refresh() {
 	p := r.p
+	p.border.StrokeWidth, p.mark.StrokeWidth = 2*p.scale(), 4*p.scale()
 	p.border.StrokeColor = theme.ColorForWidget(wptheme.ColorNameBorder, p)
 	p.mark.StrokeColor = theme.ColorForWidget(theme.ColorNameForeground, p)
 	if c, ok := accent.Lookup(p.name); ok {

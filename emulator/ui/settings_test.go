@@ -135,3 +135,20 @@ func TestSettingsReset(t *testing.T) {
 		t.Errorf("reset: OnReset called %d times, question visible %v", c.resets, s.confirm.Visible())
 	}
 }
+
+// TestSettingsTapsAtScale2: in a phone twice as large, taps land on the
+// controls where they are drawn.
+func TestSettingsTapsAtScale2(t *testing.T) {
+	s, w, c := newTestSettings(t)
+	w.Resize(fyne.NewSize(2*PhoneWidth, 2*PhoneHeight))
+	test.TapCanvas(w.Canvas(), absPos(s.appToggles["news"], 400, 60))
+	if on, ok := c.apps["news"]; !ok || on {
+		t.Errorf("news switch: %v (called %v), want off", on, ok)
+	}
+	bg := s.background
+	test.Tap(bg)
+	test.TapAt(bg, fyne.NewPos(100, bg.boxTop()+2*pickerRow*1.5)) // the second row: "light"
+	if bg.open || len(c.dark) != 1 || c.dark[0] {
+		t.Errorf("open %v, OnDark %v; want closed and [false]", bg.open, c.dark)
+	}
+}

@@ -425,9 +425,10 @@ func (g *tileGrid) setScale(k float32) {
 	g.Refresh()
 }
 
-// MinSize is the height of the tiles at the grid's scale; the width does
-// not grow with the scale, or a start screen could never shrink back.
-func (g *tileGrid) MinSize() fyne.Size { return fyne.NewSize(ScreenWidth, g.height) }
+// MinSize is the height of the tiles at the grid's scale; the width is
+// that of the smallest phone screen, whatever the scale, or a start screen
+// could never shrink back (the grid scales to the width it is given).
+func (g *tileGrid) MinSize() fyne.Size { return fyne.NewSize(ScreenWidth*MinScale, g.height) }
 
 func (g *tileGrid) CreateRenderer() fyne.WidgetRenderer {
 	r := &gridRenderer{g: g}

@@ -25,6 +25,7 @@ const (
 // battery saver mark, the battery and the time at the right.
 type statusBar struct {
 	widget.BaseWidget
+	scaled
 
 	time       string
 	connection string
@@ -37,7 +38,18 @@ func newStatusBar() *statusBar {
 	return s
 }
 
-func (s *statusBar) MinSize() fyne.Size { return fyne.NewSize(ScreenWidth, StatusBarHeight) }
+func (s *statusBar) setScale(k float32) {
+	if s.rescale(k) {
+		s.Refresh()
+	}
+}
+
+// height is the bar's height at its scale.
+func (s *statusBar) height() float32 { return StatusBarHeight * s.scale() }
+
+func (s *statusBar) MinSize() fyne.Size {
+	return fyne.NewSize(ScreenWidth*s.scale(), s.height())
+}
 
 const (
 	barCount     = 5
@@ -65,11 +77,9 @@ func (s *statusBar) CreateRenderer() fyne.WidgetRenderer {
 		r.objects = append(r.objects, r.plane[i])
 	}
 	r.dot = canvas.NewCircle(color.Transparent)
-	r.dot.StrokeWidth = 1.5
 	r.state = newText("", statusText, theme.ColorNameForeground)
 	r.saver = newText("saver", statusText, theme.ColorNameForeground)
 	r.battery = canvas.NewRectangle(color.Transparent)
-	r.battery.StrokeWidth = 1.5
 	r.level = canvas.NewRectangle(color.Transparent)
 	r.nub = canvas.NewRectangle(color.Transparent)
 	r.time = newText("", timeText, theme.ColorNameForeground)
@@ -98,6 +108,12 @@ func (r *statusRenderer) Objects() []fyne.CanvasObject { return r.objects }
 
 func (r *statusRenderer) Refresh() {
 	s := r.s
+	k := s.scale()
+	r.state.scaled, r.saver.scaled, r.time.scaled = s.scaled, s.scaled, s.scaled
+	r.dot.StrokeWidth, r.battery.StrokeWidth = 1.5*k, 1.5*k
+	for _, p := range r.plane {
+		p.CornerRadius = k
+	}
 	fg := theme.ColorForWidget(theme.ColorNameForeground, s)
 	subtle := theme.ColorForWidget(wptheme.ColorNameSubtle, s)
 
@@ -151,44 +167,46 @@ func (r *statusRenderer) Refresh() {
 }
 
 func (r *statusRenderer) Layout(size fyne.Size) {
+	k := r.s.scale()
+	mid := statusMiddle * k
 	// Signal bars, growing to the right, bottoms aligned.
-	base := float32(statusMiddle + 8)
+	base := (statusMiddle + 8) * k
 	for i, b := range r.bars {
-		h := float32(4 + 3*i)
-		b.Move(fyne.NewPos(statusLeft+float32(i)*(barWidth+barGap), base-h))
-		b.Resize(fyne.NewSize(barWidth, h))
+		h := float32(4+3*i) * k
+		b.Move(fyne.NewPos((statusLeft+float32(i)*(barWidth+barGap))*k, base-h))
+		b.Resize(fyne.NewSize(barWidth*k, h))
 	}
 	// The plane in the same 23×16 box.
-	cx := float32(statusLeft + 11)
-	r.plane[0].Move(fyne.NewPos(cx-1.5, statusMiddle-9))
-	r.plane[0].Resize(fyne.NewSize(3, 18))
-	r.plane[1].Move(fyne.NewPos(cx-10, statusMiddle-2))
-	r.plane[1].Resize(fyne.NewSize(20, 3))
-	r.plane[2].Move(fyne.NewPos(cx-5, statusMiddle+6))
-	r.plane[2].Resize(fyne.NewSize(10, 2))
+	cx := (statusLeft + 11) * k
+	r.plane[0].Move(fyne.NewPos(cx-1.5*k, mid-9*k))
+	r.plane[0].Resize(fyne.NewSize(3*k, 18*k))
+	r.plane[1].Move(fyne.NewPos(cx-10*k, mid-2*k))
+	r.plane[1].Resize(fyne.NewSize(20*k, 3*k))
+	r.plane[2].Move(fyne.NewPos(cx-5*k, mid+6*k))
+	r.plane[2].Resize(fyne.NewSize(10*k, 2*k))
 
-	x := float32(statusLeft + barCount*(barWidth+barGap) + 12)
-	r.dot.Move(fyne.NewPos(x, statusMiddle-4))
-	r.dot.Resize(fyne.NewSize(8, 8))
-	x += 14
+	x := (statusLeft + barCount*(barWidth+barGap) + 12) * k
+	r.dot.Move(fyne.NewPos(x, mid-4*k))
+	r.dot.Resize(fyne.NewSize(8*k, 8*k))
+	x += 14 * k
 	sh := r.state.MinSize()
-	r.state.Move(fyne.NewPos(x, statusMiddle-sh.Height/2))
+	r.state.Move(fyne.NewPos(x, mid-sh.Height/2))
 	r.state.Resize(sh)
 
 	// From the right: time, battery, saver.
 	tm := r.time.MinSize()
-	x = size.Width - statusRight - tm.Width
-	r.time.Move(fyne.NewPos(x, statusMiddle-tm.Height/2))
+	x = size.Width - statusRight*k - tm.Width
+	r.time.Move(fyne.NewPos(x, mid-tm.Height/2))
 	r.time.Resize(tm)
-	x -= 10 + 2
-	r.nub.Move(fyne.NewPos(x, statusMiddle-3))
-	r.nub.Resize(fyne.NewSize(2, 6))
-	x -= batteryW
-	r.battery.Move(fyne.NewPos(x, statusMiddle-batteryH/2))
-	r.battery.Resize(fyne.NewSize(batteryW, batteryH))
-	r.level.Move(fyne.NewPos(x+3, statusMiddle-batteryH/2+3))
-	r.level.Resize(fyne.NewSize((batteryW-6)*0.7, batteryH-6))
+	x -= (10 + 2) * k
+	r.nub.Move(fyne.NewPos(x, mid-3*k))
+	r.nub.Resize(fyne.NewSize(2*k, 6*k))
+	x -= batteryW * k
+	r.battery.Move(fyne.NewPos(x, mid-batteryH*k/2))
+	r.battery.Resize(fyne.NewSize(batteryW*k, batteryH*k))
+	r.level.Move(fyne.NewPos(x+3*k, mid-batteryH*k/2+3*k))
+	r.level.Resize(fyne.NewSize((batteryW-6)*0.7*k, (batteryH-6)*k))
 	sv := r.saver.MinSize()
-	r.saver.Move(fyne.NewPos(x-8-sv.Width, statusMiddle-sv.Height/2))
+	r.saver.Move(fyne.NewPos(x-8*k-sv.Width, mid-sv.Height/2))
 	r.saver.Resize(sv)
 }

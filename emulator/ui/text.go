@@ -14,16 +14,19 @@ import (
 // textBlock is a run of text in one size, colour and font, on one line or
 // wrapped at a fixed width: the TextBlock of a phone page. Its colour is a
 // theme colour name, looked up whenever it is refreshed, so it follows the
-// theme. A zero wrap width keeps the text on one line.
+// theme. A zero wrap width keeps the text on one line. The size and the
+// wrap width are those at scale 1: at scale k the text is k times larger
+// and wraps at k times the width.
 type textBlock struct {
 	widget.BaseWidget
+	scaled
 
 	text     string
 	size     float32
 	color    fyne.ThemeColorName
 	light    bool // Open Sans Light instead of the theme's font
 	style    fyne.TextStyle
-	wrap     float32 // wrap at this width; 0: one line
+	wrap     float32 // wrap at this width (at scale 1); 0: one line
 	maxLines int     // 0: no limit
 	align    fyne.TextAlign
 }
@@ -69,6 +72,15 @@ func (t *textBlock) SetColor(c fyne.ThemeColorName) {
 // Text returns the text shown.
 func (t *textBlock) Text() string { return t.text }
 
+func (t *textBlock) setScale(k float32) {
+	if t.rescale(k) {
+		t.Refresh()
+	}
+}
+
+// textSize is the size the text is drawn at: size at its scale.
+func (t *textBlock) textSize() float32 { return t.size * t.scale() }
+
 func (t *textBlock) font() fyne.Resource {
 	if t.light {
 		return wptheme.Light
@@ -77,7 +89,7 @@ func (t *textBlock) font() fyne.Resource {
 }
 
 func (t *textBlock) measure(s string) fyne.Size {
-	size, _ := fyne.CurrentApp().Driver().RenderedTextSize(s, t.size, t.style, t.font())
+	size, _ := fyne.CurrentApp().Driver().RenderedTextSize(s, t.textSize(), t.style, t.font())
 	return size
 }
 
@@ -85,11 +97,12 @@ func (t *textBlock) lines() []string {
 	if t.wrap <= 0 {
 		return []string{t.text}
 	}
-	lines := wrapText(t.text, t.wrap, func(s string) float32 { return t.measure(s).Width })
+	wrap := t.wrap * t.scale()
+	lines := wrapText(t.text, wrap, func(s string) float32 { return t.measure(s).Width })
 	if t.maxLines > 0 && len(lines) > t.maxLines {
 		lines = lines[:t.maxLines]
 		last := []rune(lines[t.maxLines-1])
-		for len(last) > 0 && t.measure(string(last)+"…").Width > t.wrap {
+		for len(last) > 0 && t.measure(string(last)+"…").Width > wrap {
 			last = last[:len(last)-1]
 		}
 		lines[t.maxLines-1] = strings.TrimRight(string(last), " ") + "…"
@@ -128,13 +141,13 @@ func (r *textRenderer) Refresh() {
 	var w float32
 	for i, s := range lines {
 		c := r.texts[i]
-		c.Text, c.TextSize, c.TextStyle, c.FontSource, c.Color, c.Alignment = s, t.size, t.style, t.font(), col, t.align
+		c.Text, c.TextSize, c.TextStyle, c.FontSource, c.Color, c.Alignment = s, t.textSize(), t.style, t.font(), col, t.align
 		w = max(w, c.MinSize().Width)
 		r.objects = append(r.objects, c)
 		c.Refresh()
 	}
 	if t.wrap > 0 {
-		w = t.wrap
+		w = t.wrap * t.scale()
 	}
 	r.min = fyne.NewSize(w, lineH*float32(len(lines)))
 	r.Layout(t.Size())
