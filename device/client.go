@@ -282,8 +282,14 @@ func (d *Device) waitConn(ctx context.Context) (*conn, error) {
 	}
 }
 
-func (d *Device) setConn(c *conn) {
+// setConn makes c the device's connection (nil: none). It refuses a
+// connection once the device is closed, so that none outlives Close.
+func (d *Device) setConn(c *conn) bool {
 	d.mu.Lock()
+	if c != nil && d.closed {
+		d.mu.Unlock()
+		return false
+	}
 	d.conn = c
 	close(d.connCh)
 	d.connCh = make(chan struct{})
@@ -297,6 +303,7 @@ func (d *Device) setConn(c *conn) {
 	if h := d.cfg.Handlers.ConnectionStatusChanged; changed && h != nil {
 		d.events.push(func() { h(st) })
 	}
+	return true
 }
 
 // Backoff returns the delay before reconnect attempt n (0-based): full
@@ -373,7 +380,10 @@ func (d *Device) connectLoop() {
 			continue
 		}
 		if err == nil {
-			d.setConn(c)
+			if !d.setConn(c) {
+				c.close() // Close ran while connect was handing this connection over
+				return
+			}
 			began := d.clk.Now()
 			err = c.wait()
 			d.setConn(nil)

@@ -35,22 +35,18 @@ type conn struct {
 	// the close frame that says why (see writeLoop).
 	writeErr error
 
-	writing bool // a writer goroutine runs
-	active  int  // goroutines running: the reader, and the writer if any
-	ended   bool // done is closed
-	stop    func() bool
+	writing bool          // a writer goroutine runs
+	active  int           // goroutines running: the reader, and the writer if any
+	ended   bool          // done is closed
 	done    chan struct{} // closed once the connection is closed and its goroutines ended
 }
 
 func newConn(d *Device, ws *websocket.Conn, hb time.Duration) *conn {
 	c := &conn{d: d, ws: ws, hb: hb, pending: map[uint64]chan *wire.Frame{},
 		active: 1, done: make(chan struct{})}
-	// A connection never outlives its device: Close may run while connect
-	// is handing this connection over. (context.AfterFunc starts no
-	// goroutine until the device's context ends.)
-	c.mu.Lock()
-	c.stop = context.AfterFunc(d.ctx, func() { c.fail(errConnClosed) })
-	c.mu.Unlock()
+	// A connection never outlives its device: connect closes it when its
+	// requests fail (they run under the device's context), and setConn
+	// refuses it once the device is closed.
 	go func() {
 		defer c.exit()
 		c.readLoop()
@@ -67,7 +63,6 @@ func (c *conn) exit() {
 	c.active--
 	if c.active == 0 && c.closed && !c.ended {
 		c.ended = true
-		c.stop()
 		close(c.done)
 	}
 }
@@ -196,20 +191,31 @@ func (c *conn) writeLoop() {
 				err = c.ws.WriteMessage(websocket.TextMessage, b)
 			}
 			if err != nil {
-				// The server may have closed the connection with a reason
-				// (4001: replaced) that the reader has yet to read; a write
-				// racing that close fails first. Give the reader a moment
-				// to find the close frame rather than lose the reason.
 				c.mu.Lock()
-				c.writeErr = fmt.Errorf("device: write: %w", err)
 				c.writing = false
 				c.mu.Unlock()
-				c.ws.SetReadDeadline(time.Now().Add(closeReasonGrace))
+				c.writeFailed(err)
 				return
 			}
 		}
 		clear(frames)
 	}
+}
+
+// writeFailed records a failed write (a frame or a pong). The server may
+// have closed the connection with a reason (4001: replaced) that the reader
+// has yet to read, and a write racing that close fails first: the reader
+// gets closeReasonGrace to find the close frame rather than lose the
+// reason, and then ends the connection. Nothing more is written.
+func (c *conn) writeFailed(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.writeErr != nil {
+		return
+	}
+	c.writeErr = fmt.Errorf("device: write: %w", err)
+	// Under c.mu, so that the reader cannot push the deadline out again.
+	c.ws.NetConn().SetReadDeadline(time.Now().Add(closeReasonGrace))
 }
 
 // closeReasonGrace is how long the reader keeps reading after a failed
@@ -219,10 +225,9 @@ const closeReasonGrace = time.Second
 func (c *conn) readLoop() {
 	deadline := func() {
 		c.mu.Lock()
-		failing := c.writeErr != nil
-		c.mu.Unlock()
-		if !failing {
-			c.ws.SetReadDeadline(time.Now().Add(c.hb*2 + c.hb/2))
+		defer c.mu.Unlock()
+		if c.writeErr == nil { // else the grace deadline stands
+			c.ws.NetConn().SetReadDeadline(time.Now().Add(c.hb*2 + c.hb/2))
 		}
 	}
 	deadline()
@@ -230,7 +235,10 @@ func (c *conn) readLoop() {
 		deadline()
 		// A failed pong is not the end of the read: the close frame
 		// that explains it may be next.
-		c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(10*time.Second))
+		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(10*time.Second))
+		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+			c.writeFailed(err)
+		}
 		return nil
 	})
 	for {
