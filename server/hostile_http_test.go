@@ -163,3 +163,64 @@ func TestRefusedBodyLeftUnreadGetsOneAnswer(t *testing.T) {
 	}
 	by.check(t)
 }
+
+// TestThe408OnlyForAStalledHead: the 408 answers a request head that
+// stalls, on a new connection or a kept-alive one, and nothing else: not
+// the CRLF that HTTP allows between requests on an idle connection, not a
+// body net/http reads for itself (OPTIONS *), and the connection of a
+// refused large body still ends with a FIN after the answer, not a reset.
+func TestThe408OnlyForAStalledHead(t *testing.T) {
+	srv := startServer(t, hostileConfig())
+	healthz := "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+	answer := func(t *testing.T, br *bufio.Reader) *http.Response {
+		t.Helper()
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		return resp
+	}
+	t.Run("stray CRLF on an idle connection", func(t *testing.T) {
+		c := dialRaw(t, srv)
+		br := bufio.NewReader(c)
+		write(t, c, healthz)
+		answer(t, br)
+		write(t, c, "\r\n")
+		if rest, _ := io.ReadAll(br); len(rest) > 0 {
+			t.Fatalf("the idle connection got %q, want a quiet close", rest)
+		}
+	})
+	t.Run("stalled head on a kept-alive connection", func(t *testing.T) {
+		c := dialRaw(t, srv)
+		br := bufio.NewReader(c)
+		write(t, c, healthz)
+		answer(t, br)
+		write(t, c, "GET /healthz HTTP/1.1\r\nHos")
+		if resp := answer(t, br); resp.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("stalled second head: %d, want 408", resp.StatusCode)
+		}
+	})
+	t.Run("OPTIONS * with a stalled body", func(t *testing.T) {
+		c := dialRaw(t, srv)
+		br := bufio.NewReader(c)
+		write(t, c, "OPTIONS * HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+		if resp := answer(t, br); resp.StatusCode != 200 {
+			t.Fatalf("OPTIONS *: %d", resp.StatusCode)
+		}
+		if rest, _ := io.ReadAll(br); len(rest) > 0 {
+			t.Fatalf("after the 200 the connection carried %q", rest)
+		}
+	})
+	t.Run("refused large body ends with a FIN", func(t *testing.T) {
+		c := dialRaw(t, srv)
+		write(t, c, requestHead(t, "http://"+srv.Addr()+"/push/x", 1<<20)+strings.Repeat("x", 200<<10))
+		b, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatalf("after %d bytes of answer: %v, want the end of the stream (a FIN, not a reset)", len(b), err)
+		}
+		if !strings.HasPrefix(string(b), "HTTP/1.1 400") {
+			t.Fatalf("answer %.80q, want a 400", b)
+		}
+	})
+}

@@ -138,8 +138,8 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.cfg.Authenticator = auth.NewVerifier(s.registry, iss).Optional()
 	}
 	s.http = &http.Server{
-		Handler:           trackHandlers(s.Handler()),
-		ConnContext:       connContext,
+		Handler:           s.Handler(),
+		ConnState:         watchConnState,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,

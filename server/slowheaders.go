@@ -1,9 +1,9 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -17,18 +17,25 @@ import (
 // wraps plain-HTTP connections so that a request cut off half-way through
 // its headers is answered "408 Request Timeout" with the reason, in the
 // X-OpenMPNS-Error header and the body, as every other refusal is. An idle
-// keep-alive connection (nothing of a next request read) is still closed
-// quietly, as HTTP expects.
+// keep-alive connection is still closed quietly, as HTTP expects, even when
+// it carried a stray CRLF (which HTTP allows between requests). TLS
+// connections are not wrapped (a plain-text answer cannot be written under
+// TLS, and net/http needs the *tls.Conn itself).
 //
-// A connection is "in the middle of a request head" when bytes of a next
-// request have been read and no handler runs now; handlers mark themselves
-// through trackHandlers. After a handler, net/http may still read (and
-// drain) the rest of its request body; the next request begins when it sets
-// the idle or header deadline, so reads count only from the first
-// SetReadDeadline to a time in the future after a handler ended. Upgraded (WebSocket) connections stop
-// being watched before the upgrade. TLS connections are not wrapped (a
-// plain-text answer cannot be written under TLS, and net/http needs the
-// *tls.Conn itself).
+// The watch follows net/http's own steps on a connection (net/http/server.go,
+// conn.serve):
+//
+//   - a new connection: a read deadline of ReadHeaderTimeout, then the head;
+//   - from the end of the head to the end of the answer, the connection is
+//     "active" (ConnState), and a handler (or net/http itself) answers;
+//   - back to "idle" (ConnState): a read deadline of IdleTimeout (or none),
+//     a peek at the first bytes of a next request, then a read deadline of
+//     ReadHeaderTimeout for its head (Go 1.26; earlier versions cleared the
+//     deadline and set the head's in readRequest, which this also follows);
+//   - or hijacked for a WebSocket, or closed.
+//
+// Only a read timeout while reading a head, after some of it arrived, gets
+// the 408: an idle timeout after a stray CRLF does not.
 type headerTimeoutListener struct {
 	net.Listener
 	timeout time.Duration
@@ -39,28 +46,61 @@ func (l headerTimeoutListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &headerTimeoutConn{Conn: c, timeout: l.timeout, counting: true}, nil
+	return &headerTimeoutConn{Conn: c, timeout: l.timeout, phase: awaitHead}, nil
 }
+
+// Phases of a watched connection.
+const (
+	awaitHead = iota // new: the next read deadline is the head's
+	head             // reading a request head
+	active           // a request is being answered (ConnState active)
+	idle             // between requests: the next read deadline is the idle one
+	idleWait         // waiting (peeking) for a next request
+	unwatched        // hijacked or closed
+)
 
 // headerTimeoutConn is one watched connection.
 type headerTimeoutConn struct {
 	net.Conn
 	timeout time.Duration
 
-	mu        sync.Mutex
-	partial   bool // bytes of a next request read
-	counting  bool // reads are of a next request (see above)
-	inHandler bool
-	upgraded  bool
+	mu      sync.Mutex
+	phase   int
+	partial bool // bytes of a next request have been read
 }
 
-// SetReadDeadline notes when net/http starts waiting for a next request.
-func (c *headerTimeoutConn) SetReadDeadline(t time.Time) error {
-	if t.After(time.Now()) {
-		c.mu.Lock()
-		c.counting = true
-		c.mu.Unlock()
+// watchConnState is the server's ConnState hook: it moves a watched
+// connection between phases.
+func watchConnState(c net.Conn, st http.ConnState) {
+	hc, ok := c.(*headerTimeoutConn)
+	if !ok {
+		return
 	}
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	switch st {
+	case http.StateActive:
+		hc.phase, hc.partial = active, false
+	case http.StateIdle:
+		hc.phase, hc.partial = idle, false
+	case http.StateHijacked, http.StateClosed:
+		hc.phase = unwatched
+	}
+}
+
+// SetReadDeadline follows net/http from idle to reading a head. (A
+// deadline in the past aborts a read; it starts nothing.)
+func (c *headerTimeoutConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	if t.IsZero() || t.After(time.Now()) {
+		switch c.phase {
+		case idle:
+			c.phase = idleWait
+		case idleWait, awaitHead:
+			c.phase = head // the peek found a next request, or a new connection
+		}
+	}
+	c.mu.Unlock()
 	return c.Conn.SetReadDeadline(t)
 }
 
@@ -72,29 +112,15 @@ func (c *headerTimeoutConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetWriteDeadline(t)
 }
 
-// SyscallConn gives the WebSocket gateway the descriptor of the connection
-// under the wrapper (its epoll poller watches it directly).
-func (c *headerTimeoutConn) SyscallConn() (syscall.RawConn, error) {
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok {
-		return nil, errors.New("server: connection has no descriptor")
-	}
-	return sc.SyscallConn()
-}
-
 func (c *headerTimeoutConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.mu.Lock()
-	if c.upgraded {
-		c.mu.Unlock()
-		return n, err
-	}
-	if n > 0 && c.counting && !c.inHandler {
+	if n > 0 && c.phase != active && c.phase != unwatched {
 		c.partial = true
 	}
 	answer := false
 	var ne net.Error
-	if err != nil && errors.As(err, &ne) && ne.Timeout() && c.partial && !c.inHandler {
+	if err != nil && c.phase == head && c.partial && errors.As(err, &ne) && ne.Timeout() {
 		answer, c.partial = true, false
 	}
 	c.mu.Unlock()
@@ -112,43 +138,30 @@ func (c *headerTimeoutConn) answerTimeout() {
 	c.Conn.Write([]byte(msg)) // best effort: the connection closes next either way
 }
 
-// handlerStarted marks a request handed to a handler; an upgrade request
-// stops the watch for good.
-func (c *headerTimeoutConn) handlerStarted(upgrade bool) {
-	c.mu.Lock()
-	c.inHandler, c.partial = true, false
-	if upgrade {
-		c.upgraded = true
+// SyscallConn gives the WebSocket gateway the descriptor of the connection
+// under the wrapper (its epoll poller watches it directly).
+func (c *headerTimeoutConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("server: connection has no descriptor")
 	}
-	c.mu.Unlock()
+	return sc.SyscallConn()
 }
 
-func (c *headerTimeoutConn) handlerEnded() {
-	c.mu.Lock()
-	c.inHandler, c.partial, c.counting = false, false, false
-	c.mu.Unlock()
-}
-
-type headerTimeoutKey struct{}
-
-// connContext remembers the watched connection in each request's context.
-func connContext(ctx context.Context, c net.Conn) context.Context {
-	if hc, ok := c.(*headerTimeoutConn); ok {
-		return context.WithValue(ctx, headerTimeoutKey{}, hc)
+// CloseWrite half-closes the connection, as net/http does before it closes
+// a connection whose request it refused (so the client reads the answer and
+// then the end, not a reset).
+func (c *headerTimeoutConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
 	}
-	return ctx
+	return nil
 }
 
-// trackHandlers tells the watched connection when a handler runs.
-func trackHandlers(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hc, _ := r.Context().Value(headerTimeoutKey{}).(*headerTimeoutConn)
-		if hc == nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		hc.handlerStarted(r.Header.Get("Upgrade") != "")
-		defer hc.handlerEnded()
-		next.ServeHTTP(w, r)
-	})
+// ReadFrom keeps net/http's sendfile path.
+func (c *headerTimeoutConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
