@@ -5,7 +5,8 @@
 // real WebSockets on loopback and a sender that POSTs continuously, and
 // keeps a ledger of every answer the sender got and every notification the
 // apps saw, so that a test can check that what was answered "200 Received"
-// arrived exactly once and nothing else arrived.
+// arrived exactly once (or, its device offline past the queue TTL, never)
+// and nothing else arrived.
 //
 // Nothing is mocked: the child is server.New on a bbolt file, faults are
 // real (SIGKILL, RLIMIT_FSIZE, a damaged file). A test package that uses
@@ -135,6 +136,7 @@ type Proc struct {
 	addr   string
 	logs   *lockedBuffer
 	starts int
+	down   []Span // from the kill (or stop) to listening again
 }
 
 // StartServer starts a server child and waits until it listens. The child
@@ -224,6 +226,9 @@ func (p *Proc) start() error {
 	p.mu.Lock()
 	p.cmd, p.exited = cmd, exited
 	p.addr = strings.TrimSpace(strings.TrimPrefix(line, "listening "))
+	if n := len(p.down); n > 0 && p.down[n-1].To.IsZero() {
+		p.down[n-1].To = time.Now()
+	}
 	close(p.up)
 	p.mu.Unlock()
 	return nil
@@ -276,6 +281,7 @@ func (p *Proc) stop(sig syscall.Signal) {
 	}
 	p.cmd = nil
 	p.up = make(chan struct{})
+	p.down = append(p.down, Span{From: time.Now()})
 	p.mu.Unlock()
 	cmd.Process.Signal(sig)
 	<-exited
@@ -292,6 +298,14 @@ func (p *Proc) Restart() {
 		}
 	}
 	p.t.Fatalf("restart server: %v\n%s", err, p.Logs())
+}
+
+// Downtime returns the times the server was down after its first start,
+// each from its kill (or stop) until it listened again.
+func (p *Proc) Downtime() []Span {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Span(nil), p.down...)
 }
 
 // Starts is how many times the server was started.

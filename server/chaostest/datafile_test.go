@@ -152,7 +152,7 @@ func TestFullDiskRefusesWith503(t *testing.T) {
 	if err := fleet.WaitFor(wctx, snd.AllReceivedArrived); err != nil {
 		t.Fatal(err)
 	}
-	r := snd.Check(fleet, 0, time.Now())
+	r := snd.Check(fleet, Expiry{})
 	t.Log(r)
 	if r.Lost != 0 || r.Duplicates != 0 || r.Spurious != 0 || r.UnknownSeen != 0 {
 		t.Fatalf("%s\n%v", r, r.Examples)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/openmpns/openmpns/device"
+	"github.com/openmpns/openmpns/server"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
@@ -27,8 +28,28 @@ type Dev struct {
 
 	f         *Fleet
 	connected atomic.Bool
-	mu        sync.Mutex
-	got       map[string]int // X-MessageID → times an app handler saw it
+	// gate is held for reading by every push to the device and for writing
+	// by SetOnline, so that a push lies wholly before, inside or after an
+	// offline spell.
+	gate sync.RWMutex
+	mu   sync.Mutex
+	got  map[string]int       // X-MessageID → times an app handler saw it
+	at   map[string]time.Time // X-MessageID → when an app handler first saw it
+	// spells are the times the device was offline (airplane mode), in
+	// order: From is taken once the connection is closed, To before the
+	// device may reconnect.
+	spells []Span
+}
+
+// Span is a stretch of time; a zero To: not over yet.
+type Span struct{ From, To time.Time }
+
+// end is s.To, or now while s is not over.
+func (s Span) end(now time.Time) time.Time {
+	if s.To.IsZero() {
+		return now
+	}
+	return s.To
 }
 
 // Fleet is a set of real devices, each with one open channel bound to toast
@@ -70,7 +91,7 @@ func NewFleet(t testing.TB, cfg FleetConfig) *Fleet {
 	var mu sync.Mutex
 	var errs []error
 	for i := range cfg.N {
-		d := &Dev{Index: i, App: fmt.Sprintf("com.example.chaos%05d", i), f: f, got: map[string]int{}}
+		d := &Dev{Index: i, App: fmt.Sprintf("com.example.chaos%05d", i), f: f, got: map[string]int{}, at: map[string]time.Time{}}
 		dev, err := device.New(device.Config{Server: cfg.Server, Handlers: d.handlers(), Logger: cfg.Logger,
 			MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff, Client: "chaostest"})
 		if err != nil {
@@ -125,11 +146,37 @@ func (d *Dev) record(m device.Meta) {
 		d.f.stray++
 		d.f.mu.Unlock()
 	} else {
+		now := time.Now()
 		d.mu.Lock()
-		d.got[m.MessageID]++
+		if d.got[m.MessageID]++; d.got[m.MessageID] == 1 {
+			d.at[m.MessageID] = now
+		}
 		d.mu.Unlock()
 	}
 	d.f.signal()
+}
+
+// SetOnline switches airplane mode off (true) or on (false), as
+// device.Device.SetOnline does, and records the offline spells that Check
+// judges expiry by. It waits for the pushes to the device in progress, and
+// pushes wait for it.
+func (d *Dev) SetOnline(on bool) {
+	d.gate.Lock()
+	defer d.gate.Unlock()
+	d.mu.Lock()
+	n := len(d.spells)
+	offline := n > 0 && d.spells[n-1].To.IsZero()
+	if on && offline {
+		d.spells[n-1].To = time.Now() // before the device can reconnect
+	}
+	d.mu.Unlock()
+	d.Device.SetOnline(on)
+	if !on && !offline {
+		now := time.Now() // the connection is closed
+		d.mu.Lock()
+		d.spells = append(d.spells, Span{From: now})
+		d.mu.Unlock()
+	}
 }
 
 // Got reports how many times the app saw the notification with message id.
@@ -215,6 +262,10 @@ type Sent struct {
 	Outcome Outcome
 	Status  string // HTTP status and X-NotificationStatus, or the error
 	Class   int
+	// Start is read just before the request is sent (so before the server
+	// accepted it), Answered just after the answer came (so after): the
+	// server's expiry time lies between Start+TTL and Answered+TTL.
+	Start, Answered time.Time
 }
 
 // Sender pushes notifications to a fleet and keeps the ledger.
@@ -280,6 +331,9 @@ func (s *Sender) Push(ctx context.Context, d *Dev, class int) *Sent {
 		}
 	}
 	sent := &Sent{ID: id, Dev: d, Class: class, Outcome: Unknown}
+	d.gate.RLock()
+	defer d.gate.RUnlock()
+	sent.Start = time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URI, bytes.NewReader(body))
 	if err != nil {
 		panic(err)
@@ -307,6 +361,7 @@ func (s *Sender) Push(ctx context.Context, d *Dev, class int) *Sent {
 			sent.Outcome = Refused
 		}
 	}
+	sent.Answered = time.Now()
 	s.mu.Lock()
 	s.ledger = append(s.ledger, sent)
 	s.counts[strings.TrimSpace(sent.Status)]++
@@ -349,32 +404,188 @@ func (s *Sender) AllReceivedArrived() bool {
 	return true
 }
 
+// AllDueArrived returns a condition for Fleet.WaitFor: every Received push
+// that must arrive under e (see Check) has reached its app.
+func (s *Sender) AllDueArrived(e Expiry) func() bool {
+	return func() bool {
+		now := time.Now()
+		out := s.serverOut(e)
+		for _, x := range s.Ledger() {
+			if x.Outcome == Received && x.Dev.Got(x.ID) == 0 {
+				if exp, _, _, _ := x.Dev.expect(x, e, out, now); exp == mustArrive {
+					return false
+				}
+			}
+		}
+		return true
+	}
+}
+
+// Expiry is how Check judges a push whose device was offline, or could
+// not be reached for another reason. The server sets a notification's
+// expiry time when it accepts it, between the push's Start and Answered, so
+// it lies in [Start+TTL, Answered+TTL].
+type Expiry struct {
+	// TTL is the server's QueueTTL; 0: nothing expires, every Received push
+	// must arrive.
+	TTL time.Duration
+	// ExpireMargin: a push sent while its device was offline must have
+	// expired, and must never arrive, if the device stayed offline for more
+	// than TTL+ExpireMargin after the answer. The server can only send it
+	// once the device is back, past its expiry time; the margin covers
+	// clock noise only.
+	ExpireMargin time.Duration
+	// DeliverWithin is how long a device needs, online with the server up,
+	// to get every notification that is due (reconnect and dispatch). A
+	// push must arrive if, once it is due (answered, past its batching
+	// window, its device back), the device was online and the server up
+	// for DeliverWithin before Start+TTL.
+	DeliverWithin time.Duration
+	// TimeScale is the server's: it gives the batching windows.
+	TimeScale float64
+	// ServerDown, if set, returns the times the server was down
+	// (Proc.Downtime).
+	ServerDown func() []Span
+	// SlowAnswer, if positive: a push answered more slowly than this shows
+	// that the server stalled (a slow fsync, a starved CPU) while it
+	// waited; that time counts as down too.
+	SlowAnswer time.Duration
+}
+
+// serverOut returns the times the server was down or seen stalled, by
+// start.
+func (s *Sender) serverOut(e Expiry) []Span {
+	var out []Span
+	if e.ServerDown != nil {
+		out = e.ServerDown()
+	}
+	if e.SlowAnswer > 0 {
+		for _, x := range s.Ledger() {
+			if x.Answered.Sub(x.Start) > e.SlowAnswer {
+				out = append(out, Span{From: x.Start, To: x.Answered})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].From.Before(out[j].From) })
+	return out
+}
+
+// expectation is what Check requires of a Received push.
+type expectation int
+
+const (
+	mustArrive expectation = iota // exactly once
+	mustExpire                    // never
+	nearTTL                       // too close to the TTL to say: at most once
+)
+
+// expect says what the ledger requires of x, from the device's offline
+// spells and the times the server was out (serverOut). waited tells that
+// x was sent while the device was offline; from is when the device could
+// first take it (the answer, or the end of that spell); reach is when,
+// once x was due, the device and the server were both up for
+// DeliverWithin.
+func (d *Dev) expect(x *Sent, e Expiry, out []Span, now time.Time) (exp expectation, waited bool, from, reach time.Time) {
+	d.mu.Lock()
+	spells := append([]Span(nil), d.spells...)
+	d.mu.Unlock()
+	// The gate puts x wholly before, inside or after each spell.
+	from, next := x.Answered, len(spells)
+	for i, s := range spells {
+		if s.From.After(x.Answered) {
+			next = i
+			break
+		}
+		if s.From.Before(x.Start) && s.end(now).After(x.Answered) {
+			waited, from, next = true, s.end(now), i+1
+			break
+		}
+	}
+	if e.TTL <= 0 {
+		return mustArrive, waited, from, from
+	}
+	if waited && from.Sub(x.Answered) > e.TTL+e.ExpireMargin {
+		return mustExpire, waited, from, from
+	}
+	scale := e.TimeScale
+	if scale <= 0 {
+		scale = 1
+	}
+	reach = from
+	if due := x.Answered.Add((&server.Config{TimeScale: scale}).BatchWindow(x.Class)); due.After(reach) {
+		reach = due
+	}
+	// The first window of DeliverWithin from reach on with the device
+	// online and the server up.
+	blocks := append(spells[next:], out...)
+	sort.Slice(blocks, func(i, j int) bool { return blocks[i].From.Before(blocks[j].From) })
+	for _, b := range blocks {
+		if !b.end(now).After(reach) {
+			continue
+		}
+		if b.From.Sub(reach) >= e.DeliverWithin {
+			break
+		}
+		reach = b.end(now)
+	}
+	if reach.Add(e.DeliverWithin).Before(x.Start.Add(e.TTL)) {
+		return mustArrive, waited, from, reach
+	}
+	return nearTTL, waited, from, reach
+}
+
 // Report is the verdict of Check.
 type Report struct {
-	Pushes      int // every push sent
-	Checked     int // answered 200 Received
-	Delivered   int // Received ones that arrived exactly once
-	Lost        int // Received and never arrived
+	Pushes    int // every push sent
+	Checked   int // answered 200 Received
+	Delivered int // Received ones that must arrive and arrived exactly once
+	Waited    int // of those, sent while the device was offline (it came back within the TTL)
+	// LongestWait is the longest a Delivered one waited for its device,
+	// from the answer.
+	LongestWait time.Duration
+	Lost        int // Received, must arrive, never arrived
 	Duplicates  int // arrived more than once (any outcome)
 	Spurious    int // arrived although refused, or never sent
 	Refused     int // QueueFull, 4xx
 	Unknown     int // no answer or 503
 	UnknownSeen int // of those, arrived (once)
-	Expired     int // Received, not arrived, and past its TTL
-	Examples    []string
+	// Expired: Received, the device offline for longer than TTL+margin
+	// after the answer, and not arrived, as it must.
+	Expired int
+	// ExpiredUnknown: unanswered or 503 pushes in the same case (they may
+	// have been stored: they must not arrive either).
+	ExpiredUnknown int
+	// Late: arrived although the device was offline for longer than
+	// TTL+margin after the answer: delivered after expiry (any outcome).
+	Late int
+	// NearTTL: Received, the device back too close to the TTL to say;
+	// NearTTLSeen of them arrived (once).
+	NearTTL, NearTTLSeen int
+	// Slowest is the longest time, among the Delivered ones, from reach
+	// (see expect) to the arrival, if after it: DeliverWithin must exceed
+	// it by far for the ledger to be sound.
+	Slowest time.Duration
+	// SlowestAnswer is the longest a push answered Received waited for
+	// its answer.
+	SlowestAnswer time.Duration
+	Examples      []string
 }
 
 func (r Report) String() string {
-	return fmt.Sprintf("pushes %d, checked (200 Received) %d, delivered exactly once %d, lost %d, duplicates %d, spurious %d, refused %d, unanswered/503 %d (of which arrived once %d), expired %d",
-		r.Pushes, r.Checked, r.Delivered, r.Lost, r.Duplicates, r.Spurious, r.Refused, r.Unknown, r.UnknownSeen, r.Expired)
+	return fmt.Sprintf("pushes %d, checked (200 Received) %d, delivered exactly once %d (%d of them after waiting for an offline device, up to %v), lost %d, duplicates %d, spurious %d, "+
+		"refused %d, unanswered/503 %d (of which arrived once %d), expired %d (and %d unanswered/503), delivered after expiry %d, near the TTL %d (of which arrived %d), slowest delivery %v, slowest answer %v",
+		r.Pushes, r.Checked, r.Delivered, r.Waited, r.LongestWait.Round(time.Millisecond), r.Lost, r.Duplicates, r.Spurious,
+		r.Refused, r.Unknown, r.UnknownSeen, r.Expired, r.ExpiredUnknown, r.Late, r.NearTTL, r.NearTTLSeen, r.Slowest.Round(time.Millisecond), r.SlowestAnswer.Round(time.Millisecond))
 }
 
-// Check compares the ledger with what the apps saw. ttl is the server's
-// queue TTL: a Received push not delivered counts as expired only when
-// it was answered more than ttl before now.
-func (s *Sender) Check(f *Fleet, ttl time.Duration, answeredBefore time.Time) Report {
+// Check compares the ledger with what the apps saw, judging expiry by e.
+// Call it once every device that should be is online again and what must
+// arrive has arrived (AllDueArrived).
+func (s *Sender) Check(f *Fleet, e Expiry) Report {
 	var r Report
+	now := time.Now()
 	ledger := s.Ledger()
+	out := s.serverOut(e)
 	known := map[string]bool{}
 	ex := func(format string, a ...any) {
 		if len(r.Examples) < 10 {
@@ -389,17 +600,40 @@ func (s *Sender) Check(f *Fleet, ttl time.Duration, answeredBefore time.Time) Re
 			r.Duplicates++
 			ex("%s (%s) to device %d arrived %d times", x.ID, x.Status, x.Dev.Index, n)
 		}
+		exp, waited, from, reach := x.Dev.expect(x, e, out, now)
+		if exp == mustExpire && n > 0 && x.Outcome != Refused {
+			r.Late++
+			ex("%s (class %d, %s) to device %d arrived after expiry: the device was offline for %v after the answer, TTL %v",
+				x.ID, x.Class, x.Status, x.Dev.Index, from.Sub(x.Answered).Round(time.Millisecond), e.TTL)
+		}
 		switch x.Outcome {
 		case Received:
 			r.Checked++
+			r.SlowestAnswer = max(r.SlowestAnswer, x.Answered.Sub(x.Start))
 			switch {
+			case exp == mustExpire:
+				if n == 0 {
+					r.Expired++
+				}
+			case exp == nearTTL:
+				r.NearTTL++
+				if n > 0 {
+					r.NearTTLSeen++
+				}
 			case n == 1:
 				r.Delivered++
-			case n == 0 && ttl > 0 && time.Since(answeredBefore) > ttl:
-				r.Expired++
+				if waited {
+					r.Waited++
+					r.LongestWait = max(r.LongestWait, from.Sub(x.Answered))
+				}
+				x.Dev.mu.Lock()
+				at := x.Dev.at[x.ID]
+				x.Dev.mu.Unlock()
+				r.Slowest = max(r.Slowest, at.Sub(reach))
 			case n == 0:
 				r.Lost++
-				ex("%s (class %d) to device %d answered Received, never arrived", x.ID, x.Class, x.Dev.Index)
+				ex("%s (class %d) to device %d answered Received, never arrived (sent while offline: %v; device and server up from %v after it was sent, TTL %v)",
+					x.ID, x.Class, x.Dev.Index, waited, reach.Sub(x.Start).Round(time.Millisecond), e.TTL)
 			}
 		case Refused:
 			r.Refused++
@@ -411,6 +645,9 @@ func (s *Sender) Check(f *Fleet, ttl time.Duration, answeredBefore time.Time) Re
 			r.Unknown++
 			if n > 0 {
 				r.UnknownSeen++
+			}
+			if exp == mustExpire && n == 0 {
+				r.ExpiredUnknown++
 			}
 		}
 	}
