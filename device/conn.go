@@ -263,6 +263,12 @@ func (c *conn) readLoop() {
 		}
 		switch f.Type {
 		case wire.TypeNotify:
+			if !c.d.isOnline() {
+				// Airplane mode went on while this connection was being
+				// set up: a phone with its radio off receives nothing.
+				// Not acked, so the server keeps it for the next time.
+				continue
+			}
 			received := c.d.clk.Now()
 			c.d.events.push(func() {
 				c.d.deliver(f, received)
