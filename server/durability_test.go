@@ -247,3 +247,43 @@ func TestServerMoveChangesChannelURIs(t *testing.T) {
 		t.Fatalf("push to the new URI: %+v", a)
 	}
 }
+
+// TestQueuedNotificationsExpire: notifications queued for a device that
+// stays away are dropped once past the queue TTL, by the server's sweep,
+// without the device coming back: the queue depth falls, the expired count
+// rises and the channel has room again (no QueueFull). When the device does
+// come back it gets what was sent since, not what expired.
+func TestQueuedNotificationsExpire(t *testing.T) {
+	start := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(start)
+	srv := startServer(t, server.Config{Clock: clk, QueueTTL: time.Hour, QueueLimit: 2})
+	dir := t.TempDir()
+	p := newPhone(t, srv.URL(), dir)
+	uri := p.openChannel(t, "com.example.away", "", true, true).ChannelURI()
+	p.Close()
+	for _, text := range []string{"old 1", "old 2"} {
+		if a := post(t, "POST", uri, toastT, "2", "", toastXML(text, "", "")); a.notif != "Received" {
+			t.Fatalf("%s: %+v", text, a)
+		}
+	}
+	if a := post(t, "POST", uri, toastT, "2", "", toastXML("full", "", "")); a.notif != "QueueFull" {
+		t.Fatalf("third push to a queue of 2: %+v", a)
+	}
+	if d := metric(t, srv, "openmpns_queue_depth"); d != 2 {
+		t.Fatalf("queue depth %v, want 2", d)
+	}
+	clk.Advance(time.Hour + time.Minute) // past the TTL, and a sweep (every 15 min here)
+	if d, x := metric(t, srv, "openmpns_queue_depth"), metric(t, srv, "openmpns_notifications_expired_total"); d != 0 || x != 2 {
+		t.Fatalf("after the TTL: queue depth %v, expired %v; want 0 and 2", d, x)
+	}
+	if a := post(t, "POST", uri, toastT, "2", "", toastXML("new", "", "")); a.notif != "Received" {
+		t.Fatalf("push after the expiry: %+v, want room again", a)
+	}
+	back := newPhone(t, srv.URL(), dir)
+	if got := back.rec.waitN(t, 1, "shelltoast"); got[0].toast.Text1 != "new" {
+		t.Fatalf("the device got %q first, want only what was sent after the expiry", got[0].toast.Text1)
+	}
+	if n := len(back.rec.of("shelltoast")); n != 1 {
+		t.Fatalf("%d toasts, want 1", n)
+	}
+}

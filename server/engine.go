@@ -118,6 +118,12 @@ type Engine struct {
 	mu       sync.RWMutex
 	devices  map[string]*deviceState
 	channels map[string]*channelState // by token
+
+	// The expiry sweep (see sweep); sweepMu keeps a sweep from running
+	// once Stop has returned.
+	sweepMu      sync.Mutex
+	sweepTimer   clock.Timer
+	sweepStopped bool
 }
 
 type deviceState struct {
@@ -193,7 +199,48 @@ func NewEngine(cfg *Config, st Store, met *metrics) (*Engine, error) {
 	e.seq.Store(maxSeq)
 	met.channels.Set(float64(len(e.channels)))
 	met.queueDepth.Set(float64(len(queued) - len(orphans)))
+	e.sweepMu.Lock()
+	e.sweepTimer = e.clk.AfterFunc(e.sweepInterval(), e.sweepTick)
+	e.sweepMu.Unlock()
 	return e, nil
+}
+
+// sweepInterval is how often queued notifications past their expiry are
+// dropped for devices that stay away: a quarter of the queue TTL, between
+// 1 s and 1 min.
+func (e *Engine) sweepInterval() time.Duration {
+	return min(max(e.cfg.QueueTTL/4, time.Second), time.Minute)
+}
+
+func (e *Engine) sweepTick() {
+	e.sweepMu.Lock()
+	defer e.sweepMu.Unlock()
+	if e.sweepStopped {
+		return
+	}
+	e.sweep(e.clk.Now())
+	e.sweepTimer = e.clk.AfterFunc(e.sweepInterval(), e.sweepTick)
+}
+
+// sweep drops the queued notifications past their expiry of every device.
+// Dispatch expires a connected device's queue as it goes; without the
+// sweep, a device that never comes back would keep its expired
+// notifications in the store, the queue depth and the channel's QueueFull
+// count forever.
+func (e *Engine) sweep(now time.Time) {
+	e.mu.RLock()
+	devs := make([]*deviceState, 0, len(e.devices))
+	for _, d := range e.devices {
+		devs = append(devs, d)
+	}
+	e.mu.RUnlock()
+	for _, d := range devs {
+		d.mu.Lock()
+		if len(d.queue) > 0 {
+			e.expire(d, now)
+		}
+		d.mu.Unlock()
+	}
 }
 
 // SetDeviceTokens makes new devices get signed identity tokens and checks
@@ -772,6 +819,12 @@ func (e *Engine) Kick(code int, reason string) {
 
 // Stop cancels timers. The store is closed by the owner.
 func (e *Engine) Stop() {
+	e.sweepMu.Lock()
+	e.sweepStopped = true
+	if e.sweepTimer != nil {
+		e.sweepTimer.Stop()
+	}
+	e.sweepMu.Unlock()
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	for _, d := range e.devices {
