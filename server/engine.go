@@ -35,6 +35,9 @@ type Store interface {
 	// returns at once; the channel yields the outcome once it is durable.
 	Enqueue(n *store.Notification, replace uint64) <-chan error
 	Remove(seqs []uint64) error
+	// RemoveLater removes without waiting; a crash before it is written
+	// brings the notifications back (devices drop what they have seen).
+	RemoveLater(seqs []uint64)
 	Queued() ([]*store.Notification, error)
 	Close() error
 }
@@ -464,16 +467,8 @@ func (e *Engine) expire(d *deviceState, now time.Time) {
 	if len(gone) > 0 {
 		e.met.expired.Add(float64(len(gone)))
 		e.met.queueDepth.Sub(float64(len(gone)))
-		e.removeAsync(gone)
+		e.st.RemoveLater(gone)
 	}
-}
-
-func (e *Engine) removeAsync(seqs []uint64) {
-	go func() {
-		if err := e.st.Remove(seqs); err != nil {
-			e.log.Warn("remove notifications", "count", len(seqs), "err", err)
-		}
-	}()
 }
 
 // dispatch sends what is due to the connected device and arms a timer for
@@ -795,9 +790,10 @@ func (e *Engine) Ack(devID string, conn deviceConn, nids []string) {
 	e.met.queueDepth.Sub(float64(len(done)))
 	e.dispatch(d, now)
 	d.mu.Unlock()
-	if err := e.st.Remove(done); err != nil {
-		e.log.Warn("remove acknowledged notifications", "device", devID, "count", len(done), "err", err)
-	}
+	// An acknowledged notification is gone from the queue at once; its
+	// record rides on the next commit. A crash before that delivers it
+	// again, and the device drops it as already seen.
+	e.st.RemoveLater(done)
 }
 
 // Kick closes every device connection, for shutdown.

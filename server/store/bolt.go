@@ -48,12 +48,22 @@ type Bolt struct {
 
 	mu     sync.RWMutex // guards closed against submit
 	closed bool
+
+	// Removals that need not be durable at once (see RemoveLater).
+	lazyMu    sync.Mutex
+	lazy      []uint64
+	lazyTimer *time.Timer
 }
+
+// RemoveDelay bounds how long a RemoveLater waits for a commit to ride on.
+const RemoveDelay = 100 * time.Millisecond
 
 type op struct {
 	apply func(tx *bolt.Tx) error
 	err   chan error
 }
+
+var errClosed = errors.New("store: closed")
 
 // maxGroup bounds how many writes share one transaction.
 const maxGroup = 512
@@ -170,6 +180,12 @@ func (b *Bolt) commitLoop() {
 	errs := make([]error, 0, maxGroup)
 	for first := range b.ops {
 		group = append(group[:0], first)
+		// Removals queued so far ride on this transaction, after its ops.
+		// They are taken before the drain: every notification they remove
+		// was submitted before it was delivered, so before this point, and
+		// is in this group or an earlier one if the drain empties the
+		// channel. If it does not (a full group), they wait for the next.
+		lazy := b.takeLazy()
 	drain:
 		for len(group) < maxGroup {
 			select {
@@ -182,15 +198,26 @@ func (b *Bolt) commitLoop() {
 				break drain
 			}
 		}
+		if len(group) == maxGroup && len(lazy) > 0 {
+			b.putBackLazy(lazy)
+			lazy = nil
+		}
 		errs = errs[:0]
+		var lazyErr error
 		err := b.db.Update(func(tx *bolt.Tx) error {
 			for _, o := range group {
 				// bbolt has no savepoints: an op that fails must fail
 				// before it writes, so the others can still commit.
 				errs = append(errs, o.apply(tx))
 			}
+			if len(lazy) > 0 {
+				lazyErr = deleteSeqs(tx, lazy)
+			}
 			return nil
 		})
+		if (err != nil || lazyErr != nil) && len(lazy) > 0 {
+			b.putBackLazy(lazy) // try again later (deleting twice is harmless)
+		}
 		for i, o := range group {
 			if err != nil {
 				o.err <- fmt.Errorf("store: commit: %w", err)
@@ -209,7 +236,7 @@ func (b *Bolt) submit(fn func(tx *bolt.Tx) error) <-chan error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.closed {
-		o.err <- errors.New("store: closed")
+		o.err <- errClosed
 		return o.err
 	}
 	b.ops <- o
@@ -226,6 +253,7 @@ func (b *Bolt) DB() *bolt.DB { return b.db }
 
 // Close waits for pending writes and closes the file.
 func (b *Bolt) Close() error {
+	b.flushLazy() // what RemoveLater queued is written before the file closes
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -339,20 +367,79 @@ func (b *Bolt) Enqueue(n *Notification, replace uint64) <-chan error {
 	})
 }
 
-// Remove deletes delivered or expired notifications.
+// Remove deletes delivered or expired notifications and returns once that
+// is durable.
 func (b *Bolt) Remove(seqs []uint64) error {
 	if len(seqs) == 0 {
 		return nil
 	}
-	return b.write(func(tx *bolt.Tx) error {
-		q := tx.Bucket(bucketQueue)
-		for _, seq := range seqs {
-			if err := q.Delete(seqKey(seq)); err != nil {
-				return err
-			}
+	return b.write(func(tx *bolt.Tx) error { return deleteSeqs(tx, seqs) })
+}
+
+// RemoveLater deletes delivered or expired notifications without waiting:
+// the deletion rides on the next transaction (a push's, usually), or is
+// written on its own within RemoveDelay. Until then a crash keeps the
+// notifications, which are then delivered again; devices drop what they
+// have already seen. At a steady trickle of pushes this halves the commits
+// (and fdatasyncs) per notification.
+func (b *Bolt) RemoveLater(seqs []uint64) {
+	if len(seqs) == 0 {
+		return
+	}
+	b.lazyMu.Lock()
+	defer b.lazyMu.Unlock()
+	b.lazy = append(b.lazy, seqs...)
+	if b.lazyTimer == nil {
+		b.lazyTimer = time.AfterFunc(RemoveDelay, b.flushLazy)
+	}
+}
+
+// takeLazy returns the queued removals and empties the queue.
+func (b *Bolt) takeLazy() []uint64 {
+	b.lazyMu.Lock()
+	defer b.lazyMu.Unlock()
+	l := b.lazy
+	b.lazy = nil
+	return l
+}
+
+func (b *Bolt) putBackLazy(l []uint64) {
+	b.lazyMu.Lock()
+	defer b.lazyMu.Unlock()
+	b.lazy = append(b.lazy, l...)
+	if b.lazyTimer == nil {
+		b.lazyTimer = time.AfterFunc(RemoveDelay, b.flushLazy)
+	}
+}
+
+// flushLazy writes the queued removals in a transaction of their own,
+// submitted after every write so far (so after the notifications they
+// remove were stored).
+func (b *Bolt) flushLazy() {
+	b.lazyMu.Lock()
+	l := b.lazy
+	b.lazy = nil
+	if b.lazyTimer != nil {
+		b.lazyTimer.Stop()
+		b.lazyTimer = nil
+	}
+	b.lazyMu.Unlock()
+	if len(l) == 0 {
+		return
+	}
+	if err := b.Remove(l); err != nil && !errors.Is(err, errClosed) {
+		b.putBackLazy(l)
+	}
+}
+
+func deleteSeqs(tx *bolt.Tx, seqs []uint64) error {
+	q := tx.Bucket(bucketQueue)
+	for _, seq := range seqs {
+		if err := q.Delete(seqKey(seq)); err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // Queued returns every queued notification in Seq order.

@@ -102,3 +102,61 @@ func TestNotificationIDRoundTrip(t *testing.T) {
 		t.Fatal("ParseID accepted zz")
 	}
 }
+
+// TestRemoveLater: a lazy removal rides on the next commit, whatever it is
+// for; with no commit to ride on it is written on its own; Close writes
+// what is still queued; after Close it is dropped.
+func TestRemoveLater(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := func() []uint64 {
+		t.Helper()
+		q, err := b.Queued()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seqs []uint64
+		for _, n := range q {
+			seqs = append(seqs, n.Seq)
+		}
+		return seqs
+	}
+	for i := uint64(1); i <= 4; i++ {
+		if err := <-b.Enqueue(&Notification{Seq: i, Channel: "t", Kind: "raw"}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Rides on the next commit: once notification 5 is durable, 1 is gone.
+	b.RemoveLater([]uint64{1})
+	if err := <-b.Enqueue(&Notification{Seq: 5, Channel: "t", Kind: "raw"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := queued(); len(got) != 4 || got[0] != 2 {
+		t.Fatalf("after a commit: queued %v, want 2..5", got)
+	}
+	// On its own, within RemoveDelay.
+	b.RemoveLater([]uint64{2})
+	deadline := time.Now().Add(10 * time.Second)
+	for got := queued(); len(got) != 3; got = queued() {
+		if time.Now().After(deadline) {
+			t.Fatalf("a lazy removal with nothing to ride on was never written: %v", got)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the store; RemoveDelay is 100 ms
+	}
+	// Close writes what is queued.
+	b.RemoveLater([]uint64{3})
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.RemoveLater([]uint64{4}) // after Close: dropped, no panic
+	if b, err = OpenBolt(path); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got := queued(); len(got) != 2 || got[0] != 4 || got[1] != 5 {
+		t.Fatalf("after Close and reopen: queued %v, want [4 5]", got)
+	}
+}
