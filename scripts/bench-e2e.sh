@@ -6,6 +6,7 @@
 #   DEVICES=1000 DURATION=5s RATE=1000 CONC=64 scripts/bench-e2e.sh
 #   SERVE_FLAGS=--reader-goroutines scripts/bench-e2e.sh   (no epoll poller)
 #   PHASES=paced scripts/bench-e2e.sh                       (one of the two runs)
+#   FLEET_NICE=10 scripts/bench-e2e.sh                      (the devices at a lower priority)
 #
 # Three processes, as in production: `openmpns serve`, `openmpns fleet`
 # (the devices, writing their Channel URIs to a file) and `openmpns load`
@@ -40,7 +41,7 @@ for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>
 
 run() { # $1 = name, rest = load flags
 	local name=$1; shift
-	"$BIN" fleet --server http://127.0.0.1:$PORT --devices "$DEVICES" --apps com.example.app --connect-rate 5000 \
+	nice -n "${FLEET_NICE:-0}" "$BIN" fleet --server http://127.0.0.1:$PORT --devices "$DEVICES" --apps com.example.app --connect-rate 5000 \
 		--channels-out "$work/channels.jsonl" --report "$work/fleet-$name.json" --progress 1s 2>"$work/fleet.log" >/dev/null &
 	local fl=$!
 	until grep -q " $DEVICES registered" "$work/fleet.log" 2>/dev/null; do
