@@ -91,6 +91,11 @@ type Config struct {
 	// for their store write; beyond it senders get 503 at once (overload).
 	// Negative: no limit.
 	MaxPendingPushes int
+	// RemoveDelay bounds how long the deletion of an acknowledged or
+	// expired notification waits for a commit to ride on before it is
+	// written on its own (default 100 ms). A crash within it delivers the
+	// notification again, and the device drops it as already seen.
+	RemoveDelay time.Duration
 	// TimeScale divides the batching windows (450 s, 900 s) so a developer
 	// can preview batched delivery: 100 makes them 4.5 s and 9 s.
 	TimeScale float64

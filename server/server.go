@@ -61,6 +61,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.SetRemoveDelay(cfg.RemoveDelay)
 	s := &Server{cfg: cfg, log: cfg.Logger, st: st, met: newMetrics()}
 	if s.authStore, err = auth.NewBoltStore(st.DB()); err == nil {
 		s.registry, err = auth.NewRegistry(s.authStore, cfg.Clock.Now)

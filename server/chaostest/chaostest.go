@@ -47,6 +47,7 @@ type ChildConfig struct {
 	Heartbeat   time.Duration `json:"heartbeat,omitempty"`
 	MaxPending  int           `json:"max_pending,omitempty"`
 	MaxConnsIP  int           `json:"max_conns_ip,omitempty"`
+	RemoveDelay time.Duration `json:"remove_delay,omitempty"`
 	ServerDebug bool          `json:"server_debug,omitempty"`
 	// FileSizeLimit, if positive, is the RLIMIT_FSIZE of the child in bytes:
 	// a real "disk full" for the data file. SIGUSR1 lifts it ("space
@@ -101,7 +102,7 @@ func serveChild(js string) int {
 	srv, err := server.New(server.Config{
 		DataDir: c.DataDir, Listen: c.Listen, Logger: log,
 		QueueLimit: c.QueueLimit, QueueTTL: c.QueueTTL, TimeScale: c.TimeScale, DailyQuota: c.DailyQuota,
-		Heartbeat: c.Heartbeat, MaxPendingPushes: c.MaxPending, MaxConnsPerIP: c.MaxConnsIP,
+		Heartbeat: c.Heartbeat, MaxPendingPushes: c.MaxPending, MaxConnsPerIP: c.MaxConnsIP, RemoveDelay: c.RemoveDelay,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)

@@ -146,6 +146,15 @@ func TestFullDiskRefusesWith503(t *testing.T) {
 	if err := fleet.WaitFor(wctx, snd.AllReceivedArrived); err != nil {
 		t.Fatal(err)
 	}
+	// The restarted server has the same file size limit and a file at it:
+	// only what the device acknowledged makes room. Once the server has
+	// taken every ack (the queue is empty), a new push fits.
+	for scrape(t, srv.URL(), "openmpns_queue_depth") != "0" {
+		if wctx.Err() != nil {
+			t.Fatalf("the server never took the device's acks: queue depth %s", scrape(t, srv.URL(), "openmpns_queue_depth"))
+		}
+		time.Sleep(10 * time.Millisecond) // polling a metric no event announces
+	}
 	if x := snd.Push(ctx, d, 3); x.Outcome != Received {
 		t.Fatalf("marker: %s", x.Status)
 	}
@@ -155,6 +164,62 @@ func TestFullDiskRefusesWith503(t *testing.T) {
 	r := snd.Check(fleet, Expiry{})
 	t.Log(r)
 	if r.Lost != 0 || r.Duplicates != 0 || r.Spurious != 0 || r.UnknownSeen != 0 {
+		t.Fatalf("%s\n%v", r, r.Examples)
+	}
+}
+
+// TestFullDiskAckedNotificationsMakeRoom: on a full disk, what a device
+// acknowledges makes room for new pushes at once, although the deletion of
+// acknowledged notifications normally waits to ride on the next commit.
+// The server's remove delay is an hour here, so the deletions can only be
+// written by that next commit: the push's, which fails for lack of room
+// until they are written first.
+func TestFullDiskAckedNotificationsMakeRoom(t *testing.T) {
+	srv := StartServer(t, ChildConfig{DataDir: t.TempDir(), DailyQuota: -1, QueueLimit: 100000,
+		FileSizeLimit: 512 << 10, RemoveDelay: time.Hour})
+	fleet := NewFleet(t, FleetConfig{Server: srv.URL(), N: 1, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	d := fleet.Devs[0]
+	d.SetOnline(false)
+	snd := NewSender()
+	defer snd.Close()
+	snd.Pad = 3000
+	ctx := context.Background()
+	// Full: 20 refusals in a row.
+	for i, full := 0, 0; full < 20; i++ {
+		if i == 2000 {
+			t.Fatalf("2000 pushes of 3 KB into a 512 KB file were all accepted: %s", snd.Answers())
+		}
+		switch x := snd.Push(ctx, d, 3); {
+		case x.Status == "503 ":
+			full++
+		case x.Outcome == Received:
+			full = 0
+		default:
+			t.Fatalf("push %d: %s, want Received or 503", i, x.Status)
+		}
+	}
+	t.Logf("disk full: %s", snd.Answers())
+	d.SetOnline(true)
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := fleet.WaitFor(wctx, snd.AllReceivedArrived); err != nil {
+		t.Fatal(err)
+	}
+	for scrape(t, srv.URL(), "openmpns_queue_depth") != "0" {
+		if wctx.Err() != nil {
+			t.Fatal("the server never took the device's acks")
+		}
+		time.Sleep(10 * time.Millisecond) // polling a metric no event announces
+	}
+	for i := range 5 {
+		if x := snd.Push(ctx, d, 3); x.Outcome != Received {
+			t.Fatalf("push %d after the device acknowledged everything: %s, want room", i, x.Status)
+		}
+	}
+	if err := fleet.WaitFor(wctx, snd.AllReceivedArrived); err != nil {
+		t.Fatal(err)
+	}
+	if r := snd.Check(fleet, Expiry{}); r.Lost != 0 || r.Duplicates != 0 || r.Spurious != 0 || r.UnknownSeen != 0 {
 		t.Fatalf("%s\n%v", r, r.Examples)
 	}
 }

@@ -50,13 +50,25 @@ type Bolt struct {
 	closed bool
 
 	// Removals that need not be durable at once (see RemoveLater).
-	lazyMu    sync.Mutex
-	lazy      []uint64
-	lazyTimer *time.Timer
+	lazyMu      sync.Mutex
+	lazy        []uint64
+	lazyTimer   *time.Timer
+	removeDelay time.Duration
 }
 
-// RemoveDelay bounds how long a RemoveLater waits for a commit to ride on.
-const RemoveDelay = 100 * time.Millisecond
+// DefaultRemoveDelay bounds how long a RemoveLater waits for a commit to
+// ride on; SetRemoveDelay changes it.
+const DefaultRemoveDelay = 100 * time.Millisecond
+
+// SetRemoveDelay sets how long a RemoveLater may wait for a commit to ride
+// on before it is written on its own. Call it before use.
+func (b *Bolt) SetRemoveDelay(d time.Duration) {
+	b.lazyMu.Lock()
+	defer b.lazyMu.Unlock()
+	if d > 0 {
+		b.removeDelay = d
+	}
+}
 
 type op struct {
 	apply func(tx *bolt.Tx) error
@@ -113,7 +125,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: initialise %s: %w", path, err)
 	}
-	b := &Bolt{db: db, ops: make(chan *op, maxGroup), done: make(chan struct{})}
+	b := &Bolt{db: db, ops: make(chan *op, maxGroup), done: make(chan struct{}), removeDelay: DefaultRemoveDelay}
 	go b.commitLoop()
 	return b, nil
 }
@@ -210,6 +222,10 @@ func (b *Bolt) commitLoop() {
 				// before it writes, so the others can still commit.
 				errs = append(errs, o.apply(tx))
 			}
+			// After the ops: one of them may store a notification removed
+			// here (delivered and acked before its own commit). On a full
+			// disk the deletions in the same transaction are what make
+			// room: bbolt allocates pages when it writes the smaller tree.
 			if len(lazy) > 0 {
 				lazyErr = deleteSeqs(tx, lazy)
 			}
@@ -378,7 +394,7 @@ func (b *Bolt) Remove(seqs []uint64) error {
 
 // RemoveLater deletes delivered or expired notifications without waiting:
 // the deletion rides on the next transaction (a push's, usually), or is
-// written on its own within RemoveDelay. Until then a crash keeps the
+// written on its own within the remove delay (DefaultRemoveDelay). Until then a crash keeps the
 // notifications, which are then delivered again; devices drop what they
 // have already seen. At a steady trickle of pushes this halves the commits
 // (and fdatasyncs) per notification.
@@ -390,7 +406,7 @@ func (b *Bolt) RemoveLater(seqs []uint64) {
 	defer b.lazyMu.Unlock()
 	b.lazy = append(b.lazy, seqs...)
 	if b.lazyTimer == nil {
-		b.lazyTimer = time.AfterFunc(RemoveDelay, b.flushLazy)
+		b.lazyTimer = time.AfterFunc(b.removeDelay, b.flushLazy)
 	}
 }
 
@@ -408,7 +424,7 @@ func (b *Bolt) putBackLazy(l []uint64) {
 	defer b.lazyMu.Unlock()
 	b.lazy = append(b.lazy, l...)
 	if b.lazyTimer == nil {
-		b.lazyTimer = time.AfterFunc(RemoveDelay, b.flushLazy)
+		b.lazyTimer = time.AfterFunc(b.removeDelay, b.flushLazy)
 	}
 }
 

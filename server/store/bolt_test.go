@@ -137,14 +137,14 @@ func TestRemoveLater(t *testing.T) {
 	if got := queued(); len(got) != 4 || got[0] != 2 {
 		t.Fatalf("after a commit: queued %v, want 2..5", got)
 	}
-	// On its own, within RemoveDelay.
+	// On its own, within the remove delay.
 	b.RemoveLater([]uint64{2})
 	deadline := time.Now().Add(10 * time.Second)
 	for got := queued(); len(got) != 3; got = queued() {
 		if time.Now().After(deadline) {
 			t.Fatalf("a lazy removal with nothing to ride on was never written: %v", got)
 		}
-		time.Sleep(10 * time.Millisecond) // polling the store; RemoveDelay is 100 ms
+		time.Sleep(10 * time.Millisecond) // polling the store; the delay is 100 ms
 	}
 	// Close writes what is queued.
 	b.RemoveLater([]uint64{3})
