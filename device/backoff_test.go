@@ -2,8 +2,6 @@ package device_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -68,15 +66,8 @@ func (c *waitClock) AfterFunc(d time.Duration, f func()) clock.Timer {
 // jittered backoff before reconnecting, instead of knocking the other
 // instance off at once.
 func TestReplacedConnectionBacksOff(t *testing.T) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	quiet := quietLogger()
+	srv := startServer(t)
 	min := 5 * time.Millisecond
 	dirA := t.TempDir()
 	clkA := &waitClock{ch: make(chan time.Duration, 16)}
@@ -138,4 +129,18 @@ func TestReplacedBackoffBounds(t *testing.T) {
 			t.Errorf("ReplacedBackoff(%d) spans [%v, %v], want [%v, %v]", n, lo, hi, want[0], want[1])
 		}
 	}
+}
+
+// startServer starts a real server on a loopback port for the test.
+func startServer(t *testing.T) *server.Server {
+	t.Helper()
+	srv, err := server.New(server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
 }

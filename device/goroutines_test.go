@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/openmpns/openmpns/device"
-	"github.com/openmpns/openmpns/server"
 	"github.com/openmpns/openmpns/shared/sender"
 )
 
@@ -56,15 +53,8 @@ func settledDeviceGoroutines(want int) int {
 // tens of thousands of devices: every goroutine is 8 KiB of stack and
 // garbage-collector work each.
 func TestIdleDeviceHoldsTwoGoroutines(t *testing.T) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(server.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	quiet := quietLogger()
+	srv := startServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	client := sender.Client{HTTP: sender.NewHTTPClient(4)}

@@ -42,9 +42,10 @@ func canonical(f *Frame) *Frame {
 	return &g
 }
 
-func FuzzDecode(f *testing.F) {
-	// The seed corpus is testdata/fuzz/FuzzDecode; these add the table cases
-	// and one encoded frame of every type.
+// addFrameSeeds adds the decode table's inputs and one encoded frame of
+// every type to f's seeds.
+func addFrameSeeds(f *testing.F) {
+	f.Helper()
 	for _, tc := range decodeCases {
 		if len(tc.in) <= 4096 {
 			f.Add([]byte(tc.in))
@@ -57,6 +58,12 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(b)
 	}
+}
+
+func FuzzDecode(f *testing.F) {
+	// The seed corpus is testdata/fuzz/FuzzDecode; these add the table cases
+	// and one encoded frame of every type.
+	addFrameSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := Decode(b)
 		if err != nil {
@@ -114,18 +121,7 @@ func FuzzDecode(f *testing.F) {
 // same frame; when appendFrame encodes a frame, it writes the very bytes
 // encoding/json writes.
 func FuzzFastMatchesJSON(f *testing.F) {
-	for _, tc := range decodeCases {
-		if len(tc.in) <= 4096 {
-			f.Add([]byte(tc.in))
-		}
-	}
-	for _, fr := range sampleFrames() {
-		b, err := Encode(fr)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	addFrameSeeds(f)
 	f.Add([]byte(` { "type" : "ack" , "nids" : [ "a" , "b\"" ] } `))
 	f.Add([]byte(`{"type":"notify","payload":"","domains":[],"class":-0,"toast":false}`))
 	f.Add([]byte(`{"type":"ack","Type":"hello"}`))
