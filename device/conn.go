@@ -193,8 +193,8 @@ func (c *conn) writeLoop() {
 			if err != nil {
 				c.mu.Lock()
 				c.writing = false
+				c.writeFailedLocked(err) // in the same hold: no new writer starts
 				c.mu.Unlock()
-				c.writeFailed(err)
 				return
 			}
 		}
@@ -210,6 +210,11 @@ func (c *conn) writeLoop() {
 func (c *conn) writeFailed(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.writeFailedLocked(err)
+}
+
+// writeFailedLocked is writeFailed with c.mu held.
+func (c *conn) writeFailedLocked(err error) {
 	if c.writeErr != nil {
 		return
 	}
