@@ -4,6 +4,7 @@ GO        ?= go
 export LANG := en_US.UTF-8
 BIN       := bin
 FUZZTIME  ?= 30s
+FUZZMINIMIZE ?= 60s
 PKGS_PURE := ./cmd/openmpns/... ./server/... ./device/... ./shared/...
 
 .PHONY: all build test demo screenshots lint bench fuzz fuzz-short clean
@@ -48,21 +49,24 @@ bench: build
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s): payload XML, WebSocket frames, the HTTP push handler, JWTs
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzParseToast$$' -fuzztime=$(FUZZTIME) ./shared/payload/
-	$(GO) test -run='^$$' -fuzz='^FuzzParseTile$$' -fuzztime=$(FUZZTIME) ./shared/payload/
-	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./shared/wire/
-	$(GO) test -run='^$$' -fuzz='^FuzzFastMatchesJSON$$' -fuzztime=$(FUZZTIME) ./shared/wire/
-	$(GO) test -run='^$$' -fuzz='^FuzzPushHandler$$' -fuzztime=$(FUZZTIME) ./server/
-	$(GO) test -run='^$$' -fuzz='^FuzzVerifyToken$$' -fuzztime=$(FUZZTIME) ./server/auth/
-	$(GO) test -run='^$$' -fuzz='^FuzzVerifyDeviceToken$$' -fuzztime=$(FUZZTIME) ./server/auth/
-	$(GO) test -run='^$$' -fuzz='^FuzzFrameReader$$' -fuzztime=$(FUZZTIME) ./server/
-	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./device/fleet/scenario/
-	$(GO) test -run='^$$' -fuzz='^FuzzReadTargets$$' -fuzztime=$(FUZZTIME) ./shared/sender/load/
-	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./emulator/apps/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseToast$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./shared/payload/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseTile$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./shared/payload/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./shared/wire/
+	$(GO) test -run='^$$' -fuzz='^FuzzFastMatchesJSON$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./shared/wire/
+	$(GO) test -run='^$$' -fuzz='^FuzzPushHandler$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./server/
+	$(GO) test -run='^$$' -fuzz='^FuzzVerifyToken$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./server/auth/
+	$(GO) test -run='^$$' -fuzz='^FuzzVerifyDeviceToken$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./server/auth/
+	$(GO) test -run='^$$' -fuzz='^FuzzFrameReader$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./server/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./device/fleet/scenario/
+	$(GO) test -run='^$$' -fuzz='^FuzzReadTargets$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./shared/sender/load/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./emulator/apps/
 
-## fuzz-short: a few seconds of every fuzz target (CI); seed corpora also run in `make test`
+## fuzz-short: a few seconds of every fuzz target (CI); seed corpora also run in `make test`.
+## A count, not a duration: Go 1.26's fuzz coordinator can fail a run spuriously with
+## "context deadline exceeded" when a duration ends (go.dev/issue/75804, fixed in Go 1.27).
+## Minimizing a new input is bounded by a count too (a push handler exec commits to disk).
 fuzz-short:
-	$(MAKE) fuzz FUZZTIME=3s
+	$(MAKE) fuzz FUZZTIME=50000x FUZZMINIMIZE=500x
 
 ## chaos: the long fault runs (30 SIGKILLs under load, a 10,000-device reconnect storm); figures go to docs/reliability.md
 chaos:
