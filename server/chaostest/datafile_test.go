@@ -149,12 +149,7 @@ func TestFullDiskRefusesWith503(t *testing.T) {
 	// The restarted server has the same file size limit and a file at it:
 	// only what the device acknowledged makes room. Once the server has
 	// taken every ack (the queue is empty), a new push fits.
-	for scrape(t, srv.URL(), "openmpns_queue_depth") != "0" {
-		if wctx.Err() != nil {
-			t.Fatalf("the server never took the device's acks: queue depth %s", scrape(t, srv.URL(), "openmpns_queue_depth"))
-		}
-		time.Sleep(10 * time.Millisecond) // polling a metric no event announces
-	}
+	waitAcksTaken(wctx, t, srv)
 	if x := snd.Push(ctx, d, 3); x.Outcome != Received {
 		t.Fatalf("marker: %s", x.Status)
 	}
@@ -205,12 +200,7 @@ func TestFullDiskAckedNotificationsMakeRoom(t *testing.T) {
 	if err := fleet.WaitFor(wctx, snd.AllReceivedArrived); err != nil {
 		t.Fatal(err)
 	}
-	for scrape(t, srv.URL(), "openmpns_queue_depth") != "0" {
-		if wctx.Err() != nil {
-			t.Fatal("the server never took the device's acks")
-		}
-		time.Sleep(10 * time.Millisecond) // polling a metric no event announces
-	}
+	waitAcksTaken(wctx, t, srv)
 	for i := range 5 {
 		if x := snd.Push(ctx, d, 3); x.Outcome != Received {
 			t.Fatalf("push %d after the device acknowledged everything: %s, want room", i, x.Status)
@@ -221,5 +211,17 @@ func TestFullDiskAckedNotificationsMakeRoom(t *testing.T) {
 	}
 	if r := snd.Check(fleet, Expiry{}); r.Lost != 0 || r.Duplicates != 0 || r.Spurious != 0 || r.UnknownSeen != 0 {
 		t.Fatalf("%s\n%v", r, r.Examples)
+	}
+}
+
+// waitAcksTaken waits until the server has taken every ack of its devices:
+// its queue is empty (the deletions may still wait to ride on a commit).
+func waitAcksTaken(ctx context.Context, t *testing.T, srv *Proc) {
+	t.Helper()
+	for scrape(t, srv.URL(), "openmpns_queue_depth") != "0" {
+		if ctx.Err() != nil {
+			t.Fatalf("the server never took the device's acks: queue depth %s", scrape(t, srv.URL(), "openmpns_queue_depth"))
+		}
+		time.Sleep(10 * time.Millisecond) // polling a metric no event announces
 	}
 }
