@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openmpns/openmpns/server/backend"
 	"github.com/openmpns/openmpns/shared/clock"
 )
 
@@ -53,8 +54,12 @@ type Config struct {
 	// PublicURL is the origin put in Channel URIs, e.g. https://push.example.com.
 	// Empty means http://<Listen>.
 	PublicURL string
-	// DataDir holds the bbolt file (openmpns.db).
+	// DataDir holds the bbolt file (openmpns.db) of the embedded backend.
 	DataDir string
+	// Backend holds the service's state (devices, channels, queues,
+	// presence, counters, services); nil opens the embedded backend in
+	// DataDir. The server closes it at Shutdown.
+	Backend backend.Backend
 
 	// MaxPayloadBytes bounds a notification body, raw included.
 	MaxPayloadBytes int
@@ -227,13 +232,14 @@ func (c *Config) BatchWindow(class int) time.Duration {
 	return time.Duration(float64(w) / c.TimeScale)
 }
 
-// origin is the scheme and host of Channel URIs.
-func (c *Config) origin() string {
+// originFor is the scheme and host of Channel URIs for a server
+// listening on addr.
+func (c *Config) originFor(addr string) string {
 	if c.PublicURL != "" {
 		return c.PublicURL
 	}
 	if c.TLSCert != "" {
-		return "https://" + c.Listen
+		return "https://" + addr
 	}
-	return "http://" + c.Listen
+	return "http://" + addr
 }

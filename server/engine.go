@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -8,39 +9,19 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
-	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/openmpns/openmpns/server/store"
+	"github.com/openmpns/openmpns/server/backend"
 	"github.com/openmpns/openmpns/shared/clock"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/sender"
 	"github.com/openmpns/openmpns/shared/wire"
 )
-
-// Store is what the engine needs from durable storage. Every write returns
-// once durable. Writes are applied in the order they are submitted: a write
-// submitted after Enqueue returned is applied after that Enqueue.
-type Store interface {
-	PutDevice(store.Device) error
-	Devices() ([]store.Device, error)
-	PutChannel(store.Channel) error
-	Channels() ([]store.Channel, error)
-	DeleteChannel(token string, queued []uint64) error
-	// Enqueue submits n (and the deletion of replace, if non-zero) and
-	// returns at once; the channel yields the outcome once it is durable.
-	Enqueue(n *store.Notification, replace uint64) <-chan error
-	Remove(seqs []uint64) error
-	// RemoveLater removes without waiting; a crash before it is written
-	// brings the notifications back (devices drop what they have seen).
-	RemoveLater(seqs []uint64)
-	Queued() ([]*store.Notification, error)
-	Close() error
-}
 
 // Status header values (reference §3); the one spelling is shared/sender's.
 const (
@@ -72,13 +53,13 @@ type PushRequest struct {
 	Service string
 }
 
-// PushResult is the answer to a push, as HTTP status and MPNS headers.
+// PushResult is a push answered with 200: Received, QueueFull or
+// Suppressed, with the MPNS headers. Refusals are *PushError.
 type PushResult struct {
-	HTTPStatus   int
 	Notification string
 	Subscription string
 	Connection   string
-	// Reason is a human-readable explanation for anything but 200 Received.
+	// Reason explains anything but Received.
 	Reason string
 }
 
@@ -88,125 +69,87 @@ type DeviceTokens interface {
 	VerifyDeviceToken(token, deviceID string) error
 }
 
-// deviceConn is a connected device session as the engine sees it.
-type deviceConn interface {
-	// notify queues a notification frame; it never blocks, because the
+// Conn is a device's connection as the engine sees it.
+type Conn interface {
+	// Notify queues a notification frame; it never blocks, because the
 	// engine never has more than Config.InFlight notifications outstanding
 	// on one connection.
-	notify(f *wire.Frame)
-	// kick closes the connection with a reason.
-	kick(code int, reason string)
+	Notify(f *wire.Frame)
+	// Kick closes the connection with a close code and reason.
+	Kick(code int, reason string)
 }
 
-// Engine routes notifications from senders to devices: it owns the in-memory
-// view of devices, channels and queues, and writes through to the Store.
+// Engine routes notifications from senders to devices. Its state lives in
+// a backend.Backend; the engine itself keeps only the devices connected to
+// this node: their connection, the queue as this node has sent it, and
+// what is in flight.
 //
-// Locking: Engine.mu guards the maps; each deviceState.mu guards that device,
-// its channels and its queue. Engine.mu is taken before a device's mu, never
-// after.
+// Locking: Engine.mu guards conns; each deviceState.mu guards that
+// connection's state. Engine.mu is taken before a device's mu, never after,
+// and neither is held while calling the backend, except that a device's
+// pushLock is held across its Append and Hand, so that this node hands a
+// device's notifications over in Seq order.
 type Engine struct {
 	cfg   *Config
-	st    Store
+	be    backend.Backend
 	clk   clock.Clock
 	log   *slog.Logger
 	met   *metrics
-	seq   atomic.Uint64
 	state atomic.Int32 // 0 running, 1 draining
 	// pending counts pushes between admission and their store write's
 	// outcome; Config.MaxPendingPushes bounds it.
 	pending atomic.Int64
 	// tokens signs device identities; nil falls back to random secrets.
 	tokens DeviceTokens
+	// origin is the scheme and host of Channel URIs, known once serving.
+	origin atomic.Pointer[string]
 
-	mu       sync.RWMutex
-	devices  map[string]*deviceState
-	channels map[string]*channelState // by token
+	pushLocks [256]sync.Mutex
+	seed      maphash.Seed
 
-	// The expiry sweep (see sweep); sweepMu keeps a sweep from running
-	// once Stop has returned.
+	mu    sync.RWMutex
+	conns map[string]*deviceState // devices connected to this node
+
+	// The expiry sweep (see sweepTick); sweepMu keeps a sweep from
+	// running once Stop has returned.
 	sweepMu      sync.Mutex
 	sweepTimer   clock.Timer
 	sweepStopped bool
 }
 
+// deviceState is a device connected to this node.
 type deviceState struct {
-	mu           sync.Mutex
-	rec          store.Device
-	conn         deviceConn
-	offlineSince time.Time
-	channels     map[string]*channelState // by app
-	// queue holds every unacknowledged notification of the device, in Seq
-	// order; inflight marks those sent on the current connection.
-	queue    []*store.Notification
+	id    string
+	claim uint64
+
+	mu   sync.Mutex
+	conn Conn
+	gone bool // the connection ended or was replaced
+	// queue holds the device's unacknowledged notifications known to this
+	// node, in Seq order; inflight marks those sent on the connection.
+	queue    []*backend.Notification
 	inflight map[uint64]bool
 	timer    clock.Timer
 	timerAt  time.Time
 }
 
-type channelState struct {
-	rec    store.Channel
-	dev    *deviceState
-	queued int
-	closed bool
-	// daily quota of unauthenticated senders
-	quotaDay   int64
-	quotaCount int
-}
+var _ backend.Inbox = (*Engine)(nil)
 
-// NewEngine loads the store into memory.
-func NewEngine(cfg *Config, st Store, met *metrics) (*Engine, error) {
+// NewEngine starts an engine on be. Call Stop to end its timers.
+func NewEngine(cfg *Config, be backend.Backend, met *metrics) *Engine {
 	e := &Engine{
-		cfg: cfg, st: st, clk: cfg.Clock, log: cfg.Logger, met: met,
-		devices:  make(map[string]*deviceState),
-		channels: make(map[string]*channelState),
+		cfg: cfg, be: be, clk: cfg.Clock, log: cfg.Logger, met: met,
+		seed: maphash.MakeSeed(), conns: make(map[string]*deviceState),
 	}
-	devs, err := st.Devices()
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range devs {
-		e.devices[d.ID] = &deviceState{rec: d, offlineSince: d.LastSeen, channels: map[string]*channelState{}, inflight: map[uint64]bool{}}
-	}
-	chans, err := st.Channels()
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range chans {
-		d := e.devices[c.DeviceID]
-		if d == nil {
-			return nil, fmt.Errorf("engine: channel %s belongs to unknown device %s: the data file is inconsistent", c.Token, c.DeviceID)
-		}
-		cs := &channelState{rec: c, dev: d}
-		d.channels[c.App] = cs
-		e.channels[c.Token] = cs
-	}
-	queued, err := st.Queued()
-	if err != nil {
-		return nil, err
-	}
-	maxSeq := uint64(e.clk.Now().UnixNano())
-	var orphans []uint64
-	for _, n := range queued {
-		maxSeq = max(maxSeq, n.Seq)
-		cs := e.channels[n.Channel]
-		if cs == nil {
-			orphans = append(orphans, n.Seq)
-			continue
-		}
-		cs.queued++
-		cs.dev.queue = append(cs.dev.queue, n) // Queued returns Seq order
-	}
-	if err := st.Remove(orphans); err != nil {
-		return nil, err
-	}
-	e.seq.Store(maxSeq)
-	met.channels.Set(float64(len(e.channels)))
-	met.queueDepth.Set(float64(len(queued) - len(orphans)))
+	be.Listen(e)
 	e.sweepMu.Lock()
 	e.sweepTimer = e.clk.AfterFunc(e.sweepInterval(), e.sweepTick)
 	e.sweepMu.Unlock()
-	return e, nil
+	return e
 }
+
+// setOrigin sets the scheme and host of Channel URIs.
+func (e *Engine) setOrigin(o string) { e.origin.Store(&o) }
 
 // sweepInterval is how often queued notifications past their expiry are
 // dropped for devices that stay away: a quarter of the queue TTL, between
@@ -225,24 +168,16 @@ func (e *Engine) sweepTick() {
 	e.sweepTimer = e.clk.AfterFunc(e.sweepInterval(), e.sweepTick)
 }
 
-// sweep drops the queued notifications past their expiry of every device.
-// Dispatch expires a connected device's queue as it goes; without the
-// sweep, a device that never comes back would keep its expired
-// notifications in the store, the queue depth and the channel's QueueFull
-// count forever.
+// sweep drops the queued notifications past their expiry: without it, a
+// device that never comes back would keep them in the store, the queue
+// depth and its channels' QueueFull counts forever.
 func (e *Engine) sweep(now time.Time) {
-	e.mu.RLock()
-	devs := make([]*deviceState, 0, len(e.devices))
-	for _, d := range e.devices {
-		devs = append(devs, d)
+	n, err := e.be.Sweep(context.Background(), now)
+	if err != nil {
+		e.log.Warn("expiry sweep", "err", err)
 	}
-	e.mu.RUnlock()
-	for _, d := range devs {
-		d.mu.Lock()
-		if len(d.queue) > 0 {
-			e.expire(d, now)
-		}
-		d.mu.Unlock()
+	if n > 0 {
+		e.met.expired.Add(float64(n))
 	}
 }
 
@@ -255,152 +190,184 @@ func (e *Engine) Drain() { e.state.Store(1) }
 
 func (e *Engine) draining() bool { return e.state.Load() != 0 }
 
-// status reports the device's connection status. d.mu must be held.
-func (e *Engine) status(d *deviceState, now time.Time) string {
-	if d.conn != nil {
-		return ConnConnected
+// connStatus is the device connection status of a device for a push.
+func (e *Engine) connStatus(ctx context.Context, dev backend.Device, now time.Time) (status string, since time.Time, err error) {
+	p, ok, err := e.be.Presence(ctx, dev.ID)
+	if err != nil {
+		return "", time.Time{}, err
 	}
-	off := now.Sub(d.offlineSince)
-	switch {
+	if ok && p.Connected {
+		return ConnConnected, p.Since, nil
+	}
+	since = dev.LastSeen
+	if ok {
+		since = p.Since
+	}
+	switch off := now.Sub(since); {
 	case off < e.cfg.TempDisconnected:
-		return ConnTempDisconnected
+		return ConnTempDisconnected, since, nil
 	case off < e.cfg.InactiveAfter:
-		return ConnDisconnected
+		return ConnDisconnected, since, nil
 	}
-	return ConnInactive
+	return ConnInactive, since, nil
 }
 
-// Push accepts, suppresses or refuses a notification, as MPNS did.
-func (e *Engine) Push(r *PushRequest) PushResult {
-	if e.draining() {
-		return PushResult{HTTPStatus: http.StatusServiceUnavailable, Reason: "the server is shutting down; retry with backoff"}
+// Push accepts, suppresses or refuses a notification, as MPNS did. A
+// refusal is a *PushError.
+func (e *Engine) Push(ctx context.Context, r *PushRequest) (PushResult, error) {
+	release, err := e.admit()
+	if err != nil {
+		return PushResult{}, err
 	}
-	// Overload: every admitted push holds its body in memory until its store
-	// write is durable; past the bound, refuse at once rather than queue
-	// without limit.
+	defer release()
+	ch, status, err := e.check(ctx, r)
+	if err != nil {
+		return PushResult{}, err
+	}
+	res := PushResult{Subscription: SubActive, Connection: status}
+	if why := suppressed(ch.dev.Power, ch.ch, r.Kind); why != "" {
+		res.Notification, res.Reason = StatusSuppress, why
+		e.met.pushes.WithLabelValues(r.Kind.String(), StatusSuppress).Inc()
+		return res, nil
+	}
+	full, err := e.commit(ctx, r, ch.ch)
+	switch {
+	case err != nil:
+		return PushResult{}, err
+	case full != "":
+		res.Notification, res.Reason = StatusQueueFull, full
+		e.met.pushes.WithLabelValues(r.Kind.String(), StatusQueueFull).Inc()
+		return res, nil
+	}
+	e.met.pushes.WithLabelValues(r.Kind.String(), StatusReceived).Inc()
+	res.Notification = StatusReceived
+	return res, nil
+}
+
+// admit refuses a push while draining or overloaded: every admitted push
+// holds its body until its write is durable, so past the bound pushes are
+// refused at once rather than queued without limit.
+func (e *Engine) admit() (release func(), err error) {
+	if e.draining() {
+		return nil, errShuttingDown
+	}
 	if n := e.pending.Add(1); e.cfg.MaxPendingPushes > 0 && n > int64(e.cfg.MaxPendingPushes) {
 		e.pending.Add(-1)
 		e.met.overload.Inc()
-		return PushResult{HTTPStatus: http.StatusServiceUnavailable,
-			Reason: fmt.Sprintf("the server is overloaded (%d notifications waiting to be stored); retry with backoff", e.cfg.MaxPendingPushes)}
+		return nil, overloaded(e.cfg.MaxPendingPushes)
 	}
 	e.met.pending.Inc()
-	defer func() { e.pending.Add(-1); e.met.pending.Dec() }()
-	e.mu.RLock()
-	cs := e.channels[r.Token]
-	e.mu.RUnlock()
-	if cs == nil {
-		return PushResult{HTTPStatus: http.StatusNotFound, Notification: StatusDropped, Subscription: SubExpired,
-			Reason: "no such channel: it was closed or never existed; stop sending to this URI"}
-	}
-	d := cs.dev
-	d.mu.Lock()
-	// The accept time is read under the device's lock, as the sequence
-	// number is: a device's notifications are accepted, numbered and
-	// delivered in one order, so accepted_at never goes backwards between
-	// two deliveries to a channel (fleets count that as out of order).
-	now := e.clk.Now()
-	if cs.closed {
-		d.mu.Unlock()
-		return PushResult{HTTPStatus: http.StatusNotFound, Notification: StatusDropped, Subscription: SubExpired,
-			Reason: "the channel was closed; stop sending to this URI"}
-	}
-	conn := e.status(d, now)
-	res := PushResult{HTTPStatus: http.StatusOK, Subscription: SubActive, Connection: conn}
-	if conn == ConnInactive {
-		d.mu.Unlock()
-		return PushResult{HTTPStatus: http.StatusPreconditionFailed, Notification: StatusDropped, Connection: ConnInactive,
-			Reason: fmt.Sprintf("the device has been offline since %s; retry at most once an hour", d.offlineSince.UTC().Format(time.RFC3339))}
+	return func() { e.pending.Add(-1); e.met.pending.Dec() }, nil
+}
+
+type target struct {
+	ch  backend.Channel
+	dev backend.Device
+}
+
+// check finds the push's channel and device and applies every refusal
+// that comes before the queue: the sender first (a stranger learns nothing
+// of the device), then the device's status, then the daily quota.
+func (e *Engine) check(ctx context.Context, r *PushRequest) (target, string, error) {
+	ch, err := e.be.Channel(ctx, r.Token)
+	if errors.Is(err, backend.ErrNotFound) {
+		return target{}, "", errNoChannel
+	} else if err != nil {
+		return target{}, "", unavailable(err)
 	}
 	switch {
-	case r.Service == "" && cs.rec.Service != "":
-		d.mu.Unlock()
-		return PushResult{HTTPStatus: http.StatusUnauthorized,
-			Reason: fmt.Sprintf("this channel was opened for service %q and accepts only that service's authenticated notifications", cs.rec.Service)}
-	case r.Service != "" && r.Service != cs.rec.Service:
+	case r.Service == "" && ch.Service != "":
+		return target{}, "", unauthenticated()
+	case r.Service != "" && r.Service != ch.Service:
 		// A service's credentials never reach another service's channels,
 		// nor channels opened without a service.
-		d.mu.Unlock()
-		return PushResult{HTTPStatus: http.StatusForbidden,
-			Reason: fmt.Sprintf("authenticated as service %q, but this channel belongs to another service", r.Service)}
+		return target{}, "", wrongService(r.Service)
+	}
+	dev, err := e.be.Device(ctx, ch.DeviceID)
+	if errors.Is(err, backend.ErrNotFound) {
+		return target{}, "", errNoChannel
+	} else if err != nil {
+		return target{}, "", unavailable(err)
+	}
+	now := e.clk.Now()
+	status, since, err := e.connStatus(ctx, dev, now)
+	if err != nil {
+		return target{}, "", unavailable(err)
+	}
+	if status == ConnInactive {
+		return target{}, "", inactive(since)
 	}
 	if r.Service == "" && e.cfg.DailyQuota > 0 {
 		day := now.UTC().Unix() / 86400
-		if cs.quotaDay != day {
-			cs.quotaDay, cs.quotaCount = day, 0
+		ok, err := e.be.Take(ctx, fmt.Sprintf("quota.%s.%d", ch.Token, day), int64(e.cfg.DailyQuota), 48*time.Hour)
+		if err != nil {
+			return target{}, "", unavailable(err)
 		}
-		if cs.quotaCount >= e.cfg.DailyQuota {
-			d.mu.Unlock()
-			return PushResult{HTTPStatus: http.StatusNotAcceptable, Notification: StatusDropped, Subscription: SubActive,
-				Reason: fmt.Sprintf("unauthenticated senders may push %d notifications per channel per day; retry in an hour or authenticate", e.cfg.DailyQuota)}
-		}
-		cs.quotaCount++
-	}
-	if why := suppressed(cs, d.rec.Power, r.Kind); why != "" {
-		d.mu.Unlock()
-		res.Notification, res.Reason = StatusSuppress, why
-		e.met.pushes.WithLabelValues(r.Kind.String(), StatusSuppress).Inc()
-		return res
-	}
-	e.expire(d, now)
-	var replaced *store.Notification
-	if r.Kind == payload.KindTile {
-		for _, q := range d.queue {
-			if q.Channel == cs.rec.Token && q.Kind == "tile" && q.TileID == r.TileID && !d.inflight[q.Seq] {
-				replaced = q
-				break
-			}
+		if !ok {
+			return target{}, "", overQuota(e.cfg.DailyQuota)
 		}
 	}
-	if replaced == nil && cs.queued >= e.cfg.QueueLimit {
-		d.mu.Unlock()
-		res.Notification = StatusQueueFull
-		res.Reason = fmt.Sprintf("the channel has %d notifications queued, the limit; retry later with exponential backoff", cs.queued)
-		e.met.pushes.WithLabelValues(r.Kind.String(), StatusQueueFull).Inc()
-		return res
-	}
-	n := &store.Notification{
-		Seq: e.seq.Add(1), DeviceID: d.rec.ID, Channel: cs.rec.Token, App: cs.rec.App,
+	return target{ch, dev}, status, nil
+}
+
+// commit queues the notification, hands it to the node holding its device
+// and waits until it is durable. It returns a QueueFull reason, or a
+// refusal.
+func (e *Engine) commit(ctx context.Context, r *PushRequest, ch backend.Channel) (queueFull string, err error) {
+	lock := &e.pushLocks[maphash.String(e.seed, ch.DeviceID)%uint64(len(e.pushLocks))]
+	lock.Lock()
+	// The accept time is read under the device's push lock, as its Seq is
+	// given: a device's notifications are accepted, numbered and handed
+	// over in one order, so accepted_at never goes backwards between two
+	// deliveries to a channel (fleets count that as out of order).
+	now := e.clk.Now()
+	n := &backend.Notification{
+		DeviceID: ch.DeviceID, Channel: ch.Token, App: ch.App,
 		Kind: r.Kind.String(), Class: r.Class, MessageID: r.MessageID, TileID: r.TileID,
 		Payload: r.Body, AcceptedAt: now, DeliverAt: now, ExpiresAt: now.Add(e.cfg.QueueTTL),
 	}
 	if w := e.cfg.BatchWindow(r.Class); w > 0 {
 		n.DeliverAt = now.Truncate(w).Add(w)
 	}
-	var replaceSeq uint64
-	if replaced != nil {
-		replaceSeq = replaced.Seq
-		d.drop(replaced.Seq)
-	}
-	// Submit the write before the notification can reach the device, so
-	// that the device's ack (a later write) is applied after it. Deliver
-	// while the write is in flight; answer once it is durable.
-	done := e.st.Enqueue(n, replaceSeq)
-	d.insert(n)
-	cs.queued++
-	e.dispatch(d, now)
-	d.mu.Unlock()
-
-	if err := <-done; err != nil {
-		e.log.Error("persist notification", "channel", cs.rec.Token, "err", err)
-		d.mu.Lock()
-		if !d.inflight[n.Seq] {
-			d.drop(n.Seq)
+	a, err := e.be.Append(ctx, n, e.cfg.QueueLimit)
+	if err != nil {
+		lock.Unlock()
+		if errors.Is(err, backend.ErrQueueFull) {
+			return fmt.Sprintf("the channel has %d notifications queued, the limit; retry later with exponential backoff", e.cfg.QueueLimit), nil
 		}
-		d.mu.Unlock()
-		return PushResult{HTTPStatus: http.StatusServiceUnavailable, Reason: "the server could not store the notification; retry with backoff"}
+		e.log.Error("queue notification", "channel", ch.Token, "err", err)
+		return "", unavailable(err)
 	}
-	if replaced != nil {
-		e.met.queueDepth.Dec()
+	// Handed over while the write is in flight: the device may have it
+	// before it is durable; the sender hears Received once it is.
+	if err := e.be.Hand(ctx, n, a.Replaced); err != nil {
+		e.log.Debug("hand notification over", "device", ch.DeviceID, "err", err)
 	}
-	e.met.queueDepth.Inc()
-	e.met.pushes.WithLabelValues(r.Kind.String(), StatusReceived).Inc()
-	res.Notification = StatusReceived
-	return res
+	lock.Unlock()
+	if err := <-a.Durable; err != nil {
+		e.log.Error("persist notification", "channel", ch.Token, "err", err)
+		e.forget(ch.DeviceID, n.Seq)
+		return "", errNotStored
+	}
+	return "", nil
+}
+
+// forget drops a notification whose write failed from the local view,
+// unless it is already on its way.
+func (e *Engine) forget(devID string, seq uint64) {
+	d := e.conn(devID)
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	if !d.inflight[seq] {
+		d.drop(seq)
+	}
+	d.mu.Unlock()
 }
 
 // suppressed says why a notification is dropped on arrival, or "".
-func suppressed(cs *channelState, power string, k payload.Kind) string {
+func suppressed(power string, ch backend.Channel, k payload.Kind) string {
 	switch power {
 	case wire.PowerCriticallyLow:
 		return "the device's battery is critically low: no notifications are delivered"
@@ -410,17 +377,50 @@ func suppressed(cs *channelState, power string, k payload.Kind) string {
 		}
 	}
 	switch {
-	case k == payload.KindToast && !cs.rec.Toast:
+	case k == payload.KindToast && !ch.Toast:
 		return "the channel is not bound to toast notifications (the user may have turned them off)"
-	case k == payload.KindTile && !cs.rec.Tile:
+	case k == payload.KindTile && !ch.Tile:
 		return "the channel is not bound to tile notifications"
 	}
 	return ""
 }
 
-// insert adds n to the queue keeping Seq order. d.mu must be held.
-func (d *deviceState) insert(n *store.Notification) {
-	i, _ := slices.BinarySearchFunc(d.queue, n.Seq, func(q *store.Notification, s uint64) int {
+// Deliver implements backend.Inbox: a notification just queued for a
+// device connected here.
+func (e *Engine) Deliver(devID string, n *backend.Notification, replaced uint64) {
+	d := e.conn(devID)
+	if d == nil {
+		return // it went away; it gets n from the queue when it is back
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.gone {
+		return
+	}
+	if replaced != 0 && !d.inflight[replaced] {
+		d.drop(replaced)
+	}
+	d.insert(n)
+	e.dispatch(d, e.clk.Now())
+}
+
+// TakenOver implements backend.Inbox: the device connected to another
+// node, so a connection here with an older claim is closed.
+func (e *Engine) TakenOver(devID string, claim uint64) {
+	d := e.conn(devID)
+	if d == nil || d.claim >= claim {
+		return
+	}
+	d.mu.Lock()
+	c := d.conn
+	d.mu.Unlock()
+	c.Kick(wire.CloseReplaced, "replaced by a newer connection of the same device")
+}
+
+// insert adds n to the queue keeping Seq order; a Seq already there is
+// not added twice. d.mu must be held.
+func (d *deviceState) insert(n *backend.Notification) {
+	i, found := slices.BinarySearchFunc(d.queue, n.Seq, func(q *backend.Notification, s uint64) int {
 		switch {
 		case q.Seq < s:
 			return -1
@@ -429,52 +429,36 @@ func (d *deviceState) insert(n *store.Notification) {
 		}
 		return 0
 	})
-	d.queue = slices.Insert(d.queue, i, n)
+	if !found {
+		d.queue = slices.Insert(d.queue, i, n)
+	}
 }
 
-// drop removes seq from the queue (and from in-flight) and from its
-// channel's count, and returns it; nil if it was not queued.
-func (d *deviceState) drop(seq uint64) *store.Notification {
-	i := slices.IndexFunc(d.queue, func(q *store.Notification) bool { return q.Seq == seq })
+// drop removes seq from the queue and from in-flight, and returns it; nil
+// if it was not queued. d.mu must be held.
+func (d *deviceState) drop(seq uint64) *backend.Notification {
+	delete(d.inflight, seq)
+	i := slices.IndexFunc(d.queue, func(q *backend.Notification) bool { return q.Seq == seq })
 	if i < 0 {
 		return nil
 	}
 	q := d.queue[i]
 	d.queue = slices.Delete(d.queue, i, i+1)
-	delete(d.inflight, seq)
-	d.uncount(q)
 	return q
 }
 
-// uncount takes q off its channel's queued count.
-func (d *deviceState) uncount(q *store.Notification) {
-	if cs := d.channels[q.App]; cs != nil && cs.rec.Token == q.Channel {
-		cs.queued--
-	}
-}
-
-// expire drops queued notifications past their expiry. d.mu must be held.
+// expire drops the notifications past their expiry from the local view
+// (the backend drops them from the queue). d.mu must be held.
 func (e *Engine) expire(d *deviceState, now time.Time) {
-	var gone []uint64
-	d.queue = slices.DeleteFunc(d.queue, func(q *store.Notification) bool {
-		if d.inflight[q.Seq] || now.Before(q.ExpiresAt) {
-			return false
-		}
-		gone = append(gone, q.Seq)
-		d.uncount(q)
-		return true
+	d.queue = slices.DeleteFunc(d.queue, func(q *backend.Notification) bool {
+		return !d.inflight[q.Seq] && !now.Before(q.ExpiresAt)
 	})
-	if len(gone) > 0 {
-		e.met.expired.Add(float64(len(gone)))
-		e.met.queueDepth.Sub(float64(len(gone)))
-		e.st.RemoveLater(gone)
-	}
 }
 
-// dispatch sends what is due to the connected device and arms a timer for
-// what is due later. d.mu must be held.
+// dispatch sends what is due to the device and arms a timer for what is
+// due later. d.mu must be held.
 func (e *Engine) dispatch(d *deviceState, now time.Time) {
-	if d.conn == nil {
+	if d.gone {
 		return
 	}
 	e.expire(d, now)
@@ -493,7 +477,7 @@ func (e *Engine) dispatch(d *deviceState, now time.Time) {
 			break
 		}
 		d.inflight[q.Seq] = true
-		d.conn.notify(&wire.Frame{
+		d.conn.Notify(&wire.Frame{
 			Type: wire.TypeNotify, NID: q.ID(), App: q.App, Channel: q.Channel,
 			Kind: q.Kind, Class: q.Class, MessageID: q.MessageID, Payload: q.Payload,
 			AcceptedAt: q.AcceptedAt.UnixNano(),
@@ -514,19 +498,14 @@ func (e *Engine) dispatch(d *deviceState, now time.Time) {
 	})
 }
 
-// Errors the gateway maps to wire error codes.
-var (
-	errUnauthorized = errors.New("unknown device or wrong device token")
-	errNotFound     = errors.New("no channel for this app")
-	errDraining     = errors.New("the server is shutting down")
-)
-
-type channelError struct {
-	code string
-	msg  string
+// stop ends the state's timer and marks it gone. d.mu must be held.
+func (d *deviceState) stop() {
+	d.gone = true
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer, d.timerAt = nil, time.Time{}
+	}
 }
-
-func (e *channelError) Error() string { return e.msg }
 
 // Authenticate checks a device's credentials, or creates a device when id
 // is empty. It returns the device id and, for a new device, its token.
@@ -534,6 +513,7 @@ func (e *Engine) Authenticate(id, token string) (devID, newToken string, err err
 	if e.draining() {
 		return "", "", errDraining
 	}
+	ctx := context.Background()
 	if id == "" {
 		now := e.clk.Now()
 		id, newToken = randomID(16), randomToken(32)
@@ -543,21 +523,20 @@ func (e *Engine) Authenticate(id, token string) (devID, newToken string, err err
 			}
 		}
 		h := sha256.Sum256([]byte(newToken))
-		d := &deviceState{
-			rec:      store.Device{ID: id, TokenHash: h[:], CreatedAt: now, LastSeen: now, Power: wire.PowerNormal},
-			channels: map[string]*channelState{}, inflight: map[uint64]bool{}, offlineSince: now,
-		}
-		if err := e.st.PutDevice(d.rec); err != nil {
+		rec := backend.Device{ID: id, TokenHash: h[:], CreatedAt: now, LastSeen: now, Power: wire.PowerNormal}
+		if _, err := e.be.PutDevice(ctx, rec); err != nil {
 			return "", "", err
 		}
-		e.mu.Lock()
-		e.devices[id] = d
-		e.mu.Unlock()
 		return id, newToken, nil
 	}
-	d := e.device(id)
+	d, err := e.be.Device(ctx, id)
+	if errors.Is(err, backend.ErrNotFound) {
+		return "", "", errUnauthorized
+	} else if err != nil {
+		return "", "", err
+	}
 	h := sha256.Sum256([]byte(token))
-	if d == nil || subtle.ConstantTimeCompare(h[:], d.rec.TokenHash) != 1 {
+	if subtle.ConstantTimeCompare(h[:], d.TokenHash) != 1 {
 		return "", "", errUnauthorized
 	}
 	// The stored hash binds the token to this device (and lets one device be
@@ -570,215 +549,226 @@ func (e *Engine) Authenticate(id, token string) (devID, newToken string, err err
 	return id, "", nil
 }
 
-// Attach makes conn the device's connection, replacing an older one, and
-// sends it what is queued.
-func (e *Engine) Attach(devID string, conn deviceConn) {
-	d := e.device(devID)
-	if d == nil {
-		return
-	}
+// Attach makes conn the device's connection here, replacing an older one
+// (here, or through the backend on another node), and sends it what is
+// queued.
+func (e *Engine) Attach(devID string, conn Conn) error {
+	ctx := context.Background()
 	now := e.clk.Now()
-	d.mu.Lock()
-	if old := d.conn; old != nil {
-		old.kick(wire.CloseReplaced, "replaced by a newer connection of the same device")
+	claim, err := e.be.Claim(ctx, devID, now)
+	if err != nil {
+		return err
+	}
+	d := &deviceState{id: devID, claim: claim, conn: conn, inflight: map[uint64]bool{}}
+	// Registered before the queue is read: what is handed over meanwhile
+	// is not missed (insert drops what Pending also returns).
+	e.mu.Lock()
+	old := e.conns[devID]
+	e.conns[devID] = d
+	e.mu.Unlock()
+	if old != nil {
+		old.mu.Lock()
+		old.stop()
+		oc := old.conn
+		old.mu.Unlock()
+		oc.Kick(wire.CloseReplaced, "replaced by a newer connection of the same device")
 	} else {
 		e.met.connections.Inc()
 	}
-	d.conn = conn
-	clear(d.inflight)
-	d.rec.LastSeen = now
-	rec := d.rec
-	e.dispatch(d, now)
-	d.mu.Unlock()
-	e.persistDevice(rec)
-}
-
-// persistDevice writes a device record; a failure is logged, not returned:
-// the record only carries LastSeen and Power, which the next write repairs.
-func (e *Engine) persistDevice(rec store.Device) {
-	if err := e.st.PutDevice(rec); err != nil {
-		e.log.Warn("persist device", "device", rec.ID, "err", err)
+	queued, err := e.be.Pending(ctx, devID, now)
+	if err != nil {
+		return err
 	}
+	d.mu.Lock()
+	for _, n := range queued {
+		d.insert(n)
+	}
+	e.dispatch(d, e.clk.Now())
+	d.mu.Unlock()
+	return nil
 }
 
 // Disconnect detaches conn from its device, if it is still attached.
-func (e *Engine) Disconnect(id string, conn deviceConn) {
-	d := e.device(id)
-	if d == nil {
+func (e *Engine) Disconnect(devID string, conn Conn) {
+	e.mu.Lock()
+	d := e.conns[devID]
+	if d == nil || d.conn != conn {
+		e.mu.Unlock()
 		return
 	}
+	delete(e.conns, devID)
+	e.mu.Unlock()
 	d.mu.Lock()
-	if d.conn != conn {
-		d.mu.Unlock()
-		return
-	}
-	now := e.clk.Now()
-	d.conn = nil
-	clear(d.inflight)
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer, d.timerAt = nil, time.Time{}
-	}
-	d.offlineSince = now
-	d.rec.LastSeen = now
-	rec := d.rec
+	d.stop()
 	d.mu.Unlock()
 	e.met.connections.Dec()
-	e.persistDevice(rec)
+	if err := e.be.Release(context.Background(), devID, d.claim, e.clk.Now()); err != nil {
+		e.log.Warn("record device offline", "device", devID, "err", err)
+	}
 }
 
-func (e *Engine) device(id string) *deviceState {
+func (e *Engine) conn(id string) *deviceState {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	return e.devices[id]
+	return e.conns[id]
+}
+
+// channelOf returns the device's channel for app, or errNotFound.
+func (e *Engine) channelOf(ctx context.Context, devID, app string) (backend.Channel, []backend.Channel, error) {
+	chans, err := e.be.Channels(ctx, devID)
+	if err != nil {
+		return backend.Channel{}, nil, err
+	}
+	for _, c := range chans {
+		if c.App == app {
+			return c, chans, nil
+		}
+	}
+	return backend.Channel{}, chans, errNotFound
 }
 
 // Open opens the app's channel or returns the one it has.
-func (e *Engine) Open(devID, app, name, service string) (store.Channel, error) {
-	d := e.device(devID)
-	if d == nil {
-		return store.Channel{}, errUnauthorized
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if cs := d.channels[app]; cs != nil {
-		if cs.rec.Name != name {
-			return store.Channel{}, &channelError{wire.CodeChannelExists,
-				fmt.Sprintf("app %s already has channel %q: one channel per app; close it first", app, cs.rec.Name)}
-		}
-		return e.current(cs.rec), nil
-	}
-	if len(d.channels) >= e.cfg.MaxChannels {
-		return store.Channel{}, &channelError{wire.CodeChannelQuota,
-			fmt.Sprintf("the device already has %d channels, the most a device may have", len(d.channels))}
+func (e *Engine) Open(devID, app, name, service string) (backend.Channel, error) {
+	ctx := context.Background()
+	c, chans, err := e.channelOf(ctx, devID, app)
+	switch {
+	case err == nil && c.Name != name:
+		return backend.Channel{}, &channelError{wire.CodeChannelExists,
+			fmt.Sprintf("app %s already has channel %q: one channel per app; close it first", app, c.Name)}
+	case err == nil:
+		return e.current(c), nil
+	case !errors.Is(err, errNotFound):
+		return backend.Channel{}, err
+	case len(chans) >= e.cfg.MaxChannels:
+		return backend.Channel{}, &channelError{wire.CodeChannelQuota,
+			fmt.Sprintf("the device already has %d channels, the most a device may have", len(chans))}
 	}
 	tok := randomToken(20) // 160 random bits
-	c := store.Channel{Token: tok, DeviceID: devID, App: app, Name: name, Service: service,
+	c = backend.Channel{Token: tok, DeviceID: devID, App: app, Name: name, Service: service,
 		URI: e.channelURI(tok), CreatedAt: e.clk.Now()}
-	if err := e.st.PutChannel(c); err != nil {
-		return store.Channel{}, err
+	c, err = e.be.PutChannel(ctx, c)
+	if errors.Is(err, backend.ErrExists) {
+		return e.Open(devID, app, name, service) // opened meanwhile
 	}
-	cs := &channelState{rec: c, dev: d}
-	d.channels[app] = cs
-	e.mu.Lock()
-	e.channels[tok] = cs
-	n := len(e.channels)
-	e.mu.Unlock()
-	e.met.channels.Set(float64(n))
-	return c, nil
+	return c, err
 }
 
 func (e *Engine) channelURI(token string) string {
-	return e.cfg.origin() + PushPath + token
+	if o := e.origin.Load(); o != nil {
+		return *o + PushPath + token
+	}
+	return PushPath + token
 }
 
 // Bind binds or unbinds the app's channel to toast or tile.
-func (e *Engine) Bind(devID, app, target string, on bool, domains []string) (store.Channel, error) {
-	d := e.device(devID)
-	if d == nil {
-		return store.Channel{}, errUnauthorized
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	cs := d.channels[app]
-	if cs == nil {
-		return store.Channel{}, errNotFound
-	}
-	c := cs.rec
-	switch target {
-	case wire.BindToast:
-		c.Toast = on
-	case wire.BindTile:
-		c.Tile = on
-		c.Domains = nil
-		if on {
-			c.Domains = slices.Clone(domains)
+func (e *Engine) Bind(devID, app, target string, on bool, domains []string) (backend.Channel, error) {
+	ctx := context.Background()
+	for {
+		c, _, err := e.channelOf(ctx, devID, app)
+		if err != nil {
+			return backend.Channel{}, err
 		}
+		switch target {
+		case wire.BindToast:
+			c.Toast = on
+		case wire.BindTile:
+			c.Tile = on
+			c.Domains = nil
+			if on {
+				c.Domains = slices.Clone(domains)
+			}
+		}
+		c, err = e.be.PutChannel(ctx, c)
+		if errors.Is(err, backend.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return backend.Channel{}, err
+		}
+		return e.current(c), nil
 	}
-	if err := e.st.PutChannel(c); err != nil {
-		return store.Channel{}, err
-	}
-	cs.rec = c
-	return e.current(c), nil
 }
 
 // current returns c with its Channel URI under the server's present
 // origin: when the server moves (another port, another --public-url),
 // devices learn the new URI the next time they open their channels, and
 // apps hand it off again, as Channel URIs changed from time to time on MPNS.
-func (e *Engine) current(c store.Channel) store.Channel {
+func (e *Engine) current(c backend.Channel) backend.Channel {
 	c.URI = e.channelURI(c.Token)
 	return c
 }
 
 // CloseChannel closes the app's channel and drops what was queued for it.
 func (e *Engine) CloseChannel(devID, app string) error {
-	d := e.device(devID)
-	if d == nil {
-		return errUnauthorized
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	cs := d.channels[app]
-	if cs == nil {
-		return errNotFound
-	}
-	var seqs []uint64
-	for _, q := range d.queue {
-		if q.Channel == cs.rec.Token {
-			seqs = append(seqs, q.Seq)
+	ctx := context.Background()
+	for {
+		c, _, err := e.channelOf(ctx, devID, app)
+		if err != nil {
+			return err
 		}
+		err = e.be.DeleteChannel(ctx, c)
+		if errors.Is(err, backend.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if d := e.conn(devID); d != nil {
+			d.mu.Lock()
+			d.queue = slices.DeleteFunc(d.queue, func(q *backend.Notification) bool {
+				if q.Channel != c.Token {
+					return false
+				}
+				delete(d.inflight, q.Seq)
+				return true
+			})
+			e.dispatch(d, e.clk.Now())
+			d.mu.Unlock()
+		}
+		return nil
 	}
-	if err := e.st.DeleteChannel(cs.rec.Token, seqs); err != nil {
-		return err
-	}
-	for _, s := range seqs {
-		d.drop(s)
-	}
-	e.met.queueDepth.Sub(float64(len(seqs)))
-	cs.closed = true
-	delete(d.channels, app)
-	e.mu.Lock()
-	delete(e.channels, cs.rec.Token)
-	n := len(e.channels)
-	e.mu.Unlock()
-	e.met.channels.Set(float64(n))
-	return nil
 }
 
 // SetPower records the device's power level.
 func (e *Engine) SetPower(devID, level string) error {
-	d := e.device(devID)
-	if d == nil {
-		return errUnauthorized
+	ctx := context.Background()
+	for {
+		d, err := e.be.Device(ctx, devID)
+		if errors.Is(err, backend.ErrNotFound) {
+			return errUnauthorized
+		} else if err != nil {
+			return err
+		}
+		d.Power = level
+		if _, err = e.be.PutDevice(ctx, d); !errors.Is(err, backend.ErrConflict) {
+			return err
+		}
 	}
-	d.mu.Lock()
-	d.rec.Power = level
-	rec := d.rec
-	d.mu.Unlock()
-	return e.st.PutDevice(rec)
 }
 
 // Ack removes acknowledged notifications and sends what is next. Ids that
 // are unknown (already acked, expired, from an old connection) are ignored.
-func (e *Engine) Ack(devID string, conn deviceConn, nids []string) {
-	d := e.device(devID)
+func (e *Engine) Ack(devID string, conn Conn, nids []string) {
+	d := e.conn(devID)
 	if d == nil {
 		return
 	}
 	now := e.clk.Now()
 	d.mu.Lock()
-	if d.conn != conn {
+	if d.conn != conn || d.gone {
 		d.mu.Unlock()
 		return
 	}
 	var done []uint64
 	for _, id := range nids {
-		seq, err := store.ParseID(id)
+		seq, err := backend.ParseID(id)
 		if err != nil || !d.inflight[seq] {
 			continue
 		}
 		q := d.drop(seq)
+		if q == nil {
+			continue
+		}
 		e.met.latency.Observe(now.Sub(q.AcceptedAt).Seconds())
 		e.met.delivered.WithLabelValues(q.Kind).Inc()
 		done = append(done, seq)
@@ -787,33 +777,17 @@ func (e *Engine) Ack(devID string, conn deviceConn, nids []string) {
 		d.mu.Unlock()
 		return
 	}
-	e.met.queueDepth.Sub(float64(len(done)))
 	e.dispatch(d, now)
 	d.mu.Unlock()
-	// An acknowledged notification is gone from the queue at once; its
-	// record rides on the next commit. A crash before that delivers it
+	// An acknowledged notification is gone from the local view at once;
+	// the backend may remove it lazily. A crash before that delivers it
 	// again, and the device drops it as already seen.
-	e.st.RemoveLater(done)
-}
-
-// Kick closes every device connection, for shutdown.
-func (e *Engine) Kick(code int, reason string) {
-	e.mu.RLock()
-	var conns []deviceConn
-	for _, d := range e.devices {
-		d.mu.Lock()
-		if d.conn != nil {
-			conns = append(conns, d.conn)
-		}
-		d.mu.Unlock()
-	}
-	e.mu.RUnlock()
-	for _, c := range conns {
-		c.kick(code, reason)
+	if err := e.be.Remove(context.Background(), devID, done); err != nil {
+		e.log.Warn("remove acknowledged notifications", "device", devID, "err", err)
 	}
 }
 
-// Stop cancels timers. The store is closed by the owner.
+// Stop cancels timers. The backend is closed by its owner.
 func (e *Engine) Stop() {
 	e.sweepMu.Lock()
 	e.sweepStopped = true
@@ -823,7 +797,7 @@ func (e *Engine) Stop() {
 	e.sweepMu.Unlock()
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	for _, d := range e.devices {
+	for _, d := range e.conns {
 		d.mu.Lock()
 		if d.timer != nil {
 			d.timer.Stop()

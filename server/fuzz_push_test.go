@@ -15,6 +15,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/openmpns/openmpns/server/store"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/wire"
 )
@@ -67,7 +68,7 @@ func newPushFuzzTarget(f testing.TB) *pushFuzzTarget {
 // gauge, which must agree with it.
 func (tg *pushFuzzTarget) queued(t *testing.T) int {
 	t.Helper()
-	q, err := tg.srv.st.Queued()
+	q, err := tg.srv.be.(*store.Embedded).Bolt().Queued()
 	if err != nil {
 		t.Fatal(err)
 	}

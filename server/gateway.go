@@ -14,7 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/openmpns/openmpns/server/store"
+	"github.com/openmpns/openmpns/server/backend"
 	"github.com/openmpns/openmpns/shared/wire"
 )
 
@@ -24,13 +24,13 @@ const GatewayPath = "/ws"
 // DeviceRouter is what the WebSocket gateway needs from the routing engine.
 type DeviceRouter interface {
 	Authenticate(id, token string) (devID, newToken string, err error)
-	Attach(devID string, c deviceConn)
-	Disconnect(devID string, c deviceConn)
-	Open(devID, app, name, service string) (store.Channel, error)
-	Bind(devID, app, target string, on bool, domains []string) (store.Channel, error)
+	Attach(devID string, c Conn) error
+	Disconnect(devID string, c Conn)
+	Open(devID, app, name, service string) (backend.Channel, error)
+	Bind(devID, app, target string, on bool, domains []string) (backend.Channel, error)
 	CloseChannel(devID, app string) error
 	SetPower(devID, level string) error
-	Ack(devID string, c deviceConn, nids []string)
+	Ack(devID string, c Conn, nids []string)
 }
 
 var _ DeviceRouter = (*Engine)(nil)
@@ -54,6 +54,7 @@ type gateway struct {
 	perIP      map[string]int
 	next       int
 	stopped    bool
+	started    bool // start ran: the pinger runs until kickAll
 	poll       *poller       // nil: a reader goroutine per connection
 	quit       chan struct{} // closed by kickAll: the pinger stops
 	pingerDone chan struct{}
@@ -79,7 +80,19 @@ func newGateway(cfg *Config, r DeviceRouter) *gateway {
 		perIP:    make(map[string]int),
 		quit:     make(chan struct{}), pingerDone: make(chan struct{}),
 	}
-	if useEpoll && !cfg.ReaderGoroutines {
+	return g
+}
+
+// start starts the poller (where there is epoll) and the pinger; kickAll
+// stops them.
+func (g *gateway) start() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.started || g.stopped {
+		return
+	}
+	g.started = true
+	if useEpoll && !g.cfg.ReaderGoroutines {
 		p, err := newPoller()
 		if err != nil {
 			g.log.Warn("no epoll: each device connection gets a reader goroutine", "err", err)
@@ -88,7 +101,6 @@ func newGateway(cfg *Config, r DeviceRouter) *gateway {
 		}
 	}
 	go g.pinger()
-	return g
 }
 
 // admit counts a connection from remote, refusing it over the per-address
@@ -466,9 +478,12 @@ func (g *gateway) kickAll(code int, reason string) {
 	for s := range g.sessions {
 		s.kick(code, reason)
 	}
+	started := g.started
 	g.mu.Unlock()
 	g.wg.Wait()
-	<-g.pingerDone
+	if started {
+		<-g.pingerDone
+	}
 	if g.poll != nil {
 		g.poll.close()
 	}
@@ -491,7 +506,11 @@ func (s *session) send(f *wire.Frame) bool {
 	return true
 }
 
-func (s *session) notify(f *wire.Frame) { s.send(f) }
+// Notify implements Conn.
+func (s *session) Notify(f *wire.Frame) { s.send(f) }
+
+// Kick implements Conn.
+func (s *session) Kick(code int, reason string) { s.kick(code, reason) }
 
 // kick makes the writer send a close frame and end the connection.
 func (s *session) kick(code int, reason string) {
@@ -712,7 +731,12 @@ func (s *session) handle(f *wire.Frame, remote string) bool {
 		s.mu.Unlock()
 		s.send(&wire.Frame{Type: wire.TypeWelcome, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: tok,
 			Heartbeat: s.g.cfg.Heartbeat.Milliseconds()})
-		r.Attach(id, s)
+		if err := r.Attach(id, s); err != nil {
+			s.g.log.Error("attach device", "device", id, "err", err)
+			s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeInternal, Message: "the server could not take the connection; retry later"})
+			s.kick(websocket.CloseTryAgainLater, wire.CodeInternal)
+			return false
+		}
 		if !s.epoll {
 			// The reader goroutine's deadline; with the poller there is
 			// none (a deadline would fail its reads) and the pinger finds
@@ -728,13 +752,13 @@ func (s *session) handle(f *wire.Frame, remote string) bool {
 		s.send(&wire.Frame{Type: wire.TypeError, Re: f.ID, Code: wire.CodeBadFrame, Message: "hello was already sent"})
 		return true
 	case wire.TypeOpen:
-		var c store.Channel
+		var c backend.Channel
 		if c, err = r.Open(s.devID, f.App, f.Channel, f.Service); err == nil {
 			s.send(openedFrame(f.ID, c))
 			return true
 		}
 	case wire.TypeBind, wire.TypeUnbind:
-		var c store.Channel
+		var c backend.Channel
 		if c, err = r.Bind(s.devID, f.App, f.Target, f.Type == wire.TypeBind, f.Domains); err == nil {
 			s.send(openedFrame(f.ID, c))
 			return true
@@ -759,7 +783,7 @@ func (s *session) handle(f *wire.Frame, remote string) bool {
 	return true
 }
 
-func openedFrame(re uint64, c store.Channel) *wire.Frame {
+func openedFrame(re uint64, c backend.Channel) *wire.Frame {
 	return &wire.Frame{Type: wire.TypeOpened, Re: re, App: c.App, Channel: c.Name, Service: c.Service,
 		URI: c.URI, Toast: c.Toast, Tile: c.Tile, Domains: c.Domains}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/openmpns/openmpns/server/backend"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -10,8 +11,8 @@ import (
 type metrics struct {
 	reg         *prometheus.Registry
 	connections prometheus.Gauge
-	channels    prometheus.Gauge
-	queueDepth  prometheus.Gauge
+	channels    prometheus.GaugeFunc
+	queueDepth  prometheus.GaugeFunc
 	pushes      *prometheus.CounterVec
 	delivered   *prometheus.CounterVec
 	expired     prometheus.Counter
@@ -20,18 +21,20 @@ type metrics struct {
 	overload    prometheus.Counter
 }
 
-func newMetrics() *metrics {
+// newMetrics makes the metrics; stats reads the backend's sizes (across
+// the service) when they are scraped.
+func newMetrics(stats func() backend.Stats) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "openmpns_device_connections", Help: "Devices connected over the WebSocket gateway.",
 		}),
-		channels: prometheus.NewGauge(prometheus.GaugeOpts{
+		channels: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "openmpns_channels", Help: "Open push channels.",
-		}),
-		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "openmpns_queue_depth", Help: "Notifications accepted and not yet acknowledged by their device.",
-		}),
+		}, func() float64 { return float64(stats().Channels) }),
+		queueDepth: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "openmpns_queue_depth", Help: "Notifications accepted and not yet acknowledged (nor expired).",
+		}, func() float64 { return float64(stats().Queued) }),
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "openmpns_notifications_total", Help: "Push requests answered, by kind and X-NotificationStatus (or HTTP status when it has none).",
 		}, []string{"kind", "status"}),

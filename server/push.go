@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -35,7 +36,7 @@ const tokenLen = 27
 
 // Pusher is what the HTTP push API needs from the routing engine.
 type Pusher interface {
-	Push(*PushRequest) PushResult
+	Push(ctx context.Context, r *PushRequest) (PushResult, error)
 }
 
 var _ Pusher = (*Engine)(nil)
@@ -52,6 +53,8 @@ type pushHandler struct {
 	cfg    *Config
 	pusher Pusher
 	met    *metrics
+	// auth identifies senders; nil treats every sender as unauthenticated.
+	auth Authenticator
 }
 
 func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -60,63 +63,56 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		h.refuse(w, "", http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed: send notifications with POST", r.Method))
+		h.refuse(w, "", &PushError{Status: http.StatusMethodNotAllowed, Reason: fmt.Sprintf("method %s not allowed: send notifications with POST", r.Method)})
 		return
 	}
-	req, status, reason := h.parse(r)
-	if status != 0 {
+	req, perr := h.parse(r)
+	if perr != nil {
 		kind := ""
 		if req != nil {
 			kind = req.Kind.String()
 		}
-		h.refuse(w, kind, status, reason)
+		h.refuse(w, kind, perr)
 		return
 	}
-	if a := h.cfg.Authenticator; a != nil {
-		svc, err := a.Authenticate(r, h.cfg.Clock.Now())
+	if h.auth != nil {
+		svc, err := h.auth.Authenticate(r, h.cfg.Clock.Now())
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", auth.Challenge(err))
-			h.refuse(w, req.Kind.String(), http.StatusUnauthorized, err.Error())
+			h.refuse(w, req.Kind.String(), &PushError{Status: http.StatusUnauthorized, Reason: err.Error()})
 			return
 		}
 		req.Service = svc
 	}
-	res := h.pusher.Push(req)
-	hd := w.Header()
-	if res.Notification != "" {
-		hd.Set(HeaderNotificationStatus, res.Notification)
-	}
-	if res.Subscription != "" {
-		hd.Set(HeaderSubscriptionStatus, res.Subscription)
-	}
-	if res.Connection != "" {
-		hd.Set(HeaderConnectionStatus, res.Connection)
-	}
-	if res.HTTPStatus != http.StatusOK {
-		if res.Notification == "" {
-			h.met.pushes.WithLabelValues(req.Kind.String(), strconv.Itoa(res.HTTPStatus)).Inc()
-		} else {
-			h.met.pushes.WithLabelValues(req.Kind.String(), res.Notification).Inc()
+	res, err := h.pusher.Push(r.Context(), req)
+	if err != nil {
+		var pe *PushError
+		if !errors.As(err, &pe) {
+			pe = unavailable(err)
 		}
-		h.writeReason(w, res.HTTPStatus, res.Reason)
+		h.refuse(w, req.Kind.String(), pe)
 		return
 	}
+	hd := w.Header()
+	hd.Set(HeaderNotificationStatus, res.Notification)
+	hd.Set(HeaderSubscriptionStatus, res.Subscription)
+	hd.Set(HeaderConnectionStatus, res.Connection)
 	if res.Reason != "" {
 		hd.Set(HeaderError, headerSafe(res.Reason))
 	}
 	w.WriteHeader(http.StatusOK)
 }
 
-// parse reads and validates a push. On failure it returns an HTTP status and
-// a reason (and the request so far, for metrics).
-func (h *pushHandler) parse(r *http.Request) (*PushRequest, int, string) {
+// parse reads and validates a push. On failure it returns a 400 (and the
+// request so far, for metrics).
+func (h *pushHandler) parse(r *http.Request) (*PushRequest, *PushError) {
 	token := strings.TrimPrefix(r.URL.Path, PushPath)
 	if len(token) != tokenLen || !isTokenChars(token) {
-		return nil, http.StatusBadRequest, "malformed channel URI: the path must be " + PushPath + " followed by the channel's 27-character token"
+		return nil, badRequest("malformed channel URI: the path must be %s followed by the channel's 27-character token", PushPath)
 	}
 	req := &PushRequest{Token: token}
 	if n := headerBytes(r.Header); n > h.cfg.MaxHeaderBytes {
-		return req, http.StatusBadRequest, fmt.Sprintf("request headers are %d bytes, more than the %d-byte limit", n, h.cfg.MaxHeaderBytes)
+		return req, badRequest("request headers are %d bytes, more than the %d-byte limit", n, h.cfg.MaxHeaderBytes)
 	}
 	switch t := strings.ToLower(strings.TrimSpace(r.Header.Get(HeaderTarget))); t {
 	case "toast":
@@ -126,50 +122,50 @@ func (h *pushHandler) parse(r *http.Request) (*PushRequest, int, string) {
 	case "":
 		req.Kind = payload.KindRaw
 	default:
-		return req, http.StatusBadRequest, fmt.Sprintf("%s %q: want toast, token (tile) or no header (raw)", HeaderTarget, t)
+		return req, badRequest("%s %q: want toast, token (tile) or no header (raw)", HeaderTarget, t)
 	}
 	class, err := parseClass(r.Header.Get(HeaderClass), req.Kind)
 	if err != nil {
-		return req, http.StatusBadRequest, err.Error()
+		return req, badRequest("%s", err)
 	}
 	req.Class = class
 	if id := r.Header.Get(HeaderMessageID); id != "" {
 		if len(id) > 256 {
-			return req, http.StatusBadRequest, fmt.Sprintf("%s is %d bytes; at most 256", HeaderMessageID, len(id))
+			return req, badRequest("%s is %d bytes; at most 256", HeaderMessageID, len(id))
 		}
 		req.MessageID = id
 	}
 	max := int64(h.cfg.MaxPayloadBytes)
 	if r.ContentLength > max {
-		return req, http.StatusBadRequest, fmt.Sprintf("payload is %d bytes, more than the %d-byte limit", r.ContentLength, max)
+		return req, badRequest("payload is %d bytes, more than the %d-byte limit", r.ContentLength, max)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 	if err != nil {
 		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
-			return req, http.StatusBadRequest, fmt.Sprintf("the request body did not arrive within %v: send it in one go", h.cfg.ReadTimeout)
+			return req, badRequest("the request body did not arrive within %v: send it in one go", h.cfg.ReadTimeout)
 		}
-		return req, http.StatusBadRequest, "could not read the request body: " + err.Error()
+		return req, badRequest("could not read the request body: %v", err)
 	}
 	if int64(len(body)) > max {
-		return req, http.StatusBadRequest, fmt.Sprintf("payload is more than the %d-byte limit", max)
+		return req, badRequest("payload is more than the %d-byte limit", max)
 	}
 	if len(body) == 0 {
-		return req, http.StatusBadRequest, "empty payload: send the notification in the request body"
+		return req, badRequest("empty payload: send the notification in the request body")
 	}
 	req.Body = body
 	switch req.Kind {
 	case payload.KindToast:
 		if _, err := payload.ParseToast(body); err != nil {
-			return req, http.StatusBadRequest, reasonOf(err)
+			return req, badRequest("%s", reasonOf(err))
 		}
 	case payload.KindTile:
 		t, err := payload.ParseTile(body)
 		if err != nil {
-			return req, http.StatusBadRequest, reasonOf(err)
+			return req, badRequest("%s", reasonOf(err))
 		}
 		req.TileID = t.ID
 	}
-	return req, 0, ""
+	return req, nil
 }
 
 func reasonOf(err error) string {
@@ -223,12 +219,27 @@ func isTokenChars(s string) bool {
 	return true
 }
 
-func (h *pushHandler) refuse(w http.ResponseWriter, kind string, status int, reason string) {
+// refuse answers a refused push with its status, MPNS headers and reason.
+func (h *pushHandler) refuse(w http.ResponseWriter, kind string, e *PushError) {
 	if kind == "" {
 		kind = "unknown"
 	}
-	h.met.pushes.WithLabelValues(kind, strconv.Itoa(status)).Inc()
-	h.writeReason(w, status, reason)
+	label := e.Notification
+	if label == "" {
+		label = strconv.Itoa(e.Status)
+	}
+	h.met.pushes.WithLabelValues(kind, label).Inc()
+	hd := w.Header()
+	if e.Notification != "" {
+		hd.Set(HeaderNotificationStatus, e.Notification)
+	}
+	if e.Subscription != "" {
+		hd.Set(HeaderSubscriptionStatus, e.Subscription)
+	}
+	if e.Connection != "" {
+		hd.Set(HeaderConnectionStatus, e.Connection)
+	}
+	h.writeReason(w, e.Status, e.Reason)
 }
 
 func (h *pushHandler) writeReason(w http.ResponseWriter, status int, reason string) {

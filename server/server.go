@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/openmpns/openmpns/server/auth"
+	"github.com/openmpns/openmpns/server/backend"
 	"github.com/openmpns/openmpns/server/store"
 )
 
@@ -34,60 +35,68 @@ const DBFile = "openmpns.db"
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
-	st     *store.Bolt
+	be     backend.Backend
 	eng    *Engine
 	met    *metrics
 	gw     *gateway
 	http   *http.Server
 	ln     net.Listener
 	served chan error
+	// addr and origin are known once serving (Serve); cfg never changes
+	// after New.
+	addr, origin string
 
 	// Sender authentication (server/auth): the service registry is loaded
 	// in New; the token issuer needs the origin, known once listening.
-	authStore *auth.BoltStore
-	registry  *auth.Registry
-	issuer    *auth.Issuer
+	registry *auth.Registry
+	issuer   *auth.Issuer
 
 	stopOnce sync.Once
 	stopErr  error
 }
 
-// New opens the store in cfg.DataDir and loads it. It does not listen yet.
+// New opens the backend (cfg.Backend, or the embedded one in cfg.DataDir)
+// and loads what the server needs from it. It starts nothing: Start or
+// Serve does.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Normalize(); err != nil {
 		return nil, fmt.Errorf("server: config: %w", err)
 	}
-	st, err := store.OpenBolt(filepath.Join(cfg.DataDir, DBFile))
-	if err != nil {
-		return nil, err
+	be := cfg.Backend
+	if be == nil {
+		path := filepath.Join(cfg.DataDir, DBFile)
+		emb, err := store.Open(path, store.Options{RemoveDelay: cfg.RemoveDelay, Now: cfg.Clock.Now})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		be = emb
 	}
-	st.SetRemoveDelay(cfg.RemoveDelay)
-	s := &Server{cfg: cfg, log: cfg.Logger, st: st, met: newMetrics()}
-	if s.authStore, err = auth.NewBoltStore(st.DB()); err == nil {
-		s.registry, err = auth.NewRegistry(s.authStore, cfg.Clock.Now)
-	}
-	if err != nil {
-		st.Close()
+	s := &Server{cfg: cfg, log: cfg.Logger, be: be}
+	s.met = newMetrics(func() backend.Stats {
+		st, err := be.Stats(context.Background())
+		if err != nil {
+			s.log.Warn("backend stats", "err", err)
+		}
+		return st
+	})
+	var err error
+	if s.registry, err = auth.NewRegistry(be.Services(), cfg.Clock.Now); err != nil {
+		be.Close()
 		return nil, fmt.Errorf("server: load services: %w", err)
 	}
-	s.eng, err = NewEngine(&s.cfg, boltStore{st}, s.met)
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("server: load %s: %w", filepath.Join(cfg.DataDir, DBFile), err)
-	}
+	s.eng = NewEngine(&s.cfg, be, s.met)
 	s.gw = newGateway(&s.cfg, s.eng)
 	return s, nil
 }
 
-// boltStore adapts *store.Bolt to Store.
-type boltStore struct{ *store.Bolt }
-
-var _ Store = boltStore{}
-
 // Handler returns the server's HTTP handler: push API, gateway, health, metrics.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(PushPath, &pushHandler{cfg: &s.cfg, pusher: s.eng, met: s.met})
+	authn := s.cfg.Authenticator
+	if authn == nil && s.issuer != nil {
+		authn = auth.NewVerifier(s.registry, s.issuer).Optional()
+	}
+	mux.Handle(PushPath, &pushHandler{cfg: &s.cfg, pusher: s.eng, met: s.met, auth: authn})
 	mux.Handle(GatewayPath, s.gw)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if s.eng.draining() {
@@ -116,7 +125,9 @@ func (s *Server) Start() error {
 
 // Serve serves on ln in the background (over TLS when configured).
 func (s *Server) Serve(ln net.Listener) error {
-	s.cfg.Listen = ln.Addr().String()
+	s.addr = ln.Addr().String()
+	s.origin = s.cfg.originFor(s.addr)
+	s.eng.setOrigin(s.origin)
 	if s.cfg.TLSCert != "" {
 		tc, err := tlsConfig(&s.cfg)
 		if err != nil {
@@ -128,16 +139,14 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln = headerTimeoutListener{Listener: ln, timeout: s.cfg.ReadHeaderTimeout}
 	}
 	s.ln = ln
-	iss, err := auth.NewIssuer(s.authStore, s.registry, s.cfg.origin(), s.cfg.Clock.Now)
+	iss, err := auth.NewIssuer(s.be.Services(), s.registry, s.origin, s.cfg.Clock.Now)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("server: token issuer: %w", err)
 	}
 	s.issuer = iss
 	s.eng.SetDeviceTokens(iss)
-	if s.cfg.Authenticator == nil {
-		s.cfg.Authenticator = auth.NewVerifier(s.registry, iss).Optional()
-	}
+	s.gw.start()
 	s.http = &http.Server{
 		Handler:           s.Handler(),
 		ConnState:         watchConnState,
@@ -149,7 +158,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.served = make(chan error, 1)
 	go func() { s.served <- s.http.Serve(ln) }()
-	s.log.Info("openmpns server listening", "addr", s.cfg.Listen, "public_url", s.URL(), "data", s.cfg.DataDir, "time_scale", s.cfg.TimeScale)
+	s.log.Info("openmpns server listening", "addr", s.addr, "public_url", s.URL(), "data", s.cfg.DataDir, "time_scale", s.cfg.TimeScale)
 	return nil
 }
 
@@ -157,10 +166,10 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Services() *auth.Registry { return s.registry }
 
 // Addr is the address the server listens on.
-func (s *Server) Addr() string { return s.cfg.Listen }
+func (s *Server) Addr() string { return s.addr }
 
 // URL is the origin used in Channel URIs.
-func (s *Server) URL() string { return s.cfg.origin() }
+func (s *Server) URL() string { return s.origin }
 
 // tlsConfig loads the server certificate and, for mutual TLS, the CA that
 // signs senders' client certificates.
@@ -203,7 +212,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		s.gw.kickAll(1001, "server shutting down")
 		s.eng.Stop()
-		if err := s.st.Close(); err != nil {
+		if err := s.be.Close(); err != nil {
 			errs = append(errs, err)
 		}
 		s.stopErr = errors.Join(errs...)

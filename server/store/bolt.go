@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/openmpns/openmpns/server/backend"
 )
 
 var (
@@ -25,18 +26,6 @@ var (
 )
 
 const schemaVersion = "1"
-
-// ID returns the text form of a notification's Seq, as sent to devices.
-func (n *Notification) ID() string { return strconv.FormatUint(n.Seq, 16) }
-
-// ParseID is the inverse of Notification.ID.
-func ParseID(id string) (uint64, error) {
-	seq, err := strconv.ParseUint(id, 16, 64)
-	if err != nil {
-		return 0, fmt.Errorf("store: bad notification id %q: %w", id, err)
-	}
-	return seq, nil
-}
 
 // Bolt is the embedded store: one bbolt file, written through a single
 // group-commit loop so that concurrent writers share one fsync. Every write
@@ -73,9 +62,19 @@ func (b *Bolt) SetRemoveDelay(d time.Duration) {
 type op struct {
 	apply func(tx *bolt.Tx) error
 	err   chan error
+	// after, if set, learns the outcome before err yields it.
+	after func(error)
 }
 
-var errClosed = errors.New("store: closed")
+// finish reports the op's outcome.
+func (o *op) finish(err error) {
+	if o.after != nil {
+		o.after(err)
+	}
+	o.err <- err
+}
+
+var errClosed = fmt.Errorf("store: %w", backend.ErrClosed)
 
 // maxGroup bounds how many writes share one transaction.
 const maxGroup = 512
@@ -236,9 +235,9 @@ func (b *Bolt) commitLoop() {
 		}
 		for i, o := range group {
 			if err != nil {
-				o.err <- fmt.Errorf("store: commit: %w", err)
+				o.finish(fmt.Errorf("store: commit: %w", err))
 			} else {
-				o.err <- errs[i]
+				o.finish(errs[i])
 			}
 		}
 	}
@@ -248,11 +247,17 @@ func (b *Bolt) commitLoop() {
 // yields fn's outcome once it is durable. Writes are applied in submission
 // order. fn must check everything that can fail before it changes anything.
 func (b *Bolt) submit(fn func(tx *bolt.Tx) error) <-chan error {
-	o := &op{apply: fn, err: make(chan error, 1)}
+	return b.submitThen(fn, nil)
+}
+
+// submitThen is submit with after, which learns the outcome before the
+// channel yields it.
+func (b *Bolt) submitThen(fn func(tx *bolt.Tx) error, after func(error)) <-chan error {
+	o := &op{apply: fn, err: make(chan error, 1), after: after}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.closed {
-		o.err <- errClosed
+		o.finish(errClosed)
 		return o.err
 	}
 	b.ops <- o
@@ -366,13 +371,19 @@ func seqKey(seq uint64) []byte {
 // that Seq is deleted in the same transaction (a newer tile update replacing
 // a queued one).
 func (b *Bolt) Enqueue(n *Notification, replace uint64) <-chan error {
+	return b.EnqueueThen(n, replace, nil)
+}
+
+// EnqueueThen is Enqueue with after, which learns the outcome before the
+// channel yields it.
+func (b *Bolt) EnqueueThen(n *Notification, replace uint64, after func(error)) <-chan error {
 	v, err := json.Marshal(n)
 	if err != nil {
-		ch := make(chan error, 1)
-		ch <- fmt.Errorf("store: encode notification: %w", err)
-		return ch
+		o := &op{err: make(chan error, 1), after: after}
+		o.finish(fmt.Errorf("store: encode notification: %w", err))
+		return o.err
 	}
-	return b.submit(func(tx *bolt.Tx) error {
+	return b.submitThen(func(tx *bolt.Tx) error {
 		q := tx.Bucket(bucketQueue)
 		if replace != 0 {
 			if err := q.Delete(seqKey(replace)); err != nil {
@@ -380,7 +391,7 @@ func (b *Bolt) Enqueue(n *Notification, replace uint64) <-chan error {
 			}
 		}
 		return q.Put(seqKey(n.Seq), v)
-	})
+	}, after)
 }
 
 // Remove deletes delivered or expired notifications and returns once that
@@ -478,4 +489,27 @@ func (b *Bolt) Queued() ([]*Notification, error) {
 		return nil, fmt.Errorf("store: read queue: %w", err)
 	}
 	return out, nil
+}
+
+var keySeqReserved = []byte("seq_reserved")
+
+// SeqReserved returns the highest notification Seq reserved so far (0 if
+// none was ever reserved: a file from before the reservation).
+func (b *Bolt) SeqReserved() (uint64, error) {
+	var v uint64
+	err := b.view(func(tx *bolt.Tx) error {
+		if raw := tx.Bucket(bucketMeta).Get(keySeqReserved); len(raw) == 8 {
+			v = binary.BigEndian.Uint64(raw)
+		}
+		return nil
+	})
+	return v, err
+}
+
+// ReserveSeq durably records that Seqs up to upTo may have been handed out,
+// so that none of them is handed out again after a restart.
+func (b *Bolt) ReserveSeq(upTo uint64) error {
+	return b.write(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySeqReserved, seqKey(upTo))
+	})
 }

@@ -1,0 +1,615 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/openmpns/openmpns/server/auth"
+	"github.com/openmpns/openmpns/server/backend"
+)
+
+// seqBlock is how many notification Seqs are reserved with one durable
+// write: a restart skips at most this many, and Seqs never repeat.
+const seqBlock = 1 << 16
+
+// Embedded is the embedded backend: the live index in memory, written
+// through to a Bolt file. It is one node; its Router hands notifications to
+// its own Inbox.
+//
+// Locking: mu guards the directory (devices, channels); qmu the queues;
+// pmu presence; cmu counters; seqMu the Seq reservation. Directory writes
+// of one device are serialised by a striped lock (writeLocks) held across
+// the durable write, so that writes of different devices still share a
+// commit. No method holds two of these locks at once, except seqMu inside
+// qmu.
+type Embedded struct {
+	b   *Bolt
+	svc *auth.BoltStore
+	now func() time.Time
+
+	writeLocks [64]sync.Mutex
+	seed       maphash.Seed
+
+	mu       sync.RWMutex
+	rev      uint64
+	devices  map[string]Device
+	channels map[string]Channel           // by token
+	apps     map[string]map[string]string // device -> app -> token
+
+	qmu    sync.Mutex
+	queues map[string][]*Notification // device -> queue in Seq order
+	counts map[string]int             // channel token -> queued
+	queued int
+	// expired counts what Append dropped as expired since the last Sweep.
+	expired int
+	// failed holds appends whose write failed, to take out of the index
+	// at the next queue operation (the commit loop cannot take qmu).
+	failMu    sync.Mutex
+	failed    []failedAppend
+	hasFailed atomic.Bool
+
+	seqMu    sync.Mutex
+	seq      uint64
+	reserved uint64
+
+	pmu      sync.Mutex
+	presence map[string]backend.Presence
+	claims   uint64
+	inbox    backend.Inbox
+
+	cmu      sync.Mutex
+	counters map[string]*counter
+}
+
+type failedAppend struct {
+	n        *Notification
+	replaced *Notification
+}
+
+type counter struct {
+	n       int64
+	expires time.Time
+}
+
+var _ backend.Backend = (*Embedded)(nil)
+
+// Options tune the embedded backend.
+type Options struct {
+	// RemoveDelay bounds how long a removal waits for a commit to ride on
+	// (see Bolt.RemoveLater); 0 means DefaultRemoveDelay.
+	RemoveDelay time.Duration
+	// Now is the time source (counters' expiry, Seqs of old files); nil
+	// means time.Now.
+	Now func() time.Time
+}
+
+// Open opens (or creates) the embedded backend's file at path and loads it.
+func Open(path string, o Options) (*Embedded, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	b, err := OpenBolt(path)
+	if err != nil {
+		return nil, err
+	}
+	b.SetRemoveDelay(o.RemoveDelay)
+	e, err := load(b, o.Now)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("store: load %s: %w", path, err)
+	}
+	return e, nil
+}
+
+func load(b *Bolt, now func() time.Time) (*Embedded, error) {
+	e := &Embedded{
+		b: b, seed: maphash.MakeSeed(), now: now,
+		devices: map[string]Device{}, channels: map[string]Channel{}, apps: map[string]map[string]string{},
+		queues: map[string][]*Notification{}, counts: map[string]int{},
+		presence: map[string]backend.Presence{}, counters: map[string]*counter{},
+	}
+	var err error
+	if e.svc, err = auth.NewBoltStore(b.DB()); err != nil {
+		return nil, fmt.Errorf("services: %w", err)
+	}
+	devs, err := b.Devices()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range devs {
+		d.Rev = e.nextRev()
+		e.devices[d.ID] = d
+	}
+	chans, err := b.Channels()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range chans {
+		if _, ok := e.devices[c.DeviceID]; !ok {
+			return nil, fmt.Errorf("channel %s belongs to unknown device %s: the data file is inconsistent", c.Token, c.DeviceID)
+		}
+		c.Rev = e.nextRev()
+		e.channels[c.Token] = c
+		e.appsOf(c.DeviceID)[c.App] = c.Token
+	}
+	queued, err := b.Queued()
+	if err != nil {
+		return nil, err
+	}
+	var maxSeq uint64
+	var orphans []uint64
+	for _, n := range queued { // Seq order
+		maxSeq = max(maxSeq, n.Seq)
+		if c, ok := e.channels[n.Channel]; !ok || c.DeviceID != n.DeviceID {
+			orphans = append(orphans, n.Seq)
+			continue
+		}
+		e.queues[n.DeviceID] = append(e.queues[n.DeviceID], n)
+		e.counts[n.Channel]++
+		e.queued++
+	}
+	if err := b.Remove(orphans); err != nil {
+		return nil, err
+	}
+	reserved, err := b.SeqReserved()
+	if err != nil {
+		return nil, err
+	}
+	if reserved == 0 {
+		// A file from before reservations: its Seqs came from the clock.
+		reserved = max(maxSeq, uint64(now().UnixNano()))
+	}
+	e.seq = max(reserved, maxSeq)
+	e.reserved = e.seq
+	return e, nil
+}
+
+func (e *Embedded) nextRev() uint64 { e.rev++; return e.rev }
+
+// appsOf returns the device's app index, creating it. e.mu is held.
+func (e *Embedded) appsOf(dev string) map[string]string {
+	m := e.apps[dev]
+	if m == nil {
+		m = map[string]string{}
+		e.apps[dev] = m
+	}
+	return m
+}
+
+// lockDevice serialises the directory writes of one device.
+func (e *Embedded) lockDevice(id string) func() {
+	m := &e.writeLocks[maphash.String(e.seed, id)%uint64(len(e.writeLocks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// Bolt returns the file underneath, for tests and tools.
+func (e *Embedded) Bolt() *Bolt { return e.b }
+
+// Services implements backend.Backend.
+func (e *Embedded) Services() auth.Store { return e.svc }
+
+// Close implements backend.Backend: pending writes are finished first.
+func (e *Embedded) Close() error { return e.b.Close() }
+
+// Stats implements backend.Backend.
+func (e *Embedded) Stats(context.Context) (backend.Stats, error) {
+	e.mu.RLock()
+	s := backend.Stats{Devices: len(e.devices), Channels: len(e.channels)}
+	e.mu.RUnlock()
+	e.qmu.Lock()
+	s.Queued = e.queued
+	e.qmu.Unlock()
+	return s, nil
+}
+
+// PutDevice implements backend.Directory.
+func (e *Embedded) PutDevice(_ context.Context, d Device) (Device, error) {
+	defer e.lockDevice(d.ID)()
+	e.mu.RLock()
+	old, ok := e.devices[d.ID]
+	e.mu.RUnlock()
+	switch {
+	case d.Rev == 0 && ok:
+		return Device{}, fmt.Errorf("store: device %s: %w", d.ID, backend.ErrExists)
+	case d.Rev != 0 && !ok:
+		return Device{}, fmt.Errorf("store: device %s: %w", d.ID, backend.ErrNotFound)
+	case d.Rev != 0 && old.Rev != d.Rev:
+		return Device{}, fmt.Errorf("store: device %s: %w", d.ID, backend.ErrConflict)
+	}
+	if err := e.b.PutDevice(d); err != nil {
+		return Device{}, err
+	}
+	d.TokenHash = slices.Clone(d.TokenHash)
+	e.mu.Lock()
+	d.Rev = e.nextRev()
+	e.devices[d.ID] = d
+	e.mu.Unlock()
+	return d, nil
+}
+
+// Device implements backend.Directory.
+func (e *Embedded) Device(_ context.Context, id string) (Device, error) {
+	e.mu.RLock()
+	d, ok := e.devices[id]
+	e.mu.RUnlock()
+	if !ok {
+		return Device{}, fmt.Errorf("store: device %s: %w", id, backend.ErrNotFound)
+	}
+	return d, nil
+}
+
+// PutChannel implements backend.Directory.
+func (e *Embedded) PutChannel(_ context.Context, c Channel) (Channel, error) {
+	defer e.lockDevice(c.DeviceID)()
+	e.mu.RLock()
+	old, ok := e.channels[c.Token]
+	_, hasDev := e.devices[c.DeviceID]
+	taken := e.apps[c.DeviceID][c.App]
+	e.mu.RUnlock()
+	switch {
+	case !hasDev:
+		return Channel{}, fmt.Errorf("store: channel's device %s: %w", c.DeviceID, backend.ErrNotFound)
+	case c.Rev == 0 && (ok || taken != ""):
+		return Channel{}, fmt.Errorf("store: channel of app %s: %w", c.App, backend.ErrExists)
+	case c.Rev != 0 && !ok:
+		return Channel{}, fmt.Errorf("store: channel %s: %w", c.Token, backend.ErrNotFound)
+	case c.Rev != 0 && old.Rev != c.Rev:
+		return Channel{}, fmt.Errorf("store: channel %s: %w", c.Token, backend.ErrConflict)
+	case c.Rev != 0 && (old.DeviceID != c.DeviceID || old.App != c.App):
+		return Channel{}, fmt.Errorf("store: channel %s: its device and app never change", c.Token)
+	}
+	if err := e.b.PutChannel(c); err != nil {
+		return Channel{}, err
+	}
+	c.Domains = slices.Clone(c.Domains)
+	e.mu.Lock()
+	c.Rev = e.nextRev()
+	e.channels[c.Token] = c
+	e.appsOf(c.DeviceID)[c.App] = c.Token
+	e.mu.Unlock()
+	return c, nil
+}
+
+// Channel implements backend.Directory.
+func (e *Embedded) Channel(_ context.Context, token string) (Channel, error) {
+	e.mu.RLock()
+	c, ok := e.channels[token]
+	e.mu.RUnlock()
+	if !ok {
+		return Channel{}, fmt.Errorf("store: channel: %w", backend.ErrNotFound)
+	}
+	return c, nil
+}
+
+// Channels implements backend.Directory.
+func (e *Embedded) Channels(_ context.Context, dev string) ([]Channel, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := make([]Channel, 0, len(e.apps[dev]))
+	for _, tok := range e.apps[dev] {
+		out = append(out, e.channels[tok])
+	}
+	return out, nil
+}
+
+// DeleteChannel implements backend.Directory.
+func (e *Embedded) DeleteChannel(_ context.Context, c Channel) error {
+	defer e.lockDevice(c.DeviceID)()
+	e.mu.RLock()
+	old, ok := e.channels[c.Token]
+	e.mu.RUnlock()
+	switch {
+	case !ok:
+		return fmt.Errorf("store: channel %s: %w", c.Token, backend.ErrNotFound)
+	case old.Rev != c.Rev:
+		return fmt.Errorf("store: channel %s: %w", c.Token, backend.ErrConflict)
+	}
+	e.qmu.Lock()
+	e.takeFailed()
+	var seqs []uint64
+	for _, n := range e.queues[old.DeviceID] {
+		if n.Channel == old.Token {
+			seqs = append(seqs, n.Seq)
+		}
+	}
+	e.qmu.Unlock()
+	if err := e.b.DeleteChannel(old.Token, seqs); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	delete(e.channels, old.Token)
+	delete(e.apps[old.DeviceID], old.App)
+	if len(e.apps[old.DeviceID]) == 0 {
+		delete(e.apps, old.DeviceID)
+	}
+	e.mu.Unlock()
+	// What was appended while the deletion was written goes too.
+	e.qmu.Lock()
+	var late []uint64
+	e.dropWhere(old.DeviceID, func(n *Notification) bool {
+		if n.Channel != old.Token {
+			return false
+		}
+		if !slices.Contains(seqs, n.Seq) {
+			late = append(late, n.Seq)
+		}
+		return true
+	})
+	delete(e.counts, old.Token)
+	e.qmu.Unlock()
+	e.b.RemoveLater(late)
+	return nil
+}
+
+// dropWhere takes the device's notifications that match out of the index
+// and returns how many. e.qmu is held.
+func (e *Embedded) dropWhere(dev string, match func(*Notification) bool) int {
+	q := e.queues[dev]
+	n := len(q)
+	q = slices.DeleteFunc(q, func(n *Notification) bool {
+		if !match(n) {
+			return false
+		}
+		e.counts[n.Channel]--
+		if e.counts[n.Channel] <= 0 {
+			delete(e.counts, n.Channel)
+		}
+		return true
+	})
+	gone := n - len(q)
+	e.queued -= gone
+	if len(q) == 0 {
+		delete(e.queues, dev)
+	} else {
+		e.queues[dev] = q
+	}
+	return gone
+}
+
+// nextSeq hands out the next Seq, reserving a new block durably first when
+// the reserved one is used up.
+func (e *Embedded) nextSeq() (uint64, error) {
+	e.seqMu.Lock()
+	defer e.seqMu.Unlock()
+	if e.seq >= e.reserved {
+		if err := e.b.ReserveSeq(e.seq + seqBlock); err != nil {
+			return 0, fmt.Errorf("store: reserve notification ids: %w", err)
+		}
+		e.reserved = e.seq + seqBlock
+	}
+	e.seq++
+	return e.seq, nil
+}
+
+// Append implements backend.Queue.
+func (e *Embedded) Append(_ context.Context, n *Notification, limit int) (backend.Appended, error) {
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	e.takeFailed()
+	now := n.AcceptedAt
+	var expired []uint64
+	var replaced *Notification
+	q := e.queues[n.DeviceID]
+	for _, o := range q {
+		switch {
+		case !now.Before(o.ExpiresAt):
+			expired = append(expired, o.Seq)
+		case n.Kind == "tile" && o.Kind == "tile" && o.Channel == n.Channel && o.TileID == n.TileID:
+			replaced = o
+		}
+	}
+	if len(expired) > 0 {
+		e.expired += e.dropWhere(n.DeviceID, func(o *Notification) bool { return !now.Before(o.ExpiresAt) })
+		e.b.RemoveLater(expired)
+	}
+	count := e.counts[n.Channel]
+	if replaced != nil {
+		count--
+	}
+	if limit > 0 && count >= limit {
+		return backend.Appended{}, fmt.Errorf("store: channel holds %d notifications: %w", count, backend.ErrQueueFull)
+	}
+	seq, err := e.nextSeq()
+	if err != nil {
+		return backend.Appended{}, err
+	}
+	n.Seq = seq
+	a := backend.Appended{Seq: seq}
+	if replaced != nil {
+		a.Replaced = replaced.Seq
+		e.dropWhere(n.DeviceID, func(o *Notification) bool { return o == replaced })
+	}
+	e.queues[n.DeviceID] = append(e.queues[n.DeviceID], n) // the greatest Seq so far
+	e.counts[n.Channel]++
+	e.queued++
+	// Submitted under qmu, so writes reach the file in Seq order; the
+	// commit loop never takes qmu (a failure is taken out later).
+	a.Durable = e.b.EnqueueThen(n, a.Replaced, func(err error) {
+		if err == nil {
+			return
+		}
+		e.failMu.Lock()
+		e.failed = append(e.failed, failedAppend{n, replaced})
+		e.failMu.Unlock()
+		e.hasFailed.Store(true)
+	})
+	return a, nil
+}
+
+// takeFailed takes appends whose write failed out of the index, and puts
+// back the tile updates they replaced (whose deletion failed with them).
+// e.qmu is held.
+func (e *Embedded) takeFailed() {
+	if !e.hasFailed.Load() {
+		return
+	}
+	e.failMu.Lock()
+	failed := e.failed
+	e.failed = nil
+	e.hasFailed.Store(false)
+	e.failMu.Unlock()
+	for _, f := range failed {
+		e.dropWhere(f.n.DeviceID, func(o *Notification) bool { return o == f.n })
+		if r := f.replaced; r != nil {
+			q := e.queues[r.DeviceID]
+			i, found := slices.BinarySearchFunc(q, r.Seq, func(o *Notification, s uint64) int {
+				switch {
+				case o.Seq < s:
+					return -1
+				case o.Seq > s:
+					return 1
+				}
+				return 0
+			})
+			if !found {
+				e.queues[r.DeviceID] = slices.Insert(q, i, r)
+				e.counts[r.Channel]++
+				e.queued++
+			}
+		}
+	}
+}
+
+// Remove implements backend.Queue: the deletion rides on the next commit
+// (Bolt.RemoveLater).
+func (e *Embedded) Remove(_ context.Context, dev string, seqs []uint64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	e.qmu.Lock()
+	e.takeFailed()
+	e.dropWhere(dev, func(n *Notification) bool { return slices.Contains(seqs, n.Seq) })
+	e.qmu.Unlock()
+	e.b.RemoveLater(seqs)
+	return nil
+}
+
+// Pending implements backend.Queue.
+func (e *Embedded) Pending(_ context.Context, dev string, now time.Time) ([]*Notification, error) {
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	e.takeFailed()
+	var out []*Notification
+	for _, n := range e.queues[dev] {
+		if now.Before(n.ExpiresAt) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// Sweep implements backend.Queue.
+func (e *Embedded) Sweep(_ context.Context, now time.Time) (int, error) {
+	e.qmu.Lock()
+	e.takeFailed()
+	var gone []uint64
+	for dev, q := range e.queues {
+		var expired bool
+		for _, n := range q {
+			if !now.Before(n.ExpiresAt) {
+				gone = append(gone, n.Seq)
+				expired = true
+			}
+		}
+		if expired {
+			e.dropWhere(dev, func(n *Notification) bool { return !now.Before(n.ExpiresAt) })
+		}
+	}
+	count := len(gone) + e.expired
+	e.expired = 0
+	e.qmu.Unlock()
+	e.b.RemoveLater(gone)
+	e.cmu.Lock()
+	for k, c := range e.counters {
+		if !now.Before(c.expires) {
+			delete(e.counters, k)
+		}
+	}
+	e.cmu.Unlock()
+	return count, nil
+}
+
+// Listen implements backend.Router.
+func (e *Embedded) Listen(in backend.Inbox) {
+	e.pmu.Lock()
+	e.inbox = in
+	e.pmu.Unlock()
+}
+
+// Claim implements backend.Router. There is one node: the engine replaces
+// its own older connections, so no Inbox is told.
+func (e *Embedded) Claim(_ context.Context, dev string, now time.Time) (uint64, error) {
+	e.pmu.Lock()
+	defer e.pmu.Unlock()
+	e.claims++
+	e.presence[dev] = backend.Presence{Node: "local", Connected: true, Since: now, Claim: e.claims}
+	return e.claims, nil
+}
+
+// Release implements backend.Router: the device's LastSeen is written, so
+// that its offline time survives a restart.
+func (e *Embedded) Release(ctx context.Context, dev string, claim uint64, now time.Time) error {
+	e.pmu.Lock()
+	p, ok := e.presence[dev]
+	if !ok || p.Claim != claim {
+		e.pmu.Unlock()
+		return nil
+	}
+	e.presence[dev] = backend.Presence{Node: "local", Since: now, Claim: claim}
+	e.pmu.Unlock()
+	for {
+		d, err := e.Device(ctx, dev)
+		if err != nil {
+			return err
+		}
+		d.LastSeen = now
+		if _, err = e.PutDevice(ctx, d); err == nil || !errors.Is(err, backend.ErrConflict) {
+			return err
+		}
+	}
+}
+
+// Presence implements backend.Router.
+func (e *Embedded) Presence(_ context.Context, dev string) (backend.Presence, bool, error) {
+	e.pmu.Lock()
+	defer e.pmu.Unlock()
+	p, ok := e.presence[dev]
+	return p, ok, nil
+}
+
+// Hand implements backend.Router: the one node's Inbox gets n at once when
+// the device is connected.
+func (e *Embedded) Hand(_ context.Context, n *Notification, replaced uint64) error {
+	e.pmu.Lock()
+	in, p := e.inbox, e.presence[n.DeviceID]
+	e.pmu.Unlock()
+	if in != nil && p.Connected {
+		in.Deliver(n.DeviceID, n, replaced)
+	}
+	return nil
+}
+
+// Take implements backend.Counters; counters live in memory (a restart
+// forgets them).
+func (e *Embedded) Take(_ context.Context, key string, limit int64, ttl time.Duration) (bool, error) {
+	now := e.now()
+	e.cmu.Lock()
+	defer e.cmu.Unlock()
+	c := e.counters[key]
+	if c == nil || !now.Before(c.expires) {
+		c = &counter{expires: now.Add(ttl)}
+		e.counters[key] = c
+	}
+	if c.n >= limit {
+		return false, nil
+	}
+	c.n++
+	return true, nil
+}
