@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,12 @@ import (
 type Config struct {
 	// Server is the server's base URL, e.g. http://127.0.0.1:8080.
 	Server string
+	// Servers are more base URLs of the same service (the nodes of a
+	// cluster). When its connection is lost or a connect fails, the device
+	// tries the next URL in turn, with the usual backoff; it keeps its
+	// identity and channels, and its Channel URIs when the nodes share a
+	// public URL.
+	Servers []string
 	// StateDir keeps the identity, channels and recent notification ids
 	// across restarts; "" keeps them in memory only.
 	StateDir string
@@ -51,7 +58,8 @@ var (
 // Device is one emulated phone's push client.
 type Device struct {
 	cfg    Config
-	wsURL  string
+	wsURLs []string // the gateway of each server, in turn
+	next   int      // which wsURLs the next connect dials (connectLoop's own)
 	log    *slog.Logger
 	clk    clock.Clock
 	ctx    context.Context
@@ -83,12 +91,20 @@ type AppState struct {
 
 // New loads the device's state and starts connecting in the background.
 func New(cfg Config) (*Device, error) {
-	u, err := url.Parse(cfg.Server)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("device: server URL %q: want http://host:port or https://host:port", cfg.Server)
+	bases := cfg.Servers
+	if cfg.Server != "" || len(bases) == 0 {
+		bases = append([]string{cfg.Server}, bases...)
 	}
-	u.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/ws"
+	var wsURLs []string
+	for _, s := range bases {
+		u, err := gatewayURL(s)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(wsURLs, u) {
+			wsURLs = append(wsURLs, u)
+		}
+	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = 250 * time.Millisecond
 	}
@@ -117,7 +133,7 @@ func New(cfg Config) (*Device, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Device{
-		cfg: cfg, wsURL: u.String(), log: cfg.Logger, clk: cfg.Clock, ctx: ctx, cancel: cancel,
+		cfg: cfg, wsURLs: wsURLs, log: cfg.Logger, clk: cfg.Clock, ctx: ctx, cancel: cancel,
 		st: st, seen: newSeenSet(st.Seen), channels: map[string]*Channel{}, apps: map[string]AppState{},
 		connCh: make(chan struct{}), status: Disconnected, wake: make(chan struct{}, 1),
 	}
@@ -128,6 +144,17 @@ func New(cfg Config) (*Device, error) {
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.connectLoop() }()
 	return d, nil
+}
+
+// gatewayURL is the WebSocket URL of the gateway of the server at base.
+func gatewayURL(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("device: server URL %q: want http://host:port or https://host:port", base)
+	}
+	u.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/ws"
+	return u.String(), nil
 }
 
 // ID returns the device id, "" until the server has issued one.
@@ -403,12 +430,14 @@ func (d *Device) connectLoop() {
 				d.log.Warn("push connection replaced by another connection of this device's identity; backing off", "in_a_row", replaced)
 			} else {
 				replaced, attempt = 0, 0
+				d.next++ // another node may hold the service meanwhile
 				d.log.Debug("push connection lost", "err", err)
 			}
 			if !d.isOnline() {
 				continue
 			}
 		} else {
+			d.next++
 			d.log.Debug("push connection failed", "attempt", attempt, "err", err)
 			var ue *unauthorizedError
 			if errors.As(err, &ue) {
@@ -486,9 +515,10 @@ func (e *unauthorizedError) Error() string { return "device: unauthorized: " + e
 func (d *Device) connect() (*conn, error) {
 	ctx, cancel := context.WithTimeout(d.ctx, 15*time.Second)
 	defer cancel()
-	ws, _, err := d.cfg.Dialer.DialContext(ctx, d.wsURL, nil)
+	wsURL := d.wsURLs[d.next%len(d.wsURLs)]
+	ws, _, err := d.cfg.Dialer.DialContext(ctx, wsURL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("device: dial %s: %w", d.wsURL, err)
+		return nil, fmt.Errorf("device: dial %s: %w", wsURL, err)
 	}
 	ws.SetReadLimit(wire.MaxFrameBytes)
 	d.mu.Lock()

@@ -204,6 +204,7 @@ func (e *Embedded) Stats(context.Context) (backend.Stats, error) {
 	s := backend.Stats{Devices: len(e.devices), Channels: len(e.channels)}
 	e.mu.RUnlock()
 	e.qmu.Lock()
+	e.takeFailed()
 	s.Queued = e.queued
 	e.qmu.Unlock()
 	return s, nil

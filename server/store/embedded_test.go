@@ -1,0 +1,125 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/openmpns/openmpns/server/backend"
+)
+
+func openAt(t *testing.T, path string, now time.Time) *Embedded {
+	t.Helper()
+	e, err := Open(path, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// setUp stores a device with one channel.
+func setUp(t *testing.T, e *Embedded) Channel {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.PutDevice(ctx, Device{ID: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.PutChannel(ctx, Channel{Token: "t", DeviceID: "d", App: "a", Name: "n", Tile: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func appendOne(t *testing.T, e *Embedded, kind, tile string, now time.Time) backend.Appended {
+	t.Helper()
+	n := &Notification{DeviceID: "d", Channel: "t", App: "a", Kind: kind, TileID: tile,
+		AcceptedAt: now, DeliverAt: now, ExpiresAt: now.Add(time.Hour)}
+	a, err := e.Append(context.Background(), n, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// Notification ids never repeat across a restart, even when every
+// notification was delivered and the clock stepped back in between (ids
+// used to start from the clock).
+func TestSeqsNeverRepeatWhenTheClockStepsBack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	e := openAt(t, path, t0)
+	setUp(t, e)
+	var last uint64
+	for range 3 {
+		a := appendOne(t, e, "raw", "", t0)
+		if err := <-a.Durable; err != nil {
+			t.Fatal(err)
+		}
+		if a.Seq <= last {
+			t.Fatalf("seq %d after %d", a.Seq, last)
+		}
+		last = a.Seq
+	}
+	if err := e.Remove(context.Background(), "d", []uint64{last - 2, last - 1, last}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = openAt(t, path, t0.Add(-24*time.Hour)) // the clock went back a day
+	defer e.Close()
+	if q, _ := e.Pending(context.Background(), "d", t0); len(q) != 0 {
+		t.Fatalf("%d notifications left after removing all", len(q))
+	}
+	a := appendOne(t, e, "raw", "", t0)
+	if a.Seq <= last {
+		t.Fatalf("after a restart with the clock a day back, seq %d repeats or precedes %d", a.Seq, last)
+	}
+}
+
+// A tile update whose write fails is not queued, and the tile update it
+// replaced is queued again (its deletion failed with it): the index, the
+// count and the file agree.
+func TestFailedAppendPutsBackWhatItReplaced(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	e := openAt(t, filepath.Join(t.TempDir(), "db"), now)
+	setUp(t, e)
+	first := appendOne(t, e, "tile", "", now)
+	if err := <-first.Durable; err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Bolt().Close(); err != nil { // every later write fails
+		t.Fatal(err)
+	}
+	second := appendOne(t, e, "tile", "", now)
+	if second.Replaced != first.Seq {
+		t.Fatalf("replaced %d, want %d", second.Replaced, first.Seq)
+	}
+	if err := <-second.Durable; !errors.Is(err, backend.ErrClosed) {
+		t.Fatalf("durable: %v, want ErrClosed", err)
+	}
+	q, err := e.Pending(context.Background(), "d", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q) != 1 || q[0].Seq != first.Seq {
+		t.Fatalf("pending %v, want only the first tile update (seq %d)", seqsOf(q), first.Seq)
+	}
+	if st, _ := e.Stats(context.Background()); st.Queued != 1 {
+		t.Fatalf("queued %d, want 1", st.Queued)
+	}
+	if c := e.counts["t"]; c != 1 {
+		t.Fatalf("the channel counts %d queued, want 1", c)
+	}
+}
+
+func seqsOf(q []*Notification) []uint64 {
+	var s []uint64
+	for _, n := range q {
+		s = append(s, n.Seq)
+	}
+	return s
+}
