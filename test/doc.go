@@ -1,0 +1,12 @@
+// Package test holds the black-box tests that run OpenMPNS servers and
+// devices together, as nats-server keeps its test/: real servers
+// (server.New, or the test binary re-executed as a server process) on
+// loopback ports, real device runtimes (device.New), and senders that POST
+// through the real push API. Everything here uses the exported API only,
+// so that server/ never imports device/ and device/ never imports server/.
+//
+// OPENMPNS_GATEWAY_READERS=1 gives the servers these tests start a reader
+// goroutine per device connection instead of the epoll poller
+// (server.Config.ReaderGoroutines); `make test` runs the gateway tests both
+// ways.
+package test
