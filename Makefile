@@ -70,7 +70,7 @@ fuzz-short:
 
 ## chaos: the long fault runs (30 SIGKILLs under load, a 10,000-device reconnect storm); figures go to docs/reliability.md
 chaos:
-	OPENMPNS_CHAOS=long $(GO) test -count=1 -timeout=60m -v -run='^(TestCrashLoop|TestReconnectStorm|TestFullDiskRefusesWith503|TestDamagedDataFileRefusesToStart|TestOverloadLong)$$' ./server/chaostest/
+	OPENMPNS_CHAOS=long $(GO) test -count=1 -timeout=60m -v -run='^(TestCrashLoop|TestReconnectStorm|TestFullDiskRefusesWith503|TestDamagedDataFileRefusesToStart|TestOverloadLong)$$' ./test/chaostest/
 
 clean:
 	rm -rf $(BIN)

@@ -4,6 +4,8 @@
 // loopback ports, real device runtimes (device.New), and senders that POST
 // through the real push API. Everything here uses the exported API only,
 // so that server/ never imports device/ and device/ never imports server/.
+// The fault harness, which runs the server as a child process and kills it,
+// is test/chaostest.
 //
 // OPENMPNS_GATEWAY_READERS=1 gives the servers these tests start a reader
 // goroutine per device connection instead of the epoll poller
