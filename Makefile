@@ -5,7 +5,7 @@ export LANG := en_US.UTF-8
 BIN       := bin
 FUZZTIME  ?= 30s
 FUZZMINIMIZE ?= 60s
-PKGS_PURE := ./cmd/openmpns/... ./server/... ./device/... ./shared/...
+PKGS_PURE := ./cmd/openmpns/... ./server/... ./device/... ./shared/... ./internal/... ./test/...
 
 .PHONY: all build test demo screenshots lint bench fuzz fuzz-short clean
 
@@ -21,7 +21,7 @@ test:
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/openmpns
 	$(GO) test -race -count=1 ./...
-	OPENMPNS_GATEWAY_READERS=1 $(GO) test -race -count=1 -run 'Gateway|Hostile|Forgivable|Silent|Idle|EndToEnd|Response' ./server/
+	OPENMPNS_GATEWAY_READERS=1 $(GO) test -race -count=1 -run 'Gateway|Hostile|Forgivable|Silent|IdleDeviceThatAnswersPings|EndToEnd|Response' ./server/ ./test/
 	$(MAKE) fuzz-short
 
 ## demo: the phone emulator with the demo cloud service (terminal demo when there is no display)
@@ -42,7 +42,7 @@ lint:
 ## end to end with a fleet and the load tool, and a sharded fleet. Full-size runs and
 ## their figures: docs/benchmarks.md
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./shared/... ./server/...
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./shared/... ./server/... ./test/
 	scripts/bench-idle.sh 1000 5000
 	DEVICES=2000 DURATION=5s scripts/bench-e2e.sh
 	DEVICES=5000 SERVERS=1 scripts/bench-fleet.sh
@@ -70,7 +70,7 @@ fuzz-short:
 
 ## chaos: the long fault runs (30 SIGKILLs under load, a 10,000-device reconnect storm); figures go to docs/reliability.md
 chaos:
-	OPENMPNS_CHAOS=long $(GO) test -count=1 -timeout=60m -v -run='^(TestCrashLoop|TestReconnectStorm|TestFullDiskRefusesWith503|TestDamagedDataFileRefusesToStart|TestOverloadLong)$$' ./server/chaostest/
+	OPENMPNS_CHAOS=long $(GO) test -count=1 -timeout=60m -v -run='^(TestCrashLoop|TestReconnectStorm|TestFullDiskRefusesWith503|TestDamagedDataFileRefusesToStart|TestOverloadLong)$$' ./test/chaostest/
 
 clean:
 	rm -rf $(BIN)

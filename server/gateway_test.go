@@ -1,48 +1,16 @@
 package server_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/openmpns/openmpns/internal/servertest"
 	"github.com/openmpns/openmpns/server"
 	"github.com/openmpns/openmpns/shared/wire"
 )
-
-func dialWS(t *testing.T, srv *server.Server) *websocket.Conn {
-	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
-	ws.SetReadDeadline(time.Now().Add(waitLimit))
-	return ws
-}
-
-func sendFrame(t *testing.T, ws *websocket.Conn, f *wire.Frame) {
-	t.Helper()
-	b, _ := json.Marshal(f)
-	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readFrame(t *testing.T, ws *websocket.Conn) *wire.Frame {
-	t.Helper()
-	_, b, err := ws.ReadMessage()
-	if err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	var f wire.Frame
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	return &f
-}
 
 // closedWith reads until the server closes the connection and returns the close code.
 func closedWith(t *testing.T, ws *websocket.Conn) int {
@@ -59,7 +27,7 @@ func closedWith(t *testing.T, ws *websocket.Conn) int {
 }
 
 func TestGatewayRefusesBadSessions(t *testing.T) {
-	srv := startServer(t, server.Config{})
+	srv := servertest.Start(t, server.Config{})
 	cases := []struct {
 		name     string
 		send     []byte
@@ -74,9 +42,9 @@ func TestGatewayRefusesBadSessions(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ws := dialWS(t, srv)
+			ws := servertest.DialWS(t, srv)
 			ws.WriteMessage(websocket.TextMessage, c.send)
-			if f := readFrame(t, ws); f.Type != wire.TypeError || f.Code != c.wantCode {
+			if f := servertest.ReadFrame(t, ws); f.Type != wire.TypeError || f.Code != c.wantCode {
 				t.Fatalf("got %+v, want error %s", f, c.wantCode)
 			}
 			if code := closedWith(t, ws); code != c.close {
@@ -85,7 +53,7 @@ func TestGatewayRefusesBadSessions(t *testing.T) {
 		})
 	}
 	t.Run("oversized frame", func(t *testing.T) {
-		ws := dialWS(t, srv)
+		ws := servertest.DialWS(t, srv)
 		ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","version":1,"client":"`+strings.Repeat("x", wire.MaxFrameBytes)+`"}`))
 		if code := closedWith(t, ws); code != websocket.CloseMessageTooBig {
 			t.Fatalf("close code %d, want %d", code, websocket.CloseMessageTooBig)
@@ -94,17 +62,17 @@ func TestGatewayRefusesBadSessions(t *testing.T) {
 }
 
 func TestGatewaySessionFramesAndLimits(t *testing.T) {
-	srv := startServer(t, server.Config{MaxChannels: 2})
-	ws := dialWS(t, srv)
-	sendFrame(t, ws, &wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion})
-	w := readFrame(t, ws)
+	srv := servertest.Start(t, server.Config{MaxChannels: 2})
+	ws := servertest.DialWS(t, srv)
+	servertest.SendFrame(t, ws, &wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion})
+	w := servertest.ReadFrame(t, ws)
 	if w.Type != wire.TypeWelcome || w.DeviceID == "" || len(w.DeviceToken) < 40 || w.Heartbeat <= 0 {
 		t.Fatalf("welcome %+v", w)
 	}
 	req := func(f *wire.Frame) *wire.Frame {
 		t.Helper()
-		sendFrame(t, ws, f)
-		r := readFrame(t, ws)
+		servertest.SendFrame(t, ws, f)
+		r := servertest.ReadFrame(t, ws)
 		if r.Re != f.ID {
 			t.Fatalf("answer to %d has re %d", f.ID, r.Re)
 		}
@@ -132,21 +100,21 @@ func TestGatewaySessionFramesAndLimits(t *testing.T) {
 		t.Fatalf("bind unknown app: %+v", r)
 	}
 	// Acks for unknown ids are ignored; the session goes on.
-	sendFrame(t, ws, &wire.Frame{Type: wire.TypeAck, NIDs: []string{"ffff", "zz"}})
+	servertest.SendFrame(t, ws, &wire.Frame{Type: wire.TypeAck, NIDs: []string{"ffff", "zz"}})
 	if r := req(&wire.Frame{Type: wire.TypePower, ID: 8, Power: wire.PowerLow}); r.Type != wire.TypeOK {
 		t.Fatalf("power: %+v", r)
 	}
 	// A second device cannot touch the first one's channel: it has none of its own.
-	ws2 := dialWS(t, srv)
-	sendFrame(t, ws2, &wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion})
-	readFrame(t, ws2)
-	sendFrame(t, ws2, &wire.Frame{Type: wire.TypeClose, ID: 1, App: "a.one"})
-	if r := readFrame(t, ws2); r.Code != wire.CodeNotFound {
+	ws2 := servertest.DialWS(t, srv)
+	servertest.SendFrame(t, ws2, &wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion})
+	servertest.ReadFrame(t, ws2)
+	servertest.SendFrame(t, ws2, &wire.Frame{Type: wire.TypeClose, ID: 1, App: "a.one"})
+	if r := servertest.ReadFrame(t, ws2); r.Code != wire.CodeNotFound {
 		t.Fatalf("other device closed a.one: %+v", r)
 	}
 	// Shutdown: a goaway frame, then a 1001 close.
 	go srv.Close()
-	if f := readFrame(t, ws); f.Type != wire.TypeGoAway {
+	if f := servertest.ReadFrame(t, ws); f.Type != wire.TypeGoAway {
 		t.Fatalf("got %+v, want goaway", f)
 	}
 	if code := closedWith(t, ws); code != websocket.CloseGoingAway {
@@ -157,11 +125,11 @@ func TestGatewaySessionFramesAndLimits(t *testing.T) {
 // TestDeviceCannotResumeAnotherIdentity: device tokens are signed by the
 // server and bound to their device; another device's token does not work.
 func TestDeviceCannotResumeAnotherIdentity(t *testing.T) {
-	srv := startServer(t, server.Config{})
+	srv := servertest.Start(t, server.Config{})
 	hello := func(id, tok string) *wire.Frame {
-		ws := dialWS(t, srv)
-		sendFrame(t, ws, &wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: tok})
-		return readFrame(t, ws)
+		ws := servertest.DialWS(t, srv)
+		servertest.SendFrame(t, ws, &wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: tok})
+		return servertest.ReadFrame(t, ws)
 	}
 	a, b := hello("", ""), hello("", "")
 	if strings.Count(a.DeviceToken, ".") != 2 {
@@ -188,10 +156,10 @@ func TestDeviceCannotResumeAnotherIdentity(t *testing.T) {
 // after two heartbeats.)
 func TestIdleDeviceThatAnswersPingsStaysConnected(t *testing.T) {
 	const hb = 40 * time.Millisecond
-	srv := startServer(t, server.Config{Heartbeat: hb})
-	ws := dialWS(t, srv)
-	sendFrame(t, ws, &wire.Frame{Type: wire.TypeHello, ID: 1, Version: wire.ProtocolVersion})
-	if f := readFrame(t, ws); f.Type != wire.TypeWelcome {
+	srv := servertest.Start(t, server.Config{Heartbeat: hb})
+	ws := servertest.DialWS(t, srv)
+	servertest.SendFrame(t, ws, &wire.Frame{Type: wire.TypeHello, ID: 1, Version: wire.ProtocolVersion})
+	if f := servertest.ReadFrame(t, ws); f.Type != wire.TypeWelcome {
 		t.Fatalf("got %+v", f)
 	}
 	pings := make(chan struct{}, 100)
@@ -210,7 +178,7 @@ func TestIdleDeviceThatAnswersPingsStaysConnected(t *testing.T) {
 		case <-pings:
 		case err := <-done:
 			t.Fatalf("connection ended after %d pings: %v", i, err)
-		case <-time.After(waitLimit):
+		case <-time.After(servertest.WaitLimit):
 			t.Fatalf("no ping %d", i+1)
 		}
 	}
@@ -220,8 +188,8 @@ func TestIdleDeviceThatAnswersPingsStaysConnected(t *testing.T) {
 // no error frame before it), with the poller and with a reader goroutine
 // alike, as docs/protocol.md says.
 func TestGatewayOversizedFrameClosesWithoutErrorFrame(t *testing.T) {
-	srv := startServer(t, server.Config{})
-	ws := dialWS(t, srv)
+	srv := servertest.Start(t, server.Config{})
+	ws := servertest.DialWS(t, srv)
 	big := `{"type":"hello","id":1,"client":"` + strings.Repeat("x", wire.MaxFrameBytes) + `"}`
 	if err := ws.WriteMessage(websocket.TextMessage, []byte(big)); err != nil {
 		t.Fatal(err)

@@ -19,15 +19,14 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/openmpns/openmpns/device/fleet"
-	"github.com/openmpns/openmpns/server"
 	"github.com/openmpns/openmpns/shared/sender/load"
 )
 
 // Scenario is a parsed scenario file.
 type Scenario struct {
 	Name string `yaml:"name"`
-	// Server is a base URL, or "embedded" (the default) to start a server
-	// in this process on a temporary data directory; only an embedded
+	// Server is a base URL, or "embedded" (the default) for the server the
+	// caller runs in this process (Options.Embedded); only an embedded
 	// server can be restarted by a phase.
 	Server   string   `yaml:"server"`
 	Devices  int      `yaml:"devices"`
@@ -261,11 +260,23 @@ func (o *Outcome) Failed() int {
 	return n
 }
 
+// Server is the push server of a scenario whose file says server:
+// embedded. The caller starts it before Run and stops it after; the package
+// does not import the server, so that device/ never depends on server/.
+type Server interface {
+	// URL is the server's base URL, such as http://127.0.0.1:8080.
+	URL() string
+	// Restart stops the server and starts it again on the same address and
+	// data, so that the devices' Channel URIs stay valid; a restart phase
+	// calls it.
+	Restart(ctx context.Context) error
+}
+
 // Options are the run's surroundings.
 type Options struct {
-	// DataDir holds an embedded server's data ("" = a temporary directory
-	// the caller must provide; required for an embedded server).
-	DataDir string
+	// Embedded is the server to run against when the scenario's server is
+	// "embedded"; required then.
+	Embedded Server
 	// StateDir keeps the devices' state (needed for device restarts to keep
 	// their URIs); "" keeps it in memory.
 	StateDir string
@@ -287,14 +298,10 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Outcome, error) {
 	start := time.Now()
 	base := s.Server
 	if base == "embedded" {
-		if opt.DataDir == "" {
-			return nil, errors.New("scenario: an embedded server needs a data directory")
+		if opt.Embedded == nil {
+			return nil, errors.New("scenario: an embedded server is needed (Options.Embedded)")
 		}
-		if err := r.startServer("127.0.0.1:0"); err != nil {
-			return nil, err
-		}
-		defer func() { r.srv.Close() }()
-		base = r.srv.URL()
+		base = opt.Embedded.URL()
 	}
 	r.base = base
 	defer func() {
@@ -346,24 +353,9 @@ type runner struct {
 	s        *Scenario
 	opt      Options
 	out      *Outcome
-	srv      *server.Server
-	addr     string
 	base     string
 	fl       *fleet.Fleet
 	accepted int64
-}
-
-func (r *runner) startServer(listen string) error {
-	srv, err := server.New(server.Config{Listen: listen, DataDir: r.opt.DataDir, Logger: r.opt.Logger})
-	if err != nil {
-		return fmt.Errorf("scenario: embedded server: %w", err)
-	}
-	if err := srv.Start(); err != nil {
-		return fmt.Errorf("scenario: embedded server: %w", err)
-	}
-	r.srv = srv
-	r.addr = strings.TrimPrefix(srv.URL(), "http://")
-	return nil
 }
 
 func within(d Duration, def time.Duration) time.Duration {
@@ -449,9 +441,10 @@ func (r *runner) phase(i int, p Phase) (string, func(context.Context) error) {
 		}
 	case p.Restart != nil && p.Restart.Server:
 		return "restart the server", func(ctx context.Context) error {
-			r.srv.Close()
-			// The same address, so the devices' URIs stay valid.
-			return r.startServer(r.addr)
+			if err := r.opt.Embedded.Restart(ctx); err != nil {
+				return fmt.Errorf("scenario: restarting the embedded server: %w", err)
+			}
+			return nil
 		}
 	case p.Restart != nil:
 		share := float64(p.Restart.Devices)

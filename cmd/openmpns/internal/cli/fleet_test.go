@@ -172,6 +172,23 @@ func TestFleetScenarioCommand(t *testing.T) {
 	}
 }
 
+// A restart phase restarts the embedded server on the same address: the
+// devices come back by themselves with their Channel URIs, and what is sent
+// afterwards arrives, once.
+func TestFleetScenarioRestartsEmbeddedServer(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "restart.yaml")
+	src := "name: restart\ndevices: 3\napps: [a]\nphases:\n  - connect: {}\n  - send: {kind: raw, count: 1}\n  - expect: {raws: 1}\n" +
+		"  - restart: {server: true}\n  - send: {kind: raw, count: 1}\n  - expect: {raws: 2, all_delivered: true, no_duplicates: true, within: 20s}\n"
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb syncBuffer
+	code := RunContext(context.Background(), []string{"fleet", "--scenario", file}, nil, &out, &errb)
+	if code != 0 || !strings.Contains(out.String(), "PASS  4 restart the server") || !strings.Contains(out.String(), "PASS  6 expect") {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+}
+
 func TestServePprof(t *testing.T) {
 	srv := start(t, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn", "--pprof", "127.0.0.1:0")
 	line := srv.next(t, "profiler on ")

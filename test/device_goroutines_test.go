@@ -1,4 +1,4 @@
-package device_test
+package test
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openmpns/openmpns/device"
+	"github.com/openmpns/openmpns/server"
 	"github.com/openmpns/openmpns/shared/sender"
 )
 
@@ -54,7 +55,7 @@ func settledDeviceGoroutines(want int) int {
 // garbage-collector work each.
 func TestIdleDeviceHoldsTwoGoroutines(t *testing.T) {
 	quiet := quietLogger()
-	srv := startServer(t)
+	srv := startServer(t, server.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	client := sender.Client{HTTP: sender.NewHTTPClient(4)}

@@ -1,4 +1,4 @@
-package server_test
+package test
 
 import (
 	"bytes"
@@ -11,36 +11,21 @@ import (
 	"time"
 
 	"github.com/openmpns/openmpns/device"
+	"github.com/openmpns/openmpns/internal/servertest"
 	"github.com/openmpns/openmpns/server"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
 // waitLimit bounds every wait for an event; tests never sleep.
-const waitLimit = 20 * time.Second
+const waitLimit = servertest.WaitLimit
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLogger() *slog.Logger { return servertest.QuietLogger() }
 
-// startServer runs a real server on a loopback port with a data directory.
-func startServer(t *testing.T, cfg server.Config) *server.Server {
-	t.Helper()
-	if cfg.DataDir == "" {
-		cfg.DataDir = t.TempDir()
-	}
-	if cfg.Listen == "" {
-		cfg.Listen = "127.0.0.1:0"
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = quietLogger()
-	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatalf("server.New: %v", err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatalf("server.Start: %v", err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
+// startServer runs a real server on a loopback port with a data directory
+// (servertest.Start).
+func startServer(tb testing.TB, cfg server.Config) *server.Server {
+	tb.Helper()
+	return servertest.Start(tb, cfg)
 }
 
 // event is anything a device reported.

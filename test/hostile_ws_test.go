@@ -1,4 +1,4 @@
-package server_test
+package test
 
 import (
 	"strings"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/openmpns/openmpns/internal/servertest"
 	"github.com/openmpns/openmpns/server"
 	"github.com/openmpns/openmpns/shared/wire"
 )
@@ -14,9 +15,9 @@ import (
 // helloed is a raw WebSocket session past hello.
 func helloed(t *testing.T, srv *server.Server) *websocket.Conn {
 	t.Helper()
-	ws := dialWS(t, srv)
-	sendFrame(t, ws, &wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion})
-	if w := readFrame(t, ws); w.Type != wire.TypeWelcome {
+	ws := servertest.DialWS(t, srv)
+	servertest.SendFrame(t, ws, &wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion})
+	if w := servertest.ReadFrame(t, ws); w.Type != wire.TypeWelcome {
 		t.Fatalf("hello answered %+v", w)
 	}
 	return ws
@@ -64,7 +65,7 @@ func TestHostileDeviceSessionsAreClosedWithAReason(t *testing.T) {
 		if c.hello {
 			ws = helloed(t, srv)
 		} else {
-			ws = dialWS(t, srv)
+			ws = servertest.DialWS(t, srv)
 		}
 		if c.msgType != 0 {
 			if err := ws.WriteMessage(c.msgType, []byte(c.send)); err != nil {
@@ -78,7 +79,7 @@ func TestHostileDeviceSessionsAreClosedWithAReason(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ws := conns[i]
 			if c.errCode != "" {
-				f := readFrame(t, ws)
+				f := servertest.ReadFrame(t, ws)
 				if f.Type != wire.TypeError || f.Code != c.errCode || f.Re != c.errRe || f.Message == "" {
 					t.Fatalf("got %+v, want error %s with re %d and a message", f, c.errCode, c.errRe)
 				}
@@ -110,7 +111,7 @@ func TestForgivableFramesKeepTheSession(t *testing.T) {
 	}
 	expect := func(typ, code string, re uint64) {
 		t.Helper()
-		f := readFrame(t, ws)
+		f := servertest.ReadFrame(t, ws)
 		if f.Type != typ || f.Code != code || f.Re != re {
 			t.Fatalf("got %+v, want %s %s re %d", f, typ, code, re)
 		}
@@ -130,7 +131,7 @@ func TestForgivableFramesKeepTheSession(t *testing.T) {
 	send(`{"type":"ack","id":7,"nids":[]}`)
 	expect(wire.TypeError, wire.CodeBadFrame, 7)
 	send(`{"type":"open","id":8,"app":"com.example.ok","channel":"main"}`)
-	if f := readFrame(t, ws); f.Type != wire.TypeOpened || f.Re != 8 {
+	if f := servertest.ReadFrame(t, ws); f.Type != wire.TypeOpened || f.Re != 8 {
 		t.Fatalf("the session did not go on: %+v", f)
 	}
 	by.check(t)

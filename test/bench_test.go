@@ -1,4 +1,4 @@
-package server_test
+package test
 
 import (
 	"context"
@@ -27,14 +27,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 }
 
 func benchEndToEnd(b *testing.B, nDevices, senders int) {
-	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: b.TempDir(), Logger: quietLogger(), QueueLimit: 1 << 20, DailyQuota: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
+	srv := startServer(b, server.Config{QueueLimit: 1 << 20, DailyQuota: -1})
 
 	var delivered atomic.Int64
 	var mu sync.Mutex

@@ -1,4 +1,4 @@
-package server_test
+package test
 
 import (
 	"bufio"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/openmpns/openmpns/device"
+	"github.com/openmpns/openmpns/internal/servertest"
 	"github.com/openmpns/openmpns/server"
 	"github.com/openmpns/openmpns/shared/clock"
 	"github.com/openmpns/openmpns/shared/payload"
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) {
 
 // serveChild runs a server until killed and prints its address.
 func serveChild(dir, addr string) {
-	srv, err := server.New(server.Config{DataDir: dir, Listen: addr, Logger: quietLogger()})
+	srv, err := server.New(server.Config{DataDir: dir, Listen: addr, Logger: quietLogger(), ReaderGoroutines: servertest.Readers()})
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
