@@ -89,6 +89,12 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// healthChecker is a backend that can tell whether it can serve now (a
+// NATS backend that lost its connection cannot).
+type healthChecker interface {
+	Health(ctx context.Context) error
+}
+
 // Handler returns the server's HTTP handler: push API, gateway, health, metrics.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -102,6 +108,12 @@ func (s *Server) Handler() http.Handler {
 		if s.eng.draining() {
 			http.Error(w, "draining", http.StatusServiceUnavailable)
 			return
+		}
+		if h, ok := s.be.(healthChecker); ok {
+			if err := h.Health(r.Context()); err != nil {
+				http.Error(w, "backend unavailable: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

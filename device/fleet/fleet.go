@@ -39,7 +39,8 @@ const ChannelName = "main"
 
 // Config describes a fleet.
 type Config struct {
-	// Servers are the OpenMPNS base URLs; devices are spread over them in turn.
+	// Servers are the OpenMPNS base URLs; devices are spread over them in
+	// turn, and each fails over to the others (the nodes of a cluster).
 	Servers []string
 	// Devices is how many phones to run.
 	Devices int
@@ -296,7 +297,7 @@ func (m *member) startDevice() error {
 		dir = filepath.Join(f.cfg.StateDir, fmt.Sprintf("%06d", m.idx))
 	}
 	dev, err := device.New(device.Config{
-		Server: m.server, StateDir: dir, Client: "openmpns-fleet", Logger: f.log, Clock: f.clk,
+		Server: m.server, Servers: f.cfg.Servers, StateDir: dir, Client: "openmpns-fleet", Logger: f.log, Clock: f.clk,
 		MinBackoff: f.cfg.MinBackoff, MaxBackoff: f.cfg.MaxBackoff, Dialer: f.dialer(m.idx),
 		Handlers: device.Handlers{
 			ChannelURIUpdated:       m.onURI,

@@ -41,7 +41,7 @@ func defaultStateDir() string {
 
 func runDevice(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "device", "--app APP [--server URL] [--channel NAME] [--service NAME] [--state DIR] [--toast] [--tile] [--foreground | --not-running] [--handoff URL]")
-	srvURL := fs.String("server", "http://127.0.0.1:8080", "OpenMPNS server base URL")
+	srvURL := fs.String("server", "http://127.0.0.1:8080", "OpenMPNS server base URL; several, comma-separated (the nodes of a cluster), are tried in turn when the connection is lost")
 	app := fs.String("app", "", "app id whose channel to open, e.g. com.example.news (required)")
 	chName := fs.String("channel", "main", "channel name (HttpNotificationChannel name)")
 	service := fs.String("service", "", "service name for an authenticated channel")
@@ -121,7 +121,7 @@ func runDevice(ctx context.Context, e *env, args []string) error {
 		},
 	}
 	var err error
-	dev, err = device.New(device.Config{Server: *srvURL, StateDir: *state, Handlers: h})
+	dev, err = device.New(device.Config{Servers: splitList(*srvURL), StateDir: *state, Handlers: h})
 	if err != nil {
 		return err
 	}

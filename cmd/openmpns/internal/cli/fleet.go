@@ -53,7 +53,7 @@ type fleetOpts struct {
 func runFleet(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "fleet", "--devices N --apps a,b,c [--server URL[,URL...]] [--connect-rate R] [--opt-out P] [--churn P/min] [--airplane P] [--low-power P] [--state DIR] [--channels-out FILE] [--handoff URL] [--report FILE] [--duration D] [--until-received K]\n       openmpns fleet --scenario FILE.yaml [--junit FILE] [--report FILE] [--server URL]")
 	var o fleetOpts
-	servers := fs.String("server", "http://127.0.0.1:8080", "OpenMPNS server base URL; several, comma-separated, share the devices")
+	servers := fs.String("server", "http://127.0.0.1:8080", "OpenMPNS server base URL; several, comma-separated, share the devices, and each device fails over to the next")
 	fs.IntVar(&o.devices, "devices", 100, "number of emulated phones")
 	apps := fs.String("apps", "com.example.app", "comma-separated app ids: each device opens and binds one channel per app")
 	fs.Float64Var(&o.connectRate, "connect-rate", 1000, "devices started per second (0: all at once)")
