@@ -54,7 +54,7 @@ type gateway struct {
 	perIP      map[string]int
 	next       int
 	stopped    bool
-	started    bool // start ran: the pinger runs until kickAll
+	started    bool          // start ran: the pinger runs until kickAll
 	poll       *poller       // nil: a reader goroutine per connection
 	quit       chan struct{} // closed by kickAll: the pinger stops
 	pingerDone chan struct{}
