@@ -84,18 +84,67 @@ func NewIssuer(st Store, reg *Registry, origin string, now func() time.Time) (*I
 		return nil, err
 	}
 	if !ok {
-		return i, i.RotateKey(now())
+		kc, shared := st.(KeyCreator)
+		if !shared {
+			return i, i.RotateKey(now())
+		}
+		// Servers sharing the store may start together: the first key
+		// stored is everyone's.
+		if k, err = newServerKey(now()); err == nil {
+			k, err = kc.CreateServerKey(k)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
+	return i, i.use(k)
+}
+
+// KeyCreator is a Store that several servers share (a cluster's): it
+// stores the server key only if there is none yet, so that servers starting
+// together agree on one key.
+type KeyCreator interface {
+	// CreateServerKey stores k unless a key is stored already, and returns
+	// the stored key (k, or the one that was there).
+	CreateServerKey(k ServerKey) (ServerKey, error)
+}
+
+// use makes k the signing key, after checking it.
+func (i *Issuer) use(k ServerKey) error {
 	if len(k.Seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("auth: stored server key: seed of %d bytes", len(k.Seed))
+		return fmt.Errorf("auth: stored server key: seed of %d bytes", len(k.Seed))
 	}
 	priv := ed25519.NewKeyFromSeed(k.Seed)
 	kid, err := Thumbprint(priv.Public())
 	if err != nil || kid != k.ID {
-		return nil, fmt.Errorf("auth: stored server key: key id does not match the key")
+		return fmt.Errorf("auth: stored server key: key id does not match the key")
 	}
+	i.mu.Lock()
 	i.key, i.kid = priv, kid
-	return i, nil
+	i.mu.Unlock()
+	return nil
+}
+
+// Reload reads the signing key from the store again: another server
+// sharing it may have rotated the key.
+func (i *Issuer) Reload() error {
+	k, ok, err := i.st.ServerKey()
+	if err != nil || !ok {
+		return err
+	}
+	return i.use(k)
+}
+
+func newServerKey(now time.Time) (ServerKey, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return ServerKey{}, fmt.Errorf("auth: generate server key: %w", err)
+	}
+	kid, err := Thumbprint(pub)
+	if err != nil {
+		return ServerKey{}, err
+	}
+	return ServerKey{ID: kid, Seed: priv.Seed(), Created: now.UTC()}, nil
 }
 
 // NormalizeOrigin checks that s is an http or https origin (scheme, host,
@@ -114,21 +163,14 @@ func NormalizeOrigin(s string) (string, error) {
 // token issued before stops working at once (services get 401 and fetch a
 // new one).
 func (i *Issuer) RotateKey(now time.Time) error {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return fmt.Errorf("auth: generate server key: %w", err)
-	}
-	kid, err := Thumbprint(pub)
+	k, err := newServerKey(now)
 	if err != nil {
 		return err
 	}
-	if err := i.st.PutServerKey(ServerKey{ID: kid, Seed: priv.Seed(), Created: now.UTC()}); err != nil {
+	if err := i.st.PutServerKey(k); err != nil {
 		return err
 	}
-	i.mu.Lock()
-	i.key, i.kid = priv, kid
-	i.mu.Unlock()
-	return nil
+	return i.use(k)
 }
 
 // Origin is the server origin tokens are issued by and for.

@@ -200,3 +200,16 @@ func (b *BoltStore) PutServerKey(k ServerKey) error {
 	}
 	return nil
 }
+
+var _ KeyCreator = (*MemStore)(nil)
+
+// CreateServerKey implements KeyCreator.
+func (m *MemStore) CreateServerKey(k ServerKey) (ServerKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.key == nil {
+		c := k.clone()
+		m.key = &c
+	}
+	return m.key.clone(), nil
+}
