@@ -283,6 +283,13 @@ func (s *failingStore) PutServerKey(k ServerKey) error {
 	return s.MemStore.PutServerKey(k)
 }
 
+func (s *failingStore) CreateServerKey(k ServerKey) (ServerKey, error) {
+	if s.fail {
+		return ServerKey{}, errDisk
+	}
+	return s.MemStore.CreateServerKey(k)
+}
+
 // TestStoreFailureLeavesRegistryUnchanged: a change the store refused is not
 // made in memory either.
 func TestStoreFailureLeavesRegistryUnchanged(t *testing.T) {
