@@ -228,8 +228,9 @@ type Router interface {
 	// Listen sets the inbox of this node; call it once, before Claim.
 	Listen(Inbox)
 	// Claim records that this node now holds the device's connection and
-	// returns the claim; the node holding an older claim is told through
-	// its Inbox.TakenOver.
+	// returns the claim; the node holding an older claim (this one too) is
+	// told through its Inbox.TakenOver. Call it without holding a lock the
+	// Inbox takes: a backend may call the Inbox before Claim returns.
 	Claim(ctx context.Context, deviceID string, now time.Time) (uint64, error)
 	// Release records that the connection of this claim ended at now (and
 	// the device's LastSeen), unless a newer claim was made since.

@@ -29,6 +29,8 @@ const seqBlock = 1 << 16
 // commit. No method holds two of these locks at once, except seqMu inside
 // qmu.
 type Embedded struct {
+	closed atomic.Bool
+
 	b   *Bolt
 	svc *auth.BoltStore
 	now func() time.Time
@@ -196,10 +198,24 @@ func (e *Embedded) Bolt() *Bolt { return e.b }
 func (e *Embedded) Services() auth.Store { return e.svc }
 
 // Close implements backend.Backend: pending writes are finished first.
-func (e *Embedded) Close() error { return e.b.Close() }
+func (e *Embedded) Close() error {
+	e.closed.Store(true)
+	return e.b.Close()
+}
+
+// open fails once the backend is closed.
+func (e *Embedded) open() error {
+	if e.closed.Load() {
+		return errClosed
+	}
+	return nil
+}
 
 // Stats implements backend.Backend.
 func (e *Embedded) Stats(context.Context) (backend.Stats, error) {
+	if err := e.open(); err != nil {
+		return backend.Stats{}, err
+	}
 	e.mu.RLock()
 	s := backend.Stats{Devices: len(e.devices), Channels: len(e.channels)}
 	e.mu.RUnlock()
@@ -212,6 +228,9 @@ func (e *Embedded) Stats(context.Context) (backend.Stats, error) {
 
 // PutDevice implements backend.Directory.
 func (e *Embedded) PutDevice(_ context.Context, d Device) (Device, error) {
+	if err := e.open(); err != nil {
+		return Device{}, err
+	}
 	defer e.lockDevice(d.ID)()
 	e.mu.RLock()
 	old, ok := e.devices[d.ID]
@@ -237,17 +256,24 @@ func (e *Embedded) PutDevice(_ context.Context, d Device) (Device, error) {
 
 // Device implements backend.Directory.
 func (e *Embedded) Device(_ context.Context, id string) (Device, error) {
+	if err := e.open(); err != nil {
+		return Device{}, err
+	}
 	e.mu.RLock()
 	d, ok := e.devices[id]
 	e.mu.RUnlock()
 	if !ok {
 		return Device{}, fmt.Errorf("store: device %s: %w", id, backend.ErrNotFound)
 	}
+	d.TokenHash = slices.Clone(d.TokenHash)
 	return d, nil
 }
 
 // PutChannel implements backend.Directory.
 func (e *Embedded) PutChannel(_ context.Context, c Channel) (Channel, error) {
+	if err := e.open(); err != nil {
+		return Channel{}, err
+	}
 	defer e.lockDevice(c.DeviceID)()
 	e.mu.RLock()
 	old, ok := e.channels[c.Token]
@@ -280,28 +306,40 @@ func (e *Embedded) PutChannel(_ context.Context, c Channel) (Channel, error) {
 
 // Channel implements backend.Directory.
 func (e *Embedded) Channel(_ context.Context, token string) (Channel, error) {
+	if err := e.open(); err != nil {
+		return Channel{}, err
+	}
 	e.mu.RLock()
 	c, ok := e.channels[token]
 	e.mu.RUnlock()
 	if !ok {
 		return Channel{}, fmt.Errorf("store: channel: %w", backend.ErrNotFound)
 	}
+	c.Domains = slices.Clone(c.Domains)
 	return c, nil
 }
 
 // Channels implements backend.Directory.
 func (e *Embedded) Channels(_ context.Context, dev string) ([]Channel, error) {
+	if err := e.open(); err != nil {
+		return nil, err
+	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	out := make([]Channel, 0, len(e.apps[dev]))
 	for _, tok := range e.apps[dev] {
-		out = append(out, e.channels[tok])
+		c := e.channels[tok]
+		c.Domains = slices.Clone(c.Domains)
+		out = append(out, c)
 	}
 	return out, nil
 }
 
 // DeleteChannel implements backend.Directory.
 func (e *Embedded) DeleteChannel(_ context.Context, c Channel) error {
+	if err := e.open(); err != nil {
+		return err
+	}
 	defer e.lockDevice(c.DeviceID)()
 	e.mu.RLock()
 	old, ok := e.channels[c.Token]
@@ -391,6 +429,9 @@ func (e *Embedded) nextSeq() (uint64, error) {
 
 // Append implements backend.Queue.
 func (e *Embedded) Append(_ context.Context, n *Notification, limit int) (backend.Appended, error) {
+	if err := e.open(); err != nil {
+		return backend.Appended{}, err
+	}
 	e.qmu.Lock()
 	defer e.qmu.Unlock()
 	e.takeFailed()
@@ -494,6 +535,9 @@ func (e *Embedded) Remove(_ context.Context, dev string, seqs []uint64) error {
 
 // Pending implements backend.Queue.
 func (e *Embedded) Pending(_ context.Context, dev string, now time.Time) ([]*Notification, error) {
+	if err := e.open(); err != nil {
+		return nil, err
+	}
 	e.qmu.Lock()
 	defer e.qmu.Unlock()
 	e.takeFailed()
@@ -508,6 +552,9 @@ func (e *Embedded) Pending(_ context.Context, dev string, now time.Time) ([]*Not
 
 // Sweep implements backend.Queue.
 func (e *Embedded) Sweep(_ context.Context, now time.Time) (int, error) {
+	if err := e.open(); err != nil {
+		return 0, err
+	}
 	e.qmu.Lock()
 	e.takeFailed()
 	var gone []uint64
@@ -544,14 +591,21 @@ func (e *Embedded) Listen(in backend.Inbox) {
 	e.pmu.Unlock()
 }
 
-// Claim implements backend.Router. There is one node: the engine replaces
-// its own older connections, so no Inbox is told.
+// Claim implements backend.Router: the Inbox hears of the older claim it
+// replaces at once, before Claim returns.
 func (e *Embedded) Claim(_ context.Context, dev string, now time.Time) (uint64, error) {
+	if err := e.open(); err != nil {
+		return 0, err
+	}
 	e.pmu.Lock()
-	defer e.pmu.Unlock()
 	e.claims++
-	e.presence[dev] = backend.Presence{Node: "local", Connected: true, Since: now, Claim: e.claims}
-	return e.claims, nil
+	claim, old, in := e.claims, e.presence[dev], e.inbox
+	e.presence[dev] = backend.Presence{Node: "local", Connected: true, Since: now, Claim: claim}
+	e.pmu.Unlock()
+	if old.Connected && in != nil {
+		in.TakenOver(dev, claim)
+	}
+	return claim, nil
 }
 
 // Release implements backend.Router: the device's LastSeen is written, so
@@ -579,6 +633,9 @@ func (e *Embedded) Release(ctx context.Context, dev string, claim uint64, now ti
 
 // Presence implements backend.Router.
 func (e *Embedded) Presence(_ context.Context, dev string) (backend.Presence, bool, error) {
+	if err := e.open(); err != nil {
+		return backend.Presence{}, false, err
+	}
 	e.pmu.Lock()
 	defer e.pmu.Unlock()
 	p, ok := e.presence[dev]
@@ -600,6 +657,9 @@ func (e *Embedded) Hand(_ context.Context, n *Notification, replaced uint64) err
 // Take implements backend.Counters; counters live in memory (a restart
 // forgets them).
 func (e *Embedded) Take(_ context.Context, key string, limit int64, ttl time.Duration) (bool, error) {
+	if err := e.open(); err != nil {
+		return false, err
+	}
 	now := e.now()
 	e.cmu.Lock()
 	defer e.cmu.Unlock()
