@@ -119,10 +119,12 @@ func (h *pushHandler) parse(r *http.Request) (*PushRequest, *PushError) {
 		req.Kind = payload.KindToast
 	case "token", "tile":
 		req.Kind = payload.KindTile
-	case "":
+	case "", "raw":
+		// Published sender libraries send "raw" for raw notifications;
+		// MPNS took it, in any case.
 		req.Kind = payload.KindRaw
 	default:
-		return req, badRequest("%s %q: want toast, token (tile) or no header (raw)", HeaderTarget, t)
+		return req, badRequest("%s %q: want toast, token (tile), raw or no header (raw)", HeaderTarget, t)
 	}
 	class, err := parseClass(r.Header.Get(HeaderClass), req.Kind)
 	if err != nil {
@@ -149,8 +151,10 @@ func (h *pushHandler) parse(r *http.Request) (*PushRequest, *PushError) {
 	if int64(len(body)) > max {
 		return req, badRequest("payload is more than the %d-byte limit", max)
 	}
-	if len(body) == 0 {
-		return req, badRequest("empty payload: send the notification in the request body")
+	if len(body) == 0 && req.Kind != payload.KindRaw {
+		// An empty raw notification is a wake-up signal some senders
+		// use: it is delivered as it is.
+		return req, badRequest("empty payload: send the %s XML in the request body", req.Kind)
 	}
 	req.Body = body
 	switch req.Kind {

@@ -237,3 +237,18 @@ func TestAirplaneMode(t *testing.T) {
 		t.Fatalf("toast after airplane mode: %+v", got[0].toast)
 	}
 }
+
+// An empty raw notification (a wake-up signal some senders use) reaches
+// the running app as an empty payload; "raw" as the target is MPNS's too.
+func TestEmptyRawWakesTheApp(t *testing.T) {
+	srv := startServer(t, server.Config{})
+	p := newPhone(t, srv.URL(), "")
+	uri := p.openChannel(t, "com.example.chat", "", false, false).ChannelURI()
+	p.SetAppState("com.example.chat", device.AppState{Running: true})
+	if a := post(t, "POST", uri, "raw", "3", "", nil); !a.is(200, "Received", "Active", "Connected") {
+		t.Fatalf("empty raw answer = %+v", a)
+	}
+	if got := p.rec.waitN(t, 1, "raw")[0]; len(got.raw) != 0 {
+		t.Fatalf("raw bytes = %q, want none", got.raw)
+	}
+}
