@@ -56,6 +56,9 @@ type Config struct {
 	PublicURL string
 	// DataDir holds the bbolt file (openmpns.db) of the embedded backend.
 	DataDir string
+	// AdminSocket is the Unix socket of the admin API (services without a
+	// restart), created 0600: "" means admin.sock in DataDir, "-" none.
+	AdminSocket string
 	// Backend holds the service's state (devices, channels, queues,
 	// presence, counters, services); nil opens the embedded backend in
 	// DataDir. The server closes it at Shutdown.
@@ -215,6 +218,14 @@ func (c *Config) Normalize() error {
 	}
 	c.DataDir = filepath.Clean(c.DataDir)
 	return errors.Join(errs...)
+}
+
+// adminSocket is the admin socket's path.
+func (c *Config) adminSocket() string {
+	if c.AdminSocket == "" {
+		return filepath.Join(c.DataDir, AdminSocketFile)
+	}
+	return c.AdminSocket
 }
 
 // BatchWindow returns the batching window of a notification class after

@@ -45,6 +45,9 @@ type Server struct {
 	// addr and origin are known once serving (Serve); cfg never changes
 	// after New.
 	addr, origin string
+	// The admin API on its Unix socket (see admin.go).
+	admin     *http.Server
+	adminPath string
 
 	// Sender authentication (server/auth): the service registry is loaded
 	// in New; the token issuer needs the origin, known once listening.
@@ -168,6 +171,13 @@ func (s *Server) Serve(ln net.Listener) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	if s.cfg.AdminSocket != "-" {
+		// Without its admin socket the server still serves; services are
+		// then managed with the server stopped.
+		if err := s.serveAdmin(s.cfg.adminSocket()); err != nil {
+			s.log.Warn("no admin socket: `openmpns service` needs the server stopped", "err", err)
+		}
+	}
 	s.served = make(chan error, 1)
 	go func() { s.served <- s.http.Serve(ln) }()
 	s.log.Info("openmpns server listening", "addr", s.addr, "public_url", s.URL(), "data", s.cfg.DataDir, "time_scale", s.cfg.TimeScale)
@@ -179,6 +189,9 @@ func (s *Server) Services() *auth.Registry { return s.registry }
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.addr }
+
+// AdminSocket is the path of the admin socket ("" when there is none).
+func (s *Server) AdminSocket() string { return s.adminPath }
 
 // URL is the origin used in Channel URIs.
 func (s *Server) URL() string { return s.origin }
@@ -221,6 +234,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			if err := s.http.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("server: http shutdown: %w", err))
 			}
+		}
+		if s.admin != nil {
+			s.admin.Close()
+			os.Remove(s.adminPath)
 		}
 		s.gw.kickAll(1001, "server shutting down")
 		s.eng.Stop()

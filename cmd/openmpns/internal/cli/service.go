@@ -1,9 +1,14 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -14,14 +19,27 @@ import (
 	"github.com/openmpns/openmpns/server/store"
 )
 
-const serviceSynopsis = "add NAME | list | remove NAME | rotate-secret NAME | add-key NAME KEY.pem | remove-key NAME KID  [--data DIR] [--json]"
+const serviceSynopsis = "add NAME | list | remove NAME | rotate-secret NAME | add-key NAME KEY.pem | remove-key NAME KID  [--data DIR | --admin SOCKET] [--json]"
 
-// runService manages the authenticated senders kept in the server's data
-// file. The file is locked while a server runs: stop it first; the server
-// reads the services when it starts.
+// serviceAdmin is what the service command does to the registry of
+// senders: through a running server's admin socket, or on the stored
+// registry itself when no server runs.
+type serviceAdmin interface {
+	Add(name string) (auth.Credentials, error)
+	List() ([]server.AdminService, error)
+	Remove(name string) error
+	RotateSecret(name string) (auth.Credentials, error)
+	AddKey(name string, pem []byte) (string, error)
+	RemoveKey(name, kid string) error
+}
+
+// runService manages the authenticated senders. A running server takes the
+// commands on its admin socket (in its data directory), with no restart;
+// with no server running they change the data file.
 func runService(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "service", serviceSynopsis)
 	data := fs.String("data", server.DefaultDataDir, "the server's data directory")
+	sock := fs.String("admin", "", "a running server's admin socket (default: "+server.AdminSocketFile+" in --data)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if len(args) == 0 {
 		fs.Usage()
@@ -51,19 +69,11 @@ func runService(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "openmpns service: usage: openmpns service %s\n", serviceSynopsis)
 		return errUsage
 	}
-	st, err := store.OpenBolt(filepath.Join(*data, server.DBFile))
-	if err != nil {
-		return fmt.Errorf("%w\n(a running server holds the data file: stop it, run this, start it again)", err)
-	}
-	defer st.Close()
-	ast, err := auth.NewBoltStore(st.DB())
+	admin, done, err := openServiceAdmin(e, *data, *sock)
 	if err != nil {
 		return err
 	}
-	reg, err := auth.NewRegistry(ast, time.Now)
-	if err != nil {
-		return err
-	}
+	defer done()
 	printCreds := func(c auth.Credentials, what string) error {
 		if *asJSON {
 			return json.NewEncoder(e.stdout).Encode(c)
@@ -74,19 +84,19 @@ func runService(ctx context.Context, e *env, args []string) error {
 	}
 	switch verb {
 	case "add":
-		c, err := reg.Add(operands[0])
+		c, err := admin.Add(operands[0])
 		if err != nil {
 			return err
 		}
 		return printCreds(c, "added")
 	case "rotate-secret":
-		c, err := reg.RotateSecret(operands[0])
+		c, err := admin.RotateSecret(operands[0])
 		if err != nil {
 			return err
 		}
 		return printCreds(c, "new secret for")
 	case "remove":
-		if err := reg.Remove(operands[0]); err != nil {
+		if err := admin.Remove(operands[0]); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "removed service %q\n", operands[0])
@@ -95,7 +105,7 @@ func runService(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		kid, err := reg.AddKey(operands[0], pemBytes)
+		kid, err := admin.AddKey(operands[0], pemBytes)
 		if err != nil {
 			return err
 		}
@@ -104,35 +114,139 @@ func runService(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "added key %s to service %q (use it as the JWT kid header)\n", kid, operands[0])
 	case "remove-key":
-		if err := reg.RemoveKey(operands[0], operands[1]); err != nil {
+		if err := admin.RemoveKey(operands[0], operands[1]); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "removed key %s from service %q\n", operands[1], operands[0])
 	case "list":
-		list := reg.List()
+		rows, err := admin.List()
+		if err != nil {
+			return err
+		}
 		if *asJSON {
-			type row struct {
-				Service  string   `json:"service"`
-				ClientID string   `json:"client_id"`
-				Keys     []string `json:"keys"`
-				Created  string   `json:"created"`
-			}
-			rows := make([]row, 0, len(list))
-			for _, s := range list {
-				r := row{Service: s.Name, ClientID: s.ClientID, Keys: []string{}, Created: s.Created.UTC().Format(time.RFC3339)}
-				for _, k := range s.Keys {
-					r.Keys = append(r.Keys, k.ID)
-				}
-				rows = append(rows, r)
-			}
 			return json.NewEncoder(e.stdout).Encode(rows)
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "SERVICE\tCLIENT ID\tKEYS\tCREATED")
-		for _, s := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", s.Name, s.ClientID, len(s.Keys), s.Created.UTC().Format(time.RFC3339))
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Service, r.ClientID, len(r.Keys), r.Created)
 		}
 		return tw.Flush()
 	}
 	return nil
+}
+
+// openServiceAdmin reaches the registry: a running server's admin socket
+// if one answers, else the data file (which must be in an existing
+// directory: a mistyped --data is an error, not a new empty store).
+func openServiceAdmin(e *env, data, sock string) (serviceAdmin, func(), error) {
+	if sock == "" {
+		sock = filepath.Join(data, server.AdminSocketFile)
+	}
+	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+		c.Close()
+		fmt.Fprintf(e.stderr, "openmpns service: talking to the running server on %s\n", sock)
+		return newSocketAdmin(sock), func() {}, nil
+	}
+	if fi, err := os.Stat(data); err != nil || !fi.IsDir() {
+		return nil, nil, fmt.Errorf("no data directory %s: give the server's --data (or a running server's --admin socket)", data)
+	}
+	st, err := store.OpenBolt(filepath.Join(data, server.DBFile))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w\n(a running server holds the data file but its admin socket %s does not answer)", err, sock)
+	}
+	ast, err := auth.NewBoltStore(st.DB())
+	if err == nil {
+		var reg *auth.Registry
+		if reg, err = auth.NewRegistry(ast, time.Now); err == nil {
+			return registryAdmin{reg}, func() { st.Close() }, nil
+		}
+	}
+	st.Close()
+	return nil, nil, err
+}
+
+// registryAdmin is serviceAdmin on a registry in this process.
+type registryAdmin struct{ *auth.Registry }
+
+func (r registryAdmin) List() ([]server.AdminService, error) {
+	list := r.Registry.List()
+	rows := make([]server.AdminService, 0, len(list))
+	for _, s := range list {
+		row := server.AdminService{Service: s.Name, ClientID: s.ClientID, Keys: []string{}, Created: s.Created.UTC().Format(time.RFC3339)}
+		for _, k := range s.Keys {
+			row.Keys = append(row.Keys, k.ID)
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// socketAdmin is serviceAdmin through a running server's admin socket.
+type socketAdmin struct{ c *http.Client }
+
+func newSocketAdmin(path string) socketAdmin {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", path)
+	}}
+	return socketAdmin{&http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// call sends a request to the admin API and decodes a JSON answer into out.
+func (a socketAdmin) call(method, path, ctype string, body []byte, out any) error {
+	req, err := http.NewRequest(method, "http://admin"+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := a.c.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e)
+		return fmt.Errorf("the server refused: %s", e.Error)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out)
+}
+
+func (a socketAdmin) Add(name string) (c auth.Credentials, err error) {
+	b, _ := json.Marshal(map[string]string{"name": name})
+	err = a.call("POST", "/v1/services", "application/json", b, &c)
+	return c, err
+}
+
+func (a socketAdmin) List() (rows []server.AdminService, err error) {
+	err = a.call("GET", "/v1/services", "", nil, &rows)
+	return rows, err
+}
+
+func (a socketAdmin) Remove(name string) error {
+	return a.call("DELETE", "/v1/services/"+url.PathEscape(name), "", nil, nil)
+}
+
+func (a socketAdmin) RotateSecret(name string) (c auth.Credentials, err error) {
+	err = a.call("POST", "/v1/services/"+url.PathEscape(name)+"/rotate-secret", "", nil, &c)
+	return c, err
+}
+
+func (a socketAdmin) AddKey(name string, pem []byte) (string, error) {
+	var out struct {
+		Kid string `json:"kid"`
+	}
+	err := a.call("POST", "/v1/services/"+url.PathEscape(name)+"/keys", "application/x-pem-file", pem, &out)
+	return out.Kid, err
+}
+
+func (a socketAdmin) RemoveKey(name, kid string) error {
+	return a.call("DELETE", "/v1/services/"+url.PathEscape(name)+"/keys/"+url.PathEscape(kid), "", nil, nil)
 }

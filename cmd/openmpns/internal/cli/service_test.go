@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/openmpns/openmpns/server"
+)
+
+// A running server takes service commands on its admin socket: a service
+// added while it runs can fetch a token at once, with no restart.
+func TestServiceCommandsOnARunningServer(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	if srv.AdminSocket() != filepath.Join(dir, server.AdminSocketFile) {
+		t.Fatalf("admin socket at %q", srv.AdminSocket())
+	}
+	if fi, err := os.Stat(srv.AdminSocket()); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin socket mode: %v %v, want 0600", fi.Mode(), err)
+	}
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := RunContext(context.Background(), append([]string{"service"}, args...), nil, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	code, out, errs := run("add", "news", "--data", dir, "--json")
+	var creds map[string]string
+	if err := json.Unmarshal([]byte(out), &creds); code != 0 || err != nil || creds["client_secret"] == "" {
+		t.Fatalf("add on a running server: %d %q %q", code, out, errs)
+	}
+	if !strings.Contains(errs, "running server") {
+		t.Fatalf("the command did not say it used the running server: %q", errs)
+	}
+	resp, err := http.PostForm(srv.URL()+"/accesstoken", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {creds["client_id"]}, "client_secret": {creds["client_secret"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("token for a service added while the server runs: %d", resp.StatusCode)
+	}
+	if code, _, errs := run("add", "news", "--data", dir); code != 1 || !strings.Contains(errs, "already registered") {
+		t.Fatalf("add twice: %d %q", code, errs)
+	}
+	if code, out, _ := run("list", "--data", dir, "--json"); code != 0 || !strings.Contains(out, `"service":"news"`) {
+		t.Fatalf("list: %d %q", code, out)
+	}
+	if code, _, errs := run("remove", "nosuch", "--data", dir); code != 1 || !strings.Contains(errs, "no such service") {
+		t.Fatalf("remove unknown: %d %q", code, errs)
+	}
+	if code, _, _ := run("remove", "news", "--data", dir); code != 0 {
+		t.Fatal("remove")
+	}
+	resp, err = http.PostForm(srv.URL()+"/accesstoken", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {creds["client_id"]}, "client_secret": {creds["client_secret"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 200 {
+		t.Fatal("a removed service still gets tokens")
+	}
+}
+
+// A mistyped --data is an error, not a new empty store.
+func TestServiceRefusesAMissingDataDirectory(t *testing.T) {
+	var out, errb bytes.Buffer
+	missing := filepath.Join(t.TempDir(), "typo")
+	code := RunContext(context.Background(), []string{"service", "list", "--data", missing}, nil, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "no data directory") {
+		t.Fatalf("exit %d, %q", code, errb.String())
+	}
+}

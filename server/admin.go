@@ -1,0 +1,160 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/openmpns/openmpns/server/auth"
+)
+
+// AdminSocketFile is the name of the admin socket inside the data
+// directory, where a running server takes `openmpns service` commands.
+const AdminSocketFile = "admin.sock"
+
+// maxAdminBody bounds an admin request's body (a PEM public key).
+const maxAdminBody = 64 << 10
+
+// AdminService is a registered sender as the admin API lists it (no
+// secret, not even its hash).
+type AdminService struct {
+	Service  string   `json:"service"`
+	ClientID string   `json:"client_id"`
+	Keys     []string `json:"keys"`
+	Created  string   `json:"created"`
+}
+
+// adminHandler is the admin API of a running server: the service registry
+// without a restart. It is served on a Unix socket only the server's user
+// may open (AdminSocketFile), never on the public listener.
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	reg := s.registry
+	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, r *http.Request) {
+		list := reg.List()
+		rows := make([]AdminService, 0, len(list))
+		for _, sv := range list {
+			row := AdminService{Service: sv.Name, ClientID: sv.ClientID, Keys: []string{}, Created: sv.Created.UTC().Format(time.RFC3339)}
+			for _, k := range sv.Keys {
+				row.Keys = append(row.Keys, k.ID)
+			}
+			rows = append(rows, row)
+		}
+		adminJSON(w, http.StatusOK, rows)
+	})
+	mux.HandleFunc("POST /v1/services", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Name string `json:"name"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, maxAdminBody)).Decode(&req); err != nil {
+			adminError(w, fmt.Errorf("want JSON {\"name\": ...}: %w", err))
+			return
+		}
+		c, err := reg.Add(req.Name)
+		if err != nil {
+			adminError(w, err)
+			return
+		}
+		s.log.Info("admin: service added", "service", req.Name)
+		adminJSON(w, http.StatusCreated, c)
+	})
+	mux.HandleFunc("DELETE /v1/services/{name}", func(w http.ResponseWriter, r *http.Request) {
+		if err := reg.Remove(r.PathValue("name")); err != nil {
+			adminError(w, err)
+			return
+		}
+		s.log.Info("admin: service removed", "service", r.PathValue("name"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /v1/services/{name}/rotate-secret", func(w http.ResponseWriter, r *http.Request) {
+		c, err := reg.RotateSecret(r.PathValue("name"))
+		if err != nil {
+			adminError(w, err)
+			return
+		}
+		s.log.Info("admin: service secret rotated", "service", r.PathValue("name"))
+		adminJSON(w, http.StatusOK, c)
+	})
+	mux.HandleFunc("POST /v1/services/{name}/keys", func(w http.ResponseWriter, r *http.Request) {
+		pemBytes, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody))
+		if err != nil {
+			adminError(w, err)
+			return
+		}
+		kid, err := reg.AddKey(r.PathValue("name"), pemBytes)
+		if err != nil {
+			adminError(w, err)
+			return
+		}
+		s.log.Info("admin: service key added", "service", r.PathValue("name"), "kid", kid)
+		adminJSON(w, http.StatusCreated, map[string]string{"service": r.PathValue("name"), "kid": kid})
+	})
+	mux.HandleFunc("DELETE /v1/services/{name}/keys/{kid}", func(w http.ResponseWriter, r *http.Request) {
+		if err := reg.RemoveKey(r.PathValue("name"), r.PathValue("kid")); err != nil {
+			adminError(w, err)
+			return
+		}
+		s.log.Info("admin: service key removed", "service", r.PathValue("name"), "kid", r.PathValue("kid"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return mux
+}
+
+func adminJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// adminError answers err with the status its kind calls for.
+func adminError(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, auth.ErrNoSuchService), errors.Is(err, auth.ErrNoSuchKey):
+		status = http.StatusNotFound
+	case errors.Is(err, auth.ErrServiceExists), errors.Is(err, auth.ErrKeyExists):
+		status = http.StatusConflict
+	case errors.Is(err, auth.ErrInvalidName), errors.Is(err, auth.ErrInvalidKey):
+		status = http.StatusBadRequest
+	}
+	var je *json.SyntaxError
+	if errors.As(err, &je) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		status = http.StatusBadRequest
+	}
+	adminJSON(w, status, map[string]string{"error": err.Error()})
+}
+
+// serveAdmin listens on the admin socket (created 0600) and serves the
+// admin API until the server shuts down.
+func (s *Server) serveAdmin(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("server: admin socket: %w", err)
+	}
+	// A socket left by a server that died is in the way; a live server's
+	// is not removed (the data file's lock already refused a second server
+	// on this directory, so a live one here is a cluster node's).
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("server: admin socket %s: another server answers on it; give this one --admin elsewhere", path)
+	}
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("server: admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("server: admin socket: %w", err)
+	}
+	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: s.http.ErrorLog}
+	go s.admin.Serve(ln)
+	s.adminPath = path
+	return nil
+}
