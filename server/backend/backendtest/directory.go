@@ -1,0 +1,362 @@
+package backendtest
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+
+	"github.com/openmpns/openmpns/server/backend"
+)
+
+var directoryTests = []test{
+	{"DeviceCreateAndRead", testDeviceCreateAndRead},
+	{"DeviceCreateTaken", testDeviceCreateTaken},
+	{"DeviceUpdateRevisionChecked", testDeviceUpdate},
+	{"DeviceUpdateGone", testDeviceUpdateGone},
+	{"DeviceIsAValue", testDeviceIsAValue},
+	{"DeviceConcurrentCreate", testDeviceConcurrentCreate},
+	{"ChannelCreateAndRead", testChannelCreateAndRead},
+	{"ChannelTokenTaken", testChannelTokenTaken},
+	{"ChannelAppUnique", testChannelAppUnique},
+	{"ChannelAppUniqueConcurrent", testChannelAppUniqueConcurrent},
+	{"ChannelUpdateRevisionChecked", testChannelUpdate},
+	{"ChannelsOfDevice", testChannelsOfDevice},
+	{"DeleteChannel", testDeleteChannel},
+	{"DeleteChannelDropsItsQueue", testDeleteChannelDropsQueue},
+}
+
+func sameDevice(t *testing.T, what string, got, want backend.Device) {
+	t.Helper()
+	if got.ID != want.ID || !bytes.Equal(got.TokenHash, want.TokenHash) || !got.CreatedAt.Equal(want.CreatedAt) ||
+		!got.LastSeen.Equal(want.LastSeen) || got.Power != want.Power || got.Rev != want.Rev {
+		t.Fatalf("%s: got %+v, want %+v", what, got, want)
+	}
+}
+
+func sameChannel(t *testing.T, what string, got, want backend.Channel) {
+	t.Helper()
+	if got.Token != want.Token || got.DeviceID != want.DeviceID || got.App != want.App || got.Name != want.Name ||
+		got.Service != want.Service || got.URI != want.URI || got.Toast != want.Toast || got.Tile != want.Tile ||
+		!slices.Equal(got.Domains, want.Domains) || !got.CreatedAt.Equal(want.CreatedAt) || got.Rev != want.Rev {
+		t.Fatalf("%s: got %+v, want %+v", what, got, want)
+	}
+}
+
+func testDeviceCreateAndRead(t *testing.T, h *harness) {
+	if _, err := h.node(0).Device(h.ctx, "no-such-device"); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Device(unknown): err = %v, want ErrNotFound", err)
+	}
+	d := h.device(t, 0)
+	if d.Rev == 0 {
+		t.Fatal("PutDevice returned Rev 0")
+	}
+	for i := range h.nodes {
+		got, err := h.node(i).Device(h.ctx, d.ID)
+		if err != nil {
+			t.Fatalf("node %d: Device: %v", i, err)
+		}
+		sameDevice(t, "Device", got, d)
+	}
+}
+
+func testDeviceCreateTaken(t *testing.T, h *harness) {
+	d := h.device(t, 0)
+	again := d
+	again.Rev, again.Power = 0, "low"
+	_, err := h.node(1).PutDevice(h.ctx, again)
+	wantErr(t, "PutDevice(taken id, Rev 0)", err, backend.ErrExists)
+	got, err := h.node(0).Device(h.ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameDevice(t, "after a refused create", got, d)
+}
+
+func testDeviceUpdate(t *testing.T, h *harness) {
+	d := h.device(t, 0)
+	up := d
+	up.Power = "low"
+	d2, err := h.node(1).PutDevice(h.ctx, up)
+	if err != nil {
+		t.Fatalf("PutDevice(update): %v", err)
+	}
+	if d2.Rev == d.Rev || d2.Rev == 0 {
+		t.Fatalf("update kept Rev %d (was %d)", d2.Rev, d.Rev)
+	}
+	got, err := h.node(0).Device(h.ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameDevice(t, "after update", got, d2)
+	// d is stale now: its write must be refused, on any node.
+	for i := range h.nodes {
+		stale := d
+		stale.Power = "critical"
+		_, err = h.node(i).PutDevice(h.ctx, stale)
+		wantErr(t, "PutDevice(stale Rev)", err, backend.ErrConflict)
+	}
+	if got, _ := h.node(0).Device(h.ctx, d.ID); got.Power != "low" {
+		t.Fatalf("a refused update changed the device: %+v", got)
+	}
+}
+
+func testDeviceUpdateGone(t *testing.T, h *harness) {
+	_, err := h.node(0).PutDevice(h.ctx, backend.Device{ID: h.name("dev"), Rev: 7})
+	wantErr(t, "PutDevice(unknown id, Rev 7)", err, backend.ErrNotFound)
+}
+
+func testDeviceIsAValue(t *testing.T, h *harness) {
+	hash := []byte("0123456789abcdef0123456789abcdef")
+	d, err := h.node(0).PutDevice(h.ctx, backend.Device{ID: h.name("dev"), TokenHash: hash, CreatedAt: now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash[0] = 'X' // the backend must not keep the caller's slice
+	got, err := h.node(0).Device(h.ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.TokenHash[0] != '0' {
+		t.Fatalf("the stored device shares the caller's TokenHash: %q", got.TokenHash)
+	}
+	got.TokenHash[1] = 'Y' // nor hand out its own
+	again, _ := h.node(0).Device(h.ctx, d.ID)
+	if again.TokenHash[1] != '1' {
+		t.Fatalf("Device handed out the stored TokenHash: %q", again.TokenHash)
+	}
+}
+
+func testDeviceConcurrentCreate(t *testing.T, h *harness) {
+	id := h.name("dev")
+	const per = 4
+	var wg sync.WaitGroup
+	errs := make(chan error, per*len(h.nodes))
+	for i := range h.nodes {
+		for range per {
+			wg.Go(func() {
+				_, err := h.node(i).PutDevice(h.ctx, backend.Device{ID: id, CreatedAt: now()})
+				errs <- err
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	won := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, backend.ErrExists):
+			t.Errorf("concurrent create: %v, want nil or ErrExists", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d concurrent creates of one device succeeded, want 1", won)
+	}
+}
+
+func testChannelCreateAndRead(t *testing.T, h *harness) {
+	if _, err := h.node(0).Channel(h.ctx, "no-such-token"); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Channel(unknown): err = %v, want ErrNotFound", err)
+	}
+	d := h.device(t, 0)
+	c := h.channel(t, 0, d.ID, "{5B04B775-356B-4AA0-AAF8-6491FFEA5630}")
+	if c.Rev == 0 {
+		t.Fatal("PutChannel returned Rev 0")
+	}
+	for i := range h.nodes {
+		got, err := h.node(i).Channel(h.ctx, c.Token)
+		if err != nil {
+			t.Fatalf("node %d: Channel: %v", i, err)
+		}
+		sameChannel(t, "Channel", got, c)
+	}
+}
+
+func testChannelTokenTaken(t *testing.T, h *harness) {
+	d := h.device(t, 0)
+	c := h.channel(t, 0, d.ID, "app.one")
+	other := c
+	other.Rev, other.App = 0, "app.two"
+	_, err := h.node(1).PutChannel(h.ctx, other)
+	wantErr(t, "PutChannel(taken token)", err, backend.ErrExists)
+	chs, err := h.node(0).Channels(h.ctx, d.ID)
+	if err != nil || len(chs) != 1 || chs[0].App != "app.one" {
+		t.Fatalf("Channels after a refused create = %+v, %v; want only app.one", chs, err)
+	}
+}
+
+func testChannelAppUnique(t *testing.T, h *harness) {
+	d := h.device(t, 0)
+	d2 := h.device(t, 0)
+	c := h.channel(t, 0, d.ID, "com.example.app")
+	_, err := h.node(1).PutChannel(h.ctx, backend.Channel{Token: h.name("tok"), DeviceID: d.ID, App: c.App, CreatedAt: now()})
+	wantErr(t, "PutChannel(second channel of one app)", err, backend.ErrExists)
+	// The same app on another device, and another app on this device, are fine.
+	h.channel(t, 1, d2.ID, c.App)
+	h.channel(t, 1, d.ID, "com.example.other")
+}
+
+func testChannelAppUniqueConcurrent(t *testing.T, h *harness) {
+	d := h.device(t, 0)
+	const per = 4
+	var wg sync.WaitGroup
+	type result struct {
+		c   backend.Channel
+		err error
+	}
+	res := make(chan result, per*len(h.nodes))
+	for i := range h.nodes {
+		for range per {
+			wg.Go(func() {
+				c, err := h.node(i).PutChannel(h.ctx, backend.Channel{Token: h.name("tok"), DeviceID: d.ID, App: "race.app", CreatedAt: now()})
+				res <- result{c, err}
+			})
+		}
+	}
+	wg.Wait()
+	close(res)
+	var won []backend.Channel
+	for r := range res {
+		switch {
+		case r.err == nil:
+			won = append(won, r.c)
+		case !errors.Is(r.err, backend.ErrExists):
+			t.Errorf("concurrent create: %v, want nil or ErrExists", r.err)
+		}
+	}
+	if len(won) != 1 {
+		t.Fatalf("%d concurrent channels for one (device, app) were created, want 1", len(won))
+	}
+	chs, err := h.node(0).Channels(h.ctx, d.ID)
+	if err != nil || len(chs) != 1 || chs[0].Token != won[0].Token {
+		t.Fatalf("Channels = %+v, %v; want only the winner %s", chs, err, won[0].Token)
+	}
+}
+
+func testChannelUpdate(t *testing.T, h *harness) {
+	d := h.device(t, 0)
+	c := h.channel(t, 0, d.ID, "app")
+	up := c
+	up.Name, up.Toast = "renamed", false
+	c2, err := h.node(1).PutChannel(h.ctx, up)
+	if err != nil {
+		t.Fatalf("PutChannel(update): %v", err)
+	}
+	if c2.Rev == c.Rev || c2.Rev == 0 {
+		t.Fatalf("update kept Rev %d (was %d)", c2.Rev, c.Rev)
+	}
+	got, err := h.node(0).Channel(h.ctx, c.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameChannel(t, "after update", got, c2)
+	stale := c
+	stale.Name = "stale"
+	_, err = h.node(0).PutChannel(h.ctx, stale)
+	wantErr(t, "PutChannel(stale Rev)", err, backend.ErrConflict)
+	_, err = h.node(0).PutChannel(h.ctx, backend.Channel{Token: h.name("tok"), DeviceID: d.ID, App: "gone", Rev: 3})
+	wantErr(t, "PutChannel(unknown token, Rev 3)", err, backend.ErrNotFound)
+}
+
+func tokens(chs []backend.Channel) []string {
+	out := make([]string, len(chs))
+	for i, c := range chs {
+		out[i] = c.Token
+	}
+	sort.Strings(out)
+	return out
+}
+
+func testChannelsOfDevice(t *testing.T, h *harness) {
+	a, b, empty := h.device(t, 0), h.device(t, 0), h.device(t, 0)
+	var want []string
+	for i, app := range []string{"app.one", "{0F7A1E5C-3E7B-4C0F-9F05-2B0C4A8E1A11}", "app-three"} {
+		want = append(want, h.channel(t, i%2, a.ID, app).Token)
+	}
+	cb := h.channel(t, 1, b.ID, "app.one")
+	sort.Strings(want)
+	for i := range h.nodes {
+		chs, err := h.node(i).Channels(h.ctx, a.ID)
+		if err != nil {
+			t.Fatalf("Channels(a): %v", err)
+		}
+		if got := tokens(chs); !slices.Equal(got, want) {
+			t.Fatalf("node %d: Channels(a) = %v, want %v", i, got, want)
+		}
+		for _, c := range chs {
+			if c.DeviceID != a.ID || c.Rev == 0 {
+				t.Fatalf("Channels(a) returned %+v", c)
+			}
+		}
+		chs, err = h.node(i).Channels(h.ctx, b.ID)
+		if err != nil || len(chs) != 1 {
+			t.Fatalf("Channels(b) = %+v, %v; want one", chs, err)
+		}
+		sameChannel(t, "Channels(b)", chs[0], cb)
+	}
+	chs, err := h.node(0).Channels(h.ctx, empty.ID)
+	if len(chs) != 0 || (err != nil && !errors.Is(err, backend.ErrNotFound)) {
+		t.Fatalf("Channels(device without channels) = %+v, %v", chs, err)
+	}
+}
+
+func testDeleteChannel(t *testing.T, h *harness) {
+	d := h.device(t, 0)
+	c := h.channel(t, 0, d.ID, "app")
+	keep := h.channel(t, 0, d.ID, "app.kept")
+	up := c
+	up.Name = "v2"
+	c2, err := h.node(0).PutChannel(h.ctx, up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = h.node(1).DeleteChannel(h.ctx, c) // stale Rev
+	wantErr(t, "DeleteChannel(stale Rev)", err, backend.ErrConflict)
+	if _, err := h.node(0).Channel(h.ctx, c.Token); err != nil {
+		t.Fatalf("a refused delete removed the channel: %v", err)
+	}
+	if err := h.node(1).DeleteChannel(h.ctx, c2); err != nil {
+		t.Fatalf("DeleteChannel: %v", err)
+	}
+	for i := range h.nodes {
+		_, err := h.node(i).Channel(h.ctx, c.Token)
+		wantErr(t, "Channel(deleted)", err, backend.ErrNotFound)
+		chs, err := h.node(i).Channels(h.ctx, d.ID)
+		if err != nil || len(chs) != 1 || chs[0].Token != keep.Token {
+			t.Fatalf("node %d: Channels after delete = %+v, %v; want only %s", i, chs, err, keep.Token)
+		}
+	}
+	err = h.node(0).DeleteChannel(h.ctx, c2)
+	wantErr(t, "DeleteChannel(deleted)", err, backend.ErrNotFound)
+	// The app may open a channel again.
+	again := h.channel(t, 1, d.ID, "app")
+	if again.Token == c.Token {
+		t.Fatal("test bug: same token")
+	}
+}
+
+func testDeleteChannelDropsQueue(t *testing.T, h *harness) {
+	d := h.device(t, 0)
+	c := h.channel(t, 0, d.ID, "app")
+	keep := h.channel(t, 0, d.ID, "app.kept")
+	h.appendOK(t, 0, note(c, "toast", ""), 0)
+	h.appendOK(t, 1, note(c, "tile", ""), 0)
+	kept := h.appendOK(t, 1, note(keep, "raw", ""), 0)
+	h.appendOK(t, 0, note(c, "raw", ""), 0)
+	if err := h.node(1).DeleteChannel(h.ctx, c); err != nil {
+		t.Fatalf("DeleteChannel: %v", err)
+	}
+	for i := range h.nodes {
+		got := h.pending(t, i, d.ID, now())
+		if !slices.Equal(seqs(got), []uint64{kept.Seq}) {
+			t.Fatalf("node %d: Pending after DeleteChannel = %v, want [%d]", i, seqs(got), kept.Seq)
+		}
+	}
+	// A channel of the same app starts with an empty queue and full room.
+	again := h.channel(t, 0, d.ID, "app")
+	h.appendOK(t, 0, note(again, "toast", ""), 1)
+}
