@@ -17,7 +17,7 @@ import (
 // process (as nats-server's own tests run them).
 
 // freePort returns a loopback port nobody listens on now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -28,7 +28,7 @@ func freePort(t *testing.T) int {
 }
 
 // startServer starts a server with opts and waits until it takes clients.
-func startServer(t *testing.T, opts *server.Options) *server.Server {
+func startServer(t testing.TB, opts *server.Options) *server.Server {
 	t.Helper()
 	s, err := server.NewServer(opts)
 	if err != nil {
@@ -43,7 +43,7 @@ func startServer(t *testing.T, opts *server.Options) *server.Server {
 }
 
 // runServer starts one JetStream server and stops it at the end of t.
-func runServer(t *testing.T) *server.Server {
+func runServer(t testing.TB) *server.Server {
 	t.Helper()
 	s := startServer(t, &server.Options{
 		ServerName: "single", Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
@@ -56,12 +56,12 @@ func runServer(t *testing.T) *server.Server {
 // cluster is a JetStream cluster on loopback ports whose servers a test
 // may stop and start again (same ports, same store directories).
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	opts    []*server.Options
 	servers []*server.Server
 }
 
-func runCluster(t *testing.T, n int) *cluster {
+func runCluster(t testing.TB, n int) *cluster {
 	t.Helper()
 	c := &cluster{t: t}
 	var routes []string
@@ -133,7 +133,7 @@ func (c *cluster) waitJetStream() {
 
 // deleteStreams removes every stream of prefix (the service's queue and
 // buckets), so that a long test run does not pile up raft groups.
-func deleteStreams(t *testing.T, url, prefix string) {
+func deleteStreams(t testing.TB, url, prefix string) {
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Logf("cleanup: %v", err)
