@@ -1,0 +1,107 @@
+package natsbackend_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/openmpns/openmpns/server/backend"
+	"github.com/openmpns/openmpns/server/natsbackend"
+)
+
+// Benchmarks of the calls on the push path, against embedded servers in
+// this process (so client and servers share the CPU):
+//
+//	go test -run '^$' -bench . -benchtime 2000x ./server/natsbackend/
+
+func benchNote(dev, ch, kind string, size int) *backend.Notification {
+	now := time.Now()
+	return &backend.Notification{DeviceID: dev, Channel: ch, App: "app", Kind: kind, Class: 2,
+		Payload: make([]byte, size), AcceptedAt: now, DeliverAt: now, ExpiresAt: now.Add(time.Hour)}
+}
+
+// benchBackends returns a node on one server (R1) and a node on a
+// 3-server cluster (R3).
+func benchBackends(b *testing.B) map[string]*natsbackend.Backend {
+	out := map[string]*natsbackend.Backend{}
+	single := runServer(b)
+	out["R1"] = openB(b, natsbackend.Config{URLs: []string{single.ClientURL()}, Prefix: newPrefix(), Replicas: 1})
+	c := runCluster(b, 3)
+	out["R3"] = openB(b, natsbackend.Config{URLs: []string{c.url(0)}, Prefix: newPrefix(), Replicas: 3})
+	return out
+}
+
+func openB(b *testing.B, cfg natsbackend.Config) *natsbackend.Backend {
+	b.Helper()
+	cfg.Logger = quiet
+	n, err := natsbackend.Open(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { n.Close() })
+	return n
+}
+
+// BenchmarkAppend: a 1 KiB toast to an empty channel (a fresh channel each
+// time), and a 1 KiB tile update replacing the previous one in a channel
+// that holds 99 more (the read of a nearly full queue of 100).
+func BenchmarkAppend(b *testing.B) {
+	ctx := context.Background()
+	for name, n := range benchBackends(b) {
+		b.Run(name+"/EmptyChannel", func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				if _, err := n.Append(ctx, benchNote("dev", fmt.Sprint("c", name, i), "toast", 1024), 100); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(name+"/Holding100", func(b *testing.B) {
+			ch := "full" + name
+			for range 99 {
+				if _, err := n.Append(ctx, benchNote("dev2", ch, "toast", 1024), 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for b.Loop() {
+				if _, err := n.Append(ctx, benchNote("dev2", ch, "tile", 1024), 100); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPending reads a device's 10 queued 1 KiB notifications.
+func BenchmarkPending(b *testing.B) {
+	ctx := context.Background()
+	for name, n := range benchBackends(b) {
+		for i := range 10 {
+			if _, err := n.Append(ctx, benchNote("devp", fmt.Sprint("c", i%3), "toast", 1024), 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				ns, err := n.Pending(ctx, "devp", time.Now())
+				if err != nil || len(ns) != 10 {
+					b.Fatal(len(ns), err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTake takes from one counter (limit never reached).
+func BenchmarkTake(b *testing.B) {
+	ctx := context.Background()
+	for name, n := range benchBackends(b) {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if ok, err := n.Take(ctx, "quota", 1<<40, time.Hour); err != nil || !ok {
+					b.Fatal(ok, err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,206 @@
+package natsbackend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/openmpns/openmpns/server/auth"
+	"github.com/openmpns/openmpns/server/backend"
+)
+
+// counter is the value of a key in the counters bucket.
+type counter struct {
+	N int64 `json:"n"`
+	// Until is when the counter is forgotten (Unix nanoseconds): first
+	// taken plus the ttl. Past it the counter reads as 0, whether or not
+	// NATS has removed it yet.
+	Until int64 `json:"until"`
+}
+
+// Take implements backend.Counters: a revision-checked increment of the
+// key's record, which carries a Nats-TTL so that NATS removes it when it is
+// forgotten. It writes nothing when the limit is reached. Exact across
+// nodes: of concurrent takes, the ones that lose the revision check read
+// again.
+func (b *Backend) Take(ctx context.Context, key string, limit int64, ttl time.Duration) (bool, error) {
+	ctx, cancel, err := b.op(ctx)
+	defer cancel()
+	if err != nil {
+		return false, err
+	}
+	k := token(key)
+	for attempt := 0; ; attempt++ {
+		var c counter
+		e, err := b.counters.get(ctx, k)
+		found := err == nil
+		if err != nil && !errors.Is(err, errNoKey) {
+			return false, fmt.Errorf("natsbackend: take %s: %w", key, b.classify(err))
+		}
+		if found {
+			if err := json.Unmarshal(e.val, &c); err != nil {
+				return false, fmt.Errorf("natsbackend: decode counter %s: %w", key, err)
+			}
+		}
+		now := time.Now()
+		if !found || c.Until <= now.UnixNano() {
+			c = counter{Until: now.Add(ttl).UnixNano()}
+		}
+		if c.N >= limit {
+			return false, nil
+		}
+		c.N++
+		val, _ := json.Marshal(c)
+		left := time.Duration(c.Until - now.UnixNano())
+		left = max((left+time.Second-1)/time.Second, 1) * time.Second
+		if found {
+			_, err = b.counters.update(ctx, k, val, e.rev, left)
+		} else {
+			_, err = b.counters.create(ctx, k, val, left)
+		}
+		if errors.Is(err, errRevMismatch) || errors.Is(err, errKeyExists) || errors.Is(err, errNoKey) {
+			if err := backoff(ctx, attempt); err != nil {
+				return false, fmt.Errorf("natsbackend: take %s: %w", key, b.classify(err))
+			}
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("natsbackend: take %s: %w", key, b.classify(err))
+		}
+		return true, nil
+	}
+}
+
+// authStore is the auth.Store of the service, in the auth bucket: key
+// svc.<name> holds a service, server_key the signing key. Its methods take
+// no context: each is bounded by Config.RequestTimeout.
+type authStore struct{ b *Backend }
+
+var _ auth.Store = authStore{}
+
+const keyServerKey = "server_key"
+
+func svcKey(name string) string { return "svc." + token(name) }
+
+func (s authStore) ctx() (context.Context, context.CancelFunc, error) {
+	return s.b.op(context.Background())
+}
+
+func (s authStore) fail(what string, err error) error {
+	return fmt.Errorf("natsbackend: auth: %s: %w", what, s.b.classify(err))
+}
+
+// PutService implements auth.Store.
+func (s authStore) PutService(svc auth.Service) error {
+	ctx, cancel, err := s.ctx()
+	defer cancel()
+	if err != nil {
+		return err
+	}
+	val, err := json.Marshal(svc)
+	if err != nil {
+		return fmt.Errorf("natsbackend: auth: encode service: %w", err)
+	}
+	if _, err := s.b.authKV.put(ctx, svcKey(svc.Name), val); err != nil {
+		return s.fail("store service "+svc.Name, err)
+	}
+	return nil
+}
+
+// DeleteService implements auth.Store.
+func (s authStore) DeleteService(name string) error {
+	ctx, cancel, err := s.ctx()
+	defer cancel()
+	if err != nil {
+		return err
+	}
+	if err := s.b.authKV.del(ctx, svcKey(name), 0); err != nil && !errors.Is(err, errNoKey) {
+		return s.fail("delete service "+name, err)
+	}
+	return nil
+}
+
+// Services implements auth.Store: the bucket's subjects under svc. (from
+// the stream's info, no consumer), then each; sorted by name.
+func (s authStore) Services() ([]auth.Service, error) {
+	ctx, cancel, err := s.ctx()
+	defer cancel()
+	if err != nil {
+		return nil, err
+	}
+	kv := s.b.authKV
+	info, err := kv.stream.Info(ctx, jetstream.WithSubjectFilter(kv.pre+"svc.*"))
+	if err != nil {
+		return nil, s.fail("list services", err)
+	}
+	var out []auth.Service
+	for subj := range info.State.Subjects {
+		e, err := kv.get(ctx, subj[len(kv.pre):])
+		if errors.Is(err, errNoKey) {
+			continue
+		}
+		if err != nil {
+			return nil, s.fail("read service", err)
+		}
+		var svc auth.Service
+		if err := json.Unmarshal(e.val, &svc); err != nil {
+			return nil, fmt.Errorf("natsbackend: auth: decode %s: %w", subj, err)
+		}
+		out = append(out, svc)
+	}
+	slices.SortFunc(out, func(a, b auth.Service) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// ServerKey implements auth.Store.
+func (s authStore) ServerKey() (auth.ServerKey, bool, error) {
+	var k auth.ServerKey
+	ctx, cancel, err := s.ctx()
+	defer cancel()
+	if err != nil {
+		return k, false, err
+	}
+	e, err := s.b.authKV.get(ctx, keyServerKey)
+	if errors.Is(err, errNoKey) {
+		return k, false, nil
+	}
+	if err != nil {
+		return k, false, s.fail("read server key", err)
+	}
+	if err := json.Unmarshal(e.val, &k); err != nil {
+		return k, false, fmt.Errorf("natsbackend: auth: decode server key: %w", err)
+	}
+	return k, true, nil
+}
+
+// PutServerKey implements auth.Store.
+func (s authStore) PutServerKey(k auth.ServerKey) error {
+	ctx, cancel, err := s.ctx()
+	defer cancel()
+	if err != nil {
+		return err
+	}
+	val, err := json.Marshal(k)
+	if err != nil {
+		return fmt.Errorf("natsbackend: auth: encode server key: %w", err)
+	}
+	if _, err := s.b.authKV.put(ctx, keyServerKey, val); err != nil {
+		return s.fail("store server key", err)
+	}
+	return nil
+}
+
+var _ backend.Counters = (*Backend)(nil)

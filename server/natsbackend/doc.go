@@ -1,0 +1,141 @@
+// Package natsbackend is backend.Backend on NATS JetStream: several nodes
+// of the push service share one NATS cluster, which holds all their state.
+// Open connects a node; every node of one service uses the same Prefix
+// (default "openmpns", written <p> below), Replicas and QueueTTL.
+//
+// It needs nats-server 2.11 or later (per-message TTLs, batched direct
+// gets, the expected last sequence of a subject filter); Open checks.
+//
+// # What lives where
+//
+// Stream <p>_queue holds every queued notification, one message each, JSON
+// (backend.Notification without its Seq), on subject
+//
+//	<p>.q.<device>.<channel>.n            toast and raw notifications
+//	<p>.q.<device>.<channel>.t.<tile id>  tile updates, one subject per tile
+//
+// A notification's Seq is its stream sequence: assigned by the stream
+// leader, increasing, never reused (not even after deletes or restarts; only
+// deleting the stream itself starts it again). MaxAge is QueueTTL; a
+// notification expiring earlier carries Nats-TTL (whole seconds, at least
+// one), so NATS removes it about when it expires. Until then Pending and the
+// limit skip it by its ExpiresAt (header Openmpns-Expires), so expiry is
+// exact; Sweep has nothing to do and returns 0. The stream allows rollups
+// and direct gets. There is no consumer per device: reads are direct gets.
+//
+// Key-value buckets, laid out as NATS KV lays them out (stream KV_<bucket>,
+// subjects $KV.<bucket>.<key>, one message per key, a key's revision is
+// its stream sequence) so that "nats kv" can read them, but created by this
+// package with reads from the stream leader (AllowDirect off: a write
+// acknowledged on one node is seen by the next read on every node, which a
+// replica that lags would not guarantee), deletes allowed and per-message
+// TTLs:
+//
+//	<p>_devices        device id -> backend.Device (JSON); Rev = revision
+//	<p>_channels       token -> backend.Channel (JSON); Rev = revision
+//	<p>_channel_index  device id -> {app: token}, the device's channels
+//	<p>_presence       device id -> {node, connected, since}; claim = revision
+//	<p>_counters       counter key -> {n, until}, with Nats-TTL
+//	<p>_auth           svc.<name> -> auth.Service, server_key -> auth.ServerKey
+//
+// Keys and subject tokens are ids as they are when made of letters,
+// digits, '-' and '_', else '=' and their base64url form (app ids with dots
+// or braces, tile ids with slashes).
+//
+// Creates, updates and deletes are revision-checked by the stream
+// (Nats-Expected-Last-Subject-Sequence): a create expects no message, an
+// update the record's Rev. A delete writes a purge marker with the check,
+// then deletes the marker's message, so a bucket's message count is its
+// number of keys (Stats counts messages).
+//
+// # Channels of a device and their uniqueness
+//
+// PutChannel writes the channel under its token (create), then enters it in
+// the device's index record (revision-checked read-modify-write). If the
+// index already names a channel for the app whose record exists, the new
+// record is deleted again: ErrExists. Two concurrent creates for one
+// (device, app) on any nodes leave exactly one. Channels reads the index
+// (one key) and each channel it names: no scan of all channels, no
+// consumer (a KV watch, as kv.ListKeysFiltered uses, would create an
+// ephemeral consumer per call, an operation of the cluster's meta leader).
+// An index entry whose record is gone (a delete interrupted before its
+// last step) is skipped, and replaced by the app's next channel.
+//
+// # Limit and tile replacement, atomically
+//
+// Append reads the channel's messages (one batched direct get on
+// <p>.q.<device>.<channel>.>, from the nearest replica), counts those not
+// expired, leaving out the tile update it replaces, refuses with
+// ErrQueueFull at the limit, else publishes with
+// Nats-Expected-Last-Subject-Sequence-Subject <p>.q.<device>.<channel>.> and
+// Nats-Expected-Last-Subject-Sequence the last sequence it read. The stream
+// leader stores the message only if no message was stored on the channel's
+// subjects since (and none is being stored: on a replicated stream a second
+// check on the same filter is refused while the first is in flight), else
+// Append reads again. A read from a lagging replica can only make the
+// check fail, or over-count a notification removed meanwhile; it can never
+// let a publish exceed the limit. A tile update carries Nats-Rollup: sub,
+// so the stream drops the previous update of the same tile in the same
+// write, and Appended.Replaced is that update's sequence, from the read the
+// check vouched for. Per-subject limits (MaxMsgsPerSubject with
+// DiscardNewPerSubject) were not used: the limit is an argument of Append,
+// a channel spans several subjects, and NATS's own expiry lags ExpiresAt.
+//
+// The cost of Append is one read of the channel (all its queued
+// notifications, payloads included) and one publish acknowledged by a
+// quorum; Durable has yielded when Append returns. An Append that times out
+// may still have been stored: the notification then arrives although the
+// sender got 503 (at least once).
+//
+// # Pending, Remove, DeleteChannel
+//
+// Pending asks the stream leader for the device's last sequence, then
+// reads the device's messages from the nearest replica (batched direct
+// gets of 256); if that replica does not have the last sequence yet, it
+// reads from the leader instead, one message per request. So what an
+// Append on any node returned is in the next Pending.
+//
+// Remove reads each sequence from the leader and deletes it only if it is
+// on the device's subjects (a device cannot remove another's
+// notifications). DeleteChannel deletes the record (revision-checked), then
+// purges the channel's subjects, then its index entry; a notification
+// appended by an engine that read the channel before the delete stays until
+// it expires.
+//
+// # Router
+//
+// Claim writes the device's presence record {node, connected: true,
+// since} revision-checked; its revision is the claim, greater than every
+// claim before. If the record it replaced was connected, that node (this
+// one too) is told TakenOver. Release writes {connected: false} only if
+// the record's revision is still the claim, then sets the device's
+// LastSeen (a revision-checked update of the device). Hand reads the
+// presence record from the leader and sends the notification to the
+// holding node as a core NATS message on <p>.node.<node id>, which each
+// node subscribes to at Open (at most once: a lost hand waits in the queue
+// for the device's next Pending). A hand for this node goes to its Inbox
+// directly. Node ids must be unique among running nodes.
+//
+// # Counters
+//
+// Take reads the key's record, and writes it back incremented only if the
+// limit is not reached, revision-checked; losers read again. It is exact
+// under concurrency from any number of nodes, and refused takes write
+// nothing. The record holds when it is forgotten (first take plus ttl) and
+// carries a Nats-TTL to match, so NATS removes it. JetStream counters
+// (Nats-Incr, server 2.12) were not used: an increment cannot be made
+// conditional on the limit, so a take past it would need a compensating
+// decrement, lost if the node dies between.
+//
+// # Errors and limits
+//
+// Every call is bounded by Config.RequestTimeout (or its context's earlier
+// deadline). Timeouts, no responders, no quorum (JetStream API 503s), a
+// lost connection: backend.ErrUnavailable, wrapped. After Close:
+// backend.ErrClosed. A stream whose configuration differs from this node's
+// (replicas, MaxAge, subjects, ...) makes Open fail, saying what differs.
+//
+// Stats are the message counts of the devices, channels and queue streams
+// (from their leaders); Queued includes expired notifications NATS has not
+// removed yet.
+package natsbackend

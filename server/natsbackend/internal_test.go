@@ -1,0 +1,177 @@
+package natsbackend
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/openmpns/openmpns/server/backend"
+)
+
+func TestToken(t *testing.T) {
+	for in, want := range map[string]string{
+		"abc-DEF_09":    "abc-DEF_09",
+		"":              "=",
+		"a.b":           "=YS5i",
+		"{5B04B775}":    "=ezVCMDRCNzc1fQ",
+		"/P.xaml?id=1 ": "=L1AueGFtbD9pZD0xIA",
+	} {
+		if got := token(in); got != want {
+			t.Errorf("token(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// Distinct strings, distinct tokens: "=..." is never a plain token.
+	if token("=YS5i") == token("a.b") {
+		t.Error("token is not injective")
+	}
+}
+
+func TestVersionAtLeast(t *testing.T) {
+	for _, tc := range []struct {
+		v    string
+		want bool
+	}{{"2.11.0", true}, {"2.15.3", true}, {"v2.12.0-beta.1", true}, {"2.10.29", false}, {"1.99.99", false}, {"", false}, {"3.0.0", true}} {
+		if got := versionAtLeast(tc.v, minServer); got != tc.want {
+			t.Errorf("versionAtLeast(%q) = %v", tc.v, got)
+		}
+	}
+}
+
+func runTestServer(t *testing.T) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, JetStream: true, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// TestReadsPageAndAgree appends more notifications to one device than one
+// batched direct get returns, and checks that the paged direct get, the
+// leader scan and Pending see the same, in order.
+func TestReadsPageAndAgree(t *testing.T) {
+	s := runTestServer(t)
+	ctx := context.Background()
+	b, err := Open(ctx, Config{URLs: []string{s.ClientURL()}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var want []uint64
+	for i := range directBatch + 40 {
+		ch := []string{"c1", "c2", "c3"}[i%3]
+		n := &backend.Notification{DeviceID: "d", Channel: ch, Kind: "raw", Payload: make([]byte, 100),
+			ExpiresAt: time.Now().Add(time.Hour)}
+		if _, err := b.Append(ctx, n, 0); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, n.Seq)
+	}
+	// Another device's notification is in none of the reads.
+	if _, err := b.Append(ctx, &backend.Notification{DeviceID: "d2", Channel: "c1", Kind: "raw", ExpiresAt: time.Now().Add(time.Hour)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	seqsOf := func(ms []directMsg) []uint64 {
+		var out []uint64
+		for _, m := range ms {
+			out = append(out, m.Seq)
+		}
+		return out
+	}
+	direct, err := b.directGet(ctx, b.queueSt, b.deviceFilter("d"))
+	if err != nil || !slices.Equal(seqsOf(direct), want) {
+		t.Fatalf("directGet: %d messages, %v; want %d", len(direct), err, len(want))
+	}
+	scan, err := b.leaderScan(ctx, b.deviceFilter("d"))
+	if err != nil || !slices.Equal(seqsOf(scan), want) {
+		t.Fatalf("leaderScan: %d messages, %v; want %d", len(scan), err, len(want))
+	}
+	ns, err := b.Pending(ctx, "d", time.Now())
+	if err != nil || len(ns) != len(want) {
+		t.Fatalf("Pending: %d, %v", len(ns), err)
+	}
+	// Counting for the limit pages too: channel c1 holds 99.
+	if _, err := b.Append(ctx, &backend.Notification{DeviceID: "d", Channel: "c1", Kind: "raw", ExpiresAt: time.Now().Add(time.Hour)}, 99); !errors.Is(err, backend.ErrQueueFull) {
+		t.Fatalf("Append past a limit of 99: %v, want ErrQueueFull", err)
+	}
+}
+
+// TestCloseLeavesNoGoroutine opens a node, uses it and closes it: the
+// goroutines it started (the connection's, the subscriptions') end.
+func TestCloseLeavesNoGoroutine(t *testing.T) {
+	s := runTestServer(t)
+	ctx := context.Background()
+	before := clientGoroutines()
+	b, err := Open(ctx, Config{URLs: []string{s.ClientURL()}, NodeID: "n1", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{}, 1)
+	b.Listen(inboxFunc(func() { got <- struct{}{} }))
+	n := &backend.Notification{DeviceID: "d", Channel: "c", Kind: "toast", ExpiresAt: time.Now().Add(time.Hour)}
+	if _, err := b.Append(ctx, n, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Claim(ctx, "d", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Pending(ctx, "d", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Hand(ctx, n, 0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delivery")
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	// Goroutines end asynchronously after the connection closed: poll,
+	// bounded.
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for left := clientGoroutines(); len(left) > len(before); left = clientGoroutines() {
+		<-tick.C
+		if time.Now().After(deadline) {
+			t.Fatalf("%d client goroutines after Close, %d before:\n%s", len(left), len(before), strings.Join(left, "\n\n"))
+		}
+	}
+}
+
+// clientGoroutines returns the stacks of the goroutines running the NATS
+// client or this package (not the embedded server's, nor the test's).
+func clientGoroutines() []string {
+	buf := make([]byte, 4<<20)
+	var out []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "nats-io/nats.go") || (strings.Contains(g, "natsbackend.") && !strings.Contains(g, "testing.tRunner")) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+type inboxFunc func()
+
+func (f inboxFunc) Deliver(string, *backend.Notification, uint64) { f() }
+func (f inboxFunc) TakenOver(string, uint64)                      {}

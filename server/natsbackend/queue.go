@@ -1,0 +1,243 @@
+package natsbackend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/openmpns/openmpns/server/backend"
+)
+
+// hdrExpires carries a queued notification's ExpiresAt (Unix nanoseconds),
+// so that Append counts a channel's notifications from their headers.
+const hdrExpires = "Openmpns-Expires"
+
+func (b *Backend) deviceFilter(dev string) string { return b.qPre + token(dev) + ".>" }
+
+func (b *Backend) channelFilter(dev, ch string) string {
+	return b.qPre + token(dev) + "." + token(ch) + ".>"
+}
+
+// noteSubject is <prefix>.q.<device>.<channel>.t.<tile id> for a tile
+// update (one subject per tile, so that a rollup replaces the previous
+// update), else <prefix>.q.<device>.<channel>.n.
+func (b *Backend) noteSubject(n *backend.Notification) string {
+	s := b.qPre + token(n.DeviceID) + "." + token(n.Channel) + "."
+	if n.Kind == "tile" {
+		return s + "t." + token(n.TileID)
+	}
+	return s + "n"
+}
+
+// Append implements backend.Queue. It reads the channel's queue (batched
+// direct get), counts the notifications not expired (the tile update it
+// replaces aside), and publishes with the expected last sequence of the
+// channel's subjects set to the last one it read: if any node appended to
+// the channel since, the stream refuses the publish and Append reads
+// again. A stale read cannot let a publish through (the check is made by
+// the stream leader), so the limit holds across nodes. A tile update
+// carries Nats-Rollup: sub, which removes the previous update of its tile
+// in the same write. The publish is acknowledged once stored by a quorum,
+// so Durable has already yielded when Append returns.
+func (b *Backend) Append(ctx context.Context, n *backend.Notification, limit int) (backend.Appended, error) {
+	ctx, cancel, err := b.op(ctx)
+	defer cancel()
+	if err != nil {
+		return backend.Appended{}, err
+	}
+	if n.DeviceID == "" || n.Channel == "" {
+		return backend.Appended{}, errors.New("natsbackend: append: empty device or channel")
+	}
+	stored := *n
+	stored.Seq = 0
+	body, err := json.Marshal(&stored)
+	if err != nil {
+		return backend.Appended{}, fmt.Errorf("natsbackend: encode notification: %w", err)
+	}
+	subj, filter, tile := b.noteSubject(n), b.channelFilter(n.DeviceID, n.Channel), n.Kind == "tile"
+	fail := func(err error) (backend.Appended, error) {
+		return backend.Appended{}, fmt.Errorf("natsbackend: append to channel %s: %w", n.Channel, b.classify(err))
+	}
+	for attempt := 0; ; attempt++ {
+		msgs, err := b.directGet(ctx, b.queueSt, filter)
+		if err != nil {
+			return fail(err)
+		}
+		now := time.Now()
+		var last, replaced uint64
+		count := 0
+		for _, m := range msgs {
+			last = m.Seq
+			if exp, err := strconv.ParseInt(m.Header.Get(hdrExpires), 10, 64); err == nil && exp <= now.UnixNano() {
+				continue
+			}
+			if tile && m.Subject == subj {
+				replaced = m.Seq
+				continue
+			}
+			count++
+		}
+		if limit > 0 && count >= limit {
+			return backend.Appended{}, fmt.Errorf("natsbackend: channel %s holds %d notifications: %w", n.Channel, count, backend.ErrQueueFull)
+		}
+		msg := nats.NewMsg(subj)
+		msg.Data = body
+		msg.Header.Set(hdrExpires, strconv.FormatInt(n.ExpiresAt.UnixNano(), 10))
+		if tile {
+			msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+		}
+		opts := []jetstream.PublishOpt{jetstream.WithExpectLastSequenceForSubject(last, filter)}
+		if ttl, ok := b.msgTTL(n.ExpiresAt, now); ok {
+			opts = append(opts, jetstream.WithMsgTTL(ttl))
+		}
+		ack, err := b.js.PublishMsg(ctx, msg, opts...)
+		if wrongLastSeq(err) {
+			// Another append to this channel came first (or is being
+			// stored): read again, after a short random pause once the
+			// channel is contended.
+			if err := backoff(ctx, attempt); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+		if err != nil {
+			return fail(err)
+		}
+		n.Seq = ack.Sequence
+		durable := make(chan error, 1)
+		durable <- nil
+		return backend.Appended{Seq: ack.Sequence, Replaced: replaced, Durable: durable}, nil
+	}
+}
+
+// msgTTL is the Nats-TTL of a notification expiring at exp: whole seconds,
+// at least one (NATS's minimum); none if the stream's MaxAge comes first.
+func (b *Backend) msgTTL(exp, now time.Time) (time.Duration, bool) {
+	d := exp.Sub(now)
+	if d >= b.cfg.QueueTTL {
+		return 0, false
+	}
+	secs := (d + time.Second - 1) / time.Second
+	return max(secs, 1) * time.Second, true
+}
+
+// backoff waits a random time growing with attempt (none at first), or
+// until ctx ends.
+func backoff(ctx context.Context, attempt int) error {
+	if attempt == 0 {
+		return ctx.Err()
+	}
+	limit := min(time.Millisecond<<min(attempt, 5), 20*time.Millisecond)
+	t := time.NewTimer(rand.N(limit) + time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Remove implements backend.Queue. Each Seq is read from the stream leader
+// first: one that is not the device's (another device's ack, forged or
+// mistaken) is ignored, as is one already gone.
+func (b *Backend) Remove(ctx context.Context, dev string, seqs []uint64) error {
+	ctx, cancel, err := b.op(ctx)
+	defer cancel()
+	if err != nil {
+		return err
+	}
+	mine := b.qPre + token(dev) + "."
+	for _, seq := range seqs {
+		if seq == 0 {
+			continue
+		}
+		m, err := b.leaderGet(ctx, b.queueSt, msgGetRequest{Seq: seq, NoHdr: true})
+		if err != nil {
+			return fmt.Errorf("natsbackend: remove %d: %w", seq, b.classify(err))
+		}
+		if m == nil || !strings.HasPrefix(m.Subject, mine) {
+			continue
+		}
+		if err := b.deleteMsg(ctx, b.queueSt, seq); err != nil {
+			return fmt.Errorf("natsbackend: remove %d: %w", seq, b.classify(err))
+		}
+	}
+	return nil
+}
+
+// Pending implements backend.Queue. It asks the stream leader for the
+// device's last sequence, then reads the device's queue from the nearest
+// replica (one batched direct get); should that replica not have that
+// sequence yet, it reads from the leader, one message at a time. So a
+// notification whose Append returned on any node is in the result.
+func (b *Backend) Pending(ctx context.Context, dev string, now time.Time) ([]*backend.Notification, error) {
+	ctx, cancel, err := b.op(ctx)
+	defer cancel()
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) ([]*backend.Notification, error) {
+		return nil, fmt.Errorf("natsbackend: pending of %s: %w", dev, b.classify(err))
+	}
+	filter := b.deviceFilter(dev)
+	fence, err := b.leaderGet(ctx, b.queueSt, msgGetRequest{LastFor: filter, NoHdr: true})
+	if err != nil {
+		return fail(err)
+	}
+	if fence == nil {
+		return nil, nil
+	}
+	msgs, err := b.directGet(ctx, b.queueSt, filter)
+	if err != nil {
+		return fail(err)
+	}
+	if len(msgs) == 0 || msgs[len(msgs)-1].Seq < fence.Seq {
+		if msgs, err = b.leaderScan(ctx, filter); err != nil {
+			return fail(err)
+		}
+	}
+	out := make([]*backend.Notification, 0, len(msgs))
+	for _, m := range msgs {
+		n := new(backend.Notification)
+		if err := json.Unmarshal(m.Data, n); err != nil {
+			return nil, fmt.Errorf("natsbackend: decode notification %d: %w", m.Seq, err)
+		}
+		if !n.ExpiresAt.After(now) {
+			continue
+		}
+		n.Seq = m.Seq
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// leaderScan reads every message on filter from the stream leader.
+func (b *Backend) leaderScan(ctx context.Context, filter string) ([]directMsg, error) {
+	var out []directMsg
+	for from := uint64(0); ; {
+		m, err := b.leaderGet(ctx, b.queueSt, msgGetRequest{Seq: from, NextFor: filter, NoHdr: true})
+		if err != nil || m == nil {
+			return out, err
+		}
+		out = append(out, directMsg{Subject: m.Subject, Seq: m.Seq, Data: m.Data})
+		from = m.Seq + 1
+	}
+}
+
+// Sweep implements backend.Queue: NATS removes expired notifications by
+// itself (Nats-TTL, MaxAge), so there is nothing to do.
+func (b *Backend) Sweep(ctx context.Context, _ time.Time) (int, error) {
+	if b.closed.Load() {
+		return 0, backend.ErrClosed
+	}
+	return 0, ctx.Err()
+}

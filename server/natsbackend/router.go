@@ -1,0 +1,229 @@
+package natsbackend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/openmpns/openmpns/server/backend"
+)
+
+// presenceRec is the value of a device's key in the presence bucket. The
+// claim of a connection is the revision of the record its Claim wrote.
+type presenceRec struct {
+	Node      string    `json:"node"`
+	Connected bool      `json:"connected"`
+	Since     time.Time `json:"since"`
+	// Claim is set by Release: the claim that ended.
+	Claim uint64 `json:"claim,omitempty"`
+}
+
+// nodeMsg is what one node sends another on <prefix>.node.<node id>.
+type nodeMsg struct {
+	// Kind is "deliver" or "takenover".
+	Kind     string                `json:"kind"`
+	DeviceID string                `json:"device"`
+	N        *backend.Notification `json:"n,omitempty"`
+	Replaced uint64                `json:"replaced,omitempty"`
+	Claim    uint64                `json:"claim,omitempty"`
+}
+
+// Listen implements backend.Router. Messages for this node that arrive
+// before Listen are dropped (a hand is best effort).
+func (b *Backend) Listen(in backend.Inbox) { b.inbox.Store(&inboxBox{in}) }
+
+// onNodeMsg receives what other nodes send this one, on the subscription's
+// goroutine (the Inbox must not block).
+func (b *Backend) onNodeMsg(m *nats.Msg) {
+	var msg nodeMsg
+	if err := json.Unmarshal(m.Data, &msg); err != nil {
+		b.log.Error("natsbackend: bad node message", "err", err)
+		return
+	}
+	b.deliverLocal(msg)
+}
+
+func (b *Backend) deliverLocal(msg nodeMsg) {
+	box := b.inbox.Load()
+	if box == nil {
+		return
+	}
+	switch msg.Kind {
+	case "deliver":
+		if msg.N != nil {
+			box.Deliver(msg.DeviceID, msg.N, msg.Replaced)
+		}
+	case "takenover":
+		box.TakenOver(msg.DeviceID, msg.Claim)
+	}
+}
+
+// tell sends msg to node: through its own Inbox when node is this one,
+// else as a core NATS message on the node's subject (at most once).
+func (b *Backend) tell(node string, msg nodeMsg) error {
+	if node == b.cfg.NodeID {
+		b.deliverLocal(msg)
+		return nil
+	}
+	data, err := json.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	return b.nc.Publish(b.cfg.Prefix+".node."+token(node), data)
+}
+
+func (b *Backend) readPresence(ctx context.Context, dev string) (presenceRec, uint64, error) {
+	var p presenceRec
+	e, err := b.presence.get(ctx, token(dev))
+	if err != nil {
+		return p, 0, err
+	}
+	if err := json.Unmarshal(e.val, &p); err != nil {
+		return p, 0, fmt.Errorf("decode presence of %s: %w", dev, err)
+	}
+	return p, e.rev, nil
+}
+
+// Claim implements backend.Router: a revision-checked write of the
+// device's presence record; its revision is the claim. The node of the
+// record it replaced, if connected, is told.
+func (b *Backend) Claim(ctx context.Context, dev string, now time.Time) (uint64, error) {
+	ctx, cancel, err := b.op(ctx)
+	defer cancel()
+	if err != nil {
+		return 0, err
+	}
+	val, err := json.Marshal(presenceRec{Node: b.cfg.NodeID, Connected: true, Since: now})
+	if err != nil {
+		return 0, err
+	}
+	for range maxCAS {
+		old, rev, err := b.readPresence(ctx, dev)
+		had := err == nil
+		if err != nil && !errors.Is(err, errNoKey) {
+			return 0, fmt.Errorf("natsbackend: claim %s: %w", dev, b.classify(err))
+		}
+		var claim uint64
+		if had {
+			claim, err = b.presence.update(ctx, token(dev), val, rev, 0)
+		} else {
+			claim, err = b.presence.create(ctx, token(dev), val, 0)
+		}
+		if errors.Is(err, errRevMismatch) || errors.Is(err, errKeyExists) || errors.Is(err, errNoKey) {
+			continue // another claim or release came first
+		}
+		if err != nil {
+			return 0, fmt.Errorf("natsbackend: claim %s: %w", dev, b.classify(err))
+		}
+		if had && old.Connected {
+			if err := b.tell(old.Node, nodeMsg{Kind: "takenover", DeviceID: dev, Claim: claim}); err != nil {
+				b.log.Warn("natsbackend: tell a node of a takeover", "device", dev, "node", old.Node, "err", err)
+			}
+		}
+		return claim, nil
+	}
+	return 0, fmt.Errorf("natsbackend: claim %s: too many concurrent claims: %w", dev, backend.ErrUnavailable)
+}
+
+// Release implements backend.Router: a write of the presence record
+// checked against the claim's revision (a newer claim wins), then the
+// device's LastSeen.
+func (b *Backend) Release(ctx context.Context, dev string, claim uint64, now time.Time) error {
+	ctx, cancel, err := b.op(ctx)
+	defer cancel()
+	if err != nil {
+		return err
+	}
+	p, rev, err := b.readPresence(ctx, dev)
+	if errors.Is(err, errNoKey) || (err == nil && rev != claim) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("natsbackend: release %s: %w", dev, b.classify(err))
+	}
+	val, err := json.Marshal(presenceRec{Node: p.Node, Since: now, Claim: claim})
+	if err != nil {
+		return err
+	}
+	_, err = b.presence.update(ctx, token(dev), val, claim, 0)
+	if errors.Is(err, errRevMismatch) || errors.Is(err, errNoKey) {
+		return nil // a newer claim came meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("natsbackend: release %s: %w", dev, b.classify(err))
+	}
+	return b.setLastSeen(ctx, dev, now)
+}
+
+// setLastSeen sets the device's LastSeen to now unless it is later already.
+func (b *Backend) setLastSeen(ctx context.Context, dev string, now time.Time) error {
+	for range maxCAS {
+		d, err := b.device(ctx, dev)
+		if errors.Is(err, backend.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !d.LastSeen.Before(now) {
+			return nil
+		}
+		d.LastSeen = now
+		val, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		_, err = b.devices.update(ctx, token(dev), val, d.Rev, 0)
+		if errors.Is(err, errRevMismatch) {
+			continue
+		}
+		return b.dirErr("set last seen of "+dev, err)
+	}
+	return fmt.Errorf("natsbackend: set last seen of %s: too many concurrent writers: %w", dev, backend.ErrUnavailable)
+}
+
+// Presence implements backend.Router.
+func (b *Backend) Presence(ctx context.Context, dev string) (backend.Presence, bool, error) {
+	ctx, cancel, err := b.op(ctx)
+	defer cancel()
+	if err != nil {
+		return backend.Presence{}, false, err
+	}
+	p, rev, err := b.readPresence(ctx, dev)
+	if errors.Is(err, errNoKey) {
+		return backend.Presence{}, false, nil
+	}
+	if err != nil {
+		return backend.Presence{}, false, fmt.Errorf("natsbackend: presence of %s: %w", dev, b.classify(err))
+	}
+	claim := rev
+	if !p.Connected && p.Claim != 0 {
+		claim = p.Claim
+	}
+	return backend.Presence{Node: p.Node, Connected: p.Connected, Since: p.Since, Claim: claim}, true, nil
+}
+
+// Hand implements backend.Router: a read of the device's presence record
+// from the leader, then a core NATS message to the node holding it.
+func (b *Backend) Hand(ctx context.Context, n *backend.Notification, replaced uint64) error {
+	ctx, cancel, err := b.op(ctx)
+	defer cancel()
+	if err != nil {
+		return err
+	}
+	p, _, err := b.readPresence(ctx, n.DeviceID)
+	if errors.Is(err, errNoKey) || (err == nil && !p.Connected) {
+		return nil
+	}
+	if err == nil {
+		err = b.tell(p.Node, nodeMsg{Kind: "deliver", DeviceID: n.DeviceID, N: n, Replaced: replaced})
+	}
+	if err != nil {
+		return fmt.Errorf("natsbackend: hand %d to %s: %w", n.Seq, n.DeviceID, b.classify(err))
+	}
+	return nil
+}

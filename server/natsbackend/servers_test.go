@@ -1,0 +1,158 @@
+package natsbackend_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Embedded NATS servers with JetStream, on loopback ports, in the test
+// process (as nats-server's own tests run them).
+
+// freePort returns a loopback port nobody listens on now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startServer starts a server with opts and waits until it takes clients.
+func startServer(t testing.TB, opts *server.Options) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("nats-server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		t.Fatalf("nats-server %s did not start", opts.ServerName)
+	}
+	return s
+}
+
+// runServer starts one JetStream server and stops it at the end of t.
+func runServer(t testing.TB) *server.Server {
+	t.Helper()
+	s := startServer(t, &server.Options{
+		ServerName: "single", Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
+		JetStream: true, StoreDir: t.TempDir(),
+	})
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+// cluster is a JetStream cluster on loopback ports whose servers a test
+// may stop and start again (same ports, same store directories).
+type cluster struct {
+	t       testing.TB
+	opts    []*server.Options
+	servers []*server.Server
+}
+
+func runCluster(t testing.TB, n int) *cluster {
+	t.Helper()
+	c := &cluster{t: t}
+	var routes []string
+	ports := make([]int, n)
+	for i := range n {
+		ports[i] = freePort(t)
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
+	}
+	for i := range n {
+		c.opts = append(c.opts, &server.Options{
+			ServerName: fmt.Sprintf("s%d", i), Host: "127.0.0.1", Port: freePort(t), NoLog: true, NoSigs: true,
+			JetStream: true, StoreDir: t.TempDir(),
+			Cluster: server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[i]},
+			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
+		})
+	}
+	for i := range n {
+		c.servers = append(c.servers, startServer(t, c.opts[i]))
+	}
+	t.Cleanup(func() {
+		for _, s := range c.servers {
+			if s != nil {
+				s.Shutdown()
+				s.WaitForShutdown()
+			}
+		}
+	})
+	c.waitJetStream()
+	return c
+}
+
+// url is the client URL of server i.
+func (c *cluster) url(i int) string { return fmt.Sprintf("nats://127.0.0.1:%d", c.opts[i].Port) }
+
+// stop shuts server i down.
+func (c *cluster) stop(i int) {
+	c.servers[i].Shutdown()
+	c.servers[i].WaitForShutdown()
+	c.servers[i] = nil
+}
+
+// start starts server i again.
+func (c *cluster) start(i int) { c.servers[i] = startServer(c.t, c.opts[i]) }
+
+// waitJetStream waits (bounded) until the JetStream meta group has a
+// leader every running server follows. There is no event for it: it polls.
+func (c *cluster) waitJetStream() {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for range tick.C {
+		leader, current := false, true
+		for _, s := range c.servers {
+			if s == nil {
+				continue
+			}
+			leader = leader || s.JetStreamIsLeader()
+			current = current && s.JetStreamIsCurrent()
+		}
+		if leader && current {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatal("the JetStream cluster has no meta leader after 20s")
+		}
+	}
+}
+
+// deleteStreams removes every stream of prefix (the service's queue and
+// buckets), so that a long test run does not pile up raft groups.
+func deleteStreams(t testing.TB, url, prefix string) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Logf("cleanup: %v", err)
+		return
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	names := js.StreamNames(ctx)
+	var del []string
+	for name := range names.Name() {
+		if strings.HasPrefix(name, prefix+"_") || strings.HasPrefix(name, "KV_"+prefix+"_") {
+			del = append(del, name)
+		}
+	}
+	for _, name := range del {
+		if err := js.DeleteStream(ctx, name); err != nil {
+			t.Logf("cleanup: delete stream %s: %v", name, err)
+		}
+	}
+}
