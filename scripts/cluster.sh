@@ -46,17 +46,20 @@ for ((i = 0; i < nats_servers; i++)); do
   echo "cluster: NATS server n$i on ${client_urls[$i]} (JetStream in $data/nats$i)"
   bin/nats-server --name "n$i" --addr 127.0.0.1 --port $((base + 1000 + i)) \
     --cluster_name openmpns --cluster "nats://127.0.0.1:$((base + 1100 + i))" --routes "$route_list" \
-    --jetstream --store_dir "$data/nats$i" >"$data/nats$i.log" 2>&1 &
+    --http_port $((base + 1200 + i)) --jetstream --store_dir "$data/nats$i" >"$data/nats$i.log" 2>&1 &
   pids+=($!)
 done
 
-# Wait until every NATS server takes clients.
+# Wait until every NATS server is healthy, JetStream (its meta leader) included.
 for ((i = 0; i < nats_servers; i++)); do
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$((base + 1000 + i))") 2>/dev/null && break
+  ok=""
+  for _ in $(seq 300); do
+    if curl -fsS "http://127.0.0.1:$((base + 1200 + i))/healthz" >/dev/null 2>&1; then ok=1; break; fi
     sleep 0.1
   done
+  [ -n "$ok" ] || { echo "cluster: NATS server n$i is not healthy; see $data/nats$i.log"; exit 1; }
 done
+echo "cluster: NATS JetStream cluster ready"
 
 public="http://127.0.0.1:$base"
 node_urls=()
@@ -64,7 +67,7 @@ for ((i = 0; i < nodes; i++)); do
   port=$((base + i))
   node_urls+=("http://127.0.0.1:$port")
   echo "cluster: openmpns node $i on 127.0.0.1:$port (log $data/node$i.log)"
-  bin/openmpns serve --listen "127.0.0.1:$port" --public-url "$public" --node-id "node$i" \
+  bin/openmpns serve --listen "127.0.0.1:$port" --public-url "$public" --node-id "node$i" --data "$data/node$i" \
     --nats "$nats_list" --log-level "${LOG_LEVEL:-info}" >"$data/node$i.log" 2>&1 &
   pids+=($!)
 done

@@ -60,9 +60,13 @@ type Server struct {
 
 // New opens the backend (cfg.Backend, or the embedded one in cfg.DataDir)
 // and loads what the server needs from it. It starts nothing: Start or
-// Serve does.
+// Serve does. The server owns cfg.Backend from here: it is closed if New
+// fails, else at Shutdown.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Normalize(); err != nil {
+		if cfg.Backend != nil {
+			cfg.Backend.Close()
+		}
 		return nil, fmt.Errorf("server: config: %w", err)
 	}
 	be := cfg.Backend

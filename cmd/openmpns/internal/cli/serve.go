@@ -9,10 +9,13 @@ import (
 )
 
 func runServe(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "serve", "[--listen ADDR] [--data DIR] [--public-url URL] [--time-scale N]")
+	fs := newFlags(e, "serve", "[--listen ADDR] [--data DIR | --nats URLS --public-url URL] [--public-url URL] [--time-scale N]")
 	var cfg server.Config
+	var nf natsFlags
+	nf.add(fs, true)
 	fs.StringVar(&cfg.Listen, "listen", server.DefaultListen, "address of the HTTP listener (push API, device gateway /ws, /healthz, /metrics)")
-	fs.StringVar(&cfg.DataDir, "data", server.DefaultDataDir, "data directory (holds "+server.DBFile+")")
+	fs.StringVar(&cfg.DataDir, "data", server.DefaultDataDir, "data directory (holds "+server.DBFile+" and the admin socket; with --nats only the admin socket)")
+	fs.StringVar(&cfg.AdminSocket, "admin", "", "Unix socket of the admin API, where `openmpns service` reaches this server (default: "+server.AdminSocketFile+" in --data; - for none)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "origin used in Channel URIs (default http://<listen>)")
 	fs.Float64Var(&cfg.TimeScale, "time-scale", server.DefaultTimeScale, "divide the 450 s and 900 s batching windows by this, to preview batched delivery")
 	fs.IntVar(&cfg.QueueLimit, "queue-limit", server.DefaultQueueLimit, "notifications one channel may have queued before senders get QueueFull")
@@ -45,6 +48,23 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	cfg.Logger = log
+	if nf.set() {
+		if cfg.PublicURL == "" {
+			return fmt.Errorf("--nats needs --public-url: every node puts the same origin (the load balancer's or DNS name's) in Channel URIs and tokens")
+		}
+		ttl := cfg.QueueTTL
+		if ttl == 0 {
+			ttl = server.DefaultQueueTTL
+		}
+		fmt.Fprintf(e.stdout, "joining the service in NATS at %s (prefix %s)\n", nf.urls, nf.prefix)
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		be, err := nf.open(octx, log, ttl)
+		cancel()
+		if err != nil {
+			return err
+		}
+		cfg.Backend = be
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err

@@ -19,7 +19,7 @@ import (
 	"github.com/openmpns/openmpns/server/store"
 )
 
-const serviceSynopsis = "add NAME | list | remove NAME | rotate-secret NAME | add-key NAME KEY.pem | remove-key NAME KID  [--data DIR | --admin SOCKET] [--json]"
+const serviceSynopsis = "add NAME | list | remove NAME | rotate-secret NAME | add-key NAME KEY.pem | remove-key NAME KID  [--data DIR | --admin SOCKET | --nats URLS] [--json]"
 
 // serviceAdmin is what the service command does to the registry of
 // senders: through a running server's admin socket, or on the stored
@@ -41,6 +41,8 @@ func runService(ctx context.Context, e *env, args []string) error {
 	data := fs.String("data", server.DefaultDataDir, "the server's data directory")
 	sock := fs.String("admin", "", "a running server's admin socket (default: "+server.AdminSocketFile+" in --data)")
 	asJSON := fs.Bool("json", false, "print JSON")
+	var nf natsFlags
+	nf.add(fs, false)
 	if len(args) == 0 {
 		fs.Usage()
 		return errUsage
@@ -69,7 +71,7 @@ func runService(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "openmpns service: usage: openmpns service %s\n", serviceSynopsis)
 		return errUsage
 	}
-	admin, done, err := openServiceAdmin(e, *data, *sock)
+	admin, done, err := openServiceAdmin(ctx, e, *data, *sock, &nf)
 	if err != nil {
 		return err
 	}
@@ -139,7 +141,24 @@ func runService(ctx context.Context, e *env, args []string) error {
 // openServiceAdmin reaches the registry: a running server's admin socket
 // if one answers, else the data file (which must be in an existing
 // directory: a mistyped --data is an error, not a new empty store).
-func openServiceAdmin(e *env, data, sock string) (serviceAdmin, func(), error) {
+func openServiceAdmin(ctx context.Context, e *env, data, sock string, nf *natsFlags) (serviceAdmin, func(), error) {
+	if nf.set() {
+		// The cluster's registry, in NATS: every node follows it at once.
+		log, _ := newLogger(e.stderr, "warn", "text")
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		be, err := nf.open(octx, log, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		reg, err := auth.NewRegistry(be.Services(), time.Now)
+		if err != nil {
+			be.Close()
+			return nil, nil, err
+		}
+		fmt.Fprintf(e.stderr, "openmpns service: the service registry in NATS at %s\n", nf.urls)
+		return registryAdmin{reg}, func() { be.Close() }, nil
+	}
 	if sock == "" {
 		sock = filepath.Join(data, server.AdminSocketFile)
 	}
