@@ -233,6 +233,7 @@ type Event struct {
 	Claim uint64
 }
 
+// String describes the event for failure messages.
 func (e Event) String() string {
 	if e.Kind == "deliver" {
 		return fmt.Sprintf("deliver(%s, seq %d, replaced %d)", e.DeviceID, e.N.Seq, e.Replaced)
