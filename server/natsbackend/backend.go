@@ -115,7 +115,10 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	b.nc = nc
 	if err := b.setup(ctx); err != nil {
 		nc.Close()
-		<-b.connDone
+		select {
+		case <-b.connDone:
+		case <-time.After(b.cfg.RequestTimeout):
+		}
 		return nil, err
 	}
 	b.log.Info("natsbackend: open", "url", nc.ConnectedUrlRedacted(), "prefix", cfg.Prefix,

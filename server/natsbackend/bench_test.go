@@ -105,3 +105,38 @@ func BenchmarkTake(b *testing.B) {
 		})
 	}
 }
+
+// chanInbox hands deliveries to a channel.
+type chanInbox chan *backend.Notification
+
+func (c chanInbox) Deliver(_ string, n *backend.Notification, _ uint64) { c <- n }
+func (c chanInbox) TakenOver(string, uint64)                            {}
+
+// BenchmarkHand hands a notification from one node to the node holding
+// the device, on another server of a 3-server cluster, until its Inbox has
+// it: the presence read from the leader plus one core NATS message.
+func BenchmarkHand(b *testing.B) {
+	ctx := context.Background()
+	c := runCluster(b, 3)
+	prefix := newPrefix()
+	from := openB(b, natsbackend.Config{URLs: []string{c.url(0)}, Prefix: prefix, Replicas: 3, NodeID: "from"})
+	to := openB(b, natsbackend.Config{URLs: []string{c.url(1)}, Prefix: prefix, Replicas: 3, NodeID: "to"})
+	in := make(chanInbox, 1)
+	to.Listen(in)
+	from.Listen(make(chanInbox, 1))
+	if _, err := to.Claim(ctx, "devh", time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	n := benchNote("devh", "c", "toast", 1024)
+	n.Seq = 1
+	for b.Loop() {
+		if err := from.Hand(ctx, n, 0); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-in:
+		case <-time.After(10 * time.Second):
+			b.Fatal("no delivery")
+		}
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/openmpns/openmpns/server/auth"
-	"github.com/openmpns/openmpns/server/backend"
 )
 
 // counter is the value of a key in the counters bucket.
@@ -202,5 +201,3 @@ func (s authStore) PutServerKey(k auth.ServerKey) error {
 	}
 	return nil
 }
-
-var _ backend.Counters = (*Backend)(nil)

@@ -81,14 +81,24 @@ func (k *kv) write(ctx context.Context, key string, val []byte, hdr nats.Header,
 	if ttl > 0 {
 		opts = append(opts, jetstream.WithMsgTTL(ttl))
 	}
-	ack, err := k.b.js.PublishMsg(ctx, m, opts...)
-	if wrongLastSeq(err) {
-		return 0, errRevMismatch
+	for attempt := 1; ; attempt++ {
+		ack, err := k.b.js.PublishMsg(ctx, m, opts...)
+		switch {
+		case apiCode(err) == codeWrongLastSeqConstant:
+			// A replicated stream cannot check the key now: a write of it
+			// is in flight (or was just acknowledged and is not yet
+			// cleared). Try again shortly.
+			if err := backoff(ctx, attempt); err != nil {
+				return 0, fmt.Errorf("%s: write %s: %w", k.bucket, key, err)
+			}
+			continue
+		case wrongLastSeq(err):
+			return 0, errRevMismatch
+		case err != nil:
+			return 0, fmt.Errorf("%s: write %s: %w", k.bucket, key, err)
+		}
+		return ack.Sequence, nil
 	}
-	if err != nil {
-		return 0, fmt.Errorf("%s: write %s: %w", k.bucket, key, err)
-	}
-	return ack.Sequence, nil
 }
 
 // put writes the key whatever it holds.

@@ -200,9 +200,10 @@ func seqs(ns []*backend.Notification) []uint64 {
 	return out
 }
 
-// now is the wall clock without its monotonic reading, at microsecond
-// precision, so that records compare equal after a round trip.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+// now is the wall clock without its monotonic reading, in whole
+// milliseconds, so that records compare equal after a round trip through
+// any reasonable encoding.
+func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 
 func randomHex(n int) string {
 	b := make([]byte, n)
@@ -232,6 +233,7 @@ type Event struct {
 	Claim uint64
 }
 
+// String describes the event for failure messages.
 func (e Event) String() string {
 	if e.Kind == "deliver" {
 		return fmt.Sprintf("deliver(%s, seq %d, replaced %d)", e.DeviceID, e.N.Seq, e.Replaced)
