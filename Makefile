@@ -7,7 +7,7 @@ FUZZTIME  ?= 30s
 FUZZMINIMIZE ?= 60s
 PKGS_PURE := ./cmd/openmpns/... ./server/... ./device/... ./shared/... ./internal/... ./test/...
 
-.PHONY: all build test demo screenshots lint bench fuzz fuzz-short clean
+.PHONY: all build test demo cluster screenshots lint bench fuzz fuzz-short clean
 
 all: build
 
@@ -27,6 +27,11 @@ test:
 ## demo: the phone emulator with the demo cloud service (terminal demo when there is no display)
 demo: build
 	scripts/demo.sh
+
+## cluster: one service on several nodes on this machine: 3 NATS JetStream servers and 3
+## openmpns nodes; prints the URLs for a fleet, a device or the emulator; Ctrl-C stops it
+cluster: build
+	scripts/cluster.sh
 
 ## screenshots: regenerate docs/images/*.png from the real window under Xvfb
 screenshots: build

@@ -45,6 +45,8 @@ type Server struct {
 	// addr and origin are known once serving (Serve); cfg never changes
 	// after New.
 	addr, origin string
+	// stopWatch ends the watch of the services, if any.
+	stopWatch context.CancelFunc
 	// The admin API on its Unix socket (see admin.go).
 	admin     *http.Server
 	adminPath string
@@ -94,6 +96,12 @@ func New(cfg Config) (*Server, error) {
 	s.eng = NewEngine(&s.cfg, be, s.met)
 	s.gw = newGateway(&s.cfg, s.eng)
 	return s, nil
+}
+
+// servicesWatcher is a backend whose registry of senders other nodes or
+// tools may change under a running server (a cluster's).
+type servicesWatcher interface {
+	WatchServices(ctx context.Context, changed func()) error
 }
 
 // healthChecker is a backend that can tell whether it can serve now (a
@@ -165,6 +173,22 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.issuer = iss
 	s.eng.SetDeviceTokens(iss)
+	if w, ok := s.be.(servicesWatcher); ok {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopWatch = cancel
+		err := w.WatchServices(ctx, func() {
+			if err := s.registry.Reload(); err != nil {
+				s.log.Warn("reload services", "err", err)
+			}
+			if err := iss.Reload(); err != nil {
+				s.log.Warn("reload server key", "err", err)
+			}
+		})
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("server: watch services: %w", err)
+		}
+	}
 	s.gw.start()
 	s.http = &http.Server{
 		Handler:           s.Handler(),
@@ -238,6 +262,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			if err := s.http.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("server: http shutdown: %w", err))
 			}
+		}
+		if s.stopWatch != nil {
+			s.stopWatch()
 		}
 		if s.admin != nil {
 			s.admin.Close()

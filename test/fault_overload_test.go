@@ -16,7 +16,7 @@ import (
 // metric returns the value of an unlabelled metric of srv.
 func metric(t *testing.T, srv *server.Server, name string) float64 {
 	t.Helper()
-	resp, err := http.Get(srv.URL() + "/metrics")
+	resp, err := http.Get("http://" + srv.Addr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -169,6 +169,12 @@ func (b *Backend) setup(ctx context.Context) error {
 			return err
 		}
 	}
+	if b.cfg.QueueTTL == 0 {
+		b.cfg.QueueTTL = DefaultQueueTTL
+		if s, err := b.js.Stream(ctx, b.queueSt); err == nil {
+			b.cfg.QueueTTL = s.CachedInfo().Config.MaxAge
+		}
+	}
 	queueCfg := jetstream.StreamConfig{
 		Name:        b.queueSt,
 		Description: "OpenMPNS queued notifications: " + p + ".q.<device>.<channel>.(n|t.<tile>)",
@@ -201,6 +207,9 @@ func (b *Backend) setup(ctx context.Context) error {
 		}
 		*k.kv = &kv{b: b, bucket: bucket, stream: st, pre: "$KV." + bucket + "."}
 	}
+	if err := b.waitLeaders(ctx); err != nil {
+		return err
+	}
 	b.nodeSubj = p + ".node." + token(b.cfg.NodeID)
 	if b.nodeSub, err = b.nc.Subscribe(b.nodeSubj, b.onNodeMsg); err != nil {
 		return fmt.Errorf("natsbackend: subscribe %s: %w", b.nodeSubj, err)
@@ -212,6 +221,36 @@ func (b *Backend) setup(ctx context.Context) error {
 	// The subscriptions are in place on the server before Open returns.
 	if err := b.nc.FlushWithContext(ctx); err != nil {
 		return fmt.Errorf("natsbackend: flush: %w", b.classify(err))
+	}
+	return nil
+}
+
+// waitLeaders waits until every stream of the service has a leader: a
+// stream just created (or a cluster just started) elects one first, and
+// reads from the leader fail until then.
+func (b *Backend) waitLeaders(ctx context.Context) error {
+	streams := []jetstream.Stream{b.queue}
+	for _, k := range []*kv{b.devices, b.channels, b.index, b.presence, b.counters, b.authKV} {
+		streams = append(streams, k.stream)
+	}
+	for _, st := range streams {
+		for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+			info, err := st.Info(ctx)
+			if err == nil && (info.Cluster == nil || info.Cluster.Leader != "") {
+				break
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				name := st.CachedInfo().Config.Name
+				if err == nil {
+					err = errors.New("no leader elected")
+				}
+				return fmt.Errorf("natsbackend: stream %s has no leader (does the NATS cluster have a quorum?): %w", name, b.classify(fmt.Errorf("%w: %w", err, ctx.Err())))
+			}
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package natsbackend_test
 import (
 	"context"
 	"fmt"
+	"github.com/openmpns/openmpns/internal/natstest"
 	"testing"
 	"time"
 
@@ -25,10 +26,10 @@ func benchNote(dev, ch, kind string, size int) *backend.Notification {
 // 3-server cluster (R3).
 func benchBackends(b *testing.B) map[string]*natsbackend.Backend {
 	out := map[string]*natsbackend.Backend{}
-	single := runServer(b)
+	single := natstest.RunServer(b)
 	out["R1"] = openB(b, natsbackend.Config{URLs: []string{single.ClientURL()}, Prefix: newPrefix(), Replicas: 1})
-	c := runCluster(b, 3)
-	out["R3"] = openB(b, natsbackend.Config{URLs: []string{c.url(0)}, Prefix: newPrefix(), Replicas: 3})
+	c := natstest.RunCluster(b, 3)
+	out["R3"] = openB(b, natsbackend.Config{URLs: []string{c.URL(0)}, Prefix: newPrefix(), Replicas: 3})
 	return out
 }
 
@@ -117,10 +118,10 @@ func (c chanInbox) TakenOver(string, uint64)                            {}
 // it: the presence read from the leader plus one core NATS message.
 func BenchmarkHand(b *testing.B) {
 	ctx := context.Background()
-	c := runCluster(b, 3)
+	c := natstest.RunCluster(b, 3)
 	prefix := newPrefix()
-	from := openB(b, natsbackend.Config{URLs: []string{c.url(0)}, Prefix: prefix, Replicas: 3, NodeID: "from"})
-	to := openB(b, natsbackend.Config{URLs: []string{c.url(1)}, Prefix: prefix, Replicas: 3, NodeID: "to"})
+	from := openB(b, natsbackend.Config{URLs: []string{c.URL(0)}, Prefix: prefix, Replicas: 3, NodeID: "from"})
+	to := openB(b, natsbackend.Config{URLs: []string{c.URL(1)}, Prefix: prefix, Replicas: 3, NodeID: "to"})
 	in := make(chanInbox, 1)
 	to.Listen(in)
 	from.Listen(make(chanInbox, 1))

@@ -56,7 +56,9 @@ type Config struct {
 	NodeID string
 	// QueueTTL is the queue stream's MaxAge, the longest a notification is
 	// kept; notifications expiring earlier (Notification.ExpiresAt) are
-	// removed by NATS at their expiry. Default: DefaultQueueTTL.
+	// removed by NATS at their expiry. Default (0): what the existing queue
+	// stream has (a tool such as `openmpns service --nats` need not know
+	// it), at first start DefaultQueueTTL.
 	QueueTTL time.Duration
 	// RequestTimeout bounds one call of the backend (all its requests to
 	// NATS) when the caller's context has no earlier deadline; past it the
@@ -91,10 +93,7 @@ func (c *Config) normalize() error {
 		_, _ = rand.Read(b)
 		c.NodeID = strings.Trim(host+"-"+hex.EncodeToString(b), "-")
 	}
-	if c.QueueTTL == 0 {
-		c.QueueTTL = DefaultQueueTTL
-	}
-	if c.QueueTTL < time.Second {
+	if c.QueueTTL != 0 && c.QueueTTL < time.Second {
 		errs = append(errs, fmt.Errorf("queue TTL %v: at least 1s", c.QueueTTL))
 	}
 	if c.RequestTimeout == 0 {

@@ -201,3 +201,31 @@ func (s authStore) PutServerKey(k auth.ServerKey) error {
 	}
 	return nil
 }
+
+var _ auth.KeyCreator = authStore{}
+
+// CreateServerKey implements auth.KeyCreator: the first key stored is every
+// node's, however many start together.
+func (s authStore) CreateServerKey(k auth.ServerKey) (auth.ServerKey, error) {
+	ctx, cancel, err := s.ctx()
+	defer cancel()
+	if err != nil {
+		return auth.ServerKey{}, err
+	}
+	val, err := json.Marshal(k)
+	if err != nil {
+		return auth.ServerKey{}, fmt.Errorf("natsbackend: auth: encode server key: %w", err)
+	}
+	_, err = s.b.authKV.create(ctx, keyServerKey, val, 0)
+	switch {
+	case err == nil:
+		return k, nil
+	case !errors.Is(err, errKeyExists):
+		return auth.ServerKey{}, s.fail("create server key", err)
+	}
+	stored, ok, err := s.ServerKey()
+	if err == nil && !ok {
+		err = errors.New("the server key vanished while it was created")
+	}
+	return stored, err
+}

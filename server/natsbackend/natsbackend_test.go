@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/openmpns/openmpns/internal/natstest"
 	"io"
 	"log/slog"
 	"strings"
@@ -42,7 +43,7 @@ func open(t *testing.T, cfg natsbackend.Config) *natsbackend.Backend {
 func twoNodes(urls []string, replicas int) backendtest.Open {
 	return func(t *testing.T) []backend.Backend {
 		prefix := newPrefix()
-		t.Cleanup(func() { deleteStreams(t, urls[0], prefix) })
+		t.Cleanup(func() { natstest.DeleteStreams(t, urls[0], prefix) })
 		var nodes []backend.Backend
 		for i, u := range urls {
 			nodes = append(nodes, open(t, natsbackend.Config{URLs: []string{u}, Prefix: prefix,
@@ -53,7 +54,7 @@ func twoNodes(urls []string, replicas int) backendtest.Open {
 }
 
 func TestConformanceSingleServer(t *testing.T) {
-	s := runServer(t)
+	s := natstest.RunServer(t)
 	backendtest.Run(t, twoNodes([]string{s.ClientURL(), s.ClientURL()}, 1))
 }
 
@@ -61,8 +62,8 @@ func TestConformanceCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 3-server cluster: not in -short")
 	}
-	c := runCluster(t, 3)
-	urls := []string{c.url(0), c.url(1)}
+	c := natstest.RunCluster(t, 3)
+	urls := []string{c.URL(0), c.URL(1)}
 	t.Run("Suite", func(t *testing.T) { backendtest.Run(t, twoNodes(urls, 3)) })
 	t.Run("WriteRightAfterAck", func(t *testing.T) { testWriteRightAfterAck(t, twoNodes(urls, 3)(t)) })
 }
@@ -99,7 +100,7 @@ func testWriteRightAfterAck(t *testing.T, nodes []backend.Backend) {
 }
 
 func TestIncompatibleConfigurationRefused(t *testing.T) {
-	s := runServer(t)
+	s := natstest.RunServer(t)
 	prefix := newPrefix()
 	open(t, natsbackend.Config{URLs: []string{s.ClientURL()}, Prefix: prefix, QueueTTL: time.Hour})
 	for _, tc := range []struct {
@@ -130,7 +131,7 @@ func TestIncompatibleConfigurationRefused(t *testing.T) {
 }
 
 func TestCannotReachNATS(t *testing.T) {
-	url := fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))
+	url := fmt.Sprintf("nats://127.0.0.1:%d", natstest.FreePort(t))
 	start := time.Now()
 	_, err := natsbackend.Open(context.Background(), natsbackend.Config{URLs: []string{url}, Logger: quiet, RequestTimeout: time.Second})
 	if err == nil {
@@ -162,9 +163,9 @@ func TestQuorumLost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 3-server cluster: not in -short")
 	}
-	c := runCluster(t, 3)
+	c := natstest.RunCluster(t, 3)
 	const timeout = time.Second
-	b := open(t, natsbackend.Config{URLs: []string{c.url(0)}, Prefix: newPrefix(), Replicas: 3, RequestTimeout: timeout})
+	b := open(t, natsbackend.Config{URLs: []string{c.URL(0)}, Prefix: newPrefix(), Replicas: 3, RequestTimeout: timeout})
 	ctx := context.Background()
 	d, err := b.PutDevice(ctx, backend.Device{ID: "d1", CreatedAt: time.Now()})
 	if err != nil {
@@ -181,8 +182,8 @@ func TestQuorumLost(t *testing.T) {
 	if _, err := b.Append(ctx, note(), 10); err != nil {
 		t.Fatalf("Append with a quorum: %v", err)
 	}
-	c.stop(1)
-	c.stop(2)
+	c.Stop(1)
+	c.Stop(2)
 	start := time.Now()
 	_, err = b.Append(ctx, note(), 10)
 	took := time.Since(start)
@@ -194,8 +195,8 @@ func TestQuorumLost(t *testing.T) {
 	}
 	t.Logf("without a quorum, Append failed after %v: %v", took.Round(time.Millisecond), err)
 
-	c.start(1)
-	c.start(2)
+	c.Start(1)
+	c.Start(2)
 	// The streams elect leaders again: Append works within a bounded time
 	// (each attempt is bounded by the request timeout).
 	deadline := time.Now().Add(30 * time.Second)

@@ -88,3 +88,19 @@ func TestServiceRefusesAMissingDataDirectory(t *testing.T) {
 		t.Fatalf("exit %d, %q", code, errb.String())
 	}
 }
+
+// A node that cannot reach NATS says so and exits non-zero; --nats without
+// --public-url is refused before anything is started.
+func TestServeWithNATSRefusals(t *testing.T) {
+	run := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := RunContext(context.Background(), append([]string{"serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "error"}, args...), nil, &out, &errb)
+		return code, errb.String()
+	}
+	if code, errs := run("--nats", "nats://127.0.0.1:1"); code != 1 || !strings.Contains(errs, "--public-url") {
+		t.Fatalf("--nats without --public-url: %d %q", code, errs)
+	}
+	if code, errs := run("--nats", "nats://127.0.0.1:1", "--public-url", "http://push.example.com", "--nats-timeout", "1s"); code != 1 || !strings.Contains(errs, "cannot reach NATS") {
+		t.Fatalf("NATS unreachable: %d %q", code, errs)
+	}
+}

@@ -1,4 +1,8 @@
-package natsbackend_test
+// Package natstest starts NATS servers with JetStream, embedded in the test
+// process on loopback ports, as nats-server's own tests run them: one
+// server, or a cluster whose servers a test may stop and start again. Tests
+// of the NATS backend and the black-box cluster tests (test/) use it.
+package natstest
 
 import (
 	"context"
@@ -16,8 +20,8 @@ import (
 // Embedded NATS servers with JetStream, on loopback ports, in the test
 // process (as nats-server's own tests run them).
 
-// freePort returns a loopback port nobody listens on now.
-func freePort(t testing.TB) int {
+// FreePort returns a loopback port nobody listens on now.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -27,8 +31,8 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startServer starts a server with opts and waits until it takes clients.
-func startServer(t testing.TB, opts *server.Options) *server.Server {
+// StartServer starts a server with opts and waits until it takes clients.
+func StartServer(t testing.TB, opts *server.Options) *server.Server {
 	t.Helper()
 	s, err := server.NewServer(opts)
 	if err != nil {
@@ -42,10 +46,10 @@ func startServer(t testing.TB, opts *server.Options) *server.Server {
 	return s
 }
 
-// runServer starts one JetStream server and stops it at the end of t.
-func runServer(t testing.TB) *server.Server {
+// RunServer starts one JetStream server and stops it at the end of t.
+func RunServer(t testing.TB) *server.Server {
 	t.Helper()
-	s := startServer(t, &server.Options{
+	s := StartServer(t, &server.Options{
 		ServerName: "single", Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
 		JetStream: true, StoreDir: t.TempDir(),
 	})
@@ -53,33 +57,35 @@ func runServer(t testing.TB) *server.Server {
 	return s
 }
 
-// cluster is a JetStream cluster on loopback ports whose servers a test
+// Cluster is a JetStream cluster on loopback ports whose servers a test
 // may stop and start again (same ports, same store directories).
-type cluster struct {
+type Cluster struct {
 	t       testing.TB
 	opts    []*server.Options
 	servers []*server.Server
 }
 
-func runCluster(t testing.TB, n int) *cluster {
+// RunCluster starts n servers with JetStream as one cluster and waits for
+// its meta leader; they stop at the end of t.
+func RunCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
-	c := &cluster{t: t}
+	c := &Cluster{t: t}
 	var routes []string
 	ports := make([]int, n)
 	for i := range n {
-		ports[i] = freePort(t)
+		ports[i] = FreePort(t)
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
 	}
 	for i := range n {
 		c.opts = append(c.opts, &server.Options{
-			ServerName: fmt.Sprintf("s%d", i), Host: "127.0.0.1", Port: freePort(t), NoLog: true, NoSigs: true,
+			ServerName: fmt.Sprintf("s%d", i), Host: "127.0.0.1", Port: FreePort(t), NoLog: true, NoSigs: true,
 			JetStream: true, StoreDir: t.TempDir(),
 			Cluster: server.ClusterOpts{Name: "test", Host: "127.0.0.1", Port: ports[i]},
 			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
 		})
 	}
 	for i := range n {
-		c.servers = append(c.servers, startServer(t, c.opts[i]))
+		c.servers = append(c.servers, StartServer(t, c.opts[i]))
 	}
 	t.Cleanup(func() {
 		for _, s := range c.servers {
@@ -89,26 +95,26 @@ func runCluster(t testing.TB, n int) *cluster {
 			}
 		}
 	})
-	c.waitJetStream()
+	c.WaitJetStream()
 	return c
 }
 
-// url is the client URL of server i.
-func (c *cluster) url(i int) string { return fmt.Sprintf("nats://127.0.0.1:%d", c.opts[i].Port) }
+// URL is the client URL of server i.
+func (c *Cluster) URL(i int) string { return fmt.Sprintf("nats://127.0.0.1:%d", c.opts[i].Port) }
 
-// stop shuts server i down.
-func (c *cluster) stop(i int) {
+// Stop shuts server i down.
+func (c *Cluster) Stop(i int) {
 	c.servers[i].Shutdown()
 	c.servers[i].WaitForShutdown()
 	c.servers[i] = nil
 }
 
-// start starts server i again.
-func (c *cluster) start(i int) { c.servers[i] = startServer(c.t, c.opts[i]) }
+// Start starts server i again.
+func (c *Cluster) Start(i int) { c.servers[i] = StartServer(c.t, c.opts[i]) }
 
-// waitJetStream waits (bounded) until the JetStream meta group has a
+// WaitJetStream waits (bounded) until the JetStream meta group has a
 // leader every running server follows. There is no event for it: it polls.
-func (c *cluster) waitJetStream() {
+func (c *Cluster) WaitJetStream() {
 	c.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -131,9 +137,9 @@ func (c *cluster) waitJetStream() {
 	}
 }
 
-// deleteStreams removes every stream of prefix (the service's queue and
+// DeleteStreams removes every stream of prefix (the service's queue and
 // buckets), so that a long test run does not pile up raft groups.
-func deleteStreams(t testing.TB, url, prefix string) {
+func DeleteStreams(t testing.TB, url, prefix string) {
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Logf("cleanup: %v", err)
@@ -155,4 +161,14 @@ func deleteStreams(t testing.TB, url, prefix string) {
 			t.Logf("cleanup: delete stream %s: %v", name, err)
 		}
 	}
+}
+
+// URLs are the client URLs of every server, comma-separated, as a client
+// (or `openmpns serve --nats`) takes them.
+func (c *Cluster) URLs() string {
+	urls := make([]string, len(c.opts))
+	for i := range c.opts {
+		urls[i] = c.URL(i)
+	}
+	return strings.Join(urls, ",")
 }

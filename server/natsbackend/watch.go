@@ -1,0 +1,81 @@
+package natsbackend
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/openmpns/openmpns/server/backend"
+)
+
+// Health reports whether this node can serve: connected to NATS, and a
+// write is stored (a key of its own in the counters bucket, forgotten
+// after a minute), which takes a quorum of the bucket's replicas as a push
+// does. It waits at most a second.
+func (b *Backend) Health(ctx context.Context) error {
+	if b.closed.Load() {
+		return backend.ErrClosed
+	}
+	if st := b.nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("%w: the connection to NATS is %s", backend.ErrUnavailable, st)
+	}
+	ctx, cancel, err := b.op(ctx)
+	defer cancel()
+	if err != nil {
+		return err
+	}
+	ctx, cancel2 := context.WithTimeout(ctx, time.Second)
+	defer cancel2()
+	key := "health." + token(b.cfg.NodeID)
+	if _, err := b.counters.write(ctx, key, []byte(time.Now().UTC().Format(time.RFC3339Nano)), nil, nil, time.Minute); err != nil {
+		return fmt.Errorf("NATS does not store writes (no quorum?): %w", b.classify(err))
+	}
+	return nil
+}
+
+// WatchServices calls changed (on a goroutine of its own, one call at a
+// time) whenever another node or a tool has stored a change to the
+// registry of senders or the server key, until ctx ends. It is how a
+// running node follows `openmpns service --nats ...` with no restart. An
+// ordered consumer of the auth bucket's stream (one per node) delivers each
+// change once the stream has stored it, so a reload reads it.
+func (b *Backend) WatchServices(ctx context.Context, changed func()) error {
+	octx, cancel, err := b.op(ctx)
+	defer cancel()
+	if err != nil {
+		return err
+	}
+	cons, err := b.authKV.stream.OrderedConsumer(octx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverNewPolicy, HeadersOnly: true,
+	})
+	if err != nil {
+		return fmt.Errorf("natsbackend: watch services: %w", b.classify(err))
+	}
+	kick := make(chan struct{}, 1)
+	cc, err := cons.Consume(func(jetstream.Msg) {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("natsbackend: watch services: %w", b.classify(err))
+	}
+	go func() {
+		defer cc.Stop()
+		for {
+			select {
+			case <-kick:
+				changed()
+			case <-ctx.Done():
+				return
+			case <-b.connDone:
+				return
+			}
+		}
+	}()
+	return nil
+}
