@@ -73,9 +73,9 @@ fuzz:
 fuzz-short:
 	$(MAKE) fuzz FUZZTIME=50000x FUZZMINIMIZE=500x
 
-## chaos: the long fault runs (30 SIGKILLs under load, a 10,000-device reconnect storm); figures go to docs/reliability.md
+## chaos: the long fault runs (30 SIGKILLs under load, a 10,000-device reconnect storm, cluster nodes and NATS servers killed under load); figures go to docs/reliability.md
 chaos:
-	OPENMPNS_CHAOS=long $(GO) test -count=1 -timeout=60m -v -run='^(TestCrashLoop|TestReconnectStorm|TestFullDiskRefusesWith503|TestDamagedDataFileRefusesToStart|TestOverloadLong)$$' ./test/chaostest/
+	OPENMPNS_CHAOS=long $(GO) test -count=1 -timeout=60m -v -run='^(TestCrashLoop|TestReconnectStorm|TestFullDiskRefusesWith503|TestDamagedDataFileRefusesToStart|TestOverloadLong|TestClusterFailures)$$' ./test/chaostest/
 
 clean:
 	rm -rf $(BIN)

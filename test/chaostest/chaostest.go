@@ -15,6 +15,7 @@ package chaostest
 
 import (
 	"bufio"
+	"context"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -30,6 +31,7 @@ import (
 	"time"
 
 	"github.com/openmpns/openmpns/server"
+	"github.com/openmpns/openmpns/server/natsbackend"
 )
 
 // childEnv carries a ChildConfig (JSON) to a re-executed test binary.
@@ -49,6 +51,13 @@ type ChildConfig struct {
 	MaxConnsIP  int           `json:"max_conns_ip,omitempty"`
 	RemoveDelay time.Duration `json:"remove_delay,omitempty"`
 	ServerDebug bool          `json:"server_debug,omitempty"`
+	// NATS, if set, makes the child a node of a cluster: the service lives
+	// in the NATS JetStream cluster at these URLs (comma-separated), under
+	// Prefix, with PublicURL in Channel URIs and NodeID as its name.
+	NATS      string `json:"nats,omitempty"`
+	Prefix    string `json:"prefix,omitempty"`
+	PublicURL string `json:"public_url,omitempty"`
+	NodeID    string `json:"node_id,omitempty"`
 	// FileSizeLimit, if positive, is the RLIMIT_FSIZE of the child in bytes:
 	// a real "disk full" for the data file. SIGUSR1 lifts it ("space
 	// returns").
@@ -99,11 +108,23 @@ func serveChild(js string) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	srv, err := server.New(server.Config{
+	cfg := server.Config{
 		DataDir: c.DataDir, Listen: c.Listen, Logger: log,
 		QueueLimit: c.QueueLimit, QueueTTL: c.QueueTTL, TimeScale: c.TimeScale, DailyQuota: c.DailyQuota,
 		Heartbeat: c.Heartbeat, MaxPendingPushes: c.MaxPending, MaxConnsPerIP: c.MaxConnsIP, RemoveDelay: c.RemoveDelay,
-	})
+	}
+	if c.NATS != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		be, err := natsbackend.Open(ctx, natsbackend.Config{URLs: strings.Split(c.NATS, ","), Prefix: c.Prefix,
+			NodeID: c.NodeID, QueueTTL: c.QueueTTL, RequestTimeout: 2 * time.Second, Logger: log})
+		cancel()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			return 1
+		}
+		cfg.Backend, cfg.PublicURL, cfg.AdminSocket = be, c.PublicURL, "-"
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 1

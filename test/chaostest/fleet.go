@@ -64,7 +64,10 @@ type Fleet struct {
 
 // FleetConfig configures NewFleet.
 type FleetConfig struct {
-	Server                 string
+	Server string
+	// Servers are more nodes of the service; each device fails over to
+	// the next (device.Config.Servers).
+	Servers                []string
 	N                      int
 	MinBackoff, MaxBackoff time.Duration
 	// Parallel bounds how many devices are set up at once (default 32).
@@ -92,7 +95,7 @@ func NewFleet(t testing.TB, cfg FleetConfig) *Fleet {
 	var errs []error
 	for i := range cfg.N {
 		d := &Dev{Index: i, App: fmt.Sprintf("com.example.chaos%05d", i), f: f, got: map[string]int{}, at: map[string]time.Time{}}
-		dev, err := device.New(device.Config{Server: cfg.Server, Handlers: d.handlers(), Logger: cfg.Logger,
+		dev, err := device.New(device.Config{Server: cfg.Server, Servers: cfg.Servers, Handlers: d.handlers(), Logger: cfg.Logger,
 			MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff, Client: "chaostest"})
 		if err != nil {
 			t.Fatal(err)
@@ -271,7 +274,10 @@ type Sent struct {
 // Sender pushes notifications to a fleet and keeps the ledger.
 type Sender struct {
 	// Pad, if positive, pads raw payloads to this many bytes.
-	Pad    int
+	Pad int
+	// Route, if set, gives the URL a push for a Channel URI goes to (a
+	// cluster's load balancer: which node takes it). Set it before pushing.
+	Route  func(uri string) string
 	client *http.Client
 	seq    atomic.Uint64
 
@@ -334,7 +340,11 @@ func (s *Sender) Push(ctx context.Context, d *Dev, class int) *Sent {
 	d.gate.RLock()
 	defer d.gate.RUnlock()
 	sent.Start = time.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URI, bytes.NewReader(body))
+	uri := d.URI
+	if s.Route != nil {
+		uri = s.Route(uri)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, uri, bytes.NewReader(body))
 	if err != nil {
 		panic(err)
 	}

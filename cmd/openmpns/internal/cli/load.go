@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -24,7 +25,8 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "load", "(--channels FILE | --fleet N [--server URL] [--apps a,b]) (--rate R | --concurrency C) (--count N | --duration D) [--mix toast=60,tile=30,raw=10] [--report FILE]")
 	channels := fs.String("channels", "", "channels file from openmpns fleet --channels-out (CSV or JSON lines)")
 	fleetN := fs.Int("fleet", 0, "instead of --channels: start this many devices in this process and send to their channels; reports end-to-end latency")
-	srvURL := fs.String("server", "http://127.0.0.1:8080", "server for --fleet")
+	srvURL := fs.String("server", "http://127.0.0.1:8080", "server for --fleet; several, comma-separated (a cluster's nodes), share the devices")
+	cross := fs.Bool("cross-node", false, "with --fleet and several --server nodes: POST each Channel URI to a node other than the one its device connects to (a cluster's worst case)")
 	apps := fs.String("apps", "com.example.app", "apps for --fleet, comma-separated")
 	rate := fs.Float64("rate", 0, "open loop: notifications per second")
 	conc := fs.Int("concurrency", 0, "closed loop: concurrent senders (with --rate: the most requests in flight, default 512)")
@@ -67,8 +69,9 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		}
 	} else {
 		log, _ := newLogger(e.stderr, "warn", "text")
-		fl, err = fleet.Start(ctx, fleet.Config{Servers: []string{*srvURL}, Devices: *fleetN, Apps: splitList(*apps),
-			ConnectRate: 0, Logger: log, SourceAddrs: defaultSourceAddrs([]string{*srvURL}, *fleetN)})
+		servers := splitList(*srvURL)
+		fl, err = fleet.Start(ctx, fleet.Config{Servers: servers, Devices: *fleetN, Apps: splitList(*apps),
+			ConnectRate: 0, Logger: log, SourceAddrs: defaultSourceAddrs(servers, *fleetN)})
 		if err != nil {
 			return err
 		}
@@ -81,7 +84,14 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		for _, c := range fl.Channels() {
-			targets = append(targets, load.Target{URI: c.URI, App: c.App})
+			uri := c.URI
+			if *cross && len(servers) > 1 {
+				// Device i connects to servers[i % n] (fleet.Config.Servers).
+				if uri, err = rebase(uri, servers[(c.Device+1)%len(servers)]); err != nil {
+					return err
+				}
+			}
+			targets = append(targets, load.Target{URI: uri, App: c.App})
 		}
 	}
 	cfg := load.Config{Targets: targets, Rate: *rate, Concurrency: *conc, Count: *count, Duration: *duration, Mix: mix, Interval: iv,
@@ -124,4 +134,19 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	return err
+}
+
+// rebase is the Channel URI uri at the node with base URL base: the same
+// path, another scheme and host (what a load balancer does).
+func rebase(uri, base string) (string, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "", fmt.Errorf("channel URI %q: %w", uri, err)
+	}
+	b, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("server %q: %w", base, err)
+	}
+	u.Scheme, u.Host = b.Scheme, b.Host
+	return u.String(), nil
 }
