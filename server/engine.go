@@ -12,6 +12,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -190,14 +191,11 @@ func (e *Engine) Drain() { e.state.Store(1) }
 
 func (e *Engine) draining() bool { return e.state.Load() != 0 }
 
-// connStatus is the device connection status of a device for a push.
-func (e *Engine) connStatus(ctx context.Context, dev backend.Device, now time.Time) (status string, since time.Time, err error) {
-	p, ok, err := e.be.Presence(ctx, dev.ID)
-	if err != nil {
-		return "", time.Time{}, err
-	}
+// connStatus is the device connection status for a push, from the
+// device's presence (ok false: none recorded, its LastSeen tells).
+func (e *Engine) connStatus(dev backend.Device, p backend.Presence, ok bool, now time.Time) (status string, since time.Time) {
 	if ok && p.Connected {
-		return ConnConnected, p.Since, nil
+		return ConnConnected, p.Since
 	}
 	since = dev.LastSeen
 	if ok {
@@ -205,11 +203,21 @@ func (e *Engine) connStatus(ctx context.Context, dev backend.Device, now time.Ti
 	}
 	switch off := now.Sub(since); {
 	case off < e.cfg.TempDisconnected:
-		return ConnTempDisconnected, since, nil
+		return ConnTempDisconnected, since
 	case off < e.cfg.InactiveAfter:
-		return ConnDisconnected, since, nil
+		return ConnDisconnected, since
 	}
-	return ConnInactive, since, nil
+	return ConnInactive, since
+}
+
+// status reads the device's presence for a push's answer.
+func (e *Engine) status(ctx context.Context, dev backend.Device) (string, time.Time, error) {
+	p, ok, err := e.be.Presence(ctx, dev.ID)
+	if err != nil {
+		return "", time.Time{}, unavailable(err)
+	}
+	st, since := e.connStatus(dev, p, ok, e.clk.Now())
+	return st, since, nil
 }
 
 // Push accepts, suppresses or refuses a notification, as MPNS did. A
@@ -220,28 +228,28 @@ func (e *Engine) Push(ctx context.Context, r *PushRequest) (PushResult, error) {
 		return PushResult{}, err
 	}
 	defer release()
-	ch, status, err := e.check(ctx, r)
+	t, err := e.check(ctx, r)
 	if err != nil {
 		return PushResult{}, err
 	}
-	res := PushResult{Subscription: SubActive, Connection: status}
-	if why := suppressed(ch.dev.Power, ch.ch, r.Kind); why != "" {
-		res.Notification, res.Reason = StatusSuppress, why
+	if why := suppressed(t.dev.Power, t.ch, r.Kind); why != "" {
+		st, _, err := e.status(ctx, t.dev)
+		if err != nil {
+			return PushResult{}, err
+		}
 		e.met.pushes.WithLabelValues(r.Kind.String(), StatusSuppress).Inc()
-		return res, nil
+		return PushResult{Notification: StatusSuppress, Subscription: SubActive, Connection: st, Reason: why}, nil
 	}
-	full, err := e.commit(ctx, r, ch.ch)
+	full, st, err := e.commit(ctx, r, t)
 	switch {
 	case err != nil:
 		return PushResult{}, err
 	case full != "":
-		res.Notification, res.Reason = StatusQueueFull, full
 		e.met.pushes.WithLabelValues(r.Kind.String(), StatusQueueFull).Inc()
-		return res, nil
+		return PushResult{Notification: StatusQueueFull, Subscription: SubActive, Connection: st, Reason: full}, nil
 	}
 	e.met.pushes.WithLabelValues(r.Kind.String(), StatusReceived).Inc()
-	res.Notification = StatusReceived
-	return res, nil
+	return PushResult{Notification: StatusReceived, Subscription: SubActive, Connection: st}, nil
 }
 
 // admit refuses a push while draining or overloaded: every admitted push
@@ -267,53 +275,62 @@ type target struct {
 
 // check finds the push's channel and device and applies every refusal
 // that comes before the queue: the sender first (a stranger learns nothing
-// of the device), then the device's status, then the daily quota.
-func (e *Engine) check(ctx context.Context, r *PushRequest) (target, string, error) {
+// of the device), then the device's status (Inactive), then the daily
+// quota.
+func (e *Engine) check(ctx context.Context, r *PushRequest) (target, error) {
 	ch, err := e.be.Channel(ctx, r.Token)
 	if errors.Is(err, backend.ErrNotFound) {
-		return target{}, "", errNoChannel
+		return target{}, errNoChannel
 	} else if err != nil {
-		return target{}, "", unavailable(err)
+		return target{}, unavailable(err)
 	}
 	switch {
 	case r.Service == "" && ch.Service != "":
-		return target{}, "", unauthenticated()
+		return target{}, unauthenticated()
 	case r.Service != "" && r.Service != ch.Service:
 		// A service's credentials never reach another service's channels,
 		// nor channels opened without a service.
-		return target{}, "", wrongService(r.Service)
+		return target{}, wrongService(r.Service)
 	}
 	dev, err := e.be.Device(ctx, ch.DeviceID)
 	if errors.Is(err, backend.ErrNotFound) {
-		return target{}, "", errNoChannel
+		return target{}, errNoChannel
 	} else if err != nil {
-		return target{}, "", unavailable(err)
+		return target{}, unavailable(err)
 	}
 	now := e.clk.Now()
-	status, since, err := e.connStatus(ctx, dev, now)
-	if err != nil {
-		return target{}, "", unavailable(err)
-	}
-	if status == ConnInactive {
-		return target{}, "", inactive(since)
+	// A device seen within InactiveAfter cannot be Inactive: its presence
+	// is read once, after the notification is queued (commit). Only a
+	// device not seen for that long is looked up now: it may be connected
+	// since (LastSeen is written when a connection ends).
+	if now.Sub(dev.LastSeen) >= e.cfg.InactiveAfter {
+		st, since, err := e.status(ctx, dev)
+		if err != nil {
+			return target{}, err
+		}
+		if st == ConnInactive {
+			return target{}, inactive(since)
+		}
 	}
 	if r.Service == "" && e.cfg.DailyQuota > 0 {
 		day := now.UTC().Unix() / 86400
-		ok, err := e.be.Take(ctx, fmt.Sprintf("quota.%s.%d", ch.Token, day), int64(e.cfg.DailyQuota), 48*time.Hour)
+		key := "quota." + ch.Token + "." + strconv.FormatInt(day, 10)
+		ok, err := e.be.Take(ctx, key, int64(e.cfg.DailyQuota), 48*time.Hour)
 		if err != nil {
-			return target{}, "", unavailable(err)
+			return target{}, unavailable(err)
 		}
 		if !ok {
-			return target{}, "", overQuota(e.cfg.DailyQuota)
+			return target{}, overQuota(e.cfg.DailyQuota)
 		}
 	}
-	return target{ch, dev}, status, nil
+	return target{ch, dev}, nil
 }
 
 // commit queues the notification, hands it to the node holding its device
-// and waits until it is durable. It returns a QueueFull reason, or a
-// refusal.
-func (e *Engine) commit(ctx context.Context, r *PushRequest, ch backend.Channel) (queueFull string, err error) {
+// and waits until it is durable. It returns a QueueFull reason or a
+// refusal, and the device connection status to answer with.
+func (e *Engine) commit(ctx context.Context, r *PushRequest, t target) (queueFull, status string, err error) {
+	ch := t.ch
 	lock := &e.pushLocks[maphash.String(e.seed, ch.DeviceID)%uint64(len(e.pushLocks))]
 	lock.Lock()
 	// The accept time is read under the device's push lock, as its Seq is
@@ -333,23 +350,34 @@ func (e *Engine) commit(ctx context.Context, r *PushRequest, ch backend.Channel)
 	if err != nil {
 		lock.Unlock()
 		if errors.Is(err, backend.ErrQueueFull) {
-			return fmt.Sprintf("the channel has %d notifications queued, the limit; retry later with exponential backoff", e.cfg.QueueLimit), nil
+			st, _, serr := e.status(ctx, t.dev)
+			if serr != nil {
+				return "", "", serr
+			}
+			return fmt.Sprintf("the channel has %d notifications queued, the limit; retry later with exponential backoff", e.cfg.QueueLimit), st, nil
 		}
 		e.log.Error("queue notification", "channel", ch.Token, "err", err)
-		return "", unavailable(err)
+		return "", "", unavailable(err)
 	}
 	// Handed over while the write is in flight: the device may have it
-	// before it is durable; the sender hears Received once it is.
-	if err := e.be.Hand(ctx, n, a.Replaced); err != nil {
-		e.log.Debug("hand notification over", "device", ch.DeviceID, "err", err)
-	}
+	// before it is durable; the sender hears Received once it is. The
+	// presence is read after the Append, so a device that moved meanwhile
+	// gets it either by this hand or from the queue when it attached.
+	p, ok, herr := e.be.Hand(ctx, n, a.Replaced)
 	lock.Unlock()
+	if herr != nil {
+		e.log.Debug("hand notification over", "device", ch.DeviceID, "err", herr)
+	}
+	status, _ = e.connStatus(t.dev, p, ok && herr == nil, e.clk.Now())
+	if herr != nil {
+		status = ConnTempDisconnected // unknown: it was queued, and goes out when it can
+	}
 	if err := <-a.Durable; err != nil {
 		e.log.Error("persist notification", "channel", ch.Token, "err", err)
 		e.forget(ch.DeviceID, n.Seq)
-		return "", errNotStored
+		return "", "", errNotStored
 	}
-	return "", nil
+	return "", status, nil
 }
 
 // forget drops a notification whose write failed from the local view,

@@ -240,8 +240,10 @@ type Router interface {
 	// Device.LastSeen then tells when it was last seen).
 	Presence(ctx context.Context, deviceID string) (p Presence, ok bool, err error)
 	// Hand gives n (just appended) to the node holding the device, whose
-	// Inbox.Deliver gets it; best effort (see the package doc).
-	Hand(ctx context.Context, n *Notification, replaced uint64) error
+	// Inbox.Deliver gets it; best effort (see the package doc). It returns
+	// the device's presence as it found it (ok false: none recorded), which
+	// the engine answers the sender with.
+	Hand(ctx context.Context, n *Notification, replaced uint64) (p Presence, ok bool, err error)
 }
 
 // Counters are counters shared by every node.

@@ -113,7 +113,23 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 			redact(cfg.URLs), backend.ErrUnavailable, err)
 	}
 	b.nc = nc
-	if err := b.setup(ctx); err != nil {
+	// A cluster that is starting (or electing leaders) answers late or
+	// not at all for a while: retry what may pass until ctx ends.
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 4*time.Second) {
+		err = b.setup(ctx)
+		if err == nil || !errors.Is(err, backend.ErrUnavailable) || ctx.Err() != nil {
+			break
+		}
+		b.log.Warn("natsbackend: waiting for JetStream", "err", err, "retry_in", wait)
+		b.unsubscribe()
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	if err != nil {
 		nc.Close()
 		select {
 		case <-b.connDone:
@@ -137,6 +153,16 @@ func redact(urls []string) string {
 		}
 	}
 	return strings.Join(out, ",")
+}
+
+// unsubscribe drops what a failed setup subscribed.
+func (b *Backend) unsubscribe() {
+	for _, sub := range []**nats.Subscription{&b.nodeSub, &b.mux} {
+		if *sub != nil {
+			(*sub).Unsubscribe()
+			*sub = nil
+		}
+	}
 }
 
 // minServer is the oldest nats-server with what the backend uses:

@@ -131,7 +131,7 @@ func BenchmarkHand(b *testing.B) {
 	n := benchNote("devh", "c", "toast", 1024)
 	n.Seq = 1
 	for b.Loop() {
-		if err := from.Hand(ctx, n, 0); err != nil {
+		if _, _, err := from.Hand(ctx, n, 0); err != nil {
 			b.Fatal(err)
 		}
 		select {

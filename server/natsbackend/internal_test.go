@@ -131,7 +131,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 	if _, err := b.Pending(ctx, "d", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Hand(ctx, n, 0); err != nil {
+	if _, _, err := b.Hand(ctx, n, 0); err != nil {
 		t.Fatal(err)
 	}
 	select {

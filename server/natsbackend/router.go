@@ -209,21 +209,25 @@ func (b *Backend) Presence(ctx context.Context, dev string) (backend.Presence, b
 
 // Hand implements backend.Router: a read of the device's presence record
 // from the leader, then a core NATS message to the node holding it.
-func (b *Backend) Hand(ctx context.Context, n *backend.Notification, replaced uint64) error {
+func (b *Backend) Hand(ctx context.Context, n *backend.Notification, replaced uint64) (backend.Presence, bool, error) {
 	ctx, cancel, err := b.op(ctx)
 	defer cancel()
 	if err != nil {
-		return err
+		return backend.Presence{}, false, err
 	}
-	p, _, err := b.readPresence(ctx, n.DeviceID)
-	if errors.Is(err, errNoKey) || (err == nil && !p.Connected) {
-		return nil
+	p, rev, err := b.readPresence(ctx, n.DeviceID)
+	if errors.Is(err, errNoKey) {
+		return backend.Presence{}, false, nil
 	}
-	if err == nil {
+	if err == nil && p.Connected {
 		err = b.tell(p.Node, nodeMsg{Kind: "deliver", DeviceID: n.DeviceID, N: n, Replaced: replaced})
 	}
 	if err != nil {
-		return fmt.Errorf("natsbackend: hand %d to %s: %w", n.Seq, n.DeviceID, b.classify(err))
+		return backend.Presence{}, false, fmt.Errorf("natsbackend: hand %d to %s: %w", n.Seq, n.DeviceID, b.classify(err))
 	}
-	return nil
+	claim := rev
+	if !p.Connected && p.Claim != 0 {
+		claim = p.Claim
+	}
+	return backend.Presence{Node: p.Node, Connected: p.Connected, Since: p.Since, Claim: claim}, true, nil
 }

@@ -644,14 +644,15 @@ func (e *Embedded) Presence(_ context.Context, dev string) (backend.Presence, bo
 
 // Hand implements backend.Router: the one node's Inbox gets n at once when
 // the device is connected.
-func (e *Embedded) Hand(_ context.Context, n *Notification, replaced uint64) error {
+func (e *Embedded) Hand(_ context.Context, n *Notification, replaced uint64) (backend.Presence, bool, error) {
 	e.pmu.Lock()
-	in, p := e.inbox, e.presence[n.DeviceID]
+	in := e.inbox
+	p, ok := e.presence[n.DeviceID]
 	e.pmu.Unlock()
 	if in != nil && p.Connected {
 		in.Deliver(n.DeviceID, n, replaced)
 	}
-	return nil
+	return p, ok, nil
 }
 
 // Take implements backend.Counters; counters live in memory (a restart

@@ -309,18 +309,18 @@ func (m *memNode) Presence(_ context.Context, dev string) (backend.Presence, boo
 	return p, ok, nil
 }
 
-func (m *memNode) Hand(_ context.Context, n *backend.Notification, replaced uint64) error {
+func (m *memNode) Hand(_ context.Context, n *backend.Notification, replaced uint64) (backend.Presence, bool, error) {
 	s, err := m.lock()
 	if err != nil {
-		return err
+		return backend.Presence{}, false, err
 	}
-	p := s.presence[n.DeviceID]
+	p, ok := s.presence[n.DeviceID]
 	in := s.inboxes[p.Node]
 	s.mu.Unlock()
 	if p.Connected && in != nil {
 		in.Deliver(n.DeviceID, n, replaced)
 	}
-	return nil
+	return p, ok, nil
 }
 
 func (m *memNode) Take(_ context.Context, key string, limit int64, _ time.Duration) (bool, error) {

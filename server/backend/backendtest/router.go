@@ -63,7 +63,7 @@ func (h *harness) barrier(t *testing.T, i int) {
 	// Hand from every node, so that whatever each node sent before has
 	// arrived (a transport keeps one sender's order).
 	for j := range h.nodes {
-		if err := h.node(j).Hand(h.ctx, n, 0); err != nil {
+		if _, _, err := h.node(j).Hand(h.ctx, n, 0); err != nil {
 			t.Fatalf("Hand: %v", err)
 		}
 		e := h.expect(t, i, "deliver", d.ID)
@@ -193,8 +193,12 @@ func testHandReachesHolder(t *testing.T, h *harness) {
 	old := h.appendOK(t, 0, note(c, "tile", ""), 0)
 	n := note(c, "tile", "")
 	a := h.appendOK(t, 0, n, 0)
-	if err := h.node(0).Hand(h.ctx, n, a.Replaced); err != nil {
+	p, ok, err := h.node(0).Hand(h.ctx, n, a.Replaced)
+	if err != nil {
 		t.Fatalf("Hand: %v", err)
+	}
+	if !ok || !p.Connected || p.Claim == 0 {
+		t.Fatalf("Hand found presence %+v (ok %v), want the holder's connected claim", p, ok)
 	}
 	e := h.expect(t, holder, "deliver", d.ID)
 	if e.N.Seq != a.Seq || e.Replaced != old.Seq || e.N.Channel != c.Token || string(e.N.Payload) != string(n.Payload) {
@@ -217,7 +221,7 @@ func testHandFollows(t *testing.T, h *harness) {
 		}
 		n := note(c, "toast", "")
 		h.appendOK(t, 1, n, 0)
-		if err := h.node(1).Hand(h.ctx, n, 0); err != nil {
+		if _, _, err := h.node(1).Hand(h.ctx, n, 0); err != nil {
 			t.Fatal(err)
 		}
 		if e := h.expect(t, holder, "deliver", d.ID); e.N.Seq != n.Seq {
@@ -231,15 +235,15 @@ func testHandOffline(t *testing.T, h *harness) {
 	c := h.channel(t, 0, d.ID, "app")
 	n := note(c, "toast", "")
 	h.appendOK(t, 0, n, 0)
-	if err := h.node(0).Hand(h.ctx, n, 0); err != nil { // never connected
-		t.Fatalf("Hand(never connected): %v", err)
+	if _, ok, err := h.node(0).Hand(h.ctx, n, 0); err != nil || ok { // never connected
+		t.Fatalf("Hand(never connected): presence recorded %v, %v", ok, err)
 	}
 	claim := h.claim(t, 1, d.ID, now())
 	if err := h.node(1).Release(h.ctx, d.ID, claim, now()); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.node(0).Hand(h.ctx, n, 0); err != nil { // gone again
-		t.Fatalf("Hand(offline): %v", err)
+	if p, ok, err := h.node(0).Hand(h.ctx, n, 0); err != nil || !ok || p.Connected { // gone again
+		t.Fatalf("Hand(offline): presence %+v (ok %v), %v; want recorded, offline", p, ok, err)
 	}
 	for i := range h.nodes {
 		h.barrier(t, i)

@@ -32,6 +32,10 @@ import (
 type Target struct {
 	URI string `json:"uri"`
 	App string `json:"app,omitempty"`
+	// Device is the index of the channel's device in its fleet, if known
+	// (fleet's channel files carry it); it picks the node a push goes to
+	// when pushes are spread over a cluster's nodes.
+	Device int `json:"device,omitempty"`
 }
 
 // Mix is the relative weight of each kind of notification.
@@ -113,7 +117,7 @@ func ReadTargets(r io.Reader) ([]Target, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load: channels file: %w", err)
 		}
-		col, app := slices.Index(head, "uri"), slices.Index(head, "app")
+		col, app, dev := slices.Index(head, "uri"), slices.Index(head, "app"), slices.Index(head, "device")
 		if col < 0 {
 			return nil, errors.New(`load: channels file: the CSV header has no "uri" column`)
 		}
@@ -128,6 +132,11 @@ func ReadTargets(r io.Reader) ([]Target, error) {
 			t := Target{URI: rec[col]}
 			if app >= 0 {
 				t.App = rec[app]
+			}
+			if dev >= 0 && rec[dev] != "" {
+				if t.Device, err = strconv.Atoi(rec[dev]); err != nil || t.Device < 0 {
+					return nil, fmt.Errorf("load: channels file: device %q is not an index", rec[dev])
+				}
 			}
 			out = append(out, t)
 		}

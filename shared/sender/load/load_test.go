@@ -33,13 +33,16 @@ func TestParseMix(t *testing.T) {
 func TestReadTargets(t *testing.T) {
 	csv := "device,device_id,app,channel,uri\n1,d1,news,main,http://h/push/a\n2,d2,mail,main,http://h/push/b\n"
 	got, err := load.ReadTargets(strings.NewReader(csv))
-	if err != nil || len(got) != 2 || got[1] != (load.Target{URI: "http://h/push/b", App: "mail"}) {
+	if err != nil || len(got) != 2 || got[1] != (load.Target{URI: "http://h/push/b", App: "mail", Device: 2}) {
 		t.Fatalf("csv: %+v %v", got, err)
 	}
 	jl := `{"device":1,"app":"news","uri":"http://h/push/a"}` + "\n" + `{"uri":"http://h/push/b"}` + "\n"
 	got, err = load.ReadTargets(strings.NewReader(jl))
-	if err != nil || len(got) != 2 || got[0].App != "news" {
+	if err != nil || len(got) != 2 || got[0].App != "news" || got[0].Device != 1 {
 		t.Fatalf("jsonl: %+v %v", got, err)
+	}
+	if _, err := load.ReadTargets(strings.NewReader("device,uri\nx,http://h/push/a\n")); err == nil {
+		t.Error("accepted a device that is not an index")
 	}
 	for _, bad := range []string{"", "a,b\n1,2\n", "uri\n", `{"app":"x"}`, `{"uri":`} {
 		if _, err := load.ReadTargets(strings.NewReader(bad)); err == nil {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/openmpns/openmpns/device/fleet"
@@ -27,6 +28,7 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	fleetN := fs.Int("fleet", 0, "instead of --channels: start this many devices in this process and send to their channels; reports end-to-end latency")
 	srvURL := fs.String("server", "http://127.0.0.1:8080", "server for --fleet; several, comma-separated (a cluster's nodes), share the devices")
 	cross := fs.Bool("cross-node", false, "with --fleet and several --server nodes: POST each Channel URI to a node other than the one its device connects to (a cluster's worst case)")
+	via := fs.String("via", "", "POST each Channel URI to one of these base URLs (a cluster's nodes, comma-separated) instead of the URI's own host: device i's to the i-th modulo their number")
 	apps := fs.String("apps", "com.example.app", "apps for --fleet, comma-separated")
 	rate := fs.Float64("rate", 0, "open loop: notifications per second")
 	conc := fs.Int("concurrency", 0, "closed loop: concurrent senders (with --rate: the most requests in flight, default 512)")
@@ -84,14 +86,20 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		for _, c := range fl.Channels() {
-			uri := c.URI
-			if *cross && len(servers) > 1 {
-				// Device i connects to servers[i % n] (fleet.Config.Servers).
-				if uri, err = rebase(uri, servers[(c.Device+1)%len(servers)]); err != nil {
-					return err
-				}
+			targets = append(targets, load.Target{URI: c.URI, App: c.App, Device: c.Device})
+		}
+		if *cross && len(servers) > 1 && *via == "" {
+			// Device i connects to servers[i % n] (fleet.Config.Servers):
+			// its pushes go to the next one.
+			*via = strings.Join(append(servers[1:], servers[0]), ",")
+		}
+	}
+	if *via != "" {
+		nodes := splitList(*via)
+		for i := range targets {
+			if targets[i].URI, err = rebase(targets[i].URI, nodes[targets[i].Device%len(nodes)]); err != nil {
+				return err
 			}
-			targets = append(targets, load.Target{URI: uri, App: c.App})
 		}
 	}
 	cfg := load.Config{Targets: targets, Rate: *rate, Concurrency: *conc, Count: *count, Duration: *duration, Mix: mix, Interval: iv,

@@ -57,7 +57,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 			ttl = server.DefaultQueueTTL
 		}
 		fmt.Fprintf(e.stdout, "joining the service in NATS at %s (prefix %s)\n", nf.urls, nf.prefix)
-		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		octx, cancel := context.WithTimeout(ctx, time.Minute)
 		be, err := nf.open(octx, log, ttl)
 		cancel()
 		if err != nil {

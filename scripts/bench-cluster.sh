@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# One node on bbolt beside two nodes on a 3-server NATS JetStream cluster,
+# the same end-to-end run against each, alternated: `openmpns fleet` runs
+# DEVICES devices (spread over the nodes), `openmpns load` POSTs to their
+# channels (for the cluster through the node its device is not on, --via),
+# closed loop with CONC senders for COUNT notifications, then paced at
+# RATE/s for PACED. CPU is counted during the load only.
+#
+#   scripts/bench-cluster.sh                     10,000 devices, 2 rounds
+#   DEVICES=2000 COUNT=20000 ROUNDS=1 scripts/bench-cluster.sh
+#   ONLY=cluster scripts/bench-cluster.sh        (or ONLY=single)
+#
+# Everything shares this machine's cores: NATS, the nodes, the devices and
+# the senders. Figures and what they show: docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DEVICES=${DEVICES:-10000}
+COUNT=${COUNT:-50000}
+CONC=${CONC:-64}
+RATE=${RATE:-1000}
+PACED=${PACED:-10000}
+ROUNDS=${ROUNDS:-2}
+MIX=${MIX:-raw=1}
+BASE=${BASE_PORT:-28181}
+nats_version=v2.15.3
+[ -x bin/nats-server ] || GOBIN="$PWD/bin" go install "github.com/nats-io/nats-server/v2@$nats_version"
+CGO_ENABLED=0 go build -o bin/openmpns ./cmd/openmpns
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+
+wait_http() { for _ in $(seq 300); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1"; exit 1; }
+
+cpu() { # CPU seconds (user+system) of processes so far
+	local t=0 p
+	for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+	echo "scale=2; $t/$(getconf CLK_TCK)" | bc
+}
+
+load() { # $1 = name, $2 = servers (the fleet's), $3 = extra load flags, $4 = server pids
+	local name=$1 servers=$2 extra=$3 pids=$4
+	bin/openmpns fleet --server "$servers" --devices "$DEVICES" --apps com.example.app --connect-rate 2000 \
+		--channels-out "$work/channels.jsonl" --progress 1s 2>"$work/fleet.log" >/dev/null &
+	local fl=$!
+	until grep -q " $DEVICES registered" "$work/fleet.log" 2>/dev/null; do
+		kill -0 $fl || { tail "$work/fleet.log"; exit 1; }
+		sleep 0.2
+	done
+	local c0 c1 f0 f1
+	echo "== $name: closed loop, $CONC senders, $COUNT notifications, $DEVICES devices"
+	c0=$(cpu $pids); f0=$(cpu $fl)
+	# shellcheck disable=SC2086
+	bin/openmpns load --channels "$work/channels.jsonl" $extra --concurrency "$CONC" --count "$COUNT" --mix "$MIX" \
+		--report "$work/$name-closed.json" 2>/dev/null | grep -E 'sent .* in|round trip'
+	c1=$(cpu $pids); f1=$(cpu $fl)
+	echo "   CPU per notification: servers $(echo "scale=1; ($c1-$c0)*1000000/$COUNT" | bc) µs, devices $(echo "scale=1; ($f1-$f0)*1000000/$COUNT" | bc) µs"
+	echo "== $name: paced $RATE/s, $PACED notifications"
+	c0=$(cpu $pids); f0=$(cpu $fl)
+	# shellcheck disable=SC2086
+	bin/openmpns load --channels "$work/channels.jsonl" $extra --rate "$RATE" --count "$PACED" --mix "$MIX" \
+		--report "$work/$name-paced.json" 2>/dev/null | grep -E 'sent .* in|round trip'
+	c1=$(cpu $pids); f1=$(cpu $fl)
+	echo "   CPU per notification: servers $(echo "scale=1; ($c1-$c0)*1000000/$PACED" | bc) µs, devices $(echo "scale=1; ($f1-$f0)*1000000/$PACED" | bc) µs"
+	kill -INT $fl; wait $fl 2>/dev/null || true
+	grep -E 'received|end to end|POST' "$work/fleet.log" | tail -3 | sed 's/^/   fleet: /'
+}
+
+single() {
+	local port=$((BASE + 50))
+	bin/openmpns serve --listen 127.0.0.1:$port --data "$work/single" --log-level error --daily-quota -1 >/dev/null 2>&1 &
+	local srv=$!
+	wait_http "http://127.0.0.1:$port/healthz"
+	load single "http://127.0.0.1:$port" "" "$srv"
+	kill $srv; wait $srv 2>/dev/null || true
+	rm -rf "$work/single"
+}
+
+cluster() {
+	local routes="" urls="" pids="" i
+	for i in 0 1 2; do routes="$routes,nats://127.0.0.1:$((BASE + 1100 + i))"; urls="$urls,nats://127.0.0.1:$((BASE + 1000 + i))"; done
+	routes=${routes#,}; urls=${urls#,}
+	for i in 0 1 2; do
+		bin/nats-server --name "n$i" --addr 127.0.0.1 --port $((BASE + 1000 + i)) --http_port $((BASE + 1200 + i)) \
+			--cluster_name bench --cluster "nats://127.0.0.1:$((BASE + 1100 + i))" --routes "$routes" \
+			--jetstream --store_dir "$work/nats$i" >/dev/null 2>&1 &
+		pids="$pids $!"
+	done
+	for i in 0 1 2; do wait_http "http://127.0.0.1:$((BASE + 1200 + i))/healthz"; done
+	local servers=""
+	for i in 0 1; do
+		bin/openmpns serve --listen "127.0.0.1:$((BASE + i))" --public-url "http://127.0.0.1:$BASE" --node-id "node$i" \
+			--data "$work/node$i" --nats "$urls" --log-level error --daily-quota -1 >/dev/null 2>&1 &
+		pids="$pids $!"
+		servers="$servers,http://127.0.0.1:$((BASE + i))"
+	done
+	servers=${servers#,}
+	for i in 0 1; do wait_http "http://127.0.0.1:$((BASE + i))/healthz"; done
+	# Device i connects to node i % 2; its pushes go to the other node.
+	load cluster "$servers" "--via http://127.0.0.1:$((BASE + 1)),http://127.0.0.1:$BASE" "$pids"
+	# shellcheck disable=SC2086
+	kill $pids; wait 2>/dev/null || true
+	rm -rf "$work"/nats* "$work"/node*
+}
+
+echo "bench-cluster: $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq "$ROUNDS"); do
+	echo "--- round $r"
+	[ "${ONLY:-}" = cluster ] || single
+	[ "${ONLY:-}" = single ] || cluster
+done
