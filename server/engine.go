@@ -107,6 +107,10 @@ type Engine struct {
 
 	pushLocks [256]sync.Mutex
 	seed      maphash.Seed
+	// acked signals a push waiting for its notification's write that the
+	// device has acknowledged it (Seq -> chan struct{}): the sender hears
+	// Received at once, whichever comes first.
+	acked sync.Map
 
 	mu    sync.RWMutex
 	conns map[string]*deviceState // devices connected to this node
@@ -360,9 +364,15 @@ func (e *Engine) commit(ctx context.Context, r *PushRequest, t target) (queueFul
 		return "", "", unavailable(err)
 	}
 	// Handed over while the write is in flight: the device may have it
-	// before it is durable; the sender hears Received once it is. The
-	// presence is read after the Append, so a device that moved meanwhile
-	// gets it either by this hand or from the queue when it attached.
+	// before it is durable; the sender hears Received once it is durable
+	// or once the device has acknowledged it, whichever comes first (an
+	// acknowledged notification needs no record: the backend may then
+	// skip its write). The presence is read after the Append, so a device
+	// that moved meanwhile gets it either by this hand or from the queue
+	// when it attached.
+	ackc := make(chan struct{})
+	e.acked.Store(n.Seq, ackc)
+	defer e.acked.Delete(n.Seq)
 	p, ok, herr := e.be.Hand(ctx, n, a.Replaced)
 	lock.Unlock()
 	if herr != nil {
@@ -372,10 +382,15 @@ func (e *Engine) commit(ctx context.Context, r *PushRequest, t target) (queueFul
 	if herr != nil {
 		status = ConnTempDisconnected // unknown: it was queued, and goes out when it can
 	}
-	if err := <-a.Durable; err != nil {
-		e.log.Error("persist notification", "channel", ch.Token, "err", err)
-		e.forget(ch.DeviceID, n.Seq)
-		return "", "", errNotStored
+	select {
+	case err := <-a.Durable:
+		if err != nil {
+			e.log.Error("persist notification", "channel", ch.Token, "err", err)
+			e.forget(ch.DeviceID, n.Seq)
+			return "", "", errNotStored
+		}
+	case <-ackc:
+		e.met.ackedFirst.Inc()
 	}
 	return "", status, nil
 }
@@ -800,6 +815,9 @@ func (e *Engine) Ack(devID string, conn Conn, nids []string) {
 		e.met.latency.Observe(now.Sub(q.AcceptedAt).Seconds())
 		e.met.delivered.WithLabelValues(q.Kind).Inc()
 		done = append(done, seq)
+		if c, ok := e.acked.LoadAndDelete(seq); ok {
+			close(c.(chan struct{}))
+		}
 	}
 	if len(done) == 0 {
 		d.mu.Unlock()

@@ -19,6 +19,7 @@ type metrics struct {
 	latency     prometheus.Histogram
 	pending     prometheus.Gauge
 	overload    prometheus.Counter
+	ackedFirst  prometheus.Counter
 }
 
 // newMetrics makes the metrics; stats reads the backend's sizes (across
@@ -56,7 +57,10 @@ func newMetrics(stats func() backend.Stats) *metrics {
 			Name: "openmpns_pushes_overload_total", Help: "Pushes refused with 503 because MaxPendingPushes were waiting to be stored.",
 		}),
 	}
-	m.reg.MustRegister(m.connections, m.channels, m.queueDepth, m.pushes, m.delivered, m.expired, m.latency, m.pending, m.overload,
+	m.ackedFirst = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "openmpns_pushes_acked_before_stored_total", Help: "Pushes answered Received because the device acknowledged the notification before its write was durable.",
+	})
+	m.reg.MustRegister(m.ackedFirst, m.connections, m.channels, m.queueDepth, m.pushes, m.delivered, m.expired, m.latency, m.pending, m.overload,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

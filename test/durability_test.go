@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/openmpns/openmpns/device"
 	"github.com/openmpns/openmpns/internal/servertest"
 	"github.com/openmpns/openmpns/server"
+	"github.com/openmpns/openmpns/server/store"
 	"github.com/openmpns/openmpns/shared/clock"
 	"github.com/openmpns/openmpns/shared/payload"
 )
@@ -287,4 +289,34 @@ func TestQueuedNotificationsExpire(t *testing.T) {
 	if n := len(back.rec.of("shelltoast")); n != 1 {
 		t.Fatalf("%d toasts, want 1", n)
 	}
+}
+
+// The sender hears 200 Received once the notification is durable or once
+// its device has acknowledged it, whichever comes first: with every write
+// held, a push to a connected device is answered on its acknowledgement,
+// and the notification, acknowledged before its commit, is never written.
+func TestReceivedOnAcknowledgementBeforeTheWrite(t *testing.T) {
+	dir := t.TempDir()
+	be, err := store.Open(filepath.Join(dir, server.DBFile), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, server.Config{DataDir: dir, Backend: be})
+	p := newPhone(t, srv.URL(), "")
+	uri := p.openChannel(t, "com.example.chat", "", false, false).ChannelURI()
+	p.SetAppState("com.example.chat", device.AppState{Running: true})
+	release := be.Bolt().Hold()
+	defer release()
+	if a := post(t, "POST", uri, "", "", "", []byte("while the disk waits")); !a.is(200, "Received", "Active", "Connected") {
+		t.Fatalf("answer while every write is held: %+v", a)
+	}
+	if got := p.rec.waitN(t, 1, "raw")[0]; string(got.raw) != "while the disk waits" {
+		t.Fatalf("raw %q", got.raw)
+	}
+	if n := metric(t, srv, "openmpns_pushes_acked_before_stored_total"); n != 1 {
+		t.Fatalf("acked before stored: %v, want 1", n)
+	}
+	release()
+	// A SIGKILL now would find nothing to deliver again.
+	waitFor(t, func() bool { q, err := be.Bolt().Queued(); return err == nil && len(q) == 0 })
 }

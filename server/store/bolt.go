@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -38,6 +39,10 @@ type Bolt struct {
 	mu     sync.RWMutex // guards closed against submit
 	closed bool
 
+	// unwritten holds the Enqueue ops not yet committed, by Seq, so that
+	// RemoveLater can cancel their write.
+	unwritten sync.Map
+
 	// Removals that need not be durable at once (see RemoveLater).
 	lazyMu      sync.Mutex
 	lazy        []uint64
@@ -64,7 +69,18 @@ type op struct {
 	err   chan error
 	// after, if set, learns the outcome before err yields it.
 	after func(error)
+	// An Enqueue's notification (seq) is written unless it was removed
+	// first: state goes from opQueued to opApplied when the commit loop
+	// writes it, or to opCancelled when RemoveLater comes first.
+	seq   uint64
+	state atomic.Int32
 }
+
+const (
+	opQueued int32 = iota
+	opApplied
+	opCancelled
+)
 
 // finish reports the op's outcome.
 func (o *op) finish(err error) {
@@ -234,6 +250,9 @@ func (b *Bolt) commitLoop() {
 			b.putBackLazy(lazy) // try again later (deleting twice is harmless)
 		}
 		for i, o := range group {
+			if o.seq != 0 {
+				b.unwritten.Delete(o.seq)
+			}
 			if err != nil {
 				o.finish(fmt.Errorf("store: commit: %w", err))
 			} else {
@@ -253,10 +272,17 @@ func (b *Bolt) submit(fn func(tx *bolt.Tx) error) <-chan error {
 // submitThen is submit with after, which learns the outcome before the
 // channel yields it.
 func (b *Bolt) submitThen(fn func(tx *bolt.Tx) error, after func(error)) <-chan error {
-	o := &op{apply: fn, err: make(chan error, 1), after: after}
+	return b.submitOp(&op{apply: fn, err: make(chan error, 1), after: after})
+}
+
+// submitOp queues o for the commit loop.
+func (b *Bolt) submitOp(o *op) <-chan error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.closed {
+		if o.seq != 0 {
+			b.unwritten.Delete(o.seq)
+		}
 		o.finish(errClosed)
 		return o.err
 	}
@@ -377,21 +403,26 @@ func (b *Bolt) Enqueue(n *Notification, replace uint64) <-chan error {
 // EnqueueThen is Enqueue with after, which learns the outcome before the
 // channel yields it.
 func (b *Bolt) EnqueueThen(n *Notification, replace uint64, after func(error)) <-chan error {
+	o := &op{err: make(chan error, 1), after: after, seq: n.Seq}
 	v, err := json.Marshal(n)
 	if err != nil {
-		o := &op{err: make(chan error, 1), after: after}
 		o.finish(fmt.Errorf("store: encode notification: %w", err))
 		return o.err
 	}
-	return b.submitThen(func(tx *bolt.Tx) error {
+	o.apply = func(tx *bolt.Tx) error {
 		q := tx.Bucket(bucketQueue)
 		if replace != 0 {
 			if err := q.Delete(seqKey(replace)); err != nil {
 				return err
 			}
 		}
+		if !o.state.CompareAndSwap(opQueued, opApplied) {
+			return nil // acknowledged before its commit: nothing to write
+		}
 		return q.Put(seqKey(n.Seq), v)
-	}, after)
+	}
+	b.unwritten.Store(n.Seq, o)
+	return b.submitOp(o)
 }
 
 // Remove deletes delivered or expired notifications and returns once that
@@ -410,6 +441,16 @@ func (b *Bolt) Remove(seqs []uint64) error {
 // have already seen. At a steady trickle of pushes this halves the commits
 // (and fdatasyncs) per notification.
 func (b *Bolt) RemoveLater(seqs []uint64) {
+	// A notification whose Enqueue is not written yet is simply never
+	// written (acknowledged before its commit: no write at all).
+	rest := seqs[:0:0]
+	for _, seq := range seqs {
+		if v, ok := b.unwritten.Load(seq); ok && v.(*op).state.CompareAndSwap(opQueued, opCancelled) {
+			continue
+		}
+		rest = append(rest, seq)
+	}
+	seqs = rest
 	if len(seqs) == 0 {
 		return
 	}
@@ -512,4 +553,20 @@ func (b *Bolt) ReserveSeq(upTo uint64) error {
 	return b.write(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keySeqReserved, seqKey(upTo))
 	})
+}
+
+// Hold stops the commit loop until release is called: writes submitted
+// meanwhile wait (and are not durable). For tests that need a moment when
+// nothing is written, and for taking a consistent copy of the file.
+func (b *Bolt) Hold() (release func()) {
+	held := make(chan struct{})
+	stop := make(chan struct{})
+	b.submit(func(*bolt.Tx) error {
+		close(held)
+		<-stop
+		return nil
+	})
+	<-held
+	var once sync.Once
+	return func() { once.Do(func() { close(stop) }) }
 }

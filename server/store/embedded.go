@@ -56,9 +56,10 @@ type Embedded struct {
 	failed    []failedAppend
 	hasFailed atomic.Bool
 
-	seqMu    sync.Mutex
-	seq      uint64
-	reserved uint64
+	seqMu     sync.Mutex
+	seq       uint64
+	reserved  uint64 // durable: no Seq up to it is handed out again
+	reserving bool   // a reservation of the next block is being written
 
 	pmu      sync.Mutex
 	presence map[string]backend.Presence
@@ -168,7 +169,11 @@ func load(b *Bolt, now func() time.Time) (*Embedded, error) {
 		reserved = max(maxSeq, uint64(now().UnixNano()))
 	}
 	e.seq = max(reserved, maxSeq)
-	e.reserved = e.seq
+	// The first block is reserved now, so that no push waits for it.
+	e.reserved = e.seq + seqBlock
+	if err := b.ReserveSeq(e.reserved); err != nil {
+		return nil, fmt.Errorf("reserve notification ids: %w", err)
+	}
 	return e, nil
 }
 
@@ -412,18 +417,33 @@ func (e *Embedded) dropWhere(dev string, match func(*Notification) bool) int {
 	return gone
 }
 
-// nextSeq hands out the next Seq, reserving a new block durably first when
-// the reserved one is used up.
+// nextSeq hands out the next Seq. Halfway through a block the next one is
+// reserved in the background; a push waits for a reservation only if Seqs
+// run out before it is durable.
 func (e *Embedded) nextSeq() (uint64, error) {
 	e.seqMu.Lock()
 	defer e.seqMu.Unlock()
 	if e.seq >= e.reserved {
-		if err := e.b.ReserveSeq(e.seq + seqBlock); err != nil {
+		next := max(e.reserved, e.seq) + seqBlock
+		if err := e.b.ReserveSeq(next); err != nil {
 			return 0, fmt.Errorf("store: reserve notification ids: %w", err)
 		}
-		e.reserved = e.seq + seqBlock
+		e.reserved = next
 	}
 	e.seq++
+	if e.reserved-e.seq == seqBlock/2 && !e.reserving {
+		e.reserving = true
+		next := e.reserved + seqBlock
+		go func() {
+			err := e.b.ReserveSeq(next)
+			e.seqMu.Lock()
+			defer e.seqMu.Unlock()
+			e.reserving = false
+			if err == nil && next > e.reserved {
+				e.reserved = next
+			}
+		}()
+	}
 	return e.seq, nil
 }
 

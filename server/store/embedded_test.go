@@ -123,3 +123,49 @@ func seqsOf(q []*Notification) []uint64 {
 	}
 	return s
 }
+
+// A notification its device acknowledged before its commit is never
+// written: if the server dies right after the acknowledgement, before that
+// commit, nothing comes back (the device has it), and a commit that does
+// happen carries no record of it. The replaced tile update's deletion
+// still happens.
+func TestAcknowledgedBeforeItsCommitIsNeverWritten(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "db")
+	e := openAt(t, path, now)
+	setUp(t, e)
+	old := appendOne(t, e, "tile", "", now)
+	if err := <-old.Durable; err != nil {
+		t.Fatal(err)
+	}
+	// Hold the commit loop: the next Enqueue waits behind it.
+	release := e.Bolt().Hold()
+	a := appendOne(t, e, "tile", "", now) // replaces old
+	if a.Replaced != old.Seq {
+		t.Fatalf("replaced %d, want %d", a.Replaced, old.Seq)
+	}
+	// The device acknowledges it before it is committed.
+	if err := e.Remove(context.Background(), "d", []uint64{a.Seq}); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := <-a.Durable; err != nil {
+		t.Fatalf("durable: %v", err)
+	}
+	// What a SIGKILL now would leave: the file, read again.
+	q, err := e.Bolt().Queued()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q) != 0 {
+		t.Fatalf("the file holds %v: the acknowledged update was written, or the replaced one not deleted", seqsOf(q))
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = openAt(t, path, now)
+	defer e.Close()
+	if p, _ := e.Pending(context.Background(), "d", now); len(p) != 0 {
+		t.Fatalf("after a restart, pending %v", seqsOf(p))
+	}
+}
