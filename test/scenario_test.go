@@ -54,7 +54,7 @@ func runScenario(t *testing.T, src string) *scenario.Outcome {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
-	out, err := scenario.Run(ctx, s, scenario.Options{Embedded: startEmbedded(t), StateDir: t.TempDir(), Progress: &progress})
+	out, err := scenario.Run(ctx, s, scenario.Options{Server: startEmbedded(t), StateDir: t.TempDir(), Progress: &progress})
 	if err != nil {
 		t.Fatal(err)
 	}

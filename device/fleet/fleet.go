@@ -128,6 +128,7 @@ type Fleet struct {
 	sendToAccept                   histogram.Histogram // from a timed X-MessageID to the server's accept
 	errMu                          sync.Mutex
 	errs                           map[string]int64
+	lastErr                        string
 	handoffs                       atomic.Int64
 	handoffFailures                atomic.Int64
 }
@@ -499,6 +500,9 @@ func (f *Fleet) countError(kind string, err error) {
 	f.errMu.Lock()
 	f.errs[kind]++
 	n := f.errs[kind]
+	if err != nil {
+		f.lastErr = kind + ": " + err.Error()
+	}
 	f.errMu.Unlock()
 	if err != nil && (n <= 3 || n&(n-1) == 0) { // log the first few, then sparsely
 		f.log.Warn("fleet device error", "type", kind, "count", n, "err", err)
@@ -695,6 +699,10 @@ type Stats struct {
 	Received   [kinds]int64     `json:"received"` // toast, tile, raw
 	Reconnects int64            `json:"reconnects"`
 	Errors     map[string]int64 `json:"errors,omitempty"`
+	// LastError is the latest error with its type, such as "connect:
+	// device: dial ws://...: connection refused", for telling a user what
+	// goes wrong.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Total is the number of notifications received.
@@ -710,8 +718,12 @@ func (s Stats) ErrorCount() int64 {
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("%d/%d devices connected, %d registered, %d notifications, %d errors",
+	out := fmt.Sprintf("%d/%d devices connected, %d registered, %d notifications, %d errors",
 		s.Connected, s.Devices, s.Registered, s.Total(), s.ErrorCount())
+	if s.LastError != "" {
+		out += "; last error: " + s.LastError
+	}
+	return out
 }
 
 // Merge adds o to s (for the shards of one fleet).
@@ -724,6 +736,9 @@ func (s *Stats) Merge(o Stats) {
 		s.Received[k] += o.Received[k]
 	}
 	s.Reconnects += o.Reconnects
+	if o.LastError != "" {
+		s.LastError = o.LastError
+	}
 	for k, v := range o.Errors {
 		if s.Errors == nil {
 			s.Errors = map[string]int64{}
@@ -740,6 +755,7 @@ func (f *Fleet) Stats() Stats {
 		s.Received[k] = f.byKind[k].Load()
 	}
 	f.errMu.Lock()
+	s.LastError = f.lastErr
 	if len(f.errs) > 0 {
 		s.Errors = make(map[string]int64, len(f.errs))
 		for k, v := range f.errs {
