@@ -76,6 +76,9 @@ func TestShippedScenariosPass(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if s, err := scenario.Parse(b); err == nil && s.Server == "process" {
+				t.Skip("server: process needs a child openmpns serve: cmd/openmpns/internal/cli's TestShippedProcessScenariosPass runs it")
+			}
 			out := runScenario(t, string(b))
 			for _, r := range out.Results {
 				if r.Failed() {

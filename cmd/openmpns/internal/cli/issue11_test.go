@@ -313,3 +313,32 @@ func TestScenarioKillsAChildServer(t *testing.T) {
 		}
 	}
 }
+
+// The shipped scenarios that crash a child server pass, from the command
+// line as a QA lead runs them.
+func TestShippedProcessScenariosPass(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(workerEnv, exe)
+	t.Setenv(asMainEnv, "1")
+	files, _ := filepath.Glob("../../../../assets/scenarios/*.yaml")
+	ran := 0
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if !strings.Contains(string(b), "\nserver: process") {
+			continue
+		}
+		ran++
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			code, out, stderr := run(t, "fleet", "--scenario", f, "--state", t.TempDir())
+			if code != 0 {
+				t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+			}
+		})
+	}
+	if ran == 0 {
+		t.Fatal("no shipped scenario uses server: process")
+	}
+}

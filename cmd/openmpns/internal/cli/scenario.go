@@ -37,7 +37,7 @@ func runScenario(ctx context.Context, e *env, o scenarioRun, log *slog.Logger) e
 	if o.serverURL != "" {
 		s.Server = o.serverURL
 	}
-	opt := scenario.Options{StateDir: o.state, Logger: log, Progress: e.stderr}
+	opt := scenario.Options{StateDir: o.state, Logger: log, Progress: e.stderr, SampleEvery: 250 * time.Millisecond}
 	if s.Server == "embedded" || s.Server == "process" {
 		data, err := os.MkdirTemp("", "openmpns-scenario-")
 		if err != nil {
