@@ -517,14 +517,14 @@ func (d *Device) connectLoop() {
 	}
 }
 
-// connectFailed reports a failed connection attempt: logged (at warn level
-// for the first failure in a row and then sparsely, so that a device that
-// cannot reach its server says so at once without flooding the log) and
-// passed to Handlers.ConnectFailed.
+// connectFailed reports a failed connection attempt: logged (at info level
+// for the first failure in a row and then sparsely, debug otherwise: a
+// fleet runs thousands of devices on one logger) and passed to
+// Handlers.ConnectFailed, which a program uses to tell its user.
 func (d *Device) connectFailed(attempt int, err error, retryIn time.Duration) {
 	lvl := slog.LevelDebug
 	if attempt == 0 || attempt&(attempt-1) == 0 {
-		lvl = slog.LevelWarn
+		lvl = slog.LevelInfo
 	}
 	d.log.Log(d.ctx, lvl, "cannot connect to the push server; retrying", "attempt", attempt+1, "retry_in", retryIn.Round(time.Millisecond), "err", err)
 	if h := d.cfg.Handlers.ConnectFailed; h != nil {
