@@ -5,10 +5,19 @@
 // A Device connects in the background, reconnects with exponential backoff
 // and jitter, keeps its identity and channels in a state directory, drops
 // duplicate notifications by id, and acknowledges a notification only after
-// its handler returned. Events are delivered one at a time, in order, on a
-// goroutine of the Device's own: handlers may call any method, including
-// blocking ones. A Device is safe for concurrent use; Close stops every
-// goroutine it started.
+// its handler returned.
+//
+// Each Channel raises HttpNotificationChannel's events (ChannelEvents, set
+// with Channel.SetEvents): ChannelURIUpdated, HTTPNotificationReceived,
+// ShellToastNotificationReceived, ErrorOccurred, ConnectionStatusChanged.
+// The shell's events (the toasts it shows, tile updates) and the device's
+// own (connect failures, device-level errors) are in Config.Handlers, which
+// also offers a device-level view of every channel's events.
+//
+// Events are delivered one at a time, in order, on a goroutine of the
+// Device's own: handlers may call any method, including blocking ones and
+// Close. A Device is safe for concurrent use; Close stops every goroutine
+// it started.
 package device
 
 import (
