@@ -51,9 +51,6 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		Tile: func(m device.Meta, t *payload.Tile, _ []string) {
 			got <- "phone updates " + describeTile(t)
 		},
-		Raw: func(m device.Meta, b []byte) {
-			got <- fmt.Sprintf("app receives raw data %q (class %d, after %v)", b, m.Class, m.ReceivedAt.Sub(m.AcceptedAt).Round(time.Millisecond))
-		},
 	}
 	dev, err := device.New(device.Config{Server: srv.URL(), Handlers: h, Logger: quiet})
 	if err != nil {
@@ -63,6 +60,10 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	const app = "com.example.news"
 	dev.SetAppState(app, device.AppState{Running: true})
 	ch := dev.NewChannel(app, "news", "")
+	// The app's own events: raw data reaches it while it runs.
+	ch.SetEvents(device.ChannelEvents{HTTPNotificationReceived: func(m device.Meta, b []byte) {
+		got <- fmt.Sprintf("app receives raw data %q (class %d, after %v)", b, m.Class, m.ReceivedAt.Sub(m.AcceptedAt).Round(time.Millisecond))
+	}})
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := ch.Open(octx); err != nil {

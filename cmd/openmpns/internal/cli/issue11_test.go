@@ -342,3 +342,32 @@ func TestShippedProcessScenariosPass(t *testing.T) {
 		t.Fatal("no shipped scenario uses server: process")
 	}
 }
+
+// Ctrl-C during a scenario's connect ramp ends the run at once; the phases
+// after it are skipped.
+func TestScenarioStopsDuringTheRamp(t *testing.T) {
+	srv := start(t, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn")
+	line := srv.next(t, "openmpns server on ")
+	base := "http://" + strings.Fields(strings.TrimPrefix(line, "openmpns server on "))[0]
+	file := filepath.Join(t.TempDir(), "slow.yaml")
+	os.WriteFile(file, []byte("name: slow\ndevices: 1000\napps: [a]\nphases:\n  - connect: {rate: 20}\n  - send: {kind: raw, count: 1}\n"), 0o644)
+	sc := start(t, "fleet", "--scenario", file, "--server", base)
+	sc.waitStderr(t, "phase 1: connect 1000 devices")
+	sc.cancel()
+	select {
+	case code := <-sc.code:
+		sc.code <- code
+		if code != 1 {
+			t.Fatalf("exit %d: %s", code, sc.stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the scenario did not stop within 10 s of Ctrl-C")
+	}
+	var out []string
+	for l := range sc.lines {
+		out = append(out, l)
+	}
+	if got := strings.Join(out, "\n"); !strings.Contains(got, "FAIL  1 connect") || !strings.Contains(got, "SKIP  2 send") {
+		t.Fatalf("output:\n%s", got)
+	}
+}
