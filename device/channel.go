@@ -12,9 +12,21 @@ import (
 // Channel is an app's push channel, shaped like HttpNotificationChannel.
 // Bindings made while offline are sent when the device next connects.
 type Channel struct {
-	d    *Device
-	rec  channelRecord // guarded by d.mu
-	open bool          // guarded by d.mu
+	d      *Device
+	rec    channelRecord // guarded by d.mu
+	open   bool          // guarded by d.mu
+	events ChannelEvents // guarded by d.mu
+}
+
+// SetEvents sets the channel's event handlers (HttpNotificationChannel's
+// events), replacing any set before. Set them before Open to see the first
+// ChannelURIUpdated. A channel that Open finds already open on the device
+// (the same app and name, say from the device's saved state) keeps the
+// events it had unless this channel has some.
+func (ch *Channel) SetEvents(ev ChannelEvents) {
+	ch.d.mu.Lock()
+	defer ch.d.mu.Unlock()
+	ch.events = ev
 }
 
 // Find returns the app's channel if it has one open (HttpNotificationChannel.Find).
@@ -99,7 +111,9 @@ func (ch *Channel) ConnectionStatus() ConnectionStatus { return ch.d.ConnectionS
 // Open registers the channel with the server and waits for its Channel URI
 // (waiting for the connection if the device is offline, until ctx ends).
 // ChannelURIUpdated fires when the URI is new or changed. Opening a channel
-// that is open returns its URI.
+// that is open returns its URI. When the server refuses the channel
+// (ErrChannelExists, ErrChannelQuota), Open returns the error and
+// ErrorOccurred fires with ChannelOpenFailed.
 func (ch *Channel) Open(ctx context.Context) error {
 	d := ch.d
 	d.mu.Lock()
@@ -109,6 +123,9 @@ func (ch *Channel) Open(ctx context.Context) error {
 			return fmt.Errorf("%w: %s has %q", ErrChannelExists, ch.rec.App, cur.rec.Name)
 		}
 		ch.rec, ch.open = cur.rec, true
+		if ch.events.none() {
+			ch.events = cur.events
+		}
 		d.channels[ch.rec.App] = ch
 	}
 	d.mu.Unlock()
@@ -117,7 +134,7 @@ func (ch *Channel) Open(ctx context.Context) error {
 		return err
 	}
 	if err := ch.sync(ctx, c); err != nil {
-		d.raise(&ChannelError{Type: ErrChannelOpenFailed, App: ch.rec.App, Message: err.Error()})
+		d.raiseFor(ch, &ChannelError{Type: ChannelOpenFailed, App: ch.rec.App, Message: err.Error()})
 		return err
 	}
 	return d.save()
@@ -168,10 +185,36 @@ func (ch *Channel) sync(ctx context.Context, c *conn) error {
 	ch.open = true
 	d.channels[rec.App] = ch
 	d.mu.Unlock()
-	if h := d.cfg.Handlers.ChannelURIUpdated; changed && h != nil {
-		d.events.push(func() { h(rec.App, rec.Name, r.URI) })
+	if changed {
+		d.uriUpdated(ch, rec.App, rec.Name, r.URI)
 	}
 	return nil
+}
+
+// uriUpdated raises ChannelURIUpdated, device-level and on ch.
+func (d *Device) uriUpdated(ch *Channel, app, name, uri string) {
+	h := d.cfg.Handlers.ChannelURIUpdated
+	d.events.push(func() {
+		if h != nil {
+			h(app, name, uri)
+		}
+		if f := ch.eventSet().ChannelURIUpdated; f != nil {
+			f(uri)
+		}
+	})
+}
+
+// none reports whether no event has a handler.
+func (ev ChannelEvents) none() bool {
+	return ev.ChannelURIUpdated == nil && ev.HTTPNotificationReceived == nil && ev.ShellToastNotificationReceived == nil &&
+		ev.ErrorOccurred == nil && ev.ConnectionStatusChanged == nil
+}
+
+// eventSet returns the channel's events.
+func (ch *Channel) eventSet() ChannelEvents {
+	ch.d.mu.Lock()
+	defer ch.d.mu.Unlock()
+	return ch.events
 }
 
 // uriChanged handles an unasked opened frame: the server moved a channel.
@@ -183,31 +226,42 @@ func (d *Device) uriChanged(f *wire.Frame) {
 		return
 	}
 	ch.rec.URI = f.URI
+	name := ch.rec.Name
 	d.mu.Unlock()
-	if h := d.cfg.Handlers.ChannelURIUpdated; h != nil {
-		d.events.push(func() { h(f.App, f.Channel, f.URI) })
-	}
+	d.uriUpdated(ch, f.App, name, f.URI)
 }
 
 // Close closes the channel: the server forgets it and later pushes to its
-// URI get 404 Expired.
+// URI get 404 Expired. Closing a channel that is not open (never opened,
+// or closed already) returns ErrNotOpen and changes nothing, on the device
+// or on the server.
 func (ch *Channel) Close(ctx context.Context) error {
 	d := ch.d
+	d.mu.Lock()
+	app := ch.rec.App
+	// Another Channel of the same app and name that Open adopted stands for
+	// the same channel; a channel of another name, or none, is not this one.
+	live := d.channels[app]
+	open := ch.open && live != nil && live.open && live.rec.Name == ch.rec.Name
+	d.mu.Unlock()
+	if !open {
+		return fmt.Errorf("%w: %s/%s", ErrNotOpen, app, ch.rec.Name)
+	}
 	c, err := d.waitConn(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := c.request(ctx, &wire.Frame{Type: wire.TypeClose, App: ch.rec.App}); err != nil {
+	if _, err := c.request(ctx, &wire.Frame{Type: wire.TypeClose, App: app}); err != nil {
 		var se *serverError
 		if !errors.As(err, &se) || se.code != wire.CodeNotFound {
-			return fmt.Errorf("device: close channel of %s: %w", ch.rec.App, err)
+			return fmt.Errorf("device: close channel of %s: %w", app, err)
 		}
 	}
 	d.mu.Lock()
-	ch.open = false
-	ch.rec.URI = ""
-	if d.channels[ch.rec.App] == ch {
-		delete(d.channels, ch.rec.App)
+	ch.open, live.open = false, false
+	ch.rec.URI, live.rec.URI = "", ""
+	if d.channels[app] == live {
+		delete(d.channels, app)
 	}
 	d.mu.Unlock()
 	return d.save()
@@ -239,7 +293,7 @@ func (ch *Channel) bind(ctx context.Context, target string, on bool, domains []s
 	d.mu.Lock()
 	if !ch.open {
 		d.mu.Unlock()
-		return ErrNotOpen
+		return fmt.Errorf("%w: %s/%s", ErrNotOpen, ch.rec.App, ch.rec.Name)
 	}
 	if target == wire.BindToast {
 		ch.rec.Toast = on

@@ -1,20 +1,27 @@
 package device
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/openmpns/openmpns/device/internal/backoff"
 	"github.com/openmpns/openmpns/shared/clock"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/wire"
@@ -43,16 +50,32 @@ type Config struct {
 	Logger *slog.Logger
 	// Clock; nil means the system clock.
 	Clock clock.Clock
-	// Dialer; nil means a dialer with a 10 s handshake timeout.
-	Dialer *websocket.Dialer
+	// HandshakeTimeout bounds the WebSocket upgrade (default 10 s).
+	HandshakeTimeout time.Duration
+	// BufferSize is the size of the connection's read and write buffers
+	// (default 1024 bytes; write buffers are pooled between writes). A
+	// fleet of thousands of devices saves memory with smaller ones; frames
+	// larger than the buffer are still read and written whole.
+	BufferSize int
+	// NetDial, if set, opens the TCP connection to the server (for
+	// example from a chosen local address); nil means net.Dialer.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TLSConfig is used for https:// servers; nil means the system's roots.
+	TLSConfig *tls.Config
 }
 
-// Errors returned by Device and Channel methods.
+// Errors returned by Device and Channel methods; test with errors.Is.
 var (
-	ErrClosed        = errors.New("device: closed")
-	ErrNotOpen       = errors.New("device: channel is not open")
+	// ErrClosed: the Device was closed.
+	ErrClosed = errors.New("device: closed")
+	// ErrNotOpen: the channel is not open (never opened, or closed).
+	ErrNotOpen = errors.New("device: channel is not open")
+	// ErrChannelExists: the server refused to open the channel because the
+	// app has a channel under another name (the server's channel_exists).
 	ErrChannelExists = errors.New("device: the app already has a channel under another name")
-	ErrChannelQuota  = errors.New("device: the device has the maximum number of channels")
+	// ErrChannelQuota: the server refused to open the channel because the
+	// device has the maximum number of channels (the server's channel_quota).
+	ErrChannelQuota = errors.New("device: the device has the maximum number of channels")
 )
 
 // Device is one emulated phone's push client.
@@ -66,6 +89,7 @@ type Device struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // connect loop
 	events *eventQueue
+	dialer *websocket.Dialer
 
 	saveMu sync.Mutex // serializes save; guards final
 	final  bool       // Close's last save is done: state is no longer written
@@ -120,10 +144,15 @@ func New(cfg Config) (*Device, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.System{}
 	}
-	if cfg.Dialer == nil {
-		cfg.Dialer = &websocket.Dialer{HandshakeTimeout: 10 * time.Second, Proxy: http.ProxyFromEnvironment,
-			ReadBufferSize: 1024, WriteBufferSize: 1024, Subprotocols: []string{wire.Subprotocol}}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
 	}
+	if cfg.BufferSize <= 0 {
+		cfg.BufferSize = 1024
+	}
+	dialer := &websocket.Dialer{HandshakeTimeout: cfg.HandshakeTimeout, Proxy: http.ProxyFromEnvironment,
+		ReadBufferSize: cfg.BufferSize, WriteBufferSize: cfg.BufferSize, WriteBufferPool: writePool(cfg.BufferSize),
+		Subprotocols: []string{wire.Subprotocol}, NetDialContext: cfg.NetDial, TLSClientConfig: cfg.TLSConfig}
 	st, err := loadState(cfg.StateDir)
 	if err != nil {
 		return nil, err
@@ -133,7 +162,7 @@ func New(cfg Config) (*Device, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Device{
-		cfg: cfg, wsURLs: wsURLs, log: cfg.Logger, clk: cfg.Clock, ctx: ctx, cancel: cancel,
+		cfg: cfg, dialer: dialer, wsURLs: wsURLs, log: cfg.Logger, clk: cfg.Clock, ctx: ctx, cancel: cancel,
 		st: st, seen: newSeenSet(st.Seen), channels: map[string]*Channel{}, apps: map[string]AppState{},
 		connCh: make(chan struct{}), status: Disconnected, wake: make(chan struct{}, 1),
 	}
@@ -144,6 +173,15 @@ func New(cfg Config) (*Device, error) {
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.connectLoop() }()
 	return d, nil
+}
+
+// writePools share write buffers of one size between the connections of
+// every device in the process (a fleet runs thousands).
+var writePools sync.Map // int → *sync.Pool
+
+func writePool(size int) *sync.Pool {
+	p, _ := writePools.LoadOrStore(size, &sync.Pool{})
+	return p.(*sync.Pool)
 }
 
 // gatewayURL is the WebSocket URL of the gateway of the server at base.
@@ -205,16 +243,13 @@ func (d *Device) SetPowerLevel(ctx context.Context, p PowerLevel) error {
 	}
 	d.mu.Lock()
 	d.st.Power = p
-	apps := make([]string, 0, len(d.channels))
-	for app := range d.channels {
-		apps = append(apps, app)
-	}
+	chans := d.openChannelsLocked()
 	d.mu.Unlock()
 	if err := d.save(); err != nil {
 		return err
 	}
-	for _, app := range apps {
-		d.raise(&ChannelError{Type: ErrPowerLevelChanged, App: app, Message: "power level is now " + string(p)})
+	for _, ch := range chans {
+		d.raiseFor(ch, &ChannelError{Type: PowerLevelChanged, App: ch.rec.App, Message: "power level is now " + string(p)})
 	}
 	c := d.currentConn()
 	if c == nil {
@@ -225,7 +260,12 @@ func (d *Device) SetPowerLevel(ctx context.Context, p PowerLevel) error {
 }
 
 // Close stops the device: the connection is closed, state saved, and every
-// goroutine has ended when Close returns.
+// goroutine has ended when Close returns. Events raised before Close (the
+// last status change among them) are still delivered, and Close waits for
+// them, except when a handler calls it: then Close returns without waiting
+// for the event goroutine (it is the caller's), which ends once the handler
+// has returned and the events queued before Close have run. Calls after
+// the first return nil at once.
 func (d *Device) Close() error {
 	d.mu.Lock()
 	if d.closed {
@@ -240,10 +280,10 @@ func (d *Device) Close() error {
 		c.close()
 	}
 	d.wg.Wait()
-	// Events raised while disconnecting (the last status change) are still
-	// delivered before Close returns.
 	d.events.close()
-	d.events.wait()
+	if !d.events.onEventGoroutine() {
+		d.events.wait()
+	}
 	err := d.save()
 	d.saveMu.Lock()
 	d.final = true
@@ -275,10 +315,33 @@ func (d *Device) save() error {
 	return saveState(d.cfg.StateDir, &p)
 }
 
+// raise raises e: device-level, and on the channel of e.App if it has one.
 func (d *Device) raise(e *ChannelError) {
-	if h := d.cfg.Handlers.Error; h != nil {
-		d.events.push(func() { h(e) })
+	var ch *Channel
+	if e.App != "" {
+		d.mu.Lock()
+		ch = d.channels[e.App]
+		d.mu.Unlock()
 	}
+	d.raiseFor(ch, e)
+}
+
+// raiseFor raises e device-level and, if ch is not nil, on ch.
+func (d *Device) raiseFor(ch *Channel, e *ChannelError) {
+	h := d.cfg.Handlers.Error
+	if h == nil && ch == nil {
+		return
+	}
+	d.events.push(func() {
+		if h != nil {
+			h(e)
+		}
+		if ch != nil {
+			if f := ch.eventSet().ErrorOccurred; f != nil {
+				f(e)
+			}
+		}
+	})
 }
 
 func (d *Device) currentConn() *conn {
@@ -326,58 +389,38 @@ func (d *Device) setConn(c *conn) bool {
 	}
 	changed := d.status != st
 	d.status = st
-	d.mu.Unlock()
-	if h := d.cfg.Handlers.ConnectionStatusChanged; changed && h != nil {
-		d.events.push(func() { h(st) })
+	var chans []*Channel
+	if changed {
+		chans = d.openChannelsLocked()
 	}
+	d.mu.Unlock()
+	if !changed {
+		return true
+	}
+	h := d.cfg.Handlers.ConnectionStatusChanged
+	d.events.push(func() {
+		if h != nil {
+			h(st)
+		}
+		for _, ch := range chans {
+			if f := ch.eventSet().ConnectionStatusChanged; f != nil {
+				f(st)
+			}
+		}
+	})
 	return true
 }
 
-// Backoff returns the delay before reconnect attempt n (0-based): full
-// jitter over an exponential ceiling, with a floor of min/2 and a cap of max:
-//
-//	ceiling(n) = min(max, min × 2^(n+1))
-//	delay(n)   = min/2 + random(0 … ceiling(n) − min/2)
-//
-// Every delay is jittered, the first one included (attempt 0 spreads over
-// [min/2, 2×min]), so that thousands of devices cut off together by a server
-// restart do not all come back at the same instant. rnd(k) returns a value
-// in [0, k).
-func Backoff(n int, min, max time.Duration, rnd func(int64) int64) time.Duration {
-	floor := min / 2
-	if floor <= 0 {
-		floor = 1
-	}
-	return floor + jitter(backoffCeiling(n, min, max)-floor, rnd)
-}
-
-// ReplacedBackoff returns the delay before reconnecting after the server
-// closed the connection because another connection of the same identity
-// took over (4001), n being the backoff attempt. It jitters over the upper
-// half of Backoff's ceiling only ("equal jitter"): two instances sharing an
-// identity must wait long every time, not only on average, or they knock
-// each other off in a tight loop.
-func ReplacedBackoff(n int, min, max time.Duration, rnd func(int64) int64) time.Duration {
-	ceil := backoffCeiling(n, min, max)
-	return ceil/2 + jitter(ceil-ceil/2, rnd)
-}
-
-// backoffCeiling is min(max, min × 2^(n+1)).
-func backoffCeiling(n int, min, max time.Duration) time.Duration {
-	if n < 30 {
-		if c := min << (n + 1); c > 0 && c < max {
-			return c
+// openChannelsLocked returns the open channels, by app; d.mu is held.
+func (d *Device) openChannelsLocked() []*Channel {
+	out := make([]*Channel, 0, len(d.channels))
+	for _, ch := range d.channels {
+		if ch.open {
+			out = append(out, ch)
 		}
 	}
-	return max
-}
-
-// jitter returns a random duration in [0, span], 0 if span is not positive.
-func jitter(span time.Duration, rnd func(int64) int64) time.Duration {
-	if span <= 0 {
-		return 0
-	}
-	return time.Duration(rnd(int64(span) + 1))
+	slices.SortFunc(out, func(a, b *Channel) int { return strings.Compare(a.rec.App, b.rec.App) })
+	return out
 }
 
 // replacedBackoff is the attempt number a connection closed with 4001
@@ -438,21 +481,28 @@ func (d *Device) connectLoop() {
 			}
 		} else {
 			d.next++
-			d.log.Debug("push connection failed", "attempt", attempt, "err", err)
 			var ue *unauthorizedError
 			if errors.As(err, &ue) {
-				d.raise(&ChannelError{Type: ErrChannelOpenFailed, Message: "the server no longer knows this device; registering as a new device (Channel URIs will change)"})
+				d.log.Debug("push connection failed", "attempt", attempt, "err", err)
+				d.raise(&ChannelError{Type: ChannelOpenFailed, Message: "the server no longer knows this device; registering as a new device (Channel URIs will change)"})
 				d.mu.Lock()
 				d.st.DeviceID, d.st.DeviceToken = "", ""
 				d.mu.Unlock()
 				continue
 			}
 		}
-		backoff := Backoff
+		delay := backoff.Delay
 		if replaced > 0 {
-			backoff = ReplacedBackoff
+			delay = backoff.Replaced
 		}
-		wait := backoff(attempt, d.cfg.MinBackoff, d.cfg.MaxBackoff, rand.Int64N)
+		wait := delay(attempt, d.cfg.MinBackoff, d.cfg.MaxBackoff, rand.Int64N)
+		var ra *retryAfterError
+		if errors.As(err, &ra) && ra.after > wait {
+			wait = ra.after // the server said when to come back (429)
+		}
+		if failed := err != nil && closeCode(err) == 0 && !errors.Is(err, errConnClosed); failed || ra != nil {
+			d.connectFailed(attempt, err, wait)
+		}
 		attempt++
 		done := make(chan struct{})
 		t := d.clk.AfterFunc(wait, func() { close(done) })
@@ -464,6 +514,21 @@ func (d *Device) connectLoop() {
 			t.Stop()
 			return
 		}
+	}
+}
+
+// connectFailed reports a failed connection attempt: logged (at info level
+// for the first failure in a row and then sparsely, debug otherwise: a
+// fleet runs thousands of devices on one logger) and passed to
+// Handlers.ConnectFailed, which a program uses to tell its user.
+func (d *Device) connectFailed(attempt int, err error, retryIn time.Duration) {
+	lvl := slog.LevelDebug
+	if attempt == 0 || attempt&(attempt-1) == 0 {
+		lvl = slog.LevelInfo
+	}
+	d.log.Log(d.ctx, lvl, "cannot connect to the push server; retrying", "attempt", attempt+1, "retry_in", retryIn.Round(time.Millisecond), "err", err)
+	if h := d.cfg.Handlers.ConnectFailed; h != nil {
+		d.events.push(func() { h(err, retryIn) })
 	}
 }
 
@@ -516,9 +581,9 @@ func (d *Device) connect() (*conn, error) {
 	ctx, cancel := context.WithTimeout(d.ctx, 15*time.Second)
 	defer cancel()
 	wsURL := d.wsURLs[d.next%len(d.wsURLs)]
-	ws, _, err := d.cfg.Dialer.DialContext(ctx, wsURL, nil)
+	ws, resp, err := d.dialer.DialContext(ctx, wsURL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("device: dial %s: %w", wsURL, err)
+		return nil, dialError(wsURL, resp, err, d.clk.Now())
 	}
 	ws.SetReadLimit(wire.MaxFrameBytes)
 	d.mu.Lock()
@@ -583,7 +648,15 @@ func (d *Device) connect() (*conn, error) {
 	}
 	d.mu.Unlock()
 	for _, ch := range chans {
-		if err := ch.sync(ctx, c); err != nil {
+		err := ch.sync(ctx, c)
+		if errors.Is(err, ErrChannelExists) || errors.Is(err, ErrChannelQuota) {
+			// The server refuses this saved channel, and would at every
+			// connect: the app hears of it and the channel goes, and the
+			// device and its other apps stay online.
+			d.dropRefused(ch, err)
+			continue
+		}
+		if err != nil {
 			c.close()
 			return nil, err
 		}
@@ -591,8 +664,78 @@ func (d *Device) connect() (*conn, error) {
 	return c, nil
 }
 
-// deliver handles a notify frame on the event goroutine and reports whether
-// to acknowledge it (always, once handled or dropped).
+// dropRefused forgets a saved channel the server refused to open again,
+// and raises ChannelOpenFailed on it.
+func (d *Device) dropRefused(ch *Channel, err error) {
+	d.mu.Lock()
+	app := ch.rec.App
+	ch.open = false
+	ch.rec.URI = ""
+	if d.channels[app] == ch {
+		delete(d.channels, app)
+	}
+	d.mu.Unlock()
+	d.log.Warn("the server refused a saved channel; the app must open it again", "app", app, "err", err)
+	d.raiseFor(ch, &ChannelError{Type: ChannelOpenFailed, App: app, Message: err.Error() + "; the channel was dropped: open it again"})
+	if serr := d.save(); serr != nil {
+		d.log.Warn("save device state", "err", serr)
+	}
+}
+
+// retryAfterError is a refused upgrade whose answer said when to try again:
+// 429 with Retry-After (the server's per-address connection limit).
+type retryAfterError struct {
+	status int
+	after  time.Duration
+	msg    string
+}
+
+func (e *retryAfterError) Error() string {
+	return fmt.Sprintf("the server refused the connection with %d (%s); it asks to retry after %v", e.status, e.msg, e.after)
+}
+
+// dialError explains a failed dial. An HTTP answer instead of an upgrade
+// is named with its status and text; a 429 or 503 with Retry-After
+// becomes a retryAfterError.
+func dialError(wsURL string, resp *http.Response, err error, now time.Time) error {
+	if resp == nil {
+		return fmt.Errorf("device: dial %s: %w", wsURL, err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	resp.Body.Close()
+	msg := strings.TrimSpace(string(body))
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		if after, ok := parseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
+			return fmt.Errorf("device: dial %s: %w", wsURL, &retryAfterError{status: resp.StatusCode, after: after, msg: msg})
+		}
+	}
+	return fmt.Errorf("device: dial %s: the server answered %d (%s): %w", wsURL, resp.StatusCode, msg, err)
+}
+
+// parseRetryAfter reads a Retry-After value: seconds, or an HTTP date.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		return time.Duration(min(n, 24*3600)) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// deliver handles a notify frame on the event goroutine. The caller acks
+// the notification afterwards, whatever happened to it (handled, dropped
+// as a duplicate or for a closed channel, or unparseable).
 func (d *Device) deliver(f *wire.Frame, received time.Time) {
 	m := Meta{ID: f.NID, App: f.App, Channel: f.Channel, Class: f.Class, MessageID: f.MessageID,
 		AcceptedAt: time.Unix(0, f.AcceptedAt), ReceivedAt: received}
@@ -600,8 +743,10 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 	fresh := d.seen.add(f.NID)
 	ch := d.channels[f.App]
 	var domains []string
+	var ev ChannelEvents
 	if ch != nil {
 		domains = ch.rec.Domains
+		ev = ch.events
 	}
 	d.mu.Unlock()
 	if !fresh && d.cfg.Handlers.Duplicate != nil {
@@ -615,12 +760,15 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 	case "toast":
 		t, err := payload.ParseToast(f.Payload)
 		if err != nil {
-			d.raise(&ChannelError{Type: ErrPayloadFormat, App: f.App, Message: err.Error()})
+			d.raiseFor(ch, &ChannelError{Type: PayloadFormatError, App: f.App, Message: err.Error()})
 			return
 		}
 		if d.appState(f.App).Foreground {
 			if h.AppToast != nil {
 				h.AppToast(m, t)
+			}
+			if ev.ShellToastNotificationReceived != nil {
+				ev.ShellToastNotificationReceived(m, t)
 			}
 		} else if h.ShellToast != nil {
 			h.ShellToast(m, t)
@@ -628,7 +776,7 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 	case "tile":
 		t, err := payload.ParseTile(f.Payload)
 		if err != nil {
-			d.raise(&ChannelError{Type: ErrPayloadFormat, App: f.App, Message: err.Error()})
+			d.raiseFor(ch, &ChannelError{Type: PayloadFormatError, App: f.App, Message: err.Error()})
 			return
 		}
 		if h.Tile != nil {
@@ -639,11 +787,14 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 			if h.Raw != nil {
 				h.Raw(m, f.Payload)
 			}
+			if ev.HTTPNotificationReceived != nil {
+				ev.HTTPNotificationReceived(m, f.Payload)
+			}
 		} else if h.RawDropped != nil {
 			h.RawDropped(m)
 		}
 	default:
-		d.raise(&ChannelError{Type: ErrUnknown, App: f.App, Message: "unknown notification kind " + f.Kind})
+		d.raiseFor(ch, &ChannelError{Type: UnknownError, App: f.App, Message: "unknown notification kind " + f.Kind})
 	}
 }
 
@@ -651,7 +802,8 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 type eventQueue struct {
 	mu      sync.Mutex
 	q       []func()
-	running bool // a goroutine is draining q
+	running bool   // a goroutine is draining q
+	runner  uint64 // the id of that goroutine, 0 when none
 	closed  bool
 	wg      sync.WaitGroup // the draining goroutine
 }
@@ -684,12 +836,26 @@ func (e *eventQueue) close() {
 
 func (e *eventQueue) wait() { e.wg.Wait() }
 
+// onEventGoroutine reports whether the caller is the goroutine running the
+// events (a handler): waiting for the queue there would wait for itself.
+func (e *eventQueue) onEventGoroutine() bool {
+	e.mu.Lock()
+	runner := e.runner
+	e.mu.Unlock()
+	return runner != 0 && runner == goroutineID()
+}
+
 func (e *eventQueue) run() {
 	defer e.wg.Done()
+	id := goroutineID()
+	e.mu.Lock()
+	e.runner = id
+	e.mu.Unlock()
 	for {
 		e.mu.Lock()
 		if len(e.q) == 0 {
 			e.running = false
+			e.runner = 0
 			e.q = nil // an idle device keeps no backing array
 			e.mu.Unlock()
 			return
@@ -700,4 +866,18 @@ func (e *eventQueue) run() {
 		e.mu.Unlock()
 		f()
 	}
+}
+
+// goroutineID returns the calling goroutine's id, read from the first line
+// of its stack trace ("goroutine 42 [running]:"). Only Close needs it, to
+// tell a handler calling it from any other caller.
+func goroutineID() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b, _ = bytes.CutPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		b = b[:i]
+	}
+	id, _ := strconv.ParseUint(string(b), 10, 64)
+	return id
 }

@@ -296,7 +296,7 @@ func (c *conn) readLoop() {
 			if ch != nil {
 				ch <- f
 			} else if f.Type == wire.TypeError {
-				c.d.raise(&ChannelError{Type: ErrUnknown, App: f.App, Message: f.Code + ": " + f.Message})
+				c.d.raise(&ChannelError{Type: UnknownError, App: f.App, Message: f.Code + ": " + f.Message})
 			}
 		}
 	}

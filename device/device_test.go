@@ -2,35 +2,13 @@ package device
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-func TestBackoffGrowsWithinBounds(t *testing.T) {
-	min, max := 100*time.Millisecond, 5*time.Second
-	top := func(n int64) int64 { return n - 1 } // the largest draw
-	low := func(int64) int64 { return 0 }
-	prev := time.Duration(0)
-	for n := 0; n < 40; n++ {
-		hi := Backoff(n, min, max, top)
-		if hi < min/2 || hi > max {
-			t.Fatalf("attempt %d: %v outside [%v, %v]", n, hi, min/2, max)
-		}
-		if hi < prev {
-			t.Fatalf("attempt %d: ceiling shrank from %v to %v", n, prev, hi)
-		}
-		prev = hi
-		if lo := Backoff(n, min, max, low); lo != min/2 {
-			t.Fatalf("attempt %d: lowest draw %v, want the floor %v", n, lo, min/2)
-		}
-	}
-	if prev != max {
-		t.Fatalf("ceiling never reached max: %v", prev)
-	}
-}
 
 func TestSeenSetEvictsOldest(t *testing.T) {
 	s := newSeenSet(nil)
@@ -115,5 +93,22 @@ func TestNoStateWrittenAfterClose(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("state written after Close: %v", err)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for in, want := range map[string]time.Duration{
+		"60": time.Minute, "0": 0, now.Add(90 * time.Second).Format(http.TimeFormat): 90 * time.Second,
+		now.Add(-time.Hour).Format(http.TimeFormat): 0, "999999999": 24 * time.Hour,
+	} {
+		if got, ok := parseRetryAfter(in, now); !ok || got != want {
+			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v", in, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "soon", "-5", "1.5"} {
+		if _, ok := parseRetryAfter(bad, now); ok {
+			t.Errorf("parseRetryAfter(%q) accepted", bad)
+		}
 	}
 }

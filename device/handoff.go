@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/openmpns/openmpns/device/internal/backoff"
 	"github.com/openmpns/openmpns/shared/clock"
 )
 
@@ -66,7 +67,7 @@ func (h *Handoff) Send(ctx context.Context, r HandoffRecord, attempt func(n, sta
 	for n := 0; n < attempts; n++ {
 		if n > 0 {
 			done := make(chan struct{})
-			t := clk.AfterFunc(Backoff(n-1, minB, maxB, rand.Int64N), func() { close(done) })
+			t := clk.AfterFunc(backoff.Delay(n-1, minB, maxB, rand.Int64N), func() { close(done) })
 			select {
 			case <-done:
 			case <-ctx.Done():

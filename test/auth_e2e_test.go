@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/openmpns/openmpns/device"
 	"github.com/openmpns/openmpns/server"
 	"github.com/openmpns/openmpns/shared/payload"
@@ -103,7 +101,7 @@ func TestAuthenticatedSenders(t *testing.T) {
 	// The device connects over WSS and opens a channel for the news service.
 	rec := newRecorder()
 	dev, err := device.New(device.Config{Server: srv.URL(), StateDir: t.TempDir(), Handlers: rec.handlers(), Logger: quietLogger(),
-		MinBackoff: 5 * time.Millisecond, Dialer: &websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: roots}}})
+		MinBackoff: 5 * time.Millisecond, TLSConfig: &tls.Config{RootCAs: roots}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,21 +17,18 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/url"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/openmpns/openmpns/device"
+	"github.com/openmpns/openmpns/device/internal/backoff"
 	"github.com/openmpns/openmpns/shared/clock"
 	"github.com/openmpns/openmpns/shared/histogram"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/sender"
-	"github.com/openmpns/openmpns/shared/wire"
 )
 
 // ChannelName is the name every fleet device gives its channels.
@@ -131,6 +128,7 @@ type Fleet struct {
 	sendToAccept                   histogram.Histogram // from a timed X-MessageID to the server's accept
 	errMu                          sync.Mutex
 	errs                           map[string]int64
+	lastErr                        string
 	handoffs                       atomic.Int64
 	handoffFailures                atomic.Int64
 }
@@ -268,26 +266,23 @@ func (f *Fleet) launch() {
 	}
 }
 
-// dialer returns a WebSocket dialer with small buffers shared through a
-// pool, bound to one of the local loopback addresses.
-var writePool sync.Pool
-
-func (f *Fleet) dialer(idx int) *websocket.Dialer {
-	d := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 512, WriteBufferSize: 512,
-		WriteBufferPool: &writePool, Subprotocols: []string{wire.Subprotocol}, Proxy: http.ProxyFromEnvironment}
-	if n := f.cfg.SourceAddrs; n > 1 {
-		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+idx%n))}
-		nd := &net.Dialer{LocalAddr: local, Timeout: 30 * time.Second}
-		d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if host, _, err := net.SplitHostPort(addr); err == nil {
-				if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() && ip.To4() != nil {
-					return nd.DialContext(ctx, network, addr)
-				}
-			}
-			return (&net.Dialer{Timeout: 30 * time.Second}).DialContext(ctx, network, addr)
-		}
+// netDial returns the TCP dialer of device idx: bound to one of the local
+// loopback addresses when the fleet spreads over several, nil otherwise.
+func (f *Fleet) netDial(idx int) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	n := f.cfg.SourceAddrs
+	if n <= 1 {
+		return nil
 	}
-	return d
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+idx%n))}
+	nd := &net.Dialer{LocalAddr: local, Timeout: 30 * time.Second}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() && ip.To4() != nil {
+				return nd.DialContext(ctx, network, addr)
+			}
+		}
+		return (&net.Dialer{Timeout: 30 * time.Second}).DialContext(ctx, network, addr)
+	}
 }
 
 func (m *member) startDevice() error {
@@ -298,19 +293,20 @@ func (m *member) startDevice() error {
 	}
 	dev, err := device.New(device.Config{
 		Server: m.server, Servers: f.cfg.Servers, StateDir: dir, Client: "openmpns-fleet", Logger: f.log, Clock: f.clk,
-		MinBackoff: f.cfg.MinBackoff, MaxBackoff: f.cfg.MaxBackoff, Dialer: f.dialer(m.idx),
+		MinBackoff: f.cfg.MinBackoff, MaxBackoff: f.cfg.MaxBackoff,
+		HandshakeTimeout: 30 * time.Second, BufferSize: 512, NetDial: f.netDial(m.idx),
+		// The fleet watches the device and plays its shell; each app
+		// listens on its own channel (register).
 		Handlers: device.Handlers{
-			ChannelURIUpdated:       m.onURI,
 			ConnectionStatusChanged: m.onStatus,
+			ConnectFailed:           func(err error, _ time.Duration) { f.countError("connect", err) },
 			Error: func(e *device.ChannelError) {
-				if e.Type != device.ErrPowerLevelChanged {
-					f.countError(string(e.Type), nil)
+				if e.Type != device.PowerLevelChanged {
+					f.countError(string(e.Type), errors.New(e.Message))
 				}
 			},
 			ShellToast: func(md device.Meta, _ *payload.Toast) { m.received(md, Toast) },
-			AppToast:   func(md device.Meta, _ *payload.Toast) { m.received(md, Toast) },
 			Tile:       func(md device.Meta, _ *payload.Tile, _ []string) { m.received(md, Tile) },
-			Raw:        func(md device.Meta, _ []byte) { m.received(md, Raw) },
 			RawDropped: func(device.Meta) { f.rawDropped.Add(1) },
 			Duplicate:  func(device.Meta) { f.redelivered.Add(1) },
 		},
@@ -335,6 +331,11 @@ func (m *member) register() {
 			if ch = dev.Find(app, ChannelName); ch == nil {
 				ch = dev.NewChannel(app, ChannelName, "")
 			}
+			ch.SetEvents(device.ChannelEvents{
+				ChannelURIUpdated:              func(uri string) { m.onURI(app, uri) },
+				HTTPNotificationReceived:       func(md device.Meta, _ []byte) { m.received(md, Raw) },
+				ShellToastNotificationReceived: func(md device.Meta, _ *payload.Toast) { m.received(md, Toast) },
+			})
 			err := ch.Open(f.ctx)
 			if err == nil {
 				err = ch.BindToShellTile(f.ctx)
@@ -390,7 +391,7 @@ func (m *member) publish(app, uri string) {
 	}()
 }
 
-func (m *member) onURI(app, _, uri string) {
+func (m *member) onURI(app, uri string) {
 	// The first URI is published by register once the channel is bound; a
 	// later change (the server forgot the channel) is published here.
 	if m.ready.Load() {
@@ -464,7 +465,7 @@ func (f *Fleet) retry(kind string, step func() error) bool {
 		}
 		f.countError(kind, err)
 		select {
-		case <-f.after(device.Backoff(attempt, f.cfg.MinBackoff, f.cfg.MaxBackoff, rand.Int64N)):
+		case <-f.after(backoff.Delay(attempt, f.cfg.MinBackoff, f.cfg.MaxBackoff, rand.Int64N)):
 		case <-f.ctx.Done():
 			return false
 		}
@@ -499,6 +500,9 @@ func (f *Fleet) countError(kind string, err error) {
 	f.errMu.Lock()
 	f.errs[kind]++
 	n := f.errs[kind]
+	if err != nil {
+		f.lastErr = kind + ": " + err.Error()
+	}
 	f.errMu.Unlock()
 	if err != nil && (n <= 3 || n&(n-1) == 0) { // log the first few, then sparsely
 		f.log.Warn("fleet device error", "type", kind, "count", n, "err", err)
@@ -695,6 +699,10 @@ type Stats struct {
 	Received   [kinds]int64     `json:"received"` // toast, tile, raw
 	Reconnects int64            `json:"reconnects"`
 	Errors     map[string]int64 `json:"errors,omitempty"`
+	// LastError is the latest error with its type, such as "connect:
+	// device: dial ws://...: connection refused", for telling a user what
+	// goes wrong.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Total is the number of notifications received.
@@ -710,8 +718,12 @@ func (s Stats) ErrorCount() int64 {
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("%d/%d devices connected, %d registered, %d notifications, %d errors",
+	out := fmt.Sprintf("%d/%d devices connected, %d registered, %d notifications, %d errors",
 		s.Connected, s.Devices, s.Registered, s.Total(), s.ErrorCount())
+	if s.LastError != "" {
+		out += "; last error: " + s.LastError
+	}
+	return out
 }
 
 // Merge adds o to s (for the shards of one fleet).
@@ -724,6 +736,9 @@ func (s *Stats) Merge(o Stats) {
 		s.Received[k] += o.Received[k]
 	}
 	s.Reconnects += o.Reconnects
+	if o.LastError != "" {
+		s.LastError = o.LastError
+	}
 	for k, v := range o.Errors {
 		if s.Errors == nil {
 			s.Errors = map[string]int64{}
@@ -740,6 +755,7 @@ func (f *Fleet) Stats() Stats {
 		s.Received[k] = f.byKind[k].Load()
 	}
 	f.errMu.Lock()
+	s.LastError = f.lastErr
 	if len(f.errs) > 0 {
 		s.Errors = make(map[string]int64, len(f.errs))
 		for k, v := range f.errs {

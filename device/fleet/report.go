@@ -42,6 +42,28 @@ type Report struct {
 	SendToAcceptSummary histogram.Summary   `json:"send_to_accept"`
 	Elapsed             time.Duration       `json:"elapsed_ns"`
 	Shards              int                 `json:"shards,omitempty"`
+	// Timeline is the fleet's counters sampled through the run, when the
+	// program running it sampled them (openmpns fleet does, every
+	// --progress interval).
+	Timeline []Sample `json:"timeline,omitempty"`
+}
+
+// Sample is a fleet's counters at one moment of a run.
+type Sample struct {
+	// At is the time since the run started.
+	At         time.Duration `json:"at_ns"`
+	Started    int64         `json:"started"`
+	Connected  int64         `json:"connected"`
+	Registered int64         `json:"registered"`
+	Received   int64         `json:"received"` // all kinds, since the start
+	Reconnects int64         `json:"reconnects"`
+	Errors     int64         `json:"errors"`
+}
+
+// SampleOf is the sample of s taken at at.
+func SampleOf(at time.Duration, s Stats) Sample {
+	return Sample{At: at, Started: s.Started, Connected: s.Connected, Registered: s.Registered,
+		Received: s.Total(), Reconnects: s.Reconnects, Errors: s.ErrorCount()}
 }
 
 // Finish fills the derived fields (the latency summary).
@@ -112,10 +134,10 @@ func (r *Report) Merge(o *Report) {
 	r.Finish()
 }
 
-// WriteTable prints the report as a table for people.
-func (r *Report) WriteTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	us := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
+// Rows are the report's figures as (name, value) rows, for people: the
+// table WriteTable prints, and the summary of an HTML report.
+func (r *Report) Rows() [][2]string {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
 	rate := 0.0
 	if r.Elapsed > 0 {
 		rate = float64(r.Total()) / r.Elapsed.Seconds()
@@ -135,20 +157,25 @@ func (r *Report) WriteTable(w io.Writer) error {
 		[2]string{"duplicates seen by apps", fmt.Sprint(r.Duplicates)},
 		[2]string{"redelivered (dropped by dedupe)", fmt.Sprint(r.Redelivered)},
 		[2]string{"out of order", fmt.Sprint(r.OutOfOrder)},
-		[2]string{"accept to device p50", us(r.LatencySummary.P50)},
-		[2]string{"accept to device p95", us(r.LatencySummary.P95)},
-		[2]string{"accept to device p99", us(r.LatencySummary.P99)},
-		[2]string{"accept to device max", us(r.LatencySummary.Max)},
-		[2]string{"POST to device p50 / p99", us(r.SendLatencySummary.P50) + " / " + us(r.SendLatencySummary.P99)},
-		[2]string{"  of which POST to accept p50 / p99", us(r.SendToAcceptSummary.P50) + " / " + us(r.SendToAcceptSummary.P99)},
+		[2]string{"accept to device p50", ms(r.LatencySummary.P50)},
+		[2]string{"accept to device p95", ms(r.LatencySummary.P95)},
+		[2]string{"accept to device p99", ms(r.LatencySummary.P99)},
+		[2]string{"accept to device max", ms(r.LatencySummary.Max)},
+		[2]string{"POST to device p50 / p99", ms(r.SendLatencySummary.P50) + " / " + ms(r.SendLatencySummary.P99)},
+		[2]string{"  of which POST to accept p50 / p99", ms(r.SendToAcceptSummary.P50) + " / " + ms(r.SendToAcceptSummary.P99)},
 		[2]string{"reconnects", fmt.Sprint(r.Reconnects)},
 		[2]string{"handoffs (failed)", fmt.Sprintf("%d (%d)", r.Handoffs, r.HandoffFailures)},
 	)
 	for _, k := range slices.Sorted(maps.Keys(r.Errors)) {
 		rows = append(rows, [2]string{"errors: " + k, fmt.Sprint(r.Errors[k])})
 	}
-	rows = append(rows, [2]string{"elapsed", r.Elapsed.Round(time.Millisecond).String()})
-	for _, row := range rows {
+	return append(rows, [2]string{"elapsed", r.Elapsed.Round(time.Millisecond).String()})
+}
+
+// WriteTable prints the report as a table for people.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, row := range r.Rows() {
 		fmt.Fprintf(tw, "%s\t%s\t\n", row[0], row[1])
 	}
 	return tw.Flush()

@@ -150,6 +150,16 @@ func (s *Snapshot) Quantile(q float64) time.Duration {
 	return time.Duration(s.Max)
 }
 
+// UpperBound returns the largest value counted in the bucket with index i
+// (Buckets[k][0]), never above the largest value recorded: for drawing a
+// distribution from the buckets.
+func (s *Snapshot) UpperBound(i uint64) time.Duration {
+	if i >= buckets {
+		return time.Duration(s.Max)
+	}
+	return time.Duration(min(upper(int(i)), s.Max))
+}
+
 // Mean returns the mean value.
 func (s *Snapshot) Mean() time.Duration {
 	if s == nil || s.Count == 0 {

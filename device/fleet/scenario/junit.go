@@ -16,6 +16,7 @@ type junitSuite struct {
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
 	Errors   int         `xml:"errors,attr"`
+	Skipped  int         `xml:"skipped,attr"`
 	Time     string      `xml:"time,attr"`
 	Cases    []junitCase `xml:"testcase"`
 }
@@ -26,6 +27,7 @@ type junitCase struct {
 	Time      string        `xml:"time,attr"`
 	Failure   *junitMessage `xml:"failure,omitempty"`
 	Error     *junitMessage `xml:"error,omitempty"`
+	Skipped   *junitMessage `xml:"skipped,omitempty"`
 }
 
 type junitMessage struct {
@@ -46,6 +48,10 @@ func (o *Outcome) WriteJUnit(w io.Writer) error {
 		if r.Error != "" {
 			s.Errors++
 			c.Error = &junitMessage{Message: r.Error, Text: r.Error}
+		}
+		if r.Skipped != "" {
+			s.Skipped++
+			c.Skipped = &junitMessage{Message: r.Skipped}
 		}
 		s.Cases = append(s.Cases, c)
 	}

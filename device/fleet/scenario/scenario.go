@@ -3,6 +3,13 @@
 // restart, wait); expectations such as "every opted-in device shows 3
 // toasts within 10 s" or "no duplicates" pass or fail, and the result can
 // be written as JUnit XML for CI.
+//
+// The server a scenario runs against is named by the file: a base URL, or
+// "embedded" or "process" for one the caller starts (Options.Server):
+// openmpns fleet --scenario runs "embedded" in its own process and
+// "process" as a child `openmpns serve`, which a restart phase with kill
+// set ends with SIGKILL, so that a scenario can prove that what the server
+// accepted survives a crash.
 package scenario
 
 import (
@@ -14,6 +21,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -25,9 +33,10 @@ import (
 // Scenario is a parsed scenario file.
 type Scenario struct {
 	Name string `yaml:"name"`
-	// Server is a base URL, or "embedded" (the default) for the server the
-	// caller runs in this process (Options.Embedded); only an embedded
-	// server can be restarted by a phase.
+	// Server is a base URL, or "embedded" (the default) or "process" for
+	// the server the caller runs (Options.Server): in its own process, or
+	// as a child process that a restart phase may kill. Only those two can
+	// be restarted by a phase.
 	Server   string   `yaml:"server"`
 	Devices  int      `yaml:"devices"`
 	Apps     []string `yaml:"apps"`
@@ -132,11 +141,14 @@ type Churn struct {
 	For   Duration `yaml:"for"`
 }
 
-// Restart reboots a share of devices (from their state), or the embedded
-// server on the same data directory.
+// Restart reboots a share of devices (from their state), or the server
+// (embedded or process) on the same address and data directory.
 type Restart struct {
 	Devices Share `yaml:"devices"`
 	Server  bool  `yaml:"server"`
+	// Kill, with server, ends the server without letting it shut down
+	// (SIGKILL, a crash) instead of stopping it; needs server: process.
+	Kill bool `yaml:"kill"`
 }
 
 // Parse reads and checks a scenario.
@@ -202,8 +214,11 @@ func Parse(b []byte) (*Scenario, error) {
 				return nil, fmt.Errorf("scenario: phase %d: expect checks nothing", i+1)
 			}
 		}
-		if p.Restart != nil && p.Restart.Server && s.Server != "embedded" {
-			return nil, fmt.Errorf("scenario: phase %d: only an embedded server can be restarted", i+1)
+		if p.Restart != nil && p.Restart.Server && s.Server != "embedded" && s.Server != "process" {
+			return nil, fmt.Errorf("scenario: phase %d: only an embedded or process server can be restarted, not %s", i+1, s.Server)
+		}
+		if p.Restart != nil && p.Restart.Kill && (!p.Restart.Server || s.Server != "process") {
+			return nil, fmt.Errorf("scenario: phase %d: kill restarts the server with SIGKILL: it needs server: true and the scenario's server: process", i+1)
 		}
 	}
 	return &s, nil
@@ -232,21 +247,41 @@ func kindMix(kind string) (load.Mix, error) {
 
 // Result is the outcome of one phase.
 type Result struct {
-	Phase    string
-	Failure  string // an expectation did not hold
-	Error    string // the phase could not run
+	Phase   string
+	Failure string // an expectation did not hold
+	Error   string // the phase could not run
+	// Skipped says why the phase did not run (an earlier one made it
+	// pointless, such as a failed connect).
+	Skipped string
+	// Start is when the phase began, from the start of the run.
+	Start    time.Duration
 	Duration time.Duration
 }
 
 // Failed reports whether the phase failed or could not run.
 func (r Result) Failed() bool { return r.Failure != "" || r.Error != "" }
 
+// Verdict is PASS, FAIL, ERROR or SKIP.
+func (r Result) Verdict() string {
+	switch {
+	case r.Failure != "":
+		return "FAIL"
+	case r.Error != "":
+		return "ERROR"
+	case r.Skipped != "":
+		return "SKIP"
+	}
+	return "PASS"
+}
+
 // Outcome is a whole run.
 type Outcome struct {
 	Name    string
 	Results []Result
 	Report  *fleet.Report
-	Elapsed time.Duration
+	// Timeline is the fleet's counters sampled through the run.
+	Timeline []fleet.Sample
+	Elapsed  time.Duration
 }
 
 // Failed counts the failed phases.
@@ -261,8 +296,9 @@ func (o *Outcome) Failed() int {
 }
 
 // Server is the push server of a scenario whose file says server:
-// embedded. The caller starts it before Run and stops it after; the package
-// does not import the server, so that device/ never depends on server/.
+// embedded or process. The caller starts it before Run and stops it after;
+// the package does not import the server, so that device/ never depends on
+// server/.
 type Server interface {
 	// URL is the server's base URL, such as http://127.0.0.1:8080.
 	URL() string
@@ -272,11 +308,23 @@ type Server interface {
 	Restart(ctx context.Context) error
 }
 
+// Killer is a Server that can also crash: Kill ends it without letting it
+// shut down (SIGKILL) and starts it again on the same address and data. A
+// restart phase with kill set calls it.
+type Killer interface {
+	Server
+	Kill(ctx context.Context) error
+}
+
 // Options are the run's surroundings.
 type Options struct {
-	// Embedded is the server to run against when the scenario's server is
-	// "embedded"; required then.
-	Embedded Server
+	// Server is the server to run against when the scenario's server is
+	// "embedded" or "process"; required then. For "process", and for
+	// restart phases with kill, it must be a Killer.
+	Server Server
+	// SampleEvery is how often the fleet's counters are sampled for
+	// Outcome.Timeline (default 1 s).
+	SampleEvery time.Duration
 	// StateDir keeps the devices' state (needed for device restarts to keep
 	// their URIs); "" keeps it in memory.
 	StateDir string
@@ -294,26 +342,43 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Outcome, error) {
 	if opt.Progress == nil {
 		opt.Progress = io.Discard
 	}
+	if opt.SampleEvery <= 0 {
+		opt.SampleEvery = time.Second
+	}
 	r := &runner{s: s, opt: opt, out: &Outcome{Name: s.Name}, accepted: 0}
 	start := time.Now()
+	r.start = start
 	base := s.Server
-	if base == "embedded" {
-		if opt.Embedded == nil {
-			return nil, errors.New("scenario: an embedded server is needed (Options.Embedded)")
+	if base == "embedded" || base == "process" {
+		if opt.Server == nil {
+			return nil, fmt.Errorf("scenario: the scenario's server is %q: Options.Server is needed", base)
 		}
-		base = opt.Embedded.URL()
+		if _, ok := opt.Server.(Killer); base == "process" && !ok {
+			return nil, errors.New("scenario: server: process needs a server that can be killed (Options.Server must be a Killer)")
+		}
+		base = opt.Server.URL()
 	}
 	r.base = base
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() { defer close(sampled); r.sample(stopSampling) }()
 	defer func() {
 		if r.fl != nil {
 			r.fl.Close()
 		}
 	}()
+	skip := ""
 	for i, p := range s.Phases {
 		name, run := r.phase(i, p)
+		res := Result{Phase: fmt.Sprintf("%d %s", i+1, name), Start: time.Since(start)}
+		if skip != "" {
+			res.Skipped = skip
+			r.out.Results = append(r.out.Results, res)
+			fmt.Fprintf(opt.Progress, "scenario %q: phase %d: %s: skipped (%s)\n", s.Name, i+1, name, skip)
+			continue
+		}
 		fmt.Fprintf(opt.Progress, "scenario %q: phase %d: %s\n", s.Name, i+1, name)
 		t0 := time.Now()
-		res := Result{Phase: fmt.Sprintf("%d %s", i+1, name)}
 		if err := run(ctx); err != nil {
 			var fe *failure
 			if errors.As(err, &fe) {
@@ -331,18 +396,46 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Outcome, error) {
 			status = "ERROR: " + res.Error
 		}
 		fmt.Fprintf(opt.Progress, "scenario %q: phase %d: %s (%v)\n", s.Name, i+1, status, res.Duration.Round(time.Millisecond))
-		if res.Error != "" && r.fl == nil {
-			break // without a fleet nothing else can run
-		}
-		if ctx.Err() != nil {
-			break
+		switch {
+		case ctx.Err() != nil:
+			skip = "the run was interrupted"
+		case p.Connect != nil && res.Failed():
+			// Every later phase would fail for the same reason.
+			skip = "the connect phase failed"
+		case res.Error != "" && r.fl == nil:
+			skip = "no fleet: an earlier phase could not run"
 		}
 	}
+	close(stopSampling)
+	<-sampled
 	if r.fl != nil {
 		r.out.Report = r.fl.Report()
+		r.out.Timeline = append(r.out.Timeline, fleet.SampleOf(time.Since(start), r.fl.Stats()))
 	}
 	r.out.Elapsed = time.Since(start)
 	return r.out, nil
+}
+
+// sample records the fleet's counters every SampleEvery until stop closes.
+func (r *runner) sample(stop <-chan struct{}) {
+	t := time.NewTicker(r.opt.SampleEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		fl := r.fl
+		r.mu.Unlock()
+		if fl != nil {
+			s := fleet.SampleOf(time.Since(r.start), fl.Stats())
+			r.mu.Lock()
+			r.out.Timeline = append(r.out.Timeline, s)
+			r.mu.Unlock()
+		}
+	}
 }
 
 type failure struct{ msg string }
@@ -354,7 +447,9 @@ type runner struct {
 	opt      Options
 	out      *Outcome
 	base     string
-	fl       *fleet.Fleet
+	start    time.Time
+	mu       sync.Mutex   // guards fl and out.Timeline against the sampler
+	fl       *fleet.Fleet // set once, by the connect phase
 	accepted int64
 }
 
@@ -376,7 +471,9 @@ func (r *runner) phase(i int, p Phase) (string, func(context.Context) error) {
 			if err != nil {
 				return err
 			}
+			r.mu.Lock()
 			r.fl = fl
+			r.mu.Unlock()
 			wctx, cancel := context.WithTimeout(ctx, within(c.Within, time.Minute))
 			defer cancel()
 			if err := fl.WaitRegistered(wctx); err != nil {
@@ -439,10 +536,21 @@ func (r *runner) phase(i int, p Phase) (string, func(context.Context) error) {
 			r.fl.Churn(float64(c.Share), away)
 			return nil
 		}
+	case p.Restart != nil && p.Restart.Server && p.Restart.Kill:
+		return "kill the server (SIGKILL) and start it again", func(ctx context.Context) error {
+			k, ok := r.opt.Server.(Killer)
+			if !ok {
+				return errors.New("scenario: this server cannot be killed")
+			}
+			if err := k.Kill(ctx); err != nil {
+				return fmt.Errorf("scenario: killing and restarting the server: %w", err)
+			}
+			return nil
+		}
 	case p.Restart != nil && p.Restart.Server:
 		return "restart the server", func(ctx context.Context) error {
-			if err := r.opt.Embedded.Restart(ctx); err != nil {
-				return fmt.Errorf("scenario: restarting the embedded server: %w", err)
+			if err := r.opt.Server.Restart(ctx); err != nil {
+				return fmt.Errorf("scenario: restarting the server: %w", err)
 			}
 			return nil
 		}

@@ -22,10 +22,14 @@ func runDemoBackend(ctx context.Context, e *env, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:8090", "address to listen on (apps POST their Channel URIs to /handoff/news, /handoff/photos, /handoff/mail)")
 	interval := fs.Duration("interval", 5*time.Second, "time between rounds of notifications")
 	images := fs.String("images", "", "directory of images to serve under /images/ (default: the built-in demo images)")
+	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	log, _ := newLogger(e.stderr, "warn", "text")
+	log, err := newLogger(e.stderr, *logLevel, "text")
+	if err != nil {
+		return &usageError{err}
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

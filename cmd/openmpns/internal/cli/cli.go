@@ -39,17 +39,32 @@ func commands() []command {
 		{"render", "render a toast or tile payload to a PNG, as the emulator draws it", runRender},
 		{"demo-backend", "a demo cloud service: takes Channel URI handoffs and pushes news, photo and mail notifications", runDemoBackend},
 		{"demo", "show the whole path in the terminal: server, phone and cloud service", runDemo},
+		{"version", "print the version of this program", runVersion},
 	}
 }
 
 // errUsage marks an error already explained by the flag package.
 var errUsage = errors.New("usage")
 
+// usageError is a usage error that Run prints (exit 2), for mistakes found
+// after the flags parsed: an invalid scenario file, flags that do not go
+// together.
+type usageError struct{ err error }
+
+func (u *usageError) Error() string { return u.err.Error() }
+func (u *usageError) Unwrap() error { return u.err }
+
+// badUsage returns a usageError with a formatted message.
+func badUsage(format string, a ...any) error { return &usageError{fmt.Errorf(format, a...)} }
+
 // Run runs the command line args and returns the exit code: 0 on success, 1
 // on failure, 2 on a usage error.
 func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// A second Ctrl-C stops the program at once, while the orderly stop
+	// the first one began is still under way.
+	context.AfterFunc(ctx, stop)
 	return RunContext(ctx, args, stdin, stdout, stderr)
 }
 
@@ -63,18 +78,25 @@ func RunContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		}
 		return 0
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = []string{"version"}
+	}
 	for _, c := range commands() {
 		if c.name != args[0] {
 			continue
 		}
 		err := c.run(ctx, e, args[1:])
+		var ue *usageError
 		switch {
 		case err == nil, errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.Is(err, errUsage):
 			return 2
+		case errors.As(err, &ue):
+			fmt.Fprintf(stderr, "openmpns %s: %s\n", c.name, trimPrefix(ue.Error(), c.name))
+			return 2
 		}
-		fmt.Fprintf(stderr, "openmpns %s: %v\n", c.name, err)
+		fmt.Fprintf(stderr, "openmpns %s: %s\n", c.name, trimPrefix(err.Error(), c.name))
 		return 1
 	}
 	fmt.Fprintf(stderr, "openmpns: unknown command %q\n\n", args[0])
@@ -82,33 +104,116 @@ func RunContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	return 2
 }
 
+// trimPrefix drops a leading "name: " (or "name: name: ") from an error
+// message that Run prefixes with "openmpns name: " anyway: errors from the
+// packages a command uses carry the package's name, often the command's.
+func trimPrefix(msg, name string) string {
+	for _, p := range []string{name + ": ", "openmpns " + name + ": "} {
+		for strings.HasPrefix(msg, p) {
+			msg = strings.TrimPrefix(msg, p)
+		}
+	}
+	return msg
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "OpenMPNS: the Microsoft Push Notification Service, brought back.")
 	fmt.Fprintln(w, "\nUsage: openmpns <command> [flags]   (openmpns <command> --help for its flags)")
+	fmt.Fprintln(w, "       openmpns --version")
 	fmt.Fprintln(w, "\nCommands:")
+	width := 0
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 }
 
+// internalFlag starts the usage text of a flag that only the program itself
+// passes (to its worker processes): such flags are left out of --help.
+const internalFlag = "internal: "
+
 // newFlags returns a flag set that prints a usage text with the command's
-// synopsis to stderr and returns errors instead of exiting.
+// synopsis to stderr and returns errors instead of exiting. Flags whose
+// usage starts with internalFlag are not shown.
 func newFlags(e *env, name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet("openmpns "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs.SetOutput(&usageOutput{stdout: e.stdout, stderr: e.stderr})
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: openmpns %s %s\n\nFlags:\n", name, synopsis)
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	return fs
 }
 
-// parse parses flags; a usage error has been printed when it returns errUsage.
+// usageOutput is a flag set's output: stderr for usage errors, stdout once
+// the user asked for --help, so that the whole help (synopsis, flags and
+// examples) goes to one stream, the one a pager reads.
+type usageOutput struct {
+	stdout, stderr io.Writer
+	help           bool
+}
+
+func (u *usageOutput) Write(p []byte) (int, error) {
+	if u.help {
+		return u.stdout.Write(p)
+	}
+	return u.stderr.Write(p)
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool { return arg == "-h" || arg == "-help" || arg == "--help" || arg == "--h" }
+
+// wantsHelp reports whether args ask for help before any word that ends
+// the flags.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			return false
+		}
+		if isHelp(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// printFlags is fs.PrintDefaults without the internal flags.
+func printFlags(fs *flag.FlagSet) {
+	shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	shown.SetOutput(fs.Output())
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.HasPrefix(f.Usage, internalFlag) {
+			shown.Var(f.Value, f.Name, f.Usage)
+			shown.Lookup(f.Name).DefValue = f.DefValue // not the value parsed so far
+		}
+	})
+	shown.PrintDefaults()
+}
+
+// takesOperands names the commands whose words after the flags are
+// operands they read themselves (fs.Args); every other command refuses
+// stray words.
+var takesOperands = map[string]bool{"openmpns service": true}
+
+// parse parses flags; a usage error has been printed when it returns
+// errUsage. A word that is not a flag is refused (unless the command takes
+// operands): the flag package stops at it, so the flags after it would be
+// silently dropped.
 func parse(fs *flag.FlagSet, args []string) error {
+	if u, ok := fs.Output().(*usageOutput); ok && wantsHelp(args) {
+		u.help = true
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
+		return errUsage
+	}
+	if fs.NArg() > 0 && !takesOperands[fs.Name()] {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q: every value belongs to a flag (--name value); quote values that have spaces\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
 		return errUsage
 	}
 	return nil

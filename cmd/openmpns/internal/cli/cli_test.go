@@ -55,14 +55,42 @@ type running struct {
 }
 
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed and replaced on every write
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.changed != nil {
+		close(s.changed)
+	}
+	s.changed = make(chan struct{})
 	return s.b.Write(p)
+}
+
+// wait waits until the buffer holds want.
+func (s *syncBuffer) wait(t *testing.T, want string) {
+	t.Helper()
+	timeout := time.NewTimer(20 * time.Second)
+	defer timeout.Stop()
+	for {
+		s.mu.Lock()
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		ch, has := s.changed, strings.Contains(s.b.String(), want)
+		s.mu.Unlock()
+		if has {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timeout.C:
+			t.Fatalf("no %q in %q", want, s.String())
+		}
+	}
 }
 
 func (s *syncBuffer) String() string {
@@ -96,6 +124,12 @@ func start(t *testing.T, args ...string) *running {
 		}
 	})
 	return r
+}
+
+// waitStderr waits until stderr holds want.
+func (r *running) waitStderr(t *testing.T, want string) {
+	t.Helper()
+	r.stderr.wait(t, want)
 }
 
 // next returns the next stdout line that contains want.

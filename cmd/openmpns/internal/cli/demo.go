@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/openmpns/openmpns/device"
@@ -46,10 +49,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 			got <- fmt.Sprintf("phone shows toast: %q / %q (opens %s) after %v", t.Text1, t.Text2, t.Param, m.ReceivedAt.Sub(m.AcceptedAt).Round(time.Microsecond))
 		},
 		Tile: func(m device.Meta, t *payload.Tile, _ []string) {
-			got <- fmt.Sprintf("phone updates %s tile %q: %v cleared %v", t.Template, t.ID, t.Fields, t.Cleared)
-		},
-		Raw: func(m device.Meta, b []byte) {
-			got <- fmt.Sprintf("app receives raw data %q (class %d, after %v)", b, m.Class, m.ReceivedAt.Sub(m.AcceptedAt).Round(time.Millisecond))
+			got <- "phone updates " + describeTile(t)
 		},
 	}
 	dev, err := device.New(device.Config{Server: srv.URL(), Handlers: h, Logger: quiet})
@@ -60,6 +60,10 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	const app = "com.example.news"
 	dev.SetAppState(app, device.AppState{Running: true})
 	ch := dev.NewChannel(app, "news", "")
+	// The app's own events: raw data reaches it while it runs.
+	ch.SetEvents(device.ChannelEvents{HTTPNotificationReceived: func(m device.Meta, b []byte) {
+		got <- fmt.Sprintf("app receives raw data %q (class %d, after %v)", b, m.Class, m.ReceivedAt.Sub(m.AcceptedAt).Round(time.Millisecond))
+	}})
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := ch.Open(octx); err != nil {
@@ -137,4 +141,40 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	say("-> after the app closes its channel: HTTP %d %s/%s", resp.StatusCode, resp.NotificationStatus, resp.SubscriptionStatus)
 	say("== done. Next: openmpns serve, openmpns device --app APP --toast --tile, openmpns send toast --uri URI --text1 Hi")
 	return nil
+}
+
+// describeTile says in words what a tile update changes: which tile, then
+// each element set (in the template's order) and each element cleared.
+func describeTile(t *payload.Tile) string {
+	tmpl := t.Template.String()
+	if tmpl == "" {
+		tmpl = "WP7.5"
+	}
+	which := "the primary " + tmpl + " tile"
+	if t.ID != "" {
+		which = "the secondary " + tmpl + " tile " + t.ID
+	}
+	names := slices.Sorted(maps.Keys(t.Fields))
+	if order := payload.Elements(t.Template); order != nil {
+		slices.SortStableFunc(names, func(a, b string) int { return rank(order, a) - rank(order, b) })
+	}
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s %q", n, t.Fields[n]))
+	}
+	for _, n := range t.Cleared {
+		parts = append(parts, n+" cleared")
+	}
+	if len(parts) == 0 {
+		parts = []string{"nothing changed"}
+	}
+	return which + ": " + strings.Join(parts, ", ")
+}
+
+// rank is name's place in order, unknown names last.
+func rank(order []string, name string) int {
+	if i := slices.Index(order, name); i >= 0 {
+		return i
+	}
+	return len(order)
 }

@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/openmpns/openmpns/device"
 	"github.com/openmpns/openmpns/shared/payload"
@@ -32,20 +33,27 @@ func (j *jsonLines) emit(v map[string]any) {
 	j.w.Write(append(b, '\n'))
 }
 
-func defaultStateDir() string {
+// defaultStateDir is where `openmpns device` keeps app's device state
+// unless --state says otherwise: one directory per app, so that devices
+// started for two apps are two phones with identities of their own.
+func defaultStateDir(app string) string {
+	base := ".openmpns-device"
 	if dir, err := os.UserConfigDir(); err == nil {
-		return filepath.Join(dir, "openmpns", "device")
+		base = filepath.Join(dir, "openmpns", "device")
 	}
-	return ".openmpns-device"
+	if app == "" {
+		return base
+	}
+	return filepath.Join(base, url.PathEscape(app))
 }
 
 func runDevice(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "device", "--app APP [--server URL] [--channel NAME] [--service NAME] [--state DIR] [--toast] [--tile] [--foreground | --not-running] [--handoff URL]")
+	fs := newFlags(e, "device", "--app APP [--server URL] [--channel NAME] [--service NAME] [--state DIR] [--toast] [--tile] [--foreground | --not-running] [--handoff URL] [--log-level L]")
 	srvURL := fs.String("server", "http://127.0.0.1:8080", "OpenMPNS server base URL; several, comma-separated (the nodes of a cluster), are tried in turn when the connection is lost")
 	app := fs.String("app", "", "app id whose channel to open, e.g. com.example.news (required)")
 	chName := fs.String("channel", "main", "channel name (HttpNotificationChannel name)")
 	service := fs.String("service", "", "service name for an authenticated channel")
-	state := fs.String("state", defaultStateDir(), "state directory: device identity, channels, recent notification ids")
+	state := fs.String("state", "", "state directory: device identity, channels, recent notification ids; one device at a time uses it (default: per app, "+defaultStateDir("APP")+")")
 	toast := fs.Bool("toast", false, "bind the channel to toast (BindToShellToast)")
 	tile := fs.Bool("tile", false, "bind the channel to tile (BindToShellTile)")
 	domains := fs.String("domains", "", "comma-separated remote image domains allowed on tiles (with --tile)")
@@ -53,6 +61,7 @@ func runDevice(ctx context.Context, e *env, args []string) error {
 	notRunning := fs.Bool("not-running", false, "the app is not running: raw notifications are dropped")
 	power := fs.String("power", "normal", "power level: normal, low (raw only) or critically_low (nothing)")
 	handoff := fs.String("handoff", "", "POST the Channel URI as JSON to this cloud service URL whenever it is new or changed")
+	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -62,8 +71,20 @@ func runDevice(ctx context.Context, e *env, args []string) error {
 		return errUsage
 	}
 	if *fg && *notRunning {
-		return errors.New("--foreground and --not-running contradict each other")
+		return badUsage("--foreground and --not-running contradict each other")
 	}
+	log, err := newLogger(e.stderr, *logLevel, "text")
+	if err != nil {
+		return &usageError{err}
+	}
+	if *state == "" {
+		*state = defaultStateDir(*app)
+	}
+	unlock, err := lockStateDir(*state)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	out := &jsonLines{w: e.stdout}
 	var dev *device.Device
 	var hoWG sync.WaitGroup
@@ -91,16 +112,36 @@ func runDevice(ctx context.Context, e *env, args []string) error {
 			out.emit(ev)
 		}()
 	}
+	emitError := func(err *device.ChannelError) {
+		out.emit(map[string]any{"event": "error", "type": string(err.Type), "app": err.App, "message": err.Message})
+	}
+	// The device's own events (the connection, device-level errors) and
+	// the shell's (toasts it shows, tiles); the app's are on its channel.
+	// The Channel URI is watched here too: a channel saved from an earlier
+	// run is re-opened as soon as the device connects, which may be before
+	// the app has found it and set its events.
+	failures := 0
 	h := device.Handlers{
 		ChannelURIUpdated: onURI,
 		ConnectionStatusChanged: func(s device.ConnectionStatus) {
+			if s == device.Connected {
+				failures = 0
+			}
 			out.emit(map[string]any{"event": "connection", "status": string(s)})
 		},
+		ConnectFailed: func(err error, retryIn time.Duration) {
+			failures++
+			out.emit(map[string]any{"event": "connect_failed", "attempt": failures, "error": err.Error(), "retry_in_ms": retryIn.Milliseconds()})
+			if failures == 1 || failures&(failures-1) == 0 {
+				fmt.Fprintf(e.stderr, "openmpns device: cannot reach %s (%s); retrying in %v\n", *srvURL, trimPrefix(err.Error(), "device"), retryIn.Round(time.Millisecond))
+			}
+		},
 		Error: func(err *device.ChannelError) {
-			out.emit(map[string]any{"event": "error", "type": string(err.Type), "app": err.App, "message": err.Message})
+			if err.App == "" {
+				emitError(err)
+			}
 		},
 		ShellToast: func(m device.Meta, t *payload.Toast) { out.emit(toastEvent(m, t, false)) },
-		AppToast:   func(m device.Meta, t *payload.Toast) { out.emit(toastEvent(m, t, true)) },
 		Tile: func(m device.Meta, t *payload.Tile, _ []string) {
 			fields := t.Fields
 			if fields == nil {
@@ -113,15 +154,11 @@ func runDevice(ctx context.Context, e *env, args []string) error {
 			out.emit(map[string]any{"event": "tile", "app": m.App, "id": m.ID, "tile_id": t.ID, "template": t.Template.String(),
 				"fields": fields, "cleared": cleared, "latency_ms": latencyMS(m)})
 		},
-		Raw: func(m device.Meta, b []byte) {
-			out.emit(map[string]any{"event": "raw", "app": m.App, "id": m.ID, "data_base64": base64.StdEncoding.EncodeToString(b), "latency_ms": latencyMS(m)})
-		},
 		RawDropped: func(m device.Meta) {
 			out.emit(map[string]any{"event": "raw_dropped", "app": m.App, "id": m.ID, "reason": "the app is not running"})
 		},
 	}
-	var err error
-	dev, err = device.New(device.Config{Servers: splitList(*srvURL), StateDir: *state, Handlers: h})
+	dev, err = device.New(device.Config{Servers: splitList(*srvURL), StateDir: *state, Handlers: h, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -137,6 +174,14 @@ func runDevice(ctx context.Context, e *env, args []string) error {
 	if ch == nil {
 		ch = dev.NewChannel(*app, *chName, *service)
 	}
+	// The app's events, as an app gets them from its HttpNotificationChannel.
+	ch.SetEvents(device.ChannelEvents{
+		HTTPNotificationReceived: func(m device.Meta, b []byte) {
+			out.emit(map[string]any{"event": "raw", "app": m.App, "id": m.ID, "data_base64": base64.StdEncoding.EncodeToString(b), "latency_ms": latencyMS(m)})
+		},
+		ShellToastNotificationReceived: func(m device.Meta, t *payload.Toast) { out.emit(toastEvent(m, t, true)) },
+		ErrorOccurred:                  emitError,
+	})
 	if err := ch.Open(ctx); err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}

@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,7 +42,7 @@ type fleetOpts struct {
 	optOut, airplane, lowPower       float64
 	churn                            float64
 	state, handoff                   string
-	channelsOut, report              string
+	channelsOut, report, htmlReport  string
 	duration                         time.Duration
 	untilReceived                    int64
 	seed                             uint64
@@ -51,7 +53,7 @@ type fleetOpts struct {
 }
 
 func runFleet(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "fleet", "--devices N --apps a,b,c [--server URL[,URL...]] [--connect-rate R] [--opt-out P] [--churn P/min] [--airplane P] [--low-power P] [--state DIR] [--channels-out FILE] [--handoff URL] [--report FILE] [--duration D] [--until-received K]\n       openmpns fleet --scenario FILE.yaml [--junit FILE] [--report FILE] [--server URL]")
+	fs := newFlags(e, "fleet", "--devices N --apps a,b,c [--server URL[,URL...]] [--connect-rate R] [--opt-out P] [--churn P/min] [--airplane P] [--low-power P] [--state DIR] [--channels-out FILE] [--handoff URL] [--report FILE] [--report-html FILE] [--duration D] [--until-received K]\n       openmpns fleet --scenario FILE.yaml [--junit FILE] [--report FILE] [--report-html FILE] [--server URL] [--state DIR]")
 	var o fleetOpts
 	servers := fs.String("server", "http://127.0.0.1:8080", "OpenMPNS server base URL; several, comma-separated, share the devices, and each device fails over to the next")
 	fs.IntVar(&o.devices, "devices", 100, "number of emulated phones")
@@ -66,6 +68,7 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&o.channelsOut, "channels-out", "", "write every Channel URI, as it appears, to this file: .csv, or JSON lines otherwise (device, device_id, app, channel, uri, toast)")
 	fs.StringVar(&o.handoff, "handoff", "", "each device POSTs its Channel URIs to this cloud service URL (same JSON as openmpns device --handoff)")
 	fs.StringVar(&o.report, "report", "", "write the JSON report to this file at the end")
+	fs.StringVar(&o.htmlReport, "report-html", "", "write a self-contained HTML report (summary, latency, deliveries and connections over time, scenario verdicts) to this file at the end")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (default: until Ctrl-C or --until-received)")
 	fs.Int64Var(&o.untilReceived, "until-received", 0, "stop once the fleet has received this many notifications")
 	fs.IntVar(&o.perProcess, "per-process", perProcessDefault, "devices per process; above, the fleet runs worker processes of itself and merges their reports")
@@ -78,7 +81,7 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&o.firstIndex, "first-index", 0, "internal: number of this shard's first device")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler on this address, e.g. 127.0.0.1:6061 (off by default)")
-	scenarioFile := fs.String("scenario", "", "run a YAML scenario (see assets/scenarios/); exits 1 when an expectation fails")
+	scenarioFile := fs.String("scenario", "", "run a YAML scenario (see assets/scenarios/); the file sets the fleet, so only --server, --state, --junit, --report, --report-html, --log-level and --pprof go with it; exits 1 when an expectation fails, 2 when the file is invalid")
 	junit := fs.String("junit", "", "with --scenario: write the results as JUnit XML to this file")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -91,18 +94,27 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 		defer stop()
 		fmt.Fprintf(e.stderr, "fleet: profiler on http://%s/debug/pprof/\n", addr)
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *scenarioFile != "" {
-		serverSet := false
-		fs.Visit(func(f *flag.Flag) { serverSet = serverSet || f.Name == "server" })
+		for _, name := range sortedKeys(set) {
+			if !scenarioFlags[name] {
+				return badUsage("--%s does not go with --scenario: the scenario file describes the fleet and its phases (see assets/scenarios/)", name)
+			}
+		}
 		override := ""
-		if serverSet {
+		if set["server"] {
 			override = *servers
 		}
 		log, err := newLogger(e.stderr, *logLevel, "text")
 		if err != nil {
-			return err
+			return &usageError{err}
 		}
-		return runScenario(ctx, e, *scenarioFile, override, o.state, *junit, o.report, log)
+		return runScenario(ctx, e, scenarioRun{file: *scenarioFile, serverURL: override, state: o.state,
+			junit: *junit, report: o.report, htmlReport: o.htmlReport}, log)
+	}
+	if set["junit"] {
+		return badUsage("--junit goes with --scenario")
 	}
 	var err error
 	for _, p := range []struct {
@@ -123,7 +135,7 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	}
 	log, err := newLogger(e.stderr, *logLevel, "text")
 	if err != nil {
-		return err
+		return &usageError{err}
 	}
 	if o.sourceAddrs == 0 {
 		o.sourceAddrs = defaultSourceAddrs(o.servers, o.devices)
@@ -133,6 +145,12 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	}
 	return runFleetMain(ctx, e, o, log)
 }
+
+// scenarioFlags are the flags that go with --scenario.
+var scenarioFlags = map[string]bool{"scenario": true, "server": true, "state": true, "junit": true, "report": true,
+	"report-html": true, "log-level": true, "pprof": true}
+
+func sortedKeys(m map[string]bool) []string { return slices.Sorted(maps.Keys(m)) }
 
 // parseShare reads 0.1, 10% or 10%/min as a share between 0 and 1.
 func parseShare(s string) (float64, error) {
@@ -342,6 +360,8 @@ func runFleetMain(ctx context.Context, e *env, o fleetOpts, log *slog.Logger) er
 	tick := time.NewTicker(o.progress)
 	defer tick.Stop()
 	last, lastAt := int64(0), start
+	lastErr := ""
+	var timeline []fleet.Sample
 	why := "interrupted"
 loop:
 	for {
@@ -353,10 +373,15 @@ loop:
 			break loop
 		case now := <-tick.C:
 			s := merged()
+			timeline = append(timeline, fleet.SampleOf(now.Sub(start), s))
 			rate := float64(s.Total()-last) / now.Sub(lastAt).Seconds()
 			last, lastAt = s.Total(), now
 			fmt.Fprintf(e.stderr, "fleet %6.1fs: %d/%d started, %d connected, %d registered, %d received (%.0f/s), %d reconnects, %d errors\n",
 				now.Sub(start).Seconds(), s.Started, o.devices, s.Connected, s.Registered, s.Total(), rate, s.Reconnects, s.ErrorCount())
+			if s.LastError != "" && s.LastError != lastErr {
+				lastErr = s.LastError
+				fmt.Fprintf(e.stderr, "fleet: last error: %s\n", s.LastError)
+			}
 			if o.untilReceived > 0 && s.Total() >= o.untilReceived {
 				why = "received " + strconv.FormatInt(o.untilReceived, 10)
 				break loop
@@ -364,7 +389,12 @@ loop:
 		}
 	}
 	fmt.Fprintf(e.stderr, "fleet: stopping (%s)\n", why)
+	final := merged()
 	rep, err := stopAll()
+	if rep.Elapsed <= 0 {
+		rep.Elapsed = time.Since(start)
+	}
+	rep.Timeline = append(timeline, fleet.SampleOf(time.Since(start), final))
 	if cw != nil {
 		if cerr := cw.close(); cerr != nil && err == nil {
 			err = cerr
@@ -381,6 +411,12 @@ loop:
 			return fmt.Errorf("--report: %w", jerr)
 		}
 		fmt.Fprintf(e.stderr, "fleet: report written to %s\n", o.report)
+	}
+	if o.htmlReport != "" {
+		if herr := writeFleetHTML(o.htmlReport, rep); herr != nil {
+			return fmt.Errorf("--report-html: %w", herr)
+		}
+		fmt.Fprintf(e.stderr, "fleet: HTML report written to %s\n", o.htmlReport)
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,6 +15,36 @@ import (
 	"github.com/openmpns/openmpns/device/fleet"
 	"github.com/openmpns/openmpns/shared/sender/load"
 )
+
+// waitRegistered waits until every device of fl is registered, for at
+// most within, printing progress every interval, with the latest error
+// once devices fail to connect: a fleet that cannot reach its server
+// says so at once instead of waiting in silence.
+func waitRegistered(ctx context.Context, fl *fleet.Fleet, within, interval time.Duration, w io.Writer, prefix string) error {
+	wctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	lastErr := ""
+	for {
+		tctx, tcancel := context.WithTimeout(wctx, interval)
+		err := fl.WaitRegistered(tctx)
+		tcancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted while the devices connected (%s)", fl.Stats())
+		}
+		if wctx.Err() != nil {
+			return fmt.Errorf("the devices did not all register within %v (%s)", within, fl.Stats())
+		}
+		s := fl.Stats()
+		fmt.Fprintf(w, "%s: %d/%d devices connected, %d registered, %d errors\n", prefix, s.Connected, s.Devices, s.Registered, s.ErrorCount())
+		if s.LastError != "" && s.LastError != lastErr {
+			lastErr = s.LastError
+			fmt.Fprintf(w, "%s: last error: %s (the devices keep retrying)\n", prefix, s.LastError)
+		}
+	}
+}
 
 // loadReport is what `openmpns load --report` writes: the sender's view
 // and, when it ran its own fleet, the devices' view.
@@ -38,9 +69,16 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	interval := fs.String("class", "immediate", "batching interval: immediate, 450 (within 450 s) or 900")
 	token := fs.String("token", "", "bearer access token for an authenticated sender (Authorization: Bearer)")
 	report := fs.String("report", "", "write the JSON report to this file")
+	htmlReport := fs.String("report-html", "", "write a self-contained HTML report to this file (with --fleet: latency distribution, deliveries and connections over time)")
 	drain := fs.Duration("drain", 30*time.Second, "with --fleet: how long to wait for the devices to receive what was accepted")
+	connectWithin := fs.Duration("connect-within", 5*time.Minute, "with --fleet: how long the devices may take to connect and register")
+	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	log, err := newLogger(e.stderr, *logLevel, "text")
+	if err != nil {
+		return &usageError{err}
 	}
 	mix, err := load.ParseMix(*mixFlag)
 	if err != nil {
@@ -70,7 +108,6 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("%s: %w", *channels, err)
 		}
 	} else {
-		log, _ := newLogger(e.stderr, "warn", "text")
 		servers := splitList(*srvURL)
 		fl, err = fleet.Start(ctx, fleet.Config{Servers: servers, Devices: *fleetN, Apps: splitList(*apps),
 			ConnectRate: 0, Logger: log, SourceAddrs: defaultSourceAddrs(servers, *fleetN)})
@@ -79,10 +116,7 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		}
 		defer fl.Close()
 		fmt.Fprintf(e.stderr, "load: starting %d devices against %s...\n", *fleetN, *srvURL)
-		wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		err = fl.WaitRegistered(wctx)
-		cancel()
-		if err != nil {
+		if err := waitRegistered(ctx, fl, *connectWithin, time.Second, e.stderr, "load"); err != nil {
 			return err
 		}
 		for _, c := range fl.Channels() {
@@ -114,6 +148,12 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		mode = fmt.Sprintf("%.0f/s", *rate)
 	}
 	fmt.Fprintf(e.stderr, "load: sending to %d channels at %s, mix %s\n", len(targets), mode, mix)
+	var timeline []fleet.Sample
+	stopSampling := func() {}
+	if fl != nil && *htmlReport != "" {
+		stopSampling = sampleFleet(fl, time.Second, &timeline)
+		defer stopSampling()
+	}
 	rep, err := load.Run(ctx, cfg)
 	if err != nil {
 		return err
@@ -125,7 +165,9 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		wctx, cancel := context.WithTimeout(ctx, *drain)
 		werr := fl.Wait(wctx, func(s fleet.Stats) bool { return s.Total() >= rep.Received })
 		cancel()
+		stopSampling()
 		out.Fleet = fl.Report()
+		out.Fleet.Timeline = timeline
 		fmt.Fprintf(e.stdout, "devices received %d of %d accepted; end to end (accept → device): %s; POST → device: %s; POST → accept: %s\n",
 			out.Fleet.Total(), rep.Received, out.Fleet.LatencySummary, out.Fleet.SendLatencySummary, out.Fleet.SendToAcceptSummary)
 		if werr != nil {
@@ -140,6 +182,12 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		if jerr != nil {
 			return fmt.Errorf("--report: %w", jerr)
 		}
+	}
+	if *htmlReport != "" {
+		if herr := writeLoadHTML(*htmlReport, rep, out.Fleet, timeline); herr != nil {
+			return fmt.Errorf("--report-html: %w", herr)
+		}
+		fmt.Fprintf(e.stderr, "load: HTML report written to %s\n", *htmlReport)
 	}
 	return err
 }
@@ -157,4 +205,34 @@ func rebase(uri, base string) (string, error) {
 	}
 	u.Scheme, u.Host = b.Scheme, b.Host
 	return u.String(), nil
+}
+
+// sampleFleet records fl's counters every interval into *timeline until
+// the returned stop is called (which waits for the sampler to end).
+func sampleFleet(fl *fleet.Fleet, interval time.Duration, timeline *[]fleet.Sample) (stop func()) {
+	start := time.Now()
+	done, ended := make(chan struct{}), make(chan struct{})
+	*timeline = append(*timeline, fleet.SampleOf(0, fl.Stats()))
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				*timeline = append(*timeline, fleet.SampleOf(time.Since(start), fl.Stats()))
+				return
+			case now := <-t.C:
+				*timeline = append(*timeline, fleet.SampleOf(now.Sub(start), fl.Stats()))
+			}
+		}
+	}()
+	var once bool
+	return func() {
+		if !once {
+			once = true
+			close(done)
+			<-ended
+		}
+	}
 }

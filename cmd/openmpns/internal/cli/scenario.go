@@ -1,61 +1,83 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/openmpns/openmpns/device/fleet/scenario"
 	"github.com/openmpns/openmpns/server"
 )
 
-// runScenario runs a scenario file; it fails when any phase fails.
-func runScenario(ctx context.Context, e *env, file, serverURL, state, junit, report string, log *slog.Logger) error {
-	b, err := os.ReadFile(file)
+// scenarioRun is what a scenario run writes besides its table.
+type scenarioRun struct {
+	file, serverURL, state    string
+	junit, report, htmlReport string
+}
+
+// runScenario runs a scenario file; it fails when any phase fails (exit 1),
+// and an unreadable or invalid file is a usage error (exit 2).
+func runScenario(ctx context.Context, e *env, o scenarioRun, log *slog.Logger) error {
+	b, err := os.ReadFile(o.file)
 	if err != nil {
-		return err
+		return &usageError{fmt.Errorf("--scenario: %w", err)}
 	}
 	s, err := scenario.Parse(b)
 	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
+		return &usageError{fmt.Errorf("%s: %w", o.file, err)}
 	}
-	if serverURL != "" {
-		s.Server = serverURL
+	if o.serverURL != "" {
+		s.Server = o.serverURL
 	}
-	opt := scenario.Options{StateDir: state, Logger: log, Progress: e.stderr}
-	if s.Server == "embedded" {
+	opt := scenario.Options{StateDir: o.state, Logger: log, Progress: e.stderr, SampleEvery: 250 * time.Millisecond}
+	if s.Server == "embedded" || s.Server == "process" {
 		data, err := os.MkdirTemp("", "openmpns-scenario-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(data)
-		srv, err := startEmbedded(server.Config{Listen: "127.0.0.1:0", DataDir: data, Logger: log})
+		var srv interface {
+			scenario.Server
+			Close() error
+		}
+		if s.Server == "embedded" {
+			srv, err = startEmbedded(server.Config{Listen: "127.0.0.1:0", DataDir: data, Logger: log})
+		} else {
+			srv, err = startServeProcess(ctx, data, e.stderr)
+		}
 		if err != nil {
 			return err
 		}
 		defer srv.Close()
-		opt.Embedded = srv
+		fmt.Fprintf(e.stderr, "scenario %q: %s server on %s\n", s.Name, s.Server, srv.URL())
+		opt.Server = srv
 	}
 	out, err := scenario.Run(ctx, s, opt)
 	if err != nil {
 		return err
 	}
 	for _, r := range out.Results {
-		mark := "PASS"
-		if r.Failed() {
-			mark = "FAIL"
-		}
-		fmt.Fprintf(e.stdout, "%s  %s", mark, r.Phase)
-		if r.Failed() {
+		fmt.Fprintf(e.stdout, "%-4s  %s", r.Verdict(), r.Phase)
+		switch {
+		case r.Failed():
 			fmt.Fprintf(e.stdout, ": %s%s", r.Failure, r.Error)
+		case r.Skipped != "":
+			fmt.Fprintf(e.stdout, " (%s)", r.Skipped)
 		}
 		fmt.Fprintln(e.stdout)
 	}
 	if out.Report != nil {
 		out.Report.WriteTable(e.stdout)
 	}
+	junit, report := o.junit, o.report
 	if junit != "" {
 		f, err := os.Create(junit)
 		if err != nil {
@@ -74,6 +96,12 @@ func runScenario(ctx context.Context, e *env, file, serverURL, state, junit, rep
 		if err := os.WriteFile(report, append(b, '\n'), 0o644); err != nil {
 			return fmt.Errorf("--report: %w", err)
 		}
+	}
+	if o.htmlReport != "" {
+		if err := writeScenarioHTML(o.htmlReport, o.file, out); err != nil {
+			return fmt.Errorf("--report-html: %w", err)
+		}
+		fmt.Fprintf(e.stderr, "scenario %q: HTML report written to %s\n", s.Name, o.htmlReport)
 	}
 	if n := out.Failed(); n > 0 {
 		return fmt.Errorf("scenario %q: %d of %d phases failed", s.Name, n, len(out.Results))
@@ -132,3 +160,116 @@ func (e *embeddedServer) Restart(ctx context.Context) error {
 
 // Close stops the server.
 func (e *embeddedServer) Close() error { return e.srv.Close() }
+
+// serveProcess is the server of a scenario that says server: process: a
+// child `openmpns serve` on a temporary data directory, restarted by a
+// restart phase on the same address, with SIGTERM (an orderly stop) or,
+// with kill, SIGKILL (a crash).
+type serveProcess struct {
+	exe, data, addr string
+	stderr          io.Writer
+	cmd             *exec.Cmd
+	exited          chan struct{}
+}
+
+var _ scenario.Killer = (*serveProcess)(nil)
+
+// startServeProcess starts `openmpns serve` (this program, or the one
+// OPENMPNS_FLEET_EXE names) on a loopback port and data.
+func startServeProcess(ctx context.Context, data string, stderr io.Writer) (*serveProcess, error) {
+	exe := os.Getenv(workerEnv)
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("finding this program to run the server: %w", err)
+		}
+	}
+	p := &serveProcess{exe: exe, data: data, stderr: stderr}
+	if err := p.start(ctx, "127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// start runs the server on listen and waits until it listens.
+func (p *serveProcess) start(ctx context.Context, listen string) error {
+	cmd := exec.Command(p.exe, "serve", "--listen", listen, "--data", p.data, "--log-level", "warn")
+	cmd.Stderr = p.stderr
+	dieWithParent(cmd)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting openmpns serve: %w", err)
+	}
+	addr := make(chan string, 1)
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "openmpns server on "); ok {
+				if f := strings.Fields(rest); len(f) > 0 {
+					select {
+					case addr <- f[0]:
+					default:
+					}
+				}
+			}
+		}
+		cmd.Wait()
+	}()
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	select {
+	case a := <-addr:
+		p.cmd, p.exited, p.addr = cmd, exited, a
+		return nil
+	case <-exited:
+		return fmt.Errorf("openmpns serve --listen %s exited: %v", listen, cmd.ProcessState)
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	cmd.Process.Kill()
+	<-exited
+	return fmt.Errorf("openmpns serve --listen %s did not start listening", listen)
+}
+
+// URL is the server's base URL.
+func (p *serveProcess) URL() string { return "http://" + p.addr }
+
+// stop signals the server and waits for it to exit (killing it after 30 s).
+func (p *serveProcess) stop(sig os.Signal) error {
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signal openmpns serve: %w", err)
+	}
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+	case <-t.C:
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
+	return nil
+}
+
+// Restart stops the server with SIGTERM and starts it again.
+func (p *serveProcess) Restart(ctx context.Context) error {
+	if err := p.stop(syscall.SIGTERM); err != nil {
+		return err
+	}
+	return p.start(ctx, p.addr)
+}
+
+// Kill ends the server with SIGKILL, as a crash would, and starts it again.
+func (p *serveProcess) Kill(ctx context.Context) error {
+	if err := p.stop(syscall.SIGKILL); err != nil {
+		return err
+	}
+	return p.start(ctx, p.addr)
+}
+
+// Close stops the server.
+func (p *serveProcess) Close() error { return p.stop(syscall.SIGTERM) }

@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/openmpns/openmpns/shared/payload"
@@ -19,60 +21,140 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
+// sendSynopsis is the synopsis of `openmpns send`.
+const sendSynopsis = "toast|tile|raw --uri URI [that kind's flags | --xml FILE] [--class immediate|450|900|N] [--message-id ID] [--json]"
+
+// sendExamples are the examples of each kind's help.
+var sendExamples = map[payload.Kind]string{
+	payload.KindToast: `  openmpns send toast --uri URI --text1 "Breaking" --text2 "Go 2 released" --param "/Story.xaml?id=1"
+  openmpns send toast --uri URI --xml toast.xml`,
+	payload.KindTile: `  openmpns send tile --uri URI --template FlipTile --title News --count 3 --back-title More
+  openmpns send tile --uri URI --template IconicTile --field WideContent1=Alice --clear Count
+  openmpns send tile --uri URI --xml tile.xml`,
+	payload.KindRaw: `  openmpns send raw --uri URI --data '{"score":3}' --class 450
+  openmpns send raw --uri URI --data-file blob.bin`,
+}
+
+// sendFlags are the flags of one kind of `openmpns send`.
+type sendFlags struct {
+	uri, xmlFile, class, msgID string
+	asJSON                     bool
+	headers                    multiFlag
+	// toast
+	text1, text2, param, sound string
+	silent                     bool
+	// tile
+	template, tileID, title, count, bg, backTitle, backContent string
+	fields, clears                                             multiFlag
+	// raw
+	data, dataFile string
+}
+
+// newSendFlags defines the flags every kind has and those of kind only:
+// another kind's flag is refused by the flag package.
+func newSendFlags(e *env, kind payload.Kind) (*flag.FlagSet, *sendFlags) {
+	name := "send " + kind.String()
+	fs := newFlags(e, name, "--uri URI ...")
+	var f sendFlags
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: openmpns %s --uri URI [flags]\n\nSends a %s notification to a Channel URI with the MPNS headers and prints the answer.\n\nFlags:\n", name, kind)
+		printFlags(fs)
+		fmt.Fprintf(fs.Output(), "\nExamples:\n%s\n", sendExamples[kind])
+	}
+	fs.StringVar(&f.uri, "uri", "", "the Channel URI (required)")
+	fs.StringVar(&f.xmlFile, "xml", "", "send this file as the body instead of building it from flags (- for stdin)")
+	fs.StringVar(&f.class, "class", "immediate", "batching interval: immediate, 450 or 900 (or an X-NotificationClass number)")
+	fs.StringVar(&f.msgID, "message-id", "auto", "X-MessageID: a value, auto (a new UUID) or none")
+	fs.BoolVar(&f.asJSON, "json", false, "print the answer as one JSON object")
+	fs.Var(&f.headers, "header", "extra request header 'Name: value' (repeatable), e.g. an Authorization header")
+	switch kind {
+	case payload.KindToast:
+		fs.StringVar(&f.text1, "text1", "", "bold title (Text1)")
+		fs.StringVar(&f.text2, "text2", "", "body (Text2)")
+		fs.StringVar(&f.param, "param", "", "page to open when tapped, e.g. /Page.xaml?id=1")
+		fs.StringVar(&f.sound, "sound", "", "sound file")
+		fs.BoolVar(&f.silent, "silent", false, "no sound")
+	case payload.KindTile:
+		fs.StringVar(&f.template, "template", "", "FlipTile, CycleTile, IconicTile, or empty for the WP7.5 tile")
+		fs.StringVar(&f.tileID, "id", "", "secondary tile id (e.g. /Detail.xaml?id=7); empty = the primary tile")
+		fs.StringVar(&f.title, "title", "", "Title")
+		fs.StringVar(&f.count, "count", "", "Count (0-99; 0 hides the badge)")
+		fs.StringVar(&f.bg, "background-image", "", "BackgroundImage")
+		fs.StringVar(&f.backTitle, "back-title", "", "BackTitle")
+		fs.StringVar(&f.backContent, "back-content", "", "BackContent")
+		fs.Var(&f.fields, "field", "any element as Name=Value (repeatable), e.g. --field WideContent1=Hello")
+		fs.Var(&f.clears, "clear", "reset an element with Action=\"Clear\" (repeatable), e.g. --clear Count")
+	case payload.KindRaw:
+		fs.StringVar(&f.data, "data", "", "the bytes to send")
+		fs.StringVar(&f.dataFile, "data-file", "", "send this file's bytes")
+	}
+	return fs, &f
+}
+
+// otherKindsFlag refuses, with a hint, a flag that belongs to another kind
+// of notification (--text1 on a raw).
+func otherKindsFlag(e *env, kind payload.Kind, fs *flag.FlagSet, args []string) error {
+	for _, a := range args {
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if fs.Lookup(name) != nil {
+			continue
+		}
+		for _, k := range []payload.Kind{payload.KindToast, payload.KindTile, payload.KindRaw} {
+			if k == kind {
+				continue
+			}
+			if other, _ := newSendFlags(e, k); other.Lookup(name) != nil {
+				return badUsage("--%s is a flag of send %s, not of send %s (openmpns send %s --help lists its flags)", name, k, kind, kind)
+			}
+		}
+	}
+	return nil
+}
+
+// sendUsage is the help of `openmpns send` without a kind.
+func sendUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: openmpns send %s\n\nSends a notification to a Channel URI with the MPNS headers and prints the answer.\nEach kind has its own flags: openmpns send toast --help, send tile --help, send raw --help.\n\nExamples:\n", sendSynopsis)
+	for _, k := range []payload.Kind{payload.KindToast, payload.KindTile, payload.KindRaw} {
+		fmt.Fprintln(w, sendExamples[k])
+	}
+}
+
 func runSend(ctx context.Context, e *env, args []string) error {
-	const synopsis = "toast|tile|raw --uri URI [payload flags | --xml FILE] [--class immediate|450|900] [--message-id ID] [--json]"
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fs := newFlags(e, "send", synopsis)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			fs.SetOutput(e.stdout)
-			fs.Usage()
-			sendHelp(e)
+		if len(args) > 0 && isHelp(args[0]) {
+			sendUsage(e.stdout)
 			return nil
 		}
-		fs.Usage()
-		sendHelp(e)
+		sendUsage(e.stderr)
 		return errUsage
 	}
 	kind, err := payload.ParseKind(args[0])
 	if err != nil {
-		return fmt.Errorf("%w; usage: openmpns send %s", err, synopsis)
+		return badUsage("%w; usage: openmpns send %s", err, sendSynopsis)
 	}
-	fs := newFlags(e, "send "+args[0], "--uri URI ...")
-	uri := fs.String("uri", "", "the Channel URI (required)")
-	xmlFile := fs.String("xml", "", "send this file as the body instead of building it from flags (- for stdin)")
-	class := fs.String("class", "immediate", "batching interval: immediate, 450 or 900 (or a raw X-NotificationClass number)")
-	msgID := fs.String("message-id", "auto", "X-MessageID: a value, auto (a new UUID) or none")
-	asJSON := fs.Bool("json", false, "print the answer as one JSON object")
-	var headers multiFlag
-	fs.Var(&headers, "header", "extra request header 'Name: value' (repeatable), e.g. an Authorization header")
-	// toast
-	text1 := fs.String("text1", "", "toast: bold title (Text1)")
-	text2 := fs.String("text2", "", "toast: body (Text2)")
-	param := fs.String("param", "", "toast: page to open when tapped, e.g. /Page.xaml?id=1")
-	sound := fs.String("sound", "", "toast: sound file")
-	silent := fs.Bool("silent", false, "toast: no sound")
-	// tile
-	template := fs.String("template", "", "tile: FlipTile, CycleTile, IconicTile, or empty for the WP7.5 tile")
-	tileID := fs.String("id", "", "tile: secondary tile id (e.g. /Detail.xaml?id=7); empty = the primary tile")
-	title := fs.String("title", "", "tile: Title")
-	count := fs.String("count", "", "tile: Count (0-99; 0 hides the badge)")
-	bg := fs.String("background-image", "", "tile: BackgroundImage")
-	backTitle := fs.String("back-title", "", "tile: BackTitle")
-	backContent := fs.String("back-content", "", "tile: BackContent")
-	var fields, clears multiFlag
-	fs.Var(&fields, "field", "tile: any element as Name=Value (repeatable), e.g. --field WideContent1=Hello")
-	fs.Var(&clears, "clear", "tile: reset an element with Action=\"Clear\" (repeatable), e.g. --clear Count")
-	// raw
-	data := fs.String("data", "", "raw: the bytes to send")
-	dataFile := fs.String("data-file", "", "raw: send this file's bytes")
+	fs, f := newSendFlags(e, kind)
+	if err := otherKindsFlag(e, kind, fs, args[1:]); err != nil {
+		return err
+	}
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	if *uri == "" {
-		fmt.Fprintln(e.stderr, "openmpns send: --uri is required")
+	if f.uri == "" {
+		fmt.Fprintf(fs.Output(), "openmpns send %s: --uri is required\n", kind)
 		fs.Usage()
 		return errUsage
 	}
+	class, err := parseClassFlag(f.class, kind)
+	if err != nil {
+		return &usageError{err}
+	}
+	uri, xmlFile, msgID, asJSON, headers := &f.uri, &f.xmlFile, &f.msgID, &f.asJSON, f.headers
+	text1, text2, param, sound, silent := &f.text1, &f.text2, &f.param, &f.sound, &f.silent
+	template, tileID, title, count, bg, backTitle, backContent := &f.template, &f.tileID, &f.title, &f.count, &f.bg, &f.backTitle, &f.backContent
+	fields, clears, data, dataFile := f.fields, f.clears, &f.data, &f.dataFile
 	var body []byte
 	switch {
 	case *xmlFile == "-":
@@ -114,10 +196,7 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := sender.Request{URI: *uri, Kind: kind, Body: body}
-	if req.Class, err = parseClassFlag(*class, kind); err != nil {
-		return err
-	}
+	req := sender.Request{URI: *uri, Kind: kind, Body: body, Class: class}
 	switch *msgID {
 	case "none", "":
 	case "auto":
@@ -163,23 +242,13 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func sendHelp(e *env) {
-	fmt.Fprintln(e.stderr, `
-Examples:
-  openmpns send toast --uri URI --text1 "Breaking" --text2 "Go 2 released" --param "/Story.xaml?id=1"
-  openmpns send tile  --uri URI --template FlipTile --title News --count 3 --back-title More
-  openmpns send tile  --uri URI --template IconicTile --field WideContent1=Alice --clear Count
-  openmpns send raw   --uri URI --data '{"score":3}' --class 450
-  openmpns send tile  --uri URI --xml tile.xml`)
-}
-
 func parseClassFlag(v string, k payload.Kind) (int, error) {
 	if iv, err := parseInterval(v); err == nil {
 		return sender.ClassFor(k, iv), nil
 	}
-	var n int
-	if _, err := fmt.Sscan(v, &n); err != nil {
-		return 0, fmt.Errorf("--class %q: want immediate, 450, 900 or a number", v)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("--class %q: want immediate, 450, 900 or an X-NotificationClass number", v)
 	}
 	return n, nil
 }

@@ -1,0 +1,234 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/openmpns/openmpns/device"
+	"github.com/openmpns/openmpns/server"
+	"github.com/openmpns/openmpns/shared/payload"
+)
+
+// TestChannelEvents: each channel raises HttpNotificationChannel's events
+// for its own app only: ChannelURIUpdated, HTTPNotificationReceived (raw),
+// ShellToastNotificationReceived (a toast while the app is in the
+// foreground), ErrorOccurred and ConnectionStatusChanged.
+func TestChannelEvents(t *testing.T) {
+	srv := startServer(t, server.Config{})
+	p := newPhone(t, srv.URL(), "")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	type ev struct{ app, kind, text string }
+	events := make(chan ev, 64)
+	open := func(app string) *device.Channel {
+		ch := p.NewChannel(app, "main", "")
+		ch.SetEvents(device.ChannelEvents{
+			ChannelURIUpdated:        func(uri string) { events <- ev{app, "uri", uri} },
+			HTTPNotificationReceived: func(_ device.Meta, b []byte) { events <- ev{app, "raw", string(b)} },
+			ShellToastNotificationReceived: func(_ device.Meta, tt *payload.Toast) {
+				events <- ev{app, "toast", tt.Text1}
+			},
+			ErrorOccurred:           func(e *device.ChannelError) { events <- ev{app, "error", string(e.Type)} },
+			ConnectionStatusChanged: func(s device.ConnectionStatus) { events <- ev{app, "status", string(s)} },
+		})
+		if err := ch.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := ch.BindToShellToast(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return ch
+	}
+	next := func(want ev) {
+		t.Helper()
+		select {
+		case got := <-events:
+			if got.app != want.app || got.kind != want.kind || (want.text != "" && got.text != want.text) {
+				t.Fatalf("event %+v, want %+v", got, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("no event %+v", want)
+		}
+	}
+	news := open("com.example.news")
+	next(ev{"com.example.news", "uri", news.ChannelURI()})
+	mail := open("com.example.mail")
+	next(ev{"com.example.mail", "uri", mail.ChannelURI()})
+
+	p.SetAppState("com.example.news", device.AppState{Foreground: true})
+	if a := post(t, "POST", news.ChannelURI(), "toast", "", "", toastXML("Hi", "", "")); a.code != 200 {
+		t.Fatalf("toast: %+v", a)
+	}
+	next(ev{"com.example.news", "toast", "Hi"})
+	p.SetAppState("com.example.mail", device.AppState{Running: true})
+	if a := post(t, "POST", mail.ChannelURI(), "", "", "", []byte("data")); a.code != 200 {
+		t.Fatalf("raw: %+v", a)
+	}
+	next(ev{"com.example.mail", "raw", "data"})
+
+	if err := p.SetPowerLevel(ctx, device.PowerLow); err != nil {
+		t.Fatal(err)
+	}
+	next(ev{"com.example.mail", "error", string(device.PowerLevelChanged)}) // in app order
+	next(ev{"com.example.news", "error", string(device.PowerLevelChanged)})
+	p.SetOnline(false)
+	next(ev{"com.example.mail", "status", string(device.Disconnected)})
+	next(ev{"com.example.news", "status", string(device.Disconnected)})
+	select {
+	case e := <-events:
+		t.Fatalf("unexpected event %+v", e)
+	default:
+	}
+}
+
+// TestCloseFromAHandler: the package doc says handlers may call any method;
+// Close called from a channel's event handler returns, and the device
+// stops.
+func TestCloseFromAHandler(t *testing.T) {
+	srv := startServer(t, server.Config{})
+	p := newPhone(t, srv.URL(), "")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	p.SetAppState("com.example.app", device.AppState{Running: true})
+	ch := p.NewChannel("com.example.app", "main", "")
+	closed := make(chan error, 1)
+	ch.SetEvents(device.ChannelEvents{HTTPNotificationReceived: func(device.Meta, []byte) { closed <- p.Close() }})
+	if err := ch.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a := post(t, "POST", ch.ChannelURI(), "raw", "", "", []byte("stop")); a.code != 200 {
+		t.Fatalf("raw: %+v", a)
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close from a handler: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Close called from a handler did not return (deadlock)")
+	}
+	if err := ch.BindToShellTile(ctx); !errors.Is(err, device.ErrClosed) && err != nil {
+		t.Fatalf("bind after Close: %v", err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// TestClosingAnUnopenedChannel: Close on a Channel that was never opened
+// returns ErrNotOpen and leaves the app's live channel alone: its URI still
+// takes pushes and Find still returns it.
+func TestClosingAnUnopenedChannel(t *testing.T) {
+	srv := startServer(t, server.Config{})
+	p := newPhone(t, srv.URL(), "")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	live := p.openChannel(t, "com.example.app", "", true, false)
+	for _, name := range []string{"main", "other"} {
+		stray := p.NewChannel("com.example.app", name, "")
+		if err := stray.Close(ctx); !errors.Is(err, device.ErrNotOpen) {
+			t.Fatalf("Close of a never-opened channel %q: %v, want ErrNotOpen", name, err)
+		}
+	}
+	if a := post(t, "POST", live.ChannelURI(), "toast", "", "", toastXML("still", "here", "")); !a.is(200, "Received", "Active", "Connected") {
+		t.Fatalf("the live channel was touched: %+v", a)
+	}
+	if p.Find("com.example.app", "main") != live {
+		t.Fatal("Find no longer returns the live channel")
+	}
+	if err := live.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Close(ctx); !errors.Is(err, device.ErrNotOpen) {
+		t.Fatalf("second Close: %v, want ErrNotOpen", err)
+	}
+}
+
+// TestRefusedSavedChannelIsDropped: a channel in the device's saved state
+// that the server refuses to open again (channel_exists: another instance
+// of the identity renamed it; channel_quota: the device is full) raises
+// ErrorOccurred on that app's channel and is dropped, and the device comes
+// online with its other apps, instead of retrying forever offline.
+func TestRefusedSavedChannelIsDropped(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		cfg    server.Config
+		refuse func(ctx context.Context, twin *phone) error
+	}{
+		{"channel_exists", server.Config{}, func(ctx context.Context, twin *phone) error {
+			if err := twin.Find("com.example.x", "main").Close(ctx); err != nil {
+				return err
+			}
+			return twin.NewChannel("com.example.x", "renamed", "").Open(ctx)
+		}},
+		{"channel_quota", server.Config{MaxChannels: 2}, func(ctx context.Context, twin *phone) error {
+			if err := twin.Find("com.example.x", "main").Close(ctx); err != nil {
+				return err
+			}
+			return twin.NewChannel("com.example.z", "main", "").Open(ctx)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+			defer cancel()
+			cfg := c.cfg
+			cfg.DataDir = t.TempDir()
+			srv := startServer(t, cfg)
+			addr := srv.Addr()
+			dir := t.TempDir()
+			first := newPhone(t, srv.URL(), dir)
+			first.openChannel(t, "com.example.x", "", false, false)
+			y := first.openChannel(t, "com.example.y", "", false, false).ChannelURI()
+			first.Close()
+			// Another instance of the same identity (a copy of the state)
+			// changes the device's channels on the server.
+			twinDir := t.TempDir()
+			b, err := os.ReadFile(filepath.Join(dir, "device.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(twinDir, "device.json"), b, 0o600)
+			twin := newPhone(t, srv.URL(), twinDir)
+			if err := c.refuse(ctx, twin); err != nil {
+				t.Fatal(err)
+			}
+			twin.Close()
+			// The first instance comes back while the server is down, so
+			// that the app listens on its saved channel before it connects.
+			srv.Close()
+			again := newPhone(t, srv.URL(), dir)
+			x := again.Find("com.example.x", "main")
+			if x == nil {
+				t.Fatal("the saved channel was not loaded")
+			}
+			refused := make(chan *device.ChannelError, 1)
+			x.SetEvents(device.ChannelEvents{ErrorOccurred: func(e *device.ChannelError) { refused <- e }})
+			startServer(t, server.Config{Listen: addr, DataDir: cfg.DataDir, MaxChannels: cfg.MaxChannels})
+			select {
+			case e := <-refused:
+				if e.Type != device.ChannelOpenFailed || e.App != "com.example.x" {
+					t.Fatalf("ErrorOccurred %+v", e)
+				}
+			case <-ctx.Done():
+				t.Fatal("no ErrorOccurred for the refused channel")
+			}
+			again.rec.waitStatus(t, device.Connected)
+			if again.Find("com.example.x", "main") != nil {
+				t.Fatal("the refused channel is still there")
+			}
+			if a := post(t, "POST", y, "raw", "", "", []byte("y")); !a.is(200, "Received", "Active", "Connected") {
+				t.Fatalf("the other app's channel: %+v", a)
+			}
+			// The dropped channel is gone from the saved state too.
+			again.Close()
+			b, _ = os.ReadFile(filepath.Join(dir, "device.json"))
+			if st := string(b); !strings.Contains(st, "com.example.y") || strings.Contains(st, "com.example.x") {
+				t.Fatalf("saved state: %s", st)
+			}
+		})
+	}
+}
