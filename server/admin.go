@@ -143,7 +143,13 @@ func (s *Server) serveAdmin(path string) error {
 		c.Close()
 		return fmt.Errorf("server: admin socket %s: another server answers on it; give this one --admin elsewhere", path)
 	}
-	os.Remove(path)
+	// Only a socket is removed: a mistaken --admin never unlinks a file.
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return fmt.Errorf("server: admin socket %s: a file that is not a socket is there; give --admin another path", path)
+		}
+		os.Remove(path)
+	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		return fmt.Errorf("server: admin socket: %w", err)
@@ -154,7 +160,21 @@ func (s *Server) serveAdmin(path string) error {
 	}
 	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: s.http.ErrorLog}
-	go s.admin.Serve(ln)
+	go s.admin.Serve(peerListener{ln})
 	s.adminPath = path
 	return nil
+}
+
+// peerListener accepts only connections from this server's user (see
+// peerAllowed).
+type peerListener struct{ net.Listener }
+
+func (l peerListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || peerAllowed(c) {
+			return c, err
+		}
+		c.Close()
+	}
 }

@@ -130,6 +130,11 @@ type deviceState struct {
 	mu   sync.Mutex
 	conn Conn
 	gone bool // the connection ended or was replaced
+	// loading: Attach has not merged the queue yet; what is handed over
+	// meanwhile is kept (not sent), with the Seqs it replaced, so that the
+	// device gets everything once, in Seq order.
+	loading  bool
+	replaced map[uint64]bool
 	// queue holds the device's unacknowledged notifications known to this
 	// node, in Seq order; inflight marks those sent on the connection.
 	queue    []*backend.Notification
@@ -353,6 +358,9 @@ func (e *Engine) commit(ctx context.Context, r *PushRequest, t target) (queueFul
 	a, err := e.be.Append(ctx, n, e.cfg.QueueLimit)
 	if err != nil {
 		lock.Unlock()
+		if errors.Is(err, backend.ErrNotFound) {
+			return "", "", errNoChannel // closed meanwhile
+		}
 		if errors.Is(err, backend.ErrQueueFull) {
 			st, _, serr := e.status(ctx, t.dev)
 			if serr != nil {
@@ -387,6 +395,10 @@ func (e *Engine) commit(ctx context.Context, r *PushRequest, t target) (queueFul
 		if err != nil {
 			e.log.Error("persist notification", "channel", ch.Token, "err", err)
 			e.forget(ch.DeviceID, n.Seq)
+			if a.Replaced != 0 {
+				// The tile update it replaced is queued again: send it.
+				e.resync(ctx, ch.DeviceID)
+			}
 			return "", "", errNotStored
 		}
 	case <-ackc:
@@ -442,9 +454,14 @@ func (e *Engine) Deliver(devID string, n *backend.Notification, replaced uint64)
 	}
 	if replaced != 0 && !d.inflight[replaced] {
 		d.drop(replaced)
+		if d.loading {
+			d.replaced[replaced] = true
+		}
 	}
 	d.insert(n)
-	e.dispatch(d, e.clk.Now())
+	if !d.loading {
+		e.dispatch(d, e.clk.Now())
+	}
 }
 
 // TakenOver implements backend.Inbox: the device connected to another
@@ -602,11 +619,19 @@ func (e *Engine) Attach(devID string, conn Conn) error {
 	if err != nil {
 		return err
 	}
-	d := &deviceState{id: devID, claim: claim, conn: conn, inflight: map[uint64]bool{}}
+	d := &deviceState{id: devID, claim: claim, conn: conn, inflight: map[uint64]bool{},
+		loading: true, replaced: map[uint64]bool{}}
 	// Registered before the queue is read: what is handed over meanwhile
-	// is not missed (insert drops what Pending also returns).
+	// is not missed; it is held until the queue is merged (loading).
 	e.mu.Lock()
 	old := e.conns[devID]
+	if old != nil && old.claim > claim {
+		// A newer connection of this device attached first: this one is
+		// the older, and goes.
+		e.mu.Unlock()
+		conn.Kick(wire.CloseReplaced, "replaced by a newer connection of the same device")
+		return nil
+	}
 	e.conns[devID] = d
 	e.mu.Unlock()
 	if old != nil {
@@ -618,17 +643,91 @@ func (e *Engine) Attach(devID string, conn Conn) error {
 	} else {
 		e.met.connections.Inc()
 	}
-	queued, err := e.be.Pending(ctx, devID, now)
+	// The device is seen now: its LastSeen is what a restart, or another
+	// node, falls back on when no presence is known.
+	e.touch(ctx, devID, now)
+	// Another node may have claimed the device between our claim and our
+	// registration; its TakenOver then found nothing to close here.
+	if p, ok, err := e.be.Presence(ctx, devID); err == nil && ok && p.Claim > claim {
+		conn.Kick(wire.CloseReplaced, "replaced by a newer connection of the same device")
+	}
+	return e.load(ctx, d)
+}
+
+// load merges the device's queue into d and sends what is due; d.loading
+// holds back what is handed over until then.
+func (e *Engine) load(ctx context.Context, d *deviceState) error {
+	queued, err := e.be.Pending(ctx, d.id, e.clk.Now())
 	if err != nil {
 		return err
 	}
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, n := range queued {
+		if !d.replaced[n.Seq] {
+			d.insert(n)
+		}
+	}
+	d.loading, d.replaced = false, nil
+	e.dispatch(d, e.clk.Now())
+	return nil
+}
+
+// resync merges the device's queue again: a notification may have been
+// handed over and lost (the backend's connection broke), or taken out of
+// the local view when a write failed. What is in flight or already here
+// stays as it is.
+func (e *Engine) resync(ctx context.Context, devID string) {
+	d := e.conn(devID)
+	if d == nil {
+		return
+	}
+	queued, err := e.be.Pending(ctx, devID, e.clk.Now())
+	if err != nil {
+		e.log.Warn("resync device queue", "device", devID, "err", err)
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.gone || d.loading {
+		return
+	}
 	for _, n := range queued {
 		d.insert(n)
 	}
 	e.dispatch(d, e.clk.Now())
-	d.mu.Unlock()
-	return nil
+}
+
+// Resync implements backend.Inbox: hands may have been lost, so every
+// device connected here merges its queue again.
+func (e *Engine) Resync() {
+	e.mu.RLock()
+	ids := make([]string, 0, len(e.conns))
+	for id := range e.conns {
+		ids = append(ids, id)
+	}
+	e.mu.RUnlock()
+	for _, id := range ids {
+		e.resync(context.Background(), id)
+	}
+}
+
+// touch writes the device's LastSeen.
+func (e *Engine) touch(ctx context.Context, devID string, now time.Time) {
+	for range 3 {
+		d, err := e.be.Device(ctx, devID)
+		if err != nil {
+			e.log.Warn("record device seen", "device", devID, "err", err)
+			return
+		}
+		d.LastSeen = now
+		if _, err = e.be.PutDevice(ctx, d); !errors.Is(err, backend.ErrConflict) {
+			if err != nil {
+				e.log.Warn("record device seen", "device", devID, "err", err)
+			}
+			return
+		}
+	}
 }
 
 // Disconnect detaches conn from its device, if it is still attached.

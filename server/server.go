@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -176,17 +177,29 @@ func (s *Server) Serve(ln net.Listener) error {
 	if w, ok := s.be.(servicesWatcher); ok {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.stopWatch = cancel
-		err := w.WatchServices(ctx, func() {
-			if err := s.registry.Reload(); err != nil {
-				s.log.Warn("reload services", "err", err)
+		reload := func() {
+			// A reload that fails (no quorum) is tried again, so that a
+			// service removed elsewhere does not stay valid here.
+			for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+				err := errors.Join(s.registry.Reload(), iss.Reload())
+				if err == nil {
+					return
+				}
+				s.log.Warn("reload services and server key", "err", err, "retry_in", wait)
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+					return
+				}
 			}
-			if err := iss.Reload(); err != nil {
-				s.log.Warn("reload server key", "err", err)
-			}
-		})
-		if err != nil {
+		}
+		if err := w.WatchServices(ctx, reload); err != nil {
 			ln.Close()
 			return fmt.Errorf("server: watch services: %w", err)
+		}
+		// What changed between New's read and the watch's start.
+		if err := errors.Join(s.registry.Reload(), iss.Reload()); err != nil {
+			s.log.Warn("reload services and server key", "err", err)
 		}
 	}
 	s.gw.start()
@@ -267,8 +280,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.stopWatch()
 		}
 		if s.admin != nil {
-			s.admin.Close()
-			os.Remove(s.adminPath)
+			s.admin.Close() // the listener unlinks its socket
 		}
 		s.gw.kickAll(1001, "server shutting down")
 		s.eng.Stop()

@@ -37,8 +37,10 @@
 // nor counted against a limit, and is removed eventually.
 //
 // Hand is best effort: the notification is already in the queue, so a hand
-// that is lost (the node died, the device moved) costs only latency: the
-// device gets it from Pending when it connects again.
+// that is lost costs only latency: if the node died or the device moved,
+// the device gets it from Pending when it connects again; if the node's
+// connection to the backend broke, the backend calls Inbox.Resync once it
+// is back, and the node's devices read their queues again.
 //
 // Errors: the sentinel errors below, wrapped with context; ErrUnavailable
 // (wrapped) whenever the backend cannot answer now but may later (no quorum,
@@ -180,7 +182,8 @@ type Queue interface {
 	// Append queues n and sets n.Seq. A tile update replaces the queued
 	// tile update of the same channel and TileID. With limit > 0, a
 	// channel that already holds limit notifications (not counting the
-	// one replaced) refuses n with ErrQueueFull.
+	// one replaced) refuses n with ErrQueueFull. A backend may refuse a
+	// channel deleted meanwhile with ErrNotFound.
 	Append(ctx context.Context, n *Notification, limit int) (Appended, error)
 	// Remove drops the device's notifications with these Seqs (delivered
 	// or expired); unknown ones are ignored. It need not be durable when
@@ -220,6 +223,10 @@ type Inbox interface {
 	// close a connection of this node whose claim is older (4001). It must
 	// not block.
 	TakenOver(deviceID string, claim uint64)
+	// Resync says hands to this node may have been lost (its connection to
+	// the backend broke): the devices it holds read their queues again.
+	// It may block; a backend calls it on a goroutine of its own.
+	Resync()
 }
 
 // Router knows which node holds each device's connection and hands

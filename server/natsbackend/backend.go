@@ -92,6 +92,11 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.log.Info("natsbackend: reconnected to NATS", "url", nc.ConnectedUrlRedacted())
+			// Hands sent to this node while it was away are lost: its
+			// devices read their queues again.
+			if in := b.inbox.Load(); in != nil {
+				go in.Resync()
+			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""

@@ -112,6 +112,7 @@ type chanInbox chan *backend.Notification
 
 func (c chanInbox) Deliver(_ string, n *backend.Notification, _ uint64) { c <- n }
 func (c chanInbox) TakenOver(string, uint64)                            {}
+func (c chanInbox) Resync()                                             {}
 
 // BenchmarkHand hands a notification from one node to the node holding
 // the device, on another server of a 3-server cluster, until its Inbox has

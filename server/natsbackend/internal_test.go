@@ -175,3 +175,4 @@ type inboxFunc func()
 
 func (f inboxFunc) Deliver(string, *backend.Notification, uint64) { f() }
 func (f inboxFunc) TakenOver(string, uint64)                      {}
+func (f inboxFunc) Resync()                                       {}

@@ -26,8 +26,8 @@ const seqBlock = 1 << 16
 // pmu presence; cmu counters; seqMu the Seq reservation. Directory writes
 // of one device are serialised by a striped lock (writeLocks) held across
 // the durable write, so that writes of different devices still share a
-// commit. No method holds two of these locks at once, except seqMu inside
-// qmu.
+// commit. The nesting: qmu, then mu (Append reads the directory) or
+// seqMu; a device's write lock, then any of them. Nothing else nests.
 type Embedded struct {
 	closed atomic.Bool
 
@@ -455,6 +455,14 @@ func (e *Embedded) Append(_ context.Context, n *Notification, limit int) (backen
 	e.qmu.Lock()
 	defer e.qmu.Unlock()
 	e.takeFailed()
+	// A channel deleted meanwhile takes nothing more: DeleteChannel drops
+	// it from the directory, then its notifications, under qmu.
+	e.mu.RLock()
+	_, open := e.channels[n.Channel]
+	e.mu.RUnlock()
+	if !open {
+		return backend.Appended{}, fmt.Errorf("store: channel %s: %w", n.Channel, backend.ErrNotFound)
+	}
 	now := n.AcceptedAt
 	var expired []uint64
 	var replaced *Notification
@@ -542,6 +550,9 @@ func (e *Embedded) takeFailed() {
 // Remove implements backend.Queue: the deletion rides on the next commit
 // (Bolt.RemoveLater).
 func (e *Embedded) Remove(_ context.Context, dev string, seqs []uint64) error {
+	if err := e.open(); err != nil {
+		return err
+	}
 	if len(seqs) == 0 {
 		return nil
 	}
@@ -631,6 +642,9 @@ func (e *Embedded) Claim(_ context.Context, dev string, now time.Time) (uint64, 
 // Release implements backend.Router: the device's LastSeen is written, so
 // that its offline time survives a restart.
 func (e *Embedded) Release(ctx context.Context, dev string, claim uint64, now time.Time) error {
+	if err := e.open(); err != nil {
+		return err
+	}
 	e.pmu.Lock()
 	p, ok := e.presence[dev]
 	if !ok || p.Claim != claim {
@@ -665,6 +679,9 @@ func (e *Embedded) Presence(_ context.Context, dev string) (backend.Presence, bo
 // Hand implements backend.Router: the one node's Inbox gets n at once when
 // the device is connected.
 func (e *Embedded) Hand(_ context.Context, n *Notification, replaced uint64) (backend.Presence, bool, error) {
+	if err := e.open(); err != nil {
+		return backend.Presence{}, false, err
+	}
 	e.pmu.Lock()
 	in := e.inbox
 	p, ok := e.presence[n.DeviceID]

@@ -276,6 +276,9 @@ func (in *Inbox) TakenOver(deviceID string, claim uint64) {
 	in.record(Event{Kind: "takenover", DeviceID: deviceID, Claim: claim})
 }
 
+// Resync implements backend.Inbox.
+func (in *Inbox) Resync() { in.record(Event{Kind: "resync"}) }
+
 // Next waits (at most Wait) for the next event and fails t if none comes.
 func (in *Inbox) Next(t *testing.T, what string) Event {
 	t.Helper()
