@@ -224,8 +224,14 @@ type channelWriter struct {
 }
 
 func newChannelWriter(path string) (*channelWriter, error) {
-	f, err := os.Create(path)
+	// Channel URIs are capabilities: whoever reads them can push. Only the
+	// owner may read the file (an existing one is made so too).
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
+		return nil, fmt.Errorf("--channels-out: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
 		return nil, fmt.Errorf("--channels-out: %w", err)
 	}
 	w := &channelWriter{f: f}

@@ -81,6 +81,9 @@ func TestShardedFleetAndLoad(t *testing.T) {
 	if strings.Join(rows[0], ",") != "device,device_id,app,channel,uri,toast" {
 		t.Fatalf("header %v", rows[0])
 	}
+	if fi, err := os.Stat(chFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("channels file mode %v (%v): Channel URIs are capabilities, want 0600", fi.Mode(), err)
+	}
 	var out, errb syncBuffer
 	if code := RunContext(context.Background(), []string{"load", "--channels", chFile, "--concurrency", "4",
 		"--count", "140", "--mix", "raw=1", "--report", filepath.Join(dir, "load.json")}, nil, &out, &errb); code != 0 {
