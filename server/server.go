@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -135,6 +136,15 @@ func (s *Server) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}))
+	// Anything else, an escaped Channel URI path among them, is a 404 that
+	// says why, as every refusal of the push API does.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		reason := "no such path: notifications are POSTed to a Channel URI, " + PushPath + "<token>"
+		w.Header().Set(HeaderError, headerSafe(reason))
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, reason+"\n")
+	})
 	if s.issuer != nil {
 		mux.Handle(auth.TokenPath, auth.NewTokenHandler(s.registry, s.issuer, s.cfg.Clock.Now))
 	}
