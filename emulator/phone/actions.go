@@ -125,13 +125,33 @@ func (p *Phone) SetLook(light bool, accent string) {
 	p.notify(Change{Kind: SettingsChanged})
 }
 
-// SetTileSize changes a pinned tile's size.
-func (p *Phone) SetTileSize(key string, s tile.Size) {
+// SetTileSize changes a tile's size. It fails for a tile the phone does not
+// have and for a size the tile's template does not allow (tile.Allows: a
+// WP7.5 tile is never wide).
+func (p *Phone) SetTileSize(key string, s tile.Size) error {
 	p.mu.Lock()
+	ts := p.tiles[key]
+	if ts == nil {
+		p.mu.Unlock()
+		return fmt.Errorf("phone: no tile %s", key)
+	}
+	if !tile.Allows(ts.st.Template, s) {
+		p.mu.Unlock()
+		return fmt.Errorf("phone: tile %s: a %s tile cannot be %s", key, templateName(ts.st.Template), s)
+	}
 	p.set.Sizes[key] = s
 	p.mu.Unlock()
 	p.saveSettings()
 	p.notify(Change{Kind: TileChanged, Tile: key})
+	return nil
+}
+
+// templateName names a template in messages.
+func templateName(t payload.Template) string {
+	if t == payload.TemplateDefault {
+		return "WP7.5"
+	}
+	return string(t)
 }
 
 // Unpin removes the tile with key from the start screen. An app's primary
@@ -275,6 +295,10 @@ func (p *Phone) tileLocked(key string) Tile {
 		if ts.st.ID == "" {
 			size = a.TileSize
 		}
+	}
+	if !tile.Allows(ts.st.Template, size) {
+		// An update switched a wide tile to the WP7.5 template.
+		size = tile.Medium
 	}
 	name := a.Name
 	if ts.st.ID != "" {

@@ -335,7 +335,9 @@ func TestResetGivesNewChannelURIs(t *testing.T) {
 	allow := true
 	r := newRig(t, &allow, nil)
 	before := r.uri(t, "com.openmpns.photos")
-	r.ph.SetTileSize("com.openmpns.photos", tile.Small)
+	if err := r.ph.SetTileSize("com.openmpns.photos", tile.Small); err != nil {
+		t.Fatal(err)
+	}
 	if err := r.ph.Reset(); err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +424,9 @@ func TestUnpinAndPinPersist(t *testing.T) {
 	send(t)(sender.NewTile(uri, &payload.Tile{ID: "/Album.xaml?id=7", Template: payload.TemplateCycle,
 		Fields: map[string]string{payload.Title: "Album"}}, sender.Immediate))
 	ch.until(t, "the secondary tile", func() bool { _, ok := ph.TileByKey(album); return ok })
-	ph.SetTileSize(album, tile.Small)
+	if err := ph.SetTileSize(album, tile.Small); err != nil {
+		t.Fatal(err)
+	}
 
 	if !ph.Unpin("music") || ph.Unpin("music") {
 		t.Fatal("Unpin(music) should succeed once")
@@ -461,5 +465,32 @@ func TestUnpinAndPinPersist(t *testing.T) {
 	defer ph.Close()
 	if got := keys(ph); got != "photos mail music" {
 		t.Fatalf("tiles after another restart: %q", got)
+	}
+}
+
+// TestSetTileSizeOnlyToSizesTheTileHas refuses a wide WP7.5 tile (the
+// phone offers it only small and medium) and a tile the phone does not
+// have; other sizes stick.
+func TestSetTileSizeOnlyToSizesTheTileHas(t *testing.T) {
+	r := newRig(t, nil, nil)
+	tests := []struct {
+		key     string
+		size    tile.Size
+		wantErr bool
+		want    tile.Size
+	}{
+		{"com.openmpns.music", tile.Wide, true, tile.Small}, // WP7.5
+		{"com.openmpns.music", tile.Medium, false, tile.Medium},
+		{"com.openmpns.news", tile.Wide, false, tile.Wide}, // FlipTile
+		{"com.openmpns.nosuchapp", tile.Small, true, 0},
+	}
+	for _, tt := range tests {
+		err := r.ph.SetTileSize(tt.key, tt.size)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("SetTileSize(%s, %v) = %v, want error %v", tt.key, tt.size, err, tt.wantErr)
+		}
+		if tl, ok := r.ph.TileByKey(tt.key); ok && tl.Size != tt.want {
+			t.Errorf("after SetTileSize(%s, %v): size %v, want %v", tt.key, tt.size, tl.Size, tt.want)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/software"
 
+	"github.com/openmpns/openmpns/emulator/accent"
 	"github.com/openmpns/openmpns/emulator/tile"
 	"github.com/openmpns/openmpns/emulator/toast"
 	"github.com/openmpns/openmpns/shared/payload"
@@ -59,7 +60,7 @@ func collect(opts []Option) options {
 func Tile(s *tile.State, size tile.Size, back bool, scale float32, opts ...Option) image.Image {
 	o := collect(opts)
 	t := tile.New(s, size)
-	t.SetAccent(o.accent)
+	t.SetAccent(accent.Or(o.accent))
 	t.SetImages(o.images)
 	for range o.cycle {
 		t.NextImage()

@@ -121,7 +121,11 @@ func (s *Shell) attach(p *phone.Phone) {
 	s.inspector.SetApps(pushApps)
 
 	s.start.OnTileTapped = func(key string) { s.launch(appOf(key)) }
-	s.start.OnTileResized = func(key string, size tile.Size) { p.SetTileSize(key, size) }
+	s.start.OnTileResized = func(key string, size tile.Size) {
+		// The start screen offers only the sizes a tile allows; the
+		// built-in settings tile is the start screen's, not the phone's.
+		_ = p.SetTileSize(key, size)
+	}
 	s.start.OnTileUnpinned = func(key string) { p.Unpin(key) }
 	s.appList.OnPinTapped = func(app string) {
 		if p.Pin(app) {
@@ -359,14 +363,15 @@ func (s *Shell) refreshPage(app string) {
 	v.SetErrors(pg.Errors)
 }
 
-// accentOf returns an app's accent, or the phone's.
+// accentOf returns an app's own accent, or nil for an app without one,
+// whose tiles follow the theme (the user's accent).
 func (s *Shell) accentOf(app string) color.Color {
 	if a, ok := s.man.App(app); ok {
 		if c, ok := a.AccentColor(); ok {
 			return c
 		}
 	}
-	return s.phoneAccent()
+	return nil
 }
 
 func (s *Shell) phoneAccent() color.Color {

@@ -8,7 +8,6 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 
-	"github.com/openmpns/openmpns/emulator/accent"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
@@ -56,7 +55,7 @@ type renderer struct {
 func newRenderer(t *Tile) *renderer {
 	r := &renderer{
 		t:       t,
-		bg:      canvas.NewRectangle(accent.Or(t.accent)),
+		bg:      canvas.NewRectangle(t.accentColour()),
 		img:     &canvas.Image{FillMode: canvas.ImageFillStretch},
 		icon:    &canvas.Image{FillMode: canvas.ImageFillContain},
 		title:   canvas.NewText("", white),
@@ -109,7 +108,7 @@ func (r *renderer) Layout(size fyne.Size) {
 	for _, o := range r.objects[1:] {
 		o.Hide()
 	}
-	bg := accent.Or(t.accent)
+	bg := t.accentColour()
 	switch t.state.Template {
 	case payload.TemplateIconic:
 		if c, ok := parseARGB(t.state.Get(payload.BackgroundColor)); ok && c.A == 0xFF {

@@ -400,3 +400,32 @@ func TestParseARGB(t *testing.T) {
 		})
 	}
 }
+
+func TestSizesPerTemplate(t *testing.T) {
+	tests := []struct {
+		tmpl payload.Template
+		from Size
+		next Size
+		wide bool
+	}{
+		{payload.TemplateFlip, Medium, Small, true},
+		{payload.TemplateFlip, Small, Wide, true},
+		{payload.TemplateFlip, Wide, Medium, true},
+		{payload.TemplateCycle, Small, Wide, true},
+		{payload.TemplateIconic, Small, Wide, true},
+		{payload.TemplateDefault, Medium, Small, false},
+		{payload.TemplateDefault, Small, Medium, false},
+		{payload.TemplateDefault, Wide, Medium, false},
+	}
+	for _, tt := range tests {
+		if got := Next(tt.tmpl, tt.from); got != tt.next {
+			t.Errorf("Next(%q, %v) = %v, want %v", tt.tmpl, tt.from, got, tt.next)
+		}
+		if got := Allows(tt.tmpl, Wide); got != tt.wide {
+			t.Errorf("Allows(%q, wide) = %v, want %v", tt.tmpl, got, tt.wide)
+		}
+		if !Allows(tt.tmpl, Small) || !Allows(tt.tmpl, Medium) {
+			t.Errorf("Allows(%q) refuses small or medium", tt.tmpl)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/openmpns/openmpns/shared/payload"
@@ -51,7 +52,7 @@ var (
 	_ fyne.SecondaryTappable = (*Tile)(nil)
 )
 
-// New returns a tile widget showing s at size, in the default accent colour,
+// New returns a tile widget showing s at size, in the theme's accent colour,
 // with no images, drawn at DefaultScale. A nil s is an empty WP7.5 tile.
 // The widget keeps s and reads it whenever it is refreshed: change it through
 // Apply or SetState.
@@ -67,14 +68,20 @@ func New(s *State, size Size) *Tile {
 // State returns the state the tile shows.
 func (t *Tile) State() *State { return t.state }
 
-// SetState replaces the state the tile shows and refreshes it. The tile goes
-// back to its front face and first cycle image.
+// SetState replaces the state the tile shows and refreshes it. Like a tile
+// update on the phone, it keeps the tile's place in its animation: the face
+// shown (the front when the new state has no back) and the cycle position
+// (wrapped to the new number of images), so the new content shows without
+// a jump.
 func (t *Tile) SetState(s *State) {
 	if s == nil {
 		s = NewState("", payload.TemplateDefault, nil)
 	}
-	t.stopAnimation()
-	t.state, t.back, t.cycle = s, false, 0
+	t.state = s
+	if t.back && !t.HasBack() {
+		t.stopAnimation()
+		t.back = false
+	}
 	t.Refresh()
 }
 
@@ -114,11 +121,26 @@ func (t *Tile) SetScale(scale float32) {
 	t.Refresh()
 }
 
-// SetAccent sets the colour behind the tile's images; nil means
-// accent.Default. An IconicTile's opaque BackgroundColor takes precedence.
+// SetAccent sets the colour behind the tile's images: an app's own accent.
+// nil, the default, follows the theme's primary colour (the user's accent),
+// also when the theme changes. An IconicTile's opaque BackgroundColor takes
+// precedence over both.
 func (t *Tile) SetAccent(c color.Color) {
 	t.accent = c
 	t.Refresh()
+}
+
+// Accent returns the colour set by SetAccent, nil when the tile follows the
+// theme.
+func (t *Tile) Accent() color.Color { return t.accent }
+
+// accentColour is the colour behind the tile: its own accent, or the
+// theme's primary colour.
+func (t *Tile) accentColour() color.Color {
+	if t.accent != nil {
+		return t.accent
+	}
+	return theme.ColorForWidget(theme.ColorNamePrimary, t)
 }
 
 // SetImages sets the source that resolves image references, and forgets

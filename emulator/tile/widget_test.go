@@ -12,6 +12,7 @@ import (
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/driver/software"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/theme"
 
 	"github.com/openmpns/openmpns/emulator/accent"
 	"github.com/openmpns/openmpns/emulator/internal/golden"
@@ -87,7 +88,11 @@ func TestTileFaces(t *testing.T) {
 			w.SetFace(true)
 			w.Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{payload.Count: "3"}})
 		}, true},
-		{"new state shows the front", flipState(), Medium, func(w *Tile) { w.SetFace(true); w.SetState(flipState()) }, false},
+		{"new state with a back keeps the back", flipState(), Medium, func(w *Tile) { w.SetFace(true); w.SetState(flipState()) }, true},
+		{"new state without a back shows the front", flipState(), Medium, func(w *Tile) {
+			w.SetFace(true)
+			w.SetState(NewState("", payload.TemplateFlip, nil))
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -252,8 +257,8 @@ func TestTileImages(t *testing.T) {
 	if r.img.Visible() {
 		t.Error("a missing image is shown; want the flat accent background")
 	}
-	if r.bg.FillColor != accent.Default {
-		t.Errorf("background %v, want accent.Default", r.bg.FillColor)
+	if want := theme.Color(theme.ColorNamePrimary); r.bg.FillColor != want {
+		t.Errorf("background %v, want the theme's primary colour %v", r.bg.FillColor, want)
 	}
 	w.SetAccent(accent.Lime)
 	if r.bg.FillColor != accent.Lime {
@@ -274,15 +279,17 @@ func TestTileIconicBackground(t *testing.T) {
 		want  color.Color
 	}{
 		{"opaque colour used", "#FF825A2C", color.NRGBA{R: 0x82, G: 0x5A, B: 0x2C, A: 0xFF}},
-		{"translucent colour ignored", "#80825A2C", accent.Default},
-		{"invalid ignored", "brown", accent.Default},
-		{"unset", "", accent.Default},
+		{"translucent colour ignored", "#80825A2C", accent.Crimson},
+		{"invalid ignored", "brown", accent.Crimson},
+		{"unset", "", accent.Crimson},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := NewState("", payload.TemplateIconic, nil)
 			s.Apply(&payload.Tile{Template: payload.TemplateIconic, Fields: map[string]string{payload.BackgroundColor: tt.value}})
-			r := test.WidgetRenderer(New(s, Medium)).(*renderer)
+			w := New(s, Medium)
+			w.SetAccent(accent.Crimson)
+			r := test.WidgetRenderer(w).(*renderer)
 			if r.bg.FillColor != tt.want {
 				t.Errorf("background %v, want %v", r.bg.FillColor, tt.want)
 			}
@@ -403,6 +410,7 @@ func TestGoldenMidFlip(t *testing.T) {
 		payload.BackgroundImage: "/assets/front.png", payload.Count: "7",
 	}})
 	w := New(s, Medium)
+	w.SetAccent(accent.Default)
 	w.SetImages(FSImages{FS: os.DirFS("testdata")})
 	a := fyne.NewAnimation(FlipDuration, nil)
 	w.anim, w.flipTarget = a, true

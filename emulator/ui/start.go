@@ -44,13 +44,15 @@ type Pinned struct {
 // The tiles are the caller's tile.Tile widgets: to update one, call its
 // Apply, Flip or NextImage (or use Tick for the flips), which redraws that
 // tile alone. The start screen only moves tiles, when they are pinned,
-// unpinned or resized. It sets the tiles' scale, accent colour (the theme's)
-// and OnTapped.
+// unpinned or resized. It sets the tiles' scale and OnTapped; a tile keeps
+// the accent its caller gave it (tile.Tile.SetAccent), or follows the
+// theme's.
 //
 // A secondary tap (right click; a long press on touch screens) puts a tile in
 // edit mode, as on the phone: the other tiles dim, a round arrow at the
 // tile's bottom right corner cycles its size (medium → small → wide →
-// medium) and a pin at its top right corner unpins it. Tapping elsewhere or
+// medium, without wide for a WP7.5 tile: see tile.Next) and a pin at its
+// top right corner unpins it. Tapping elsewhere or
 // the back key leaves edit mode. The settings tile can be resized, not
 // unpinned.
 type StartScreen struct {
@@ -352,25 +354,13 @@ func (g *tileGrid) keyAt(pos fyne.Position) string {
 	return ""
 }
 
-// nextSize is the size the resize arrow gives a tile of size s: the phone
-// goes medium → small → wide → medium.
-func nextSize(s tile.Size) tile.Size {
-	switch s {
-	case tile.Medium:
-		return tile.Small
-	case tile.Small:
-		return tile.Wide
-	}
-	return tile.Medium
-}
-
 func (g *tileGrid) cycleSize() {
 	key := g.editing
 	t := g.s.Tile(key)
 	if t == nil {
 		return
 	}
-	size := nextSize(t.TileSize())
+	size := tile.Next(t.State().Template, t.TileSize())
 	g.s.SetTileSize(key, size)
 	if g.s.OnTileResized != nil {
 		g.s.OnTileResized(key, size)
@@ -438,8 +428,6 @@ func (g *tileGrid) CreateRenderer() fyne.WidgetRenderer {
 
 type gridRenderer struct {
 	g       *tileGrid
-	accent  color.Color
-	painted map[*tile.Tile]bool // tiles given the accent
 	objects []fyne.CanvasObject
 }
 
@@ -448,8 +436,8 @@ func (r *gridRenderer) MinSize() fyne.Size           { return r.g.MinSize() }
 func (r *gridRenderer) Objects() []fyne.CanvasObject { return r.objects }
 
 // Refresh rebuilds the object list (cheap: it holds the tiles, not their
-// parts) and gives the accent colour to new tiles, or to all when it
-// changed; other tiles are not redrawn.
+// parts); the tiles are not redrawn. A tile takes its colour itself: its
+// app's accent, or the theme's.
 func (r *gridRenderer) Refresh() {
 	g := r.g
 	r.objects = r.objects[:0]
@@ -470,15 +458,6 @@ func (r *gridRenderer) Refresh() {
 	}
 	r.objects = append(r.objects, g.arrow)
 
-	if a := theme.ColorForWidget(theme.ColorNamePrimary, g); a != r.accent {
-		r.accent, r.painted = a, map[*tile.Tile]bool{}
-	}
-	for _, p := range g.pins {
-		if !r.painted[p.Tile] {
-			p.Tile.SetAccent(r.accent)
-			r.painted[p.Tile] = true
-		}
-	}
 	bg := theme.ColorForWidget(theme.ColorNameBackground, g)
 	nr, ng, nb, _ := bg.RGBA()
 	g.dim.FillColor = color.NRGBA{R: uint8(nr >> 8), G: uint8(ng >> 8), B: uint8(nb >> 8), A: 0x99}

@@ -1,12 +1,15 @@
 package ui
 
 import (
+	"image"
+	"image/color"
 	"testing"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/openmpns/openmpns/emulator/accent"
 	"github.com/openmpns/openmpns/emulator/tile"
 	"github.com/openmpns/openmpns/shared/payload"
 )
@@ -173,29 +176,6 @@ func TestStartTick(t *testing.T) {
 	}
 }
 
-func TestStartAccentFollowsTheme(t *testing.T) {
-	s, _ := newTestStart(t)
-	r := test.WidgetRenderer(s.grid).(*gridRenderer)
-	before := r.accent
-	fyne.CurrentApp().Settings().SetTheme(newThemeForTest(false, "red"))
-	s.grid.Refresh()
-	if r.accent == before {
-		t.Error("the tiles kept their accent after a theme change")
-	}
-}
-
-func TestStartNewTileTakesTheAccent(t *testing.T) {
-	s, _ := newTestStart(t)
-	fyne.CurrentApp().Settings().SetTheme(newThemeForTest(true, "red"))
-	s.grid.Refresh()
-	extra := newTestTile(payload.TemplateFlip, tile.Small, nil)
-	s.Pin("extra", extra)
-	r := test.WidgetRenderer(s.grid).(*gridRenderer)
-	if !r.painted[extra] || r.accent != newThemeForTest(true, "red").Color("primary", 0) {
-		t.Error("a tile pinned after a theme change did not take the accent")
-	}
-}
-
 func TestStartUnpin(t *testing.T) {
 	s, w := newTestStart(t)
 	var unpinned []string
@@ -285,5 +265,93 @@ func TestAppListPinToStart(t *testing.T) {
 	test.TapCanvas(w.Canvas(), absPos(row("news"), 100, 30))
 	if len(launched) != 1 || launched[0] != "news" {
 		t.Errorf("OnAppTapped got %v", launched)
+	}
+}
+
+// colourAt returns the colour drawn at (dx, dy) inside o in img, a capture
+// of o's window at scale 1.
+func colourAt(img image.Image, o fyne.CanvasObject, dx, dy float32) color.NRGBA {
+	p := absPos(o, dx, dy)
+	return color.NRGBAModel.Convert(img.At(int(p.X), int(p.Y))).(color.NRGBA)
+}
+
+// TestStartTilesKeepTheirOwnAccent shows a tile the caller painted in its
+// app's accent next to one that follows the phone's: the first keeps its
+// colour when the start screen shows it and when the theme changes, the
+// second follows the theme.
+func TestStartTilesKeepTheirOwnAccent(t *testing.T) {
+	newTestApp(t, true)
+	own := newTestTile(payload.TemplateFlip, tile.Medium, map[string]string{payload.Title: "News"})
+	own.SetAccent(accent.Crimson)
+	plain := newTestTile(payload.TemplateFlip, tile.Medium, map[string]string{payload.Title: "Plain"})
+	s := NewStartScreen()
+	s.SetTiles([]Pinned{{Key: "news", Tile: own}, {Key: "plain", Tile: plain}})
+	w := newTestWindow(t, NewPhone(s), phoneSize)
+
+	tests := []struct {
+		theme     string
+		wantOwn   color.NRGBA
+		wantPlain color.NRGBA
+	}{
+		{"cobalt", accent.Crimson, accent.Cobalt},
+		{"lime", accent.Crimson, accent.Lime},
+	}
+	for _, tt := range tests {
+		testApp.Settings().SetTheme(newThemeForTest(true, tt.theme))
+		img := capture(w)
+		if got := colourAt(img, own, 4, 4); got != tt.wantOwn {
+			t.Errorf("theme %s: the app's tile is drawn %v, want its own accent %v", tt.theme, got, tt.wantOwn)
+		}
+		if got := colourAt(img, plain, 4, 4); got != tt.wantPlain {
+			t.Errorf("theme %s: a tile without an accent is drawn %v, want the theme's %v", tt.theme, got, tt.wantPlain)
+		}
+	}
+	// A tile pinned after the theme changed takes the theme's accent, and
+	// repaints nobody else.
+	extra := newTestTile(payload.TemplateFlip, tile.Small, nil)
+	s.Pin("extra", extra)
+	img := capture(w)
+	if got := colourAt(img, own, 4, 4); got != accent.Crimson {
+		t.Errorf("after pinning another tile the app's tile is drawn %v, want %v", got, accent.Crimson)
+	}
+	if got := colourAt(img, extra, 4, 4); got != accent.Lime {
+		t.Errorf("a tile pinned after a theme change is drawn %v, want %v", got, accent.Lime)
+	}
+}
+
+// TestStartResizeOffersTheTileSizes cycles a tile through the sizes its
+// template has: a WP7.5 tile (no wide elements) is never offered wide, as
+// a phone offers it only small and medium.
+func TestStartResizeOffersTheTileSizes(t *testing.T) {
+	tests := []struct {
+		name string
+		tmpl payload.Template
+		want []tile.Size
+	}{
+		{"flip", payload.TemplateFlip, []tile.Size{tile.Small, tile.Wide, tile.Medium}},
+		{"iconic", payload.TemplateIconic, []tile.Size{tile.Small, tile.Wide, tile.Medium}},
+		{"wp7.5", payload.TemplateDefault, []tile.Size{tile.Small, tile.Medium, tile.Small}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			newTestApp(t, true)
+			s := NewStartScreen()
+			s.SetTiles([]Pinned{{Key: "app", Tile: newTestTile(tt.tmpl, tile.Medium, map[string]string{payload.Title: "App"})}})
+			w := newTestWindow(t, NewPhone(s), phoneSize)
+			var got []tile.Size
+			s.OnTileResized = func(_ string, size tile.Size) { got = append(got, size) }
+			s.Edit("app")
+			for range tt.want {
+				test.TapCanvas(w.Canvas(), absPos(s.grid.resize, resizeSide/2, resizeSide/2))
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("sizes offered %v, want %v", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Errorf("resize %d gave %v, want %v (all: %v)", i, got[i], tt.want[i], got)
+				}
+			}
+		})
 	}
 }

@@ -1,0 +1,110 @@
+package shell
+
+import (
+	"image"
+	"image/color"
+	"io"
+	"log/slog"
+	"testing"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+
+	"github.com/openmpns/openmpns/emulator/accent"
+	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/shared/sender"
+)
+
+// startQuiet starts an emulator on fyne's test driver with an embedded
+// server and the built-in apps, every opt-in prompt answered "allow".
+func startQuiet(t *testing.T) *Session {
+	t.Helper()
+	a := test.NewApp()
+	t.Cleanup(a.Quit)
+	ses, err := Start(a, Options{StateDir: t.TempDir(), AutoConsent: "allow", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ses.Close() })
+	return ses
+}
+
+// colourAt is the colour drawn at (dx, dy) inside o in img, a capture of
+// o's window (the test driver draws at scale 1).
+func colourAt(img image.Image, o fyne.CanvasObject, dx, dy float32) color.NRGBA {
+	p := fyne.CurrentApp().Driver().AbsolutePositionForObject(o).Add(fyne.NewPos(dx, dy))
+	return color.NRGBAModel.Convert(img.At(int(p.X), int(p.Y))).(color.NRGBA)
+}
+
+// TestAppAccentsOnFirstShow draws the start screen as it first appears: an
+// app with an accent of its own (Mail, #0072C6) has its tile in that
+// colour, an app without one (Calendar) in the user's, and a change of the
+// user's accent moves only the latter.
+func TestAppAccentsOnFirstShow(t *testing.T) {
+	ses := startQuiet(t)
+	sh := ses.Shell
+	mailBlue := color.NRGBA{R: 0x00, G: 0x72, B: 0xC6, A: 0xFF}
+	check := func(when string, calendar color.NRGBA) {
+		t.Helper()
+		sh.Do(func() {
+			img := ses.Window.Canvas().Capture()
+			if got := colourAt(img, sh.start.Tile("com.openmpns.mail"), 3, 3); got != mailBlue {
+				t.Errorf("%s: the mail tile is drawn %v, want its app's accent %v", when, got, mailBlue)
+			}
+			if got := colourAt(img, sh.start.Tile("com.openmpns.calendar"), 3, 3); got != calendar {
+				t.Errorf("%s: the calendar tile is drawn %v, want the user's accent %v", when, got, calendar)
+			}
+		})
+	}
+	check("first show", accent.Default)
+	sh.Phone().SetLook(false, "lime")
+	check("after choosing lime", accent.Lime)
+}
+
+// TestTilesKeepTheirPhase flips the news tile to its back and moves the
+// photos tile to its second image, then changes a setting and updates
+// another tile: neither tile snaps back to its front or first image.
+func TestTilesKeepTheirPhase(t *testing.T) {
+	ses := startQuiet(t)
+	sh := ses.Shell
+	const news, photos, mail = "com.openmpns.news", "com.openmpns.photos", "com.openmpns.mail"
+	uri := func(app string) string {
+		var u string
+		onUI(t, sh, app+"'s Channel URI", func() bool {
+			pg, _ := sh.Phone().Page(app)
+			u = pg.URI
+			return u != "" && pg.TileBound
+		})
+		return u
+	}
+	send(t)(sender.NewTile(uri(news), &payload.Tile{Template: payload.TemplateFlip,
+		Fields: map[string]string{payload.BackTitle: "Back", payload.BackContent: "story"}}, sender.Immediate))
+	onUI(t, sh, "the news tile with a back", func() bool { return sh.start.Tile(news).HasBack() })
+	sh.Do(func() {
+		sh.start.Tile(news).SetFace(true)
+		sh.start.Tile(photos).NextImage()
+	})
+	kept := func(when string) {
+		t.Helper()
+		sh.Do(func() {
+			if !sh.start.Tile(news).Back() {
+				t.Errorf("%s: the news tile turned to its front", when)
+			}
+			if got := sh.start.Tile(photos).CycleIndex(); got != 1 {
+				t.Errorf("%s: the photos tile shows image %d, want 1", when, got)
+			}
+		})
+	}
+	sh.Phone().SetLook(true, "teal")
+	kept("after a settings change")
+	send(t)(sender.NewTile(uri(mail), &payload.Tile{Template: payload.TemplateIconic,
+		Fields: map[string]string{payload.Count: "3"}}, sender.Immediate))
+	onUI(t, sh, "the mail count", func() bool { return sh.start.Tile(mail).State().Count() == 3 })
+	kept("after another tile's update")
+	if err := sh.Phone().SetTileSize(mail, tile.Small); err != nil {
+		t.Fatal(err)
+	}
+	onUI(t, sh, "the mail tile small", func() bool { return sh.start.Tile(mail).TileSize() == tile.Small })
+	kept("after another tile's resize")
+}
