@@ -1,8 +1,10 @@
 package phone_test
 
 import (
+	"bytes"
 	"context"
-	"errors"
+	"image"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/openmpns/openmpns/emulator/apps"
+	"github.com/openmpns/openmpns/emulator/images"
 	"github.com/openmpns/openmpns/emulator/internal/golden"
 	"github.com/openmpns/openmpns/emulator/phone"
 	"github.com/openmpns/openmpns/emulator/render"
@@ -117,7 +120,7 @@ func newRig(t *testing.T, auto *bool, prefetch func(context.Context, string, []s
 	apps := []phone.App{
 		{ID: "com.openmpns.news", Name: "News", Channel: "main", WantsToast: true, Handoff: backend.URL + "/handoff/news",
 			Template: payload.TemplateFlip, TileDefaults: map[string]string{payload.Title: "News"}, TileSize: tile.Medium},
-		{ID: "com.openmpns.photos", Name: "Photos", Channel: "main", Domains: []string{"images.example.com"},
+		{ID: "com.openmpns.photos", Name: "Photos", Channel: "main", Domains: []string{"127.0.0.1"},
 			Template: payload.TemplateCycle, TileDefaults: map[string]string{payload.Title: "Photos"}, TileSize: tile.Wide},
 		{ID: "com.openmpns.music", Name: "Music", TileSize: tile.Small},
 	}
@@ -303,28 +306,41 @@ func TestAirplaneAndBatterySaver(t *testing.T) {
 	}
 }
 
+// TestRemoteImageOutsideAllowedDomainsKeepsDefault sends a cycle tile with
+// two remote images from one server, reached once by an allowed name
+// (127.0.0.1, in the app's domains) and once by another (localhost): the
+// real image loader decides, and the phone keeps the first and refuses the
+// second with MessageBadContent.
 func TestRemoteImageOutsideAllowedDomainsKeepsDefault(t *testing.T) {
 	allow := true
-	fetched := make(chan string, 4)
+	img := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(onePixelPNG)
+	}))
+	t.Cleanup(img.Close)
+	loader := images.NewLoader(images.Config{})
 	prefetch := func(ctx context.Context, ref string, domains []string) error {
-		fetched <- ref
-		if strings.Contains(ref, "images.example.com") {
-			return nil
-		}
-		return errors.New("domain not allowed")
+		_, err := loader.Fetch(ctx, ref, domains, nil)
+		return err
 	}
 	r := newRig(t, &allow, prefetch)
+	port := img.URL[strings.LastIndexByte(img.URL, ':'):]
+	allowed, refused := "http://127.0.0.1"+port+"/1.png", "http://localhost"+port+"/2.png"
 	photos := r.uri(t, "com.openmpns.photos")
 	send(t)(sender.NewTile(photos, &payload.Tile{Template: payload.TemplateCycle, Fields: map[string]string{
-		payload.CycleImage(1): "http://images.example.com/1.png", payload.CycleImage(2): "http://evil.example.net/2.png"}}, sender.Immediate))
+		payload.CycleImage(1): allowed, payload.CycleImage(2): refused}}, sender.Immediate))
 	r.ch.until(t, "the bad image to be refused", func() bool {
 		pg, _ := r.ph.Page("com.openmpns.photos")
 		return len(pg.Errors) == 1
 	})
 	pg, _ := r.ph.Page("com.openmpns.photos")
-	if !strings.Contains(pg.Errors[0], "MessageBadContent") || !strings.Contains(pg.Errors[0], "evil.example.net") {
+	if !strings.Contains(pg.Errors[0], "MessageBadContent") || !strings.Contains(pg.Errors[0], refused) {
 		t.Fatalf("error %q", pg.Errors[0])
 	}
+	r.ch.until(t, "the allowed image downloaded", func() bool {
+		_, ok := loader.Cached(allowed, []string{"127.0.0.1"})
+		return ok
+	})
 	tl, _ := r.ph.TileByKey("com.openmpns.photos")
 	if tl.State.Get(payload.CycleImage(2)) != "" || tl.State.Get(payload.CycleImage(1)) == "" {
 		t.Fatalf("tile fields after a refused image: %v", tl.State.Fields)
@@ -494,3 +510,12 @@ func TestSetTileSizeOnlyToSizesTheTileHas(t *testing.T) {
 		}
 	}
 }
+
+// onePixelPNG is a 1×1 white PNG.
+var onePixelPNG = func() []byte {
+	var b bytes.Buffer
+	m := image.NewNRGBA(image.Rect(0, 0, 1, 1))
+	m.Pix = []byte{0xFF, 0xFF, 0xFF, 0xFF}
+	png.Encode(&b, m)
+	return b.Bytes()
+}()

@@ -21,12 +21,21 @@
 // colour with no rounded corners, the app's images stretched over it (a
 // missing image leaves the flat colour), white text in the theme's font:
 //
-//   - FlipTile and WP7.5 front: BackgroundImage (SmallBackgroundImage,
-//     WideBackgroundImage), Title at the bottom left, Count in a square
-//     badge at the top right when 1..99. Back: BackBackgroundImage
-//     (WideBackBackgroundImage), BackContent (WideBackContent) wrapped to
-//     three lines at the top left, BackTitle at the bottom left. A WP7.5
-//     tile, which has no wide elements, shows its medium ones at wide size.
+//   - FlipTile and WP7.5 front: BackgroundImage, Title at the bottom left,
+//     Count in a square badge at the top right when 1..99. Back:
+//     BackBackgroundImage, BackContent wrapped to three lines at the top
+//     left, BackTitle at the bottom left. Each size draws its own elements,
+//     as Microsoft's flip tile tables give them (BackContent is medium
+//     only, WideBackContent wide only):
+//   - small: SmallBackgroundImage or, when it is unset or does not
+//     resolve, BackgroundImage (the same square picture, smaller); no
+//     title, no back.
+//   - wide: WideBackgroundImage, Title; back WideBackBackgroundImage,
+//     WideBackContent, BackTitle. No medium element stands in for a
+//     missing wide one: a square image would be stretched out of shape,
+//     and BackContent is written for 13 characters a line, not 27. A
+//     missing wide image leaves the flat colour.
+//   - A WP7.5 tile is never wide (tile.Allows): it has no wide elements.
 //   - CycleTile: the current CycleImage cropped to the tile, Title and Count
 //     as on a flip tile; the small size shows SmallBackgroundImage.
 //   - IconicTile: IconImage (SmallIconImage on the small size) with Count

@@ -146,15 +146,7 @@ func (r *renderer) layoutFlip(f frame) {
 	back := r.t.back && s.HasBack(f.size)
 	var image, title string
 	var content []string
-	fill := canvas.ImageFillStretch
 	switch {
-	case f.size == Wide && s.Template == payload.TemplateDefault:
-		// A WP7.5 tile has no wide images: show the medium one in the middle.
-		image, title, fill = s.Get(payload.BackgroundImage), s.Get(payload.Title), canvas.ImageFillContain
-		if back {
-			image, title = s.Get(payload.BackBackgroundImage), s.Get(payload.BackTitle)
-			content = wrap(s.wideBackContent(), WideBackContentChars, BackContentLines)
-		}
 	case f.size == Small:
 		image = s.Get(payload.SmallBackgroundImage)
 		if image == "" || r.t.image(image).res == nil {
@@ -162,7 +154,7 @@ func (r *renderer) layoutFlip(f frame) {
 		}
 	case back && f.size == Wide:
 		image, title = s.Get(payload.WideBackBackgroundImage), s.Get(payload.BackTitle)
-		content = wrap(s.wideBackContent(), WideBackContentChars, BackContentLines)
+		content = wrap(s.Get(payload.WideBackContent), WideBackContentChars, BackContentLines)
 	case back:
 		image, title = s.Get(payload.BackBackgroundImage), s.Get(payload.BackTitle)
 		content = wrap(s.Get(payload.BackContent), BackContentChars, BackContentLines)
@@ -171,7 +163,7 @@ func (r *renderer) layoutFlip(f frame) {
 	default:
 		image, title = s.Get(payload.BackgroundImage), s.Get(payload.Title)
 	}
-	r.setImage(r.img, image, fill, 0, 0, f.w, f.h, f)
+	r.setImage(r.img, image, canvas.ImageFillStretch, 0, 0, f.w, f.h, f)
 	r.setTitle(title, f)
 	y := float32(contentTop)
 	for i, line := range content {

@@ -252,7 +252,8 @@ func TestStateHasBack(t *testing.T) {
 		{"flip wide content only medium", payload.TemplateFlip, map[string]string{payload.WideBackContent: "b"}, Medium, false},
 		{"flip medium image only wide", payload.TemplateFlip, map[string]string{payload.BackBackgroundImage: "/b.png"}, Wide, false},
 		{"wp7.5 back", payload.TemplateDefault, map[string]string{payload.BackContent: "b"}, Medium, true},
-		{"wp7.5 back on wide", payload.TemplateDefault, map[string]string{payload.BackContent: "b"}, Wide, true},
+		{"flip medium content only medium", payload.TemplateFlip, map[string]string{payload.BackContent: "b"}, Wide, false},
+		{"wp7.5 has no wide back", payload.TemplateDefault, map[string]string{payload.BackContent: "b"}, Wide, false},
 		{"cycle never", payload.TemplateCycle, map[string]string{payload.Title: "t"}, Medium, false},
 		{"iconic never", payload.TemplateIconic, map[string]string{payload.WideContent1: "t"}, Wide, false},
 	}

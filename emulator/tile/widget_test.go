@@ -208,14 +208,22 @@ func TestTileNextImage(t *testing.T) {
 func TestTileTapped(t *testing.T) {
 	test.NewTempApp(t)
 	w := New(flipState(), Medium)
-	taps := 0
+	taps, holds := 0, 0
 	w.OnTapped = func() { taps++ }
+	w.OnTappedSecondary = func() { holds++ }
 	test.Tap(w)
-	if taps != 1 {
-		t.Errorf("OnTapped called %d times, want 1", taps)
+	test.TapSecondary(w)
+	test.TapSecondary(w)
+	if taps != 1 || holds != 2 {
+		t.Errorf("OnTapped called %d times, OnTappedSecondary %d; want 1 and 2", taps, holds)
 	}
-	w.OnTapped = nil
-	test.Tap(w) // no callback: nothing happens
+	// Without callbacks a tap changes nothing: no face turns, no panic.
+	w.OnTapped, w.OnTappedSecondary = nil, nil
+	test.Tap(w)
+	test.TapSecondary(w)
+	if taps != 1 || holds != 2 || w.Back() || w.Flipping() {
+		t.Errorf("a tap without callbacks: taps %d, holds %d, back %v, flipping %v", taps, holds, w.Back(), w.Flipping())
+	}
 }
 
 type countingSource struct {
@@ -317,6 +325,8 @@ func TestTileText(t *testing.T) {
 		{"count clamped", payload.TemplateCycle, map[string]string{payload.Count: "100"}, Medium, false, "", "99", nil},
 		{"back has no badge", payload.TemplateFlip, map[string]string{payload.Count: "5", payload.BackTitle: "b", payload.BackContent: "one two three four five six seven eight nine"}, Medium, true, "b", "", []string{"one two three", "four five six", "seven eight"}},
 		{"wide back uses wide content", payload.TemplateFlip, map[string]string{payload.BackContent: "medium", payload.WideBackContent: "wide words"}, Wide, true, "", "", []string{"wide words"}},
+		{"wide back never shows BackContent", payload.TemplateFlip, map[string]string{payload.BackTitle: "b", payload.BackContent: "medium only"}, Wide, true, "b", "", nil},
+		{"medium back never shows WideBackContent", payload.TemplateFlip, map[string]string{payload.BackTitle: "b", payload.WideBackContent: "wide only"}, Medium, true, "b", "", nil},
 		{"iconic count beside icon", payload.TemplateIconic, map[string]string{payload.Count: "8", payload.Title: "Msg"}, Medium, false, "Msg", "8", nil},
 		{"iconic wide content", payload.TemplateIconic, map[string]string{payload.WideContent1: "one", payload.WideContent3: "three"}, Wide, false, "", "", []string{"one", "", "three"}},
 	}

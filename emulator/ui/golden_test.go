@@ -111,7 +111,7 @@ func TestGolden(t *testing.T) {
 			p.ShowToast(payload.Toast{Text1: "Breaking", Text2: "Markets rally on push news"}, fyne.NewStaticResource("icon.png", icon))
 			return p
 		}, nil},
-		{"toast_light", false, phoneSize, func(fyne.App) fyne.CanvasObject {
+		{"applist_toast_light", false, phoneSize, func(fyne.App) fyne.CanvasObject {
 			l := NewAppList()
 			l.SetApps([]App{{ID: "weather", Name: "Contoso Weather"}, {ID: "news", Name: "News", Icon: fyne.NewStaticResource("icon.png", icon)}, {ID: "mail", Name: "mail client"}})
 			p := testPhone(l)

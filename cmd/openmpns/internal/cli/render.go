@@ -57,6 +57,9 @@ func runRender(ctx context.Context, e *env, args []string) error {
 	if t, terr := payload.ParseTile(body); terr == nil {
 		st := tile.NewState(t.ID, t.Template, nil)
 		st.Apply(t)
+		if !tile.Allows(st.Template, size) {
+			return fmt.Errorf("a WP7.5 tile (no Template attribute) has no %s size: render it small or medium, or send a FlipTile", size)
+		}
 		if *back && !st.HasBack(size) {
 			return fmt.Errorf("this %s tile has no back at size %s", t.Template, size)
 		}
