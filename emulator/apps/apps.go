@@ -33,7 +33,7 @@
 //	}
 //
 // Unknown fields are refused, and field names are case-sensitive. Image
-// paths in tile fields follow tile.FSImages: relative to the manifest's
+// paths in tile fields follow tile.AppPath: relative to the manifest's
 // directory, with or without a leading slash; a default tile cannot name a
 // remote image, because a phone pins a tile from the files the app ships.
 // In backend, the placeholder {backend} (at the start of the URL) stands for

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/openmpns/openmpns/emulator/accent"
+	"github.com/openmpns/openmpns/emulator/tile"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/wire"
 )
@@ -120,8 +121,7 @@ func (c *checker) tile(index int, id string, a *App) {
 			continue
 		}
 		field := "tile.fields." + name
-		lower := strings.ToLower(ref)
-		if strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
+		if tile.IsRemote(ref) {
 			c.add(index, id, field, fmt.Errorf("%q: a default tile shows images the app ships with, not remote ones: give a path relative to the manifest's directory", ref))
 			continue
 		}
@@ -138,7 +138,7 @@ func isImageElement(name string) bool {
 }
 
 // image checks that ref names an image of one of the formats in c.fsys, the
-// way tile.FSImages resolves it (a leading slash, backslashes and an
+// way tile.AppPath reads it (a leading slash, backslashes and an
 // "appdata:" or "isostore:" scheme are accepted), except that it must not
 // climb out with "..". It returns the path in c.fsys.
 func (c *checker) image(ref string, formats ...string) (string, error) {

@@ -65,13 +65,6 @@ func (p *Phone) Leave() {
 	}
 }
 
-// Foreground returns the app whose page is open, "" for the start screen.
-func (p *Phone) Foreground() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.foreground
-}
-
 // Answer records the user's answer to app's opt-in prompt and opens its
 // channel: allow binds toast and tile, deny binds tile only (the server then
 // answers toasts Suppressed).
@@ -354,11 +347,8 @@ func (p *Phone) TapToast() (app, param string, ok bool) {
 }
 
 // ToastDeadline is when the toast on screen goes away by itself; the UI
-// arms a timer for it and calls ToastTick.
+// arms a timer for it and asks ShownToast again then.
 func (p *Phone) ToastDeadline() (time.Time, bool) { return p.toasts.Deadline() }
-
-// ToastTick lets the queue move on after a toast's time is up.
-func (p *Phone) ToastTick() { p.notify(Change{Kind: ToastChanged}) }
 
 // Compose sends a notification to app's channel through the real MPNS HTTP
 // API, as a cloud service would, and returns the server's answer.

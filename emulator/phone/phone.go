@@ -3,8 +3,8 @@
 // start screen, the toast queue, the app pages' data, settings, and an
 // inspector log of every notification, all on top of the device runtime.
 //
-// The UI (emulator/ui, wired in cmd/openmpns-emulator) reads this state and
-// calls its methods; Phone reports every change through Config.OnChange,
+// The UI (emulator/ui, wired by emulator/shell) reads this state and calls
+// its methods; Phone reports every change through Config.OnChange,
 // from any goroutine, so the UI can refresh what changed (inside fyne.Do).
 package phone
 
@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -84,7 +83,11 @@ type Config struct {
 	OnChange func(Change)
 	// Prefetch loads a remote tile image, checking the app's domains; an
 	// error keeps the tile's default image and raises MessageBadContent.
-	// Nil refuses every remote image.
+	// Nil refuses every remote image. The phone is the one that decides
+	// about remote images: it calls Prefetch for every remote image a tile
+	// update (or a tile kept from the last run) names, and reports
+	// TileImagesChanged when one arrived; the UI reads the image from
+	// wherever Prefetch put it (emulator/images' Loader cache).
 	Prefetch func(ctx context.Context, ref string, domains []string) error
 	// ToastDuration is how long a toast shows (default 10 s).
 	ToastDuration time.Duration
@@ -252,6 +255,11 @@ func New(cfg Config) (*Phone, error) {
 	p.order = arrange(p.order, p.set.Order)
 	if err := p.startDevice(); err != nil {
 		return nil, err
+	}
+	// Tiles kept from the last run may show remote images: fetch them
+	// again, with the domains the app binds its tile with.
+	for key, ts := range p.tiles {
+		p.fetchRemote(key, ts.app, ts.st.Fields, p.apps[ts.app].Domains)
 	}
 	return p, nil
 }
@@ -565,25 +573,22 @@ func (p *Phone) onTile(m device.Meta, t *payload.Tile, domains []string) {
 		p.tiles[key] = ts
 		p.order = append(p.order, key)
 	}
-	var remote []string
-	for name, v := range t.Fields {
-		if isRemote(v) {
-			remote = append(remote, name)
-		}
-	}
 	ts.st.Apply(t)
 	p.set.Tiles[key] = tileRec{App: m.App, ID: t.ID, Template: ts.st.Template, Fields: ts.st.Fields}
 	p.mu.Unlock()
 	p.saveSettings()
 	p.notify(Change{Kind: TileChanged, App: m.App, Tile: key})
-	for _, name := range remote {
-		p.fetchImage(key, m.App, name, t.Fields[name], domains)
-	}
+	p.fetchRemote(key, m.App, t.Fields, domains)
 }
 
-func isRemote(ref string) bool {
-	u, err := url.Parse(ref)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https")
+// fetchRemote fetches the remote images among fields, the elements of tile
+// key, in the background (see fetchImage).
+func (p *Phone) fetchRemote(key, app string, fields map[string]string, domains []string) {
+	for name, ref := range fields {
+		if tile.IsRemote(ref) {
+			p.fetchImage(key, app, name, ref, domains)
+		}
+	}
 }
 
 // fetchImage loads a remote image; on failure the element goes back to its

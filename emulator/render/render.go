@@ -19,7 +19,8 @@ import (
 
 	"github.com/openmpns/openmpns/emulator/accent"
 	"github.com/openmpns/openmpns/emulator/tile"
-	"github.com/openmpns/openmpns/emulator/toast"
+	"github.com/openmpns/openmpns/emulator/ui/tileview"
+	"github.com/openmpns/openmpns/emulator/ui/toastview"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
@@ -28,7 +29,7 @@ type Option func(*options)
 
 type options struct {
 	accent color.Color
-	images tile.ImageSource
+	images tileview.ImageSource
 	icon   fyne.Resource
 	cycle  int
 }
@@ -38,7 +39,7 @@ func WithAccent(c color.Color) Option { return func(o *options) { o.accent = c }
 
 // WithImages resolves a tile's image references through src; without it a
 // tile shows no images.
-func WithImages(src tile.ImageSource) Option { return func(o *options) { o.images = src } }
+func WithImages(src tileview.ImageSource) Option { return func(o *options) { o.images = src } }
 
 // WithCycleImage shows the n-th (from 0) set cycle image of a CycleTile.
 func WithCycleImage(n int) Option { return func(o *options) { o.cycle = n } }
@@ -59,14 +60,14 @@ func collect(opts []Option) options {
 // own 159, 336 or 691×336 pixel tiles.
 func Tile(s *tile.State, size tile.Size, back bool, scale float32, opts ...Option) image.Image {
 	o := collect(opts)
-	t := tile.New(s, size)
+	t := tileview.New(s, size)
 	t.SetAccent(accent.Or(o.accent))
 	t.SetImages(o.images)
 	for range o.cycle {
 		t.NextImage()
 	}
 	t.SetFace(back)
-	return Object(t, t.MinSize(), scale/tile.DefaultScale)
+	return Object(t, t.MinSize(), scale/tileview.DefaultScale)
 }
 
 // TilePNG writes Tile's image to w as a PNG.
@@ -74,15 +75,15 @@ func TilePNG(w io.Writer, s *tile.State, size tile.Size, back bool, scale float3
 	return png.Encode(w, Tile(s, size, back, scale, opts...))
 }
 
-// Toast draws t as the phone's toast banner, toast.PhoneWidth logical units
+// Toast draws t as the phone's toast banner, toastview.PhoneWidth logical units
 // wide, at scale output pixels per logical unit (1 gives a 480 pixel wide
 // strip, the width of a WVGA phone).
 func Toast(t payload.Toast, scale float32, opts ...Option) image.Image {
 	o := collect(opts)
-	b := toast.NewBanner(t)
+	b := toastview.NewBanner(t)
 	b.SetAccent(o.accent)
 	b.SetIcon(o.icon)
-	return Object(b, fyne.NewSize(toast.PhoneWidth, b.MinSize().Height), scale)
+	return Object(b, fyne.NewSize(toastview.PhoneWidth, b.MinSize().Height), scale)
 }
 
 // ToastPNG writes Toast's image to w as a PNG.

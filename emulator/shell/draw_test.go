@@ -3,8 +3,11 @@ package shell
 import (
 	"image"
 	"image/color"
+	"image/png"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"fyne.io/fyne/v2"
@@ -47,7 +50,7 @@ func TestAppAccentsOnFirstShow(t *testing.T) {
 	mailBlue := color.NRGBA{R: 0x00, G: 0x72, B: 0xC6, A: 0xFF}
 	check := func(when string, calendar color.NRGBA) {
 		t.Helper()
-		sh.Do(func() {
+		sh.Update(func() {
 			img := ses.Window.Canvas().Capture()
 			if got := colourAt(img, sh.start.Tile("com.openmpns.mail"), 3, 3); got != mailBlue {
 				t.Errorf("%s: the mail tile is drawn %v, want its app's accent %v", when, got, mailBlue)
@@ -81,13 +84,13 @@ func TestTilesKeepTheirPhase(t *testing.T) {
 	send(t)(sender.NewTile(uri(news), &payload.Tile{Template: payload.TemplateFlip,
 		Fields: map[string]string{payload.BackTitle: "Back", payload.BackContent: "story"}}, sender.Immediate))
 	onUI(t, sh, "the news tile with a back", func() bool { return sh.start.Tile(news).HasBack() })
-	sh.Do(func() {
+	sh.Update(func() {
 		sh.start.Tile(news).SetFace(true)
 		sh.start.Tile(photos).NextImage()
 	})
 	kept := func(when string) {
 		t.Helper()
-		sh.Do(func() {
+		sh.Update(func() {
 			if !sh.start.Tile(news).Back() {
 				t.Errorf("%s: the news tile turned to its front", when)
 			}
@@ -107,4 +110,37 @@ func TestTilesKeepTheirPhase(t *testing.T) {
 	}
 	onUI(t, sh, "the mail tile small", func() bool { return sh.start.Tile(mail).TileSize() == tile.Small })
 	kept("after another tile's resize")
+}
+
+// TestRemoteImageReachesTheTile sends the photos tile a cycle image from
+// an allowed host (127.0.0.1): the phone fetches it, and the tile draws it
+// once it arrived.
+func TestRemoteImageReachesTheTile(t *testing.T) {
+	red := color.NRGBA{R: 0xFF, A: 0xFF}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		m := image.NewNRGBA(image.Rect(0, 0, 64, 32))
+		for i := 0; i < len(m.Pix); i += 4 {
+			copy(m.Pix[i:], []byte{red.R, red.G, red.B, red.A})
+		}
+		w.Header().Set("Content-Type", "image/png")
+		png.Encode(w, m)
+	}))
+	t.Cleanup(srv.Close)
+	ses := startQuiet(t)
+	sh := ses.Shell
+	const photos = "com.openmpns.photos"
+	var uri string
+	onUI(t, sh, "the photos Channel URI", func() bool {
+		pg, _ := sh.Phone().Page(photos)
+		uri = pg.URI
+		return uri != "" && pg.TileBound
+	})
+	u := &payload.Tile{Template: payload.TemplateCycle, Fields: map[string]string{payload.CycleImage(1): srv.URL + "/red.png"}}
+	for n := 2; n <= payload.MaxCycleImages; n++ {
+		u.Cleared = append(u.Cleared, payload.CycleImage(n))
+	}
+	send(t)(sender.NewTile(uri, u, sender.Immediate))
+	onUI(t, sh, "the remote image on the photos tile", func() bool {
+		return colourAt(ses.Window.Canvas().Capture(), sh.start.Tile(photos), 40, 40) == red
+	})
 }

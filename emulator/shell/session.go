@@ -124,7 +124,7 @@ func Start(a fyne.App, o Options) (*Session, error) {
 	// Setting the content lays the views out and creates their renderers:
 	// that touches the views, so it holds the UI lock like everything else
 	// (the phone's goroutines may already be applying changes through Handle).
-	sh.Do(func() {
+	sh.Update(func() {
 		w.SetContent(content)
 		w.SetPadded(false)
 		// The window opens with the phone at scale 1 (its minimum is the
@@ -146,7 +146,7 @@ func (s *Session) tick() {
 		case <-s.stop:
 			return
 		case now := <-t.C:
-			fyne.Do(func() { s.Shell.Do(func() { s.Shell.Tick(now) }) })
+			fyne.Do(func() { s.Shell.Update(func() { s.Shell.Tick(now) }) })
 		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/openmpns/openmpns/emulator/phone"
 	"github.com/openmpns/openmpns/emulator/tile"
 	"github.com/openmpns/openmpns/emulator/ui"
+	"github.com/openmpns/openmpns/emulator/ui/tileview"
 	"github.com/openmpns/openmpns/emulator/ui/wptheme"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/sender"
@@ -64,7 +65,7 @@ type Shell struct {
 	optIn     *ui.OptIn
 	optInApp  string
 	pages     map[string]*ui.AppPage
-	tiles     map[string]*tile.Tile
+	tiles     map[string]*tileview.Tile
 	sources   map[string]*images.Source
 	icons     map[string]fyne.Resource
 	toastAt   time.Time // deadline of the toast on screen: identifies it
@@ -75,7 +76,7 @@ type Shell struct {
 // New builds the views. Call Attach with the phone before showing them.
 func New(a fyne.App, clip fyne.Clipboard, man *apps.Manifest, loader *images.Loader) *Shell {
 	s := &Shell{app: a, clip: clip, man: man, loader: loader,
-		pages: map[string]*ui.AppPage{}, tiles: map[string]*tile.Tile{}, sources: map[string]*images.Source{}, icons: map[string]fyne.Resource{}}
+		pages: map[string]*ui.AppPage{}, tiles: map[string]*tileview.Tile{}, sources: map[string]*images.Source{}, icons: map[string]fyne.Resource{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, ap := range man.Apps {
 		if b, err := ap.IconData(); err == nil {
@@ -108,7 +109,7 @@ func (s *Shell) Attach(p *phone.Phone) {
 	s.mu.Lock()
 	s.ph = p
 	s.mu.Unlock()
-	s.Do(func() { s.attach(p) })
+	s.Update(func() { s.attach(p) })
 }
 
 func (s *Shell) attach(p *phone.Phone) {
@@ -159,7 +160,7 @@ func (s *Shell) attach(p *phone.Phone) {
 	s.settings.OnBatterySaver = func(on bool) {
 		s.bg.Go(func() {
 			if err := p.SetBatterySaver(s.ctx, on); err != nil {
-				fyne.Do(func() { s.Do(func() { s.view.SetConnection("battery saver: " + err.Error()) }) })
+				fyne.Do(func() { s.Update(func() { s.view.SetConnection("battery saver: " + err.Error()) }) })
 			}
 		})
 	}
@@ -174,7 +175,7 @@ func (s *Shell) attach(p *phone.Phone) {
 	s.settings.OnReset = func() {
 		s.bg.Go(func() {
 			if err := p.Reset(); err != nil {
-				fyne.Do(func() { s.Do(func() { s.view.SetConnection("reset failed: " + err.Error()) }) })
+				fyne.Do(func() { s.Update(func() { s.view.SetConnection("reset failed: " + err.Error()) }) })
 			}
 		})
 	}
@@ -207,7 +208,7 @@ func (s *Shell) Handle(c phone.Change) {
 }
 
 // drain applies queued changes unless someone holds the UI lock, in which
-// case that holder applies them before it lets go (see Do).
+// case that holder applies them before it lets go (see Update).
 func (s *Shell) drain() {
 	if !s.uiMu.TryLock() {
 		return
@@ -239,10 +240,11 @@ func (s *Shell) drainLocked() {
 	}
 }
 
-// Do runs f with the UI lock held, then applies the changes f caused. Use it
-// on the UI goroutine for anything that touches the views from outside an
-// event callback (timers, tests).
-func (s *Shell) Do(f func()) {
+// Update runs f with the UI lock held, then applies the changes f caused.
+// Use it on the UI goroutine (inside fyne.Do from other goroutines) for
+// anything that touches the views from outside an event callback (timers,
+// tests).
+func (s *Shell) Update(f func()) {
 	func() {
 		s.uiMu.Lock()
 		defer s.uiMu.Unlock()
@@ -262,7 +264,7 @@ func (s *Shell) apply(c phone.Change) {
 	}
 	switch c.Kind {
 	case phone.TileChanged:
-		s.refreshTile(c.Tile, true)
+		s.refreshTile(c.Tile)
 	case phone.TileImagesChanged:
 		if t := s.tiles[c.Tile]; t != nil {
 			t.ReloadImages()
@@ -435,10 +437,10 @@ func (s *Shell) refreshTiles() {
 	s.start.SetTiles(pinned)
 }
 
-func (s *Shell) tileWidget(t phone.Tile) *tile.Tile {
+func (s *Shell) tileWidget(t phone.Tile) *tileview.Tile {
 	w := s.tiles[t.Key]
 	if w == nil {
-		w = tile.New(t.State, t.Size)
+		w = tileview.New(t.State, t.Size)
 		s.tiles[t.Key] = w
 		w.SetImages(s.source(t.Key))
 	} else {
@@ -449,8 +451,8 @@ func (s *Shell) tileWidget(t phone.Tile) *tile.Tile {
 	return w
 }
 
-// source is the image source of one tile: the app's own images, and remote
-// images from its allowed domains.
+// source is the image source of one tile: the app's own images, and the
+// remote ones the phone fetched (see images.Source).
 func (s *Shell) source(key string) *images.Source {
 	if src := s.sources[key]; src != nil {
 		return src
@@ -464,17 +466,13 @@ func (s *Shell) source(key string) *images.Source {
 		}
 		domains = a.ImageDomains
 	}
-	src := s.loader.Source(s.ctx, local, domains, func(ref string, err error) {
-		if err == nil {
-			s.Handle(phone.Change{Kind: phone.TileImagesChanged, Tile: key})
-		}
-	})
+	src := s.loader.Source(local, domains)
 	s.sources[key] = src
 	return src
 }
 
 // refreshTile updates one tile without rebuilding the grid.
-func (s *Shell) refreshTile(key string, fresh bool) {
+func (s *Shell) refreshTile(key string) {
 	t, ok := s.Phone().TileByKey(key)
 	if !ok {
 		return
@@ -483,9 +481,6 @@ func (s *Shell) refreshTile(key string, fresh bool) {
 	if w == nil {
 		s.refreshTiles()
 		return
-	}
-	if fresh {
-		s.source(key).Reset()
 	}
 	w.SetState(t.State)
 	if w.TileSize() != t.Size {
@@ -554,7 +549,7 @@ func (s *Shell) compose(r ui.ComposeRequest) {
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		defer cancel()
 		resp, err := p.Compose(ctx, r.App, sender.Request{Kind: r.Kind, Class: r.Class(), MessageID: r.MessageID, Body: r.Body()})
-		fyne.Do(func() { s.Do(func() { s.showResult(resp, err) }) })
+		fyne.Do(func() { s.Update(func() { s.showResult(resp, err) }) })
 	})
 }
 

@@ -24,7 +24,7 @@ func onUI(t *testing.T, sh *Shell, what string, f func() bool) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		var ok bool
-		fyne.DoAndWait(func() { sh.Do(func() { ok = f() }) })
+		fyne.DoAndWait(func() { sh.Update(func() { ok = f() }) })
 		if ok {
 			return
 		}
@@ -68,7 +68,7 @@ func TestWholePath(t *testing.T) {
 	// The window opens with the phone at scale 1. A larger window goes to
 	// the phone, which grows keeping its shape (here as tall as the window
 	// allows); the inspector keeps its width.
-	sh.Do(func() {
+	sh.Update(func() {
 		if got := sh.view.Scale(); got != 1 {
 			t.Errorf("phone scale %v in the window as it opens, want 1", got)
 		}
@@ -99,9 +99,9 @@ func TestWholePath(t *testing.T) {
 	})
 
 	// Tapping News opens its page and the opt-in prompt; allow binds toasts.
-	sh.Do(func() { sh.start.OnTileTapped("com.openmpns.news") })
+	sh.Update(func() { sh.start.OnTileTapped("com.openmpns.news") })
 	onUI(t, sh, "the opt-in prompt", func() bool { return sh.view.Dialog() == sh.optIn })
-	sh.Do(sh.optIn.Allow)
+	sh.Update(sh.optIn.Allow)
 	var news string
 	onUI(t, sh, "news bound to toast", func() bool {
 		pg, _ := sh.Phone().Page("com.openmpns.news")
@@ -112,21 +112,21 @@ func TestWholePath(t *testing.T) {
 		_, isPage := sh.view.Current().(*ui.AppPage)
 		return isPage && sh.pages["com.openmpns.news"].ChannelURI() == news
 	})
-	sh.Do(func() { sh.pages["com.openmpns.news"].Copy() })
+	sh.Update(func() { sh.pages["com.openmpns.news"].Copy() })
 	if got := sh.clip.Content(); got != news {
 		t.Fatalf("clipboard %q, want the Channel URI %q", got, news)
 	}
 
 	// Back on the start screen, a toast slides in; a flick dismisses it.
-	sh.Do(func() { sh.view.Home() })
+	sh.Update(func() { sh.view.Home() })
 	send(t)(sender.NewToast(news, &payload.Toast{Text1: "Breaking", Text2: "News"}, sender.Immediate))
 	onUI(t, sh, "the toast banner", func() bool { tt, ok := sh.view.Toast(); return ok && tt.Text1 == "Breaking" })
-	sh.Do(func() { sh.view.OnToastDismissed(payload.Toast{}) })
+	sh.Update(func() { sh.view.OnToastDismissed(payload.Toast{}) })
 	onUI(t, sh, "the toast gone", func() bool { _, _, ok := sh.Phone().ShownToast(); return !ok })
 
 	// The inspector lists what arrived, and its composer sends through HTTP.
 	onUI(t, sh, "two notifications in the inspector", func() bool { return len(sh.inspector.Notifications()) >= 2 })
-	sh.Do(func() {
+	sh.Update(func() {
 		sh.compose(ui.ComposeRequest{App: "com.openmpns.news", Kind: payload.KindRaw, Raw: []byte("hello")})
 	})
 	onUI(t, sh, "the composer's result", func() bool {
@@ -138,7 +138,7 @@ func TestWholePath(t *testing.T) {
 	// come back to the phone: a new secondary tile, a silent toast.
 	const albumID = "/Album.xaml?id=9"
 	const album = "com.openmpns.photos#" + albumID
-	sh.Do(func() {
+	sh.Update(func() {
 		sh.compose(ui.ComposeRequest{App: "com.openmpns.photos", Kind: payload.KindTile,
 			Tile: payload.Tile{ID: albumID, Template: payload.TemplateCycle, Fields: map[string]string{payload.Title: "Album"}}})
 	})
@@ -146,7 +146,7 @@ func TestWholePath(t *testing.T) {
 		tl := sh.start.Tile(album)
 		return tl != nil && tl.State().Get(payload.Title) == "Album"
 	})
-	sh.Do(func() {
+	sh.Update(func() {
 		sh.compose(ui.ComposeRequest{App: "com.openmpns.news", Kind: payload.KindToast,
 			Toast: payload.Toast{Text1: "Hush", Silent: true}})
 	})
@@ -163,7 +163,7 @@ func TestWholePath(t *testing.T) {
 	// Unpinning: the secondary tile goes for good; the mail app's tile comes
 	// back from the app list.
 	const mail = "com.openmpns.mail"
-	sh.Do(func() {
+	sh.Update(func() {
 		sh.start.Edit(album)
 		sh.start.OnTileUnpinned(album)
 	})
@@ -171,7 +171,7 @@ func TestWholePath(t *testing.T) {
 		_, ok := sh.Phone().TileByKey(album)
 		return !ok && sh.start.Tile(album) == nil
 	})
-	sh.Do(func() {
+	sh.Update(func() {
 		sh.start.Unpin(mail)
 		sh.start.OnTileUnpinned(mail)
 	})
@@ -182,7 +182,7 @@ func TestWholePath(t *testing.T) {
 		sh.appList.OpenMenu(mail) // opens only for an unpinned app
 		return sh.appList.Menu() == mail
 	})
-	sh.Do(func() {
+	sh.Update(func() {
 		sh.view.Push(sh.appList)
 		sh.appList.OnPinTapped(mail)
 	})

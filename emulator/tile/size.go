@@ -16,14 +16,6 @@ const (
 	Wide
 )
 
-// DefaultScale is the number of fyne logical units per WP8 pixel at which the
-// emulator's start screen draws tiles: a medium tile (336 WP8 pixels) is 150
-// units square, a small one about 71 and a wide one about 308×150, so the
-// start screen's tile grid is about 308 units wide. (A WVGA phone, 480
-// pixels wide, draws the same grid 432 pixels wide, at 0.625 pixels per WP8
-// pixel; Tile.SetScale takes any scale.)
-const DefaultScale float32 = 150.0 / 336.0
-
 // GapPixels is the gap between two tiles in WP8 pixels: two small tiles and a
 // gap make a medium tile (2×159+18 = 336).
 const GapPixels = 18

@@ -323,9 +323,6 @@ func TestSize(t *testing.T) {
 	if got := Size(7).String(); got != "size(7)" {
 		t.Errorf("Size(7).String() = %q", got)
 	}
-	if DefaultScale*336 != 150 {
-		t.Errorf("medium tile is %v units, want 150", DefaultScale*336)
-	}
 }
 
 func TestTruncate(t *testing.T) {
@@ -343,8 +340,8 @@ func TestTruncate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := truncate(tt.in, tt.n); got != tt.want {
-				t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+			if got := Truncate(tt.in, tt.n); got != tt.want {
+				t.Errorf("Truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
 			}
 		})
 	}
@@ -369,9 +366,9 @@ func TestWrap(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := wrap(tt.in, tt.width, BackContentLines)
+			got := Wrap(tt.in, tt.width, BackContentLines)
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("wrap(%q) = %q, want %q", tt.in, got, tt.want)
+				t.Errorf("Wrap(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}
@@ -393,10 +390,10 @@ func TestParseARGB(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			c, ok := parseARGB(tt.in)
+			c, ok := ParseARGB(tt.in)
 			got := uint32(c.A)<<24 | uint32(c.R)<<16 | uint32(c.G)<<8 | uint32(c.B)
 			if ok != tt.ok || (ok && got != tt.want) {
-				t.Errorf("parseARGB(%q) = %08X, %v; want %08X, %v", tt.in, got, ok, tt.want, tt.ok)
+				t.Errorf("ParseARGB(%q) = %08X, %v; want %08X, %v", tt.in, got, ok, tt.want, tt.ok)
 			}
 		})
 	}

@@ -1,7 +1,8 @@
 // Package ui holds the emulator's screens as presentational views: plain
 // data goes in through Set methods, the user's actions come out through On
-// callbacks. The views own no state beyond what they show: a controller (in
-// cmd/) owns the device runtime, the tiles, the consent records, and decides.
+// callbacks. The views own no state beyond what they show: the controller
+// (emulator/shell) and the phone model (emulator/phone) own the device
+// runtime, the tiles, the consent records, and decide.
 // The views start no goroutines, no timers and do no I/O; the only time they
 // keep is that of fyne animations (a toast's slide, a tile's flip).
 //
@@ -14,7 +15,7 @@
 //     OnToastTapped, OnToastDismissed). The hardware keys under the screen
 //     call Back, Home (then OnStart) and OnSearch.
 //   - StartScreen: the live tiles, packed as Windows Phone 8 packs them
-//     (Pinned tiles: the caller's tile.Tile widgets), with edit mode to resize
+//     (Pinned tiles: the caller's tileview.Tile widgets), with edit mode to resize
 //     or unpin a tile (OnTileResized, OnTileUnpinned), the settings tile and
 //     the arrow to the AppList.
 //   - OptIn: the "Allow <App> to show notifications?" message box.

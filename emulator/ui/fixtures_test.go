@@ -5,18 +5,19 @@ import (
 	"time"
 
 	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/ui/tileview"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
-var testImages = tile.FSImages{FS: os.DirFS("testdata")}
+var testImages = tileview.FSImages{FS: os.DirFS("testdata")}
 
 // testTime is the fixed clock of the golden images.
 var testTime = time.Date(2013, 10, 21, 12, 38, 5, 0, time.UTC)
 
-func newTestTile(tmpl payload.Template, size tile.Size, fields map[string]string) *tile.Tile {
+func newTestTile(tmpl payload.Template, size tile.Size, fields map[string]string) *tileview.Tile {
 	s := tile.NewState("", tmpl, nil)
 	s.Apply(&payload.Tile{Template: tmpl, Fields: fields})
-	t := tile.New(s, size)
+	t := tileview.New(s, size)
 	t.SetImages(testImages)
 	return t
 }

@@ -11,7 +11,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
-	"github.com/openmpns/openmpns/emulator/toast"
+	"github.com/openmpns/openmpns/emulator/ui/toastview"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
@@ -37,7 +37,7 @@ var (
 // the three hardware keys (back, start, search) under it. The screen shows
 // the status bar, one screen at a time with a back stack, an optional dialog
 // over the screen (the opt-in prompt, a confirmation) and the toast slot at
-// the top, where a toast.Banner slides in and out.
+// the top, where a toastview.Banner slides in and out.
 //
 // The Phone keeps its shape: in whatever room it gets it grows or shrinks,
 // keeping its aspect ratio, to the largest body that fits, centred: k times
@@ -77,7 +77,7 @@ type Phone struct {
 	dialog  fyne.CanvasObject
 	dialogs *fyne.Container // holds the dialog, if any
 
-	banner     *toast.Banner
+	banner     *toastview.Banner
 	toastLayer *fyne.Container // the banner, moved by hand
 	toastClip  *container.Clip
 	toastOn    bool
@@ -100,7 +100,7 @@ func NewPhone(home fyne.CanvasObject) *Phone {
 	p.dialogs = container.NewStack()
 	p.dialogs.Hide()
 
-	p.banner = toast.NewBanner(payload.Toast{})
+	p.banner = toastview.NewBanner(payload.Toast{})
 	p.banner.OnTapped = p.toastTapped
 	p.banner.OnDismissed = p.toastFlicked
 	p.toastLayer = container.NewWithoutLayout(p.banner)

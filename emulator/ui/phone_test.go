@@ -7,7 +7,7 @@ import (
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/test"
 
-	"github.com/openmpns/openmpns/emulator/toast"
+	"github.com/openmpns/openmpns/emulator/ui/toastview"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
@@ -144,7 +144,7 @@ func TestPhoneToast(t *testing.T) {
 			t.Errorf("banner at %v, visible %v; want at the top", p.banner.Position(), p.toastClip.Visible())
 		}
 		p.HideToast()
-		if _, ok := p.Toast(); ok || p.toastClip.Visible() || p.banner.Position().Y != -toast.BannerHeight {
+		if _, ok := p.Toast(); ok || p.toastClip.Visible() || p.banner.Position().Y != -toastview.BannerHeight {
 			t.Errorf("after HideToast: visible %v at %v", p.toastClip.Visible(), p.banner.Position())
 		}
 	})
@@ -177,7 +177,7 @@ func TestPhoneToast(t *testing.T) {
 		if _, ok := p.Toast(); !ok {
 			t.Fatal("a short drag removed the toast")
 		}
-		test.Drag(w.Canvas(), absPos(p.banner, 100, 30), toast.DismissDistance+20, 0)
+		test.Drag(w.Canvas(), absPos(p.banner, 100, 30), toastview.DismissDistance+20, 0)
 		if len(dismissed) != 1 || dismissed[0] != tn {
 			t.Fatalf("OnToastDismissed got %v", dismissed)
 		}
@@ -244,7 +244,7 @@ func TestPhoneScalesWithTheWindow(t *testing.T) {
 			if got := p.status.Position(); got != want {
 				t.Errorf("screen at %v, want centred at %v", got, want)
 			}
-			if got, want := p.banner.Size(), fyne.NewSize(sw, toast.BannerHeight*tt.scale); got != want {
+			if got, want := p.banner.Size(), fyne.NewSize(sw, toastview.BannerHeight*tt.scale); got != want {
 				t.Errorf("toast banner %v, want %v", got, want)
 			}
 			if start.Scale() != tt.scale {

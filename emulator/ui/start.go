@@ -15,6 +15,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/ui/tileview"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
@@ -33,7 +34,7 @@ const FlipEvery = 6 * time.Second
 // ID and a secondary tile's ID).
 type Pinned struct {
 	Key  string
-	Tile *tile.Tile
+	Tile *tileview.Tile
 }
 
 // StartScreen is the Windows Phone 8 start screen: live tiles in a grid four
@@ -41,11 +42,11 @@ type Pinned struct {
 // the arrow to the app list under them. A built-in "settings" tile follows
 // the caller's tiles.
 //
-// The tiles are the caller's tile.Tile widgets: to update one, call its
+// The tiles are the caller's tileview.Tile widgets: to update one, call its
 // Apply, Flip or NextImage (or use Tick for the flips), which redraws that
 // tile alone. The start screen only moves tiles, when they are pinned,
 // unpinned or resized. It sets the tiles' scale and OnTapped; a tile keeps
-// the accent its caller gave it (tile.Tile.SetAccent), or follows the
+// the accent its caller gave it (tileview.Tile.SetAccent), or follows the
 // theme's.
 //
 // A secondary tap (right click; a long press on touch screens) puts a tile in
@@ -92,7 +93,7 @@ func NewStartScreen() *StartScreen {
 func (s *StartScreen) SetTiles(tiles []Pinned) {
 	g := s.grid
 	old := g.due
-	g.pins, g.index, g.due = nil, map[string]int{}, map[*tile.Tile]time.Time{}
+	g.pins, g.index, g.due = nil, map[string]int{}, map[*tileview.Tile]time.Time{}
 	for _, p := range tiles {
 		if p.Tile == nil || p.Key == SettingsKey {
 			continue
@@ -116,7 +117,7 @@ func (s *StartScreen) SetTiles(tiles []Pinned) {
 
 // Pin adds t at the end of the tiles, before the settings tile. Pinning a
 // key again replaces its tile in place.
-func (s *StartScreen) Pin(key string, t *tile.Tile) {
+func (s *StartScreen) Pin(key string, t *tileview.Tile) {
 	if t == nil || key == SettingsKey {
 		return
 	}
@@ -154,7 +155,7 @@ func (s *StartScreen) Tiles() []Pinned {
 }
 
 // Tile returns the tile pinned with key, or nil.
-func (s *StartScreen) Tile(key string) *tile.Tile {
+func (s *StartScreen) Tile(key string) *tileview.Tile {
 	if i, ok := s.grid.index[key]; ok {
 		return s.grid.pins[i].Tile
 	}
@@ -263,7 +264,7 @@ type tileGrid struct {
 	s        *StartScreen
 	pins     []Pinned
 	index    map[string]int
-	due      map[*tile.Tile]time.Time
+	due      map[*tileview.Tile]time.Time
 	editing  string
 	settings Pinned
 
@@ -287,7 +288,7 @@ const (
 )
 
 func newTileGrid(s *StartScreen) *tileGrid {
-	g := &tileGrid{s: s, index: map[string]int{}, due: map[*tile.Tile]time.Time{}, k: 1}
+	g := &tileGrid{s: s, index: map[string]int{}, due: map[*tileview.Tile]time.Time{}, k: 1}
 	g.dim = canvas.NewRectangle(color.Transparent)
 	g.resize = newRoundButton(glyphResize, resizeSide, true, g.cycleSize)
 	g.unpin = newRoundButton(glyphUnpin, resizeSide, true, g.unpinEditing)
@@ -299,7 +300,7 @@ func newTileGrid(s *StartScreen) *tileGrid {
 	st := tile.NewState(SettingsKey, payload.TemplateIconic, map[string]string{
 		payload.Title: "settings", payload.IconImage: gearRef, payload.SmallIconImage: gearRef,
 	})
-	t := tile.New(st, tile.Medium)
+	t := tileview.New(st, tile.Medium)
 	t.SetImages(builtinImages{})
 	g.settings = Pinned{Key: SettingsKey, Tile: t}
 	g.adopt(g.settings)

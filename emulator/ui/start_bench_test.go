@@ -7,6 +7,7 @@ import (
 	"fyne.io/fyne/v2/test"
 
 	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/ui/tileview"
 )
 
 // thirtyTiles is a start screen of 30 live tiles: the sample mix repeated.
@@ -37,7 +38,7 @@ func BenchmarkStartScreen30Tiles(b *testing.B) {
 	s.SetTiles(tiles)
 	w := newTestWindow(b, NewPhone(s), phoneSize)
 	c := w.Canvas()
-	var flippers []*tile.Tile
+	var flippers []*tileview.Tile
 	for _, p := range tiles {
 		if p.Tile.HasBack() {
 			flippers = append(flippers, p.Tile)

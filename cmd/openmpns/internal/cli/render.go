@@ -11,6 +11,7 @@ import (
 	"github.com/openmpns/openmpns/emulator/accent"
 	"github.com/openmpns/openmpns/emulator/render"
 	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/ui/tileview"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
@@ -51,7 +52,7 @@ func runRender(ctx context.Context, e *env, args []string) error {
 	if !ok {
 		return fmt.Errorf("--accent %q: want one of %s", *accentName, strings.Join(accent.Names(), ", "))
 	}
-	opts := []render.Option{render.WithAccent(col), render.WithImages(tile.FSImages{FS: os.DirFS(*assets)})}
+	opts := []render.Option{render.WithAccent(col), render.WithImages(tileview.FSImages{FS: os.DirFS(*assets)})}
 	var buf bytes.Buffer
 	what := ""
 	if t, terr := payload.ParseTile(body); terr == nil {

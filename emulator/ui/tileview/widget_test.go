@@ -1,4 +1,4 @@
-package tile
+package tileview
 
 import (
 	"errors"
@@ -16,19 +16,20 @@ import (
 
 	"github.com/openmpns/openmpns/emulator/accent"
 	"github.com/openmpns/openmpns/emulator/internal/golden"
+	"github.com/openmpns/openmpns/emulator/tile"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
-func flipState() *State {
-	s := NewState("", payload.TemplateFlip, nil)
+func flipState() *tile.State {
+	s := tile.NewState("", payload.TemplateFlip, nil)
 	s.Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
 		payload.Title: "Mail", payload.BackTitle: "Back", payload.BackContent: "hello",
 	}})
 	return s
 }
 
-func cycleState(n int) *State {
-	s := NewState("", payload.TemplateCycle, nil)
+func cycleState(n int) *tile.State {
+	s := tile.NewState("", payload.TemplateCycle, nil)
 	u := &payload.Tile{Template: payload.TemplateCycle, Fields: map[string]string{}}
 	for i := 1; i <= n; i++ {
 		u.Fields[payload.CycleImage(i)] = "/c.png"
@@ -41,14 +42,14 @@ func TestTileMinSize(t *testing.T) {
 	test.NewTempApp(t)
 	tests := []struct {
 		name  string
-		size  Size
+		size  tile.Size
 		scale float32
 		want  fyne.Size
 	}{
-		{"medium default scale", Medium, 0, fyne.NewSize(150, 150)},
-		{"wide default scale", Wide, 0, fyne.NewSize(691*DefaultScale, 150)},
-		{"small at 1", Small, 1, fyne.NewSize(159, 159)},
-		{"wide at half", Wide, 0.5, fyne.NewSize(345.5, 168)},
+		{"medium default scale", tile.Medium, 0, fyne.NewSize(150, 150)},
+		{"wide default scale", tile.Wide, 0, fyne.NewSize(691*DefaultScale, 150)},
+		{"small at 1", tile.Small, 1, fyne.NewSize(159, 159)},
+		{"wide at half", tile.Wide, 0.5, fyne.NewSize(345.5, 168)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,33 +66,33 @@ func TestTileFaces(t *testing.T) {
 	test.NewTempApp(t)
 	tests := []struct {
 		name     string
-		state    *State
-		size     Size
+		state    *tile.State
+		size     tile.Size
 		do       func(*Tile)
 		wantBack bool
 	}{
-		{"starts on the front", flipState(), Medium, func(*Tile) {}, false},
-		{"flip shows the back", flipState(), Medium, (*Tile).Flip, true},
-		{"flip twice shows the front", flipState(), Medium, func(w *Tile) { w.Flip(); w.Flip() }, false},
-		{"set face back", flipState(), Medium, func(w *Tile) { w.SetFace(true) }, true},
-		{"set face front", flipState(), Medium, func(w *Tile) { w.SetFace(true); w.SetFace(false) }, false},
-		{"no back: flip stays on front", NewState("", payload.TemplateFlip, nil), Medium, (*Tile).Flip, false},
-		{"no back: set face stays on front", NewState("", payload.TemplateFlip, nil), Medium, func(w *Tile) { w.SetFace(true) }, false},
-		{"small never flips", flipState(), Small, (*Tile).Flip, false},
-		{"iconic never flips", NewState("", payload.TemplateIconic, nil), Wide, (*Tile).Flip, false},
-		{"resize to small shows the front", flipState(), Medium, func(w *Tile) { w.SetFace(true); w.SetTileSize(Small) }, false},
-		{"update removing the back shows the front", flipState(), Medium, func(w *Tile) {
+		{"starts on the front", flipState(), tile.Medium, func(*Tile) {}, false},
+		{"flip shows the back", flipState(), tile.Medium, (*Tile).Flip, true},
+		{"flip twice shows the front", flipState(), tile.Medium, func(w *Tile) { w.Flip(); w.Flip() }, false},
+		{"set face back", flipState(), tile.Medium, func(w *Tile) { w.SetFace(true) }, true},
+		{"set face front", flipState(), tile.Medium, func(w *Tile) { w.SetFace(true); w.SetFace(false) }, false},
+		{"no back: flip stays on front", tile.NewState("", payload.TemplateFlip, nil), tile.Medium, (*Tile).Flip, false},
+		{"no back: set face stays on front", tile.NewState("", payload.TemplateFlip, nil), tile.Medium, func(w *Tile) { w.SetFace(true) }, false},
+		{"small never flips", flipState(), tile.Small, (*Tile).Flip, false},
+		{"iconic never flips", tile.NewState("", payload.TemplateIconic, nil), tile.Wide, (*Tile).Flip, false},
+		{"resize to small shows the front", flipState(), tile.Medium, func(w *Tile) { w.SetFace(true); w.SetTileSize(tile.Small) }, false},
+		{"update removing the back shows the front", flipState(), tile.Medium, func(w *Tile) {
 			w.SetFace(true)
 			w.Apply(&payload.Tile{Template: payload.TemplateFlip, Cleared: []string{payload.BackTitle, payload.BackContent}})
 		}, false},
-		{"update keeping the back stays", flipState(), Medium, func(w *Tile) {
+		{"update keeping the back stays", flipState(), tile.Medium, func(w *Tile) {
 			w.SetFace(true)
 			w.Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{payload.Count: "3"}})
 		}, true},
-		{"new state with a back keeps the back", flipState(), Medium, func(w *Tile) { w.SetFace(true); w.SetState(flipState()) }, true},
-		{"new state without a back shows the front", flipState(), Medium, func(w *Tile) {
+		{"new state with a back keeps the back", flipState(), tile.Medium, func(w *Tile) { w.SetFace(true); w.SetState(flipState()) }, true},
+		{"new state without a back shows the front", flipState(), tile.Medium, func(w *Tile) {
 			w.SetFace(true)
-			w.SetState(NewState("", payload.TemplateFlip, nil))
+			w.SetState(tile.NewState("", payload.TemplateFlip, nil))
 		}, false},
 	}
 	for _, tt := range tests {
@@ -113,7 +114,7 @@ func TestTileFaces(t *testing.T) {
 // driver would frame by frame.
 func TestTileFlipAnimation(t *testing.T) {
 	test.NewTempApp(t)
-	w := New(flipState(), Medium)
+	w := New(flipState(), tile.Medium)
 	w.Resize(w.MinSize())
 	r := test.WidgetRenderer(w).(*renderer)
 
@@ -159,7 +160,7 @@ func TestTileFlipAnimation(t *testing.T) {
 
 func TestTileFlipWhileFlipping(t *testing.T) {
 	test.NewTempApp(t)
-	w := New(flipState(), Medium)
+	w := New(flipState(), tile.Medium)
 	a := fyne.NewAnimation(FlipDuration, nil)
 	w.anim, w.flipTarget = a, true
 	w.flipTicker(a, true)(0.25)
@@ -173,17 +174,17 @@ func TestTileNextImage(t *testing.T) {
 	test.NewTempApp(t)
 	tests := []struct {
 		name  string
-		state *State
-		size  Size
+		state *tile.State
+		size  tile.Size
 		steps int
 		want  int
 	}{
-		{"advances", cycleState(3), Medium, 1, 1},
-		{"wraps", cycleState(3), Wide, 4, 1},
-		{"single image stays", cycleState(1), Medium, 2, 0},
-		{"no images", cycleState(0), Medium, 2, 0},
-		{"small does not cycle", cycleState(3), Small, 2, 0},
-		{"flip tile does not cycle", flipState(), Medium, 2, 0},
+		{"advances", cycleState(3), tile.Medium, 1, 1},
+		{"wraps", cycleState(3), tile.Wide, 4, 1},
+		{"single image stays", cycleState(1), tile.Medium, 2, 0},
+		{"no images", cycleState(0), tile.Medium, 2, 0},
+		{"small does not cycle", cycleState(3), tile.Small, 2, 0},
+		{"flip tile does not cycle", flipState(), tile.Medium, 2, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -196,7 +197,7 @@ func TestTileNextImage(t *testing.T) {
 			}
 		})
 	}
-	w := New(cycleState(3), Medium)
+	w := New(cycleState(3), tile.Medium)
 	w.NextImage()
 	w.NextImage()
 	w.Apply(&payload.Tile{Template: payload.TemplateCycle, Cleared: []string{payload.CycleImage(3)}})
@@ -207,7 +208,7 @@ func TestTileNextImage(t *testing.T) {
 
 func TestTileTapped(t *testing.T) {
 	test.NewTempApp(t)
-	w := New(flipState(), Medium)
+	w := New(flipState(), tile.Medium)
 	taps, holds := 0, 0
 	w.OnTapped = func() { taps++ }
 	w.OnTappedSecondary = func() { holds++ }
@@ -243,9 +244,9 @@ func TestTileImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &countingSource{calls: map[string]int{}, fsys: fstest.MapFS{"a.png": {Data: png}}}
-	s := NewState("", payload.TemplateFlip, nil)
+	s := tile.NewState("", payload.TemplateFlip, nil)
 	s.Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{payload.BackgroundImage: "/a.png"}})
-	w := New(s, Medium)
+	w := New(s, tile.Medium)
 	w.SetImages(src)
 	r := test.WidgetRenderer(w).(*renderer)
 	if !r.img.Visible() || (r.img.Resource == nil && r.img.Image == nil) {
@@ -293,9 +294,9 @@ func TestTileIconicBackground(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewState("", payload.TemplateIconic, nil)
+			s := tile.NewState("", payload.TemplateIconic, nil)
 			s.Apply(&payload.Tile{Template: payload.TemplateIconic, Fields: map[string]string{payload.BackgroundColor: tt.value}})
-			w := New(s, Medium)
+			w := New(s, tile.Medium)
 			w.SetAccent(accent.Crimson)
 			r := test.WidgetRenderer(w).(*renderer)
 			if r.bg.FillColor != tt.want {
@@ -312,27 +313,27 @@ func TestTileText(t *testing.T) {
 		name      string
 		tmpl      payload.Template
 		fields    map[string]string
-		size      Size
+		size      tile.Size
 		back      bool
 		wantTitle string
 		wantBadge string
 		wantLines []string
 	}{
-		{"medium title truncated", payload.TemplateFlip, map[string]string{payload.Title: long}, Medium, false, "A title far longer", "", nil},
-		{"wide title truncated", payload.TemplateFlip, map[string]string{payload.Title: long}, Wide, false, "A title far longer than any tile can sh", "", nil},
-		{"small has no title", payload.TemplateFlip, map[string]string{payload.Title: "Mail", payload.Count: "4"}, Small, false, "", "4", nil},
-		{"count zero hidden", payload.TemplateFlip, map[string]string{payload.Count: "0"}, Medium, false, "", "", nil},
-		{"count clamped", payload.TemplateCycle, map[string]string{payload.Count: "100"}, Medium, false, "", "99", nil},
-		{"back has no badge", payload.TemplateFlip, map[string]string{payload.Count: "5", payload.BackTitle: "b", payload.BackContent: "one two three four five six seven eight nine"}, Medium, true, "b", "", []string{"one two three", "four five six", "seven eight"}},
-		{"wide back uses wide content", payload.TemplateFlip, map[string]string{payload.BackContent: "medium", payload.WideBackContent: "wide words"}, Wide, true, "", "", []string{"wide words"}},
-		{"wide back never shows BackContent", payload.TemplateFlip, map[string]string{payload.BackTitle: "b", payload.BackContent: "medium only"}, Wide, true, "b", "", nil},
-		{"medium back never shows WideBackContent", payload.TemplateFlip, map[string]string{payload.BackTitle: "b", payload.WideBackContent: "wide only"}, Medium, true, "b", "", nil},
-		{"iconic count beside icon", payload.TemplateIconic, map[string]string{payload.Count: "8", payload.Title: "Msg"}, Medium, false, "Msg", "8", nil},
-		{"iconic wide content", payload.TemplateIconic, map[string]string{payload.WideContent1: "one", payload.WideContent3: "three"}, Wide, false, "", "", []string{"one", "", "three"}},
+		{"medium title truncated", payload.TemplateFlip, map[string]string{payload.Title: long}, tile.Medium, false, "A title far longer", "", nil},
+		{"wide title truncated", payload.TemplateFlip, map[string]string{payload.Title: long}, tile.Wide, false, "A title far longer than any tile can sh", "", nil},
+		{"small has no title", payload.TemplateFlip, map[string]string{payload.Title: "Mail", payload.Count: "4"}, tile.Small, false, "", "4", nil},
+		{"count zero hidden", payload.TemplateFlip, map[string]string{payload.Count: "0"}, tile.Medium, false, "", "", nil},
+		{"count clamped", payload.TemplateCycle, map[string]string{payload.Count: "100"}, tile.Medium, false, "", "99", nil},
+		{"back has no badge", payload.TemplateFlip, map[string]string{payload.Count: "5", payload.BackTitle: "b", payload.BackContent: "one two three four five six seven eight nine"}, tile.Medium, true, "b", "", []string{"one two three", "four five six", "seven eight"}},
+		{"wide back uses wide content", payload.TemplateFlip, map[string]string{payload.BackContent: "medium", payload.WideBackContent: "wide words"}, tile.Wide, true, "", "", []string{"wide words"}},
+		{"wide back never shows BackContent", payload.TemplateFlip, map[string]string{payload.BackTitle: "b", payload.BackContent: "medium only"}, tile.Wide, true, "b", "", nil},
+		{"medium back never shows WideBackContent", payload.TemplateFlip, map[string]string{payload.BackTitle: "b", payload.WideBackContent: "wide only"}, tile.Medium, true, "b", "", nil},
+		{"iconic count beside icon", payload.TemplateIconic, map[string]string{payload.Count: "8", payload.Title: "Msg"}, tile.Medium, false, "Msg", "8", nil},
+		{"iconic wide content", payload.TemplateIconic, map[string]string{payload.WideContent1: "one", payload.WideContent3: "three"}, tile.Wide, false, "", "", []string{"one", "", "three"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewState("", tt.tmpl, nil)
+			s := tile.NewState("", tt.tmpl, nil)
 			s.Apply(&payload.Tile{Template: tt.tmpl, Fields: tt.fields})
 			w := New(s, tt.size)
 			w.SetFace(tt.back)
@@ -419,7 +420,7 @@ func TestGoldenMidFlip(t *testing.T) {
 	s.Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
 		payload.BackgroundImage: "/assets/front.png", payload.Count: "7",
 	}})
-	w := New(s, Medium)
+	w := New(s, tile.Medium)
 	w.SetAccent(accent.Default)
 	w.SetImages(FSImages{FS: os.DirFS("testdata")})
 	a := fyne.NewAnimation(FlipDuration, nil)

@@ -1,4 +1,9 @@
-package toast
+// Package toastview draws toast notifications the way a Windows Phone 8
+// does: Banner, the strip across the top of the screen with the app's icon,
+// Text1 in bold and Text2 after it, in white on the accent colour. What the
+// line says (toast.Line) and how long a toast stays (toast.Queue) are the
+// toast package's, which has no UI.
+package toastview
 
 import (
 	"image/color"
@@ -9,6 +14,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/openmpns/openmpns/emulator/accent"
+	"github.com/openmpns/openmpns/emulator/toast"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
@@ -20,9 +26,6 @@ const (
 	PhoneWidth = 480
 	// BannerHeight is the height of the toast strip.
 	BannerHeight = 62
-	// LineChars is the most characters a toast shows on its line, Text1 and
-	// Text2 together; longer text is cut with an ellipsis.
-	LineChars = 40
 	// DismissDistance is how far right a drag must go to flick a toast away.
 	DismissDistance = 60
 
@@ -33,7 +36,7 @@ const (
 	textRight = 10
 )
 
-const ellipsis = "…"
+const ellipsis = toast.Ellipsis
 
 // Banner is a toast on screen: a strip the width of the phone with the app's
 // icon, Text1 in bold and Text2 after it on the same line, in white on the
@@ -193,7 +196,7 @@ func (r *bannerRenderer) Refresh() {
 	r.Layout(b.Size())
 }
 
-// Layout places the icon and the line, cutting the text to LineChars
+// Layout places the icon and the line, cutting the text to toast.LineChars
 // characters and then to the width there is.
 func (r *bannerRenderer) Layout(size fyne.Size) {
 	b := r.b
@@ -211,7 +214,7 @@ func (r *bannerRenderer) Layout(size fyne.Size) {
 		r.text1.Refresh()
 		r.text2.Refresh()
 	}
-	t1, t2 := Line(b.toast.Text1, b.toast.Text2, LineChars)
+	t1, t2 := toast.Line(b.toast.Text1, b.toast.Text2, toast.LineChars)
 	avail := size.Width - textLeft*k - textRight*k
 	t1, t2 = fitLine(t1, t2, r.text1.TextStyle, r.text2.TextStyle, ts, avail)
 	setText(r.text1, t1)
@@ -235,39 +238,6 @@ func setText(t *canvas.Text, s string) {
 		t.Text = s
 		t.Refresh()
 	}
-}
-
-// Line returns what a phone shows of text1 and text2 on a line of at most n
-// characters (the separating space included): text1 whole if it fits, text2
-// in the room that is left, each cut with an ellipsis where it does not fit.
-// Text2 is left out when text1 fills the line. Runs of white space, line
-// breaks included, count as one space.
-func Line(text1, text2 string, n int) (string, string) {
-	r1 := []rune(strings.Join(strings.Fields(text1), " "))
-	r2 := []rune(strings.Join(strings.Fields(text2), " "))
-	switch {
-	case n <= 0:
-		return "", ""
-	case len(r2) == 0:
-		return cut(r1, n), ""
-	case len(r1) == 0:
-		return "", cut(r2, n)
-	case len(r1)+2 > n: // no room for a space and a character of text2
-		return cut(r1, n), ""
-	}
-	return string(r1), cut(r2, n-len(r1)-1)
-}
-
-// cut returns r when it has at most n runes, else its first n-1 runes and an
-// ellipsis.
-func cut(r []rune, n int) string {
-	if len(r) <= n {
-		return string(r)
-	}
-	if n <= 0 {
-		return ""
-	}
-	return strings.TrimRight(string(r[:n-1]), " ") + ellipsis
 }
 
 // fitLine shortens the texts further, with an ellipsis, until text1, a space

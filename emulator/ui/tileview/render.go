@@ -1,4 +1,4 @@
-package tile
+package tileview
 
 import (
 	"image/color"
@@ -8,6 +8,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 
+	"github.com/openmpns/openmpns/emulator/tile"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
@@ -89,7 +90,7 @@ func (r *renderer) Refresh() {
 type frame struct {
 	w, h float32 // WP8 pixels
 	k    float32 // logical units per WP8 pixel
-	size Size
+	size tile.Size
 }
 
 func (f frame) pos(x, y float32) fyne.Position { return fyne.NewPos(x*f.k, y*f.k) }
@@ -111,7 +112,7 @@ func (r *renderer) Layout(size fyne.Size) {
 	bg := t.accentColour()
 	switch t.state.Template {
 	case payload.TemplateIconic:
-		if c, ok := parseARGB(t.state.Get(payload.BackgroundColor)); ok && c.A == 0xFF {
+		if c, ok := t.state.BackgroundColor(); ok {
 			bg = c
 		}
 		r.layoutIconic(f)
@@ -147,18 +148,18 @@ func (r *renderer) layoutFlip(f frame) {
 	var image, title string
 	var content []string
 	switch {
-	case f.size == Small:
+	case f.size == tile.Small:
 		image = s.Get(payload.SmallBackgroundImage)
 		if image == "" || r.t.image(image).res == nil {
 			image = s.Get(payload.BackgroundImage)
 		}
-	case back && f.size == Wide:
+	case back && f.size == tile.Wide:
 		image, title = s.Get(payload.WideBackBackgroundImage), s.Get(payload.BackTitle)
-		content = wrap(s.Get(payload.WideBackContent), WideBackContentChars, BackContentLines)
+		content = tile.Wrap(s.Get(payload.WideBackContent), tile.WideBackContentChars, tile.BackContentLines)
 	case back:
 		image, title = s.Get(payload.BackBackgroundImage), s.Get(payload.BackTitle)
-		content = wrap(s.Get(payload.BackContent), BackContentChars, BackContentLines)
-	case f.size == Wide:
+		content = tile.Wrap(s.Get(payload.BackContent), tile.BackContentChars, tile.BackContentLines)
+	case f.size == tile.Wide:
 		image, title = s.Get(payload.WideBackgroundImage), s.Get(payload.Title)
 	default:
 		image, title = s.Get(payload.BackgroundImage), s.Get(payload.Title)
@@ -177,7 +178,7 @@ func (r *renderer) layoutFlip(f frame) {
 
 func (r *renderer) layoutCycle(f frame) {
 	s := r.t.state
-	if f.size == Small {
+	if f.size == tile.Small {
 		r.setImage(r.img, s.Get(payload.SmallBackgroundImage), canvas.ImageFillStretch, 0, 0, f.w, f.h, f)
 	} else {
 		var image string
@@ -195,9 +196,9 @@ func (r *renderer) layoutIconic(f frame) {
 	s := r.t.state
 	count := s.Count()
 	lines := []string{s.Get(payload.WideContent1), s.Get(payload.WideContent2), s.Get(payload.WideContent3)}
-	wideContent := f.size == Wide && strings.Join(lines, "") != ""
+	wideContent := f.size == tile.Wide && strings.Join(lines, "") != ""
 
-	if f.size != Small {
+	if f.size != tile.Small {
 		r.setTitle(s.Get(payload.Title), f)
 	}
 	switch {
@@ -225,7 +226,7 @@ func (r *renderer) layoutIconic(f frame) {
 		if count > 0 {
 			r.setCountBeside(count, iconCountSmall, x+iconSmall, iconY, iconSmall, f)
 		}
-	case f.size == Small:
+	case f.size == tile.Small:
 		ref := firstSet(s, payload.SmallIconImage, payload.IconImage)
 		r.iconWithCount(ref, count, iconSmall, iconCountSmall, 0, f)
 	default:
@@ -262,15 +263,15 @@ func (r *renderer) setCountBeside(count int, size, x, y, box float32, f frame) {
 }
 
 func (r *renderer) setTitle(title string, f frame) {
-	if f.size == Small || title == "" {
+	if f.size == tile.Small || title == "" {
 		return
 	}
-	limit := TitleChars
-	if f.size == Wide {
-		limit = WideTitleChars
+	limit := tile.TitleChars
+	if f.size == tile.Wide {
+		limit = tile.WideTitleChars
 	}
 	h := r.lineHeight(titleSize, f)
-	r.setText(r.title, truncate(title, limit), titleSize, false, marginX, f.h-titleBottom-h, f.w-2*marginX, f)
+	r.setText(r.title, tile.Truncate(title, limit), titleSize, false, marginX, f.h-titleBottom-h, f.w-2*marginX, f)
 }
 
 // setBadge draws the count of a flip or cycle tile in a square in the top
@@ -280,7 +281,7 @@ func (r *renderer) setBadge(count int, f frame) {
 		return
 	}
 	side, size := float32(badgeSide), float32(badgeText)
-	if f.size == Small {
+	if f.size == tile.Small {
 		side, size = badgeSideSmall, badgeTextSmall
 	}
 	r.badgeBg.Move(f.pos(f.w-side, 0))
@@ -351,28 +352,11 @@ func fit(text string, size float32, style fyne.TextStyle, maxW float32) string {
 	return strings.TrimRight(string(runes), " ")
 }
 
-func firstSet(s *State, names ...string) string {
+func firstSet(s *tile.State, names ...string) string {
 	for _, n := range names {
 		if v := s.Get(n); v != "" {
 			return v
 		}
 	}
 	return ""
-}
-
-// parseARGB parses an IconicTile BackgroundColor: "#AARRGGBB" (or
-// "#RRGGBB", taken as opaque).
-func parseARGB(v string) (color.NRGBA, bool) {
-	v = strings.TrimPrefix(strings.TrimSpace(v), "#")
-	if len(v) == 6 {
-		v = "FF" + v
-	}
-	if len(v) != 8 {
-		return color.NRGBA{}, false
-	}
-	n, err := strconv.ParseUint(v, 16, 32)
-	if err != nil {
-		return color.NRGBA{}, false
-	}
-	return color.NRGBA{A: uint8(n >> 24), R: uint8(n >> 16), G: uint8(n >> 8), B: uint8(n)}, true
 }

@@ -1,4 +1,4 @@
-package tile_test
+package tileview_test
 
 import (
 	"image"
@@ -11,10 +11,11 @@ import (
 	"github.com/openmpns/openmpns/emulator/internal/golden"
 	"github.com/openmpns/openmpns/emulator/render"
 	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/ui/tileview"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
-var assets = tile.FSImages{FS: os.DirFS("testdata")}
+var assets = tileview.FSImages{FS: os.DirFS("testdata")}
 
 func state(tmpl payload.Template, fields map[string]string) *tile.State {
 	s := tile.NewState("", tmpl, nil)

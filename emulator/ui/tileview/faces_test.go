@@ -1,4 +1,4 @@
-package tile
+package tileview
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/openmpns/openmpns/emulator/tile"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
@@ -43,10 +44,10 @@ func TestFlipDecodesEachFaceOnce(t *testing.T) {
 		"front.png": {Data: pngOf(t, 8, 8, color.NRGBA{R: 255, A: 255})},
 		"back.png":  {Data: pngOf(t, 8, 8, color.NRGBA{B: 255, A: 255})},
 	}
-	s := NewState("", payload.TemplateFlip, nil)
+	s := tile.NewState("", payload.TemplateFlip, nil)
 	s.Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
 		payload.BackgroundImage: "/front.png", payload.BackBackgroundImage: "/back.png", payload.BackTitle: "b"}})
-	w := New(s, Medium)
+	w := New(s, tile.Medium)
 	w.SetImages(FSImages{FS: fsys})
 	r := test.WidgetRenderer(w).(*renderer)
 	front := r.img.Image
@@ -69,7 +70,7 @@ func TestFlipDecodesEachFaceOnce(t *testing.T) {
 	}
 
 	// Another tile with the same image shares the decoded copy.
-	w2 := New(s.Clone(), Medium)
+	w2 := New(s.Clone(), tile.Medium)
 	w2.SetImages(FSImages{FS: fsys})
 	if test.WidgetRenderer(w2).(*renderer).img.Image != front || faces.decodes != 2 {
 		t.Error("a second tile with the same image decoded it again")

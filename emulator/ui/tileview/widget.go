@@ -1,4 +1,4 @@
-package tile
+package tileview
 
 import (
 	"image/color"
@@ -8,14 +8,20 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/openmpns/openmpns/emulator/tile"
 	"github.com/openmpns/openmpns/shared/payload"
 )
+
+// DefaultScale is the number of fyne logical units per WP8 pixel a Tile is
+// drawn at until SetScale: a medium tile (336 WP8 pixels) is 150 units
+// square. The start screen gives its tiles the scale of its own grid.
+const DefaultScale float32 = 150.0 / 336.0
 
 // FlipDuration is how long Flip takes to turn a tile over.
 const FlipDuration = 600 * time.Millisecond
 
 // Tile is a live tile of the start screen: a fyne widget that draws a State
-// at a Size the way a Windows Phone 8 draws it (flat square, the accent
+// at a tile.Size the way a Windows Phone 8 draws it (flat square, the accent
 // colour or the app's images, white text in the theme's font).
 //
 // A Tile has no timers. Whatever drives the start screen calls Flip on flip
@@ -31,8 +37,8 @@ type Tile struct {
 	// click; the start screen's "tap and hold" for edit mode).
 	OnTappedSecondary func()
 
-	state  *State
-	size   Size
+	state  *tile.State
+	size   tile.Size
 	scale  float32
 	accent color.Color
 	images ImageSource
@@ -56,9 +62,9 @@ var (
 // with no images, drawn at DefaultScale. A nil s is an empty WP7.5 tile.
 // The widget keeps s and reads it whenever it is refreshed: change it through
 // Apply or SetState.
-func New(s *State, size Size) *Tile {
+func New(s *tile.State, size tile.Size) *Tile {
 	if s == nil {
-		s = NewState("", payload.TemplateDefault, nil)
+		s = tile.NewState("", payload.TemplateDefault, nil)
 	}
 	t := &Tile{state: s, size: size, scale: DefaultScale, squash: 1}
 	t.ExtendBaseWidget(t)
@@ -66,16 +72,16 @@ func New(s *State, size Size) *Tile {
 }
 
 // State returns the state the tile shows.
-func (t *Tile) State() *State { return t.state }
+func (t *Tile) State() *tile.State { return t.state }
 
 // SetState replaces the state the tile shows and refreshes it. Like a tile
 // update on the phone, it keeps the tile's place in its animation: the face
 // shown (the front when the new state has no back) and the cycle position
 // (wrapped to the new number of images), so the new content shows without
 // a jump.
-func (t *Tile) SetState(s *State) {
+func (t *Tile) SetState(s *tile.State) {
 	if s == nil {
-		s = NewState("", payload.TemplateDefault, nil)
+		s = tile.NewState("", payload.TemplateDefault, nil)
 	}
 	t.state = s
 	if t.back && !t.HasBack() {
@@ -98,11 +104,11 @@ func (t *Tile) Apply(u *payload.Tile) {
 }
 
 // TileSize returns the size the tile is drawn at.
-func (t *Tile) TileSize() Size { return t.size }
+func (t *Tile) TileSize() tile.Size { return t.size }
 
 // SetTileSize changes the size the tile is drawn at (the user's
 // "resize" on the start screen). A small tile always shows its front.
-func (t *Tile) SetTileSize(s Size) {
+func (t *Tile) SetTileSize(s tile.Size) {
 	t.size = s
 	if t.back && !t.HasBack() {
 		t.stopAnimation()
@@ -237,7 +243,7 @@ func (t *Tile) Flipping() bool { return t.anim != nil }
 // images (and at small size, which shows SmallBackgroundImage).
 func (t *Tile) NextImage() {
 	n := len(t.state.CycleImages())
-	if t.state.Template != payload.TemplateCycle || n < 2 || t.size == Small {
+	if t.state.Template != payload.TemplateCycle || n < 2 || t.size == tile.Small {
 		return
 	}
 	t.cycle = (t.cycle + 1) % n

@@ -1,4 +1,4 @@
-package toast_test
+package toastview_test
 
 import (
 	"os"
@@ -10,7 +10,7 @@ import (
 	"github.com/openmpns/openmpns/emulator/accent"
 	"github.com/openmpns/openmpns/emulator/internal/golden"
 	"github.com/openmpns/openmpns/emulator/render"
-	"github.com/openmpns/openmpns/emulator/toast"
+	"github.com/openmpns/openmpns/emulator/ui/toastview"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
@@ -43,8 +43,8 @@ func TestGoldenBanner(t *testing.T) {
 				opts = append(opts, render.WithAccent(a))
 			}
 			img := render.Toast(tt.toast, 1, opts...)
-			if got := img.Bounds().Dx(); got != toast.PhoneWidth {
-				t.Errorf("banner is %d pixels wide, want %d", got, toast.PhoneWidth)
+			if got := img.Bounds().Dx(); got != toastview.PhoneWidth {
+				t.Errorf("banner is %d pixels wide, want %d", got, toastview.PhoneWidth)
 			}
 			golden.Assert(t, tt.name+".png", img)
 		})
