@@ -4,14 +4,11 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/test"
 
 	"github.com/openmpns/openmpns/emulator/accent"
 	"github.com/openmpns/openmpns/emulator/tile"
@@ -19,18 +16,11 @@ import (
 	"github.com/openmpns/openmpns/shared/sender"
 )
 
-// startQuiet starts an emulator on fyne's test driver with an embedded
-// server and the built-in apps, every opt-in prompt answered "allow".
-func startQuiet(t *testing.T) *Session {
+// startQuiet starts a rig with every opt-in prompt answered "allow".
+func startQuiet(t *testing.T) *rig {
 	t.Helper()
-	a := test.NewApp()
-	t.Cleanup(a.Quit)
-	ses, err := Start(a, Options{StateDir: t.TempDir(), AutoConsent: "allow", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ses.Close() })
-	return ses
+	allow := true
+	return newRig(t, &allow)
 }
 
 // colourAt is the colour drawn at (dx, dy) inside o in img, a capture of

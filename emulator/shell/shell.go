@@ -1,8 +1,8 @@
-// Package shell wires the emulator together: the phone model
+// Package shell is the emulator's controller: it wires the phone model
 // (emulator/phone) to the views (emulator/ui), the start screen's live tiles
-// to their images, the toast queue to the banner, the inspector's composer to
-// the real MPNS HTTP API. It also starts what the emulator needs: an
-// embedded server unless one is given, the device runtime, a window.
+// to their images, the toast queue to the banner, the inspector's composer
+// to the real MPNS HTTP API. What the program starts (an embedded server,
+// the window, the clock) is cmd/openmpns-emulator's run.
 //
 // Threading: the phone reports changes from any goroutine; Handle queues
 // them and applies them on fyne's UI goroutine (fyne.Do) under the shell's
@@ -96,6 +96,14 @@ func New(a fyne.App, clip fyne.Clipboard, man *apps.Manifest, loader *images.Loa
 
 // Content is the window's content: the phone and the inspector beside it.
 func (s *Shell) Content() fyne.CanvasObject { return s.content }
+
+// WindowSize is the size the window opens at: the phone at scale 1 beside
+// the inspector (the content's minimum is the phone at ui.MinScale). Call
+// it on the UI goroutine.
+func (s *Shell) WindowSize() fyne.Size {
+	m := s.content.MinSize()
+	return fyne.NewSize(m.Width+ui.PhoneWidth*(1-ui.MinScale), max(m.Height, ui.PhoneHeight))
+}
 
 // Phone returns the attached phone model.
 func (s *Shell) Phone() *phone.Phone {

@@ -2,14 +2,11 @@ package shell
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/test"
 
 	"github.com/openmpns/openmpns/emulator/ui"
 	"github.com/openmpns/openmpns/shared/payload"
@@ -56,13 +53,7 @@ func send(t *testing.T) func(sender.Request, error) *sender.Response {
 // the start screen, the opt-in prompt, a toast banner, the app page's
 // Channel URI copied to the clipboard, a composed notification.
 func TestWholePath(t *testing.T) {
-	a := test.NewApp()
-	defer a.Quit()
-	ses, err := Start(a, Options{StateDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ses.Close()
+	ses := newRig(t, nil)
 	sh := ses.Shell
 
 	// The window opens with the phone at scale 1. A larger window goes to

@@ -1,4 +1,4 @@
-package shell
+package main
 
 import (
 	"context"
@@ -18,12 +18,12 @@ import (
 	"github.com/openmpns/openmpns/emulator/apps"
 	"github.com/openmpns/openmpns/emulator/images"
 	"github.com/openmpns/openmpns/emulator/phone"
-	"github.com/openmpns/openmpns/emulator/ui"
+	"github.com/openmpns/openmpns/emulator/shell"
 	"github.com/openmpns/openmpns/server"
 )
 
-// Options are the emulator's command-line choices.
-type Options struct {
+// options are the emulator's command-line choices.
+type options struct {
 	// Server pairs with a running server (http://host:port); "" starts an
 	// embedded one on a free loopback port.
 	Server string
@@ -40,16 +40,16 @@ type Options struct {
 	// TimeScale shortens the embedded server's batching windows.
 	TimeScale float64
 	// FrameStats, if positive, measures the window's frame cost for this
-	// long after FrameWarmUp, writes it to FrameStatsOut (os.Stdout when
-	// nil) and quits the app; see FrameSampler.
+	// long after FrameWarmUp, writes it to FrameStatsOut and quits the
+	// app; see FrameSampler.
 	FrameStats    time.Duration
 	FrameStatsOut io.Writer
 	Logger        *slog.Logger
 }
 
-// Session is a running emulator: server (if embedded), phone, window.
-type Session struct {
-	Shell  *Shell
+// session is a running emulator: server (if embedded), phone, window.
+type session struct {
+	Shell  *shell.Shell
 	Window fyne.Window
 	Phone  *phone.Phone
 	// Server is the embedded server, nil when pairing with another.
@@ -61,8 +61,8 @@ type Session struct {
 	stopFrames func()
 }
 
-// Start builds everything and returns with the window ready to show.
-func Start(a fyne.App, o Options) (*Session, error) {
+// start builds everything and returns with the window ready to show.
+func start(a fyne.App, o options) (*session, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -85,7 +85,7 @@ func Start(a fyne.App, o Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	ses := &Session{stop: make(chan struct{}), done: make(chan struct{}), ServerURL: o.Server}
+	ses := &session{stop: make(chan struct{}), done: make(chan struct{}), ServerURL: o.Server}
 	if o.Server == "" {
 		srv, err := startEmbedded(filepath.Join(o.StateDir, "server"), o)
 		if err != nil {
@@ -95,7 +95,7 @@ func Start(a fyne.App, o Options) (*Session, error) {
 	}
 	loader := images.NewLoader(images.Config{})
 	w := a.NewWindow("OpenMPNS emulator")
-	sh := New(a, w.Clipboard(), man, loader)
+	sh := shell.New(a, w.Clipboard(), man, loader)
 	ph, err := phone.New(phone.Config{
 		Server: ses.ServerURL, StateDir: filepath.Join(o.StateDir, "phone"),
 		Apps: phone.FromManifest(man, o.Backend), AutoConsent: auto, OnChange: sh.Handle, Logger: o.Logger,
@@ -115,11 +115,7 @@ func Start(a fyne.App, o Options) (*Session, error) {
 	if o.FrameStats > 0 {
 		fs := NewFrameSampler(nil, nil)
 		content = container.NewStack(fs.Probe, content)
-		out := o.FrameStatsOut
-		if out == nil {
-			out = os.Stdout
-		}
-		ses.stopFrames = SampleFrames(fs, o.FrameStats, out, a.Quit)
+		ses.stopFrames = SampleFrames(fs, o.FrameStats, o.FrameStatsOut, a.Quit)
 	}
 	// Setting the content lays the views out and creates their renderers:
 	// that touches the views, so it holds the UI lock like everything else
@@ -127,17 +123,14 @@ func Start(a fyne.App, o Options) (*Session, error) {
 	sh.Update(func() {
 		w.SetContent(content)
 		w.SetPadded(false)
-		// The window opens with the phone at scale 1 (its minimum is the
-		// phone at ui.MinScale).
-		m := content.MinSize()
-		w.Resize(fyne.NewSize(m.Width+ui.PhoneWidth*(1-ui.MinScale), max(m.Height, ui.PhoneHeight)))
+		w.Resize(sh.WindowSize())
 	})
 	ses.Shell, ses.Window, ses.Phone = sh, w, ph
 	go ses.tick()
 	return ses, nil
 }
 
-func (s *Session) tick() {
+func (s *session) tick() {
 	defer close(s.done)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -152,7 +145,7 @@ func (s *Session) tick() {
 }
 
 // Close stops the phone, the embedded server and the ticker.
-func (s *Session) Close() error {
+func (s *session) Close() error {
 	close(s.stop)
 	<-s.done
 	if s.stopFrames != nil {
@@ -168,7 +161,7 @@ func (s *Session) Close() error {
 
 // startEmbedded starts the embedded server on the address it had last time,
 // so the apps' Channel URIs stay the same across runs, or on a free port.
-func startEmbedded(dir string, o Options) (*server.Server, error) {
+func startEmbedded(dir string, o options) (*server.Server, error) {
 	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: dir, TimeScale: o.TimeScale, Logger: o.Logger})
 	if err != nil {
 		return nil, err
