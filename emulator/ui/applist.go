@@ -26,19 +26,19 @@ type AppList struct {
 	// user tapped; the menu is already closed.
 	OnPinTapped func(id string)
 
-	page *page
+	page *Page
 	rows *fyne.Container
 	pool []*appRow
 	menu string // the app whose context menu is open, "" for none
-	scaled
+	Scaled
 }
 
 var _ BackHandler = (*AppList)(nil)
 
 // NewAppList returns an empty app list.
 func NewAppList() *AppList {
-	l := &AppList{rows: newColumn()}
-	l.page = newPage("openmpns emulator", "apps", l.rows)
+	l := &AppList{rows: NewColumn()}
+	l.page = NewPage("openmpns emulator", "apps", l.rows)
 	l.ExtendBaseWidget(l)
 	return l
 }
@@ -51,7 +51,7 @@ func (l *AppList) SetApps(apps []App) {
 	})
 	for len(l.pool) < len(apps) {
 		r := newAppRow(l)
-		r.setScale(l.scale())
+		r.SetPhoneScale(l.Scale())
 		l.pool = append(l.pool, r)
 	}
 	objs := make([]fyne.CanvasObject, len(apps))
@@ -119,14 +119,14 @@ func (l *AppList) pinTapped(id string) {
 }
 
 // setScale draws the list, and the rows not shown, at scale k.
-func (l *AppList) setScale(k float32) {
-	if !l.rescale(k) {
+func (l *AppList) SetPhoneScale(k float32) {
+	if !l.Rescale(k) {
 		return
 	}
 	for _, r := range l.pool {
-		r.setScale(k)
+		r.SetPhoneScale(k)
 	}
-	l.page.setScale(k)
+	l.page.SetPhoneScale(k)
 }
 
 // CreateRenderer is part of fyne.Widget.
@@ -135,14 +135,14 @@ func (l *AppList) CreateRenderer() fyne.WidgetRenderer { return widget.NewSimple
 // appRow is one app in the list, with its context menu under it when open.
 type appRow struct {
 	widget.BaseWidget
-	scaled
+	Scaled
 
 	app    App
 	list   *AppList
 	square *canvas.Rectangle
 	icon   *canvas.Image
-	name   *textBlock
-	pin    *button // the context menu's one item
+	name   *TextBlock
+	pin    *Button // the context menu's one item
 }
 
 var (
@@ -157,18 +157,18 @@ const (
 
 func newAppRow(l *AppList) *appRow {
 	r := &appRow{list: l, square: canvas.NewRectangle(color.Transparent), icon: &canvas.Image{FillMode: canvas.ImageFillContain}}
-	r.name = newText("", fontMediumLg, theme.ColorNameForeground)
-	r.pin = newButton("pin to start", func() { l.pinTapped(r.app.ID) })
+	r.name = NewText("", FontMediumLarge, theme.ColorNameForeground)
+	r.pin = NewButton("pin to start", func() { l.pinTapped(r.app.ID) })
 	r.pin.Hide()
 	r.ExtendBaseWidget(r)
 	return r
 }
 
-func (r *appRow) setScale(k float32) {
-	if !r.rescale(k) {
+func (r *appRow) SetPhoneScale(k float32) {
+	if !r.Rescale(k) {
 		return
 	}
-	r.name.scaled, r.pin.scaled = r.scaled, r.scaled
+	r.name.Scaled, r.pin.Scaled = r.Scaled, r.Scaled
 	r.Refresh()
 }
 
@@ -194,11 +194,11 @@ func (r *appRow) Tapped(*fyne.PointEvent) { r.list.rowTapped(r.app.ID) }
 func (r *appRow) TappedSecondary(*fyne.PointEvent) { r.list.OpenMenu(r.app.ID) }
 
 func (r *appRow) MinSize() fyne.Size {
-	k := r.scale()
+	k := r.Scale()
 	if r.pin.Visible() {
-		return fyne.NewSize(pageWidth*k, (appRowH+buttonHeight+6)*k)
+		return fyne.NewSize(PageWidth*k, (appRowH+buttonHeight+6)*k)
 	}
-	return fyne.NewSize(pageWidth*k, appRowH*k)
+	return fyne.NewSize(PageWidth*k, appRowH*k)
 }
 
 func (r *appRow) CreateRenderer() fyne.WidgetRenderer {
@@ -217,7 +217,7 @@ func (rr *appRowRenderer) Objects() []fyne.CanvasObject {
 
 func (rr *appRowRenderer) Layout(size fyne.Size) {
 	r := rr.r
-	k := r.scale()
+	k := r.Scale()
 	r.square.Move(fyne.NewPos(0, 6*k))
 	r.square.Resize(fyne.NewSize(appIconSide*k, appIconSide*k))
 	r.icon.Move(fyne.NewPos(appIconSide/6*k, (6+appIconSide/6)*k))

@@ -45,10 +45,10 @@ type AppPage struct {
 	OnCopy func(uri string)
 
 	clip     fyne.Clipboard
-	page     *page
-	state    *textBlock
+	page     *Page
+	state    *TextBlock
 	uri      *uriField
-	handoff  *textBlock
+	handoff  *TextBlock
 	raws     *rowList
 	toasts   *rowList
 	errors   *fyne.Container // the errors section, hidden when there are none
@@ -60,35 +60,35 @@ type AppPage struct {
 // writes to clip (the window's clipboard); nil disables copying.
 func NewAppPage(appName string, clip fyne.Clipboard) *AppPage {
 	p := &AppPage{clip: clip}
-	p.state = newParagraph("closed", fontMedium, theme.ColorNameForeground, pageWidth, 0)
+	p.state = NewParagraph("closed", FontMedium, theme.ColorNameForeground, PageWidth, 0)
 	p.uri = newURIField(func() { p.Copy() })
-	p.handoff = newParagraph("not yet", fontNormal, theme.ColorNameForeground, pageWidth, 0)
+	p.handoff = NewParagraph("not yet", FontNormal, theme.ColorNameForeground, PageWidth, 0)
 	p.raws = newRowList("none received")
 	p.toasts = newRowList("none received")
 	p.errList = newRowList("")
-	p.errors = newColumn(sectionTitle("errors"), gap(4), p.errList, gap(24))
+	p.errors = NewColumn(sectionTitle("errors"), Gap(4), p.errList, Gap(24))
 	p.errors.Hide()
-	content := newColumn(
-		caption("channel"), p.state, gap(16),
-		caption("channel URI"), gap(6), p.uri, gap(16),
-		caption("handoff"), p.handoff, gap(28),
+	content := NewColumn(
+		caption("channel"), p.state, Gap(16),
+		caption("channel URI"), Gap(6), p.uri, Gap(16),
+		caption("handoff"), p.handoff, Gap(28),
 		p.errors,
-		sectionTitle("raw notifications"), gap(4), p.raws, gap(24),
-		sectionTitle("toasts in the app"), gap(4), p.toasts,
+		sectionTitle("raw notifications"), Gap(4), p.raws, Gap(24),
+		sectionTitle("toasts in the app"), Gap(4), p.toasts,
 	)
-	p.page = newPage("push notifications", appName, content)
+	p.page = NewPage("push notifications", appName, content)
 	p.ExtendBaseWidget(p)
 	return p
 }
 
 // caption is the small subtle text over a value.
-func caption(s string) *textBlock { return newText(s, fontNormal, wptheme.ColorNameSubtle) }
+func caption(s string) *TextBlock { return NewText(s, FontNormal, wptheme.ColorNameSubtle) }
 
 // sectionTitle heads a group on a page, thin and large.
-func sectionTitle(s string) *textBlock { return newLightText(s, fontLarge, theme.ColorNameForeground) }
+func sectionTitle(s string) *TextBlock { return NewLightText(s, FontLarge, theme.ColorNameForeground) }
 
 // SetApp changes the page title.
-func (p *AppPage) SetApp(appName string) { p.page.setTitle(appName) }
+func (p *AppPage) SetApp(appName string) { p.page.SetTitle(appName) }
 
 // SetChannelState sets the line that says how the channel is ("open, toast
 // and tile bound", "closed", "opening…").
@@ -161,11 +161,11 @@ func (p *AppPage) SetErrors(errs []string) {
 		rows = append(rows, [2]string{kind, msg})
 	}
 	p.errList.set(rows)
-	setVisible(p.errors, len(rows) > 0)
+	SetVisible(p.errors, len(rows) > 0)
 	p.page.scroll.Refresh()
 }
 
-func (p *AppPage) setScale(k float32) { p.page.setScale(k) }
+func (p *AppPage) SetPhoneScale(k float32) { p.page.SetPhoneScale(k) }
 
 // CreateRenderer is part of fyne.Widget.
 func (p *AppPage) CreateRenderer() fyne.WidgetRenderer {
@@ -220,25 +220,25 @@ func printable(s string) bool {
 // drawn from a pool of rows that only grows to the most ever shown.
 type rowList struct {
 	widget.BaseWidget
-	scaled
+	Scaled
 
-	empty *textBlock
-	pool  []*textBlock // two per row: meta, text
+	empty *TextBlock
+	pool  []*TextBlock // two per row: meta, text
 	box   *fyne.Container
 }
 
 func newRowList(empty string) *rowList {
-	l := &rowList{empty: newText(empty, fontNormal, wptheme.ColorNameSubtle)}
-	l.box = newColumn(l.empty)
+	l := &rowList{empty: NewText(empty, FontNormal, wptheme.ColorNameSubtle)}
+	l.box = NewColumn(l.empty)
 	l.ExtendBaseWidget(l)
 	return l
 }
 
 func (l *rowList) set(rows [][2]string) {
 	for len(l.pool) < 2*len(rows) {
-		meta := newParagraph("", fontSmall, wptheme.ColorNameSubtle, pageWidth, 1)
-		text := newParagraph("", fontNormal, theme.ColorNameForeground, pageWidth, 1)
-		meta.scaled, text.scaled = l.scaled, l.scaled
+		meta := NewParagraph("", FontSmall, wptheme.ColorNameSubtle, PageWidth, 1)
+		text := NewParagraph("", FontNormal, theme.ColorNameForeground, PageWidth, 1)
+		meta.Scaled, text.Scaled = l.Scaled, l.Scaled
 		l.pool = append(l.pool, meta, text)
 	}
 	objs := []fyne.CanvasObject{l.empty}
@@ -248,8 +248,8 @@ func (l *rowList) set(rows [][2]string) {
 		meta.SetText(r[0])
 		text.SetText(r[1])
 		if i > 0 {
-			g := gap(10)
-			g.scaled = l.scaled
+			g := Gap(10)
+			g.Scaled = l.Scaled
 			objs = append(objs, g)
 		}
 		objs = append(objs, meta, text)
@@ -260,14 +260,14 @@ func (l *rowList) set(rows [][2]string) {
 }
 
 // setScale draws every row, shown or pooled, at scale k.
-func (l *rowList) setScale(k float32) {
-	if !l.rescale(k) {
+func (l *rowList) SetPhoneScale(k float32) {
+	if !l.Rescale(k) {
 		return
 	}
 	for _, t := range l.pool {
-		t.setScale(k)
+		t.SetPhoneScale(k)
 	}
-	scaleTree(l.box, k)
+	ScaleTree(l.box, k)
 	l.Refresh()
 }
 
@@ -278,18 +278,18 @@ func (l *rowList) CreateRenderer() fyne.WidgetRenderer { return widget.NewSimple
 // page's scaled theme.
 type uriField struct {
 	widget.BaseWidget
-	scaled
+	Scaled
 
 	label  *widget.Label
 	border *canvas.Rectangle
-	copy   *button
+	copy   *Button
 }
 
 func newURIField(copy func()) *uriField {
 	f := &uriField{
 		label:  widget.NewLabel("none yet"),
 		border: canvas.NewRectangle(color.Transparent),
-		copy:   newButton("copy", copy),
+		copy:   NewButton("copy", copy),
 	}
 	f.label.Selectable = true
 	f.label.Wrapping = fyne.TextWrapBreak
@@ -309,18 +309,18 @@ func (f *uriField) set(uri string) {
 
 const uriCopyGap = 10
 
-func (f *uriField) setScale(k float32) {
-	if !f.rescale(k) {
+func (f *uriField) SetPhoneScale(k float32) {
+	if !f.Rescale(k) {
 		return
 	}
-	f.copy.setScale(k)
+	f.copy.SetPhoneScale(k)
 	f.Refresh()
 }
 
 func (f *uriField) MinSize() fyne.Size {
-	k := f.scale()
-	l := f.labelMin(pageWidth * k)
-	return fyne.NewSize(pageWidth*k, l.Height+uriCopyGap*k+f.copy.MinSize().Height)
+	k := f.Scale()
+	l := f.labelMin(PageWidth * k)
+	return fyne.NewSize(PageWidth*k, l.Height+uriCopyGap*k+f.copy.MinSize().Height)
 }
 
 // labelMin is the label's size when wrapped at width w.
@@ -349,12 +349,12 @@ func (r *uriRenderer) Layout(size fyne.Size) {
 	f.border.Resize(fyne.NewSize(size.Width, lm.Height))
 	f.label.Move(fyne.NewPos(0, 0))
 	f.label.Resize(fyne.NewSize(size.Width, lm.Height))
-	f.copy.Move(fyne.NewPos(size.Width-f.copy.MinSize().Width, lm.Height+uriCopyGap*f.scale()))
+	f.copy.Move(fyne.NewPos(size.Width-f.copy.MinSize().Width, lm.Height+uriCopyGap*f.Scale()))
 	f.copy.Resize(f.copy.MinSize())
 }
 
 func (r *uriRenderer) Refresh() {
-	r.f.border.StrokeWidth = 2 * r.f.scale()
+	r.f.border.StrokeWidth = 2 * r.f.Scale()
 	r.f.border.StrokeColor = theme.ColorForWidget(wptheme.ColorNameBorder, r.f)
 	r.f.border.Refresh()
 	r.f.label.Refresh()

@@ -133,7 +133,7 @@ func newComposer(send func(ComposeRequest)) *composer {
 			c.sound.Enable()
 		}
 	})
-	c.toastBox = newColumn(row("Text1", c.text1), row("Text2", c.text2), row("Param", c.param),
+	c.toastBox = NewColumn(row("Text1", c.text1), row("Text2", c.text2), row("Param", c.param),
 		row("Sound", container.NewBorder(nil, nil, nil, c.silent, c.sound)))
 
 	c.template = widget.NewSelect(composeTemplates, func(string) { c.showFields() })
@@ -148,17 +148,17 @@ func newComposer(send func(ComposeRequest)) *composer {
 	}
 	c.fields[payload.Count].SetPlaceHolder("0-99")
 	c.fields[payload.BackgroundColor].SetPlaceHolder("#FF1BA1E2")
-	c.fieldsBox = newColumn(rows...)
+	c.fieldsBox = NewColumn(rows...)
 	c.xml = widget.NewMultiLineEntry()
 	c.xml.TextStyle.Monospace = true
 	c.xml.SetMinRowsVisible(9)
 	c.editXML = widget.NewCheck("edit the XML", func(on bool) { c.showXML(on) })
-	c.tileBox = newColumn(row("template", c.template), row("Id", c.tileID), c.fieldsBox, c.editXML, c.xml)
+	c.tileBox = NewColumn(row("template", c.template), row("Id", c.tileID), c.fieldsBox, c.editXML, c.xml)
 
 	c.raw = widget.NewMultiLineEntry()
 	c.raw.SetPlaceHolder("any text: it is sent as UTF-8 bytes")
 	c.raw.SetMinRowsVisible(6)
-	c.rawBox = newColumn(c.raw)
+	c.rawBox = NewColumn(c.raw)
 
 	c.send = widget.NewButton("send", c.submit)
 	c.send.Importance = widget.HighImportance
@@ -167,10 +167,10 @@ func newComposer(send func(ComposeRequest)) *composer {
 	c.status.Wrapping = fyne.TextWrapWord
 	c.resultHdrs = container.New(layout.NewFormLayout())
 
-	form := newColumn(
+	form := NewColumn(
 		row("app", c.app), row("kind", c.kind), row("class", c.interval), row("message id", c.msgID),
-		gap(8), c.toastBox, c.tileBox, c.rawBox, gap(8),
-		container.NewHBox(layout.NewSpacer(), c.send), gap(8),
+		Gap(8), c.toastBox, c.tileBox, c.rawBox, Gap(8),
+		container.NewHBox(layout.NewSpacer(), c.send), Gap(8),
 		newSubheading("result"), c.status, c.resultHdrs,
 	)
 	c.view = container.NewVScroll(form)

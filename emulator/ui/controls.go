@@ -15,10 +15,10 @@ import (
 // buttons with a thick border, switches with a sliding bar, no shadows and
 // no rounded corners. They read their colours from the theme on Refresh.
 
-// button is a Windows Phone button: lowercase text in a 3-unit border.
-type button struct {
+// Button is a Windows Phone Button: lowercase text in a 3-unit border.
+type Button struct {
 	widget.BaseWidget
-	scaled
+	Scaled
 
 	OnTapped func()
 
@@ -26,41 +26,41 @@ type button struct {
 	width float32 // fixed width at scale 1; 0: fit the text
 }
 
-var _ fyne.Tappable = (*button)(nil)
+var _ fyne.Tappable = (*Button)(nil)
 
 const (
 	buttonHeight = 52
 	buttonBorder = 3
 )
 
-func newButton(label string, tapped func()) *button {
-	b := &button{label: label, OnTapped: tapped}
+func NewButton(label string, tapped func()) *Button {
+	b := &Button{label: label, OnTapped: tapped}
 	b.ExtendBaseWidget(b)
 	return b
 }
 
-func (b *button) Tapped(*fyne.PointEvent) {
+func (b *Button) Tapped(*fyne.PointEvent) {
 	if b.OnTapped != nil {
 		b.OnTapped()
 	}
 }
 
-func (b *button) setScale(k float32) {
-	if b.rescale(k) {
+func (b *Button) SetPhoneScale(k float32) {
+	if b.Rescale(k) {
 		b.Refresh()
 	}
 }
 
-func (b *button) MinSize() fyne.Size {
-	k := b.scale()
+func (b *Button) MinSize() fyne.Size {
+	k := b.Scale()
 	w := b.width * k
 	if w <= 0 {
-		w = fyne.MeasureText(b.label, fontNormal*k, fyne.TextStyle{}).Width + 48*k
+		w = fyne.MeasureText(b.label, FontNormal*k, fyne.TextStyle{}).Width + 48*k
 	}
 	return fyne.NewSize(w, buttonHeight*k)
 }
 
-func (b *button) CreateRenderer() fyne.WidgetRenderer {
+func (b *Button) CreateRenderer() fyne.WidgetRenderer {
 	r := &buttonRenderer{b: b, border: canvas.NewRectangle(color.Transparent), text: canvas.NewText(b.label, nil)}
 	r.text.Alignment = fyne.TextAlignCenter
 	r.Refresh()
@@ -68,7 +68,7 @@ func (b *button) CreateRenderer() fyne.WidgetRenderer {
 }
 
 type buttonRenderer struct {
-	b      *button
+	b      *Button
 	border *canvas.Rectangle
 	text   *canvas.Text
 }
@@ -82,15 +82,15 @@ func (r *buttonRenderer) Objects() []fyne.CanvasObject {
 func (r *buttonRenderer) Layout(size fyne.Size) {
 	r.border.Resize(size)
 	h := r.text.MinSize().Height
-	r.text.Move(fyne.NewPos(0, (size.Height-h)/2-r.b.scale()))
+	r.text.Move(fyne.NewPos(0, (size.Height-h)/2-r.b.Scale()))
 	r.text.Resize(fyne.NewSize(size.Width, h))
 }
 
 func (r *buttonRenderer) Refresh() {
-	k := r.b.scale()
+	k := r.b.Scale()
 	r.border.StrokeWidth = buttonBorder * k
 	r.border.StrokeColor = theme.ColorForWidget(theme.ColorNameForeground, r.b)
-	r.text.TextSize = fontNormal * k
+	r.text.TextSize = FontNormal * k
 	r.text.Color = r.border.StrokeColor
 	r.text.Text = r.b.label
 	r.border.Refresh()
@@ -98,12 +98,12 @@ func (r *buttonRenderer) Refresh() {
 	r.Layout(r.b.Size())
 }
 
-// toggle is a row with a title, "On" or "Off" under it and a switch at the
+// Toggle is a row with a title, "On" or "Off" under it and a switch at the
 // right, like the ToggleSwitch of the Windows Phone toolkit. A tap anywhere on
 // the row flips it and calls OnChanged.
-type toggle struct {
+type Toggle struct {
 	widget.BaseWidget
-	scaled
+	Scaled
 
 	OnChanged func(on bool)
 
@@ -111,7 +111,7 @@ type toggle struct {
 	on    bool
 }
 
-var _ fyne.Tappable = (*toggle)(nil)
+var _ fyne.Tappable = (*Toggle)(nil)
 
 const (
 	toggleHeight  = 76
@@ -122,17 +122,17 @@ const (
 	switchPadding = 4
 )
 
-func newToggle(title string, on bool, changed func(bool)) *toggle {
-	t := &toggle{title: title, on: on, OnChanged: changed}
+func NewToggle(title string, on bool, changed func(bool)) *Toggle {
+	t := &Toggle{title: title, on: on, OnChanged: changed}
 	t.ExtendBaseWidget(t)
 	return t
 }
 
 // On reports whether the switch is on.
-func (t *toggle) On() bool { return t.on }
+func (t *Toggle) On() bool { return t.on }
 
 // SetOn sets the switch without calling OnChanged.
-func (t *toggle) SetOn(on bool) {
+func (t *Toggle) SetOn(on bool) {
 	if on == t.on {
 		return
 	}
@@ -140,7 +140,7 @@ func (t *toggle) SetOn(on bool) {
 	t.Refresh()
 }
 
-func (t *toggle) Tapped(*fyne.PointEvent) {
+func (t *Toggle) Tapped(*fyne.PointEvent) {
 	t.on = !t.on
 	t.Refresh()
 	if t.OnChanged != nil {
@@ -148,22 +148,22 @@ func (t *toggle) Tapped(*fyne.PointEvent) {
 	}
 }
 
-func (t *toggle) setScale(k float32) {
-	if t.rescale(k) {
+func (t *Toggle) SetPhoneScale(k float32) {
+	if t.Rescale(k) {
 		t.Refresh()
 	}
 }
 
-func (t *toggle) MinSize() fyne.Size {
-	k := t.scale()
-	return fyne.NewSize(pageWidth*k, toggleHeight*k)
+func (t *Toggle) MinSize() fyne.Size {
+	k := t.Scale()
+	return fyne.NewSize(PageWidth*k, toggleHeight*k)
 }
 
-func (t *toggle) CreateRenderer() fyne.WidgetRenderer {
+func (t *Toggle) CreateRenderer() fyne.WidgetRenderer {
 	r := &toggleRenderer{
 		t:     t,
-		title: newText(t.title, fontMediumLg, theme.ColorNameForeground),
-		state: newText("", fontNormal, wptheme.ColorNameSubtle),
+		title: NewText(t.title, FontMediumLarge, theme.ColorNameForeground),
+		state: NewText("", FontNormal, wptheme.ColorNameSubtle),
 		track: canvas.NewRectangle(color.Transparent),
 		fill:  canvas.NewRectangle(color.Transparent),
 		thumb: canvas.NewRectangle(color.Transparent),
@@ -173,8 +173,8 @@ func (t *toggle) CreateRenderer() fyne.WidgetRenderer {
 }
 
 type toggleRenderer struct {
-	t                  *toggle
-	title, state       *textBlock
+	t                  *Toggle
+	title, state       *TextBlock
 	track, fill, thumb *canvas.Rectangle
 }
 
@@ -185,7 +185,7 @@ func (r *toggleRenderer) Objects() []fyne.CanvasObject {
 }
 
 func (r *toggleRenderer) Layout(size fyne.Size) {
-	k := r.t.scale()
+	k := r.t.Scale()
 	r.title.Move(fyne.NewPos(0, 6*k))
 	r.title.Resize(r.title.MinSize())
 	r.state.Move(fyne.NewPos(0, 6*k+r.title.MinSize().Height))
@@ -209,8 +209,8 @@ func (r *toggleRenderer) Layout(size fyne.Size) {
 
 func (r *toggleRenderer) Refresh() {
 	t := r.t
-	r.title.scaled, r.state.scaled = t.scaled, t.scaled
-	r.track.StrokeWidth = switchBorder * t.scale()
+	r.title.Scaled, r.state.Scaled = t.Scaled, t.Scaled
+	r.track.StrokeWidth = switchBorder * t.Scale()
 	fg := theme.ColorForWidget(theme.ColorNameForeground, t)
 	r.title.SetText(t.title)
 	state := "Off"
@@ -230,50 +230,50 @@ func (r *toggleRenderer) Refresh() {
 	r.Layout(t.Size())
 }
 
-// glyph is a line drawing inside a square box: the arrows and hardware key
+// Glyph is a line drawing inside a square box: the arrows and hardware key
 // symbols the phone needs, drawn with canvas lines so they scale cleanly.
-type glyph int
+type Glyph int
 
 const (
-	glyphArrowRight glyph = iota // app list arrow on the start screen
-	glyphResize                  // the resize arrow on a tile being edited
-	glyphBack                    // hardware back key
-	glyphSearch                  // hardware search key
-	glyphUnpin                   // the unpin pin on a tile being edited
+	GlyphArrowRight Glyph = iota // app list arrow on the start screen
+	GlyphResize                  // the resize arrow on a tile being edited
+	GlyphBack                    // hardware back key
+	GlyphSearch                  // hardware search key
+	GlyphUnpin                   // the unpin pin on a tile being edited
 )
 
 // segment is a line of a glyph in fractions of its box.
 type segment struct{ x1, y1, x2, y2 float32 }
 
-var glyphSegments = map[glyph][]segment{
-	glyphArrowRight: {{0.28, 0.5, 0.72, 0.5}, {0.52, 0.32, 0.72, 0.5}, {0.52, 0.68, 0.72, 0.5}},
-	glyphResize: {{0.32, 0.32, 0.68, 0.68}, {0.32, 0.32, 0.56, 0.32}, {0.32, 0.32, 0.32, 0.56},
+var glyphSegments = map[Glyph][]segment{
+	GlyphArrowRight: {{0.28, 0.5, 0.72, 0.5}, {0.52, 0.32, 0.72, 0.5}, {0.52, 0.68, 0.72, 0.5}},
+	GlyphResize: {{0.32, 0.32, 0.68, 0.68}, {0.32, 0.32, 0.56, 0.32}, {0.32, 0.32, 0.32, 0.56},
 		{0.68, 0.68, 0.44, 0.68}, {0.68, 0.68, 0.68, 0.44}},
-	glyphBack:   {{0.18, 0.5, 0.82, 0.5}, {0.18, 0.5, 0.4, 0.28}, {0.18, 0.5, 0.4, 0.72}},
-	glyphSearch: {{0.62, 0.62, 0.84, 0.84}},
+	GlyphBack:   {{0.18, 0.5, 0.82, 0.5}, {0.18, 0.5, 0.4, 0.28}, {0.18, 0.5, 0.4, 0.72}},
+	GlyphSearch: {{0.62, 0.62, 0.84, 0.84}},
 	// A push pin: head, shank, collar and needle.
-	glyphUnpin: {{0.38, 0.24, 0.62, 0.24}, {0.43, 0.24, 0.43, 0.5}, {0.57, 0.24, 0.57, 0.5},
+	GlyphUnpin: {{0.38, 0.24, 0.62, 0.24}, {0.43, 0.24, 0.43, 0.5}, {0.57, 0.24, 0.57, 0.5},
 		{0.3, 0.52, 0.7, 0.52}, {0.5, 0.52, 0.5, 0.8}},
 }
 
-// glyphIcon draws a glyph in its box, in ink (the theme's foreground when
+// GlyphIcon draws a glyph in its box, in ink (the theme's foreground when
 // ink is nil).
-type glyphIcon struct {
+type GlyphIcon struct {
 	widget.BaseWidget
 
-	g      glyph
+	g      Glyph
 	stroke float32
 	ink    color.Color
 }
 
-func newGlyph(g glyph, stroke float32, ink color.Color) *glyphIcon {
-	i := &glyphIcon{g: g, stroke: stroke, ink: ink}
+func NewGlyph(g Glyph, stroke float32, ink color.Color) *GlyphIcon {
+	i := &GlyphIcon{g: g, stroke: stroke, ink: ink}
 	i.ExtendBaseWidget(i)
 	return i
 }
 
-// setStroke sets the width of the glyph's lines.
-func (i *glyphIcon) setStroke(w float32) {
+// SetStroke sets the width of the glyph's lines.
+func (i *GlyphIcon) SetStroke(w float32) {
 	if i.stroke == w {
 		return
 	}
@@ -281,7 +281,7 @@ func (i *glyphIcon) setStroke(w float32) {
 	i.Refresh()
 }
 
-func (i *glyphIcon) setInk(c color.Color) {
+func (i *GlyphIcon) SetInk(c color.Color) {
 	if i.ink == c {
 		return
 	}
@@ -289,7 +289,7 @@ func (i *glyphIcon) setInk(c color.Color) {
 	i.Refresh()
 }
 
-func (i *glyphIcon) CreateRenderer() fyne.WidgetRenderer {
+func (i *GlyphIcon) CreateRenderer() fyne.WidgetRenderer {
 	r := &glyphRenderer{i: i}
 	for range glyphSegments[i.g] {
 		r.lines = append(r.lines, canvas.NewLine(color.Transparent))
@@ -297,7 +297,7 @@ func (i *glyphIcon) CreateRenderer() fyne.WidgetRenderer {
 	for _, l := range r.lines {
 		r.objects = append(r.objects, l)
 	}
-	if i.g == glyphSearch {
+	if i.g == GlyphSearch {
 		r.ring = canvas.NewCircle(color.Transparent)
 		r.objects = append(r.objects, r.ring)
 	}
@@ -306,7 +306,7 @@ func (i *glyphIcon) CreateRenderer() fyne.WidgetRenderer {
 }
 
 type glyphRenderer struct {
-	i       *glyphIcon
+	i       *GlyphIcon
 	lines   []*canvas.Line
 	ring    *canvas.Circle // the lens of the search glyph
 	objects []fyne.CanvasObject
@@ -346,47 +346,47 @@ func (r *glyphRenderer) Refresh() {
 	r.Layout(r.i.Size())
 }
 
-// roundButton is a circle with a glyph, like the app list arrow under the
+// RoundButton is a circle with a glyph, like the app list arrow under the
 // start screen's tiles. With filled set it is a solid circle with the glyph
 // in the background colour (the resize handle of a tile being edited). Its
 // lines are 2 units wide when it is side units wide, and thicken in
 // proportion when it is drawn larger.
-type roundButton struct {
+type RoundButton struct {
 	widget.BaseWidget
 
 	OnTapped func()
 
-	glyph  glyph
+	glyph  Glyph
 	side   float32
 	filled bool
 }
 
-var _ fyne.Tappable = (*roundButton)(nil)
+var _ fyne.Tappable = (*RoundButton)(nil)
 
-func newRoundButton(g glyph, side float32, filled bool, tapped func()) *roundButton {
-	b := &roundButton{glyph: g, side: side, filled: filled, OnTapped: tapped}
+func NewRoundButton(g Glyph, side float32, filled bool, tapped func()) *RoundButton {
+	b := &RoundButton{glyph: g, side: side, filled: filled, OnTapped: tapped}
 	b.ExtendBaseWidget(b)
 	return b
 }
 
-func (b *roundButton) Tapped(*fyne.PointEvent) {
+func (b *RoundButton) Tapped(*fyne.PointEvent) {
 	if b.OnTapped != nil {
 		b.OnTapped()
 	}
 }
 
-func (b *roundButton) MinSize() fyne.Size { return fyne.NewSize(b.side, b.side) }
+func (b *RoundButton) MinSize() fyne.Size { return fyne.NewSize(b.side, b.side) }
 
-func (b *roundButton) CreateRenderer() fyne.WidgetRenderer {
-	r := &roundRenderer{b: b, circle: canvas.NewCircle(color.Transparent), icon: newGlyph(b.glyph, 2, nil)}
+func (b *RoundButton) CreateRenderer() fyne.WidgetRenderer {
+	r := &roundRenderer{b: b, circle: canvas.NewCircle(color.Transparent), icon: NewGlyph(b.glyph, 2, nil)}
 	r.Refresh()
 	return r
 }
 
 type roundRenderer struct {
-	b      *roundButton
+	b      *RoundButton
 	circle *canvas.Circle
-	icon   *glyphIcon
+	icon   *GlyphIcon
 }
 
 func (r *roundRenderer) Destroy()           {}
@@ -409,7 +409,7 @@ func (r *roundRenderer) Layout(size fyne.Size) {
 		r.circle.StrokeWidth = w
 		r.circle.Refresh()
 	}
-	r.icon.setStroke(2 * k)
+	r.icon.SetStroke(2 * k)
 	r.circle.Move(fyne.NewPos(k, k))
 	r.circle.Resize(fyne.NewSize(size.Width-2*k, size.Height-2*k))
 	r.icon.Resize(size)
@@ -426,32 +426,32 @@ func (r *roundRenderer) Refresh() {
 		ink = theme.ColorForWidget(theme.ColorNameBackground, r.b)
 	}
 	r.circle.Refresh()
-	r.icon.setInk(ink)
+	r.icon.SetInk(ink)
 	r.Layout(r.b.Size())
 }
 
-// tapArea is an invisible tappable box (a row of a list, a swatch's
+// TapArea is an invisible tappable box (a row of a list, a swatch's
 // surround); it calls OnTapped.
-type tapArea struct {
+type TapArea struct {
 	widget.BaseWidget
 	OnTapped func()
 	min      fyne.Size
 }
 
-func newTapArea(min fyne.Size, tapped func()) *tapArea {
-	a := &tapArea{min: min, OnTapped: tapped}
+func NewTapArea(min fyne.Size, tapped func()) *TapArea {
+	a := &TapArea{min: min, OnTapped: tapped}
 	a.ExtendBaseWidget(a)
 	return a
 }
 
-func (a *tapArea) Tapped(*fyne.PointEvent) {
+func (a *TapArea) Tapped(*fyne.PointEvent) {
 	if a.OnTapped != nil {
 		a.OnTapped()
 	}
 }
 
-func (a *tapArea) MinSize() fyne.Size { return a.min }
+func (a *TapArea) MinSize() fyne.Size { return a.min }
 
-func (a *tapArea) CreateRenderer() fyne.WidgetRenderer {
+func (a *TapArea) CreateRenderer() fyne.WidgetRenderer {
 	return widget.NewSimpleRenderer(canvas.NewRectangle(color.Transparent))
 }

@@ -29,21 +29,21 @@ const (
 
 // Windows Phone's type ramp at 480 logical units wide (PhoneFontSize*).
 const (
-	fontSmall      = 18 // PhoneFontSizeSmall, 18.667
-	fontNormal     = 20 // PhoneFontSizeNormal
-	fontMedium     = 22 // PhoneFontSizeMedium, 22.667
-	fontMediumLg   = 25 // PhoneFontSizeMediumLarge, 25.333
-	fontLarge      = 32 // PhoneFontSizeLarge
-	fontExtraLarge = 42 // PhoneFontSizeExtraLarge, 42.667
-	fontTitle      = 72 // PhoneFontSizeExtraExtraLarge: page titles
+	FontSmall      = 18 // PhoneFontSizeSmall, 18.667
+	FontNormal     = 20 // PhoneFontSizeNormal
+	FontMedium     = 22 // PhoneFontSizeMedium, 22.667
+	FontMediumLarge   = 25 // PhoneFontSizeMediumLarge, 25.333
+	FontLarge      = 32 // PhoneFontSizeLarge
+	FontExtraLarge = 42 // PhoneFontSizeExtraLarge, 42.667
+	FontTitle      = 72 // PhoneFontSizeExtraExtraLarge: page titles
 )
 
 // Page margins: a page's text starts 24 units from the left edge
 // (LayoutRoot's 12 plus TextBlock's 12).
 const (
-	marginLeft  = 24
-	marginRight = 24
-	pageWidth   = ScreenWidth - marginLeft - marginRight
+	MarginLeft  = 24
+	MarginRight = 24
+	PageWidth   = ScreenWidth - MarginLeft - MarginRight
 )
 
 // The start screen grid at WVGA: small tiles of 99 units, 12 unit gaps;

@@ -67,7 +67,7 @@ type Inspector struct {
 	// press "send".
 	OnSend func(ComposeRequest)
 
-	pivot    *pivot
+	pivot    *Pivot
 	items    []Notification
 	selected int // index into items, -1 for none
 	list     *widget.List
@@ -107,10 +107,10 @@ func NewInspector() *Inspector {
 	})
 	i.body = container.NewStack(i.browse, i.composer.view)
 	i.composer.view.Hide()
-	i.pivot = newPivot(fontExtraLarge, "notifications", "send")
+	i.pivot = NewPivot(FontExtraLarge, "notifications", "send")
 	i.pivot.OnSelected = func(n int) {
-		setVisible(i.browse, n == 0)
-		setVisible(i.composer.view, n == 1)
+		SetVisible(i.browse, n == 0)
+		SetVisible(i.composer.view, n == 1)
 		i.body.Refresh()
 	}
 	i.ExtendBaseWidget(i)
@@ -239,13 +239,13 @@ var notifColumns = []struct {
 // notifRow is a row of the notification list: one text per column.
 type notifRow struct {
 	widget.BaseWidget
-	cells []*textBlock
+	cells []*TextBlock
 }
 
 func newNotifRow() *notifRow {
 	r := &notifRow{}
 	for range notifColumns {
-		r.cells = append(r.cells, newText("", 15, theme.ColorNameForeground))
+		r.cells = append(r.cells, NewText("", 15, theme.ColorNameForeground))
 	}
 	r.ExtendBaseWidget(r)
 	return r
@@ -404,14 +404,14 @@ func newSubheading(s string) *widget.Label {
 
 func (d *detailView) clear() {
 	for i, o := range d.box.Objects {
-		setVisible(o, i == 0)
+		SetVisible(o, i == 0)
 	}
 	d.box.Refresh()
 }
 
 func (d *detailView) show(n Notification) {
 	for i, o := range d.box.Objects {
-		setVisible(o, i != 0)
+		SetVisible(o, i != 0)
 	}
 	d.title.SetText(fmt.Sprintf("%s for %s", n.Kind, n.App))
 	parts := []string{}

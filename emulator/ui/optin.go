@@ -25,7 +25,7 @@ type OptIn struct {
 	// The controller hides the prompt (Phone.HideDialog).
 	OnAnswer func(allowed bool)
 
-	box *messageBox
+	box *MessageBox
 }
 
 var _ BackHandler = (*OptIn)(nil)
@@ -33,7 +33,7 @@ var _ BackHandler = (*OptIn)(nil)
 // NewOptIn returns the prompt for the app called appName.
 func NewOptIn(appName string) *OptIn {
 	o := &OptIn{}
-	o.box = newMessageBox("", "", "allow", "don't allow", func(ok bool) {
+	o.box = NewMessageBox("", "", "allow", "don't allow", func(ok bool) {
 		if o.OnAnswer != nil {
 			o.OnAnswer(ok)
 		}
@@ -45,7 +45,7 @@ func NewOptIn(appName string) *OptIn {
 
 // SetApp changes the app the prompt asks about.
 func (o *OptIn) SetApp(appName string) {
-	o.box.setText(OptInTitle(appName), OptInMessage(appName))
+	o.box.SetText(OptInTitle(appName), OptInMessage(appName))
 }
 
 // OptInTitle is the prompt's question for an app.
@@ -70,88 +70,88 @@ func (o *OptIn) HandleBack() bool {
 	return false
 }
 
-func (o *OptIn) setScale(k float32) { o.box.setScale(k) }
+func (o *OptIn) SetPhoneScale(k float32) { o.box.SetPhoneScale(k) }
 
 // CreateRenderer is part of fyne.Widget.
 func (o *OptIn) CreateRenderer() fyne.WidgetRenderer {
 	return widget.NewSimpleRenderer(o.box)
 }
 
-// messageBox is the Windows Phone MessageBox: a veil over the screen and a
+// MessageBox is the Windows Phone MessageBox: a veil over the screen and a
 // panel at the top in the chrome colour with a title, a message and two
 // buttons side by side.
-type messageBox struct {
+type MessageBox struct {
 	widget.BaseWidget
-	scaled
+	Scaled
 
-	title, message *textBlock
-	ok, cancel     *button
+	title, message *TextBlock
+	ok, cancel     *Button
 	onAnswer       func(bool)
 }
 
-var _ fyne.Tappable = (*messageBox)(nil)
+var _ fyne.Tappable = (*MessageBox)(nil)
 
 const (
 	boxPadding    = 24
 	boxButtonGap  = 12
-	boxTitleSize  = fontLarge
-	boxTextSize   = fontNormal
-	boxButtonSize = (pageWidth - boxButtonGap) / 2
+	boxTitleSize  = FontLarge
+	boxTextSize   = FontNormal
+	boxButtonSize = (PageWidth - boxButtonGap) / 2
 )
 
-func newMessageBox(title, message, ok, cancel string, answer func(bool)) *messageBox {
-	m := &messageBox{onAnswer: answer}
-	m.title = newParagraph(title, boxTitleSize, theme.ColorNameForeground, pageWidth, 0)
+func NewMessageBox(title, message, ok, cancel string, answer func(bool)) *MessageBox {
+	m := &MessageBox{onAnswer: answer}
+	m.title = NewParagraph(title, boxTitleSize, theme.ColorNameForeground, PageWidth, 0)
 	m.title.light = true
-	m.message = newParagraph(message, boxTextSize, theme.ColorNameForeground, pageWidth, 0)
-	m.ok = newButton(ok, func() { m.answer(true) })
-	m.cancel = newButton(cancel, func() { m.answer(false) })
+	m.message = NewParagraph(message, boxTextSize, theme.ColorNameForeground, PageWidth, 0)
+	m.ok = NewButton(ok, func() { m.answer(true) })
+	m.cancel = NewButton(cancel, func() { m.answer(false) })
 	m.ok.width, m.cancel.width = boxButtonSize, boxButtonSize
 	m.ExtendBaseWidget(m)
 	return m
 }
 
-func (m *messageBox) setScale(k float32) {
-	if !m.rescale(k) {
+func (m *MessageBox) SetPhoneScale(k float32) {
+	if !m.Rescale(k) {
 		return
 	}
-	m.title.scaled, m.message.scaled = m.scaled, m.scaled
-	m.ok.scaled, m.cancel.scaled = m.scaled, m.scaled
+	m.title.Scaled, m.message.Scaled = m.Scaled, m.Scaled
+	m.ok.Scaled, m.cancel.Scaled = m.Scaled, m.Scaled
 	m.Refresh()
 }
 
-func (m *messageBox) setText(title, message string) {
+func (m *MessageBox) SetText(title, message string) {
 	m.title.SetText(title)
 	m.message.SetText(message)
 	m.Refresh()
 }
 
-func (m *messageBox) answer(ok bool) {
+func (m *MessageBox) answer(ok bool) {
 	if m.onAnswer != nil {
 		m.onAnswer(ok)
 	}
 }
 
 // Tapped on the veil does nothing: a message box is modal.
-func (m *messageBox) Tapped(*fyne.PointEvent) {}
+func (m *MessageBox) Tapped(*fyne.PointEvent) {}
 
-func (m *messageBox) MinSize() fyne.Size {
-	return fyne.NewSize(ScreenWidth*m.scale(), m.panelHeight())
+func (m *MessageBox) MinSize() fyne.Size {
+	return fyne.NewSize(ScreenWidth*m.Scale(), m.panelHeight())
 }
 
-func (m *messageBox) panelHeight() float32 {
-	k := m.scale()
+func (m *MessageBox) panelHeight() float32 {
+	k := m.Scale()
 	return boxPadding*k + m.title.MinSize().Height + 12*k + m.message.MinSize().Height + 24*k + m.ok.MinSize().Height + boxPadding*k
 }
 
-func (m *messageBox) CreateRenderer() fyne.WidgetRenderer {
+func (m *MessageBox) CreateRenderer() fyne.WidgetRenderer {
 	r := &boxRenderer{m: m, veil: canvas.NewRectangle(color.Transparent), panel: canvas.NewRectangle(color.Transparent)}
 	r.Refresh()
 	return r
 }
 
 type boxRenderer struct {
-	m           *messageBox
+	m           *MessageBox
 	veil, panel *canvas.Rectangle
 }
 
@@ -164,19 +164,19 @@ func (r *boxRenderer) Objects() []fyne.CanvasObject {
 
 func (r *boxRenderer) Layout(size fyne.Size) {
 	m := r.m
-	k := m.scale()
+	k := m.Scale()
 	r.veil.Resize(size)
 	r.panel.Resize(fyne.NewSize(size.Width, m.panelHeight()))
 	y := boxPadding * k
-	m.title.Move(fyne.NewPos(marginLeft*k, y-6*k))
+	m.title.Move(fyne.NewPos(MarginLeft*k, y-6*k))
 	m.title.Resize(m.title.MinSize())
 	y += m.title.MinSize().Height + 12*k
-	m.message.Move(fyne.NewPos(marginLeft*k, y))
+	m.message.Move(fyne.NewPos(MarginLeft*k, y))
 	m.message.Resize(m.message.MinSize())
 	y += m.message.MinSize().Height + 24*k
-	m.ok.Move(fyne.NewPos(marginLeft*k, y))
+	m.ok.Move(fyne.NewPos(MarginLeft*k, y))
 	m.ok.Resize(m.ok.MinSize())
-	m.cancel.Move(fyne.NewPos((marginLeft+boxButtonSize+boxButtonGap)*k, y))
+	m.cancel.Move(fyne.NewPos((MarginLeft+boxButtonSize+boxButtonGap)*k, y))
 	m.cancel.Resize(m.cancel.MinSize())
 }
 

@@ -9,30 +9,30 @@ import (
 	"fyne.io/fyne/v2/widget"
 )
 
-// page is a Windows Phone page: the application title in small capitals, the
-// page title in huge thin lowercase letters under it, and the content, which
+// Page is a Windows Phone Page: the application title in small capitals, the
+// Page title in huge thin lowercase letters under it, and the content, which
 // scrolls under the titles, 24 units from the left edge. At scale k all of
 // it is k times larger: the titles, the margins, the content (given the
 // scale with scaleTree) and fyne's widgets in it (through the theme).
-type page struct {
+type Page struct {
 	widget.BaseWidget
-	scaled
+	Scaled
 
-	app, title *textBlock
+	app, title *TextBlock
 	scroll     *container.Scroll
 	content    fyne.CanvasObject
 	margins    *padded
-	theme      *scaledTheme
+	theme      *ScaledTheme
 	themed     *container.ThemeOverride // the scroll, in theme
 }
 
-func newPage(app, title string, content fyne.CanvasObject) *page {
-	p := &page{
-		app:     newText(strings.ToUpper(app), fontNormal, theme.ColorNameForeground),
-		title:   newLightText(strings.ToLower(title), fontTitle, theme.ColorNameForeground),
+func NewPage(app, title string, content fyne.CanvasObject) *Page {
+	p := &Page{
+		app:     NewText(strings.ToUpper(app), FontNormal, theme.ColorNameForeground),
+		title:   NewLightText(strings.ToLower(title), FontTitle, theme.ColorNameForeground),
 		content: content,
-		margins: &padded{left: marginLeft, right: marginRight, bottom: 36},
-		theme:   &scaledTheme{},
+		margins: &padded{left: MarginLeft, right: MarginRight, bottom: 36},
+		theme:   &ScaledTheme{},
 	}
 	p.scroll = container.NewVScroll(container.New(p.margins, content))
 	p.themed = container.NewThemeOverride(p.scroll, p.theme)
@@ -40,37 +40,37 @@ func newPage(app, title string, content fyne.CanvasObject) *page {
 	return p
 }
 
-func (p *page) setTitle(title string) { p.title.SetText(strings.ToLower(title)) }
+func (p *Page) SetTitle(title string) { p.title.SetText(strings.ToLower(title)) }
 
 // setScale draws the page k times larger than on a 480-unit screen.
-func (p *page) setScale(k float32) {
-	if !p.rescale(k) {
+func (p *Page) SetPhoneScale(k float32) {
+	if !p.Rescale(k) {
 		return
 	}
-	k = p.scale()
-	p.app.setScale(k)
-	p.title.setScale(k)
+	k = p.Scale()
+	p.app.SetPhoneScale(k)
+	p.title.SetPhoneScale(k)
 	p.margins.k = k
 	p.theme.k = k
-	scaleTree(p.content, k)
+	ScaleTree(p.content, k)
 	p.themed.Refresh() // fyne's widgets take the new sizes; the scroll re-measures
 	p.Refresh()
 }
 
-func (p *page) CreateRenderer() fyne.WidgetRenderer {
+func (p *Page) CreateRenderer() fyne.WidgetRenderer {
 	r := &pageRenderer{p: p}
 	r.Layout(p.Size())
 	return r
 }
 
-type pageRenderer struct{ p *page }
+type pageRenderer struct{ p *Page }
 
 func (r *pageRenderer) Destroy() {}
 func (r *pageRenderer) Objects() []fyne.CanvasObject {
 	return []fyne.CanvasObject{r.p.app, r.p.title, r.p.themed}
 }
 func (r *pageRenderer) MinSize() fyne.Size {
-	k := r.p.scale()
+	k := r.p.Scale()
 	return fyne.NewSize(ScreenWidth*k, 200*k)
 }
 func (r *pageRenderer) Refresh() {
@@ -87,10 +87,10 @@ const (
 
 func (r *pageRenderer) Layout(size fyne.Size) {
 	p := r.p
-	k := p.scale()
-	p.app.Move(fyne.NewPos(marginLeft*k, pageAppTop*k))
+	k := p.Scale()
+	p.app.Move(fyne.NewPos(MarginLeft*k, pageAppTop*k))
 	p.app.Resize(p.app.MinSize())
-	p.title.Move(fyne.NewPos((marginLeft-4)*k, pageTitleTop*k))
+	p.title.Move(fyne.NewPos((MarginLeft-4)*k, pageTitleTop*k))
 	p.title.Resize(p.title.MinSize())
 	top := pageTitleTop*k + p.title.MinSize().Height + 4*k
 	p.themed.Move(fyne.NewPos(0, top))
@@ -100,7 +100,7 @@ func (r *pageRenderer) Layout(size fyne.Size) {
 // padded is a layout that insets its objects, stacked, by fixed margins,
 // given at scale 1 and drawn at scale k.
 type padded struct {
-	scaled
+	Scaled
 	top, bottom, left, right float32
 }
 
@@ -111,12 +111,12 @@ func (l *padded) MinSize(objs []fyne.CanvasObject) fyne.Size {
 			s = s.Max(o.MinSize())
 		}
 	}
-	k := l.scale()
+	k := l.Scale()
 	return s.Add(fyne.NewSize((l.left+l.right)*k, (l.top+l.bottom)*k))
 }
 
 func (l *padded) Layout(objs []fyne.CanvasObject, size fyne.Size) {
-	k := l.scale()
+	k := l.Scale()
 	for _, o := range objs {
 		o.Move(fyne.NewPos(l.left*k, l.top*k))
 		o.Resize(fyne.NewSize(size.Width-l.left*k-l.right*k, size.Height-l.top*k-l.bottom*k))
@@ -153,13 +153,13 @@ func (column) Layout(objs []fyne.CanvasObject, size fyne.Size) {
 	}
 }
 
-// newColumn stacks objs with the column layout.
-func newColumn(objs ...fyne.CanvasObject) *fyne.Container {
+// NewColumn stacks objs with the column layout.
+func NewColumn(objs ...fyne.CanvasObject) *fyne.Container {
 	return container.New(column{}, objs...)
 }
 
-// setVisible shows or hides o.
-func setVisible(o fyne.CanvasObject, on bool) {
+// SetVisible shows or hides o.
+func SetVisible(o fyne.CanvasObject, on bool) {
 	if on {
 		o.Show()
 	} else {

@@ -85,7 +85,7 @@ type Phone struct {
 	toastY     float32
 	toastAnim  *fyne.Animation
 
-	keys [3]*tapArea // back, start, search
+	keys [3]*TapArea // back, start, search
 
 	scale  float32   // body size / PhoneWidth×PhoneHeight, at least MinScale
 	screen fyne.Size // the screen's size at that scale
@@ -107,9 +107,9 @@ func NewPhone(home fyne.CanvasObject) *Phone {
 	p.toastClip = newClip(p.toastLayer)
 	p.toastClip.Hide()
 
-	p.keys[0] = newTapArea(fyne.NewSize(120, bezelBottom), func() { p.Back() })
-	p.keys[1] = newTapArea(fyne.NewSize(120, bezelBottom), p.startPressed)
-	p.keys[2] = newTapArea(fyne.NewSize(120, bezelBottom), func() {
+	p.keys[0] = NewTapArea(fyne.NewSize(120, bezelBottom), func() { p.Back() })
+	p.keys[1] = NewTapArea(fyne.NewSize(120, bezelBottom), p.startPressed)
+	p.keys[2] = NewTapArea(fyne.NewSize(120, bezelBottom), func() {
 		if p.OnSearch != nil {
 			p.OnSearch()
 		}
@@ -206,7 +206,7 @@ func (p *Phone) Home() {
 
 func (p *Phone) showCurrent() {
 	cur := p.Current()
-	scaleTree(cur, p.scale)
+	ScaleTree(cur, p.scale)
 	p.content.Objects[0] = cur
 	p.content.Refresh()
 	if p.OnNavigate != nil {
@@ -230,7 +230,7 @@ func (p *Phone) ShowDialog(d fyne.CanvasObject) {
 		return
 	}
 	p.dialog = d
-	scaleTree(d, p.scale)
+	ScaleTree(d, p.scale)
 	p.dialogs.Objects = []fyne.CanvasObject{d}
 	p.dialogs.Show()
 	p.dialogs.Refresh()
@@ -366,17 +366,17 @@ func (p *Phone) ScreenSize() fyne.Size { return p.screen }
 // setScale gives the phone's parts scale k: the status bar, the toast
 // banner, the screen on top and the dialog. Screens further down the back
 // stack get it when they are shown again.
-func (p *Phone) setScale(k float32) {
+func (p *Phone) SetPhoneScale(k float32) {
 	p.scale = k
 	p.screen = fyne.NewSize(ScreenWidth*k, ScreenHeight*k)
-	p.status.setScale(k)
+	p.status.SetPhoneScale(k)
 	p.banner.SetScale(k)
 	if !p.toastOn && p.toastAnim == nil { // out of sight, above the screen
 		p.toastY = -p.banner.Height()
 	}
-	scaleTree(p.Current(), k)
+	ScaleTree(p.Current(), k)
 	if p.dialog != nil {
-		scaleTree(p.dialog, k)
+		ScaleTree(p.dialog, k)
 	}
 }
 
@@ -396,8 +396,8 @@ func (p *Phone) CreateRenderer() fyne.WidgetRenderer {
 	r.earpiece = canvas.NewRectangle(bezelDetail)
 	r.earpiece.CornerRadius = 3
 	r.camera = canvas.NewCircle(bezelDetail)
-	r.back = newGlyph(glyphBack, 2.5, keyColor)
-	r.search = newGlyph(glyphSearch, 2.5, keyColor)
+	r.back = NewGlyph(GlyphBack, 2.5, keyColor)
+	r.search = NewGlyph(GlyphSearch, 2.5, keyColor)
 	for i := range r.logo {
 		r.logo[i] = canvas.NewRectangle(keyColor)
 	}
@@ -418,8 +418,8 @@ type phoneRenderer struct {
 	earpiece *canvas.Rectangle
 	camera   *canvas.Circle
 	screen   *canvas.Rectangle
-	back     *glyphIcon
-	search   *glyphIcon
+	back     *GlyphIcon
+	search   *GlyphIcon
 	logo     [4]*canvas.Rectangle
 	objects  []fyne.CanvasObject
 }
@@ -447,7 +447,7 @@ func (r *phoneRenderer) Layout(size fyne.Size) {
 	p := r.p
 	k := fitScale(size)
 	if k != p.scale {
-		p.setScale(k)
+		p.SetPhoneScale(k)
 	}
 	bw, bh := PhoneWidth*k, PhoneHeight*k
 	sw, sh := ScreenWidth*k, ScreenHeight*k
@@ -486,8 +486,8 @@ func (r *phoneRenderer) Layout(size fyne.Size) {
 	}
 	g := 30 * k // glyph box
 	gy := ky + (bottom-g)/2
-	r.back.setStroke(2.5 * k)
-	r.search.setStroke(2.5 * k)
+	r.back.SetStroke(2.5 * k)
+	r.search.SetStroke(2.5 * k)
 	r.back.Move(fyne.NewPos(sx+sw/6-g/2, gy))
 	r.back.Resize(fyne.NewSize(g, g))
 	r.search.Move(fyne.NewPos(sx+5*sw/6-g/2, gy))

@@ -10,27 +10,27 @@ import (
 	"github.com/openmpns/openmpns/emulator/ui/wptheme"
 )
 
-// pivot is the header row of a Windows Phone Pivot: its items in large thin
+// Pivot is the header row of a Windows Phone Pivot: its items in large thin
 // lowercase letters side by side, the selected one in the foreground colour
 // and the others subtle. A tap on an item selects it.
-type pivot struct {
+type Pivot struct {
 	widget.BaseWidget
 
 	OnSelected func(i int)
 
-	items    []*textBlock
+	items    []*TextBlock
 	selected int
 	size     float32
 }
 
-var _ fyne.Tappable = (*pivot)(nil)
+var _ fyne.Tappable = (*Pivot)(nil)
 
 const pivotGap = 24
 
-func newPivot(size float32, items ...string) *pivot {
-	p := &pivot{size: size}
+func NewPivot(size float32, items ...string) *Pivot {
+	p := &Pivot{size: size}
 	for _, it := range items {
-		p.items = append(p.items, newLightText(strings.ToLower(it), size, wptheme.ColorNameSubtle))
+		p.items = append(p.items, NewLightText(strings.ToLower(it), size, wptheme.ColorNameSubtle))
 	}
 	p.ExtendBaseWidget(p)
 	p.Select(0)
@@ -38,7 +38,7 @@ func newPivot(size float32, items ...string) *pivot {
 }
 
 // Select shows item i as selected and calls OnSelected.
-func (p *pivot) Select(i int) {
+func (p *Pivot) Select(i int) {
 	if i < 0 || i >= len(p.items) {
 		return
 	}
@@ -56,7 +56,7 @@ func (p *pivot) Select(i int) {
 }
 
 // Tapped selects the item under the pointer.
-func (p *pivot) Tapped(e *fyne.PointEvent) {
+func (p *Pivot) Tapped(e *fyne.PointEvent) {
 	for i, t := range p.items {
 		if e.Position.X >= t.Position().X && e.Position.X < t.Position().X+t.Size().Width+pivotGap {
 			p.Select(i)
@@ -65,7 +65,7 @@ func (p *pivot) Tapped(e *fyne.PointEvent) {
 	}
 }
 
-func (p *pivot) MinSize() fyne.Size {
+func (p *Pivot) MinSize() fyne.Size {
 	var w, h float32
 	for _, t := range p.items {
 		m := t.MinSize()
@@ -75,7 +75,7 @@ func (p *pivot) MinSize() fyne.Size {
 	return fyne.NewSize(w, h)
 }
 
-func (p *pivot) CreateRenderer() fyne.WidgetRenderer {
+func (p *Pivot) CreateRenderer() fyne.WidgetRenderer {
 	objs := make([]fyne.CanvasObject, len(p.items))
 	for i, t := range p.items {
 		objs[i] = t
@@ -84,7 +84,7 @@ func (p *pivot) CreateRenderer() fyne.WidgetRenderer {
 }
 
 type pivotRenderer struct {
-	p    *pivot
+	p    *Pivot
 	objs []fyne.CanvasObject
 }
 

@@ -37,68 +37,68 @@ import (
 // (rescale, then give k to its parts and Refresh), and gives its scale to
 // any part it makes later.
 
-// scaler is a view or a widget that draws itself k times larger than on a
+// Scaler is a view or a widget that draws itself k times larger than on a
 // 480-unit screen.
-type scaler interface {
-	setScale(k float32)
+type Scaler interface {
+	SetPhoneScale(k float32)
 }
 
-// scaled is the scale of a widget on the phone's screen. The zero value is
+// Scaled is the scale of a widget on the phone's screen. The zero value is
 // scale 1.
-type scaled struct{ k float32 }
+type Scaled struct{ k float32 }
 
-// scale returns the factor, 1 when unset.
-func (s *scaled) scale() float32 {
+// Scale returns the factor, 1 when unset.
+func (s *Scaled) Scale() float32 {
 	if s.k == 0 {
 		return 1
 	}
 	return s.k
 }
 
-// rescale sets the factor and reports whether it changed.
-func (s *scaled) rescale(k float32) bool {
+// Rescale sets the factor and reports whether it changed.
+func (s *Scaled) Rescale(k float32) bool {
 	if k <= 0 {
 		k = 1
 	}
-	if k == s.scale() {
+	if k == s.Scale() {
 		return false
 	}
 	s.k = k
 	return true
 }
 
-// scaleTree gives k to o and, through containers and scrolls, to every
+// ScaleTree gives k to o and, through containers and scrolls, to every
 // scaler under it; containers whose children changed size are laid out
 // again. Objects that do not scale (the start screen, which scales itself
 // to its width) are left alone.
-func scaleTree(o fyne.CanvasObject, k float32) {
+func ScaleTree(o fyne.CanvasObject, k float32) {
 	switch v := o.(type) {
-	case scaler:
-		v.setScale(k)
+	case Scaler:
+		v.SetPhoneScale(k)
 	case *fyne.Container:
 		for _, c := range v.Objects {
-			scaleTree(c, k)
+			ScaleTree(c, k)
 		}
 		if v.Layout != nil {
 			v.Layout.Layout(v.Objects, v.Size())
 		}
 	case *container.Scroll:
-		scaleTree(v.Content, k)
+		ScaleTree(v.Content, k)
 		v.Refresh()
 	}
 }
 
-// scaledTheme is the app's current theme with every size k times larger:
+// ScaledTheme is the app's current theme with every size k times larger:
 // the theme of fyne's widgets on a page drawn at scale k. Colours, fonts
 // and icons are the app theme's, looked up at each call, so the page
 // follows a change of the app's theme.
-type scaledTheme struct{ scaled }
+type ScaledTheme struct{ Scaled }
 
-var _ fyne.Theme = (*scaledTheme)(nil)
+var _ fyne.Theme = (*ScaledTheme)(nil)
 
 // base is the app's theme (not theme.Current, which is this theme while a
 // ThemeOverride lays out its content).
-func (t *scaledTheme) base() fyne.Theme {
+func (t *ScaledTheme) base() fyne.Theme {
 	if a := fyne.CurrentApp(); a != nil {
 		if th := a.Settings().Theme(); th != nil {
 			return th
@@ -107,41 +107,41 @@ func (t *scaledTheme) base() fyne.Theme {
 	return theme.DefaultTheme()
 }
 
-func (t *scaledTheme) Color(n fyne.ThemeColorName, v fyne.ThemeVariant) color.Color {
+func (t *ScaledTheme) Color(n fyne.ThemeColorName, v fyne.ThemeVariant) color.Color {
 	return t.base().Color(n, v)
 }
 
-func (t *scaledTheme) Font(s fyne.TextStyle) fyne.Resource { return t.base().Font(s) }
+func (t *ScaledTheme) Font(s fyne.TextStyle) fyne.Resource { return t.base().Font(s) }
 
-func (t *scaledTheme) Icon(n fyne.ThemeIconName) fyne.Resource { return t.base().Icon(n) }
+func (t *ScaledTheme) Icon(n fyne.ThemeIconName) fyne.Resource { return t.base().Icon(n) }
 
-func (t *scaledTheme) Size(n fyne.ThemeSizeName) float32 { return t.base().Size(n) * t.scale() }
+func (t *ScaledTheme) Size(n fyne.ThemeSizeName) float32 { return t.base().Size(n) * t.Scale() }
 
-// gapBox is empty vertical space in a column, h units high at scale 1.
-type gapBox struct {
+// GapBox is empty vertical space in a column, h units high at scale 1.
+type GapBox struct {
 	widget.BaseWidget
-	scaled
+	Scaled
 	h float32
 }
 
-// gap is vertical space of h units in a column.
-func gap(h float32) *gapBox {
-	g := &gapBox{h: h}
+// Gap is vertical space of h units in a column.
+func Gap(h float32) *GapBox {
+	g := &GapBox{h: h}
 	g.ExtendBaseWidget(g)
 	return g
 }
 
-func (g *gapBox) setScale(k float32) {
-	if g.rescale(k) {
+func (g *GapBox) SetPhoneScale(k float32) {
+	if g.Rescale(k) {
 		g.Refresh()
 	}
 }
 
-func (g *gapBox) MinSize() fyne.Size { return fyne.NewSize(0, g.h*g.scale()) }
+func (g *GapBox) MinSize() fyne.Size { return fyne.NewSize(0, g.h*g.Scale()) }
 
-func (g *gapBox) CreateRenderer() fyne.WidgetRenderer { return &gapRenderer{g: g} }
+func (g *GapBox) CreateRenderer() fyne.WidgetRenderer { return &gapRenderer{g: g} }
 
-type gapRenderer struct{ g *gapBox }
+type gapRenderer struct{ g *GapBox }
 
 func (r *gapRenderer) Destroy()                     {}
 func (r *gapRenderer) Layout(fyne.Size)             {}

@@ -15,7 +15,7 @@ import (
 )
 
 // textOf returns the first line of t as drawn.
-func textOf(t *textBlock) *canvas.Text {
+func textOf(t *TextBlock) *canvas.Text {
 	return test.WidgetRenderer(t).(*textRenderer).texts[0]
 }
 
@@ -226,10 +226,10 @@ func TestPagesShrinkWithThePhone(t *testing.T) {
 	if p.Scale() != MinScale {
 		t.Fatalf("phone scale %v, want %v", p.Scale(), MinScale)
 	}
-	if got, want := textOf(ap.page.title).TextSize, float32(fontTitle*MinScale); got != want {
+	if got, want := textOf(ap.page.title).TextSize, float32(FontTitle*MinScale); got != want {
 		t.Errorf("title at %v, want %v", got, want)
 	}
-	if got, want := ap.uri.Size().Width, float32(pageWidth*MinScale); got != want {
+	if got, want := ap.uri.Size().Width, float32(PageWidth*MinScale); got != want {
 		t.Errorf("Channel URI field %v wide, want %v", got, want)
 	}
 	if got, want := p.status.Size().Height, float32(StatusBarHeight*MinScale); got != want {
@@ -322,12 +322,12 @@ func TestScaledPartsAddedLater(t *testing.T) {
 	p.Push(s) // pushed after the phone was scaled
 	s.SetApps([]AppSwitch{{ID: "news", Name: "News", On: true}})
 	news := s.appToggles["news"]
-	if got, want := news.MinSize(), fyne.NewSize(2*pageWidth, 2*toggleHeight); got != want {
+	if got, want := news.MinSize(), fyne.NewSize(2*PageWidth, 2*toggleHeight); got != want {
 		t.Errorf("news switch %v, want %v", got, want)
 	}
 	title := test.WidgetRenderer(news).(*toggleRenderer).title
-	if got := textOf(title).TextSize; got != 2*fontMediumLg {
-		t.Errorf("news switch title at %v, want %v", got, 2*fontMediumLg)
+	if got := textOf(title).TextSize; got != 2*FontMediumLarge {
+		t.Errorf("news switch title at %v, want %v", got, 2*FontMediumLarge)
 	}
 
 	p.Push(l)
@@ -341,8 +341,8 @@ func TestScaledPartsAddedLater(t *testing.T) {
 // app's theme, sizes times the scale, colours as they are.
 func TestScaledThemeFollowsTheApp(t *testing.T) {
 	a := newTestApp(t, false)
-	th := &scaledTheme{}
-	th.rescale(3)
+	th := &ScaledTheme{}
+	th.Rescale(3)
 	base := a.Settings().Theme()
 	if got, want := th.Size(theme.SizeNameText), 3*base.Size(theme.SizeNameText); got != want {
 		t.Errorf("text size %v, want %v", got, want)

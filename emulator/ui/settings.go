@@ -52,18 +52,18 @@ type Settings struct {
 	// OnReset is called when the user confirmed "reset device".
 	OnReset func()
 
-	page       *page
+	page       *Page
 	apps       *fyne.Container
-	appToggles map[string]*toggle
-	noApps     *textBlock
-	airplane   *toggle
-	saver      *toggle
+	appToggles map[string]*Toggle
+	noApps     *TextBlock
+	airplane   *Toggle
+	saver      *Toggle
 	background *listPicker
 	accent     *accentPicker
-	reset      *button
-	confirm    *messageBox
+	reset      *Button
+	confirm    *MessageBox
 	stack      *fyne.Container
-	scaled
+	Scaled
 }
 
 var _ BackHandler = (*Settings)(nil)
@@ -71,24 +71,24 @@ var _ BackHandler = (*Settings)(nil)
 // NewSettings returns the settings page with no apps, everything off, the
 // dark background and accent.Default.
 func NewSettings() *Settings {
-	s := &Settings{appToggles: map[string]*toggle{}}
-	s.noApps = newParagraph("No app has asked to send notifications yet.", fontNormal, wptheme.ColorNameSubtle, pageWidth, 0)
-	s.apps = newColumn(s.noApps)
-	s.airplane = newToggle("airplane mode", false, func(on bool) { call(s.OnAirplane, on) })
-	s.saver = newToggle("battery saver", false, func(on bool) { call(s.OnBatterySaver, on) })
+	s := &Settings{appToggles: map[string]*Toggle{}}
+	s.noApps = NewParagraph("No app has asked to send notifications yet.", FontNormal, wptheme.ColorNameSubtle, PageWidth, 0)
+	s.apps = NewColumn(s.noApps)
+	s.airplane = NewToggle("airplane mode", false, func(on bool) { call(s.OnAirplane, on) })
+	s.saver = NewToggle("battery saver", false, func(on bool) { call(s.OnBatterySaver, on) })
 	s.background = newListPicker("background", []string{"dark", "light"}, 0, func(i int) { call(s.OnDark, i == 0) })
 	s.accent = newAccentPicker(func(name string) { call(s.OnAccent, name) })
-	s.reset = newButton("reset device", s.ConfirmReset)
-	content := newColumn(
-		sectionTitle("notifications"), gap(8), s.apps, gap(24),
-		sectionTitle("phone"), gap(8), s.airplane, s.saver, gap(24),
-		sectionTitle("theme"), gap(8), s.background, gap(16), s.accent, gap(32),
+	s.reset = NewButton("reset device", s.ConfirmReset)
+	content := NewColumn(
+		sectionTitle("notifications"), Gap(8), s.apps, Gap(24),
+		sectionTitle("phone"), Gap(8), s.airplane, s.saver, Gap(24),
+		sectionTitle("theme"), Gap(8), s.background, Gap(16), s.accent, Gap(32),
 		container.NewHBox(s.reset),
 	)
-	s.page = newPage("openmpns emulator", "settings", content)
+	s.page = NewPage("openmpns emulator", "settings", content)
 	s.background.relayout = s.page.scroll.Refresh
 	s.accent.relayout = s.page.scroll.Refresh
-	s.confirm = newMessageBox("reset device?",
+	s.confirm = NewMessageBox("reset device?",
 		"This removes every push channel, pinned tile and notification permission from the emulated phone, and gives it a new identity.",
 		"reset", "cancel", func(ok bool) {
 			s.hideConfirm()
@@ -117,12 +117,12 @@ func (s *Settings) SetApps(apps []AppSwitch) {
 		t := s.appToggles[a.ID]
 		if t == nil {
 			id := a.ID
-			t = newToggle(a.Name, a.On, func(on bool) {
+			t = NewToggle(a.Name, a.On, func(on bool) {
 				if s.OnAppNotifications != nil {
 					s.OnAppNotifications(id, on)
 				}
 			})
-			t.scaled = s.scaled
+			t.Scaled = s.Scaled
 			s.appToggles[a.ID] = t
 		}
 		t.title = a.Name
@@ -188,12 +188,12 @@ func (s *Settings) HandleBack() bool {
 	return true
 }
 
-func (s *Settings) setScale(k float32) {
-	if !s.rescale(k) {
+func (s *Settings) SetPhoneScale(k float32) {
+	if !s.Rescale(k) {
 		return
 	}
-	s.page.setScale(k)
-	s.confirm.setScale(k)
+	s.page.SetPhoneScale(k)
+	s.confirm.SetPhoneScale(k)
 }
 
 // CreateRenderer is part of fyne.Widget.
@@ -204,7 +204,7 @@ func (s *Settings) CreateRenderer() fyne.WidgetRenderer { return widget.NewSimpl
 // place to list every item, and a tap on one chooses it.
 type listPicker struct {
 	widget.BaseWidget
-	scaled
+	Scaled
 
 	items    []string
 	selected int
@@ -212,9 +212,9 @@ type listPicker struct {
 	changed  func(i int)
 	relayout func() // re-stacks the page when the picker opens or closes
 
-	caption *textBlock
+	caption *TextBlock
 	border  *canvas.Rectangle
-	texts   []*textBlock
+	texts   []*TextBlock
 }
 
 var _ fyne.Tappable = (*listPicker)(nil)
@@ -223,22 +223,22 @@ const pickerRow = 44
 
 func newListPicker(caption string, items []string, selected int, changed func(int)) *listPicker {
 	p := &listPicker{items: items, selected: selected, changed: changed}
-	p.caption = newText(caption, fontNormal, wptheme.ColorNameSubtle)
+	p.caption = NewText(caption, FontNormal, wptheme.ColorNameSubtle)
 	p.border = canvas.NewRectangle(color.Transparent)
 	for _, it := range items {
-		p.texts = append(p.texts, newText(it, fontNormal, theme.ColorNameForeground))
+		p.texts = append(p.texts, NewText(it, FontNormal, theme.ColorNameForeground))
 	}
 	p.ExtendBaseWidget(p)
 	return p
 }
 
-func (p *listPicker) setScale(k float32) {
-	if !p.rescale(k) {
+func (p *listPicker) SetPhoneScale(k float32) {
+	if !p.Rescale(k) {
 		return
 	}
-	p.caption.scaled = p.scaled
+	p.caption.Scaled = p.Scaled
 	for _, t := range p.texts {
-		t.scaled = p.scaled
+		t.Scaled = p.Scaled
 	}
 	p.Refresh()
 }
@@ -264,7 +264,7 @@ func (p *listPicker) Tapped(e *fyne.PointEvent) {
 		p.setOpen(true)
 		return
 	}
-	i := int((e.Position.Y - p.boxTop()) / (pickerRow * p.scale()))
+	i := int((e.Position.Y - p.boxTop()) / (pickerRow * p.Scale()))
 	p.setOpen(false)
 	if i >= 0 && i < len(p.items) && i != p.selected {
 		p.selected = i
@@ -275,15 +275,15 @@ func (p *listPicker) Tapped(e *fyne.PointEvent) {
 	}
 }
 
-func (p *listPicker) boxTop() float32 { return p.caption.MinSize().Height + 4*p.scale() }
+func (p *listPicker) boxTop() float32 { return p.caption.MinSize().Height + 4*p.Scale() }
 
 func (p *listPicker) MinSize() fyne.Size {
 	n := 1
 	if p.open {
 		n = len(p.items)
 	}
-	k := p.scale()
-	return fyne.NewSize(pageWidth*k, p.boxTop()+float32(n)*pickerRow*k+8*k)
+	k := p.Scale()
+	return fyne.NewSize(PageWidth*k, p.boxTop()+float32(n)*pickerRow*k+8*k)
 }
 
 func (p *listPicker) CreateRenderer() fyne.WidgetRenderer {
@@ -306,7 +306,7 @@ func (r *pickerRenderer) Objects() []fyne.CanvasObject {
 
 func (r *pickerRenderer) Layout(size fyne.Size) {
 	p := r.p
-	k := p.scale()
+	k := p.Scale()
 	p.caption.Resize(p.caption.MinSize())
 	top := p.boxTop()
 	n := 1
@@ -331,7 +331,7 @@ func (r *pickerRenderer) Layout(size fyne.Size) {
 
 func (r *pickerRenderer) Refresh() {
 	p := r.p
-	p.border.StrokeWidth = 2 * p.scale()
+	p.border.StrokeWidth = 2 * p.Scale()
 	p.border.StrokeColor = theme.ColorForWidget(wptheme.ColorNameBorder, p)
 	p.border.Refresh()
 	p.caption.Refresh()
@@ -351,17 +351,17 @@ func (r *pickerRenderer) Refresh() {
 // on one chooses it.
 type accentPicker struct {
 	widget.BaseWidget
-	scaled
+	Scaled
 
 	name     string
 	open     bool
 	changed  func(name string)
 	relayout func()
 
-	caption *textBlock
+	caption *TextBlock
 	border  *canvas.Rectangle
 	swatch  *canvas.Rectangle
-	label   *textBlock
+	label   *TextBlock
 	grid    []*canvas.Rectangle
 	mark    *canvas.Rectangle
 }
@@ -375,10 +375,10 @@ const (
 
 func newAccentPicker(changed func(string)) *accentPicker {
 	p := &accentPicker{name: defaultAccentName(), changed: changed}
-	p.caption = newText("accent color", fontNormal, wptheme.ColorNameSubtle)
+	p.caption = NewText("accent color", FontNormal, wptheme.ColorNameSubtle)
 	p.border = canvas.NewRectangle(color.Transparent)
 	p.swatch = canvas.NewRectangle(accent.Default)
-	p.label = newText(p.name, fontNormal, theme.ColorNameForeground)
+	p.label = NewText(p.name, FontNormal, theme.ColorNameForeground)
 	for _, n := range AccentOrder {
 		c, _ := accent.Lookup(n)
 		p.grid = append(p.grid, canvas.NewRectangle(c))
@@ -397,11 +397,11 @@ func defaultAccentName() string {
 	return AccentOrder[0]
 }
 
-func (p *accentPicker) setScale(k float32) {
-	if !p.rescale(k) {
+func (p *accentPicker) SetPhoneScale(k float32) {
+	if !p.Rescale(k) {
 		return
 	}
-	p.caption.scaled, p.label.scaled = p.scaled, p.scaled
+	p.caption.Scaled, p.label.Scaled = p.Scaled, p.Scaled
 	p.Refresh()
 }
 
@@ -421,7 +421,7 @@ func (p *accentPicker) setOpen(open bool) {
 	}
 }
 
-func (p *accentPicker) boxTop() float32 { return p.caption.MinSize().Height + 4*p.scale() }
+func (p *accentPicker) boxTop() float32 { return p.caption.MinSize().Height + 4*p.Scale() }
 
 func (p *accentPicker) Tapped(e *fyne.PointEvent) {
 	if !p.open {
@@ -456,8 +456,8 @@ func (p *accentPicker) MinSize() fyne.Size {
 		rows := (len(AccentOrder) + 3) / 4
 		h = float32(rows)*(swatchSide+swatchGap) - swatchGap
 	}
-	k := p.scale()
-	return fyne.NewSize(pageWidth*k, p.boxTop()+h*k+8*k)
+	k := p.Scale()
+	return fyne.NewSize(PageWidth*k, p.boxTop()+h*k+8*k)
 }
 
 func (p *accentPicker) CreateRenderer() fyne.WidgetRenderer {
@@ -481,7 +481,7 @@ func (r *accentRenderer) Objects() []fyne.CanvasObject {
 
 func (r *accentRenderer) Layout(size fyne.Size) {
 	p := r.p
-	k := p.scale()
+	k := p.Scale()
 	p.caption.Resize(p.caption.MinSize())
 	top := p.boxTop()
 	p.border.Hidden, p.swatch.Hidden, p.label.Hidden = p.open, p.open, p.open
@@ -511,7 +511,7 @@ func (r *accentRenderer) Layout(size fyne.Size) {
 
 func (r *accentRenderer) Refresh() {
 	p := r.p
-	p.border.StrokeWidth, p.mark.StrokeWidth = 2*p.scale(), 4*p.scale()
+	p.border.StrokeWidth, p.mark.StrokeWidth = 2*p.Scale(), 4*p.Scale()
 	p.border.StrokeColor = theme.ColorForWidget(wptheme.ColorNameBorder, p)
 	p.mark.StrokeColor = theme.ColorForWidget(theme.ColorNameForeground, p)
 	if c, ok := accent.Lookup(p.name); ok {

@@ -250,7 +250,7 @@ func (r *startRenderer) Refresh()                     { r.s.scroll.Refresh() }
 
 func (r *startRenderer) Layout(size fyne.Size) {
 	if size.Width > 0 {
-		r.s.grid.setScale(size.Width / ScreenWidth)
+		r.s.grid.SetPhoneScale(size.Width / ScreenWidth)
 	}
 	r.s.scroll.Resize(size)
 }
@@ -269,9 +269,9 @@ type tileGrid struct {
 	settings Pinned
 
 	dim    *canvas.Rectangle
-	resize *roundButton
-	unpin  *roundButton
-	arrow  *roundButton
+	resize *RoundButton
+	unpin  *RoundButton
+	arrow  *RoundButton
 	cells  []cell
 	height float32
 	k      float32 // scale of the tiles, gaps and margins; see setScale
@@ -290,9 +290,9 @@ const (
 func newTileGrid(s *StartScreen) *tileGrid {
 	g := &tileGrid{s: s, index: map[string]int{}, due: map[*tileview.Tile]time.Time{}, k: 1}
 	g.dim = canvas.NewRectangle(color.Transparent)
-	g.resize = newRoundButton(glyphResize, resizeSide, true, g.cycleSize)
-	g.unpin = newRoundButton(glyphUnpin, resizeSide, true, g.unpinEditing)
-	g.arrow = newRoundButton(glyphArrowRight, arrowSide, false, func() {
+	g.resize = NewRoundButton(GlyphResize, resizeSide, true, g.cycleSize)
+	g.unpin = NewRoundButton(GlyphUnpin, resizeSide, true, g.unpinEditing)
+	g.arrow = NewRoundButton(GlyphArrowRight, arrowSide, false, func() {
 		if s.OnAppList != nil {
 			s.OnAppList()
 		}
@@ -404,7 +404,7 @@ func (g *tileGrid) measure() {
 
 // setScale draws the grid k times larger than at 480 units wide: tiles,
 // gaps, margins and buttons. Only a change of k does any work.
-func (g *tileGrid) setScale(k float32) {
+func (g *tileGrid) SetPhoneScale(k float32) {
 	if k == g.k {
 		return
 	}

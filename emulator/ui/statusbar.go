@@ -25,7 +25,7 @@ const (
 // battery saver mark, the battery and the time at the right.
 type statusBar struct {
 	widget.BaseWidget
-	scaled
+	Scaled
 
 	time       string
 	connection string
@@ -38,17 +38,17 @@ func newStatusBar() *statusBar {
 	return s
 }
 
-func (s *statusBar) setScale(k float32) {
-	if s.rescale(k) {
+func (s *statusBar) SetPhoneScale(k float32) {
+	if s.Rescale(k) {
 		s.Refresh()
 	}
 }
 
 // height is the bar's height at its scale.
-func (s *statusBar) height() float32 { return StatusBarHeight * s.scale() }
+func (s *statusBar) height() float32 { return StatusBarHeight * s.Scale() }
 
 func (s *statusBar) MinSize() fyne.Size {
-	return fyne.NewSize(ScreenWidth*s.scale(), s.height())
+	return fyne.NewSize(ScreenWidth*s.Scale(), s.height())
 }
 
 const (
@@ -77,12 +77,12 @@ func (s *statusBar) CreateRenderer() fyne.WidgetRenderer {
 		r.objects = append(r.objects, r.plane[i])
 	}
 	r.dot = canvas.NewCircle(color.Transparent)
-	r.state = newText("", statusText, theme.ColorNameForeground)
-	r.saver = newText("saver", statusText, theme.ColorNameForeground)
+	r.state = NewText("", statusText, theme.ColorNameForeground)
+	r.saver = NewText("saver", statusText, theme.ColorNameForeground)
 	r.battery = canvas.NewRectangle(color.Transparent)
 	r.level = canvas.NewRectangle(color.Transparent)
 	r.nub = canvas.NewRectangle(color.Transparent)
-	r.time = newText("", timeText, theme.ColorNameForeground)
+	r.time = NewText("", timeText, theme.ColorNameForeground)
 	r.objects = append(r.objects, r.dot, r.state, r.saver, r.battery, r.level, r.nub, r.time)
 	r.Refresh()
 	return r
@@ -93,12 +93,12 @@ type statusRenderer struct {
 	bars    [barCount]*canvas.Rectangle
 	plane   [3]*canvas.Rectangle
 	dot     *canvas.Circle
-	state   *textBlock
-	saver   *textBlock
+	state   *TextBlock
+	saver   *TextBlock
 	battery *canvas.Rectangle
 	level   *canvas.Rectangle
 	nub     *canvas.Rectangle
-	time    *textBlock
+	time    *TextBlock
 	objects []fyne.CanvasObject
 }
 
@@ -108,8 +108,8 @@ func (r *statusRenderer) Objects() []fyne.CanvasObject { return r.objects }
 
 func (r *statusRenderer) Refresh() {
 	s := r.s
-	k := s.scale()
-	r.state.scaled, r.saver.scaled, r.time.scaled = s.scaled, s.scaled, s.scaled
+	k := s.Scale()
+	r.state.Scaled, r.saver.Scaled, r.time.Scaled = s.Scaled, s.Scaled, s.Scaled
 	r.dot.StrokeWidth, r.battery.StrokeWidth = 1.5*k, 1.5*k
 	for _, p := range r.plane {
 		p.CornerRadius = k
@@ -167,7 +167,7 @@ func (r *statusRenderer) Refresh() {
 }
 
 func (r *statusRenderer) Layout(size fyne.Size) {
-	k := r.s.scale()
+	k := r.s.Scale()
 	mid := statusMiddle * k
 	// Signal bars, growing to the right, bottoms aligned.
 	base := (statusMiddle + 8) * k

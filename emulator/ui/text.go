@@ -11,15 +11,15 @@ import (
 	"github.com/openmpns/openmpns/emulator/ui/wptheme"
 )
 
-// textBlock is a run of text in one size, colour and font, on one line or
+// TextBlock is a run of text in one size, colour and font, on one line or
 // wrapped at a fixed width: the TextBlock of a phone page. Its colour is a
 // theme colour name, looked up whenever it is refreshed, so it follows the
 // theme. A zero wrap width keeps the text on one line. The size and the
 // wrap width are those at scale 1: at scale k the text is k times larger
 // and wraps at k times the width.
-type textBlock struct {
+type TextBlock struct {
 	widget.BaseWidget
-	scaled
+	Scaled
 
 	text     string
 	size     float32
@@ -31,28 +31,28 @@ type textBlock struct {
 	align    fyne.TextAlign
 }
 
-func newText(text string, size float32, color fyne.ThemeColorName) *textBlock {
-	t := &textBlock{text: text, size: size, color: color}
+func NewText(text string, size float32, color fyne.ThemeColorName) *TextBlock {
+	t := &TextBlock{text: text, size: size, color: color}
 	t.ExtendBaseWidget(t)
 	return t
 }
 
-// newLightText is a heading in the thin font.
-func newLightText(text string, size float32, color fyne.ThemeColorName) *textBlock {
-	t := newText(text, size, color)
+// NewLightText is a heading in the thin font.
+func NewLightText(text string, size float32, color fyne.ThemeColorName) *TextBlock {
+	t := NewText(text, size, color)
 	t.light = true
 	return t
 }
 
-// newParagraph is text wrapped at width, at most maxLines lines (0: all).
-func newParagraph(text string, size float32, color fyne.ThemeColorName, width float32, maxLines int) *textBlock {
-	t := newText(text, size, color)
+// NewParagraph is text wrapped at width, at most maxLines lines (0: all).
+func NewParagraph(text string, size float32, color fyne.ThemeColorName, width float32, maxLines int) *TextBlock {
+	t := NewText(text, size, color)
 	t.wrap, t.maxLines = width, maxLines
 	return t
 }
 
 // SetText changes the text and refreshes.
-func (t *textBlock) SetText(s string) {
+func (t *TextBlock) SetText(s string) {
 	if s == t.text {
 		return
 	}
@@ -61,7 +61,7 @@ func (t *textBlock) SetText(s string) {
 }
 
 // SetColor changes the colour name and refreshes.
-func (t *textBlock) SetColor(c fyne.ThemeColorName) {
+func (t *TextBlock) SetColor(c fyne.ThemeColorName) {
 	if c == t.color {
 		return
 	}
@@ -70,34 +70,34 @@ func (t *textBlock) SetColor(c fyne.ThemeColorName) {
 }
 
 // Text returns the text shown.
-func (t *textBlock) Text() string { return t.text }
+func (t *TextBlock) Text() string { return t.text }
 
-func (t *textBlock) setScale(k float32) {
-	if t.rescale(k) {
+func (t *TextBlock) SetPhoneScale(k float32) {
+	if t.Rescale(k) {
 		t.Refresh()
 	}
 }
 
 // textSize is the size the text is drawn at: size at its scale.
-func (t *textBlock) textSize() float32 { return t.size * t.scale() }
+func (t *TextBlock) textSize() float32 { return t.size * t.Scale() }
 
-func (t *textBlock) font() fyne.Resource {
+func (t *TextBlock) font() fyne.Resource {
 	if t.light {
 		return wptheme.Light
 	}
 	return nil
 }
 
-func (t *textBlock) measure(s string) fyne.Size {
+func (t *TextBlock) measure(s string) fyne.Size {
 	size, _ := fyne.CurrentApp().Driver().RenderedTextSize(s, t.textSize(), t.style, t.font())
 	return size
 }
 
-func (t *textBlock) lines() []string {
+func (t *TextBlock) lines() []string {
 	if t.wrap <= 0 {
 		return []string{t.text}
 	}
-	wrap := t.wrap * t.scale()
+	wrap := t.wrap * t.Scale()
 	lines := wrapText(t.text, wrap, func(s string) float32 { return t.measure(s).Width })
 	if t.maxLines > 0 && len(lines) > t.maxLines {
 		lines = lines[:t.maxLines]
@@ -110,14 +110,14 @@ func (t *textBlock) lines() []string {
 	return lines
 }
 
-func (t *textBlock) CreateRenderer() fyne.WidgetRenderer {
+func (t *TextBlock) CreateRenderer() fyne.WidgetRenderer {
 	r := &textRenderer{t: t}
 	r.Refresh()
 	return r
 }
 
 type textRenderer struct {
-	t       *textBlock
+	t       *TextBlock
 	texts   []*canvas.Text
 	objects []fyne.CanvasObject
 	min     fyne.Size
@@ -147,7 +147,7 @@ func (r *textRenderer) Refresh() {
 		c.Refresh()
 	}
 	if t.wrap > 0 {
-		w = t.wrap * t.scale()
+		w = t.wrap * t.Scale()
 	}
 	r.min = fyne.NewSize(w, lineH*float32(len(lines)))
 	r.Layout(t.Size())
