@@ -29,13 +29,13 @@ const (
 
 // Windows Phone's type ramp at 480 logical units wide (PhoneFontSize*).
 const (
-	FontSmall      = 18 // PhoneFontSizeSmall, 18.667
-	FontNormal     = 20 // PhoneFontSizeNormal
-	FontMedium     = 22 // PhoneFontSizeMedium, 22.667
-	FontMediumLarge   = 25 // PhoneFontSizeMediumLarge, 25.333
-	FontLarge      = 32 // PhoneFontSizeLarge
-	FontExtraLarge = 42 // PhoneFontSizeExtraLarge, 42.667
-	FontTitle      = 72 // PhoneFontSizeExtraExtraLarge: page titles
+	FontSmall       = 18 // PhoneFontSizeSmall, 18.667
+	FontNormal      = 20 // PhoneFontSizeNormal
+	FontMedium      = 22 // PhoneFontSizeMedium, 22.667
+	FontMediumLarge = 25 // PhoneFontSizeMediumLarge, 25.333
+	FontLarge       = 32 // PhoneFontSizeLarge
+	FontExtraLarge  = 42 // PhoneFontSizeExtraLarge, 42.667
+	FontTitle       = 72 // PhoneFontSizeExtraExtraLarge: page titles
 )
 
 // Page margins: a page's text starts 24 units from the left edge
