@@ -28,6 +28,14 @@ import (
 	"github.com/openmpns/openmpns/emulator/phone"
 	"github.com/openmpns/openmpns/emulator/tile"
 	"github.com/openmpns/openmpns/emulator/ui"
+	"github.com/openmpns/openmpns/emulator/ui/applist"
+	"github.com/openmpns/openmpns/emulator/ui/apppage"
+	"github.com/openmpns/openmpns/emulator/ui/controls"
+	"github.com/openmpns/openmpns/emulator/ui/handset"
+	"github.com/openmpns/openmpns/emulator/ui/inspector"
+	"github.com/openmpns/openmpns/emulator/ui/optin"
+	"github.com/openmpns/openmpns/emulator/ui/settings"
+	"github.com/openmpns/openmpns/emulator/ui/start"
 	"github.com/openmpns/openmpns/emulator/ui/tileview"
 	"github.com/openmpns/openmpns/emulator/ui/wptheme"
 	"github.com/openmpns/openmpns/shared/payload"
@@ -57,14 +65,14 @@ type Shell struct {
 	queue []phone.Change
 
 	// UI-goroutine state.
-	view      *ui.Phone
-	start     *ui.StartScreen
-	appList   *ui.AppList
-	settings  *ui.Settings
-	inspector *ui.Inspector
-	optIn     *ui.OptIn
+	view      *handset.Phone
+	start     *start.StartScreen
+	appList   *applist.AppList
+	settings  *settings.Settings
+	inspector *inspector.Inspector
+	optIn     *optin.OptIn
 	optInApp  string
-	pages     map[string]*ui.AppPage
+	pages     map[string]*apppage.AppPage
 	tiles     map[string]*tileview.Tile
 	sources   map[string]*images.Source
 	icons     map[string]fyne.Resource
@@ -76,19 +84,19 @@ type Shell struct {
 // New builds the views. Call Attach with the phone before showing them.
 func New(a fyne.App, clip fyne.Clipboard, man *apps.Manifest, loader *images.Loader) *Shell {
 	s := &Shell{app: a, clip: clip, man: man, loader: loader,
-		pages: map[string]*ui.AppPage{}, tiles: map[string]*tileview.Tile{}, sources: map[string]*images.Source{}, icons: map[string]fyne.Resource{}}
+		pages: map[string]*apppage.AppPage{}, tiles: map[string]*tileview.Tile{}, sources: map[string]*images.Source{}, icons: map[string]fyne.Resource{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, ap := range man.Apps {
 		if b, err := ap.IconData(); err == nil {
 			s.icons[ap.ID] = fyne.NewStaticResource(ap.ID+".png", b)
 		}
 	}
-	s.start = ui.NewStartScreen()
-	s.view = ui.NewPhone(s.start)
-	s.appList = ui.NewAppList()
-	s.settings = ui.NewSettings()
-	s.inspector = ui.NewInspector()
-	s.optIn = ui.NewOptIn("")
+	s.start = start.NewStartScreen()
+	s.view = handset.NewPhone(s.start)
+	s.appList = applist.NewAppList()
+	s.settings = settings.NewSettings()
+	s.inspector = inspector.NewInspector()
+	s.optIn = optin.NewOptIn("")
 	// The phone takes the room the inspector leaves and grows into it.
 	s.content = container.NewBorder(nil, nil, nil, s.inspector, s.view)
 	return s
@@ -98,11 +106,11 @@ func New(a fyne.App, clip fyne.Clipboard, man *apps.Manifest, loader *images.Loa
 func (s *Shell) Content() fyne.CanvasObject { return s.content }
 
 // WindowSize is the size the window opens at: the phone at scale 1 beside
-// the inspector (the content's minimum is the phone at ui.MinScale). Call
+// the inspector (the content's minimum is the phone at controls.MinScale). Call
 // it on the UI goroutine.
 func (s *Shell) WindowSize() fyne.Size {
 	m := s.content.MinSize()
-	return fyne.NewSize(m.Width+ui.PhoneWidth*(1-ui.MinScale), max(m.Height, ui.PhoneHeight))
+	return fyne.NewSize(m.Width+handset.PhoneWidth*(1-controls.MinScale), max(m.Height, handset.PhoneHeight))
 }
 
 // Phone returns the attached phone model.
@@ -145,7 +153,7 @@ func (s *Shell) attach(p *phone.Phone) {
 	s.start.OnSettings = func() { s.view.Push(s.settings) }
 	s.appList.OnAppTapped = s.launch
 	s.view.OnNavigate = func(screen fyne.CanvasObject) {
-		if _, isPage := screen.(*ui.AppPage); !isPage {
+		if _, isPage := screen.(*apppage.AppPage); !isPage {
 			p.Leave()
 		}
 	}
@@ -328,12 +336,12 @@ func (s *Shell) askConsent(app string) {
 	s.view.ShowDialog(s.optIn)
 }
 
-func (s *Shell) page(app string) *ui.AppPage {
+func (s *Shell) page(app string) *apppage.AppPage {
 	if pg := s.pages[app]; pg != nil {
 		return pg
 	}
 	pg, _ := s.Phone().Page(app)
-	v := ui.NewAppPage(strings.ToLower(pg.App.Name), s.clip)
+	v := apppage.NewAppPage(strings.ToLower(pg.App.Name), s.clip)
 	s.pages[app] = v
 	return v
 }
@@ -357,16 +365,16 @@ func (s *Shell) refreshPage(app string) {
 	v.SetChannelState(state)
 	v.SetChannelURI(pg.URI)
 	v.SetHandoff(pg.Handoff)
-	raws := make([]ui.RawNotification, 0, len(pg.Raws))
+	raws := make([]apppage.RawNotification, 0, len(pg.Raws))
 	for _, r := range pg.Raws {
-		raws = append(raws, ui.RawNotification{Time: r.Time, Data: r.Payload})
+		raws = append(raws, apppage.RawNotification{Time: r.Time, Data: r.Payload})
 	}
 	v.SetRaws(raws)
-	toasts := make([]ui.ReceivedToast, 0, len(pg.Toasts))
+	toasts := make([]apppage.ReceivedToast, 0, len(pg.Toasts))
 	for _, e := range pg.Toasts {
 		t, err := payload.ParseToast(e.Payload)
 		if err == nil {
-			toasts = append(toasts, ui.ReceivedToast{Time: e.Time, Toast: *t})
+			toasts = append(toasts, apppage.ReceivedToast{Time: e.Time, Toast: *t})
 		}
 	}
 	v.SetToasts(toasts)
@@ -399,10 +407,10 @@ func (s *Shell) refreshLook() {
 func (s *Shell) refreshSettings() {
 	p := s.Phone()
 	set := p.Settings()
-	var sw []ui.AppSwitch
+	var sw []settings.AppSwitch
 	for _, a := range p.Apps() {
 		if a.WantsToast && a.Channel != "" {
-			sw = append(sw, ui.AppSwitch{ID: a.ID, Name: a.Name, On: set.Consent[a.ID]})
+			sw = append(sw, settings.AppSwitch{ID: a.ID, Name: a.Name, On: set.Consent[a.ID]})
 		}
 	}
 	s.settings.SetApps(sw)
@@ -430,11 +438,11 @@ func (s *Shell) refreshAppList() {
 // refreshTiles makes the start screen match the phone's pinned tiles.
 func (s *Shell) refreshTiles() {
 	tiles := s.Phone().Tiles()
-	pinned := make([]ui.Pinned, 0, len(tiles))
+	pinned := make([]start.Pinned, 0, len(tiles))
 	seen := map[string]bool{}
 	for _, t := range tiles {
 		seen[t.Key] = true
-		pinned = append(pinned, ui.Pinned{Key: t.Key, Tile: s.tileWidget(t)})
+		pinned = append(pinned, start.Pinned{Key: t.Key, Tile: s.tileWidget(t)})
 	}
 	for key := range s.tiles {
 		if !seen[key] {
@@ -522,12 +530,12 @@ func (s *Shell) refreshToast() {
 
 func (s *Shell) refreshConnection() {
 	status, airplane, saver := s.Phone().Connection()
-	state := ui.Connecting
+	state := handset.Connecting
 	switch {
 	case airplane:
-		state = ui.Airplane
+		state = handset.Airplane
 	case status == "connected":
-		state = ui.Connected
+		state = handset.Connected
 	}
 	s.view.SetConnection(state)
 	s.view.SetBatterySaver(saver)
@@ -539,9 +547,9 @@ func (s *Shell) refreshInspector() {
 	for _, a := range s.man.Apps {
 		names[a.ID] = a.Name
 	}
-	ns := make([]ui.Notification, 0, len(log))
+	ns := make([]inspector.Notification, 0, len(log))
 	for _, e := range log {
-		n := ui.Notification(e)
+		n := inspector.Notification(e)
 		if name, ok := names[e.App]; ok {
 			n.App = name
 		}
@@ -551,7 +559,7 @@ func (s *Shell) refreshInspector() {
 }
 
 // compose sends the inspector's notification through the HTTP API.
-func (s *Shell) compose(r ui.ComposeRequest) {
+func (s *Shell) compose(r inspector.ComposeRequest) {
 	p := s.Phone()
 	s.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)

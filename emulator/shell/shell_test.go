@@ -8,7 +8,9 @@ import (
 
 	"fyne.io/fyne/v2"
 
-	"github.com/openmpns/openmpns/emulator/ui"
+	"github.com/openmpns/openmpns/emulator/ui/apppage"
+	"github.com/openmpns/openmpns/emulator/ui/handset"
+	"github.com/openmpns/openmpns/emulator/ui/inspector"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/sender"
 )
@@ -64,7 +66,7 @@ func TestWholePath(t *testing.T) {
 			t.Errorf("phone scale %v in the window as it opens, want 1", got)
 		}
 		inspW := sh.inspector.MinSize().Width
-		ses.Window.Resize(fyne.NewSize(inspW+3*ui.PhoneWidth, 2*ui.PhoneHeight))
+		ses.Window.Resize(fyne.NewSize(inspW+3*handset.PhoneWidth, 2*handset.PhoneHeight))
 		if got := sh.view.Scale(); got != 2 {
 			t.Errorf("phone scale %v in a window twice as tall, want 2", got)
 		}
@@ -100,7 +102,7 @@ func TestWholePath(t *testing.T) {
 		return pg.Toast && strings.HasPrefix(pg.State, "open:")
 	})
 	onUI(t, sh, "the URI on the app page", func() bool {
-		_, isPage := sh.view.Current().(*ui.AppPage)
+		_, isPage := sh.view.Current().(*apppage.AppPage)
 		return isPage && sh.pages["com.openmpns.news"].ChannelURI() == news
 	})
 	sh.Update(func() { sh.pages["com.openmpns.news"].Copy() })
@@ -118,7 +120,7 @@ func TestWholePath(t *testing.T) {
 	// The inspector lists what arrived, and its composer sends through HTTP.
 	onUI(t, sh, "two notifications in the inspector", func() bool { return len(sh.inspector.Notifications()) >= 2 })
 	sh.Update(func() {
-		sh.compose(ui.ComposeRequest{App: "com.openmpns.news", Kind: payload.KindRaw, Raw: []byte("hello")})
+		sh.compose(inspector.ComposeRequest{App: "com.openmpns.news", Kind: payload.KindRaw, Raw: []byte("hello")})
 	})
 	onUI(t, sh, "the composer's result", func() bool {
 		log := sh.Phone().Inspector()
@@ -130,7 +132,7 @@ func TestWholePath(t *testing.T) {
 	const albumID = "/Album.xaml?id=9"
 	const album = "com.openmpns.photos#" + albumID
 	sh.Update(func() {
-		sh.compose(ui.ComposeRequest{App: "com.openmpns.photos", Kind: payload.KindTile,
+		sh.compose(inspector.ComposeRequest{App: "com.openmpns.photos", Kind: payload.KindTile,
 			Tile: payload.Tile{ID: albumID, Template: payload.TemplateCycle, Fields: map[string]string{payload.Title: "Album"}}})
 	})
 	onUI(t, sh, "the composed secondary tile on the start screen", func() bool {
@@ -138,7 +140,7 @@ func TestWholePath(t *testing.T) {
 		return tl != nil && tl.State().Get(payload.Title) == "Album"
 	})
 	sh.Update(func() {
-		sh.compose(ui.ComposeRequest{App: "com.openmpns.news", Kind: payload.KindToast,
+		sh.compose(inspector.ComposeRequest{App: "com.openmpns.news", Kind: payload.KindToast,
 			Toast: payload.Toast{Text1: "Hush", Silent: true}})
 	})
 	onUI(t, sh, "the silent toast in the inspector", func() bool {
