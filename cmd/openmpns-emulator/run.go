@@ -11,6 +11,8 @@ import (
 	"strconv"
 
 	"fyne.io/fyne/v2/app"
+
+	"github.com/openmpns/openmpns/emulator/tile"
 )
 
 // run is the program: it parses args, starts the emulator, shows its window
@@ -56,6 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (options, float64, error) {
 	fs.StringVar(&o.StateDir, "state", defaultState(), "directory for the phone's identity, consent, tiles and the embedded server's data")
 	fs.StringVar(&o.AppsFile, "apps", "", "apps manifest (JSON); default: the built-in News, Photos, Mail, ... set")
 	fs.StringVar(&o.Backend, "backend", "", "base URL of the apps' cloud service (replaces {backend} in the manifest), e.g. http://127.0.0.1:8090 from 'openmpns demo-backend'")
+	fs.StringVar(&o.Profile, "profile", "", "the phone's screen: wvga (480x800), wxga (768x1280), 720p (720x1280) or 1080p (1080x1920, six columns); default: the one chosen last time in Settings, else wvga")
 	fs.StringVar(&o.AutoConsent, "auto-consent", "", "answer every notification opt-in prompt: allow or deny (default: ask)")
 	fs.Float64Var(&o.TimeScale, "time-scale", 1, "embedded server: divide the 450 s / 900 s batching windows by this")
 	fs.DurationVar(&o.FrameStats, "frame-stats", 0, "measure the window's frame cost for this long (after a 5 s warm-up), print it and quit, e.g. 30s")
@@ -69,6 +72,11 @@ func parseFlags(args []string, stderr io.Writer) (options, float64, error) {
 	}
 	if *scale != 0 && (*scale < 0.5 || *scale > 4) {
 		return o, 0, fmt.Errorf("--scale %v: must be between 0.5 and 4", *scale)
+	}
+	if o.Profile != "" {
+		if _, err := tile.LookupProfile(o.Profile); err != nil {
+			return o, 0, fmt.Errorf("--profile: %w", err)
+		}
 	}
 	switch o.AutoConsent {
 	case "", "allow", "deny":

@@ -23,6 +23,7 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{"consent", []string{"--auto-consent", "maybe"}, 2, `--auto-consent "maybe"`},
 		{"log level", []string{"--log-level", "loud"}, 2, "--log-level"},
 		{"argument", []string{"news"}, 2, `unexpected argument "news"`},
+		{"profile", []string{"--profile", "qvga"}, 2, `--profile: tile: unknown screen profile "qvga"`},
 		{"unknown flag", []string{"--phone-count", "3"}, 2, "flag provided but not defined"},
 	}
 	for _, tt := range tests {

@@ -35,6 +35,9 @@ type options struct {
 	// Backend is the demo backend's base URL that {backend} in the manifest
 	// stands for; "" leaves such apps without a handoff.
 	Backend string
+	// Profile is the phone's screen (a tile.Profile name); "" keeps the
+	// one chosen last time.
+	Profile string
 	// AutoConsent answers every opt-in prompt: "allow", "deny" or "" to ask.
 	AutoConsent string
 	// TimeScale shortens the embedded server's batching windows.
@@ -99,6 +102,7 @@ func start(a fyne.App, o options) (*session, error) {
 	ph, err := phone.New(phone.Config{
 		Server: ses.ServerURL, StateDir: filepath.Join(o.StateDir, "phone"),
 		Apps: phone.FromManifest(man, o.Backend), AutoConsent: auto, OnChange: sh.Handle, Logger: o.Logger,
+		Profile: o.Profile,
 		Prefetch: func(ctx context.Context, ref string, domains []string) error {
 			_, err := loader.Fetch(ctx, ref, domains, nil)
 			return err

@@ -118,6 +118,32 @@ func (p *Phone) SetLook(light bool, accent string) {
 	p.notify(Change{Kind: SettingsChanged})
 }
 
+// SetProfile gives the phone the screen called name (a tile.Profile) and
+// Windows Phone 8.1's "show more tiles" setting.
+func (p *Phone) SetProfile(name string, moreTiles bool) error {
+	pr, err := tile.LookupProfile(name)
+	if err != nil {
+		return fmt.Errorf("phone: %w", err)
+	}
+	p.mu.Lock()
+	p.set.Profile, p.set.MoreTiles = pr.Name, moreTiles
+	p.mu.Unlock()
+	p.saveSettings()
+	p.notify(Change{Kind: SettingsChanged})
+	return nil
+}
+
+// Profile returns the phone's screen, "show more tiles" applied.
+func (p *Phone) Profile() tile.Profile {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pr, err := tile.LookupProfile(p.set.Profile)
+	if err != nil {
+		pr = tile.DefaultProfile
+	}
+	return pr.MoreTiles(p.set.MoreTiles)
+}
+
 // SetTileSize changes a tile's size. It fails for a tile the phone does not
 // have and for a size the tile's template does not allow (tile.Allows: a
 // WP7.5 tile is never wide).

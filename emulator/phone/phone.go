@@ -97,6 +97,10 @@ type Config struct {
 	Sender *sender.Client
 	// MinBackoff shortens the device's reconnect backoff (tests).
 	MinBackoff time.Duration
+	// Profile, if not "", is the screen the phone starts with (a
+	// tile.Profile name), whatever it had last time; the user can change it
+	// in Settings.
+	Profile string
 }
 
 // Settings are the user's choices, kept in StateDir/phone.json.
@@ -108,7 +112,13 @@ type Settings struct {
 	BatterySaver bool                 `json:"battery_saver,omitempty"`
 	Light        bool                 `json:"light,omitempty"`
 	Accent       string               `json:"accent,omitempty"`
-	Tiles        map[string]tileRec   `json:"tiles,omitempty"`
+	// Profile names the screen (tile.Profile.Name): "wvga", "wxga",
+	// "720p", "1080p"; "" is tile.DefaultProfile.
+	Profile string `json:"profile,omitempty"`
+	// MoreTiles is Windows Phone 8.1's "show more tiles": six columns of
+	// small tiles on the smaller screens (1080p always has them).
+	MoreTiles bool               `json:"more_tiles,omitempty"`
+	Tiles     map[string]tileRec `json:"tiles,omitempty"`
 	// Unpinned lists the apps whose primary tile the user unpinned.
 	Unpinned []string `json:"unpinned,omitempty"`
 	// Order is the start screen's order of tile keys once the user pinned
@@ -225,6 +235,13 @@ func New(cfg Config) (*Phone, error) {
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	if err := p.loadSettings(); err != nil {
 		return nil, err
+	}
+	if cfg.Profile != "" {
+		pr, err := tile.LookupProfile(cfg.Profile)
+		if err != nil {
+			return nil, fmt.Errorf("phone: %w", err)
+		}
+		p.set.Profile = pr.Name
 	}
 	for _, a := range cfg.Apps {
 		if _, dup := p.apps[a.ID]; dup {

@@ -519,3 +519,45 @@ var onePixelPNG = func() []byte {
 	png.Encode(&b, m)
 	return b.Bytes()
 }()
+
+// TestProfileIsKept: the screen chosen in Settings survives a restart;
+// Config.Profile (--profile) overrides it, and an unknown one is refused.
+func TestProfileIsKept(t *testing.T) {
+	dir := t.TempDir()
+	open := func(profile string) (*phone.Phone, error) {
+		return phone.New(phone.Config{Server: "http://127.0.0.1:1", StateDir: dir, OnChange: func(phone.Change) {}, Logger: quiet, Profile: profile})
+	}
+	ph, err := open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ph.Profile(); got != tile.DefaultProfile {
+		t.Errorf("a new phone has %v, want %v", got, tile.DefaultProfile)
+	}
+	if err := ph.SetProfile("720p", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := ph.SetProfile("qvga", false); err == nil {
+		t.Error("SetProfile(qvga) succeeded")
+	}
+	ph.Close()
+	ph, err = open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ph.Profile(); got != tile.HD720.MoreTiles(true) {
+		t.Errorf("after a restart %v, want 720p with more tiles", got)
+	}
+	ph.Close()
+	ph, err = open("1080p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ph.Profile(); got != tile.HD1080 {
+		t.Errorf("with Config.Profile 1080p: %v", got)
+	}
+	ph.Close()
+	if _, err := open("qvga"); err == nil {
+		t.Error("Config.Profile qvga accepted")
+	}
+}

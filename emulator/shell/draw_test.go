@@ -42,10 +42,10 @@ func TestAppAccentsOnFirstShow(t *testing.T) {
 		t.Helper()
 		sh.Update(func() {
 			img := ses.Window.Canvas().Capture()
-			if got := colourAt(img, sh.start.Tile("com.openmpns.mail"), 3, 3); got != mailBlue {
+			if got := colourAt(img, sh.start.Tile("com.openmpns.mail"), 5, 40); got != mailBlue {
 				t.Errorf("%s: the mail tile is drawn %v, want its app's accent %v", when, got, mailBlue)
 			}
-			if got := colourAt(img, sh.start.Tile("com.openmpns.calendar"), 3, 3); got != calendar {
+			if got := colourAt(img, sh.start.Tile("com.openmpns.calendar"), 5, 40); got != calendar {
 				t.Errorf("%s: the calendar tile is drawn %v, want the user's accent %v", when, got, calendar)
 			}
 		})
@@ -133,4 +133,30 @@ func TestRemoteImageReachesTheTile(t *testing.T) {
 	onUI(t, sh, "the remote image on the photos tile", func() bool {
 		return colourAt(ses.Window.Canvas().Capture(), sh.start.Tile(photos), 40, 40) == red
 	})
+}
+
+// TestProfileFromSettings picks 1080p in Settings: the handset gets a
+// 16:9 screen and the start screen six columns; back on WVGA with "show
+// more tiles", six columns on a 15:9 screen.
+func TestProfileFromSettings(t *testing.T) {
+	r := startQuiet(t)
+	sh := r.Shell
+	check := func(name string, more bool, screenH float32, columns int) {
+		t.Helper()
+		sh.Update(func() { sh.settings.OnProfile(name, more) })
+		sh.Update(func() {
+			if got := sh.view.ScreenSize().Height / sh.view.Scale(); got-screenH > 0.01 || screenH-got > 0.01 {
+				t.Errorf("%s: screen %v units high, want %v", name, got, screenH)
+			}
+			if got := sh.start.Columns(); got != columns {
+				t.Errorf("%s: start screen of %d columns, want %d", name, got, columns)
+			}
+			if n, m := sh.settings.Profile(); n != name || m != more {
+				t.Errorf("%s: settings show %s, %v", name, n, m)
+			}
+		})
+	}
+	check("1080p", false, 1920/2.25, 6)
+	check("wvga", true, 800, 6)
+	check("wxga", false, 800, 4)
 }

@@ -110,7 +110,8 @@ func (s *Shell) Content() fyne.CanvasObject { return s.content }
 // it on the UI goroutine.
 func (s *Shell) WindowSize() fyne.Size {
 	m := s.content.MinSize()
-	return fyne.NewSize(m.Width+handset.PhoneWidth*(1-controls.MinScale), max(m.Height, handset.PhoneHeight))
+	body := s.view.BodySize()
+	return fyne.NewSize(m.Width+body.Width*(1-controls.MinScale), max(m.Height, body.Height))
 }
 
 // Phone returns the attached phone model.
@@ -187,6 +188,10 @@ func (s *Shell) attach(p *phone.Phone) {
 	s.settings.OnAccent = func(name string) {
 		set := p.Settings()
 		p.SetLook(set.Light, name)
+	}
+	s.settings.OnProfile = func(name string, more bool) {
+		// The picker offers only the profiles there are.
+		_ = p.SetProfile(name, more)
 	}
 	s.settings.OnReset = func() {
 		s.bg.Go(func() {
@@ -400,8 +405,12 @@ func (s *Shell) phoneAccent() color.Color {
 }
 
 func (s *Shell) refreshLook() {
-	set := s.Phone().Settings()
+	p := s.Phone()
+	set := p.Settings()
 	s.app.Settings().SetTheme(wptheme.New(!set.Light, s.phoneAccent()))
+	pr := p.Profile()
+	s.view.SetProfile(pr)
+	s.start.SetProfile(pr)
 }
 
 func (s *Shell) refreshSettings() {
@@ -422,6 +431,8 @@ func (s *Shell) refreshSettings() {
 		name = "cobalt"
 	}
 	s.settings.SetAccent(name)
+	pr := p.Profile()
+	s.settings.SetProfile(pr.Name, set.MoreTiles)
 }
 
 // refreshAppList lists the installed apps, marking those whose tile is not

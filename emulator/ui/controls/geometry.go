@@ -13,8 +13,6 @@ const (
 	ScreenHeight = 800
 	// StatusBarHeight is the height of the status bar (the system tray).
 	StatusBarHeight = 32
-	// ContentHeight is the height left for a screen under the status bar.
-	ContentHeight = ScreenHeight - StatusBarHeight
 )
 
 // Windows Phone's type ramp at 480 logical units wide (PhoneFontSize*).

@@ -1,6 +1,7 @@
 package handset
 
 import (
+	"github.com/openmpns/openmpns/emulator/tile"
 	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"image/color"
 	"time"
@@ -81,14 +82,16 @@ type Phone struct {
 
 	keys [3]*controls.TapArea // back, start, search
 
-	scale  float32   // body size / PhoneWidth×PhoneHeight, at least controls.MinScale
-	screen fyne.Size // the screen's size at that scale
+	scale   float32      // body size / BodySize at scale 1, at least controls.MinScale
+	profile tile.Profile // the screen: its height in logical units
+	screen  fyne.Size    // the screen's size at that scale
 }
 
 // NewPhone returns a phone showing home (the start screen) under an empty
 // status bar, "offline".
 func NewPhone(home fyne.CanvasObject) *Phone {
-	p := &Phone{status: newStatusBar(), scale: 1, screen: fyne.NewSize(controls.ScreenWidth, controls.ScreenHeight)}
+	p := &Phone{status: newStatusBar(), scale: 1, profile: tile.DefaultProfile}
+	p.screen = p.screenAt(1)
 	p.content = container.NewStack()
 	p.screens = newClip(p.content)
 	p.dialogs = container.NewStack()
@@ -355,6 +358,30 @@ func (p *Phone) ScreenArea() fyne.CanvasObject { return p.screens }
 // StatusBar is the status bar across the top of the screen.
 func (p *Phone) StatusBar() fyne.CanvasObject { return p.status }
 
+// SetProfile gives the phone the screen of profile p: 480×800 logical
+// units on a 15:9 screen (WVGA, WXGA), 480×853 on a 16:9 one (720p, 1080p).
+// The body grows or shrinks with it; the screens are laid out again.
+func (p *Phone) SetProfile(pr tile.Profile) {
+	if pr.LogicalHeight() == p.profile.LogicalHeight() && pr == p.profile {
+		return
+	}
+	p.profile = pr
+	p.screen = p.screenAt(p.scale)
+	p.Refresh()
+}
+
+// Profile returns the screen the phone has.
+func (p *Phone) Profile() tile.Profile { return p.profile }
+
+// BodySize is the phone's size at scale 1, bezel included, for its
+// profile: PhoneWidth×PhoneHeight with a 15:9 screen.
+func (p *Phone) BodySize() fyne.Size { return bodySize(p.profile) }
+
+// screenAt is the screen's size at scale k.
+func (p *Phone) screenAt(k float32) fyne.Size {
+	return fyne.NewSize(controls.ScreenWidth*k, p.profile.LogicalHeight()*k)
+}
+
 // Scale returns how much larger than PhoneWidth×PhoneHeight the phone is
 // drawn in the room it was given: controls.MinScale at its minimum size, 1 in a
 // room of PhoneWidth×PhoneHeight.
@@ -369,7 +396,7 @@ func (p *Phone) ScreenSize() fyne.Size { return p.screen }
 // stack get it when they are shown again.
 func (p *Phone) SetPhoneScale(k float32) {
 	p.scale = k
-	p.screen = fyne.NewSize(controls.ScreenWidth*k, controls.ScreenHeight*k)
+	p.screen = p.screenAt(k)
 	p.status.SetPhoneScale(k)
 	p.banner.SetScale(k)
 	if !p.toastOn && p.toastAnim == nil { // out of sight, above the screen
@@ -383,13 +410,15 @@ func (p *Phone) SetPhoneScale(k float32) {
 
 // fitScale is the largest factor by which the phone's body fits in size,
 // and at least controls.MinScale.
-func fitScale(size fyne.Size) float32 {
-	return max(controls.MinScale, min(size.Width/PhoneWidth, size.Height/PhoneHeight))
+func (p *Phone) fitScale(size fyne.Size) float32 {
+	body := p.BodySize()
+	return max(controls.MinScale, min(size.Width/body.Width, size.Height/body.Height))
 }
 
 // MinSize is the phone's body at controls.MinScale.
 func (p *Phone) MinSize() fyne.Size {
-	return fyne.NewSize(PhoneWidth*controls.MinScale, PhoneHeight*controls.MinScale)
+	body := p.BodySize()
+	return fyne.NewSize(body.Width*controls.MinScale, body.Height*controls.MinScale)
 }
 
 // CreateRenderer is part of fyne.Widget.
@@ -448,12 +477,13 @@ func (r *phoneRenderer) Refresh() {
 // screen.
 func (r *phoneRenderer) Layout(size fyne.Size) {
 	p := r.p
-	k := fitScale(size)
+	k := p.fitScale(size)
 	if k != p.scale {
 		p.SetPhoneScale(k)
 	}
-	bw, bh := PhoneWidth*k, PhoneHeight*k
-	sw, sh := controls.ScreenWidth*k, controls.ScreenHeight*k
+	body := p.BodySize()
+	bw, bh := body.Width*k, body.Height*k
+	sw, sh := p.screenAt(k).Width, p.screenAt(k).Height
 	p.screen = fyne.NewSize(sw, sh)
 	ox := max(0, (size.Width-bw)/2)
 	oy := max(0, (size.Height-bh)/2)

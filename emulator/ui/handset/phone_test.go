@@ -7,6 +7,7 @@ import (
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/openmpns/openmpns/emulator/tile"
 	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"github.com/openmpns/openmpns/emulator/ui/internal/uitest"
 	"github.com/openmpns/openmpns/emulator/ui/start"
@@ -265,5 +266,34 @@ func TestPhoneScalesWithTheWindow(t *testing.T) {
 				t.Errorf("start key centred at %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+// TestPhoneProfiles: a 16:9 screen (720p, 1080p) makes the screen 853⅓
+// units high and the body taller; the phone keeps fitting its room.
+func TestPhoneProfiles(t *testing.T) {
+	uitest.App(t, true)
+	p := NewPhone(nil)
+	w := uitest.Window(t, p, phoneSize)
+	for _, tt := range []struct {
+		profile tile.Profile
+		screenH float32
+	}{
+		{tile.WVGA, 800},
+		{tile.HD720, 1280 / 1.5},
+		{tile.HD1080, 1920 / 2.25},
+		{tile.WXGA, 800},
+	} {
+		p.SetProfile(tt.profile)
+		w.Resize(p.BodySize())
+		if got := p.ScreenSize(); got != fyne.NewSize(480, tt.screenH) || p.Scale() != 1 {
+			t.Errorf("%v: screen %v at scale %v, want 480×%v at 1", tt.profile, got, p.Scale(), tt.screenH)
+		}
+		if got, want := p.BodySize().Height, tt.screenH+bezelTop+bezelBottom; got != want {
+			t.Errorf("%v: body %v high, want %v", tt.profile, got, want)
+		}
+		if got := p.ScreenArea().Size().Height; got != tt.screenH-controls.StatusBarHeight {
+			t.Errorf("%v: screens get %v units under the status bar", tt.profile, got)
+		}
 	}
 }

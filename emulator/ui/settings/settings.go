@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"github.com/openmpns/openmpns/emulator/tile"
 	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"image/color"
 
@@ -50,6 +51,9 @@ type Settings struct {
 	OnDark func(dark bool)
 	// OnAccent is called with the name of the accent colour the user picked.
 	OnAccent func(name string)
+	// OnProfile is called with the name of the screen the user picked (a
+	// tile.Profile's) and the "show more tiles" switch.
+	OnProfile func(name string, moreTiles bool)
 	// OnReset is called when the user confirmed "reset device".
 	OnReset func()
 
@@ -61,6 +65,9 @@ type Settings struct {
 	saver      *controls.Toggle
 	background *listPicker
 	accent     *accentPicker
+	screen     *listPicker
+	moreTiles  *controls.Toggle
+	profiles   []tile.Profile
 	reset      *controls.Button
 	confirm    *controls.MessageBox
 	stack      *fyne.Container
@@ -79,16 +86,25 @@ func NewSettings() *Settings {
 	s.saver = controls.NewToggle("battery saver", false, func(on bool) { call(s.OnBatterySaver, on) })
 	s.background = newListPicker("background", []string{"dark", "light"}, 0, func(i int) { call(s.OnDark, i == 0) })
 	s.accent = newAccentPicker(func(name string) { call(s.OnAccent, name) })
+	s.profiles = tile.Profiles()
+	var screens []string
+	for _, p := range s.profiles {
+		screens = append(screens, p.String())
+	}
+	s.screen = newListPicker("resolution", screens, 0, func(int) { s.profileChanged() })
+	s.moreTiles = controls.NewToggle("show more tiles", false, func(bool) { s.profileChanged() })
 	s.reset = controls.NewButton("reset device", s.ConfirmReset)
 	content := controls.NewColumn(
 		controls.SectionTitle("notifications"), controls.Gap(8), s.apps, controls.Gap(24),
 		controls.SectionTitle("phone"), controls.Gap(8), s.airplane, s.saver, controls.Gap(24),
-		controls.SectionTitle("theme"), controls.Gap(8), s.background, controls.Gap(16), s.accent, controls.Gap(32),
+		controls.SectionTitle("theme"), controls.Gap(8), s.background, controls.Gap(16), s.accent, controls.Gap(24),
+		controls.SectionTitle("screen"), controls.Gap(8), s.screen, s.moreTiles, controls.Gap(32),
 		container.NewHBox(s.reset),
 	)
 	s.page = controls.NewPage("openmpns emulator", "settings", content)
 	s.background.relayout = s.page.Scroll.Refresh
 	s.accent.relayout = s.page.Scroll.Refresh
+	s.screen.relayout = s.page.Scroll.Refresh
 	s.confirm = controls.NewMessageBox("reset device?",
 		"This removes every push channel, pinned tile and notification permission from the emulated phone, and gives it a new identity.",
 		"reset", "cancel", func(ok bool) {
@@ -166,6 +182,37 @@ func (s *Settings) SetDark(dark bool) {
 // SetAccent shows the accent colour called name as chosen.
 func (s *Settings) SetAccent(name string) { s.accent.set(name) }
 
+// SetProfile shows the screen called name (a tile.Profile's) and the "show
+// more tiles" switch as chosen; the switch is hidden on 1080p, which always
+// shows six columns.
+func (s *Settings) SetProfile(name string, moreTiles bool) {
+	for i, p := range s.profiles {
+		if p.Name == name {
+			s.screen.set(i)
+		}
+	}
+	s.moreTiles.SetOn(moreTiles)
+	s.showMoreTiles()
+}
+
+// Profile returns the screen shown as chosen and the "show more tiles"
+// switch.
+func (s *Settings) Profile() (name string, moreTiles bool) {
+	return s.profiles[s.screen.selected].Name, s.moreTiles.On()
+}
+
+func (s *Settings) showMoreTiles() {
+	controls.SetVisible(s.moreTiles, s.profiles[s.screen.selected].Name != tile.HD1080.Name)
+	s.page.Scroll.Refresh()
+}
+
+func (s *Settings) profileChanged() {
+	s.showMoreTiles()
+	if s.OnProfile != nil {
+		s.OnProfile(s.Profile())
+	}
+}
+
 // ConfirmReset asks "reset device?", as the "reset device" button does.
 func (s *Settings) ConfirmReset() {
 	s.confirm.Show()
@@ -183,6 +230,8 @@ func (s *Settings) HandleBack() bool {
 		s.background.setOpen(false)
 	case s.accent.open:
 		s.accent.setOpen(false)
+	case s.screen.open:
+		s.screen.setOpen(false)
 	default:
 		return false
 	}

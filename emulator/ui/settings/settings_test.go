@@ -155,3 +155,43 @@ func TestSettingsTapsAtScale2(t *testing.T) {
 		t.Errorf("open %v, OnDark %v; want closed and [false]", bg.open, c.dark)
 	}
 }
+
+// TestSettingsProfile picks a screen and "show more tiles"; on 1080p,
+// which always has six columns, the switch is not offered.
+func TestSettingsProfile(t *testing.T) {
+	uitest.App(t, true)
+	s := testSettings()
+	uitest.Window(t, phonetest.Phone(s), phonetest.Size)
+	type pick struct {
+		name string
+		more bool
+	}
+	var got []pick
+	s.OnProfile = func(name string, more bool) { got = append(got, pick{name, more}) }
+	if name, more := s.Profile(); name != "wvga" || more || !s.moreTiles.Visible() {
+		t.Fatalf("a new page shows %s, more tiles %v (offered %v)", name, more, s.moreTiles.Visible())
+	}
+	choose := func(i int) {
+		test.Tap(s.screen) // opens
+		test.TapAt(s.screen, fyne.NewPos(50, s.screen.boxTop()+pickerRow*(float32(i)+0.5)))
+	}
+	choose(2)
+	test.Tap(s.moreTiles)
+	choose(3)
+	want := []pick{{"720p", false}, {"720p", true}, {"1080p", true}}
+	if len(got) != len(want) {
+		t.Fatalf("OnProfile got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("OnProfile #%d = %v, want %v", i, got[i], want[i])
+		}
+	}
+	if s.moreTiles.Visible() {
+		t.Error("show more tiles is offered on 1080p")
+	}
+	s.SetProfile("wxga", true)
+	if name, more := s.Profile(); name != "wxga" || !more || !s.moreTiles.Visible() {
+		t.Errorf("after SetProfile(wxga, true): %s, %v, offered %v", name, more, s.moreTiles.Visible())
+	}
+}

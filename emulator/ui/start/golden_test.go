@@ -4,8 +4,10 @@ import (
 	"testing"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/driver/software"
 
 	"github.com/openmpns/openmpns/emulator/internal/golden"
+	"github.com/openmpns/openmpns/emulator/tile"
 	"github.com/openmpns/openmpns/emulator/ui/internal/phonetest"
 	"github.com/openmpns/openmpns/emulator/ui/internal/uitest"
 )
@@ -58,3 +60,36 @@ func TestGolden(t *testing.T) {
 }
 
 var _ fyne.CanvasObject = (*StartScreen)(nil)
+
+// TestGoldenProfiles draws the phone with the sample tiles on each screen
+// at that screen's pixels (WXGA: the screen is 768×1280 pixels of the
+// image): four columns, six on 1080p and with "show more tiles", a taller
+// 16:9 screen on 720p and 1080p.
+func TestGoldenProfiles(t *testing.T) {
+	profiles := append(tile.Profiles(), tile.WVGA.MoreTiles(true))
+	for _, pr := range profiles {
+		name := "start_" + pr.Name
+		if pr.Columns == 6 && pr != tile.HD1080 {
+			name += "_more"
+		}
+		t.Run(name, func(t *testing.T) {
+			uitest.App(t, true)
+			s := sampleStart()
+			s.SetProfile(pr)
+			p := phonetest.Phone(s)
+			p.SetProfile(pr)
+			c := software.NewCanvas()
+			c.SetPadded(false)
+			c.SetScale(pr.Scale)
+			c.SetContent(p)
+			c.Resize(p.BodySize())
+			if got, want := p.ScreenSize().Height, pr.LogicalHeight(); got != want {
+				t.Errorf("screen %v units high, want %v", got, want)
+			}
+			if got := s.Columns(); got != pr.Columns {
+				t.Errorf("%d columns, want %d", got, pr.Columns)
+			}
+			golden.Assert(t, name+".png", c.Capture())
+		})
+	}
+}

@@ -39,7 +39,8 @@ type Pinned struct {
 }
 
 // StartScreen is the Windows Phone 8 start screen: live tiles in a grid four
-// small tiles wide, packed in order (see pack), scrolling vertically, with
+// small tiles wide (six on 1080p and with "show more tiles": SetProfile),
+// packed in order (see pack), scrolling vertically, with
 // the arrow to the app list under them. A built-in "settings" tile follows
 // the caller's tiles.
 //
@@ -227,6 +228,26 @@ func stagger(key string) time.Duration {
 	return time.Duration(h.Sum32()%1000) * FlipEvery / 1000
 }
 
+// SetProfile lays the tiles out on profile's grid: four columns of small
+// tiles, or six (three medium tiles across) on 1080p and with "show more
+// tiles".
+func (s *StartScreen) SetProfile(p tile.Profile) {
+	g := s.grid
+	geo := p.Grid()
+	if geo == g.geo {
+		return
+	}
+	g.geo = geo
+	for _, pin := range g.pins {
+		pin.Tile.SetScale(geo.TileScale() * g.k)
+	}
+	g.changed()
+}
+
+// Columns returns the number of small-tile columns the tiles are laid out
+// on.
+func (s *StartScreen) Columns() int { return s.grid.geo.Columns }
+
 // Scale returns the factor by which the start screen draws its tiles, gaps
 // and margins: its width over ScreenWidth (1 on a 480-unit screen).
 func (s *StartScreen) Scale() float32 { return s.grid.k }
@@ -274,6 +295,7 @@ type tileGrid struct {
 	unpin  *controls.RoundButton
 	arrow  *controls.RoundButton
 	cells  []cell
+	geo    tile.Grid // the profile's grid
 	height float32
 	k      float32 // scale of the tiles, gaps and margins; see setScale
 }
@@ -289,7 +311,7 @@ const (
 )
 
 func newTileGrid(s *StartScreen) *tileGrid {
-	g := &tileGrid{s: s, index: map[string]int{}, due: map[*tileview.Tile]time.Time{}, k: 1}
+	g := &tileGrid{s: s, index: map[string]int{}, due: map[*tileview.Tile]time.Time{}, k: 1, geo: tile.DefaultProfile.Grid()}
 	g.dim = canvas.NewRectangle(color.Transparent)
 	g.resize = controls.NewRoundButton(controls.GlyphResize, resizeSide, true, g.cycleSize)
 	g.unpin = controls.NewRoundButton(controls.GlyphUnpin, resizeSide, true, g.unpinEditing)
@@ -315,7 +337,7 @@ func (g *tileGrid) adopt(p Pinned) {
 	key := p.Key
 	g.index[key] = len(g.pins)
 	g.pins = append(g.pins, p)
-	p.Tile.SetScale(tileScale * g.k)
+	p.Tile.SetScale(g.geo.TileScale() * g.k)
 	p.Tile.OnTapped = func() { g.tapped(key) }
 	p.Tile.OnTappedSecondary = func() { g.s.Edit(key) }
 }
@@ -388,7 +410,7 @@ func (g *tileGrid) changed() {
 	for i, p := range g.pins {
 		sizes[i] = p.Tile.TileSize()
 	}
-	g.cells = pack(sizes)
+	g.cells = pack(sizes, g.geo.Columns)
 	g.measure()
 	g.Refresh()
 }
@@ -400,7 +422,7 @@ func (g *tileGrid) measure() {
 		sizes[i] = p.Tile.TileSize()
 	}
 	r := rows(g.cells, sizes)
-	g.height = (gridTop + float32(r)*(tileUnit+tileGap) + 12 + arrowSide + 36) * g.k
+	g.height = (gridTop + float32(r)*g.geo.Step() + 12 + arrowSide + 36) * g.k
 }
 
 // setScale draws the grid k times larger than at 480 units wide: tiles,
@@ -411,7 +433,7 @@ func (g *tileGrid) SetPhoneScale(k float32) {
 	}
 	g.k = k
 	for _, p := range g.pins {
-		p.Tile.SetScale(tileScale * k)
+		p.Tile.SetScale(g.geo.TileScale() * k)
 	}
 	g.measure()
 	g.Refresh()
@@ -476,12 +498,13 @@ func (r *gridRenderer) Refresh() {
 func (r *gridRenderer) Layout(size fyne.Size) {
 	g := r.g
 	k := g.k
-	step := (tileUnit + tileGap) * k
+	step := g.geo.Step() * k
+	left := g.geo.Left()
 	for i, p := range g.pins {
 		c := g.cells[i]
-		w, h := tileExtent(p.Tile.TileSize())
+		w, h := g.geo.Extent(p.Tile.TileSize())
 		w, h = w*k, h*k
-		pos := fyne.NewPos(gridLeft*k+float32(c.col)*step, gridTop*k+float32(c.row)*step)
+		pos := fyne.NewPos(left*k+float32(c.col)*step, gridTop*k+float32(c.row)*step)
 		p.Tile.Move(pos)
 		p.Tile.Resize(fyne.NewSize(w, h))
 		if p.Key == g.editing {
@@ -493,7 +516,7 @@ func (r *gridRenderer) Layout(size fyne.Size) {
 	}
 	g.dim.Move(fyne.NewPos(0, 0))
 	g.dim.Resize(fyne.NewSize(size.Width, max(size.Height, g.height)))
-	g.arrow.Move(fyne.NewPos((gridLeft+tileWide-arrowSide)*k, g.height-(36+arrowSide)*k))
+	g.arrow.Move(fyne.NewPos((left+g.geo.Width()-arrowSide)*k, g.height-(36+arrowSide)*k))
 	g.arrow.Resize(fyne.NewSize(arrowSide*k, arrowSide*k))
 }
 

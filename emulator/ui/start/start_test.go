@@ -84,7 +84,7 @@ func TestStartResize(t *testing.T) {
 	}
 	// The layout follows the new size.
 	test.TapCanvas(w.Canvas(), uitest.AbsPos(s.grid.resize, resizeSide/2, resizeSide/2)) // small
-	if w, h := tileExtent(tile.Small); mail.Size() != fyne.NewSize(w, h) {
+	if w, h := s.grid.geo.Extent(tile.Small); mail.Size() != fyne.NewSize(w, h) {
 		t.Errorf("a small tile is drawn %v", mail.Size())
 	}
 	// Tapping a tile in edit mode edits it instead of opening the app.

@@ -120,3 +120,40 @@ func TestGoldenTiles(t *testing.T) {
 		})
 	}
 }
+
+// profiles are the screens the goldens are drawn for: the four Windows
+// Phone 8 screens, and the three smaller ones with "show more tiles".
+func profiles() []tile.Profile {
+	ps := tile.Profiles()
+	for _, p := range tile.Profiles()[:3] {
+		ps = append(ps, p.MoreTiles(true))
+	}
+	return ps
+}
+
+// profileName names a profile in a golden's file name.
+func profileName(p tile.Profile) string {
+	if p.Columns == 6 && p != tile.HD1080 {
+		return p.Name + "_more"
+	}
+	return p.Name
+}
+
+// TestGoldenProfiles draws a flip tile at each size on each screen, at
+// the pixels it covers there (tile.Profile.TilePixels).
+func TestGoldenProfiles(t *testing.T) {
+	test.NewTempApp(t)
+	for _, p := range profiles() {
+		for _, size := range []tile.Size{tile.Small, tile.Medium, tile.Wide} {
+			name := "profile_" + profileName(p) + "_" + size.String()
+			t.Run(name, func(t *testing.T) {
+				img := render.Tile(state(payload.TemplateFlip, flipFields), size, false, 1, render.WithImages(assets), render.WithProfile(p))
+				w, h := p.TilePixels(size)
+				if got := img.Bounds().Size(); got != image.Pt(w, h) {
+					t.Errorf("image is %v, want %dx%d", got, w, h)
+				}
+				golden.Assert(t, name+".png", img)
+			})
+		}
+	}
+}

@@ -434,3 +434,48 @@ func TestGoldenMidFlip(t *testing.T) {
 	c.Resize(w.MinSize())
 	golden.Assert(t, "flip_medium_midflip.png", c.Capture())
 }
+
+// TestTextLimitsOnEveryScreen: a tile's text is cut to the same
+// characters on every screen, the font growing and shrinking with the tile
+// (Microsoft's character counts are per tile size, not per screen).
+func TestTextLimitsOnEveryScreen(t *testing.T) {
+	test.NewTempApp(t)
+	long := "A title far longer than any tile can show in one line"
+	for _, p := range tile.Profiles() {
+		for _, more := range []bool{false, true} {
+			pr := p.MoreTiles(more)
+			g := pr.Grid()
+			t.Run(pr.String(), func(t *testing.T) {
+				for _, tt := range []struct {
+					size  tile.Size
+					title string
+					lines []string
+				}{
+					{tile.Medium, "A title far longer", []string{"one two three", "four five six", "seven eight"}},
+					{tile.Wide, "A title far longer than any tile can sh", []string{"one two three four five six", "seven eight nine ten eleven", "twelve"}},
+				} {
+					s := tile.NewState("", payload.TemplateFlip, nil)
+					s.Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
+						payload.Title: long, payload.BackTitle: long,
+						payload.BackContent:     "one two three four five six seven eight nine",
+						payload.WideBackContent: "one two three four five six seven eight nine ten eleven twelve",
+					}})
+					w := New(s, tt.size)
+					w.SetScale(g.TileScale() * pr.Scale)
+					ew, eh := g.Extent(tt.size)
+					w.Resize(fyne.NewSize(ew*pr.Scale, eh*pr.Scale))
+					r := test.WidgetRenderer(w).(*renderer)
+					if got := shown(r.title); got != tt.title {
+						t.Errorf("%v front title %q, want %q", tt.size, got, tt.title)
+					}
+					w.SetFace(true)
+					for i, want := range tt.lines {
+						if got := shown(r.lines[i]); got != want {
+							t.Errorf("%v back line %d %q, want %q", tt.size, i, got, want)
+						}
+					}
+				}
+			})
+		}
+	}
+}

@@ -18,13 +18,15 @@ import (
 // runRender draws a toast or tile payload to a PNG with the emulator's own
 // widgets and fyne's software painter: no display, no cgo.
 func runRender(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "render", "--xml FILE [--size small|medium|wide] [--back] [--accent NAME] [--assets DIR] -o OUT.png")
+	fs := newFlags(e, "render", "--xml FILE [--size small|medium|wide] [--back] [--profile wvga|wxga|720p|1080p [--more-tiles]] [--accent NAME] [--assets DIR] -o OUT.png")
 	xmlFile := fs.String("xml", "", "the toast or tile payload to render (required; - for stdin)")
 	sizeName := fs.String("size", "medium", "tile size: small, medium or wide")
 	back := fs.Bool("back", false, "render the back of a flip tile")
 	accentName := fs.String("accent", "cobalt", "accent colour: "+strings.Join(accent.Names(), ", "))
 	assets := fs.String("assets", ".", "directory that relative image paths in the payload are read from")
-	scale := fs.Float64("scale", 1, "1 renders at the phone's own pixel size (medium tile 336x336)")
+	profileName := fs.String("profile", "", "draw at the pixels of a screen: wvga, wxga, 720p or 1080p (a medium tile is 210, 336, 315 or 307 pixels); default: the tile design's pixels (medium 336x336)")
+	moreTiles := fs.Bool("more-tiles", false, "with --profile: Windows Phone 8.1's \"show more tiles\" (six columns; 1080p always has them)")
+	scale := fs.Float64("scale", 1, "multiplies the output's pixels")
 	out := fs.String("o", "", "output PNG file (required)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -53,6 +55,18 @@ func runRender(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("--accent %q: want one of %s", *accentName, strings.Join(accent.Names(), ", "))
 	}
 	opts := []render.Option{render.WithAccent(col), render.WithImages(tileview.FSImages{FS: os.DirFS(*assets)})}
+	var profile *tile.Profile
+	if *profileName != "" {
+		p, err := tile.LookupProfile(*profileName)
+		if err != nil {
+			return fmt.Errorf("--profile: %w", err)
+		}
+		p = p.MoreTiles(*moreTiles)
+		profile = &p
+		opts = append(opts, render.WithProfile(p))
+	} else if *moreTiles {
+		return errors.New("--more-tiles needs --profile")
+	}
 	var buf bytes.Buffer
 	what := ""
 	if t, terr := payload.ParseTile(body); terr == nil {
@@ -66,6 +80,9 @@ func runRender(ctx context.Context, e *env, args []string) error {
 		}
 		err = render.TilePNG(&buf, st, size, *back, float32(*scale), opts...)
 		what = fmt.Sprintf("%s tile, %s", t.Template, size)
+		if profile != nil {
+			what += ", " + profile.String()
+		}
 	} else if t, toastErr := payload.ParseToast(body); toastErr == nil {
 		err = render.ToastPNG(&buf, *t, float32(*scale), opts...)
 		what = "toast"
