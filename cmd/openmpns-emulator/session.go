@@ -128,6 +128,12 @@ func start(a fyne.App, o options) (*session, error) {
 		w.SetContent(content)
 		w.SetPadded(false)
 		w.Resize(sh.WindowSize())
+		// F12 is the power button, as in Microsoft's emulator.
+		w.Canvas().SetOnTypedKey(func(k *fyne.KeyEvent) {
+			if k.Name == fyne.KeyF12 {
+				sh.Update(sh.Power)
+			}
+		})
 	})
 	ses.Shell, ses.Window, ses.Phone = sh, w, ph
 	go ses.tick()

@@ -261,6 +261,7 @@ func (p *Phone) Settings() Settings {
 	s.Tiles = nil
 	s.Unpinned = slices.Clone(p.set.Unpinned)
 	s.Order = slices.Clone(p.set.Order)
+	s.LockQuick = slices.Clone(p.set.LockQuick)
 	return s
 }
 

@@ -41,6 +41,9 @@ type App struct {
 	Domains []string
 	// Handoff is where the app POSTs its Channel URI; "" for none.
 	Handoff string
+	// Lock: the app has a lock screen icon, so the user can choose it for
+	// the lock screen's detailed or quick status.
+	Lock bool
 	// Tile is the primary tile's template, default fields and size.
 	Template     payload.Template
 	TileDefaults map[string]string
@@ -117,7 +120,15 @@ type Settings struct {
 	Profile string `json:"profile,omitempty"`
 	// MoreTiles is Windows Phone 8.1's "show more tiles": six columns of
 	// small tiles on the smaller screens (1080p always has them).
-	MoreTiles bool               `json:"more_tiles,omitempty"`
+	MoreTiles bool `json:"more_tiles,omitempty"`
+	// LockSet is true once the user chose the lock screen's apps; until
+	// then the defaults apply (see Phone.LockApps).
+	LockSet bool `json:"lock_set,omitempty"`
+	// LockDetailed is the app whose text the lock screen shows ("" none).
+	LockDetailed string `json:"lock_detailed,omitempty"`
+	// LockQuick are the apps whose count the lock screen shows, at most
+	// tile.LockQuickApps, in order.
+	LockQuick []string           `json:"lock_quick,omitempty"`
 	Tiles     map[string]tileRec `json:"tiles,omitempty"`
 	// Unpinned lists the apps whose primary tile the user unpinned.
 	Unpinned []string `json:"unpinned,omitempty"`

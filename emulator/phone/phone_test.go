@@ -3,6 +3,7 @@ package phone_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/png"
 	"io"
@@ -559,5 +560,76 @@ func TestProfileIsKept(t *testing.T) {
 	ph.Close()
 	if _, err := open("qvga"); err == nil {
 		t.Error("Config.Profile qvga accepted")
+	}
+}
+
+// TestLockScreen: the lock screen takes the detailed status app's text and
+// the quick status apps' counts from their primary tiles, only what they
+// show; the user's choice is checked and kept.
+func TestLockScreen(t *testing.T) {
+	dir := t.TempDir()
+	apps := []phone.App{
+		{ID: "news", Name: "News", Lock: true, Template: payload.TemplateFlip, TileDefaults: map[string]string{
+			payload.Count: "3", payload.WideBackContent: "Go 2 ships today with generics everywhere"}},
+		{ID: "mail", Name: "Mail", Lock: true, Template: payload.TemplateIconic, TileDefaults: map[string]string{
+			payload.Count: "7", payload.WideContent1: "Alice", payload.WideContent2: "Lunch at noon?"}},
+		{ID: "photos", Name: "Photos", Lock: true, Template: payload.TemplateCycle, TileDefaults: map[string]string{payload.Title: "Photos"}},
+		{ID: "music", Name: "Music", Template: payload.TemplateIconic},
+	}
+	open := func() *phone.Phone {
+		ph, err := phone.New(phone.Config{Server: "http://127.0.0.1:1", StateDir: dir, Apps: apps, OnChange: func(phone.Change) {}, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ph
+	}
+	ph := open()
+	// Defaults: the apps with a lock icon; the first iconic one for text.
+	if d, q := ph.LockApps(); d != "mail" || strings.Join(q, ",") != "news,mail,photos" {
+		t.Fatalf("default lock apps %q %q", d, q)
+	}
+	ls := ph.LockScreen()
+	if ls.Detailed.App != "mail" || strings.Join(ls.Detailed.Text, "|") != "Alice|Lunch at noon?" {
+		t.Errorf("detailed status %+v", ls.Detailed)
+	}
+	var quick []string
+	for _, q := range ls.Quick {
+		quick = append(quick, fmt.Sprintf("%s:%d", q.App, q.Count))
+	}
+	if got := strings.Join(quick, ","); got != "news:3,mail:7" { // photos shows no count
+		t.Errorf("quick status %s, want news:3,mail:7", got)
+	}
+
+	for _, bad := range []struct {
+		detailed string
+		quick    []string
+	}{
+		{"music", nil},                               // no lock icon
+		{"", []string{"news", "news"}},               // twice
+		{"nosuch", nil},                              // no such app
+		{"", []string{"a", "b", "c", "d", "e", "f"}}, // more than five
+	} {
+		if err := ph.SetLockApps(bad.detailed, bad.quick); err == nil {
+			t.Errorf("SetLockApps(%q, %q) succeeded", bad.detailed, bad.quick)
+		}
+	}
+	if err := ph.SetLockApps("news", []string{"photos", "mail"}); err != nil {
+		t.Fatal(err)
+	}
+	ph.Close()
+	ph = open()
+	defer ph.Close()
+	ls = ph.LockScreen()
+	if ls.Detailed.App != "news" || strings.Join(ls.Detailed.Text, "|") != "Go 2 ships today with|generics everywhere" {
+		t.Errorf("after a restart, detailed status %+v", ls.Detailed)
+	}
+	if len(ls.Quick) != 1 || ls.Quick[0].App != "mail" {
+		t.Errorf("after a restart, quick status %+v", ls.Quick)
+	}
+	if err := ph.SetLockApps("", nil); err != nil {
+		t.Fatal(err)
+	}
+	if ls := ph.LockScreen(); ls.Detailed.App != "" || len(ls.Quick) != 0 {
+		t.Errorf("with no app chosen the lock screen shows %+v", ls)
 	}
 }

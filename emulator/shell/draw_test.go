@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
 
 	"github.com/openmpns/openmpns/emulator/accent"
 	"github.com/openmpns/openmpns/emulator/tile"
@@ -159,4 +160,45 @@ func TestProfileFromSettings(t *testing.T) {
 	check("1080p", false, 1920/2.25, 6)
 	check("wvga", true, 800, 6)
 	check("wxga", false, 800, 4)
+}
+
+// TestLockScreenFollowsTiles locks the phone with the power button: the
+// lock screen shows what the chosen apps' primary tiles show, and follows
+// their tile updates; a tap unlocks.
+func TestLockScreenFollowsTiles(t *testing.T) {
+	r := startQuiet(t)
+	sh := r.Shell
+	const mail, news = "com.openmpns.mail", "com.openmpns.news"
+	if err := sh.Phone().SetLockApps(mail, []string{news, mail}); err != nil {
+		t.Fatal(err)
+	}
+	sh.Update(func() { sh.view.OnPower() })
+	sh.Update(func() {
+		if !sh.Locked() || len(sh.lock.Detailed()) != 0 || sh.lock.QuickShown() != 0 {
+			t.Errorf("locked %v with text %q and %d counts before any update", sh.Locked(), sh.lock.Detailed(), sh.lock.QuickShown())
+		}
+	})
+	uri := func(app string) string {
+		var u string
+		onUI(t, sh, app+"'s Channel URI", func() bool {
+			pg, _ := sh.Phone().Page(app)
+			u = pg.URI
+			return u != "" && pg.TileBound
+		})
+		return u
+	}
+	send(t)(sender.NewTile(uri(mail), &payload.Tile{Template: payload.TemplateIconic, Fields: map[string]string{
+		payload.Count: "4", payload.WideContent1: "Alice", payload.WideContent2: "Lunch at noon?"}}, sender.Immediate))
+	send(t)(sender.NewTile(uri(news), &payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
+		payload.Count: "9", payload.WideBackContent: "not the detailed app"}}, sender.Immediate))
+	onUI(t, sh, "the lock screen with mail's text and two counts", func() bool {
+		d := sh.lock.Detailed()
+		return len(d) == 2 && d[0] == "Alice" && sh.lock.QuickShown() == 2
+	})
+	sh.Update(func() { test.Tap(sh.lock) })
+	sh.Update(func() {
+		if sh.Locked() {
+			t.Error("a tap on the lock screen did not unlock")
+		}
+	})
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"github.com/openmpns/openmpns/emulator/ui/handset"
 	"github.com/openmpns/openmpns/emulator/ui/inspector"
+	"github.com/openmpns/openmpns/emulator/ui/lockscreen"
 	"github.com/openmpns/openmpns/emulator/ui/optin"
 	"github.com/openmpns/openmpns/emulator/ui/settings"
 	"github.com/openmpns/openmpns/emulator/ui/start"
@@ -71,6 +72,8 @@ type Shell struct {
 	settings  *settings.Settings
 	inspector *inspector.Inspector
 	optIn     *optin.OptIn
+	lock      *lockscreen.Lock
+	lockIcons map[string]fyne.Resource
 	optInApp  string
 	pages     map[string]*apppage.AppPage
 	tiles     map[string]*tileview.Tile
@@ -83,12 +86,15 @@ type Shell struct {
 
 // New builds the views. Call Attach with the phone before showing them.
 func New(a fyne.App, clip fyne.Clipboard, man *apps.Manifest, loader *images.Loader) *Shell {
-	s := &Shell{app: a, clip: clip, man: man, loader: loader,
+	s := &Shell{app: a, clip: clip, man: man, loader: loader, lockIcons: map[string]fyne.Resource{},
 		pages: map[string]*apppage.AppPage{}, tiles: map[string]*tileview.Tile{}, sources: map[string]*images.Source{}, icons: map[string]fyne.Resource{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, ap := range man.Apps {
 		if b, err := ap.IconData(); err == nil {
 			s.icons[ap.ID] = fyne.NewStaticResource(ap.ID+".png", b)
+		}
+		if b, err := ap.LockIconData(); err == nil {
+			s.lockIcons[ap.ID] = fyne.NewStaticResource(ap.ID+"-lock.png", b)
 		}
 	}
 	s.start = start.NewStartScreen()
@@ -97,6 +103,7 @@ func New(a fyne.App, clip fyne.Clipboard, man *apps.Manifest, loader *images.Loa
 	s.settings = settings.NewSettings()
 	s.inspector = inspector.NewInspector()
 	s.optIn = optin.NewOptIn("")
+	s.lock = lockscreen.New()
 	// The phone takes the room the inspector leaves and grows into it.
 	s.content = container.NewBorder(nil, nil, nil, s.inspector, s.view)
 	return s
@@ -193,6 +200,12 @@ func (s *Shell) attach(p *phone.Phone) {
 		// The picker offers only the profiles there are.
 		_ = p.SetProfile(name, more)
 	}
+	s.settings.OnLock = func(detailed string, quick []string) {
+		// The page offers only apps with a lock icon, five quick at most.
+		_ = p.SetLockApps(detailed, quick)
+	}
+	s.view.OnPower = s.Power
+	s.lock.OnUnlock = s.Power
 	s.settings.OnReset = func() {
 		s.bg.Go(func() {
 			if err := p.Reset(); err != nil {
@@ -208,6 +221,7 @@ func (s *Shell) attach(p *phone.Phone) {
 	s.refreshAppList()
 	s.refreshConnection()
 	s.refreshInspector()
+	s.refreshLock()
 	s.Tick(time.Now())
 }
 
@@ -286,6 +300,7 @@ func (s *Shell) apply(c phone.Change) {
 	switch c.Kind {
 	case phone.TileChanged:
 		s.refreshTile(c.Tile)
+		s.refreshLock()
 	case phone.TileImagesChanged:
 		if t := s.tiles[c.Tile]; t != nil {
 			t.ReloadImages()
@@ -305,6 +320,7 @@ func (s *Shell) apply(c phone.Change) {
 		s.refreshSettings()
 		s.refreshTiles()
 		s.refreshAppList()
+		s.refreshLock()
 	case phone.PinsChanged:
 		s.refreshTiles()
 		s.refreshAppList()
@@ -315,7 +331,33 @@ func (s *Shell) apply(c phone.Change) {
 // once a second on the UI goroutine.
 func (s *Shell) Tick(now time.Time) {
 	s.view.SetTime(now.Format("15:04"))
+	s.lock.SetTime(now)
 	s.start.Tick(now)
+}
+
+// Power does what the phone's power button does (and the emulator's F12
+// key): it locks the phone, showing the lock screen, or unlocks it.
+func (s *Shell) Power() {
+	if s.view.Locked() {
+		s.view.HideLock()
+		return
+	}
+	s.refreshLock()
+	s.view.ShowLock(s.lock)
+}
+
+// Locked reports whether the lock screen is up.
+func (s *Shell) Locked() bool { return s.view.Locked() }
+
+// refreshLock shows on the lock screen what the phone's apps put there.
+func (s *Shell) refreshLock() {
+	ls := s.Phone().LockScreen()
+	s.lock.SetDetailed(ls.Detailed.Text)
+	quick := make([]lockscreen.Quick, 0, len(ls.Quick))
+	for _, q := range ls.Quick {
+		quick = append(quick, lockscreen.Quick{Icon: s.lockIcons[q.App], Count: q.Count})
+	}
+	s.lock.SetQuick(quick)
 }
 
 func (s *Shell) launch(app string) {
@@ -433,6 +475,14 @@ func (s *Shell) refreshSettings() {
 	s.settings.SetAccent(name)
 	pr := p.Profile()
 	s.settings.SetProfile(pr.Name, set.MoreTiles)
+	var lockApps []settings.LockApp
+	for _, a := range p.Apps() {
+		if a.Lock {
+			lockApps = append(lockApps, settings.LockApp{ID: a.ID, Name: a.Name})
+		}
+	}
+	detailed, quick := p.LockApps()
+	s.settings.SetLockApps(lockApps, detailed, quick)
 }
 
 // refreshAppList lists the installed apps, marking those whose tile is not

@@ -1,8 +1,6 @@
 package applist
 
 import (
-	"github.com/openmpns/openmpns/emulator/ui"
-	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"image/color"
 	"slices"
 	"strings"
@@ -11,6 +9,9 @@ import (
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/openmpns/openmpns/emulator/ui"
+	"github.com/openmpns/openmpns/emulator/ui/controls"
 )
 
 // AppList is the list of installed apps the start screen's arrow leads to:

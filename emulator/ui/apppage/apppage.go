@@ -2,7 +2,6 @@ package apppage
 
 import (
 	"fmt"
-	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"image/color"
 	"strings"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"github.com/openmpns/openmpns/emulator/ui/wptheme"
 	"github.com/openmpns/openmpns/shared/payload"
 )

@@ -19,6 +19,13 @@ const (
 	PhoneHeight = controls.ScreenHeight + bezelTop + bezelBottom
 )
 
+// The power button on the body's right side: from powerTop down,
+// powerLength long.
+const (
+	powerTop    = 180
+	powerLength = 56
+)
+
 // bodySize is the phone's body at scale 1 around a screen of profile p.
 func bodySize(p tile.Profile) fyne.Size {
 	return fyne.NewSize(PhoneWidth, p.LogicalHeight()+bezelTop+bezelBottom)

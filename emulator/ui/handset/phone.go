@@ -1,8 +1,6 @@
 package handset
 
 import (
-	"github.com/openmpns/openmpns/emulator/tile"
-	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"image/color"
 	"time"
 
@@ -13,6 +11,8 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"github.com/openmpns/openmpns/emulator/ui/toastview"
 	"github.com/openmpns/openmpns/shared/payload"
 )
@@ -57,6 +57,10 @@ type Phone struct {
 	OnStart func()
 	// OnSearch, if set, is called when the user pressed the search key.
 	OnSearch func()
+	// OnPower, if set, is called when the user pressed the power button on
+	// the right side of the body (the controller locks or unlocks the
+	// phone: ShowLock, HideLock).
+	OnPower func()
 	// OnToastTapped, if set, is called when the user tapped the toast on
 	// screen (the phone opens the app at the toast's Param). The banner is
 	// already gone.
@@ -71,6 +75,9 @@ type Phone struct {
 	screens *container.Clip // clips the screen to the phone's display
 	dialog  fyne.CanvasObject
 	dialogs *fyne.Container // holds the dialog, if any
+	lock    fyne.CanvasObject
+	locks   *fyne.Container // holds the lock screen while the phone is locked
+	power   *controls.TapArea
 
 	banner     *toastview.Banner
 	toastLayer *fyne.Container // the banner, moved by hand
@@ -96,6 +103,13 @@ func NewPhone(home fyne.CanvasObject) *Phone {
 	p.screens = newClip(p.content)
 	p.dialogs = container.NewStack()
 	p.dialogs.Hide()
+	p.locks = container.NewStack()
+	p.locks.Hide()
+	p.power = controls.NewTapArea(fyne.NewSize(bezelSide, powerLength), func() {
+		if p.OnPower != nil {
+			p.OnPower()
+		}
+	})
 
 	p.banner = toastview.NewBanner(payload.Toast{})
 	p.banner.OnTapped = p.toastTapped
@@ -107,7 +121,7 @@ func NewPhone(home fyne.CanvasObject) *Phone {
 	p.keys[0] = controls.NewTapArea(fyne.NewSize(120, bezelBottom), func() { p.Back() })
 	p.keys[1] = controls.NewTapArea(fyne.NewSize(120, bezelBottom), p.startPressed)
 	p.keys[2] = controls.NewTapArea(fyne.NewSize(120, bezelBottom), func() {
-		if p.OnSearch != nil {
+		if p.OnSearch != nil && p.lock == nil {
 			p.OnSearch()
 		}
 	})
@@ -171,6 +185,9 @@ func (p *Phone) Push(screen fyne.CanvasObject) {
 // whether anything happened: false on the home screen, where a real phone
 // would leave the emulator's shell.
 func (p *Phone) Back() bool {
+	if p.lock != nil {
+		return true // the lock screen keeps the key
+	}
 	if p.dialog != nil {
 		if h, ok := p.dialog.(controls.BackHandler); !ok || !h.HandleBack() {
 			p.HideDialog()
@@ -212,6 +229,9 @@ func (p *Phone) showCurrent() {
 }
 
 func (p *Phone) startPressed() {
+	if p.lock != nil {
+		return
+	}
 	p.Home()
 	if p.OnStart != nil {
 		p.OnStart()
@@ -232,6 +252,35 @@ func (p *Phone) ShowDialog(d fyne.CanvasObject) {
 	p.dialogs.Show()
 	p.dialogs.Refresh()
 }
+
+// ShowLock shows the lock screen l over everything but the status bar and
+// the toasts (a toast shows on the lock screen too). While it is up the
+// keys under the screen do nothing and the back key is kept; the screens
+// and any dialog wait under it.
+func (p *Phone) ShowLock(l fyne.CanvasObject) {
+	if l == nil {
+		p.HideLock()
+		return
+	}
+	p.lock = l
+	controls.ScaleTree(l, p.scale)
+	p.locks.Objects = []fyne.CanvasObject{l}
+	p.locks.Show()
+	p.locks.Refresh()
+}
+
+// HideLock takes the lock screen away, if it is up.
+func (p *Phone) HideLock() {
+	if p.lock == nil {
+		return
+	}
+	p.lock = nil
+	p.locks.Objects = nil
+	p.locks.Hide()
+}
+
+// Locked reports whether the lock screen is up.
+func (p *Phone) Locked() bool { return p.lock != nil }
 
 // HideDialog removes the dialog, if any.
 func (p *Phone) HideDialog() {
@@ -406,6 +455,9 @@ func (p *Phone) SetPhoneScale(k float32) {
 	if p.dialog != nil {
 		controls.ScaleTree(p.dialog, k)
 	}
+	if p.lock != nil {
+		controls.ScaleTree(p.lock, k)
+	}
 }
 
 // fitScale is the largest factor by which the phone's body fits in size,
@@ -433,13 +485,15 @@ func (p *Phone) CreateRenderer() fyne.WidgetRenderer {
 	for i := range r.logo {
 		r.logo[i] = canvas.NewRectangle(keyColor)
 	}
-	r.objects = []fyne.CanvasObject{r.body, r.earpiece, r.camera, r.screen, p.screens, p.dialogs, p.status, p.toastClip, r.back, r.search}
+	r.powerKey = canvas.NewRectangle(bezelEdge)
+	r.objects = []fyne.CanvasObject{r.body, r.earpiece, r.camera, r.powerKey, r.screen, p.screens, p.dialogs, p.locks, p.status, p.toastClip, r.back, r.search}
 	for _, l := range r.logo {
 		r.objects = append(r.objects, l)
 	}
 	for _, k := range p.keys {
 		r.objects = append(r.objects, k)
 	}
+	r.objects = append(r.objects, p.power)
 	r.Refresh()
 	return r
 }
@@ -449,6 +503,7 @@ type phoneRenderer struct {
 	body     *canvas.Rectangle
 	earpiece *canvas.Rectangle
 	camera   *canvas.Circle
+	powerKey *canvas.Rectangle
 	screen   *canvas.Rectangle
 	back     *controls.GlyphIcon
 	search   *controls.GlyphIcon
@@ -468,6 +523,7 @@ func (r *phoneRenderer) Refresh() {
 	p.status.Refresh()
 	p.screens.Refresh()
 	p.dialogs.Refresh()
+	p.locks.Refresh()
 	r.Layout(p.Size())
 }
 
@@ -506,6 +562,14 @@ func (r *phoneRenderer) Layout(size fyne.Size) {
 	p.screens.Resize(fyne.NewSize(sw, sh-bar))
 	p.dialogs.Move(fyne.NewPos(sx, sy+bar))
 	p.dialogs.Resize(fyne.NewSize(sw, sh-bar))
+	p.locks.Move(fyne.NewPos(sx, sy+bar))
+	p.locks.Resize(fyne.NewSize(sw, sh-bar))
+	// The power button: a bar along the right edge of the body.
+	r.powerKey.Move(fyne.NewPos(ox+bw-side/2-2*k, oy+powerTop*k))
+	r.powerKey.Resize(fyne.NewSize(4*k, powerLength*k))
+	r.powerKey.CornerRadius = 2 * k
+	p.power.Move(fyne.NewPos(ox+bw-side, oy+powerTop*k))
+	p.power.Resize(fyne.NewSize(side, powerLength*k))
 	p.toastClip.Move(fyne.NewPos(sx, sy))
 	p.toastClip.Resize(fyne.NewSize(sw, p.banner.Height()))
 	p.placeBanner()

@@ -297,3 +297,39 @@ func TestPhoneProfiles(t *testing.T) {
 		}
 	}
 }
+
+// TestPhoneLock: the power button calls OnPower; while the lock screen is
+// up the keys do nothing and the screen under it waits.
+func TestPhoneLock(t *testing.T) {
+	uitest.App(t, true)
+	home, page := layout.NewSpacer(), layout.NewSpacer()
+	p := NewPhone(home)
+	w := uitest.Window(t, p, phoneSize)
+	powered := 0
+	p.OnPower = func() { powered++ }
+	test.TapCanvas(w.Canvas(), uitest.AbsPos(p.power, bezelSide/2, powerLength/2))
+	if powered != 1 {
+		t.Fatalf("power button pressed: OnPower called %d times", powered)
+	}
+	p.Push(page)
+	lock := layout.NewSpacer()
+	searched := 0
+	p.OnSearch = func() { searched++ }
+	p.ShowLock(lock)
+	if !p.Locked() || !p.locks.Visible() {
+		t.Fatal("ShowLock did not lock")
+	}
+	for _, k := range p.keys {
+		test.Tap(k)
+	}
+	if p.Current() != page || searched != 0 || !p.Locked() {
+		t.Errorf("keys while locked: screen %v, search %d, locked %v", p.Current(), searched, p.Locked())
+	}
+	p.HideLock()
+	if p.Locked() || p.locks.Visible() {
+		t.Error("HideLock did not unlock")
+	}
+	if !p.Back() || p.Current() != home {
+		t.Error("back after unlocking did not go back")
+	}
+}

@@ -1,7 +1,6 @@
 package handset
 
 import (
-	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"image/color"
 
 	"fyne.io/fyne/v2"
@@ -9,6 +8,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"github.com/openmpns/openmpns/emulator/ui/wptheme"
 )
 

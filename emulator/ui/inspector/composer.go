@@ -1,8 +1,6 @@
 package inspector
 
 import (
-	"github.com/openmpns/openmpns/emulator/ui"
-	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"strings"
 
 	"fyne.io/fyne/v2"
@@ -11,6 +9,8 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/openmpns/openmpns/emulator/ui"
+	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/sender"
 )

@@ -2,9 +2,6 @@ package inspector
 
 import (
 	"fmt"
-	"github.com/openmpns/openmpns/emulator/ui"
-	"github.com/openmpns/openmpns/emulator/ui/controls"
-	"github.com/openmpns/openmpns/emulator/ui/handset"
 	"image/color"
 	"slices"
 	"strings"
@@ -18,6 +15,9 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
+	"github.com/openmpns/openmpns/emulator/ui"
+	"github.com/openmpns/openmpns/emulator/ui/controls"
+	"github.com/openmpns/openmpns/emulator/ui/handset"
 	"github.com/openmpns/openmpns/emulator/ui/wptheme"
 	"github.com/openmpns/openmpns/shared/payload"
 )

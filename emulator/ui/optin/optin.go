@@ -2,10 +2,11 @@ package optin
 
 import (
 	"fmt"
-	"github.com/openmpns/openmpns/emulator/ui/controls"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/widget"
+
+	"github.com/openmpns/openmpns/emulator/ui/controls"
 )
 
 // OptIn is the prompt an app shows the first time it wants to send push

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"fyne.io/fyne/v2/test"
+
 	"github.com/openmpns/openmpns/emulator/ui/applist"
 	"github.com/openmpns/openmpns/emulator/ui/handset"
 	"github.com/openmpns/openmpns/emulator/ui/internal/phonetest"

@@ -1,9 +1,8 @@
 package settings
 
 import (
-	"github.com/openmpns/openmpns/emulator/tile"
-	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"image/color"
+	"slices"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -12,6 +11,8 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/openmpns/openmpns/emulator/accent"
+	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"github.com/openmpns/openmpns/emulator/ui/wptheme"
 )
 
@@ -20,6 +21,12 @@ import (
 var AccentOrder = []string{
 	"lime", "green", "emerald", "teal", "cyan", "cobalt", "indigo", "violet", "pink", "magenta",
 	"crimson", "red", "orange", "amber", "yellow", "brown", "olive", "steel", "mauve", "taupe",
+}
+
+// LockApp is an app that can show on the lock screen (it has a lock icon).
+type LockApp struct {
+	ID   string
+	Name string
 }
 
 // AppSwitch is an app on the settings page with its notification switch.
@@ -54,6 +61,10 @@ type Settings struct {
 	// OnProfile is called with the name of the screen the user picked (a
 	// tile.Profile's) and the "show more tiles" switch.
 	OnProfile func(name string, moreTiles bool)
+	// OnLock is called with the lock screen's apps the user chose: the
+	// detailed status app ("" for none) and the quick status apps, in the
+	// order the page lists them.
+	OnLock func(detailed string, quick []string)
 	// OnReset is called when the user confirmed "reset device".
 	OnReset func()
 
@@ -68,6 +79,12 @@ type Settings struct {
 	screen     *listPicker
 	moreTiles  *controls.Toggle
 	profiles   []tile.Profile
+	lockApps   []LockApp
+	detailed   *listPicker
+	detailedAt *fyne.Container // holds the detailed status picker (rebuilt with the apps)
+	quick      *fyne.Container
+	quickOn    map[string]*controls.Toggle
+	noLock     *controls.TextBlock
 	reset      *controls.Button
 	confirm    *controls.MessageBox
 	stack      *fyne.Container
@@ -93,12 +110,17 @@ func NewSettings() *Settings {
 	}
 	s.screen = newListPicker("resolution", screens, 0, func(int) { s.profileChanged() })
 	s.moreTiles = controls.NewToggle("show more tiles", false, func(bool) { s.profileChanged() })
+	s.noLock = controls.NewParagraph("No app can show on the lock screen: an app declares a lock_icon in its manifest.", controls.FontNormal, wptheme.ColorNameSubtle, controls.PageWidth, 0)
+	s.detailedAt = controls.NewColumn()
+	s.quick = controls.NewColumn(s.noLock)
+	s.quickOn = map[string]*controls.Toggle{}
 	s.reset = controls.NewButton("reset device", s.ConfirmReset)
 	content := controls.NewColumn(
 		controls.SectionTitle("notifications"), controls.Gap(8), s.apps, controls.Gap(24),
 		controls.SectionTitle("phone"), controls.Gap(8), s.airplane, s.saver, controls.Gap(24),
 		controls.SectionTitle("theme"), controls.Gap(8), s.background, controls.Gap(16), s.accent, controls.Gap(24),
-		controls.SectionTitle("screen"), controls.Gap(8), s.screen, s.moreTiles, controls.Gap(32),
+		controls.SectionTitle("screen"), controls.Gap(8), s.screen, s.moreTiles, controls.Gap(24),
+		controls.SectionTitle("lock screen"), controls.Gap(8), s.detailedAt, controls.Gap(8), s.quick, controls.Gap(32),
 		container.NewHBox(s.reset),
 	)
 	s.page = controls.NewPage("openmpns emulator", "settings", content)
@@ -195,6 +217,74 @@ func (s *Settings) SetProfile(name string, moreTiles bool) {
 	s.showMoreTiles()
 }
 
+// SetLockApps lists the apps that can show on the lock screen and shows
+// the user's choice: the detailed status app ("" for none), picked from
+// "none" and the apps, and a "quick status" switch per app, at most
+// tile.LockQuickApps of them on (a sixth switched on goes back off).
+func (s *Settings) SetLockApps(apps []LockApp, detailed string, quick []string) {
+	names := []string{"none"}
+	sel := 0
+	for i, a := range apps {
+		names = append(names, a.Name)
+		if a.ID == detailed {
+			sel = i + 1
+		}
+	}
+	if !slices.Equal(apps, s.lockApps) || s.detailed == nil {
+		s.lockApps = slices.Clone(apps)
+		s.detailed = newListPicker("detailed status", names, sel, func(int) { s.lockChanged() })
+		s.detailed.relayout = s.page.Scroll.Refresh
+		s.detailed.SetPhoneScale(s.Scale())
+		s.detailedAt.Objects = []fyne.CanvasObject{s.detailed}
+		objs := []fyne.CanvasObject{s.noLock}
+		s.quickOn = map[string]*controls.Toggle{}
+		for _, a := range apps {
+			id := a.ID
+			t := controls.NewToggle(a.Name+" quick status", false, func(on bool) { s.quickChanged(id, on) })
+			t.SetPhoneScale(s.Scale())
+			s.quickOn[id] = t
+			objs = append(objs, t)
+		}
+		s.quick.Objects = objs
+		s.noLock.Hidden = len(apps) > 0
+		controls.SetVisible(s.detailed, len(apps) > 0)
+	}
+	s.detailed.set(sel)
+	for id, t := range s.quickOn {
+		t.SetOn(slices.Contains(quick, id))
+	}
+	s.detailedAt.Refresh()
+	s.quick.Refresh()
+	s.page.Scroll.Refresh()
+}
+
+// LockApps returns the lock screen's apps as the page shows them chosen.
+func (s *Settings) LockApps() (detailed string, quick []string) {
+	if s.detailed != nil && s.detailed.selected > 0 {
+		detailed = s.lockApps[s.detailed.selected-1].ID
+	}
+	for _, a := range s.lockApps {
+		if t := s.quickOn[a.ID]; t != nil && t.On() {
+			quick = append(quick, a.ID)
+		}
+	}
+	return detailed, quick
+}
+
+func (s *Settings) quickChanged(id string, on bool) {
+	if _, quick := s.LockApps(); on && len(quick) > tile.LockQuickApps {
+		s.quickOn[id].SetOn(false) // the lock screen has room for five
+		return
+	}
+	s.lockChanged()
+}
+
+func (s *Settings) lockChanged() {
+	if s.OnLock != nil {
+		s.OnLock(s.LockApps())
+	}
+}
+
 // Profile returns the screen shown as chosen and the "show more tiles"
 // switch.
 func (s *Settings) Profile() (name string, moreTiles bool) {
@@ -232,6 +322,8 @@ func (s *Settings) HandleBack() bool {
 		s.accent.setOpen(false)
 	case s.screen.open:
 		s.screen.setOpen(false)
+	case s.detailed != nil && s.detailed.open:
+		s.detailed.setOpen(false)
 	default:
 		return false
 	}
@@ -244,6 +336,12 @@ func (s *Settings) SetPhoneScale(k float32) {
 	}
 	s.page.SetPhoneScale(k)
 	s.confirm.SetPhoneScale(k)
+	if s.detailed != nil {
+		s.detailed.SetPhoneScale(k)
+	}
+	for _, t := range s.quickOn {
+		t.SetPhoneScale(k)
+	}
 }
 
 // CreateRenderer is part of fyne.Widget.

@@ -1,10 +1,12 @@
 package settings
 
 import (
+	"strings"
 	"testing"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
+
 	"github.com/openmpns/openmpns/emulator/ui/handset"
 	"github.com/openmpns/openmpns/emulator/ui/internal/phonetest"
 	"github.com/openmpns/openmpns/emulator/ui/internal/uitest"
@@ -193,5 +195,40 @@ func TestSettingsProfile(t *testing.T) {
 	s.SetProfile("wxga", true)
 	if name, more := s.Profile(); name != "wxga" || !more || !s.moreTiles.Visible() {
 		t.Errorf("after SetProfile(wxga, true): %s, %v, offered %v", name, more, s.moreTiles.Visible())
+	}
+}
+
+// TestSettingsLockScreen chooses the detailed status app and the quick
+// status apps; a sixth quick status is refused, as the lock screen has
+// room for five.
+func TestSettingsLockScreen(t *testing.T) {
+	uitest.App(t, true)
+	s := testSettings()
+	uitest.Window(t, phonetest.Phone(s), phonetest.Size)
+	var apps []LockApp
+	for _, id := range []string{"a", "b", "c", "d", "e", "f"} {
+		apps = append(apps, LockApp{ID: id, Name: "App " + id})
+	}
+	s.SetLockApps(apps, "b", []string{"a", "c"})
+	if d, q := s.LockApps(); d != "b" || strings.Join(q, ",") != "a,c" {
+		t.Fatalf("shown %q %q, want b a,c", d, q)
+	}
+	var got []string
+	s.OnLock = func(d string, q []string) { got = append(got, d+":"+strings.Join(q, ",")) }
+	test.Tap(s.detailed)                                                       // opens
+	test.TapAt(s.detailed, fyne.NewPos(50, s.detailed.boxTop()+pickerRow*0.5)) // "none"
+	for _, id := range []string{"b", "d", "e", "f"} {
+		test.Tap(s.quickOn[id])
+	}
+	want := []string{":a,c", ":a,b,c", ":a,b,c,d", ":a,b,c,d,e"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("OnLock got %q, want %q", got, want)
+	}
+	if s.quickOn["f"].On() {
+		t.Error("a sixth quick status app was switched on")
+	}
+	s.SetLockApps(nil, "", nil)
+	if !s.noLock.Visible() || s.detailed.Visible() {
+		t.Error("with no lock apps the page does not say so")
 	}
 }

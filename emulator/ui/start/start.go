@@ -2,7 +2,6 @@ package start
 
 import (
 	"fmt"
-	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"hash/fnv"
 	"image/color"
 	"math"
@@ -16,6 +15,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"github.com/openmpns/openmpns/emulator/ui/tileview"
 	"github.com/openmpns/openmpns/shared/payload"
 )
