@@ -39,7 +39,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "openmpns-emulator:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "openmpns-emulator: server %s, state in %s\n", ses.ServerURL, o.StateDir)
+	fmt.Fprintf(stdout, "openmpns-emulator: server %s, %d phone(s), state in %s\n", ses.ServerURL, len(ses.Phones), o.StateDir)
 	ses.Window.ShowAndRun()
 	if err := ses.Close(); err != nil {
 		fmt.Fprintln(stderr, "openmpns-emulator:", err)
@@ -54,7 +54,8 @@ func parseFlags(args []string, stderr io.Writer) (options, float64, error) {
 	var o options
 	fs := flag.NewFlagSet("openmpns-emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.Server, "server", "", "pair with a running OpenMPNS server (http://HOST:PORT); default: start an embedded one")
+	fs.StringVar(&o.Server, "server", "", "pair with a running OpenMPNS server (http://HOST:PORT), or the nodes of a cluster (URL1,URL2,...: phone i starts on the i-th); default: start an embedded one")
+	fs.IntVar(&o.Phones, "phones", 1, fmt.Sprintf("how many phones the window shows, side by side (1 to %d); each is a whole device with its own identity and state; \"add phone\" in the window adds more", MaxPhones))
 	fs.StringVar(&o.StateDir, "state", defaultState(), "directory for the phone's identity, consent, tiles and the embedded server's data")
 	fs.StringVar(&o.AppsFile, "apps", "", "apps manifest (JSON); default: the built-in News, Photos, Mail, ... set")
 	fs.StringVar(&o.Backend, "backend", "", "base URL of the apps' cloud service (replaces {backend} in the manifest), e.g. http://127.0.0.1:8090 from 'openmpns demo-backend'")
@@ -72,6 +73,9 @@ func parseFlags(args []string, stderr io.Writer) (options, float64, error) {
 	}
 	if *scale != 0 && (*scale < 0.5 || *scale > 4) {
 		return o, 0, fmt.Errorf("--scale %v: must be between 0.5 and 4", *scale)
+	}
+	if o.Phones < 1 || o.Phones > MaxPhones {
+		return o, 0, fmt.Errorf("--phones %d: want 1 to %d", o.Phones, MaxPhones)
 	}
 	if o.Profile != "" {
 		if _, err := tile.LookupProfile(o.Profile); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,9 +25,13 @@ import (
 
 // options are the emulator's command-line choices.
 type options struct {
-	// Server pairs with a running server (http://host:port); "" starts an
-	// embedded one on a free loopback port.
+	// Server pairs with a running server (http://host:port), or with the
+	// nodes of a cluster (several URLs, comma-separated: phone i's first
+	// node is the i-th, the others its fallbacks); "" starts an embedded
+	// server on a loopback port.
 	Server string
+	// Phones is how many phones the window shows at start (1 when 0).
+	Phones int
 	// StateDir keeps the phone (identity, consent, tiles) and the embedded
 	// server's data.
 	StateDir string
@@ -50,14 +55,19 @@ type options struct {
 	Logger        *slog.Logger
 }
 
-// session is a running emulator: server (if embedded), phone, window.
+// MaxPhones is the most phones one window shows.
+const MaxPhones = 8
+
+// session is a running emulator: server (if embedded), phones, window.
 type session struct {
 	Shell  *shell.Shell
 	Window fyne.Window
-	Phone  *phone.Phone
+	Phones []*phone.Phone
 	// Server is the embedded server, nil when pairing with another.
 	Server    *server.Server
 	ServerURL string
+	servers   []string
+	newPhone  func(i int) (*phone.Phone, error)
 	stop      chan struct{}
 	done      chan struct{}
 	// stopFrames cancels the frame sampler, if any.
@@ -89,32 +99,68 @@ func start(a fyne.App, o options) (*session, error) {
 		return nil, err
 	}
 	ses := &session{stop: make(chan struct{}), done: make(chan struct{}), ServerURL: o.Server}
+	for _, u := range strings.Split(o.Server, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			ses.servers = append(ses.servers, u)
+		}
+	}
 	if o.Server == "" {
 		srv, err := startEmbedded(filepath.Join(o.StateDir, "server"), o)
 		if err != nil {
 			return nil, err
 		}
 		ses.Server, ses.ServerURL = srv, srv.URL()
+		ses.servers = []string{srv.URL()}
 	}
 	loader := images.NewLoader(images.Config{})
 	w := a.NewWindow("OpenMPNS emulator")
 	sh := shell.New(a, w.Clipboard(), man, loader)
-	ph, err := phone.New(phone.Config{
-		Server: ses.ServerURL, StateDir: filepath.Join(o.StateDir, "phone"),
-		Apps: phone.FromManifest(man, o.Backend), AutoConsent: auto, OnChange: sh.Handle, Logger: o.Logger,
-		Profile: o.Profile,
-		Prefetch: func(ctx context.Context, ref string, domains []string) error {
-			_, err := loader.Fetch(ctx, ref, domains, nil)
-			return err
-		},
-	})
-	if err != nil {
-		if ses.Server != nil {
-			ses.Server.Close()
+	ses.Shell, ses.Window = sh, w
+	// newPhone makes phone i (from 0): a whole device with its own state
+	// directory (identity, consent, tiles, settings, profile), on the i-th
+	// node of a cluster, with the others to fall back to.
+	ses.newPhone = func(i int) (*phone.Phone, error) {
+		dir, name := "phone", "phone 1"
+		if i > 0 {
+			dir, name = "phone"+strconv.Itoa(i+1), "phone "+strconv.Itoa(i+1)
 		}
-		return nil, err
+		first, rest := nodesFor(ses.servers, i)
+		d := sh.AddDevice(name)
+		ph, err := phone.New(phone.Config{
+			Server: first, Servers: rest, StateDir: filepath.Join(o.StateDir, dir),
+			Apps: phone.FromManifest(man, o.Backend), AutoConsent: auto, OnChange: d.Handle, Logger: o.Logger,
+			Profile: o.Profile,
+			Prefetch: func(ctx context.Context, ref string, domains []string) error {
+				_, err := loader.Fetch(ctx, ref, domains, nil)
+				return err
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		d.Attach(ph)
+		ses.Phones = append(ses.Phones, ph)
+		return ph, nil
 	}
-	sh.Attach(ph)
+	for i := range max(1, o.Phones) {
+		if _, err := ses.newPhone(i); err != nil {
+			ses.closePhones()
+			if ses.Server != nil {
+				ses.Server.Close()
+			}
+			return nil, err
+		}
+	}
+	sh.OnAddPhone = func() {
+		if len(ses.Phones) >= MaxPhones {
+			return
+		}
+		if _, err := ses.newPhone(len(ses.Phones)); err != nil {
+			o.Logger.Error("add phone", "err", err)
+			return
+		}
+		sh.Update(func() { w.Resize(sh.WindowSize()) })
+	}
 	content := sh.Content()
 	if o.FrameStats > 0 {
 		fs := NewFrameSampler(nil, nil)
@@ -135,7 +181,6 @@ func start(a fyne.App, o options) (*session, error) {
 			}
 		})
 	})
-	ses.Shell, ses.Window, ses.Phone = sh, w, ph
 	go ses.tick()
 	return ses, nil
 }
@@ -162,9 +207,28 @@ func (s *session) Close() error {
 		s.stopFrames()
 	}
 	s.Shell.Close()
-	err := s.Phone.Close()
+	err := s.closePhones()
 	if s.Server != nil {
 		err = errors.Join(err, s.Server.Close())
+	}
+	return err
+}
+
+// nodesFor spreads phones over the nodes of a cluster: phone i (from 0)
+// starts on node i (round the list), and falls back to the others in order.
+func nodesFor(servers []string, i int) (first string, rest []string) {
+	n := len(servers)
+	for j := 1; j < n; j++ {
+		rest = append(rest, servers[(i+j)%n])
+	}
+	return servers[i%n], rest
+}
+
+// closePhones stops every phone.
+func (s *session) closePhones() error {
+	var err error
+	for _, p := range s.Phones {
+		err = errors.Join(err, p.Close())
 	}
 	return err
 }

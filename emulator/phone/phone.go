@@ -77,6 +77,9 @@ type Change struct {
 type Config struct {
 	// Server is the OpenMPNS server's base URL.
 	Server string
+	// Servers are more base URLs of the same service (other nodes of a
+	// cluster), which the device fails over to (device.Config.Servers).
+	Servers []string
 	// StateDir keeps the device identity and the phone's settings.
 	StateDir string
 	Apps     []App
@@ -351,7 +354,7 @@ func (p *Phone) startDevice() error {
 		devDir = filepath.Join(p.cfg.StateDir, "device")
 	}
 	dev, err := device.New(device.Config{
-		Server: p.cfg.Server, StateDir: devDir, Logger: p.log, Clock: p.clk, MinBackoff: p.cfg.MinBackoff,
+		Server: p.cfg.Server, Servers: p.cfg.Servers, StateDir: devDir, Logger: p.log, Clock: p.clk, MinBackoff: p.cfg.MinBackoff,
 		MaxBackoff: 5 * time.Second, Client: "openmpns-emulator",
 		Handlers: device.Handlers{
 			ChannelURIUpdated:       p.onURI,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/openmpns/openmpns/emulator/accent"
 	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/ui/inspector"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/sender"
 )
@@ -38,21 +39,22 @@ func colourAt(img image.Image, o fyne.CanvasObject, dx, dy float32) color.NRGBA 
 func TestAppAccentsOnFirstShow(t *testing.T) {
 	ses := startQuiet(t)
 	sh := ses.Shell
+	d := ses.Dev
 	mailBlue := color.NRGBA{R: 0x00, G: 0x72, B: 0xC6, A: 0xFF}
 	check := func(when string, calendar color.NRGBA) {
 		t.Helper()
 		sh.Update(func() {
 			img := ses.Window.Canvas().Capture()
-			if got := colourAt(img, sh.start.Tile("com.openmpns.mail"), 5, 40); got != mailBlue {
+			if got := colourAt(img, d.start.Tile("com.openmpns.mail"), 5, 40); got != mailBlue {
 				t.Errorf("%s: the mail tile is drawn %v, want its app's accent %v", when, got, mailBlue)
 			}
-			if got := colourAt(img, sh.start.Tile("com.openmpns.calendar"), 5, 40); got != calendar {
+			if got := colourAt(img, d.start.Tile("com.openmpns.calendar"), 5, 40); got != calendar {
 				t.Errorf("%s: the calendar tile is drawn %v, want the user's accent %v", when, got, calendar)
 			}
 		})
 	}
 	check("first show", accent.Default)
-	sh.Phone().SetLook(false, "lime")
+	d.Phone().SetLook(false, "lime")
 	check("after choosing lime", accent.Lime)
 }
 
@@ -62,11 +64,12 @@ func TestAppAccentsOnFirstShow(t *testing.T) {
 func TestTilesKeepTheirPhase(t *testing.T) {
 	ses := startQuiet(t)
 	sh := ses.Shell
+	d := ses.Dev
 	const news, photos, mail = "com.openmpns.news", "com.openmpns.photos", "com.openmpns.mail"
 	uri := func(app string) string {
 		var u string
 		onUI(t, sh, app+"'s Channel URI", func() bool {
-			pg, _ := sh.Phone().Page(app)
+			pg, _ := d.Phone().Page(app)
 			u = pg.URI
 			return u != "" && pg.TileBound
 		})
@@ -74,32 +77,32 @@ func TestTilesKeepTheirPhase(t *testing.T) {
 	}
 	send(t)(sender.NewTile(uri(news), &payload.Tile{Template: payload.TemplateFlip,
 		Fields: map[string]string{payload.BackTitle: "Back", payload.BackContent: "story"}}, sender.Immediate))
-	onUI(t, sh, "the news tile with a back", func() bool { return sh.start.Tile(news).HasBack() })
+	onUI(t, sh, "the news tile with a back", func() bool { return d.start.Tile(news).HasBack() })
 	sh.Update(func() {
-		sh.start.Tile(news).SetFace(true)
-		sh.start.Tile(photos).NextImage()
+		d.start.Tile(news).SetFace(true)
+		d.start.Tile(photos).NextImage()
 	})
 	kept := func(when string) {
 		t.Helper()
 		sh.Update(func() {
-			if !sh.start.Tile(news).Back() {
+			if !d.start.Tile(news).Back() {
 				t.Errorf("%s: the news tile turned to its front", when)
 			}
-			if got := sh.start.Tile(photos).CycleIndex(); got != 1 {
+			if got := d.start.Tile(photos).CycleIndex(); got != 1 {
 				t.Errorf("%s: the photos tile shows image %d, want 1", when, got)
 			}
 		})
 	}
-	sh.Phone().SetLook(true, "teal")
+	d.Phone().SetLook(true, "teal")
 	kept("after a settings change")
 	send(t)(sender.NewTile(uri(mail), &payload.Tile{Template: payload.TemplateIconic,
 		Fields: map[string]string{payload.Count: "3"}}, sender.Immediate))
-	onUI(t, sh, "the mail count", func() bool { return sh.start.Tile(mail).State().Count() == 3 })
+	onUI(t, sh, "the mail count", func() bool { return d.start.Tile(mail).State().Count() == 3 })
 	kept("after another tile's update")
-	if err := sh.Phone().SetTileSize(mail, tile.Small); err != nil {
+	if err := d.Phone().SetTileSize(mail, tile.Small); err != nil {
 		t.Fatal(err)
 	}
-	onUI(t, sh, "the mail tile small", func() bool { return sh.start.Tile(mail).TileSize() == tile.Small })
+	onUI(t, sh, "the mail tile small", func() bool { return d.start.Tile(mail).TileSize() == tile.Small })
 	kept("after another tile's resize")
 }
 
@@ -119,10 +122,11 @@ func TestRemoteImageReachesTheTile(t *testing.T) {
 	t.Cleanup(srv.Close)
 	ses := startQuiet(t)
 	sh := ses.Shell
+	d := ses.Dev
 	const photos = "com.openmpns.photos"
 	var uri string
 	onUI(t, sh, "the photos Channel URI", func() bool {
-		pg, _ := sh.Phone().Page(photos)
+		pg, _ := d.Phone().Page(photos)
 		uri = pg.URI
 		return uri != "" && pg.TileBound
 	})
@@ -132,7 +136,7 @@ func TestRemoteImageReachesTheTile(t *testing.T) {
 	}
 	send(t)(sender.NewTile(uri, u, sender.Immediate))
 	onUI(t, sh, "the remote image on the photos tile", func() bool {
-		return colourAt(ses.Window.Canvas().Capture(), sh.start.Tile(photos), 40, 40) == red
+		return colourAt(ses.Window.Canvas().Capture(), d.start.Tile(photos), 40, 40) == red
 	})
 }
 
@@ -142,17 +146,18 @@ func TestRemoteImageReachesTheTile(t *testing.T) {
 func TestProfileFromSettings(t *testing.T) {
 	r := startQuiet(t)
 	sh := r.Shell
+	d := r.Dev
 	check := func(name string, more bool, screenH float32, columns int) {
 		t.Helper()
-		sh.Update(func() { sh.settings.OnProfile(name, more) })
+		sh.Update(func() { d.settings.OnProfile(name, more) })
 		sh.Update(func() {
-			if got := sh.view.ScreenSize().Height / sh.view.Scale(); got-screenH > 0.01 || screenH-got > 0.01 {
+			if got := d.view.ScreenSize().Height / d.view.Scale(); got-screenH > 0.01 || screenH-got > 0.01 {
 				t.Errorf("%s: screen %v units high, want %v", name, got, screenH)
 			}
-			if got := sh.start.Columns(); got != columns {
+			if got := d.start.Columns(); got != columns {
 				t.Errorf("%s: start screen of %d columns, want %d", name, got, columns)
 			}
-			if n, m := sh.settings.Profile(); n != name || m != more {
+			if n, m := d.settings.Profile(); n != name || m != more {
 				t.Errorf("%s: settings show %s, %v", name, n, m)
 			}
 		})
@@ -168,20 +173,21 @@ func TestProfileFromSettings(t *testing.T) {
 func TestLockScreenFollowsTiles(t *testing.T) {
 	r := startQuiet(t)
 	sh := r.Shell
+	d := r.Dev
 	const mail, news = "com.openmpns.mail", "com.openmpns.news"
-	if err := sh.Phone().SetLockApps(mail, []string{news, mail}); err != nil {
+	if err := d.Phone().SetLockApps(mail, []string{news, mail}); err != nil {
 		t.Fatal(err)
 	}
-	sh.Update(func() { sh.view.OnPower() })
+	sh.Update(func() { d.view.OnPower() })
 	sh.Update(func() {
-		if !sh.Locked() || len(sh.lock.Detailed()) != 0 || sh.lock.QuickShown() != 0 {
-			t.Errorf("locked %v with text %q and %d counts before any update", sh.Locked(), sh.lock.Detailed(), sh.lock.QuickShown())
+		if !d.Locked() || len(d.lock.Detailed()) != 0 || d.lock.QuickShown() != 0 {
+			t.Errorf("locked %v with text %q and %d counts before any update", d.Locked(), d.lock.Detailed(), d.lock.QuickShown())
 		}
 	})
 	uri := func(app string) string {
 		var u string
 		onUI(t, sh, app+"'s Channel URI", func() bool {
-			pg, _ := sh.Phone().Page(app)
+			pg, _ := d.Phone().Page(app)
 			u = pg.URI
 			return u != "" && pg.TileBound
 		})
@@ -192,13 +198,59 @@ func TestLockScreenFollowsTiles(t *testing.T) {
 	send(t)(sender.NewTile(uri(news), &payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
 		payload.Count: "9", payload.WideBackContent: "not the detailed app"}}, sender.Immediate))
 	onUI(t, sh, "the lock screen with mail's text and two counts", func() bool {
-		d := sh.lock.Detailed()
-		return len(d) == 2 && d[0] == "Alice" && sh.lock.QuickShown() == 2
+		text := d.lock.Detailed()
+		return len(text) == 2 && text[0] == "Alice" && d.lock.QuickShown() == 2
 	})
-	sh.Update(func() { test.Tap(sh.lock) })
+	sh.Update(func() { test.Tap(d.lock) })
 	sh.Update(func() {
-		if sh.Locked() {
+		if d.Locked() {
 			t.Error("a tap on the lock screen did not unlock")
 		}
+	})
+}
+
+// TestTwoPhonesInOneWindow adds a second phone: the composer offers an app
+// on each phone and on every phone, "every phone" reaches both, and the
+// inspector says which phone received what.
+func TestTwoPhonesInOneWindow(t *testing.T) {
+	r := startQuiet(t)
+	sh := r.Shell
+	d1 := r.Dev
+	var d2 *Device
+	sh.OnAddPhone = func() { d2 = r.addPhone() }
+	test.Tap(sh.addPhone) // "add phone", beside the inspector
+	if d2 == nil || len(sh.Devices()) != 2 {
+		t.Fatal("add phone did not add one")
+	}
+	for _, d := range []*Device{d1, d2} {
+		onUI(t, sh, d.Name()+"'s news channel", func() bool {
+			pg, _ := d.Phone().Page("com.openmpns.news")
+			return pg.URI != "" && pg.TileBound
+		})
+	}
+	var every string
+	sh.Update(func() {
+		for _, a := range sh.inspector.Apps() {
+			if a.Name == "News on every phone" {
+				every = a.ID
+			}
+		}
+	})
+	if every == "" {
+		t.Fatal("the composer does not offer News on every phone")
+	}
+	sh.Update(func() {
+		sh.compose(inspector.ComposeRequest{App: every, Kind: payload.KindTile,
+			Tile: payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{payload.Title: "Both"}}})
+	})
+	for _, d := range []*Device{d1, d2} {
+		onUI(t, sh, "the tile on "+d.Name(), func() bool { return d.start.Tile("com.openmpns.news").State().Get(payload.Title) == "Both" })
+	}
+	onUI(t, sh, "the inspector naming both phones", func() bool {
+		seen := map[string]bool{}
+		for _, n := range sh.inspector.Notifications() {
+			seen[n.App] = true
+		}
+		return seen["News · phone 1"] && seen["News · phone 2"]
 	})
 }

@@ -2,6 +2,7 @@ package shell
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -22,7 +23,10 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // shell, its content in a window of the size the emulator opens at.
 type rig struct {
 	Shell  *Shell
+	Dev    *Device // the first phone's
 	Window fyne.Window
+	// addPhone adds another phone on the same server.
+	addPhone func() *Device
 }
 
 // newRig starts a rig; auto answers every opt-in prompt (nil: ask).
@@ -45,16 +49,23 @@ func newRig(t *testing.T, auto *bool) *rig {
 	loader := images.NewLoader(images.Config{})
 	w := test.NewWindow(nil)
 	sh := New(a, w.Clipboard(), man, loader)
-	ph, err := phone.New(phone.Config{Server: srv.URL(), StateDir: t.TempDir(), Apps: phone.FromManifest(man, ""),
-		AutoConsent: auto, OnChange: sh.Handle, Logger: quiet,
-		Prefetch: func(ctx context.Context, ref string, domains []string) error {
-			_, err := loader.Fetch(ctx, ref, domains, nil)
-			return err
-		}})
-	if err != nil {
-		t.Fatal(err)
+	var phones []*phone.Phone
+	add := func() *Device {
+		d := sh.AddDevice(fmt.Sprintf("phone %d", len(phones)+1))
+		ph, err := phone.New(phone.Config{Server: srv.URL(), StateDir: t.TempDir(), Apps: phone.FromManifest(man, ""),
+			AutoConsent: auto, OnChange: d.Handle, Logger: quiet,
+			Prefetch: func(ctx context.Context, ref string, domains []string) error {
+				_, err := loader.Fetch(ctx, ref, domains, nil)
+				return err
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Attach(ph)
+		phones = append(phones, ph)
+		return d
 	}
-	sh.Attach(ph)
+	d := add()
 	sh.Update(func() {
 		w.SetContent(sh.Content())
 		w.SetPadded(false)
@@ -62,8 +73,10 @@ func newRig(t *testing.T, auto *bool) *rig {
 	})
 	t.Cleanup(func() {
 		sh.Close()
-		ph.Close()
+		for _, ph := range phones {
+			ph.Close()
+		}
 		w.Close()
 	})
-	return &rig{Shell: sh, Window: w}
+	return &rig{Shell: sh, Dev: d, Window: w, addPhone: add}
 }

@@ -178,6 +178,9 @@ func (i *Inspector) showDetail() {
 // SetApps sets the apps the composer can send to.
 func (i *Inspector) SetApps(apps []ui.App) { i.composer.setApps(apps) }
 
+// Apps returns the apps the composer offers.
+func (i *Inspector) Apps() []ui.App { return slices.Clone(i.composer.apps) }
+
 // SetResult shows the service's answer to the last send: a status line
 // ("200 OK", or an error) and the X-* status headers.
 func (i *Inspector) SetResult(status string, headers map[string]string) {
