@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -69,6 +70,7 @@ type session struct {
 	servers   []string
 	newPhone  func(i int) (*phone.Phone, error)
 	stop      chan struct{}
+	stopOnce  sync.Once
 	done      chan struct{}
 	// stopFrames cancels the frame sampler, if any.
 	stopFrames func()
@@ -181,6 +183,7 @@ func start(a fyne.App, o options) (*session, error) {
 			}
 		})
 	})
+	a.Lifecycle().SetOnStopped(ses.halt)
 	go ses.tick()
 	return ses, nil
 }
@@ -199,9 +202,19 @@ func (s *session) tick() {
 	}
 }
 
-// Close stops the phone, the embedded server and the ticker.
+// halt stops the clock and the shell's updates when the window's event
+// loop stops: after it, fyne.Do would run them on the caller's goroutine,
+// off the UI thread. It may be called more than once.
+func (s *session) halt() {
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		s.Shell.Halt()
+	})
+}
+
+// Close stops the phones, the embedded server and the ticker.
 func (s *session) Close() error {
-	close(s.stop)
+	s.halt()
 	<-s.done
 	if s.stopFrames != nil {
 		s.stopFrames()

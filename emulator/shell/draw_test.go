@@ -251,6 +251,6 @@ func TestTwoPhonesInOneWindow(t *testing.T) {
 		for _, n := range sh.inspector.Notifications() {
 			seen[n.App] = true
 		}
-		return seen["News · phone 1"] && seen["News · phone 2"]
+		return seen["1 · News"] && seen["2 · News"]
 	})
 }

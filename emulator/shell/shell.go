@@ -267,7 +267,7 @@ func (s *Shell) refreshApps() {
 }
 
 // refreshInspector lists every phone's notifications, oldest first; with
-// several phones each says which phone received it.
+// several phones each says which phone received it ("2 · News").
 func (s *Shell) refreshInspector() {
 	names := map[string]string{}
 	for _, a := range s.man.Apps {
@@ -285,7 +285,8 @@ func (s *Shell) refreshInspector() {
 				n.App = name
 			}
 			if s.several() {
-				n.App += " · " + d.name
+				// The phone first: the list's app column is narrow.
+				n.App = strings.TrimPrefix(d.name, "phone ") + " · " + n.App
 			}
 			ns = append(ns, n)
 		}
@@ -374,6 +375,10 @@ func describe(resp *sender.Response, err error) (string, map[string]string) {
 	}
 	return fmt.Sprintf("HTTP %d %s", resp.StatusCode, resp.NotificationStatus), h
 }
+
+// Halt makes the shell drop the phones' change reports from now on, as
+// Close does, without waiting: call it when the window's event loop stops.
+func (s *Shell) Halt() { s.cancel() }
 
 // Close stops the shell's background work (image fetches, toast timers,
 // composer sends) and waits for its goroutines; changes reported after it

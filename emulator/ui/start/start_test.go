@@ -1,6 +1,7 @@
 package start
 
 import (
+	"fmt"
 	"image/color"
 	"testing"
 	"time"
@@ -293,5 +294,30 @@ func TestStartResizeOffersTheTileSizes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStartTickOnlyWhatIsSeen: a tile scrolled out of sight keeps its turn
+// and flips once it is scrolled back into view.
+func TestStartTickOnlyWhatIsSeen(t *testing.T) {
+	s, _ := newTestStart(t)
+	for range 6 { // enough tiles to scroll
+		s.Pin(fmt.Sprintf("more%d", s.grid.index["weather"]+len(s.Tiles())), uitest.NewTile(payload.TemplateFlip, tile.Medium, map[string]string{payload.Title: "More"}))
+	}
+	news := s.Tile("news")
+	now := uitest.Time
+	s.Tick(now) // schedules
+	s.scroll.ScrollToBottom()
+	if y := news.Position().Y; y+news.Size().Height > s.scroll.Offset.Y {
+		t.Fatalf("the news tile (at %v) is still in sight at offset %v", y, s.scroll.Offset.Y)
+	}
+	s.Tick(now.Add(FlipEvery))
+	if news.Back() {
+		t.Error("a tile out of sight flipped")
+	}
+	s.scroll.ScrollToTop()
+	s.Tick(now.Add(FlipEvery + time.Second))
+	if !news.Back() {
+		t.Error("the tile did not flip once in sight again")
 	}
 }
