@@ -24,6 +24,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/openmpns/openmpns/emulator/apps"
@@ -98,12 +99,9 @@ func New(a fyne.App, clip fyne.Clipboard, man *apps.Manifest, loader *images.Loa
 	})
 	// The phones take the room the inspector leaves and grow into it.
 	s.content = container.NewBorder(nil, nil, nil,
-		container.NewBorder(nil, container.NewHBox(layoutSpacer(), s.addPhone), nil, nil, s.inspector), s.phones)
+		container.NewBorder(nil, container.NewHBox(layout.NewSpacer(), s.addPhone), nil, nil, s.inspector), s.phones)
 	return s
 }
-
-// layoutSpacer pushes the "add phone" button to the right.
-func layoutSpacer() fyne.CanvasObject { return container.NewStack() }
 
 // AddDevice adds a phone's views, named name ("phone 2"), beside the
 // others; attach its phone with Device.Attach, whose Config.OnChange is
@@ -228,8 +226,8 @@ func (s *Shell) Power() {
 // composer offers each phone and all of them.
 func (s *Shell) several() bool { return len(s.devices) > 1 }
 
-// target is where the composer sends: an app on one phone, or on every
-// phone (d nil).
+// targetID is the composer's id of an app on phone d, or on every phone
+// when d is nil: "1/com.example.news", "*/com.example.news".
 func (s *Shell) targetID(d *Device, app string) string {
 	if d == nil {
 		return "*/" + app
