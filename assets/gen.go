@@ -32,6 +32,12 @@ func main() {
 		write("apps/images/"+name+"_icon.png", glyph(202, scaled(glyphs[name], 0.8)))
 		write("apps/images/"+name+"_icon_small.png", glyph(110, scaled(glyphs[name], 0.8)))
 	}
+	// Lock screen icons: 38×38, white on transparent, the glyph filling
+	// most of the box (Microsoft's "Lock screen notifications for Windows
+	// Phone 8").
+	for _, name := range []string{"news", "photos", "mail", "calendar"} {
+		write("apps/lock/"+name+".png", glyph(38, scaled(glyphs[name], 0.95)))
+	}
 	write("apps/images/news_small.png", paint(159, 159, city))
 	write("apps/images/news_medium.png", paint(336, 336, city))
 	write("apps/images/news_wide.png", paint(691, 336, city))

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${DEMO_BACKEND_PORT:-8090}
 state=${DEMO_STATE:-${XDG_CONFIG_HOME:-$HOME/.config}/openmpns/demo}
+phones=${DEMO_PHONES:-2}
 
 if [ -z "${DISPLAY:-}" ] || [ ! -x bin/openmpns-emulator ]; then
   echo "No display (DISPLAY is not set) or no emulator build: showing the terminal demo."
@@ -16,6 +17,8 @@ echo "Starting the demo cloud service on 127.0.0.1:$port"
 bin/openmpns demo-backend --listen "127.0.0.1:$port" &
 backend=$!
 trap 'kill $backend 2>/dev/null || true' EXIT
-echo "Starting the emulator (state in $state). Tap News or Mail and allow notifications;"
-echo "Photos updates by itself. Close the window to stop."
-bin/openmpns-emulator --backend "http://127.0.0.1:$port" --state "$state" "$@"
+echo "Starting the emulator with $phones phones (state in $state; DEMO_PHONES=1 for one)."
+echo "Tap News or Mail on a phone and allow notifications; Photos updates by itself,"
+echo "on every phone: each is a device of its own, and the demo service pushes to each."
+echo "Close the window to stop."
+bin/openmpns-emulator --backend "http://127.0.0.1:$port" --state "$state" --phones "$phones" "$@"

@@ -15,6 +15,8 @@
 //	      "name": "News",                   required; the name under the icon and in toasts
 //	      "icon": "icons/news.png",         required; a PNG, relative to the manifest's directory
 //	      "accent": "crimson",              optional; an accent name (see accent.Names) or "#RRGGBB"
+//	      "lock_icon": "lock/news.png",     optional; a 38×38 PNG, white on transparent: the app can show
+//	                                        its count and text on the lock screen (LockIconSize)
 //	      "tile": {                         the app's primary tile, as pinned
 //	        "template": "FlipTile",         FlipTile, CycleTile, IconicTile, or "" (or "WP7.5") for the WP7.5 tile
 //	        "size": "medium",               small, medium (the default) or wide
@@ -33,7 +35,7 @@
 //	}
 //
 // Unknown fields are refused, and field names are case-sensitive. Image
-// paths in tile fields follow tile.FSImages: relative to the manifest's
+// paths in tile fields follow tile.AppPath: relative to the manifest's
 // directory, with or without a leading slash; a default tile cannot name a
 // remote image, because a phone pins a tile from the files the app ships.
 // In backend, the placeholder {backend} (at the start of the URL) stands for
@@ -58,6 +60,7 @@
 package apps
 
 import (
+	"errors"
 	"image/color"
 	"io/fs"
 	"maps"
@@ -108,6 +111,12 @@ type App struct {
 	// Accent is an accent name ("cobalt") or "#RRGGBB"; "" uses the
 	// user's accent. See AccentColor.
 	Accent string `json:"accent,omitempty"`
+	// LockIcon is the path of the app's lock screen icon in FS (the
+	// DeviceLockImageURI of a Windows Phone 8 app manifest): a
+	// LockIconSize×LockIconSize PNG of white pixels on transparency. An app
+	// with one can be chosen in Settings to show its count (quick status)
+	// and text (detailed status) on the lock screen; "" for none.
+	LockIcon string `json:"lock_icon,omitempty"`
 	// Tile is the app's primary tile as pinned.
 	Tile Tile `json:"tile"`
 	// Service is the service name the channel is opened with; may be "".
@@ -201,6 +210,24 @@ func (a *App) BackendURL(backendBase string) string {
 		return ""
 	}
 	return strings.ReplaceAll(a.Backend, BackendPlaceholder, base)
+}
+
+// LockIconSize is the side of a lock screen icon in pixels.
+const LockIconSize = 38
+
+// LockIconData returns the bytes of the app's lock screen icon.
+func (a *App) LockIconData() ([]byte, error) {
+	if a.LockIcon == "" {
+		return nil, &Error{App: a.ID, Field: "lock_icon", Err: errors.New("the app has no lock screen icon")}
+	}
+	if a.FS == nil {
+		return nil, &Error{App: a.ID, Field: "lock_icon", Err: errNoFS}
+	}
+	data, err := fs.ReadFile(a.FS, a.LockIcon)
+	if err != nil {
+		return nil, &Error{App: a.ID, Field: "lock_icon", Err: err}
+	}
+	return data, nil
 }
 
 // IconData returns the bytes of the app's PNG icon.

@@ -58,7 +58,22 @@ func makeFiles(t testing.TB) fstest.MapFS {
 		"images/photo.jpg":   {Data: jpegBytes(t, 691, 336)},
 		"images/readme.txt":  {Data: []byte("hello")},
 		"images/sub/dir.png": {Data: pngBytes(t, 10, 10)},
+		"lock/a.png":         {Data: lockPNG(t, 38, color.NRGBA{255, 255, 255, 200})},
+		"lock/big.png":       {Data: lockPNG(t, 48, color.NRGBA{255, 255, 255, 255})},
+		"lock/red.png":       {Data: lockPNG(t, 38, color.NRGBA{255, 0, 0, 255})},
 	}
+}
+
+// lockPNG is a size×size PNG, transparent but for one pixel of c.
+func lockPNG(t testing.TB, size int, c color.NRGBA) []byte {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, size, size))
+	img.SetNRGBA(size/2, size/2, c)
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // manifest wraps app objects (JSON text) in a manifest.
@@ -110,6 +125,14 @@ func TestParseValid(t *testing.T) {
 		{"icon path cleaned", manifest(`{"id": "x", "name": "X", "icon": "./icons//a.png"}`), func(t *testing.T, a *apps.App) {
 			if a.Icon != "icons/a.png" {
 				t.Errorf("icon %q, want icons/a.png", a.Icon)
+			}
+		}},
+		{"lock icon", manifest(with(`"lock_icon": "/lock/a.png"`)), func(t *testing.T, a *apps.App) {
+			if a.LockIcon != "lock/a.png" {
+				t.Errorf("lock icon %q, want lock/a.png", a.LockIcon)
+			}
+			if b, err := a.LockIconData(); err != nil || len(b) == 0 {
+				t.Errorf("LockIconData: %d bytes, %v", len(b), err)
 			}
 		}},
 		{"byte order mark", append([]byte("\xEF\xBB\xBF"), manifest(minimal)...), func(t *testing.T, a *apps.App) {}},
@@ -172,6 +195,10 @@ func TestParseInvalid(t *testing.T) {
 		{"duplicate id", string(manifest(minimal, `{"id": "com.example.a", "name": "B", "icon": "icons/b.png"}`)), "com.example.a", 2, "id", "duplicate id: app #1 has it too", nil},
 		{"missing name", string(manifest(`{"id": "x", "name": "  ", "icon": "icons/a.png"}`)), "x", 1, "name", "required", nil},
 		{"missing icon field", string(manifest(`{"id": "x", "name": "X"}`)), "x", 1, "icon", "required", nil},
+		{"lock icon too large", string(manifest(with(`"lock_icon": "lock/big.png"`))), "com.example.a", 1, "lock_icon", "48×48 pixels: a lock screen icon is 38×38", nil},
+		{"lock icon in colour", string(manifest(with(`"lock_icon": "lock/red.png"`))), "com.example.a", 1, "lock_icon", "coloured pixel at 19,19", nil},
+		{"lock icon missing", string(manifest(with(`"lock_icon": "lock/nope.png"`))), "com.example.a", 1, "lock_icon", "no such file", fs.ErrNotExist},
+		{"lock icon not a PNG", string(manifest(with(`"lock_icon": "icons/photo.jpg"`))), "com.example.a", 1, "lock_icon", "not a PNG", nil},
 		{"missing icon file", string(manifest(`{"id": "x", "name": "X", "icon": "icons/nope.png"}`)), "x", 1, "icon", `"icons/nope.png": no such file`, fs.ErrNotExist},
 		{"icon outside", string(manifest(`{"id": "x", "name": "X", "icon": "../icons/a.png"}`)), "x", 1, "icon", "must stay inside the manifest's directory", nil},
 		{"icon is a directory", string(manifest(`{"id": "x", "name": "X", "icon": "icons"}`)), "x", 1, "icon", "not a PNG image", nil},

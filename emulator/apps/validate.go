@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	_ "image/jpeg" // tile images may be JPEG
 	"image/png"
 	"io/fs"
@@ -14,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/openmpns/openmpns/emulator/accent"
+	"github.com/openmpns/openmpns/emulator/tile"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/wire"
 )
@@ -50,6 +52,13 @@ func (c *checker) check(index int, a *App, channelSet bool) {
 		c.add(index, id, "icon", err)
 	} else {
 		a.Icon = p
+	}
+	if a.LockIcon != "" {
+		if p, err := c.lockIcon(a.LockIcon); err != nil {
+			c.add(index, id, "lock_icon", err)
+		} else {
+			a.LockIcon = p
+		}
 	}
 	if a.Accent != "" {
 		if _, ok := parseAccent(a.Accent); !ok {
@@ -120,8 +129,7 @@ func (c *checker) tile(index int, id string, a *App) {
 			continue
 		}
 		field := "tile.fields." + name
-		lower := strings.ToLower(ref)
-		if strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
+		if tile.IsRemote(ref) {
 			c.add(index, id, field, fmt.Errorf("%q: a default tile shows images the app ships with, not remote ones: give a path relative to the manifest's directory", ref))
 			continue
 		}
@@ -138,7 +146,7 @@ func isImageElement(name string) bool {
 }
 
 // image checks that ref names an image of one of the formats in c.fsys, the
-// way tile.FSImages resolves it (a leading slash, backslashes and an
+// way tile.AppPath reads it (a leading slash, backslashes and an
 // "appdata:" or "isostore:" scheme are accepted), except that it must not
 // climb out with "..". It returns the path in c.fsys.
 func (c *checker) image(ref string, formats ...string) (string, error) {
@@ -174,6 +182,39 @@ func (c *checker) image(ref string, formats ...string) (string, error) {
 	}
 	if err != nil || !slices.Contains(formats, format) {
 		return "", fmt.Errorf("%q: not a %s image", ref, formatNames(formats))
+	}
+	return p, nil
+}
+
+// lockIcon checks a lock screen icon: a PNG of LockIconSize×LockIconSize
+// pixels, every one white or transparent (Windows Phone tints nothing: it
+// draws the icon as it is, over any background). It returns the path in
+// c.fsys.
+func (c *checker) lockIcon(ref string) (string, error) {
+	p, err := c.image(ref, "png")
+	if err != nil {
+		return "", err
+	}
+	f, err := c.fsys.Open(p)
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", ref, unwrapPath(err))
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		return "", fmt.Errorf("%q: not a PNG image", ref)
+	}
+	b := img.Bounds()
+	if b.Dx() != LockIconSize || b.Dy() != LockIconSize {
+		return "", fmt.Errorf("%q is %d×%d pixels: a lock screen icon is %d×%d", ref, b.Dx(), b.Dy(), LockIconSize, LockIconSize)
+	}
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			px := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
+			if px.A != 0 && (px.R != 0xFF || px.G != 0xFF || px.B != 0xFF) {
+				return "", fmt.Errorf("%q has a coloured pixel at %d,%d (%v): a lock screen icon is white on transparent", ref, x-b.Min.X, y-b.Min.Y, px)
+			}
+		}
 	}
 	return p, nil
 }

@@ -6,13 +6,6 @@ import (
 	"strings"
 )
 
-// IsRemote reports whether ref is an http or https URL (the scheme in any
-// case), the references Fetch downloads rather than reads from the app.
-func IsRemote(ref string) bool {
-	lower := strings.ToLower(ref)
-	return strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://")
-}
-
 // Allowed reports whether the host of the http(s) URL ref is one of
 // domains, or a subdomain of one: "cdn.example.com" is allowed by
 // "example.com", "badexample.com" is not. Ports and case are ignored, on

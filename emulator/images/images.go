@@ -6,9 +6,9 @@
 // app's channel raises MessageBadContent; the typed errors of this package
 // let the emulator tell which happened.
 //
-// Loader fetches and caches; Source adapts it to tile.ImageSource for one
-// app, answering at once for local images and fetching remote ones in the
-// background, as tile.ImageSource asks.
+// Loader fetches and caches; Source adapts it to tileview.ImageSource for
+// one app, reading local images from the app's files and remote ones from
+// the cache (the phone model fetches them; see Source).
 //
 // # Concurrency
 //
@@ -40,6 +40,7 @@ import (
 	"fyne.io/fyne/v2"
 
 	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/ui/tileview"
 )
 
 // Defaults for Config.
@@ -84,10 +85,6 @@ var (
 	// ErrBadURL is a remote reference that is not a usable http(s) URL.
 	ErrBadURL = errors.New("images: bad image URL")
 )
-
-// ErrPending is what a Source returns for a remote image it is still
-// fetching. It wraps tile.ErrRemoteImage.
-var ErrPending = fmt.Errorf("images: remote image is being fetched: %w", tile.ErrRemoteImage)
 
 // Config configures a Loader. The zero value gives the phone's limits.
 type Config struct {
@@ -177,14 +174,14 @@ func NewLoader(cfg Config) *Loader {
 }
 
 // Fetch returns the image ref names. A relative ref is read from local as
-// tile.FSImages reads it. An http(s) ref is returned from the cache or
+// tileview.FSImages reads it. An http(s) ref is returned from the cache or
 // downloaded, when its host is allowed by domains (see Allowed): it fails
 // with ErrDomainNotAllowed, ErrTooLarge, ErrNotImage, ErrTimeout,
 // ErrBadStatus or ErrBadURL, with a wrapped network error, or with ctx's
 // error when ctx ends first.
 func (l *Loader) Fetch(ctx context.Context, ref string, domains []string, local fs.FS) (fyne.Resource, error) {
-	if !IsRemote(ref) {
-		return tile.FSImages{FS: local}.Image(ref)
+	if !tile.IsRemote(ref) {
+		return tileview.FSImages{FS: local}.Image(ref)
 	}
 	u, err := l.check(ref, domains)
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/openmpns/openmpns/emulator/images"
-	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/ui/tileview"
 )
 
 const maxBytes = images.DefaultMaxBytes
@@ -533,20 +533,9 @@ func TestAllowed(t *testing.T) {
 	}
 }
 
-func TestIsRemote(t *testing.T) {
-	for ref, want := range map[string]bool{
-		"http://a/b.png": true, "HTTPS://a/b.png": true, "/Assets/a.png": false,
-		"isostore:/a.png": false, "ftp://a/b.png": false, "": false, "http:/a": false,
-	} {
-		if got := images.IsRemote(ref); got != want {
-			t.Errorf("IsRemote(%q) = %v", ref, got)
-		}
-	}
-}
-
-func TestErrPendingIsRemoteImage(t *testing.T) {
-	if !errors.Is(images.ErrPending, tile.ErrRemoteImage) {
-		t.Error("ErrPending does not wrap tile.ErrRemoteImage")
+func TestErrNotFetchedIsRemoteImage(t *testing.T) {
+	if !errors.Is(images.ErrNotFetched, tileview.ErrRemoteImage) {
+		t.Error("ErrNotFetched does not wrap tileview.ErrRemoteImage")
 	}
 }
 

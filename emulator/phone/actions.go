@@ -65,13 +65,6 @@ func (p *Phone) Leave() {
 	}
 }
 
-// Foreground returns the app whose page is open, "" for the start screen.
-func (p *Phone) Foreground() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.foreground
-}
-
 // Answer records the user's answer to app's opt-in prompt and opens its
 // channel: allow binds toast and tile, deny binds tile only (the server then
 // answers toasts Suppressed).
@@ -125,13 +118,59 @@ func (p *Phone) SetLook(light bool, accent string) {
 	p.notify(Change{Kind: SettingsChanged})
 }
 
-// SetTileSize changes a pinned tile's size.
-func (p *Phone) SetTileSize(key string, s tile.Size) {
+// SetProfile gives the phone the screen called name (a tile.Profile) and
+// Windows Phone 8.1's "show more tiles" setting.
+func (p *Phone) SetProfile(name string, moreTiles bool) error {
+	pr, err := tile.LookupProfile(name)
+	if err != nil {
+		return fmt.Errorf("phone: %w", err)
+	}
 	p.mu.Lock()
+	p.set.Profile, p.set.MoreTiles = pr.Name, moreTiles
+	p.mu.Unlock()
+	p.saveSettings()
+	p.notify(Change{Kind: SettingsChanged})
+	return nil
+}
+
+// Profile returns the phone's screen, "show more tiles" applied.
+func (p *Phone) Profile() tile.Profile {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pr, err := tile.LookupProfile(p.set.Profile)
+	if err != nil {
+		pr = tile.DefaultProfile
+	}
+	return pr.MoreTiles(p.set.MoreTiles)
+}
+
+// SetTileSize changes a tile's size. It fails for a tile the phone does not
+// have and for a size the tile's template does not allow (tile.Allows: a
+// WP7.5 tile is never wide).
+func (p *Phone) SetTileSize(key string, s tile.Size) error {
+	p.mu.Lock()
+	ts := p.tiles[key]
+	if ts == nil {
+		p.mu.Unlock()
+		return fmt.Errorf("phone: no tile %s", key)
+	}
+	if !tile.Allows(ts.st.Template, s) {
+		p.mu.Unlock()
+		return fmt.Errorf("phone: tile %s: a %s tile cannot be %s", key, templateName(ts.st.Template), s)
+	}
 	p.set.Sizes[key] = s
 	p.mu.Unlock()
 	p.saveSettings()
 	p.notify(Change{Kind: TileChanged, Tile: key})
+	return nil
+}
+
+// templateName names a template in messages.
+func templateName(t payload.Template) string {
+	if t == payload.TemplateDefault {
+		return "WP7.5"
+	}
+	return string(t)
 }
 
 // Unpin removes the tile with key from the start screen. An app's primary
@@ -222,6 +261,7 @@ func (p *Phone) Settings() Settings {
 	s.Tiles = nil
 	s.Unpinned = slices.Clone(p.set.Unpinned)
 	s.Order = slices.Clone(p.set.Order)
+	s.LockQuick = slices.Clone(p.set.LockQuick)
 	return s
 }
 
@@ -275,6 +315,10 @@ func (p *Phone) tileLocked(key string) Tile {
 		if ts.st.ID == "" {
 			size = a.TileSize
 		}
+	}
+	if !tile.Allows(ts.st.Template, size) {
+		// An update switched a wide tile to the WP7.5 template.
+		size = tile.Medium
 	}
 	name := a.Name
 	if ts.st.ID != "" {
@@ -330,11 +374,8 @@ func (p *Phone) TapToast() (app, param string, ok bool) {
 }
 
 // ToastDeadline is when the toast on screen goes away by itself; the UI
-// arms a timer for it and calls ToastTick.
+// arms a timer for it and asks ShownToast again then.
 func (p *Phone) ToastDeadline() (time.Time, bool) { return p.toasts.Deadline() }
-
-// ToastTick lets the queue move on after a toast's time is up.
-func (p *Phone) ToastTick() { p.notify(Change{Kind: ToastChanged}) }
 
 // Compose sends a notification to app's channel through the real MPNS HTTP
 // API, as a cloud service would, and returns the server's answer.

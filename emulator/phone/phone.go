@@ -3,8 +3,8 @@
 // start screen, the toast queue, the app pages' data, settings, and an
 // inspector log of every notification, all on top of the device runtime.
 //
-// The UI (emulator/ui, wired in cmd/openmpns-emulator) reads this state and
-// calls its methods; Phone reports every change through Config.OnChange,
+// The UI (emulator/ui, wired by emulator/shell) reads this state and calls
+// its methods; Phone reports every change through Config.OnChange,
 // from any goroutine, so the UI can refresh what changed (inside fyne.Do).
 package phone
 
@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,6 +41,9 @@ type App struct {
 	Domains []string
 	// Handoff is where the app POSTs its Channel URI; "" for none.
 	Handoff string
+	// Lock: the app has a lock screen icon, so the user can choose it for
+	// the lock screen's detailed or quick status.
+	Lock bool
 	// Tile is the primary tile's template, default fields and size.
 	Template     payload.Template
 	TileDefaults map[string]string
@@ -75,6 +77,9 @@ type Change struct {
 type Config struct {
 	// Server is the OpenMPNS server's base URL.
 	Server string
+	// Servers are more base URLs of the same service (other nodes of a
+	// cluster), which the device fails over to (device.Config.Servers).
+	Servers []string
 	// StateDir keeps the device identity and the phone's settings.
 	StateDir string
 	Apps     []App
@@ -84,7 +89,11 @@ type Config struct {
 	OnChange func(Change)
 	// Prefetch loads a remote tile image, checking the app's domains; an
 	// error keeps the tile's default image and raises MessageBadContent.
-	// Nil refuses every remote image.
+	// Nil refuses every remote image. The phone is the one that decides
+	// about remote images: it calls Prefetch for every remote image a tile
+	// update (or a tile kept from the last run) names, and reports
+	// TileImagesChanged when one arrived; the UI reads the image from
+	// wherever Prefetch put it (emulator/images' Loader cache).
 	Prefetch func(ctx context.Context, ref string, domains []string) error
 	// ToastDuration is how long a toast shows (default 10 s).
 	ToastDuration time.Duration
@@ -94,6 +103,10 @@ type Config struct {
 	Sender *sender.Client
 	// MinBackoff shortens the device's reconnect backoff (tests).
 	MinBackoff time.Duration
+	// Profile, if not "", is the screen the phone starts with (a
+	// tile.Profile name), whatever it had last time; the user can change it
+	// in Settings.
+	Profile string
 }
 
 // Settings are the user's choices, kept in StateDir/phone.json.
@@ -105,7 +118,21 @@ type Settings struct {
 	BatterySaver bool                 `json:"battery_saver,omitempty"`
 	Light        bool                 `json:"light,omitempty"`
 	Accent       string               `json:"accent,omitempty"`
-	Tiles        map[string]tileRec   `json:"tiles,omitempty"`
+	// Profile names the screen (tile.Profile.Name): "wvga", "wxga",
+	// "720p", "1080p"; "" is tile.DefaultProfile.
+	Profile string `json:"profile,omitempty"`
+	// MoreTiles is Windows Phone 8.1's "show more tiles": six columns of
+	// small tiles on the smaller screens (1080p always has them).
+	MoreTiles bool `json:"more_tiles,omitempty"`
+	// LockSet is true once the user chose the lock screen's apps; until
+	// then the defaults apply (see Phone.LockApps).
+	LockSet bool `json:"lock_set,omitempty"`
+	// LockDetailed is the app whose text the lock screen shows ("" none).
+	LockDetailed string `json:"lock_detailed,omitempty"`
+	// LockQuick are the apps whose count the lock screen shows, at most
+	// tile.LockQuickApps, in order.
+	LockQuick []string           `json:"lock_quick,omitempty"`
+	Tiles     map[string]tileRec `json:"tiles,omitempty"`
 	// Unpinned lists the apps whose primary tile the user unpinned.
 	Unpinned []string `json:"unpinned,omitempty"`
 	// Order is the start screen's order of tile keys once the user pinned
@@ -223,6 +250,13 @@ func New(cfg Config) (*Phone, error) {
 	if err := p.loadSettings(); err != nil {
 		return nil, err
 	}
+	if cfg.Profile != "" {
+		pr, err := tile.LookupProfile(cfg.Profile)
+		if err != nil {
+			return nil, fmt.Errorf("phone: %w", err)
+		}
+		p.set.Profile = pr.Name
+	}
 	for _, a := range cfg.Apps {
 		if _, dup := p.apps[a.ID]; dup {
 			return nil, fmt.Errorf("phone: app %s listed twice", a.ID)
@@ -252,6 +286,11 @@ func New(cfg Config) (*Phone, error) {
 	p.order = arrange(p.order, p.set.Order)
 	if err := p.startDevice(); err != nil {
 		return nil, err
+	}
+	// Tiles kept from the last run may show remote images: fetch them
+	// again, with the domains the app binds its tile with.
+	for key, ts := range p.tiles {
+		p.fetchRemote(key, ts.app, ts.st.Fields, p.apps[ts.app].Domains)
 	}
 	return p, nil
 }
@@ -315,7 +354,7 @@ func (p *Phone) startDevice() error {
 		devDir = filepath.Join(p.cfg.StateDir, "device")
 	}
 	dev, err := device.New(device.Config{
-		Server: p.cfg.Server, StateDir: devDir, Logger: p.log, Clock: p.clk, MinBackoff: p.cfg.MinBackoff,
+		Server: p.cfg.Server, Servers: p.cfg.Servers, StateDir: devDir, Logger: p.log, Clock: p.clk, MinBackoff: p.cfg.MinBackoff,
 		MaxBackoff: 5 * time.Second, Client: "openmpns-emulator",
 		Handlers: device.Handlers{
 			ChannelURIUpdated:       p.onURI,
@@ -565,25 +604,22 @@ func (p *Phone) onTile(m device.Meta, t *payload.Tile, domains []string) {
 		p.tiles[key] = ts
 		p.order = append(p.order, key)
 	}
-	var remote []string
-	for name, v := range t.Fields {
-		if isRemote(v) {
-			remote = append(remote, name)
-		}
-	}
 	ts.st.Apply(t)
 	p.set.Tiles[key] = tileRec{App: m.App, ID: t.ID, Template: ts.st.Template, Fields: ts.st.Fields}
 	p.mu.Unlock()
 	p.saveSettings()
 	p.notify(Change{Kind: TileChanged, App: m.App, Tile: key})
-	for _, name := range remote {
-		p.fetchImage(key, m.App, name, t.Fields[name], domains)
-	}
+	p.fetchRemote(key, m.App, t.Fields, domains)
 }
 
-func isRemote(ref string) bool {
-	u, err := url.Parse(ref)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https")
+// fetchRemote fetches the remote images among fields, the elements of tile
+// key, in the background (see fetchImage).
+func (p *Phone) fetchRemote(key, app string, fields map[string]string, domains []string) {
+	for name, ref := range fields {
+		if tile.IsRemote(ref) {
+			p.fetchImage(key, app, name, ref, domains)
+		}
+	}
 }
 
 // fetchImage loads a remote image; on failure the element goes back to its

@@ -1,8 +1,11 @@
 package phone_test
 
 import (
+	"bytes"
 	"context"
-	"errors"
+	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"github.com/openmpns/openmpns/emulator/apps"
+	"github.com/openmpns/openmpns/emulator/images"
 	"github.com/openmpns/openmpns/emulator/internal/golden"
 	"github.com/openmpns/openmpns/emulator/phone"
 	"github.com/openmpns/openmpns/emulator/render"
@@ -117,7 +121,7 @@ func newRig(t *testing.T, auto *bool, prefetch func(context.Context, string, []s
 	apps := []phone.App{
 		{ID: "com.openmpns.news", Name: "News", Channel: "main", WantsToast: true, Handoff: backend.URL + "/handoff/news",
 			Template: payload.TemplateFlip, TileDefaults: map[string]string{payload.Title: "News"}, TileSize: tile.Medium},
-		{ID: "com.openmpns.photos", Name: "Photos", Channel: "main", Domains: []string{"images.example.com"},
+		{ID: "com.openmpns.photos", Name: "Photos", Channel: "main", Domains: []string{"127.0.0.1"},
 			Template: payload.TemplateCycle, TileDefaults: map[string]string{payload.Title: "Photos"}, TileSize: tile.Wide},
 		{ID: "com.openmpns.music", Name: "Music", TileSize: tile.Small},
 	}
@@ -303,28 +307,41 @@ func TestAirplaneAndBatterySaver(t *testing.T) {
 	}
 }
 
+// TestRemoteImageOutsideAllowedDomainsKeepsDefault sends a cycle tile with
+// two remote images from one server, reached once by an allowed name
+// (127.0.0.1, in the app's domains) and once by another (localhost): the
+// real image loader decides, and the phone keeps the first and refuses the
+// second with MessageBadContent.
 func TestRemoteImageOutsideAllowedDomainsKeepsDefault(t *testing.T) {
 	allow := true
-	fetched := make(chan string, 4)
+	img := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(onePixelPNG)
+	}))
+	t.Cleanup(img.Close)
+	loader := images.NewLoader(images.Config{})
 	prefetch := func(ctx context.Context, ref string, domains []string) error {
-		fetched <- ref
-		if strings.Contains(ref, "images.example.com") {
-			return nil
-		}
-		return errors.New("domain not allowed")
+		_, err := loader.Fetch(ctx, ref, domains, nil)
+		return err
 	}
 	r := newRig(t, &allow, prefetch)
+	port := img.URL[strings.LastIndexByte(img.URL, ':'):]
+	allowed, refused := "http://127.0.0.1"+port+"/1.png", "http://localhost"+port+"/2.png"
 	photos := r.uri(t, "com.openmpns.photos")
 	send(t)(sender.NewTile(photos, &payload.Tile{Template: payload.TemplateCycle, Fields: map[string]string{
-		payload.CycleImage(1): "http://images.example.com/1.png", payload.CycleImage(2): "http://evil.example.net/2.png"}}, sender.Immediate))
+		payload.CycleImage(1): allowed, payload.CycleImage(2): refused}}, sender.Immediate))
 	r.ch.until(t, "the bad image to be refused", func() bool {
 		pg, _ := r.ph.Page("com.openmpns.photos")
 		return len(pg.Errors) == 1
 	})
 	pg, _ := r.ph.Page("com.openmpns.photos")
-	if !strings.Contains(pg.Errors[0], "MessageBadContent") || !strings.Contains(pg.Errors[0], "evil.example.net") {
+	if !strings.Contains(pg.Errors[0], "MessageBadContent") || !strings.Contains(pg.Errors[0], refused) {
 		t.Fatalf("error %q", pg.Errors[0])
 	}
+	r.ch.until(t, "the allowed image downloaded", func() bool {
+		_, ok := loader.Cached(allowed, []string{"127.0.0.1"})
+		return ok
+	})
 	tl, _ := r.ph.TileByKey("com.openmpns.photos")
 	if tl.State.Get(payload.CycleImage(2)) != "" || tl.State.Get(payload.CycleImage(1)) == "" {
 		t.Fatalf("tile fields after a refused image: %v", tl.State.Fields)
@@ -335,7 +352,9 @@ func TestResetGivesNewChannelURIs(t *testing.T) {
 	allow := true
 	r := newRig(t, &allow, nil)
 	before := r.uri(t, "com.openmpns.photos")
-	r.ph.SetTileSize("com.openmpns.photos", tile.Small)
+	if err := r.ph.SetTileSize("com.openmpns.photos", tile.Small); err != nil {
+		t.Fatal(err)
+	}
 	if err := r.ph.Reset(); err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +441,9 @@ func TestUnpinAndPinPersist(t *testing.T) {
 	send(t)(sender.NewTile(uri, &payload.Tile{ID: "/Album.xaml?id=7", Template: payload.TemplateCycle,
 		Fields: map[string]string{payload.Title: "Album"}}, sender.Immediate))
 	ch.until(t, "the secondary tile", func() bool { _, ok := ph.TileByKey(album); return ok })
-	ph.SetTileSize(album, tile.Small)
+	if err := ph.SetTileSize(album, tile.Small); err != nil {
+		t.Fatal(err)
+	}
 
 	if !ph.Unpin("music") || ph.Unpin("music") {
 		t.Fatal("Unpin(music) should succeed once")
@@ -461,5 +482,154 @@ func TestUnpinAndPinPersist(t *testing.T) {
 	defer ph.Close()
 	if got := keys(ph); got != "photos mail music" {
 		t.Fatalf("tiles after another restart: %q", got)
+	}
+}
+
+// TestSetTileSizeOnlyToSizesTheTileHas refuses a wide WP7.5 tile (the
+// phone offers it only small and medium) and a tile the phone does not
+// have; other sizes stick.
+func TestSetTileSizeOnlyToSizesTheTileHas(t *testing.T) {
+	r := newRig(t, nil, nil)
+	tests := []struct {
+		key     string
+		size    tile.Size
+		wantErr bool
+		want    tile.Size
+	}{
+		{"com.openmpns.music", tile.Wide, true, tile.Small}, // WP7.5
+		{"com.openmpns.music", tile.Medium, false, tile.Medium},
+		{"com.openmpns.news", tile.Wide, false, tile.Wide}, // FlipTile
+		{"com.openmpns.nosuchapp", tile.Small, true, 0},
+	}
+	for _, tt := range tests {
+		err := r.ph.SetTileSize(tt.key, tt.size)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("SetTileSize(%s, %v) = %v, want error %v", tt.key, tt.size, err, tt.wantErr)
+		}
+		if tl, ok := r.ph.TileByKey(tt.key); ok && tl.Size != tt.want {
+			t.Errorf("after SetTileSize(%s, %v): size %v, want %v", tt.key, tt.size, tl.Size, tt.want)
+		}
+	}
+}
+
+// onePixelPNG is a 1×1 white PNG.
+var onePixelPNG = func() []byte {
+	var b bytes.Buffer
+	m := image.NewNRGBA(image.Rect(0, 0, 1, 1))
+	m.Pix = []byte{0xFF, 0xFF, 0xFF, 0xFF}
+	png.Encode(&b, m)
+	return b.Bytes()
+}()
+
+// TestProfileIsKept: the screen chosen in Settings survives a restart;
+// Config.Profile (--profile) overrides it, and an unknown one is refused.
+func TestProfileIsKept(t *testing.T) {
+	dir := t.TempDir()
+	open := func(profile string) (*phone.Phone, error) {
+		return phone.New(phone.Config{Server: "http://127.0.0.1:1", StateDir: dir, OnChange: func(phone.Change) {}, Logger: quiet, Profile: profile})
+	}
+	ph, err := open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ph.Profile(); got != tile.DefaultProfile {
+		t.Errorf("a new phone has %v, want %v", got, tile.DefaultProfile)
+	}
+	if err := ph.SetProfile("720p", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := ph.SetProfile("qvga", false); err == nil {
+		t.Error("SetProfile(qvga) succeeded")
+	}
+	ph.Close()
+	ph, err = open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ph.Profile(); got != tile.HD720.MoreTiles(true) {
+		t.Errorf("after a restart %v, want 720p with more tiles", got)
+	}
+	ph.Close()
+	ph, err = open("1080p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ph.Profile(); got != tile.HD1080 {
+		t.Errorf("with Config.Profile 1080p: %v", got)
+	}
+	ph.Close()
+	if _, err := open("qvga"); err == nil {
+		t.Error("Config.Profile qvga accepted")
+	}
+}
+
+// TestLockScreen: the lock screen takes the detailed status app's text and
+// the quick status apps' counts from their primary tiles, only what they
+// show; the user's choice is checked and kept.
+func TestLockScreen(t *testing.T) {
+	dir := t.TempDir()
+	apps := []phone.App{
+		{ID: "news", Name: "News", Lock: true, Template: payload.TemplateFlip, TileDefaults: map[string]string{
+			payload.Count: "3", payload.WideBackContent: "Go 2 ships today with generics everywhere"}},
+		{ID: "mail", Name: "Mail", Lock: true, Template: payload.TemplateIconic, TileDefaults: map[string]string{
+			payload.Count: "7", payload.WideContent1: "Alice", payload.WideContent2: "Lunch at noon?"}},
+		{ID: "photos", Name: "Photos", Lock: true, Template: payload.TemplateCycle, TileDefaults: map[string]string{payload.Title: "Photos"}},
+		{ID: "music", Name: "Music", Template: payload.TemplateIconic},
+	}
+	open := func() *phone.Phone {
+		ph, err := phone.New(phone.Config{Server: "http://127.0.0.1:1", StateDir: dir, Apps: apps, OnChange: func(phone.Change) {}, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ph
+	}
+	ph := open()
+	// Defaults: the apps with a lock icon; the first iconic one for text.
+	if d, q := ph.LockApps(); d != "mail" || strings.Join(q, ",") != "news,mail,photos" {
+		t.Fatalf("default lock apps %q %q", d, q)
+	}
+	ls := ph.LockScreen()
+	if ls.Detailed.App != "mail" || strings.Join(ls.Detailed.Text, "|") != "Alice|Lunch at noon?" {
+		t.Errorf("detailed status %+v", ls.Detailed)
+	}
+	var quick []string
+	for _, q := range ls.Quick {
+		quick = append(quick, fmt.Sprintf("%s:%d", q.App, q.Count))
+	}
+	if got := strings.Join(quick, ","); got != "news:3,mail:7" { // photos shows no count
+		t.Errorf("quick status %s, want news:3,mail:7", got)
+	}
+
+	for _, bad := range []struct {
+		detailed string
+		quick    []string
+	}{
+		{"music", nil},                               // no lock icon
+		{"", []string{"news", "news"}},               // twice
+		{"nosuch", nil},                              // no such app
+		{"", []string{"a", "b", "c", "d", "e", "f"}}, // more than five
+	} {
+		if err := ph.SetLockApps(bad.detailed, bad.quick); err == nil {
+			t.Errorf("SetLockApps(%q, %q) succeeded", bad.detailed, bad.quick)
+		}
+	}
+	if err := ph.SetLockApps("news", []string{"photos", "mail"}); err != nil {
+		t.Fatal(err)
+	}
+	ph.Close()
+	ph = open()
+	defer ph.Close()
+	ls = ph.LockScreen()
+	if ls.Detailed.App != "news" || strings.Join(ls.Detailed.Text, "|") != "Go 2 ships today with|generics everywhere" {
+		t.Errorf("after a restart, detailed status %+v", ls.Detailed)
+	}
+	if len(ls.Quick) != 1 || ls.Quick[0].App != "mail" {
+		t.Errorf("after a restart, quick status %+v", ls.Quick)
+	}
+	if err := ph.SetLockApps("", nil); err != nil {
+		t.Fatal(err)
+	}
+	if ls := ph.LockScreen(); ls.Detailed.App != "" || len(ls.Quick) != 0 {
+		t.Errorf("with no app chosen the lock screen shows %+v", ls)
 	}
 }

@@ -13,12 +13,15 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"math"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/software"
 
+	"github.com/openmpns/openmpns/emulator/accent"
 	"github.com/openmpns/openmpns/emulator/tile"
-	"github.com/openmpns/openmpns/emulator/toast"
+	"github.com/openmpns/openmpns/emulator/ui/tileview"
+	"github.com/openmpns/openmpns/emulator/ui/toastview"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
@@ -26,10 +29,11 @@ import (
 type Option func(*options)
 
 type options struct {
-	accent color.Color
-	images tile.ImageSource
-	icon   fyne.Resource
-	cycle  int
+	profile *tile.Profile
+	accent  color.Color
+	images  tileview.ImageSource
+	icon    fyne.Resource
+	cycle   int
 }
 
 // WithAccent draws with accent colour c instead of accent.Default.
@@ -37,7 +41,13 @@ func WithAccent(c color.Color) Option { return func(o *options) { o.accent = c }
 
 // WithImages resolves a tile's image references through src; without it a
 // tile shows no images.
-func WithImages(src tile.ImageSource) Option { return func(o *options) { o.images = src } }
+func WithImages(src tileview.ImageSource) Option { return func(o *options) { o.images = src } }
+
+// WithProfile draws at the pixels of screen p: a tile at the size it has
+// on p's start screen (p.TilePixels), a toast across p's width. Without it
+// a tile is drawn at the tile design's own pixels (Microsoft's WXGA
+// figures: 159, 336, 691×336) and a toast 480 pixels wide.
+func WithProfile(p tile.Profile) Option { return func(o *options) { o.profile = &p } }
 
 // WithCycleImage shows the n-th (from 0) set cycle image of a CycleTile.
 func WithCycleImage(n int) Option { return func(o *options) { o.cycle = n } }
@@ -54,18 +64,25 @@ func collect(opts []Option) options {
 }
 
 // Tile draws s at size, on its back face if back is true and it has one.
-// scale is the number of output pixels per WP8 pixel: 1 gives the phone's
-// own 159, 336 or 691×336 pixel tiles.
+// scale multiplies the output's pixels: 1 gives the tile design's own 159,
+// 336 or 691×336 pixels, or with WithProfile the pixels the tile covers on
+// that screen (p.TilePixels).
 func Tile(s *tile.State, size tile.Size, back bool, scale float32, opts ...Option) image.Image {
 	o := collect(opts)
-	t := tile.New(s, size)
-	t.SetAccent(o.accent)
+	t := tileview.New(s, size)
+	t.SetAccent(accent.Or(o.accent))
 	t.SetImages(o.images)
 	for range o.cycle {
 		t.NextImage()
 	}
 	t.SetFace(back)
-	return Object(t, t.MinSize(), scale/tile.DefaultScale)
+	if o.profile != nil {
+		// The tile's extent on the profile's grid, in whole pixels: the
+		// tile lays itself out in any box, so it is drawn one unit a pixel.
+		w, h := o.profile.TilePixels(size)
+		return Object(t, fyne.NewSize(float32(math.Round(float64(w)*float64(scale))), float32(math.Round(float64(h)*float64(scale)))), 1)
+	}
+	return Object(t, t.MinSize(), scale/tileview.DefaultScale)
 }
 
 // TilePNG writes Tile's image to w as a PNG.
@@ -73,15 +90,19 @@ func TilePNG(w io.Writer, s *tile.State, size tile.Size, back bool, scale float3
 	return png.Encode(w, Tile(s, size, back, scale, opts...))
 }
 
-// Toast draws t as the phone's toast banner, toast.PhoneWidth logical units
-// wide, at scale output pixels per logical unit (1 gives a 480 pixel wide
-// strip, the width of a WVGA phone).
+// Toast draws t as the phone's toast banner, toastview.PhoneWidth logical
+// units wide, at scale output pixels per logical unit (1 gives a 480 pixel
+// wide strip, the width of a WVGA phone; WithProfile multiplies it by the
+// profile's pixels per unit).
 func Toast(t payload.Toast, scale float32, opts ...Option) image.Image {
 	o := collect(opts)
-	b := toast.NewBanner(t)
+	if o.profile != nil {
+		scale *= o.profile.Scale
+	}
+	b := toastview.NewBanner(t)
 	b.SetAccent(o.accent)
 	b.SetIcon(o.icon)
-	return Object(b, fyne.NewSize(toast.PhoneWidth, b.MinSize().Height), scale)
+	return Object(b, fyne.NewSize(toastview.PhoneWidth, b.MinSize().Height), scale)
 }
 
 // ToastPNG writes Toast's image to w as a PNG.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/openmpns/openmpns/emulator/accent"
 	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/ui/tileview"
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
@@ -32,7 +33,7 @@ func TestTilePNG(t *testing.T) {
 		{"wide native back", tile.Wide, true, 1, image.Pt(691, 336)},
 		{"small native", tile.Small, false, 1, image.Pt(159, 159)},
 		{"medium half", tile.Medium, false, 0.5, image.Pt(168, 168)},
-		{"medium start screen", tile.Medium, false, tile.DefaultScale, image.Pt(150, 150)},
+		{"medium start screen", tile.Medium, false, tileview.DefaultScale, image.Pt(150, 150)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

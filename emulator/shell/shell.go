@@ -1,39 +1,43 @@
-// Package shell wires the emulator together: the phone model
-// (emulator/phone) to the views (emulator/ui), the start screen's live tiles
-// to their images, the toast queue to the banner, the inspector's composer to
-// the real MPNS HTTP API. It also starts what the emulator needs: an
-// embedded server unless one is given, the device runtime, a window.
+// Package shell is the emulator's controller: it wires the phone models
+// (emulator/phone) to the views (emulator/ui), the start screens' live
+// tiles to their images, the toast queues to the banners, the inspector's
+// composer to the real MPNS HTTP API. A window shows one phone or several
+// side by side (a Device each, with its own handset and screens) and one
+// inspector that lists what every phone received. What the program starts
+// (an embedded server, the phones, the window, the clock) is
+// cmd/openmpns-emulator's run.
 //
-// Threading: the phone reports changes from any goroutine; Handle queues
-// them and applies them on fyne's UI goroutine (fyne.Do) under the shell's
-// UI lock. Everything that touches the views holds that lock: fyne's test
-// driver runs fyne.Do on the calling goroutine, so the lock is what keeps
-// tests race-free; under the real driver it is never contended.
+// Threading: the phones report changes from any goroutine; Device.Handle
+// queues them and the shell applies them on fyne's UI goroutine (fyne.Do)
+// under its UI lock. Everything that touches the views holds that lock:
+// fyne's test driver runs fyne.Do on the calling goroutine, so the lock is
+// what keeps tests race-free; under the real driver it is never contended.
 package shell
 
 import (
 	"context"
 	"fmt"
-	"image/color"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/widget"
 
-	"github.com/openmpns/openmpns/emulator/accent"
 	"github.com/openmpns/openmpns/emulator/apps"
 	"github.com/openmpns/openmpns/emulator/images"
 	"github.com/openmpns/openmpns/emulator/phone"
-	"github.com/openmpns/openmpns/emulator/tile"
 	"github.com/openmpns/openmpns/emulator/ui"
-	"github.com/openmpns/openmpns/emulator/ui/wptheme"
-	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/emulator/ui/controls"
+	"github.com/openmpns/openmpns/emulator/ui/inspector"
 	"github.com/openmpns/openmpns/shared/sender"
 )
 
-// Shell is the emulator's controller.
+// Shell is the emulator window's controller: the phones (Devices) side by
+// side and the inspector beside them.
 type Shell struct {
 	app    fyne.App
 	clip   fyne.Clipboard
@@ -45,165 +49,114 @@ type Shell struct {
 	// reset), which Close waits for.
 	bg sync.WaitGroup
 
-	// ph is set by Attach; the views exist before it.
-	mu sync.Mutex
-	ph *phone.Phone
+	// OnAddPhone, if set, is called when the user pressed "add phone"; the
+	// program makes a phone and adds it with AddDevice and Attach. It runs
+	// on the UI goroutine without the UI lock.
+	OnAddPhone func()
 
 	// uiMu is held while the views are touched; queue holds changes not yet
 	// applied (qmu guards it).
 	uiMu  sync.Mutex
 	qmu   sync.Mutex
-	queue []phone.Change
+	queue []change
 
 	// UI-goroutine state.
-	view      *ui.Phone
-	start     *ui.StartScreen
-	appList   *ui.AppList
-	settings  *ui.Settings
-	inspector *ui.Inspector
-	optIn     *ui.OptIn
-	optInApp  string
-	pages     map[string]*ui.AppPage
-	tiles     map[string]*tile.Tile
-	sources   map[string]*images.Source
+	devices   []*Device
+	inspector *inspector.Inspector
+	phones    *fyne.Container // the handsets, side by side
+	addPhone  *widget.Button
 	icons     map[string]fyne.Resource
-	toastAt   time.Time // deadline of the toast on screen: identifies it
-	toastT    *time.Timer
+	lockIcons map[string]fyne.Resource
 	content   fyne.CanvasObject
 }
 
-// New builds the views. Call Attach with the phone before showing them.
+// change is a phone's change report and the device it came from.
+type change struct {
+	d *Device
+	c phone.Change
+}
+
+// New builds the window's views with no phone yet: AddDevice adds one.
 func New(a fyne.App, clip fyne.Clipboard, man *apps.Manifest, loader *images.Loader) *Shell {
 	s := &Shell{app: a, clip: clip, man: man, loader: loader,
-		pages: map[string]*ui.AppPage{}, tiles: map[string]*tile.Tile{}, sources: map[string]*images.Source{}, icons: map[string]fyne.Resource{}}
+		icons: map[string]fyne.Resource{}, lockIcons: map[string]fyne.Resource{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, ap := range man.Apps {
 		if b, err := ap.IconData(); err == nil {
 			s.icons[ap.ID] = fyne.NewStaticResource(ap.ID+".png", b)
 		}
+		if b, err := ap.LockIconData(); err == nil {
+			s.lockIcons[ap.ID] = fyne.NewStaticResource(ap.ID+"-lock.png", b)
+		}
 	}
-	s.start = ui.NewStartScreen()
-	s.view = ui.NewPhone(s.start)
-	s.appList = ui.NewAppList()
-	s.settings = ui.NewSettings()
-	s.inspector = ui.NewInspector()
-	s.optIn = ui.NewOptIn("")
-	// The phone takes the room the inspector leaves and grows into it.
-	s.content = container.NewBorder(nil, nil, nil, s.inspector, s.view)
+	s.inspector = inspector.NewInspector()
+	s.inspector.OnSend = s.compose
+	s.phones = container.New(&sideBySide{})
+	s.addPhone = widget.NewButton("add phone", func() {
+		if s.OnAddPhone != nil {
+			s.OnAddPhone()
+		}
+	})
+	// The phones take the room the inspector leaves and grow into it.
+	s.content = container.NewBorder(nil, nil, nil,
+		container.NewBorder(nil, container.NewHBox(layout.NewSpacer(), s.addPhone), nil, nil, s.inspector), s.phones)
 	return s
 }
 
-// Content is the window's content: the phone and the inspector beside it.
+// AddDevice adds a phone's views, named name ("phone 2"), beside the
+// others; attach its phone with Device.Attach, whose Config.OnChange is
+// Device.Handle. Call it on the UI goroutine without the UI lock.
+func (s *Shell) AddDevice(name string) *Device {
+	d := newDevice(s, name)
+	s.Update(func() {
+		s.devices = append(s.devices, d)
+		s.phones.Add(d.themed)
+	})
+	return d
+}
+
+// Devices returns the phones in the window, in order.
+func (s *Shell) Devices() []*Device { return s.devices }
+
+// first is the first phone, whose theme the window takes.
+func (s *Shell) first() *Device {
+	if len(s.devices) == 0 {
+		return nil
+	}
+	return s.devices[0]
+}
+
+// Content is the window's content: the phones and the inspector beside
+// them.
 func (s *Shell) Content() fyne.CanvasObject { return s.content }
 
-// Phone returns the attached phone model.
-func (s *Shell) Phone() *phone.Phone {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ph
+// WindowSize is the size the window opens at: the phones at scale 1 side
+// by side beside the inspector (the content's minimum is the phones at
+// controls.MinScale). Call it on the UI goroutine.
+func (s *Shell) WindowSize() fyne.Size {
+	m := s.content.MinSize()
+	var w, h float32
+	for _, d := range s.devices {
+		b := d.view.BodySize()
+		w, h = w+b.Width, max(h, b.Height)
+	}
+	return fyne.NewSize(m.Width+w*(1-controls.MinScale), max(m.Height, h))
 }
 
-// Attach connects the views to the phone and fills them.
-func (s *Shell) Attach(p *phone.Phone) {
-	s.mu.Lock()
-	s.ph = p
-	s.mu.Unlock()
-	s.Do(func() { s.attach(p) })
-}
-
-func (s *Shell) attach(p *phone.Phone) {
-	var pushApps []ui.App
-	for _, a := range p.Apps() {
-		if a.Channel != "" {
-			pushApps = append(pushApps, ui.App{ID: a.ID, Name: a.Name, Icon: s.icons[a.ID]})
-		}
-	}
-	s.inspector.SetApps(pushApps)
-
-	s.start.OnTileTapped = func(key string) { s.launch(appOf(key)) }
-	s.start.OnTileResized = func(key string, size tile.Size) { p.SetTileSize(key, size) }
-	s.start.OnTileUnpinned = func(key string) { p.Unpin(key) }
-	s.appList.OnPinTapped = func(app string) {
-		if p.Pin(app) {
-			s.view.Home()
-		}
-	}
-	s.start.OnAppList = func() { s.view.Push(s.appList) }
-	s.start.OnSettings = func() { s.view.Push(s.settings) }
-	s.appList.OnAppTapped = s.launch
-	s.view.OnNavigate = func(screen fyne.CanvasObject) {
-		if _, isPage := screen.(*ui.AppPage); !isPage {
-			p.Leave()
-		}
-	}
-	s.view.OnToastTapped = func(payload.Toast) {
-		if app, param, ok := p.TapToast(); ok {
-			s.launch(app)
-			p.OpenedAt(app, param)
-		}
-	}
-	s.view.OnToastDismissed = func(payload.Toast) { p.DismissToast() }
-	s.optIn.OnAnswer = func(allowed bool) {
-		s.view.HideDialog()
-		if s.optInApp != "" {
-			p.Answer(s.optInApp, allowed)
-			s.optInApp = ""
-		}
-	}
-	s.settings.OnAppNotifications = p.SetNotifications
-	s.settings.OnAirplane = p.SetAirplane
-	s.settings.OnBatterySaver = func(on bool) {
-		s.bg.Go(func() {
-			if err := p.SetBatterySaver(s.ctx, on); err != nil {
-				fyne.Do(func() { s.Do(func() { s.view.SetConnection("battery saver: " + err.Error()) }) })
-			}
-		})
-	}
-	s.settings.OnDark = func(dark bool) {
-		set := p.Settings()
-		p.SetLook(!dark, set.Accent)
-	}
-	s.settings.OnAccent = func(name string) {
-		set := p.Settings()
-		p.SetLook(set.Light, name)
-	}
-	s.settings.OnReset = func() {
-		s.bg.Go(func() {
-			if err := p.Reset(); err != nil {
-				fyne.Do(func() { s.Do(func() { s.view.SetConnection("reset failed: " + err.Error()) }) })
-			}
-		})
-	}
-	s.inspector.OnSend = s.compose
-
-	s.refreshLook()
-	s.refreshSettings()
-	s.refreshTiles()
-	s.refreshAppList()
-	s.refreshConnection()
-	s.refreshInspector()
-	s.Tick(time.Now())
-}
-
-func appOf(key string) string {
-	app, _, _ := strings.Cut(key, "#")
-	return app
-}
-
-// Handle takes a phone change report from any goroutine. Reports that
-// arrive after Close are dropped.
-func (s *Shell) Handle(c phone.Change) {
+// enqueue queues a change of d's phone and has the UI goroutine apply it.
+// Reports that arrive after Close are dropped.
+func (s *Shell) enqueue(d *Device, c phone.Change) {
 	if s.ctx.Err() != nil {
 		return
 	}
 	s.qmu.Lock()
-	s.queue = append(s.queue, c)
+	s.queue = append(s.queue, change{d, c})
 	s.qmu.Unlock()
 	fyne.Do(s.drain)
 }
 
 // drain applies queued changes unless someone holds the UI lock, in which
-// case that holder applies them before it lets go (see Do).
+// case that holder applies them before it lets go (see Update).
 func (s *Shell) drain() {
 	if !s.uiMu.TryLock() {
 		return
@@ -231,14 +184,15 @@ func (s *Shell) drainLocked() {
 		c := s.queue[0]
 		s.queue = s.queue[1:]
 		s.qmu.Unlock()
-		s.apply(c)
+		c.d.apply(c.c)
 	}
 }
 
-// Do runs f with the UI lock held, then applies the changes f caused. Use it
-// on the UI goroutine for anything that touches the views from outside an
-// event callback (timers, tests).
-func (s *Shell) Do(f func()) {
+// Update runs f with the UI lock held, then applies the changes f caused.
+// Use it on the UI goroutine (inside fyne.Do from other goroutines) for
+// anything that touches the views from outside an event callback (timers,
+// tests).
+func (s *Shell) Update(f func()) {
 	func() {
 		s.uiMu.Lock()
 		defer s.uiMu.Unlock()
@@ -252,311 +206,158 @@ func (s *Shell) Do(f func()) {
 	}
 }
 
-func (s *Shell) apply(c phone.Change) {
-	if s.Phone() == nil {
-		return
-	}
-	switch c.Kind {
-	case phone.TileChanged:
-		s.refreshTile(c.Tile, true)
-	case phone.TileImagesChanged:
-		if t := s.tiles[c.Tile]; t != nil {
-			t.ReloadImages()
-		}
-	case phone.ToastChanged:
-		s.refreshToast()
-	case phone.ConsentNeeded:
-		s.askConsent(c.App)
-	case phone.AppChanged:
-		s.refreshPage(c.App)
-	case phone.ConnectionChanged:
-		s.refreshConnection()
-	case phone.InspectorChanged:
-		s.refreshInspector()
-	case phone.SettingsChanged:
-		s.refreshLook()
-		s.refreshSettings()
-		s.refreshTiles()
-		s.refreshAppList()
-	case phone.PinsChanged:
-		s.refreshTiles()
-		s.refreshAppList()
-	}
-}
-
-// Tick moves the clock of the status bar and the live tiles; call it about
-// once a second on the UI goroutine.
+// Tick moves the clocks of the status bars and lock screens, and the live
+// tiles; call it about once a second on the UI goroutine.
 func (s *Shell) Tick(now time.Time) {
-	s.view.SetTime(now.Format("15:04"))
-	s.start.Tick(now)
-}
-
-func (s *Shell) launch(app string) {
-	p := s.Phone()
-	need, err := p.Launch(app)
-	if err != nil {
-		return
-	}
-	s.view.Push(s.page(app))
-	s.refreshPage(app)
-	if need {
-		s.askConsent(app)
+	for _, d := range s.devices {
+		d.Tick(now)
 	}
 }
 
-func (s *Shell) askConsent(app string) {
-	pg, ok := s.Phone().Page(app)
-	if !ok || s.optInApp == app {
-		return
+// Power presses the power button of the first phone (the F12 key).
+func (s *Shell) Power() {
+	if d := s.first(); d != nil {
+		d.Power()
 	}
-	s.optInApp = app
-	s.optIn.SetApp(pg.App.Name)
-	s.view.ShowDialog(s.optIn)
 }
 
-func (s *Shell) page(app string) *ui.AppPage {
-	if pg := s.pages[app]; pg != nil {
-		return pg
-	}
-	pg, _ := s.Phone().Page(app)
-	v := ui.NewAppPage(strings.ToLower(pg.App.Name), s.clip)
-	s.pages[app] = v
-	return v
-}
+// several reports whether the window shows more than one phone: the
+// inspector then says which phone each notification reached, and the
+// composer offers each phone and all of them.
+func (s *Shell) several() bool { return len(s.devices) > 1 }
 
-func (s *Shell) refreshPage(app string) {
-	v := s.pages[app]
-	if v == nil {
-		return
+// targetID is the composer's id of an app on phone d, or on every phone
+// when d is nil: "1/com.example.news", "*/com.example.news".
+func (s *Shell) targetID(d *Device, app string) string {
+	if d == nil {
+		return "*/" + app
 	}
-	pg, ok := s.Phone().Page(app)
-	if !ok {
-		return
-	}
-	state := pg.State
-	if pg.Foreground {
-		state += " · running in the foreground"
-	}
-	if pg.Param != "" {
-		state += " · opened from a toast at " + pg.Param
-	}
-	v.SetChannelState(state)
-	v.SetChannelURI(pg.URI)
-	v.SetHandoff(pg.Handoff)
-	raws := make([]ui.RawNotification, 0, len(pg.Raws))
-	for _, r := range pg.Raws {
-		raws = append(raws, ui.RawNotification{Time: r.Time, Data: r.Payload})
-	}
-	v.SetRaws(raws)
-	toasts := make([]ui.ReceivedToast, 0, len(pg.Toasts))
-	for _, e := range pg.Toasts {
-		t, err := payload.ParseToast(e.Payload)
-		if err == nil {
-			toasts = append(toasts, ui.ReceivedToast{Time: e.Time, Toast: *t})
+	for i, x := range s.devices {
+		if x == d {
+			return strconv.Itoa(i) + "/" + app
 		}
 	}
-	v.SetToasts(toasts)
-	v.SetErrors(pg.Errors)
+	return app
 }
 
-// accentOf returns an app's accent, or the phone's.
-func (s *Shell) accentOf(app string) color.Color {
-	if a, ok := s.man.App(app); ok {
-		if c, ok := a.AccentColor(); ok {
-			return c
-		}
-	}
-	return s.phoneAccent()
-}
-
-func (s *Shell) phoneAccent() color.Color {
-	if c, ok := accent.Lookup(s.Phone().Settings().Accent); ok {
-		return c
-	}
-	return accent.Default
-}
-
-func (s *Shell) refreshLook() {
-	set := s.Phone().Settings()
-	s.app.Settings().SetTheme(wptheme.New(!set.Light, s.phoneAccent()))
-}
-
-func (s *Shell) refreshSettings() {
-	p := s.Phone()
-	set := p.Settings()
-	var sw []ui.AppSwitch
-	for _, a := range p.Apps() {
-		if a.WantsToast && a.Channel != "" {
-			sw = append(sw, ui.AppSwitch{ID: a.ID, Name: a.Name, On: set.Consent[a.ID]})
-		}
-	}
-	s.settings.SetApps(sw)
-	s.settings.SetAirplane(set.Airplane)
-	s.settings.SetBatterySaver(set.BatterySaver)
-	s.settings.SetDark(!set.Light)
-	name := set.Accent
-	if name == "" {
-		name = "cobalt"
-	}
-	s.settings.SetAccent(name)
-}
-
-// refreshAppList lists the installed apps, marking those whose tile is not
-// pinned (the list offers to pin them).
-func (s *Shell) refreshAppList() {
-	p := s.Phone()
-	uiApps := make([]ui.App, 0, len(s.man.Apps))
-	for _, a := range s.man.Apps {
-		uiApps = append(uiApps, ui.App{ID: a.ID, Name: a.Name, Icon: s.icons[a.ID], Unpinned: !p.Pinned(a.ID)})
-	}
-	s.appList.SetApps(uiApps)
-}
-
-// refreshTiles makes the start screen match the phone's pinned tiles.
-func (s *Shell) refreshTiles() {
-	tiles := s.Phone().Tiles()
-	pinned := make([]ui.Pinned, 0, len(tiles))
-	seen := map[string]bool{}
-	for _, t := range tiles {
-		seen[t.Key] = true
-		pinned = append(pinned, ui.Pinned{Key: t.Key, Tile: s.tileWidget(t)})
-	}
-	for key := range s.tiles {
-		if !seen[key] {
-			delete(s.tiles, key)
-			delete(s.sources, key)
-		}
-	}
-	s.start.SetTiles(pinned)
-}
-
-func (s *Shell) tileWidget(t phone.Tile) *tile.Tile {
-	w := s.tiles[t.Key]
-	if w == nil {
-		w = tile.New(t.State, t.Size)
-		s.tiles[t.Key] = w
-		w.SetImages(s.source(t.Key))
-	} else {
-		w.SetState(t.State)
-		w.SetTileSize(t.Size)
-	}
-	w.SetAccent(s.accentOf(t.App))
-	return w
-}
-
-// source is the image source of one tile: the app's own images, and remote
-// images from its allowed domains.
-func (s *Shell) source(key string) *images.Source {
-	if src := s.sources[key]; src != nil {
-		return src
-	}
-	a, _ := s.man.App(appOf(key))
-	var local = s.man.FS
-	var domains []string
-	if a != nil {
-		if a.FS != nil {
-			local = a.FS
-		}
-		domains = a.ImageDomains
-	}
-	src := s.loader.Source(s.ctx, local, domains, func(ref string, err error) {
-		if err == nil {
-			s.Handle(phone.Change{Kind: phone.TileImagesChanged, Tile: key})
-		}
-	})
-	s.sources[key] = src
-	return src
-}
-
-// refreshTile updates one tile without rebuilding the grid.
-func (s *Shell) refreshTile(key string, fresh bool) {
-	t, ok := s.Phone().TileByKey(key)
-	if !ok {
+// refreshApps offers the composer every app with a push channel: with
+// several phones, on each phone and on every phone.
+func (s *Shell) refreshApps() {
+	d := s.first()
+	if d == nil || d.Phone() == nil {
 		return
 	}
-	w := s.tiles[key]
-	if w == nil {
-		s.refreshTiles()
-		return
-	}
-	if fresh {
-		s.source(key).Reset()
-	}
-	w.SetState(t.State)
-	if w.TileSize() != t.Size {
-		s.start.SetTileSize(key, t.Size)
-	}
-}
-
-func (s *Shell) refreshToast() {
-	p := s.Phone()
-	app, t, ok := p.ShownToast()
-	until, _ := p.ToastDeadline()
-	if !ok {
-		if _, showing := s.view.Toast(); showing {
-			s.view.HideToast()
+	var targets []ui.App
+	for _, a := range d.Phone().Apps() {
+		if a.Channel == "" {
+			continue
 		}
-		s.toastAt = time.Time{}
-		return
+		if !s.several() {
+			targets = append(targets, ui.App{ID: s.targetID(d, a.ID), Name: a.Name, Icon: s.icons[a.ID]})
+			continue
+		}
+		for _, x := range s.devices {
+			targets = append(targets, ui.App{ID: s.targetID(x, a.ID), Name: a.Name + " on " + x.name, Icon: s.icons[a.ID]})
+		}
+		targets = append(targets, ui.App{ID: s.targetID(nil, a.ID), Name: a.Name + " on every phone", Icon: s.icons[a.ID]})
 	}
-	if until.Equal(s.toastAt) {
-		return // already on screen
-	}
-	s.toastAt = until
-	s.view.ShowToast(t, s.icons[app])
-	if s.toastT != nil {
-		s.toastT.Stop()
-	}
-	s.toastT = time.AfterFunc(time.Until(until)+10*time.Millisecond, func() {
-		s.Handle(phone.Change{Kind: phone.ToastChanged})
-	})
+	s.inspector.SetApps(targets)
 }
 
-func (s *Shell) refreshConnection() {
-	status, airplane, saver := s.Phone().Connection()
-	state := ui.Connecting
-	switch {
-	case airplane:
-		state = ui.Airplane
-	case status == "connected":
-		state = ui.Connected
-	}
-	s.view.SetConnection(state)
-	s.view.SetBatterySaver(saver)
-}
-
+// refreshInspector lists every phone's notifications, oldest first; with
+// several phones each says which phone received it ("2 · News").
 func (s *Shell) refreshInspector() {
-	log := s.Phone().Inspector()
 	names := map[string]string{}
 	for _, a := range s.man.Apps {
 		names[a.ID] = a.Name
 	}
-	ns := make([]ui.Notification, 0, len(log))
-	for _, e := range log {
-		n := ui.Notification(e)
-		if name, ok := names[e.App]; ok {
-			n.App = name
+	var ns []inspector.Notification
+	for _, d := range s.devices {
+		p := d.Phone()
+		if p == nil {
+			continue
 		}
-		ns = append(ns, n)
+		for _, e := range p.Inspector() {
+			n := inspector.Notification(e)
+			if name, ok := names[e.App]; ok {
+				n.App = name
+			}
+			if s.several() {
+				// The phone first: the list's app column is narrow.
+				n.App = strings.TrimPrefix(d.name, "phone ") + " · " + n.App
+			}
+			ns = append(ns, n)
+		}
+	}
+	if s.several() {
+		sortByTime(ns)
 	}
 	s.inspector.SetNotifications(ns)
 }
 
-// compose sends the inspector's notification through the HTTP API.
-func (s *Shell) compose(r ui.ComposeRequest) {
-	p := s.Phone()
+// compose sends the inspector's notification through the HTTP API, to one
+// phone's app or to that app on every phone.
+func (s *Shell) compose(r inspector.ComposeRequest) {
+	to, app := s.devices, r.App
+	if i, a, ok := strings.Cut(r.App, "/"); ok {
+		app = a
+		if n, err := strconv.Atoi(i); err == nil && n >= 0 && n < len(s.devices) {
+			to = s.devices[n : n+1]
+		}
+	}
+	var phones []*phone.Phone
+	var names []string
+	for _, d := range to {
+		if p := d.Phone(); p != nil {
+			phones, names = append(phones, p), append(names, d.name)
+		}
+	}
+	req := sender.Request{Kind: r.Kind, Class: r.Class(), MessageID: r.MessageID, Body: r.Body()}
 	s.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		defer cancel()
-		resp, err := p.Compose(ctx, r.App, sender.Request{Kind: r.Kind, Class: r.Class(), MessageID: r.MessageID, Body: r.Body()})
-		fyne.Do(func() { s.Do(func() { s.showResult(resp, err) }) })
+		var results []result
+		for i, p := range phones {
+			resp, err := p.Compose(ctx, app, req)
+			results = append(results, result{names[i], resp, err})
+		}
+		fyne.Do(func() { s.Update(func() { s.showResults(results) }) })
 	})
 }
 
-func (s *Shell) showResult(resp *sender.Response, err error) {
-	if err != nil {
-		s.inspector.SetResult("not sent: "+err.Error(), nil)
+// result is the answer to one phone's send.
+type result struct {
+	phone string
+	resp  *sender.Response
+	err   error
+}
+
+// showResults shows the service's answer; with several phones, each
+// phone's status line and the headers of the last.
+func (s *Shell) showResults(rs []result) {
+	if len(rs) == 0 {
+		s.inspector.SetResult("not sent: no phone", nil)
 		return
+	}
+	var lines []string
+	var h map[string]string
+	for _, r := range rs {
+		line, headers := describe(r.resp, r.err)
+		if len(rs) > 1 {
+			line = r.phone + ": " + line
+		}
+		lines = append(lines, line)
+		if headers != nil {
+			h = headers
+		}
+	}
+	s.inspector.SetResult(strings.Join(lines, "\n"), h)
+}
+
+// describe is the status line and headers of a response.
+func describe(resp *sender.Response, err error) (string, map[string]string) {
+	if err != nil {
+		return "not sent: " + err.Error(), nil
 	}
 	h := map[string]string{}
 	for k, v := range map[string]string{
@@ -570,10 +371,14 @@ func (s *Shell) showResult(resp *sender.Response, err error) {
 			h[k] = v
 		}
 	}
-	s.inspector.SetResult(fmt.Sprintf("HTTP %d %s", resp.StatusCode, resp.NotificationStatus), h)
+	return fmt.Sprintf("HTTP %d %s", resp.StatusCode, resp.NotificationStatus), h
 }
 
-// Close stops the shell's background work (image fetches, toast timer,
+// Halt makes the shell drop the phones' change reports from now on, as
+// Close does, without waiting: call it when the window's event loop stops.
+func (s *Shell) Halt() { s.cancel() }
+
+// Close stops the shell's background work (image fetches, toast timers,
 // composer sends) and waits for its goroutines; changes reported after it
 // are dropped. Call it after the window's event loop has ended.
 func (s *Shell) Close() {
@@ -582,7 +387,7 @@ func (s *Shell) Close() {
 	// A drain that started before cancel finishes before Close returns.
 	s.uiMu.Lock()
 	defer s.uiMu.Unlock()
-	if s.toastT != nil {
-		s.toastT.Stop()
+	for _, d := range s.devices {
+		d.stop()
 	}
 }

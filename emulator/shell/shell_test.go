@@ -2,16 +2,15 @@ package shell
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/test"
 
-	"github.com/openmpns/openmpns/emulator/ui"
+	"github.com/openmpns/openmpns/emulator/ui/apppage"
+	"github.com/openmpns/openmpns/emulator/ui/handset"
+	"github.com/openmpns/openmpns/emulator/ui/inspector"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/sender"
 )
@@ -24,7 +23,7 @@ func onUI(t *testing.T, sh *Shell, what string, f func() bool) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		var ok bool
-		fyne.DoAndWait(func() { sh.Do(func() { ok = f() }) })
+		fyne.DoAndWait(func() { sh.Update(func() { ok = f() }) })
 		if ok {
 			return
 		}
@@ -56,25 +55,19 @@ func send(t *testing.T) func(sender.Request, error) *sender.Response {
 // the start screen, the opt-in prompt, a toast banner, the app page's
 // Channel URI copied to the clipboard, a composed notification.
 func TestWholePath(t *testing.T) {
-	a := test.NewApp()
-	defer a.Quit()
-	ses, err := Start(a, Options{StateDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ses.Close()
+	ses := newRig(t, nil)
 	sh := ses.Shell
-
+	d := ses.Dev
 	// The window opens with the phone at scale 1. A larger window goes to
 	// the phone, which grows keeping its shape (here as tall as the window
 	// allows); the inspector keeps its width.
-	sh.Do(func() {
-		if got := sh.view.Scale(); got != 1 {
+	sh.Update(func() {
+		if got := d.view.Scale(); got != 1 {
 			t.Errorf("phone scale %v in the window as it opens, want 1", got)
 		}
 		inspW := sh.inspector.MinSize().Width
-		ses.Window.Resize(fyne.NewSize(inspW+3*ui.PhoneWidth, 2*ui.PhoneHeight))
-		if got := sh.view.Scale(); got != 2 {
+		ses.Window.Resize(fyne.NewSize(inspW+3*handset.PhoneWidth, 2*handset.PhoneHeight))
+		if got := d.view.Scale(); got != 2 {
 			t.Errorf("phone scale %v in a window twice as tall, want 2", got)
 		}
 		if got := sh.inspector.Size().Width; got != inspW {
@@ -85,7 +78,7 @@ func TestWholePath(t *testing.T) {
 	// Photos needs no prompt: its channel opens by itself.
 	var photos string
 	onUI(t, sh, "the photos Channel URI", func() bool {
-		pg, _ := sh.Phone().Page("com.openmpns.photos")
+		pg, _ := d.Phone().Page("com.openmpns.photos")
 		photos = pg.URI
 		return photos != "" && strings.HasPrefix(pg.State, "open:")
 	})
@@ -94,43 +87,43 @@ func TestWholePath(t *testing.T) {
 		t.Fatalf("tile: %v", resp)
 	}
 	onUI(t, sh, "the photos tile updated on the start screen", func() bool {
-		tl := sh.start.Tile("com.openmpns.photos")
+		tl := d.start.Tile("com.openmpns.photos")
 		return tl != nil && tl.State().Get(payload.Title) == "Holiday" && tl.State().Count() == 4
 	})
 
 	// Tapping News opens its page and the opt-in prompt; allow binds toasts.
-	sh.Do(func() { sh.start.OnTileTapped("com.openmpns.news") })
-	onUI(t, sh, "the opt-in prompt", func() bool { return sh.view.Dialog() == sh.optIn })
-	sh.Do(sh.optIn.Allow)
+	sh.Update(func() { d.start.OnTileTapped("com.openmpns.news") })
+	onUI(t, sh, "the opt-in prompt", func() bool { return d.view.Dialog() == d.optIn })
+	sh.Update(d.optIn.Allow)
 	var news string
 	onUI(t, sh, "news bound to toast", func() bool {
-		pg, _ := sh.Phone().Page("com.openmpns.news")
+		pg, _ := d.Phone().Page("com.openmpns.news")
 		news = pg.URI
 		return pg.Toast && strings.HasPrefix(pg.State, "open:")
 	})
 	onUI(t, sh, "the URI on the app page", func() bool {
-		_, isPage := sh.view.Current().(*ui.AppPage)
-		return isPage && sh.pages["com.openmpns.news"].ChannelURI() == news
+		_, isPage := d.view.Current().(*apppage.AppPage)
+		return isPage && d.pages["com.openmpns.news"].ChannelURI() == news
 	})
-	sh.Do(func() { sh.pages["com.openmpns.news"].Copy() })
+	sh.Update(func() { d.pages["com.openmpns.news"].Copy() })
 	if got := sh.clip.Content(); got != news {
 		t.Fatalf("clipboard %q, want the Channel URI %q", got, news)
 	}
 
 	// Back on the start screen, a toast slides in; a flick dismisses it.
-	sh.Do(func() { sh.view.Home() })
+	sh.Update(func() { d.view.Home() })
 	send(t)(sender.NewToast(news, &payload.Toast{Text1: "Breaking", Text2: "News"}, sender.Immediate))
-	onUI(t, sh, "the toast banner", func() bool { tt, ok := sh.view.Toast(); return ok && tt.Text1 == "Breaking" })
-	sh.Do(func() { sh.view.OnToastDismissed(payload.Toast{}) })
-	onUI(t, sh, "the toast gone", func() bool { _, _, ok := sh.Phone().ShownToast(); return !ok })
+	onUI(t, sh, "the toast banner", func() bool { tt, ok := d.view.Toast(); return ok && tt.Text1 == "Breaking" })
+	sh.Update(func() { d.view.OnToastDismissed(payload.Toast{}) })
+	onUI(t, sh, "the toast gone", func() bool { _, _, ok := d.Phone().ShownToast(); return !ok })
 
 	// The inspector lists what arrived, and its composer sends through HTTP.
 	onUI(t, sh, "two notifications in the inspector", func() bool { return len(sh.inspector.Notifications()) >= 2 })
-	sh.Do(func() {
-		sh.compose(ui.ComposeRequest{App: "com.openmpns.news", Kind: payload.KindRaw, Raw: []byte("hello")})
+	sh.Update(func() {
+		sh.compose(inspector.ComposeRequest{App: "com.openmpns.news", Kind: payload.KindRaw, Raw: []byte("hello")})
 	})
 	onUI(t, sh, "the composer's result", func() bool {
-		log := sh.Phone().Inspector()
+		log := d.Phone().Inspector()
 		return len(log) >= 3 && log[len(log)-1].Kind == "raw"
 	})
 
@@ -138,20 +131,20 @@ func TestWholePath(t *testing.T) {
 	// come back to the phone: a new secondary tile, a silent toast.
 	const albumID = "/Album.xaml?id=9"
 	const album = "com.openmpns.photos#" + albumID
-	sh.Do(func() {
-		sh.compose(ui.ComposeRequest{App: "com.openmpns.photos", Kind: payload.KindTile,
+	sh.Update(func() {
+		sh.compose(inspector.ComposeRequest{App: "com.openmpns.photos", Kind: payload.KindTile,
 			Tile: payload.Tile{ID: albumID, Template: payload.TemplateCycle, Fields: map[string]string{payload.Title: "Album"}}})
 	})
 	onUI(t, sh, "the composed secondary tile on the start screen", func() bool {
-		tl := sh.start.Tile(album)
+		tl := d.start.Tile(album)
 		return tl != nil && tl.State().Get(payload.Title) == "Album"
 	})
-	sh.Do(func() {
-		sh.compose(ui.ComposeRequest{App: "com.openmpns.news", Kind: payload.KindToast,
+	sh.Update(func() {
+		sh.compose(inspector.ComposeRequest{App: "com.openmpns.news", Kind: payload.KindToast,
 			Toast: payload.Toast{Text1: "Hush", Silent: true}})
 	})
 	onUI(t, sh, "the silent toast in the inspector", func() bool {
-		for _, e := range sh.Phone().Inspector() {
+		for _, e := range d.Phone().Inspector() {
 			if e.Kind == "toast" && strings.Contains(string(e.Payload), "Hush") {
 				got, err := payload.ParseToast(e.Payload)
 				return err == nil && got.Silent
@@ -163,31 +156,31 @@ func TestWholePath(t *testing.T) {
 	// Unpinning: the secondary tile goes for good; the mail app's tile comes
 	// back from the app list.
 	const mail = "com.openmpns.mail"
-	sh.Do(func() {
-		sh.start.Edit(album)
-		sh.start.OnTileUnpinned(album)
+	sh.Update(func() {
+		d.start.Edit(album)
+		d.start.OnTileUnpinned(album)
 	})
 	onUI(t, sh, "the secondary tile unpinned", func() bool {
-		_, ok := sh.Phone().TileByKey(album)
-		return !ok && sh.start.Tile(album) == nil
+		_, ok := d.Phone().TileByKey(album)
+		return !ok && d.start.Tile(album) == nil
 	})
-	sh.Do(func() {
-		sh.start.Unpin(mail)
-		sh.start.OnTileUnpinned(mail)
+	sh.Update(func() {
+		d.start.Unpin(mail)
+		d.start.OnTileUnpinned(mail)
 	})
 	onUI(t, sh, "mail offered in the app list", func() bool {
-		if sh.Phone().Pinned(mail) || sh.start.Tile(mail) != nil {
+		if d.Phone().Pinned(mail) || d.start.Tile(mail) != nil {
 			return false
 		}
-		sh.appList.OpenMenu(mail) // opens only for an unpinned app
-		return sh.appList.Menu() == mail
+		d.appList.OpenMenu(mail) // opens only for an unpinned app
+		return d.appList.Menu() == mail
 	})
-	sh.Do(func() {
-		sh.view.Push(sh.appList)
-		sh.appList.OnPinTapped(mail)
+	sh.Update(func() {
+		d.view.Push(d.appList)
+		d.appList.OnPinTapped(mail)
 	})
 	onUI(t, sh, "mail pinned again, last, on the start screen", func() bool {
-		tiles := sh.start.Tiles()
-		return sh.Phone().Pinned(mail) && len(tiles) > 0 && tiles[len(tiles)-1].Key == mail && sh.view.Current() == sh.start
+		tiles := d.start.Tiles()
+		return d.Phone().Pinned(mail) && len(tiles) > 0 && tiles[len(tiles)-1].Key == mail && d.view.Current() == d.start
 	})
 }

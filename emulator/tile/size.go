@@ -1,6 +1,10 @@
 package tile
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/openmpns/openmpns/shared/payload"
+)
 
 // Size is one of the three sizes a user can give a WP8 start-screen tile.
 type Size uint8
@@ -11,14 +15,6 @@ const (
 	Medium
 	Wide
 )
-
-// DefaultScale is the number of fyne logical units per WP8 pixel at which the
-// emulator's start screen draws tiles: a medium tile (336 WP8 pixels) is 150
-// units square, a small one about 71 and a wide one about 308×150, so the
-// start screen's tile grid is about 308 units wide. (A WVGA phone, 480
-// pixels wide, draws the same grid 432 pixels wide, at 0.625 pixels per WP8
-// pixel; Tile.SetScale takes any scale.)
-const DefaultScale float32 = 150.0 / 336.0
 
 // GapPixels is the gap between two tiles in WP8 pixels: two small tiles and a
 // gap make a medium tile (2×159+18 = 336).
@@ -60,4 +56,38 @@ func ParseSize(v string) (Size, error) {
 		return Wide, nil
 	}
 	return 0, fmt.Errorf("tile: unknown size %q (want small, medium or wide)", v)
+}
+
+// Allows reports whether a user can give a tile of template t the size s.
+// Every template can be small or medium; a WP7.5 tile (payload.
+// TemplateDefault) cannot be wide: it has no wide elements, the phone does
+// not offer the size, and the manifest refuses it.
+func Allows(t payload.Template, s Size) bool {
+	switch s {
+	case Small, Medium:
+		return true
+	case Wide:
+		return t != payload.TemplateDefault
+	}
+	return false
+}
+
+// Next is the size a tile of template t goes to when the user taps the
+// resize arrow in edit mode: medium, small, wide, medium again, skipping
+// the sizes t does not allow.
+func Next(t payload.Template, s Size) Size {
+	for range 3 {
+		switch s {
+		case Medium:
+			s = Small
+		case Small:
+			s = Wide
+		default:
+			s = Medium
+		}
+		if Allows(t, s) {
+			return s
+		}
+	}
+	return Medium
 }

@@ -123,11 +123,11 @@ func (s *State) Count() int {
 	return min(n, payload.MaxCount)
 }
 
-// CycleImages returns the set CycleImage1..9 values, in order, skipping
-// unset ones.
+// CycleImages returns the set CycleImage1..CycleImage9 values
+// (payload.MaxCycleImages), in order, skipping unset ones.
 func (s *State) CycleImages() []string {
 	var refs []string
-	for n := 1; n <= 9; n++ {
+	for n := 1; n <= payload.MaxCycleImages; n++ {
 		if v := s.Fields[payload.CycleImage(n)]; v != "" {
 			refs = append(refs, v)
 		}
@@ -136,8 +136,10 @@ func (s *State) CycleImages() []string {
 }
 
 // HasBack reports whether the tile at size has a back face to flip to: a
-// FlipTile or WP7.5 tile, at medium or wide size, with at least one back
-// element set. Small tiles, CycleTile and IconicTile never flip.
+// FlipTile or WP7.5 tile with at least one back element of that size set
+// (BackTitle, or BackContent or BackBackgroundImage at medium,
+// WideBackContent or WideBackBackgroundImage at wide). Small tiles,
+// CycleTile and IconicTile never flip.
 func (s *State) HasBack(size Size) bool {
 	if s.Template != payload.TemplateFlip && s.Template != payload.TemplateDefault {
 		return false
@@ -147,19 +149,10 @@ func (s *State) HasBack(size Size) bool {
 		return s.Fields[payload.BackTitle] != "" || s.Fields[payload.BackContent] != "" ||
 			s.Fields[payload.BackBackgroundImage] != ""
 	case Wide:
-		return s.Fields[payload.BackTitle] != "" || s.wideBackContent() != "" ||
+		return s.Fields[payload.BackTitle] != "" || s.Fields[payload.WideBackContent] != "" ||
 			s.Fields[payload.WideBackBackgroundImage] != ""
 	}
 	return false
-}
-
-// wideBackContent is WideBackContent, or BackContent for a tile that has
-// none (a WP7.5 tile has no wide elements).
-func (s *State) wideBackContent() string {
-	if v := s.Fields[payload.WideBackContent]; v != "" {
-		return v
-	}
-	return s.Fields[payload.BackContent]
 }
 
 // templateElements holds, for each template, the set of elements it

@@ -252,7 +252,8 @@ func TestStateHasBack(t *testing.T) {
 		{"flip wide content only medium", payload.TemplateFlip, map[string]string{payload.WideBackContent: "b"}, Medium, false},
 		{"flip medium image only wide", payload.TemplateFlip, map[string]string{payload.BackBackgroundImage: "/b.png"}, Wide, false},
 		{"wp7.5 back", payload.TemplateDefault, map[string]string{payload.BackContent: "b"}, Medium, true},
-		{"wp7.5 back on wide", payload.TemplateDefault, map[string]string{payload.BackContent: "b"}, Wide, true},
+		{"flip medium content only medium", payload.TemplateFlip, map[string]string{payload.BackContent: "b"}, Wide, false},
+		{"wp7.5 has no wide back", payload.TemplateDefault, map[string]string{payload.BackContent: "b"}, Wide, false},
 		{"cycle never", payload.TemplateCycle, map[string]string{payload.Title: "t"}, Medium, false},
 		{"iconic never", payload.TemplateIconic, map[string]string{payload.WideContent1: "t"}, Wide, false},
 	}
@@ -322,9 +323,6 @@ func TestSize(t *testing.T) {
 	if got := Size(7).String(); got != "size(7)" {
 		t.Errorf("Size(7).String() = %q", got)
 	}
-	if DefaultScale*336 != 150 {
-		t.Errorf("medium tile is %v units, want 150", DefaultScale*336)
-	}
 }
 
 func TestTruncate(t *testing.T) {
@@ -342,8 +340,8 @@ func TestTruncate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := truncate(tt.in, tt.n); got != tt.want {
-				t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+			if got := Truncate(tt.in, tt.n); got != tt.want {
+				t.Errorf("Truncate(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
 			}
 		})
 	}
@@ -368,9 +366,9 @@ func TestWrap(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := wrap(tt.in, tt.width, BackContentLines)
+			got := Wrap(tt.in, tt.width, BackContentLines)
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("wrap(%q) = %q, want %q", tt.in, got, tt.want)
+				t.Errorf("Wrap(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}
@@ -392,11 +390,40 @@ func TestParseARGB(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			c, ok := parseARGB(tt.in)
+			c, ok := ParseARGB(tt.in)
 			got := uint32(c.A)<<24 | uint32(c.R)<<16 | uint32(c.G)<<8 | uint32(c.B)
 			if ok != tt.ok || (ok && got != tt.want) {
-				t.Errorf("parseARGB(%q) = %08X, %v; want %08X, %v", tt.in, got, ok, tt.want, tt.ok)
+				t.Errorf("ParseARGB(%q) = %08X, %v; want %08X, %v", tt.in, got, ok, tt.want, tt.ok)
 			}
 		})
+	}
+}
+
+func TestSizesPerTemplate(t *testing.T) {
+	tests := []struct {
+		tmpl payload.Template
+		from Size
+		next Size
+		wide bool
+	}{
+		{payload.TemplateFlip, Medium, Small, true},
+		{payload.TemplateFlip, Small, Wide, true},
+		{payload.TemplateFlip, Wide, Medium, true},
+		{payload.TemplateCycle, Small, Wide, true},
+		{payload.TemplateIconic, Small, Wide, true},
+		{payload.TemplateDefault, Medium, Small, false},
+		{payload.TemplateDefault, Small, Medium, false},
+		{payload.TemplateDefault, Wide, Medium, false},
+	}
+	for _, tt := range tests {
+		if got := Next(tt.tmpl, tt.from); got != tt.next {
+			t.Errorf("Next(%q, %v) = %v, want %v", tt.tmpl, tt.from, got, tt.next)
+		}
+		if got := Allows(tt.tmpl, Wide); got != tt.wide {
+			t.Errorf("Allows(%q, wide) = %v, want %v", tt.tmpl, got, tt.wide)
+		}
+		if !Allows(tt.tmpl, Small) || !Allows(tt.tmpl, Medium) {
+			t.Errorf("Allows(%q) refuses small or medium", tt.tmpl)
+		}
 	}
 }

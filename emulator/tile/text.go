@@ -14,9 +14,9 @@ const (
 	BackContentLines     = 3  // lines of (Wide)BackContent
 )
 
-// truncate cuts s to at most n runes. The phone clips tile titles at the
+// Truncate cuts s to at most n runes. The phone clips tile titles at the
 // tile's edge without an ellipsis.
-func truncate(s string, n int) string {
+func Truncate(s string, n int) string {
 	s = strings.TrimSpace(s)
 	if utf8.RuneCountInString(s) <= n {
 		return s
@@ -24,10 +24,10 @@ func truncate(s string, n int) string {
 	return strings.TrimRight(string([]rune(s)[:n]), " ")
 }
 
-// wrap breaks s into at most maxLines lines of at most width runes, at
+// Wrap breaks s into at most maxLines lines of at most width runes, at
 // spaces where it can and inside words longer than a line. Explicit line
 // breaks in s are kept. What does not fit is dropped.
-func wrap(s string, width, maxLines int) []string {
+func Wrap(s string, width, maxLines int) []string {
 	var lines []string
 	for _, para := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
 		line := []rune{}

@@ -1,11 +1,11 @@
-// Package toast shows toast notifications the way a Windows Phone 8 does: a
-// Banner widget, the strip across the top of the screen, and a Queue that
-// shows one toast at a time for about ten seconds and keeps the others in
-// order of arrival.
+// Package toast is what a Windows Phone 8 does with toast notifications,
+// without a screen: a Queue that shows one toast at a time for about ten
+// seconds and keeps the others in order of arrival, and Line, what the
+// banner's one line says of Text1 and Text2. It has no UI: the banner is
+// emulator/ui/toastview's.
 //
 // The Queue is plain Go, safe for concurrent use, and reads time only from
-// the Clock it is given, so it can be tested with a fake clock. The Banner is
-// a fyne widget and, like all fyne objects, is used on the UI goroutine.
+// the Clock it is given, so it can be tested with a fake clock.
 package toast
 
 import (

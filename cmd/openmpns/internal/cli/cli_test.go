@@ -246,7 +246,7 @@ func TestRenderTileAndToast(t *testing.T) {
 	tileXML := filepath.Join(dir, "tile.xml")
 	os.WriteFile(tileXML, []byte(`<?xml version="1.0" encoding="utf-8"?>
 <wp:Notification xmlns:wp="WPNotification" Version="2.0">
-  <wp:Tile Template="FlipTile"><wp:Title>News</wp:Title><wp:Count>3</wp:Count><wp:BackContent>Go 2 ships</wp:BackContent></wp:Tile>
+  <wp:Tile Template="FlipTile"><wp:Title>News</wp:Title><wp:Count>3</wp:Count><wp:BackContent>Go 2 ships</wp:BackContent><wp:WideBackContent>Go 2 ships today</wp:WideBackContent></wp:Tile>
 </wp:Notification>`), 0o644)
 	for _, c := range []struct {
 		args []string

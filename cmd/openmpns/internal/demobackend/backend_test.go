@@ -2,6 +2,7 @@ package demobackend
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -151,5 +152,60 @@ func TestUnreachablePushServiceIsForgotten(t *testing.T) {
 	}
 	if regs := b.Registrations(); len(regs) != 0 {
 		t.Fatalf("kept after %d failed rounds: %+v", maxFailures, regs)
+	}
+}
+
+// TestPushesReachEveryPhone: two phones (two devices) hand off the same
+// app; one round pushes to both, as the two-phone demo shows.
+func TestPushesReachEveryPhone(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	b := &Backend{Sender: &sender.Client{}, Log: quiet}
+	hs := httptest.NewServer(b.Handler())
+	defer hs.Close()
+	b.Base = hs.URL
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := make(chan string, 16)
+	for i := range 2 {
+		dev, err := device.New(device.Config{Server: srv.URL(), Logger: quiet, Handlers: device.Handlers{
+			Tile: func(m device.Meta, _ *payload.Tile, _ []string) { got <- fmt.Sprint("phone ", i) },
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dev.Close()
+		ch := dev.NewChannel("com.openmpns.news", "main", "")
+		if err := ch.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := ch.BindToShellTile(ctx); err != nil {
+			t.Fatal(err)
+		}
+		h := &device.Handoff{URL: hs.URL + "/handoff/news"}
+		if status, err := h.Send(ctx, device.HandoffRecord{DeviceID: dev.ID(), App: "com.openmpns.news", Channel: "main", URI: ch.ChannelURI()}, nil); err != nil || status != 201 {
+			t.Fatalf("handoff %d: %d %v", i, status, err)
+		}
+	}
+	if regs := b.Registrations(); len(regs) != 2 {
+		t.Fatalf("registrations %+v, want one per phone", regs)
+	}
+	b.Round(ctx)
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		select {
+		case p := <-got:
+			seen[p] = true
+		case <-ctx.Done():
+			t.Fatalf("tiles reached %v, want both phones", seen)
+		}
 	}
 }

@@ -1,0 +1,516 @@
+package inspector
+
+import (
+	"fmt"
+	"image/color"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/openmpns/openmpns/emulator/ui"
+	"github.com/openmpns/openmpns/emulator/ui/controls"
+	"github.com/openmpns/openmpns/emulator/ui/handset"
+	"github.com/openmpns/openmpns/emulator/ui/wptheme"
+	"github.com/openmpns/openmpns/shared/payload"
+)
+
+// Notification is one notification the phone received, as the inspector
+// lists it. (Its fields are those of emulator/phone's Entry, in the same
+// order, so that one converts to the other.)
+type Notification struct {
+	// Time is when the phone received it.
+	Time time.Time
+	// App is the app's name (or ID) it was for.
+	App string
+	// Kind is "toast", "tile" or "raw" (payload.Kind's names), or "error"
+	// for a notification the phone could not use.
+	Kind string
+	// Class is the X-NotificationClass the sender used; 0 when it sent none.
+	Class int
+	// MessageID is the sender's X-MessageID, "" when it sent none.
+	MessageID string
+	// ID is the service's own ID for the notification, "" if unknown.
+	ID string
+	// Latency is the time from the POST to the phone's delivery.
+	Latency time.Duration
+	// Headers are the request's headers, one value each.
+	Headers map[string]string
+	// Payload is the body: XML for toast and tile, any bytes for raw.
+	Payload []byte
+	// Note says what the phone did with it ("shown by the shell",
+	// "suppressed: notifications off", ...), "" for nothing to say.
+	Note string
+}
+
+// InspectorWidth is the width the inspector is designed for; it takes any
+// width from InspectorMinWidth.
+const (
+	InspectorWidth    = 560
+	InspectorMinWidth = 480
+)
+
+// Inspector is the developer's panel beside the phone. Its "notifications"
+// pivot lists every notification received, newest first, with a detail
+// view of the one selected (headers as a table, the payload pretty-printed);
+// its "send" pivot is a composer that asks the controller to send a
+// notification (OnSend) and shows the status the service answered
+// (SetResult).
+type Inspector struct {
+	widget.BaseWidget
+
+	// OnSend is called with the notification the user composed when they
+	// press "send".
+	OnSend func(ComposeRequest)
+
+	pivot    *controls.Pivot
+	items    []Notification
+	selected int // index into items, -1 for none
+	list     *widget.List
+	detail   *detailView
+	browse   fyne.CanvasObject
+	composer *composer
+	body     *fyne.Container
+}
+
+// NewInspector returns an empty inspector showing the notifications pivot.
+func NewInspector() *Inspector {
+	i := &Inspector{selected: -1}
+	i.list = widget.NewList(
+		func() int { return len(i.items) },
+		func() fyne.CanvasObject { return newNotifRow() },
+		func(id widget.ListItemID, o fyne.CanvasObject) {
+			if n, ok := i.at(id); ok {
+				o.(*notifRow).set(n)
+			}
+		},
+	)
+	i.list.OnSelected = func(id widget.ListItemID) {
+		if k := len(i.items) - 1 - id; k != i.selected {
+			i.selected = k
+			i.showDetail()
+		}
+	}
+	i.detail = newDetailView()
+	listPane := container.NewBorder(newNotifHeader(), nil, nil, nil, i.list)
+	split := container.NewVSplit(listPane, i.detail.scroll)
+	split.Offset = 0.38
+	i.browse = split
+	i.composer = newComposer(func(r ComposeRequest) {
+		if i.OnSend != nil {
+			i.OnSend(r)
+		}
+	})
+	i.body = container.NewStack(i.browse, i.composer.view)
+	i.composer.view.Hide()
+	i.pivot = controls.NewPivot(controls.FontExtraLarge, "notifications", "send")
+	i.pivot.OnSelected = func(n int) {
+		controls.SetVisible(i.browse, n == 0)
+		controls.SetVisible(i.composer.view, n == 1)
+		i.body.Refresh()
+	}
+	i.ExtendBaseWidget(i)
+	return i
+}
+
+// at returns the notification on list row id (newest first).
+func (i *Inspector) at(id widget.ListItemID) (Notification, bool) {
+	k := len(i.items) - 1 - id
+	if k < 0 || k >= len(i.items) {
+		return Notification{}, false
+	}
+	return i.items[k], true
+}
+
+// SetNotifications replaces the list, oldest first as received. The
+// selection is cleared.
+func (i *Inspector) SetNotifications(ns []Notification) {
+	i.items = slices.Clone(ns)
+	i.selected = -1
+	i.list.UnselectAll()
+	i.list.Refresh()
+	i.showDetail()
+}
+
+// AddNotification appends n (the newest). The selection stays on the
+// notification it was on.
+func (i *Inspector) AddNotification(n Notification) {
+	i.items = append(i.items, n)
+	if i.selected >= 0 {
+		i.list.Select(len(i.items) - 1 - i.selected)
+	}
+	i.list.Refresh()
+}
+
+// Notifications returns the notifications listed, oldest first.
+func (i *Inspector) Notifications() []Notification { return i.items }
+
+// Select opens the detail view of notification k (an index into the
+// notifications, oldest first); -1 closes it.
+func (i *Inspector) Select(k int) {
+	if k < 0 || k >= len(i.items) {
+		i.selected = -1
+		i.list.UnselectAll()
+		i.showDetail()
+		return
+	}
+	i.list.Select(len(i.items) - 1 - k)
+}
+
+// Selected returns the index of the notification in the detail view, -1.
+func (i *Inspector) Selected() int { return i.selected }
+
+func (i *Inspector) showDetail() {
+	if i.selected < 0 || i.selected >= len(i.items) {
+		i.detail.clear()
+		return
+	}
+	i.detail.show(i.items[i.selected])
+}
+
+// SetApps sets the apps the composer can send to.
+func (i *Inspector) SetApps(apps []ui.App) { i.composer.setApps(apps) }
+
+// Apps returns the apps the composer offers.
+func (i *Inspector) Apps() []ui.App { return slices.Clone(i.composer.apps) }
+
+// SetResult shows the service's answer to the last send: a status line
+// ("200 OK", or an error) and the X-* status headers.
+func (i *Inspector) SetResult(status string, headers map[string]string) {
+	i.composer.setResult(status, headers)
+}
+
+// ShowComposer switches to the "send" pivot; ShowNotifications back.
+func (i *Inspector) ShowComposer() { i.pivot.Select(1) }
+
+// ShowNotifications switches to the "notifications" pivot.
+func (i *Inspector) ShowNotifications() { i.pivot.Select(0) }
+
+// MinSize is InspectorMinWidth by the smallest phone's height (handset.PhoneHeight
+// at controls.MinScale): the list, the detail and the composer scroll.
+func (i *Inspector) MinSize() fyne.Size {
+	return fyne.NewSize(InspectorMinWidth, handset.PhoneHeight*controls.MinScale)
+}
+
+// CreateRenderer is part of fyne.Widget.
+func (i *Inspector) CreateRenderer() fyne.WidgetRenderer {
+	r := &inspectorRenderer{i: i, bg: canvas.NewRectangle(color.Transparent)}
+	r.Refresh()
+	return r
+}
+
+type inspectorRenderer struct {
+	i  *Inspector
+	bg *canvas.Rectangle
+}
+
+func (r *inspectorRenderer) Destroy()           {}
+func (r *inspectorRenderer) MinSize() fyne.Size { return r.i.MinSize() }
+func (r *inspectorRenderer) Objects() []fyne.CanvasObject {
+	return []fyne.CanvasObject{r.bg, r.i.pivot, r.i.body}
+}
+
+func (r *inspectorRenderer) Layout(size fyne.Size) {
+	r.bg.Resize(size)
+	r.i.pivot.Move(fyne.NewPos(16, 8))
+	r.i.pivot.Resize(r.i.pivot.MinSize())
+	top := 8 + r.i.pivot.MinSize().Height + 8
+	r.i.body.Move(fyne.NewPos(16, top))
+	r.i.body.Resize(fyne.NewSize(size.Width-32, size.Height-top-8))
+}
+
+func (r *inspectorRenderer) Refresh() {
+	r.bg.FillColor = theme.ColorForWidget(theme.ColorNameBackground, r.i)
+	r.bg.Refresh()
+	r.i.pivot.Refresh()
+	r.i.body.Refresh()
+	r.Layout(r.i.Size())
+}
+
+// Columns of the notification list.
+var notifColumns = []struct {
+	title string
+	width float32
+}{
+	{"kind", 52}, {"app", 104}, {"class", 48}, {"message id", 112}, {"latency", 72}, {"time", 80},
+}
+
+// notifRow is a row of the notification list: one text per column.
+type notifRow struct {
+	widget.BaseWidget
+	cells []*controls.TextBlock
+}
+
+func newNotifRow() *notifRow {
+	r := &notifRow{}
+	for range notifColumns {
+		r.cells = append(r.cells, controls.NewText("", 15, theme.ColorNameForeground))
+	}
+	r.ExtendBaseWidget(r)
+	return r
+}
+
+func newNotifHeader() *notifRow {
+	r := newNotifRow()
+	for n, c := range notifColumns {
+		r.cells[n].SetText(c.title)
+		r.cells[n].SetColor(wptheme.ColorNameSubtle)
+	}
+	return r
+}
+
+func (r *notifRow) set(n Notification) {
+	id := n.MessageID
+	if id == "" {
+		id = "–"
+	}
+	vals := []string{n.Kind, n.App, classText(n.Class), id, Latency(n.Latency), n.Time.Format("15:04:05")}
+	for c, v := range vals {
+		r.cells[c].SetText(fitWidth(v, 15, notifColumns[c].width-8))
+	}
+}
+
+func (r *notifRow) MinSize() fyne.Size {
+	var w float32
+	for _, c := range notifColumns {
+		w += c.width
+	}
+	return fyne.NewSize(w, 28)
+}
+
+func (r *notifRow) CreateRenderer() fyne.WidgetRenderer {
+	objs := make([]fyne.CanvasObject, len(r.cells))
+	for i, c := range r.cells {
+		objs[i] = c
+	}
+	return &notifRowRenderer{r: r, objs: objs}
+}
+
+type notifRowRenderer struct {
+	r    *notifRow
+	objs []fyne.CanvasObject
+}
+
+func (rr *notifRowRenderer) Destroy()                     {}
+func (rr *notifRowRenderer) MinSize() fyne.Size           { return rr.r.MinSize() }
+func (rr *notifRowRenderer) Objects() []fyne.CanvasObject { return rr.objs }
+func (rr *notifRowRenderer) Refresh() {
+	for _, c := range rr.r.cells {
+		c.Refresh()
+	}
+	rr.Layout(rr.r.Size())
+}
+
+func (rr *notifRowRenderer) Layout(size fyne.Size) {
+	x := float32(4)
+	for n, c := range rr.r.cells {
+		h := c.MinSize().Height
+		c.Move(fyne.NewPos(x, (size.Height-h)/2))
+		c.Resize(c.MinSize())
+		x += notifColumns[n].width
+	}
+}
+
+// fitWidth cuts s with an ellipsis until it is at most w units wide in the
+// theme's font at size.
+func fitWidth(s string, size, w float32) string {
+	if fyne.MeasureText(s, size, fyne.TextStyle{}).Width <= w {
+		return s
+	}
+	r := []rune(s)
+	for len(r) > 0 && fyne.MeasureText(string(r)+"…", size, fyne.TextStyle{}).Width > w {
+		r = r[:len(r)-1]
+	}
+	return string(r) + "…"
+}
+
+// classText shows an X-NotificationClass value with its batching interval.
+func classText(class int) string {
+	if class == 0 {
+		return "–"
+	}
+	return fmt.Sprint(class)
+}
+
+// ClassInterval names the batching interval of an X-NotificationClass
+// value: "immediate", "450 s", "900 s", or "" for another value.
+func ClassInterval(class int) string {
+	switch {
+	case class >= 1 && class <= 3:
+		return "immediate"
+	case class >= 11 && class <= 13:
+		return "450 s"
+	case class >= 21 && class <= 23:
+		return "900 s"
+	}
+	return ""
+}
+
+// Latency formats a delivery latency: "<1 ms", "12 ms", "1.25 s".
+func Latency(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "–"
+	case d < time.Millisecond:
+		return "<1 ms"
+	case d < time.Second:
+		return fmt.Sprintf("%d ms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
+
+// detailView shows one notification: a summary, its headers as a table
+// and its payload, pretty-printed in a monospace font.
+type detailView struct {
+	title   *widget.Label
+	summary *widget.Label
+	headers *fyne.Container
+	payload *widget.Label
+	box     *fyne.Container
+	scroll  *container.Scroll
+	empty   *widget.Label
+}
+
+func newDetailView() *detailView {
+	d := &detailView{
+		title:   widget.NewLabel(""),
+		summary: widget.NewLabel(""),
+		headers: container.New(layout.NewFormLayout()),
+		payload: widget.NewLabel(""),
+		empty:   widget.NewLabel("Select a notification to see its headers and payload."),
+	}
+	d.title.SizeName = theme.SizeNameSubHeadingText
+	d.summary.Importance = widget.LowImportance
+	d.summary.Wrapping = fyne.TextWrapWord
+	d.payload.TextStyle.Monospace = true
+	d.payload.Selectable = true
+	d.payload.Wrapping = fyne.TextWrapBreak
+	d.empty.Importance = widget.LowImportance
+	d.empty.Wrapping = fyne.TextWrapWord
+	headersCaption := newSubheading("headers")
+	payloadCaption := newSubheading("payload")
+	d.box = container.NewVBox(d.empty, d.title, d.summary, headersCaption, d.headers, payloadCaption, d.payload)
+	d.scroll = container.NewVScroll(d.box)
+	d.clear()
+	return d
+}
+
+func newSubheading(s string) *widget.Label {
+	l := widget.NewLabel(s)
+	l.Importance = widget.LowImportance
+	return l
+}
+
+func (d *detailView) clear() {
+	for i, o := range d.box.Objects {
+		controls.SetVisible(o, i == 0)
+	}
+	d.box.Refresh()
+}
+
+func (d *detailView) show(n Notification) {
+	for i, o := range d.box.Objects {
+		controls.SetVisible(o, i != 0)
+	}
+	d.title.SetText(fmt.Sprintf("%s for %s", n.Kind, n.App))
+	parts := []string{}
+	if n.Class != 0 {
+		parts = append(parts, fmt.Sprintf("class %d (%s)", n.Class, ClassInterval(n.Class)))
+	} else {
+		parts = append(parts, "no class (immediate)")
+	}
+	if n.MessageID != "" {
+		parts = append(parts, "message "+n.MessageID)
+	}
+	if n.ID != "" {
+		parts = append(parts, "id "+n.ID)
+	}
+	parts = append(parts, "latency "+Latency(n.Latency), "received "+n.Time.Format("15:04:05.000"), controls.ByteCount(len(n.Payload)))
+	summary := strings.Join(parts, " · ")
+	if n.Note != "" {
+		summary = n.Note + "\n" + summary
+	}
+	d.summary.SetText(summary)
+	setTable(d.headers, n.Headers)
+	d.payload.SetText(payloadText(n))
+	d.box.Refresh()
+	d.scroll.ScrollToTop()
+}
+
+// payloadText is the payload as the detail view shows it: toast and tile
+// XML indented, text as it is, other bytes as a hex dump.
+func payloadText(n Notification) string {
+	if len(n.Payload) == 0 {
+		return "(empty)"
+	}
+	if n.Kind != payload.KindRaw.String() {
+		if s, ok := PrettyXML(n.Payload); ok {
+			return s
+		}
+	}
+	if utf8.Valid(n.Payload) && controls.Printable(string(n.Payload)) {
+		return string(n.Payload)
+	}
+	return HexDump(n.Payload)
+}
+
+// HexDump formats b sixteen bytes a line: offset, hex, and the printable
+// ASCII characters.
+func HexDump(b []byte) string {
+	var out strings.Builder
+	for off := 0; off < len(b); off += 16 {
+		line := b[off:min(off+16, len(b))]
+		fmt.Fprintf(&out, "%04x  ", off)
+		for i := range 16 {
+			if i < len(line) {
+				fmt.Fprintf(&out, "%02x ", line[i])
+			} else {
+				out.WriteString("   ")
+			}
+		}
+		out.WriteString(" ")
+		for _, c := range line {
+			if c >= 0x20 && c < 0x7f {
+				out.WriteByte(c)
+			} else {
+				out.WriteByte('.')
+			}
+		}
+		if off+16 < len(b) {
+			out.WriteByte('\n')
+		}
+	}
+	return out.String()
+}
+
+// setTable fills a form-layout container with the headers, sorted by name.
+func setTable(c *fyne.Container, headers map[string]string) {
+	names := make([]string, 0, len(headers))
+	for k := range headers {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	objs := make([]fyne.CanvasObject, 0, 2*len(names))
+	for _, k := range names {
+		key := widget.NewLabel(k)
+		key.Importance = widget.LowImportance
+		val := widget.NewLabel(headers[k])
+		val.Selectable = true
+		val.Wrapping = fyne.TextWrapBreak
+		objs = append(objs, key, val)
+	}
+	if len(objs) == 0 {
+		none := widget.NewLabel("none")
+		none.Importance = widget.LowImportance
+		objs = append(objs, none, layout.NewSpacer())
+	}
+	c.Objects = objs
+	c.Refresh()
+}

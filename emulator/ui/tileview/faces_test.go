@@ -1,0 +1,114 @@
+package tileview
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/png"
+	"testing"
+	"testing/fstest"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+
+	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/shared/payload"
+)
+
+// pngOf encodes a w×h image of one colour.
+func pngOf(t *testing.T, w, h int, c color.Color) []byte {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.Set(x, y, c)
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestFlipDecodesEachFaceOnce flips a tile with a front and a back image
+// back and forth: each image is decoded once, and the flip shows the other
+// one, decoded.
+func TestFlipDecodesEachFaceOnce(t *testing.T) {
+	test.NewTempApp(t)
+	saved := faces
+	faces = newFaceCache(FaceCacheBytes)
+	t.Cleanup(func() { faces = saved })
+
+	fsys := fstest.MapFS{
+		"front.png": {Data: pngOf(t, 8, 8, color.NRGBA{R: 255, A: 255})},
+		"back.png":  {Data: pngOf(t, 8, 8, color.NRGBA{B: 255, A: 255})},
+	}
+	s := tile.NewState("", payload.TemplateFlip, nil)
+	s.Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
+		payload.BackgroundImage: "/front.png", payload.BackBackgroundImage: "/back.png", payload.BackTitle: "b"}})
+	w := New(s, tile.Medium)
+	w.SetImages(FSImages{FS: fsys})
+	r := test.WidgetRenderer(w).(*renderer)
+	front := r.img.Image
+	if front == nil || r.img.Resource != nil {
+		t.Fatal("the front image is not drawn decoded")
+	}
+	w.Flip() // the test driver runs the animation to its end
+	back := r.img.Image
+	if back == nil || back == front {
+		t.Fatal("the flip did not show the back image")
+	}
+	for range 10 {
+		w.Flip()
+	}
+	if faces.decodes != 2 {
+		t.Errorf("%d decodes for 11 flips, want 2 (one per face)", faces.decodes)
+	}
+	if r.img.Image != back { // 11 flips: back
+		t.Error("after an odd number of flips the back is not shown")
+	}
+
+	// Another tile with the same image shares the decoded copy.
+	w2 := New(s.Clone(), tile.Medium)
+	w2.SetImages(FSImages{FS: fsys})
+	if test.WidgetRenderer(w2).(*renderer).img.Image != front || faces.decodes != 2 {
+		t.Error("a second tile with the same image decoded it again")
+	}
+}
+
+func TestFaceCacheIsBounded(t *testing.T) {
+	// Each 16×16 image takes 4×256+64 = 1088 bytes: three fit in 3500.
+	c := newFaceCache(3500)
+	res := make([]fyne.Resource, 5)
+	for i := range res {
+		res[i] = fyne.NewStaticResource("i.png", pngOf(t, 16, 16, color.Gray{Y: uint8(40 * i)}))
+	}
+	for _, r := range res {
+		if c.get(keyOf(r), r) == nil {
+			t.Fatal("a PNG did not decode")
+		}
+	}
+	if n, used := c.len(); n != 3 || used > 3500 {
+		t.Fatalf("cache holds %d images in %d bytes, want 3 in at most 3500", n, used)
+	}
+	// The oldest went first; the most recent are still there.
+	before := c.decodes
+	c.get(keyOf(res[4]), res[4])
+	c.get(keyOf(res[2]), res[2])
+	if c.decodes != before {
+		t.Error("a recent image was decoded again")
+	}
+	c.get(keyOf(res[0]), res[0])
+	if c.decodes != before+1 {
+		t.Error("the oldest image was not evicted")
+	}
+}
+
+func TestFaceCacheLeavesSVGToFyne(t *testing.T) {
+	c := newFaceCache(FaceCacheBytes)
+	svg := fyne.NewStaticResource("i.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="10" height="10"/></svg>`))
+	if img := c.get(keyOf(svg), svg); img != nil {
+		t.Error("an SVG was decoded to pixels; fyne must rasterise it at the size drawn")
+	}
+}
