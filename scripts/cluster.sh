@@ -50,14 +50,19 @@ for ((i = 0; i < nats_servers; i++)); do
   pids+=($!)
 done
 
-# Wait until every NATS server is healthy, JetStream (its meta leader) included.
-for ((i = 0; i < nats_servers; i++)); do
-  ok=""
+# wait_healthy URL WHAT: waits (30 s at most) until URL answers 200.
+wait_healthy() {
   for _ in $(seq 300); do
-    if curl -fsS "http://127.0.0.1:$((base + 1200 + i))/healthz" >/dev/null 2>&1; then ok=1; break; fi
+    curl -fsS "$1" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
-  [ -n "$ok" ] || { echo "cluster: NATS server n$i is not healthy; see $data/nats$i.log"; exit 1; }
+  echo "cluster: $2 is not healthy; see $data/*.log"
+  exit 1
+}
+
+# Wait until every NATS server is healthy, JetStream (its meta leader) included.
+for ((i = 0; i < nats_servers; i++)); do
+  wait_healthy "http://127.0.0.1:$((base + 1200 + i))/healthz" "NATS server n$i"
 done
 echo "cluster: NATS JetStream cluster ready"
 
@@ -74,12 +79,7 @@ done
 
 # Wait until every node answers /healthz.
 for u in "${node_urls[@]}"; do
-  ok=""
-  for _ in $(seq 300); do
-    if curl -fsS "$u/healthz" >/dev/null 2>&1; then ok=1; break; fi
-    sleep 0.1
-  done
-  [ -n "$ok" ] || { echo "cluster: $u did not come up; see $data/node*.log"; exit 1; }
+  wait_healthy "$u/healthz" "node $u"
 done
 
 servers=$(IFS=,; echo "${node_urls[*]}")

@@ -646,7 +646,7 @@ func (p *Phone) fetchImage(key, app, name, ref string, domains []string) {
 			ts.st.Apply(&payload.Tile{ID: ts.st.ID, Template: ts.st.Template, Cleared: []string{name}})
 		}
 		p.mu.Unlock()
-		p.raise(app, fmt.Sprintf("%s: %s: %v; the tile keeps its default image", device.ErrMessageBadContent, ref, err))
+		p.raise(app, fmt.Sprintf("%s: %s: %v; the tile keeps its default image", device.MessageBadContent, ref, err))
 		p.notify(Change{Kind: TileChanged, App: app, Tile: key})
 	}()
 }
