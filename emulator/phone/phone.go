@@ -356,14 +356,14 @@ func (p *Phone) startDevice() error {
 	dev, err := device.New(device.Config{
 		Server: p.cfg.Server, Servers: p.cfg.Servers, StateDir: devDir, Logger: p.log, Clock: p.clk, MinBackoff: p.cfg.MinBackoff,
 		MaxBackoff: 5 * time.Second, Client: "openmpns-emulator",
+		// The shell's handlers. What an app hears (its Channel URI, toasts
+		// while it is in the foreground, raw data) comes through its
+		// channel's events, set in open, as on a phone.
 		Handlers: device.Handlers{
-			ChannelURIUpdated:       p.onURI,
 			ConnectionStatusChanged: p.onStatus,
 			Error:                   p.onError,
 			ShellToast:              p.onShellToast,
-			AppToast:                p.onAppToast,
 			Tile:                    p.onTile,
-			Raw:                     p.onRaw,
 			RawDropped: func(m device.Meta) {
 				p.logEntry(m, "raw", nil, "dropped: the app is not running")
 			},
@@ -450,8 +450,19 @@ func (p *Phone) open(dev *device.Device, app string, toastOn bool) error {
 	if ch == nil {
 		ch = dev.NewChannel(app, a.Channel, a.Service)
 	}
+	name := a.Channel
+	ch.SetEvents(device.ChannelEvents{
+		ChannelURIUpdated:              func(uri string) { p.onURI(app, name, uri) },
+		ShellToastNotificationReceived: p.onAppToast,
+		HTTPNotificationReceived:       p.onRaw,
+	})
 	if err := ch.Open(p.ctx); err != nil {
 		return err
+	}
+	// A channel the device restored from its state may have got its URI
+	// before these events were set: the app learns it now.
+	if uri := ch.ChannelURI(); uri != "" {
+		p.onURI(app, name, uri)
 	}
 	if err := ch.BindToShellTile(p.ctx, a.Domains...); err != nil {
 		return err
@@ -482,17 +493,18 @@ func (p *Phone) open(dev *device.Device, app string, toastOn bool) error {
 }
 
 // onURI hands a new Channel URI to the app's cloud service.
+// onURI is the app's channel's ChannelURIUpdated: the app records the
+// URI and hands it to its cloud service, once per URI.
 func (p *Phone) onURI(app, channel, uri string) {
 	p.mu.Lock()
 	a := p.apps[app]
 	dev := p.dev
-	if a != nil {
-		a.uri = uri
-	}
-	p.mu.Unlock()
-	if a == nil {
+	if a == nil || a.uri == uri {
+		p.mu.Unlock()
 		return
 	}
+	a.uri = uri
+	p.mu.Unlock()
 	p.notify(Change{Kind: AppChanged, App: app})
 	if a.Handoff == "" {
 		return
