@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -119,7 +120,8 @@ func (s *Server) Handler() http.Handler {
 	if authn == nil && s.issuer != nil {
 		authn = auth.NewVerifier(s.registry, s.issuer).Optional()
 	}
-	mux.Handle(PushPath, &pushHandler{cfg: &s.cfg, pusher: s.eng, met: s.met, auth: authn})
+	push := &pushHandler{cfg: &s.cfg, pusher: s.eng, met: s.met, auth: authn}
+	mux.Handle(PushPath, push)
 	mux.Handle(GatewayPath, s.gw)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if s.eng.draining() {
@@ -136,9 +138,14 @@ func (s *Server) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{}))
-	// Anything else, an escaped Channel URI path among them, is a 404 that
-	// says why, as every refusal of the push API does.
+	// Anything else is a 404 that says why, as every refusal of the push
+	// API does; a push path the mux did not match (an escaped slash) goes
+	// to the push API.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, PushPath) {
+			push.ServeHTTP(w, r) // an escaped slash: still the push API, which says what is wrong
+			return
+		}
 		reason := "no such path: notifications are POSTed to a Channel URI, " + PushPath + "<token>"
 		w.Header().Set(HeaderError, headerSafe(reason))
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
