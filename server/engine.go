@@ -107,6 +107,8 @@ type Engine struct {
 
 	pushLocks [256]sync.Mutex
 	seed      maphash.Seed
+	// background counts the resyncs started by failed writes; Stop waits.
+	background sync.WaitGroup
 	// acked signals a push waiting for its notification's write that the
 	// device has acknowledged it (Seq -> chan struct{}): the sender hears
 	// Received at once, whichever comes first.
@@ -396,8 +398,13 @@ func (e *Engine) commit(ctx context.Context, r *PushRequest, t target) (queueFul
 			e.log.Error("persist notification", "channel", ch.Token, "err", err)
 			e.forget(ch.DeviceID, n.Seq)
 			if a.Replaced != 0 {
-				// The tile update it replaced is queued again: send it.
-				e.resync(ctx, ch.DeviceID)
+				// The tile update it replaced is queued again: send it
+				// (in the background: the sender's 503 does not wait).
+				e.background.Add(1)
+				go func() {
+					defer e.background.Done()
+					e.resync(context.Background(), ch.DeviceID)
+				}()
 			}
 			return "", "", errNotStored
 		}
@@ -676,30 +683,46 @@ func (e *Engine) load(ctx context.Context, d *deviceState) error {
 // resync merges the device's queue again: a notification may have been
 // handed over and lost (the backend's connection broke), or taken out of
 // the local view when a write failed. What is in flight or already here
-// stays as it is.
+// stays as it is. A read that fails (the backend electing leaders, say) is
+// tried again with backoff while the device stays connected here, for up
+// to a minute.
 func (e *Engine) resync(ctx context.Context, devID string) {
-	d := e.conn(devID)
-	if d == nil {
-		return
+	deadline := time.Now().Add(time.Minute)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		d := e.conn(devID)
+		if d == nil || e.draining() {
+			return
+		}
+		queued, err := e.be.Pending(ctx, devID, e.clk.Now())
+		if err == nil {
+			d.mu.Lock()
+			if !d.gone && !d.loading {
+				for _, n := range queued {
+					d.insert(n)
+				}
+				e.dispatch(d, e.clk.Now())
+			}
+			d.mu.Unlock()
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			e.log.Warn("resync device queue: giving up until the device reconnects", "device", devID, "err", err)
+			return
+		}
+		e.log.Debug("resync device queue", "device", devID, "err", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
 	}
-	queued, err := e.be.Pending(ctx, devID, e.clk.Now())
-	if err != nil {
-		e.log.Warn("resync device queue", "device", devID, "err", err)
-		return
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.gone || d.loading {
-		return
-	}
-	for _, n := range queued {
-		d.insert(n)
-	}
-	e.dispatch(d, e.clk.Now())
 }
 
 // Resync implements backend.Inbox: hands may have been lost, so every
-// device connected here merges its queue again.
+// device connected here merges its queue again (in parallel, a few at a
+// time).
 func (e *Engine) Resync() {
 	e.mu.RLock()
 	ids := make([]string, 0, len(e.conns))
@@ -707,9 +730,17 @@ func (e *Engine) Resync() {
 		ids = append(ids, id)
 	}
 	e.mu.RUnlock()
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
 	for _, id := range ids {
-		e.resync(context.Background(), id)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			e.resync(context.Background(), id)
+		}()
 	}
+	wg.Wait()
 }
 
 // touch writes the device's LastSeen.
@@ -932,8 +963,10 @@ func (e *Engine) Ack(devID string, conn Conn, nids []string) {
 	}
 }
 
-// Stop cancels timers. The backend is closed by its owner.
+// Stop cancels timers and waits for background resyncs (which end once
+// their device is gone). The backend is closed by its owner.
 func (e *Engine) Stop() {
+	defer e.background.Wait()
 	e.sweepMu.Lock()
 	e.sweepStopped = true
 	if e.sweepTimer != nil {

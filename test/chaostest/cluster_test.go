@@ -112,9 +112,12 @@ func TestClusterFailures(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	if err := fleet.WaitFor(ctx, s.AllReceivedArrived); err != nil {
+	// Bounded: a push that never arrives is reported with examples below.
+	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+	if err := fleet.WaitFor(wctx, s.AllReceivedArrived); err != nil {
 		t.Errorf("waiting for every Received push to arrive: %v", err)
 	}
+	wcancel()
 	rep := s.Check(fleet, Expiry{})
 	t.Logf("%s; answers: %s", rep, s.Answers())
 	if rep.Lost > 0 || rep.Duplicates > 0 || rep.Spurious > 0 || rep.Checked == 0 {
