@@ -107,8 +107,11 @@ type Engine struct {
 
 	pushLocks [256]sync.Mutex
 	seed      maphash.Seed
-	// background counts the resyncs started by failed writes; Stop waits.
+	// background counts the resyncs and hands retried after a failure;
+	// Stop waits for them, and Drain closes quit, which ends them.
 	background sync.WaitGroup
+	quit       chan struct{}
+	drainOnce  sync.Once
 	// acked signals a push waiting for its notification's write that the
 	// device has acknowledged it (Seq -> chan struct{}): the sender hears
 	// Received at once, whichever comes first.
@@ -151,7 +154,7 @@ var _ backend.Inbox = (*Engine)(nil)
 func NewEngine(cfg *Config, be backend.Backend, met *metrics) *Engine {
 	e := &Engine{
 		cfg: cfg, be: be, clk: cfg.Clock, log: cfg.Logger, met: met,
-		seed: maphash.MakeSeed(), conns: make(map[string]*deviceState),
+		seed: maphash.MakeSeed(), conns: make(map[string]*deviceState), quit: make(chan struct{}),
 	}
 	be.Listen(e)
 	e.sweepMu.Lock()
@@ -197,8 +200,12 @@ func (e *Engine) sweep(now time.Time) {
 // the signature at every hello. Call it before serving.
 func (e *Engine) SetDeviceTokens(t DeviceTokens) { e.tokens = t }
 
-// Drain makes the engine refuse new pushes (503) and connections.
-func (e *Engine) Drain() { e.state.Store(1) }
+// Drain makes the engine refuse new pushes (503) and connections, and ends
+// its background retries.
+func (e *Engine) Drain() {
+	e.state.Store(1)
+	e.drainOnce.Do(func() { close(e.quit) })
+}
 
 func (e *Engine) draining() bool { return e.state.Load() != 0 }
 
@@ -386,7 +393,15 @@ func (e *Engine) commit(ctx context.Context, r *PushRequest, t target) (queueFul
 	p, ok, herr := e.be.Hand(ctx, n, a.Replaced)
 	lock.Unlock()
 	if herr != nil {
+		// The notification is queued, but the node holding the device
+		// (which may stay connected) was not told: hand it over again in
+		// the background until that works.
 		e.log.Debug("hand notification over", "device", ch.DeviceID, "err", herr)
+		e.background.Add(1)
+		go func() {
+			defer e.background.Done()
+			e.handAgain(n, a.Replaced)
+		}()
 	}
 	status, _ = e.connStatus(t.dev, p, ok && herr == nil, e.clk.Now())
 	if herr != nil {
@@ -412,6 +427,31 @@ func (e *Engine) commit(ctx context.Context, r *PushRequest, t target) (queueFul
 		e.met.ackedFirst.Inc()
 	}
 	return "", status, nil
+}
+
+// handAgain retries a hand that failed, with backoff, for up to a minute
+// (or until the engine drains): a lost hand to a device that stays
+// connected would leave the notification in the queue until it
+// reconnects.
+func (e *Engine) handAgain(n *backend.Notification, replaced uint64) {
+	deadline := time.Now().Add(time.Minute)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-e.quit:
+			t.Stop()
+			return
+		}
+		_, _, err := e.be.Hand(context.Background(), n, replaced)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.log.Warn("hand notification over: giving up; the device gets it when it reconnects", "device", n.DeviceID, "err", err)
+			return
+		}
+	}
 }
 
 // forget drops a notification whose write failed from the local view,
@@ -716,6 +756,9 @@ func (e *Engine) resync(ctx context.Context, devID string) {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-e.quit:
+			t.Stop()
+			return
 		}
 	}
 }
@@ -966,6 +1009,7 @@ func (e *Engine) Ack(devID string, conn Conn, nids []string) {
 // Stop cancels timers and waits for background resyncs (which end once
 // their device is gone). The backend is closed by its owner.
 func (e *Engine) Stop() {
+	e.drainOnce.Do(func() { close(e.quit) })
 	defer e.background.Wait()
 	e.sweepMu.Lock()
 	e.sweepStopped = true
