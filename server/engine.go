@@ -527,18 +527,7 @@ func (e *Engine) TakenOver(devID string, claim uint64) {
 // insert adds n to the queue keeping Seq order; a Seq already there is
 // not added twice. d.mu must be held.
 func (d *deviceState) insert(n *backend.Notification) {
-	i, found := slices.BinarySearchFunc(d.queue, n.Seq, func(q *backend.Notification, s uint64) int {
-		switch {
-		case q.Seq < s:
-			return -1
-		case q.Seq > s:
-			return 1
-		}
-		return 0
-	})
-	if !found {
-		d.queue = slices.Insert(d.queue, i, n)
-	}
+	d.queue, _ = backend.InsertBySeq(d.queue, n)
 }
 
 // drop removes seq from the queue and from in-flight, and returns it; nil

@@ -48,8 +48,10 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -279,4 +281,14 @@ type Backend interface {
 	Stats(ctx context.Context) (Stats, error)
 	// Close releases the backend; pending writes are finished first.
 	Close() error
+}
+
+// InsertBySeq inserts n into q, which is in Seq order, keeping the order;
+// a Seq already in q is not inserted again (added reports which).
+func InsertBySeq(q []*Notification, n *Notification) (out []*Notification, added bool) {
+	i, found := slices.BinarySearchFunc(q, n.Seq, func(o *Notification, s uint64) int { return cmp.Compare(o.Seq, s) })
+	if found {
+		return q, false
+	}
+	return slices.Insert(q, i, n), true
 }

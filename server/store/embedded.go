@@ -528,18 +528,8 @@ func (e *Embedded) takeFailed() {
 	for _, f := range failed {
 		e.dropWhere(f.n.DeviceID, func(o *Notification) bool { return o == f.n })
 		if r := f.replaced; r != nil {
-			q := e.queues[r.DeviceID]
-			i, found := slices.BinarySearchFunc(q, r.Seq, func(o *Notification, s uint64) int {
-				switch {
-				case o.Seq < s:
-					return -1
-				case o.Seq > s:
-					return 1
-				}
-				return 0
-			})
-			if !found {
-				e.queues[r.DeviceID] = slices.Insert(q, i, r)
+			var added bool
+			if e.queues[r.DeviceID], added = backend.InsertBySeq(e.queues[r.DeviceID], r); added {
 				e.counts[r.Channel]++
 				e.queued++
 			}
