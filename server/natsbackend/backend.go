@@ -52,6 +52,8 @@ type Backend struct {
 	muxChans map[string]chan *nats.Msg
 	muxNext  uint64
 
+	live liveness // the heartbeat of nodes (liveness.go)
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	connDone  chan struct{} // closed when the connection is closed
@@ -133,6 +135,9 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		case <-ctx.Done():
 			t.Stop()
 		}
+	}
+	if err == nil {
+		err = b.startHeartbeat(ctx)
 	}
 	if err != nil {
 		nc.Close()
@@ -407,6 +412,7 @@ func versionAtLeast(v, min string) bool {
 func (b *Backend) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
+		b.stopHeartbeat()
 		b.closed.Store(true)
 		if derr := b.nc.Drain(); derr != nil {
 			b.nc.Close()

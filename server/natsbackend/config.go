@@ -25,6 +25,8 @@ const (
 	// DefaultRequestTimeout bounds one call of the backend when its
 	// context has no earlier deadline.
 	DefaultRequestTimeout = 5 * time.Second
+	// DefaultNodeTTL is how long a node may miss its heartbeat.
+	DefaultNodeTTL = 10 * time.Second
 )
 
 // Config configures a node of the NATS backend. The zero value (plus a
@@ -65,6 +67,10 @@ type Config struct {
 	// call fails with backend.ErrUnavailable. Default:
 	// DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// NodeTTL is how long a node may miss its heartbeat (written every
+	// NodeTTL/4) before the others read its devices as offline. Default:
+	// DefaultNodeTTL.
+	NodeTTL time.Duration
 	// Logger receives connection events and errors. Default: slog.Default().
 	Logger *slog.Logger
 }
@@ -98,6 +104,12 @@ func (c *Config) normalize() error {
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.NodeTTL == 0 {
+		c.NodeTTL = DefaultNodeTTL
+	}
+	if c.NodeTTL < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("node TTL %v: at least 100ms", c.NodeTTL))
 	}
 	if c.RequestTimeout < 0 {
 		errs = append(errs, fmt.Errorf("request timeout %v: must be positive", c.RequestTimeout))

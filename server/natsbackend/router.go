@@ -200,34 +200,50 @@ func (b *Backend) Presence(ctx context.Context, dev string) (backend.Presence, b
 	if err != nil {
 		return backend.Presence{}, false, fmt.Errorf("natsbackend: presence of %s: %w", dev, b.classify(err))
 	}
+	return b.presenceOf(ctx, p, rev), true, nil
+}
+
+// presenceOf is the presence a record says, read against its node's
+// heartbeat: connected to a node that stopped beating is offline since the
+// node's last beat.
+func (b *Backend) presenceOf(ctx context.Context, p presenceRec, rev uint64) backend.Presence {
 	claim := rev
 	if !p.Connected && p.Claim != 0 {
 		claim = p.Claim
 	}
-	return backend.Presence{Node: p.Node, Connected: p.Connected, Since: p.Since, Claim: claim}, true, nil
+	out := backend.Presence{Node: p.Node, Connected: p.Connected, Since: p.Since, Claim: claim}
+	if p.Connected {
+		if down, last := b.nodeDown(ctx, p.Node); down {
+			out.Connected = false
+			if last.After(out.Since) {
+				out.Since = last
+			}
+		}
+	}
+	return out
 }
 
 // Hand implements backend.Router: a read of the device's presence record
-// from the leader, then a core NATS message to the node holding it.
+// from the leader, then a core NATS message to the node holding it (unless
+// that node stopped beating: the device gets it when it reconnects).
 func (b *Backend) Hand(ctx context.Context, n *backend.Notification, replaced uint64) (backend.Presence, bool, error) {
 	ctx, cancel, err := b.op(ctx)
 	defer cancel()
 	if err != nil {
 		return backend.Presence{}, false, err
 	}
-	p, rev, err := b.readPresence(ctx, n.DeviceID)
+	rec, rev, err := b.readPresence(ctx, n.DeviceID)
 	if errors.Is(err, errNoKey) {
 		return backend.Presence{}, false, nil
-	}
-	if err == nil && p.Connected {
-		err = b.tell(p.Node, nodeMsg{Kind: "deliver", DeviceID: n.DeviceID, N: n, Replaced: replaced})
 	}
 	if err != nil {
 		return backend.Presence{}, false, fmt.Errorf("natsbackend: hand %d to %s: %w", n.Seq, n.DeviceID, b.classify(err))
 	}
-	claim := rev
-	if !p.Connected && p.Claim != 0 {
-		claim = p.Claim
+	p := b.presenceOf(ctx, rec, rev)
+	if p.Connected {
+		if err := b.tell(p.Node, nodeMsg{Kind: "deliver", DeviceID: n.DeviceID, N: n, Replaced: replaced}); err != nil {
+			return backend.Presence{}, false, fmt.Errorf("natsbackend: hand %d to %s: %w", n.Seq, n.DeviceID, b.classify(err))
+		}
 	}
-	return backend.Presence{Node: p.Node, Connected: p.Connected, Since: p.Since, Claim: claim}, true, nil
+	return p, true, nil
 }
