@@ -30,6 +30,20 @@ type AdminService struct {
 	Created  string   `json:"created"`
 }
 
+// ListServices lists the registry's services as the admin API shows them.
+func ListServices(reg *auth.Registry) []AdminService {
+	list := reg.List()
+	rows := make([]AdminService, 0, len(list))
+	for _, sv := range list {
+		row := AdminService{Service: sv.Name, ClientID: sv.ClientID, Keys: []string{}, Created: sv.Created.UTC().Format(time.RFC3339)}
+		for _, k := range sv.Keys {
+			row.Keys = append(row.Keys, k.ID)
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
 // adminHandler is the admin API of a running server: the service registry
 // without a restart. It is served on a Unix socket only the server's user
 // may open (AdminSocketFile), never on the public listener.
@@ -37,16 +51,7 @@ func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	reg := s.registry
 	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, r *http.Request) {
-		list := reg.List()
-		rows := make([]AdminService, 0, len(list))
-		for _, sv := range list {
-			row := AdminService{Service: sv.Name, ClientID: sv.ClientID, Keys: []string{}, Created: sv.Created.UTC().Format(time.RFC3339)}
-			for _, k := range sv.Keys {
-				row.Keys = append(row.Keys, k.ID)
-			}
-			rows = append(rows, row)
-		}
-		adminJSON(w, http.StatusOK, rows)
+		adminJSON(w, http.StatusOK, ListServices(reg))
 	})
 	mux.HandleFunc("POST /v1/services", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {

@@ -777,18 +777,22 @@ func (e *Engine) Resync() {
 
 // touch writes the device's LastSeen.
 func (e *Engine) touch(ctx context.Context, devID string, now time.Time) {
-	for range 3 {
+	if err := e.updateDevice(ctx, devID, func(d *backend.Device) { d.LastSeen = now }); err != nil {
+		e.log.Warn("record device seen", "device", devID, "err", err)
+	}
+}
+
+// updateDevice applies change to the device's record, again on a newer
+// revision when another write came first.
+func (e *Engine) updateDevice(ctx context.Context, devID string, change func(*backend.Device)) error {
+	for {
 		d, err := e.be.Device(ctx, devID)
 		if err != nil {
-			e.log.Warn("record device seen", "device", devID, "err", err)
-			return
+			return err
 		}
-		d.LastSeen = now
+		change(&d)
 		if _, err = e.be.PutDevice(ctx, d); !errors.Is(err, backend.ErrConflict) {
-			if err != nil {
-				e.log.Warn("record device seen", "device", devID, "err", err)
-			}
-			return
+			return err
 		}
 	}
 }
@@ -936,19 +940,11 @@ func (e *Engine) CloseChannel(devID, app string) error {
 
 // SetPower records the device's power level.
 func (e *Engine) SetPower(devID, level string) error {
-	ctx := context.Background()
-	for {
-		d, err := e.be.Device(ctx, devID)
-		if errors.Is(err, backend.ErrNotFound) {
-			return errUnauthorized
-		} else if err != nil {
-			return err
-		}
-		d.Power = level
-		if _, err = e.be.PutDevice(ctx, d); !errors.Is(err, backend.ErrConflict) {
-			return err
-		}
+	err := e.updateDevice(context.Background(), devID, func(d *backend.Device) { d.Power = level })
+	if errors.Is(err, backend.ErrNotFound) {
+		return errUnauthorized
 	}
+	return err
 }
 
 // Ack removes acknowledged notifications and sends what is next. Ids that

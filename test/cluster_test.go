@@ -199,7 +199,7 @@ func testServicesAcrossNodes(t *testing.T, s *service) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Node b follows the registry in NATS: bounded polling until it does.
+	// Node b follows the registry in NATS: polled (bounded) until it does.
 	token := func(n *server.Server) (int, string) {
 		resp, err := http.PostForm(base(n)+"/accesstoken", url.Values{"grant_type": {"client_credentials"},
 			"client_id": {creds.ClientID}, "client_secret": {creds.ClientSecret}})
@@ -213,18 +213,7 @@ func testServicesAcrossNodes(t *testing.T, s *service) {
 		json.NewDecoder(resp.Body).Decode(&tok)
 		return resp.StatusCode, tok.AccessToken
 	}
-	deadline := time.Now().Add(waitLimit)
-	for {
-		if code, _ := token(b); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			ca, _ := token(a)
-			cb, _ := token(b)
-			t.Fatalf("node b never learned of the service added through node a (a %d, b %d)", ca, cb)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition with no event to wait on
-	}
+	waitFor(t, func() bool { code, _ := token(b); return code == 200 })
 	code, tok := token(a)
 	if code != 200 {
 		t.Fatalf("token from node a: %d", code)
@@ -261,16 +250,7 @@ func testQuorumLost(t *testing.T, s *service, nc *natstest.Cluster) {
 	nc.Start(1)
 	nc.Start(2)
 	nc.WaitJetStream()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		if ans := post(t, "POST", via(a, uri), "", "", "", []byte("3")); ans.code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the service did not recover when the quorum came back")
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition with no event to wait on
-	}
+	waitFor(t, func() bool { return post(t, "POST", via(a, uri), "", "", "", []byte("3")).code == 200 })
 	if code, _ := get(t, base(a)+"/healthz"); code != 200 {
 		t.Fatalf("/healthz after recovery: %d", code)
 	}

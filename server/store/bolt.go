@@ -266,13 +266,7 @@ func (b *Bolt) commitLoop() {
 // yields fn's outcome once it is durable. Writes are applied in submission
 // order. fn must check everything that can fail before it changes anything.
 func (b *Bolt) submit(fn func(tx *bolt.Tx) error) <-chan error {
-	return b.submitThen(fn, nil)
-}
-
-// submitThen is submit with after, which learns the outcome before the
-// channel yields it.
-func (b *Bolt) submitThen(fn func(tx *bolt.Tx) error, after func(error)) <-chan error {
-	return b.submitOp(&op{apply: fn, err: make(chan error, 1), after: after})
+	return b.submitOp(&op{apply: fn, err: make(chan error, 1)})
 }
 
 // submitOp queues o for the commit loop.

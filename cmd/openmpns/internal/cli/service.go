@@ -189,16 +189,7 @@ func openServiceAdmin(ctx context.Context, e *env, data, sock string, nf *natsFl
 type registryAdmin struct{ *auth.Registry }
 
 func (r registryAdmin) List() ([]server.AdminService, error) {
-	list := r.Registry.List()
-	rows := make([]server.AdminService, 0, len(list))
-	for _, s := range list {
-		row := server.AdminService{Service: s.Name, ClientID: s.ClientID, Keys: []string{}, Created: s.Created.UTC().Format(time.RFC3339)}
-		for _, k := range s.Keys {
-			row.Keys = append(row.Keys, k.ID)
-		}
-		rows = append(rows, row)
-	}
-	return rows, nil
+	return server.ListServices(r.Registry), nil
 }
 
 // socketAdmin is serviceAdmin through a running server's admin socket.
