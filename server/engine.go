@@ -296,7 +296,7 @@ type target struct {
 // of the device), then the device's status (Inactive), then the daily
 // quota.
 func (e *Engine) check(ctx context.Context, r *PushRequest) (target, error) {
-	ch, err := e.be.Channel(ctx, r.Token)
+	ch, dev, err := e.be.Target(ctx, r.Token)
 	if errors.Is(err, backend.ErrNotFound) {
 		return target{}, errNoChannel
 	} else if err != nil {
@@ -309,12 +309,6 @@ func (e *Engine) check(ctx context.Context, r *PushRequest) (target, error) {
 		// A service's credentials never reach another service's channels,
 		// nor channels opened without a service.
 		return target{}, wrongService(r.Service)
-	}
-	dev, err := e.be.Device(ctx, ch.DeviceID)
-	if errors.Is(err, backend.ErrNotFound) {
-		return target{}, errNoChannel
-	} else if err != nil {
-		return target{}, unavailable(err)
 	}
 	now := e.clk.Now()
 	// A device seen within InactiveAfter cannot be Inactive: its presence
@@ -520,8 +514,25 @@ func (e *Engine) TakenOver(devID string, claim uint64) {
 	}
 	d.mu.Lock()
 	c := d.conn
+	// A hand that raced the takeover (a node whose view of presence was a
+	// moment old) may have reached this connection rather than the new
+	// one: what this connection still holds is handed over again. The
+	// device drops ids it has seen.
+	again := slices.Clone(d.queue)
 	d.mu.Unlock()
 	c.Kick(wire.CloseReplaced, "replaced by a newer connection of the same device")
+	if len(again) == 0 {
+		return
+	}
+	e.background.Add(1)
+	go func() {
+		defer e.background.Done()
+		for _, n := range again {
+			if _, _, err := e.be.Hand(context.Background(), n, 0); err != nil {
+				e.log.Debug("hand over again after a takeover", "device", devID, "err", err)
+			}
+		}
+	}()
 }
 
 // insert adds n to the queue keeping Seq order; a Seq already there is

@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"net"
@@ -91,6 +92,11 @@ func New(cfg Config) (*Server, error) {
 		}
 		return st
 	})
+	// A backend with metrics of its own (natsbackend: its requests to
+	// NATS) shows them beside the server's.
+	if c, ok := be.(interface{ Collector() prometheus.Collector }); ok {
+		s.met.reg.MustRegister(c.Collector())
+	}
 	var err error
 	if s.registry, err = auth.NewRegistry(be.Services(), cfg.Clock.Now); err != nil {
 		be.Close()

@@ -159,6 +159,13 @@ type Directory interface {
 	PutChannel(ctx context.Context, c Channel) (Channel, error)
 	// Channel returns a channel by token with its Rev, or ErrNotFound.
 	Channel(ctx context.Context, token string) (Channel, error)
+	// Target returns the channel with this token and its device, as a
+	// push needs them, or ErrNotFound. Unlike Channel and Device it may
+	// answer from a cache on the node, so a write made through another
+	// node may be seen a moment late (a backend says how late), never
+	// after a notification that node handed to this one after the write
+	// (Router.Hand), and a write made through this node is seen at once.
+	Target(ctx context.Context, token string) (Channel, Device, error)
 	// Channels returns the device's channels, in any order.
 	Channels(ctx context.Context, deviceID string) ([]Channel, error)
 	// DeleteChannel removes the channel (c.Rev must match) and every

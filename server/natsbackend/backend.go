@@ -42,8 +42,19 @@ type Backend struct {
 	authKV   *kv
 
 	nodeSubj string // <prefix>.node.<node id>
+	allSubj  string // <prefix>.all: to every node
 	nodeSub  *nats.Subscription
+	allSub   *nats.Subscription
+	nodeCh   chan *nats.Msg // what both subscriptions receive, in order
+	loopDone chan struct{}  // closed when nodeLoop returns
 	inbox    atomic.Pointer[inboxBox]
+
+	views   *queueViews  // what this node knows of channels' queues (views.go)
+	counted countedCache // counters this node wrote (counters.go)
+	held    sync.Map     // device id -> claim (uint64): connections this node holds
+	// background counts goroutines passing notifications on; Close
+	// waits for them.
+	background sync.WaitGroup
 
 	// The reply mux of batched direct gets.
 	mux      *nats.Subscription
@@ -53,6 +64,7 @@ type Backend struct {
 	muxNext  uint64
 
 	live liveness // the heartbeat of nodes (liveness.go)
+	reqs requestCounters
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -62,6 +74,10 @@ type Backend struct {
 type inboxBox struct{ backend.Inbox }
 
 var _ backend.Backend = (*Backend)(nil)
+
+// nodeChanSize bounds the messages to this node waiting to be handled;
+// past it NATS drops them and reports a slow consumer (see Open).
+const nodeChanSize = 1 << 16
 
 // JetStream API error codes the backend branches on.
 const (
@@ -82,7 +98,8 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), connDone: make(chan struct{}),
-		muxChans: map[string]chan *nats.Msg{}}
+		muxChans: map[string]chan *nats.Msg{}, nodeCh: make(chan *nats.Msg, nodeChanSize),
+		loopDone: make(chan struct{}), views: newQueueViews(cfg.NodeID)}
 	opts := []nats.Option{
 		nats.Name("openmpns " + cfg.NodeID),
 		nats.Timeout(cfg.RequestTimeout),
@@ -95,7 +112,9 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.log.Info("natsbackend: reconnected to NATS", "url", nc.ConnectedUrlRedacted())
 			// Hands sent to this node while it was away are lost: its
-			// devices read their queues again.
+			// devices read their queues again. So may be updates of
+			// cached records: the caches start afresh.
+			b.clearCaches()
 			if in := b.inbox.Load(); in != nil {
 				go in.Resync()
 			}
@@ -104,6 +123,14 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 			subj := ""
 			if sub != nil {
 				subj = sub.Subject
+			}
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				// Messages to this node were dropped: hands (the queue
+				// has them) and cache updates (forget the caches).
+				b.clearCaches()
+				if in := b.inbox.Load(); in != nil {
+					go in.Resync()
+				}
 			}
 			b.log.Error("natsbackend: NATS error", "subject", subj, "err", err)
 		}),
@@ -147,6 +174,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		}
 		return nil, err
 	}
+	go b.nodeLoop()
 	b.log.Info("natsbackend: open", "url", nc.ConnectedUrlRedacted(), "prefix", cfg.Prefix,
 		"replicas", b.cfg.Replicas, "queue_ttl", cfg.QueueTTL)
 	return b, nil
@@ -167,7 +195,7 @@ func redact(urls []string) string {
 
 // unsubscribe drops what a failed setup subscribed.
 func (b *Backend) unsubscribe() {
-	for _, sub := range []**nats.Subscription{&b.nodeSub, &b.mux} {
+	for _, sub := range []**nats.Subscription{&b.nodeSub, &b.allSub, &b.mux} {
 		if *sub != nil {
 			(*sub).Unsubscribe()
 			*sub = nil
@@ -243,13 +271,21 @@ func (b *Backend) setup(ctx context.Context) error {
 		}
 		*k.kv = &kv{b: b, bucket: bucket, stream: st, pre: "$KV." + bucket + "."}
 	}
+	b.channels.cache = newRecordCache(decodeChannel)
+	b.devices.cache = newRecordCache(decodeDevice)
+	b.presence.cache = newRecordCache(decodePresence)
 	if err := b.waitLeaders(ctx); err != nil {
 		return err
 	}
 	b.nodeSubj = p + ".node." + token(b.cfg.NodeID)
-	if b.nodeSub, err = b.nc.Subscribe(b.nodeSubj, b.onNodeMsg); err != nil {
+	b.allSubj = p + ".all"
+	if b.nodeSub, err = b.nc.ChanSubscribe(b.nodeSubj, b.nodeCh); err != nil {
 		return fmt.Errorf("natsbackend: subscribe %s: %w", b.nodeSubj, err)
 	}
+	if b.allSub, err = b.nc.ChanSubscribe(b.allSubj, b.nodeCh); err != nil {
+		return fmt.Errorf("natsbackend: subscribe %s: %w", b.allSubj, err)
+	}
+
 	b.muxPre = b.nc.NewInbox() + "."
 	if b.mux, err = b.nc.Subscribe(b.muxPre+"*", b.onReply); err != nil {
 		return fmt.Errorf("natsbackend: subscribe replies: %w", err)
@@ -424,6 +460,8 @@ func (b *Backend) Close() error {
 			<-b.connDone
 			err = errors.New("natsbackend: close: the connection did not drain in time; closed it")
 		}
+		<-b.loopDone
+		b.background.Wait()
 		b.log.Info("natsbackend: closed")
 	})
 	return err
@@ -537,6 +575,7 @@ type msgGetRequest struct {
 // leaderGet reads one message from the stream leader (not from a replica
 // that may lag), or returns (nil, nil) if there is none.
 func (b *Backend) leaderGet(ctx context.Context, stream string, req msgGetRequest) (*storedMsg, error) {
+	b.reqs.reads.Add(1)
 	var resp struct {
 		apiResponse
 		Message *storedMsg `json:"message,omitempty"`
@@ -557,6 +596,7 @@ func (b *Backend) leaderGet(ctx context.Context, stream string, req msgGetReques
 // deleteMsg deletes a message by sequence; a message already gone is no
 // error.
 func (b *Backend) deleteMsg(ctx context.Context, stream string, seq uint64) error {
+	b.reqs.deletes.Add(1)
 	var resp struct {
 		apiResponse
 		Success bool `json:"success"`
@@ -617,6 +657,7 @@ func (b *Backend) directGet(ctx context.Context, stream, filter string) ([]direc
 		// The end-of-batch reply is a batch's last: the next page may use
 		// the same reply subject.
 		req, _ := json.Marshal(msgGetRequest{Seq: from, NextFor: filter, Batch: directBatch})
+		b.reqs.directGets.Add(1)
 		if err := b.nc.PublishRequest("$JS.API.DIRECT.GET."+stream, b.muxPre+id, req); err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -36,14 +37,24 @@ func (b *Backend) Take(ctx context.Context, key string, limit int64, ttl time.Du
 	k := token(key)
 	for attempt := 0; ; attempt++ {
 		var c counter
-		e, err := b.counters.get(ctx, k)
-		found := err == nil
-		if err != nil && !errors.Is(err, errNoKey) {
-			return false, fmt.Errorf("natsbackend: take %s: %w", key, b.classify(err))
+		var rev uint64
+		// The record as this node last wrote it, if it did: the
+		// revision check says whether it is still current.
+		found := false
+		if attempt == 0 {
+			c, rev, found = b.counted.get(k)
 		}
-		if found {
-			if err := json.Unmarshal(e.val, &c); err != nil {
-				return false, fmt.Errorf("natsbackend: decode counter %s: %w", key, err)
+		if !found {
+			e, err := b.counters.get(ctx, k)
+			found = err == nil
+			if err != nil && !errors.Is(err, errNoKey) {
+				return false, fmt.Errorf("natsbackend: take %s: %w", key, b.classify(err))
+			}
+			if found {
+				if err := json.Unmarshal(e.val, &c); err != nil {
+					return false, fmt.Errorf("natsbackend: decode counter %s: %w", key, err)
+				}
+				rev = e.rev
 			}
 		}
 		now := time.Now()
@@ -57,22 +68,71 @@ func (b *Backend) Take(ctx context.Context, key string, limit int64, ttl time.Du
 		val, _ := json.Marshal(c)
 		left := time.Duration(c.Until - now.UnixNano())
 		left = max((left+time.Second-1)/time.Second, 1) * time.Second
+		var err error
 		if found {
-			_, err = b.counters.update(ctx, k, val, e.rev, left)
+			rev, err = b.counters.update(ctx, k, val, rev, left)
 		} else {
-			_, err = b.counters.create(ctx, k, val, left)
+			rev, err = b.counters.create(ctx, k, val, left)
 		}
 		if errors.Is(err, errRevMismatch) || errors.Is(err, errKeyExists) || errors.Is(err, errNoKey) {
+			b.counted.drop(k)
 			if err := backoff(ctx, attempt); err != nil {
 				return false, fmt.Errorf("natsbackend: take %s: %w", key, b.classify(err))
 			}
 			continue
 		}
 		if err != nil {
+			b.counted.drop(k)
 			return false, fmt.Errorf("natsbackend: take %s: %w", key, b.classify(err))
 		}
+		b.counted.put(k, c, rev)
 		return true, nil
 	}
+}
+
+// countedCache holds the counters this node wrote last, with their
+// revisions: a Take on one of them writes without reading first (the
+// revision check catches a write by another node, and Take reads again).
+type countedCache struct {
+	mu sync.Mutex
+	m  map[string]countedEntry
+}
+
+type countedEntry struct {
+	c   counter
+	rev uint64
+}
+
+func (cc *countedCache) get(k string) (counter, uint64, bool) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	e, ok := cc.m[k]
+	return e.c, e.rev, ok
+}
+
+func (cc *countedCache) put(k string, c counter, rev uint64) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.m == nil {
+		cc.m = map[string]countedEntry{}
+	}
+	if len(cc.m) >= cacheMax {
+		n := len(cc.m) / 8
+		for key := range cc.m {
+			if n == 0 {
+				break
+			}
+			delete(cc.m, key)
+			n--
+		}
+	}
+	cc.m[k] = countedEntry{c, rev}
+}
+
+func (cc *countedCache) drop(k string) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	delete(cc.m, k)
 }
 
 // authStore is the auth.Store of the service, in the auth bucket: key

@@ -81,11 +81,18 @@
 // DiscardNewPerSubject) were not used: the limit is an argument of Append,
 // a channel spans several subjects, and NATS's own expiry lags ExpiresAt.
 //
-// The cost of Append is one read of the channel (all its queued
-// notifications, payloads included) and one publish acknowledged by a
-// quorum; Durable has yielded when Append returns. An Append that times out
-// may still have been stored: the notification then arrives although the
-// sender got 503 (at least once).
+// Each node keeps a view of the channels it appends to (views.go): what
+// its last read of the channel found, plus what it appended since, minus
+// what was removed since as far as it was told. Append counts from the
+// view and publishes with the view's last sequence; only a failed check (a
+// notification stored by another node, or a removal the view missed), a
+// count at the limit, or a channel without a view costs a read. A view can
+// only over-count, and an over-count is read again before Append refuses,
+// so views change what Append costs, never what it decides. In steady
+// state Append is one publish acknowledged by a quorum; Durable has
+// yielded when Append returns. An Append that times out may still have
+// been stored: the notification then arrives although the sender got 503
+// (at least once).
 //
 // # Pending, Remove, DeleteChannel
 //
@@ -95,12 +102,32 @@
 // reads from the leader instead, one message per request. So what an
 // Append on any node returned is in the next Pending.
 //
-// Remove reads each sequence from the leader and deletes it only if it is
-// on the device's subjects (a device cannot remove another's
-// notifications). DeleteChannel deletes the record (revision-checked), then
-// purges the channel's subjects, then its index entry; a notification
-// appended by an engine that read the channel before the delete stays until
-// it expires.
+// Remove deletes at once the notifications this node appended, read with
+// Pending or was handed for the device (it knows they are the device's);
+// any other sequence is read from the leader first and deleted only if it
+// is on the device's subjects (a device cannot remove another's
+// notifications). The deletes of one call are sent together. The node
+// that appended a removed notification (a hand says who) is told on its
+// node subject, so that its view of the channel drops it.
+//
+// DeleteChannel deletes the record (revision-checked), then purges the
+// channel's subjects, then its index entry; a notification appended by an
+// engine that read the channel before the delete stays until it expires.
+//
+// # Caches
+//
+// Target, which the engine calls for every push, reads the channel and
+// its device from a cache on the node; so does Hand for presence. A node
+// that writes a channel, device or presence record updates its own cache
+// and publishes the write on <p>.all, which every node subscribes to. A
+// node receives <p>.all and its own <p>.node.<id> on one Go channel, in
+// the order each sender sent them, so a write is applied on a node before
+// any hand the writer sent after it. A write may still be missed (a node
+// that dies between its write and its broadcast, messages lost with a
+// broken connection or a full channel): entries are read again after
+// cacheTTL (10 s), and a node drops its caches when its connection comes
+// back or a subscription falls behind. Channel, Device, Channels, Presence
+// and every read-modify-write read from the stream leaders, as before.
 //
 // # Router
 //
@@ -109,16 +136,27 @@
 // claim before. If the record it replaced was connected, that node (this
 // one too) is told TakenOver. Release writes {connected: false} only if
 // the record's revision is still the claim, then sets the device's
-// LastSeen (a revision-checked update of the device). Hand reads the
-// presence record from the leader and sends the notification to the
-// holding node as a core NATS message on <p>.node.<node id>, which each
-// node subscribes to at Open (at most once: a lost hand waits in the queue
-// for the device's next Pending). A hand for this node goes to its Inbox
-// directly. Node ids must be unique among running nodes.
+// LastSeen (a revision-checked update of the device). Hand sends the
+// notification to the holding node as a core NATS message on
+// <p>.node.<node id>, which each node subscribes to at Open (at most once:
+// a lost hand waits in the queue for the device's next Pending). A hand
+// for this node goes to its Inbox directly. Node ids must be unique among
+// running nodes.
+//
+// Hand finds the holder in the node's presence cache when that says the
+// device is connected; the message then asks for a check: a node that no
+// longer holds the device (its own claims and the takeovers it was told
+// of say so) reads the presence record from the leader and passes the
+// notification on, once. A node that still thinks it holds the device
+// while a takeover is on its way delivers to the old connection; the
+// engine hands what that connection held again when the takeover arrives.
+// A device the cache says is offline, or does not know, is looked up at
+// the leader, as a device may have connected a moment ago.
 //
 // # Counters
 //
-// Take reads the key's record, and writes it back incremented only if the
+// Take reads the key's record (or uses the one this node wrote last, which
+// only ever under-counts), and writes it back incremented only if the
 // limit is not reached, revision-checked; losers read again. It is exact
 // under concurrency from any number of nodes, and refused takes write
 // nothing. The record holds when it is forgotten (first take plus ttl) and

@@ -21,6 +21,9 @@ type kv struct {
 	bucket string
 	stream jetstream.Stream
 	pre    string // $KV.<bucket>.
+	// cache, if set, holds records read by cachedGet; write keeps it
+	// current here and on every node (cache.go).
+	cache *recordCache
 }
 
 // entry is a key's value and revision.
@@ -82,6 +85,7 @@ func (k *kv) write(ctx context.Context, key string, val []byte, hdr nats.Header,
 		opts = append(opts, jetstream.WithMsgTTL(ttl))
 	}
 	for attempt := 1; ; attempt++ {
+		k.b.reqs.publishes.Add(1)
 		ack, err := k.b.js.PublishMsg(ctx, m, opts...)
 		switch {
 		case apiCode(err) == codeWrongLastSeqConstant:
@@ -93,9 +97,15 @@ func (k *kv) write(ctx context.Context, key string, val []byte, hdr nats.Header,
 			}
 			continue
 		case wrongLastSeq(err):
+			if k.cache != nil {
+				k.cache.drop(key)
+			}
 			return 0, errRevMismatch
 		case err != nil:
 			return 0, fmt.Errorf("%s: write %s: %w", k.bucket, key, err)
+		}
+		if k.cache != nil {
+			k.wrote(key, val, ack.Sequence, hdr.Get("KV-Operation") != "")
 		}
 		return ack.Sequence, nil
 	}

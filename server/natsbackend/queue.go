@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -66,31 +68,26 @@ func (b *Backend) Append(ctx context.Context, n *backend.Notification, limit int
 	fail := func(err error) (backend.Appended, error) {
 		return backend.Appended{}, fmt.Errorf("natsbackend: append to channel %s: %w", n.Channel, b.classify(err))
 	}
+	key, exp := viewKey{n.DeviceID, n.Channel}, n.ExpiresAt.UnixNano()
 	for attempt := 0; ; attempt++ {
-		msgs, err := b.directGet(ctx, b.queueSt, filter)
-		if err != nil {
-			return fail(err)
-		}
 		now := time.Now()
-		var last, replaced uint64
-		count := 0
-		for _, m := range msgs {
-			last = m.Seq
-			if exp, err := strconv.ParseInt(m.Header.Get(hdrExpires), 10, 64); err == nil && exp <= now.UnixNano() {
-				continue
+		// The channel's view, if this node has one and it does not count
+		// the channel full; else (and after a failed check) a read.
+		v, last, replaced, count, ok := b.views.plan(key, subj, tile, now.UnixNano())
+		if !ok || (limit > 0 && count >= limit) {
+			msgs, err := b.directGet(ctx, b.queueSt, filter)
+			if err != nil {
+				return fail(err)
 			}
-			if tile && m.Subject == subj {
-				replaced = m.Seq
-				continue
-			}
-			count++
+			v = b.views.set(key, msgs, msgExpiry)
+			last, replaced, count = v.count(subj, tile, now.UnixNano())
 		}
 		if limit > 0 && count >= limit {
 			return backend.Appended{}, fmt.Errorf("natsbackend: channel %s holds %d notifications: %w", n.Channel, count, backend.ErrQueueFull)
 		}
 		msg := nats.NewMsg(subj)
 		msg.Data = body
-		msg.Header.Set(hdrExpires, strconv.FormatInt(n.ExpiresAt.UnixNano(), 10))
+		msg.Header.Set(hdrExpires, strconv.FormatInt(exp, 10))
 		if tile {
 			msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
 		}
@@ -98,24 +95,37 @@ func (b *Backend) Append(ctx context.Context, n *backend.Notification, limit int
 		if ttl, ok := b.msgTTL(n.ExpiresAt, now); ok {
 			opts = append(opts, jetstream.WithMsgTTL(ttl))
 		}
+		b.reqs.publishes.Add(1)
 		ack, err := b.js.PublishMsg(ctx, msg, opts...)
 		if wrongLastSeq(err) {
 			// Another append to this channel came first (or is being
-			// stored): read again, after a short random pause once the
-			// channel is contended.
+			// stored), or the view was stale: read again, after a short
+			// random pause once the channel is contended.
+			b.views.drop(key)
 			if err := backoff(ctx, attempt); err != nil {
 				return fail(err)
 			}
 			continue
 		}
 		if err != nil {
+			b.views.drop(key) // it may have been stored
 			return fail(err)
 		}
 		n.Seq = ack.Sequence
+		b.views.appended(key, v, ack.Sequence, replaced, subj, exp)
 		durable := make(chan error, 1)
 		durable <- nil
 		return backend.Appended{Seq: ack.Sequence, Replaced: replaced, Durable: durable}, nil
 	}
+}
+
+// msgExpiry is a queued message's ExpiresAt (Unix nanoseconds) from its
+// header; one without is counted as not expired.
+func msgExpiry(m directMsg) int64 {
+	if exp, err := strconv.ParseInt(m.Header.Get(hdrExpires), 10, 64); err == nil {
+		return exp
+	}
+	return math.MaxInt64
 }
 
 // msgTTL is the Nats-TTL of a notification expiring at exp: whole seconds,
@@ -146,32 +156,58 @@ func backoff(ctx context.Context, attempt int) error {
 	}
 }
 
-// Remove implements backend.Queue. Each Seq is read from the stream leader
-// first: one that is not the device's (another device's ack, forged or
-// mistaken) is ignored, as is one already gone.
+// Remove implements backend.Queue. A notification this node appended,
+// read or was handed for the device is deleted at once; any other Seq is
+// read from the stream leader first, and ignored unless it is the
+// device's (a device cannot remove another's notifications) or already
+// gone. Deletes are sent together, and the nodes that appended the
+// notifications are told, so that their views of the channels drop them.
 func (b *Backend) Remove(ctx context.Context, dev string, seqs []uint64) error {
 	ctx, cancel, err := b.op(ctx)
 	defer cancel()
 	if err != nil {
 		return err
 	}
-	mine := b.qPre + token(dev) + "."
-	for _, seq := range seqs {
-		if seq == 0 {
-			continue
-		}
+	mine, from, unknown := b.views.take(dev, seqs)
+	prefix := b.qPre + token(dev) + "."
+	for _, seq := range unknown {
 		m, err := b.leaderGet(ctx, b.queueSt, msgGetRequest{Seq: seq, NoHdr: true})
 		if err != nil {
 			return fmt.Errorf("natsbackend: remove %d: %w", seq, b.classify(err))
 		}
-		if m == nil || !strings.HasPrefix(m.Subject, mine) {
-			continue
-		}
-		if err := b.deleteMsg(ctx, b.queueSt, seq); err != nil {
-			return fmt.Errorf("natsbackend: remove %d: %w", seq, b.classify(err))
+		if m != nil && strings.HasPrefix(m.Subject, prefix) {
+			mine = append(mine, removedNote{Dev: dev, Seq: seq})
+			from = append(from, "")
 		}
 	}
-	return nil
+	if len(mine) == 0 {
+		return nil
+	}
+	errs := make([]error, len(mine))
+	var wg sync.WaitGroup
+	for i, r := range mine {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.deleteMsg(ctx, b.queueSt, r.Seq); err != nil {
+				errs[i] = fmt.Errorf("natsbackend: remove %d: %w", r.Seq, b.classify(err))
+			}
+		}()
+	}
+	wg.Wait()
+	b.views.removed(mine)
+	byNode := map[string][]removedNote{}
+	for i, r := range mine {
+		if errs[i] == nil && from[i] != "" && from[i] != b.cfg.NodeID && r.Ch != "" {
+			byNode[from[i]] = append(byNode[from[i]], r)
+		}
+	}
+	for node, rs := range byNode {
+		if err := b.tell(node, nodeMsg{Kind: "removed", Removed: rs}); err != nil {
+			b.log.Debug("natsbackend: tell a node of removals", "node", node, "err", err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Pending implements backend.Queue. It asks the stream leader for the
@@ -217,6 +253,7 @@ func (b *Backend) Pending(ctx context.Context, dev string, now time.Time) ([]*ba
 		n.Seq = m.Seq
 		out = append(out, n)
 	}
+	b.views.read(dev, out)
 	return out, nil
 }
 

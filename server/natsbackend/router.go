@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/openmpns/openmpns/server/backend"
 )
 
@@ -30,21 +28,51 @@ type nodeMsg struct {
 	N        *backend.Notification `json:"n,omitempty"`
 	Replaced uint64                `json:"replaced,omitempty"`
 	Claim    uint64                `json:"claim,omitempty"`
+	// From is the sending node.
+	From string `json:"from,omitempty"`
+	// Check: the sender found the holder in its cache of presence, which
+	// may be stale: a node that does not hold the device looks it up and
+	// passes the notification on.
+	Check bool `json:"check,omitempty"`
+	// Cache is a write of a cached record (Kind "cache", on <p>.all).
+	Cache *cacheMsg `json:"cache,omitempty"`
+	// Removed are notifications the sender removed that this node
+	// appended (Kind "removed"): its views of their channels drop them.
+	Removed []removedNote `json:"removed,omitempty"`
 }
 
 // Listen implements backend.Router. Messages for this node that arrive
 // before Listen are dropped (a hand is best effort).
 func (b *Backend) Listen(in backend.Inbox) { b.inbox.Store(&inboxBox{in}) }
 
-// onNodeMsg receives what other nodes send this one, on the subscription's
-// goroutine (the Inbox must not block).
-func (b *Backend) onNodeMsg(m *nats.Msg) {
-	var msg nodeMsg
-	if err := json.Unmarshal(m.Data, &msg); err != nil {
-		b.log.Error("natsbackend: bad node message", "err", err)
-		return
+// nodeLoop receives what other nodes send this one and every node, in the
+// order each node sent it (one channel for both subscriptions: a cache
+// update sent before a hand is applied before the hand arrives), until the
+// connection is closed. The Inbox must not block.
+func (b *Backend) nodeLoop() {
+	defer close(b.loopDone)
+	for {
+		select {
+		case m := <-b.nodeCh:
+			var msg nodeMsg
+			if err := json.Unmarshal(m.Data, &msg); err != nil {
+				b.log.Error("natsbackend: bad node message", "subject", m.Subject, "err", err)
+				continue
+			}
+			switch {
+			case msg.Kind == "cache" && msg.Cache != nil:
+				if msg.From != b.cfg.NodeID {
+					b.onCacheMsg(msg.Cache)
+				}
+			case msg.Kind == "removed":
+				b.views.removed(msg.Removed)
+			default:
+				b.deliverLocal(msg)
+			}
+		case <-b.connDone:
+			return
+		}
 	}
-	b.deliverLocal(msg)
 }
 
 func (b *Backend) deliverLocal(msg nodeMsg) {
@@ -54,10 +82,23 @@ func (b *Backend) deliverLocal(msg nodeMsg) {
 	}
 	switch msg.Kind {
 	case "deliver":
-		if msg.N != nil {
-			box.Deliver(msg.DeviceID, msg.N, msg.Replaced)
+		if msg.N == nil {
+			return
 		}
+		if msg.Check && !b.holds(msg.DeviceID) {
+			b.background.Add(1)
+			go func() {
+				defer b.background.Done()
+				b.passOn(msg)
+			}()
+			return
+		}
+		b.views.delivered(msg.N, msg.From)
+		box.Deliver(msg.DeviceID, msg.N, msg.Replaced)
 	case "takenover":
+		if c, ok := b.held.Load(msg.DeviceID); ok && c.(uint64) < msg.Claim {
+			b.held.CompareAndDelete(msg.DeviceID, c)
+		}
 		box.TakenOver(msg.DeviceID, msg.Claim)
 	}
 }
@@ -65,6 +106,7 @@ func (b *Backend) deliverLocal(msg nodeMsg) {
 // tell sends msg to node: through its own Inbox when node is this one,
 // else as a core NATS message on the node's subject (at most once).
 func (b *Backend) tell(node string, msg nodeMsg) error {
+	msg.From = b.cfg.NodeID
 	if node == b.cfg.NodeID {
 		b.deliverLocal(msg)
 		return nil
@@ -73,7 +115,41 @@ func (b *Backend) tell(node string, msg nodeMsg) error {
 	if err != nil {
 		return err
 	}
+	b.reqs.nodeMsgs.Add(1)
 	return b.nc.Publish(b.cfg.Prefix+".node."+token(node), data)
+}
+
+// holds reports whether this node holds the device's connection, as far as
+// its own claims and the takeovers it was told of say.
+func (b *Backend) holds(dev string) bool {
+	_, ok := b.held.Load(dev)
+	return ok
+}
+
+// passOn hands a notification sent here from a stale cache to the node
+// the leader says holds the device (at most once more, and not back here
+// unless this node holds it by then).
+func (b *Backend) passOn(msg nodeMsg) {
+	ctx, cancel, err := b.op(context.Background())
+	defer cancel()
+	if err != nil {
+		return
+	}
+	rec, rev, err := b.readPresence(ctx, msg.DeviceID)
+	if err != nil {
+		if !errors.Is(err, errNoKey) {
+			b.log.Warn("natsbackend: pass a notification on", "device", msg.DeviceID, "err", err)
+		}
+		return
+	}
+	p := b.presenceOf(ctx, rec, rev)
+	if !p.Connected {
+		return // it waits in the queue
+	}
+	msg.Check = false
+	if err := b.tell(p.Node, msg); err != nil {
+		b.log.Warn("natsbackend: pass a notification on", "device", msg.DeviceID, "node", p.Node, "err", err)
+	}
 }
 
 func (b *Backend) readPresence(ctx context.Context, dev string) (presenceRec, uint64, error) {
@@ -119,6 +195,7 @@ func (b *Backend) Claim(ctx context.Context, dev string, now time.Time) (uint64,
 		if err != nil {
 			return 0, fmt.Errorf("natsbackend: claim %s: %w", dev, b.classify(err))
 		}
+		b.held.Store(dev, claim)
 		if had && old.Connected {
 			if err := b.tell(old.Node, nodeMsg{Kind: "takenover", DeviceID: dev, Claim: claim}); err != nil {
 				b.log.Warn("natsbackend: tell a node of a takeover", "device", dev, "node", old.Node, "err", err)
@@ -138,6 +215,7 @@ func (b *Backend) Release(ctx context.Context, dev string, claim uint64, now tim
 	if err != nil {
 		return err
 	}
+	b.held.CompareAndDelete(dev, claim)
 	p, rev, err := b.readPresence(ctx, dev)
 	if errors.Is(err, errNoKey) || (err == nil && rev != claim) {
 		return nil
@@ -232,6 +310,22 @@ func (b *Backend) Hand(ctx context.Context, n *backend.Notification, replaced ui
 	if err != nil {
 		return backend.Presence{}, false, err
 	}
+	key := token(n.DeviceID)
+	msg := nodeMsg{Kind: "deliver", DeviceID: n.DeviceID, N: n, Replaced: replaced}
+	// A device this node's cache says is connected: to that node, which
+	// passes it on if the device moved meanwhile (see passOn).
+	if obj, gone, ok := b.presence.cache.lookup(key, time.Now()); ok && !gone {
+		pe := obj.(presenceEntry)
+		if p := b.presenceOf(ctx, pe.rec, pe.rev); p.Connected {
+			msg.Check = true
+			if err := b.tell(p.Node, msg); err != nil {
+				return backend.Presence{}, false, fmt.Errorf("natsbackend: hand %d to %s: %w", n.Seq, n.DeviceID, b.classify(err))
+			}
+			return p, true, nil
+		}
+	}
+	// Else the leader says (the device may have connected a moment ago).
+	e, epoch := b.presence.cache.reserve(key)
 	rec, rev, err := b.readPresence(ctx, n.DeviceID)
 	if errors.Is(err, errNoKey) {
 		return backend.Presence{}, false, nil
@@ -239,11 +333,26 @@ func (b *Backend) Hand(ctx context.Context, n *backend.Notification, replaced ui
 	if err != nil {
 		return backend.Presence{}, false, fmt.Errorf("natsbackend: hand %d to %s: %w", n.Seq, n.DeviceID, b.classify(err))
 	}
+	b.presence.cache.fill(key, e, epoch, presenceEntry{rec, rev}, rev, false, time.Now())
 	p := b.presenceOf(ctx, rec, rev)
 	if p.Connected {
-		if err := b.tell(p.Node, nodeMsg{Kind: "deliver", DeviceID: n.DeviceID, N: n, Replaced: replaced}); err != nil {
+		if err := b.tell(p.Node, msg); err != nil {
 			return backend.Presence{}, false, fmt.Errorf("natsbackend: hand %d to %s: %w", n.Seq, n.DeviceID, b.classify(err))
 		}
 	}
 	return p, true, nil
+}
+
+// presenceEntry is a presence record as the cache holds it.
+type presenceEntry struct {
+	rec presenceRec
+	rev uint64
+}
+
+func decodePresence(b []byte, rev uint64) (any, error) {
+	var p presenceRec
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("decode presence: %w", err)
+	}
+	return presenceEntry{p, rev}, nil
 }

@@ -324,6 +324,20 @@ func (e *Embedded) Channel(_ context.Context, token string) (Channel, error) {
 	return c, nil
 }
 
+// Target implements backend.Directory: the channel and its device, exact
+// (one process holds every record).
+func (e *Embedded) Target(ctx context.Context, token string) (Channel, Device, error) {
+	c, err := e.Channel(ctx, token)
+	if err != nil {
+		return Channel{}, Device{}, err
+	}
+	d, err := e.Device(ctx, c.DeviceID)
+	if err != nil {
+		return Channel{}, Device{}, err
+	}
+	return c, d, nil
+}
+
 // Channels implements backend.Directory.
 func (e *Embedded) Channels(_ context.Context, dev string) ([]Channel, error) {
 	if err := e.open(); err != nil {

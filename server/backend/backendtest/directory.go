@@ -26,6 +26,59 @@ var directoryTests = []test{
 	{"ChannelsOfDevice", testChannelsOfDevice},
 	{"DeleteChannel", testDeleteChannel},
 	{"DeleteChannelDropsItsQueue", testDeleteChannelDropsQueue},
+	{"TargetFollowsWrites", testTargetFollowsWrites},
+}
+
+// target reads Target on node i and checks what it found.
+func (h *harness) target(t *testing.T, i int, what string, tok string, wantCh backend.Channel, wantDev backend.Device) {
+	t.Helper()
+	c, d, err := h.node(i).Target(h.ctx, tok)
+	if err != nil {
+		t.Fatalf("%s: node %d: Target: %v", what, i, err)
+	}
+	sameChannel(t, what+": channel", c, wantCh)
+	sameDevice(t, what+": device", d, wantDev)
+}
+
+// testTargetFollowsWrites: Target sees a record written on another node
+// once that node's later hand has arrived, and a write through its own
+// node at once; a deleted channel is not found.
+func testTargetFollowsWrites(t *testing.T, h *harness) {
+	d := h.device(t, 0)
+	c := h.channel(t, 0, d.ID, "app.target")
+	h.target(t, 1, "created on node 0", c.Token, c, d)
+	h.target(t, 0, "created here", c.Token, c, d)
+
+	d.Power = "critical"
+	d, err := h.node(0).PutDevice(h.ctx, d)
+	if err != nil {
+		t.Fatalf("PutDevice: %v", err)
+	}
+	h.target(t, 0, "updated here", c.Token, c, d)
+	h.barrier(t, 1)
+	h.target(t, 1, "updated on node 0", c.Token, c, d)
+
+	c.Toast = false
+	if c, err = h.node(1).PutChannel(h.ctx, c); err != nil {
+		t.Fatalf("PutChannel: %v", err)
+	}
+	h.target(t, 1, "channel updated here", c.Token, c, d)
+	h.barrier(t, 0)
+	h.target(t, 0, "channel updated on node 1", c.Token, c, d)
+
+	if err := h.node(0).DeleteChannel(h.ctx, c); err != nil {
+		t.Fatalf("DeleteChannel: %v", err)
+	}
+	if _, _, err := h.node(0).Target(h.ctx, c.Token); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("deleted here: Target err %v, want ErrNotFound", err)
+	}
+	h.barrier(t, 1)
+	if _, _, err := h.node(1).Target(h.ctx, c.Token); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("deleted on node 0: node 1: Target err %v, want ErrNotFound", err)
+	}
+	if _, _, err := h.node(1).Target(h.ctx, h.name("none")); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("unknown token: Target err %v, want ErrNotFound", err)
+	}
 }
 
 func sameDevice(t *testing.T, what string, got, want backend.Device) {

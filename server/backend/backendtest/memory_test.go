@@ -142,6 +142,15 @@ func (m *memNode) Channel(_ context.Context, token string) (backend.Channel, err
 	return c, nil
 }
 
+func (m *memNode) Target(ctx context.Context, token string) (backend.Channel, backend.Device, error) {
+	c, err := m.Channel(ctx, token)
+	if err != nil {
+		return c, backend.Device{}, err
+	}
+	d, err := m.Device(ctx, c.DeviceID)
+	return c, d, err
+}
+
 func (m *memNode) Channels(_ context.Context, dev string) ([]backend.Channel, error) {
 	s, err := m.lock()
 	if err != nil {
