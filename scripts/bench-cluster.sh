@@ -9,7 +9,7 @@
 #   scripts/bench-cluster.sh                     10,000 devices, 2 rounds
 #   DEVICES=2000 COUNT=20000 ROUNDS=1 scripts/bench-cluster.sh
 #   ONLY=cluster scripts/bench-cluster.sh        (or ONLY=single)
-#   PROFILE_DIR=/tmp/prof ...                     CPU profiles (2 s) of node 0 and
+#   PROFILE_DIR=/tmp/prof ...                     CPU profiles (4 s) of node 0 and
 #                                                 NATS server 0 in the closed loop
 #
 # Everything shares this machine's cores: NATS, the nodes, the devices and
@@ -64,8 +64,8 @@ load() { # $1 = name, $2 = servers (the fleet's), $3 = extra load flags, $4 = se
 	c0=$(cpu $pids); f0=$(cpu $fl); r0=$(reqs); n0=$(cpu $nats_pids)
 	if [ -n "${PROFILE_DIR:-}" ] && [ -n "$metric_urls" ]; then
 		mkdir -p "$PROFILE_DIR"
-		curl -fsS "http://127.0.0.1:$((BASE + 1300))/debug/pprof/profile?seconds=2" -o "$PROFILE_DIR/cpu-node0.pprof" &
-		curl -fsS "http://127.0.0.1:$((BASE + 1400))/debug/pprof/profile?seconds=2" -o "$PROFILE_DIR/cpu-nats0.pprof" &
+		(sleep 1; curl -fsS "http://127.0.0.1:$((BASE + 1300))/debug/pprof/profile?seconds=4" -o "$PROFILE_DIR/cpu-node0.pprof") &
+		(sleep 1; curl -fsS "http://127.0.0.1:$((BASE + 1400))/debug/pprof/profile?seconds=4" -o "$PROFILE_DIR/cpu-nats0.pprof") &
 	fi
 	# shellcheck disable=SC2086
 	bin/openmpns load --channels "$work/channels.jsonl" $extra --concurrency "$CONC" --count "$COUNT" --mix "$MIX" \

@@ -5,6 +5,11 @@
 #
 #   scripts/bench-fleet.sh                  100,000 devices, 6 servers
 #   DEVICES=20000 SERVERS=2 scripts/bench-fleet.sh
+#   NATS=3 RATE=1000 scripts/bench-fleet.sh 100,000 devices on 6 nodes of one
+#                                           service sharing a 3-server NATS
+#                                           JetStream cluster; every Channel URI
+#                                           POSTed to a node other than the one
+#                                           its device is connected to
 #
 # Prints the time to register every device, the fleet's memory per device,
 # and the fleet's report (every notification received, exactly once).
@@ -19,14 +24,41 @@ BASE=${BASE:-18100}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
+NATS=${NATS:-0}
+cluster_flags=()
+if [ "$NATS" -gt 0 ]; then
+	[ -x bin/nats-server ] || GOBIN="$PWD/bin" go install github.com/nats-io/nats-server/v2@v2.15.3
+	routes="" nurls=""
+	for i in $(seq 0 $((NATS - 1))); do
+		routes="$routes,nats://127.0.0.1:$((BASE + 1100 + i))"; nurls="$nurls,nats://127.0.0.1:$((BASE + 1000 + i))"
+	done
+	routes=${routes#,}; nurls=${nurls#,}
+	for i in $(seq 0 $((NATS - 1))); do
+		bin/nats-server --name "n$i" --addr 127.0.0.1 --port $((BASE + 1000 + i)) --http_port $((BASE + 1200 + i)) \
+			--cluster_name fleet --cluster "nats://127.0.0.1:$((BASE + 1100 + i))" --routes "$routes" \
+			--jetstream --store_dir "$work/nats$i" >/dev/null 2>&1 &
+	done
+	for i in $(seq 0 $((NATS - 1))); do
+		for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$((BASE + 1200 + i))/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+	done
+	cluster_flags=(--nats "$nurls" --public-url "http://127.0.0.1:$BASE")
+fi
 urls=()
 for i in $(seq 0 $((SERVERS - 1))); do
 	port=$((BASE + i))
-	"$BIN" serve --listen 127.0.0.1:$port --data "$work/data$i" --log-level error --daily-quota -1 >/dev/null 2>&1 &
+	node=()
+	[ "$NATS" -gt 0 ] && node=(--node-id "node$i")
+	"$BIN" serve --listen 127.0.0.1:$port --data "$work/data$i" --log-level error --daily-quota -1 "${cluster_flags[@]}" "${node[@]}" >"$work/serve$i.log" 2>&1 &
 	urls+=("http://127.0.0.1:$port")
-	for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+	for _ in $(seq 300); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 done
 servers=$(IFS=,; echo "${urls[*]}")
+load_flags=()
+if [ "$NATS" -gt 0 ]; then
+	# Device i connects to node i % SERVERS; its Channel URI goes to node i+1.
+	load_flags=(--via "$(IFS=,; echo "${urls[*]:1},${urls[0]}")")
+	echo "== one service on $SERVERS nodes, $NATS NATS servers (R$([ "$NATS" -ge 3 ] && echo 3 || echo 1)); every push through another node than its device's"
+fi
 echo "== $SERVERS servers; openmpns fleet --devices $DEVICES --connect-rate $RATE"
 start=$(date +%s.%N)
 "$BIN" fleet --server "$servers" --devices "$DEVICES" --apps com.example.app --connect-rate "$RATE" \
@@ -43,10 +75,13 @@ for p in $fl $(pgrep -P $fl); do rss=$((rss + $(awk '/^VmRSS/ {print $2}' /proc/
 printf "registered %d devices in %.1f s (%.0f/s); fleet RSS %.0f MiB, %.1f KiB per device, %d fleet processes\n" \
 	"$DEVICES" "$(echo "$end-$start" | bc)" "$(echo "$DEVICES/($end-$start)" | bc -l)" \
 	"$(echo "$rss/1024" | bc -l)" "$(echo "$rss/$DEVICES" | bc -l)" "$((1 + $(pgrep -P $fl | wc -l)))"
-"$BIN" load --channels "$work/channels.csv" --concurrency 128 --count "$DEVICES" --mix raw=1 2>/dev/null
+start=$(date +%s.%N)
+"$BIN" load --channels "$work/channels.csv" "${load_flags[@]}" --concurrency 128 --count "$DEVICES" --mix raw=1 2>/dev/null
 for _ in $(seq 600); do
 	[ "$(tail -1 "$work/fleet.log" | sed -E 's/.* ([0-9]+) received.*/\1/')" -ge "$DEVICES" ] 2>/dev/null && break
 	sleep 0.1
 done
+end=$(date +%s.%N)
+printf "every notification sent and received in %.1f s\n" "$(echo "$end-$start" | bc)"
 kill -INT $fl; wait $fl || true
 cat "$work/fleet.out"

@@ -473,6 +473,9 @@ func (b *Backend) op(ctx context.Context) (context.Context, context.CancelFunc, 
 	if b.closed.Load() {
 		return ctx, func() {}, backend.ErrClosed
 	}
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= b.cfg.RequestTimeout {
+		return ctx, func() {}, nil // bounded already, as tightly
+	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.RequestTimeout)
 	return ctx, cancel, nil
 }
@@ -700,13 +703,23 @@ func (b *Backend) directGet(ctx context.Context, stream, filter string) ([]direc
 // made of letters, digits, '-' and '_' only, else '=' and its unpadded
 // base64url form. Distinct strings give distinct tokens.
 func token(s string) string {
-	if s != "" && plainRe.MatchString(s) {
+	if plain(s) {
 		return s
 	}
 	return "=" + base64.RawURLEncoding.EncodeToString([]byte(s))
 }
 
-var plainRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+// plain reports whether s is made of letters, digits, '-' and '_' only
+// (a loop: a regular expression cost 6 % of a node's CPU on the push path).
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // Services implements backend.Backend.
 func (b *Backend) Services() auth.Store { return authStore{b} }
