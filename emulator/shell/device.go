@@ -54,6 +54,11 @@ type Device struct {
 	toastT   *time.Timer
 	look     look // the theme applied, once looked
 	looked   bool
+	// The rows of the screens that grow, when they were last given the
+	// phone's theme (own).
+	settingsRows [2]int
+	appRows      int
+	pageRows     map[string][3]int
 }
 
 // look is what a phone's theme is made of.
@@ -64,7 +69,7 @@ type look struct {
 
 func newDevice(sh *Shell, name string) *Device {
 	d := &Device{sh: sh, name: name,
-		pages: map[string]*apppage.AppPage{}, tiles: map[string]*tileview.Tile{}, sources: map[string]*images.Source{}}
+		pages: map[string]*apppage.AppPage{}, pageRows: map[string][3]int{}, tiles: map[string]*tileview.Tile{}, sources: map[string]*images.Source{}}
 	d.start = start.NewStartScreen()
 	d.view = handset.NewPhone(d.start)
 	d.themed = container.NewThemeOverride(d.view, wptheme.New(true, accent.Default))
@@ -342,7 +347,10 @@ func (d *Device) refreshPage(app string) {
 	}
 	v.SetToasts(toasts)
 	v.SetErrors(pg.Errors)
-	d.own(v) // rows it may have added
+	if rows := [3]int{len(raws), len(toasts), len(pg.Errors)}; rows != d.pageRows[app] {
+		d.pageRows[app] = rows
+		d.own(v) // the rows it added
+	}
 }
 
 // accentOf returns an app's own accent, or nil for an app without one,
@@ -413,7 +421,10 @@ func (d *Device) refreshSettings() {
 	}
 	detailed, quick := p.LockApps()
 	d.settings.SetLockApps(lockApps, detailed, quick)
-	d.own(d.settings) // rows it may have added
+	if rows := [2]int{len(sw), len(lockApps)}; rows != d.settingsRows {
+		d.settingsRows = rows
+		d.own(d.settings) // the rows it added
+	}
 }
 
 // refreshAppList lists the installed apps, marking those whose tile is not
@@ -425,7 +436,10 @@ func (d *Device) refreshAppList() {
 		uiApps = append(uiApps, ui.App{ID: a.ID, Name: a.Name, Icon: d.sh.icons[a.ID], Unpinned: !p.Pinned(a.ID)})
 	}
 	d.appList.SetApps(uiApps)
-	d.own(d.appList) // rows it may have added
+	if len(uiApps) != d.appRows {
+		d.appRows = len(uiApps)
+		d.own(d.appList) // the rows it added
+	}
 }
 
 // refreshTiles makes the start screen match the phone's pinned tiles.
