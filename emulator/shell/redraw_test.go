@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/openmpns/openmpns/emulator/accent"
 	"github.com/openmpns/openmpns/emulator/ui/start"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/sender"
@@ -79,7 +80,7 @@ func TestPushDrawsOnlyItsTile(t *testing.T) {
 	})
 
 	sh.Devices()[0].Phone().SetLook(false, "lime")
-	onUI(t, sh, "phone 1 in lime", func() bool { return sh.Devices()[0].look.accent != nil && !sh.Devices()[0].look.dark == false })
+	onUI(t, sh, "phone 1 in lime", func() bool { return sh.Devices()[0].look == look{dark: true, accent: accent.Lime} })
 	sh.Update(func() {
 		got := drawn(sh, before)
 		for k, n := range got {
