@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make screenshots: runs the real emulator window under Xvfb with the demo
 # backend, clicks through it with xdotool and saves the pictures the README
-# shows in docs/images/. Needs: xvfb, xdotool, x11-apps (xwd), imagemagick.
+# shows in docs/images/: one phone (start, optin, app, toast, inspector),
+# then two phones of two screen profiles (profiles) and the first phone's
+# lock screen (lock). Needs: xvfb, xdotool, x11-apps (xwd), imagemagick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in Xvfb xdotool xwd convert; do
@@ -28,3 +30,24 @@ click 153 222; shot optin 2 # tap News: the opt-in prompt
 click 145 316; shot app 5   # allow: channel bound, URI handed off
 click 255 890; shot toast 7 # start: live tiles and a toast
 click 560 120; shot inspector 2
+
+# Two phones side by side: the first WVGA (four columns), the second 1080p
+# (six columns), both allowing toasts; then the first phone's power key
+# (F12) shows its lock screen, fed by the same tile updates.
+kill "$emu" 2>/dev/null || true
+wait "$emu" 2>/dev/null || true
+kill "$xvfb" 2>/dev/null || true
+wait "$xvfb" 2>/dev/null || true
+rm -rf "$state" && state=$(mktemp -d)
+mkdir -p "$state/phone2"
+echo '{"profile":"1080p"}' >"$state/phone2/phone.json"
+Xvfb "$display" -screen 0 1560x1000x24 >/dev/null 2>&1 &
+xvfb=$!
+sleep 1
+DISPLAY=$display LANG=en_US.UTF-8 bin/openmpns-emulator --state "$state" --backend "http://127.0.0.1:$port" \
+  --phones 2 --auto-consent allow >/dev/null 2>&1 &
+emu=$!
+wide() { sleep "$2"; DISPLAY=$display xwd -root -silent | convert xwd:- -crop "$3" +repage "$out/$1.png"; echo "wrote $out/$1.png"; }
+wide profiles 14 1508x982+0+0
+DISPLAY=$display xdotool key --window "$(DISPLAY=$display xdotool search --name OpenMPNS | head -1)" F12
+wide lock 1.5 512x982+0+0

@@ -52,11 +52,24 @@ type Device struct {
 	sources  map[string]*images.Source
 	toastAt  time.Time // deadline of the toast on screen: identifies it
 	toastT   *time.Timer
+	look     look // the theme applied, once looked
+	looked   bool
+	// The rows of the screens that grow, when they were last given the
+	// phone's theme (own).
+	settingsRows [2]int
+	appRows      int
+	pageRows     map[string][3]int
+}
+
+// look is what a phone's theme is made of.
+type look struct {
+	dark   bool
+	accent color.Color
 }
 
 func newDevice(sh *Shell, name string) *Device {
 	d := &Device{sh: sh, name: name,
-		pages: map[string]*apppage.AppPage{}, tiles: map[string]*tileview.Tile{}, sources: map[string]*images.Source{}}
+		pages: map[string]*apppage.AppPage{}, pageRows: map[string][3]int{}, tiles: map[string]*tileview.Tile{}, sources: map[string]*images.Source{}}
 	d.start = start.NewStartScreen()
 	d.view = handset.NewPhone(d.start)
 	d.themed = container.NewThemeOverride(d.view, wptheme.New(true, accent.Default))
@@ -168,7 +181,31 @@ func (d *Device) attach(p *phone.Phone) {
 	d.refreshConnection()
 	d.sh.refreshInspector()
 	d.refreshLock()
+	d.ownAll()
 	d.Tick(time.Now())
+}
+
+// own gives o and everything under it now the phone's theme. The phone's
+// ThemeOverride reaches only what is in its tree when it is refreshed,
+// but screens come and go (the app list, settings, app pages, dialogs,
+// the lock screen) and fill themselves later (rows, tiles): whatever the
+// controller adds to a phone it owns here, or fyne's widgets in it (and
+// the emulator's) would take the window's theme, the first phone's.
+func (d *Device) own(o fyne.CanvasObject) {
+	if o != nil {
+		container.NewThemeOverride(o, d.themed.Theme)
+	}
+}
+
+// ownAll gives every screen of the phone, shown or not, the phone's theme.
+func (d *Device) ownAll() {
+	d.themed.Refresh()
+	for _, o := range []fyne.CanvasObject{d.start, d.appList, d.settings, d.optIn, d.lock} {
+		d.own(o)
+	}
+	for _, pg := range d.pages {
+		d.own(pg)
+	}
 }
 
 func appOf(key string) string {
@@ -273,6 +310,7 @@ func (d *Device) page(app string) *apppage.AppPage {
 	pg, _ := d.Phone().Page(app)
 	v := apppage.NewAppPage(strings.ToLower(pg.App.Name), d.sh.clip)
 	d.pages[app] = v
+	d.own(v)
 	return v
 }
 
@@ -309,6 +347,10 @@ func (d *Device) refreshPage(app string) {
 	}
 	v.SetToasts(toasts)
 	v.SetErrors(pg.Errors)
+	if rows := [3]int{len(raws), len(toasts), len(pg.Errors)}; rows != d.pageRows[app] {
+		d.pageRows[app] = rows
+		d.own(v) // the rows it added
+	}
 }
 
 // accentOf returns an app's own accent, or nil for an app without one,
@@ -329,15 +371,22 @@ func (d *Device) phoneAccent() color.Color {
 	return accent.Default
 }
 
+// refreshLook gives the phone its theme and screen profile. A theme is
+// applied only when it changed: applying one walks every widget of the
+// phone and draws them all again.
 func (d *Device) refreshLook() {
 	p := d.Phone()
 	set := p.Settings()
-	th := wptheme.New(!set.Light, d.phoneAccent())
-	d.themed.Theme = th
-	d.themed.Refresh()
-	if d.sh.first() == d {
-		// The inspector and fyne's own widgets take the first phone's.
-		d.sh.app.Settings().SetTheme(th)
+	look := look{dark: !set.Light, accent: d.phoneAccent()}
+	if !d.looked || look != d.look {
+		d.looked, d.look = true, look
+		th := wptheme.New(look.dark, look.accent)
+		d.themed.Theme = th
+		d.ownAll()
+		if d.sh.first() == d {
+			// The inspector beside the phones takes the first phone's.
+			d.sh.app.Settings().SetTheme(th)
+		}
 	}
 	pr := p.Profile()
 	d.view.SetProfile(pr)
@@ -372,6 +421,10 @@ func (d *Device) refreshSettings() {
 	}
 	detailed, quick := p.LockApps()
 	d.settings.SetLockApps(lockApps, detailed, quick)
+	if rows := [2]int{len(sw), len(lockApps)}; rows != d.settingsRows {
+		d.settingsRows = rows
+		d.own(d.settings) // the rows it added
+	}
 }
 
 // refreshAppList lists the installed apps, marking those whose tile is not
@@ -383,6 +436,10 @@ func (d *Device) refreshAppList() {
 		uiApps = append(uiApps, ui.App{ID: a.ID, Name: a.Name, Icon: d.sh.icons[a.ID], Unpinned: !p.Pinned(a.ID)})
 	}
 	d.appList.SetApps(uiApps)
+	if len(uiApps) != d.appRows {
+		d.appRows = len(uiApps)
+		d.own(d.appList) // the rows it added
+	}
 }
 
 // refreshTiles makes the start screen match the phone's pinned tiles.
@@ -408,12 +465,16 @@ func (d *Device) tileWidget(t phone.Tile) *tileview.Tile {
 	if w == nil {
 		w = tileview.New(t.State, t.Size)
 		d.tiles[t.Key] = w
+		d.own(w)
 		w.SetImages(d.source(t.Key))
 	} else {
 		w.SetState(t.State)
 		w.SetTileSize(t.Size)
 	}
 	w.SetAccent(d.accentOf(t.App))
+	// A tile that follows the theme's accent takes a new one here; any
+	// other tile that did not change is not drawn again (Tile.Renders).
+	w.Refresh()
 	return w
 }
 
@@ -443,6 +504,12 @@ func (d *Device) refreshTile(key string) {
 	if !ok {
 		return
 	}
+	d.showTile(t)
+}
+
+// showTile shows t's new state and size on its tile widget.
+func (d *Device) showTile(t phone.Tile) {
+	key := t.Key
 	w := d.tiles[key]
 	if w == nil {
 		d.refreshTiles()

@@ -29,8 +29,19 @@ type rig struct {
 	addPhone func() *Device
 }
 
-// newRig starts a rig; auto answers every opt-in prompt (nil: ask).
-func newRig(t *testing.T, auto *bool) *rig {
+// newRig starts a rig with the built-in apps; auto answers every opt-in
+// prompt (nil: ask).
+func newRig(t testing.TB, auto *bool) *rig {
+	t.Helper()
+	man, err := apps.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newRigWith(t, man, auto)
+}
+
+// newRigWith starts a rig with the apps of man.
+func newRigWith(t testing.TB, man *apps.Manifest, auto *bool) *rig {
 	t.Helper()
 	a := test.NewApp()
 	t.Cleanup(a.Quit)
@@ -42,10 +53,6 @@ func newRig(t *testing.T, auto *bool) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	man, err := apps.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
 	loader := images.NewLoader(images.Config{})
 	w := test.NewWindow(nil)
 	sh := New(a, w.Clipboard(), man, loader)

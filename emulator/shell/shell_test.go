@@ -18,7 +18,7 @@ import (
 // onUI evaluates f on the UI goroutine until it holds or the wait runs out.
 // The phone applies changes through fyne.Do, with no event a test can wait
 // on, so this polls briefly.
-func onUI(t *testing.T, sh *Shell, what string, f func() bool) {
+func onUI(t testing.TB, sh *Shell, what string, f func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -36,7 +36,7 @@ func onUI(t *testing.T, sh *Shell, what string, f func() bool) {
 }
 
 // send returns a function that sends what a sender.New* call built.
-func send(t *testing.T) func(sender.Request, error) *sender.Response {
+func send(t testing.TB) func(sender.Request, error) *sender.Response {
 	return func(req sender.Request, err error) *sender.Response {
 		t.Helper()
 		if err != nil {

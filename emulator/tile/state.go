@@ -51,6 +51,18 @@ func (s *State) Clone() *State {
 	return &c
 }
 
+// Equal reports whether s and o hold the same tile: the same ID, template,
+// fields and defaults. A nil State equals only nil. A view compares the
+// state it shows with a new one to skip redrawing a tile that did not
+// change.
+func (s *State) Equal(o *State) bool {
+	if s == nil || o == nil {
+		return s == o
+	}
+	return s.ID == o.ID && s.Template == o.Template &&
+		maps.Equal(s.Fields, o.Fields) && maps.Equal(s.Defaults, o.Defaults)
+}
+
 // Apply merges the update u into s as the phone does:
 //
 //   - An element in u.Fields overwrites the current value.

@@ -427,3 +427,30 @@ func TestSizesPerTemplate(t *testing.T) {
 		}
 	}
 }
+
+func TestStateEqual(t *testing.T) {
+	base := NewState("", payload.TemplateFlip, map[string]string{payload.Title: "News"})
+	base.Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{payload.Count: "3"}})
+	other := func(f func(s *State)) *State { c := base.Clone(); f(c); return c }
+	for _, tc := range []struct {
+		name string
+		o    *State
+		want bool
+	}{
+		{"clone", base.Clone(), true},
+		{"count", other(func(s *State) { s.Fields[payload.Count] = "4" }), false},
+		{"field removed", other(func(s *State) { delete(s.Fields, payload.Count) }), false},
+		{"template", other(func(s *State) { s.Template = payload.TemplateCycle }), false},
+		{"id", other(func(s *State) { s.ID = "/a.xaml" }), false},
+		{"defaults", other(func(s *State) { s.Defaults[payload.Title] = "Other" }), false},
+		{"nil", nil, false},
+	} {
+		if got := base.Equal(tc.o); got != tc.want {
+			t.Errorf("%s: Equal = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	var none *State
+	if !none.Equal(nil) {
+		t.Error("nil.Equal(nil) = false")
+	}
+}

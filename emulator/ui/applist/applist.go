@@ -183,9 +183,15 @@ func (r *appRow) setMenu(open bool) {
 	r.Refresh()
 }
 
+// set shows app a in the row; an icon already shown is not decoded and
+// drawn again (the controller lists the apps again after every change of
+// settings or pins).
 func (r *appRow) set(a ui.App) {
 	r.app = a
 	r.name.SetText(a.Name)
+	if r.icon.Resource == a.Icon && r.icon.Hidden == (a.Icon == nil) {
+		return
+	}
 	r.icon.Resource = a.Icon
 	r.icon.Hidden = a.Icon == nil
 	r.icon.Refresh()

@@ -36,6 +36,7 @@ func NewPage(app, title string, content fyne.CanvasObject) *Page {
 		theme:   &ScaledTheme{},
 	}
 	p.Scroll = container.NewVScroll(container.New(p.margins, content))
+	p.theme.Of = p
 	p.themed = container.NewThemeOverride(p.Scroll, p.theme)
 	p.ExtendBaseWidget(p)
 	return p

@@ -2,6 +2,7 @@ package controls
 
 import (
 	"image/color"
+	"sync/atomic"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -21,8 +22,8 @@ import (
 //     and to the parts it makes later (rows, switches) when it makes them.
 //   - fyne's own widgets on a page (the Channel URI's label, the scroll
 //     bars) take their sizes from the theme: a page holds them in a
-//     container.ThemeOverride whose theme (scaledTheme) is the app's theme
-//     with every size times k.
+//     container.ThemeOverride whose theme (ScaledTheme) is the page's own
+//     theme (its phone's) with every size times k.
 //
 // Scales are given, not looked up through the theme, because fyne applies a
 // ThemeOverride to the objects that are in its tree when it is refreshed:
@@ -88,17 +89,31 @@ func ScaleTree(o fyne.CanvasObject, k float32) {
 	}
 }
 
-// ScaledTheme is the app's current theme with every size k times larger:
-// the theme of fyne's widgets on a page drawn at scale k. Colours, fonts
-// and icons are the app theme's, looked up at each call, so the page
-// follows a change of the app's theme.
-type ScaledTheme struct{ Scaled }
+// ScaledTheme is a theme with every size k times larger: the theme of
+// fyne's widgets on a page drawn at scale k. Colours, fonts and icons are
+// those of the theme Of is drawn in (the phone's, through its
+// container.ThemeOverride), looked up at each call, so the page follows a
+// change of its phone's theme; with Of nil or not themed, the app's.
+type ScaledTheme struct {
+	Scaled
+	// Of is the widget whose theme is scaled: the page.
+	Of fyne.CanvasObject
+
+	busy atomic.Bool // looking up Of's theme: a theme that leads back here is not followed
+}
 
 var _ fyne.Theme = (*ScaledTheme)(nil)
 
-// base is the app's theme (not theme.Current, which is this theme while a
-// ThemeOverride lays out its content).
+// base is the theme of Of, or the app's theme (not theme.Current, which is
+// this theme while a ThemeOverride lays out its content).
 func (t *ScaledTheme) base() fyne.Theme {
+	if t.Of != nil && t.busy.CompareAndSwap(false, true) {
+		th := theme.CurrentForWidget(t.Of)
+		t.busy.Store(false)
+		if th != nil && th != fyne.Theme(t) && th != theme.Current() {
+			return th
+		}
+	}
 	if a := fyne.CurrentApp(); a != nil {
 		if th := a.Settings().Theme(); th != nil {
 			return th

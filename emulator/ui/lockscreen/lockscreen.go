@@ -12,6 +12,7 @@ package lockscreen
 
 import (
 	"image/color"
+	"slices"
 	"strconv"
 	"time"
 
@@ -119,22 +120,35 @@ func (l *Lock) SetTime(now time.Time) {
 }
 
 // SetDetailed shows the detailed status text, at most tile.LockLines
-// lines; nil shows none.
+// lines; nil shows none. The text already shown does nothing (the
+// controller calls it after every tile update).
 func (l *Lock) SetDetailed(lines []string) {
+	changed := false
 	for i, t := range l.lines {
 		s := ""
 		if i < len(lines) {
 			s = lines[i]
 		}
-		t.SetText(s)
+		if t.Text() != s {
+			t.SetText(s)
+			changed = true
+		}
 	}
-	l.Refresh()
+	if changed {
+		l.Refresh()
+	}
 }
 
 // SetQuick shows the quick statuses, at most tile.LockQuickApps, left to
 // right; an app with a count of 0 should not be passed (it shows nothing).
+//
+// The statuses already shown do nothing.
 func (l *Lock) SetQuick(q []Quick) {
-	l.quick = append(l.quick[:0], q[:min(len(q), len(l.icons))]...)
+	q = q[:min(len(q), len(l.icons))]
+	if slices.Equal(q, l.quick) {
+		return
+	}
+	l.quick = append(l.quick[:0], q...)
 	for i := range l.icons {
 		var res fyne.Resource
 		text := ""

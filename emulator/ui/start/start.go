@@ -481,8 +481,8 @@ func (r *gridRenderer) MinSize() fyne.Size           { return r.g.MinSize() }
 func (r *gridRenderer) Objects() []fyne.CanvasObject { return r.objects }
 
 // Refresh rebuilds the object list (cheap: it holds the tiles, not their
-// parts); the tiles are not redrawn. A tile takes its colour itself: its
-// app's accent, or the theme's.
+// parts) and refreshes the tiles, which redraw only if what they show
+// changed (a tile that follows the theme's accent, after a theme change).
 func (r *gridRenderer) Refresh() {
 	g := r.g
 	r.objects = r.objects[:0]
@@ -502,6 +502,9 @@ func (r *gridRenderer) Refresh() {
 		}
 	}
 	r.objects = append(r.objects, g.arrow)
+	for _, p := range g.pins {
+		p.Tile.Refresh()
+	}
 
 	bg := theme.ColorForWidget(theme.ColorNameBackground, g)
 	nr, ng, nb, _ := bg.RGBA()

@@ -51,6 +51,26 @@ type renderer struct {
 	badgeBg *canvas.Rectangle
 	badge   *canvas.Text
 	objects []fyne.CanvasObject
+
+	drawn bool
+	last  look // what was drawn last
+}
+
+// look is everything a tile's drawing depends on: when it is the same as
+// at the last drawing, the tile is not drawn again.
+type look struct {
+	gen    uint64
+	size   tile.Size
+	back   bool
+	cycle  int
+	squash float32
+	bg     color.Color
+	area   fyne.Size
+}
+
+func (r *renderer) lookAt(area fyne.Size) look {
+	t := r.t
+	return look{gen: t.gen, size: t.size, back: t.back, cycle: t.cycle, squash: t.squash, bg: t.accentColour(), area: area}
 }
 
 func newRenderer(t *Tile) *renderer {
@@ -70,7 +90,7 @@ func newRenderer(t *Tile) *renderer {
 		r.objects = append(r.objects, r.lines[i])
 	}
 	r.objects = append(r.objects, r.title, r.badgeBg, r.badge)
-	r.Layout(t.Size())
+	r.draw(t.Size())
 	return r
 }
 
@@ -80,9 +100,30 @@ func (r *renderer) Objects() []fyne.CanvasObject { return r.objects }
 
 func (r *renderer) MinSize() fyne.Size { return r.t.MinSize() }
 
-func (r *renderer) Refresh() {
-	r.Layout(r.t.Size())
-	canvas.Refresh(r.t)
+// Refresh draws the tile again if anything it shows changed since it was
+// last drawn; a refresh that changes nothing (the start screen's, a
+// theme's that left the tile's colour alone) does nothing.
+func (r *renderer) Refresh() { r.draw(r.t.Size()) }
+
+// Layout draws the tile at size, unless it is drawn there already as it
+// is.
+func (r *renderer) Layout(size fyne.Size) { r.draw(size) }
+
+// draw lays the tile's objects out for what it shows. Each object that
+// changed content refreshes itself (and only it then has its texture made
+// again); the background is refreshed to have the canvas painted, which
+// moves the objects that only moved (a flip step moves and squashes the
+// face). The tile itself is not refreshed: on fyne's GL canvas that would
+// free every text texture of the tile on every step of a flip.
+func (r *renderer) draw(size fyne.Size) {
+	l := r.lookAt(size)
+	if r.drawn && l == r.last {
+		return
+	}
+	r.drawn, r.last = true, l
+	r.t.renders++
+	r.layout(size)
+	canvas.Refresh(r.bg)
 }
 
 // frame is the geometry of one layout pass: the tile's size in WP8 pixels
@@ -95,9 +136,9 @@ type frame struct {
 
 func (f frame) pos(x, y float32) fyne.Position { return fyne.NewPos(x*f.k, y*f.k) }
 
-// Layout places every object for the tile's current state, size, face and
-// flip progress. It is the whole of the drawing logic: Refresh calls it too.
-func (r *renderer) Layout(size fyne.Size) {
+// layout places every object for the tile's current state, size, face and
+// flip progress. It is the whole of the drawing logic.
+func (r *renderer) layout(size fyne.Size) {
 	t := r.t
 	pw, ph := t.size.Pixels()
 	f := frame{w: float32(pw), h: float32(ph), size: t.size}

@@ -36,6 +36,10 @@ type Tile struct {
 	// OnTappedSecondary, if set, is called on a secondary tap (a right
 	// click; the start screen's "tap and hold" for edit mode).
 	OnTappedSecondary func()
+	// Animate, if set, is given each flip animation to run instead of
+	// starting it on fyne's animation loop (a.Start): tests and benchmarks
+	// step the animation's Tick frame by frame from their own clock.
+	Animate func(a *fyne.Animation)
 
 	state  *tile.State
 	size   tile.Size
@@ -50,6 +54,12 @@ type Tile struct {
 
 	anim       *fyne.Animation // the running flip, nil when none
 	flipTarget bool            // the face the running flip ends on
+
+	// gen counts the changes of what the tile shows that its renderer
+	// cannot see in the tile's other fields (the state's content, the
+	// images resolved); renders counts the renderer's redraws.
+	gen     uint64
+	renders int
 }
 
 var (
@@ -79,11 +89,21 @@ func (t *Tile) State() *tile.State { return t.state }
 // shown (the front when the new state has no back) and the cycle position
 // (wrapped to the new number of images), so the new content shows without
 // a jump.
+//
+// A state equal to the one shown (tile.State.Equal) is kept without a
+// redraw: the controller hands every tile a fresh copy whenever the
+// phone's tiles or settings change, and the tiles that did not change
+// must not be drawn again.
 func (t *Tile) SetState(s *tile.State) {
 	if s == nil {
 		s = tile.NewState("", payload.TemplateDefault, nil)
 	}
+	same := t.state.Equal(s)
 	t.state = s
+	if same {
+		return
+	}
+	t.gen++
 	if t.back && !t.HasBack() {
 		t.stopAnimation()
 		t.back = false
@@ -96,6 +116,7 @@ func (t *Tile) SetState(s *tile.State) {
 // front is shown; the cycle index wraps to the new number of images.
 func (t *Tile) Apply(u *payload.Tile) {
 	t.state.Apply(u)
+	t.gen++
 	if t.back && !t.HasBack() {
 		t.stopAnimation()
 		t.back = false
@@ -108,7 +129,11 @@ func (t *Tile) TileSize() tile.Size { return t.size }
 
 // SetTileSize changes the size the tile is drawn at (the user's
 // "resize" on the start screen). A small tile always shows its front.
+// The size it has already does nothing.
 func (t *Tile) SetTileSize(s tile.Size) {
+	if s == t.size {
+		return
+	}
 	t.size = s
 	if t.back && !t.HasBack() {
 		t.stopAnimation()
@@ -123,6 +148,9 @@ func (t *Tile) SetScale(scale float32) {
 	if scale <= 0 {
 		scale = DefaultScale
 	}
+	if scale == t.scale {
+		return
+	}
 	t.scale = scale
 	t.Refresh()
 }
@@ -132,6 +160,9 @@ func (t *Tile) SetScale(scale float32) {
 // also when the theme changes. An IconicTile's opaque BackgroundColor takes
 // precedence over both.
 func (t *Tile) SetAccent(c color.Color) {
+	if c == t.accent {
+		return
+	}
 	t.accent = c
 	t.Refresh()
 }
@@ -160,6 +191,7 @@ func (t *Tile) SetImages(src ImageSource) {
 // that references that failed before are asked for again.
 func (t *Tile) ReloadImages() {
 	t.cache = nil
+	t.gen++
 	t.Refresh()
 }
 
@@ -201,6 +233,10 @@ func (t *Tile) Flip() {
 	a.Tick = t.flipTicker(a, target)
 	a.Curve = fyne.AnimationEaseInOut
 	t.anim, t.flipTarget = a, target
+	if t.Animate != nil {
+		t.Animate(a)
+		return
+	}
 	a.Start()
 }
 
@@ -249,6 +285,13 @@ func (t *Tile) NextImage() {
 	t.cycle = (t.cycle + 1) % n
 	t.Refresh()
 }
+
+// Renders returns how many times the tile has drawn its face: when it was
+// first shown, and after each change of what it shows (state, size, face,
+// flip step, cycle image, colour, images). A Refresh that changes nothing
+// the tile shows does not draw it again. Tests and benchmarks use it to
+// check that only the tiles that changed are drawn.
+func (t *Tile) Renders() int { return t.renders }
 
 // CycleIndex returns the index, among the set cycle images, of the one shown.
 func (t *Tile) CycleIndex() int {
