@@ -121,7 +121,7 @@ func newRig(t *testing.T, auto *bool, prefetch func(context.Context, string, []s
 	apps := []phone.App{
 		{ID: "com.openmpns.news", Name: "News", Channel: "main", WantsToast: true, Handoff: backend.URL + "/handoff/news",
 			HandoffSecret: "news-secret-0123456789",
-			Template: payload.TemplateFlip, TileDefaults: map[string]string{payload.Title: "News"}, TileSize: tile.Medium},
+			Template:      payload.TemplateFlip, TileDefaults: map[string]string{payload.Title: "News"}, TileSize: tile.Medium},
 		{ID: "com.openmpns.photos", Name: "Photos", Channel: "main", Domains: []string{"127.0.0.1"},
 			Template: payload.TemplateCycle, TileDefaults: map[string]string{payload.Title: "Photos"}, TileSize: tile.Wide},
 		{ID: "com.openmpns.music", Name: "Music", TileSize: tile.Small},
