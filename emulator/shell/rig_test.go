@@ -32,6 +32,13 @@ type rig struct {
 // newRig starts a rig; auto answers every opt-in prompt (nil: ask).
 func newRig(t *testing.T, auto *bool) *rig {
 	t.Helper()
+	return newRigWithBackend(t, auto, "")
+}
+
+// newRigWithBackend starts a rig whose apps' {backend} is backend (the
+// Photos app takes its images from there).
+func newRigWithBackend(t *testing.T, auto *bool, backend string) *rig {
+	t.Helper()
 	a := test.NewApp()
 	t.Cleanup(a.Quit)
 	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet})
@@ -46,13 +53,14 @@ func newRig(t *testing.T, auto *bool) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	man.ResolveBackend(backend)
 	loader := images.NewLoader(images.Config{})
 	w := test.NewWindow(nil)
 	sh := New(a, w.Clipboard(), man, loader)
 	var phones []*phone.Phone
 	add := func() *Device {
 		d := sh.AddDevice(fmt.Sprintf("phone %d", len(phones)+1))
-		ph, err := phone.New(phone.Config{Server: srv.URL(), StateDir: t.TempDir(), Apps: phone.FromManifest(man, ""),
+		ph, err := phone.New(phone.Config{Server: srv.URL(), StateDir: t.TempDir(), Apps: phone.FromManifest(man, backend),
 			AutoConsent: auto, OnChange: d.Handle, Logger: quiet,
 			Prefetch: func(ctx context.Context, ref string, domains []string) error {
 				_, err := loader.Fetch(ctx, ref, domains, nil)
