@@ -129,6 +129,7 @@ func TestHandoffRefusesAnAttacker(t *testing.T) {
 		{"a body over the limit", "application/json", append(aimed(phoneURI)[:1], append([]byte(`"pad":"`+strings.Repeat("x", MaxHandoffBytes)+`",`), aimed(phoneURI)[1:]...)...), http.StatusRequestEntityTooLarge},
 		// Another handoff for the phone's (device, app), to take its pushes.
 		{"the phone's device and app with another key", "application/json", jsonOf(t, device.HandoffRecord{DeviceID: phone.ID(), App: "com.openmpns.news", URI: thiefURI, Secret: testSecrets["com.openmpns.news"], DeviceKey: "thief"}), http.StatusConflict},
+		{"a device id that would write to the operator's terminal", "application/json", jsonOf(t, device.HandoffRecord{DeviceID: "\x1b]0;owned\a", App: "com.openmpns.news", URI: phoneURI, Secret: testSecrets["com.openmpns.news"], DeviceKey: "k"}), http.StatusBadRequest},
 		{"the phone's device and app without a key", "application/json", jsonOf(t, device.HandoffRecord{DeviceID: phone.ID(), App: "com.openmpns.news", URI: thiefURI, Secret: testSecrets["com.openmpns.news"]}), http.StatusBadRequest},
 	}
 	for _, tt := range tests {

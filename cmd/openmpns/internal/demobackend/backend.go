@@ -161,6 +161,10 @@ func (b *Backend) handoff(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "device_id, app and uri are required", http.StatusBadRequest)
 		return
 	}
+	if !printable(req.DeviceID) || !printable(req.App) || req.Channel != "" && !printable(req.Channel) {
+		http.Error(w, "device_id, app and channel must be printable ASCII without spaces", http.StatusBadRequest)
+		return
+	}
 	if !b.secretOK(req.App, req.Secret) {
 		// The same answer for an unknown app and a wrong secret.
 		http.Error(w, "the app's handoff secret is required", http.StatusUnauthorized)
@@ -220,6 +224,25 @@ func (b *Backend) secretOK(app, secret string) bool {
 	}
 	w, s := sha256.Sum256([]byte(want)), sha256.Sum256([]byte(secret))
 	return subtle.ConstantTimeCompare(w[:], s[:]) == 1
+}
+
+// printable reports whether s is printable ASCII without spaces, as the
+// wire protocol wants ids and names (and as is safe to print).
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// forget deletes r, unless a newer handoff has replaced it. b.mu is held.
+func (b *Backend) forget(r *Registration) {
+	key := r.DeviceID + "/" + r.App
+	if b.regs[key] == r {
+		delete(b.regs, key)
+	}
 }
 
 func kindOf(path, app string) string {
@@ -295,7 +318,7 @@ func (b *Backend) Round(ctx context.Context) int {
 				if r.Failures >= maxFailures {
 					// The push service is gone (the phone's server moved or
 					// stopped); wait for a new handoff.
-					delete(b.regs, r.DeviceID+"/"+r.App)
+					b.forget(r)
 					b.say("forgetting %s on device %.8s after %d failed pushes", r.App, r.DeviceID, r.Failures)
 				}
 				b.mu.Unlock()
@@ -309,7 +332,7 @@ func (b *Backend) Round(ctx context.Context) int {
 			r.LastStatus = status
 			if resp.ShouldStop() {
 				// The subscription is gone: forget it, as MPNS asks.
-				delete(b.regs, r.DeviceID+"/"+r.App)
+				b.forget(r)
 			}
 			b.mu.Unlock()
 			if resp.Delivered() {
