@@ -21,6 +21,13 @@ type HandoffRecord struct {
 	App      string `json:"app"`
 	Channel  string `json:"channel"`
 	URI      string `json:"uri"`
+	// Secret is the app's handoff secret, which its cloud service checks
+	// (the manifest's handoff_secret in the emulator); "" for none.
+	Secret string `json:"secret,omitempty"`
+	// DeviceKey is a secret of this device for this app, the same at every
+	// handoff, so that the cloud service can refuse a later handoff for the
+	// same device and app from someone else; "" for none.
+	DeviceKey string `json:"device_key,omitempty"`
 }
 
 // Handoff posts Channel URIs to an app's cloud service, as a real app does.

@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${DEMO_BACKEND_PORT:-8090}
+# The emulator's embedded push server listens here, and the demo service
+# takes only Channel URIs of this server (and serves the Photos app's
+# images from its own port, which is all that app allows).
+push_port=${DEMO_SERVER_PORT:-8091}
 state=${DEMO_STATE:-${XDG_CONFIG_HOME:-$HOME/.config}/openmpns/demo}
 phones=${DEMO_PHONES:-2}
 
@@ -13,12 +17,12 @@ if [ -z "${DISPLAY:-}" ] || [ ! -x bin/openmpns-emulator ]; then
   exec bin/openmpns demo
 fi
 
-echo "Starting the demo cloud service on 127.0.0.1:$port"
-bin/openmpns demo-backend --listen "127.0.0.1:$port" &
+echo "Starting the demo cloud service on 127.0.0.1:$port (for the push server on 127.0.0.1:$push_port)"
+bin/openmpns demo-backend --listen "127.0.0.1:$port" --push-server "http://127.0.0.1:$push_port" &
 backend=$!
 trap 'kill $backend 2>/dev/null || true' EXIT
 echo "Starting the emulator with $phones phones (state in $state; DEMO_PHONES=1 for one)."
 echo "Tap News or Mail on a phone and allow notifications; Photos updates by itself,"
 echo "on every phone: each is a device of its own, and the demo service pushes to each."
 echo "Close the window to stop."
-bin/openmpns-emulator --backend "http://127.0.0.1:$port" --state "$state" --phones "$phones" "$@"
+bin/openmpns-emulator --listen "127.0.0.1:$push_port" --backend "http://127.0.0.1:$port" --state "$state" --phones "$phones" "$@"

@@ -11,17 +11,18 @@ for tool in Xvfb xdotool xwd convert; do
 done
 display=:97
 port=8097
+push_port=8098
 state=$(mktemp -d)
 out=docs/images
 mkdir -p "$out"
 Xvfb "$display" -screen 0 1100x950x24 >/dev/null 2>&1 &
 xvfb=$!
-bin/openmpns demo-backend --listen "127.0.0.1:$port" --interval 3s >/dev/null &
+bin/openmpns demo-backend --listen "127.0.0.1:$port" --push-server "http://127.0.0.1:$push_port" --interval 3s >/dev/null &
 backend=$!
 cleanup() { kill "$emu" "$backend" "$xvfb" 2>/dev/null || true; rm -rf "$state"; }
 trap cleanup EXIT
 sleep 1
-DISPLAY=$display LANG=en_US.UTF-8 bin/openmpns-emulator --state "$state" --backend "http://127.0.0.1:$port" >/dev/null 2>&1 &
+DISPLAY=$display LANG=en_US.UTF-8 bin/openmpns-emulator --state "$state" --listen "127.0.0.1:$push_port" --backend "http://127.0.0.1:$port" >/dev/null 2>&1 &
 emu=$!
 shot() { sleep "$2"; DISPLAY=$display xwd -root -silent | convert xwd:- -crop 996x928+0+0 +repage "$out/$1.png"; echo "wrote $out/$1.png"; }
 click() { DISPLAY=$display xdotool mousemove "$1" "$2" click 1; }

@@ -55,6 +55,7 @@ func parseFlags(args []string, stderr io.Writer) (options, float64, error) {
 	fs := flag.NewFlagSet("openmpns-emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.Server, "server", "", "pair with a running OpenMPNS server (http://HOST:PORT), or the nodes of a cluster (URL1,URL2,...: phone i starts on the i-th); default: start an embedded one")
+	fs.StringVar(&o.Listen, "listen", "", "address of the embedded server, e.g. 127.0.0.1:8091 (what 'openmpns demo-backend --push-server' must name); default: the one it had last time, else a free loopback port")
 	fs.IntVar(&o.Phones, "phones", 1, fmt.Sprintf("how many phones the window shows, side by side (1 to %d); each is a whole device with its own identity and state; \"add phone\" in the window adds more", MaxPhones))
 	fs.StringVar(&o.StateDir, "state", defaultState(), "directory for the phone's identity, consent, tiles and the embedded server's data")
 	fs.StringVar(&o.AppsFile, "apps", "", "apps manifest (JSON); default: the built-in News, Photos, Mail, ... set")
@@ -70,6 +71,9 @@ func parseFlags(args []string, stderr io.Writer) (options, float64, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, 0, fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	}
+	if o.Listen != "" && o.Server != "" {
+		return o, 0, errors.New("--listen is the embedded server's address: leave it out with --server")
 	}
 	if *scale != 0 && (*scale < 0.5 || *scale > 4) {
 		return o, 0, fmt.Errorf("--scale %v: must be between 0.5 and 4", *scale)

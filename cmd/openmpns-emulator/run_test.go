@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		{"no phones", []string{"--phones", "0"}, 2, "--phones 0: want 1 to 8"},
 		{"too many phones", []string{"--phones", "9"}, 2, "--phones 9: want 1 to 8"},
 		{"unknown flag", []string{"--phone-count", "3"}, 2, "flag provided but not defined"},
+		{"listen with a server", []string{"--server", "http://127.0.0.1:1", "--listen", "127.0.0.1:0"}, 2, "--listen is the embedded server's address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,6 +42,33 @@ func TestRunRefusesBadFlags(t *testing.T) {
 				t.Errorf("run(%q) = %d, stderr %q; want %d and %q", tt.args, code, errb.String(), tt.code, tt.want)
 			}
 		})
+	}
+}
+
+// TestStartListensWhereTold: --listen puts the embedded server where the
+// demo backend expects its Channel URIs, and a busy address is an error
+// rather than another port.
+func TestStartListensWhereTold(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	a := test.NewApp()
+	defer a.Quit()
+	if _, err := start(a, options{StateDir: t.TempDir(), Listen: busy.Addr().String(), Logger: quiet}); err == nil || !strings.Contains(err.Error(), "--listen") {
+		t.Fatalf("start on a busy address: %v", err)
+	}
+	addr := busy.Addr().String()
+	busy.Close()
+	ses, err := start(a, options{StateDir: t.TempDir(), Listen: addr, AutoConsent: "allow", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ses.Close()
+	if ses.ServerURL != "http://"+addr {
+		t.Errorf("server %s, want http://%s", ses.ServerURL, addr)
 	}
 }
 

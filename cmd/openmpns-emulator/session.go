@@ -31,6 +31,10 @@ type options struct {
 	// node is the i-th, the others its fallbacks); "" starts an embedded
 	// server on a loopback port.
 	Server string
+	// Listen is the embedded server's address; "" uses the one it had last
+	// time, or a free loopback port. The demo backend must know it, to take
+	// only this server's Channel URIs (make demo passes both).
+	Listen string
 	// Phones is how many phones the window shows at start (1 when 0).
 	Phones int
 	// StateDir keeps the phone (identity, consent, tiles) and the embedded
@@ -100,6 +104,9 @@ func start(a fyne.App, o options) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	// {backend} in image_domains is the demo backend's host and port, for
+	// the phone and the shell alike.
+	man.ResolveBackend(o.Backend)
 	ses := &session{stop: make(chan struct{}), done: make(chan struct{}), ServerURL: o.Server}
 	for _, u := range strings.Split(o.Server, ",") {
 		if u = strings.TrimSpace(u); u != "" {
@@ -255,7 +262,12 @@ func startEmbedded(dir string, o options) (*server.Server, error) {
 	}
 	addrFile := filepath.Join(dir, "listen-addr")
 	var ln net.Listener
-	if last, err := os.ReadFile(addrFile); err == nil {
+	if o.Listen != "" {
+		if ln, err = net.Listen("tcp", o.Listen); err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("embedded server: --listen: %w", err)
+		}
+	} else if last, err := os.ReadFile(addrFile); err == nil {
 		ln, _ = net.Listen("tcp", strings.TrimSpace(string(last)))
 	}
 	if ln == nil {

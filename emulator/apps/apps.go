@@ -28,8 +28,12 @@
 //	      "service": "news",                optional; the service name the channel is opened with
 //	      "channel": "main",                optional; the channel name, "main" by default
 //	      "toast": true,                    the app binds its channel to toasts (and asks the user first)
-//	      "image_domains": ["example.com"], remote image hosts the tile binding allows (subdomains included)
-//	      "backend": "{backend}/handoff"    optional; http(s) URL the Channel URI is POSTed to
+//	      "image_domains": ["example.com"], remote image hosts the tile binding allows (subdomains included);
+//	                                        "host:port" allows that port only; "{backend}" is the demo
+//	                                        backend's host and port
+//	      "backend": "{backend}/handoff",   optional; http(s) URL the Channel URI is POSTed to
+//	      "handoff_secret": "…"             optional; sent with the handoff, which the backend checks
+//	                                        (16 to 256 bytes of printable ASCII; needs a backend)
 //	    }
 //	  ]
 //	}
@@ -64,6 +68,8 @@ import (
 	"image/color"
 	"io/fs"
 	"maps"
+	"net"
+	"net/url"
 	"strings"
 
 	"github.com/openmpns/openmpns/emulator/accent"
@@ -132,6 +138,11 @@ type App struct {
 	// Backend is the URL the app POSTs its Channel URI to; it may start
 	// with BackendPlaceholder. See BackendURL.
 	Backend string `json:"backend,omitempty"`
+	// HandoffSecret is sent with every handoff (device.HandoffRecord's
+	// Secret), so that the backend takes Channel URIs only from its app;
+	// "" sends none. It is as secret as the manifest: every copy of the app
+	// holds it, as a real app's package did.
+	HandoffSecret string `json:"handoff_secret,omitempty"`
 
 	// FS holds the app's files (its icon and tile images): the manifest's
 	// FS.
@@ -210,6 +221,46 @@ func (a *App) BackendURL(backendBase string) string {
 		return ""
 	}
 	return strings.ReplaceAll(a.Backend, BackendPlaceholder, base)
+}
+
+// ImageDomainsFor returns ImageDomains with BackendPlaceholder replaced by
+// the host and port of backendBase ("http://127.0.0.1:8090" gives
+// "127.0.0.1:8090"), or left out when backendBase is "" or not a URL.
+func (a *App) ImageDomainsFor(backendBase string) []string {
+	out := make([]string, 0, len(a.ImageDomains))
+	for _, d := range a.ImageDomains {
+		if d != BackendPlaceholder {
+			out = append(out, d)
+			continue
+		}
+		if hp := hostPort(backendBase); hp != "" {
+			out = append(out, hp)
+		}
+	}
+	return out
+}
+
+// ResolveBackend replaces BackendPlaceholder in every app's ImageDomains
+// (see ImageDomainsFor), so that whoever reads the manifest afterwards sees
+// the domains the apps bind their tiles with.
+func (m *Manifest) ResolveBackend(backendBase string) {
+	for i := range m.Apps {
+		m.Apps[i].ImageDomains = m.Apps[i].ImageDomainsFor(backendBase)
+	}
+}
+
+// hostPort returns the lower-case host:port of an http(s) base URL, the
+// port made explicit; "" when it is not one.
+func hostPort(base string) string {
+	u, err := url.Parse(strings.TrimSpace(base))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return ""
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // LockIconSize is the side of a lock screen icon in pixels.

@@ -108,13 +108,22 @@ func TestParseValid(t *testing.T) {
 		{"full", manifest(with(`"accent": "Cobalt", "tile": {"template": "FlipTile", "size": "wide",
 			"fields": {"Title": "A", "Count": "3", "BackgroundImage": "/images/front.png", "WideBackgroundImage": "images\\photo.jpg",
 			"BackBackgroundImage": "appdata:/images/sub/dir.png", "BackContent": "hi"}},
-			"service": "svc", "channel": "ch", "toast": true, "image_domains": ["Example.COM", "127.0.0.1", "::1"],
-			"backend": "{backend}/handoff/a"`)), func(t *testing.T, a *apps.App) {
+			"service": "svc", "channel": "ch", "toast": true, "image_domains": ["Example.COM", "127.0.0.1", "::1", "CDN.example.com:8443", "[::1]:8090", "{backend}"],
+			"backend": "{backend}/handoff/a", "handoff_secret": "0123456789abcdef"`)), func(t *testing.T, a *apps.App) {
 			if a.Tile.Template != payload.TemplateFlip || a.Tile.Size != apps.SizeWide || a.Channel != "ch" || !a.Toast || !a.Push() {
 				t.Errorf("got %+v", a)
 			}
-			if got := strings.Join(a.ImageDomains, " "); got != "example.com 127.0.0.1 ::1" {
+			if got := strings.Join(a.ImageDomains, " "); got != "example.com 127.0.0.1 ::1 cdn.example.com:8443 [::1]:8090 {backend}" {
 				t.Errorf("domains %q, want lower-cased", got)
+			}
+			if got := strings.Join(a.ImageDomainsFor("http://127.0.0.1:8090/"), " "); got != "example.com 127.0.0.1 ::1 cdn.example.com:8443 [::1]:8090 127.0.0.1:8090" {
+				t.Errorf("domains for the backend %q", got)
+			}
+			if got := strings.Join(a.ImageDomainsFor(""), " "); got != "example.com 127.0.0.1 ::1 cdn.example.com:8443 [::1]:8090" {
+				t.Errorf("domains without a backend %q: {backend} must go", got)
+			}
+			if a.HandoffSecret != "0123456789abcdef" {
+				t.Errorf("handoff secret %q", a.HandoffSecret)
 			}
 		}},
 		{"WP7.5 spelled out", manifest(with(`"tile": {"template": "WP7.5"}`)), func(t *testing.T, a *apps.App) {
@@ -219,7 +228,13 @@ func TestParseInvalid(t *testing.T) {
 		{"empty channel", string(manifest(with(`"toast": true, "channel": ""`))), "com.example.a", 1, "channel", "must be 1 to 64 bytes", nil},
 		{"channel without push", string(manifest(with(`"channel": "main"`))), "com.example.a", 1, "channel", "does not use push", nil},
 		{"domain with scheme", string(manifest(with(`"image_domains": ["example.com", "https://cdn.example.com/"]`))), "com.example.a", 1, "image_domains[1]", `without a scheme ("cdn.example.com/")`, nil},
-		{"domain with port", string(manifest(with(`"image_domains": ["localhost:8080"]`))), "com.example.a", 1, "image_domains[0]", "ports do not matter", nil},
+		{"domain with bad port", string(manifest(with(`"image_domains": ["localhost:80800"]`))), "com.example.a", 1, "image_domains[0]", "the port must be 1 to 65535", nil},
+		{"domain with port 0", string(manifest(with(`"image_domains": ["127.0.0.1:0"]`))), "com.example.a", 1, "image_domains[0]", "the port must be 1 to 65535", nil},
+		{"domain with empty port", string(manifest(with(`"image_domains": ["localhost:"]`))), "com.example.a", 1, "image_domains[0]", "the port must be 1 to 65535", nil},
+		{"bad host with port", string(manifest(with(`"image_domains": ["exa_mple.com:80"]`))), "com.example.a", 1, "image_domains[0]", "not a host name", nil},
+		{"handoff secret without backend", string(manifest(with(`"handoff_secret": "0123456789abcdef"`))), "com.example.a", 1, "handoff_secret", "no backend", nil},
+		{"short handoff secret", string(manifest(with(`"backend": "{backend}/h", "handoff_secret": "short"`))), "com.example.a", 1, "handoff_secret", "16 to 256 bytes", nil},
+		{"handoff secret with a space", string(manifest(with(`"backend": "{backend}/h", "handoff_secret": "0123456789 abcdef"`))), "com.example.a", 1, "handoff_secret", "printable ASCII", nil},
 		{"domain with path", string(manifest(with(`"image_domains": ["example.com/img"]`))), "com.example.a", 1, "image_domains[0]", "without a path", nil},
 		{"domain not a host", string(manifest(with(`"image_domains": ["exa_mple.com"]`))), "com.example.a", 1, "image_domains[0]", "not a host name", nil},
 		{"empty domain", string(manifest(with(`"image_domains": [""]`))), "com.example.a", 1, "image_domains[0]", "empty domain", nil},
@@ -472,8 +487,14 @@ func TestDefault(t *testing.T) {
 		}
 	}
 	photos, _ := m.App("com.openmpns.photos")
-	if got := strings.Join(photos.ImageDomains, ","); got != "127.0.0.1,localhost" {
+	// The demo's images come from its backend's own port, and no other.
+	if got := strings.Join(photos.ImageDomainsFor("http://127.0.0.1:8090"), ","); got != "127.0.0.1:8090" {
 		t.Errorf("photos domains %q", got)
+	}
+	for _, a := range m.Apps {
+		if a.Backend != "" && a.HandoffSecret == "" {
+			t.Errorf("%s hands off without a secret", a.ID)
+		}
 	}
 	if n := len(m.Apps); n < 6 {
 		t.Errorf("%d apps, want at least 6 for a full start screen", n)

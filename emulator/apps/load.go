@@ -136,7 +136,7 @@ func Parse(data []byte, fsys fs.FS) (*Manifest, error) {
 
 var (
 	topFields  = []string{"apps"}
-	appFields  = []string{"id", "name", "icon", "lock_icon", "accent", "tile", "service", "channel", "toast", "image_domains", "backend"}
+	appFields  = []string{"id", "name", "icon", "lock_icon", "accent", "tile", "service", "channel", "toast", "image_domains", "backend", "handoff_secret"}
 	tileFields = []string{"template", "size", "fields"}
 )
 

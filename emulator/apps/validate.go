@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/openmpns/openmpns/emulator/accent"
@@ -25,6 +26,12 @@ const (
 	maxAppLen  = wire.MaxAppLen
 	maxNameLen = wire.MaxNameLen
 	maxDomains = wire.MaxDomains
+)
+
+// Bounds of an app's handoff_secret.
+const (
+	minSecretLen = 16
+	maxSecretLen = 256
 )
 
 // check validates a decoded app and fills in its defaults.
@@ -91,6 +98,13 @@ func (c *checker) check(index int, a *App, channelSet bool) {
 		if err := checkBackend(a.Backend); err != nil {
 			c.add(index, id, "backend", err)
 		}
+	}
+	switch {
+	case a.HandoffSecret == "":
+	case a.Backend == "":
+		bad("handoff_secret", "the app has no backend to send it to: add a backend, or remove handoff_secret")
+	case len(a.HandoffSecret) < minSecretLen || len(a.HandoffSecret) > maxSecretLen || !printable(a.HandoffSecret):
+		bad("handoff_secret", "must be %d to %d bytes of printable ASCII without spaces", minSecretLen, maxSecretLen)
 	}
 }
 
@@ -241,11 +255,15 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// checkDomain checks an image_domains entry: a host name or IP address.
+// checkDomain checks an image_domains entry: a host name or IP address,
+// with a port or not ("cdn.example.com", "127.0.0.1:8090", "[::1]:8090"),
+// or BackendPlaceholder (the demo backend's host and port).
 func checkDomain(d string) error {
 	switch {
 	case d == "":
 		return errors.New("empty domain")
+	case d == BackendPlaceholder:
+		return nil
 	case strings.Contains(d, "://"):
 		return fmt.Errorf("%q: write the host alone, without a scheme (%q)", d, d[strings.Index(d, "://")+3:])
 	case strings.ContainsAny(d, "/?#"):
@@ -253,8 +271,27 @@ func checkDomain(d string) error {
 	case net.ParseIP(d) != nil:
 		return nil
 	case strings.Contains(d, ":"):
-		return fmt.Errorf("%q: write the host alone: ports do not matter", d)
-	case len(d) > 253:
+		host, port, err := net.SplitHostPort(d)
+		if err != nil {
+			return fmt.Errorf("%q: write a host, or host:port ([IPv6]:port)", d)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
+			return fmt.Errorf("%q: the port must be 1 to 65535", d)
+		}
+		if net.ParseIP(host) != nil {
+			return nil
+		}
+		if strings.Contains(host, ":") {
+			return fmt.Errorf("%q is not a host name", d)
+		}
+		return checkHostName(host)
+	}
+	return checkHostName(d)
+}
+
+// checkHostName checks a DNS host name.
+func checkHostName(d string) error {
+	if len(d) > 253 {
 		return fmt.Errorf("domain is %d bytes long; at most 253 are allowed", len(d))
 	}
 	for _, label := range strings.Split(strings.ToLower(d), ".") {

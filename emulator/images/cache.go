@@ -21,7 +21,7 @@ type cached struct {
 	url   string
 	res   fyne.Resource
 	size  int64
-	hosts []string // every host the download went through (redirects)
+	hosts []endpoint // every host and port the download went through (redirects)
 }
 
 func newLRU(maxEntries int, maxBytes int64) *lru {

@@ -1,10 +1,24 @@
 // Package images loads the images of live tiles the way a Windows Phone does:
 // a relative path is an image the app ships with, read from the app's files;
 // an http or https URL is downloaded, but only from the domains the app
-// passed to BindToShellTile, at most 80 KB, within 60 seconds, and only if
-// it is a PNG or JPEG. Otherwise the tile keeps its default image and the
-// app's channel raises MessageBadContent; the typed errors of this package
-// let the emulator tell which happened.
+// passed to BindToShellTile (and the ports they name), within 60 seconds.
+// Either way an image is at most 80 KB, a PNG or JPEG by its content, and
+// at most 2048×2048 pixels and 16 MiB decoded (counted at the image's real
+// depth: a 16-bit RGBA pixel is 8 bytes). Otherwise the tile keeps its
+// default image and the app's channel raises MessageBadContent; the typed
+// errors of this package let the emulator tell which happened.
+//
+// # What a sender can make the phone fetch
+//
+// A tile update names its images, so whoever knows a Channel URI chooses
+// the URLs the phone GETs, within the app's allowed domains. A download
+// connects only to public addresses: when it dials, the address the name
+// resolved to is refused if it is loopback, private, link-local or another
+// non-public range (see publicAddr), unless an entry of the app's domains
+// names that address literally ("127.0.0.1:8090", as the demo's Photos
+// app allows its backend). No proxy is used, since a proxy would resolve
+// names where the phone cannot check them; connections are not reused
+// across downloads.
 //
 // Loader fetches and caches; Source adapts it to tileview.ImageSource for
 // one app, reading local images from the app's files and remote ones from
@@ -25,16 +39,20 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	_ "image/jpeg" // decoders for the formats a tile accepts
 	_ "image/png"
 	"io"
 	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -55,6 +73,10 @@ const (
 	// so that a small, highly compressed file cannot claim gigabytes. Tile
 	// images are at most 691×336.
 	DefaultMaxPixels = 2048 * 2048
+	// DefaultMaxDecodedBytes bounds the memory an image takes decoded,
+	// width × height × its bytes per pixel at its real depth (8 for 16-bit
+	// RGBA): 2048×2048 pixels of 8-bit RGBA.
+	DefaultMaxDecodedBytes = DefaultMaxPixels * 4
 	// DefaultCacheEntries and DefaultCacheBytes bound the cache of
 	// downloaded images.
 	DefaultCacheEntries = 128
@@ -84,6 +106,10 @@ var (
 	ErrBadStatus = errors.New("images: server did not answer 200 OK")
 	// ErrBadURL is a remote reference that is not a usable http(s) URL.
 	ErrBadURL = errors.New("images: bad image URL")
+	// ErrAddressNotAllowed is a download whose host resolved to a
+	// loopback, private, link-local or other non-public address that no
+	// allowed domain names literally.
+	ErrAddressNotAllowed = errors.New("images: address is not public and no allowed domain names it")
 )
 
 // Config configures a Loader. The zero value gives the phone's limits.
@@ -96,6 +122,10 @@ type Config struct {
 	// MaxPixels is the largest width × height accepted; 0 means
 	// DefaultMaxPixels.
 	MaxPixels int
+	// MaxDecodedBytes is the most memory an image may take decoded (width
+	// × height × bytes per pixel at its depth); 0 means
+	// DefaultMaxDecodedBytes.
+	MaxDecodedBytes int64
 	// CacheEntries and CacheBytes bound the cache; 0 means the default, a
 	// negative CacheEntries disables the cache.
 	CacheEntries int
@@ -105,7 +135,11 @@ type Config struct {
 	MaxRedirects int
 	// Client makes the requests; nil means a client of its own on a clone
 	// of http.DefaultTransport. The Loader uses a copy whose CheckRedirect
-	// it replaces, to check the domain of every redirect.
+	// it replaces, to check the domain of every redirect; when its
+	// Transport is nil or an *http.Transport, the copy's is a clone whose
+	// dialer refuses non-public addresses (see the package doc), without
+	// proxy or reused connections. Another RoundTripper is trusted to make
+	// those checks itself.
 	Client *http.Client
 }
 
@@ -118,6 +152,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPixels <= 0 {
 		c.MaxPixels = DefaultMaxPixels
+	}
+	if c.MaxDecodedBytes <= 0 {
+		c.MaxDecodedBytes = DefaultMaxDecodedBytes
 	}
 	if c.CacheEntries == 0 {
 		c.CacheEntries = DefaultCacheEntries
@@ -159,10 +196,12 @@ func NewLoader(cfg Config) *Loader {
 	var client http.Client
 	if cfg.Client != nil {
 		client = *cfg.Client
-	} else {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxResponseHeaderBytes = 64 << 10
-		client.Transport = t
+	}
+	switch t := client.Transport.(type) {
+	case nil:
+		client.Transport = guarded(http.DefaultTransport.(*http.Transport).Clone())
+	case *http.Transport:
+		client.Transport = guarded(t.Clone())
 	}
 	client.CheckRedirect = checkRedirect(cfg.MaxRedirects)
 	return &Loader{
@@ -173,15 +212,49 @@ func NewLoader(cfg Config) *Loader {
 	}
 }
 
-// Fetch returns the image ref names. A relative ref is read from local as
-// tileview.FSImages reads it. An http(s) ref is returned from the cache or
+// guarded makes t dial only public addresses, or those an allowed domain
+// names literally (checked on the address the name resolved to, as the
+// socket connects), with no proxy and a connection per download.
+func guarded(t *http.Transport) *http.Transport {
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: controlDial}
+	t.DialContext = d.DialContext
+	t.DialTLSContext = nil
+	t.Proxy = nil
+	t.DisableKeepAlives = true
+	t.MaxResponseHeaderBytes = 64 << 10
+	return t
+}
+
+// controlDial runs as a download's socket connects, with the address the
+// host name resolved to: it refuses an address that is not public unless
+// an entry of the download's allowed domains names it literally.
+func controlDial(ctx context.Context, network, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrAddressNotAllowed, address, err)
+	}
+	if publicAddr(ap.Addr()) {
+		return nil
+	}
+	var domains []string
+	if r, _ := ctx.Value(redirectsKey{}).(*redirects); r != nil {
+		domains = r.domains
+	}
+	if literalAllowed(ap.Addr(), strconv.Itoa(int(ap.Port())), domains) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s (allowed: %s)", ErrAddressNotAllowed, address, domainList(domains))
+}
+
+// Fetch returns the image ref names. A relative ref is read from local (see
+// Local). An http(s) ref is returned from the cache or
 // downloaded, when its host is allowed by domains (see Allowed): it fails
-// with ErrDomainNotAllowed, ErrTooLarge, ErrNotImage, ErrTimeout,
-// ErrBadStatus or ErrBadURL, with a wrapped network error, or with ctx's
-// error when ctx ends first.
+// with ErrDomainNotAllowed, ErrAddressNotAllowed, ErrTooLarge, ErrNotImage,
+// ErrTimeout, ErrBadStatus or ErrBadURL, with a wrapped network error, or
+// with ctx's error when ctx ends first.
 func (l *Loader) Fetch(ctx context.Context, ref string, domains []string, local fs.FS) (fyne.Resource, error) {
 	if !tile.IsRemote(ref) {
-		return tileview.FSImages{FS: local}.Image(ref)
+		return l.Local(local, ref)
 	}
 	u, err := l.check(ref, domains)
 	if err != nil {
@@ -237,7 +310,7 @@ func (l *Loader) cachedLocked(key string, domains []string) (fyne.Resource, bool
 		return nil, false
 	}
 	for _, h := range v.hosts {
-		if !hostAllowed(h, domains) {
+		if !endpointAllowed(h, domains) {
 			return nil, false
 		}
 	}
@@ -254,7 +327,7 @@ func (l *Loader) check(ref string, domains []string) (*url.URL, error) {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return nil, fmt.Errorf("%w: %q: want an http or https URL with a host", ErrBadURL, ref)
 	}
-	if !hostAllowed(normHost(u.Hostname()), domains) {
+	if !endpointAllowed(endpointOf(u), domains) {
 		return nil, fmt.Errorf("%w: %s (allowed: %s)", ErrDomainNotAllowed, u.Hostname(), domainList(domains))
 	}
 	u.Host = strings.ToLower(u.Host)
@@ -301,7 +374,7 @@ func (l *Loader) download(ctx context.Context, fk, key string, domains []string,
 // redirects is what checkRedirect needs to know about a download.
 type redirects struct {
 	domains []string
-	hosts   []string // hosts visited, the first included
+	hosts   []endpoint // hosts and ports visited, the first included
 }
 
 type redirectsKey struct{}
@@ -319,19 +392,19 @@ func checkRedirect(limit int) func(*http.Request, []*http.Request) error {
 		if r == nil {
 			return errors.New("images: redirect outside a download")
 		}
-		host := normHost(req.URL.Hostname())
-		if !hostAllowed(host, r.domains) {
-			return fmt.Errorf("%w: redirected to %s (allowed: %s)", ErrDomainNotAllowed, req.URL.Hostname(), domainList(r.domains))
+		e := endpointOf(req.URL)
+		if !endpointAllowed(e, r.domains) {
+			return fmt.Errorf("%w: redirected to %s (allowed: %s)", ErrDomainNotAllowed, req.URL.Host, domainList(r.domains))
 		}
-		r.hosts = append(r.hosts, host)
+		r.hosts = append(r.hosts, e)
 		return nil
 	}
 }
 
 // get downloads and checks one image. It returns the hosts it went through.
-func (l *Loader) get(ctx context.Context, key string, domains []string) (fyne.Resource, []string, error) {
+func (l *Loader) get(ctx context.Context, key string, domains []string) (fyne.Resource, []endpoint, error) {
 	u, _ := url.Parse(key)
-	r := &redirects{domains: domains, hosts: []string{normHost(u.Hostname())}}
+	r := &redirects{domains: domains, hosts: []endpoint{endpointOf(u)}}
 	req, err := http.NewRequestWithContext(context.WithValue(ctx, redirectsKey{}, r), http.MethodGet, key, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %q: %w", ErrBadURL, key, err)
@@ -365,6 +438,9 @@ func (l *Loader) get(ctx context.Context, key string, domains []string) (fyne.Re
 
 // netError classifies a failed request or body read.
 func (l *Loader) netError(ctx context.Context, key string, err error) error {
+	if errors.Is(err, ErrAddressNotAllowed) {
+		return fmt.Errorf("images: get %s: %w", key, err)
+	}
 	if errors.Is(context.Cause(ctx), errTimeout) {
 		return fmt.Errorf("%w: %s did not arrive within %v", ErrTimeout, key, l.cfg.Timeout)
 	}
@@ -376,8 +452,53 @@ func (l *Loader) netError(ctx context.Context, key string, err error) error {
 	return fmt.Errorf("images: get %s: %w", key, err)
 }
 
-// decode checks that data, downloaded from key, is a PNG or JPEG of
-// acceptable dimensions that decodes completely.
+// Local reads the image ref names from local, the app's files, at the
+// path tile.AppPath gives, with the limits of a download: at most MaxBytes,
+// a PNG or JPEG by its content (whatever its name), within MaxPixels and
+// MaxDecodedBytes. It fails with ErrTooLarge or ErrNotImage, or with the
+// file system's error (fs.ErrNotExist). A remote ref fails with
+// tileview.ErrRemoteImage.
+func (l *Loader) Local(local fs.FS, ref string) (fyne.Resource, error) {
+	if local == nil {
+		return nil, fmt.Errorf("images: image %q: no app file system", ref)
+	}
+	if tile.IsRemote(ref) {
+		return nil, fmt.Errorf("images: image %q: %w", ref, tileview.ErrRemoteImage)
+	}
+	p, err := tile.AppPath(ref)
+	if err != nil {
+		return nil, err
+	}
+	f, err := local.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("images: image %q: %w", ref, err)
+	}
+	defer f.Close()
+	limit := l.cfg.MaxBytes
+	if st, err := f.Stat(); err == nil {
+		if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("%w: %q is not a regular file", ErrNotImage, ref)
+		}
+		if st.Size() > limit {
+			return nil, fmt.Errorf("%w: %q is %d bytes; at most %d are allowed", ErrTooLarge, ref, st.Size(), limit)
+		}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("images: image %q: %w", ref, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%w: %q is over %d bytes", ErrTooLarge, ref, limit)
+	}
+	if err := l.decode(ref, data); err != nil {
+		return nil, err
+	}
+	return fyne.NewStaticResource(p, data), nil
+}
+
+// decode checks that data, read from key, is a PNG or JPEG of acceptable
+// dimensions and decoded size that decodes completely. The header alone
+// decides the size, before anything is decoded.
 func (l *Loader) decode(key string, data []byte) error {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
@@ -389,8 +510,32 @@ func (l *Loader) decode(key string, data []byte) error {
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > l.cfg.MaxPixels/cfg.Height {
 		return fmt.Errorf("%w: %s is %d×%d pixels; at most %d pixels are allowed", ErrTooLarge, key, cfg.Width, cfg.Height, l.cfg.MaxPixels)
 	}
+	bpp := bytesPerPixel(cfg.ColorModel)
+	if size := int64(cfg.Width) * int64(cfg.Height) * bpp; size > l.cfg.MaxDecodedBytes {
+		return fmt.Errorf("%w: %s is %d×%d pixels of %d bytes, %d bytes decoded; at most %d are allowed", ErrTooLarge, key, cfg.Width, cfg.Height, bpp, size, l.cfg.MaxDecodedBytes)
+	}
 	if _, _, err := image.Decode(bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrNotImage, key, err)
 	}
 	return nil
+}
+
+// bytesPerPixel is what a pixel of the colour model takes decoded: 8 for
+// 16-bit RGBA, 2 for 16-bit grey, 1 for 8-bit grey or a palette, 3 for
+// JPEG's YCbCr (at most; subsampled less), 4 otherwise.
+func bytesPerPixel(m color.Model) int64 {
+	switch m {
+	case color.RGBA64Model, color.NRGBA64Model:
+		return 8
+	case color.Gray16Model, color.Alpha16Model:
+		return 2
+	case color.GrayModel, color.AlphaModel:
+		return 1
+	case color.YCbCrModel:
+		return 3
+	}
+	if _, ok := m.(color.Palette); ok {
+		return 1
+	}
+	return 4
 }

@@ -43,11 +43,12 @@ func (l *Loader) Source(local fs.FS, domains []string) *Source {
 	return &Source{loader: l, local: local, domains: slices.Clone(domains)}
 }
 
-// Image resolves ref without blocking: from the app's files, or from the
+// Image resolves ref without blocking: from the app's files, with the
+// limits of a download (Loader.Local), or from the
 // Loader's cache for a remote ref (ErrNotFetched when it is not there).
 func (s *Source) Image(ref string) (fyne.Resource, error) {
 	if !tile.IsRemote(ref) {
-		return tileview.FSImages{FS: s.local}.Image(ref)
+		return s.loader.Local(s.local, ref)
 	}
 	if res, ok := s.loader.Cached(ref, s.domains); ok {
 		return res, nil

@@ -13,7 +13,7 @@ func FromManifest(m *apps.Manifest, backendBase string) []App {
 	for i := range m.Apps {
 		a := &m.Apps[i]
 		pa := App{ID: a.ID, Name: a.Name, Service: a.Service, WantsToast: a.Toast,
-			Domains: a.ImageDomains, Handoff: a.BackendURL(backendBase), TileSize: tile.Medium, Lock: a.LockIcon != ""}
+			Domains: a.ImageDomainsFor(backendBase), Handoff: a.BackendURL(backendBase), HandoffSecret: a.HandoffSecret, TileSize: tile.Medium, Lock: a.LockIcon != ""}
 		if a.Push() {
 			pa.Channel = a.ChannelName()
 		}

@@ -41,6 +41,11 @@ type App struct {
 	Domains []string
 	// Handoff is where the app POSTs its Channel URI; "" for none.
 	Handoff string
+	// HandoffSecret is the app's secret sent with every handoff; "" for
+	// none. With each handoff goes a device key of this phone for the app
+	// (see loadHandoffKey), so that its backend can refuse another
+	// phone's handoff for this device and app.
+	HandoffSecret string
 	// Lock: the app has a lock screen icon, so the user can choose it for
 	// the lock screen's detailed or quick status.
 	Lock bool
@@ -200,6 +205,8 @@ type Phone struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// handoffKey makes the device key of each app's handoffs.
+	handoffKey []byte
 
 	mu         sync.Mutex
 	dev        *device.Device
@@ -248,6 +255,10 @@ func New(cfg Config) (*Phone, error) {
 	p.toasts = toast.NewQueue(cfg.Clock, cfg.ToastDuration)
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	if err := p.loadSettings(); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.handoffKey, err = loadHandoffKey(cfg.StateDir); err != nil {
 		return nil, err
 	}
 	if cfg.Profile != "" {
@@ -509,7 +520,8 @@ func (p *Phone) onURI(app, channel, uri string) {
 	if a.Handoff == "" {
 		return
 	}
-	rec := device.HandoffRecord{DeviceID: dev.ID(), App: app, Channel: channel, URI: uri}
+	rec := device.HandoffRecord{DeviceID: dev.ID(), App: app, Channel: channel, URI: uri,
+		Secret: a.HandoffSecret, DeviceKey: deviceKey(p.handoffKey, dev.ID(), app)}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()

@@ -120,7 +120,8 @@ func newRig(t *testing.T, auto *bool, prefetch func(context.Context, string, []s
 	t.Cleanup(backend.Close)
 	apps := []phone.App{
 		{ID: "com.openmpns.news", Name: "News", Channel: "main", WantsToast: true, Handoff: backend.URL + "/handoff/news",
-			Template: payload.TemplateFlip, TileDefaults: map[string]string{payload.Title: "News"}, TileSize: tile.Medium},
+			HandoffSecret: "news-secret-0123456789",
+			Template:      payload.TemplateFlip, TileDefaults: map[string]string{payload.Title: "News"}, TileSize: tile.Medium},
 		{ID: "com.openmpns.photos", Name: "Photos", Channel: "main", Domains: []string{"127.0.0.1"},
 			Template: payload.TemplateCycle, TileDefaults: map[string]string{payload.Title: "Photos"}, TileSize: tile.Wide},
 		{ID: "com.openmpns.music", Name: "Music", TileSize: tile.Small},
@@ -176,7 +177,8 @@ func TestOptInPromptThenTilesToastsAndRaw(t *testing.T) {
 	news := r.uri(t, "com.openmpns.news")
 	select {
 	case h := <-r.handoffs:
-		if !strings.HasPrefix(h, "/handoff/news ") || !strings.Contains(h, news) {
+		if !strings.HasPrefix(h, "/handoff/news ") || !strings.Contains(h, news) ||
+			!strings.Contains(h, `"secret":"news-secret-0123456789"`) || !strings.Contains(h, `"device_key":"`) {
 			t.Fatalf("handoff %s", h)
 		}
 	case <-time.After(waitLimit):
@@ -386,7 +388,7 @@ func TestFromDefaultManifest(t *testing.T) {
 	if news.Channel != "main" || !news.WantsToast || news.Handoff != "http://127.0.0.1:8090/handoff/news" || news.Template != payload.TemplateFlip {
 		t.Fatalf("news: %+v", news)
 	}
-	if photos.TileSize != tile.Wide || len(photos.Domains) == 0 || photos.WantsToast {
+	if photos.TileSize != tile.Wide || len(photos.Domains) != 1 || photos.Domains[0] != "127.0.0.1:8090" || photos.WantsToast || photos.HandoffSecret == "" {
 		t.Fatalf("photos: %+v", photos)
 	}
 	for _, a := range got {

@@ -107,8 +107,8 @@ func TestTilesKeepTheirPhase(t *testing.T) {
 }
 
 // TestRemoteImageReachesTheTile sends the photos tile a cycle image from
-// an allowed host (127.0.0.1): the phone fetches it, and the tile draws it
-// once it arrived.
+// its backend (an allowed host and port on 127.0.0.1, as in the demo): the
+// phone fetches it, and the tile draws it once it arrived.
 func TestRemoteImageReachesTheTile(t *testing.T) {
 	red := color.NRGBA{R: 0xFF, A: 0xFF}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -120,7 +120,8 @@ func TestRemoteImageReachesTheTile(t *testing.T) {
 		png.Encode(w, m)
 	}))
 	t.Cleanup(srv.Close)
-	ses := startQuiet(t)
+	allow := true
+	ses := newRigWithBackend(t, &allow, srv.URL)
 	sh := ses.Shell
 	d := ses.Dev
 	const photos = "com.openmpns.photos"

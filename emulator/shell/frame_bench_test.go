@@ -67,7 +67,7 @@ const pushApps = 3
 // each, laid out at the size the emulator opens at.
 func threePhones(t testing.TB) *rig {
 	t.Helper()
-	r := newRigWith(t, thirtyApps(t), nil)
+	r := newRigWith(t, thirtyApps(t), nil, "")
 	r.addPhone()
 	r.addPhone()
 	onUI(t, r.Shell, "30 tiles on each of three phones", func() bool {

@@ -37,11 +37,23 @@ func newRig(t testing.TB, auto *bool) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newRigWith(t, man, auto)
+	return newRigWith(t, man, auto, "")
 }
 
-// newRigWith starts a rig with the apps of man.
-func newRigWith(t testing.TB, man *apps.Manifest, auto *bool) *rig {
+// newRigWithBackend starts a rig with the built-in apps whose {backend}
+// is backend (the Photos app takes its images from there).
+func newRigWithBackend(t testing.TB, auto *bool, backend string) *rig {
+	t.Helper()
+	man, err := apps.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	man.ResolveBackend(backend)
+	return newRigWith(t, man, auto, backend)
+}
+
+// newRigWith starts a rig with the apps of man, whose {backend} is backend.
+func newRigWith(t testing.TB, man *apps.Manifest, auto *bool, backend string) *rig {
 	t.Helper()
 	a := test.NewApp()
 	t.Cleanup(a.Quit)
@@ -59,7 +71,7 @@ func newRigWith(t testing.TB, man *apps.Manifest, auto *bool) *rig {
 	var phones []*phone.Phone
 	add := func() *Device {
 		d := sh.AddDevice(fmt.Sprintf("phone %d", len(phones)+1))
-		ph, err := phone.New(phone.Config{Server: srv.URL(), StateDir: t.TempDir(), Apps: phone.FromManifest(man, ""),
+		ph, err := phone.New(phone.Config{Server: srv.URL(), StateDir: t.TempDir(), Apps: phone.FromManifest(man, backend),
 			AutoConsent: auto, OnChange: d.Handle, Logger: quiet,
 			Prefetch: func(ctx context.Context, ref string, domains []string) error {
 				_, err := loader.Fetch(ctx, ref, domains, nil)

@@ -6,11 +6,15 @@ package demobackend
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"sort"
 	"strings"
@@ -21,12 +25,14 @@ import (
 	"github.com/openmpns/openmpns/shared/sender"
 )
 
-// Registration is one app's latest Channel URI on one device.
+// Registration is one app's latest Channel URI on one device. Its JSON
+// form (GET /registrations) leaves out the Channel URI, a capability.
 type Registration struct {
 	DeviceID string `json:"device_id"`
 	App      string `json:"app"`
 	Channel  string `json:"channel"`
-	URI      string `json:"uri"`
+	// URI is the Channel URI; it is never listed.
+	URI string `json:"-"`
 	// Kind is which script feeds it: news, photos or mail.
 	Kind string `json:"kind"`
 	// Sent counts pushes; LastStatus is the last answer as "200 Received/Active/Connected".
@@ -35,7 +41,22 @@ type Registration struct {
 	Failures   int       `json:"failures,omitempty"`
 	LastStatus string    `json:"last_status,omitempty"`
 	Updated    time.Time `json:"updated"`
+
+	// keyHash is the SHA-256 of the device key of the first handoff: a
+	// later handoff for the same device and app must present the same key.
+	keyHash [sha256.Size]byte
 }
+
+// Defaults and limits of the handoff endpoint.
+const (
+	// DefaultMaxRegistrations is how many (device, app) registrations the
+	// backend holds when Backend.MaxRegistrations is 0.
+	DefaultMaxRegistrations = 256
+	// MaxHandoffBytes is the largest handoff body accepted.
+	MaxHandoffBytes = 4 << 10
+	// maxFieldLen bounds device_id, app, channel, secret and device_key.
+	maxFieldLen = 256
+)
 
 // Backend is the demo cloud service.
 type Backend struct {
@@ -47,6 +68,18 @@ type Backend struct {
 	Log    *slog.Logger
 	// Out receives one human-readable line per handoff and push; may be nil.
 	Out io.Writer
+	// PushServers are the origins of the push servers the backend pairs
+	// with, as ParseOrigin returns them ("http://127.0.0.1:8080"): a
+	// handoff's Channel URI must be on one of them, so that nobody can
+	// make the backend POST anywhere else. None refuses every handoff.
+	PushServers []string
+	// Secrets maps an app id to its handoff secret (the manifest's
+	// handoff_secret): a handoff must carry its app's secret. An app
+	// without one cannot hand off.
+	Secrets map[string]string
+	// MaxRegistrations caps the registrations held; 0 means
+	// DefaultMaxRegistrations.
+	MaxRegistrations int
 
 	mu    sync.Mutex
 	regs  map[string]*Registration // by device + "/" + app
@@ -77,40 +110,139 @@ func (b *Backend) Handler() http.Handler {
 	return mux
 }
 
+// handoffRequest is the body of POST /handoff (device.HandoffRecord).
+type handoffRequest struct {
+	DeviceID  string `json:"device_id"`
+	App       string `json:"app"`
+	Channel   string `json:"channel"`
+	URI       string `json:"uri"`
+	Secret    string `json:"secret"`
+	DeviceKey string `json:"device_key"`
+}
+
+// handoff takes a Channel URI. The checks run in this order, so that a
+// stranger learns nothing but "refused": the request's form (POST, JSON,
+// size), the app's secret, then the Channel URI, the script, the device key
+// and the cap.
 func (b *Backend) handoff(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "POST the Channel URI as JSON", http.StatusMethodNotAllowed)
 		return
 	}
-	var reg Registration
-	dec := json.NewDecoder(io.LimitReader(r.Body, 8<<10))
-	if err := dec.Decode(&reg); err != nil {
+	// Only application/json: a web page cannot send it to another origin
+	// without a CORS preflight, which this backend never answers.
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		http.Error(w, "Content-Type must be application/json", http.StatusUnsupportedMediaType)
+		return
+	}
+	var req handoffRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxHandoffBytes))
+	if err := dec.Decode(&req); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			http.Error(w, fmt.Sprintf("the handoff is over %d bytes", MaxHandoffBytes), http.StatusRequestEntityTooLarge)
+			return
+		}
 		http.Error(w, "bad JSON: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if reg.DeviceID == "" || reg.App == "" || !(strings.HasPrefix(reg.URI, "http://") || strings.HasPrefix(reg.URI, "https://")) {
-		http.Error(w, "device_id, app and an http(s) uri are required", http.StatusBadRequest)
+	if dec.More() {
+		http.Error(w, "bad JSON: one object only", http.StatusBadRequest)
 		return
 	}
-	reg.Kind = kindOf(strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/handoff"), "/"), reg.App)
-	if reg.Kind == "" {
-		http.Error(w, fmt.Sprintf("no demo script for app %q: use /handoff/news, /handoff/photos or /handoff/mail", reg.App), http.StatusUnprocessableEntity)
+	for _, f := range []string{req.DeviceID, req.App, req.Channel, req.Secret, req.DeviceKey} {
+		if len(f) > maxFieldLen {
+			http.Error(w, fmt.Sprintf("a field is over %d bytes", maxFieldLen), http.StatusBadRequest)
+			return
+		}
+	}
+	if req.DeviceID == "" || req.App == "" || req.URI == "" {
+		http.Error(w, "device_id, app and uri are required", http.StatusBadRequest)
 		return
 	}
-	reg.Updated = time.Now()
+	if !printable(req.DeviceID) || !printable(req.App) || req.Channel != "" && !printable(req.Channel) {
+		http.Error(w, "device_id, app and channel must be printable ASCII without spaces", http.StatusBadRequest)
+		return
+	}
+	if !b.secretOK(req.App, req.Secret) {
+		// The same answer for an unknown app and a wrong secret.
+		http.Error(w, "the app's handoff secret is required", http.StatusUnauthorized)
+		return
+	}
+	if err := CheckChannelURI(req.URI, b.PushServers); err != nil {
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		return
+	}
+	kind := kindOf(strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/handoff"), "/"), req.App)
+	if kind == "" {
+		http.Error(w, fmt.Sprintf("no demo script for app %q: use /handoff/news, /handoff/photos or /handoff/mail", req.App), http.StatusUnprocessableEntity)
+		return
+	}
+	if req.DeviceKey == "" {
+		http.Error(w, "device_key is required: a secret of the device, the same at every handoff", http.StatusBadRequest)
+		return
+	}
+	keyHash := sha256.Sum256([]byte(req.DeviceKey))
+	reg := &Registration{DeviceID: req.DeviceID, App: req.App, Channel: req.Channel, URI: req.URI,
+		Kind: kind, Updated: time.Now(), keyHash: keyHash}
+	key := req.DeviceID + "/" + req.App
+	limit := b.MaxRegistrations
+	if limit <= 0 {
+		limit = DefaultMaxRegistrations
+	}
 	b.mu.Lock()
 	if b.regs == nil {
 		b.regs = map[string]*Registration{}
 	}
-	key := reg.DeviceID + "/" + reg.App
-	if old := b.regs[key]; old != nil {
+	old := b.regs[key]
+	switch {
+	case old != nil && subtle.ConstantTimeCompare(old.keyHash[:], keyHash[:]) != 1:
+		b.mu.Unlock()
+		http.Error(w, "this device's app is registered with another device key", http.StatusConflict)
+		return
+	case old == nil && len(b.regs) >= limit:
+		b.mu.Unlock()
+		w.Header().Set("Retry-After", "60")
+		http.Error(w, fmt.Sprintf("the backend holds its maximum of %d registrations (--max-registrations)", limit), http.StatusServiceUnavailable)
+		return
+	case old != nil:
 		reg.Sent = old.Sent
 	}
-	b.regs[key] = &reg // the latest URI per device and app wins
+	b.regs[key] = reg // the latest URI of the device's app wins
 	b.mu.Unlock()
-	b.say("handoff: %s on device %.8s -> %s (%s script)", reg.App, reg.DeviceID, reg.URI, reg.Kind)
+	b.say("handoff: %s on device %.8s (%s script)", reg.App, reg.DeviceID, reg.Kind)
 	w.WriteHeader(http.StatusCreated)
+}
+
+// secretOK reports whether secret is app's handoff secret, in constant time
+// for apps that have one.
+func (b *Backend) secretOK(app, secret string) bool {
+	want, ok := b.Secrets[app]
+	if !ok || want == "" {
+		return false
+	}
+	w, s := sha256.Sum256([]byte(want)), sha256.Sum256([]byte(secret))
+	return subtle.ConstantTimeCompare(w[:], s[:]) == 1
+}
+
+// printable reports whether s is printable ASCII without spaces, as the
+// wire protocol wants ids and names (and as is safe to print).
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// forget deletes r, unless a newer handoff has replaced it. b.mu is held.
+func (b *Backend) forget(r *Registration) {
+	key := r.DeviceID + "/" + r.App
+	if b.regs[key] == r {
+		delete(b.regs, key)
+	}
 }
 
 func kindOf(path, app string) string {
@@ -180,13 +312,13 @@ func (b *Backend) Round(ctx context.Context) int {
 			req.MessageID = sender.NewMessageID()
 			resp, err := b.Sender.Send(ctx, req)
 			if err != nil {
-				b.say("push to %s failed: %v", r.App, err)
+				b.say("push to %s on device %.8s failed: %v", r.App, r.DeviceID, err)
 				b.mu.Lock()
 				r.Failures++
 				if r.Failures >= maxFailures {
 					// The push service is gone (the phone's server moved or
 					// stopped); wait for a new handoff.
-					delete(b.regs, r.DeviceID+"/"+r.App)
+					b.forget(r)
 					b.say("forgetting %s on device %.8s after %d failed pushes", r.App, r.DeviceID, r.Failures)
 				}
 				b.mu.Unlock()
@@ -200,7 +332,7 @@ func (b *Backend) Round(ctx context.Context) int {
 			r.LastStatus = status
 			if resp.ShouldStop() {
 				// The subscription is gone: forget it, as MPNS asks.
-				delete(b.regs, r.DeviceID+"/"+r.App)
+				b.forget(r)
 			}
 			b.mu.Unlock()
 			if resp.Delivered() {

@@ -19,6 +19,49 @@ import (
 	"github.com/openmpns/openmpns/shared/sender"
 )
 
+// Secrets of the apps the tests hand off.
+var testSecrets = map[string]string{
+	"com.openmpns.mail":   "mail-secret-0123456789",
+	"com.openmpns.news":   "news-secret-0123456789",
+	"com.example.news":    "example-news-secret-01",
+	"com.example.weather": "weather-secret-0123456",
+}
+
+// record is a handoff of app's uri by device, with its secret and a
+// device key.
+func record(deviceID, app, uri string) device.HandoffRecord {
+	return device.HandoffRecord{DeviceID: deviceID, App: app, Channel: "main", URI: uri,
+		Secret: testSecrets[app], DeviceKey: "key-of-" + deviceID}
+}
+
+// pushServer starts a real server on loopback.
+func pushServer(t *testing.T) *server.Server {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+func origins(t *testing.T, urls ...string) []string {
+	t.Helper()
+	var out []string
+	for _, u := range urls {
+		o, err := ParseOrigin(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
 func TestHandoffThenPushesReachThePhone(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet})
@@ -30,7 +73,7 @@ func TestHandoffThenPushesReachThePhone(t *testing.T) {
 	}
 	defer srv.Close()
 
-	b := &Backend{Sender: &sender.Client{}, Log: quiet,
+	b := &Backend{Sender: &sender.Client{}, Log: quiet, PushServers: origins(t, srv.URL()), Secrets: testSecrets,
 		Images: fstest.MapFS{"photo1.png": {Data: []byte("png")}}}
 	hs := httptest.NewServer(b.Handler())
 	defer hs.Close()
@@ -68,7 +111,7 @@ func TestHandoffThenPushesReachThePhone(t *testing.T) {
 	ch.BindToShellTile(ctx)
 
 	h := &device.Handoff{URL: hs.URL + "/handoff/mail"}
-	if status, err := h.Send(ctx, device.HandoffRecord{DeviceID: dev.ID(), App: "com.openmpns.mail", Channel: "main", URI: ch.ChannelURI()}, nil); err != nil || status != 201 {
+	if status, err := h.Send(ctx, record(dev.ID(), "com.openmpns.mail", ch.ChannelURI()), nil); err != nil || status != 201 {
 		t.Fatalf("handoff: %d %v", status, err)
 	}
 	if regs := b.Registrations(); len(regs) != 1 || regs[0].Kind != "mail" || regs[0].URI != ch.ChannelURI() {
@@ -108,7 +151,7 @@ func TestHandoffThenPushesReachThePhone(t *testing.T) {
 }
 
 func TestHandoffRefusesBadInput(t *testing.T) {
-	b := &Backend{}
+	b := &Backend{PushServers: origins(t, "http://x"), Secrets: testSecrets}
 	hs := httptest.NewServer(b.Handler())
 	defer hs.Close()
 	for _, c := range []struct {
@@ -117,8 +160,10 @@ func TestHandoffRefusesBadInput(t *testing.T) {
 	}{
 		{"/handoff/news", `{`, 400},
 		{"/handoff/news", `{"app":"a","uri":"http://x"}`, 400},
-		{"/handoff", `{"device_id":"d","app":"com.example.weather","uri":"http://x/push/y"}`, 422},
-		{"/handoff", `{"device_id":"d","app":"com.example.news","uri":"http://x/push/y"}`, 201},
+		{"/handoff", `{"device_id":"d","app":"com.example.weather","uri":"http://x/push/y","secret":"weather-secret-0123456","device_key":"k"}`, 422},
+		{"/handoff", `{"device_id":"d","app":"com.example.news","uri":"http://x/push/y","secret":"example-news-secret-01"}`, 400},
+		{"/handoff", `{"device_id":"d","app":"com.example.news","uri":"http://x/push/y","secret":"example-news-secret-01","device_key":"k"} {}`, 400},
+		{"/handoff", `{"device_id":"d","app":"com.example.news","uri":"http://x/push/y","secret":"example-news-secret-01","device_key":"k"}`, 201},
 	} {
 		resp, err := http.Post(hs.URL+c.path, "application/json", strings.NewReader(c.body))
 		if err != nil {
@@ -135,11 +180,12 @@ func TestUnreachablePushServiceIsForgotten(t *testing.T) {
 	dead := httptest.NewServer(http.NotFoundHandler())
 	deadURL := dead.URL
 	dead.Close() // nothing listens there any more
-	b := &Backend{Sender: &sender.Client{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	b := &Backend{Sender: &sender.Client{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PushServers: origins(t, deadURL), Secrets: testSecrets}
 	hs := httptest.NewServer(b.Handler())
 	defer hs.Close()
 	resp, err := http.Post(hs.URL+"/handoff/news", "application/json",
-		strings.NewReader(`{"device_id":"d","app":"com.example.news","uri":"`+deadURL+`/push/x"}`))
+		strings.NewReader(`{"device_id":"d","app":"com.example.news","uri":"`+deadURL+`/push/x","secret":"example-news-secret-01","device_key":"k"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +213,7 @@ func TestPushesReachEveryPhone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	b := &Backend{Sender: &sender.Client{}, Log: quiet}
+	b := &Backend{Sender: &sender.Client{}, Log: quiet, PushServers: origins(t, srv.URL()), Secrets: testSecrets}
 	hs := httptest.NewServer(b.Handler())
 	defer hs.Close()
 	b.Base = hs.URL
@@ -191,7 +237,7 @@ func TestPushesReachEveryPhone(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := &device.Handoff{URL: hs.URL + "/handoff/news"}
-		if status, err := h.Send(ctx, device.HandoffRecord{DeviceID: dev.ID(), App: "com.openmpns.news", Channel: "main", URI: ch.ChannelURI()}, nil); err != nil || status != 201 {
+		if status, err := h.Send(ctx, record(dev.ID(), "com.openmpns.news", ch.ChannelURI()), nil); err != nil || status != 201 {
 			t.Fatalf("handoff %d: %d %v", i, status, err)
 		}
 	}
