@@ -788,20 +788,35 @@ func (e *Engine) Resync() {
 
 // touch writes the device's LastSeen.
 func (e *Engine) touch(ctx context.Context, devID string, now time.Time) {
-	if err := e.updateDevice(ctx, devID, func(d *backend.Device) { d.LastSeen = now }); err != nil {
+	err := e.updateDevice(ctx, devID, func(d *backend.Device) bool {
+		if now.Sub(d.LastSeen) < lastSeenResolution && !now.Before(d.LastSeen) {
+			return false // seen a moment ago (a new device, a quick reconnect): no write
+		}
+		d.LastSeen = now
+		return true
+	})
+	if err != nil {
 		e.log.Warn("record device seen", "device", devID, "err", err)
 	}
 }
 
-// updateDevice applies change to the device's record, again on a newer
-// revision when another write came first.
-func (e *Engine) updateDevice(ctx context.Context, devID string, change func(*backend.Device)) error {
+// lastSeenResolution: a device's LastSeen is not written again at attach
+// when it is more recent than this (it serves Inactive, counted in days;
+// on a cluster each write is replicated, and reconnect storms write many).
+const lastSeenResolution = time.Minute
+
+// updateDevice applies change to the device's record (unless change says
+// there is nothing to write), again on a newer revision when another write
+// came first.
+func (e *Engine) updateDevice(ctx context.Context, devID string, change func(*backend.Device) bool) error {
 	for {
 		d, err := e.be.Device(ctx, devID)
 		if err != nil {
 			return err
 		}
-		change(&d)
+		if !change(&d) {
+			return nil
+		}
 		if _, err = e.be.PutDevice(ctx, d); !errors.Is(err, backend.ErrConflict) {
 			return err
 		}
@@ -951,7 +966,13 @@ func (e *Engine) CloseChannel(devID, app string) error {
 
 // SetPower records the device's power level.
 func (e *Engine) SetPower(devID, level string) error {
-	err := e.updateDevice(context.Background(), devID, func(d *backend.Device) { d.Power = level })
+	err := e.updateDevice(context.Background(), devID, func(d *backend.Device) bool {
+		if d.Power == level {
+			return false
+		}
+		d.Power = level
+		return true
+	})
 	if errors.Is(err, backend.ErrNotFound) {
 		return errUnauthorized
 	}
