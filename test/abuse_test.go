@@ -298,7 +298,7 @@ func TestInactiveDevicesAreDeleted(t *testing.T) {
 	stays.Close()
 	srv.Close()
 	cfg.Listen = srv.Addr() // the same Channel URIs
-	cfg.InactiveGrace = -1 // no reaper: what is gone was deleted from the file
+	cfg.InactiveGrace = -1  // no reaper: what is gone was deleted from the file
 	srv = startServer(t, cfg)
 	if a := post(t, "POST", goneURI, "", "", "", []byte("x")); a.code != 404 {
 		t.Fatalf("after a restart the deleted device's channel answers %+v, want 404", a)
