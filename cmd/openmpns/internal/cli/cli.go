@@ -196,7 +196,7 @@ func printFlags(fs *flag.FlagSet) {
 // takesOperands names the commands whose words after the flags are
 // operands they read themselves (fs.Args); every other command refuses
 // stray words.
-var takesOperands = map[string]bool{"openmpns service": true}
+var takesOperands = map[string]bool{"openmpns service": true, "openmpns identity": true}
 
 // parse parses flags; a usage error has been printed when it returns
 // errUsage. A word that is not a flag is refused (unless the command takes
