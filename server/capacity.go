@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openmpns/openmpns/server/backend"
@@ -21,42 +22,62 @@ const usageRefresh = time.Second
 // Deletions are seen at the next read only, so the view errs towards
 // full. In a cluster another node's additions are seen at the next read:
 // the caps may be passed by what the other nodes add within one second.
+//
+// Reading it costs a few atomic loads (it is on the push path): when the
+// view is stale, one caller reads the backend while the others go on
+// with the stale view.
 type usage struct {
 	be  backend.Backend
 	clk clock.Clock
 
-	mu     sync.Mutex
-	at     time.Time // when st was read; zero: never
-	st     backend.Stats
-	failed error // the last read's error, while it stands
+	at                atomic.Int64 // when the sizes were read (Unix ns); 0: never
+	reading           atomic.Bool  // a caller is reading the backend
+	devices, channels atomic.Int64
+	bytes             atomic.Int64
+	first             sync.Mutex // the first read, which every caller waits for
 }
 
 // current returns the sizes, reading them again when they are older than
 // usageRefresh.
 func (u *usage) current(ctx context.Context) (backend.Stats, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	now := u.clk.Now()
-	if u.at.IsZero() || now.Sub(u.at) >= usageRefresh || now.Before(u.at) {
-		st, err := u.be.Stats(ctx)
-		if err != nil {
-			if u.at.IsZero() {
+	now := u.clk.Now().UnixNano()
+	at := u.at.Load()
+	switch {
+	case at == 0:
+		u.first.Lock()
+		if u.at.Load() == 0 {
+			if err := u.read(ctx, now); err != nil {
+				u.first.Unlock()
 				return backend.Stats{}, err
 			}
-			return u.st, nil // the last read stands until the backend answers
 		}
-		u.st, u.at = st, now
+		u.first.Unlock()
+	case (now-at >= int64(usageRefresh) || now < at) && u.reading.CompareAndSwap(false, true):
+		// A failed read keeps the last view until the backend answers.
+		_ = u.read(ctx, now)
+		u.reading.Store(false)
 	}
-	return u.st, nil
+	return backend.Stats{Devices: int(u.devices.Load()), Channels: int(u.channels.Load()), QueuedBytes: u.bytes.Load()}, nil
+}
+
+// read takes the backend's sizes.
+func (u *usage) read(ctx context.Context, now int64) error {
+	st, err := u.be.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	u.devices.Store(int64(st.Devices))
+	u.channels.Store(int64(st.Channels))
+	u.bytes.Store(st.QueuedBytes)
+	u.at.Store(max(now, 1))
+	return nil
 }
 
 // add counts what this node created since the last read.
 func (u *usage) add(devices, channels int, bytes int64) {
-	u.mu.Lock()
-	u.st.Devices += devices
-	u.st.Channels += channels
-	u.st.QueuedBytes += bytes
-	u.mu.Unlock()
+	u.devices.Add(int64(devices))
+	u.channels.Add(int64(channels))
+	u.bytes.Add(bytes)
 }
 
 // roomForDevice refuses a new device when the service holds MaxDevices.
