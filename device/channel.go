@@ -155,6 +155,10 @@ func (ch *Channel) sync(ctx context.Context, c *conn) error {
 				return fmt.Errorf("%w: %s", ErrChannelExists, se.msg)
 			case wire.CodeChannelQuota:
 				return fmt.Errorf("%w: %s", ErrChannelQuota, se.msg)
+			case wire.CodeRateLimited:
+				return fmt.Errorf("%w: %s", ErrRateLimited, se.msg)
+			case wire.CodeServerFull:
+				return fmt.Errorf("%w: %s", ErrServerFull, se.msg)
 			}
 		}
 		return fmt.Errorf("device: open channel %s/%s: %w", rec.App, rec.Name, err)

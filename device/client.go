@@ -76,6 +76,14 @@ var (
 	// ErrChannelQuota: the server refused to open the channel because the
 	// device has the maximum number of channels (the server's channel_quota).
 	ErrChannelQuota = errors.New("device: the device has the maximum number of channels")
+	// ErrRateLimited: the server refused because too many devices or
+	// channels were created from this device's address (rate_limited);
+	// the device backs off before it connects again, and the app may open
+	// the channel again later.
+	ErrRateLimited = errors.New("device: the server limits new devices and channels from this address; retry later")
+	// ErrServerFull: the server holds as many channels as it may
+	// (server_full); retry later.
+	ErrServerFull = errors.New("device: the server is full; retry later")
 )
 
 // Device is one emulated phone's push client.
@@ -431,6 +439,21 @@ func (d *Device) openChannelsLocked() []*Channel {
 // the count again.
 const replacedBackoff = 4
 
+// rateLimitedBackoff is the attempt number a device refused by the
+// server's per-address rates (error rate_limited, close 4029) backs off
+// from, with the long, equal-jittered delays of a replaced connection: a
+// fleet behind one address that comes back at once would be refused again.
+const rateLimitedBackoff = 4
+
+// rateLimited reports whether err is the server's per-address rate
+// refusing this device: a hello or an open answered rate_limited, or a
+// connection closed with 4029.
+func rateLimited(err error) bool {
+	var se *serverError
+	return closeCode(err) == wire.CloseRateLimited || errors.Is(err, ErrRateLimited) ||
+		(errors.As(err, &se) && se.code == wire.CodeRateLimited)
+}
+
 // closeCode returns the WebSocket close code that ended a connection, 0 if
 // it did not end with a close frame.
 func closeCode(err error) int {
@@ -444,6 +467,7 @@ func closeCode(err error) int {
 func (d *Device) connectLoop() {
 	attempt, replaced := 0, 0
 	for d.waitOnline() {
+		limited := false
 		c, err := d.connect()
 		if err == nil && !d.isOnline() {
 			c.close() // airplane mode was switched on while connecting
@@ -460,7 +484,11 @@ func (d *Device) connectLoop() {
 			if d.ctx.Err() != nil {
 				return
 			}
-			if closeCode(err) == wire.CloseReplaced {
+			if rateLimited(err) {
+				limited = true
+				attempt = max(attempt, rateLimitedBackoff)
+				d.log.Warn("the server limits this address (too many new devices or channels); backing off")
+			} else if closeCode(err) == wire.CloseReplaced {
 				// Another instance holds this identity: back off for long,
 				// and longer each time, instead of taking the connection
 				// back at once. Attempts go on growing while the takeovers
@@ -481,6 +509,10 @@ func (d *Device) connectLoop() {
 			}
 		} else {
 			d.next++
+			if rateLimited(err) {
+				limited = true
+				attempt = max(attempt, rateLimitedBackoff)
+			}
 			var ue *unauthorizedError
 			if errors.As(err, &ue) {
 				d.log.Debug("push connection failed", "attempt", attempt, "err", err)
@@ -492,7 +524,7 @@ func (d *Device) connectLoop() {
 			}
 		}
 		delay := backoff.Delay
-		if replaced > 0 {
+		if replaced > 0 || limited {
 			delay = backoff.Replaced
 		}
 		wait := delay(attempt, d.cfg.MinBackoff, d.cfg.MaxBackoff, rand.Int64N)
@@ -500,7 +532,7 @@ func (d *Device) connectLoop() {
 		if errors.As(err, &ra) && ra.after > wait {
 			wait = ra.after // the server said when to come back (429)
 		}
-		if failed := err != nil && closeCode(err) == 0 && !errors.Is(err, errConnClosed); failed || ra != nil {
+		if failed := err != nil && closeCode(err) == 0 && !errors.Is(err, errConnClosed); failed || ra != nil || limited {
 			d.connectFailed(attempt, err, wait)
 		}
 		attempt++
@@ -611,7 +643,7 @@ func (d *Device) connect() (*conn, error) {
 		if w.Code == wire.CodeUnauthorized {
 			return nil, &unauthorizedError{w.Message}
 		}
-		return nil, fmt.Errorf("device: server refused hello: %s: %s", w.Code, w.Message)
+		return nil, fmt.Errorf("device: server refused hello: %w", &serverError{code: w.Code, msg: w.Message})
 	}
 	if w.Type != wire.TypeWelcome {
 		ws.Close()

@@ -108,7 +108,32 @@ func (s *Server) adminHandler() http.Handler {
 		s.log.Info("admin: service key removed", "service", r.PathValue("name"), "kid", r.PathValue("kid"))
 		w.WriteHeader(http.StatusNoContent)
 	})
+	mux.HandleFunc("DELETE /v1/devices/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		n, err := s.RevokeDevice(r.Context(), id)
+		if err != nil {
+			adminError(w, err)
+			return
+		}
+		s.log.Info("admin: device revoked", "device", id, "channels_deleted", n)
+		adminJSON(w, http.StatusOK, RevokedDevice{Device: id, Channels: n})
+	})
+	mux.HandleFunc("POST /v1/server-key/rotate", func(w http.ResponseWriter, r *http.Request) {
+		k, err := s.RotateKey(r.Context())
+		if err != nil {
+			adminError(w, err)
+			return
+		}
+		adminJSON(w, http.StatusOK, k)
+	})
 	return mux
+}
+
+// RevokedDevice is the admin API's answer to a revocation.
+type RevokedDevice struct {
+	Device string `json:"device"`
+	// Channels is how many channels were deleted with it.
+	Channels int `json:"channels_deleted"`
 }
 
 func adminJSON(w http.ResponseWriter, status int, v any) {
@@ -121,7 +146,7 @@ func adminJSON(w http.ResponseWriter, status int, v any) {
 func adminError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, auth.ErrNoSuchService), errors.Is(err, auth.ErrNoSuchKey):
+	case errors.Is(err, auth.ErrNoSuchService), errors.Is(err, auth.ErrNoSuchKey), errors.Is(err, ErrNoSuchDevice):
 		status = http.StatusNotFound
 	case errors.Is(err, auth.ErrServiceExists), errors.Is(err, auth.ErrKeyExists):
 		status = http.StatusConflict

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -34,6 +36,16 @@ const (
 	DefaultTimeScale        = 1.0
 	DefaultShutdownGrace    = 5 * time.Second
 	DefaultMaxPendingPushes = 1024
+
+	DefaultNewDevicesPerMinute   = 10
+	DefaultNewDeviceBurst        = 20
+	DefaultChannelOpensPerMinute = 60
+	DefaultChannelOpenBurst      = 120
+	DefaultForwardedHeader       = "X-Forwarded-For"
+	DefaultMaxDevices            = 1_000_000
+	DefaultMaxTotalChannels      = 3_000_000
+	DefaultMaxQueuedBytes        = 512 << 20
+	DefaultInactiveGrace         = 30 * 24 * time.Hour
 
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultReadTimeout       = 30 * time.Second
@@ -95,6 +107,46 @@ type Config struct {
 	// MaxConnsPerIP bounds the device connections from one source address
 	// (loopback addresses are exempt: fleets run there). Negative: no limit.
 	MaxConnsPerIP int
+	// NewDevicesPerMinute bounds the new identities (a hello without
+	// credentials) one source address may create, with bursts of
+	// NewDeviceBurst; past it the hello is refused with close code 4029
+	// (wire.CloseRateLimited). Negative: no limit. Loopback is exempt
+	// unless LimitLoopback; an IPv6 /64 counts as one address.
+	NewDevicesPerMinute float64
+	NewDeviceBurst      int
+	// ChannelOpensPerMinute bounds the channels one source address may
+	// create (opening a channel the device already has is not counted),
+	// with bursts of ChannelOpenBurst; past it the open is refused and the
+	// connection closed with 4029. Negative: no limit.
+	ChannelOpensPerMinute float64
+	ChannelOpenBurst      int
+	// LimitLoopback applies the per-address limits (MaxConnsPerIP and the
+	// rates above) to loopback addresses too; by default they are exempt,
+	// so that local fleets can run.
+	LimitLoopback bool
+	// TrustedProxies are the proxies whose ForwardedHeader is believed: a
+	// connection from one of them is counted against the client address
+	// the header names (the rightmost hop that is not a trusted proxy).
+	TrustedProxies []netip.Prefix
+	// ForwardedHeader is the header trusted proxies name the client in:
+	// X-Forwarded-For (default) or Forwarded (RFC 7239). Only one is read,
+	// so a client cannot slip in the other.
+	ForwardedHeader string
+	// MaxDevices caps the devices the service keeps; past it a new
+	// identity is refused (error server_full, close 1013). Negative: no cap.
+	MaxDevices int
+	// MaxTotalChannels caps the channels of all devices; past it opening a
+	// new channel is refused (error server_full). Negative: no cap.
+	MaxTotalChannels int
+	// MaxQueuedBytes caps the queued notifications of the whole service
+	// (Stats.QueuedBytes); past it pushes get 200 QueueFull, as a full
+	// channel does. Negative: no cap.
+	MaxQueuedBytes int64
+	// InactiveGrace is how long a device stays Inactive (offline longer
+	// than InactiveAfter) before it is deleted with its channels; pushes
+	// to them then get 404 Dropped/Expired. Negative: never deleted.
+	InactiveGrace time.Duration
+
 	// MaxPendingPushes bounds the pushes accepted by the engine and waiting
 	// for their store write; beyond it senders get 503 at once (overload).
 	// Negative: no limit.
@@ -168,6 +220,23 @@ func (c *Config) Normalize() error {
 	def(&c.InFlight, DefaultInFlight)
 	def(&c.MaxConnsPerIP, DefaultMaxConnsPerIP)
 	def(&c.MaxPendingPushes, DefaultMaxPendingPushes)
+	def(&c.NewDeviceBurst, DefaultNewDeviceBurst)
+	def(&c.ChannelOpenBurst, DefaultChannelOpenBurst)
+	def(&c.MaxDevices, DefaultMaxDevices)
+	def(&c.MaxTotalChannels, DefaultMaxTotalChannels)
+	if c.NewDevicesPerMinute == 0 {
+		c.NewDevicesPerMinute = DefaultNewDevicesPerMinute
+	}
+	if c.ChannelOpensPerMinute == 0 {
+		c.ChannelOpensPerMinute = DefaultChannelOpensPerMinute
+	}
+	if c.MaxQueuedBytes == 0 {
+		c.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if c.ForwardedHeader == "" {
+		c.ForwardedHeader = DefaultForwardedHeader
+	}
+	defD(&c.InactiveGrace, DefaultInactiveGrace)
 	defD(&c.QueueTTL, DefaultQueueTTL)
 	defD(&c.TempDisconnected, DefaultTempDisconnected)
 	defD(&c.InactiveAfter, DefaultInactiveAfter)
@@ -199,6 +268,12 @@ func (c *Config) Normalize() error {
 	}
 	if c.ReadHeaderTimeout < 0 || c.ReadTimeout < 0 || c.IdleTimeout < 0 || c.HelloTimeout < 0 {
 		errs = append(errs, errors.New("timeouts must not be negative"))
+	}
+	if c.NewDeviceBurst < 0 || c.ChannelOpenBurst < 0 {
+		errs = append(errs, errors.New("bursts must not be negative"))
+	}
+	if h := http.CanonicalHeaderKey(c.ForwardedHeader); h != "X-Forwarded-For" && h != "Forwarded" {
+		errs = append(errs, fmt.Errorf("forwarded header %q: want X-Forwarded-For or Forwarded", c.ForwardedHeader))
 	}
 	if c.InactiveAfter <= c.TempDisconnected {
 		errs = append(errs, fmt.Errorf("inactive-after (%v) must be longer than temp-disconnected (%v)", c.InactiveAfter, c.TempDisconnected))

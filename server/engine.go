@@ -120,6 +120,11 @@ type Engine struct {
 	mu    sync.RWMutex
 	conns map[string]*deviceState // devices connected to this node
 
+	// use is the service's size for the server-wide caps (capacity.go).
+	use usage
+	// reaper deletes devices Inactive past InactiveGrace (reap.go).
+	reaper reaper
+
 	// The expiry sweep (see sweepTick); sweepMu keeps a sweep from
 	// running once Stop has returned.
 	sweepMu      sync.Mutex
@@ -156,7 +161,9 @@ func NewEngine(cfg *Config, be backend.Backend, met *metrics) *Engine {
 		cfg: cfg, be: be, clk: cfg.Clock, log: cfg.Logger, met: met,
 		seed: maphash.MakeSeed(), conns: make(map[string]*deviceState), quit: make(chan struct{}),
 	}
+	e.use = usage{be: be, clk: e.clk}
 	be.Listen(e)
+	e.startReaper()
 	e.sweepMu.Lock()
 	e.sweepTimer = e.clk.AfterFunc(e.sweepInterval(), e.sweepTick)
 	e.sweepMu.Unlock()
@@ -258,7 +265,18 @@ func (e *Engine) Push(ctx context.Context, r *PushRequest) (PushResult, error) {
 		e.met.pushes.WithLabelValues(r.Kind.String(), StatusSuppress).Inc()
 		return PushResult{Notification: StatusSuppress, Subscription: SubActive, Connection: st, Reason: why}, nil
 	}
+	if why := e.roomForBytes(ctx, len(r.Body)); why != "" {
+		st, _, err := e.status(ctx, t.dev)
+		if err != nil {
+			return PushResult{}, err
+		}
+		e.met.pushes.WithLabelValues(r.Kind.String(), StatusQueueFull).Inc()
+		return PushResult{Notification: StatusQueueFull, Subscription: SubActive, Connection: st, Reason: why}, nil
+	}
 	full, st, err := e.commit(ctx, r, t)
+	if err == nil && full == "" {
+		e.use.add(0, 0, int64(len(r.Body)))
+	}
 	switch {
 	case err != nil:
 		return PushResult{}, err
@@ -622,6 +640,9 @@ func (e *Engine) Authenticate(id, token string) (devID, newToken string, err err
 	}
 	ctx := context.Background()
 	if id == "" {
+		if err := e.roomForDevice(ctx); err != nil {
+			return "", "", err
+		}
 		now := e.clk.Now()
 		id, newToken = randomID(16), randomToken(32)
 		if e.tokens != nil {
@@ -634,6 +655,7 @@ func (e *Engine) Authenticate(id, token string) (devID, newToken string, err err
 		if _, err := e.be.PutDevice(ctx, rec); err != nil {
 			return "", "", err
 		}
+		e.use.add(1, 0, 0)
 		return id, newToken, nil
 	}
 	d, err := e.be.Device(ctx, id)
@@ -862,8 +884,9 @@ func (e *Engine) channelOf(ctx context.Context, devID, app string) (backend.Chan
 	return backend.Channel{}, chans, errNotFound
 }
 
-// Open opens the app's channel or returns the one it has.
-func (e *Engine) Open(devID, app, name, service string) (backend.Channel, error) {
+// Open opens the app's channel or returns the one it has. admit (if not
+// nil) is asked before a new channel is created; its error refuses it.
+func (e *Engine) Open(devID, app, name, service string, admit func() error) (backend.Channel, error) {
 	ctx := context.Background()
 	c, chans, err := e.channelOf(ctx, devID, app)
 	switch {
@@ -878,12 +901,23 @@ func (e *Engine) Open(devID, app, name, service string) (backend.Channel, error)
 		return backend.Channel{}, &channelError{wire.CodeChannelQuota,
 			fmt.Sprintf("the device already has %d channels, the most a device may have", len(chans))}
 	}
+	if err := e.roomForChannel(ctx); err != nil {
+		return backend.Channel{}, err
+	}
+	if admit != nil {
+		if err := admit(); err != nil {
+			return backend.Channel{}, err
+		}
+	}
 	tok := randomToken(20) // 160 random bits
 	c = backend.Channel{Token: tok, DeviceID: devID, App: app, Name: name, Service: service,
 		URI: e.channelURI(tok), CreatedAt: e.clk.Now()}
 	c, err = e.be.PutChannel(ctx, c)
 	if errors.Is(err, backend.ErrExists) {
-		return e.Open(devID, app, name, service) // opened meanwhile
+		return e.Open(devID, app, name, service, nil) // opened meanwhile
+	}
+	if err == nil {
+		e.use.add(0, 1, 0)
 	}
 	return c, err
 }
@@ -1028,6 +1062,7 @@ func (e *Engine) Ack(devID string, conn Conn, nids []string) {
 func (e *Engine) Stop() {
 	e.drainOnce.Do(func() { close(e.quit) })
 	defer e.background.Wait()
+	e.stopReaper()
 	e.sweepMu.Lock()
 	e.sweepStopped = true
 	if e.sweepTimer != nil {

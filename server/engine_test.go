@@ -100,7 +100,7 @@ func newGatedEngine(t *testing.T) (*Engine, *gated, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := e.Open(dev, "app", "main", "")
+	ch, err := e.Open(dev, "app", "main", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

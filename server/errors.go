@@ -71,6 +71,7 @@ var (
 	errUnauthorized = errors.New("unknown device or wrong device token")
 	errNotFound     = errors.New("no channel for this app")
 	errDraining     = errors.New("the server is shutting down")
+	errServerFull   = errors.New("the server holds as many devices as it may; retry later")
 )
 
 // channelError is a refused channel request with its wire error code.

@@ -52,7 +52,7 @@ func newPushFuzzTarget(f testing.TB) *pushFuzzTarget {
 		app, target string
 		tok         *string
 	}{{"com.example.toast", wire.BindToast, &tg.toastTok}, {"com.example.tile", wire.BindTile, &tg.tileTok}} {
-		ch, err := srv.eng.Open(dev, c.app, "main", "")
+		ch, err := srv.eng.Open(dev, c.app, "main", "", nil)
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -26,7 +26,10 @@ type DeviceRouter interface {
 	Authenticate(id, token string) (devID, newToken string, err error)
 	Attach(devID string, c Conn) error
 	Disconnect(devID string, c Conn)
-	Open(devID, app, name, service string) (backend.Channel, error)
+	// Open opens the app's channel, or returns the one it has; admit is
+	// called (when not nil) only before a new channel is created, and its
+	// error refuses the open.
+	Open(devID, app, name, service string, admit func() error) (backend.Channel, error)
 	Bind(devID, app, target string, on bool, domains []string) (backend.Channel, error)
 	CloseChannel(devID, app string) error
 	SetPower(devID, level string) error
@@ -49,6 +52,11 @@ type gateway struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 
+	// Per-address rates (nil: no limit), keyed by limitKey.
+	newDevices   *keyedLimiter
+	channelOpens *keyedLimiter
+	met          *metrics
+
 	mu         sync.Mutex
 	sessions   map[*session]struct{}
 	perIP      map[string]int
@@ -61,9 +69,11 @@ type gateway struct {
 	wg         sync.WaitGroup
 }
 
-func newGateway(cfg *Config, r DeviceRouter) *gateway {
+func newGateway(cfg *Config, r DeviceRouter, met *metrics) *gateway {
 	g := &gateway{
-		cfg: cfg, router: r, log: cfg.Logger,
+		cfg: cfg, router: r, log: cfg.Logger, met: met,
+		newDevices:   newKeyedLimiter(cfg.NewDevicesPerMinute, cfg.NewDeviceBurst),
+		channelOpens: newKeyedLimiter(cfg.ChannelOpensPerMinute, cfg.ChannelOpenBurst),
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: 10 * time.Second,
 			// Devices send small frames (acks, requests). With the poller
@@ -103,16 +113,16 @@ func (g *gateway) start() {
 	go g.pinger()
 }
 
-// admit counts a connection from remote, refusing it over the per-address
-// limit; release gives the slot back.
-func (g *gateway) admit(remote string) (ip string, ok bool) {
-	ip, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		ip = remote
-	}
-	if addr := net.ParseIP(ip); addr != nil && addr.IsLoopback() {
+// admit counts a connection from the request's client (clientAddr),
+// refusing it over the per-address limit; release gives the slot back. ip
+// is the client's limitKey, "" when it is exempt (loopback, unless
+// LimitLoopback).
+func (g *gateway) admit(r *http.Request) (ip string, ok bool) {
+	addr, known := clientAddr(r, g.cfg.TrustedProxies, g.cfg.ForwardedHeader)
+	if !known || (addr.IsLoopback() && !g.cfg.LimitLoopback) {
 		return "", true
 	}
+	ip = limitKey(addr)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.cfg.MaxConnsPerIP >= 0 && g.perIP[ip] >= g.cfg.MaxConnsPerIP {
@@ -144,7 +154,7 @@ type session struct {
 	ws     *websocket.Conn
 	devID  string      // set by the handler at hello; read by others only after hwg.Wait
 	authed atomic.Bool // hello accepted (the reader's view of devID != "")
-	ip     string      // counted against the per-address limit; "" for loopback
+	ip     string      // the client's limitKey, counted against the per-address limits; "" when exempt
 	bucket int         // which of the pinger's rounds pings this session
 	hwg    sync.WaitGroup
 	remote string
@@ -190,7 +200,7 @@ var pingFrame = &wire.Frame{}
 const pingRounds = 16
 
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ip, ok := g.admit(r.RemoteAddr)
+	ip, ok := g.admit(r)
 	if !ok {
 		w.Header().Set("Retry-After", "60")
 		http.Error(w, "too many device connections from this address", http.StatusTooManyRequests)
@@ -709,11 +719,19 @@ func (s *session) handle(f *wire.Frame, remote string) bool {
 			s.kick(websocket.ClosePolicyViolation, "hello required")
 			return false
 		}
+		if f.DeviceID == "" {
+			if ok, wait := s.g.newDevices.allow(s.ip, s.g.cfg.Clock.Now()); !ok {
+				return s.refuseRate(f.ID, &rateLimited{what: "new devices", wait: wait})
+			}
+		}
 		id, tok, err := r.Authenticate(f.DeviceID, f.DeviceToken)
 		if err != nil {
 			code, closeCode := wire.CodeUnauthorized, wire.CloseUnauthorized
 			if errors.Is(err, errDraining) {
 				code, closeCode = wire.CodeShuttingDown, websocket.CloseTryAgainLater
+			} else if errors.Is(err, errServerFull) {
+				code, closeCode = wire.CodeServerFull, websocket.CloseTryAgainLater
+				s.g.log.Warn("new device refused: the server holds as many devices as it may (--max-devices)", "remote", remote)
 			} else if !errors.Is(err, errUnauthorized) {
 				code, closeCode = wire.CodeInternal, websocket.CloseInternalServerErr
 			}
@@ -753,9 +771,18 @@ func (s *session) handle(f *wire.Frame, remote string) bool {
 		return true
 	case wire.TypeOpen:
 		var c backend.Channel
-		if c, err = r.Open(s.devID, f.App, f.Channel, f.Service); err == nil {
+		admit := func() error {
+			if ok, wait := s.g.channelOpens.allow(s.ip, s.g.cfg.Clock.Now()); !ok {
+				return &rateLimited{what: "channel opens", wait: wait}
+			}
+			return nil
+		}
+		if c, err = r.Open(s.devID, f.App, f.Channel, f.Service, admit); err == nil {
 			s.send(openedFrame(f.ID, c))
 			return true
+		}
+		if rl := (*rateLimited)(nil); errors.As(err, &rl) {
+			return s.refuseRate(f.ID, rl)
 		}
 	case wire.TypeBind, wire.TypeUnbind:
 		var c backend.Channel
@@ -781,6 +808,28 @@ func (s *session) handle(f *wire.Frame, remote string) bool {
 	}
 	s.send(&wire.Frame{Type: wire.TypeOK, Re: f.ID})
 	return true
+}
+
+// refuseRate answers a request over a per-address rate with an error
+// frame and closes the connection with 4029: the device backs off before
+// it connects again. It returns false (the session ends).
+func (s *session) refuseRate(re uint64, rl *rateLimited) bool {
+	s.g.met.rateLimited.WithLabelValues(rl.what).Inc()
+	s.g.log.Info("device refused: per-address rate", "what", rl.what, "address", s.ip, "remote", s.remote)
+	s.send(&wire.Frame{Type: wire.TypeError, Re: re, Code: wire.CodeRateLimited, Message: rl.Error()})
+	s.kick(wire.CloseRateLimited, "rate limited: "+rl.what)
+	return false
+}
+
+// kickSessions closes every session with code and reason; unlike kickAll
+// the gateway goes on taking connections.
+func (g *gateway) kickSessions(code int, reason string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for s := range g.sessions {
+		s.kick(code, reason)
+	}
+	return len(g.sessions)
 }
 
 func openedFrame(re uint64, c backend.Channel) *wire.Frame {

@@ -20,6 +20,10 @@ type metrics struct {
 	pending     prometheus.Gauge
 	overload    prometheus.Counter
 	ackedFirst  prometheus.Counter
+	// Abuse limits (limits.go, reap.go).
+	rateLimited    *prometheus.CounterVec
+	devicesDeleted *prometheus.CounterVec
+	globalFull     *prometheus.CounterVec
 }
 
 // newMetrics makes the metrics; stats reads the backend's sizes (across
@@ -60,6 +64,16 @@ func newMetrics(stats func() backend.Stats) *metrics {
 	m.ackedFirst = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "openmpns_pushes_acked_before_stored_total", Help: "Pushes answered Received because the device acknowledged the notification before its write was durable.",
 	})
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "openmpns_rate_limited_total", Help: "Device requests refused by a per-address rate (close 4029), by what: new devices or channel opens.",
+	}, []string{"what"})
+	m.devicesDeleted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "openmpns_devices_deleted_total", Help: "Devices deleted with their channels, by reason: inactive (past --inactive-grace), revoked, key_rotated.",
+	}, []string{"reason"})
+	m.globalFull = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "openmpns_global_limit_refusals_total", Help: "Requests refused by a server-wide cap, by cap: devices, channels, queued_bytes.",
+	}, []string{"cap"})
+	m.reg.MustRegister(m.rateLimited, m.devicesDeleted, m.globalFull)
 	m.reg.MustRegister(m.ackedFirst, m.connections, m.channels, m.queueDepth, m.pushes, m.delivered, m.expired, m.latency, m.pending, m.overload,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

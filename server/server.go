@@ -30,6 +30,7 @@ import (
 	"github.com/openmpns/openmpns/server/auth"
 	"github.com/openmpns/openmpns/server/backend"
 	"github.com/openmpns/openmpns/server/store"
+	"github.com/openmpns/openmpns/shared/wire"
 )
 
 // DBFile is the name of the store file inside the data directory.
@@ -103,7 +104,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: load services: %w", err)
 	}
 	s.eng = NewEngine(&s.cfg, be, s.met)
-	s.gw = newGateway(&s.cfg, s.eng)
+	s.gw = newGateway(&s.cfg, s.eng, s.met)
 	return s, nil
 }
 
@@ -204,8 +205,15 @@ func (s *Server) Serve(ln net.Listener) error {
 			// A reload that fails (no quorum) is tried again, so that a
 			// service removed elsewhere does not stay valid here.
 			for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+				kid := iss.KeyID()
 				err := errors.Join(s.registry.Reload(), iss.Reload())
 				if err == nil {
+					if iss.KeyID() != kid {
+						// The key was rotated elsewhere: the devices here
+						// hold tokens of the old key, and register again.
+						n := s.gw.kickSessions(wire.CloseUnauthorized, "the server key was rotated: register again")
+						s.log.Info("server key rotated elsewhere: device connections closed", "kid", iss.KeyID(), "connections_closed", n)
+					}
 					return
 				}
 				s.log.Warn("reload services and server key", "err", err, "retry_in", wait)

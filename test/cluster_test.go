@@ -90,6 +90,7 @@ func TestCluster(t *testing.T) {
 	t.Run("SameIdentityOnTwoNodes", func(t *testing.T) { testSameIdentityOnTwoNodes(t, newService(t, nc)) })
 	t.Run("QuotaAndQueueLimitAreClusterWide", func(t *testing.T) { testClusterLimits(t, newService(t, nc)) })
 	t.Run("ServicesAndTokensAcrossNodes", func(t *testing.T) { testServicesAcrossNodes(t, newService(t, nc)) })
+	t.Run("RevocationAndKeyRotationFromATool", func(t *testing.T) { testRevocationAcrossNodes(t, newService(t, nc)) })
 	// Last: it stops NATS servers.
 	t.Run("QuorumLostAndBack", func(t *testing.T) { testQuorumLost(t, newService(t, nc), nc) })
 }
@@ -253,5 +254,51 @@ func testQuorumLost(t *testing.T, s *service, nc *natstest.Cluster) {
 	waitFor(t, func() bool { return post(t, "POST", via(a, uri), "", "", "", []byte("3")).code == 200 })
 	if code, _ := get(t, base(a)+"/healthz"); code != 200 {
 		t.Fatalf("/healthz after recovery: %d", code)
+	}
+}
+
+// testRevocationAcrossNodes revokes a device and rotates the key as
+// `openmpns identity --nats` does: on the cluster's state, from a process
+// that is not a node. The node holding the device closes its connection
+// (told through a claim, then by its watch of the key); the device
+// registers again, and its old Channel URIs answer 404 on every node.
+func testRevocationAcrossNodes(t *testing.T, s *service) {
+	a, b := s.node(t, "a", server.Config{}), s.node(t, "b", server.Config{})
+	p := clusterPhone(t, a)
+	old := p.openChannel(t, "com.example.news", "", true, false).ChannelURI()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	tool, err := natsbackend.Open(ctx, natsbackend.Config{URLs: strings.Split(s.nats.URLs(), ","), Prefix: s.prefix,
+		NodeID: "tool", RequestTimeout: 2 * time.Second, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tool.Close()
+	firstID := p.ID()
+	if n, err := server.RevokeDevice(ctx, tool, firstID, time.Now()); err != nil || n != 1 {
+		t.Fatalf("RevokeDevice through NATS = %d, %v", n, err)
+	}
+	if ans := post(t, "POST", via(b, old), "toast", "", "", toastXML("revoked", "", "")); ans.code != 404 {
+		t.Fatalf("push to the revoked device through node b: %+v, want 404", ans)
+	}
+	waitFor(t, func() bool { return p.ID() != "" && p.ID() != firstID })
+	uris := p.rec.waitN(t, 2, "uri")
+	second := uris[len(uris)-1].text
+	if ans := post(t, "POST", via(b, second), "toast", "", "", toastXML("again", "", "")); ans.code != 200 || ans.notif != "Received" {
+		t.Fatalf("push to the re-registered device: %+v", ans)
+	}
+	secondID := p.ID()
+	k, err := server.RotateServerKey(ctx, tool, time.Now)
+	if err != nil || k.Devices != 1 {
+		t.Fatalf("RotateServerKey through NATS = %+v, %v; want 1 device deleted", k, err)
+	}
+	if ans := post(t, "POST", via(a, second), "toast", "", "", toastXML("rotated", "", "")); ans.code != 404 {
+		t.Fatalf("push to a device of before the rotation: %+v, want 404", ans)
+	}
+	// Node a follows the key and closes the device, which registers again.
+	waitFor(t, func() bool { return p.ID() != "" && p.ID() != secondID })
+	uris = p.rec.waitN(t, 3, "uri")
+	if ans := post(t, "POST", via(b, uris[len(uris)-1].text), "toast", "", "", toastXML("new key", "", "")); ans.code != 200 || ans.notif != "Received" {
+		t.Fatalf("push after the rotation: %+v", ans)
 	}
 }

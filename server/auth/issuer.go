@@ -135,6 +135,11 @@ func (i *Issuer) Reload() error {
 	return i.use(k)
 }
 
+// NewServerKey generates a signing key dated now, for a tool that rotates
+// the key in a Store no Issuer of its own holds (a stopped server's, a
+// cluster's); the servers using the Store load it with Reload.
+func NewServerKey(now time.Time) (ServerKey, error) { return newServerKey(now) }
+
 func newServerKey(now time.Time) (ServerKey, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

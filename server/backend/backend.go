@@ -171,6 +171,18 @@ type Directory interface {
 	// DeleteChannel removes the channel (c.Rev must match) and every
 	// notification queued for it.
 	DeleteChannel(ctx context.Context, c Channel) error
+	// DeleteDevice removes the device (d.Rev must be the stored revision,
+	// else ErrConflict; ErrNotFound if it is gone), every channel it has,
+	// every notification queued for it and its presence. Pushes to its
+	// channels then find no channel. A backend may leave some of the
+	// channels' records behind when it fails half-way (the error says so):
+	// a channel whose device is gone is treated as gone, and a later
+	// DeleteDevice of the same id is not possible, so callers log it.
+	DeleteDevice(ctx context.Context, d Device) error
+	// ScanDevices calls fn with every device, in any order, until fn
+	// returns false or the devices run out. Devices created or deleted
+	// while it runs may or may not be seen; none is seen twice.
+	ScanDevices(ctx context.Context, fn func(Device) bool) error
 }
 
 // Appended is the outcome of Queue.Append.
@@ -270,9 +282,14 @@ type Counters interface {
 	Take(ctx context.Context, key string, limit int64, ttl time.Duration) (bool, error)
 }
 
-// Stats are the backend's sizes, for metrics.
+// Stats are the backend's sizes, for metrics and the server's global
+// limits.
 type Stats struct {
 	Devices, Channels, Queued int
+	// QueuedBytes is the size of the queued notifications: their payloads
+	// (embedded), or the bytes the queue's stream holds (NATS, headers and
+	// subjects included).
+	QueuedBytes int64
 }
 
 // Backend is everything the engine keeps outside its own memory.

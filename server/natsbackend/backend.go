@@ -743,6 +743,9 @@ func (b *Backend) Stats(ctx context.Context) (backend.Stats, error) {
 			return backend.Stats{}, fmt.Errorf("natsbackend: stats: %w", b.classify(err))
 		}
 		*c.n = int(info.State.Msgs)
+		if c.s == b.queue {
+			st.QueuedBytes = int64(info.State.Bytes)
+		}
 	}
 	return st, nil
 }

@@ -293,3 +293,87 @@ func (b *Backend) DeleteChannel(ctx context.Context, c backend.Channel) error {
 	}
 	return nil
 }
+
+// DeleteDevice implements backend.Directory: the device's record
+// (revision-checked, so a device seen meanwhile is kept), then its
+// channels, its queue (a purge of its subjects), its index and its
+// presence. What fails after the record is gone is reported; the channels
+// left behind belong to no device, and pushes to them get 404.
+func (b *Backend) DeleteDevice(ctx context.Context, d backend.Device) error {
+	ctx, cancel, err := b.op(ctx)
+	defer cancel()
+	if err != nil {
+		return err
+	}
+	what := "delete device " + d.ID
+	stored, err := b.device(ctx, d.ID)
+	if err != nil {
+		return err // dirErr'd by device
+	}
+	if stored.Rev != d.Rev {
+		return b.dirErr(what, errRevMismatch)
+	}
+	if err := b.devices.del(ctx, token(d.ID), d.Rev); err != nil {
+		return b.dirErr(what, err)
+	}
+	var errs []error
+	idx, _, err := b.readIndex(ctx, d.ID)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("read its channel index: %w", b.classify(err)))
+	}
+	for _, tok := range idx {
+		if err := b.channels.del(ctx, token(tok), 0); err != nil && !errors.Is(err, errNoKey) {
+			errs = append(errs, fmt.Errorf("delete channel %s: %w", tok, b.classify(err)))
+		}
+	}
+	if err := b.queue.Purge(ctx, jetstream.WithPurgeSubject(b.deviceFilter(d.ID))); err != nil {
+		errs = append(errs, fmt.Errorf("purge its queue: %w", b.classify(err)))
+	}
+	for _, k := range []*kv{b.index, b.presence} {
+		if err := k.del(ctx, token(d.ID), 0); err != nil && !errors.Is(err, errNoKey) {
+			errs = append(errs, fmt.Errorf("delete its %s record: %w", k.bucket, b.classify(err)))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("natsbackend: %s: the device is gone, but: %w", what, errors.Join(errs...))
+	}
+	return nil
+}
+
+// ScanDevices implements backend.Directory: the devices bucket read from
+// its stream leader one record at a time, in stream order (each call
+// bounded by RequestTimeout, not the whole scan).
+func (b *Backend) ScanDevices(ctx context.Context, fn func(backend.Device) bool) error {
+	seen := map[string]bool{}
+	for from := uint64(0); ; {
+		octx, cancel, err := b.op(ctx)
+		if err != nil {
+			cancel()
+			return err
+		}
+		m, err := b.leaderGet(octx, b.devices.name(), msgGetRequest{Seq: from, NextFor: b.devices.pre + ">"})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("natsbackend: scan devices: %w", b.classify(err))
+		}
+		if m == nil {
+			return nil
+		}
+		from = m.Seq + 1
+		if isMarker(m.Header) {
+			continue
+		}
+		var d backend.Device
+		if err := json.Unmarshal(m.Data, &d); err != nil {
+			return fmt.Errorf("natsbackend: scan devices: decode %s: %w", m.Subject, err)
+		}
+		if seen[d.ID] {
+			continue
+		}
+		seen[d.ID] = true
+		d.Rev = m.Seq
+		if !fn(d) {
+			return nil
+		}
+	}
+}

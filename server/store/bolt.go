@@ -380,6 +380,23 @@ func (b *Bolt) DeleteChannel(token string, queued []uint64) error {
 	})
 }
 
+// DeleteDevice deletes a device, its channels and their queued
+// notifications in one transaction.
+func (b *Bolt) DeleteDevice(id string, tokens []string, queued []uint64) error {
+	return b.write(func(tx *bolt.Tx) error {
+		if err := deleteSeqs(tx, queued); err != nil {
+			return err
+		}
+		chans := tx.Bucket(bucketChannels)
+		for _, t := range tokens {
+			if err := chans.Delete([]byte(t)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketDevices).Delete([]byte(id))
+	})
+}
+
 func seqKey(seq uint64) []byte {
 	k := make([]byte, 8)
 	binary.BigEndian.PutUint64(k, seq)

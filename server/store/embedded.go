@@ -48,6 +48,8 @@ type Embedded struct {
 	queues map[string][]*Notification // device -> queue in Seq order
 	counts map[string]int             // channel token -> queued
 	queued int
+	// queuedBytes is the payload bytes of what is queued.
+	queuedBytes int64
 	// expired counts what Append dropped as expired since the last Sweep.
 	expired int
 	// failed holds appends whose write failed, to take out of the index
@@ -156,6 +158,7 @@ func load(b *Bolt, now func() time.Time) (*Embedded, error) {
 		e.queues[n.DeviceID] = append(e.queues[n.DeviceID], n)
 		e.counts[n.Channel]++
 		e.queued++
+		e.queuedBytes += int64(len(n.Payload))
 	}
 	if err := b.Remove(orphans); err != nil {
 		return nil, err
@@ -226,7 +229,7 @@ func (e *Embedded) Stats(context.Context) (backend.Stats, error) {
 	e.mu.RUnlock()
 	e.qmu.Lock()
 	e.takeFailed()
-	s.Queued = e.queued
+	s.Queued, s.QueuedBytes = e.queued, e.queuedBytes
 	e.qmu.Unlock()
 	return s, nil
 }
@@ -406,6 +409,93 @@ func (e *Embedded) DeleteChannel(_ context.Context, c Channel) error {
 	return nil
 }
 
+// DeleteDevice implements backend.Directory: the device, its channels and
+// its queue go in one transaction; its presence goes with them.
+func (e *Embedded) DeleteDevice(_ context.Context, d Device) error {
+	if err := e.open(); err != nil {
+		return err
+	}
+	defer e.lockDevice(d.ID)()
+	e.mu.RLock()
+	old, ok := e.devices[d.ID]
+	var tokens []string
+	for _, tok := range e.apps[d.ID] {
+		tokens = append(tokens, tok)
+	}
+	e.mu.RUnlock()
+	switch {
+	case !ok:
+		return fmt.Errorf("store: device %s: %w", d.ID, backend.ErrNotFound)
+	case old.Rev != d.Rev:
+		return fmt.Errorf("store: device %s: %w", d.ID, backend.ErrConflict)
+	}
+	e.qmu.Lock()
+	e.takeFailed()
+	var seqs []uint64
+	for _, n := range e.queues[d.ID] {
+		seqs = append(seqs, n.Seq)
+	}
+	e.qmu.Unlock()
+	if err := e.b.DeleteDevice(d.ID, tokens, seqs); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	for _, tok := range tokens {
+		delete(e.channels, tok)
+	}
+	delete(e.apps, d.ID)
+	delete(e.devices, d.ID)
+	e.mu.Unlock()
+	// What was appended while the deletion was written goes too.
+	e.qmu.Lock()
+	var late []uint64
+	e.dropWhere(d.ID, func(n *Notification) bool {
+		if !slices.Contains(seqs, n.Seq) {
+			late = append(late, n.Seq)
+		}
+		return true
+	})
+	for _, tok := range tokens {
+		delete(e.counts, tok)
+	}
+	e.qmu.Unlock()
+	e.b.RemoveLater(late)
+	e.pmu.Lock()
+	delete(e.presence, d.ID)
+	e.pmu.Unlock()
+	return nil
+}
+
+// ScanDevices implements backend.Directory, on a copy of the device ids
+// taken at its start.
+func (e *Embedded) ScanDevices(ctx context.Context, fn func(Device) bool) error {
+	if err := e.open(); err != nil {
+		return err
+	}
+	e.mu.RLock()
+	ids := make([]string, 0, len(e.devices))
+	for id := range e.devices {
+		ids = append(ids, id)
+	}
+	e.mu.RUnlock()
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		d, err := e.Device(ctx, id)
+		if errors.Is(err, backend.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if !fn(d) {
+			return nil
+		}
+	}
+	return nil
+}
+
 // dropWhere takes the device's notifications that match out of the index
 // and returns how many. e.qmu is held.
 func (e *Embedded) dropWhere(dev string, match func(*Notification) bool) int {
@@ -419,6 +509,7 @@ func (e *Embedded) dropWhere(dev string, match func(*Notification) bool) int {
 		if e.counts[n.Channel] <= 0 {
 			delete(e.counts, n.Channel)
 		}
+		e.queuedBytes -= int64(len(n.Payload))
 		return true
 	})
 	gone := n - len(q)
@@ -513,6 +604,7 @@ func (e *Embedded) Append(_ context.Context, n *Notification, limit int) (backen
 	e.queues[n.DeviceID] = append(e.queues[n.DeviceID], n) // the greatest Seq so far
 	e.counts[n.Channel]++
 	e.queued++
+	e.queuedBytes += int64(len(n.Payload))
 	// Submitted under qmu, so writes reach the file in Seq order; the
 	// commit loop never takes qmu (a failure is taken out later).
 	a.Durable = e.b.EnqueueThen(n, a.Replaced, func(err error) {
@@ -546,6 +638,7 @@ func (e *Embedded) takeFailed() {
 			if e.queues[r.DeviceID], added = backend.InsertBySeq(e.queues[r.DeviceID], r); added {
 				e.counts[r.Channel]++
 				e.queued++
+				e.queuedBytes += int64(len(r.Payload))
 			}
 		}
 	}

@@ -73,6 +73,8 @@ const (
 	CodeInternal        = "internal"          // a server-side failure; retry later
 	CodeShuttingDown    = "shutting_down"     // the server is draining
 	CodeTooManyInFlight = "too_many_inflight" // reserved
+	CodeRateLimited     = "rate_limited"      // too many new devices or channels from this address: back off (close 4029 follows)
+	CodeServerFull      = "server_full"       // the server holds as many devices or channels as it may; retry later
 )
 
 // WebSocket close codes the server uses besides the standard ones (1000
@@ -82,8 +84,9 @@ const (
 // when a hello comes while the server drains).
 const (
 	CloseReplaced     = 4001 // another connection of the same device took over
-	CloseUnauthorized = 4003 // bad device credentials
+	CloseUnauthorized = 4003 // bad device credentials, or the device was revoked (or the server key rotated)
 	CloseSlowConsumer = 4008 // the device did not read in time
+	CloseRateLimited  = 4029 // too many new devices or channel opens from this address: back off
 )
 
 // Frame is the union of every frame. Only the members that a type uses are set;

@@ -3,6 +3,7 @@ package backendtest
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -27,6 +28,8 @@ var directoryTests = []test{
 	{"DeleteChannel", testDeleteChannel},
 	{"DeleteChannelDropsItsQueue", testDeleteChannelDropsQueue},
 	{"TargetFollowsWrites", testTargetFollowsWrites},
+	{"DeleteDevice", testDeleteDevice},
+	{"ScanDevices", testScanDevices},
 }
 
 // target reads Target on node i and checks what it found.
@@ -412,4 +415,106 @@ func testDeleteChannelDropsQueue(t *testing.T, h *harness) {
 	// A channel of the same app starts with an empty queue and full room.
 	again := h.channel(t, 0, d.ID, "app")
 	h.appendOK(t, 0, note(again, "toast", ""), 1)
+}
+
+// DeleteDevice is revision-checked and takes the device's channels, queue
+// and presence with it; another device keeps everything.
+func testDeleteDevice(t *testing.T, h *harness) {
+	d, other := h.device(t, 0), h.device(t, 0)
+	c1 := h.channel(t, 0, d.ID, "app")
+	c2 := h.channel(t, 1, d.ID, "app.two")
+	oc := h.channel(t, 0, other.ID, "app")
+	h.appendOK(t, 0, note(c1, "toast", ""), 0)
+	h.appendOK(t, 1, note(c2, "raw", ""), 0)
+	kept := h.appendOK(t, 0, note(oc, "raw", ""), 0)
+	claim := h.claim(t, 0, d.ID, now())
+	if err := h.node(0).Release(h.ctx, d.ID, claim, now()); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	stale := d
+	cur, err := h.node(1).Device(h.ctx, d.ID) // Release wrote LastSeen: a newer Rev
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.Rev == stale.Rev {
+		stale.Rev = cur.Rev + 1000 // no write since: any other Rev is stale
+	}
+	err = h.node(1).DeleteDevice(h.ctx, stale)
+	wantErr(t, "DeleteDevice(stale Rev)", err, backend.ErrConflict)
+	if _, err := h.node(0).Device(h.ctx, d.ID); err != nil {
+		t.Fatalf("a refused delete removed the device: %v", err)
+	}
+	if err := h.node(1).DeleteDevice(h.ctx, cur); err != nil {
+		t.Fatalf("DeleteDevice: %v", err)
+	}
+	for i := range h.nodes {
+		_, err := h.node(i).Device(h.ctx, d.ID)
+		wantErr(t, "Device(deleted)", err, backend.ErrNotFound)
+		for _, c := range []backend.Channel{c1, c2} {
+			_, err := h.node(i).Channel(h.ctx, c.Token)
+			wantErr(t, "Channel(of a deleted device)", err, backend.ErrNotFound)
+		}
+		if chs, err := h.node(i).Channels(h.ctx, d.ID); len(chs) != 0 || (err != nil && !errors.Is(err, backend.ErrNotFound)) {
+			t.Fatalf("node %d: Channels(deleted device) = %+v, %v", i, chs, err)
+		}
+		if got := h.pending(t, i, d.ID, now()); len(got) != 0 {
+			t.Fatalf("node %d: Pending(deleted device) = %v", i, seqs(got))
+		}
+		if _, ok, err := h.node(i).Presence(h.ctx, d.ID); err != nil || ok {
+			t.Fatalf("node %d: Presence(deleted device) = ok %v, %v; want none", i, ok, err)
+		}
+		if got := h.pending(t, i, other.ID, now()); !slices.Equal(seqs(got), []uint64{kept.Seq}) {
+			t.Fatalf("node %d: the other device's queue = %v, want [%d]", i, seqs(got), kept.Seq)
+		}
+		if _, err := h.node(i).Channel(h.ctx, oc.Token); err != nil {
+			t.Fatalf("node %d: the other device's channel: %v", i, err)
+		}
+	}
+	err = h.node(0).DeleteDevice(h.ctx, cur)
+	wantErr(t, "DeleteDevice(deleted)", err, backend.ErrNotFound)
+	if s := h.stats(t, 0); s.Devices != 1 || s.Channels != 1 || s.Queued != 1 {
+		t.Fatalf("Stats after DeleteDevice = %+v, want 1 device, 1 channel, 1 queued", s)
+	}
+}
+
+// ScanDevices sees every device once, with its Rev, and stops when asked.
+func testScanDevices(t *testing.T, h *harness) {
+	want := map[string]backend.Device{}
+	for i := range 5 {
+		d := h.device(t, i%len(h.nodes))
+		want[d.ID] = d
+	}
+	up := want[slices.Sorted(maps.Keys(want))[0]]
+	up.Power = "low"
+	up, err := h.node(0).PutDevice(h.ctx, up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want[up.ID] = up
+	for i := range h.nodes {
+		got := map[string]backend.Device{}
+		err := h.node(i).ScanDevices(h.ctx, func(d backend.Device) bool {
+			if _, dup := got[d.ID]; dup {
+				t.Errorf("node %d: ScanDevices gave %s twice", i, d.ID)
+			}
+			got[d.ID] = d
+			return true
+		})
+		if err != nil {
+			t.Fatalf("node %d: ScanDevices: %v", i, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("node %d: ScanDevices saw %d devices, want %d", i, len(got), len(want))
+		}
+		for id, w := range want {
+			sameDevice(t, "scanned device", got[id], w)
+			if got[id].Rev != w.Rev {
+				t.Fatalf("node %d: scanned %s with Rev %d, want %d", i, id, got[id].Rev, w.Rev)
+			}
+		}
+		n := 0
+		if err := h.node(i).ScanDevices(h.ctx, func(backend.Device) bool { n++; return n < 2 }); err != nil || n != 2 {
+			t.Fatalf("node %d: ScanDevices told to stop at the second device called fn %d times (%v)", i, n, err)
+		}
+	}
 }

@@ -189,6 +189,52 @@ func (m *memNode) DeleteChannel(_ context.Context, c backend.Channel) error {
 	return nil
 }
 
+func (m *memNode) DeleteDevice(_ context.Context, d backend.Device) error {
+	s, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	old, ok := s.devices[d.ID]
+	if !ok {
+		return backend.ErrNotFound
+	}
+	if old.Rev != d.Rev {
+		return backend.ErrConflict
+	}
+	delete(s.devices, d.ID)
+	delete(s.presence, d.ID)
+	for tok, c := range s.channels {
+		if c.DeviceID == d.ID {
+			delete(s.channels, tok)
+		}
+	}
+	for seq, n := range s.queue {
+		if n.DeviceID == d.ID {
+			delete(s.queue, seq)
+		}
+	}
+	return nil
+}
+
+func (m *memNode) ScanDevices(ctx context.Context, fn func(backend.Device) bool) error {
+	s, err := m.lock()
+	if err != nil {
+		return err
+	}
+	devs := make([]backend.Device, 0, len(s.devices))
+	for _, d := range s.devices {
+		devs = append(devs, d)
+	}
+	s.mu.Unlock()
+	for _, d := range devs {
+		if !fn(d) {
+			break
+		}
+	}
+	return ctx.Err()
+}
+
 func (m *memNode) Append(_ context.Context, n *backend.Notification, limit int) (backend.Appended, error) {
 	s, err := m.lock()
 	if err != nil {
@@ -353,7 +399,11 @@ func (m *memNode) Stats(_ context.Context) (backend.Stats, error) {
 		return backend.Stats{}, err
 	}
 	defer s.mu.Unlock()
-	return backend.Stats{Devices: len(s.devices), Channels: len(s.channels), Queued: len(s.queue)}, nil
+	st := backend.Stats{Devices: len(s.devices), Channels: len(s.channels), Queued: len(s.queue)}
+	for _, n := range s.queue {
+		st.QueuedBytes += int64(len(n.Payload))
+	}
+	return st, nil
 }
 
 func (m *memNode) Close() error {

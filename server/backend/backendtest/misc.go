@@ -173,8 +173,14 @@ func testStats(t *testing.T, h *harness) {
 		t.Fatal(err)
 	}
 	want := backend.Stats{Devices: 2, Channels: 3, Queued: 3}
+	var full int64
 	for i := range h.nodes {
-		if s := h.stats(t, i); s != want {
+		s := h.stats(t, i)
+		if s.QueuedBytes < 3*int64(len(note(ca, "raw", "").Payload)) {
+			t.Fatalf("node %d: QueuedBytes = %d with 3 notifications queued", i, s.QueuedBytes)
+		}
+		full = s.QueuedBytes
+		if s.QueuedBytes = 0; s != want {
 			t.Fatalf("node %d: Stats = %+v, want %+v", i, s, want)
 		}
 	}
@@ -183,7 +189,11 @@ func testStats(t *testing.T, h *harness) {
 	}
 	want = backend.Stats{Devices: 2, Channels: 2, Queued: 1}
 	for i := range h.nodes {
-		if s := h.stats(t, i); s != want {
+		s := h.stats(t, i)
+		if s.QueuedBytes <= 0 || s.QueuedBytes >= full {
+			t.Fatalf("node %d: after DeleteChannel, QueuedBytes = %d, want less than %d and more than 0", i, s.QueuedBytes, full)
+		}
+		if s.QueuedBytes = 0; s != want {
 			t.Fatalf("node %d: after DeleteChannel, Stats = %+v, want %+v", i, s, want)
 		}
 	}

@@ -34,6 +34,7 @@ func commands() []command {
 		{"device", "run one headless device app and print its events as JSON lines", runDevice},
 		{"send", "send a toast, tile or raw notification to a Channel URI", runSend},
 		{"service", "register authenticated senders: add, list, remove, rotate-secret, add-key, remove-key", runService},
+		{"identity", "revoke device identities: revoke one device, rotate-key for all of them", runIdentity},
 		{"fleet", "run many headless devices for QA and load tests, with progress and a report", runFleet},
 		{"load", "send notifications to the channels of a channels file (or of a fleet) at a rate or concurrency", runLoad},
 		{"render", "render a toast or tile payload to a PNG, as the emulator draws it", runRender},
@@ -195,7 +196,7 @@ func printFlags(fs *flag.FlagSet) {
 // takesOperands names the commands whose words after the flags are
 // operands they read themselves (fs.Args); every other command refuses
 // stray words.
-var takesOperands = map[string]bool{"openmpns service": true}
+var takesOperands = map[string]bool{"openmpns service": true, "openmpns identity": true}
 
 // parse parses flags; a usage error has been printed when it returns
 // errUsage. A word that is not a flag is refused (unless the command takes

@@ -25,7 +25,18 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.MaxHeaderBytes, "max-headers", server.DefaultMaxHeaderBytes, "largest request headers in bytes (Authorization not counted)")
 	fs.DurationVar(&cfg.TempDisconnected, "temp-disconnected", server.DefaultTempDisconnected, "offline time reported as TempDisconnected; longer is Disconnected")
 	fs.DurationVar(&cfg.InactiveAfter, "inactive-after", server.DefaultInactiveAfter, "offline time after which a device is Inactive (pushes get 412)")
-	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", server.DefaultMaxConnsPerIP, "device connections allowed from one address (loopback exempt; -1: no limit)")
+	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", server.DefaultMaxConnsPerIP, "device connections allowed from one address, an IPv6 /64 counting as one (loopback exempt unless --limit-loopback; -1: no limit)")
+	fs.Float64Var(&cfg.NewDevicesPerMinute, "new-devices-per-minute", server.DefaultNewDevicesPerMinute, "new device identities one address may register per minute; past it close 4029 and the device backs off (-1: no limit)")
+	fs.IntVar(&cfg.NewDeviceBurst, "new-device-burst", server.DefaultNewDeviceBurst, "new device identities one address may register at once before --new-devices-per-minute applies")
+	fs.Float64Var(&cfg.ChannelOpensPerMinute, "channel-opens-per-minute", server.DefaultChannelOpensPerMinute, "new channels one address may open per minute (reopening one is not counted); past it close 4029 (-1: no limit)")
+	fs.IntVar(&cfg.ChannelOpenBurst, "channel-open-burst", server.DefaultChannelOpenBurst, "new channels one address may open at once before --channel-opens-per-minute applies")
+	fs.BoolVar(&cfg.LimitLoopback, "limit-loopback", false, "apply the per-address limits to loopback too (by default loopback is exempt, so that local fleets run)")
+	trustedProxies := fs.String("trusted-proxy", "", "comma-separated addresses and CIDRs of reverse proxies whose --forwarded-header names the client (the rightmost hop not itself a trusted proxy); others' headers are ignored")
+	fs.StringVar(&cfg.ForwardedHeader, "forwarded-header", server.DefaultForwardedHeader, "the header trusted proxies name clients in: X-Forwarded-For or Forwarded")
+	fs.IntVar(&cfg.MaxDevices, "max-devices", server.DefaultMaxDevices, "devices the service keeps; past it new devices are refused (server_full, close 1013; -1: no cap)")
+	fs.IntVar(&cfg.MaxTotalChannels, "max-total-channels", server.DefaultMaxTotalChannels, "channels of all devices together; past it new channels are refused (server_full; -1: no cap)")
+	fs.Int64Var(&cfg.MaxQueuedBytes, "max-queued-bytes", server.DefaultMaxQueuedBytes, "bytes of notifications queued in the whole service; past it pushes get 200 QueueFull (-1: no cap)")
+	fs.DurationVar(&cfg.InactiveGrace, "inactive-grace", server.DefaultInactiveGrace, "how long a device stays Inactive before it is deleted with its channels (pushes then get 404; -1s: never)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", server.DefaultHeartbeat, "WebSocket ping interval")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", server.DefaultWriteTimeout, "a device that does not take a frame within this is cut off (slow consumer)")
 	fs.DurationVar(&cfg.HelloTimeout, "hello-timeout", server.DefaultHelloTimeout, "time a device has after the WebSocket upgrade to send hello")
@@ -48,6 +59,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	cfg.Logger = log
+	if cfg.TrustedProxies, err = server.ParseTrustedProxies(*trustedProxies); err != nil {
+		return &usageError{fmt.Errorf("--trusted-proxy: %w", err)}
+	}
 	if nf.set() {
 		if cfg.PublicURL == "" {
 			return fmt.Errorf("--nats needs --public-url: every node puts the same origin (the load balancer's or DNS name's) in Channel URIs and tokens")
