@@ -39,7 +39,7 @@ func StartServer(t testing.TB, opts *server.Options) *server.Server {
 		t.Fatalf("nats-server: %v", err)
 	}
 	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
+	if !s.ReadyForConnections(60 * time.Second) {
 		s.Shutdown()
 		t.Fatalf("nats-server %s did not start", opts.ServerName)
 	}

@@ -270,7 +270,10 @@ type Router interface {
 	// Hand gives n (just appended) to the node holding the device, whose
 	// Inbox.Deliver gets it; best effort (see the package doc). It returns
 	// the device's presence as it found it (ok false: none recorded), which
-	// the engine answers the sender with.
+	// the engine answers the sender with; like Directory.Target, a backend
+	// may find it in a cache that sees another node's claim or release a
+	// moment late (never after a later hand from that node), as long as
+	// the notification still reaches the node holding the device.
 	Hand(ctx context.Context, n *Notification, replaced uint64) (p Presence, ok bool, err error)
 }
 

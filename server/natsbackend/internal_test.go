@@ -52,7 +52,7 @@ func runTestServer(t *testing.T) *server.Server {
 		t.Fatal(err)
 	}
 	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
+	if !s.ReadyForConnections(60 * time.Second) {
 		t.Fatal("nats-server did not start")
 	}
 	t.Cleanup(s.Shutdown)

@@ -242,6 +242,9 @@ func testHandOffline(t *testing.T, h *harness) {
 	if err := h.node(1).Release(h.ctx, d.ID, claim, now()); err != nil {
 		t.Fatal(err)
 	}
+	// Hand's presence may be a moment old (see Router.Hand): node 1's
+	// later hand has arrived at node 0 once the barrier is through.
+	h.barrier(t, 0)
 	if p, ok, err := h.node(0).Hand(h.ctx, n, 0); err != nil || !ok || p.Connected { // gone again
 		t.Fatalf("Hand(offline): presence %+v (ok %v), %v; want recorded, offline", p, ok, err)
 	}
