@@ -30,6 +30,7 @@ const (
 	DefaultHeartbeat        = 30 * time.Second
 	DefaultInFlight         = 64
 	DefaultMaxConnsPerIP    = 256
+	DefaultMaxAttaching     = 128
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultBatchWindow450   = 450 * time.Second
 	DefaultBatchWindow900   = 900 * time.Second
@@ -104,6 +105,14 @@ type Config struct {
 	// WriteTimeout bounds each WebSocket write; a device that does not read is
 	// cut off after it.
 	WriteTimeout time.Duration
+	// MaxAttaching bounds the hellos a node handles at once (a device's
+	// credentials checked or created, its connection claimed, its queue
+	// read); past it a hello is refused at once with server_full and close
+	// 1013, and the device backs off. A reconnect storm beyond what the
+	// backend can take then costs quick refusals, not timeouts after the
+	// work was done (which devices retry, and which on a cluster took the
+	// goodput to nothing). Negative: no limit.
+	MaxAttaching int
 	// MaxConnsPerIP bounds the device connections from one source address
 	// (loopback addresses are exempt: fleets run there). Negative: no limit.
 	MaxConnsPerIP int
@@ -219,6 +228,7 @@ func (c *Config) Normalize() error {
 	def(&c.MaxChannels, DefaultMaxChannels)
 	def(&c.InFlight, DefaultInFlight)
 	def(&c.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	def(&c.MaxAttaching, DefaultMaxAttaching)
 	def(&c.MaxPendingPushes, DefaultMaxPendingPushes)
 	def(&c.NewDeviceBurst, DefaultNewDeviceBurst)
 	def(&c.ChannelOpenBurst, DefaultChannelOpenBurst)

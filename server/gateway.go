@@ -57,6 +57,8 @@ type gateway struct {
 	channelOpens *keyedLimiter
 	met          *metrics
 
+	attaching atomic.Int64 // hellos being handled (MaxAttaching)
+
 	mu         sync.Mutex
 	sessions   map[*session]struct{}
 	perIP      map[string]int
@@ -724,6 +726,14 @@ func (s *session) handle(f *wire.Frame, remote string) bool {
 				return s.refuseRate(f.ID, &rateLimited{what: "new devices", wait: wait})
 			}
 		}
+		if n := s.g.attaching.Add(1); s.g.cfg.MaxAttaching >= 0 && n > int64(s.g.cfg.MaxAttaching) {
+			s.g.attaching.Add(-1)
+			s.g.met.globalFull.WithLabelValues("attaching").Inc()
+			s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeServerFull, Message: "the server is taking many devices at once; retry later"})
+			s.kick(websocket.CloseTryAgainLater, wire.CodeServerFull)
+			return false
+		}
+		defer s.g.attaching.Add(-1)
 		id, tok, err := r.Authenticate(f.DeviceID, f.DeviceToken)
 		if err != nil {
 			code, closeCode := wire.CodeUnauthorized, wire.CloseUnauthorized

@@ -71,7 +71,7 @@ func newMetrics(stats func() backend.Stats) *metrics {
 		Name: "openmpns_devices_deleted_total", Help: "Devices deleted with their channels, by reason: inactive (past --inactive-grace), revoked, key_rotated.",
 	}, []string{"reason"})
 	m.globalFull = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "openmpns_global_limit_refusals_total", Help: "Requests refused by a server-wide cap, by cap: devices, channels, queued_bytes.",
+		Name: "openmpns_global_limit_refusals_total", Help: "Requests refused by a server-wide cap, by cap: devices, channels, queued_bytes, attaching (hellos handled at once).",
 	}, []string{"cap"})
 	m.reg.MustRegister(m.rateLimited, m.devicesDeleted, m.globalFull)
 	m.reg.MustRegister(m.ackedFirst, m.connections, m.channels, m.queueDepth, m.pushes, m.delivered, m.expired, m.latency, m.pending, m.overload,
