@@ -108,7 +108,12 @@ func (b *Backend) PutChannel(ctx context.Context, c backend.Channel) (backend.Ch
 		return c, b.dirErr(what, err)
 	}
 	if err := b.indexAdd(ctx, c); err != nil {
-		if derr := b.channels.del(ctx, token(c.Token), rev); derr != nil {
+		// The record goes again, with a deadline of its own: the call's
+		// may be what ran out.
+		dctx, dcancel := context.WithTimeout(context.Background(), b.cfg.RequestTimeout)
+		derr := b.channels.del(dctx, token(c.Token), rev)
+		dcancel()
+		if derr != nil {
 			b.log.Error("natsbackend: remove a channel not entered in its device's index", "token", c.Token, "err", derr)
 		}
 		return c, b.dirErr(what, err)
