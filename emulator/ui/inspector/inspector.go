@@ -1,6 +1,7 @@
 package inspector
 
 import (
+	"bytes"
 	"fmt"
 	"image/color"
 	"slices"
@@ -130,13 +131,34 @@ func (i *Inspector) at(id widget.ListItemID) (Notification, bool) {
 }
 
 // SetNotifications replaces the list, oldest first as received. The
-// selection is cleared.
+// selection stays on the notification it was on if the new list still has
+// it (a push arriving while the developer reads one must not close it),
+// else it is cleared.
 func (i *Inspector) SetNotifications(ns []Notification) {
+	var was *Notification
+	if i.selected >= 0 && i.selected < len(i.items) {
+		was = &i.items[i.selected]
+	}
+	sel := -1
+	if was != nil {
+		sel = slices.IndexFunc(ns, func(n Notification) bool { return sameNotification(n, *was) })
+	}
 	i.items = slices.Clone(ns)
-	i.selected = -1
-	i.list.UnselectAll()
+	i.selected = sel
+	if sel >= 0 {
+		i.list.Select(len(i.items) - 1 - sel)
+	} else {
+		i.list.UnselectAll()
+	}
 	i.list.Refresh()
 	i.showDetail()
+}
+
+// sameNotification reports whether a and b are the one notification (as
+// listed again, possibly under another name).
+func sameNotification(a, b Notification) bool {
+	return a.ID == b.ID && a.Kind == b.Kind && a.MessageID == b.MessageID && a.Time.Equal(b.Time) &&
+		bytes.Equal(a.Payload, b.Payload)
 }
 
 // AddNotification appends n (the newest). The selection stays on the

@@ -2,6 +2,7 @@ package inspector
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +189,29 @@ func TestLatencyAndClass(t *testing.T) {
 		if got := ClassInterval(c); got != want {
 			t.Errorf("ClassInterval(%d) = %q, want %q", c, got, want)
 		}
+	}
+}
+
+// A push that arrives while the developer reads a notification lists
+// everything again (the shell merges every phone's list): the detail stays
+// on the notification it was on, and closes only when that one is gone.
+func TestSelectionSurvivesANewList(t *testing.T) {
+	in, _, _ := newTestInspector(t)
+	ns := testNotifications()
+	in.SetNotifications(ns)
+	in.Select(1)
+	was := in.detail.payload.Text
+	more := append(slices.Clone(ns), Notification{Kind: "raw", App: "News", Time: uitest.Time.Add(time.Second), Payload: []byte("new")})
+	// Listed under another name (the phone's prefix), newest last.
+	for k := range more {
+		more[k].App = "1 · " + more[k].App
+	}
+	in.SetNotifications(more)
+	if in.Selected() != 1 || in.detail.payload.Text != was {
+		t.Fatalf("after a new list the selection is %d showing %q; want 1 showing %q", in.Selected(), in.detail.payload.Text, was)
+	}
+	in.SetNotifications(append(slices.Clone(more[:1]), more[2:]...))
+	if in.Selected() != -1 || in.detail.empty.Hidden {
+		t.Fatalf("the selected notification is gone, yet the selection is %d", in.Selected())
 	}
 }
