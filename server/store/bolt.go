@@ -74,6 +74,14 @@ type op struct {
 	// writes it, or to opCancelled when RemoveLater comes first.
 	seq   uint64
 	state atomic.Int32
+
+	// For the notification log (Log): what the op asks (opPut, opRemove,
+	// opFunc) and its arguments.
+	kind    int
+	data    []byte   // opPut: the notification's JSON
+	replace uint64   // opPut: the Seq it replaces, or 0
+	seqs    []uint64 // opRemove
+	fn      func()   // opFunc
 }
 
 const (
