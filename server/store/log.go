@@ -58,7 +58,8 @@ type Log struct {
 
 	// The rest belongs to the commit loop (and to OpenLog before it starts).
 	segSize int64
-	segs    []*segment // in order; the last is written
+	segs    []*segment // in order; the last is written (none after a failed fresh start)
+	nextID  uint64     // the next segment's id
 	// where says which segment holds each queued notification.
 	where map[uint64]*segment
 	off   int64  // where the next record goes in the last segment
@@ -208,6 +209,7 @@ func (l *Log) recover() ([]*Notification, error) {
 			return nil, err
 		}
 		last.f = f
+		l.nextID = last.id + 1
 		// The torn tail goes: the file is cut where the valid records end
 		// and preallocated again (zeros), so nothing stale follows them.
 		if err := f.Truncate(valid); err != nil {
@@ -253,6 +255,7 @@ func (l *Log) startSegment(id uint64) error {
 		os.Remove(s.path)
 		return fmt.Errorf("create log segment: %w", err)
 	}
+	l.nextID = id + 1
 	if n := len(l.segs); n > 0 && l.segs[n-1].f != nil {
 		l.segs[n-1].f.Close()
 		l.segs[n-1].f = nil
@@ -402,6 +405,11 @@ func (l *Log) commit(group []*op, lazy []uint64, sync bool) error {
 // write appends body as a record to the last segment, starting a new
 // segment first when the last is full.
 func (l *Log) write(body []byte, sync bool, removed []uint64) error {
+	if len(l.segs) == 0 { // a fresh start could not create its segment
+		if err := l.startSegment(l.nextID); err != nil {
+			return err
+		}
+	}
 	if l.off > 0 && l.off+int64(len(body)) > l.segSize {
 		if err := l.roll(); err != nil {
 			return err
@@ -419,9 +427,8 @@ func (l *Log) write(body []byte, sync bool, removed []uint64) error {
 			s.live = 0
 		}
 		clear(l.where)
-		id := l.segs[len(l.segs)-1].id + 1
 		l.deleteAll()
-		if err2 := l.startSegment(id); err2 != nil {
+		if err2 := l.startSegment(l.nextID); err2 != nil {
 			return errors.Join(err, err2)
 		}
 		err = l.writeRecord(body, sync)
@@ -477,7 +484,7 @@ func (l *Log) writeRecord(body []byte, sync bool) error {
 // queued in the oldest segment, so that it can be deleted.
 func (l *Log) roll() error {
 	oldest := l.segs[0]
-	if err := l.startSegment(l.segs[len(l.segs)-1].id + 1); err != nil {
+	if err := l.startSegment(l.nextID); err != nil {
 		return err
 	}
 	if oldest == l.segs[len(l.segs)-1] || oldest.live == 0 {
