@@ -61,11 +61,18 @@ type Log struct {
 	segs    []*segment // in order; the last is written (none after a failed fresh start)
 	nextID  uint64     // the next segment's id
 	// where says which segment holds each queued notification.
-	where map[uint64]*segment
-	off   int64  // where the next record goes in the last segment
-	crc   uint32 // the last record's CRC in the last segment
-	buf   []byte
-	body  []byte
+	where   map[uint64]*segment
+	off     int64  // where the next record goes in the last segment
+	crc     uint32 // the last record's CRC in the last segment
+	buf     []byte
+	body    []byte
+	changes []change
+
+	// fail, when set (by a test, before the writes it affects are
+	// submitted), is asked before each write ("write") and fdatasync
+	// ("sync") of a record; an error it returns is that call's (a full
+	// disk, an I/O error).
+	fail func(what string) error
 }
 
 type segment struct {
@@ -350,8 +357,20 @@ func (l *Log) commitLoop() {
 // write (every notification acknowledged before its commit) writes nothing.
 func (l *Log) commit(group []*op, lazy []uint64, sync bool) error {
 	body := l.body[:0]
-	var puts []uint64
-	var removed []uint64
+	changes := l.changes[:0] // in record order
+	// freed: what the record removes because it was delivered or expired,
+	// not a tile update it replaces (if the record fails, the replaced
+	// one is queued again, see Embedded.takeFailed).
+	var freed map[uint64]struct{}
+	free := func(seqs []uint64) {
+		if freed == nil {
+			freed = make(map[uint64]struct{}, len(seqs))
+		}
+		for _, seq := range seqs {
+			freed[seq] = struct{}{}
+			changes = append(changes, change{seq: seq})
+		}
+	}
 	durable := false
 	for _, o := range group {
 		switch o.kind {
@@ -361,50 +380,53 @@ func (l *Log) commit(group []*op, lazy []uint64, sync bool) error {
 			durable = true
 			if o.replace != 0 {
 				body = appendRemove(body, []uint64{o.replace})
-				removed = append(removed, o.replace)
+				changes = append(changes, change{seq: o.replace})
 			}
 			if o.state.CompareAndSwap(opQueued, opApplied) {
 				body = appendPut(body, o.data)
-				puts = append(puts, o.seq)
+				changes = append(changes, change{seq: o.seq, put: true})
 			}
 		case opRemove:
 			durable = true
 			body = appendRemove(body, o.seqs)
-			removed = append(removed, o.seqs...)
+			free(o.seqs)
 		}
 	}
 	if len(lazy) > 0 {
 		body = appendRemove(body, lazy)
-		removed = append(removed, lazy...)
+		free(lazy)
 	}
-	l.body = body
+	l.body, l.changes = body, changes
 	if len(body) == 0 {
 		return nil
 	}
-	if err := l.write(body, sync && durable, removed); err != nil {
+	if err := l.write(body, sync && durable, freed); err != nil {
 		return err
 	}
 	last := l.segs[len(l.segs)-1]
-	for _, seq := range removed {
-		if s := l.where[seq]; s != nil {
+	for _, c := range changes {
+		if s := l.where[c.seq]; s != nil {
 			s.live--
-			delete(l.where, seq)
+			delete(l.where, c.seq)
 		}
-	}
-	for _, seq := range puts {
-		if s := l.where[seq]; s != nil { // a notification moved in again
-			s.live--
+		if c.put {
+			l.where[c.seq] = last
+			last.live++
 		}
-		l.where[seq] = last
-		last.live++
 	}
 	l.deleteDead()
 	return nil
 }
 
+// change is one entry of a commit's record, for the index (Log.where).
+type change struct {
+	seq uint64
+	put bool // else a removal
+}
+
 // write appends body as a record to the last segment, starting a new
 // segment first when the last is full.
-func (l *Log) write(body []byte, sync bool, removed []uint64) error {
+func (l *Log) write(body []byte, sync bool, freed map[uint64]struct{}) error {
 	if len(l.segs) == 0 { // a fresh start could not create its segment
 		if err := l.startSegment(l.nextID); err != nil {
 			return err
@@ -421,7 +443,7 @@ func (l *Log) write(body []byte, sync bool, removed []uint64) error {
 	}
 	// A full disk: if nothing written before stays queued after this
 	// record, the old segments go and the record starts a new one.
-	if l.nothingLiveBut(removed) {
+	if l.nothingLiveBut(freed) {
 		slog.Info("store: notification log: a write failed; starting a new segment in place of segments that hold nothing queued", "err", err)
 		for _, s := range l.segs {
 			s.live = 0
@@ -437,15 +459,17 @@ func (l *Log) write(body []byte, sync bool, removed []uint64) error {
 }
 
 // nothingLiveBut reports whether every queued notification of the log is
-// among removed.
-func (l *Log) nothingLiveBut(removed []uint64) bool {
-	n := 0
-	for _, seq := range removed {
-		if l.where[seq] != nil {
-			n++
+// in freed.
+func (l *Log) nothingLiveBut(freed map[uint64]struct{}) bool {
+	if len(freed) < len(l.where) {
+		return false
+	}
+	for seq := range l.where {
+		if _, ok := freed[seq]; !ok {
+			return false
 		}
 	}
-	return n == len(l.where)
+	return true
 }
 
 // deleteAll deletes every segment (none holds a queued notification).
@@ -467,10 +491,16 @@ func (l *Log) writeRecord(body []byte, sync bool) error {
 	last := l.segs[len(l.segs)-1]
 	buf, crc := appendRecord(l.buf[:0], l.crc, body)
 	l.buf = buf
+	if err := l.injected("write"); err != nil {
+		return fmt.Errorf("write %s: %w", last.path, err)
+	}
 	if _, err := last.f.WriteAt(buf, l.off); err != nil {
 		return fmt.Errorf("write %s: %w", last.path, err)
 	}
 	if sync {
+		if err := l.injected("sync"); err != nil {
+			return fmt.Errorf("sync %s: %w", last.path, err)
+		}
 		if err := unix.Fdatasync(int(last.f.Fd())); err != nil {
 			return fmt.Errorf("sync %s: %w", last.path, err)
 		}
@@ -478,6 +508,14 @@ func (l *Log) writeRecord(body []byte, sync bool) error {
 	l.off += int64(len(buf))
 	l.crc = crc
 	return nil
+}
+
+// injected is the test hook's verdict on the next write or sync.
+func (l *Log) injected(what string) error {
+	if l.fail == nil {
+		return nil
+	}
+	return l.fail(what)
 }
 
 // roll starts a new segment and copies into it the notifications still

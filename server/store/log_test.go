@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -274,4 +276,68 @@ func FuzzParseSegment(f *testing.F) {
 			t.Fatalf("a framed body reads %d of %d bytes, %d of %d entries", v, len(rec), len(got), len(es))
 		}
 	})
+}
+
+// failWrites makes the next n record writes of l fail as on a full disk
+// (ENOSPC, nothing written). Call it while nothing is being committed.
+func failWrites(l *Log, n int) {
+	var mu sync.Mutex
+	l.fail = func(what string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if what == "write" && n > 0 {
+			n--
+			return syscall.ENOSPC
+		}
+		return nil
+	}
+}
+
+// A write that fails may start the log afresh only if nothing written
+// before stays queued. A Seq removed twice in the failed commit (here a
+// tile update replaced while its acknowledgement waits in the lazy
+// removals) counts once: 2 stays queued, so the old segment must stay.
+func TestLogFailedWriteKeepsWhatAReplacedAndAckedSeqDoesNotFree(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := openTestLog(t, dir, DefaultSegmentSize)
+	l.SetRemoveDelay(time.Hour) // the removal of 1 rides on the next commit
+	enqueue(t, l, 1, 0)
+	enqueue(t, l, 2, 0)
+	l.RemoveLater([]uint64{1})
+	failWrites(l, 1)
+	err3 := <-l.EnqueueThen(testNote(3), 1, nil) // replaces 1
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, q := openTestLog(t, dir, DefaultSegmentSize)
+	defer l.Close()
+	want := []uint64{2}
+	if err3 == nil {
+		want = []uint64{2, 3}
+	}
+	if !slices.Equal(q, want) {
+		t.Fatalf("after reopen: %v, want %v (the append of 3: %v)", q, want, err3)
+	}
+}
+
+// A tile update's replacement does not free the segment of the update it
+// replaces: if the commit fails, the replaced update stays queued (the
+// store puts it back), so it must stay on disk too, however often the
+// write fails.
+func TestLogFailedReplacementKeepsTheReplaced(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := openTestLog(t, dir, DefaultSegmentSize)
+	enqueue(t, l, 1, 0)
+	failWrites(l, 2)
+	if err := <-l.EnqueueThen(testNote(2), 1, nil); err == nil {
+		t.Fatal("an append whose writes failed succeeded")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, q := openTestLog(t, dir, DefaultSegmentSize)
+	defer l.Close()
+	if want := []uint64{1}; !slices.Equal(q, want) {
+		t.Fatalf("after reopen: %v, want %v", q, want)
+	}
 }
