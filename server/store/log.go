@@ -26,10 +26,16 @@ import (
 //
 // Segments are preallocated (fallocate), so that a commit's fdatasync need
 // not write the file's size; a segment that cannot be preallocated (a full
-// disk, a file size limit) grows by its writes instead. The last segment is
-// written until it holds segmentSize bytes; then a new one is started, the
-// notifications still queued in the oldest segment are copied into it, and
-// every leading segment that holds no queued notification is deleted.
+// disk, a file size limit) grows by its writes instead. The last segment
+// takes commits until they fill segmentSize bytes of it; then a new one is
+// started. Every leading segment that holds no queued notification is
+// deleted (only leading ones: a later segment may hold the removal of a
+// notification put in an earlier one). So that a notification queued for a
+// long time does not keep every segment after it, a roll compacts the
+// oldest segment, copying its queued notifications into the new one (in
+// records of copyChunk bytes at most), when little of it is still queued or
+// when the files hold much more than is queued; the copies do not count
+// towards the new segment's size, so a commit never rolls twice.
 // Removals are records too, written with the next commit or, when none
 // comes, by a timer without an fdatasync of their own: a removal need not be
 // durable (see backend.Queue.Remove).
@@ -61,9 +67,12 @@ type Log struct {
 	segs    []*segment // in order; the last is written (none after a failed fresh start)
 	nextID  uint64     // the next segment's id
 	// where says which segment holds each queued notification.
-	where   map[uint64]*segment
-	off     int64  // where the next record goes in the last segment
-	crc     uint32 // the last record's CRC in the last segment
+	where map[uint64]loc
+	off   int64  // where the next record goes in the last segment
+	crc   uint32 // the last record's CRC in the last segment
+	// fresh is how many bytes of commits (not of compaction copies) the
+	// last segment holds: it rolls when they would pass segSize.
+	fresh   int64
 	buf     []byte
 	body    []byte
 	changes []change
@@ -80,7 +89,20 @@ type segment struct {
 	path string
 	f    *os.File // the last segment's only
 	live int      // notifications in it still queued
+	// liveBytes is the size of their put entries; size the segment's
+	// valid length.
+	liveBytes, size int64
 }
+
+// loc is where a queued notification's put entry is: its segment and the
+// entry's size.
+type loc struct {
+	seg  *segment
+	size int64
+}
+
+// putSize is what a put entry of data counts in segment.liveBytes.
+func putSize(data []byte) int64 { return int64(len(data)) + 12 }
 
 // DefaultSegmentSize is how large a segment grows before the next starts.
 const DefaultSegmentSize = 16 << 20
@@ -105,7 +127,7 @@ func openLog(dir string, segSize int64) (*Log, []*Notification, error) {
 		return nil, nil, fmt.Errorf("store: create notification log: %w", err)
 	}
 	l := &Log{dir: dir, ops: make(chan *op, maxGroup), done: make(chan struct{}),
-		removeDelay: DefaultRemoveDelay, segSize: segSize, where: map[uint64]*segment{}}
+		removeDelay: DefaultRemoveDelay, segSize: segSize, where: map[uint64]loc{}}
 	queued, err := l.recover()
 	if err != nil {
 		l.closeFiles()
@@ -161,10 +183,13 @@ func readSegments(dir string, fn func(s *segment, e entry, n *Notification)) (se
 				var n *Notification
 				if e.kind == entryPut {
 					n = new(Notification)
-					if err := json.Unmarshal(e.data, n); err != nil && bad == nil {
+					err := json.Unmarshal(e.data, n)
+					if err == nil && n.Seq != e.seq {
+						err = fmt.Errorf("seq %d in a put of seq %d", n.Seq, e.seq)
+					}
+					if err != nil && bad == nil {
 						bad = fmt.Errorf("segment %s: notification: %w", filepath.Base(s.path), err)
 					}
-					e.seq = n.Seq
 				}
 				fn(s, e, n)
 			}
@@ -172,6 +197,7 @@ func readSegments(dir string, fn func(s *segment, e entry, n *Notification)) (se
 		if bad != nil {
 			return nil, 0, 0, bad
 		}
+		s.size = int64(v)
 		segs = append(segs, s)
 		valid, crc = int64(v), c
 	}
@@ -185,19 +211,13 @@ func (l *Log) recover() ([]*Notification, error) {
 	segs, valid, crc, err := readSegments(l.dir, func(s *segment, e entry, n *Notification) {
 		switch e.kind {
 		case entryPut:
-			if old := l.where[e.seq]; old != nil {
-				old.live--
-			}
+			l.unindex(e.seq)
 			queued[e.seq] = n
-			l.where[e.seq] = s
-			s.live++
+			l.index(e.seq, s, putSize(e.data))
 		case entryRemove:
 			for _, seq := range e.seqs {
-				if s := l.where[seq]; s != nil {
-					s.live--
-					delete(l.where, seq)
-					delete(queued, seq)
-				}
+				l.unindex(seq)
+				delete(queued, seq)
 			}
 		}
 	})
@@ -227,6 +247,7 @@ func (l *Log) recover() ([]*Notification, error) {
 			return nil, fmt.Errorf("sync %s: %w", last.path, err)
 		}
 		l.off, l.crc = valid, crc
+		l.fresh = valid
 	}
 	l.deleteDead()
 	out := make([]*Notification, 0, len(queued))
@@ -238,6 +259,22 @@ func (l *Log) recover() ([]*Notification, error) {
 }
 
 func compareSeq(a, b uint64) int { return cmp.Compare(a, b) }
+
+// index records that seq's put entry of size bytes is in s.
+func (l *Log) index(seq uint64, s *segment, size int64) {
+	l.where[seq] = loc{s, size}
+	s.live++
+	s.liveBytes += size
+}
+
+// unindex forgets where seq is (it was removed, or is put again).
+func (l *Log) unindex(seq uint64) {
+	if w, ok := l.where[seq]; ok {
+		w.seg.live--
+		w.seg.liveBytes -= w.size
+		delete(l.where, seq)
+	}
+}
 
 // preallocate reserves the segment's space, so that a commit's fdatasync
 // need not write the file size; where it cannot (no space, a file size
@@ -269,7 +306,7 @@ func (l *Log) startSegment(id uint64) error {
 	}
 	s.f = f
 	l.segs = append(l.segs, s)
-	l.off, l.crc = 0, segmentSeed(id)
+	l.off, l.crc, l.fresh = 0, segmentSeed(id), 0
 	return nil
 }
 
@@ -383,8 +420,8 @@ func (l *Log) commit(group []*op, lazy []uint64, sync bool) error {
 				changes = append(changes, change{seq: o.replace})
 			}
 			if o.state.CompareAndSwap(opQueued, opApplied) {
-				body = appendPut(body, o.data)
-				changes = append(changes, change{seq: o.seq, put: true})
+				body = appendPut(body, o.seq, o.data)
+				changes = append(changes, change{seq: o.seq, size: putSize(o.data)})
 			}
 		case opRemove:
 			durable = true
@@ -405,13 +442,9 @@ func (l *Log) commit(group []*op, lazy []uint64, sync bool) error {
 	}
 	last := l.segs[len(l.segs)-1]
 	for _, c := range changes {
-		if s := l.where[c.seq]; s != nil {
-			s.live--
-			delete(l.where, c.seq)
-		}
-		if c.put {
-			l.where[c.seq] = last
-			last.live++
+		l.unindex(c.seq)
+		if c.size > 0 {
+			l.index(c.seq, last, c.size)
 		}
 	}
 	l.deleteDead()
@@ -420,8 +453,8 @@ func (l *Log) commit(group []*op, lazy []uint64, sync bool) error {
 
 // change is one entry of a commit's record, for the index (Log.where).
 type change struct {
-	seq uint64
-	put bool // else a removal
+	seq  uint64
+	size int64 // a put's (putSize); 0 for a removal
 }
 
 // write appends body as a record to the last segment, starting a new
@@ -432,13 +465,14 @@ func (l *Log) write(body []byte, sync bool, freed map[uint64]struct{}) error {
 			return err
 		}
 	}
-	if l.off > 0 && l.off+int64(len(body)) > l.segSize {
+	if l.fresh > 0 && l.fresh+recordHeader+int64(len(body)) > l.segSize {
 		if err := l.roll(); err != nil {
 			return err
 		}
 	}
 	err := l.writeRecord(body, sync)
 	if err == nil {
+		l.fresh += recordHeader + int64(len(body))
 		return nil
 	}
 	// A full disk: if nothing written before stays queued after this
@@ -446,14 +480,16 @@ func (l *Log) write(body []byte, sync bool, freed map[uint64]struct{}) error {
 	if l.nothingLiveBut(freed) {
 		slog.Info("store: notification log: a write failed; starting a new segment in place of segments that hold nothing queued", "err", err)
 		for _, s := range l.segs {
-			s.live = 0
+			s.live, s.liveBytes = 0, 0
 		}
 		clear(l.where)
 		l.deleteAll()
 		if err2 := l.startSegment(l.nextID); err2 != nil {
 			return errors.Join(err, err2)
 		}
-		err = l.writeRecord(body, sync)
+		if err = l.writeRecord(body, sync); err == nil {
+			l.fresh += recordHeader + int64(len(body))
+		}
 	}
 	return err
 }
@@ -489,6 +525,9 @@ func (l *Log) deleteAll() {
 // writeRecord writes body as the next record of the last segment.
 func (l *Log) writeRecord(body []byte, sync bool) error {
 	last := l.segs[len(l.segs)-1]
+	if len(body) > maxRecord {
+		return fmt.Errorf("write %s: a record of %d bytes, more than %d", last.path, len(body), maxRecord)
+	}
 	buf, crc := appendRecord(l.buf[:0], l.crc, body)
 	l.buf = buf
 	if err := l.injected("write"); err != nil {
@@ -507,6 +546,7 @@ func (l *Log) writeRecord(body []byte, sync bool) error {
 	}
 	l.off += int64(len(buf))
 	l.crc = crc
+	last.size = l.off
 	return nil
 }
 
@@ -518,46 +558,75 @@ func (l *Log) injected(what string) error {
 	return l.fail(what)
 }
 
-// roll starts a new segment and copies into it the notifications still
-// queued in the oldest segment, so that it can be deleted.
+// roll starts a new segment and compacts the oldest one when little of it
+// is still queued (less than a quarter of its bytes), or when the segments
+// hold more than twice what is queued and two segments: its queued
+// notifications are copied into the new segment, so that it can be deleted.
+// One segment a roll: a roll copies at most a segment's worth.
 func (l *Log) roll() error {
-	oldest := l.segs[0]
 	if err := l.startSegment(l.nextID); err != nil {
 		return err
 	}
-	if oldest == l.segs[len(l.segs)-1] || oldest.live == 0 {
+	oldest := l.segs[0]
+	if len(l.segs) < 2 || oldest.live == 0 {
 		return nil
 	}
-	data, err := os.ReadFile(oldest.path)
-	if err != nil {
-		return fmt.Errorf("compact %s: %w", oldest.path, err)
+	var total, live int64
+	for _, s := range l.segs {
+		total += s.size
+		live += s.liveBytes
 	}
+	if oldest.liveBytes*4 >= oldest.size && total <= 2*live+2*l.segSize {
+		return nil
+	}
+	return l.compact(oldest)
+}
+
+// compact copies the notifications still queued in s into the last segment.
+func (l *Log) compact(s *segment) error {
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return fmt.Errorf("compact %s: %w", s.path, err)
+	}
+	last := l.segs[len(l.segs)-1]
+	off, crc, fresh := l.off, l.crc, l.fresh
+	var moved []change
+	seen := map[uint64]struct{}{}
 	body := []byte(nil)
-	var moved []uint64
-	parseSegment(data, segmentSeed(oldest.id), func(es []entry) {
+	var werr error
+	written := false
+	parseSegment(data, segmentSeed(s.id), func(es []entry) {
 		for _, e := range es {
-			if e.kind != entryPut {
+			if werr != nil || e.kind != entryPut || l.where[e.seq].seg != s {
 				continue
 			}
-			var n struct {
-				Seq uint64 `json:"seq"`
+			if _, dup := seen[e.seq]; dup {
+				continue
 			}
-			if json.Unmarshal(e.data, &n) == nil && l.where[n.Seq] == oldest && !slices.Contains(moved, n.Seq) {
-				body = appendPut(body, e.data)
-				moved = append(moved, n.Seq)
+			seen[e.seq] = struct{}{}
+			body = appendPut(body, e.seq, e.data)
+			moved = append(moved, change{seq: e.seq, size: putSize(e.data)})
+			if len(body) >= copyChunk {
+				werr = l.writeRecord(body, false)
+				body, written = body[:0], true
 			}
 		}
 	})
-	if len(body) > 0 {
-		if err := l.writeRecord(body, true); err != nil {
-			return fmt.Errorf("compact %s: %w", oldest.path, err)
+	if werr == nil && len(body) > 0 {
+		werr = l.writeRecord(body, true)
+	} else if werr == nil && written {
+		if werr = l.injected("sync"); werr == nil {
+			werr = unix.Fdatasync(int(last.f.Fd()))
 		}
 	}
-	last := l.segs[len(l.segs)-1]
-	for _, seq := range moved {
-		l.where[seq].live--
-		l.where[seq] = last
-		last.live++
+	if werr != nil {
+		l.off, l.crc, l.fresh = off, crc, fresh
+		last.size = off
+		return fmt.Errorf("compact %s: %w", s.path, werr)
+	}
+	for _, c := range moved {
+		l.unindex(c.seq)
+		l.index(c.seq, last, c.size)
 	}
 	return nil
 }

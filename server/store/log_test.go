@@ -247,8 +247,8 @@ func TestOpenMovesQueuedNotificationsIntoTheLog(t *testing.T) {
 func FuzzParseSegment(f *testing.F) {
 	var seg []byte
 	crc := segmentSeed(1)
-	seg, crc = appendRecord(seg, crc, appendPut(nil, []byte(`{"seq":1,"payload":"AAAA"}`)))
-	seg, _ = appendRecord(seg, crc, appendRemove(appendPut(nil, []byte(`{"seq":2}`)), []uint64{1, 300}))
+	seg, crc = appendRecord(seg, crc, appendPut(nil, 1, []byte(`{"seq":1,"payload":"AAAA"}`)))
+	seg, _ = appendRecord(seg, crc, appendRemove(appendPut(nil, 2, []byte(`{"seq":2}`)), []uint64{1, 300}))
 	f.Add(seg, uint64(1))
 	f.Add(seg[:len(seg)-3], uint64(1))
 	f.Add(append(slices.Clone(seg), make([]byte, 64)...), uint64(1))
@@ -338,6 +338,64 @@ func TestLogFailedReplacementKeepsTheReplaced(t *testing.T) {
 	l, q := openTestLog(t, dir, DefaultSegmentSize)
 	defer l.Close()
 	if want := []uint64{1}; !slices.Equal(q, want) {
+		t.Fatalf("after reopen: %v, want %v", q, want)
+	}
+}
+
+// maxSegmentID is the id of the newest segment file of dir.
+func maxSegmentID(t *testing.T, dir string) uint64 {
+	t.Helper()
+	ids, err := segmentIDs(dir)
+	if err != nil || len(ids) == 0 {
+		t.Fatalf("segments %v %v", ids, err)
+	}
+	return ids[len(ids)-1]
+}
+
+// With more notifications queued than a segment holds, a commit does not
+// roll and copy them all again: N commits start O(N × record / segment)
+// segments, the files stay a few times the queued data, and a reopen finds
+// every notification.
+func TestLogManyQueuedDoesNotRollEveryCommit(t *testing.T) {
+	dir := t.TempDir()
+	const segSize = 4096 // about 15 notifications
+	l, _ := openTestLog(t, dir, segSize)
+	var want []uint64
+	for seq := uint64(1); seq <= 60; seq++ { // about 4 segments, all queued
+		enqueue(t, l, seq, 0)
+		want = append(want, seq)
+	}
+	before := maxSegmentID(t, dir)
+	const n = 300
+	for seq := uint64(1000); seq < 1000+n; seq++ {
+		enqueue(t, l, seq, 0)
+		if seq > 1000 {
+			l.RemoveLater([]uint64{seq - 1})
+		}
+	}
+	want = append(want, 1000+n-1)
+	// 300 records of about 270 bytes fill 20 segments; copies add none.
+	if started := maxSegmentID(t, dir) - before; started > 30 {
+		t.Fatalf("%d commits started %d segments", n, started)
+	}
+	var total int64
+	ids, _ := segmentIDs(dir)
+	for _, id := range ids {
+		fi, err := os.Stat(segmentPath(dir, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += fi.Size()
+	}
+	if total > 16*segSize {
+		t.Fatalf("%d segment files of %d bytes for 61 queued notifications", len(ids), total)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, q := openTestLog(t, dir, segSize)
+	defer l.Close()
+	if !slices.Equal(q, want) {
 		t.Fatalf("after reopen: %v, want %v", q, want)
 	}
 }

@@ -16,8 +16,8 @@ import (
 //	        the initial value
 //	body    entries, one after the other
 //
-// An entry is a kind byte, then for entryPut a uvarint length and the
-// notification's JSON, and for entryRemove a uvarint count and that many
+// An entry is a kind byte, then for entryPut the notification's Seq
+// (uvarint), a uvarint length and the notification's JSON, and for entryRemove a uvarint count and that many
 // uvarint Seqs. The first record that does not check (short, a length out of
 // bounds, a CRC that does not match, an entry that does not parse) ends the
 // segment: what follows was never acknowledged (a torn write, or the zeros of
@@ -26,8 +26,12 @@ import (
 
 const (
 	recordHeader = 8
-	// maxRecord bounds a record's body; a larger length is damage.
+	// maxRecord bounds a record's body; a larger length is damage, and a
+	// larger body is never written.
 	maxRecord = 256 << 20
+	// copyChunk is the size from which the notifications a compaction
+	// copies go on in another record.
+	copyChunk = 4 << 20
 
 	entryPut    byte = 1
 	entryRemove byte = 2
@@ -51,9 +55,10 @@ type entry struct {
 	seqs []uint64
 }
 
-// appendPut adds a put entry to a record body.
-func appendPut(body []byte, data []byte) []byte {
+// appendPut adds a put entry (the notification seq, as JSON) to a record body.
+func appendPut(body []byte, seq uint64, data []byte) []byte {
 	body = append(body, entryPut)
+	body = binary.AppendUvarint(body, seq)
 	body = binary.AppendUvarint(body, uint64(len(data)))
 	return append(body, data...)
 }
@@ -82,13 +87,20 @@ func appendRecord(dst []byte, prev uint32, body []byte) ([]byte, uint32) {
 
 var errBadEntry = errors.New("bad entry")
 
-// parseBody splits a record body into its entries. A put's seq is left 0:
-// the caller decodes the JSON.
+// parseBody splits a record body into its entries.
 func parseBody(body []byte) ([]entry, error) {
 	var out []entry
 	for len(body) > 0 {
 		kind := body[0]
 		body = body[1:]
+		var seq uint64
+		if kind == entryPut {
+			s, k := binary.Uvarint(body)
+			if k <= 0 {
+				return nil, fmt.Errorf("%w: put seq", errBadEntry)
+			}
+			seq, body = s, body[k:]
+		}
 		n, k := binary.Uvarint(body)
 		if k <= 0 {
 			return nil, fmt.Errorf("%w: length", errBadEntry)
@@ -99,7 +111,7 @@ func parseBody(body []byte) ([]entry, error) {
 			if n > uint64(len(body)) {
 				return nil, fmt.Errorf("%w: put of %d bytes, %d left", errBadEntry, n, len(body))
 			}
-			out = append(out, entry{kind: entryPut, data: body[:n:n]})
+			out = append(out, entry{kind: entryPut, seq: seq, data: body[:n:n]})
 			body = body[n:]
 		case entryRemove:
 			if n > uint64(len(body)) { // each Seq takes a byte at least
