@@ -72,7 +72,10 @@ type Log struct {
 	crc   uint32 // the last record's CRC in the last segment
 	// fresh is how many bytes of commits (not of compaction copies) the
 	// last segment holds: it rolls when they would pass segSize.
-	fresh   int64
+	fresh int64
+	// tainted: a failed write left bytes in the last segment that could
+	// not be cut; the next write starts a new segment.
+	tainted bool
 	buf     []byte
 	body    []byte
 	changes []change
@@ -124,6 +127,11 @@ func OpenLog(dir string) (*Log, []*Notification, error) {
 
 func openLog(dir string, segSize int64) (*Log, []*Notification, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("store: create notification log: %w", err)
+	}
+	// The directory's entry in its parent survives a crash (it may have
+	// just been created).
+	if err := syncDir(filepath.Dir(dir)); err != nil {
 		return nil, nil, fmt.Errorf("store: create notification log: %w", err)
 	}
 	l := &Log{dir: dir, ops: make(chan *op, maxGroup), done: make(chan struct{}),
@@ -307,6 +315,7 @@ func (l *Log) startSegment(id uint64) error {
 	s.f = f
 	l.segs = append(l.segs, s)
 	l.off, l.crc, l.fresh = 0, segmentSeed(id), 0
+	l.tainted = false
 	return nil
 }
 
@@ -465,6 +474,11 @@ func (l *Log) write(body []byte, sync bool, freed map[uint64]struct{}) error {
 			return err
 		}
 	}
+	if l.tainted {
+		if err := l.startSegment(l.nextID); err != nil {
+			return err
+		}
+	}
 	if l.fresh > 0 && l.fresh+recordHeader+int64(len(body)) > l.segSize {
 		if err := l.roll(); err != nil {
 			return err
@@ -522,7 +536,8 @@ func (l *Log) deleteAll() {
 	l.segs = l.segs[:0]
 }
 
-// writeRecord writes body as the next record of the last segment.
+// writeRecord writes body as the next record of the last segment. A write
+// or fdatasync that fails leaves nothing of the record: its bytes are cut.
 func (l *Log) writeRecord(body []byte, sync bool) error {
 	last := l.segs[len(l.segs)-1]
 	if len(body) > maxRecord {
@@ -534,13 +549,16 @@ func (l *Log) writeRecord(body []byte, sync bool) error {
 		return fmt.Errorf("write %s: %w", last.path, err)
 	}
 	if _, err := last.f.WriteAt(buf, l.off); err != nil {
+		l.cut(l.off)
 		return fmt.Errorf("write %s: %w", last.path, err)
 	}
 	if sync {
-		if err := l.injected("sync"); err != nil {
-			return fmt.Errorf("sync %s: %w", last.path, err)
+		err := l.injected("sync")
+		if err == nil {
+			err = unix.Fdatasync(int(last.f.Fd()))
 		}
-		if err := unix.Fdatasync(int(last.f.Fd())); err != nil {
+		if err != nil {
+			l.cut(l.off)
 			return fmt.Errorf("sync %s: %w", last.path, err)
 		}
 	}
@@ -548,6 +566,24 @@ func (l *Log) writeRecord(body []byte, sync bool) error {
 	l.crc = crc
 	last.size = l.off
 	return nil
+}
+
+// cut takes what was written past off in the last segment away after a
+// failed write (part of it may be on disk, or reach it later): the file is
+// cut at off, preallocated again (zeros) and synced, so that the refused
+// record never replays. If that fails too, the next write starts a new
+// segment (l.tainted).
+func (l *Log) cut(off int64) {
+	last := l.segs[len(l.segs)-1]
+	err := last.f.Truncate(off)
+	if err == nil {
+		l.preallocate(last.f)
+		err = unix.Fdatasync(int(last.f.Fd()))
+	}
+	if err != nil {
+		slog.Warn("store: notification log: cannot cut a failed write; the next write starts a new segment", "file", last.path, "err", err)
+		l.tainted = true
+	}
 }
 
 // injected is the test hook's verdict on the next write or sync.
@@ -620,6 +656,9 @@ func (l *Log) compact(s *segment) error {
 		}
 	}
 	if werr != nil {
+		if l.off != off {
+			l.cut(off)
+		}
 		l.off, l.crc, l.fresh = off, crc, fresh
 		last.size = off
 		return fmt.Errorf("compact %s: %w", s.path, werr)
@@ -696,6 +735,10 @@ func (l *Log) RemoveLater(seqs []uint64) {
 func (l *Log) takeLazy() []uint64 {
 	l.lazyMu.Lock()
 	defer l.lazyMu.Unlock()
+	if l.lazyTimer != nil { // this commit writes them
+		l.lazyTimer.Stop()
+		l.lazyTimer = nil
+	}
 	s := l.lazy
 	l.lazy = nil
 	return s

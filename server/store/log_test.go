@@ -399,3 +399,34 @@ func TestLogManyQueuedDoesNotRollEveryCommit(t *testing.T) {
 		t.Fatalf("after reopen: %v, want %v", q, want)
 	}
 }
+
+// A record whose fdatasync failed was refused (503), so it never replays:
+// its bytes are cut before the next write, and a restart right after the
+// failure does not find it.
+func TestLogFailedSyncDoesNotReplay(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := openTestLog(t, dir, DefaultSegmentSize)
+	enqueue(t, l, 1, 0)
+	l.fail = func(what string) error {
+		if what == "sync" {
+			return syscall.EIO
+		}
+		return nil
+	}
+	if err := <-l.EnqueueThen(testNote(2), 0, nil); err == nil {
+		t.Fatal("an append whose fdatasync failed succeeded")
+	}
+	if q, err := l.Queued(); err != nil || !slices.Equal(seqsOf(q), []uint64{1}) {
+		t.Fatalf("on disk after the failure: %v %v, want [1]", seqsOf(q), err)
+	}
+	l.fail = nil
+	enqueue(t, l, 3, 0)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, q := openTestLog(t, dir, DefaultSegmentSize)
+	defer l.Close()
+	if want := []uint64{1, 3}; !slices.Equal(q, want) {
+		t.Fatalf("after reopen: %v, want %v", q, want)
+	}
+}
