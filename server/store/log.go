@@ -559,6 +559,12 @@ func (l *Log) writeRecord(body []byte, sync bool) error {
 		}
 		if err != nil {
 			l.cut(l.off)
+			// What this file held unsynced before the record (removals
+			// written without a sync) may have been lost with the pages
+			// the failed writeback marked clean: a record written after
+			// that hole would not be read again. Records go on in a new
+			// segment.
+			l.tainted = true
 			return fmt.Errorf("sync %s: %w", last.path, err)
 		}
 	}

@@ -420,7 +420,13 @@ func TestLogFailedSyncDoesNotReplay(t *testing.T) {
 		t.Fatalf("on disk after the failure: %v %v, want [1]", seqsOf(q), err)
 	}
 	l.fail = nil
+	// The unsynced state of that file is unknown after a failed
+	// fdatasync: the next record starts a new segment.
+	before := len(l.segs)
 	enqueue(t, l, 3, 0)
+	if len(l.segs) != before+1 {
+		t.Fatalf("after a failed fdatasync the next commit wrote into the same segment (%d segments, had %d)", len(l.segs), before)
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
