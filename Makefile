@@ -52,7 +52,7 @@ bench: build
 	DEVICES=2000 DURATION=5s scripts/bench-e2e.sh
 	DEVICES=5000 SERVERS=1 scripts/bench-fleet.sh
 
-## fuzz: every fuzz target for FUZZTIME each (default 30s): payload XML, WebSocket frames, the HTTP push handler, JWTs
+## fuzz: every fuzz target for FUZZTIME each (default 30s): payload XML, WebSocket frames, the HTTP push handler, JWTs, notification log segments
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseToast$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./shared/payload/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseTile$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./shared/payload/
@@ -65,6 +65,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./device/fleet/scenario/
 	$(GO) test -run='^$$' -fuzz='^FuzzReadTargets$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./shared/sender/load/
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./emulator/apps/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseSegment$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./server/store/
 
 ## fuzz-short: a few seconds of every fuzz target (CI); seed corpora also run in `make test`.
 ## A count, not a duration: Go 1.26's fuzz coordinator can fail a run spuriously with

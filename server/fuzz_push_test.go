@@ -68,7 +68,7 @@ func newPushFuzzTarget(f testing.TB) *pushFuzzTarget {
 // gauge, which must agree with it.
 func (tg *pushFuzzTarget) queued(t *testing.T) int {
 	t.Helper()
-	q, err := tg.srv.be.(*store.Embedded).Bolt().Queued()
+	q, err := tg.srv.be.(*store.Embedded).Log().Queued()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -305,7 +305,7 @@ func TestReceivedOnAcknowledgementBeforeTheWrite(t *testing.T) {
 	p := newPhone(t, srv.URL(), "")
 	uri := p.openChannel(t, "com.example.chat", "", false, false).ChannelURI()
 	p.SetAppState("com.example.chat", device.AppState{Running: true})
-	release := be.Bolt().Hold()
+	release := be.Log().Hold()
 	defer release()
 	if a := post(t, "POST", uri, "", "", "", []byte("while the disk waits")); !a.is(200, "Received", "Active", "Connected") {
 		t.Fatalf("answer while every write is held: %+v", a)
@@ -318,5 +318,5 @@ func TestReceivedOnAcknowledgementBeforeTheWrite(t *testing.T) {
 	}
 	release()
 	// A SIGKILL now would find nothing to deliver again.
-	waitFor(t, func() bool { q, err := be.Bolt().Queued(); return err == nil && len(q) == 0 })
+	waitFor(t, func() bool { q, err := be.Log().Queued(); return err == nil && len(q) == 0 })
 }

@@ -74,6 +74,14 @@ type op struct {
 	// writes it, or to opCancelled when RemoveLater comes first.
 	seq   uint64
 	state atomic.Int32
+
+	// For the notification log (Log): what the op asks (opPut, opRemove,
+	// opFunc) and its arguments.
+	kind    int
+	data    []byte   // opPut: the notification's JSON
+	replace uint64   // opPut: the Seq it replaces, or 0
+	seqs    []uint64 // opRemove
+	fn      func()   // opFunc
 }
 
 const (
@@ -107,6 +115,13 @@ func OpenBolt(path string) (*Bolt, error) {
 	existed := statErr == nil
 	if existed && !fi.Mode().IsRegular() {
 		return nil, damaged(path, fmt.Errorf("not a regular file (%s)", fi.Mode().Type()))
+	}
+	if existed {
+		// bbolt reads pages while it opens (the freelist): past the end of
+		// a truncated file that is a SIGBUS, not an error.
+		if err := checkSize(path); err != nil {
+			return nil, damaged(path, err)
+		}
 	}
 	db, err := openDB(path)
 	if errors.Is(err, bolterrors.ErrTimeout) {
@@ -161,6 +176,45 @@ func openDB(path string) (db *bolt.DB, err error) {
 		}
 	}()
 	return bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+}
+
+// boltMagic marks a bbolt meta page.
+const boltMagic = 0xED0CDAED
+
+// checkSize refuses a file shorter than a meta page of it says it is: the
+// meta pages (the first two pages) hold the page size and the number of
+// pages in use (bbolt's meta layout: after the 16-byte page header, magic,
+// version, page size and flags as uint32, the root bucket (16 bytes), the
+// freelist's page and the high-water page id as uint64, little endian on
+// the machines we build for).
+func checkSize(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	pageSize := int64(os.Getpagesize())
+	for i := range int64(2) {
+		var m [64]byte
+		if _, err := f.ReadAt(m[:], i*pageSize); err != nil {
+			return nil // too short for bbolt's own checks to miss
+		}
+		if binary.LittleEndian.Uint32(m[16:]) != boltMagic {
+			continue
+		}
+		ps := int64(binary.LittleEndian.Uint32(m[24:]))
+		if i == 0 && ps >= 512 && ps <= 1<<20 {
+			pageSize = ps
+		}
+		if need := int64(binary.LittleEndian.Uint64(m[56:])) * ps; need > fi.Size() {
+			return fmt.Errorf("truncated: the file is %d bytes, its pages need %d", fi.Size(), need)
+		}
+	}
+	return nil
 }
 
 // check makes sure the file holds every page its meta page claims (a

@@ -1,11 +1,14 @@
 package store
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestBoltKeepsRecordsAcrossReopen(t *testing.T) {
@@ -158,5 +161,39 @@ func TestRemoveLater(t *testing.T) {
 	defer b.Close()
 	if got := queued(); len(got) != 2 || got[0] != 4 || got[1] != 5 {
 		t.Fatalf("after Close and reopen: queued %v, want [4 5]", got)
+	}
+}
+
+// A truncated file is refused with an error, not a SIGBUS: bbolt reads its
+// freelist page while it opens, before the store's own checks.
+func TestBoltRefusesTruncatedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		if err := b.PutDevice(Device{ID: fmt.Sprint("device ", i), TokenHash: make([]byte, 200)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var inUse int64
+	b.DB().View(func(tx *bolt.Tx) error { inUse = tx.Size(); return nil })
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	valid, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := os.Getpagesize()
+	for size := 2 * page; size < int(inUse); size += page { // every cut through the pages in use
+		if err := os.WriteFile(path, valid[:size], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := OpenBolt(path); err == nil {
+			b.Close()
+			t.Fatalf("opened a file cut to %d of %d bytes", size, len(valid))
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ type Embedded struct {
 	closed atomic.Bool
 
 	b   *Bolt
+	log *Log // the queued notifications
 	svc *auth.BoltStore
 	now func() time.Time
 
@@ -87,14 +89,19 @@ var _ backend.Backend = (*Embedded)(nil)
 // Options tune the embedded backend.
 type Options struct {
 	// RemoveDelay bounds how long a removal waits for a commit to ride on
-	// (see Bolt.RemoveLater); 0 means DefaultRemoveDelay.
+	// (see Log.RemoveLater); 0 means DefaultRemoveDelay.
 	RemoveDelay time.Duration
 	// Now is the time source (counters' expiry, Seqs of old files); nil
 	// means time.Now.
 	Now func() time.Time
 }
 
-// Open opens (or creates) the embedded backend's file at path and loads it.
+// LogDir is the notification log's directory for the store file at path.
+func LogDir(path string) string { return path + "-queue" }
+
+// Open opens (or creates) the embedded backend's file at path and its
+// notification log (LogDir) and loads them. Notifications queued in the file
+// by a server from before the log are moved into the log.
 func Open(path string, o Options) (*Embedded, error) {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -103,18 +110,54 @@ func Open(path string, o Options) (*Embedded, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.SetRemoveDelay(o.RemoveDelay)
-	e, err := load(b, o.Now)
+	l, queued, err := OpenLog(LogDir(path))
 	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	l.SetRemoveDelay(o.RemoveDelay)
+	e, err := load(b, l, queued, o.Now)
+	if err != nil {
+		l.Close()
 		b.Close()
 		return nil, fmt.Errorf("store: load %s: %w", path, err)
 	}
 	return e, nil
 }
 
-func load(b *Bolt, now func() time.Time) (*Embedded, error) {
+// migrate moves the notifications queued in the bbolt file (a server from
+// before the notification log) into the log: written to the log durably,
+// then deleted from the file. A crash between the two moves them again at
+// the next start; the log keeps one of each Seq.
+func migrate(b *Bolt, l *Log, queued []*Notification) ([]*Notification, error) {
+	old, err := b.Queued()
+	if err != nil || len(old) == 0 {
+		return queued, err
+	}
+	chans := make([]<-chan error, 0, len(old))
+	seqs := make([]uint64, 0, len(old))
+	for _, n := range old {
+		chans = append(chans, l.EnqueueThen(n, 0, nil))
+		seqs = append(seqs, n.Seq)
+	}
+	for _, c := range chans {
+		if err := <-c; err != nil {
+			return nil, fmt.Errorf("move queued notifications into the log: %w", err)
+		}
+	}
+	if err := b.Remove(seqs); err != nil {
+		return nil, fmt.Errorf("move queued notifications into the log: %w", err)
+	}
+	slog.Info("store: moved queued notifications from the data file into the notification log", "count", len(old))
+	for _, n := range old {
+		queued, _ = backend.InsertBySeq(queued, n)
+	}
+	return queued, nil
+}
+
+func load(b *Bolt, l *Log, queued []*Notification, now func() time.Time) (*Embedded, error) {
 	e := &Embedded{
-		b: b, seed: maphash.MakeSeed(), now: now,
+		b: b, log: l, seed: maphash.MakeSeed(), now: now,
 		devices: map[string]Device{}, channels: map[string]Channel{}, apps: map[string]map[string]string{},
 		queues: map[string][]*Notification{}, counts: map[string]int{},
 		presence: map[string]backend.Presence{}, counters: map[string]*counter{},
@@ -143,7 +186,7 @@ func load(b *Bolt, now func() time.Time) (*Embedded, error) {
 		e.channels[c.Token] = c
 		e.appsOf(c.DeviceID)[c.App] = c.Token
 	}
-	queued, err := b.Queued()
+	queued, err = migrate(b, l, queued)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +203,7 @@ func load(b *Bolt, now func() time.Time) (*Embedded, error) {
 		e.queued++
 		e.queuedBytes += int64(len(n.Payload))
 	}
-	if err := b.Remove(orphans); err != nil {
+	if err := l.Remove(orphans); err != nil {
 		return nil, err
 	}
 	reserved, err := b.SeqReserved()
@@ -202,13 +245,16 @@ func (e *Embedded) lockDevice(id string) func() {
 // Bolt returns the file underneath, for tests and tools.
 func (e *Embedded) Bolt() *Bolt { return e.b }
 
+// Log returns the notification log underneath, for tests and tools.
+func (e *Embedded) Log() *Log { return e.log }
+
 // Services implements backend.Backend.
 func (e *Embedded) Services() auth.Store { return e.svc }
 
 // Close implements backend.Backend: pending writes are finished first.
 func (e *Embedded) Close() error {
 	e.closed.Store(true)
-	return e.b.Close()
+	return errors.Join(e.log.Close(), e.b.Close())
 }
 
 // open fails once the backend is closed.
@@ -381,9 +427,12 @@ func (e *Embedded) DeleteChannel(_ context.Context, c Channel) error {
 		}
 	}
 	e.qmu.Unlock()
-	if err := e.b.DeleteChannel(old.Token, seqs); err != nil {
+	if err := e.b.DeleteChannel(old.Token, nil); err != nil {
 		return err
 	}
+	// Its notifications need not be removed durably: a notification whose
+	// channel is gone is dropped when the store is loaded.
+	e.log.RemoveLater(seqs)
 	e.mu.Lock()
 	delete(e.channels, old.Token)
 	delete(e.apps[old.DeviceID], old.App)
@@ -405,7 +454,7 @@ func (e *Embedded) DeleteChannel(_ context.Context, c Channel) error {
 	})
 	delete(e.counts, old.Token)
 	e.qmu.Unlock()
-	e.b.RemoveLater(late)
+	e.log.RemoveLater(late)
 	return nil
 }
 
@@ -582,7 +631,7 @@ func (e *Embedded) Append(_ context.Context, n *Notification, limit int) (backen
 	}
 	if len(expired) > 0 {
 		e.expired += e.dropWhere(n.DeviceID, func(o *Notification) bool { return !now.Before(o.ExpiresAt) })
-		e.b.RemoveLater(expired)
+		e.log.RemoveLater(expired)
 	}
 	count := e.counts[n.Channel]
 	if replaced != nil {
@@ -607,7 +656,7 @@ func (e *Embedded) Append(_ context.Context, n *Notification, limit int) (backen
 	e.queuedBytes += int64(len(n.Payload))
 	// Submitted under qmu, so writes reach the file in Seq order; the
 	// commit loop never takes qmu (a failure is taken out later).
-	a.Durable = e.b.EnqueueThen(n, a.Replaced, func(err error) {
+	a.Durable = e.log.EnqueueThen(n, a.Replaced, func(err error) {
 		if err == nil {
 			return
 		}
@@ -644,8 +693,8 @@ func (e *Embedded) takeFailed() {
 	}
 }
 
-// Remove implements backend.Queue: the deletion rides on the next commit
-// (Bolt.RemoveLater).
+// Remove implements backend.Queue: the removal rides on the next commit
+// (Log.RemoveLater).
 func (e *Embedded) Remove(_ context.Context, dev string, seqs []uint64) error {
 	if err := e.open(); err != nil {
 		return err
@@ -657,7 +706,7 @@ func (e *Embedded) Remove(_ context.Context, dev string, seqs []uint64) error {
 	e.takeFailed()
 	e.dropWhere(dev, func(n *Notification) bool { return slices.Contains(seqs, n.Seq) })
 	e.qmu.Unlock()
-	e.b.RemoveLater(seqs)
+	e.log.RemoveLater(seqs)
 	return nil
 }
 
@@ -701,7 +750,7 @@ func (e *Embedded) Sweep(_ context.Context, now time.Time) (int, error) {
 	count := len(gone) + e.expired
 	e.expired = 0
 	e.qmu.Unlock()
-	e.b.RemoveLater(gone)
+	e.log.RemoveLater(gone)
 	e.cmu.Lock()
 	for k, c := range e.counters {
 		if !now.Before(c.expires) {

@@ -91,7 +91,7 @@ func TestFailedAppendPutsBackWhatItReplaced(t *testing.T) {
 	if err := <-first.Durable; err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Bolt().Close(); err != nil { // every later write fails
+	if err := e.Log().Close(); err != nil { // every later write fails
 		t.Fatal(err)
 	}
 	second := appendOne(t, e, "tile", "", now)
@@ -139,7 +139,7 @@ func TestAcknowledgedBeforeItsCommitIsNeverWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Hold the commit loop: the next Enqueue waits behind it.
-	release := e.Bolt().Hold()
+	release := e.Log().Hold()
 	a := appendOne(t, e, "tile", "", now) // replaces old
 	if a.Replaced != old.Seq {
 		t.Fatalf("replaced %d, want %d", a.Replaced, old.Seq)
@@ -153,7 +153,7 @@ func TestAcknowledgedBeforeItsCommitIsNeverWritten(t *testing.T) {
 		t.Fatalf("durable: %v", err)
 	}
 	// What a SIGKILL now would leave: the file, read again.
-	q, err := e.Bolt().Queued()
+	q, err := e.Log().Queued()
 	if err != nil {
 		t.Fatal(err)
 	}

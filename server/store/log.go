@@ -1,0 +1,845 @@
+package store
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Log is the notification log: queued notifications and their removals as
+// records in append-only segment files, one record, one write and one
+// fdatasync per group commit. bbolt, which pays two fdatasyncs per commit
+// (its data pages, then its meta page), keeps devices, channels and the Seq
+// reservation; why this is worth its own code is measured in
+// docs/benchmarks.md.
+//
+// Segments are preallocated (fallocate), so that a commit's fdatasync need
+// not write the file's size; a segment that cannot be preallocated (a full
+// disk, a file size limit) grows by its writes instead. The last segment
+// takes commits until they fill segmentSize bytes of it; then a new one is
+// started. Every leading segment that holds no queued notification is
+// deleted (only leading ones: a later segment may hold the removal of a
+// notification put in an earlier one). So that a notification queued for a
+// long time does not keep every segment after it, a roll compacts the
+// oldest segment, copying its queued notifications into the new one (in
+// records of copyChunk bytes at most), when little of it is still queued or
+// when the files hold much more than is queued; the copies do not count
+// towards the new segment's size, so a commit never rolls twice.
+// Removals are records too, written with the next commit or, when none
+// comes, by a timer without an fdatasync of their own: a removal need not be
+// durable (see backend.Queue.Remove).
+//
+// After a failed write (a full disk) nothing is acknowledged; the next
+// commit writes at the same place again, unless no notification written
+// before would still be queued after it: then the old segments are deleted
+// and the commit goes into a new one (the acknowledgements of a device made
+// room).
+type Log struct {
+	dir  string
+	ops  chan *op
+	done chan struct{}
+
+	mu     sync.RWMutex // guards closed against submit
+	closed bool
+
+	// unwritten holds the Enqueue ops not yet committed, by Seq, so that
+	// RemoveLater can cancel their write.
+	unwritten sync.Map
+
+	lazyMu      sync.Mutex
+	lazy        []uint64
+	lazyTimer   *time.Timer
+	removeDelay time.Duration
+
+	// The rest belongs to the commit loop (and to OpenLog before it starts).
+	segSize int64
+	segs    []*segment // in order; the last is written (none after a failed fresh start)
+	nextID  uint64     // the next segment's id
+	// where says which segment holds each queued notification.
+	where map[uint64]loc
+	off   int64  // where the next record goes in the last segment
+	crc   uint32 // the last record's CRC in the last segment
+	// fresh is how many bytes of commits (not of compaction copies) the
+	// last segment holds: it rolls when they would pass segSize.
+	fresh int64
+	// tainted: a failed write left bytes in the last segment that could
+	// not be cut; the next write starts a new segment.
+	tainted bool
+	buf     []byte
+	body    []byte
+	changes []change
+
+	// fail, when set (by a test, before the writes it affects are
+	// submitted), is asked before each write ("write") and fdatasync
+	// ("sync") of a record; an error it returns is that call's (a full
+	// disk, an I/O error).
+	fail func(what string) error
+}
+
+type segment struct {
+	id   uint64
+	path string
+	f    *os.File // the last segment's only
+	live int      // notifications in it still queued
+	// liveBytes is the size of their put entries; size the segment's
+	// valid length.
+	liveBytes, size int64
+}
+
+// loc is where a queued notification's put entry is: its segment and the
+// entry's size.
+type loc struct {
+	seg  *segment
+	size int64
+}
+
+// putSize is what a put entry of data counts in segment.liveBytes.
+func putSize(data []byte) int64 { return int64(len(data)) + 12 }
+
+// DefaultSegmentSize is how large a segment grows before the next starts.
+const DefaultSegmentSize = 16 << 20
+
+// What an op asks of the log's commit loop (op.kind).
+const (
+	opPut    = iota + 1 // a notification (n, data, replace)
+	opRemove            // removals to write durably (seqs)
+	opFunc              // run fn in the loop (Hold)
+)
+
+const segmentExt = ".seg"
+
+// OpenLog opens (or creates) the notification log in dir and returns it
+// with the notifications it holds, in Seq order.
+func OpenLog(dir string) (*Log, []*Notification, error) {
+	return openLog(dir, DefaultSegmentSize)
+}
+
+func openLog(dir string, segSize int64) (*Log, []*Notification, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("store: create notification log: %w", err)
+	}
+	// The directory's entry in its parent survives a crash (it may have
+	// just been created).
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return nil, nil, fmt.Errorf("store: create notification log: %w", err)
+	}
+	l := &Log{dir: dir, ops: make(chan *op, maxGroup), done: make(chan struct{}),
+		removeDelay: DefaultRemoveDelay, segSize: segSize, where: map[uint64]loc{}}
+	queued, err := l.recover()
+	if err != nil {
+		l.closeFiles()
+		return nil, nil, fmt.Errorf("store: notification log %s: %w", dir, err)
+	}
+	go l.commitLoop()
+	return l, queued, nil
+}
+
+// segmentIDs lists the segment files of dir, in order.
+func segmentIDs(dir string) ([]uint64, error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var ids []uint64
+	for _, de := range des {
+		name, ok := strings.CutSuffix(de.Name(), segmentExt)
+		if !ok {
+			continue
+		}
+		id, err := strconv.ParseUint(name, 16, 64)
+		if err != nil || len(name) != 16 {
+			return nil, fmt.Errorf("unexpected file %s in the log directory", de.Name())
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+func segmentPath(dir string, id uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("%016x%s", id, segmentExt))
+}
+
+// readSegments replays every segment of dir: fn gets each entry, with its
+// segment, in order; puts carry their notification decoded. It returns the
+// segments, and the valid length and last CRC of the last one.
+func readSegments(dir string, fn func(s *segment, e entry, n *Notification)) (segs []*segment, valid int64, crc uint32, err error) {
+	ids, err := segmentIDs(dir)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	for _, id := range ids {
+		s := &segment{id: id, path: segmentPath(dir, id)}
+		data, err := os.ReadFile(s.path)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		var bad error
+		v, c := parseSegment(data, segmentSeed(id), func(es []entry) {
+			for _, e := range es {
+				var n *Notification
+				if e.kind == entryPut {
+					n = new(Notification)
+					err := json.Unmarshal(e.data, n)
+					if err == nil && n.Seq != e.seq {
+						err = fmt.Errorf("seq %d in a put of seq %d", n.Seq, e.seq)
+					}
+					if err != nil && bad == nil {
+						bad = fmt.Errorf("segment %s: notification: %w", filepath.Base(s.path), err)
+					}
+				}
+				fn(s, e, n)
+			}
+		})
+		if bad != nil {
+			return nil, 0, 0, bad
+		}
+		s.size = int64(v)
+		segs = append(segs, s)
+		valid, crc = int64(v), c
+	}
+	return segs, valid, crc, nil
+}
+
+// recover replays the segments, truncates the last one's torn tail and opens
+// it for writing (or starts the first).
+func (l *Log) recover() ([]*Notification, error) {
+	queued := map[uint64]*Notification{}
+	segs, valid, crc, err := readSegments(l.dir, func(s *segment, e entry, n *Notification) {
+		switch e.kind {
+		case entryPut:
+			l.unindex(e.seq)
+			queued[e.seq] = n
+			l.index(e.seq, s, putSize(e.data))
+		case entryRemove:
+			for _, seq := range e.seqs {
+				l.unindex(seq)
+				delete(queued, seq)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	l.segs = segs
+	if len(segs) == 0 {
+		if err := l.startSegment(1); err != nil {
+			return nil, err
+		}
+	} else {
+		last := segs[len(segs)-1]
+		f, err := os.OpenFile(last.path, os.O_RDWR, 0)
+		if err != nil {
+			return nil, err
+		}
+		last.f = f
+		l.nextID = last.id + 1
+		// The torn tail goes: the file is cut where the valid records end
+		// and preallocated again (zeros), so nothing stale follows them.
+		if err := f.Truncate(valid); err != nil {
+			return nil, fmt.Errorf("truncate the torn tail of %s: %w", last.path, err)
+		}
+		l.preallocate(f)
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			return nil, fmt.Errorf("sync %s: %w", last.path, err)
+		}
+		l.off, l.crc = valid, crc
+		l.fresh = valid
+	}
+	l.deleteDead()
+	out := make([]*Notification, 0, len(queued))
+	for _, n := range queued {
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b *Notification) int { return compareSeq(a.Seq, b.Seq) })
+	return out, nil
+}
+
+func compareSeq(a, b uint64) int { return cmp.Compare(a, b) }
+
+// index records that seq's put entry of size bytes is in s.
+func (l *Log) index(seq uint64, s *segment, size int64) {
+	l.where[seq] = loc{s, size}
+	s.live++
+	s.liveBytes += size
+}
+
+// unindex forgets where seq is (it was removed, or is put again).
+func (l *Log) unindex(seq uint64) {
+	if w, ok := l.where[seq]; ok {
+		w.seg.live--
+		w.seg.liveBytes -= w.size
+		delete(l.where, seq)
+	}
+}
+
+// preallocate reserves the segment's space, so that a commit's fdatasync
+// need not write the file size; where it cannot (no space, a file size
+// limit, a file system without fallocate), writes grow the file.
+func (l *Log) preallocate(f *os.File) {
+	if err := unix.Fallocate(int(f.Fd()), 0, 0, l.segSize); err != nil {
+		slog.Debug("store: notification log segment not preallocated", "file", f.Name(), "err", err)
+	}
+}
+
+// startSegment creates segment id, makes it the last and syncs the
+// directory so that the file survives a crash.
+func (l *Log) startSegment(id uint64) error {
+	s := &segment{id: id, path: segmentPath(l.dir, id)}
+	f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create log segment: %w", err)
+	}
+	l.preallocate(f)
+	if err := syncDir(l.dir); err != nil {
+		f.Close()
+		os.Remove(s.path)
+		return fmt.Errorf("create log segment: %w", err)
+	}
+	l.nextID = id + 1
+	if n := len(l.segs); n > 0 && l.segs[n-1].f != nil {
+		l.segs[n-1].f.Close()
+		l.segs[n-1].f = nil
+	}
+	s.f = f
+	l.segs = append(l.segs, s)
+	l.off, l.crc, l.fresh = 0, segmentSeed(id), 0
+	l.tainted = false
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// deleteDead deletes the leading segments that hold no queued notification
+// (never the last). Only leading ones: a later segment may hold the removal
+// of a notification in an earlier one.
+func (l *Log) deleteDead() {
+	for len(l.segs) > 1 && l.segs[0].live == 0 {
+		if err := os.Remove(l.segs[0].path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			slog.Warn("store: delete a notification log segment", "file", l.segs[0].path, "err", err)
+			return
+		}
+		l.segs = l.segs[1:]
+	}
+}
+
+func (l *Log) closeFiles() {
+	for _, s := range l.segs {
+		if s.f != nil {
+			s.f.Close()
+			s.f = nil
+		}
+	}
+}
+
+// SetRemoveDelay sets how long a RemoveLater may wait for a commit to ride
+// on before it is written on its own. Call it before use.
+func (l *Log) SetRemoveDelay(d time.Duration) {
+	l.lazyMu.Lock()
+	defer l.lazyMu.Unlock()
+	if d > 0 {
+		l.removeDelay = d
+	}
+}
+
+// commitLoop runs every write: it takes all ops waiting at that moment,
+// writes them as one record and syncs it once.
+func (l *Log) commitLoop() {
+	defer close(l.done)
+	defer l.closeFiles()
+	group := make([]*op, 0, maxGroup)
+	for first := range l.ops {
+		group = append(group[:0], first)
+		lazy := l.takeLazy()
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case o, ok := <-l.ops:
+				if !ok {
+					break drain
+				}
+				group = append(group, o)
+			default:
+				break drain
+			}
+		}
+		err := l.commit(group, lazy, true)
+		if err != nil && len(lazy) > 0 {
+			l.putBackLazy(lazy)
+		}
+		for _, o := range group {
+			if o.seq != 0 {
+				l.unwritten.Delete(o.seq)
+			}
+			if err != nil && o.kind != opFunc {
+				o.finish(fmt.Errorf("store: commit: %w", err))
+			} else {
+				o.finish(nil)
+			}
+		}
+	}
+}
+
+// commit writes the group's changes and the lazy removals as one record;
+// with sync it is durable when commit returns. A group with nothing to
+// write (every notification acknowledged before its commit) writes nothing.
+func (l *Log) commit(group []*op, lazy []uint64, sync bool) error {
+	body := l.body[:0]
+	changes := l.changes[:0] // in record order
+	// freed: what the record removes because it was delivered or expired,
+	// not a tile update it replaces (if the record fails, the replaced
+	// one is queued again, see Embedded.takeFailed).
+	var freed map[uint64]struct{}
+	free := func(seqs []uint64) {
+		if freed == nil {
+			freed = make(map[uint64]struct{}, len(seqs))
+		}
+		for _, seq := range seqs {
+			freed[seq] = struct{}{}
+			changes = append(changes, change{seq: seq})
+		}
+	}
+	durable := false
+	for _, o := range group {
+		switch o.kind {
+		case opFunc:
+			o.fn()
+		case opPut:
+			durable = true
+			if o.replace != 0 {
+				body = appendRemove(body, []uint64{o.replace})
+				changes = append(changes, change{seq: o.replace})
+			}
+			if o.state.CompareAndSwap(opQueued, opApplied) {
+				body = appendPut(body, o.seq, o.data)
+				changes = append(changes, change{seq: o.seq, size: putSize(o.data)})
+			}
+		case opRemove:
+			durable = true
+			body = appendRemove(body, o.seqs)
+			free(o.seqs)
+		}
+	}
+	if len(lazy) > 0 {
+		body = appendRemove(body, lazy)
+		free(lazy)
+	}
+	l.body, l.changes = body, changes
+	if len(body) == 0 {
+		return nil
+	}
+	if err := l.write(body, sync && durable, freed); err != nil {
+		return err
+	}
+	last := l.segs[len(l.segs)-1]
+	for _, c := range changes {
+		l.unindex(c.seq)
+		if c.size > 0 {
+			l.index(c.seq, last, c.size)
+		}
+	}
+	l.deleteDead()
+	return nil
+}
+
+// change is one entry of a commit's record, for the index (Log.where).
+type change struct {
+	seq  uint64
+	size int64 // a put's (putSize); 0 for a removal
+}
+
+// write appends body as a record to the last segment, starting a new
+// segment first when the last is full.
+func (l *Log) write(body []byte, sync bool, freed map[uint64]struct{}) error {
+	if len(l.segs) == 0 { // a fresh start could not create its segment
+		if err := l.startSegment(l.nextID); err != nil {
+			return err
+		}
+	}
+	if l.tainted {
+		if err := l.startSegment(l.nextID); err != nil {
+			return err
+		}
+	}
+	if l.fresh > 0 && l.fresh+recordHeader+int64(len(body)) > l.segSize {
+		if err := l.roll(); err != nil {
+			return err
+		}
+	}
+	err := l.writeRecord(body, sync)
+	if err == nil {
+		l.fresh += recordHeader + int64(len(body))
+		return nil
+	}
+	// A full disk: if nothing written before stays queued after this
+	// record, the old segments go and the record starts a new one.
+	if l.nothingLiveBut(freed) {
+		slog.Info("store: notification log: a write failed; starting a new segment in place of segments that hold nothing queued", "err", err)
+		for _, s := range l.segs {
+			s.live, s.liveBytes = 0, 0
+		}
+		clear(l.where)
+		l.deleteAll()
+		if err2 := l.startSegment(l.nextID); err2 != nil {
+			return errors.Join(err, err2)
+		}
+		if err = l.writeRecord(body, sync); err == nil {
+			l.fresh += recordHeader + int64(len(body))
+		}
+	}
+	return err
+}
+
+// nothingLiveBut reports whether every queued notification of the log is
+// in freed.
+func (l *Log) nothingLiveBut(freed map[uint64]struct{}) bool {
+	if len(freed) < len(l.where) {
+		return false
+	}
+	for seq := range l.where {
+		if _, ok := freed[seq]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// deleteAll deletes every segment (none holds a queued notification).
+func (l *Log) deleteAll() {
+	for _, s := range l.segs {
+		if s.f != nil {
+			s.f.Close()
+			s.f = nil
+		}
+		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			slog.Warn("store: delete a notification log segment", "file", s.path, "err", err)
+		}
+	}
+	l.segs = l.segs[:0]
+}
+
+// writeRecord writes body as the next record of the last segment. A write
+// or fdatasync that fails leaves nothing of the record: its bytes are cut.
+func (l *Log) writeRecord(body []byte, sync bool) error {
+	last := l.segs[len(l.segs)-1]
+	if len(body) > maxRecord {
+		return fmt.Errorf("write %s: a record of %d bytes, more than %d", last.path, len(body), maxRecord)
+	}
+	buf, crc := appendRecord(l.buf[:0], l.crc, body)
+	l.buf = buf
+	if err := l.injected("write"); err != nil {
+		return fmt.Errorf("write %s: %w", last.path, err)
+	}
+	if _, err := last.f.WriteAt(buf, l.off); err != nil {
+		l.cut(l.off)
+		return fmt.Errorf("write %s: %w", last.path, err)
+	}
+	if sync {
+		err := l.injected("sync")
+		if err == nil {
+			err = unix.Fdatasync(int(last.f.Fd()))
+		}
+		if err != nil {
+			l.cut(l.off)
+			// What this file held unsynced before the record (removals
+			// written without a sync) may have been lost with the pages
+			// the failed writeback marked clean: a record written after
+			// that hole would not be read again. Records go on in a new
+			// segment.
+			l.tainted = true
+			return fmt.Errorf("sync %s: %w", last.path, err)
+		}
+	}
+	l.off += int64(len(buf))
+	l.crc = crc
+	last.size = l.off
+	return nil
+}
+
+// cut takes what was written past off in the last segment away after a
+// failed write (part of it may be on disk, or reach it later): the file is
+// cut at off, preallocated again (zeros) and synced, so that the refused
+// record never replays. If that fails too, the next write starts a new
+// segment (l.tainted).
+func (l *Log) cut(off int64) {
+	last := l.segs[len(l.segs)-1]
+	err := last.f.Truncate(off)
+	if err == nil {
+		l.preallocate(last.f)
+		err = unix.Fdatasync(int(last.f.Fd()))
+	}
+	if err != nil {
+		slog.Warn("store: notification log: cannot cut a failed write; the next write starts a new segment", "file", last.path, "err", err)
+		l.tainted = true
+	}
+}
+
+// injected is the test hook's verdict on the next write or sync.
+func (l *Log) injected(what string) error {
+	if l.fail == nil {
+		return nil
+	}
+	return l.fail(what)
+}
+
+// roll starts a new segment and compacts the oldest one when little of it
+// is still queued (less than a quarter of its bytes), or when the segments
+// hold more than twice what is queued and two segments: its queued
+// notifications are copied into the new segment, so that it can be deleted.
+// One segment a roll: a roll copies at most a segment's worth.
+func (l *Log) roll() error {
+	if err := l.startSegment(l.nextID); err != nil {
+		return err
+	}
+	oldest := l.segs[0]
+	if len(l.segs) < 2 || oldest.live == 0 {
+		return nil
+	}
+	var total, live int64
+	for _, s := range l.segs {
+		total += s.size
+		live += s.liveBytes
+	}
+	if oldest.liveBytes*4 >= oldest.size && total <= 2*live+2*l.segSize {
+		return nil
+	}
+	return l.compact(oldest)
+}
+
+// compact copies the notifications still queued in s into the last segment.
+func (l *Log) compact(s *segment) error {
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return fmt.Errorf("compact %s: %w", s.path, err)
+	}
+	last := l.segs[len(l.segs)-1]
+	off, crc, fresh := l.off, l.crc, l.fresh
+	var moved []change
+	seen := map[uint64]struct{}{}
+	body := []byte(nil)
+	var werr error
+	written := false
+	parseSegment(data, segmentSeed(s.id), func(es []entry) {
+		for _, e := range es {
+			if werr != nil || e.kind != entryPut || l.where[e.seq].seg != s {
+				continue
+			}
+			if _, dup := seen[e.seq]; dup {
+				continue
+			}
+			seen[e.seq] = struct{}{}
+			body = appendPut(body, e.seq, e.data)
+			moved = append(moved, change{seq: e.seq, size: putSize(e.data)})
+			if len(body) >= copyChunk {
+				werr = l.writeRecord(body, false)
+				body, written = body[:0], true
+			}
+		}
+	})
+	if werr == nil && len(body) > 0 {
+		werr = l.writeRecord(body, true)
+	} else if werr == nil && written {
+		if werr = l.injected("sync"); werr == nil {
+			werr = unix.Fdatasync(int(last.f.Fd()))
+		}
+	}
+	if werr != nil {
+		if l.off != off {
+			l.cut(off)
+		}
+		l.off, l.crc, l.fresh = off, crc, fresh
+		last.size = off
+		return fmt.Errorf("compact %s: %w", s.path, werr)
+	}
+	for _, c := range moved {
+		l.unindex(c.seq)
+		l.index(c.seq, last, c.size)
+	}
+	return nil
+}
+
+// submit queues o for the commit loop; its err channel yields the outcome.
+func (l *Log) submit(o *op) <-chan error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		if o.seq != 0 {
+			l.unwritten.Delete(o.seq)
+		}
+		o.finish(errClosed)
+		return o.err
+	}
+	l.ops <- o
+	return o.err
+}
+
+// EnqueueThen submits n and returns at once; the channel yields the outcome
+// once n is durable, after after learned it. If replace is non-zero, the
+// notification with that Seq is removed in the same record (a tile update
+// replacing a queued one).
+func (l *Log) EnqueueThen(n *Notification, replace uint64, after func(error)) <-chan error {
+	o := &op{kind: opPut, err: make(chan error, 1), after: after, seq: n.Seq, replace: replace}
+	data, err := json.Marshal(n)
+	if err != nil {
+		o.finish(fmt.Errorf("store: encode notification: %w", err))
+		return o.err
+	}
+	o.data = data
+	l.unwritten.Store(n.Seq, o)
+	return l.submit(o)
+}
+
+// Remove removes notifications and returns once that is durable.
+func (l *Log) Remove(seqs []uint64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	return <-l.submit(&op{kind: opRemove, err: make(chan error, 1), seqs: slices.Clone(seqs)})
+}
+
+// RemoveLater removes delivered or expired notifications without waiting:
+// the removal rides on the next commit, or is written (without an fdatasync)
+// within the remove delay. A notification whose Enqueue is not written yet
+// is never written.
+func (l *Log) RemoveLater(seqs []uint64) {
+	rest := seqs[:0:0]
+	for _, seq := range seqs {
+		if v, ok := l.unwritten.Load(seq); ok && v.(*op).state.CompareAndSwap(opQueued, opCancelled) {
+			continue
+		}
+		rest = append(rest, seq)
+	}
+	if len(rest) == 0 {
+		return
+	}
+	l.lazyMu.Lock()
+	defer l.lazyMu.Unlock()
+	l.lazy = append(l.lazy, rest...)
+	if l.lazyTimer == nil {
+		l.lazyTimer = time.AfterFunc(l.removeDelay, l.flushLazy)
+	}
+}
+
+func (l *Log) takeLazy() []uint64 {
+	l.lazyMu.Lock()
+	defer l.lazyMu.Unlock()
+	if l.lazyTimer != nil { // this commit writes them
+		l.lazyTimer.Stop()
+		l.lazyTimer = nil
+	}
+	s := l.lazy
+	l.lazy = nil
+	return s
+}
+
+func (l *Log) putBackLazy(s []uint64) {
+	l.lazyMu.Lock()
+	defer l.lazyMu.Unlock()
+	l.lazy = append(l.lazy, s...)
+	if l.lazyTimer == nil {
+		l.lazyTimer = time.AfterFunc(l.removeDelay, l.flushLazy)
+	}
+}
+
+// flushLazy writes the queued removals in a record of their own, without
+// an fdatasync (the next commit's, or the OS, makes it durable).
+func (l *Log) flushLazy() {
+	l.lazyMu.Lock()
+	if l.lazyTimer != nil {
+		l.lazyTimer.Stop()
+		l.lazyTimer = nil
+	}
+	l.lazyMu.Unlock()
+	// An op with nothing of its own: the loop takes the lazy removals.
+	<-l.submit(&op{kind: opFunc, err: make(chan error, 1), fn: func() {}})
+}
+
+// Queued reads every queued notification from the segment files, in Seq
+// order: what a restart (after a SIGKILL, say) would find.
+func (l *Log) Queued() ([]*Notification, error) {
+	queued := map[uint64]*Notification{}
+	_, _, _, err := readSegments(l.dir, func(_ *segment, e entry, n *Notification) {
+		switch e.kind {
+		case entryPut:
+			queued[e.seq] = n
+		case entryRemove:
+			for _, seq := range e.seqs {
+				delete(queued, seq)
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read notification log: %w", err)
+	}
+	out := make([]*Notification, 0, len(queued))
+	for _, n := range queued {
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b *Notification) int { return compareSeq(a.Seq, b.Seq) })
+	return out, nil
+}
+
+// Hold stops the commit loop until release is called: writes submitted
+// meanwhile wait (and are not durable). For tests that need a moment when
+// nothing is written.
+func (l *Log) Hold() (release func()) {
+	held := make(chan struct{})
+	stop := make(chan struct{})
+	l.submit(&op{kind: opFunc, err: make(chan error, 1), fn: func() {
+		close(held)
+		<-stop
+	}})
+	<-held
+	var once sync.Once
+	return func() { once.Do(func() { close(stop) }) }
+}
+
+// Close writes the queued removals, waits for pending writes and closes the
+// segment.
+func (l *Log) Close() error {
+	l.lazyMu.Lock()
+	if l.lazyTimer != nil {
+		l.lazyTimer.Stop()
+		l.lazyTimer = nil
+	}
+	l.lazyMu.Unlock()
+	if lazy := l.takeLazy(); len(lazy) > 0 {
+		if err := l.Remove(lazy); err != nil && !errors.Is(err, errClosed) {
+			slog.Warn("store: write removals at close", "err", err)
+		}
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.ops)
+	l.mu.Unlock()
+	<-l.done
+	return nil
+}
+
+// segmentCount is the number of segment files, for tests.
+func (l *Log) segmentCount() int {
+	ids, _ := segmentIDs(l.dir)
+	return len(ids)
+}
