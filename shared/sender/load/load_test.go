@@ -1,10 +1,16 @@
 package load_test
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,7 +101,8 @@ func TestLoadAgainstFleet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	open, err := load.Run(ctx, load.Config{Targets: targets, Rate: 2000, Count: 400, Mix: load.Mix{Raw: 1}})
+	// The open loop through net/http, the closed one on the tool's own connections.
+	open, err := load.Run(ctx, load.Config{Targets: targets, Rate: 2000, Count: 400, Mix: load.Mix{Raw: 1}, NetHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,5 +146,132 @@ func TestLoadAgainstFleet(t *testing.T) {
 	}
 	if _, err := load.Run(ctx, load.Config{Targets: targets, Rate: 1}); err == nil {
 		t.Fatal("no count and no duration accepted")
+	}
+}
+
+// scriptedAnswers are what scriptedServer answers, in turn: every shape an
+// HTTP/1.1 answer may take that the tool's own client must read right.
+var scriptedAnswers = []struct {
+	text  string
+	close bool // the server closes the connection after it
+}{
+	{"HTTP/1.1 200 OK\r\nX-Notificationstatus: Received\r\nContent-Length: 0\r\n\r\n", false},
+	{"HTTP/1.1 400 Bad Request\r\nX-OpenMPNS-Error: bad\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", false},
+	{"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbye", true},
+	{"HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("x", 5000) + "\r\nx-notificationstatus:QueueFull\r\nContent-Length: 2\r\n\r\nok", false},
+	// Closed after the answer without saying so, as an idle keep-alive
+	// connection that times out: the next request must go out again on a
+	// new connection, not fail.
+	{"HTTP/1.1 200 OK\r\nX-NotificationStatus: Suppressed\r\nContent-Length: 0\r\n\r\n", true},
+	{"HTTP/1.0 404 Not Found\r\nX-SubscriptionStatus: Expired\r\n\r\n", true},
+}
+
+// startScripted serves scriptedAnswers in turn, one request at a time.
+func startScripted(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	next := 0
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if err := readRequest(br); err != nil {
+						return
+					}
+					mu.Lock()
+					a := scriptedAnswers[next%len(scriptedAnswers)]
+					next++
+					mu.Unlock()
+					if _, err := io.WriteString(c, a.text); err != nil || a.close {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().String()
+}
+
+// readRequest reads one request's head and body.
+func readRequest(br *bufio.Reader) error {
+	n := 0
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if line == "\r\n" {
+			break
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Content-Length") {
+			n, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	_, err := br.Discard(n)
+	return err
+}
+
+// The tool's own HTTP/1.1 client and net/http count the same answers, for
+// every shape of answer, and neither reports an error.
+func TestOwnClientReadsWhatNetHTTPReads(t *testing.T) {
+	const rounds = 5
+	want := map[string]int64{"200 Received": rounds, "400": rounds, "503": rounds, "200 QueueFull": rounds,
+		"200 Suppressed": rounds, "404": rounds}
+	for _, netHTTP := range []bool{false, true} {
+		addr := startScripted(t)
+		rep, err := load.Run(context.Background(), load.Config{Targets: []load.Target{{URI: "http://" + addr + "/push/x"}},
+			Concurrency: 1, Count: rounds * len(scriptedAnswers), Mix: load.Mix{Raw: 1}, NetHTTP: netHTTP,
+			Header: http.Header{"Authorization": {"Bearer t"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Errors) != 0 || !maps.Equal(rep.Answers, want) {
+			t.Errorf("NetHTTP %v: answers %v, errors %v; want %v", netHTTP, rep.Answers, rep.Errors, want)
+		}
+	}
+}
+
+// A request the server never answers fails when the run's context ends,
+// at once, and is not counted.
+func TestOwnClientEndsWithTheContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan *load.Report, 1)
+	go func() {
+		rep, _ := load.Run(ctx, load.Config{Targets: []load.Target{{URI: "http://" + ln.Addr().String() + "/push/x"}},
+			Concurrency: 1, Count: 1, Mix: load.Mix{Raw: 1}})
+		done <- rep
+	}()
+	c := <-accepted
+	defer c.Close()
+	readRequest(bufio.NewReader(c)) // the request arrived; it will never be answered
+	cancel()
+	if rep := <-done; rep == nil || rep.Sent != 0 {
+		t.Fatalf("report after cancel: %+v", rep)
 	}
 }
