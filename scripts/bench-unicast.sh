@@ -7,7 +7,9 @@
 #   scripts/bench-unicast.sh                              the whole workload (about 2 minutes)
 #   RUNS=1 COUNT=10000 PACED=5000 scripts/bench-unicast.sh  a short one
 #   PHASES=paced scripts/bench-unicast.sh                 only the paced run (or PHASES=closed)
-#   BIN=/tmp/openmpns-old scripts/bench-unicast.sh        another build, to compare
+#   BIN=/tmp/openmpns-old scripts/bench-unicast.sh        another build (server and fleet), to compare
+#   LOAD_BIN=/tmp/openmpns-x ...                          another sender (default: BIN's if it has
+#                                                         load --raw-size, else the current code's)
 #   PROFILE_DIR=/tmp/prof scripts/bench-unicast.sh        CPU profiles of the server and of the sender, each run
 #   SERVE_FLAGS=--reader-goroutines LOAD_FLAGS=--net-http FLEET_NICE=10 ...   passed through
 #
@@ -30,6 +32,13 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib-bench.sh
 . scripts/lib-bench.sh
 bench_build
+if [ -z "${LOAD_BIN:-}" ]; then
+	LOAD_BIN=$BIN
+	if ! "$BIN" load --help 2>&1 | grep -q -- -raw-size; then # a build from before issue 10
+		LOAD_BIN=bin/openmpns-load
+		CGO_ENABLED=0 go build -o "$LOAD_BIN" ./cmd/openmpns
+	fi
+fi
 DEVICES=${DEVICES:-1000}
 CONC=${CONC:-64}
 COUNT=${COUNT:-50000}
@@ -47,7 +56,7 @@ trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 # shellcheck disable=SC2086 # SERVE_FLAGS is a list of flags
 bench_serve "$PORT" "$PPORT" ${SERVE_FLAGS:-}
-echo "server $("$BIN" version 2>/dev/null || echo "$BIN"); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "server and fleet: $BIN, sender: $LOAD_BIN; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 run() { # $1 = name, $2 = profile seconds, rest = load flags
 	local name=$1 secs=$2
@@ -64,7 +73,7 @@ run() { # $1 = name, $2 = profile seconds, rest = load flags
 	s0=$(bench_cpu $srv)
 	f0=$(bench_cpu $fl)
 	# shellcheck disable=SC2086 # LOAD_FLAGS is a list of flags
-	/usr/bin/time -f "%U %S" -o "$work/load.time" "$BIN" load --channels "$work/channels.jsonl" --mix raw=1 --raw-size "$RAW" \
+	/usr/bin/time -f "%U %S" -o "$work/load.time" "$LOAD_BIN" load --channels "$work/channels.jsonl" --mix raw=1 --raw-size "$RAW" \
 		--report "$work/load-$name.json" "${prof[@]}" ${LOAD_FLAGS:-} "$@" >"$work/load-$name.txt" 2>/dev/null
 	s1=$(bench_cpu $srv)
 	f1=$(bench_cpu $fl)
