@@ -2,7 +2,7 @@
 # Issue 10's workload with our own tools: one server, 1,000 devices with one
 # channel each, raw 64-byte payloads POSTed by 64 concurrent keep-alive
 # senders, 50,000 notifications closed loop (RUNS runs: median and range),
-# then paced at 1,000/s for 30,000.
+# then paced at 1,000/s for 30,000 (at most CONC in flight).
 #
 #   scripts/bench-unicast.sh                              the whole workload (about 2 minutes)
 #   RUNS=1 COUNT=10000 PACED=5000 scripts/bench-unicast.sh  a short one
@@ -87,7 +87,7 @@ run() { # $1 = name, $2 = profile seconds, rest = load flags
 for phase in ${PHASES:-closed paced}; do
 	case $phase in
 	closed) for i in $(seq "$RUNS"); do run "closed-$i" "$PROF_CLOSED" --concurrency "$CONC" --count "$COUNT"; done ;;
-	paced) run paced "$PROF_PACED" --rate "$RATE" --count "$PACED" ;;
+	paced) run paced "$PROF_PACED" --rate "$RATE" --concurrency "$CONC" --count "$PACED" ;;
 	*) echo "unknown phase $phase (closed, paced)" >&2; exit 2 ;;
 	esac
 done
