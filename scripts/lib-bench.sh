@@ -35,6 +35,10 @@ bench_cpu() {
 bench_serve() {
 	local port=$1 pport=$2
 	shift 2
+	if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
+		echo "something already answers on port $port (another benchmark?): give PORT=... and PPORT=..." >&2
+		exit 1
+	fi
 	"$BIN" serve --listen "127.0.0.1:$port" --data "$work/data" --log-level error --daily-quota -1 \
 		--pprof "127.0.0.1:$pport" "$@" >/dev/null 2>"$work/serve.log" &
 	srv=$!
