@@ -207,51 +207,65 @@ func (s *h1sender) exchange(c *h1conn) (code int, status string, got bool, err e
 	if _, err := c.c.Write(s.buf); err != nil {
 		return 0, "", false, err
 	}
-	line, err := readLine(c.br)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return 0, "", c.br.Buffered() > 0, err
-	}
-	if len(line) < 13 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[12] != ' ' && line[12] != '\r' {
-		return 0, "", true, errMalformed
-	}
-	for _, d := range line[9:12] {
-		if d < '0' || d > '9' {
-			return 0, "", true, errMalformed
-		}
-		code = code*10 + int(d-'0')
-	}
-	clen, chunked, closing := int64(-1), false, line[7] == '0' // HTTP/1.0 closes by default
-	for {
-		line, err = readLine(c.br)
+	var (
+		clen             int64
+		chunked, closing bool
+	)
+	for first := true; ; first = false {
+		line, err := readLine(c.br)
 		if err != nil {
-			return 0, "", true, err
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, "", !first || len(line) > 0, err
 		}
-		if len(line) <= 2 {
-			break
-		}
-		k, v, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
+		if len(line) < 13 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[12] != ' ' && line[12] != '\r' {
 			return 0, "", true, errMalformed
 		}
-		v = bytes.TrimSpace(v)
-		switch {
-		case bytes.EqualFold(k, []byte(sender.HeaderNotificationStatus)):
-			status = notificationStatus(v)
-		case bytes.EqualFold(k, []byte("Content-Length")):
-			if clen = parseLength(v); clen < 0 {
+		code = 0
+		for _, d := range line[9:12] {
+			if d < '0' || d > '9' {
 				return 0, "", true, errMalformed
 			}
-		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
-			chunked = !bytes.EqualFold(v, []byte("identity"))
-		case bytes.EqualFold(k, []byte("Connection")):
-			closing = bytes.EqualFold(v, []byte("close"))
+			code = code*10 + int(d-'0')
+		}
+		clen, chunked, closing, status = -1, false, line[7] == '0', "" // HTTP/1.0 closes by default
+		for {
+			line, err = readLine(c.br)
+			if err != nil {
+				return 0, "", true, err
+			}
+			if len(line) <= 2 {
+				break
+			}
+			k, v, ok := bytes.Cut(line, []byte(":"))
+			if !ok {
+				return 0, "", true, errMalformed
+			}
+			v = bytes.TrimSpace(v)
+			switch {
+			case bytes.EqualFold(k, []byte(sender.HeaderNotificationStatus)):
+				status = notificationStatus(v)
+			case bytes.EqualFold(k, []byte("Content-Length")):
+				if clen = parseLength(v); clen < 0 {
+					return 0, "", true, errMalformed
+				}
+			case bytes.EqualFold(k, []byte("Transfer-Encoding")):
+				chunked = !bytes.EqualFold(v, []byte("identity"))
+			case bytes.EqualFold(k, []byte("Connection")):
+				closing = bytes.EqualFold(v, []byte("close"))
+			}
+		}
+		// An informational answer (103 Early Hints, say) comes before the
+		// real one; 101 would switch protocols, which a POST never asks for.
+		if code >= 200 || code == http.StatusSwitchingProtocols {
+			break
 		}
 	}
 	switch {
-	case code == http.StatusNoContent || code == http.StatusNotModified || code < 200:
+	case code == http.StatusSwitchingProtocols:
+		return 0, "", true, errMalformed
+	case code == http.StatusNoContent || code == http.StatusNotModified:
 	case chunked:
 		if err := discardChunked(c.br); err != nil {
 			return 0, "", true, err
