@@ -65,6 +65,13 @@ func planFast(cfg *Config, bodies *[4][]byte) (p *fastPlan, ok bool, err error) 
 	}
 	var extra []byte
 	for k, vs := range cfg.Header {
+		switch http.CanonicalHeaderKey(k) {
+		case "Host", "Content-Length", "Content-Type", "User-Agent", "Transfer-Encoding", "Connection",
+			sender.HeaderTarget, sender.HeaderClass, sender.HeaderMessageID:
+			// These replace the ones the tool sets (sender.Request.Header):
+			// net/http does that.
+			return nil, false, nil
+		}
 		for _, v := range vs {
 			if strings.ContainsAny(k, "\r\n: ") || strings.ContainsAny(v, "\r\n") {
 				return nil, false, fmt.Errorf("load: header %q: a name or value with a line break", k)
