@@ -7,7 +7,7 @@ FUZZTIME  ?= 30s
 FUZZMINIMIZE ?= 60s
 PKGS_PURE := ./cmd/openmpns/... ./server/... ./device/... ./shared/... ./internal/... ./test/...
 
-.PHONY: all build test demo cluster screenshots lint bench fuzz fuzz-short clean
+.PHONY: all build test demo cluster screenshots lint bench bench-unicast fuzz fuzz-short clean
 
 all: build
 
@@ -43,14 +43,22 @@ lint:
 	$(GO) vet ./...
 
 ## bench: a short run of the benchmark suite: Go benchmarks (codec, wire, histogram,
-## in-process end to end), then the multi-process runs: idle-connection memory,
-## end to end with a fleet and the load tool, and a sharded fleet. Full-size runs and
-## their figures: docs/benchmarks.md
+## the load tool, in-process end to end), then the multi-process runs: idle-connection
+## memory, end to end with a fleet and the load tool, issue 10's unicast workload, and a
+## sharded fleet. Full-size runs and their figures: docs/benchmarks.md (the full
+## issue 10 workload: make bench-unicast)
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./shared/... ./server/... ./test/
 	scripts/bench-idle.sh 1000 5000
 	DEVICES=2000 DURATION=5s scripts/bench-e2e.sh
+	RUNS=1 COUNT=10000 PACED=5000 scripts/bench-unicast.sh
 	DEVICES=5000 SERVERS=1 scripts/bench-fleet.sh
+
+## bench-unicast: issue 10's workload, full size (about 2 minutes): 1,000 devices, raw
+## 64-byte payloads, 64 senders, 50,000 closed loop (median of 3), then 30,000 at 1,000/s;
+## PROFILE_DIR=... for CPU profiles; to compare builds: BIN=... scripts/bench-unicast.sh
+bench-unicast: build
+	BIN=$(BIN)/openmpns scripts/bench-unicast.sh
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s): payload XML, WebSocket frames, the HTTP push handler, JWTs, notification log segments
 fuzz:

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -30,9 +31,24 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// serveChild runs a server until killed and prints its address.
+// serveChild runs a server until killed and prints its address. With
+// OPENMPNS_TEST_SERVE_HOLD=1 it also reads commands from stdin: "hold"
+// stops its store's commit loop (store.Bolt.Hold) and answers "held", so
+// that a test can kill it while writes wait for a commit that never comes;
+// and a removal waits an hour for a commit to ride on (instead of 100 ms),
+// so that acknowledged notifications stay written until the next commit.
 func serveChild(dir, addr string) {
-	srv, err := server.New(server.Config{DataDir: dir, Listen: addr, Logger: quietLogger(), ReaderGoroutines: servertest.Readers()})
+	cfg := server.Config{DataDir: dir, Listen: addr, Logger: quietLogger(), ReaderGoroutines: servertest.Readers()}
+	var be *store.Embedded
+	if os.Getenv("OPENMPNS_TEST_SERVE_HOLD") == "1" {
+		var err error
+		if be, err = store.Open(filepath.Join(dir, server.DBFile), store.Options{RemoveDelay: time.Hour}); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		cfg.Backend = be
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
@@ -42,21 +58,41 @@ func serveChild(dir, addr string) {
 		os.Exit(1)
 	}
 	fmt.Println("listening", srv.Addr())
+	if be != nil {
+		go func() {
+			sc := bufio.NewScanner(os.Stdin)
+			for sc.Scan() {
+				if sc.Text() == "hold" {
+					be.Bolt().Hold() // never released: the test kills the process
+					fmt.Println("held")
+				}
+			}
+		}()
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
 	<-sig
 	srv.Close()
 }
 
+// child is a server running in a process of its own (serveChild).
 type child struct {
 	cmd  *exec.Cmd
 	addr string
+	in   io.WriteCloser // commands, with OPENMPNS_TEST_SERVE_HOLD=1
+	out  *bufio.Reader  // what it prints after "listening"
 }
 
-func startChild(t *testing.T, dir, addr string) *child {
+// startChild starts a server process on dir and addr, with extra
+// environment variables env ("K=V"), and waits until it listens.
+func startChild(t *testing.T, dir, addr string, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "OPENMPNS_TEST_SERVE_DIR="+dir, "OPENMPNS_TEST_SERVE_ADDR="+addr)
+	cmd.Env = append(append(os.Environ(), "OPENMPNS_TEST_SERVE_DIR="+dir, "OPENMPNS_TEST_SERVE_ADDR="+addr), env...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -65,11 +101,33 @@ func startChild(t *testing.T, dir, addr string) *child {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
+	br := bufio.NewReader(out)
+	line, err := br.ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, "listening ") {
 		t.Fatalf("server process: %q %v", line, err)
 	}
-	return &child{cmd: cmd, addr: strings.TrimSpace(strings.TrimPrefix(line, "listening "))}
+	return &child{cmd: cmd, addr: strings.TrimSpace(strings.TrimPrefix(line, "listening ")), in: in, out: br}
+}
+
+// hold stops the child's commit loop (it must run with
+// OPENMPNS_TEST_SERVE_HOLD=1) and returns once nothing more is written.
+func (c *child) hold(t *testing.T) {
+	t.Helper()
+	if _, err := io.WriteString(c.in, "hold\n"); err != nil {
+		t.Fatalf("server process: hold: %v", err)
+	}
+	if line, err := c.out.ReadString('\n'); err != nil || line != "held\n" {
+		t.Fatalf("server process: hold: %q %v", line, err)
+	}
+}
+
+// kill ends the child with SIGKILL and waits for it.
+func (c *child) kill(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c.cmd.Wait()
 }
 
 // TestReceivedSurvivesSIGKILL kills a real server process right after it

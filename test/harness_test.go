@@ -30,7 +30,7 @@ func startServer(tb testing.TB, cfg server.Config) *server.Server {
 
 // event is anything a device reported.
 type event struct {
-	kind  string // uri, status, error, shelltoast, apptoast, tile, raw, rawdropped
+	kind  string // uri, status, error, shelltoast, apptoast, tile, raw, rawdropped, duplicate
 	meta  device.Meta
 	toast *payload.Toast
 	tile  *payload.Tile
@@ -65,6 +65,7 @@ func (r *recorder) handlers() device.Handlers {
 		Tile:                    func(m device.Meta, t *payload.Tile, _ []string) { r.add(event{kind: "tile", meta: m, tile: t}) },
 		Raw:                     func(m device.Meta, b []byte) { r.add(event{kind: "raw", meta: m, raw: b}) },
 		RawDropped:              func(m device.Meta) { r.add(event{kind: "rawdropped", meta: m}) },
+		Duplicate:               func(m device.Meta) { r.add(event{kind: "duplicate", meta: m}) },
 	}
 }
 

@@ -559,8 +559,32 @@ const timedMark = "10ad"
 // the same clock can measure the delay from the sender's POST to its own
 // receipt (`openmpns load` sends these; `openmpns fleet` reads them).
 func NewTimedMessageID(t time.Time, seq uint64) string {
+	var b [36]byte
+	return string(AppendTimedMessageID(b[:0], t, seq))
+}
+
+// AppendTimedMessageID appends NewTimedMessageID(t, seq) to dst, for
+// senders that build their requests without allocating.
+func AppendTimedMessageID(dst []byte, t time.Time, seq uint64) []byte {
 	n := uint64(t.UnixNano())
-	return fmt.Sprintf("%08x-%04x-%04x-%s-%012x", n>>32, (n>>16)&0xffff, n&0xffff, timedMark, seq&0xffffffffffff)
+	dst = appendHex(dst, n>>32, 8)
+	dst = append(dst, '-')
+	dst = appendHex(dst, (n>>16)&0xffff, 4)
+	dst = append(dst, '-')
+	dst = appendHex(dst, n&0xffff, 4)
+	dst = append(dst, '-')
+	dst = append(dst, timedMark...)
+	dst = append(dst, '-')
+	return appendHex(dst, seq&0xffffffffffff, 12)
+}
+
+// appendHex appends the width lowest hex digits of v, zero-padded.
+func appendHex(dst []byte, v uint64, width int) []byte {
+	const digits = "0123456789abcdef"
+	for i := width - 1; i >= 0; i-- {
+		dst = append(dst, digits[(v>>(4*uint(i)))&0xf])
+	}
+	return dst
 }
 
 // TimeOfMessageID returns the send time a NewTimedMessageID id carries;

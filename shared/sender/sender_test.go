@@ -3,6 +3,7 @@ package sender
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -447,6 +448,16 @@ func TestTimedMessageID(t *testing.T) {
 	got, ok := TimeOfMessageID(id)
 	if !ok || !got.Equal(at) {
 		t.Fatalf("%q: %v %v", id, got, ok)
+	}
+	// The format the Sprintf of the first version wrote, digit for digit.
+	n := uint64(at.UnixNano())
+	seq := uint64(0xabcdef0123456789)
+	want := fmt.Sprintf("%08x-%04x-%04x-10ad-%012x", n>>32, (n>>16)&0xffff, n&0xffff, seq&0xffffffffffff)
+	if got := NewTimedMessageID(at, seq); got != want {
+		t.Fatalf("NewTimedMessageID = %q, want %q", got, want)
+	}
+	if got := string(AppendTimedMessageID([]byte("id: "), at, seq)); got != "id: "+want {
+		t.Fatalf("AppendTimedMessageID = %q", got)
 	}
 	for _, other := range []string{NewMessageID(), "", "x", strings.Replace(id, "10ad", "10ae", 1), strings.Replace(id, id[:1], "g", 1)} {
 		if _, ok := TimeOfMessageID(other); ok {

@@ -163,11 +163,20 @@ type Config struct {
 	Duration time.Duration
 	Mix      Mix
 	Interval sender.Interval
+	// RawSize, if above 0, is the size in bytes of every raw
+	// notification's payload; 0 sends a short JSON object.
+	RawSize int
 	// Header is added to every request (e.g. Authorization).
 	Header http.Header
-	// HTTP is the client; nil means sender.NewHTTPClient sized to the
-	// concurrency.
+	// HTTP is the client for net/http; nil means sender.NewHTTPClient
+	// sized to the concurrency. By default plain-http Channel URIs are sent
+	// without net/http (see NetHTTP); giving HTTP sends everything through it.
 	HTTP *http.Client
+	// NetHTTP sends through net/http (HTTP) even when every Channel URI is
+	// plain http. Otherwise those go out on the tool's own keep-alive
+	// HTTP/1.1 connections, one set per sender, which cost the sending
+	// machine a fraction of the CPU (docs/benchmarks.md, issue 10).
+	NetHTTP bool
 	// Progress, if set, gets the counters every ProgressEvery (default 1 s).
 	Progress      func(Progress)
 	ProgressEvery time.Duration
@@ -223,9 +232,13 @@ type job struct {
 	due time.Time
 }
 
+// userAgent is the User-Agent of every request.
+const userAgent = "openmpns-load/1"
+
 type run struct {
 	cfg    Config
 	client *sender.Client
+	fast   *fastPlan // nil: through net/http
 	bodies [4][]byte
 	rtt    histogram.Histogram
 	sent   atomic.Int64
@@ -249,8 +262,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Rate > 1e7 {
 		return nil, errors.New("load: a rate above 10,000,000/s is not a rate this tool can pace")
 	}
-	if cfg.Rate < 0 || cfg.Concurrency < 0 || cfg.Count < 0 || cfg.Duration < 0 {
-		return nil, errors.New("load: rate, concurrency, count and duration must not be negative")
+	if cfg.Rate < 0 || cfg.Concurrency < 0 || cfg.Count < 0 || cfg.Duration < 0 || cfg.RawSize < 0 {
+		return nil, errors.New("load: rate, concurrency, count, duration and raw size must not be negative")
 	}
 	if cfg.Count == 0 && cfg.Duration == 0 {
 		return nil, errors.New("load: give a count or a duration")
@@ -265,18 +278,31 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			cfg.Concurrency = 512
 		}
 	}
+	useNetHTTP := cfg.NetHTTP || cfg.HTTP != nil
 	if cfg.HTTP == nil {
 		cfg.HTTP = sender.NewHTTPClient(cfg.Concurrency)
 	}
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = time.Second
 	}
-	r := &run{cfg: cfg, client: &sender.Client{HTTP: cfg.HTTP, UserAgent: "openmpns-load/1"},
+	r := &run{cfg: cfg, client: &sender.Client{HTTP: cfg.HTTP, UserAgent: userAgent},
 		answers: map[string]int64{}, errors: map[string]int64{}, byKind: map[string]int64{}}
 	r.bodies[payload.KindToast] = (&payload.Toast{Text1: "OpenMPNS load", Text2: "a toast from openmpns load", Param: "/Load.xaml"}).Encode()
 	r.bodies[payload.KindTile] = (&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
 		payload.Title: "Load", payload.Count: "7", payload.BackContent: "openmpns load"}}).Encode()
 	r.bodies[payload.KindRaw] = []byte(`{"from":"openmpns load"}`)
+	if cfg.RawSize > 0 {
+		r.bodies[payload.KindRaw] = rawBody(cfg.RawSize)
+	}
+	if !useNetHTTP {
+		p, ok, err := planFast(&cfg, &r.bodies)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			r.fast = p
+		}
+	}
 
 	// feed stops handing out work at the deadline; requests in flight then
 	// still finish (and count) under ctx.
@@ -314,6 +340,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if r.fast != nil {
+				r.sendAll(ctx, jobs)
+				return
+			}
 			for j := range jobs {
 				r.send(ctx, j)
 			}
@@ -381,6 +411,87 @@ func (r *run) pace(ctx context.Context, jobs chan<- job, start time.Time) {
 			return
 		}
 	}
+}
+
+// sendAll is one sender on the plain-HTTP path: it sends the jobs it
+// takes on connections of its own, counts in a tally of its own and adds
+// the tally to the run's at the end.
+func (r *run) sendAll(ctx context.Context, jobs <-chan job) {
+	s := &h1sender{plan: r.fast, t: newTally(), conns: map[string]*h1conn{}, buf: make([]byte, 0, 1024)}
+	stop := context.AfterFunc(ctx, s.closeAll) // a cancelled run ends its requests at once
+	defer func() {
+		stop()
+		s.closeAll()
+		r.merge(s.t)
+	}()
+	for j := range jobs {
+		r.sendFast(ctx, s, j)
+	}
+}
+
+func (r *run) sendFast(ctx context.Context, s *h1sender, j job) {
+	t := &s.plan.targets[j.seq%uint64(len(s.plan.targets))]
+	kind := r.cfg.Mix.kind(j.seq)
+	now := time.Now()
+	s.buf = append(s.buf[:0], t.head...)
+	s.buf = append(s.buf, s.plan.kind[kind]...)
+	// The message id carries the send time: a fleet on this clock measures
+	// from here to its receipt.
+	s.buf = sender.AppendTimedMessageID(s.buf, now, j.seq)
+	s.buf = append(s.buf, "\r\n\r\n"...)
+	s.buf = append(s.buf, r.bodies[kind]...)
+	begin := j.due
+	if begin.IsZero() {
+		begin = now
+	}
+	code, status, err := s.roundTrip(ctx, t.addr, now)
+	if err != nil && ctx.Err() != nil {
+		return // the run ended while this was in flight: not counted
+	}
+	r.rtt.Record(time.Since(begin))
+	r.sent.Add(1)
+	s.t.byKind[kind]++
+	if err != nil {
+		r.errs.Add(1)
+		msg := err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			msg = msg[i+2:] // the cause, as the net/http path counts it
+		}
+		s.t.errors[msg]++
+		return
+	}
+	s.t.answers[answerKey{code, status}]++
+}
+
+// merge adds a sender's tally to the run's counts.
+func (r *run) merge(t *tally) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, n := range t.answers {
+		key := strconv.Itoa(k.code)
+		if k.status != "" {
+			key += " " + k.status
+		}
+		r.answers[key] += n
+	}
+	for k, n := range t.errors {
+		r.errors[k] += n
+	}
+	for k, n := range t.byKind {
+		if n > 0 {
+			r.byKind[payload.Kind(k).String()] += n
+		}
+	}
+}
+
+// rawBody returns n bytes of printable payload.
+func rawBody(n int) []byte {
+	const pattern = "openmpns load raw payload "
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = pattern[i%len(pattern)]
+	}
+	return b
 }
 
 func (r *run) send(ctx context.Context, j job) {

@@ -1,10 +1,17 @@
 package load_test
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,7 +102,8 @@ func TestLoadAgainstFleet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	open, err := load.Run(ctx, load.Config{Targets: targets, Rate: 2000, Count: 400, Mix: load.Mix{Raw: 1}})
+	// The open loop through net/http, the closed one on the tool's own connections.
+	open, err := load.Run(ctx, load.Config{Targets: targets, Rate: 2000, Count: 400, Mix: load.Mix{Raw: 1}, NetHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,5 +147,158 @@ func TestLoadAgainstFleet(t *testing.T) {
 	}
 	if _, err := load.Run(ctx, load.Config{Targets: targets, Rate: 1}); err == nil {
 		t.Fatal("no count and no duration accepted")
+	}
+}
+
+// scriptedAnswers are what scriptedServer answers, in turn: every shape an
+// HTTP/1.1 answer may take that the tool's own client must read right, and
+// the answer each is counted as.
+var scriptedAnswers = []scripted{
+	{"HTTP/1.1 200 OK\r\nX-Notificationstatus: Received\r\nContent-Length: 0\r\n\r\n", false, "200 Received"},
+	{"HTTP/1.1 400 Bad Request\r\nX-OpenMPNS-Error: bad\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", false, "400"},
+	{"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbye", true, "503"},
+	{"HTTP/1.1 200 OK\r\nX-Long: " + strings.Repeat("x", 5000) + "\r\nx-notificationstatus:QueueFull\r\nContent-Length: 2\r\n\r\nok", false, "200 QueueFull"},
+	{"HTTP/1.0 404 Not Found\r\nX-SubscriptionStatus: Expired\r\n\r\n", true, "404"},
+	// An informational answer first, then the real one.
+	{"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nX-NotificationStatus: Dropped\r\nContent-Length: 1\r\n\r\nx", false, "200 Dropped"},
+}
+
+// silentClose is closed after the answer without saying so, as an idle
+// keep-alive connection that times out: the tool's own client sends the
+// next request again on a new connection (net/http does not resend a
+// POST, and reports an error).
+var silentClose = scripted{"HTTP/1.1 200 OK\r\nX-NotificationStatus: Suppressed\r\nContent-Length: 0\r\n\r\n", true, "200 Suppressed"}
+
+type scripted struct {
+	text  string
+	close bool // the server closes the connection after it
+	key   string
+}
+
+// startScripted serves answers in turn, one request at a time.
+func startScripted(t *testing.T, answers []scripted) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	next := 0
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if err := readRequest(br); err != nil {
+						return
+					}
+					mu.Lock()
+					a := answers[next%len(answers)]
+					next++
+					mu.Unlock()
+					if _, err := io.WriteString(c, a.text); err != nil || a.close {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close() // a client's idle keep-alive connections
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// readRequest reads one request's head and body.
+func readRequest(br *bufio.Reader) error {
+	n := 0
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if line == "\r\n" {
+			break
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Content-Length") {
+			n, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	_, err := br.Discard(n)
+	return err
+}
+
+// The tool's own HTTP/1.1 client and net/http count the same answers, for
+// every shape of answer, and neither reports an error.
+func TestOwnClientReadsWhatNetHTTPReads(t *testing.T) {
+	const rounds = 5
+	for _, netHTTP := range []bool{false, true} {
+		answers := scriptedAnswers
+		if !netHTTP {
+			answers = append(slices.Clone(answers), silentClose)
+		}
+		want := map[string]int64{}
+		for _, a := range answers {
+			want[a.key] += rounds
+		}
+		addr := startScripted(t, answers)
+		rep, err := load.Run(context.Background(), load.Config{Targets: []load.Target{{URI: "http://" + addr + "/push/x"}},
+			Concurrency: 1, Count: rounds * len(answers), Mix: load.Mix{Raw: 1}, NetHTTP: netHTTP,
+			Header: http.Header{"Authorization": {"Bearer t"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Errors) != 0 || !maps.Equal(rep.Answers, want) {
+			t.Errorf("NetHTTP %v: answers %v, errors %v; want %v", netHTTP, rep.Answers, rep.Errors, want)
+		}
+	}
+}
+
+// A request the server never answers fails when the run's context ends,
+// at once, and is not counted.
+func TestOwnClientEndsWithTheContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan *load.Report, 1)
+	go func() {
+		rep, _ := load.Run(ctx, load.Config{Targets: []load.Target{{URI: "http://" + ln.Addr().String() + "/push/x"}},
+			Concurrency: 1, Count: 1, Mix: load.Mix{Raw: 1}})
+		done <- rep
+	}()
+	c := <-accepted
+	defer c.Close()
+	readRequest(bufio.NewReader(c)) // the request arrived; it will never be answered
+	cancel()
+	if rep := <-done; rep == nil || rep.Sent != 0 {
+		t.Fatalf("report after cancel: %+v", rep)
 	}
 }

@@ -86,8 +86,12 @@ func TestShardedFleetAndLoad(t *testing.T) {
 	}
 	var out, errb syncBuffer
 	if code := RunContext(context.Background(), []string{"load", "--channels", chFile, "--concurrency", "4",
-		"--count", "140", "--mix", "raw=1", "--report", filepath.Join(dir, "load.json")}, nil, &out, &errb); code != 0 {
+		"--count", "140", "--mix", "raw=1", "--raw-size", "64", "--cpuprofile", filepath.Join(dir, "load.pprof"),
+		"--report", filepath.Join(dir, "load.json")}, nil, &out, &errb); code != 0 {
 		t.Fatalf("load exit %d: %s", code, errb.String())
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "load.pprof")); err != nil || fi.Size() == 0 {
+		t.Fatalf("--cpuprofile wrote no profile: %v", err)
 	}
 	if !strings.Contains(out.String(), "200 Received") {
 		t.Fatalf("load output: %s", out.String())

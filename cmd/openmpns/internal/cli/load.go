@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -66,6 +67,9 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	count := fs.Int("count", 0, "stop after this many notifications")
 	duration := fs.Duration("duration", 0, "stop after this long")
 	mixFlag := fs.String("mix", "toast=60,tile=30,raw=10", "relative weights of toast, tile and raw")
+	rawSize := fs.Int("raw-size", 0, "payload size in bytes of each raw notification (0: a short JSON object)")
+	netHTTP := fs.Bool("net-http", false, "send through Go's net/http client even to plain-http Channel URIs (by default the tool's own keep-alive HTTP/1.1 connections, a fraction of the CPU); https always uses net/http")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the sending (not of the device start-up) to this file")
 	interval := fs.String("class", "immediate", "batching interval: immediate, 450 (within 450 s) or 900")
 	token := fs.String("token", "", "bearer access token for an authenticated sender (Authorization: Bearer)")
 	report := fs.String("report", "", "write the JSON report to this file")
@@ -137,6 +141,7 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	cfg := load.Config{Targets: targets, Rate: *rate, Concurrency: *conc, Count: *count, Duration: *duration, Mix: mix, Interval: iv,
+		RawSize: *rawSize, NetHTTP: *netHTTP,
 		Progress: func(p load.Progress) {
 			fmt.Fprintf(e.stderr, "load %5.1fs: %d sent (%.0f/s), %d errors\n", p.Elapsed.Seconds(), p.Sent, float64(p.Sent)/p.Elapsed.Seconds(), p.Errors)
 		}}
@@ -154,7 +159,14 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		stopSampling = sampleFleet(fl, time.Second, &timeline)
 		defer stopSampling()
 	}
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
 	rep, err := load.Run(ctx, cfg)
+	if perr := stopProfile(); err == nil && perr != nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}
@@ -235,4 +247,27 @@ func sampleFleet(fl *fleet.Fleet, interval time.Duration, timeline *[]fleet.Samp
 			<-ended
 		}
 	}
+}
+
+// startCPUProfile starts a CPU profile written to path ("" profiles
+// nothing); stop ends it and closes the file.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		return nil
+	}, nil
 }

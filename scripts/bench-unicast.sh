@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Issue 10's workload with our own tools: one server, 1,000 devices with one
+# channel each, raw 64-byte payloads POSTed by 64 concurrent keep-alive
+# senders, 50,000 notifications closed loop (RUNS runs: median and range),
+# then paced at 1,000/s for 30,000 (at most CONC in flight).
+#
+#   scripts/bench-unicast.sh                              the whole workload (about 2 minutes)
+#   RUNS=1 COUNT=10000 PACED=5000 scripts/bench-unicast.sh  a short one
+#   PHASES=paced scripts/bench-unicast.sh                 only the paced run (or PHASES=closed)
+#   BIN=/tmp/openmpns-old scripts/bench-unicast.sh        another build (server and fleet), to compare
+#   LOAD_BIN=/tmp/openmpns-x ...                          another sender (default: BIN's if it has
+#                                                         load --raw-size, else the current code's)
+#   PROFILE_DIR=/tmp/prof scripts/bench-unicast.sh        CPU profiles of the server and of the sender, each run
+#   SERVE_FLAGS=--reader-goroutines LOAD_FLAGS=--net-http FLEET_NICE=10 ...   passed through
+#
+# Knobs (defaults): DEVICES=1000 CONC=64 COUNT=50000 RUNS=3 RATE=1000
+# PACED=30000 RAW=64 PORT=18091 PPORT=16071.
+#
+# Three processes on the same cores, as in the issue: `openmpns serve`
+# (bbolt, every 200 Received durable or acknowledged), `openmpns fleet`
+# (a fresh fleet each run; it measures POST to device from the time the
+# sender puts in X-MessageID) and `openmpns load`. Per run it prints
+# deliveries/s (what the devices received over the sender's elapsed time),
+# POST->device p50/p99, and the CPU per notification of the server and the
+# fleet (from /proc/PID/stat during the load) and of the sender (its whole
+# life, from /usr/bin/time); at the end a table for docs/benchmarks.md.
+# Profiles: the server's for PROF_CLOSED (4 s) from the start of each
+# closed run and PROF_PACED (20 s) of the paced run, and the sender's whole run
+# (load --cpuprofile); read them with `go tool pprof -top FILE`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib-bench.sh
+. scripts/lib-bench.sh
+bench_build
+if [ -z "${LOAD_BIN:-}" ]; then
+	LOAD_BIN=$BIN
+	if ! "$BIN" load --help 2>&1 | grep -q -- -raw-size; then # a build from before issue 10
+		LOAD_BIN=bin/openmpns-load
+		CGO_ENABLED=0 go build -o "$LOAD_BIN" ./cmd/openmpns
+	fi
+fi
+DEVICES=${DEVICES:-1000}
+CONC=${CONC:-64}
+COUNT=${COUNT:-50000}
+RUNS=${RUNS:-3}
+RATE=${RATE:-1000}
+PACED=${PACED:-30000}
+RAW=${RAW:-64}
+PORT=${PORT:-18091}
+PPORT=${PPORT:-16071}
+PROF_CLOSED=${PROF_CLOSED:-4}
+PROF_PACED=${PROF_PACED:-20}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+[ -z "${PROFILE_DIR:-}" ] || mkdir -p "$PROFILE_DIR"
+
+# shellcheck disable=SC2086 # SERVE_FLAGS is a list of flags
+bench_serve "$PORT" "$PPORT" ${SERVE_FLAGS:-}
+echo "server and fleet: $BIN, sender: $LOAD_BIN; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+run() { # $1 = name, $2 = profile seconds, rest = load flags
+	local name=$1 secs=$2
+	shift 2
+	bench_fleet "$name" "$DEVICES" "http://127.0.0.1:$PORT"
+	echo "== $name: $DEVICES devices registered; openmpns load $*"
+	local prof=() curlpid=""
+	if [ -n "${PROFILE_DIR:-}" ]; then
+		curl -fsS "http://127.0.0.1:$PPORT/debug/pprof/profile?seconds=$secs" -o "$PROFILE_DIR/server-$name.pprof" &
+		curlpid=$!
+		prof=(--cpuprofile "$PROFILE_DIR/load-$name.pprof")
+	fi
+	local s0 f0 s1 f1
+	s0=$(bench_cpu $srv)
+	f0=$(bench_cpu $fl)
+	# shellcheck disable=SC2086 # LOAD_FLAGS is a list of flags
+	/usr/bin/time -f "%U %S" -o "$work/load.time" "$LOAD_BIN" load --channels "$work/channels.jsonl" --mix raw=1 --raw-size "$RAW" \
+		--report "$work/load-$name.json" "${prof[@]}" ${LOAD_FLAGS:-} "$@" >"$work/load-$name.txt" 2>/dev/null
+	s1=$(bench_cpu $srv)
+	f1=$(bench_cpu $fl)
+	bench_fleet_stop "$(bench_received "$name")"
+	[ -z "$curlpid" ] || wait "$curlpid" || true # one CPU profile at a time
+	head -1 "$work/load-$name.txt"
+	echo "$name $(echo "$s1-$s0" | bc) $(echo "$f1-$f0" | bc) $(awk '{print $1+$2}' "$work/load.time")" >>"$work/cpu.txt"
+	bench_report "$name"
+}
+
+for phase in ${PHASES:-closed paced}; do
+	case $phase in
+	closed) for i in $(seq "$RUNS"); do run "closed-$i" "$PROF_CLOSED" --concurrency "$CONC" --count "$COUNT"; done ;;
+	paced) run paced "$PROF_PACED" --rate "$RATE" --concurrency "$CONC" --count "$PACED" ;;
+	*) echo "unknown phase $phase (closed, paced)" >&2; exit 2 ;;
+	esac
+done
+
+python3 - "$work" <<'PY'
+import json, os, statistics, sys
+work = sys.argv[1]
+cpu = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(os.path.join(work, "cpu.txt"))}
+rows = []
+for name, (srv, fleet, load) in cpu.items():
+    f = json.load(open(os.path.join(work, "fleet-%s.json" % name)))
+    l = json.load(open(os.path.join(work, "load-%s.json" % name)))["load"]
+    got = sum(f["notifications"].values())
+    sl = f["send_latency"]
+    rows.append(dict(name=name, rate=got / (l["elapsed_ns"] / 1e9), got=got, received=l["received"], sent=l["sent"],
+                     dup=f["duplicates"], p50=sl["p50_ns"] / 1e6, p99=sl["p99_ns"] / 1e6,
+                     srv=srv / got * 1e6, fleet=fleet / got * 1e6, load=load / l["sent"] * 1e6))
+print("\n| run | deliveries/s | received (devices / 200 Received / sent) | POST->device p50 / p99 ms | CPU µs per notification: server / fleet / load |")
+print("|---|---|---|---|---|")
+for r in rows:
+    print("| %(name)s | %(rate).0f | %(got)d / %(received)d / %(sent)d, %(dup)d duplicates | %(p50).2f / %(p99).2f | %(srv).0f / %(fleet).0f / %(load).0f |" % r)
+closed = [r for r in rows if r["name"].startswith("closed")]
+if closed:
+    def mr(k, fmt):
+        v = sorted(r[k] for r in closed)
+        return (fmt % statistics.median(v)) + (" (" + fmt % v[0] + "–" + fmt % v[-1] + ")" if len(v) > 1 else "")
+    print("\nclosed loop, median of %d (range): deliveries/s %s; POST->device p50 %s ms, p99 %s ms; "
+          "server %s µs, fleet %s µs, load %s µs per notification" % (len(closed), mr("rate", "%.0f"), mr("p50", "%.2f"),
+          mr("p99", "%.2f"), mr("srv", "%.0f"), mr("fleet", "%.0f"), mr("load", "%.1f")))
+PY

@@ -1,0 +1,106 @@
+# Shell functions shared by the multi-process benchmarks (bench-e2e.sh,
+# bench-unicast.sh). Source it after `set -euo pipefail` and `cd` to the
+# repository root; it expects $work (a scratch directory the caller removes).
+#
+#   bench_build                 sets BIN: the given binary, or the current code built
+#   bench_cpu PID...            CPU seconds (user+system) of processes and their children so far
+#   bench_serve PORT PPORT ...  starts `openmpns serve` (rest: extra flags), sets $srv, waits for /healthz
+#   bench_fleet NAME N URL      starts a fleet of N devices with Channel URIs in $work/channels.jsonl
+#                               and its report in $work/fleet-NAME.json, sets $fl, waits until registered
+#   bench_fleet_stop WANT       waits (up to 30 s) until the fleet received WANT, then stops it (report written)
+#   bench_report NAME           prints the devices' and the sender's view of run NAME
+
+# bench_build sets BIN: $BIN if given (to compare builds), else the current code built.
+bench_build() {
+	if [ -z "${BIN:-}" ]; then
+		BIN=bin/openmpns
+		CGO_ENABLED=0 go build -o "$BIN" ./cmd/openmpns
+	fi
+}
+
+# bench_cpu prints the CPU seconds (user+system, children's included) of
+# the processes and of their children so far.
+bench_cpu() {
+	local t=0 p q
+	for p in "$@"; do
+		for q in $p $(pgrep -P "$p" || true); do
+			t=$((t + $(awk '{print $14+$15+$16+$17}' "/proc/$q/stat" 2>/dev/null || echo 0)))
+		done
+	done
+	echo "scale=3; $t/$(getconf CLK_TCK)" | bc
+}
+
+# bench_serve PORT PPORT [flags...] starts a server on a fresh data
+# directory with its pprof endpoint on PPORT, and waits until it answers.
+bench_serve() {
+	local port=$1 pport=$2
+	shift 2
+	if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
+		echo "something already answers on port $port (another benchmark?): give PORT=... and PPORT=..." >&2
+		exit 1
+	fi
+	"$BIN" serve --listen "127.0.0.1:$port" --data "$work/data" --log-level error --daily-quota -1 \
+		--pprof "127.0.0.1:$pport" "$@" >/dev/null 2>"$work/serve.log" &
+	srv=$!
+	for _ in $(seq 100); do
+		curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
+		kill -0 $srv 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "the server did not start:" >&2
+	tail "$work/serve.log" >&2
+	exit 1
+}
+
+# bench_fleet NAME N URL starts N devices (one app, toast and tile bound)
+# at ${FLEET_NICE:-0}, and waits until all are registered.
+bench_fleet() {
+	local name=$1 n=$2 url=$3
+	rm -f "$work/channels.jsonl"
+	nice -n "${FLEET_NICE:-0}" "$BIN" fleet --server "$url" --devices "$n" --apps com.example.app --connect-rate 5000 \
+		--channels-out "$work/channels.jsonl" --report "$work/fleet-$name.json" --progress 1s 2>"$work/fleet.log" >/dev/null &
+	fl=$!
+	until grep -q " $n registered" "$work/fleet.log" 2>/dev/null; do
+		kill -0 $fl 2>/dev/null || { tail "$work/fleet.log" >&2; exit 1; }
+		sleep 0.2
+	done
+}
+
+# bench_fleet_stop WANT waits until the fleet's progress line counts WANT
+# received (at most 30 s), then interrupts it, which writes its report.
+bench_fleet_stop() {
+	local want=$1
+	for _ in $(seq 300); do
+		grep -q "received" "$work/fleet.log" &&
+			[ "$(tail -1 "$work/fleet.log" | sed -E 's/.* ([0-9]+) received.*/\1/')" -ge "$want" ] 2>/dev/null && break
+		sleep 0.1
+	done
+	kill -INT $fl
+	wait $fl || true
+}
+
+# bench_received NAME prints how many notifications run NAME's sender had answered 200 Received.
+bench_received() {
+	python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['load']['received'])" "$work/load-$1.json"
+}
+
+# bench_report NAME prints the fleet's report (received, duplicates,
+# latencies) against the sender's of run NAME.
+bench_report() {
+	python3 - "$work/fleet-$1.json" "$work/load-$1.json" <<'PY'
+import json, sys
+f = json.load(open(sys.argv[1])); l = json.load(open(sys.argv[2]))["load"]
+lat = f["latency"]
+ms = lambda ns: "%.2f ms" % (ns / 1e6)
+print("devices received %d of %d accepted; duplicates %d, redelivered %d, out of order %d" % (
+    sum(f["notifications"].values()), l["received"], f["duplicates"], f["redelivered"], f["out_of_order"]))
+print("delivery rate %.0f/s over the load's %.1f s; accept->device p50 %s p95 %s p99 %s max %s" % (
+    sum(f["notifications"].values()) / (l["elapsed_ns"] / 1e9), l["elapsed_ns"] / 1e9,
+    ms(lat["p50_ns"]), ms(lat["p95_ns"]), ms(lat["p99_ns"]), ms(lat["max_ns"])))
+sl = f["send_latency"]
+print("POST->device p50 %s p95 %s p99 %s max %s" % (ms(sl["p50_ns"]), ms(sl["p95_ns"]), ms(sl["p99_ns"]), ms(sl["max_ns"])))
+sa = f.get("send_to_accept")
+if sa:
+    print("  of which POST->accept p50 %s p95 %s p99 %s max %s" % (ms(sa["p50_ns"]), ms(sa["p95_ns"]), ms(sa["p99_ns"]), ms(sa["max_ns"])))
+PY
+}
