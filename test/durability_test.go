@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 
 // serveChild runs a server until killed and prints its address. With
 // OPENMPNS_TEST_SERVE_HOLD=1 it also reads commands from stdin: "hold"
-// stops its store's commit loop (store.Bolt.Hold) and answers "held", so
+// stops its store's commit loops (store.Log.Hold, store.Bolt.Hold) and answers "held", so
 // that a test can kill it while writes wait for a commit that never comes;
 // and a removal waits an hour for a commit to ride on (instead of 100 ms),
 // so that acknowledged notifications stay written until the next commit.
@@ -63,7 +63,11 @@ func serveChild(dir, addr string) {
 			sc := bufio.NewScanner(os.Stdin)
 			for sc.Scan() {
 				if sc.Text() == "hold" {
-					be.Bolt().Hold() // never released: the test kills the process
+					// Never released: the test kills the process. The
+					// notification log commits notifications, bbolt
+					// the rest.
+					be.Log().Hold()
+					be.Bolt().Hold()
 					fmt.Println("held")
 				}
 			}
