@@ -41,8 +41,8 @@ type Embedded struct {
 	mu       sync.RWMutex
 	rev      uint64
 	devices  map[string]Device
-	channels map[string]Channel           // by token
-	apps     map[string]map[string]string // device -> app -> token
+	channels map[string]Channel   // by token
+	apps     map[string]appTokens // device -> app -> token
 
 	qmu    sync.Mutex
 	queues map[string][]*Notification // device -> queue in Seq order
@@ -113,7 +113,7 @@ func Open(path string, o Options) (*Embedded, error) {
 func load(b *Bolt, now func() time.Time) (*Embedded, error) {
 	e := &Embedded{
 		b: b, seed: maphash.MakeSeed(), now: now,
-		devices: map[string]Device{}, channels: map[string]Channel{}, apps: map[string]map[string]string{},
+		devices: map[string]Device{}, channels: map[string]Channel{}, apps: map[string]appTokens{},
 		queues: map[string][]*Notification{}, counts: map[string]int{},
 		presence: map[string]backend.Presence{}, counters: map[string]*counter{},
 	}
@@ -139,7 +139,7 @@ func load(b *Bolt, now func() time.Time) (*Embedded, error) {
 		}
 		c.Rev = e.nextRev()
 		e.channels[c.Token] = c
-		e.appsOf(c.DeviceID)[c.App] = c.Token
+		e.setApp(c)
 	}
 	queued, err := b.Queued()
 	if err != nil {
@@ -179,14 +179,50 @@ func load(b *Bolt, now func() time.Time) (*Embedded, error) {
 
 func (e *Embedded) nextRev() uint64 { e.rev++; return e.rev }
 
-// appsOf returns the device's app index, creating it. e.mu is held.
-func (e *Embedded) appsOf(dev string) map[string]string {
-	m := e.apps[dev]
-	if m == nil {
-		m = map[string]string{}
-		e.apps[dev] = m
+// appTokens is one device's app index (app -> channel token): a short
+// slice rather than a map, since a device has a few channels (at most
+// 30) and a map costs some 400 bytes of memory even for one, the largest
+// share of what an idle device's connection costs the server.
+type appTokens []appToken
+
+type appToken struct{ app, token string }
+
+// get returns the app's token, "" when it has none.
+func (a appTokens) get(app string) string {
+	for _, t := range a {
+		if t.app == app {
+			return t.token
+		}
 	}
-	return m
+	return ""
+}
+
+// setApp records c in its device's app index. e.mu is held.
+func (e *Embedded) setApp(c Channel) {
+	a := e.apps[c.DeviceID]
+	for i := range a {
+		if a[i].app == c.App {
+			a[i].token = c.Token
+			return
+		}
+	}
+	e.apps[c.DeviceID] = append(a, appToken{c.App, c.Token})
+}
+
+// deleteApp removes app from dev's app index. e.mu is held.
+func (e *Embedded) deleteApp(dev, app string) {
+	a := e.apps[dev]
+	for i := range a {
+		if a[i].app == app {
+			a = slices.Delete(a, i, i+1)
+			break
+		}
+	}
+	if len(a) == 0 {
+		delete(e.apps, dev)
+	} else {
+		e.apps[dev] = a
+	}
 }
 
 // lockDevice serialises the directory writes of one device.
@@ -283,7 +319,7 @@ func (e *Embedded) PutChannel(_ context.Context, c Channel) (Channel, error) {
 	e.mu.RLock()
 	old, ok := e.channels[c.Token]
 	_, hasDev := e.devices[c.DeviceID]
-	taken := e.apps[c.DeviceID][c.App]
+	taken := e.apps[c.DeviceID].get(c.App)
 	e.mu.RUnlock()
 	switch {
 	case !hasDev:
@@ -304,7 +340,7 @@ func (e *Embedded) PutChannel(_ context.Context, c Channel) (Channel, error) {
 	e.mu.Lock()
 	c.Rev = e.nextRev()
 	e.channels[c.Token] = c
-	e.appsOf(c.DeviceID)[c.App] = c.Token
+	e.setApp(c)
 	e.mu.Unlock()
 	return c, nil
 }
@@ -346,8 +382,8 @@ func (e *Embedded) Channels(_ context.Context, dev string) ([]Channel, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	out := make([]Channel, 0, len(e.apps[dev]))
-	for _, tok := range e.apps[dev] {
-		c := e.channels[tok]
+	for _, t := range e.apps[dev] {
+		c := e.channels[t.token]
 		c.Domains = slices.Clone(c.Domains)
 		out = append(out, c)
 	}
@@ -383,10 +419,7 @@ func (e *Embedded) DeleteChannel(_ context.Context, c Channel) error {
 	}
 	e.mu.Lock()
 	delete(e.channels, old.Token)
-	delete(e.apps[old.DeviceID], old.App)
-	if len(e.apps[old.DeviceID]) == 0 {
-		delete(e.apps, old.DeviceID)
-	}
+	e.deleteApp(old.DeviceID, old.App)
 	e.mu.Unlock()
 	// What was appended while the deletion was written goes too.
 	e.qmu.Lock()
