@@ -13,7 +13,8 @@
 # TLS=1 serves WSS (a fresh self-signed certificate for 127.0.0.1; the
 # fleet trusts it through SSL_CERT_FILE). PROFILE_DIR=dir keeps, for each
 # N, the server's heap profile (heap-idle-N.pprof) and its runtime.MemStats
-# (heap-idle-N.txt, the end of /debug/pprof/heap?debug=1).
+# (heap-idle-N.txt, the end of /debug/pprof/heap?debug=1; before the fleet
+# connects: heap-idle-N-before.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # BIN=path uses that binary; by default the current code is built.
@@ -52,6 +53,7 @@ for n in "${sizes[@]}"; do
 	for _ in $(seq 100); do curl -fsS "${curlca[@]}" "$scheme://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 	gc; sleep 1; gc
 	base=$(rss_kib $srv)
+	[ -z "${PROFILE_DIR:-}" ] || curl -fsS "http://127.0.0.1:$PPORT/debug/pprof/heap?debug=1" | sed -n '/^# runtime.MemStats/,$p' >"$PROFILE_DIR/heap-idle-$n-before.txt"
 	log=$(mktemp)
 	start=$(date +%s.%N)
 	"$BIN" fleet --server $scheme://127.0.0.1:$PORT --devices "$n" --apps com.example.app --connect-rate "$RATE" \
