@@ -146,7 +146,8 @@ type deviceState struct {
 	loading  bool
 	replaced map[uint64]bool
 	// queue holds the device's unacknowledged notifications known to this
-	// node, in Seq order; inflight marks those sent on the connection.
+	// node, in Seq order; inflight marks those sent on the connection
+	// (nil until the first is sent).
 	queue    []*backend.Notification
 	inflight map[uint64]bool
 	timer    clock.Timer
@@ -514,6 +515,9 @@ func (e *Engine) Deliver(devID string, n *backend.Notification, replaced uint64)
 	if replaced != 0 && !d.inflight[replaced] {
 		d.drop(replaced)
 		if d.loading {
+			if d.replaced == nil {
+				d.replaced = make(map[uint64]bool)
+			}
 			d.replaced[replaced] = true
 		}
 	}
@@ -600,6 +604,9 @@ func (e *Engine) dispatch(d *deviceState, now time.Time) {
 		}
 		if len(d.inflight) >= e.cfg.InFlight {
 			break
+		}
+		if d.inflight == nil {
+			d.inflight = make(map[uint64]bool)
 		}
 		d.inflight[q.Seq] = true
 		d.conn.Notify(&wire.Frame{
@@ -688,8 +695,8 @@ func (e *Engine) Attach(devID string, conn Conn) error {
 	if err != nil {
 		return err
 	}
-	d := &deviceState{id: devID, claim: claim, conn: conn, inflight: map[uint64]bool{},
-		loading: true, replaced: map[uint64]bool{}}
+	// The maps are made when first written: an idle device has none.
+	d := &deviceState{id: devID, claim: claim, conn: conn, loading: true}
 	// Registered before the queue is read: what is handed over meanwhile
 	// is not missed; it is held until the queue is merged (loading).
 	e.mu.Lock()

@@ -1,9 +1,10 @@
 package server
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,9 +43,9 @@ var _ DeviceRouter = (*Engine)(nil)
 // notifications; a device that lets more pile up is cut off.
 const maxOutbox = 64
 
-// writeBufferPool shares write buffers between connections: an idle
-// connection holds none.
-var writeBufferPool sync.Pool
+// noWriteBuffers is the upgrader's write buffer pool: a pool that is
+// never used, since no message is written through gorilla's Conn.
+var noWriteBuffers sync.Pool
 
 type gateway struct {
 	cfg      *Config
@@ -78,12 +79,12 @@ func newGateway(cfg *Config, r DeviceRouter, met *metrics) *gateway {
 		channelOpens: newKeyedLimiter(cfg.ChannelOpensPerMinute, cfg.ChannelOpenBurst),
 		upgrader: websocket.Upgrader{
 			HandshakeTimeout: 10 * time.Second,
-			// Devices send small frames (acks, requests). With the poller
-			// this buffer is never used; without, it is what an idle
-			// connection keeps. 128 is the library's smallest.
+			// The upgrader's Conn is dropped after the handshake (the
+			// session reads and writes frames itself): its buffers are
+			// the smallest the library makes, and the write buffer is
+			// never allocated.
 			ReadBufferSize:  128,
-			WriteBufferSize: 1024,
-			WriteBufferPool: &writeBufferPool,
+			WriteBufferPool: &noWriteBuffers,
 			Subprotocols:    []string{wire.Subprotocol},
 			// Devices are not browsers; any origin may connect.
 			CheckOrigin: func(*http.Request) bool { return true },
@@ -146,44 +147,64 @@ func (g *gateway) release(ip string) {
 }
 
 // session is one device connection. With the poller an idle session has
-// no goroutine and a few small buffers (about 6 KiB in all); without, one
-// reader goroutine blocked in a read. A handler goroutine runs only while
-// frames wait to be handled, a writer only while frames wait to be
-// written, and one gateway goroutine pings every session. This is what
-// lets one process hold tens of thousands of devices.
+// no goroutine and a few small objects (the session, the socket, the
+// router's device record: see docs/benchmarks.md); without, one reader
+// goroutine blocked in a read. A handler goroutine runs only while frames
+// wait to be handled, a writer only while frames wait to be written, and
+// one gateway goroutine pings every session. This is what lets one process
+// hold tens of thousands of devices.
+//
+// After the upgrade the session keeps only the connection: frames are read
+// by frameReader and written by writeLoop, so no *websocket.Conn (nor its
+// buffers) outlives the handshake.
 type session struct {
 	g      *gateway
-	ws     *websocket.Conn
+	conn   net.Conn    // the TCP connection, or the *tls.Conn over it
 	devID  string      // set by the handler at hello; read by others only after hwg.Wait
 	authed atomic.Bool // hello accepted (the reader's view of devID != "")
 	ip     string      // the client's limitKey, counted against the per-address limits; "" when exempt
-	bucket int         // which of the pinger's rounds pings this session
+	bucket uint8       // which of the pinger's rounds pings this session
 	hwg    sync.WaitGroup
-	remote string
 
 	// With the poller (Linux): no goroutine waits on the connection; the
 	// poller runs onReadable when bytes arrive.
 	epoll      bool
-	fd         int
-	raw        syscall.RawConn
-	fr         frameReader // touched only by onReadable (one at a time)
-	lastSeen   atomic.Int64
 	reading    atomic.Bool // an onReadable runs
-	gen        int32       // tells this session's epoll events from a stale one's
-	helloTimer *time.Timer
+	fd         int32
+	gen        int32           // tells this session's epoll events from a stale one's
+	raw        syscall.RawConn // plain connections: read without waiting
+	tls        *tls.Conn       // TLS: read through it (its pollConn never waits)
+	fr         frameReader     // touched only by the one reader
+	lastSeen   atomic.Int64    // the last frame or pong (unix ns)
+	pingedAt   int64           // the last ping (unix ns); the pinger's own
+	helloTimer *time.Timer     // with the poller, until hello
 
 	mu        sync.Mutex
-	outbox    []*wire.Frame
 	writing   bool // a writer goroutine is running
 	closing   bool
 	closed    bool // the close frame was written and the connection closed
+	handling  bool // a handler goroutine is running
+	dead      bool // a frame ended the session: handle nothing more
 	closeCode int
 	closeMsg  string
-	done      chan struct{} // closed once the connection is closed
+	outbox    []*wire.Frame
 	inbox     [][]byte      // frames read, waiting for the handler
-	handling  bool          // a handler goroutine is running
-	dead      bool          // a frame ended the session: handle nothing more
-	room      chan struct{} // the handler took frames: the reader may go on
+	done      chan struct{} // closed once the connection is closed; made when first waited for
+	room      chan struct{} // the handler took frames: the reader may go on; made when first waited for
+}
+
+// closedChan is a session's done once it ended before anyone waited for it.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// doneChan returns a channel closed once the connection is closed. s.mu is held.
+func (s *session) doneChan() chan struct{} {
+	if s.done == nil {
+		if s.closed {
+			return closedChan
+		}
+		s.done = make(chan struct{})
+	}
+	return s.done
 }
 
 // maxInbox is how many frames the reader reads ahead of the handler; a
@@ -213,29 +234,30 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.release(ip)
 		return // the upgrader has answered
 	}
-	s := &session{g: g, ws: ws, ip: ip, remote: r.RemoteAddr, done: make(chan struct{}), room: make(chan struct{}, 1)}
+	s := &session{g: g, conn: ws.NetConn(), ip: ip}
+	if hc, ok := s.conn.(*headerTimeoutConn); ok {
+		s.conn = hc.Conn // its watch ended with the request
+	}
 	if g.poll != nil {
-		if fd, raw, err := connFD(ws.NetConn()); err == nil {
-			s.fd, s.raw, s.epoll = fd, raw, true
-			s.fr.limit = wire.MaxFrameBytes
-			s.lastSeen.Store(time.Now().UnixNano())
-		}
+		s.epoll = s.takeOver()
 	}
 	g.mu.Lock()
 	if g.stopped {
 		g.mu.Unlock()
-		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
-		ws.Close()
+		s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		s.conn.Write(appendCloseFrame(nil, websocket.CloseGoingAway, "server shutting down"))
+		s.conn.Close()
 		g.release(ip)
 		return
 	}
 	g.next++
-	s.bucket = g.next % pingRounds
+	s.bucket = uint8(g.next % pingRounds)
 	g.sessions[s] = struct{}{}
 	g.wg.Add(1)
 	// With the poller, the session is armed before anyone else can see it:
 	// nothing (a shutdown, a failed ping) can close it before it is watched.
 	var watchErr error
+	s.lastSeen.Store(time.Now().UnixNano())
 	if s.epoll {
 		hello := g.cfg.HelloTimeout
 		s.mu.Lock()
@@ -250,16 +272,42 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Unlock()
 	// This handler returns at once, so that net/http's connection state
 	// (request, buffers, the handler's stack) is freed rather than held for
-	// the life of the WebSocket. With the poller, the connection then has
-	// no goroutine at all while idle; without, it has one reader.
+	// the life of the WebSocket; gorilla's Conn (and its buffers) goes too.
+	// With the poller, the connection then has no goroutine at all while
+	// idle; without, it has one reader.
 	if !s.epoll {
 		go s.run()
 		return
 	}
 	if watchErr != nil {
-		g.log.Error("device connection not watched", "remote", s.remote, "err", watchErr)
+		g.log.Error("device connection not watched", "remote", s.conn.RemoteAddr(), "err", watchErr)
 		s.kick(websocket.CloseInternalServerErr, "internal")
 	}
+}
+
+// takeOver readies the connection for the poller: its descriptor, and
+// under TLS reads through the *tls.Conn that never wait. It reports false
+// when the connection cannot be polled (then it gets a reader goroutine).
+func (s *session) takeOver() bool {
+	s.fr.limit = wire.MaxFrameBytes
+	if tc, ok := s.conn.(*tls.Conn); ok {
+		pc, ok := tc.NetConn().(*pollConn)
+		if !ok {
+			return false
+		}
+		fd, _, err := pc.setNonblocking()
+		if err != nil {
+			return false
+		}
+		s.fd, s.tls = int32(fd), tc
+		return true
+	}
+	fd, raw, err := connFD(s.conn)
+	if err != nil {
+		return false
+	}
+	s.fd, s.raw = int32(fd), raw
+	return true
 }
 
 // readBufs are the buffers onReadable reads into; an idle connection holds none.
@@ -269,6 +317,10 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
 // events, and asks the poller for the next readable event. One runs at a
 // time per session: a second (a stale event) returns at once, and the
 // running one re-arms when done, so nothing readable is missed.
+//
+// Under TLS it reads until the *tls.Conn says it would block: the socket may
+// be drained while whole records (or the rest of one) wait in the
+// *tls.Conn's buffers, where epoll cannot see them.
 func (s *session) onReadable() {
 	if !s.reading.CompareAndSwap(false, true) {
 		return
@@ -276,7 +328,13 @@ func (s *session) onReadable() {
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
 	for {
-		n, err := readNow(s.raw, *bp)
+		var n int
+		var err error
+		if s.tls != nil {
+			n, err = s.tls.Read(*bp)
+		} else {
+			n, err = readNow(s.raw, *bp)
+		}
 		if n > 0 {
 			if werr := s.fr.feed((*bp)[:n], s.onEvent); werr != nil {
 				s.kick(werr.code, werr.reason) // as the reader path: no error frame, the close says why
@@ -285,7 +343,9 @@ func (s *session) onReadable() {
 			if s.isClosing() {
 				return
 			}
-			if n < len(*bp) {
+		}
+		if err == nil {
+			if s.tls == nil && n < len(*bp) {
 				// Probably drained; re-arming re-checks (epoll is level
 				// triggered), which saves a read that would find nothing.
 				break
@@ -295,7 +355,7 @@ func (s *session) onReadable() {
 		if errors.Is(err, errWouldBlock) {
 			break
 		}
-		s.g.log.Debug("device read failed", "remote", s.remote, "err", err)
+		s.g.log.Debug("device read failed", "remote", s.conn.RemoteAddr(), "err", err)
 		s.kick(websocket.CloseNormalClosure, "")
 		return
 	}
@@ -314,9 +374,9 @@ func (s *session) onEvent(ev wsEvent) bool {
 	switch ev.op {
 	case websocket.TextMessage:
 		// Frames and pongs show the device is alive; its own pings do not
-		// (as on the reader path, docs/protocol.md section 6).
-		s.lastSeen.Store(time.Now().UnixNano())
-		return s.enqueue(ev.data, s.remote)
+		// (docs/protocol.md section 6).
+		s.alive()
+		return s.enqueue(ev.data)
 	case websocket.BinaryMessage:
 		s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeBadFrame, Message: "binary messages are not accepted: send each frame as one JSON text message"})
 		s.kick(websocket.CloseUnsupportedData, "binary message")
@@ -335,8 +395,14 @@ func (s *session) onEvent(ev wsEvent) bool {
 		s.kick(code, "")
 		return false
 	}
-	s.lastSeen.Store(time.Now().UnixNano()) // a pong: alive
+	s.alive() // a pong
 	return true
+}
+
+// alive notes that the device showed it is alive, for the pinger (which
+// closes a session silent for two heartbeats after hello).
+func (s *session) alive() {
+	s.lastSeen.Store(time.Now().UnixNano())
 }
 
 // validCloseCode reports whether code may be sent in a close frame (RFC
@@ -375,13 +441,17 @@ func (s *session) finish() {
 // enqueue hands a frame to the handler goroutine, starting it if needed,
 // and waits while the handler is maxInbox frames behind. It returns false
 // once a frame has ended the session.
-func (s *session) enqueue(b []byte, remote string) bool {
+func (s *session) enqueue(b []byte) bool {
 	s.mu.Lock()
-	for len(s.inbox) >= maxInbox && !s.dead {
+	for len(s.inbox) >= maxInbox && !s.dead && !s.closed {
+		if s.room == nil {
+			s.room = make(chan struct{}, 1)
+		}
+		room, done := s.room, s.doneChan()
 		s.mu.Unlock()
 		select {
-		case <-s.room:
-		case <-s.done:
+		case <-room:
+		case <-done:
 			return false
 		}
 		s.mu.Lock()
@@ -394,7 +464,7 @@ func (s *session) enqueue(b []byte, remote string) bool {
 	if !s.handling {
 		s.handling = true
 		s.hwg.Add(1)
-		go s.handleLoop(remote)
+		go s.handleLoop()
 	}
 	s.mu.Unlock()
 	return true
@@ -403,7 +473,7 @@ func (s *session) enqueue(b []byte, remote string) bool {
 // handleLoop decodes and answers the frames in the inbox, in order, and
 // exits when none is left. Keeping this work off the reader keeps the
 // reader's stack (what an idle connection holds) small.
-func (s *session) handleLoop(remote string) {
+func (s *session) handleLoop() {
 	defer s.hwg.Done()
 	var batch [][]byte
 	for {
@@ -414,9 +484,10 @@ func (s *session) handleLoop(remote string) {
 			return
 		}
 		batch, s.inbox = s.inbox, batch[:0]
+		room := s.room
 		s.mu.Unlock()
 		select {
-		case s.room <- struct{}{}:
+		case room <- struct{}{}: // nil (nobody ever waited): never ready
 		default:
 		}
 		for _, b := range batch {
@@ -424,7 +495,7 @@ func (s *session) handleLoop(remote string) {
 			if f, err := wire.Decode(b); err != nil {
 				ok = s.badFrame(b, err)
 			} else {
-				ok = s.handle(f, remote)
+				ok = s.handle(f)
 			}
 			if !ok {
 				s.mu.Lock()
@@ -439,9 +510,12 @@ func (s *session) handleLoop(remote string) {
 
 // run reads until the connection ends, then cleans up.
 func (s *session) run() {
-	s.readLoop(s.remote)
+	s.readLoop()
 	s.kick(websocket.CloseNormalClosure, "")
-	<-s.done
+	s.mu.Lock()
+	done := s.doneChan()
+	s.mu.Unlock()
+	<-done
 	s.finish()
 }
 
@@ -460,18 +534,24 @@ func (g *gateway) pinger() {
 		}
 		g.mu.Lock()
 		for s := range g.sessions {
-			if s.bucket == round {
+			if int(s.bucket) == round {
 				batch = append(batch, s)
 			}
 		}
 		g.mu.Unlock()
-		// Without a reader blocked on a deadline, silence is found here.
-		silent := time.Now().Add(-2 * g.cfg.Heartbeat).UnixNano()
+		// Silence is found here, with the poller and with reader
+		// goroutines alike: nothing for two heartbeats, not even an answer
+		// to the last ping. (The second condition keeps a pinger that was held up
+		// itself, on a loaded machine, from blaming the device for the
+		// pings it did not send.)
+		now := time.Now().UnixNano()
+		silent := now - 2*int64(g.cfg.Heartbeat)
 		for _, s := range batch {
-			if s.epoll && s.authed.Load() && s.lastSeen.Load() < silent {
+			if seen := s.lastSeen.Load(); s.authed.Load() && seen < silent && seen < s.pingedAt {
 				s.kick(websocket.CloseNormalClosure, "timeout: nothing from the device for 2 heartbeats")
 				continue
 			}
+			s.pingedAt = now
 			s.send(pingFrame)
 		}
 		clear(batch)
@@ -559,36 +639,25 @@ func (s *session) writeLoop() {
 		batch, s.outbox = s.outbox, batch[:0]
 		closing, code, msg := s.closing, s.closeCode, s.closeMsg
 		s.mu.Unlock()
-		var err error
-		for _, f := range batch {
-			if f == pingFrame {
-				err = s.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.g.cfg.WriteTimeout))
-			} else if f.Type == "" { // a pong, answering the device's ping
-				err = s.ws.WriteControl(websocket.PongMessage, []byte(f.Message), time.Now().Add(s.g.cfg.WriteTimeout))
-			} else {
-				err = s.write(f)
-			}
-			if err != nil {
-				s.g.log.Debug("device write failed", "remote", s.ws.RemoteAddr().String(), "err", err)
-				break
-			}
-		}
+		err := s.writeFrames(batch)
 		clear(batch)
+		if err != nil {
+			s.g.log.Debug("device write failed", "remote", s.conn.RemoteAddr(), "err", err)
+		}
 		if err != nil || closing {
 			if err == nil {
-				if code == websocket.CloseGoingAway {
-					s.write(&wire.Frame{Type: wire.TypeGoAway, Code: wire.CodeShuttingDown, Message: msg})
-				}
-				s.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, msg), time.Now().Add(time.Second))
+				s.writeClose(code, msg)
 			}
 			if s.epoll {
 				s.g.poll.unwatch(s) // before the descriptor can be reused
 			}
-			s.ws.Close() // unblocks the reader
+			s.conn.Close() // unblocks the reader
 			s.mu.Lock()
 			s.closing, s.closed, s.writing, s.outbox = true, true, false, nil
+			if s.done != nil {
+				close(s.done)
+			}
 			s.mu.Unlock()
-			close(s.done)
 			if s.epoll {
 				s.finish()
 			}
@@ -597,87 +666,107 @@ func (s *session) writeLoop() {
 	}
 }
 
-func (s *session) write(f *wire.Frame) error {
-	b, err := wire.Encode(f)
-	if err != nil {
-		return err
+// writeBufs are the buffers writeLoop assembles frames in; an idle
+// connection holds none.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxWriteChunk is how many bytes of frames writeFrames gathers before it
+// writes them; a buffer grown much past it is not kept for reuse.
+const maxWriteChunk = 64 << 10
+
+// writeFrames writes frames (pings and pongs included) as WebSocket
+// messages, several in one write where they fit, each write within the
+// write timeout.
+func (s *session) writeFrames(frames []*wire.Frame) error {
+	bp := writeBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	var err error
+	for i, f := range frames {
+		switch {
+		case f == pingFrame:
+			buf = appendServerFrame(buf, websocket.PingMessage, nil)
+		case f.Type == "": // a pong, answering the device's ping
+			buf = appendServerFrame(buf, websocket.PongMessage, []byte(f.Message))
+		default:
+			var b []byte
+			if b, err = wire.Encode(f); err != nil {
+				break
+			}
+			buf = appendServerFrame(buf, websocket.TextMessage, b)
+		}
+		if err != nil || len(buf) >= maxWriteChunk || i == len(frames)-1 {
+			if len(buf) > 0 {
+				s.conn.SetWriteDeadline(time.Now().Add(s.g.cfg.WriteTimeout))
+				if _, werr := s.conn.Write(buf); werr != nil && err == nil {
+					err = werr
+				}
+			}
+			buf = buf[:0]
+			if err != nil {
+				break
+			}
+		}
 	}
-	s.ws.SetWriteDeadline(time.Now().Add(s.g.cfg.WriteTimeout))
-	return s.ws.WriteMessage(websocket.TextMessage, b)
+	if cap(buf) <= 2*maxWriteChunk {
+		*bp = buf
+		writeBufs.Put(bp)
+	}
+	if err != nil {
+		return fmt.Errorf("write to device: %w", err)
+	}
+	return nil
+}
+
+// writeClose ends the conversation: a goaway frame first when the server
+// is going away, then the close frame, within a second.
+func (s *session) writeClose(code int, msg string) {
+	var b []byte
+	if code == websocket.CloseGoingAway {
+		if f, err := wire.Encode(&wire.Frame{Type: wire.TypeGoAway, Code: wire.CodeShuttingDown, Message: msg}); err == nil {
+			b = appendServerFrame(b, websocket.TextMessage, f)
+		}
+	}
+	b = appendCloseFrame(b, code, msg)
+	s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	s.conn.Write(b) // best effort: the connection closes next either way
 }
 
 // readLoop reads frames and hands them to the handler until the
-// connection ends. It decodes nothing itself, so that its stack stays
-// shallow while it waits.
-func (s *session) readLoop(remote string) {
-	cfg := s.g.cfg
-	alive := func() { s.ws.SetReadDeadline(time.Now().Add(2 * cfg.Heartbeat)) }
-	// Pongs keep a session alive only after hello; before it, the hello
-	// must come within the handshake deadline whatever else arrives.
-	s.ws.SetPongHandler(func(string) error {
-		if s.authed.Load() {
-			alive()
-		}
-		return nil
-	})
-	s.ws.SetReadDeadline(time.Now().Add(cfg.HelloTimeout))
+// connection ends (without the poller: a goroutine per connection). It
+// decodes nothing itself, so that its stack stays shallow while it waits.
+func (s *session) readLoop() {
+	s.fr.limit = wire.MaxFrameBytes
+	s.conn.SetReadDeadline(time.Now().Add(s.g.cfg.HelloTimeout))
+	buf := make([]byte, 512)
 	for {
-		mt, b, err := s.readMessage()
+		n, err := s.conn.Read(buf)
+		if n > 0 {
+			if werr := s.fr.feed(buf[:n], s.onEvent); werr != nil {
+				s.kick(werr.code, werr.reason)
+				return
+			}
+			if s.isClosing() {
+				return
+			}
+		}
 		if err != nil {
 			s.readFailed(err)
 			return
 		}
-		if mt != websocket.TextMessage {
-			s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeBadFrame, Message: "binary messages are not accepted: send each frame as one JSON text message"})
-			s.kick(websocket.CloseUnsupportedData, "binary message")
-			return
-		}
-		if s.authed.Load() {
-			alive()
-		}
-		if !s.enqueue(b, remote) {
-			return
-		}
 	}
-}
-
-// errFrameTooBig is readMessage's error for a message over wire.MaxFrameBytes.
-var errFrameTooBig = errors.New("frame larger than the limit")
-
-// readMessage reads one message of at most wire.MaxFrameBytes. The limit is
-// applied here rather than with SetReadLimit, whose own close frame (1009)
-// carries no reason.
-func (s *session) readMessage() (int, []byte, error) {
-	mt, r, err := s.ws.NextReader()
-	if err != nil {
-		return 0, nil, err
-	}
-	b, err := io.ReadAll(io.LimitReader(r, wire.MaxFrameBytes+1))
-	if err != nil {
-		return 0, nil, err
-	}
-	if len(b) > wire.MaxFrameBytes {
-		io.Copy(io.Discard, io.LimitReader(r, maxDiscard))
-		return 0, nil, errFrameTooBig
-	}
-	return mt, b, nil
 }
 
 // readFailed ends the session after a failed read, telling the device why
-// when it can still hear it: a frame over the limit (1009), no hello in
-// time (1008), or silence past the heartbeat deadline (1000). Other errors
-// (the device closed or the network failed) get a plain 1000.
+// when it can still hear it: no hello in time (1008, the only read deadline
+// there is). Other errors (the device closed or the network failed) get a
+// plain 1000.
 func (s *session) readFailed(err error) {
 	var ne net.Error
 	switch {
-	case errors.Is(err, errFrameTooBig):
-		s.kick(websocket.CloseMessageTooBig, "frame larger than the limit")
 	case errors.As(err, &ne) && ne.Timeout() && !s.authed.Load():
 		s.kick(websocket.ClosePolicyViolation, "no hello within "+s.g.cfg.HelloTimeout.String())
-	case errors.As(err, &ne) && ne.Timeout():
-		s.kick(websocket.CloseNormalClosure, "timeout: nothing from the device for 2 heartbeats")
 	default:
-		s.g.log.Debug("device read failed", "remote", s.ws.RemoteAddr().String(), "err", err)
+		s.g.log.Debug("device read failed", "remote", s.conn.RemoteAddr(), "err", err)
 	}
 }
 
@@ -713,7 +802,7 @@ func isDeviceRequest(t string) bool {
 }
 
 // handle answers one frame; it returns false when the connection must end.
-func (s *session) handle(f *wire.Frame, remote string) bool {
+func (s *session) handle(f *wire.Frame) bool {
 	r := s.g.router
 	if s.devID == "" {
 		if f.Type != wire.TypeHello {
@@ -741,7 +830,7 @@ func (s *session) handle(f *wire.Frame, remote string) bool {
 				code, closeCode = wire.CodeShuttingDown, websocket.CloseTryAgainLater
 			} else if errors.Is(err, errServerFull) {
 				code, closeCode = wire.CodeServerFull, websocket.CloseTryAgainLater
-				s.g.log.Warn("new device refused: the server holds as many devices as it may (--max-devices)", "remote", remote)
+				s.g.log.Warn("new device refused: the server holds as many devices as it may (--max-devices)", "remote", s.conn.RemoteAddr())
 			} else if !errors.Is(err, errUnauthorized) {
 				code, closeCode = wire.CodeInternal, websocket.CloseInternalServerErr
 			}
@@ -766,12 +855,11 @@ func (s *session) handle(f *wire.Frame, remote string) bool {
 			return false
 		}
 		if !s.epoll {
-			// The reader goroutine's deadline; with the poller there is
-			// none (a deadline would fail its reads) and the pinger finds
-			// silence instead.
-			s.ws.SetReadDeadline(time.Now().Add(2 * s.g.cfg.Heartbeat))
+			// The reader goroutine's hello deadline is over: from now on
+			// the pinger finds silence.
+			s.conn.SetReadDeadline(time.Time{})
 		}
-		s.g.log.Debug("device connected", "device", id, "remote", remote, "new", tok != "")
+		s.g.log.Debug("device connected", "device", id, "remote", s.conn.RemoteAddr(), "new", tok != "")
 		return true
 	}
 	var err error
@@ -825,7 +913,7 @@ func (s *session) handle(f *wire.Frame, remote string) bool {
 // it connects again. It returns false (the session ends).
 func (s *session) refuseRate(re uint64, rl *rateLimited) bool {
 	s.g.met.rateLimited.WithLabelValues(rl.what).Inc()
-	s.g.log.Info("device refused: per-address rate", "what", rl.what, "address", s.ip, "remote", s.remote)
+	s.g.log.Info("device refused: per-address rate", "what", rl.what, "address", s.ip, "remote", s.conn.RemoteAddr())
 	s.send(&wire.Frame{Type: wire.TypeError, Re: re, Code: wire.CodeRateLimited, Message: rl.Error()})
 	s.kick(wire.CloseRateLimited, "rate limited: "+rl.what)
 	return false

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"syscall"
@@ -73,24 +74,24 @@ func (p *poller) watch(s *session) error {
 	}
 	p.gen++
 	s.gen = p.gen
-	ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(s.fd), Pad: s.gen}
-	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
+	ev := syscall.EpollEvent{Events: pollEvents, Fd: s.fd, Pad: s.gen}
+	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(s.fd), &ev); err != nil {
 		return fmt.Errorf("epoll add: %w", err)
 	}
-	p.byFD[int32(s.fd)] = s
+	p.byFD[s.fd] = s
 	return nil
 }
 
 // rearm asks for the next readable event of s. A failure means the
 // descriptor is gone (the session is closing): nothing to do.
 func (p *poller) rearm(s *session) {
-	ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(s.fd), Pad: s.gen}
+	ev := syscall.EpollEvent{Events: pollEvents, Fd: s.fd, Pad: s.gen}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	// Only while s is registered: its descriptor number may belong to a
 	// newer connection once s has been unwatched.
-	if p.byFD[int32(s.fd)] == s {
-		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, s.fd, &ev)
+	if p.byFD[s.fd] == s {
+		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(s.fd), &ev)
 	}
 }
 
@@ -99,9 +100,9 @@ func (p *poller) rearm(s *session) {
 func (p *poller) unwatch(s *session) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.byFD[int32(s.fd)] == s {
+	if p.byFD[s.fd] == s {
 		delete(p.byFD, int32(s.fd))
-		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, s.fd, nil)
+		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(s.fd), nil)
 	}
 }
 
@@ -148,10 +149,8 @@ func (p *poller) close() {
 	syscall.Close(p.wakeW)
 }
 
-// errWouldBlock: nothing more to read now.
-var errWouldBlock = errors.New("would block")
-
-// readNow reads what the socket holds without waiting.
+// readNow reads what the socket holds without waiting: errWouldBlock when
+// it holds nothing, io.EOF when the peer closed it.
 func readNow(raw syscall.RawConn, buf []byte) (int, error) {
 	var n int
 	var rerr error
@@ -171,7 +170,7 @@ func readNow(raw syscall.RawConn, buf []byte) (int, error) {
 	case rerr != nil:
 		return 0, rerr
 	case n == 0:
-		return 0, net.ErrClosed
+		return 0, io.EOF
 	}
 	return n, nil
 }

@@ -21,6 +21,4 @@ func (p *poller) rearm(*session)       {}
 func (p *poller) unwatch(*session)     {}
 func (p *poller) close()               {}
 
-var errWouldBlock = errors.New("would block")
-
 func readNow(syscall.RawConn, []byte) (int, error) { return 0, errors.New("no epoll") }

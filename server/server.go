@@ -186,7 +186,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			ln.Close()
 			return err
 		}
-		ln = tls.NewListener(ln, tc)
+		ln = tlsListener{Listener: ln, config: tc}
 	} else {
 		ln = headerTimeoutListener{Listener: ln, timeout: s.cfg.ReadHeaderTimeout}
 	}

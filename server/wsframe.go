@@ -195,3 +195,31 @@ func (r *frameReader) frame(p []byte, emit func(wsEvent) bool) (int, *wsError) {
 	}
 	return total, nil
 }
+
+// appendServerFrame appends one final, unmasked frame (as a server sends
+// them, RFC 6455 section 5.2) of opcode op carrying payload.
+func appendServerFrame(b []byte, op int, payload []byte) []byte {
+	b = append(b, 0x80|byte(op))
+	switch n := len(payload); {
+	case n <= 125:
+		b = append(b, byte(n))
+	case n <= 0xffff:
+		b = append(b, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, payload...)
+}
+
+// appendCloseFrame appends a close frame with code and reason (cut to the
+// 123 bytes a control frame leaves for it); 1005 means no code at all.
+func appendCloseFrame(b []byte, code int, reason string) []byte {
+	if code == websocket.CloseNoStatusReceived {
+		return appendServerFrame(b, websocket.CloseMessage, nil)
+	}
+	var p [125]byte
+	p[0], p[1] = byte(code>>8), byte(code)
+	n := 2 + copy(p[2:], reason)
+	return appendServerFrame(b, websocket.CloseMessage, p[:n])
+}

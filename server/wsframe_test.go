@@ -167,3 +167,35 @@ func FuzzFrameReader(f *testing.F) {
 		}
 	})
 }
+
+// TestServerFrameHeaders: a server frame's length takes 7 bits up to 125,
+// 16 more up to 65,535 and 64 more beyond (RFC 6455 section 5.2); it is
+// final and unmasked.
+func TestServerFrameHeaders(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		head []byte
+	}{
+		{0, []byte{0x81, 0}},
+		{125, []byte{0x81, 125}},
+		{126, []byte{0x81, 126, 0, 126}},
+		{65535, []byte{0x81, 126, 0xff, 0xff}},
+		{65536, []byte{0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
+	} {
+		p := bytes.Repeat([]byte("x"), c.n)
+		b := appendServerFrame([]byte("prev"), websocket.TextMessage, p)
+		if !bytes.HasPrefix(b, []byte("prev")) || !bytes.Equal(b[4:4+len(c.head)], c.head) || !bytes.Equal(b[4+len(c.head):], p) {
+			t.Errorf("%d bytes: frame starts % x", c.n, b[4:min(len(b), 14)])
+		}
+	}
+	if b := appendCloseFrame(nil, 1001, "bye"); !bytes.Equal(b, []byte{0x88, 5, 0x03, 0xe9, 'b', 'y', 'e'}) {
+		t.Errorf("close frame % x", b)
+	}
+	long := appendCloseFrame(nil, 1000, string(bytes.Repeat([]byte("r"), 200)))
+	if long[1] != 125 || len(long) != 127 {
+		t.Errorf("a long reason is not cut to a 125-byte control frame: length %d", long[1])
+	}
+	if b := appendCloseFrame(nil, websocket.CloseNoStatusReceived, "x"); !bytes.Equal(b, []byte{0x88, 0}) {
+		t.Errorf("1005: close frame % x, want an empty one", b)
+	}
+}

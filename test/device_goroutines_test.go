@@ -4,18 +4,28 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/openmpns/openmpns/device"
+	"github.com/openmpns/openmpns/internal/servertest"
 	"github.com/openmpns/openmpns/server"
 	"github.com/openmpns/openmpns/shared/sender"
 )
 
 // deviceGoroutines counts the goroutines running code of package device.
-func deviceGoroutines() int {
+func deviceGoroutines() int { return goroutinesIn("openmpns/openmpns/device.") }
+
+// sessionGoroutines counts the goroutines running a server's device
+// session code (reading, handling, writing a connection).
+func sessionGoroutines() int { return goroutinesIn("openmpns/server.(*session)") }
+
+// goroutinesIn counts the goroutines whose stack has a function whose name
+// holds fn.
+func goroutinesIn(fn string) int {
 	var b bytes.Buffer
 	pprof.Lookup("goroutine").WriteTo(&b, 1)
 	_, recs, _ := strings.Cut(b.String(), "\n") // past "goroutine profile: total N"
@@ -25,7 +35,7 @@ func deviceGoroutines() int {
 		if _, err := fmt.Sscanf(rec, "%d @", &count); err != nil {
 			continue
 		}
-		if strings.Contains(rec, "openmpns/openmpns/device.") {
+		if strings.Contains(rec, fn) {
 			n += count
 		}
 	}
@@ -35,10 +45,14 @@ func deviceGoroutines() int {
 // settledDeviceGoroutines waits (bounded) until at most want goroutines
 // run device code, and returns the last count: goroutines that delivered an
 // event or wrote a frame end on their own once their work is done.
-func settledDeviceGoroutines(want int) int {
+func settledDeviceGoroutines(want int) int { return settled(deviceGoroutines, want) }
+
+// settled waits (bounded) until count reports at most want, and returns the
+// last count.
+func settled(count func() int, want int) int {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		n := deviceGoroutines()
+		n := count()
 		if n <= want || time.Now().After(deadline) {
 			return n
 		}
@@ -100,5 +114,60 @@ func TestIdleDeviceHoldsTwoGoroutines(t *testing.T) {
 	// goroutine may still be returning, hence the (bounded) wait.
 	if g := settledDeviceGoroutines(0); g != 0 {
 		t.Fatalf("%d device goroutines left after closing every device", g)
+	}
+}
+
+// TestDevicesOverWSSHoldNoServerGoroutine: devices of the device runtime
+// connected over wss (real TLS, a self-signed certificate) hold no
+// goroutine of the server while idle, before and after a notification
+// (sent over https) reached each: the server's poller reads their TLS
+// records as it reads plain connections.
+func TestDevicesOverWSSHoldNoServerGoroutine(t *testing.T) {
+	if servertest.Readers() {
+		t.Skip("OPENMPNS_GATEWAY_READERS=1 gives every connection a reader goroutine")
+	}
+	certFile, keyFile, roots := servertest.SelfSignedCert(t)
+	srv := startServer(t, server.Config{TLSCert: certFile, TLSKey: keyFile})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tr := &http.Transport{TLSClientConfig: roots}
+	defer tr.CloseIdleConnections()
+	client := sender.Client{HTTP: &http.Client{Transport: tr}}
+	const n = 10
+	got := make(chan struct{}, n)
+	var chans []*device.Channel
+	for i := range n {
+		d, err := device.New(device.Config{Server: srv.URL(), Logger: quietLogger(), TLSConfig: roots,
+			Handlers: device.Handlers{RawDropped: func(device.Meta) { got <- struct{}{} }}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		ch := d.NewChannel("com.example.wss", fmt.Sprint("main", i), "")
+		if err := ch.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(ch.ChannelURI(), "https://") {
+			t.Fatalf("channel URI %s over TLS", ch.ChannelURI())
+		}
+		chans = append(chans, ch)
+	}
+	if g := settled(sessionGoroutines, 0); g != 0 {
+		t.Fatalf("%d idle devices over wss: %d server session goroutines, want 0", n, g)
+	}
+	for _, ch := range chans {
+		if _, err := client.Send(ctx, sender.NewRaw(ch.ChannelURI(), []byte("hi"), sender.Immediate)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range n {
+		select {
+		case <-got:
+		case <-ctx.Done():
+			t.Fatal("a device did not receive its notification over wss")
+		}
+	}
+	if g := settled(sessionGoroutines, 0); g != 0 {
+		t.Fatalf("after a notification each: %d server session goroutines, want 0", g)
 	}
 }

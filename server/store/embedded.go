@@ -43,8 +43,8 @@ type Embedded struct {
 	mu       sync.RWMutex
 	rev      uint64
 	devices  map[string]Device
-	channels map[string]Channel           // by token
-	apps     map[string]map[string]string // device -> app -> token
+	channels map[string]Channel   // by token
+	apps     map[string]appTokens // device -> app -> token
 
 	qmu    sync.Mutex
 	queues map[string][]*Notification // device -> queue in Seq order
@@ -158,7 +158,7 @@ func migrate(b *Bolt, l *Log, queued []*Notification) ([]*Notification, error) {
 func load(b *Bolt, l *Log, queued []*Notification, now func() time.Time) (*Embedded, error) {
 	e := &Embedded{
 		b: b, log: l, seed: maphash.MakeSeed(), now: now,
-		devices: map[string]Device{}, channels: map[string]Channel{}, apps: map[string]map[string]string{},
+		devices: map[string]Device{}, channels: map[string]Channel{}, apps: map[string]appTokens{},
 		queues: map[string][]*Notification{}, counts: map[string]int{},
 		presence: map[string]backend.Presence{}, counters: map[string]*counter{},
 	}
@@ -184,7 +184,7 @@ func load(b *Bolt, l *Log, queued []*Notification, now func() time.Time) (*Embed
 		}
 		c.Rev = e.nextRev()
 		e.channels[c.Token] = c
-		e.appsOf(c.DeviceID)[c.App] = c.Token
+		e.setApp(c)
 	}
 	queued, err = migrate(b, l, queued)
 	if err != nil {
@@ -225,14 +225,50 @@ func load(b *Bolt, l *Log, queued []*Notification, now func() time.Time) (*Embed
 
 func (e *Embedded) nextRev() uint64 { e.rev++; return e.rev }
 
-// appsOf returns the device's app index, creating it. e.mu is held.
-func (e *Embedded) appsOf(dev string) map[string]string {
-	m := e.apps[dev]
-	if m == nil {
-		m = map[string]string{}
-		e.apps[dev] = m
+// appTokens is one device's app index (app -> channel token): a short
+// slice rather than a map, since a device has a few channels (at most
+// 30) and a map costs some 400 bytes of memory even for one, the largest
+// share of what an idle device's connection costs the server.
+type appTokens []appToken
+
+type appToken struct{ app, token string }
+
+// get returns the app's token, "" when it has none.
+func (a appTokens) get(app string) string {
+	for _, t := range a {
+		if t.app == app {
+			return t.token
+		}
 	}
-	return m
+	return ""
+}
+
+// setApp records c in its device's app index. e.mu is held.
+func (e *Embedded) setApp(c Channel) {
+	a := e.apps[c.DeviceID]
+	for i := range a {
+		if a[i].app == c.App {
+			a[i].token = c.Token
+			return
+		}
+	}
+	e.apps[c.DeviceID] = append(a, appToken{c.App, c.Token})
+}
+
+// deleteApp removes app from dev's app index. e.mu is held.
+func (e *Embedded) deleteApp(dev, app string) {
+	a := e.apps[dev]
+	for i := range a {
+		if a[i].app == app {
+			a = slices.Delete(a, i, i+1)
+			break
+		}
+	}
+	if len(a) == 0 {
+		delete(e.apps, dev)
+	} else {
+		e.apps[dev] = a
+	}
 }
 
 // lockDevice serialises the directory writes of one device.
@@ -332,7 +368,7 @@ func (e *Embedded) PutChannel(_ context.Context, c Channel) (Channel, error) {
 	e.mu.RLock()
 	old, ok := e.channels[c.Token]
 	_, hasDev := e.devices[c.DeviceID]
-	taken := e.apps[c.DeviceID][c.App]
+	taken := e.apps[c.DeviceID].get(c.App)
 	e.mu.RUnlock()
 	switch {
 	case !hasDev:
@@ -353,7 +389,7 @@ func (e *Embedded) PutChannel(_ context.Context, c Channel) (Channel, error) {
 	e.mu.Lock()
 	c.Rev = e.nextRev()
 	e.channels[c.Token] = c
-	e.appsOf(c.DeviceID)[c.App] = c.Token
+	e.setApp(c)
 	e.mu.Unlock()
 	return c, nil
 }
@@ -395,8 +431,8 @@ func (e *Embedded) Channels(_ context.Context, dev string) ([]Channel, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	out := make([]Channel, 0, len(e.apps[dev]))
-	for _, tok := range e.apps[dev] {
-		c := e.channels[tok]
+	for _, t := range e.apps[dev] {
+		c := e.channels[t.token]
 		c.Domains = slices.Clone(c.Domains)
 		out = append(out, c)
 	}
@@ -435,10 +471,7 @@ func (e *Embedded) DeleteChannel(_ context.Context, c Channel) error {
 	e.log.RemoveLater(seqs)
 	e.mu.Lock()
 	delete(e.channels, old.Token)
-	delete(e.apps[old.DeviceID], old.App)
-	if len(e.apps[old.DeviceID]) == 0 {
-		delete(e.apps, old.DeviceID)
-	}
+	e.deleteApp(old.DeviceID, old.App)
 	e.mu.Unlock()
 	// What was appended while the deletion was written goes too.
 	e.qmu.Lock()
@@ -469,7 +502,7 @@ func (e *Embedded) DeleteDevice(_ context.Context, d Device) error {
 	old, ok := e.devices[d.ID]
 	var tokens []string
 	for _, tok := range e.apps[d.ID] {
-		tokens = append(tokens, tok)
+		tokens = append(tokens, tok.token)
 	}
 	e.mu.RUnlock()
 	switch {

@@ -1,0 +1,71 @@
+package server
+
+import (
+	"crypto/tls"
+	"net"
+	"sync/atomic"
+	"syscall"
+)
+
+// tlsListener is tls.NewListener with one difference: under each *tls.Conn
+// sits a pollConn, so that once a device's WebSocket is up the gateway can
+// read its TLS records whenever the poller reports the socket readable,
+// without a goroutine waiting on the connection.
+type tlsListener struct {
+	net.Listener
+	config *tls.Config
+}
+
+func (l tlsListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return tls.Server(&pollConn{Conn: c}, l.config), nil
+}
+
+// pollConn is the TCP connection under a *tls.Conn. It reads as any
+// net.Conn does (waiting for bytes) until the gateway takes the connection
+// over after the WebSocket upgrade (setNonblocking). From then on a read
+// returns what the socket holds, or errWouldBlock when it holds nothing: the
+// *tls.Conn above keeps a record it has read only in part (errWouldBlock is
+// a temporary net.Error) and goes on with it at the next read.
+type pollConn struct {
+	net.Conn
+	raw      syscall.RawConn // set before nonblock
+	nonblock atomic.Bool
+}
+
+// setNonblocking makes every later read return at once; it returns the
+// descriptor for the poller. No read may be in progress.
+func (c *pollConn) setNonblocking() (int, syscall.RawConn, error) {
+	fd, raw, err := connFD(c.Conn)
+	if err != nil {
+		return -1, nil, err
+	}
+	c.raw = raw
+	c.nonblock.Store(true)
+	return fd, raw, nil
+}
+
+func (c *pollConn) Read(p []byte) (int, error) {
+	if c.nonblock.Load() {
+		return readNow(c.raw, p)
+	}
+	return c.Conn.Read(p)
+}
+
+// wouldBlock is the error of a read that found nothing to read. It is a
+// temporary net.Error because crypto/tls keeps a connection usable after a
+// temporary read error only (it tests with a type assertion, so the error
+// must not be wrapped).
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "read would block" }
+func (wouldBlock) Timeout() bool   { return true }
+func (wouldBlock) Temporary() bool { return true }
+
+// errWouldBlock: nothing more to read now.
+var errWouldBlock error = wouldBlock{}
+
+var _ net.Error = wouldBlock{}
