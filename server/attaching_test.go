@@ -14,8 +14,9 @@ import (
 )
 
 // A reconnect storm past MaxAttaching: the hello beyond the bound is
-// refused at once (server_full, close 1013) while the first is still being
-// attached, rather than queued behind it until the device gives up.
+// refused (server_full, close 1013) once it has waited attachWait (here
+// none) while the first is still being attached, rather than queued behind
+// it until the device gives up.
 func TestHellosPastMaxAttachingAreRefusedAtOnce(t *testing.T) {
 	emb, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{})
 	if err != nil {
@@ -27,6 +28,7 @@ func TestHellosPastMaxAttachingAreRefusedAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv.gw.attachWait = 0 // refused at once rather than after the wait
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -107,8 +107,8 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MaxAttaching bounds the hellos a node handles at once (a device's
 	// credentials checked or created, its connection claimed, its queue
-	// read); past it a hello is refused at once with server_full and close
-	// 1013, and the device backs off. A reconnect storm beyond what the
+	// read); past it a hello waits up to 2 s for a place, then is refused
+	// with server_full and close 1013, and the device backs off. A reconnect storm beyond what the
 	// backend can take then costs quick refusals, not timeouts after the
 	// work was done (which devices retry, and which on a cluster took the
 	// goodput to nothing). Negative: no limit.

@@ -58,7 +58,10 @@ type gateway struct {
 	channelOpens *keyedLimiter
 	met          *metrics
 
-	attaching atomic.Int64 // hellos being handled (MaxAttaching)
+	// attachSlots holds a token per hello being handled (MaxAttaching;
+	// nil: no limit); a hello waits up to attachWait for one.
+	attachSlots chan struct{}
+	attachWait  time.Duration
 
 	mu         sync.Mutex
 	sessions   map[*session]struct{}
@@ -72,9 +75,45 @@ type gateway struct {
 	wg         sync.WaitGroup
 }
 
+// attachWait is how long a hello waits for one of MaxAttaching places
+// before it is refused: a burst (a fleet starting, a node restarting) waits
+// a moment; only a backend slower than the hellos arriving, for that long,
+// turns devices away.
+const attachWait = 2 * time.Second
+
+// takeAttachSlot takes a place among the hellos handled at once, waiting
+// up to attachWait; false: none came free.
+func (g *gateway) takeAttachSlot() bool {
+	if g.attachSlots == nil {
+		return true
+	}
+	select {
+	case g.attachSlots <- struct{}{}:
+		return true
+	default:
+	}
+	if g.attachWait <= 0 {
+		return false
+	}
+	t := time.NewTimer(g.attachWait)
+	defer t.Stop()
+	select {
+	case g.attachSlots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func (g *gateway) dropAttachSlot() {
+	if g.attachSlots != nil {
+		<-g.attachSlots
+	}
+}
+
 func newGateway(cfg *Config, r DeviceRouter, met *metrics) *gateway {
 	g := &gateway{
-		cfg: cfg, router: r, log: cfg.Logger, met: met,
+		cfg: cfg, router: r, log: cfg.Logger, met: met, attachWait: attachWait,
 		newDevices:   newKeyedLimiter(cfg.NewDevicesPerMinute, cfg.NewDeviceBurst),
 		channelOpens: newKeyedLimiter(cfg.ChannelOpensPerMinute, cfg.ChannelOpenBurst),
 		upgrader: websocket.Upgrader{
@@ -92,6 +131,9 @@ func newGateway(cfg *Config, r DeviceRouter, met *metrics) *gateway {
 		sessions: make(map[*session]struct{}),
 		perIP:    make(map[string]int),
 		quit:     make(chan struct{}), pingerDone: make(chan struct{}),
+	}
+	if cfg.MaxAttaching >= 0 {
+		g.attachSlots = make(chan struct{}, max(cfg.MaxAttaching, 1))
 	}
 	return g
 }
@@ -815,14 +857,13 @@ func (s *session) handle(f *wire.Frame) bool {
 				return s.refuseRate(f.ID, &rateLimited{what: "new devices", wait: wait})
 			}
 		}
-		if n := s.g.attaching.Add(1); s.g.cfg.MaxAttaching >= 0 && n > int64(s.g.cfg.MaxAttaching) {
-			s.g.attaching.Add(-1)
+		if !s.g.takeAttachSlot() {
 			s.g.met.globalFull.WithLabelValues("attaching").Inc()
 			s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeServerFull, Message: "the server is taking many devices at once; retry later"})
 			s.kick(websocket.CloseTryAgainLater, wire.CodeServerFull)
 			return false
 		}
-		defer s.g.attaching.Add(-1)
+		defer s.g.dropAttachSlot()
 		id, tok, err := r.Authenticate(f.DeviceID, f.DeviceToken)
 		if err != nil {
 			code, closeCode := wire.CodeUnauthorized, wire.CloseUnauthorized

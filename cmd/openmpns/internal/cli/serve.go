@@ -25,7 +25,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&cfg.MaxHeaderBytes, "max-headers", server.DefaultMaxHeaderBytes, "largest request headers in bytes (Authorization not counted)")
 	fs.DurationVar(&cfg.TempDisconnected, "temp-disconnected", server.DefaultTempDisconnected, "offline time reported as TempDisconnected; longer is Disconnected")
 	fs.DurationVar(&cfg.InactiveAfter, "inactive-after", server.DefaultInactiveAfter, "offline time after which a device is Inactive (pushes get 412)")
-	fs.IntVar(&cfg.MaxAttaching, "max-attaching", server.DefaultMaxAttaching, "hellos handled at once; past it a device is told to retry later (close 1013) and backs off, so a reconnect storm costs quick refusals (-1: no limit)")
+	fs.IntVar(&cfg.MaxAttaching, "max-attaching", server.DefaultMaxAttaching, "hellos handled at once; past it a hello waits up to 2 s, then the device is told to retry later (close 1013) and backs off, so a reconnect storm costs quick refusals (-1: no limit)")
 	fs.IntVar(&cfg.MaxConnsPerIP, "max-conns-per-ip", server.DefaultMaxConnsPerIP, "device connections allowed from one address, an IPv6 /64 counting as one (loopback exempt unless --limit-loopback; -1: no limit)")
 	fs.Float64Var(&cfg.NewDevicesPerMinute, "new-devices-per-minute", server.DefaultNewDevicesPerMinute, "new device identities one address may register per minute; past it close 4029 and the device backs off (-1: no limit)")
 	fs.IntVar(&cfg.NewDeviceBurst, "new-device-burst", server.DefaultNewDeviceBurst, "new device identities one address may register at once before --new-devices-per-minute applies")
