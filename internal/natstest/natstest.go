@@ -34,16 +34,24 @@ func FreePort(t testing.TB) int {
 // StartServer starts a server with opts and waits until it takes clients.
 func StartServer(t testing.TB, opts *server.Options) *server.Server {
 	t.Helper()
+	s, err := startServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func startServer(opts *server.Options) (*server.Server, error) {
 	s, err := server.NewServer(opts)
 	if err != nil {
-		t.Fatalf("nats-server: %v", err)
+		return nil, fmt.Errorf("nats-server: %w", err)
 	}
 	go s.Start()
 	if !s.ReadyForConnections(60 * time.Second) {
 		s.Shutdown()
-		t.Fatalf("nats-server %s did not start", opts.ServerName)
+		return nil, fmt.Errorf("nats-server %s did not start (its ports %d, %d taken meanwhile?)", opts.ServerName, opts.Port, opts.Cluster.Port)
 	}
-	return s
+	return s, nil
 }
 
 // RunServer starts one JetStream server and stops it at the end of t.
@@ -69,6 +77,22 @@ type Cluster struct {
 // its meta leader; they stop at the end of t.
 func RunCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
+	// A free port may be taken by another process before the server
+	// listens on it (fleets on this machine use thousands): start again
+	// on other ports.
+	var err error
+	for range 3 {
+		var c *Cluster
+		if c, err = runCluster(t, n); err == nil {
+			return c
+		}
+		t.Logf("natstest: %v; starting the cluster again on other ports", err)
+	}
+	t.Fatal(err)
+	return nil
+}
+
+func runCluster(t testing.TB, n int) (*Cluster, error) {
 	c := &Cluster{t: t}
 	var routes []string
 	ports := make([]int, n)
@@ -84,19 +108,25 @@ func RunCluster(t testing.TB, n int) *Cluster {
 			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
 		})
 	}
-	for i := range n {
-		c.servers = append(c.servers, StartServer(t, c.opts[i]))
-	}
-	t.Cleanup(func() {
+	shutdown := func() {
 		for _, s := range c.servers {
 			if s != nil {
 				s.Shutdown()
 				s.WaitForShutdown()
 			}
 		}
-	})
+	}
+	for i := range n {
+		s, err := startServer(c.opts[i])
+		if err != nil {
+			shutdown()
+			return nil, err
+		}
+		c.servers = append(c.servers, s)
+	}
+	t.Cleanup(shutdown)
 	c.WaitJetStream()
-	return c
+	return c, nil
 }
 
 // URL is the client URL of server i.

@@ -115,15 +115,16 @@ func TestViewsFollowRemovals(t *testing.T) {
 		if r := nodes[0].Requests(); r.Reads != r0.Reads || r.Deletes != r0.Deletes+1 {
 			t.Fatalf("round %d: Remove: %+v then %+v; want one delete and no read (node 0 was handed it)", round, r0, r)
 		}
-		// A barrier: node 0's removal notice went before this hand.
-		if _, err := nodes[0].Claim(ctx, "dev2", time.Now()); err != nil {
+		// A barrier: node 0's removal notice to node 1 went before this
+		// hand from node 0 to a device node 1 holds.
+		if _, err := nodes[1].Claim(ctx, "dev2", time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		b := appendNote(t, nodes[0], "dev2", "c"+strconv.Itoa(round))
 		if _, _, err := nodes[0].Hand(ctx, b, 0); err != nil {
 			t.Fatal(err)
 		}
-		next(t, ins[0], "barrier")
+		next(t, ins[1], "barrier")
 	}
 	r0 := nodes[1].Requests()
 	appendNote(t, nodes[1], "dev", "ch")
