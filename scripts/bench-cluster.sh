@@ -28,7 +28,7 @@ nats_version=v2.15.3
 [ -x bin/nats-server ] || GOBIN="$PWD/bin" go install "github.com/nats-io/nats-server/v2@$nats_version"
 CGO_ENABLED=0 go build -o bin/openmpns ./cmd/openmpns
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work" 2>/dev/null || true' EXIT
 
 wait_http() { for _ in $(seq 300); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1"; exit 1; }
 
@@ -92,7 +92,7 @@ single() {
 	wait_http "http://127.0.0.1:$port/healthz"
 	load single "http://127.0.0.1:$port" "" "$srv"
 	kill $srv; wait $srv 2>/dev/null || true
-	rm -rf "$work/single"
+	rm -rf "$work/single" 2>/dev/null || true
 }
 
 cluster() {
@@ -123,7 +123,7 @@ cluster() {
 	metric_urls="" nats_pids=""
 	# shellcheck disable=SC2086
 	kill $pids; wait 2>/dev/null || true
-	rm -rf "$work"/nats* "$work"/node*
+	rm -rf "$work"/nats* "$work"/node* 2>/dev/null || true
 }
 
 echo "bench-cluster: $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -22,7 +22,7 @@ SERVERS=${SERVERS:-6}
 RATE=${RATE:-5000}
 BASE=${BASE:-18100}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work" 2>/dev/null || true' EXIT
 
 NATS=${NATS:-0}
 cluster_flags=()

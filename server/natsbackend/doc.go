@@ -125,7 +125,7 @@
 // any hand the writer sent after it. A write may still be missed (a node
 // that dies between its write and its broadcast, messages lost with a
 // broken connection or a full channel): entries are read again after
-// cacheTTL (10 s), and a node drops its caches when its connection comes
+// cacheTTL (5 minutes), and a node drops its caches when its connection comes
 // back or a subscription falls behind. Channel, Device, Channels, Presence
 // and every read-modify-write read from the stream leaders, as before.
 //
