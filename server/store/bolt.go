@@ -38,30 +38,6 @@ type Bolt struct {
 
 	mu     sync.RWMutex // guards closed against submit
 	closed bool
-
-	// unwritten holds the Enqueue ops not yet committed, by Seq, so that
-	// RemoveLater can cancel their write.
-	unwritten sync.Map
-
-	// Removals that need not be durable at once (see RemoveLater).
-	lazyMu      sync.Mutex
-	lazy        []uint64
-	lazyTimer   *time.Timer
-	removeDelay time.Duration
-}
-
-// DefaultRemoveDelay bounds how long a RemoveLater waits for a commit to
-// ride on; SetRemoveDelay changes it.
-const DefaultRemoveDelay = 100 * time.Millisecond
-
-// SetRemoveDelay sets how long a RemoveLater may wait for a commit to ride
-// on before it is written on its own. Call it before use.
-func (b *Bolt) SetRemoveDelay(d time.Duration) {
-	b.lazyMu.Lock()
-	defer b.lazyMu.Unlock()
-	if d > 0 {
-		b.removeDelay = d
-	}
 }
 
 type op struct {
@@ -69,7 +45,7 @@ type op struct {
 	err   chan error
 	// after, if set, learns the outcome before err yields it.
 	after func(error)
-	// An Enqueue's notification (seq) is written unless it was removed
+	// A Log.EnqueueThen notification (seq) is written unless it was removed
 	// first: state goes from opQueued to opApplied when the commit loop
 	// writes it, or to opCancelled when RemoveLater comes first.
 	seq   uint64
@@ -155,7 +131,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: initialise %s: %w", path, err)
 	}
-	b := &Bolt{db: db, ops: make(chan *op, maxGroup), done: make(chan struct{}), removeDelay: DefaultRemoveDelay}
+	b := &Bolt{db: db, ops: make(chan *op, maxGroup), done: make(chan struct{})}
 	go b.commitLoop()
 	return b, nil
 }
@@ -261,12 +237,6 @@ func (b *Bolt) commitLoop() {
 	errs := make([]error, 0, maxGroup)
 	for first := range b.ops {
 		group = append(group[:0], first)
-		// Removals queued so far ride on this transaction, after its ops.
-		// They are taken before the drain: every notification they remove
-		// was submitted before it was delivered, so before this point, and
-		// is in this group or an earlier one if the drain empties the
-		// channel. If it does not (a full group), they wait for the next.
-		lazy := b.takeLazy()
 	drain:
 		for len(group) < maxGroup {
 			select {
@@ -279,34 +249,16 @@ func (b *Bolt) commitLoop() {
 				break drain
 			}
 		}
-		if len(group) == maxGroup && len(lazy) > 0 {
-			b.putBackLazy(lazy)
-			lazy = nil
-		}
 		errs = errs[:0]
-		var lazyErr error
 		err := b.db.Update(func(tx *bolt.Tx) error {
 			for _, o := range group {
 				// bbolt has no savepoints: an op that fails must fail
 				// before it writes, so the others can still commit.
 				errs = append(errs, o.apply(tx))
 			}
-			// After the ops: one of them may store a notification removed
-			// here (delivered and acked before its own commit). On a full
-			// disk the deletions in the same transaction are what make
-			// room: bbolt allocates pages when it writes the smaller tree.
-			if len(lazy) > 0 {
-				lazyErr = deleteSeqs(tx, lazy)
-			}
 			return nil
 		})
-		if (err != nil || lazyErr != nil) && len(lazy) > 0 {
-			b.putBackLazy(lazy) // try again later (deleting twice is harmless)
-		}
 		for i, o := range group {
-			if o.seq != 0 {
-				b.unwritten.Delete(o.seq)
-			}
 			if err != nil {
 				o.finish(fmt.Errorf("store: commit: %w", err))
 			} else {
@@ -328,9 +280,6 @@ func (b *Bolt) submitOp(o *op) <-chan error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.closed {
-		if o.seq != 0 {
-			b.unwritten.Delete(o.seq)
-		}
 		o.finish(errClosed)
 		return o.err
 	}
@@ -348,7 +297,6 @@ func (b *Bolt) DB() *bolt.DB { return b.db }
 
 // Close waits for pending writes and closes the file.
 func (b *Bolt) Close() error {
-	b.flushLazy() // what RemoveLater queued is written before the file closes
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -421,26 +369,17 @@ func (b *Bolt) Channels() ([]Channel, error) {
 	return out, nil
 }
 
-// DeleteChannel removes a channel and every notification queued for it.
-func (b *Bolt) DeleteChannel(token string, queued []uint64) error {
+// DeleteChannel removes a channel (its notifications are in the Log).
+func (b *Bolt) DeleteChannel(token string) error {
 	return b.write(func(tx *bolt.Tx) error {
-		q := tx.Bucket(bucketQueue)
-		for _, seq := range queued {
-			if err := q.Delete(seqKey(seq)); err != nil {
-				return err
-			}
-		}
 		return tx.Bucket(bucketChannels).Delete([]byte(token))
 	})
 }
 
-// DeleteDevice deletes a device, its channels and their queued
-// notifications in one transaction.
-func (b *Bolt) DeleteDevice(id string, tokens []string, queued []uint64) error {
+// DeleteDevice deletes a device and its channels in one transaction (their
+// notifications are in the Log).
+func (b *Bolt) DeleteDevice(id string, tokens []string) error {
 	return b.write(func(tx *bolt.Tx) error {
-		if err := deleteSeqs(tx, queued); err != nil {
-			return err
-		}
 		chans := tx.Bucket(bucketChannels)
 		for _, t := range tokens {
 			if err := chans.Delete([]byte(t)); err != nil {
@@ -457,39 +396,6 @@ func seqKey(seq uint64) []byte {
 	return k
 }
 
-// Enqueue submits n and returns at once; the channel yields the outcome
-// once n is durable. If replace is non-zero, the notification with
-// that Seq is deleted in the same transaction (a newer tile update replacing
-// a queued one).
-func (b *Bolt) Enqueue(n *Notification, replace uint64) <-chan error {
-	return b.EnqueueThen(n, replace, nil)
-}
-
-// EnqueueThen is Enqueue with after, which learns the outcome before the
-// channel yields it.
-func (b *Bolt) EnqueueThen(n *Notification, replace uint64, after func(error)) <-chan error {
-	o := &op{err: make(chan error, 1), after: after, seq: n.Seq}
-	v, err := json.Marshal(n)
-	if err != nil {
-		o.finish(fmt.Errorf("store: encode notification: %w", err))
-		return o.err
-	}
-	o.apply = func(tx *bolt.Tx) error {
-		q := tx.Bucket(bucketQueue)
-		if replace != 0 {
-			if err := q.Delete(seqKey(replace)); err != nil {
-				return err
-			}
-		}
-		if !o.state.CompareAndSwap(opQueued, opApplied) {
-			return nil // acknowledged before its commit: nothing to write
-		}
-		return q.Put(seqKey(n.Seq), v)
-	}
-	b.unwritten.Store(n.Seq, o)
-	return b.submitOp(o)
-}
-
 // Remove deletes delivered or expired notifications and returns once that
 // is durable.
 func (b *Bolt) Remove(seqs []uint64) error {
@@ -497,72 +403,6 @@ func (b *Bolt) Remove(seqs []uint64) error {
 		return nil
 	}
 	return b.write(func(tx *bolt.Tx) error { return deleteSeqs(tx, seqs) })
-}
-
-// RemoveLater deletes delivered or expired notifications without waiting:
-// the deletion rides on the next transaction (a push's, usually), or is
-// written on its own within the remove delay (DefaultRemoveDelay). Until then a crash keeps the
-// notifications, which are then delivered again; devices drop what they
-// have already seen. At a steady trickle of pushes this halves the commits
-// (and fdatasyncs) per notification.
-func (b *Bolt) RemoveLater(seqs []uint64) {
-	// A notification whose Enqueue is not written yet is simply never
-	// written (acknowledged before its commit: no write at all).
-	rest := seqs[:0:0]
-	for _, seq := range seqs {
-		if v, ok := b.unwritten.Load(seq); ok && v.(*op).state.CompareAndSwap(opQueued, opCancelled) {
-			continue
-		}
-		rest = append(rest, seq)
-	}
-	seqs = rest
-	if len(seqs) == 0 {
-		return
-	}
-	b.lazyMu.Lock()
-	defer b.lazyMu.Unlock()
-	b.lazy = append(b.lazy, seqs...)
-	if b.lazyTimer == nil {
-		b.lazyTimer = time.AfterFunc(b.removeDelay, b.flushLazy)
-	}
-}
-
-// takeLazy returns the queued removals and empties the queue.
-func (b *Bolt) takeLazy() []uint64 {
-	b.lazyMu.Lock()
-	defer b.lazyMu.Unlock()
-	l := b.lazy
-	b.lazy = nil
-	return l
-}
-
-func (b *Bolt) putBackLazy(l []uint64) {
-	b.lazyMu.Lock()
-	defer b.lazyMu.Unlock()
-	b.lazy = append(b.lazy, l...)
-	if b.lazyTimer == nil {
-		b.lazyTimer = time.AfterFunc(b.removeDelay, b.flushLazy)
-	}
-}
-
-// flushLazy writes the queued removals in a transaction of their own,
-// submitted after every write so far (so after the notifications they
-// remove were stored).
-func (b *Bolt) flushLazy() {
-	b.lazyMu.Lock()
-	l := b.lazy
-	b.lazy = nil
-	if b.lazyTimer != nil {
-		b.lazyTimer.Stop()
-		b.lazyTimer = nil
-	}
-	b.lazyMu.Unlock()
-	if len(l) == 0 {
-		return
-	}
-	if err := b.Remove(l); err != nil && !errors.Is(err, errClosed) {
-		b.putBackLazy(l)
-	}
 }
 
 func deleteSeqs(tx *bolt.Tx, seqs []uint64) error {

@@ -1,10 +1,10 @@
 package store
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,20 +24,11 @@ func TestBoltKeepsRecordsAcrossReopen(t *testing.T) {
 	if err := b.PutChannel(Channel{Token: "t", DeviceID: "d", App: "a", Name: "n", Toast: true}); err != nil {
 		t.Fatal(err)
 	}
-	// Concurrent enqueues share commits and all become durable.
-	var wg sync.WaitGroup
+	// Notifications as a server from before the notification log left
+	// them: Queued reads them for the move into the log, Remove deletes
+	// them.
 	for i := 1; i <= 50; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := <-b.Enqueue(&Notification{Seq: uint64(i), DeviceID: "d", Channel: "t", Kind: "raw", Payload: []byte{byte(i)}}, 0); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := <-b.Enqueue(&Notification{Seq: 60, Channel: "t", Kind: "tile"}, 7); err != nil { // replaces 7
-		t.Fatal(err)
+		putQueued(t, b, &Notification{Seq: uint64(i), DeviceID: "d", Channel: "t", Kind: "raw", Payload: []byte{byte(i)}})
 	}
 	if err := b.Remove([]uint64{1, 2}); err != nil {
 		t.Fatal(err)
@@ -45,8 +36,8 @@ func TestBoltKeepsRecordsAcrossReopen(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-b.Enqueue(&Notification{Seq: 99}, 0); err == nil {
-		t.Fatal("enqueue after close succeeded")
+	if err := b.PutDevice(Device{ID: "late"}); err == nil {
+		t.Fatal("a write after close succeeded")
 	}
 
 	b, err = OpenBolt(path)
@@ -63,21 +54,33 @@ func TestBoltKeepsRecordsAcrossReopen(t *testing.T) {
 	if len(devs) != 1 || !devs[0].CreatedAt.Equal(now) || len(chans) != 1 || !chans[0].Toast {
 		t.Fatalf("devices %+v channels %+v", devs, chans)
 	}
-	if len(q) != 48 || q[0].Seq != 3 || q[len(q)-1].Seq != 60 {
+	if len(q) != 48 || q[0].Seq != 3 || q[len(q)-1].Seq != 50 {
 		t.Fatalf("queue: %d items, first %d, last %d", len(q), q[0].Seq, q[len(q)-1].Seq)
 	}
 	for i := 1; i < len(q); i++ {
-		if q[i].Seq <= q[i-1].Seq || q[i].Seq == 7 {
-			t.Fatalf("queue out of order or replaced item kept at %d", i)
+		if q[i].Seq <= q[i-1].Seq {
+			t.Fatalf("queue out of order at %d", i)
 		}
 	}
-	if err := b.DeleteChannel("t", []uint64{3, 4}); err != nil {
+	if err := b.DeleteChannel("t"); err != nil {
 		t.Fatal(err)
 	}
 	chans, _ = b.Channels()
-	q, _ = b.Queued()
-	if len(chans) != 0 || len(q) != 46 {
-		t.Fatalf("after delete: %d channels, %d queued", len(chans), len(q))
+	if len(chans) != 0 {
+		t.Fatalf("after delete: %d channels", len(chans))
+	}
+}
+
+// putQueued writes n into the data file's queue bucket, where servers
+// from before the notification log kept queued notifications.
+func putQueued(t *testing.T, b *Bolt, n *Notification) {
+	t.Helper()
+	v, err := json.Marshal(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.write(func(tx *bolt.Tx) error { return tx.Bucket(bucketQueue).Put(seqKey(n.Seq), v) }); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -103,64 +106,6 @@ func TestNotificationIDRoundTrip(t *testing.T) {
 	}
 	if _, err := ParseID("zz"); err == nil {
 		t.Fatal("ParseID accepted zz")
-	}
-}
-
-// TestRemoveLater: a lazy removal rides on the next commit, whatever it is
-// for; with no commit to ride on it is written on its own; Close writes
-// what is still queued; after Close it is dropped.
-func TestRemoveLater(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.db")
-	b, err := OpenBolt(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	queued := func() []uint64 {
-		t.Helper()
-		q, err := b.Queued()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var seqs []uint64
-		for _, n := range q {
-			seqs = append(seqs, n.Seq)
-		}
-		return seqs
-	}
-	for i := uint64(1); i <= 4; i++ {
-		if err := <-b.Enqueue(&Notification{Seq: i, Channel: "t", Kind: "raw"}, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Rides on the next commit: once notification 5 is durable, 1 is gone.
-	b.RemoveLater([]uint64{1})
-	if err := <-b.Enqueue(&Notification{Seq: 5, Channel: "t", Kind: "raw"}, 0); err != nil {
-		t.Fatal(err)
-	}
-	if got := queued(); len(got) != 4 || got[0] != 2 {
-		t.Fatalf("after a commit: queued %v, want 2..5", got)
-	}
-	// On its own, within the remove delay.
-	b.RemoveLater([]uint64{2})
-	deadline := time.Now().Add(10 * time.Second)
-	for got := queued(); len(got) != 3; got = queued() {
-		if time.Now().After(deadline) {
-			t.Fatalf("a lazy removal with nothing to ride on was never written: %v", got)
-		}
-		time.Sleep(10 * time.Millisecond) // polling the store; the delay is 100 ms
-	}
-	// Close writes what is queued.
-	b.RemoveLater([]uint64{3})
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b.RemoveLater([]uint64{4}) // after Close: dropped, no panic
-	if b, err = OpenBolt(path); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if got := queued(); len(got) != 2 || got[0] != 4 || got[1] != 5 {
-		t.Fatalf("after Close and reopen: queued %v, want [4 5]", got)
 	}
 }
 

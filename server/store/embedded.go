@@ -454,45 +454,42 @@ func (e *Embedded) DeleteChannel(_ context.Context, c Channel) error {
 	case old.Rev != c.Rev:
 		return fmt.Errorf("store: channel %s: %w", c.Token, backend.ErrConflict)
 	}
-	e.qmu.Lock()
-	e.takeFailed()
-	var seqs []uint64
-	for _, n := range e.queues[old.DeviceID] {
-		if n.Channel == old.Token {
-			seqs = append(seqs, n.Seq)
-		}
-	}
-	e.qmu.Unlock()
-	if err := e.b.DeleteChannel(old.Token, nil); err != nil {
+	if err := e.b.DeleteChannel(old.Token); err != nil {
 		return err
 	}
-	// Its notifications need not be removed durably: a notification whose
-	// channel is gone is dropped when the store is loaded.
-	e.log.RemoveLater(seqs)
 	e.mu.Lock()
 	delete(e.channels, old.Token)
 	e.deleteApp(old.DeviceID, old.App)
 	e.mu.Unlock()
-	// What was appended while the deletion was written goes too.
-	e.qmu.Lock()
-	var late []uint64
-	e.dropWhere(old.DeviceID, func(n *Notification) bool {
-		if n.Channel != old.Token {
-			return false
-		}
-		if !slices.Contains(seqs, n.Seq) {
-			late = append(late, n.Seq)
-		}
-		return true
-	})
-	delete(e.counts, old.Token)
-	e.qmu.Unlock()
-	e.log.RemoveLater(late)
+	e.dropQueued(old.DeviceID, func(n *Notification) bool { return n.Channel == old.Token }, []string{old.Token})
 	return nil
 }
 
-// DeleteDevice implements backend.Directory: the device, its channels and
-// its queue go in one transaction; its presence goes with them.
+// dropQueued drops the device's notifications that match (those appended
+// while their deletion was written too) and forgets the counts of tokens.
+// The log removes them lazily: a notification whose channel is gone is
+// dropped when the store is loaded anyway.
+func (e *Embedded) dropQueued(dev string, match func(*Notification) bool, tokens []string) {
+	e.qmu.Lock()
+	e.takeFailed()
+	var gone []uint64
+	e.dropWhere(dev, func(n *Notification) bool {
+		if !match(n) {
+			return false
+		}
+		gone = append(gone, n.Seq)
+		return true
+	})
+	for _, tok := range tokens {
+		delete(e.counts, tok)
+	}
+	e.qmu.Unlock()
+	e.log.RemoveLater(gone)
+}
+
+// DeleteDevice implements backend.Directory: the device and its channels go
+// in one transaction, its queue and presence with them (the queue lazily:
+// see dropQueued).
 func (e *Embedded) DeleteDevice(_ context.Context, d Device) error {
 	if err := e.open(); err != nil {
 		return err
@@ -511,14 +508,7 @@ func (e *Embedded) DeleteDevice(_ context.Context, d Device) error {
 	case old.Rev != d.Rev:
 		return fmt.Errorf("store: device %s: %w", d.ID, backend.ErrConflict)
 	}
-	e.qmu.Lock()
-	e.takeFailed()
-	var seqs []uint64
-	for _, n := range e.queues[d.ID] {
-		seqs = append(seqs, n.Seq)
-	}
-	e.qmu.Unlock()
-	if err := e.b.DeleteDevice(d.ID, tokens, seqs); err != nil {
+	if err := e.b.DeleteDevice(d.ID, tokens); err != nil {
 		return err
 	}
 	e.mu.Lock()
@@ -528,20 +518,7 @@ func (e *Embedded) DeleteDevice(_ context.Context, d Device) error {
 	delete(e.apps, d.ID)
 	delete(e.devices, d.ID)
 	e.mu.Unlock()
-	// What was appended while the deletion was written goes too.
-	e.qmu.Lock()
-	var late []uint64
-	e.dropWhere(d.ID, func(n *Notification) bool {
-		if !slices.Contains(seqs, n.Seq) {
-			late = append(late, n.Seq)
-		}
-		return true
-	})
-	for _, tok := range tokens {
-		delete(e.counts, tok)
-	}
-	e.qmu.Unlock()
-	e.b.RemoveLater(late)
+	e.dropQueued(d.ID, func(*Notification) bool { return true }, tokens)
 	e.pmu.Lock()
 	delete(e.presence, d.ID)
 	e.pmu.Unlock()

@@ -350,6 +350,10 @@ func (l *Log) closeFiles() {
 	}
 }
 
+// DefaultRemoveDelay bounds how long a RemoveLater waits for a commit to
+// ride on; SetRemoveDelay changes it.
+const DefaultRemoveDelay = 100 * time.Millisecond
+
 // SetRemoveDelay sets how long a RemoveLater may wait for a commit to ride
 // on before it is written on its own. Call it before use.
 func (l *Log) SetRemoveDelay(d time.Duration) {

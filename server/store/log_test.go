@@ -214,9 +214,7 @@ func TestOpenMovesQueuedNotificationsIntoTheLog(t *testing.T) {
 	for seq := uint64(1); seq <= 3; seq++ {
 		n := testNote(seq)
 		n.AcceptedAt, n.DeliverAt, n.ExpiresAt = now, now, now.Add(time.Hour)
-		if err := <-b.Enqueue(n, 0); err != nil {
-			t.Fatal(err)
-		}
+		putQueued(t, b, n)
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
