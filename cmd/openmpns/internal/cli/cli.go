@@ -202,6 +202,33 @@ var takesOperands = map[string]bool{"openmpns service": true, "openmpns identity
 // errUsage. A word that is not a flag is refused (unless the command takes
 // operands): the flag package stops at it, so the flags after it would be
 // silently dropped.
+// parseVerb reads a command of verbs (openmpns service, openmpns identity):
+// the verb, then its operands with fs's flags before or after them. done:
+// help was asked for and printed.
+func parseVerb(e *env, fs *flag.FlagSet, args []string) (verb string, operands []string, done bool, err error) {
+	if len(args) == 0 {
+		fs.Usage()
+		return "", nil, false, errUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		fs.SetOutput(e.stdout)
+		fs.Usage()
+		return "", nil, true, nil
+	}
+	verb, rest := args[0], args[1:]
+	for len(rest) > 0 {
+		if err := parse(fs, rest); err != nil {
+			return "", nil, false, err
+		}
+		rest = fs.Args()
+		if len(rest) > 0 {
+			operands = append(operands, rest[0])
+			rest = rest[1:]
+		}
+	}
+	return verb, operands, false, nil
+}
+
 func parse(fs *flag.FlagSet, args []string) error {
 	if u, ok := fs.Output().(*usageOutput); ok && wantsHelp(args) {
 		u.help = true

@@ -56,26 +56,9 @@ Flags:
 `)
 		printFlags(fs)
 	}
-	if len(args) == 0 {
-		fs.Usage()
-		return errUsage
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		fs.SetOutput(e.stdout)
-		fs.Usage()
-		return nil
-	}
-	verb, rest := args[0], args[1:]
-	var operands []string
-	for len(rest) > 0 {
-		if err := parse(fs, rest); err != nil {
-			return err
-		}
-		rest = fs.Args()
-		if len(rest) > 0 {
-			operands = append(operands, rest[0])
-			rest = rest[1:]
-		}
+	verb, operands, helped, err := parseVerb(e, fs, args)
+	if helped || err != nil {
+		return err
 	}
 	need := map[string]int{"revoke": 1, "rotate-key": 0}
 	n, known := need[verb]

@@ -43,27 +43,9 @@ func runService(ctx context.Context, e *env, args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	var nf natsFlags
 	nf.add(fs, false)
-	if len(args) == 0 {
-		fs.Usage()
-		return errUsage
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		fs.SetOutput(e.stdout)
-		fs.Usage()
-		return nil
-	}
-	verb, rest := args[0], args[1:]
-	// Flags may come before or after the operands.
-	var operands []string
-	for len(rest) > 0 {
-		if err := parse(fs, rest); err != nil {
-			return err
-		}
-		rest = fs.Args()
-		if len(rest) > 0 {
-			operands = append(operands, rest[0])
-			rest = rest[1:]
-		}
+	verb, operands, helped, err := parseVerb(e, fs, args)
+	if helped || err != nil {
+		return err
 	}
 	need := map[string]int{"add": 1, "list": 0, "remove": 1, "rotate-secret": 1, "add-key": 2, "remove-key": 2}
 	n, known := need[verb]
