@@ -321,3 +321,45 @@ func TestStartTickOnlyWhatIsSeen(t *testing.T) {
 		t.Error("the tile did not flip once in sight again")
 	}
 }
+
+// TestTilesOutOfSightAreNotDrawn: fyne's GL painter draws every visible
+// object, clipped out or not, so the start screen hides the tiles scrolled
+// out of sight and shows them again when they scroll back; a tile update
+// to a hidden tile still reaches it.
+func TestTilesOutOfSightAreNotDrawn(t *testing.T) {
+	s, _ := newTestStart(t)
+	for range 6 { // enough tiles to scroll
+		s.Pin(fmt.Sprintf("more%d", len(s.Tiles())), uitest.NewTile(payload.TemplateFlip, tile.Medium, map[string]string{payload.Title: "More"}))
+	}
+	shown := func() (in, out int) {
+		top, bottom, _ := s.viewport()
+		for _, p := range s.grid.pins {
+			switch seen := inView(p.Tile, top, bottom); {
+			case seen && !p.Tile.Visible():
+				t.Errorf("tile %s is in sight at offset %v but hidden", p.Key, s.scroll.Offset.Y)
+			case !seen && p.Tile.Visible():
+				t.Errorf("tile %s is out of sight at offset %v but drawn", p.Key, s.scroll.Offset.Y)
+			case seen:
+				in++
+			default:
+				out++
+			}
+		}
+		return in, out
+	}
+	if in, out := shown(); in == 0 || out == 0 {
+		t.Fatalf("at the top %d tiles in sight and %d out; the test needs both", in, out)
+	}
+	news := s.Tile("news")
+	s.scroll.ScrollToBottom()
+	if news.Visible() {
+		t.Fatal("the news tile is drawn after scrolling it out of sight")
+	}
+	shown()
+	news.Apply(&payload.Tile{Template: news.State().Template, Fields: map[string]string{payload.Count: "5"}})
+	s.scroll.ScrollToTop()
+	shown()
+	if !news.Visible() || news.State().Count() != 5 {
+		t.Errorf("back in sight the news tile is visible %v with count %d, want visible with 5", news.Visible(), news.State().Count())
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"container/list"
 	"hash/fnv"
 	"image"
+	"image/draw"
 	"sync"
 
 	// The formats tile images come in.
@@ -22,7 +23,10 @@ const FaceCacheBytes = 32 << 20
 // faces holds the decoded images of every tile. A flip swaps a tile's
 // image between its front and back, and a cycle tile steps through up to
 // nine: with a canvas.Image holding a Resource, fyne decodes the PNG again
-// at every swap. Tiles draw decoded images from here instead.
+// at every swap. Tiles draw decoded images from here instead, held as
+// *image.RGBA: fyne's GL painter uploads those as they are, and converts
+// any other kind each time it makes the image's texture (every step of a
+// flip, see Tile).
 var faces = newFaceCache(FaceCacheBytes)
 
 // faceKey identifies an image by its content, so that tiles showing the same
@@ -53,38 +57,42 @@ type faceCache struct {
 }
 
 type faceEntry struct {
-	key   faceKey
-	img   image.Image // nil: not a raster image (SVG) or undecodable
-	bytes int
+	key    faceKey
+	img    *image.RGBA // nil: not a raster image (SVG) or undecodable
+	opaque bool        // every pixel of img is opaque
+	bytes  int
 }
 
 func newFaceCache(limit int) *faceCache {
 	return &faceCache{limit: limit, lru: list.New(), byKey: map[faceKey]*list.Element{}}
 }
 
-// get returns res decoded, decoding it on a miss; nil when res is not a
-// raster image fyne could scale on the GPU (an SVG, which fyne rasterises at
-// each size, or data that does not decode).
-func (c *faceCache) get(key faceKey, res fyne.Resource) image.Image {
+// get returns res decoded (premultiplied, from the origin) and whether it
+// is opaque, decoding it on a miss; nil when res is not a raster image
+// fyne could scale on the GPU (an SVG, which fyne rasterises at each size,
+// or data that does not decode).
+func (c *faceCache) get(key faceKey, res fyne.Resource) (*image.RGBA, bool) {
 	c.mu.Lock()
 	if e, ok := c.byKey[key]; ok {
 		c.lru.MoveToFront(e)
-		img := e.Value.(*faceEntry).img
+		fe := e.Value.(*faceEntry)
 		c.mu.Unlock()
-		return img
+		return fe.img, fe.opaque
 	}
 	c.mu.Unlock()
 
 	// Decode outside the lock: another tile may decode the same image at
 	// the same time, which wastes work but is correct.
-	img, _, err := image.Decode(bytes.NewReader(res.Content()))
-	if err != nil {
-		img = nil
-	}
-	e := &faceEntry{key: key, img: img, bytes: 64}
-	if img != nil {
+	e := &faceEntry{key: key, bytes: 64}
+	if img, _, err := image.Decode(bytes.NewReader(res.Content())); err == nil {
 		b := img.Bounds()
-		e.bytes += 4 * b.Dx() * b.Dy()
+		rgba, ok := img.(*image.RGBA)
+		if !ok || b.Min != (image.Point{}) {
+			rgba = image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+			draw.Draw(rgba, rgba.Rect, img, b.Min, draw.Src)
+		}
+		e.img, e.opaque = rgba, rgba.Opaque()
+		e.bytes += len(rgba.Pix)
 	}
 
 	c.mu.Lock()
@@ -92,10 +100,11 @@ func (c *faceCache) get(key faceKey, res fyne.Resource) image.Image {
 	c.decodes++
 	if old, ok := c.byKey[key]; ok {
 		c.lru.MoveToFront(old)
-		return old.Value.(*faceEntry).img
+		fe := old.Value.(*faceEntry)
+		return fe.img, fe.opaque
 	}
 	if e.bytes > c.limit {
-		return img // too large to keep
+		return e.img, e.opaque // too large to keep
 	}
 	c.byKey[key] = c.lru.PushFront(e)
 	c.used += e.bytes
@@ -106,7 +115,7 @@ func (c *faceCache) get(key faceKey, res fyne.Resource) image.Image {
 		delete(c.byKey, old.key)
 		c.used -= old.bytes
 	}
-	return img
+	return e.img, e.opaque
 }
 
 // len returns the number of images held and their memory.

@@ -9,6 +9,7 @@ import (
 	"testing/fstest"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/test"
 
 	"github.com/openmpns/openmpns/emulator/tile"
@@ -85,7 +86,7 @@ func TestFaceCacheIsBounded(t *testing.T) {
 		res[i] = fyne.NewStaticResource("i.png", pngOf(t, 16, 16, color.Gray{Y: uint8(40 * i)}))
 	}
 	for _, r := range res {
-		if c.get(keyOf(r), r) == nil {
+		if img, _ := c.get(keyOf(r), r); img == nil {
 			t.Fatal("a PNG did not decode")
 		}
 	}
@@ -108,7 +109,71 @@ func TestFaceCacheIsBounded(t *testing.T) {
 func TestFaceCacheLeavesSVGToFyne(t *testing.T) {
 	c := newFaceCache(FaceCacheBytes)
 	svg := fyne.NewStaticResource("i.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="10" height="10"/></svg>`))
-	if img := c.get(keyOf(svg), svg); img != nil {
+	if img, _ := c.get(keyOf(svg), svg); img != nil {
 		t.Error("an SVG was decoded to pixels; fyne must rasterise it at the size drawn")
+	}
+}
+
+// TestFlipStepsUploadTheFaceAsItIs: every step of a flip resizes the
+// face, and fyne's GL painter then makes its texture again. During the
+// flip the face is drawn with ImageScaleFastest from premultiplied RGBA,
+// which fyne uploads as it is; with the default smooth scaling it would
+// scale the image in software to the squashed size at every step. At
+// rest the face is scaled smoothly again.
+func TestFlipStepsUploadTheFaceAsItIs(t *testing.T) {
+	test.NewTempApp(t)
+	fsys := fstest.MapFS{
+		"front.png": {Data: pngOf(t, 8, 8, color.NRGBA{R: 255, A: 255})},
+		"back.png":  {Data: pngOf(t, 8, 8, color.NRGBA{B: 255, A: 128})},
+	}
+	s := tile.NewState("", payload.TemplateFlip, nil)
+	s.Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
+		payload.BackgroundImage: "/front.png", payload.BackBackgroundImage: "/back.png", payload.BackTitle: "b"}})
+	w := New(s, tile.Medium)
+	w.SetImages(FSImages{FS: fsys})
+	var anim *fyne.Animation
+	w.Animate = func(a *fyne.Animation) { anim = a }
+	r := test.WidgetRenderer(w).(*renderer)
+	if r.img.ScaleMode != canvas.ImageScaleSmooth {
+		t.Fatalf("at rest the face is drawn with scale mode %v, want smooth", r.img.ScaleMode)
+	}
+	if _, ok := r.img.Image.(*image.RGBA); !ok {
+		t.Fatalf("the face is a %T; fyne converts anything but *image.RGBA at every texture", r.img.Image)
+	}
+	w.Flip()
+	for _, p := range []float32{0.2, 0.45, 0.55, 0.9} {
+		anim.Tick(p)
+		if r.img.ScaleMode != canvas.ImageScaleFastest {
+			t.Errorf("at %.2f of the flip the face has scale mode %v, want fastest (no software scaling per step)", p, r.img.ScaleMode)
+		}
+	}
+	anim.Tick(1)
+	if r.img.ScaleMode != canvas.ImageScaleSmooth {
+		t.Errorf("after the flip the face has scale mode %v, want smooth", r.img.ScaleMode)
+	}
+}
+
+// TestOpaqueFaceHidesTheFlatBackground: a face whose image is opaque
+// covers the whole tile, so the flat colour under it is not drawn (each
+// pixel drawn twice costs under a software GL); a translucent face, or no
+// image, shows it.
+func TestOpaqueFaceHidesTheFlatBackground(t *testing.T) {
+	test.NewTempApp(t)
+	fsys := fstest.MapFS{
+		"opaque.png": {Data: pngOf(t, 8, 8, color.NRGBA{R: 255, A: 255})},
+		"glass.png":  {Data: pngOf(t, 8, 8, color.NRGBA{B: 255, A: 128})},
+	}
+	for _, tc := range []struct {
+		image  string
+		bgDraw bool
+	}{{"/opaque.png", false}, {"/glass.png", true}, {"", true}, {"/missing.png", true}} {
+		s := tile.NewState("", payload.TemplateFlip, nil)
+		s.Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{payload.BackgroundImage: tc.image, payload.Title: "t"}})
+		w := New(s, tile.Medium)
+		w.SetImages(FSImages{FS: fsys})
+		r := test.WidgetRenderer(w).(*renderer)
+		if got := r.bg.Visible(); got != tc.bgDraw {
+			t.Errorf("image %q: background drawn %v, want %v", tc.image, got, tc.bgDraw)
+		}
 	}
 }
