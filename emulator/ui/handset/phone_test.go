@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/test"
 
@@ -331,5 +332,39 @@ func TestPhoneLock(t *testing.T) {
 	}
 	if !p.Back() || p.Current() != home {
 		t.Error("back after unlocking did not go back")
+	}
+}
+
+// TestScreenOfTheCanvasColourIsNotDrawn: the canvas is cleared to the app
+// theme's background before anything is drawn, so a phone whose screen
+// has that colour does not draw it again (it covers only the seams where
+// the body reaches under the screen); a phone in another theme draws its
+// screen.
+func TestScreenOfTheCanvasColourIsNotDrawn(t *testing.T) {
+	uitest.App(t, true) // the app theme: dark, a black background
+	for _, tc := range []struct {
+		name       string
+		dark       bool
+		drawScreen bool
+	}{{"same theme as the app", true, false}, {"a light phone on a dark app", false, true}} {
+		p := NewPhone(layout.NewSpacer())
+		w := uitest.Window(t, container.NewThemeOverride(p, uitest.Theme(tc.dark, "cobalt")), phoneSize)
+		r := test.WidgetRenderer(p).(*phoneRenderer)
+		if r.screen.Visible() != tc.drawScreen {
+			t.Errorf("%s: screen drawn %v, want %v", tc.name, r.screen.Visible(), tc.drawScreen)
+		}
+		for _, s := range r.seam {
+			if s.Visible() == tc.drawScreen || s.FillColor != r.screen.FillColor {
+				t.Errorf("%s: a seam drawn %v in %v, want drawn %v in the screen's %v", tc.name, s.Visible(), s.FillColor, !tc.drawScreen, r.screen.FillColor)
+			}
+		}
+		// The screen's middle shows its colour either way.
+		img := uitest.Capture(w)
+		c := img.At(int(PhoneWidth/2), int(PhoneHeight/2))
+		r1, g1, b1, _ := c.RGBA()
+		r2, g2, b2, _ := r.screen.FillColor.RGBA()
+		if r1 != r2 || g1 != g2 || b1 != b2 {
+			t.Errorf("%s: the middle of the screen is %v, want %v", tc.name, c, r.screen.FillColor)
+		}
 	}
 }

@@ -250,6 +250,7 @@ func (r *inspectorRenderer) Layout(size fyne.Size) {
 
 func (r *inspectorRenderer) Refresh() {
 	r.bg.FillColor = theme.ColorForWidget(theme.ColorNameBackground, r.i)
+	r.bg.Hidden = controls.IsCanvasBackground(r.bg.FillColor) // see controls.IsCanvasBackground
 	r.bg.Refresh()
 	r.i.pivot.Refresh()
 	r.i.body.Refresh()
