@@ -140,6 +140,7 @@ type Fleet struct {
 	errMu                          sync.Mutex
 	errs                           map[string]int64
 	lastErr                        string
+	refused                        map[int]int64 // handoffs refused, by HTTP status; under errMu
 	handoffs                       atomic.Int64
 	handoffFailures                atomic.Int64
 	// handoffKey makes the device keys of devices without a StateDir.
@@ -228,7 +229,7 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	f := &Fleet{cfg: cfg, log: cfg.Logger, clk: cfg.Clock, ctx: cctx, cancel: cancel,
-		start: cfg.Clock.Now(), appIdx: map[string]int{}, errs: map[string]int64{}, handoffKey: hk}
+		start: cfg.Clock.Now(), appIdx: map[string]int{}, errs: map[string]int64{}, refused: map[int]int64{}, handoffKey: hk}
 	for i, a := range cfg.Apps {
 		if _, dup := f.appIdx[a]; dup {
 			cancel()
@@ -420,6 +421,12 @@ func (m *member) publish(app, uri string) {
 		if _, err := h.Send(f.ctx, rec, nil); err != nil {
 			if f.ctx.Err() == nil {
 				f.handoffFailures.Add(1)
+				var refused *device.HandoffRefusedError
+				if errors.As(err, &refused) {
+					f.errMu.Lock()
+					f.refused[refused.Status]++
+					f.errMu.Unlock()
+				}
 				f.countError("handoff", err)
 			}
 			return
@@ -748,6 +755,10 @@ type Stats struct {
 	// device: dial ws://...: connection refused", for telling a user what
 	// goes wrong.
 	LastError string `json:"last_error,omitempty"`
+	// HandoffRefused counts the handoffs the cloud service refused, by HTTP
+	// status (device.HandoffRefusedError): 401 from openmpns demo-backend
+	// means a missing or wrong handoff secret, 409 another device key.
+	HandoffRefused map[int]int64 `json:"handoff_refused,omitempty"`
 }
 
 // Total is the number of notifications received.
@@ -790,6 +801,12 @@ func (s *Stats) Merge(o Stats) {
 		}
 		s.Errors[k] += v
 	}
+	for k, v := range o.HandoffRefused {
+		if s.HandoffRefused == nil {
+			s.HandoffRefused = map[int]int64{}
+		}
+		s.HandoffRefused[k] += v
+	}
 }
 
 // Stats returns the fleet's counters now.
@@ -805,6 +822,12 @@ func (f *Fleet) Stats() Stats {
 		s.Errors = make(map[string]int64, len(f.errs))
 		for k, v := range f.errs {
 			s.Errors[k] = v
+		}
+	}
+	if len(f.refused) > 0 {
+		s.HandoffRefused = make(map[int]int64, len(f.refused))
+		for k, v := range f.refused {
+			s.HandoffRefused[k] = v
 		}
 	}
 	f.errMu.Unlock()
