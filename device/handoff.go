@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/openmpns/openmpns/device/internal/backoff"
@@ -44,10 +45,34 @@ type Handoff struct {
 	Clock clock.Clock
 }
 
+// HandoffRefusedError is the error of a handoff the cloud service refused
+// with a 4xx answer other than 429 (which is retried): 401 for a missing or
+// wrong handoff secret and 409 for a device key it does not hold, with
+// openmpns demo-backend. Such a handoff is not tried again.
+type HandoffRefusedError struct {
+	// URL is the cloud service's endpoint.
+	URL string
+	// Status is the HTTP status of the answer.
+	Status int
+	// Message is the first line of the answer's body, at most 200 bytes of
+	// printable ASCII (other bytes are dropped); "" when there was none.
+	Message string
+}
+
+func (e *HandoffRefusedError) Error() string {
+	s := fmt.Sprintf("handoff to %s: the service refused it with %d", e.URL, e.Status)
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
 // Send posts r, retrying with exponential backoff and jitter on transport
 // errors and 5xx or 429 answers. It returns the last HTTP status (0 if the
-// service was never reached) and an error unless the service answered 2xx.
-// attempt, if not nil, is called after each try.
+// service was never reached) and an error unless the service answered 2xx:
+// a *HandoffRefusedError for another 4xx, which is not retried. attempt, if
+// not nil, is called after each try with its status and transport error
+// (nil when the service answered, whatever the status).
 func (h *Handoff) Send(ctx context.Context, r HandoffRecord, attempt func(n, status int, err error)) (int, error) {
 	body, err := json.Marshal(r)
 	if err != nil {
@@ -70,7 +95,10 @@ func (h *Handoff) Send(ctx context.Context, r HandoffRecord, attempt func(n, sta
 	if clk == nil {
 		clk = clock.System{}
 	}
-	var status int
+	var (
+		status int
+		msg    string
+	)
 	for n := 0; n < attempts; n++ {
 		if n > 0 {
 			done := make(chan struct{})
@@ -82,7 +110,7 @@ func (h *Handoff) Send(ctx context.Context, r HandoffRecord, attempt func(n, sta
 				return status, fmt.Errorf("handoff to %s: %w", h.URL, ctx.Err())
 			}
 		}
-		status, err = h.post(ctx, client, body)
+		status, msg, err = h.post(ctx, client, body)
 		if attempt != nil {
 			attempt(n+1, status, err)
 		}
@@ -90,7 +118,7 @@ func (h *Handoff) Send(ctx context.Context, r HandoffRecord, attempt func(n, sta
 		case err == nil && status/100 == 2:
 			return status, nil
 		case err == nil && status/100 == 4 && status != http.StatusTooManyRequests:
-			return status, fmt.Errorf("handoff to %s: the service refused it with %d", h.URL, status)
+			return status, &HandoffRefusedError{URL: h.URL, Status: status, Message: msg}
 		}
 	}
 	if err == nil {
@@ -99,17 +127,40 @@ func (h *Handoff) Send(ctx context.Context, r HandoffRecord, attempt func(n, sta
 	return status, fmt.Errorf("handoff to %s failed after %d attempts: %w", h.URL, attempts, err)
 }
 
-func (h *Handoff) post(ctx context.Context, client *http.Client, body []byte) (int, error) {
+// post sends body once and returns the answer's status and, for a 4xx,
+// the first line of its body (see HandoffRefusedError.Message).
+func (h *Handoff) post(ctx context.Context, client *http.Client, body []byte) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("handoff: %w", err)
+		return 0, "", fmt.Errorf("handoff: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var msg string
+	if resp.StatusCode/100 == 4 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		msg = firstLine(b, 200)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	return resp.StatusCode, nil
+	return resp.StatusCode, msg, nil
+}
+
+// firstLine returns the first line of b, without bytes other than
+// printable ASCII and spaces (the service is not trusted to print to a
+// terminal), trimmed and cut to at most limit bytes.
+func firstLine(b []byte, limit int) string {
+	if i := bytes.IndexAny(b, "\r\n"); i >= 0 {
+		b = b[:i]
+	}
+	out := make([]byte, 0, min(len(b), limit))
+	for _, c := range b {
+		if c >= ' ' && c <= '~' && len(out) < limit {
+			out = append(out, c)
+		}
+	}
+	return strings.TrimSpace(string(out))
 }

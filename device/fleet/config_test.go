@@ -15,6 +15,7 @@ func TestFleetConfigErrors(t *testing.T) {
 		{Servers: []string{"ftp://x"}, Devices: 1, Apps: []string{"a"}},
 		{Servers: []string{"http://x"}, Devices: 1, Apps: []string{"a"}, OptOut: 2},
 		{Servers: []string{"http://x"}, Devices: 1, Apps: []string{"a", "a"}},
+		{Servers: []string{"http://x"}, Devices: 1, Apps: []string{"a"}, HandoffSecrets: map[string]string{"a": "s"}},
 	} {
 		if f, err := fleet.Start(context.Background(), c); err == nil {
 			f.Close()

@@ -63,8 +63,19 @@ type Config struct {
 	// StateDir/NNNNNN; "" keeps them in memory.
 	StateDir string
 	// Handoff, if set, is the cloud service each device POSTs its Channel
-	// URIs to, as `openmpns device --handoff` does.
+	// URIs to, as `openmpns device --handoff` does. Every handoff carries
+	// a device key of the device for the app (device.HandoffKey.DeviceKey),
+	// the same at every handoff of that device and app: with a StateDir,
+	// from the handoff key kept in the device's directory
+	// (StateDir/NNNNNN/handoff.key, as the emulator's phones and `openmpns
+	// device` keep theirs), so it lasts as long as the device's identity;
+	// without, from one random key the fleet holds in memory and the
+	// device's id (a device in memory is a new phone at every start).
 	Handoff string
+	// HandoffSecrets maps an app id to the handoff secret its handoffs
+	// carry (device.HandoffRecord.Secret), as an apps manifest's
+	// handoff_secret does in the emulator; an app not in it sends none.
+	HandoffSecrets map[string]string
 	// OnChannel is called (from many goroutines) for every Channel URI as
 	// soon as it exists, and again when it changes.
 	OnChannel func(Channel)
@@ -129,8 +140,11 @@ type Fleet struct {
 	errMu                          sync.Mutex
 	errs                           map[string]int64
 	lastErr                        string
+	refused                        map[int]int64 // handoffs refused, by HTTP status; under errMu
 	handoffs                       atomic.Int64
 	handoffFailures                atomic.Int64
+	// handoffKey makes the device keys of devices without a StateDir.
+	handoffKey device.HandoffKey
 }
 
 type member struct {
@@ -153,6 +167,10 @@ type member struct {
 	recent []uint64
 	next   int
 	uris   sync.Map // app → uri
+	// handoffKey is the device's key from its state directory, loaded at
+	// its first start when the fleet hands off and keeps state; nil
+	// otherwise (Fleet.handoffKey serves).
+	handoffKey device.HandoffKey
 }
 
 // Start starts the fleet: devices start at ConnectRate in the background.
@@ -178,6 +196,9 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 	if cfg.Churn < 0 || cfg.Churn > 1 {
 		return nil, fmt.Errorf("fleet: churn %v per minute is not between 0 and 1", cfg.Churn)
 	}
+	if len(cfg.HandoffSecrets) > 0 && cfg.Handoff == "" {
+		return nil, errors.New("fleet: handoff secrets without a Handoff URL to send them to")
+	}
 	for _, s := range cfg.Servers {
 		if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("fleet: server %q is not an http(s) URL", s)
@@ -199,9 +220,16 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = 1000
 	}
+	var hk device.HandoffKey
+	if cfg.Handoff != "" && cfg.StateDir == "" {
+		var err error
+		if hk, err = device.NewHandoffKey(); err != nil {
+			return nil, fmt.Errorf("fleet: %w", err)
+		}
+	}
 	cctx, cancel := context.WithCancel(ctx)
 	f := &Fleet{cfg: cfg, log: cfg.Logger, clk: cfg.Clock, ctx: cctx, cancel: cancel,
-		start: cfg.Clock.Now(), appIdx: map[string]int{}, errs: map[string]int64{}}
+		start: cfg.Clock.Now(), appIdx: map[string]int{}, errs: map[string]int64{}, refused: map[int]int64{}, handoffKey: hk}
 	for i, a := range cfg.Apps {
 		if _, dup := f.appIdx[a]; dup {
 			cancel()
@@ -290,6 +318,14 @@ func (m *member) startDevice() error {
 	dir := ""
 	if f.cfg.StateDir != "" {
 		dir = filepath.Join(f.cfg.StateDir, fmt.Sprintf("%06d", m.idx))
+	}
+	if dir != "" && f.cfg.Handoff != "" && m.handoffKey == nil {
+		// Once: a restart of the device finds the same file.
+		k, err := device.LoadHandoffKey(dir)
+		if err != nil {
+			return err
+		}
+		m.handoffKey = k
 	}
 	dev, err := device.New(device.Config{
 		Server: m.server, Servers: f.cfg.Servers, StateDir: dir, Client: "openmpns-fleet", Logger: f.log, Clock: f.clk,
@@ -380,15 +416,31 @@ func (m *member) publish(app, uri string) {
 	go func() {
 		defer f.wg.Done()
 		h := &device.Handoff{URL: f.cfg.Handoff, Clock: f.clk}
-		if _, err := h.Send(f.ctx, device.HandoffRecord{DeviceID: c.DeviceID, App: app, Channel: ChannelName, URI: uri}, nil); err != nil {
+		rec := device.HandoffRecord{DeviceID: c.DeviceID, App: app, Channel: ChannelName, URI: uri,
+			Secret: f.cfg.HandoffSecrets[app], DeviceKey: m.deviceKey(c.DeviceID, app)}
+		if _, err := h.Send(f.ctx, rec, nil); err != nil {
 			if f.ctx.Err() == nil {
 				f.handoffFailures.Add(1)
+				var refused *device.HandoffRefusedError
+				if errors.As(err, &refused) {
+					f.errMu.Lock()
+					f.refused[refused.Status]++
+					f.errMu.Unlock()
+				}
 				f.countError("handoff", err)
 			}
 			return
 		}
 		f.handoffs.Add(1)
 	}()
+}
+
+// deviceKey is the device key of the device's handoffs for app.
+func (m *member) deviceKey(deviceID, app string) string {
+	if m.handoffKey != nil {
+		return m.handoffKey.DeviceKey(deviceID, app)
+	}
+	return m.f.handoffKey.DeviceKey(deviceID, app)
 }
 
 func (m *member) onURI(app, uri string) {
@@ -703,6 +755,10 @@ type Stats struct {
 	// device: dial ws://...: connection refused", for telling a user what
 	// goes wrong.
 	LastError string `json:"last_error,omitempty"`
+	// HandoffRefused counts the handoffs the cloud service refused, by HTTP
+	// status (device.HandoffRefusedError): 401 from openmpns demo-backend
+	// means a missing or wrong handoff secret, 409 another device key.
+	HandoffRefused map[int]int64 `json:"handoff_refused,omitempty"`
 }
 
 // Total is the number of notifications received.
@@ -745,6 +801,12 @@ func (s *Stats) Merge(o Stats) {
 		}
 		s.Errors[k] += v
 	}
+	for k, v := range o.HandoffRefused {
+		if s.HandoffRefused == nil {
+			s.HandoffRefused = map[int]int64{}
+		}
+		s.HandoffRefused[k] += v
+	}
 }
 
 // Stats returns the fleet's counters now.
@@ -760,6 +822,12 @@ func (f *Fleet) Stats() Stats {
 		s.Errors = make(map[string]int64, len(f.errs))
 		for k, v := range f.errs {
 			s.Errors[k] = v
+		}
+	}
+	if len(f.refused) > 0 {
+		s.HandoffRefused = make(map[int]int64, len(f.refused))
+		for k, v := range f.refused {
+			s.HandoffRefused[k] = v
 		}
 	}
 	f.errMu.Unlock()

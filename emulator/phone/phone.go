@@ -43,7 +43,8 @@ type App struct {
 	Handoff string
 	// HandoffSecret is the app's secret sent with every handoff; "" for
 	// none. With each handoff goes a device key of this phone for the app
-	// (see loadHandoffKey), so that its backend can refuse another
+	// (see device.LoadHandoffKey; the key is kept in
+	// StateDir/handoff.key), so that its backend can refuse another
 	// phone's handoff for this device and app.
 	HandoffSecret string
 	// Lock: the app has a lock screen icon, so the user can choose it for
@@ -206,7 +207,7 @@ type Phone struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	// handoffKey makes the device key of each app's handoffs.
-	handoffKey []byte
+	handoffKey device.HandoffKey
 
 	mu         sync.Mutex
 	dev        *device.Device
@@ -258,7 +259,7 @@ func New(cfg Config) (*Phone, error) {
 		return nil, err
 	}
 	var err error
-	if p.handoffKey, err = loadHandoffKey(cfg.StateDir); err != nil {
+	if p.handoffKey, err = device.LoadHandoffKey(cfg.StateDir); err != nil {
 		return nil, err
 	}
 	if cfg.Profile != "" {
@@ -521,7 +522,7 @@ func (p *Phone) onURI(app, channel, uri string) {
 		return
 	}
 	rec := device.HandoffRecord{DeviceID: dev.ID(), App: app, Channel: channel, URI: uri,
-		Secret: a.HandoffSecret, DeviceKey: deviceKey(p.handoffKey, dev.ID(), app)}
+		Secret: a.HandoffSecret, DeviceKey: p.handoffKey.DeviceKey(dev.ID(), app)}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()

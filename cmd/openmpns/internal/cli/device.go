@@ -48,7 +48,7 @@ func defaultStateDir(app string) string {
 }
 
 func runDevice(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "device", "--app APP [--server URL] [--channel NAME] [--service NAME] [--state DIR] [--toast] [--tile] [--foreground | --not-running] [--handoff URL] [--log-level L]")
+	fs := newFlags(e, "device", "--app APP [--server URL] [--channel NAME] [--service NAME] [--state DIR] [--toast] [--tile] [--foreground | --not-running] [--handoff URL [--handoff-secret S | --handoff-manifest FILE]] [--log-level L]")
 	srvURL := fs.String("server", "http://127.0.0.1:8080", "OpenMPNS server base URL; several, comma-separated (the nodes of a cluster), are tried in turn when the connection is lost")
 	app := fs.String("app", "", "app id whose channel to open, e.g. com.example.news (required)")
 	chName := fs.String("channel", "main", "channel name (HttpNotificationChannel name)")
@@ -60,7 +60,7 @@ func runDevice(ctx context.Context, e *env, args []string) error {
 	fg := fs.Bool("foreground", false, "the app is in the foreground: toasts go to the app, not the shell")
 	notRunning := fs.Bool("not-running", false, "the app is not running: raw notifications are dropped")
 	power := fs.String("power", "normal", "power level: normal, low (raw only) or critically_low (nothing)")
-	handoff := fs.String("handoff", "", "POST the Channel URI as JSON to this cloud service URL whenever it is new or changed")
+	hf := addHandoffFlags(fs, "the app")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -77,6 +77,10 @@ func runDevice(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &usageError{err}
 	}
+	ho, err := hf.plan([]string{*app})
+	if err != nil {
+		return err
+	}
 	if *state == "" {
 		*state = defaultStateDir(*app)
 	}
@@ -85,32 +89,69 @@ func runDevice(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer unlock()
+	// The device key of every handoff comes from the handoff key kept with
+	// the device's state, as the emulator's phones keep theirs.
+	var hkey device.HandoffKey
+	keyFile := filepath.Join(*state, device.HandoffKeyFile)
+	if ho.url != "" {
+		if hkey, err = device.LoadHandoffKey(*state); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "openmpns device: %s\n", ho.describe("a device key from "+keyFile))
+	}
 	out := &jsonLines{w: e.stdout}
 	var dev *device.Device
 	var hoWG sync.WaitGroup
 	hctx, hcancel := context.WithCancel(ctx)
 	defer func() { hcancel(); hoWG.Wait() }()
-	onURI := func(a, ch, uri string) {
-		out.emit(map[string]any{"event": "channel_uri", "app": a, "channel": ch, "uri": uri})
-		if *handoff == "" {
+	// handOff posts uri to the app's cloud service, once per URI in this
+	// run: at start (a backend may have forgotten the device, as the demo
+	// backend does when it restarts) and whenever it changes, as the
+	// emulator's phones do.
+	var hoMu sync.Mutex
+	handedOff := map[string]string{} // app → the URI last handed off
+	handOff := func(a, ch, uri string) {
+		if ho.url == "" || uri == "" {
 			return
 		}
-		rec := device.HandoffRecord{DeviceID: dev.ID(), App: a, Channel: ch, URI: uri}
+		hoMu.Lock()
+		done := handedOff[a] == uri
+		handedOff[a] = uri
+		hoMu.Unlock()
+		if done {
+			return
+		}
+		rec := device.HandoffRecord{DeviceID: dev.ID(), App: a, Channel: ch, URI: uri,
+			Secret: ho.secrets[a], DeviceKey: hkey.DeviceKey(dev.ID(), a)}
 		hoWG.Add(1)
 		go func() {
 			defer hoWG.Done()
-			h := &device.Handoff{URL: *handoff}
+			h := &device.Handoff{URL: ho.url}
 			status, err := h.Send(hctx, rec, func(n, status int, err error) {
 				if err != nil {
-					out.emit(map[string]any{"event": "handoff", "url": *handoff, "attempt": n, "status": status, "error": err.Error()})
+					out.emit(map[string]any{"event": "handoff", "url": ho.url, "attempt": n, "status": status, "error": err.Error()})
 				}
 			})
-			ev := map[string]any{"event": "handoff", "url": *handoff, "app": a, "uri": uri, "status": status}
-			if err != nil {
+			ev := map[string]any{"event": "handoff", "url": ho.url, "app": a, "uri": uri, "status": status}
+			switch {
+			case err == nil:
+				fmt.Fprintf(e.stderr, "openmpns device: %s took %s's Channel URI (%d)\n", ho.url, a, status)
+			case hctx.Err() != nil:
 				ev["error"] = err.Error()
+			default:
+				ev["error"] = err.Error()
+				msg := err.Error()
+				if hint := ho.refusalHint(err, keyFile); hint != "" {
+					msg += "; " + hint
+				}
+				fmt.Fprintf(e.stderr, "openmpns device: %s: %s\n", a, msg)
 			}
 			out.emit(ev)
 		}()
+	}
+	onURI := func(a, ch, uri string) {
+		out.emit(map[string]any{"event": "channel_uri", "app": a, "channel": ch, "uri": uri})
+		handOff(a, ch, uri)
 	}
 	emitError := func(err *device.ChannelError) {
 		out.emit(map[string]any{"event": "error", "type": string(err.Type), "app": err.App, "message": err.Message})
@@ -185,6 +226,7 @@ func runDevice(ctx context.Context, e *env, args []string) error {
 	if err := ch.Open(ctx); err != nil {
 		return fmt.Errorf("open channel: %w", err)
 	}
+	handOff(*app, *chName, ch.ChannelURI())
 	if *toast != ch.IsShellToastBound() {
 		if *toast {
 			err = ch.BindToShellToast(ctx)

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openmpns/openmpns/device"
 	"github.com/openmpns/openmpns/device/fleet"
 )
 
@@ -33,6 +34,10 @@ const perProcessDefault = 15000
 // their own binary); default os.Executable().
 const workerEnv = "OPENMPNS_FLEET_EXE"
 
+// workerSecretsEnv hands the apps' handoff secrets to fleet workers, as a
+// JSON object of app id to secret.
+const workerSecretsEnv = "OPENMPNS_FLEET_HANDOFF_SECRETS"
+
 type fleetOpts struct {
 	servers                          []string
 	devices, perProcess, sourceAddrs int
@@ -41,7 +46,8 @@ type fleetOpts struct {
 	connectRate                      float64
 	optOut, airplane, lowPower       float64
 	churn                            float64
-	state, handoff                   string
+	state                            string
+	handoff                          *handoffPlan
 	channelsOut, report, htmlReport  string
 	duration                         time.Duration
 	untilReceived                    int64
@@ -53,7 +59,7 @@ type fleetOpts struct {
 }
 
 func runFleet(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "fleet", "--devices N --apps a,b,c [--server URL[,URL...]] [--connect-rate R] [--opt-out P] [--churn P/min] [--airplane P] [--low-power P] [--state DIR] [--channels-out FILE] [--handoff URL] [--report FILE] [--report-html FILE] [--duration D] [--until-received K]\n       openmpns fleet --scenario FILE.yaml [--junit FILE] [--report FILE] [--report-html FILE] [--server URL] [--state DIR]")
+	fs := newFlags(e, "fleet", "--devices N --apps a,b,c [--server URL[,URL...]] [--connect-rate R] [--opt-out P] [--churn P/min] [--airplane P] [--low-power P] [--state DIR] [--channels-out FILE] [--handoff URL [--handoff-secret S | --handoff-manifest FILE]] [--report FILE] [--report-html FILE] [--duration D] [--until-received K]\n       openmpns fleet --scenario FILE.yaml [--junit FILE] [--report FILE] [--report-html FILE] [--server URL] [--state DIR]")
 	var o fleetOpts
 	servers := fs.String("server", "http://127.0.0.1:8080", "OpenMPNS server base URL; several, comma-separated, share the devices, and each device fails over to the next")
 	fs.IntVar(&o.devices, "devices", 100, "number of emulated phones")
@@ -66,7 +72,7 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	lowPower := fs.String("low-power", "0", "share of devices in battery saver (raw only)")
 	fs.StringVar(&o.state, "state", "", "keep each device's identity and channels under this directory (default: in memory)")
 	fs.StringVar(&o.channelsOut, "channels-out", "", "write every Channel URI, as it appears, to this file: .csv, or JSON lines otherwise (device, device_id, app, channel, uri, toast)")
-	fs.StringVar(&o.handoff, "handoff", "", "each device POSTs its Channel URIs to this cloud service URL (same JSON as openmpns device --handoff)")
+	hf := addHandoffFlags(fs, "each device")
 	fs.StringVar(&o.report, "report", "", "write the JSON report to this file at the end")
 	fs.StringVar(&o.htmlReport, "report-html", "", "write a self-contained HTML report (summary, latency, deliveries and connections over time, scenario verdicts) to this file at the end")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (default: until Ctrl-C or --until-received)")
@@ -136,6 +142,18 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	log, err := newLogger(e.stderr, *logLevel, "text")
 	if err != nil {
 		return &usageError{err}
+	}
+	if o.worker {
+		// The main process checked the flags; the secrets come through the
+		// environment, off the process list.
+		o.handoff = &handoffPlan{url: *hf.url}
+		if v := os.Getenv(workerSecretsEnv); v != "" && o.handoff.url != "" {
+			if err := json.Unmarshal([]byte(v), &o.handoff.secrets); err != nil {
+				return fmt.Errorf("fleet worker: $%s: %w", workerSecretsEnv, err)
+			}
+		}
+	} else if o.handoff, err = hf.plan(o.apps); err != nil {
+		return err
 	}
 	if o.sourceAddrs == 0 {
 		o.sourceAddrs = defaultSourceAddrs(o.servers, o.devices)
@@ -276,7 +294,7 @@ func (w *channelWriter) close() error {
 func (o *fleetOpts) config(log *slog.Logger, onChannel func(fleet.Channel)) fleet.Config {
 	return fleet.Config{Servers: o.servers, Devices: o.devices, Apps: o.apps, ConnectRate: o.connectRate,
 		OptOut: o.optOut, Airplane: o.airplane, LowPower: o.lowPower, Churn: o.churn, StateDir: o.state,
-		Handoff: o.handoff, OnChannel: onChannel, Seed: o.seed, FirstIndex: o.firstIndex, MaxPending: o.maxPending,
+		Handoff: o.handoff.url, HandoffSecrets: o.handoff.secrets, OnChannel: onChannel, Seed: o.seed, FirstIndex: o.firstIndex, MaxPending: o.maxPending,
 		MinBackoff: o.minBackoff, MaxBackoff: o.maxBackoff, SourceAddrs: o.sourceAddrs, Logger: log}
 }
 
@@ -299,6 +317,28 @@ func runFleetMain(ctx context.Context, e *env, o fleetOpts, log *slog.Logger) er
 		fmt.Fprintf(e.stderr, ", in %d worker processes", nShards)
 	}
 	fmt.Fprintln(e.stderr)
+	if o.handoff.url != "" {
+		keys := "a device key per device and app derived from a key held in memory and the device's id (without --state the devices are new phones at every run)"
+		if o.state != "" {
+			keys = "a device key per device and app from the handoff.key kept with each device's state under " + o.state
+		}
+		fmt.Fprintf(e.stderr, "fleet: %s\n", o.handoff.describe(keys))
+	}
+	refusalsTold := map[int]bool{}
+	tellRefusals := func(s fleet.Stats) {
+		for _, status := range slices.Sorted(maps.Keys(s.HandoffRefused)) {
+			if refusalsTold[status] {
+				continue
+			}
+			refusalsTold[status] = true
+			err := &device.HandoffRefusedError{URL: o.handoff.url, Status: status}
+			msg := fmt.Sprintf("fleet: %s refuses handoffs with %d", o.handoff.url, status)
+			if hint := o.handoff.refusalHint(err, ""); hint != "" {
+				msg += ": " + hint
+			}
+			fmt.Fprintln(e.stderr, msg)
+		}
+	}
 	var shards []shard
 	stopAll := func() (*fleet.Report, error) {
 		total := &fleet.Report{}
@@ -388,6 +428,7 @@ loop:
 				lastErr = s.LastError
 				fmt.Fprintf(e.stderr, "fleet: last error: %s\n", s.LastError)
 			}
+			tellRefusals(s)
 			if o.untilReceived > 0 && s.Total() >= o.untilReceived {
 				why = "received " + strconv.FormatInt(o.untilReceived, 10)
 				break loop
@@ -396,6 +437,14 @@ loop:
 	}
 	fmt.Fprintf(e.stderr, "fleet: stopping (%s)\n", why)
 	final := merged()
+	tellRefusals(final)
+	if len(final.HandoffRefused) > 0 {
+		var by []string
+		for _, status := range slices.Sorted(maps.Keys(final.HandoffRefused)) {
+			by = append(by, fmt.Sprintf("%d with %d", final.HandoffRefused[status], status))
+		}
+		fmt.Fprintf(e.stderr, "fleet: handoffs refused by %s: %s\n", o.handoff.url, strings.Join(by, ", "))
+	}
 	rep, err := stopAll()
 	if rep.Elapsed <= 0 {
 		rep.Elapsed = time.Since(start)
@@ -495,10 +544,17 @@ func startWorker(ctx context.Context, exe string, o fleetOpts, onChannel func(fl
 	if o.state != "" {
 		args = append(args, "--state", filepath.Join(o.state, fmt.Sprintf("shard-%d", o.firstIndex)))
 	}
-	if o.handoff != "" {
-		args = append(args, "--handoff", o.handoff)
+	if o.handoff.url != "" {
+		args = append(args, "--handoff", o.handoff.url)
 	}
 	cmd := exec.Command(exe, args...)
+	if len(o.handoff.secrets) > 0 {
+		b, err := json.Marshal(o.handoff.secrets)
+		if err != nil {
+			return nil, err
+		}
+		cmd.Env = append(os.Environ(), workerSecretsEnv+"="+string(b))
+	}
 	cmd.Stderr = stderr
 	dieWithParent(cmd)
 	stdin, err := cmd.StdinPipe()

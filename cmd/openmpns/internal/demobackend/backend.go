@@ -325,7 +325,7 @@ func (b *Backend) Round(ctx context.Context) int {
 				break
 			}
 			status := fmt.Sprintf("%d %s/%s/%s", resp.StatusCode, resp.NotificationStatus, resp.SubscriptionStatus, resp.DeviceConnectionStatus)
-			b.say("push %s %s to %s: %s", r.Kind, req.Kind, r.App, status)
+			b.say("push %s %s to %s on device %.8s: %s", r.Kind, req.Kind, r.App, r.DeviceID, status)
 			b.mu.Lock()
 			r.Sent++
 			r.Failures = 0

@@ -1,0 +1,121 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openmpns/openmpns/device"
+	"github.com/openmpns/openmpns/device/fleet"
+	"github.com/openmpns/openmpns/server"
+)
+
+// handoffRecorder is a cloud service that takes every handoff and keeps
+// what each one carried.
+type handoffRecorder struct {
+	mu   sync.Mutex
+	recs []device.HandoffRecord
+}
+
+func (h *handoffRecorder) start(t *testing.T) string {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rec device.HandoffRecord
+		if err := json.NewDecoder(r.Body).Decode(&rec); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		h.mu.Lock()
+		h.recs = append(h.recs, rec)
+		h.mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(hs.Close)
+	return hs.URL
+}
+
+// take returns the records so far and forgets them.
+func (h *handoffRecorder) take() []device.HandoffRecord {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := h.recs
+	h.recs = nil
+	return out
+}
+
+// runHandoffFleet starts a fleet handing off to url, waits for its n
+// handoffs and closes it.
+func runHandoffFleet(t *testing.T, srv *server.Server, url, state string, devices int, secrets map[string]string) {
+	t.Helper()
+	f, err := fleet.Start(context.Background(), fleet.Config{
+		Servers: []string{srv.URL()}, Devices: devices, Apps: []string{"com.example.news", "com.example.mail"},
+		Handoff: url, HandoffSecrets: secrets, StateDir: state, Logger: quietLogger(),
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx := waitCtx(t)
+	if err := f.Wait(ctx, func(fleet.Stats) bool { return f.Report().Handoffs == int64(devices*2) }); err != nil {
+		t.Fatalf("handoffs: %v", err)
+	}
+	if r := f.Report(); r.HandoffFailures != 0 {
+		t.Fatalf("%d handoffs failed", r.HandoffFailures)
+	}
+}
+
+// TestFleetHandoffsCarrySecretsAndStableDeviceKeys: every fleet device
+// hands off with its app's secret and a device key of its own for each
+// app; with a state directory the key is kept beside the device's state
+// (0600) and the same when the fleet runs again, as the emulator's phones
+// do; without one the keys are still one per device and app.
+func TestFleetHandoffsCarrySecretsAndStableDeviceKeys(t *testing.T) {
+	srv := startServer(t, server.Config{})
+	var rec handoffRecorder
+	url := rec.start(t)
+	secrets := map[string]string{"com.example.news": "news-secret-0123456789"}
+	check := func(recs []device.HandoffRecord, want int) map[string]string {
+		t.Helper()
+		if len(recs) != want {
+			t.Fatalf("%d handoffs, want %d", len(recs), want)
+		}
+		keys := map[string]string{} // device/app → device key
+		seen := map[string]bool{}
+		for _, r := range recs {
+			if r.Secret != secrets[r.App] {
+				t.Errorf("%s on %s: secret %q, want %q", r.App, r.DeviceID, r.Secret, secrets[r.App])
+			}
+			if len(r.DeviceKey) != 64 || seen[r.DeviceKey] {
+				t.Errorf("%s on %s: device key %q (empty, malformed or another's)", r.App, r.DeviceID, r.DeviceKey)
+			}
+			seen[r.DeviceKey] = true
+			keys[r.DeviceID+"/"+r.App] = r.DeviceKey
+		}
+		return keys
+	}
+
+	state := t.TempDir()
+	runHandoffFleet(t, srv, url, state, 3, secrets)
+	first := check(rec.take(), 6)
+	st, err := os.Stat(filepath.Join(state, "000001", device.HandoffKeyFile))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("device 1's handoff key: %v, %v", st, err)
+	}
+	// The same devices again, as after a restart of the fleet.
+	runHandoffFleet(t, srv, url, state, 3, secrets)
+	again := check(rec.take(), 6)
+	for k, v := range first {
+		if again[k] != v {
+			t.Errorf("%s: device key %q, then %q", k, v, again[k])
+		}
+	}
+
+	runHandoffFleet(t, srv, url, "", 3, secrets)
+	check(rec.take(), 6)
+}
