@@ -46,17 +46,24 @@ func TestParseShare(t *testing.T) {
 	}
 }
 
-// A sharded fleet as a user runs it: 70 devices in 3 worker processes
-// write their Channel URIs to a CSV file as they appear; `openmpns load`
-// sends one raw to each from that file; the fleet stops at
-// --until-received and its merged report counts exactly.
-func TestShardedFleetAndLoad(t *testing.T) {
+// fleetWorkers makes this test binary the worker processes of the fleets
+// the test starts (see workerEnv).
+func fleetWorkers(t *testing.T) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv(workerEnv, exe)
 	t.Setenv(asMainEnv, "1")
+}
+
+// A sharded fleet as a user runs it: 70 devices in 3 worker processes
+// write their Channel URIs to a CSV file as they appear; `openmpns load`
+// sends one raw to each from that file; the fleet stops at
+// --until-received and its merged report counts exactly.
+func TestShardedFleetAndLoad(t *testing.T) {
+	fleetWorkers(t)
 	srv := start(t, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn")
 	line := srv.next(t, "openmpns server on ")
 	base := "http://" + strings.Fields(strings.TrimPrefix(line, "openmpns server on "))[0]

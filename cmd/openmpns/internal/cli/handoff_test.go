@@ -158,12 +158,7 @@ func TestDeviceHandsOffToDemoBackend(t *testing.T) {
 // fleet counts what arrives. Without the secret, or with a wrong one (from
 // the environment), it says what to do and nothing is registered.
 func TestFleetHandsOffToDemoBackend(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(workerEnv, exe)
-	t.Setenv(asMainEnv, "1")
+	fleetWorkers(t)
 	t.Setenv(handoffSecretEnv, "")
 	base, beURL, be := pushPair(t)
 	handoff := beURL + "/handoff"

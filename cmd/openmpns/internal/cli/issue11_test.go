@@ -282,12 +282,7 @@ func TestScenarioFailedConnectEndsTheRun(t *testing.T) {
 // Received while the devices were offline is still delivered, once. The
 // HTML report shows each phase with its verdict.
 func TestScenarioKillsAChildServer(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(workerEnv, exe)
-	t.Setenv(asMainEnv, "1")
+	fleetWorkers(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "crash.yaml")
 	src := "name: crash\nserver: process\ndevices: 3\napps: [a]\nphases:\n  - connect: {}\n" +
@@ -317,12 +312,7 @@ func TestScenarioKillsAChildServer(t *testing.T) {
 // The shipped scenarios that crash a child server pass, from the command
 // line as a QA lead runs them.
 func TestShippedProcessScenariosPass(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(workerEnv, exe)
-	t.Setenv(asMainEnv, "1")
+	fleetWorkers(t)
 	files, _ := filepath.Glob("../../../../assets/scenarios/*.yaml")
 	ran := 0
 	for _, f := range files {
