@@ -69,7 +69,8 @@ run() { # $1 = name, $2 = profile seconds, rest = load flags
 		curlpid=$!
 		prof=(--cpuprofile "$PROFILE_DIR/load-$name.pprof")
 	fi
-	local s0 f0 s1 f1
+	local s0 f0 s1 f1 g0
+	g0=$(bench_log "http://127.0.0.1:$PORT")
 	s0=$(bench_cpu $srv)
 	f0=$(bench_cpu $fl)
 	# shellcheck disable=SC2086 # LOAD_FLAGS is a list of flags
@@ -80,6 +81,17 @@ run() { # $1 = name, $2 = profile seconds, rest = load flags
 	bench_fleet_stop "$(bench_received "$name")"
 	[ -z "$curlpid" ] || wait "$curlpid" || true # one CPU profile at a time
 	head -1 "$work/load-$name.txt"
+	# The log's counters once the run's commits are done (lingers and the
+	# removal timer end within a second).
+	sleep 1
+	python3 - "$g0" "$(bench_log "http://127.0.0.1:$PORT")" "$(bench_received "$name")" <<'PY'
+import sys
+a, b, n = sys.argv[1].split(), sys.argv[2].split(), int(sys.argv[3])
+if "-" not in a + b:
+    d = [int(y) - int(x) for x, y in zip(a, b)]
+    print("notification log: %d records, %d fdatasyncs (%.3f per notification), %d notifications written, %d skipped (acknowledged first)" % (
+        d[0], d[1], d[1] / max(n, 1), d[2], d[3]))
+PY
 	echo "$name $(echo "$s1-$s0" | bc) $(echo "$f1-$f0" | bc) $(awk '{print $1+$2}' "$work/load.time")" >>"$work/cpu.txt"
 	bench_report "$name"
 }

@@ -9,6 +9,8 @@
 #                               and its report in $work/fleet-NAME.json, sets $fl, waits until registered
 #   bench_fleet_stop WANT       waits (up to 30 s) until the fleet received WANT, then stops it (report written)
 #   bench_report NAME           prints the devices' and the sender's view of run NAME
+#   bench_log URL               the server's notification log counters (records, fdatasyncs,
+#                               written, skipped), "- - - -" for a build without them
 
 # bench_build sets BIN: $BIN if given (to compare builds), else the current code built.
 bench_build() {
@@ -103,4 +105,16 @@ sa = f.get("send_to_accept")
 if sa:
     print("  of which POST->accept p50 %s p95 %s p99 %s max %s" % (ms(sa["p50_ns"]), ms(sa["p95_ns"]), ms(sa["p99_ns"]), ms(sa["max_ns"])))
 PY
+}
+
+# bench_log URL prints the notification log's counters of the server at
+# URL (/metrics): records, fdatasyncs, notifications written, skipped
+# (acknowledged before their commit); dashes for a build without them.
+bench_log() {
+	curl -fsS "$1/metrics" 2>/dev/null | awk '
+		/^openmpns_log_records_total / {r=$2}
+		/^openmpns_log_syncs_total / {s=$2}
+		/^openmpns_log_notifications_total\{outcome="written"\} / {w=$2}
+		/^openmpns_log_notifications_total\{outcome="skipped"\} / {k=$2}
+		END {if (r == "") print "- - - -"; else print r+0, s+0, w+0, k+0}'
 }

@@ -58,6 +58,9 @@ type op struct {
 	replace uint64   // opPut: the Seq it replaces, or 0
 	seqs    []uint64 // opRemove
 	fn      func()   // opFunc
+	// at is when an opPut was submitted, when the log lingers: its group's
+	// linger is counted from its first op's.
+	at time.Time
 }
 
 const (
