@@ -102,6 +102,7 @@ type Log struct {
 	tainted bool
 	buf     []byte
 	body    []byte
+	note    []byte // a notification's JSON, being encoded
 	changes []change
 
 	// Counters for Stats; written by the commit loop.
@@ -434,7 +435,9 @@ func (l *Log) gather(group []*op, timer *lingerTimer) []*op {
 	size := 0
 	linger := l.linger > 0
 	add := func(o *op) {
-		size += len(o.data)
+		if o.n != nil {
+			size += noteJSONSize(o.n)
+		}
 		if o.kind != opPut {
 			linger = false
 		}
@@ -563,8 +566,11 @@ func (l *Log) commit(group []*op, lazy []uint64, sync bool) error {
 			}
 			if o.state.CompareAndSwap(opQueued, opApplied) {
 				durable = true
-				body = appendPut(body, o.seq, o.data)
-				changes = append(changes, change{seq: o.seq, size: putSize(o.data)})
+				// Encoded only now: a notification acknowledged before its
+				// commit is never encoded either.
+				l.note = appendNoteJSON(l.note[:0], o.n)
+				body = appendPut(body, o.seq, l.note)
+				changes = append(changes, change{seq: o.seq, size: putSize(l.note)})
 				puts++
 			} else {
 				l.skipped.Add(1)
@@ -837,17 +843,16 @@ func (l *Log) submit(o *op) <-chan error {
 }
 
 // EnqueueThen submits n and returns at once; the channel yields the outcome
-// once n is durable, after after learned it. If replace is non-zero, the
+// once n is durable, after after learned it. n must not change afterwards:
+// the commit loop encodes it when it writes it. If replace is non-zero, the
 // notification with that Seq is removed in the same record (a tile update
 // replacing a queued one).
 func (l *Log) EnqueueThen(n *Notification, replace uint64, after func(error)) <-chan error {
-	o := &op{kind: opPut, err: make(chan error, 1), after: after, seq: n.Seq, replace: replace}
-	data, err := json.Marshal(n)
-	if err != nil {
+	o := &op{kind: opPut, err: make(chan error, 1), after: after, seq: n.Seq, replace: replace, n: n}
+	if err := checkNoteTimes(n); err != nil {
 		o.finish(fmt.Errorf("store: encode notification: %w", err))
 		return o.err
 	}
-	o.data = data
 	if l.linger > 0 {
 		o.at = l.now()
 	}
