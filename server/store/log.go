@@ -409,8 +409,7 @@ func (l *Log) commitLoop() {
 	var timer lingerTimer
 	for first := range l.ops {
 		group = l.gather(append(group[:0], first), &timer)
-		lazy := l.takeLazy()
-		err := l.commit(group, lazy, true)
+		lazy, err := l.commit(group, true)
 		if err != nil && len(lazy) > 0 {
 			l.putBackLazy(lazy)
 		}
@@ -532,9 +531,12 @@ func (l *Log) SetLinger(d time.Duration) {
 }
 
 // commit writes the group's changes and the lazy removals as one record;
-// with sync it is durable when commit returns. A group with nothing to
-// write (every notification acknowledged before its commit) writes nothing.
-func (l *Log) commit(group []*op, lazy []uint64, sync bool) error {
+// with sync it is durable when commit returns. It returns the lazy removals
+// it took. A group with nothing to write (every notification acknowledged
+// before its commit) writes nothing, and leaves the lazy removals for a
+// commit that syncs or for their timer: a record of removals alone is a
+// write saved for later.
+func (l *Log) commit(group []*op, sync bool) (lazy []uint64, err error) {
 	body := l.body[:0]
 	changes := l.changes[:0] // in record order
 	// freed: what the record removes because it was delivered or expired,
@@ -550,11 +552,12 @@ func (l *Log) commit(group []*op, lazy []uint64, sync bool) error {
 			changes = append(changes, change{seq: seq})
 		}
 	}
-	durable := false
+	durable, flush := false, false
 	puts := uint64(0)
 	for _, o := range group {
 		switch o.kind {
 		case opFunc:
+			flush = true // the removals' timer (flushLazy), or a Hold
 			o.fn()
 		case opPut:
 			if o.replace != 0 {
@@ -581,16 +584,19 @@ func (l *Log) commit(group []*op, lazy []uint64, sync bool) error {
 			free(o.seqs)
 		}
 	}
+	if durable || flush {
+		lazy = l.takeLazy()
+	}
 	if len(lazy) > 0 {
 		body = appendRemove(body, lazy)
 		free(lazy)
 	}
 	l.body, l.changes = body, changes
 	if len(body) == 0 {
-		return nil
+		return lazy, nil
 	}
 	if err := l.write(body, sync && durable, freed); err != nil {
-		return err
+		return lazy, err
 	}
 	l.written.Add(puts)
 	last := l.segs[len(l.segs)-1]
@@ -601,7 +607,7 @@ func (l *Log) commit(group []*op, lazy []uint64, sync bool) error {
 		}
 	}
 	l.deleteDead()
-	return nil
+	return lazy, nil
 }
 
 // change is one entry of a commit's record, for the index (Log.where).
