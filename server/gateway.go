@@ -484,7 +484,33 @@ func (s *session) finish() {
 // and waits while the handler is maxInbox frames behind. It returns false
 // once a frame has ended the session.
 func (s *session) enqueue(b []byte) bool {
+	// With the poller, an acknowledgement is handled here, in the reader
+	// (a goroutine that ends once the socket is drained), when no handler
+	// runs: the router's Ack does not wait, and a handler goroutine
+	// started for each acknowledgement costs its start and a wake-up. A
+	// reader goroutine of its own (no poller) hands everything over, so
+	// that its stack, which an idle connection keeps, stays small.
+	var ack *wire.Frame
+	if s.epoll && s.authed.Load() {
+		if f, err := wire.Decode(b); err == nil && f.Type == wire.TypeAck {
+			ack = f
+		}
+	}
 	s.mu.Lock()
+	if ack != nil && !s.handling && len(s.inbox) == 0 && !s.dead && !s.closed {
+		s.handling = true // what the reader reads next waits for it
+		s.hwg.Add(1)
+		s.mu.Unlock()
+		ok := s.handle(ack)
+		s.mu.Lock()
+		s.handling = false
+		if !ok {
+			s.dead = true
+		}
+		s.mu.Unlock()
+		s.hwg.Done()
+		return ok
+	}
 	for len(s.inbox) >= maxInbox && !s.dead && !s.closed {
 		if s.room == nil {
 			s.room = make(chan struct{}, 1)
