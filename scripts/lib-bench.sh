@@ -55,12 +55,13 @@ bench_serve() {
 }
 
 # bench_fleet NAME N URL starts N devices (one app, toast and tile bound)
-# at ${FLEET_NICE:-0}, and waits until all are registered.
+# at ${FLEET_NICE:-0} with ${FLEET_FLAGS:-}, and waits until all are registered.
 bench_fleet() {
 	local name=$1 n=$2 url=$3
 	rm -f "$work/channels.jsonl"
+	# shellcheck disable=SC2086 # FLEET_FLAGS is a list of flags
 	nice -n "${FLEET_NICE:-0}" "$BIN" fleet --server "$url" --devices "$n" --apps com.example.app --connect-rate 5000 \
-		--channels-out "$work/channels.jsonl" --report "$work/fleet-$name.json" --progress 1s 2>"$work/fleet.log" >/dev/null &
+		--channels-out "$work/channels.jsonl" --report "$work/fleet-$name.json" --progress 1s ${FLEET_FLAGS:-} 2>"$work/fleet.log" >/dev/null &
 	fl=$!
 	until grep -q " $n registered" "$work/fleet.log" 2>/dev/null; do
 		kill -0 $fl 2>/dev/null || { tail "$work/fleet.log" >&2; exit 1; }
