@@ -15,9 +15,10 @@ import (
 var errConnClosed = errors.New("device: connection closed")
 
 // conn is one WebSocket session: a reader goroutine that routes answers to
-// waiting requests and notifications to the event queue, and a writer
-// goroutine, started only while something waits to be sent, that sends
-// requests and coalesced acks in order. An idle connection holds one
+// waiting requests and notifications to the event queue, and a writer,
+// running only while something waits to be sent, that sends requests and
+// coalesced acks in order: a goroutine of its own, or the event goroutine
+// when it acknowledges a notification (ack). An idle connection holds one
 // goroutine (a fleet runs thousands of devices).
 type conn struct {
 	d  *Device
@@ -36,7 +37,7 @@ type conn struct {
 	writeErr error
 
 	writing bool          // a writer goroutine runs
-	active  int           // goroutines running: the reader, and the writer if any
+	active  int           // goroutines running: the reader, and the writer if any (its own, or the event goroutine in ack)
 	ended   bool          // done is closed
 	done    chan struct{} // closed once the connection is closed and its goroutines ended
 }
@@ -155,13 +156,27 @@ func (e *serverError) Error() string {
 	return fmt.Sprintf("device: server answered %s: %s", e.code, e.msg)
 }
 
+// ack sends an acknowledgement of nid, coalesced with those waiting. It
+// is called on the event goroutine, after the handler: when no writer runs,
+// that goroutine writes (what waits, until nothing does) rather than start
+// a writer goroutine, which would cost a goroutine's start and a thread's
+// wake-up per notification. Events queued meanwhile wait for the write.
 func (c *conn) ack(nid string) {
 	c.mu.Lock()
-	if !c.closed {
-		c.acks = append(c.acks, nid)
+	if c.closed {
+		c.mu.Unlock()
+		return
 	}
+	c.acks = append(c.acks, nid)
+	if c.writing || c.writeErr != nil {
+		c.mu.Unlock()
+		return // the writer sends it, or nothing more is sent
+	}
+	c.writing = true
+	c.active++
 	c.mu.Unlock()
-	c.signal()
+	defer c.exit()
+	c.writeLoop()
 }
 
 // writeLoop sends what waits, in order, and returns when nothing is left

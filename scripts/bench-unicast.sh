@@ -10,11 +10,11 @@
 #   BIN=/tmp/openmpns-old scripts/bench-unicast.sh        another build (server and fleet), to compare
 #   LOAD_BIN=/tmp/openmpns-x ...                          another sender (default: BIN's if it has
 #                                                         load --raw-size, else the current code's)
-#   PROFILE_DIR=/tmp/prof scripts/bench-unicast.sh        CPU profiles of the server and of the sender, each run
+#   PROFILE_DIR=/tmp/prof scripts/bench-unicast.sh        CPU profiles of the server, the fleet and the sender, each run
 #   SERVE_FLAGS=--reader-goroutines LOAD_FLAGS=--net-http FLEET_NICE=10 ...   passed through
 #
 # Knobs (defaults): DEVICES=1000 CONC=64 COUNT=50000 RUNS=3 RATE=1000
-# PACED=30000 RAW=64 PORT=18091 PPORT=16071.
+# PACED=30000 RAW=64 PORT=18091 PPORT=16071 FPORT=16072 (the fleet's profiler).
 #
 # Three processes on the same cores, as in the issue: `openmpns serve`
 # (bbolt, every 200 Received durable or acknowledged), `openmpns fleet`
@@ -24,7 +24,7 @@
 # POST->device p50/p99, and the CPU per notification of the server and the
 # fleet (from /proc/PID/stat during the load) and of the sender (its whole
 # life, from /usr/bin/time); at the end a table for docs/benchmarks.md.
-# Profiles: the server's for PROF_CLOSED (4 s) from the start of each
+# Profiles: the server's and the fleet's for PROF_CLOSED (4 s) from the start of each
 # closed run and PROF_PACED (20 s) of the paced run, and the sender's whole run
 # (load --cpuprofile); read them with `go tool pprof -top FILE`.
 set -euo pipefail
@@ -48,6 +48,7 @@ PACED=${PACED:-30000}
 RAW=${RAW:-64}
 PORT=${PORT:-18091}
 PPORT=${PPORT:-16071}
+FPORT=${FPORT:-16072}
 PROF_CLOSED=${PROF_CLOSED:-4}
 PROF_PACED=${PROF_PACED:-20}
 work=$(mktemp -d)
@@ -61,15 +62,21 @@ echo "server and fleet: $BIN, sender: $LOAD_BIN; load average $(cut -d' ' -f1-3 
 run() { # $1 = name, $2 = profile seconds, rest = load flags
 	local name=$1 secs=$2
 	shift 2
+	local fleetflags=${FLEET_FLAGS:-}
+	[ -z "${PROFILE_DIR:-}" ] || FLEET_FLAGS="$fleetflags --pprof 127.0.0.1:$FPORT"
 	bench_fleet "$name" "$DEVICES" "http://127.0.0.1:$PORT"
+	FLEET_FLAGS=$fleetflags
 	echo "== $name: $DEVICES devices registered; openmpns load $*"
-	local prof=() curlpid=""
+	local prof=() curlpid="" fcurlpid=""
 	if [ -n "${PROFILE_DIR:-}" ]; then
 		curl -fsS "http://127.0.0.1:$PPORT/debug/pprof/profile?seconds=$secs" -o "$PROFILE_DIR/server-$name.pprof" &
 		curlpid=$!
+		curl -fsS "http://127.0.0.1:$FPORT/debug/pprof/profile?seconds=$secs" -o "$PROFILE_DIR/fleet-$name.pprof" &
+		fcurlpid=$!
 		prof=(--cpuprofile "$PROFILE_DIR/load-$name.pprof")
 	fi
-	local s0 f0 s1 f1
+	local s0 f0 s1 f1 g0
+	g0=$(bench_log "http://127.0.0.1:$PORT")
 	s0=$(bench_cpu $srv)
 	f0=$(bench_cpu $fl)
 	# shellcheck disable=SC2086 # LOAD_FLAGS is a list of flags
@@ -77,9 +84,21 @@ run() { # $1 = name, $2 = profile seconds, rest = load flags
 		--report "$work/load-$name.json" "${prof[@]}" ${LOAD_FLAGS:-} "$@" >"$work/load-$name.txt" 2>/dev/null
 	s1=$(bench_cpu $srv)
 	f1=$(bench_cpu $fl)
+	[ -z "$fcurlpid" ] || wait "$fcurlpid" || true # before the fleet stops
 	bench_fleet_stop "$(bench_received "$name")"
 	[ -z "$curlpid" ] || wait "$curlpid" || true # one CPU profile at a time
 	head -1 "$work/load-$name.txt"
+	# The log's counters once the run's commits are done (lingers and the
+	# removal timer end within a second).
+	sleep 1
+	python3 - "$g0" "$(bench_log "http://127.0.0.1:$PORT")" "$(bench_received "$name")" <<'PY'
+import sys
+a, b, n = sys.argv[1].split(), sys.argv[2].split(), int(sys.argv[3])
+if "-" not in a + b:
+    d = [int(y) - int(x) for x, y in zip(a, b)]
+    print("notification log: %d records, %d fdatasyncs (%.3f per notification), %d notifications written, %d skipped (acknowledged first)" % (
+        d[0], d[1], d[1] / max(n, 1), d[2], d[3]))
+PY
 	echo "$name $(echo "$s1-$s0" | bc) $(echo "$f1-$f0" | bc) $(awk '{print $1+$2}' "$work/load.time")" >>"$work/cpu.txt"
 	bench_report "$name"
 }

@@ -9,6 +9,8 @@
 #                               and its report in $work/fleet-NAME.json, sets $fl, waits until registered
 #   bench_fleet_stop WANT       waits (up to 30 s) until the fleet received WANT, then stops it (report written)
 #   bench_report NAME           prints the devices' and the sender's view of run NAME
+#   bench_log URL               the server's notification log counters (records, fdatasyncs,
+#                               written, skipped), "- - - -" for a build without them
 
 # bench_build sets BIN: $BIN if given (to compare builds), else the current code built.
 bench_build() {
@@ -53,12 +55,13 @@ bench_serve() {
 }
 
 # bench_fleet NAME N URL starts N devices (one app, toast and tile bound)
-# at ${FLEET_NICE:-0}, and waits until all are registered.
+# at ${FLEET_NICE:-0} with ${FLEET_FLAGS:-}, and waits until all are registered.
 bench_fleet() {
 	local name=$1 n=$2 url=$3
 	rm -f "$work/channels.jsonl"
+	# shellcheck disable=SC2086 # FLEET_FLAGS is a list of flags
 	nice -n "${FLEET_NICE:-0}" "$BIN" fleet --server "$url" --devices "$n" --apps com.example.app --connect-rate 5000 \
-		--channels-out "$work/channels.jsonl" --report "$work/fleet-$name.json" --progress 1s 2>"$work/fleet.log" >/dev/null &
+		--channels-out "$work/channels.jsonl" --report "$work/fleet-$name.json" --progress 1s ${FLEET_FLAGS:-} 2>"$work/fleet.log" >/dev/null &
 	fl=$!
 	until grep -q " $n registered" "$work/fleet.log" 2>/dev/null; do
 		kill -0 $fl 2>/dev/null || { tail "$work/fleet.log" >&2; exit 1; }
@@ -103,4 +106,16 @@ sa = f.get("send_to_accept")
 if sa:
     print("  of which POST->accept p50 %s p95 %s p99 %s max %s" % (ms(sa["p50_ns"]), ms(sa["p95_ns"]), ms(sa["p99_ns"]), ms(sa["max_ns"])))
 PY
+}
+
+# bench_log URL prints the notification log's counters of the server at
+# URL (/metrics): records, fdatasyncs, notifications written, skipped
+# (acknowledged before their commit); dashes for a build without them.
+bench_log() {
+	curl -fsS "$1/metrics" 2>/dev/null | awk '
+		/^openmpns_log_records_total / {r=$2}
+		/^openmpns_log_syncs_total / {s=$2}
+		/^openmpns_log_notifications_total\{outcome="written"\} / {w=$2}
+		/^openmpns_log_notifications_total\{outcome="skipped"\} / {k=$2}
+		END {if (r == "") print "- - - -"; else print r+0, s+0, w+0, k+0}'
 }

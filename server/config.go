@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/openmpns/openmpns/server/backend"
+	"github.com/openmpns/openmpns/server/store"
 	"github.com/openmpns/openmpns/shared/clock"
 )
 
@@ -37,6 +38,7 @@ const (
 	DefaultTimeScale        = 1.0
 	DefaultShutdownGrace    = 5 * time.Second
 	DefaultMaxPendingPushes = 1024
+	DefaultCommitLinger     = store.DefaultCommitLinger
 
 	DefaultNewDevicesPerMinute   = 10
 	DefaultNewDeviceBurst        = 20
@@ -165,6 +167,14 @@ type Config struct {
 	// written on its own (default 100 ms). A crash within it delivers the
 	// notification again, and the device drops it as already seen.
 	RemoveDelay time.Duration
+	// CommitLinger is how long the embedded backend's group commit waits,
+	// from the arrival of its first notification, before writing it: a
+	// notification its device acknowledges meanwhile is never written nor
+	// fdatasynced (its sender hears Received at the acknowledgement), and
+	// notifications arriving meanwhile share the commit. A push to a device
+	// that does not acknowledge it (offline, say) is answered that much
+	// later. Default 1 ms; negative: commit at once.
+	CommitLinger time.Duration
 	// TimeScale divides the batching windows (450 s, 900 s) so a developer
 	// can preview batched delivery: 100 makes them 4.5 s and 9 s.
 	TimeScale float64
@@ -257,6 +267,7 @@ func (c *Config) Normalize() error {
 	defD(&c.ReadTimeout, DefaultReadTimeout)
 	defD(&c.IdleTimeout, DefaultIdleTimeout)
 	defD(&c.HelloTimeout, DefaultHelloTimeout)
+	defD(&c.CommitLinger, DefaultCommitLinger)
 	if c.TimeScale == 0 {
 		c.TimeScale = DefaultTimeScale
 	}

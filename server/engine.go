@@ -285,7 +285,7 @@ func (e *Engine) Push(ctx context.Context, r *PushRequest) (PushResult, error) {
 		e.met.pushes.WithLabelValues(r.Kind.String(), StatusQueueFull).Inc()
 		return PushResult{Notification: StatusQueueFull, Subscription: SubActive, Connection: st, Reason: full}, nil
 	}
-	e.met.pushes.WithLabelValues(r.Kind.String(), StatusReceived).Inc()
+	e.met.receivedCounter(r.Kind).Inc()
 	return PushResult{Notification: StatusReceived, Subscription: SubActive, Connection: st}, nil
 }
 

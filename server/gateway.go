@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -230,9 +231,12 @@ type session struct {
 	closeCode int
 	closeMsg  string
 	outbox    []*wire.Frame
-	inbox     [][]byte      // frames read, waiting for the handler
-	done      chan struct{} // closed once the connection is closed; made when first waited for
-	room      chan struct{} // the handler took frames: the reader may go on; made when first waited for
+	// pending is the rest of a frame that send wrote in part: the writer
+	// writes it first.
+	pending []byte
+	inbox   [][]byte      // frames read, waiting for the handler
+	done    chan struct{} // closed once the connection is closed; made when first waited for
+	room    chan struct{} // the handler took frames: the reader may go on; made when first waited for
 }
 
 // closedChan is a session's done once it ended before anyone waited for it.
@@ -484,7 +488,33 @@ func (s *session) finish() {
 // and waits while the handler is maxInbox frames behind. It returns false
 // once a frame has ended the session.
 func (s *session) enqueue(b []byte) bool {
+	// With the poller, an acknowledgement is handled here, in the reader
+	// (a goroutine that ends once the socket is drained), when no handler
+	// runs: the router's Ack does not wait, and a handler goroutine
+	// started for each acknowledgement costs its start and a wake-up. A
+	// reader goroutine of its own (no poller) hands everything over, so
+	// that its stack, which an idle connection keeps, stays small.
+	var ack *wire.Frame
+	if s.epoll && s.authed.Load() {
+		if f, err := wire.Decode(b); err == nil && f.Type == wire.TypeAck {
+			ack = f
+		}
+	}
 	s.mu.Lock()
+	if ack != nil && !s.handling && len(s.inbox) == 0 && !s.dead && !s.closed {
+		s.handling = true // what the reader reads next waits for it
+		s.hwg.Add(1)
+		s.mu.Unlock()
+		ok := s.handle(ack)
+		s.mu.Lock()
+		s.handling = false
+		if !ok {
+			s.dead = true
+		}
+		s.mu.Unlock()
+		s.hwg.Done()
+		return ok
+	}
 	for len(s.inbox) >= maxInbox && !s.dead && !s.closed {
 		if s.room == nil {
 			s.room = make(chan struct{}, 1)
@@ -631,6 +661,12 @@ func (s *session) send(f *wire.Frame) bool {
 		s.mu.Unlock()
 		return false
 	}
+	if s.raw != nil && s.epoll && !s.writing && len(s.outbox) == 0 && f != pingFrame && f.Type != "" {
+		s.writing = true // what is sent meanwhile waits for this write
+		s.mu.Unlock()
+		s.sendNow(f)
+		return true
+	}
 	s.outbox = append(s.outbox, f)
 	if len(s.outbox) > s.g.cfg.InFlight+maxOutbox {
 		s.closing, s.closeCode, s.closeMsg = true, wire.CloseSlowConsumer, "too many frames waiting: the device is not reading"
@@ -638,6 +674,42 @@ func (s *session) send(f *wire.Frame) bool {
 	s.startWriter()
 	s.mu.Unlock()
 	return true
+}
+
+// sendNow writes f from the caller, without waiting, when nothing else is
+// being written (s.writing, set by the caller): what the socket does not
+// take at once, and anything queued meanwhile, is left to a writer
+// goroutine. A frame to a connected device usually goes out here, without
+// a writer goroutine started (and a thread woken) for it.
+func (s *session) sendNow(f *wire.Frame) {
+	bp := writeBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	n := 0
+	b, err := wire.Encode(f)
+	if err == nil {
+		buf = appendServerFrame(buf, websocket.TextMessage, b)
+		n, err = writeNow(s.raw, buf)
+	}
+	s.mu.Lock()
+	switch {
+	case err == nil && n == len(buf):
+	case n == 0:
+		// Nothing went out (the socket is full, or failed): the writer
+		// writes it, first, and handles any failure as for any frame.
+		s.outbox = slices.Insert(s.outbox, 0, f)
+	default:
+		s.pending = append(s.pending, buf[n:]...)
+	}
+	if len(s.outbox) > 0 || len(s.pending) > 0 || s.closing {
+		go s.writeLoop() // s.writing stays set
+	} else {
+		s.writing = false
+	}
+	s.mu.Unlock()
+	if cap(buf) <= 2*maxWriteChunk {
+		*bp = buf
+		writeBufs.Put(bp)
+	}
 }
 
 // Notify implements Conn.
@@ -673,15 +745,17 @@ func (s *session) writeLoop() {
 	var batch []*wire.Frame
 	for {
 		s.mu.Lock()
-		if len(s.outbox) == 0 && !s.closing {
+		if len(s.outbox) == 0 && len(s.pending) == 0 && !s.closing {
 			s.writing = false
 			s.mu.Unlock()
 			return
 		}
 		batch, s.outbox = s.outbox, batch[:0]
+		pending := s.pending
+		s.pending = nil
 		closing, code, msg := s.closing, s.closeCode, s.closeMsg
 		s.mu.Unlock()
-		err := s.writeFrames(batch)
+		err := s.writeFrames(pending, batch)
 		clear(batch)
 		if err != nil {
 			s.g.log.Debug("device write failed", "remote", s.conn.RemoteAddr(), "err", err)
@@ -716,13 +790,18 @@ var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &
 // writes them; a buffer grown much past it is not kept for reuse.
 const maxWriteChunk = 64 << 10
 
-// writeFrames writes frames (pings and pongs included) as WebSocket
-// messages, several in one write where they fit, each write within the
-// write timeout.
-func (s *session) writeFrames(frames []*wire.Frame) error {
+// writeFrames writes prefix (the rest of a frame begun by sendNow), then
+// frames (pings and pongs included) as WebSocket messages, several in one
+// write where they fit, each write within the write timeout.
+func (s *session) writeFrames(prefix []byte, frames []*wire.Frame) error {
 	bp := writeBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
+	buf := append((*bp)[:0], prefix...)
 	var err error
+	if len(frames) == 0 && len(buf) > 0 {
+		s.conn.SetWriteDeadline(time.Now().Add(s.g.cfg.WriteTimeout))
+		_, err = s.conn.Write(buf)
+		buf = buf[:0]
+	}
 	for i, f := range frames {
 		switch {
 		case f == pingFrame:

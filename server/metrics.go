@@ -1,7 +1,10 @@
 package server
 
 import (
+	"sync/atomic"
+
 	"github.com/openmpns/openmpns/server/backend"
+	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -20,6 +23,9 @@ type metrics struct {
 	pending     prometheus.Gauge
 	overload    prometheus.Counter
 	ackedFirst  prometheus.Counter
+	// received caches pushes' Received counter of each kind, by
+	// payload.Kind (every push answered Received asks for one).
+	received [4]atomic.Pointer[prometheus.Counter]
 	// Abuse limits (limits.go, reap.go).
 	rateLimited    *prometheus.CounterVec
 	devicesDeleted *prometheus.CounterVec
@@ -77,4 +83,17 @@ func newMetrics(stats func() backend.Stats) *metrics {
 	m.reg.MustRegister(m.ackedFirst, m.connections, m.channels, m.queueDepth, m.pushes, m.delivered, m.expired, m.latency, m.pending, m.overload,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// receivedCounter is openmpns_notifications_total{kind, status="Received"}.
+func (m *metrics) receivedCounter(k payload.Kind) prometheus.Counter {
+	if int(k) >= len(m.received) {
+		return m.pushes.WithLabelValues(k.String(), StatusReceived)
+	}
+	if c := m.received[k].Load(); c != nil {
+		return *c
+	}
+	c := m.pushes.WithLabelValues(k.String(), StatusReceived)
+	m.received[k].Store(&c)
+	return c
 }

@@ -174,3 +174,27 @@ func readNow(raw syscall.RawConn, buf []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// writeNow writes what the socket takes of b without waiting: how many
+// bytes, errWouldBlock when it takes none.
+func writeNow(raw syscall.RawConn, b []byte) (int, error) {
+	var n int
+	var werr error
+	err := raw.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), b)
+			if werr != syscall.EINTR {
+				return true // never let the runtime wait
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case werr == syscall.EAGAIN:
+		return 0, errWouldBlock
+	case werr != nil:
+		return 0, werr
+	}
+	return max(n, 0), nil
+}

@@ -21,4 +21,5 @@ func (p *poller) rearm(*session)       {}
 func (p *poller) unwatch(*session)     {}
 func (p *poller) close()               {}
 
-func readNow(syscall.RawConn, []byte) (int, error) { return 0, errors.New("no epoll") }
+func readNow(syscall.RawConn, []byte) (int, error)  { return 0, errors.New("no epoll") }
+func writeNow(syscall.RawConn, []byte) (int, error) { return 0, errors.New("no epoll") }

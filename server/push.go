@@ -94,13 +94,41 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hd := w.Header()
-	hd.Set(HeaderNotificationStatus, res.Notification)
-	hd.Set(HeaderSubscriptionStatus, res.Subscription)
-	hd.Set(HeaderConnectionStatus, res.Connection)
+	hd[keyNotificationStatus] = headerValue(res.Notification)
+	hd[keySubscriptionStatus] = headerValue(res.Subscription)
+	hd[keyConnectionStatus] = headerValue(res.Connection)
 	if res.Reason != "" {
 		hd.Set(HeaderError, headerSafe(res.Reason))
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// The status headers' keys as Header.Set writes them (canonical).
+var (
+	keyNotificationStatus = http.CanonicalHeaderKey(HeaderNotificationStatus)
+	keySubscriptionStatus = http.CanonicalHeaderKey(HeaderSubscriptionStatus)
+	keyConnectionStatus   = http.CanonicalHeaderKey(HeaderConnectionStatus)
+)
+
+// headerValues are the answer's status header values, made once: net/http
+// only reads them (and a handler that added to one would copy it: each has
+// no room to grow).
+var headerValues = func() map[string][]string {
+	m := map[string][]string{}
+	for _, v := range []string{StatusReceived, StatusQueueFull, StatusSuppress, SubActive,
+		ConnConnected, ConnTempDisconnected, ConnDisconnected, ConnInactive} {
+		m[v] = []string{v}
+	}
+	return m
+}()
+
+// headerValue is v as a header's values, without an allocation for the
+// usual ones.
+func headerValue(v string) []string {
+	if vs, ok := headerValues[v]; ok {
+		return vs
+	}
+	return []string{v}
 }
 
 // parse reads and validates a push. On failure it returns a 400 (and the
@@ -141,7 +169,7 @@ func (h *pushHandler) parse(r *http.Request) (*PushRequest, *PushError) {
 	if r.ContentLength > max {
 		return req, badRequest("payload is %d bytes, more than the %d-byte limit", r.ContentLength, max)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	body, err := readBody(r, max)
 	if err != nil {
 		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 			return req, badRequest("the request body did not arrive within %v: send it in one go", h.cfg.ReadTimeout)
@@ -170,6 +198,22 @@ func (h *pushHandler) parse(r *http.Request) (*PushRequest, *PushError) {
 		req.TileID = t.ID
 	}
 	return req, nil
+}
+
+// readBody reads a request body of at most max bytes (max+1 tell that
+// there was more). A body of a known length is read into a buffer of that
+// size; one of unknown length (chunked) grows as io.ReadAll does.
+func readBody(r *http.Request, max int64) ([]byte, error) {
+	if n := r.ContentLength; n >= 0 && n <= max {
+		// net/http's body yields exactly ContentLength bytes, or an
+		// error (io.ErrUnexpectedEOF for a short one).
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	return io.ReadAll(io.LimitReader(r.Body, max+1))
 }
 
 func reasonOf(err error) string {

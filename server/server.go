@@ -79,7 +79,7 @@ func New(cfg Config) (*Server, error) {
 	be := cfg.Backend
 	if be == nil {
 		path := filepath.Join(cfg.DataDir, DBFile)
-		emb, err := store.Open(path, store.Options{RemoveDelay: cfg.RemoveDelay, Now: cfg.Clock.Now})
+		emb, err := store.Open(path, store.Options{RemoveDelay: cfg.RemoveDelay, CommitLinger: cfg.CommitLinger, Now: cfg.Clock.Now})
 		if err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}

@@ -54,10 +54,13 @@ type op struct {
 	// For the notification log (Log): what the op asks (opPut, opRemove,
 	// opFunc) and its arguments.
 	kind    int
-	data    []byte   // opPut: the notification's JSON
-	replace uint64   // opPut: the Seq it replaces, or 0
-	seqs    []uint64 // opRemove
-	fn      func()   // opFunc
+	n       *Notification // opPut: the notification (encoded by the commit loop)
+	replace uint64        // opPut: the Seq it replaces, or 0
+	seqs    []uint64      // opRemove
+	fn      func()        // opFunc
+	// at is when an opPut was submitted, when the log lingers: its group's
+	// linger is counted from its first op's.
+	at time.Time
 }
 
 const (

@@ -91,6 +91,11 @@ type Options struct {
 	// RemoveDelay bounds how long a removal waits for a commit to ride on
 	// (see Log.RemoveLater); 0 means DefaultRemoveDelay.
 	RemoveDelay time.Duration
+	// CommitLinger is how long a group commit of notifications waits, from
+	// its first one's arrival, for more and for their devices'
+	// acknowledgements, which spare their write (see Log); 0 means
+	// DefaultCommitLinger, a negative value commits at once.
+	CommitLinger time.Duration
 	// Now is the time source (counters' expiry, Seqs of old files); nil
 	// means time.Now.
 	Now func() time.Time
@@ -116,6 +121,10 @@ func Open(path string, o Options) (*Embedded, error) {
 		return nil, err
 	}
 	l.SetRemoveDelay(o.RemoveDelay)
+	if o.CommitLinger == 0 {
+		o.CommitLinger = DefaultCommitLinger
+	}
+	l.SetLinger(o.CommitLinger)
 	e, err := load(b, l, queued, o.Now)
 	if err != nil {
 		l.Close()

@@ -12,9 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/openmpns/openmpns/shared/clock"
 )
 
 // Log is the notification log: queued notifications and their removals as
@@ -40,6 +43,16 @@ import (
 // comes, by a timer without an fdatasync of their own: a removal need not be
 // durable (see backend.Queue.Remove).
 //
+// A group of notifications may linger before its commit (SetLinger): the
+// commit loop waits until the group's first notification was submitted
+// that long ago (or the group is large, or something else than a
+// notification is asked, or the log closes), taking what comes meanwhile
+// into the group. A notification acknowledged by its device meanwhile
+// (RemoveLater) is then not written at all, nor is its removal: at a steady
+// rate the device's acknowledgement, a fraction of a millisecond after the
+// push, would otherwise come just after the write and its fdatasync. The
+// price: a notification nobody acknowledges is durable that much later.
+//
 // After a failed write (a full disk) nothing is acknowledged; the next
 // commit writes at the same place again, unless no notification written
 // before would still be queued after it: then the old segments are deleted
@@ -62,6 +75,17 @@ type Log struct {
 	lazyTimer   *time.Timer
 	removeDelay time.Duration
 
+	// linger is how long a group of notifications waits for more, and for
+	// acknowledgements, from its first one's submission (SetLinger); 0
+	// commits at once. Set before use.
+	linger time.Duration
+	// clk, when set (by a test), is the time source of lingers in place of
+	// the runtime's clock and timers.
+	clk clock.Clock
+	// onLinger, when set (by a test), is called by the commit loop each
+	// time it starts to linger, with how long it will wait at most.
+	onLinger func(wait time.Duration)
+
 	// The rest belongs to the commit loop (and to OpenLog before it starts).
 	segSize int64
 	segs    []*segment // in order; the last is written (none after a failed fresh start)
@@ -78,7 +102,11 @@ type Log struct {
 	tainted bool
 	buf     []byte
 	body    []byte
+	note    []byte // a notification's JSON, being encoded
 	changes []change
+
+	// Counters for Stats; written by the commit loop.
+	records, syncs, written, skipped atomic.Uint64
 
 	// fail, when set (by a test, before the writes it affects are
 	// submitted), is asked before each write ("write") and fdatasync
@@ -116,6 +144,14 @@ const (
 	opRemove            // removals to write durably (seqs)
 	opFunc              // run fn in the loop (Hold)
 )
+
+// DefaultCommitLinger is how long a group commit of the embedded backend
+// waits by default for acknowledgements that spare its write (Options).
+const DefaultCommitLinger = time.Millisecond
+
+// lingerBytes ends a linger early: a group of notifications this large is
+// committed at once (its fdatasync is shared widely enough).
+const lingerBytes = 256 << 10
 
 const segmentExt = ".seg"
 
@@ -370,22 +406,10 @@ func (l *Log) commitLoop() {
 	defer close(l.done)
 	defer l.closeFiles()
 	group := make([]*op, 0, maxGroup)
+	var timer lingerTimer
 	for first := range l.ops {
-		group = append(group[:0], first)
-		lazy := l.takeLazy()
-	drain:
-		for len(group) < maxGroup {
-			select {
-			case o, ok := <-l.ops:
-				if !ok {
-					break drain
-				}
-				group = append(group, o)
-			default:
-				break drain
-			}
-		}
-		err := l.commit(group, lazy, true)
+		group = l.gather(append(group[:0], first), &timer)
+		lazy, err := l.commit(group, true)
 		if err != nil && len(lazy) > 0 {
 			l.putBackLazy(lazy)
 		}
@@ -402,10 +426,117 @@ func (l *Log) commitLoop() {
 	}
 }
 
+// gather adds to group (its first op) every op waiting now and, when the
+// log lingers and the group holds only notifications, those submitted until
+// the first one has waited the linger, the group is full (maxGroup ops or
+// lingerBytes), another kind of op comes, or the log closes.
+func (l *Log) gather(group []*op, timer *lingerTimer) []*op {
+	size := 0
+	linger := l.linger > 0
+	add := func(o *op) {
+		if o.n != nil {
+			size += noteJSONSize(o.n)
+		}
+		if o.kind != opPut {
+			linger = false
+		}
+	}
+	add(group[0])
+	for len(group) < maxGroup {
+		select {
+		case o, ok := <-l.ops:
+			if !ok {
+				return group
+			}
+			group = append(group, o)
+			add(o)
+			continue
+		default:
+		}
+		break
+	}
+	if !linger || len(group) >= maxGroup || size >= lingerBytes {
+		return group
+	}
+	wait := group[0].at.Add(l.linger).Sub(l.now())
+	if wait <= 0 {
+		return group
+	}
+	done := timer.start(l.clk, wait)
+	defer timer.stop()
+	if l.onLinger != nil {
+		l.onLinger(wait)
+	}
+	for linger && len(group) < maxGroup && size < lingerBytes {
+		select {
+		case o, ok := <-l.ops:
+			if !ok {
+				return group
+			}
+			group = append(group, o)
+			add(o)
+		case <-done:
+			return group
+		}
+	}
+	return group
+}
+
+// lingerTimer ends the commit loop's lingers: one runtime timer reused, or
+// a test's clock.
+type lingerTimer struct {
+	t    *time.Timer
+	fake clock.Timer
+}
+
+// start arms the timer to fire after d, on clk when it is not nil.
+func (t *lingerTimer) start(clk clock.Clock, d time.Duration) <-chan time.Time {
+	if clk != nil {
+		c := make(chan time.Time, 1)
+		t.fake = clk.AfterFunc(d, func() { c <- clk.Now() })
+		return c
+	}
+	if t.t == nil {
+		t.t = time.NewTimer(d)
+	} else {
+		t.t.Reset(d)
+	}
+	return t.t.C
+}
+
+// stop disarms the timer (a stopped runtime timer delivers nothing stale
+// after its next Reset).
+func (t *lingerTimer) stop() {
+	if t.fake != nil {
+		t.fake.Stop()
+		t.fake = nil
+	} else if t.t != nil {
+		t.t.Stop()
+	}
+}
+
+// now is the lingers' time source.
+func (l *Log) now() time.Time {
+	if l.clk != nil {
+		return l.clk.Now()
+	}
+	return time.Now()
+}
+
+// SetLinger sets how long a group commit of notifications waits, from the
+// submission of its first one, for more and for acknowledgements that spare
+// their write (see Log); 0 or less commits at once. Call it before use.
+func (l *Log) SetLinger(d time.Duration) {
+	l.linger = max(d, 0)
+}
+
 // commit writes the group's changes and the lazy removals as one record;
-// with sync it is durable when commit returns. A group with nothing to
-// write (every notification acknowledged before its commit) writes nothing.
-func (l *Log) commit(group []*op, lazy []uint64, sync bool) error {
+// with sync it is durable when commit returns. It returns the lazy removals
+// it took. A group with nothing to write (every notification acknowledged
+// before its commit) writes nothing, and leaves the lazy removals for a
+// commit that syncs or for their timer: a record of removals alone is a
+// write saved for later.
+func (l *Log) commit(group []*op, sync bool) (lazy []uint64, err error) {
 	body := l.body[:0]
 	changes := l.changes[:0] // in record order
 	// freed: what the record removes because it was delivered or expired,
@@ -421,20 +552,31 @@ func (l *Log) commit(group []*op, lazy []uint64, sync bool) error {
 			changes = append(changes, change{seq: seq})
 		}
 	}
-	durable := false
+	durable, flush := false, false
+	puts := uint64(0)
 	for _, o := range group {
 		switch o.kind {
 		case opFunc:
+			flush = true // the removals' timer (flushLazy), or a Hold
 			o.fn()
 		case opPut:
-			durable = true
 			if o.replace != 0 {
+				// Durable even if the update itself was acknowledged
+				// first: a replaced tile update must not come back.
+				durable = true
 				body = appendRemove(body, []uint64{o.replace})
 				changes = append(changes, change{seq: o.replace})
 			}
 			if o.state.CompareAndSwap(opQueued, opApplied) {
-				body = appendPut(body, o.seq, o.data)
-				changes = append(changes, change{seq: o.seq, size: putSize(o.data)})
+				durable = true
+				// Encoded only now: a notification acknowledged before its
+				// commit is never encoded either.
+				l.note = appendNoteJSON(l.note[:0], o.n)
+				body = appendPut(body, o.seq, l.note)
+				changes = append(changes, change{seq: o.seq, size: putSize(l.note)})
+				puts++
+			} else {
+				l.skipped.Add(1)
 			}
 		case opRemove:
 			durable = true
@@ -442,17 +584,21 @@ func (l *Log) commit(group []*op, lazy []uint64, sync bool) error {
 			free(o.seqs)
 		}
 	}
+	if durable || flush {
+		lazy = l.takeLazy()
+	}
 	if len(lazy) > 0 {
 		body = appendRemove(body, lazy)
 		free(lazy)
 	}
 	l.body, l.changes = body, changes
 	if len(body) == 0 {
-		return nil
+		return lazy, nil
 	}
 	if err := l.write(body, sync && durable, freed); err != nil {
-		return err
+		return lazy, err
 	}
+	l.written.Add(puts)
 	last := l.segs[len(l.segs)-1]
 	for _, c := range changes {
 		l.unindex(c.seq)
@@ -461,7 +607,7 @@ func (l *Log) commit(group []*op, lazy []uint64, sync bool) error {
 		}
 	}
 	l.deleteDead()
-	return nil
+	return lazy, nil
 }
 
 // change is one entry of a commit's record, for the index (Log.where).
@@ -575,6 +721,10 @@ func (l *Log) writeRecord(body []byte, sync bool) error {
 	l.off += int64(len(buf))
 	l.crc = crc
 	last.size = l.off
+	l.records.Add(1)
+	if sync {
+		l.syncs.Add(1)
+	}
 	return nil
 }
 
@@ -664,6 +814,9 @@ func (l *Log) compact(s *segment) error {
 		if werr = l.injected("sync"); werr == nil {
 			werr = unix.Fdatasync(int(last.f.Fd()))
 		}
+		if werr == nil {
+			l.syncs.Add(1)
+		}
 	}
 	if werr != nil {
 		if l.off != off {
@@ -696,17 +849,19 @@ func (l *Log) submit(o *op) <-chan error {
 }
 
 // EnqueueThen submits n and returns at once; the channel yields the outcome
-// once n is durable, after after learned it. If replace is non-zero, the
+// once n is durable, after after learned it. n must not change afterwards:
+// the commit loop encodes it when it writes it. If replace is non-zero, the
 // notification with that Seq is removed in the same record (a tile update
 // replacing a queued one).
 func (l *Log) EnqueueThen(n *Notification, replace uint64, after func(error)) <-chan error {
-	o := &op{kind: opPut, err: make(chan error, 1), after: after, seq: n.Seq, replace: replace}
-	data, err := json.Marshal(n)
-	if err != nil {
+	o := &op{kind: opPut, err: make(chan error, 1), after: after, seq: n.Seq, replace: replace, n: n}
+	if err := checkNoteTimes(n); err != nil {
 		o.finish(fmt.Errorf("store: encode notification: %w", err))
 		return o.err
 	}
-	o.data = data
+	if l.linger > 0 {
+		o.at = l.now()
+	}
 	l.unwritten.Store(n.Seq, o)
 	return l.submit(o)
 }
@@ -774,6 +929,21 @@ func (l *Log) flushLazy() {
 	l.lazyMu.Unlock()
 	// An op with nothing of its own: the loop takes the lazy removals.
 	<-l.submit(&op{kind: opFunc, err: make(chan error, 1), fn: func() {}})
+}
+
+// LogStats counts what a Log did since it was opened.
+type LogStats struct {
+	// Records is the records written (a group commit's, a removals'
+	// flush, a compaction's), Syncs the fdatasyncs that made them durable.
+	Records, Syncs uint64
+	// Written is the notifications written; Skipped those acknowledged
+	// before their commit, hence never written.
+	Written, Skipped uint64
+}
+
+// Stats returns what the log did since it was opened.
+func (l *Log) Stats() LogStats {
+	return LogStats{Records: l.records.Load(), Syncs: l.syncs.Load(), Written: l.written.Load(), Skipped: l.skipped.Load()}
 }
 
 // Queued reads every queued notification from the segment files, in Seq

@@ -44,6 +44,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout, "time to read a request's headers (slowloris guard)")
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", server.DefaultReadTimeout, "time to read a whole push request, body included")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long an idle keep-alive HTTP connection is kept")
+	fs.DurationVar(&cfg.CommitLinger, "commit-linger", server.DefaultCommitLinger, "how long a group commit of the notification log waits, from its first notification, before writing (not with --nats): a notification its device acknowledges meanwhile is never written (its sender hears Received at the acknowledgement); a push to a device that does not acknowledge is answered that much later (0: commit at once)")
 	fs.IntVar(&cfg.MaxPendingPushes, "max-pending-pushes", server.DefaultMaxPendingPushes, "pushes waiting to be stored; beyond, senders get 503 at once (overload bound)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate: serve HTTPS/WSS (Channel URIs become https)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
@@ -60,6 +61,9 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	cfg.Logger = log
+	if cfg.CommitLinger == 0 {
+		cfg.CommitLinger = -1 // in Config, 0 is the default
+	}
 	if cfg.TrustedProxies, err = server.ParseTrustedProxies(*trustedProxies); err != nil {
 		return &usageError{fmt.Errorf("--trusted-proxy: %w", err)}
 	}

@@ -1,0 +1,251 @@
+package store
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openmpns/openmpns/shared/clock"
+)
+
+// lingerLog opens a log whose commits linger d on clk (nil: the runtime's
+// clock); the returned channel yields each linger's wait as the commit loop
+// starts it, and counts records every write and fdatasync the log makes.
+func lingerLog(t *testing.T, dir string, d time.Duration, clk clock.Clock) (*Log, <-chan time.Duration, *ioCount) {
+	t.Helper()
+	l, _ := openTestLog(t, dir, DefaultSegmentSize)
+	l.SetLinger(d)
+	l.clk = clk
+	lingers := make(chan time.Duration, 16)
+	l.onLinger = func(w time.Duration) { lingers <- w }
+	n := &ioCount{}
+	l.fail = n.count
+	return l, lingers, n
+}
+
+// ioCount counts the log's writes and fdatasyncs (through Log.fail).
+type ioCount struct {
+	mu           sync.Mutex
+	writes, syns int
+}
+
+func (c *ioCount) count(what string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch what {
+	case "write":
+		c.writes++
+	case "sync":
+		c.syns++
+	}
+	return nil
+}
+
+func (c *ioCount) get() (writes, syncs int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes, c.syns
+}
+
+// wait yields what c yields, failing the test after waitFor.
+func wait[T any](t *testing.T, c <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(waitFor):
+		t.Fatalf("%s: nothing after %v", what, waitFor)
+		panic("unreachable")
+	}
+}
+
+// waitFor bounds the tests' waits for an event (a failure, never a pause).
+const waitFor = 20 * time.Second
+
+var lingerStart = time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+
+// A notification acknowledged while its group lingers is never written:
+// no write, no fdatasync, neither for it nor for its removal, and the log
+// holds nothing after a reopen.
+func TestLingerAcknowledgedNotificationIsNeverWritten(t *testing.T) {
+	dir := t.TempDir()
+	clk := clock.NewFake(lingerStart)
+	l, lingers, io := lingerLog(t, dir, time.Millisecond, clk)
+	durable := l.EnqueueThen(testNote(1), 0, nil)
+	if w := wait(t, lingers, "linger"); w != time.Millisecond {
+		t.Fatalf("lingers %v, want the whole 1ms", w)
+	}
+	l.RemoveLater([]uint64{1}) // the device's acknowledgement
+	clk.Advance(time.Millisecond)
+	if err := wait(t, durable, "commit"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if w, s := io.get(); w != 0 || s != 0 {
+		t.Fatalf("%d writes and %d fdatasyncs for a notification acknowledged before its commit, want none", w, s)
+	}
+	if st := l.Stats(); st != (LogStats{Skipped: 1}) {
+		t.Fatalf("stats %+v, want one notification skipped and nothing else", st)
+	}
+	l, q := openTestLog(t, dir, DefaultSegmentSize)
+	defer l.Close()
+	if len(q) != 0 {
+		t.Fatalf("after reopen: %v queued, want none", q)
+	}
+}
+
+// A notification nobody acknowledges is written, in one record with one
+// fdatasync, once its linger has passed and not before.
+func TestLingerWritesAnUnacknowledgedNotificationAtTheBound(t *testing.T) {
+	dir := t.TempDir()
+	clk := clock.NewFake(lingerStart)
+	l, lingers, io := lingerLog(t, dir, time.Millisecond, clk)
+	durable := l.EnqueueThen(testNote(1), 0, nil)
+	wait(t, lingers, "linger")
+	clk.Advance(time.Millisecond - time.Nanosecond)
+	select {
+	case err := <-durable:
+		t.Fatalf("durable (%v) before its linger passed", err)
+	default:
+	}
+	if w, s := io.get(); w != 0 || s != 0 {
+		t.Fatalf("%d writes and %d fdatasyncs before the linger passed", w, s)
+	}
+	clk.Advance(time.Nanosecond)
+	if err := wait(t, durable, "commit"); err != nil {
+		t.Fatal(err)
+	}
+	if w, s := io.get(); w != 1 || s != 1 {
+		t.Fatalf("%d writes and %d fdatasyncs, want one of each", w, s)
+	}
+	if q, err := l.Queued(); err != nil || !slices.Equal(seqsOf(q), []uint64{1}) {
+		t.Fatalf("on disk: %v %v", seqsOf(q), err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A linger counts from the first notification's submission: a group whose
+// first notification already waited (the loop was busy) lingers only the
+// rest, and one that waited the whole linger is committed at once.
+func TestLingerCountsFromTheFirstSubmission(t *testing.T) {
+	clk := clock.NewFake(lingerStart)
+	l, lingers, io := lingerLog(t, t.TempDir(), time.Millisecond, clk)
+	defer l.Close()
+	release := l.Hold() // the loop is busy
+	first := l.EnqueueThen(testNote(1), 0, nil)
+	clk.Advance(400 * time.Microsecond)
+	release()
+	if w := wait(t, lingers, "linger"); w != 600*time.Microsecond {
+		t.Fatalf("lingers %v, want the 600µs left", w)
+	}
+	clk.Advance(600 * time.Microsecond)
+	if err := wait(t, first, "commit"); err != nil {
+		t.Fatal(err)
+	}
+	release = l.Hold()
+	second := l.EnqueueThen(testNote(2), 0, nil)
+	clk.Advance(time.Millisecond)
+	release()
+	if err := wait(t, second, "commit"); err != nil { // no Advance: at once
+		t.Fatal(err)
+	}
+	if w, s := io.get(); w != 2 || s != 2 {
+		t.Fatalf("%d writes and %d fdatasyncs, want two of each", w, s)
+	}
+}
+
+// Close during a linger commits the group at once and loses nothing.
+func TestLingerCloseCommitsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	l, lingers, _ := lingerLog(t, dir, time.Hour, nil) // the runtime's clock: an hour
+	var durable []<-chan error
+	for seq := uint64(1); seq <= 5; seq++ {
+		durable = append(durable, l.EnqueueThen(testNote(seq), 0, nil))
+	}
+	wait(t, lingers, "linger")
+	l.RemoveLater([]uint64{3}) // acknowledged: never written
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	if err := wait(t, closed, "Close"); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range durable {
+		if err := wait(t, c, "commit"); err != nil {
+			t.Fatalf("notification %d: %v", i+1, err)
+		}
+	}
+	l, q := openTestLog(t, dir, DefaultSegmentSize)
+	defer l.Close()
+	if want := []uint64{1, 2, 4, 5}; !slices.Equal(q, want) {
+		t.Fatalf("after reopen: %v, want %v", q, want)
+	}
+}
+
+// A linger ends early when the group is full, or when something else than
+// a notification is asked (a durable Remove): neither waits for the clock.
+func TestLingerEndsOnAFullGroupOrAnotherOp(t *testing.T) {
+	clk := clock.NewFake(lingerStart)
+	l, lingers, io := lingerLog(t, t.TempDir(), time.Hour, clk)
+	defer l.Close()
+	var durable []<-chan error
+	for seq := uint64(1); seq <= maxGroup; seq++ {
+		durable = append(durable, l.EnqueueThen(testNote(seq), 0, nil))
+	}
+	for i, c := range durable {
+		if err := wait(t, c, "commit of a full group"); err != nil {
+			t.Fatalf("notification %d: %v", i+1, err)
+		}
+	}
+	for len(lingers) > 0 {
+		<-lingers
+	}
+	one := l.EnqueueThen(testNote(maxGroup+1), 0, nil)
+	wait(t, lingers, "linger")
+	removed := make(chan error, 1)
+	go func() { removed <- l.Remove([]uint64{1}) }()
+	if err := wait(t, removed, "Remove"); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, one, "commit"); err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := io.get(); w != 2 {
+		t.Fatalf("%d writes, want a full group in one record (and the next one with the Remove)", w)
+	}
+}
+
+// A tile update acknowledged before its commit is not written, but the
+// removal of the update it replaced is, durably: the old tile must not
+// come back after a crash.
+func TestLingerAcknowledgedReplacementStillRemovesTheReplaced(t *testing.T) {
+	dir := t.TempDir()
+	clk := clock.NewFake(lingerStart)
+	l, lingers, io := lingerLog(t, dir, time.Millisecond, clk)
+	first := l.EnqueueThen(testNote(1), 0, nil)
+	wait(t, lingers, "linger")
+	clk.Advance(time.Millisecond)
+	if err := wait(t, first, "commit"); err != nil {
+		t.Fatal(err)
+	}
+	update := l.EnqueueThen(testNote(2), 1, nil)
+	wait(t, lingers, "linger")
+	l.RemoveLater([]uint64{2})
+	clk.Advance(time.Millisecond)
+	if err := wait(t, update, "commit"); err != nil {
+		t.Fatal(err)
+	}
+	if w, s := io.get(); w != 2 || s != 2 {
+		t.Fatalf("%d writes and %d fdatasyncs, want two of each (the first put; the replaced one's removal)", w, s)
+	}
+	if q, err := l.Queued(); err != nil || len(q) != 0 {
+		t.Fatalf("on disk: %v %v, want nothing", seqsOf(q), err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
