@@ -60,7 +60,7 @@ bench: build
 bench-unicast: build
 	BIN=$(BIN)/openmpns scripts/bench-unicast.sh
 
-## fuzz: every fuzz target for FUZZTIME each (default 30s): payload XML, WebSocket frames, the HTTP push handler, JWTs, notification log segments
+## fuzz: every fuzz target for FUZZTIME each (default 30s): payload XML, WebSocket frames, the HTTP push handler, JWTs, notification log segments and records, Channel URIs handed off, image domains
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseToast$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./shared/payload/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseTile$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./shared/payload/
@@ -74,6 +74,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzReadTargets$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./shared/sender/load/
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./emulator/apps/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseSegment$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./server/store/
+	$(GO) test -run='^$$' -fuzz='^FuzzNoteJSON$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./server/store/
+	$(GO) test -run='^$$' -fuzz='^FuzzCheckChannelURI$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./cmd/openmpns/internal/demobackend/
+	$(GO) test -run='^$$' -fuzz='^FuzzAllowed$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./emulator/images/
 
 ## fuzz-short: a few seconds of every fuzz target (CI); seed corpora also run in `make test`.
 ## A count, not a duration: Go 1.26's fuzz coordinator can fail a run spuriously with
