@@ -24,11 +24,13 @@ const seqBlock = 1 << 16
 // its own Inbox.
 //
 // Locking: mu guards the directory (devices, channels); qmu the queues;
-// pmu presence; cmu counters; seqMu the Seq reservation. Directory writes
-// of one device are serialised by a striped lock (writeLocks) held across
-// the durable write, so that writes of different devices still share a
-// commit. The nesting: qmu, then mu (Append reads the directory) or
-// seqMu; a device's write lock, then any of them. Nothing else nests.
+// pmu presence (a device's record's pres, and the presence map); cmu
+// counters; seqMu the Seq reservation. Directory writes of one device are
+// serialised by a striped lock (writeLocks) held across the durable write,
+// so that writes of different devices still share a commit. The nesting:
+// qmu, then mu (Append reads the directory) or seqMu; pmu, then mu (to
+// find a device's record); a device's write lock, then any of them.
+// Nothing else nests.
 type Embedded struct {
 	closed atomic.Bool
 
@@ -64,7 +66,9 @@ type Embedded struct {
 	reserved  uint64 // durable: no Seq up to it is handed out again
 	reserving bool   // a reservation of the next block is being written
 
-	pmu      sync.Mutex
+	pmu sync.Mutex
+	// presence holds the presence of devices not in the directory (a
+	// device's own is in its record: no map entry per connection).
 	presence map[string]presRec
 	claims   uint64
 	inbox    backend.Inbox
@@ -776,8 +780,9 @@ func (e *Embedded) Claim(_ context.Context, dev string, now time.Time) (uint64, 
 	}
 	e.pmu.Lock()
 	e.claims++
-	claim, old, in := e.claims, e.presence[dev], e.inbox
-	e.presence[dev] = newPresRec(true, now, claim)
+	claim, in := e.claims, e.inbox
+	old, _ := e.presenceOf(dev)
+	e.setPresence(dev, newPresRec(true, now, claim))
 	e.pmu.Unlock()
 	if old.connected && in != nil {
 		in.TakenOver(dev, claim)
@@ -792,12 +797,12 @@ func (e *Embedded) Release(ctx context.Context, dev string, claim uint64, now ti
 		return err
 	}
 	e.pmu.Lock()
-	p, ok := e.presence[dev]
+	p, ok := e.presenceOf(dev)
 	if !ok || p.claim != claim {
 		e.pmu.Unlock()
 		return nil
 	}
-	e.presence[dev] = newPresRec(false, now, claim)
+	e.setPresence(dev, newPresRec(false, now, claim))
 	e.pmu.Unlock()
 	for {
 		d, err := e.Device(ctx, dev)
@@ -811,13 +816,40 @@ func (e *Embedded) Release(ctx context.Context, dev string, claim uint64, now ti
 	}
 }
 
+// presenceOf returns the device's presence: its record's, else the map's.
+// e.pmu is held.
+func (e *Embedded) presenceOf(dev string) (presRec, bool) {
+	e.mu.RLock()
+	r := e.devices[dev]
+	e.mu.RUnlock()
+	if r != nil && r.pres.claim != 0 {
+		return r.pres, true
+	}
+	p, ok := e.presence[dev]
+	return p, ok
+}
+
+// setPresence records the device's presence: in its record when it has
+// one (a claim is never 0), else in the map. e.pmu is held.
+func (e *Embedded) setPresence(dev string, p presRec) {
+	e.mu.RLock()
+	r := e.devices[dev]
+	e.mu.RUnlock()
+	if r == nil {
+		e.presence[dev] = p
+		return
+	}
+	r.pres = p
+	delete(e.presence, dev)
+}
+
 // Presence implements backend.Router.
 func (e *Embedded) Presence(_ context.Context, dev string) (backend.Presence, bool, error) {
 	if err := e.open(); err != nil {
 		return backend.Presence{}, false, err
 	}
 	e.pmu.Lock()
-	p, ok := e.presence[dev]
+	p, ok := e.presenceOf(dev)
 	e.pmu.Unlock()
 	if !ok {
 		return backend.Presence{}, false, nil
@@ -833,7 +865,7 @@ func (e *Embedded) Hand(_ context.Context, n *Notification, replaced uint64) (ba
 	}
 	e.pmu.Lock()
 	in := e.inbox
-	p, ok := e.presence[n.DeviceID]
+	p, ok := e.presenceOf(n.DeviceID)
 	e.pmu.Unlock()
 	if in != nil && p.connected {
 		in.Deliver(n.DeviceID, n, replaced)

@@ -21,6 +21,7 @@ import (
 //     through package unique: 8 bytes each, their text kept once;
 //   - a Channel URI that ends in its token (every URI the engine makes) is
 //     kept as its prefix;
+//   - a device's presence is in its record, not in a map of its own;
 //   - times are a stamp (12 bytes of seconds and nanoseconds), not a
 //     time.Time (24).
 //
@@ -50,6 +51,9 @@ type devRec struct {
 	seenN    int32
 	power    unique.Handle[string]
 	chans    []chanRec // in the order they were created
+	// pres is the device's presence (claim 0: none); guarded by
+	// Embedded.pmu, not mu.
+	pres presRec
 }
 
 // chanRec is a channel in the index, held in its device's record.
@@ -178,7 +182,7 @@ func (c *chanRec) channel(dev string) Channel {
 }
 
 // presRec is a device's presence: on one node, whether it is connected,
-// since when, and its claim (the node is always "local").
+// since when, and its claim (the node is always "local"; claims start at 1).
 type presRec struct {
 	claim     uint64
 	since     int64 // seconds (see stamp)

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -72,5 +74,57 @@ func TestIndexDeleteChannel(t *testing.T) {
 	r.deleteChannel("c")
 	if r.chans != nil {
 		t.Fatal("a device without channels keeps their array")
+	}
+}
+
+// A device's presence lives in its record once it has one, and in the
+// presence map before that (a claim may come before the device is stored):
+// either way Presence finds the latest, and DeleteDevice drops it.
+func TestPresenceBeforeAndAfterTheDevice(t *testing.T) {
+	e := openAt(t, filepath.Join(t.TempDir(), "db"), time.Now())
+	defer e.Close()
+	ctx := context.Background()
+	at := time.Date(2026, 12, 6, 7, 0, 0, 5, time.UTC)
+	want := func(what string, connected bool, claim uint64, since time.Time) {
+		t.Helper()
+		p, ok, err := e.Presence(ctx, "d")
+		if err != nil || !ok || p.Connected != connected || p.Claim != claim || !p.Since.Equal(since) || p.Node != localNode {
+			t.Fatalf("%s: Presence = %+v, %v, %v; want connected %v, claim %d, since %v", what, p, ok, err, connected, claim, since)
+		}
+	}
+	c1, err := e.Claim(ctx, "d", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want("claimed, no device", true, c1, at)
+	d, err := e.PutDevice(ctx, Device{ID: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want("device stored since", true, c1, at)
+	c2, err := e.Claim(ctx, "d", at.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want("claimed again", true, c2, at.Add(time.Second))
+	if _, inMap := e.presence["d"]; inMap || e.devices["d"].pres.claim != c2 {
+		t.Fatalf("a stored device's presence is not in its record: map %v, record %+v", inMap, e.devices["d"].pres)
+	}
+	if err := e.Release(ctx, "d", c1, at.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	want("older claim released", true, c2, at.Add(time.Second))
+	if err := e.Release(ctx, "d", c2, at.Add(3*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	want("released", false, c2, at.Add(3*time.Second))
+	if d, err = e.Device(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.DeleteDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if p, ok, err := e.Presence(ctx, "d"); ok || err != nil {
+		t.Fatalf("deleted device: Presence = %+v, %v, %v", p, ok, err)
 	}
 }
