@@ -150,8 +150,15 @@ type deviceState struct {
 	// (nil until the first is sent).
 	queue    []*backend.Notification
 	inflight map[uint64]bool
-	timer    clock.Timer
-	timerAt  time.Time
+	// wake is the timer set for the next batched notification due; nil
+	// when none waits (an idle device's state is smaller without it).
+	wake *wakeTimer
+}
+
+// wakeTimer is a device's timer for its next notification due.
+type wakeTimer struct {
+	t  clock.Timer
+	at time.Time
 }
 
 var _ backend.Inbox = (*Engine)(nil)
@@ -615,27 +622,30 @@ func (e *Engine) dispatch(d *deviceState, now time.Time) {
 			AcceptedAt: q.AcceptedAt.UnixNano(),
 		})
 	}
-	if next.IsZero() || (d.timer != nil && !d.timerAt.After(next)) {
+	if next.IsZero() || (d.wake != nil && !d.wake.at.After(next)) {
 		return
 	}
-	if d.timer != nil {
-		d.timer.Stop()
+	if d.wake != nil {
+		d.wake.t.Stop()
 	}
-	d.timerAt = next
-	d.timer = e.clk.AfterFunc(next.Sub(now), func() {
+	w := &wakeTimer{at: next}
+	w.t = e.clk.AfterFunc(next.Sub(now), func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		d.timer, d.timerAt = nil, time.Time{}
+		if d.wake == w {
+			d.wake = nil
+		}
 		e.dispatch(d, e.clk.Now())
 	})
+	d.wake = w
 }
 
 // stop ends the state's timer and marks it gone. d.mu must be held.
 func (d *deviceState) stop() {
 	d.gone = true
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer, d.timerAt = nil, time.Time{}
+	if d.wake != nil {
+		d.wake.t.Stop()
+		d.wake = nil
 	}
 }
 
@@ -1080,9 +1090,9 @@ func (e *Engine) Stop() {
 	defer e.mu.RUnlock()
 	for _, d := range e.conns {
 		d.mu.Lock()
-		if d.timer != nil {
-			d.timer.Stop()
-			d.timer = nil
+		if d.wake != nil {
+			d.wake.t.Stop()
+			d.wake = nil
 		}
 		d.mu.Unlock()
 	}

@@ -12,11 +12,60 @@ import (
 // fragmented message is incomplete. Text is not checked for UTF-8 here: the
 // frame decoder refuses it with a bad_frame error the device can read.
 type frameReader struct {
-	limit   int    // largest message, in bytes
-	buf     []byte // bytes of an incomplete frame
-	msg     []byte // fragments of the message being assembled
-	msgOp   int    // its opcode; 0 when none
-	discard int    // bytes of an oversized message still to drop
+	part    *partial // nil while no frame or message is incomplete (an idle connection)
+	limit   int32    // largest message, in bytes
+	discard int32    // bytes of an oversized message still to drop (at most maxDiscard)
+	msgOp   uint8    // the opcode of the message being assembled; 0 when none
+}
+
+// partial is what a frameReader holds of an incomplete frame or message:
+// made when one is, so that an idle session does not carry it.
+type partial struct {
+	buf []byte // bytes of an incomplete frame
+	msg []byte // fragments of the message being assembled
+}
+
+func (r *frameReader) buf() []byte {
+	if r.part == nil {
+		return nil
+	}
+	return r.part.buf
+}
+
+func (r *frameReader) msg() []byte {
+	if r.part == nil {
+		return nil
+	}
+	return r.part.msg
+}
+
+func (r *frameReader) setBuf(b []byte) {
+	if r.part == nil {
+		if b == nil {
+			return
+		}
+		r.part = &partial{}
+	}
+	r.part.buf = b
+	r.tidy()
+}
+
+func (r *frameReader) setMsg(m []byte) {
+	if r.part == nil {
+		if m == nil {
+			return
+		}
+		r.part = &partial{}
+	}
+	r.part.msg = m
+	r.tidy()
+}
+
+// tidy drops part once it holds nothing.
+func (r *frameReader) tidy() {
+	if r.part.buf == nil && r.part.msg == nil {
+		r.part = nil
+	}
 }
 
 // wsEvent is one complete thing a client sent.
@@ -45,28 +94,28 @@ const maxDiscard = 1 << 20
 // complete event, in order; emit returns false to stop. A returned error
 // ends the connection. p is not kept.
 func (r *frameReader) feed(p []byte, emit func(wsEvent) bool) *wsError {
-	if len(r.buf) > 0 {
-		r.buf = append(r.buf, p...)
-		p = r.buf
+	if buf := r.buf(); len(buf) > 0 {
+		p = append(buf, p...)
+		r.setBuf(p)
 	}
 	for len(p) > 0 {
 		if r.discard > 0 {
-			n := min(r.discard, len(p))
-			r.discard -= n
+			n := min(int(r.discard), len(p))
+			r.discard -= int32(n)
 			p = p[n:]
 			if r.discard == 0 {
-				r.buf = nil
+				r.setBuf(nil)
 				return errTooBig
 			}
 			continue
 		}
 		n, err := r.frame(p, emit)
 		if err != nil {
-			r.buf = nil
+			r.setBuf(nil)
 			return err
 		}
 		if n < 0 {
-			r.buf = nil
+			r.setBuf(nil)
 			return nil // emit asked to stop
 		}
 		if n == 0 {
@@ -74,13 +123,13 @@ func (r *frameReader) feed(p []byte, emit func(wsEvent) bool) *wsError {
 		}
 		p = p[n:]
 	}
-	switch {
+	switch buf := r.buf(); {
 	case len(p) == 0:
-		r.buf = nil
-	case len(r.buf) > 0 && &p[0] == &r.buf[0]:
+		r.setBuf(nil)
+	case len(buf) > 0 && &p[0] == &buf[0]:
 		// Still the start of buf: nothing consumed.
 	default:
-		r.buf = append([]byte(nil), p...)
+		r.setBuf(append([]byte(nil), p...))
 	}
 	return nil
 }
@@ -138,9 +187,10 @@ func (r *frameReader) frame(p []byte, emit func(wsEvent) bool) (int, *wsError) {
 		case op != 0 && r.msgOp != 0:
 			return 0, &wsError{websocket.CloseProtocolError, "new message inside a fragmented one"}
 		}
-		if uint64(len(r.msg))+length > uint64(r.limit) {
+		if uint64(len(r.msg()))+length > uint64(r.limit) {
 			// Drop the rest of the message, then close with 1009.
-			r.msg, r.msgOp = nil, 0
+			r.msgOp = 0
+			r.setMsg(nil)
 			drop := uint64(hdr+4) + length
 			if drop > maxDiscard {
 				drop = maxDiscard
@@ -148,7 +198,7 @@ func (r *frameReader) frame(p []byte, emit func(wsEvent) bool) (int, *wsError) {
 			if uint64(len(p)) >= drop {
 				return 0, errTooBig
 			}
-			r.discard = int(drop) - len(p)
+			r.discard = int32(int(drop) - len(p))
 			return len(p), nil
 		}
 	}
@@ -173,23 +223,24 @@ func (r *frameReader) frame(p []byte, emit func(wsEvent) bool) (int, *wsError) {
 		return total, nil
 	}
 	if op != 0 {
-		r.msgOp = op
+		r.msgOp = uint8(op)
 	}
-	if fin && r.msg == nil {
+	if fin && r.msg() == nil {
 		// An unfragmented message: hand over a copy of the payload only.
-		mop := r.msgOp
+		mop := int(r.msgOp)
 		r.msgOp = 0
 		if !emit(wsEvent{op: mop, data: append([]byte(nil), payload...)}) {
 			return -total, nil
 		}
 		return total, nil
 	}
-	r.msg = append(r.msg, payload...)
+	r.setMsg(append(r.msg(), payload...))
 	if !fin {
 		return total, nil
 	}
-	msg, mop := r.msg, r.msgOp
-	r.msg, r.msgOp = nil, 0
+	msg, mop := r.msg(), int(r.msgOp)
+	r.msgOp = 0
+	r.setMsg(nil)
 	if !emit(wsEvent{op: mop, data: msg}) {
 		return -total, nil
 	}

@@ -90,8 +90,8 @@ func TestFrameReaderAssemblesMessages(t *testing.T) {
 				t.Fatalf("split %d: event %d = %d %q, want %d %q", len(chunks[0]), i, got[i].op, got[i].data, want[i].op, want[i].data)
 			}
 		}
-		if r.buf != nil || r.msg != nil {
-			t.Fatalf("memory kept after complete frames: buf %d msg %d", len(r.buf), len(r.msg))
+		if r.part != nil {
+			t.Fatalf("memory kept after complete frames: buf %d msg %d", len(r.buf()), len(r.msg()))
 		}
 	}
 }

@@ -314,10 +314,7 @@ func (b *Bolt) Close() error {
 
 // PutDevice creates or replaces a device.
 func (b *Bolt) PutDevice(d Device) error {
-	v, err := json.Marshal(d)
-	if err != nil {
-		return fmt.Errorf("store: encode device: %w", err)
-	}
+	v := encodeDevice(d) // dircodec.go
 	return b.write(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDevices).Put([]byte(d.ID), v)
 	})
@@ -328,8 +325,8 @@ func (b *Bolt) Devices() ([]Device, error) {
 	var out []Device
 	err := b.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDevices).ForEach(func(k, v []byte) error {
-			var d Device
-			if err := json.Unmarshal(v, &d); err != nil {
+			d, err := decodeDevice(string(k), v)
+			if err != nil {
 				return fmt.Errorf("device %q: %w", k, err)
 			}
 			out = append(out, d)
@@ -344,10 +341,7 @@ func (b *Bolt) Devices() ([]Device, error) {
 
 // PutChannel creates or replaces a channel.
 func (b *Bolt) PutChannel(c Channel) error {
-	v, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("store: encode channel: %w", err)
-	}
+	v := encodeChannel(c) // dircodec.go
 	return b.write(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketChannels).Put([]byte(c.Token), v)
 	})
@@ -358,8 +352,8 @@ func (b *Bolt) Channels() ([]Channel, error) {
 	var out []Channel
 	err := b.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketChannels).ForEach(func(k, v []byte) error {
-			var c Channel
-			if err := json.Unmarshal(v, &c); err != nil {
+			c, err := decodeChannel(string(k), v)
+			if err != nil {
 				return fmt.Errorf("channel %q: %w", k, err)
 			}
 			out = append(out, c)

@@ -24,11 +24,13 @@ const seqBlock = 1 << 16
 // its own Inbox.
 //
 // Locking: mu guards the directory (devices, channels); qmu the queues;
-// pmu presence; cmu counters; seqMu the Seq reservation. Directory writes
-// of one device are serialised by a striped lock (writeLocks) held across
-// the durable write, so that writes of different devices still share a
-// commit. The nesting: qmu, then mu (Append reads the directory) or
-// seqMu; a device's write lock, then any of them. Nothing else nests.
+// pmu presence (a device's record's pres, and the presence map); cmu
+// counters; seqMu the Seq reservation. Directory writes of one device are
+// serialised by a striped lock (writeLocks) held across the durable write,
+// so that writes of different devices still share a commit. The nesting:
+// qmu, then mu (Append reads the directory) or seqMu; pmu, then mu (to
+// find a device's record); a device's write lock, then any of them.
+// Nothing else nests.
 type Embedded struct {
 	closed atomic.Bool
 
@@ -42,9 +44,8 @@ type Embedded struct {
 
 	mu       sync.RWMutex
 	rev      uint64
-	devices  map[string]Device
-	channels map[string]Channel   // by token
-	apps     map[string]appTokens // device -> app -> token
+	devices  map[string]*devRec // by id
+	channels map[string]*devRec // channel token -> its device (index.go)
 
 	qmu    sync.Mutex
 	queues map[string][]*Notification // device -> queue in Seq order
@@ -65,8 +66,10 @@ type Embedded struct {
 	reserved  uint64 // durable: no Seq up to it is handed out again
 	reserving bool   // a reservation of the next block is being written
 
-	pmu      sync.Mutex
-	presence map[string]backend.Presence
+	pmu sync.Mutex
+	// presence holds the presence of devices not in the directory (a
+	// device's own is in its record: no map entry per connection).
+	presence map[string]presRec
 	claims   uint64
 	inbox    backend.Inbox
 
@@ -167,9 +170,9 @@ func migrate(b *Bolt, l *Log, queued []*Notification) ([]*Notification, error) {
 func load(b *Bolt, l *Log, queued []*Notification, now func() time.Time) (*Embedded, error) {
 	e := &Embedded{
 		b: b, log: l, seed: maphash.MakeSeed(), now: now,
-		devices: map[string]Device{}, channels: map[string]Channel{}, apps: map[string]appTokens{},
+		devices: map[string]*devRec{}, channels: map[string]*devRec{},
 		queues: map[string][]*Notification{}, counts: map[string]int{},
-		presence: map[string]backend.Presence{}, counters: map[string]*counter{},
+		presence: map[string]presRec{}, counters: map[string]*counter{},
 	}
 	var err error
 	if e.svc, err = auth.NewBoltStore(b.DB()); err != nil {
@@ -181,19 +184,20 @@ func load(b *Bolt, l *Log, queued []*Notification, now func() time.Time) (*Embed
 	}
 	for _, d := range devs {
 		d.Rev = e.nextRev()
-		e.devices[d.ID] = d
+		e.devices[d.ID] = newDevRec(d)
 	}
 	chans, err := b.Channels()
 	if err != nil {
 		return nil, err
 	}
 	for _, c := range chans {
-		if _, ok := e.devices[c.DeviceID]; !ok {
+		d, ok := e.devices[c.DeviceID]
+		if !ok {
 			return nil, fmt.Errorf("channel %s belongs to unknown device %s: the data file is inconsistent", c.Token, c.DeviceID)
 		}
 		c.Rev = e.nextRev()
-		e.channels[c.Token] = c
-		e.setApp(c)
+		e.channels[c.Token] = d
+		d.putChannel(c)
 	}
 	queued, err = migrate(b, l, queued)
 	if err != nil {
@@ -203,7 +207,7 @@ func load(b *Bolt, l *Log, queued []*Notification, now func() time.Time) (*Embed
 	var orphans []uint64
 	for _, n := range queued { // Seq order
 		maxSeq = max(maxSeq, n.Seq)
-		if c, ok := e.channels[n.Channel]; !ok || c.DeviceID != n.DeviceID {
+		if d, ok := e.channels[n.Channel]; !ok || d.id != n.DeviceID {
 			orphans = append(orphans, n.Seq)
 			continue
 		}
@@ -233,52 +237,6 @@ func load(b *Bolt, l *Log, queued []*Notification, now func() time.Time) (*Embed
 }
 
 func (e *Embedded) nextRev() uint64 { e.rev++; return e.rev }
-
-// appTokens is one device's app index (app -> channel token): a short
-// slice rather than a map, since a device has a few channels (at most
-// 30) and a map costs some 400 bytes of memory even for one, the largest
-// share of what an idle device's connection costs the server.
-type appTokens []appToken
-
-type appToken struct{ app, token string }
-
-// get returns the app's token, "" when it has none.
-func (a appTokens) get(app string) string {
-	for _, t := range a {
-		if t.app == app {
-			return t.token
-		}
-	}
-	return ""
-}
-
-// setApp records c in its device's app index. e.mu is held.
-func (e *Embedded) setApp(c Channel) {
-	a := e.apps[c.DeviceID]
-	for i := range a {
-		if a[i].app == c.App {
-			a[i].token = c.Token
-			return
-		}
-	}
-	e.apps[c.DeviceID] = append(a, appToken{c.App, c.Token})
-}
-
-// deleteApp removes app from dev's app index. e.mu is held.
-func (e *Embedded) deleteApp(dev, app string) {
-	a := e.apps[dev]
-	for i := range a {
-		if a[i].app == app {
-			a = slices.Delete(a, i, i+1)
-			break
-		}
-	}
-	if len(a) == 0 {
-		delete(e.apps, dev)
-	} else {
-		e.apps[dev] = a
-	}
-}
 
 // lockDevice serialises the directory writes of one device.
 func (e *Embedded) lockDevice(id string) func() {
@@ -333,22 +291,29 @@ func (e *Embedded) PutDevice(_ context.Context, d Device) (Device, error) {
 	defer e.lockDevice(d.ID)()
 	e.mu.RLock()
 	old, ok := e.devices[d.ID]
+	var oldRev uint64
+	if ok {
+		oldRev = old.rev
+	}
 	e.mu.RUnlock()
 	switch {
 	case d.Rev == 0 && ok:
 		return Device{}, fmt.Errorf("store: device %s: %w", d.ID, backend.ErrExists)
 	case d.Rev != 0 && !ok:
 		return Device{}, fmt.Errorf("store: device %s: %w", d.ID, backend.ErrNotFound)
-	case d.Rev != 0 && old.Rev != d.Rev:
+	case d.Rev != 0 && oldRev != d.Rev:
 		return Device{}, fmt.Errorf("store: device %s: %w", d.ID, backend.ErrConflict)
 	}
 	if err := e.b.PutDevice(d); err != nil {
 		return Device{}, err
 	}
-	d.TokenHash = slices.Clone(d.TokenHash)
-	e.mu.Lock()
+	e.mu.Lock() // the record copies TokenHash: d keeps the caller's
 	d.Rev = e.nextRev()
-	e.devices[d.ID] = d
+	if ok {
+		old.set(d) // the device's write lock is held: old is still its record
+	} else {
+		e.devices[d.ID] = newDevRec(d)
+	}
 	e.mu.Unlock()
 	return d, nil
 }
@@ -359,12 +324,15 @@ func (e *Embedded) Device(_ context.Context, id string) (Device, error) {
 		return Device{}, err
 	}
 	e.mu.RLock()
-	d, ok := e.devices[id]
+	r, ok := e.devices[id]
+	var d Device
+	if ok {
+		d = r.device()
+	}
 	e.mu.RUnlock()
 	if !ok {
 		return Device{}, fmt.Errorf("store: device %s: %w", id, backend.ErrNotFound)
 	}
-	d.TokenHash = slices.Clone(d.TokenHash)
 	return d, nil
 }
 
@@ -375,14 +343,18 @@ func (e *Embedded) PutChannel(_ context.Context, c Channel) (Channel, error) {
 	}
 	defer e.lockDevice(c.DeviceID)()
 	e.mu.RLock()
-	old, ok := e.channels[c.Token]
-	_, hasDev := e.devices[c.DeviceID]
-	taken := e.apps[c.DeviceID].get(c.App)
+	var old Channel
+	od, ok := e.channels[c.Token]
+	if ok {
+		old = od.channel(c.Token).channel(od.id)
+	}
+	dev, hasDev := e.devices[c.DeviceID]
+	taken := hasDev && dev.appChannel(c.App) != nil
 	e.mu.RUnlock()
 	switch {
 	case !hasDev:
 		return Channel{}, fmt.Errorf("store: channel's device %s: %w", c.DeviceID, backend.ErrNotFound)
-	case c.Rev == 0 && (ok || taken != ""):
+	case c.Rev == 0 && (ok || taken):
 		return Channel{}, fmt.Errorf("store: channel of app %s: %w", c.App, backend.ErrExists)
 	case c.Rev != 0 && !ok:
 		return Channel{}, fmt.Errorf("store: channel %s: %w", c.Token, backend.ErrNotFound)
@@ -397,8 +369,12 @@ func (e *Embedded) PutChannel(_ context.Context, c Channel) (Channel, error) {
 	c.Domains = slices.Clone(c.Domains)
 	e.mu.Lock()
 	c.Rev = e.nextRev()
-	e.channels[c.Token] = c
-	e.setApp(c)
+	if ok {
+		c.Token = old.Token // the index's key and the record share their text
+	}
+	// The device's write lock is held: dev is still its record.
+	dev.putChannel(c)
+	e.channels[c.Token] = dev
 	e.mu.Unlock()
 	return c, nil
 }
@@ -409,25 +385,34 @@ func (e *Embedded) Channel(_ context.Context, token string) (Channel, error) {
 		return Channel{}, err
 	}
 	e.mu.RLock()
-	c, ok := e.channels[token]
+	d, ok := e.channels[token]
+	var c Channel
+	if ok {
+		c = d.channel(token).channel(d.id)
+	}
 	e.mu.RUnlock()
 	if !ok {
 		return Channel{}, fmt.Errorf("store: channel: %w", backend.ErrNotFound)
 	}
-	c.Domains = slices.Clone(c.Domains)
 	return c, nil
 }
 
 // Target implements backend.Directory: the channel and its device, exact
 // (one process holds every record).
-func (e *Embedded) Target(ctx context.Context, token string) (Channel, Device, error) {
-	c, err := e.Channel(ctx, token)
-	if err != nil {
+func (e *Embedded) Target(_ context.Context, token string) (Channel, Device, error) {
+	if err := e.open(); err != nil {
 		return Channel{}, Device{}, err
 	}
-	d, err := e.Device(ctx, c.DeviceID)
-	if err != nil {
-		return Channel{}, Device{}, err
+	e.mu.RLock()
+	r, ok := e.channels[token]
+	var c Channel
+	var d Device
+	if ok {
+		c, d = r.channel(token).channel(r.id), r.device()
+	}
+	e.mu.RUnlock()
+	if !ok {
+		return Channel{}, Device{}, fmt.Errorf("store: channel: %w", backend.ErrNotFound)
 	}
 	return c, d, nil
 }
@@ -439,11 +424,13 @@ func (e *Embedded) Channels(_ context.Context, dev string) ([]Channel, error) {
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	out := make([]Channel, 0, len(e.apps[dev]))
-	for _, t := range e.apps[dev] {
-		c := e.channels[t.token]
-		c.Domains = slices.Clone(c.Domains)
-		out = append(out, c)
+	r := e.devices[dev]
+	if r == nil {
+		return []Channel{}, nil
+	}
+	out := make([]Channel, 0, len(r.chans))
+	for i := range r.chans {
+		out = append(out, r.chans[i].channel(r.id))
 	}
 	return out, nil
 }
@@ -455,7 +442,11 @@ func (e *Embedded) DeleteChannel(_ context.Context, c Channel) error {
 	}
 	defer e.lockDevice(c.DeviceID)()
 	e.mu.RLock()
-	old, ok := e.channels[c.Token]
+	dev, ok := e.channels[c.Token]
+	var old Channel
+	if ok {
+		old = dev.channel(c.Token).channel(dev.id)
+	}
 	e.mu.RUnlock()
 	switch {
 	case !ok:
@@ -468,7 +459,7 @@ func (e *Embedded) DeleteChannel(_ context.Context, c Channel) error {
 	}
 	e.mu.Lock()
 	delete(e.channels, old.Token)
-	e.deleteApp(old.DeviceID, old.App)
+	dev.deleteChannel(old.Token)
 	e.mu.Unlock()
 	e.dropQueued(old.DeviceID, func(n *Notification) bool { return n.Channel == old.Token }, []string{old.Token})
 	return nil
@@ -507,14 +498,18 @@ func (e *Embedded) DeleteDevice(_ context.Context, d Device) error {
 	e.mu.RLock()
 	old, ok := e.devices[d.ID]
 	var tokens []string
-	for _, tok := range e.apps[d.ID] {
-		tokens = append(tokens, tok.token)
+	var oldRev uint64
+	if ok {
+		oldRev = old.rev
+		for i := range old.chans {
+			tokens = append(tokens, old.chans[i].token)
+		}
 	}
 	e.mu.RUnlock()
 	switch {
 	case !ok:
 		return fmt.Errorf("store: device %s: %w", d.ID, backend.ErrNotFound)
-	case old.Rev != d.Rev:
+	case oldRev != d.Rev:
 		return fmt.Errorf("store: device %s: %w", d.ID, backend.ErrConflict)
 	}
 	if err := e.b.DeleteDevice(d.ID, tokens); err != nil {
@@ -524,7 +519,6 @@ func (e *Embedded) DeleteDevice(_ context.Context, d Device) error {
 	for _, tok := range tokens {
 		delete(e.channels, tok)
 	}
-	delete(e.apps, d.ID)
 	delete(e.devices, d.ID)
 	e.mu.Unlock()
 	e.dropQueued(d.ID, func(*Notification) bool { return true }, tokens)
@@ -795,10 +789,11 @@ func (e *Embedded) Claim(_ context.Context, dev string, now time.Time) (uint64, 
 	}
 	e.pmu.Lock()
 	e.claims++
-	claim, old, in := e.claims, e.presence[dev], e.inbox
-	e.presence[dev] = backend.Presence{Node: "local", Connected: true, Since: now, Claim: claim}
+	claim, in := e.claims, e.inbox
+	old, _ := e.presenceOf(dev)
+	e.setPresence(dev, newPresRec(true, now, claim))
 	e.pmu.Unlock()
-	if old.Connected && in != nil {
+	if old.connected && in != nil {
 		in.TakenOver(dev, claim)
 	}
 	return claim, nil
@@ -811,12 +806,12 @@ func (e *Embedded) Release(ctx context.Context, dev string, claim uint64, now ti
 		return err
 	}
 	e.pmu.Lock()
-	p, ok := e.presence[dev]
-	if !ok || p.Claim != claim {
+	p, ok := e.presenceOf(dev)
+	if !ok || p.claim != claim {
 		e.pmu.Unlock()
 		return nil
 	}
-	e.presence[dev] = backend.Presence{Node: "local", Since: now, Claim: claim}
+	e.setPresence(dev, newPresRec(false, now, claim))
 	e.pmu.Unlock()
 	for {
 		d, err := e.Device(ctx, dev)
@@ -830,15 +825,45 @@ func (e *Embedded) Release(ctx context.Context, dev string, claim uint64, now ti
 	}
 }
 
+// presenceOf returns the device's presence: its record's, else the map's.
+// e.pmu is held.
+func (e *Embedded) presenceOf(dev string) (presRec, bool) {
+	e.mu.RLock()
+	r := e.devices[dev]
+	e.mu.RUnlock()
+	if r != nil && r.pres.claim != 0 {
+		return r.pres, true
+	}
+	p, ok := e.presence[dev]
+	return p, ok
+}
+
+// setPresence records the device's presence: in its record when it has
+// one (a claim is never 0), else in the map. e.pmu is held.
+func (e *Embedded) setPresence(dev string, p presRec) {
+	e.mu.RLock()
+	r := e.devices[dev]
+	e.mu.RUnlock()
+	if r == nil {
+		e.presence[dev] = p
+		return
+	}
+	r.pres = p
+	delete(e.presence, dev)
+}
+
 // Presence implements backend.Router.
 func (e *Embedded) Presence(_ context.Context, dev string) (backend.Presence, bool, error) {
 	if err := e.open(); err != nil {
 		return backend.Presence{}, false, err
 	}
 	e.pmu.Lock()
-	defer e.pmu.Unlock()
-	p, ok := e.presence[dev]
-	return p, ok, nil
+	p, ok := e.presenceOf(dev)
+	e.pmu.Unlock()
+	if !ok {
+		return backend.Presence{}, false, nil
+	}
+	return p.presence(), true, nil
 }
 
 // Hand implements backend.Router: the one node's Inbox gets n at once when
@@ -849,12 +874,15 @@ func (e *Embedded) Hand(_ context.Context, n *Notification, replaced uint64) (ba
 	}
 	e.pmu.Lock()
 	in := e.inbox
-	p, ok := e.presence[n.DeviceID]
+	p, ok := e.presenceOf(n.DeviceID)
 	e.pmu.Unlock()
-	if in != nil && p.Connected {
+	if in != nil && p.connected {
 		in.Deliver(n.DeviceID, n, replaced)
 	}
-	return p, ok, nil
+	if !ok {
+		return backend.Presence{}, false, nil
+	}
+	return p.presence(), true, nil
 }
 
 // Take implements backend.Counters; counters live in memory (a restart
