@@ -41,6 +41,7 @@ func decodeDevice(id string, v []byte) (Device, error) {
 	if len(v) > 0 && v[0] == '{' {
 		var d Device
 		err := json.Unmarshal(v, &d)
+		d.ID = id // the key is the record's name, whatever the JSON says
 		return d, err
 	}
 	r := dirReader{v: v}
@@ -86,6 +87,7 @@ func decodeChannel(token string, v []byte) (Channel, error) {
 	if len(v) > 0 && v[0] == '{' {
 		var c Channel
 		err := json.Unmarshal(v, &c)
+		c.Token = token // the key is the record's name, whatever the JSON says
 		return c, err
 	}
 	r := dirReader{v: v}
