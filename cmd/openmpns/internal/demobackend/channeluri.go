@@ -44,8 +44,11 @@ func ParseOrigin(raw string) (string, error) {
 // origin returns u's scheme, host and port, the port made explicit.
 func origin(u *url.URL) (string, bool) {
 	scheme := strings.ToLower(u.Scheme)
+	// One trailing dot names the same host (the DNS root); an empty label
+	// anywhere else ("a..b", ".a", "a..") names none.
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	if (scheme != "http" && scheme != "https") || host == "" {
+	if (scheme != "http" && scheme != "https") || host == "" ||
+		strings.HasPrefix(host, ".") || strings.HasSuffix(host, ".") || strings.Contains(host, "..") {
 		return "", false
 	}
 	port := u.Port()
