@@ -47,8 +47,7 @@ func origin(u *url.URL) (string, bool) {
 	// One trailing dot names the same host (the DNS root); an empty label
 	// anywhere else ("a..b", ".a", "a..") names none.
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
-	if (scheme != "http" && scheme != "https") || host == "" ||
-		strings.HasPrefix(host, ".") || strings.HasSuffix(host, ".") || strings.Contains(host, "..") {
+	if (scheme != "http" && scheme != "https") || !validHost(host) {
 		return "", false
 	}
 	port := u.Port()
@@ -67,6 +66,32 @@ func origin(u *url.URL) (string, bool) {
 		return "", false
 	}
 	return scheme + "://" + net.JoinHostPort(host, port), true
+}
+
+// validHost reports whether host (lower case, without the DNS root's
+// trailing dot) is an IP address or a DNS name of ASCII letters, digits,
+// hyphens and underscores in non-empty labels of at most 63 bytes. Anything
+// else (an empty label, a byte a name cannot hold, an unencoded
+// international name) names no push server this backend could match.
+func validHost(host string) bool {
+	if net.ParseIP(host) != nil {
+		return true
+	}
+	if host == "" || len(host) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(host, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // CheckChannelURI checks that raw is a Channel URI of one of the push
