@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/app"
 
 	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/ui/tileview"
 )
 
 // run is the program: it parses args, starts the emulator, shows its window
@@ -34,6 +36,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	o.FrameStatsOut = stdout
 	a := app.NewWithID("org.openmpns.emulator")
+	// fyne's GL driver knows each object's canvas and its pixels (the
+	// framebuffer's scale included): tiles hand it their images at those
+	// pixels, so that it never scales them itself (tileview.PixelScale).
+	tileview.PixelScale = func(obj fyne.CanvasObject) float32 {
+		c := a.Driver().CanvasForObject(obj)
+		if c == nil {
+			return 0
+		}
+		x, _ := c.PixelCoordinateForPosition(fyne.NewPos(1000, 0))
+		return float32(x) / 1000
+	}
 	ses, err := start(a, o)
 	if err != nil {
 		fmt.Fprintln(stderr, "openmpns-emulator:", err)

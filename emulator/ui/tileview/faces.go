@@ -8,12 +8,15 @@ import (
 	"image/draw"
 	"sync"
 
+	xdraw "golang.org/x/image/draw"
+
 	// The formats tile images come in.
 	_ "image/gif"
 	_ "image/jpeg"
 	_ "image/png"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 )
 
 // FaceCacheBytes bounds the memory of decoded tile images kept by all tiles
@@ -51,20 +54,29 @@ type faceCache struct {
 	limit int
 	used  int
 	lru   *list.List // of *faceEntry, most recent first
-	byKey map[faceKey]*list.Element
+	byKey map[entryKey]*list.Element
 
 	decodes int // images decoded, for tests
+	scales  int // images scaled to a size, for tests
+}
+
+// entryKey is an image as decoded (w and h 0), or drawn on exactly w×h
+// pixels the way fill draws it there (see scaled).
+type entryKey struct {
+	face faceKey
+	w, h int
+	fill canvas.ImageFill
 }
 
 type faceEntry struct {
-	key    faceKey
+	key    entryKey
 	img    *image.RGBA // nil: not a raster image (SVG) or undecodable
 	opaque bool        // every pixel of img is opaque
 	bytes  int
 }
 
 func newFaceCache(limit int) *faceCache {
-	return &faceCache{limit: limit, lru: list.New(), byKey: map[faceKey]*list.Element{}}
+	return &faceCache{limit: limit, lru: list.New(), byKey: map[entryKey]*list.Element{}}
 }
 
 // get returns res decoded (premultiplied, from the origin) and whether it
@@ -72,8 +84,9 @@ func newFaceCache(limit int) *faceCache {
 // fyne could scale on the GPU (an SVG, which fyne rasterises at each size,
 // or data that does not decode).
 func (c *faceCache) get(key faceKey, res fyne.Resource) (*image.RGBA, bool) {
+	k := entryKey{face: key}
 	c.mu.Lock()
-	if e, ok := c.byKey[key]; ok {
+	if e, ok := c.byKey[k]; ok {
 		c.lru.MoveToFront(e)
 		fe := e.Value.(*faceEntry)
 		c.mu.Unlock()
@@ -83,7 +96,7 @@ func (c *faceCache) get(key faceKey, res fyne.Resource) (*image.RGBA, bool) {
 
 	// Decode outside the lock: another tile may decode the same image at
 	// the same time, which wastes work but is correct.
-	e := &faceEntry{key: key, bytes: 64}
+	e := &faceEntry{key: k, bytes: 64}
 	if img, _, err := image.Decode(bytes.NewReader(res.Content())); err == nil {
 		b := img.Bounds()
 		rgba, ok := img.(*image.RGBA)
@@ -98,7 +111,14 @@ func (c *faceCache) get(key faceKey, res fyne.Resource) (*image.RGBA, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.decodes++
-	if old, ok := c.byKey[key]; ok {
+	return c.keepLocked(e)
+}
+
+// keepLocked adds e unless an entry of its key came meanwhile (which it
+// returns instead), evicting the least recently used past the limit; an
+// entry larger than the limit is returned without being kept. c.mu is held.
+func (c *faceCache) keepLocked(e *faceEntry) (*image.RGBA, bool) {
+	if old, ok := c.byKey[e.key]; ok {
 		c.lru.MoveToFront(old)
 		fe := old.Value.(*faceEntry)
 		return fe.img, fe.opaque
@@ -106,7 +126,7 @@ func (c *faceCache) get(key faceKey, res fyne.Resource) (*image.RGBA, bool) {
 	if e.bytes > c.limit {
 		return e.img, e.opaque // too large to keep
 	}
-	c.byKey[key] = c.lru.PushFront(e)
+	c.byKey[e.key] = c.lru.PushFront(e)
 	c.used += e.bytes
 	for c.used > c.limit {
 		last := c.lru.Back()
@@ -123,4 +143,55 @@ func (c *faceCache) len() (n, bytes int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lru.Len(), c.used
+}
+
+// scaled returns res decoded and drawn on exactly w×h pixels as fill would
+// draw it there (ImageFillStretch; ImageFillCover: the middle of the image
+// cut to that shape; ImageFillContain: the whole image centred, transparent
+// around it), scaled once with CatmullRom as fyne would, and whether it is
+// opaque; nil when res is not a raster image (see get) or the size is empty.
+func (c *faceCache) scaled(key faceKey, res fyne.Resource, w, h int, fill canvas.ImageFill) (*image.RGBA, bool) {
+	if w <= 0 || h <= 0 {
+		return nil, false
+	}
+	k := entryKey{face: key, w: w, h: h, fill: fill}
+	c.mu.Lock()
+	if e, ok := c.byKey[k]; ok {
+		c.lru.MoveToFront(e)
+		fe := e.Value.(*faceEntry)
+		c.mu.Unlock()
+		return fe.img, fe.opaque
+	}
+	c.mu.Unlock()
+	src, _ := c.get(key, res)
+	if src == nil {
+		return nil, false
+	}
+	from, to := src.Bounds(), image.Rect(0, 0, w, h)
+	switch fill {
+	case canvas.ImageFillCover:
+		from = fitRect(from, w, h)
+	case canvas.ImageFillContain:
+		to = fitRect(to, from.Dx(), from.Dy())
+	}
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	xdraw.CatmullRom.Scale(dst, to, src, from, xdraw.Src, nil)
+	e := &faceEntry{key: k, img: dst, opaque: dst.Opaque(), bytes: 64 + len(dst.Pix)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.scales++
+	return c.keepLocked(e)
+}
+
+// fitRect is the largest part of b, centred, with the shape of w×h.
+func fitRect(b image.Rectangle, w, h int) image.Rectangle {
+	bw, bh := b.Dx(), b.Dy()
+	if bw*h > bh*w { // wider than w×h: cut the sides
+		cw := max(1, bh*w/h)
+		x := b.Min.X + (bw-cw)/2
+		return image.Rect(x, b.Min.Y, x+cw, b.Max.Y)
+	}
+	ch := max(1, bw*h/w)
+	y := b.Min.Y + (bh-ch)/2
+	return image.Rect(b.Min.X, y, b.Max.X, y+ch)
 }

@@ -5,6 +5,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"testing"
 	"testing/fstest"
 
@@ -175,5 +176,55 @@ func TestOpaqueFaceHidesTheFlatBackground(t *testing.T) {
 		if got := r.bg.Visible(); got != tc.bgDraw {
 			t.Errorf("image %q: background drawn %v, want %v", tc.image, got, tc.bgDraw)
 		}
+	}
+}
+
+// TestFacesAtTheCanvasPixels: with PixelScale set (the emulator's window),
+// a tile hands fyne its face scaled to exactly the pixels it is drawn on,
+// and with ImageScaleFastest at rest and during a flip, so that fyne never
+// scales it in software; each face is scaled once, whatever the flips.
+func TestFacesAtTheCanvasPixels(t *testing.T) {
+	test.NewTempApp(t)
+	saved, savedScale := faces, PixelScale
+	faces = newFaceCache(FaceCacheBytes)
+	PixelScale = func(fyne.CanvasObject) float32 { return 1.5 }
+	t.Cleanup(func() { faces, PixelScale = saved, savedScale })
+
+	fsys := fstest.MapFS{
+		"front.png": {Data: pngOf(t, 336, 336, color.NRGBA{R: 255, A: 255})},
+		"back.png":  {Data: pngOf(t, 336, 336, color.NRGBA{B: 255, A: 255})},
+	}
+	s := tile.NewState("", payload.TemplateFlip, nil)
+	s.Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
+		payload.BackgroundImage: "/front.png", payload.BackBackgroundImage: "/back.png", payload.BackTitle: "b"}})
+	w := New(s, tile.Medium)
+	w.SetImages(FSImages{FS: fsys})
+	var anim *fyne.Animation
+	w.Animate = func(a *fyne.Animation) { anim = a }
+	r := test.WidgetRenderer(w).(*renderer)
+	w.Resize(w.MinSize())
+	side := int(math.Round(float64(w.MinSize().Width * 1.5)))
+	check := func(when string) {
+		t.Helper()
+		img, ok := r.img.Image.(*image.RGBA)
+		if !ok || img.Bounds() != image.Rect(0, 0, side, side) {
+			t.Fatalf("%s: the face is %T %v, want *image.RGBA of %d×%d pixels", when, r.img.Image, r.img.Image.Bounds(), side, side)
+		}
+		if r.img.ScaleMode != canvas.ImageScaleFastest || r.img.FillMode != canvas.ImageFillStretch {
+			t.Errorf("%s: scale mode %v, fill %v; want fastest, stretch (fyne must not scale it)", when, r.img.ScaleMode, r.img.FillMode)
+		}
+	}
+	check("at rest")
+	for range 3 {
+		w.Flip()
+		for _, p := range []float32{0.3, 0.7} {
+			anim.Tick(p)
+			check("during a flip")
+		}
+		anim.Tick(1)
+		check("after a flip")
+	}
+	if faces.scales != 2 {
+		t.Errorf("%d faces scaled for 3 flips, want 2 (front and back, once each)", faces.scales)
 	}
 }

@@ -23,6 +23,17 @@ type ImageSource interface {
 	Image(ref string) (fyne.Resource, error)
 }
 
+// PixelScale, when set, tells every tile how many pixels its canvas has per
+// logical unit (0: not known), so that tiles hand fyne their images scaled
+// to exactly the pixels they are drawn on, and fyne never scales them in
+// software (it does whenever it makes an image's texture again, which a
+// resize does: at every step of a flip, and when one ends). The emulator's
+// window sets it once, before showing tiles, from fyne's GL driver, which
+// knows the canvas of each object; fyne's test driver does not (it answers
+// with its last window's), and a tile drawn by `openmpns render` on a canvas
+// of its own leaves it unset: fyne then scales the decoded image as before.
+var PixelScale func(fyne.CanvasObject) float32
+
 // ErrRemoteImage is returned by FSImages for http(s) references, which it
 // does not fetch.
 var ErrRemoteImage = errors.New("tileview: remote image not available from this source")

@@ -1,7 +1,9 @@
 package tileview
 
 import (
+	"image"
 	"image/color"
+	"math"
 	"strconv"
 	"strings"
 
@@ -71,11 +73,16 @@ type look struct {
 	squash float32
 	bg     color.Color
 	area   fyne.Size
+	pixels float32 // PixelScale's answer, 0 without one
 }
 
 func (r *renderer) lookAt(area fyne.Size) look {
 	t := r.t
-	return look{gen: t.gen, size: t.size, back: t.back, cycle: t.cycle, squash: t.squash, bg: t.accentColour(), area: area}
+	l := look{gen: t.gen, size: t.size, back: t.back, cycle: t.cycle, squash: t.squash, bg: t.accentColour(), area: area}
+	if PixelScale != nil {
+		l.pixels = PixelScale(t)
+	}
+	return l
 }
 
 func newRenderer(t *Tile) *renderer {
@@ -134,9 +141,10 @@ func (r *renderer) draw(size fyne.Size) {
 // frame is the geometry of one layout pass: the tile's size in WP8 pixels
 // and the logical units per pixel.
 type frame struct {
-	w, h float32 // WP8 pixels
-	k    float32 // logical units per WP8 pixel
-	size tile.Size
+	w, h   float32 // WP8 pixels
+	k      float32 // logical units per WP8 pixel
+	pixels float32 // the canvas's pixels per logical unit, 0 when unknown
+	size   tile.Size
 }
 
 func (f frame) pos(x, y float32) fyne.Position { return fyne.NewPos(x*f.k, y*f.k) }
@@ -146,7 +154,7 @@ func (f frame) pos(x, y float32) fyne.Position { return fyne.NewPos(x*f.k, y*f.k
 func (r *renderer) layout(size fyne.Size) {
 	t := r.t
 	pw, ph := t.size.Pixels()
-	f := frame{w: float32(pw), h: float32(ph), size: t.size}
+	f := frame{w: float32(pw), h: float32(ph), size: t.size, pixels: r.last.pixels}
 	if size.Width <= 0 || size.Height <= 0 {
 		size = t.MinSize()
 	}
@@ -382,7 +390,10 @@ func (r *renderer) measure(text string, size float32, f frame) float32 {
 // with the default smooth scaling it would scale the image in software
 // (CatmullRom) to the squashed size every frame, about a millisecond per
 // flipping tile. Fastest uploads the decoded pixels and lets the GPU
-// squash them; at rest the face is scaled smoothly, once.
+// squash them; at rest the face is scaled smoothly, once. When the tile
+// knows its canvas's pixels (PixelScale), the face is scaled by the cache,
+// once, to exactly the box's pixels, and always drawn with Fastest: fyne
+// then never scales it, not even when a flip ends.
 func (r *renderer) setImage(o *canvas.Image, ref string, fill canvas.ImageFill, x, y, w, h float32, f frame) {
 	img := r.t.image(ref)
 	if img.res == nil {
@@ -392,7 +403,19 @@ func (r *renderer) setImage(o *canvas.Image, ref string, fill canvas.ImageFill, 
 	if r.t.squash < 1 {
 		scale = canvas.ImageScaleFastest
 	}
-	if face, opaque := faces.get(img.key, img.res); face != nil {
+	var face *image.RGBA
+	var opaque bool
+	if f.pixels > 0 {
+		pw := int(math.Round(float64(w * f.k * f.pixels)))
+		ph := int(math.Round(float64(h * f.k * f.pixels)))
+		if face, opaque = faces.scaled(img.key, img.res, pw, ph, fill); face != nil {
+			fill, scale = canvas.ImageFillStretch, canvas.ImageScaleFastest
+		}
+	}
+	if face == nil {
+		face, opaque = faces.get(img.key, img.res)
+	}
+	if face != nil {
 		if o.Image != face || o.Resource != nil || o.FillMode != fill || o.ScaleMode != scale {
 			o.Resource, o.Image, o.FillMode, o.ScaleMode = nil, face, fill, scale
 			o.Refresh()
