@@ -442,6 +442,7 @@ func (l *Log) gather(group []*op, timer *lingerTimer) []*op {
 		}
 	}
 	add(group[0])
+drain:
 	for len(group) < maxGroup {
 		select {
 		case o, ok := <-l.ops:
@@ -450,10 +451,9 @@ func (l *Log) gather(group []*op, timer *lingerTimer) []*op {
 			}
 			group = append(group, o)
 			add(o)
-			continue
 		default:
+			break drain
 		}
-		break
 	}
 	if !linger || len(group) >= maxGroup || size >= lingerBytes {
 		return group

@@ -85,14 +85,9 @@ func newFaceCache(limit int) *faceCache {
 // or data that does not decode).
 func (c *faceCache) get(key faceKey, res fyne.Resource) (*image.RGBA, bool) {
 	k := entryKey{face: key}
-	c.mu.Lock()
-	if e, ok := c.byKey[k]; ok {
-		c.lru.MoveToFront(e)
-		fe := e.Value.(*faceEntry)
-		c.mu.Unlock()
+	if fe := c.lookup(k); fe != nil {
 		return fe.img, fe.opaque
 	}
-	c.mu.Unlock()
 
 	// Decode outside the lock: another tile may decode the same image at
 	// the same time, which wastes work but is correct.
@@ -112,6 +107,18 @@ func (c *faceCache) get(key faceKey, res fyne.Resource) (*image.RGBA, bool) {
 	defer c.mu.Unlock()
 	c.decodes++
 	return c.keepLocked(e)
+}
+
+// lookup returns the entry of k, now the most recently used, or nil.
+func (c *faceCache) lookup(k entryKey) *faceEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byKey[k]
+	if !ok {
+		return nil
+	}
+	c.lru.MoveToFront(e)
+	return e.Value.(*faceEntry)
 }
 
 // keepLocked adds e unless an entry of its key came meanwhile (which it
@@ -155,14 +162,9 @@ func (c *faceCache) scaled(key faceKey, res fyne.Resource, w, h int, fill canvas
 		return nil, false
 	}
 	k := entryKey{face: key, w: w, h: h, fill: fill}
-	c.mu.Lock()
-	if e, ok := c.byKey[k]; ok {
-		c.lru.MoveToFront(e)
-		fe := e.Value.(*faceEntry)
-		c.mu.Unlock()
+	if fe := c.lookup(k); fe != nil {
 		return fe.img, fe.opaque
 	}
-	c.mu.Unlock()
 	src, _ := c.get(key, res)
 	if src == nil {
 		return nil, false

@@ -33,6 +33,22 @@ func pngOf(t *testing.T, w, h int, c color.Color) []byte {
 	return b.Bytes()
 }
 
+// twoFaced returns a medium flip tile, and its state, whose front is a red
+// and its back a blue (of alpha backAlpha) side×side PNG.
+func twoFaced(t *testing.T, side int, backAlpha uint8) (*Tile, *tile.State) {
+	t.Helper()
+	fsys := fstest.MapFS{
+		"front.png": {Data: pngOf(t, side, side, color.NRGBA{R: 255, A: 255})},
+		"back.png":  {Data: pngOf(t, side, side, color.NRGBA{B: 255, A: backAlpha})},
+	}
+	s := tile.NewState("", payload.TemplateFlip, nil)
+	s.Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
+		payload.BackgroundImage: "/front.png", payload.BackBackgroundImage: "/back.png", payload.BackTitle: "b"}})
+	w := New(s, tile.Medium)
+	w.SetImages(FSImages{FS: fsys})
+	return w, s
+}
+
 // TestFlipDecodesEachFaceOnce flips a tile with a front and a back image
 // back and forth: each image is decoded once, and the flip shows the other
 // one, decoded.
@@ -42,15 +58,7 @@ func TestFlipDecodesEachFaceOnce(t *testing.T) {
 	faces = newFaceCache(FaceCacheBytes)
 	t.Cleanup(func() { faces = saved })
 
-	fsys := fstest.MapFS{
-		"front.png": {Data: pngOf(t, 8, 8, color.NRGBA{R: 255, A: 255})},
-		"back.png":  {Data: pngOf(t, 8, 8, color.NRGBA{B: 255, A: 255})},
-	}
-	s := tile.NewState("", payload.TemplateFlip, nil)
-	s.Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
-		payload.BackgroundImage: "/front.png", payload.BackBackgroundImage: "/back.png", payload.BackTitle: "b"}})
-	w := New(s, tile.Medium)
-	w.SetImages(FSImages{FS: fsys})
+	w, s := twoFaced(t, 8, 255)
 	r := test.WidgetRenderer(w).(*renderer)
 	front := r.img.Image
 	if front == nil || r.img.Resource != nil {
@@ -73,7 +81,7 @@ func TestFlipDecodesEachFaceOnce(t *testing.T) {
 
 	// Another tile with the same image shares the decoded copy.
 	w2 := New(s.Clone(), tile.Medium)
-	w2.SetImages(FSImages{FS: fsys})
+	w2.SetImages(w.images) // the same files
 	if test.WidgetRenderer(w2).(*renderer).img.Image != front || faces.decodes != 2 {
 		t.Error("a second tile with the same image decoded it again")
 	}
@@ -123,15 +131,7 @@ func TestFaceCacheLeavesSVGToFyne(t *testing.T) {
 // rest the face is scaled smoothly again.
 func TestFlipStepsUploadTheFaceAsItIs(t *testing.T) {
 	test.NewTempApp(t)
-	fsys := fstest.MapFS{
-		"front.png": {Data: pngOf(t, 8, 8, color.NRGBA{R: 255, A: 255})},
-		"back.png":  {Data: pngOf(t, 8, 8, color.NRGBA{B: 255, A: 128})},
-	}
-	s := tile.NewState("", payload.TemplateFlip, nil)
-	s.Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
-		payload.BackgroundImage: "/front.png", payload.BackBackgroundImage: "/back.png", payload.BackTitle: "b"}})
-	w := New(s, tile.Medium)
-	w.SetImages(FSImages{FS: fsys})
+	w, _ := twoFaced(t, 8, 128)
 	var anim *fyne.Animation
 	w.Animate = func(a *fyne.Animation) { anim = a }
 	r := test.WidgetRenderer(w).(*renderer)
@@ -190,15 +190,7 @@ func TestFacesAtTheCanvasPixels(t *testing.T) {
 	PixelScale = func(fyne.CanvasObject) float32 { return 1.5 }
 	t.Cleanup(func() { faces, PixelScale = saved, savedScale })
 
-	fsys := fstest.MapFS{
-		"front.png": {Data: pngOf(t, 336, 336, color.NRGBA{R: 255, A: 255})},
-		"back.png":  {Data: pngOf(t, 336, 336, color.NRGBA{B: 255, A: 255})},
-	}
-	s := tile.NewState("", payload.TemplateFlip, nil)
-	s.Apply(&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
-		payload.BackgroundImage: "/front.png", payload.BackBackgroundImage: "/back.png", payload.BackTitle: "b"}})
-	w := New(s, tile.Medium)
-	w.SetImages(FSImages{FS: fsys})
+	w, _ := twoFaced(t, 336, 255)
 	var anim *fyne.Animation
 	w.Animate = func(a *fyne.Animation) { anim = a }
 	r := test.WidgetRenderer(w).(*renderer)
