@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 )
@@ -12,11 +13,15 @@ import (
 // poller waits for device connections to become readable with one epoll
 // instance and one goroutine for all of them, so that an idle connection
 // has no goroutine of its own. Each registration is one-shot: the session
-// reads what is there, then re-arms.
+// reads what is there, then re-arms. The epoll descriptor is itself
+// waited on by the Go runtime's network poller (an epoll descriptor is
+// readable while it has events): the loop parks like any goroutine reading
+// a socket instead of holding a thread in epoll_wait, which the runtime
+// would hand its processor away from, and back, at every wake-up.
 type poller struct {
 	epfd   int
-	wakeR  int // a pipe that wakes EpollWait for close
-	wakeW  int
+	ep     *os.File        // epfd, registered with the runtime's poller
+	raw    syscall.RawConn // ep's, to wait for events
 	mu     sync.Mutex
 	byFD   map[int32]*session
 	gen    int32 // stamps each registration; carried in the event's Pad
@@ -31,19 +36,19 @@ func newPoller() (*poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	var pipe [2]int
-	if err := syscall.Pipe2(pipe[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+	// Non-blocking, so that os.NewFile registers it with the runtime's
+	// poller.
+	if err := syscall.SetNonblock(epfd, true); err != nil {
 		syscall.Close(epfd)
-		return nil, fmt.Errorf("epoll wake pipe: %w", err)
-	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(pipe[0])}
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, pipe[0], &ev); err != nil {
-		syscall.Close(epfd)
-		syscall.Close(pipe[0])
-		syscall.Close(pipe[1])
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	p := &poller{epfd: epfd, wakeR: pipe[0], wakeW: pipe[1], byFD: map[int32]*session{}, done: make(chan struct{})}
+	ep := os.NewFile(uintptr(epfd), "epoll")
+	raw, err := ep.SyscallConn()
+	if err != nil {
+		ep.Close()
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	p := &poller{epfd: epfd, ep: ep, raw: raw, byFD: map[int32]*session{}, done: make(chan struct{})}
 	go p.loop()
 	return p, nil
 }
@@ -110,17 +115,22 @@ func (p *poller) loop() {
 	defer close(p.done)
 	events := make([]syscall.EpollEvent, 256)
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, -1)
-		if err != nil {
-			if errors.Is(err, syscall.EINTR) {
-				continue
+		var n int
+		// The runtime calls the function, and waits for the descriptor to
+		// be readable only when it returns false: no events are lost
+		// between a look that found none and the wait.
+		err := p.raw.Read(func(fd uintptr) bool {
+			var werr error
+			n, werr = syscall.EpollWait(int(fd), events, 0)
+			if werr != nil {
+				n = 0 // EINTR: look again once readable
 			}
-			return
+			return n > 0
+		})
+		if err != nil {
+			return // closed
 		}
 		for _, ev := range events[:n] {
-			if ev.Fd == int32(p.wakeR) {
-				return
-			}
 			p.mu.Lock()
 			s := p.byFD[ev.Fd]
 			p.mu.Unlock()
@@ -142,11 +152,8 @@ func (p *poller) close() {
 	}
 	p.closed = true
 	p.mu.Unlock()
-	syscall.Write(p.wakeW, []byte{1})
+	p.ep.Close() // the loop's wait ends with an error; it closes epfd
 	<-p.done
-	syscall.Close(p.epfd)
-	syscall.Close(p.wakeR)
-	syscall.Close(p.wakeW)
 }
 
 // readNow reads what the socket holds without waiting: errWouldBlock when
