@@ -79,11 +79,15 @@ run() { # $1 = name, $2 = profile seconds, rest = load flags
 	g0=$(bench_log "http://127.0.0.1:$PORT")
 	s0=$(bench_cpu $srv)
 	f0=$(bench_cpu $fl)
+	w0=$(bench_switches $srv)
+	x0=$(bench_switches $fl)
 	# shellcheck disable=SC2086 # LOAD_FLAGS is a list of flags
 	/usr/bin/time -f "%U %S" -o "$work/load.time" "$LOAD_BIN" load --channels "$work/channels.jsonl" --mix raw=1 --raw-size "$RAW" \
 		--report "$work/load-$name.json" "${prof[@]}" ${LOAD_FLAGS:-} "$@" >"$work/load-$name.txt" 2>/dev/null
 	s1=$(bench_cpu $srv)
 	f1=$(bench_cpu $fl)
+	w1=$(bench_switches $srv)
+	x1=$(bench_switches $fl)
 	[ -z "$fcurlpid" ] || wait "$fcurlpid" || true # before the fleet stops
 	bench_fleet_stop "$(bench_received "$name")"
 	[ -z "$curlpid" ] || wait "$curlpid" || true # one CPU profile at a time
@@ -99,6 +103,7 @@ if "-" not in a + b:
     print("notification log: %d records, %d fdatasyncs (%.3f per notification), %d notifications written, %d skipped (acknowledged first)" % (
         d[0], d[1], d[1] / max(n, 1), d[2], d[3]))
 PY
+	echo "context switches per notification: server $(echo "scale=2; ($w1-$w0)/$(bench_received "$name")" | bc), fleet $(echo "scale=2; ($x1-$x0)/$(bench_received "$name")" | bc)"
 	echo "$name $(echo "$s1-$s0" | bc) $(echo "$f1-$f0" | bc) $(awk '{print $1+$2}' "$work/load.time")" >>"$work/cpu.txt"
 	bench_report "$name"
 }

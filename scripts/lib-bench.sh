@@ -9,6 +9,7 @@
 #                               and its report in $work/fleet-NAME.json, sets $fl, waits until registered
 #   bench_fleet_stop WANT       waits (up to 30 s) until the fleet received WANT, then stops it (report written)
 #   bench_report NAME           prints the devices' and the sender's view of run NAME
+#   bench_switches PID          context switches (voluntary and not) of a process's threads so far
 #   bench_log URL               the server's notification log counters (records, fdatasyncs,
 #                               written, skipped), "- - - -" for a build without them
 
@@ -30,6 +31,13 @@ bench_cpu() {
 		done
 	done
 	echo "scale=3; $t/$(getconf CLK_TCK)" | bc
+}
+
+# bench_switches prints the context switches of all threads of a process
+# so far: each is a thread that went to sleep or was preempted, so per
+# notification they count the wake-ups a notification costs.
+bench_switches() {
+	cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n + 0}'
 }
 
 # bench_serve PORT PPORT [flags...] starts a server on a fresh data

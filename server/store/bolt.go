@@ -61,6 +61,9 @@ type op struct {
 	// at is when an opPut was submitted, when the log lingers: its group's
 	// linger is counted from its first op's.
 	at time.Time
+	// waiting: the op is in Log.pend; live: it is counted in
+	// Log.pendLive. Both are guarded by Log.pmu.
+	waiting, live bool
 }
 
 const (

@@ -97,6 +97,64 @@ func TestLingerAcknowledgedNotificationIsNeverWritten(t *testing.T) {
 	}
 }
 
+// A lingering group whose notifications are all acknowledged costs the
+// commit loop nothing: each sender hears of it at the acknowledgement (no
+// wait for the linger), the group's timer is stopped, and the loop is never
+// woken; nothing is written. A group with one notification left lingers on.
+func TestLingerAcknowledgedGroupNeverWakesTheLoop(t *testing.T) {
+	clk := clock.NewFake(lingerStart)
+	l, lingers, io := lingerLog(t, t.TempDir(), time.Millisecond, clk)
+	one := l.EnqueueThen(testNote(1), 0, nil)
+	two := l.EnqueueThen(testNote(2), 0, nil)
+	wait(t, lingers, "linger")
+	if n := clk.Pending(); n != 1 {
+		t.Fatalf("%d timers pending for a lingering group, want 1", n)
+	}
+	l.RemoveLater([]uint64{1})
+	select {
+	case err := <-one:
+		t.Fatalf("the first notification finished (%v) while its group still lingers", err)
+	default:
+	}
+	l.RemoveLater([]uint64{2})
+	for i, c := range []<-chan error{one, two} {
+		select {
+		case err := <-c:
+			if err != nil {
+				t.Fatalf("notification %d: %v", i+1, err)
+			}
+		default:
+			t.Fatalf("notification %d: not finished at its acknowledgement", i+1)
+		}
+	}
+	if n := clk.Pending(); n != 0 {
+		t.Fatalf("%d timers pending once the group was acknowledged, want 0", n)
+	}
+	clk.Advance(time.Hour)
+	if n := l.wakes.Load(); n != 0 {
+		t.Fatalf("the commit loop woke %d times, want never", n)
+	}
+	three := l.EnqueueThen(testNote(3), 0, nil)
+	wait(t, lingers, "linger")
+	four := l.EnqueueThen(testNote(4), 0, nil)
+	l.RemoveLater([]uint64{3})
+	clk.Advance(time.Millisecond)
+	for i, c := range []<-chan error{three, four} {
+		if err := wait(t, c, "commit"); err != nil {
+			t.Fatalf("notification %d: %v", i+3, err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if w, s := io.get(); w != 1 || s != 1 {
+		t.Fatalf("%d writes and %d fdatasyncs, want one of each (notification 4)", w, s)
+	}
+	if st := l.Stats(); st.Written != 1 || st.Skipped != 3 {
+		t.Fatalf("stats %+v, want 1 written and 3 skipped", st)
+	}
+}
+
 // A notification nobody acknowledges is written, in one record with one
 // fdatasync, once its linger has passed and not before.
 func TestLingerWritesAnUnacknowledgedNotificationAtTheBound(t *testing.T) {
@@ -138,12 +196,21 @@ func TestLingerCountsFromTheFirstSubmission(t *testing.T) {
 	defer l.Close()
 	release := l.Hold() // the loop is busy
 	first := l.EnqueueThen(testNote(1), 0, nil)
+	if w := wait(t, lingers, "linger"); w != time.Millisecond {
+		t.Fatalf("lingers %v, want 1ms from the submission", w)
+	}
 	clk.Advance(400 * time.Microsecond)
 	release()
-	if w := wait(t, lingers, "linger"); w != 600*time.Microsecond {
-		t.Fatalf("lingers %v, want the 600µs left", w)
+	clk.Advance(600*time.Microsecond - time.Nanosecond)
+	if w, s := io.get(); w != 0 || s != 0 {
+		t.Fatalf("%d writes and %d fdatasyncs before the linger passed", w, s)
 	}
-	clk.Advance(600 * time.Microsecond)
+	select {
+	case err := <-first:
+		t.Fatalf("durable (%v) before its linger passed", err)
+	default:
+	}
+	clk.Advance(time.Nanosecond)
 	if err := wait(t, first, "commit"); err != nil {
 		t.Fatal(err)
 	}

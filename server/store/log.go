@@ -43,15 +43,19 @@ import (
 // comes, by a timer without an fdatasync of their own: a removal need not be
 // durable (see backend.Queue.Remove).
 //
-// A group of notifications may linger before its commit (SetLinger): the
-// commit loop waits until the group's first notification was submitted
-// that long ago (or the group is large, or something else than a
-// notification is asked, or the log closes), taking what comes meanwhile
-// into the group. A notification acknowledged by its device meanwhile
-// (RemoveLater) is then not written at all, nor is its removal: at a steady
-// rate the device's acknowledgement, a fraction of a millisecond after the
-// push, would otherwise come just after the write and its fdatasync. The
-// price: a notification nobody acknowledges is durable that much later.
+// A group of notifications may linger before its commit (SetLinger): it is
+// committed once its first notification was submitted that long ago (or
+// the group is large, or something else than a notification is asked, or
+// the log closes), with what came meanwhile. A notification acknowledged
+// by its device meanwhile (RemoveLater) is then not written at all, nor is
+// its removal: at a steady rate the device's acknowledgement, a fraction
+// of a millisecond after the push, would otherwise come just after the
+// write and its fdatasync. The price: a notification nobody acknowledges
+// is durable that much later. A lingering notification does not wake the
+// commit loop: its submission arms the group's timer, and when every
+// notification of the group is acknowledged before it fires the group is
+// dropped and the timer stopped, so that at a steady rate a notification
+// acknowledged in time costs the loop nothing.
 //
 // After a failed write (a full disk) nothing is acknowledged; the next
 // commit writes at the same place again, unless no notification written
@@ -60,11 +64,26 @@ import (
 // room).
 type Log struct {
 	dir  string
-	ops  chan *op
 	done chan struct{}
 
-	mu     sync.RWMutex // guards closed against submit
+	// pmu guards what is submitted and not yet taken by the commit loop.
+	pmu    sync.Mutex
 	closed bool
+	pend   []*op
+	// pendAt is when pend's first op was submitted (its linger's start),
+	// pendBytes what pend's notifications may take in a record.
+	pendAt    time.Time
+	pendBytes int
+	// pendLive counts pend's notifications that a RemoveLater may still
+	// spare (not cancelled, replacing nothing), pendReplacing those that
+	// replace another (whose removal is written even if they are
+	// acknowledged), pendOther its ops of other kinds (which end a
+	// linger). pend holds nothing to write when all three are 0.
+	pendLive, pendReplacing, pendOther int
+	// kick tells the loop that pend has something to take (cap 1).
+	kick chan struct{}
+	// timer fires when pend's linger is over; armed while it lingers.
+	timer lingerTimer
 
 	// unwritten holds the Enqueue ops not yet committed, by Seq, so that
 	// RemoveLater can cancel their write.
@@ -82,8 +101,8 @@ type Log struct {
 	// clk, when set (by a test), is the time source of lingers in place of
 	// the runtime's clock and timers.
 	clk clock.Clock
-	// onLinger, when set (by a test), is called by the commit loop each
-	// time it starts to linger, with how long it will wait at most.
+	// onLinger, when set (by a test), is called each time a group starts
+	// to linger (its timer is armed), with how long it will wait at most.
 	onLinger func(wait time.Duration)
 
 	// The rest belongs to the commit loop (and to OpenLog before it starts).
@@ -107,6 +126,8 @@ type Log struct {
 
 	// Counters for Stats; written by the commit loop.
 	records, syncs, written, skipped atomic.Uint64
+	// wakes counts the commit loop's wake-ups, for tests.
+	wakes atomic.Uint64
 
 	// fail, when set (by a test, before the writes it affects are
 	// submitted), is asked before each write ("write") and fdatasync
@@ -170,13 +191,14 @@ func openLog(dir string, segSize int64) (*Log, []*Notification, error) {
 	if err := syncDir(filepath.Dir(dir)); err != nil {
 		return nil, nil, fmt.Errorf("store: create notification log: %w", err)
 	}
-	l := &Log{dir: dir, ops: make(chan *op, maxGroup), done: make(chan struct{}),
+	l := &Log{dir: dir, kick: make(chan struct{}, 1), done: make(chan struct{}),
 		removeDelay: DefaultRemoveDelay, segSize: segSize, where: map[uint64]loc{}}
 	queued, err := l.recover()
 	if err != nil {
 		l.closeFiles()
 		return nil, nil, fmt.Errorf("store: notification log %s: %w", dir, err)
 	}
+	l.timer.init(l)
 	go l.commitLoop()
 	return l, queued, nil
 }
@@ -400,118 +422,166 @@ func (l *Log) SetRemoveDelay(d time.Duration) {
 	}
 }
 
-// commitLoop runs every write: it takes all ops waiting at that moment,
-// writes them as one record and syncs it once.
+// commitLoop runs every write: it takes the ops submitted when it is
+// kicked or when their linger is over, writes them as one record and syncs
+// it once.
 func (l *Log) commitLoop() {
 	defer close(l.done)
 	defer l.closeFiles()
-	group := make([]*op, 0, maxGroup)
-	var timer lingerTimer
-	for first := range l.ops {
-		group = l.gather(append(group[:0], first), &timer)
-		lazy, err := l.commit(group, true)
-		if err != nil && len(lazy) > 0 {
-			l.putBackLazy(lazy)
+	var group []*op
+	for {
+		select {
+		case <-l.kick:
+		case <-l.timer.c():
 		}
-		for _, o := range group {
-			if o.seq != 0 {
-				l.unwritten.Delete(o.seq)
+		l.wakes.Add(1)
+		for {
+			var closed bool
+			group, closed = l.take(group[:0])
+			if len(group) == 0 {
+				if closed {
+					return
+				}
+				break
 			}
-			if err != nil && o.kind != opFunc {
-				o.finish(fmt.Errorf("store: commit: %w", err))
-			} else {
-				o.finish(nil)
-			}
+			l.commitGroup(group)
+			clear(group)
 		}
 	}
 }
 
-// gather adds to group (its first op) every op waiting now and, when the
-// log lingers and the group holds only notifications, those submitted until
-// the first one has waited the linger, the group is full (maxGroup ops or
-// lingerBytes), another kind of op comes, or the log closes.
-func (l *Log) gather(group []*op, timer *lingerTimer) []*op {
-	size := 0
-	linger := l.linger > 0
-	add := func(o *op) {
-		if o.n != nil {
-			size += noteJSONSize(o.n)
-		}
-		if o.kind != opPut {
-			linger = false
-		}
+// commitGroup commits group and reports each op's outcome.
+func (l *Log) commitGroup(group []*op) {
+	lazy, err := l.commit(group, true)
+	if err != nil && len(lazy) > 0 {
+		l.putBackLazy(lazy)
 	}
-	add(group[0])
-drain:
-	for len(group) < maxGroup {
-		select {
-		case o, ok := <-l.ops:
-			if !ok {
-				return group
-			}
-			group = append(group, o)
-			add(o)
-		default:
-			break drain
+	for _, o := range group {
+		if o.seq != 0 {
+			l.unwritten.Delete(o.seq)
+		}
+		if err != nil && o.kind != opFunc {
+			o.finish(fmt.Errorf("store: commit: %w", err))
+		} else {
+			o.finish(nil)
 		}
 	}
-	if !linger || len(group) >= maxGroup || size >= lingerBytes {
-		return group
+}
+
+// take appends to group what is submitted, up to maxGroup ops, if it is
+// due: at once without a linger, when the log closes, when something else
+// than a notification waits, when the group is full (maxGroup ops or
+// lingerBytes), or when its first notification has lingered. It also
+// reports whether the log is closed.
+func (l *Log) take(group []*op) ([]*op, bool) {
+	l.pmu.Lock()
+	defer l.pmu.Unlock()
+	if len(l.pend) == 0 {
+		return group, l.closed
 	}
-	wait := group[0].at.Add(l.linger).Sub(l.now())
-	if wait <= 0 {
-		return group
+	if !l.dueLocked() {
+		// A kick meant for a group taken since: this one lingers on (its
+		// first submission armed the timer).
+		return group, false
 	}
-	done := timer.start(l.clk, wait)
-	defer timer.stop()
+	k := min(len(l.pend), maxGroup)
+	group = append(group, l.pend[:k]...)
+	for _, o := range group {
+		o.waiting, o.live = false, false
+	}
+	rest := l.pend[k:]
+	l.pend = nil
+	l.pendLive, l.pendReplacing, l.pendOther, l.pendBytes = 0, 0, 0, 0
+	l.timer.stop()
+	for _, o := range rest { // more than a group: counted again
+		l.addLocked(o)
+	}
+	if len(l.pend) > 0 && !l.dueLocked() {
+		l.armLocked()
+	}
+	return group, l.closed
+}
+
+// dueLocked reports whether pend is to be committed now. l.pmu is held.
+func (l *Log) dueLocked() bool {
+	return l.linger <= 0 || l.closed || l.pendOther > 0 ||
+		len(l.pend) >= maxGroup || l.pendBytes >= lingerBytes ||
+		!l.now().Before(l.pendAt.Add(l.linger))
+}
+
+// addLocked adds o to pend. l.pmu is held.
+func (l *Log) addLocked(o *op) {
+	if len(l.pend) == 0 {
+		l.pendAt = o.at
+	}
+	l.pend = append(l.pend, o)
+	o.waiting = true
+	switch {
+	case o.kind != opPut:
+		l.pendOther++
+	case o.replace != 0:
+		l.pendReplacing++
+	case o.state.Load() == opQueued:
+		l.pendLive++
+		o.live = true
+	}
+	if o.n != nil {
+		l.pendBytes += noteJSONSize(o.n)
+	}
+}
+
+// armLocked arms the timer for the end of pend's linger. l.pmu is held.
+func (l *Log) armLocked() {
+	wait := l.pendAt.Add(l.linger).Sub(l.now())
+	l.timer.arm(max(wait, 0))
 	if l.onLinger != nil {
 		l.onLinger(wait)
 	}
-	for linger && len(group) < maxGroup && size < lingerBytes {
-		select {
-		case o, ok := <-l.ops:
-			if !ok {
-				return group
-			}
-			group = append(group, o)
-			add(o)
-		case <-done:
-			return group
-		}
-	}
-	return group
 }
 
-// lingerTimer ends the commit loop's lingers: one runtime timer reused, or
-// a test's clock.
+// lingerTimer ends lingers: a runtime timer the commit loop waits on, or,
+// in tests, an AfterFunc of the log's clock that kicks the loop.
 type lingerTimer struct {
+	l    *Log
 	t    *time.Timer
 	fake clock.Timer
 }
 
-// start arms the timer to fire after d, on clk when it is not nil.
-func (t *lingerTimer) start(clk clock.Clock, d time.Duration) <-chan time.Time {
-	if clk != nil {
-		c := make(chan time.Time, 1)
-		t.fake = clk.AfterFunc(d, func() { c <- clk.Now() })
-		return c
-	}
-	if t.t == nil {
-		t.t = time.NewTimer(d)
-	} else {
-		t.t.Reset(d)
-	}
-	return t.t.C
+func (t *lingerTimer) init(l *Log) {
+	t.l = l
+	t.t = time.NewTimer(time.Hour)
+	t.t.Stop()
 }
 
-// stop disarms the timer (a stopped runtime timer delivers nothing stale
-// after its next Reset).
+// c is what the commit loop waits on besides its kicks.
+func (t *lingerTimer) c() <-chan time.Time { return t.t.C }
+
+// arm makes the timer fire after d, in place of any earlier arming.
+func (t *lingerTimer) arm(d time.Duration) {
+	if t.l.clk == nil {
+		t.t.Reset(d)
+		return
+	}
+	if t.fake != nil {
+		t.fake.Stop()
+	}
+	t.fake = t.l.clk.AfterFunc(d, t.l.wake)
+}
+
+// stop disarms the timer (a stopped runtime timer delivers nothing stale).
 func (t *lingerTimer) stop() {
+	t.t.Stop()
 	if t.fake != nil {
 		t.fake.Stop()
 		t.fake = nil
-	} else if t.t != nil {
-		t.t.Stop()
+	}
+}
+
+// wake kicks the commit loop.
+func (l *Log) wake() {
+	select {
+	case l.kick <- struct{}{}:
+	default: // kicked already
 	}
 }
 
@@ -834,17 +904,28 @@ func (l *Log) compact(s *segment) error {
 }
 
 // submit queues o for the commit loop; its err channel yields the outcome.
+// A notification that lingers arms its group's timer (the first of the
+// group) and does not wake the loop; anything else wakes it.
 func (l *Log) submit(o *op) <-chan error {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
+	l.pmu.Lock()
 	if l.closed {
+		l.pmu.Unlock()
 		if o.seq != 0 {
 			l.unwritten.Delete(o.seq)
 		}
 		o.finish(errClosed)
 		return o.err
 	}
-	l.ops <- o
+	first := len(l.pend) == 0
+	l.addLocked(o)
+	switch {
+	case l.dueLocked():
+		l.timer.stop()
+		l.wake()
+	case first:
+		l.armLocked()
+	}
+	l.pmu.Unlock()
 	return o.err
 }
 
@@ -880,11 +961,17 @@ func (l *Log) Remove(seqs []uint64) error {
 // is never written.
 func (l *Log) RemoveLater(seqs []uint64) {
 	rest := seqs[:0:0]
+	var buf [4]*op
+	spared := buf[:0]
 	for _, seq := range seqs {
 		if v, ok := l.unwritten.Load(seq); ok && v.(*op).state.CompareAndSwap(opQueued, opCancelled) {
+			spared = append(spared, v.(*op))
 			continue
 		}
 		rest = append(rest, seq)
+	}
+	if len(spared) > 0 {
+		l.dropSpared(spared)
 	}
 	if len(rest) == 0 {
 		return
@@ -894,6 +981,38 @@ func (l *Log) RemoveLater(seqs []uint64) {
 	l.lazy = append(l.lazy, rest...)
 	if l.lazyTimer == nil {
 		l.lazyTimer = time.AfterFunc(l.removeDelay, l.flushLazy)
+	}
+}
+
+// dropSpared counts the spared notifications (acknowledged before their
+// write) out of the lingering group, and when nothing of it is left to
+// write, drops it: its ops are finished here, without a wake-up of the
+// commit loop, and its timer is stopped.
+func (l *Log) dropSpared(spared []*op) {
+	l.pmu.Lock()
+	for _, o := range spared {
+		if o.waiting && o.live {
+			o.live = false
+			l.pendLive--
+		}
+	}
+	var dropped []*op
+	if l.pendLive == 0 && l.pendReplacing == 0 && l.pendOther == 0 && len(l.pend) > 0 {
+		dropped = l.pend
+		l.pend = nil
+		l.pendBytes = 0
+		l.timer.stop()
+		for _, o := range dropped {
+			o.waiting = false
+		}
+	}
+	l.pmu.Unlock()
+	for _, o := range dropped {
+		// Every one was cancelled (pendLive counts the others, and a
+		// cancelled op stays so): none is written, none is lost.
+		l.unwritten.Delete(o.seq)
+		l.skipped.Add(1)
+		o.finish(nil)
 	}
 }
 
@@ -1000,14 +1119,15 @@ func (l *Log) Close() error {
 			slog.Warn("store: write removals at close", "err", err)
 		}
 	}
-	l.mu.Lock()
+	l.pmu.Lock()
 	if l.closed {
-		l.mu.Unlock()
+		l.pmu.Unlock()
 		return nil
 	}
 	l.closed = true
-	close(l.ops)
-	l.mu.Unlock()
+	l.timer.stop()
+	l.wake()
+	l.pmu.Unlock()
 	<-l.done
 	return nil
 }
