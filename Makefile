@@ -60,7 +60,7 @@ bench: build
 bench-unicast: build
 	BIN=$(BIN)/openmpns scripts/bench-unicast.sh
 
-## fuzz: every fuzz target for FUZZTIME each (default 30s): payload XML, WebSocket frames, the HTTP push handler, JWTs, notification log segments and records, Channel URIs handed off, image domains
+## fuzz: every fuzz target for FUZZTIME each (default 30s): payload XML, WebSocket frames, the HTTP push handler and the push front's parser (against net/http's), JWTs, notification log segments and records, Channel URIs handed off, image domains
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseToast$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./shared/payload/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseTile$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./shared/payload/
@@ -70,6 +70,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzVerifyToken$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./server/auth/
 	$(GO) test -run='^$$' -fuzz='^FuzzVerifyDeviceToken$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./server/auth/
 	$(GO) test -run='^$$' -fuzz='^FuzzFrameReader$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./server/
+	$(GO) test -run='^$$' -fuzz='^FuzzParsePush$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./server/
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./device/fleet/scenario/
 	$(GO) test -run='^$$' -fuzz='^FuzzReadTargets$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./shared/sender/load/
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./emulator/apps/

@@ -194,6 +194,10 @@ type Config struct {
 	// instead of watching all of them with one epoll instance (Linux): about
 	// 12 KiB instead of 6 KiB per idle connection. Elsewhere it is always so.
 	ReaderGoroutines bool
+	// NetHTTPPushes serves every push through net/http, as on systems
+	// without epoll, instead of the push front, which serves a push that
+	// arrives whole on plain HTTP itself (Linux; see docs/server.md).
+	NetHTTPPushes bool
 	// HelloTimeout is how long a device has after the WebSocket upgrade to
 	// send hello; past it the server closes the connection (1008).
 	HelloTimeout time.Duration

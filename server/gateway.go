@@ -212,9 +212,8 @@ type session struct {
 	// With the poller (Linux): no goroutine waits on the connection; the
 	// poller runs onReadable when bytes arrive.
 	epoll      bool
-	reading    atomic.Bool // an onReadable runs
-	fd         int32
-	gen        int32           // tells this session's epoll events from a stale one's
+	reading    atomic.Bool     // an onReadable runs
+	reg        pollReg         // the poller's registration
 	raw        syscall.RawConn // plain connections: read without waiting
 	tls        *tls.Conn       // TLS: read through it (its pollConn never waits)
 	fr         frameReader     // touched only by the one reader
@@ -284,6 +283,9 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if hc, ok := s.conn.(*headerTimeoutConn); ok {
 		s.conn = hc.Conn // its watch ended with the request
 	}
+	if pc, ok := s.conn.(*prefixConn); ok && pc.drained() {
+		s.conn = pc.Conn // the push front's first read, read by net/http
+	}
 	if g.poll != nil {
 		s.epoll = s.takeOver()
 	}
@@ -313,7 +315,8 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		})
 		s.mu.Unlock()
-		watchErr = g.poll.watch(s)
+		s.reg.onReadable = s.onReadable
+		watchErr = g.poll.watch(&s.reg)
 	}
 	g.mu.Unlock()
 	// This handler returns at once, so that net/http's connection state
@@ -345,14 +348,14 @@ func (s *session) takeOver() bool {
 		if err != nil {
 			return false
 		}
-		s.fd, s.tls = int32(fd), tc
+		s.reg.fd, s.tls = int32(fd), tc
 		return true
 	}
 	fd, raw, err := connFD(s.conn)
 	if err != nil {
 		return false
 	}
-	s.fd, s.raw = int32(fd), raw
+	s.reg.fd, s.raw = int32(fd), raw
 	return true
 }
 
@@ -406,7 +409,7 @@ func (s *session) onReadable() {
 		return
 	}
 	s.reading.Store(false)
-	s.g.poll.rearm(s)
+	s.g.poll.rearm(&s.reg)
 }
 
 func (s *session) isClosing() bool {
@@ -765,7 +768,7 @@ func (s *session) writeLoop() {
 				s.writeClose(code, msg)
 			}
 			if s.epoll {
-				s.g.poll.unwatch(s) // before the descriptor can be reused
+				s.g.poll.unwatch(&s.reg) // before the descriptor can be reused
 			}
 			s.conn.Close() // unblocks the reader
 			s.mu.Lock()

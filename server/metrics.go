@@ -23,6 +23,8 @@ type metrics struct {
 	pending     prometheus.Gauge
 	overload    prometheus.Counter
 	ackedFirst  prometheus.Counter
+	// frontHandovers counts the connections the push front gave net/http.
+	frontHandovers prometheus.Counter
 	// received caches pushes' Received counter of each kind, by
 	// payload.Kind (every push answered Received asks for one).
 	received [4]atomic.Pointer[prometheus.Counter]
@@ -70,6 +72,9 @@ func newMetrics(stats func() backend.Stats) *metrics {
 	m.ackedFirst = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "openmpns_pushes_acked_before_stored_total", Help: "Pushes answered Received because the device acknowledged the notification before its write was durable.",
 	})
+	m.frontHandovers = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "openmpns_push_front_handovers_total", Help: "Plain-HTTP connections the push front gave to net/http: a request other than a push that arrived whole (a device's WebSocket upgrade, /metrics, a push in parts or of an unusual shape).",
+	})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "openmpns_rate_limited_total", Help: "Device requests refused by a per-address rate (close 4029), by what: new devices or channel opens.",
 	}, []string{"what"})
@@ -79,7 +84,7 @@ func newMetrics(stats func() backend.Stats) *metrics {
 	m.globalFull = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "openmpns_global_limit_refusals_total", Help: "Requests refused by a server-wide cap, by cap: devices, channels, queued_bytes, attaching (hellos handled at once).",
 	}, []string{"cap"})
-	m.reg.MustRegister(m.rateLimited, m.devicesDeleted, m.globalFull)
+	m.reg.MustRegister(m.rateLimited, m.devicesDeleted, m.globalFull, m.frontHandovers)
 	m.reg.MustRegister(m.ackedFirst, m.connections, m.channels, m.queueDepth, m.pushes, m.delivered, m.expired, m.latency, m.pending, m.overload,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

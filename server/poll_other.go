@@ -16,9 +16,9 @@ func newPoller() (*poller, error) { return nil, errors.New("no epoll on this sys
 
 func connFD(net.Conn) (int, syscall.RawConn, error) { return -1, nil, errors.New("no epoll") }
 
-func (p *poller) watch(*session) error { return errors.New("no epoll") }
-func (p *poller) rearm(*session)       {}
-func (p *poller) unwatch(*session)     {}
+func (p *poller) watch(*pollReg) error { return errors.New("no epoll") }
+func (p *poller) rearm(*pollReg)       {}
+func (p *poller) unwatch(*pollReg)     {}
 func (p *poller) close()               {}
 
 func readNow(syscall.RawConn, []byte) (int, error)  { return 0, errors.New("no epoll") }

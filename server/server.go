@@ -53,7 +53,9 @@ type Server struct {
 	// stopWatch ends the watch of the services, if any.
 	stopWatch context.CancelFunc
 	// The admin API on its Unix socket (see admin.go).
-	admin     *http.Server
+	admin *http.Server
+	// front serves the common push on plain HTTP (nil: net/http serves all).
+	front     *pushFront
 	adminPath string
 
 	// Sender authentication (server/auth): the service registry is loaded
@@ -120,14 +122,21 @@ type healthChecker interface {
 	Health(ctx context.Context) error
 }
 
-// Handler returns the server's HTTP handler: push API, gateway, health, metrics.
-func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
+// pushHandler is the push API's handler: senders authenticated by the
+// configured Authenticator, else by the service tokens and certificates
+// the server issues (once Serve has made its issuer).
+func (s *Server) pushHandler() *pushHandler {
 	authn := s.cfg.Authenticator
 	if authn == nil && s.issuer != nil {
 		authn = auth.NewVerifier(s.registry, s.issuer).Optional()
 	}
-	push := &pushHandler{cfg: &s.cfg, pusher: s.eng, met: s.met, auth: authn}
+	return &pushHandler{cfg: &s.cfg, pusher: s.eng, met: s.met, auth: authn}
+}
+
+// Handler returns the server's HTTP handler: push API, gateway, health, metrics.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	push := s.pushHandler()
 	mux.Handle(PushPath, push)
 	mux.Handle(GatewayPath, s.gw)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -187,10 +196,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		ln = tlsListener{Listener: ln, config: tc}
-	} else {
-		ln = headerTimeoutListener{Listener: ln, timeout: s.cfg.ReadHeaderTimeout}
 	}
-	s.ln = ln
 	iss, err := auth.NewIssuer(s.be.Services(), s.registry, s.origin, s.cfg.Clock.Now)
 	if err != nil {
 		ln.Close()
@@ -234,6 +240,22 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 	}
 	s.gw.start()
+	if s.cfg.TLSCert == "" {
+		ln = headerTimeoutListener{Listener: ln, timeout: s.cfg.ReadHeaderTimeout}
+		if !s.cfg.NetHTTPPushes && useEpoll {
+			// The push front serves the common push itself and hands the
+			// rest to net/http (pushfront.go); where there is no epoll,
+			// net/http serves everything.
+			f, err := newPushFront(&s.cfg, ln.(headerTimeoutListener).Listener, s.pushHandler(), s.met)
+			if err != nil {
+				s.log.Info("no push front: net/http serves every request", "err", err)
+			} else {
+				s.front = f
+				ln = &frontListener{f: f, closed: make(chan struct{})}
+			}
+		}
+	}
+	s.ln = ln
 	s.http = &http.Server{
 		Handler:           s.Handler(),
 		ConnState:         watchConnState,
@@ -302,6 +324,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		s.eng.Drain()
 		var errs []error
+		if s.front != nil {
+			if err := s.front.close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("server: push front shutdown: %w", err))
+			}
+		}
 		if s.http != nil {
 			if err := s.http.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("server: http shutdown: %w", err))

@@ -25,7 +25,9 @@ const WaitLimit = 20 * time.Second
 
 // ReadersEnv is the environment variable that, set to 1, makes Start give
 // every device connection a reader goroutine (server.Config.ReaderGoroutines)
-// instead of the epoll poller: `make test` runs the gateway tests both ways.
+// instead of the epoll poller, and serve every push through net/http
+// (server.Config.NetHTTPPushes) instead of the push front, as on systems
+// without epoll: `make test` runs the gateway and push tests both ways.
 const ReadersEnv = "OPENMPNS_GATEWAY_READERS"
 
 // Readers reports whether ReadersEnv asks for reader goroutines.
@@ -52,6 +54,7 @@ func Start(tb testing.TB, cfg server.Config) *server.Server {
 	}
 	if Readers() {
 		cfg.ReaderGoroutines = true
+		cfg.NetHTTPPushes = true
 	}
 	srv, err := server.New(cfg)
 	if err != nil {

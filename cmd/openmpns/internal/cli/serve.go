@@ -50,6 +50,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.ClientCA, "client-ca", "", "PEM CA of senders' client certificates (mutual TLS: the certificate's CN is the service)")
 	fs.BoolVar(&cfg.ReaderGoroutines, "reader-goroutines", false, "a reader goroutine per device connection instead of one epoll poller for all (Linux): more memory per idle device")
+	fs.BoolVar(&cfg.NetHTTPPushes, "net-http-pushes", false, "serve every push through Go's net/http instead of the push front, which serves a push that arrives whole on plain HTTP itself (Linux): more CPU per push")
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (off by default)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")

@@ -1,0 +1,545 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// pushFront accepts the plain-HTTP connections and serves the common push
+// itself, without net/http: a POST of a whole request (parsePush) read at
+// once. Every other request, and a connection whose request arrives in
+// parts, goes to net/http with the bytes already read, and stays there.
+//
+// Why (docs/benchmarks.md, "The push front"): per push, net/http spends
+// about a fifth of the server's CPU on its own machinery (a goroutine per
+// connection, a second goroutine reading in the background during each
+// request and the hand-offs to stop it, a context, buffered readers and
+// writers, the header-timeout watch), and its system calls wake the
+// runtime's monitor thread. The front watches idle connections with one
+// epoll instance (no goroutine each), reads and writes with raw system
+// calls, and runs the same pushHandler on a request it builds.
+type pushFront struct {
+	cfg   *Config
+	ln    net.Listener
+	h     http.Handler // the push handler
+	poll  *poller
+	log   *slog.Logger
+	conns chan net.Conn // to net/http (frontListener)
+
+	mu     sync.Mutex
+	open   map[*frontConn]struct{}
+	closed bool
+	busy   sync.WaitGroup // connections serving a request
+	quit   chan struct{}
+	done   sync.WaitGroup // the accept loop and the sweeper
+
+	// failed is closed when the listener failed for good (err says why):
+	// net/http's Serve then returns.
+	failed chan struct{}
+	err    error
+
+	// handovers counts connections given to net/http (tests; the metric
+	// is openmpns_push_front_handovers_total).
+	handovers atomic.Int64
+	handed    prometheus.Counter
+}
+
+// newPushFront starts a front on ln; net/http serves what it hands over
+// through frontListener. It fails where there is no epoll.
+func newPushFront(cfg *Config, ln net.Listener, h http.Handler, met *metrics) (*pushFront, error) {
+	p, err := newPoller()
+	if err != nil {
+		return nil, err
+	}
+	f := &pushFront{cfg: cfg, ln: ln, h: h, poll: p, log: cfg.Logger, conns: make(chan net.Conn),
+		open: map[*frontConn]struct{}{}, quit: make(chan struct{}), failed: make(chan struct{}),
+		handed: met.frontHandovers}
+	f.done.Add(2)
+	go f.acceptLoop()
+	go f.sweeper()
+	return f, nil
+}
+
+// frontConn is one connection while the front has it.
+type frontConn struct {
+	f    *pushFront
+	conn net.Conn
+	raw  syscall.RawConn
+	reg  pollReg
+	// state: idle (watched), busy (a goroutine reads or serves), gone.
+	state atomic.Int32
+	// since: when it became idle (unix ns), for the sweeper; served: it
+	// answered a request (an idle keep-alive connection, not a new one).
+	since  atomic.Int64
+	served atomic.Bool
+}
+
+const (
+	connIdle int32 = iota
+	connBusy
+	connGone
+)
+
+func (f *pushFront) acceptLoop() {
+	defer f.done.Done()
+	wait := time.Duration(0)
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Temporary() { //nolint:staticcheck // as net/http: too many open files
+				wait = min(max(2*wait, 5*time.Millisecond), time.Second)
+				f.log.Warn("accept", "err", err, "retry_in", wait)
+				select {
+				case <-time.After(wait):
+					continue
+				case <-f.quit:
+					return
+				}
+			}
+			select {
+			case <-f.quit:
+			default:
+				f.err = err
+				close(f.failed)
+			}
+			return
+		}
+		wait = 0
+		f.add(c)
+	}
+}
+
+// add watches a new connection, or gives it to net/http when it cannot.
+func (f *pushFront) add(c net.Conn) {
+	fd, raw, err := connFD(c)
+	if err != nil {
+		f.handOver(c, nil)
+		return
+	}
+	fc := &frontConn{f: f, conn: c, raw: raw, reg: pollReg{fd: int32(fd)}}
+	fc.reg.onReadable = fc.onReadable
+	fc.since.Store(time.Now().UnixNano())
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		c.Close()
+		return
+	}
+	f.open[fc] = struct{}{}
+	err = f.poll.watch(&fc.reg)
+	f.mu.Unlock()
+	if err != nil {
+		f.drop(fc)
+		f.handOver(c, nil)
+	}
+}
+
+// drop forgets fc (unwatched before its descriptor can be reused).
+func (f *pushFront) drop(fc *frontConn) {
+	f.poll.unwatch(&fc.reg)
+	f.mu.Lock()
+	delete(f.open, fc)
+	f.mu.Unlock()
+}
+
+// frontBufs are what a readable connection is read into; an idle one holds
+// none.
+// 8 KiB holds the largest push MPNS allows (a 3 KB payload, 1 KB of
+// headers) with a long Authorization; a request that does not fit goes to
+// net/http.
+var frontBufs = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
+
+// onReadable reads what arrived and serves the pushes in it, one after the
+// other (a sender may pipeline); then it re-arms, or hands the connection
+// over with what is left when that is not a whole push.
+func (c *frontConn) onReadable() {
+	if !c.state.CompareAndSwap(connIdle, connBusy) {
+		return // the sweeper or a shutdown closed it
+	}
+	c.f.busy.Add(1)
+	defer c.f.busy.Done()
+	bp := frontBufs.Get().(*[]byte)
+	defer frontBufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := readNow(c.raw, buf)
+		switch {
+		case errors.Is(err, errWouldBlock):
+			c.idle()
+			return
+		case err != nil: // closed by the sender (EOF), or reset
+			c.close()
+			return
+		}
+		b := buf[:n]
+		for len(b) > 0 {
+			req, used, verdict := parsePush(b, c.f.cfg.MaxPayloadBytes)
+			if verdict != pushComplete {
+				// Not a push, or its rest is still on the way: net/http's,
+				// with what was read.
+				c.f.drop(c)
+				c.state.Store(connGone)
+				c.f.handOver(c.conn, b)
+				return
+			}
+			if !c.serve(&req) {
+				c.close()
+				return
+			}
+			b = b[used:]
+		}
+		if n < len(buf) {
+			c.idle() // drained, most likely; epoll says if not
+			return
+		}
+	}
+}
+
+// idle re-arms an idle connection, or closes it when the front is closing.
+func (c *frontConn) idle() {
+	c.since.Store(time.Now().UnixNano())
+	c.state.Store(connIdle)
+	c.f.mu.Lock()
+	closing := c.f.closed
+	c.f.mu.Unlock()
+	if closing && c.state.CompareAndSwap(connIdle, connGone) {
+		c.f.drop(c)
+		c.conn.Close()
+		return
+	}
+	c.f.poll.rearm(&c.reg)
+}
+
+func (c *frontConn) close() {
+	c.state.Store(connGone)
+	c.f.drop(c)
+	c.conn.Close()
+}
+
+// serve answers one push; false when the connection is to be closed.
+func (c *frontConn) serve(fr *frontRequest) bool {
+	c.served.Store(true)
+	r := &http.Request{
+		Method: http.MethodPost, URL: &url.URL{Path: fr.path}, RequestURI: fr.path,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: fr.header, Host: fr.host,
+		ContentLength: int64(fr.length), Body: io.NopCloser(bytes.NewReader(fr.body)),
+		RemoteAddr: c.conn.RemoteAddr().String(), Close: fr.close,
+	}
+	w := frontWriters.Get().(*frontWriter)
+	defer w.release()
+	c.f.h.ServeHTTP(w, r)
+	c.f.mu.Lock()
+	closing := c.f.closed
+	c.f.mu.Unlock()
+	keep := !fr.close && !closing
+	out := w.response(keep)
+	n, err := writeNow(c.raw, out)
+	if err != nil && !errors.Is(err, errWouldBlock) {
+		return false
+	}
+	if n < len(out) { // the sender is not reading: wait a while
+		c.conn.SetWriteDeadline(time.Now().Add(c.f.cfg.WriteTimeout))
+		if _, err := c.conn.Write(out[n:]); err != nil {
+			return false
+		}
+		c.conn.SetWriteDeadline(time.Time{})
+	}
+	return keep
+}
+
+// handOver gives c to net/http, which reads read first.
+func (f *pushFront) handOver(c net.Conn, read []byte) {
+	f.handovers.Add(1)
+	f.handed.Inc()
+	var pc net.Conn = c
+	if len(read) > 0 {
+		pc = &prefixConn{Conn: c, prefix: slices.Clone(read)}
+	}
+	hc := &headerTimeoutConn{Conn: pc, timeout: f.cfg.ReadHeaderTimeout, phase: awaitHead}
+	select {
+	case f.conns <- hc:
+	case <-f.quit:
+		c.Close()
+	}
+}
+
+// sweeper closes connections idle too long: after IdleTimeout between
+// requests, after ReadHeaderTimeout when nothing came since the accept
+// (what net/http does).
+func (f *pushFront) sweeper() {
+	defer f.done.Done()
+	every := min(f.cfg.ReadHeaderTimeout, f.cfg.IdleTimeout) / 4
+	every = min(max(every, 10*time.Millisecond), 5*time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var stale []*frontConn
+	for {
+		select {
+		case <-t.C:
+		case <-f.quit:
+			return
+		}
+		now := time.Now().UnixNano()
+		stale = stale[:0]
+		f.mu.Lock()
+		for c := range f.open {
+			limit := f.cfg.IdleTimeout
+			if !c.served.Load() {
+				limit = f.cfg.ReadHeaderTimeout
+			}
+			if c.state.Load() == connIdle && now-c.since.Load() > int64(limit) {
+				stale = append(stale, c)
+			}
+		}
+		f.mu.Unlock()
+		for _, c := range stale {
+			if c.state.CompareAndSwap(connIdle, connGone) {
+				c.f.drop(c)
+				c.conn.Close()
+			}
+		}
+		clear(stale)
+	}
+}
+
+// close stops accepting, closes the idle connections and waits (until ctx
+// ends) for the requests being served, whose connections then close.
+func (f *pushFront) close(ctx context.Context) error {
+	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.closed = true
+	idle := make([]*frontConn, 0, len(f.open))
+	for c := range f.open {
+		idle = append(idle, c)
+	}
+	f.mu.Unlock()
+	close(f.quit)
+	f.ln.Close()
+	for _, c := range idle {
+		if c.state.CompareAndSwap(connIdle, connGone) {
+			f.drop(c)
+			c.conn.Close()
+		}
+	}
+	served := make(chan struct{})
+	go func() { f.busy.Wait(); close(served) }()
+	var err error
+	select {
+	case <-served:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	f.done.Wait()
+	f.poll.close()
+	return err
+}
+
+// frontListener is what net/http serves: the connections the front hands
+// over.
+type frontListener struct {
+	f      *pushFront
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (l *frontListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.f.conns:
+		return c, nil
+	case <-l.f.failed:
+		return nil, l.f.err
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *frontListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *frontListener) Addr() net.Addr { return l.f.ln.Addr() }
+
+// prefixConn is a connection whose first bytes were already read.
+type prefixConn struct {
+	net.Conn
+	mu     sync.Mutex
+	prefix []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		if len(c.prefix) == 0 {
+			c.prefix = nil
+		}
+		c.mu.Unlock()
+		return n, nil
+	}
+	c.mu.Unlock()
+	return c.Conn.Read(p)
+}
+
+// drained reports whether the prefix has been read.
+func (c *prefixConn) drained() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.prefix) == 0
+}
+
+// SyscallConn gives the descriptor once the prefix has been read (the
+// WebSocket gateway then reads the socket itself).
+func (c *prefixConn) SyscallConn() (syscall.RawConn, error) {
+	c.mu.Lock()
+	left := len(c.prefix)
+	c.mu.Unlock()
+	sc, ok := c.Conn.(syscall.Conn)
+	if left > 0 || !ok {
+		return nil, errors.New("server: connection has unread bytes or no descriptor")
+	}
+	return sc.SyscallConn()
+}
+
+// CloseWrite half-closes the connection (see headerTimeoutConn).
+func (c *prefixConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// frontWriter is the http.ResponseWriter of a push the front serves.
+type frontWriter struct {
+	h    http.Header
+	code int
+	body []byte
+	out  []byte
+}
+
+var frontWriters = sync.Pool{New: func() any { return &frontWriter{h: make(http.Header, 8)} }}
+
+func (w *frontWriter) release() {
+	clear(w.h)
+	w.code, w.body = 0, w.body[:0]
+	if cap(w.out) > 64<<10 {
+		w.out = nil
+	}
+	frontWriters.Put(w)
+}
+
+func (w *frontWriter) Header() http.Header { return w.h }
+
+func (w *frontWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+
+func (w *frontWriter) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	w.body = append(w.body, b...)
+	return len(b), nil
+}
+
+// response is the answer as net/http writes it: the status line, the
+// headers in sorted order, Date, Content-Length (and a sniffed
+// Content-Type for a body without one), Connection: close unless keep.
+func (w *frontWriter) response(keep bool) []byte {
+	w.WriteHeader(http.StatusOK)
+	b := w.out[:0]
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(w.code), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(w.code)...)
+	b = append(b, "\r\n"...)
+	if len(w.body) > 0 && w.h.Get("Content-Type") == "" {
+		w.h.Set("Content-Type", http.DetectContentType(w.body))
+	}
+	var keys [16]string
+	ks := keys[:0]
+	for k := range w.h {
+		switch k {
+		case "Content-Length", "Connection", "Date", "Transfer-Encoding":
+			continue // the front's own
+		}
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	for _, k := range ks {
+		for _, v := range w.h[k] {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = appendHeaderValue(b, v)
+			b = append(b, "\r\n"...)
+		}
+	}
+	if !keep {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, int64(len(w.body)), 10)
+	b = append(b, "\r\nDate: "...)
+	b = appendDate(b)
+	b = append(b, "\r\n\r\n"...)
+	b = append(b, w.body...)
+	w.out = b
+	return b
+}
+
+// date caches the Date header's value for the second it names.
+var date atomic.Pointer[cachedDate]
+
+type cachedDate struct {
+	sec int64
+	s   []byte
+}
+
+func appendDate(b []byte) []byte {
+	now := time.Now()
+	d := date.Load()
+	if d == nil || d.sec != now.Unix() {
+		d = &cachedDate{sec: now.Unix(), s: now.UTC().AppendFormat(nil, http.TimeFormat)}
+		date.Store(d)
+	}
+	return append(b, d.s...)
+}
+
+// appendHeaderValue appends v as net/http writes a header value: line
+// breaks made spaces, leading and trailing blanks trimmed.
+func appendHeaderValue(b []byte, v string) []byte {
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t' || v[0] == '\r' || v[0] == '\n') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t' || v[len(v)-1] == '\r' || v[len(v)-1] == '\n') {
+		v = v[:len(v)-1]
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '\r' || c == '\n' {
+			c = ' '
+			b = append(b, c)
+		} else {
+			b = append(b, c)
+		}
+	}
+	return b
+}

@@ -1,0 +1,328 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openmpns/openmpns/shared/wire"
+)
+
+// frontTarget is a real server with one device and a toast channel, and
+// the raw connections a test opens to it.
+type frontTarget struct {
+	srv *Server
+	tok string
+}
+
+func newFrontTarget(t *testing.T, netHTTP bool, tune func(*Config)) *frontTarget {
+	t.Helper()
+	if !netHTTP && !useEpoll {
+		t.Skip("no push front without epoll (OPENMPNS_GATEWAY_READERS=1)")
+	}
+	cfg := Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), DailyQuota: -1, NetHTTPPushes: netHTTP,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if tune != nil {
+		tune(&cfg)
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	if (srv.front != nil) == netHTTP {
+		t.Fatalf("push front %v with NetHTTPPushes %v", srv.front != nil, netHTTP)
+	}
+	dev, _, err := srv.eng.Authenticate("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := srv.eng.Open(dev, "com.example.toast", "main", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.eng.Bind(dev, "com.example.toast", wire.BindToast, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	return &frontTarget{srv: srv, tok: ch.Token}
+}
+
+func (ft *frontTarget) dial(t *testing.T) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", ft.srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// exchange sends raw (with {TOKEN} made the channel's token) on a new
+// connection and reads the answers to n requests; the last answer says
+// whether the connection was closed after it.
+func (ft *frontTarget) exchange(t *testing.T, raw string, n int) []string {
+	t.Helper()
+	c := ft.dial(t)
+	if _, err := io.WriteString(c, strings.ReplaceAll(raw, "{TOKEN}", ft.tok)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var out []string
+	for range n {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d of %d: %v", len(out)+1, n, err)
+		}
+		out = append(out, describe(t, resp))
+	}
+	return out
+}
+
+// describe is what a sender sees of an answer: status, headers but Date
+// (names sorted), body, and whether the connection closes after it.
+func describe(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k := range resp.Header {
+		if k != "Date" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s close=%v", resp.Status, resp.Close)
+	for _, k := range keys {
+		fmt.Fprintf(&b, " | %s: %q", k, resp.Header[k])
+	}
+	fmt.Fprintf(&b, " | body %q", body)
+	if resp.Header.Get("Date") == "" {
+		b.WriteString(" | no Date")
+	}
+	return b.String()
+}
+
+// push is a raw push request of a toast (or body) to {TOKEN}.
+func push(headers, body string) string {
+	return "POST /push/{TOKEN} HTTP/1.1\r\nHost: push.example.com\r\n" + headers +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+}
+
+const frontToast = `<?xml version="1.0" encoding="utf-8"?><wp:Notification xmlns:wp="WPNotification"><wp:Toast><wp:Text1>Hi</wp:Text1></wp:Toast></wp:Notification>`
+
+// Whatever a sender sends, it sees the same answers, byte for byte but the
+// Date, from the push front as from net/http: pushes served by the front,
+// refusals, pipelined requests, requests the front hands over, a closed
+// connection. And the front served the whole pushes itself.
+func TestPushFrontAnswersAsNetHTTP(t *testing.T) {
+	front := newFrontTarget(t, false, nil)
+	plain := newFrontTarget(t, true, nil)
+	cases := []struct {
+		name    string
+		raw     string
+		answers int
+		served  bool // by the front, without a handover
+	}{
+		{"toast", push("X-WindowsPhone-Target: toast\r\nX-NotificationClass: 2\r\nX-MessageID: 3f1c0c2e-1\r\n", frontToast), 1, true},
+		{"raw, names in lower case", push("x-windowsphone-target: raw\r\nx-notificationclass: 3\r\ncontent-type: text/xml\r\n", "ping"), 1, true},
+		{"empty raw", push("", ""), 1, true},
+		{"invalid toast", push("X-WindowsPhone-Target: toast\r\n", "<nope/>"), 1, true},
+		{"unknown class", push("X-WindowsPhone-Target: raw\r\nX-NotificationClass: 7\r\n", "x"), 1, true},
+		{"unknown target", push("X-WindowsPhone-Target: rawish\r\n", "x"), 1, true},
+		{"message id with obs-text", push("X-MessageID: caf\xe9 \t\r\n", "x"), 1, true},
+		{"headers over the 1 KB limit", push("X-Padding: "+strings.Repeat("p", 2000)+"\r\n", "x"), 1, true},
+		{"payload over the limit", push("", strings.Repeat("x", 3073)), 1, false},
+		{"Connection: close", push("Connection: close\r\n", "x"), 1, true},
+		{"three pipelined", push("", "a") + push("X-WindowsPhone-Target: toast\r\n", "<bad") + push("", "c"), 3, true},
+		{"a push, then a GET", push("", "a") + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 2, false},
+		{"unknown channel", strings.ReplaceAll(push("", "x"), "{TOKEN}", strings.Repeat("A", 27)), 1, true},
+		{"malformed channel", strings.ReplaceAll(push("", "x"), "{TOKEN}", "short"), 1, false},
+		{"GET to a channel", "GET /push/{TOKEN} HTTP/1.1\r\nHost: x\r\n\r\n", 1, false},
+		{"chunked", "POST /push/{TOKEN} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", 1, false},
+		{"HTTP/1.0", "POST /push/{TOKEN} HTTP/1.0\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 1, false},
+		{"no Host", "POST /push/{TOKEN} HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", 1, false},
+		{"two Content-Lengths", "POST /push/{TOKEN} HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", 1, false},
+		{"Expect: 100-continue", "POST /push/{TOKEN} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx", 2, false},
+		{"a folded header", "POST /push/{TOKEN} HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\nContent-Length: 1\r\n\r\nx", 1, false},
+		{"a query", "POST /push/{TOKEN}?a=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", 1, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := front.srv.front.handovers.Load()
+			got := front.exchange(t, c.raw, c.answers)
+			want := plain.exchange(t, c.raw, c.answers)
+			if !slices.Equal(got, want) {
+				t.Fatalf("the front answers\n%s\nnet/http answers\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			if handed := front.srv.front.handovers.Load() - before; (handed == 0) != c.served {
+				t.Fatalf("%d connections handed to net/http, want the front to serve: %v", handed, c.served)
+			}
+			t.Logf("%s", got[len(got)-1])
+		})
+	}
+}
+
+// A push that arrives in parts (its head, then its body) goes to net/http
+// with what was read, and is answered in full; so is the next one on the
+// same connection.
+func TestPushFrontHandsOverAPushInParts(t *testing.T) {
+	ft := newFrontTarget(t, false, nil)
+	c := ft.dial(t)
+	raw := strings.ReplaceAll(push("X-WindowsPhone-Target: toast\r\n", frontToast), "{TOKEN}", ft.tok)
+	cut := strings.Index(raw, "\r\n\r\n") + 4
+	io.WriteString(c, raw[:cut])
+	for ft.srv.front.handovers.Load() == 0 {
+		runtime.Gosched() // the front reads the head and hands it over
+	}
+	io.WriteString(c, raw[cut:]+raw)
+	br := bufio.NewReader(c)
+	for i := range 2 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != 200 || resp.Header.Get(HeaderNotificationStatus) != StatusReceived {
+			t.Fatalf("push %d: %s %q", i+1, resp.Status, resp.Header.Get(HeaderError))
+		}
+	}
+}
+
+// Connections the front holds are closed as net/http closes them: one that
+// sent nothing after ReadHeaderTimeout, one idle after a push after
+// IdleTimeout, quietly (no answer, a FIN).
+func TestPushFrontClosesIdleConnections(t *testing.T) {
+	ft := newFrontTarget(t, false, func(c *Config) {
+		c.ReadHeaderTimeout = 50 * time.Millisecond
+		c.IdleTimeout = 80 * time.Millisecond
+	})
+	silent := ft.dial(t)
+	idle := ft.dial(t)
+	io.WriteString(idle, strings.ReplaceAll(push("", "x"), "{TOKEN}", ft.tok))
+	br := bufio.NewReader(idle)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("push: %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	for name, r := range map[string]io.Reader{"silent": silent, "idle": br} {
+		if b, err := io.ReadAll(r); err != nil || len(b) > 0 {
+			t.Fatalf("%s connection: read %q, %v; want a quiet close", name, b, err)
+		}
+	}
+	if n := ft.srv.front.handovers.Load(); n != 0 {
+		t.Fatalf("%d connections handed over, want the front to close them", n)
+	}
+}
+
+// An idle connection of a sender holds no goroutine: forty senders that
+// each pushed once and keep their connection.
+func TestPushFrontIdleConnectionsHoldNoGoroutine(t *testing.T) {
+	ft := newFrontTarget(t, false, nil)
+	const n = 40
+	before := runtime.NumGoroutine()
+	for range n {
+		c := ft.dial(t)
+		io.WriteString(c, strings.ReplaceAll(push("", "x"), "{TOKEN}", ft.tok))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("push: %v %v", resp, err)
+		}
+	}
+	// The goroutines that served the pushes end once each has re-armed its
+	// connection; wait for that rather than for time.
+	deadline := time.Now().Add(20 * time.Second)
+	for runtime.NumGoroutine()-before >= n/4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines more for %d idle sender connections", runtime.NumGoroutine()-before, n)
+		}
+		runtime.Gosched()
+	}
+}
+
+// A sender that pipelines more pushes than one read holds gets every
+// answer, in order: the front serves the whole ones and hands the
+// connection over with the part of the next one it read.
+func TestPushFrontPipelinedFlood(t *testing.T) {
+	ft := newFrontTarget(t, false, nil)
+	c := ft.dial(t)
+	const n = 400
+	var all bytes.Buffer
+	for i := range n {
+		all.WriteString(strings.ReplaceAll(push("X-MessageID: m"+strconv.Itoa(i)+"\r\n", strings.Repeat("y", 100)), "{TOKEN}", ft.tok))
+	}
+	go c.Write(all.Bytes())
+	br := bufio.NewReader(c)
+	for i := range n {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != 200 || resp.Header.Get(HeaderMessageID) != "m"+strconv.Itoa(i) {
+			t.Fatalf("answer %d: %s for %q", i, resp.Status, resp.Header.Get(HeaderMessageID))
+		}
+	}
+}
+
+// FuzzParsePush: whatever parsePush takes as a whole push, net/http reads
+// the same request from the same bytes: method, path, Host, headers,
+// length, body, Connection: close, and where the request ends.
+func FuzzParsePush(f *testing.F) {
+	tok := strings.Repeat("A", 27)
+	for _, s := range []string{
+		push("X-WindowsPhone-Target: toast\r\nX-NotificationClass: 2\r\n", frontToast),
+		push("x-messageid: a\r\nX-MessageID: b\r\nConnection: close\r\n", "zz"),
+		push("Authorization: Bearer abc.def\r\n", ""),
+		push("X-A: \t spaced \t\r\n", "1") + push("", "2"),
+		"POST /push/{TOKEN} HTTP/1.1\r\nHost: [::1]:80\r\nContent-Length: 0\r\n\r\n",
+		"POST /push/{TOKEN} HTTP/1.1\r\nHost: x\r\nContent-Length: 01\r\n\r\nx",
+	} {
+		f.Add([]byte(strings.ReplaceAll(s, "{TOKEN}", tok)))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, n, verdict := parsePush(b, DefaultMaxPayloadBytes)
+		if verdict != pushComplete {
+			return
+		}
+		br := bufio.NewReader(bytes.NewReader(b))
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			t.Fatalf("the front takes %q, net/http refuses it: %v", b, err)
+		}
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			t.Fatalf("net/http cannot read the body of %q: %v", b, err)
+		}
+		rest, _ := io.ReadAll(br)
+		switch {
+		case req.Method != http.MethodPost || req.URL.Path != r.path || req.URL.RawQuery != "" || req.Host != r.host:
+			t.Fatalf("net/http reads %s %s (host %q), the front %s (host %q)", req.Method, req.URL, req.Host, r.path, r.host)
+		case req.ContentLength != int64(r.length) || !bytes.Equal(body, r.body):
+			t.Fatalf("net/http reads a body of %d %q, the front %d %q", req.ContentLength, body, r.length, r.body)
+		case req.Close != r.close:
+			t.Fatalf("net/http reads Close %v, the front %v", req.Close, r.close)
+		case len(b)-len(rest) != n:
+			t.Fatalf("net/http's request ends at %d, the front's at %d", len(b)-len(rest), n)
+		case fmt.Sprint(req.Header) != fmt.Sprint(r.header):
+			t.Fatalf("net/http reads headers %v, the front %v", req.Header, r.header)
+		}
+	})
+}

@@ -1,0 +1,237 @@
+package server
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+)
+
+// The push front (pushfront.go) serves the common push itself: a whole
+// HTTP/1.1 request read at once, of the one shape below. Anything else, and
+// anything it is not sure of, goes to net/http as it arrived, so what a
+// sender sees never depends on which of the two answered.
+
+// frontMaxHead bounds a request head the front reads: net/http's limit
+// (Server.MaxHeaderBytes) plus its slack of 4,096 bytes, so that a larger
+// head reaches net/http and gets its 431.
+const frontMaxHead = 16<<10 + 4096
+
+// What parsePush makes of the bytes read.
+const (
+	pushIncomplete = iota // a start of a request: the rest has not arrived
+	pushOther             // not a request the front serves: net/http's
+	pushComplete          // a push, whole
+)
+
+// frontRequest is a push parsed by the front.
+type frontRequest struct {
+	path   string // PushPath and the token
+	host   string
+	header http.Header
+	length int    // Content-Length
+	body   []byte // within the bytes parsed
+	close  bool   // Connection: close
+}
+
+// parsePush parses the request at the start of b: a POST to PushPath and
+// a token, HTTP/1.1, a Host, a Content-Length of at most maxBody and the
+// body after the head, headers of valid names and values, no
+// Transfer-Encoding, Expect, Upgrade, or Connection other than
+// keep-alive or close. It returns the request and its length in b with
+// pushComplete; pushIncomplete when b holds a part of such a request (or
+// of any request); pushOther for anything else. The request's strings are
+// copies; its body is b's.
+func parsePush(b []byte, maxBody int) (frontRequest, int, int) {
+	var r frontRequest
+	end := bytes.Index(b, crlfcrlf)
+	if end < 0 {
+		if len(b) >= frontMaxHead || !couldBePush(b) {
+			return r, 0, pushOther
+		}
+		return r, 0, pushIncomplete
+	}
+	if end+4 > frontMaxHead {
+		return r, 0, pushOther
+	}
+	head := b[:end+2] // each line with its CRLF
+	line, rest, _ := bytes.Cut(head, crlf)
+	path, ok := pushRequestLine(line)
+	if !ok {
+		return r, 0, pushOther
+	}
+	r.path = path
+	r.length = -1
+	r.header = make(http.Header, 8)
+	hosts := 0
+	for len(rest) > 0 {
+		line, rest, _ = bytes.Cut(rest, crlf)
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || !validFieldName(line[:colon]) {
+			return r, 0, pushOther // also a folded line (it starts with a space)
+		}
+		value := trimOWS(line[colon+1:])
+		if !validFieldValue(value) {
+			return r, 0, pushOther
+		}
+		key := canonicalKey(line[:colon])
+		v := string(value)
+		switch key {
+		case "Host":
+			hosts++
+			if !validHost(v) {
+				return r, 0, pushOther
+			}
+			r.host = v
+			continue // net/http keeps it out of Header
+		case "Content-Length":
+			if r.length >= 0 {
+				return r, 0, pushOther
+			}
+			n, ok := contentLength(value, maxBody)
+			if !ok {
+				return r, 0, pushOther
+			}
+			r.length = n
+		case "Transfer-Encoding", "Expect", "Upgrade", "Te", "Trailer":
+			return r, 0, pushOther
+		case "Connection":
+			switch strings.ToLower(v) {
+			case "close":
+				r.close = true
+			case "keep-alive":
+			default:
+				return r, 0, pushOther
+			}
+		}
+		r.header[key] = append(r.header[key], v)
+	}
+	if hosts != 1 || r.length < 0 {
+		return r, 0, pushOther
+	}
+	n := end + 4 + r.length
+	if len(b) < n {
+		return r, 0, pushIncomplete
+	}
+	r.body = b[end+4 : n]
+	return r, n, pushComplete
+}
+
+var (
+	crlf     = []byte("\r\n")
+	crlfcrlf = []byte("\r\n\r\n")
+	pushHead = []byte("POST " + PushPath)
+	http11   = []byte(" HTTP/1.1")
+)
+
+// couldBePush reports whether b, a start of a request, may still become a
+// push the front serves.
+func couldBePush(b []byte) bool {
+	n := min(len(b), len(pushHead))
+	return bytes.Equal(b[:n], pushHead[:n])
+}
+
+// pushRequestLine checks "POST /push/<token> HTTP/1.1" and returns the path.
+func pushRequestLine(line []byte) (string, bool) {
+	if len(line) != len(pushHead)+tokenLen+len(http11) || !bytes.HasPrefix(line, pushHead) || !bytes.HasSuffix(line, http11) {
+		return "", false
+	}
+	path := line[len("POST ") : len(pushHead)+tokenLen]
+	if !isTokenChars(string(path[len(PushPath):])) {
+		return "", false
+	}
+	return string(path), true
+}
+
+// validFieldName: a token (RFC 9110, 5.1).
+func validFieldName(b []byte) bool {
+	for _, c := range b {
+		if !isTchar(c) {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+func isTchar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// validFieldValue: visible characters, spaces, tabs and obs-text, no
+// control characters (what net/http accepts).
+func validFieldValue(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// validHost: a host name or address and an optional port, in a stricter
+// alphabet than net/http's (anything else goes to net/http, which
+// decides).
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._:[]", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// contentLength parses a Content-Length of digits only, at most max.
+func contentLength(b []byte, max int) (int, bool) {
+	if len(b) == 0 || len(b) > 9 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n <= max
+}
+
+// frontKeys are the canonical forms of the header names senders use, so
+// that the usual ones cost no allocation.
+var frontKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Host", "Content-Length", "Content-Type", "Connection", "Authorization",
+		"User-Agent", "Accept", "Accept-Encoding", "Transfer-Encoding", "Expect", "Upgrade", "Te", "Trailer",
+		HeaderTarget, HeaderClass, HeaderMessageID, http.CanonicalHeaderKey(HeaderTarget),
+		http.CanonicalHeaderKey(HeaderClass), http.CanonicalHeaderKey(HeaderMessageID)} {
+		c := http.CanonicalHeaderKey(k)
+		m[k] = c
+		m[strings.ToLower(k)] = c
+		m[c] = c
+	}
+	return m
+}()
+
+// canonicalKey is net/http's canonical form of a header name.
+func canonicalKey(name []byte) string {
+	if k, ok := frontKeys[string(name)]; ok {
+		return k
+	}
+	return http.CanonicalHeaderKey(string(name))
+}
