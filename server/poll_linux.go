@@ -99,7 +99,7 @@ func (p *poller) rearm(s *pollReg) {
 	// newer connection once s has been unwatched (and epfd's to another
 	// file once the poller is closed).
 	if !p.closed && p.byFD[s.fd] == s {
-		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(s.fd), &ev)
+		_ = epollCtl(p.epfd, syscall.EPOLL_CTL_MOD, s.fd, &ev)
 	}
 }
 
@@ -124,7 +124,7 @@ func (p *poller) loop() {
 		// between a look that found none and the wait.
 		err := p.raw.Read(func(fd uintptr) bool {
 			var werr error
-			n, werr = syscall.EpollWait(int(fd), events, 0)
+			n, werr = epollPoll(fd, events)
 			if werr != nil {
 				n = 0 // EINTR: look again once readable
 			}
@@ -225,4 +225,23 @@ func rawIO(trap, fd uintptr, b []byte) (int, error) {
 		return -1, errno
 	}
 	return int(n), nil
+}
+
+// epollPoll returns the events ready now (epoll_pwait with no timeout: it
+// never blocks, so a raw system call; see rawIO).
+func epollPoll(epfd uintptr, events []syscall.EpollEvent) (int, error) {
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, epfd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+// epollCtl is syscall.EpollCtl as a raw system call (it never blocks).
+func epollCtl(epfd, op int, fd int32, ev *syscall.EpollEvent) error {
+	_, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }

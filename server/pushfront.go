@@ -76,10 +76,11 @@ func newPushFront(cfg *Config, ln net.Listener, h http.Handler, met *metrics) (*
 
 // frontConn is one connection while the front has it.
 type frontConn struct {
-	f    *pushFront
-	conn net.Conn
-	raw  syscall.RawConn
-	reg  pollReg
+	f      *pushFront
+	conn   net.Conn
+	remote string // conn.RemoteAddr(), the requests' RemoteAddr
+	raw    syscall.RawConn
+	reg    pollReg
 	// state: idle (watched), busy (a goroutine reads or serves), gone.
 	state atomic.Int32
 	// since: when it became idle (unix ns), for the sweeper; served: it
@@ -131,7 +132,7 @@ func (f *pushFront) add(c net.Conn) {
 		f.handOver(c, nil)
 		return
 	}
-	fc := &frontConn{f: f, conn: c, raw: raw, reg: pollReg{fd: int32(fd)}}
+	fc := &frontConn{f: f, conn: c, remote: c.RemoteAddr().String(), raw: raw, reg: pollReg{fd: int32(fd)}}
 	fc.reg.onReadable = fc.onReadable
 	fc.since.Store(time.Now().UnixNano())
 	f.mu.Lock()
@@ -238,7 +239,7 @@ func (c *frontConn) serve(fr *frontRequest) bool {
 		Method: http.MethodPost, URL: &url.URL{Path: fr.path}, RequestURI: fr.path,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: fr.header, Host: fr.host,
 		ContentLength: int64(fr.length), Body: io.NopCloser(bytes.NewReader(fr.body)),
-		RemoteAddr: c.conn.RemoteAddr().String(), Close: fr.close,
+		RemoteAddr: c.remote, Close: fr.close,
 	}
 	w := frontWriters.Get().(*frontWriter)
 	defer w.release()
