@@ -422,12 +422,7 @@ func (c *prefixConn) SyscallConn() (syscall.RawConn, error) {
 }
 
 // CloseWrite half-closes the connection (see headerTimeoutConn).
-func (c *prefixConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
-}
+func (c *prefixConn) CloseWrite() error { return closeWrite(c.Conn) }
 
 // frontWriter is the http.ResponseWriter of a push the front serves.
 type frontWriter struct {

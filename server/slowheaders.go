@@ -151,8 +151,11 @@ func (c *headerTimeoutConn) SyscallConn() (syscall.RawConn, error) {
 // CloseWrite half-closes the connection, as net/http does before it closes
 // a connection whose request it refused (so the client reads the answer and
 // then the end, not a reset).
-func (c *headerTimeoutConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+func (c *headerTimeoutConn) CloseWrite() error { return closeWrite(c.Conn) }
+
+// closeWrite half-closes c if it can.
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return nil
