@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -243,7 +244,9 @@ func (c *frontConn) serve(fr *frontRequest) bool {
 	}
 	w := frontWriters.Get().(*frontWriter)
 	defer w.release()
-	c.f.h.ServeHTTP(w, r)
+	if !c.f.handle(w, r) {
+		return false
+	}
 	c.f.mu.Lock()
 	closing := c.f.closed
 	c.f.mu.Unlock()
@@ -261,6 +264,21 @@ func (c *frontConn) serve(fr *frontRequest) bool {
 		c.conn.SetWriteDeadline(time.Time{})
 	}
 	return keep
+}
+
+// handle runs the handler as net/http does: a panic is logged and ends
+// the connection without an answer, never the server.
+func (f *pushFront) handle(w http.ResponseWriter, r *http.Request) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			buf := make([]byte, 16<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			f.log.Error("panic serving a push", "remote", r.RemoteAddr, "panic", v, "stack", string(buf))
+			ok = false
+		}
+	}()
+	f.h.ServeHTTP(w, r)
+	return true
 }
 
 // handOver gives c to net/http, which reads read first.
