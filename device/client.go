@@ -1,7 +1,6 @@
 package device
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -272,8 +272,12 @@ func (d *Device) SetPowerLevel(ctx context.Context, p PowerLevel) error {
 // last status change among them) are still delivered, and Close waits for
 // them, except when a handler calls it: then Close returns without waiting
 // for the event goroutine (it is the caller's), which ends once the handler
-// has returned and the events queued before Close have run. Calls after
-// the first return nil at once.
+// has returned and the events queued before Close have run. Close cannot
+// tell this device's handlers from another device's (it keeps no goroutine
+// identity per event: a fleet delivers thousands a second), so the same
+// holds when a handler of another device calls Close while one of this
+// device's handlers runs: Close returns without waiting for that handler
+// and the events queued after it. Calls after the first return nil at once.
 func (d *Device) Close() error {
 	d.mu.Lock()
 	if d.closed {
@@ -289,7 +293,7 @@ func (d *Device) Close() error {
 	}
 	d.wg.Wait()
 	d.events.close()
-	if !d.events.onEventGoroutine() {
+	if !d.events.mayBeOnEventGoroutine() {
 		d.events.wait()
 	}
 	err := d.save()
@@ -832,12 +836,12 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 
 // eventQueue runs functions one at a time, in order, on one goroutine.
 type eventQueue struct {
-	mu      sync.Mutex
-	q       []func()
-	running bool   // a goroutine is draining q
-	runner  uint64 // the id of that goroutine, 0 when none
-	closed  bool
-	wg      sync.WaitGroup // the draining goroutine
+	mu        sync.Mutex
+	q         []func()
+	running   bool // a goroutine is draining q
+	inHandler bool // that goroutine is running one of the functions
+	closed    bool
+	wg        sync.WaitGroup // the draining goroutine
 }
 
 func newEventQueue() *eventQueue { return &eventQueue{} }
@@ -868,26 +872,50 @@ func (e *eventQueue) close() {
 
 func (e *eventQueue) wait() { e.wg.Wait() }
 
-// onEventGoroutine reports whether the caller is the goroutine running the
-// events (a handler): waiting for the queue there would wait for itself.
-func (e *eventQueue) onEventGoroutine() bool {
+// mayBeOnEventGoroutine reports whether the caller may be the goroutine
+// running this queue's events (a handler), where waiting for the queue
+// would wait for itself. It is true when one of the queue's functions is
+// running and the caller runs on an event goroutine (its stack starts in
+// run): this queue's, or another device's, which it cannot tell apart.
+// Nothing is recorded per event to answer it (a fleet delivers thousands
+// of events a second); the caller's stack is walked here, on the rare path.
+func (e *eventQueue) mayBeOnEventGoroutine() bool {
 	e.mu.Lock()
-	runner := e.runner
+	busy := e.inHandler
 	e.mu.Unlock()
-	return runner != 0 && runner == goroutineID()
+	return busy && onAnEventGoroutine()
+}
+
+// runEntry is the entry address of eventQueue.run, the function every
+// event goroutine starts in.
+var runEntry = reflect.ValueOf((*eventQueue).run).Pointer()
+
+// onAnEventGoroutine reports whether the caller runs on the goroutine of
+// some device's event queue: whether eventQueue.run is on its stack.
+func onAnEventGoroutine() bool {
+	var pcs [64]uintptr
+	for skip := 2; ; skip += len(pcs) {
+		n := runtime.Callers(skip, pcs[:])
+		for _, pc := range pcs[:n] {
+			// pc is a return address: pc-1 is in the calling function
+			// (the outermost one when calls were inlined into it).
+			if f := runtime.FuncForPC(pc - 1); f != nil && f.Entry() == runEntry {
+				return true
+			}
+		}
+		if n < len(pcs) {
+			return false
+		}
+	}
 }
 
 func (e *eventQueue) run() {
 	defer e.wg.Done()
-	id := goroutineID()
-	e.mu.Lock()
-	e.runner = id
-	e.mu.Unlock()
 	for {
 		e.mu.Lock()
 		if len(e.q) == 0 {
 			e.running = false
-			e.runner = 0
+			e.inHandler = false
 			e.q = nil // an idle device keeps no backing array
 			e.mu.Unlock()
 			return
@@ -895,21 +923,8 @@ func (e *eventQueue) run() {
 		f := e.q[0]
 		e.q[0] = nil
 		e.q = e.q[1:]
+		e.inHandler = true
 		e.mu.Unlock()
 		f()
 	}
-}
-
-// goroutineID returns the calling goroutine's id, read from the first line
-// of its stack trace ("goroutine 42 [running]:"). Only Close needs it, to
-// tell a handler calling it from any other caller.
-func goroutineID() uint64 {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	b, _ = bytes.CutPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i > 0 {
-		b = b[:i]
-	}
-	id, _ := strconv.ParseUint(string(b), 10, 64)
-	return id
 }
