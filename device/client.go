@@ -228,12 +228,6 @@ func (d *Device) SetAppState(app string, s AppState) {
 	d.mu.Unlock()
 }
 
-func (d *Device) appState(app string) AppState {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.apps[app]
-}
-
 // PowerLevel returns the reported power level.
 func (d *Device) PowerLevel() PowerLevel {
 	d.mu.Lock()
@@ -778,6 +772,7 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 	d.mu.Lock()
 	fresh := d.seen.add(f.NID)
 	ch := d.channels[f.App]
+	app := d.apps[f.App]
 	var domains []string
 	var ev ChannelEvents
 	if ch != nil {
@@ -799,7 +794,7 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 			d.raiseFor(ch, &ChannelError{Type: PayloadFormatError, App: f.App, Message: err.Error()})
 			return
 		}
-		if d.appState(f.App).Foreground {
+		if app.Foreground {
 			if h.AppToast != nil {
 				h.AppToast(m, t)
 			}
@@ -819,7 +814,7 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 			h.Tile(m, t, domains)
 		}
 	case "raw":
-		if d.appState(f.App).Running {
+		if app.Running {
 			if h.Raw != nil {
 				h.Raw(m, f.Payload)
 			}

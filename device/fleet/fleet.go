@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -532,9 +531,7 @@ const recentIDs = 128
 // seenBefore reports whether the app saw id among the device's last
 // recentIDs notifications, and remembers it.
 func (m *member) seenBefore(id string) bool {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	sum := h.Sum64()
+	sum := fnv64a(id)
 	if m.recent == nil {
 		m.recent = make([]uint64, recentIDs)
 	}
@@ -546,6 +543,18 @@ func (m *member) seenBefore(id string) bool {
 	m.recent[m.next] = sum
 	m.next = (m.next + 1) % recentIDs
 	return false
+}
+
+// fnv64a is the 64-bit FNV-1a hash of s (hash/fnv's New64a, without its
+// allocations: it runs for every notification).
+func fnv64a(s string) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= prime
+	}
+	return h
 }
 
 func (f *Fleet) countError(kind string, err error) {
