@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -242,6 +243,47 @@ func (c *conn) writeFailedLocked(err error) {
 // write, looking for the server's close frame.
 const closeReasonGrace = time.Second
 
+// readBufs are the buffers readFrame reads messages into, shared by every
+// connection of the process: a frame is decoded (its strings and payload
+// copied out) before its buffer goes back, so a connection holds none
+// between messages, and a message costs no allocation of its own.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooledRead is the largest buffer readBufs keeps.
+const maxPooledRead = 4 << 10
+
+// readFrame reads the next message and decodes it: readErr is a failed
+// read (ReadMessage's error), decodeErr a message that is not a frame.
+func (c *conn) readFrame() (f *wire.Frame, readErr, decodeErr error) {
+	_, r, err := c.ws.NextReader()
+	if err != nil {
+		return nil, err, nil
+	}
+	bp := readBufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // room for more
+		}
+		var n int
+		n, err = r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			break
+		}
+	}
+	if err == io.EOF {
+		f, decodeErr = wire.Decode(b)
+	} else {
+		readErr = err
+	}
+	if cap(b) <= maxPooledRead {
+		*bp = b
+		readBufs.Put(bp)
+	}
+	return f, readErr, decodeErr
+}
+
 func (c *conn) readLoop() {
 	deadline := func() {
 		c.mu.Lock()
@@ -262,7 +304,11 @@ func (c *conn) readLoop() {
 		return nil
 	})
 	for {
-		_, b, err := c.ws.ReadMessage()
+		f, err, bad := c.readFrame()
+		if bad != nil {
+			c.fail(bad)
+			return
+		}
 		if err != nil {
 			c.mu.Lock()
 			werr := c.writeErr
@@ -276,11 +322,6 @@ func (c *conn) readLoop() {
 			return
 		}
 		deadline()
-		f, err := wire.Decode(b)
-		if err != nil {
-			c.fail(err)
-			return
-		}
 		switch f.Type {
 		case wire.TypeNotify:
 			if !c.d.isOnline() {
