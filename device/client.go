@@ -62,6 +62,19 @@ type Config struct {
 	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// TLSConfig is used for https:// servers; nil means the system's roots.
 	TLSConfig *tls.Config
+	// PromptHandlers promises that every handler returns promptly and
+	// never waits for the device: none calls a method that waits for the
+	// server or for the connection to end (Open, the Bind and Unbind
+	// methods, Channel.Close, SetPowerLevel, SetOnline(false), Close) or
+	// blocks for long. A notification that arrives while no event runs is
+	// then handled on the connection's reader goroutine, which reads
+	// nothing more until its handlers (and the events queued meanwhile)
+	// have returned, instead of on a goroutine started for it: a fleet of
+	// thousands of devices saves a goroutine's start and a thread's
+	// wake-up per notification. Events still run one at a time, in order,
+	// and a notification is still acknowledged once its handler returned.
+	// A handler that breaks the promise deadlocks its device.
+	PromptHandlers bool
 }
 
 // Errors returned by Device and Channel methods; test with errors.Is.
@@ -856,6 +869,22 @@ func (e *eventQueue) push(f func()) {
 		e.wg.Add(1)
 		go e.run()
 	}
+}
+
+// claim makes the caller the queue's runner when the queue is idle (no
+// goroutine runs it, nothing waits in it) and open: the caller runs its
+// event itself, then calls run, which runs what was queued meanwhile and
+// gives the queue up. It reports false when the event must be pushed.
+func (e *eventQueue) claim() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed || e.running || len(e.q) > 0 {
+		return false
+	}
+	e.running = true
+	e.inHandler = true
+	e.wg.Add(1)
+	return true
 }
 
 // close refuses further events; wait then waits for those queued.

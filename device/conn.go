@@ -19,7 +19,8 @@ var errConnClosed = errors.New("device: connection closed")
 // waiting requests and notifications to the event queue, and a writer,
 // running only while something waits to be sent, that sends requests and
 // coalesced acks in order: a goroutine of its own, or the event goroutine
-// when it acknowledges a notification (ack). An idle connection holds one
+// when it acknowledges a notification (ack; the reader itself when it
+// handles the notification, with Config.PromptHandlers). An idle connection holds one
 // goroutine (a fleet runs thousands of devices).
 type conn struct {
 	d  *Device
@@ -331,6 +332,14 @@ func (c *conn) readLoop() {
 				continue
 			}
 			received := c.d.clk.Now()
+			if c.d.cfg.PromptHandlers && c.d.events.claim() {
+				// Handled here, without a goroutine of its own
+				// (Config.PromptHandlers).
+				c.d.deliver(f, received)
+				c.ack(f.NID)
+				c.d.events.run()
+				continue
+			}
 			c.d.events.push(func() {
 				c.d.deliver(f, received)
 				c.ack(f.NID)

@@ -99,3 +99,34 @@ func TestCloseFromAnotherDevicesHandler(t *testing.T) {
 	close(releaseB)
 	b.events.wait()
 }
+
+// TestClaimKeepsTheOrder: claim makes the caller the runner of an idle
+// queue only; events pushed while it runs its own wait for it and run, in
+// order, on the caller when it calls run, which gives the queue up. A
+// closed queue or one with a runner cannot be claimed.
+func TestClaimKeepsTheOrder(t *testing.T) {
+	e := newEventQueue()
+	if !e.claim() {
+		t.Fatal("an idle queue cannot be claimed")
+	}
+	var order []int
+	e.push(func() { order = append(order, 2) }) // queued behind the claimer, no goroutine started
+	e.push(func() { order = append(order, 3) })
+	if e.claim() {
+		t.Fatal("a claimed queue was claimed again")
+	}
+	order = append(order, 1) // the claimer's own event
+	e.run()
+	if len(order) != 3 || order[0] != 1 || order[1] != 2 || order[2] != 3 {
+		t.Fatalf("events ran in the order %v, want [1 2 3]", order)
+	}
+	if !e.claim() {
+		t.Fatal("the queue given up by run cannot be claimed")
+	}
+	e.run()
+	e.close()
+	if e.claim() {
+		t.Fatal("a closed queue was claimed")
+	}
+	e.wait()
+}

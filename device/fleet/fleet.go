@@ -76,7 +76,10 @@ type Config struct {
 	// handoff_secret does in the emulator; an app not in it sends none.
 	HandoffSecrets map[string]string
 	// OnChannel is called (from many goroutines) for every Channel URI as
-	// soon as it exists, and again when it changes.
+	// soon as it exists, and again when it changes. It must return
+	// promptly and not wait for the fleet: a change is reported from the
+	// device's handler, which runs on its connection's reader
+	// (device.Config.PromptHandlers).
 	OnChannel func(Channel)
 	// Seed makes the choice of opted-out, airplane and low-power devices
 	// repeatable; two fleets with the same seed choose the same devices.
@@ -330,6 +333,10 @@ func (m *member) startDevice() error {
 		Server: m.server, Servers: f.cfg.Servers, StateDir: dir, Client: "openmpns-fleet", Logger: f.log, Clock: f.clk,
 		MinBackoff: f.cfg.MinBackoff, MaxBackoff: f.cfg.MaxBackoff,
 		HandshakeTimeout: 30 * time.Second, BufferSize: 512, NetDial: f.netDial(m.idx),
+		// The handlers below count and hand off in the background: they
+		// never wait for the device, so a notification is handled on the
+		// reader, with no goroutine started for it.
+		PromptHandlers: true,
 		// The fleet watches the device and plays its shell; each app
 		// listens on its own channel (register).
 		Handlers: device.Handlers{
