@@ -32,8 +32,11 @@ type conn struct {
 	pending map[uint64]chan *wire.Frame
 	outbox  []*wire.Frame
 	acks    []string
-	closed  bool
-	err     error
+	// spareAcks is an emptied acks array the writer takes for the next
+	// acks (no allocation per ack).
+	spareAcks []string
+	closed    bool
+	err       error
 	// writeErr is the writer's failure, kept while the reader looks for
 	// the close frame that says why (see writeLoop).
 	writeErr error
@@ -185,8 +188,12 @@ func (c *conn) ack(nid string) {
 // (or the connection is closed, or a write failed).
 func (c *conn) writeLoop() {
 	var frames []*wire.Frame
+	var spare []string // the acks array just sent, emptied
 	for {
 		c.mu.Lock()
+		if spare != nil {
+			c.spareAcks = spare
+		}
 		if c.closed || (len(c.outbox) == 0 && len(c.acks) == 0) {
 			c.writing = false
 			c.mu.Unlock()
@@ -194,29 +201,71 @@ func (c *conn) writeLoop() {
 		}
 		frames, c.outbox = c.outbox, frames[:0]
 		acks := c.acks
-		c.acks = nil
+		c.acks, c.spareAcks = c.spareAcks, nil
 		c.mu.Unlock()
-		for len(acks) > 0 {
-			n := min(len(acks), wire.MaxAckIDs)
-			frames = append(frames, &wire.Frame{Type: wire.TypeAck, NIDs: acks[:n]})
-			acks = acks[n:]
-		}
-		for _, f := range frames {
-			b, err := wire.Encode(f)
-			if err == nil {
-				c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				err = c.ws.WriteMessage(websocket.TextMessage, b)
-			}
-			if err != nil {
-				c.mu.Lock()
-				c.writing = false
-				c.writeFailedLocked(err) // in the same hold: no new writer starts
-				c.mu.Unlock()
-				return
-			}
+		err := c.writeFrames(frames, acks)
+		if err != nil {
+			c.mu.Lock()
+			c.writing = false
+			c.writeFailedLocked(err) // in the same hold: no new writer starts
+			c.mu.Unlock()
+			return
 		}
 		clear(frames)
+		clear(acks)
+		spare = nil
+		if cap(acks) <= maxSpareAcks {
+			spare = acks[:0]
+		}
 	}
+}
+
+// maxSpareAcks is the largest acks array writeLoop hands back for reuse:
+// an idle connection keeps no large one.
+const maxSpareAcks = 16
+
+// encodeBufs are the buffers acks are encoded into, shared by every
+// connection of the process (a device acks every notification).
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// writeFrames writes frames, then acks in frames of at most MaxAckIDs.
+func (c *conn) writeFrames(frames []*wire.Frame, acks []string) error {
+	for _, f := range frames {
+		b, err := wire.Encode(f)
+		if err == nil {
+			err = c.write(b)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for len(acks) > 0 {
+		n := min(len(acks), wire.MaxAckIDs)
+		bp := encodeBufs.Get().(*[]byte)
+		b, ok := wire.AppendAck((*bp)[:0], acks[:n])
+		var err error
+		if !ok { // ids only encoding/json writes
+			b, err = wire.Encode(&wire.Frame{Type: wire.TypeAck, NIDs: acks[:n]})
+		}
+		if err == nil {
+			err = c.write(b)
+		}
+		if ok && cap(b) <= maxPooledRead {
+			*bp = b
+			encodeBufs.Put(bp)
+		}
+		if err != nil {
+			return err
+		}
+		acks = acks[n:]
+	}
+	return nil
+}
+
+// write sends one text message.
+func (c *conn) write(b []byte) error {
+	c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return c.ws.WriteMessage(websocket.TextMessage, b)
 }
 
 // writeFailed records a failed write (a frame or a pong). The server may
