@@ -20,8 +20,8 @@ var errConnClosed = errors.New("device: connection closed")
 // running only while something waits to be sent, that sends requests and
 // coalesced acks in order: a goroutine of its own, or the event goroutine
 // when it acknowledges a notification (ack; the reader itself when it
-// handles the notification, with Config.PromptHandlers). An idle connection holds one
-// goroutine (a fleet runs thousands of devices).
+// handled the notification, with Config.PromptHandlers). An idle connection
+// holds one goroutine (a fleet runs thousands of devices).
 type conn struct {
 	d  *Device
 	ws *websocket.Conn
@@ -162,7 +162,8 @@ func (e *serverError) Error() string {
 }
 
 // ack sends an acknowledgement of nid, coalesced with those waiting. It
-// is called on the event goroutine, after the handler: when no writer runs,
+// is called on the event goroutine (or the reader, with
+// Config.PromptHandlers), after the handler: when no writer runs,
 // that goroutine writes (what waits, until nothing does) rather than start
 // a writer goroutine, which would cost a goroutine's start and a thread's
 // wake-up per notification. Events queued meanwhile wait for the write.
@@ -244,14 +245,15 @@ func (c *conn) writeFrames(frames []*wire.Frame, acks []string) error {
 		bp := encodeBufs.Get().(*[]byte)
 		b, ok := wire.AppendAck((*bp)[:0], acks[:n])
 		var err error
-		if !ok { // ids only encoding/json writes
+		if ok {
+			*bp = b
+		} else { // ids only encoding/json writes
 			b, err = wire.Encode(&wire.Frame{Type: wire.TypeAck, NIDs: acks[:n]})
 		}
 		if err == nil {
 			err = c.write(b)
 		}
-		if ok && cap(b) <= maxPooledRead {
-			*bp = b
+		if cap(*bp) <= maxPooledRead {
 			encodeBufs.Put(bp)
 		}
 		if err != nil {
