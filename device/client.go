@@ -910,24 +910,30 @@ func (e *eventQueue) mayBeOnEventGoroutine() bool {
 	return busy && onAnEventGoroutine()
 }
 
-// runEntry is the entry address of eventQueue.run, the function every
-// event goroutine starts in.
-var runEntry = reflect.ValueOf((*eventQueue).run).Pointer()
+// runName is the name of eventQueue.run, the function every event
+// goroutine starts in.
+var runName = runtime.FuncForPC(reflect.ValueOf((*eventQueue).run).Pointer()).Name()
 
 // onAnEventGoroutine reports whether the caller runs on the goroutine of
-// some device's event queue: whether eventQueue.run is on its stack.
+// some device's event queue: whether eventQueue.run is on its stack (as a
+// frame of its own or inlined into the goroutine's first function).
 func onAnEventGoroutine() bool {
-	var pcs [64]uintptr
-	for skip := 2; ; skip += len(pcs) {
-		n := runtime.Callers(skip, pcs[:])
-		for _, pc := range pcs[:n] {
-			// pc is a return address: pc-1 is in the calling function
-			// (the outermost one when calls were inlined into it).
-			if f := runtime.FuncForPC(pc - 1); f != nil && f.Entry() == runEntry {
-				return true
-			}
-		}
+	pcs := make([]uintptr, 64)
+	for {
+		n := runtime.Callers(2, pcs)
 		if n < len(pcs) {
+			pcs = pcs[:n]
+			break
+		}
+		pcs = make([]uintptr, 2*len(pcs))
+	}
+	frames := runtime.CallersFrames(pcs)
+	for {
+		f, more := frames.Next()
+		if f.Function == runName {
+			return true
+		}
+		if !more {
 			return false
 		}
 	}
