@@ -1,7 +1,6 @@
 package device
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -62,6 +62,19 @@ type Config struct {
 	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// TLSConfig is used for https:// servers; nil means the system's roots.
 	TLSConfig *tls.Config
+	// PromptHandlers promises that every handler returns promptly and
+	// never waits for the device: none calls a method that waits for the
+	// server or for the connection to end (Open, the Bind and Unbind
+	// methods, Channel.Close, SetPowerLevel, SetOnline(false), Close) or
+	// blocks for long. A notification that arrives while no event runs is
+	// then handled on the connection's reader goroutine, which reads
+	// nothing more until its handlers (and the events queued meanwhile)
+	// have returned, instead of on a goroutine started for it: a fleet of
+	// thousands of devices saves a goroutine's start and a thread's
+	// wake-up per notification. Events still run one at a time, in order,
+	// and a notification is still acknowledged once its handler returned.
+	// A handler that breaks the promise deadlocks its device.
+	PromptHandlers bool
 }
 
 // Errors returned by Device and Channel methods; test with errors.Is.
@@ -228,12 +241,6 @@ func (d *Device) SetAppState(app string, s AppState) {
 	d.mu.Unlock()
 }
 
-func (d *Device) appState(app string) AppState {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.apps[app]
-}
-
 // PowerLevel returns the reported power level.
 func (d *Device) PowerLevel() PowerLevel {
 	d.mu.Lock()
@@ -272,8 +279,12 @@ func (d *Device) SetPowerLevel(ctx context.Context, p PowerLevel) error {
 // last status change among them) are still delivered, and Close waits for
 // them, except when a handler calls it: then Close returns without waiting
 // for the event goroutine (it is the caller's), which ends once the handler
-// has returned and the events queued before Close have run. Calls after
-// the first return nil at once.
+// has returned and the events queued before Close have run. Close cannot
+// tell this device's handlers from another device's (it keeps no goroutine
+// identity per event: a fleet delivers thousands a second), so the same
+// holds when a handler of another device calls Close while one of this
+// device's handlers runs: Close returns without waiting for that handler
+// and the events queued after it. Calls after the first return nil at once.
 func (d *Device) Close() error {
 	d.mu.Lock()
 	if d.closed {
@@ -289,7 +300,7 @@ func (d *Device) Close() error {
 	}
 	d.wg.Wait()
 	d.events.close()
-	if !d.events.onEventGoroutine() {
+	if !d.events.mayBeOnEventGoroutine() {
 		d.events.wait()
 	}
 	err := d.save()
@@ -774,6 +785,7 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 	d.mu.Lock()
 	fresh := d.seen.add(f.NID)
 	ch := d.channels[f.App]
+	app := d.apps[f.App]
 	var domains []string
 	var ev ChannelEvents
 	if ch != nil {
@@ -795,7 +807,7 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 			d.raiseFor(ch, &ChannelError{Type: PayloadFormatError, App: f.App, Message: err.Error()})
 			return
 		}
-		if d.appState(f.App).Foreground {
+		if app.Foreground {
 			if h.AppToast != nil {
 				h.AppToast(m, t)
 			}
@@ -815,7 +827,7 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 			h.Tile(m, t, domains)
 		}
 	case "raw":
-		if d.appState(f.App).Running {
+		if app.Running {
 			if h.Raw != nil {
 				h.Raw(m, f.Payload)
 			}
@@ -832,12 +844,12 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 
 // eventQueue runs functions one at a time, in order, on one goroutine.
 type eventQueue struct {
-	mu      sync.Mutex
-	q       []func()
-	running bool   // a goroutine is draining q
-	runner  uint64 // the id of that goroutine, 0 when none
-	closed  bool
-	wg      sync.WaitGroup // the draining goroutine
+	mu        sync.Mutex
+	q         []func()
+	running   bool // a goroutine is draining q
+	inHandler bool // that goroutine is running one of the functions
+	closed    bool
+	wg        sync.WaitGroup // the draining goroutine
 }
 
 func newEventQueue() *eventQueue { return &eventQueue{} }
@@ -859,6 +871,22 @@ func (e *eventQueue) push(f func()) {
 	}
 }
 
+// claim makes the caller the queue's runner when the queue is idle (no
+// goroutine runs it, nothing waits in it) and open: the caller runs its
+// event itself, then calls run, which runs what was queued meanwhile and
+// gives the queue up. It reports false when the event must be pushed.
+func (e *eventQueue) claim() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed || e.running || len(e.q) > 0 {
+		return false
+	}
+	e.running = true
+	e.inHandler = true
+	e.wg.Add(1)
+	return true
+}
+
 // close refuses further events; wait then waits for those queued.
 func (e *eventQueue) close() {
 	e.mu.Lock()
@@ -868,26 +896,56 @@ func (e *eventQueue) close() {
 
 func (e *eventQueue) wait() { e.wg.Wait() }
 
-// onEventGoroutine reports whether the caller is the goroutine running the
-// events (a handler): waiting for the queue there would wait for itself.
-func (e *eventQueue) onEventGoroutine() bool {
+// mayBeOnEventGoroutine reports whether the caller may be the goroutine
+// running this queue's events (a handler), where waiting for the queue
+// would wait for itself. It is true when one of the queue's functions is
+// running and the caller runs on an event goroutine (its stack starts in
+// run): this queue's, or another device's, which it cannot tell apart.
+// Nothing is recorded per event to answer it (a fleet delivers thousands
+// of events a second); the caller's stack is walked here, on the rare path.
+func (e *eventQueue) mayBeOnEventGoroutine() bool {
 	e.mu.Lock()
-	runner := e.runner
+	busy := e.inHandler
 	e.mu.Unlock()
-	return runner != 0 && runner == goroutineID()
+	return busy && onAnEventGoroutine()
+}
+
+// runName is the name of eventQueue.run, the function every event
+// goroutine starts in.
+var runName = runtime.FuncForPC(reflect.ValueOf((*eventQueue).run).Pointer()).Name()
+
+// onAnEventGoroutine reports whether the caller runs on the goroutine of
+// some device's event queue: whether eventQueue.run is on its stack (as a
+// frame of its own or inlined into the goroutine's first function).
+func onAnEventGoroutine() bool {
+	pcs := make([]uintptr, 64)
+	for {
+		n := runtime.Callers(2, pcs)
+		if n < len(pcs) {
+			pcs = pcs[:n]
+			break
+		}
+		pcs = make([]uintptr, 2*len(pcs))
+	}
+	frames := runtime.CallersFrames(pcs)
+	for {
+		f, more := frames.Next()
+		if f.Function == runName {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 func (e *eventQueue) run() {
 	defer e.wg.Done()
-	id := goroutineID()
-	e.mu.Lock()
-	e.runner = id
-	e.mu.Unlock()
 	for {
 		e.mu.Lock()
 		if len(e.q) == 0 {
 			e.running = false
-			e.runner = 0
+			e.inHandler = false
 			e.q = nil // an idle device keeps no backing array
 			e.mu.Unlock()
 			return
@@ -895,21 +953,8 @@ func (e *eventQueue) run() {
 		f := e.q[0]
 		e.q[0] = nil
 		e.q = e.q[1:]
+		e.inHandler = true
 		e.mu.Unlock()
 		f()
 	}
-}
-
-// goroutineID returns the calling goroutine's id, read from the first line
-// of its stack trace ("goroutine 42 [running]:"). Only Close needs it, to
-// tell a handler calling it from any other caller.
-func goroutineID() uint64 {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	b, _ = bytes.CutPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i > 0 {
-		b = b[:i]
-	}
-	id, _ := strconv.ParseUint(string(b), 10, 64)
-	return id
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -18,8 +19,9 @@ var errConnClosed = errors.New("device: connection closed")
 // waiting requests and notifications to the event queue, and a writer,
 // running only while something waits to be sent, that sends requests and
 // coalesced acks in order: a goroutine of its own, or the event goroutine
-// when it acknowledges a notification (ack). An idle connection holds one
-// goroutine (a fleet runs thousands of devices).
+// when it acknowledges a notification (ack; the reader itself when it
+// handled the notification, with Config.PromptHandlers). An idle connection
+// holds one goroutine (a fleet runs thousands of devices).
 type conn struct {
 	d  *Device
 	ws *websocket.Conn
@@ -30,8 +32,11 @@ type conn struct {
 	pending map[uint64]chan *wire.Frame
 	outbox  []*wire.Frame
 	acks    []string
-	closed  bool
-	err     error
+	// spareAcks is an emptied acks array the writer takes for the next
+	// acks (no allocation per ack).
+	spareAcks []string
+	closed    bool
+	err       error
 	// writeErr is the writer's failure, kept while the reader looks for
 	// the close frame that says why (see writeLoop).
 	writeErr error
@@ -157,7 +162,8 @@ func (e *serverError) Error() string {
 }
 
 // ack sends an acknowledgement of nid, coalesced with those waiting. It
-// is called on the event goroutine, after the handler: when no writer runs,
+// is called on the event goroutine (or the reader, with
+// Config.PromptHandlers), after the handler: when no writer runs,
 // that goroutine writes (what waits, until nothing does) rather than start
 // a writer goroutine, which would cost a goroutine's start and a thread's
 // wake-up per notification. Events queued meanwhile wait for the write.
@@ -183,8 +189,12 @@ func (c *conn) ack(nid string) {
 // (or the connection is closed, or a write failed).
 func (c *conn) writeLoop() {
 	var frames []*wire.Frame
+	var spare []string // the acks array just sent, emptied
 	for {
 		c.mu.Lock()
+		if spare != nil {
+			c.spareAcks = spare
+		}
 		if c.closed || (len(c.outbox) == 0 && len(c.acks) == 0) {
 			c.writing = false
 			c.mu.Unlock()
@@ -192,29 +202,72 @@ func (c *conn) writeLoop() {
 		}
 		frames, c.outbox = c.outbox, frames[:0]
 		acks := c.acks
-		c.acks = nil
+		c.acks, c.spareAcks = c.spareAcks, nil
 		c.mu.Unlock()
-		for len(acks) > 0 {
-			n := min(len(acks), wire.MaxAckIDs)
-			frames = append(frames, &wire.Frame{Type: wire.TypeAck, NIDs: acks[:n]})
-			acks = acks[n:]
-		}
-		for _, f := range frames {
-			b, err := wire.Encode(f)
-			if err == nil {
-				c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				err = c.ws.WriteMessage(websocket.TextMessage, b)
-			}
-			if err != nil {
-				c.mu.Lock()
-				c.writing = false
-				c.writeFailedLocked(err) // in the same hold: no new writer starts
-				c.mu.Unlock()
-				return
-			}
+		err := c.writeFrames(frames, acks)
+		if err != nil {
+			c.mu.Lock()
+			c.writing = false
+			c.writeFailedLocked(err) // in the same hold: no new writer starts
+			c.mu.Unlock()
+			return
 		}
 		clear(frames)
+		clear(acks)
+		spare = nil
+		if cap(acks) <= maxSpareAcks {
+			spare = acks[:0]
+		}
 	}
+}
+
+// maxSpareAcks is the largest acks array writeLoop hands back for reuse:
+// an idle connection keeps no large one.
+const maxSpareAcks = 16
+
+// encodeBufs are the buffers acks are encoded into, shared by every
+// connection of the process (a device acks every notification).
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// writeFrames writes frames, then acks in frames of at most MaxAckIDs.
+func (c *conn) writeFrames(frames []*wire.Frame, acks []string) error {
+	for _, f := range frames {
+		b, err := wire.Encode(f)
+		if err == nil {
+			err = c.write(b)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for len(acks) > 0 {
+		n := min(len(acks), wire.MaxAckIDs)
+		bp := encodeBufs.Get().(*[]byte)
+		b, ok := wire.AppendAck((*bp)[:0], acks[:n])
+		var err error
+		if ok {
+			*bp = b
+		} else { // ids only encoding/json writes
+			b, err = wire.Encode(&wire.Frame{Type: wire.TypeAck, NIDs: acks[:n]})
+		}
+		if err == nil {
+			err = c.write(b)
+		}
+		if cap(*bp) <= maxPooledRead {
+			encodeBufs.Put(bp)
+		}
+		if err != nil {
+			return err
+		}
+		acks = acks[n:]
+	}
+	return nil
+}
+
+// write sends one text message.
+func (c *conn) write(b []byte) error {
+	c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return c.ws.WriteMessage(websocket.TextMessage, b)
 }
 
 // writeFailed records a failed write (a frame or a pong). The server may
@@ -242,6 +295,47 @@ func (c *conn) writeFailedLocked(err error) {
 // write, looking for the server's close frame.
 const closeReasonGrace = time.Second
 
+// readBufs are the buffers readFrame reads messages into, shared by every
+// connection of the process: a frame is decoded (its strings and payload
+// copied out) before its buffer goes back, so a connection holds none
+// between messages, and a message costs no allocation of its own.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// maxPooledRead is the largest buffer readBufs keeps.
+const maxPooledRead = 4 << 10
+
+// readFrame reads the next message and decodes it: readErr is a failed
+// read (ReadMessage's error), decodeErr a message that is not a frame.
+func (c *conn) readFrame() (f *wire.Frame, readErr, decodeErr error) {
+	_, r, err := c.ws.NextReader()
+	if err != nil {
+		return nil, err, nil
+	}
+	bp := readBufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // room for more
+		}
+		var n int
+		n, err = r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			break
+		}
+	}
+	if err == io.EOF {
+		f, decodeErr = wire.Decode(b)
+	} else {
+		readErr = err
+	}
+	if cap(b) <= maxPooledRead {
+		*bp = b
+		readBufs.Put(bp)
+	}
+	return f, readErr, decodeErr
+}
+
 func (c *conn) readLoop() {
 	deadline := func() {
 		c.mu.Lock()
@@ -262,7 +356,11 @@ func (c *conn) readLoop() {
 		return nil
 	})
 	for {
-		_, b, err := c.ws.ReadMessage()
+		f, err, bad := c.readFrame()
+		if bad != nil {
+			c.fail(bad)
+			return
+		}
 		if err != nil {
 			c.mu.Lock()
 			werr := c.writeErr
@@ -276,11 +374,6 @@ func (c *conn) readLoop() {
 			return
 		}
 		deadline()
-		f, err := wire.Decode(b)
-		if err != nil {
-			c.fail(err)
-			return
-		}
 		switch f.Type {
 		case wire.TypeNotify:
 			if !c.d.isOnline() {
@@ -290,6 +383,14 @@ func (c *conn) readLoop() {
 				continue
 			}
 			received := c.d.clk.Now()
+			if c.d.cfg.PromptHandlers && c.d.events.claim() {
+				// Handled here, without a goroutine of its own
+				// (Config.PromptHandlers).
+				c.d.deliver(f, received)
+				c.ack(f.NID)
+				c.d.events.run()
+				continue
+			}
 			c.d.events.push(func() {
 				c.d.deliver(f, received)
 				c.ack(f.NID)

@@ -16,7 +16,8 @@
 //
 // Events are delivered one at a time, in order, on a goroutine of the
 // Device's own: handlers may call any method, including blocking ones and
-// Close. A Device is safe for concurrent use; Close stops every goroutine
+// Close (unless Config.PromptHandlers promises they never do, for a fleet's
+// sake). A Device is safe for concurrent use; Close stops every goroutine
 // it started.
 package device
 
@@ -97,8 +98,9 @@ type Meta struct {
 }
 
 // Handlers receive a device's events, for every app at once. Any may be
-// nil. They run one at a time, in order, on the device's event goroutine; a
-// notification is acknowledged to the server once its handler has returned.
+// nil. They run one at a time, in order, on the device's event goroutine
+// (or its connection's reader, see Config.PromptHandlers); a notification
+// is acknowledged to the server once its handler has returned.
 //
 // ShellToast, Tile, RawDropped and Duplicate are the shell's: they exist
 // only here. ChannelURIUpdated, ConnectionStatusChanged, Error, AppToast and

@@ -105,7 +105,9 @@ func newSeenSet(initial []string) *seenSet {
 
 // add records id and reports whether it was new.
 func (s *seenSet) add(id string) bool {
-	if _, ok := s.ids[id]; ok {
+	n := len(s.ids)
+	s.ids[id] = struct{}{} // one lookup: a new id grows the map
+	if len(s.ids) == n {
 		return false
 	}
 	if len(s.ring) < maxSeen {
@@ -115,7 +117,6 @@ func (s *seenSet) add(id string) bool {
 		s.ring[s.next] = id
 		s.next = (s.next + 1) % maxSeen
 	}
-	s.ids[id] = struct{}{}
 	return true
 }
 

@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -77,7 +76,10 @@ type Config struct {
 	// handoff_secret does in the emulator; an app not in it sends none.
 	HandoffSecrets map[string]string
 	// OnChannel is called (from many goroutines) for every Channel URI as
-	// soon as it exists, and again when it changes.
+	// soon as it exists, and again when it changes. It must return
+	// promptly and not wait for the fleet: a change is reported from the
+	// device's handler, which runs on its connection's reader
+	// (device.Config.PromptHandlers).
 	OnChannel func(Channel)
 	// Seed makes the choice of opted-out, airplane and low-power devices
 	// repeatable; two fleets with the same seed choose the same devices.
@@ -331,6 +333,10 @@ func (m *member) startDevice() error {
 		Server: m.server, Servers: f.cfg.Servers, StateDir: dir, Client: "openmpns-fleet", Logger: f.log, Clock: f.clk,
 		MinBackoff: f.cfg.MinBackoff, MaxBackoff: f.cfg.MaxBackoff,
 		HandshakeTimeout: 30 * time.Second, BufferSize: 512, NetDial: f.netDial(m.idx),
+		// The handlers below count and hand off in the background: they
+		// never wait for the device, so a notification is handled on the
+		// reader, with no goroutine started for it.
+		PromptHandlers: true,
 		// The fleet watches the device and plays its shell; each app
 		// listens on its own channel (register).
 		Handlers: device.Handlers{
@@ -532,9 +538,7 @@ const recentIDs = 128
 // seenBefore reports whether the app saw id among the device's last
 // recentIDs notifications, and remembers it.
 func (m *member) seenBefore(id string) bool {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	sum := h.Sum64()
+	sum := fnv64a(id)
 	if m.recent == nil {
 		m.recent = make([]uint64, recentIDs)
 	}
@@ -546,6 +550,18 @@ func (m *member) seenBefore(id string) bool {
 	m.recent[m.next] = sum
 	m.next = (m.next + 1) % recentIDs
 	return false
+}
+
+// fnv64a is the 64-bit FNV-1a hash of s (hash/fnv's New64a, without its
+// allocations: it runs for every notification).
+func fnv64a(s string) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= prime
+	}
+	return h
 }
 
 func (f *Fleet) countError(kind string, err error) {

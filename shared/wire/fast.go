@@ -103,6 +103,27 @@ func appendFrame(b []byte, f *Frame) ([]byte, bool) {
 	return b, ok
 }
 
+// AppendAck appends the JSON of an ack frame of nids to b, byte for byte
+// what Encode writes for Frame{Type: TypeAck, NIDs: nids}, without
+// allocating beyond b's growth (a device acks every notification). It
+// reports false when an id holds something other than printable ASCII:
+// Encode it then.
+func AppendAck(b []byte, nids []string) ([]byte, bool) {
+	b = append(b, `{"type":"ack"`...)
+	ok := true
+	if len(nids) > 0 {
+		b = append(b, `,"nids":[`...)
+		for i, s := range nids {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b, ok = appendString(b, s, ok)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), ok
+}
+
 // appendString appends s quoted; ok turns false (and stays false) when s
 // holds a byte outside printable ASCII.
 func appendString(b []byte, s string, ok bool) ([]byte, bool) {

@@ -142,6 +142,13 @@ func FuzzFastMatchesJSON(f *testing.F) {
 		if json.Unmarshal(b, &fr) != nil {
 			return
 		}
+		if got, ok := AppendAck(nil, fr.NIDs); ok {
+			if want, _ := appendFrame(nil, &Frame{Type: TypeAck, NIDs: fr.NIDs}); !bytes.Equal(got, want) {
+				t.Fatalf("AppendAck and appendFrame differ:\n ack   %s\n frame %s", got, want)
+			}
+		} else if _, ok := appendFrame(nil, &Frame{Type: TypeAck, NIDs: fr.NIDs}); ok {
+			t.Fatalf("AppendAck declines ids %q that appendFrame writes", fr.NIDs)
+		}
 		if got, ok := appendFrame(nil, &fr); ok {
 			var buf bytes.Buffer
 			enc := json.NewEncoder(&buf)

@@ -515,3 +515,26 @@ func TestFastPathTaken(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendAck: AppendAck writes what Encode writes for an ack frame,
+// appending to what b holds, without allocating into a buffer large
+// enough, and declines ids Encode must escape.
+func TestAppendAck(t *testing.T) {
+	for _, nids := range [][]string{nil, {"18ec47b1fee4768c"}, {"a", `b"\`, "c"}} {
+		want, err := Encode(&Frame{Type: TypeAck, NIDs: nids})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := AppendAck([]byte("x"), nids)
+		if !ok || string(got) != "x"+string(want) {
+			t.Errorf("AppendAck(%q) = %s, %v; want x%s", nids, got, ok, want)
+		}
+	}
+	if _, ok := AppendAck(nil, []string{"caf\u00e9"}); ok {
+		t.Error("AppendAck took an id that is not printable ASCII")
+	}
+	buf := make([]byte, 0, 64)
+	if n := testing.AllocsPerRun(100, func() { AppendAck(buf, []string{"18ec47b1fee4768c"}) }); n != 0 {
+		t.Errorf("AppendAck allocates %v times", n)
+	}
+}
