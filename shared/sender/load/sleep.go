@@ -39,6 +39,3 @@ func (s *timerSleeper) close() {
 		s.t.Stop()
 	}
 }
-
-// newSleeper returns a sleeper whose sleeps end, false, when feed ends.
-func newSleeper(feed context.Context) sleeper { return newTimerSleeper(feed) }
