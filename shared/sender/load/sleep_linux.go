@@ -3,8 +3,10 @@ package load
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,7 +23,9 @@ import (
 type fdSleeper struct {
 	fd   int
 	f    *os.File
+	rd   io.Reader // f through raw system calls (rawIO)
 	stop func() bool
+	spec unix.ItimerSpec
 	buf  [8]byte
 	// slow sleeps on a Go timer if the timerfd fails (it should not).
 	slow *timerSleeper
@@ -34,18 +38,20 @@ func newSleeper(feed context.Context) sleeper {
 	if err != nil {
 		return slow
 	}
-	s := &fdSleeper{fd: fd, f: os.NewFile(uintptr(fd), "timerfd"), slow: slow}
+	f := os.NewFile(uintptr(fd), "timerfd")
+	s := &fdSleeper{fd: fd, f: f, rd: newRawIO(f), slow: slow}
 	// A read deadline in the past ends the read under way and every later one.
 	s.stop = context.AfterFunc(feed, func() { s.f.SetReadDeadline(time.Unix(1, 0)) })
 	return s
 }
 
 func (s *fdSleeper) sleep(d time.Duration) bool {
-	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
-	if err := unix.TimerfdSettime(s.fd, 0, &spec, nil); err != nil {
+	// timerfd_settime, raw as rawIO's calls are: it does not block.
+	s.spec.Value = unix.NsecToTimespec(int64(d))
+	if _, _, e := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(s.fd), 0, uintptr(unsafe.Pointer(&s.spec)), 0, 0, 0); e != 0 {
 		return s.slow.sleep(d)
 	}
-	if _, err := s.f.Read(s.buf[:]); err != nil {
+	if _, err := s.rd.Read(s.buf[:]); err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) || s.slow.feed.Err() != nil {
 			return false
 		}
