@@ -250,6 +250,7 @@ type run struct {
 	next       atomic.Uint64
 	start      time.Time
 	interval   time.Duration                 // 0: closed loop
+	grid       time.Duration                 // open loop: senders wake on its multiples (0: at each due time)
 	until      func(time.Time) time.Duration // time.Until; tests give their own clock
 	newSleeper func(feed context.Context) sleeper
 
@@ -340,7 +341,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}()
 	}
 	if mode == "rate" {
-		r.interval = time.Duration(float64(time.Second) / cfg.Rate)
+		r.interval, r.grid = pacing(cfg.Rate)
 	}
 	r.start = start
 	var wg sync.WaitGroup
@@ -370,15 +371,30 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
+// pacing returns the time between two notifications at rate and the grid
+// the senders wake on. Above 1,000/s the notifications due within a
+// millisecond are woken together at its end, as the 1 ms ticker that paced
+// them before released them: one wake-up of the process for several
+// notifications, not one each.
+func pacing(rate float64) (interval, grid time.Duration) {
+	interval = time.Duration(float64(time.Second) / rate)
+	if interval < time.Millisecond {
+		grid = time.Millisecond
+	}
+	return interval, grid
+}
+
 // take is one sender's loop: it takes the next notification as soon as it
 // is free (a number shared by every sender, so Count is exact and the mix
 // followed in order) and sends it with send, until Count is reached or
-// feed ends. In open loop each notification is due at start + seq×interval:
-// a sender that takes one before that sleeps on its own timer until then,
-// so a send costs one wake-up of its sender and no hand-off between
-// goroutines; one taken after it, by a sender that was busy sending when it
-// fell due, counts late (every sender was busy). At most Concurrency sends
-// are in flight, one per sender.
+// feed ends. In open loop each notification is due at start + seq×interval
+// and is sent then (above 1,000/s at the end of the millisecond it falls
+// due in: see grid): a sender that takes one earlier sleeps on its own timer
+// until then, so a send costs one wake-up of its sender and no hand-off
+// between goroutines; one taken later, by a sender that was busy sending
+// then, counts late (every sender was busy). The round trip is measured
+// from the due time all the same. At most Concurrency sends are in flight,
+// one per sender.
 func (r *run) take(feed context.Context, send func(job)) {
 	var sl sleeper
 	defer func() {
@@ -393,8 +409,12 @@ func (r *run) take(feed context.Context, send func(job)) {
 		}
 		j := job{seq: seq}
 		if r.interval > 0 {
-			j.due = r.start.Add(time.Duration(seq) * r.interval)
-			switch wait := r.until(j.due); {
+			at := time.Duration(seq) * r.interval
+			j.due = r.start.Add(at)
+			if r.grid > 0 {
+				at = (at + r.grid - 1) / r.grid * r.grid
+			}
+			switch wait := r.until(r.start.Add(at)); {
 			case wait > 0:
 				if sl == nil {
 					sl = r.newSleeper(feed)

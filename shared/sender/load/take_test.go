@@ -78,6 +78,50 @@ func TestTakePacesOnItsOwnTimerAndCountsLate(t *testing.T) {
 	}
 }
 
+// Above 1,000/s a sender sleeps until the end of the millisecond its
+// notification falls due in, so the notifications due within one
+// millisecond are woken together; each keeps its own due time.
+func TestTakeWakesOnTheMillisecond(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	var clock time.Duration
+	var slept []time.Duration
+	closed := 0
+	r := &run{cfg: Config{Count: 6}, start: t0, interval: 400 * time.Microsecond, grid: time.Millisecond,
+		until:      func(due time.Time) time.Duration { return due.Sub(t0.Add(clock)) },
+		newSleeper: func(context.Context) sleeper { return &fakeSleeper{clock: &clock, slept: &slept, closed: &closed} }}
+	var sentAt, dues []time.Duration
+	r.take(context.Background(), func(j job) {
+		sentAt = append(sentAt, clock)
+		dues = append(dues, j.due.Sub(t0))
+	})
+	us := func(v ...time.Duration) []time.Duration {
+		for i := range v {
+			v[i] *= time.Microsecond
+		}
+		return v
+	}
+	if want := us(0, 400, 800, 1200, 1600, 2000); !slices.Equal(dues, want) {
+		t.Errorf("due times %v, want %v", dues, want)
+	}
+	if want := us(0, 1000, 1000, 2000, 2000, 2000); !slices.Equal(sentAt, want) {
+		t.Errorf("sent at %v, want %v", sentAt, want)
+	}
+	if want := us(1000, 1000); !slices.Equal(slept, want) || r.late.Load() != 0 {
+		t.Errorf("slept %v (want %v), %d late", slept, want, r.late.Load())
+	}
+}
+
+func TestPacing(t *testing.T) {
+	for _, c := range []struct {
+		rate           float64
+		interval, grid time.Duration
+	}{{10, 100 * time.Millisecond, 0}, {1000, time.Millisecond, 0}, {2500, 400 * time.Microsecond, time.Millisecond}} {
+		if i, g := pacing(c.rate); i != c.interval || g != c.grid {
+			t.Errorf("pacing(%v) = %v, %v; want %v, %v", c.rate, i, g, c.interval, c.grid)
+		}
+	}
+}
+
 // A sleeping sender whose feed ends stops without sending.
 func TestTakeStopsWhenTheFeedEndsDuringASleep(t *testing.T) {
 	var clock time.Duration
