@@ -118,6 +118,7 @@ func newTally() *tally {
 // h1conn is one keep-alive connection of a sender.
 type h1conn struct {
 	c       net.Conn
+	rw      io.ReadWriter // c, through raw system calls where it can (rawIO)
 	br      *bufio.Reader
 	refresh time.Time // when to push the I/O deadline forward again
 }
@@ -161,7 +162,8 @@ func (s *h1sender) conn(ctx context.Context, addr string) (*h1conn, bool, error)
 	if err != nil {
 		return nil, false, err
 	}
-	c = &h1conn{c: nc, br: bufio.NewReaderSize(nc, 4096)}
+	rw := newRawIO(nc)
+	c = &h1conn{c: nc, rw: rw, br: bufio.NewReaderSize(rw, 4096)}
 	s.mu.Lock()
 	if s.done {
 		s.mu.Unlock()
@@ -211,7 +213,7 @@ func (s *h1sender) roundTrip(ctx context.Context, addr string, now time.Time) (c
 // exchange writes the request and reads one answer on c; got says whether
 // any of the answer arrived. On an error the connection is not reusable.
 func (s *h1sender) exchange(c *h1conn) (code int, status string, got bool, err error) {
-	if _, err := c.c.Write(s.buf); err != nil {
+	if _, err := c.rw.Write(s.buf); err != nil {
 		return 0, "", false, err
 	}
 	var (

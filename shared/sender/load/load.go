@@ -245,6 +245,15 @@ type run struct {
 	errs   atomic.Int64
 	late   atomic.Int64
 
+	// next is the number of the next notification to send; in open loop
+	// it is due at start + next×interval.
+	next       atomic.Uint64
+	start      time.Time
+	interval   time.Duration                 // 0: closed loop
+	grid       time.Duration                 // open loop: senders wake on its multiples (0: at each due time)
+	until      func(time.Time) time.Duration // time.Until; tests give their own clock
+	newSleeper func(feed context.Context) sleeper
+
 	mu      sync.Mutex
 	answers map[string]int64
 	errors  map[string]int64
@@ -285,7 +294,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = time.Second
 	}
-	r := &run{cfg: cfg, client: &sender.Client{HTTP: cfg.HTTP, UserAgent: userAgent},
+	r := &run{cfg: cfg, client: &sender.Client{HTTP: cfg.HTTP, UserAgent: userAgent}, until: time.Until, newSleeper: newSleeper,
 		answers: map[string]int64{}, errors: map[string]int64{}, byKind: map[string]int64{}}
 	r.bodies[payload.KindToast] = (&payload.Toast{Text1: "OpenMPNS load", Text2: "a toast from openmpns load", Param: "/Load.xaml"}).Encode()
 	r.bodies[payload.KindTile] = (&payload.Tile{Template: payload.TemplateFlip, Fields: map[string]string{
@@ -331,38 +340,22 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 		}()
 	}
-	jobs := make(chan job) // closed loop: a sender takes a number when free
 	if mode == "rate" {
-		jobs = make(chan job, cfg.Concurrency)
+		r.interval, r.grid = pacing(cfg.Rate)
 	}
+	r.start = start
 	var wg sync.WaitGroup
 	for range cfg.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if r.fast != nil {
-				r.sendAll(ctx, jobs)
+				r.sendAll(ctx, feed)
 				return
 			}
-			for j := range jobs {
-				r.send(ctx, j)
-			}
+			r.take(feed, func(j job) { r.send(ctx, j) })
 		}()
 	}
-	if mode == "rate" {
-		r.pace(feed, jobs, start)
-	} else {
-		// Closed loop: each sender takes the next number as soon as it is free.
-	loop:
-		for seq := uint64(0); cfg.Count == 0 || seq < uint64(cfg.Count); seq++ {
-			select {
-			case jobs <- job{seq: seq}:
-			case <-feed.Done():
-				break loop
-			}
-		}
-	}
-	close(jobs)
 	wg.Wait()
 	elapsed := time.Since(start)
 	close(stopProgress)
@@ -378,45 +371,69 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-// pace hands out jobs at the configured rate: every millisecond or so it
-// releases the jobs due by now, so high rates cost no timer per send.
-func (r *run) pace(ctx context.Context, jobs chan<- job, start time.Time) {
-	interval := time.Duration(float64(time.Second) / r.cfg.Rate)
-	tick := time.NewTicker(max(time.Millisecond, min(interval, 10*time.Millisecond)))
-	defer tick.Stop()
-	var seq uint64
-	for {
-		now := time.Now()
-		due := uint64(now.Sub(start)/interval) + 1
-		for ; seq < due; seq++ {
-			if r.cfg.Count > 0 && seq >= uint64(r.cfg.Count) {
-				return
-			}
-			j := job{seq: seq, due: start.Add(time.Duration(seq) * interval)}
-			select {
-			case jobs <- j:
-			default:
-				// Every sender is busy: wait for one, counting the send late.
-				r.late.Add(1)
-				select {
-				case jobs <- j:
-				case <-ctx.Done():
-					return
-				}
-			}
+// pacing returns the time between two notifications at rate and the grid
+// the senders wake on. Above 1,000/s the notifications due within a
+// millisecond are woken together at its end, as the 1 ms ticker that paced
+// them before released them: one wake-up of the process for several
+// notifications, not one each.
+func pacing(rate float64) (interval, grid time.Duration) {
+	interval = time.Duration(float64(time.Second) / rate)
+	if interval < time.Millisecond {
+		grid = time.Millisecond
+	}
+	return interval, grid
+}
+
+// take is one sender's loop: it takes the next notification as soon as it
+// is free (a number shared by every sender, so Count is exact and the mix
+// followed in order) and sends it with send, until Count is reached or
+// feed ends. In open loop each notification is due at start + seq×interval
+// and is sent then (above 1,000/s at the end of the millisecond it falls
+// due in: see grid): a sender that takes one earlier sleeps on its own timer
+// until then, so a send costs one wake-up of its sender and no hand-off
+// between goroutines; one taken later, by a sender that was busy sending
+// then, counts late (every sender was busy). The round trip is measured
+// from the due time all the same. At most Concurrency sends are in flight,
+// one per sender.
+func (r *run) take(feed context.Context, send func(job)) {
+	var sl sleeper
+	defer func() {
+		if sl != nil {
+			sl.close()
 		}
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
+	}()
+	for busy := false; feed.Err() == nil; busy = true {
+		seq := r.next.Add(1) - 1
+		if r.cfg.Count > 0 && seq >= uint64(r.cfg.Count) {
 			return
 		}
+		j := job{seq: seq}
+		if r.interval > 0 {
+			at := time.Duration(seq) * r.interval
+			j.due = r.start.Add(at)
+			if r.grid > 0 {
+				at = (at + r.grid - 1) / r.grid * r.grid
+			}
+			switch wait := r.until(r.start.Add(at)); {
+			case wait > 0:
+				if sl == nil {
+					sl = r.newSleeper(feed)
+				}
+				if !sl.sleep(wait) {
+					return
+				}
+			case wait < 0 && busy:
+				r.late.Add(1)
+			}
+		}
+		send(j)
 	}
 }
 
 // sendAll is one sender on the plain-HTTP path: it sends the jobs it
 // takes on connections of its own, counts in a tally of its own and adds
 // the tally to the run's at the end.
-func (r *run) sendAll(ctx context.Context, jobs <-chan job) {
+func (r *run) sendAll(ctx, feed context.Context) {
 	s := &h1sender{plan: r.fast, t: newTally(), conns: map[string]*h1conn{}, buf: make([]byte, 0, 1024)}
 	stop := context.AfterFunc(ctx, s.closeAll) // a cancelled run ends its requests at once
 	defer func() {
@@ -424,9 +441,7 @@ func (r *run) sendAll(ctx context.Context, jobs <-chan job) {
 		s.closeAll()
 		r.merge(s.t)
 	}()
-	for j := range jobs {
-		r.sendFast(ctx, s, j)
-	}
+	r.take(feed, func(j job) { r.sendFast(ctx, s, j) })
 }
 
 func (r *run) sendFast(ctx context.Context, s *h1sender, j job) {
