@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmpns/openmpns/server/backend"
 	"github.com/openmpns/openmpns/shared/wire"
 )
 
@@ -325,4 +327,38 @@ func FuzzParsePush(f *testing.F) {
 			t.Fatalf("net/http reads headers %v, the front %v", req.Header, r.header)
 		}
 	})
+}
+
+// A handler that panics ends its connection without an answer, as under
+// net/http, and the front goes on serving other connections.
+func TestPushFrontSurvivesAPanickingHandler(t *testing.T) {
+	if !useEpoll {
+		t.Skip("no push front without epoll (OPENMPNS_GATEWAY_READERS=1)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxPayloadBytes: DefaultMaxPayloadBytes,
+		ReadHeaderTimeout: time.Minute, IdleTimeout: time.Minute, WriteTimeout: time.Minute}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Panic") != "" {
+			panic("handler bug")
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	f, err := newPushFront(cfg, ln, h, newMetrics(func() backend.Stats { return backend.Stats{} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.close(context.Background())
+	ft := &frontTarget{srv: &Server{addr: ln.Addr().String()}, tok: strings.Repeat("A", 27)}
+	c := ft.dial(t)
+	io.WriteString(c, strings.ReplaceAll(push("X-Panic: 1\r\n", "x"), "{TOKEN}", ft.tok))
+	if b, err := io.ReadAll(c); err != nil || len(b) > 0 {
+		t.Fatalf("after a panic: read %q, %v; want the connection closed without an answer", b, err)
+	}
+	if got := ft.exchange(t, push("", "x"), 1); !strings.HasPrefix(got[0], "200 OK") {
+		t.Fatalf("after a panic elsewhere: %s", got[0])
+	}
 }
