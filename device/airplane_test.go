@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -31,13 +29,7 @@ func TestNothingArrivesInAirplaneMode(t *testing.T) {
 	powerSeen := make(chan struct{})
 	switched := make(chan struct{})
 	gone := make(chan struct{}) // the device closed its connection
-	up := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
+	srv := device.ServeWebSocket(t, func(ws *websocket.Conn) {
 		defer close(gone)
 		for {
 			_, b, err := ws.ReadMessage()
@@ -73,8 +65,7 @@ func TestNothingArrivesInAirplaneMode(t *testing.T) {
 				}
 			}
 		}
-	}))
-	defer srv.Close()
+	})
 
 	// A device that already has a channel for the app (its state file, as
 	// a phone keeps it), so that a notification for it would be delivered.

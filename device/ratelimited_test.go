@@ -1,8 +1,6 @@
 package device_test
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -28,13 +26,7 @@ func TestCloseRateLimitedBacksOff(t *testing.T) {
 		{"1000", websocket.CloseNormalClosure, min / 2, 2 * min},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			up := websocket.Upgrader{}
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				ws, err := up.Upgrade(w, r, nil)
-				if err != nil {
-					return
-				}
-				defer ws.Close()
+			srv := device.ServeWebSocket(t, func(ws *websocket.Conn) {
 				for {
 					_, b, err := ws.ReadMessage()
 					if err != nil {
@@ -59,8 +51,7 @@ func TestCloseRateLimitedBacksOff(t *testing.T) {
 						ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.code, "bye"), time.Now().Add(time.Second))
 					}
 				}
-			}))
-			defer srv.Close()
+			})
 			clk := &waitsClock{waits: make(chan time.Duration, 4)}
 			d, err := device.New(device.Config{Server: srv.URL, StateDir: t.TempDir(), Logger: quietLogger(), Clock: clk,
 				MinBackoff: min, MaxBackoff: time.Hour})

@@ -2,8 +2,6 @@ package device
 
 import (
 	"bytes"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -19,13 +17,7 @@ import (
 // connection a read error.
 func TestReadFrameReusesNoFrame(t *testing.T) {
 	sizes := []int{1, 300, 600, 3000, 9000, 2}
-	up := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
+	srv := ServeWebSocket(t, func(ws *websocket.Conn) {
 		for i, n := range sizes {
 			b, _ := wire.Encode(&wire.Frame{Type: wire.TypeNotify, NID: strings.Repeat(string(rune('a'+i)), 8), App: "com.example.app",
 				Channel: "tok", Kind: "raw", Class: 3, Payload: bytes.Repeat([]byte{byte(i)}, n)})
@@ -34,8 +26,7 @@ func TestReadFrameReusesNoFrame(t *testing.T) {
 		ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"notify","nid":`))
 		ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
 		ws.ReadMessage() // until the device hangs up
-	}))
-	defer srv.Close()
+	})
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,6 @@ package device_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"syscall"
 	"testing"
@@ -49,13 +47,7 @@ func BenchmarkReceiveAndAck(b *testing.B) {
 func scriptedDevice(tb testing.TB, cfg device.Config) (*device.Device, *websocket.Conn) {
 	ready := make(chan *websocket.Conn, 1)
 	done := make(chan struct{})
-	up := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
+	srv := device.ServeWebSocket(tb, func(ws *websocket.Conn) {
 		for {
 			_, m, err := ws.ReadMessage()
 			if err != nil {
@@ -87,8 +79,7 @@ func scriptedDevice(tb testing.TB, cfg device.Config) (*device.Device, *websocke
 				return
 			}
 		}
-	}))
-	tb.Cleanup(srv.Close)
+	})
 	cfg.Server, cfg.Logger = srv.URL, quietLogger()
 	d, err := device.New(cfg)
 	if err != nil {

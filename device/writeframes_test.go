@@ -2,8 +2,6 @@ package device
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -18,13 +16,7 @@ import (
 // each message as one whole frame the server decodes.
 func TestWriteFramesAcks(t *testing.T) {
 	got := make(chan []*wire.Frame, 1)
-	up := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
+	srv := ServeWebSocket(t, func(ws *websocket.Conn) {
 		var frames []*wire.Frame
 		for len(frames) < 3 {
 			_, b, err := ws.ReadMessage()
@@ -39,8 +31,7 @@ func TestWriteFramesAcks(t *testing.T) {
 			frames = append(frames, f)
 		}
 		got <- frames
-	}))
-	defer srv.Close()
+	})
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -276,25 +276,18 @@ func TestOwnClientReadsWhatNetHTTPReads(t *testing.T) {
 // A request the server never answers fails when the run's context ends,
 // at once, and is not counted.
 func TestOwnClientEndsWithTheContext(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		if c, err := ln.Accept(); err == nil {
-			accepted <- c
-		}
-	}()
+	addr, accepted := load.AcceptOne(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan *load.Report, 1)
 	go func() {
-		rep, _ := load.Run(ctx, load.Config{Targets: []load.Target{{URI: "http://" + ln.Addr().String() + "/push/x"}},
+		rep, _ := load.Run(ctx, load.Config{Targets: []load.Target{{URI: "http://" + addr + "/push/x"}},
 			Concurrency: 1, Count: 1, Mix: load.Mix{Raw: 1}})
 		done <- rep
 	}()
 	c := <-accepted
+	if c == nil {
+		t.Fatal("no connection accepted")
+	}
 	defer c.Close()
 	readRequest(bufio.NewReader(c)) // the request arrived; it will never be answered
 	cancel()

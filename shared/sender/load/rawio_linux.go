@@ -42,22 +42,31 @@ func newRawIO(c io.ReadWriter) io.ReadWriter {
 	return r
 }
 
-// read is one try at reading into r.p; false asks the poller to wait.
-func (r *rawIO) read(fd uintptr) bool {
+// sys makes the system call trap (SYS_READ or SYS_WRITE) on fd with r.p,
+// again whenever a signal interrupts it, and returns the bytes it moved;
+// ready is false if fd is not ready (EAGAIN), to ask the poller to wait.
+// Any other error is left in r.errno, with no bytes moved.
+func (r *rawIO) sys(trap, fd uintptr) (n int, ready bool) {
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.p))), uintptr(len(r.p)))
+		n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.p))), uintptr(len(r.p)))
 		switch e {
 		case 0:
-			r.n = int(n)
-			return true
+			return int(n), true
 		case syscall.EINTR:
 		case syscall.EAGAIN:
-			return false
+			return 0, false
 		default:
 			r.errno = e
-			return true
+			return 0, true
 		}
 	}
+}
+
+// read is one try at reading into r.p; false asks the poller to wait.
+func (r *rawIO) read(fd uintptr) bool {
+	n, ready := r.sys(syscall.SYS_READ, fd)
+	r.n = n
+	return ready
 }
 
 func (r *rawIO) Read(p []byte) (int, error) {
@@ -78,22 +87,17 @@ func (r *rawIO) Read(p []byte) (int, error) {
 	return r.n, nil
 }
 
-// write is one try at writing what is left of r.p; false asks the poller
-// to wait until the socket takes more.
+// write is one try at writing what is left of r.p, until it is all written
+// or an error is left in r.errno; false asks the poller to wait until the
+// socket takes more.
 func (r *rawIO) write(fd uintptr) bool {
-	for len(r.p) > 0 {
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.p))), uintptr(len(r.p)))
-		switch e {
-		case 0:
-			r.p = r.p[n:]
-			r.n += int(n)
-		case syscall.EINTR:
-		case syscall.EAGAIN:
+	for len(r.p) > 0 && r.errno == 0 {
+		n, ready := r.sys(syscall.SYS_WRITE, fd)
+		if !ready {
 			return false
-		default:
-			r.errno = e
-			return true
 		}
+		r.p = r.p[n:]
+		r.n += n
 	}
 	return true
 }

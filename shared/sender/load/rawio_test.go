@@ -14,21 +14,8 @@ import (
 // socket's buffers waits for the reader and writes it all, a read after the
 // peer closed says io.EOF, and a read past its deadline says so.
 func TestRawIO(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
-	a, err := net.Dial("tcp", ln.Addr().String())
+	addr, accepted := AcceptOne(t)
+	a, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,4 +55,27 @@ func TestRawIO(t *testing.T) {
 	if _, err := rb.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read past its deadline: %v", err)
 	}
+}
+
+// AcceptOne listens on a loopback port, until the test ends, and accepts
+// one connection there in the background. It returns the port's address
+// and a channel that delivers the connection, or is closed if accepting
+// fails. It is exported, in a test file, for the tests of package
+// load_test as well.
+func AcceptOne(tb testing.TB) (addr string, accepted <-chan net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	conns := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(conns)
+			return
+		}
+		conns <- c
+	}()
+	return ln.Addr().String(), conns
 }

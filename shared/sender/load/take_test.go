@@ -49,12 +49,7 @@ func TestTakePacesOnItsOwnTimerAndCountsLate(t *testing.T) {
 		dues = append(dues, j.due.Sub(t0))
 		clock += service[j.seq] * time.Millisecond
 	})
-	ms := func(v ...time.Duration) []time.Duration {
-		for i := range v {
-			v[i] *= time.Millisecond
-		}
-		return v
-	}
+	ms := func(v ...time.Duration) []time.Duration { return inUnits(time.Millisecond, v) }
 	if want := ms(0, 10, 20, 30, 40, 50); !slices.Equal(dues, want) {
 		t.Errorf("due times %v, want %v", dues, want)
 	}
@@ -94,12 +89,7 @@ func TestTakeWakesOnTheMillisecond(t *testing.T) {
 		sentAt = append(sentAt, clock)
 		dues = append(dues, j.due.Sub(t0))
 	})
-	us := func(v ...time.Duration) []time.Duration {
-		for i := range v {
-			v[i] *= time.Microsecond
-		}
-		return v
-	}
+	us := func(v ...time.Duration) []time.Duration { return inUnits(time.Microsecond, v) }
 	if want := us(0, 400, 800, 1200, 1600, 2000); !slices.Equal(dues, want) {
 		t.Errorf("due times %v, want %v", dues, want)
 	}
@@ -109,6 +99,14 @@ func TestTakeWakesOnTheMillisecond(t *testing.T) {
 	if want := us(1000, 1000); !slices.Equal(slept, want) || r.late.Load() != 0 {
 		t.Errorf("slept %v (want %v), %d late", slept, want, r.late.Load())
 	}
+}
+
+// inUnits returns v, each of its numbers multiplied by unit (in place).
+func inUnits(unit time.Duration, v []time.Duration) []time.Duration {
+	for i := range v {
+		v[i] *= unit
+	}
+	return v
 }
 
 func TestPacing(t *testing.T) {
