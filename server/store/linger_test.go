@@ -316,3 +316,49 @@ func TestLingerAcknowledgedReplacementStillRemovesTheReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An acknowledgement that cancels a notification of a group too large for
+// one commit, counted out after the commit loop took the first part, never
+// drops the rest: a notification nobody acknowledged in it is still
+// written, and its sender hears of it only then.
+func TestLingerAcknowledgedPastALargeGroupDropsNothingElse(t *testing.T) {
+	dir := t.TempDir()
+	clk := clock.NewFake(lingerStart)
+	l, _, _ := lingerLog(t, dir, time.Hour, clk)
+	release := l.Hold()
+	var durable []<-chan error
+	for seq := uint64(1); seq <= maxGroup+2; seq++ {
+		durable = append(durable, l.EnqueueThen(testNote(seq), 0, nil))
+	}
+	// The acknowledgement of the last one cancels it (what RemoveLater
+	// does first), but counts it out only after the loop took the first
+	// maxGroup: the interleaving of a RemoveLater racing the commit loop.
+	v, _ := l.unwritten.Load(uint64(maxGroup + 2))
+	last := v.(*op)
+	if !last.state.CompareAndSwap(opQueued, opCancelled) {
+		t.Fatal("the last notification was not queued")
+	}
+	release()
+	for i, c := range durable[:maxGroup] {
+		if err := wait(t, c, "commit of the first group"); err != nil {
+			t.Fatalf("notification %d: %v", i+1, err)
+		}
+	}
+	l.dropSpared([]*op{last})
+	select {
+	case err := <-durable[maxGroup]:
+		t.Fatalf("notification %d, never acknowledged, finished (%v) before its write", maxGroup+1, err)
+	default:
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, durable[maxGroup], "commit at Close"); err != nil {
+		t.Fatal(err)
+	}
+	l, q := openTestLog(t, dir, DefaultSegmentSize)
+	defer l.Close()
+	if len(q) != maxGroup+1 || q[len(q)-1] != maxGroup+1 {
+		t.Fatalf("after reopen: %d queued (last %v), want the %d not acknowledged", len(q), q[len(q)-1:], maxGroup+1)
+	}
+}

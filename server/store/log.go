@@ -479,7 +479,8 @@ func (l *Log) take(group []*op) ([]*op, bool) {
 	if len(l.pend) == 0 {
 		return group, l.closed
 	}
-	if !l.dueLocked() {
+	now := l.now()
+	if !l.dueLocked(now) {
 		// A kick meant for a group taken since: this one lingers on (its
 		// first submission armed the timer).
 		return group, false
@@ -496,17 +497,17 @@ func (l *Log) take(group []*op) ([]*op, bool) {
 	for _, o := range rest { // more than a group: counted again
 		l.addLocked(o)
 	}
-	if len(l.pend) > 0 && !l.dueLocked() {
-		l.armLocked()
+	if len(l.pend) > 0 && !l.dueLocked(now) {
+		l.armLocked(now)
 	}
 	return group, l.closed
 }
 
-// dueLocked reports whether pend is to be committed now. l.pmu is held.
-func (l *Log) dueLocked() bool {
+// dueLocked reports whether pend is to be committed at now. l.pmu is held.
+func (l *Log) dueLocked(now time.Time) bool {
 	return l.linger <= 0 || l.closed || l.pendOther > 0 ||
 		len(l.pend) >= maxGroup || l.pendBytes >= lingerBytes ||
-		!l.now().Before(l.pendAt.Add(l.linger))
+		!now.Before(l.pendAt.Add(l.linger))
 }
 
 // addLocked adds o to pend. l.pmu is held.
@@ -515,7 +516,9 @@ func (l *Log) addLocked(o *op) {
 		l.pendAt = o.at
 	}
 	l.pend = append(l.pend, o)
-	o.waiting = true
+	// live is set here only: an op added again (take leaves the rest of a
+	// large group) may have been cancelled since it was first counted.
+	o.waiting, o.live = true, false
 	switch {
 	case o.kind != opPut:
 		l.pendOther++
@@ -530,9 +533,10 @@ func (l *Log) addLocked(o *op) {
 	}
 }
 
-// armLocked arms the timer for the end of pend's linger. l.pmu is held.
-func (l *Log) armLocked() {
-	wait := l.pendAt.Add(l.linger).Sub(l.now())
+// armLocked arms the timer for the end of pend's linger, as seen at now.
+// l.pmu is held.
+func (l *Log) armLocked(now time.Time) {
+	wait := l.pendAt.Add(l.linger).Sub(now)
 	l.timer.arm(max(wait, 0))
 	if l.onLinger != nil {
 		l.onLinger(wait)
@@ -918,12 +922,13 @@ func (l *Log) submit(o *op) <-chan error {
 	}
 	first := len(l.pend) == 0
 	l.addLocked(o)
+	now := l.now()
 	switch {
-	case l.dueLocked():
+	case l.dueLocked(now):
 		l.timer.stop()
 		l.wake()
 	case first:
-		l.armLocked()
+		l.armLocked(now)
 	}
 	l.pmu.Unlock()
 	return o.err
