@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -124,14 +125,25 @@ func (p *poller) loop() {
 		// between a look that found none and the wait.
 		err := p.raw.Read(func(fd uintptr) bool {
 			var werr error
-			n, werr = epollPoll(fd, events)
+			for {
+				n, werr = epollPoll(fd, events)
+				if werr != syscall.EINTR {
+					break
+				}
+			}
 			if werr != nil {
-				n = 0 // EINTR: look again once readable
+				n = 0 // not an error epoll_pwait gives for a valid epoll descriptor
 			}
 			return n > 0
 		})
 		if err != nil {
-			return // closed
+			p.mu.Lock()
+			closed := p.closed
+			p.mu.Unlock()
+			if !closed {
+				slog.Error("epoll poller stopped: connections it watched are no longer read", "err", err)
+			}
+			return
 		}
 		for _, ev := range events[:n] {
 			p.mu.Lock()

@@ -88,6 +88,23 @@ type frontConn struct {
 	// answered a request (an idle keep-alive connection, not a new one).
 	since  atomic.Int64
 	served atomic.Bool
+	// crlf is how many more CR or LF bytes may be skipped before the next
+	// request: as net/http, up to 4 after a POST (old senders end a body
+	// with a line break). The one goroutine serving the connection's reads
+	// owns it.
+	crlf int
+}
+
+// skipCRLF drops the CR and LF bytes that may come after a push.
+func (c *frontConn) skipCRLF(b []byte) []byte {
+	for c.crlf > 0 && len(b) > 0 && (b[0] == '\r' || b[0] == '\n') {
+		b = b[1:]
+		c.crlf--
+	}
+	if len(b) > 0 {
+		c.crlf = 0
+	}
+	return b
 }
 
 const (
@@ -173,7 +190,16 @@ func (c *frontConn) onReadable() {
 	if !c.state.CompareAndSwap(connIdle, connBusy) {
 		return // the sweeper or a shutdown closed it
 	}
+	// Counted under f.mu, so that stop, which sets closed under it, either
+	// sees this connection busy before wait counts, or is seen here.
+	c.f.mu.Lock()
+	if c.f.closed {
+		c.f.mu.Unlock()
+		c.close()
+		return
+	}
 	c.f.busy.Add(1)
+	c.f.mu.Unlock()
 	defer c.f.busy.Done()
 	bp := frontBufs.Get().(*[]byte)
 	defer frontBufs.Put(bp)
@@ -188,7 +214,7 @@ func (c *frontConn) onReadable() {
 			c.close()
 			return
 		}
-		b := buf[:n]
+		b := c.skipCRLF(buf[:n])
 		for len(b) > 0 {
 			req, used, verdict := parsePush(b, c.f.cfg.MaxPayloadBytes)
 			if verdict != pushComplete {
@@ -199,11 +225,13 @@ func (c *frontConn) onReadable() {
 				c.f.handOver(c.conn, b)
 				return
 			}
-			if !c.serve(&req) {
-				c.close()
+			keep := c.serve(&req)
+			if !keep {
+				c.closeAfterAnswer()
 				return
 			}
-			b = b[used:]
+			c.crlf = 4
+			b = c.skipCRLF(b[used:])
 		}
 		if n < len(buf) {
 			c.idle() // drained, most likely; epoll says if not
@@ -232,6 +260,20 @@ func (c *frontConn) close() {
 	c.f.drop(c)
 	c.conn.Close()
 }
+
+// closeAfterAnswer ends a connection whose answer said Connection: close
+// as net/http does: it stops writing, and closes a while later, so that
+// what the sender may still send meets a FIN, not a reset that could wipe
+// out the answer before the sender read it.
+func (c *frontConn) closeAfterAnswer() {
+	c.state.Store(connGone)
+	c.f.drop(c)
+	closeWrite(c.conn)
+	time.AfterFunc(rstAvoidanceDelay, func() { c.conn.Close() })
+}
+
+// rstAvoidanceDelay is net/http's wait between the half-close and the close.
+const rstAvoidanceDelay = 500 * time.Millisecond
 
 // serve answers one push; false when the connection is to be closed.
 func (c *frontConn) serve(fr *frontRequest) bool {
@@ -336,13 +378,14 @@ func (f *pushFront) sweeper() {
 	}
 }
 
-// close stops accepting, closes the idle connections and waits (until ctx
-// ends) for the requests being served, whose connections then close.
-func (f *pushFront) close(ctx context.Context) error {
+// stop stops accepting and closes the idle connections; the requests
+// being served go on (wait waits for them). Their connections close after
+// their answer.
+func (f *pushFront) stop() {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
-		return nil
+		return
 	}
 	f.closed = true
 	idle := make([]*frontConn, 0, len(f.open))
@@ -358,6 +401,11 @@ func (f *pushFront) close(ctx context.Context) error {
 			c.conn.Close()
 		}
 	}
+}
+
+// wait waits, until ctx ends, for the requests being served after stop,
+// then releases the poller.
+func (f *pushFront) wait(ctx context.Context) error {
 	served := make(chan struct{})
 	go func() { f.busy.Wait(); close(served) }()
 	var err error
@@ -369,6 +417,12 @@ func (f *pushFront) close(ctx context.Context) error {
 	f.done.Wait()
 	f.poll.close()
 	return err
+}
+
+// close is stop and wait.
+func (f *pushFront) close(ctx context.Context) error {
+	f.stop()
+	return f.wait(ctx)
 }
 
 // frontListener is what net/http serves: the connections the front hands

@@ -154,6 +154,8 @@ func TestPushFrontAnswersAsNetHTTP(t *testing.T) {
 		{"Connection: close", push("Connection: close\r\n", "x"), 1, true},
 		{"three pipelined", push("", "a") + push("X-WindowsPhone-Target: toast\r\n", "<bad") + push("", "c"), 3, true},
 		{"a push, then a GET", push("", "a") + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 2, false},
+		{"a line break after a push's body", push("", "a") + "\r\n" + push("", "b"), 2, true},
+		{"six line-break bytes after a push's body", push("", "a") + "\r\n\r\n\r\n" + push("", "b"), 2, false},
 		{"unknown channel", strings.ReplaceAll(push("", "x"), "{TOKEN}", strings.Repeat("A", 27)), 1, true},
 		{"malformed channel", strings.ReplaceAll(push("", "x"), "{TOKEN}", "short"), 1, false},
 		{"GET to a channel", "GET /push/{TOKEN} HTTP/1.1\r\nHost: x\r\n\r\n", 1, false},
@@ -360,5 +362,29 @@ func TestPushFrontSurvivesAPanickingHandler(t *testing.T) {
 	}
 	if got := ft.exchange(t, push("", "x"), 1); !strings.HasPrefix(got[0], "200 OK") {
 		t.Fatalf("after a panic elsewhere: %s", got[0])
+	}
+}
+
+// A line break a sender writes after a push's body, on its own, is
+// skipped as net/http skips it: the next push on the connection is served
+// by the front.
+func TestPushFrontSkipsALineBreakAfterAPush(t *testing.T) {
+	ft := newFrontTarget(t, false, nil)
+	c := ft.dial(t)
+	br := bufio.NewReader(c)
+	raw := strings.ReplaceAll(push("", "x"), "{TOKEN}", ft.tok)
+	for i, send := range []string{raw, "\r\n", raw} {
+		io.WriteString(c, send)
+		if send == "\r\n" {
+			continue
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("write %d: %v %v", i, resp, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+	}
+	if n := ft.srv.front.handovers.Load(); n != 0 {
+		t.Fatalf("%d connections handed over, want none", n)
 	}
 }

@@ -325,13 +325,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.eng.Drain()
 		var errs []error
 		if s.front != nil {
-			if err := s.front.close(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("server: push front shutdown: %w", err))
-			}
+			s.front.stop() // net/http's requests get the grace too
 		}
 		if s.http != nil {
 			if err := s.http.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("server: http shutdown: %w", err))
+			}
+		}
+		if s.front != nil {
+			if err := s.front.wait(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("server: push front shutdown: %w", err))
 			}
 		}
 		if s.stopWatch != nil {
