@@ -250,3 +250,28 @@ func TestGatewayTLSFramesAcrossAndWithinRecords(t *testing.T) {
 	rc.send(t, r7[len(r7)/2:])
 	expect(wire.TypeOK, 7)
 }
+
+// A device that sends more requests in one go than its handler may lag
+// behind (the inbox: the reader waits for the handler meanwhile) gets
+// every answer, in order.
+func TestGatewayBurstOfRequestsGetsEveryAnswer(t *testing.T) {
+	srv := servertest.Start(t, server.Config{})
+	ws := servertest.DialWS(t, srv)
+	servertest.SendFrame(t, ws, &wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion})
+	if w := servertest.ReadFrame(t, ws); w.Type != wire.TypeWelcome {
+		t.Fatalf("welcome: %+v", w)
+	}
+	const n = 600
+	var burst []byte
+	for i := 1; i <= n; i++ {
+		burst = append(burst, maskedText(t, &wire.Frame{Type: wire.TypePower, ID: uint64(i), Power: wire.PowerNormal})...)
+	}
+	if _, err := ws.NetConn().Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= n; i++ {
+		if f := servertest.ReadFrame(t, ws); f.Type != wire.TypeOK || f.Re != uint64(i) {
+			t.Fatalf("answer %d: %+v", i, f)
+		}
+	}
+}
