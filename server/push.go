@@ -58,8 +58,8 @@ type pushHandler struct {
 }
 
 func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if msgID := r.Header.Get(HeaderMessageID); msgID != "" && len(msgID) <= 256 {
-		w.Header().Set(HeaderMessageID, msgID)
+	if msgIDs := r.Header[keyMessageID]; len(msgIDs) > 0 && msgIDs[0] != "" && len(msgIDs[0]) <= 256 {
+		w.Header()[keyMessageID] = msgIDs[:1:1] // the request's own: no copy, no canonical key made again
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -108,6 +108,7 @@ var (
 	keyNotificationStatus = http.CanonicalHeaderKey(HeaderNotificationStatus)
 	keySubscriptionStatus = http.CanonicalHeaderKey(HeaderSubscriptionStatus)
 	keyConnectionStatus   = http.CanonicalHeaderKey(HeaderConnectionStatus)
+	keyMessageID          = http.CanonicalHeaderKey(HeaderMessageID)
 )
 
 // headerValues are the answer's status header values, made once: net/http
