@@ -109,7 +109,18 @@ var (
 	keySubscriptionStatus = http.CanonicalHeaderKey(HeaderSubscriptionStatus)
 	keyConnectionStatus   = http.CanonicalHeaderKey(HeaderConnectionStatus)
 	keyMessageID          = http.CanonicalHeaderKey(HeaderMessageID)
+	keyTarget             = http.CanonicalHeaderKey(HeaderTarget)
+	keyClass              = http.CanonicalHeaderKey(HeaderClass)
 )
+
+// first is a header's first value, as Header.Get gives it, for a key
+// already canonical (Get makes the canonical key again at every call).
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
 
 // headerValues are the answer's status header values, made once: net/http
 // only reads them (and a handler that added to one would copy it: each has
@@ -143,7 +154,7 @@ func (h *pushHandler) parse(r *http.Request) (*PushRequest, *PushError) {
 	if n := headerBytes(r.Header); n > h.cfg.MaxHeaderBytes {
 		return req, badRequest("request headers are %d bytes, more than the %d-byte limit", n, h.cfg.MaxHeaderBytes)
 	}
-	switch t := strings.ToLower(strings.TrimSpace(r.Header.Get(HeaderTarget))); t {
+	switch t := strings.ToLower(strings.TrimSpace(first(r.Header[keyTarget]))); t {
 	case "toast":
 		req.Kind = payload.KindToast
 	case "token", "tile":
@@ -155,12 +166,12 @@ func (h *pushHandler) parse(r *http.Request) (*PushRequest, *PushError) {
 	default:
 		return req, badRequest("%s %q: want toast, token (tile), raw or no header (raw)", HeaderTarget, t)
 	}
-	class, err := parseClass(r.Header.Get(HeaderClass), req.Kind)
+	class, err := parseClass(first(r.Header[keyClass]), req.Kind)
 	if err != nil {
 		return req, badRequest("%s", err)
 	}
 	req.Class = class
-	if id := r.Header.Get(HeaderMessageID); id != "" {
+	if id := first(r.Header[keyMessageID]); id != "" {
 		if len(id) > 256 {
 			return req, badRequest("%s is %d bytes; at most 256", HeaderMessageID, len(id))
 		}
