@@ -53,10 +53,9 @@ type pushFront struct {
 	failed chan struct{}
 	err    error
 
-	// handovers counts connections given to net/http (tests; the metric
-	// is openmpns_push_front_handovers_total).
-	handovers atomic.Int64
-	handed    prometheus.Counter
+	// handed counts the connections given to net/http
+	// (openmpns_push_front_handovers_total).
+	handed prometheus.Counter
 }
 
 // newPushFront starts a front on ln; net/http serves what it hands over
@@ -281,7 +280,7 @@ func (c *frontConn) serve(fr *frontRequest) bool {
 	r := &http.Request{
 		Method: http.MethodPost, URL: &url.URL{Path: fr.path}, RequestURI: fr.path,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: fr.header, Host: fr.host,
-		ContentLength: int64(fr.length), Body: io.NopCloser(bytes.NewReader(fr.body)),
+		ContentLength: int64(len(fr.body)), Body: io.NopCloser(bytes.NewReader(fr.body)),
 		RemoteAddr: c.remote, Close: fr.close,
 	}
 	w := frontWriters.Get().(*frontWriter)
@@ -325,13 +324,12 @@ func (f *pushFront) handle(w http.ResponseWriter, r *http.Request) (ok bool) {
 
 // handOver gives c to net/http, which reads read first.
 func (f *pushFront) handOver(c net.Conn, read []byte) {
-	f.handovers.Add(1)
 	f.handed.Inc()
 	var pc net.Conn = c
 	if len(read) > 0 {
 		pc = &prefixConn{Conn: c, prefix: slices.Clone(read)}
 	}
-	hc := &headerTimeoutConn{Conn: pc, timeout: f.cfg.ReadHeaderTimeout, phase: awaitHead}
+	hc := watchHeaders(pc, f.cfg.ReadHeaderTimeout)
 	select {
 	case f.conns <- hc:
 	case <-f.quit:

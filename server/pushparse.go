@@ -28,8 +28,7 @@ type frontRequest struct {
 	path   string // PushPath and the token
 	host   string
 	header http.Header
-	length int    // Content-Length
-	body   []byte // within the bytes parsed
+	body   []byte // Content-Length bytes, within the bytes parsed
 	close  bool   // Connection: close
 }
 
@@ -60,7 +59,7 @@ func parsePush(b []byte, maxBody int) (frontRequest, int, int) {
 		return r, 0, pushOther
 	}
 	r.path = path
-	r.length = -1
+	length := -1 // Content-Length
 	r.header = make(http.Header, 8)
 	hosts := 0
 	for len(rest) > 0 {
@@ -84,14 +83,14 @@ func parsePush(b []byte, maxBody int) (frontRequest, int, int) {
 			r.host = v
 			continue // net/http keeps it out of Header
 		case "Content-Length":
-			if r.length >= 0 {
+			if length >= 0 {
 				return r, 0, pushOther
 			}
 			n, ok := contentLength(value, maxBody)
 			if !ok {
 				return r, 0, pushOther
 			}
-			r.length = n
+			length = n
 		case "Transfer-Encoding", "Expect", "Upgrade", "Te", "Trailer":
 			return r, 0, pushOther
 		case "Connection":
@@ -105,10 +104,10 @@ func parsePush(b []byte, maxBody int) (frontRequest, int, int) {
 		}
 		r.header[key] = append(r.header[key], v)
 	}
-	if hosts != 1 || r.length < 0 {
+	if hosts != 1 || length < 0 {
 		return r, 0, pushOther
 	}
-	n := end + 4 + r.length
+	n := end + 4 + length
 	if len(b) < n {
 		return r, 0, pushIncomplete
 	}

@@ -241,12 +241,13 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.gw.start()
 	if s.cfg.TLSCert == "" {
-		ln = headerTimeoutListener{Listener: ln, timeout: s.cfg.ReadHeaderTimeout}
+		plain := ln
+		ln = headerTimeoutListener{Listener: plain, timeout: s.cfg.ReadHeaderTimeout}
 		if !s.cfg.NetHTTPPushes && useEpoll {
 			// The push front serves the common push itself and hands the
 			// rest to net/http (pushfront.go); where there is no epoll,
 			// net/http serves everything.
-			f, err := newPushFront(&s.cfg, ln.(headerTimeoutListener).Listener, s.pushHandler(), s.met)
+			f, err := newPushFront(&s.cfg, plain, s.pushHandler(), s.met)
 			if err != nil {
 				s.log.Info("no push front: net/http serves every request", "err", err)
 			} else {

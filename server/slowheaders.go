@@ -46,7 +46,12 @@ func (l headerTimeoutListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &headerTimeoutConn{Conn: c, timeout: l.timeout, phase: awaitHead}, nil
+	return watchHeaders(c, l.timeout), nil
+}
+
+// watchHeaders wraps a new connection: its request heads get timeout.
+func watchHeaders(c net.Conn, timeout time.Duration) *headerTimeoutConn {
+	return &headerTimeoutConn{Conn: c, timeout: timeout, phase: awaitHead}
 }
 
 // Phases of a watched connection.
