@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -29,7 +30,21 @@ type poller struct {
 	gen    int32 // stamps each registration; carried in the event's Pad
 	closed bool
 	done   chan struct{}
+
+	// work hands a readable registration to an idle worker; the loop
+	// starts a new worker when none is waiting. idle counts the waiting
+	// ones, at most maxIdleWorkers (the rest end).
+	work chan *pollReg
+	idle atomic.Int32
 }
+
+// maxIdleWorkers bounds the goroutines kept waiting for the next readable
+// connection. A worker keeps the stack it grew serving a push or a
+// device's frames; a goroutine started per event began with the smallest
+// and copied it up to that size each time, which was an eighth of the
+// server's CPU in a closed-loop profile (docs/benchmarks.md, session 8).
+// 128 covers the 64 senders of the benchmark with their devices' acks.
+const maxIdleWorkers = 128
 
 const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 
@@ -50,7 +65,7 @@ func newPoller() (*poller, error) {
 		ep.Close()
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	p := &poller{epfd: epfd, ep: ep, raw: raw, byFD: map[int32]*pollReg{}, done: make(chan struct{})}
+	p := &poller{epfd: epfd, ep: ep, raw: raw, byFD: map[int32]*pollReg{}, done: make(chan struct{}), work: make(chan *pollReg)}
 	go p.loop()
 	return p, nil
 }
@@ -72,8 +87,8 @@ func connFD(c net.Conn) (int, syscall.RawConn, error) {
 	return fd, raw, nil
 }
 
-// watch registers s; s.onReadable runs (in a new goroutine) when its
-// descriptor has data.
+// watch registers s; s.onReadable runs (on a worker goroutine of its own
+// while it runs) when its descriptor has data.
 func (p *poller) watch(s *pollReg) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -117,6 +132,7 @@ func (p *poller) unwatch(s *pollReg) {
 
 func (p *poller) loop() {
 	defer close(p.done)
+	defer close(p.work) // the waiting workers end
 	events := make([]syscall.EpollEvent, 256)
 	for {
 		var n int
@@ -152,8 +168,30 @@ func (p *poller) loop() {
 			// An event from an earlier registration of a descriptor number
 			// now reused carries an older generation: dropped.
 			if s != nil && s.gen == ev.Pad {
-				go s.onReadable()
+				select {
+				case p.work <- s:
+				default:
+					go p.worker(s)
+				}
 			}
+		}
+	}
+}
+
+// worker runs s.onReadable, then waits for the next readable registration
+// unless maxIdleWorkers already wait.
+func (p *poller) worker(s *pollReg) {
+	for {
+		s.onReadable()
+		if p.idle.Add(1) > maxIdleWorkers {
+			p.idle.Add(-1)
+			return
+		}
+		var ok bool
+		s, ok = <-p.work
+		p.idle.Add(-1)
+		if !ok {
+			return
 		}
 	}
 }
