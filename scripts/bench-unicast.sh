@@ -102,6 +102,7 @@ if "-" not in a + b:
     d = [int(y) - int(x) for x, y in zip(a, b)]
     print("notification log: %d records, %d fdatasyncs (%.3f per notification), %d notifications written, %d skipped (acknowledged first)" % (
         d[0], d[1], d[1] / max(n, 1), d[2], d[3]))
+    print("server heap allocations per notification: %.1f" % (d[4] / max(n, 1)))
 PY
 	echo "context switches per notification: server $(echo "scale=2; ($w1-$w0)/$(bench_received "$name")" | bc), fleet $(echo "scale=2; ($x1-$x0)/$(bench_received "$name")" | bc)"
 	echo "$name $(echo "$s1-$s0" | bc) $(echo "$f1-$f0" | bc) $(awk '{print $1+$2}' "$work/load.time")" >>"$work/cpu.txt"

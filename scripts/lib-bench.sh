@@ -118,12 +118,14 @@ PY
 
 # bench_log URL prints the notification log's counters of the server at
 # URL (/metrics): records, fdatasyncs, notifications written, skipped
-# (acknowledged before their commit); dashes for a build without them.
+# (acknowledged before their commit), then the heap allocations the
+# process made so far; dashes for a build without the log's counters.
 bench_log() {
 	curl -fsS "$1/metrics" 2>/dev/null | awk '
 		/^openmpns_log_records_total / {r=$2}
 		/^openmpns_log_syncs_total / {s=$2}
 		/^openmpns_log_notifications_total\{outcome="written"\} / {w=$2}
 		/^openmpns_log_notifications_total\{outcome="skipped"\} / {k=$2}
-		END {if (r == "") print "- - - -"; else print r+0, s+0, w+0, k+0}'
+		/^go_memstats_mallocs_total / {m=$2}
+		END {if (r == "") print "- - - - -"; else printf "%d %d %d %d %.0f\n", r, s, w, k, m}'
 }

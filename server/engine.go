@@ -113,9 +113,9 @@ type Engine struct {
 	quit       chan struct{}
 	drainOnce  sync.Once
 	// acked signals a push waiting for its notification's write that the
-	// device has acknowledged it (Seq -> chan struct{}): the sender hears
-	// Received at once, whichever comes first.
-	acked sync.Map
+	// device has acknowledged it: the sender hears Received at once,
+	// whichever comes first.
+	acked ackWaits
 
 	mu    sync.RWMutex
 	conns map[string]*deviceState // devices connected to this node
@@ -407,9 +407,8 @@ func (e *Engine) commit(ctx context.Context, r *PushRequest, t target) (queueFul
 	// skip its write). The presence is read after the Append, so a device
 	// that moved meanwhile gets it either by this hand or from the queue
 	// when it attached.
-	ackc := make(chan struct{})
-	e.acked.Store(n.Seq, ackc)
-	defer e.acked.Delete(n.Seq)
+	ackc := e.acked.add(n.Seq)
+	defer e.acked.done(n.Seq, ackc)
 	p, ok, herr := e.be.Hand(ctx, n, a.Replaced)
 	lock.Unlock()
 	if herr != nil {
@@ -1054,11 +1053,9 @@ func (e *Engine) Ack(devID string, conn Conn, nids []string) {
 			continue
 		}
 		e.met.latency.Observe(now.Sub(q.AcceptedAt).Seconds())
-		e.met.delivered.WithLabelValues(q.Kind).Inc()
+		e.met.deliveredCounter(q.Kind).Inc()
 		done = append(done, seq)
-		if c, ok := e.acked.LoadAndDelete(seq); ok {
-			close(c.(chan struct{}))
-		}
+		e.acked.signal(seq)
 	}
 	if len(done) == 0 {
 		d.mu.Unlock()

@@ -28,6 +28,8 @@ type metrics struct {
 	// received caches pushes' Received counter of each kind, by
 	// payload.Kind (every push answered Received asks for one).
 	received [4]atomic.Pointer[prometheus.Counter]
+	// deliveredOf caches delivered's counter of each kind the same way.
+	deliveredOf [4]atomic.Pointer[prometheus.Counter]
 	// Abuse limits (limits.go, reap.go).
 	rateLimited    *prometheus.CounterVec
 	devicesDeleted *prometheus.CounterVec
@@ -92,13 +94,31 @@ func newMetrics(stats func() backend.Stats) *metrics {
 
 // receivedCounter is openmpns_notifications_total{kind, status="Received"}.
 func (m *metrics) receivedCounter(k payload.Kind) prometheus.Counter {
-	if int(k) >= len(m.received) {
+	return cachedCounter(&m.received, k, func() prometheus.Counter {
 		return m.pushes.WithLabelValues(k.String(), StatusReceived)
+	})
+}
+
+// deliveredCounter is openmpns_notifications_delivered_total{kind}, kind
+// as a notification records it (Kind.String).
+func (m *metrics) deliveredCounter(kind string) prometheus.Counter {
+	k, err := payload.ParseKind(kind)
+	if err != nil {
+		return m.delivered.WithLabelValues(kind)
 	}
-	if c := m.received[k].Load(); c != nil {
+	return cachedCounter(&m.deliveredOf, k, func() prometheus.Counter { return m.delivered.WithLabelValues(kind) })
+}
+
+// cachedCounter returns cache[k], made once by mk: a labelled counter
+// looked up once, not hashed again on every push.
+func cachedCounter(cache *[4]atomic.Pointer[prometheus.Counter], k payload.Kind, mk func() prometheus.Counter) prometheus.Counter {
+	if int(k) >= len(cache) {
+		return mk()
+	}
+	if c := cache[k].Load(); c != nil {
 		return *c
 	}
-	c := m.pushes.WithLabelValues(k.String(), StatusReceived)
-	m.received[k].Store(&c)
+	c := mk()
+	cache[k].Store(&c)
 	return c
 }

@@ -175,7 +175,9 @@ func (h *pushHandler) parse(r *http.Request) (*PushRequest, *PushError) {
 		if len(id) > 256 {
 			return req, badRequest("%s is %d bytes; at most 256", HeaderMessageID, len(id))
 		}
-		req.MessageID = id
+		// Its own copy: the notification keeps it while queued, and the
+		// push front's header values are parts of the whole request head.
+		req.MessageID = strings.Clone(id)
 	}
 	max := int64(h.cfg.MaxPayloadBytes)
 	if r.ContentLength > max {

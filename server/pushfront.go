@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -277,17 +276,21 @@ const rstAvoidanceDelay = 500 * time.Millisecond
 // serve answers one push; false when the connection is to be closed.
 func (c *frontConn) serve(fr *frontRequest) bool {
 	c.served.Store(true)
-	r := &http.Request{
-		Method: http.MethodPost, URL: &url.URL{Path: fr.path}, RequestURI: fr.path,
+	q := frontRequests.Get().(*frontReq)
+	q.url.Path = fr.path
+	q.body.Reset(fr.body)
+	q.r = http.Request{
+		Method: http.MethodPost, URL: &q.url, RequestURI: fr.path,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: fr.header, Host: fr.host,
-		ContentLength: int64(len(fr.body)), Body: io.NopCloser(bytes.NewReader(fr.body)),
+		ContentLength: int64(len(fr.body)), Body: &q.body,
 		RemoteAddr: c.remote, Close: fr.close,
 	}
 	w := frontWriters.Get().(*frontWriter)
 	defer w.release()
-	if !c.f.handle(w, r) {
-		return false
+	if !c.f.handle(w, &q.r) {
+		return false // not reused: what panicked may still hold it
 	}
+	q.release()
 	c.f.mu.Lock()
 	closing := c.f.closed
 	c.f.mu.Unlock()
@@ -305,6 +308,29 @@ func (c *frontConn) serve(fr *frontRequest) bool {
 		c.conn.SetWriteDeadline(time.Time{})
 	}
 	return keep
+}
+
+// frontReq is the request a push is served as, with what it points to:
+// pooled, as the push handler keeps nothing of a request once it returns.
+type frontReq struct {
+	r    http.Request
+	url  url.URL
+	body frontBody
+}
+
+// frontBody is a push's body, already read.
+type frontBody struct{ bytes.Reader }
+
+// Close implements io.Closer.
+func (*frontBody) Close() error { return nil }
+
+var frontRequests = sync.Pool{New: func() any { return new(frontReq) }}
+
+func (q *frontReq) release() {
+	q.r = http.Request{}
+	q.url = url.URL{}
+	q.body.Reset(nil)
+	frontRequests.Put(q)
 }
 
 // handle runs the handler as net/http does: a panic is logged and ends

@@ -39,7 +39,7 @@ type frontRequest struct {
 // keep-alive or close. It returns the request and its length in b with
 // pushComplete; pushIncomplete when b holds a part of such a request (or
 // of any request); pushOther for anything else. The request's strings are
-// copies; its body is b's.
+// parts of one copy of the head; its body is b's.
 func parsePush(b []byte, maxBody int) (frontRequest, int, int) {
 	var r frontRequest
 	end := bytes.Index(b, crlfcrlf)
@@ -60,7 +60,14 @@ func parsePush(b []byte, maxBody int) (frontRequest, int, int) {
 	}
 	r.path = path
 	length := -1 // Content-Length
-	r.header = make(http.Header, 8)
+	// One copy of the head holds every value, and one array every value's
+	// slice (as net/textproto reads a header): three allocations for the
+	// header, not two per line. A value keeps the whole head alive; the
+	// handler copies what it keeps past the request.
+	hs := string(head)
+	lines := bytes.Count(rest, crlf)
+	vals := make([]string, 0, lines)
+	r.header = make(http.Header, lines)
 	hosts := 0
 	for len(rest) > 0 {
 		line, rest, _ = bytes.Cut(rest, crlf)
@@ -73,7 +80,8 @@ func parsePush(b []byte, maxBody int) (frontRequest, int, int) {
 			return r, 0, pushOther
 		}
 		key := canonicalKey(line[:colon])
-		v := string(value)
+		at := cap(head) - cap(value) // value's offset in head (both slice b's array)
+		v := hs[at : at+len(value)]
 		switch key {
 		case "Host":
 			hosts++
@@ -102,7 +110,12 @@ func parsePush(b []byte, maxBody int) (frontRequest, int, int) {
 				return r, 0, pushOther
 			}
 		}
-		r.header[key] = append(r.header[key], v)
+		if vs, ok := r.header[key]; ok {
+			r.header[key] = append(vs, v) // a repeated name: its own array
+			continue
+		}
+		vals = append(vals, v)
+		r.header[key] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	if hosts != 1 || length < 0 {
 		return r, 0, pushOther

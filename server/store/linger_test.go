@@ -333,8 +333,7 @@ func TestLingerAcknowledgedPastALargeGroupDropsNothingElse(t *testing.T) {
 	// The acknowledgement of the last one cancels it (what RemoveLater
 	// does first), but counts it out only after the loop took the first
 	// maxGroup: the interleaving of a RemoveLater racing the commit loop.
-	v, _ := l.unwritten.Load(uint64(maxGroup + 2))
-	last := v.(*op)
+	last := l.unwritten.load(uint64(maxGroup + 2))
 	if !last.state.CompareAndSwap(opQueued, opCancelled) {
 		t.Fatal("the last notification was not queued")
 	}

@@ -87,7 +87,7 @@ type Log struct {
 
 	// unwritten holds the Enqueue ops not yet committed, by Seq, so that
 	// RemoveLater can cancel their write.
-	unwritten sync.Map
+	unwritten opIndex
 
 	lazyMu      sync.Mutex
 	lazy        []uint64
@@ -458,7 +458,7 @@ func (l *Log) commitGroup(group []*op) {
 	}
 	for _, o := range group {
 		if o.seq != 0 {
-			l.unwritten.Delete(o.seq)
+			l.unwritten.delete(o.seq)
 		}
 		if err != nil && o.kind != opFunc {
 			o.finish(fmt.Errorf("store: commit: %w", err))
@@ -915,7 +915,7 @@ func (l *Log) submit(o *op) <-chan error {
 	if l.closed {
 		l.pmu.Unlock()
 		if o.seq != 0 {
-			l.unwritten.Delete(o.seq)
+			l.unwritten.delete(o.seq)
 		}
 		o.finish(errClosed)
 		return o.err
@@ -948,7 +948,7 @@ func (l *Log) EnqueueThen(n *Notification, replace uint64, after func(error)) <-
 	if l.linger > 0 {
 		o.at = l.now()
 	}
-	l.unwritten.Store(n.Seq, o)
+	l.unwritten.store(n.Seq, o)
 	return l.submit(o)
 }
 
@@ -969,8 +969,8 @@ func (l *Log) RemoveLater(seqs []uint64) {
 	var buf [4]*op
 	spared := buf[:0]
 	for _, seq := range seqs {
-		if v, ok := l.unwritten.Load(seq); ok && v.(*op).state.CompareAndSwap(opQueued, opCancelled) {
-			spared = append(spared, v.(*op))
+		if o := l.unwritten.load(seq); o != nil && o.state.CompareAndSwap(opQueued, opCancelled) {
+			spared = append(spared, o)
 			continue
 		}
 		rest = append(rest, seq)
@@ -1015,7 +1015,7 @@ func (l *Log) dropSpared(spared []*op) {
 	for _, o := range dropped {
 		// Every one was cancelled (pendLive counts the others, and a
 		// cancelled op stays so): none is written, none is lost.
-		l.unwritten.Delete(o.seq)
+		l.unwritten.delete(o.seq)
 		l.skipped.Add(1)
 		o.finish(nil)
 	}
