@@ -5,7 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -77,7 +79,13 @@ func TestHellosPastMaxAttachingAreRefusedAtOnce(t *testing.T) {
 	if f, err := read(first); err != nil || f.Type != wire.TypeWelcome {
 		t.Fatalf("first hello: %+v, %v; want welcome", f, err)
 	}
-	// Its place is free again.
+	// Its place is free again once its attach is done, which ends after
+	// the welcome is written (queued notifications follow the welcome).
+	for deadline := time.Now().Add(20 * time.Second); len(srv.gw.attachSlots) > 0; runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatal("the first hello still holds its place")
+		}
+	}
 	third := dial()
 	if f, err := read(third); err != nil || f.Type != wire.TypeWelcome {
 		t.Fatalf("third hello: %+v, %v; want welcome", f, err)

@@ -171,9 +171,10 @@ type Config struct {
 	// from the arrival of its first notification, before writing it: a
 	// notification its device acknowledges meanwhile is never written nor
 	// fdatasynced (its sender hears Received at the acknowledgement), and
-	// notifications arriving meanwhile share the commit. A push to a device
-	// that does not acknowledge it (offline, say) is answered that much
-	// later. Default 1 ms; negative: commit at once.
+	// notifications arriving meanwhile share the commit. A push to a
+	// connected device that does not acknowledge it in time is answered
+	// that much later; one to a device not connected (or in a later batch)
+	// does not linger. Default 5 ms; negative: commit at once.
 	CommitLinger time.Duration
 	// TimeScale divides the batching windows (450 s, 900 s) so a developer
 	// can preview batched delivery: 100 makes them 4.5 s and 9 s.

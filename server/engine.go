@@ -435,9 +435,10 @@ func (e *Engine) commit(ctx context.Context, r *PushRequest, t target) (queueFul
 				// The tile update it replaced is queued again: send it
 				// (in the background: the sender's 503 does not wait).
 				e.background.Add(1)
+				dev := ch.DeviceID // not ch: captured, it would live on the heap for every push
 				go func() {
 					defer e.background.Done()
-					e.resync(context.Background(), ch.DeviceID)
+					e.resync(context.Background(), dev)
 				}()
 			}
 			return "", "", errNotStored

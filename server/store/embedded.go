@@ -876,8 +876,14 @@ func (e *Embedded) Hand(_ context.Context, n *Notification, replaced uint64) (ba
 	in := e.inbox
 	p, ok := e.presenceOf(n.DeviceID)
 	e.pmu.Unlock()
-	if in != nil && p.connected {
+	here := in != nil && p.connected
+	if here {
 		in.Deliver(n.DeviceID, n, replaced)
+	}
+	if !here || n.DeliverAt.After(n.AcceptedAt) {
+		// No device to acknowledge it soon (none connected, or its class
+		// delivers it in a later batch): its write need not linger.
+		e.log.Hurry(n.Seq)
 	}
 	if !ok {
 		return backend.Presence{}, false, nil

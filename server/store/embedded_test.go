@@ -169,3 +169,28 @@ func TestAcknowledgedBeforeItsCommitIsNeverWritten(t *testing.T) {
 		t.Fatalf("after a restart, pending %v", seqsOf(p))
 	}
 }
+
+// A notification handed to a device that is not connected is written
+// without its linger: nobody can acknowledge it, and its sender waits for
+// the write. The linger here is an hour, so only the hurry ends it.
+func TestHandToAnAbsentDeviceDoesNotLinger(t *testing.T) {
+	e, err := Open(filepath.Join(t.TempDir(), "db"), Options{CommitLinger: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	setUp(t, e)
+	now := time.Now()
+	n := &Notification{DeviceID: "d", Channel: "t", App: "a", Kind: "raw",
+		AcceptedAt: now, DeliverAt: now, ExpiresAt: now.Add(time.Hour)}
+	a, err := e.Append(context.Background(), n, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.Hand(context.Background(), n, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, a.Durable, "the write of a notification to an absent device"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -361,3 +361,42 @@ func TestLingerAcknowledgedPastALargeGroupDropsNothingElse(t *testing.T) {
 		t.Fatalf("after reopen: %d queued (last %v), want the %d not acknowledged", len(q), q[len(q)-1:], maxGroup+1)
 	}
 }
+
+// A hurried notification (no device is there to acknowledge it) ends its
+// group's linger: the group is written at once, without its timer.
+func TestLingerHurriedNotificationIsWrittenAtOnce(t *testing.T) {
+	clk := clock.NewFake(lingerStart)
+	l, lingers, io := lingerLog(t, t.TempDir(), time.Hour, clk)
+	first := l.EnqueueThen(testNote(1), 0, nil)
+	wait(t, lingers, "linger")
+	second := l.EnqueueThen(testNote(2), 0, nil)
+	l.Hurry(99) // unknown: nothing happens
+	l.Hurry(2)
+	for i, c := range []<-chan error{first, second} {
+		if err := wait(t, c, "commit of the hurried group"); err != nil {
+			t.Fatalf("notification %d: %v", i+1, err)
+		}
+	}
+	if w, s := io.get(); w != 1 || s != 1 {
+		t.Fatalf("%d writes and %d fdatasyncs, want the group in one", w, s)
+	}
+	l.Hurry(2) // written: nothing happens
+	// The next group lingers again.
+	third := l.EnqueueThen(testNote(3), 0, nil)
+	wait(t, lingers, "linger of the next group")
+	select {
+	case err := <-third:
+		t.Fatalf("the next group was written (%v) without a hurry or its linger", err)
+	default:
+	}
+	clk.Advance(time.Hour)
+	if err := wait(t, third, "commit at the linger's end"); err != nil {
+		t.Fatal(err)
+	}
+	if q, err := l.Queued(); err != nil || !slices.Equal(seqsOf(q), []uint64{1, 2, 3}) {
+		t.Fatalf("on disk: %v %v", seqsOf(q), err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -46,7 +46,8 @@ import (
 // A group of notifications may linger before its commit (SetLinger): it is
 // committed once its first notification was submitted that long ago (or
 // the group is large, or something else than a notification is asked, or
-// the log closes), with what came meanwhile. A notification acknowledged
+// one of its notifications is hurried because no device is there to
+// acknowledge it, or the log closes), with what came meanwhile. A notification acknowledged
 // by its device meanwhile (RemoveLater) is then not written at all, nor is
 // its removal: at a steady rate the device's acknowledgement, a fraction
 // of a millisecond after the push, would otherwise come just after the
@@ -80,6 +81,9 @@ type Log struct {
 	// acknowledged), pendOther its ops of other kinds (which end a
 	// linger). pend holds nothing to write when all three are 0.
 	pendLive, pendReplacing, pendOther int
+	// pendHurried: pend holds a notification nobody will acknowledge soon
+	// (Hurry), which ends its linger.
+	pendHurried bool
 	// kick tells the loop that pend has something to take (cap 1).
 	kick chan struct{}
 	// timer fires when pend's linger is over; armed while it lingers.
@@ -168,7 +172,7 @@ const (
 
 // DefaultCommitLinger is how long a group commit of the embedded backend
 // waits by default for acknowledgements that spare its write (Options).
-const DefaultCommitLinger = time.Millisecond
+const DefaultCommitLinger = 5 * time.Millisecond
 
 // lingerBytes ends a linger early: a group of notifications this large is
 // committed at once (its fdatasync is shared widely enough).
@@ -493,6 +497,7 @@ func (l *Log) take(group []*op) ([]*op, bool) {
 	rest := l.pend[k:]
 	l.pend = nil
 	l.pendLive, l.pendReplacing, l.pendOther, l.pendBytes = 0, 0, 0, 0
+	l.pendHurried = false
 	l.timer.stop()
 	for _, o := range rest { // more than a group: counted again
 		l.addLocked(o)
@@ -505,7 +510,7 @@ func (l *Log) take(group []*op) ([]*op, bool) {
 
 // dueLocked reports whether pend is to be committed at now. l.pmu is held.
 func (l *Log) dueLocked(now time.Time) bool {
-	return l.linger <= 0 || l.closed || l.pendOther > 0 ||
+	return l.linger <= 0 || l.closed || l.pendOther > 0 || l.pendHurried ||
 		len(l.pend) >= maxGroup || l.pendBytes >= lingerBytes ||
 		!now.Before(l.pendAt.Add(l.linger))
 }
@@ -952,6 +957,23 @@ func (l *Log) EnqueueThen(n *Notification, replace uint64, after func(error)) <-
 	return l.submit(o)
 }
 
+// Hurry ends the linger of the notification seq, submitted by
+// EnqueueThen, if it still lingers: its device is not there to acknowledge
+// it, so waiting would only delay its sender. Its group is committed now.
+func (l *Log) Hurry(seq uint64) {
+	o := l.unwritten.load(seq)
+	if o == nil {
+		return // written, or being written
+	}
+	l.pmu.Lock()
+	if o.waiting && !l.pendHurried {
+		l.pendHurried = true
+		l.timer.stop()
+		l.wake()
+	}
+	l.pmu.Unlock()
+}
+
 // Remove removes notifications and returns once that is durable.
 func (l *Log) Remove(seqs []uint64) error {
 	if len(seqs) == 0 {
@@ -1006,6 +1028,7 @@ func (l *Log) dropSpared(spared []*op) {
 		dropped = l.pend
 		l.pend = nil
 		l.pendBytes = 0
+		l.pendHurried = false
 		l.timer.stop()
 		for _, o := range dropped {
 			o.waiting = false

@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// BenchmarkAppendDurable measures what a push costs the store: Append, wait
-// until Durable, then Remove (the device's acknowledgement, which rides on a
+// BenchmarkAppendDurable measures what a push costs the store: Append and
+// Hand (to a device not connected), wait until Durable, then Remove (the device's acknowledgement, which rides on a
 // later commit). "paced" has one append outstanding at a time, as at a
 // steady 1,000/s where there is nothing to batch; "closed" has 64 appenders
 // at once, each on its own device, sharing group commits. Besides ns/op it
@@ -54,6 +54,12 @@ func BenchmarkAppendDurable(b *testing.B) {
 							AcceptedAt: now, DeliverAt: now, ExpiresAt: now.Add(time.Hour)}
 						a, err := e.Append(ctx, n, 0)
 						if err != nil {
+							done <- err
+							return
+						}
+						// As the engine does: the hand finds no device
+						// connected, so the write does not linger.
+						if _, _, err := e.Hand(ctx, n, 0); err != nil {
 							done <- err
 							return
 						}
