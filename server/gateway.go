@@ -363,9 +363,9 @@ func (s *session) takeOver() bool {
 var readBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
 
 // onReadable reads what the socket holds, without waiting, turns it into
-// events, and asks the poller for the next readable event. One runs at a
-// time per session: a second (a stale event) returns at once, and the
-// running one re-arms when done, so nothing readable is missed.
+// events, and ends its turn with the poller's rearm. The poller runs one
+// turn at a time per session, and another after it when bytes came
+// during it, so nothing readable is missed.
 //
 // Under TLS it reads until the *tls.Conn says it would block: the socket may
 // be drained while whole records (or the rest of one) wait in the
@@ -395,8 +395,10 @@ func (s *session) onReadable() {
 		}
 		if err == nil {
 			if s.tls == nil && n < len(*bp) {
-				// Probably drained; re-arming re-checks (epoll is level
-				// triggered), which saves a read that would find nothing.
+				// Drained: a TCP read takes all that is queued, up to the
+				// buffer, and what arrives later brings an event of its
+				// own (edge-triggered). This saves a read that would find
+				// nothing.
 				break
 			}
 			continue

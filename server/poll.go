@@ -1,12 +1,44 @@
 package server
 
+import "sync/atomic"
+
 // pollReg is what the poller watches: a descriptor, the generation of its
 // registration (an event from an earlier registration of a reused
 // descriptor number carries an older one, and is dropped), and what runs,
-// on one of the poller's workers, when it is readable. The registration is one-shot:
-// onReadable reads what is there, then asks the poller to re-arm it.
+// on one of the poller's workers, when it is readable. onReadable reads
+// until the socket is drained, then ends its turn with the poller's rearm
+// (or unwatches the descriptor); one turn runs at a time.
 type pollReg struct {
 	fd         int32
 	gen        int32
 	onReadable func()
+	// run is regIdle, regRunning (a turn of onReadable runs or is
+	// dispatched), or regAgain (an event came during the turn: it runs
+	// again once the turn ends).
+	run atomic.Int32
+}
+
+const (
+	regIdle = iota
+	regRunning
+	regAgain
+)
+
+// fire notes an event of r: true when a turn of onReadable is to be
+// dispatched, false when one runs (it then runs again).
+func (r *pollReg) fire() bool {
+	for {
+		switch r.run.Load() {
+		case regIdle:
+			if r.run.CompareAndSwap(regIdle, regRunning) {
+				return true
+			}
+		case regRunning:
+			if r.run.CompareAndSwap(regRunning, regAgain) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
 }

@@ -15,8 +15,10 @@ import (
 
 // poller waits for device connections to become readable with one epoll
 // instance and one goroutine for all of them, so that an idle connection
-// has no goroutine of its own. Each registration is one-shot: the session
-// reads what is there, then re-arms. The epoll descriptor is itself
+// has no goroutine of its own. Registrations are edge-triggered: a turn of
+// the session's onReadable, on a worker goroutine, reads until the socket
+// is drained and ends with rearm; an event during the turn brings another
+// turn after it (pollReg.run). The epoll descriptor is itself
 // waited on by the Go runtime's network poller (an epoll descriptor is
 // readable while it has events): the loop parks like any goroutine reading
 // a socket instead of holding a thread in epoll_wait, which the runtime
@@ -46,7 +48,12 @@ type poller struct {
 // 128 covers the 64 senders of the benchmark with their devices' acks.
 const maxIdleWorkers = 128
 
-const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+// pollEvents registers a descriptor edge-triggered: an event comes when
+// bytes arrive, and the registration stays, so nothing is asked of epoll
+// between two reads (a one-shot registration cost an epoll_ctl per
+// event). A session reads until the socket is drained (a short read or
+// EAGAIN); what arrives after that brings an event of its own.
+const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLET&0xffffffff
 
 func newPoller() (*poller, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
@@ -105,18 +112,15 @@ func (p *poller) watch(s *pollReg) error {
 	return nil
 }
 
-// rearm asks for the next readable event of s. A failure means the
-// descriptor is gone (the session is closing): nothing to do.
+// rearm ends s.onReadable's turn, which drained the socket: the next
+// event runs it again. An event that came during the turn runs it again
+// at once (in another worker: the caller is returning).
 func (p *poller) rearm(s *pollReg) {
-	ev := syscall.EpollEvent{Events: pollEvents, Fd: s.fd, Pad: s.gen}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	// Only while s is registered: its descriptor number may belong to a
-	// newer connection once s has been unwatched (and epfd's to another
-	// file once the poller is closed).
-	if !p.closed && p.byFD[s.fd] == s {
-		_ = epollCtl(p.epfd, syscall.EPOLL_CTL_MOD, s.fd, &ev)
+	if s.run.CompareAndSwap(regRunning, regIdle) {
+		return
 	}
+	s.run.Store(regRunning) // regAgain
+	p.dispatch(s)
 }
 
 // unwatch removes s; it must run before the connection is closed, so that
@@ -167,14 +171,19 @@ func (p *poller) loop() {
 			p.mu.Unlock()
 			// An event from an earlier registration of a descriptor number
 			// now reused carries an older generation: dropped.
-			if s != nil && s.gen == ev.Pad {
-				select {
-				case p.work <- s:
-				default:
-					go p.worker(s)
-				}
+			if s != nil && s.gen == ev.Pad && s.fire() {
+				p.dispatch(s)
 			}
 		}
+	}
+}
+
+// dispatch runs s.onReadable on an idle worker, or a new one.
+func (p *poller) dispatch(s *pollReg) {
+	select {
+	case p.work <- s:
+	default:
+		go p.worker(s)
 	}
 }
 

@@ -182,7 +182,7 @@ func (f *pushFront) drop(fc *frontConn) {
 var frontBufs = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
 
 // onReadable reads what arrived and serves the pushes in it, one after the
-// other (a sender may pipeline); then it re-arms, or hands the connection
+// other (a sender may pipeline); then it ends its turn, or hands the connection
 // over with what is left when that is not a whole push.
 func (c *frontConn) onReadable() {
 	if !c.state.CompareAndSwap(connIdle, connBusy) {
@@ -232,13 +232,14 @@ func (c *frontConn) onReadable() {
 			b = c.skipCRLF(b[used:])
 		}
 		if n < len(buf) {
-			c.idle() // drained, most likely; epoll says if not
+			c.idle() // drained: what comes later brings an event of its own
 			return
 		}
 	}
 }
 
-// idle re-arms an idle connection, or closes it when the front is closing.
+// idle ends the turn of a connection left idle, or closes it when the
+// front is closing.
 func (c *frontConn) idle() {
 	c.since.Store(time.Now().UnixNano())
 	c.state.Store(connIdle)
