@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -489,9 +490,10 @@ func (s *session) finish() {
 	g.wg.Done()
 }
 
-// enqueue hands a frame to the handler goroutine, starting it if needed,
-// and waits while the handler is maxInbox frames behind. It returns false
-// once a frame has ended the session.
+// enqueue hands a frame (a copy of b, which is the reader's) to the
+// handler goroutine, starting it if needed, and waits while the handler is
+// maxInbox frames behind. It returns false once a frame has ended the
+// session.
 func (s *session) enqueue(b []byte) bool {
 	// With the poller, an acknowledgement is handled here, in the reader
 	// (a goroutine that ends once the socket is drained), when no handler
@@ -537,7 +539,7 @@ func (s *session) enqueue(b []byte) bool {
 		s.mu.Unlock()
 		return false
 	}
-	s.inbox = append(s.inbox, b)
+	s.inbox = append(s.inbox, bytes.Clone(b)) // b is the reader's (frameReader.feed)
 	if !s.handling {
 		s.handling = true
 		s.hwg.Add(1)

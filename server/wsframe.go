@@ -91,8 +91,9 @@ var errTooBig = &wsError{websocket.CloseMessageTooBig, "frame larger than the li
 const maxDiscard = 1 << 20
 
 // feed takes the next bytes from the connection and calls emit for every
-// complete event, in order; emit returns false to stop. A returned error
-// ends the connection. p is not kept.
+// complete event, in order; emit returns false to stop. An event's data is
+// valid during its emit only (it may be part of p): emit copies what it
+// keeps. A returned error ends the connection. p is not kept.
 func (r *frameReader) feed(p []byte, emit func(wsEvent) bool) *wsError {
 	if buf := r.buf(); len(buf) > 0 {
 		p = append(buf, p...)
@@ -226,10 +227,11 @@ func (r *frameReader) frame(p []byte, emit func(wsEvent) bool) (int, *wsError) {
 		r.msgOp = uint8(op)
 	}
 	if fin && r.msg() == nil {
-		// An unfragmented message: hand over a copy of the payload only.
+		// An unfragmented message: handed over in place (most are an
+		// acknowledgement handled within emit, which keeps nothing).
 		mop := int(r.msgOp)
 		r.msgOp = 0
-		if !emit(wsEvent{op: mop, data: append([]byte(nil), payload...)}) {
+		if !emit(wsEvent{op: mop, data: payload}) {
 			return -total, nil
 		}
 		return total, nil

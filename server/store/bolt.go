@@ -43,8 +43,8 @@ type Bolt struct {
 type op struct {
 	apply func(tx *bolt.Tx) error
 	err   chan error
-	// after, if set, learns the outcome before err yields it.
-	after func(error)
+	// after, if set, learns the outcome (with n) before err yields it.
+	after func(n *Notification, err error)
 	// A Log.EnqueueThen notification (seq) is written unless it was removed
 	// first: state goes from opQueued to opApplied when the commit loop
 	// writes it, or to opCancelled when RemoveLater comes first.
@@ -75,7 +75,7 @@ const (
 // finish reports the op's outcome.
 func (o *op) finish(err error) {
 	if o.after != nil {
-		o.after(err)
+		o.after(o.n, err)
 	}
 	o.err <- err
 }

@@ -36,6 +36,9 @@ type Embedded struct {
 
 	b   *Bolt
 	log *Log // the queued notifications
+	// written learns the outcome of an append's write that replaced
+	// nothing (Log.EnqueueThen's after).
+	written func(*Notification, error)
 	svc *auth.BoltStore
 	now func() time.Time
 
@@ -174,6 +177,7 @@ func load(b *Bolt, l *Log, queued []*Notification, now func() time.Time) (*Embed
 		queues: map[string][]*Notification{}, counts: map[string]int{},
 		presence: map[string]presRec{}, counters: map[string]*counter{},
 	}
+	e.written = func(n *Notification, err error) { e.writeFailed(n, nil, err) }
 	var err error
 	if e.svc, err = auth.NewBoltStore(b.DB()); err != nil {
 		return nil, fmt.Errorf("services: %w", err)
@@ -669,16 +673,24 @@ func (e *Embedded) Append(_ context.Context, n *Notification, limit int) (backen
 	e.queuedBytes += int64(len(n.Payload))
 	// Submitted under qmu, so writes reach the file in Seq order; the
 	// commit loop never takes qmu (a failure is taken out later).
-	a.Durable = e.log.EnqueueThen(n, a.Replaced, func(err error) {
-		if err == nil {
-			return
-		}
-		e.failMu.Lock()
-		e.failed = append(e.failed, failedAppend{n, replaced})
-		e.failMu.Unlock()
-		e.hasFailed.Store(true)
-	})
+	after := e.written // made once: no closure per push
+	if replaced != nil {
+		after = func(n *Notification, err error) { e.writeFailed(n, replaced, err) }
+	}
+	a.Durable = e.log.EnqueueThen(n, a.Replaced, after)
 	return a, nil
+}
+
+// writeFailed notes an append whose write failed (err not nil), with the
+// tile update it replaced if any, for takeFailed.
+func (e *Embedded) writeFailed(n, replaced *Notification, err error) {
+	if err == nil {
+		return
+	}
+	e.failMu.Lock()
+	e.failed = append(e.failed, failedAppend{n, replaced})
+	e.failMu.Unlock()
+	e.hasFailed.Store(true)
 }
 
 // takeFailed takes appends whose write failed out of the index, and puts

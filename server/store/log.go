@@ -940,11 +940,11 @@ func (l *Log) submit(o *op) <-chan error {
 }
 
 // EnqueueThen submits n and returns at once; the channel yields the outcome
-// once n is durable, after after learned it. n must not change afterwards:
+// once n is durable, after after learned it (with n). n must not change afterwards:
 // the commit loop encodes it when it writes it. If replace is non-zero, the
 // notification with that Seq is removed in the same record (a tile update
 // replacing a queued one).
-func (l *Log) EnqueueThen(n *Notification, replace uint64, after func(error)) <-chan error {
+func (l *Log) EnqueueThen(n *Notification, replace uint64, after func(*Notification, error)) <-chan error {
 	o := &op{kind: opPut, err: make(chan error, 1), after: after, seq: n.Seq, replace: replace, n: n}
 	if err := checkNoteTimes(n); err != nil {
 		o.finish(fmt.Errorf("store: encode notification: %w", err))
