@@ -9,6 +9,7 @@
 #   scripts/bench-cluster.sh                     10,000 devices, 2 rounds
 #   DEVICES=2000 COUNT=20000 ROUNDS=1 scripts/bench-cluster.sh
 #   ONLY=cluster scripts/bench-cluster.sh        (or ONLY=single)
+#   SERVE_FLAGS=--commit-linger=1ms ONLY=single ...   flags for the single node's serve
 #   PROFILE_DIR=/tmp/prof ...                     CPU profiles (4 s) of node 0 and
 #                                                 NATS server 0 in the closed loop
 #
@@ -87,7 +88,8 @@ load() { # $1 = name, $2 = servers (the fleet's), $3 = extra load flags, $4 = se
 
 single() {
 	local port=$((BASE + 50))
-	bin/openmpns serve --listen 127.0.0.1:$port --data "$work/single" --log-level error --daily-quota -1 >/dev/null 2>&1 &
+	# shellcheck disable=SC2086 # SERVE_FLAGS is a list of flags
+	bin/openmpns serve --listen 127.0.0.1:$port --data "$work/single" --log-level error --daily-quota -1 ${SERVE_FLAGS:-} >/dev/null 2>&1 &
 	local srv=$!
 	wait_http "http://127.0.0.1:$port/healthz"
 	load single "http://127.0.0.1:$port" "" "$srv"
