@@ -336,12 +336,31 @@ func (c *conn) readFrame() (f *wire.Frame, readErr, decodeErr error) {
 	return f, readErr, decodeErr
 }
 
+// readDeadlineSlack is how much later than 2.5 heartbeats after the last
+// message the reader may give up (a fraction of the heartbeat): the read
+// deadline is pushed out by that much more, and only once that much time
+// has passed, rather than at every message (setting a deadline locks the
+// connection and moves a runtime timer: it showed in a fleet's profile).
+const readDeadlineSlack = 8 // 1/8 heartbeat
+
 func (c *conn) readLoop() {
+	// The read deadline stays between 2.5 and 2.5 + 1/readDeadlineSlack
+	// heartbeats after the last message read: pushed out (at time pushed)
+	// to the latter, it is pushed out again at the first message once
+	// 1/readDeadlineSlack heartbeat has passed. pushed is the reader's own
+	// (the ping handler runs on the reader).
+	var pushed time.Time
+	slack := c.hb / readDeadlineSlack
 	deadline := func() {
+		now := time.Now()
+		if !pushed.IsZero() && now.Sub(pushed) < slack {
+			return // still at least 2.5 heartbeats away
+		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.writeErr == nil { // else the grace deadline stands
-			c.ws.NetConn().SetReadDeadline(time.Now().Add(c.hb*2 + c.hb/2))
+			c.ws.NetConn().SetReadDeadline(now.Add(c.hb*2 + c.hb/2 + slack))
+			pushed = now
 		}
 	}
 	deadline()
