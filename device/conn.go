@@ -307,9 +307,19 @@ const maxPooledRead = 4 << 10
 // readFrame reads the next message and decodes it: readErr is a failed
 // read (ReadMessage's error), decodeErr a message that is not a frame.
 func (c *conn) readFrame() (f *wire.Frame, readErr, decodeErr error) {
+	f = new(wire.Frame)
+	if readErr, decodeErr = c.readFrameInto(f); readErr != nil || decodeErr != nil {
+		return nil, readErr, decodeErr
+	}
+	return f, nil, nil
+}
+
+// readFrameInto is readFrame into f (wire.DecodeInto: the strings that
+// repeat what f held are not copied again).
+func (c *conn) readFrameInto(f *wire.Frame) (readErr, decodeErr error) {
 	_, r, err := c.ws.NextReader()
 	if err != nil {
-		return nil, err, nil
+		return err, nil
 	}
 	bp := readBufs.Get().(*[]byte)
 	b := (*bp)[:0]
@@ -325,7 +335,7 @@ func (c *conn) readFrame() (f *wire.Frame, readErr, decodeErr error) {
 		}
 	}
 	if err == io.EOF {
-		f, decodeErr = wire.Decode(b)
+		decodeErr = wire.DecodeInto(b, f)
 	} else {
 		readErr = err
 	}
@@ -333,7 +343,7 @@ func (c *conn) readFrame() (f *wire.Frame, readErr, decodeErr error) {
 		*bp = b
 		readBufs.Put(bp)
 	}
-	return f, readErr, decodeErr
+	return readErr, decodeErr
 }
 
 // readDeadlineSlack is how much later than 2.5 heartbeats after the last
@@ -374,8 +384,12 @@ func (c *conn) readLoop() {
 		}
 		return nil
 	})
+	// f is the frame every message is decoded into (its strings that
+	// repeat, a notification's app and channel, cost no copy): what is
+	// handled on the reader uses it, what is handed on gets a copy.
+	f := new(wire.Frame)
 	for {
-		f, err, bad := c.readFrame()
+		err, bad := c.readFrameInto(f)
 		if bad != nil {
 			c.fail(bad)
 			return
@@ -407,9 +421,11 @@ func (c *conn) readLoop() {
 				// (Config.PromptHandlers).
 				c.d.deliver(f, received)
 				c.ack(f.NID)
+				f.Payload = nil // the reader's frame keeps no payload while idle
 				c.d.events.run()
 				continue
 			}
+			f := ownCopy(f)
 			c.d.events.push(func() {
 				c.d.deliver(f, received)
 				c.ack(f.NID)
@@ -429,10 +445,16 @@ func (c *conn) readLoop() {
 			delete(c.pending, f.Re)
 			c.mu.Unlock()
 			if ch != nil {
-				ch <- f
+				ch <- ownCopy(f)
 			} else if f.Type == wire.TypeError {
 				c.d.raise(&ChannelError{Type: UnknownError, App: f.App, Message: f.Code + ": " + f.Message})
 			}
 		}
 	}
+}
+
+// ownCopy returns a copy of f, the reader's frame, to hand on.
+func ownCopy(f *wire.Frame) *wire.Frame {
+	g := *f
+	return &g
 }
