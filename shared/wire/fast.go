@@ -259,7 +259,7 @@ func decodeFastReusing(b []byte, f, prev *Frame) bool {
 			f.Power, ok = p.strVal(prev.Power)
 		case "nid":
 			bit = mNID
-			f.NID, ok = p.strVal(prev.NID)
+			f.NID, ok = p.str() // new in every notification: no reuse to look for
 		case "kind":
 			bit = mKind
 			f.Kind, ok = p.word()
@@ -270,7 +270,7 @@ func decodeFastReusing(b []byte, f, prev *Frame) bool {
 			f.Class = int(v)
 		case "message_id":
 			bit = mMessageID
-			f.MessageID, ok = p.strVal(prev.MessageID)
+			f.MessageID, ok = p.str() // likewise
 		case "payload":
 			bit = mPayload
 			var s []byte
