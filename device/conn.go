@@ -2,9 +2,11 @@ package device
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -41,6 +43,13 @@ type conn struct {
 	// the close frame that says why (see writeLoop).
 	writeErr error
 
+	// wmu is held by whoever writes a message (writeMessage) or a close
+	// frame (sendClose), a token in a channel so that a close can give up
+	// waiting for it, as gorilla's own write lock does; closeSent, under
+	// it, says a close frame went out: no message follows one.
+	wmu       chan struct{}
+	closeSent bool
+
 	writing bool          // a writer goroutine runs
 	active  int           // goroutines running: the reader, and the writer if any (its own, or the event goroutine in ack)
 	ended   bool          // done is closed
@@ -49,7 +58,13 @@ type conn struct {
 
 func newConn(d *Device, ws *websocket.Conn, hb time.Duration) *conn {
 	c := &conn{d: d, ws: ws, hb: hb, pending: map[uint64]chan *wire.Frame{},
-		active: 1, done: make(chan struct{})}
+		active: 1, done: make(chan struct{}), wmu: make(chan struct{}, 1)}
+	// The answer to the server's close frame, as gorilla's default
+	// handler writes it, under wmu.
+	ws.SetCloseHandler(func(code int, _ string) error {
+		c.sendClose(websocket.FormatCloseMessage(code, ""))
+		return nil
+	})
 	// A connection never outlives its device: connect closes it when its
 	// requests fail (they run under the device's context), and setConn
 	// refuses it once the device is closed.
@@ -102,7 +117,7 @@ func (c *conn) close() {
 	closed := c.closed
 	c.mu.Unlock()
 	if !closed {
-		c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(time.Second))
+		c.sendClose(websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
 	}
 	c.fail(errConnClosed)
 	<-c.done
@@ -225,38 +240,40 @@ func (c *conn) writeLoop() {
 // an idle connection keeps no large one.
 const maxSpareAcks = 16
 
-// encodeBufs are the buffers acks are encoded into, shared by every
+// encodeBufs are the buffers messages are framed in, shared by every
 // connection of the process (a device acks every notification).
 var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 // writeFrames writes frames, then acks in frames of at most MaxAckIDs.
 func (c *conn) writeFrames(frames []*wire.Frame, acks []string) error {
+	bp := encodeBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledRead {
+			encodeBufs.Put(bp)
+		}
+	}()
 	for _, f := range frames {
 		b, err := wire.Encode(f)
-		if err == nil {
-			err = c.write(b)
-		}
 		if err != nil {
+			return err
+		}
+		*bp = append((*bp)[:frameHeadroom], b...)
+		if err := c.writeMessage(*bp); err != nil {
 			return err
 		}
 	}
 	for len(acks) > 0 {
 		n := min(len(acks), wire.MaxAckIDs)
-		bp := encodeBufs.Get().(*[]byte)
-		b, ok := wire.AppendAck((*bp)[:0], acks[:n])
-		var err error
-		if ok {
-			*bp = b
-		} else { // ids only encoding/json writes
-			b, err = wire.Encode(&wire.Frame{Type: wire.TypeAck, NIDs: acks[:n]})
+		b, ok := wire.AppendAck((*bp)[:frameHeadroom], acks[:n])
+		if !ok { // ids only encoding/json writes
+			m, err := wire.Encode(&wire.Frame{Type: wire.TypeAck, NIDs: acks[:n]})
+			if err != nil {
+				return err
+			}
+			b = append(b[:frameHeadroom], m...)
 		}
-		if err == nil {
-			err = c.write(b)
-		}
-		if cap(*bp) <= maxPooledRead {
-			encodeBufs.Put(bp)
-		}
-		if err != nil {
+		*bp = b
+		if err := c.writeMessage(b); err != nil {
 			return err
 		}
 		acks = acks[n:]
@@ -264,10 +281,78 @@ func (c *conn) writeFrames(frames []*wire.Frame, acks []string) error {
 	return nil
 }
 
-// write sends one text message.
-func (c *conn) write(b []byte) error {
-	c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return c.ws.WriteMessage(websocket.TextMessage, b)
+// frameHeadroom is the room writeMessage needs before a message for its
+// frame's header: 2 bytes, 8 more of length at most, 4 of mask key.
+const frameHeadroom = 14
+
+// writeMessage sends buf[frameHeadroom:] as one text message, framed in
+// place, in one write. gorilla's WriteMessage cost a message writer and a
+// write buffer from its pool (and an allocation putting it back), its
+// locks, for every ack; here a message costs the write. A write of the
+// connection is whole (net.Conn's writes do not interleave), so gorilla's
+// control frames (pongs) may go out between two messages, never inside
+// one. Close frames go through sendClose, and no message follows one;
+// only those gorilla writes itself, on a protocol error or an oversized
+// message from the server, bypass it (the reader ends the connection
+// right after, as it did when gorilla then refused the messages).
+func (c *conn) writeMessage(buf []byte) error {
+	msg := buf[frameHeadroom:]
+	n := len(msg)
+	start := frameHeadroom - 6 // 2 bytes of header, 4 of mask key
+	switch {
+	case n > 65535:
+		start = 0
+		buf[1] = 0x80 | 127
+		binary.BigEndian.PutUint64(buf[2:], uint64(n))
+	case n > 125:
+		start = frameHeadroom - 8
+		buf[start+1] = 0x80 | 126
+		binary.BigEndian.PutUint16(buf[start+2:], uint16(n))
+	default:
+		buf[start+1] = 0x80 | byte(n) // 0x80: masked, as a client's frames are
+	}
+	buf[start] = 0x80 | websocket.TextMessage // the final (only) frame
+	key := rand.Uint32()
+	binary.LittleEndian.PutUint32(buf[frameHeadroom-4:], key)
+	maskBytes(msg, key)
+	c.wmu <- struct{}{}
+	defer func() { <-c.wmu }()
+	if c.closeSent {
+		return websocket.ErrCloseSent
+	}
+	nc := c.ws.NetConn()
+	nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err := nc.Write(buf[start:])
+	return err
+}
+
+// maskBytes masks b with key, the 4 bytes of the mask (in order) in
+// little-endian order.
+func maskBytes(b []byte, key uint32) {
+	k := uint64(key) | uint64(key)<<32
+	for len(b) >= 8 {
+		binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k)
+		b = b[8:]
+	}
+	for i := range b {
+		b[i] ^= byte(k >> (8 * (i & 3)))
+	}
+}
+
+// sendClose writes a close frame holding data, waiting at most a second
+// for a message being written (gorilla's WriteControl waits as long for
+// its write lock), and no message follows it.
+func (c *conn) sendClose(data []byte) {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case c.wmu <- struct{}{}:
+	case <-t.C:
+		return
+	}
+	defer func() { <-c.wmu }()
+	c.closeSent = true
+	c.ws.WriteControl(websocket.CloseMessage, data, time.Now().Add(time.Second))
 }
 
 // writeFailed records a failed write (a frame or a pong). The server may
@@ -307,9 +392,19 @@ const maxPooledRead = 4 << 10
 // readFrame reads the next message and decodes it: readErr is a failed
 // read (ReadMessage's error), decodeErr a message that is not a frame.
 func (c *conn) readFrame() (f *wire.Frame, readErr, decodeErr error) {
+	f = new(wire.Frame)
+	if readErr, decodeErr = c.readFrameInto(f); readErr != nil || decodeErr != nil {
+		return nil, readErr, decodeErr
+	}
+	return f, nil, nil
+}
+
+// readFrameInto is readFrame into f (wire.DecodeInto: the strings that
+// repeat what f held are not copied again).
+func (c *conn) readFrameInto(f *wire.Frame) (readErr, decodeErr error) {
 	_, r, err := c.ws.NextReader()
 	if err != nil {
-		return nil, err, nil
+		return err, nil
 	}
 	bp := readBufs.Get().(*[]byte)
 	b := (*bp)[:0]
@@ -325,7 +420,7 @@ func (c *conn) readFrame() (f *wire.Frame, readErr, decodeErr error) {
 		}
 	}
 	if err == io.EOF {
-		f, decodeErr = wire.Decode(b)
+		decodeErr = wire.DecodeInto(b, f)
 	} else {
 		readErr = err
 	}
@@ -333,15 +428,34 @@ func (c *conn) readFrame() (f *wire.Frame, readErr, decodeErr error) {
 		*bp = b
 		readBufs.Put(bp)
 	}
-	return f, readErr, decodeErr
+	return readErr, decodeErr
 }
 
+// readDeadlineSlack is how much later than 2.5 heartbeats after the last
+// message the reader may give up (a fraction of the heartbeat): the read
+// deadline is pushed out by that much more, and only once that much time
+// has passed, rather than at every message (setting a deadline locks the
+// connection and moves a runtime timer: it showed in a fleet's profile).
+const readDeadlineSlack = 8 // 1/8 heartbeat
+
 func (c *conn) readLoop() {
+	// The read deadline stays between 2.5 and 2.5 + 1/readDeadlineSlack
+	// heartbeats after the last message read: pushed out (at time pushed)
+	// to the latter, it is pushed out again at the first message once
+	// 1/readDeadlineSlack heartbeat has passed. pushed is the reader's own
+	// (the ping handler runs on the reader).
+	var pushed time.Time
+	slack := c.hb / readDeadlineSlack
 	deadline := func() {
+		now := time.Now()
+		if !pushed.IsZero() && now.Sub(pushed) < slack {
+			return // still at least 2.5 heartbeats away
+		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.writeErr == nil { // else the grace deadline stands
-			c.ws.NetConn().SetReadDeadline(time.Now().Add(c.hb*2 + c.hb/2))
+			c.ws.NetConn().SetReadDeadline(now.Add(c.hb*2 + c.hb/2 + slack))
+			pushed = now
 		}
 	}
 	deadline()
@@ -355,8 +469,12 @@ func (c *conn) readLoop() {
 		}
 		return nil
 	})
+	// f is the frame every message is decoded into (its strings that
+	// repeat, a notification's app and channel, cost no copy): what is
+	// handled on the reader uses it, what is handed on gets a copy.
+	f := new(wire.Frame)
 	for {
-		f, err, bad := c.readFrame()
+		err, bad := c.readFrameInto(f)
 		if bad != nil {
 			c.fail(bad)
 			return
@@ -388,9 +506,11 @@ func (c *conn) readLoop() {
 				// (Config.PromptHandlers).
 				c.d.deliver(f, received)
 				c.ack(f.NID)
+				f.Payload = nil // the reader's frame keeps no payload while idle
 				c.d.events.run()
 				continue
 			}
+			f := ownCopy(f)
 			c.d.events.push(func() {
 				c.d.deliver(f, received)
 				c.ack(f.NID)
@@ -410,10 +530,16 @@ func (c *conn) readLoop() {
 			delete(c.pending, f.Re)
 			c.mu.Unlock()
 			if ch != nil {
-				ch <- f
+				ch <- ownCopy(f)
 			} else if f.Type == wire.TypeError {
 				c.d.raise(&ChannelError{Type: UnknownError, App: f.App, Message: f.Code + ": " + f.Message})
 			}
 		}
 	}
+}
+
+// ownCopy returns a copy of f, the reader's frame, to hand on.
+func ownCopy(f *wire.Frame) *wire.Frame {
+	g := *f
+	return &g
 }

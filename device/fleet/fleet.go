@@ -165,7 +165,7 @@ type member struct {
 	// last accepted time per (app, class), and a ring of the hashes of the
 	// last notification ids the apps saw; touched only on the device's event
 	// goroutine.
-	last   map[int64]int64
+	last   []lastAccepted
 	recent []uint64
 	next   int
 	uris   sync.Map // app → uri
@@ -246,7 +246,7 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		r := rand.New(rand.NewPCG(cfg.Seed, uint64(idx)))
 		f.members[i] = &member{f: f, idx: idx, server: cfg.Servers[idx%len(cfg.Servers)],
 			optOut: r.Float64() < cfg.OptOut, airplane: r.Float64() < cfg.Airplane, lowPower: r.Float64() < cfg.LowPower,
-			counts: make([]atomic.Int32, len(cfg.Apps)*kinds), last: map[int64]int64{}}
+			counts: make([]atomic.Int32, len(cfg.Apps)*kinds)}
 	}
 	f.launchWG.Add(1)
 	go func() { defer f.launchWG.Done(); f.launch() }()
@@ -492,13 +492,31 @@ func (m *member) received(md device.Meta, kind int) {
 		f.latency.Record(md.ReceivedAt.Sub(md.AcceptedAt))
 		// Within one app and class the server delivers in accept order;
 		// a delivery accepted before the last one seen came out of order.
-		key := int64(a)<<32 | int64(md.Class)
-		if at < m.last[key] {
+		if l := m.lastAccepted(a, md.Class); at < *l {
 			f.order.Add(1)
 		} else {
-			m.last[key] = at
+			*l = at
 		}
 	}
+}
+
+// lastAccepted is the accept time of the last delivery of an (app, class).
+type lastAccepted struct {
+	app, class int
+	at         int64
+}
+
+// lastAccepted returns where the accept time of the last delivery of
+// (app, class) is kept, 0 if none came yet. A device sees a few of them:
+// a list searched in order costs less than a map's hashing.
+func (m *member) lastAccepted(app, class int) *int64 {
+	for i := range m.last {
+		if l := &m.last[i]; l.app == app && l.class == class {
+			return &l.at
+		}
+	}
+	m.last = append(m.last, lastAccepted{app: app, class: class})
+	return &m.last[len(m.last)-1].at
 }
 
 // after returns a channel that is closed once d has passed on the fleet's

@@ -1,6 +1,9 @@
 package wire
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // benchNotify is a typical toast notification frame.
 func benchNotify() *Frame {
@@ -36,5 +39,30 @@ func BenchmarkDecodeNotify(b *testing.B) {
 		if f.NID == "" {
 			b.Fatal("empty nid")
 		}
+	}
+}
+
+// BenchmarkDecodeIntoNotify: a device's reader decoding notifications of
+// one channel, each with its own id and message id, into one frame.
+func BenchmarkDecodeIntoNotify(b *testing.B) {
+	var encs [][]byte
+	for i := range 16 {
+		f := benchNotify()
+		f.NID = fmt.Sprintf("18ec47b1fee47%03d", i)
+		f.MessageID = fmt.Sprintf("9f3a1c2e-0000-4000-8000-000000000%03d", i)
+		enc, err := Encode(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		encs = append(encs, enc)
+	}
+	b.ReportAllocs()
+	var f Frame
+	i := 0
+	for b.Loop() {
+		if err := DecodeInto(encs[i%len(encs)], &f); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }

@@ -175,12 +175,19 @@ const (
 	mMessage
 )
 
-// decodeFast parses b into f when b is a JSON object whose members all
-// have Frame's exact names, appear once, and hold plain values (strings of
-// printable ASCII without escapes, integers, true or false, arrays of such
-// strings), with nothing after the object. It reports false otherwise (f
-// then holds partial values), and Decode uses encoding/json.
-func decodeFast(b []byte, f *Frame) bool {
+// decodeFast parses b into f, a zero Frame, when b is a JSON object whose
+// members all have Frame's exact names, appear once, and hold plain values
+// (strings of printable ASCII without escapes, integers, true or false,
+// arrays of such strings), with nothing after the object. It reports false
+// otherwise (f then holds partial values), and Decode uses encoding/json.
+func decodeFast(b []byte, f *Frame) bool { return decodeFastReusing(b, f, &noFrame) }
+
+// noFrame is the zero Frame, whose strings decodeFast has to reuse.
+var noFrame Frame
+
+// decodeFastReusing is decodeFast, with a string member that equals the
+// same member of prev taking prev's string rather than a copy of its own.
+func decodeFastReusing(b []byte, f, prev *Frame) bool {
 	p := fastParser{b: b}
 	if !p.byte('{') {
 		return false
@@ -213,31 +220,31 @@ func decodeFast(b []byte, f *Frame) bool {
 			f.Version = int(v)
 		case "device_id":
 			bit = mDeviceID
-			f.DeviceID, ok = p.strVal()
+			f.DeviceID, ok = p.strVal(prev.DeviceID)
 		case "device_token":
 			bit = mDeviceToken
-			f.DeviceToken, ok = p.strVal()
+			f.DeviceToken, ok = p.strVal(prev.DeviceToken)
 		case "client":
 			bit = mClient
-			f.Client, ok = p.strVal()
+			f.Client, ok = p.strVal(prev.Client)
 		case "heartbeat_ms":
 			bit = mHeartbeat
 			f.Heartbeat, ok = p.int(64)
 		case "app":
 			bit = mApp
-			f.App, ok = p.strVal()
+			f.App, ok = p.strVal(prev.App)
 		case "channel":
 			bit = mChannel
-			f.Channel, ok = p.strVal()
+			f.Channel, ok = p.strVal(prev.Channel)
 		case "service":
 			bit = mService
-			f.Service, ok = p.strVal()
+			f.Service, ok = p.strVal(prev.Service)
 		case "uri":
 			bit = mURI
-			f.URI, ok = p.strVal()
+			f.URI, ok = p.strVal(prev.URI)
 		case "target":
 			bit = mTarget
-			f.Target, ok = p.strVal()
+			f.Target, ok = p.strVal(prev.Target)
 		case "domains":
 			bit = mDomains
 			f.Domains, ok = p.strList()
@@ -249,10 +256,10 @@ func decodeFast(b []byte, f *Frame) bool {
 			f.Tile, ok = p.bool()
 		case "power":
 			bit = mPower
-			f.Power, ok = p.strVal()
+			f.Power, ok = p.strVal(prev.Power)
 		case "nid":
 			bit = mNID
-			f.NID, ok = p.strVal()
+			f.NID, ok = p.str() // new in every notification: no reuse to look for
 		case "kind":
 			bit = mKind
 			f.Kind, ok = p.word()
@@ -263,7 +270,7 @@ func decodeFast(b []byte, f *Frame) bool {
 			f.Class = int(v)
 		case "message_id":
 			bit = mMessageID
-			f.MessageID, ok = p.strVal()
+			f.MessageID, ok = p.str() // likewise
 		case "payload":
 			bit = mPayload
 			var s []byte
@@ -280,10 +287,10 @@ func decodeFast(b []byte, f *Frame) bool {
 			f.NIDs, ok = p.strList()
 		case "code":
 			bit = mCode
-			f.Code, ok = p.strVal()
+			f.Code, ok = p.strVal(prev.Code)
 		case "message":
 			bit = mMessage
-			f.Message, ok = p.strVal()
+			f.Message, ok = p.strVal(prev.Message)
 		default:
 			return false
 		}
@@ -393,8 +400,15 @@ func (p *fastParser) word() (string, bool) {
 	return string(r), ok
 }
 
-// strVal is str for a member's value (null is left to encoding/json).
-func (p *fastParser) strVal() (string, bool) { return p.str() }
+// strVal is str for a member's value (null is left to encoding/json),
+// returning old itself, with no copy, when the value equals it.
+func (p *fastParser) strVal(old string) (string, bool) {
+	r, ok := p.raw()
+	if string(r) == old { // compared without a copy
+		return old, ok
+	}
+	return string(r), ok
+}
 
 // digits reads an integer's digits as JSON writes them: 0, or 1-9 then
 // digits, with no fraction or exponent following.

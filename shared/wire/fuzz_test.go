@@ -138,6 +138,14 @@ func FuzzFastMatchesJSON(f *testing.F) {
 				t.Fatalf("decodeFast and encoding/json differ on %q:\n fast %+v\n json %+v", b, fast, slow)
 			}
 		}
+		// DecodeInto over another frame decodes what Decode does.
+		want, werr := Decode(b)
+		into := sampleFrames()[len(b)%len(sampleFrames())]
+		if err := DecodeInto(b, into); (err == nil) != (werr == nil) {
+			t.Fatalf("DecodeInto and Decode disagree on %q: %v, %v", b, err, werr)
+		} else if err == nil && !reflect.DeepEqual(into, want) {
+			t.Fatalf("DecodeInto over another frame and Decode differ on %q:\n into   %+v\n Decode %+v", b, into, want)
+		}
 		var fr Frame
 		if json.Unmarshal(b, &fr) != nil {
 			return

@@ -194,20 +194,36 @@ func clip(s string, n int) string {
 // Decode parses one frame and checks that it is well formed for its type.
 // It never panics, whatever the input.
 func Decode(b []byte) (*Frame, error) {
-	if len(b) > MaxFrameBytes {
-		return nil, ErrTooLarge
-	}
-	var f Frame
-	if !decodeFast(b, &f) {
-		f = Frame{}
-		if err := json.Unmarshal(b, &f); err != nil {
-			return nil, &decodeError{err}
-		}
-	}
-	if err := f.Validate(); err != nil {
+	f := new(Frame)
+	if err := decodeInto(b, f, &noFrame); err != nil {
 		return nil, err
 	}
-	return &f, nil
+	return f, nil
+}
+
+// DecodeInto is Decode into f, whatever f held: it holds the frame when
+// DecodeInto returns nil, and nothing of use otherwise. A string member
+// that equals the one f held takes that string, with no copy: a reader
+// that decodes every frame into the same Frame allocates nothing for the
+// members that repeat (a device's app and channel in each notification).
+func DecodeInto(b []byte, f *Frame) error {
+	prev := *f
+	*f = Frame{}
+	return decodeInto(b, f, &prev)
+}
+
+// decodeInto decodes b into f, a zero Frame, reusing prev's strings.
+func decodeInto(b []byte, f, prev *Frame) error {
+	if len(b) > MaxFrameBytes {
+		return ErrTooLarge
+	}
+	if !decodeFastReusing(b, f, prev) {
+		*f = Frame{}
+		if err := json.Unmarshal(b, f); err != nil {
+			return &decodeError{err}
+		}
+	}
+	return f.Validate()
 }
 
 // Limits on the identifiers a device may send.

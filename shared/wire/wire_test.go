@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // str builds a JSON string literal of n copies of s (s must need no escaping).
@@ -513,6 +514,54 @@ func TestFastPathTaken(t *testing.T) {
 		if !decodeFast(b, &got) {
 			t.Errorf("%s frame: decodeFast declined %s", fr.Type, b)
 		}
+	}
+}
+
+// TestDecodeInto: DecodeInto overwrites what the frame held (members the
+// new frame lacks are zero, as Decode leaves them), and a string member
+// that repeats keeps the string the frame held: decoding the same
+// notification again allocates only its payload, id and message id (new
+// in every notification, never looked for).
+func TestDecodeInto(t *testing.T) {
+	for _, first := range sampleFrames() {
+		for _, next := range sampleFrames() {
+			b, err := Encode(next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := *first
+			if err := DecodeInto(b, &got); err != nil {
+				t.Fatalf("%s over %s: %v", next.Type, first.Type, err)
+			}
+			if !reflect.DeepEqual(&got, want) {
+				t.Errorf("%s over %s: got %+v, want %+v", next.Type, first.Type, got, *want)
+			}
+		}
+	}
+	b, err := Encode(benchNotify())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f Frame
+	if err := DecodeInto(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	app := unsafe.StringData(f.App)
+	if err := DecodeInto(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	if unsafe.StringData(f.App) != app {
+		t.Error("the app, the same, was copied again")
+	}
+	if n := testing.AllocsPerRun(100, func() { DecodeInto(b, &f) }); n != 3 {
+		t.Errorf("decoding the same notification again: %v allocations, want 3 (its payload, id and message id)", n)
+	}
+	if err := DecodeInto([]byte(`{"type":`), &f); err == nil {
+		t.Error("DecodeInto accepted a truncated frame")
 	}
 }
 
