@@ -49,6 +49,9 @@ type conn struct {
 	// it, says a close frame went out: no message follows one.
 	wmu       chan struct{}
 	closeSent bool
+	// writeDeadlineSet is when writeMessage last moved the write deadline
+	// (under wmu).
+	writeDeadlineSet time.Time
 
 	writing bool          // a writer goroutine runs
 	active  int           // goroutines running: the reader, and the writer if any (its own, or the event goroutine in ack)
@@ -321,10 +324,19 @@ func (c *conn) writeMessage(buf []byte) error {
 		return websocket.ErrCloseSent
 	}
 	nc := c.ws.NetConn()
-	nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	// A write gets between writeTimeout-1s and writeTimeout: the deadline
+	// is moved (a lock and a runtime timer) at most once a second, not for
+	// every ack.
+	if now := time.Now(); now.Sub(c.writeDeadlineSet) >= time.Second {
+		nc.SetWriteDeadline(now.Add(writeTimeout))
+		c.writeDeadlineSet = now
+	}
 	_, err := nc.Write(buf[start:])
 	return err
 }
+
+// writeTimeout bounds a message's write.
+const writeTimeout = 10 * time.Second
 
 // maskBytes masks b with key, the 4 bytes of the mask (in order) in
 // little-endian order.
