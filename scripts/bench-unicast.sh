@@ -34,7 +34,9 @@ cd "$(dirname "$0")/.."
 bench_build
 if [ -z "${LOAD_BIN:-}" ]; then
 	LOAD_BIN=$BIN
-	if ! "$BIN" load --help 2>&1 | grep -q -- -raw-size; then # a build from before issue 10
+	# grep reads all of it: with -q it could stop first, and the help, cut off
+	# by SIGPIPE, would fail the pipeline (pipefail) whatever it said.
+	if ! "$BIN" load --help 2>&1 | grep -- -raw-size >/dev/null; then # a build from before issue 10
 		LOAD_BIN=bin/openmpns-load
 		CGO_ENABLED=0 go build -o "$LOAD_BIN" ./cmd/openmpns
 	fi
