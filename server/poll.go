@@ -16,6 +16,9 @@ type pollReg struct {
 	// dispatched), or regAgain (an event came during the turn: it runs
 	// again once the turn ends).
 	run atomic.Int32
+	// rerun: the turn that just ended is to run again (set by rearm, read
+	// by the worker that ran it, on the same goroutine).
+	rerun bool
 }
 
 const (

@@ -113,14 +113,15 @@ func (p *poller) watch(s *pollReg) error {
 }
 
 // rearm ends s.onReadable's turn, which drained the socket: the next
-// event runs it again. An event that came during the turn runs it again
-// at once (in another worker: the caller is returning).
+// event runs it again. It is called by onReadable itself, last; when an
+// event came during the turn, the worker runs another turn once it
+// returns.
 func (p *poller) rearm(s *pollReg) {
 	if s.run.CompareAndSwap(regRunning, regIdle) {
 		return
 	}
 	s.run.Store(regRunning) // regAgain
-	p.dispatch(s)
+	s.rerun = true
 }
 
 // unwatch removes s; it must run before the connection is closed, so that
@@ -192,6 +193,10 @@ func (p *poller) dispatch(s *pollReg) {
 func (p *poller) worker(s *pollReg) {
 	for {
 		s.onReadable()
+		for s.rerun {
+			s.rerun = false
+			s.onReadable()
+		}
 		if p.idle.Add(1) > maxIdleWorkers {
 			p.idle.Add(-1)
 			return

@@ -39,8 +39,8 @@ type Embedded struct {
 	// written learns the outcome of an append's write that replaced
 	// nothing (Log.EnqueueThen's after).
 	written func(*Notification, error)
-	svc *auth.BoltStore
-	now func() time.Time
+	svc     *auth.BoltStore
+	now     func() time.Time
 
 	writeLocks [64]sync.Mutex
 	seed       maphash.Seed

@@ -1,0 +1,118 @@
+package server
+
+import (
+	"net"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// An event that comes while a connection's turn runs brings another turn
+// after it, on the same worker, even once the poller is closed; one turn
+// runs at a time, and what arrived during the first is read by the second.
+func TestPollerRunsATurnAgainForAnEventDuringIt(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fd, raw, err := connFD(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var reg pollReg
+	reg.fd = int32(fd)
+	started := make(chan int, 4)   // a turn started (its number)
+	proceed := make(chan struct{}) // the first turn may read
+	read := make(chan string, 4)   // what each turn read
+	var turns, running atomic.Int32
+	reg.onReadable = func() {
+		n := turns.Add(1)
+		if running.Add(1) != 1 {
+			t.Error("two turns at once")
+		}
+		started <- int(n)
+		if n == 1 {
+			<-proceed
+		}
+		var got []byte
+		buf := make([]byte, 64)
+		for {
+			k, err := readNow(raw, buf)
+			got = append(got, buf[:k]...)
+			if err != nil || k < len(buf) {
+				break
+			}
+		}
+		read <- string(got)
+		running.Add(-1)
+		p.rearm(&reg)
+	}
+	if err := p.watch(&reg); err != nil {
+		t.Fatal(err)
+	}
+
+	client.Write([]byte("a"))
+	if n := waitFor(t, started); n != 1 {
+		t.Fatalf("turn %d started first", n)
+	}
+	// The turn waits before reading: these bytes bring an event during it.
+	client.Write([]byte("b"))
+	deadline := time.Now().Add(pollTestWait)
+	for reg.run.Load() != regAgain {
+		if time.Now().After(deadline) {
+			t.Fatal("the event during the turn was not noted")
+		}
+		runtime.Gosched()
+	}
+	p.unwatch(&reg)
+	p.close() // its workers no longer wait for work; the turn runs on
+	close(proceed)
+	if got := waitFor(t, read); got != "ab" {
+		t.Fatalf("the first turn read %q, want both writes", got)
+	}
+	if n := waitFor(t, started); n != 2 {
+		t.Fatalf("turn %d started second", n)
+	}
+	if got := waitFor(t, read); got != "" {
+		t.Fatalf("the second turn read %q, want nothing left", got)
+	}
+	deadline = time.Now().Add(pollTestWait)
+	for reg.run.Load() != regIdle {
+		if time.Now().After(deadline) {
+			t.Fatalf("the turns ended in state %d, want idle", reg.run.Load())
+		}
+		runtime.Gosched()
+	}
+}
+
+func waitFor[T any](t *testing.T, c <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(pollTestWait):
+		t.Fatal("nothing came")
+		panic("unreachable")
+	}
+}
+
+// pollTestWait bounds the poller tests' waits for an event (a failure,
+// never a pause).
+const pollTestWait = 20 * time.Second
