@@ -395,7 +395,7 @@ func (s *session) onReadable() {
 			}
 		}
 		if err == nil {
-			if s.tls == nil && n < len(*bp) {
+			if s.tls == nil && s.reg.drained(n, len(*bp)) {
 				// Drained: a TCP read takes all that is queued, up to the
 				// buffer, and what arrives later brings an event of its
 				// own (edge-triggered). This saves a read that would find

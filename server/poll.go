@@ -19,6 +19,11 @@ type pollReg struct {
 	// rerun: the turn that just ended is to run again (set by rearm, read
 	// by the worker that ran it, on the same goroutine).
 	rerun bool
+	// hup: epoll reported the peer's close or reset (or an error). A turn
+	// then reads until the socket says so: with data before it, a FIN
+	// comes with the data's edge, a short read returns the data alone,
+	// and no later edge would tell of the end of file.
+	hup atomic.Bool
 }
 
 const (
@@ -26,6 +31,12 @@ const (
 	regRunning
 	regAgain
 )
+
+// drained reports whether a read of n bytes into a buffer of size bytes
+// drained the socket: a short read, unless the peer has closed (see hup).
+func (r *pollReg) drained(n, size int) bool {
+	return n < size && !r.hup.Load()
+}
 
 // fire notes an event of r: true when a turn of onReadable is to be
 // dispatched, false when one runs (it then runs again).

@@ -172,7 +172,13 @@ func (p *poller) loop() {
 			p.mu.Unlock()
 			// An event from an earlier registration of a descriptor number
 			// now reused carries an older generation: dropped.
-			if s != nil && s.gen == ev.Pad && s.fire() {
+			if s == nil || s.gen != ev.Pad {
+				continue
+			}
+			if ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+				s.hup.Store(true) // before fire: the turn it starts, or reruns, sees it
+			}
+			if s.fire() {
 				p.dispatch(s)
 			}
 		}

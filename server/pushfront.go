@@ -231,7 +231,7 @@ func (c *frontConn) onReadable() {
 			c.crlf = 4
 			b = c.skipCRLF(b[used:])
 		}
-		if n < len(buf) {
+		if c.reg.drained(n, len(buf)) {
 			c.idle() // drained: what comes later brings an event of its own
 			return
 		}

@@ -62,8 +62,9 @@ type op struct {
 	// linger is counted from its first op's.
 	at time.Time
 	// waiting: the op is in Log.pend; live: it is counted in
-	// Log.pendLive. Both are guarded by Log.pmu.
-	waiting, live bool
+	// Log.pendLive; hurried: Log.Hurry asked for it (its group does not
+	// linger). All three are guarded by Log.pmu.
+	waiting, live, hurried bool
 }
 
 const (

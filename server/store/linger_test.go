@@ -400,3 +400,26 @@ func TestLingerHurriedNotificationIsWrittenAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A hurried notification past the first maxGroup of a long queue keeps its
+// hurry when the loop takes the queue in parts: the rest is written at
+// once too, not at its linger's end.
+func TestLingerHurryOutlastsAGroupTakenInParts(t *testing.T) {
+	clk := clock.NewFake(lingerStart)
+	l, _, _ := lingerLog(t, t.TempDir(), time.Hour, clk)
+	release := l.Hold()
+	var durable []<-chan error
+	for seq := uint64(1); seq <= maxGroup+2; seq++ {
+		durable = append(durable, l.EnqueueThen(testNote(seq), 0, nil))
+	}
+	l.Hurry(maxGroup + 2)
+	release()
+	for i, c := range durable {
+		if err := wait(t, c, "commit of a hurried queue"); err != nil {
+			t.Fatalf("notification %d: %v", i+1, err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -524,6 +524,9 @@ func (l *Log) addLocked(o *op) {
 	// live is set here only: an op added again (take leaves the rest of a
 	// large group) may have been cancelled since it was first counted.
 	o.waiting, o.live = true, false
+	if o.hurried {
+		l.pendHurried = true
+	}
 	switch {
 	case o.kind != opPut:
 		l.pendOther++
@@ -966,6 +969,7 @@ func (l *Log) Hurry(seq uint64) {
 		return // written, or being written
 	}
 	l.pmu.Lock()
+	o.hurried = true // kept: a group taken in parts stays hurried (addLocked)
 	if o.waiting && !l.pendHurried {
 		l.pendHurried = true
 		l.timer.stop()
