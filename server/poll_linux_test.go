@@ -12,21 +12,7 @@ import (
 // after it, on the same worker, even once the poller is closed; one turn
 // runs at a time, and what arrived during the first is read by the second.
 func TestPollerRunsATurnAgainForAnEventDuringIt(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	conn, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	client, conn := tcpPair(t)
 	fd, raw, err := connFD(conn)
 	if err != nil {
 		t.Fatal(err)
@@ -116,3 +102,25 @@ func waitFor[T any](t *testing.T, c <-chan T) T {
 // pollTestWait bounds the poller tests' waits for an event (a failure,
 // never a pause).
 const pollTestWait = 20 * time.Second
+
+// tcpPair returns both ends of a TCP connection on loopback: the peer's
+// and the accepted one. Both close when the test ends.
+func tcpPair(t *testing.T) (peer, conn net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close() })
+	conn, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return peer, conn
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
@@ -16,21 +15,7 @@ import (
 // the socket is full) is left to the writer goroutine, and frames sent
 // meanwhile follow it, in order, once the device reads.
 func TestSendNowLeavesAFullSocketToTheWriter(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	device, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer device.Close()
-	conn, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	device, conn := tcpPair(t)
 	_, raw, err := connFD(conn)
 	if err != nil {
 		t.Fatal(err)
