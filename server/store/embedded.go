@@ -812,29 +812,40 @@ func (e *Embedded) Claim(_ context.Context, dev string, now time.Time) (uint64, 
 }
 
 // Release implements backend.Router: the device's LastSeen is written, so
-// that its offline time survives a restart.
+// that its offline time survives a restart. It is written before the
+// presence says disconnected: whoever sees the device disconnected (a
+// sender's TempDisconnected, the reaper) finds its record final, and the
+// reaper's delete of a device long offline does not meet the LastSeen
+// write of its release as a conflict.
 func (e *Embedded) Release(ctx context.Context, dev string, claim uint64, now time.Time) error {
 	if err := e.open(); err != nil {
 		return err
 	}
 	e.pmu.Lock()
 	p, ok := e.presenceOf(dev)
+	e.pmu.Unlock()
 	if !ok || p.claim != claim {
-		e.pmu.Unlock()
 		return nil
 	}
-	e.setPresence(dev, newPresRec(false, now, claim))
-	e.pmu.Unlock()
+	var err error
 	for {
-		d, err := e.Device(ctx, dev)
-		if err != nil {
-			return err
+		var d Device
+		if d, err = e.Device(ctx, dev); err != nil {
+			break
 		}
 		d.LastSeen = now
 		if _, err = e.PutDevice(ctx, d); err == nil || !errors.Is(err, backend.ErrConflict) {
-			return err
+			break
 		}
 	}
+	// Disconnected even when the write failed; unless a newer connection
+	// claimed the device meanwhile.
+	e.pmu.Lock()
+	if p, ok := e.presenceOf(dev); ok && p.claim == claim {
+		e.setPresence(dev, newPresRec(false, now, claim))
+	}
+	e.pmu.Unlock()
+	return err
 }
 
 // presenceOf returns the device's presence: its record's, else the map's.
