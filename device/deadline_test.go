@@ -22,27 +22,16 @@ func TestSilentServerIsLeftAfterTwoAndAHalfHeartbeats(t *testing.T) {
 	lastSent := make(chan time.Time, 1)
 	var notified atomic.Bool // the first connection is
 	srv := device.ServeWebSocket(t, func(ws *websocket.Conn) {
-		send := func(f *wire.Frame) bool {
-			m, _ := wire.Encode(f)
-			return ws.WriteMessage(websocket.TextMessage, m) == nil
-		}
+		send := func(f *wire.Frame) bool { return device.WriteFrame(ws, f) == nil }
 		for {
-			_, m, err := ws.ReadMessage()
-			if err != nil {
+			f, ok := device.ReadFrame(t, ws)
+			if !ok {
 				return
 			}
-			f, err := wire.Decode(m)
-			if err != nil {
-				t.Errorf("device sent a bad frame: %v", err)
-				return
+			if out := device.SetupAnswer(f, hb); out != nil {
+				send(out)
 			}
-			switch f.Type {
-			case wire.TypeHello:
-				send(&wire.Frame{Type: wire.TypeWelcome, Version: wire.ProtocolVersion, DeviceID: "d1", DeviceToken: "t1", Heartbeat: int64(hb / time.Millisecond)})
-			case wire.TypePower:
-				send(&wire.Frame{Type: wire.TypeOK, Re: f.ID})
-			case wire.TypeOpen:
-				send(&wire.Frame{Type: wire.TypeOpened, Re: f.ID, App: f.App, Channel: f.Channel, URI: "http://x/push/tok"})
+			if f.Type == wire.TypeOpen {
 				if notified.Swap(true) {
 					continue // a reconnect: nothing more to say
 				}

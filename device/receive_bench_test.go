@@ -49,27 +49,12 @@ func scriptedDevice(tb testing.TB, cfg device.Config) (*device.Device, *websocke
 	done := make(chan struct{})
 	srv := device.ServeWebSocket(tb, func(ws *websocket.Conn) {
 		for {
-			_, m, err := ws.ReadMessage()
-			if err != nil {
+			f, ok := device.ReadFrame(tb, ws)
+			if !ok {
 				return
 			}
-			f, err := wire.Decode(m)
-			if err != nil {
-				tb.Errorf("device sent a bad frame: %v", err)
-				return
-			}
-			var out *wire.Frame
-			switch f.Type {
-			case wire.TypeHello:
-				out = &wire.Frame{Type: wire.TypeWelcome, Version: wire.ProtocolVersion, DeviceID: "d1", DeviceToken: "t1", Heartbeat: 30000}
-			case wire.TypePower:
-				out = &wire.Frame{Type: wire.TypeOK, Re: f.ID}
-			case wire.TypeOpen:
-				out = &wire.Frame{Type: wire.TypeOpened, Re: f.ID, App: f.App, Channel: f.Channel, URI: "http://x/push/tok"}
-			}
-			if out != nil {
-				m, _ := wire.Encode(out)
-				if err := ws.WriteMessage(websocket.TextMessage, m); err != nil {
+			if out := device.SetupAnswer(f, 30*time.Second); out != nil {
+				if err := device.WriteFrame(ws, out); err != nil {
 					return
 				}
 			}
