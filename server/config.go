@@ -212,6 +212,10 @@ type Config struct {
 	// unauthenticated.
 	Authenticator Authenticator
 
+	// frontParkAfter, when set, is how long the push front keeps an idle
+	// connection's goroutine (tests).
+	frontParkAfter time.Duration
+
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Clock is the time source; nil means the system clock.

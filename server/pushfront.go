@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -29,16 +30,24 @@ import (
 // connection, a second goroutine reading in the background during each
 // request and the hand-offs to stop it, a context, buffered readers and
 // writers, the header-timeout watch), and its system calls wake the
-// runtime's monitor thread. The front watches idle connections with one
-// epoll instance (no goroutine each), reads and writes with raw system
-// calls, and runs the same pushHandler on a request it builds.
+// runtime's monitor thread. The front reads and writes with raw system
+// calls and runs the same pushHandler on a request it builds.
+//
+// A connection in use has a goroutine of its own, which waits for the
+// next request parked in the runtime's network poller: the goroutine that
+// learns of a push is the one that serves it. One idle for parkAfter is
+// parked: its goroutine ends and one epoll instance watches it, so that
+// idle connections hold no goroutine; when a request comes, a goroutine
+// of the poller serves it and the ones after it.
 type pushFront struct {
-	cfg   *Config
-	ln    net.Listener
-	h     http.Handler // the push handler
-	poll  *poller
-	log   *slog.Logger
-	conns chan net.Conn // to net/http (frontListener)
+	cfg  *Config
+	ln   net.Listener
+	h    http.Handler // the push handler
+	poll *poller      // watches the parked connections
+	log  *slog.Logger
+	// parkAfter is how long a connection stays idle with its goroutine.
+	parkAfter time.Duration
+	conns     chan net.Conn // to net/http (frontListener)
 
 	mu     sync.Mutex
 	open   map[*frontConn]struct{}
@@ -57,6 +66,12 @@ type pushFront struct {
 	handed prometheus.Counter
 }
 
+// defaultFrontParkAfter is how long a sender's connection keeps its
+// goroutine between two requests. A sender pushing every second or more
+// often keeps it; the goroutine's stack (about 8 KiB after a push) is the
+// memory an idle connection would otherwise hold until IdleTimeout.
+const defaultFrontParkAfter = time.Second
+
 // newPushFront starts a front on ln; net/http serves what it hands over
 // through frontListener. It fails where there is no epoll.
 func newPushFront(cfg *Config, ln net.Listener, h http.Handler, met *metrics) (*pushFront, error) {
@@ -64,7 +79,11 @@ func newPushFront(cfg *Config, ln net.Listener, h http.Handler, met *metrics) (*
 	if err != nil {
 		return nil, err
 	}
-	f := &pushFront{cfg: cfg, ln: ln, h: h, poll: p, log: cfg.Logger, conns: make(chan net.Conn),
+	park := cfg.frontParkAfter
+	if park <= 0 {
+		park = defaultFrontParkAfter
+	}
+	f := &pushFront{cfg: cfg, ln: ln, h: h, poll: p, parkAfter: park, log: cfg.Logger, conns: make(chan net.Conn),
 		open: map[*frontConn]struct{}{}, quit: make(chan struct{}), failed: make(chan struct{}),
 		handed: met.frontHandovers}
 	f.done.Add(2)
@@ -79,7 +98,16 @@ type frontConn struct {
 	conn   net.Conn
 	remote string // conn.RemoteAddr(), the requests' RemoteAddr
 	raw    syscall.RawConn
-	reg    pollReg
+	reg    pollReg // while parked
+	// parked: the poller watches the connection and no goroutine reads it
+	// (set under f.mu). The sweeper parks a connection by setting a read
+	// deadline in the past, which ends its goroutine's wait.
+	parked atomic.Bool
+	// readFn is readOnce, made once; bp, n and rerr are its read (run's).
+	readFn func(fd uintptr) bool
+	bp     *[]byte
+	n      int
+	rerr   error
 	// state: idle (watched), busy (a goroutine reads or serves), gone.
 	state atomic.Int32
 	// since: when it became idle (unix ns), for the sweeper; served: it
@@ -141,7 +169,9 @@ func (f *pushFront) acceptLoop() {
 	}
 }
 
-// add watches a new connection, or gives it to net/http when it cannot.
+// add watches a new connection, parked until its first request comes (a
+// connection that sends nothing holds no goroutine), or gives it to
+// net/http when it cannot.
 func (f *pushFront) add(c net.Conn) {
 	fd, raw, err := connFD(c)
 	if err != nil {
@@ -149,7 +179,8 @@ func (f *pushFront) add(c net.Conn) {
 		return
 	}
 	fc := &frontConn{f: f, conn: c, remote: c.RemoteAddr().String(), raw: raw, reg: pollReg{fd: int32(fd)}}
-	fc.reg.onReadable = fc.onReadable
+	fc.readFn = fc.readOnce
+	fc.reg.onReadable = fc.unpark
 	fc.since.Store(time.Now().UnixNano())
 	f.mu.Lock()
 	if f.closed {
@@ -158,7 +189,11 @@ func (f *pushFront) add(c net.Conn) {
 		return
 	}
 	f.open[fc] = struct{}{}
+	fc.parked.Store(true)
 	err = f.poll.watch(&fc.reg)
+	if err != nil {
+		fc.parked.Store(false)
+	}
 	f.mu.Unlock()
 	if err != nil {
 		f.drop(fc)
@@ -166,10 +201,13 @@ func (f *pushFront) add(c net.Conn) {
 	}
 }
 
-// drop forgets fc (unwatched before its descriptor can be reused).
+// drop forgets fc (unwatched, if parked, before its descriptor can be
+// reused).
 func (f *pushFront) drop(fc *frontConn) {
-	f.poll.unwatch(&fc.reg)
 	f.mu.Lock()
+	if fc.parked.Load() {
+		f.poll.unwatch(&fc.reg)
+	}
 	delete(f.open, fc)
 	f.mu.Unlock()
 }
@@ -181,12 +219,103 @@ func (f *pushFront) drop(fc *frontConn) {
 // net/http.
 var frontBufs = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
 
-// onReadable reads what arrived and serves the pushes in it, one after the
-// other (a sender may pipeline); then it ends its turn, or hands the connection
-// over with what is left when that is not a whole push.
-func (c *frontConn) onReadable() {
+// run serves the connection's requests until it ends. Between two, it
+// waits parked in the runtime's network poller, holding no buffer: the
+// goroutine that learns the connection is readable is the one that
+// serves it (a poller of our own handed each readable connection to a
+// worker goroutine, one more hand-off and thread wake-up per push).
+func (c *frontConn) run() {
+	for {
+		err := c.raw.Read(c.readFn)
+		bp, n := c.bp, c.n
+		c.bp = nil
+		if err == nil && c.rerr != nil {
+			err = c.rerr
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) { // the sweeper's only deadline
+			c.toPoller()
+			return
+		}
+		if err != nil || n == 0 { // closed by the sender (EOF), reset, or closed here
+			if bp != nil {
+				frontBufs.Put(bp)
+			}
+			if c.state.CompareAndSwap(connIdle, connGone) {
+				c.f.drop(c)
+				c.conn.Close()
+			}
+			return
+		}
+		more := c.turn(*bp, n)
+		frontBufs.Put(bp)
+		if !more {
+			return
+		}
+	}
+}
+
+// toPoller parks the connection, idle: its goroutine ends, and the poller
+// runs unpark when a request comes. Bytes that came meanwhile make an
+// event at once (an edge-triggered registration reports what is already
+// readable).
+func (c *frontConn) toPoller() {
+	c.reg.run.Store(regIdle)
+	c.reg.hup.Store(false)
+	// Under f.mu, as drop: a connection closed meanwhile is not watched,
+	// and one watched is unwatched before it is closed.
+	c.f.mu.Lock()
+	if c.state.Load() != connIdle {
+		c.f.mu.Unlock()
+		return // closed meanwhile
+	}
+	c.parked.Store(true)
+	err := c.f.poll.watch(&c.reg)
+	if err != nil {
+		c.parked.Store(false)
+	}
+	c.f.mu.Unlock()
+	if err != nil && c.state.CompareAndSwap(connIdle, connGone) { // the front is closing
+		c.f.drop(c)
+		c.conn.Close()
+	}
+}
+
+// unpark serves a parked connection that became readable, on the
+// poller's worker, which stays its goroutine until it is parked again.
+func (c *frontConn) unpark() {
+	c.f.poll.unwatch(&c.reg)
+	c.parked.Store(false)
+	c.conn.SetReadDeadline(time.Time{})
+	c.run()
+}
+
+// readOnce is run's read, which the runtime calls again once the socket
+// is readable when it returns false: it takes a buffer only for the bytes
+// that came.
+func (c *frontConn) readOnce(fd uintptr) bool {
+	bp := frontBufs.Get().(*[]byte)
+	for {
+		c.n, c.rerr = rawIO(syscall.SYS_READ, fd, *bp)
+		if c.rerr != syscall.EINTR {
+			break
+		}
+	}
+	if c.rerr == syscall.EAGAIN {
+		frontBufs.Put(bp)
+		return false
+	}
+	c.bp = bp
+	return true
+}
+
+// turn serves the pushes in the n bytes read into buf and what follows
+// them on the socket, one after the other (a sender may pipeline), until
+// the socket is drained; false when the connection is no longer the
+// front's (closed, or handed over to net/http with what is left when that
+// is not a whole push).
+func (c *frontConn) turn(buf []byte, n int) bool {
 	if !c.state.CompareAndSwap(connIdle, connBusy) {
-		return // the sweeper or a shutdown closed it
+		return false // the sweeper or a shutdown closed it
 	}
 	// Counted under f.mu, so that stop, which sets closed under it, either
 	// sees this connection busy before wait counts, or is seen here.
@@ -194,24 +323,12 @@ func (c *frontConn) onReadable() {
 	if c.f.closed {
 		c.f.mu.Unlock()
 		c.close()
-		return
+		return false
 	}
 	c.f.busy.Add(1)
 	c.f.mu.Unlock()
 	defer c.f.busy.Done()
-	bp := frontBufs.Get().(*[]byte)
-	defer frontBufs.Put(bp)
-	buf := *bp
 	for {
-		n, err := readNow(c.raw, buf)
-		switch {
-		case errors.Is(err, errWouldBlock):
-			c.idle()
-			return
-		case err != nil: // closed by the sender (EOF), or reset
-			c.close()
-			return
-		}
 		b := c.skipCRLF(buf[:n])
 		for len(b) > 0 {
 			req, used, verdict := parsePush(b, c.f.cfg.MaxPayloadBytes)
@@ -221,26 +338,34 @@ func (c *frontConn) onReadable() {
 				c.f.drop(c)
 				c.state.Store(connGone)
 				c.f.handOver(c.conn, b)
-				return
+				return false
 			}
 			keep := c.serve(&req)
 			if !keep {
 				c.closeAfterAnswer()
-				return
+				return false
 			}
 			c.crlf = 4
 			b = c.skipCRLF(b[used:])
 		}
-		if c.reg.drained(n, len(buf)) {
-			c.idle() // drained: what comes later brings an event of its own
-			return
+		if n < len(buf) {
+			return c.idle() // a short read drained the socket
+		}
+		var err error
+		n, err = readNow(c.raw, buf)
+		switch {
+		case errors.Is(err, errWouldBlock):
+			return c.idle()
+		case err != nil: // closed by the sender (EOF), or reset
+			c.close()
+			return false
 		}
 	}
 }
 
 // idle ends the turn of a connection left idle, or closes it when the
-// front is closing.
-func (c *frontConn) idle() {
+// front is closing; false when it closed it.
+func (c *frontConn) idle() bool {
 	c.since.Store(time.Now().UnixNano())
 	c.state.Store(connIdle)
 	c.f.mu.Lock()
@@ -249,9 +374,9 @@ func (c *frontConn) idle() {
 	if closing && c.state.CompareAndSwap(connIdle, connGone) {
 		c.f.drop(c)
 		c.conn.Close()
-		return
+		return false
 	}
-	c.f.poll.rearm(&c.reg)
+	return true
 }
 
 func (c *frontConn) close() {
@@ -388,8 +513,14 @@ func (f *pushFront) sweeper() {
 			if !c.served.Load() {
 				limit = f.cfg.ReadHeaderTimeout
 			}
-			if c.state.Load() == connIdle && now-c.since.Load() > int64(limit) {
+			if c.state.Load() != connIdle {
+				continue
+			}
+			switch idle := now - c.since.Load(); {
+			case idle > int64(limit):
 				stale = append(stale, c)
+			case idle > int64(f.parkAfter) && !c.parked.Load():
+				c.conn.SetReadDeadline(time.Unix(1, 0)) // ends its goroutine's wait
 			}
 		}
 		f.mu.Unlock()

@@ -249,28 +249,87 @@ func TestPushFrontClosesIdleConnections(t *testing.T) {
 	}
 }
 
-// An idle connection of a sender holds no goroutine: forty senders that
-// each pushed once and keep their connection.
-func TestPushFrontIdleConnectionsHoldNoGoroutine(t *testing.T) {
-	ft := newFrontTarget(t, false, nil)
+// A sender's connection holds no goroutine until its first request, nor
+// once idle for parkAfter (the poller watches it); a push on it is served
+// as before, by a goroutine that keeps it while in use.
+func TestPushFrontParksIdleConnections(t *testing.T) {
+	ft := newFrontTarget(t, false, func(c *Config) {
+		c.frontParkAfter = 20 * time.Millisecond
+		c.ReadHeaderTimeout = 400 * time.Millisecond // the sweeper looks every 100 ms
+	})
 	const n = 40
+	before := runtime.NumGoroutine()
+	conns := make([]net.Conn, n)
+	readers := make([]*bufio.Reader, n)
+	pushAll := func() {
+		t.Helper()
+		for i, c := range conns {
+			io.WriteString(c, strings.ReplaceAll(push("", "x"), "{TOKEN}", ft.tok))
+			resp, err := http.ReadResponse(readers[i], nil)
+			if err != nil || resp.StatusCode != 200 || resp.Close {
+				t.Fatalf("push %d: %v %v", i, resp, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+		}
+	}
+	// waitParked waits until every connection is parked, and checks that
+	// their goroutines ended (fewer than n/4 more than before they were
+	// opened, not counting the poller's idle workers: those that served the
+	// pushes of the second round wait for other connections).
+	waitParked := func() {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for parked := 0; parked < n; {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d idle sender connections parked", parked, n)
+			}
+			runtime.Gosched()
+			parked = 0
+			ft.srv.front.mu.Lock()
+			for c := range ft.srv.front.open {
+				if c.parked.Load() {
+					parked++
+				}
+			}
+			ft.srv.front.mu.Unlock()
+		}
+		more := func() int { return runtime.NumGoroutine() - before - int(ft.srv.front.poll.idle.Load()) }
+		for more() >= n/4 { // they end just after parking
+			if time.Now().After(deadline) {
+				t.Fatalf("%d goroutines more for %d parked sender connections", more(), n)
+			}
+			runtime.Gosched()
+		}
+	}
+	for i := range conns {
+		conns[i] = ft.dial(t)
+		readers[i] = bufio.NewReader(conns[i])
+	}
+	waitParked() // a connection that sent nothing yet is parked from the start
+	pushAll()
+	waitParked()
+	pushAll() // each unparked by a push
+	waitParked()
+	if n := handovers(t, ft.srv); n != 0 {
+		t.Fatalf("%d connections handed over to net/http, want none", n)
+	}
+}
+
+// In use, a sender's connection has a goroutine of its own (no hand-off
+// from a poller to a worker per push).
+func TestPushFrontKeepsAGoroutineForAConnectionInUse(t *testing.T) {
+	ft := newFrontTarget(t, false, func(c *Config) { c.frontParkAfter = time.Hour })
+	const n = 20
 	before := runtime.NumGoroutine()
 	for range n {
 		c := ft.dial(t)
 		io.WriteString(c, strings.ReplaceAll(push("", "x"), "{TOKEN}", ft.tok))
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil || resp.StatusCode != 200 {
+		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("push: %v %v", resp, err)
 		}
 	}
-	// The goroutines that served the pushes end once each has re-armed its
-	// connection; wait for that rather than for time.
-	deadline := time.Now().Add(20 * time.Second)
-	for runtime.NumGoroutine()-before >= n/4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines more for %d idle sender connections", runtime.NumGoroutine()-before, n)
-		}
-		runtime.Gosched()
+	if more := runtime.NumGoroutine() - before; more < n {
+		t.Fatalf("%d goroutines more for %d sender connections in use, want one each", more, n)
 	}
 }
 
