@@ -212,9 +212,9 @@ type Config struct {
 	// unauthenticated.
 	Authenticator Authenticator
 
-	// frontParkAfter, when set, is how long the push front keeps an idle
-	// connection's goroutine (tests).
-	frontParkAfter time.Duration
+	// parkAfter, when set, is how long the push front keeps an idle
+	// sender's connection's goroutine (tests; see defaultParkAfter).
+	parkAfter time.Duration
 
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger

@@ -66,11 +66,11 @@ type pushFront struct {
 	handed prometheus.Counter
 }
 
-// defaultFrontParkAfter is how long a sender's connection keeps its
-// goroutine between two requests. A sender pushing every second or more
-// often keeps it; the goroutine's stack (about 8 KiB after a push) is the
-// memory an idle connection would otherwise hold until IdleTimeout.
-const defaultFrontParkAfter = time.Second
+// defaultParkAfter is how long a sender's connection keeps its goroutine
+// between two requests. One in use every second or more often keeps it;
+// the goroutine's stack (about 8 KiB once it served a push) is the memory
+// an idle connection would otherwise hold until IdleTimeout.
+const defaultParkAfter = time.Second
 
 // newPushFront starts a front on ln; net/http serves what it hands over
 // through frontListener. It fails where there is no epoll.
@@ -79,9 +79,9 @@ func newPushFront(cfg *Config, ln net.Listener, h http.Handler, met *metrics) (*
 	if err != nil {
 		return nil, err
 	}
-	park := cfg.frontParkAfter
+	park := cfg.parkAfter
 	if park <= 0 {
-		park = defaultFrontParkAfter
+		park = defaultParkAfter
 	}
 	f := &pushFront{cfg: cfg, ln: ln, h: h, poll: p, parkAfter: park, log: cfg.Logger, conns: make(chan net.Conn),
 		open: map[*frontConn]struct{}{}, quit: make(chan struct{}), failed: make(chan struct{}),

@@ -254,7 +254,7 @@ func TestPushFrontClosesIdleConnections(t *testing.T) {
 // as before, by a goroutine that keeps it while in use.
 func TestPushFrontParksIdleConnections(t *testing.T) {
 	ft := newFrontTarget(t, false, func(c *Config) {
-		c.frontParkAfter = 20 * time.Millisecond
+		c.parkAfter = 20 * time.Millisecond
 		c.ReadHeaderTimeout = 400 * time.Millisecond // the sweeper looks every 100 ms
 	})
 	const n = 40
@@ -318,7 +318,7 @@ func TestPushFrontParksIdleConnections(t *testing.T) {
 // In use, a sender's connection has a goroutine of its own (no hand-off
 // from a poller to a worker per push).
 func TestPushFrontKeepsAGoroutineForAConnectionInUse(t *testing.T) {
-	ft := newFrontTarget(t, false, func(c *Config) { c.frontParkAfter = time.Hour })
+	ft := newFrontTarget(t, false, func(c *Config) { c.parkAfter = time.Hour })
 	const n = 20
 	before := runtime.NumGoroutine()
 	for range n {
