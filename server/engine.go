@@ -256,11 +256,10 @@ func (e *Engine) status(ctx context.Context, dev backend.Device) (string, time.T
 // Push accepts, suppresses or refuses a notification, as MPNS did. A
 // refusal is a *PushError.
 func (e *Engine) Push(ctx context.Context, r *PushRequest) (PushResult, error) {
-	release, err := e.admit()
-	if err != nil {
+	if err := e.admit(); err != nil {
 		return PushResult{}, err
 	}
-	defer release()
+	defer e.unadmit()
 	t, err := e.check(ctx, r)
 	if err != nil {
 		return PushResult{}, err
@@ -299,17 +298,25 @@ func (e *Engine) Push(ctx context.Context, r *PushRequest) (PushResult, error) {
 // admit refuses a push while draining or overloaded: every admitted push
 // holds its body until its write is durable, so past the bound pushes are
 // refused at once rather than queued without limit.
-func (e *Engine) admit() (release func(), err error) {
+// An admitted push calls unadmit once it is answered (a release function
+// returned per push was a closure allocated per push).
+func (e *Engine) admit() error {
 	if e.draining() {
-		return nil, errShuttingDown
+		return errShuttingDown
 	}
 	if n := e.pending.Add(1); e.cfg.MaxPendingPushes > 0 && n > int64(e.cfg.MaxPendingPushes) {
 		e.pending.Add(-1)
 		e.met.overload.Inc()
-		return nil, overloaded(e.cfg.MaxPendingPushes)
+		return overloaded(e.cfg.MaxPendingPushes)
 	}
 	e.met.pending.Inc()
-	return func() { e.pending.Add(-1); e.met.pending.Dec() }, nil
+	return nil
+}
+
+// unadmit ends an admitted push.
+func (e *Engine) unadmit() {
+	e.pending.Add(-1)
+	e.met.pending.Dec()
 }
 
 type target struct {
