@@ -271,7 +271,7 @@ func headerBytes(h http.Header) int {
 	return n
 }
 
-func isTokenChars(s string) bool {
+func isTokenChars[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {

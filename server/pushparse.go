@@ -54,17 +54,16 @@ func parsePush(b []byte, maxBody int) (frontRequest, int, int) {
 	}
 	head := b[:end+2] // each line with its CRLF
 	line, rest, _ := bytes.Cut(head, crlf)
-	path, ok := pushRequestLine(line)
-	if !ok {
+	if !pushRequestLine(line) {
 		return r, 0, pushOther
 	}
-	r.path = path
 	length := -1 // Content-Length
 	// One copy of the head holds every value, and one array every value's
 	// slice (as net/textproto reads a header): three allocations for the
 	// header, not two per line. A value keeps the whole head alive; the
 	// handler copies what it keeps past the request.
 	hs := string(head)
+	r.path = hs[len("POST ") : len(pushHead)+tokenLen] // the request line starts the head
 	lines := bytes.Count(rest, crlf)
 	vals := make([]string, 0, lines)
 	r.header = make(http.Header, lines)
@@ -142,35 +141,32 @@ func couldBePush(b []byte) bool {
 	return bytes.Equal(b[:n], pushHead[:n])
 }
 
-// pushRequestLine checks "POST /push/<token> HTTP/1.1" and returns the path.
-func pushRequestLine(line []byte) (string, bool) {
+// pushRequestLine checks "POST /push/<token> HTTP/1.1".
+func pushRequestLine(line []byte) bool {
 	if len(line) != len(pushHead)+tokenLen+len(http11) || !bytes.HasPrefix(line, pushHead) || !bytes.HasSuffix(line, http11) {
-		return "", false
+		return false
 	}
-	path := line[len("POST ") : len(pushHead)+tokenLen]
-	if !isTokenChars(string(path[len(PushPath):])) {
-		return "", false
-	}
-	return string(path), true
+	return isTokenChars(line[len(pushHead) : len(pushHead)+tokenLen])
 }
 
 // validFieldName: a token (RFC 9110, 5.1).
 func validFieldName(b []byte) bool {
 	for _, c := range b {
-		if !isTchar(c) {
+		if !tchars[c] {
 			return false
 		}
 	}
 	return len(b) > 0
 }
 
-func isTchar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
+// tchars marks the bytes of a token (RFC 9110, 5.6.2): a table, as the
+// check runs for every byte of every header name of every push.
+var tchars = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+	return t
+}()
 
 // validFieldValue: visible characters, spaces, tabs and obs-text, no
 // control characters (what net/http accepts).
