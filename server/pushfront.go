@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -757,10 +758,12 @@ func appendHeaderValue(b []byte, v string) []byte {
 	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t' || v[len(v)-1] == '\r' || v[len(v)-1] == '\n') {
 		v = v[:len(v)-1]
 	}
+	if strings.IndexAny(v, "\r\n") < 0 { // the usual value: copied at once
+		return append(b, v...)
+	}
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; c == '\r' || c == '\n' {
-			c = ' '
-			b = append(b, c)
+			b = append(b, ' ')
 		} else {
 			b = append(b, c)
 		}
