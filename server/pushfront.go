@@ -338,6 +338,7 @@ func (c *frontConn) turn(buf []byte, n int) bool {
 				// with what was read.
 				c.f.drop(c)
 				c.state.Store(connGone)
+				c.conn.SetReadDeadline(time.Time{}) // the sweeper's, if it set one
 				c.f.handOver(c.conn, b)
 				return false
 			}
@@ -356,6 +357,11 @@ func (c *frontConn) turn(buf []byte, n int) bool {
 		n, err = readNow(c.raw, buf)
 		switch {
 		case errors.Is(err, errWouldBlock):
+			return c.idle()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The sweeper parks the connection (it looked while this turn
+			// began): run meets the deadline too, and parks it; what is
+			// left brings the poller's event at once.
 			return c.idle()
 		case err != nil: // closed by the sender (EOF), or reset
 			c.close()

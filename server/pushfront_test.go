@@ -315,6 +315,58 @@ func TestPushFrontParksIdleConnections(t *testing.T) {
 	}
 }
 
+// The sweeper parks a connection with a read deadline in the past; one
+// that got a request just before serves it, and a turn that then finds the
+// deadline when it reads on (its first read filled the buffer: more
+// pipelined pushes wait) parks the connection instead of closing it: every
+// push is answered.
+func TestPushFrontTurnThatMeetsTheSweepersDeadlineParks(t *testing.T) {
+	ft := newFrontTarget(t, false, nil)
+	f := ft.srv.front
+	peer, conn := tcpPair(t)
+	fd, raw, err := connFD(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := &frontConn{f: f, conn: conn, remote: conn.RemoteAddr().String(), raw: raw, reg: pollReg{fd: int32(fd)}}
+	fc.readFn = fc.readOnce
+	fc.reg.onReadable = fc.unpark
+	f.mu.Lock()
+	f.open[fc] = struct{}{}
+	f.mu.Unlock()
+	// Pushes of 256 bytes each: 32 fill the front's 8 KiB buffer exactly.
+	one := func(body string) string { return strings.ReplaceAll(push("", body), "{TOKEN}", ft.tok) }
+	body := ""
+	for len(one(body)) < 256 {
+		body += "x"
+	}
+	if len(one(body)) != 256 {
+		t.Fatalf("a push of %d bytes, want 256", len(one(body)))
+	}
+	const first, more = 32, 8
+	if _, err := io.WriteString(peer, strings.Repeat(one(body), first+more)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8<<10)
+	if _, err := io.ReadFull(conn, buf); err != nil { // what the goroutine's read took
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Unix(1, 0)) // the sweeper, meanwhile
+	if !fc.turn(buf, len(buf)) {
+		t.Fatal("the turn gave the connection up")
+	}
+	go fc.run() // meets the deadline: parked, then served by the poller
+	peer.SetReadDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(peer)
+	for i := range first + more {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("answer %d of %d: %v %v", i+1, first+more, resp, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+	}
+}
+
 // In use, a sender's connection has a goroutine of its own (no hand-off
 // from a poller to a worker per push).
 func TestPushFrontKeepsAGoroutineForAConnectionInUse(t *testing.T) {
