@@ -167,18 +167,23 @@ func (p *poller) loop() {
 			return
 		}
 		for _, ev := range events[:n] {
+			// Looked up, checked and fired under p.mu, as watch and unwatch
+			// run: an event of a registration since unwatched (and perhaps
+			// watched again: the push front parks a connection many times)
+			// is dropped, never fired on the new one. An event from an
+			// earlier registration of the descriptor number carries an
+			// older generation.
 			p.mu.Lock()
 			s := p.byFD[ev.Fd]
+			fire := s != nil && s.gen == ev.Pad
+			if fire {
+				if ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+					s.hup.Store(true) // before fire: the turn it starts, or reruns, sees it
+				}
+				fire = s.fire()
+			}
 			p.mu.Unlock()
-			// An event from an earlier registration of a descriptor number
-			// now reused carries an older generation: dropped.
-			if s == nil || s.gen != ev.Pad {
-				continue
-			}
-			if ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
-				s.hup.Store(true) // before fire: the turn it starts, or reruns, sees it
-			}
-			if s.fire() {
+			if fire {
 				p.dispatch(s)
 			}
 		}

@@ -101,7 +101,8 @@ type frontConn struct {
 	raw    syscall.RawConn
 	reg    pollReg // while parked
 	// parked: the poller watches the connection and no goroutine reads it
-	// (set under f.mu). The sweeper parks a connection by setting a read
+	// (set under f.mu, with the registration; cleared by unpark once it
+	// unwatched it). The sweeper parks a connection by setting a read
 	// deadline in the past, which ends its goroutine's wait.
 	parked atomic.Bool
 	// readFn is readOnce, made once; bp, n and rerr are its read (run's).
@@ -109,7 +110,8 @@ type frontConn struct {
 	bp     *[]byte
 	n      int
 	rerr   error
-	// state: idle (watched), busy (a goroutine reads or serves), gone.
+	// state: idle (between requests: parked, or its goroutine waits for
+	// the next), busy (a request is read or served), gone.
 	state atomic.Int32
 	// since: when it became idle (unix ns), for the sweeper; served: it
 	// answered a request (an idle keep-alive connection, not a new one).
@@ -285,6 +287,9 @@ func (c *frontConn) toPoller() {
 // poller's worker, which stays its goroutine until it is parked again.
 func (c *frontConn) unpark() {
 	c.f.poll.unwatch(&c.reg)
+	// Not idle since long ago: the sweeper would park it again before its
+	// request is read.
+	c.since.Store(time.Now().UnixNano())
 	c.parked.Store(false)
 	c.conn.SetReadDeadline(time.Time{})
 	c.run()

@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,58 +264,154 @@ func TestPushFrontParksIdleConnections(t *testing.T) {
 	before := runtime.NumGoroutine()
 	conns := make([]net.Conn, n)
 	readers := make([]*bufio.Reader, n)
-	pushAll := func() {
+	pushOn := func(i int) {
 		t.Helper()
-		for i, c := range conns {
-			io.WriteString(c, strings.ReplaceAll(push("", "x"), "{TOKEN}", ft.tok))
-			resp, err := http.ReadResponse(readers[i], nil)
-			if err != nil || resp.StatusCode != 200 || resp.Close {
-				t.Fatalf("push %d: %v %v", i, resp, err)
-			}
-			io.Copy(io.Discard, resp.Body)
+		io.WriteString(conns[i], strings.ReplaceAll(push("", "x"), "{TOKEN}", ft.tok))
+		resp, err := http.ReadResponse(readers[i], nil)
+		if err != nil || resp.StatusCode != 200 || resp.Close {
+			t.Fatalf("push %d: %v %v", i, resp, err)
 		}
+		io.Copy(io.Discard, resp.Body)
 	}
-	// waitParked waits until every connection is parked, and checks that
-	// their goroutines ended (fewer than n/4 more than before they were
-	// opened, not counting the poller's idle workers: those that served the
-	// pushes of the second round wait for other connections).
-	waitParked := func() {
+	// waitParked waits until the front's open connections number open and
+	// are all parked, and checks that no goroutines are left for them
+	// (fewer than n/4 more than before they were opened, not counting the
+	// poller's idle workers: those that served pushes wait for other
+	// connections).
+	waitParked := func(open int) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
-		for parked := 0; parked < n; {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d idle sender connections parked", parked, n)
-			}
-			runtime.Gosched()
-			parked = 0
+		for {
+			parked, all := 0, 0
 			ft.srv.front.mu.Lock()
 			for c := range ft.srv.front.open {
+				all++
 				if c.parked.Load() {
 					parked++
 				}
 			}
 			ft.srv.front.mu.Unlock()
+			if all == open && parked == open {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d open sender connections parked, want %d", parked, all, open)
+			}
+			runtime.Gosched()
 		}
 		more := func() int { return runtime.NumGoroutine() - before - int(ft.srv.front.poll.idle.Load()) }
 		for more() >= n/4 { // they end just after parking
 			if time.Now().After(deadline) {
-				t.Fatalf("%d goroutines more for %d parked sender connections", more(), n)
+				t.Fatalf("%d goroutines more for %d parked sender connections", more(), open)
 			}
 			runtime.Gosched()
 		}
 	}
+	// Each connection is parked from its accept, and pushed on at once
+	// (a connection silent for ReadHeaderTimeout is closed).
 	for i := range conns {
 		conns[i] = ft.dial(t)
 		readers[i] = bufio.NewReader(conns[i])
+		waitParked(i + 1)
+		pushOn(i)
 	}
-	waitParked() // a connection that sent nothing yet is parked from the start
-	pushAll()
-	waitParked()
-	pushAll() // each unparked by a push
-	waitParked()
+	waitParked(n) // idle after a push
+	for i := range conns {
+		pushOn(i) // each unparked by a push
+	}
+	waitParked(n)
 	if n := handovers(t, ft.srv); n != 0 {
 		t.Fatalf("%d connections handed over to net/http, want none", n)
 	}
+}
+
+// In use, a sender's connection has a goroutine of its own (no hand-off
+// from a poller to a worker per push): after a second push on each, none
+// is parked and each has a goroutine serving it.
+func TestPushFrontKeepsAGoroutineForAConnectionInUse(t *testing.T) {
+	ft := newFrontTarget(t, false, func(c *Config) { c.parkAfter = time.Hour })
+	const n = 20
+	for range n {
+		c := ft.dial(t)
+		br := bufio.NewReader(c)
+		for range 2 {
+			io.WriteString(c, strings.ReplaceAll(push("", "x"), "{TOKEN}", ft.tok))
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("push: %v %v", resp, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+		}
+	}
+	ft.srv.front.mu.Lock()
+	for c := range ft.srv.front.open {
+		if c.parked.Load() {
+			t.Errorf("a connection in use is parked")
+		}
+	}
+	ft.srv.front.mu.Unlock()
+	buf := make([]byte, 1<<20)
+	if got := strings.Count(string(buf[:runtime.Stack(buf, true)]), "(*frontConn).run("); got != n {
+		t.Fatalf("%d goroutines serving %d sender connections in use, want one each", got, n)
+	}
+}
+
+// Senders that go quiet for about parkAfter and then push, sometimes many
+// pipelined, while the sweeper parks their connections: every push is
+// answered (a second of random timing; found a turn that closed a
+// connection when it met the sweeper's deadline).
+func TestPushFrontParksAndUnparksUnderPipelinedLoad(t *testing.T) {
+	ft := newFrontTarget(t, false, func(c *Config) {
+		c.parkAfter = 2 * time.Millisecond
+		c.ReadHeaderTimeout = 40 * time.Millisecond // the sweeper looks every 10 ms
+	})
+	one := func(body string) string { return strings.ReplaceAll(push("", body), "{TOKEN}", ft.tok) }
+	body := ""
+	for len(one(body)) < 256 { // 32 fill the front's buffer exactly
+		body += "x"
+	}
+	p := one(body)
+	const senders = 12
+	stop := time.Now().Add(time.Second)
+	var wg sync.WaitGroup
+	errs := make(chan error, senders)
+	var answered atomic.Int64
+	for s := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(s), 0))
+			c := ft.dial(t)
+			br := bufio.NewReader(c)
+			for time.Now().Before(stop) {
+				k := 1
+				if r.IntN(4) == 0 {
+					k = 1 + r.IntN(40)
+				}
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := io.WriteString(c, strings.Repeat(p, k)); err != nil {
+					errs <- fmt.Errorf("sender %d: write: %w", s, err)
+					return
+				}
+				for i := range k {
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil || resp.StatusCode != 200 {
+						errs <- fmt.Errorf("sender %d: answer %d of %d: %v %v", s, i+1, k, resp, err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					answered.Add(1)
+				}
+				time.Sleep(time.Duration(r.IntN(12000)) * time.Microsecond) // quiet: the sweeper may park it
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	t.Logf("%d pushes answered, %d connections handed over", answered.Load(), handovers(t, ft.srv))
 }
 
 // The sweeper parks a connection with a read deadline in the past; one
@@ -364,24 +463,6 @@ func TestPushFrontTurnThatMeetsTheSweepersDeadlineParks(t *testing.T) {
 			t.Fatalf("answer %d of %d: %v %v", i+1, first+more, resp, err)
 		}
 		io.Copy(io.Discard, resp.Body)
-	}
-}
-
-// In use, a sender's connection has a goroutine of its own (no hand-off
-// from a poller to a worker per push).
-func TestPushFrontKeepsAGoroutineForAConnectionInUse(t *testing.T) {
-	ft := newFrontTarget(t, false, func(c *Config) { c.parkAfter = time.Hour })
-	const n = 20
-	before := runtime.NumGoroutine()
-	for range n {
-		c := ft.dial(t)
-		io.WriteString(c, strings.ReplaceAll(push("", "x"), "{TOKEN}", ft.tok))
-		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 200 {
-			t.Fatalf("push: %v %v", resp, err)
-		}
-	}
-	if more := runtime.NumGoroutine() - before; more < n {
-		t.Fatalf("%d goroutines more for %d sender connections in use, want one each", more, n)
 	}
 }
 
