@@ -105,6 +105,9 @@ type frontConn struct {
 	// unwatched it). The sweeper parks a connection by setting a read
 	// deadline in the past, which ends its goroutine's wait.
 	parked atomic.Bool
+	// panicked: a handler panicked serving a request read into bp, which
+	// is then not reused (the serving goroutine's).
+	panicked bool
 	// readFn is readOnce, made once; bp, n and rerr are its read (run's).
 	readFn func(fd uintptr) bool
 	bp     *[]byte
@@ -250,7 +253,9 @@ func (c *frontConn) run() {
 			return
 		}
 		more := c.turn(*bp, n)
-		frontBufs.Put(bp)
+		if !c.panicked {
+			frontBufs.Put(bp)
+		}
 		if !more {
 			return
 		}
@@ -424,10 +429,13 @@ func (c *frontConn) serve(fr *frontRequest) bool {
 		RemoteAddr: c.remote, Close: fr.close,
 	}
 	w := frontWriters.Get().(*frontWriter)
-	defer w.release()
 	if !c.f.handle(w, &q.r) {
-		return false // not reused: what panicked may still hold it
+		// Neither the request, the writer nor the buffer read into is
+		// reused: what panicked may still hold them.
+		c.panicked = true
+		return false
 	}
+	defer w.release()
 	q.release()
 	c.f.mu.Lock()
 	closing := c.f.closed
