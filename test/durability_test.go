@@ -192,8 +192,7 @@ func TestRestartKeepsQueueAndOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv2 := startServer(t, server.Config{DataDir: dir, Listen: addr})
-	p2 := newPhone(t, srv2.URL(), p.dir)
-	p2.SetAppState("com.example.order", device.AppState{Running: true})
+	p2 := newPhone(t, srv2.URL(), p.dir, "com.example.order") // running before the queue comes
 	evs := p2.rec.waitN(t, 3, "shelltoast", "raw", "tile")
 	if evs[0].kind != "shelltoast" || evs[1].kind != "raw" || evs[2].kind != "tile" || evs[2].tile.Fields["Title"] != "three" {
 		t.Fatalf("order after restart: %+v", evs)

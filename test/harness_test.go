@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -131,18 +132,43 @@ type phone struct {
 	dir string
 }
 
-func newPhone(t *testing.T, serverURL, stateDir string) *phone {
+// newPhone starts a phone on serverURL with its state in stateDir (a new
+// directory when empty). The apps named in running are running before the
+// phone first connects:
+// a device starts connecting in device.New, and a raw notification queued
+// for an app not yet running when it arrives is dropped.
+func newPhone(t *testing.T, serverURL, stateDir string, running ...string) *phone {
 	t.Helper()
 	if stateDir == "" {
 		stateDir = t.TempDir()
 	}
 	rec := newRecorder()
-	d, err := device.New(device.Config{Server: serverURL, StateDir: stateDir, Handlers: rec.handlers(),
-		MinBackoff: 5 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Logger: quietLogger()})
+	cfg := device.Config{Server: serverURL, StateDir: stateDir, Handlers: rec.handlers(),
+		MinBackoff: 5 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Logger: quietLogger()}
+	var ready chan struct{}
+	if len(running) > 0 {
+		ready = make(chan struct{})
+		cfg.NetDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			select {
+			case <-ready:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}
+	}
+	d, err := device.New(cfg)
 	if err != nil {
 		t.Fatalf("device.New: %v", err)
 	}
 	t.Cleanup(func() { d.Close() })
+	for _, app := range running {
+		d.SetAppState(app, device.AppState{Running: true})
+	}
+	if ready != nil {
+		close(ready)
+	}
 	return &phone{Device: d, rec: rec, dir: stateDir}
 }
 
