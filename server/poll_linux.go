@@ -104,6 +104,10 @@ func (p *poller) watch(s *pollReg) error {
 	}
 	p.gen++
 	s.gen = p.gen
+	// A registration starts afresh: no turn running, no close seen (the
+	// push front watches a connection again each time it parks it).
+	s.run.Store(regIdle)
+	s.hup.Store(false)
 	ev := syscall.EpollEvent{Events: pollEvents, Fd: s.fd, Pad: s.gen}
 	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(s.fd), &ev); err != nil {
 		return fmt.Errorf("epoll add: %w", err)

@@ -184,10 +184,7 @@ func (f *pushFront) add(c net.Conn) {
 		f.handOver(c, nil)
 		return
 	}
-	fc := &frontConn{f: f, conn: c, remote: c.RemoteAddr().String(), raw: raw, reg: pollReg{fd: int32(fd)}}
-	fc.readFn = fc.readOnce
-	fc.reg.onReadable = fc.unpark
-	fc.since.Store(time.Now().UnixNano())
+	fc := f.newConn(c, fd, raw)
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
@@ -205,6 +202,16 @@ func (f *pushFront) add(c net.Conn) {
 		f.drop(fc)
 		f.handOver(c, nil)
 	}
+}
+
+// newConn is the front's state of c (descriptor fd, raw), idle since now,
+// not yet in f.open.
+func (f *pushFront) newConn(c net.Conn, fd int, raw syscall.RawConn) *frontConn {
+	fc := &frontConn{f: f, conn: c, remote: c.RemoteAddr().String(), raw: raw, reg: pollReg{fd: int32(fd)}}
+	fc.readFn = fc.readOnce
+	fc.reg.onReadable = fc.unpark
+	fc.since.Store(time.Now().UnixNano())
+	return fc
 }
 
 // drop forgets fc (unwatched, if parked, before its descriptor can be
@@ -246,10 +253,7 @@ func (c *frontConn) run() {
 			if bp != nil {
 				frontBufs.Put(bp)
 			}
-			if c.state.CompareAndSwap(connIdle, connGone) {
-				c.f.drop(c)
-				c.conn.Close()
-			}
+			c.closeIdle()
 			return
 		}
 		more := c.turn(*bp, n)
@@ -267,8 +271,6 @@ func (c *frontConn) run() {
 // event at once (an edge-triggered registration reports what is already
 // readable).
 func (c *frontConn) toPoller() {
-	c.reg.run.Store(regIdle)
-	c.reg.hup.Store(false)
 	// Under f.mu, as drop: a connection closed meanwhile is not watched,
 	// and one watched is unwatched before it is closed.
 	c.f.mu.Lock()
@@ -282,9 +284,8 @@ func (c *frontConn) toPoller() {
 		c.parked.Store(false)
 	}
 	c.f.mu.Unlock()
-	if err != nil && c.state.CompareAndSwap(connIdle, connGone) { // the front is closing
-		c.f.drop(c)
-		c.conn.Close()
+	if err != nil { // the front is closing
+		c.closeIdle()
 	}
 }
 
@@ -366,12 +367,10 @@ func (c *frontConn) turn(buf []byte, n int) bool {
 		var err error
 		n, err = readNow(c.raw, buf)
 		switch {
-		case errors.Is(err, errWouldBlock):
-			return c.idle()
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			// The sweeper parks the connection (it looked while this turn
-			// began): run meets the deadline too, and parks it; what is
-			// left brings the poller's event at once.
+		case errors.Is(err, errWouldBlock), errors.Is(err, os.ErrDeadlineExceeded):
+			// Drained; or the sweeper parks the connection (it looked as
+			// this turn began): run meets the deadline too and parks it,
+			// and what is left brings the poller's event at once.
 			return c.idle()
 		case err != nil: // closed by the sender (EOF), or reset
 			c.close()
@@ -388,11 +387,20 @@ func (c *frontConn) idle() bool {
 	c.f.mu.Lock()
 	closing := c.f.closed
 	c.f.mu.Unlock()
-	if closing && c.state.CompareAndSwap(connIdle, connGone) {
-		c.f.drop(c)
-		c.conn.Close()
+	if closing && c.closeIdle() {
 		return false
 	}
+	return true
+}
+
+// closeIdle closes the connection if it is idle; false when it was not
+// (busy, or closed already).
+func (c *frontConn) closeIdle() bool {
+	if !c.state.CompareAndSwap(connIdle, connGone) {
+		return false
+	}
+	c.f.drop(c)
+	c.conn.Close()
 	return true
 }
 
@@ -545,10 +553,7 @@ func (f *pushFront) sweeper() {
 		}
 		f.mu.Unlock()
 		for _, c := range stale {
-			if c.state.CompareAndSwap(connIdle, connGone) {
-				c.f.drop(c)
-				c.conn.Close()
-			}
+			c.closeIdle()
 		}
 		clear(stale)
 	}
@@ -572,10 +577,7 @@ func (f *pushFront) stop() {
 	close(f.quit)
 	f.ln.Close()
 	for _, c := range idle {
-		if c.state.CompareAndSwap(connIdle, connGone) {
-			f.drop(c)
-			c.conn.Close()
-		}
+		c.closeIdle()
 	}
 }
 

@@ -427,9 +427,7 @@ func TestPushFrontTurnThatMeetsTheSweepersDeadlineParks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fc := &frontConn{f: f, conn: conn, remote: conn.RemoteAddr().String(), raw: raw, reg: pollReg{fd: int32(fd)}}
-	fc.readFn = fc.readOnce
-	fc.reg.onReadable = fc.unpark
+	fc := f.newConn(conn, fd, raw)
 	f.mu.Lock()
 	f.open[fc] = struct{}{}
 	f.mu.Unlock()
