@@ -45,6 +45,7 @@ type fastTarget struct {
 // the rest of the head up to the X-MessageID value.
 type fastPlan struct {
 	targets []fastTarget
+	addrs   []string // the targets' distinct addresses, at most maxConnectAhead
 	kind    [4][]byte
 }
 
@@ -52,6 +53,7 @@ type fastPlan struct {
 // some Channel URI is not plain http (then net/http sends everything).
 func planFast(cfg *Config, bodies *[4][]byte) (p *fastPlan, ok bool, err error) {
 	p = &fastPlan{targets: make([]fastTarget, len(cfg.Targets))}
+	seen := map[string]bool{}
 	for i, t := range cfg.Targets {
 		u, err := url.Parse(t.URI)
 		if err != nil || u.Scheme != "http" || u.Host == "" || u.User != nil {
@@ -62,6 +64,10 @@ func planFast(cfg *Config, bodies *[4][]byte) (p *fastPlan, ok bool, err error) 
 			addr = net.JoinHostPort(u.Hostname(), "80")
 		}
 		p.targets[i] = fastTarget{addr: addr, head: fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\n", u.RequestURI(), u.Host)}
+		if !seen[addr] && len(p.addrs) < maxConnectAhead {
+			seen[addr] = true
+			p.addrs = append(p.addrs, addr)
+		}
 	}
 	var extra []byte
 	for k, vs := range cfg.Header {
@@ -173,6 +179,22 @@ func (s *h1sender) conn(ctx context.Context, addr string) (*h1conn, bool, error)
 	s.conns[addr] = c
 	s.mu.Unlock()
 	return c, false, nil
+}
+
+// maxConnectAhead is how many servers a sender connects to before the
+// clock starts (connect); it connects to any others at its first send to
+// them.
+const maxConnectAhead = 64
+
+// connect opens a connection to each of the plan's servers, before the
+// clock starts. A server it cannot reach is left to the first send to it,
+// which fails (and counts the error) or connects then.
+func (s *h1sender) connect(ctx context.Context) {
+	for _, addr := range s.plan.addrs {
+		if _, _, err := s.conn(ctx, addr); err != nil {
+			return // the others would most likely fail the same way
+		}
+	}
 }
 
 func (s *h1sender) drop(addr string, c *h1conn) {

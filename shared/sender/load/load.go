@@ -204,7 +204,11 @@ type Report struct {
 	Received int64            `json:"received"` // answered 200 Received
 	// Late counts open-loop sends that could not start on time because
 	// every sender was busy.
-	Late         int64               `json:"late"`
+	Late int64 `json:"late"`
+	// Ready is how long the senders took to get ready before the clock
+	// started (their timers, and their connections on the plain-HTTP
+	// path); Elapsed and the round trips do not count it.
+	Ready        time.Duration       `json:"ready_ns"`
 	Elapsed      time.Duration       `json:"elapsed_ns"`
 	AchievedRate float64             `json:"achieved_rate"`
 	RTT          *histogram.Snapshot `json:"rtt_histogram"`
@@ -218,6 +222,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, " target %.0f/s, %d late", r.TargetRate, r.Late)
 	}
 	fmt.Fprintf(w, ", %d senders)\n", r.Concurrency)
+	fmt.Fprintf(w, "  senders ready in %v before the clock started\n", r.Ready.Round(time.Microsecond))
 	for _, k := range slices.Sorted(maps.Keys(r.Answers)) {
 		fmt.Fprintf(w, "  %-28s %d\n", k, r.Answers[k])
 	}
@@ -249,6 +254,7 @@ type run struct {
 	// it is due at start + next×interval.
 	next       atomic.Uint64
 	start      time.Time
+	ready      time.Duration // how long the senders took to get ready
 	interval   time.Duration                 // 0: closed loop
 	grid       time.Duration                 // open loop: senders wake on its multiples (0: at each due time)
 	until      func(time.Time) time.Duration // time.Until; tests give their own clock
@@ -313,15 +319,45 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 
-	// feed stops handing out work at the deadline; requests in flight then
-	// still finish (and count) under ctx.
-	feed := ctx
-	if cfg.Duration > 0 {
-		var cancel context.CancelFunc
-		feed, cancel = context.WithTimeout(ctx, cfg.Duration)
-		defer cancel()
+	// feed stops handing out work at the deadline (Duration after the
+	// clock starts); requests in flight then still finish (and count)
+	// under ctx.
+	feed, endFeed := context.WithCancel(ctx)
+	defer endFeed()
+	if mode == "rate" {
+		r.interval, r.grid = pacing(cfg.Rate)
 	}
+	senders := cfg.Concurrency
+	if cfg.Count > 0 {
+		senders = min(senders, cfg.Count) // a sender with nothing to send would only open connections
+	}
+	// The senders get ready (their timers; on the plain-HTTP path a
+	// connection to each server) before the clock starts: what a run
+	// measures is the sending, not the set-up. Set up on the clock, 512
+	// senders' first sends each paid a connection and their set-up held
+	// the sends of the first half second back by up to 25 ms, most of the
+	// paced tail of a short run (docs/benchmarks.md, issue 10, session 10).
+	prepared := time.Now()
+	var ready sync.WaitGroup
+	go1 := make(chan struct{}) // closed when the clock starts
+	var wg sync.WaitGroup
+	for range senders {
+		ready.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.sender(ctx, feed, &ready, go1)
+		}()
+	}
+	ready.Wait()
 	start := time.Now()
+	r.start = start
+	r.ready = start.Sub(prepared)
+	close(go1)
+	if cfg.Duration > 0 {
+		t := time.AfterFunc(cfg.Duration, endFeed)
+		defer t.Stop()
+	}
 	stopProgress := make(chan struct{})
 	var pwg sync.WaitGroup
 	if cfg.Progress != nil {
@@ -340,30 +376,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 		}()
 	}
-	if mode == "rate" {
-		r.interval, r.grid = pacing(cfg.Rate)
-	}
-	r.start = start
-	var wg sync.WaitGroup
-	for range cfg.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if r.fast != nil {
-				r.sendAll(ctx, feed)
-				return
-			}
-			r.take(feed, func(j job) { r.send(ctx, j) })
-		}()
-	}
 	wg.Wait()
 	elapsed := time.Since(start)
 	close(stopProgress)
 	pwg.Wait()
 
-	rep := &Report{Mode: mode, TargetRate: cfg.Rate, Concurrency: cfg.Concurrency, Channels: len(cfg.Targets),
+	rep := &Report{Mode: mode, TargetRate: cfg.Rate, Concurrency: senders, Channels: len(cfg.Targets),
 		Mix: cfg.Mix.String(), Sent: r.sent.Load(), Answers: r.answers, Errors: r.errors, ByKind: r.byKind,
-		Received: r.answers["200 Received"], Late: r.late.Load(), Elapsed: elapsed, RTT: r.rtt.Snapshot()}
+		Received: r.answers["200 Received"], Late: r.late.Load(), Ready: r.ready, Elapsed: elapsed, RTT: r.rtt.Snapshot()}
 	if elapsed > 0 {
 		rep.AchievedRate = float64(rep.Sent) / elapsed.Seconds()
 	}
@@ -395,8 +415,7 @@ func pacing(rate float64) (interval, grid time.Duration) {
 // then, counts late (every sender was busy). The round trip is measured
 // from the due time all the same. At most Concurrency sends are in flight,
 // one per sender.
-func (r *run) take(feed context.Context, send func(job)) {
-	var sl sleeper
+func (r *run) take(feed context.Context, sl sleeper, send func(job)) {
 	defer func() {
 		if sl != nil {
 			sl.close()
@@ -430,10 +449,22 @@ func (r *run) take(feed context.Context, send func(job)) {
 	}
 }
 
-// sendAll is one sender on the plain-HTTP path: it sends the jobs it
-// takes on connections of its own, counts in a tally of its own and adds
-// the tally to the run's at the end.
-func (r *run) sendAll(ctx, feed context.Context) {
+// sender is one of the run's senders. It gets ready (open loop: its
+// timer; on the plain-HTTP path: its connections), says so on ready,
+// waits for start and sends what it takes (take). On the plain-HTTP path
+// it sends on connections of its own, counts in a tally of its own and
+// adds the tally to the run's at the end.
+func (r *run) sender(ctx, feed context.Context, ready *sync.WaitGroup, start <-chan struct{}) {
+	var sl sleeper
+	if r.interval > 0 {
+		sl = r.newSleeper(feed)
+	}
+	if r.fast == nil {
+		ready.Done()
+		<-start
+		r.take(feed, sl, func(j job) { r.send(ctx, j) })
+		return
+	}
 	s := &h1sender{plan: r.fast, t: newTally(), conns: map[string]*h1conn{}, buf: make([]byte, 0, 1024)}
 	stop := context.AfterFunc(ctx, s.closeAll) // a cancelled run ends its requests at once
 	defer func() {
@@ -441,7 +472,10 @@ func (r *run) sendAll(ctx, feed context.Context) {
 		s.closeAll()
 		r.merge(s.t)
 	}()
-	r.take(feed, func(j job) { r.sendFast(ctx, s, j) })
+	s.connect(ctx)
+	ready.Done()
+	<-start
+	r.take(feed, sl, func(j job) { r.sendFast(ctx, s, j) })
 }
 
 func (r *run) sendFast(ctx context.Context, s *h1sender, j job) {

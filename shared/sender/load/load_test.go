@@ -295,3 +295,80 @@ func TestOwnClientEndsWithTheContext(t *testing.T) {
 		t.Fatalf("report after cancel: %+v", rep)
 	}
 }
+
+// Open loop, the senders connect before the clock starts: when the first
+// notification arrives, every sender's connection is there already (set
+// up on the clock, the second sender connected only at its first send, a
+// second later). No more senders start than there are notifications.
+func TestSendersConnectBeforeTheClockStarts(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const count = 3
+	type result struct {
+		conns int // connections there when the first request came
+		err   error
+	}
+	res := make(chan result, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	serve := func(c net.Conn, first chan<- struct{}) {
+		defer wg.Done()
+		br := bufio.NewReader(c)
+		for readRequest(br) == nil {
+			if first != nil {
+				close(first)
+				first = nil
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nX-NotificationStatus: Received\r\nContent-Length: 0\r\n\r\n")
+		}
+	}
+	done := make(chan *load.Report, 1)
+	go func() {
+		rep, err := load.Run(context.Background(), load.Config{Targets: []load.Target{{URI: "http://" + ln.Addr().String() + "/push/x"}},
+			Rate: 2, Concurrency: 64, Count: count, Mix: load.Mix{Raw: 1}})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- rep
+	}()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns = append(conns, c)
+	first := make(chan struct{})
+	wg.Add(1)
+	go serve(c, first)
+	<-first
+	// The others are in the listener's queue already; set up on the clock
+	// they would come 0.5 and 1 s after the first request.
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(300 * time.Millisecond))
+	for len(conns) < count {
+		c, err := ln.Accept()
+		if err != nil {
+			res <- result{len(conns), err}
+			break
+		}
+		conns = append(conns, c)
+		wg.Add(1)
+		go serve(c, nil)
+	}
+	ln.(*net.TCPListener).SetDeadline(time.Time{})
+	if len(conns) < count {
+		r := <-res
+		t.Fatalf("%d connections when the first notification came, want %d: %v", r.conns, count, r.err)
+	}
+	rep := <-done
+	if rep.Concurrency != count || rep.Received != count || rep.Ready <= 0 {
+		t.Fatalf("report: %d senders (want %d), %d received, ready in %v", rep.Concurrency, count, rep.Received, rep.Ready)
+	}
+}
