@@ -67,8 +67,8 @@ type gateway struct {
 
 	mu         sync.Mutex
 	sessions   map[*session]struct{}
+	pingSlots  pingSlots // the sessions again, for the pinger
 	perIP      map[string]int
-	next       int
 	stopped    bool
 	started    bool          // start ran: the pinger runs until kickAll
 	poll       *poller       // nil: a reader goroutine per connection
@@ -207,7 +207,10 @@ type session struct {
 	devID  string      // set by the handler at hello; read by others only after hwg.Wait
 	authed atomic.Bool // hello accepted (the reader's view of devID != "")
 	ip     string      // the client's limitKey, counted against the per-address limits; "" when exempt
-	bucket uint8       // which of the pinger's rounds pings this session
+	// slot is where the pinger finds the session (pingSlots), at slotAt
+	// in it (-1: not there); both under the gateway's mu.
+	slot   uint16
+	slotAt int32
 	hwg    sync.WaitGroup
 
 	// With the poller (Linux): no goroutine waits on the connection; the
@@ -264,10 +267,6 @@ var useEpoll = true
 // pingFrame marks a ping in a session's outbox.
 var pingFrame = &wire.Frame{}
 
-// pingRounds is how many rounds the pinger spreads the sessions over: each
-// round pings 1/pingRounds of them, so pings go out evenly over a heartbeat.
-const pingRounds = 16
-
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ip, ok := g.admit(r)
 	if !ok {
@@ -280,7 +279,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.release(ip)
 		return // the upgrader has answered
 	}
-	s := &session{g: g, conn: ws.NetConn(), ip: ip}
+	s := &session{g: g, conn: ws.NetConn(), ip: ip, slotAt: -1}
 	if hc, ok := s.conn.(*headerTimeoutConn); ok {
 		s.conn = hc.Conn // its watch ended with the request
 	}
@@ -299,9 +298,8 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.release(ip)
 		return
 	}
-	g.next++
-	s.bucket = uint8(g.next % pingRounds)
 	g.sessions[s] = struct{}{}
+	g.pingSlots.add(s)
 	g.wg.Add(1)
 	// With the poller, the session is armed before anyone else can see it:
 	// nothing (a shutdown, a failed ping) can close it before it is watched.
@@ -485,6 +483,7 @@ func (s *session) finish() {
 	}
 	g.mu.Lock()
 	delete(g.sessions, s)
+	g.pingSlots.remove(s)
 	g.mu.Unlock()
 	g.release(s.ip)
 	g.wg.Done()
@@ -598,33 +597,44 @@ func (s *session) run() {
 	s.finish()
 }
 
-// pinger pings every session once per heartbeat, a round at a time, until
-// the gateway stops.
+// pinger pings every session once per heartbeat, each at its slot's time
+// in it (see pingSlots), until the gateway stops.
 func (g *gateway) pinger() {
 	defer close(g.pingerDone)
-	t := time.NewTicker(max(g.cfg.Heartbeat/pingRounds, time.Millisecond))
+	hb := g.cfg.Heartbeat
+	t := time.NewTimer(pingEvery(0, hb))
 	defer t.Stop()
 	var batch []*session
-	for round := 0; ; round = (round + 1) % pingRounds {
+	begun := time.Now() // the heartbeat under way began
+	done := 0           // how many of its slots were pinged
+	for {
 		select {
 		case <-t.C:
 		case <-g.quit:
 			return
 		}
-		g.mu.Lock()
-		for s := range g.sessions {
-			if int(s.bucket) == round {
-				batch = append(batch, s)
+		at := time.Now()
+		if done == pingSlotCount && at.Sub(begun) >= hb {
+			begun = begun.Add(hb)
+			if at.Sub(begun) >= hb { // held up a heartbeat or more: no catching up
+				begun = at
 			}
+			done = 0
 		}
+		due := slotsDue(at.Sub(begun), hb)
+		g.mu.Lock()
+		batch = g.pingSlots.span(done, due, batch)
+		n := g.pingSlots.n
 		g.mu.Unlock()
+		done = due
+		t.Reset(pingEvery(n, hb))
 		// Silence is found here, with the poller and with reader
 		// goroutines alike: nothing for two heartbeats, not even an answer
 		// to the last ping. (The second condition keeps a pinger that was held up
 		// itself, on a loaded machine, from blaming the device for the
 		// pings it did not send.)
-		now := time.Now().UnixNano()
-		silent := now - 2*int64(g.cfg.Heartbeat)
+		now := at.UnixNano()
+		silent := now - 2*int64(hb)
 		for _, s := range batch {
 			if seen := s.lastSeen.Load(); s.authed.Load() && seen < silent && seen < s.pingedAt {
 				s.kick(websocket.CloseNormalClosure, "timeout: nothing from the device for 2 heartbeats")

@@ -1,0 +1,78 @@
+package server
+
+import "time"
+
+// The pinger pings every session once per heartbeat. Sessions are dealt
+// out in turn to pingSlotCount slots, and slot k is pinged k/pingSlotCount
+// of the way into each heartbeat: a session's pings are a heartbeat apart
+// however often the pinger looks. It looks more often as the sessions grow
+// (pingEvery), so that each look pings about pingBatch of them: with 16
+// looks a heartbeat, as before, 10,000 devices were pinged 625 at a time,
+// a burst of writes (and of the devices' pongs) that held the
+// notifications of the next 10–13 ms back, every 1.9 s
+// (docs/benchmarks.md, issue 10, session 10).
+const (
+	pingSlotCount = 1024 // the most looks in a heartbeat
+	pingMinLooks  = 16   // the fewest looks in a heartbeat
+	pingBatch     = 16   // about how many sessions a look pings, at most looks
+)
+
+// pingSlots holds the sessions by slot. It is guarded by the gateway's mu.
+type pingSlots struct {
+	slots [pingSlotCount][]*session
+	next  int // the slot of the next session: sessions are dealt out in turn
+	n     int
+}
+
+// add puts s in the next slot.
+func (p *pingSlots) add(s *session) {
+	k := p.next % pingSlotCount
+	p.next++
+	s.slot, s.slotAt = uint16(k), int32(len(p.slots[k]))
+	p.slots[k] = append(p.slots[k], s)
+	p.n++
+}
+
+// remove takes s out of its slot, which the slot's last session fills.
+func (p *pingSlots) remove(s *session) {
+	slot := p.slots[s.slot]
+	last := len(slot) - 1
+	if s.slotAt < 0 || int(s.slotAt) > last || slot[s.slotAt] != s {
+		return // not added, or removed already
+	}
+	moved := slot[last]
+	slot[s.slotAt], moved.slotAt = moved, s.slotAt
+	slot[last] = nil
+	p.slots[s.slot] = slot[:last]
+	s.slotAt = -1
+	p.n--
+	if cap(slot) > 64 && last < cap(slot)/4 { // a slot that emptied out keeps no large array
+		p.slots[s.slot] = append([]*session(nil), p.slots[s.slot]...)
+	}
+}
+
+// span appends to into the sessions of slots from to to-1.
+func (p *pingSlots) span(from, to int, into []*session) []*session {
+	for k := from; k < to; k++ {
+		into = append(into, p.slots[k]...)
+	}
+	return into
+}
+
+// slotsDue returns how many slots are due elapsed into a heartbeat of hb:
+// slot k at k/pingSlotCount of it.
+func slotsDue(elapsed, hb time.Duration) int {
+	if elapsed >= hb {
+		return pingSlotCount
+	}
+	return int(int64(elapsed)*pingSlotCount/int64(hb)) + 1
+}
+
+// pingEvery returns how long the pinger waits between two looks with n
+// sessions and a heartbeat of hb: a look pings about pingBatch of them,
+// with pingMinLooks to pingSlotCount looks a heartbeat, and no more than
+// one a millisecond.
+func pingEvery(n int, hb time.Duration) time.Duration {
+	looks := min(max((n+pingBatch-1)/pingBatch, pingMinLooks), pingSlotCount)
+	return max(hb/time.Duration(looks), time.Millisecond)
+}
