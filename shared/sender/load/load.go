@@ -254,7 +254,7 @@ type run struct {
 	// it is due at start + next×interval.
 	next       atomic.Uint64
 	start      time.Time
-	ready      time.Duration // how long the senders took to get ready
+	ready      time.Duration                 // how long the senders took to get ready
 	interval   time.Duration                 // 0: closed loop
 	grid       time.Duration                 // open loop: senders wake on its multiples (0: at each due time)
 	until      func(time.Time) time.Duration // time.Until; tests give their own clock
