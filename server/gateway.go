@@ -602,11 +602,10 @@ func (s *session) run() {
 func (g *gateway) pinger() {
 	defer close(g.pingerDone)
 	hb := g.cfg.Heartbeat
-	t := time.NewTimer(pingEvery(0, hb))
+	sched := newPingSchedule(time.Now(), hb)
+	t := time.NewTimer(sched.every)
 	defer t.Stop()
 	var batch []*session
-	begun := time.Now() // the heartbeat under way began
-	done := 0           // how many of its slots were pinged
 	for {
 		select {
 		case <-t.C:
@@ -614,29 +613,17 @@ func (g *gateway) pinger() {
 			return
 		}
 		at := time.Now()
-		if done == pingSlotCount && at.Sub(begun) >= hb {
-			begun = begun.Add(hb)
-			if at.Sub(begun) >= hb { // held up a heartbeat or more: no catching up
-				begun = at
-			}
-			done = 0
-		}
-		due := slotsDue(at.Sub(begun), hb)
+		from, to := sched.look(at)
 		g.mu.Lock()
-		batch = g.pingSlots.span(done, due, batch)
+		batch = g.pingSlots.span(from, to, batch)
 		n := g.pingSlots.n
 		g.mu.Unlock()
-		done = due
-		t.Reset(pingEvery(n, hb))
+		t.Reset(sched.wait(n))
 		// Silence is found here, with the poller and with reader
-		// goroutines alike: nothing for two heartbeats, not even an answer
-		// to the last ping. (The second condition keeps a pinger that was held up
-		// itself, on a loaded machine, from blaming the device for the
-		// pings it did not send.)
+		// goroutines alike (silentDevice).
 		now := at.UnixNano()
-		silent := now - 2*int64(hb)
 		for _, s := range batch {
-			if seen := s.lastSeen.Load(); s.authed.Load() && seen < silent && seen < s.pingedAt {
+			if s.authed.Load() && silentDevice(now, s.lastSeen.Load(), s.pingedAt, hb) {
 				s.kick(websocket.CloseNormalClosure, "timeout: nothing from the device for 2 heartbeats")
 				continue
 			}

@@ -5,7 +5,8 @@ import "time"
 // The pinger pings every session once per heartbeat. Sessions are dealt
 // out in turn to pingSlotCount slots, and slot k is pinged k/pingSlotCount
 // of the way into each heartbeat: a session's pings are a heartbeat apart
-// however often the pinger looks. It looks more often as the sessions grow
+// however often the pinger looks (and a heartbeat and a stall apart when
+// the pinger was held up: pingSchedule). It looks more often as the sessions grow
 // (pingEvery), so that each look pings about pingBatch of them: with 16
 // looks a heartbeat, as before, 10,000 devices were pinged 625 at a time,
 // a burst of writes (and of the devices' pongs) that held the
@@ -75,4 +76,54 @@ func slotsDue(elapsed, hb time.Duration) int {
 func pingEvery(n int, hb time.Duration) time.Duration {
 	looks := min(max((n+pingBatch-1)/pingBatch, pingMinLooks), pingSlotCount)
 	return max(hb/time.Duration(looks), time.Millisecond)
+}
+
+// pingSchedule is which slots the pinger pings at each look. The heartbeat
+// under way began at begun; done of its slots were pinged. A look that
+// comes late (the pinger, or the whole machine, was held up) moves the
+// schedule on by the delay instead of making up for it: catching up would
+// ping the slots missed at once and, once the next heartbeat began, ping
+// them again moments later, before their pongs could come, and a device
+// that had answered every ping would be taken for silent (silentDevice).
+type pingSchedule struct {
+	hb    time.Duration
+	begun time.Time
+	last  time.Time     // the last look
+	every time.Duration // the wait before the next look, as set after the last
+	done  int
+}
+
+func newPingSchedule(now time.Time, hb time.Duration) *pingSchedule {
+	return &pingSchedule{hb: hb, begun: now, last: now, every: pingEvery(0, hb)}
+}
+
+// look returns the slots to ping at the look at time at: from to to-1.
+func (p *pingSchedule) look(at time.Time) (from, to int) {
+	if late := at.Sub(p.last) - 2*p.every; late > 0 {
+		p.begun = p.begun.Add(late)
+	}
+	p.last = at
+	if p.done == pingSlotCount && at.Sub(p.begun) >= p.hb {
+		p.begun = p.begun.Add(p.hb)
+		p.done = 0
+	}
+	from = p.done
+	p.done = max(slotsDue(at.Sub(p.begun), p.hb), p.done)
+	return from, p.done
+}
+
+// wait returns how long to wait for the next look with n sessions.
+func (p *pingSchedule) wait(n int) time.Duration {
+	p.every = pingEvery(n, p.hb)
+	return p.every
+}
+
+// silentDevice reports whether a device is to be closed for silence at now
+// (unix ns): nothing from it for two heartbeats, not even an answer to the
+// last ping, which went out at least half a heartbeat ago. (The second
+// condition keeps a pinger that was held up itself, on a loaded machine,
+// from blaming the device for the pings it did not send; the third, from
+// blaming it for a pong still on its way.)
+func silentDevice(now, seen, pingedAt int64, hb time.Duration) bool {
+	return seen < now-2*int64(hb) && seen < pingedAt && now-pingedAt >= int64(hb/2)
 }
