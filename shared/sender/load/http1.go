@@ -135,6 +135,10 @@ type h1sender struct {
 	buf  []byte
 	t    *tally
 
+	// connectErr is connect's failure to reach a server, which the first
+	// send to it returns (the sender's own, like buf and t).
+	connectErr map[string]error
+
 	mu    sync.Mutex // conns, against the context's closer
 	conns map[string]*h1conn
 	done  bool
@@ -154,6 +158,10 @@ func (s *h1sender) closeAll() {
 }
 
 func (s *h1sender) conn(ctx context.Context, addr string) (*h1conn, bool, error) {
+	if err, ok := s.connectErr[addr]; ok { // connect's, for the first send
+		delete(s.connectErr, addr)
+		return nil, false, err
+	}
 	s.mu.Lock()
 	c, done := s.conns[addr], s.done
 	s.mu.Unlock()
@@ -186,13 +194,18 @@ func (s *h1sender) conn(ctx context.Context, addr string) (*h1conn, bool, error)
 // them.
 const maxConnectAhead = 64
 
-// connect opens a connection to each of the plan's servers, before the
-// clock starts. A server it cannot reach is left to the first send to it,
-// which fails (and counts the error) or connects then.
+// connect opens a connection to each of the plan's servers before the
+// sender's first send. When one fails, the first send to that server
+// fails at once with its error (and counts it), rather than wait for
+// another dial.
 func (s *h1sender) connect(ctx context.Context) {
 	for _, addr := range s.plan.addrs {
 		if _, _, err := s.conn(ctx, addr); err != nil {
-			return // the others would most likely fail the same way
+			if s.connectErr == nil {
+				s.connectErr = map[string]error{}
+			}
+			s.connectErr[addr] = err
+			return // the others, left to their first sends, would most likely fail the same way
 		}
 	}
 }

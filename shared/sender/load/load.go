@@ -158,7 +158,8 @@ type Config struct {
 	// Concurrency is the number of senders: the whole load in closed loop,
 	// the most requests in flight in open loop (default 512 there).
 	Concurrency int
-	// Count stops after this many notifications; Duration after this long.
+	// Count stops after this many notifications; Duration after this long
+	// from the start of the clock, once the senders are ready.
 	Count    int
 	Duration time.Duration
 	Mix      Mix
@@ -180,6 +181,9 @@ type Config struct {
 	// Progress, if set, gets the counters every ProgressEvery (default 1 s).
 	Progress      func(Progress)
 	ProgressEvery time.Duration
+	// Ready, if set, is called when the senders are ready and the clock
+	// starts, with how many senders there are and how long they took.
+	Ready func(senders int, took time.Duration)
 }
 
 // Progress is a running count.
@@ -354,6 +358,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.start = start
 	r.ready = start.Sub(prepared)
 	close(go1)
+	if cfg.Ready != nil {
+		cfg.Ready(senders, r.ready)
+	}
 	if cfg.Duration > 0 {
 		t := time.AfterFunc(cfg.Duration, endFeed)
 		defer t.Stop()
@@ -415,14 +422,19 @@ func pacing(rate float64) (interval, grid time.Duration) {
 // then, counts late (every sender was busy). The round trip is measured
 // from the due time all the same. At most Concurrency sends are in flight,
 // one per sender.
-func (r *run) take(feed context.Context, sl sleeper, send func(job)) {
+func (r *run) take(feed context.Context, sl sleeper, first *uint64, send func(job)) {
 	defer func() {
 		if sl != nil {
 			sl.close()
 		}
 	}()
 	for busy := false; feed.Err() == nil; busy = true {
-		seq := r.next.Add(1) - 1
+		var seq uint64
+		if first != nil { // taken before the clock started (sender)
+			seq, first = *first, nil
+		} else {
+			seq = r.next.Add(1) - 1
+		}
 		if r.cfg.Count > 0 && seq >= uint64(r.cfg.Count) {
 			return
 		}
@@ -449,11 +461,15 @@ func (r *run) take(feed context.Context, sl sleeper, send func(job)) {
 	}
 }
 
-// sender is one of the run's senders. It gets ready (open loop: its
-// timer; on the plain-HTTP path: its connections), says so on ready,
-// waits for start and sends what it takes (take). On the plain-HTTP path
-// it sends on connections of its own, counts in a tally of its own and
-// adds the tally to the run's at the end.
+// sender is one of the run's senders. It gets ready, says so on ready,
+// waits for start and sends what it takes (take). Getting ready is making
+// its timer (open loop) and, on the plain-HTTP path, its connections to
+// the servers: at once in closed loop; in open loop once its first
+// notification is at most connectAhead away, which it takes before the
+// clock starts (a connection opened long before its first request would
+// meet the server's header timeout: openmpns serve closes one silent for
+// 10 s). On the plain-HTTP path it sends on connections of its own,
+// counts in a tally of its own and adds the tally to the run's at the end.
 func (r *run) sender(ctx, feed context.Context, ready *sync.WaitGroup, start <-chan struct{}) {
 	var sl sleeper
 	if r.interval > 0 {
@@ -462,7 +478,7 @@ func (r *run) sender(ctx, feed context.Context, ready *sync.WaitGroup, start <-c
 	if r.fast == nil {
 		ready.Done()
 		<-start
-		r.take(feed, sl, func(j job) { r.send(ctx, j) })
+		r.take(feed, sl, nil, func(j job) { r.send(ctx, j) })
 		return
 	}
 	s := &h1sender{plan: r.fast, t: newTally(), conns: map[string]*h1conn{}, buf: make([]byte, 0, 1024)}
@@ -472,11 +488,30 @@ func (r *run) sender(ctx, feed context.Context, ready *sync.WaitGroup, start <-c
 		s.closeAll()
 		r.merge(s.t)
 	}()
-	s.connect(ctx)
+	var first *uint64
+	var firstAt time.Duration // after the start
+	if r.interval > 0 {
+		seq := r.next.Add(1) - 1
+		first, firstAt = &seq, time.Duration(seq)*r.interval
+	}
+	early := firstAt <= connectAhead
+	if early {
+		s.connect(ctx)
+	}
 	ready.Done()
 	<-start
-	r.take(feed, sl, func(j job) { r.sendFast(ctx, s, j) })
+	if !early {
+		if wait := r.until(r.start.Add(firstAt - connectAhead)); wait > 0 && !sl.sleep(wait) {
+			return
+		}
+		s.connect(ctx)
+	}
+	r.take(feed, sl, first, func(j job) { r.sendFast(ctx, s, j) })
 }
+
+// connectAhead is how long before its first notification is due an
+// open-loop sender connects (sender).
+var connectAhead = 2 * time.Second
 
 func (r *run) sendFast(ctx context.Context, s *h1sender, j job) {
 	t := &s.plan.targets[j.seq%uint64(len(s.plan.targets))]

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -370,5 +371,71 @@ func TestSendersConnectBeforeTheClockStarts(t *testing.T) {
 	rep := <-done
 	if rep.Concurrency != count || rep.Received != count || rep.Ready <= 0 {
 		t.Fatalf("report: %d senders (want %d), %d received, ready in %v", rep.Concurrency, count, rep.Received, rep.Ready)
+	}
+}
+
+// blackhole returns an address whose dials hang (its accept queue is
+// full), or skips the test where the kernel does not make one.
+func blackhole(t *testing.T) string {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Skip(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Skip(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Skip(err)
+	}
+	sa, _ := syscall.Getsockname(fd)
+	addr := (&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: sa.(*syscall.SockaddrInet4).Port}).String()
+	first, err := net.DialTimeout("tcp", addr, time.Second) // fills the queue
+	if err != nil {
+		t.Skip(err)
+	}
+	t.Cleanup(func() { first.Close() })
+	if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+		c.Close()
+		t.Skip("the kernel still takes connections")
+	}
+	return addr
+}
+
+// A run cancelled while its senders are still connecting ends at once,
+// closed loop and open (from the review).
+func TestRunCancelledWhileConnecting(t *testing.T) {
+	addr := blackhole(t)
+	for _, rate := range []float64{0, 100} {
+		ctx, cancel := context.WithCancel(context.Background())
+		connecting := time.AfterFunc(200*time.Millisecond, cancel)
+		rep, err := load.Run(ctx, load.Config{Targets: []load.Target{{URI: "http://" + addr + "/push/x"}},
+			Rate: rate, Concurrency: 8, Duration: time.Minute, Mix: load.Mix{Raw: 1}})
+		connecting.Stop()
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A run that waited for the dials would end after their 10 s
+		// timeout, and a minute later still if the clock had started.
+		if rep.Sent != 0 || rep.Ready >= 5*time.Second {
+			t.Fatalf("rate %v: sent %d, ready in %v, errors %v", rate, rep.Sent, rep.Ready, rep.Errors)
+		}
+	}
+}
+
+// No more senders than notifications, on the net/http path too (from the
+// review).
+func TestFewerSendersThanConcurrencyNetHTTP(t *testing.T) {
+	addr := startScripted(t, []scripted{{text: "HTTP/1.1 200 OK\r\nX-NotificationStatus: Received\r\nContent-Length: 0\r\n\r\n", key: "200 Received"}})
+	for _, rate := range []float64{0, 50} {
+		rep, err := load.Run(context.Background(), load.Config{Targets: []load.Target{{URI: "http://" + addr + "/push/x"}},
+			Rate: rate, Concurrency: 64, Count: 3, Mix: load.Mix{Raw: 1}, NetHTTP: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Concurrency != 3 || rep.Received != 3 || rep.Ready <= 0 {
+			t.Fatalf("rate %v: %d senders, %d received, ready in %v", rate, rep.Concurrency, rep.Received, rep.Ready)
+		}
 	}
 }

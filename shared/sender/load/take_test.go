@@ -41,7 +41,7 @@ func TestTakePacesOnItsOwnTimerAndCountsLate(t *testing.T) {
 	// How long each send takes: the second outlasts the next two due times.
 	service := []time.Duration{5, 25, 1, 1, 1, 1}
 	var sentAt, dues []time.Duration
-	r.take(context.Background(), nil, func(j job) {
+	r.take(context.Background(), nil, nil, func(j job) {
 		if j.seq != uint64(len(sentAt)) {
 			t.Fatalf("took %d after %d", j.seq, len(sentAt))
 		}
@@ -67,7 +67,7 @@ func TestTakePacesOnItsOwnTimerAndCountsLate(t *testing.T) {
 	clock = time.Hour
 	r = &run{cfg: Config{Count: 3}, start: t0, interval: time.Millisecond,
 		until: func(due time.Time) time.Duration { return due.Sub(t0.Add(clock)) }}
-	r.take(context.Background(), nil, func(job) {})
+	r.take(context.Background(), nil, nil, func(job) {})
 	if r.late.Load() != 2 {
 		t.Errorf("late %d, want 2", r.late.Load())
 	}
@@ -85,7 +85,7 @@ func TestTakeWakesOnTheMillisecond(t *testing.T) {
 		until:      func(due time.Time) time.Duration { return due.Sub(t0.Add(clock)) },
 		newSleeper: func(context.Context) sleeper { return &fakeSleeper{clock: &clock, slept: &slept, closed: &closed} }}
 	var sentAt, dues []time.Duration
-	r.take(context.Background(), nil, func(j job) {
+	r.take(context.Background(), nil, nil, func(j job) {
 		sentAt = append(sentAt, clock)
 		dues = append(dues, j.due.Sub(t0))
 	})
@@ -132,7 +132,7 @@ func TestTakeStopsWhenTheFeedEndsDuringASleep(t *testing.T) {
 			return &fakeSleeper{clock: &clock, slept: &slept, end: true, closed: &closed}
 		}}
 	sent := 0
-	r.take(context.Background(), nil, func(job) { sent++ })
+	r.take(context.Background(), nil, nil, func(job) { sent++ })
 	if sent != 1 || closed != 1 {
 		t.Fatalf("sent %d (want the first only), sleeper closed %d times", sent, closed)
 	}
@@ -147,7 +147,7 @@ func TestTakeClosedLoop(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			r.take(context.Background(), nil, func(j job) {
+			r.take(context.Background(), nil, nil, func(j job) {
 				mu.Lock()
 				seen[j.seq]++
 				mu.Unlock()
@@ -168,7 +168,7 @@ func TestTakeClosedLoop(t *testing.T) {
 	defer cancel()
 	r = &run{} // no Count: until the feed ends
 	sent := 0
-	r.take(feed, nil, func(j job) {
+	r.take(feed, nil, nil, func(j job) {
 		if sent++; j.seq == 10 {
 			cancel()
 		}

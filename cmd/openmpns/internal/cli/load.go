@@ -65,7 +65,7 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	rate := fs.Float64("rate", 0, "open loop: notifications per second")
 	conc := fs.Int("concurrency", 0, "closed loop: concurrent senders (with --rate: the most requests in flight, default 512)")
 	count := fs.Int("count", 0, "stop after this many notifications")
-	duration := fs.Duration("duration", 0, "stop after this long")
+	duration := fs.Duration("duration", 0, "stop after this long (from when the senders are ready)")
 	mixFlag := fs.String("mix", "toast=60,tile=30,raw=10", "relative weights of toast, tile and raw")
 	rawSize := fs.Int("raw-size", 0, "payload size in bytes of each raw notification (0: a short JSON object)")
 	netHTTP := fs.Bool("net-http", false, "send through Go's net/http client even to plain-http Channel URIs (by default the tool's own keep-alive HTTP/1.1 connections, a fraction of the CPU); https always uses net/http")
@@ -144,6 +144,9 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		RawSize: *rawSize, NetHTTP: *netHTTP,
 		Progress: func(p load.Progress) {
 			fmt.Fprintf(e.stderr, "load %5.1fs: %d sent (%.0f/s), %d errors\n", p.Elapsed.Seconds(), p.Sent, float64(p.Sent)/p.Elapsed.Seconds(), p.Errors)
+		},
+		Ready: func(senders int, took time.Duration) {
+			fmt.Fprintf(e.stderr, "load: %d senders ready in %v; the clock starts\n", senders, took.Round(time.Millisecond))
 		}}
 	if *token != "" {
 		cfg.Header = http.Header{"Authorization": {"Bearer " + *token}}
@@ -152,7 +155,7 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	if *rate > 0 {
 		mode = fmt.Sprintf("%.0f/s", *rate)
 	}
-	fmt.Fprintf(e.stderr, "load: sending to %d channels at %s, mix %s\n", len(targets), mode, mix)
+	fmt.Fprintf(e.stderr, "load: sending to %d channels at %s, mix %s (getting the senders ready first)\n", len(targets), mode, mix)
 	var timeline []fleet.Sample
 	stopSampling := func() {}
 	if fl != nil && *htmlReport != "" {
