@@ -176,3 +176,28 @@ type inboxFunc func()
 func (f inboxFunc) Deliver(string, *backend.Notification, uint64) { f() }
 func (f inboxFunc) TakenOver(string, uint64)                      {}
 func (f inboxFunc) Resync()                                       {}
+
+// A node reads a channel into a view (set) while a removal notice drops
+// from it (removed): set counts the view under the lock, as plan does
+// (found by the race detector in TestCluster: Append counted the view it
+// had just set without the lock, while an Ack's Remove dropped from it).
+func TestQueueViewSetCountsUnderTheLock(t *testing.T) {
+	q := newQueueViews("n1")
+	k := viewKey{"dev", "ch"}
+	msgs := []directMsg{{Subject: "a", Seq: 1}, {Subject: "b", Seq: 2}, {Subject: "c", Seq: 3}}
+	exp := func(directMsg) int64 { return 1 << 62 }
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 2000 {
+			q.removed([]removedNote{{Dev: k.dev, Ch: k.ch, Seq: 2}})
+		}
+	}()
+	for range 2000 {
+		_, last, _, count := q.set(k, msgs, exp, "x", false, 0)
+		if last != 3 || count < 2 || count > 3 {
+			t.Fatalf("set counted %d up to %d, want 2 or 3 up to 3", count, last)
+		}
+	}
+	<-done
+}

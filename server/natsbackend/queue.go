@@ -79,8 +79,7 @@ func (b *Backend) Append(ctx context.Context, n *backend.Notification, limit int
 			if err != nil {
 				return fail(err)
 			}
-			v = b.views.set(key, msgs, msgExpiry)
-			last, replaced, count = v.count(subj, tile, now.UnixNano())
+			v, last, replaced, count = b.views.set(key, msgs, msgExpiry, subj, tile, now.UnixNano())
 		}
 		if limit > 0 && count >= limit {
 			return backend.Appended{}, fmt.Errorf("natsbackend: channel %s holds %d notifications: %w", n.Channel, count, backend.ErrQueueFull)

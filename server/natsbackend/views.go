@@ -74,6 +74,7 @@ func (q *queueViews) plan(k viewKey, subj string, tile bool, now int64) (v *queu
 	return v, last, replaced, count, true
 }
 
+// count is plan's count of v; the caller holds the views' mu.
 func (v *queueView) count(subj string, tile bool, now int64) (last, replaced uint64, count int) {
 	for _, it := range v.items {
 		if it.exp <= now {
@@ -88,9 +89,11 @@ func (v *queueView) count(subj string, tile bool, now int64) (last, replaced uin
 	return v.last, replaced, count
 }
 
-// set makes what a read of the channel found its view.
-func (q *queueViews) set(k viewKey, msgs []directMsg, exp func(directMsg) int64) *queueView {
-	v := &queueView{items: make([]viewItem, 0, len(msgs))}
+// set makes what a read of the channel found its view, and counts it as
+// plan does. The count is made under mu: once the view is in q.m, a
+// removal (removed, appended) may change it at any time.
+func (q *queueViews) set(k viewKey, msgs []directMsg, exp func(directMsg) int64, subj string, tile bool, now int64) (v *queueView, last, replaced uint64, count int) {
+	v = &queueView{items: make([]viewItem, 0, len(msgs))}
 	for _, m := range msgs {
 		v.items = append(v.items, viewItem{seq: m.Seq, subj: m.Subject, exp: exp(m)})
 		v.last = m.Seq
@@ -99,7 +102,8 @@ func (q *queueViews) set(k viewKey, msgs []directMsg, exp func(directMsg) int64)
 	defer q.mu.Unlock()
 	q.evict()
 	q.m[k] = v
-	return v
+	last, replaced, count = v.count(subj, tile, now)
+	return v, last, replaced, count
 }
 
 // appended adds a notification this node stored at seq (replacing the
