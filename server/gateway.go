@@ -222,6 +222,7 @@ type session struct {
 	tls        *tls.Conn       // TLS: read through it (its pollConn never waits)
 	fr         frameReader     // touched only by the one reader
 	lastSeen   atomic.Int64    // the last frame or pong (unix ns)
+	sentAt     atomic.Int64    // the last notification or answer queued to the device (unix ns)
 	pingedAt   int64           // the last ping (unix ns); the pinger's own
 	helloTimer *time.Timer     // with the poller, until hello
 
@@ -623,8 +624,12 @@ func (g *gateway) pinger() {
 		// goroutines alike (silentDevice).
 		now := at.UnixNano()
 		for _, s := range batch {
-			if s.authed.Load() && silentDevice(now, s.lastSeen.Load(), s.pingedAt, hb) {
+			seen := s.lastSeen.Load()
+			if s.authed.Load() && silentDevice(now, seen, s.pingedAt, hb) {
 				s.kick(websocket.CloseNormalClosure, "timeout: nothing from the device for 2 heartbeats")
+				continue
+			}
+			if !pingNeeded(now, seen, s.sentAt.Load(), hb) {
 				continue
 			}
 			s.pingedAt = now
@@ -664,6 +669,9 @@ func (s *session) send(f *wire.Frame) bool {
 	if s.closing {
 		s.mu.Unlock()
 		return false
+	}
+	if f != pingFrame && f.Type != "" {
+		s.sentAt.Store(time.Now().UnixNano())
 	}
 	if s.raw != nil && s.epoll && !s.writing && len(s.outbox) == 0 && f != pingFrame && f.Type != "" {
 		s.writing = true // what is sent meanwhile waits for this write

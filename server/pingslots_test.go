@@ -279,3 +279,26 @@ func TestSessionsLeaveTheirPingSlots(t *testing.T) {
 		hs.Close()
 	}
 }
+
+// A session that carried a frame each way within the last half heartbeat
+// is not pinged; one quiet either way is.
+func TestPingNeeded(t *testing.T) {
+	const hb = 10 * time.Second
+	s := int64(time.Second)
+	now := 1000 * s
+	for _, c := range []struct {
+		name       string
+		seen, sent int64
+		want       bool
+	}{
+		{"both ways lately", now - 2*s, now - 3*s, false},
+		{"nothing sent lately", now - 2*s, now - 6*s, true},
+		{"nothing heard lately", now - 6*s, now - 2*s, true},
+		{"quiet", now - 30*s, now - 30*s, true},
+		{"never sent to", now - s, 0, true},
+	} {
+		if got := pingNeeded(now, c.seen, c.sent, hb); got != c.want {
+			t.Errorf("%s: ping %v, want %v", c.name, got, c.want)
+		}
+	}
+}
