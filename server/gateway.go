@@ -670,10 +670,11 @@ func (s *session) send(f *wire.Frame) bool {
 		s.mu.Unlock()
 		return false
 	}
-	if f != pingFrame && f.Type != "" {
+	message := f != pingFrame && f.Type != "" // not a ping, nor a pong
+	if message {
 		s.sentAt.Store(time.Now().UnixNano())
 	}
-	if s.raw != nil && s.epoll && !s.writing && len(s.outbox) == 0 && f != pingFrame && f.Type != "" {
+	if s.raw != nil && s.epoll && !s.writing && len(s.outbox) == 0 && message {
 		s.writing = true // what is sent meanwhile waits for this write
 		s.mu.Unlock()
 		s.sendNow(f)
