@@ -7,7 +7,7 @@ FUZZTIME  ?= 30s
 FUZZMINIMIZE ?= 60s
 PKGS_PURE := ./cmd/openmpns/... ./server/... ./device/... ./shared/... ./internal/... ./test/...
 
-.PHONY: all build test demo cluster screenshots lint bench bench-unicast fuzz fuzz-short clean
+.PHONY: all build test demo cluster screenshots lint bench bench-unicast bench-peers fuzz fuzz-short clean
 
 all: build
 
@@ -59,6 +59,11 @@ bench: build
 ## PROFILE_DIR=... for CPU profiles; to compare builds: BIN=... scripts/bench-unicast.sh
 bench-unicast: build
 	BIN=$(BIN)/openmpns scripts/bench-unicast.sh
+
+## bench-peers: issue 10's workload beside Centrifugo v6.9.1 in one sitting, rounds
+## interleaved (about 4 minutes; builds Centrifugo from the Go module proxy into bin/ once)
+bench-peers: build
+	BIN=$(BIN)/openmpns scripts/bench-peers.sh
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s): payload XML, WebSocket frames, the HTTP push handler and the push front's parser (against net/http's), JWTs, notification log segments and records, Channel URIs handed off, image domains
 fuzz:
