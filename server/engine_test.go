@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,7 +126,7 @@ func TestAttachSendsInSeqOrderWhatArrivesWhileLoading(t *testing.T) {
 	release, started := g.hold(&g.pending)
 	conn := &recConn{}
 	attached := make(chan error, 1)
-	go func() { attached <- e.Attach(ch.DeviceID, conn) }()
+	go func() { attached <- e.Attach(ch.DeviceID, conn, nil) }()
 	<-started            // Attach registered the device and waits in Pending
 	pushRaw(t, e, token) // n3, handed over now
 	if nids, _ := conn.sent(); len(nids) != 0 {
@@ -148,6 +149,45 @@ func TestAttachSendsInSeqOrderWhatArrivesWhileLoading(t *testing.T) {
 	}
 }
 
+// Attach calls claimed (where the gateway welcomes the device) once the
+// device's claim is written and before anything queued is sent: a device
+// that reconnects as soon as it is welcomed claims after this connection.
+func TestAttachCallsClaimedAfterTheClaimBeforeTheQueue(t *testing.T) {
+	e, g, token := newGatedEngine(t)
+	ch, _ := g.Channel(context.Background(), token)
+	pushRaw(t, e, token) // queued while the device is away
+	pushRaw(t, e, token)
+	release, started := g.hold(&g.claim)
+	conn := &recConn{}
+	var calls atomic.Int32
+	var sentBefore []string
+	var claimSeen uint64
+	attached := make(chan error, 1)
+	go func() {
+		attached <- e.Attach(ch.DeviceID, conn, func() {
+			calls.Add(1)
+			sentBefore, _ = conn.sent()
+			p, _, _ := g.Presence(context.Background(), ch.DeviceID)
+			claimSeen = p.Claim
+		})
+	}()
+	<-started // the claim is being written: no welcome yet
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("claimed called %d times before the claim returned", n)
+	}
+	release()
+	if err := <-attached; err != nil {
+		t.Fatal(err)
+	}
+	d := e.conn(ch.DeviceID)
+	if calls.Load() != 1 || len(sentBefore) != 0 || d == nil || claimSeen == 0 || claimSeen != d.claim {
+		t.Fatalf("claimed called %d times, with %v already sent and claim %d written (the connection's: %+v)", calls.Load(), sentBefore, claimSeen, d)
+	}
+	if nids, _ := conn.sent(); len(nids) != 2 {
+		t.Fatalf("sent %v after the welcome, want the 2 queued", nids)
+	}
+}
+
 // Two connections of one device attaching at once, the older claim
 // registering last: the newer keeps the device, the older is closed with
 // 4001, and the backend's presence names the claim the engine holds (a
@@ -158,9 +198,9 @@ func TestTheNewerClaimWinsWhenTheOlderRegistersLast(t *testing.T) {
 	release, started := g.hold(&g.claim)
 	older, newer := &recConn{}, &recConn{}
 	done := make(chan error, 1)
-	go func() { done <- e.Attach(ch.DeviceID, older) }()
+	go func() { done <- e.Attach(ch.DeviceID, older, nil) }()
 	<-started // the older one has its claim and waits before registering
-	if err := e.Attach(ch.DeviceID, newer); err != nil {
+	if err := e.Attach(ch.DeviceID, newer, nil); err != nil {
 		t.Fatal(err)
 	}
 	release()

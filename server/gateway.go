@@ -27,7 +27,9 @@ const GatewayPath = "/ws"
 // DeviceRouter is what the WebSocket gateway needs from the routing engine.
 type DeviceRouter interface {
 	Authenticate(id, token string) (devID, newToken string, err error)
-	Attach(devID string, c Conn) error
+	// Attach calls claimed (when not nil) once the device's claim is
+	// written, before anything queued is sent.
+	Attach(devID string, c Conn, claimed func()) error
 	Disconnect(devID string, c Conn)
 	// Open opens the app's channel, or returns the one it has; admit is
 	// called (when not nil) only before a new channel is created, and its
@@ -979,9 +981,19 @@ func (s *session) handle(f *wire.Frame) bool {
 			s.helloTimer = nil
 		}
 		s.mu.Unlock()
-		s.send(&wire.Frame{Type: wire.TypeWelcome, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: tok,
-			Heartbeat: s.g.cfg.Heartbeat.Milliseconds()})
-		if err := r.Attach(id, s); err != nil {
+		// The welcome goes out once the claim is written: a device that
+		// reconnects as soon as it hears it (here or on another node)
+		// claims after this connection, and wins.
+		welcomed := false
+		welcome := func() {
+			welcomed = true
+			s.send(&wire.Frame{Type: wire.TypeWelcome, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: tok,
+				Heartbeat: s.g.cfg.Heartbeat.Milliseconds()})
+		}
+		if err := r.Attach(id, s, welcome); err != nil {
+			if !welcomed && tok != "" {
+				welcome() // a new device keeps the identity it was given
+			}
 			s.g.log.Error("attach device", "device", id, "err", err)
 			s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeInternal, Message: "the server could not take the connection; retry later"})
 			s.kick(websocket.CloseTryAgainLater, wire.CodeInternal)
