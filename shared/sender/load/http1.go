@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/openmpns/openmpns/shared/payload"
+	"github.com/openmpns/openmpns/shared/rawsock"
 	"github.com/openmpns/openmpns/shared/sender"
 )
 
@@ -124,7 +125,7 @@ func newTally() *tally {
 // h1conn is one keep-alive connection of a sender.
 type h1conn struct {
 	c       net.Conn
-	rw      io.ReadWriter // c, through raw system calls where it can (rawIO)
+	rw      io.ReadWriter // c, through raw system calls where it can (rawsock)
 	br      *bufio.Reader
 	refresh time.Time // when to push the I/O deadline forward again
 }
@@ -176,7 +177,7 @@ func (s *h1sender) conn(ctx context.Context, addr string) (*h1conn, bool, error)
 	if err != nil {
 		return nil, false, err
 	}
-	rw := newRawIO(nc)
+	rw := rawsock.ReadWriter(nc)
 	c = &h1conn{c: nc, rw: rw, br: bufio.NewReaderSize(rw, 4096)}
 	s.mu.Lock()
 	if s.done {

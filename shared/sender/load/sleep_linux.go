@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/openmpns/openmpns/shared/rawsock"
 )
 
 // fdSleeper is a sleeper on a timerfd read through the runtime's network
@@ -23,7 +25,7 @@ import (
 type fdSleeper struct {
 	fd   int
 	f    *os.File
-	rd   io.Reader // f through raw system calls (rawIO)
+	rd   io.Reader // f through raw system calls (rawsock)
 	stop func() bool
 	spec unix.ItimerSpec
 	buf  [8]byte
@@ -39,14 +41,14 @@ func newSleeper(feed context.Context) sleeper {
 		return slow
 	}
 	f := os.NewFile(uintptr(fd), "timerfd")
-	s := &fdSleeper{fd: fd, f: f, rd: newRawIO(f), slow: slow}
+	s := &fdSleeper{fd: fd, f: f, rd: rawsock.ReadWriter(f), slow: slow}
 	// A read deadline in the past ends the read under way and every later one.
 	s.stop = context.AfterFunc(feed, func() { s.f.SetReadDeadline(time.Unix(1, 0)) })
 	return s
 }
 
 func (s *fdSleeper) sleep(d time.Duration) bool {
-	// timerfd_settime, raw as rawIO's calls are: it does not block.
+	// timerfd_settime, raw as rawsock's calls are: it does not block.
 	s.spec.Value = unix.NsecToTimespec(int64(d))
 	if _, _, e := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, uintptr(s.fd), 0, uintptr(unsafe.Pointer(&s.spec)), 0, 0, 0); e != 0 {
 		return s.slow.sleep(d)

@@ -1,0 +1,66 @@
+// Package rawsock reads and writes non-blocking descriptors (sockets,
+// timerfds) with raw system calls, the waiting left to the Go runtime's
+// network poller (syscall.RawConn).
+//
+// The syscall package's read and write enter runtime.entersyscall, which
+// wakes the runtime's monitor thread (sysmon) if it sleeps, and lets sysmon
+// take the thread's processor away if the call lasts more than 20 µs: on
+// two cores shared by a server, a fleet and a sender, the kernel often
+// deschedules a thread inside a write, sysmon hands its processor to
+// another thread and back, and keeps polling every 20 µs meanwhile. On a
+// non-blocking descriptor the calls return at once (EAGAIN when not
+// ready, and the poller then waits), so they need none of that
+// bookkeeping. Measured in docs/benchmarks.md (issue 10: the load tool in
+// session 7, the fleet in session 11).
+//
+// Raw system calls are used on Linux; elsewhere Wrap and ReadWriter return
+// their argument.
+package rawsock
+
+import (
+	"io"
+	"net"
+)
+
+// conn is a net.Conn read and written with raw system calls; deadlines,
+// Close and the addresses are the wrapped connection's.
+type conn struct {
+	net.Conn
+	io *rawIO
+}
+
+func (c *conn) Read(p []byte) (int, error)  { return c.io.Read(p) }
+func (c *conn) Write(p []byte) (int, error) { return c.io.Write(p) }
+
+// Wrap returns c read and written with raw system calls, or c itself where
+// it cannot be (not a socket, or not Linux). A Read and a Write may run at
+// once, as on any net.Conn; two Reads (or two Writes) at once may not,
+// which no WebSocket or HTTP/1.1 client does. Reads and writes keep c's
+// deadlines, and Close ends a Read or Write that waits.
+func Wrap(c net.Conn) net.Conn {
+	x := newIO(c)
+	if x == nil {
+		return c
+	}
+	return &conn{Conn: c, io: x}
+}
+
+// ReadWriter returns c (a socket, or an *os.File of a non-blocking
+// descriptor) read and written with raw system calls, or c itself where it
+// cannot be; as with Wrap, one Read and one Write may run at once.
+func ReadWriter(c io.ReadWriter) io.ReadWriter {
+	if x := newIO(c); x != nil {
+		return x
+	}
+	return c
+}
+
+// Raw reports whether rw, returned by Wrap or ReadWriter, makes raw system
+// calls.
+func Raw(rw any) bool {
+	switch rw.(type) {
+	case *conn, *rawIO:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,116 @@
+package rawsock
+
+import (
+	"io"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+// rawIO reads and writes one descriptor with raw system calls. Each
+// direction has its own state: a Read and a Write may run at once.
+type rawIO struct {
+	r, w op
+}
+
+// op is one direction's call: its buffer and result, and the function the
+// runtime's poller calls (made once: no closure per call).
+type op struct {
+	rc    syscall.RawConn
+	p     []byte
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool
+}
+
+// newIO returns c's descriptor as a rawIO, nil if c has none.
+func newIO(c any) *rawIO {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	x := &rawIO{}
+	x.r.rc, x.w.rc = rc, rc
+	x.r.fn, x.w.fn = x.r.read, x.w.write
+	return x
+}
+
+// sys makes the system call trap (SYS_READ or SYS_WRITE) on fd with o.p,
+// again whenever a signal interrupts it, and returns the bytes it moved;
+// ready is false if fd is not ready (EAGAIN), to ask the poller to wait.
+// Any other error is left in o.errno, with no bytes moved.
+func (o *op) sys(trap, fd uintptr) (n int, ready bool) {
+	for {
+		n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(unsafe.SliceData(o.p))), uintptr(len(o.p)))
+		switch e {
+		case 0:
+			return int(n), true
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return 0, false
+		default:
+			o.errno = e
+			return 0, true
+		}
+	}
+}
+
+// read is one try at reading into o.p; false asks the poller to wait.
+func (o *op) read(fd uintptr) bool {
+	n, ready := o.sys(syscall.SYS_READ, fd)
+	o.n = n
+	return ready
+}
+
+// write is one try at writing what is left of o.p, until it is all
+// written or an error is left in o.errno; false asks the poller to wait
+// until the descriptor takes more.
+func (o *op) write(fd uintptr) bool {
+	for len(o.p) > 0 && o.errno == 0 {
+		n, ready := o.sys(syscall.SYS_WRITE, fd)
+		if !ready {
+			return false
+		}
+		o.p = o.p[n:]
+		o.n += n
+	}
+	return true
+}
+
+// Read implements io.Reader: one read, waiting (within the descriptor's
+// deadline) until there is something; io.EOF once the peer has closed.
+func (x *rawIO) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	o := &x.r
+	o.p, o.n, o.errno = p, 0, 0
+	err := o.rc.Read(o.fn)
+	o.p = nil
+	switch {
+	case err != nil:
+		return 0, err
+	case o.errno != 0:
+		return 0, os.NewSyscallError("read", o.errno)
+	case o.n == 0:
+		return 0, io.EOF
+	}
+	return o.n, nil
+}
+
+// Write implements io.Writer: all of p, waiting (within the descriptor's
+// deadline) while the descriptor takes no more, or an error.
+func (x *rawIO) Write(p []byte) (int, error) {
+	o := &x.w
+	o.p, o.n, o.errno = p, 0, 0
+	err := o.rc.Write(o.fn)
+	o.p = nil
+	if err == nil && o.errno != 0 {
+		err = os.NewSyscallError("write", o.errno)
+	}
+	return o.n, err
+}
