@@ -963,8 +963,12 @@ func (e *eventQueue) run() {
 // rawDial wraps dial (nil: a net.Dialer's) so that the connections it makes
 // are read and written with raw system calls (shared/rawsock): a fleet's
 // devices share two cores with a server and a sender, and the runtime's
-// bookkeeping of an ordinary system call was a quarter of the fleet's CPU
-// per notification (docs/benchmarks.md, session 11).
+// bookkeeping of ordinary system calls (sysmon taking a descheduled
+// thread's processor, and polling every 20 µs after) cost the fleet about
+// 15 % of its CPU per notification in the closed loop and half of it at a
+// steady 1,000/s (docs/benchmarks.md, session 11). A connection of another
+// type than the standard library's (a Config.NetDial's own) is used as it
+// is.
 func rawDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	if dial == nil {
 		var d net.Dialer

@@ -134,8 +134,13 @@ for r in $(seq "$ROUNDS"); do
 	fi
 done
 for r in $(seq "$PACED_RUNS"); do
-	ours "paced-$r" paced
-	centrifugo "paced-$r" --count "$PACED" --rate "$RATE"
+	if [ $((r % 2)) = 1 ]; then
+		ours "paced-$r" paced
+		centrifugo "paced-$r" --count "$PACED" --rate "$RATE"
+	else
+		centrifugo "paced-$r" --count "$PACED" --rate "$RATE"
+		ours "paced-$r" paced
+	fi
 done
 
 python3 - "$work/results" <<'PY'

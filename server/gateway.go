@@ -981,19 +981,22 @@ func (s *session) handle(f *wire.Frame) bool {
 			s.helloTimer = nil
 		}
 		s.mu.Unlock()
-		// The welcome goes out once the claim is written: a device that
-		// reconnects as soon as it hears it (here or on another node)
-		// claims after this connection, and wins.
-		welcomed := false
 		welcome := func() {
-			welcomed = true
 			s.send(&wire.Frame{Type: wire.TypeWelcome, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: tok,
 				Heartbeat: s.g.cfg.Heartbeat.Milliseconds()})
 		}
-		if err := r.Attach(id, s, welcome); err != nil {
-			if !welcomed && tok != "" {
-				welcome() // a new device keeps the identity it was given
-			}
+		// A known device is welcomed once its claim is written: one that
+		// reconnects as soon as it hears the welcome (here or on another
+		// node) claims after this connection, and wins. A new device is
+		// welcomed at once: no other connection knows its identity yet,
+		// and it keeps the identity whatever happens to this connection
+		// next (a failed claim, a shutdown).
+		claimed := welcome
+		if tok != "" {
+			welcome()
+			claimed = nil
+		}
+		if err := r.Attach(id, s, claimed); err != nil {
 			s.g.log.Error("attach device", "device", id, "err", err)
 			s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeInternal, Message: "the server could not take the connection; retry later"})
 			s.kick(websocket.CloseTryAgainLater, wire.CodeInternal)

@@ -33,11 +33,20 @@ func (c *conn) Read(p []byte) (int, error)  { return c.io.Read(p) }
 func (c *conn) Write(p []byte) (int, error) { return c.io.Write(p) }
 
 // Wrap returns c read and written with raw system calls, or c itself where
-// it cannot be (not a socket, or not Linux). A Read and a Write may run at
-// once, as on any net.Conn; two Reads (or two Writes) at once may not,
-// which no WebSocket or HTTP/1.1 client does. Reads and writes keep c's
-// deadlines, and Close ends a Read or Write that waits.
+// it cannot be (not a *net.TCPConn or *net.UnixConn, or not Linux). As on
+// any net.Conn, methods may be called at once: a Read and a Write run
+// together, two Writes (or two Reads) take turns, each Write written
+// whole. Reads and writes keep c's deadlines, and Close ends a Read or
+// Write that waits.
 func Wrap(c net.Conn) net.Conn {
+	switch c.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		// Another type (a Config.NetDial's own, say) may embed one of
+		// these, SyscallConn with it, and read or write through methods
+		// of its own, which raw calls would go around.
+		return c
+	}
 	x := newIO(c)
 	if x == nil {
 		return c
@@ -47,7 +56,8 @@ func Wrap(c net.Conn) net.Conn {
 
 // ReadWriter returns c (a socket, or an *os.File of a non-blocking
 // descriptor) read and written with raw system calls, or c itself where it
-// cannot be; as with Wrap, one Read and one Write may run at once.
+// cannot be; as with Wrap, a Read and a Write run together, two Writes
+// (or Reads) take turns.
 func ReadWriter(c io.ReadWriter) io.ReadWriter {
 	if x := newIO(c); x != nil {
 		return x

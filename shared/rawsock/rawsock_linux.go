@@ -3,12 +3,14 @@ package rawsock
 import (
 	"io"
 	"os"
+	"sync"
 	"syscall"
-	"unsafe"
 )
 
 // rawIO reads and writes one descriptor with raw system calls. Each
-// direction has its own state: a Read and a Write may run at once.
+// direction has its own state: a Read and a Write may run at once, and
+// two Writes (or Reads) at once take turns, as on a net.Conn (a device's
+// pong, written by gorilla, and its acks, written by the device, do).
 type rawIO struct {
 	r, w op
 }
@@ -16,6 +18,7 @@ type rawIO struct {
 // op is one direction's call: its buffer and result, and the function the
 // runtime's poller calls (made once: no closure per call).
 type op struct {
+	mu    sync.Mutex // held for a whole Read or Write: o's fields are the caller's
 	rc    syscall.RawConn
 	p     []byte
 	n     int
@@ -45,7 +48,7 @@ func newIO(c any) *rawIO {
 // Any other error is left in o.errno, with no bytes moved.
 func (o *op) sys(trap, fd uintptr) (n int, ready bool) {
 	for {
-		n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(unsafe.SliceData(o.p))), uintptr(len(o.p)))
+		n, e := rawCall(trap, fd, o.p)
 		switch e {
 		case 0:
 			return int(n), true
@@ -88,6 +91,8 @@ func (x *rawIO) Read(p []byte) (int, error) {
 		return 0, nil
 	}
 	o := &x.r
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	o.p, o.n, o.errno = p, 0, 0
 	err := o.rc.Read(o.fn)
 	o.p = nil
@@ -106,6 +111,8 @@ func (x *rawIO) Read(p []byte) (int, error) {
 // deadline) while the descriptor takes no more, or an error.
 func (x *rawIO) Write(p []byte) (int, error) {
 	o := &x.w
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	o.p, o.n, o.errno = p, 0, 0
 	err := o.rc.Write(o.fn)
 	o.p = nil

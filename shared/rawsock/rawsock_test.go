@@ -162,3 +162,84 @@ func TestReadWriterOnAFile(t *testing.T) {
 		t.Fatalf("a bytes.Buffer came back as %T", got)
 	}
 }
+
+// Writes at once on a wrapped connection take turns, as on a net.Conn
+// (whose Writes hold the descriptor's write lock throughout): each is
+// written whole, none lost or interleaved with another. A device writes
+// acks itself while gorilla writes its pongs.
+func TestWrapWritesAtOnceStayWhole(t *testing.T) {
+	a, b := pair(t)
+	wa := wrapped(t, a)
+	const writers, n, size = 4, 2000, 100
+	got := make(chan []byte, 1)
+	go func() {
+		all, _ := io.ReadAll(io.LimitReader(b, writers*n*size))
+		got <- all
+	}()
+	errs := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			msg := bytes.Repeat([]byte{byte('a' + w)}, size)
+			for range n {
+				if _, err := wa.Write(msg); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.SetReadDeadline(time.Now().Add(10 * time.Second))
+	all := <-got
+	if len(all) != writers*n*size {
+		t.Fatalf("read %d bytes, want %d", len(all), writers*n*size)
+	}
+	count := map[byte]int{}
+	for i := 0; i < len(all); i += size {
+		m := all[i : i+size]
+		if !bytes.Equal(m, bytes.Repeat(m[:1], size)) {
+			t.Fatalf("message %d is mixed: %q", i/size, m)
+		}
+		count[m[0]]++
+	}
+	for w := range writers {
+		if count[byte('a'+w)] != n {
+			t.Fatalf("writer %d: %d messages whole, want %d", w, count[byte('a'+w)], n)
+		}
+	}
+}
+
+// countingConn is a connection type of the kind a Config.NetDial may
+// return (a byte counter, a throttle, a fault injector): it embeds
+// *net.TCPConn, and with it SyscallConn, but reads and writes through its
+// own methods.
+type countingConn struct {
+	*net.TCPConn
+	reads, writes int
+}
+
+func (c *countingConn) Read(p []byte) (int, error)  { c.reads++; return c.TCPConn.Read(p) }
+func (c *countingConn) Write(p []byte) (int, error) { c.writes++; return c.TCPConn.Write(p) }
+
+// Wrap leaves alone a connection whose Read and Write are its own: raw
+// system calls on its descriptor would go around them.
+func TestWrapLeavesAConnWithItsOwnReadAndWrite(t *testing.T) {
+	a, b := pair(t)
+	cc := &countingConn{TCPConn: a.(*net.TCPConn)}
+	w := rawsock.Wrap(cc)
+	go b.Write([]byte("x"))
+	if _, err := io.ReadFull(w, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	if cc.reads == 0 || cc.writes == 0 {
+		t.Fatalf("Wrap gave %T, which went around the connection's own Read (%d calls) and Write (%d calls)", w, cc.reads, cc.writes)
+	}
+}

@@ -1,0 +1,124 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/openmpns/openmpns/server/store"
+	"github.com/openmpns/openmpns/shared/wire"
+)
+
+// A new device whose session is closed (the server shutting down) while
+// its claim is being written was created with an identity: it hears
+// welcome, with its token, before the goaway and the close, as it did when
+// the welcome went out before the claim; and welcome is the first frame
+// it reads, as docs/protocol.md promises an answer to hello.
+func TestANewDeviceClosedWhileClaimingStillGetsItsIdentity(t *testing.T) {
+	emb, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gated{Embedded: emb}
+	srv, err := New(Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Backend: g,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	release, inside := g.hold(&g.claim)
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	b, _ := json.Marshal(&wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion})
+	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		t.Fatal(err)
+	}
+	<-inside // the device exists; its claim is being written
+	// What Shutdown's kickAll does to the session:
+	srv.gw.kickSessions(websocket.CloseGoingAway, "server shutting down")
+	release()
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var got []string
+	for {
+		_, m, err := ws.ReadMessage()
+		if err != nil {
+			break
+		}
+		var f wire.Frame
+		json.Unmarshal(m, &f)
+		got = append(got, f.Type)
+		if f.Type == wire.TypeWelcome && f.DeviceToken != "" {
+			return
+		}
+	}
+	t.Fatalf("the new device read %v and no welcome with its token", got)
+}
+
+// failingClaims is a backend whose claims fail.
+type failingClaims struct{ *store.Embedded }
+
+func (failingClaims) Claim(context.Context, string, time.Time) (uint64, error) {
+	return 0, errors.New("claims fail here")
+}
+
+// When the device's claim fails, a new device still hears its identity
+// (welcome with its token) before the error and the close 1013; a known
+// device hears no welcome, only the error and the close.
+func TestAFailedClaimWelcomesOnlyANewDevice(t *testing.T) {
+	emb, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Backend: failingClaims{emb},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	hello := func(id, token string) (frames []wire.Frame, closeErr error) {
+		ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		b, _ := json.Marshal(&wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: token})
+		if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+			t.Fatal(err)
+		}
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			_, m, err := ws.ReadMessage()
+			if err != nil {
+				return frames, err
+			}
+			var f wire.Frame
+			json.Unmarshal(m, &f)
+			frames = append(frames, f)
+		}
+	}
+	frames, err := hello("", "")
+	if len(frames) != 2 || frames[0].Type != wire.TypeWelcome || frames[0].DeviceToken == "" ||
+		frames[1].Type != wire.TypeError || frames[1].Code != wire.CodeInternal || !websocket.IsCloseError(err, websocket.CloseTryAgainLater) {
+		t.Fatalf("a new device read %+v, then %v", frames, err)
+	}
+	frames, err = hello(frames[0].DeviceID, frames[0].DeviceToken)
+	if len(frames) != 1 || frames[0].Type != wire.TypeError || frames[0].Code != wire.CodeInternal || !websocket.IsCloseError(err, websocket.CloseTryAgainLater) {
+		t.Fatalf("a known device read %+v, then %v", frames, err)
+	}
+}
