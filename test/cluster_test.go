@@ -160,8 +160,12 @@ func testSameIdentityOnTwoNodes(t *testing.T, s *service) {
 	if w.Type != wire.TypeWelcome || w.DeviceToken == "" {
 		t.Fatalf("welcome: %+v", w)
 	}
-	// Node a welcomes the device once its claim is written: a hello on b
-	// right after the welcome claims later, and wins.
+	// A new device is welcomed before its claim is written (so that it
+	// keeps its identity whatever happens to the connection next; a known
+	// device is welcomed after its claim): until a's claim is written, b's
+	// could come first and make a's the newer one (a loaded machine did
+	// that, 1 run in 3).
+	waitFor(t, func() bool { return metric(t, a, "openmpns_device_connections") == 1 })
 	second := dial(b)
 	servertest.SendFrame(t, second, &wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion, DeviceID: w.DeviceID, DeviceToken: w.DeviceToken})
 	if w2 := servertest.ReadFrame(t, second); w2.Type != wire.TypeWelcome || w2.DeviceID != w.DeviceID {
