@@ -122,7 +122,15 @@ func TestOverloadLong(t *testing.T) {
 	if long() && peak > bound {
 		t.Errorf("server RSS peaked at %d KiB, over the bound of %d KiB", peak, bound)
 	}
-	// Recovery, by itself: a gentle rate is accepted in full.
+	// Recovery, by itself: once the devices have what the overload left
+	// queued, a gentle rate is accepted in full. (Started before that, its
+	// first pushes could wait behind the backlog, past MaxPending: a 503
+	// under a loaded make test, 1 run in about 10.)
+	drained, dcancel0 := context.WithTimeout(ctx, 2*time.Minute)
+	defer dcancel0()
+	if err := fl.Wait(drained, func(s fleet.Stats) bool { return s.Total() >= sus.Received+over.Received }); err != nil {
+		t.Fatalf("the overload's backlog: received %d of %d accepted: %v", fl.Stats().Total(), sus.Received+over.Received, err)
+	}
 	after, err := load.Run(ctx, load.Config{Targets: targets, Rate: 200, Duration: measure, Mix: load.Mix{Raw: 1}})
 	if err != nil {
 		t.Fatal(err)
