@@ -29,8 +29,42 @@ type conn struct {
 	io *rawIO
 }
 
-func (c *conn) Read(p []byte) (int, error)  { return c.io.Read(p) }
-func (c *conn) Write(p []byte) (int, error) { return c.io.Write(p) }
+func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.io.Read(p)
+	if err != nil && err != io.EOF {
+		err = c.opError("read", err)
+	}
+	return n, err
+}
+
+func (c *conn) Write(p []byte) (int, error) {
+	n, err := c.io.Write(p)
+	if err != nil {
+		err = c.opError("write", err)
+	}
+	return n, err
+}
+
+// opError gives err the shape a net.Conn's errors have: a *net.OpError
+// naming the operation and the addresses ("read tcp 127.0.0.1:5->...:
+// connection reset by peer"), where the runtime's poller says "raw-read"
+// and a system call's error has no addresses at all.
+func (c *conn) opError(op string, err error) error {
+	if oe, ok := err.(*net.OpError); ok {
+		if oe.Op == "raw-"+op {
+			e := *oe
+			e.Op = op
+			return &e
+		}
+		return err
+	}
+	local, remote := c.LocalAddr(), c.RemoteAddr()
+	e := &net.OpError{Op: op, Source: local, Addr: remote, Err: err}
+	if local != nil {
+		e.Net = local.Network()
+	}
+	return e
+}
 
 // Wrap returns c read and written with raw system calls, or c itself where
 // it cannot be (not a *net.TCPConn or *net.UnixConn, or not Linux). As on

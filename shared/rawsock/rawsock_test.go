@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -241,5 +242,39 @@ func TestWrapLeavesAConnWithItsOwnReadAndWrite(t *testing.T) {
 	}
 	if cc.reads == 0 || cc.writes == 0 {
 		t.Fatalf("Wrap gave %T, which went around the connection's own Read (%d calls) and Write (%d calls)", w, cc.reads, cc.writes)
+	}
+}
+
+// Errors read as a net.Conn's do: a *net.OpError that names the operation
+// ("read", not the poller's "raw-read") and the addresses, and still
+// answers errors.Is for a deadline, a closed connection and a reset.
+func TestWrapErrorsLookLikeTheConnections(t *testing.T) {
+	a, b := pair(t)
+	wa := wrapped(t, a)
+	wa.SetReadDeadline(time.Unix(1, 0))
+	_, err := wa.Read(make([]byte, 8))
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "read" || oe.Addr == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past its deadline: %#v (%v)", err, err)
+	}
+	// A reset: the peer closes with unread bytes, which sends an RST.
+	b.(*net.TCPConn).SetLinger(0)
+	b.Close()
+	wa.SetDeadline(time.Now().Add(10 * time.Second))
+	var werr error
+	for range 100 { // the reset arrives after the first write or two
+		if _, werr = wa.Write([]byte("x")); werr != nil {
+			break
+		}
+	}
+	if !errors.As(werr, &oe) || oe.Op != "write" || oe.Addr == nil || oe.Source == nil || oe.Net != "tcp" {
+		t.Fatalf("write to a reset connection: %#v (%v)", werr, werr)
+	}
+	if !errors.Is(werr, syscall.ECONNRESET) && !errors.Is(werr, syscall.EPIPE) {
+		t.Fatalf("write to a reset connection: %v, want ECONNRESET or EPIPE", werr)
+	}
+	wa.Close()
+	if _, err := wa.Read(make([]byte, 8)); !errors.As(err, &oe) || oe.Op != "read" || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read on a closed connection: %#v (%v)", err, err)
 	}
 }
