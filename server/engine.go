@@ -705,10 +705,11 @@ func (e *Engine) Authenticate(id, token string) (devID, newToken string, err err
 // Attach makes conn the device's connection here, replacing an older one
 // (here, or through the backend on another node), and sends it what is
 // queued. claimed (when not nil) is called once the device's claim is
-// written, before anything is sent to conn: the gateway sends its welcome
-// there, so a device that hears it and connects again (here or on another
-// node) makes a claim newer than this one, and the older connection is
-// the one closed. A failed claim returns its error without calling it.
+// written, before anything is sent to conn: the gateway welcomes a known
+// device there, so a device that hears it and connects again (here or on
+// another node) makes a claim newer than this one, and the older
+// connection is the one closed. A failed claim returns its error without
+// calling it.
 func (e *Engine) Attach(devID string, conn Conn, claimed func()) error {
 	ctx := context.Background()
 	now := e.clk.Now()

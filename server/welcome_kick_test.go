@@ -18,9 +18,9 @@ import (
 
 // A new device whose session is closed (the server shutting down) while
 // its claim is being written was created with an identity: it hears
-// welcome, with its token, before the goaway and the close, as it did when
-// the welcome went out before the claim; and welcome is the first frame
-// it reads, as docs/protocol.md promises an answer to hello.
+// welcome, with its token, before the goaway and the close (a new device
+// is welcomed before its claim; a known one after it), and welcome is the
+// first frame it reads, as docs/protocol.md promises an answer to hello.
 func TestANewDeviceClosedWhileClaimingStillGetsItsIdentity(t *testing.T) {
 	emb, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{})
 	if err != nil {
