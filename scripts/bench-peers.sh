@@ -9,6 +9,9 @@
 #   ROUNDS=5 PACED_RUNS=0 scripts/bench-peers.sh 5 closed-loop rounds, no paced run
 #   CENTRIFUGO=/path/to/centrifugo ...           a Centrifugo built elsewhere
 #   BIN=/tmp/openmpns-x ...                      another OpenMPNS build
+#   IDLE="10000 19000" ...                       then server memory per idle connection, both
+#                                                garbage-collected before reading RSS
+#                                                (OpenMPNS: scripts/bench-idle.sh)
 #
 # OpenMPNS: scripts/bench-unicast.sh, one closed run a round (a fresh
 # server, bbolt, every 200 Received durable or acknowledged; 1,000 devices
@@ -52,9 +55,11 @@ fi
 go build -o bin/peerbench ./scripts/peerbench
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+: >"$work/results"
 cat >"$work/centrifugo.json" <<EOF
 {"http_server": {"address": "127.0.0.1", "port": $CPORT}, "log": {"level": "error"},
- "usage_stats": {"disabled": true}, "client": {"insecure": true}, "http_api": {"insecure": true}}
+ "usage_stats": {"disabled": true}, "client": {"insecure": true}, "http_api": {"insecure": true},
+ "debug": {"enabled": true}}
 EOF
 echo "Centrifugo: $CENTRIFUGO, $(go version -m "$CENTRIFUGO" | awk '$1 == "mod" {print $2, $3}')"
 echo "OpenMPNS: $BIN; load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -143,6 +148,47 @@ for r in $(seq "$PACED_RUNS"); do
 	fi
 done
 
+# centrifugo_idle N: Centrifugo's RSS growth per idle subscriber (each on a
+# connection and a channel of its own), garbage-collected before each read
+# (/debug/pprof/heap?gc=1), as scripts/bench-idle.sh does for OpenMPNS.
+centrifugo_idle() {
+	local n=$1 cf sb base after
+	"$CENTRIFUGO" -c "$work/centrifugo.json" >"$work/cf.log" 2>&1 &
+	cf=$!
+	for _ in $(seq 100); do
+		curl -fsS -X POST -d '{}' "http://127.0.0.1:$CPORT/api/info" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	cgc() { curl -fsS "http://127.0.0.1:$CPORT/debug/pprof/heap?gc=1" >/dev/null; }
+	cgc; sleep 1; cgc
+	base=$(awk '/^VmRSS/ {print $2}' "/proc/$cf/status")
+	bin/peerbench subs --url "ws://127.0.0.1:$CPORT/connection/websocket" --n "$n" >/dev/null 2>"$work/subs.log" &
+	sb=$!
+	until grep -q " subscribed" "$work/subs.log" 2>/dev/null; do
+		kill -0 $sb 2>/dev/null || { cat "$work/subs.log" >&2; exit 1; }
+		sleep 0.2
+	done
+	sleep 2
+	cgc; sleep 1; cgc
+	after=$(awk '/^VmRSS/ {print $2}' "/proc/$cf/status")
+	kill -INT $sb
+	wait $sb || true
+	kill $cf
+	wait $cf 2>/dev/null || true
+	printf "%11s %12s %12s\n" "$n" "$((after - base))" "$(echo "scale=2; ($after - $base) / $n" | bc)"
+}
+if [ -n "${IDLE:-}" ]; then
+	# shellcheck disable=SC2086 # IDLE is a list of sizes
+	for n in $IDLE; do
+		echo "== idle connections: $n"
+		echo "OpenMPNS (scripts/bench-idle.sh):"
+		scripts/bench-idle.sh "$n" | tail -2
+		echo "Centrifugo:"
+		printf "%11s %12s %12s\n" subscribers "server KiB" "KiB/conn"
+		centrifugo_idle "$n"
+	done
+fi
+
 python3 - "$work/results" <<'PY'
 import collections, statistics, sys
 rows = collections.defaultdict(dict)
@@ -150,6 +196,8 @@ for line in open(sys.argv[1]):
     f = line.split()
     rows[f[1]][f[0]] = dict(rate=float(f[2]), got=int(f[3]), p50=float(f[4]), p99=float(f[5]),
                             srv=float(f[6]), recv=float(f[7]), load=float(f[8]))
+if not rows:
+    sys.exit(0)  # an idle-only run
 print("\n| run | deliveries/s OpenMPNS / Centrifugo (ratio) | p50 / p99 ms OpenMPNS; Centrifugo | server CPU µs per message | receivers' / sender's CPU µs |")
 print("|---|---|---|---|---|")
 ratios = []

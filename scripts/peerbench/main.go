@@ -79,7 +79,9 @@ func subs(args []string) error {
 	fs := flag.NewFlagSet("subs", flag.ExitOnError)
 	wsURL := fs.String("url", "ws://127.0.0.1:18300/connection/websocket", "Centrifugo's WebSocket endpoint")
 	n := fs.Int("n", 1000, "subscribers, each on its own connection and channel")
+	dials := fs.Int("dials", 256, "connections being opened at once (more overflow the server's listen backlog)")
 	fs.Parse(args)
+	dialing := make(chan struct{}, max(*dials, 1))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -93,7 +95,7 @@ func subs(args []string) error {
 		go func() {
 			defer wg.Done()
 			var h histogram.Histogram
-			err := subscriber(ctx, *wsURL, "ch"+strconv.Itoa(i), ready, &received, &h)
+			err := subscriber(ctx, *wsURL, "ch"+strconv.Itoa(i), dialing, ready, &received, &h)
 			if err != nil && ctx.Err() == nil {
 				fmt.Fprintln(os.Stderr, "subscriber", i, err)
 			}
@@ -126,10 +128,13 @@ func subs(args []string) error {
 		P50NS: all.Quantile(0.5).Nanoseconds(), P99NS: all.Quantile(0.99).Nanoseconds(), MaxNS: all.Quantile(1).Nanoseconds(), Latency: &all})
 }
 
-// subscriber connects, subscribes to channel and counts its publications
-// until ctx ends; it sends one value on ready (nil once subscribed).
-func subscriber(ctx context.Context, wsURL, channel string, ready chan<- error, received *atomic.Int64, h *histogram.Histogram) error {
+// subscriber connects (holding a place in dialing meanwhile), subscribes
+// to channel and counts its publications until ctx ends; it sends one
+// value on ready (nil once subscribed).
+func subscriber(ctx context.Context, wsURL, channel string, dialing chan struct{}, ready chan<- error, received *atomic.Int64, h *histogram.Histogram) error {
+	dialing <- struct{}{}
 	ws, _, err := websocket.DefaultDialer.DialContext(ctx, wsURL, nil)
+	<-dialing
 	if err != nil {
 		ready <- fmt.Errorf("dial: %w", err)
 		return err
