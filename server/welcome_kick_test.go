@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/openmpns/openmpns/server/backend"
 	"github.com/openmpns/openmpns/server/store"
 	"github.com/openmpns/openmpns/shared/wire"
 )
@@ -22,20 +23,8 @@ import (
 // is welcomed before its claim; a known one after it), and welcome is the
 // first frame it reads, as docs/protocol.md promises an answer to hello.
 func TestANewDeviceClosedWhileClaimingStillGetsItsIdentity(t *testing.T) {
-	emb, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &gated{Embedded: emb}
-	srv, err := New(Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Backend: g,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	g := &gated{Embedded: openEmbedded(t)}
+	srv := startOn(t, g)
 	release, inside := g.hold(&g.claim)
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
 	if err != nil {
@@ -78,19 +67,7 @@ func (failingClaims) Claim(context.Context, string, time.Time) (uint64, error) {
 // (welcome with its token) before the error and the close 1013; a known
 // device hears no welcome, only the error and the close.
 func TestAFailedClaimWelcomesOnlyANewDevice(t *testing.T) {
-	emb, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Backend: failingClaims{emb},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := startOn(t, failingClaims{openEmbedded(t)})
 	hello := func(id, token string) (frames []wire.Frame, closeErr error) {
 		ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
 		if err != nil {
@@ -121,4 +98,30 @@ func TestAFailedClaimWelcomesOnlyANewDevice(t *testing.T) {
 	if len(frames) != 1 || frames[0].Type != wire.TypeError || frames[0].Code != wire.CodeInternal || !websocket.IsCloseError(err, websocket.CloseTryAgainLater) {
 		t.Fatalf("a known device read %+v, then %v", frames, err)
 	}
+}
+
+// openEmbedded opens a store in the test's directory, closed when it ends.
+func openEmbedded(t *testing.T) *store.Embedded {
+	t.Helper()
+	emb, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emb.Close() })
+	return emb
+}
+
+// startOn starts a server on be, closed when the test ends.
+func startOn(t *testing.T, be backend.Backend) *Server {
+	t.Helper()
+	srv, err := New(Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Backend: be,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
 }
