@@ -24,7 +24,7 @@ test:
 	# Under -race, shared/rawsock's calls go through the syscall package (for
 	# the detector's ordering of I/O); its raw calls run here, in the packages
 	# that use them.
-	$(GO) test -count=1 ./shared/rawsock/ ./device/ ./shared/sender/load/
+	$(GO) test -count=1 ./shared/rawsock/ ./device/ ./shared/sender/load/ ./server/
 	OPENMPNS_GATEWAY_READERS=1 $(GO) test -race -count=1 -run 'Gateway|Hostile|Forgivable|Silent|IdleDeviceThatAnswersPings|EndToEnd|Response' ./server/ ./test/
 	$(MAKE) fuzz-short
 

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"github.com/openmpns/openmpns/shared/rawsock"
 )
 
 // poller waits for device connections to become readable with one epoll
@@ -299,7 +301,7 @@ var rawOps = sync.Pool{New: func() any {
 // runtime wait.
 func (op *rawOp) do(fd uintptr) bool {
 	for {
-		op.n, op.err = rawIO(op.trap, fd, op.b)
+		op.n, op.err = rawsock.Call(op.trap, fd, op.b)
 		if op.err != syscall.EINTR {
 			return true
 		}
@@ -311,26 +313,8 @@ func (op *rawOp) release() {
 	rawOps.Put(op)
 }
 
-// rawIO reads or writes (trap) a non-blocking descriptor with a raw system
-// call: one that cannot block needs none of the runtime's bookkeeping for
-// a system call that might, and that bookkeeping wakes the runtime's
-// monitor thread (sysmon) whenever it sleeps: measured at about 6 of the
-// server's 13 context switches per notification at a steady 1,000/s
-// (docs/benchmarks.md).
-func rawIO(trap, fd uintptr, b []byte) (int, error) {
-	var p unsafe.Pointer
-	if len(b) > 0 {
-		p = unsafe.Pointer(&b[0])
-	}
-	n, _, errno := syscall.RawSyscall(trap, fd, uintptr(p), uintptr(len(b)))
-	if errno != 0 {
-		return -1, errno
-	}
-	return int(n), nil
-}
-
 // epollPoll returns the events ready now (epoll_pwait with no timeout: it
-// never blocks, so a raw system call; see rawIO).
+// never blocks, so a raw system call; see rawsock.Call).
 func epollPoll(epfd uintptr, events []syscall.EpollEvent) (int, error) {
 	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, epfd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
 	if errno != 0 {

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openmpns/openmpns/shared/rawsock"
 )
 
 // pushFront accepts the plain-HTTP connections and serves the common push
@@ -307,7 +309,7 @@ func (c *frontConn) unpark() {
 func (c *frontConn) readOnce(fd uintptr) bool {
 	bp := frontBufs.Get().(*[]byte)
 	for {
-		c.n, c.rerr = rawIO(syscall.SYS_READ, fd, *bp)
+		c.n, c.rerr = rawsock.Call(syscall.SYS_READ, fd, *bp)
 		if c.rerr != syscall.EINTR {
 			break
 		}
