@@ -258,7 +258,6 @@ type run struct {
 	// it is due at start + next×interval.
 	next       atomic.Uint64
 	start      time.Time
-	ready      time.Duration                 // how long the senders took to get ready
 	interval   time.Duration                 // 0: closed loop
 	grid       time.Duration                 // open loop: senders wake on its multiples (0: at each due time)
 	until      func(time.Time) time.Duration // time.Until; tests give their own clock
@@ -356,10 +355,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	ready.Wait()
 	start := time.Now()
 	r.start = start
-	r.ready = start.Sub(prepared)
+	readyTook := start.Sub(prepared)
 	close(go1)
 	if cfg.Ready != nil {
-		cfg.Ready(senders, r.ready)
+		cfg.Ready(senders, readyTook)
 	}
 	if cfg.Duration > 0 {
 		t := time.AfterFunc(cfg.Duration, endFeed)
@@ -390,7 +389,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	rep := &Report{Mode: mode, TargetRate: cfg.Rate, Concurrency: senders, Channels: len(cfg.Targets),
 		Mix: cfg.Mix.String(), Sent: r.sent.Load(), Answers: r.answers, Errors: r.errors, ByKind: r.byKind,
-		Received: r.answers["200 Received"], Late: r.late.Load(), Ready: r.ready, Elapsed: elapsed, RTT: r.rtt.Snapshot()}
+		Received: r.answers["200 Received"], Late: r.late.Load(), Ready: readyTook, Elapsed: elapsed, RTT: r.rtt.Snapshot()}
 	if elapsed > 0 {
 		rep.AchievedRate = float64(rep.Sent) / elapsed.Seconds()
 	}
