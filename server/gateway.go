@@ -492,6 +492,11 @@ func (s *session) finish() {
 	g.wg.Done()
 }
 
+// ackFrames are the frames enqueue decodes a frame into to find an
+// acknowledgement: a Frame of its own for each was the largest allocation
+// of a notification's round trip.
+var ackFrames = sync.Pool{New: func() any { return new(wire.Frame) }}
+
 // enqueue hands a frame (a copy of b, which is the reader's) to the
 // handler goroutine, starting it if needed, and waits while the handler is
 // maxInbox frames behind. It returns false once a frame has ended the
@@ -505,8 +510,12 @@ func (s *session) enqueue(b []byte) bool {
 	// that its stack, which an idle connection keeps, stays small.
 	var ack *wire.Frame
 	if s.epoll && s.authed.Load() {
-		if f, err := wire.Decode(b); err == nil && f.Type == wire.TypeAck {
+		f := ackFrames.Get().(*wire.Frame)
+		if err := wire.DecodeInto(b, f); err == nil && f.Type == wire.TypeAck {
 			ack = f
+			defer ackFrames.Put(f) // handle keeps nothing of an ack
+		} else {
+			ackFrames.Put(f)
 		}
 	}
 	s.mu.Lock()
@@ -698,22 +707,24 @@ func (s *session) send(f *wire.Frame) bool {
 // a writer goroutine started (and a thread woken) for it.
 func (s *session) sendNow(f *wire.Frame) {
 	bp := writeBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
+	// The frame is encoded after room for its header, which is then
+	// written in front of it: no array for the JSON alone, and no copy.
+	buf, err := wire.AppendEncode((*bp)[:serverHeadroom], f)
+	var out []byte
 	n := 0
-	b, err := wire.Encode(f)
 	if err == nil {
-		buf = appendServerFrame(buf, websocket.TextMessage, b)
-		n, err = writeNow(s.raw, buf)
+		out = frameInPlace(buf, websocket.TextMessage)
+		n, err = writeNow(s.raw, out)
 	}
 	s.mu.Lock()
 	switch {
-	case err == nil && n == len(buf):
+	case err == nil && n == len(out):
 	case n == 0:
 		// Nothing went out (the socket is full, or failed): the writer
 		// writes it, first, and handles any failure as for any frame.
 		s.outbox = slices.Insert(s.outbox, 0, f)
 	default:
-		s.pending = append(s.pending, buf[n:]...)
+		s.pending = append(s.pending, out[n:]...)
 	}
 	if len(s.outbox) > 0 || len(s.pending) > 0 || s.closing {
 		go s.writeLoop() // s.writing stays set

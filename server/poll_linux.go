@@ -145,24 +145,26 @@ func (p *poller) loop() {
 	defer close(p.done)
 	defer close(p.work) // the waiting workers end
 	events := make([]syscall.EpollEvent, 256)
+	var n int
+	// The runtime calls look, and waits for the descriptor to be readable
+	// only when it returns false: no events are lost between a look that
+	// found none and the wait. Made once: a closure made at each wait was
+	// an allocation each time.
+	look := func(fd uintptr) bool {
+		var werr error
+		for {
+			n, werr = epollPoll(fd, events)
+			if werr != syscall.EINTR {
+				break
+			}
+		}
+		if werr != nil {
+			n = 0 // not an error epoll_pwait gives for a valid epoll descriptor
+		}
+		return n > 0
+	}
 	for {
-		var n int
-		// The runtime calls the function, and waits for the descriptor to
-		// be readable only when it returns false: no events are lost
-		// between a look that found none and the wait.
-		err := p.raw.Read(func(fd uintptr) bool {
-			var werr error
-			for {
-				n, werr = epollPoll(fd, events)
-				if werr != syscall.EINTR {
-					break
-				}
-			}
-			if werr != nil {
-				n = 0 // not an error epoll_pwait gives for a valid epoll descriptor
-			}
-			return n > 0
-		})
+		err := p.raw.Read(look)
 		if err != nil {
 			p.mu.Lock()
 			closed := p.closed

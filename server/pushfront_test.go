@@ -505,7 +505,7 @@ func FuzzParsePush(f *testing.F) {
 		f.Add([]byte(strings.ReplaceAll(s, "{TOKEN}", tok)))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, n, verdict := parsePush(b, DefaultMaxPayloadBytes)
+		r, n, verdict := parsePush(b, DefaultMaxPayloadBytes, nil)
 		if verdict != pushComplete {
 			return
 		}

@@ -265,6 +265,33 @@ func appendServerFrame(b []byte, op int, payload []byte) []byte {
 	return append(b, payload...)
 }
 
+// serverHeadroom is the room frameInPlace needs before a message for its
+// frame's header: 2 bytes, 8 more of length at most (no mask key).
+const serverHeadroom = 10
+
+// frameInPlace frames buf[serverHeadroom:] as one final, unmasked frame of
+// type op, its header written into the headroom right before the message,
+// and returns the frame (a part of buf): the frame appendServerFrame
+// would make, without copying the message.
+func frameInPlace(buf []byte, op int) []byte {
+	n := len(buf) - serverHeadroom
+	start := 0
+	switch {
+	case n <= 125:
+		start = serverHeadroom - 2
+		buf[start+1] = byte(n)
+	case n <= 0xffff:
+		start = serverHeadroom - 4
+		buf[start+1] = 126
+		binary.BigEndian.PutUint16(buf[start+2:], uint16(n))
+	default:
+		buf[1] = 127
+		binary.BigEndian.PutUint64(buf[2:], uint64(n))
+	}
+	buf[start] = 0x80 | byte(op)
+	return buf[start:]
+}
+
 // appendCloseFrame appends a close frame with code and reason (cut to the
 // 123 bytes a control frame leaves for it); 1005 means no code at all.
 func appendCloseFrame(b []byte, code int, reason string) []byte {

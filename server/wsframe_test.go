@@ -183,6 +183,11 @@ func TestServerFrameHeaders(t *testing.T) {
 		{65536, []byte{0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
 	} {
 		p := bytes.Repeat([]byte("x"), c.n)
+		// Framed in place, the frame is the same.
+		in := frameInPlace(append(make([]byte, serverHeadroom), p...), websocket.TextMessage)
+		if !bytes.Equal(in, appendServerFrame(nil, websocket.TextMessage, p)) {
+			t.Errorf("%d bytes: framed in place, the frame starts % x", c.n, in[:min(len(in), 10)])
+		}
 		b := appendServerFrame([]byte("prev"), websocket.TextMessage, p)
 		if !bytes.HasPrefix(b, []byte("prev")) || !bytes.Equal(b[4:4+len(c.head)], c.head) || !bytes.Equal(b[4+len(c.head):], p) {
 			t.Errorf("%d bytes: frame starts % x", c.n, b[4:min(len(b), 14)])

@@ -157,6 +157,14 @@ func FuzzFastMatchesJSON(f *testing.F) {
 		} else if _, ok := appendFrame(nil, &Frame{Type: TypeAck, NIDs: fr.NIDs}); ok {
 			t.Fatalf("AppendAck declines ids %q that appendFrame writes", fr.NIDs)
 		}
+		// AppendEncode writes after what b held what Encode returns.
+		if enc, err := Encode(&fr); err == nil {
+			prefix := []byte("prefix")
+			got, err := AppendEncode(append(make([]byte, 0, 8), prefix...), &fr)
+			if err != nil || !bytes.Equal(got, append(prefix, enc...)) {
+				t.Fatalf("AppendEncode gave %q, %v; want %q", got, err, append(prefix, enc...))
+			}
+		}
 		if got, ok := appendFrame(nil, &fr); ok {
 			var buf bytes.Buffer
 			enc := json.NewEncoder(&buf)

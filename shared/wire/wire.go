@@ -163,6 +163,22 @@ func Encode(f *Frame) ([]byte, error) {
 	return b[:len(b)-1], nil // Encoder.Encode ends the value with a newline
 }
 
+// AppendEncode appends the JSON of f, as Encode returns it, to b: a
+// writer that frames what it sends in a buffer of its own encodes into it,
+// without an array for the JSON alone.
+func AppendEncode(b []byte, f *Frame) ([]byte, error) {
+	n := len(b)
+	if out, ok := appendFrame(b, f); ok {
+		return out, nil
+	}
+	// appendFrame declined part-way, having written past b's end only.
+	enc, err := Encode(f)
+	if err != nil {
+		return b, err
+	}
+	return append(b[:n], enc...), nil
+}
+
 // encodedSizeHint is about the size of f's JSON, for one allocation.
 func encodedSizeHint(f *Frame) int {
 	return 160 + len(f.App) + len(f.Channel) + len(f.URI) + len(f.MessageID) + len(f.Message) +

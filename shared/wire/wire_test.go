@@ -587,3 +587,28 @@ func TestAppendAck(t *testing.T) {
 		t.Errorf("AppendAck allocates %v times", n)
 	}
 }
+
+// TestAppendEncode: the JSON Encode returns, after what the buffer held,
+// from the hand-written encoder and from encoding/json's (a string of other
+// than printable ASCII), which starts again where the first gave up.
+func TestAppendEncode(t *testing.T) {
+	for _, f := range []*Frame{
+		{Type: TypeNotify, NID: "n1", App: "com.example", Payload: []byte("hi")},
+		{Type: TypeError, Code: CodeBadFrame, Message: "caf\u00e9 <\u2028>"},
+		{Type: TypeOpened, Re: 3, App: "a", Domains: []string{"é.example"}},
+	} {
+		want, err := Encode(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, fast := appendFrame(nil, f); fast != (f.Type == TypeNotify) {
+			t.Fatalf("%s: the hand-written encoder took it: %v (the test wants one frame it takes, two it declines)", f.Type, fast)
+		}
+		b := make([]byte, 4, 16)
+		copy(b, "head")
+		got, err := AppendEncode(b, f)
+		if err != nil || string(got) != "head"+string(want) {
+			t.Errorf("AppendEncode(%s) = %q, %v; want head%s", f.Type, got, err, want)
+		}
+	}
+}
