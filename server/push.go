@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/openmpns/openmpns/server/auth"
@@ -34,10 +35,15 @@ const (
 // tokenLen is the length of a channel token: 20 random bytes, base64url.
 const tokenLen = 27
 
-// Pusher is what the HTTP push API needs from the routing engine.
+// Pusher is what the HTTP push API needs from the routing engine. Push
+// keeps nothing of r once it returns: the handler reuses it (what a
+// notification keeps, its body and strings, Push may keep).
 type Pusher interface {
 	Push(ctx context.Context, r *PushRequest) (PushResult, error)
 }
+
+// pushRequests are the requests the handler parses pushes into.
+var pushRequests = sync.Pool{New: func() any { return new(PushRequest) }}
 
 var _ Pusher = (*Engine)(nil)
 
@@ -67,6 +73,12 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, perr := h.parse(r)
+	if req != nil {
+		defer func() {
+			*req = PushRequest{}
+			pushRequests.Put(req)
+		}()
+	}
 	if perr != nil {
 		kind := ""
 		if req != nil {
@@ -150,7 +162,8 @@ func (h *pushHandler) parse(r *http.Request) (*PushRequest, *PushError) {
 	if len(token) != tokenLen || !isTokenChars(token) {
 		return nil, badRequest("malformed channel URI: the path must be %s followed by the channel's 27-character token", PushPath)
 	}
-	req := &PushRequest{Token: token}
+	req := pushRequests.Get().(*PushRequest)
+	req.Token = token
 	if n := headerBytes(r.Header); n > h.cfg.MaxHeaderBytes {
 		return req, badRequest("request headers are %d bytes, more than the %d-byte limit", n, h.cfg.MaxHeaderBytes)
 	}

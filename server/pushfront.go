@@ -122,10 +122,10 @@ type frontConn struct {
 	// answered a request (an idle keep-alive connection, not a new one).
 	since  atomic.Int64
 	served atomic.Bool
-	// header is the map the pushes' headers are parsed into, reused from
-	// one push to the next (the serving goroutine's; a panic ends the
+	// header is where the pushes' headers are parsed into, reused from one
+	// push to the next (the serving goroutine's; a panic ends the
 	// connection, so what panicked never sees it reused).
-	header http.Header
+	header headerSpace
 	// crlf is how many more CR or LF bytes may be skipped before the next
 	// request: as net/http, up to 4 after a POST (old senders end a body
 	// with a line break). The one goroutine serving the connection's reads
@@ -349,8 +349,7 @@ func (c *frontConn) turn(buf []byte, n int) bool {
 	for {
 		b := c.skipCRLF(buf[:n])
 		for len(b) > 0 {
-			req, used, verdict := parsePush(b, c.f.cfg.MaxPayloadBytes, c.header)
-			c.header = req.header
+			req, used, verdict := parsePush(b, c.f.cfg.MaxPayloadBytes, &c.header)
 			if verdict != pushComplete {
 				// Not a push, or its rest is still on the way: net/http's,
 				// with what was read.

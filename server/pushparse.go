@@ -23,6 +23,13 @@ const (
 	pushComplete          // a push, whole
 )
 
+// headerSpace is what parsePush makes a request's header in: the map and
+// the array of its values (each value a slice of it, with no room to grow).
+type headerSpace struct {
+	h    http.Header
+	vals []string
+}
+
 // frontRequest is a push parsed by the front.
 type frontRequest struct {
 	path   string // PushPath and the token
@@ -39,11 +46,11 @@ type frontRequest struct {
 // keep-alive or close. It returns the request and its length in b with
 // pushComplete; pushIncomplete when b holds a part of such a request (or
 // of any request); pushOther for anything else. The request's strings are
-// parts of one copy of the head; its body is b's. The header is filled into
-// h (emptied first) when h is not nil: a connection reuses its map from one
-// push to the next, as the handler keeps nothing of a request once it
-// returns (a map and its table were two allocations of every push).
-func parsePush(b []byte, maxBody int, h http.Header) (frontRequest, int, int) {
+// parts of one copy of the head; its body is b's. The header is made in sp
+// when sp is not nil: a connection reuses its map and array of values from
+// one push to the next, as the handler keeps nothing of a request once it
+// returns (they were three allocations of every push).
+func parsePush(b []byte, maxBody int, sp *headerSpace) (frontRequest, int, int) {
 	var r frontRequest
 	end := bytes.Index(b, crlfcrlf)
 	if end < 0 {
@@ -62,18 +69,25 @@ func parsePush(b []byte, maxBody int, h http.Header) (frontRequest, int, int) {
 	}
 	length := -1 // Content-Length
 	// One copy of the head holds every value, and one array every value's
-	// slice (as net/textproto reads a header): three allocations for the
-	// header, not two per line. A value keeps the whole head alive; the
-	// handler copies what it keeps past the request.
+	// slice (as net/textproto reads a header): with sp's map and array
+	// reused, one allocation for the header, not two per line. A value
+	// keeps the whole head alive; the handler copies what it keeps past
+	// the request.
 	hs := string(head)
 	r.path = hs[len("POST ") : len(pushHead)+tokenLen] // the request line starts the head
 	lines := bytes.Count(rest, crlf)
-	vals := make([]string, 0, lines)
-	if h == nil {
-		h = make(http.Header, lines)
+	if sp == nil {
+		sp = &headerSpace{}
 	}
-	clear(h)
-	r.header = h
+	if sp.h == nil {
+		sp.h = make(http.Header, lines)
+	}
+	clear(sp.h)
+	if cap(sp.vals) < lines {
+		sp.vals = make([]string, 0, lines)
+	}
+	vals := sp.vals[:0]
+	r.header = sp.h
 	hosts := 0
 	for len(rest) > 0 {
 		line, rest, _ = bytes.Cut(rest, crlf)

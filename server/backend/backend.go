@@ -165,6 +165,8 @@ type Directory interface {
 	// node may be seen a moment late (a backend says how late), never
 	// after a notification that node handed to this one after the write
 	// (Router.Hand), and a write made through this node is seen at once.
+	// The device comes without its TokenHash, which a push never reads
+	// (its copy was an allocation of every push).
 	Target(ctx context.Context, token string) (Channel, Device, error)
 	// Channels returns the device's channels, in any order.
 	Channels(ctx context.Context, deviceID string) ([]Channel, error)

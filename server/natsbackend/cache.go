@@ -261,6 +261,6 @@ func (b *Backend) Target(ctx context.Context, tok string) (backend.Channel, back
 	}
 	d := obj.(backend.Device)
 	c.Domains = slices.Clone(c.Domains)
-	d.TokenHash = slices.Clone(d.TokenHash)
+	d.TokenHash = nil // not a push's (backend.Directory.Target)
 	return c, d, nil
 }

@@ -412,7 +412,7 @@ func (e *Embedded) Target(_ context.Context, token string) (Channel, Device, err
 	var c Channel
 	var d Device
 	if ok {
-		c, d = r.channel(token).channel(r.id), r.device()
+		c, d = r.channel(token).channel(r.id), r.deviceNoHash()
 	}
 	e.mu.RUnlock()
 	if !ok {

@@ -92,9 +92,15 @@ func (r *devRec) set(d Device) {
 
 // device returns the record as a backend.Device (its TokenHash a copy).
 func (r *devRec) device() Device {
+	d := r.deviceNoHash()
+	d.TokenHash = []byte(r.hash)
+	return d
+}
+
+// deviceNoHash is device without the TokenHash (Directory.Target's).
+func (r *devRec) deviceNoHash() Device {
 	return Device{
 		ID:        r.id,
-		TokenHash: []byte(r.hash),
 		CreatedAt: stamp{r.created, r.createdN}.time(),
 		LastSeen:  stamp{r.seen, r.seenN}.time(),
 		Power:     r.power.Value(),

@@ -40,6 +40,10 @@ func (h *harness) target(t *testing.T, i int, what string, tok string, wantCh ba
 		t.Fatalf("%s: node %d: Target: %v", what, i, err)
 	}
 	sameChannel(t, what+": channel", c, wantCh)
+	if d.TokenHash != nil {
+		t.Errorf("%s: node %d: Target's device has a TokenHash (%d bytes); a push never reads it", what, i, len(d.TokenHash))
+	}
+	wantDev.TokenHash = nil
 	sameDevice(t, what+": device", d, wantDev)
 }
 

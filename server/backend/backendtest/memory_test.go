@@ -148,6 +148,7 @@ func (m *memNode) Target(ctx context.Context, token string) (backend.Channel, ba
 		return c, backend.Device{}, err
 	}
 	d, err := m.Device(ctx, c.DeviceID)
+	d.TokenHash = nil // not a push's (backend.Directory.Target)
 	return c, d, err
 }
 
