@@ -591,3 +591,24 @@ func TestPushFrontSkipsALineBreakAfterAPush(t *testing.T) {
 		t.Fatalf("%d connections handed over, want none", n)
 	}
 }
+
+// TestParsePushReusesItsHeaderSpace: with a connection's header space, a
+// push's header costs one allocation (the copy of its head): the map and
+// the array of values are the last push's, holding nothing of it.
+func TestParsePushReusesItsHeaderSpace(t *testing.T) {
+	tok := strings.Repeat("A", tokenLen)
+	first := []byte(strings.ReplaceAll(push("X-WindowsPhone-Target: toast\r\nX-NotificationClass: 2\r\nX-MessageID: m1\r\n", frontToast), "{TOKEN}", tok))
+	second := []byte(strings.ReplaceAll(push("X-NotificationClass: 1\r\n", "x"), "{TOKEN}", tok))
+	var sp headerSpace
+	r, _, v := parsePush(first, DefaultMaxPayloadBytes, &sp)
+	if v != pushComplete || r.header.Get("X-MessageID") != "m1" || r.header.Get("X-WindowsPhone-Target") != "toast" {
+		t.Fatalf("first push: verdict %d, header %v", v, r.header)
+	}
+	r, _, v = parsePush(second, DefaultMaxPayloadBytes, &sp)
+	if v != pushComplete || len(r.header) != 2 || r.header.Get("X-NotificationClass") != "1" || r.header.Get("Content-Length") != "1" {
+		t.Fatalf("second push: verdict %d, header %v (the first push's headers must be gone)", v, r.header)
+	}
+	if n := testing.AllocsPerRun(100, func() { parsePush(first, DefaultMaxPayloadBytes, &sp) }); n != 1 {
+		t.Errorf("a push's header costs %v allocations with the header space reused; want 1 (its head)", n)
+	}
+}
