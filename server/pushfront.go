@@ -284,6 +284,7 @@ func (c *frontConn) toPoller() {
 		c.f.mu.Unlock()
 		return // closed meanwhile
 	}
+	c.header = headerSpace{} // a parked connection holds nothing of its pushes
 	c.parked.Store(true)
 	err := c.f.poll.watch(&c.reg)
 	if err != nil {
@@ -360,6 +361,9 @@ func (c *frontConn) turn(buf []byte, n int) bool {
 				return false
 			}
 			keep := c.serve(&req)
+			if !c.panicked {
+				c.header.forget() // answered: the response no longer points into it
+			}
 			if !keep {
 				c.closeAfterAnswer()
 				return false

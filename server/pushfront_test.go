@@ -612,3 +612,75 @@ func TestParsePushReusesItsHeaderSpace(t *testing.T) {
 		t.Errorf("a push's header costs %v allocations with the header space reused; want 1 (its head)", n)
 	}
 }
+
+// TestFrontConnKeepsLittleBetweenPushes plays a sender that sends one push
+// of hundreds of header lines (refused with a 400 on a connection kept
+// alive) and then an ordinary one, on each of 200 connections: the header
+// space a connection reuses between pushes is kept only for an ordinary
+// head, so an idle connection holds a few KiB, not the large head's map,
+// array and copy (about 75 KB each when it was kept).
+func TestFrontConnKeepsLittleBetweenPushes(t *testing.T) {
+	ft := newFrontTarget(t, false, func(c *Config) { c.parkAfter = time.Hour })
+	var h strings.Builder
+	for i := 0; h.Len() < 7000; i++ {
+		fmt.Fprintf(&h, "A%04d:a\r\n", i)
+	}
+	large := strings.ReplaceAll(push(h.String(), "x"), "{TOKEN}", ft.tok)
+	small := strings.ReplaceAll(push("X-WindowsPhone-Target: toast\r\nX-NotificationClass: 2\r\n", frontToast), "{TOKEN}", ft.tok)
+	heap := func() uint64 {
+		var m runtime.MemStats
+		for range 3 {
+			runtime.GC()
+		}
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	const conns = 200
+	before := heap()
+	for range conns {
+		c := ft.dial(t)
+		r := bufio.NewReader(c)
+		for i, req := range []string{large, small} {
+			if _, err := io.WriteString(c, req); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(r, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if want := []int{http.StatusBadRequest, http.StatusOK}[i]; resp.StatusCode != want || resp.Close {
+				t.Fatalf("push %d: %s (closed %v), want %d on a connection kept alive", i, resp.Status, resp.Close, want)
+			}
+		}
+	}
+	if n := handovers(t, ft.srv); n != 0 {
+		t.Fatalf("%d connections handed over to net/http: the front did not serve the pushes", n)
+	}
+	if per := (int64(heap()) - int64(before)) / conns; per > 8<<10 {
+		t.Errorf("each idle connection holds %d bytes of heap after a push of many header lines", per)
+	}
+}
+
+// TestHeaderSpaceForgets: once a push is answered, its connection's header
+// space holds none of its values (they keep the whole head alive, a bearer
+// token with it), and keeps its room.
+func TestHeaderSpaceForgets(t *testing.T) {
+	tok := strings.Repeat("A", tokenLen)
+	b := []byte(strings.ReplaceAll(push("Authorization: Bearer secret\r\nX-MessageID: m1\r\n", "x"), "{TOKEN}", tok))
+	var sp headerSpace
+	if _, _, v := parsePush(b, DefaultMaxPayloadBytes, &sp); v != pushComplete {
+		t.Fatalf("verdict %d", v)
+	}
+	room := cap(sp.vals)
+	sp.forget()
+	if len(sp.h) != 0 || cap(sp.vals) != room {
+		t.Fatalf("after forget: %d header names, room for %d values (had %d)", len(sp.h), cap(sp.vals), room)
+	}
+	for i, v := range sp.vals[:cap(sp.vals)] {
+		if v != "" {
+			t.Errorf("value %d still holds %q", i, v)
+		}
+	}
+}

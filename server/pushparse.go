@@ -30,6 +30,20 @@ type headerSpace struct {
 	vals []string
 }
 
+// maxReusedHeaderLines bounds the header a connection's space is kept for:
+// a head of more lines (a sender may send hundreds, refused with a 400 on
+// a connection kept alive) gets a space of its own, so that what a
+// connection keeps between pushes stays small.
+const maxReusedHeaderLines = 32
+
+// forget drops what the space holds of the last request (its values keep
+// the whole copy of its head alive, a bearer token with it), keeping the
+// map's and the array's room.
+func (sp *headerSpace) forget() {
+	clear(sp.h)
+	clear(sp.vals[:cap(sp.vals)])
+}
+
 // frontRequest is a push parsed by the front.
 type frontRequest struct {
 	path   string // PushPath and the token
@@ -76,8 +90,8 @@ func parsePush(b []byte, maxBody int, sp *headerSpace) (frontRequest, int, int) 
 	hs := string(head)
 	r.path = hs[len("POST ") : len(pushHead)+tokenLen] // the request line starts the head
 	lines := bytes.Count(rest, crlf)
-	if sp == nil {
-		sp = &headerSpace{}
+	if sp == nil || lines > maxReusedHeaderLines {
+		sp = &headerSpace{} // an unusual head's space is not kept
 	}
 	if sp.h == nil {
 		sp.h = make(http.Header, lines)
