@@ -7,7 +7,7 @@ FUZZTIME  ?= 30s
 FUZZMINIMIZE ?= 60s
 PKGS_PURE := ./cmd/openmpns/... ./server/... ./device/... ./shared/... ./internal/... ./test/...
 
-.PHONY: all build test demo cluster screenshots lint bench bench-unicast bench-peers fuzz fuzz-short clean
+.PHONY: all build test demo cluster screenshots lint bench bench-unicast bench-peers bench-ab fuzz fuzz-short clean
 
 all: build
 
@@ -68,6 +68,11 @@ bench-unicast: build
 ## interleaved (about 4 minutes; builds Centrifugo from the Go module proxy into bin/ once)
 bench-peers: build
 	BIN=$(BIN)/openmpns scripts/bench-peers.sh
+
+## bench-ab: two builds (A and B: revisions or binaries) on issue 10's workload, run by
+## run in one sitting, e.g. make bench-ab A=main~3 B=HEAD (PAIRS=8, PHASE=closed or paced)
+bench-ab:
+	A=$(A) B=$(B) scripts/bench-ab.sh
 
 ## fuzz: every fuzz target for FUZZTIME each (default 30s): payload XML, WebSocket frames, the HTTP push handler and the push front's parser (against net/http's), JWTs, notification log segments and records, Channel URIs handed off, image domains
 fuzz:
