@@ -35,9 +35,9 @@ type pushFuzzTarget struct {
 
 // newPushFuzzTarget starts a server with a device and its two channels.
 // Its queues hold 16 notifications: the fuzz target reads the whole
-// notification log twice per push (queued), and with 200 a run of 50,000
-// pushes in make test took 160–190 s (about 16 pushes queued reach
-// QueueFull as surely, with the log a tenth the size: 78 s).
+// notification log twice per push (queued), and with queues of 200 a run
+// of 50,000 pushes in make test took 160–190 s. With 16, the pushes reach
+// QueueFull as surely and the log stays a tenth the size: 78 s.
 func newPushFuzzTarget(f testing.TB) *pushFuzzTarget {
 	srv, err := New(Config{Listen: "127.0.0.1:0", DataDir: f.TempDir(), DailyQuota: -1, QueueLimit: 16,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
