@@ -299,15 +299,10 @@ var rawOps = sync.Pool{New: func() any {
 	return op
 }}
 
-// do makes the system call, again when interrupted; it never lets the
-// runtime wait.
+// do makes the system call; it never lets the runtime wait.
 func (op *rawOp) do(fd uintptr) bool {
-	for {
-		op.n, op.err = rawsock.Call(op.trap, fd, op.b)
-		if op.err != syscall.EINTR {
-			return true
-		}
-	}
+	op.n, op.err = rawsock.Call(op.trap, fd, op.b)
+	return true
 }
 
 func (op *rawOp) release() {

@@ -313,12 +313,7 @@ func (c *frontConn) unpark() {
 // that came.
 func (c *frontConn) readOnce(fd uintptr) bool {
 	bp := frontBufs.Get().(*[]byte)
-	for {
-		c.n, c.rerr = rawsock.Call(syscall.SYS_READ, fd, *bp)
-		if c.rerr != syscall.EINTR {
-			break
-		}
-	}
+	c.n, c.rerr = rawsock.Call(syscall.SYS_READ, fd, *bp)
 	if c.rerr == syscall.EAGAIN {
 		frontBufs.Put(bp)
 		return false

@@ -42,19 +42,25 @@ func newIO(c any) *rawIO {
 	return x
 }
 
-// Call makes the system call trap (SYS_READ or SYS_WRITE) once on the
-// non-blocking descriptor fd with p, for a caller that does its own
-// waiting (the server's epoll poller): raw, or under the race detector
-// through the syscall package (see rawCall). It returns the bytes moved,
-// or -1 and the errno (EAGAIN: not ready; EINTR: interrupted). Raw, the
-// server's calls no longer woke sysmon: about 6 of its 13 context switches
-// per notification at a steady 1,000/s before (docs/benchmarks.md).
+// Call makes the system call trap (SYS_READ or SYS_WRITE) on the
+// non-blocking descriptor fd with p, again whenever a signal interrupts
+// it, for a caller that does its own waiting (the server's epoll poller):
+// raw, or under the race detector through the syscall package (see
+// rawCall). It returns the bytes moved, or -1 and the errno (EAGAIN: not
+// ready). Raw, the server's calls no longer woke sysmon: about 6 of its 13
+// context switches per notification at a steady 1,000/s before
+// (docs/benchmarks.md).
 func Call(trap, fd uintptr, p []byte) (int, error) {
-	n, e := rawCall(trap, fd, p)
-	if e != 0 {
-		return -1, e
+	for {
+		n, e := rawCall(trap, fd, p)
+		switch e {
+		case 0:
+			return int(n), nil
+		case syscall.EINTR:
+		default:
+			return -1, e
+		}
 	}
-	return int(n), nil
 }
 
 // sys makes the system call trap (SYS_READ or SYS_WRITE) on fd with o.p,
@@ -62,19 +68,15 @@ func Call(trap, fd uintptr, p []byte) (int, error) {
 // ready is false if fd is not ready (EAGAIN), to ask the poller to wait.
 // Any other error is left in o.errno, with no bytes moved.
 func (o *op) sys(trap, fd uintptr) (n int, ready bool) {
-	for {
-		n, e := rawCall(trap, fd, o.p)
-		switch e {
-		case 0:
-			return int(n), true
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return 0, false
-		default:
-			o.errno = e
-			return 0, true
-		}
+	n, err := Call(trap, fd, o.p)
+	switch {
+	case err == nil:
+		return n, true
+	case err == syscall.EAGAIN:
+		return 0, false
 	}
+	o.errno = err.(syscall.Errno) // Call's errors are all Errnos
+	return 0, true
 }
 
 // read is one try at reading into o.p; false asks the poller to wait.
