@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path"
@@ -39,15 +38,7 @@ type pushFuzzTarget struct {
 // of 50,000 pushes in make test took 160–190 s. With 16, the pushes reach
 // QueueFull as surely and the log stays a tenth the size: 78 s.
 func newPushFuzzTarget(f testing.TB) *pushFuzzTarget {
-	srv, err := New(Config{Listen: "127.0.0.1:0", DataDir: f.TempDir(), DailyQuota: -1, QueueLimit: 16,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		f.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { srv.Close() })
+	srv := startServer(f, Config{DailyQuota: -1, QueueLimit: 16})
 	dev, _, err := srv.eng.Authenticate("", "")
 	if err != nil {
 		f.Fatal(err)

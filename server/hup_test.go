@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -47,15 +46,7 @@ func TestPushFrontSeesAFinThatCameWithThePush(t *testing.T) {
 
 // A device that sends a frame and half-closes at once is disconnected.
 func TestGatewaySeesAFinThatCameWithAFrame(t *testing.T) {
-	srv, err := New(Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), DailyQuota: -1,
-		Heartbeat: 10 * time.Minute, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := startServer(t, Config{DailyQuota: -1, Heartbeat: 10 * time.Minute})
 	for i := range 10 {
 		ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+GatewayPath, nil)
 		if err != nil {

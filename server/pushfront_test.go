@@ -37,19 +37,11 @@ func newFrontTarget(t *testing.T, netHTTP bool, tune func(*Config)) *frontTarget
 	if !netHTTP && !useEpoll {
 		t.Skip("no push front without epoll (OPENMPNS_GATEWAY_READERS=1)")
 	}
-	cfg := Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), DailyQuota: -1, NetHTTPPushes: netHTTP,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg := Config{DailyQuota: -1, NetHTTPPushes: netHTTP}
 	if tune != nil {
 		tune(&cfg)
 	}
-	srv, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := startServer(t, cfg)
 	if (srv.front != nil) == netHTTP {
 		t.Fatalf("push front %v with NetHTTPPushes %v", srv.front != nil, netHTTP)
 	}

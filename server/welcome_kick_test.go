@@ -12,7 +12,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/openmpns/openmpns/server/backend"
 	"github.com/openmpns/openmpns/server/store"
 	"github.com/openmpns/openmpns/shared/wire"
 )
@@ -24,7 +23,7 @@ import (
 // first frame it reads, as docs/protocol.md promises an answer to hello.
 func TestANewDeviceClosedWhileClaimingStillGetsItsIdentity(t *testing.T) {
 	g := &gated{Embedded: openEmbedded(t)}
-	srv := startOn(t, g)
+	srv := startServer(t, Config{Backend: g})
 	release, inside := g.hold(&g.claim)
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
 	if err != nil {
@@ -67,7 +66,7 @@ func (failingClaims) Claim(context.Context, string, time.Time) (uint64, error) {
 // (welcome with its token) before the error and the close 1013; a known
 // device hears no welcome, only the error and the close.
 func TestAFailedClaimWelcomesOnlyANewDevice(t *testing.T) {
-	srv := startOn(t, failingClaims{openEmbedded(t)})
+	srv := startServer(t, Config{Backend: failingClaims{openEmbedded(t)}})
 	hello := func(id, token string) (frames []wire.Frame, closeErr error) {
 		ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
 		if err != nil {
@@ -111,17 +110,27 @@ func openEmbedded(t *testing.T) *store.Embedded {
 	return emb
 }
 
-// startOn starts a server on be, closed when the test ends.
-func startOn(t *testing.T, be backend.Backend) *Server {
-	t.Helper()
-	srv, err := New(Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Backend: be,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+// startServer starts a server with cfg, closed when the test ends: on a
+// loopback port, in a directory of the test's and logging nothing unless
+// cfg says otherwise.
+func startServer(tb testing.TB, cfg Config) *Server {
+	tb.Helper()
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = tb.TempDir()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	srv, err := New(cfg)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := srv.Start(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	tb.Cleanup(func() { srv.Close() })
 	return srv
 }
