@@ -1088,6 +1088,17 @@ func (e *Engine) Ack(devID string, conn Conn, nids []string) {
 	}
 }
 
+// removeWaiter is a backend that tells whether its Remove may wait: the
+// embedded store's never does (the removal rides on its next commit).
+type removeWaiter interface{ RemoveWaits() bool }
+
+// AckWaits implements DeviceRouter: Ack waits for nothing but the
+// backend's Remove, which may wait unless the backend says it never does.
+func (e *Engine) AckWaits() bool {
+	rw, ok := e.be.(removeWaiter)
+	return !ok || rw.RemoveWaits()
+}
+
 // Stop cancels timers and waits for background resyncs (which end once
 // their device is gone). The backend is closed by its owner.
 func (e *Engine) Stop() {

@@ -222,3 +222,17 @@ func TestTheNewerClaimWinsWhenTheOlderRegistersLast(t *testing.T) {
 		t.Fatal("the older connection's end marked the device offline")
 	}
 }
+
+// Acknowledgements are handled on the gateway's poller only over a backend
+// whose Remove never waits: the embedded store's; any other backend (NATS,
+// whose Remove is a round trip) is taken to wait.
+func TestAckWaitsUnlessTheBackendSaysItNeverDoes(t *testing.T) {
+	e, _, _ := newGatedEngine(t)
+	if e.AckWaits() {
+		t.Error("over the embedded store, Ack is said to wait")
+	}
+	other := &Engine{be: struct{ backend.Backend }{}} // AckWaits reads be alone
+	if !other.AckWaits() {
+		t.Error("over a backend that says nothing of its Remove, Ack is said never to wait")
+	}
+}

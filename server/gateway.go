@@ -39,6 +39,10 @@ type DeviceRouter interface {
 	CloseChannel(devID, app string) error
 	SetPower(devID, level string) error
 	Ack(devID string, c Conn, nids []string)
+	// AckWaits reports whether Ack may wait (on the network, for one):
+	// when it never does, a device's acknowledgements are handled on the
+	// poller's own goroutine (pollReg.quick).
+	AckWaits() bool
 }
 
 var _ DeviceRouter = (*Engine)(nil)
@@ -52,10 +56,13 @@ const maxOutbox = 64
 var noWriteBuffers sync.Pool
 
 type gateway struct {
-	cfg      *Config
-	router   DeviceRouter
-	log      *slog.Logger
-	upgrader websocket.Upgrader
+	cfg    *Config
+	router DeviceRouter
+	// quickAcks: the router's Ack never waits, so a plain connection's
+	// turns run first on the poller's goroutine (pollReg.quick).
+	quickAcks bool
+	log       *slog.Logger
+	upgrader  websocket.Upgrader
 
 	// Per-address rates (nil: no limit), keyed by limitKey.
 	newDevices   *keyedLimiter
@@ -136,6 +143,7 @@ func newGateway(cfg *Config, r DeviceRouter, met *metrics) *gateway {
 		perIP:    make(map[string]int),
 		quit:     make(chan struct{}), pingerDone: make(chan struct{}),
 	}
+	g.quickAcks = r != nil && !r.AckWaits()
 	if cfg.MaxAttaching >= 0 {
 		g.attachSlots = make(chan struct{}, max(cfg.MaxAttaching, 1))
 	}
@@ -217,16 +225,20 @@ type session struct {
 
 	// With the poller (Linux): no goroutine waits on the connection; the
 	// poller runs onReadable when bytes arrive.
-	epoll      bool
-	reading    atomic.Bool     // an onReadable runs
-	reg        pollReg         // the poller's registration
-	raw        syscall.RawConn // plain connections: read without waiting
-	tls        *tls.Conn       // TLS: read through it (its pollConn never waits)
-	fr         frameReader     // touched only by the one reader
-	lastSeen   atomic.Int64    // the last frame or pong (unix ns)
-	sentAt     atomic.Int64    // the last notification or answer queued to the device (unix ns)
-	pingedAt   int64           // the last ping (unix ns); the pinger's own
-	helloTimer *time.Timer     // with the poller, until hello
+	epoll   bool
+	reading atomic.Bool // an onReadable runs
+	// quick: the turn running is a quick one (readTurn), so enqueue never
+	// waits for the handler; behind: it left the handler maxInbox frames
+	// or more behind. Both the turn's own.
+	quick, behind bool
+	reg           pollReg         // the poller's registration
+	raw           syscall.RawConn // plain connections: read without waiting
+	tls           *tls.Conn       // TLS: read through it (its pollConn never waits)
+	fr            frameReader     // touched only by the one reader
+	lastSeen      atomic.Int64    // the last frame or pong (unix ns)
+	sentAt        atomic.Int64    // the last notification or answer queued to the device (unix ns)
+	pingedAt      int64           // the last ping (unix ns); the pinger's own
+	helloTimer    *time.Timer     // with the poller, until hello
 
 	mu        sync.Mutex
 	writing   bool // a writer goroutine is running
@@ -318,6 +330,11 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 		s.mu.Unlock()
 		s.reg.onReadable = s.onReadable
+		if s.tls == nil && g.quickAcks {
+			// Not under TLS: a *tls.Conn's Read may wait for its writer
+			// (it answers a key update).
+			s.reg.quick = s.quickTurn
+		}
 		watchErr = g.poll.watch(&s.reg)
 	}
 	g.mu.Unlock()
@@ -372,13 +389,37 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
 // Under TLS it reads until the *tls.Conn says it would block: the socket may
 // be drained while whole records (or the rest of one) wait in the
 // *tls.Conn's buffers, where epoll cannot see them.
-func (s *session) onReadable() {
+func (s *session) onReadable() { s.readTurn(false) }
+
+// quickTurn is onReadable on the poller's goroutine (pollReg.quick): it
+// never waits for the handler, and reads at most maxQuickReads buffers.
+// When the handler is maxInbox frames behind or the socket is not drained
+// by then, it returns false and leaves the rest of the turn to a worker.
+func (s *session) quickTurn() bool { return s.readTurn(true) }
+
+// maxQuickReads bounds a quick turn: a device that keeps its socket full
+// is read on a worker, not ahead of every other device.
+const maxQuickReads = 4
+
+// readTurn is a turn: onReadable's, or (quick) quickTurn's, which reports
+// whether it ended the turn.
+func (s *session) readTurn(quick bool) bool {
 	if !s.reading.CompareAndSwap(false, true) {
-		return
+		return true
+	}
+	if quick {
+		s.mu.Lock()
+		behind := len(s.inbox) >= maxInbox
+		s.mu.Unlock()
+		if behind { // a worker reads, once the handler has taken frames
+			s.reading.Store(false)
+			return false
+		}
 	}
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
-	for {
+	s.quick = quick // cleared before the turn ends: the next may be another goroutine's
+	for reads := 1; ; reads++ {
 		var n int
 		var err error
 		if s.tls != nil {
@@ -389,10 +430,10 @@ func (s *session) onReadable() {
 		if n > 0 {
 			if werr := s.fr.feed((*bp)[:n], s.onEvent); werr != nil {
 				s.kick(werr.code, werr.reason) // as the reader path: no error frame, the close says why
-				return
+				return true
 			}
 			if s.isClosing() {
-				return
+				return true
 			}
 		}
 		if err == nil {
@@ -403,6 +444,11 @@ func (s *session) onReadable() {
 				// nothing.
 				break
 			}
+			if quick && (s.behind || reads == maxQuickReads) {
+				s.quick, s.behind = false, false
+				s.reading.Store(false)
+				return false // a worker goes on, and may wait for the handler
+			}
 			continue
 		}
 		if errors.Is(err, errWouldBlock) {
@@ -410,10 +456,12 @@ func (s *session) onReadable() {
 		}
 		s.g.log.Debug("device read failed", "remote", s.conn.RemoteAddr(), "err", err)
 		s.kick(websocket.CloseNormalClosure, "")
-		return
+		return true
 	}
+	s.quick, s.behind = false, false
 	s.reading.Store(false)
 	s.g.poll.rearm(&s.reg)
+	return true
 }
 
 func (s *session) isClosing() bool {
@@ -534,6 +582,13 @@ func (s *session) enqueue(b []byte) bool {
 		return ok
 	}
 	for len(s.inbox) >= maxInbox && !s.dead && !s.closed {
+		if s.quick {
+			// On the poller's goroutine: the frame is taken (at most a
+			// read buffer's worth past maxInbox), and the turn goes on
+			// on a worker, which waits before it reads more.
+			s.behind = true
+			break
+		}
 		if s.room == nil {
 			s.room = make(chan struct{}, 1)
 		}

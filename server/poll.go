@@ -4,14 +4,22 @@ import "sync/atomic"
 
 // pollReg is what the poller watches: a descriptor, the generation of its
 // registration (an event from an earlier registration of a reused
-// descriptor number carries an older one, and is dropped), and what runs,
-// on one of the poller's workers, when it is readable. onReadable reads
-// until the socket is drained, then ends its turn with the poller's rearm
-// (or unwatches the descriptor); one turn runs at a time.
+// descriptor number carries an older one, and is dropped), and what runs
+// when it is readable. onReadable reads until the socket is drained, then
+// ends its turn with the poller's rearm (or unwatches the descriptor); one
+// turn runs at a time.
+//
+// A turn runs on one of the poller's workers; or, when the registration
+// has a quick turn, on the poller's own goroutine, which then reads no
+// other socket until the turn ends: a quick turn never waits (no lock held
+// across a wait, no network round trip) and reads a bounded amount. When
+// it cannot finish so, it returns false without rearming, and a worker
+// runs onReadable for the rest of the turn.
 type pollReg struct {
 	fd         int32
 	gen        int32
 	onReadable func()
+	quick      func() bool // nil: every turn runs on a worker
 	// run is regIdle, regRunning (a turn of onReadable runs or is
 	// dispatched), or regAgain (an event came during the turn: it runs
 	// again once the turn ends).

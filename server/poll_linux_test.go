@@ -124,3 +124,86 @@ func tcpPair(t *testing.T) (peer, conn net.Conn) {
 	t.Cleanup(func() { conn.Close() })
 	return peer, conn
 }
+
+// A registration's quick turn runs on the poller's goroutine; one that
+// cannot finish there (it returns false, without rearming) is finished by
+// onReadable on a worker, and the registration is idle again after it.
+func TestPollerHandsAnUnfinishedQuickTurnToAWorker(t *testing.T) {
+	client, conn := tcpPair(t)
+	fd, raw, err := connFD(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+
+	var reg pollReg
+	reg.fd = int32(fd)
+	quick := make(chan string, 4)  // what each quick turn read
+	worker := make(chan string, 4) // what each worker turn read
+	readAll := func() string {
+		var got []byte
+		buf := make([]byte, 64)
+		for {
+			k, err := readNow(raw, buf)
+			got = append(got, buf[:k]...)
+			if err != nil || k < len(buf) {
+				return string(got)
+			}
+		}
+	}
+	reg.quick = func() bool {
+		// The first byte only: "s" asks for the rest on a worker.
+		var b [1]byte
+		if k, _ := readNow(raw, b[:]); k == 1 && b[0] == 's' {
+			quick <- "s"
+			return false
+		}
+		quick <- string(b[:]) + readAll()
+		p.rearm(&reg)
+		return true
+	}
+	reg.onReadable = func() {
+		worker <- readAll()
+		p.rearm(&reg)
+	}
+	if err := p.watch(&reg); err != nil {
+		t.Fatal(err)
+	}
+	idle := func() {
+		t.Helper()
+		deadline := time.Now().Add(pollTestWait)
+		for reg.run.Load() != regIdle {
+			if time.Now().After(deadline) {
+				t.Fatalf("the turn ended in state %d, want idle", reg.run.Load())
+			}
+			runtime.Gosched()
+		}
+	}
+
+	client.Write([]byte("abc"))
+	if got := waitFor(t, quick); got != "abc" {
+		t.Fatalf("the quick turn read %q, want abc", got)
+	}
+	idle()
+	client.Write([]byte("slow"))
+	if got := waitFor(t, quick); got != "s" {
+		t.Fatalf("the quick turn read %q, want s", got)
+	}
+	if got := waitFor(t, worker); got != "low" {
+		t.Fatalf("the worker read %q, want the rest of the turn, low", got)
+	}
+	idle()
+	client.Write([]byte("xyz")) // quick again: the worker's turn ended
+	if got := waitFor(t, quick); got != "xyz" {
+		t.Fatalf("the quick turn read %q, want xyz", got)
+	}
+	select {
+	case got := <-worker:
+		t.Fatalf("a worker ran a turn that the quick one finished (read %q)", got)
+	default:
+	}
+}

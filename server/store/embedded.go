@@ -735,6 +735,11 @@ func (e *Embedded) Remove(_ context.Context, dev string, seqs []uint64) error {
 	return nil
 }
 
+// RemoveWaits reports false: Remove takes a lock held only for work in
+// memory, and never waits for a write (the server then handles devices'
+// acknowledgements on its poller's own goroutine).
+func (e *Embedded) RemoveWaits() bool { return false }
+
 // Pending implements backend.Queue.
 func (e *Embedded) Pending(_ context.Context, dev string, now time.Time) ([]*Notification, error) {
 	if err := e.open(); err != nil {
