@@ -86,6 +86,7 @@ const (
 	codeNoMessageFound       = 10037
 	codeSequenceNotFound     = 10043
 	codeStreamOffline        = 10118
+	codeNoSuitablePeers      = 10005
 )
 
 // Open connects to NATS, creates the streams and buckets of the service
@@ -500,9 +501,13 @@ func transient(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		// 503: no quorum, no leader, no resources now; 10118: stream
-		// offline. Other 500s (such as replicas a single server cannot
-		// have) are configuration errors.
-		return apiErr.Code == 503 || apiErr.ErrorCode == codeStreamOffline
+		// offline; 10005 for a peer offline: a stream's replicas cannot be
+		// placed while a server of the cluster is away (or was late with
+		// its heartbeats). Other 500s and 10005s (such as replicas a single
+		// server or a smaller cluster cannot have) are configuration
+		// errors.
+		return apiErr.Code == 503 || apiErr.ErrorCode == codeStreamOffline ||
+			apiErr.ErrorCode == codeNoSuitablePeers && strings.Contains(apiErr.Description, "peer offline")
 	}
 	for _, e := range []error{
 		context.DeadlineExceeded, context.Canceled, nats.ErrTimeout, nats.ErrNoResponders,

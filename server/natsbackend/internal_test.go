@@ -3,6 +3,7 @@ package natsbackend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/openmpns/openmpns/server/backend"
 )
@@ -200,4 +202,24 @@ func TestQueueViewSetCountsUnderTheLock(t *testing.T) {
 		}
 	}
 	<-done
+}
+
+// A stream that cannot be placed because a server of the cluster is away
+// is worth waiting for (Open retries it); replicas the cluster can never
+// hold are not.
+func TestTransientPlacement(t *testing.T) {
+	for _, c := range []struct {
+		err  *jetstream.APIError
+		want bool
+	}{
+		{&jetstream.APIError{Code: 400, ErrorCode: codeNoSuitablePeers, Description: "no suitable peers for placement, peer offline"}, true},
+		{&jetstream.APIError{Code: 400, ErrorCode: codeNoSuitablePeers, Description: "no suitable peers for placement, insufficient resources"}, false},
+		{&jetstream.APIError{Code: 400, ErrorCode: codeNoSuitablePeers, Description: "no suitable peers for placement"}, false},
+		{&jetstream.APIError{Code: 500, ErrorCode: 10074, Description: "replicas > 1 not supported in non-clustered mode"}, false},
+		{&jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}, true},
+	} {
+		if got := transient(fmt.Errorf("create stream: %w", c.err)); got != c.want {
+			t.Errorf("transient(%d %q) = %v, want %v", c.err.ErrorCode, c.err.Description, got, c.want)
+		}
+	}
 }
