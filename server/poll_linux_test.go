@@ -4,6 +4,7 @@ import (
 	"net"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -12,18 +13,7 @@ import (
 // after it, on the same worker, even once the poller is closed; one turn
 // runs at a time, and what arrived during the first is read by the second.
 func TestPollerRunsATurnAgainForAnEventDuringIt(t *testing.T) {
-	client, conn := tcpPair(t)
-	fd, raw, err := connFD(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := newPoller()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	var reg pollReg
-	reg.fd = int32(fd)
+	client, raw, p, reg := pollerPair(t)
 	started := make(chan int, 4)   // a turn started (its number)
 	proceed := make(chan struct{}) // the first turn may read
 	read := make(chan string, 4)   // what each turn read
@@ -37,20 +27,11 @@ func TestPollerRunsATurnAgainForAnEventDuringIt(t *testing.T) {
 		if n == 1 {
 			<-proceed
 		}
-		var got []byte
-		buf := make([]byte, 64)
-		for {
-			k, err := readNow(raw, buf)
-			got = append(got, buf[:k]...)
-			if err != nil || k < len(buf) {
-				break
-			}
-		}
-		read <- string(got)
+		read <- readDrained(raw)
 		running.Add(-1)
-		p.rearm(&reg)
+		p.rearm(reg)
 	}
-	if err := p.watch(&reg); err != nil {
+	if err := p.watch(reg); err != nil {
 		t.Fatal(err)
 	}
 
@@ -67,7 +48,7 @@ func TestPollerRunsATurnAgainForAnEventDuringIt(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
-	p.unwatch(&reg)
+	p.unwatch(reg)
 	p.close() // its workers no longer wait for work; the turn runs on
 	close(proceed)
 	if got := waitFor(t, read); got != "ab" {
@@ -85,6 +66,38 @@ func TestPollerRunsATurnAgainForAnEventDuringIt(t *testing.T) {
 			t.Fatalf("the turns ended in state %d, want idle", reg.run.Load())
 		}
 		runtime.Gosched()
+	}
+}
+
+// pollerPair is a loopback connection and a poller to watch its accepted
+// end: the peer's end, the accepted end's RawConn, the poller (closed when
+// the test ends) and a registration of the accepted end's descriptor, not
+// yet watched.
+func pollerPair(t *testing.T) (peer net.Conn, raw syscall.RawConn, p *poller, reg *pollReg) {
+	t.Helper()
+	peer, conn := tcpPair(t)
+	fd, raw, err := connFD(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = newPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.close)
+	return peer, raw, p, &pollReg{fd: int32(fd)}
+}
+
+// readDrained reads what the socket holds, without waiting.
+func readDrained(raw syscall.RawConn) string {
+	var got []byte
+	buf := make([]byte, 64)
+	for {
+		k, err := readNow(raw, buf)
+		got = append(got, buf[:k]...)
+		if err != nil || k < len(buf) {
+			return string(got)
+		}
 	}
 }
 
@@ -129,32 +142,10 @@ func tcpPair(t *testing.T) (peer, conn net.Conn) {
 // cannot finish there (it returns false, without rearming) is finished by
 // onReadable on a worker, and the registration is idle again after it.
 func TestPollerHandsAnUnfinishedQuickTurnToAWorker(t *testing.T) {
-	client, conn := tcpPair(t)
-	fd, raw, err := connFD(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := newPoller()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.close()
-
-	var reg pollReg
-	reg.fd = int32(fd)
+	client, raw, p, reg := pollerPair(t)
 	quick := make(chan string, 4)  // what each quick turn read
 	worker := make(chan string, 4) // what each worker turn read
-	readAll := func() string {
-		var got []byte
-		buf := make([]byte, 64)
-		for {
-			k, err := readNow(raw, buf)
-			got = append(got, buf[:k]...)
-			if err != nil || k < len(buf) {
-				return string(got)
-			}
-		}
-	}
+	readAll := func() string { return readDrained(raw) }
 	reg.quick = func() bool {
 		// The first byte only: "s" asks for the rest on a worker.
 		var b [1]byte
@@ -163,14 +154,14 @@ func TestPollerHandsAnUnfinishedQuickTurnToAWorker(t *testing.T) {
 			return false
 		}
 		quick <- string(b[:]) + readAll()
-		p.rearm(&reg)
+		p.rearm(reg)
 		return true
 	}
 	reg.onReadable = func() {
 		worker <- readAll()
-		p.rearm(&reg)
+		p.rearm(reg)
 	}
-	if err := p.watch(&reg); err != nil {
+	if err := p.watch(reg); err != nil {
 		t.Fatal(err)
 	}
 	idle := func() {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/binary"
 	"io"
 	"log/slog"
 	"runtime"
@@ -10,20 +9,6 @@ import (
 
 	"github.com/gorilla/websocket"
 )
-
-// clientText is a device's text message: masked, with a mask of zeros (the
-// payload stays as it is), as the gateway's reader takes any mask.
-func clientText(p []byte) []byte {
-	out := []byte{0x80 | websocket.TextMessage}
-	if len(p) < 126 {
-		out = append(out, 0x80|byte(len(p)))
-	} else {
-		out = append(out, 0x80|126)
-		out = binary.BigEndian.AppendUint16(out, uint16(len(p)))
-	}
-	out = append(out, 0, 0, 0, 0)
-	return append(out, p...)
-}
 
 // quickSession is a session on the server end of a loopback connection,
 // as ServeHTTP makes it, whose handler is taken to be running and
@@ -60,7 +45,7 @@ func (s *session) inboxLen() int {
 // at most one read buffer of frames past the bound before it hands the
 // rest over, and what it leaves stays on the socket for the worker.
 func TestQuickTurnNeverWaitsForTheHandler(t *testing.T) {
-	frame := clientText([]byte(`{"type":"power","id":1,"power":"normal"}`))
+	frame := clientFrame(true, websocket.TextMessage, []byte(`{"type":"power","id":1,"power":"normal"}`))
 	perBuffer := 4096/len(frame) + 1 // the frames one read may complete
 
 	// A handler maxInbox frames behind: nothing is read.
