@@ -547,12 +547,13 @@ var ackFrames = sync.Pool{New: func() any { return new(wire.Frame) }}
 
 // enqueue hands a frame (a copy of b, which is the reader's) to the
 // handler goroutine, starting it if needed, and waits while the handler is
-// maxInbox frames behind. It returns false once a frame has ended the
-// session.
+// maxInbox frames behind (a quick turn does not wait: it notes the handler
+// behind, and a worker goes on). It returns false once a frame has ended
+// the session.
 func (s *session) enqueue(b []byte) bool {
 	// With the poller, an acknowledgement is handled here, in the reader
-	// (a goroutine that ends once the socket is drained), when no handler
-	// runs: the router's Ack does not wait, and a handler goroutine
+	// (a worker, or the poller's goroutine in a quick turn, either of
+	// which moves on once the socket is drained), when no handler runs: the router's Ack does not wait, and a handler goroutine
 	// started for each acknowledgement costs its start and a wake-up. A
 	// reader goroutine of its own (no poller) hands everything over, so
 	// that its stack, which an idle connection keeps, stays small.

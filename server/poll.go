@@ -24,9 +24,10 @@ type pollReg struct {
 	// dispatched), or regAgain (an event came during the turn: it runs
 	// again once the turn ends).
 	run atomic.Int32
-	// rerun: the turn that just ended is to run again (set by rearm, read
-	// by the worker that ran it, on the same goroutine).
-	rerun bool
+	// rerun: the turn that just ended is to run again (set by rearm, taken
+	// by the goroutine that ran it; atomic, as a worker looks after its
+	// turn's rearm, when another turn may have begun).
+	rerun atomic.Bool
 	// hup: epoll reported the peer's close or reset (or an error). A turn
 	// then reads until the socket says so: with data before it, a FIN
 	// comes with the data's edge, a short read returns the data alone,

@@ -97,8 +97,9 @@ func connFD(c net.Conn) (int, syscall.RawConn, error) {
 	return fd, raw, nil
 }
 
-// watch registers s; s.onReadable runs (on a worker goroutine of its own
-// while it runs) when its descriptor has data.
+// watch registers s; when its descriptor has data, s.quick runs on the
+// poller's goroutine (when s has one), and s.onReadable on a worker
+// goroutine (for what a quick turn left, or for every turn).
 func (p *poller) watch(s *pollReg) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -128,7 +129,7 @@ func (p *poller) rearm(s *pollReg) {
 		return
 	}
 	s.run.Store(regRunning) // regAgain
-	s.rerun = true
+	s.rerun.Store(true)
 }
 
 // unwatch removes s; it must run before the connection is closed, so that
@@ -203,18 +204,14 @@ func (p *poller) loop() {
 // when it has one, and what that leaves on a worker. A device's
 // acknowledgement read here readies the push that waits for it, which then
 // runs next on this processor: the hand-off to a worker cost a goroutine
-// wake-up per notification, 3 % of the closed loop's deliveries
+// wake-up per notification, about 6 % of the closed loop's deliveries
 // (docs/benchmarks.md, session 13).
 func (p *poller) turn(s *pollReg) {
-	if s.quick != nil && s.quick() {
-		if !s.rerun {
-			return
-		}
-		// An event came during the quick turn, which rearm noted: only
-		// this goroutine fires events, so not today; a worker would run
-		// the turn again.
-		s.rerun = false
+	if s.quick != nil && s.quick() && !s.rerun.Swap(false) {
+		return
 	}
+	// The rest of the turn; or the turn again, for an event during the
+	// quick one (which cannot come today: only this goroutine fires).
 	p.dispatch(s)
 }
 
@@ -232,8 +229,7 @@ func (p *poller) dispatch(s *pollReg) {
 func (p *poller) worker(s *pollReg) {
 	for {
 		s.onReadable()
-		for s.rerun {
-			s.rerun = false
+		for s.rerun.Swap(false) {
 			s.onReadable()
 		}
 		if p.idle.Add(1) > maxIdleWorkers {

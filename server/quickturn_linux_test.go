@@ -33,6 +33,21 @@ func quickSession(t *testing.T) (*session, io.Writer) {
 	return s, client
 }
 
+// quickTurnWithin runs s's quick turn, and fails rather than hangs when
+// the turn waits.
+func quickTurnWithin(t *testing.T, s *session) bool {
+	t.Helper()
+	ended := make(chan bool, 1)
+	go func() { ended <- s.quickTurn() }()
+	select {
+	case e := <-ended:
+		return e
+	case <-time.After(pollTestWait): // a failure, never a pause
+		t.Fatal("the quick turn waited")
+		return false
+	}
+}
+
 func (s *session) inboxLen() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -56,7 +71,7 @@ func TestQuickTurnNeverWaitsForTheHandler(t *testing.T) {
 	if _, err := dev.Write(frame); err != nil {
 		t.Fatal(err)
 	}
-	if s.quickTurn() {
+	if quickTurnWithin(t, s) {
 		t.Fatal("a quick turn ended with the handler maxInbox frames behind")
 	}
 	if n := s.inboxLen(); n != maxInbox {
@@ -85,7 +100,7 @@ func TestQuickTurnNeverWaitsForTheHandler(t *testing.T) {
 	if err := <-written; err != nil { // fits in the loopback socket's buffers
 		t.Fatal(err)
 	}
-	if s.quickTurn() {
+	if quickTurnWithin(t, s) {
 		t.Fatal("a quick turn ended with the handler behind and frames left on the socket")
 	}
 	taken := s.inboxLen() - (maxInbox - 1)
@@ -124,5 +139,31 @@ func TestQuickTurnNeverWaitsForTheHandler(t *testing.T) {
 	waitFor(t, turned)
 	if s.reading.Load() || s.reg.run.Load() != regIdle {
 		t.Fatalf("the worker's turn did not end: reading %v, state %d", s.reading.Load(), s.reg.run.Load())
+	}
+}
+
+// A quick turn reads at most maxQuickReads buffers, even when nothing it
+// reads goes to the handler: a device that keeps its socket full (of
+// pongs, here) is read on to the end by a worker, not ahead of every other
+// device.
+func TestQuickTurnStopsAfterMaxQuickReads(t *testing.T) {
+	pong := clientFrame(true, websocket.PongMessage, make([]byte, 125))
+	s, dev := quickSession(t)
+	var all []byte
+	for len(all) <= (maxQuickReads+1)*4096 {
+		all = append(all, pong...)
+	}
+	if _, err := dev.Write(all); err != nil {
+		t.Fatal(err)
+	}
+	if quickTurnWithin(t, s) {
+		t.Fatalf("a quick turn read all of %d bytes, more than %d reads of 4 KiB", len(all), maxQuickReads)
+	}
+	if s.reading.Load() || s.quick || s.behind {
+		t.Fatalf("the hand-over left the turn's state: reading %v, quick %v, behind %v", s.reading.Load(), s.quick, s.behind)
+	}
+	var b [1]byte
+	if n, err := readNow(s.raw, b[:]); n != 1 || err != nil {
+		t.Fatalf("nothing was left on the socket for the worker: %d, %v", n, err)
 	}
 }

@@ -60,9 +60,13 @@ type Embedded struct {
 	expired int
 	// failed holds appends whose write failed, to take out of the index
 	// at the next queue operation (the commit loop cannot take qmu).
-	failMu    sync.Mutex
-	failed    []failedAppend
-	hasFailed atomic.Bool
+	failMu sync.Mutex
+	failed []failedAppend
+	// removed holds removals Remove could not take out of the index at
+	// once (qmu was held, perhaps across a write: Append's reservation
+	// of Seqs); the next queue operation takes them out first.
+	removed   []removal
+	hasFailed atomic.Bool // failed or removed holds something
 
 	seqMu     sync.Mutex
 	seq       uint64
@@ -78,6 +82,11 @@ type Embedded struct {
 
 	cmu      sync.Mutex
 	counters map[string]*counter
+}
+
+type removal struct {
+	dev  string
+	seqs []uint64
 }
 
 type failedAppend struct {
@@ -694,15 +703,15 @@ func (e *Embedded) writeFailed(n, replaced *Notification, err error) {
 }
 
 // takeFailed takes appends whose write failed out of the index, and puts
-// back the tile updates they replaced (whose deletion failed with them).
-// e.qmu is held.
+// back the tile updates they replaced (whose deletion failed with them);
+// then the removals Remove left (see removed). e.qmu is held.
 func (e *Embedded) takeFailed() {
 	if !e.hasFailed.Load() {
 		return
 	}
 	e.failMu.Lock()
-	failed := e.failed
-	e.failed = nil
+	failed, removed := e.failed, e.removed
+	e.failed, e.removed = nil, nil
 	e.hasFailed.Store(false)
 	e.failMu.Unlock()
 	for _, f := range failed {
@@ -716,10 +725,16 @@ func (e *Embedded) takeFailed() {
 			}
 		}
 	}
+	for _, r := range removed {
+		e.dropWhere(r.dev, func(n *Notification) bool { return slices.Contains(r.seqs, n.Seq) })
+	}
 }
 
 // Remove implements backend.Queue: the removal rides on the next commit
-// (Log.RemoveLater).
+// (Log.RemoveLater). It never waits, not even for qmu, which Append holds
+// across a write when it must reserve Seqs at once (nextSeq): with qmu
+// held, the next queue operation takes the notifications out of the index
+// (RemoveWaits).
 func (e *Embedded) Remove(_ context.Context, dev string, seqs []uint64) error {
 	if err := e.open(); err != nil {
 		return err
@@ -727,10 +742,18 @@ func (e *Embedded) Remove(_ context.Context, dev string, seqs []uint64) error {
 	if len(seqs) == 0 {
 		return nil
 	}
-	e.qmu.Lock()
-	e.takeFailed()
-	e.dropWhere(dev, func(n *Notification) bool { return slices.Contains(seqs, n.Seq) })
-	e.qmu.Unlock()
+	if e.qmu.TryLock() {
+		e.takeFailed()
+		e.dropWhere(dev, func(n *Notification) bool { return slices.Contains(seqs, n.Seq) })
+		e.qmu.Unlock()
+	} else {
+		// qmu may be held across a write (Append's Seq reservation):
+		// the removal waits for the next queue operation instead.
+		e.failMu.Lock()
+		e.removed = append(e.removed, removal{dev, slices.Clone(seqs)})
+		e.failMu.Unlock()
+		e.hasFailed.Store(true)
+	}
 	e.log.RemoveLater(seqs)
 	return nil
 }

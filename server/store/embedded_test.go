@@ -194,3 +194,45 @@ func TestHandToAnAbsentDeviceDoesNotLinger(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Remove never waits for the queues' lock, which Append holds across a
+// write when it must reserve Seqs at once: the server runs Remove on its
+// poller's goroutine (RemoveWaits). A removal made while the lock is held
+// is taken out of the index by the next queue operation.
+func TestRemoveNeverWaitsForTheQueues(t *testing.T) {
+	now := time.Now()
+	e := openAt(t, filepath.Join(t.TempDir(), "db"), now)
+	defer e.Close()
+	setUp(t, e)
+	first, second := appendOne(t, e, "raw", "", now), appendOne(t, e, "raw", "", now)
+
+	e.qmu.Lock() // as an Append reserving Seqs on a slow disk
+	removed := make(chan error, 1)
+	go func() { removed <- e.Remove(context.Background(), "d", []uint64{first.Seq}) }()
+	select {
+	case err := <-removed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second): // a failure, never a pause
+		e.qmu.Unlock()
+		<-removed
+		t.Fatal("Remove waited for the queues' lock")
+	}
+	e.qmu.Unlock()
+
+	left, err := e.Pending(context.Background(), "d", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0].Seq != second.Seq {
+		t.Fatalf("after removing %d of %d and %d, pending: %v", first.Seq, first.Seq, second.Seq, left)
+	}
+	st, err := e.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Queued != 1 {
+		t.Fatalf("stats count %d queued, want 1", st.Queued)
+	}
+}
