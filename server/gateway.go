@@ -553,8 +553,9 @@ var ackFrames = sync.Pool{New: func() any { return new(wire.Frame) }}
 func (s *session) enqueue(b []byte) bool {
 	// With the poller, an acknowledgement is handled here, in the reader
 	// (a worker, or the poller's goroutine in a quick turn, either of
-	// which moves on once the socket is drained), when no handler runs: the router's Ack does not wait, and a handler goroutine
-	// started for each acknowledgement costs its start and a wake-up. A
+	// which moves on once the socket is drained), when no handler runs:
+	// the router's Ack does not wait, and a handler goroutine started for
+	// each acknowledgement costs its start and a wake-up. A
 	// reader goroutine of its own (no poller) hands everything over, so
 	// that its stack, which an idle connection keeps, stays small.
 	var ack *wire.Frame
