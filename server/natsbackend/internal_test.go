@@ -6,15 +6,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/openmpns/openmpns/server/auth"
 	"github.com/openmpns/openmpns/server/backend"
 )
 
@@ -220,6 +223,139 @@ func TestTransientPlacement(t *testing.T) {
 	} {
 		if got := transient(fmt.Errorf("create stream: %w", c.err)); got != c.want {
 			t.Errorf("transient(%d %q) = %v, want %v", c.err.ErrorCode, c.err.Description, got, c.want)
+		}
+	}
+}
+
+// A services watch whose consumer is reset before it delivered anything
+// (the server lost it, or its heartbeats were missed under load) still
+// hears of a change stored before the reset: an ordered consumer made
+// again with "deliver new" skipped it, and the node never reloaded (node b
+// never took a service node a added, once, under make test's load). Node
+// b reaches NATS through a proxy held while its consumer is deleted and
+// the change stored, so that it learns of the deletion only after.
+func TestWatchServicesHearsAChangeAcrossAReset(t *testing.T) {
+	s := runTestServer(t)
+	ctx := context.Background()
+	proxy := newHeldProxy(t, s.Addr().String())
+	open := func(id, url string) *Backend {
+		b, err := Open(ctx, Config{URLs: []string{url}, NodeID: id, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	a, b := open("a", s.ClientURL()), open("b", "nats://"+proxy.addr())
+	changed := make(chan struct{}, 10)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := b.WatchServices(wctx, func() { changed <- struct{}{} }); err != nil {
+		t.Fatal(err)
+	}
+	stream := a.authKV.stream
+	names := stream.ConsumerNames(ctx)
+	var watch []string
+	for n := range names.Name() {
+		watch = append(watch, n)
+	}
+	if err := names.Err(); err != nil || len(watch) != 1 {
+		t.Fatalf("the auth stream's consumers: %v %v, want the watch's alone", watch, err)
+	}
+	proxy.hold()
+	if err := stream.DeleteConsumer(ctx, watch[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Services().PutService(auth.Service{Name: "news", ClientID: "svc_1", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	proxy.release()
+	select {
+	case <-changed:
+	case <-time.After(20 * time.Second): // a failure, never a pause
+		t.Fatal("node b's watch, reset before it delivered anything, missed the service node a stored")
+	}
+}
+
+// heldProxy forwards TCP connections to a server; while held, nothing
+// goes from the server to the clients.
+type heldProxy struct {
+	ln   net.Listener
+	gate sync.RWMutex // held (locked) while the server's bytes wait
+
+	mu     sync.Mutex
+	closed bool
+	conns  []net.Conn
+	copies sync.WaitGroup
+}
+
+func newHeldProxy(t *testing.T, server string) *heldProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &heldProxy{ln: ln}
+	t.Cleanup(p.close)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			srv, err := net.Dial("tcp", server)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			if p.closed {
+				p.mu.Unlock()
+				c.Close()
+				srv.Close()
+				return
+			}
+			p.conns = append(p.conns, c, srv)
+			p.copies.Add(2)
+			p.mu.Unlock()
+			go func() { defer p.copies.Done(); io.Copy(srv, c); srv.Close() }()
+			go func() { defer p.copies.Done(); p.toClient(c, srv); c.Close() }()
+		}
+	}()
+	return p
+}
+
+// close stops the proxy and its connections, and waits for its copies.
+func (p *heldProxy) close() {
+	p.ln.Close()
+	p.mu.Lock()
+	p.closed = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.copies.Wait()
+}
+
+func (p *heldProxy) addr() string { return p.ln.Addr().String() }
+func (p *heldProxy) hold()        { p.gate.Lock() }
+func (p *heldProxy) release()     { p.gate.Unlock() }
+
+// toClient copies the server's bytes to the client, waiting while held.
+func (p *heldProxy) toClient(c, srv net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := srv.Read(buf)
+		if n > 0 {
+			p.gate.RLock()
+			_, werr := c.Write(buf[:n])
+			p.gate.RUnlock()
+			if werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
 		}
 	}
 }

@@ -48,9 +48,16 @@ func (b *Backend) WatchServices(ctx context.Context, changed func()) error {
 	if err != nil {
 		return err
 	}
-	cons, err := b.authKV.stream.OrderedConsumer(octx, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverNewPolicy, HeadersOnly: true,
-	})
+	// From the stream's next message, by number: an ordered consumer that
+	// is reset (heartbeats missed, under load) before it delivered
+	// anything is made again with the policy it began with, and "new"
+	// would then skip what was stored in between (node b never heard of a
+	// service node a added: TestCluster met it once under make test).
+	info, err := b.authKV.stream.Info(octx)
+	if err != nil {
+		return fmt.Errorf("natsbackend: watch services: %w", b.classify(err))
+	}
+	cons, err := b.authKV.stream.OrderedConsumer(octx, watchFrom(info.State.LastSeq))
 	if err != nil {
 		return fmt.Errorf("natsbackend: watch services: %w", b.classify(err))
 	}
@@ -78,4 +85,12 @@ func (b *Backend) WatchServices(ctx context.Context, changed func()) error {
 		}
 	}()
 	return nil
+}
+
+// watchFrom is the services watch's consumer: headers only (a change is
+// reloaded, not read from the message), from the message after last.
+func watchFrom(last uint64) jetstream.OrderedConsumerConfig {
+	return jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: last + 1, HeadersOnly: true,
+	}
 }

@@ -131,14 +131,27 @@ func TestOverloadLong(t *testing.T) {
 	if err := fl.Wait(drained, func(s fleet.Stats) bool { return s.Total() >= sus.Received+over.Received }); err != nil {
 		t.Fatalf("the overload's backlog: received %d of %d accepted: %v", fl.Stats().Total(), sus.Received+over.Received, err)
 	}
-	after, err := load.Run(ctx, load.Config{Targets: targets, Rate: 200, Duration: measure, Mix: load.Mix{Raw: 1}})
-	if err != nil {
-		t.Fatal(err)
+	// A gentle rate accepted in full, within three runs: a server stuck
+	// refusing fails all three, while a single stall of the loaded host
+	// (past the short form's 8 pending pushes, 40 ms at 200/s: 1 push in
+	// 212 once, in a make test beside other tests) fails one.
+	var accepted int64
+	for try := 1; ; try++ {
+		after, err := load.Run(ctx, load.Config{Targets: targets, Rate: 200, Duration: measure, Mix: load.Mix{Raw: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		accepted += after.Received
+		if after.Received == after.Sent && after.Sent > 0 {
+			t.Logf("recovered at run %d: %d/%d accepted", try, after.Received, after.Sent)
+			break
+		}
+		if try == 3 {
+			t.Fatalf("after the overload, three runs at 200/s were refused in part; the last: %v", after.Answers)
+		}
+		t.Logf("after the overload, run %d: %v", try, after.Answers)
 	}
-	if after.Received != after.Sent || after.Sent == 0 {
-		t.Fatalf("after the overload: %v", after.Answers)
-	}
-	want := sus.Received + over.Received + after.Received
+	want := sus.Received + over.Received + accepted
 	dctx, dcancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer dcancel()
 	if err := fl.Wait(dctx, func(s fleet.Stats) bool { return s.Total() >= want }); err != nil {
@@ -149,5 +162,5 @@ func TestOverloadLong(t *testing.T) {
 	if r.Total() != want || r.Duplicates != 0 {
 		t.Fatalf("devices received %d, server accepted %d, duplicates %d", r.Total(), want, r.Duplicates)
 	}
-	t.Logf("recovered: %d/%d accepted; %d notifications received exactly once", after.Received, after.Sent, want)
+	t.Logf("%d notifications received exactly once", want)
 }
