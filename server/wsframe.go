@@ -252,17 +252,32 @@ func (r *frameReader) frame(p []byte, emit func(wsEvent) bool) (int, *wsError) {
 // appendServerFrame appends one final, unmasked frame (as a server sends
 // them, RFC 6455 section 5.2) of opcode op carrying payload.
 func appendServerFrame(b []byte, op int, payload []byte) []byte {
+	return append(appendServerHeader(b, op, len(payload)), payload...)
+}
+
+// appendServerHeader appends the header of a final, unmasked frame of
+// opcode op carrying n bytes: serverHeaderLen(n) bytes.
+func appendServerHeader(b []byte, op, n int) []byte {
 	b = append(b, 0x80|byte(op))
-	switch n := len(payload); {
+	switch {
 	case n <= 125:
-		b = append(b, byte(n))
+		return append(b, byte(n))
 	case n <= 0xffff:
-		b = append(b, 126, byte(n>>8), byte(n))
-	default:
-		b = append(b, 127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
+		return append(b, 126, byte(n>>8), byte(n))
 	}
-	return append(b, payload...)
+	b = append(b, 127)
+	return binary.BigEndian.AppendUint64(b, uint64(n))
+}
+
+// serverHeaderLen is the length of the header of a server's frame of n bytes.
+func serverHeaderLen(n int) int {
+	switch {
+	case n <= 125:
+		return 2
+	case n <= 0xffff:
+		return 4
+	}
+	return 10
 }
 
 // serverHeadroom is the room frameInPlace needs before a message for its
@@ -275,20 +290,8 @@ const serverHeadroom = 10
 // would make, without copying the message.
 func frameInPlace(buf []byte, op int) []byte {
 	n := len(buf) - serverHeadroom
-	start := 0
-	switch {
-	case n <= 125:
-		start = serverHeadroom - 2
-		buf[start+1] = byte(n)
-	case n <= 0xffff:
-		start = serverHeadroom - 4
-		buf[start+1] = 126
-		binary.BigEndian.PutUint16(buf[start+2:], uint16(n))
-	default:
-		buf[1] = 127
-		binary.BigEndian.PutUint64(buf[2:], uint64(n))
-	}
-	buf[start] = 0x80 | byte(op)
+	start := serverHeadroom - serverHeaderLen(n)
+	appendServerHeader(buf[start:start], op, n) // within the headroom: no new array
 	return buf[start:]
 }
 

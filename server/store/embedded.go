@@ -65,8 +65,8 @@ type Embedded struct {
 	// removed holds removals Remove could not take out of the index at
 	// once (qmu was held, perhaps across a write: Append's reservation
 	// of Seqs); the next queue operation takes them out first.
-	removed   []removal
-	hasFailed atomic.Bool // failed or removed holds something
+	removed []removal
+	hasLeft atomic.Bool // failed or removed holds something (takeLeft)
 
 	seqMu     sync.Mutex
 	seq       uint64
@@ -290,7 +290,7 @@ func (e *Embedded) Stats(context.Context) (backend.Stats, error) {
 	s := backend.Stats{Devices: len(e.devices), Channels: len(e.channels)}
 	e.mu.RUnlock()
 	e.qmu.Lock()
-	e.takeFailed()
+	e.takeLeft()
 	s.Queued, s.QueuedBytes = e.queued, e.queuedBytes
 	e.qmu.Unlock()
 	return s, nil
@@ -484,7 +484,7 @@ func (e *Embedded) DeleteChannel(_ context.Context, c Channel) error {
 // dropped when the store is loaded anyway.
 func (e *Embedded) dropQueued(dev string, match func(*Notification) bool, tokens []string) {
 	e.qmu.Lock()
-	e.takeFailed()
+	e.takeLeft()
 	var gone []uint64
 	e.dropWhere(dev, func(n *Notification) bool {
 		if !match(n) {
@@ -634,7 +634,7 @@ func (e *Embedded) Append(_ context.Context, n *Notification, limit int) (backen
 	}
 	e.qmu.Lock()
 	defer e.qmu.Unlock()
-	e.takeFailed()
+	e.takeLeft()
 	// A channel deleted meanwhile takes nothing more: DeleteChannel drops
 	// it from the directory, then its notifications, under qmu.
 	e.mu.RLock()
@@ -691,7 +691,7 @@ func (e *Embedded) Append(_ context.Context, n *Notification, limit int) (backen
 }
 
 // writeFailed notes an append whose write failed (err not nil), with the
-// tile update it replaced if any, for takeFailed.
+// tile update it replaced if any, for takeLeft.
 func (e *Embedded) writeFailed(n, replaced *Notification, err error) {
 	if err == nil {
 		return
@@ -699,20 +699,21 @@ func (e *Embedded) writeFailed(n, replaced *Notification, err error) {
 	e.failMu.Lock()
 	e.failed = append(e.failed, failedAppend{n, replaced})
 	e.failMu.Unlock()
-	e.hasFailed.Store(true)
+	e.hasLeft.Store(true)
 }
 
-// takeFailed takes appends whose write failed out of the index, and puts
-// back the tile updates they replaced (whose deletion failed with them);
-// then the removals Remove left (see removed). e.qmu is held.
-func (e *Embedded) takeFailed() {
-	if !e.hasFailed.Load() {
+// takeLeft does what was left for the next queue operation: it takes
+// appends whose write failed out of the index, and puts back the tile
+// updates they replaced (whose deletion failed with them); then it makes
+// the removals Remove left (see removed). e.qmu is held.
+func (e *Embedded) takeLeft() {
+	if !e.hasLeft.Load() {
 		return
 	}
 	e.failMu.Lock()
 	failed, removed := e.failed, e.removed
 	e.failed, e.removed = nil, nil
-	e.hasFailed.Store(false)
+	e.hasLeft.Store(false)
 	e.failMu.Unlock()
 	for _, f := range failed {
 		e.dropWhere(f.n.DeviceID, func(o *Notification) bool { return o == f.n })
@@ -726,7 +727,7 @@ func (e *Embedded) takeFailed() {
 		}
 	}
 	for _, r := range removed {
-		e.dropWhere(r.dev, func(n *Notification) bool { return slices.Contains(r.seqs, n.Seq) })
+		e.dropSeqs(r.dev, r.seqs)
 	}
 }
 
@@ -743,8 +744,8 @@ func (e *Embedded) Remove(_ context.Context, dev string, seqs []uint64) error {
 		return nil
 	}
 	if e.qmu.TryLock() {
-		e.takeFailed()
-		e.dropWhere(dev, func(n *Notification) bool { return slices.Contains(seqs, n.Seq) })
+		e.takeLeft()
+		e.dropSeqs(dev, seqs)
 		e.qmu.Unlock()
 	} else {
 		// qmu may be held across a write (Append's Seq reservation):
@@ -752,10 +753,16 @@ func (e *Embedded) Remove(_ context.Context, dev string, seqs []uint64) error {
 		e.failMu.Lock()
 		e.removed = append(e.removed, removal{dev, slices.Clone(seqs)})
 		e.failMu.Unlock()
-		e.hasFailed.Store(true)
+		e.hasLeft.Store(true)
 	}
 	e.log.RemoveLater(seqs)
 	return nil
+}
+
+// dropSeqs takes the device's notifications with these Seqs out of the
+// index. e.qmu is held.
+func (e *Embedded) dropSeqs(dev string, seqs []uint64) {
+	e.dropWhere(dev, func(n *Notification) bool { return slices.Contains(seqs, n.Seq) })
 }
 
 // RemoveWaits reports false: Remove takes a lock held only for work in
@@ -770,7 +777,7 @@ func (e *Embedded) Pending(_ context.Context, dev string, now time.Time) ([]*Not
 	}
 	e.qmu.Lock()
 	defer e.qmu.Unlock()
-	e.takeFailed()
+	e.takeLeft()
 	var out []*Notification
 	for _, n := range e.queues[dev] {
 		if now.Before(n.ExpiresAt) {
@@ -786,7 +793,7 @@ func (e *Embedded) Sweep(_ context.Context, now time.Time) (int, error) {
 		return 0, err
 	}
 	e.qmu.Lock()
-	e.takeFailed()
+	e.takeLeft()
 	var gone []uint64
 	for dev, q := range e.queues {
 		var expired bool

@@ -623,7 +623,7 @@ func (l *Log) commit(group []*op, sync bool) (lazy []uint64, err error) {
 	changes := l.changes[:0] // in record order
 	// freed: what the record removes because it was delivered or expired,
 	// not a tile update it replaces (if the record fails, the replaced
-	// one is queued again, see Embedded.takeFailed).
+	// one is queued again, see Embedded.takeLeft).
 	var freed map[uint64]struct{}
 	free := func(seqs []uint64) {
 		if freed == nil {
