@@ -7,7 +7,7 @@ FUZZTIME  ?= 30s
 FUZZMINIMIZE ?= 60s
 PKGS_PURE := ./cmd/openmpns/... ./server/... ./device/... ./shared/... ./internal/... ./test/...
 
-.PHONY: all build test demo cluster screenshots lint bench bench-unicast bench-peers bench-ab fuzz fuzz-short clean
+.PHONY: all build test cross demo cluster screenshots lint bench bench-unicast bench-peers bench-ab fuzz fuzz-short clean
 
 all: build
 
@@ -20,6 +20,9 @@ build:
 test:
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/openmpns
+	# The server, device runtime and shared packages build off Linux too
+	# (Windows here: the furthest from Linux; make cross builds them all).
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build ./server/... ./device/... ./shared/...
 	$(GO) test -race -count=1 ./...
 	# Under -race, shared/rawsock's calls go through the syscall package (for
 	# the detector's ordering of I/O); its raw calls run here, in the packages
@@ -27,6 +30,14 @@ test:
 	$(GO) test -count=1 ./shared/rawsock/ ./device/ ./shared/sender/load/ ./server/
 	OPENMPNS_GATEWAY_READERS=1 $(GO) test -race -count=1 -run 'Gateway|Hostile|Forgivable|Silent|IdleDeviceThatAnswersPings|EndToEnd|Response' ./server/ ./test/
 	$(MAKE) fuzz-short
+
+## cross: the pure-Go CLI for Windows and FreeBSD, and the server, device runtime and
+## shared packages with their tests (vet) for macOS, FreeBSD and Windows (the CLI for
+## macOS renders tiles with fyne, which needs cgo there: build it on a Mac)
+cross:
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/openmpns
+	GOOS=freebsd GOARCH=amd64 CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/openmpns
+	for os in darwin freebsd windows; do GOOS=$$os GOARCH=amd64 CGO_ENABLED=0 $(GO) vet ./server/... ./device/... ./shared/... ./test/... || exit 1; done
 
 ## demo: the phone emulator with the demo cloud service (terminal demo when there is no display)
 demo: build

@@ -258,6 +258,10 @@ func (p *poller) close() {
 	<-p.done
 }
 
+// readFD reads the socket fd once, with a raw system call (no runtime
+// bookkeeping): syscall.EAGAIN when it holds nothing.
+func readFD(fd uintptr, p []byte) (int, error) { return rawsock.Call(syscall.SYS_READ, fd, p) }
+
 // readNow reads what the socket holds without waiting: errWouldBlock when
 // it holds nothing, io.EOF when the peer closed it.
 func readNow(raw syscall.RawConn, buf []byte) (int, error) {

@@ -22,4 +22,5 @@ func (p *poller) unwatch(*pollReg)     {}
 func (p *poller) close()               {}
 
 func readNow(syscall.RawConn, []byte) (int, error)  { return 0, errors.New("no epoll") }
+func readFD(uintptr, []byte) (int, error)           { return 0, errors.New("no epoll") }
 func writeNow(syscall.RawConn, []byte) (int, error) { return 0, errors.New("no epoll") }

@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/openmpns/openmpns/shared/rawsock"
 )
 
 // pushFront accepts the plain-HTTP connections and serves the common push
@@ -313,7 +311,7 @@ func (c *frontConn) unpark() {
 // that came.
 func (c *frontConn) readOnce(fd uintptr) bool {
 	bp := frontBufs.Get().(*[]byte)
-	c.n, c.rerr = rawsock.Call(syscall.SYS_READ, fd, *bp)
+	c.n, c.rerr = readFD(fd, *bp)
 	if c.rerr == syscall.EAGAIN {
 		frontBufs.Put(bp)
 		return false

@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/openmpns/openmpns/shared/clock"
 )
 
@@ -313,7 +311,7 @@ func (l *Log) recover() ([]*Notification, error) {
 			return nil, fmt.Errorf("truncate the torn tail of %s: %w", last.path, err)
 		}
 		l.preallocate(f)
-		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		if err := dataSync(f); err != nil {
 			return nil, fmt.Errorf("sync %s: %w", last.path, err)
 		}
 		l.off, l.crc = valid, crc
@@ -346,11 +344,16 @@ func (l *Log) unindex(seq uint64) {
 	}
 }
 
+// allocateSegment is allocate; a variable, so that the tests run the log
+// where segments are not preallocated, as off Linux.
+var allocateSegment = allocate
+
 // preallocate reserves the segment's space, so that a commit's fdatasync
 // need not write the file size; where it cannot (no space, a file size
-// limit, a file system without fallocate), writes grow the file.
+// limit, a file system without fallocate, a system other than Linux),
+// writes grow the file.
 func (l *Log) preallocate(f *os.File) {
-	if err := unix.Fallocate(int(f.Fd()), 0, 0, l.segSize); err != nil {
+	if err := allocateSegment(f, l.segSize); err != nil {
 		slog.Debug("store: notification log segment not preallocated", "file", f.Name(), "err", err)
 	}
 }
@@ -787,7 +790,7 @@ func (l *Log) writeRecord(body []byte, sync bool) error {
 	if sync {
 		err := l.injected("sync")
 		if err == nil {
-			err = unix.Fdatasync(int(last.f.Fd()))
+			err = dataSync(last.f)
 		}
 		if err != nil {
 			l.cut(l.off)
@@ -820,7 +823,7 @@ func (l *Log) cut(off int64) {
 	err := last.f.Truncate(off)
 	if err == nil {
 		l.preallocate(last.f)
-		err = unix.Fdatasync(int(last.f.Fd()))
+		err = dataSync(last.f)
 	}
 	if err != nil {
 		slog.Warn("store: notification log: cannot cut a failed write; the next write starts a new segment", "file", last.path, "err", err)
@@ -894,7 +897,7 @@ func (l *Log) compact(s *segment) error {
 		werr = l.writeRecord(body, true)
 	} else if werr == nil && written {
 		if werr = l.injected("sync"); werr == nil {
-			werr = unix.Fdatasync(int(last.f.Fd()))
+			werr = dataSync(last.f)
 		}
 		if werr == nil {
 			l.syncs.Add(1)

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -438,5 +439,70 @@ func TestLogFailedSyncDoesNotReplay(t *testing.T) {
 	defer l.Close()
 	if want := []uint64{1, 3}; !slices.Equal(q, want) {
 		t.Fatalf("after reopen: %v, want %v", q, want)
+	}
+}
+
+// Where segments cannot be preallocated (off Linux, or a file system
+// without fallocate), the log grows its files as it writes them and keeps
+// the same records across a reopen, a roll and a torn last record.
+func TestLogWithoutPreallocation(t *testing.T) {
+	allocateSegment = func(*os.File, int64) error { return errors.ErrUnsupported }
+	defer func() { allocateSegment = allocate }()
+	dir := t.TempDir()
+	l, _ := openTestLog(t, dir, 4096) // about 15 notifications a segment
+	for seq := uint64(1); seq <= 40; seq++ {
+		enqueue(t, l, seq, 0)
+	}
+	if err := l.Remove([]uint64{1, 2, 3, 39}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := segmentIDs(dir)
+	if err != nil || len(ids) < 2 {
+		t.Fatalf("segments %v %v: 40 records of about 270 bytes roll a 4 KiB segment", ids, err)
+	}
+	last := segmentPath(dir, ids[len(ids)-1])
+	data, err := os.ReadFile(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid, _ := parseSegment(data, segmentSeed(ids[len(ids)-1]), func([]entry) {})
+	if valid != len(data) {
+		t.Fatalf("the last segment is %d bytes, its records %d: without preallocation it ends where they do", len(data), valid)
+	}
+	var want []uint64
+	for seq := uint64(4); seq <= 40; seq++ {
+		if seq != 39 {
+			want = append(want, seq)
+		}
+	}
+	l, q := openTestLog(t, dir, 4096)
+	if !slices.Equal(q, want) {
+		l.Close()
+		t.Fatalf("after reopen: %v, want %v", q, want)
+	}
+	enqueue(t, l, 41, 0)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The last record torn: it alone is lost, and the log goes on.
+	ids, _ = segmentIDs(dir)
+	last = segmentPath(dir, ids[len(ids)-1])
+	if data, err = os.ReadFile(last); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(last, data[:len(data)-5], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, q = openTestLog(t, dir, 4096)
+	defer l.Close()
+	if !slices.Equal(q, want) {
+		t.Fatalf("after the last record was torn: %v, want %v", q, want)
+	}
+	enqueue(t, l, 42, 0)
+	if q, err := l.Queued(); err != nil || !slices.Equal(seqsOf(q), append(want, 42)) {
+		t.Fatalf("after a record written past the torn one: %v %v", seqsOf(q), err)
 	}
 }

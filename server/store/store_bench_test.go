@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openmpns/openmpns/shared/proccpu"
 )
 
 // BenchmarkAppendDurable measures what a push costs the store: Append and
@@ -42,7 +43,7 @@ func BenchmarkAppendDurable(b *testing.B) {
 			var next atomic.Int64
 			var ops atomic.Int64
 			ops.Store(int64(b.N))
-			cpu0 := cpuTime()
+			cpu0, cerr := proccpu.Time()
 			b.ResetTimer()
 			done := make(chan error, c.appenders)
 			for range c.appenders {
@@ -81,16 +82,9 @@ func BenchmarkAppendDurable(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+			if cpu1, err := proccpu.Time(); err == nil && cerr == nil {
+				b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+			}
 		})
 	}
-}
-
-// cpuTime is the CPU time (user and system) this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

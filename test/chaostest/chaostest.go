@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package chaostest is the fault harness of OpenMPNS: it runs the server as
 // a real child process (the test binary itself, re-executed by Main), kills
 // it with SIGKILL at random moments and restarts it on the same data
