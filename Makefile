@@ -5,21 +5,28 @@ export LANG := en_US.UTF-8
 BIN       := bin
 FUZZTIME  ?= 30s
 FUZZMINIMIZE ?= 60s
+# The CLI builds without cgo, except on macOS, where the UI toolkit it renders tiles
+# with (fyne) needs cgo.
+ifeq ($(shell uname -s),Darwin)
+CLI_CGO   := 1
+else
+CLI_CGO   := 0
+endif
 PKGS_PURE := ./cmd/openmpns/... ./server/... ./device/... ./shared/... ./internal/... ./test/...
 
 .PHONY: all build test cross demo cluster screenshots lint bench bench-unicast bench-peers bench-ab fuzz fuzz-short clean
 
 all: build
 
-## build: the pure-Go CLI (CGO_ENABLED=0) and, where cgo is available, the emulator
+## build: the pure-Go CLI (CGO_ENABLED=0 but on macOS) and, where cgo is available, the emulator
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/openmpns ./cmd/openmpns
+	CGO_ENABLED=$(CLI_CGO) $(GO) build -o $(BIN)/openmpns ./cmd/openmpns
 	@if [ -n "$$(ls cmd/openmpns-emulator/*.go 2>/dev/null)" ]; then $(GO) build -o $(BIN)/openmpns-emulator ./cmd/openmpns-emulator; fi
 
 ## test: vet, the race-enabled test suite and a few seconds of every fuzz target (a few minutes on 2 cores once built)
 test:
 	$(GO) vet ./...
-	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/openmpns
+	CGO_ENABLED=$(CLI_CGO) $(GO) build -o /dev/null ./cmd/openmpns
 	# The server, device runtime and shared packages build off Linux too
 	# (Windows here: the furthest from Linux; make cross builds them all).
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build ./server/... ./device/... ./shared/...
