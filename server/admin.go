@@ -163,6 +163,9 @@ func adminError(w http.ResponseWriter, err error) {
 // serveAdmin listens on the admin socket (created 0600) and serves the
 // admin API until the server shuts down.
 func (s *Server) serveAdmin(path string) error {
+	if err := adminSocketAllowed(); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("server: admin socket: %w", err)
 	}

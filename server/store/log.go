@@ -25,9 +25,10 @@ import (
 // reservation; why this is worth its own code is measured in
 // docs/benchmarks.md.
 //
-// Segments are preallocated (fallocate), so that a commit's fdatasync need
-// not write the file's size; a segment that cannot be preallocated (a full
-// disk, a file size limit) grows by its writes instead. The last segment
+// On Linux segments are preallocated (fallocate), so that a commit's
+// fdatasync need not write the file's size; a segment that cannot be
+// preallocated (a full disk, a file size limit), and every segment on
+// other systems (which sync with File.Sync), grows by its writes instead. The last segment
 // takes commits until they fill segmentSize bytes of it; then a new one is
 // started. Every leading segment that holds no queued notification is
 // deleted (only leading ones: a later segment may hold the removal of a
@@ -382,15 +383,6 @@ func (l *Log) startSegment(id uint64) error {
 	l.off, l.crc, l.fresh = 0, segmentSeed(id), 0
 	l.tainted = false
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // deleteDead deletes the leading segments that hold no queued notification
@@ -757,15 +749,18 @@ func (l *Log) nothingLiveBut(freed map[uint64]struct{}) bool {
 	return true
 }
 
-// deleteAll deletes every segment (none holds a queued notification).
+// deleteAll deletes every segment (none holds a queued notification), in
+// order. One that cannot be deleted (on Windows, a file another program
+// holds open) stops it there: that segment and the later ones, whose
+// removals may cancel its notifications, stay, for deleteDead to delete
+// once it can.
 func (l *Log) deleteAll() {
-	for _, s := range l.segs {
-		if s.f != nil {
-			s.f.Close()
-			s.f = nil
-		}
+	l.closeFiles()
+	for i, s := range l.segs {
 		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			slog.Warn("store: delete a notification log segment", "file", s.path, "err", err)
+			l.segs = slices.Delete(l.segs, 0, i)
+			return
 		}
 	}
 	l.segs = l.segs[:0]

@@ -444,11 +444,35 @@ func TestLogFailedSyncDoesNotReplay(t *testing.T) {
 
 // Where segments cannot be preallocated (off Linux, or a file system
 // without fallocate), the log grows its files as it writes them and keeps
-// the same records across a reopen, a roll and a torn last record.
+// the same records across a reopen, a roll, a torn last record and a
+// failed fdatasync; each file ends where its records do.
 func TestLogWithoutPreallocation(t *testing.T) {
 	allocateSegment = func(*os.File, int64) error { return errors.ErrUnsupported }
 	defer func() { allocateSegment = allocate }()
 	dir := t.TempDir()
+	// lastSegment is the last segment's bytes and how many of them are
+	// whole records.
+	lastSegment := func() ([]byte, int, string) {
+		t.Helper()
+		ids, err := segmentIDs(dir)
+		if err != nil || len(ids) == 0 {
+			t.Fatalf("segments %v %v", ids, err)
+		}
+		path := segmentPath(dir, ids[len(ids)-1])
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		valid, _ := parseSegment(data, segmentSeed(ids[len(ids)-1]), func([]entry) {})
+		return data, valid, path
+	}
+	endsWithItsRecords := func(when string) {
+		t.Helper()
+		if data, valid, _ := lastSegment(); valid != len(data) {
+			t.Fatalf("%s: the last segment is %d bytes, its records %d: without preallocation it ends where they do", when, len(data), valid)
+		}
+	}
+
 	l, _ := openTestLog(t, dir, 4096) // about 15 notifications a segment
 	for seq := uint64(1); seq <= 40; seq++ {
 		enqueue(t, l, seq, 0)
@@ -456,24 +480,21 @@ func TestLogWithoutPreallocation(t *testing.T) {
 	if err := l.Remove([]uint64{1, 2, 3, 39}); err != nil {
 		t.Fatal(err)
 	}
+	// A big notification last, to be torn below.
+	big := testNote(41)
+	big.Payload = bytes.Repeat([]byte{'b'}, 2000)
+	if err := <-l.EnqueueThen(big, 0, nil); err != nil {
+		t.Fatal(err)
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ids, err := segmentIDs(dir)
-	if err != nil || len(ids) < 2 {
+	if ids, err := segmentIDs(dir); err != nil || len(ids) < 2 {
 		t.Fatalf("segments %v %v: 40 records of about 270 bytes roll a 4 KiB segment", ids, err)
 	}
-	last := segmentPath(dir, ids[len(ids)-1])
-	data, err := os.ReadFile(last)
-	if err != nil {
-		t.Fatal(err)
-	}
-	valid, _ := parseSegment(data, segmentSeed(ids[len(ids)-1]), func([]entry) {})
-	if valid != len(data) {
-		t.Fatalf("the last segment is %d bytes, its records %d: without preallocation it ends where they do", len(data), valid)
-	}
+	endsWithItsRecords("after Close")
 	var want []uint64
-	for seq := uint64(4); seq <= 40; seq++ {
+	for seq := uint64(4); seq <= 41; seq++ {
 		if seq != 39 {
 			want = append(want, seq)
 		}
@@ -483,26 +504,43 @@ func TestLogWithoutPreallocation(t *testing.T) {
 		l.Close()
 		t.Fatalf("after reopen: %v, want %v", q, want)
 	}
-	enqueue(t, l, 41, 0)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// The last record torn: it alone is lost, and the log goes on.
-	ids, _ = segmentIDs(dir)
-	last = segmentPath(dir, ids[len(ids)-1])
-	if data, err = os.ReadFile(last); err != nil {
+
+	// The big record torn: it alone is lost, its bytes are cut away (a
+	// small record written next would leave some of them after it), and
+	// the log goes on.
+	data, _, path := lastSegment()
+	if err := os.WriteFile(path, data[:len(data)-5], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(last, data[:len(data)-5], 0o600); err != nil {
-		t.Fatal(err)
-	}
+	want = want[:len(want)-1]
 	l, q = openTestLog(t, dir, 4096)
-	defer l.Close()
+	defer func() { l.Close() }()
 	if !slices.Equal(q, want) {
 		t.Fatalf("after the last record was torn: %v, want %v", q, want)
 	}
 	enqueue(t, l, 42, 0)
-	if q, err := l.Queued(); err != nil || !slices.Equal(seqsOf(q), append(want, 42)) {
-		t.Fatalf("after a record written past the torn one: %v %v", seqsOf(q), err)
+	endsWithItsRecords("after a record written past the torn one")
+
+	// A failed fdatasync cuts its record away.
+	l.fail = func(what string) error {
+		if what == "sync" {
+			return syscall.EIO
+		}
+		return nil
+	}
+	if err := <-l.EnqueueThen(testNote(43), 0, nil); err == nil {
+		t.Fatal("an enqueue whose fdatasync failed succeeded")
+	}
+	l.fail = nil
+	endsWithItsRecords("after a failed fdatasync")
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, q = openTestLog(t, dir, 4096)
+	if want := append(want, 42); !slices.Equal(q, want) {
+		t.Fatalf("after reopen: %v, want %v", q, want)
 	}
 }

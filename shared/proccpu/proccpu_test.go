@@ -11,8 +11,8 @@ func TestTimeCountsWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if t0 <= 0 {
-		t.Fatalf("Time() = %v: a running test has used some CPU", t0)
+	if t0 < 0 {
+		t.Fatalf("Time() = %v", t0)
 	}
 	// Hash until the kernel has counted it (its accounting is by ticks):
 	// at most a few milliseconds of work; the bound only ends a loop that

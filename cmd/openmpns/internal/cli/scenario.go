@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -240,9 +241,13 @@ func (p *serveProcess) start(ctx context.Context, listen string) error {
 func (p *serveProcess) URL() string { return "http://" + p.addr }
 
 // stop signals the server and waits for it to exit (killing it after 30 s).
+// Where the signal cannot be sent (Windows has no SIGTERM) the server is
+// killed, as in a crash, which loses nothing it answered Received for.
 func (p *serveProcess) stop(sig os.Signal) error {
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		return fmt.Errorf("signal openmpns serve: %w", err)
+	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		if kerr := p.cmd.Process.Kill(); kerr != nil && !errors.Is(kerr, os.ErrProcessDone) {
+			return fmt.Errorf("stop openmpns serve: %w", errors.Join(err, kerr))
+		}
 	}
 	t := time.NewTimer(30 * time.Second)
 	defer t.Stop()
