@@ -405,6 +405,14 @@ func TestLogManyQueuedDoesNotRollEveryCommit(t *testing.T) {
 	}
 }
 
+// failSyncs, as a Log's fail hook, makes every fdatasync fail (EIO).
+func failSyncs(what string) error {
+	if what == "sync" {
+		return syscall.EIO
+	}
+	return nil
+}
+
 // A record whose fdatasync failed was refused (503), so it never replays:
 // its bytes are cut before the next write, and a restart right after the
 // failure does not find it.
@@ -412,12 +420,7 @@ func TestLogFailedSyncDoesNotReplay(t *testing.T) {
 	dir := t.TempDir()
 	l, _ := openTestLog(t, dir, DefaultSegmentSize)
 	enqueue(t, l, 1, 0)
-	l.fail = func(what string) error {
-		if what == "sync" {
-			return syscall.EIO
-		}
-		return nil
-	}
+	l.fail = failSyncs
 	if err := <-l.EnqueueThen(testNote(2), 0, nil); err == nil {
 		t.Fatal("an append whose fdatasync failed succeeded")
 	}
@@ -525,12 +528,7 @@ func TestLogWithoutPreallocation(t *testing.T) {
 	endsWithItsRecords("after a record written past the torn one")
 
 	// A failed fdatasync cuts its record away.
-	l.fail = func(what string) error {
-		if what == "sync" {
-			return syscall.EIO
-		}
-		return nil
-	}
+	l.fail = failSyncs
 	if err := <-l.EnqueueThen(testNote(43), 0, nil); err == nil {
 		t.Fatal("an enqueue whose fdatasync failed succeeded")
 	}
