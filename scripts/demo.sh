@@ -11,7 +11,10 @@ push_port=${DEMO_SERVER_PORT:-8091}
 state=${DEMO_STATE:-${XDG_CONFIG_HOME:-$HOME/.config}/openmpns/demo}
 phones=${DEMO_PHONES:-2}
 
-if [ -z "${DISPLAY:-}" ] || [ ! -x bin/openmpns-emulator ]; then
+# A display: X11's DISPLAY, or a Mac's desktop, which needs none.
+display=${DISPLAY:-}
+[ "$(uname -s)" != Darwin ] || display=macos
+if [ -z "$display" ] || [ ! -x bin/openmpns-emulator ]; then
   echo "No display (DISPLAY is not set) or no emulator build: showing the terminal demo."
   echo "On a desktop, 'make demo' opens the phone emulator instead."
   exec bin/openmpns demo
