@@ -20,7 +20,8 @@
 # `peerbench subs` (gorilla/websocket, a goroutine each, as the fleet's
 # devices), and `peerbench pub`: 64 keep-alive connections POSTing 64-byte
 # JSON data to /api/publish from prebuilt requests on a bare HTTP/1.1
-# client. Deliveries/s is what the subscribers (devices) received over the
+# client. Both read and write with raw system calls (shared/rawsock), as
+# our fleet and sender do (since session 14; before, through net.Conn). Deliveries/s is what the subscribers (devices) received over the
 # sender's elapsed time; latency is from the time the sender put in the
 # request to the subscriber's read. Rounds alternate which goes first.
 #

@@ -14,8 +14,10 @@
 // RAW-byte JSON data (channels in turn) from CONCURRENCY keep-alive
 // connections, each sending its next once the last is answered (or, with
 // --rate, when it is due), with
-// prebuilt requests over a bare HTTP/1.1 client (as lean as `openmpns
-// load`'s own), and prints one JSON line: sent, errors, elapsed_ns.
+// prebuilt requests over a bare HTTP/1.1 client, and prints one JSON line:
+// sent, errors, elapsed_ns. Both read and write their sockets with raw
+// system calls (shared/rawsock), as `openmpns fleet`'s devices and
+// `openmpns load` do, so that the peer's clients cost no more than ours.
 //
 // It is a benchmark helper, not part of the product: it speaks only as
 // much of Centrifugo's JSON protocol as the workload needs.
@@ -43,6 +45,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/openmpns/openmpns/shared/histogram"
+	"github.com/openmpns/openmpns/shared/rawsock"
 )
 
 func main() {
@@ -133,7 +136,7 @@ func subs(args []string) error {
 // value on ready (nil once subscribed).
 func subscriber(ctx context.Context, wsURL, channel string, dialing chan struct{}, ready chan<- error, received *atomic.Int64, h *histogram.Histogram) error {
 	dialing <- struct{}{}
-	ws, _, err := websocket.DefaultDialer.DialContext(ctx, wsURL, nil)
+	ws, _, err := rawDialer.DialContext(ctx, wsURL, nil)
 	<-dialing
 	if err != nil {
 		ready <- fmt.Errorf("dial: %w", err)
@@ -189,6 +192,21 @@ func subscriber(ctx context.Context, wsURL, channel string, dialing chan struct{
 	}
 }
 
+// rawDialer is gorilla's default dialer over connections read and written
+// with raw system calls.
+var rawDialer = &websocket.Dialer{
+	Proxy:            websocket.DefaultDialer.Proxy,
+	HandshakeTimeout: websocket.DefaultDialer.HandshakeTimeout,
+	NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return rawsock.Wrap(c), nil
+	},
+}
+
 // sentAt finds the publisher's "t" (Unix nanoseconds) in a push.
 func sentAt(line []byte) (int64, bool) {
 	i := bytes.Index(line, []byte(`"t":`))
@@ -226,9 +244,11 @@ func pub(args []string) error {
 	}
 	conns := make([]net.Conn, *conc)
 	for i := range conns {
-		if conns[i], err = net.Dial("tcp", u.Host); err != nil {
+		c, err := net.Dial("tcp", u.Host)
+		if err != nil {
 			return fmt.Errorf("dial %s: %w", u.Host, err)
 		}
+		conns[i] = rawsock.Wrap(c)
 		defer conns[i].Close()
 	}
 	var next, sent, failed atomic.Int64
