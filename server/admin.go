@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/openmpns/openmpns/server/auth"
@@ -163,8 +164,10 @@ func adminError(w http.ResponseWriter, err error) {
 // serveAdmin listens on the admin socket (created 0600) and serves the
 // admin API until the server shuts down.
 func (s *Server) serveAdmin(path string) error {
-	if err := adminSocketAllowed(); err != nil {
-		return fmt.Errorf("server: %w", err)
+	if runtime.GOOS == "windows" {
+		// A file's mode there only sets its read-only attribute: it would
+		// not keep other local users off the socket.
+		return errors.New("server: no admin socket on Windows: its file mode would not keep other local users out")
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("server: admin socket: %w", err)

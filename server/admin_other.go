@@ -1,4 +1,4 @@
-//go:build !linux && !windows
+//go:build !linux
 
 package server
 
@@ -7,7 +7,3 @@ import "net"
 // peerAllowed trusts the socket's mode (0600) where peer credentials are
 // not read.
 func peerAllowed(net.Conn) bool { return true }
-
-// adminSocketAllowed: the socket's mode (0600, in a 0700 directory) keeps
-// other users out.
-func adminSocketAllowed() error { return nil }

@@ -28,9 +28,9 @@ import (
 // On Linux segments are preallocated (fallocate), so that a commit's
 // fdatasync need not write the file's size; a segment that cannot be
 // preallocated (a full disk, a file size limit), and every segment on
-// other systems (which sync with File.Sync), grows by its writes instead. The last segment
-// takes commits until they fill segmentSize bytes of it; then a new one is
-// started. Every leading segment that holds no queued notification is
+// other systems (which sync with File.Sync), grows by its writes instead.
+// The last segment takes commits until they fill segmentSize bytes of it;
+// then a new one is started. Every leading segment that holds no queued notification is
 // deleted (only leading ones: a later segment may hold the removal of a
 // notification put in an earlier one). So that a notification queued for a
 // long time does not keep every segment after it, a roll compacts the
