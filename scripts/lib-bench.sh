@@ -42,6 +42,8 @@ bench_switches() {
 
 # bench_serve PORT PPORT [flags...] starts a server on a fresh data
 # directory with its pprof endpoint on PPORT, and waits until it answers.
+# Its log goes to SERVE_LOG if set (with SERVE_FLAGS="--log-level debug",
+# say), else into the run's work directory.
 bench_serve() {
 	local port=$1 pport=$2
 	shift 2
@@ -50,7 +52,7 @@ bench_serve() {
 		exit 1
 	fi
 	"$BIN" serve --listen "127.0.0.1:$port" --data "$work/data" --log-level error --daily-quota -1 \
-		--pprof "127.0.0.1:$pport" "$@" >/dev/null 2>"$work/serve.log" &
+		--pprof "127.0.0.1:$pport" "$@" >/dev/null 2>"${SERVE_LOG:-$work/serve.log}" &
 	srv=$!
 	for _ in $(seq 100); do
 		curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0
@@ -58,7 +60,7 @@ bench_serve() {
 		sleep 0.1
 	done
 	echo "the server did not start:" >&2
-	tail "$work/serve.log" >&2
+	tail "${SERVE_LOG:-$work/serve.log}" >&2
 	exit 1
 }
 

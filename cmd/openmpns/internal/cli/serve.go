@@ -2,10 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/openmpns/openmpns/server"
+	"github.com/openmpns/openmpns/shared/procs"
 )
 
 func runServe(ctx context.Context, e *env, args []string) error {
@@ -51,6 +54,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.ClientCA, "client-ca", "", "PEM CA of senders' client certificates (mutual TLS: the certificate's CN is the service)")
 	fs.BoolVar(&cfg.ReaderGoroutines, "reader-goroutines", false, "a reader goroutine per device connection instead of one epoll poller for all (Linux): more memory per idle device")
 	fs.BoolVar(&cfg.NetHTTPPushes, "net-http-pushes", false, "serve every push through Go's net/http instead of the push front, which serves a push that arrives whole on plain HTTP itself (Linux): more CPU per push")
+	adapt := fs.Bool("adapt-procs", true, "run on one processor while lightly loaded (under half a core) and on all of them under load: fewer thread wake-ups per push at a steady low rate (off when GOMAXPROCS is set)")
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (off by default)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
@@ -101,6 +105,17 @@ func runServe(ctx context.Context, e *env, args []string) error {
 		}
 		defer stop()
 		fmt.Fprintf(e.stdout, "profiler on http://%s/debug/pprof/\n", addr)
+	}
+	if *adapt && os.Getenv("GOMAXPROCS") == "" {
+		stop, err := procs.Start(procs.Config{Logger: log})
+		switch {
+		case errors.Is(err, procs.ErrRunning): // another server in this process (tests)
+			log.Debug("not adapting processors to the load", "err", err)
+		case err != nil:
+			log.Warn("not adapting processors to the load", "err", err)
+		default:
+			defer stop()
+		}
 	}
 	fmt.Fprintf(e.stdout, "openmpns server on %s (devices connect to %s/ws; Channel URIs look like %s/push/...)\n", srv.Addr(), srv.URL(), srv.URL())
 	select {

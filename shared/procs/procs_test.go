@@ -1,0 +1,244 @@
+package procs
+
+import (
+	"errors"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/openmpns/openmpns/shared/clock"
+)
+
+// rig is an adapter on a fake clock and a fake CPU: the test says how
+// busy the process is during each interval, and sees every move.
+type rig struct {
+	t     *testing.T
+	clk   *clock.Fake
+	cpu   time.Duration
+	wait  time.Duration
+	moves []int
+	a     *adapter
+}
+
+func newRig(t *testing.T, cfg Config) *rig {
+	t.Helper()
+	r := &rig{t: t, clk: clock.NewFake(time.Unix(1e9, 0))}
+	cfg.Clock = r.clk
+	cfg.CPU = func() (time.Duration, error) { return r.cpu, nil }
+	cfg.Waiting = func() time.Duration { return r.wait }
+	cfg.SetProcs = func(n int) { r.moves = append(r.moves, n) }
+	if cfg.Max == 0 {
+		cfg.Max = 4
+	}
+	a, err := newAdapter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.a = a
+	a.start()
+	return r
+}
+
+// busy runs the clock through n intervals at use cores.
+func (r *rig) busy(use float64, n int) {
+	for range n {
+		r.cpu += time.Duration(use * float64(r.a.interval))
+		r.clk.Advance(r.a.interval)
+	}
+}
+
+func (r *rig) wantMoves(want ...int) {
+	r.t.Helper()
+	if len(r.moves) != len(want) {
+		r.t.Fatalf("moves %v, want %v", r.moves, want)
+	}
+	for i := range want {
+		if r.moves[i] != want[i] {
+			r.t.Fatalf("moves %v, want %v", r.moves, want)
+		}
+	}
+}
+
+func TestQuietProcessComesDownAfterDownAfter(t *testing.T) {
+	r := newRig(t, Config{}) // 100 ms readings, down after 2 s under 0.25 cores
+	r.busy(0.9, 30)
+	r.wantMoves() // busy: stays on 4
+	r.busy(0.1, 19)
+	r.wantMoves() // quiet for 1.9 s
+	r.busy(0.1, 1)
+	r.wantMoves(1) // quiet for 2 s
+	r.busy(0.1, 50)
+	r.wantMoves(1)
+}
+
+func TestOneBusyReadingBringsTheProcessorsBack(t *testing.T) {
+	r := newRig(t, Config{})
+	r.busy(0, 20)
+	r.wantMoves(1)
+	r.busy(0.49, 10)
+	r.wantMoves(1) // under Up
+	r.busy(0.5, 1)
+	r.wantMoves(1, 4)
+}
+
+func TestGoroutinesWaitingForTheOneProcessorBringTheOthersBack(t *testing.T) {
+	// A busy host gives the one processor a third of a core, under Up,
+	// while the work queues behind it.
+	r := newRig(t, Config{})
+	r.busy(0, 20)
+	r.wantMoves(1)
+	r.wait += 40 * time.Millisecond // 0.4 goroutines waiting over 100 ms
+	r.busy(0.33, 1)
+	r.wantMoves(1)
+	r.wait += 50 * time.Millisecond
+	r.busy(0.33, 1)
+	r.wantMoves(1, 4)
+}
+
+func TestSchedWaitingGrows(t *testing.T) {
+	// Real scheduling latencies: goroutines made runnable by the hundred.
+	before := SchedWaiting()
+	for range 100 {
+		done := make(chan struct{})
+		go func() { close(done) }()
+		<-done
+	}
+	if after := SchedWaiting(); after <= before {
+		t.Fatalf("SchedWaiting went from %v to %v over 100 goroutines", before, after)
+	}
+}
+
+func TestALoadThatComesAndGoesWaitsLongerToComeDown(t *testing.T) {
+	r := newRig(t, Config{MaxDownAfter: 6 * time.Second})
+	r.busy(0, 20)
+	r.wantMoves(1) // down after 2 s
+	r.busy(0.9, 1)
+	r.wantMoves(1, 4) // up within a minute of coming down: 4 s next time
+	r.busy(0, 39)
+	r.wantMoves(1, 4)
+	r.busy(0, 1)
+	r.wantMoves(1, 4, 1)
+	r.busy(0.9, 1)
+	r.busy(0, 59) // 6 s, the most
+	r.wantMoves(1, 4, 1, 4)
+	r.busy(0, 1)
+	r.wantMoves(1, 4, 1, 4, 1)
+	r.busy(0, 600) // settled on one processor for a minute
+	r.busy(0.9, 1)
+	r.busy(0, 20) // 2 s again
+	r.wantMoves(1, 4, 1, 4, 1, 4, 1)
+}
+
+func TestALoadBetweenDownAndUpDoesNotFlap(t *testing.T) {
+	r := newRig(t, Config{})
+	r.busy(0.4, 100) // on 4: above Down, stays
+	r.wantMoves()
+	r.busy(0.1, 20)
+	r.wantMoves(1)
+	r.busy(0.4, 100) // on 1: under Up, stays
+	r.wantMoves(1)
+}
+
+func TestABusyReadingRestartsTheQuietTime(t *testing.T) {
+	r := newRig(t, Config{})
+	r.busy(0.1, 15)
+	r.busy(0.3, 1) // above Down: the 1.5 quiet seconds no longer count
+	r.busy(0.1, 19)
+	r.wantMoves()
+	r.busy(0.1, 1)
+	r.wantMoves(1)
+}
+
+func TestStopLeavesMaxProcessorsAndNoTimer(t *testing.T) {
+	r := newRig(t, Config{})
+	r.busy(0, 20)
+	r.wantMoves(1)
+	r.a.stop()
+	r.wantMoves(1, 4)
+	if n := r.clk.Pending(); n != 0 {
+		t.Fatalf("%d timers left after stop", n)
+	}
+	r.busy(1, 10)
+	r.wantMoves(1, 4)
+}
+
+func TestStopOnMaxMovesNothing(t *testing.T) {
+	r := newRig(t, Config{})
+	r.busy(1, 5)
+	r.a.stop()
+	r.wantMoves()
+}
+
+func TestConfigErrors(t *testing.T) {
+	bad := errors.New("no rusage")
+	_, err := newAdapter(Config{CPU: func() (time.Duration, error) { return 0, bad }})
+	if !errors.Is(err, bad) {
+		t.Fatalf("CPU error: got %v", err)
+	}
+	if _, err = Start(Config{Max: 2, CPU: func() (time.Duration, error) { return 0, bad }}); !errors.Is(err, bad) {
+		t.Fatalf("Start: got %v", err)
+	}
+	stop, err := Start(Config{Max: 2}) // the failed Start left nothing running
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	_, err = newAdapter(Config{Up: 0.2, Down: 0.3})
+	if err == nil {
+		t.Fatal("Down above Up accepted")
+	}
+}
+
+func TestOnOneProcessorThereIsNothingToDo(t *testing.T) {
+	set := 0
+	clk := clock.NewFake(time.Unix(1e9, 0))
+	stop, err := Start(Config{Max: 1, Clock: clk, SetProcs: func(int) { set++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := clk.Pending(); n != 0 {
+		t.Fatalf("%d readings armed on one processor", n)
+	}
+	stop()
+	if set != 0 {
+		t.Fatalf("%d moves on one processor", set)
+	}
+}
+
+// TestStartMovesTheRuntime runs the real thing on this process: the
+// system clock, getrusage, the scheduler's latencies and
+// runtime.GOMAXPROCS. A test process waiting on a channel is quiet, so it
+// comes down to one processor; after stop it is back on all of them.
+func TestStartMovesTheRuntime(t *testing.T) {
+	max := runtime.GOMAXPROCS(0)
+	if max < 2 {
+		t.Skip("one processor: nothing to adapt")
+	}
+	moved := make(chan int, 16)
+	stop, err := Start(Config{
+		Interval: time.Millisecond, DownAfter: 5 * time.Millisecond, Down: 0.9, Up: 1.9,
+		SetProcs: func(n int) { runtime.GOMAXPROCS(n); moved <- n },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := <-moved; n != 1 {
+		t.Fatalf("first move to %d processors, want 1", n)
+	}
+	if n := runtime.GOMAXPROCS(0); n != 1 {
+		t.Fatalf("GOMAXPROCS %d after the move to 1", n)
+	}
+	if _, err := Start(Config{}); !errors.Is(err, ErrRunning) {
+		t.Fatalf("a second Start at once: %v, want ErrRunning", err)
+	}
+	stop()
+	stop() // once is enough; twice does no harm
+	if n := runtime.GOMAXPROCS(0); n != max {
+		t.Fatalf("GOMAXPROCS %d after stop, want %d", n, max)
+	}
+	stop, err = Start(Config{}) // stopped: another may start
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+}
