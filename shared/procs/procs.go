@@ -45,8 +45,11 @@ const settled = time.Minute
 // Config says when to move. The zero value is the defaults, for the
 // running process.
 type Config struct {
-	// Max is the processors under load (default: runtime.GOMAXPROCS(0)
-	// at Start). With Max 1 there is nothing to adapt.
+	// Max is the processors under load, those the process runs on at
+	// Start. Zero (the default) is the runtime's own choice: the process
+	// goes up with runtime.SetDefaultGOMAXPROCS, which also turns Go's
+	// updates of it (a container's CPU limit that changes) back on while
+	// the process is under load. With Max 1 there is nothing to adapt.
 	Max int
 	// Interval is how often the process's CPU time is read (default
 	// DefaultInterval): how long a load that grows waits, at most, for
@@ -76,15 +79,17 @@ type Config struct {
 	// CPU is the process's CPU time so far (default proccpu.Time).
 	CPU func() (time.Duration, error)
 	// Waiting is the time goroutines have spent runnable, waiting for a
-	// processor, so far (default: from the runtime's scheduling latencies,
-	// SchedWaiting). On a host whose cores other processes keep busy, one
-	// processor may get less than Up cores however much work waits for
-	// it: a process on one processor whose goroutines spent half the last
-	// interval waiting, summed, goes to Max too.
+	// processor, so far (default: SchedWaiting's). On a host whose cores
+	// other processes keep busy, one processor may get less than Up cores
+	// however much work waits for it: a process on one processor whose
+	// goroutines spent half the last interval waiting, summed, goes to
+	// Max too.
 	Waiting func() time.Duration
-	// SetProcs sets the processors (default runtime.GOMAXPROCS, which
-	// stops the world for a moment: it is called only on a move).
-	SetProcs func(n int)
+	// SetProcs sets the processors to n, or to the runtime's default for
+	// n 0, and returns how many the process now runs on (default:
+	// runtime.GOMAXPROCS or runtime.SetDefaultGOMAXPROCS, which stop the
+	// world for a moment; called only on a move).
+	SetProcs func(n int) int
 	// Logger gets a debug line at each move (default: none).
 	Logger *slog.Logger
 }
@@ -127,11 +132,12 @@ func Start(cfg Config) (stop func(), err error) {
 type adapter struct {
 	interval, downAfter, maxDownAfter time.Duration
 	up, down                          float64
-	max                               int
+	max                               int  // the processors under load
+	byDefault                         bool // max is the runtime's default
 	clk                               clock.Clock
 	cpu                               func() (time.Duration, error)
 	waiting                           func() time.Duration
-	set                               func(int)
+	set                               func(int) int
 	log                               *slog.Logger
 
 	mu       sync.Mutex
@@ -157,8 +163,11 @@ func newAdapter(cfg Config) (*adapter, error) {
 	if a.downAfter <= 0 {
 		a.downAfter = DefaultDownAfter
 	}
-	if a.maxDownAfter < a.downAfter {
+	switch {
+	case a.maxDownAfter == 0:
 		a.maxDownAfter = max(a.downAfter, DefaultMaxDownAfter)
+	case a.maxDownAfter < a.downAfter:
+		return nil, fmt.Errorf("procs: MaxDownAfter (%v) must not be below DownAfter (%v)", a.maxDownAfter, a.downAfter)
 	}
 	if a.up <= 0 {
 		a.up = DefaultUp
@@ -170,7 +179,7 @@ func newAdapter(cfg Config) (*adapter, error) {
 		return nil, fmt.Errorf("procs: Down (%g cores) must be below Up (%g cores)", a.down, a.up)
 	}
 	if a.max <= 0 {
-		a.max = runtime.GOMAXPROCS(0)
+		a.max, a.byDefault = runtime.GOMAXPROCS(0), true
 	}
 	if a.clk == nil {
 		a.clk = clock.System{}
@@ -179,10 +188,10 @@ func newAdapter(cfg Config) (*adapter, error) {
 		a.cpu = proccpu.Time
 	}
 	if a.waiting == nil {
-		a.waiting = SchedWaiting
+		a.waiting = newSchedWaiting()
 	}
 	if a.set == nil {
-		a.set = func(n int) { runtime.GOMAXPROCS(n) }
+		a.set = setProcs
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -214,9 +223,29 @@ func (a *adapter) stop() {
 		a.timer.Stop()
 	}
 	if a.procs != a.max {
-		a.procs = a.max
-		a.set(a.max)
+		a.goUp()
 	}
+}
+
+// goUp moves the process to max processors: the runtime's default, when
+// that is what max is, read again.
+func (a *adapter) goUp() {
+	if a.byDefault {
+		a.procs = a.set(0)
+		a.max = a.procs
+		return
+	}
+	a.procs = a.set(a.max)
+}
+
+// setProcs is SetProcs's default.
+func setProcs(n int) int {
+	if n == 0 {
+		runtime.SetDefaultGOMAXPROCS()
+		return runtime.GOMAXPROCS(0)
+	}
+	runtime.GOMAXPROCS(n)
+	return n
 }
 
 func (a *adapter) tick() {
@@ -251,7 +280,7 @@ func (a *adapter) observe(now time.Time, cpu, waiting time.Duration) {
 			} else {
 				a.hold = a.downAfter
 			}
-			a.move(a.max, use, queued)
+			a.moved(use, queued, a.goUp)
 		}
 	case use >= a.down:
 		a.lowSince = time.Time{}
@@ -261,7 +290,7 @@ func (a *adapter) observe(now time.Time, cpu, waiting time.Duration) {
 		}
 		if now.Sub(a.lowSince) >= a.hold {
 			a.downAt = now
-			a.move(1, use, queued)
+			a.moved(use, queued, func() { a.procs = a.set(1) })
 		}
 	}
 }
@@ -270,24 +299,45 @@ func (a *adapter) observe(now time.Time, cpu, waiting time.Duration) {
 // over an interval, past which it is too few whatever CPU it got.
 const saturated = 0.5
 
-func (a *adapter) move(n int, use, queued float64) {
-	a.log.Debug("processors", "from", a.procs, "to", n, "cpu_cores", fmt.Sprintf("%.2f", use),
-		"waiting_goroutines", fmt.Sprintf("%.2f", queued), "next_down_after", a.hold)
-	a.procs, a.lowSince = n, time.Time{}
-	a.set(n)
+// moved makes a move, and logs it.
+func (a *adapter) moved(use, queued float64, move func()) {
+	from := a.procs
+	a.lowSince = time.Time{}
+	move()
+	a.log.Debug("processors", "from", from, "to", a.procs, "cpu_cores", round2(use),
+		"waiting_goroutines", round2(queued), "next_down_after", a.hold)
 }
 
+func round2(x float64) float64 { return math.Round(x*100) / 100 }
+
+// trackingPeriod is how many of a goroutine's scheduling transitions the
+// runtime's /sched/latencies:seconds records one of (the runtime's
+// gTrackingPeriod): the histogram's counts are a sample, not scaled up.
+const trackingPeriod = 8
+
 // SchedWaiting is the time this process's goroutines have spent runnable,
-// waiting for a processor, since it started: the sum of the runtime's
-// scheduling latencies (/sched/latencies:seconds), each counted at the
-// middle of its histogram bucket.
-func SchedWaiting() time.Duration {
+// waiting for a processor, since it started: the runtime's scheduling
+// latencies (/sched/latencies:seconds), each counted at the middle of its
+// histogram bucket, times trackingPeriod.
+func SchedWaiting() time.Duration { return newSchedWaiting()() }
+
+// newSchedWaiting returns SchedWaiting reading into one sample, again and
+// again.
+func newSchedWaiting() func() time.Duration {
 	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindFloat64Histogram {
-		return 0 // not in this runtime
+	return func() time.Duration {
+		metrics.Read(s)
+		if s[0].Value.Kind() != metrics.KindFloat64Histogram {
+			return 0 // not in this runtime
+		}
+		return time.Duration(trackingPeriod * waitingOf(s[0].Value.Float64Histogram()) * float64(time.Second))
 	}
-	h := s[0].Value.Float64Histogram()
+}
+
+// waitingOf is the sum of the latencies h counts, in seconds, each at the
+// middle of its bucket (the edge that is finite, for a bucket open on one
+// side).
+func waitingOf(h *metrics.Float64Histogram) float64 {
 	var sum float64
 	for i, n := range h.Counts {
 		if n == 0 {
@@ -303,5 +353,5 @@ func SchedWaiting() time.Duration {
 		}
 		sum += float64(n) * mid
 	}
-	return time.Duration(sum * float64(time.Second))
+	return sum
 }

@@ -2,7 +2,11 @@ package procs
 
 import (
 	"errors"
+	"math"
+	"os"
 	"runtime"
+	"runtime/metrics"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,12 +16,14 @@ import (
 // rig is an adapter on a fake clock and a fake CPU: the test says how
 // busy the process is during each interval, and sees every move.
 type rig struct {
-	t     *testing.T
-	clk   *clock.Fake
-	cpu   time.Duration
-	wait  time.Duration
-	moves []int
-	a     *adapter
+	t    *testing.T
+	clk  *clock.Fake
+	cpu  time.Duration
+	wait time.Duration
+	// byDefault is what the runtime's default is, for SetProcs(0).
+	byDefault int
+	moves     []int
+	a         *adapter
 }
 
 func newRig(t *testing.T, cfg Config) *rig {
@@ -26,7 +32,13 @@ func newRig(t *testing.T, cfg Config) *rig {
 	cfg.Clock = r.clk
 	cfg.CPU = func() (time.Duration, error) { return r.cpu, nil }
 	cfg.Waiting = func() time.Duration { return r.wait }
-	cfg.SetProcs = func(n int) { r.moves = append(r.moves, n) }
+	cfg.SetProcs = func(n int) int {
+		r.moves = append(r.moves, n)
+		if n == 0 {
+			return r.byDefault // the runtime's default
+		}
+		return n
+	}
 	if cfg.Max == 0 {
 		cfg.Max = 4
 	}
@@ -93,6 +105,55 @@ func TestGoroutinesWaitingForTheOneProcessorBringTheOthersBack(t *testing.T) {
 	r.wait += 50 * time.Millisecond
 	r.busy(0.33, 1)
 	r.wantMoves(1, 4)
+}
+
+func TestSetProcsRestoresTheRuntimesDefault(t *testing.T) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		t.Skip("GOMAXPROCS is set: the runtime's default is not what this process runs on")
+	}
+	before := runtime.GOMAXPROCS(0)
+	setProcs(1)
+	if n := setProcs(0); n != before || runtime.GOMAXPROCS(0) != before {
+		t.Fatalf("back to the default: %d, GOMAXPROCS %d, want %d", n, runtime.GOMAXPROCS(0), before)
+	}
+}
+
+func TestWaitingOfCountsEachBucketAtItsMiddle(t *testing.T) {
+	h := &metrics.Float64Histogram{
+		Buckets: []float64{math.Inf(-1), 0, 1e-6, 3e-6, 1e-3, math.Inf(1)},
+		Counts:  []uint64{5, 10, 2, 0, 3},
+	}
+	// 5 at 0 (open below), 10 at 0.5 µs, 2 at 2 µs, 3 at 1 ms (open above).
+	want := 10*0.5e-6 + 2*2e-6 + 3*1e-3
+	if got := waitingOf(h); math.Abs(got-want) > 1e-12 {
+		t.Fatalf("waitingOf = %g, want %g", got, want)
+	}
+}
+
+func TestSchedWaitingMeasuresGoroutinesWaiting(t *testing.T) {
+	// Three goroutines that only yield, on one processor: while one runs
+	// two wait, and while the scheduler switches all three do, so two to
+	// three wait on average. The runtime samples one transition in eight;
+	// SchedWaiting scales it back (unscaled, this is about 0.37).
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	w := newSchedWaiting()
+	w0, t0 := w(), time.Now()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20000 {
+				runtime.Gosched()
+			}
+		}()
+	}
+	wg.Wait()
+	waiting := float64(w()-w0) / float64(time.Since(t0))
+	if waiting < 1.5 || waiting > 4.5 {
+		t.Fatalf("%.2f goroutines waiting on average, want two to three", waiting)
+	}
+	t.Logf("%.2f goroutines waiting on average", waiting)
 }
 
 func TestSchedWaitingGrows(t *testing.T) {
@@ -162,6 +223,65 @@ func TestStopLeavesMaxProcessorsAndNoTimer(t *testing.T) {
 	r.wantMoves(1, 4)
 }
 
+func TestOnTheRuntimesDefaultItGoesUpToTheDefault(t *testing.T) {
+	// Max 0: up is the runtime's default (n 0), read again each time:
+	// a container's CPU limit may have changed it.
+	r := newRig(t, Config{Max: -1})
+	r.byDefault = 3
+	r.busy(0, 20)
+	r.wantMoves(1)
+	r.busy(0.9, 1)
+	r.wantMoves(1, 0)
+	if r.a.procs != 3 || r.a.max != 3 {
+		t.Fatalf("on %d processors, max %d, after going up to a default of 3", r.a.procs, r.a.max)
+	}
+	r.busy(0, 40)
+	r.wantMoves(1, 0, 1)
+	r.byDefault = 2
+	r.a.stop()
+	r.wantMoves(1, 0, 1, 0)
+	if r.a.procs != 2 {
+		t.Fatalf("on %d processors after stop, want the default, 2", r.a.procs)
+	}
+}
+
+// handClock is a clock whose one timer the test fires by hand, and whose
+// Stop fails, as a timer's does once its function has begun.
+type handClock struct {
+	now time.Time
+	f   func()
+	n   int // timers armed
+}
+
+func (c *handClock) Now() time.Time { return c.now }
+func (c *handClock) AfterFunc(d time.Duration, f func()) clock.Timer {
+	c.f = f
+	c.n++
+	return handTimer{}
+}
+
+type handTimer struct{}
+
+func (handTimer) Stop() bool { return false }
+
+func TestAReadingThatRunsAfterStopDoesNothing(t *testing.T) {
+	// The timer fired, and its reading waits for the lock stop holds.
+	c := &handClock{now: time.Unix(1e9, 0)}
+	moves := 0
+	a, err := newAdapter(Config{Max: 2, Clock: c, CPU: func() (time.Duration, error) { return 0, nil },
+		Waiting: func() time.Duration { return 0 }, SetProcs: func(n int) int { moves++; return n }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.start()
+	a.stop()
+	c.now = c.now.Add(time.Hour) // quiet for an hour: a reading would move it down
+	c.f()
+	if moves != 0 || c.n != 1 {
+		t.Fatalf("a reading after stop made %d moves and armed %d more timers", moves, c.n-1)
+	}
+}
+
 func TestStopOnMaxMovesNothing(t *testing.T) {
 	r := newRig(t, Config{})
 	r.busy(1, 5)
@@ -183,16 +303,18 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
-	_, err = newAdapter(Config{Up: 0.2, Down: 0.3})
-	if err == nil {
+	if _, err = newAdapter(Config{Up: 0.2, Down: 0.3}); err == nil {
 		t.Fatal("Down above Up accepted")
+	}
+	if _, err = newAdapter(Config{DownAfter: 5 * time.Second, MaxDownAfter: 3 * time.Second}); err == nil {
+		t.Fatal("MaxDownAfter below DownAfter accepted")
 	}
 }
 
 func TestOnOneProcessorThereIsNothingToDo(t *testing.T) {
 	set := 0
 	clk := clock.NewFake(time.Unix(1e9, 0))
-	stop, err := Start(Config{Max: 1, Clock: clk, SetProcs: func(int) { set++ }})
+	stop, err := Start(Config{Max: 1, Clock: clk, SetProcs: func(n int) int { set++; return n }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,10 +336,18 @@ func TestStartMovesTheRuntime(t *testing.T) {
 	if max < 2 {
 		t.Skip("one processor: nothing to adapt")
 	}
-	moved := make(chan int, 16)
+	moved := make(chan int, 1)
 	stop, err := Start(Config{
-		Interval: time.Millisecond, DownAfter: 5 * time.Millisecond, Down: 0.9, Up: 1.9,
-		SetProcs: func(n int) { runtime.GOMAXPROCS(n); moved <- n },
+		Max: max, Interval: time.Millisecond, DownAfter: 5 * time.Millisecond, Down: 0.9, Up: 1.9,
+		Waiting: func() time.Duration { return 0 }, // a busy host does not bring it back up
+		SetProcs: func(n int) int {
+			n = setProcs(n)
+			select {
+			case moved <- n:
+			default:
+			}
+			return n
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

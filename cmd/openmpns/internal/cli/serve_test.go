@@ -9,9 +9,9 @@ import (
 )
 
 // TestServeAdaptsProcessors: a server adapts the process's processors to
-// its load unless told not to (--adapt-procs=false) or GOMAXPROCS is set;
-// while it does, nothing else in the process may (procs.ErrRunning), and
-// once it has stopped something else may.
+// its load when told to (--adapt-procs) and GOMAXPROCS is not set; while
+// it does, nothing else in the process may (procs.ErrRunning), and once it
+// has stopped something else may.
 func TestServeAdaptsProcessors(t *testing.T) {
 	serve := func(t *testing.T, args ...string) *running {
 		t.Helper()
@@ -42,26 +42,34 @@ func TestServeAdaptsProcessors(t *testing.T) {
 	}
 	t.Run("default", func(t *testing.T) {
 		srv := serve(t)
+		if adapted() {
+			t.Fatal("serve adapts the processors by default")
+		}
+		stopped(t, srv)
+	})
+	t.Run("--adapt-procs", func(t *testing.T) {
+		srv := serve(t, "--adapt-procs")
 		if !adapted() {
-			t.Fatal("serve does not adapt the processors by default")
+			t.Fatal("serve --adapt-procs does not adapt the processors")
 		}
 		stopped(t, srv)
 		if adapted() {
 			t.Fatal("the processors are still adapted after serve stopped")
 		}
 	})
-	t.Run("--adapt-procs=false", func(t *testing.T) {
-		srv := serve(t, "--adapt-procs=false")
-		if adapted() {
-			t.Fatal("serve --adapt-procs=false adapts the processors")
+	t.Run("GOMAXPROCS=0, which the runtime ignores", func(t *testing.T) {
+		t.Setenv("GOMAXPROCS", "0")
+		srv := serve(t, "--adapt-procs")
+		if !adapted() {
+			t.Fatal("serve --adapt-procs does not adapt the processors with GOMAXPROCS=0")
 		}
 		stopped(t, srv)
 	})
 	t.Run("GOMAXPROCS set", func(t *testing.T) {
 		t.Setenv("GOMAXPROCS", "2")
-		srv := serve(t)
+		srv := serve(t, "--adapt-procs")
 		if adapted() {
-			t.Fatal("serve adapts the processors although GOMAXPROCS is set")
+			t.Fatal("serve --adapt-procs adapts the processors although GOMAXPROCS is set")
 		}
 		stopped(t, srv)
 	})
