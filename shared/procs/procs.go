@@ -49,7 +49,9 @@ type Config struct {
 	// Start. Zero (the default) is the runtime's own choice: the process
 	// goes up with runtime.SetDefaultGOMAXPROCS, which also turns Go's
 	// updates of it (a container's CPU limit that changes) back on while
-	// the process is under load. With Max 1 there is nothing to adapt.
+	// the process is under load. That choice ignores a GOMAXPROCS in the
+	// environment: give Max where there is one. With Max 1 there is
+	// nothing to adapt.
 	Max int
 	// Interval is how often the process's CPU time is read (default
 	// DefaultInterval): how long a load that grows waits, at most, for
@@ -205,9 +207,8 @@ func newAdapter(cfg Config) (*adapter, error) {
 	return a, nil
 }
 
-// start arms the first reading. The process starts on max processors (a
-// server's start, its store's recovery, may want them) and comes down
-// once it has been quiet for downAfter.
+// start arms the first reading. The process starts on max processors and
+// comes down once it has been quiet for downAfter.
 func (a *adapter) start() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -295,8 +296,9 @@ func (a *adapter) observe(now time.Time, cpu, waiting time.Duration) {
 	}
 }
 
-// saturated is the goroutines waiting for the one processor, on average
-// over an interval, past which it is too few whatever CPU it got.
+// saturated is how many goroutines may wait for the one processor, on
+// average over an interval, before it counts as too few whatever CPU it
+// got.
 const saturated = 0.5
 
 // moved makes a move, and logs it.

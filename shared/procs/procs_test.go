@@ -134,7 +134,10 @@ func TestSchedWaitingMeasuresGoroutinesWaiting(t *testing.T) {
 	// Three goroutines that only yield, on one processor: while one runs
 	// two wait, and while the scheduler switches all three do, so two to
 	// three wait on average. The runtime samples one transition in eight;
-	// SchedWaiting scales it back (unscaled, this is about 0.37).
+	// SchedWaiting scales it back (unscaled, this is about 0.37). The upper
+	// bound is loose: on a loaded host a stall of the thread counts for
+	// each goroutine waiting through it, and with one transition in eight
+	// sampled a few long stalls weigh heavily (11 was seen beside a build).
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	w := newSchedWaiting()
 	w0, t0 := w(), time.Now()
@@ -143,15 +146,15 @@ func TestSchedWaitingMeasuresGoroutinesWaiting(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for range 20000 {
+			for range 100000 {
 				runtime.Gosched()
 			}
 		}()
 	}
 	wg.Wait()
 	waiting := float64(w()-w0) / float64(time.Since(t0))
-	if waiting < 1.5 || waiting > 4.5 {
-		t.Fatalf("%.2f goroutines waiting on average, want two to three", waiting)
+	if waiting < 1.5 || waiting > 30 {
+		t.Fatalf("%.2f goroutines waiting on average, want about two to three", waiting)
 	}
 	t.Logf("%.2f goroutines waiting on average", waiting)
 }
