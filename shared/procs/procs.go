@@ -45,8 +45,8 @@ const settled = time.Minute
 // Config says when to move. The zero value is the defaults, for the
 // running process.
 type Config struct {
-	// Max is the processors under load, those the process runs on at
-	// Start. Zero (the default) is the runtime's own choice: the process
+	// Max is the processors under load, which must be those the process
+	// runs on at Start (stop leaves it there). Zero (the default) is the runtime's own choice: the process
 	// goes up with runtime.SetDefaultGOMAXPROCS, which also turns Go's
 	// updates of it (a container's CPU limit that changes) back on while
 	// the process is under load. That choice ignores a GOMAXPROCS in the
@@ -54,8 +54,8 @@ type Config struct {
 	// nothing to adapt.
 	Max int
 	// Interval is how often the process's CPU time is read (default
-	// DefaultInterval): how long a load that grows waits, at most, for
-	// the other processors.
+	// DefaultInterval). A load that grows waits one or two intervals for
+	// the other processors: the first reading may take in a quiet part.
 	Interval time.Duration
 	// Up is the CPU use, in cores over one Interval, at which a process on
 	// one processor goes to Max (default DefaultUp). Below a core, so that
@@ -276,12 +276,13 @@ func (a *adapter) observe(now time.Time, cpu, waiting time.Duration) {
 	switch {
 	case a.procs == 1:
 		if use >= a.up || queued >= saturated {
+			hold := a.downAfter
 			if now.Sub(a.downAt) < settled {
-				a.hold = min(2*a.hold, a.maxDownAfter)
-			} else {
-				a.hold = a.downAfter
+				hold = min(2*a.hold, a.maxDownAfter)
 			}
-			a.moved(use, queued, a.goUp)
+			if a.moved(use, queued, a.goUp) {
+				a.hold = hold
+			}
 		}
 	case use >= a.down:
 		a.lowSince = time.Time{}
@@ -301,13 +302,18 @@ func (a *adapter) observe(now time.Time, cpu, waiting time.Duration) {
 // got.
 const saturated = 0.5
 
-// moved makes a move, and logs it.
-func (a *adapter) moved(use, queued float64, move func()) {
+// moved makes a move and logs it; false when the process did not move
+// (up, to a runtime default that is one processor now).
+func (a *adapter) moved(use, queued float64, move func()) bool {
 	from := a.procs
 	a.lowSince = time.Time{}
 	move()
+	if a.procs == from {
+		return false
+	}
 	a.log.Debug("processors", "from", from, "to", a.procs, "cpu_cores", round2(use),
 		"waiting_goroutines", round2(queued), "next_down_after", a.hold)
+	return true
 }
 
 func round2(x float64) float64 { return math.Round(x*100) / 100 }
@@ -332,8 +338,14 @@ func newSchedWaiting() func() time.Duration {
 		if s[0].Value.Kind() != metrics.KindFloat64Histogram {
 			return 0 // not in this runtime
 		}
-		return time.Duration(trackingPeriod * waitingOf(s[0].Value.Float64Histogram()) * float64(time.Second))
+		return waited(s[0].Value.Float64Histogram())
 	}
+}
+
+// waited is the time goroutines waited that h, a sample of the runtime's
+// scheduling latencies, stands for.
+func waited(h *metrics.Float64Histogram) time.Duration {
+	return time.Duration(trackingPeriod * waitingOf(h) * float64(time.Second))
 }
 
 // waitingOf is the sum of the latencies h counts, in seconds, each at the

@@ -40,6 +40,7 @@ func TestServeAdaptsProcessors(t *testing.T) {
 		stop()
 		return false
 	}
+	t.Setenv("GOMAXPROCS", "") // as a user's shell would have it, unless a case sets it
 	t.Run("default", func(t *testing.T) {
 		srv := serve(t)
 		if adapted() {
