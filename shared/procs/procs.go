@@ -81,11 +81,11 @@ type Config struct {
 	// CPU is the process's CPU time so far (default proccpu.Time).
 	CPU func() (time.Duration, error)
 	// Waiting is the time goroutines have spent runnable, waiting for a
-	// processor, so far (default: SchedWaiting's). On a host whose cores
-	// other processes keep busy, one processor may get less than Up cores
-	// however much work waits for it: a process on one processor whose
-	// goroutines spent half the last interval waiting, summed, goes to
-	// Max too.
+	// processor, so far (default: from the runtime's scheduling
+	// latencies). On a host whose cores other processes keep busy, one
+	// processor may get less than Up cores however much work waits for
+	// it: a process on one processor whose goroutines spent half the last
+	// interval waiting, summed, goes to Max too.
 	Waiting func() time.Duration
 	// SetProcs sets the processors to n, or to the runtime's default for
 	// n 0, and returns how many the process now runs on (default:
@@ -323,14 +323,11 @@ func round2(x float64) float64 { return math.Round(x*100) / 100 }
 // gTrackingPeriod): the histogram's counts are a sample, not scaled up.
 const trackingPeriod = 8
 
-// SchedWaiting is the time this process's goroutines have spent runnable,
-// waiting for a processor, since it started: the runtime's scheduling
-// latencies (/sched/latencies:seconds), each counted at the middle of its
-// histogram bucket, times trackingPeriod.
-func SchedWaiting() time.Duration { return newSchedWaiting()() }
-
-// newSchedWaiting returns SchedWaiting reading into one sample, again and
-// again.
+// newSchedWaiting returns Config.Waiting's default, which reads into one
+// sample again and again: the time this process's goroutines have spent
+// runnable, waiting for a processor, since it started. That is the
+// runtime's scheduling latencies (/sched/latencies:seconds), each counted
+// at the middle of its histogram bucket, times trackingPeriod.
 func newSchedWaiting() func() time.Duration {
 	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
 	return func() time.Duration {

@@ -142,7 +142,7 @@ func TestSchedWaitingMeasuresGoroutinesWaiting(t *testing.T) {
 	// Three goroutines that only yield, on one processor: while one runs
 	// two wait, and while the scheduler switches all three do, so two to
 	// three wait on average. The runtime samples one transition in eight;
-	// SchedWaiting scales it back (unscaled, this is about 0.37). The upper
+	// newSchedWaiting scales it back (unscaled, this is about 0.37). The upper
 	// bound is loose: on a loaded host a stall of the thread counts for
 	// each goroutine waiting through it, and with one transition in eight
 	// sampled a few long stalls weigh heavily (11 was seen beside a build).
@@ -178,14 +178,15 @@ func TestSchedWaitingMeasuresGoroutinesWaiting(t *testing.T) {
 
 func TestSchedWaitingGrows(t *testing.T) {
 	// Real scheduling latencies: goroutines made runnable by the hundred.
-	before := SchedWaiting()
+	w := newSchedWaiting()
+	before := w()
 	for range 100 {
 		done := make(chan struct{})
 		go func() { close(done) }()
 		<-done
 	}
-	if after := SchedWaiting(); after <= before {
-		t.Fatalf("SchedWaiting went from %v to %v over 100 goroutines", before, after)
+	if after := w(); after <= before {
+		t.Fatalf("the time waited went from %v to %v over 100 goroutines", before, after)
 	}
 }
 
