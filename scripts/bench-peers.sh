@@ -23,7 +23,10 @@
 # client. Both read and write with raw system calls (shared/rawsock), as
 # our fleet and sender do (since session 14; before, through net.Conn). Deliveries/s is what the subscribers (devices) received over the
 # sender's elapsed time; latency is from the time the sender put in the
-# request to the subscriber's read. Rounds alternate which goes first.
+# request to the subscriber's read. Rounds alternate which goes first. At
+# the end, each side's CPU per message split into user and system time
+# (medians of the closed rounds), and what 1.5 times Centrifugo's rate asks
+# of our user part at our system part.
 #
 # Centrifugo is not a dependency of the project: it is built from the Go
 # module proxy into bin/ on the first run (about 2 minutes), at the
@@ -79,6 +82,9 @@ c = [x.strip() for x in sys.stdin.read().split("|")]
 p50, p99 = c[4].split(" / ")
 srv, fleet, load = c[5].split(" / ")
 print("openmpns", sys.argv[1], c[2], c[3].split(" ")[0], p50, p99, srv, fleet, load)' "$name" >>"$work/results"
+	# closed-1: CPU µs per notification, user / system: server 21.5 / 30.1, fleet ...
+	grep -E '^(closed-1|paced): CPU µs per notification, user / system' "$work/ours-$name.txt" |
+		sed 's/.*system: //; s/[a-z]*//g; s/[,\/]/ /g' | awk -v n="$name" '{print "split openmpns", n, $0}' >>"$work/results"
 }
 
 # centrifugo NAME [pub flags]: a fresh Centrifugo, its subscribers and one
@@ -101,12 +107,12 @@ centrifugo() {
 		sleep 0.2
 	done
 	local s0 f0 s1 f1
-	s0=$(bench_cpu $cf)
-	f0=$(bench_cpu $sb)
+	s0=$(bench_cpu_split $cf)
+	f0=$(bench_cpu_split $sb)
 	/usr/bin/time -f "%U %S" -o "$work/pub.time" bin/peerbench pub --api "http://127.0.0.1:$CPORT/api/publish" \
 		--channels "$DEVICES" --concurrency "$CONC" --raw-size "$RAW" "$@" >"$work/pub.json"
-	s1=$(bench_cpu $cf)
-	f1=$(bench_cpu $sb)
+	s1=$(bench_cpu_split $cf)
+	f1=$(bench_cpu_split $sb)
 	local want
 	want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sent"])' "$work/pub.json")
 	for _ in $(seq 300); do # the last publications' deliveries
@@ -117,13 +123,19 @@ centrifugo() {
 	wait $sb || true
 	kill $cf
 	wait $cf 2>/dev/null || true
-	python3 - "$name" "$work" "$(echo "$s1-$s0" | bc)" "$(echo "$f1-$f0" | bc)" <<'PY' | tee -a "$work/results" | cut -d' ' -f3-
+	python3 - "$name" "$work" "$s0" "$s1" "$f0" "$f1" <<'PY' | tee -a "$work/results" | grep -v '^split' | cut -d' ' -f3-
 import json, os, sys
-name, work, srv, subs = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+name, work = sys.argv[1], sys.argv[2]
+(su0, ss0), (su1, ss1), (fu0, fs0), (fu1, fs1) = (map(float, a.split()) for a in sys.argv[3:7])
+su, ss, fu, fs = su1 - su0, ss1 - ss0, fu1 - fu0, fs1 - fs0
+srv, subs = su + ss, fu + fs
 p = json.load(open(os.path.join(work, "pub.json")))
 s = json.load(open(os.path.join(work, "subs.json")))
-load = sum(float(x) for x in open(os.path.join(work, "pub.time")).read().split())
+lu, ls = (float(x) for x in open(os.path.join(work, "pub.time")).read().split())
+load = lu + ls
 got = s["received"]
+print("split centrifugo", name, " ".join("%.1f" % (x / max(got, 1) * 1e6) for x in (su, ss, fu, fs)),
+      " ".join("%.1f" % (x / max(p["sent"], 1) * 1e6) for x in (lu, ls)))
 print("centrifugo", name, "%.0f" % (got / (p["elapsed_ns"] / 1e9)), got, "%.2f" % (s["p50_ns"] / 1e6), "%.2f" % (s["p99_ns"] / 1e6),
       "%.0f" % (srv / max(got, 1) * 1e6), "%.0f" % (subs / max(got, 1) * 1e6), "%.0f" % (load / max(p["sent"], 1) * 1e6),
       "errors", p["errors"])
@@ -193,8 +205,12 @@ fi
 python3 - "$work/results" <<'PY'
 import collections, statistics, sys
 rows = collections.defaultdict(dict)
+split = collections.defaultdict(dict)  # user / system µs per message: server, receivers, sender
 for line in open(sys.argv[1]):
     f = line.split()
+    if f[0] == "split":
+        split[f[2]][f[1]] = [float(x) for x in f[3:9]]
+        continue
     rows[f[1]][f[0]] = dict(rate=float(f[2]), got=int(f[3]), p50=float(f[4]), p99=float(f[5]),
                             srv=float(f[6]), recv=float(f[7]), load=float(f[8]))
 if not rows:
@@ -218,4 +234,23 @@ if closed:
     print("\nclosed loop, medians of %d rounds: OpenMPNS %.0f/s, Centrifugo %.0f/s; ratio per round %s, median %.2f" % (
         len(closed), med("rate", "openmpns"), med("rate", "centrifugo"),
         ", ".join("%.2f" % x for x in ratios), statistics.median(ratios)))
+both = [r for n, r in split.items() if n.startswith("closed") and len(r) == 2]
+if both:
+    # What the CPU per message is made of, and what 1.5 times Centrifugo's
+    # rate asks: the deliveries a second of each are about the cores over its
+    # CPU per message (the three processes share them).
+    print("\nCPU µs per message, user / system, medians of %d closed rounds:" % len(both))
+    print("\n| | server | receivers | sender | all: user / system = total |")
+    print("|---|---|---|---|---|")
+    tot = {}
+    for who in ("openmpns", "centrifugo"):
+        m = [statistics.median(r[who][i] for r in both) for i in range(6)]
+        u, s = m[0] + m[2] + m[4], m[1] + m[3] + m[5]
+        tot[who] = (u, s)
+        print("| %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f = %.1f |" % ((who,) + tuple(m) + (u, s, u + s)))
+    (ou, os_), (cu, cs) = tot["openmpns"], tot["centrifugo"]
+    need = (cu + cs) / 1.5
+    print("\nCPU ratio %.2f; 1.5 times Centrifugo's rate needs OpenMPNS at %.1f µs per message, "
+          "its user part %.1f µs (%+.0f %%) at this system part; with no user part at all the ratio would be %.2f" % (
+          (cu + cs) / (ou + os_), need, need - os_, 100 * (need - os_ - ou) / ou, (cu + cs) / os_))
 PY

@@ -23,7 +23,9 @@
 # deliveries/s (what the devices received over the sender's elapsed time),
 # POST->device p50/p99, and the CPU per notification of the server and the
 # fleet (from /proc/PID/stat during the load) and of the sender (its whole
-# life, from /usr/bin/time); at the end a table for docs/benchmarks.md.
+# life, from /usr/bin/time); at the end a table for docs/benchmarks.md, and
+# each run's CPU split into user and system time (the system part holds the
+# kernel's loopback TCP, the user part what our code costs).
 # Profiles: the server's and the fleet's for PROF_CLOSED (4 s) from the start of each
 # closed run and PROF_PACED (20 s) of the paced run, and the sender's whole run
 # (load --cpuprofile); read them with `go tool pprof -top FILE`.
@@ -79,15 +81,15 @@ run() { # $1 = name, $2 = profile seconds, rest = load flags
 	fi
 	local s0 f0 s1 f1 g0
 	g0=$(bench_log "http://127.0.0.1:$PORT")
-	s0=$(bench_cpu $srv)
-	f0=$(bench_cpu $fl)
+	s0=$(bench_cpu_split $srv)
+	f0=$(bench_cpu_split $fl)
 	w0=$(bench_switches $srv)
 	x0=$(bench_switches $fl)
 	# shellcheck disable=SC2086 # LOAD_FLAGS is a list of flags
 	/usr/bin/time -f "%U %S" -o "$work/load.time" "$LOAD_BIN" load --channels "$work/channels.jsonl" --mix raw=1 --raw-size "$RAW" \
 		--report "$work/load-$name.json" "${prof[@]}" ${LOAD_FLAGS:-} "$@" >"$work/load-$name.txt" 2>/dev/null
-	s1=$(bench_cpu $srv)
-	f1=$(bench_cpu $fl)
+	s1=$(bench_cpu_split $srv)
+	f1=$(bench_cpu_split $fl)
 	w1=$(bench_switches $srv)
 	x1=$(bench_switches $fl)
 	[ -z "$fcurlpid" ] || wait "$fcurlpid" || true # before the fleet stops
@@ -107,7 +109,9 @@ if "-" not in a + b:
     print("server heap allocations per notification: %.1f" % (d[4] / max(n, 1)))
 PY
 	echo "context switches per notification: server $(echo "scale=2; ($w1-$w0)/$(bench_received "$name")" | bc), fleet $(echo "scale=2; ($x1-$x0)/$(bench_received "$name")" | bc)"
-	echo "$name $(echo "$s1-$s0" | bc) $(echo "$f1-$f0" | bc) $(awk '{print $1+$2}' "$work/load.time")" >>"$work/cpu.txt"
+	# name, then user and system seconds of the server, the fleet and the sender
+	echo "$name $s0 $s1 $f0 $f1 $(cat "$work/load.time")" |
+		awk '{print $1, $4-$2, $5-$3, $8-$6, $9-$7, $10, $11}' >>"$work/cpu.txt"
 	bench_report "$name"
 }
 
@@ -124,18 +128,24 @@ import json, os, statistics, sys
 work = sys.argv[1]
 cpu = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(os.path.join(work, "cpu.txt"))}
 rows = []
-for name, (srv, fleet, load) in cpu.items():
+for name, (su, ss, fu, fs, lu, ls) in cpu.items():
+    srv, fleet, load = su + ss, fu + fs, lu + ls
     f = json.load(open(os.path.join(work, "fleet-%s.json" % name)))
     l = json.load(open(os.path.join(work, "load-%s.json" % name)))["load"]
     got = sum(f["notifications"].values())
     sl = f["send_latency"]
     rows.append(dict(name=name, rate=got / (l["elapsed_ns"] / 1e9), got=got, received=l["received"], sent=l["sent"],
                      dup=f["duplicates"], p50=sl["p50_ns"] / 1e6, p99=sl["p99_ns"] / 1e6,
-                     srv=srv / got * 1e6, fleet=fleet / got * 1e6, load=load / l["sent"] * 1e6))
+                     srv=srv / got * 1e6, fleet=fleet / got * 1e6, load=load / l["sent"] * 1e6,
+                     split=(su / got * 1e6, ss / got * 1e6, fu / got * 1e6, fs / got * 1e6,
+                            lu / l["sent"] * 1e6, ls / l["sent"] * 1e6)))
 print("\n| run | deliveries/s | received (devices / 200 Received / sent) | POST->device p50 / p99 ms | CPU µs per notification: server / fleet / load |")
 print("|---|---|---|---|---|")
 for r in rows:
     print("| %(name)s | %(rate).0f | %(got)d / %(received)d / %(sent)d, %(dup)d duplicates | %(p50).2f / %(p99).2f | %(srv).0f / %(fleet).0f / %(load).0f |" % r)
+print()
+for r in rows:  # one line each, read by scripts/bench-peers.sh
+    print("%s: CPU µs per notification, user / system: server %.1f / %.1f, fleet %.1f / %.1f, load %.1f / %.1f" % ((r["name"],) + r["split"]))
 closed = [r for r in rows if r["name"].startswith("closed")]
 if closed:
     def mr(k, fmt):
