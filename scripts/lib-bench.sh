@@ -4,6 +4,7 @@
 #
 #   bench_build                 sets BIN: the given binary, or the current code built
 #   bench_cpu PID...            CPU seconds (user+system) of processes and their children so far
+#   bench_cpu_split PID...      the same as two figures: user seconds, system seconds
 #   bench_serve PORT PPORT ...  starts `openmpns serve` (rest: extra flags), sets $srv, waits for /healthz
 #   bench_fleet NAME N URL      starts a fleet of N devices with Channel URIs in $work/channels.jsonl
 #                               and its report in $work/fleet-NAME.json, sets $fl, waits until registered
@@ -24,7 +25,7 @@ bench_build() {
 # bench_cpu prints the CPU seconds (user+system, children's included) of
 # the processes and of their children so far.
 bench_cpu() {
-	bench_cpu_split "$@" | awk '{print $1 + $2}'
+	bench_cpu_split "$@" | awk '{printf "%.3f\n", $1 + $2}'
 }
 
 # bench_cpu_split prints the same as two figures, user and system seconds.
