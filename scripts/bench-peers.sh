@@ -252,7 +252,7 @@ if both:
     (ou, os_), (cu, cs) = tot["openmpns"], tot["centrifugo"]
     need = (cu + cs) / 1.5
     if ou > 0 and os_ > 0:
-        # A lower bound for the rate: the measured rate ratio has run 0.06-0.08
+        # A lower bound for the rate: the measured rate ratio has run 0.06-0.12
         # below the CPU ratio (the cores idle more during our runs).
         print("\nCPU ratio %.2f; a CPU ratio of 1.5 needs OpenMPNS at %.1f µs per message, its user part at "
               "%.1f µs (%+.0f %%) with this system part%s; with no user part at all the CPU ratio would be %.2f" % (
