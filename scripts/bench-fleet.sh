@@ -22,7 +22,7 @@ SERVERS=${SERVERS:-6}
 RATE=${RATE:-5000}
 BASE=${BASE:-18100}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work" 2>/dev/null || true' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work" 2>/dev/null || true' EXIT # kill fails when no job is left: under set -e that would be the exit status
 
 NATS=${NATS:-0}
 cluster_flags=()

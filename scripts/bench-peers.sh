@@ -59,7 +59,7 @@ if [ ! -x "$CENTRIFUGO" ]; then
 fi
 go build -o bin/peerbench ./scripts/peerbench
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work" 2>/dev/null || true' EXIT # kill fails when no job is left: under set -e that would be the exit status
 : >"$work/results"
 cat >"$work/centrifugo.json" <<EOF
 {"http_server": {"address": "127.0.0.1", "port": $CPORT}, "log": {"level": "error"},
@@ -85,7 +85,7 @@ srv, fleet, load = c[5].split(" / ")
 print("openmpns", sys.argv[1], c[2], c[3].split(" ")[0], p50, p99, srv, fleet, load)' "$name" >>"$work/results"
 	# closed-1: CPU µs per notification, user / system: server 21.5 / 30.1, fleet ...
 	grep -E '^(closed-1|paced): CPU µs per notification, user / system' "$work/ours-$name.txt" |
-		sed 's/.*system: //; s/[a-z]*//g; s/[,\/]/ /g' | awk -v n="$name" '{print "split openmpns", n, $0}' >>"$work/results"
+		sed 's/.*system: //; s/[a-z]*//g; s/[,\/;%]/ /g' | awk -v n="$name" '{print "split openmpns", n, $0}' >>"$work/results"
 }
 
 # centrifugo NAME [pub flags]: a fresh Centrifugo, its subscribers and one
@@ -110,8 +110,11 @@ centrifugo() {
 	local s0 f0 s1 f1
 	s0=$(bench_cpu_split $cf)
 	f0=$(bench_cpu_split $sb)
+	local h0 h1
+	h0=$(bench_host)
 	/usr/bin/time -f "%U %S" -o "$work/pub.time" bin/peerbench pub --api "http://127.0.0.1:$CPORT/api/publish" \
 		--channels "$DEVICES" --concurrency "$CONC" --raw-size "$RAW" "$@" >"$work/pub.json"
+	h1=$(bench_host)
 	s1=$(bench_cpu_split $cf)
 	f1=$(bench_cpu_split $sb)
 	local want
@@ -124,7 +127,7 @@ centrifugo() {
 	wait $sb || true
 	kill $cf
 	wait $cf 2>/dev/null || true
-	python3 - "$name" "$work" "$s0" "$s1" "$f0" "$f1" <<'PY' | tee -a "$work/results" | grep -v '^split' | cut -d' ' -f3-
+	python3 - "$name" "$work" "$s0" "$s1" "$f0" "$f1" "$(bench_idle_pct "$h0" "$h1")" <<'PY' | tee -a "$work/results" | grep -v '^split' | cut -d' ' -f3-
 import json, os, sys
 name, work = sys.argv[1], sys.argv[2]
 (su0, ss0), (su1, ss1), (fu0, fs0), (fu1, fs1) = (map(float, a.split()) for a in sys.argv[3:7])
@@ -136,7 +139,7 @@ lu, ls = (float(x) for x in open(os.path.join(work, "pub.time")).read().split())
 load = lu + ls
 got = s["received"]
 print("split centrifugo", name, " ".join("%.1f" % (x / max(got, 1) * 1e6) for x in (su, ss, fu, fs)),
-      " ".join("%.1f" % (x / max(p["sent"], 1) * 1e6) for x in (lu, ls)))
+      " ".join("%.1f" % (x / max(p["sent"], 1) * 1e6) for x in (lu, ls)), sys.argv[7])
 print("centrifugo", name, "%.0f" % (got / (p["elapsed_ns"] / 1e9)), got, "%.2f" % (s["p50_ns"] / 1e6), "%.2f" % (s["p99_ns"] / 1e6),
       "%.0f" % (srv / max(got, 1) * 1e6), "%.0f" % (subs / max(got, 1) * 1e6), "%.0f" % (load / max(p["sent"], 1) * 1e6),
       "errors", p["errors"])
@@ -210,7 +213,7 @@ split = collections.defaultdict(dict)  # user / system µs per message: server, 
 for line in open(sys.argv[1]):
     f = line.split()
     if f[0] == "split":
-        split[f[2]][f[1]] = [float(x) for x in f[3:9]]
+        split[f[2]][f[1]] = [float(x) for x in f[3:10]]
         continue
     rows[f[1]][f[0]] = dict(rate=float(f[2]), got=int(f[3]), p50=float(f[4]), p99=float(f[5]),
                             srv=float(f[6]), recv=float(f[7]), load=float(f[8]))
@@ -241,14 +244,14 @@ if both:
     # rate asks: the deliveries a second of each are about the cores over its
     # CPU per message (the three processes share them).
     print("\nCPU µs per message, user / system, medians of %d closed rounds:" % len(both))
-    print("\n| | server | receivers | sender | all: user / system = total |")
-    print("|---|---|---|---|---|")
+    print("\n| | server | receivers | sender | all: user / system = total | cores idle % |")
+    print("|---|---|---|---|---|---|")
     tot = {}
     for who in ("openmpns", "centrifugo"):
-        m = [statistics.median(r[who][i] for r in both) for i in range(6)]
+        m = [statistics.median(r[who][i] for r in both) for i in range(7)]
         u, s = m[0] + m[2] + m[4], m[1] + m[3] + m[5]
         tot[who] = (u, s)
-        print("| %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f = %.1f |" % ((who,) + tuple(m) + (u, s, u + s)))
+        print("| %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f = %.1f | %.1f |" % ((who,) + tuple(m[:6]) + (u, s, u + s, m[6])))
     (ou, os_), (cu, cs) = tot["openmpns"], tot["centrifugo"]
     need = (cu + cs) / 1.5
     if ou > 0 and os_ > 0:

@@ -56,7 +56,7 @@ FPORT=${FPORT:-16072}
 PROF_CLOSED=${PROF_CLOSED:-4}
 PROF_PACED=${PROF_PACED:-20}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work" 2>/dev/null || true' EXIT # kill fails when no job is left: under set -e that would be the exit status
 [ -z "${PROFILE_DIR:-}" ] || mkdir -p "$PROFILE_DIR"
 
 # shellcheck disable=SC2086 # SERVE_FLAGS is a list of flags
@@ -85,11 +85,13 @@ run() { # $1 = name, $2 = profile seconds, rest = load flags
 	f0=$(bench_cpu_split $fl)
 	w0=$(bench_switches $srv)
 	x0=$(bench_switches $fl)
+	h0=$(bench_host)
 	# shellcheck disable=SC2086 # LOAD_FLAGS is a list of flags
 	/usr/bin/time -f "%U %S" -o "$work/load.time" "$LOAD_BIN" load --channels "$work/channels.jsonl" --mix raw=1 --raw-size "$RAW" \
 		--report "$work/load-$name.json" "${prof[@]}" ${LOAD_FLAGS:-} "$@" >"$work/load-$name.txt" 2>/dev/null
 	s1=$(bench_cpu_split $srv)
 	f1=$(bench_cpu_split $fl)
+	h1=$(bench_host)
 	w1=$(bench_switches $srv)
 	x1=$(bench_switches $fl)
 	[ -z "$fcurlpid" ] || wait "$fcurlpid" || true # before the fleet stops
@@ -109,9 +111,10 @@ if "-" not in a + b:
     print("server heap allocations per notification: %.1f" % (d[4] / max(n, 1)))
 PY
 	echo "context switches per notification: server $(echo "scale=2; ($w1-$w0)/$(bench_received "$name")" | bc), fleet $(echo "scale=2; ($x1-$x0)/$(bench_received "$name")" | bc)"
-	# name, then user and system seconds of the server, the fleet and the sender
-	echo "$name $s0 $s1 $f0 $f1 $(cat "$work/load.time")" |
-		awk '{print $1, $4-$2, $5-$3, $8-$6, $9-$7, $10, $11}' >>"$work/cpu.txt"
+	# name, then user and system seconds of the server, the fleet and the
+	# sender, and the percent of the cores left idle during the load
+	echo "$name $s0 $s1 $f0 $f1 $(cat "$work/load.time") $(bench_idle_pct "$h0" "$h1")" |
+		awk '{print $1, $4-$2, $5-$3, $8-$6, $9-$7, $10, $11, $12}' >>"$work/cpu.txt"
 	bench_report "$name"
 }
 
@@ -128,7 +131,7 @@ import json, os, statistics, sys
 work = sys.argv[1]
 cpu = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(os.path.join(work, "cpu.txt"))}
 rows = []
-for name, (su, ss, fu, fs, lu, ls) in cpu.items():
+for name, (su, ss, fu, fs, lu, ls, idle) in cpu.items():
     srv, fleet, load = su + ss, fu + fs, lu + ls
     f = json.load(open(os.path.join(work, "fleet-%s.json" % name)))
     l = json.load(open(os.path.join(work, "load-%s.json" % name)))["load"]
@@ -138,14 +141,15 @@ for name, (su, ss, fu, fs, lu, ls) in cpu.items():
                      dup=f["duplicates"], p50=sl["p50_ns"] / 1e6, p99=sl["p99_ns"] / 1e6,
                      srv=srv / got * 1e6, fleet=fleet / got * 1e6, load=load / l["sent"] * 1e6,
                      split=(su / got * 1e6, ss / got * 1e6, fu / got * 1e6, fs / got * 1e6,
-                            lu / l["sent"] * 1e6, ls / l["sent"] * 1e6)))
+                            lu / l["sent"] * 1e6, ls / l["sent"] * 1e6), idle=idle))
 print("\n| run | deliveries/s | received (devices / 200 Received / sent) | POST->device p50 / p99 ms | CPU µs per notification: server / fleet / load |")
 print("|---|---|---|---|---|")
 for r in rows:
     print("| %(name)s | %(rate).0f | %(got)d / %(received)d / %(sent)d, %(dup)d duplicates | %(p50).2f / %(p99).2f | %(srv).0f / %(fleet).0f / %(load).0f |" % r)
 print()
 for r in rows:  # one line each, read by scripts/bench-peers.sh
-    print("%s: CPU µs per notification, user / system: server %.1f / %.1f, fleet %.1f / %.1f, load %.1f / %.1f" % ((r["name"],) + r["split"]))
+    print("%s: CPU µs per notification, user / system: server %.1f / %.1f, fleet %.1f / %.1f, load %.1f / %.1f; cores idle %.1f %%" % (
+        (r["name"],) + r["split"] + (r["idle"],)))
 closed = [r for r in rows if r["name"].startswith("closed")]
 if closed:
     def mr(k, fmt):

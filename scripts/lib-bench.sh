@@ -11,6 +11,7 @@
 #   bench_fleet_stop WANT       waits (up to 30 s) until the fleet received WANT, then stops it (report written)
 #   bench_report NAME           prints the devices' and the sender's view of run NAME
 #   bench_switches PID          context switches (voluntary and not) of a process's threads so far
+#   bench_host, bench_idle_pct  the host's idle and total CPU ticks; the idle percent between two readings
 #   bench_log URL               the server's notification log counters (records, fdatasyncs,
 #                               written, skipped), "- - - -" for a build without them
 
@@ -51,6 +52,19 @@ bench_cpu_split() {
 # notification they count the wake-ups a notification costs.
 bench_switches() {
 	cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n + 0}'
+}
+
+# bench_host prints the host's CPU time so far in clock ticks (/proc/stat):
+# idle (with iowait), then all. Two readings give the share of the cores
+# left idle between them (bench_idle_pct).
+bench_host() {
+	awk '$1 == "cpu" {t = 0; for (i = 2; i <= 9; i++) t += $i; print $5 + $6, t; exit}' /proc/stat
+}
+
+# bench_idle_pct "IDLE0 ALL0" "IDLE1 ALL1" prints the percent of the cores
+# left idle between two bench_host readings.
+bench_idle_pct() {
+	echo "$1 $2" | awk '{d = $4 - $2; printf "%.1f\n", (d > 0 ? 100 * ($3 - $1) / d : 0)}'
 }
 
 # bench_serve PORT PPORT [flags...] starts a server on a fresh data
