@@ -55,16 +55,16 @@ bench_switches() {
 }
 
 # bench_host prints the host's CPU time so far in clock ticks (/proc/stat):
-# idle (with iowait), then all. Two readings give the share of the cores
-# left idle between them (bench_idle_pct).
+# idle, iowait, then all (user to steal; guest time is in user already).
 bench_host() {
-	awk '$1 == "cpu" {t = 0; for (i = 2; i <= 9; i++) t += $i; print $5 + $6, t; exit}' /proc/stat
+	awk '$1 == "cpu" {t = 0; for (i = 2; i <= 9; i++) t += $i; print $5, $6, t; exit}' /proc/stat
 }
 
-# bench_idle_pct "IDLE0 ALL0" "IDLE1 ALL1" prints the percent of the cores
-# left idle between two bench_host readings.
+# bench_idle_pct "IDLE0 IOWAIT0 ALL0" "IDLE1 IOWAIT1 ALL1" prints the percent
+# of the cores left idle between two bench_host readings, then the percent
+# idle waiting for the disk (iowait), apart.
 bench_idle_pct() {
-	echo "$1 $2" | awk '{d = $4 - $2; printf "%.1f\n", (d > 0 ? 100 * ($3 - $1) / d : 0)}'
+	echo "$1 $2" | awk '{d = $6 - $3; if (d <= 0) d = 1; printf "%.1f %.1f\n", 100 * ($4 - $1) / d, 100 * ($5 - $2) / d}'
 }
 
 # bench_serve PORT PPORT [flags...] starts a server on a fresh data
