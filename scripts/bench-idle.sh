@@ -22,12 +22,15 @@ if [ -z "${BIN:-}" ]; then BIN=bin/openmpns; CGO_ENABLED=0 go build -o "$BIN" ./
 RATE=${RATE:-5000}
 PORT=${PORT:-18080}
 PPORT=${PPORT:-16060}
+# A run that fails half-way leaves no server or fleet behind (kill fails when
+# no job is left: || true keeps the script's own exit status).
+certdir=""
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -z "$certdir" ] || rm -rf "$certdir"' EXIT
 scheme=http
 srvtls=()
 curlca=()
 if [ "${TLS:-0}" = 1 ]; then
 	certdir=$(mktemp -d)
-	trap 'rm -rf "$certdir"' EXIT
 	(cd "$certdir" && go run "$(go env GOROOT)/src/crypto/tls/generate_cert.go" --host 127.0.0.1 --ecdsa-curve P256 --ca >/dev/null 2>&1)
 	scheme=https
 	srvtls=(--tls-cert "$certdir/cert.pem" --tls-key "$certdir/key.pem")

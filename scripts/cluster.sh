@@ -31,7 +31,9 @@ stop() {
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap stop EXIT INT TERM
+trap stop EXIT
+# Ctrl-C ends the script, and the EXIT trap stops everything once.
+trap 'exit 130' INT TERM
 
 client_urls=()
 routes=()

@@ -19,7 +19,8 @@ Xvfb "$display" -screen 0 1100x950x24 >/dev/null 2>&1 &
 xvfb=$!
 bin/openmpns demo-backend --listen "127.0.0.1:$port" --push-server "http://127.0.0.1:$push_port" --interval 3s >/dev/null &
 backend=$!
-cleanup() { kill "$emu" "$backend" "$xvfb" 2>/dev/null || true; rm -rf "$state"; }
+emu="" # set once the emulator starts; cleanup may run before
+cleanup() { kill ${emu:+"$emu"} "$backend" "$xvfb" 2>/dev/null || true; rm -rf "$state"; }
 trap cleanup EXIT
 sleep 1
 DISPLAY=$display LANG=en_US.UTF-8 bin/openmpns-emulator --state "$state" --listen "127.0.0.1:$push_port" --backend "http://127.0.0.1:$port" >/dev/null 2>&1 &
