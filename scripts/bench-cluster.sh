@@ -17,6 +17,8 @@
 # the senders. Figures and what they show: docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib-bench.sh
+. scripts/lib-bench.sh
 DEVICES=${DEVICES:-10000}
 COUNT=${COUNT:-50000}
 CONC=${CONC:-64}
@@ -29,7 +31,7 @@ nats_version=v2.15.3
 [ -x bin/nats-server ] || GOBIN="$PWD/bin" go install "github.com/nats-io/nats-server/v2@$nats_version"
 CGO_ENABLED=0 go build -o bin/openmpns ./cmd/openmpns
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work" 2>/dev/null || true' EXIT # kill fails when no job is left: under set -e that would be the exit status
+trap bench_cleanup EXIT
 
 wait_http() { for _ in $(seq 300); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1"; exit 1; }
 

@@ -29,7 +29,7 @@ MIX=${MIX:-toast=60,tile=30,raw=10}
 PORT=${PORT:-18090}
 PPORT=${PPORT:-16070}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work" 2>/dev/null || true' EXIT # kill fails when no job is left: under set -e that would be the exit status
+trap bench_cleanup EXIT
 
 # shellcheck disable=SC2086 # SERVE_FLAGS is a list of flags
 bench_serve "$PORT" "$PPORT" ${SERVE_FLAGS:-}

@@ -15,6 +15,8 @@
 # and the fleet's report (every notification received, exactly once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib-bench.sh
+. scripts/lib-bench.sh
 # BIN=path uses that binary; by default the current code is built.
 if [ -z "${BIN:-}" ]; then BIN=bin/openmpns; CGO_ENABLED=0 go build -o "$BIN" ./cmd/openmpns; fi
 DEVICES=${DEVICES:-100000}
@@ -22,7 +24,7 @@ SERVERS=${SERVERS:-6}
 RATE=${RATE:-5000}
 BASE=${BASE:-18100}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work" 2>/dev/null || true' EXIT # kill fails when no job is left: under set -e that would be the exit status
+trap bench_cleanup EXIT
 
 NATS=${NATS:-0}
 cluster_flags=()

@@ -59,7 +59,7 @@ if [ ! -x "$CENTRIFUGO" ]; then
 fi
 go build -o bin/peerbench ./scripts/peerbench
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work" 2>/dev/null || true' EXIT # kill fails when no job is left: under set -e that would be the exit status
+trap bench_cleanup EXIT
 : >"$work/results"
 cat >"$work/centrifugo.json" <<EOF
 {"http_server": {"address": "127.0.0.1", "port": $CPORT}, "log": {"level": "error"},
@@ -240,9 +240,9 @@ if closed:
         ", ".join("%.2f" % x for x in ratios), statistics.median(ratios)))
 both = [r for n, r in split.items() if n.startswith("closed") and len(r) == 2]
 if both:
-    # What the CPU per message is made of, and what 1.5 times Centrifugo's
-    # rate asks: the deliveries a second of each are about the cores over its
-    # CPU per message (the three processes share them).
+    # What the CPU per message is made of, and what a CPU ratio of 1.5 asks:
+    # the deliveries a second of each are about the busy cores over its CPU
+    # per message (the three processes share them).
     print("\nCPU µs per message, user / system, medians of %d closed rounds:" % len(both))
     print("\n| | server | receivers | sender | all: user / system = total | cores idle % (iowait) |")
     print("|---|---|---|---|---|---|")

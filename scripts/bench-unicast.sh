@@ -56,7 +56,7 @@ FPORT=${FPORT:-16072}
 PROF_CLOSED=${PROF_CLOSED:-4}
 PROF_PACED=${PROF_PACED:-20}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work" 2>/dev/null || true' EXIT # kill fails when no job is left: under set -e that would be the exit status
+trap bench_cleanup EXIT
 [ -z "${PROFILE_DIR:-}" ] || mkdir -p "$PROFILE_DIR"
 
 # shellcheck disable=SC2086 # SERVE_FLAGS is a list of flags

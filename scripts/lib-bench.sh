@@ -1,8 +1,10 @@
 # Shell functions shared by the multi-process benchmarks (bench-e2e.sh,
-# bench-unicast.sh). Source it after `set -euo pipefail` and `cd` to the
+# bench-unicast.sh, bench-peers.sh; bench-cluster.sh and bench-fleet.sh use
+# bench_cleanup). Source it after `set -euo pipefail` and `cd` to the
 # repository root; it expects $work (a scratch directory the caller removes).
 #
 #   bench_build                 sets BIN: the given binary, or the current code built
+#   bench_cleanup               the EXIT trap: stops the script's background jobs, removes $work
 #   bench_cpu PID...            CPU seconds (user+system) of processes and their children so far
 #   bench_cpu_split PID...      the same as two figures: user seconds, system seconds
 #   bench_serve PORT PPORT ...  starts `openmpns serve` (rest: extra flags), sets $srv, waits for /healthz
@@ -21,6 +23,17 @@ bench_build() {
 		BIN=bin/openmpns
 		CGO_ENABLED=0 go build -o "$BIN" ./cmd/openmpns
 	fi
+}
+
+# bench_cleanup is a benchmark script's EXIT trap: it stops the script's
+# background jobs and removes $work. No step's failure becomes the script's
+# exit status: kill with no job left exits 2, which under set -e would turn a
+# good run into a failed one.
+bench_cleanup() {
+	# shellcheck disable=SC2046 # one argument per job
+	kill $(jobs -p) 2>/dev/null || true
+	wait 2>/dev/null || true
+	rm -rf "$work" 2>/dev/null || true
 }
 
 # bench_cpu prints the CPU seconds (user+system, children's included) of
