@@ -14,6 +14,7 @@
 #   bench_report NAME           prints the devices' and the sender's view of run NAME
 #   bench_switches PID          context switches (voluntary and not) of a process's threads so far
 #   bench_host, bench_idle_pct  the host's idle and total CPU ticks; the idle percent between two readings
+#   bench_probe                 one line: what this machine charges for a system call and a thread's wake-up
 #   bench_log URL               the server's notification log counters (records, fdatasyncs,
 #                               written, skipped), "- - - -" for a build without them
 
@@ -78,6 +79,16 @@ bench_host() {
 # idle waiting for the disk (iowait), apart.
 bench_idle_pct() {
 	echo "$1 $2" | awk '{d = $6 - $3; if (d <= 0) d = 1; printf "%.1f %.1f\n", 100 * ($4 - $1) / d, 100 * ($5 - $2) / d}'
+}
+
+# bench_probe prints what a system call and a wake-up of one thread by
+# another cost on this machine now (scripts/hostprobe, about a second).
+# They set the price of most of a notification's CPU; on the project's VMs
+# they have differed sixfold between machines (docs/benchmarks.md,
+# session 17), so each sitting names them.
+bench_probe() {
+	go build -o bin/hostprobe ./scripts/hostprobe
+	bin/hostprobe
 }
 
 # bench_serve PORT PPORT [flags...] starts a server on a fresh data
