@@ -21,6 +21,8 @@ set -euo pipefail
 [ -f "${B:-}" ] && B=$(realpath "$B")
 [ -f "${LOAD_BIN:-}" ] && LOAD_BIN=$(realpath "$LOAD_BIN")
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib-bench.sh
+. scripts/lib-bench.sh
 PAIRS=${PAIRS:-8}
 PHASE=${PHASE:-closed}
 case $PHASE in closed | paced) ;; *)
@@ -66,6 +68,7 @@ build b "$B"
 binB=$built
 LOAD_BIN=${LOAD_BIN:-$binB}
 echo "A = $A ($binA), B = $B ($binB), sender $LOAD_BIN; $PAIRS pairs of one $PHASE run each; $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_probe
 
 # one BIN: prints the run's row of bench-unicast's table (its columns: run,
 # deliveries/s, received, POST->device p50 / p99, CPU server / fleet / load).

@@ -68,7 +68,7 @@ cat >"$work/centrifugo.json" <<EOF
 EOF
 echo "Centrifugo: $CENTRIFUGO, $(go version -m "$CENTRIFUGO" | awk '$1 == "mod" {print $2, $3}')"
 echo "OpenMPNS: $BIN; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "host: $(bench_probe)"
+bench_probe
 
 # ours NAME PHASE: one run of bench-unicast.sh; its row goes to results.
 ours() {

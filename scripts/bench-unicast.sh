@@ -59,10 +59,10 @@ work=$(mktemp -d)
 trap bench_cleanup EXIT
 [ -z "${PROFILE_DIR:-}" ] || mkdir -p "$PROFILE_DIR"
 
+bench_probe
 # shellcheck disable=SC2086 # SERVE_FLAGS is a list of flags
 bench_serve "$PORT" "$PPORT" ${SERVE_FLAGS:-}
 echo "server and fleet: $BIN, sender: $LOAD_BIN; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "host: $(bench_probe)"
 
 run() { # $1 = name, $2 = profile seconds, rest = load flags
 	local name=$1 secs=$2

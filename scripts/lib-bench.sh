@@ -14,7 +14,7 @@
 #   bench_report NAME           prints the devices' and the sender's view of run NAME
 #   bench_switches PID          context switches (voluntary and not) of a process's threads so far
 #   bench_host, bench_idle_pct  the host's idle and total CPU ticks; the idle percent between two readings
-#   bench_probe                 one line: what this machine charges for a system call and a thread's wake-up
+#   bench_probe                 once a sitting, a line: what this machine charges for a system call and a wake-up
 #   bench_log URL               the server's notification log counters (records, fdatasyncs,
 #                               written, skipped), "- - - -" for a build without them
 
@@ -81,14 +81,23 @@ bench_idle_pct() {
 	echo "$1 $2" | awk '{d = $6 - $3; if (d <= 0) d = 1; printf "%.1f %.1f\n", 100 * ($4 - $1) / d, 100 * ($5 - $2) / d}'
 }
 
-# bench_probe prints what a system call and a wake-up of one thread by
-# another cost on this machine now (scripts/hostprobe, about a second).
-# They set the price of most of a notification's CPU; on the project's VMs
-# they have differed sixfold between machines (docs/benchmarks.md,
-# session 17), so each sitting names them.
+# bench_probe prints, as "host: ...", what a system call and a wake-up of
+# one thread by another cost on this machine now, idle (scripts/hostprobe,
+# about a second): two things a notification does many times, which have
+# cost six to seven times as much on one of the project's VMs as on
+# another (docs/benchmarks.md, session 17). Once per sitting: it exports
+# BENCH_PROBED, and the scripts a sitting runs inside it (bench-peers'
+# and bench-ab's runs of bench-unicast.sh) print nothing. A failed probe
+# says so and fails nothing.
 bench_probe() {
-	go build -o bin/hostprobe ./scripts/hostprobe
-	bin/hostprobe
+	[ -z "${BENCH_PROBED:-}" ] || return 0
+	export BENCH_PROBED=1
+	local line
+	if go build -o bin/hostprobe ./scripts/hostprobe && line=$(bin/hostprobe); then
+		echo "host: $line"
+	else
+		echo "host: not measured (hostprobe failed)"
+	fi
 }
 
 # bench_serve PORT PPORT [flags...] starts a server on a fresh data

@@ -1,16 +1,18 @@
-// Command hostprobe measures what this machine charges for the two things
-// the unicast benchmarks are made of, so that a sitting's figures can be
-// read against the machine they ran on: a system call, and one thread
-// waking another. On the project's VMs the first has measured from about
-// 0.1 to 0.7 µs and the second moves with it (docs/benchmarks.md, session
-// 17), while the benchmarks' rates moved by half.
+// Command hostprobe measures what this machine charges for two things a
+// notification does many times, so that a benchmark sitting's figures can
+// be read against the machine they ran on: a system call, and one thread
+// waking another. On the project's VMs the first has measured 98 ns
+// (session 12) and 0.6–0.7 µs (session 17) (docs/benchmarks.md).
 //
-//	hostprobe                 one line: system call ns, wake-up round trip µs
+//	hostprobe                             one line: system call ns, wake-up round trip µs
 //	hostprobe -calls 200000 -trips 2000   a quicker, rougher reading
 //
-// The scripts print its line with each sitting (scripts/bench-unicast.sh,
-// scripts/bench-peers.sh). It is a benchmark helper, not part of the
-// product.
+// Each figure is the cheapest of five batches, so that a batch the host
+// preempted does not count: it is what the machine charges when nothing
+// else runs, not what a busy benchmark pays (the scripts take it before
+// their load). The scripts print its line with each sitting
+// (scripts/bench-unicast.sh, scripts/bench-peers.sh, scripts/bench-ab.sh).
+// It is a benchmark helper, not part of the product.
 package main
 
 import (
@@ -19,15 +21,18 @@ import (
 	"os"
 )
 
+// batches is how many batches each figure is the cheapest of.
+const batches = 5
+
 func main() {
-	calls := flag.Int("calls", 1_000_000, "getppid system calls to time")
-	trips := flag.Int("trips", 20_000, "wake-up round trips to time (a byte through a pipe to another thread and back)")
+	calls := flag.Int("calls", 1_000_000, "getppid system calls to time, in all")
+	trips := flag.Int("trips", 20_000, "wake-up round trips to time, in all (a byte through a pipe to another thread and back)")
 	flag.Parse()
-	if *calls < 1 || *trips < 1 {
-		fmt.Fprintln(os.Stderr, "hostprobe: -calls and -trips must be at least 1")
+	if *calls < batches || *trips < batches {
+		fmt.Fprintf(os.Stderr, "hostprobe: -calls and -trips must be at least %d\n", batches)
 		os.Exit(2)
 	}
-	r, err := probe(*calls, *trips)
+	r, err := probe(*calls/batches, *trips/batches, batches)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hostprobe:", err)
 		os.Exit(1)

@@ -1,72 +1,110 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"syscall"
 	"time"
 )
 
-// probe times calls raw getppid system calls, then trips round trips of a
-// byte between two threads through two blocking pipes: each leg wakes a
-// thread that sleeps in read, as a socket's data wakes its reader.
-func probe(calls, trips int) (reading, error) {
-	var r reading
-	start := time.Now()
-	for range calls {
-		syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
+// probe times n batches of calls raw getppid system calls, and n batches
+// of trips round trips of a byte between two threads through two blocking
+// pipes: each leg wakes a thread asleep in read, as a socket's data wakes
+// its reader. It returns the cheapest batch of each, per call and per trip.
+func probe(calls, trips, n int) (reading, error) {
+	r := reading{SyscallNS: math.Inf(1), WakeUS: math.Inf(1)}
+	for range n {
+		start := time.Now()
+		for range calls {
+			syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
+		}
+		r.SyscallNS = min(r.SyscallNS, float64(time.Since(start).Nanoseconds())/float64(calls))
 	}
-	r.SyscallNS = float64(time.Since(start).Nanoseconds()) / float64(calls)
+	for range n {
+		us, err := roundTrips(trips)
+		if err != nil {
+			return r, err
+		}
+		r.WakeUS = min(r.WakeUS, us)
+	}
+	return r, nil
+}
 
+// roundTrips returns the µs a round trip took over trips of them.
+func roundTrips(trips int) (float64, error) {
 	var ping, pong [2]int
 	if err := syscall.Pipe2(ping[:], syscall.O_CLOEXEC); err != nil {
-		return r, fmt.Errorf("pipe: %w", err)
+		return 0, fmt.Errorf("pipe: %w", err)
 	}
-	defer syscall.Close(ping[0])
-	defer syscall.Close(ping[1])
 	if err := syscall.Pipe2(pong[:], syscall.O_CLOEXEC); err != nil {
-		return r, fmt.Errorf("pipe: %w", err)
+		syscall.Close(ping[0])
+		syscall.Close(ping[1])
+		return 0, fmt.Errorf("pipe: %w", err)
 	}
-	defer syscall.Close(pong[0])
-	defer syscall.Close(pong[1])
-
-	// The echoing thread: blocking reads in syscall.Read hand the
-	// goroutine's processor back to the runtime while the thread sleeps.
+	// Each side closes the ends it uses, when it is done with them: the
+	// other then reads end of file instead of waiting for ever, and no
+	// descriptor is closed while the other thread uses it.
 	echoed := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		echoed <- relay(ping[0], pong[1], trips)
+		err := relay(ping[0], pong[1], trips)
+		syscall.Close(ping[0])
+		syscall.Close(pong[1])
+		echoed <- err
 	}()
+	us, err := send(ping[1], pong[0], trips)
+	syscall.Close(ping[1])
+	syscall.Close(pong[0])
+	return us, errors.Join(err, <-echoed)
+}
+
+// send writes a byte on out and reads it back on in, trips times, on a
+// thread of its own, and returns the µs a round trip took. Its blocking
+// reads go through the syscall package, so the runtime may hand the
+// goroutine's processor to another thread while it sleeps (sysmon does,
+// after 20 µs or more): with GOMAXPROCS=1 the echoing thread still runs,
+// later.
+func send(out, in, trips int) (float64, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	b := []byte{1}
-	start = time.Now()
+	start := time.Now()
 	for i := range trips {
-		if _, err := syscall.Write(ping[1], b); err != nil {
-			return r, fmt.Errorf("trip %d: write: %w", i, err)
+		if _, err := syscall.Write(out, b); err != nil {
+			return 0, fmt.Errorf("trip %d: write: %w", i, err)
 		}
-		if n, err := syscall.Read(pong[0], b); err != nil || n != 1 {
-			return r, fmt.Errorf("trip %d: read %d: %v", i, n, err)
+		if err := readByte(in, b); err != nil {
+			return 0, fmt.Errorf("trip %d: %w", i, err)
 		}
 	}
-	r.WakeUS = float64(time.Since(start).Nanoseconds()) / float64(trips) / 1e3
-	if err := <-echoed; err != nil {
-		return r, err
-	}
-	return r, nil
+	return float64(time.Since(start).Nanoseconds()) / float64(trips) / 1e3, nil
 }
 
 // relay sends back each of n bytes read from in on out.
 func relay(in, out, n int) error {
 	b := []byte{0}
 	for i := range n {
-		if k, err := syscall.Read(in, b); err != nil || k != 1 {
-			return fmt.Errorf("echo %d: read %d: %v", i, k, err)
+		if err := readByte(in, b); err != nil {
+			return fmt.Errorf("echo %d: %w", i, err)
 		}
 		if _, err := syscall.Write(out, b); err != nil {
 			return fmt.Errorf("echo %d: write: %w", i, err)
 		}
+	}
+	return nil
+}
+
+// readByte reads one byte into b.
+func readByte(fd int, b []byte) error {
+	n, err := syscall.Read(fd, b)
+	switch {
+	case err != nil:
+		return fmt.Errorf("read: %w", err)
+	case n == 0:
+		return errors.New("read: end of file (the other side quit)")
 	}
 	return nil
 }
