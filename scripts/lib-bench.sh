@@ -1,6 +1,6 @@
 # Shell functions shared by the multi-process benchmarks (bench-e2e.sh,
 # bench-unicast.sh, bench-peers.sh; bench-cluster.sh and bench-fleet.sh use
-# bench_cleanup). Source it after `set -euo pipefail` and `cd` to the
+# bench_cleanup, bench-ab.sh bench_probe). Source it after `set -euo pipefail` and `cd` to the
 # repository root; it expects $work (a scratch directory the caller removes).
 #
 #   bench_build                 sets BIN: the given binary, or the current code built
@@ -83,9 +83,9 @@ bench_idle_pct() {
 
 # bench_probe prints, as "host: ...", what a system call and a wake-up of
 # one thread by another cost on this machine now, idle (scripts/hostprobe,
-# about a second): two things a notification does many times, which have
-# cost six to seven times as much on one of the project's VMs as on
-# another (docs/benchmarks.md, session 17). Once per sitting: it exports
+# about a second): two things a notification does many times; system
+# calls have cost six to seven times as much on one of the project's VMs
+# as on another (docs/benchmarks.md, session 17). Once per sitting: it exports
 # BENCH_PROBED, and the scripts a sitting runs inside it (bench-peers'
 # and bench-ab's runs of bench-unicast.sh) print nothing. A failed probe
 # says so and fails nothing.
