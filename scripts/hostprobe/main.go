@@ -27,6 +27,12 @@ const batches = 5
 func main() {
 	calls := flag.Int("calls", 1_000_000, "getppid system calls to time, in all")
 	trips := flag.Int("trips", 20_000, "wake-up round trips to time, in all (a byte through a pipe to another thread and back)")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: hostprobe [-calls N] [-trips N]\n\n"+
+			"Prints what this machine charges for a system call and for a wake-up of one\n"+
+			"thread by another, each the cheapest of %d batches (about a second).\n\nFlags:\n", batches)
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	if *calls < batches || *trips < batches {
 		fmt.Fprintf(os.Stderr, "hostprobe: -calls and -trips must be at least %d\n", batches)
