@@ -1,7 +1,8 @@
 # Shell functions shared by the multi-process benchmarks (bench-e2e.sh,
 # bench-unicast.sh, bench-peers.sh; bench-cluster.sh and bench-fleet.sh use
-# bench_cleanup, bench-ab.sh bench_probe). Source it after `set -euo pipefail` and `cd` to the
-# repository root; it expects $work (a scratch directory the caller removes).
+# bench_cleanup, bench-ab.sh bench_probe). Source it after `set -euo
+# pipefail` and `cd` to the repository root; it expects $work (a scratch
+# directory the caller removes).
 #
 #   bench_build                 sets BIN: the given binary, or the current code built
 #   bench_cleanup               the EXIT trap: stops the script's background jobs, removes $work
@@ -85,8 +86,8 @@ bench_idle_pct() {
 # one thread by another cost on this machine now, idle (scripts/hostprobe,
 # about a second): two things a notification does many times; system
 # calls have cost six to seven times as much on one of the project's VMs
-# as on another (docs/benchmarks.md, session 17). Once per sitting: it exports
-# BENCH_PROBED, and the scripts a sitting runs inside it (bench-peers'
+# as on another (docs/benchmarks.md, session 17). Once per sitting: it
+# exports BENCH_PROBED, and the scripts a sitting runs inside it (bench-peers'
 # and bench-ab's runs of bench-unicast.sh) print nothing. A failed probe
 # says so and fails nothing.
 bench_probe() {

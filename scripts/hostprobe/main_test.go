@@ -46,11 +46,9 @@ func checkReading(t *testing.T, calls, trips int) {
 // (its write finds the pipe broken, or its read the end of the file)
 // instead of waiting for ever.
 func TestSendSeesTheOtherSideQuit(t *testing.T) {
-	var ping, pong [2]int
-	for _, p := range []*[2]int{&ping, &pong} {
-		if err := pipe(p); err != nil {
-			t.Fatal(err)
-		}
+	ping, pong, err := pipes()
+	if err != nil {
+		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -58,7 +56,7 @@ func TestSendSeesTheOtherSideQuit(t *testing.T) {
 		closeAll(ping[0], pong[1])
 		done <- err
 	}()
-	_, err := send(ping[1], pong[0], 3)
+	_, err = send(ping[1], pong[0], 3)
 	closeAll(ping[1], pong[0])
 	if err == nil || !strings.HasPrefix(err.Error(), "trip 1: ") {
 		t.Errorf("send: %v, want trip 1 to fail", err)

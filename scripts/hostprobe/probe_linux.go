@@ -34,14 +34,9 @@ func probe(calls, trips, n int) (reading, error) {
 
 // roundTrips returns the µs a round trip took over trips of them.
 func roundTrips(trips int) (float64, error) {
-	var ping, pong [2]int
-	if err := syscall.Pipe2(ping[:], syscall.O_CLOEXEC); err != nil {
-		return 0, fmt.Errorf("pipe: %w", err)
-	}
-	if err := syscall.Pipe2(pong[:], syscall.O_CLOEXEC); err != nil {
-		syscall.Close(ping[0])
-		syscall.Close(ping[1])
-		return 0, fmt.Errorf("pipe: %w", err)
+	ping, pong, err := pipes()
+	if err != nil {
+		return 0, err
 	}
 	// Each side closes the ends it uses, when it is done with them: the
 	// other then reads end of file instead of waiting for ever, and no
@@ -51,14 +46,31 @@ func roundTrips(trips int) (float64, error) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		err := relay(ping[0], pong[1], trips)
-		syscall.Close(ping[0])
-		syscall.Close(pong[1])
+		closeAll(ping[0], pong[1])
 		echoed <- err
 	}()
 	us, err := send(ping[1], pong[0], trips)
-	syscall.Close(ping[1])
-	syscall.Close(pong[0])
+	closeAll(ping[1], pong[0])
 	return us, errors.Join(err, <-echoed)
+}
+
+// pipes opens the two pipes of a round trip: ping carries the byte out,
+// pong brings it back.
+func pipes() (ping, pong [2]int, err error) {
+	if err := syscall.Pipe2(ping[:], syscall.O_CLOEXEC); err != nil {
+		return ping, pong, fmt.Errorf("pipe: %w", err)
+	}
+	if err := syscall.Pipe2(pong[:], syscall.O_CLOEXEC); err != nil {
+		closeAll(ping[:]...)
+		return ping, pong, fmt.Errorf("pipe: %w", err)
+	}
+	return ping, pong, nil
+}
+
+func closeAll(fds ...int) {
+	for _, fd := range fds {
+		syscall.Close(fd)
+	}
 }
 
 // send writes a byte on out and reads it back on in, trips times, on a
