@@ -70,15 +70,22 @@ LOAD_BIN=${LOAD_BIN:-$binB}
 echo "A = $A ($binA), B = $B ($binB), sender $LOAD_BIN; $PAIRS pairs of one $PHASE run each; $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 bench_probe
 
-# one BIN: prints the run's row of bench-unicast's table (its columns: run,
-# deliveries/s, received, POST->device p50 / p99, CPU server / fleet / load).
+# one BIN: prints the percent of the cores the hypervisor took during the
+# run's load (steal), then the run's row of bench-unicast's table (its
+# columns: run, deliveries/s, received, POST->device p50 / p99, CPU server /
+# fleet / load).
 name=closed-1
 [ "$PHASE" = paced ] && name=paced
 one() {
-	BIN=$1 LOAD_BIN=$LOAD_BIN PHASES=$PHASE RUNS=1 scripts/bench-unicast.sh 2>&1 | grep -E "^\| $name \|" || {
+	local out row stolen
+	out=$(BIN=$1 LOAD_BIN=$LOAD_BIN PHASES=$PHASE RUNS=1 scripts/bench-unicast.sh 2>&1)
+	row=$(grep -E "^\| $name \|" <<<"$out") || {
+		echo "$out" | tail -20 >&2
 		echo "a run of $1 failed" >&2
 		exit 1
 	}
+	stolen=$(grep -E "^$name: CPU" <<<"$out" | sed -n 's/.*stolen \([0-9.]*\) %.*/\1/p')
+	echo "${stolen:--} $row"
 }
 : >"$work/rows"
 for i in $(seq "$PAIRS"); do
@@ -89,7 +96,7 @@ for i in $(seq "$PAIRS"); do
 		[ "$w" = b ] && bin=$binB
 		row=$(one "$bin")
 		echo "$i $w $row" >>"$work/rows"
-		echo "pair $i, $w: $row"
+		echo "pair $i, $w: ${row#* } stolen ${row%% *} %"
 	done
 done
 
@@ -98,15 +105,16 @@ import math, statistics, sys
 rows, phase, a_name, b_name = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 runs = {}
 for line in open(rows):
-    pair, who, rest = line.split(" ", 2)
+    pair, who, stolen, rest = line.split(" ", 3)
     cols = [c.strip() for c in rest.strip().strip("|").split("|")]
     p50, p99 = (float(x) for x in cols[3].split("/"))
     srv, fleet, load = (float(x) for x in cols[4].split("/"))
-    runs[(int(pair), who)] = dict(rate=float(cols[1]), p50=p50, p99=p99, srv=srv, fleet=fleet, load=load)
+    runs[(int(pair), who)] = dict(rate=float(cols[1]), p50=p50, p99=p99, srv=srv, fleet=fleet, load=load,
+                                  stolen=float("nan") if stolen == "-" else float(stolen))
 pairs = sorted({p for p, _ in runs})
 # What is better for B: more deliveries/s closed; a lower p99 paced.
 key, higher = ("rate", True) if phase == "closed" else ("p99", False)
-print("\n| pair | A: deliveries/s, p50 / p99 ms, CPU µs server / fleet / load | B: the same | B / A (%s) |" % key)
+print("\n| pair | A: deliveries/s, p50 / p99 ms, CPU µs server / fleet / load, cores stolen %% | B: the same | B / A (%s) |" % key)
 print("|---|---|---|---|")
 ratios, wins = [], 0
 for p in pairs:
@@ -114,7 +122,7 @@ for p in pairs:
     r = b[key] / a[key] if a[key] else float("nan")
     ratios.append(r)
     wins += (b[key] > a[key]) if higher else (b[key] < a[key])
-    cell = lambda x: "%.0f, %.2f / %.2f, %.0f / %.0f / %.0f" % (x["rate"], x["p50"], x["p99"], x["srv"], x["fleet"], x["load"])
+    cell = lambda x: "%.0f, %.2f / %.2f, %.0f / %.0f / %.0f, %.1f" % (x["rate"], x["p50"], x["p99"], x["srv"], x["fleet"], x["load"], x["stolen"])
     print("| %d | %s | %s | %.3f |" % (p, cell(a), cell(b), r))
 n = len(pairs)
 def med(who, k):
@@ -127,6 +135,7 @@ print("\nA = %s, B = %s, %d pairs, %s:" % (a_name, b_name, n, phase))
 print("  medians: deliveries/s A %.0f, B %.0f; p99 ms A %.2f, B %.2f; server µs A %.0f, B %.0f; fleet µs A %.0f, B %.0f; load µs A %.1f, B %.1f" % (
     med("a", "rate"), med("b", "rate"), med("a", "p99"), med("b", "p99"), med("a", "srv"), med("b", "srv"),
     med("a", "fleet"), med("b", "fleet"), med("a", "load"), med("b", "load")))
+print("  cores stolen by the hypervisor, median %%: A %.1f, B %.1f" % (med("a", "stolen"), med("b", "stolen")))
 print("  B / A %s per pair: median %.3f (%.3f–%.3f); B better in %d of %d pairs (sign test, two-sided: p = %.2f)" % (
     key, statistics.median(ratios), min(ratios), max(ratios), wins, n, min(1.0, 2 * tail)))
 PY

@@ -140,7 +140,7 @@ lu, ls = (float(x) for x in open(os.path.join(work, "pub.time")).read().split())
 load = lu + ls
 got = s["received"]
 print("split centrifugo", name, " ".join("%.1f" % (x / max(got, 1) * 1e6) for x in (su, ss, fu, fs)),
-      " ".join("%.1f" % (x / max(p["sent"], 1) * 1e6) for x in (lu, ls)), sys.argv[7])  # idle, iowait
+      " ".join("%.1f" % (x / max(p["sent"], 1) * 1e6) for x in (lu, ls)), sys.argv[7])  # idle, iowait, stolen
 print("centrifugo", name, "%.0f" % (got / (p["elapsed_ns"] / 1e9)), got, "%.2f" % (s["p50_ns"] / 1e6), "%.2f" % (s["p99_ns"] / 1e6),
       "%.0f" % (srv / max(got, 1) * 1e6), "%.0f" % (subs / max(got, 1) * 1e6), "%.0f" % (load / max(p["sent"], 1) * 1e6),
       "errors", p["errors"])
@@ -214,7 +214,7 @@ split = collections.defaultdict(dict)  # user / system µs per message: server, 
 for line in open(sys.argv[1]):
     f = line.split()
     if f[0] == "split":
-        split[f[2]][f[1]] = [float(x) for x in f[3:11]]
+        split[f[2]][f[1]] = [float(x) for x in f[3:12]]
         continue
     rows[f[1]][f[0]] = dict(rate=float(f[2]), got=int(f[3]), p50=float(f[4]), p99=float(f[5]),
                             srv=float(f[6]), recv=float(f[7]), load=float(f[8]))
@@ -245,14 +245,14 @@ if both:
     # the deliveries a second of each are about the busy cores over its CPU
     # per message (the three processes share them).
     print("\nCPU µs per message, user / system, medians of %d closed rounds:" % len(both))
-    print("\n| | server | receivers | sender | all: user / system = total | cores idle % (iowait) |")
-    print("|---|---|---|---|---|---|")
+    print("\n| | server | receivers | sender | all: user / system = total | cores idle % (iowait) | stolen % |")
+    print("|---|---|---|---|---|---|---|")
     tot = {}
     for who in ("openmpns", "centrifugo"):
-        m = [statistics.median(r[who][i] for r in both) for i in range(8)]
+        m = [statistics.median(r[who][i] for r in both) for i in range(9)]
         u, s = m[0] + m[2] + m[4], m[1] + m[3] + m[5]
         tot[who] = (u, s)
-        print("| %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f = %.1f | %.1f (%.1f) |" % ((who,) + tuple(m[:6]) + (u, s, u + s, m[6], m[7])))
+        print("| %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f = %.1f | %.1f (%.1f) | %.1f |" % ((who,) + tuple(m[:6]) + (u, s, u + s, m[6], m[7], m[8])))
     (ou, os_), (cu, cs) = tot["openmpns"], tot["centrifugo"]
     need = (cu + cs) / 1.5
     if ou > 0 and os_ > 0:

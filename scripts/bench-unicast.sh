@@ -114,9 +114,9 @@ PY
 	echo "context switches per notification: server $(echo "scale=2; ($w1-$w0)/$(bench_received "$name")" | bc), fleet $(echo "scale=2; ($x1-$x0)/$(bench_received "$name")" | bc)"
 	# name, then user and system seconds of the server, the fleet and the
 	# sender, and the percent of the cores left idle during the load (idle,
-	# then iowait)
+	# iowait), then stolen by the hypervisor
 	echo "$name $s0 $s1 $f0 $f1 $(cat "$work/load.time") $(bench_idle_pct "$h0" "$h1")" |
-		awk '{print $1, $4-$2, $5-$3, $8-$6, $9-$7, $10, $11, $12, $13}' >>"$work/cpu.txt"
+		awk '{print $1, $4-$2, $5-$3, $8-$6, $9-$7, $10, $11, $12, $13, $14}' >>"$work/cpu.txt"
 	bench_report "$name"
 }
 
@@ -133,7 +133,7 @@ import json, os, statistics, sys
 work = sys.argv[1]
 cpu = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(os.path.join(work, "cpu.txt"))}
 rows = []
-for name, (su, ss, fu, fs, lu, ls, idle, iowait) in cpu.items():
+for name, (su, ss, fu, fs, lu, ls, idle, iowait, steal) in cpu.items():
     srv, fleet, load = su + ss, fu + fs, lu + ls
     f = json.load(open(os.path.join(work, "fleet-%s.json" % name)))
     l = json.load(open(os.path.join(work, "load-%s.json" % name)))["load"]
@@ -143,14 +143,14 @@ for name, (su, ss, fu, fs, lu, ls, idle, iowait) in cpu.items():
                      dup=f["duplicates"], p50=sl["p50_ns"] / 1e6, p99=sl["p99_ns"] / 1e6,
                      srv=srv / got * 1e6, fleet=fleet / got * 1e6, load=load / l["sent"] * 1e6,
                      split=(su / got * 1e6, ss / got * 1e6, fu / got * 1e6, fs / got * 1e6,
-                            lu / l["sent"] * 1e6, ls / l["sent"] * 1e6), idle=(idle, iowait)))
+                            lu / l["sent"] * 1e6, ls / l["sent"] * 1e6), idle=(idle, iowait, steal)))
 print("\n| run | deliveries/s | received (devices / 200 Received / sent) | POST->device p50 / p99 ms | CPU µs per notification: server / fleet / load |")
 print("|---|---|---|---|---|")
 for r in rows:
     print("| %(name)s | %(rate).0f | %(got)d / %(received)d / %(sent)d, %(dup)d duplicates | %(p50).2f / %(p99).2f | %(srv).0f / %(fleet).0f / %(load).0f |" % r)
 print()
 for r in rows:  # one line each, read by scripts/bench-peers.sh
-    print("%s: CPU µs per notification, user / system: server %.1f / %.1f, fleet %.1f / %.1f, load %.1f / %.1f; cores idle %.1f %%, iowait %.1f %%" % (
+    print("%s: CPU µs per notification, user / system: server %.1f / %.1f, fleet %.1f / %.1f, load %.1f / %.1f; cores idle %.1f %%, iowait %.1f %%, stolen %.1f %%" % (
         (r["name"],) + r["split"] + r["idle"]))
 closed = [r for r in rows if r["name"].startswith("closed")]
 if closed:

@@ -14,7 +14,7 @@
 #   bench_fleet_stop WANT       waits (up to 30 s) until the fleet received WANT, then stops it (report written)
 #   bench_report NAME           prints the devices' and the sender's view of run NAME
 #   bench_switches PID          context switches (voluntary and not) of a process's threads so far
-#   bench_host, bench_idle_pct  the host's idle and total CPU ticks; the idle percent between two readings
+#   bench_host, bench_idle_pct  the host's idle, iowait, steal and total CPU ticks; their percents between two readings
 #   bench_probe                 once a sitting, a line: what this machine charges for a system call and a wake-up
 #   bench_log URL               the server's notification log counters (records, fdatasyncs,
 #                               written, skipped), "- - - -" for a build without them
@@ -70,16 +70,19 @@ bench_switches() {
 }
 
 # bench_host prints the host's CPU time so far in clock ticks (/proc/stat):
-# idle, iowait, then all (user to steal; guest time is in user already).
+# idle, iowait, steal, then all (user to steal; guest time is in user
+# already).
 bench_host() {
-	awk '$1 == "cpu" {t = 0; for (i = 2; i <= 9; i++) t += $i; print $5, $6, t; exit}' /proc/stat
+	awk '$1 == "cpu" {t = 0; for (i = 2; i <= 9; i++) t += $i; print $5, $6, $9, t; exit}' /proc/stat
 }
 
-# bench_idle_pct "IDLE0 IOWAIT0 ALL0" "IDLE1 IOWAIT1 ALL1" prints the percent
-# of the cores left idle between two bench_host readings, then the percent
-# idle waiting for the disk (iowait), apart.
+# bench_idle_pct "IDLE0 IOWAIT0 STEAL0 ALL0" "IDLE1 IOWAIT1 STEAL1 ALL1"
+# prints, between two bench_host readings, the percent of the cores left
+# idle, the percent idle waiting for the disk (iowait) apart, and the
+# percent the hypervisor ran something else on our virtual CPUs (steal:
+# time none of our processes could run, however ready).
 bench_idle_pct() {
-	echo "$1 $2" | awk '{d = $6 - $3; if (d <= 0) d = 1; printf "%.1f %.1f\n", 100 * ($4 - $1) / d, 100 * ($5 - $2) / d}'
+	echo "$1 $2" | awk '{d = $8 - $4; if (d <= 0) d = 1; printf "%.1f %.1f %.1f\n", 100 * ($5 - $1) / d, 100 * ($6 - $2) / d, 100 * ($7 - $3) / d}'
 }
 
 # bench_probe prints, as "host: ...", what a system call and a wake-up of
