@@ -262,4 +262,11 @@ if both:
               "%.1f µs (%+.0f %%) with this system part%s; with no user part at all the CPU ratio would be %.2f" % (
               (cu + cs) / (ou + os_), need, need - os_, 100 * (need - os_ - ou) / ou,
               " (less than nothing: the system part alone is over)" if need < os_ else "", (cu + cs) / os_))
+paced = sorted(n for n, r in split.items() if n.startswith("paced") and len(r) == 2)
+if paced:
+    # The paced tail follows how soon the hypervisor runs a virtual CPU that
+    # halted (docs/benchmarks.md, session 18): its steal, run by run.
+    print("\npaced runs, cores idle % (iowait) and stolen %: " + "; ".join(
+        "%s OpenMPNS %.1f (%.1f) and %.1f, Centrifugo %.1f (%.1f) and %.1f" % (
+            (n,) + tuple(split[n]["openmpns"][6:9]) + tuple(split[n]["centrifugo"][6:9])) for n in paced))
 PY
