@@ -85,11 +85,12 @@ bench_idle_pct() {
 	echo "$1 $2" | awk '{d = $8 - $4; if (d <= 0) d = 1; printf "%.1f %.1f %.1f\n", 100 * ($5 - $1) / d, 100 * ($6 - $2) / d, 100 * ($7 - $3) / d}'
 }
 
-# bench_probe prints, as "host: ...", what a system call and a wake-up of
-# one thread by another cost on this machine now, idle (scripts/hostprobe,
-# about a second): two things a notification does many times; system
-# calls have cost six to seven times as much on one of the project's VMs
-# as on another (docs/benchmarks.md, session 17). Once per sitting: it
+# bench_probe prints, as "host: ...", what a system call, a wake-up of one
+# thread by another, and a wake-up on a core that idled for 1 ms cost on
+# this machine now, idle (scripts/hostprobe, about a second): things a
+# notification does many times; system calls have cost six to seven times
+# as much on one of the project's VMs as on another (session 17), and the
+# last decided the paced figures of session 18 (docs/benchmarks.md). Once per sitting: it
 # exports BENCH_PROBED, and the scripts a sitting runs inside it (bench-peers'
 # and bench-ab's runs of bench-unicast.sh) print nothing. A failed probe
 # says so and fails nothing.

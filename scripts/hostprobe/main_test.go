@@ -7,38 +7,125 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// A short probe measures both figures as positive and finite, and the
+// A short probe measures every figure as positive and finite, and the
 // line the scripts print names them. No figure is compared with another
 // or with a time: the machine is shared.
-func TestProbeMeasuresBoth(t *testing.T) {
-	checkReading(t, 2000, 100)
+func TestProbeMeasuresAll(t *testing.T) {
+	checkReading(t, 2000, 100, 5)
 }
 
 // On one processor the echoing thread still runs (the runtime hands the
-// processor on while the other sleeps in read): no deadlock.
+// processor on while the other sleeps in read or in its pause): no
+// deadlock.
 func TestProbeOnOneProcessor(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	checkReading(t, 200, 50)
+	checkReading(t, 200, 50, 3)
 }
 
-func checkReading(t *testing.T, calls, trips int) {
+func checkReading(t *testing.T, calls, trips, pauses int) {
 	t.Helper()
-	r, err := probe(calls, trips, 2)
+	r, err := probe(calls, trips, 2, pauses)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, v := range map[string]float64{"system call": r.SyscallNS, "wake-up": r.WakeUS} {
+	figures := map[string]float64{"system call": r.SyscallNS, "wake-up": r.WakeUS}
+	wants := []string{"system call", "ns (getppid)", "wake-up round trip", "µs (pipes)"}
+	if r.IdleWake == "" {
+		figures["wake-up of an idle core"] = r.IdleWakeUS
+		wants = append(wants, "µs to a core idle for 1 ms")
+	} else if r.IdleWake != "one core" {
+		t.Errorf("idle core not measured: %q, want it measured (or one core only)", r.IdleWake)
+	}
+	for name, v := range figures {
 		if !(v > 0) || math.IsInf(v, 0) {
 			t.Errorf("%s: %v, want a positive figure", name, v)
 		}
 	}
 	line := r.String()
-	for _, want := range []string{"system call", "ns (getppid)", "wake-up round trip", "µs (pipes)"} {
+	for _, want := range wants {
 		if !strings.Contains(line, want) {
 			t.Errorf("line %q lacks %q", line, want)
 		}
+	}
+}
+
+// With -pauses 0 the line says the third figure was not measured, and
+// why.
+func TestProbeWithoutPauses(t *testing.T) {
+	r, err := probe(100, 10, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line := r.String(); !strings.Contains(line, "not measured to an idle core (-pauses 0)") {
+		t.Errorf("line %q does not say the idle core was not measured", line)
+	}
+}
+
+// A thread that may run on one core only measures no round trip to an
+// idle core, and says so instead of pinning both threads to that core.
+func TestIdleTripsOnOneCore(t *testing.T) {
+	type out struct {
+		us  float64
+		why string
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		// This goroutine ends locked: its thread, pinned below, ends too.
+		var allowed unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+			done <- out{err: err}
+			return
+		}
+		first := 0
+		for !allowed.IsSet(first) {
+			first++
+		}
+		if err := pin(first); err != nil {
+			done <- out{err: err}
+			return
+		}
+		us, why, err := idleTrips(3, 0)
+		done <- out{us, why, err}
+	}()
+	o := <-done
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	if o.why != "one core" || o.us != 0 {
+		t.Errorf("idleTrips on one core: %v µs, %q; want nothing measured, \"one core\"", o.us, o.why)
+	}
+}
+
+// The threads idleTrips pins are its own: the caller's thread may run on
+// the cores it could before.
+func TestIdleTripsLeavesTheCallersCores(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var before, after unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &before); err != nil {
+		t.Fatal(err)
+	}
+	if before.Count() < 2 {
+		t.Skip("one core: nothing is pinned")
+	}
+	us, why, err := idleTrips(3, 100*time.Microsecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why != "" || !(us > 0) {
+		t.Errorf("idleTrips: %v µs, %q; want a positive figure", us, why)
+	}
+	if err := unix.SchedGetaffinity(0, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("the caller's cores changed: %v, then %v", before, after)
 	}
 }
 

@@ -5,16 +5,21 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // probe times n batches of calls raw getppid system calls, and n batches
 // of trips round trips of a byte between two threads through two blocking
 // pipes: each leg wakes a thread asleep in read, as a socket's data wakes
-// its reader. It returns the cheapest batch of each, per call and per trip.
-func probe(calls, trips, n int) (reading, error) {
-	r := reading{SyscallNS: math.Inf(1), WakeUS: math.Inf(1)}
+// its reader. It returns the cheapest batch of each, per call and per
+// trip; then, unless pauses is 0, the median of pauses round trips to a
+// core that idled for pause before each (idleTrips).
+func probe(calls, trips, n, pauses int) (reading, error) {
+	r := reading{SyscallNS: math.Inf(1), WakeUS: math.Inf(1), IdleWake: "-pauses 0"}
 	for range n {
 		start := time.Now()
 		for range calls {
@@ -29,7 +34,101 @@ func probe(calls, trips, n int) (reading, error) {
 		}
 		r.WakeUS = min(r.WakeUS, us)
 	}
+	if pauses == 0 {
+		return r, nil
+	}
+	us, why, err := idleTrips(pauses, pause)
+	if err != nil {
+		return r, err
+	}
+	r.IdleWakeUS, r.IdleWake = us, why
 	return r, nil
+}
+
+// idleTrips returns the median µs of trips round trips between two
+// threads pinned to two cores, the first two the calling thread may run
+// on; before each, the sending thread sleeps for pause, so that the
+// echoing thread's core has had nothing to run for that long. Where there
+// is one such core, it measures nothing and says why. The pinned threads
+// end with their goroutines (locked, never unlocked), so no thread of the
+// runtime's pool keeps their one-core mask.
+func idleTrips(trips int, pause time.Duration) (us float64, why string, err error) {
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		return 0, "", fmt.Errorf("sched_getaffinity: %w", err)
+	}
+	var cores []int
+	for c := 0; c < len(allowed)*64 && len(cores) < 2; c++ {
+		if allowed.IsSet(c) {
+			cores = append(cores, c)
+		}
+	}
+	if len(cores) < 2 {
+		return 0, "one core", nil
+	}
+	ping, pong, err := pipes()
+	if err != nil {
+		return 0, "", err
+	}
+	echoed := make(chan error, 1)
+	go func() {
+		err := pin(cores[1])
+		if err == nil {
+			err = relay(ping[0], pong[1], trips)
+		}
+		closeAll(ping[0], pong[1])
+		echoed <- err
+	}()
+	type result struct {
+		took []time.Duration
+		err  error
+	}
+	sent := make(chan result, 1)
+	go func() {
+		var r result
+		if r.err = pin(cores[0]); r.err == nil {
+			r.took, r.err = pausedTrips(ping[1], pong[0], trips, pause)
+		}
+		closeAll(ping[1], pong[0])
+		sent <- r
+	}()
+	r := <-sent
+	if err := errors.Join(r.err, <-echoed); err != nil {
+		return 0, "", err
+	}
+	slices.Sort(r.took)
+	return float64(r.took[len(r.took)/2].Nanoseconds()) / 1e3, "", nil
+}
+
+// pin locks the calling goroutine to its thread, for good, and the thread
+// to core c.
+func pin(c int) error {
+	runtime.LockOSThread()
+	var one unix.CPUSet
+	one.Set(c)
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		return fmt.Errorf("sched_setaffinity to core %d: %w", c, err)
+	}
+	return nil
+}
+
+// pausedTrips is send with a sleep of pause before each trip; it returns
+// each trip's time.
+func pausedTrips(out, in, trips int, pause time.Duration) ([]time.Duration, error) {
+	took := make([]time.Duration, 0, trips)
+	b := []byte{1}
+	for i := range trips {
+		time.Sleep(pause)
+		start := time.Now()
+		if _, err := syscall.Write(out, b); err != nil {
+			return nil, fmt.Errorf("trip %d: write: %w", i, err)
+		}
+		if err := readByte(in, b); err != nil {
+			return nil, fmt.Errorf("trip %d: %w", i, err)
+		}
+		took = append(took, time.Since(start))
+	}
+	return took, nil
 }
 
 // roundTrips returns the µs a round trip took over trips of them.

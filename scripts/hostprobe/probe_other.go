@@ -4,6 +4,6 @@ package main
 
 import "errors"
 
-func probe(calls, trips, n int) (reading, error) {
+func probe(calls, trips, n, pauses int) (reading, error) {
 	return reading{}, errors.New("measures Linux system calls only")
 }
