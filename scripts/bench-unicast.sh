@@ -152,6 +152,12 @@ print()
 for r in rows:  # one line each, read by scripts/bench-peers.sh
     print("%s: CPU µs per notification, user / system: server %.1f / %.1f, fleet %.1f / %.1f, load %.1f / %.1f; cores idle %.1f %%, iowait %.1f %%, stolen %.1f %%" % (
         (r["name"],) + r["split"] + r["idle"]))
+stolen = [r["name"] for r in rows if r["idle"][2] >= 5]
+if stolen:
+    # Where waking a halted core is slow, the host's steal moves the paced
+    # tail by a factor of four or more (docs/benchmarks.md, session 18).
+    print("\nnote: the host took 5 %% or more of the cores (steal) during %s: on a virtual machine slow to "
+          "wake its idle cores, such figures say as much about the host as about the build" % ", ".join(stolen))
 closed = [r for r in rows if r["name"].startswith("closed")]
 if closed:
     def mr(k, fmt):
