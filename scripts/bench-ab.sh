@@ -78,13 +78,14 @@ name=closed-1
 [ "$PHASE" = paced ] && name=paced
 one() {
 	local out row stolen
-	out=$(BIN=$1 LOAD_BIN=$LOAD_BIN PHASES=$PHASE RUNS=1 scripts/bench-unicast.sh 2>&1)
-	row=$(grep -E "^\| $name \|" <<<"$out") || {
+	# (-e is off inside the caller's $(...): each failure exits here.)
+	out=$(BIN=$1 LOAD_BIN=$LOAD_BIN PHASES=$PHASE RUNS=1 scripts/bench-unicast.sh 2>&1) &&
+		row=$(grep -E "^\| $name \|" <<<"$out") || {
 		echo "$out" | tail -20 >&2
 		echo "a run of $1 failed" >&2
 		exit 1
 	}
-	stolen=$(grep -E "^$name: CPU" <<<"$out" | sed -n 's/.*stolen \([0-9.]*\) %.*/\1/p')
+	stolen=$(grep -E "^$name: CPU" <<<"$out" | sed -n 's/.*stolen \([0-9.]*\) %.*/\1/p') || true
 	echo "${stolen:--} $row"
 }
 : >"$work/rows"
@@ -126,7 +127,9 @@ for p in pairs:
     print("| %d | %s | %s | %.3f |" % (p, cell(a), cell(b), r))
 n = len(pairs)
 def med(who, k):
-    return statistics.median(runs[(p, who)][k] for p in pairs)
+    v = [runs[(p, who)][k] for p in pairs]
+    v = [x for x in v if not math.isnan(x)]  # a run without the figure
+    return statistics.median(v) if v else float("nan")
 # Two-sided sign test: the chance of a split at least this uneven if each
 # pair were a coin toss.
 k = max(wins, n - wins)

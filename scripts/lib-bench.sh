@@ -88,12 +88,13 @@ bench_idle_pct() {
 # bench_probe prints, as "host: ...", what a system call, a wake-up of one
 # thread by another, and a wake-up on a core that idled for 1 ms cost on
 # this machine now, idle (scripts/hostprobe, about a second): things a
-# notification does many times; system calls have cost six to seven times
-# as much on one of the project's VMs as on another (session 17), and the
-# last decided the paced figures of session 18 (docs/benchmarks.md). Once per sitting: it
-# exports BENCH_PROBED, and the scripts a sitting runs inside it (bench-peers'
-# and bench-ab's runs of bench-unicast.sh) print nothing. A failed probe
-# says so and fails nothing.
+# notification does many times. System calls have cost six to seven times
+# as much on one of the project's VMs as on another (session 17); slow
+# wake-ups of idle cores are our reading of session 18's paced figures
+# (docs/benchmarks.md). Once per sitting: it exports BENCH_PROBED, and the
+# scripts a sitting runs inside it (bench-peers' and bench-ab's runs of
+# bench-unicast.sh) print nothing. A failed probe says so and fails
+# nothing.
 bench_probe() {
 	[ -z "${BENCH_PROBED:-}" ] || return 0
 	export BENCH_PROBED=1

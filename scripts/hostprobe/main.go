@@ -3,8 +3,9 @@
 // be read against the machine they ran on: a system call, one thread
 // waking another, and one thread waking another on a core that has been
 // idle for a while. On the project's VMs the first has measured 98 ns
-// (session 12) and 0.6–0.7 µs (session 17); the last, about 40 µs more
-// than the second, decided the paced figures of session 18
+// (session 12) and 0.6–0.7 µs (session 17); on session 18's, the last
+// read 40–58 µs against 19–20 µs for the second, and slow wake-ups of
+// idle cores are our reading of that session's paced figures
 // (docs/benchmarks.md).
 //
 //	hostprobe                                        one line: the three figures
@@ -17,7 +18,8 @@
 // trips between two threads pinned to two cores, each trip after a pause
 // of a millisecond, the gap between two notifications at 1,000/s: the
 // echoing thread's core idles meanwhile, and a virtual machine's host may
-// stop running it. The scripts print the line with each sitting
+// stop running it. A median and a cheapest batch are not the same
+// statistic: compare the third figure with the second only roughly. The scripts print the line with each sitting
 // (scripts/bench-unicast.sh, scripts/bench-peers.sh, scripts/bench-ab.sh).
 // It is a benchmark helper, not part of the product.
 package main

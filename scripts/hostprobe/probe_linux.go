@@ -47,8 +47,9 @@ func probe(calls, trips, n, pauses int) (reading, error) {
 
 // idleTrips returns the median µs of trips round trips between two
 // threads pinned to two cores, the first two the calling thread may run
-// on; before each, the sending thread sleeps for pause, so that the
-// echoing thread's core has had nothing to run for that long. Where there
+// on; before each, the sending thread spins for pause on its own core, so
+// that the echoing thread's core has had nothing of ours to run for that
+// long. Where there
 // is one such core, it measures nothing and says why. The pinned threads
 // end with their goroutines (locked, never unlocked), so no thread of the
 // runtime's pool keeps their one-core mask.
@@ -112,13 +113,16 @@ func pin(c int) error {
 	return nil
 }
 
-// pausedTrips is send with a sleep of pause before each trip; it returns
-// each trip's time.
+// pausedTrips is send with a pause before each trip; it returns each
+// trip's time. The pause spins instead of sleeping: a sleep ends with a
+// wake-up by another of the runtime's threads, which may run on the
+// echoing thread's core just before the trip and leave it not idle.
 func pausedTrips(out, in, trips int, pause time.Duration) ([]time.Duration, error) {
 	took := make([]time.Duration, 0, trips)
 	b := []byte{1}
 	for i := range trips {
-		time.Sleep(pause)
+		for t := time.Now(); time.Since(t) < pause; {
+		}
 		start := time.Now()
 		if _, err := syscall.Write(out, b); err != nil {
 			return nil, fmt.Errorf("trip %d: write: %w", i, err)
