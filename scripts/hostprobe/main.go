@@ -19,9 +19,10 @@
 // of a millisecond, the gap between two notifications at 1,000/s: the
 // echoing thread's core idles meanwhile, and a virtual machine's host may
 // stop running it. A median and a cheapest batch are not the same
-// statistic: compare the third figure with the second only roughly. The scripts print the line with each sitting
-// (scripts/bench-unicast.sh, scripts/bench-peers.sh, scripts/bench-ab.sh).
-// It is a benchmark helper, not part of the product.
+// statistic: compare the third figure with the second only roughly. The
+// scripts print the line with each sitting (scripts/bench-unicast.sh,
+// scripts/bench-peers.sh, scripts/bench-ab.sh). It is a benchmark helper,
+// not part of the product.
 package main
 
 import (
@@ -35,9 +36,12 @@ import (
 // cheapest of.
 const batches = 5
 
-// pause is how long a core idles before each round trip of the third
-// figure.
-const pause = time.Millisecond
+// pauseMS is how long, in milliseconds, a core idles before each round
+// trip of the third figure; pause is the same as a duration.
+const (
+	pauseMS = 1
+	pause   = pauseMS * time.Millisecond
+)
 
 func main() {
 	calls := flag.Int("calls", 1_000_000, "getppid system calls to time, in all")
@@ -47,8 +51,8 @@ func main() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: hostprobe [-calls N] [-trips N] [-pauses N]\n\n"+
 			"Prints what this machine charges for a system call and for a wake-up of one\n"+
 			"thread by another, each the cheapest of %d batches, and for a wake-up of a\n"+
-			"thread on a core that idled for %g ms, the median of -pauses round trips\n"+
-			"(about a second in all).\n\nFlags:\n", batches, float64(pause)/float64(time.Millisecond))
+			"thread on a core that idled for %d ms, the median of -pauses round trips\n"+
+			"(about a second in all).\n\nFlags:\n", batches, pauseMS)
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -76,7 +80,7 @@ type reading struct {
 }
 
 func (r reading) String() string {
-	idle := fmt.Sprintf("%.1f µs to a core idle for %g ms", r.IdleWakeUS, float64(pause)/float64(time.Millisecond))
+	idle := fmt.Sprintf("%.1f µs to a core idle for %d ms", r.IdleWakeUS, pauseMS)
 	if r.IdleWake != "" {
 		idle = "not measured to an idle core (" + r.IdleWake + ")"
 	}

@@ -49,20 +49,13 @@ func probe(calls, trips, n, pauses int) (reading, error) {
 // threads pinned to two cores, the first two the calling thread may run
 // on; before each, the sending thread spins for pause on its own core, so
 // that the echoing thread's core has had nothing of ours to run for that
-// long. Where there
-// is one such core, it measures nothing and says why. The pinned threads
-// end with their goroutines (locked, never unlocked), so no thread of the
-// runtime's pool keeps their one-core mask.
+// long. Where there is one such core, it measures nothing and says why.
+// The pinned threads end with their goroutines (locked, never unlocked),
+// so no thread of the runtime's pool keeps their one-core mask.
 func idleTrips(trips int, pause time.Duration) (us float64, why string, err error) {
-	var allowed unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
-		return 0, "", fmt.Errorf("sched_getaffinity: %w", err)
-	}
-	var cores []int
-	for c := 0; c < len(allowed)*64 && len(cores) < 2; c++ {
-		if allowed.IsSet(c) {
-			cores = append(cores, c)
-		}
+	cores, err := allowedCores(2)
+	if err != nil {
+		return 0, "", err
 	}
 	if len(cores) < 2 {
 		return 0, "one core", nil
@@ -101,6 +94,22 @@ func idleTrips(trips int, pause time.Duration) (us float64, why string, err erro
 	return float64(r.took[len(r.took)/2].Nanoseconds()) / 1e3, "", nil
 }
 
+// allowedCores returns the first n cores the calling thread may run on
+// (fewer where it may run on fewer).
+func allowedCores(n int) ([]int, error) {
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		return nil, fmt.Errorf("sched_getaffinity: %w", err)
+	}
+	var cores []int
+	for c := 0; c < len(allowed)*64 && len(cores) < n; c++ {
+		if allowed.IsSet(c) {
+			cores = append(cores, c)
+		}
+	}
+	return cores, nil
+}
+
 // pin locks the calling goroutine to its thread, for good, and the thread
 // to core c.
 func pin(c int) error {
@@ -124,11 +133,8 @@ func pausedTrips(out, in, trips int, pause time.Duration) ([]time.Duration, erro
 		for t := time.Now(); time.Since(t) < pause; {
 		}
 		start := time.Now()
-		if _, err := syscall.Write(out, b); err != nil {
-			return nil, fmt.Errorf("trip %d: write: %w", i, err)
-		}
-		if err := readByte(in, b); err != nil {
-			return nil, fmt.Errorf("trip %d: %w", i, err)
+		if err := trip(out, in, b, i); err != nil {
+			return nil, err
 		}
 		took = append(took, time.Since(start))
 	}
@@ -188,14 +194,22 @@ func send(out, in, trips int) (float64, error) {
 	b := []byte{1}
 	start := time.Now()
 	for i := range trips {
-		if _, err := syscall.Write(out, b); err != nil {
-			return 0, fmt.Errorf("trip %d: write: %w", i, err)
-		}
-		if err := readByte(in, b); err != nil {
-			return 0, fmt.Errorf("trip %d: %w", i, err)
+		if err := trip(out, in, b, i); err != nil {
+			return 0, err
 		}
 	}
 	return float64(time.Since(start).Nanoseconds()) / float64(trips) / 1e3, nil
+}
+
+// trip writes b on out and reads it back on in: round trip i.
+func trip(out, in int, b []byte, i int) error {
+	if _, err := syscall.Write(out, b); err != nil {
+		return fmt.Errorf("trip %d: write: %w", i, err)
+	}
+	if err := readByte(in, b); err != nil {
+		return fmt.Errorf("trip %d: %w", i, err)
+	}
+	return nil
 }
 
 // relay sends back each of n bytes read from in on out.
