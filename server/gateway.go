@@ -235,9 +235,9 @@ type session struct {
 	raw           syscall.RawConn // plain connections: read without waiting
 	tls           *tls.Conn       // TLS: read through it (its pollConn never waits)
 	fr            frameReader     // touched only by the one reader
-	lastSeen      atomic.Int64    // the last frame or pong (unix ns)
-	sentAt        atomic.Int64    // the last notification or answer queued to the device (unix ns)
-	pingedAt      int64           // the last ping (unix ns); the pinger's own
+	lastSeen      atomic.Int64    // the last frame or pong (monoNow)
+	sentAt        atomic.Int64    // the last notification or answer queued to the device (monoNow)
+	pingedAt      int64           // the last ping (monoNow); the pinger's own
 	helloTimer    *time.Timer     // with the poller, until hello
 
 	mu        sync.Mutex
@@ -319,7 +319,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// With the poller, the session is armed before anyone else can see it:
 	// nothing (a shutdown, a failed ping) can close it before it is watched.
 	var watchErr error
-	s.lastSeen.Store(time.Now().UnixNano())
+	s.lastSeen.Store(monoNow())
 	if s.epoll {
 		hello := g.cfg.HelloTimeout
 		s.mu.Lock()
@@ -503,7 +503,7 @@ func (s *session) onEvent(ev wsEvent) bool {
 // alive notes that the device showed it is alive, for the pinger (which
 // closes a session silent for two heartbeats after hello).
 func (s *session) alive() {
-	s.lastSeen.Store(time.Now().UnixNano())
+	s.lastSeen.Store(monoNow())
 }
 
 // validCloseCode reports whether code may be sent in a close frame (RFC
@@ -690,7 +690,7 @@ func (g *gateway) pinger() {
 		t.Reset(sched.wait(n))
 		// Silence is found here, with the poller and with reader
 		// goroutines alike (silentDevice).
-		now := at.UnixNano()
+		now := monoAt(at)
 		for _, s := range batch {
 			seen := s.lastSeen.Load()
 			if s.authed.Load() && silentDevice(now, seen, s.pingedAt, hb) {
@@ -740,7 +740,7 @@ func (s *session) send(f *wire.Frame) bool {
 	}
 	message := f != pingFrame && f.Type != "" // not a ping, nor a pong
 	if message {
-		s.sentAt.Store(time.Now().UnixNano())
+		s.sentAt.Store(monoNow())
 	}
 	if s.raw != nil && s.epoll && !s.writing && len(s.outbox) == 0 && message {
 		s.writing = true // what is sent meanwhile waits for this write

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -134,6 +135,23 @@ func TestKeyedLimiter(t *testing.T) {
 	}
 	if n := l.size(); n > 100 {
 		t.Fatalf("limiter remembers %d keys, more than its bound 100", n)
+	}
+	// An attacker with many addresses, each of which used its bucket: the
+	// map is scanned once per sixteenth of it new addresses, not once
+	// for every new address.
+	full := newKeyedLimiter(60, 1)
+	full.max = 160
+	for i := range 160 {
+		full.allow("old-"+strconv.Itoa(i), now)
+	}
+	if full.sweeps != 0 || full.size() != 160 {
+		t.Fatalf("filling the map: %d scans, %d keys", full.sweeps, full.size())
+	}
+	for i := range 100 {
+		full.allow("new-"+strconv.Itoa(i), now)
+	}
+	if full.sweeps != 10 || full.size() > 160 {
+		t.Fatalf("100 new addresses past the bound of 160: %d scans of the map, %d keys; want 10 (one per 10 new), at most 160", full.sweeps, full.size())
 	}
 	if newKeyedLimiter(-1, 1) != nil {
 		t.Fatal("a negative rate gave a limiter")

@@ -19,17 +19,22 @@ const maxLimiterKeys = 65536
 
 // keyedLimiter is a token bucket per source address. Its map is bounded:
 // when it is full, the buckets that have filled up again (which are as
-// good as new) are forgotten, and if none has, an arbitrary one is: an
-// attacker with more addresses than maxLimiterKeys gains a fresh burst per
-// forgotten address, which the server's total caps (MaxDevices,
-// MaxTotalChannels) still bound.
+// good as new) are forgotten, and if that frees less than a sixteenth of
+// it, arbitrary ones are until a sixteenth is free: an attacker with more
+// addresses than maxLimiterKeys gains a fresh burst per forgotten address,
+// which the server's total caps (MaxDevices, MaxTotalChannels) still
+// bound. Freeing a sixteenth at a time keeps the scan of the map to one
+// per sixteenth of it new addresses: freeing one would scan the whole map,
+// under the lock every hello takes, for each new address of an attacker
+// who owns many (an IPv6 /48 holds 65,536 /64s).
 type keyedLimiter struct {
 	every rate.Limit
 	burst int
 	max   int
 
-	mu sync.Mutex
-	m  map[string]*rate.Limiter
+	mu     sync.Mutex
+	m      map[string]*rate.Limiter
+	sweeps int // evict's scans of the map (tests)
 }
 
 // newKeyedLimiter returns a limiter of perMinute events per minute with
@@ -69,20 +74,21 @@ func (k *keyedLimiter) allow(key string, now time.Time) (ok bool, wait time.Dura
 	return true, 0
 }
 
-// evict forgets the full buckets, or one bucket if none is full. k.mu is
-// held.
+// evict forgets the full buckets, then arbitrary ones until a sixteenth
+// of the map (at least one key) is free. k.mu is held.
 func (k *keyedLimiter) evict(now time.Time) {
+	k.sweeps++
 	for key, l := range k.m {
 		if l.TokensAt(now) >= float64(k.burst) {
 			delete(k.m, key)
 		}
 	}
-	if len(k.m) < k.max {
-		return
-	}
+	keep := k.max - max(k.max/16, 1)
 	for key := range k.m {
+		if len(k.m) <= keep {
+			return
+		}
 		delete(k.m, key)
-		return
 	}
 }
 

@@ -119,7 +119,7 @@ func (p *pingSchedule) wait(n int) time.Duration {
 }
 
 // silentDevice reports whether a device is to be closed for silence at now
-// (unix ns): nothing from it for two heartbeats, not even an answer to the
+// (monoNow): nothing from it for two heartbeats, not even an answer to the
 // last ping, which went out at least half a heartbeat ago. (The second
 // condition keeps a pinger that was held up itself, on a loaded machine,
 // from blaming the device for the pings it did not send; the third, from
@@ -128,7 +128,7 @@ func silentDevice(now, seen, pingedAt int64, hb time.Duration) bool {
 	return seen < now-2*int64(hb) && seen < pingedAt && now-pingedAt >= int64(hb/2)
 }
 
-// pingNeeded reports whether a session is to be pinged at now (unix ns):
+// pingNeeded reports whether a session is to be pinged at now (monoNow):
 // not when, within the last half heartbeat, it carried both a frame to the
 // device (which pushes the device's read deadline out as a ping does) and
 // one from it (which shows it alive as a pong does). A device under load

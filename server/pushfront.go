@@ -116,7 +116,7 @@ type frontConn struct {
 	// state: idle (between requests: parked, or its goroutine waits for
 	// the next), busy (a request is read or served), gone.
 	state atomic.Int32
-	// since: when it became idle (unix ns), for the sweeper; served: it
+	// since: when it became idle (monoNow), for the sweeper; served: it
 	// answered a request (an idle keep-alive connection, not a new one).
 	since  atomic.Int64
 	served atomic.Bool
@@ -214,7 +214,7 @@ func (f *pushFront) newConn(c net.Conn, fd int, raw syscall.RawConn) *frontConn 
 	fc := &frontConn{f: f, conn: c, remote: c.RemoteAddr().String(), raw: raw, reg: pollReg{fd: int32(fd)}}
 	fc.readFn = fc.readOnce
 	fc.reg.onReadable = fc.unpark
-	fc.since.Store(time.Now().UnixNano())
+	fc.since.Store(monoNow())
 	return fc
 }
 
@@ -300,7 +300,7 @@ func (c *frontConn) unpark() {
 	c.f.poll.unwatch(&c.reg)
 	// Not idle since long ago: the sweeper would park it again before its
 	// request is read.
-	c.since.Store(time.Now().UnixNano())
+	c.since.Store(monoNow())
 	c.parked.Store(false)
 	c.conn.SetReadDeadline(time.Time{})
 	c.run()
@@ -385,7 +385,7 @@ func (c *frontConn) turn(buf []byte, n int) bool {
 // idle ends the turn of a connection left idle, or closes it when the
 // front is closing; false when it closed it.
 func (c *frontConn) idle() bool {
-	c.since.Store(time.Now().UnixNano())
+	c.since.Store(monoNow())
 	c.state.Store(connIdle)
 	c.f.mu.Lock()
 	closing := c.f.closed
@@ -495,9 +495,11 @@ func (q *frontReq) release() {
 func (f *pushFront) handle(w http.ResponseWriter, r *http.Request) (ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			buf := make([]byte, 16<<10)
-			buf = buf[:runtime.Stack(buf, false)]
-			f.log.Error("panic serving a push", "remote", r.RemoteAddr, "panic", v, "stack", string(buf))
+			if v != http.ErrAbortHandler { // the handler's way to end the connection, quiet under net/http
+				buf := make([]byte, 16<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				f.log.Error("panic serving a push", "remote", r.RemoteAddr, "panic", v, "stack", string(buf))
+			}
 			ok = false
 		}
 	}()
@@ -516,6 +518,8 @@ func (f *pushFront) handOver(c net.Conn, read []byte) {
 	select {
 	case f.conns <- hc:
 	case <-f.quit:
+		c.Close()
+	case <-f.failed: // net/http's Serve has returned: nobody takes it
 		c.Close()
 	}
 }
@@ -536,7 +540,7 @@ func (f *pushFront) sweeper() {
 		case <-f.quit:
 			return
 		}
-		now := time.Now().UnixNano()
+		now := monoNow()
 		stale = stale[:0]
 		f.mu.Lock()
 		for c := range f.open {

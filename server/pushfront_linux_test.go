@@ -536,10 +536,15 @@ func TestPushFrontSurvivesAPanickingHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxPayloadBytes: DefaultMaxPayloadBytes,
+	var logged syncBuffer
+	cfg := &Config{Logger: slog.New(slog.NewTextHandler(&logged, nil)), MaxPayloadBytes: DefaultMaxPayloadBytes,
 		ReadHeaderTimeout: time.Minute, IdleTimeout: time.Minute, WriteTimeout: time.Minute}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Panic") != "" {
+		switch r.Header.Get("X-Panic") {
+		case "":
+		case "abort":
+			panic(http.ErrAbortHandler)
+		default:
 			panic("handler bug")
 		}
 		w.WriteHeader(http.StatusOK)
@@ -557,6 +562,65 @@ func TestPushFrontSurvivesAPanickingHandler(t *testing.T) {
 	}
 	if got := ft.exchange(t, push("", "x"), 1); !strings.HasPrefix(got[0], "200 OK") {
 		t.Fatalf("after a panic elsewhere: %s", got[0])
+	}
+	if n := strings.Count(logged.String(), "panic serving a push"); n != 1 {
+		t.Fatalf("%d panics logged, want 1:\n%s", n, logged.String())
+	}
+	// http.ErrAbortHandler ends the connection the same way, and quietly,
+	// as net/http does.
+	c = ft.dial(t)
+	io.WriteString(c, strings.ReplaceAll(push("X-Panic: abort\r\n", "x"), "{TOKEN}", ft.tok))
+	if b, err := io.ReadAll(c); err != nil || len(b) > 0 {
+		t.Fatalf("after an abort: read %q, %v; want the connection closed without an answer", b, err)
+	}
+	if n := strings.Count(logged.String(), "panic serving a push"); n != 1 {
+		t.Fatalf("%d panics logged after an abort, want still 1:\n%s", n, logged.String())
+	}
+}
+
+// When the listener fails for good, net/http's Serve returns and takes no
+// more connections: a connection the front then hands over (a request it
+// does not serve) is closed, not left waiting for a taker.
+func TestPushFrontClosesWhatItHandsOverAfterTheListenerFailed(t *testing.T) {
+	if !useEpoll {
+		t.Skip("no push front without epoll (OPENMPNS_GATEWAY_READERS=1)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxPayloadBytes: DefaultMaxPayloadBytes,
+		ReadHeaderTimeout: time.Minute, IdleTimeout: time.Minute, WriteTimeout: time.Minute}
+	f, err := newPushFront(cfg, ln, http.NotFoundHandler(), newMetrics(func() backend.Stats { return backend.Stats{} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.close(context.Background())
+	ln.Close() // not through the front: its accept loop sees a failure
+	<-f.failed
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	client, err := net.Dial("tcp", other.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	srvSide, err := other.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	handed := make(chan struct{})
+	go func() { f.handOver(srvSide, []byte("GET / HTTP/1.1\r\n")); close(handed) }()
+	select {
+	case <-handed:
+	case <-time.After(time.Minute): // a guard against a hang, not a measure
+		t.Fatal("handOver still waits for a taker")
+	}
+	if b, err := io.ReadAll(client); err != nil || len(b) > 0 {
+		t.Fatalf("read %q, %v; want the connection closed", b, err)
 	}
 }
 
@@ -675,4 +739,22 @@ func TestHeaderSpaceForgets(t *testing.T) {
 			t.Errorf("value %d still holds %q", i, v)
 		}
 	}
+}
+
+// syncBuffer is a bytes.Buffer a logger may write from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -71,7 +71,7 @@ type headerTimeoutConn struct {
 
 	mu      sync.Mutex
 	phase   int
-	partial bool // bytes of a next request have been read
+	partial bool // bytes of a next request have been read (not only line breaks)
 }
 
 // watchConnState is the server's ConnState hook: it moves a watched
@@ -120,7 +120,7 @@ func (c *headerTimeoutConn) SetDeadline(t time.Time) error {
 func (c *headerTimeoutConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.mu.Lock()
-	if n > 0 && c.phase != active && c.phase != unwatched {
+	if n > 0 && c.phase != active && c.phase != unwatched && !c.partial && !onlyLineBreaks(p[:n]) {
 		c.partial = true
 	}
 	answer := false
@@ -133,6 +133,18 @@ func (c *headerTimeoutConn) Read(p []byte) (int, error) {
 		c.answerTimeout()
 	}
 	return n, err
+}
+
+// onlyLineBreaks reports whether b holds nothing but CR and LF: the line
+// breaks HTTP allows between requests (net/http discards up to four after
+// a POST) are not the start of one.
+func onlyLineBreaks(b []byte) bool {
+	for _, x := range b {
+		if x != '\r' && x != '\n' {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *headerTimeoutConn) answerTimeout() {

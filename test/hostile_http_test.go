@@ -166,7 +166,8 @@ func TestRefusedBodyLeftUnreadGetsOneAnswer(t *testing.T) {
 
 // TestThe408OnlyForAStalledHead: the 408 answers a request head that
 // stalls, on a new connection or a kept-alive one, and nothing else: not
-// the CRLF that HTTP allows between requests on an idle connection, not a
+// the CRLF that HTTP allows between requests on an idle connection (nor
+// the four a POST may be followed by), not a
 // body net/http reads for itself (OPTIONS *), and the connection of a
 // refused large body still ends with a FIN after the answer, not a reset.
 func TestThe408OnlyForAStalledHead(t *testing.T) {
@@ -187,6 +188,18 @@ func TestThe408OnlyForAStalledHead(t *testing.T) {
 		write(t, c, healthz)
 		answer(t, br)
 		write(t, c, "\r\n")
+		if rest, _ := io.ReadAll(br); len(rest) > 0 {
+			t.Fatalf("the idle connection got %q, want a quiet close", rest)
+		}
+	})
+	t.Run("stray line breaks after a POST net/http served", func(t *testing.T) {
+		// After a POST net/http waits for four bytes and skips the line
+		// breaks among them; four of them are still not a request's head.
+		c := dialRaw(t, srv)
+		br := bufio.NewReader(c)
+		write(t, c, "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
+		answer(t, br)
+		write(t, c, "\r\n\r\n")
 		if rest, _ := io.ReadAll(br); len(rest) > 0 {
 			t.Fatalf("the idle connection got %q, want a quiet close", rest)
 		}
