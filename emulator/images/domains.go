@@ -15,7 +15,8 @@ import (
 // itself. Entries may be written as hosts ("example.com"), with a port
 // ("127.0.0.1:8090", "[::1]:8090"), or as URLs ("http://example.com/", as
 // apps pass them to BindToShellTile: a URL's port counts only when it is
-// written); a leading "*." is the same as none.
+// written); a leading "*." is the same as none. An internationalised
+// domain is allowed in its punycode form (xn--...) only.
 //
 // Allowed looks at names only: a download also refuses, when it connects,
 // an address that is loopback, private or link-local unless an entry
@@ -34,13 +35,24 @@ type endpoint struct {
 	host, port string
 }
 
-// endpointOf returns the endpoint a URL connects to.
+// endpointOf returns the endpoint a URL connects to. A host name outside
+// ASCII gets no host, which no entry allows: net/http connects to its
+// punycode form (xn--...), which lower-casing does not give ("wİki.com"
+// lower-cases to "wiki.com" but connects to "xn--wiki-rwc.com"), so an
+// internationalised name is allowed only as its xn-- form, in the entry
+// and the URL alike.
 func endpointOf(u *url.URL) endpoint {
 	port := u.Port()
 	if port == "" {
 		port = defaultPort(u.Scheme)
 	}
-	return endpoint{host: normHost(u.Hostname()), port: normPort(port)}
+	host := u.Hostname()
+	for i := 0; i < len(host); i++ {
+		if host[i] >= 0x80 {
+			return endpoint{port: normPort(port)}
+		}
+	}
+	return endpoint{host: normHost(host), port: normPort(port)}
 }
 
 func defaultPort(scheme string) string {

@@ -388,6 +388,9 @@ func checkRedirect(limit int) func(*http.Request, []*http.Request) error {
 		if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
 			return fmt.Errorf("%w: redirected to %q", ErrBadURL, req.URL.Redacted())
 		}
+		if len(via) > 0 && via[len(via)-1].URL.Scheme == "https" && req.URL.Scheme == "http" {
+			return fmt.Errorf("%w: redirected from https to %q, which anyone on the way could change", ErrBadURL, req.URL.Redacted())
+		}
 		r, _ := req.Context().Value(redirectsKey{}).(*redirects)
 		if r == nil {
 			return errors.New("images: redirect outside a download")

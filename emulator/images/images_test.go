@@ -190,6 +190,7 @@ func TestFetch(t *testing.T) {
 			http.Redirect(w, r, localhost(t, r, "/img.png"), http.StatusFound)
 		},
 		"/hop-ftp":        http.RedirectHandler("ftp://127.0.0.1/x.png", http.StatusFound).ServeHTTP,
+		"/hop-idn":        http.RedirectHandler("http://w%C4%B0ki.com/a.png", http.StatusFound).ServeHTTP,
 		"/redirect-loop/": func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, r.URL.Path+"x", http.StatusFound) },
 	})
 	closed := closedAddr(t)
@@ -221,6 +222,7 @@ func TestFetch(t *testing.T) {
 		{"redirect inside the domain", srv.URL + "/hop", here, nil, 1},
 		{"redirect out of the domains", srv.URL + "/hop-away", here, images.ErrDomainNotAllowed, 1},
 		{"redirect to another scheme", srv.URL + "/hop-ftp", here, images.ErrBadURL, 1},
+		{"redirect to a Unicode name an ASCII entry seems to allow", srv.URL + "/hop-idn", []string{"127.0.0.1", "wiki.com"}, images.ErrDomainNotAllowed, 1},
 		{"redirect loop", srv.URL + "/redirect-loop/", here, errAny, 1},
 		{"domain not allowed", srv.URL + "/img.png", []string{"example.com"}, images.ErrDomainNotAllowed, 0},
 		{"suffix is not a subdomain", srv.URL + "/img.png", []string{"0.0.1"}, images.ErrDomainNotAllowed, 0},
@@ -533,6 +535,12 @@ func TestAllowed(t *testing.T) {
 		{"ftp://example.com/a.png", []string{"example.com"}, false},
 		{"/Assets/a.png", []string{"example.com"}, false},
 		{"http://[::1/a.png", []string{"::1"}, false},
+		// net/http connects to a Unicode name's punycode form, which
+		// lower-casing does not give: "wİki.com" is xn--wiki-rwc.com.
+		{"http://w\u0130ki.com/a.png", []string{"wiki.com"}, false},
+		{"http://w%C4%B0ki.com/a.png", []string{"wiki.com"}, false},
+		{"http://b\u00fccher.example/a.png", []string{"b\u00fccher.example"}, false},
+		{"http://xn--bcher-kva.example/a.png", []string{"xn--bcher-kva.example"}, true},
 	}
 	for _, tt := range tests {
 		if got := images.Allowed(tt.ref, tt.domains); got != tt.want {
@@ -544,6 +552,27 @@ func TestAllowed(t *testing.T) {
 func TestErrNotFetchedIsRemoteImage(t *testing.T) {
 	if !errors.Is(images.ErrNotFetched, tileview.ErrRemoteImage) {
 		t.Error("ErrNotFetched does not wrap tileview.ErrRemoteImage")
+	}
+}
+
+// A redirect from https to plain http is refused: the image would come
+// over a connection anyone on the way could change.
+func TestRedirectFromHTTPSToHTTP(t *testing.T) {
+	plain := newServer(t, nil)
+	tls := httptest.NewTLSServer(http.RedirectHandler(plain.URL+"/img.png", http.StatusFound))
+	t.Cleanup(tls.Close)
+	l := images.NewLoader(images.Config{CacheEntries: -1, Client: tls.Client()})
+	_, err := l.Fetch(context.Background(), tls.URL+"/hop", []string{"127.0.0.1"}, nil)
+	if !errors.Is(err, images.ErrBadURL) || !strings.Contains(err.Error(), "from https") {
+		t.Fatalf("Fetch: %v, want ErrBadURL for the downgrade", err)
+	}
+	if n := plain.count("/img.png"); n != 0 {
+		t.Fatalf("%d requests reached the plain server", n)
+	}
+	// The same redirect from plain http is followed.
+	hop := newServer(t, map[string]http.HandlerFunc{"/hop": http.RedirectHandler(plain.URL+"/img.png", http.StatusFound).ServeHTTP})
+	if _, err := l.Fetch(context.Background(), hop.URL+"/hop", []string{"127.0.0.1"}, nil); err != nil {
+		t.Fatalf("http to http: %v", err)
 	}
 }
 
