@@ -92,7 +92,7 @@ bench-peers: build
 bench-ab:
 	A=$(A) B=$(B) scripts/bench-ab.sh
 
-## fuzz: every fuzz target for FUZZTIME each (default 30s): payload XML, WebSocket frames, the HTTP push handler and the push front's parser (against net/http's), JWTs, notification log segments and records, Channel URIs handed off, image domains
+## fuzz: every fuzz target for FUZZTIME each (default 30s): payload XML, WebSocket frames, the HTTP push handler and the push front's parser (against net/http's), JWTs, notification log segments and records, Channel URIs handed off, image domains, JPEG markers
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseToast$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./shared/payload/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseTile$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./shared/payload/
@@ -111,6 +111,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDirRecord$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./server/store/
 	$(GO) test -run='^$$' -fuzz='^FuzzCheckChannelURI$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./cmd/openmpns/internal/demobackend/
 	$(GO) test -run='^$$' -fuzz='^FuzzAllowed$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./emulator/images/
+	$(GO) test -run='^$$' -fuzz='^FuzzJPEGLayout$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./emulator/images/
 
 ## fuzz-short: a few seconds of every fuzz target (CI); seed corpora also run in `make test`.
 ## A count, not a duration: Go 1.26's fuzz coordinator can fail a run spuriously with

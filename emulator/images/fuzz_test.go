@@ -1,6 +1,9 @@
 package images
 
 import (
+	"bytes"
+	"image"
+	"image/jpeg"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -44,4 +47,43 @@ func FuzzAllowed(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzJPEGLayout: jpegLayout never panics, stops counting scans soon past
+// maxJPEGScans, and accepts every JPEG Go's decoder decodes (it may only
+// refuse what could not be decoded anyway).
+func FuzzJPEGLayout(f *testing.F) {
+	var baseline bytes.Buffer
+	if err := jpeg.Encode(&baseline, image.NewGray(image.Rect(0, 0, 24, 16)), nil); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(baseline.Bytes())
+	f.Add(progressiveJPEGForFuzz())
+	f.Add([]byte{0xFF, 0xD8, 0xFF, 0xD9})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _, scans, err := jpegLayout(data)
+		if scans > maxJPEGScans+1 {
+			t.Fatalf("counted %d scans, past %d", scans, maxJPEGScans+1)
+		}
+		if _, derr := jpeg.Decode(bytes.NewReader(data)); derr == nil && err != nil {
+			t.Fatalf("Go decodes it, jpegLayout refuses it: %v", err)
+		}
+	})
+}
+
+// progressiveJPEGForFuzz is a 16×16 greyscale progressive JPEG of three
+// scans (the seed of FuzzJPEGLayout; fetchguard_test.go builds larger
+// ones).
+func progressiveJPEGForFuzz() []byte {
+	return []byte{
+		0xFF, 0xD8,
+		0xFF, 0xC2, 0, 11, 8, 0, 16, 0, 16, 1, 1, 0x11, 0,
+		0xFF, 0xDB, 0, 67, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+		1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+		0xFF, 0xC4, 0, 40, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xE0,
+		0xFF, 0xDA, 0, 8, 1, 1, 0x00, 0, 0, 0, 0x0F,
+		0xFF, 0xDA, 0, 8, 1, 1, 0x00, 1, 63, 0, 0x7F, 0xFF, 0x00,
+		0xFF, 0xDA, 0, 8, 1, 1, 0x00, 1, 63, 0, 0x7F, 0xFF, 0x00,
+		0xFF, 0xD9,
+	}
 }

@@ -514,6 +514,20 @@ func (l *Loader) decode(key string, data []byte) error {
 		return fmt.Errorf("%w: %s is %d×%d pixels; at most %d pixels are allowed", ErrTooLarge, key, cfg.Width, cfg.Height, l.cfg.MaxPixels)
 	}
 	bpp := bytesPerPixel(cfg.ColorModel)
+	if format == "jpeg" {
+		progressive, components, scans, err := jpegLayout(data)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrNotImage, key, err)
+		}
+		if scans > maxJPEGScans {
+			return fmt.Errorf("%w: %s has more than %d scans (each one decodes the whole image again)", ErrTooLarge, key, maxJPEGScans)
+		}
+		if progressive {
+			// Go's decoder keeps every block's coefficients until the
+			// last scan: 64 of 4 bytes per 8×8 block of each component.
+			bpp += 4 * int64(max(components, 1))
+		}
+	}
 	if size := int64(cfg.Width) * int64(cfg.Height) * bpp; size > l.cfg.MaxDecodedBytes {
 		return fmt.Errorf("%w: %s is %d×%d pixels of %d bytes, %d bytes decoded; at most %d are allowed", ErrTooLarge, key, cfg.Width, cfg.Height, bpp, size, l.cfg.MaxDecodedBytes)
 	}
