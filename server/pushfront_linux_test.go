@@ -532,13 +532,7 @@ func TestPushFrontSurvivesAPanickingHandler(t *testing.T) {
 	if !useEpoll {
 		t.Skip("no push front without epoll (OPENMPNS_GATEWAY_READERS=1)")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logged syncBuffer
-	cfg := &Config{Logger: slog.New(slog.NewTextHandler(&logged, nil)), MaxPayloadBytes: DefaultMaxPayloadBytes,
-		ReadHeaderTimeout: time.Minute, IdleTimeout: time.Minute, WriteTimeout: time.Minute}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Header.Get("X-Panic") {
 		case "":
@@ -549,10 +543,7 @@ func TestPushFrontSurvivesAPanickingHandler(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	f, err := newPushFront(cfg, ln, h, newMetrics(func() backend.Stats { return backend.Stats{} }))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, ln := newBareFront(t, h, &logged)
 	defer f.close(context.Background())
 	ft := &frontTarget{srv: &Server{addr: ln.Addr().String()}, tok: strings.Repeat("A", 27)}
 	c := ft.dial(t)
@@ -585,16 +576,7 @@ func TestPushFrontClosesWhatItHandsOverAfterTheListenerFailed(t *testing.T) {
 	if !useEpoll {
 		t.Skip("no push front without epoll (OPENMPNS_GATEWAY_READERS=1)")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxPayloadBytes: DefaultMaxPayloadBytes,
-		ReadHeaderTimeout: time.Minute, IdleTimeout: time.Minute, WriteTimeout: time.Minute}
-	f, err := newPushFront(cfg, ln, http.NotFoundHandler(), newMetrics(func() backend.Stats { return backend.Stats{} }))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, ln := newBareFront(t, http.NotFoundHandler(), io.Discard)
 	defer f.close(context.Background())
 	ln.Close() // not through the front: its accept loop sees a failure
 	<-f.failed
@@ -757,4 +739,21 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// newBareFront is a push front alone on a loopback listener, serving h and
+// logging to log, with timeouts that never end a test.
+func newBareFront(t *testing.T, h http.Handler, log io.Writer) (*pushFront, net.Listener) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{Logger: slog.New(slog.NewTextHandler(log, nil)), MaxPayloadBytes: DefaultMaxPayloadBytes,
+		ReadHeaderTimeout: time.Minute, IdleTimeout: time.Minute, WriteTimeout: time.Minute}
+	f, err := newPushFront(cfg, ln, h, newMetrics(func() backend.Stats { return backend.Stats{} }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, ln
 }
