@@ -128,7 +128,7 @@ for phase in ${PHASES:-closed paced}; do
 	esac
 done
 
-python3 - "$work" "$DEVICES $CONC $RAW $RATE" <<'PY'
+python3 - "$work" "$DEVICES $CONC $RAW $RATE" "COUNT=$COUNT PACED=$PACED SERVE_FLAGS='${SERVE_FLAGS:-}' LOAD_FLAGS='${LOAD_FLAGS:-}'" <<'PY'
 import json, os, statistics, sys
 work = sys.argv[1]
 issue_workload = sys.argv[2].split() == ["1000", "64", "64", "1000"]
@@ -179,7 +179,7 @@ elif closed or paced:
         ok = v <= goal if at_most else v >= goal
         return "%s %s%s, goal %s %s%s: %s" % (what, fmt % v, unit, "at most" if at_most else "at least", fmt % goal, unit,
                                               "met" if ok else "not met")
-    print("\nissue 10's goals on this machine:")
+    print("\nissue 10's goals on this machine (%s):" % sys.argv[3])
     if closed:
         med = lambda k: statistics.median(r[k] for r in closed)
         print("  closed loop, median of %d: %s; %s" % (len(closed),

@@ -524,7 +524,8 @@ func (l *Loader) decode(key string, data []byte) error {
 		}
 		if progressive {
 			// Go's decoder keeps every block's coefficients until the
-			// last scan: 64 of 4 bytes per 8×8 block of each component.
+			// last scan: 64 of 4 bytes per 8×8 block of each component
+			// (about: blocks padded to whole MCUs are not counted).
 			bpp += 4 * int64(max(components, 1))
 		}
 	}

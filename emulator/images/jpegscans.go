@@ -16,24 +16,23 @@ func jpegLayout(data []byte) (progressive bool, components, scans int, err error
 		return false, 0, 0, errors.New("no JPEG start of image")
 	}
 	i := 2
-	for i < len(data) {
-		// Bytes that are not a marker between segments are skipped, as
-		// Go's decoder (and libjpeg) skip them.
-		for i < len(data) && data[i] != 0xFF {
+	for i+1 < len(data) {
+		// As Go's decoder: anything up to an 0xFF followed by other than
+		// 0xFF is extraneous and skipped (fill bytes too), and so is
+		// "\xff\x00".
+		if data[i] != 0xFF || data[i+1] == 0xFF {
 			i++
+			continue
 		}
-		for i < len(data) && data[i] == 0xFF { // fill bytes
-			i++
+		m := data[i+1]
+		i += 2
+		if m == 0x00 {
+			continue
 		}
-		if i == len(data) {
-			break
-		}
-		m := data[i]
-		i++
 		if m == 0xD9 { // end of image
 			break
 		}
-		if m >= 0xD0 && m <= 0xD7 || m == 0x01 { // restarts and TEM stand alone
+		if m >= 0xD0 && m <= 0xD7 { // restarts stand alone
 			continue
 		}
 		if i+2 > len(data) {
