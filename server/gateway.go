@@ -1034,10 +1034,15 @@ func (s *session) handle(f *wire.Frame) bool {
 			} else if errors.Is(err, errServerFull) {
 				code, closeCode = wire.CodeServerFull, websocket.CloseTryAgainLater
 				s.g.log.Warn("new device refused: the server holds as many devices as it may (--max-devices)", "remote", s.conn.RemoteAddr())
-			} else if !errors.Is(err, errUnauthorized) {
-				code, closeCode = wire.CodeInternal, websocket.CloseInternalServerErr
 			}
-			s.send(&wire.Frame{Type: wire.TypeError, Code: code, Message: err.Error()})
+			msg := err.Error()
+			if code == wire.CodeUnauthorized && !errors.Is(err, errUnauthorized) {
+				// A store's or backend's error: its text is the server's
+				// business, not a stranger's (as errorFrame).
+				s.g.log.Error("hello", "remote", s.conn.RemoteAddr(), "err", err)
+				code, closeCode, msg = wire.CodeInternal, websocket.CloseInternalServerErr, "internal error; retry later"
+			}
+			s.send(&wire.Frame{Type: wire.TypeError, Code: code, Message: msg})
 			s.kick(closeCode, code)
 			return false
 		}

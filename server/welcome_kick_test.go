@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,4 +134,44 @@ func startServer(tb testing.TB, cfg Config) *Server {
 	}
 	tb.Cleanup(func() { srv.Close() })
 	return srv
+}
+
+// failingPuts is a backend whose device writes fail, saying where.
+type failingPuts struct{ *store.Embedded }
+
+func (failingPuts) PutDevice(context.Context, store.Device) (store.Device, error) {
+	return store.Device{}, errors.New("write /var/lib/openmpns/secret-path: no space left on device")
+}
+
+// A hello the store fails is answered "internal error" with close 1011:
+// the store's own words (paths, addresses) are logged, not told to
+// whoever connected.
+func TestAStoreErrorAtHelloIsNotToldToTheDevice(t *testing.T) {
+	var logged syncBuffer
+	srv := startServer(t, Config{Backend: failingPuts{openEmbedded(t)}, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	b, _ := json.Marshal(&wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion})
+	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, m, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f wire.Frame
+	json.Unmarshal(m, &f)
+	if f.Type != wire.TypeError || f.Code != wire.CodeInternal || f.Message != "internal error; retry later" {
+		t.Fatalf("the device read %s, want an internal error that says nothing more", m)
+	}
+	if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseInternalServerErr) {
+		t.Fatalf("then %v, want close 1011", err)
+	}
+	if !strings.Contains(logged.String(), "secret-path") {
+		t.Fatalf("the store's error was not logged:\n%s", logged.String())
+	}
 }
