@@ -748,6 +748,19 @@ func (s *session) send(f *wire.Frame) bool {
 		s.sendNow(f)
 		return true
 	}
+	if f != pingFrame && f.Type == "" {
+		// A pong: one waiting to be written answers this ping instead
+		// (RFC 6455 section 5.5.3 lets a pong answer only the latest), so
+		// that a burst of pings queues one pong, not a slow consumer's
+		// backlog.
+		for i := len(s.outbox) - 1; i >= 0; i-- {
+			if g := s.outbox[i]; g != pingFrame && g.Type == "" {
+				s.outbox[i] = f
+				s.mu.Unlock()
+				return true
+			}
+		}
+	}
 	s.outbox = append(s.outbox, f)
 	if len(s.outbox) > s.g.cfg.InFlight+maxOutbox {
 		s.closing, s.closeCode, s.closeMsg = true, wire.CloseSlowConsumer, "too many frames waiting: the device is not reading"

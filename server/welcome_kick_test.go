@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +174,45 @@ func TestAStoreErrorAtHelloIsNotToldToTheDevice(t *testing.T) {
 	}
 	if !strings.Contains(logged.String(), "secret-path") {
 		t.Fatalf("the store's error was not logged:\n%s", logged.String())
+	}
+}
+
+// A burst of pings in one write (before hello, as a stranger may) queues
+// one pong for the latest, not one each: the device is reading, and is not
+// closed as a slow consumer (4008) for the server's own backlog.
+func TestABurstOfPingsQueuesOnePong(t *testing.T) {
+	srv := startServer(t, Config{})
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	var pongs []string
+	ws.SetPongHandler(func(data string) error { pongs = append(pongs, data); return nil })
+	var burst []byte
+	for i := range 1000 {
+		burst = append(burst, clientFrame(true, websocket.PingMessage, []byte(strconv.Itoa(i)))...)
+	}
+	if _, err := ws.NetConn().Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(&wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion})
+	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, m, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %d pongs: %v, want welcome", len(pongs), err)
+		}
+		var f wire.Frame
+		json.Unmarshal(m, &f)
+		if f.Type == wire.TypeWelcome {
+			break
+		}
+	}
+	if len(pongs) == 0 || len(pongs) > 1000 || pongs[len(pongs)-1] != "999" {
+		t.Fatalf("pongs %q…, want at least one, the last answering the last ping", pongs[:min(len(pongs), 5)])
 	}
 }
