@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -474,6 +475,11 @@ func (s *session) isClosing() bool {
 func (s *session) onEvent(ev wsEvent) bool {
 	switch ev.op {
 	case websocket.TextMessage:
+		if !utf8.Valid(ev.data) { // RFC 6455 section 8.1
+			s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeBadFrame, Message: "a text message must be UTF-8"})
+			s.kick(websocket.CloseInvalidFramePayloadData, "text message not UTF-8")
+			return false
+		}
 		// Frames and pongs show the device is alive; its own pings do not
 		// (docs/protocol.md section 6).
 		s.alive()
@@ -486,12 +492,18 @@ func (s *session) onEvent(ev wsEvent) bool {
 		s.send(&wire.Frame{Message: string(ev.data)}) // a pong (see writeLoop)
 		return true
 	case websocket.CloseMessage:
+		// Echo the device's code (RFC 6455 section 5.5.1); a code it may
+		// not send, or a reason not in UTF-8, fails the connection
+		// (section 7.4.1, 8.1).
 		code := websocket.CloseNormalClosure
 		if len(ev.data) >= 2 {
 			code = int(ev.data[0])<<8 | int(ev.data[1])
-		}
-		if !validCloseCode(code) {
-			code = websocket.CloseNormalClosure
+			switch {
+			case !validCloseCode(code):
+				code = websocket.CloseProtocolError
+			case !utf8.Valid(ev.data[2:]):
+				code = websocket.CloseInvalidFramePayloadData
+			}
 		}
 		s.kick(code, "")
 		return false

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -214,5 +215,82 @@ func TestABurstOfPingsQueuesOnePong(t *testing.T) {
 	}
 	if len(pongs) == 0 || len(pongs) > 1000 || pongs[len(pongs)-1] != "999" {
 		t.Fatalf("pongs %q…, want at least one, the last answering the last ping", pongs[:min(len(pongs), 5)])
+	}
+}
+
+// A device's close is echoed with its code; a code a device may not send
+// fails the connection with 1002, a reason not in UTF-8 with 1007 (RFC
+// 6455 sections 5.5.1, 7.4.1 and 8.1).
+func TestADevicesCloseIsEchoedWhenValid(t *testing.T) {
+	srv := startServer(t, Config{})
+	tests := []struct {
+		payload []byte
+		want    int
+	}{
+		{[]byte{0x03, 0xE8}, 1000},
+		{[]byte{0x03, 0xE9, 'b', 'y', 'e'}, 1001},
+		{[]byte{0x0F, 0xA0}, 4000},
+		{[]byte{0x03, 0xED}, 1002},       // 1005 is for "no code"; never sent
+		{[]byte{0x03, 0xE7}, 1002},       // 999
+		{[]byte{0x13, 0x88}, 1002},       // 5000
+		{[]byte{0x03, 0xE8, 0xFF}, 1007}, // a reason not in UTF-8
+	}
+	for _, tt := range tests {
+		ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ws.NetConn().Write(clientFrame(true, websocket.CloseMessage, tt.payload)); err != nil {
+			t.Fatal(err)
+		}
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for err == nil { // 1001 is told as goaway first
+			_, _, err = ws.ReadMessage()
+		}
+		if !websocket.IsCloseError(err, tt.want) {
+			t.Errorf("close % x: %v, want close %d", tt.payload, err, tt.want)
+		}
+		ws.Close()
+	}
+}
+
+// A text message not in UTF-8 is refused with bad_frame and close 1007;
+// a character split across two fragments is read whole.
+func TestTextMessagesMustBeUTF8(t *testing.T) {
+	srv := startServer(t, Config{})
+	hello := func(t *testing.T, frames ...[]byte) (got []wire.Frame, err error) {
+		ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		for _, f := range frames {
+			if _, err := ws.NetConn().Write(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			_, m, err := ws.ReadMessage()
+			if err != nil {
+				return got, err
+			}
+			var f wire.Frame
+			json.Unmarshal(m, &f)
+			if got = append(got, f); f.Type == wire.TypeWelcome {
+				return got, nil
+			}
+		}
+	}
+	bad := []byte(`{"type":"hello","version":1,"client":"` + "\xff\xfe" + `"}`)
+	got, err := hello(t, clientFrame(true, websocket.TextMessage, bad))
+	if len(got) != 1 || got[0].Code != wire.CodeBadFrame || !websocket.IsCloseError(err, websocket.CloseInvalidFramePayloadData) {
+		t.Fatalf("hello not in UTF-8: %+v, %v; want bad_frame and close 1007", got, err)
+	}
+	good := []byte(`{"type":"hello","version":1,"client":"caf` + "\u00e9" + `"}`)
+	cut := bytes.IndexByte(good, 0xC3) + 1                                                                       // inside "é"
+	got, err = hello(t, clientFrame(false, websocket.TextMessage, good[:cut]), clientFrame(true, 0, good[cut:])) // the second: a continuation frame
+	if err != nil || got[len(got)-1].Type != wire.TypeWelcome {
+		t.Fatalf("hello with a character across fragments: %+v, %v; want welcome", got, err)
 	}
 }

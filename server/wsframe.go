@@ -9,8 +9,8 @@ import (
 // frameReader assembles a client's WebSocket messages (RFC 6455) from bytes
 // as they arrive, so that the gateway can read without a goroutine blocked
 // on each idle connection. It holds memory only while a frame or a
-// fragmented message is incomplete. Text is not checked for UTF-8 here: the
-// frame decoder refuses it with a bad_frame error the device can read.
+// fragmented message is incomplete. Text is checked for UTF-8 once whole
+// (session.onEvent), so that a character split across fragments is read.
 type frameReader struct {
 	part    *partial // nil while no frame or message is incomplete (an idle connection)
 	limit   int32    // largest message, in bytes
