@@ -302,6 +302,11 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if pc, ok := s.conn.(*prefixConn); ok && pc.drained() {
 		s.conn = pc.Conn // the push front's first read, read by net/http
 	}
+	if tc, ok := s.conn.(*tls.Conn); ok {
+		if pc, ok := tc.NetConn().(*pollConn); ok {
+			pc.deadlineEachWrite(g.cfg.WriteTimeout)
+		}
+	}
 	if g.poll != nil {
 		s.epoll = s.takeOver()
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // tlsListener is tls.NewListener with one difference: under each *tls.Conn
@@ -34,6 +35,23 @@ type pollConn struct {
 	net.Conn
 	raw      syscall.RawConn // set before nonblock
 	nonblock atomic.Bool
+	// writeTimeout, once set (a device's WebSocket): each write's own
+	// deadline, in nanoseconds. The *tls.Conn above writes while it reads
+	// too (the answer to a TLS 1.3 KeyUpdate that asks for one), under
+	// whatever deadline the last frame's write left, usually long past;
+	// that write would fail, and crypto/tls keeps the error for every
+	// write after it.
+	writeTimeout atomic.Int64
+}
+
+// deadlineEachWrite gives every later write a deadline of d from its start.
+func (c *pollConn) deadlineEachWrite(d time.Duration) { c.writeTimeout.Store(int64(d)) }
+
+func (c *pollConn) Write(p []byte) (int, error) {
+	if d := c.writeTimeout.Load(); d > 0 {
+		c.Conn.SetWriteDeadline(time.Now().Add(time.Duration(d)))
+	}
+	return c.Conn.Write(p)
 }
 
 // setNonblocking makes every later read return at once; it returns the
