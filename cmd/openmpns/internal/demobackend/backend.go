@@ -41,10 +41,6 @@ type Registration struct {
 	Failures   int       `json:"failures,omitempty"`
 	LastStatus string    `json:"last_status,omitempty"`
 	Updated    time.Time `json:"updated"`
-
-	// keyHash is the SHA-256 of the device key of the first handoff: a
-	// later handoff for the same device and app must present the same key.
-	keyHash [sha256.Size]byte
 }
 
 // Defaults and limits of the handoff endpoint.
@@ -81,10 +77,19 @@ type Backend struct {
 	// DefaultMaxRegistrations.
 	MaxRegistrations int
 
-	mu    sync.Mutex
-	regs  map[string]*Registration // by device + "/" + app
-	step  int
-	outMu sync.Mutex
+	mu   sync.Mutex
+	regs map[string]*Registration // by device + "/" + app
+	// pins holds the SHA-256 of the device key each device's app first
+	// handed off with, by regs' key: a later handoff must present the same
+	// key. A pin outlives its registration: once one is forgotten (its
+	// push service unreachable), a stranger who learned the device id
+	// must not take its place and lock the phone out (a 409 to the phone's
+	// next handoff). pinOrder is their order of creation; past four times
+	// the registrations' cap the oldest not held are forgotten.
+	pins     map[string][sha256.Size]byte
+	pinOrder []string
+	step     int
+	outMu    sync.Mutex
 }
 
 // maxFailures is how many rounds in a row a registration may fail to reach
@@ -185,7 +190,7 @@ func (b *Backend) handoff(w http.ResponseWriter, r *http.Request) {
 	}
 	keyHash := sha256.Sum256([]byte(req.DeviceKey))
 	reg := &Registration{DeviceID: req.DeviceID, App: req.App, Channel: req.Channel, URI: req.URI,
-		Kind: kind, Updated: time.Now(), keyHash: keyHash}
+		Kind: kind, Updated: time.Now()}
 	key := req.DeviceID + "/" + req.App
 	limit := b.MaxRegistrations
 	if limit <= 0 {
@@ -196,8 +201,9 @@ func (b *Backend) handoff(w http.ResponseWriter, r *http.Request) {
 		b.regs = map[string]*Registration{}
 	}
 	old := b.regs[key]
+	pin, pinned := b.pins[key]
 	switch {
-	case old != nil && subtle.ConstantTimeCompare(old.keyHash[:], keyHash[:]) != 1:
+	case pinned && subtle.ConstantTimeCompare(pin[:], keyHash[:]) != 1:
 		b.mu.Unlock()
 		http.Error(w, "this device's app is registered with another device key", http.StatusConflict)
 		return
@@ -210,6 +216,9 @@ func (b *Backend) handoff(w http.ResponseWriter, r *http.Request) {
 		reg.Sent = old.Sent
 	}
 	b.regs[key] = reg // the latest URI of the device's app wins
+	if !pinned {
+		b.pin(key, keyHash, limit)
+	}
 	b.mu.Unlock()
 	b.say("handoff: %s on device %.8s (%s script)", reg.App, reg.DeviceID, reg.Kind)
 	w.WriteHeader(http.StatusCreated)
@@ -237,7 +246,27 @@ func printable(s string) bool {
 	return true
 }
 
-// forget deletes r, unless a newer handoff has replaced it. b.mu is held.
+// pin remembers key's device key, forgetting the oldest pins past four
+// times the registrations' cap. b.mu is held.
+func (b *Backend) pin(key string, keyHash [sha256.Size]byte, limit int) {
+	if b.pins == nil {
+		b.pins = map[string][sha256.Size]byte{}
+	}
+	for len(b.pinOrder) > 0 && len(b.pins) >= 4*limit {
+		oldest := b.pinOrder[0]
+		b.pinOrder = b.pinOrder[1:]
+		if _, held := b.regs[oldest]; held {
+			b.pinOrder = append(b.pinOrder, oldest) // a held registration keeps its pin
+			continue
+		}
+		delete(b.pins, oldest)
+	}
+	b.pins[key] = keyHash
+	b.pinOrder = append(b.pinOrder, key)
+}
+
+// forget deletes r, unless a newer handoff has replaced it; its device
+// key stays pinned. b.mu is held.
 func (b *Backend) forget(r *Registration) {
 	key := r.DeviceID + "/" + r.App
 	if b.regs[key] == r {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -253,5 +254,62 @@ func TestPushesReachEveryPhone(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("tiles reached %v, want both phones", seen)
 		}
+	}
+}
+
+// A phone's device key stays pinned after its registration is forgotten
+// (its push service unreachable for maxFailures rounds): a stranger who
+// learned the device id (GET /registrations lists it) cannot take its
+// place and lock the phone out; the phone hands off again as before.
+func TestAForgottenRegistrationKeepsItsDeviceKey(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	b := &Backend{Sender: &sender.Client{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PushServers: origins(t, deadURL), Secrets: testSecrets}
+	hs := httptest.NewServer(b.Handler())
+	defer hs.Close()
+	handoff := func(key string) int {
+		body := `{"device_id":"d","app":"com.example.news","uri":"` + deadURL + `/push/x","secret":"example-news-secret-01","device_key":"` + key + `"}`
+		return post(t, hs, "application/json", []byte(body))
+	}
+	if s := handoff("phone"); s != http.StatusCreated {
+		t.Fatalf("the phone's handoff: %d", s)
+	}
+	if s := handoff("thief"); s != http.StatusConflict {
+		t.Fatalf("a stranger's handoff while registered: %d, want 409", s)
+	}
+	for range maxFailures {
+		b.Round(context.Background())
+	}
+	if regs := b.Registrations(); len(regs) != 0 {
+		t.Fatalf("still registered: %+v", regs)
+	}
+	if s := handoff("thief"); s != http.StatusConflict {
+		t.Fatalf("a stranger's handoff once forgotten: %d, want 409", s)
+	}
+	if s := handoff("phone"); s != http.StatusCreated {
+		t.Fatalf("the phone's handoff once forgotten: %d, want 201", s)
+	}
+}
+
+// Pins are bounded: past four times the registrations' cap the oldest
+// pins of registrations no longer held are forgotten, and a held one's
+// never is.
+func TestPinsAreBounded(t *testing.T) {
+	b := &Backend{MaxRegistrations: 2}
+	b.regs = map[string]*Registration{"held": {}}
+	b.pin("held", [32]byte{1}, 2)
+	for i := range 20 {
+		b.pin(strconv.Itoa(i), [32]byte{2}, 2)
+	}
+	if len(b.pins) > 8 {
+		t.Fatalf("%d pins, want at most 8", len(b.pins))
+	}
+	if _, ok := b.pins["held"]; !ok {
+		t.Fatal("a held registration lost its pin")
+	}
+	if _, ok := b.pins["19"]; !ok {
+		t.Fatal("the newest pin was forgotten")
 	}
 }
