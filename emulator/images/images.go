@@ -83,6 +83,11 @@ const (
 	DefaultCacheBytes   = 8 << 20
 	// DefaultMaxRedirects is how many redirects a download follows.
 	DefaultMaxRedirects = 5
+	// DefaultMaxDownloads and DefaultMaxWaiting bound the downloads at
+	// once: 8 run and 64 wait, for tile updates of up to 11 images each
+	// (a cycle tile's nine and its two other sizes).
+	DefaultMaxDownloads = 8
+	DefaultMaxWaiting   = 64
 	// UserAgent is sent with every download.
 	UserAgent = "OpenMPNS-Emulator (Windows Phone tile image loader)"
 )
@@ -110,6 +115,9 @@ var (
 	// loopback, private, link-local or other non-public address that no
 	// allowed domain names literally.
 	ErrAddressNotAllowed = errors.New("images: address is not public and no allowed domain names it")
+	// ErrBusy is a download refused because Config.MaxDownloads run and
+	// Config.MaxWaiting wait already.
+	ErrBusy = errors.New("images: too many downloads at once")
 )
 
 // Config configures a Loader. The zero value gives the phone's limits.
@@ -133,6 +141,14 @@ type Config struct {
 	// MaxRedirects is how many redirects to follow; 0 means
 	// DefaultMaxRedirects, a negative value follows none.
 	MaxRedirects int
+	// MaxDownloads is how many downloads run at once (each holds a
+	// connection), and MaxWaiting how many more wait for one of them to
+	// end; a download past both fails with ErrBusy at once. 0 means
+	// DefaultMaxDownloads and DefaultMaxWaiting. A sender may name a dozen
+	// images per tile update and send hundreds of updates: without them,
+	// each would hold a connection (and a descriptor) for up to Timeout.
+	MaxDownloads int
+	MaxWaiting   int
 	// Client makes the requests; nil means a client of its own on a clone
 	// of http.DefaultTransport. The Loader uses a copy whose CheckRedirect
 	// it replaces, to check the domain of every redirect; when its
@@ -165,6 +181,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxRedirects == 0 {
 		c.MaxRedirects = DefaultMaxRedirects
 	}
+	if c.MaxDownloads <= 0 {
+		c.MaxDownloads = DefaultMaxDownloads
+	}
+	if c.MaxWaiting <= 0 {
+		c.MaxWaiting = DefaultMaxWaiting
+	}
 	return c
 }
 
@@ -174,9 +196,11 @@ type Loader struct {
 	cfg    Config
 	client *http.Client
 
+	slots chan struct{} // one per download running (MaxDownloads)
+
 	mu    sync.Mutex
 	cache *lru
-	calls map[string]*call // downloads in flight, by flight key
+	calls map[string]*call // downloads in flight (running or waiting), by flight key
 
 	// joined, if set (by tests), is called when a fetch joins a download in
 	// flight.
@@ -207,6 +231,7 @@ func NewLoader(cfg Config) *Loader {
 	return &Loader{
 		cfg:    cfg,
 		client: &client,
+		slots:  make(chan struct{}, cfg.MaxDownloads),
 		cache:  newLRU(cfg.CacheEntries, cfg.CacheBytes),
 		calls:  map[string]*call{},
 	}
@@ -268,6 +293,11 @@ func (l *Loader) Fetch(ctx context.Context, ref string, domains []string, local 
 	}
 	fk := flightKey(key, domains)
 	c, ok := l.calls[fk]
+	if !ok && len(l.calls) >= l.cfg.MaxDownloads+l.cfg.MaxWaiting {
+		n := len(l.calls)
+		l.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s: %d downloading or waiting", ErrBusy, key, n)
+	}
 	if !ok {
 		c = &call{done: make(chan struct{})}
 		l.calls[fk] = c
@@ -360,7 +390,16 @@ var errTimeout = errors.New("download timeout")
 func (l *Loader) download(ctx context.Context, fk, key string, domains []string, c *call) {
 	ctx, cancel := context.WithTimeoutCause(ctx, l.cfg.Timeout, errTimeout)
 	defer cancel()
-	res, hosts, err := l.get(ctx, key, domains)
+	var res fyne.Resource
+	var hosts []endpoint
+	var err error
+	select {
+	case l.slots <- struct{}{}:
+		res, hosts, err = l.get(ctx, key, domains)
+		<-l.slots
+	case <-ctx.Done():
+		err = fmt.Errorf("%w: %s: waited %s for one of %d downloads to end", ErrTimeout, key, l.cfg.Timeout, l.cfg.MaxDownloads)
+	}
 	l.mu.Lock()
 	delete(l.calls, fk)
 	if err == nil {

@@ -3,6 +3,8 @@ package images
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"image"
 	"image/png"
 	"net/http"
@@ -107,5 +109,57 @@ func TestLRU(t *testing.T) {
 	c.add(res("e", 5)) // replacing keeps the accounting right
 	if n, size := c.len(); n != 2 || size != 15 {
 		t.Errorf("after replace: len = %d, %d bytes; want 2, 15", n, size)
+	}
+}
+
+// TestDownloadsAreBounded: past MaxDownloads the downloads wait, past
+// MaxWaiting more a fetch fails at once with ErrBusy; the server never
+// sees more than MaxDownloads requests at once, and every download that
+// waited ends with its image.
+func TestDownloadsAreBounded(t *testing.T) {
+	var img bytes.Buffer
+	if err := png.Encode(&img, image.NewGray(image.Rect(0, 0, 4, 4))); err != nil {
+		t.Fatal(err)
+	}
+	var now, most atomic.Int32
+	arrived := make(chan struct{}, 16)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := now.Add(1)
+		defer now.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		w.Write(img.Bytes())
+	}))
+	defer srv.Close()
+	l := NewLoader(Config{CacheEntries: -1, MaxDownloads: 3, MaxWaiting: 5})
+	here := []string{"127.0.0.1"}
+	gone, cancel := context.WithCancel(context.Background())
+	cancel() // the fetches return at once; their downloads go on
+	for i := range 8 {
+		if _, err := l.Fetch(gone, fmt.Sprintf("%s/%d.png", srv.URL, i), here, nil); !errors.Is(err, context.Canceled) {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+	}
+	for range 3 {
+		<-arrived
+	}
+	if _, err := l.Fetch(context.Background(), srv.URL+"/8.png", here, nil); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a ninth download: %v, want ErrBusy", err)
+	}
+	close(release)
+	for i := range 8 { // joins each download, or finds it done
+		if _, err := l.Fetch(context.Background(), fmt.Sprintf("%s/%d.png", srv.URL, i), here, nil); err != nil {
+			t.Fatalf("download %d after the release: %v", i, err)
+		}
+	}
+	if m := most.Load(); m > 3 {
+		t.Fatalf("%d requests at once, want at most 3", m)
 	}
 }
