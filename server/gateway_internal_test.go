@@ -153,6 +153,26 @@ func TestKeyedLimiter(t *testing.T) {
 	if full.sweeps != 10 || full.size() > 160 {
 		t.Fatalf("100 new addresses past the bound of 160: %d scans of the map, %d keys; want 10 (one per 10 new), at most 160", full.sweeps, full.size())
 	}
+	// Buckets that filled up again are forgotten first: nothing held
+	// against an address is lost while such buckets remain.
+	mixed := newKeyedLimiter(60, 1) // one a second
+	mixed.max = 160
+	for i := range 80 {
+		mixed.allow("idle-"+strconv.Itoa(i), now)
+	}
+	later := now.Add(10 * time.Second)
+	for i := range 80 {
+		mixed.allow("busy-"+strconv.Itoa(i), later)
+	}
+	mixed.allow("new", later.Add(500*time.Millisecond))
+	for i := range 80 {
+		if _, ok := mixed.m["busy-"+strconv.Itoa(i)]; !ok {
+			t.Fatalf("busy-%d, whose bucket is still empty, was forgotten while full ones remained", i)
+		}
+	}
+	if n := mixed.size(); n != 81 {
+		t.Fatalf("%d keys after the eviction, want the 80 busy ones and the new one", n)
+	}
 	if newKeyedLimiter(-1, 1) != nil {
 		t.Fatal("a negative rate gave a limiter")
 	}

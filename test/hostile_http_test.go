@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // requestHead is the start of a push to uri, up to and including the
@@ -195,6 +196,11 @@ func TestThe408OnlyForAStalledHead(t *testing.T) {
 	t.Run("stray line breaks after a POST net/http served", func(t *testing.T) {
 		// After a POST net/http waits for four bytes and skips the line
 		// breaks among them; four of them are still not a request's head.
+		// The idle timeout is long, so that the line breaks come before
+		// it however slow the machine: the close is the head's timeout.
+		cfg := hostileConfig()
+		cfg.IdleTimeout = time.Minute
+		srv := startServer(t, cfg)
 		c := dialRaw(t, srv)
 		br := bufio.NewReader(c)
 		write(t, c, "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
