@@ -747,7 +747,13 @@ func (e *Engine) Attach(devID string, conn Conn, claimed func()) error {
 	}
 	// The device is seen now: its LastSeen is what a restart, or another
 	// node, falls back on when no presence is known.
-	e.touch(ctx, devID, now)
+	if errors.Is(e.touch(ctx, devID, now), backend.ErrNotFound) {
+		// Deleted since its hello (the reaper read it offline for good
+		// before its claim, or it was revoked): as for a revoked device,
+		// its identity is refused, and the runtime registers again.
+		conn.Kick(wire.CloseUnauthorized, "device deleted")
+		return nil
+	}
 	// Another node may have claimed the device between our claim and our
 	// registration; its TakenOver then found nothing to close here.
 	if p, ok, err := e.be.Presence(ctx, devID); err == nil && ok && p.Claim > claim {
@@ -841,8 +847,9 @@ func (e *Engine) Resync() {
 	wg.Wait()
 }
 
-// touch writes the device's LastSeen.
-func (e *Engine) touch(ctx context.Context, devID string, now time.Time) {
+// touch writes the device's LastSeen; it returns the error of reading or
+// writing the device (logged here unless the device is gone).
+func (e *Engine) touch(ctx context.Context, devID string, now time.Time) error {
 	err := e.updateDevice(ctx, devID, func(d *backend.Device) bool {
 		if now.Sub(d.LastSeen) < lastSeenResolution && !now.Before(d.LastSeen) {
 			return false // seen a moment ago (a new device, a quick reconnect): no write
@@ -850,9 +857,10 @@ func (e *Engine) touch(ctx context.Context, devID string, now time.Time) {
 		d.LastSeen = now
 		return true
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, backend.ErrNotFound) {
 		e.log.Warn("record device seen", "device", devID, "err", err)
 	}
+	return err
 }
 
 // lastSeenResolution: a device's LastSeen is not written again at attach

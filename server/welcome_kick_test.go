@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/openmpns/openmpns/server/backend"
 	"github.com/openmpns/openmpns/server/store"
 	"github.com/openmpns/openmpns/shared/wire"
 )
@@ -292,5 +294,80 @@ func TestTextMessagesMustBeUTF8(t *testing.T) {
 	got, err = hello(t, clientFrame(false, websocket.TextMessage, good[:cut]), clientFrame(true, 0, good[cut:])) // the second: a continuation frame
 	if err != nil || got[len(got)-1].Type != wire.TypeWelcome {
 		t.Fatalf("hello with a character across fragments: %+v, %v; want welcome", got, err)
+	}
+}
+
+// deletingClaims is a backend on which, once armed, a device is deleted
+// just before its claim: as when the reaper, having read it offline for
+// good, deletes it between its hello and its claim.
+type deletingClaims struct {
+	*store.Embedded
+	armed atomic.Bool
+}
+
+func (b *deletingClaims) Claim(ctx context.Context, id string, now time.Time) (uint64, error) {
+	for b.armed.Load() {
+		d, err := b.Embedded.Device(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		// Again on a newer revision: the device's last connection may
+		// still be writing its record as it goes.
+		if err := b.Embedded.DeleteDevice(ctx, d); !errors.Is(err, backend.ErrConflict) {
+			if err != nil {
+				return 0, err
+			}
+			break
+		}
+	}
+	return b.Embedded.Claim(ctx, id, now)
+}
+
+// A device deleted while it attaches is closed 4003, as a revoked one:
+// it does not stay connected under an identity that no longer exists,
+// whose pushes would all get 404.
+func TestADeviceDeletedWhileAttachingIsRefused(t *testing.T) {
+	be := &deletingClaims{Embedded: openEmbedded(t)}
+	var logged syncBuffer
+	srv := startServer(t, Config{Backend: be, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	hello := func(id, token string) (frames []wire.Frame, closeErr error) {
+		ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		b, _ := json.Marshal(&wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: token})
+		if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+			t.Fatal(err)
+		}
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			_, m, err := ws.ReadMessage()
+			if err != nil {
+				return frames, err
+			}
+			var f wire.Frame
+			json.Unmarshal(m, &f)
+			frames = append(frames, f)
+			if f.Type == wire.TypeWelcome && id == "" {
+				// The new device is welcomed before it attaches; a
+				// second hello is answered once the first is done.
+				if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if f.Type == wire.TypeError && f.Code == wire.CodeBadFrame && id == "" {
+				return frames, nil // registered, and attached
+			}
+		}
+	}
+	frames, _ := hello("", "")
+	if len(frames) == 0 || frames[0].DeviceToken == "" {
+		t.Fatalf("registering: %+v", frames)
+	}
+	be.armed.Store(true)
+	_, err := hello(frames[0].DeviceID, frames[0].DeviceToken)
+	if !websocket.IsCloseError(err, wire.CloseUnauthorized) {
+		t.Fatalf("the deleted device's connection: %v, want close %d\n%s", err, wire.CloseUnauthorized, logged.String())
 	}
 }
