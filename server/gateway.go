@@ -1026,6 +1026,23 @@ func (s *session) badFrame(b []byte, err error) bool {
 	return false
 }
 
+// helloTaken ends the hello deadline once a hello is being answered: the
+// answer may wait for an attach slot (up to 2 s) and the backend, and a
+// device whose hello came in time is not to be closed for that (a new one
+// would lose the identity just made for it). Answering it ends or closes
+// the session either way.
+func (s *session) helloTaken() {
+	s.mu.Lock()
+	if s.helloTimer != nil {
+		s.helloTimer.Stop()
+		s.helloTimer = nil
+	}
+	s.mu.Unlock()
+	if !s.epoll {
+		s.conn.SetReadDeadline(time.Time{})
+	}
+}
+
 // isDeviceRequest reports whether t is a frame type a device sends after hello.
 func isDeviceRequest(t string) bool {
 	switch t {
@@ -1044,6 +1061,7 @@ func (s *session) handle(f *wire.Frame) bool {
 			s.kick(websocket.ClosePolicyViolation, "hello required")
 			return false
 		}
+		s.helloTaken()
 		if f.DeviceID == "" {
 			if ok, wait := s.g.newDevices.allow(s.ip, s.g.cfg.Clock.Now()); !ok {
 				return s.refuseRate(f.ID, &rateLimited{what: "new devices", wait: wait})
@@ -1078,12 +1096,6 @@ func (s *session) handle(f *wire.Frame) bool {
 		}
 		s.devID = id
 		s.authed.Store(true)
-		s.mu.Lock()
-		if s.helloTimer != nil {
-			s.helloTimer.Stop()
-			s.helloTimer = nil
-		}
-		s.mu.Unlock()
 		welcome := func() {
 			s.send(&wire.Frame{Type: wire.TypeWelcome, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: tok,
 				Heartbeat: s.g.cfg.Heartbeat.Milliseconds()})
@@ -1104,11 +1116,6 @@ func (s *session) handle(f *wire.Frame) bool {
 			s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeInternal, Message: "the server could not take the connection; retry later"})
 			s.kick(websocket.CloseTryAgainLater, wire.CodeInternal)
 			return false
-		}
-		if !s.epoll {
-			// The reader goroutine's hello deadline is over: from now on
-			// the pinger finds silence.
-			s.conn.SetReadDeadline(time.Time{})
 		}
 		s.g.log.Debug("device connected", "device", id, "remote", s.conn.RemoteAddr(), "new", tok != "")
 		return true

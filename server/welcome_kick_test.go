@@ -371,3 +371,46 @@ func TestADeviceDeletedWhileAttachingIsRefused(t *testing.T) {
 		t.Fatalf("the deleted device's connection: %v, want close %d\n%s", err, wire.CloseUnauthorized, logged.String())
 	}
 }
+
+// slowPuts is a backend whose device writes wait until released.
+type slowPuts struct {
+	*store.Embedded
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b slowPuts) PutDevice(ctx context.Context, d store.Device) (store.Device, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return b.Embedded.PutDevice(ctx, d)
+}
+
+// A hello that came in time is answered however long its answer takes
+// (an attach slot, a slow backend): the hello deadline ends when it is
+// taken, and the new device gets its identity rather than a close 1008.
+func TestAHelloInTimeIsAnsweredHoweverLongItTakes(t *testing.T) {
+	for _, readers := range []bool{false, true} {
+		be := slowPuts{Embedded: openEmbedded(t), entered: make(chan struct{}, 1), release: make(chan struct{})}
+		const helloTimeout = 100 * time.Millisecond
+		srv := startServer(t, Config{Backend: be, HelloTimeout: helloTimeout, ReaderGoroutines: readers})
+		ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(&wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion})
+		if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+			t.Fatal(err)
+		}
+		<-be.entered
+		time.Sleep(3 * helloTimeout) // the hello deadline passes while the device is written
+		close(be.release)
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, m, err := ws.ReadMessage()
+		var f wire.Frame
+		json.Unmarshal(m, &f)
+		if err != nil || f.Type != wire.TypeWelcome || f.DeviceToken == "" {
+			t.Fatalf("readers %v: read %s, %v; want welcome with the new identity", readers, m, err)
+		}
+		ws.Close()
+	}
+}
