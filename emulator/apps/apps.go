@@ -233,8 +233,16 @@ func (a *App) ImageDomainsFor(backendBase string) []string {
 			out = append(out, d)
 			continue
 		}
-		if hp := hostPort(backendBase); hp != "" {
-			out = append(out, hp)
+		hp := hostPort(backendBase)
+		if hp == "" {
+			continue
+		}
+		out = append(out, hp)
+		if host, port, _ := net.SplitHostPort(hp); host == "localhost" {
+			// A download reaches a loopback address only when an entry
+			// names it (images.Loader): the addresses localhost
+			// resolves to, on the backend's port only.
+			out = append(out, net.JoinHostPort("127.0.0.1", port), net.JoinHostPort("::1", port))
 		}
 	}
 	return out

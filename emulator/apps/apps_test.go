@@ -491,6 +491,12 @@ func TestDefault(t *testing.T) {
 	if got := strings.Join(photos.ImageDomainsFor("http://127.0.0.1:8090"), ","); got != "127.0.0.1:8090" {
 		t.Errorf("photos domains %q", got)
 	}
+	// A backend named localhost: the name, and the loopback addresses it
+	// resolves to (which the image loader's dial guard wants named), on
+	// its port only.
+	if got := strings.Join(photos.ImageDomainsFor("http://LocalHost:8090"), ","); got != "localhost:8090,127.0.0.1:8090,[::1]:8090" {
+		t.Errorf("photos domains with a localhost backend %q", got)
+	}
 	for _, a := range m.Apps {
 		if a.Backend != "" && a.HandoffSecret == "" {
 			t.Errorf("%s hands off without a secret", a.ID)
