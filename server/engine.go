@@ -709,7 +709,8 @@ func (e *Engine) Authenticate(id, token string) (devID, newToken string, err err
 // device there, so a device that hears it and connects again (here or on
 // another node) makes a claim newer than this one, and the older
 // connection is the one closed. A failed claim returns its error without
-// calling it.
+// calling it. A device deleted since its hello is closed 4003 here, and
+// errDeviceGone returned.
 func (e *Engine) Attach(devID string, conn Conn, claimed func()) error {
 	ctx := context.Background()
 	now := e.clk.Now()
@@ -752,7 +753,7 @@ func (e *Engine) Attach(devID string, conn Conn, claimed func()) error {
 		// before its claim, or it was revoked): as for a revoked device,
 		// its identity is refused, and the runtime registers again.
 		conn.Kick(wire.CloseUnauthorized, "device deleted")
-		return nil
+		return errDeviceGone
 	}
 	// Another node may have claimed the device between our claim and our
 	// registration; its TakenOver then found nothing to close here.

@@ -72,6 +72,7 @@ var (
 	errNotFound     = errors.New("no channel for this app")
 	errDraining     = errors.New("the server is shutting down")
 	errServerFull   = errors.New("the server holds as many devices as it may; retry later")
+	errDeviceGone   = errors.New("the device was deleted while it connected")
 )
 
 // channelError is a refused channel request with its wire error code.

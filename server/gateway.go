@@ -240,6 +240,7 @@ type session struct {
 	sentAt        atomic.Int64    // the last notification or answer queued to the device (monoNow)
 	pingedAt      int64           // the last ping (monoNow); the pinger's own
 	helloTimer    *time.Timer     // with the poller, until hello
+	firstFrame    atomic.Bool     // a text message came (the hello deadline is over)
 
 	mu        sync.Mutex
 	writing   bool // a writer goroutine is running
@@ -330,7 +331,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hello := g.cfg.HelloTimeout
 		s.mu.Lock()
 		s.helloTimer = time.AfterFunc(hello, func() {
-			if !s.authed.Load() {
+			if !s.firstFrame.Load() {
 				s.kick(websocket.ClosePolicyViolation, "no hello within "+hello.String())
 			}
 		})
@@ -480,6 +481,12 @@ func (s *session) isClosing() bool {
 func (s *session) onEvent(ev wsEvent) bool {
 	switch ev.op {
 	case websocket.TextMessage:
+		// A first message in time ends the hello deadline: if it is a
+		// hello, its answer may take a while (helloTaken); if not, it
+		// closes the session itself.
+		if !s.firstFrame.Swap(true) && !s.epoll {
+			s.conn.SetReadDeadline(time.Time{}) // before this reader reads again
+		}
 		if !utf8.Valid(ev.data) { // RFC 6455 section 8.1
 			s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeBadFrame, Message: "a text message must be UTF-8"})
 			s.kick(websocket.CloseInvalidFramePayloadData, "text message not UTF-8")
@@ -997,7 +1004,7 @@ func (s *session) readLoop() {
 func (s *session) readFailed(err error) {
 	var ne net.Error
 	switch {
-	case errors.As(err, &ne) && ne.Timeout() && !s.authed.Load():
+	case errors.As(err, &ne) && ne.Timeout() && !s.firstFrame.Load():
 		s.kick(websocket.ClosePolicyViolation, "no hello within "+s.g.cfg.HelloTimeout.String())
 	default:
 		s.g.log.Debug("device read failed", "remote", s.conn.RemoteAddr(), "err", err)
@@ -1111,7 +1118,9 @@ func (s *session) handle(f *wire.Frame) bool {
 			welcome()
 			claimed = nil
 		}
-		if err := r.Attach(id, s, claimed); err != nil {
+		if err := r.Attach(id, s, claimed); errors.Is(err, errDeviceGone) {
+			return false // closed 4003 already
+		} else if err != nil {
 			s.g.log.Error("attach device", "device", id, "err", err)
 			s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeInternal, Message: "the server could not take the connection; retry later"})
 			s.kick(websocket.CloseTryAgainLater, wire.CodeInternal)

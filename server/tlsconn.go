@@ -42,14 +42,36 @@ type pollConn struct {
 	// that write would fail, and crypto/tls keeps the error for every
 	// write after it.
 	writeTimeout atomic.Int64
+	// deadline is the write deadline last set (unix ns; 0: none).
+	deadline atomic.Int64
 }
 
-// deadlineEachWrite gives every later write a deadline of d from its start.
+// deadlineEachWrite gives every later write whose deadline is past (or
+// unset) a deadline of d from its start; a deadline its caller set and
+// that is still ahead (a frame's write, a close's second) is kept.
 func (c *pollConn) deadlineEachWrite(d time.Duration) { c.writeTimeout.Store(int64(d)) }
+
+func (c *pollConn) SetWriteDeadline(t time.Time) error {
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	c.deadline.Store(ns)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *pollConn) SetDeadline(t time.Time) error {
+	if err := c.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return c.Conn.SetReadDeadline(t)
+}
 
 func (c *pollConn) Write(p []byte) (int, error) {
 	if d := c.writeTimeout.Load(); d > 0 {
-		c.Conn.SetWriteDeadline(time.Now().Add(time.Duration(d)))
+		if now := time.Now(); now.UnixNano() >= c.deadline.Load() {
+			c.SetWriteDeadline(now.Add(time.Duration(d)))
+		}
 	}
 	return c.Conn.Write(p)
 }

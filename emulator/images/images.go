@@ -388,16 +388,18 @@ var errTimeout = errors.New("download timeout")
 
 // download runs one download for c and publishes its result.
 func (l *Loader) download(ctx context.Context, fk, key string, domains []string, c *call) {
-	ctx, cancel := context.WithTimeoutCause(ctx, l.cfg.Timeout, errTimeout)
-	defer cancel()
 	var res fyne.Resource
 	var hosts []endpoint
 	var err error
+	wait := time.NewTimer(l.cfg.Timeout) // for a slot; the download's own time starts with it
 	select {
 	case l.slots <- struct{}{}:
-		res, hosts, err = l.get(ctx, key, domains)
+		wait.Stop()
+		dctx, cancel := context.WithTimeoutCause(ctx, l.cfg.Timeout, errTimeout)
+		res, hosts, err = l.get(dctx, key, domains)
+		cancel()
 		<-l.slots
-	case <-ctx.Done():
+	case <-wait.C:
 		err = fmt.Errorf("%w: %s: waited %s for one of %d downloads to end", ErrTimeout, key, l.cfg.Timeout, l.cfg.MaxDownloads)
 	}
 	l.mu.Lock()

@@ -138,6 +138,13 @@ func TestDownloadsAreBounded(t *testing.T) {
 		w.Write(img.Bytes())
 	}))
 	defer srv.Close()
+	defer func() { // before srv.Close, which waits for the handlers
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
 	l := NewLoader(Config{CacheEntries: -1, MaxDownloads: 3, MaxWaiting: 5})
 	here := []string{"127.0.0.1"}
 	gone, cancel := context.WithCancel(context.Background())

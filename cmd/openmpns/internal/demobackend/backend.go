@@ -252,7 +252,10 @@ func (b *Backend) pin(key string, keyHash [sha256.Size]byte, limit int) {
 	if b.pins == nil {
 		b.pins = map[string][sha256.Size]byte{}
 	}
-	for len(b.pinOrder) > 0 && len(b.pins) >= 4*limit {
+	for range len(b.pinOrder) { // each pin looked at once at most
+		if len(b.pins) < 4*limit {
+			break
+		}
 		oldest := b.pinOrder[0]
 		b.pinOrder = b.pinOrder[1:]
 		if _, held := b.regs[oldest]; held {
