@@ -29,10 +29,12 @@ func TestPollConnKeepsTheCallersDeadline(t *testing.T) {
 	c := &pollConn{Conn: sc}
 	defer c.Close()
 	c.deadlineEachWrite(time.Hour)
-	c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
 	done := make(chan error, 1)
+	big := make([]byte, 64<<20) // more than the sockets hold
 	go func() {
-		_, err := c.Write(make([]byte, 64<<20)) // more than the sockets hold
+		// As a caller does: its deadline, then at once its write.
+		c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		_, err := c.Write(big)
 		done <- err
 	}()
 	select {

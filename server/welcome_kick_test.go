@@ -72,27 +72,7 @@ func (failingClaims) Claim(context.Context, string, time.Time) (uint64, error) {
 // device hears no welcome, only the error and the close.
 func TestAFailedClaimWelcomesOnlyANewDevice(t *testing.T) {
 	srv := startServer(t, Config{Backend: failingClaims{openEmbedded(t)}})
-	hello := func(id, token string) (frames []wire.Frame, closeErr error) {
-		ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ws.Close()
-		b, _ := json.Marshal(&wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: token})
-		if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
-			t.Fatal(err)
-		}
-		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-		for {
-			_, m, err := ws.ReadMessage()
-			if err != nil {
-				return frames, err
-			}
-			var f wire.Frame
-			json.Unmarshal(m, &f)
-			frames = append(frames, f)
-		}
-	}
+	hello := func(id, token string) ([]wire.Frame, error) { return helloAndRead(t, srv, id, token, nil) }
 	frames, err := hello("", "")
 	if len(frames) != 2 || frames[0].Type != wire.TypeWelcome || frames[0].DeviceToken == "" ||
 		frames[1].Type != wire.TypeError || frames[1].Code != wire.CodeInternal || !websocket.IsCloseError(err, websocket.CloseTryAgainLater) {
@@ -330,36 +310,20 @@ func TestADeviceDeletedWhileAttachingIsRefused(t *testing.T) {
 	be := &deletingClaims{Embedded: openEmbedded(t)}
 	var logged syncBuffer
 	srv := startServer(t, Config{Backend: be, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
-	hello := func(id, token string) (frames []wire.Frame, closeErr error) {
-		ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ws.Close()
-		b, _ := json.Marshal(&wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: token})
-		if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
-			t.Fatal(err)
-		}
-		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-		for {
-			_, m, err := ws.ReadMessage()
-			if err != nil {
-				return frames, err
+	hello := func(id, token string) ([]wire.Frame, error) {
+		return helloAndRead(t, srv, id, token, func(ws *websocket.Conn, hello []byte, f wire.Frame) bool {
+			if id != "" {
+				return false
 			}
-			var f wire.Frame
-			json.Unmarshal(m, &f)
-			frames = append(frames, f)
-			if f.Type == wire.TypeWelcome && id == "" {
+			if f.Type == wire.TypeWelcome {
 				// The new device is welcomed before it attaches; a
 				// second hello is answered once the first is done.
-				if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+				if err := ws.WriteMessage(websocket.TextMessage, hello); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if f.Type == wire.TypeError && f.Code == wire.CodeBadFrame && id == "" {
-				return frames, nil // registered, and attached
-			}
-		}
+			return f.Type == wire.TypeError && f.Code == wire.CodeBadFrame // registered, and attached
+		})
 	}
 	frames, _ := hello("", "")
 	if len(frames) == 0 || frames[0].DeviceToken == "" {
@@ -412,5 +376,35 @@ func TestAHelloInTimeIsAnsweredHoweverLongItTakes(t *testing.T) {
 			t.Fatalf("readers %v: read %s, %v; want welcome with the new identity", readers, m, err)
 		}
 		ws.Close()
+	}
+}
+
+// helloAndRead dials srv's gateway, says hello as device id (a new device
+// when id is empty), and reads frames until the connection ends (its
+// error is returned) or each, given every frame read, says to stop.
+func helloAndRead(t *testing.T, srv *Server, id, token string, each func(ws *websocket.Conn, hello []byte, f wire.Frame) (stop bool)) ([]wire.Frame, error) {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	b, _ := json.Marshal(&wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: token})
+	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var frames []wire.Frame
+	for {
+		_, m, err := ws.ReadMessage()
+		if err != nil {
+			return frames, err
+		}
+		var f wire.Frame
+		json.Unmarshal(m, &f)
+		frames = append(frames, f)
+		if each != nil && each(ws, b, f) {
+			return frames, nil
+		}
 	}
 }
