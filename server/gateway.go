@@ -481,11 +481,8 @@ func (s *session) isClosing() bool {
 func (s *session) onEvent(ev wsEvent) bool {
 	switch ev.op {
 	case websocket.TextMessage:
-		// A first message in time ends the hello deadline: if it is a
-		// hello, its answer may take a while (helloTaken); if not, it
-		// closes the session itself.
-		if !s.firstFrame.Swap(true) && !s.epoll {
-			s.conn.SetReadDeadline(time.Time{}) // before this reader reads again
+		if !s.firstFrame.Swap(true) {
+			s.helloOver()
 		}
 		if !utf8.Valid(ev.data) { // RFC 6455 section 8.1
 			s.send(&wire.Frame{Type: wire.TypeError, Code: wire.CodeBadFrame, Message: "a text message must be UTF-8"})
@@ -778,7 +775,7 @@ func (s *session) send(f *wire.Frame) bool {
 		// that a burst of pings queues one pong, not a slow consumer's
 		// backlog.
 		for i := len(s.outbox) - 1; i >= 0; i-- {
-			if g := s.outbox[i]; g != pingFrame && g.Type == "" {
+			if q := s.outbox[i]; q != pingFrame && q.Type == "" {
 				s.outbox[i] = f
 				s.mu.Unlock()
 				return true
@@ -1033,21 +1030,24 @@ func (s *session) badFrame(b []byte, err error) bool {
 	return false
 }
 
-// helloTaken ends the hello deadline once a hello is being answered: the
-// answer may wait for an attach slot (up to 2 s) and the backend, and a
-// device whose hello came in time is not to be closed for that (a new one
-// would lose the identity just made for it). Answering it ends or closes
-// the session either way.
-func (s *session) helloTaken() {
+// helloOver ends the hello deadline at the first text message, on the
+// reader before it reads again: if it is a hello, its answer may wait for
+// an attach slot (up to 2 s) and the backend, and a device whose hello
+// came in time is not to be closed for that (a new one would lose the
+// identity just made for it); if not, handling it closes the session.
+// (The timer and readFailed look at firstFrame too: either may fire
+// before this runs.)
+func (s *session) helloOver() {
+	if !s.epoll {
+		s.conn.SetReadDeadline(time.Time{})
+		return
+	}
 	s.mu.Lock()
 	if s.helloTimer != nil {
 		s.helloTimer.Stop()
 		s.helloTimer = nil
 	}
 	s.mu.Unlock()
-	if !s.epoll {
-		s.conn.SetReadDeadline(time.Time{})
-	}
 }
 
 // isDeviceRequest reports whether t is a frame type a device sends after hello.
@@ -1068,7 +1068,6 @@ func (s *session) handle(f *wire.Frame) bool {
 			s.kick(websocket.ClosePolicyViolation, "hello required")
 			return false
 		}
-		s.helloTaken()
 		if f.DeviceID == "" {
 			if ok, wait := s.g.newDevices.allow(s.ip, s.g.cfg.Clock.Now()); !ok {
 				return s.refuseRate(f.ID, &rateLimited{what: "new devices", wait: wait})

@@ -42,7 +42,7 @@ type pollConn struct {
 	// that write would fail, and crypto/tls keeps the error for every
 	// write after it.
 	writeTimeout atomic.Int64
-	// deadline is the write deadline last set (unix ns; 0: none).
+	// deadline is the write deadline last set (monoNow's scale; 0: none).
 	deadline atomic.Int64
 }
 
@@ -52,11 +52,11 @@ type pollConn struct {
 func (c *pollConn) deadlineEachWrite(d time.Duration) { c.writeTimeout.Store(int64(d)) }
 
 func (c *pollConn) SetWriteDeadline(t time.Time) error {
-	var ns int64
+	var at int64
 	if !t.IsZero() {
-		ns = t.UnixNano()
+		at = monoAt(t)
 	}
-	c.deadline.Store(ns)
+	c.deadline.Store(at)
 	return c.Conn.SetWriteDeadline(t)
 }
 
@@ -69,7 +69,7 @@ func (c *pollConn) SetDeadline(t time.Time) error {
 
 func (c *pollConn) Write(p []byte) (int, error) {
 	if d := c.writeTimeout.Load(); d > 0 {
-		if now := time.Now(); now.UnixNano() >= c.deadline.Load() {
+		if now := time.Now(); monoAt(now) >= c.deadline.Load() {
 			c.SetWriteDeadline(now.Add(time.Duration(d)))
 		}
 	}
