@@ -250,6 +250,7 @@ type session struct {
 	dead      bool // a frame ended the session: handle nothing more
 	closeCode int
 	closeMsg  string
+	goAway    bool // the server is going away: a goaway frame before the close
 	outbox    []*wire.Frame
 	// pending is the rest of a frame that send wrote in part: the writer
 	// writes it first.
@@ -314,8 +315,7 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	if g.stopped {
 		g.mu.Unlock()
-		s.conn.SetWriteDeadline(time.Now().Add(time.Second))
-		s.conn.Write(appendCloseFrame(nil, websocket.CloseGoingAway, "server shutting down"))
+		s.writeClose(websocket.CloseGoingAway, "server shutting down", true)
 		s.conn.Close()
 		g.release(ip)
 		return
@@ -738,7 +738,7 @@ func (g *gateway) kickAll(code int, reason string) {
 		close(g.quit)
 	}
 	for s := range g.sessions {
-		s.kick(code, reason)
+		s.kickGoingAway(code, reason)
 	}
 	started := g.started
 	g.mu.Unlock()
@@ -836,10 +836,17 @@ func (s *session) Notify(f *wire.Frame) { s.send(f) }
 func (s *session) Kick(code int, reason string) { s.kick(code, reason) }
 
 // kick makes the writer send a close frame and end the connection.
-func (s *session) kick(code int, reason string) {
+func (s *session) kick(code int, reason string) { s.close(code, reason, false) }
+
+// kickGoingAway is kick for a server going away: the device hears a
+// goaway frame (shutting_down) before the close, and so knows to come back
+// elsewhere or later. A close the device started is only echoed.
+func (s *session) kickGoingAway(code int, reason string) { s.close(code, reason, true) }
+
+func (s *session) close(code int, reason string, goAway bool) {
 	s.mu.Lock()
 	if !s.closing {
-		s.closing, s.closeCode, s.closeMsg = true, code, reason
+		s.closing, s.closeCode, s.closeMsg, s.goAway = true, code, reason, goAway
 	}
 	s.startWriter()
 	s.mu.Unlock()
@@ -870,7 +877,7 @@ func (s *session) writeLoop() {
 		batch, s.outbox = s.outbox, batch[:0]
 		pending := s.pending
 		s.pending = nil
-		closing, code, msg := s.closing, s.closeCode, s.closeMsg
+		closing, code, msg, goAway := s.closing, s.closeCode, s.closeMsg, s.goAway
 		s.mu.Unlock()
 		err := s.writeFrames(pending, batch)
 		clear(batch)
@@ -879,7 +886,7 @@ func (s *session) writeLoop() {
 		}
 		if err != nil || closing {
 			if err == nil {
-				s.writeClose(code, msg)
+				s.writeClose(code, msg, goAway)
 			}
 			if s.epoll {
 				s.g.poll.unwatch(&s.reg) // before the descriptor can be reused
@@ -957,9 +964,9 @@ func (s *session) writeFrames(prefix []byte, frames []*wire.Frame) error {
 
 // writeClose ends the conversation: a goaway frame first when the server
 // is going away, then the close frame, within a second.
-func (s *session) writeClose(code int, msg string) {
+func (s *session) writeClose(code int, msg string, goAway bool) {
 	var b []byte
-	if code == websocket.CloseGoingAway {
+	if goAway {
 		if f, err := wire.Encode(&wire.Frame{Type: wire.TypeGoAway, Code: wire.CodeShuttingDown, Message: msg}); err == nil {
 			b = appendServerFrame(b, websocket.TextMessage, f)
 		}
