@@ -153,9 +153,11 @@ type Directory interface {
 	// Device returns a device with its Rev, or ErrNotFound.
 	Device(ctx context.Context, id string) (Device, error)
 	// PutChannel creates the channel (c.Rev 0; ErrExists if the token is
-	// taken or the device already has a channel for c.App) or replaces it
-	// (c.Rev must match, else ErrConflict). Device, App and Token never
-	// change. It returns the channel with its new Rev.
+	// taken or the device already has a channel for c.App, ErrNotFound if
+	// the device does not exist) or replaces it (c.Rev must match, else
+	// ErrConflict). Device, App and Token never change. It returns the
+	// channel with its new Rev. No channel outlives its device: one
+	// created while its device is deleted is gone with it, or refused.
 	PutChannel(ctx context.Context, c Channel) (Channel, error)
 	// Channel returns a channel by token with its Rev, or ErrNotFound.
 	Channel(ctx context.Context, token string) (Channel, error)

@@ -80,7 +80,9 @@ func (b *Backend) device(ctx context.Context, id string) (backend.Device, error)
 // under its token, then entered in its device's index (app -> token) with a
 // revision check; if the index already names a live channel for the app,
 // the new record is deleted again and the call fails with ErrExists. So two
-// concurrent creates for one (device, app), on any nodes, leave one.
+// concurrent creates for one (device, app), on any nodes, leave one. A
+// channel of a device that does not exist (or is deleted meanwhile) is not
+// kept: ErrNotFound.
 func (b *Backend) PutChannel(ctx context.Context, c backend.Channel) (backend.Channel, error) {
 	ctx, cancel, err := b.op(ctx)
 	defer cancel()
@@ -108,18 +110,38 @@ func (b *Backend) PutChannel(ctx context.Context, c backend.Channel) (backend.Ch
 		return c, b.dirErr(what, err)
 	}
 	if err := b.indexAdd(ctx, c); err != nil {
-		// The record goes again, with a deadline of its own: the call's
-		// may be what ran out.
-		dctx, dcancel := context.WithTimeout(context.Background(), b.cfg.RequestTimeout)
-		derr := b.channels.del(dctx, token(c.Token), rev)
-		dcancel()
-		if derr != nil {
-			b.log.Error("natsbackend: remove a channel not entered in its device's index", "token", c.Token, "err", derr)
-		}
+		b.unmake(c, rev, false)
 		return c, b.dirErr(what, err)
+	}
+	// The device is read after the index entry is written: DeleteDevice
+	// removes the device's record before it reads the index, so either
+	// the device is still here and its delete will find this channel, or
+	// it is gone and the channel goes too (no channel outlives its device).
+	if _, err := b.device(ctx, c.DeviceID); err != nil {
+		b.unmake(c, rev, true)
+		return c, err // "natsbackend: device …: not found", or why it could not be read
 	}
 	c.Rev = rev
 	return c, nil
+}
+
+// unmake removes a channel that PutChannel created and must not keep: its
+// record (at rev) and, when indexed, its entry in its device's index. It
+// has a deadline of its own: the call's may be what ran out.
+func (b *Backend) unmake(c backend.Channel, rev uint64, indexed bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.RequestTimeout)
+	defer cancel()
+	// The record first: an index entry whose channel is gone is taken
+	// over by the next create (indexAdd), a record no index names is not.
+	if err := b.channels.del(ctx, token(c.Token), rev); err != nil {
+		b.log.Error("natsbackend: remove a channel not kept", "token", c.Token, "err", err)
+		return
+	}
+	if indexed {
+		if err := b.indexRemove(ctx, c.DeviceID, c.App, c.Token); err != nil {
+			b.log.Error("natsbackend: remove a channel's index entry", "token", c.Token, "device", c.DeviceID, "err", err)
+		}
+	}
 }
 
 // channelIndex is the value of a device's key in the index bucket.

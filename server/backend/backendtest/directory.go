@@ -23,6 +23,8 @@ var directoryTests = []test{
 	{"ChannelTokenTaken", testChannelTokenTaken},
 	{"ChannelAppUnique", testChannelAppUnique},
 	{"ChannelAppUniqueConcurrent", testChannelAppUniqueConcurrent},
+	{"ChannelOfNoDevice", testChannelOfNoDevice},
+	{"ChannelRacingItsDevicesDelete", testChannelRacingItsDevicesDelete},
 	{"ChannelUpdateRevisionChecked", testChannelUpdate},
 	{"ChannelsOfDevice", testChannelsOfDevice},
 	{"DeleteChannel", testDeleteChannel},
@@ -294,6 +296,63 @@ func testChannelAppUniqueConcurrent(t *testing.T, h *harness) {
 	chs, err := h.node(0).Channels(h.ctx, d.ID)
 	if err != nil || len(chs) != 1 || chs[0].Token != won[0].Token {
 		t.Fatalf("Channels = %+v, %v; want only the winner %s", chs, err, won[0].Token)
+	}
+}
+
+// testChannelOfNoDevice: a channel of a device that does not exist is
+// refused, and nothing of it is kept.
+func testChannelOfNoDevice(t *testing.T, h *harness) {
+	dev := h.name("dev") // never created
+	tok := h.name("tok")
+	_, err := h.node(0).PutChannel(h.ctx, backend.Channel{Token: tok, DeviceID: dev, App: "app", CreatedAt: now()})
+	wantErr(t, "PutChannel(of no device)", err, backend.ErrNotFound)
+	for i := range h.nodes {
+		_, err := h.node(i).Channel(h.ctx, tok)
+		wantErr(t, "Channel(refused)", err, backend.ErrNotFound)
+		if chs, err := h.node(i).Channels(h.ctx, dev); len(chs) != 0 || (err != nil && !errors.Is(err, backend.ErrNotFound)) {
+			t.Fatalf("node %d: Channels(no device) = %+v, %v", i, chs, err)
+		}
+	}
+	// The device created later starts with no channel, and may open one
+	// for the app.
+	d, err := h.node(1).PutDevice(h.ctx, backend.Device{ID: dev, TokenHash: []byte("0123456789abcdef0123456789abcdef"), CreatedAt: now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chs, err := h.node(0).Channels(h.ctx, d.ID); err != nil || len(chs) != 0 {
+		t.Fatalf("Channels(new device) = %+v, %v; want none", chs, err)
+	}
+	h.channel(t, 0, d.ID, "app")
+}
+
+// testChannelRacingItsDevicesDelete: a channel created on one node while
+// another deletes its device is either refused or deleted with the
+// device; it never outlives it.
+func testChannelRacingItsDevicesDelete(t *testing.T, h *harness) {
+	for round := range 8 {
+		d := h.device(t, 0)
+		tok := h.name("tok")
+		var putErr, delErr error
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			_, putErr = h.node(1).PutChannel(h.ctx, backend.Channel{Token: tok, DeviceID: d.ID, App: "app", CreatedAt: now()})
+		})
+		wg.Go(func() { delErr = h.node(0).DeleteDevice(h.ctx, d) })
+		wg.Wait()
+		if delErr != nil {
+			t.Fatalf("round %d: DeleteDevice: %v", round, delErr)
+		}
+		if putErr != nil && !errors.Is(putErr, backend.ErrNotFound) {
+			t.Fatalf("round %d: PutChannel: %v, want nil or ErrNotFound", round, putErr)
+		}
+		for i := range h.nodes {
+			if c, err := h.node(i).Channel(h.ctx, tok); !errors.Is(err, backend.ErrNotFound) {
+				t.Fatalf("round %d: node %d: the channel (PutChannel: %v) outlived its device: %+v, %v", round, i, putErr, c, err)
+			}
+			if chs, err := h.node(i).Channels(h.ctx, d.ID); len(chs) != 0 || (err != nil && !errors.Is(err, backend.ErrNotFound)) {
+				t.Fatalf("round %d: node %d: Channels(deleted device) = %+v, %v", round, i, chs, err)
+			}
+		}
 	}
 }
 

@@ -110,6 +110,8 @@ func (m *memNode) PutChannel(_ context.Context, c backend.Channel) (backend.Chan
 	switch {
 	case c.Rev == 0 && ok:
 		return c, backend.ErrExists
+	case c.Rev == 0 && s.devices[c.DeviceID].ID == "":
+		return c, backend.ErrNotFound
 	case c.Rev == 0:
 		for _, o := range s.channels {
 			if o.DeviceID == c.DeviceID && o.App == c.App {
