@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -197,6 +198,12 @@ type AppPage struct {
 
 const maxLog = 500
 
+// MaxSecondaryTiles is the most secondary tiles the phone pins for one
+// app. A real phone pins one only when the app asks (ShellTile.Create);
+// the emulator pins one for each new Id a tile update names, so that a
+// developer sees it at once, and this bounds what a sender can pin.
+const MaxSecondaryTiles = 32
+
 // Phone is one emulated phone.
 type Phone struct {
 	cfg    Config
@@ -285,10 +292,13 @@ func New(cfg Config) (*Phone, error) {
 		}
 	}
 	primaries := len(p.order)
-	for key, rec := range p.set.Tiles { // secondary tiles made by notifications
-		if rec.ID == "" || p.apps[rec.App] == nil {
+	secondaries := map[string]int{}
+	for _, key := range slices.Sorted(maps.Keys(p.set.Tiles)) { // secondary tiles made by notifications
+		rec := p.set.Tiles[key]
+		if rec.ID == "" || p.apps[rec.App] == nil || secondaries[rec.App] >= MaxSecondaryTiles {
 			continue
 		}
+		secondaries[rec.App]++
 		st := tile.NewState(rec.ID, rec.Template, nil)
 		st.Apply(&payload.Tile{ID: rec.ID, Template: rec.Template, Fields: rec.Fields})
 		p.tiles[key] = &tileState{key: key, app: rec.App, st: st}
@@ -614,16 +624,21 @@ func (p *Phone) onRaw(m device.Meta, b []byte) {
 }
 
 // onTile applies a tile update: the primary tile, or a secondary tile that
-// the update creates if it does not exist yet. Remote images are checked and
-// fetched in the background.
+// the update creates if it does not exist yet (up to MaxSecondaryTiles for
+// the app; past that, the update is logged and dropped). Remote images are
+// checked and fetched in the background.
 func (p *Phone) onTile(m device.Meta, t *payload.Tile, domains []string) {
-	p.logEntry(m, "tile", t.Encode(), "applied to the tile")
 	key := m.App
 	if t.ID != "" {
 		key = m.App + "#" + t.ID
 	}
 	p.mu.Lock()
 	ts := p.tiles[key]
+	if ts == nil && t.ID != "" && p.secondaryTiles(m.App) >= MaxSecondaryTiles {
+		p.mu.Unlock()
+		p.logEntry(m, "tile", t.Encode(), fmt.Sprintf("dropped: the app has %d secondary tiles pinned, the most the emulator pins for an app; unpin one first", MaxSecondaryTiles))
+		return
+	}
 	if ts == nil {
 		ts = &tileState{key: key, app: m.App, st: tile.NewState(t.ID, t.Template, nil)}
 		p.tiles[key] = ts
@@ -632,9 +647,21 @@ func (p *Phone) onTile(m device.Meta, t *payload.Tile, domains []string) {
 	ts.st.Apply(t)
 	p.set.Tiles[key] = tileRec{App: m.App, ID: t.ID, Template: ts.st.Template, Fields: ts.st.Fields}
 	p.mu.Unlock()
+	p.logEntry(m, "tile", t.Encode(), "applied to the tile")
 	p.saveSettings()
 	p.notify(Change{Kind: TileChanged, App: m.App, Tile: key})
 	p.fetchRemote(key, m.App, t.Fields, domains)
+}
+
+// secondaryTiles counts app's secondary tiles. p.mu is held.
+func (p *Phone) secondaryTiles(app string) int {
+	n := 0
+	for _, ts := range p.tiles {
+		if ts.app == app && ts.st.ID != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // fetchRemote fetches the remote images among fields, the elements of tile

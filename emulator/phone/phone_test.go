@@ -3,6 +3,7 @@ package phone_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/png"
@@ -10,6 +11,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -633,5 +636,121 @@ func TestLockScreen(t *testing.T) {
 	}
 	if ls := ph.LockScreen(); ls.Detailed.App != "" || len(ls.Quick) != 0 {
 		t.Errorf("with no app chosen the lock screen shows %+v", ls)
+	}
+}
+
+// TestSecondaryTilesAreBounded plays a sender that names a new secondary
+// tile in every update: the phone pins MaxSecondaryTiles for the app and
+// drops (and logs) the rest, while updates to pinned ones still apply; an
+// unpinned one makes room again, and a phone.json holding more is read
+// with the bound too.
+func TestSecondaryTilesAreBounded(t *testing.T) {
+	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	dir := t.TempDir()
+	apps := []phone.App{{ID: "photos", Name: "Photos", Channel: "main", Template: payload.TemplateFlip}}
+	open := func() (*phone.Phone, *changes) {
+		ch := newChanges()
+		ph, err := phone.New(phone.Config{Server: srv.URL(), StateDir: dir, Apps: apps, OnChange: ch.on, Logger: quiet, MinBackoff: 5 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ph, ch
+	}
+	secondaries := func(ph *phone.Phone) int {
+		n := 0
+		for _, tl := range ph.Tiles() {
+			if strings.HasPrefix(tl.Key, "photos#") {
+				n++
+			}
+		}
+		return n
+	}
+	tileEntries := func(ph *phone.Phone) (applied, dropped int) {
+		for _, e := range ph.Inspector() {
+			switch {
+			case e.Kind != "tile":
+			case strings.HasPrefix(e.Note, "dropped"):
+				dropped++
+			default:
+				applied++
+			}
+		}
+		return applied, dropped
+	}
+
+	ph, ch := open()
+	var uri string
+	ch.until(t, "the photos channel", func() bool {
+		pg, _ := ph.Page("photos")
+		uri = pg.URI
+		return uri != "" && strings.HasPrefix(pg.State, "open:")
+	})
+	update := func(id, title string) {
+		send(t)(sender.NewTile(uri, &payload.Tile{ID: id, Template: payload.TemplateFlip,
+			Fields: map[string]string{payload.Title: title}}, sender.Immediate))
+	}
+	const extra = 5
+	for i := range phone.MaxSecondaryTiles + extra {
+		update(fmt.Sprintf("/Album.xaml?id=%d", i), "new")
+	}
+	ch.until(t, "every update logged", func() bool {
+		a, d := tileEntries(ph)
+		return a+d == phone.MaxSecondaryTiles+extra
+	})
+	if a, d := tileEntries(ph); a != phone.MaxSecondaryTiles || d != extra || secondaries(ph) != phone.MaxSecondaryTiles {
+		t.Fatalf("%d applied, %d dropped, %d secondary tiles; want %d, %d, %d", a, d, secondaries(ph), phone.MaxSecondaryTiles, extra, phone.MaxSecondaryTiles)
+	}
+	// A pinned secondary tile still takes updates.
+	update("/Album.xaml?id=0", "again")
+	ch.until(t, "the first album's update", func() bool {
+		tl, ok := ph.TileByKey("photos#/Album.xaml?id=0")
+		return ok && tl.State.Get(payload.Title) == "again"
+	})
+	// One unpinned makes room for one new.
+	if !ph.Unpin("photos#/Album.xaml?id=1") {
+		t.Fatal("Unpin failed")
+	}
+	update("/Album.xaml?id=new", "new")
+	ch.until(t, "the new album's tile", func() bool { _, ok := ph.TileByKey("photos#/Album.xaml?id=new"); return ok })
+	if n := secondaries(ph); n != phone.MaxSecondaryTiles {
+		t.Fatalf("%d secondary tiles, want %d", n, phone.MaxSecondaryTiles)
+	}
+	if err := ph.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A phone.json with more secondary tiles (written by an older build,
+	// or by hand) is read with the bound.
+	path := filepath.Join(dir, "phone.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set map[string]any
+	if err := json.Unmarshal(b, &set); err != nil {
+		t.Fatal(err)
+	}
+	tiles := set["tiles"].(map[string]any)
+	for i := range extra {
+		id := fmt.Sprintf("/Extra.xaml?id=%d", i)
+		tiles["photos#"+id] = map[string]any{"app": "photos", "id": id}
+	}
+	if b, err = json.Marshal(set); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ph, _ = open()
+	defer ph.Close()
+	if n := secondaries(ph); n != phone.MaxSecondaryTiles {
+		t.Fatalf("%d secondary tiles read from a phone.json holding %d, want %d", n, phone.MaxSecondaryTiles+extra, phone.MaxSecondaryTiles)
 	}
 }
