@@ -104,7 +104,8 @@ type rig struct {
 	images   *httptest.Server
 }
 
-func newRig(t *testing.T, auto *bool, prefetch func(context.Context, string, []string) error) *rig {
+// startServer starts a push server on loopback, closed when the test ends.
+func startServer(t *testing.T) *server.Server {
 	t.Helper()
 	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet})
 	if err != nil {
@@ -114,6 +115,38 @@ func newRig(t *testing.T, auto *bool, prefetch func(context.Context, string, []s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// phoneOpener returns a function that opens a phone of apps on srv, its
+// state kept in dir from one opening to the next.
+func phoneOpener(t *testing.T, srv *server.Server, dir string, apps []phone.App) func() (*phone.Phone, *changes) {
+	return func() (*phone.Phone, *changes) {
+		t.Helper()
+		ch := newChanges()
+		ph, err := phone.New(phone.Config{Server: srv.URL(), StateDir: dir, Apps: apps, OnChange: ch.on, Logger: quiet, MinBackoff: 5 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ph, ch
+	}
+}
+
+// channelURI waits for app's channel on ph to open and returns its URI.
+func channelURI(t *testing.T, ph *phone.Phone, ch *changes, app string) string {
+	t.Helper()
+	var uri string
+	ch.until(t, app+" channel open", func() bool {
+		pg, _ := ph.Page(app)
+		uri = pg.URI
+		return uri != "" && strings.HasPrefix(pg.State, "open:")
+	})
+	return uri
+}
+
+func newRig(t *testing.T, auto *bool, prefetch func(context.Context, string, []string) error) *rig {
+	t.Helper()
+	srv := startServer(t)
 	r := &rig{srv: srv, ch: newChanges(), handoffs: make(chan string, 16)}
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
@@ -141,13 +174,7 @@ func newRig(t *testing.T, auto *bool, prefetch func(context.Context, string, []s
 
 func (r *rig) uri(t *testing.T, app string) string {
 	t.Helper()
-	var uri string
-	r.ch.until(t, app+" channel open", func() bool {
-		pg, _ := r.ph.Page(app)
-		uri = pg.URI
-		return uri != "" && strings.HasPrefix(pg.State, "open:")
-	})
-	return uri
+	return channelURI(t, r.ph, r.ch, app)
 }
 
 // send returns a function that sends what a sender.New* call built.
@@ -405,28 +432,14 @@ func TestFromDefaultManifest(t *testing.T) {
 // notification made, pins the app's tile again, and checks that the phone
 // remembers all of it across a restart, as it remembers tile sizes.
 func TestUnpinAndPinPersist(t *testing.T) {
-	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := startServer(t)
 	dir := t.TempDir()
 	apps := []phone.App{
 		{ID: "photos", Name: "Photos", Channel: "main", Template: payload.TemplateCycle, TileSize: tile.Wide},
 		{ID: "music", Name: "Music", TileSize: tile.Small},
 		{ID: "mail", Name: "Mail", TileSize: tile.Medium},
 	}
-	open := func() (*phone.Phone, *changes) {
-		ch := newChanges()
-		ph, err := phone.New(phone.Config{Server: srv.URL(), StateDir: dir, Apps: apps, OnChange: ch.on, Logger: quiet, MinBackoff: 5 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ph, ch
-	}
+	open := phoneOpener(t, srv, dir, apps)
 	keys := func(ph *phone.Phone) string {
 		var ks []string
 		for _, tl := range ph.Tiles() {
@@ -436,12 +449,7 @@ func TestUnpinAndPinPersist(t *testing.T) {
 	}
 
 	ph, ch := open()
-	var uri string
-	ch.until(t, "the photos channel", func() bool {
-		pg, _ := ph.Page("photos")
-		uri = pg.URI
-		return uri != "" && strings.HasPrefix(pg.State, "open:")
-	})
+	uri := channelURI(t, ph, ch, "photos")
 	const album = "photos#/Album.xaml?id=7"
 	send(t)(sender.NewTile(uri, &payload.Tile{ID: "/Album.xaml?id=7", Template: payload.TemplateCycle,
 		Fields: map[string]string{payload.Title: "Album"}}, sender.Immediate))
@@ -645,24 +653,10 @@ func TestLockScreen(t *testing.T) {
 // unpinned one makes room again, and a phone.json holding more is read
 // with the bound too.
 func TestSecondaryTilesAreBounded(t *testing.T) {
-	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := startServer(t)
 	dir := t.TempDir()
 	apps := []phone.App{{ID: "photos", Name: "Photos", Channel: "main", Template: payload.TemplateFlip}}
-	open := func() (*phone.Phone, *changes) {
-		ch := newChanges()
-		ph, err := phone.New(phone.Config{Server: srv.URL(), StateDir: dir, Apps: apps, OnChange: ch.on, Logger: quiet, MinBackoff: 5 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ph, ch
-	}
+	open := phoneOpener(t, srv, dir, apps)
 	secondaries := func(ph *phone.Phone) int {
 		n := 0
 		for _, tl := range ph.Tiles() {
@@ -686,12 +680,7 @@ func TestSecondaryTilesAreBounded(t *testing.T) {
 	}
 
 	ph, ch := open()
-	var uri string
-	ch.until(t, "the photos channel", func() bool {
-		pg, _ := ph.Page("photos")
-		uri = pg.URI
-		return uri != "" && strings.HasPrefix(pg.State, "open:")
-	})
+	uri := channelURI(t, ph, ch, "photos")
 	update := func(id, title string) {
 		send(t)(sender.NewTile(uri, &payload.Tile{ID: id, Template: payload.TemplateFlip,
 			Fields: map[string]string{payload.Title: title}}, sender.Immediate))
