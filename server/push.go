@@ -314,6 +314,11 @@ func (h *pushHandler) refuse(w http.ResponseWriter, kind string, e *PushError) {
 	if e.Connection != "" {
 		hd.Set(HeaderConnectionStatus, e.Connection)
 	}
+	if e.Status == http.StatusUnauthorized && hd.Get("WWW-Authenticate") == "" {
+		// Every 401 names the scheme (RFC 9110 section 15.5.2), also the
+		// engine's for a service's channel pushed to without credentials.
+		hd.Set("WWW-Authenticate", auth.Challenge(nil))
+	}
 	h.writeReason(w, e.Status, e.Reason)
 }
 

@@ -144,7 +144,11 @@ func TestResponseTable(t *testing.T) {
 	// 401: a channel opened for a service accepts only that service.
 	p2 := newPhone(t, srv.URL(), "")
 	svcURI := p2.openChannel(t, "com.example.secure", "secure-service", true, true).ChannelURI()
-	check("unauthenticated to service channel", post(t, "POST", svcURI, tileT, "1", "", tile), 401, "", "", "")
+	unauth := post(t, "POST", svcURI, tileT, "1", "", tile)
+	check("unauthenticated to service channel", unauth, 401, "", "", "")
+	if !strings.HasPrefix(unauth.challenge, "Bearer ") {
+		t.Errorf("the 401 for a service's channel has WWW-Authenticate %q, want the Bearer scheme (RFC 9110: every 401 names one)", unauth.challenge)
+	}
 
 	// 404 after the app closes its channel.
 	ch := p2.openChannel(t, "com.example.gone", "", true, true)

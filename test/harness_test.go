@@ -199,6 +199,7 @@ type answer struct {
 	code                    int
 	notif, sub, conn, msgID string
 	reason                  string
+	challenge               string // WWW-Authenticate
 }
 
 // post sends a notification as a cloud service would.
@@ -230,6 +231,7 @@ func post(t *testing.T, method, uri, target, class, msgID string, body []byte, e
 	return answer{
 		code: resp.StatusCode, notif: resp.Header.Get("X-NotificationStatus"), sub: resp.Header.Get("X-SubscriptionStatus"),
 		conn: resp.Header.Get("X-DeviceConnectionStatus"), msgID: resp.Header.Get("X-MessageID"), reason: resp.Header.Get("X-OpenMPNS-Error"),
+		challenge: resp.Header.Get("WWW-Authenticate"),
 	}
 }
 

@@ -137,9 +137,9 @@ func (h *TokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		unauthorized("unknown client_id or wrong client_secret")
 		return
 	}
-	tok, ttl, err := h.iss.IssueToken(svc, h.now())
-	if err != nil { // the service was removed a moment ago
-		unauthorized("unknown client_id or wrong client_secret")
+	tok, ttl, err := h.iss.IssueTokenFor(svc, h.now())
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, TokenError{Error: "server_error", Description: "could not sign the token"})
 		return
 	}
 	writeJSON(w, http.StatusOK, TokenResponse{AccessToken: tok, TokenType: "bearer", ExpiresIn: int64(ttl / time.Second)})

@@ -61,9 +61,13 @@ type Issuer struct {
 	reg    *Registry
 	origin string
 
-	mu  sync.RWMutex
-	key ed25519.PrivateKey
-	kid string
+	// rotMu orders RotateKey and Reload, each a store operation and then
+	// use: two at once could leave the key in use other than the stored
+	// one, whose tokens a restart would refuse.
+	rotMu sync.Mutex
+	mu    sync.RWMutex
+	key   ed25519.PrivateKey
+	kid   string
 }
 
 // NewIssuer loads the server's signing key from st, or generates and stores
@@ -128,6 +132,8 @@ func (i *Issuer) use(k ServerKey) error {
 // Reload reads the signing key from the store again: another server
 // sharing it may have rotated the key.
 func (i *Issuer) Reload() error {
+	i.rotMu.Lock()
+	defer i.rotMu.Unlock()
 	k, ok, err := i.st.ServerKey()
 	if err != nil || !ok {
 		return err
@@ -168,6 +174,8 @@ func NormalizeOrigin(s string) (string, error) {
 // token issued before stops working at once (services get 401 and fetch a
 // new one).
 func (i *Issuer) RotateKey(now time.Time) error {
+	i.rotMu.Lock()
+	defer i.rotMu.Unlock()
 	k, err := newServerKey(now)
 	if err != nil {
 		return err
@@ -210,6 +218,15 @@ func (i *Issuer) IssueToken(service string, now time.Time) (token string, expire
 	if !ok {
 		return "", 0, fmt.Errorf("%w: %q", ErrNoSuchService, service)
 	}
+	return i.IssueTokenFor(svc, now)
+}
+
+// IssueTokenFor is IssueToken for the registration svc, as Registry.
+// CheckSecret returned it: the token names svc's client_id and secret
+// generation, not the current ones, so a token bought with a secret that
+// was rotated (or a service removed and added again) since the check is
+// refused like every other token of that secret.
+func (i *Issuer) IssueTokenFor(svc Service, now time.Time) (token string, expiresIn time.Duration, err error) {
 	jti := make([]byte, 16)
 	rand.Read(jti)
 	now = now.Truncate(time.Second)

@@ -11,6 +11,8 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+
+	"filippo.io/edwards25519"
 )
 
 // Signing algorithms (JWS "alg" values) accepted in bearer tokens.
@@ -56,10 +58,31 @@ func parsePKIX(der []byte) (crypto.PublicKey, string, error) {
 		}
 		return k, AlgES256, nil
 	case ed25519.PublicKey:
+		if err := checkEd25519(k); err != nil {
+			return nil, "", err
+		}
 		return k, AlgEdDSA, nil
 	}
 	return nil, "", fmt.Errorf("%w: key type %T", ErrInvalidKey, pub)
 }
+
+// checkEd25519 refuses a public key that is not a point of the curve, and
+// one of small order (the identity and the seven others of order 2, 4 or
+// 8, in any encoding): against such a key crypto/ed25519 accepts a
+// signature made without any private key (R the identity, S = 0), so
+// whoever registered it would let anyone sign as the service.
+func checkEd25519(k ed25519.PublicKey) error {
+	p, err := new(edwards25519.Point).SetBytes(k)
+	if err != nil {
+		return fmt.Errorf("%w: Ed25519 key is not a point of the curve", ErrInvalidKey)
+	}
+	if p.MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return errSmallOrder
+	}
+	return nil
+}
+
+var errSmallOrder = fmt.Errorf("%w: Ed25519 key of small order (signatures against it can be made without a private key)", ErrInvalidKey)
 
 // Thumbprint returns the RFC 7638 JWK thumbprint (SHA-256, base64url without
 // padding, 43 characters) of a P-256 ECDSA or Ed25519 public key (RFC 8037

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -97,6 +98,11 @@ type Registry struct {
 	st  Store
 	now func() time.Time
 
+	// wmu orders the writers: each change and each Reload (which reads
+	// the store, then swaps what it read in) holds it throughout, so that
+	// a reload never puts back what a change made meanwhile replaced. The
+	// readers (verifying a token, checking a secret) take only mu.
+	wmu      sync.Mutex
 	mu       sync.RWMutex
 	byName   map[string]*entry
 	byClient map[string]*entry
@@ -118,6 +124,8 @@ func NewRegistry(st Store, now func() time.Time) (*Registry, error) {
 
 // Reload reads the services from the Store again.
 func (r *Registry) Reload() error {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	svcs, err := r.st.Services()
 	if err != nil {
 		return err
@@ -154,6 +162,11 @@ func newEntry(s Service) (*entry, error) {
 	e := &entry{svc: s.clone(), keys: map[string]parsedKey{}}
 	for _, k := range s.Keys {
 		pub, alg, err := parsePKIX(k.PKIX)
+		if errors.Is(err, errSmallOrder) {
+			// Stored before such keys were refused: it verifies nothing,
+			// and stays listed so that the operator can remove it.
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("key %s: %w", k.ID, err)
 		}
@@ -204,6 +217,8 @@ func hashSecret(s string) []byte {
 // Add registers a service and returns its credentials (the secret is shown
 // only now). It fails with ErrServiceExists if the name is taken.
 func (r *Registry) Add(name string) (Credentials, error) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	if err := ValidName(name); err != nil {
 		return Credentials{}, err
 	}
@@ -231,6 +246,8 @@ func (r *Registry) Add(name string) (Credentials, error) {
 // certificate stop working at once. Channels opened for it stay (and accept
 // nothing until a service of that name is added again).
 func (r *Registry) Remove(name string) error {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.byName[name]
@@ -279,6 +296,8 @@ func (r *Registry) Lookup(name string) (Service, bool) {
 // every access token issued under it stop working at once. Registered keys
 // and the client_id are unchanged.
 func (r *Registry) RotateSecret(name string) (Credentials, error) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.byName[name]
@@ -302,6 +321,8 @@ func (r *Registry) RotateSecret(name string) (Credentials, error) {
 // with, and returns its key id (RFC 7638 thumbprint). A key may belong to
 // one service only.
 func (r *Registry) AddKey(name string, pemBytes []byte) (string, error) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	pub, alg, der, err := parsePublicKeyPEM(pemBytes)
 	if err != nil {
 		return "", err
@@ -337,13 +358,17 @@ func (r *Registry) AddKey(name string, pemBytes []byte) (string, error) {
 
 // RemoveKey unregisters a key; tokens signed with it stop working at once.
 func (r *Registry) RemoveKey(name, kid string) error {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.byName[name]
 	if e == nil {
 		return fmt.Errorf("%w: %q", ErrNoSuchService, name)
 	}
-	if _, ok := e.keys[kid]; !ok {
+	// The record's list, not e.keys: a stored key that no longer loads
+	// (of small order) is listed there only, to be removed.
+	if !slices.ContainsFunc(e.svc.Keys, func(k Key) bool { return k.ID == kid }) {
 		return fmt.Errorf("%w: %q has no key %q", ErrNoSuchKey, name, kid)
 	}
 	s := e.svc.clone()
@@ -364,25 +389,30 @@ func (r *Registry) RemoveKey(name, kid string) error {
 var dummyHash = hashSecret("")
 
 // CheckSecret returns the service whose client_id and client_secret these
-// are. The secret's hash is compared in constant time. Errors match
+// are, as it was when the secret was checked: a token issued for it
+// (Issuer.IssueTokenFor) names that registration and secret generation, so
+// that a rotation or removal right after the check revokes the token too.
+// The secret's hash is compared in constant time. Errors match
 // ErrInvalidCredentials and ErrUnknownClient or ErrWrongSecret.
-func (r *Registry) CheckSecret(clientID, secret string) (string, error) {
+func (r *Registry) CheckSecret(clientID, secret string) (Service, error) {
 	got := hashSecret(secret)
 	r.mu.RLock()
 	e := r.byClient[clientID]
-	want, name := dummyHash, ""
+	want := dummyHash
+	var svc Service
 	if e != nil {
-		want, name = e.svc.SecretHash, e.svc.Name
+		svc = e.svc // replaced, never mutated: see snapshot
+		want = svc.SecretHash
 	}
 	r.mu.RUnlock()
 	ok := subtle.ConstantTimeCompare(got, want) == 1
 	switch {
 	case e == nil:
-		return "", invalid(ErrUnknownClient, nil)
+		return Service{}, invalid(ErrUnknownClient, nil)
 	case !ok:
-		return "", invalid(ErrWrongSecret, nil)
+		return Service{}, invalid(ErrWrongSecret, nil)
 	}
-	return name, nil
+	return svc, nil
 }
 
 // snapshot returns the named service and its parsed keys. Neither may be

@@ -84,8 +84,8 @@ func TestServiceNames(t *testing.T) {
 
 func TestCheckSecretAndRotate(t *testing.T) {
 	f := newFixture(t)
-	if svc, err := f.reg.CheckSecret(f.weather.ClientID, f.weather.ClientSecret); err != nil || svc != "weather" {
-		t.Fatalf("CheckSecret = %q, %v", svc, err)
+	if svc, err := f.reg.CheckSecret(f.weather.ClientID, f.weather.ClientSecret); err != nil || svc.Name != "weather" {
+		t.Fatalf("CheckSecret = %q, %v", svc.Name, err)
 	}
 	refusals := []struct {
 		id, secret string
@@ -100,8 +100,8 @@ func TestCheckSecretAndRotate(t *testing.T) {
 	}
 	for _, r := range refusals {
 		svc, err := f.reg.CheckSecret(r.id, r.secret)
-		if svc != "" || !errors.Is(err, r.want) || !errors.Is(err, ErrInvalidCredentials) {
-			t.Errorf("CheckSecret(%q, %q) = %q, %v; want %v", r.id, r.secret, svc, err, r.want)
+		if svc.Name != "" || !errors.Is(err, r.want) || !errors.Is(err, ErrInvalidCredentials) {
+			t.Errorf("CheckSecret(%q, %q) = %q, %v; want %v", r.id, r.secret, svc.Name, err, r.want)
 		}
 	}
 
@@ -116,8 +116,8 @@ func TestCheckSecretAndRotate(t *testing.T) {
 	if _, err := f.reg.CheckSecret(f.weather.ClientID, f.weather.ClientSecret); !errors.Is(err, ErrWrongSecret) {
 		t.Errorf("old secret after rotation: %v", err)
 	}
-	if svc, err := f.reg.CheckSecret(c2.ClientID, c2.ClientSecret); err != nil || svc != "weather" {
-		t.Errorf("new secret: %q, %v", svc, err)
+	if svc, err := f.reg.CheckSecret(c2.ClientID, c2.ClientSecret); err != nil || svc.Name != "weather" {
+		t.Errorf("new secret: %q, %v", svc.Name, err)
 	}
 	s, _ := f.reg.Lookup("weather")
 	if s.Generation != 1 || !s.Rotated.Equal(f.now) || s.Created.Equal(f.now) || len(s.Keys) != 2 {
@@ -287,8 +287,8 @@ func TestReloadFromStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if svc, err := reg2.CheckSecret(rot.ClientID, rot.ClientSecret); err != nil || svc != "news" {
-		t.Errorf("reloaded CheckSecret: %q %v", svc, err)
+	if svc, err := reg2.CheckSecret(rot.ClientID, rot.ClientSecret); err != nil || svc.Name != "news" {
+		t.Errorf("reloaded CheckSecret: %q %v", svc.Name, err)
 	}
 	iss2, err := NewIssuer(f.st, reg2, testOrigin, nil)
 	if err != nil {

@@ -163,8 +163,8 @@ func TestBoltStorePersists(t *testing.T) {
 	if l := reg.List(); len(l) != 1 || l[0].Name != "weather" || len(l[0].Keys) != 1 || l[0].Keys[0].ID != kid || l[0].Generation != 1 {
 		t.Errorf("List after reopen: %+v", l)
 	}
-	if svc, err := reg.CheckSecret(weather.ClientID, weather.ClientSecret); err != nil || svc != "weather" {
-		t.Errorf("CheckSecret after reopen: %q %v", svc, err)
+	if svc, err := reg.CheckSecret(weather.ClientID, weather.ClientSecret); err != nil || svc.Name != "weather" {
+		t.Errorf("CheckSecret after reopen: %q %v", svc.Name, err)
 	}
 	if svc, err := v.VerifyToken(access, now.Add(time.Hour)); err != nil || svc != "weather" {
 		t.Errorf("access token after reopen: %q %v", svc, err)
