@@ -486,15 +486,24 @@ func (d *Device) connectLoop() {
 			continue
 		}
 		if err == nil {
+			began := d.clk.Now() // before the status change announces the connection
 			if !d.setConn(c) {
 				c.close() // Close ran while connect was handing this connection over
 				return
 			}
-			began := d.clk.Now()
 			err = c.wait()
 			d.setConn(nil)
 			if d.ctx.Err() != nil {
 				return
+			}
+			if d.clk.Now().Sub(began) > d.cfg.MaxBackoff {
+				// This connection held: what ends it starts the count
+				// again. One that ended sooner counts as one more attempt
+				// in a row, so that a server dropping every connection
+				// right after set-up (a crash on a queued notification, a
+				// frame too large) sees the delays grow as after failed
+				// connects, not a reconnect every MinBackoff.
+				replaced, attempt = 0, 0
 			}
 			if rateLimited(err) {
 				limited = true
@@ -505,14 +514,11 @@ func (d *Device) connectLoop() {
 				// and longer each time, instead of taking the connection
 				// back at once. Attempts go on growing while the takeovers
 				// (or failed connects) follow each other.
-				if d.clk.Now().Sub(began) > d.cfg.MaxBackoff {
-					replaced, attempt = 0, 0 // not in a row: this connection held
-				}
 				replaced++
 				attempt = max(attempt, replacedBackoff)
 				d.log.Warn("push connection replaced by another connection of this device's identity; backing off", "in_a_row", replaced)
 			} else {
-				replaced, attempt = 0, 0
+				replaced = 0
 				d.next++ // another node may hold the service meanwhile
 				d.log.Debug("push connection lost", "err", err)
 			}
