@@ -478,6 +478,7 @@ func closeCode(err error) int {
 
 func (d *Device) connectLoop() {
 	attempt, replaced := 0, 0
+	refusedNew := false // a hello without credentials was refused (unauthorized) since the last connection was set up
 	for d.waitOnline() {
 		limited := false
 		c, err := d.connect()
@@ -486,6 +487,7 @@ func (d *Device) connectLoop() {
 			continue
 		}
 		if err == nil {
+			refusedNew = false
 			began := d.clk.Now() // before the status change announces the connection
 			if !d.setConn(c) {
 				c.close() // Close ran while connect was handing this connection over
@@ -533,12 +535,25 @@ func (d *Device) connectLoop() {
 			}
 			var ue *unauthorizedError
 			if errors.As(err, &ue) {
-				d.log.Debug("push connection failed", "attempt", attempt, "err", err)
-				d.raise(&ChannelError{Type: ChannelOpenFailed, Message: "the server no longer knows this device; registering as a new device (Channel URIs will change)"})
-				d.mu.Lock()
-				d.st.DeviceID, d.st.DeviceToken = "", ""
-				d.mu.Unlock()
-				continue
+				if ue.credentials {
+					// The server no longer knows this identity: forget it
+					// and come back at once as a new device (protocol.md
+					// section 8).
+					d.log.Debug("push connection failed", "attempt", attempt, "err", err)
+					d.raise(&ChannelError{Type: ChannelOpenFailed, Message: "the server no longer knows this device; registering as a new device (Channel URIs will change)"})
+					d.mu.Lock()
+					d.st.DeviceID, d.st.DeviceToken = "", ""
+					d.mu.Unlock()
+					continue
+				}
+				// Refused as a new device too: coming back at once would
+				// be refused again. The device waits as after any failed
+				// attempt, and the app hears of it once until a
+				// connection is set up.
+				if !refusedNew {
+					refusedNew = true
+					d.raise(&ChannelError{Type: ChannelOpenFailed, Message: "the server refuses this device as a new device (unauthorized: " + ue.msg + "); retrying with backoff"})
+				}
 			}
 		}
 		delay := backoff.Delay
@@ -622,7 +637,12 @@ func (d *Device) waitOnline() bool {
 	}
 }
 
-type unauthorizedError struct{ msg string }
+// unauthorizedError is a hello refused with unauthorized; credentials
+// says whether it carried the device's identity.
+type unauthorizedError struct {
+	msg         string
+	credentials bool
+}
 
 func (e *unauthorizedError) Error() string { return "device: unauthorized: " + e.msg }
 
@@ -659,7 +679,7 @@ func (d *Device) connect() (*conn, error) {
 	if w.Type == wire.TypeError {
 		ws.Close()
 		if w.Code == wire.CodeUnauthorized {
-			return nil, &unauthorizedError{w.Message}
+			return nil, &unauthorizedError{msg: w.Message, credentials: hello.DeviceToken != ""}
 		}
 		return nil, fmt.Errorf("device: server refused hello: %w", &serverError{code: w.Code, msg: w.Message})
 	}

@@ -1,6 +1,8 @@
 package device_test
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -21,6 +23,7 @@ import (
 type heldClock struct {
 	clock.System
 	skip  atomic.Int64 // nanoseconds added to the system time
+	asked atomic.Int64 // how many waits were asked for
 	waits chan *heldTimer
 }
 
@@ -30,6 +33,7 @@ func (c *heldClock) Now() time.Time { return time.Now().Add(time.Duration(c.skip
 
 func (c *heldClock) AfterFunc(d time.Duration, f func()) clock.Timer {
 	t := &heldTimer{d: d, f: f}
+	c.asked.Add(1)
 	c.waits <- t
 	return t
 }
@@ -139,5 +143,88 @@ func TestConnectionsDroppedRightAfterSetUpBackOff(t *testing.T) {
 	close(drop)
 	if w := clk.next(t); w.d > 2*min {
 		t.Fatalf("the device waits %v after a connection that held for longer than MaxBackoff; want a first attempt's delay (at most %v)", w.d, 2*min)
+	}
+}
+
+// TestUnauthorizedNewDeviceBacksOff: a device whose saved identity the
+// server refuses (unauthorized) forgets it and comes back at once as a new
+// device; when the server refuses that hello too, the device waits, with
+// growing delays, before each further hello, and the app hears of the
+// refusals once, not at every try: one ChannelOpenFailed for the forgotten
+// identity, one for the refused new device.
+func TestUnauthorizedNewDeviceBacksOff(t *testing.T) {
+	const min = 10 * time.Millisecond
+	type hello struct {
+		credentials bool
+		waited      int64 // how many waits the device had asked for before it
+	}
+	clk := newHeldClock()
+	hellos := make(chan hello, 64)
+	srv := device.ServeWebSocket(t, func(ws *websocket.Conn) {
+		f, ok := device.ReadFrame(t, ws)
+		if !ok || f.Type != wire.TypeHello {
+			return
+		}
+		select {
+		case hellos <- hello{f.DeviceToken != "", clk.asked.Load()}:
+		default: // the test has failed already
+		}
+		device.WriteFrame(ws, &wire.Frame{Type: wire.TypeError, Code: wire.CodeUnauthorized, Message: "unknown device or wrong device token"})
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(wire.CloseUnauthorized, "unauthorized"), time.Now().Add(time.Second))
+	})
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "device.json"), []byte(`{"device_id":"d1","device_token":"t1"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var refusals atomic.Int64
+	d, err := device.New(device.Config{Server: srv.URL, StateDir: dir, Logger: quietLogger(), Clock: clk, MinBackoff: min, MaxBackoff: time.Hour,
+		Handlers: device.Handlers{Error: func(e *device.ChannelError) {
+			if e.Type == device.ChannelOpenFailed {
+				refusals.Add(1)
+			}
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	timeout := time.After(20 * time.Second)
+	nextHello := func() hello {
+		t.Helper()
+		select {
+		case h := <-hellos:
+			return h
+		case <-timeout:
+			t.Fatal("no hello")
+			return hello{}
+		}
+	}
+	if h := nextHello(); !h.credentials {
+		t.Fatal("the first hello carried no credentials")
+	}
+	if h := nextHello(); h.credentials || h.waited != 0 {
+		t.Fatalf("after unauthorized the device said hello again with credentials %v, after %d waits; want none and at once", h.credentials, h.waited)
+	}
+	// From now on each hello follows a wait the test releases.
+	var waits []time.Duration
+	for i := range int64(10) {
+		select {
+		case w := <-clk.waits:
+			waits = append(waits, w.d)
+			w.release()
+		case h := <-hellos:
+			t.Fatalf("hello %d came after %d waits: the device does not wait after the server refused it as a new device", i+3, h.waited)
+		case <-timeout:
+			t.Fatal("the device neither waited nor said hello")
+		}
+		if h := nextHello(); h.credentials || h.waited != i+1 {
+			t.Fatalf("hello %d: credentials %v, after %d waits; want none, after %d", i+3, h.credentials, h.waited, i+1)
+		}
+	}
+	if slices.Max(waits) <= 2*min {
+		t.Fatalf("delays between refused hellos: %v (MinBackoff %v): the backoff never grows", waits, min)
+	}
+	d.Close() // delivers the events raised before it
+	if n := refusals.Load(); n != 2 {
+		t.Fatalf("%d ChannelOpenFailed events for one forgotten identity and 11 refused hellos as a new device; want 2", n)
 	}
 }
