@@ -127,6 +127,10 @@ type Device struct {
 	closed   bool
 	offline  bool          // airplane mode: no connection until SetOnline(true)
 	wake     chan struct{} // cuts a reconnect wait short
+
+	// cancelConnect cuts short the connection attempt in progress (nil:
+	// none); airplane mode going on calls it.
+	cancelConnect context.CancelCauseFunc
 }
 
 // AppState is whether an app runs and is in the foreground.
@@ -528,6 +532,12 @@ func (d *Device) connectLoop() {
 				continue
 			}
 		} else {
+			if d.ctx.Err() != nil {
+				return // Close cut the attempt short
+			}
+			if errors.Is(err, errOffline) {
+				continue // airplane mode cut it short: no failure
+			}
 			d.next++
 			if rateLimited(err) {
 				limited = true
@@ -598,12 +608,16 @@ func (d *Device) connectFailed(attempt int, err error, retryIn time.Duration) {
 }
 
 // SetOnline switches the push connection on or off, as airplane mode does:
-// off closes the connection and keeps it closed (senders see the device
-// TempDisconnected, then Disconnected); on reconnects at once.
+// off closes the connection, or cuts short the attempt to open one, and
+// keeps it closed (senders see the device TempDisconnected, then
+// Disconnected); on reconnects at once.
 func (d *Device) SetOnline(on bool) {
 	d.mu.Lock()
 	d.offline = !on
 	c := d.conn
+	if !on && d.cancelConnect != nil {
+		d.cancelConnect(errOffline)
+	}
 	d.mu.Unlock()
 	if !on && c != nil {
 		c.close()
@@ -646,10 +660,31 @@ type unauthorizedError struct {
 
 func (e *unauthorizedError) Error() string { return "device: unauthorized: " + e.msg }
 
+// errOffline is a connection attempt cut short by airplane mode.
+var errOffline = errors.New("device: airplane mode went on")
+
 // connect dials, says hello, and reopens the device's channels.
-func (d *Device) connect() (*conn, error) {
-	ctx, cancel := context.WithTimeout(d.ctx, 15*time.Second)
+func (d *Device) connect() (_ *conn, err error) {
+	// The attempt ends with the device (Close), or with errOffline when
+	// airplane mode goes on (SetOnline cancels it).
+	attempt, cut := context.WithCancelCause(d.ctx)
+	defer cut(nil)
+	ctx, cancel := context.WithTimeout(attempt, 15*time.Second)
 	defer cancel()
+	d.mu.Lock()
+	if d.offline {
+		cut(errOffline)
+	}
+	d.cancelConnect = cut
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.cancelConnect = nil
+		d.mu.Unlock()
+		if err != nil && context.Cause(attempt) == errOffline {
+			err = errOffline
+		}
+	}()
 	wsURL := d.wsURLs[d.next%len(d.wsURLs)]
 	ws, resp, err := d.dialer.DialContext(ctx, wsURL, nil)
 	if err != nil {
@@ -659,19 +694,7 @@ func (d *Device) connect() (*conn, error) {
 	d.mu.Lock()
 	hello := &wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion, DeviceID: d.st.DeviceID, DeviceToken: d.st.DeviceToken, Client: d.cfg.Client}
 	d.mu.Unlock()
-	ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	b, _ := wire.Encode(hello)
-	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		ws.Close()
-		return nil, fmt.Errorf("device: send hello: %w", err)
-	}
-	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, b, err = ws.ReadMessage()
-	if err != nil {
-		ws.Close()
-		return nil, fmt.Errorf("device: read welcome: %w", err)
-	}
-	w, err := wire.Decode(b)
+	w, err := exchangeHello(ctx, ws, hello)
 	if err != nil {
 		ws.Close()
 		return nil, err
@@ -732,6 +755,37 @@ func (d *Device) connect() (*conn, error) {
 		}
 	}
 	return c, nil
+}
+
+// exchangeHello sends hello on ws and reads the server's answer. Each is
+// bounded by a deadline of 10 s, and both by ctx: a watch closes the
+// connection when ctx ends, so that Close or airplane mode does not wait
+// for a server slow to answer. The watch ends with the exchange, and no
+// goroutine of it outlives the call (a connection keeps no watch for its
+// life: see setConn).
+func exchangeHello(ctx context.Context, ws *websocket.Conn, hello *wire.Frame) (w *wire.Frame, err error) {
+	cut := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		ws.NetConn().Close()
+		close(cut)
+	})
+	defer func() {
+		if !stop() {
+			<-cut // the watch closed the connection
+			w, err = nil, fmt.Errorf("device: hello: %w", ctx.Err())
+		}
+	}()
+	ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	b, _ := wire.Encode(hello)
+	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		return nil, fmt.Errorf("device: send hello: %w", err)
+	}
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, b, err = ws.ReadMessage()
+	if err != nil {
+		return nil, fmt.Errorf("device: read welcome: %w", err)
+	}
+	return wire.Decode(b)
 }
 
 // dropRefused forgets a saved channel the server refused to open again,
