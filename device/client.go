@@ -131,6 +131,9 @@ type Device struct {
 	// cancelConnect cuts short the connection attempt in progress (nil:
 	// none); airplane mode going on calls it.
 	cancelConnect context.CancelCauseFunc
+	// queued holds a token for each notification a reader handed to the
+	// event queue and not yet handled: at most maxQueuedNotifications.
+	queued chan struct{}
 }
 
 // AppState is whether an app runs and is in the foreground.
@@ -191,6 +194,7 @@ func New(cfg Config) (*Device, error) {
 		cfg: cfg, dialer: dialer, wsURLs: wsURLs, log: cfg.Logger, clk: cfg.Clock, ctx: ctx, cancel: cancel,
 		st: st, seen: newSeenSet(st.Seen), channels: map[string]*Channel{}, apps: map[string]AppState{},
 		connCh: make(chan struct{}), status: Disconnected, wake: make(chan struct{}, 1),
+		queued: make(chan struct{}, maxQueuedNotifications),
 	}
 	for _, r := range st.Channels {
 		d.channels[r.App] = &Channel{d: d, rec: r, open: true}

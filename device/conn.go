@@ -57,11 +57,12 @@ type conn struct {
 	active  int           // goroutines running: the reader, and the writer if any (its own, or the event goroutine in ack)
 	ended   bool          // done is closed
 	done    chan struct{} // closed once the connection is closed and its goroutines ended
+	failed  chan struct{} // closed when the connection is closed (fail)
 }
 
 func newConn(d *Device, ws *websocket.Conn, hb time.Duration) *conn {
 	c := &conn{d: d, ws: ws, hb: hb, pending: map[uint64]chan *wire.Frame{},
-		active: 1, done: make(chan struct{}), wmu: make(chan struct{}, 1)}
+		active: 1, done: make(chan struct{}), failed: make(chan struct{}), wmu: make(chan struct{}, 1)}
 	// The answer to the server's close frame, as gorilla's default
 	// handler writes it, under wmu.
 	ws.SetCloseHandler(func(code int, _ string) error {
@@ -107,6 +108,7 @@ func (c *conn) fail(err error) {
 	}
 	c.closed = true
 	c.err = err
+	close(c.failed)
 	for id, ch := range c.pending {
 		close(ch)
 		delete(c.pending, id)
@@ -522,10 +524,21 @@ func (c *conn) readLoop() {
 				c.d.events.run()
 				continue
 			}
+			waited, ok := c.queueSlot()
+			if !ok {
+				return // the connection was closed while the reader waited
+			}
+			if waited {
+				// The time spent waiting for the app says nothing
+				// about the server: the read deadline starts again.
+				pushed = time.Time{}
+				deadline()
+			}
 			f := ownCopy(f)
 			c.d.events.push(func() {
 				c.d.deliver(f, received)
 				c.ack(f.NID)
+				<-c.d.queued
 			})
 		case wire.TypeGoAway:
 			c.fail(fmt.Errorf("device: server going away: %s", f.Message))
@@ -547,6 +560,35 @@ func (c *conn) readLoop() {
 				c.d.raise(&ChannelError{Type: UnknownError, App: f.App, Message: f.Code + ": " + f.Message})
 			}
 		}
+	}
+}
+
+// maxQueuedNotifications bounds the notifications of a device waiting in
+// its event queue for the app's handlers. A server that honours the
+// protocol's in-flight window (64 unacknowledged notifications on a
+// connection, docs/protocol.md section 7.2) never has more out, and a
+// notification is acknowledged only once it has been handled: the bound
+// is reached only when a server ignores the window, or when a handler is
+// stuck across several reconnects (each redelivers what was not
+// acknowledged), and then nothing would be handled sooner anyway. At the
+// bound the reader waits, reading nothing more from the socket, and the
+// server's writes wait in turn.
+const maxQueuedNotifications = 256
+
+// queueSlot takes a place in the event queue for a notification, waiting
+// while maxQueuedNotifications are there. ok is false when the connection
+// was closed meanwhile; waited says the reader waited.
+func (c *conn) queueSlot() (waited, ok bool) {
+	select {
+	case c.d.queued <- struct{}{}:
+		return false, true
+	default:
+	}
+	select {
+	case c.d.queued <- struct{}{}:
+		return true, true
+	case <-c.failed:
+		return true, false
 	}
 }
 
