@@ -189,6 +189,9 @@ func New(cfg Config) (*Device, error) {
 	if st.Power == "" {
 		st.Power = PowerNormal
 	}
+	// Ids the protocol does not allow, which an older version kept, are
+	// forgotten: the state file is rewritten at every save.
+	st.Seen = slices.DeleteFunc(st.Seen, func(id string) bool { return !validNID(id) })
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Device{
 		cfg: cfg, dialer: dialer, wsURLs: wsURLs, log: cfg.Logger, clk: cfg.Clock, ctx: ctx, cancel: cancel,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -487,6 +488,7 @@ func (c *conn) readLoop() {
 	// repeat, a notification's app and channel, cost no copy): what is
 	// handled on the reader uses it, what is handed on gets a copy.
 	f := new(wire.Frame)
+	warnedNID := false // a notification with a bad id was logged at warning level
 	for {
 		err, bad := c.readFrameInto(f)
 		if bad != nil {
@@ -508,6 +510,21 @@ func (c *conn) readLoop() {
 		deadline()
 		switch f.Type {
 		case wire.TypeNotify:
+			if !validNID(f.NID) {
+				// An id the protocol does not allow is neither delivered
+				// nor remembered (the device would keep it in its seen
+				// set and state file), nor acknowledged: an ack naming it
+				// is a bad frame, which the server answers by closing the
+				// connection, losing the acks sent with it. The server
+				// keeps such a notification in flight; only a broken one
+				// sends it.
+				lvl := slog.LevelDebug
+				if !warnedNID {
+					lvl, warnedNID = slog.LevelWarn, true
+				}
+				c.d.log.Log(c.d.ctx, lvl, "notification with a bad id ignored", "app", f.App, "nid_bytes", len(f.NID), "max", wire.MaxIDStringLen)
+				continue
+			}
 			if !c.d.isOnline() {
 				// Airplane mode went on while this connection was being
 				// set up: a phone with its radio off receives nothing.
@@ -591,6 +608,10 @@ func (c *conn) queueSlot() (waited, ok bool) {
 		return true, false
 	}
 }
+
+// validNID reports whether id is a notification id the protocol allows:
+// 1 to wire.MaxIDStringLen bytes.
+func validNID(id string) bool { return id != "" && len(id) <= wire.MaxIDStringLen }
 
 // ownCopy returns a copy of f, the reader's frame, to hand on.
 func ownCopy(f *wire.Frame) *wire.Frame {

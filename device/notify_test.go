@@ -2,8 +2,12 @@ package device_test
 
 import (
 	"context"
+	"encoding/json"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -113,5 +117,88 @@ func TestNotificationFloodWaitsInTheSocket(t *testing.T) {
 	buf := make([]byte, 1<<20)
 	if stacks := string(buf[:runtime.Stack(buf, true)]); strings.Contains(stacks, "openmpns/device.(*conn)") {
 		t.Fatalf("a goroutine of the device's connection outlived Close:\n%s", stacks)
+	}
+}
+
+// TestNotificationsWithBadIDsAreIgnored: a notification whose id the
+// protocol does not allow (empty, or longer than wire.MaxIDStringLen) is
+// neither delivered, nor acknowledged (the ack would be a bad frame), nor
+// remembered in the state file; ids of that kind a state file already holds
+// are forgotten. A valid notification after them is handled as usual.
+func TestNotificationsWithBadIDsAreIgnored(t *testing.T) {
+	huge := strings.Repeat("n", 15000)
+	acks := make(chan []string, 16)
+	srv := device.ServeWebSocket(t, func(ws *websocket.Conn) {
+		for {
+			_, m, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			f, err := wire.Decode(m)
+			if err != nil {
+				acks <- []string{"a bad frame: " + err.Error()} // as the real server, which would close the connection
+				return
+			}
+			if f.Type == wire.TypeAck {
+				acks <- f.NIDs
+			}
+			if out := device.SetupAnswer(f, 30*time.Second); out != nil {
+				device.WriteFrame(ws, out)
+			}
+			if f.Type == wire.TypeOpen {
+				notify := func(nid string) {
+					device.WriteFrame(ws, &wire.Frame{Type: wire.TypeNotify, NID: nid, App: f.App, Channel: "tok", Kind: "raw", Class: 3, Payload: []byte("x")})
+				}
+				notify("")
+				notify(strings.Repeat("n", wire.MaxIDStringLen+1))
+				for i := range 200 {
+					notify(strconv.Itoa(i) + huge)
+				}
+				notify("ok")
+			}
+		}
+	})
+	dir := t.TempDir()
+	state := `{"device_id":"d1","device_token":"t1","seen":["old",""` + `,"` + huge + `"]}`
+	if err := os.WriteFile(filepath.Join(dir, "device.json"), []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 256)
+	d, err := device.New(device.Config{Server: srv.URL, StateDir: dir, Logger: quietLogger(),
+		Handlers: device.Handlers{Raw: func(m device.Meta, _ []byte) { got <- m.ID }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.SetAppState("com.example.app", device.AppState{Running: true})
+	if err := d.NewChannel("com.example.app", "main", "").Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Notifications are handled in order: once "ok" is acknowledged, every
+	// one before it was read.
+	select {
+	case nids := <-acks:
+		if !slices.Equal(nids, []string{"ok"}) {
+			t.Fatalf("the device acknowledged %d ids (%.60q); want only ok", len(nids), nids)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no ack")
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if id := <-got; id != "ok" || len(got) != 0 {
+		t.Fatalf("delivered %.60q and %d more; want only ok", id, len(got))
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "device.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved struct{ Seen []string }
+	if err := json.Unmarshal(b, &saved); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(saved.Seen, []string{"old", "ok"}) || len(b) > 4<<10 {
+		t.Fatalf("state file of %d bytes remembers %d ids (%.60q); want old and ok", len(b), len(saved.Seen), saved.Seen)
 	}
 }
