@@ -170,6 +170,14 @@ func (p *AppPage) CreateRenderer() fyne.WidgetRenderer {
 	return widget.NewSimpleRenderer(p.page)
 }
 
+// rowChars is the most characters of a row's line that are laid out
+// (controls.Clip): a row shows one line, 26 to about 110 characters across
+// the page, so this cut is never seen (the row's own ellipsis comes
+// first), and a sender's long text (a toast's Param, an error quoting a
+// 2,900-character image URL) costs the UI goroutine no more than a short
+// one.
+const rowChars = 300
+
 // rowList is a list of two-line entries (a subtle line over the text),
 // drawn from a pool of rows that only grows to the most ever shown.
 type rowList struct {
@@ -199,8 +207,8 @@ func (l *rowList) set(rows [][2]string) {
 	l.empty.Hidden = len(rows) > 0
 	for i, r := range rows {
 		meta, text := l.pool[2*i], l.pool[2*i+1]
-		meta.SetText(r[0])
-		text.SetText(r[1])
+		meta.SetText(controls.Clip(r[0], rowChars))
+		text.SetText(controls.Clip(r[1], rowChars))
 		if i > 0 {
 			g := controls.Gap(10)
 			g.Scaled = l.Scaled

@@ -4,9 +4,13 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/test"
 
+	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"github.com/openmpns/openmpns/emulator/ui/internal/phonetest"
 	"github.com/openmpns/openmpns/emulator/ui/internal/uitest"
 	"github.com/openmpns/openmpns/shared/payload"
@@ -112,5 +116,55 @@ func TestAppPageErrors(t *testing.T) {
 	p.SetErrors(nil)
 	if p.errors.Visible() {
 		t.Error("errors section stayed after the errors were cleared")
+	}
+}
+
+// TestRowsLayOutAtMostRowChars: a sender controls the length of what the
+// rows show (the URL a MessageBadContent error quotes, a foreground
+// toast's texts and Param, up to a 3 KB payload), and laying text out costs
+// the UI goroutine in proportion to its length: a row is given at most
+// rowChars characters, the start of the text and an ellipsis.
+func TestRowsLayOutAtMostRowChars(t *testing.T) {
+	uitest.App(t, true)
+	p := NewAppPage("News", nil)
+	uitest.Window(t, phonetest.Phone(p), phonetest.Size)
+	url := "http://evil.example/" + strings.Repeat("W", 2900)
+	p.SetErrors([]string{"MessageBadContent: image " + url + " is not from an allowed domain"})
+	p.SetToasts([]ReceivedToast{{Time: uitest.Time, Toast: payload.Toast{Text1: strings.Repeat("lorem ipsum ", 250), Param: "/Page.xaml?u=" + url}}})
+	for _, row := range []struct {
+		name string
+		l    *rowList
+		cut  [2]bool // meta, text: cut
+	}{
+		{"error", p.errList, [2]bool{false, true}},
+		{"toast", p.toasts, [2]bool{true, true}},
+	} {
+		for i, cut := range row.cut {
+			got := row.l.pool[i].Text()
+			n := utf8.RuneCountInString(got)
+			if n > rowChars || cut != strings.HasSuffix(got, "…") {
+				t.Errorf("%s row, line %d: %d characters ending %q; want at most %d, cut with an ellipsis: %v", row.name, i, n, got[max(0, len(got)-10):], rowChars, cut)
+			}
+		}
+	}
+	if got := p.errList.pool[1].Text(); !strings.HasPrefix(got, "image http://evil.example/WWW") {
+		t.Errorf("error row shows %.40q…, want the start of the message", got)
+	}
+	// The row draws one line, cut to the page with an ellipsis.
+	line := test.WidgetRenderer(p.errList.pool[1]).Objects()
+	if len(line) != 1 || !strings.HasSuffix(line[0].(*canvas.Text).Text, "…") {
+		t.Errorf("error row draws %d lines, want one ending with an ellipsis", len(line))
+	}
+}
+
+// TestRowCharsIsNeverSeen: rowChars of the narrowest characters are wider
+// than a row, in the smallest of its fonts: the row's own ellipsis, at the
+// page's edge, always comes before rowChars cuts anything.
+func TestRowCharsIsNeverSeen(t *testing.T) {
+	uitest.App(t, true)
+	for _, c := range []string{".", "i", "l", "'", "|", "!", " ."} {
+		if w := fyne.MeasureText(strings.Repeat(c, rowChars/len(c)), controls.FontSmall, fyne.TextStyle{}).Width; w <= 2*controls.PageWidth {
+			t.Errorf("%d of %q are %v wide, not twice a row's %v", rowChars, c, w, controls.PageWidth)
+		}
 	}
 }

@@ -50,6 +50,17 @@ func Preview(data []byte, n int) string {
 	return b.String()
 }
 
+// Clip cuts s to at most n runes, the last an ellipsis, when it is
+// longer; n must be at least 1. Text from a notification is clipped before
+// it is laid out: a sender controls its length, and laying text out costs
+// in proportion to it on the UI goroutine.
+func Clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return strings.TrimRight(string([]rune(s)[:n-1]), " ") + "…"
+}
+
 // Printable reports whether s has only printable characters and spaces.
 func Printable(s string) bool {
 	for _, r := range s {

@@ -1,6 +1,7 @@
 package controls
 
 import (
+	"sort"
 	"strings"
 
 	"fyne.io/fyne/v2"
@@ -96,19 +97,21 @@ func (t *TextBlock) measure(s string) fyne.Size {
 	return size
 }
 
+// lines is the text as it is drawn: one line, or wrapped at the wrap width
+// to at most maxLines lines, the last of which ends with an ellipsis when
+// text was left over. Wrapping stops at maxLines lines: what comes after
+// them is not laid out.
 func (t *TextBlock) lines() []string {
 	if t.wrap <= 0 {
 		return []string{t.text}
 	}
 	wrap := t.wrap * t.Scale()
-	lines := wrapText(t.text, wrap, func(s string) float32 { return t.measure(s).Width })
-	if t.maxLines > 0 && len(lines) > t.maxLines {
-		lines = lines[:t.maxLines]
-		last := []rune(lines[t.maxLines-1])
-		for len(last) > 0 && t.measure(string(last)+"…").Width > wrap {
-			last = last[:len(last)-1]
-		}
-		lines[t.maxLines-1] = strings.TrimRight(string(last), " ") + "…"
+	width := func(s string) float32 { return t.measure(s).Width }
+	lines, cut := wrapText(t.text, wrap, t.maxLines, width)
+	if cut {
+		last := []rune(lines[len(lines)-1])
+		n := fitRunes(last, "…", wrap, len(last), width)
+		lines[len(lines)-1] = strings.TrimRight(string(last[:n]), " ") + "…"
 	}
 	return lines
 }
@@ -167,12 +170,22 @@ func (r *textRenderer) Layout(size fyne.Size) {
 	}
 }
 
-// wrapText breaks s into lines no wider than width (as measured by width),
-// at spaces where it can and inside words (URIs) that are wider than a
-// line. Explicit line breaks are kept.
-func wrapText(s string, width float32, measure func(string) float32) []string {
-	var lines []string
+// wrapText breaks s into lines no wider than width (as measured by
+// measure), at spaces where it can and inside words (URIs) that are wider
+// than a line. Explicit line breaks are kept. With maxLines > 0 it stops
+// once it has made maxLines lines, and cut reports whether text was left
+// over.
+//
+// A word wider than a line is broken at the longest prefix that fits,
+// found by fitRunes from the length of the break before: each break
+// measures a few times a line's length, never the rest of the word.
+func wrapText(s string, width float32, maxLines int, measure func(string) float32) (lines []string, cut bool) {
+	full := func() bool { return maxLines > 0 && len(lines) >= maxLines }
+	guess := 1 // where fitRunes starts: the length of the last break
 	for _, para := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
+		if full() {
+			return lines, true
+		}
 		line := ""
 		for _, word := range strings.Fields(para) {
 			candidate := word
@@ -186,20 +199,64 @@ func wrapText(s string, width float32, measure func(string) float32) []string {
 			if line != "" {
 				lines = append(lines, line)
 				line = ""
-			}
-			// The word alone: break it where it overflows.
-			r := []rune(word)
-			for len(r) > 0 && measure(string(r)) > width {
-				n := len(r) - 1
-				for n > 1 && measure(string(r[:n])) > width {
-					n--
+				if full() {
+					return lines, true
 				}
+			}
+			// The word alone: break it where it overflows, at least one
+			// character a line.
+			r := []rune(word)
+			for {
+				n := fitRunes(r, "", width, guess, measure)
+				if n == len(r) {
+					break
+				}
+				n = max(n, 1)
+				guess = n
 				lines = append(lines, string(r[:n]))
 				r = r[n:]
+				if full() {
+					return lines, true
+				}
 			}
 			line = string(r)
 		}
 		lines = append(lines, line)
 	}
-	return lines
+	return lines, false
+}
+
+// fitRunes returns the largest n for which r[:n] followed by suffix
+// measures at most width, 0 when none does (widths are taken to grow with
+// n). It starts at guess (the length of the line before, say) and gallops,
+// 1, 2, 4, … runes up while the prefix fits or down while it does not,
+// then bisects between the last two lengths it tried. An answer d runes
+// from the guess takes about 2·log2(d) measurements of about n runes each,
+// however long r is.
+func fitRunes(r []rune, suffix string, width float32, guess int, measure func(string) float32) int {
+	fits := func(n int) bool { return measure(string(r[:n])+suffix) <= width }
+	// Invariant: r[:lo] fits or lo is 0; r[:hi] does not fit or hi is
+	// len(r)+1. The answer is in [lo, hi).
+	g := min(max(guess, 1), len(r))
+	lo, hi := 0, len(r)+1
+	if g > 0 && fits(g) {
+		lo = g
+		for step := 1; lo+step <= len(r); step *= 2 {
+			if !fits(lo + step) {
+				hi = lo + step
+				break
+			}
+			lo += step
+		}
+	} else if g > 0 {
+		hi = g
+		for step := 1; hi-step > 0; step *= 2 {
+			if fits(hi - step) {
+				lo = hi - step
+				break
+			}
+			hi -= step
+		}
+	}
+	return lo + sort.Search(hi-lo-1, func(i int) bool { return !fits(lo + 1 + i) })
 }
