@@ -20,7 +20,8 @@
 // Allows and Next say which sizes a template offers the user (a WP7.5 tile
 // is never wide). Truncate and Wrap cut Title, BackContent and
 // WideBackContent as the phone does, to the limits in TitleChars and the
-// other constants.
+// other constants; State.WideContent cuts an iconic tile's WideContent1..3
+// to WideContentChars, for the wide tile and the lock screen alike.
 //
 // # Image references
 //

@@ -1,10 +1,6 @@
 package tile
 
-import (
-	"strings"
-
-	"github.com/openmpns/openmpns/shared/payload"
-)
+import "github.com/openmpns/openmpns/shared/payload"
 
 // What a Windows Phone 8 lock screen takes from an app's primary tile
 // (Microsoft's "Lock screen notifications for Windows Phone 8"): the
@@ -29,20 +25,21 @@ func (s *State) LockCount() int { return s.Count() }
 //
 //   - FlipTile: WideBackContent, in the lines the wide tile's back shows it
 //     (wrapped at WideBackContentChars);
-//   - IconicTile: WideContent1, WideContent2 and WideContent3, a line each
-//     (an empty one in the middle stays, as on the wide tile);
+//   - IconicTile: WideContent1, WideContent2 and WideContent3, a line each,
+//     as the wide tile shows them (State.WideContent: cut at
+//     WideContentChars; an empty one in the middle stays);
 //   - CycleTile and the WP7.5 tile have no element for it: nothing.
 //
-// The lock screen cuts a line that does not fit its width.
+// The lock screen then cuts a line wider than the screen, with an ellipsis
+// (emulator/ui/lockscreen).
 func (s *State) LockText() []string {
 	var lines []string
 	switch s.Template {
 	case payload.TemplateFlip:
 		lines = Wrap(s.Get(payload.WideBackContent), WideBackContentChars, LockLines)
 	case payload.TemplateIconic:
-		for _, name := range []string{payload.WideContent1, payload.WideContent2, payload.WideContent3} {
-			lines = append(lines, strings.Join(strings.Fields(s.Get(name)), " "))
-		}
+		c := s.WideContent()
+		lines = c[:]
 	}
 	for len(lines) > 0 && lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]

@@ -2,6 +2,7 @@ package tile
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/openmpns/openmpns/shared/payload"
@@ -25,6 +26,9 @@ func TestLockScreenFields(t *testing.T) {
 			[]string{"Lunch with Ana", "12:30 Harbour Café", "Tomorrow: no events"}, 2},
 		{"iconic: a gap stays, the end goes", payload.TemplateIconic, map[string]string{
 			payload.WideContent1: "one", payload.WideContent3: "three"}, []string{"one", "", "three"}, 0},
+		{"iconic: a line is cut as the wide tile cuts it", payload.TemplateIconic, map[string]string{
+			payload.WideContent1: strings.Repeat("W", 2900), payload.WideContent2: "a  b\nc", payload.WideContent3: "Lunch at the new place on 5th street, the one with the patio"},
+			[]string{strings.Repeat("W", WideContentChars), "a b c", "Lunch at the new place on 5th street, t"}, 0},
 		{"iconic: title is not text", payload.TemplateIconic, map[string]string{payload.Title: "Mail", payload.WideContent1: "  hi\nthere "}, []string{"hi there"}, 0},
 		{"cycle: count only", payload.TemplateCycle, map[string]string{payload.Title: "Photos", payload.Count: "120"}, nil, 99},
 		{"wp7.5: count only", payload.TemplateDefault, map[string]string{payload.BackContent: "old", payload.Count: "0"}, nil, 0},

@@ -3,12 +3,15 @@ package tile
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/openmpns/openmpns/shared/payload"
 )
 
 // Character limits of the text on a tile, as the phone shows them.
 const (
 	TitleChars           = 19 // Title and BackTitle, medium
 	WideTitleChars       = 39 // Title and BackTitle, wide
+	WideContentChars     = 39 // each of WideContent1..3, wide iconic: as long as a wide title
 	BackContentChars     = 13 // characters per BackContent line, medium
 	WideBackContentChars = 27 // characters per WideBackContent line, wide
 	BackContentLines     = 3  // lines of (Wide)BackContent
@@ -22,6 +25,18 @@ func Truncate(s string, n int) string {
 		return s
 	}
 	return strings.TrimRight(string([]rune(s)[:n]), " ")
+}
+
+// WideContent returns WideContent1, WideContent2 and WideContent3 as a
+// wide iconic tile shows them, and the lock screen after it: each on one
+// line (runs of white space, line breaks too, made one space), cut at
+// WideContentChars.
+func (s *State) WideContent() [3]string {
+	var lines [3]string
+	for i, name := range []string{payload.WideContent1, payload.WideContent2, payload.WideContent3} {
+		lines[i] = Truncate(strings.Join(strings.Fields(s.Get(name)), " "), WideContentChars)
+	}
+	return lines
 }
 
 // Wrap breaks s into at most maxLines lines of at most width runes, at

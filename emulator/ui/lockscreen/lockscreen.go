@@ -47,6 +47,8 @@ const (
 	countSize   = controls.FontMediumLarge
 	// UnlockDistance is how far up a drag must go to unlock.
 	UnlockDistance = 80
+	// textWidth is the width of a line of detailed status text.
+	textWidth = controls.ScreenWidth - 2*marginLeft
 )
 
 // Background colours: the lock screen's picture, a dusk gradient.
@@ -97,7 +99,9 @@ func New() *Lock {
 		if i == 0 {
 			size = textSize
 		}
-		l.lines[i] = controls.NewText("", size, theme.ColorNameForeground)
+		// One line, cut with an ellipsis where it would run past the
+		// screen's edge.
+		l.lines[i] = controls.NewParagraph("", size, theme.ColorNameForeground, textWidth, 1)
 		objs = append(objs, l.lines[i])
 	}
 	for i := range l.icons {
@@ -120,8 +124,9 @@ func (l *Lock) SetTime(now time.Time) {
 }
 
 // SetDetailed shows the detailed status text, at most tile.LockLines
-// lines; nil shows none. The text already shown does nothing (the
-// controller calls it after every tile update).
+// lines; nil shows none. A line wider than the screen is cut, at a word
+// where it can be, and ends with an ellipsis. The text already shown does
+// nothing (the controller calls it after every tile update).
 func (l *Lock) SetDetailed(lines []string) {
 	changed := false
 	for i, t := range l.lines {

@@ -2,15 +2,18 @@ package lockscreen
 
 import (
 	"io/fs"
+	"strings"
 	"testing"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/driver/software"
 	"fyne.io/fyne/v2/test"
 
 	"github.com/openmpns/openmpns/assets"
 	"github.com/openmpns/openmpns/emulator/internal/golden"
 	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"github.com/openmpns/openmpns/emulator/ui/internal/phonetest"
 	"github.com/openmpns/openmpns/emulator/ui/internal/uitest"
 	"github.com/openmpns/openmpns/emulator/ui/start"
@@ -62,6 +65,13 @@ func TestGolden(t *testing.T) {
 			l.SetTime(uitest.Time.Add(-11 * 3600e9))
 			l.SetDetailed([]string{"one", "", "three"})
 			l.SetQuick([]Quick{{lockIcon(t, "mail"), 99}})
+			return l
+		}},
+		{"lock_cut_lines", true, func(t *testing.T) *Lock {
+			l := New()
+			l.SetTime(uitest.Time)
+			l.SetDetailed(cutLines)
+			l.SetQuick([]Quick{{lockIcon(t, "mail"), 7}})
 			return l
 		}},
 		{"lock_empty", true, func(*testing.T) *Lock {
@@ -148,5 +158,48 @@ func TestLockContent(t *testing.T) {
 	}
 	if l.clock.Text() != "12:38" || l.date.Text() != "Monday, October 21" {
 		t.Errorf("clock %q, date %q", l.clock.Text(), l.date.Text())
+	}
+}
+
+// cutLines are detailed status lines too wide for the screen, as
+// tile.State.LockText gives them (an IconicTile's WideContent, cut at
+// tile.WideContentChars), but for the last.
+var cutLines = []string{
+	"Lunch with Ana and the team at the Harb",
+	strings.Repeat("W", tile.WideContentChars),
+	"short",
+}
+
+// TestDetailedLinesAreCutAtTheScreenEdge: a line wider than the screen is
+// cut, with an ellipsis, where it would run past the screen's margin.
+func TestDetailedLinesAreCutAtTheScreenEdge(t *testing.T) {
+	uitest.App(t, true)
+	l := New()
+	uitest.Window(t, lockedPhone(l), phonetest.Size)
+	l.SetDetailed(cutLines)
+	k := l.Scale()
+	for i, want := range cutLines {
+		objs := test.WidgetRenderer(l.lines[i]).Objects()
+		if len(objs) != 1 {
+			t.Errorf("line %d drawn as %d lines, want 1", i, len(objs))
+			continue
+		}
+		c := objs[0].(*canvas.Text)
+		width := func(s string) float32 { return fyne.MeasureText(s, c.TextSize, c.TextStyle).Width }
+		got := c.Text
+		switch {
+		case width(want) <= textWidth*k:
+			if got != want {
+				t.Errorf("line %d fits, drawn as %q; want %q", i, got, want)
+			}
+		case !strings.HasSuffix(got, "…") || !strings.HasPrefix(want, strings.TrimSuffix(got, "…")):
+			t.Errorf("line %d is too wide, drawn as %q; want its start and an ellipsis", i, got)
+		}
+		if right, edge := l.lines[i].Position().X+width(got), (controls.ScreenWidth-marginLeft)*k; right > edge {
+			t.Errorf("line %d %q ends at %v, past the margin at %v", i, got, right, edge)
+		}
+	}
+	if got := l.Detailed(); len(got) != 3 || got[0] != cutLines[0] {
+		t.Errorf("Detailed() = %q, want the lines given", got)
 	}
 }

@@ -32,8 +32,9 @@
 //     accent colour; on the wide size with any WideContent, WideContent1..3
 //     at the top left and the small icon and count at the bottom right.
 //
-// Titles are cut at TitleChars (WideTitleChars on wide tiles); small tiles
-// show no title. Small tiles, cycle tiles and iconic tiles never flip.
+// Titles are cut at TitleChars (WideTitleChars on wide tiles), and each
+// WideContent line at WideContentChars (tile.State.WideContent), then to
+// the tile's width; small tiles show no title. Small tiles, cycle tiles and iconic tiles never flip.
 //
 // The widget has no timers: the start screen calls Flip and NextImage on
 // its own schedule (the phone flips every few seconds, at staggered times).

@@ -4,6 +4,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -255,8 +256,8 @@ func (r *renderer) layoutCycle(f frame) {
 func (r *renderer) layoutIconic(f frame) {
 	s := r.t.state
 	count := s.Count()
-	lines := []string{s.Get(payload.WideContent1), s.Get(payload.WideContent2), s.Get(payload.WideContent3)}
-	wideContent := f.size == tile.Wide && strings.Join(lines, "") != ""
+	lines := s.WideContent() // cut to tile.WideContentChars: fit measures no more
+	wideContent := f.size == tile.Wide && strings.Join(lines[:], "") != ""
 
 	if f.size != tile.Small {
 		r.setTitle(s.Get(payload.Title), f)
@@ -371,12 +372,16 @@ func (r *renderer) setText(o *canvas.Text, text string, size float32, bold bool,
 }
 
 func (r *renderer) lineHeight(size float32, f frame) float32 {
-	return fyne.MeasureText("Ag", size*f.k, fyne.TextStyle{}).Height / f.k
+	return measureText("Ag", size*f.k, fyne.TextStyle{}).Height / f.k
 }
 
 func (r *renderer) measure(text string, size float32, f frame) float32 {
-	return fyne.MeasureText(text, size*f.k, fyne.TextStyle{}).Width / f.k
+	return measureText(text, size*f.k, fyne.TextStyle{}).Width / f.k
 }
+
+// measureText is how the renderer measures text (fyne.MeasureText, which
+// shapes it: the cost of laying a tile out); tests count through it.
+var measureText = fyne.MeasureText
 
 // setImage shows the image ref resolves to in o, in the box (x, y, w, h) in
 // WP8 pixels; a reference that is empty or does not resolve hides o, which
@@ -432,13 +437,20 @@ func (r *renderer) setImage(o *canvas.Image, ref string, fill canvas.ImageFill, 
 	o.Show()
 }
 
-// fit cuts text, rune by rune, until it is at most maxW logical units wide.
+// fit cuts text to its longest prefix at most maxW logical units wide,
+// without trailing spaces. Text that fits is measured once; other text is
+// cut by bisecting over the widths of its prefixes, about log2(n)
+// measurements of at most n runes, not one of the whole rest per rune
+// dropped.
 func fit(text string, size float32, style fyne.TextStyle, maxW float32) string {
-	runes := []rune(text)
-	for len(runes) > 0 && fyne.MeasureText(string(runes), size, style).Width > maxW {
-		runes = runes[:len(runes)-1]
+	tooWide := func(s string) bool { return measureText(s, size, style).Width > maxW }
+	if !tooWide(text) {
+		return strings.TrimRight(text, " ")
 	}
-	return strings.TrimRight(string(runes), " ")
+	runes := []rune(text)
+	// The first prefix too wide is runes[:n+1]; all of runes is.
+	n := sort.Search(len(runes), func(i int) bool { return tooWide(string(runes[:i+1])) })
+	return strings.TrimRight(string(runes[:n]), " ")
 }
 
 func firstSet(s *tile.State, names ...string) string {
