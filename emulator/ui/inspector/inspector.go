@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -342,17 +343,25 @@ func (rr *notifRowRenderer) Layout(size fyne.Size) {
 }
 
 // fitWidth cuts s with an ellipsis until it is at most w units wide in the
-// theme's font at size.
+// theme's font at size. Text that fits is measured once; other text is cut
+// by bisecting over the widths of its prefixes, so a sender's 256-byte
+// X-MessageID costs about log2(256) measurements, not one per character
+// dropped.
 func fitWidth(s string, size, w float32) string {
-	if fyne.MeasureText(s, size, fyne.TextStyle{}).Width <= w {
+	tooWide := func(s string) bool { return measureText(s, size, fyne.TextStyle{}).Width > w }
+	if !tooWide(s) {
 		return s
 	}
 	r := []rune(s)
-	for len(r) > 0 && fyne.MeasureText(string(r)+"…", size, fyne.TextStyle{}).Width > w {
-		r = r[:len(r)-1]
-	}
-	return string(r) + "…"
+	// The first prefix too wide with its ellipsis is r[:n+1]+"…"; all of r
+	// is too wide without one.
+	n := sort.Search(len(r), func(i int) bool { return tooWide(string(r[:i+1]) + "…") })
+	return string(r[:n]) + "…"
 }
+
+// measureText is how fitWidth measures text (fyne.MeasureText); tests
+// count through it.
+var measureText = fyne.MeasureText
 
 // classText shows an X-NotificationClass value with its batching interval.
 func classText(class int) string {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
@@ -213,5 +214,60 @@ func TestSelectionSurvivesANewList(t *testing.T) {
 	in.SetNotifications(append(slices.Clone(more[:1]), more[2:]...))
 	if in.Selected() != -1 || in.detail.empty.Hidden {
 		t.Fatalf("the selected notification is gone, yet the selection is %d", in.Selected())
+	}
+}
+
+// countMeasured makes fitWidth count the characters it measures, until the
+// test ends, and returns the count.
+func countMeasured(t *testing.T) *int {
+	n := new(int)
+	measureText = func(s string, size float32, style fyne.TextStyle) fyne.Size {
+		*n += utf8.RuneCountInString(s)
+		return fyne.MeasureText(s, size, style)
+	}
+	t.Cleanup(func() { measureText = fyne.MeasureText })
+	return n
+}
+
+// TestListRowCutsALongMessageIDByBisection: a sender picks X-MessageID,
+// up to 256 bytes, and the list shows it in a column 112 units wide. The
+// cut is found by bisecting, a few times the ID's length measured in all;
+// dropping a character at a time measured the whole rest each time (about
+// 32,000 characters for a row, on the UI goroutine).
+func TestListRowCutsALongMessageIDByBisection(t *testing.T) {
+	uitest.App(t, true)
+	measured := countMeasured(t)
+	id := strings.Repeat("x", 256)
+	r := newNotifRow()
+	r.set(Notification{Kind: "toast", App: "News", MessageID: id, Time: uitest.Time})
+	shown := r.cells[3].Text()
+	if !strings.HasSuffix(shown, "…") || !strings.HasPrefix(id, strings.TrimSuffix(shown, "…")) {
+		t.Errorf("message id shown as %q, want its start and an ellipsis", shown)
+	}
+	if limit := 3 * len(id); *measured > limit {
+		t.Errorf("a row with a %d-character message id measured %d characters; want at most %d", len(id), *measured, limit)
+	}
+}
+
+// TestFitWidthKeepsTheLongestPrefixThatFits with its ellipsis, or all of
+// a text that fits.
+func TestFitWidthKeepsTheLongestPrefixThatFits(t *testing.T) {
+	uitest.App(t, true)
+	const size = 15
+	width := func(s string) float32 { return fyne.MeasureText(s, size, fyne.TextStyle{}).Width }
+	for _, s := range []string{"", "tile", "mail.app.example", "3f2a9b4c-1d2e-4f5a-8b9c-0d1e2f3a4b5c", "Ünïcödé"} {
+		for _, w := range []float32{0, width("…"), width("3f…"), width(s) - 0.5, width(s), 200} {
+			want := s
+			if width(s) > w {
+				r := []rune(s)
+				for len(r) > 0 && width(string(r)+"…") > w {
+					r = r[:len(r)-1]
+				}
+				want = string(r) + "…"
+			}
+			if got := fitWidth(s, size, w); got != want {
+				t.Errorf("fitWidth(%q, %v) = %q, want %q", s, w, got, want)
+			}
+		}
 	}
 }
