@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/openmpns/openmpns/shared/atomicfile"
 )
 
 // stateFile is the name of the state file in Config.StateDir.
@@ -64,23 +66,7 @@ func saveState(dir string, p *persisted) error {
 	if err != nil {
 		return fmt.Errorf("device: encode state: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, stateFile+".*")
-	if err != nil {
-		return fmt.Errorf("device: write state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("device: write state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("device: write state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("device: write state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFile)); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, stateFile), b, 0o600); err != nil {
 		return fmt.Errorf("device: write state: %w", err)
 	}
 	return nil

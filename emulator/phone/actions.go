@@ -403,6 +403,9 @@ func (p *Phone) Reset() error {
 	if err := dev.Close(); err != nil {
 		p.log.Warn("reset: close device", "err", err)
 	}
+	// Under saveMu, so that a save in flight (a tile update's) cannot put
+	// the forgotten settings back after phone.json is removed.
+	p.saveMu.Lock()
 	if p.cfg.StateDir != "" {
 		os.RemoveAll(filepath.Join(p.cfg.StateDir, "device"))
 		os.Remove(p.settingsPath())
@@ -424,6 +427,7 @@ func (p *Phone) Reset() error {
 	p.inspector = nil
 	p.foreground = ""
 	p.mu.Unlock()
+	p.saveMu.Unlock()
 	for _, a := range p.cfg.Apps {
 		p.notify(Change{Kind: AppChanged, App: a.ID})
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/openmpns/openmpns/device"
 	"github.com/openmpns/openmpns/emulator/tile"
 	"github.com/openmpns/openmpns/emulator/toast"
+	"github.com/openmpns/openmpns/shared/atomicfile"
 	"github.com/openmpns/openmpns/shared/clock"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/sender"
@@ -215,6 +216,9 @@ type Phone struct {
 	wg     sync.WaitGroup
 	// handoffKey makes the device key of each app's handoffs.
 	handoffKey device.HandoffKey
+	// saveMu serialises saveSettings and Reset's removal of phone.json;
+	// it is taken before mu, never while mu is held.
+	saveMu sync.Mutex
 
 	mu         sync.Mutex
 	dev        *device.Device
@@ -346,11 +350,18 @@ func (p *Phone) loadSettings() error {
 	return nil
 }
 
-// saveSettings writes the settings atomically. p.mu must not be held.
+// saveSettings writes the settings to phone.json. Saves are serialised
+// (saveMu, held from the snapshot to the rename), so that when the device's
+// goroutine (a tile update) and the UI's (a setting) save at once, each
+// file is written whole and the later snapshot is the one that stays; the
+// file is replaced atomically (atomicfile), so a crash leaves the old or
+// the new one. p.mu must not be held.
 func (p *Phone) saveSettings() {
 	if p.cfg.StateDir == "" {
 		return
 	}
+	p.saveMu.Lock()
+	defer p.saveMu.Unlock()
 	p.mu.Lock()
 	b, err := json.MarshalIndent(&p.set, "", "  ")
 	p.mu.Unlock()
@@ -358,10 +369,7 @@ func (p *Phone) saveSettings() {
 		err = os.MkdirAll(p.cfg.StateDir, 0o700)
 	}
 	if err == nil {
-		tmp := p.settingsPath() + ".tmp"
-		if err = os.WriteFile(tmp, b, 0o600); err == nil {
-			err = os.Rename(tmp, p.settingsPath())
-		}
+		err = atomicfile.WriteFile(p.settingsPath(), b, 0o600)
 	}
 	if err != nil {
 		p.log.Warn("save phone settings", "err", err)
