@@ -605,9 +605,21 @@ func (p *Phone) logEntry(m device.Meta, kind string, body []byte, note string) E
 	return e
 }
 
+// onShellToast queues a toast for the shell's banner. A waiting toast the
+// queue drops to stay within its bounds (toast.MaxWaiting,
+// toast.MaxWaitingPerApp) is logged in the inspector.
 func (p *Phone) onShellToast(m device.Meta, t *payload.Toast) {
 	p.logEntry(m, "toast", t.Encode(), "shown by the shell")
-	p.toasts.PushFor(m.App, *t)
+	if d, ok := p.toasts.PushFor(m.App, *t); ok {
+		note := fmt.Sprintf("dropped before it was shown: %d toasts were waiting, the most the phone keeps, and this app had the most of them; its oldest made room", toast.MaxWaiting)
+		if d.AppFull {
+			note = fmt.Sprintf("dropped before it was shown: the app had %d toasts waiting, the most the phone keeps for an app; its oldest made room for its newest", toast.MaxWaitingPerApp)
+		}
+		p.mu.Lock()
+		p.inspector = appendBounded(p.inspector, Entry{Time: p.clk.Now(), App: d.Key, Kind: "toast", Payload: d.Toast.Encode(), Note: note})
+		p.mu.Unlock()
+		p.notify(Change{Kind: InspectorChanged})
+	}
 	p.notify(Change{Kind: ToastChanged, App: m.App})
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/openmpns/openmpns/emulator/phone"
 	"github.com/openmpns/openmpns/emulator/render"
 	"github.com/openmpns/openmpns/emulator/tile"
+	"github.com/openmpns/openmpns/emulator/toast"
 	"github.com/openmpns/openmpns/server"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/sender"
@@ -741,5 +742,74 @@ func TestSecondaryTilesAreBounded(t *testing.T) {
 	defer ph.Close()
 	if n := secondaries(ph); n != phone.MaxSecondaryTiles {
 		t.Fatalf("%d secondary tiles read from a phone.json holding %d, want %d", n, phone.MaxSecondaryTiles+extra, phone.MaxSecondaryTiles)
+	}
+}
+
+// TestWaitingToastsAreBoundedAndDropsLogged plays a sender flooding an app
+// with toasts: the phone keeps toast.MaxWaitingPerApp of them waiting
+// behind the one on screen, its newest, and logs in the inspector each
+// toast it dropped unshown.
+func TestWaitingToastsAreBoundedAndDropsLogged(t *testing.T) {
+	srv := startServer(t)
+	allow := true
+	ch := newChanges()
+	apps := []phone.App{{ID: "news", Name: "News", Channel: "main", WantsToast: true, Template: payload.TemplateFlip}}
+	// Toasts shown for an hour: none leaves the screen while the test runs.
+	ph, err := phone.New(phone.Config{Server: srv.URL(), StateDir: t.TempDir(), Apps: apps, AutoConsent: &allow,
+		OnChange: ch.on, Logger: quiet, MinBackoff: 5 * time.Millisecond, ToastDuration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ph.Close()
+	uri := channelURI(t, ph, ch, "news")
+	const extra = 3
+	const pushed = 1 + toast.MaxWaitingPerApp + extra // one on screen, the rest waiting or dropped
+	for i := range pushed {
+		send(t)(sender.NewToast(uri, &payload.Toast{Text1: "News", Text2: fmt.Sprint(i)}, sender.Immediate))
+	}
+	droppedEntries := func() (shown int, dropped []string) {
+		for _, e := range ph.Inspector() {
+			switch {
+			case e.Kind != "toast":
+			case strings.HasPrefix(e.Note, "dropped"):
+				tt, err := payload.ParseToast(e.Payload)
+				if err != nil {
+					t.Fatalf("a dropped toast's entry holds %q: %v", e.Payload, err)
+				}
+				dropped = append(dropped, tt.Text2)
+			default:
+				shown++
+			}
+		}
+		return shown, dropped
+	}
+	ch.until(t, "every toast logged", func() bool {
+		shown, dropped := droppedEntries()
+		return shown == pushed && len(dropped) == extra
+	})
+	// The first went on screen at once; the oldest of the others were
+	// dropped, the newest shown after it.
+	var wantDropped, wantShown []string
+	for i := range pushed {
+		if i >= 1 && i <= extra {
+			wantDropped = append(wantDropped, fmt.Sprint(i))
+		} else {
+			wantShown = append(wantShown, fmt.Sprint(i))
+		}
+	}
+	if _, dropped := droppedEntries(); strings.Join(dropped, ",") != strings.Join(wantDropped, ",") {
+		t.Errorf("dropped toasts %v, want %v (the oldest waiting)", dropped, wantDropped)
+	}
+	var order []string
+	for {
+		_, tt, ok := ph.ShownToast()
+		if !ok {
+			break
+		}
+		order = append(order, tt.Text2)
+		ph.DismissToast()
+	}
+	if got, want := strings.Join(order, ","), strings.Join(wantShown, ","); got != want {
+		t.Errorf("toasts shown %s, want %s", got, want)
 	}
 }
