@@ -11,7 +11,7 @@
 //	{
 //	  "apps": [
 //	    {
-//	      "id": "com.example.news",         required, unique; printable ASCII, no spaces, at most 128 bytes
+//	      "id": "com.example.news",         required, unique; printable ASCII, no spaces and no "#", at most 128 bytes
 //	      "name": "News",                   required; the name under the icon and in toasts
 //	      "icon": "icons/news.png",         required; a PNG, relative to the manifest's directory
 //	      "accent": "crimson",              optional; an accent name (see accent.Names) or "#RRGGBB"
@@ -108,7 +108,9 @@ type Manifest struct {
 // a Tile.Template written "WP7.5" is payload.TemplateDefault.
 type App struct {
 	// ID is the app's identifier (the product id of a real app), e.g.
-	// "com.example.news".
+	// "com.example.news": printable ASCII without spaces or "#" (the
+	// emulator keys a secondary tile by the app's id, "#" and the tile's
+	// Id).
 	ID string `json:"id"`
 	// Name is the app's display name.
 	Name string `json:"name"`

@@ -200,6 +200,7 @@ func TestParseInvalid(t *testing.T) {
 		{"wrong field type", string(manifest(with(`"tile": {"fields": {"Count": 3}}`))), "com.example.a", 1, "tile.fields.Count", "must be a string, not number", nil},
 		{"missing id", string(manifest(`{"name": "X", "icon": "icons/a.png"}`)), "", 1, "id", "required", nil},
 		{"id with space", string(manifest(`{"id": "com example", "name": "X", "icon": "icons/a.png"}`)), "", 1, "id", "printable ASCII without spaces", nil},
+		{"id with #", string(manifest(`{"id": "com.example.news#beta", "name": "X", "icon": "icons/a.png"}`)), "", 1, "id", `must not contain "#"`, nil},
 		{"id too long", string(manifest(`{"id": "` + strings.Repeat("a", 129) + `", "name": "X", "icon": "icons/a.png"}`)), "", 1, "id", "at most 128", nil},
 		{"duplicate id", string(manifest(minimal, `{"id": "com.example.a", "name": "B", "icon": "icons/b.png"}`)), "com.example.a", 2, "id", "duplicate id: app #1 has it too", nil},
 		{"missing name", string(manifest(`{"id": "x", "name": "  ", "icon": "icons/a.png"}`)), "x", 1, "name", "required", nil},

@@ -255,7 +255,7 @@ func (c *checker) decode(index int, raw json.RawMessage) (*App, bool) {
 	}
 	// Name the app by its id in every message, when it has a usable one.
 	var id string
-	if json.Unmarshal(obj["id"], &id) != nil || !printable(id) || len(id) > maxAppLen {
+	if json.Unmarshal(obj["id"], &id) != nil || !usableID(id) {
 		id = ""
 	}
 	n := len(c.errs)

@@ -49,6 +49,9 @@ func (c *checker) check(index int, a *App, channelSet bool) {
 	case !printable(a.ID):
 		id = ""
 		bad("id", "%q must be printable ASCII without spaces", a.ID)
+	case strings.Contains(a.ID, "#"):
+		id = ""
+		bad("id", "%q must not contain \"#\": the emulator names an app's secondary tile by the app's id, \"#\" and the tile's Id, so that app \"news\"'s tile \"beta\" would be app \"news#beta\"'s", a.ID)
 	}
 	if strings.TrimSpace(a.Name) == "" {
 		bad("name", "required: the name shown under the app's icon")
@@ -323,6 +326,12 @@ func checkBackend(b string) error {
 		return fmt.Errorf("%q: the URL has no host", b)
 	}
 	return nil
+}
+
+// usableID reports whether id can name an app in messages: an id check
+// accepts.
+func usableID(id string) bool {
+	return printable(id) && len(id) <= maxAppLen && !strings.Contains(id, "#")
 }
 
 // printable reports whether s is non-empty printable ASCII without spaces,

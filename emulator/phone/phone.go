@@ -287,7 +287,7 @@ func New(cfg Config) (*Phone, error) {
 		p.apps[a.ID] = &appState{App: a, state: "no push channel"}
 		key := a.ID
 		st := tile.NewState("", a.Template, a.TileDefaults)
-		if rec, ok := p.set.Tiles[key]; ok {
+		if rec, ok := p.set.Tiles[key]; ok && rec.App == a.ID && rec.ID == "" {
 			st.Apply(&payload.Tile{Template: rec.Template, Fields: rec.Fields})
 		}
 		p.tiles[key] = &tileState{key: key, app: a.ID, st: st}
@@ -300,6 +300,12 @@ func New(cfg Config) (*Phone, error) {
 	for _, key := range slices.Sorted(maps.Keys(p.set.Tiles)) { // secondary tiles made by notifications
 		rec := p.set.Tiles[key]
 		if rec.ID == "" || p.apps[rec.App] == nil || secondaries[rec.App] >= MaxSecondaryTiles {
+			continue
+		}
+		if key != secondaryKey(rec.App, rec.ID) || p.tiles[key] != nil {
+			// Another tile's key (an app id with "#" in it: written by a
+			// build that did not check, or by hand): forget the record.
+			delete(p.set.Tiles, key)
 			continue
 		}
 		secondaries[rec.App]++
@@ -650,10 +656,15 @@ func (p *Phone) onRaw(m device.Meta, b []byte) {
 func (p *Phone) onTile(m device.Meta, t *payload.Tile, domains []string) {
 	key := m.App
 	if t.ID != "" {
-		key = m.App + "#" + t.ID
+		key = secondaryKey(m.App, t.ID)
 	}
 	p.mu.Lock()
 	ts := p.tiles[key]
+	if ts != nil && (ts.app != m.App || ts.st.ID != t.ID) {
+		p.mu.Unlock()
+		p.logEntry(m, "tile", t.Encode(), fmt.Sprintf("dropped: its key %s is another tile's (app %s, Id %q): an app id with \"#\" in it", key, ts.app, ts.st.ID))
+		return
+	}
 	if ts == nil && t.ID != "" && p.secondaryTiles(m.App) >= MaxSecondaryTiles {
 		p.mu.Unlock()
 		p.logEntry(m, "tile", t.Encode(), fmt.Sprintf("dropped: the app has %d secondary tiles pinned, the most the emulator pins for an app; unpin one first", MaxSecondaryTiles))
@@ -672,6 +683,11 @@ func (p *Phone) onTile(m device.Meta, t *payload.Tile, domains []string) {
 	p.notify(Change{Kind: TileChanged, App: m.App, Tile: key})
 	p.fetchRemote(key, m.App, t.Fields, domains)
 }
+
+// secondaryKey is the key of app's secondary tile id: the app id, "#" and
+// the Id. An app id with "#" in it (which the manifest refuses) could make
+// another tile's key: whoever uses a key checks the tile's app and Id.
+func secondaryKey(app, id string) string { return app + "#" + id }
 
 // secondaryTiles counts app's secondary tiles. p.mu is held.
 func (p *Phone) secondaryTiles(app string) int {

@@ -813,3 +813,104 @@ func TestWaitingToastsAreBoundedAndDropsLogged(t *testing.T) {
 		t.Errorf("toasts shown %s, want %s", got, want)
 	}
 }
+
+// TestATileIdCannotReachAnotherAppsTile: a tile's key is its app's id, "#"
+// and the tile's Id, and a phone.App's id may hold "#" (the manifest
+// refuses it; the phone does not rely on that). Whoever holds app news's
+// Channel URI sends Id "beta": the update must not touch app "news#beta"'s
+// primary tile, nor be kept in phone.json under its key (read back at the
+// next start, the key was twice on the start screen, and once unpinned,
+// Phone.Tiles panicked).
+func TestATileIdCannotReachAnotherAppsTile(t *testing.T) {
+	srv := startServer(t)
+	dir := t.TempDir()
+	apps := []phone.App{
+		{ID: "news", Name: "News", Channel: "main", Template: payload.TemplateFlip, TileDefaults: map[string]string{payload.Title: "News"}},
+		{ID: "news#beta", Name: "News Beta", Template: payload.TemplateFlip, TileDefaults: map[string]string{payload.Title: "Beta"}},
+	}
+	open := phoneOpener(t, srv, dir, apps)
+	untouched := func(ph *phone.Phone, when string) {
+		t.Helper()
+		if tl, ok := ph.TileByKey("news#beta"); !ok || tl.App != "news#beta" || tl.State.Get(payload.Title) != "Beta" {
+			t.Errorf("%s, tile news#beta is app %q titled %q (pinned %v); want News Beta's primary tile, untouched", when, tl.App, tl.State.Get(payload.Title), ok)
+		}
+	}
+	uniqueKeys := func(ph *phone.Phone, when string) {
+		t.Helper()
+		seen := map[string]bool{}
+		for _, tl := range ph.Tiles() {
+			if seen[tl.Key] {
+				t.Errorf("%s, key %s is twice on the start screen", when, tl.Key)
+			}
+			seen[tl.Key] = true
+		}
+	}
+
+	ph, ch := open()
+	uri := channelURI(t, ph, ch, "news")
+	send(t)(sender.NewTile(uri, &payload.Tile{ID: "beta", Template: payload.TemplateFlip,
+		Fields: map[string]string{payload.Title: "owned"}}, sender.Immediate))
+	ch.until(t, "the update logged", func() bool {
+		for _, e := range ph.Inspector() {
+			if e.Kind == "tile" {
+				return true
+			}
+		}
+		return false
+	})
+	if log := ph.Inspector(); !strings.HasPrefix(log[len(log)-1].Note, "dropped: its key news#beta is another tile's") {
+		t.Errorf("the update's inspector note: %q; want it dropped", log[len(log)-1].Note)
+	}
+	untouched(ph, "after news's update with Id beta")
+	if err := ph.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A phone.json that holds such an update under the other tile's key
+	// (from a build that did not check, or written by hand) is read
+	// without it, and the record is forgotten.
+	path := filepath.Join(dir, "phone.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set map[string]any
+	if err := json.Unmarshal(b, &set); err != nil {
+		t.Fatal(err)
+	}
+	set["tiles"] = map[string]any{
+		"news#beta": map[string]any{"app": "news", "id": "beta", "template": "FlipTile", "fields": map[string]string{"Title": "owned"}},
+		"news#x":    map[string]any{"app": "news", "id": "y", "template": "FlipTile"}, // a key that is not its tile's
+	}
+	if b, err = json.Marshal(set); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ph, _ = open()
+	untouched(ph, "after a restart with the update in phone.json")
+	uniqueKeys(ph, "after a restart with the update in phone.json")
+	if _, ok := ph.TileByKey("news#x"); ok {
+		t.Error("a record whose key is not its app and Id made a tile")
+	}
+	// The user unpins the tile: the start screen still lists its tiles.
+	ph.Unpin("news#beta")
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Errorf("Tiles() after unpinning news#beta panicked: %v", r)
+			}
+		}()
+		uniqueKeys(ph, "after unpinning news#beta")
+	}()
+	if err := ph.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "owned") || strings.Contains(string(b), `"news#x"`) {
+		t.Errorf("phone.json still holds the records of other tiles' keys:\n%s", b)
+	}
+}

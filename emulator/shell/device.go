@@ -105,7 +105,11 @@ func (d *Device) Attach(p *phone.Phone) {
 func (d *Device) attach(p *phone.Phone) {
 	d.sh.refreshApps()
 
-	d.start.OnTileTapped = func(key string) { d.launch(appOf(key)) }
+	d.start.OnTileTapped = func(key string) {
+		if t, ok := p.TileByKey(key); ok {
+			d.launch(t.App)
+		}
+	}
 	d.start.OnTileResized = func(key string, size tile.Size) {
 		// The start screen offers only the sizes a tile allows; the
 		// built-in settings tile is the start screen's, not the phone'd.
@@ -206,11 +210,6 @@ func (d *Device) ownAll() {
 	for _, pg := range d.pages {
 		d.own(pg)
 	}
-}
-
-func appOf(key string) string {
-	app, _, _ := strings.Cut(key, "#")
-	return app
 }
 
 func (d *Device) apply(c phone.Change) {
@@ -466,7 +465,7 @@ func (d *Device) tileWidget(t phone.Tile) *tileview.Tile {
 		w = tileview.New(t.State, t.Size)
 		d.tiles[t.Key] = w
 		d.own(w)
-		w.SetImages(d.source(t.Key))
+		w.SetImages(d.source(t.Key, t.App))
 	} else {
 		w.SetState(t.State)
 		w.SetTileSize(t.Size)
@@ -478,13 +477,13 @@ func (d *Device) tileWidget(t phone.Tile) *tileview.Tile {
 	return w
 }
 
-// source is the image source of one tile: the app's own images, and the
-// remote ones the phone fetched (see images.Source).
-func (d *Device) source(key string) *images.Source {
+// source is the image source of tile key of app: the app's own images,
+// and the remote ones the phone fetched (see images.Source).
+func (d *Device) source(key, app string) *images.Source {
 	if src := d.sources[key]; src != nil {
 		return src
 	}
-	a, _ := d.sh.man.App(appOf(key))
+	a, _ := d.sh.man.App(app)
 	var local = d.sh.man.FS
 	var domains []string
 	if a != nil {
