@@ -1,7 +1,7 @@
 //go:build ignore
 
-// Gen draws the PNGs under apps/icons and apps/images with the standard
-// library alone: white glyphs on a transparent background for the app icons
+// Gen draws the PNGs of the built-in apps, each in its own directory
+// (apps/NAME: icons/, images/ and lock/), with the standard library alone: white glyphs on a transparent background for the app icons
 // and the iconic tiles, and flat illustrated scenes for the news and photos
 // tiles. Run it from this directory (go generate ./assets does): it
 // overwrites the files, and draws the same bytes every time.
@@ -25,27 +25,27 @@ func main() {
 		"settings": settings, "calendar": calendar, "music": music,
 	}
 	for name, g := range glyphs {
-		write("apps/icons/"+name+".png", glyph(96, g))
+		write("apps/"+name+"/icons/"+name+".png", glyph(96, g))
 	}
 	// Iconic tile icons keep about a fifth of their box free on each side.
 	for _, name := range []string{"mail", "settings", "calendar", "music"} {
-		write("apps/images/"+name+"_icon.png", glyph(202, scaled(glyphs[name], 0.8)))
-		write("apps/images/"+name+"_icon_small.png", glyph(110, scaled(glyphs[name], 0.8)))
+		write("apps/"+name+"/images/"+name+"_icon.png", glyph(202, scaled(glyphs[name], 0.8)))
+		write("apps/"+name+"/images/"+name+"_icon_small.png", glyph(110, scaled(glyphs[name], 0.8)))
 	}
 	// Lock screen icons: 38×38, white on transparent, the glyph filling
 	// most of the box (Microsoft's "Lock screen notifications for Windows
 	// Phone 8").
 	for _, name := range []string{"news", "photos", "mail", "calendar"} {
-		write("apps/lock/"+name+".png", glyph(38, scaled(glyphs[name], 0.95)))
+		write("apps/"+name+"/lock/"+name+".png", glyph(38, scaled(glyphs[name], 0.95)))
 	}
-	write("apps/images/news_small.png", paint(159, 159, city))
-	write("apps/images/news_medium.png", paint(336, 336, city))
-	write("apps/images/news_wide.png", paint(691, 336, city))
-	write("apps/images/news_back.png", paint(336, 336, paper))
-	write("apps/images/news_back_wide.png", paint(691, 336, paper))
-	write("apps/images/photos_small.png", paint(159, 159, lake))
+	write("apps/news/images/news_small.png", paint(159, 159, city))
+	write("apps/news/images/news_medium.png", paint(336, 336, city))
+	write("apps/news/images/news_wide.png", paint(691, 336, city))
+	write("apps/news/images/news_back.png", paint(336, 336, paper))
+	write("apps/news/images/news_back_wide.png", paint(691, 336, paper))
+	write("apps/photos/images/photos_small.png", paint(159, 159, lake))
 	for i, sc := range []scene{lake, dunes, hills, night} {
-		write(fmt.Sprintf("apps/images/photo%d.png", i+1), paint(691, 336, sc))
+		write(fmt.Sprintf("apps/photos/images/photo%d.png", i+1), paint(691, 336, sc))
 	}
 }
 

@@ -13,7 +13,9 @@
 //	    {
 //	      "id": "com.example.news",         required, unique; printable ASCII, no spaces and no "#", at most 128 bytes
 //	      "name": "News",                   required; the name under the icon and in toasts
-//	      "icon": "icons/news.png",         required; a PNG, relative to the manifest's directory
+//	      "assets": "news",                 optional; the app's own directory, relative to the manifest's
+//	                                        (see Files): its paths below are relative to it
+//	      "icon": "icons/news.png",         required; a PNG of the app's files
 //	      "accent": "crimson",              optional; an accent name (see accent.Names) or "#RRGGBB"
 //	      "lock_icon": "lock/news.png",     optional; a 38×38 PNG, white on transparent: the app can show
 //	                                        its count and text on the lock screen (LockIconSize)
@@ -39,9 +41,9 @@
 //	}
 //
 // Unknown fields are refused, and field names are case-sensitive. Image
-// paths in tile fields follow tile.AppPath: relative to the manifest's
-// directory, with or without a leading slash; a default tile cannot name a
-// remote image, because a phone pins a tile from the files the app ships.
+// paths in tile fields follow tile.AppPath: paths in the app's files, with
+// or without a leading slash; a default tile cannot name a remote image,
+// because a phone pins a tile from the files the app ships.
 // In backend, the placeholder {backend} (at the start of the URL) stands for
 // the base URL of the demo cloud service the emulator runs; see
 // App.BackendURL.
@@ -56,11 +58,26 @@
 //
 // # Files
 //
-// Icons and images are read through an fs.FS (Manifest.FS, also set on
-// every App), so a manifest on disk (Load) and the embedded default
-// (Default) work alike. Validation reads every icon and default tile image
-// once, so that a typo shows when the emulator starts rather than as a
-// blank tile.
+// Each app reads its own files, and no other app's, through App.FS: a tile
+// update's relative image is read from it too, so a sender can show the
+// app's images and nothing else of the manifest's directory (another app's
+// images, or for a manifest in the home directory the user's pictures).
+//
+//   - An app with "assets" owns that directory (a directory inside the
+//     manifest's, not the manifest's own): App.FS is it, and its icon,
+//     lock_icon and tile images are paths in it ("icons/news.png" is
+//     "news/icons/news.png" of the manifest's directory), as a Windows
+//     Phone app's are in its package. No two apps' assets directories may be
+//     the same or one inside the other.
+//   - An app without one owns only the files its entry names: its icon,
+//     lock_icon and default tile images, at their paths relative to the
+//     manifest's directory. A tile update can show those and no other
+//     file.
+//
+// The manifest's directory is read through an fs.FS (Manifest.FS), so a
+// manifest on disk (Load) and the embedded default (Default) work alike.
+// Validation reads every icon and default tile image once, so that a typo
+// shows when the emulator starts rather than as a blank tile.
 package apps
 
 import (
@@ -96,8 +113,8 @@ type Manifest struct {
 	// Dir is the directory of the manifest file, "" for the embedded
 	// default.
 	Dir string
-	// FS holds the files the manifest names (icons and tile images), with
-	// paths relative to the manifest's directory.
+	// FS is the manifest's directory, every app's files and more: read
+	// an app's files through its App.FS.
 	FS fs.FS
 	// Apps are the installed apps; ids are unique.
 	Apps []App
@@ -114,6 +131,11 @@ type App struct {
 	ID string `json:"id"`
 	// Name is the app's display name.
 	Name string `json:"name"`
+	// Assets is the app's own directory, relative to the manifest's (a
+	// clean path, never "."), or "" for none. With one, FS is that
+	// directory and the app's paths are relative to it; without one, FS
+	// holds only the files the app's entry names. See FS.
+	Assets string `json:"assets,omitempty"`
 	// Icon is the path of the app's PNG icon in FS.
 	Icon string `json:"icon"`
 	// Accent is an accent name ("cobalt") or "#RRGGBB"; "" uses the
@@ -146,8 +168,12 @@ type App struct {
 	// holds it, as a real app's package did.
 	HandoffSecret string `json:"handoff_secret,omitempty"`
 
-	// FS holds the app's files (its icon and tile images): the manifest's
-	// FS.
+	// FS holds the app's files, and no other app's: its assets directory
+	// (fs.Sub of the manifest's FS) when it has one, or else only the
+	// files its entry names (its icon, lock screen icon and default tile
+	// images, at their paths in the manifest's FS; any other path is
+	// fs.ErrNotExist). Its icon, tile images and the relative images of
+	// its tile updates are read from it.
 	FS fs.FS `json:"-"`
 }
 

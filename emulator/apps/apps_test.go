@@ -158,6 +158,39 @@ func TestParseValid(t *testing.T) {
 		{"iconic tile", manifest(with(`"tile": {"template": "IconicTile", "size": "small", "fields": {"IconImage": "images/front.png", "BackgroundColor": "#FF112233"}}`)), func(t *testing.T, a *apps.App) {}},
 		{"cycle tile", manifest(with(`"tile": {"template": "CycleTile", "fields": {"CycleImage1": "images/front.png", "CycleImage9": "images/photo.jpg"}}`)), func(t *testing.T, a *apps.App) {}},
 		{"empty image field", manifest(with(`"tile": {"template": "FlipTile", "fields": {"BackgroundImage": ""}}`)), func(t *testing.T, a *apps.App) {}},
+		{"files named", manifest(with(`"lock_icon": "lock/a.png", "tile": {"template": "FlipTile", "fields": {"BackgroundImage": "/images/front.png", "BackBackgroundImage": "images\\sub\\dir.png"}}`)), func(t *testing.T, a *apps.App) {
+			// Without an assets directory the app owns what its entry names.
+			for _, name := range []string{"icons/a.png", "lock/a.png", "images/front.png", "images/sub/dir.png"} {
+				if _, err := fs.ReadFile(a.FS, name); err != nil {
+					t.Errorf("the app's own %s: %v", name, err)
+				}
+			}
+			for _, name := range []string{"icons/b.png", "images/photo.jpg", "lock/red.png", "images", "."} {
+				if _, err := fs.ReadFile(a.FS, name); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("%s, which the entry does not name: %v; want fs.ErrNotExist", name, err)
+				}
+			}
+		}},
+		{"assets directory", manifest(`{"id": "x", "name": "X", "assets": "\\images/", "icon": "sub/dir.png", "tile": {"template": "FlipTile", "fields": {"BackgroundImage": "/front.png"}}}`), func(t *testing.T, a *apps.App) {
+			if a.Assets != "images" || a.Icon != "sub/dir.png" {
+				t.Errorf("assets %q, icon %q; want images, sub/dir.png", a.Assets, a.Icon)
+			}
+			// The app owns its directory, named in its entry or not.
+			for _, name := range []string{"sub/dir.png", "front.png", "photo.jpg", "readme.txt"} {
+				if _, err := fs.ReadFile(a.FS, name); err != nil {
+					t.Errorf("the app's own %s: %v", name, err)
+				}
+			}
+			if _, err := fs.ReadFile(a.FS, "icons/a.png"); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("icons/a.png, outside the app's directory: %v; want fs.ErrNotExist", err)
+			}
+			if _, err := fs.ReadFile(a.FS, "../icons/a.png"); err == nil {
+				t.Error("../icons/a.png was read")
+			}
+			if b, err := a.IconData(); err != nil || len(b) == 0 {
+				t.Errorf("IconData: %d bytes, %v", len(b), err)
+			}
+		}},
 		{"backend without placeholder", manifest(with(`"backend": "https://push.example.com/register?app=a"`)), func(t *testing.T, a *apps.App) {}},
 	}
 	for _, tt := range tests {
@@ -192,7 +225,7 @@ func TestParseInvalid(t *testing.T) {
 		{"apps not a list", `{"apps": {"id": "x"}}`, "", 0, "apps", "must be a list of apps", nil},
 		{"unknown top field", `{"apps": [` + minimal + `], "version": 2}`, "", 0, "version", "unknown field (known: apps)", nil},
 		{"app not an object", `{"apps": ["com.x"]}`, "", 1, "", "must be a JSON object", nil},
-		{"unknown app field", string(manifest(with(`"colour": "red"`))), "com.example.a", 1, "colour", "unknown field (known: id, name, icon", nil},
+		{"unknown app field", string(manifest(with(`"colour": "red"`))), "com.example.a", 1, "colour", "unknown field (known: id, name, assets, icon", nil},
 		{"field case", string(manifest(`{"ID": "x", "name": "X", "icon": "icons/a.png"}`)), "", 1, "ID", `case-sensitive: write "id"`, nil},
 		{"unknown tile field", string(manifest(with(`"tile": {"template": "FlipTile", "Fields": {}}`))), "com.example.a", 1, "tile.Fields", `case-sensitive: write "fields"`, nil},
 		{"wrong type", string(manifest(with(`"toast": "yes"`))), "com.example.a", 1, "toast", "must be true or false, not string", nil},
@@ -210,10 +243,18 @@ func TestParseInvalid(t *testing.T) {
 		{"lock icon missing", string(manifest(with(`"lock_icon": "lock/nope.png"`))), "com.example.a", 1, "lock_icon", "no such file", fs.ErrNotExist},
 		{"lock icon not a PNG", string(manifest(with(`"lock_icon": "icons/photo.jpg"`))), "com.example.a", 1, "lock_icon", "not a PNG", nil},
 		{"missing icon file", string(manifest(`{"id": "x", "name": "X", "icon": "icons/nope.png"}`)), "x", 1, "icon", `"icons/nope.png": no such file`, fs.ErrNotExist},
-		{"icon outside", string(manifest(`{"id": "x", "name": "X", "icon": "../icons/a.png"}`)), "x", 1, "icon", "must stay inside the manifest's directory", nil},
+		{"icon outside", string(manifest(`{"id": "x", "name": "X", "icon": "../icons/a.png"}`)), "x", 1, "icon", "must stay inside the app's assets directory or, without one, the manifest's directory", nil},
 		{"icon is a directory", string(manifest(`{"id": "x", "name": "X", "icon": "icons"}`)), "x", 1, "icon", "not a PNG image", nil},
 		{"icon not PNG", string(manifest(`{"id": "x", "name": "X", "icon": "icons/photo.jpg"}`)), "x", 1, "icon", "not a PNG image", nil},
 		{"icon text", string(manifest(`{"id": "x", "name": "X", "icon": "icons/notes.txt"}`)), "x", 1, "icon", "not a PNG image", nil},
+		{"assets the manifest's directory", string(manifest(with(`"assets": "./"`))), "com.example.a", 1, "assets", "not the manifest's directory itself", nil},
+		{"assets outside", string(manifest(with(`"assets": "icons/../../x"`))), "com.example.a", 1, "assets", "must stay inside the manifest's directory", nil},
+		{"assets missing", string(manifest(with(`"assets": "nope"`))), "com.example.a", 1, "assets", "no such file", fs.ErrNotExist},
+		{"assets a file", string(manifest(with(`"assets": "icons/a.png"`))), "com.example.a", 1, "assets", "is not a directory", nil},
+		{"icon outside the assets", string(manifest(`{"id": "x", "name": "X", "assets": "images", "icon": "icons/a.png"}`)), "x", 1, "icon", "no such file", fs.ErrNotExist},
+		{"tile image outside the assets", string(manifest(`{"id": "x", "name": "X", "assets": "icons", "icon": "a.png", "tile": {"template": "FlipTile", "fields": {"BackgroundImage": "images/front.png"}}}`)), "x", 1, "tile.fields.BackgroundImage", "no such file", fs.ErrNotExist},
+		{"two apps' assets", string(manifest(`{"id": "a", "name": "A", "assets": "icons", "icon": "a.png"}`, `{"id": "b", "name": "B", "assets": "/icons/", "icon": "b.png"}`)), "b", 2, "assets", `"icons" overlaps app #1's assets directory "icons"`, nil},
+		{"assets inside another's", string(manifest(`{"id": "a", "name": "A", "assets": "images/sub", "icon": "dir.png"}`, `{"id": "b", "name": "B", "assets": "images", "icon": "front.png"}`)), "b", 2, "assets", `"images" overlaps app #1's assets directory "images/sub"`, nil},
 		{"unknown accent", string(manifest(with(`"accent": "blurple"`))), "com.example.a", 1, "accent", `unknown accent "blurple": want #RRGGBB or one of amber, brown`, nil},
 		{"bad hex accent", string(manifest(with(`"accent": "#12345G"`))), "com.example.a", 1, "accent", "unknown accent", nil},
 		{"ARGB accent", string(manifest(with(`"accent": "#FF112233"`))), "com.example.a", 1, "accent", "unknown accent", nil},
@@ -526,13 +567,14 @@ func TestDefault(t *testing.T) {
 	}
 
 	sizes := map[string][2]int{
-		"images/news_small.png":  {159, 159},
-		"images/news_medium.png": {336, 336},
-		"images/news_wide.png":   {691, 336},
-		"images/news_back.png":   {336, 336},
-		"images/photo1.png":      {691, 336},
-		"images/mail_icon.png":   {202, 202},
+		"news/images/news_small.png":  {159, 159},
+		"news/images/news_medium.png": {336, 336},
+		"news/images/news_wide.png":   {691, 336},
+		"news/images/news_back.png":   {336, 336},
+		"photos/images/photo1.png":    {691, 336},
+		"mail/images/mail_icon.png":   {202, 202},
 	}
+	found := 0
 	err = fs.WalkDir(m.FS, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".png") {
 			return err
@@ -545,6 +587,7 @@ func TestDefault(t *testing.T) {
 			t.Errorf("%s is %d bytes; keep shipped images under 40 KB", p, info.Size())
 		}
 		if want, ok := sizes[p]; ok {
+			found++
 			data, _ := fs.ReadFile(m.FS, p)
 			cfg, err := png.DecodeConfig(bytes.NewReader(data))
 			if err != nil || cfg.Width != want[0] || cfg.Height != want[1] {
@@ -555,5 +598,17 @@ func TestDefault(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if found != len(sizes) {
+		t.Errorf("found %d of the %d images whose size is checked", found, len(sizes))
+	}
+	// Each app has a directory of its own, and reads nothing outside it.
+	for _, a := range m.Apps {
+		if a.Assets == "" {
+			t.Errorf("%s has no assets directory", a.ID)
+		}
+		if _, err := fs.Stat(a.FS, "../apps.json"); err == nil {
+			t.Errorf("%s reads the manifest", a.ID)
+		}
 	}
 }

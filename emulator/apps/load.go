@@ -136,7 +136,7 @@ func Parse(data []byte, fsys fs.FS) (*Manifest, error) {
 
 var (
 	topFields  = []string{"apps"}
-	appFields  = []string{"id", "name", "icon", "lock_icon", "accent", "tile", "service", "channel", "toast", "image_domains", "backend", "handoff_secret"}
+	appFields  = []string{"id", "name", "assets", "icon", "lock_icon", "accent", "tile", "service", "channel", "toast", "image_domains", "backend", "handoff_secret"}
 	tileFields = []string{"template", "size", "fields"}
 )
 
@@ -166,6 +166,7 @@ func parse(data []byte, fsys fs.FS, file string) (*Manifest, error) {
 	}
 	m := &Manifest{FS: fsys, Apps: make([]App, 0, len(raws))}
 	seen := map[string]int{}
+	var indexes []int // of m.Apps in the manifest, from 1
 	for i, raw := range raws {
 		a, ok := c.decode(i+1, raw)
 		if !ok {
@@ -177,7 +178,9 @@ func parse(data []byte, fsys fs.FS, file string) (*Manifest, error) {
 		}
 		seen[a.ID] = i + 1
 		m.Apps = append(m.Apps, *a)
+		indexes = append(indexes, i+1)
 	}
+	c.overlapping(m, indexes)
 	if len(c.errs) > 0 {
 		return nil, c.err()
 	}
@@ -285,7 +288,6 @@ func (c *checker) decode(index int, raw json.RawMessage) (*App, bool) {
 	}
 	_, channelSet := obj["channel"]
 	c.check(index, &a, channelSet)
-	a.FS = c.fsys
 	return &a, len(c.errs) == n
 }
 

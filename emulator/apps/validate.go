@@ -56,17 +56,44 @@ func (c *checker) check(index int, a *App, channelSet bool) {
 	if strings.TrimSpace(a.Name) == "" {
 		bad("name", "required: the name shown under the app's icon")
 	}
-	if a.Icon == "" {
-		bad("icon", "required: the path of a PNG, relative to the manifest's directory")
-	} else if p, err := c.image(a.Icon, "png"); err != nil {
-		c.add(index, id, "icon", err)
+	// The app's files (see the package documentation, "Files"): its
+	// assets directory, or the files its entry names, collected in named
+	// as they are checked.
+	files := c.fsys
+	var named map[string]bool
+	if a.Assets != "" {
+		p, sub, err := c.assetsDir(a.Assets)
+		if err != nil {
+			c.add(index, id, "assets", err)
+			files = nil // its files cannot be checked
+		} else {
+			a.Assets, files = p, sub
+		}
 	} else {
+		named = map[string]bool{}
+	}
+	image := func(field, ref string, check func(fs.FS, string) (string, error)) (string, bool) {
+		if files == nil {
+			return ref, false
+		}
+		p, err := check(files, ref)
+		if err != nil {
+			c.add(index, id, field, err)
+			return ref, false
+		}
+		if named != nil {
+			named[p] = true
+		}
+		return p, true
+	}
+	pngImage := func(fsys fs.FS, ref string) (string, error) { return c.image(fsys, ref, "png") }
+	if a.Icon == "" {
+		bad("icon", "required: the path of a PNG, relative to the app's assets directory or, without one, to the manifest's directory")
+	} else if p, ok := image("icon", a.Icon, pngImage); ok {
 		a.Icon = p
 	}
 	if a.LockIcon != "" {
-		if p, err := c.lockIcon(a.LockIcon); err != nil {
-			c.add(index, id, "lock_icon", err)
-		} else {
+		if p, ok := image("lock_icon", a.LockIcon, c.lockIcon); ok {
 			a.LockIcon = p
 		}
 	}
@@ -75,7 +102,16 @@ func (c *checker) check(index int, a *App, channelSet bool) {
 			bad("accent", "unknown accent %q: want #RRGGBB or one of %s", a.Accent, strings.Join(accent.Names(), ", "))
 		}
 	}
-	c.tile(index, id, a)
+	c.tile(index, id, a, func(field, ref string) {
+		image(field, ref, func(fsys fs.FS, ref string) (string, error) { return c.image(fsys, ref, "png", "jpeg") })
+	})
+	switch {
+	case files == nil:
+	case named != nil:
+		a.FS = namedFiles{fsys: c.fsys, names: named}
+	default:
+		a.FS = files
+	}
 	if a.Service != "" && (len(a.Service) > maxNameLen || !printable(a.Service)) {
 		bad("service", "%q must be 1 to %d bytes of printable ASCII without spaces", a.Service, maxNameLen)
 	}
@@ -111,8 +147,9 @@ func (c *checker) check(index int, a *App, channelSet bool) {
 	}
 }
 
-// tile validates the app's default tile.
-func (c *checker) tile(index int, id string, a *App) {
+// tile validates the app's default tile; image checks each image
+// reference of its fields (reporting a problem under field).
+func (c *checker) tile(index int, id string, a *App, image func(field, ref string)) {
 	t := &a.Tile
 	tmpl, err := payload.ParseTemplate(string(t.Template))
 	if err != nil {
@@ -147,12 +184,10 @@ func (c *checker) tile(index int, id string, a *App) {
 		}
 		field := "tile.fields." + name
 		if tile.IsRemote(ref) {
-			c.add(index, id, field, fmt.Errorf("%q: a default tile shows images the app ships with, not remote ones: give a path relative to the manifest's directory", ref))
+			c.add(index, id, field, fmt.Errorf("%q: a default tile shows images the app ships with, not remote ones: give a path relative to the app's assets directory or, without one, to the manifest's directory", ref))
 			continue
 		}
-		if _, err := c.image(ref, "png", "jpeg"); err != nil {
-			c.add(index, id, field, err)
-		}
+		image(field, ref)
 	}
 }
 
@@ -162,11 +197,11 @@ func isImageElement(name string) bool {
 	return strings.HasSuffix(name, "Image") || strings.HasPrefix(name, "CycleImage")
 }
 
-// image checks that ref names an image of one of the formats in c.fsys, the
-// way tile.AppPath reads it (a leading slash, backslashes and an
-// "appdata:" or "isostore:" scheme are accepted), except that it must not
-// climb out with "..". It returns the path in c.fsys.
-func (c *checker) image(ref string, formats ...string) (string, error) {
+// image checks that ref names an image of one of the formats in fsys (the
+// app's files), the way tile.AppPath reads it (a leading slash, backslashes
+// and an "appdata:" or "isostore:" scheme are accepted), except that it
+// must not climb out with "..". It returns the path in fsys.
+func (c *checker) image(fsys fs.FS, ref string, formats ...string) (string, error) {
 	p := ref
 	lower := strings.ToLower(p)
 	for _, scheme := range []string{"appdata:", "isostore:"} {
@@ -178,14 +213,14 @@ func (c *checker) image(ref string, formats ...string) (string, error) {
 	p = strings.TrimLeft(strings.ReplaceAll(p, `\`, "/"), "/")
 	for _, seg := range strings.Split(p, "/") {
 		if seg == ".." {
-			return "", fmt.Errorf("%q: must stay inside the manifest's directory", ref)
+			return "", fmt.Errorf("%q: must stay inside the app's assets directory or, without one, the manifest's directory", ref)
 		}
 	}
 	p = path.Clean(p)
 	if p == "." || !fs.ValidPath(p) {
 		return "", fmt.Errorf("%q: not a file path", ref)
 	}
-	f, err := c.fsys.Open(p)
+	f, err := fsys.Open(p)
 	if err != nil {
 		return "", fmt.Errorf("%q: %w", ref, unwrapPath(err))
 	}
@@ -205,14 +240,14 @@ func (c *checker) image(ref string, formats ...string) (string, error) {
 
 // lockIcon checks a lock screen icon: a PNG of LockIconSize×LockIconSize
 // pixels, every one white or transparent (Windows Phone tints nothing: it
-// draws the icon as it is, over any background). It returns the path in
-// c.fsys.
-func (c *checker) lockIcon(ref string) (string, error) {
-	p, err := c.image(ref, "png")
+// draws the icon as it is, over any background), in fsys (the app's
+// files). It returns the path in fsys.
+func (c *checker) lockIcon(fsys fs.FS, ref string) (string, error) {
+	p, err := c.image(fsys, ref, "png")
 	if err != nil {
 		return "", err
 	}
-	f, err := c.fsys.Open(p)
+	f, err := fsys.Open(p)
 	if err != nil {
 		return "", fmt.Errorf("%q: %w", ref, unwrapPath(err))
 	}

@@ -2,6 +2,7 @@ package shell
 
 import (
 	"image/color"
+	"io/fs"
 	"strings"
 	"sync"
 	"time"
@@ -484,13 +485,10 @@ func (d *Device) source(key, app string) *images.Source {
 		return src
 	}
 	a, _ := d.sh.man.App(app)
-	var local = d.sh.man.FS
+	var local fs.FS // an app's own files, never the whole manifest's directory
 	var domains []string
 	if a != nil {
-		if a.FS != nil {
-			local = a.FS
-		}
-		domains = a.ImageDomains
+		local, domains = a.FS, a.ImageDomains
 	}
 	src := d.sh.loader.Source(local, domains)
 	d.sources[key] = src

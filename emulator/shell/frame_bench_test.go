@@ -28,11 +28,11 @@ func thirtyApps(t testing.TB) *apps.Manifest {
 		fields         map[string]string
 	}
 	kinds := []kind{
-		{"FlipTile", "medium", map[string]string{"BackgroundImage": "images/news_medium.png", "BackBackgroundImage": "images/news_back.png", "BackTitle": "Top story", "BackContent": "Push service back online", "Count": "3"}},
-		{"FlipTile", "wide", map[string]string{"WideBackgroundImage": "images/news_wide.png", "WideBackBackgroundImage": "images/news_back_wide.png", "BackTitle": "Seattle", "WideBackContent": "Rain, 12°C, wind 20 km/h"}},
-		{"CycleTile", "medium", map[string]string{"CycleImage1": "images/photo1.png", "CycleImage2": "images/photo2.png", "CycleImage3": "images/photo3.png", "CycleImage4": "images/photo4.png"}},
-		{"FlipTile", "small", map[string]string{"SmallBackgroundImage": "images/news_small.png", "BackTitle": "x"}},
-		{"IconicTile", "medium", map[string]string{"IconImage": "images/mail_icon.png", "SmallIconImage": "images/mail_icon_small.png", "Count": "7", "WideContent1": "alice: lunch?"}},
+		{"FlipTile", "medium", map[string]string{"BackgroundImage": "news/images/news_medium.png", "BackBackgroundImage": "news/images/news_back.png", "BackTitle": "Top story", "BackContent": "Push service back online", "Count": "3"}},
+		{"FlipTile", "wide", map[string]string{"WideBackgroundImage": "news/images/news_wide.png", "WideBackBackgroundImage": "news/images/news_back_wide.png", "BackTitle": "Seattle", "WideBackContent": "Rain, 12°C, wind 20 km/h"}},
+		{"CycleTile", "medium", map[string]string{"CycleImage1": "photos/images/photo1.png", "CycleImage2": "photos/images/photo2.png", "CycleImage3": "photos/images/photo3.png", "CycleImage4": "photos/images/photo4.png"}},
+		{"FlipTile", "small", map[string]string{"SmallBackgroundImage": "news/images/news_small.png", "BackTitle": "x"}},
+		{"IconicTile", "medium", map[string]string{"IconImage": "mail/images/mail_icon.png", "SmallIconImage": "mail/images/mail_icon_small.png", "Count": "7", "WideContent1": "alice: lunch?"}},
 		{"FlipTile", "medium", map[string]string{"BackTitle": "Back", "BackContent": "Text only flip tile, no images", "Count": "12"}},
 	}
 	var list []map[string]any
@@ -43,7 +43,7 @@ func thirtyApps(t testing.TB) *apps.Manifest {
 			f[n] = v
 		}
 		a := map[string]any{"id": fmt.Sprintf("perf.app%02d", i), "name": fmt.Sprintf("App %d", i+1),
-			"icon": "icons/news.png", "tile": map[string]any{"template": k.template, "size": k.size, "fields": f}}
+			"icon": "news/icons/news.png", "tile": map[string]any{"template": k.template, "size": k.size, "fields": f}}
 		if i < pushApps {
 			a["image_domains"] = []string{"images.example.com"}
 		}

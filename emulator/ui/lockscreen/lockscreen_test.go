@@ -24,7 +24,7 @@ func TestMain(m *testing.M) { uitest.Main(m) }
 // lockIcon is a built-in app's lock screen icon.
 func lockIcon(t testing.TB, name string) fyne.Resource {
 	t.Helper()
-	b, err := fs.ReadFile(assets.FS, "apps/lock/"+name+".png")
+	b, err := fs.ReadFile(assets.FS, "apps/"+name+"/lock/"+name+".png")
 	if err != nil {
 		t.Fatal(err)
 	}

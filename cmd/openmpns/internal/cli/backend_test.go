@@ -17,7 +17,7 @@ func TestDemoBackendFlags(t *testing.T) {
 		}
 	}
 	noSecrets := filepath.Join(t.TempDir(), "apps.json")
-	icon, err := os.ReadFile("../../../../assets/apps/icons/news.png")
+	icon, err := os.ReadFile("../../../../assets/apps/news/icons/news.png")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 func init() {
 	// The demo backend serves the shipped photos, so the Photos app's cycle
 	// tile exercises remote images from an allowed domain.
-	if sub, err := fs.Sub(assets.FS, "apps/images"); err == nil {
+	if sub, err := fs.Sub(assets.FS, "apps/photos/images"); err == nil {
 		demoImages = sub
 	}
 }
