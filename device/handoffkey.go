@@ -41,6 +41,13 @@ func NewHandoffKey() (HandoffKey, error) {
 // making one the first time: 32 random bytes in a file of mode 0600, dir
 // made 0700 if missing. With dir "" it returns a new key that is not kept.
 //
+// A new key is written to a temporary file in dir, synced, and linked into
+// place, so that the file appears whole or not at all: a crash leaves no
+// empty or partial key, and of starts racing to make the key the first
+// one's wins and the others read it. An empty file (left by a crash of an
+// earlier version, which created the file before writing it) is taken as
+// missing: the key it was to hold was never used.
+//
 // A damaged file is an error, not replaced: a new key would make every
 // backend that holds this device refuse its handoffs (409) until it
 // forgets the device, which the user should decide.
@@ -49,28 +56,69 @@ func LoadHandoffKey(dir string) (HandoffKey, error) {
 		return NewHandoffKey()
 	}
 	path := filepath.Join(dir, HandoffKeyFile)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || len(key) != handoffKeyLen {
-			return nil, fmt.Errorf("device: %s is not a handoff key (64 hex digits): delete it to make a new one, and the apps' backends will refuse this device's next handoffs until they forget it", path)
+	// Each turn either returns or finds that another start changed the
+	// file meanwhile; a few turns are more than two starts at once need.
+	for range 8 {
+		key, empty, err := readHandoffKey(path)
+		if err != nil || key != nil {
+			return key, err
 		}
-		return key, nil
+		if empty {
+			if err := discardEmptyKey(dir, path); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		key, err = NewHandoffKey()
+		if err != nil {
+			return nil, err
+		}
+		made, err := linkNewKey(dir, path, key)
+		if err != nil {
+			return nil, err
+		}
+		if made {
+			return key, nil
+		}
+		// Another start linked its key first: read it at the next turn.
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("device: handoff key: %w", err)
+	return nil, fmt.Errorf("device: handoff key: %s keeps changing: is another program making it?", path)
+}
+
+// readHandoffKey reads the key at path: the key; or nil and whether the
+// file exists but is empty (nil, false: there is none); or an error for a
+// file that cannot be read or is not a key.
+func readHandoffKey(path string) (HandoffKey, bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
 	}
-	key, err := NewHandoffKey()
 	if err != nil {
-		return nil, err
+		return nil, false, fmt.Errorf("device: handoff key: %w", err)
 	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return nil, true, nil
+	}
+	key, err := hex.DecodeString(s)
+	if err != nil || len(key) != handoffKeyLen {
+		return nil, false, fmt.Errorf("device: %s is not a handoff key (64 hex digits): delete it to make a new one, and the apps' backends will refuse this device's next handoffs until they forget it", path)
+	}
+	return key, false, nil
+}
+
+// linkNewKey writes key to a temporary file in dir, syncs it, and links it
+// to path unless path exists: made reports whether it did. The temporary
+// file is removed either way.
+func linkNewKey(dir, path string, key HandoffKey) (made bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("device: handoff key: %w", err)
+		return false, fmt.Errorf("device: handoff key: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.CreateTemp(dir, HandoffKeyFile+".*.tmp") // mode 0600
 	if err != nil {
-		return nil, fmt.Errorf("device: handoff key: %w", err)
+		return false, fmt.Errorf("device: handoff key: %w", err)
 	}
+	defer os.Remove(f.Name())
 	_, err = f.WriteString(hex.EncodeToString(key) + "\n")
 	if serr := f.Sync(); err == nil {
 		err = serr
@@ -79,10 +127,52 @@ func LoadHandoffKey(dir string) (HandoffKey, error) {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("device: handoff key: %w", err)
+		return false, fmt.Errorf("device: handoff key: %w", err)
 	}
-	return key, nil
+	if err := os.Link(f.Name(), path); errors.Is(err, fs.ErrExist) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("device: handoff key: %w", err)
+	}
+	syncDir(dir)
+	return true, nil
+}
+
+// discardEmptyKey takes away the empty key file at path. It is moved aside
+// first and removed only if it is still empty: another start may have
+// replaced it with its key meanwhile, which is then put back. (Only when a
+// third start linked yet another key in between does that key stay and
+// the second start's go: three starts at once on a file an earlier
+// version left empty.)
+func discardEmptyKey(dir, path string) error {
+	f, err := os.CreateTemp(dir, HandoffKeyFile+".*.empty")
+	if err != nil {
+		return fmt.Errorf("device: handoff key: %w", err)
+	}
+	aside := f.Name()
+	f.Close()
+	defer os.Remove(aside)
+	if err := os.Rename(path, aside); errors.Is(err, fs.ErrNotExist) {
+		return nil // another start took it away
+	} else if err != nil {
+		return fmt.Errorf("device: handoff key: %w", err)
+	}
+	if key, _, err := readHandoffKey(aside); err != nil || key == nil {
+		return nil // empty (or not a key, which a start will not have linked)
+	}
+	// Another start's key, linked after this one read the empty file.
+	if err := os.Link(aside, path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("device: handoff key: put back %s: %w", path, err)
+	}
+	return nil
+}
+
+// syncDir makes a new name in dir durable, where the system allows it.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync() // not supported everywhere (Windows); the key file itself is synced
+		d.Close()
+	}
 }
 
 // DeviceKey is the device key to send with app's handoffs from the device

@@ -1,8 +1,10 @@
 package device
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -81,5 +83,93 @@ func TestDeviceKeyIsFixed(t *testing.T) {
 	const want = "f8cbc0648c83b4ddb1f1b24959d0663065a464baed2085091ea9ac401f54c767"
 	if got := k.DeviceKey("device-1", "com.openmpns.news"); got != want {
 		t.Errorf("DeviceKey = %s, want %s", got, want)
+	}
+}
+
+// TestHandoffKeyFileLeftEmptyIsMadeAgain: a key file left empty (an
+// earlier version created it before writing it, and crashed in between)
+// holds no key anyone used: the next start makes one, instead of failing
+// at every start; the file is written whole, mode 0600, with nothing left
+// beside it.
+func TestHandoffKeyFileLeftEmptyIsMadeAgain(t *testing.T) {
+	for _, empty := range []string{"", "\n"} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, HandoffKeyFile)
+		if err := os.WriteFile(path, []byte(empty), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		k1, err := LoadHandoffKey(dir)
+		if err != nil {
+			t.Fatalf("a key file left empty by a crash during its creation (%q): %v", empty, err)
+		}
+		k2, err := LoadHandoffKey(dir)
+		if err != nil || !bytes.Equal(k1, k2) {
+			t.Fatalf("the key made in place of an empty file did not last: %x, then %x, %v", k1, k2, err)
+		}
+		checkKeyFileAlone(t, dir)
+	}
+}
+
+// TestHandoffKeyFirstStartsAtOnceAgree: starts that make the key at the
+// same time (four on a new directory; two on a file left empty) all
+// succeed and all get the key the file keeps: none sees another's file
+// half-written, none writes over a key another returned.
+func TestHandoffKeyFirstStartsAtOnceAgree(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		starts int
+		empty  bool
+	}{{"new", 4, false}, {"empty", 2, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			for round := 0; round < 50; round++ {
+				dir := t.TempDir()
+				if c.empty {
+					if err := os.WriteFile(filepath.Join(dir, HandoffKeyFile), nil, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+				keys := make([]HandoffKey, c.starts)
+				errs := make([]error, c.starts)
+				var wg sync.WaitGroup
+				for i := range c.starts {
+					wg.Add(1)
+					go func() { defer wg.Done(); keys[i], errs[i] = LoadHandoffKey(dir) }()
+				}
+				wg.Wait()
+				kept, err := LoadHandoffKey(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range c.starts {
+					if errs[i] != nil {
+						t.Fatalf("round %d: start %d of %d at once: %v", round, i, c.starts, errs[i])
+					}
+					if !bytes.Equal(keys[i], kept) {
+						t.Fatalf("round %d: start %d got key %x, the file keeps %x", round, i, keys[i], kept)
+					}
+				}
+				checkKeyFileAlone(t, dir)
+			}
+		})
+	}
+}
+
+// checkKeyFileAlone checks that dir holds the key file, mode 0600, and
+// nothing else (no temporary file left behind).
+func checkKeyFileAlone(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Name() != HandoffKeyFile {
+		t.Fatalf("the state directory holds %v, want %s alone", entries, HandoffKeyFile)
+	}
+	st, err := os.Stat(filepath.Join(dir, HandoffKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("%s is %v, want 0600", HandoffKeyFile, st.Mode().Perm())
 	}
 }
