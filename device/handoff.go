@@ -35,7 +35,8 @@ type HandoffRecord struct {
 type Handoff struct {
 	// URL is the cloud service's endpoint.
 	URL string
-	// Client defaults to a client with a 10 s timeout.
+	// Client defaults to a client with a 10 s timeout. Send uses a copy
+	// of it with its own redirect policy (see Send).
 	Client *http.Client
 	// Attempts bounds the tries (default 8); MinBackoff and MaxBackoff bound
 	// the delay between them (defaults 500 ms and 30 s).
@@ -70,7 +71,10 @@ func (e *HandoffRefusedError) Error() string {
 // Send posts r, retrying with exponential backoff and jitter on transport
 // errors and 5xx or 429 answers. It returns the last HTTP status (0 if the
 // service was never reached) and an error unless the service answered 2xx:
-// a *HandoffRefusedError for another 4xx, which is not retried. attempt, if
+// a *HandoffRefusedError for another 4xx, which is not retried. A redirect
+// is followed only when it keeps the POST and its body (307, 308) and does
+// not go from https to http; any other redirect ends Send at once with an
+// error that says why (the service did not get the record). attempt, if
 // not nil, is called after each try with its status and transport error
 // (nil when the service answered, whatever the status).
 func (h *Handoff) Send(ctx context.Context, r HandoffRecord, attempt func(n, status int, err error)) (int, error) {
@@ -78,10 +82,12 @@ func (h *Handoff) Send(ctx context.Context, r HandoffRecord, attempt func(n, sta
 	if err != nil {
 		return 0, fmt.Errorf("handoff: encode: %w", err)
 	}
-	client := h.Client
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: 10 * time.Second}
+	if h.Client != nil {
+		c := *h.Client // the caller's client is not changed
+		client = &c
 	}
+	client.CheckRedirect = keepPOST
 	attempts, minB, maxB, clk := h.Attempts, h.MinBackoff, h.MaxBackoff, h.Clock
 	if attempts <= 0 {
 		attempts = 8
@@ -119,6 +125,10 @@ func (h *Handoff) Send(ctx context.Context, r HandoffRecord, attempt func(n, sta
 			return status, nil
 		case err == nil && status/100 == 4 && status != http.StatusTooManyRequests:
 			return status, &HandoffRefusedError{URL: h.URL, Status: status, Message: msg}
+		case err == nil && status/100 == 3:
+			// A redirect that was not followed (see keepPOST): the service
+			// did not get the record, and would not at the next try.
+			return status, fmt.Errorf("handoff to %s: not delivered: %s", h.URL, msg)
 		}
 	}
 	if err == nil {
@@ -127,8 +137,31 @@ func (h *Handoff) Send(ctx context.Context, r HandoffRecord, attempt func(n, sta
 	return status, fmt.Errorf("handoff to %s failed after %d attempts: %w", h.URL, attempts, err)
 }
 
+// maxRedirects bounds the redirects a handoff follows, as net/http's
+// default policy does.
+const maxRedirects = 10
+
+// keepPOST is the handoff client's redirect policy: a handoff follows only
+// the redirects that send the same POST again, body included, to the new
+// URL (307 and 308), and none from https to http, which would send the
+// app's handoff secret in the clear. net/http would follow a 301, 302 or
+// 303 with a GET without the body, whose 200 would count as a delivered
+// handoff although the service never got the Channel URI. The redirect
+// not followed is returned as the answer (post explains it).
+func keepPOST(req *http.Request, via []*http.Request) error {
+	switch {
+	case len(via) >= maxRedirects,
+		req.Response == nil,
+		req.Response.StatusCode != http.StatusTemporaryRedirect && req.Response.StatusCode != http.StatusPermanentRedirect,
+		via[len(via)-1].URL.Scheme == "https" && req.URL.Scheme != "https":
+		return http.ErrUseLastResponse
+	}
+	return nil
+}
+
 // post sends body once and returns the answer's status and, for a 4xx,
-// the first line of its body (see HandoffRefusedError.Message).
+// the first line of its body (see HandoffRefusedError.Message), or, for a
+// 3xx (a redirect keepPOST did not follow), why it was not followed.
 func (h *Handoff) post(ctx context.Context, client *http.Client, body []byte) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(body))
 	if err != nil {
@@ -141,6 +174,9 @@ func (h *Handoff) post(ctx context.Context, client *http.Client, body []byte) (i
 	}
 	defer resp.Body.Close()
 	var msg string
+	if resp.StatusCode/100 == 3 {
+		msg = redirectNotFollowed(resp)
+	}
 	if resp.StatusCode/100 == 4 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		msg = firstLine(b, 200)
@@ -163,4 +199,22 @@ func firstLine(b []byte, limit int) string {
 		}
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// redirectNotFollowed explains why a handoff stopped at the redirect resp.
+func redirectNotFollowed(resp *http.Response) string {
+	code := resp.StatusCode
+	loc, err := resp.Location()
+	if err != nil {
+		return fmt.Sprintf("the service answered %d without a usable Location", code)
+	}
+	to := firstLine([]byte(loc.String()), 200)
+	switch {
+	case code != http.StatusTemporaryRedirect && code != http.StatusPermanentRedirect:
+		return fmt.Sprintf("the service answered %d, a redirect to %s that would send the handoff as a GET without its body; only 307 and 308 are followed: give the handoff URL as %s", code, to, to)
+	case resp.Request != nil && resp.Request.URL.Scheme == "https" && loc.Scheme != "https":
+		return fmt.Sprintf("the service answered %d, a redirect from https to %s, which would send the handoff (and the app's secret) in the clear; it is not followed", code, to)
+	default:
+		return fmt.Sprintf("the service answered %d, a redirect to %s, after %d redirects", code, to, maxRedirects)
+	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,4 +75,70 @@ func TestHandoffRetriesTooManyRequests(t *testing.T) {
 	if tries.Load() != 2 {
 		t.Errorf("%d tries", tries.Load())
 	}
+}
+
+// TestHandoffFollowsOnlyRedirectsThatKeepThePOST: a redirect that would
+// resend the handoff as a GET without its body (301, 302, 303: net/http
+// follows them so) is a failed handoff, not a success from the GET's 200,
+// and is not tried again; 307 and 308, which keep the POST and its body,
+// are followed; a redirect from https to http, which would send the
+// secret in the clear, is not.
+func TestHandoffFollowsOnlyRedirectsThatKeepThePOST(t *testing.T) {
+	rec := HandoffRecord{DeviceID: "d", App: "a", Channel: "main", URI: "http://x/push/t", Secret: "s3cret-s3cret-s3cret"}
+	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(http.StatusText(code), func(t *testing.T) {
+			var redirected, posted atomic.Int32
+			var got HandoffRecord
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.URL.Path == "/register":
+					redirected.Add(1)
+					http.Redirect(w, r, "/register/", code)
+				case r.Method == http.MethodPost:
+					posted.Add(1)
+					if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+						t.Error(err)
+					}
+					w.WriteHeader(http.StatusCreated)
+				default:
+					w.Write([]byte("<html>register here</html>")) // a GET: some page
+				}
+			}))
+			defer hs.Close()
+			h := &Handoff{URL: hs.URL + "/register", MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}
+			status, err := h.Send(context.Background(), rec, nil)
+			if code == http.StatusTemporaryRedirect || code == http.StatusPermanentRedirect {
+				if err != nil || status != http.StatusCreated || posted.Load() != 1 || got != rec {
+					t.Fatalf("Send = %d, %v; the service got %d POSTs with %+v; want 201 and the record", status, err, posted.Load(), got)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Send reported success (status %d) but the service never received the record (%d POSTs): the redirected POST became a GET", status, posted.Load())
+			}
+			if status != code || posted.Load() != 0 || !strings.Contains(err.Error(), fmt.Sprint(code)) || !strings.Contains(err.Error(), "/register/") {
+				t.Fatalf("Send = %d, %v; %d POSTs; want %d and an error naming it and the redirect's target", status, err, posted.Load(), code)
+			}
+			if redirected.Load() != 1 {
+				t.Errorf("the redirect was tried %d times; it would be answered the same every time", redirected.Load())
+			}
+		})
+	}
+	t.Run("https to http", func(t *testing.T) {
+		var reached atomic.Int32
+		plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Add(1) }))
+		defer plain.Close()
+		secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, plain.URL+"/register", http.StatusTemporaryRedirect)
+		}))
+		defer secure.Close()
+		h := &Handoff{URL: secure.URL + "/register", Client: secure.Client(), Attempts: 3, MinBackoff: time.Millisecond}
+		status, err := h.Send(context.Background(), rec, nil)
+		if err == nil || status != http.StatusTemporaryRedirect || reached.Load() != 0 || !strings.Contains(err.Error(), "in the clear") {
+			t.Fatalf("Send = %d, %v, and the http service was reached %d times; want the 307 refused", status, err, reached.Load())
+		}
+		if secure.Client().CheckRedirect != nil {
+			t.Error("Send changed the caller's client")
+		}
+	})
 }
