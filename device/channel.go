@@ -140,7 +140,17 @@ func (ch *Channel) Open(ctx context.Context) error {
 	return d.save()
 }
 
-// sync opens the channel on c and re-applies its bindings.
+// errChannelRefused: the server refused to open a channel as the device
+// has it, its app id, name or service (bad_frame). A channel saved so (by
+// an older version, or in a state file edited since) would be refused at
+// every connect: connect drops it, as a channel refused with
+// ErrChannelExists or ErrChannelQuota.
+var errChannelRefused = errors.New("device: the server refuses the channel's app id, name or service")
+
+// sync opens the channel on c and re-applies its bindings. A binding the
+// server refuses (bad_frame) is that channel's problem, not the device's:
+// the channel takes the binding the server has, ErrorOccurred tells the
+// app, and sync goes on.
 func (ch *Channel) sync(ctx context.Context, c *conn) error {
 	d := ch.d
 	d.mu.Lock()
@@ -159,10 +169,13 @@ func (ch *Channel) sync(ctx context.Context, c *conn) error {
 				return fmt.Errorf("%w: %s", ErrRateLimited, se.msg)
 			case wire.CodeServerFull:
 				return fmt.Errorf("%w: %s", ErrServerFull, se.msg)
+			case wire.CodeBadFrame:
+				return fmt.Errorf("%w: %s", errChannelRefused, se.msg)
 			}
 		}
 		return fmt.Errorf("device: open channel %s/%s: %w", rec.App, rec.Name, err)
 	}
+	var refused []string // targets whose binding the server refused
 	for _, b := range []struct {
 		target string
 		want   bool
@@ -176,19 +189,38 @@ func (ch *Channel) sync(ctx context.Context, c *conn) error {
 			typ = wire.TypeUnbind
 		}
 		f := &wire.Frame{Type: typ, App: rec.App, Target: b.target}
-		if b.target == wire.BindTile {
+		if b.target == wire.BindTile && b.want {
 			f.Domains = rec.Domains
 		}
 		if _, err := c.request(ctx, f); err != nil {
-			return fmt.Errorf("device: restore %s binding of %s: %w", b.target, rec.App, err)
+			var se *serverError
+			if !errors.As(err, &se) || se.code != wire.CodeBadFrame {
+				return fmt.Errorf("device: restore %s binding of %s: %w", b.target, rec.App, err)
+			}
+			refused = append(refused, b.target)
+			d.log.Warn("the server refused a saved binding; the channel keeps the server's", "app", rec.App, "target", b.target, "err", err)
+			d.raiseFor(ch, &ChannelError{Type: ChannelOpenFailed, App: rec.App,
+				Message: fmt.Sprintf("the server refused the saved %s binding (%s); the channel keeps the one the server has (bound: %v): bind it again", b.target, se.msg, b.have)})
 		}
 	}
 	d.mu.Lock()
+	for _, target := range refused {
+		// Unless the app bound again meanwhile.
+		if on, domains := bindingOf(rec, target); hasBinding(ch.rec, target, on, domains) {
+			on, domains := bindingOf(channelRecord{Toast: r.Toast, Tile: r.Tile, Domains: slices.Clone(r.Domains)}, target)
+			setBinding(&ch.rec, target, on, domains)
+		}
+	}
 	changed := ch.rec.URI != r.URI
 	ch.rec.URI = r.URI
 	ch.open = true
 	d.channels[rec.App] = ch
 	d.mu.Unlock()
+	if len(refused) > 0 {
+		if err := d.save(); err != nil {
+			d.log.Warn("save device state", "err", err)
+		}
+	}
 	if changed {
 		d.uriUpdated(ch, rec.App, rec.Name, r.URI)
 	}
@@ -292,19 +324,28 @@ func (ch *Channel) UnbindToShellTile(ctx context.Context) error {
 	return ch.bind(ctx, wire.BindTile, false, nil)
 }
 
+// bind binds or unbinds the channel's target. Tile domains are checked
+// with the server's rules (wire.CheckDomains) before anything is saved: a
+// binding the server refuses must not enter the record, which every
+// connect restores. A binding the server refuses all the same (bad_frame:
+// a server with stricter rules) is taken out of the record again.
 func (ch *Channel) bind(ctx context.Context, target string, on bool, domains []string) error {
 	d := ch.d
+	if !on || target != wire.BindTile {
+		domains = nil
+	}
+	if err := wire.CheckDomains(domains); err != nil {
+		return fmt.Errorf("device: bind tile of %s: %w", ch.rec.App, err)
+	}
+	domains = slices.Clone(domains)
 	d.mu.Lock()
+	cur := ch
 	if !ch.open {
 		d.mu.Unlock()
 		return fmt.Errorf("%w: %s/%s", ErrNotOpen, ch.rec.App, ch.rec.Name)
 	}
-	if target == wire.BindToast {
-		ch.rec.Toast = on
-	} else {
-		ch.rec.Tile = on
-		ch.rec.Domains = slices.Clone(domains)
-	}
+	app, before := cur.rec.App, cur.rec
+	setBinding(&cur.rec, target, on, domains)
 	d.mu.Unlock()
 	if err := d.save(); err != nil {
 		return err
@@ -317,8 +358,43 @@ func (ch *Channel) bind(ctx context.Context, target string, on bool, domains []s
 	if !on {
 		typ = wire.TypeUnbind
 	}
-	if _, err := c.request(ctx, &wire.Frame{Type: typ, App: ch.rec.App, Target: target, Domains: domains}); err != nil {
+	if _, err := c.request(ctx, &wire.Frame{Type: typ, App: app, Target: target, Domains: domains}); err != nil {
+		var se *serverError
+		if errors.As(err, &se) && se.code == wire.CodeBadFrame {
+			d.mu.Lock()
+			if hasBinding(cur.rec, target, on, domains) {
+				on, domains := bindingOf(before, target)
+				setBinding(&cur.rec, target, on, domains)
+			}
+			d.mu.Unlock()
+			if serr := d.save(); serr != nil {
+				d.log.Warn("save device state", "err", serr)
+			}
+		}
 		return fmt.Errorf("device: %s %s: %w", typ, target, err)
 	}
 	return nil
+}
+
+// setBinding sets r's binding of target.
+func setBinding(r *channelRecord, target string, on bool, domains []string) {
+	if target == wire.BindToast {
+		r.Toast = on
+		return
+	}
+	r.Tile, r.Domains = on, domains
+}
+
+// bindingOf returns r's binding of target: bound or not, and for tile its domains.
+func bindingOf(r channelRecord, target string) (bool, []string) {
+	if target == wire.BindToast {
+		return r.Toast, nil
+	}
+	return r.Tile, r.Domains
+}
+
+// hasBinding reports whether r's binding of target is on with domains.
+func hasBinding(r channelRecord, target string, on bool, domains []string) bool {
+	have, haveDomains := bindingOf(r, target)
+	return have == on && slices.Equal(haveDomains, domains)
 }

@@ -749,7 +749,7 @@ func (d *Device) connect() (_ *conn, err error) {
 	d.mu.Unlock()
 	for _, ch := range chans {
 		err := ch.sync(ctx, c)
-		if errors.Is(err, ErrChannelExists) || errors.Is(err, ErrChannelQuota) {
+		if errors.Is(err, ErrChannelExists) || errors.Is(err, ErrChannelQuota) || errors.Is(err, errChannelRefused) {
 			// The server refuses this saved channel, and would at every
 			// connect: the app hears of it and the channel goes, and the
 			// device and its other apps stay online.

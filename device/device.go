@@ -52,10 +52,11 @@ type ErrorType string
 
 // Error types, named after ChannelErrorType's members.
 const (
-	// ChannelOpenFailed: the server refused to open (or re-open) a channel,
-	// or no longer knows the device (App "": every channel is opened again
-	// with new Channel URIs), or refuses it as a new device too (App "":
-	// raised once; the device retries with backoff).
+	// ChannelOpenFailed: the server refused to open (or re-open) a channel
+	// or to restore one of its saved bindings (the channel keeps the
+	// server's), or no longer knows the device (App "": every channel is
+	// opened again with new Channel URIs), or refuses it as a new device
+	// too (App "": raised once; the device retries with backoff).
 	ChannelOpenFailed ErrorType = "ChannelOpenFailed"
 	// PayloadFormatError: a toast or tile payload could not be parsed.
 	PayloadFormatError ErrorType = "PayloadFormatError"

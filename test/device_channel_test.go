@@ -232,3 +232,51 @@ func TestRefusedSavedChannelIsDropped(t *testing.T) {
 		})
 	}
 }
+
+// TestRefusedTileDomainsAreNotSaved: domains the server refuses (a space
+// in one) passed to BindToShellTile are refused at once, online and
+// offline, and never enter the channel's record: it keeps its binding, and
+// the device reconnects (every app online), also after a restart, instead
+// of failing every connect at the binding's restore.
+func TestRefusedTileDomainsAreNotSaved(t *testing.T) {
+	srv := startServer(t, server.Config{})
+	p := newPhone(t, srv.URL(), "")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	other := p.openChannel(t, "com.example.other", "", true, false)
+	ch := p.openChannel(t, "com.example.tiles", "", false, true)
+	kept := func(when string) {
+		t.Helper()
+		if d := ch.Domains(); !ch.IsShellTileBound() || len(d) != 1 || d[0] != "images.example.com" {
+			t.Errorf("%s: the tile binding is %v with domains %q; want the one made before, images.example.com", when, ch.IsShellTileBound(), d)
+		}
+	}
+	if err := ch.BindToShellTile(ctx, "bad domain.example.com"); err == nil {
+		t.Error("BindToShellTile took a domain with a space")
+	}
+	kept("after a refused bind")
+	p.rec.waitStatus(t, device.Connected)
+	p.SetOnline(false)
+	p.rec.waitStatus(t, device.Disconnected)
+	if err := ch.BindToShellTile(ctx, "images.example.com", "bad domain.example.com"); err == nil {
+		t.Error("BindToShellTile took a domain with a space while offline")
+	}
+	kept("after a refused bind offline")
+	p.SetOnline(true)
+	p.rec.waitStatus(t, device.Connected)
+	tile := (&payload.Tile{Fields: map[string]string{payload.Title: "t"}}).Encode()
+	if a := post(t, "POST", ch.ChannelURI(), tileT, "", "", tile); !a.is(200, "Received", "Active", "Connected") {
+		t.Fatalf("a tile after the reconnect: %+v", a)
+	}
+	if a := post(t, "POST", other.ChannelURI(), "toast", "", "", toastXML("a", "", "")); !a.is(200, "Received", "Active", "Connected") {
+		t.Fatalf("the other app's toast after the reconnect: %+v", a)
+	}
+	p.Close()
+	again := newPhone(t, srv.URL(), p.dir)
+	again.rec.waitStatus(t, device.Connected)
+	ch = again.Find("com.example.tiles", "main")
+	if ch == nil {
+		t.Fatal("the channel is gone after a restart")
+	}
+	kept("after a restart")
+}

@@ -251,10 +251,20 @@ const (
 	MaxIDStringLen = 128
 )
 
-// Validate reports whether f has what its type requires.
+// Validate reports whether f has what its type requires. The checks of
+// the values a device keeps (app id, channel and service names, tile
+// domains, power level, credentials) are also exported one by one
+// (CheckApp and the others below), so that a device can check what it saves
+// with the rules the server applies to what it receives.
 func (f *Frame) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("wire: %s frame: %s", f.Type, fmt.Sprintf(format, a...))
+	}
+	check := func(err error) error {
+		if err != nil {
+			return fmt.Errorf("wire: %s frame: %w", f.Type, err)
+		}
+		return nil
 	}
 	needID := func() error {
 		if f.ID == 0 {
@@ -266,35 +276,22 @@ func (f *Frame) Validate() error {
 		if err := needID(); err != nil {
 			return err
 		}
-		if f.App == "" || len(f.App) > MaxAppLen {
-			return bad("app must be 1 to %d bytes", MaxAppLen)
-		}
-		if !printable(f.App) {
-			return bad("app must be printable ASCII without spaces")
-		}
-		return nil
+		return check(CheckApp(f.App))
 	}
 	switch f.Type {
 	case TypeHello:
 		if f.Version != ProtocolVersion {
 			return bad("unsupported protocol version %d (this server speaks %d)", f.Version, ProtocolVersion)
 		}
-		if len(f.DeviceID) > MaxIDStringLen || len(f.DeviceToken) > 4*MaxIDStringLen {
-			return bad("device credentials too long")
-		}
-		if (f.DeviceID == "") != (f.DeviceToken == "") {
-			return bad("device_id and device_token go together")
-		}
+		return check(CheckCredentials(f.DeviceID, f.DeviceToken))
 	case TypeOpen:
 		if err := needApp(); err != nil {
 			return err
 		}
-		if f.Channel == "" || len(f.Channel) > MaxNameLen || !printable(f.Channel) {
-			return bad("channel name must be 1 to %d printable bytes", MaxNameLen)
+		if err := check(CheckChannelName(f.Channel)); err != nil {
+			return err
 		}
-		if len(f.Service) > MaxNameLen || (f.Service != "" && !printable(f.Service)) {
-			return bad("service name must be at most %d printable bytes", MaxNameLen)
-		}
+		return check(CheckService(f.Service))
 	case TypeClose:
 		return needApp()
 	case TypeBind, TypeUnbind:
@@ -304,23 +301,12 @@ func (f *Frame) Validate() error {
 		if f.Target != BindToast && f.Target != BindTile {
 			return bad("target must be %q or %q", BindToast, BindTile)
 		}
-		if len(f.Domains) > MaxDomains {
-			return bad("at most %d allowed domains", MaxDomains)
-		}
-		for _, d := range f.Domains {
-			if d == "" || len(d) > 253 || !printable(d) {
-				return bad("bad domain %q", clip(d, maxQuoted))
-			}
-		}
+		return check(CheckDomains(f.Domains))
 	case TypePower:
 		if err := needID(); err != nil {
 			return err
 		}
-		switch f.Power {
-		case PowerNormal, PowerLow, PowerCriticallyLow:
-		default:
-			return bad("power must be %q, %q or %q", PowerNormal, PowerLow, PowerCriticallyLow)
-		}
+		return check(CheckPower(f.Power))
 	case TypeAck:
 		if len(f.NIDs) == 0 || len(f.NIDs) > MaxAckIDs {
 			return bad("nids must hold 1 to %d ids", MaxAckIDs)
@@ -337,6 +323,73 @@ func (f *Frame) Validate() error {
 		return fmt.Errorf("wire: frame has no type")
 	default:
 		return fmt.Errorf("wire: unknown frame type %q", clip(f.Type, maxQuoted))
+	}
+	return nil
+}
+
+// CheckApp reports whether app is an app id a request may carry (open,
+// close, bind, unbind): 1 to MaxAppLen printable bytes.
+func CheckApp(app string) error {
+	if app == "" || len(app) > MaxAppLen {
+		return fmt.Errorf("app must be 1 to %d bytes", MaxAppLen)
+	}
+	if !printable(app) {
+		return errors.New("app must be printable ASCII without spaces")
+	}
+	return nil
+}
+
+// CheckChannelName reports whether name is a channel name open may carry:
+// 1 to MaxNameLen printable bytes.
+func CheckChannelName(name string) error {
+	if name == "" || len(name) > MaxNameLen || !printable(name) {
+		return fmt.Errorf("channel name must be 1 to %d printable bytes", MaxNameLen)
+	}
+	return nil
+}
+
+// CheckService reports whether service is a service name open may carry:
+// at most MaxNameLen printable bytes, "" for none.
+func CheckService(service string) error {
+	if len(service) > MaxNameLen || (service != "" && !printable(service)) {
+		return fmt.Errorf("service name must be at most %d printable bytes", MaxNameLen)
+	}
+	return nil
+}
+
+// CheckDomains reports whether domains may be a tile binding's allowed
+// remote image domains (bind, unbind): at most MaxDomains, each 1 to 253
+// printable bytes.
+func CheckDomains(domains []string) error {
+	if len(domains) > MaxDomains {
+		return fmt.Errorf("at most %d allowed domains", MaxDomains)
+	}
+	for _, d := range domains {
+		if d == "" || len(d) > 253 || !printable(d) {
+			return fmt.Errorf("bad domain %q", clip(d, maxQuoted))
+		}
+	}
+	return nil
+}
+
+// CheckPower reports whether p is a power level (PowerNormal, PowerLow,
+// PowerCriticallyLow).
+func CheckPower(p string) error {
+	switch p {
+	case PowerNormal, PowerLow, PowerCriticallyLow:
+		return nil
+	}
+	return fmt.Errorf("power must be %q, %q or %q", PowerNormal, PowerLow, PowerCriticallyLow)
+}
+
+// CheckCredentials reports whether a device id and token may go in hello:
+// both or neither, at most MaxIDStringLen and 4 × MaxIDStringLen bytes.
+func CheckCredentials(deviceID, token string) error {
+	if len(deviceID) > MaxIDStringLen || len(token) > 4*MaxIDStringLen {
+		return errors.New("device credentials too long")
+	}
+	if (deviceID == "") != (token == "") {
+		return errors.New("device_id and device_token go together")
 	}
 	return nil
 }

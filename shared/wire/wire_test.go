@@ -269,6 +269,37 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestChecksAreValidates: the exported checks, which a device applies to
+// what it saves, refuse exactly what Validate refuses in those members,
+// with the same text (Validate adds the frame type).
+func TestChecksAreValidates(t *testing.T) {
+	for _, c := range []struct {
+		value string
+		check func() error
+		frame Frame
+	}{
+		{"app", func() error { return CheckApp("a b") }, Frame{Type: TypeClose, ID: 1, App: "a b"}},
+		{"app", func() error { return CheckApp("") }, Frame{Type: TypeClose, ID: 1}},
+		{"channel", func() error { return CheckChannelName(strings.Repeat("c", MaxNameLen+1)) }, Frame{Type: TypeOpen, ID: 1, App: "a", Channel: strings.Repeat("c", MaxNameLen+1)}},
+		{"service", func() error { return CheckService("s s") }, Frame{Type: TypeOpen, ID: 1, App: "a", Channel: "c", Service: "s s"}},
+		{"domains", func() error { return CheckDomains([]string{"ok.com", "bad domain.com"}) }, Frame{Type: TypeBind, ID: 1, App: "a", Target: BindTile, Domains: []string{"ok.com", "bad domain.com"}}},
+		{"domains", func() error { return CheckDomains(make([]string, MaxDomains+1)) }, Frame{Type: TypeUnbind, ID: 1, App: "a", Target: BindTile, Domains: make([]string, MaxDomains+1)}},
+		{"power", func() error { return CheckPower("bogus") }, Frame{Type: TypePower, ID: 1, Power: "bogus"}},
+		{"credentials", func() error { return CheckCredentials("d", "") }, Frame{Type: TypeHello, Version: ProtocolVersion, DeviceID: "d"}},
+	} {
+		err, verr := c.check(), c.frame.Validate()
+		if err == nil || verr == nil || verr.Error() != "wire: "+c.frame.Type+" frame: "+err.Error() {
+			t.Errorf("%s: check %v, Validate %v", c.value, err, verr)
+		}
+	}
+	for _, err := range []error{CheckApp("contoso.weather"), CheckChannelName("main"), CheckService(""), CheckDomains(nil),
+		CheckDomains([]string{"img.contoso.com"}), CheckPower(PowerLow), CheckCredentials("", ""), CheckCredentials("d", "t")} {
+		if err != nil {
+			t.Errorf("a sound value refused: %v", err)
+		}
+	}
+}
+
 // sampleFrames has one frame of every type with every member its type uses.
 func sampleFrames() []*Frame {
 	return []*Frame{
