@@ -11,6 +11,10 @@ import (
 
 // Channel is an app's push channel, shaped like HttpNotificationChannel.
 // Bindings made while offline are sent when the device next connects.
+// Channels of one app and name (from Find, or NewChannel and Open) are
+// handles on the one channel the device keeps for the app, as
+// HttpNotificationChannel objects are: a bind or a getter through any of
+// them acts on that channel.
 type Channel struct {
 	d      *Device
 	rec    channelRecord // guarded by d.mu
@@ -77,32 +81,65 @@ func (ch *Channel) Name() string { return ch.rec.Name }
 // Service returns the service name the channel was opened with.
 func (ch *Channel) Service() string { return ch.rec.Service }
 
-// ChannelURI returns the Channel URI, "" until opened.
+// current returns the Channel whose record ch stands for, nil when ch
+// stands for no open channel; d.mu is held.
+//
+// On the phone an HttpNotificationChannel is a handle on the one channel
+// the push client keeps for an app (mpns-protocol.md section 6: one
+// channel per app, which Find hands out again), and an open under the name
+// of the app's channel finds that channel, with its URI and bindings
+// (docs/protocol.md 4.1). So a second object opened under the same app
+// and name is the same channel, and the first object still is too: it
+// goes on acting on the device's current record of the channel (the one
+// record per app that reconnects restore), for its binds as for its
+// getters, as Close already did. Marking the first object closed instead
+// would tell an app that holds on to it that an open channel is closed.
+// A Channel whose channel was closed (through any of its objects),
+// dropped, or replaced by a channel of another name stands for none: it
+// reports no URI and no bindings, and its binds and Close return
+// ErrNotOpen.
+func (ch *Channel) current() *Channel {
+	live := ch.d.channels[ch.rec.App]
+	if ch.open && live != nil && live.open && live.rec.Name == ch.rec.Name {
+		return live
+	}
+	return nil
+}
+
+// view returns the record ch's getters report; d.mu is held.
+func (ch *Channel) view() channelRecord {
+	if cur := ch.current(); cur != nil {
+		return cur.rec
+	}
+	return channelRecord{App: ch.rec.App, Name: ch.rec.Name, Service: ch.rec.Service}
+}
+
+// ChannelURI returns the Channel URI, "" until opened and once closed.
 func (ch *Channel) ChannelURI() string {
 	ch.d.mu.Lock()
 	defer ch.d.mu.Unlock()
-	return ch.rec.URI
+	return ch.view().URI
 }
 
 // IsShellToastBound reports the toast binding.
 func (ch *Channel) IsShellToastBound() bool {
 	ch.d.mu.Lock()
 	defer ch.d.mu.Unlock()
-	return ch.rec.Toast
+	return ch.view().Toast
 }
 
 // IsShellTileBound reports the tile binding.
 func (ch *Channel) IsShellTileBound() bool {
 	ch.d.mu.Lock()
 	defer ch.d.mu.Unlock()
-	return ch.rec.Tile
+	return ch.view().Tile
 }
 
 // Domains returns the allowed remote image domains of the tile binding.
 func (ch *Channel) Domains() []string {
 	ch.d.mu.Lock()
 	defer ch.d.mu.Unlock()
-	return slices.Clone(ch.rec.Domains)
+	return slices.Clone(ch.view().Domains)
 }
 
 // ConnectionStatus is the device's push connection status.
@@ -111,7 +148,8 @@ func (ch *Channel) ConnectionStatus() ConnectionStatus { return ch.d.ConnectionS
 // Open registers the channel with the server and waits for its Channel URI
 // (waiting for the connection if the device is offline, until ctx ends).
 // ChannelURIUpdated fires when the URI is new or changed. Opening a channel
-// that is open returns its URI. When the server refuses the channel
+// that is open returns its URI; opening a new Channel of the app and name
+// of an open one adopts that channel, and both objects stand for it. When the server refuses the channel
 // (ErrChannelExists, ErrChannelQuota), Open returns the error and
 // ErrorOccurred fires with ChannelOpenFailed.
 func (ch *Channel) Open(ctx context.Context) error {
@@ -277,10 +315,9 @@ func (ch *Channel) Close(ctx context.Context) error {
 	app := ch.rec.App
 	// Another Channel of the same app and name that Open adopted stands for
 	// the same channel; a channel of another name, or none, is not this one.
-	live := d.channels[app]
-	open := ch.open && live != nil && live.open && live.rec.Name == ch.rec.Name
+	live := ch.current()
 	d.mu.Unlock()
-	if !open {
+	if live == nil {
 		return fmt.Errorf("%w: %s/%s", ErrNotOpen, app, ch.rec.Name)
 	}
 	c, err := d.waitConn(ctx)
@@ -328,7 +365,9 @@ func (ch *Channel) UnbindToShellTile(ctx context.Context) error {
 // with the server's rules (wire.CheckDomains) before anything is saved: a
 // binding the server refuses must not enter the record, which every
 // connect restores. A binding the server refuses all the same (bad_frame:
-// a server with stricter rules) is taken out of the record again.
+// a server with stricter rules) is taken out of the record again. The
+// record is the device's current one of the channel ch stands for (see
+// current), also when ch is an object another Channel's Open adopted.
 func (ch *Channel) bind(ctx context.Context, target string, on bool, domains []string) error {
 	d := ch.d
 	if !on || target != wire.BindTile {
@@ -339,8 +378,8 @@ func (ch *Channel) bind(ctx context.Context, target string, on bool, domains []s
 	}
 	domains = slices.Clone(domains)
 	d.mu.Lock()
-	cur := ch
-	if !ch.open {
+	cur := ch.current()
+	if cur == nil {
 		d.mu.Unlock()
 		return fmt.Errorf("%w: %s/%s", ErrNotOpen, ch.rec.App, ch.rec.Name)
 	}

@@ -280,3 +280,46 @@ func TestRefusedTileDomainsAreNotSaved(t *testing.T) {
 	}
 	kept("after a restart")
 }
+
+// TestBindThroughAnAdoptedChannelObjectLasts: Open of a second Channel of
+// the same app and name adopts the first's channel; both objects stand for
+// that one channel, as HttpNotificationChannel handles do. A bind through
+// the first acts on the device's current record (so a reconnect restores
+// it, and toasts are Received, not Suppressed), both report it, and once
+// the channel is closed through one, the other reports it closed.
+func TestBindThroughAnAdoptedChannelObjectLasts(t *testing.T) {
+	srv := startServer(t, server.Config{})
+	p := newPhone(t, srv.URL(), "")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	first := p.openChannel(t, "com.example.app", "", false, false)
+	second := p.NewChannel("com.example.app", "main", "")
+	if err := second.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.BindToShellToast(ctx); err != nil {
+		t.Fatalf("bind on the first channel object: %v", err)
+	}
+	if !first.IsShellToastBound() || !second.IsShellToastBound() {
+		t.Errorf("after a bind through the first object: first bound %v, second bound %v", first.IsShellToastBound(), second.IsShellToastBound())
+	}
+	if a := post(t, "POST", first.ChannelURI(), "toast", "", "", toastXML("a", "", "")); a.notif != "Received" {
+		t.Fatalf("before reconnect: %+v", a)
+	}
+	p.SetOnline(false)
+	p.rec.waitStatus(t, device.Disconnected)
+	p.SetOnline(true)
+	p.rec.waitStatus(t, device.Connected)
+	if a := post(t, "POST", first.ChannelURI(), "toast", "", "", toastXML("b", "", "")); a.notif != "Received" {
+		t.Fatalf("a toast binding that Bind accepted was undone by the reconnect: %s (first bound %v, live bound %v)", a.notif, first.IsShellToastBound(), second.IsShellToastBound())
+	}
+	if err := second.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.BindToShellTile(ctx); !errors.Is(err, device.ErrNotOpen) {
+		t.Errorf("bind through the other object of a closed channel: %v, want ErrNotOpen", err)
+	}
+	if uri, bound := first.ChannelURI(), first.IsShellToastBound(); uri != "" || bound {
+		t.Errorf("the other object of a closed channel reports URI %q, toast bound %v", uri, bound)
+	}
+}
