@@ -182,7 +182,7 @@ func New(cfg Config) (*Device, error) {
 	dialer := &websocket.Dialer{HandshakeTimeout: cfg.HandshakeTimeout, Proxy: http.ProxyFromEnvironment,
 		ReadBufferSize: cfg.BufferSize, WriteBufferSize: cfg.BufferSize, WriteBufferPool: writePool(cfg.BufferSize),
 		Subprotocols: []string{wire.Subprotocol}, NetDialContext: rawDial(cfg.NetDial), TLSClientConfig: cfg.TLSConfig}
-	st, err := loadState(cfg.StateDir)
+	st, err := loadState(cfg.StateDir, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package device
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -42,7 +43,7 @@ func TestStateRoundTripAndDamage(t *testing.T) {
 	if err := saveState(dir, &p); err != nil {
 		t.Fatal(err)
 	}
-	got, err := loadState(dir)
+	got, err := loadState(dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,10 +55,10 @@ func TestStateRoundTripAndDamage(t *testing.T) {
 		t.Fatalf("temporary files left behind: %v", entries)
 	}
 	os.WriteFile(filepath.Join(dir, stateFile), []byte("{not json"), 0o600)
-	if _, err := loadState(dir); err == nil || !strings.Contains(err.Error(), "damaged") {
+	if _, err := loadState(dir, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "damaged") {
 		t.Fatalf("damaged state: %v", err)
 	}
-	if got, err := loadState(t.TempDir()); err != nil || got.DeviceID != "" {
+	if got, err := loadState(t.TempDir(), slog.New(slog.DiscardHandler)); err != nil || got.DeviceID != "" {
 		t.Fatalf("missing state: %+v %v", got, err)
 	}
 }
@@ -109,6 +110,46 @@ func TestParseRetryAfter(t *testing.T) {
 	for _, bad := range []string{"", "soon", "-5", "1.5"} {
 		if _, ok := parseRetryAfter(bad, now); ok {
 			t.Errorf("parseRetryAfter(%q) accepted", bad)
+		}
+	}
+}
+
+// TestLoadStateRepairsWhatTheServerRefuses: values in a state file that
+// parses but that the server would refuse at every connect are replaced
+// at load with safe ones, each with a log line naming the file and what
+// was done: the power level, credentials not in a pair, a channel with a
+// bad app id, name or service or a second one of an app (dropped), tile
+// domains (the binding unbound). Sound values are kept as they are.
+func TestLoadStateRepairsWhatTheServerRefuses(t *testing.T) {
+	dir := t.TempDir()
+	state := `{"device_id":"d1","power":"bogus","channels":[
+		{"app":"a","name":"main","toast":true,"tile":true,"domains":["img.example.com"]},
+		{"app":"b c","name":"main"},
+		{"app":"d","name":""},
+		{"app":"e","name":"main","service":"` + strings.Repeat("s", 65) + `"},
+		{"app":"f","name":"main","tile":true,"domains":["bad domain"]},
+		{"app":"a","name":"other"}]}`
+	if err := os.WriteFile(filepath.Join(dir, stateFile), []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	p, err := loadState(dir, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatalf("a state file with bad values: %v", err)
+	}
+	if p.Power != PowerNormal || p.DeviceID != "" || p.DeviceToken != "" {
+		t.Errorf("power %q, credentials %q/%q; want normal and none", p.Power, p.DeviceID, p.DeviceToken)
+	}
+	want := []channelRecord{
+		{App: "a", Name: "main", Toast: true, Tile: true, Domains: []string{"img.example.com"}},
+		{App: "f", Name: "main"},
+	}
+	if fmt.Sprint(p.Channels) != fmt.Sprint(want) {
+		t.Errorf("channels %+v, want %+v", p.Channels, want)
+	}
+	for _, line := range []string{"bad power level", "bad device credentials", `app="b c"`, "app=d", "app=e", "app=f", "channel=other", stateFile} {
+		if !strings.Contains(logs.String(), line) {
+			t.Errorf("no log line with %s:\n%s", line, logs.String())
 		}
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 
 	"github.com/openmpns/openmpns/shared/atomicfile"
+	"github.com/openmpns/openmpns/shared/wire"
 )
 
 // stateFile is the name of the state file in Config.StateDir.
@@ -36,7 +38,11 @@ type channelRecord struct {
 	Domains []string `json:"domains,omitempty"`
 }
 
-func loadState(dir string) (persisted, error) {
+// loadState reads the state in dir. A file that is not JSON is an error;
+// values in it that the server would refuse (a power level, credentials, a
+// channel's app id, name or service, tile domains) are repaired (see
+// repair) and logged on log, so that the device comes up.
+func loadState(dir string, log *slog.Logger) (persisted, error) {
 	var p persisted
 	if dir == "" {
 		return p, nil
@@ -51,7 +57,49 @@ func loadState(dir string) (persisted, error) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return p, fmt.Errorf("device: state file %s is damaged (%w); move it away to start as a new device", filepath.Join(dir, stateFile), err)
 	}
+	p.repair(log.With("file", filepath.Join(dir, stateFile)))
 	return p, nil
+}
+
+// repair replaces the values of p that the server would refuse, which
+// would fail every connect (the set-up's power report and hello) or every
+// connect's restore of a channel, with safe ones, and logs each: the power
+// level becomes normal; credentials that are not a pair or too long are
+// forgotten (the device registers again, as when the server no longer
+// knows it); a channel whose app id, name or service the server refuses,
+// or that repeats an app, is dropped (its app opens it again); a tile
+// binding with refused domains is unbound (its app binds it again). The
+// rules are the server's own (wire.CheckApp and the others).
+func (p *persisted) repair(log *slog.Logger) {
+	if p.Power != "" {
+		if err := wire.CheckPower(string(p.Power)); err != nil {
+			log.Warn("device state: bad power level; using normal", "power", p.Power, "err", err)
+			p.Power = PowerNormal
+		}
+	}
+	if err := wire.CheckCredentials(p.DeviceID, p.DeviceToken); err != nil {
+		log.Warn("device state: bad device credentials; registering as a new device (Channel URIs will change)", "err", err)
+		p.DeviceID, p.DeviceToken = "", ""
+	}
+	kept := p.Channels[:0]
+	apps := make(map[string]bool, len(p.Channels))
+	for _, r := range p.Channels {
+		err := errors.Join(wire.CheckApp(r.App), wire.CheckChannelName(r.Name), wire.CheckService(r.Service))
+		if err == nil && apps[r.App] {
+			err = errors.New("a second channel of the app")
+		}
+		if err != nil {
+			log.Warn("device state: bad channel dropped; its app must open it again", "app", r.App, "channel", r.Name, "err", err)
+			continue
+		}
+		apps[r.App] = true
+		if err := wire.CheckDomains(r.Domains); err != nil {
+			log.Warn("device state: tile binding with bad domains unbound; its app must bind it again", "app", r.App, "err", err)
+			r.Tile, r.Domains = false, nil
+		}
+		kept = append(kept, r)
+	}
+	p.Channels = kept
 }
 
 // saveState writes the state atomically: a crash leaves the old or the new file.
