@@ -161,3 +161,39 @@ func TestViewsFollowRemovals(t *testing.T) {
 		t.Fatalf("Append to a channel emptied elsewhere: %v", err)
 	}
 }
+
+// TestFailedRemoveKeepsTheChannelLimit: a Remove whose deletes fail (a
+// leader election, no quorum: the notifications stay queued, and Remove
+// says so) leaves them in this node's view of the channel. Were they
+// dropped, the view would under-count, the stream's check (on the
+// channel's last sequence only) would pass, and Append would store past
+// the channel's limit.
+func TestFailedRemoveKeepsTheChannelLimit(t *testing.T) {
+	nodes, _ := openNodes(t, 1)
+	b := nodes[0]
+	ctx := context.Background()
+	first := appendNote(t, b, "dev", "ch") // limit 3
+	appendNote(t, b, "dev", "ch")
+	appendNote(t, b, "dev", "ch")
+	// The device acknowledges the first; the delete fails (the call's
+	// context is done before the delete is sent, so it surely did not
+	// happen).
+	failed, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := b.Remove(failed, "dev", []uint64{first.Seq}); err == nil {
+		t.Fatal("Remove with its deletes failed reported success")
+	}
+	if ns, err := b.Pending(ctx, "dev", time.Now()); err != nil || len(ns) != 3 {
+		t.Fatalf("Pending after the failed Remove: %d, %v; want the 3 still queued", len(ns), err)
+	}
+	_, err := b.Append(ctx, &backend.Notification{DeviceID: "dev", Channel: "ch", Kind: "raw", ExpiresAt: time.Now().Add(time.Hour)}, 3)
+	if !errors.Is(err, backend.ErrQueueFull) {
+		ns, _ := b.Pending(ctx, "dev", time.Now())
+		t.Fatalf("Append to a channel holding 3 with limit 3: err %v; the channel now holds %d", err, len(ns))
+	}
+	// A Remove that succeeds then frees the place.
+	if err := b.Remove(ctx, "dev", []uint64{first.Seq}); err != nil {
+		t.Fatal(err)
+	}
+	appendNote(t, b, "dev", "ch")
+}

@@ -194,13 +194,21 @@ func (b *Backend) Remove(ctx context.Context, dev string, seqs []uint64) error {
 		}()
 	}
 	wg.Wait()
-	b.views.removed(mine)
+	// Only what was deleted leaves the views: a notification whose delete
+	// failed is still queued and must still count against its channel's
+	// limit (the stream checks only the channel's last sequence).
+	done := make([]removedNote, 0, len(mine))
 	byNode := map[string][]removedNote{}
 	for i, r := range mine {
-		if errs[i] == nil && from[i] != "" && from[i] != b.cfg.NodeID && r.Ch != "" {
+		if errs[i] != nil {
+			continue
+		}
+		done = append(done, r)
+		if from[i] != "" && from[i] != b.cfg.NodeID && r.Ch != "" {
 			byNode[from[i]] = append(byNode[from[i]], r)
 		}
 	}
+	b.views.removed(done)
 	for node, rs := range byNode {
 		if err := b.tell(node, nodeMsg{Kind: "removed", Removed: rs}); err != nil {
 			b.log.Debug("natsbackend: tell a node of removals", "node", node, "err", err)
