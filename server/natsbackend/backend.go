@@ -64,7 +64,11 @@ type Backend struct {
 	muxNext  uint64
 
 	live liveness // the heartbeat of nodes (liveness.go)
-	reqs requestCounters
+	// watches are the wake-ups of the running services watches
+	// (watch.go): a reconnect pokes each, so that it reloads the registry.
+	watchMu sync.Mutex
+	watches map[chan struct{}]struct{}
+	reqs    requestCounters
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -100,7 +104,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	b := &Backend{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), connDone: make(chan struct{}),
 		muxChans: map[string]chan *nats.Msg{}, nodeCh: make(chan *nats.Msg, nodeChanSize),
-		loopDone: make(chan struct{}), views: newQueueViews(cfg.NodeID)}
+		loopDone: make(chan struct{}), views: newQueueViews(cfg.NodeID), watches: map[chan struct{}]struct{}{}}
 	opts := []nats.Option{
 		nats.Name("openmpns " + cfg.NodeID),
 		nats.Timeout(cfg.RequestTimeout),
@@ -119,6 +123,10 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 			if in := b.inbox.Load(); in != nil {
 				go in.Resync()
 			}
+			// So may be changes to the registry of senders: a removal
+			// leaves no message a resumed watch would deliver once its
+			// marker is gone (watch.go).
+			b.pokeWatches()
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""

@@ -171,14 +171,18 @@ func (s authStore) PutService(svc auth.Service) error {
 	return nil
 }
 
-// DeleteService implements auth.Store.
+// DeleteService implements auth.Store. The removal's marker stays in the
+// stream for markerTTL (kv.mark), not deleted at once as other buckets'
+// are: a services watch delivers it, even one whose consumer is being
+// reset meanwhile (past markerTTL, its reload on the reset finds the
+// removal: WatchServices).
 func (s authStore) DeleteService(name string) error {
 	ctx, cancel, err := s.ctx()
 	defer cancel()
 	if err != nil {
 		return err
 	}
-	if err := s.b.authKV.del(ctx, svcKey(name), 0); err != nil && !errors.Is(err, errNoKey) {
+	if _, err := s.b.authKV.mark(ctx, svcKey(name), 0); err != nil && !errors.Is(err, errNoKey) {
 		return s.fail("delete service "+name, err)
 	}
 	return nil

@@ -46,7 +46,11 @@
 // (Nats-Expected-Last-Subject-Sequence): a create expects no message, an
 // update the record's Rev. A delete writes a purge marker with the check,
 // then deletes the marker's message, so a bucket's message count is its
-// number of keys (Stats counts messages).
+// number of keys (Stats counts messages). In the auth bucket the marker of
+// a removed service stays (for a minute, Nats-TTL), so that the services
+// watch (WatchServices) delivers it; a watch that is interrupted, or a
+// node whose connection comes back, reloads the whole registry, which
+// also covers a removal whose marker is already gone.
 //
 // # Channels of a device and their uniqueness
 //

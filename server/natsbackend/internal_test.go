@@ -277,6 +277,154 @@ func TestWatchServicesHearsAChangeAcrossAReset(t *testing.T) {
 	}
 }
 
+// serviceMarker returns the sequence of the marker a removal of the
+// service left in the auth stream (0: none).
+func serviceMarker(t *testing.T, b *Backend, name string) uint64 {
+	t.Helper()
+	e, err := b.authKV.get(context.Background(), svcKey(name))
+	if !errors.Is(err, errNoKey) {
+		t.Fatalf("service %s after its removal: %+v %v", name, e, err)
+	}
+	if !e.deleted {
+		return 0
+	}
+	return e.rev
+}
+
+// dropServiceMarker deletes the marker a removal of the service left in
+// the auth stream, if any, as NATS does markerTTL after the removal: what
+// a node whose watch was away longer finds (nothing to deliver).
+func dropServiceMarker(t *testing.T, b *Backend, name string) {
+	t.Helper()
+	if seq := serviceMarker(t, b, name); seq != 0 {
+		if err := b.authKV.stream.DeleteMsg(context.Background(), seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestServiceRemovalLeavesAMarker: a removed service's marker stays in
+// the auth stream (for markerTTL), so that a services watch delivers it,
+// even one whose consumer is being reset meanwhile; a marker deleted at
+// once could be gone before any consumer read it.
+func TestServiceRemovalLeavesAMarker(t *testing.T) {
+	nodes, _ := openNodes(t, 1)
+	st := nodes[0].Services()
+	if err := st.PutService(auth.Service{Name: "news", ClientID: "svc_1", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteService("news"); err != nil {
+		t.Fatal(err)
+	}
+	if svcs, err := st.Services(); err != nil || len(svcs) != 0 {
+		t.Fatalf("Services after the removal: %v %v", svcs, err)
+	}
+	if serviceMarker(t, nodes[0], "news") == 0 {
+		t.Fatal("the removal of service news left no marker in the auth stream: a watch reset meanwhile never hears of it")
+	}
+}
+
+// openThroughProxy opens node a on the server and node b through a proxy
+// to it, whose bytes to node b can be held.
+func openThroughProxy(t *testing.T) (a, b *Backend, proxy *heldProxy) {
+	t.Helper()
+	s := runTestServer(t)
+	proxy = newHeldProxy(t, s.Addr().String())
+	open := func(id, url string) *Backend {
+		b, err := Open(context.Background(), Config{URLs: []string{url}, NodeID: id, Logger: quietLog()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	return open("a", s.ClientURL()), open("b", "nats://"+proxy.addr()), proxy
+}
+
+// TestWatchServicesHearsARemovalAcrossAReset: a service removed while a
+// node's services watch is being reset (its consumer lost, or its
+// heartbeats missed) is heard of there, also when the removal's marker is
+// gone before the watch resumes (after the last message it delivered,
+// where it finds nothing): the reset makes the node reload the registry.
+// Unheard, the node would accept the removed service's secret and tokens
+// until something else changed in the registry or it restarted.
+func TestWatchServicesHearsARemovalAcrossAReset(t *testing.T) {
+	ctx := context.Background()
+	a, b, proxy := openThroughProxy(t)
+	if err := a.Services().PutService(auth.Service{Name: "news", ClientID: "svc_1", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	changed := make(chan struct{}, 10)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := b.WatchServices(wctx, func() { changed <- struct{}{} }); err != nil {
+		t.Fatal(err)
+	}
+	stream := a.authKV.stream
+	var watch []string
+	names := stream.ConsumerNames(ctx)
+	for n := range names.Name() {
+		watch = append(watch, n)
+	}
+	if err := names.Err(); err != nil || len(watch) != 1 {
+		t.Fatalf("the auth stream's consumers: %v %v, want the watch's alone", watch, err)
+	}
+	proxy.hold()
+	if err := stream.DeleteConsumer(ctx, watch[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Services().DeleteService("news"); err != nil {
+		t.Fatal(err)
+	}
+	dropServiceMarker(t, a, "news")
+	proxy.release()
+	select {
+	case <-changed:
+	case <-time.After(20 * time.Second): // a failure, never a pause
+		t.Fatal("node b's watch, reset while service news was removed, never heard of the removal: b keeps accepting its credentials")
+	}
+}
+
+// TestWatchServicesHearsARemovalAcrossAReconnect: the same with no
+// consumer deleted by hand: node b's connection breaks (while the
+// server's bytes to it were held) at the moment the service is removed,
+// and comes back; its watch resumes after the last message it delivered
+// and finds nothing, but the reconnect makes the node reload the
+// registry.
+func TestWatchServicesHearsARemovalAcrossAReconnect(t *testing.T) {
+	ctx := context.Background()
+	a, b, proxy := openThroughProxy(t)
+	if err := a.Services().PutService(auth.Service{Name: "news", ClientID: "svc_1", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	changed := make(chan struct{}, 10)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := b.WatchServices(wctx, func() { changed <- struct{}{} }); err != nil {
+		t.Fatal(err)
+	}
+	proxy.hold()
+	if err := a.Services().DeleteService("news"); err != nil {
+		t.Fatal(err)
+	}
+	dropServiceMarker(t, a, "news")
+	// The connection breaks; what the server sent meanwhile is lost.
+	proxy.mu.Lock()
+	for _, c := range proxy.conns {
+		c.Close()
+	}
+	proxy.conns = nil
+	proxy.mu.Unlock()
+	proxy.release()
+	select {
+	case <-changed:
+	case <-time.After(20 * time.Second): // a failure, never a pause
+		t.Fatalf("node b reconnected (%d reconnects), but its watch never heard that service news was removed meanwhile: b keeps accepting its credentials", b.nc.Stats().Reconnects)
+	}
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
 // heldProxy forwards TCP connections to a server; while held, nothing
 // goes from the server to the clients.
 type heldProxy struct {
@@ -285,6 +433,7 @@ type heldProxy struct {
 
 	mu     sync.Mutex
 	closed bool
+	held   bool // the gate is locked (under mu)
 	conns  []net.Conn
 	copies sync.WaitGroup
 }
@@ -325,9 +474,11 @@ func newHeldProxy(t *testing.T, server string) *heldProxy {
 	return p
 }
 
-// close stops the proxy and its connections, and waits for its copies.
+// close stops the proxy and its connections (releasing them if a test
+// that failed left them held), and waits for its copies.
 func (p *heldProxy) close() {
 	p.ln.Close()
+	p.release()
 	p.mu.Lock()
 	p.closed = true
 	for _, c := range p.conns {
@@ -338,8 +489,24 @@ func (p *heldProxy) close() {
 }
 
 func (p *heldProxy) addr() string { return p.ln.Addr().String() }
-func (p *heldProxy) hold()        { p.gate.Lock() }
-func (p *heldProxy) release()     { p.gate.Unlock() }
+
+// hold stops the server's bytes to the clients until release.
+func (p *heldProxy) hold() {
+	p.gate.Lock()
+	p.mu.Lock()
+	p.held = true
+	p.mu.Unlock()
+}
+
+// release lets the server's bytes through again (if held).
+func (p *heldProxy) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held {
+		p.held = false
+		p.gate.Unlock()
+	}
+}
 
 // toClient copies the server's bytes to the client, waiting while held.
 func (p *heldProxy) toClient(c, srv net.Conn) {

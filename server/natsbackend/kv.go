@@ -158,9 +158,27 @@ func (k *kv) why(ctx context.Context, key string) error {
 }
 
 // del removes the key if its revision is rev (any revision if rev is 0):
-// a purge marker written with the revision check, then the marker itself
-// deleted, so that the bucket's message count is its number of keys.
+// a purge marker written with the revision check (see mark), then the
+// marker itself deleted, so that the bucket's message count is its number
+// of keys.
 func (k *kv) del(ctx context.Context, key string, rev uint64) error {
+	seq, err := k.mark(ctx, key, rev)
+	if err != nil {
+		return err
+	}
+	if err := k.b.deleteMsg(ctx, k.name(), seq); err != nil {
+		// The key is deleted; the marker goes by itself after markerTTL.
+		k.b.log.Warn("natsbackend: delete marker", "bucket", k.bucket, "key", key, "err", err)
+	}
+	return nil
+}
+
+// mark removes the key if its revision is rev (any revision if rev is 0)
+// by a purge marker, which rolls up the key's messages and is left in the
+// stream for markerTTL: a consumer of the stream (a watch) delivers it.
+// It returns the marker's sequence; errNoKey if the key is gone, else
+// errRevMismatch if its revision is not rev.
+func (k *kv) mark(ctx context.Context, key string, rev uint64) (uint64, error) {
 	hdr := nats.Header{}
 	hdr.Set("KV-Operation", "PURGE")
 	hdr.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
@@ -170,14 +188,7 @@ func (k *kv) del(ctx context.Context, key string, rev uint64) error {
 	}
 	seq, err := k.write(ctx, key, nil, hdr, expect, markerTTL)
 	if errors.Is(err, errRevMismatch) {
-		return k.why(ctx, key)
+		return 0, k.why(ctx, key)
 	}
-	if err != nil {
-		return err
-	}
-	if err := k.b.deleteMsg(ctx, k.name(), seq); err != nil {
-		// The key is deleted; the marker goes by itself after markerTTL.
-		k.b.log.Warn("natsbackend: delete marker", "bucket", k.bucket, "key", key, "err", err)
-	}
-	return nil
+	return seq, err
 }

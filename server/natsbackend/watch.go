@@ -42,6 +42,14 @@ func (b *Backend) Health(ctx context.Context) error {
 // running node follows `openmpns service --nats ...` with no restart. An
 // ordered consumer of the auth bucket's stream (one per node) delivers each
 // change once the stream has stored it, so a reload reads it.
+//
+// A consumer that is reset (its connection broke and came back, the
+// server lost it, its heartbeats were missed) resumes after the last
+// message it delivered, and finds nothing of a change whose message is
+// gone meanwhile: a service's removal leaves only a marker, which NATS
+// drops after markerTTL. So changed is also called after every error the
+// consumer reports and after every reconnect of this node: a reload reads
+// the whole registry, whatever the watch missed.
 func (b *Backend) WatchServices(ctx context.Context, changed func()) error {
 	octx, cancel, err := b.op(ctx)
 	defer cancel()
@@ -62,17 +70,30 @@ func (b *Backend) WatchServices(ctx context.Context, changed func()) error {
 		return fmt.Errorf("natsbackend: watch services: %w", b.classify(err))
 	}
 	kick := make(chan struct{}, 1)
-	cc, err := cons.Consume(func(jetstream.Msg) {
+	poke := func() {
 		select {
 		case kick <- struct{}{}:
 		default:
 		}
+	}
+	// Called by the client with the consumer's lock held: it must not
+	// block (poke does not).
+	onErr := jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if b.closed.Load() {
+			return
+		}
+		b.log.Info("natsbackend: services watch interrupted: reloading the registry", "err", err)
+		poke()
 	})
+	b.addWatch(kick)
+	cc, err := cons.Consume(func(jetstream.Msg) { poke() }, onErr)
 	if err != nil {
+		b.dropWatch(kick)
 		return fmt.Errorf("natsbackend: watch services: %w", b.classify(err))
 	}
 	go func() {
 		defer cc.Stop()
+		defer b.dropWatch(kick)
 		for {
 			select {
 			case <-kick:
@@ -85,6 +106,33 @@ func (b *Backend) WatchServices(ctx context.Context, changed func()) error {
 		}
 	}()
 	return nil
+}
+
+// addWatch registers a services watch's wake-up, which pokeWatches pokes.
+func (b *Backend) addWatch(kick chan struct{}) {
+	b.watchMu.Lock()
+	defer b.watchMu.Unlock()
+	b.watches[kick] = struct{}{}
+}
+
+// dropWatch forgets a services watch's wake-up.
+func (b *Backend) dropWatch(kick chan struct{}) {
+	b.watchMu.Lock()
+	defer b.watchMu.Unlock()
+	delete(b.watches, kick)
+}
+
+// pokeWatches wakes every services watch (without blocking), so that each
+// reloads the registry: the reconnect handler calls it.
+func (b *Backend) pokeWatches() {
+	b.watchMu.Lock()
+	defer b.watchMu.Unlock()
+	for kick := range b.watches {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // watchFrom is the services watch's consumer: headers only (a change is
