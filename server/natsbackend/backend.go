@@ -20,6 +20,7 @@ import (
 
 	"github.com/openmpns/openmpns/server/auth"
 	"github.com/openmpns/openmpns/server/backend"
+	"github.com/openmpns/openmpns/shared/clock"
 )
 
 // Backend is one node of the service on NATS JetStream. It is safe for
@@ -63,7 +64,8 @@ type Backend struct {
 	muxChans map[string]chan *nats.Msg
 	muxNext  uint64
 
-	live liveness // the heartbeat of nodes (liveness.go)
+	live liveness    // the heartbeat of nodes (liveness.go)
+	clk  clock.Clock // Config.Clock, or the system clock
 	// watches are the wake-ups of the running services watches
 	// (watch.go): a reconnect pokes each, so that it reloads the registry.
 	watchMu sync.Mutex
@@ -104,7 +106,8 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	b := &Backend{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), connDone: make(chan struct{}),
 		muxChans: map[string]chan *nats.Msg{}, nodeCh: make(chan *nats.Msg, nodeChanSize),
-		loopDone: make(chan struct{}), views: newQueueViews(cfg.NodeID), watches: map[chan struct{}]struct{}{}}
+		loopDone: make(chan struct{}), views: newQueueViews(cfg.NodeID), watches: map[chan struct{}]struct{}{},
+		clk: cfg.Clock}
 	opts := []nats.Option{
 		nats.Name("openmpns " + cfg.NodeID),
 		nats.Timeout(cfg.RequestTimeout),
@@ -116,13 +119,9 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.log.Info("natsbackend: reconnected to NATS", "url", nc.ConnectedUrlRedacted())
-			// Hands sent to this node while it was away are lost: its
-			// devices read their queues again. So may be updates of
-			// cached records: the caches start afresh.
-			b.clearCaches()
-			if in := b.inbox.Load(); in != nil {
-				go in.Resync()
-			}
+			// Hands sent to this node while it was away are lost, and so
+			// may be updates of cached records.
+			b.resync()
 			// So may be changes to the registry of senders: a removal
 			// leaves no message a resumed watch would deliver once its
 			// marker is gone (watch.go).
@@ -136,10 +135,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 			if errors.Is(err, nats.ErrSlowConsumer) {
 				// Messages to this node were dropped: hands (the queue
 				// has them) and cache updates (forget the caches).
-				b.clearCaches()
-				if in := b.inbox.Load(); in != nil {
-					go in.Resync()
-				}
+				b.resync()
 			}
 			b.log.Error("natsbackend: NATS error", "subject", subj, "err", err)
 		}),
@@ -187,6 +183,17 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	b.log.Info("natsbackend: open", "url", nc.ConnectedUrlRedacted(), "prefix", cfg.Prefix,
 		"replicas", b.cfg.Replicas, "queue_ttl", cfg.QueueTTL)
 	return b, nil
+}
+
+// resync makes this node catch up with what it may have missed (hands
+// sent to it, updates of the records it caches): after a reconnect, a
+// slow consumer's dropped messages, a lapse of its heartbeat. Its caches
+// start afresh and its devices read their queues again (Inbox.Resync).
+func (b *Backend) resync() {
+	b.clearCaches()
+	if in := b.inbox.Load(); in != nil {
+		go in.Resync()
+	}
 }
 
 // redact drops passwords from URLs for messages.

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/openmpns/openmpns/shared/clock"
 )
 
 // Defaults of Config.
@@ -73,6 +75,10 @@ type Config struct {
 	NodeTTL time.Duration
 	// Logger receives connection events and errors. Default: slog.Default().
 	Logger *slog.Logger
+	// Clock times this node's heartbeat (its timer, and the measure of a
+	// lapse between two beats that succeeded). Default: the system clock;
+	// tests move a clock.Fake.
+	Clock clock.Clock
 }
 
 var prefixRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -116,6 +122,9 @@ func (c *Config) normalize() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = clock.System{}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("natsbackend: config: %w", err)

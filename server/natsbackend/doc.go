@@ -157,6 +157,14 @@
 // A device the cache says is offline, or does not know, is looked up at
 // the leader, as a device may have connected a moment ago.
 //
+// Every node writes a heartbeat (node.<id> in the counters bucket, every
+// NodeTTL/4); a device Connected to a node whose last beat the stream
+// stored more than NodeTTL ago (by the stream leader's clock) reads as
+// offline, and nothing is handed to it. A node whose beat succeeds more
+// than NodeTTL after its previous success (its own monotonic clock) may
+// have been read as down meanwhile: it resyncs as after a reconnect
+// (liveness.go).
+//
 // # Counters
 //
 // Take reads the key's record (or uses the one this node wrote last, which

@@ -30,6 +30,9 @@ type kv struct {
 type entry struct {
 	val []byte
 	rev uint64
+	// stored is when the stream stored the key's last message (the
+	// stream leader's clock).
+	stored time.Time
 	// deleted: the key's last message is a delete marker (rev is its).
 	deleted bool
 }
@@ -58,9 +61,9 @@ func (k *kv) get(ctx context.Context, key string) (entry, error) {
 		return entry{}, errNoKey
 	}
 	if isMarker(m.Header) {
-		return entry{rev: m.Seq, deleted: true}, errNoKey
+		return entry{rev: m.Seq, stored: m.Time, deleted: true}, errNoKey
 	}
-	return entry{val: m.Data, rev: m.Seq}, nil
+	return entry{val: m.Data, rev: m.Seq, stored: m.Time}, nil
 }
 
 // isMarker reports whether raw NATS headers are those of a KV delete or
