@@ -104,6 +104,11 @@ var (
 	ErrNoSuchKey = errors.New("auth: no such key")
 	// ErrTooManyKeys: a service may register at most MaxKeys keys.
 	ErrTooManyKeys = errors.New("auth: too many keys for one service")
+	// ErrRevisionMismatch: a Store refused to replace or delete a service
+	// that changed since it was read (another writer came first). The
+	// Registry reads it again and applies its change anew; it returns this
+	// error only when its change lost every one of its attempts.
+	ErrRevisionMismatch = errors.New("auth: service changed since it was read")
 )
 
 // Challenge returns the WWW-Authenticate header value to send with a 401

@@ -115,3 +115,32 @@ var (
 	signingES256 = jwt.SigningMethodES256
 	signingEdDSA = jwt.SigningMethodEdDSA
 )
+
+// putService stores s whatever the store holds under its name (a record
+// planted by a test, not a Registry's change).
+func putService(t testing.TB, st Store, s Service) {
+	t.Helper()
+	_, rev, ok, err := st.Service(s.Name)
+	if err == nil {
+		if ok {
+			err = st.UpdateService(s, rev)
+		} else {
+			err = st.CreateService(s)
+		}
+	}
+	if err != nil {
+		t.Fatalf("store service %q: %v", s.Name, err)
+	}
+}
+
+// deleteService removes the named service whatever its revision.
+func deleteService(t testing.TB, st Store, name string) {
+	t.Helper()
+	_, rev, ok, err := st.Service(name)
+	if err == nil && ok {
+		err = st.DeleteService(name, rev)
+	}
+	if err != nil {
+		t.Fatalf("delete service %q: %v", name, err)
+	}
+}

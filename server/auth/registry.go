@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -89,11 +88,14 @@ type parsedKey struct {
 }
 
 // Registry is the set of registered services, cached in memory and written
-// through to a Store. It is safe for concurrent use; changes are rare and
-// serialised (each holds the lock through its Store write, so a change the
-// Store refuses is not made in memory either). It assumes it is the only
-// writer of the Store while it lives (changes made to the Store behind its
-// back are seen after Reload).
+// through to a Store. It is safe for concurrent use. Several Registries may
+// share one Store (the nodes of a cluster, the `openmpns service` tool): a
+// change reads the service's stored record, applies itself to that (not to
+// this Registry's copy, which may be behind) and writes it revision-checked,
+// reading and applying again when another writer came first (see Store), so
+// no change made elsewhere is lost. A change the Store refuses is not made
+// in memory either. Changes made elsewhere are served here after Reload
+// (and, for a service this Registry changes, at once).
 type Registry struct {
 	st  Store
 	now func() time.Time
@@ -101,13 +103,19 @@ type Registry struct {
 	// wmu orders the writers: each change and each Reload (which reads
 	// the store, then swaps what it read in) holds it throughout, so that
 	// a reload never puts back what a change made meanwhile replaced. The
-	// readers (verifying a token, checking a secret) take only mu.
+	// readers (verifying a token, checking a secret) take only mu, which
+	// no one holds across a Store call.
 	wmu      sync.Mutex
 	mu       sync.RWMutex
 	byName   map[string]*entry
 	byClient map[string]*entry
 	keyOwner map[string]string // kid → service name
 }
+
+// maxAttempts bounds how many times a change is applied to a service's
+// stored record: each conflict means another writer's change went in, so
+// among concurrent writers one succeeds each round.
+const maxAttempts = 16
 
 // NewRegistry loads every service from st. now is the clock for Created,
 // Rotated and Added times (nil: time.Now).
@@ -215,31 +223,116 @@ func hashSecret(s string) []byte {
 }
 
 // Add registers a service and returns its credentials (the secret is shown
-// only now). It fails with ErrServiceExists if the name is taken.
+// only now). It fails with ErrServiceExists if the name is taken (in the
+// Store, by whichever writer).
 func (r *Registry) Add(name string) (Credentials, error) {
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
 	if err := ValidName(name); err != nil {
 		return Credentials{}, err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.byName[name] != nil {
-		return Credentials{}, fmt.Errorf("%w: %q", ErrServiceExists, name)
-	}
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	r.mu.RLock()
 	id := newClientID()
 	for r.byClient[id] != nil {
 		id = newClientID()
 	}
+	r.mu.RUnlock()
 	secret, hash := newSecret()
 	now := r.now().UTC()
 	s := Service{Name: name, ClientID: id, SecretHash: hash, Created: now, Rotated: now}
-	if err := r.st.PutService(s); err != nil {
+	if err := r.st.CreateService(s); err != nil {
+		if errors.Is(err, ErrServiceExists) {
+			// Added elsewhere: serve what is stored (best effort).
+			if cur, _, ok, rerr := r.st.Service(name); rerr == nil && ok {
+				if e, eerr := newEntry(cur); eerr == nil {
+					r.install(name, e)
+				}
+			}
+			return Credentials{}, fmt.Errorf("%w: %q", ErrServiceExists, name)
+		}
 		return Credentials{}, err
 	}
-	e := &entry{svc: s, keys: map[string]parsedKey{}}
-	r.byName[name], r.byClient[id] = e, e
+	r.install(name, &entry{svc: s, keys: map[string]parsedKey{}})
 	return Credentials{Service: name, ClientID: id, ClientSecret: secret}, nil
+}
+
+// change applies f to the stored record of the named service and writes
+// what f returns (nil: delete the service) with the Store's revision
+// check; when another writer came first it reads the record again and
+// applies f anew, at most maxAttempts times. f may be called more than
+// once, and gets a copy it may modify. What was written (or that the
+// service is gone) replaces this Registry's entry; so does the record f
+// refused (its error is returned), which this Registry may not have known.
+// The caller holds wmu.
+func (r *Registry) change(name string, f func(cur Service) (*Service, error)) (Service, error) {
+	for range maxAttempts {
+		cur, rev, ok, err := r.st.Service(name)
+		if err != nil {
+			return Service{}, err
+		}
+		if !ok {
+			r.install(name, nil)
+			return Service{}, fmt.Errorf("%w: %q", ErrNoSuchService, name)
+		}
+		next, err := f(cur.clone())
+		if err != nil {
+			if e, eerr := newEntry(cur); eerr == nil {
+				r.install(name, e)
+			}
+			return Service{}, err
+		}
+		var e *entry
+		if next != nil {
+			// What this Registry will serve, checked before it is
+			// written: a record it could not load is not stored.
+			if e, err = newEntry(*next); err != nil {
+				return Service{}, fmt.Errorf("auth: service %q: %w", name, err)
+			}
+			err = r.st.UpdateService(*next, rev)
+		} else {
+			err = r.st.DeleteService(name, rev)
+		}
+		switch {
+		case errors.Is(err, ErrRevisionMismatch):
+			continue // changed elsewhere since the read: apply f to what is there now
+		case errors.Is(err, ErrNoSuchService):
+			r.install(name, nil)
+			return Service{}, fmt.Errorf("%w: %q", ErrNoSuchService, name)
+		case err != nil:
+			return Service{}, err
+		}
+		r.install(name, e)
+		if next == nil {
+			return cur, nil
+		}
+		return *next, nil
+	}
+	return Service{}, fmt.Errorf("auth: service %q changed elsewhere during each of %d attempts to change it: %w", name, maxAttempts, ErrRevisionMismatch)
+}
+
+// install makes e the named service's entry (nil: the service is gone),
+// replacing whatever this Registry held for that name.
+func (r *Registry) install(name string, e *entry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old := r.byName[name]; old != nil {
+		delete(r.byName, name)
+		if r.byClient[old.svc.ClientID] == old {
+			delete(r.byClient, old.svc.ClientID)
+		}
+		for kid := range old.keys {
+			if r.keyOwner[kid] == name {
+				delete(r.keyOwner, kid)
+			}
+		}
+	}
+	if e == nil {
+		return
+	}
+	r.byName[name], r.byClient[e.svc.ClientID] = e, e
+	for kid := range e.keys {
+		r.keyOwner[kid] = name
+	}
 }
 
 // Remove unregisters a service: its secret, keys, access tokens and client
@@ -248,21 +341,8 @@ func (r *Registry) Add(name string) (Credentials, error) {
 func (r *Registry) Remove(name string) error {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e := r.byName[name]
-	if e == nil {
-		return fmt.Errorf("%w: %q", ErrNoSuchService, name)
-	}
-	if err := r.st.DeleteService(name); err != nil {
-		return err
-	}
-	delete(r.byName, name)
-	delete(r.byClient, e.svc.ClientID)
-	for kid := range e.keys {
-		delete(r.keyOwner, kid)
-	}
-	return nil
+	_, err := r.change(name, func(Service) (*Service, error) { return nil, nil })
+	return err
 }
 
 // List returns every service sorted by name, without secret hashes.
@@ -294,35 +374,30 @@ func (r *Registry) Lookup(name string) (Service, bool) {
 
 // RotateSecret gives the service a new client secret; the old secret and
 // every access token issued under it stop working at once. Registered keys
-// and the client_id are unchanged.
+// and the client_id are unchanged (as stored: a key added through another
+// writer is kept).
 func (r *Registry) RotateSecret(name string) (Credentials, error) {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e := r.byName[name]
-	if e == nil {
-		return Credentials{}, fmt.Errorf("%w: %q", ErrNoSuchService, name)
-	}
 	secret, hash := newSecret()
-	s := e.svc.clone()
-	s.SecretHash = hash
-	s.Generation++
-	s.Rotated = r.now().UTC()
-	if err := r.st.PutService(s); err != nil {
+	s, err := r.change(name, func(s Service) (*Service, error) {
+		s.SecretHash = hash
+		s.Generation++
+		s.Rotated = r.now().UTC()
+		return &s, nil
+	})
+	if err != nil {
 		return Credentials{}, err
 	}
-	e.svc = s
 	return Credentials{Service: name, ClientID: s.ClientID, ClientSecret: secret}, nil
 }
 
 // AddKey registers a public key (one PEM "PUBLIC KEY" block, PKIX, P-256
 // ECDSA for ES256 or Ed25519 for EdDSA) the service signs its own tokens
 // with, and returns its key id (RFC 7638 thumbprint). A key may belong to
-// one service only.
+// one service only (checked against the service's stored record and the
+// other services as this Registry last read them).
 func (r *Registry) AddKey(name string, pemBytes []byte) (string, error) {
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
 	pub, alg, der, err := parsePublicKeyPEM(pemBytes)
 	if err != nil {
 		return "", err
@@ -331,28 +406,27 @@ func (r *Registry) AddKey(name string, pemBytes []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e := r.byName[name]
-	if e == nil {
-		return "", fmt.Errorf("%w: %q", ErrNoSuchService, name)
-	}
-	if owner, ok := r.keyOwner[kid]; ok {
-		return "", fmt.Errorf("%w: key %s belongs to service %q", ErrKeyExists, kid, owner)
-	}
-	if len(e.svc.Keys) >= MaxKeys {
-		return "", fmt.Errorf("%w: %q has %d", ErrTooManyKeys, name, MaxKeys)
-	}
-	s := e.svc.clone()
-	s.Keys = append(s.Keys, Key{ID: kid, Alg: alg, PKIX: der, Added: r.now().UTC()})
-	if err := r.st.PutService(s); err != nil {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	_, err = r.change(name, func(s Service) (*Service, error) {
+		if slices.ContainsFunc(s.Keys, func(k Key) bool { return k.ID == kid }) {
+			return nil, fmt.Errorf("%w: key %s belongs to service %q", ErrKeyExists, kid, name)
+		}
+		r.mu.RLock()
+		owner, owned := r.keyOwner[kid]
+		r.mu.RUnlock()
+		if owned && owner != name {
+			return nil, fmt.Errorf("%w: key %s belongs to service %q", ErrKeyExists, kid, owner)
+		}
+		if len(s.Keys) >= MaxKeys {
+			return nil, fmt.Errorf("%w: %q has %d", ErrTooManyKeys, name, MaxKeys)
+		}
+		s.Keys = append(s.Keys, Key{ID: kid, Alg: alg, PKIX: der, Added: r.now().UTC()})
+		return &s, nil
+	})
+	if err != nil {
 		return "", err
 	}
-	e.svc = s
-	keys := maps.Clone(e.keys) // copy on write: snapshots share the old map
-	keys[kid] = parsedKey{alg: alg, pub: pub}
-	e.keys = keys
-	r.keyOwner[kid] = name
 	return kid, nil
 }
 
@@ -360,28 +434,16 @@ func (r *Registry) AddKey(name string, pemBytes []byte) (string, error) {
 func (r *Registry) RemoveKey(name, kid string) error {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e := r.byName[name]
-	if e == nil {
-		return fmt.Errorf("%w: %q", ErrNoSuchService, name)
-	}
-	// The record's list, not e.keys: a stored key that no longer loads
-	// (of small order) is listed there only, to be removed.
-	if !slices.ContainsFunc(e.svc.Keys, func(k Key) bool { return k.ID == kid }) {
-		return fmt.Errorf("%w: %q has no key %q", ErrNoSuchKey, name, kid)
-	}
-	s := e.svc.clone()
-	s.Keys = slices.DeleteFunc(s.Keys, func(k Key) bool { return k.ID == kid })
-	if err := r.st.PutService(s); err != nil {
-		return err
-	}
-	e.svc = s
-	keys := maps.Clone(e.keys)
-	delete(keys, kid)
-	e.keys = keys
-	delete(r.keyOwner, kid)
-	return nil
+	_, err := r.change(name, func(s Service) (*Service, error) {
+		// The record's list: a stored key that no longer loads (of small
+		// order) is listed there only, to be removed.
+		if !slices.ContainsFunc(s.Keys, func(k Key) bool { return k.ID == kid }) {
+			return nil, fmt.Errorf("%w: %q has no key %q", ErrNoSuchKey, name, kid)
+		}
+		s.Keys = slices.DeleteFunc(s.Keys, func(k Key) bool { return k.ID == kid })
+		return &s, nil
+	})
+	return err
 }
 
 // dummyHash is compared against when the client_id is unknown, so that both

@@ -307,14 +307,14 @@ func TestReloadFromStore(t *testing.T) {
 	}
 	// A damaged record is an error, not silently dropped.
 	bad := Service{Name: "broken", ClientID: "svc_1", SecretHash: []byte{1}}
-	f.st.PutService(bad)
+	putService(t, f.st, bad)
 	if _, err := NewRegistry(f.st, nil); err == nil {
 		t.Error("damaged record accepted")
 	}
-	f.st.DeleteService("broken")
+	deleteService(t, f.st, "broken")
 	s, _ := f.st.Services()
 	s[1].Keys[0].Alg = AlgEdDSA // weather's ES256 key relabelled
-	f.st.PutService(s[1])
+	putService(t, f.st, s[1])
 	if _, err := NewRegistry(f.st, nil); err == nil {
 		t.Error("key with the wrong alg accepted")
 	}

@@ -74,9 +74,7 @@ func TestAStoredSmallOrderKeyVerifiesNothing(t *testing.T) {
 	}
 	svc, _, _ := f.reg.snapshot("news")
 	svc.Keys = append(svc.Keys, Key{ID: kid, Alg: AlgEdDSA, PKIX: der, Added: f.now})
-	if err := f.st.PutService(svc); err != nil {
-		t.Fatal(err)
-	}
+	putService(t, f.st, svc)
 	if err := f.reg.Reload(); err != nil {
 		t.Fatalf("Reload with a stored small-order key: %v", err)
 	}

@@ -30,34 +30,67 @@ func storeContract(t *testing.T, st Store) {
 	if _, ok, err := st.ServerKey(); ok || err != nil {
 		t.Fatalf("empty store has a server key: %v %v", ok, err)
 	}
+	if _, _, ok, err := st.Service("b"); ok || err != nil {
+		t.Fatalf("empty store has service b: %v %v", ok, err)
+	}
 	s := Service{Name: "b", ClientID: "svc_b", SecretHash: []byte("h"), Keys: []Key{{ID: "k", Alg: AlgEdDSA, PKIX: []byte{1, 2}}}}
-	if err := st.PutService(s); err != nil {
+	if err := st.CreateService(s); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.PutService(Service{Name: "a", ClientID: "svc_a"}); err != nil {
+	if err := st.CreateService(Service{Name: "a", ClientID: "svc_a"}); err != nil {
 		t.Fatal(err)
+	}
+	if err := st.CreateService(Service{Name: "b", ClientID: "svc_other"}); !errors.Is(err, ErrServiceExists) {
+		t.Fatalf("CreateService of a name taken: %v, want ErrServiceExists", err)
 	}
 	s.Keys[0].PKIX[0] = 9 // the store must not share the caller's memory
+	got, rev, ok, err := st.Service("b")
+	if err != nil || !ok || got.ClientID != "svc_b" || got.Keys[0].PKIX[0] != 1 {
+		t.Fatalf("Service(b) = %+v %v %v", got, ok, err)
+	}
 	s.Generation = 3
-	if err := st.PutService(s); err != nil { // replace
+	if err := st.UpdateService(s, rev); err != nil {
 		t.Fatal(err)
 	}
-	got, err := st.Services()
-	if err != nil || len(got) != 2 {
-		t.Fatalf("Services = %v, %v", got, err)
+	_, rev2, _, err := st.Service("b")
+	if err != nil || rev2 == rev {
+		t.Fatalf("revision after an update: %d (before %d), %v; want another", rev2, rev, err)
 	}
-	byName := map[string]Service{got[0].Name: got[0], got[1].Name: got[1]}
+	stale := s
+	stale.Generation = 1
+	if err := st.UpdateService(stale, rev); !errors.Is(err, ErrRevisionMismatch) {
+		t.Fatalf("UpdateService with the revision before the last update: %v, want ErrRevisionMismatch", err)
+	}
+	if err := st.UpdateService(Service{Name: "absent", ClientID: "svc_x"}, rev2); !errors.Is(err, ErrNoSuchService) {
+		t.Fatalf("UpdateService of an absent service: %v, want ErrNoSuchService", err)
+	}
+	all, err := st.Services()
+	if err != nil || len(all) != 2 {
+		t.Fatalf("Services = %v, %v", all, err)
+	}
+	byName := map[string]Service{all[0].Name: all[0], all[1].Name: all[1]}
 	if b := byName["b"]; b.Generation != 3 || b.Keys[0].PKIX[0] != 9 || string(b.SecretHash) != "h" {
 		t.Errorf("b = %+v", b)
 	}
-	if err := st.DeleteService("a"); err != nil {
+	_, aRev, _, _ := st.Service("a")
+	if err := st.UpdateService(Service{Name: "a", ClientID: "svc_a", Generation: 1}, aRev); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.DeleteService("absent"); err != nil {
-		t.Errorf("deleting an absent service: %v", err)
+	if err := st.DeleteService("a", aRev); !errors.Is(err, ErrRevisionMismatch) {
+		t.Fatalf("DeleteService with the revision before the last update: %v, want ErrRevisionMismatch", err)
+	}
+	_, aRev, _, _ = st.Service("a")
+	if err := st.DeleteService("a", aRev); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteService("a", aRev); !errors.Is(err, ErrNoSuchService) {
+		t.Errorf("deleting an absent service: %v, want ErrNoSuchService", err)
 	}
 	if got, _ := st.Services(); len(got) != 1 || got[0].Name != "b" {
 		t.Errorf("after delete: %+v", got)
+	}
+	if err := st.CreateService(Service{Name: "a", ClientID: "svc_a2"}); err != nil {
+		t.Errorf("CreateService of a name deleted: %v", err)
 	}
 	k := ServerKey{ID: "kid", Seed: []byte("0123456789abcdef0123456789abcdef"), Created: time.Unix(5, 0).UTC()}
 	if err := st.PutServerKey(k); err != nil {
@@ -262,18 +295,25 @@ type failingStore struct {
 
 var errDisk = errors.New("disk full")
 
-func (s *failingStore) PutService(v Service) error {
+func (s *failingStore) CreateService(v Service) error {
 	if s.fail {
 		return errDisk
 	}
-	return s.MemStore.PutService(v)
+	return s.MemStore.CreateService(v)
 }
 
-func (s *failingStore) DeleteService(name string) error {
+func (s *failingStore) UpdateService(v Service, rev uint64) error {
 	if s.fail {
 		return errDisk
 	}
-	return s.MemStore.DeleteService(name)
+	return s.MemStore.UpdateService(v, rev)
+}
+
+func (s *failingStore) DeleteService(name string, rev uint64) error {
+	if s.fail {
+		return errDisk
+	}
+	return s.MemStore.DeleteService(name, rev)
 }
 
 func (s *failingStore) PutServerKey(k ServerKey) error {

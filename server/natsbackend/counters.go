@@ -136,8 +136,11 @@ func (cc *countedCache) drop(k string) {
 }
 
 // authStore is the auth.Store of the service, in the auth bucket: key
-// svc.<name> holds a service, server_key the signing key. Its methods take
-// no context: each is bounded by Config.RequestTimeout.
+// svc.<name> holds a service, server_key the signing key. A service's
+// revision is its message's stream sequence, and its writes are checked by
+// the stream (expected last subject sequence), so the nodes and the tools
+// sharing the registry never overwrite each other's changes. Its methods
+// take no context: each is bounded by Config.RequestTimeout.
 type authStore struct{ b *Backend }
 
 var _ auth.Store = authStore{}
@@ -154,8 +157,31 @@ func (s authStore) fail(what string, err error) error {
 	return fmt.Errorf("natsbackend: auth: %s: %w", what, s.b.classify(err))
 }
 
-// PutService implements auth.Store.
-func (s authStore) PutService(svc auth.Service) error {
+// Service implements auth.Store: the record from the stream leader; its
+// revision is its stream sequence.
+func (s authStore) Service(name string) (auth.Service, uint64, bool, error) {
+	ctx, cancel, err := s.ctx()
+	defer cancel()
+	if err != nil {
+		return auth.Service{}, 0, false, err
+	}
+	e, err := s.b.authKV.get(ctx, svcKey(name))
+	if errors.Is(err, errNoKey) {
+		return auth.Service{}, 0, false, nil
+	}
+	if err != nil {
+		return auth.Service{}, 0, false, s.fail("read service "+name, err)
+	}
+	var svc auth.Service
+	if err := json.Unmarshal(e.val, &svc); err != nil {
+		return auth.Service{}, 0, false, fmt.Errorf("natsbackend: auth: decode service %s: %w", name, err)
+	}
+	return svc, e.rev, true, nil
+}
+
+// CreateService implements auth.Store: a create (the key has no message,
+// or a removal's marker), checked by the stream.
+func (s authStore) CreateService(svc auth.Service) error {
 	ctx, cancel, err := s.ctx()
 	defer cancel()
 	if err != nil {
@@ -165,27 +191,59 @@ func (s authStore) PutService(svc auth.Service) error {
 	if err != nil {
 		return fmt.Errorf("natsbackend: auth: encode service: %w", err)
 	}
-	if _, err := s.b.authKV.put(ctx, svcKey(svc.Name), val); err != nil {
-		return s.fail("store service "+svc.Name, err)
+	_, err = s.b.authKV.create(ctx, svcKey(svc.Name), val, 0)
+	switch {
+	case errors.Is(err, errKeyExists):
+		return fmt.Errorf("natsbackend: auth: create service %s: %w", svc.Name, auth.ErrServiceExists)
+	case err != nil:
+		return s.fail("create service "+svc.Name, err)
 	}
 	return nil
 }
 
-// DeleteService implements auth.Store. The removal's marker stays in the
-// stream for markerTTL (kv.mark), not deleted at once as other buckets'
-// are: a services watch delivers it, even one whose consumer is being
-// reset meanwhile (past markerTTL, its reload on the reset finds the
-// removal: WatchServices).
-func (s authStore) DeleteService(name string) error {
+// UpdateService implements auth.Store: a write the stream makes only if
+// the key's last message is still rev.
+func (s authStore) UpdateService(svc auth.Service, rev uint64) error {
 	ctx, cancel, err := s.ctx()
 	defer cancel()
 	if err != nil {
 		return err
 	}
-	if _, err := s.b.authKV.mark(ctx, svcKey(name), 0); err != nil && !errors.Is(err, errNoKey) {
-		return s.fail("delete service "+name, err)
+	val, err := json.Marshal(svc)
+	if err != nil {
+		return fmt.Errorf("natsbackend: auth: encode service: %w", err)
 	}
-	return nil
+	_, err = s.b.authKV.update(ctx, svcKey(svc.Name), val, rev, 0)
+	return s.writeErr("update service "+svc.Name, err)
+}
+
+// writeErr maps a revision-checked write's error to auth's.
+func (s authStore) writeErr(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errRevMismatch):
+		return fmt.Errorf("natsbackend: auth: %s: %w", what, auth.ErrRevisionMismatch)
+	case errors.Is(err, errNoKey):
+		return fmt.Errorf("natsbackend: auth: %s: %w", what, auth.ErrNoSuchService)
+	}
+	return s.fail(what, err)
+}
+
+// DeleteService implements auth.Store: a purge marker the stream writes
+// only if the key's last message is still rev. The marker stays in the
+// stream for markerTTL (kv.mark), not deleted at once as other buckets'
+// are: a services watch delivers it, even one whose consumer is being
+// reset meanwhile (past markerTTL, its reload on the reset finds the
+// removal: WatchServices).
+func (s authStore) DeleteService(name string, rev uint64) error {
+	ctx, cancel, err := s.ctx()
+	defer cancel()
+	if err != nil {
+		return err
+	}
+	_, err = s.b.authKV.mark(ctx, svcKey(name), &rev)
+	return s.writeErr("delete service "+name, err)
 }
 
 // Services implements auth.Store: the bucket's subjects under svc. (from

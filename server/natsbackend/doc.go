@@ -36,7 +36,7 @@
 //	<p>_channel_index  device id -> {app: token}, the device's channels
 //	<p>_presence       device id -> {node, connected, since}; claim = revision
 //	<p>_counters       counter key -> {n, until}, with Nats-TTL
-//	<p>_auth           svc.<name> -> auth.Service, server_key -> auth.ServerKey
+//	<p>_auth           svc.<name> -> auth.Service (revision = auth.Store's), server_key -> auth.ServerKey
 //
 // Keys and subject tokens are ids as they are when made of letters,
 // digits, '-' and '_', else '=' and their base64url form (app ids with dots

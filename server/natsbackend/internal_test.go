@@ -266,7 +266,7 @@ func TestWatchServicesHearsAChangeAcrossAReset(t *testing.T) {
 	if err := stream.DeleteConsumer(ctx, watch[0]); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Services().PutService(auth.Service{Name: "news", ClientID: "svc_1", Created: time.Now()}); err != nil {
+	if err := a.Services().CreateService(auth.Service{Name: "news", ClientID: "svc_1", Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	proxy.release()
@@ -275,6 +275,15 @@ func TestWatchServicesHearsAChangeAcrossAReset(t *testing.T) {
 	case <-time.After(20 * time.Second): // a failure, never a pause
 		t.Fatal("node b's watch, reset before it delivered anything, missed the service node a stored")
 	}
+}
+
+// removeService removes the named service as it is stored.
+func removeService(st auth.Store, name string) error {
+	_, rev, ok, err := st.Service(name)
+	if err != nil || !ok {
+		return fmt.Errorf("service %s: %v %w", name, ok, err)
+	}
+	return st.DeleteService(name, rev)
 }
 
 // serviceMarker returns the sequence of the marker a removal of the
@@ -310,10 +319,10 @@ func dropServiceMarker(t *testing.T, b *Backend, name string) {
 func TestServiceRemovalLeavesAMarker(t *testing.T) {
 	nodes, _ := openNodes(t, 1)
 	st := nodes[0].Services()
-	if err := st.PutService(auth.Service{Name: "news", ClientID: "svc_1", Created: time.Now()}); err != nil {
+	if err := st.CreateService(auth.Service{Name: "news", ClientID: "svc_1", Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.DeleteService("news"); err != nil {
+	if err := removeService(st, "news"); err != nil {
 		t.Fatal(err)
 	}
 	if svcs, err := st.Services(); err != nil || len(svcs) != 0 {
@@ -351,7 +360,7 @@ func openThroughProxy(t *testing.T) (a, b *Backend, proxy *heldProxy) {
 func TestWatchServicesHearsARemovalAcrossAReset(t *testing.T) {
 	ctx := context.Background()
 	a, b, proxy := openThroughProxy(t)
-	if err := a.Services().PutService(auth.Service{Name: "news", ClientID: "svc_1", Created: time.Now()}); err != nil {
+	if err := a.Services().CreateService(auth.Service{Name: "news", ClientID: "svc_1", Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	changed := make(chan struct{}, 10)
@@ -373,7 +382,7 @@ func TestWatchServicesHearsARemovalAcrossAReset(t *testing.T) {
 	if err := stream.DeleteConsumer(ctx, watch[0]); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Services().DeleteService("news"); err != nil {
+	if err := removeService(a.Services(), "news"); err != nil {
 		t.Fatal(err)
 	}
 	dropServiceMarker(t, a, "news")
@@ -394,7 +403,7 @@ func TestWatchServicesHearsARemovalAcrossAReset(t *testing.T) {
 func TestWatchServicesHearsARemovalAcrossAReconnect(t *testing.T) {
 	ctx := context.Background()
 	a, b, proxy := openThroughProxy(t)
-	if err := a.Services().PutService(auth.Service{Name: "news", ClientID: "svc_1", Created: time.Now()}); err != nil {
+	if err := a.Services().CreateService(auth.Service{Name: "news", ClientID: "svc_1", Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	changed := make(chan struct{}, 10)
@@ -404,7 +413,7 @@ func TestWatchServicesHearsARemovalAcrossAReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy.hold()
-	if err := a.Services().DeleteService("news"); err != nil {
+	if err := removeService(a.Services(), "news"); err != nil {
 		t.Fatal(err)
 	}
 	dropServiceMarker(t, a, "news")

@@ -165,7 +165,11 @@ func (k *kv) why(ctx context.Context, key string) error {
 // marker itself deleted, so that the bucket's message count is its number
 // of keys.
 func (k *kv) del(ctx context.Context, key string, rev uint64) error {
-	seq, err := k.mark(ctx, key, rev)
+	var expect *uint64
+	if rev != 0 {
+		expect = &rev
+	}
+	seq, err := k.mark(ctx, key, expect)
 	if err != nil {
 		return err
 	}
@@ -176,19 +180,15 @@ func (k *kv) del(ctx context.Context, key string, rev uint64) error {
 	return nil
 }
 
-// mark removes the key if its revision is rev (any revision if rev is 0)
-// by a purge marker, which rolls up the key's messages and is left in the
-// stream for markerTTL: a consumer of the stream (a watch) delivers it.
-// It returns the marker's sequence; errNoKey if the key is gone, else
-// errRevMismatch if its revision is not rev.
-func (k *kv) mark(ctx context.Context, key string, rev uint64) (uint64, error) {
+// mark removes the key, if its revision is *expect (whatever it is if
+// expect is nil), by a purge marker, which rolls up the key's messages and
+// is left in the stream for markerTTL: a consumer of the stream (a watch)
+// delivers it. It returns the marker's sequence; errNoKey if the key is
+// gone, else errRevMismatch if its revision is not *expect.
+func (k *kv) mark(ctx context.Context, key string, expect *uint64) (uint64, error) {
 	hdr := nats.Header{}
 	hdr.Set("KV-Operation", "PURGE")
 	hdr.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
-	var expect *uint64
-	if rev != 0 {
-		expect = &rev
-	}
 	seq, err := k.write(ctx, key, nil, hdr, expect, markerTTL)
 	if errors.Is(err, errRevMismatch) {
 		return 0, k.why(ctx, key)

@@ -24,7 +24,7 @@ func TestWatchServicesAndSharedKey(t *testing.T) {
 	if err := b.WatchServices(ctx, func() { changed <- struct{}{} }); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Services().PutService(auth.Service{Name: "news", ClientID: "svc_1", Created: time.Now()}); err != nil {
+	if err := a.Services().CreateService(auth.Service{Name: "news", ClientID: "svc_1", Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	select {

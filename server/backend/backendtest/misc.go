@@ -101,6 +101,9 @@ func testTakeConcurrent(t *testing.T, h *harness) {
 	}
 }
 
+// testServices: the nodes share one auth.Store, whose service writes are
+// conditional (see auth.Store): a name is created once, and a write with
+// a revision another node's write made stale is refused.
 func testServices(t *testing.T, h *harness) {
 	st0, st1 := h.node(0).Services(), h.node(1).Services()
 	if svcs, err := st0.Services(); err != nil || len(svcs) != 0 {
@@ -111,15 +114,26 @@ func testServices(t *testing.T, h *harness) {
 	}
 	s := auth.Service{Name: "weather", ClientID: "svc_00112233445566778899aabbccddeeff", SecretHash: []byte("hash"),
 		Generation: 2, Keys: []auth.Key{{ID: "kid1", Alg: auth.AlgEdDSA, PKIX: []byte{1, 2, 3}}}}
-	if err := st0.PutService(s); err != nil {
+	if err := st0.CreateService(s); err != nil {
 		t.Fatal(err)
 	}
-	if err := st0.PutService(auth.Service{Name: "news.example", ClientID: "svc_n"}); err != nil {
+	if err := st0.CreateService(auth.Service{Name: "news.example", ClientID: "svc_n"}); err != nil {
 		t.Fatal(err)
+	}
+	if err := st1.CreateService(auth.Service{Name: "weather", ClientID: "svc_other"}); !errors.Is(err, auth.ErrServiceExists) {
+		t.Fatalf("CreateService of a name another node created: %v, want ErrServiceExists", err)
+	}
+	_, rev, ok, err := st1.Service("weather")
+	if err != nil || !ok {
+		t.Fatalf("Service(weather) from the other node: %v %v", ok, err)
 	}
 	s.Generation = 3
-	if err := st1.PutService(s); err != nil { // replace, from the other node
+	if err := st1.UpdateService(s, rev); err != nil { // replace, from the other node
 		t.Fatal(err)
+	}
+	s.Generation = 4
+	if err := st0.UpdateService(s, rev); !errors.Is(err, auth.ErrRevisionMismatch) {
+		t.Fatalf("UpdateService with a revision the other node's write made stale: %v, want ErrRevisionMismatch", err)
 	}
 	got, err := st0.Services()
 	if err != nil || len(got) != 2 {
@@ -129,14 +143,24 @@ func testServices(t *testing.T, h *harness) {
 	if w := byName["weather"]; w.Generation != 3 || string(w.SecretHash) != "hash" || len(w.Keys) != 1 || w.Keys[0].PKIX[2] != 3 {
 		t.Fatalf("weather = %+v", w)
 	}
-	if err := st1.DeleteService("news.example"); err != nil {
+	_, nrev, _, err := st0.Service("news.example")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st1.DeleteService("absent"); err != nil {
-		t.Fatalf("DeleteService(absent): %v", err)
+	if err := st1.DeleteService("news.example", nrev); err != nil {
+		t.Fatal(err)
+	}
+	if err := st1.DeleteService("news.example", nrev); !errors.Is(err, auth.ErrNoSuchService) {
+		t.Fatalf("DeleteService of a service gone: %v, want ErrNoSuchService", err)
+	}
+	if _, _, ok, err := st0.Service("news.example"); ok || err != nil {
+		t.Fatalf("Service(news.example) after its delete: %v %v", ok, err)
 	}
 	if got, err := st0.Services(); err != nil || len(got) != 1 || got[0].Name != "weather" {
 		t.Fatalf("after delete: %+v, %v", got, err)
+	}
+	if err := st0.CreateService(auth.Service{Name: "news.example", ClientID: "svc_n2"}); err != nil {
+		t.Fatalf("CreateService of a name deleted: %v", err)
 	}
 	k := auth.ServerKey{ID: "kid", Seed: []byte("0123456789abcdef0123456789abcdef"), Created: time.Unix(5, 0).UTC()}
 	if err := st0.PutServerKey(k); err != nil {
