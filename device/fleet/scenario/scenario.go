@@ -251,8 +251,12 @@ type Result struct {
 	Failure string // an expectation did not hold
 	Error   string // the phase could not run
 	// Skipped says why the phase did not run (an earlier one made it
-	// pointless, such as a failed connect).
+	// pointless, such as a failed connect, or the run was interrupted).
 	Skipped string
+	// Interrupted says that the run was interrupted (its context ended:
+	// Ctrl-C, SIGTERM) while the phase ran, so that it did not finish; its
+	// Failure says so and what it had done.
+	Interrupted bool
 	// Start is when the phase began, from the start of the run.
 	Start    time.Duration
 	Duration time.Duration
@@ -282,6 +286,10 @@ type Outcome struct {
 	// Timeline is the fleet's counters sampled through the run.
 	Timeline []fleet.Sample
 	Elapsed  time.Duration
+	// Interrupted says that the run's context ended before its last phase
+	// did (Ctrl-C, SIGTERM): the phase it cut short failed and the later
+	// ones were skipped.
+	Interrupted bool
 }
 
 // Failed counts the failed phases.
@@ -294,6 +302,21 @@ func (o *Outcome) Failed() int {
 	}
 	return n
 }
+
+// Skipped counts the phases that did not run.
+func (o *Outcome) Skipped() int {
+	n := 0
+	for _, r := range o.Results {
+		if r.Skipped != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// Passed reports whether every phase ran and passed: a run with a phase
+// failed, cut short or skipped (an interrupted run) did not pass.
+func (o *Outcome) Passed() bool { return o.Failed() == 0 && o.Skipped() == 0 }
 
 // Server is the push server of a scenario whose file says server:
 // embedded or process. The caller starts it before Run and stops it after;
@@ -381,9 +404,18 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Outcome, error) {
 		t0 := time.Now()
 		if err := run(ctx); err != nil {
 			var fe *failure
-			if errors.As(err, &fe) {
+			switch {
+			case ctx.Err() != nil:
+				// Cut short: whatever the phase says went wrong, the
+				// reason is the interruption.
+				res.Interrupted = true
+				res.Failure = "interrupted before the phase finished"
+				if bare := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded); !bare || errors.As(err, &fe) {
+					res.Failure += ": " + err.Error() // what it had done
+				}
+			case errors.As(err, &fe):
 				res.Failure = fe.msg
-			} else {
+			default:
 				res.Error = err.Error()
 			}
 		}
@@ -399,6 +431,7 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Outcome, error) {
 		switch {
 		case ctx.Err() != nil:
 			skip = "the run was interrupted"
+			r.out.Interrupted = true
 		case p.Connect != nil && res.Failed():
 			// Every later phase would fail for the same reason.
 			skip = "the connect phase failed"
@@ -477,7 +510,8 @@ func (r *runner) phase(i int, p Phase) (string, func(context.Context) error) {
 			wctx, cancel := context.WithTimeout(ctx, within(c.Within, time.Minute))
 			defer cancel()
 			if err := fl.WaitRegistered(wctx); err != nil {
-				return &failure{fmt.Sprintf("not every device registered: %v", err)}
+				s := fl.Stats()
+				return &failure{fmt.Sprintf("not every device registered (%d of %d): %v", s.Registered, s.Devices, err)}
 			}
 			return nil
 		}
@@ -507,6 +541,9 @@ func (r *runner) phase(i int, p Phase) (string, func(context.Context) error) {
 				return err
 			}
 			r.accepted += rep.Received
+			if rep.Sent < int64(cfg.Count) && ctx.Err() != nil {
+				return &failure{fmt.Sprintf("%d of %d notifications sent", rep.Sent, cfg.Count)}
+			}
 			if len(rep.Errors) > 0 {
 				return &failure{fmt.Sprintf("%d sends failed: %v", rep.Sent-int64(sumAnswers(rep)), rep.Errors)}
 			}
@@ -601,7 +638,7 @@ func (r *runner) expect(ctx context.Context, e *Expect) error {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return &failure{msg + " (interrupted)"}
+			return &failure{msg}
 		}
 	}
 }

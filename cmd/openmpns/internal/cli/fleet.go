@@ -87,7 +87,7 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	fs.IntVar(&o.firstIndex, "first-index", 0, "internal: number of this shard's first device")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler on this address, e.g. 127.0.0.1:6061 (off by default)")
-	scenarioFile := fs.String("scenario", "", "run a YAML scenario (see assets/scenarios/); the file sets the fleet, so only --server, --state, --junit, --report, --report-html, --log-level and --pprof go with it; exits 1 when an expectation fails, 2 when the file is invalid")
+	scenarioFile := fs.String("scenario", "", "run a YAML scenario (see assets/scenarios/); the file sets the fleet, so only --server, --state, --junit, --report, --report-html, --log-level and --pprof go with it; exits 0 only when every phase ran and passed, 1 when a phase failed or the run was interrupted, 2 when the file is invalid")
 	junit := fs.String("junit", "", "with --scenario: write the results as JUnit XML to this file")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -104,11 +104,29 @@ func runScenario(ctx context.Context, e *env, o scenarioRun, log *slog.Logger) e
 		}
 		fmt.Fprintf(e.stderr, "scenario %q: HTML report written to %s\n", s.Name, o.htmlReport)
 	}
-	if n := out.Failed(); n > 0 {
-		return fmt.Errorf("scenario %q: %d of %d phases failed", s.Name, n, len(out.Results))
+	if !out.Passed() {
+		return fmt.Errorf("scenario %q: %s", s.Name, verdictLine(out))
 	}
 	fmt.Fprintf(e.stderr, "scenario %q: all %d phases passed\n", s.Name, len(out.Results))
 	return nil
+}
+
+// verdictLine says in one line why a run did not pass: how many of its
+// phases failed or did not run, and whether it was interrupted.
+func verdictLine(out *scenario.Outcome) string {
+	failed, skipped := out.Failed(), out.Skipped()
+	var why []string
+	if failed > 0 {
+		why = append(why, fmt.Sprintf("%d failed", failed))
+	}
+	if skipped > 0 {
+		why = append(why, fmt.Sprintf("%d not run", skipped))
+	}
+	msg := fmt.Sprintf("%d of %d phases did not pass (%s)", failed+skipped, len(out.Results), strings.Join(why, ", "))
+	if out.Interrupted {
+		msg = "interrupted (Ctrl-C or SIGTERM): " + msg
+	}
+	return msg
 }
 
 // embeddedServer is the server of a scenario that says server: embedded:

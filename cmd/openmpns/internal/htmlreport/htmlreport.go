@@ -67,8 +67,11 @@ func Write(w io.Writer, in Input) error {
 	for _, p := range in.Phases {
 		page.Phases = append(page.Phases, phaseRow{Name: p.Name, Verdict: p.Verdict, Class: strings.ToLower(p.Verdict), Detail: p.Detail,
 			Start: fmtSeconds(p.Start), Duration: p.Duration.Round(time.Millisecond).String()})
-		if p.Verdict == "FAIL" || p.Verdict == "ERROR" {
+		switch p.Verdict {
+		case "FAIL", "ERROR":
 			page.Failed++
+		case "SKIP":
+			page.Skipped++
 		}
 	}
 	page.HasPhases = len(in.Phases) > 0
@@ -126,7 +129,7 @@ type pageData struct {
 	Summary                    []row
 	Phases                     []phaseRow
 	HasPhases                  bool
-	Failed                     int
+	Failed, Skipped            int
 	Plots                      []plotData
 	Sender                     string
 }
@@ -320,7 +323,7 @@ pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
 <h1>{{.Title}}</h1>
 <p class="sub">{{.Subtitle}} · generated {{.Generated}}</p>
 {{if .HasPhases}}
-{{if .Failed}}<p class="banner bad">{{.Failed}} phase(s) failed</p>{{else}}<p class="banner ok">every phase passed</p>{{end}}
+{{if or .Failed .Skipped}}<p class="banner bad">{{if .Failed}}{{.Failed}} phase(s) failed{{end}}{{if and .Failed .Skipped}}, {{end}}{{if .Skipped}}{{.Skipped}} phase(s) not run{{end}}</p>{{else}}<p class="banner ok">every phase passed</p>{{end}}
 <h2>Phases</h2>
 <table><tr><th>phase</th><th>verdict</th><th>start</th><th>took</th><th>detail</th></tr>
 {{range .Phases}}<tr><td>{{.Name}}</td><td class="verdict {{.Class}}">{{.Verdict}}</td><td class="num">{{.Start}}</td><td class="num">{{.Duration}}</td><td>{{.Detail}}</td></tr>

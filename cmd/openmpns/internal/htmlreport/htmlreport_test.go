@@ -41,3 +41,17 @@ func TestPageHasEverythingInline(t *testing.T) {
 		t.Error("the page loads something")
 	}
 }
+
+// A run whose later phases never ran (an interrupted run) does not say
+// that every phase passed.
+func TestPageOfARunWithPhasesNotRun(t *testing.T) {
+	var b bytes.Buffer
+	err := Write(&b, Input{Title: "Scenario s", Generated: time.Unix(0, 0),
+		Phases: []Phase{{Name: "1 connect", Verdict: "PASS"}, {Name: "2 send", Verdict: "SKIP", Detail: "the run was interrupted"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := b.String(); strings.Contains(page, "every phase passed") || !strings.Contains(page, "1 phase(s) not run") {
+		t.Errorf("the page of a run with a phase not run: %s", page)
+	}
+}
