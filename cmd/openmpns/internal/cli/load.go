@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,6 +79,14 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	drain := fs.Duration("drain", 30*time.Second, "with --fleet: how long to wait for the devices to receive what was accepted")
 	connectWithin := fs.Duration("connect-within", 5*time.Minute, "with --fleet: how long the devices may take to connect and register")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
+	flagsUsage := fs.Usage
+	fs.Usage = func() {
+		flagsUsage()
+		fmt.Fprint(fs.Output(), "\nExit status: 0 when at least one notification was accepted (200 Received or Suppressed;\n"+
+			"the others are counted in the table, and a line says how many and why), 1 when none was\n"+
+			"(every send refused, failing or answered otherwise), or with --fleet when not every\n"+
+			"accepted notification arrived; 2 for a usage error.\n")
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -175,6 +185,10 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 	}
 	out := loadReport{Load: rep}
 	rep.WriteTable(e.stdout)
+	verdict := acceptance(rep)
+	if verdict == nil && rep.Sent > rep.Received+rep.Answers[suppressedAnswer] {
+		fmt.Fprintf(e.stderr, "load: %s\n", notAccepted(rep))
+	}
 	if fl != nil {
 		fmt.Fprintf(e.stderr, "load: waiting up to %v for the devices to receive %d notifications...\n", *drain, rep.Received)
 		wctx, cancel := context.WithTimeout(ctx, *drain)
@@ -204,7 +218,62 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stderr, "load: HTML report written to %s\n", *htmlReport)
 	}
+	if verdict != nil {
+		// The reason comes first: the other error (the drain) follows
+		// from it.
+		return errors.Join(verdict, err)
+	}
 	return err
+}
+
+// suppressedAnswer is the Report.Answers key of 200 Suppressed: accepted,
+// then dropped by the phone's settings, a normal outcome for a sender.
+const suppressedAnswer = "200 Suppressed"
+
+// acceptance is the error of a run in which not one notification was
+// accepted (answered 200 Received or 200 Suppressed), saying why in one
+// line; nil when at least one was. A run in which some were accepted and
+// some not passes: pushing a server to its limits, QueueFull and 503 are
+// results, and the table counts them.
+func acceptance(rep *load.Report) error {
+	if rep.Sent == 0 {
+		return errors.New("no notification was sent")
+	}
+	if rep.Received+rep.Answers[suppressedAnswer] > 0 {
+		return nil
+	}
+	return errors.New("no notification was accepted: " + notAccepted(rep))
+}
+
+// notAccepted says how many sends were not accepted and the commonest
+// reasons, such as "5 of 5 not accepted: connection refused (5)".
+func notAccepted(rep *load.Report) string {
+	type reason struct {
+		what string
+		n    int64
+	}
+	var rs []reason
+	var n int64
+	for k, v := range rep.Answers {
+		if k != "200 Received" && k != suppressedAnswer {
+			rs = append(rs, reason{"answered " + k, v})
+			n += v
+		}
+	}
+	for k, v := range rep.Errors {
+		rs = append(rs, reason{k, v})
+		n += v
+	}
+	slices.SortFunc(rs, func(a, b reason) int { return cmp.Or(cmp.Compare(b.n, a.n), strings.Compare(a.what, b.what)) })
+	var parts []string
+	for i, r := range rs {
+		if i == 3 {
+			parts = append(parts, "...")
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s (%d)", r.what, r.n))
+	}
+	return fmt.Sprintf("%d of %d not accepted: %s", n, rep.Sent, strings.Join(parts, ", "))
 }
 
 // rebase is the Channel URI uri at the node with base URL base: the same
