@@ -53,6 +53,16 @@ func runDemoBackend(ctx context.Context, e *env, args []string) error {
 	if *maxRegs < 1 {
 		return badUsage("--max-registrations %d: want at least 1", *maxRegs)
 	}
+	if *interval <= 0 {
+		return badUsage("--interval %v: want a positive time between rounds, such as 5s", *interval)
+	}
+	if *images != "" {
+		if st, err := os.Stat(*images); err != nil {
+			return badUsage("--images: %w", err)
+		} else if !st.IsDir() {
+			return badUsage("--images %s: not a directory", *images)
+		}
+	}
 	var man *apps.Manifest
 	if *appsFile != "" {
 		man, err = apps.Load(*appsFile)

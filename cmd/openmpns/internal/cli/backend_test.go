@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // demo-backend's flags: documented, and refused when they would leave it
@@ -40,6 +42,27 @@ func TestDemoBackendFlags(t *testing.T) {
 		code, _, stderr := run(t, append([]string{"demo-backend", "--listen", "127.0.0.1:0"}, c.args...)...)
 		if code != 2 || !strings.Contains(stderr, c.want) {
 			t.Errorf("%v: exit %d, %q; want 2 and %q", c.args, code, stderr, c.want)
+		}
+	}
+}
+
+// An --interval that is not positive is refused (0 panicked in
+// time.NewTicker), and so is an --images directory that is not there (it
+// was taken, and every image answered 404).
+func TestDemoBackendRefusesZeroInterval(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(file, nil, 0o644)
+	for _, c := range []struct{ args []string }{
+		{[]string{"--interval", "0"}},
+		{[]string{"--interval", "-1s"}},
+		{[]string{"--images", filepath.Join(t.TempDir(), "nonexistent")}},
+		{[]string{"--images", file}},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		code, _, stderr := runRecover(t, ctx, append([]string{"demo-backend", "--listen", "127.0.0.1:0"}, c.args...)...)
+		cancel()
+		if code != 2 || !strings.Contains(stderr, "openmpns demo-backend: "+c.args[0]) {
+			t.Errorf("demo-backend %v: exit %d, stderr %q; want 2 and a word on %s", c.args, code, stderr, c.args[0])
 		}
 	}
 }

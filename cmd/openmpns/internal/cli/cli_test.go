@@ -46,6 +46,22 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// runRecover is run for a command that might go on running or panic when
+// it does not refuse its arguments: it ends with ctx, and a panic fails the
+// test instead of ending the test binary.
+func runRecover(t *testing.T, ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb syncBuffer
+	defer func() {
+		if p := recover(); p != nil {
+			t.Errorf("%v panicked: %v", args, p)
+			code, stdout, stderr = -1, out.String(), errb.String()
+		}
+	}()
+	code = RunContext(ctx, args, nil, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
 // lines runs a long-lived command and streams its stdout lines.
 type running struct {
 	cancel context.CancelFunc

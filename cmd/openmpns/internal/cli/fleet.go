@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -121,6 +122,16 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	}
 	if set["junit"] {
 		return badUsage("--junit goes with --scenario")
+	}
+	switch {
+	case o.progress <= 0:
+		return badUsage("--progress %v: want a positive interval, such as 1s", o.progress)
+	case o.duration < 0:
+		return badUsage("--duration %v: want a positive time, or none to run until Ctrl-C", o.duration)
+	case o.untilReceived < 0:
+		return badUsage("--until-received %d: want a positive count", o.untilReceived)
+	case o.connectRate < 0 || math.IsNaN(o.connectRate):
+		return badUsage("--connect-rate %v: want devices per second, or 0 for all at once", o.connectRate)
 	}
 	var err error
 	for _, p := range []struct {

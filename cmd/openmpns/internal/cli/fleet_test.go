@@ -217,3 +217,18 @@ func TestServePprof(t *testing.T) {
 		t.Fatalf("%d %.200s", resp.StatusCode, b)
 	}
 }
+
+// Numbers a fleet cannot run with are usage errors: --progress 0 panicked
+// (time.NewTicker) with a Go stack; a negative --duration ran until Ctrl-C.
+func TestFleetRefusesZeroProgress(t *testing.T) {
+	for _, c := range [][]string{
+		{"--progress", "0"}, {"--progress", "-1s"}, {"--duration", "-1s"}, {"--until-received", "-1"}, {"--connect-rate", "-5"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		code, _, stderr := runRecover(t, ctx, append([]string{"fleet", "--server", "http://127.0.0.1:1", "--devices", "1", "--duration", "1s"}, c...)...)
+		cancel()
+		if code != 2 || !strings.Contains(stderr, "openmpns fleet: "+c[0]+" ") {
+			t.Errorf("fleet %v: exit %d, stderr %q; want 2 and a word on %s", c, code, stderr, c[0])
+		}
+	}
+}

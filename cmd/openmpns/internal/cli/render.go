@@ -15,6 +15,15 @@ import (
 	"github.com/openmpns/openmpns/shared/payload"
 )
 
+// The bounds of render --scale: below the least, a small tile is a few
+// pixels; above the most, the picture has more pixels than any phone's
+// screen and the painter's memory and time grow with their square (8 took
+// 4 s and 160 MB for a wide tile, 1000 ran out of memory).
+const (
+	minRenderScale = 0.1
+	maxRenderScale = 4
+)
+
 // runRender draws a toast or tile payload to a PNG with the emulator's own
 // widgets and fyne's software painter: no display, no cgo.
 func runRender(ctx context.Context, e *env, args []string) error {
@@ -26,7 +35,7 @@ func runRender(ctx context.Context, e *env, args []string) error {
 	assets := fs.String("assets", ".", "directory that relative image paths in the payload are read from")
 	profileName := fs.String("profile", "", "draw at the pixels of a screen: wvga, wxga, 720p or 1080p (a medium tile is 210, 336, 315 or 307 pixels); default: the tile design's pixels (medium 336x336)")
 	moreTiles := fs.Bool("more-tiles", false, "with --profile: Windows Phone 8.1's \"show more tiles\" (six columns; 1080p always has them)")
-	scale := fs.Float64("scale", 1, "multiplies the output's pixels")
+	scale := fs.Float64("scale", 1, fmt.Sprintf("multiplies the output's pixels, from %v to %v (%v draws a wide tile %dx%d, more pixels than any phone's screen has)", minRenderScale, maxRenderScale, maxRenderScale, 691*maxRenderScale, 336*maxRenderScale))
 	out := fs.String("o", "", "output PNG file (required)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -35,6 +44,9 @@ func runRender(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stderr, "openmpns render: --xml and -o are required")
 		fs.Usage()
 		return errUsage
+	}
+	if !(*scale >= minRenderScale && *scale <= maxRenderScale) { // NaN too
+		return badUsage("--scale %v: want a number from %v to %v", *scale, minRenderScale, maxRenderScale)
 	}
 	var body []byte
 	var err error

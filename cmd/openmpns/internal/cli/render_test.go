@@ -81,3 +81,22 @@ func TestRenderProfiles(t *testing.T) {
 		t.Errorf("--profile qvga: exit %d, %q", code, se.String())
 	}
 }
+
+// --scale is a number from 0.1 to 4: 0 failed with "png: invalid format:
+// invalid image size: 0x0", -2 rendered as if it were 2, 1000 ran out of
+// memory.
+func TestRenderRefusesNonsenseScale(t *testing.T) {
+	dir := t.TempDir()
+	xml := filepath.Join(dir, "t.xml")
+	os.WriteFile(xml, []byte(`<?xml version="1.0" encoding="utf-8"?><wp:Notification xmlns:wp="WPNotification" Version="2.0"><wp:Tile Template="FlipTile"><wp:Title>News</wp:Title></wp:Tile></wp:Notification>`), 0o644)
+	// Not 1000 here: without the bound, it runs out of memory.
+	for _, s := range []string{"0", "-2", "0.05", "4.5", "NaN"} {
+		code, _, stderr := run(t, "render", "--xml", xml, "-o", filepath.Join(dir, "o.png"), "--scale", s)
+		if code != 2 || !strings.Contains(stderr, "openmpns render: --scale "+s+": want a number from 0.1 to 4") {
+			t.Errorf("render --scale %s: exit %d, stderr %q; want 2 and a word on --scale", s, code, stderr)
+		}
+	}
+	if code, _, stderr := run(t, "render", "--xml", xml, "-o", filepath.Join(dir, "o.png"), "--scale", "0.5"); code != 0 {
+		t.Errorf("render --scale 0.5: exit %d, %s", code, stderr)
+	}
+}
