@@ -84,7 +84,7 @@ func runDevice(ctx context.Context, e *env, args []string) error {
 	if *state == "" {
 		*state = defaultStateDir(*app)
 	}
-	unlock, err := lockStateDir(*state)
+	unlock, err := lockStateDir(*state, "device")
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	churn := fs.String("churn", "0", "share of devices per minute that drop off and come back 1-10 s later: 0.05 or 5%/min")
 	airplane := fs.String("airplane", "0", "share of devices that go offline (airplane mode) once registered")
 	lowPower := fs.String("low-power", "0", "share of devices in battery saver (raw only)")
-	fs.StringVar(&o.state, "state", "", "keep each device's identity and channels under this directory (default: in memory)")
+	fs.StringVar(&o.state, "state", "", "keep each device's identity and channels under this directory; one fleet at a time uses it (default: in memory)")
 	fs.StringVar(&o.channelsOut, "channels-out", "", "write every Channel URI, as it appears, to this file: .csv, or JSON lines otherwise (device, device_id, app, channel, uri, toast)")
 	hf := addHandoffFlags(fs, "each device")
 	fs.StringVar(&o.report, "report", "", "write the JSON report to this file at the end")
@@ -116,6 +116,13 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 		log, err := newLogger(e.stderr, *logLevel, "text")
 		if err != nil {
 			return &usageError{err}
+		}
+		if o.state != "" {
+			unlock, err := lockStateDir(o.state, "fleet")
+			if err != nil {
+				return err
+			}
+			defer unlock()
 		}
 		return runScenario(ctx, e, scenarioRun{file: *scenarioFile, serverURL: override, state: o.state,
 			junit: *junit, report: o.report, htmlReport: o.htmlReport}, log)
@@ -170,7 +177,14 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 		o.sourceAddrs = defaultSourceAddrs(o.servers, o.devices)
 	}
 	if o.worker {
-		return runFleetWorker(ctx, e, o, log)
+		return runFleetWorker(ctx, e, o, log) // in a directory of the main process's, which holds the lock
+	}
+	if o.state != "" {
+		unlock, err := lockStateDir(o.state, "fleet")
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
 	return runFleetMain(ctx, e, o, log)
 }

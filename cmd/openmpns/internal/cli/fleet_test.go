@@ -232,3 +232,37 @@ func TestFleetRefusesZeroProgress(t *testing.T) {
 		}
 	}
 }
+
+// Two fleets on one --state directory would share their devices'
+// identities and knock each other off (the first ended with 0 connected):
+// the second is refused, as a second device is, and so are a scenario and
+// a device on that directory.
+func TestFleetStateDirectoryIsLocked(t *testing.T) {
+	srv := start(t, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn")
+	line := srv.next(t, "openmpns server on ")
+	base := "http://" + strings.Fields(strings.TrimPrefix(line, "openmpns server on "))[0]
+	state := t.TempDir()
+	first := start(t, "fleet", "--server", base, "--devices", "2", "--state", state, "--progress", "100ms")
+	first.waitStderr(t, "2 registered")
+	file := filepath.Join(t.TempDir(), "s.yaml")
+	os.WriteFile(file, []byte("name: s\ndevices: 1\napps: [a]\nphases:\n  - connect: {}\n"), 0o644)
+	for _, args := range [][]string{
+		{"fleet", "--server", base, "--devices", "2", "--state", state, "--duration", "500ms", "--progress", "100ms"},
+		{"fleet", "--scenario", file, "--server", base, "--state", state},
+		{"device", "--server", base, "--app", "a", "--state", state},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		code, _, stderr := runRecover(t, ctx, args...)
+		cancel()
+		if code != 1 || !strings.Contains(stderr, "state directory "+state+" is in use by another openmpns fleet (process ") || !strings.Contains(stderr, "--state") {
+			t.Errorf("%v on the state of a running fleet: exit %d, stderr %q", args[:2], code, stderr)
+		}
+	}
+	if code := first.stop(t); code != 0 {
+		t.Fatalf("the first fleet: exit %d: %s", code, first.stderr.String())
+	}
+	// Once it ended, the directory is free.
+	if code, _, stderr := run(t, "fleet", "--server", base, "--devices", "2", "--state", state, "--duration", "200ms", "--progress", "100ms"); code != 0 {
+		t.Fatalf("a fleet after the first: exit %d: %s", code, stderr)
+	}
+}
