@@ -324,9 +324,20 @@ func (o *fleetOpts) config(log *slog.Logger, onChannel func(fleet.Channel)) flee
 }
 
 func runFleetMain(ctx context.Context, e *env, o fleetOpts, log *slog.Logger) error {
+	// The reports are created first: a path that cannot be written is
+	// found now, not at the end of the run.
+	report, err := createOutput("--report", o.report)
+	if err != nil {
+		return err
+	}
+	defer report.discard()
+	htmlReport, err := createOutput("--report-html", o.htmlReport)
+	if err != nil {
+		return err
+	}
+	defer htmlReport.discard()
 	var cw *channelWriter
 	if o.channelsOut != "" {
-		var err error
 		if cw, err = newChannelWriter(o.channelsOut); err != nil {
 			return err
 		}
@@ -482,21 +493,31 @@ loop:
 		fmt.Fprintf(e.stderr, "fleet: %d Channel URIs written to %s\n", cw.n, o.channelsOut)
 	}
 	rep.WriteTable(e.stdout)
-	if o.report != "" {
-		b, jerr := json.MarshalIndent(rep, "", "  ")
-		if jerr == nil {
-			jerr = os.WriteFile(o.report, append(b, '\n'), 0o644)
-		}
-		if jerr != nil {
-			return fmt.Errorf("--report: %w", jerr)
-		}
-		fmt.Fprintf(e.stderr, "fleet: report written to %s\n", o.report)
+	errs := []error{err}
+	if report != nil {
+		errs = append(errs, writeJSONReport(e, "fleet", report, rep))
 	}
-	if o.htmlReport != "" {
-		if herr := writeFleetHTML(o.htmlReport, rep); herr != nil {
-			return fmt.Errorf("--report-html: %w", herr)
-		}
-		fmt.Fprintf(e.stderr, "fleet: HTML report written to %s\n", o.htmlReport)
+	if htmlReport != nil {
+		errs = append(errs, reportWritten(e, "fleet", htmlReport, writeFleetHTML(htmlReport, rep)))
+	}
+	return errors.Join(errs...)
+}
+
+// writeJSONReport writes v as indented JSON to out and says where.
+func writeJSONReport(e *env, prefix string, out *outputFile, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		out.discard()
+		return fmt.Errorf("%s: %w", out.flag, err)
+	}
+	return reportWritten(e, prefix, out, out.commit(append(b, '\n')))
+}
+
+// reportWritten says on stderr where out was written, unless err says it
+// was not; it returns err.
+func reportWritten(e *env, prefix string, out *outputFile, err error) error {
+	if err == nil {
+		fmt.Fprintf(e.stderr, "%s: %s written to %s\n", prefix, out.what(), out.path)
 	}
 	return err
 }

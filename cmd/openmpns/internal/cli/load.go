@@ -3,7 +3,6 @@ package cli
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -109,6 +108,18 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
+	// The reports are created first: a path that cannot be written is
+	// found now, not at the end of the run.
+	reportOut, err := createOutput("--report", *report)
+	if err != nil {
+		return err
+	}
+	defer reportOut.discard()
+	htmlOut, err := createOutput("--report-html", *htmlReport)
+	if err != nil {
+		return err
+	}
+	defer htmlOut.discard()
 	var targets []load.Target
 	var fl *fleet.Fleet
 	if *channels != "" {
@@ -203,27 +214,15 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 			err = errors.Join(err, fmt.Errorf("not every accepted notification arrived: %w", werr))
 		}
 	}
-	if *report != "" {
-		b, jerr := json.MarshalIndent(out, "", "  ")
-		if jerr == nil {
-			jerr = os.WriteFile(*report, append(b, '\n'), 0o644)
-		}
-		if jerr != nil {
-			return fmt.Errorf("--report: %w", jerr)
-		}
+	// The reason a run failed comes first: a failed drain follows from it.
+	errs := []error{verdict, err}
+	if reportOut != nil {
+		errs = append(errs, writeJSONReport(e, "load", reportOut, out))
 	}
-	if *htmlReport != "" {
-		if herr := writeLoadHTML(*htmlReport, rep, out.Fleet, timeline); herr != nil {
-			return fmt.Errorf("--report-html: %w", herr)
-		}
-		fmt.Fprintf(e.stderr, "load: HTML report written to %s\n", *htmlReport)
+	if htmlOut != nil {
+		errs = append(errs, reportWritten(e, "load", htmlOut, writeLoadHTML(htmlOut, rep, out.Fleet, timeline)))
 	}
-	if verdict != nil {
-		// The reason comes first: the other error (the drain) follows
-		// from it.
-		return errors.Join(verdict, err)
-	}
-	return err
+	return errors.Join(errs...)
 }
 
 // suppressedAnswer is the Report.Answers key of 200 Suppressed: accepted,

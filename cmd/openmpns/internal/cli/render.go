@@ -104,8 +104,8 @@ func runRender(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", *out, err)
+	if err := writeOutput("-o", *out, buf.Bytes()); err != nil {
+		return err
 	}
 	fmt.Fprintf(e.stdout, "rendered %s to %s (%d bytes)\n", what, *out, buf.Len())
 	return nil

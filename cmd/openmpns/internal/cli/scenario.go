@@ -2,14 +2,15 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,6 +39,16 @@ func runScenario(ctx context.Context, e *env, o scenarioRun, log *slog.Logger) e
 	if o.serverURL != "" {
 		s.Server = o.serverURL
 	}
+	// The outputs are created first: a path that cannot be written is
+	// found now, not at the end of the run.
+	var outs [3]*outputFile
+	for i, f := range []struct{ flag, path string }{{"--junit", o.junit}, {"--report", o.report}, {"--report-html", o.htmlReport}} {
+		if outs[i], err = createOutput(f.flag, f.path); err != nil {
+			return err
+		}
+		defer outs[i].discard()
+	}
+	junit, report, htmlReport := outs[0], outs[1], outs[2]
 	opt := scenario.Options{StateDir: o.state, Logger: log, Progress: e.stderr, SampleEvery: 250 * time.Millisecond}
 	if s.Server == "embedded" || s.Server == "process" {
 		data, err := os.MkdirTemp("", "openmpns-scenario-")
@@ -78,34 +89,27 @@ func runScenario(ctx context.Context, e *env, o scenarioRun, log *slog.Logger) e
 	if out.Report != nil {
 		out.Report.WriteTable(e.stdout)
 	}
-	junit, report := o.junit, o.report
-	if junit != "" {
-		f, err := os.Create(junit)
-		if err != nil {
-			return fmt.Errorf("--junit: %w", err)
-		}
-		werr := out.WriteJUnit(f)
-		if cerr := f.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr != nil {
-			return fmt.Errorf("--junit: %w", werr)
+	var errs []error
+	if junit != nil {
+		var b bytes.Buffer
+		if err := out.WriteJUnit(&b); err != nil {
+			junit.discard()
+			errs = append(errs, fmt.Errorf("--junit: %w", err))
+		} else {
+			errs = append(errs, reportWritten(e, "scenario "+strconv.Quote(s.Name), junit, junit.commit(b.Bytes())))
 		}
 	}
-	if report != "" && out.Report != nil {
-		b, _ := json.MarshalIndent(out.Report, "", "  ")
-		if err := os.WriteFile(report, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("--report: %w", err)
-		}
+	if report != nil && out.Report != nil {
+		errs = append(errs, writeJSONReport(e, "scenario "+strconv.Quote(s.Name), report, out.Report))
 	}
-	if o.htmlReport != "" {
-		if err := writeScenarioHTML(o.htmlReport, o.file, out); err != nil {
-			return fmt.Errorf("--report-html: %w", err)
-		}
-		fmt.Fprintf(e.stderr, "scenario %q: HTML report written to %s\n", s.Name, o.htmlReport)
+	if htmlReport != nil {
+		errs = append(errs, reportWritten(e, "scenario "+strconv.Quote(s.Name), htmlReport, writeScenarioHTML(htmlReport, o.file, out)))
 	}
 	if !out.Passed() {
-		return fmt.Errorf("scenario %q: %s", s.Name, verdictLine(out))
+		errs = append([]error{fmt.Errorf("scenario %q: %s", s.Name, verdictLine(out))}, errs...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	fmt.Fprintf(e.stderr, "scenario %q: all %d phases passed\n", s.Name, len(out.Results))
 	return nil
