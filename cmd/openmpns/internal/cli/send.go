@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,6 +24,11 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 // sendSynopsis is the synopsis of `openmpns send`.
 const sendSynopsis = "toast|tile|raw --uri URI [that kind's flags | --xml FILE] [--class immediate|450|900|N] [--message-id ID] [--json]"
+
+// sendExit says what send's exit status means.
+const sendExit = "Exits 0 when the service accepted it (200 Received, or 200 Suppressed: accepted, then\n" +
+	"dropped by the phone's settings), 1 otherwise (200 QueueFull, 404, 406, 412, 503, ...:\n" +
+	"the Advice line says what to do), 2 for a usage error."
 
 // sendExamples are the examples of each kind's help.
 var sendExamples = map[payload.Kind]string{
@@ -57,7 +63,7 @@ func newSendFlags(e *env, kind payload.Kind) (*flag.FlagSet, *sendFlags) {
 	fs := newFlags(e, name, "--uri URI ...")
 	var f sendFlags
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: openmpns %s --uri URI [flags]\n\nSends a %s notification to a Channel URI with the MPNS headers and prints the answer.\n\nFlags:\n", name, kind)
+		fmt.Fprintf(fs.Output(), "Usage: openmpns %s --uri URI [flags]\n\nSends a %s notification to a Channel URI with the MPNS headers and prints the answer.\n%s\n\nFlags:\n", name, kind, sendExit)
 		printFlags(fs)
 		fmt.Fprintf(fs.Output(), "\nExamples:\n%s\n", sendExamples[kind])
 	}
@@ -116,7 +122,7 @@ func otherKindsFlag(e *env, kind payload.Kind, fs *flag.FlagSet, args []string) 
 
 // sendUsage is the help of `openmpns send` without a kind.
 func sendUsage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: openmpns send %s\n\nSends a notification to a Channel URI with the MPNS headers and prints the answer.\nEach kind has its own flags: openmpns send toast --help, send tile --help, send raw --help.\n\nExamples:\n", sendSynopsis)
+	fmt.Fprintf(w, "Usage: openmpns send %s\n\nSends a notification to a Channel URI with the MPNS headers and prints the answer.\nEach kind has its own flags: openmpns send toast --help, send tile --help, send raw --help.\n%s\n\nExamples:\n", sendSynopsis, sendExit)
 	for _, k := range []payload.Kind{payload.KindToast, payload.KindTile, payload.KindRaw} {
 		fmt.Fprintln(w, sendExamples[k])
 	}
@@ -236,10 +242,17 @@ func runSend(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "Advice: %s\n", resp.Advice())
 	}
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("the service answered %d", resp.StatusCode)
+	switch {
+	case resp.Delivered(), resp.Suppressed():
+		// Suppressed: accepted, then dropped by the phone's settings (not
+		// bound, opted out, saving power); resending will not change it.
+		return nil
+	case resp.StatusCode != 200:
+		return fmt.Errorf("the service answered %d (%s)", resp.StatusCode, resp.Advice())
+	case resp.NotificationStatus == "":
+		return errors.New("the service answered 200 without an X-NotificationStatus: not an MPNS answer")
 	}
-	return nil
+	return fmt.Errorf("the service answered 200 %s, not Received: %s", resp.NotificationStatus, resp.Advice())
 }
 
 func parseClassFlag(v string, k payload.Kind) (int, error) {
