@@ -493,7 +493,9 @@ loop:
 		fmt.Fprintf(e.stderr, "fleet: %d Channel URIs written to %s\n", cw.n, o.channelsOut)
 	}
 	rep.WriteTable(e.stdout)
-	errs := []error{err}
+	// A fleet none of whose devices ever connected tested nothing: a
+	// wrong --server, a server down or refusing every device.
+	errs := []error{neverConnected(rep.Timeline, o.servers, final.LastError), err}
 	if report != nil {
 		errs = append(errs, writeJSONReport(e, "fleet", report, rep))
 	}
@@ -501,6 +503,23 @@ loop:
 		errs = append(errs, reportWritten(e, "fleet", htmlReport, writeFleetHTML(htmlReport, rep)))
 	}
 	return errors.Join(errs...)
+}
+
+// neverConnected is the error of a run in which no device ever connected
+// (no sample of the timeline has a device connected, registered or
+// reconnected, or a notification received), with the last error the
+// devices had; nil when one did.
+func neverConnected(timeline []fleet.Sample, servers []string, lastErr string) error {
+	for _, s := range timeline {
+		if s.Connected > 0 || s.Registered > 0 || s.Reconnects > 0 || s.Received > 0 {
+			return nil
+		}
+	}
+	msg := "no device ever connected to " + strings.Join(servers, ", ")
+	if lastErr != "" {
+		msg += "; last error: " + lastErr
+	}
+	return errors.New(msg)
 }
 
 // writeJSONReport writes v as indented JSON to out and says where.

@@ -266,3 +266,18 @@ func TestFleetStateDirectoryIsLocked(t *testing.T) {
 		t.Fatalf("a fleet after the first: exit %d: %s", code, stderr)
 	}
 }
+
+// A fleet none of whose devices ever connected (a wrong --server) tested
+// nothing: it exits 1 with the reason, its report still written; it
+// exited 0.
+func TestFleetThatNeverConnectsFails(t *testing.T) {
+	report := filepath.Join(t.TempDir(), "r.json")
+	code, out, stderr := run(t, "fleet", "--server", "http://127.0.0.1:1", "--devices", "2", "--duration", "1s", "--progress", "200ms", "--report", report)
+	if code != 1 || !strings.Contains(stderr, "openmpns fleet: no device ever connected to http://127.0.0.1:1; last error: connect: ") ||
+		!strings.Contains(stderr, "connection refused") {
+		t.Errorf("exit %d with no device ever connected:\n%s\n%s", code, out, stderr)
+	}
+	if _, err := os.Stat(report); err != nil {
+		t.Errorf("the report: %v", err)
+	}
+}
