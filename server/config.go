@@ -293,19 +293,33 @@ func (c *Config) Normalize() error {
 	if c.MaxPayloadBytes > MaxPayloadLimit {
 		errs = append(errs, fmt.Errorf("max payload %d bytes: at most %d, so a notification fits in one device frame", c.MaxPayloadBytes, MaxPayloadLimit))
 	}
-	if c.MaxPayloadBytes < 0 || c.MaxHeaderBytes < 0 || c.QueueLimit < 0 || c.MaxChannels < 0 || c.InFlight < 0 {
-		errs = append(errs, errors.New("limits must not be negative"))
+	// Limits and times for which a negative value means nothing (where it
+	// means "no limit" or "never", the field's comment says so): each is
+	// named as its flag of openmpns serve names it.
+	for _, l := range []struct {
+		name string
+		v    int
+	}{{"max-payload", c.MaxPayloadBytes}, {"max-headers", c.MaxHeaderBytes}, {"queue-limit", c.QueueLimit},
+		{"max channels", c.MaxChannels}, {"in-flight", c.InFlight}, {"new-device-burst", c.NewDeviceBurst}, {"channel-open-burst", c.ChannelOpenBurst}} {
+		if l.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %d: must not be negative", l.name, l.v))
+		}
 	}
-	if c.ReadHeaderTimeout < 0 || c.ReadTimeout < 0 || c.IdleTimeout < 0 || c.HelloTimeout < 0 {
-		errs = append(errs, errors.New("timeouts must not be negative"))
-	}
-	if c.NewDeviceBurst < 0 || c.ChannelOpenBurst < 0 {
-		errs = append(errs, errors.New("bursts must not be negative"))
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"queue-ttl", c.QueueTTL}, {"temp-disconnected", c.TempDisconnected}, {"inactive-after", c.InactiveAfter},
+		{"heartbeat", c.Heartbeat}, {"write-timeout", c.WriteTimeout}, {"hello-timeout", c.HelloTimeout},
+		{"read-header-timeout", c.ReadHeaderTimeout}, {"read-timeout", c.ReadTimeout}, {"idle-timeout", c.IdleTimeout},
+		{"shutdown grace", c.ShutdownGrace}, {"remove delay", c.RemoveDelay}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %v: must not be negative", d.name, d.v))
+		}
 	}
 	if h := http.CanonicalHeaderKey(c.ForwardedHeader); h != "X-Forwarded-For" && h != "Forwarded" {
 		errs = append(errs, fmt.Errorf("forwarded header %q: want X-Forwarded-For or Forwarded", c.ForwardedHeader))
 	}
-	if c.InactiveAfter <= c.TempDisconnected {
+	if c.InactiveAfter <= c.TempDisconnected && c.InactiveAfter >= 0 && c.TempDisconnected >= 0 {
 		errs = append(errs, fmt.Errorf("inactive-after (%v) must be longer than temp-disconnected (%v)", c.InactiveAfter, c.TempDisconnected))
 	}
 	if c.PublicURL != "" {

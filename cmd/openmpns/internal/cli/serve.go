@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/openmpns/openmpns/server"
@@ -59,11 +61,20 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (off by default)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
+	flagsUsage := fs.Usage
+	fs.Usage = func() {
+		flagsUsage()
+		fmt.Fprint(fs.Output(), "\nLimits and times take positive values: 0 is refused (but --commit-linger 0 commits at once),\n"+
+			"and -1 (-1s) means no limit or never only where a flag says so.\n")
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	log, err := newLogger(e.stderr, *level, *format)
 	if err != nil {
+		return &usageError{err}
+	}
+	if err := refuseZeros(fs); err != nil {
 		return err
 	}
 	cfg.Logger = log
@@ -72,6 +83,11 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	}
 	if cfg.TrustedProxies, err = server.ParseTrustedProxies(*trustedProxies); err != nil {
 		return &usageError{fmt.Errorf("--trusted-proxy: %w", err)}
+	}
+	// The values are checked before anything opens: a bad one is a usage
+	// error (server.New checks them again, and fills in nothing more).
+	if err := cfg.Normalize(); err != nil {
+		return &usageError{oneLine{err}}
 	}
 	if nf.set() {
 		if cfg.PublicURL == "" {
@@ -140,3 +156,71 @@ func gomaxprocsSet() bool {
 	n, err := strconv.ParseInt(os.Getenv("GOMAXPROCS"), 10, 32) // as the runtime reads it
 	return err == nil && n > 0
 }
+
+// zeroRefused are the flags of serve whose 0 server.Config would take as
+// "the default" (what the flag's default already is), with what they take
+// instead: 0 is refused rather than silently read as the default, which
+// is not what anyone writing 0 means (--daily-quota 0 was 500 a day).
+var zeroRefused = map[string]string{
+	"time-scale":               "want 1 to 1000000 (1: real time)",
+	"queue-limit":              "want at least 1",
+	"queue-ttl":                "want a positive time",
+	"daily-quota":              "want at least 1, or -1 for no quota",
+	"max-payload":              fmt.Sprintf("want 1 to %d bytes", server.MaxPayloadLimit),
+	"max-headers":              "want a positive size in bytes",
+	"temp-disconnected":        "want a positive time",
+	"inactive-after":           "want a positive time",
+	"max-attaching":            "want at least 1, or -1 for no limit",
+	"max-conns-per-ip":         "want at least 1, or -1 for no limit",
+	"new-devices-per-minute":   "want a positive rate, or -1 for no limit",
+	"new-device-burst":         "want at least 1",
+	"channel-opens-per-minute": "want a positive rate, or -1 for no limit",
+	"channel-open-burst":       "want at least 1",
+	"max-devices":              "want at least 1, or -1 for no cap",
+	"max-total-channels":       "want at least 1, or -1 for no cap",
+	"max-queued-bytes":         "want a positive size in bytes, or -1 for no cap",
+	"inactive-grace":           "want a positive time, or -1s for never",
+	"heartbeat":                "want a positive time",
+	"write-timeout":            "want a positive time",
+	"hello-timeout":            "want a positive time",
+	"read-header-timeout":      "want a positive time",
+	"read-timeout":             "want a positive time",
+	"idle-timeout":             "want a positive time",
+	"max-pending-pushes":       "want at least 1, or -1 for no limit",
+}
+
+// refuseZeros refuses a 0 given to a flag of zeroRefused.
+func refuseZeros(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		want, ok := zeroRefused[f.Name]
+		if !ok || err != nil {
+			return
+		}
+		g, _ := f.Value.(flag.Getter)
+		if g == nil {
+			return
+		}
+		zero := false
+		switch v := g.Get().(type) {
+		case int:
+			zero = v == 0
+		case int64:
+			zero = v == 0
+		case float64:
+			zero = v == 0
+		case time.Duration:
+			zero = v == 0
+		}
+		if zero {
+			err = badUsage("--%s %s: %s", f.Name, f.Value, want)
+		}
+	})
+	return err
+}
+
+// oneLine is an error of several lines (errors.Join) said on one.
+type oneLine struct{ error }
+
+func (o oneLine) Error() string { return strings.ReplaceAll(o.error.Error(), "\n", "; ") }
+func (o oneLine) Unwrap() error { return o.error }

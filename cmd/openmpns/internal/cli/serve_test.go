@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,4 +76,41 @@ func TestServeAdaptsProcessors(t *testing.T) {
 		}
 		stopped(t, srv)
 	})
+}
+
+// serve refuses, before it starts, a negative time that means nothing
+// (--heartbeat -1s started a server that closed every device right after
+// its hello, over and over, with nothing in the log to say why) and a 0
+// that server.Config would silently read as the default (--daily-quota 0
+// was 500 a day).
+func TestServeRefusesNegativeHeartbeat(t *testing.T) {
+	for _, c := range []struct{ flag, value, want string }{
+		{"--heartbeat", "-1s", "openmpns serve: heartbeat -1s: must not be negative\n"},
+		{"--write-timeout", "-1s", "openmpns serve: write-timeout -1s: must not be negative\n"},
+		{"--queue-ttl", "-1s", "openmpns serve: queue-ttl -1s: must not be negative\n"},
+		{"--queue-limit", "-1", "openmpns serve: queue-limit -1: must not be negative\n"},
+		{"--time-scale", "-1", "openmpns serve: time scale -1: must be between 1 and 1000000\n"},
+		{"--daily-quota", "0", "openmpns serve: --daily-quota 0: want at least 1, or -1 for no quota\n"},
+		{"--queue-limit", "0", "openmpns serve: --queue-limit 0: want at least 1\n"},
+		{"--heartbeat", "0", "openmpns serve: --heartbeat 0s: want a positive time\n"},
+		{"--time-scale", "0", "openmpns serve: --time-scale 0: want 1 to 1000000 (1: real time)\n"},
+		{"--max-devices", "0", "openmpns serve: --max-devices 0: want at least 1, or -1 for no cap\n"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		code, out, stderr := runRecover(t, ctx, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), c.flag, c.value)
+		cancel()
+		if code != 2 || stderr != c.want || strings.Contains(out, "openmpns server on") {
+			t.Errorf("serve %s %s: exit %d, stderr %q; want 2 and %q", c.flag, c.value, code, stderr, c.want)
+		}
+	}
+	// Several at once, on one line.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _, stderr := runRecover(t, ctx, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--heartbeat", "-1s", "--write-timeout", "-1s")
+	if stderr != "openmpns serve: heartbeat -1s: must not be negative; write-timeout -1s: must not be negative\n" {
+		t.Errorf("two negative values: %q", stderr)
+	}
+	// -1 means no limit where the help says so.
+	srv := start(t, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn", "--daily-quota", "-1", "--max-devices", "-1", "--inactive-grace", "-1s")
+	srv.next(t, "openmpns server on ")
 }
