@@ -22,9 +22,12 @@ import (
 // notification through the MPNS HTTP API.
 func runDemo(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "demo", "[--time-scale N]")
-	scale := fs.Float64("time-scale", 100, "shorten the batching windows by this factor (100: 450 s becomes 4.5 s)")
+	scale := fs.Float64("time-scale", 100, "shorten the batching windows by this factor, 1 to 1000000 (100: 450 s becomes 4.5 s; 1: real time, and the demo waits 7.5 minutes for its batched raw)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if !(*scale >= 1 && *scale <= 1e6) { // NaN too
+		return badUsage("--time-scale %v: want 1 to 1000000 (1: real time, a 450 s batching window; 100: 4.5 s)", *scale)
 	}
 	dir, err := os.MkdirTemp("", "openmpns-demo-")
 	if err != nil {
@@ -32,7 +35,8 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 	defer os.RemoveAll(dir)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: dir, TimeScale: *scale, Logger: quiet})
+	cfg := server.Config{Listen: "127.0.0.1:0", DataDir: dir, TimeScale: *scale, Logger: quiet}
+	srv, err := server.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -113,6 +117,10 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		say("-> cloud service POSTs %s: HTTP %d %s/%s/%s", s.what, resp.StatusCode, resp.NotificationStatus, resp.SubscriptionStatus, resp.DeviceConnectionStatus)
+		if window := cfg.BatchWindow(req.Class); window > 0 {
+			say("   (batched: the server holds it for up to %v, the %v window / --time-scale %g; waiting for it)",
+				window.Round(time.Millisecond), time.Duration(float64(window)**scale).Round(time.Second), *scale)
+		}
 		select {
 		case line := <-got:
 			say("   %s", line)

@@ -131,6 +131,22 @@ func TestNoDoubledErrorPrefix(t *testing.T) {
 	}
 }
 
+// demo --time-scale takes 1 to 1000000, as the server does: 0 divided by
+// zero and failed with "the phone did not receive the toast", a wrong
+// reason. A batched step says what it waits for (at 1, 7.5 minutes).
+func TestDemoRefusesZeroTimeScale(t *testing.T) {
+	for _, s := range []string{"0", "-1", "0.5", "2e6", "NaN"} {
+		code, _, stderr := run(t, "demo", "--time-scale", s)
+		if code != 2 || !strings.HasPrefix(stderr, "openmpns demo: --time-scale ") || !strings.Contains(stderr, ": want 1 to 1000000") {
+			t.Errorf("demo --time-scale %s: exit %d, stderr %q; want 2 and a word on --time-scale", s, code, stderr)
+		}
+	}
+	code, out, stderr := run(t, "demo", "--time-scale", "10000")
+	if code != 0 || !strings.Contains(out, "(batched: the server holds it for up to 45ms, the 7m30s window / --time-scale 10000; waiting for it)") {
+		t.Fatalf("exit %d: %s\n%s", code, out, stderr)
+	}
+}
+
 // The demo prints sentences, not Go values.
 func TestDemoIsReadable(t *testing.T) {
 	code, out, stderr := run(t, "demo", "--time-scale", "10000")
