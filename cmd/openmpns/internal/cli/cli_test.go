@@ -37,6 +37,31 @@ func TestHelpForEveryCommand(t *testing.T) {
 	}
 }
 
+// Every flag in every help names its value in one word: the flag package
+// takes a back-quoted word of a usage as the value's name (serve --help
+// showed "-admin openmpns service").
+func TestEveryFlagNamesItsValueInOneWord(t *testing.T) {
+	var helps [][]string
+	for _, c := range commands() {
+		helps = append(helps, []string{c.name, "--help"})
+	}
+	helps = append(helps, []string{"send", "toast", "--help"}, []string{"send", "tile", "--help"}, []string{"send", "raw", "--help"})
+	for _, args := range helps {
+		var out, errb bytes.Buffer
+		RunContext(context.Background(), args, nil, &out, &errb)
+		for _, l := range strings.Split(out.String()+errb.String(), "\n") {
+			if strings.HasPrefix(l, "  -") && len(strings.Fields(l)) > 2 {
+				t.Errorf("%v: %q", args, l)
+			}
+		}
+	}
+	var out, errb bytes.Buffer
+	RunContext(context.Background(), []string{"serve", "--help"}, nil, &out, &errb)
+	if !strings.Contains(out.String(), "  -admin PATH\n") {
+		t.Errorf("serve --help: %s", out.String())
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{{"nope"}, {"device"}, {"send"}, {"send", "toast"}, {"serve", "--bogus"}} {
 		var out, errb bytes.Buffer

@@ -21,7 +21,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	nf.add(fs, true)
 	fs.StringVar(&cfg.Listen, "listen", server.DefaultListen, "address of the HTTP listener (push API, device gateway /ws, /healthz, /metrics)")
 	fs.StringVar(&cfg.DataDir, "data", server.DefaultDataDir, "data directory (holds "+server.DBFile+" and the admin socket; with --nats only the admin socket)")
-	fs.StringVar(&cfg.AdminSocket, "admin", "", "Unix socket of the admin API, where `openmpns service` reaches this server (default: "+server.AdminSocketFile+" in --data; - for none)")
+	fs.StringVar(&cfg.AdminSocket, "admin", "", "`PATH` of the Unix socket of the admin API, where openmpns service and openmpns identity reach this server (default: "+server.AdminSocketFile+" in --data; - for none)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "origin used in Channel URIs (default http://<listen>)")
 	fs.Float64Var(&cfg.TimeScale, "time-scale", server.DefaultTimeScale, "divide the 450 s and 900 s batching windows by this, to preview batched delivery")
 	fs.IntVar(&cfg.QueueLimit, "queue-limit", server.DefaultQueueLimit, "notifications one channel may have queued before senders get QueueFull")
