@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -198,37 +199,61 @@ func printFlags(fs *flag.FlagSet) {
 // stray words.
 var takesOperands = map[string]bool{"openmpns service": true, "openmpns identity": true}
 
+// verb is one verb of a command of verbs, with the names of its operands.
+type verb struct {
+	name     string
+	operands []string // such as NAME, KEY.pem
+}
+
+// parseVerb reads a command of verbs (openmpns service, openmpns identity):
+// its flags, anywhere, and its words, the first of which is the verb, one
+// of verbs; the others are its operands. What is wrong (no verb, an
+// unknown one, an operand missing or one too many) is a usage error that
+// says so, then gives the synopsis; --help is flag.ErrHelp, after the help.
+func parseVerb(e *env, fs *flag.FlagSet, synopsis string, verbs []verb, args []string) (name string, operands []string, err error) {
+	var words []string
+	for rest := args; ; rest = rest[1:] {
+		if err := parse(fs, rest); err != nil {
+			return "", nil, err
+		}
+		if rest = fs.Args(); len(rest) == 0 {
+			break
+		}
+		words = append(words, rest[0])
+	}
+	var names []string
+	for _, v := range verbs {
+		names = append(names, v.name)
+	}
+	want := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	refuse := func(format string, a ...any) (string, []string, error) {
+		fmt.Fprintf(e.stderr, "%s: %s\nusage: %s %s\n", fs.Name(), fmt.Sprintf(format, a...), fs.Name(), synopsis)
+		return "", nil, errUsage
+	}
+	if len(words) == 0 {
+		return refuse("no verb: want %s", want)
+	}
+	name, operands = words[0], words[1:]
+	i := slices.IndexFunc(verbs, func(v verb) bool { return v.name == name })
+	if i < 0 {
+		return refuse("unknown verb %q: want %s", name, want)
+	}
+	v := verbs[i]
+	switch {
+	case len(operands) < len(v.operands):
+		return refuse("%s needs %s", name, strings.Join(v.operands[len(operands):], " and "))
+	case len(operands) > len(v.operands) && len(v.operands) == 0:
+		return refuse("%s takes no operand: unexpected %q", name, operands[0])
+	case len(operands) > len(v.operands):
+		return refuse("%s takes %s only: unexpected %q", name, strings.Join(v.operands, " and "), operands[len(v.operands)])
+	}
+	return name, operands, nil
+}
+
 // parse parses flags; a usage error has been printed when it returns
 // errUsage. A word that is not a flag is refused (unless the command takes
 // operands): the flag package stops at it, so the flags after it would be
 // silently dropped.
-// parseVerb reads a command of verbs (openmpns service, openmpns identity):
-// the verb, then its operands with fs's flags before or after them. done:
-// help was asked for and printed.
-func parseVerb(e *env, fs *flag.FlagSet, args []string) (verb string, operands []string, done bool, err error) {
-	if len(args) == 0 {
-		fs.Usage()
-		return "", nil, false, errUsage
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		fs.SetOutput(e.stdout)
-		fs.Usage()
-		return "", nil, true, nil
-	}
-	verb, rest := args[0], args[1:]
-	for len(rest) > 0 {
-		if err := parse(fs, rest); err != nil {
-			return "", nil, false, err
-		}
-		rest = fs.Args()
-		if len(rest) > 0 {
-			operands = append(operands, rest[0])
-			rest = rest[1:]
-		}
-	}
-	return verb, operands, false, nil
-}
-
 func parse(fs *flag.FlagSet, args []string) error {
 	if u, ok := fs.Output().(*usageOutput); ok && wantsHelp(args) {
 		u.help = true

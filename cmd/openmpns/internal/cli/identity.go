@@ -56,15 +56,9 @@ Flags:
 `)
 		printFlags(fs)
 	}
-	verb, operands, helped, err := parseVerb(e, fs, args)
-	if helped || err != nil {
+	verb, operands, err := parseVerb(e, fs, identitySynopsis, []verb{{"revoke", []string{"DEVICE_ID"}}, {"rotate-key", nil}}, args)
+	if err != nil {
 		return err
-	}
-	need := map[string]int{"revoke": 1, "rotate-key": 0}
-	n, known := need[verb]
-	if !known || len(operands) != n {
-		fmt.Fprintf(e.stderr, "openmpns identity: usage: openmpns identity %s\n", identitySynopsis)
-		return errUsage
 	}
 	admin, done, err := openIdentityAdmin(ctx, e, *data, *sock, &nf)
 	if err != nil {

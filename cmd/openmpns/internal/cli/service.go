@@ -43,15 +43,10 @@ func runService(ctx context.Context, e *env, args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	var nf natsFlags
 	nf.add(fs, false)
-	verb, operands, helped, err := parseVerb(e, fs, args)
-	if helped || err != nil {
+	verb, operands, err := parseVerb(e, fs, serviceSynopsis, []verb{{"add", []string{"NAME"}}, {"list", nil}, {"remove", []string{"NAME"}},
+		{"rotate-secret", []string{"NAME"}}, {"add-key", []string{"NAME", "KEY.pem"}}, {"remove-key", []string{"NAME", "KID"}}}, args)
+	if err != nil {
 		return err
-	}
-	need := map[string]int{"add": 1, "list": 0, "remove": 1, "rotate-secret": 1, "add-key": 2, "remove-key": 2}
-	n, known := need[verb]
-	if !known || len(operands) != n {
-		fmt.Fprintf(e.stderr, "openmpns service: usage: openmpns service %s\n", serviceSynopsis)
-		return errUsage
 	}
 	admin, done, err := openServiceAdmin(ctx, e, *data, *sock, &nf)
 	if err != nil {

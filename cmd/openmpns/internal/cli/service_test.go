@@ -104,3 +104,35 @@ func TestServeWithNATSRefusals(t *testing.T) {
 		t.Fatalf("NATS unreachable: %d %q", code, errs)
 	}
 }
+
+// service and identity say what is wrong before their synopsis (they
+// printed only the synopsis), and take their flags before the verb too.
+func TestServiceAndIdentitySayWhatIsWrong(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"service"}, "openmpns service: no verb: want add, list, remove, rotate-secret, add-key or remove-key\nusage: openmpns service add NAME"},
+		{[]string{"service", "--data", dir}, "openmpns service: no verb: want add"},
+		{[]string{"service", "frobnicate"}, `openmpns service: unknown verb "frobnicate": want add, list,`},
+		{[]string{"service", "add", "--data", dir}, "openmpns service: add needs NAME\nusage: "},
+		{[]string{"service", "add-key", "news"}, "openmpns service: add-key needs KEY.pem\n"},
+		{[]string{"service", "remove-key"}, "openmpns service: remove-key needs NAME and KID\n"},
+		{[]string{"service", "add", "a", "b"}, `openmpns service: add takes NAME only: unexpected "b"`},
+		{[]string{"service", "list", "x"}, `openmpns service: list takes no operand: unexpected "x"`},
+		{[]string{"identity", "revoke"}, "openmpns identity: revoke needs DEVICE_ID\nusage: openmpns identity revoke DEVICE_ID | rotate-key"},
+		{[]string{"identity", "rotate"}, `openmpns identity: unknown verb "rotate": want revoke or rotate-key`},
+	} {
+		code, _, stderr := run(t, c.args...)
+		if code != 2 || !strings.HasPrefix(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q first", c.args, code, stderr, c.want)
+		}
+	}
+	if code, out, stderr := run(t, "service", "--data", dir, "--json", "list"); code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Errorf("flags before the verb: exit %d, %q %q", code, out, stderr)
+	}
+	if code, out, _ := run(t, "service", "add", "--help"); code != 0 || !strings.HasPrefix(out, "Usage: openmpns service") {
+		t.Errorf("service add --help: exit %d, %q", code, out)
+	}
+}
