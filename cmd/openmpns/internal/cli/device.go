@@ -73,6 +73,12 @@ func runDevice(ctx context.Context, e *env, args []string) error {
 	if *fg && *notRunning {
 		return badUsage("--foreground and --not-running contradict each other")
 	}
+	switch device.PowerLevel(*power) {
+	case device.PowerNormal, device.PowerLow, device.PowerCriticallyLow:
+	default:
+		// Before anything is made: the state directory, a connection.
+		return badUsage("--power %q: want normal, low or critically_low", *power)
+	}
 	log, err := newLogger(e.stderr, *logLevel, "text")
 	if err != nil {
 		return &usageError{err}

@@ -122,8 +122,10 @@ func TestHelpTexts(t *testing.T) {
 
 // Errors of the packages a command uses are not prefixed twice.
 func TestNoDoubledErrorPrefix(t *testing.T) {
-	code, _, stderr := run(t, "device", "--app", "a", "--state", t.TempDir(), "--server", "http://127.0.0.1:1", "--power", "half")
-	if code != 1 || !strings.Contains(stderr, "openmpns device: unknown power level") || strings.Contains(stderr, "device: device:") {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	code, _, stderr := runRecover(t, ctx, "device", "--app", "a", "--state", t.TempDir(), "--server", "ftp://127.0.0.1:1")
+	if code != 1 || !strings.Contains(stderr, "openmpns device: server URL") || strings.Contains(stderr, "device: device:") {
 		t.Fatalf("exit %d, %q", code, stderr)
 	}
 	if got := trimPrefix("fleet: fleet: closed", "fleet"); got != "closed" {
@@ -144,6 +146,19 @@ func TestDemoRefusesZeroTimeScale(t *testing.T) {
 	code, out, stderr := run(t, "demo", "--time-scale", "10000")
 	if code != 0 || !strings.Contains(out, "(batched: the server holds it for up to 45ms, the 7m30s window / --time-scale 10000; waiting for it)") {
 		t.Fatalf("exit %d: %s\n%s", code, out, stderr)
+	}
+}
+
+// An unknown --power is a usage error found before the state directory is
+// made (it was made, then the device failed with exit 1).
+func TestDevicePowerIsCheckedFirst(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	code, _, stderr := run(t, "device", "--app", "a", "--state", state, "--server", "http://127.0.0.1:1", "--power", "half")
+	if code != 2 || stderr != "openmpns device: --power \"half\": want normal, low or critically_low\n" {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(state); err == nil {
+		t.Errorf("the state directory was made")
 	}
 }
 
