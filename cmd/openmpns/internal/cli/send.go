@@ -68,7 +68,7 @@ func newSendFlags(e *env, kind payload.Kind) (*flag.FlagSet, *sendFlags) {
 		fmt.Fprintf(fs.Output(), "\nExamples:\n%s\n", sendExamples[kind])
 	}
 	fs.StringVar(&f.uri, "uri", "", "the Channel URI (required)")
-	fs.StringVar(&f.xmlFile, "xml", "", "send this file as the body instead of building it from flags (- for stdin)")
+	fs.StringVar(&f.xmlFile, "xml", "", "send this file as the body instead of building it from flags, which then do not go with it (- for stdin)")
 	fs.StringVar(&f.class, "class", "immediate", "batching interval: immediate, 450 or 900 (or an X-NotificationClass number)")
 	fs.StringVar(&f.msgID, "message-id", "auto", "X-MessageID: a value, auto (a new UUID) or none")
 	fs.BoolVar(&f.asJSON, "json", false, "print the answer as one JSON object")
@@ -120,6 +120,32 @@ func otherKindsFlag(e *env, kind payload.Kind, fs *flag.FlagSet, args []string) 
 	return nil
 }
 
+// bodyFlags are the flags that make the body of a send; --xml (and for a
+// raw --data-file) gives the whole body instead.
+var bodyFlags = []string{"text1", "text2", "param", "sound", "silent",
+	"template", "id", "title", "count", "background-image", "back-title", "back-content", "field", "clear", "data"}
+
+// oneBody refuses flags that would each make the body: --text1 with --xml
+// was dropped without a word.
+func oneBody(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, whole := range []string{"xml", "data-file"} {
+		if !set[whole] {
+			continue
+		}
+		for _, name := range bodyFlags {
+			if set[name] {
+				return badUsage("--%s does not go with --%s: the file is the whole body (put it in the file, or leave --%s out)", name, whole, whole)
+			}
+		}
+	}
+	if set["xml"] && set["data-file"] {
+		return badUsage("--data-file does not go with --xml: give one file")
+	}
+	return nil
+}
+
 // sendUsage is the help of `openmpns send` without a kind.
 func sendUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: openmpns send %s\n\nSends a notification to a Channel URI with the MPNS headers and prints the answer.\nEach kind has its own flags: openmpns send toast --help, send tile --help, send raw --help.\n%s\n\nExamples:\n", sendSynopsis, sendExit)
@@ -152,6 +178,9 @@ func runSend(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(fs.Output(), "openmpns send %s: --uri is required\n", kind)
 		fs.Usage()
 		return errUsage
+	}
+	if err := oneBody(fs); err != nil {
+		return err
 	}
 	class, err := parseClassFlag(f.class, kind)
 	if err != nil {
