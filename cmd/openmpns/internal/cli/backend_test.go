@@ -49,7 +49,7 @@ func TestDemoBackendFlags(t *testing.T) {
 // An --interval that is not positive is refused (0 panicked in
 // time.NewTicker), and so is an --images directory that is not there (it
 // was taken, and every image answered 404).
-func TestDemoBackendRefusesZeroInterval(t *testing.T) {
+func TestDemoBackendRefusesANonPositiveIntervalAndMissingImages(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "f")
 	os.WriteFile(file, nil, 0o644)
 	for _, c := range []struct{ args []string }{

@@ -220,7 +220,7 @@ func TestServePprof(t *testing.T) {
 
 // Numbers a fleet cannot run with are usage errors: --progress 0 panicked
 // (time.NewTicker) with a Go stack; a negative --duration ran until Ctrl-C.
-func TestFleetRefusesZeroProgress(t *testing.T) {
+func TestFleetRefusesNumbersItCannotRunWith(t *testing.T) {
 	for _, c := range [][]string{
 		{"--progress", "0"}, {"--progress", "-1s"}, {"--duration", "-1s"}, {"--until-received", "-1"}, {"--connect-rate", "-5"},
 	} {

@@ -136,7 +136,7 @@ func TestNoDoubledErrorPrefix(t *testing.T) {
 // demo --time-scale takes 1 to 1000000, as the server does: 0 divided by
 // zero and failed with "the phone did not receive the toast", a wrong
 // reason. A batched step says what it waits for (at 1, 7.5 minutes).
-func TestDemoRefusesZeroTimeScale(t *testing.T) {
+func TestDemoTimeScaleIsFromOneToAMillion(t *testing.T) {
 	for _, s := range []string{"0", "-1", "0.5", "2e6", "NaN"} {
 		code, _, stderr := run(t, "demo", "--time-scale", s)
 		if code != 2 || !strings.HasPrefix(stderr, "openmpns demo: --time-scale ") || !strings.Contains(stderr, ": want 1 to 1000000") {

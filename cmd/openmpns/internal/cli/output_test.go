@@ -25,7 +25,7 @@ func names(t *testing.T, dir string) []string {
 // A report path that cannot be written is found before the run, not after
 // it (a 2-minute fleet, a 10-minute scenario ran first), and nothing of
 // the other outputs asked for is left behind.
-func TestFleetChecksReportPathFirst(t *testing.T) {
+func TestOutputPathsAreCheckedBeforeTheRun(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "no-such-dir", "r.json")
 	scenarioFile := filepath.Join(t.TempDir(), "s.yaml")

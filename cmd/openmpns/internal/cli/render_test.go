@@ -85,7 +85,7 @@ func TestRenderProfiles(t *testing.T) {
 // --scale is a number from 0.1 to 4: 0 failed with "png: invalid format:
 // invalid image size: 0x0", -2 rendered as if it were 2, 1000 ran out of
 // memory.
-func TestRenderRefusesNonsenseScale(t *testing.T) {
+func TestRenderScaleIsFromATenthToFour(t *testing.T) {
 	dir := t.TempDir()
 	xml := filepath.Join(dir, "t.xml")
 	os.WriteFile(xml, []byte(`<?xml version="1.0" encoding="utf-8"?><wp:Notification xmlns:wp="WPNotification" Version="2.0"><wp:Tile Template="FlipTile"><wp:Title>News</wp:Title></wp:Tile></wp:Notification>`), 0o644)

@@ -11,7 +11,7 @@ import (
 // Received, or 200 Suppressed (accepted, then dropped by the phone's
 // settings, a normal outcome). 200 QueueFull ("retry with backoff") exited
 // 0 as if it had been accepted.
-func TestSendQueueFullIsAFailure(t *testing.T) {
+func TestSendSucceedsOnlyWhenAccepted(t *testing.T) {
 	status := func(s string) func() string { return func() string { return s } }
 	for _, c := range []struct {
 		code       int

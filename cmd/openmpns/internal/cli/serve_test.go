@@ -83,7 +83,7 @@ func TestServeAdaptsProcessors(t *testing.T) {
 // its hello, over and over, with nothing in the log to say why) and a 0
 // that server.Config would silently read as the default (--daily-quota 0
 // was 500 a day).
-func TestServeRefusesNegativeHeartbeat(t *testing.T) {
+func TestServeRefusesNegativeAndZeroValues(t *testing.T) {
 	for _, c := range []struct{ flag, value, want string }{
 		{"--heartbeat", "-1s", "openmpns serve: heartbeat -1s: must not be negative\n"},
 		{"--write-timeout", "-1s", "openmpns serve: write-timeout -1s: must not be negative\n"},
