@@ -169,18 +169,19 @@ func newEntry(s Service) (*entry, error) {
 	}
 	e := &entry{svc: s.clone(), keys: map[string]parsedKey{}}
 	for _, k := range s.Keys {
+		// A stored key that today's checks refuse (stored before a check
+		// came: of small order, off the curve) or that does not match its
+		// id verifies nothing, and stays listed so that the operator can
+		// remove it. It never fails the whole service, nor so the
+		// Registry's load: that would keep a node on what it read before,
+		// a removal made elsewhere never heard.
 		pub, alg, err := parsePKIX(k.PKIX)
-		if errors.Is(err, errSmallOrder) {
-			// Stored before such keys were refused: it verifies nothing,
-			// and stays listed so that the operator can remove it.
-			continue
-		}
 		if err != nil {
-			return nil, fmt.Errorf("key %s: %w", k.ID, err)
+			continue
 		}
 		kid, err := Thumbprint(pub)
 		if err != nil || kid != k.ID || alg != k.Alg {
-			return nil, fmt.Errorf("key %s: damaged record (id or alg does not match the key)", k.ID)
+			continue
 		}
 		e.keys[kid] = parsedKey{alg: alg, pub: pub}
 	}

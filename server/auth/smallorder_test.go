@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/edwards25519"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -58,12 +59,34 @@ func TestSmallOrderEd25519KeysAreRefused(t *testing.T) {
 	}
 }
 
-// A small-order key stored before they were refused does not stop the
-// registry from loading; it verifies nothing, stays listed (so that it can
-// be removed), and the service's other keys go on working.
-func TestAStoredSmallOrderKeyVerifiesNothing(t *testing.T) {
+// offCurveKey returns 32 bytes that are no point of the curve (any 32
+// bytes were taken as an Ed25519 key before keys were checked).
+func offCurveKey(t *testing.T) []byte {
+	t.Helper()
+	for y := byte(2); y < 255; y++ {
+		k := make([]byte, ed25519.PublicKeySize)
+		k[0] = y
+		if _, err := new(edwards25519.Point).SetBytes(k); err != nil {
+			return k
+		}
+	}
+	t.Fatal("no off-curve encoding found")
+	return nil
+}
+
+// A key stored before today's checks refused it (of small order, or off
+// the curve) does not stop the registry from loading, so a removal made
+// elsewhere is still heard; it verifies nothing, stays listed (so that it
+// can be removed), and the service's other keys go on working.
+func TestAStoredRefusedKeyVerifiesNothing(t *testing.T) {
+	small, _ := hex.DecodeString(smallOrderKeys["identity"])
+	for name, pub := range map[string][]byte{"small order": small, "off the curve": offCurveKey(t)} {
+		t.Run(name, func(t *testing.T) { testAStoredRefusedKey(t, pub) })
+	}
+}
+
+func testAStoredRefusedKey(t *testing.T, pub []byte) {
 	f := newFixture(t)
-	pub, _ := hex.DecodeString(smallOrderKeys["identity"])
 	der, err := x509.MarshalPKIXPublicKey(ed25519.PublicKey(pub))
 	if err != nil {
 		t.Fatal(err)
@@ -75,11 +98,22 @@ func TestAStoredSmallOrderKeyVerifiesNothing(t *testing.T) {
 	svc, _, _ := f.reg.snapshot("news")
 	svc.Keys = append(svc.Keys, Key{ID: kid, Alg: AlgEdDSA, PKIX: der, Added: f.now})
 	putService(t, f.st, svc)
+	// Another writer (a node, the tool) removes weather meanwhile.
+	other, err := NewRegistry(f.st, nil)
+	if err != nil {
+		t.Fatalf("a registry reading the stored key: %v", err)
+	}
+	if err := other.Remove("weather"); err != nil {
+		t.Fatal(err)
+	}
 	if err := f.reg.Reload(); err != nil {
-		t.Fatalf("Reload with a stored small-order key: %v", err)
+		t.Fatalf("Reload with the stored key: %v", err)
+	}
+	if _, err := f.reg.CheckSecret(f.weather.ClientID, f.weather.ClientSecret); err == nil {
+		t.Fatal("the removal made elsewhere was not heard: weather's secret still works")
 	}
 	if _, err := f.v.VerifyToken(forgeWithoutKey(f, f.news.ClientID, kid), f.now); err == nil {
-		t.Fatal("a token forged for the stored small-order key authenticates")
+		t.Fatal("a token forged for the stored key authenticates")
 	}
 	if svc, _, _ := f.reg.snapshot("news"); len(svc.Keys) != 2 {
 		t.Fatalf("news lists %d keys, want 2 (its own and the refused one, to remove)", len(svc.Keys))
