@@ -30,15 +30,8 @@ func TestANewDeviceClosedWhileClaimingStillGetsItsIdentity(t *testing.T) {
 	g := &gated{Embedded: openEmbedded(t)}
 	srv := startServer(t, Config{Backend: g})
 	release, inside := g.hold(&g.claim)
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws, _ := dialHello(t, srv, "", "")
 	defer ws.Close()
-	b, _ := json.Marshal(&wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion})
-	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		t.Fatal(err)
-	}
 	<-inside // the device exists; its claim is being written
 	// What Shutdown's kickAll does to the session (kickAll itself would
 	// wait for the session, which waits for the claim):
@@ -138,15 +131,8 @@ func (failingPuts) PutDevice(context.Context, store.Device) (store.Device, error
 func TestAStoreErrorAtHelloIsNotToldToTheDevice(t *testing.T) {
 	var logged syncBuffer
 	srv := startServer(t, Config{Backend: failingPuts{openEmbedded(t)}, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws, _ := dialHello(t, srv, "", "")
 	defer ws.Close()
-	b, _ := json.Marshal(&wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion})
-	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		t.Fatal(err)
-	}
 	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 	_, m, err := ws.ReadMessage()
 	if err != nil {
@@ -389,15 +375,8 @@ func TestAHelloInTimeIsAnsweredHoweverLongItTakes(t *testing.T) {
 // error is returned) or each, given every frame read, says to stop.
 func helloAndRead(t *testing.T, srv *Server, id, token string, each func(ws *websocket.Conn, hello []byte, f wire.Frame) (stop bool)) ([]wire.Frame, error) {
 	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws, b := dialHello(t, srv, id, token)
 	defer ws.Close()
-	b, _ := json.Marshal(&wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: token})
-	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		t.Fatal(err)
-	}
 	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var frames []wire.Frame
 	for {
@@ -412,4 +391,20 @@ func helloAndRead(t *testing.T, srv *Server, id, token string, each func(ws *web
 			return frames, nil
 		}
 	}
+}
+
+// dialHello connects a device to srv and sends its hello (a new device
+// with id and token ""); it returns the connection and the hello.
+func dialHello(t *testing.T, srv *Server, id, token string) (*websocket.Conn, []byte) {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+srv.Addr()+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(&wire.Frame{Type: wire.TypeHello, Version: wire.ProtocolVersion, DeviceID: id, DeviceToken: token})
+	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		ws.Close()
+		t.Fatal(err)
+	}
+	return ws, b
 }

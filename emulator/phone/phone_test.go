@@ -718,26 +718,13 @@ func TestSecondaryTilesAreBounded(t *testing.T) {
 
 	// A phone.json with more secondary tiles (written by an older build,
 	// or by hand) is read with the bound.
-	path := filepath.Join(dir, "phone.json")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var set map[string]any
-	if err := json.Unmarshal(b, &set); err != nil {
-		t.Fatal(err)
-	}
-	tiles := set["tiles"].(map[string]any)
-	for i := range extra {
-		id := fmt.Sprintf("/Extra.xaml?id=%d", i)
-		tiles["photos#"+id] = map[string]any{"app": "photos", "id": id}
-	}
-	if b, err = json.Marshal(set); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editPhoneJSON(t, dir, func(set map[string]any) {
+		tiles := set["tiles"].(map[string]any)
+		for i := range extra {
+			id := fmt.Sprintf("/Extra.xaml?id=%d", i)
+			tiles["photos#"+id] = map[string]any{"app": "photos", "id": id}
+		}
+	})
 	ph, _ = open()
 	defer ph.Close()
 	if n := secondaries(ph); n != phone.MaxSecondaryTiles {
@@ -869,25 +856,12 @@ func TestATileIdCannotReachAnotherAppsTile(t *testing.T) {
 	// A phone.json that holds such an update under the other tile's key
 	// (from a build that did not check, or written by hand) is read
 	// without it, and the record is forgotten.
-	path := filepath.Join(dir, "phone.json")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var set map[string]any
-	if err := json.Unmarshal(b, &set); err != nil {
-		t.Fatal(err)
-	}
-	set["tiles"] = map[string]any{
-		"news#beta": map[string]any{"app": "news", "id": "beta", "template": "FlipTile", "fields": map[string]string{"Title": "owned"}},
-		"news#x":    map[string]any{"app": "news", "id": "y", "template": "FlipTile"}, // a key that is not its tile's
-	}
-	if b, err = json.Marshal(set); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editPhoneJSON(t, dir, func(set map[string]any) {
+		set["tiles"] = map[string]any{
+			"news#beta": map[string]any{"app": "news", "id": "beta", "template": "FlipTile", "fields": map[string]string{"Title": "owned"}},
+			"news#x":    map[string]any{"app": "news", "id": "y", "template": "FlipTile"}, // a key that is not its tile's
+		}
+	})
 	ph, _ = open()
 	untouched(ph, "after a restart with the update in phone.json")
 	uniqueKeys(ph, "after a restart with the update in phone.json")
@@ -907,10 +881,33 @@ func TestATileIdCannotReachAnotherAppsTile(t *testing.T) {
 	if err := ph.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if b, err = os.ReadFile(path); err != nil {
+	b, err := os.ReadFile(filepath.Join(dir, "phone.json"))
+	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(string(b), "owned") || strings.Contains(string(b), `"news#x"`) {
 		t.Errorf("phone.json still holds the records of other tiles' keys:\n%s", b)
+	}
+}
+
+// editPhoneJSON changes the phone.json in dir as edit does to it, as a
+// build that did not check, or a hand, would have written it.
+func editPhoneJSON(t *testing.T, dir string, edit func(set map[string]any)) {
+	t.Helper()
+	path := filepath.Join(dir, "phone.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set map[string]any
+	if err := json.Unmarshal(b, &set); err != nil {
+		t.Fatal(err)
+	}
+	edit(set)
+	if b, err = json.Marshal(set); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

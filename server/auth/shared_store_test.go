@@ -88,15 +88,7 @@ func TestRegistriesSharingAStoreLoseNoChange(t *testing.T) {
 			})
 			t.Run("KeyKeptByARotation", func(t *testing.T) {
 				st := open(t)
-				ra, rb := twoRegistries(t, st)
-				if _, err := ra.Add("weather"); err != nil {
-					t.Fatal(err)
-				}
-				rb.Reload()
-				kid, err := ra.AddKey("weather", newPEM(t))
-				if err != nil {
-					t.Fatal(err)
-				}
+				rb, kid := keyAddedThroughA(t, st)
 				rot, err := rb.RotateSecret("weather") // rb has not reloaded the key
 				if err != nil {
 					t.Fatal(err)
@@ -165,15 +157,7 @@ func TestRegistriesSharingAStoreLoseNoChange(t *testing.T) {
 			})
 			t.Run("KeyRemovedThroughAStaleRegistry", func(t *testing.T) {
 				st := open(t)
-				ra, rb := twoRegistries(t, st)
-				if _, err := ra.Add("weather"); err != nil {
-					t.Fatal(err)
-				}
-				rb.Reload()
-				kid, err := ra.AddKey("weather", newPEM(t))
-				if err != nil {
-					t.Fatal(err)
-				}
+				rb, kid := keyAddedThroughA(t, st)
 				if err := rb.RemoveKey("weather", kid); err != nil { // rb never saw the key: the stored record has it
 					t.Fatalf("RemoveKey of a key added through another registry: %v", err)
 				}
@@ -255,4 +239,21 @@ func TestAChangeThatAlwaysLosesGivesUp(t *testing.T) {
 	if _, err := r.CheckSecret(c.ClientID, c.ClientSecret); err != nil {
 		t.Fatalf("the secret a failed rotation left: %v", err)
 	}
+}
+
+// keyAddedThroughA makes two registries on st, adds "weather" through the
+// first (the second reloads it) and then a key through the first only;
+// it returns the second, which has not read the key, and the key's id.
+func keyAddedThroughA(t *testing.T, st Store) (rb *Registry, kid string) {
+	t.Helper()
+	ra, rb := twoRegistries(t, st)
+	if _, err := ra.Add("weather"); err != nil {
+		t.Fatal(err)
+	}
+	rb.Reload()
+	kid, err := ra.AddKey("weather", newPEM(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rb, kid
 }
