@@ -65,7 +65,7 @@ type pushHandler struct {
 
 func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if msgIDs := r.Header[keyMessageID]; len(msgIDs) > 0 && msgIDs[0] != "" && len(msgIDs[0]) <= 256 {
-		w.Header()[keyMessageID] = msgIDs[:1:1] // the request's own: no copy, no canonical key made again
+		w.Header()[HeaderMessageID] = msgIDs[:1:1] // the request's own: no copy
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -106,24 +106,32 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hd := w.Header()
-	hd[keyNotificationStatus] = headerValue(res.Notification)
-	hd[keySubscriptionStatus] = headerValue(res.Subscription)
-	hd[keyConnectionStatus] = headerValue(res.Connection)
+	hd[HeaderNotificationStatus] = headerValue(res.Notification)
+	hd[HeaderSubscriptionStatus] = headerValue(res.Subscription)
+	hd[HeaderConnectionStatus] = headerValue(res.Connection)
 	if res.Reason != "" {
 		hd.Set(HeaderError, headerSafe(res.Reason))
 	}
 	w.WriteHeader(http.StatusOK)
 }
 
-// The status headers' keys as Header.Set writes them (canonical).
+// The request headers' keys as net/http (and the push front) store them:
+// canonical.
 var (
-	keyNotificationStatus = http.CanonicalHeaderKey(HeaderNotificationStatus)
-	keySubscriptionStatus = http.CanonicalHeaderKey(HeaderSubscriptionStatus)
-	keyConnectionStatus   = http.CanonicalHeaderKey(HeaderConnectionStatus)
-	keyMessageID          = http.CanonicalHeaderKey(HeaderMessageID)
-	keyTarget             = http.CanonicalHeaderKey(HeaderTarget)
-	keyClass              = http.CanonicalHeaderKey(HeaderClass)
+	keyMessageID = http.CanonicalHeaderKey(HeaderMessageID)
+	keyTarget    = http.CanonicalHeaderKey(HeaderTarget)
+	keyClass     = http.CanonicalHeaderKey(HeaderClass)
 )
+
+// The answer's MPNS headers (X-NotificationStatus, X-SubscriptionStatus,
+// X-DeviceConnectionStatus, X-MessageID) are put in the header map under
+// their MPNS spelling, not with Header.Set: net/http and the push front
+// write a key as it is in the map, and Set would make it Go's canonical
+// X-Notificationstatus. Header names are case-insensitive in HTTP, but
+// sender libraries written against MPNS look them up by the exact name
+// MPNS sent (the PHP class most tutorials copied keys its result by it).
+// A test reading such an answer's header map with Get does not find
+// them; read the map by the MPNS name, or parse the answer from the wire.
 
 // first is a header's first value, as Header.Get gives it, for a key
 // already canonical (Get makes the canonical key again at every call).
@@ -139,7 +147,7 @@ func first(vs []string) string {
 // no room to grow).
 var headerValues = func() map[string][]string {
 	m := map[string][]string{}
-	for _, v := range []string{StatusReceived, StatusQueueFull, StatusSuppress, SubActive,
+	for _, v := range []string{StatusReceived, StatusQueueFull, StatusSuppress, StatusDropped, SubActive, SubExpired,
 		ConnConnected, ConnTempDisconnected, ConnDisconnected, ConnInactive} {
 		m[v] = []string{v}
 	}
@@ -306,13 +314,13 @@ func (h *pushHandler) refuse(w http.ResponseWriter, kind string, e *PushError) {
 	h.met.pushes.WithLabelValues(kind, label).Inc()
 	hd := w.Header()
 	if e.Notification != "" {
-		hd.Set(HeaderNotificationStatus, e.Notification)
+		hd[HeaderNotificationStatus] = headerValue(e.Notification)
 	}
 	if e.Subscription != "" {
-		hd.Set(HeaderSubscriptionStatus, e.Subscription)
+		hd[HeaderSubscriptionStatus] = headerValue(e.Subscription)
 	}
 	if e.Connection != "" {
-		hd.Set(HeaderConnectionStatus, e.Connection)
+		hd[HeaderConnectionStatus] = headerValue(e.Connection)
 	}
 	if e.Status == http.StatusUnauthorized && hd.Get("WWW-Authenticate") == "" {
 		// Every 401 names the scheme (RFC 9110 section 15.5.2), also the

@@ -42,9 +42,10 @@ func TestWhatRealSendersSend(t *testing.T) {
 			before := tg.queued(t)
 			rec := httptest.NewRecorder()
 			tg.h.ServeHTTP(rec, req)
-			if rec.Code != c.status || rec.Header().Get(HeaderNotificationStatus) != c.notif {
-				t.Fatalf("answer %d %q (%s), want %d %q", rec.Code, rec.Header().Get(HeaderNotificationStatus),
-					rec.Header().Get(HeaderError), c.status, c.notif)
+			hd := answerHeader(t, rec.Header())
+			if rec.Code != c.status || hd.Get(HeaderNotificationStatus) != c.notif {
+				t.Fatalf("answer %d %q (%s), want %d %q", rec.Code, hd.Get(HeaderNotificationStatus),
+					hd.Get(HeaderError), c.status, c.notif)
 			}
 			want := before
 			if c.status == 200 {
@@ -53,7 +54,7 @@ func TestWhatRealSendersSend(t *testing.T) {
 			if got := tg.queued(t); got != want {
 				t.Fatalf("queued %d, want %d", got, want)
 			}
-			if c.status == 400 && (rec.Header().Get(HeaderError) == "" || rec.Body.Len() == 0) {
+			if c.status == 400 && (hd.Get(HeaderError) == "" || rec.Body.Len() == 0) {
 				t.Fatalf("400 without a reason: %q", rec.Body.String())
 			}
 		})
