@@ -404,8 +404,7 @@ func (e *Engine) commit(ctx context.Context, r *PushRequest, t target) (queueFul
 			}
 			return fmt.Sprintf("the channel has %d notifications queued, the limit; retry later with exponential backoff", e.cfg.QueueLimit), st, nil
 		}
-		e.log.Error("queue notification", "channel", ch.Token, "err", err)
-		return "", "", unavailable(err)
+		return "", "", unavailable(err) // logged by the push handler
 	}
 	// Handed over while the write is in flight: the device may have it
 	// before it is durable; the sender hears Received once it is durable

@@ -17,11 +17,22 @@ type PushError struct {
 	Subscription string // X-SubscriptionStatus, or ""
 	Connection   string // X-DeviceConnectionStatus, or ""
 	Reason       string
+	// err is the failure behind a refusal (a backend's error behind a
+	// 503): logged for the operator, never told to the sender, who may be
+	// anyone who knows a Channel URI. Its words are the backend's (file
+	// paths, NATS addresses and buckets).
+	err error
 }
 
 func (e *PushError) Error() string {
+	if e.err != nil {
+		return fmt.Sprintf("push refused: %d %s: %s: %v", e.Status, http.StatusText(e.Status), e.Reason, e.err)
+	}
 	return fmt.Sprintf("push refused: %d %s: %s", e.Status, http.StatusText(e.Status), e.Reason)
 }
+
+// Unwrap returns the failure behind the refusal, if any.
+func (e *PushError) Unwrap() error { return e.err }
 
 // Push refusals that need no detail. Each is a value: compare with
 // errors.Is, read with errors.As.
@@ -41,9 +52,11 @@ func overloaded(limit int) *PushError {
 		Reason: fmt.Sprintf("the server is overloaded (%d notifications waiting to be stored); retry with backoff", limit)}
 }
 
+// unavailable is the 503 of a push the backend failed (err, which the push
+// handler logs and the sender is not told).
 func unavailable(err error) *PushError {
 	return &PushError{Status: http.StatusServiceUnavailable,
-		Reason: "the service's state is unavailable (" + err.Error() + "); retry with backoff"}
+		Reason: "the service's state is unavailable; retry with backoff", err: err}
 }
 
 func unauthenticated() *PushError {

@@ -102,6 +102,9 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !errors.As(err, &pe) {
 			pe = unavailable(err)
 		}
+		if pe.err != nil {
+			h.cfg.Logger.Error("push refused: the backend failed", "status", pe.Status, "channel", req.Token, "err", pe.err)
+		}
 		h.refuse(w, req.Kind.String(), pe)
 		return
 	}

@@ -1,0 +1,75 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openmpns/openmpns/server/backend"
+	"github.com/openmpns/openmpns/server/store"
+)
+
+// failingLookups is a backend whose channel lookups and quota counters
+// fail, saying where, as a NATS backend's or a full disk's errors do.
+type failingLookups struct {
+	*store.Embedded
+	failTarget bool
+}
+
+func (b failingLookups) Target(ctx context.Context, token string) (backend.Channel, backend.Device, error) {
+	if b.failTarget {
+		return backend.Channel{}, backend.Device{}, errors.New("nats: kv get openmpns-secret-bucket at 10.9.8.7:4222: timeout")
+	}
+	return b.Embedded.Target(ctx, token)
+}
+
+func (failingLookups) Take(context.Context, string, int64, time.Duration) (bool, error) {
+	return false, errors.New("read /var/lib/openmpns/secret-path: input/output error")
+}
+
+// A push the backend fails is answered 503 "retry with backoff", as MPNS
+// did: the backend's own words (paths, addresses, bucket names) are logged
+// for the operator, not told to the sender, who may be anyone who knows a
+// Channel URI (the gateway's hello keeps them from devices likewise).
+func TestABackendErrorIsLoggedNotToldToTheSender(t *testing.T) {
+	for _, failTarget := range []bool{true, false} {
+		var logged syncBuffer
+		srv := startServer(t, Config{Backend: failingLookups{openEmbedded(t), failTarget},
+			Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+		tok := strings.Repeat("A", 27)
+		if !failTarget { // a channel, so that the push reaches the quota
+			dev, _, err := srv.eng.Authenticate("", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch, err := srv.eng.Open(dev, "com.example.app", "main", "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok = ch.Token
+		}
+		resp, err := http.Post(srv.URL()+PushPath+tok, "text/xml", strings.NewReader("raw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		reason := resp.Header.Get(HeaderError)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(reason, "retry with backoff") {
+			t.Fatalf("failing Target %v: %d %q, want 503 saying to retry with backoff", failTarget, resp.StatusCode, reason)
+		}
+		for _, secret := range []string{"secret", "10.9.8.7", "nats"} {
+			if strings.Contains(reason, secret) || strings.Contains(string(body), secret) {
+				t.Errorf("failing Target %v: the sender is told %q (body %q)", failTarget, reason, body)
+			}
+		}
+		if !strings.Contains(logged.String(), "secret") {
+			t.Errorf("failing Target %v: the backend's error was not logged:\n%s", failTarget, logged.String())
+		}
+	}
+}
