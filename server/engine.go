@@ -52,6 +52,9 @@ type PushRequest struct {
 	// Service is the service the sender authenticated as; "" for an
 	// unauthenticated sender.
 	Service string
+	// ByCertificate: the sender presented a TLS client certificate (mutual
+	// TLS, MPNS's way), with or without a bearer token.
+	ByCertificate bool
 }
 
 // PushResult is a push answered with 200: Received, QueueFull or
@@ -340,7 +343,12 @@ func (e *Engine) check(ctx context.Context, r *PushRequest) (target, error) {
 		return target{}, unauthenticated()
 	case r.Service != "" && r.Service != ch.Service:
 		// A service's credentials never reach another service's channels,
-		// nor channels opened without a service.
+		// nor channels opened without a service. A certificate for
+		// another service name is MPNS's 401; a token for another app,
+		// WNS's 403 (reference §4).
+		if r.ByCertificate {
+			return target{}, wrongCertificate(r.Service)
+		}
 		return target{}, wrongService(r.Service)
 	}
 	now := e.clk.Now()

@@ -64,6 +64,15 @@ func unauthenticated() *PushError {
 		Reason: "this channel accepts only authenticated notifications: send credentials"}
 }
 
+// wrongCertificate is MPNS's answer to a client certificate for another
+// service name than the channel's: 401.
+func wrongCertificate(svc string) *PushError {
+	return &PushError{Status: http.StatusUnauthorized,
+		Reason: fmt.Sprintf("the client certificate is for service %q, but this channel belongs to another service", svc)}
+}
+
+// wrongService is WNS's answer to a bearer token for another app than the
+// channel's: 403.
 func wrongService(svc string) *PushError {
 	return &PushError{Status: http.StatusForbidden,
 		Reason: fmt.Sprintf("authenticated as service %q, but this channel belongs to another service", svc)}

@@ -95,6 +95,7 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		req.Service = svc
+		req.ByCertificate = svc != "" && r.TLS != nil && len(r.TLS.PeerCertificates) > 0
 	}
 	res, err := h.pusher.Push(r.Context(), req)
 	if err != nil {

@@ -30,5 +30,6 @@
 // Authorisation is the caller's job: Verifier.Authenticate says which service
 // the request proved to be (or returns ErrNoCredentials or an error matching
 // ErrInvalidCredentials, both 401), and the push handler compares that name
-// with the service the channel was opened for (another service: 403).
+// with the service the channel was opened for (another service: 403 for a
+// bearer token, as WNS; 401 for a client certificate, as MPNS).
 package auth

@@ -61,7 +61,9 @@ func NewVerifier(reg *Registry, iss *Issuer) *Verifier {
 //
 // Every other failure matches ErrInvalidCredentials. Both are 401s.
 // Authenticate does not know the channel: the caller compares the returned
-// service with the channel's and answers 403 if they differ.
+// service with the channel's and answers 403 if they differ (401 when the
+// request carries a client certificate: MPNS's answer to a certificate for
+// another service name).
 func (v *Verifier) Authenticate(r *http.Request, now time.Time) (string, error) {
 	authz := r.Header.Values("Authorization")
 	certSvc := ""
