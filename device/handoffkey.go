@@ -55,16 +55,21 @@ func LoadHandoffKey(dir string) (HandoffKey, error) {
 	if dir == "" {
 		return NewHandoffKey()
 	}
+	return loadHandoffKey(dir, osKeyFS{})
+}
+
+// loadHandoffKey is LoadHandoffKey on fsys.
+func loadHandoffKey(dir string, fsys keyFS) (HandoffKey, error) {
 	path := filepath.Join(dir, HandoffKeyFile)
 	// Each turn either returns or finds that another start changed the
 	// file meanwhile; a few turns are more than two starts at once need.
 	for range 8 {
-		key, empty, err := readHandoffKey(path)
+		key, empty, err := readHandoffKey(fsys, path)
 		if err != nil || key != nil {
 			return key, err
 		}
 		if empty {
-			if err := discardEmptyKey(dir, path); err != nil {
+			if err := discardEmptyKey(fsys, dir, path); err != nil {
 				return nil, err
 			}
 			continue
@@ -73,7 +78,7 @@ func LoadHandoffKey(dir string) (HandoffKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		made, err := linkNewKey(dir, path, key)
+		made, err := linkNewKey(fsys, dir, path, key)
 		if err != nil {
 			return nil, err
 		}
@@ -88,8 +93,8 @@ func LoadHandoffKey(dir string) (HandoffKey, error) {
 // readHandoffKey reads the key at path: the key; or nil and whether the
 // file exists but is empty (nil, false: there is none); or an error for a
 // file that cannot be read or is not a key.
-func readHandoffKey(path string) (HandoffKey, bool, error) {
-	b, err := os.ReadFile(path)
+func readHandoffKey(fsys keyFS, path string) (HandoffKey, bool, error) {
+	b, err := fsys.readFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
@@ -110,26 +115,16 @@ func readHandoffKey(path string) (HandoffKey, bool, error) {
 // linkNewKey writes key to a temporary file in dir, syncs it, and links it
 // to path unless path exists: made reports whether it did. The temporary
 // file is removed either way.
-func linkNewKey(dir, path string, key HandoffKey) (made bool, err error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+func linkNewKey(fsys keyFS, dir, path string, key HandoffKey) (made bool, err error) {
+	if err := fsys.mkdirAll(dir); err != nil {
 		return false, fmt.Errorf("device: handoff key: %w", err)
 	}
-	f, err := os.CreateTemp(dir, HandoffKeyFile+".*.tmp") // mode 0600
+	tmp, err := fsys.writeTemp(dir, HandoffKeyFile+".*.tmp", []byte(hex.EncodeToString(key)+"\n"))
 	if err != nil {
 		return false, fmt.Errorf("device: handoff key: %w", err)
 	}
-	defer os.Remove(f.Name())
-	_, err = f.WriteString(hex.EncodeToString(key) + "\n")
-	if serr := f.Sync(); err == nil {
-		err = serr
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return false, fmt.Errorf("device: handoff key: %w", err)
-	}
-	if err := os.Link(f.Name(), path); errors.Is(err, fs.ErrExist) {
+	defer fsys.remove(tmp)
+	if err := fsys.link(tmp, path); errors.Is(err, fs.ErrExist) {
 		return false, nil
 	} else if err != nil {
 		return false, fmt.Errorf("device: handoff key: %w", err)
@@ -144,27 +139,67 @@ func linkNewKey(dir, path string, key HandoffKey) (made bool, err error) {
 // third start linked yet another key in between does that key stay and
 // the second start's go: three starts at once on a file an earlier
 // version left empty.)
-func discardEmptyKey(dir, path string) error {
-	f, err := os.CreateTemp(dir, HandoffKeyFile+".*.empty")
+func discardEmptyKey(fsys keyFS, dir, path string) error {
+	aside, err := fsys.writeTemp(dir, HandoffKeyFile+".*.empty", nil)
 	if err != nil {
 		return fmt.Errorf("device: handoff key: %w", err)
 	}
-	aside := f.Name()
-	f.Close()
-	defer os.Remove(aside)
-	if err := os.Rename(path, aside); errors.Is(err, fs.ErrNotExist) {
+	defer fsys.remove(aside)
+	if err := fsys.rename(path, aside); errors.Is(err, fs.ErrNotExist) {
 		return nil // another start took it away
 	} else if err != nil {
 		return fmt.Errorf("device: handoff key: %w", err)
 	}
-	if key, _, err := readHandoffKey(aside); err != nil || key == nil {
+	if key, _, err := readHandoffKey(fsys, aside); err != nil || key == nil {
 		return nil // empty (or not a key, which a start will not have linked)
 	}
 	// Another start's key, linked after this one read the empty file.
-	if err := os.Link(aside, path); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := fsys.link(aside, path); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("device: handoff key: put back %s: %w", path, err)
 	}
 	return nil
+}
+
+// keyFS is the file operations of LoadHandoffKey, each one step that
+// other starts' steps may come between: osKeyFS does them on the system,
+// and the tests run several starts' steps in the orders they choose.
+type keyFS interface {
+	readFile(path string) ([]byte, error)
+	// writeTemp creates a new file in dir named by pattern (as
+	// os.CreateTemp), mode 0600, writes b to it, syncs and closes it.
+	writeTemp(dir, pattern string, b []byte) (string, error)
+	link(oldname, newname string) error
+	rename(oldname, newname string) error
+	remove(path string) error
+	mkdirAll(dir string) error // mode 0700
+}
+
+// osKeyFS is keyFS on the system's files.
+type osKeyFS struct{}
+
+func (osKeyFS) readFile(path string) ([]byte, error) { return os.ReadFile(path) }
+func (osKeyFS) link(oldname, newname string) error   { return os.Link(oldname, newname) }
+func (osKeyFS) rename(oldname, newname string) error { return os.Rename(oldname, newname) }
+func (osKeyFS) remove(path string) error             { return os.Remove(path) }
+func (osKeyFS) mkdirAll(dir string) error            { return os.MkdirAll(dir, 0o700) }
+
+func (osKeyFS) writeTemp(dir, pattern string, b []byte) (string, error) {
+	f, err := os.CreateTemp(dir, pattern) // mode 0600
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(b)
+	if serr := f.Sync(); err == nil {
+		err = serr
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 // syncDir makes a new name in dir durable, where the system allows it.
