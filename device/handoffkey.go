@@ -44,13 +44,29 @@ func NewHandoffKey() (HandoffKey, error) {
 // A new key is written to a temporary file in dir, synced, and linked into
 // place, so that the file appears whole or not at all: a crash leaves no
 // empty or partial key, and of starts racing to make the key the first
-// one's wins and the others read it. An empty file (left by a crash of an
-// earlier version, which created the file before writing it) is taken as
-// missing: the key it was to hold was never used.
+// one's wins and the others read it.
+//
+// An earlier version created the file and then wrote the key into it: a
+// crash in between left it empty, or holding the first digits of a key,
+// with no newline. Such a file held a key nobody used (that version
+// returned the key only once it was written and synced), and is replaced,
+// once, by whichever start claims its replacement first: a start that
+// finds it writes a key to a temporary file and links it to the claim
+// (HandoffKeyFile + ".new"), which only one start can make. The start that
+// made the claim, or any start that finds the claim there, renames a link
+// to the claim's key over the file, if the file still is one left by an
+// earlier version; the claim is removed only once the file holds a key. So all
+// starts at once get the claim's key, however many, whatever the order of
+// their steps; a start that crashed holding the claim leaves a whole key
+// there, which the next start puts in place.
 //
 // A damaged file is an error, not replaced: a new key would make every
 // backend that holds this device refuse its handoffs (409) until it
 // forgets the device, which the user should decide.
+//
+// Processes that run a device on a state directory should not share it
+// (openmpns device and fleet lock it); LoadHandoffKey does not rely on a
+// lock, for callers that do not hold one and systems without locks.
 func LoadHandoffKey(dir string) (HandoffKey, error) {
 	if dir == "" {
 		return NewHandoffKey()
@@ -61,38 +77,30 @@ func LoadHandoffKey(dir string) (HandoffKey, error) {
 // loadHandoffKey is LoadHandoffKey on fsys.
 func loadHandoffKey(dir string, fsys keyFS) (HandoffKey, error) {
 	path := filepath.Join(dir, HandoffKeyFile)
-	// Each turn either returns or finds that another start changed the
-	// file meanwhile; a few turns are more than two starts at once need.
+	// Each turn returns, or finds that another start changed the file
+	// meanwhile and reads it again: two turns are enough but for another
+	// program changing the file.
 	for range 8 {
-		key, empty, err := readHandoffKey(fsys, path)
+		key, leftover, err := readHandoffKey(fsys, path)
 		if err != nil || key != nil {
 			return key, err
 		}
-		if empty {
-			if err := discardEmptyKey(fsys, dir, path); err != nil {
-				return nil, err
-			}
-			continue
+		if leftover {
+			key, err = replaceLeftoverKey(fsys, dir, path)
+		} else {
+			key, err = linkNewKey(fsys, dir, path)
 		}
-		key, err = NewHandoffKey()
-		if err != nil {
-			return nil, err
+		if err != nil || key != nil {
+			return key, err
 		}
-		made, err := linkNewKey(fsys, dir, path, key)
-		if err != nil {
-			return nil, err
-		}
-		if made {
-			return key, nil
-		}
-		// Another start linked its key first: read it at the next turn.
 	}
 	return nil, fmt.Errorf("device: handoff key: %s keeps changing: is another program making it?", path)
 }
 
 // readHandoffKey reads the key at path: the key; or nil and whether the
-// file exists but is empty (nil, false: there is none); or an error for a
-// file that cannot be read or is not a key.
+// file is one an earlier version left when it crashed while making it
+// (empty, or some hex digits with no newline; nil, false: there is no
+// file); or an error for a file that cannot be read or is not a key.
 func readHandoffKey(fsys keyFS, path string) (HandoffKey, bool, error) {
 	b, err := fsys.readFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -101,63 +109,135 @@ func readHandoffKey(fsys keyFS, path string) (HandoffKey, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("device: handoff key: %w", err)
 	}
-	s := strings.TrimSpace(string(b))
-	if s == "" {
+	if leftoverKey(b) {
 		return nil, true, nil
 	}
-	key, err := hex.DecodeString(s)
-	if err != nil || len(key) != handoffKeyLen {
+	key, err := parseHandoffKey(b)
+	if err != nil {
 		return nil, false, fmt.Errorf("device: %s is not a handoff key (64 hex digits): delete it to make a new one, and the apps' backends will refuse this device's next handoffs until they forget it", path)
 	}
 	return key, false, nil
 }
 
-// linkNewKey writes key to a temporary file in dir, syncs it, and links it
-// to path unless path exists: made reports whether it did. The temporary
-// file is removed either way.
-func linkNewKey(fsys keyFS, dir, path string, key HandoffKey) (made bool, err error) {
+// parseHandoffKey parses a key file's content.
+func parseHandoffKey(b []byte) (HandoffKey, error) {
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("device: handoff key: %w", err)
+	}
+	if len(key) != handoffKeyLen {
+		return nil, fmt.Errorf("device: handoff key: %d bytes, want %d", len(key), handoffKeyLen)
+	}
+	return key, nil
+}
+
+// leftoverKey reports whether b is what an earlier version's key file
+// held when it crashed before the key was written whole (it wrote the 64
+// hex digits and the newline at once, into a file it had created empty):
+// nothing but blanks, or fewer than 64 hex digits and no newline.
+func leftoverKey(b []byte) bool {
+	s := string(b)
+	if strings.TrimSpace(s) == "" {
+		return true
+	}
+	if len(s) >= 2*handoffKeyLen {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// linkNewKey makes a key, writes it to a temporary file in dir, syncs it,
+// and links it to path unless path exists: it returns the key it linked,
+// or nil when another start's was there first. The temporary file is
+// removed either way.
+func linkNewKey(fsys keyFS, dir, path string) (HandoffKey, error) {
+	key, err := NewHandoffKey()
+	if err != nil {
+		return nil, err
+	}
 	if err := fsys.mkdirAll(dir); err != nil {
-		return false, fmt.Errorf("device: handoff key: %w", err)
+		return nil, fmt.Errorf("device: handoff key: %w", err)
 	}
 	tmp, err := fsys.writeTemp(dir, HandoffKeyFile+".*.tmp", []byte(hex.EncodeToString(key)+"\n"))
 	if err != nil {
-		return false, fmt.Errorf("device: handoff key: %w", err)
+		return nil, fmt.Errorf("device: handoff key: %w", err)
 	}
 	defer fsys.remove(tmp)
 	if err := fsys.link(tmp, path); errors.Is(err, fs.ErrExist) {
-		return false, nil
+		return nil, nil
 	} else if err != nil {
-		return false, fmt.Errorf("device: handoff key: %w", err)
+		return nil, fmt.Errorf("device: handoff key: %w", err)
 	}
-	syncDir(dir)
-	return true, nil
+	fsys.syncDir(dir)
+	return key, nil
 }
 
-// discardEmptyKey takes away the empty key file at path. It is moved aside
-// first and removed only if it is still empty: another start may have
-// replaced it with its key meanwhile, which is then put back. (Only when a
-// third start linked yet another key in between does that key stay and
-// the second start's go: three starts at once on a file an earlier
-// version left empty.)
-func discardEmptyKey(fsys keyFS, dir, path string) error {
-	aside, err := fsys.writeTemp(dir, HandoffKeyFile+".*.empty", nil)
+// replaceLeftoverKey replaces the key file at path, which an earlier
+// version left (see LoadHandoffKey), with the key of the claim: this
+// start's, if it makes the claim, or another start's found there. It
+// returns that key, or nil when the file changed meanwhile (another start
+// replaced it already) and is to be read again.
+//
+// Only a start that made the claim or found it, and then found the file
+// still left over, puts a key in its place; the claim is removed only
+// once the file holds a key. So every key put in place is the key of the
+// claim the first to do so saw: a claim made after that one was removed
+// finds the file holding a key, and is removed unused.
+func replaceLeftoverKey(fsys keyFS, dir, path string) (HandoffKey, error) {
+	claim := path + ".new"
+	key, err := NewHandoffKey()
 	if err != nil {
-		return fmt.Errorf("device: handoff key: %w", err)
+		return nil, err
 	}
-	defer fsys.remove(aside)
-	if err := fsys.rename(path, aside); errors.Is(err, fs.ErrNotExist) {
-		return nil // another start took it away
+	tmp, err := fsys.writeTemp(dir, HandoffKeyFile+".*.tmp", []byte(hex.EncodeToString(key)+"\n"))
+	if err != nil {
+		return nil, fmt.Errorf("device: handoff key: %w", err)
+	}
+	defer fsys.remove(tmp)
+	if err := fsys.link(tmp, claim); errors.Is(err, fs.ErrExist) {
+		// Another start's claim: take its key, in the file itself (a
+		// link to it, read and put in place), not a copy of whatever the
+		// name holds later.
+		held := tmp + ".claim"
+		if err := fsys.link(claim, held); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil // removed: the file holds a key
+		} else if err != nil {
+			return nil, fmt.Errorf("device: handoff key: %w", err)
+		}
+		defer fsys.remove(held)
+		tmp = held
+		b, err := fsys.readFile(tmp)
+		if err != nil {
+			return nil, fmt.Errorf("device: handoff key: %w", err)
+		}
+		if key, err = parseHandoffKey(b); err != nil {
+			return nil, fmt.Errorf("device: %s is not a handoff key: remove it: %w", claim, err)
+		}
 	} else if err != nil {
-		return fmt.Errorf("device: handoff key: %w", err)
+		return nil, fmt.Errorf("device: handoff key: %w", err)
 	}
-	if key, _, err := readHandoffKey(fsys, aside); err != nil || key == nil {
-		return nil // empty (or not a key, which a start will not have linked)
+	// This start holds a link to the claim's key at tmp.
+	b, err := fsys.readFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("device: handoff key: %w", err)
 	}
-	// Another start's key, linked after this one read the empty file.
-	if err := fsys.link(aside, path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("device: handoff key: put back %s: %w", path, err)
+	if err != nil || !leftoverKey(b) {
+		// Replaced already (or taken away: made again at the next turn).
+		// A claim that stays once the file holds a key is never used.
+		fsys.remove(claim)
+		return nil, nil
 	}
-	return nil
+	if err := fsys.rename(tmp, path); err != nil {
+		return nil, fmt.Errorf("device: handoff key: %w", err)
+	}
+	fsys.syncDir(dir)
+	fsys.remove(claim)
+	return key, nil
 }
 
 // keyFS is the file operations of LoadHandoffKey, each one step that
@@ -172,6 +252,9 @@ type keyFS interface {
 	rename(oldname, newname string) error
 	remove(path string) error
 	mkdirAll(dir string) error // mode 0700
+	// syncDir makes the names made in dir durable, where the system
+	// allows it.
+	syncDir(dir string)
 }
 
 // osKeyFS is keyFS on the system's files.
@@ -181,6 +264,7 @@ func (osKeyFS) readFile(path string) ([]byte, error) { return os.ReadFile(path) 
 func (osKeyFS) link(oldname, newname string) error   { return os.Link(oldname, newname) }
 func (osKeyFS) rename(oldname, newname string) error { return os.Rename(oldname, newname) }
 func (osKeyFS) remove(path string) error             { return os.Remove(path) }
+func (osKeyFS) syncDir(dir string)                   { syncDir(dir) }
 func (osKeyFS) mkdirAll(dir string) error            { return os.MkdirAll(dir, 0o700) }
 
 func (osKeyFS) writeTemp(dir, pattern string, b []byte) (string, error) {

@@ -2,8 +2,11 @@ package device
 
 import (
 	"bytes"
+	"encoding/hex"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -86,13 +89,24 @@ func TestDeviceKeyIsFixed(t *testing.T) {
 	}
 }
 
-// TestHandoffKeyFileLeftEmptyIsMadeAgain: a key file left empty (an
-// earlier version created it before writing it, and crashed in between)
-// holds no key anyone used: the next start makes one, instead of failing
-// at every start; the file is written whole, mode 0600, with nothing left
-// beside it.
+// TestHandoffKeyFileLeftEmptyIsMadeAgain: a key file left empty or cut
+// short (an earlier version created it before writing it, and crashed in
+// between) holds no key anyone used: the next start makes one, instead of
+// failing at every start; the file is written whole, mode 0600, with
+// nothing left beside it. A file that is not what that version could
+// leave (a newline after too few digits, other characters) is still
+// refused.
 func TestHandoffKeyFileLeftEmptyIsMadeAgain(t *testing.T) {
-	for _, empty := range []string{"", "\n"} {
+	for _, damaged := range []string{"0123abcd\n", "0123ABCD", "zz"} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, HandoffKeyFile), []byte(damaged), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadHandoffKey(dir); err == nil {
+			t.Errorf("a damaged key file (%q) was replaced", damaged)
+		}
+	}
+	for _, empty := range []string{"", "\n", "0123abcd", strings.Repeat("f", 63)} {
 		dir := t.TempDir()
 		path := filepath.Join(dir, HandoffKeyFile)
 		if err := os.WriteFile(path, []byte(empty), 0o600); err != nil {
@@ -111,15 +125,18 @@ func TestHandoffKeyFileLeftEmptyIsMadeAgain(t *testing.T) {
 }
 
 // TestHandoffKeyFirstStartsAtOnceAgree: starts that make the key at the
-// same time (four on a new directory; two on a file left empty) all
-// succeed and all get the key the file keeps: none sees another's file
-// half-written, none writes over a key another returned.
+// same time (four on a new directory; two and four on a file left empty),
+// let go together, all succeed and all get the key the file keeps: none
+// sees another's file half-written, none writes over a key another
+// returned. (The orders in which this goes wrong seldom come up when
+// starts really run at once: TestHandoffKeyStartsAtOnceAgreeInEveryOrder
+// runs their steps in many orders.)
 func TestHandoffKeyFirstStartsAtOnceAgree(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		starts int
 		empty  bool
-	}{{"new", 4, false}, {"empty", 2, true}} {
+	}{{"new/4", 4, false}, {"empty/2", 2, true}, {"empty/4", 4, true}} {
 		t.Run(c.name, func(t *testing.T) {
 			for round := 0; round < 50; round++ {
 				dir := t.TempDir()
@@ -130,11 +147,20 @@ func TestHandoffKeyFirstStartsAtOnceAgree(t *testing.T) {
 				}
 				keys := make([]HandoffKey, c.starts)
 				errs := make([]error, c.starts)
-				var wg sync.WaitGroup
+				var ready, wg sync.WaitGroup
+				gate := make(chan struct{}) // closed when all starts are ready to go
 				for i := range c.starts {
+					ready.Add(1)
 					wg.Add(1)
-					go func() { defer wg.Done(); keys[i], errs[i] = LoadHandoffKey(dir) }()
+					go func() {
+						defer wg.Done()
+						ready.Done()
+						<-gate
+						keys[i], errs[i] = LoadHandoffKey(dir)
+					}()
 				}
+				ready.Wait()
+				close(gate)
 				wg.Wait()
 				kept, err := LoadHandoffKey(dir)
 				if err != nil {
@@ -152,6 +178,36 @@ func TestHandoffKeyFirstStartsAtOnceAgree(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHandoffKeyClaimLeftByACrashIsUsed: a start that crashed after it
+// claimed the replacement of a key file an earlier version left empty
+// leaves its whole key in the claim: the next start puts that key in
+// place (another start at the time may have returned it) and removes the
+// claim.
+func TestHandoffKeyClaimLeftByACrashIsUsed(t *testing.T) {
+	dir := t.TempDir()
+	claimed, err := NewHandoffKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, HandoffKeyFile), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, HandoffKeyFile+".new"), []byte(hex.EncodeToString(claimed)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k, err := LoadHandoffKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(k, claimed) {
+		t.Fatalf("got key %x, want the claim's %x", k, claimed)
+	}
+	if k, err := LoadHandoffKey(dir); err != nil || !bytes.Equal(k, claimed) {
+		t.Fatalf("the file keeps %x (%v), want the claim's %x", k, err, claimed)
+	}
+	checkKeyFileAlone(t, dir)
 }
 
 // checkKeyFileAlone checks that dir holds the key file, mode 0600, and
@@ -172,4 +228,137 @@ func checkKeyFileAlone(t *testing.T, dir string) {
 	if st.Mode().Perm() != 0o600 {
 		t.Fatalf("%s is %v, want 0600", HandoffKeyFile, st.Mode().Perm())
 	}
+}
+
+// TestHandoffKeyStartsAtOnceAgreeInEveryOrder: starts that load the key
+// at the same time on one state directory (three and four; the directory
+// new, or holding the empty or cut-short key file an earlier version could
+// leave) all get the key the file keeps, whatever the order in which
+// their file operations fall: each start's operations are steps, and a
+// scheduler lets one start take its next step at a time, in an order drawn
+// from a seeded random source, over many orders. Starts that really run at
+// once seldom fall in the orders that matter (TestHandoffKeyFirstStartsAtOnceAgree):
+// a start that found the file empty, moved aside by mistake the key another
+// start had just made and returned, and found a third start's new key in
+// its place when it came to put it back.
+func TestHandoffKeyStartsAtOnceAgreeInEveryOrder(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		starts int
+		file   []byte // nil: none
+	}{
+		{"new/3", 3, nil},
+		{"empty/3", 3, []byte{}},
+		{"empty/4", 4, []byte{}},
+		{"newline/3", 3, []byte("\n")},
+		{"cut short/3", 3, []byte("0123456789abcdef")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for seed := range uint64(150) {
+				dir := t.TempDir()
+				if c.file != nil {
+					if err := os.WriteFile(filepath.Join(dir, HandoffKeyFile), c.file, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+				keys, errs := loadInOrder(dir, c.starts, rand.New(rand.NewPCG(seed, 1)))
+				kept, err := LoadHandoffKey(dir)
+				if err != nil {
+					t.Fatalf("order %d: after the starts: %v", seed, err)
+				}
+				for i := range c.starts {
+					if errs[i] != nil {
+						t.Fatalf("order %d: start %d of %d: %v", seed, i, c.starts, errs[i])
+					}
+					if !bytes.Equal(keys[i], kept) {
+						t.Fatalf("order %d: start %d of %d got key %x, the file keeps %x (the others: %x)", seed, i, c.starts, keys[i], kept, keys)
+					}
+				}
+				checkKeyFileAlone(t, dir)
+			}
+		})
+	}
+}
+
+// loadInOrder runs n starts of loadHandoffKey on dir at once, their file
+// operations one at a time: whenever every start that has not returned
+// waits at its next operation, rnd picks the one that goes on.
+func loadInOrder(dir string, n int, rnd *rand.Rand) ([]HandoffKey, []error) {
+	s := &scheduler{at: make(chan int), turn: make([]chan struct{}, n)}
+	keys, errs := make([]HandoffKey, n), make([]error, n)
+	for i := range n {
+		s.turn[i] = make(chan struct{})
+		go func() {
+			keys[i], errs[i] = loadHandoffKey(dir, stepFS{s: s, i: i})
+			s.at <- -1 // returned
+		}()
+	}
+	waiting := make([]bool, n) // at a step, waiting for its turn
+	for moving := n; ; moving = 1 {
+		// Until each start let go (all at first, then the last one) waits
+		// at its next step or has returned.
+		for range moving {
+			if i := <-s.at; i >= 0 {
+				waiting[i] = true
+			}
+		}
+		var ready []int
+		for i, w := range waiting {
+			if w {
+				ready = append(ready, i)
+			}
+		}
+		if len(ready) == 0 {
+			return keys, errs
+		}
+		i := ready[rnd.IntN(len(ready))]
+		waiting[i] = false
+		s.turn[i] <- struct{}{}
+	}
+}
+
+// scheduler lets one start at a time take a step: a start says on at that
+// it waits at a step (its index) or has returned (-1), and goes on when
+// its turn channel is sent on.
+type scheduler struct {
+	at   chan int
+	turn []chan struct{}
+}
+
+// stepFS is one start's keyFS: each operation waits for the start's turn,
+// and is then done on the system's files (but for syncs, which change no
+// name or content: the order of the operations is what is tested, and
+// syncs would make the test long).
+type stepFS struct {
+	s *scheduler
+	i int
+}
+
+func (f stepFS) step() {
+	f.s.at <- f.i
+	<-f.s.turn[f.i]
+}
+
+func (f stepFS) readFile(path string) ([]byte, error) { f.step(); return os.ReadFile(path) }
+func (f stepFS) link(o, n string) error               { f.step(); return os.Link(o, n) }
+func (f stepFS) rename(o, n string) error             { f.step(); return os.Rename(o, n) }
+func (f stepFS) remove(path string) error             { f.step(); return os.Remove(path) }
+func (f stepFS) mkdirAll(dir string) error            { f.step(); return os.MkdirAll(dir, 0o700) }
+func (f stepFS) syncDir(string)                       { f.step() }
+
+func (f stepFS) writeTemp(dir, pattern string, b []byte) (string, error) {
+	f.step()
+	t, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", err
+	}
+	_, err = t.Write(b)
+	if cerr := t.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(t.Name())
+		return "", err
+	}
+	return t.Name(), nil
 }
