@@ -11,97 +11,171 @@ import (
 
 // Channel is an app's push channel, shaped like HttpNotificationChannel.
 // Bindings made while offline are sent when the device next connects.
-// Channels of one app and name (from Find, or NewChannel and Open) are
-// handles on the one channel the device keeps for the app, as
+//
+// Channel objects of one app and name (from Find, or NewChannel and Open)
+// are handles on the one channel the device keeps for the app, as
 // HttpNotificationChannel objects are: a bind or a getter through any of
-// them acts on that channel.
+// them acts on that channel, and each raises the channel's events with
+// the handlers set on it (see SetEvents), until the channel is closed
+// (through any of them) or the object is disposed (Dispose).
 type Channel struct {
-	d      *Device
-	rec    channelRecord // guarded by d.mu
-	open   bool          // guarded by d.mu
-	events ChannelEvents // guarded by d.mu
+	d       *Device
+	app     string
+	name    string
+	service string
+	// st is the channel the object stands for once opened or found (nil
+	// before, and once disposed); it stands for none once st is no longer
+	// the device's channel of the app (closed, dropped, or replaced by a
+	// channel of another name). Guarded by d.mu.
+	st       *channelState
+	events   ChannelEvents // guarded by d.mu
+	disposed bool          // guarded by d.mu
 }
 
-// SetEvents sets the channel's event handlers (HttpNotificationChannel's
-// events), replacing any set before. Set them before Open to see the first
-// ChannelURIUpdated. A channel that Open finds already open on the device
-// (the same app and name, say from the device's saved state) keeps the
-// events it had unless this channel has some.
+// channelState is the device's one record of an app's open channel: what
+// the state file keeps, and every connect restores. The Channel objects
+// that stand for it share it.
+type channelState struct {
+	rec channelRecord // guarded by d.mu
+	// objs are the objects that stand for the channel and are not
+	// disposed, in the order they were opened or found: each raises the
+	// channel's events. Guarded by d.mu.
+	objs []*Channel
+}
+
+// SetEvents sets the object's event handlers (HttpNotificationChannel's
+// events), replacing any set on it before. Set them before Open to see the
+// first ChannelURIUpdated.
+//
+// Every object that stands for the app's channel raises its events, each
+// with its own handlers, in the order the objects were opened (or found),
+// after the device-level Handlers: an app that opens a second object for
+// its channel (NewChannel and Open, where Find would have returned the
+// first), or holds the object an earlier Find returned, hears the events
+// on each object whose handlers it set, as it hears them on
+// HttpNotificationChannel objects. An object stops raising them when its
+// channel is closed (through any object), dropped, or replaced by a
+// channel of another name, and when it is disposed (Dispose): an app that
+// no longer wants an object's events disposes it, or sets none.
 func (ch *Channel) SetEvents(ev ChannelEvents) {
 	ch.d.mu.Lock()
 	defer ch.d.mu.Unlock()
 	ch.events = ev
 }
 
-// Find returns the app's channel if it has one open (HttpNotificationChannel.Find).
+// Dispose releases the object (HttpNotificationChannel.Dispose): it raises
+// no more events (none of its handlers starts after Dispose returns, but
+// one running then) and stands for no channel, as a closed one: it
+// reports no URI and no bindings, and its binds, Close and Open return
+// ErrNotOpen. The channel itself stays open on the device, and its other
+// objects with it; Find returns another object for it. Disposing again
+// does nothing.
+func (ch *Channel) Dispose() {
+	d := ch.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ch.detachLocked()
+	ch.disposed = true
+}
+
+// attachLocked makes ch an object of st; d.mu is held.
+func (ch *Channel) attachLocked(st *channelState) {
+	if ch.st == st {
+		return
+	}
+	ch.detachLocked()
+	ch.st = st
+	st.objs = append(st.objs, ch)
+}
+
+// detachLocked makes ch stand for no channel; d.mu is held.
+func (ch *Channel) detachLocked() {
+	if ch.st != nil {
+		ch.st.objs = slices.DeleteFunc(ch.st.objs, func(o *Channel) bool { return o == ch })
+		ch.st = nil
+	}
+}
+
+// handleLocked returns the object Find hands out for st: the one last
+// opened or found, or a new one when it has none (a channel restored from
+// the device's saved state, or whose objects were all disposed); d.mu is
+// held.
+func (st *channelState) handleLocked(d *Device) *Channel {
+	if n := len(st.objs); n > 0 {
+		return st.objs[n-1]
+	}
+	ch := &Channel{d: d, app: st.rec.App, name: st.rec.Name, service: st.rec.Service}
+	ch.attachLocked(st)
+	return ch
+}
+
+// Find returns the app's channel if it has one open under name
+// (HttpNotificationChannel.Find): the object last opened or found for it,
+// or a new object for a channel that has none (one the device restored
+// from its saved state).
 func (d *Device) Find(app, name string) *Channel {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ch := d.channels[app]
-	if ch == nil || !ch.open || ch.rec.Name != name {
+	st := d.channels[app]
+	if st == nil || st.rec.Name != name {
 		return nil
 	}
-	return ch
+	return st.handleLocked(d)
 }
 
 // NewChannel returns an unopened channel for app, like
 // new HttpNotificationChannel(name, serviceName); service may be "".
 func (d *Device) NewChannel(app, name, service string) *Channel {
-	return &Channel{d: d, rec: channelRecord{App: app, Name: name, Service: service}}
+	return &Channel{d: d, app: app, name: name, service: service}
 }
 
-// Channels returns the open channels.
+// Channels returns the open channels, one object each (as Find), by app.
 func (d *Device) Channels() []*Channel {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]*Channel, 0, len(d.channels))
-	for _, ch := range d.channels {
-		if ch.open {
-			out = append(out, ch)
-		}
+	sts := d.openChannelsLocked()
+	out := make([]*Channel, len(sts))
+	for i, st := range sts {
+		out[i] = st.handleLocked(d)
 	}
-	slices.SortFunc(out, func(a, b *Channel) int {
-		if a.rec.App < b.rec.App {
-			return -1
-		}
-		if a.rec.App > b.rec.App {
-			return 1
-		}
-		return 0
-	})
 	return out
 }
 
 // App returns the channel's app id.
-func (ch *Channel) App() string { return ch.rec.App }
+func (ch *Channel) App() string { return ch.app }
 
 // Name returns the channel name.
-func (ch *Channel) Name() string { return ch.rec.Name }
+func (ch *Channel) Name() string { return ch.name }
 
-// Service returns the service name the channel was opened with.
-func (ch *Channel) Service() string { return ch.rec.Service }
+// Service returns the service name the channel was opened with: that of
+// the device's channel the object stands for (an object that Open made
+// stand for an open channel reports that channel's), or the one it was
+// made with.
+func (ch *Channel) Service() string {
+	ch.d.mu.Lock()
+	defer ch.d.mu.Unlock()
+	return ch.view().Service
+}
 
-// current returns the Channel whose record ch stands for, nil when ch
-// stands for no open channel; d.mu is held.
+// current returns the channel ch stands for, nil when it stands for none;
+// d.mu is held.
 //
 // On the phone an HttpNotificationChannel is a handle on the one channel
 // the push client keeps for an app (mpns-protocol.md section 6: one
 // channel per app, which Find hands out again), and an open under the name
 // of the app's channel finds that channel, with its URI and bindings
 // (docs/protocol.md 4.1). So a second object opened under the same app
-// and name is the same channel, and the first object still is too: it
-// goes on acting on the device's current record of the channel (the one
-// record per app that reconnects restore), for its binds as for its
-// getters, as Close already did. Marking the first object closed instead
-// would tell an app that holds on to it that an open channel is closed.
-// A Channel whose channel was closed (through any of its objects),
-// dropped, or replaced by a channel of another name stands for none: it
-// reports no URI and no bindings, and its binds and Close return
-// ErrNotOpen.
-func (ch *Channel) current() *Channel {
-	live := ch.d.channels[ch.rec.App]
-	if ch.open && live != nil && live.open && live.rec.Name == ch.rec.Name {
-		return live
+// and name is the same channel, and the first object still is too: both
+// act on the device's record of the channel (the one record per app that
+// reconnects restore), for their binds as for their getters and events.
+// Marking the first object closed instead would tell an app that holds on
+// to it that an open channel is closed. A Channel whose channel was closed
+// (through any of its objects), dropped, or replaced by a channel of
+// another name, and a disposed one, stands for none: it reports no URI and
+// no bindings, and its binds and Close return ErrNotOpen.
+func (ch *Channel) current() *channelState {
+	if ch.st != nil && ch.d.channels[ch.app] == ch.st {
+		return ch.st
 	}
 	return nil
 }
@@ -111,7 +185,7 @@ func (ch *Channel) view() channelRecord {
 	if cur := ch.current(); cur != nil {
 		return cur.rec
 	}
-	return channelRecord{App: ch.rec.App, Name: ch.rec.Name, Service: ch.rec.Service}
+	return channelRecord{App: ch.app, Name: ch.name, Service: ch.service}
 }
 
 // ChannelURI returns the Channel URI, "" until opened and once closed.
@@ -149,30 +223,35 @@ func (ch *Channel) ConnectionStatus() ConnectionStatus { return ch.d.ConnectionS
 // (waiting for the connection if the device is offline, until ctx ends).
 // ChannelURIUpdated fires when the URI is new or changed. Opening a channel
 // that is open returns its URI; opening a new Channel of the app and name
-// of an open one adopts that channel, and both objects stand for it. When the server refuses the channel
+// of an open one makes it stand for that channel too, and both objects
+// raise its events (see SetEvents). When the server refuses the channel
 // (ErrChannelExists, ErrChannelQuota), Open returns the error and
-// ErrorOccurred fires with ChannelOpenFailed.
+// ErrorOccurred fires with ChannelOpenFailed, on this object and on those
+// of the app's channel. A disposed object returns ErrNotOpen.
 func (ch *Channel) Open(ctx context.Context) error {
 	d := ch.d
 	d.mu.Lock()
-	if cur := d.channels[ch.rec.App]; cur != nil && cur != ch && cur.open {
-		if cur.rec.Name != ch.rec.Name {
+	if ch.disposed {
+		d.mu.Unlock()
+		return fmt.Errorf("%w: %s/%s: disposed", ErrNotOpen, ch.app, ch.name)
+	}
+	rec := channelRecord{App: ch.app, Name: ch.name, Service: ch.service}
+	st := d.channels[ch.app]
+	if st != nil {
+		if st.rec.Name != ch.name {
 			d.mu.Unlock()
-			return fmt.Errorf("%w: %s has %q", ErrChannelExists, ch.rec.App, cur.rec.Name)
+			return fmt.Errorf("%w: %s has %q", ErrChannelExists, ch.app, st.rec.Name)
 		}
-		ch.rec, ch.open = cur.rec, true
-		if ch.events.none() {
-			ch.events = cur.events
-		}
-		d.channels[ch.rec.App] = ch
+		ch.attachLocked(st)
+		rec = st.rec
 	}
 	d.mu.Unlock()
 	c, err := d.waitConn(ctx)
 	if err != nil {
 		return err
 	}
-	if err := ch.sync(ctx, c); err != nil {
-		d.raiseFor(ch, &ChannelError{Type: ChannelOpenFailed, App: ch.rec.App, Message: err.Error()})
+	if err := d.sync(ctx, c, st, rec, ch); err != nil {
+		d.raiseFor(st, ch, &ChannelError{Type: ChannelOpenFailed, App: ch.app, Message: err.Error()})
 		return err
 	}
 	return d.save()
@@ -185,15 +264,14 @@ func (ch *Channel) Open(ctx context.Context) error {
 // ErrChannelExists or ErrChannelQuota.
 var errChannelRefused = errors.New("device: the server refuses the channel's app id, name or service")
 
-// sync opens the channel on c and re-applies its bindings. A binding the
-// server refuses (bad_frame) is that channel's problem, not the device's:
-// the channel takes the binding the server has, ErrorOccurred tells the
-// app, and sync goes on.
-func (ch *Channel) sync(ctx context.Context, c *conn) error {
-	d := ch.d
-	d.mu.Lock()
-	rec := ch.rec
-	d.mu.Unlock()
+// sync opens the channel rec on c and re-applies its bindings, and makes
+// the device's record of the app's channel what the server answered. st
+// is the channel rec is the record of (nil: a channel being opened anew);
+// opener is the object being opened (nil: a connect restoring st), which
+// then stands for the channel. A binding the server refuses (bad_frame)
+// is that channel's problem, not the device's: the channel takes the
+// binding the server has, ErrorOccurred tells the app, and sync goes on.
+func (d *Device) sync(ctx context.Context, c *conn, st *channelState, rec channelRecord, opener *Channel) error {
 	r, err := c.request(ctx, &wire.Frame{Type: wire.TypeOpen, App: rec.App, Channel: rec.Name, Service: rec.Service})
 	if err != nil {
 		var se *serverError
@@ -237,22 +315,40 @@ func (ch *Channel) sync(ctx context.Context, c *conn) error {
 			}
 			refused = append(refused, b.target)
 			d.log.Warn("the server refused a saved binding; the channel keeps the server's", "app", rec.App, "target", b.target, "err", err)
-			d.raiseFor(ch, &ChannelError{Type: ChannelOpenFailed, App: rec.App,
+			d.raiseFor(st, opener, &ChannelError{Type: ChannelOpenFailed, App: rec.App,
 				Message: fmt.Sprintf("the server refused the saved %s binding (%s); the channel keeps the one the server has (bound: %v): bind it again", b.target, se.msg, b.have)})
 		}
 	}
 	d.mu.Lock()
-	for _, target := range refused {
-		// Unless the app bound again meanwhile.
-		if on, domains := bindingOf(rec, target); hasBinding(ch.rec, target, on, domains) {
-			on, domains := bindingOf(channelRecord{Toast: r.Toast, Tile: r.Tile, Domains: slices.Clone(r.Domains)}, target)
-			setBinding(&ch.rec, target, on, domains)
+	cur := d.channels[rec.App]
+	if st == nil || cur != st {
+		if opener == nil {
+			// Restoring a channel closed (or dropped) meanwhile: it is
+			// not brought back.
+			d.mu.Unlock()
+			return nil
+		}
+		// A channel opened anew, or again after it was closed meanwhile
+		// through another object: the app's channel is now this one,
+		// unless another object opened it under this name meanwhile.
+		if cur == nil || cur.rec.Name != rec.Name {
+			cur = &channelState{rec: channelRecord{App: rec.App, Name: rec.Name, Service: rec.Service,
+				Toast: rec.Toast, Tile: rec.Tile, Domains: slices.Clone(rec.Domains)}}
+			d.channels[rec.App] = cur
 		}
 	}
-	changed := ch.rec.URI != r.URI
-	ch.rec.URI = r.URI
-	ch.open = true
-	d.channels[rec.App] = ch
+	for _, target := range refused {
+		// Unless the app bound again meanwhile.
+		if on, domains := bindingOf(rec, target); hasBinding(cur.rec, target, on, domains) {
+			on, domains := bindingOf(channelRecord{Toast: r.Toast, Tile: r.Tile, Domains: slices.Clone(r.Domains)}, target)
+			setBinding(&cur.rec, target, on, domains)
+		}
+	}
+	changed := cur.rec.URI != r.URI
+	cur.rec.URI = r.URI
+	if opener != nil {
+		opener.attachLocked(cur)
+	}
 	d.mu.Unlock()
 	if len(refused) > 0 {
 		if err := d.save(); err != nil {
@@ -260,81 +356,95 @@ func (ch *Channel) sync(ctx context.Context, c *conn) error {
 		}
 	}
 	if changed {
-		d.uriUpdated(ch, rec.App, rec.Name, r.URI)
+		d.uriUpdated(cur, rec.App, rec.Name, r.URI)
 	}
 	return nil
 }
 
-// uriUpdated raises ChannelURIUpdated, device-level and on ch.
-func (d *Device) uriUpdated(ch *Channel, app, name, uri string) {
+// uriUpdated raises ChannelURIUpdated, device-level and on st's objects.
+func (d *Device) uriUpdated(st *channelState, app, name, uri string) {
 	h := d.cfg.Handlers.ChannelURIUpdated
 	d.events.push(func() {
 		if h != nil {
 			h(app, name, uri)
 		}
-		if f := ch.eventSet().ChannelURIUpdated; f != nil {
-			f(uri)
-		}
+		d.eachObject(st, nil, func(ev ChannelEvents) {
+			if ev.ChannelURIUpdated != nil {
+				ev.ChannelURIUpdated(uri)
+			}
+		})
 	})
 }
 
-// none reports whether no event has a handler.
-func (ev ChannelEvents) none() bool {
-	return ev.ChannelURIUpdated == nil && ev.HTTPNotificationReceived == nil && ev.ShellToastNotificationReceived == nil &&
-		ev.ErrorOccurred == nil && ev.ConnectionStatusChanged == nil
-}
-
-// eventSet returns the channel's events.
-func (ch *Channel) eventSet() ChannelEvents {
-	ch.d.mu.Lock()
-	defer ch.d.mu.Unlock()
-	return ch.events
+// eachObject calls f with the handlers of each object of st (st nil:
+// none), in order, and of also when it is not one of them (an object whose
+// Open failed before it stood for the channel). Each object's handlers are
+// read just before its call, and an object disposed by then is skipped:
+// none of its handlers starts after Dispose returns.
+func (d *Device) eachObject(st *channelState, also *Channel, f func(ChannelEvents)) {
+	var one [1]*Channel // mostly, a channel has one object
+	objs := one[:0]
+	d.mu.Lock()
+	if st != nil {
+		objs = append(objs, st.objs...)
+	}
+	if also != nil && (st == nil || also.st != st) {
+		objs = append(objs, also)
+	}
+	d.mu.Unlock()
+	for _, o := range objs {
+		d.mu.Lock()
+		ev, ok := o.events, !o.disposed && (o.st == st || o == also)
+		d.mu.Unlock()
+		if ok {
+			f(ev)
+		}
+	}
 }
 
 // uriChanged handles an unasked opened frame: the server moved a channel.
 func (d *Device) uriChanged(f *wire.Frame) {
 	d.mu.Lock()
-	ch := d.channels[f.App]
-	if ch == nil || ch.rec.URI == f.URI {
+	st := d.channels[f.App]
+	if st == nil || st.rec.URI == f.URI {
 		d.mu.Unlock()
 		return
 	}
-	ch.rec.URI = f.URI
-	name := ch.rec.Name
+	st.rec.URI = f.URI
+	name := st.rec.Name
 	d.mu.Unlock()
-	d.uriUpdated(ch, f.App, name, f.URI)
+	d.uriUpdated(st, f.App, name, f.URI)
 }
 
 // Close closes the channel: the server forgets it and later pushes to its
-// URI get 404 Expired. Closing a channel that is not open (never opened,
-// or closed already) returns ErrNotOpen and changes nothing, on the device
-// or on the server.
+// URI get 404 Expired; every object of the channel stands for none from
+// then on. Closing a channel that is not open (never opened, or closed
+// already) returns ErrNotOpen and changes nothing, on the device or on
+// the server.
 func (ch *Channel) Close(ctx context.Context) error {
 	d := ch.d
 	d.mu.Lock()
-	app := ch.rec.App
-	// Another Channel of the same app and name that Open adopted stands for
-	// the same channel; a channel of another name, or none, is not this one.
+	// Another Channel of the same app and name that Open made stand for
+	// it stands for the same channel; a channel of another name, or none,
+	// is not this one.
 	live := ch.current()
 	d.mu.Unlock()
 	if live == nil {
-		return fmt.Errorf("%w: %s/%s", ErrNotOpen, app, ch.rec.Name)
+		return fmt.Errorf("%w: %s/%s", ErrNotOpen, ch.app, ch.name)
 	}
 	c, err := d.waitConn(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := c.request(ctx, &wire.Frame{Type: wire.TypeClose, App: app}); err != nil {
+	if _, err := c.request(ctx, &wire.Frame{Type: wire.TypeClose, App: ch.app}); err != nil {
 		var se *serverError
 		if !errors.As(err, &se) || se.code != wire.CodeNotFound {
-			return fmt.Errorf("device: close channel of %s: %w", app, err)
+			return fmt.Errorf("device: close channel of %s: %w", ch.app, err)
 		}
 	}
 	d.mu.Lock()
-	ch.open, live.open = false, false
-	ch.rec.URI, live.rec.URI = "", ""
-	if d.channels[app] == live {
-		delete(d.channels, app)
+	if d.channels[ch.app] == live {
+		delete(d.channels, ch.app)
 	}
 	d.mu.Unlock()
 	return d.save()
@@ -366,22 +476,22 @@ func (ch *Channel) UnbindToShellTile(ctx context.Context) error {
 // binding the server refuses must not enter the record, which every
 // connect restores. A binding the server refuses all the same (bad_frame:
 // a server with stricter rules) is taken out of the record again. The
-// record is the device's current one of the channel ch stands for (see
-// current), also when ch is an object another Channel's Open adopted.
+// record is the device's one of the channel ch stands for (see current),
+// shared by all the channel's objects.
 func (ch *Channel) bind(ctx context.Context, target string, on bool, domains []string) error {
 	d := ch.d
 	if !on || target != wire.BindTile {
 		domains = nil
 	}
 	if err := wire.CheckDomains(domains); err != nil {
-		return fmt.Errorf("device: bind tile of %s: %w", ch.rec.App, err)
+		return fmt.Errorf("device: bind tile of %s: %w", ch.app, err)
 	}
 	domains = slices.Clone(domains)
 	d.mu.Lock()
 	cur := ch.current()
 	if cur == nil {
 		d.mu.Unlock()
-		return fmt.Errorf("%w: %s/%s", ErrNotOpen, ch.rec.App, ch.rec.Name)
+		return fmt.Errorf("%w: %s/%s", ErrNotOpen, ch.app, ch.name)
 	}
 	app, before := cur.rec.App, cur.rec
 	setBinding(&cur.rec, target, on, domains)

@@ -119,7 +119,7 @@ type Device struct {
 	mu       sync.Mutex
 	st       persisted
 	seen     *seenSet
-	channels map[string]*Channel // by app
+	channels map[string]*channelState // the open channels, by app
 	apps     map[string]AppState
 	conn     *conn
 	connCh   chan struct{} // closed and replaced when conn changes
@@ -195,12 +195,12 @@ func New(cfg Config) (*Device, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Device{
 		cfg: cfg, dialer: dialer, wsURLs: wsURLs, log: cfg.Logger, clk: cfg.Clock, ctx: ctx, cancel: cancel,
-		st: st, seen: newSeenSet(st.Seen), channels: map[string]*Channel{}, apps: map[string]AppState{},
+		st: st, seen: newSeenSet(st.Seen), channels: map[string]*channelState{}, apps: map[string]AppState{},
 		connCh: make(chan struct{}), status: Disconnected, wake: make(chan struct{}, 1),
 		queued: make(chan struct{}, maxQueuedNotifications),
 	}
 	for _, r := range st.Channels {
-		d.channels[r.App] = &Channel{d: d, rec: r, open: true}
+		d.channels[r.App] = &channelState{rec: r}
 	}
 	d.events = newEventQueue()
 	d.wg.Add(1)
@@ -275,8 +275,8 @@ func (d *Device) SetPowerLevel(ctx context.Context, p PowerLevel) error {
 	if err := d.save(); err != nil {
 		return err
 	}
-	for _, ch := range chans {
-		d.raiseFor(ch, &ChannelError{Type: PowerLevelChanged, App: ch.rec.App, Message: "power level is now " + string(p)})
+	for _, st := range chans {
+		d.raiseFor(st, nil, &ChannelError{Type: PowerLevelChanged, App: st.rec.App, Message: "power level is now " + string(p)})
 	}
 	c := d.currentConn()
 	if c == nil {
@@ -337,41 +337,41 @@ func (d *Device) save() error {
 	p := d.st
 	p.Seen = d.seen.list()
 	p.Channels = p.Channels[:0:0]
-	for _, ch := range d.channels {
-		if ch.open {
-			p.Channels = append(p.Channels, ch.rec)
-		}
+	for _, st := range d.channels {
+		p.Channels = append(p.Channels, st.rec)
 	}
 	d.mu.Unlock()
 	return saveState(d.cfg.StateDir, &p)
 }
 
-// raise raises e: device-level, and on the channel of e.App if it has one.
+// raise raises e: device-level, and on the objects of the channel of
+// e.App if it has one.
 func (d *Device) raise(e *ChannelError) {
-	var ch *Channel
+	var st *channelState
 	if e.App != "" {
 		d.mu.Lock()
-		ch = d.channels[e.App]
+		st = d.channels[e.App]
 		d.mu.Unlock()
 	}
-	d.raiseFor(ch, e)
+	d.raiseFor(st, nil, e)
 }
 
-// raiseFor raises e device-level and, if ch is not nil, on ch.
-func (d *Device) raiseFor(ch *Channel, e *ChannelError) {
+// raiseFor raises e device-level and on the objects of st and on also
+// (either may be nil; see eachObject).
+func (d *Device) raiseFor(st *channelState, also *Channel, e *ChannelError) {
 	h := d.cfg.Handlers.Error
-	if h == nil && ch == nil {
+	if h == nil && st == nil && also == nil {
 		return
 	}
 	d.events.push(func() {
 		if h != nil {
 			h(e)
 		}
-		if ch != nil {
-			if f := ch.eventSet().ErrorOccurred; f != nil {
-				f(e)
+		d.eachObject(st, also, func(ev ChannelEvents) {
+			if ev.ErrorOccurred != nil {
+				ev.ErrorOccurred(e)
 			}
-		}
+		})
 	})
 }
 
@@ -420,7 +420,7 @@ func (d *Device) setConn(c *conn) bool {
 	}
 	changed := d.status != st
 	d.status = st
-	var chans []*Channel
+	var chans []*channelState
 	if changed {
 		chans = d.openChannelsLocked()
 	}
@@ -433,24 +433,24 @@ func (d *Device) setConn(c *conn) bool {
 		if h != nil {
 			h(st)
 		}
-		for _, ch := range chans {
-			if f := ch.eventSet().ConnectionStatusChanged; f != nil {
-				f(st)
-			}
+		for _, c := range chans {
+			d.eachObject(c, nil, func(ev ChannelEvents) {
+				if ev.ConnectionStatusChanged != nil {
+					ev.ConnectionStatusChanged(st)
+				}
+			})
 		}
 	})
 	return true
 }
 
 // openChannelsLocked returns the open channels, by app; d.mu is held.
-func (d *Device) openChannelsLocked() []*Channel {
-	out := make([]*Channel, 0, len(d.channels))
-	for _, ch := range d.channels {
-		if ch.open {
-			out = append(out, ch)
-		}
+func (d *Device) openChannelsLocked() []*channelState {
+	out := make([]*channelState, 0, len(d.channels))
+	for _, st := range d.channels {
+		out = append(out, st)
 	}
-	slices.SortFunc(out, func(a, b *Channel) int { return strings.Compare(a.rec.App, b.rec.App) })
+	slices.SortFunc(out, func(a, b *channelState) int { return strings.Compare(a.rec.App, b.rec.App) })
 	return out
 }
 
@@ -740,20 +740,18 @@ func (d *Device) connect() (_ *conn, err error) {
 		return nil, err
 	}
 	d.mu.Lock()
-	chans := make([]*Channel, 0, len(d.channels))
-	for _, ch := range d.channels {
-		if ch.open {
-			chans = append(chans, ch)
-		}
-	}
+	chans := d.openChannelsLocked()
 	d.mu.Unlock()
-	for _, ch := range chans {
-		err := ch.sync(ctx, c)
+	for _, st := range chans {
+		d.mu.Lock()
+		rec := st.rec
+		d.mu.Unlock()
+		err := d.sync(ctx, c, st, rec, nil)
 		if errors.Is(err, ErrChannelExists) || errors.Is(err, ErrChannelQuota) || errors.Is(err, errChannelRefused) {
 			// The server refuses this saved channel, and would at every
 			// connect: the app hears of it and the channel goes, and the
 			// device and its other apps stay online.
-			d.dropRefused(ch, err)
+			d.dropRefused(st, err)
 			continue
 		}
 		if err != nil {
@@ -796,18 +794,16 @@ func exchangeHello(ctx context.Context, ws *websocket.Conn, hello *wire.Frame) (
 }
 
 // dropRefused forgets a saved channel the server refused to open again,
-// and raises ChannelOpenFailed on it.
-func (d *Device) dropRefused(ch *Channel, err error) {
+// and raises ChannelOpenFailed on its objects.
+func (d *Device) dropRefused(st *channelState, err error) {
 	d.mu.Lock()
-	app := ch.rec.App
-	ch.open = false
-	ch.rec.URI = ""
-	if d.channels[app] == ch {
+	app := st.rec.App
+	if d.channels[app] == st {
 		delete(d.channels, app)
 	}
 	d.mu.Unlock()
 	d.log.Warn("the server refused a saved channel; the app must open it again", "app", app, "err", err)
-	d.raiseFor(ch, &ChannelError{Type: ChannelOpenFailed, App: app, Message: err.Error() + "; the channel was dropped: open it again"})
+	d.raiseFor(st, nil, &ChannelError{Type: ChannelOpenFailed, App: app, Message: err.Error() + "; the channel was dropped: open it again"})
 	if serr := d.save(); serr != nil {
 		d.log.Warn("save device state", "err", serr)
 	}
@@ -872,19 +868,17 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 		AcceptedAt: time.Unix(0, f.AcceptedAt), ReceivedAt: received}
 	d.mu.Lock()
 	fresh := d.seen.add(f.NID)
-	ch := d.channels[f.App]
+	st := d.channels[f.App]
 	app := d.apps[f.App]
 	var domains []string
-	var ev ChannelEvents
-	if ch != nil {
-		domains = ch.rec.Domains
-		ev = ch.events
+	if st != nil {
+		domains = st.rec.Domains
 	}
 	d.mu.Unlock()
 	if !fresh && d.cfg.Handlers.Duplicate != nil {
 		d.cfg.Handlers.Duplicate(m)
 	}
-	if !fresh || ch == nil {
+	if !fresh || st == nil {
 		return // a duplicate, or for a channel closed since
 	}
 	h := d.cfg.Handlers
@@ -892,23 +886,25 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 	case "toast":
 		t, err := payload.ParseToast(f.Payload)
 		if err != nil {
-			d.raiseFor(ch, &ChannelError{Type: PayloadFormatError, App: f.App, Message: err.Error()})
+			d.raiseFor(st, nil, &ChannelError{Type: PayloadFormatError, App: f.App, Message: err.Error()})
 			return
 		}
 		if app.Foreground {
 			if h.AppToast != nil {
 				h.AppToast(m, t)
 			}
-			if ev.ShellToastNotificationReceived != nil {
-				ev.ShellToastNotificationReceived(m, t)
-			}
+			d.eachObject(st, nil, func(ev ChannelEvents) {
+				if ev.ShellToastNotificationReceived != nil {
+					ev.ShellToastNotificationReceived(m, t)
+				}
+			})
 		} else if h.ShellToast != nil {
 			h.ShellToast(m, t)
 		}
 	case "tile":
 		t, err := payload.ParseTile(f.Payload)
 		if err != nil {
-			d.raiseFor(ch, &ChannelError{Type: PayloadFormatError, App: f.App, Message: err.Error()})
+			d.raiseFor(st, nil, &ChannelError{Type: PayloadFormatError, App: f.App, Message: err.Error()})
 			return
 		}
 		if h.Tile != nil {
@@ -919,14 +915,16 @@ func (d *Device) deliver(f *wire.Frame, received time.Time) {
 			if h.Raw != nil {
 				h.Raw(m, f.Payload)
 			}
-			if ev.HTTPNotificationReceived != nil {
-				ev.HTTPNotificationReceived(m, f.Payload)
-			}
+			d.eachObject(st, nil, func(ev ChannelEvents) {
+				if ev.HTTPNotificationReceived != nil {
+					ev.HTTPNotificationReceived(m, f.Payload)
+				}
+			})
 		} else if h.RawDropped != nil {
 			h.RawDropped(m)
 		}
 	default:
-		d.raiseFor(ch, &ChannelError{Type: UnknownError, App: f.App, Message: "unknown notification kind " + f.Kind})
+		d.raiseFor(st, nil, &ChannelError{Type: UnknownError, App: f.App, Message: "unknown notification kind " + f.Kind})
 	}
 }
 

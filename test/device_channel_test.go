@@ -323,3 +323,172 @@ func TestBindThroughAnAdoptedChannelObjectLasts(t *testing.T) {
 		t.Errorf("the other object of a closed channel reports URI %q, toast bound %v", uri, bound)
 	}
 }
+
+// TestEveryLiveChannelObjectRaisesEvents: every Channel object that stands
+// for an app's channel raises its events with its own handlers (oldest
+// object first), also the first one after a second NewChannel and Open
+// made the second stand for the channel too, and also handlers set on the
+// first after that: an app that holds an HttpNotificationChannel hears its
+// events. A disposed object hears none and stands for no channel, while
+// the channel stays open for the other; once the channel is closed no
+// object hears more.
+func TestEveryLiveChannelObjectRaisesEvents(t *testing.T) {
+	srv := startServer(t, server.Config{})
+	p := newPhone(t, srv.URL(), "")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	const app = "com.example.app"
+	type ev struct{ obj, kind, text string }
+	events := make(chan ev, 64)
+	handlers := func(obj string) device.ChannelEvents {
+		return device.ChannelEvents{
+			ChannelURIUpdated:        func(uri string) { events <- ev{obj, "uri", uri} },
+			HTTPNotificationReceived: func(_ device.Meta, b []byte) { events <- ev{obj, "raw", string(b)} },
+			ShellToastNotificationReceived: func(_ device.Meta, tt *payload.Toast) {
+				events <- ev{obj, "toast", tt.Text1}
+			},
+			ErrorOccurred:           func(e *device.ChannelError) { events <- ev{obj, "error", string(e.Type)} },
+			ConnectionStatusChanged: func(s device.ConnectionStatus) { events <- ev{obj, "status", string(s)} },
+		}
+	}
+	next := func(want ...ev) {
+		t.Helper()
+		for _, w := range want {
+			select {
+			case got := <-events:
+				if got != w {
+					t.Fatalf("event %+v, want %+v", got, w)
+				}
+			case <-ctx.Done():
+				t.Fatalf("no event %+v", w)
+			}
+		}
+	}
+	first := p.NewChannel(app, "main", "")
+	first.SetEvents(handlers("first"))
+	if err := first.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	uri := first.ChannelURI()
+	next(ev{"first", "uri", uri})
+	second := p.NewChannel(app, "main", "")
+	second.SetEvents(handlers("second"))
+	if err := second.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if second.ChannelURI() != uri {
+		t.Fatalf("the second object's URI %q, want the channel's %q", second.ChannelURI(), uri)
+	}
+	if p.Find(app, "main") != second {
+		t.Fatal("Find does not return the object last opened")
+	}
+	// Handlers set on the first object after the second was opened.
+	first.SetEvents(handlers("first again"))
+	if err := first.BindToShellToast(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.SetAppState(app, device.AppState{Foreground: true, Running: true})
+	if a := post(t, "POST", uri, "toast", "", "", toastXML("hi", "", "")); a.code != 200 {
+		t.Fatalf("toast: %+v", a)
+	}
+	next(ev{"first again", "toast", "hi"}, ev{"second", "toast", "hi"})
+	if a := post(t, "POST", uri, "", "", "", []byte("data")); a.code != 200 {
+		t.Fatalf("raw: %+v", a)
+	}
+	next(ev{"first again", "raw", "data"}, ev{"second", "raw", "data"})
+	if err := p.SetPowerLevel(ctx, device.PowerLow); err != nil {
+		t.Fatal(err)
+	}
+	next(ev{"first again", "error", string(device.PowerLevelChanged)}, ev{"second", "error", string(device.PowerLevelChanged)})
+	if err := p.SetPowerLevel(ctx, device.PowerNormal); err != nil {
+		t.Fatal(err)
+	}
+	next(ev{"first again", "error", string(device.PowerLevelChanged)}, ev{"second", "error", string(device.PowerLevelChanged)})
+	p.SetOnline(false)
+	next(ev{"first again", "status", string(device.Disconnected)}, ev{"second", "status", string(device.Disconnected)})
+	p.SetOnline(true)
+	next(ev{"first again", "status", string(device.Connected)}, ev{"second", "status", string(device.Connected)})
+
+	// Disposed: no events, no channel; the channel stays open for the other.
+	first.Dispose()
+	if err := first.BindToShellTile(ctx); !errors.Is(err, device.ErrNotOpen) {
+		t.Fatalf("bind through a disposed object: %v, want ErrNotOpen", err)
+	}
+	if first.ChannelURI() != "" || first.IsShellToastBound() {
+		t.Fatalf("a disposed object reports URI %q, toast bound %v", first.ChannelURI(), first.IsShellToastBound())
+	}
+	if err := first.Open(ctx); !errors.Is(err, device.ErrNotOpen) {
+		t.Fatalf("Open of a disposed object: %v, want ErrNotOpen", err)
+	}
+	if a := post(t, "POST", uri, "", "", "", []byte("after dispose")); !a.is(200, "Received", "Active", "Connected") {
+		t.Fatalf("raw after the other object was disposed: %+v", a)
+	}
+	next(ev{"second", "raw", "after dispose"})
+	if !second.IsShellToastBound() || p.Find(app, "main") != second {
+		t.Fatal("disposing one object touched the channel")
+	}
+	if err := second.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p.Find(app, "main") != nil {
+		t.Fatal("Find returns a closed channel")
+	}
+	p.SetOnline(false)
+	p.rec.waitStatus(t, device.Disconnected)
+	select {
+	case e := <-events:
+		t.Fatalf("unexpected event %+v", e)
+	default:
+	}
+}
+
+// TestFindOnEachLaunchRaisesEvents: an app that calls Find at each launch
+// (on the channel the device restored from its saved state, then again)
+// gets the same object, whose events fire with the handlers of the last
+// launch only.
+func TestFindOnEachLaunchRaisesEvents(t *testing.T) {
+	srv := startServer(t, server.Config{})
+	dir := t.TempDir()
+	const app = "com.example.app"
+	before := newPhone(t, srv.URL(), dir)
+	uri := before.openChannel(t, app, "", false, false).ChannelURI()
+	before.Close()
+	p := newPhone(t, srv.URL(), dir, app)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	got := make(chan string, 8)
+	launch := func(name string) *device.Channel {
+		ch := p.Find(app, "main")
+		if ch == nil {
+			t.Fatalf("%s: Find found no channel", name)
+		}
+		ch.SetEvents(device.ChannelEvents{HTTPNotificationReceived: func(_ device.Meta, b []byte) { got <- name + ": " + string(b) }})
+		return ch
+	}
+	raw := func(body, want string) {
+		t.Helper()
+		if a := post(t, "POST", uri, "", "", "", []byte(body)); a.code != 200 {
+			t.Fatalf("raw: %+v", a)
+		}
+		select {
+		case g := <-got:
+			if g != want {
+				t.Fatalf("got %q, want %q", g, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("no event %q", want)
+		}
+	}
+	one := launch("launch 1")
+	p.rec.waitStatus(t, device.Connected)
+	raw("a", "launch 1: a")
+	if two := launch("launch 2"); two != one {
+		t.Fatal("Find at the second launch returned another object")
+	}
+	raw("b", "launch 2: b")
+	select {
+	case g := <-got:
+		t.Fatalf("unexpected event %q", g)
+	default:
+	}
+}

@@ -1,0 +1,134 @@
+package device_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/openmpns/openmpns/device"
+	"github.com/openmpns/openmpns/shared/wire"
+)
+
+// TestChannelObjectsOpeningAtOnceBothRaiseEvents: a Channel whose Open
+// is still waiting for the server's answer when a second object of the
+// app and name opens the channel (the first Open answered last) leaves
+// both objects raising the channel's events: the Open answered last does
+// not take the channel from the other object. The server is scripted, so
+// that it answers the two opens in that order. An object that another's
+// handler disposes raises no more, not even the event being raised.
+func TestChannelObjectsOpeningAtOnceBothRaiseEvents(t *testing.T) {
+	const app = "com.example.app"
+	opens := make(chan *wire.Frame) // the device's open frames, unanswered
+	acks := make(chan string, 4)    // the ids the device acked
+	out := make(chan *wire.Frame)   // frames the test has the server write
+	srv := device.ServeWebSocket(t, func(ws *websocket.Conn) {
+		in := make(chan *wire.Frame)
+		go func() {
+			defer close(in)
+			for {
+				f, ok := device.ReadFrame(t, ws)
+				if !ok {
+					return
+				}
+				in <- f
+			}
+		}()
+		for {
+			select {
+			case f, ok := <-in:
+				if !ok {
+					return
+				}
+				switch f.Type {
+				case wire.TypeOpen:
+					opens <- f
+				case wire.TypeAck:
+					for _, id := range f.NIDs {
+						acks <- id
+					}
+				default:
+					if a := device.SetupAnswer(f, 30*time.Second); a != nil {
+						device.WriteFrame(ws, a)
+					}
+				}
+			case f := <-out:
+				device.WriteFrame(ws, f)
+			}
+		}
+	})
+	d, err := device.New(device.Config{Server: srv.URL, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	d.SetAppState(app, device.AppState{Running: true})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	got := make(chan string, 8)
+	object := func(name string) *device.Channel {
+		ch := d.NewChannel(app, "main", "")
+		ch.SetEvents(device.ChannelEvents{HTTPNotificationReceived: func(_ device.Meta, b []byte) { got <- name + ": " + string(b) }})
+		return ch
+	}
+	opened := func(f *wire.Frame) *wire.Frame {
+		return &wire.Frame{Type: wire.TypeOpened, Re: f.ID, App: f.App, Channel: f.Channel, URI: "http://x/push/tok"}
+	}
+	open := func(ch *device.Channel) <-chan error {
+		done := make(chan error, 1)
+		go func() { done <- ch.Open(ctx) }()
+		return done
+	}
+	first := object("first")
+	done := open(first)
+	out <- opened(<-opens)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The first object opens again (an app that calls Open at each
+	// launch); the server answers once the second object's Open is done.
+	again := open(first)
+	held := <-opens
+	second := object("second")
+	done = open(second)
+	out <- opened(<-opens)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	out <- opened(held)
+	if err := <-again; err != nil {
+		t.Fatal(err)
+	}
+	// notify has the server push raw data and returns the events its
+	// handlers raised: all of them once the device acks it.
+	notify := func(nid, data string) []string {
+		out <- &wire.Frame{Type: wire.TypeNotify, NID: nid, App: app, Channel: "tok", Kind: "raw", Class: 3, Payload: []byte(data)}
+		select {
+		case id := <-acks:
+			if id != nid {
+				t.Fatalf("acked %q, want %s", id, nid)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s was not acked", nid)
+		}
+		var events []string
+		for len(got) > 0 {
+			events = append(events, <-got)
+		}
+		return events
+	}
+	if events, want := notify("n1", "x"), []string{"first: x", "second: x"}; !slices.Equal(events, want) {
+		t.Fatalf("events %q, want %q", events, want)
+	}
+	// Disposed by the first object's handler: the second's handler does
+	// not start, not even for the event being raised.
+	first.SetEvents(device.ChannelEvents{HTTPNotificationReceived: func(_ device.Meta, b []byte) {
+		second.Dispose()
+		got <- "first: " + string(b)
+	}})
+	if events, want := notify("n2", "y"), []string{"first: y"}; !slices.Equal(events, want) {
+		t.Fatalf("events %q, want %q", events, want)
+	}
+}
