@@ -64,13 +64,17 @@ type Backend struct {
 	muxChans map[string]chan *nats.Msg
 	muxNext  uint64
 
-	live liveness    // the heartbeat of nodes (liveness.go)
-	clk  clock.Clock // Config.Clock, or the system clock
+	live  liveness    // the heartbeat of nodes (liveness.go)
+	sweep sweeper     // the sweep of what interrupted deletes left (orphans.go)
+	clk   clock.Clock // Config.Clock, or the system clock
 	// watches are the wake-ups of the running services watches
 	// (watch.go): a reconnect pokes each, so that it reloads the registry.
 	watchMu sync.Mutex
 	watches map[chan struct{}]struct{}
 	reqs    requestCounters
+	// testAfterIndex, set by tests only, runs in PutChannel between the
+	// index entry and the second read of the device.
+	testAfterIndex func(backend.Channel)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -170,6 +174,9 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	if err == nil {
 		err = b.startHeartbeat(ctx)
+	}
+	if err == nil {
+		b.startSweeper()
 	}
 	if err != nil {
 		nc.Close()
@@ -464,6 +471,7 @@ func versionAtLeast(v, min string) bool {
 func (b *Backend) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
+		b.stopSweeper()
 		b.stopHeartbeat()
 		b.closed.Store(true)
 		if derr := b.nc.Drain(); derr != nil {

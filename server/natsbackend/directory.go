@@ -82,7 +82,10 @@ func (b *Backend) device(ctx context.Context, id string) (backend.Device, error)
 // the new record is deleted again and the call fails with ErrExists. So two
 // concurrent creates for one (device, app), on any nodes, leave one. A
 // channel of a device that does not exist (or is deleted meanwhile) is not
-// kept: ErrNotFound.
+// kept: ErrNotFound. The device is read twice: before anything is written
+// (so that a channel never exists before its device does, which the sweep
+// of leftovers relies on, see orphans.go) and after the index entry is
+// written (so that no channel outlives its device).
 func (b *Backend) PutChannel(ctx context.Context, c backend.Channel) (backend.Channel, error) {
 	ctx, cancel, err := b.op(ctx)
 	defer cancel()
@@ -105,6 +108,15 @@ func (b *Backend) PutChannel(ctx context.Context, c backend.Channel) (backend.Ch
 		c.Rev = rev
 		return c, nil
 	}
+	// The device first: a channel the sweep reads (orphans.go) was made
+	// after its device existed, so a sweep that then finds the device
+	// absent knows it was deleted since. Written first and checked only
+	// after, a channel made for a device being created at that moment
+	// could be read by a sweep, found deviceless and removed, and then
+	// confirmed here once the device arrived.
+	if _, err := b.device(ctx, c.DeviceID); err != nil {
+		return c, err // "natsbackend: device …: not found", or why it could not be read
+	}
 	rev, err := b.channels.create(ctx, token(c.Token), val, 0)
 	if err != nil {
 		return c, b.dirErr(what, err)
@@ -112,6 +124,9 @@ func (b *Backend) PutChannel(ctx context.Context, c backend.Channel) (backend.Ch
 	if err := b.indexAdd(ctx, c); err != nil {
 		b.unmake(c, rev, false)
 		return c, b.dirErr(what, err)
+	}
+	if b.testAfterIndex != nil {
+		b.testAfterIndex(c)
 	}
 	// The device is read after the index entry is written: DeleteDevice
 	// removes the device's record before it reads the index, so either
@@ -324,8 +339,10 @@ func (b *Backend) DeleteChannel(ctx context.Context, c backend.Channel) error {
 // DeleteDevice implements backend.Directory: the device's record
 // (revision-checked, so a device seen meanwhile is kept), then its
 // channels, its queue (a purge of its subjects), its index and its
-// presence. What fails after the record is gone is reported; the channels
-// left behind belong to no device, and pushes to them get 404.
+// presence. What fails after the record is gone is reported; what is left
+// behind then (or when the node dies midway) belongs to no device: pushes
+// to its channels get 404, and the sweep of leftovers (orphans.go) removes
+// it.
 func (b *Backend) DeleteDevice(ctx context.Context, d backend.Device) error {
 	ctx, cancel, err := b.op(ctx)
 	defer cancel()

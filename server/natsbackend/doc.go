@@ -54,16 +54,32 @@
 //
 // # Channels of a device and their uniqueness
 //
-// PutChannel writes the channel under its token (create), then enters it in
-// the device's index record (revision-checked read-modify-write). If the
-// index already names a channel for the app whose record exists, the new
-// record is deleted again: ErrExists. Two concurrent creates for one
+// PutChannel reads the device, writes the channel under its token (create),
+// enters it in the device's index record (revision-checked
+// read-modify-write), then reads the device again. If the index already
+// names a channel for the app whose record exists, the new record is
+// deleted again: ErrExists. Two concurrent creates for one
 // (device, app) on any nodes leave exactly one. Channels reads the index
 // (one key) and each channel it names: no scan of all channels, no
 // consumer (a KV watch, as kv.ListKeysFiltered uses, would create an
 // ephemeral consumer per call, an operation of the cluster's meta leader).
 // An index entry whose record is gone (a delete interrupted before its
 // last step) is skipped, and replaced by the app's next channel.
+//
+// # Leftovers of interrupted deletes
+//
+// DeleteDevice is several writes (the device's record first, then its
+// channels, its queue, its index key, its presence); a node that dies
+// between them leaves records whose device is gone. Every node sweeps
+// them (orphans.go): at Open and every minute, a pass reads up to 256
+// records of each of the channels, index and presence buckets from their
+// stream leaders (going on where its previous pass stopped) and removes,
+// revision-checked, each whose device record is absent, with the queues of
+// the channels removed. Nodes sweeping at once, or a DeleteDevice running
+// meanwhile, do each removal once. A record is read before its device, and
+// PutChannel reads the device before it writes anything: so the sweep
+// never removes a channel whose device exists and existed when the channel
+// was made.
 //
 // # Limit and tile replacement, atomically
 //

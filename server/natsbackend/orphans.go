@@ -1,0 +1,319 @@
+package natsbackend
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/openmpns/openmpns/server/backend"
+	"github.com/openmpns/openmpns/shared/clock"
+)
+
+// The sweep of leftovers. DeleteDevice removes the device's record first,
+// then its channels, their queues, its index key and its presence, each a
+// write of its own: a node that dies between them (or a write that fails)
+// leaves channel records, index keys and presence records whose device is
+// gone. Nothing else would ever remove them: Stats counts the channels, and
+// a node whose cache still holds the device (the deleting node died before
+// its broadcast) queues pushes to them for a device that never returns.
+//
+// So every node sweeps, at Open and then every sweepEvery (Config.Clock): a
+// pass reads up to sweepBatch records of each of the channels, index and
+// presence buckets from the stream leaders, from where its previous pass
+// stopped (a random place at Open, so that nodes started together do not
+// read the same records), wrapping around at the end, and removes those
+// whose device record is absent:
+//
+//   - a channel: its record (at the revision read), its queue, its entry in
+//     its device's index;
+//   - an index key: the channels it names (each at the revision read), their
+//     queues, then the key (at the revision read, and only if every channel
+//     it names is gone: one written meanwhile keeps it for a later pass);
+//   - a presence record (at the revision read).
+//
+// Several nodes may sweep the same records at once, and DeleteDevice may be
+// running too: every removal is revision-checked or idempotent, so one of
+// them does it and the others find nothing to do.
+//
+// The sweep reads a record before its device, and PutChannel reads the
+// device before it creates the channel (then again after indexing it). So
+// a channel the sweep read was made while its device existed: if the
+// device is absent when the sweep reads it next, it was deleted since, and
+// the channel is one DeleteDevice removes too (or would have, had it not
+// been interrupted). A channel whose device exists, and existed when the
+// channel was made, is never removed. The same holds for an index key
+// (written by PutChannel after that first read) and for a presence record
+// (written by Claim for a device the engine has authenticated).
+
+const (
+	// sweepEvery is the time between two passes of a node's sweep.
+	sweepEvery = time.Minute
+	// sweepBatch bounds the records one pass reads in each bucket.
+	sweepBatch = 256
+)
+
+// sweeper is a node's sweep of leftovers.
+type sweeper struct {
+	mu      sync.Mutex
+	stopped bool
+	timer   clock.Timer
+	cancel  context.CancelFunc // ends the pass under way
+	pending sync.WaitGroup     // the scheduled pass, until it has run or is stopped
+	// next is where each bucket's scan resumes (a stream sequence),
+	// by sweepBuckets' order; only the pass under way uses it.
+	next  []uint64
+	batch int
+}
+
+// sweepBucket is a bucket the sweep reads, with what it does with a record
+// whose device is absent.
+type sweepBucket struct {
+	k *kv
+	// sweep removes the record (key, e) and what goes with it if its
+	// device is absent; it reports whether it removed anything.
+	sweep func(ctx context.Context, key string, e entry) (bool, error)
+}
+
+func (b *Backend) sweepBuckets() []sweepBucket {
+	return []sweepBucket{{b.channels, b.sweepChannel}, {b.index, b.sweepIndex}, {b.presence, b.sweepPresence}}
+}
+
+// startSweeper schedules the first pass now and the next ones every
+// sweepEvery, until stopSweeper.
+func (b *Backend) startSweeper() {
+	s := &b.sweep
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.batch = sweepBatch
+	for _, sb := range b.sweepBuckets() {
+		var last uint64
+		if info := sb.k.stream.CachedInfo(); info != nil {
+			last = info.State.LastSeq
+		}
+		s.next = append(s.next, rand.Uint64N(last+1))
+	}
+	s.pending.Add(1)
+	s.timer = b.clk.AfterFunc(0, b.sweepTick)
+}
+
+// sweepTick is the timer's pass.
+func (b *Backend) sweepTick() {
+	s := &b.sweep
+	defer s.pending.Done()
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.mu.Unlock()
+	if _, err := b.sweepPass(ctx); err != nil && !b.closed.Load() && ctx.Err() == nil {
+		b.log.Warn("natsbackend: sweep of leftovers", "err", err)
+	}
+	cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cancel = nil
+	if !s.stopped {
+		s.pending.Add(1)
+		s.timer = b.clk.AfterFunc(sweepEvery, b.sweepTick)
+	}
+}
+
+// stopSweeper ends the sweep: the pass under way stops at its next
+// request, and none follows.
+func (b *Backend) stopSweeper() {
+	s := &b.sweep
+	s.mu.Lock()
+	s.stopped = true
+	t := s.timer
+	s.timer = nil
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.mu.Unlock()
+	if t != nil && t.Stop() {
+		s.pending.Done() // the pass will not run
+	}
+	s.pending.Wait()
+}
+
+// sweepPass is one pass of the sweep (see above); it returns how many
+// records it removed. Passes run one at a time (the timer's follow each
+// other), and a test calls it only while the timer is stopped or waits.
+func (b *Backend) sweepPass(ctx context.Context) (int, error) {
+	removed := 0
+	for i, sb := range b.sweepBuckets() {
+		n, err := b.sweepScan(ctx, sb, &b.sweep.next[i], b.sweep.batch)
+		removed += n
+		if err != nil {
+			return removed, fmt.Errorf("natsbackend: sweep %s: %w", sb.k.bucket, b.classify(err))
+		}
+	}
+	return removed, nil
+}
+
+// sweepScan reads up to budget messages of the bucket from *next on (from
+// the start again once at the end, never past where it began) and sweeps
+// each record; *next is where the following scan resumes.
+func (b *Backend) sweepScan(ctx context.Context, sb sweepBucket, next *uint64, budget int) (int, error) {
+	k := sb.k
+	start, wrapped, removed := *next, false, 0
+	for read := 0; read < budget; read++ {
+		octx, cancel, err := b.op(ctx)
+		if err != nil {
+			cancel()
+			return removed, err
+		}
+		m, err := b.leaderGet(octx, k.name(), msgGetRequest{Seq: *next, NextFor: k.pre + ">"})
+		if err == nil && m != nil && (!wrapped || m.Seq < start) && !isMarker(m.Header) {
+			var did bool
+			did, err = sb.sweep(octx, m.Subject[len(k.pre):], entry{val: m.Data, rev: m.Seq, stored: m.Time})
+			if did {
+				removed++
+			}
+		}
+		cancel()
+		switch {
+		case err != nil:
+			return removed, err // the next pass begins with this record
+		case m == nil && !wrapped && start > 0:
+			*next, wrapped = 0, true // the end: on from the start
+		case m == nil || (wrapped && m.Seq >= start):
+			*next = start // all of it read in this pass
+			return removed, nil
+		default:
+			*next = m.Seq + 1
+		}
+	}
+	return removed, nil
+}
+
+// deviceGone reports whether the device whose key (token) this is has no
+// record, as its stream leader says.
+func (b *Backend) deviceGone(ctx context.Context, key string) (bool, error) {
+	_, err := b.devices.get(ctx, key)
+	if errors.Is(err, errNoKey) {
+		return true, nil
+	}
+	return false, err
+}
+
+// sweepChannel removes a channel record whose device is absent, then its
+// queue and its entry in the device's index.
+func (b *Backend) sweepChannel(ctx context.Context, key string, e entry) (bool, error) {
+	var c backend.Channel
+	if err := json.Unmarshal(e.val, &c); err != nil {
+		b.log.Error("natsbackend: sweep: undecodable channel record left alone", "key", key, "err", err)
+		return false, nil
+	}
+	if gone, err := b.deviceGone(ctx, token(c.DeviceID)); err != nil || !gone {
+		return false, err
+	}
+	if err := b.channels.del(ctx, key, e.rev); err != nil {
+		if errors.Is(err, errRevMismatch) || errors.Is(err, errNoKey) {
+			return false, nil // written or removed meanwhile
+		}
+		return false, err
+	}
+	b.log.Info("natsbackend: sweep: removed a channel whose device is gone", "token", c.Token, "device", c.DeviceID)
+	if err := b.purgeChannel(ctx, token(c.DeviceID), key); err != nil {
+		return true, err
+	}
+	return true, b.indexRemove(ctx, c.DeviceID, c.App, c.Token)
+}
+
+// sweepIndex removes an index key whose device is absent, with the
+// channels it names and their queues.
+func (b *Backend) sweepIndex(ctx context.Context, key string, e entry) (bool, error) {
+	var idx channelIndex
+	if err := json.Unmarshal(e.val, &idx); err != nil {
+		b.log.Error("natsbackend: sweep: undecodable channel index left alone", "key", key, "err", err)
+		return false, nil
+	}
+	// The channels before the device (see above).
+	revs := map[string]uint64{} // channel key -> revision (0: no record)
+	for _, tok := range idx {
+		c, err := b.channel(ctx, tok)
+		switch {
+		case errors.Is(err, errNoKey):
+			revs[token(tok)] = 0
+		case err != nil:
+			return false, err
+		case token(c.DeviceID) == key:
+			revs[token(tok)] = c.Rev
+		}
+	}
+	if gone, err := b.deviceGone(ctx, key); err != nil || !gone {
+		return false, err
+	}
+	kept := false
+	for ck, rev := range revs {
+		if rev != 0 {
+			if err := b.channels.del(ctx, ck, rev); errors.Is(err, errRevMismatch) {
+				kept = true // written meanwhile: a later pass reads it again
+				continue
+			} else if err != nil && !errors.Is(err, errNoKey) {
+				return false, err
+			}
+		}
+		if err := b.purgeChannel(ctx, key, ck); err != nil {
+			return false, err
+		}
+	}
+	if kept {
+		return false, nil
+	}
+	if err := b.index.del(ctx, key, e.rev); err != nil {
+		if errors.Is(err, errRevMismatch) || errors.Is(err, errNoKey) {
+			return false, nil
+		}
+		return false, err
+	}
+	b.log.Info("natsbackend: sweep: removed the channels of a device that is gone", "device", untoken(key), "channels", len(idx))
+	return true, nil
+}
+
+// sweepPresence removes a presence record whose device is absent.
+func (b *Backend) sweepPresence(ctx context.Context, key string, e entry) (bool, error) {
+	if gone, err := b.deviceGone(ctx, key); err != nil || !gone {
+		return false, err
+	}
+	if err := b.presence.del(ctx, key, e.rev); err != nil {
+		if errors.Is(err, errRevMismatch) || errors.Is(err, errNoKey) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+// purgeChannel purges the queue of a channel that is gone (device and
+// channel given as keys, their tokens) and drops this node's view of it.
+func (b *Backend) purgeChannel(ctx context.Context, devKey, chKey string) error {
+	if err := b.queue.Purge(ctx, jetstream.WithPurgeSubject(b.qPre+devKey+"."+chKey+".>")); err != nil {
+		return fmt.Errorf("purge the queue of channel %s: %w", untoken(chKey), err)
+	}
+	b.views.drop(viewKey{untoken(devKey), untoken(chKey)})
+	return nil
+}
+
+// untoken is the inverse of token.
+func untoken(key string) string {
+	if len(key) == 0 || key[0] != '=' {
+		return key
+	}
+	s, err := base64.RawURLEncoding.DecodeString(key[1:])
+	if err != nil {
+		return key
+	}
+	return string(s)
+}
