@@ -75,6 +75,9 @@ type Backend struct {
 	// testAfterIndex, set by tests only, runs in PutChannel between the
 	// index entry and the second read of the device.
 	testAfterIndex func(backend.Channel)
+	// testReplicaRead, set by tests only, replaces what a direct get of
+	// the queue read (a lagging replica's answer).
+	testReplicaRead func(filter string, read []directMsg) []directMsg
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -669,7 +672,7 @@ const directBatch = 256
 // directGet reads every message of the stream on filter, in sequence
 // order, from the nearest replica (batched direct get, nats-server 2.11+).
 // A replica may lag the leader a little: callers that need the latest
-// state check what they read (see Append and Pending).
+// state check what they read (see confirmRead).
 func (b *Backend) directGet(ctx context.Context, stream, filter string) ([]directMsg, error) {
 	ch := make(chan *nats.Msg, directBatch+8)
 	b.muxMu.Lock()

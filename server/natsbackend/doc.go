@@ -94,7 +94,10 @@
 // check on the same filter is refused while the first is in flight), else
 // Append reads again. A read from a lagging replica can only make the
 // check fail, or over-count a notification removed meanwhile; it can never
-// let a publish exceed the limit. A tile update carries Nats-Rollup: sub,
+// let a publish exceed the limit, and a read that counts the channel full
+// is confirmed by the stream leader before Append refuses: its count of
+// messages on each of the channel's subjects (one stream info request); if
+// one differs, Append reads the channel from the leader. A tile update carries Nats-Rollup: sub,
 // so the stream drops the previous update of the same tile in the same
 // write, and Appended.Replaced is that update's sequence, from the read the
 // check vouched for. Per-subject limits (MaxMsgsPerSubject with
@@ -116,11 +119,14 @@
 //
 // # Pending, Remove, DeleteChannel
 //
-// Pending asks the stream leader for the device's last sequence, then
-// reads the device's messages from the nearest replica (batched direct
-// gets of 256); if that replica does not have the last sequence yet, it
-// reads from the leader instead, one message per request. So what an
-// Append on any node returned is in the next Pending.
+// Pending asks the stream leader for the device's last sequence, reads the
+// device's messages from the nearest replica (batched direct gets of 256),
+// then asks the leader for its count of messages on each of the device's
+// subjects (one stream info request); if that replica does not have the
+// last sequence yet, or a count differs (a removal the replica has not
+// applied yet), it reads from the leader instead, one message per request.
+// So what an Append on any node returned is in the next Pending, and what
+// a Remove returned is not (queue.go says why and what a count can miss).
 //
 // Remove deletes at once the notifications this node appended, read with
 // Pending or was handed for the device (it knows they are the device's);

@@ -100,7 +100,7 @@ func TestReadsPageAndAgree(t *testing.T) {
 	if err != nil || !slices.Equal(seqsOf(direct), want) {
 		t.Fatalf("directGet: %d messages, %v; want %d", len(direct), err, len(want))
 	}
-	scan, err := b.leaderScan(ctx, b.deviceFilter("d"))
+	scan, err := b.leaderScan(ctx, b.deviceFilter("d"), false)
 	if err != nil || !slices.Equal(seqsOf(scan), want) {
 		t.Fatalf("leaderScan: %d messages, %v; want %d", len(scan), err, len(want))
 	}

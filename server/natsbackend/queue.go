@@ -45,10 +45,12 @@ func (b *Backend) noteSubject(n *backend.Notification) string {
 // channel's subjects set to the last one it read: if any node appended to
 // the channel since, the stream refuses the publish and Append reads
 // again. A stale read cannot let a publish through (the check is made by
-// the stream leader), so the limit holds across nodes. A tile update
-// carries Nats-Rollup: sub, which removes the previous update of its tile
-// in the same write. The publish is acknowledged once stored by a quorum,
-// so Durable has already yielded when Append returns.
+// the stream leader), so the limit holds across nodes; a read that counts
+// the channel full is confirmed by the leader before Append refuses (see
+// confirmRead). A tile update carries Nats-Rollup: sub, which removes the
+// previous update of its tile in the same write. The publish is
+// acknowledged once stored by a quorum, so Durable has already yielded
+// when Append returns.
 func (b *Backend) Append(ctx context.Context, n *backend.Notification, limit int) (backend.Appended, error) {
 	ctx, cancel, err := b.op(ctx)
 	defer cancel()
@@ -75,11 +77,23 @@ func (b *Backend) Append(ctx context.Context, n *backend.Notification, limit int
 		// the channel full; else (and after a failed check) a read.
 		v, last, replaced, count, ok := b.views.plan(key, subj, tile, now.UnixNano())
 		if !ok || (limit > 0 && count >= limit) {
-			msgs, err := b.directGet(ctx, b.queueSt, filter)
+			msgs, err := b.replicaRead(ctx, filter)
 			if err != nil {
 				return fail(err)
 			}
 			v, last, replaced, count = b.views.set(key, msgs, msgExpiry, subj, tile, now.UnixNano())
+			if limit > 0 && count >= limit {
+				// A replica may not have applied a removal yet (one the
+				// device acknowledged a moment ago, through any node): a
+				// refusal is decided from what the leader holds.
+				msgs, fresh, err := b.confirmRead(ctx, filter, msgs, true)
+				if err != nil {
+					return fail(err)
+				}
+				if fresh {
+					v, last, replaced, count = b.views.set(key, msgs, msgExpiry, subj, tile, now.UnixNano())
+				}
+			}
 		}
 		if limit > 0 && count >= limit {
 			return backend.Appended{}, fmt.Errorf("natsbackend: channel %s holds %d notifications: %w", n.Channel, count, backend.ErrQueueFull)
@@ -220,8 +234,11 @@ func (b *Backend) Remove(ctx context.Context, dev string, seqs []uint64) error {
 // Pending implements backend.Queue. It asks the stream leader for the
 // device's last sequence, then reads the device's queue from the nearest
 // replica (one batched direct get); should that replica not have that
-// sequence yet, it reads from the leader, one message at a time. So a
-// notification whose Append returned on any node is in the result.
+// sequence yet, or hold another count of messages on one of the device's
+// subjects than the leader (a removal it has not applied yet, see
+// confirmRead), it reads from the leader, one message at a time. So a
+// notification whose Append returned on any node is in the result, and
+// one whose Remove returned is not.
 func (b *Backend) Pending(ctx context.Context, dev string, now time.Time) ([]*backend.Notification, error) {
 	ctx, cancel, err := b.op(ctx)
 	defer cancel()
@@ -239,14 +256,16 @@ func (b *Backend) Pending(ctx context.Context, dev string, now time.Time) ([]*ba
 	if fence == nil {
 		return nil, nil
 	}
-	msgs, err := b.directGet(ctx, b.queueSt, filter)
+	msgs, err := b.replicaRead(ctx, filter)
 	if err != nil {
 		return fail(err)
 	}
 	if len(msgs) == 0 || msgs[len(msgs)-1].Seq < fence.Seq {
-		if msgs, err = b.leaderScan(ctx, filter); err != nil {
+		if msgs, err = b.leaderScan(ctx, filter, false); err != nil {
 			return fail(err)
 		}
+	} else if msgs, _, err = b.confirmRead(ctx, filter, msgs, false); err != nil {
+		return fail(err)
 	}
 	out := make([]*backend.Notification, 0, len(msgs))
 	for _, m := range msgs {
@@ -264,17 +283,98 @@ func (b *Backend) Pending(ctx context.Context, dev string, now time.Time) ([]*ba
 	return out, nil
 }
 
-// leaderScan reads every message on filter from the stream leader.
-func (b *Backend) leaderScan(ctx context.Context, filter string) ([]directMsg, error) {
+// leaderScan reads every message of the queue on filter from the stream
+// leader, with their headers if hdrs.
+func (b *Backend) leaderScan(ctx context.Context, filter string, hdrs bool) ([]directMsg, error) {
 	var out []directMsg
 	for from := uint64(0); ; {
-		m, err := b.leaderGet(ctx, b.queueSt, msgGetRequest{Seq: from, NextFor: filter, NoHdr: true})
+		m, err := b.leaderGet(ctx, b.queueSt, msgGetRequest{Seq: from, NextFor: filter, NoHdr: !hdrs})
 		if err != nil || m == nil {
 			return out, err
 		}
-		out = append(out, directMsg{Subject: m.Subject, Seq: m.Seq, Data: m.Data})
+		dm := directMsg{Subject: m.Subject, Seq: m.Seq, Data: m.Data}
+		if hdrs && len(m.Header) > 0 {
+			if dm.Header, err = nats.DecodeHeadersMsg(m.Header); err != nil {
+				return out, fmt.Errorf("message %d: headers: %w", m.Seq, err)
+			}
+		}
+		out = append(out, dm)
 		from = m.Seq + 1
 	}
+}
+
+// Reads that must see earlier writes. The KV buckets are read from their
+// stream leaders (AllowDirect off, kv.get, leaderGet), so a write
+// acknowledged to any node is in the next read. The queue stream allows
+// direct gets, which any replica answers (the nearest, usually), and a
+// replica may not have applied the latest writes yet, acknowledged ones
+// included. Two reads of the queue decide something from what they find:
+// Append refuses a channel at its limit, and Pending returns what a device
+// is to receive. An append a replica lacks is caught (Append's publish is
+// checked by the leader against the last sequence it read; Pending
+// compares its read with the leader's last sequence first); a removal it
+// lacks (Remove, the purge of a deleted channel) is not: the read shows a
+// notification that is gone, and a channel emptied by its device's acks a
+// moment ago through any node read as full (Append refused with
+// ErrQueueFull what it should have stored), or Pending returned what was
+// acknowledged already.
+//
+// So a replica's read that Append would refuse on, and every Pending read,
+// is confirmed by the leader (confirmRead): one stream info request with a
+// subjects filter, answered by the leader, gives its count of messages on
+// each subject of the channel or device; if one differs from the read's,
+// the read is replaced by one from the leader (a message get per message:
+// the leader's message get API has no batch). What was not chosen: a
+// direct get carrying a minimum sequence the replica must have reached
+// (nats-server v2.15.3 declares an error for it, 10180, but no request
+// takes one), which would not cover removals anyway (a delete or purge
+// does not move the stream's last sequence); reading from
+// the leader always, which costs a request per message on every Pending
+// and every refused Append. Counts can miss a removal only when an append
+// the replica also lacks, to the same subject, makes up for it: Append
+// then refuses with as many notifications stored at the leader (the newer
+// one not expired, short of a lifetime under the replica's lag), and
+// Pending (whose fence already covers what was appended before it began)
+// may return the removed notification once more, which devices drop as
+// seen.
+
+// replicaRead reads every message of the queue on filter from the nearest
+// replica (batched direct get), which may lag (see above).
+func (b *Backend) replicaRead(ctx context.Context, filter string) ([]directMsg, error) {
+	msgs, err := b.directGet(ctx, b.queueSt, filter)
+	if err == nil && b.testReplicaRead != nil {
+		msgs = b.testReplicaRead(filter, msgs)
+	}
+	return msgs, err
+}
+
+// confirmRead checks a replica's read of the queue on filter against the
+// stream leader's count of messages on each subject, and reads from the
+// leader (with headers if hdrs) if they differ; fresh says it did.
+func (b *Backend) confirmRead(ctx context.Context, filter string, read []directMsg, hdrs bool) (msgs []directMsg, fresh bool, err error) {
+	b.reqs.reads.Add(1)
+	info, err := b.queue.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return nil, false, err
+	}
+	// A member answers in place of the leader while there is none: its
+	// count proves nothing.
+	agree := info.Cluster == nil || info.Cluster.Leader != ""
+	if agree {
+		have := make(map[string]uint64, len(info.State.Subjects))
+		for _, m := range read {
+			have[m.Subject]++
+		}
+		agree = len(have) == len(info.State.Subjects)
+		for subj, n := range info.State.Subjects {
+			agree = agree && have[subj] == n
+		}
+	}
+	if agree {
+		return read, false, nil
+	}
+	msgs, err = b.leaderScan(ctx, filter, hdrs)
+	return msgs, err == nil, err
 }
 
 // Sweep implements backend.Queue: NATS removes expired notifications by

@@ -13,7 +13,8 @@ import (
 // is a core NATS message to another node (hands, removal notices, cache
 // updates).
 type Requests struct {
-	// Reads: message gets answered by a stream leader.
+	// Reads: message gets (and stream infos counting messages) answered
+	// by a stream leader.
 	Reads uint64
 	// DirectGets: pages of batched direct gets (any replica).
 	DirectGets uint64
@@ -43,7 +44,7 @@ func (b *Backend) Collector() prometheus.Collector { return requestCollector{b} 
 type requestCollector struct{ b *Backend }
 
 var requestsDesc = prometheus.NewDesc("openmpns_nats_requests_total",
-	"Requests this node made of NATS, by kind: read (leader get), direct_get (a page), publish, delete, node_message (core NATS to another node).",
+	"Requests this node made of NATS, by kind: read (leader get or stream info), direct_get (a page), publish, delete, node_message (core NATS to another node).",
 	[]string{"kind"}, nil)
 
 func (c requestCollector) Describe(ch chan<- *prometheus.Desc) { ch <- requestsDesc }
