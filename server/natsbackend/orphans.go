@@ -46,11 +46,16 @@ import (
 // device before it creates the channel (then again after indexing it). So
 // a channel the sweep read was made while its device existed: if the
 // device is absent when the sweep reads it next, it was deleted since, and
-// the channel is one DeleteDevice removes too (or would have, had it not
-// been interrupted). A channel whose device exists, and existed when the
-// channel was made, is never removed. The same holds for an index key
-// (written by PutChannel after that first read) and for a presence record
-// (written by Claim for a device the engine has authenticated).
+// the channel goes with it anyway (DeleteDevice removes it, or PutChannel's
+// second read of the device refuses it, unless interrupted). A channel
+// whose device exists, and existed when the channel was made, is never
+// removed. The same holds for an index key (written by PutChannel after
+// that first read) and for a presence record (written by Claim for a
+// device the engine has authenticated).
+//
+// Left alone: a channel record of a device that exists but in no index (a
+// PutChannel that died between the two writes); the sweep removes it once
+// the device is deleted.
 
 const (
 	// sweepEvery is the time between two passes of a node's sweep.
