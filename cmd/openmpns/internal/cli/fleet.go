@@ -185,8 +185,54 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		defer unlock()
+		if err := adoptShardState(e, o.state); err != nil {
+			return err
+		}
 	}
 	return runFleetMain(ctx, e, o, log)
+}
+
+// adoptShardState moves the device directories an older fleet run in
+// worker processes left under dir/shard-K (dir/shard-K/NNNNNN) to dir/NNNNNN,
+// where every device's state now is whatever the sharding, so that those
+// devices keep their identities and Channel URIs. A device that has a
+// directory in both places keeps dir/NNNNNN; the other is left where it is
+// and named.
+func adoptShardState(e *env, dir string) error {
+	shards, err := filepath.Glob(filepath.Join(dir, "shard-*"))
+	if err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	moved := 0
+	for _, shard := range shards {
+		devs, err := os.ReadDir(shard)
+		if err != nil {
+			continue // not a directory
+		}
+		for _, d := range devs {
+			if !d.IsDir() {
+				continue
+			}
+			if _, err := strconv.Atoi(d.Name()); err != nil {
+				continue
+			}
+			from, to := filepath.Join(shard, d.Name()), filepath.Join(dir, d.Name())
+			if _, err := os.Lstat(to); err == nil {
+				fmt.Fprintf(e.stderr, "fleet: %s left alone: device %s has its state in %s\n", from, d.Name(), to)
+				continue
+			}
+			if err := os.Rename(from, to); err != nil {
+				return fmt.Errorf("state directory: moving an older fleet's device state: %w", err)
+			}
+			moved++
+		}
+		os.Remove(shard) // once empty
+	}
+	if moved > 0 {
+		fmt.Fprintf(e.stderr, "fleet: moved %d devices' state from %s to %s (a device's state no longer depends on --per-process)\n",
+			moved, filepath.Join(dir, "shard-*"), dir)
+	}
+	return nil
 }
 
 // scenarioFlags are the flags that go with --scenario.
@@ -607,7 +653,10 @@ func startWorker(ctx context.Context, exe string, o fleetOpts, onChannel func(fl
 		"--low-power", fmt.Sprint(o.lowPower), "--seed", fmt.Sprint(o.seed), "--source-addrs", strconv.Itoa(o.sourceAddrs),
 		"--max-pending", strconv.Itoa(o.maxPending), "--min-backoff", o.minBackoff.String(), "--max-backoff", o.maxBackoff.String(), "--per-process", strconv.Itoa(o.devices)}
 	if o.state != "" {
-		args = append(args, "--state", filepath.Join(o.state, fmt.Sprintf("shard-%d", o.firstIndex)))
+		// Each device has its own directory, named by its index in the
+		// whole fleet, so the shards share the main process's (which holds
+		// its lock): a device keeps its identity whatever the sharding.
+		args = append(args, "--state", o.state)
 	}
 	if o.handoff.url != "" {
 		args = append(args, "--handoff", o.handoff.url)

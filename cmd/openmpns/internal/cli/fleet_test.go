@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -279,5 +281,68 @@ func TestFleetThatNeverConnectsFails(t *testing.T) {
 	}
 	if _, err := os.Stat(report); err != nil {
 		t.Errorf("the report: %v", err)
+	}
+}
+
+// fleetIDs runs a fleet of 4 devices on state until every device has
+// registered and returns each device's id by index, as its --channels-out
+// file says.
+func fleetIDs(t *testing.T, base, state string, extra ...string) map[string]string {
+	t.Helper()
+	ch := filepath.Join(t.TempDir(), "channels.csv")
+	fl := start(t, append([]string{"fleet", "--server", base, "--devices", "4", "--state", state, "--channels-out", ch,
+		"--progress", "50ms", "--min-backoff", "10ms"}, extra...)...)
+	fl.waitStderr(t, "4 registered")
+	if code := fl.stop(t); code != 0 {
+		t.Fatalf("fleet %v: exit %d: %s", extra, code, fl.stderr.String())
+	}
+	b, err := os.ReadFile(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil || len(rows) != 5 {
+		t.Fatalf("channels file %q: %v", b, err)
+	}
+	ids := map[string]string{}
+	for _, r := range rows[1:] {
+		ids[r[0]] = r[1]
+	}
+	return ids
+}
+
+// A device's state under --state is DIR/NNNNNN whatever the sharding: a
+// fleet run in worker processes kept it under DIR/shard-K/NNNNNN, so the
+// same devices run with another --per-process (or grown past 15,000) were
+// new phones with new Channel URIs. A directory an older fleet left in
+// shard-K is moved to where the device now looks for it.
+func TestFleetStateDoesNotDependOnSharding(t *testing.T) {
+	fleetWorkers(t)
+	srv := start(t, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn")
+	line := srv.next(t, "openmpns server on ")
+	base := "http://" + strings.Fields(strings.TrimPrefix(line, "openmpns server on "))[0]
+	state := t.TempDir()
+	first := fleetIDs(t, base, state)
+	if again := fleetIDs(t, base, state, "--per-process", "2"); !maps.Equal(again, first) {
+		t.Fatalf("in 2 worker processes the devices are %v; in one they were %v", again, first)
+	}
+	if again := fleetIDs(t, base, state); !maps.Equal(again, first) {
+		t.Fatalf("in one process again the devices are %v; at first %v", again, first)
+	}
+	// As an older fleet in two worker processes left them.
+	for i, shard := range []string{"shard-0", "shard-0", "shard-2", "shard-2"} {
+		name := fmt.Sprintf("%06d", i)
+		if err := os.MkdirAll(filepath.Join(state, shard), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(state, name), filepath.Join(state, shard, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if again := fleetIDs(t, base, state); !maps.Equal(again, first) {
+		t.Fatalf("from an older fleet's shard directories the devices are %v; they were %v", again, first)
+	}
+	if _, err := os.Stat(filepath.Join(state, "shard-0", "000000")); !os.IsNotExist(err) {
+		t.Fatalf("shard-0/000000 is still there: %v", err)
 	}
 }
