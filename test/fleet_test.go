@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -218,5 +221,38 @@ func TestFleetRestartKeepsURIs(t *testing.T) {
 		if before[i] != after[i] {
 			t.Fatalf("channel changed on restart: %+v → %+v", before[i], after[i])
 		}
+	}
+}
+
+// Closing the fleet saves every device's state (identity, channels, the
+// notifications it has seen); one that cannot be saved is an error of
+// Close that names the device. Close returned nil, so a fleet stopped with
+// Ctrl-C lost state without a word.
+func TestFleetCloseReportsStateNotSaved(t *testing.T) {
+	srv := startServer(t, server.Config{})
+	state := t.TempDir()
+	f, err := fleet.Start(context.Background(), fleet.Config{Servers: []string{srv.URL()}, Devices: 3,
+		Apps: []string{"a"}, StateDir: state, Logger: quietLogger(), MinBackoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.WaitRegistered(waitCtx(t)); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	// Device 1's state directory is gone, a file in its place.
+	dir := filepath.Join(state, "000001")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = f.Close()
+	if err == nil || !strings.Contains(err.Error(), "1 device") || !strings.Contains(err.Error(), "device 1:") {
+		t.Fatalf("Close with device 1's state unwritable: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(state, "000002", "device.json")); err != nil {
+		t.Fatalf("the others' state: %v", err)
 	}
 }

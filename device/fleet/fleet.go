@@ -887,14 +887,22 @@ func (f *Fleet) Report() *Report {
 }
 
 // Close stops every device and waits for them. The launcher stops first,
-// then the devices (so that no event starts new work), then the rest.
+// then the devices (so that no event starts new work), then the rest. A
+// device saves its state as it closes: Close returns an error saying how
+// many devices' state could not be saved, with the first one's reason.
 func (f *Fleet) Close() error {
 	f.cancel()
 	f.launchWG.Wait()
 	defer f.wg.Wait()
 	members := f.members
 	// Closing devices in parallel: each waits for its connection to end.
-	var wg sync.WaitGroup
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		failed   int
+		firstIdx int
+		first    error
+	)
 	sem := make(chan struct{}, 256)
 	for _, m := range members {
 		dev := m.dev.Load()
@@ -906,9 +914,19 @@ func (f *Fleet) Close() error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			dev.Close()
+			if err := dev.Close(); err != nil {
+				mu.Lock()
+				failed++
+				if first == nil || m.idx < firstIdx {
+					first, firstIdx = err, m.idx
+				}
+				mu.Unlock()
+			}
 		}()
 	}
 	wg.Wait()
+	if failed > 0 {
+		return fmt.Errorf("fleet: closing %d device(s) failed (their state may not be saved); device %d: %w", failed, firstIdx, first)
+	}
 	return nil
 }

@@ -289,7 +289,9 @@ type shard interface {
 	stats() fleet.Stats
 	// signalStop asks the shard to stop without waiting.
 	signalStop()
-	// stop ends the shard and returns its final report.
+	// stop ends the shard and returns its final report, and an error when
+	// it did not end well: a report may come with an error (devices whose
+	// state could not be saved).
 	stop() (*fleet.Report, error)
 }
 
@@ -299,8 +301,7 @@ func (l localShard) stats() fleet.Stats { return l.f.Stats() }
 func (l localShard) signalStop()        {}
 func (l localShard) stop() (*fleet.Report, error) {
 	r := l.f.Report()
-	l.f.Close()
-	return r, nil
+	return r, l.f.Close()
 }
 
 // channelWriter writes Channel URIs to a file as they appear.
@@ -433,9 +434,10 @@ func runFleetMain(ctx context.Context, e *env, o fleetOpts, log *slog.Logger) er
 			r, err := s.stop()
 			if err != nil {
 				errs = append(errs, err)
-				continue
 			}
-			total.Merge(r)
+			if r != nil {
+				total.Merge(r)
+			}
 		}
 		if nShards == 1 {
 			total.Shards = 0
@@ -629,8 +631,11 @@ func runFleetWorker(ctx context.Context, e *env, o fleetOpts, log *slog.Logger) 
 		}
 	}
 	r := f.Report()
-	f.Close()
-	emit(workerLine{Report: r})
+	l := workerLine{Report: r}
+	if err := f.Close(); err != nil {
+		l.Error = err.Error()
+	}
+	emit(l)
 	return nil
 }
 
@@ -699,13 +704,15 @@ func startWorker(ctx context.Context, exe string, o fleetOpts, onChannel func(fl
 				w.mu.Lock()
 				w.last = *l.Stats
 				w.mu.Unlock()
-			case l.Report != nil:
+			case l.Report != nil, l.Error != "":
+				// The final report may come with an error (Close's).
 				w.mu.Lock()
-				w.report = l.Report
-				w.mu.Unlock()
-			case l.Error != "":
-				w.mu.Lock()
-				w.err = l.Error
+				if l.Report != nil {
+					w.report = l.Report
+				}
+				if l.Error != "" {
+					w.err = l.Error
+				}
 				w.mu.Unlock()
 			}
 		}
@@ -739,6 +746,9 @@ func (w *workerShard) stop() (*fleet.Report, error) {
 			msg = "no report (" + w.cmd.ProcessState.String() + ")"
 		}
 		return nil, fmt.Errorf("fleet worker %d: %s", w.cmd.Process.Pid, msg)
+	}
+	if w.err != "" {
+		return w.report, fmt.Errorf("fleet worker %d: %s", w.cmd.Process.Pid, w.err)
 	}
 	return w.report, nil
 }

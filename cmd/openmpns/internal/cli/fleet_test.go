@@ -346,3 +346,35 @@ func TestFleetStateDoesNotDependOnSharding(t *testing.T) {
 		t.Fatalf("shard-0/000000 is still there: %v", err)
 	}
 }
+
+// A device whose state cannot be saved when the fleet stops is an error
+// (exit 1, naming the device), in one process or in worker processes; the
+// report is still written. The fleet exited 0 and the state was lost
+// without a word.
+func TestFleetSaysWhenStateIsNotSaved(t *testing.T) {
+	fleetWorkers(t)
+	srv := start(t, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn")
+	line := srv.next(t, "openmpns server on ")
+	base := "http://" + strings.Fields(strings.TrimPrefix(line, "openmpns server on "))[0]
+	for _, perProcess := range []string{"15000", "2"} {
+		state, report := t.TempDir(), filepath.Join(t.TempDir(), "r.json")
+		fl := start(t, "fleet", "--server", base, "--devices", "4", "--state", state, "--per-process", perProcess,
+			"--report", report, "--progress", "50ms", "--min-backoff", "10ms")
+		fl.waitStderr(t, "4 registered")
+		dir := filepath.Join(state, "000001")
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dir, []byte("not a directory"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code := fl.stop(t)
+		if stderr := fl.stderr.String(); code != 1 || !strings.Contains(stderr, "closing 1 device(s) failed") || !strings.Contains(stderr, "device 1:") {
+			t.Errorf("--per-process %s: exit %d with device 1's state unwritable:\n%s", perProcess, code, stderr)
+		}
+		var r fleet.Report
+		if b, err := os.ReadFile(report); err != nil || json.Unmarshal(b, &r) != nil || r.Devices != 4 {
+			t.Errorf("--per-process %s: report %+v: %v", perProcess, r, err)
+		}
+	}
+}
