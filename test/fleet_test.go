@@ -14,6 +14,8 @@ import (
 
 	"github.com/openmpns/openmpns/device/fleet"
 	"github.com/openmpns/openmpns/server"
+	"github.com/openmpns/openmpns/server/backend"
+	"github.com/openmpns/openmpns/server/store"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/sender"
 )
@@ -254,5 +256,60 @@ func TestFleetCloseReportsStateNotSaved(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(state, "000002", "device.json")); err != nil {
 		t.Fatalf("the others' state: %v", err)
+	}
+}
+
+// heldOpens is a server backend that holds every new channel until
+// release closes, saying on arrived that one came.
+type heldOpens struct {
+	backend.Backend
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func (h *heldOpens) PutChannel(ctx context.Context, c backend.Channel) (backend.Channel, error) {
+	if c.Rev == 0 {
+		h.arrived <- struct{}{}
+		<-h.release
+	}
+	return h.Backend.PutChannel(ctx, c)
+}
+
+// What goes wrong because the fleet is stopping is not an error of the
+// run: a fleet stopped (Ctrl-C) while its devices were opening their
+// channels reported those opens as ChannelOpenFailed errors, in its report
+// and as warnings.
+func TestFleetStoppingIsNoError(t *testing.T) {
+	dir := t.TempDir()
+	be, err := store.Open(filepath.Join(dir, server.DBFile), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := &heldOpens{Backend: be, arrived: make(chan struct{}), release: make(chan struct{})}
+	srv := startServer(t, server.Config{DataDir: dir, Backend: held})
+	defer close(held.release)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const devices = 3
+	f, err := fleet.Start(ctx, fleet.Config{Servers: []string{srv.URL()}, Devices: devices, Apps: []string{"a"},
+		Logger: quietLogger(), MinBackoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := waitCtx(t)
+	for range devices {
+		select {
+		case <-held.arrived:
+		case <-wait.Done():
+			f.Close()
+			t.Fatalf("the devices' opens did not reach the server: %v", f.Stats())
+		}
+	}
+	cancel() // Ctrl-C, every device waiting for its channel
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.Report(); len(r.Errors) != 0 {
+		t.Fatalf("errors of a fleet stopped while opening channels: %v (last: %s)", r.Errors, f.Stats().LastError)
 	}
 }

@@ -582,7 +582,14 @@ func fnv64a(s string) uint64 {
 	return h
 }
 
+// countError counts an error of kind and logs the first few of each kind.
+// What goes wrong once the fleet is stopping (a channel open or a connect
+// cut short by Ctrl-C or Close) is the stop, not an error of the run, and
+// is not counted.
 func (f *Fleet) countError(kind string, err error) {
+	if f.ctx.Err() != nil {
+		return
+	}
 	f.errMu.Lock()
 	f.errs[kind]++
 	n := f.errs[kind]
