@@ -138,6 +138,24 @@ func (r *Report) Merge(o *Report) {
 // table WriteTable prints, and the summary of an HTML report.
 func (r *Report) Rows() [][2]string {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
+	// A latency without samples was not measured: not 0 ms.
+	const none = "not measured (nothing received)"
+	lat := func(s histogram.Summary, d time.Duration) string {
+		if s.Count == 0 {
+			return none
+		}
+		return ms(d)
+	}
+	pair := func(s histogram.Summary, why string) string {
+		if s.Count == 0 {
+			return why
+		}
+		return ms(s.P50) + " / " + ms(s.P99)
+	}
+	untimed := none
+	if r.Total() > 0 {
+		untimed = "not measured (no timed X-MessageID: openmpns load sends them)"
+	}
 	rate := 0.0
 	if r.Elapsed > 0 {
 		rate = float64(r.Total()) / r.Elapsed.Seconds()
@@ -157,12 +175,12 @@ func (r *Report) Rows() [][2]string {
 		[2]string{"duplicates seen by apps", fmt.Sprint(r.Duplicates)},
 		[2]string{"redelivered (dropped by dedupe)", fmt.Sprint(r.Redelivered)},
 		[2]string{"out of order", fmt.Sprint(r.OutOfOrder)},
-		[2]string{"accept to device p50", ms(r.LatencySummary.P50)},
-		[2]string{"accept to device p95", ms(r.LatencySummary.P95)},
-		[2]string{"accept to device p99", ms(r.LatencySummary.P99)},
-		[2]string{"accept to device max", ms(r.LatencySummary.Max)},
-		[2]string{"POST to device p50 / p99", ms(r.SendLatencySummary.P50) + " / " + ms(r.SendLatencySummary.P99)},
-		[2]string{"  of which POST to accept p50 / p99", ms(r.SendToAcceptSummary.P50) + " / " + ms(r.SendToAcceptSummary.P99)},
+		[2]string{"accept to device p50", lat(r.LatencySummary, r.LatencySummary.P50)},
+		[2]string{"accept to device p95", lat(r.LatencySummary, r.LatencySummary.P95)},
+		[2]string{"accept to device p99", lat(r.LatencySummary, r.LatencySummary.P99)},
+		[2]string{"accept to device max", lat(r.LatencySummary, r.LatencySummary.Max)},
+		[2]string{"POST to device p50 / p99", pair(r.SendLatencySummary, untimed)},
+		[2]string{"  of which POST to accept p50 / p99", pair(r.SendToAcceptSummary, untimed)},
 		[2]string{"reconnects", fmt.Sprint(r.Reconnects)},
 		[2]string{"handoffs (failed)", fmt.Sprintf("%d (%d)", r.Handoffs, r.HandoffFailures)},
 	)
