@@ -147,6 +147,9 @@ type Fleet struct {
 	handoffFailures                atomic.Int64
 	// handoffKey makes the device keys of devices without a StateDir.
 	handoffKey device.HandoffKey
+	// firstRx and lastRx are the first and last receipt times (Unix ns, 0
+	// for none), for the received rate.
+	firstRx, lastRx atomic.Int64
 }
 
 type member struct {
@@ -474,6 +477,7 @@ func (m *member) onStatus(s device.ConnectionStatus) {
 func (m *member) received(md device.Meta, kind int) {
 	f := m.f
 	f.byKind[kind].Add(1)
+	f.receivedAt(md.ReceivedAt.UnixNano())
 	a, ok := f.appIdx[md.App]
 	if !ok {
 		return
@@ -496,6 +500,22 @@ func (m *member) received(md device.Meta, kind int) {
 			f.order.Add(1)
 		} else {
 			*l = at
+		}
+	}
+}
+
+// receivedAt notes a receipt at Unix time at (ns) in firstRx and lastRx.
+func (f *Fleet) receivedAt(at int64) {
+	for {
+		v := f.firstRx.Load()
+		if (v != 0 && v <= at) || f.firstRx.CompareAndSwap(v, at) {
+			break
+		}
+	}
+	for {
+		v := f.lastRx.Load()
+		if v >= at || f.lastRx.CompareAndSwap(v, at) {
+			break
 		}
 	}
 }
@@ -885,6 +905,9 @@ func (f *Fleet) Report() *Report {
 		RawDropped: f.rawDropped.Load(), Reconnects: s.Reconnects, Errors: s.Errors,
 		Handoffs: f.handoffs.Load(), HandoffFailures: f.handoffFailures.Load(),
 		Latency: f.latency.Snapshot(), SendLatency: f.sendLatency.Snapshot(), SendToAccept: f.sendToAccept.Snapshot(), Elapsed: f.clk.Now().Sub(f.start),
+	}
+	if first, last := f.firstRx.Load(), f.lastRx.Load(); first != 0 {
+		r.FirstReceived, r.LastReceived = time.Unix(0, first), time.Unix(0, last)
 	}
 	for k, name := range KindNames {
 		r.Notifications[name] = s.Received[k]

@@ -41,7 +41,12 @@ type Report struct {
 	SendToAccept        *histogram.Snapshot `json:"send_to_accept_histogram,omitempty"`
 	SendToAcceptSummary histogram.Summary   `json:"send_to_accept"`
 	Elapsed             time.Duration       `json:"elapsed_ns"`
-	Shards              int                 `json:"shards,omitempty"`
+	// FirstReceived and LastReceived are when the first and the last
+	// notification arrived (zero when none did): the received rate is over
+	// that span, not over the whole run with its connecting and idle time.
+	FirstReceived time.Time `json:"first_received,omitzero"`
+	LastReceived  time.Time `json:"last_received,omitzero"`
+	Shards        int       `json:"shards,omitempty"`
 	// Timeline is the fleet's counters sampled through the run, when the
 	// program running it sampled them (openmpns fleet does, every
 	// --progress interval).
@@ -130,6 +135,12 @@ func (r *Report) Merge(o *Report) {
 		r.SendToAccept.Merge(o.SendToAccept)
 	}
 	r.Elapsed = max(r.Elapsed, o.Elapsed)
+	if !o.FirstReceived.IsZero() && (r.FirstReceived.IsZero() || o.FirstReceived.Before(r.FirstReceived)) {
+		r.FirstReceived = o.FirstReceived
+	}
+	if o.LastReceived.After(r.LastReceived) {
+		r.LastReceived = o.LastReceived
+	}
 	r.Shards += max(o.Shards, 1)
 	r.Finish()
 }
@@ -156,9 +167,10 @@ func (r *Report) Rows() [][2]string {
 	if r.Total() > 0 {
 		untimed = "not measured (no timed X-MessageID: openmpns load sends them)"
 	}
-	rate := 0.0
-	if r.Elapsed > 0 {
-		rate = float64(r.Total()) / r.Elapsed.Seconds()
+	// n deliveries from the first to the last are n-1 intervals.
+	rate := "not measured (fewer than 2 notifications)"
+	if span := r.LastReceived.Sub(r.FirstReceived); r.Total() >= 2 && !r.FirstReceived.IsZero() && span > 0 {
+		rate = fmt.Sprintf("%.0f", float64(r.Total()-1)/span.Seconds())
 	}
 	rows := [][2]string{
 		{"devices", fmt.Sprint(r.Devices)},
@@ -170,7 +182,7 @@ func (r *Report) Rows() [][2]string {
 		rows = append(rows, [2]string{"received " + k, fmt.Sprint(r.Notifications[k])})
 	}
 	rows = append(rows,
-		[2]string{"received per second", fmt.Sprintf("%.0f", rate)},
+		[2]string{"received per second, first to last", rate},
 		[2]string{"raw dropped (app not running)", fmt.Sprint(r.RawDropped)},
 		[2]string{"duplicates seen by apps", fmt.Sprint(r.Duplicates)},
 		[2]string{"redelivered (dropped by dedupe)", fmt.Sprint(r.Redelivered)},
