@@ -119,3 +119,51 @@ func TestFleetHandoffsCarrySecretsAndStableDeviceKeys(t *testing.T) {
 	runHandoffFleet(t, srv, url, "", 3, secrets)
 	check(rec.take(), 6)
 }
+
+// Handoffs the cloud service has not answered when the report is made are
+// counted as unfinished: with a slow backend the report said "handoffs
+// (failed) 0 (0)" for a fleet whose every handoff was on its way, as if
+// none had been tried.
+func TestFleetReportsUnfinishedHandoffs(t *testing.T) {
+	srv := startServer(t, server.Config{})
+	arrived, release := make(chan struct{}, 8), make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer hs.Close()
+	defer close(release)
+	f, err := fleet.Start(context.Background(), fleet.Config{Servers: []string{srv.URL()}, Devices: 2, Apps: []string{"a"},
+		Handoff: hs.URL, Logger: quietLogger(), MinBackoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx := waitCtx(t)
+	for range 2 {
+		select {
+		case <-arrived:
+		case <-ctx.Done():
+			t.Fatalf("the handoffs did not arrive: %v", f.Stats())
+		}
+	}
+	b, err := json.Marshal(f.Report())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Handoffs   int64 `json:"handoffs"`
+		Failures   int64 `json:"handoff_failures"`
+		Unfinished int64 `json:"handoffs_unfinished"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Handoffs != 0 || got.Failures != 0 || got.Unfinished != 2 {
+		t.Fatalf("with both handoffs waiting for the backend: %+v, want 2 unfinished", got)
+	}
+}

@@ -150,6 +150,9 @@ type Fleet struct {
 	// firstRx and lastRx are the first and last receipt times (Unix ns, 0
 	// for none), for the received rate.
 	firstRx, lastRx atomic.Int64
+	// handoffsStarted counts the handoffs begun: those neither done nor
+	// failed are unfinished (the backend has not answered yet).
+	handoffsStarted atomic.Int64
 }
 
 type member struct {
@@ -421,6 +424,7 @@ func (m *member) publish(app, uri string) {
 	if f.cfg.Handoff == "" {
 		return
 	}
+	f.handoffsStarted.Add(1)
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
@@ -898,12 +902,15 @@ func (f *Fleet) Stats() Stats {
 // Report returns the fleet's report so far.
 func (f *Fleet) Report() *Report {
 	s := f.Stats()
+	// Done and failed first: each was started before, so the started
+	// count read after is never below their sum.
+	done, failed := f.handoffs.Load(), f.handoffFailures.Load()
 	r := &Report{
 		Devices: s.Devices, Connected: s.Connected, Registered: s.Registered,
 		Channels:      s.Registered * int64(len(f.cfg.Apps)),
 		Notifications: map[string]int64{}, Duplicates: f.duplicates.Load(), Redelivered: f.redelivered.Load(), OutOfOrder: f.order.Load(),
 		RawDropped: f.rawDropped.Load(), Reconnects: s.Reconnects, Errors: s.Errors,
-		Handoffs: f.handoffs.Load(), HandoffFailures: f.handoffFailures.Load(),
+		Handoffs: done, HandoffFailures: failed, HandoffsUnfinished: f.handoffsStarted.Load() - done - failed,
 		Latency: f.latency.Snapshot(), SendLatency: f.sendLatency.Snapshot(), SendToAccept: f.sendToAccept.Snapshot(), Elapsed: f.clk.Now().Sub(f.start),
 	}
 	if first, last := f.firstRx.Load(), f.lastRx.Load(); first != 0 {

@@ -26,7 +26,11 @@ type Report struct {
 	Reconnects      int64            `json:"reconnects"`
 	Handoffs        int64            `json:"handoffs"`
 	HandoffFailures int64            `json:"handoff_failures"`
-	Errors          map[string]int64 `json:"errors"`
+	// HandoffsUnfinished are the handoffs the cloud service had not
+	// answered (or that waited to be tried again) when the report was made:
+	// a slow backend's, or ones cut short by the end of the run.
+	HandoffsUnfinished int64            `json:"handoffs_unfinished"`
+	Errors             map[string]int64 `json:"errors"`
 	// Latency is from the server's accept to the device's receipt (the two
 	// clocks must agree: same machine, or NTP).
 	Latency        *histogram.Snapshot `json:"latency_histogram"`
@@ -106,6 +110,7 @@ func (r *Report) Merge(o *Report) {
 	r.Reconnects += o.Reconnects
 	r.Handoffs += o.Handoffs
 	r.HandoffFailures += o.HandoffFailures
+	r.HandoffsUnfinished += o.HandoffsUnfinished
 	if r.Notifications == nil {
 		r.Notifications = map[string]int64{}
 	}
@@ -194,7 +199,7 @@ func (r *Report) Rows() [][2]string {
 		[2]string{"POST to device p50 / p99", pair(r.SendLatencySummary, untimed)},
 		[2]string{"  of which POST to accept p50 / p99", pair(r.SendToAcceptSummary, untimed)},
 		[2]string{"reconnects", fmt.Sprint(r.Reconnects)},
-		[2]string{"handoffs (failed)", fmt.Sprintf("%d (%d)", r.Handoffs, r.HandoffFailures)},
+		[2]string{"handoffs done / failed / unfinished", fmt.Sprintf("%d / %d / %d", r.Handoffs, r.HandoffFailures, r.HandoffsUnfinished)},
 	)
 	for _, k := range slices.Sorted(maps.Keys(r.Errors)) {
 		rows = append(rows, [2]string{"errors: " + k, fmt.Sprint(r.Errors[k])})

@@ -206,7 +206,7 @@ func TestFleetHandsOffToDemoBackend(t *testing.T) {
 		}
 	}
 	fl.waitStderr(t, "fleet: stopping (received 80)")
-	if l := fl.next(t, "handoffs (failed)"); !strings.Contains(l, "8 (0)") {
+	if l := fl.next(t, "handoffs done / failed / unfinished"); !strings.Contains(l, "8 / 0 / 0") {
 		t.Fatalf("report line %q", l)
 	}
 	if regs := registrations(t, beURL); len(regs) != 8 {
