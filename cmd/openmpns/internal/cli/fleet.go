@@ -57,6 +57,7 @@ type fleetOpts struct {
 	minBackoff, maxBackoff           time.Duration
 	worker                           bool
 	firstIndex                       int
+	logLevel                         string // the workers log at the main process's level
 }
 
 func runFleet(ctx context.Context, e *env, args []string) error {
@@ -161,6 +162,7 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &usageError{err}
 	}
+	o.logLevel = *logLevel
 	if o.worker {
 		// The main process checked the flags; the secrets come through the
 		// environment, off the process list.
@@ -656,7 +658,7 @@ func startWorker(ctx context.Context, exe string, o fleetOpts, onChannel func(fl
 		"--apps", strings.Join(o.apps, ","), "--connect-rate", fmt.Sprint(o.connectRate),
 		"--opt-out", fmt.Sprint(o.optOut), "--churn", fmt.Sprint(o.churn), "--airplane", fmt.Sprint(o.airplane),
 		"--low-power", fmt.Sprint(o.lowPower), "--seed", fmt.Sprint(o.seed), "--source-addrs", strconv.Itoa(o.sourceAddrs),
-		"--max-pending", strconv.Itoa(o.maxPending), "--min-backoff", o.minBackoff.String(), "--max-backoff", o.maxBackoff.String(), "--per-process", strconv.Itoa(o.devices)}
+		"--max-pending", strconv.Itoa(o.maxPending), "--min-backoff", o.minBackoff.String(), "--max-backoff", o.maxBackoff.String(), "--per-process", strconv.Itoa(o.devices), "--log-level", o.logLevel}
 	if o.state != "" {
 		// Each device has its own directory, named by its index in the
 		// whole fleet, so the shards share the main process's (which holds

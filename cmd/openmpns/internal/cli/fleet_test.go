@@ -378,3 +378,18 @@ func TestFleetSaysWhenStateIsNotSaved(t *testing.T) {
 		}
 	}
 }
+
+// --log-level holds for the worker processes too: they logged at warn
+// whatever the user asked, so --log-level error still printed their
+// devices' warnings (and debug showed nothing of theirs).
+func TestFleetWorkersLogAtTheLevelAsked(t *testing.T) {
+	fleetWorkers(t)
+	code, out, stderr := run(t, "fleet", "--server", "http://127.0.0.1:1", "--devices", "2", "--per-process", "1",
+		"--duration", "1s", "--progress", "200ms", "--log-level", "error")
+	if code != 1 || !strings.Contains(stderr, "no device ever connected") || !strings.Contains(stderr, "connection refused") {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, stderr)
+	}
+	if strings.Contains(stderr, "level=WARN") {
+		t.Errorf("warnings with --log-level error:\n%s", stderr)
+	}
+}
