@@ -397,7 +397,11 @@ func runFleetMain(ctx context.Context, e *env, o fleetOpts, log *slog.Logger) er
 		}
 	}
 	nShards := (o.devices + o.perProcess - 1) / o.perProcess
-	fmt.Fprintf(e.stderr, "fleet: %d devices × %d apps against %s, %.0f connects/s", o.devices, len(o.apps), strings.Join(o.servers, ", "), o.connectRate)
+	pace := fmt.Sprintf("%g connects/s", o.connectRate)
+	if o.connectRate == 0 {
+		pace = "all at once"
+	}
+	fmt.Fprintf(e.stderr, "fleet: %d devices × %d apps against %s, %s", o.devices, len(o.apps), strings.Join(o.servers, ", "), pace)
 	if nShards > 1 {
 		fmt.Fprintf(e.stderr, ", in %d worker processes", nShards)
 	}

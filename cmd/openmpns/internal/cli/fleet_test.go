@@ -393,3 +393,13 @@ func TestFleetWorkersLogAtTheLevelAsked(t *testing.T) {
 		t.Errorf("warnings with --log-level error:\n%s", stderr)
 	}
 }
+
+// --connect-rate 0 starts every device at once, and the fleet says so; it
+// said "0 connects/s", as if no device would connect.
+func TestFleetSaysConnectRateZeroIsAllAtOnce(t *testing.T) {
+	_, _, stderr := run(t, "fleet", "--server", "http://127.0.0.1:1", "--devices", "2", "--connect-rate", "0",
+		"--duration", "100ms", "--progress", "50ms")
+	if !strings.Contains(stderr, "2 devices × 1 apps against http://127.0.0.1:1, all at once") {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+}
