@@ -168,13 +168,13 @@ type member struct {
 	offline  atomic.Bool
 	ready    atomic.Bool
 	counts   []atomic.Int32 // [app*kinds+kind]
-	// last accepted time per (app, class), and a ring of the hashes of the
-	// last notification ids the apps saw; touched only on the device's event
-	// goroutine.
-	last   []lastAccepted
-	recent []uint64
-	next   int
-	uris   sync.Map // app → uri
+	// last accepted time per (app, class), and the last notification ids
+	// and timed message ids the apps saw; touched only on the device's
+	// event goroutine.
+	last       []lastAccepted
+	recent     idRing   // notification ids
+	recentSent idRing   // timed X-MessageIDs
+	uris       sync.Map // app → uri
 	// handoffKey is the device's key from its state directory, loaded at
 	// its first start when the fleet hands off and keeps state; nil
 	// otherwise (Fleet.handoffKey serves).
@@ -487,14 +487,20 @@ func (m *member) received(md device.Meta, kind int) {
 		return
 	}
 	m.counts[a*kinds+kind].Add(1)
-	if m.seenBefore(md.ID) {
-		f.duplicates.Add(1)
-	}
+	dup := m.recent.seenBefore(md.ID)
 	if sent, ok := sender.TimeOfMessageID(md.MessageID); ok {
+		// A timed message id is unique to one push: the same one under
+		// another notification id is the push delivered twice.
+		if m.recentSent.seenBefore(md.MessageID) {
+			dup = true
+		}
 		f.sendLatency.Record(md.ReceivedAt.Sub(sent))
 		if md.AcceptedAt.UnixNano() > 0 {
 			f.sendToAccept.Record(md.AcceptedAt.Sub(sent))
 		}
+	}
+	if dup {
+		f.duplicates.Add(1)
 	}
 	if at := md.AcceptedAt.UnixNano(); at > 0 {
 		f.latency.Record(md.ReceivedAt.Sub(md.AcceptedAt))
@@ -572,25 +578,32 @@ func (f *Fleet) retry(kind string, step func() error) bool {
 	}
 }
 
-// recentIDs is how many notification ids per device the fleet remembers to
-// catch an app seeing one twice (the device's own dedupe should make that
-// impossible; this checks it from the outside).
+// recentIDs is how many ids per device the fleet remembers to catch an app
+// seeing a push twice: by notification id (the device's own dedupe should
+// make that impossible; this checks it from the outside), and by timed
+// X-MessageID (a push the server delivered under two notification ids).
 const recentIDs = 128
 
-// seenBefore reports whether the app saw id among the device's last
-// recentIDs notifications, and remembers it.
-func (m *member) seenBefore(id string) bool {
+// idRing holds the hashes of the last recentIDs ids of one kind that a
+// device's apps saw.
+type idRing struct {
+	sums []uint64
+	next int
+}
+
+// seenBefore reports whether id is among the ring's, and remembers it.
+func (r *idRing) seenBefore(id string) bool {
 	sum := fnv64a(id)
-	if m.recent == nil {
-		m.recent = make([]uint64, recentIDs)
+	if r.sums == nil {
+		r.sums = make([]uint64, recentIDs)
 	}
-	for _, v := range m.recent {
+	for _, v := range r.sums {
 		if v == sum {
 			return true
 		}
 	}
-	m.recent[m.next] = sum
-	m.next = (m.next + 1) % recentIDs
+	r.sums[r.next] = sum
+	r.next = (r.next + 1) % recentIDs
 	return false
 }
 
