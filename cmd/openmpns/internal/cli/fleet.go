@@ -291,6 +291,9 @@ type shard interface {
 	stats() fleet.Stats
 	// signalStop asks the shard to stop without waiting.
 	signalStop()
+	// lost says, once, that the shard ended during the run without its
+	// report (a worker killed), and why; "" otherwise.
+	lost() string
 	// stop ends the shard and returns its final report, and an error when
 	// it did not end well: a report may come with an error (devices whose
 	// state could not be saved).
@@ -301,6 +304,7 @@ type localShard struct{ f *fleet.Fleet }
 
 func (l localShard) stats() fleet.Stats { return l.f.Stats() }
 func (l localShard) signalStop()        {}
+func (l localShard) lost() string       { return "" }
 func (l localShard) stop() (*fleet.Report, error) {
 	r := l.f.Report()
 	return r, l.f.Close()
@@ -509,6 +513,11 @@ loop:
 			break loop
 		case now := <-tick.C:
 			s := merged()
+			for _, sh := range shards {
+				if why := sh.lost(); why != "" {
+					fmt.Fprintf(e.stderr, "fleet: %s; its devices no longer count as connected or registered\n", why)
+				}
+			}
 			timeline = append(timeline, fleet.SampleOf(now.Sub(start), s))
 			rate := float64(s.Total()-last) / now.Sub(lastAt).Seconds()
 			last, lastAt = s.Total(), now
@@ -647,13 +656,16 @@ func runFleetWorker(ctx context.Context, e *env, o fleetOpts, log *slog.Logger) 
 
 // workerShard is a fleet worker process.
 type workerShard struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	mu     sync.Mutex
-	last   fleet.Stats
-	report *fleet.Report
-	err    string
-	done   chan struct{}
+	cmd         *exec.Cmd
+	stdin       io.WriteCloser
+	first, last int // its devices, by index in the whole fleet
+	mu          sync.Mutex
+	live        fleet.Stats // from its last stats line
+	report      *fleet.Report
+	err         string
+	stopping    bool   // signalStop was called
+	lostWhy     string // why it ended during the run, until lost says it
+	done        chan struct{}
 }
 
 func startWorker(ctx context.Context, exe string, o fleetOpts, onChannel func(fleet.Channel), stderr io.Writer) (*workerShard, error) {
@@ -693,7 +705,7 @@ func startWorker(ctx context.Context, exe string, o fleetOpts, onChannel func(fl
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	w := &workerShard{cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	w := &workerShard{cmd: cmd, stdin: stdin, first: o.firstIndex, last: o.firstIndex + o.devices - 1, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		sc := bufio.NewScanner(stdout)
@@ -708,7 +720,7 @@ func startWorker(ctx context.Context, exe string, o fleetOpts, onChannel func(fl
 				onChannel(*l.Channel)
 			case l.Stats != nil:
 				w.mu.Lock()
-				w.last = *l.Stats
+				w.live = *l.Stats
 				w.mu.Unlock()
 			case l.Report != nil, l.Error != "":
 				// The final report may come with an error (Close's).
@@ -724,6 +736,17 @@ func startWorker(ctx context.Context, exe string, o fleetOpts, onChannel func(fl
 		}
 		io.Copy(io.Discard, stdout) // a worker must never block writing
 		cmd.Wait()
+		w.mu.Lock()
+		if w.report == nil && !w.stopping {
+			// Its devices are gone with it.
+			w.live.Connected, w.live.Registered = 0, 0
+			why := cmd.ProcessState.String()
+			if w.err != "" {
+				why = w.err
+			}
+			w.lostWhy = fmt.Sprintf("the worker process of devices %d-%d ended during the run (%s)", w.first, w.last, why)
+		}
+		w.mu.Unlock()
 	}()
 	return w, nil
 }
@@ -731,13 +754,26 @@ func startWorker(ctx context.Context, exe string, o fleetOpts, onChannel func(fl
 func (w *workerShard) stats() fleet.Stats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.last
+	return w.live
 }
 
-func (w *workerShard) signalStop() { w.stdin.Close() }
+func (w *workerShard) lost() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	why := w.lostWhy
+	w.lostWhy = ""
+	return why
+}
+
+func (w *workerShard) signalStop() {
+	w.mu.Lock()
+	w.stopping = true
+	w.mu.Unlock()
+	w.stdin.Close()
+}
 
 func (w *workerShard) stop() (*fleet.Report, error) {
-	w.stdin.Close()
+	w.signalStop()
 	select {
 	case <-w.done:
 	case <-time.After(2 * time.Minute):

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -401,5 +403,58 @@ func TestFleetSaysConnectRateZeroIsAllAtOnce(t *testing.T) {
 		"--duration", "100ms", "--progress", "50ms")
 	if !strings.Contains(stderr, "2 devices × 1 apps against http://127.0.0.1:1, all at once") {
 		t.Errorf("stderr:\n%s", stderr)
+	}
+}
+
+// childWorker returns the process id of this process's fleet worker whose
+// first device is first (Linux: from /proc).
+func childWorker(t *testing.T, first int) int {
+	t.Helper()
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		stat, err := os.ReadFile(filepath.Join(d, "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, not ')'.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) < 2 || f[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join(d, "cmdline"))
+		if bytes.Contains(cmdline, []byte("\x00--worker\x00")) && bytes.Contains(cmdline, []byte("\x00--first-index\x00"+strconv.Itoa(first)+"\x00")) {
+			pid, _ := strconv.Atoi(filepath.Base(d))
+			return pid
+		}
+	}
+	t.Fatalf("no worker of first device %d among this process's children", first)
+	return 0
+}
+
+// A worker process that dies during the run (the OOM killer, a crash) is
+// said at once, and its devices leave the live figures: its last
+// progress line kept counting them as connected and registered until the
+// end of the run, however long.
+func TestFleetSaysWhenAWorkerDies(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("finds the worker in /proc")
+	}
+	fleetWorkers(t)
+	srv := start(t, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn")
+	line := srv.next(t, "openmpns server on ")
+	base := "http://" + strings.Fields(strings.TrimPrefix(line, "openmpns server on "))[0]
+	fl := start(t, "fleet", "--server", base, "--devices", "4", "--per-process", "2", "--progress", "50ms", "--min-backoff", "10ms")
+	fl.waitStderr(t, "4 connected, 4 registered")
+	p, err := os.FindProcess(childWorker(t, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	fl.waitStderr(t, "fleet: the worker process of devices 2-3 ended during the run (signal: killed)")
+	fl.waitStderr(t, "4/4 started, 2 connected, 2 registered")
+	if code := fl.stop(t); code != 1 || !strings.Contains(fl.stderr.String(), "no report") {
+		t.Fatalf("exit %d with a worker lost: %s", code, fl.stderr.String())
 	}
 }
