@@ -652,14 +652,25 @@ func (f *Fleet) churn() {
 			return
 		}
 		owed += perSec
-		for ; owed >= 1; owed-- {
-			m := f.members[r.IntN(len(f.members))]
-			if !m.ready.Load() || !m.offline.CompareAndSwap(false, true) {
-				continue
-			}
-			f.offlineFor(m, time.Second+time.Duration(r.Int64N(int64(9*time.Second))))
-		}
+		n := int(owed)
+		owed -= float64(n)
+		f.churnSome(r, n)
 	}
+}
+
+// churnSome drops the connection of n devices picked at random, each for 1
+// to 10 s, and returns how many it dropped.
+func (f *Fleet) churnSome(r *rand.Rand, n int) int {
+	dropped := 0
+	for range n {
+		m := f.members[r.IntN(len(f.members))]
+		if !m.ready.Load() || !m.offline.CompareAndSwap(false, true) {
+			continue
+		}
+		f.offlineFor(m, time.Second+time.Duration(r.Int64N(int64(9*time.Second))))
+		dropped++
+	}
+	return dropped
 }
 
 // offlineFor takes m (already marked offline) off the network now and
