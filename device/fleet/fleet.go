@@ -658,16 +658,26 @@ func (f *Fleet) churn() {
 	}
 }
 
-// churnSome drops the connection of n devices picked at random, each for 1
-// to 10 s, and returns how many it dropped.
+// churnSome drops the connection of n devices picked at random among
+// those that can drop (registered and online), each for 1 to 10 s, and
+// returns how many it dropped: fewer than n only when no more could.
 func (f *Fleet) churnSome(r *rand.Rand, n int) int {
 	dropped := 0
 	for range n {
-		m := f.members[r.IntN(len(f.members))]
-		if !m.ready.Load() || !m.offline.CompareAndSwap(false, true) {
-			continue
+		// The first that can drop from a random place on: a pick that
+		// falls on a device in airplane mode or away already is not lost.
+		start, picked := r.IntN(len(f.members)), (*member)(nil)
+		for i := range f.members {
+			m := f.members[(start+i)%len(f.members)]
+			if m.ready.Load() && m.offline.CompareAndSwap(false, true) {
+				picked = m
+				break
+			}
 		}
-		f.offlineFor(m, time.Second+time.Duration(r.Int64N(int64(9*time.Second))))
+		if picked == nil {
+			return dropped
+		}
+		f.offlineFor(picked, time.Second+time.Duration(r.Int64N(int64(9*time.Second))))
 		dropped++
 	}
 	return dropped
