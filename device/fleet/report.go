@@ -155,7 +155,7 @@ func (r *Report) Merge(o *Report) {
 func (r *Report) Rows() [][2]string {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
 	// A latency without samples was not measured: not 0 ms.
-	const none = "not measured (nothing received)"
+	const none = "not measured: nothing received"
 	lat := func(s histogram.Summary, d time.Duration) string {
 		if s.Count == 0 {
 			return none
@@ -170,10 +170,10 @@ func (r *Report) Rows() [][2]string {
 	}
 	untimed := none
 	if r.Total() > 0 {
-		untimed = "not measured (no timed X-MessageID: openmpns load sends them)"
+		untimed = "not measured: no timed X-MessageID" // openmpns load sends them
 	}
 	// n deliveries from the first to the last are n-1 intervals.
-	rate := "not measured (fewer than 2 notifications)"
+	rate := "not measured: under 2 received"
 	if span := r.LastReceived.Sub(r.FirstReceived); r.Total() >= 2 && !r.FirstReceived.IsZero() && span > 0 {
 		rate = fmt.Sprintf("%.0f", float64(r.Total()-1)/span.Seconds())
 	}
