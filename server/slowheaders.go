@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -72,6 +73,13 @@ type headerTimeoutConn struct {
 	mu      sync.Mutex
 	phase   int
 	partial bool // bytes of a next request have been read (not only line breaks)
+
+	// answered is set once the 408 went out: what net/http writes after
+	// it is dropped. A head cut off in the middle of a line reaches
+	// net/http as a whole line (bufio returns the bytes before the
+	// timeout without the error), which it finds malformed and answers
+	// with its own "400 Bad Request": a second answer to one request.
+	answered atomic.Bool
 }
 
 // watchConnState is the server's ConnState hook: it moves a watched
@@ -148,11 +156,21 @@ func onlyLineBreaks(b []byte) bool {
 }
 
 func (c *headerTimeoutConn) answerTimeout() {
+	c.answered.Store(true)
 	reason := fmt.Sprintf("the request headers did not arrive in time (the server waits %s)", c.timeout)
 	msg := fmt.Sprintf("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nX-OpenMPNS-Error: %s\r\nContent-Length: %d\r\n\r\n%s\n",
 		reason, len(reason)+1, reason)
 	c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 	c.Conn.Write([]byte(msg)) // best effort: the connection closes next either way
+}
+
+// Write writes p, unless the 408 was answered: the connection then takes
+// nothing more (see answered).
+func (c *headerTimeoutConn) Write(p []byte) (int, error) {
+	if c.answered.Load() {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
 }
 
 // SyscallConn gives the WebSocket gateway the descriptor of the connection
