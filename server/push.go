@@ -80,8 +80,8 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}()
 	}
 	if perr != nil {
-		kind := ""
-		if req != nil {
+		kind := "" // refused before its target was read: "unknown"
+		if req != nil && req.Kind != 0 {
 			kind = req.Kind.String()
 		}
 		h.refuse(w, kind, perr)

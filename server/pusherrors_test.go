@@ -73,3 +73,46 @@ func TestABackendErrorIsLoggedNotToldToTheSender(t *testing.T) {
 		}
 	}
 }
+
+// A push refused before its target was read (headers over the limit, an
+// unknown X-WindowsPhone-Target) counts under kind "unknown" in
+// openmpns_notifications_total, as one refused before its channel URI was
+// read does, not under the label "kind(0)".
+func TestAPushRefusedBeforeItsKindCountsAsUnknown(t *testing.T) {
+	srv := startServer(t, Config{})
+	uri := srv.URL() + PushPath + strings.Repeat("A", 27)
+	for _, h := range [][2]string{{"X-Padding", strings.Repeat("p", 2000)}, {"X-WindowsPhone-Target", "bogus"}} {
+		req, _ := http.NewRequest("POST", uri, strings.NewReader("raw"))
+		req.Header.Set(h[0], h[1])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%s: %d, want 400", h[0], resp.StatusCode)
+		}
+	}
+	resp, err := http.Get(srv.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(b), `kind="kind(`) {
+		t.Errorf("/metrics has a kind label that is no kind:\n%s", grepLines(string(b), "openmpns_notifications_total{"))
+	}
+	if !strings.Contains(string(b), `openmpns_notifications_total{kind="unknown",status="400"} 2`) {
+		t.Errorf("want the two refusals under kind unknown:\n%s", grepLines(string(b), "openmpns_notifications_total{"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
