@@ -51,7 +51,7 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", server.DefaultReadTimeout, "time to read a whole push request, body included")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long an idle keep-alive HTTP connection is kept")
 	fs.DurationVar(&cfg.CommitLinger, "commit-linger", server.DefaultCommitLinger, "how long a group commit of the notification log waits, from its first notification, before writing (not with --nats): a notification its device acknowledges meanwhile is never written (its sender hears Received at the acknowledgement); a push to a device that does not acknowledge is answered that much later (0: commit at once)")
-	fs.IntVar(&cfg.MaxPendingPushes, "max-pending-pushes", server.DefaultMaxPendingPushes, "pushes waiting to be stored; beyond, senders get 503 at once (overload bound)")
+	fs.IntVar(&cfg.MaxPendingPushes, "max-pending-pushes", server.DefaultMaxPendingPushes, "pushes waiting to be stored; beyond, senders get 503 at once (overload bound; -1: no limit)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate: serve HTTPS/WSS (Channel URIs become https)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.ClientCA, "client-ca", "", "PEM CA of senders' client certificates (mutual TLS: the certificate's CN is the service)")

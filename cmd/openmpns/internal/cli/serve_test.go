@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -113,4 +114,31 @@ func TestServeRefusesNegativeAndZeroValues(t *testing.T) {
 	// -1 means no limit where the help says so.
 	srv := start(t, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn", "--daily-quota", "-1", "--max-devices", "-1", "--inactive-grace", "-1s")
 	srv.next(t, "openmpns server on ")
+}
+
+// Every flag of serve that takes -1 for "no limit" (or -1s for "never")
+// says so in its help: --max-pending-pushes -1 was taken, and its 0 was
+// refused with "or -1 for no limit", but its help did not say so.
+func TestServeHelpSaysWhereMinusOneMeansNoLimit(t *testing.T) {
+	var out, errb bytes.Buffer
+	RunContext(context.Background(), []string{"serve", "--help"}, nil, &out, &errb)
+	help := map[string]string{} // flag name: its lines of help
+	for _, part := range strings.Split(out.String(), "\n  -")[1:] {
+		name, _, _ := strings.Cut(part, " ")
+		name, _, _ = strings.Cut(name, "\n")
+		help[name] = part
+	}
+	for name, want := range zeroRefused {
+		if !strings.Contains(want, "-1") {
+			continue
+		}
+		h, ok := help[name]
+		if !ok {
+			t.Errorf("--%s is not in serve --help", name)
+			continue
+		}
+		if !strings.Contains(h, "-1") {
+			t.Errorf("--%s takes -1 (%q), its help does not say so: %q", name, want, h)
+		}
+	}
 }
