@@ -30,7 +30,11 @@ func (n *natsFlags) add(fs *flag.FlagSet, node bool) {
 	fs.StringVar(&n.tlsKey, "nats-tls-key", "", "PEM private key of --nats-tls-cert")
 	fs.StringVar(&n.tlsCA, "nats-tls-ca", "", "PEM CA that signs the NATS servers' certificates (default: the system roots)")
 	fs.StringVar(&n.prefix, "nats-prefix", natsbackend.DefaultPrefix, "names this service's streams, buckets and subjects, so several deployments share one NATS")
-	fs.DurationVar(&n.timeout, "nats-timeout", natsbackend.DefaultRequestTimeout, "bound of one call to NATS; past it the push gets 503")
+	timeoutHelp := "bound of one call to NATS; past it the command fails"
+	if node {
+		timeoutHelp = "bound of one call to NATS; past it the push gets 503"
+	}
+	fs.DurationVar(&n.timeout, "nats-timeout", natsbackend.DefaultRequestTimeout, timeoutHelp)
 	if node {
 		fs.IntVar(&n.replicas, "nats-replicas", 0, "replicas of the streams and buckets created at first start (default: 3 where the NATS cluster has 3 servers or more, else 1)")
 		fs.StringVar(&n.nodeID, "node-id", "", "this node's name among the service's nodes, unique among those running (default: host name and a random suffix)")

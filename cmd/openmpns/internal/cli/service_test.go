@@ -136,3 +136,18 @@ func TestServiceAndIdentitySayWhatIsWrong(t *testing.T) {
 		t.Errorf("service add --help: exit %d, %q", code, out)
 	}
 }
+
+// --nats-timeout of the tools that work on a cluster's state says what a
+// timeout does to them: they send no push (their help said "past it the
+// push gets 503", which is serve's).
+func TestToolsNATSTimeoutHelpSpeaksOfTheTool(t *testing.T) {
+	for _, cmd := range []string{"service", "identity"} {
+		var out, errb bytes.Buffer
+		RunContext(context.Background(), []string{cmd, "--help"}, nil, &out, &errb)
+		_, h, ok := strings.Cut(out.String(), "  -nats-timeout duration\n")
+		h, _, _ = strings.Cut(h, "\n  -")
+		if !ok || strings.Contains(h, "push") || !strings.Contains(h, "the command fails") {
+			t.Errorf("%s --help: --nats-timeout %q, want what a timeout does to the command", cmd, h)
+		}
+	}
+}
