@@ -93,7 +93,7 @@ OpenMPNS cluster: $nodes nodes on $nats_servers NATS servers.
   NATS:         $nats_list
 
 Try:
-  bin/openmpns device --server $servers
+  bin/openmpns device --server $servers --app com.example.news --toast
   bin/openmpns fleet --server $servers --devices 1000 --duration 30s
   bin/openmpns-emulator --server $servers
   bin/openmpns service add weather --nats $nats_list
