@@ -46,8 +46,8 @@ echo '{"profile":"1080p"}' >"$state/phone2/phone.json"
 Xvfb "$display" -screen 0 1560x1000x24 >/dev/null 2>&1 &
 xvfb=$!
 sleep 1
-DISPLAY=$display LANG=en_US.UTF-8 bin/openmpns-emulator --state "$state" --backend "http://127.0.0.1:$port" \
-  --phones 2 --auto-consent allow >/dev/null 2>&1 &
+DISPLAY=$display LANG=en_US.UTF-8 bin/openmpns-emulator --state "$state" --listen "127.0.0.1:$push_port" \
+  --backend "http://127.0.0.1:$port" --phones 2 --auto-consent allow >/dev/null 2>&1 &
 emu=$!
 wide() { sleep "$2"; DISPLAY=$display xwd -root -silent | convert xwd:- -crop "$3" +repage "$out/$1.png"; echo "wrote $out/$1.png"; }
 wide profiles 14 1508x982+0+0
