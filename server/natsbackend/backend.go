@@ -122,6 +122,9 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.ClosedHandler(func(*nats.Conn) { close(b.connDone) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if b.closed.Load() {
+				return // Close ends the connection: nothing was lost
+			}
 			b.log.Warn("natsbackend: disconnected from NATS", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
@@ -182,6 +185,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		b.startSweeper()
 	}
 	if err != nil {
+		b.closed.Store(true)
 		nc.Close()
 		select {
 		case <-b.connDone:

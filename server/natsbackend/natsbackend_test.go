@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -218,5 +219,53 @@ func TestQuorumLost(t *testing.T) {
 	// An append that timed out may have been stored all the same.
 	if err != nil || len(ns) < 2 {
 		t.Fatalf("Pending = %d notifications, %v; want at least the 2 appended with a quorum", len(ns), err)
+	}
+}
+
+// lockedBuffer is a log destination for a logger used from several
+// goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Close, or an Open that fails, ends the connection without a warning that
+// it was lost: every openmpns service or identity command with --nats,
+// every node's shutdown and a node refused for its configuration ended
+// with "natsbackend: disconnected from NATS" err=<nil>.
+func TestCloseIsNotADisconnect(t *testing.T) {
+	s := natstest.RunServer(t)
+	var logged lockedBuffer
+	prefix := newPrefix()
+	t.Cleanup(func() { natstest.DeleteStreams(t, s.ClientURL(), prefix) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := natsbackend.Config{URLs: []string{s.ClientURL()}, Prefix: prefix, QueueTTL: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(&logged, nil))}
+	b, err := natsbackend.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.QueueTTL = 2 * time.Hour // not what the streams have: refused
+	if _, err := natsbackend.Open(ctx, cfg); err == nil {
+		t.Fatal("Open with another queue TTL than the stream's: no error")
+	}
+	if strings.Contains(logged.String(), "disconnected") {
+		t.Errorf("Close, or a failed Open, logged a lost connection:\n%s", logged.String())
 	}
 }
