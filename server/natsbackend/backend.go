@@ -71,7 +71,11 @@ type Backend struct {
 	// (watch.go): a reconnect pokes each, so that it reloads the registry.
 	watchMu sync.Mutex
 	watches map[chan struct{}]struct{}
-	reqs    requestCounters
+	// authSeen is the greatest auth stream sequence a services watch of
+	// this node has delivered: the auth store's reads wait until the
+	// stream leader has stored it (authStore.caughtUp).
+	authSeen atomic.Uint64
+	reqs     requestCounters
 	// testAfterIndex, set by tests only, runs in PutChannel between the
 	// index entry and the second read of the device.
 	testAfterIndex func(backend.Channel)

@@ -165,6 +165,9 @@ func (s authStore) Service(name string) (auth.Service, uint64, bool, error) {
 	if err != nil {
 		return auth.Service{}, 0, false, err
 	}
+	if _, err := s.caughtUp(ctx); err != nil {
+		return auth.Service{}, 0, false, s.fail("read service "+name, err)
+	}
 	e, err := s.b.authKV.get(ctx, svcKey(name))
 	if errors.Is(err, errNoKey) {
 		return auth.Service{}, 0, false, nil
@@ -246,6 +249,29 @@ func (s authStore) DeleteService(name string, rev uint64) error {
 	return s.writeErr("delete service "+name, err)
 }
 
+// caughtUp returns the auth stream's info (with opts) once the stream
+// leader, which the reads of the store go to, has stored every change a
+// services watch of this node has delivered (see WatchServices): a reload
+// that a watch asked for then finds that change. Until then it asks again
+// (a moment later: the leader stores a commit within milliseconds), at
+// most until ctx ends.
+func (s authStore) caughtUp(ctx context.Context, opts ...jetstream.StreamInfoOpt) (*jetstream.StreamInfo, error) {
+	want := s.b.authSeen.Load()
+	for attempt := 0; ; attempt++ {
+		if err := backoff(ctx, attempt); err != nil {
+			return nil, fmt.Errorf("the stream leader has not stored change %d, which a watch delivered: %w", want, err)
+		}
+		s.b.reqs.reads.Add(1)
+		info, err := s.b.authKV.stream.Info(ctx, opts...)
+		if err != nil {
+			return nil, err
+		}
+		if info.State.LastSeq >= want {
+			return info, nil
+		}
+	}
+}
+
 // Services implements auth.Store: the bucket's subjects under svc. (from
 // the stream's info, no consumer), then each; sorted by name.
 func (s authStore) Services() ([]auth.Service, error) {
@@ -255,7 +281,7 @@ func (s authStore) Services() ([]auth.Service, error) {
 		return nil, err
 	}
 	kv := s.b.authKV
-	info, err := kv.stream.Info(ctx, jetstream.WithSubjectFilter(kv.pre+"svc.*"))
+	info, err := s.caughtUp(ctx, jetstream.WithSubjectFilter(kv.pre+"svc.*"))
 	if err != nil {
 		return nil, s.fail("list services", err)
 	}
@@ -293,6 +319,9 @@ func (s authStore) ServerKey() (auth.ServerKey, bool, error) {
 	defer cancel()
 	if err != nil {
 		return k, false, err
+	}
+	if _, err := s.caughtUp(ctx); err != nil {
+		return k, false, s.fail("read server key", err)
 	}
 	e, err := s.b.authKV.get(ctx, keyServerKey)
 	if errors.Is(err, errNoKey) {

@@ -277,6 +277,73 @@ func TestWatchServicesHearsAChangeAcrossAReset(t *testing.T) {
 	}
 }
 
+// A services watch may deliver a change before the stream leader, which
+// the auth store reads, has stored it: the watch's consumer may be on a
+// follower, and each replica applies a commit on its own. A reload that
+// read the leader then found the registry as it was, and was not asked
+// again (node b never heard of the service node a added, TestCluster
+// under load). So a node notes what its watch delivered, and the store's
+// reads wait until the leader has it: here, for a change the leader never
+// stores, they fail (unavailable, a reload tries again later) instead of
+// answering from before it.
+func TestAuthReadsWaitForWhatTheWatchDelivered(t *testing.T) {
+	s := runTestServer(t)
+	ctx := context.Background()
+	open := func(id string, timeout time.Duration) *Backend {
+		b, err := Open(ctx, Config{URLs: []string{s.ClientURL()}, NodeID: id, RequestTimeout: timeout, Logger: quietLog()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	// b's reads give up soon: it is only asked what it cannot answer.
+	a, b := open("a", 0), open("b", 300*time.Millisecond)
+	changed := make(chan struct{}, 10)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := a.WatchServices(wctx, func() { changed <- struct{}{} }); err != nil {
+		t.Fatal(err)
+	}
+	st := a.Services()
+	if err := st.CreateService(auth.Service{Name: "news", ClientID: "svc_1", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	_, rev, ok, err := st.Service("news")
+	if err != nil || !ok {
+		t.Fatalf("service news: %v %v", ok, err)
+	}
+	deadline := time.NewTimer(20 * time.Second) // a failure, never a pause
+	defer deadline.Stop()
+	for a.authSeen.Load() < rev {
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("node a's watch delivered up to %d; the service is %d", a.authSeen.Load(), rev)
+		}
+	}
+
+	b.sawAuth(rev + 1) // as if b's watch had delivered a change the leader has not stored
+	bs := b.Services()
+	if svcs, err := bs.Services(); !errors.Is(err, backend.ErrUnavailable) {
+		t.Errorf("Services before the leader has what the watch delivered: %v %v, want unavailable", svcs, err)
+	}
+	if svc, _, _, err := bs.Service("news"); !errors.Is(err, backend.ErrUnavailable) {
+		t.Errorf("Service before the leader has what the watch delivered: %+v %v, want unavailable", svc, err)
+	}
+	if k, _, err := bs.ServerKey(); !errors.Is(err, backend.ErrUnavailable) {
+		t.Errorf("ServerKey before the leader has what the watch delivered: %+v %v, want unavailable", k, err)
+	}
+	// Once the leader has it, the reads answer.
+	if err := st.CreateService(auth.Service{Name: "mail", ClientID: "svc_2", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	a.sawAuth(rev + 1)
+	if svcs, err := st.Services(); err != nil || len(svcs) != 2 {
+		t.Fatalf("Services once the leader has the change: %v %v", svcs, err)
+	}
+}
+
 // removeService removes the named service as it is stored.
 func removeService(st auth.Store, name string) error {
 	_, rev, ok, err := st.Service(name)

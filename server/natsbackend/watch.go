@@ -41,7 +41,14 @@ func (b *Backend) Health(ctx context.Context) error {
 // registry of senders or the server key, until ctx ends. It is how a
 // running node follows `openmpns service --nats ...` with no restart. An
 // ordered consumer of the auth bucket's stream (one per node) delivers each
-// change once the stream has stored it, so a reload reads it.
+// change once the server that hosts the consumer has stored it. That is
+// any of the stream's replicas, and a follower may store a change before
+// the leader, which the reload reads, does (each applies the commit on
+// its own; a reload that read the leader then found the registry as it
+// was, and the node never heard of a service another node had added:
+// TestCluster/ServicesAndTokensAcrossNodes, under load). So the auth
+// store's reads wait until the leader has stored every change a watch of
+// this node delivered (authStore.caughtUp).
 //
 // A consumer that is reset (its connection broke and came back, the
 // server lost it, its heartbeats were missed) resumes after the last
@@ -86,7 +93,14 @@ func (b *Backend) WatchServices(ctx context.Context, changed func()) error {
 		poke()
 	})
 	b.addWatch(kick)
-	cc, err := cons.Consume(func(jetstream.Msg) { poke() }, onErr)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		// Noted before the poke: the reload it causes reads no older
+		// state than this message's (authStore.caughtUp).
+		if md, err := m.Metadata(); err == nil {
+			b.sawAuth(md.Sequence.Stream)
+		}
+		poke()
+	}, onErr)
 	if err != nil {
 		b.dropWatch(kick)
 		return fmt.Errorf("natsbackend: watch services: %w", b.classify(err))
@@ -106,6 +120,17 @@ func (b *Backend) WatchServices(ctx context.Context, changed func()) error {
 		}
 	}()
 	return nil
+}
+
+// sawAuth notes that a services watch delivered the auth stream's message
+// seq.
+func (b *Backend) sawAuth(seq uint64) {
+	for {
+		cur := b.authSeen.Load()
+		if seq <= cur || b.authSeen.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
 }
 
 // addWatch registers a services watch's wake-up, which pokeWatches pokes.
