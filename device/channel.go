@@ -495,13 +495,18 @@ func (ch *Channel) bind(ctx context.Context, target string, on bool, domains []s
 	}
 	app, before := cur.rec.App, cur.rec
 	setBinding(&cur.rec, target, on, domains)
+	c := d.conn
+	if c == nil {
+		// Applied by the next connection, or by the one being set up,
+		// which may have read the record already (attach).
+		d.restoreGen++
+	}
 	d.mu.Unlock()
 	if err := d.save(); err != nil {
 		return err
 	}
-	c := d.currentConn()
 	if c == nil {
-		return nil // applied when the device reconnects
+		return nil
 	}
 	typ := wire.TypeBind
 	if !on {

@@ -128,6 +128,12 @@ type Device struct {
 	offline  bool          // airplane mode: no connection until SetOnline(true)
 	wake     chan struct{} // cuts a reconnect wait short
 
+	// restoreGen counts the changes to what a connection restores on the
+	// server (the power level, a channel's bindings) made while the device
+	// had no connection to send them on: a connection being set up may
+	// have read the state before them (see attach).
+	restoreGen uint64
+
 	// cancelConnect cuts short the connection attempt in progress (nil:
 	// none); airplane mode going on calls it.
 	cancelConnect context.CancelCauseFunc
@@ -271,6 +277,10 @@ func (d *Device) SetPowerLevel(ctx context.Context, p PowerLevel) error {
 	d.mu.Lock()
 	d.st.Power = p
 	chans := d.openChannelsLocked()
+	c := d.conn
+	if c == nil {
+		d.restoreGen++ // sent by the next connection, or the one being set up (attach)
+	}
 	d.mu.Unlock()
 	if err := d.save(); err != nil {
 		return err
@@ -278,9 +288,8 @@ func (d *Device) SetPowerLevel(ctx context.Context, p PowerLevel) error {
 	for _, st := range chans {
 		d.raiseFor(st, nil, &ChannelError{Type: PowerLevelChanged, App: st.rec.App, Message: "power level is now " + string(p)})
 	}
-	c := d.currentConn()
 	if c == nil {
-		return nil // sent in the next hello's follow-up
+		return nil
 	}
 	_, err := c.request(ctx, &wire.Frame{Type: wire.TypePower, Power: string(p)})
 	return err
@@ -403,13 +412,33 @@ func (d *Device) waitConn(ctx context.Context) (*conn, error) {
 	}
 }
 
+// errStale is a connection that has not restored a change made since it
+// began to (see attach).
+var errStale = errors.New("device: the device's state changed while the connection restored it")
+
 // setConn makes c the device's connection (nil: none). It refuses a
-// connection once the device is closed, so that none outlives Close.
-func (d *Device) setConn(c *conn) bool {
+// connection once the device is closed (ErrClosed), so that none outlives
+// Close; while airplane mode is on (errOffline), so that none is up then
+// (SetOnline found no connection to close); and one that has not restored
+// a change made since it began to (errStale: see attach; c.restored is
+// brought up to date, for the restore again).
+func (d *Device) setConn(c *conn) error {
 	d.mu.Lock()
-	if c != nil && d.closed {
-		d.mu.Unlock()
-		return false
+	if c != nil {
+		var err error
+		switch {
+		case d.closed:
+			err = ErrClosed
+		case d.offline:
+			err = errOffline
+		case c.restored != d.restoreGen:
+			c.restored = d.restoreGen
+			err = errStale
+		}
+		if err != nil {
+			d.mu.Unlock()
+			return err
+		}
 	}
 	d.conn = c
 	close(d.connCh)
@@ -426,7 +455,7 @@ func (d *Device) setConn(c *conn) bool {
 	}
 	d.mu.Unlock()
 	if !changed {
-		return true
+		return nil
 	}
 	h := d.cfg.Handlers.ConnectionStatusChanged
 	d.events.push(func() {
@@ -441,7 +470,32 @@ func (d *Device) setConn(c *conn) bool {
 			})
 		}
 	})
-	return true
+	return nil
+}
+
+// attach makes c, which connect set up, the device's connection. What
+// connect restored on c (the power level, every channel with its
+// bindings) it read before: a bind or power level set since found no
+// connection to send it on (bind, SetPowerLevel) and was left to this one,
+// whose restore may have read the record before the change (a fleet device
+// whose connection dropped while it registered kept a toast binding the
+// server never had, until its next reconnect). So while such a change came
+// meanwhile, c restores again; the check and the hand-over are one step
+// (setConn, under mu), so that a change made after it finds c and is sent
+// on it. Otherwise attach returns setConn's refusal (c is not taken), or
+// the error of a restore that failed (c is closed).
+func (d *Device) attach(c *conn) error {
+	ctx, cancel := context.WithTimeout(d.ctx, connectTimeout)
+	defer cancel()
+	for {
+		if err := d.setConn(c); !errors.Is(err, errStale) {
+			return err
+		}
+		if err := d.restore(ctx, c); err != nil {
+			c.close()
+			return err
+		}
+	}
 }
 
 // openChannelsLocked returns the open channels, by app; d.mu is held.
@@ -497,13 +551,21 @@ func (d *Device) connectLoop() {
 			c.close() // airplane mode was switched on while connecting
 			continue
 		}
+		var began time.Time
 		if err == nil {
-			refusedNew = false
-			began := d.clk.Now() // before the status change announces the connection
-			if !d.setConn(c) {
+			began = d.clk.Now() // before the status change announces the connection
+			err = d.attach(c)
+			switch {
+			case errors.Is(err, ErrClosed):
 				c.close() // Close ran while connect was handing this connection over
 				return
+			case errors.Is(err, errOffline):
+				c.close() // airplane mode was switched on meanwhile
+				continue
 			}
+		}
+		if err == nil {
+			refusedNew = false
 			err = c.wait()
 			d.setConn(nil)
 			if d.ctx.Err() != nil {
@@ -676,7 +738,7 @@ func (d *Device) connect() (_ *conn, err error) {
 	// airplane mode goes on (SetOnline cancels it).
 	attempt, cut := context.WithCancelCause(d.ctx)
 	defer cut(nil)
-	ctx, cancel := context.WithTimeout(attempt, 15*time.Second)
+	ctx, cancel := context.WithTimeout(attempt, connectTimeout)
 	defer cancel()
 	d.mu.Lock()
 	if d.offline {
@@ -721,7 +783,6 @@ func (d *Device) connect() (_ *conn, err error) {
 	if w.DeviceToken != "" {
 		d.st.DeviceID, d.st.DeviceToken = w.DeviceID, w.DeviceToken
 	}
-	power := d.st.Power
 	d.mu.Unlock()
 	if w.DeviceToken != "" {
 		if err := d.save(); err != nil {
@@ -734,10 +795,30 @@ func (d *Device) connect() (_ *conn, err error) {
 	}
 	c := newConn(d, ws, hb)
 	// Bring the server's view of this device up to date before announcing
-	// the connection: power level, then every channel with its bindings.
-	if _, err := c.request(ctx, &wire.Frame{Type: wire.TypePower, Power: string(power)}); err != nil {
+	// the connection (attach).
+	d.mu.Lock()
+	c.restored = d.restoreGen
+	d.mu.Unlock()
+	if err := d.restore(ctx, c); err != nil {
 		c.close()
 		return nil, err
+	}
+	return c, nil
+}
+
+// connectTimeout bounds setting up a connection: dial, hello, and
+// restoring the device's state on the server (connect, attach).
+const connectTimeout = 15 * time.Second
+
+// restore brings the server's view of this device up to date on c: the
+// power level, then every channel with its bindings, as the device has
+// them now.
+func (d *Device) restore(ctx context.Context, c *conn) error {
+	d.mu.Lock()
+	power := d.st.Power
+	d.mu.Unlock()
+	if _, err := c.request(ctx, &wire.Frame{Type: wire.TypePower, Power: string(power)}); err != nil {
+		return err
 	}
 	d.mu.Lock()
 	chans := d.openChannelsLocked()
@@ -755,11 +836,10 @@ func (d *Device) connect() (_ *conn, err error) {
 			continue
 		}
 		if err != nil {
-			c.close()
-			return nil, err
+			return err
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // exchangeHello sends hello on ws and reads the server's answer. Each is

@@ -29,6 +29,10 @@ type conn struct {
 	d  *Device
 	ws *websocket.Conn
 	hb time.Duration
+	// restored is the device's restoreGen when the connection last began
+	// restoring the device's state on the server (connect, attach); the
+	// connect loop's own.
+	restored uint64
 
 	mu      sync.Mutex
 	nextID  uint64
