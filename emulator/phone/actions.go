@@ -418,6 +418,7 @@ func (p *Phone) Reset() error {
 		p.order = append(p.order, a.ID)
 		as := p.apps[a.ID]
 		as.ch, as.uri, as.handoff, as.raws, as.toasts, as.errors, as.state = nil, "", "", nil, nil, nil, "no push channel"
+		as.obj, as.objDev = nil, nil
 	}
 	for key, ts := range p.tiles {
 		if ts.st.ID != "" {

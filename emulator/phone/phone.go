@@ -233,7 +233,13 @@ type Phone struct {
 
 type appState struct {
 	App
-	ch      *device.Channel
+	ch *device.Channel
+	// obj is the object the phone opens the app's channel with on objDev:
+	// one per app and device, so that opens at once (the start's, and the
+	// user's answer in Settings while offline) do not make two objects,
+	// each raising every notification.
+	obj     *device.Channel
+	objDev  *device.Device
 	uri     string
 	handoff string
 	raws    []Entry
@@ -477,15 +483,19 @@ func (p *Phone) current(dev *device.Device) bool {
 func (p *Phone) open(dev *device.Device, app string, toastOn bool) error {
 	p.mu.Lock()
 	a := p.apps[app]
-	p.mu.Unlock()
 	if a == nil || a.Channel == "" {
+		p.mu.Unlock()
 		return fmt.Errorf("phone: %s has no push channel", app)
 	}
-	p.setAppState(app, "opening channel")
-	ch := dev.Find(app, a.Channel)
-	if ch == nil {
-		ch = dev.NewChannel(app, a.Channel, a.Service)
+	ch := a.obj
+	if ch == nil || a.objDev != dev {
+		if ch = dev.Find(app, a.Channel); ch == nil {
+			ch = dev.NewChannel(app, a.Channel, a.Service)
+		}
+		a.obj, a.objDev = ch, dev
 	}
+	p.mu.Unlock()
+	p.setAppState(app, "opening channel")
 	name := a.Channel
 	ch.SetEvents(device.ChannelEvents{
 		ChannelURIUpdated:              func(uri string) { p.onURI(app, name, uri) },
