@@ -64,12 +64,17 @@ func (ch *Channel) SetEvents(ev ChannelEvents) {
 }
 
 // Dispose releases the object (HttpNotificationChannel.Dispose): it raises
-// no more events (none of its handlers starts after Dispose returns, but
-// one running then) and stands for no channel, as a closed one: it
-// reports no URI and no bindings, and its binds, Close and Open return
-// ErrNotOpen. The channel itself stays open on the device, and its other
-// objects with it; Find returns another object for it. Disposing again
-// does nothing.
+// no more events and stands for no channel, as a closed one: it reports no
+// URI and no bindings, and its binds, Close and Open return ErrNotOpen (an
+// Open waiting for its answer when the object is disposed returns
+// ErrNotOpen too, the channel opened). The channel itself stays open on
+// the device, and its other objects with it; Find returns another object
+// for it. Disposing again does nothing.
+//
+// Events are raised on the device's event goroutine: Dispose called from
+// one of its handlers takes effect at once (no handler of the object runs
+// after it); called from another goroutine, a handler of the object that
+// the event goroutine was starting at that moment may still run, once.
 func (ch *Channel) Dispose() {
 	d := ch.d
 	d.mu.Lock()
@@ -254,7 +259,16 @@ func (ch *Channel) Open(ctx context.Context) error {
 		d.raiseFor(st, ch, &ChannelError{Type: ChannelOpenFailed, App: ch.app, Message: err.Error()})
 		return err
 	}
-	return d.save()
+	if err := d.save(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	disposed := ch.disposed
+	d.mu.Unlock()
+	if disposed {
+		return fmt.Errorf("%w: %s/%s: disposed while it opened (the channel is open: Find returns it)", ErrNotOpen, ch.app, ch.name)
+	}
+	return nil
 }
 
 // errChannelRefused: the server refused to open a channel as the device
@@ -346,7 +360,10 @@ func (d *Device) sync(ctx context.Context, c *conn, st *channelState, rec channe
 	}
 	changed := cur.rec.URI != r.URI
 	cur.rec.URI = r.URI
-	if opener != nil {
+	if opener != nil && !opener.disposed {
+		// An opener disposed while it waited stands for nothing (Open
+		// tells its caller); the channel is open for the other objects
+		// and for Find.
 		opener.attachLocked(cur)
 	}
 	d.mu.Unlock()
@@ -379,8 +396,9 @@ func (d *Device) uriUpdated(st *channelState, app, name, uri string) {
 // eachObject calls f with the handlers of each object of st (st nil:
 // none), in order, and of also when it is not one of them (an object whose
 // Open failed before it stood for the channel). Each object's handlers are
-// read just before its call, and an object disposed by then is skipped:
-// none of its handlers starts after Dispose returns.
+// read just before its call, and an object disposed by then is skipped
+// (a Dispose from another goroutine between that read and the call does
+// not stop the call: see Dispose).
 func (d *Device) eachObject(st *channelState, also *Channel, f func(ChannelEvents)) {
 	var one [1]*Channel // mostly, a channel has one object
 	objs := one[:0]

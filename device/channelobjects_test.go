@@ -2,6 +2,8 @@ package device_test
 
 import (
 	"context"
+	"errors"
+	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -21,44 +23,7 @@ import (
 // handler disposes raises no more, not even the event being raised.
 func TestChannelObjectsOpeningAtOnceBothRaiseEvents(t *testing.T) {
 	const app = "com.example.app"
-	opens := make(chan *wire.Frame) // the device's open frames, unanswered
-	acks := make(chan string, 4)    // the ids the device acked
-	out := make(chan *wire.Frame)   // frames the test has the server write
-	srv := device.ServeWebSocket(t, func(ws *websocket.Conn) {
-		in := make(chan *wire.Frame)
-		go func() {
-			defer close(in)
-			for {
-				f, ok := device.ReadFrame(t, ws)
-				if !ok {
-					return
-				}
-				in <- f
-			}
-		}()
-		for {
-			select {
-			case f, ok := <-in:
-				if !ok {
-					return
-				}
-				switch f.Type {
-				case wire.TypeOpen:
-					opens <- f
-				case wire.TypeAck:
-					for _, id := range f.NIDs {
-						acks <- id
-					}
-				default:
-					if a := device.SetupAnswer(f, 30*time.Second); a != nil {
-						device.WriteFrame(ws, a)
-					}
-				}
-			case f := <-out:
-				device.WriteFrame(ws, f)
-			}
-		}
-	})
+	srv, opens, acks, out := holdOpens(t)
 	d, err := device.New(device.Config{Server: srv.URL, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -130,5 +95,85 @@ func TestChannelObjectsOpeningAtOnceBothRaiseEvents(t *testing.T) {
 	}})
 	if events, want := notify("n2", "y"), []string{"first: y"}; !slices.Equal(events, want) {
 		t.Fatalf("events %q, want %q", events, want)
+	}
+}
+
+// holdOpens starts a scripted server: it answers a device's hello and
+// setup, hands the test each open frame unanswered (opens) and each id
+// the device acks (acks), and writes the frames the test gives it (out).
+func holdOpens(t *testing.T) (srv *httptest.Server, opens chan *wire.Frame, acks chan string, out chan *wire.Frame) {
+	opens = make(chan *wire.Frame)
+	acks = make(chan string, 4)
+	out = make(chan *wire.Frame)
+	srv = device.ServeWebSocket(t, func(ws *websocket.Conn) {
+		in := make(chan *wire.Frame)
+		go func() {
+			defer close(in)
+			for {
+				f, ok := device.ReadFrame(t, ws)
+				if !ok {
+					return
+				}
+				in <- f
+			}
+		}()
+		for {
+			select {
+			case f, ok := <-in:
+				if !ok {
+					return
+				}
+				switch f.Type {
+				case wire.TypeOpen:
+					opens <- f
+				case wire.TypeAck:
+					for _, id := range f.NIDs {
+						acks <- id
+					}
+				default:
+					if a := device.SetupAnswer(f, 30*time.Second); a != nil {
+						device.WriteFrame(ws, a)
+					}
+				}
+			case f := <-out:
+				device.WriteFrame(ws, f)
+			}
+		}
+	})
+	return srv, opens, acks, out
+}
+
+// TestDisposedWhileOpeningStandsForNothing: an object disposed while its
+// Open waits for the server's answer is not brought back when the answer
+// comes: Open returns ErrNotOpen, and Find returns another object for the
+// channel, which is open.
+func TestDisposedWhileOpeningStandsForNothing(t *testing.T) {
+	const app = "com.example.app"
+	srv, opens, _, out := holdOpens(t)
+	d, err := device.New(device.Config{Server: srv.URL, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	ch := d.NewChannel(app, "main", "")
+	done := make(chan error, 1)
+	go func() { done <- ch.Open(ctx) }()
+	f := <-opens
+	ch.Dispose()
+	out <- &wire.Frame{Type: wire.TypeOpened, Re: f.ID, App: f.App, Channel: f.Channel, URI: "http://x/push/tok"}
+	if err := <-done; !errors.Is(err, device.ErrNotOpen) {
+		t.Fatalf("Open of an object disposed while it opened: %v, want ErrNotOpen", err)
+	}
+	if ch.ChannelURI() != "" {
+		t.Errorf("the disposed object reports the URI %q", ch.ChannelURI())
+	}
+	found := d.Find(app, "main")
+	if found == nil || found == ch {
+		t.Fatalf("Find returned %p (the disposed object is %p)", found, ch)
+	}
+	if found.ChannelURI() != "http://x/push/tok" {
+		t.Errorf("the channel found has the URI %q", found.ChannelURI())
 	}
 }
