@@ -61,6 +61,31 @@ type pushHandler struct {
 	met    *metrics
 	// auth identifies senders; nil treats every sender as unauthenticated.
 	auth Authenticator
+	// failed limits the log of pushes the backend failed (503).
+	failed failLog
+}
+
+// failLog limits the log of pushes refused because the backend failed to a
+// line a second: an outage would otherwise log every push, thousands of
+// lines a second. Each line counts the refusals it stands for.
+type failLog struct {
+	mu   sync.Mutex
+	last time.Time
+	held int // refusals since the last line
+}
+
+// note counts a refusal at now, and reports whether to log it and how many
+// refusals (this one included) the line stands for.
+func (l *failLog) note(now time.Time) (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.held++
+	if !l.last.IsZero() && now.Sub(l.last) < time.Second {
+		return 0, false
+	}
+	n := l.held
+	l.held, l.last = 0, now
+	return n, true
 }
 
 func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -104,7 +129,10 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			pe = unavailable(err)
 		}
 		if pe.err != nil {
-			h.cfg.Logger.Error("push refused: the backend failed", "status", pe.Status, "channel", req.Token, "err", pe.err)
+			if n, ok := h.failed.note(h.cfg.Clock.Now()); ok {
+				h.cfg.Logger.Error("push refused: the backend failed", "status", pe.Status, "channel", req.Token, "err", pe.err,
+					"refused", n) // since the last such line, at most a second ago, this one included
+			}
 		}
 		h.refuse(w, req.Kind.String(), pe)
 		return

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +116,21 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// A backend outage logs a line a second, not one per push: each line
+// counts the refusals since the one before.
+func TestBackendFailuresAreLoggedOnceASecond(t *testing.T) {
+	var l failLog
+	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	var got []int
+	for _, at := range []time.Duration{0, 10 * time.Millisecond, 500 * time.Millisecond, 999 * time.Millisecond,
+		time.Second, 1500 * time.Millisecond, 3 * time.Second} {
+		if n, ok := l.note(t0.Add(at)); ok {
+			got = append(got, n)
+		}
+	}
+	if want := []int{1, 4, 2}; !slices.Equal(got, want) {
+		t.Fatalf("lines counting %v refusals, want %v", got, want)
+	}
 }
