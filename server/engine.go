@@ -347,9 +347,9 @@ func (e *Engine) check(ctx context.Context, r *PushRequest) (target, error) {
 		// another service name is MPNS's 401; a token for another app,
 		// WNS's 403 (reference §4).
 		if r.ByCertificate {
-			return target{}, wrongCertificate(r.Service)
+			return target{}, wrongCertificate(r.Service, ch.Service == "")
 		}
-		return target{}, wrongService(r.Service)
+		return target{}, wrongService(r.Service, ch.Service == "")
 	}
 	now := e.clk.Now()
 	// A device seen within InactiveAfter cannot be Inactive: its presence

@@ -66,16 +66,25 @@ func unauthenticated() *PushError {
 
 // wrongCertificate is MPNS's answer to a client certificate for another
 // service name than the channel's: 401.
-func wrongCertificate(svc string) *PushError {
+func wrongCertificate(svc string, open bool) *PushError {
 	return &PushError{Status: http.StatusUnauthorized,
-		Reason: fmt.Sprintf("the client certificate is for service %q, but this channel belongs to another service", svc)}
+		Reason: fmt.Sprintf("the client certificate is for service %q, but %s", svc, whoseChannel(open))}
+}
+
+// whoseChannel says why a service's credentials do not reach a channel:
+// open, a channel its app opened without a service.
+func whoseChannel(open bool) string {
+	if open {
+		return "this channel was opened without a service: send no credentials"
+	}
+	return "this channel belongs to another service"
 }
 
 // wrongService is WNS's answer to a bearer token for another app than the
 // channel's: 403.
-func wrongService(svc string) *PushError {
+func wrongService(svc string, open bool) *PushError {
 	return &PushError{Status: http.StatusForbidden,
-		Reason: fmt.Sprintf("authenticated as service %q, but this channel belongs to another service", svc)}
+		Reason: fmt.Sprintf("authenticated as service %q, but %s", svc, whoseChannel(open))}
 }
 
 func inactive(since time.Time) *PushError {

@@ -155,6 +155,9 @@ func TestAuthenticatedSenders(t *testing.T) {
 	want("weather certificate on a news channel", resp, err, 401)
 	resp, err = push(client(&newsCert), openURI, "")
 	want("news certificate on a channel without a service", resp, err, 401)
+	if !strings.Contains(resp.Reason, "opened without a service") {
+		t.Errorf("news certificate on a channel without a service: reason %q, want it to say the channel has no service", resp.Reason)
+	}
 	if _, err := push(client(&expiredCert), newsURI, ""); err == nil {
 		t.Error("an expired client certificate got through the TLS handshake")
 	}
@@ -190,6 +193,9 @@ func TestAuthenticatedSenders(t *testing.T) {
 	want("news token", resp, err, 200)
 	resp, err = push(client(nil), newsURI, weatherToken)
 	want("weather token on a news channel", resp, err, 403)
+	if !strings.Contains(resp.Reason, "belongs to another service") {
+		t.Errorf("weather token on a news channel: reason %q", resp.Reason)
+	}
 	resp, err = push(client(nil), newsURI, newsToken[:len(newsToken)-2]+"xx")
 	want("forged signature", resp, err, 401)
 	if !strings.Contains(resp.Reason, "invalid credentials") {
