@@ -197,15 +197,25 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 // adoptShardState moves the device directories an older fleet run in
 // worker processes left under dir/shard-K (dir/shard-K/NNNNNN) to dir/NNNNNN,
 // where every device's state now is whatever the sharding, so that those
-// devices keep their identities and Channel URIs. A device that has a
-// directory in both places keeps dir/NNNNNN; the other is left where it is
-// and named.
+// devices keep their identities and Channel URIs.
+//
+// A device that has a directory in both places keeps the one whose
+// device.json was written last (the one in dir/NNNNNN when they tie or
+// neither has one); the other is moved to dir/replaced (dir/replaced/NNNNNN,
+// or dir/replaced/shard-K/NNNNNN), out of the way of later starts. What was
+// done is said in one line, once: a later start finds nothing left to move.
+//
+// Each step is one rename, under the lock of dir the caller holds: a crash
+// between the two renames that put a shard's copy in the place of the one
+// in dir leaves dir/NNNNNN missing, and the next start moves the shard's
+// copy there.
 func adoptShardState(e *env, dir string) error {
 	shards, err := filepath.Glob(filepath.Join(dir, "shard-*"))
 	if err != nil {
 		return fmt.Errorf("state directory: %w", err)
 	}
-	moved := 0
+	replaced := filepath.Join(dir, "replaced")
+	moved, both, shardWon := 0, 0, 0
 	for _, shard := range shards {
 		devs, err := os.ReadDir(shard)
 		if err != nil {
@@ -220,19 +230,71 @@ func adoptShardState(e *env, dir string) error {
 			}
 			from, to := filepath.Join(shard, d.Name()), filepath.Join(dir, d.Name())
 			if _, err := os.Lstat(to); err == nil {
-				fmt.Fprintf(e.stderr, "fleet: %s left alone: device %s has its state in %s\n", from, d.Name(), to)
-				continue
+				both++
+				if stateWritten(from).After(stateWritten(to)) {
+					// The shard's copy is newer: the one in dir goes aside,
+					// and the shard's takes its place below.
+					if err := moveAside(to, filepath.Join(replaced, d.Name())); err != nil {
+						return err
+					}
+					shardWon++
+				} else {
+					if err := moveAside(from, filepath.Join(replaced, filepath.Base(shard), d.Name())); err != nil {
+						return err
+					}
+					continue
+				}
+			} else {
+				moved++
 			}
 			if err := os.Rename(from, to); err != nil {
 				return fmt.Errorf("state directory: moving an older fleet's device state: %w", err)
 			}
-			moved++
 		}
 		os.Remove(shard) // once empty
 	}
+	var said []string
 	if moved > 0 {
-		fmt.Fprintf(e.stderr, "fleet: moved %d devices' state from %s to %s (a device's state no longer depends on --per-process)\n",
-			moved, filepath.Join(dir, "shard-*"), dir)
+		said = append(said, fmt.Sprintf("moved %d devices' state from %s to %s (a device's state no longer depends on --per-process)",
+			moved, filepath.Join(dir, "shard-*"), dir))
+	}
+	if both > 0 {
+		said = append(said, fmt.Sprintf("%d devices had state both in %s and in %s: kept the copy whose device.json was written last (%d of them from %s), "+
+			"moved the other to %s; check the devices, then delete %s",
+			both, filepath.Join(dir, "shard-*"), dir, shardWon, filepath.Join(dir, "shard-*"), replaced, replaced))
+	}
+	if len(said) > 0 {
+		fmt.Fprintf(e.stderr, "fleet: %s\n", strings.Join(said, "; "))
+	}
+	return nil
+}
+
+// stateWritten is when the device state in dir was last written: its
+// device.json's modification time, or the zero time without one.
+func stateWritten(dir string) time.Time {
+	st, err := os.Stat(filepath.Join(dir, "device.json"))
+	if err != nil {
+		return time.Time{}
+	}
+	return st.ModTime()
+}
+
+// moveAside renames from to to, or to to.2, to.3 ... when to is taken.
+func moveAside(from, to string) error {
+	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	name := to
+	for n := 2; ; n++ {
+		if _, err := os.Lstat(name); errors.Is(err, os.ErrNotExist) {
+			break
+		} else if err != nil {
+			return fmt.Errorf("state directory: %w", err)
+		}
+		name = fmt.Sprintf("%s.%d", to, n)
+	}
+	if err := os.Rename(from, name); err != nil {
+		return fmt.Errorf("state directory: moving aside an older copy of a device's state: %w", err)
 	}
 	return nil
 }

@@ -349,6 +349,105 @@ func TestFleetStateDoesNotDependOnSharding(t *testing.T) {
 	}
 }
 
+// writeDeviceState makes dir/device.json holding content, written at t.
+func writeDeviceState(t *testing.T, dir, content string, at time.Time) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "device.json")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, at, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readDeviceState(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "device.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A device with state both in DIR/NNNNNN and in an older fleet's
+// DIR/shard-K/NNNNNN keeps the copy whose device.json was written last,
+// and the other goes to DIR/replaced, said once: DIR/NNNNNN was kept
+// whatever its age, and a line per device said so at every start, since
+// the shard directory never emptied.
+func TestFleetShardStateWrittenLastWins(t *testing.T) {
+	dir := t.TempDir()
+	old, recent := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+	writeDeviceState(t, filepath.Join(dir, "000000"), "dir 0", old)
+	writeDeviceState(t, filepath.Join(dir, "shard-0", "000000"), "shard 0", recent)
+	writeDeviceState(t, filepath.Join(dir, "000001"), "dir 1", recent)
+	writeDeviceState(t, filepath.Join(dir, "shard-0", "000001"), "shard 1", old)
+	writeDeviceState(t, filepath.Join(dir, "shard-2", "000002"), "shard 2", old)
+
+	var stderr bytes.Buffer
+	if err := adoptShardState(&env{stderr: &stderr}, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got := stderr.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, "moved 1 devices' state") ||
+		!strings.Contains(got, "2 devices had state both") || !strings.Contains(got, filepath.Join(dir, "replaced")) {
+		t.Errorf("said:\n%s", got)
+	}
+	for sub, want := range map[string]string{
+		"000000":                            "shard 0",
+		"000001":                            "dir 1",
+		"000002":                            "shard 2",
+		filepath.Join("replaced", "000000"): "dir 0",
+		filepath.Join("replaced", "shard-0", "000001"): "shard 1",
+	} {
+		if got := readDeviceState(t, filepath.Join(dir, sub)); got != want {
+			t.Errorf("%s holds %q, want %q", sub, got, want)
+		}
+	}
+	for _, shard := range []string{"shard-0", "shard-2"} {
+		if _, err := os.Lstat(filepath.Join(dir, shard)); !os.IsNotExist(err) {
+			t.Errorf("%s is still there: %v", shard, err)
+		}
+	}
+
+	stderr.Reset()
+	if err := adoptShardState(&env{stderr: &stderr}, dir); err != nil {
+		t.Fatal(err)
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("a second start said:\n%s", stderr.String())
+	}
+}
+
+// However many devices an older fleet's shard directories hold, what was
+// done with them is one line.
+func TestFleetShardStateSaysItInOneLine(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 1000 {
+		name := fmt.Sprintf("%06d", i)
+		shard := filepath.Join(dir, fmt.Sprintf("shard-%d", i/100*100))
+		writeDeviceState(t, filepath.Join(shard, name), "shard", at.Add(time.Duration(i%2)*time.Hour))
+		if i >= 10 {
+			writeDeviceState(t, filepath.Join(dir, name), "dir", at)
+		}
+	}
+	var stderr bytes.Buffer
+	if err := adoptShardState(&env{stderr: &stderr}, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got := stderr.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, "moved 10 devices' state") ||
+		!strings.Contains(got, "990 devices had state both") || !strings.Contains(got, "495 of them from") {
+		t.Errorf("said:\n%s", got)
+	}
+	stderr.Reset()
+	if err := adoptShardState(&env{stderr: &stderr}, dir); err != nil || stderr.Len() != 0 {
+		t.Errorf("a second start: %v, said:\n%s", err, stderr.String())
+	}
+}
+
 // A device whose state cannot be saved when the fleet stops is an error
 // (exit 1, naming the device), in one process or in worker processes; the
 // report is still written. The fleet exited 0 and the state was lost
