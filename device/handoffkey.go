@@ -48,7 +48,8 @@ func NewHandoffKey() (HandoffKey, error) {
 //
 // An earlier version created the file and then wrote the key into it: a
 // crash in between left it empty, or holding the first digits of a key,
-// with no newline. Such a file held a key nobody used (that version
+// with no newline, or (after a power failure, on a file system that kept
+// its size but not its data) holding as many NUL bytes as it was written. Such a file held a key nobody used (that version
 // returned the key only once it was written and synced), and is replaced,
 // once, by whichever start claims its replacement first: a start that
 // finds it writes a key to a temporary file and links it to the claim
@@ -99,7 +100,7 @@ func loadHandoffKey(dir string, fsys keyFS) (HandoffKey, error) {
 
 // readHandoffKey reads the key at path: the key; or nil and whether the
 // file is one an earlier version left when it crashed while making it
-// (empty, or some hex digits with no newline; nil, false: there is no
+// (empty, zeros, or some hex digits with no newline; nil, false: there is no
 // file); or an error for a file that cannot be read or is not a key.
 func readHandoffKey(fsys keyFS, path string) (HandoffKey, bool, error) {
 	b, err := fsys.readFile(path)
@@ -134,10 +135,17 @@ func parseHandoffKey(b []byte) (HandoffKey, error) {
 // leftoverKey reports whether b is what an earlier version's key file
 // held when it crashed before the key was written whole (it wrote the 64
 // hex digits and the newline at once, into a file it had created empty):
-// nothing but blanks, or fewer than 64 hex digits and no newline.
+// nothing but blanks, or fewer than 64 hex digits and no newline; or, up
+// to the 65 bytes of a key and its newline, nothing but NUL bytes (and
+// blanks): a file system that keeps a file's new size but not its data
+// across a power failure (XFS, ext4 with data=writeback) leaves the
+// written bytes as zeros.
 func leftoverKey(b []byte) bool {
 	s := string(b)
 	if strings.TrimSpace(s) == "" {
+		return true
+	}
+	if len(b) <= 2*handoffKeyLen+1 && strings.TrimSpace(strings.ReplaceAll(s, "\x00", "")) == "" {
 		return true
 	}
 	if len(s) >= 2*handoffKeyLen {

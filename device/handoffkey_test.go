@@ -124,6 +124,45 @@ func TestHandoffKeyFileLeftEmptyIsMadeAgain(t *testing.T) {
 	}
 }
 
+// TestHandoffKeyFileLeftZeroedIsMadeAgain: a key file an earlier version
+// was writing at a power failure can come back, on a file system that
+// keeps a file's size but not its data (XFS, ext4 data=writeback), as the
+// bytes written turned to NUL: 65 of them (the key and its newline), or
+// fewer. It holds no key anyone used, like an empty file: the next start
+// makes one. NUL bytes with other characters, or more NUL bytes than a
+// key file holds, are still refused.
+func TestHandoffKeyFileLeftZeroedIsMadeAgain(t *testing.T) {
+	for _, damaged := range []string{"\x00\x00zz", "zz\x00\x00", "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff", strings.Repeat("\x00", 66)} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, HandoffKeyFile), []byte(damaged), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadHandoffKey(dir); err == nil {
+			t.Errorf("a damaged key file (%q) was replaced", damaged)
+		}
+	}
+	for _, zeroed := range []string{strings.Repeat("\x00", 65), strings.Repeat("\x00", 10), strings.Repeat("\x00", 64) + "\n"} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, HandoffKeyFile)
+		if err := os.WriteFile(path, []byte(zeroed), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		k1, err := LoadHandoffKey(dir)
+		if err != nil {
+			t.Fatalf("a key file of %d NUL bytes left by a power failure during its creation: %v", len(zeroed), err)
+		}
+		k2, err := LoadHandoffKey(dir)
+		if err != nil || !bytes.Equal(k1, k2) {
+			t.Fatalf("the key made in place of a zeroed file did not last: %x, then %x, %v", k1, k2, err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil || string(b) != hex.EncodeToString(k1)+"\n" {
+			t.Errorf("the key file holds %q, %v; want the key returned", b, err)
+		}
+		checkKeyFileAlone(t, dir)
+	}
+}
+
 // TestHandoffKeyFirstStartsAtOnceAgree: starts that make the key at the
 // same time (four on a new directory; two and four on a file left empty),
 // let go together, all succeed and all get the key the file keeps: none
