@@ -74,7 +74,8 @@
 // them (orphans.go): at Open and every minute, a pass reads up to 256
 // records of each of the channels, index and presence buckets from their
 // stream leaders (going on where its previous pass stopped) and removes,
-// revision-checked, each whose device record is absent, with the queues of
+// revision-checked, each whose device record is absent and that the stream
+// stored two minutes ago or more (by the stream's clock), with the queues of
 // the channels removed. Nodes sweeping at once, or a DeleteDevice running
 // meanwhile, do each removal once. A record is read before its device, and
 // PutChannel reads the device before it writes anything: so the sweep

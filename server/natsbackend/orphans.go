@@ -56,12 +56,27 @@ import (
 // Left alone: a channel record of a device that exists but in no index (a
 // PutChannel that died between the two writes); the sweep removes it once
 // the device is deleted.
+//
+// And, as a defence in depth, every record the stream stored less than
+// sweepGrace ago: a pass acts on one read of the device, and leftovers of an
+// interrupted delete are old by the time they matter, so a record that
+// young waits for a later pass (which reads its device again). A record's
+// age is the stream's: the time the stream stored it against the time the
+// stream leader said now (read at most every sweepRefEvery), moved on by
+// Config.Clock since, so that neither node's wall clock counts.
 
 const (
 	// sweepEvery is the time between two passes of a node's sweep.
 	sweepEvery = time.Minute
 	// sweepBatch bounds the records one pass reads in each bucket.
 	sweepBatch = 256
+	// sweepGrace is the age (by the stream's clock) a record must reach
+	// before the sweep may remove it.
+	sweepGrace = 2 * sweepEvery
+	// sweepRefEvery is how long a pass measures the stream's time from the
+	// stream leader's time it read last (by Config.Clock), before it asks
+	// again.
+	sweepRefEvery = time.Hour
 )
 
 // sweeper is a node's sweep of leftovers.
@@ -75,7 +90,15 @@ type sweeper struct {
 	// by sweepBuckets' order; only the pass under way uses it.
 	next  []uint64
 	batch int
+	// grace is sweepGrace (a test may set 0: no age guard).
+	grace time.Duration
+	// refs is each bucket's stream time reference, by sweepBuckets' order.
+	refs []streamRef
 }
+
+// streamRef is a time the stream leader said it was (stream), and
+// Config.Clock's time when it was read (local); zero: none read yet.
+type streamRef struct{ stream, local time.Time }
 
 // sweepBucket is a bucket the sweep reads, with what it does with a record
 // whose device is absent.
@@ -97,12 +120,14 @@ func (b *Backend) startSweeper() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.batch = sweepBatch
+	s.grace = sweepGrace
 	for _, sb := range b.sweepBuckets() {
 		var last uint64
 		if info := sb.k.stream.CachedInfo(); info != nil {
 			last = info.State.LastSeq
 		}
 		s.next = append(s.next, rand.Uint64N(last+1))
+		s.refs = append(s.refs, streamRef{})
 	}
 	s.pending.Add(1)
 	s.timer = b.clk.AfterFunc(0, b.sweepTick)
@@ -157,7 +182,7 @@ func (b *Backend) stopSweeper() {
 func (b *Backend) sweepPass(ctx context.Context) (int, error) {
 	removed := 0
 	for i, sb := range b.sweepBuckets() {
-		n, err := b.sweepScan(ctx, sb, &b.sweep.next[i], b.sweep.batch)
+		n, err := b.sweepScan(ctx, sb, &b.sweep.next[i], &b.sweep.refs[i], b.sweep.batch)
 		removed += n
 		if err != nil {
 			return removed, fmt.Errorf("natsbackend: sweep %s: %w", sb.k.bucket, b.classify(err))
@@ -168,9 +193,18 @@ func (b *Backend) sweepPass(ctx context.Context) (int, error) {
 
 // sweepScan reads up to budget messages of the bucket from *next on (from
 // the start again once at the end, never past where it began) and sweeps
-// each record; *next is where the following scan resumes.
-func (b *Backend) sweepScan(ctx context.Context, sb sweepBucket, next *uint64, budget int) (int, error) {
+// each record older than the grace (its stream's time from *ref); *next is
+// where the following scan resumes.
+func (b *Backend) sweepScan(ctx context.Context, sb sweepBucket, next *uint64, ref *streamRef, budget int) (int, error) {
 	k := sb.k
+	grace := b.sweep.grace
+	var now time.Time // the stream's time now
+	if grace > 0 {
+		var err error
+		if now, err = b.streamNow(ctx, k, ref); err != nil {
+			return 0, err
+		}
+	}
 	start, wrapped, removed := *next, false, 0
 	for read := 0; read < budget; read++ {
 		octx, cancel, err := b.op(ctx)
@@ -179,7 +213,8 @@ func (b *Backend) sweepScan(ctx context.Context, sb sweepBucket, next *uint64, b
 			return removed, err
 		}
 		m, err := b.leaderGet(octx, k.name(), msgGetRequest{Seq: *next, NextFor: k.pre + ">"})
-		if err == nil && m != nil && (!wrapped || m.Seq < start) && !isMarker(m.Header) {
+		if err == nil && m != nil && (!wrapped || m.Seq < start) && !isMarker(m.Header) &&
+			(grace <= 0 || now.Sub(m.Time) >= grace) {
 			var did bool
 			did, err = sb.sweep(octx, m.Subject[len(k.pre):], entry{val: m.Data, rev: m.Seq, stored: m.Time})
 			if did {
@@ -200,6 +235,28 @@ func (b *Backend) sweepScan(ctx context.Context, sb sweepBucket, next *uint64, b
 		}
 	}
 	return removed, nil
+}
+
+// streamNow is the time the stream leader of k's bucket says it is, as
+// measured from *ref by Config.Clock; it reads the stream's time again
+// (into *ref) when *ref is unset, older than sweepRefEvery or ahead of
+// Config.Clock.
+func (b *Backend) streamNow(ctx context.Context, k *kv, ref *streamRef) (time.Time, error) {
+	local := b.clk.Now()
+	if ref.stream.IsZero() || local.Sub(ref.local) > sweepRefEvery || local.Before(ref.local) {
+		octx, cancel, err := b.op(ctx)
+		defer cancel()
+		if err != nil {
+			return time.Time{}, err
+		}
+		b.reqs.reads.Add(1)
+		info, err := k.stream.Info(octx)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("the stream's time: %w", err)
+		}
+		*ref = streamRef{stream: info.TimeStamp, local: local}
+	}
+	return ref.stream.Add(local.Sub(ref.local)), nil
 }
 
 // deviceGone reports whether the device whose key (token) this is has no

@@ -132,9 +132,11 @@ func TestSweepHealsAnInterruptedDeleteDevice(t *testing.T) {
 			if left := leftOf(t, b, d.ID, chans); len(left) == 0 {
 				t.Fatal("the interrupted delete left nothing: the test reproduces nothing")
 			}
-			fake.Advance(0) // the pass at the node's start
+			// The pass at the node's start, and those until the leftovers
+			// are older than the grace.
+			fake.Advance(sweepGrace)
 			if left := leftOf(t, b, d.ID, chans); len(left) != 0 {
-				t.Fatalf("after the sweep's first pass, the deleted device still has: %v", left)
+				t.Fatalf("after the sweep's passes, the deleted device still has: %v", left)
 			}
 			// The device that was not deleted keeps everything.
 			if got, err := b.Channels(ctx, keep.ID); err != nil || len(got) != 1 {
@@ -150,9 +152,9 @@ func TestSweepHealsAnInterruptedDeleteDevice(t *testing.T) {
 			// Later, the periodic pass.
 			d2, chans2 := deviceWithChannels(t, b, "dev2", "app1")
 			interruptDelete(t, b, d2, chans2, n)
-			fake.Advance(sweepEvery)
+			fake.Advance(sweepGrace)
 			if left := leftOf(t, b, d2.ID, chans2); len(left) != 0 {
-				t.Fatalf("after a periodic pass, the deleted device still has: %v", left)
+				t.Fatalf("after the periodic passes, the deleted device still has: %v", left)
 			}
 			st, err := b.Stats(ctx)
 			if err != nil || st.Channels != len(keepChans) || st.Devices != 1 || st.Queued != 1 {
@@ -191,6 +193,7 @@ func TestSweepBoundedAndShared(t *testing.T) {
 	// 2 index keys, each removing at most one device's channel.
 	a.sweep.batch = 2
 	b.sweep.batch = 2
+	a.sweep.grace, b.sweep.grace = 0, 0 // the leftovers are young: no age guard here
 	removed, err := a.sweepPass(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -237,6 +240,9 @@ func TestSweepKeepsAChannelMadeWithItsDevice(t *testing.T) {
 	ctx := context.Background()
 	fake := clock.NewFake(time.Unix(1_000_000_000, 0))
 	b := openSwept(t, s, "race", "n1", fake)
+	// The records are young: no age guard, so that the order of
+	// PutChannel's writes alone keeps the channel.
+	b.sweep.grace = 0
 	var swept []int
 	b.testAfterIndex = func(c backend.Channel) {
 		n, err := b.sweepPass(ctx)
@@ -274,5 +280,30 @@ func TestSweepKeepsAChannelMadeWithItsDevice(t *testing.T) {
 	}
 	if got, err := b.Channels(ctx, "old"); err != nil || len(got) != 1 || got[0].Token != c.Token {
 		t.Fatalf("Channels = %v, %v; want the channel just made", got, err)
+	}
+}
+
+// TestSweepSparesYoungRecords: a pass acts on a single read of the device,
+// so a record whose device is absent is removed only once the stream
+// stored it sweepGrace ago or more (by the stream's time, moved on by
+// Config.Clock): before, it is left for a later pass.
+func TestSweepSparesYoungRecords(t *testing.T) {
+	s := runTestServer(t)
+	fake := clock.NewFake(time.Unix(1_000_000_000, 0))
+	b := openSwept(t, s, "young", "n1", fake)
+	d, chans := deviceWithChannels(t, b, "dev", "app1", "app2")
+	interruptDelete(t, b, d, chans, 1) // the device gone, all the rest left
+	all := len(leftOf(t, b, d.ID, chans))
+	fake.Advance(0) // the pass at the node's start
+	if left := leftOf(t, b, d.ID, chans); len(left) != all {
+		t.Fatalf("the pass at start left %v of %d records younger than the grace", left, all)
+	}
+	fake.Advance(sweepGrace - time.Second) // the pass a minute later
+	if left := leftOf(t, b, d.ID, chans); len(left) != all {
+		t.Fatalf("a pass %v later left %v of %d records younger than the grace", sweepEvery, left, all)
+	}
+	fake.Advance(time.Second) // the pass sweepGrace after the records were stored
+	if left := leftOf(t, b, d.ID, chans); len(left) != 0 {
+		t.Fatalf("once older than the grace, the deleted device still has: %v", left)
 	}
 }
