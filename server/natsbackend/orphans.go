@@ -177,18 +177,20 @@ func (b *Backend) stopSweeper() {
 }
 
 // sweepPass is one pass of the sweep (see above); it returns how many
-// records it removed. Passes run one at a time (the timer's follow each
-// other), and a test calls it only while the timer is stopped or waits.
+// records it removed. A bucket whose scan fails does not keep the pass from
+// the others. Passes run one at a time (the timer's follow each other), and
+// a test calls it only while the timer is stopped or waits.
 func (b *Backend) sweepPass(ctx context.Context) (int, error) {
 	removed := 0
+	var errs []error
 	for i, sb := range b.sweepBuckets() {
 		n, err := b.sweepScan(ctx, sb, &b.sweep.next[i], &b.sweep.refs[i], b.sweep.batch)
 		removed += n
 		if err != nil {
-			return removed, fmt.Errorf("natsbackend: sweep %s: %w", sb.k.bucket, b.classify(err))
+			errs = append(errs, fmt.Errorf("natsbackend: sweep %s: %w", sb.k.bucket, b.classify(err)))
 		}
 	}
-	return removed, nil
+	return removed, errors.Join(errs...)
 }
 
 // sweepScan reads up to budget messages of the bucket from *next on (from
@@ -294,7 +296,8 @@ func (b *Backend) sweepChannel(ctx context.Context, key string, e entry) (bool, 
 }
 
 // sweepIndex removes an index key whose device is absent, with the
-// channels it names and their queues.
+// channels it names and their queues. A channel record it names that does
+// not decode is left alone, as sweepChannel leaves it, and so is the key.
 func (b *Backend) sweepIndex(ctx context.Context, key string, e entry) (bool, error) {
 	var idx channelIndex
 	if err := json.Unmarshal(e.val, &idx); err != nil {
@@ -303,21 +306,27 @@ func (b *Backend) sweepIndex(ctx context.Context, key string, e entry) (bool, er
 	}
 	// The channels before the device (see above).
 	revs := map[string]uint64{} // channel key -> revision (0: no record)
+	undecodable := false
 	for _, tok := range idx {
-		c, err := b.channel(ctx, tok)
+		ce, err := b.channels.get(ctx, token(tok))
+		var c backend.Channel
 		switch {
 		case errors.Is(err, errNoKey):
 			revs[token(tok)] = 0
 		case err != nil:
 			return false, err
+		case json.Unmarshal(ce.val, &c) != nil:
+			b.log.Error("natsbackend: sweep: undecodable channel record left alone, with the index key naming it",
+				"key", token(tok), "index", key)
+			undecodable = true
 		case token(c.DeviceID) == key:
-			revs[token(tok)] = c.Rev
+			revs[token(tok)] = ce.rev
 		}
 	}
 	if gone, err := b.deviceGone(ctx, key); err != nil || !gone {
 		return false, err
 	}
-	kept := false
+	kept := undecodable
 	for ck, rev := range revs {
 		if rev != 0 {
 			if err := b.channels.del(ctx, ck, rev); errors.Is(err, errRevMismatch) {

@@ -307,3 +307,41 @@ func TestSweepSparesYoungRecords(t *testing.T) {
 		t.Fatalf("once older than the grace, the deleted device still has: %v", left)
 	}
 }
+
+// TestSweepPassesAnUndecodableChannelOfAnIndex: an index key of a device
+// that is gone names a channel whose record does not decode. The sweep
+// leaves that record and the key alone, as it leaves an undecodable
+// channel record, and goes on: it used to fail the pass at that key, which
+// then began every following pass there, and never reached the presence
+// bucket (a warning every minute, presence records of deleted devices
+// never removed).
+func TestSweepPassesAnUndecodableChannelOfAnIndex(t *testing.T) {
+	s := runTestServer(t)
+	ctx := context.Background()
+	fake := clock.NewFake(time.Unix(1_000_000_000, 0))
+	b := openSwept(t, s, "undecodable", "n1", fake)
+	b.sweep.grace = 0 // the records are young: no age guard here
+	if _, err := b.channels.put(ctx, token("bad"), []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.index.put(ctx, token("gone"), []byte(`{"app":"bad"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.presence.put(ctx, token("gone"), []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	for pass := range 2 {
+		if _, err := b.sweepPass(ctx); err != nil {
+			t.Fatalf("pass %d: %v", pass, err)
+		}
+		if _, err := b.presence.get(ctx, token("gone")); !errors.Is(err, errNoKey) {
+			t.Fatalf("after pass %d, the presence record of a device that is gone: %v; want it removed", pass, err)
+		}
+		if _, err := b.index.get(ctx, token("gone")); err != nil {
+			t.Fatalf("after pass %d, the index key naming an undecodable channel: %v; want it left alone", pass, err)
+		}
+		if _, err := b.channels.get(ctx, token("bad")); err != nil {
+			t.Fatalf("after pass %d, the undecodable channel record: %v; want it left alone", pass, err)
+		}
+	}
+}
