@@ -234,9 +234,9 @@ func (b *Backend) Remove(ctx context.Context, dev string, seqs []uint64) error {
 // Pending implements backend.Queue. It asks the stream leader for the
 // device's last sequence, then reads the device's queue from the nearest
 // replica (one batched direct get); should that replica not have that
-// sequence yet, or hold another count of messages on one of the device's
-// subjects than the leader (a removal it has not applied yet, see
-// confirmRead), it reads from the leader, one message at a time. So a
+// sequence yet, or hold more messages on one of the device's subjects
+// than the leader (a removal it has not applied yet, see confirmRead), it
+// reads from the leader, one message at a time. So a
 // notification whose Append returned on any node is in the result, and
 // one whose Remove returned is not.
 func (b *Backend) Pending(ctx context.Context, dev string, now time.Time) ([]*backend.Notification, error) {
@@ -322,18 +322,24 @@ func (b *Backend) leaderScan(ctx context.Context, filter string, hdrs bool) ([]d
 // So a replica's read that Append would refuse on, and every Pending read,
 // is confirmed by the leader (confirmRead): one stream info request with a
 // subjects filter, answered by the leader, gives its count of messages on
-// each subject of the channel or device; if one differs from the read's,
-// the read is replaced by one from the leader (a message get per message:
-// the leader's message get API has no batch). What was not chosen: a
+// each subject of the channel or device; if the read holds more messages
+// on a subject than the leader (or holds a subject the leader has none on),
+// the replica has not applied a removal, and the read is replaced by one
+// from the leader (a message get per message: the leader's message get API
+// has no batch). The leader holding more on a subject is no reason to read
+// again: what was appended since the read (a push arriving while a device
+// connects) adds to a channel Append refuses as full, and is after
+// Pending's fence. What was not chosen: a
 // direct get carrying a minimum sequence the replica must have reached
 // (nats-server v2.15.3 declares an error for it, 10180, but no request
 // takes one), which would not cover removals anyway (a delete or purge
 // does not move the stream's last sequence); reading from
 // the leader always, which costs a request per message on every Pending
-// and every refused Append. Counts can miss a removal only when an append
-// the replica also lacks, to the same subject, makes up for it: Append
-// then refuses with as many notifications stored at the leader (the newer
-// one not expired, short of a lifetime under the replica's lag), and
+// and every refused Append. Counts can miss a removal only when appends
+// the replica also lacks, to the same subject, make up for it (as many or
+// more): Append then refuses with at least as many notifications stored at
+// the leader (the newer ones not expired, short of a lifetime under the
+// replica's lag), and
 // Pending (whose fence already covers what was appended before it began)
 // may return the removed notification once more, which devices drop as
 // seen.
@@ -350,7 +356,11 @@ func (b *Backend) replicaRead(ctx context.Context, filter string) ([]directMsg, 
 
 // confirmRead checks a replica's read of the queue on filter against the
 // stream leader's count of messages on each subject, and reads from the
-// leader (with headers if hdrs) if they differ; fresh says it did.
+// leader (with headers if hdrs) if the read holds more on some subject than
+// the leader (a removal the replica has not applied); fresh says it did.
+// The leader holding more is no disagreement: appends stored since the read
+// (see above: Append's refusal stands with more stored, and Pending need
+// not return what was appended after its fence).
 func (b *Backend) confirmRead(ctx context.Context, filter string, read []directMsg, hdrs bool) (msgs []directMsg, fresh bool, err error) {
 	b.reqs.reads.Add(1)
 	info, err := b.queue.Info(ctx, jetstream.WithSubjectFilter(filter))
@@ -365,9 +375,8 @@ func (b *Backend) confirmRead(ctx context.Context, filter string, read []directM
 		for _, m := range read {
 			have[m.Subject]++
 		}
-		agree = len(have) == len(info.State.Subjects)
-		for subj, n := range info.State.Subjects {
-			agree = agree && have[subj] == n
+		for subj, n := range have {
+			agree = agree && n <= info.State.Subjects[subj]
 		}
 	}
 	if agree {

@@ -34,7 +34,9 @@ func lagging(b *Backend, stale []directMsg) {
 // the cluster suite's Queue/RemoveMakesRoom), and Pending through b must
 // not return the notification removed. When the replica is current, a
 // refusal costs one request to the leader (its count of the channel's
-// messages), not a read of the channel from it.
+// messages), not a read of the channel from it; so do a refusal and a
+// Pending whose read misses an append the leader has (made after the read).
+// That used to cost a read from the leader, a request per message.
 func TestReadsAfterRemoveNotFromALaggingReplica(t *testing.T) {
 	nodes, _ := openNodes(t, 2)
 	a, b := nodes[0], nodes[1]
@@ -75,5 +77,38 @@ func TestReadsAfterRemoveNotFromALaggingReplica(t *testing.T) {
 	}
 	if r := b.Requests(); r.Reads != r0.Reads+1 || r.DirectGets != r0.DirectGets+1 || r.Publishes != r0.Publishes {
 		t.Fatalf("a refusal cost %+v then %+v; want one direct get and one leader request", r0, r)
+	}
+
+	// The leader holding more than the replica's read (a notification
+	// appended through a after the read, as a push arriving while the
+	// device connects) is no disagreement: no read from the leader, for
+	// Pending (the append is after its fence) and for Append's refusal
+	// (the channel is fuller still).
+	appendAfterRead := func() {
+		b.testReplicaRead = func(_ string, read []directMsg) []directMsg {
+			b.testReplicaRead = nil
+			n := &backend.Notification{DeviceID: "dev", Channel: "ch", Kind: "raw", ExpiresAt: time.Now().Add(time.Hour)}
+			if _, err := a.Append(ctx, n, 0); err != nil {
+				t.Errorf("Append through a: %v", err)
+			}
+			return read
+		}
+	}
+	appendAfterRead()
+	r0 = b.Requests()
+	if ns, err := b.Pending(ctx, "dev", time.Now()); err != nil || len(ns) < 3 {
+		t.Fatalf("Pending with an append after its read: %d notifications, %v; want the 3 read at least", len(ns), err)
+	}
+	if r := b.Requests(); r.Reads != r0.Reads+2 || r.DirectGets != r0.DirectGets+1 {
+		t.Fatalf("Pending with an append after its read cost %+v then %+v; want one direct get and two leader requests (its fence and the counts)", r0, r)
+	}
+	appendAfterRead()
+	r0 = b.Requests()
+	_, err = b.Append(ctx, &backend.Notification{DeviceID: "dev", Channel: "ch", Kind: "raw", ExpiresAt: time.Now().Add(time.Hour)}, 3)
+	if !errors.Is(err, backend.ErrQueueFull) {
+		t.Fatalf("Append to a full channel: %v, want ErrQueueFull", err)
+	}
+	if r := b.Requests(); r.Reads != r0.Reads+1 || r.DirectGets != r0.DirectGets+1 || r.Publishes != r0.Publishes {
+		t.Fatalf("a refusal with an append after its read cost %+v then %+v; want one direct get and one leader request", r0, r)
 	}
 }
