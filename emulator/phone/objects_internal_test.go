@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openmpns/openmpns/server"
 	"github.com/openmpns/openmpns/shared/payload"
 	"github.com/openmpns/openmpns/shared/sender"
 )
@@ -18,14 +17,7 @@ import (
 // of its live objects), and the app page and the inspector would show each
 // raw twice.
 func TestOpensAtOnceRaiseEachNotificationOnce(t *testing.T) {
-	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quietLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := startTestServer(t)
 	changed := make(chan struct{}, 1)
 	const app = "com.example.news"
 	p, err := New(Config{Server: srv.URL(), StateDir: t.TempDir(), Logger: quietLog, MinBackoff: 5 * time.Millisecond,
