@@ -324,10 +324,9 @@ func (b *Backend) DeleteChannel(ctx context.Context, c backend.Channel) error {
 	if err := b.channels.del(ctx, token(c.Token), c.Rev); err != nil {
 		return b.dirErr(what, err)
 	}
-	if err := b.queue.Purge(ctx, jetstream.WithPurgeSubject(b.channelFilter(stored.DeviceID, stored.Token))); err != nil {
-		return fmt.Errorf("natsbackend: %s: purge its queue: %w", what, b.classify(err))
+	if err := b.purgeChannel(ctx, stored.DeviceID, stored.Token); err != nil {
+		return fmt.Errorf("natsbackend: %s: %w", what, b.classify(err))
 	}
-	b.views.drop(viewKey{stored.DeviceID, stored.Token})
 	if err := b.indexRemove(ctx, stored.DeviceID, stored.App, stored.Token); err != nil {
 		// The channel is gone; the stale entry is skipped, and replaced
 		// when the app opens a channel again.

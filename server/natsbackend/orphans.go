@@ -282,14 +282,11 @@ func (b *Backend) sweepChannel(ctx context.Context, key string, e entry) (bool, 
 	if gone, err := b.deviceGone(ctx, token(c.DeviceID)); err != nil || !gone {
 		return false, err
 	}
-	if err := b.channels.del(ctx, key, e.rev); err != nil {
-		if errors.Is(err, errRevMismatch) || errors.Is(err, errNoKey) {
-			return false, nil // written or removed meanwhile
-		}
+	if did, err := delAt(ctx, b.channels, key, e.rev); !did {
 		return false, err
 	}
 	b.log.Info("natsbackend: sweep: removed a channel whose device is gone", "token", c.Token, "device", c.DeviceID)
-	if err := b.purgeChannel(ctx, token(c.DeviceID), key); err != nil {
+	if err := b.purgeChannel(ctx, c.DeviceID, c.Token); err != nil {
 		return true, err
 	}
 	return true, b.indexRemove(ctx, c.DeviceID, c.App, c.Token)
@@ -336,17 +333,14 @@ func (b *Backend) sweepIndex(ctx context.Context, key string, e entry) (bool, er
 				return false, err
 			}
 		}
-		if err := b.purgeChannel(ctx, key, ck); err != nil {
+		if err := b.purgeChannel(ctx, untoken(key), untoken(ck)); err != nil {
 			return false, err
 		}
 	}
 	if kept {
 		return false, nil
 	}
-	if err := b.index.del(ctx, key, e.rev); err != nil {
-		if errors.Is(err, errRevMismatch) || errors.Is(err, errNoKey) {
-			return false, nil
-		}
+	if did, err := delAt(ctx, b.index, key, e.rev); !did {
 		return false, err
 	}
 	b.log.Info("natsbackend: sweep: removed the channels of a device that is gone", "device", untoken(key), "channels", len(idx))
@@ -358,22 +352,26 @@ func (b *Backend) sweepPresence(ctx context.Context, key string, e entry) (bool,
 	if gone, err := b.deviceGone(ctx, key); err != nil || !gone {
 		return false, err
 	}
-	if err := b.presence.del(ctx, key, e.rev); err != nil {
-		if errors.Is(err, errRevMismatch) || errors.Is(err, errNoKey) {
-			return false, nil
-		}
-		return false, err
-	}
-	return true, nil
+	return delAt(ctx, b.presence, key, e.rev)
 }
 
-// purgeChannel purges the queue of a channel that is gone (device and
-// channel given as keys, their tokens) and drops this node's view of it.
-func (b *Backend) purgeChannel(ctx context.Context, devKey, chKey string) error {
-	if err := b.queue.Purge(ctx, jetstream.WithPurgeSubject(b.qPre+devKey+"."+chKey+".>")); err != nil {
-		return fmt.Errorf("purge the queue of channel %s: %w", untoken(chKey), err)
+// delAt removes k's key at revision rev; removed is false, with no error,
+// when the record was written or removed meanwhile.
+func delAt(ctx context.Context, k *kv, key string, rev uint64) (removed bool, err error) {
+	err = k.del(ctx, key, rev)
+	if errors.Is(err, errRevMismatch) || errors.Is(err, errNoKey) {
+		return false, nil
 	}
-	b.views.drop(viewKey{untoken(devKey), untoken(chKey)})
+	return err == nil, err
+}
+
+// purgeChannel purges the queue of a channel that is gone (the device's id
+// and the channel's token) and drops this node's view of it.
+func (b *Backend) purgeChannel(ctx context.Context, dev, ch string) error {
+	if err := b.queue.Purge(ctx, jetstream.WithPurgeSubject(b.channelFilter(dev, ch))); err != nil {
+		return fmt.Errorf("purge the queue of channel %s: %w", ch, err)
+	}
+	b.views.drop(viewKey{dev, ch})
 	return nil
 }
 
