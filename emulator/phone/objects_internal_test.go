@@ -17,7 +17,7 @@ import (
 // of its live objects), and the app page and the inspector would show each
 // raw twice.
 func TestOpensAtOnceRaiseEachNotificationOnce(t *testing.T) {
-	srv := startTestServer(t)
+	srv := StartTestServer(t)
 	changed := make(chan struct{}, 1)
 	const app = "com.example.news"
 	p, err := New(Config{Server: srv.URL(), StateDir: t.TempDir(), Logger: quietLog, MinBackoff: 5 * time.Millisecond,

@@ -106,18 +106,7 @@ type rig struct {
 }
 
 // startServer starts a push server on loopback, closed when the test ends.
-func startServer(t *testing.T) *server.Server {
-	t.Helper()
-	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
-}
+var startServer = phone.StartTestServer
 
 // phoneOpener returns a function that opens a phone of apps on srv, its
 // state kept in dir from one opening to the next.

@@ -22,7 +22,7 @@ var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 // real push server on loopback; both are closed when the test ends.
 func openTestPhone(t *testing.T, dir string, apps []App) *Phone {
 	t.Helper()
-	p, err := New(Config{Server: startTestServer(t).URL(), StateDir: dir, Apps: apps, OnChange: func(Change) {}, Logger: quietLog, MinBackoff: 5 * time.Millisecond})
+	p, err := New(Config{Server: StartTestServer(t).URL(), StateDir: dir, Apps: apps, OnChange: func(Change) {}, Logger: quietLog, MinBackoff: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,9 +30,9 @@ func openTestPhone(t *testing.T, dir string, apps []App) *Phone {
 	return p
 }
 
-// startTestServer starts a push server on loopback, closed when the test
-// ends.
-func startTestServer(t *testing.T) *server.Server {
+// StartTestServer starts a push server on loopback, closed when the test
+// ends (exported for the package's external tests).
+func StartTestServer(t *testing.T) *server.Server {
 	t.Helper()
 	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: quietLog})
 	if err != nil {
