@@ -175,6 +175,10 @@ type member struct {
 	recent     idRing   // notification ids
 	recentSent idRing   // timed X-MessageIDs
 	uris       sync.Map // app → uri
+	// objs holds each app's channel object (by index in Config.Apps), as
+	// an app holds its HttpNotificationChannel: the device holds its
+	// objects weakly, and one nothing references raises no events.
+	objs []atomic.Pointer[device.Channel]
 	// handoffKey is the device's key from its state directory, loaded at
 	// its first start when the fleet hands off and keeps state; nil
 	// otherwise (Fleet.handoffKey serves).
@@ -252,7 +256,7 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		r := rand.New(rand.NewPCG(cfg.Seed, uint64(idx)))
 		f.members[i] = &member{f: f, idx: idx, server: cfg.Servers[idx%len(cfg.Servers)],
 			optOut: r.Float64() < cfg.OptOut, airplane: r.Float64() < cfg.Airplane, lowPower: r.Float64() < cfg.LowPower,
-			counts: make([]atomic.Int32, len(cfg.Apps)*kinds)}
+			counts: make([]atomic.Int32, len(cfg.Apps)*kinds), objs: make([]atomic.Pointer[device.Channel], len(cfg.Apps))}
 	}
 	f.launchWG.Add(1)
 	go func() { defer f.launchWG.Done(); f.launch() }()
@@ -372,13 +376,14 @@ func (m *member) startDevice() error {
 // an app would, until the fleet stops.
 func (m *member) register() {
 	f, dev := m.f, m.dev.Load()
-	for _, app := range f.cfg.Apps {
+	for i, app := range f.cfg.Apps {
 		dev.SetAppState(app, device.AppState{Running: true})
 		var ch *device.Channel
 		if !f.retry("register", func() error {
 			if ch = dev.Find(app, ChannelName); ch == nil {
 				ch = dev.NewChannel(app, ChannelName, "")
 			}
+			m.objs[i].Store(ch)
 			ch.SetEvents(device.ChannelEvents{
 				ChannelURIUpdated:              func(uri string) { m.onURI(app, uri) },
 				HTTPNotificationReceived:       func(md device.Meta, _ []byte) { m.received(md, Raw) },

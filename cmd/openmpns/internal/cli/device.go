@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -259,6 +260,7 @@ func runDevice(ctx context.Context, e *env, args []string) error {
 		"toast": ch.IsShellToastBound(), "tile": ch.IsShellTileBound(), "domains": ch.Domains()})
 	fmt.Fprintf(e.stderr, "openmpns device: %s listening on %s (toast %v, tile %v); Ctrl-C to stop\n", *app, ch.ChannelURI(), *toast, *tile)
 	<-ctx.Done()
+	runtime.KeepAlive(ch) // the device holds the app's object weakly: its events stop once it is collected
 	return nil
 }
 
