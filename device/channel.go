@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"weak"
 
 	"github.com/openmpns/openmpns/shared/wire"
 )
@@ -17,7 +18,8 @@ import (
 // HttpNotificationChannel objects are: a bind or a getter through any of
 // them acts on that channel, and each raises the channel's events with
 // the handlers set on it (see SetEvents), until the channel is closed
-// (through any of them) or the object is disposed (Dispose).
+// (through any of them) or the object is disposed (Dispose), or the
+// program no longer references it (the device holds its objects weakly).
 type Channel struct {
 	d       *Device
 	app     string
@@ -39,8 +41,26 @@ type channelState struct {
 	rec channelRecord // guarded by d.mu
 	// objs are the objects that stand for the channel and are not
 	// disposed, in the order they were opened or found: each raises the
-	// channel's events. Guarded by d.mu.
-	objs []*Channel
+	// channel's events. They are weak pointers: the device does not keep
+	// an object the program dropped, so that it raises no more events
+	// and is freed (an app that calls Find at each launch and drops what
+	// it got would otherwise pile up objects, each running its stale
+	// handlers); one whose object was collected is taken out at the
+	// next event raised on the channel or object attached to it
+	// (liveLocked). Nothing the device keeps for the channel references
+	// an object strongly, so a handler that captures its own object does
+	// not keep it either: the object's handlers are in the object
+	// (Channel.events), which only the object and the program reference.
+	// Guarded by d.mu.
+	objs []weak.Pointer[Channel]
+}
+
+// liveLocked takes the objects that were collected out of st.objs and
+// returns the weak pointers that are left (st.objs itself: not to be kept
+// past d.mu); d.mu is held.
+func (st *channelState) liveLocked() []weak.Pointer[Channel] {
+	st.objs = slices.DeleteFunc(st.objs, func(w weak.Pointer[Channel]) bool { return w.Value() == nil })
+	return st.objs
 }
 
 // SetEvents sets the object's event handlers (HttpNotificationChannel's
@@ -57,6 +77,16 @@ type channelState struct {
 // channel is closed (through any object), dropped, or replaced by a
 // channel of another name, and when it is disposed (Dispose): an app that
 // no longer wants an object's events disposes it, or sets none.
+//
+// The device holds the objects weakly: an object the program no longer
+// references raises no events once the garbage collector has found it
+// unreachable (until then it may still raise them: Dispose stops them at
+// once), even if its handlers reference it; it is freed, and Find returns
+// another object for the channel. So a program keeps the object whose
+// events it wants (in a variable it uses later, or a field), as an app
+// keeps its HttpNotificationChannel; one that only waits for the events
+// keeps it with runtime.KeepAlive. The device-level Handlers need no
+// object.
 func (ch *Channel) SetEvents(ev ChannelEvents) {
 	ch.d.mu.Lock()
 	defer ch.d.mu.Unlock()
@@ -69,7 +99,9 @@ func (ch *Channel) SetEvents(ev ChannelEvents) {
 // Open waiting for its answer when the object is disposed returns
 // ErrNotOpen too, the channel opened). The channel itself stays open on
 // the device, and its other objects with it; Find returns another object
-// for it. Disposing again does nothing.
+// for it. Disposing again does nothing. An object the program drops
+// without disposing it stops raising events too, but only once the
+// garbage collector has found it unreachable (see SetEvents).
 //
 // Events are raised on the device's event goroutine: Dispose called from
 // one of its handlers takes effect at once (no handler of the object runs
@@ -90,24 +122,27 @@ func (ch *Channel) attachLocked(st *channelState) {
 	}
 	ch.detachLocked()
 	ch.st = st
-	st.objs = append(st.objs, ch)
+	st.objs = append(st.liveLocked(), weak.Make(ch))
 }
 
 // detachLocked makes ch stand for no channel; d.mu is held.
 func (ch *Channel) detachLocked() {
 	if ch.st != nil {
-		ch.st.objs = slices.DeleteFunc(ch.st.objs, func(o *Channel) bool { return o == ch })
+		w := weak.Make(ch)
+		ch.st.objs = slices.DeleteFunc(ch.st.objs, func(o weak.Pointer[Channel]) bool { return o == w })
 		ch.st = nil
 	}
 }
 
 // handleLocked returns the object Find hands out for st: the one last
-// opened or found, or a new one when it has none (a channel restored from
-// the device's saved state, or whose objects were all disposed); d.mu is
-// held.
+// opened or found that the program still references, or a new one when it
+// has none (a channel restored from the device's saved state, or whose
+// objects were all disposed or collected); d.mu is held.
 func (st *channelState) handleLocked(d *Device) *Channel {
-	if n := len(st.objs); n > 0 {
-		return st.objs[n-1]
+	for _, w := range slices.Backward(st.liveLocked()) {
+		if ch := w.Value(); ch != nil {
+			return ch
+		}
 	}
 	ch := &Channel{d: d, app: st.rec.App, name: st.rec.Name, service: st.rec.Service}
 	ch.attachLocked(st)
@@ -117,7 +152,8 @@ func (st *channelState) handleLocked(d *Device) *Channel {
 // Find returns the app's channel if it has one open under name
 // (HttpNotificationChannel.Find): the object last opened or found for it,
 // or a new object for a channel that has none (one the device restored
-// from its saved state).
+// from its saved state, or whose objects the program dropped: see
+// SetEvents).
 func (d *Device) Find(app, name string) *Channel {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -396,23 +432,41 @@ func (d *Device) uriUpdated(st *channelState, app, name, uri string) {
 // eachObject calls f with the handlers of each object of st (st nil:
 // none), in order, and of also when it is not one of them (an object whose
 // Open failed before it stood for the channel). Each object's handlers are
-// read just before its call, and an object disposed by then is skipped
-// (a Dispose from another goroutine between that read and the call does
-// not stop the call: see Dispose).
+// read just before its call, and an object disposed or collected by then
+// is skipped (a Dispose from another goroutine between that read and the
+// call does not stop the call: see Dispose).
+//
+// The objects of st are taken as weak pointers, each made strong only to
+// read its handlers: raising an event keeps no object alive while a
+// handler runs, so one the program dropped, and the collector found
+// unreachable meanwhile, is not called. also is held strongly, by the
+// event being raised, until it is raised: an object whose Open failed
+// hears why, once.
 func (d *Device) eachObject(st *channelState, also *Channel, f func(ChannelEvents)) {
-	var one [1]*Channel // mostly, a channel has one object
+	var one [1]weak.Pointer[Channel] // mostly, a channel has one object
 	objs := one[:0]
 	d.mu.Lock()
 	if st != nil {
-		objs = append(objs, st.objs...)
+		objs = append(objs, st.liveLocked()...)
 	}
-	if also != nil && (st == nil || also.st != st) {
-		objs = append(objs, also)
-	}
+	alsoToo := also != nil && (st == nil || also.st != st)
 	d.mu.Unlock()
-	for _, o := range objs {
+	for _, w := range objs {
 		d.mu.Lock()
-		ev, ok := o.events, !o.disposed && (o.st == st || o == also)
+		var ev ChannelEvents
+		o := w.Value()
+		ok := o != nil && !o.disposed && (o.st == st || o == also)
+		if ok {
+			ev = o.events
+		}
+		d.mu.Unlock()
+		if ok {
+			f(ev)
+		}
+	}
+	if alsoToo {
+		d.mu.Lock()
+		ev, ok := also.events, !also.disposed
 		d.mu.Unlock()
 		if ok {
 			f(ev)

@@ -3,10 +3,13 @@ package device_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/gorilla/websocket"
 
@@ -96,6 +99,7 @@ func TestChannelObjectsOpeningAtOnceBothRaiseEvents(t *testing.T) {
 	if events, want := notify("n2", "y"), []string{"first: y"}; !slices.Equal(events, want) {
 		t.Fatalf("events %q, want %q", events, want)
 	}
+	runtime.KeepAlive(first) // the device holds its objects weakly
 }
 
 // holdOpens starts a scripted server: it answers a device's hello and
@@ -176,4 +180,102 @@ func TestDisposedWhileOpeningStandsForNothing(t *testing.T) {
 	if found.ChannelURI() != "http://x/push/tok" {
 		t.Errorf("the channel found has the URI %q", found.ChannelURI())
 	}
+}
+
+// TestDroppedObjectsStopRaisingEvents: the device holds an app's channel
+// objects weakly. An object the program no longer references is freed by
+// the next collection, though its handler references it, and its handlers
+// run no more, while the object the program holds raises the channel's
+// events as before. Objects opened anew and dropped (an app that opens a
+// channel object at each launch), and objects Find made for a channel
+// whose objects were all dropped, do not pile up on the channel, and Find
+// returns the last object the program still holds.
+func TestDroppedObjectsStopRaisingEvents(t *testing.T) {
+	const app = "com.example.app"
+	srv, opens, acks, out := holdOpens(t)
+	d, err := device.New(device.Config{Server: srv.URL, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	d.SetAppState(app, device.AppState{Running: true})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	got := make(chan string, 8)
+	// listen sets ch's handler, which references ch.
+	listen := func(ch *device.Channel, name string) {
+		ch.SetEvents(device.ChannelEvents{HTTPNotificationReceived: func(_ device.Meta, b []byte) {
+			got <- name + ": " + string(b) + " on " + ch.Name()
+		}})
+	}
+	object := func(name string) *device.Channel {
+		ch := d.NewChannel(app, "main", "")
+		listen(ch, name)
+		done := make(chan error, 1)
+		go func() { done <- ch.Open(ctx) }()
+		f := <-opens
+		out <- &wire.Frame{Type: wire.TypeOpened, Re: f.ID, App: f.App, Channel: f.Channel, URI: "http://x/push/tok"}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return ch
+	}
+	notify := func(nid, data string, want ...string) {
+		t.Helper()
+		out <- &wire.Frame{Type: wire.TypeNotify, NID: nid, App: app, Channel: "tok", Kind: "raw", Class: 3, Payload: []byte(data)}
+		select {
+		case id := <-acks:
+			if id != nid {
+				t.Fatalf("acked %q, want %s", id, nid)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s was not acked", nid)
+		}
+		var events []string
+		for len(got) > 0 {
+			events = append(events, <-got)
+		}
+		if !slices.Equal(events, want) {
+			t.Fatalf("events %q, want %q", events, want)
+		}
+	}
+	held := object("held")
+	dropped := object("dropped")
+	freed := weak.Make(dropped)
+	notify("n1", "a", "held: a on main", "dropped: a on main")
+	runtime.KeepAlive(dropped) // and no further
+	runtime.GC()
+	if freed.Value() != nil {
+		t.Fatal("an object the program dropped, whose handler references it, was not freed")
+	}
+	notify("n2", "b", "held: b on main")
+
+	for i := range 20 {
+		object(fmt.Sprint("launch ", i))
+		runtime.GC()
+	}
+	if found := d.Find(app, "main"); found != held {
+		t.Fatal("Find does not return the last object the program holds")
+	}
+	notify("n3", "c", "held: c on main")
+	if n := d.ObjectsOf(app); n != 1 {
+		t.Fatalf("the channel keeps %d objects, want the one held", n)
+	}
+
+	runtime.KeepAlive(held) // and no further
+	runtime.GC()
+	for i := range 20 {
+		listen(d.Find(app, "main"), fmt.Sprint("find ", i))
+		runtime.GC()
+	}
+	if n := d.ObjectsOf(app); n > 1 {
+		t.Fatalf("after 20 objects found and dropped, the channel keeps %d", n)
+	}
+	last := d.Find(app, "main")
+	listen(last, "last")
+	notify("n4", "d", "last: d on main")
+	if n := d.ObjectsOf(app); n != 1 {
+		t.Fatalf("the channel keeps %d objects, want the one held", n)
+	}
+	runtime.KeepAlive(last)
 }

@@ -9,7 +9,9 @@
 //
 // Each Channel raises HttpNotificationChannel's events (ChannelEvents, set
 // with Channel.SetEvents): ChannelURIUpdated, HTTPNotificationReceived,
-// ShellToastNotificationReceived, ErrorOccurred, ConnectionStatusChanged.
+// ShellToastNotificationReceived, ErrorOccurred, ConnectionStatusChanged,
+// for as long as the program references the object (the device holds it
+// weakly: see Channel.SetEvents) and does not dispose it.
 // The shell's events (the toasts it shows, tile updates) and the device's
 // own (connect failures, device-level errors) are in Config.Handlers, which
 // also offers a device-level view of every channel's events.
@@ -145,7 +147,9 @@ type Handlers struct {
 // Any may be nil. They run on the device's event goroutine, one at a time
 // and in order with every other event of the device, and may call any
 // method of the channel or the device, Close included. Set them with
-// Channel.SetEvents.
+// Channel.SetEvents; they are raised while the program references the
+// object they are set on (a handler that references its own object does
+// not count).
 type ChannelEvents struct {
 	// ChannelURIUpdated: the channel got its Channel URI, or a new one;
 	// hand it to the app's cloud service.

@@ -66,3 +66,14 @@ func SetupAnswer(f *wire.Frame, heartbeat time.Duration) *wire.Frame {
 	}
 	return nil
 }
+
+// ObjectsOf returns how many objects the device keeps for app's channel:
+// live ones, and collected ones not taken out yet (0: no channel).
+func (d *Device) ObjectsOf(app string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if st := d.channels[app]; st != nil {
+		return len(st.objs)
+	}
+	return 0
+}

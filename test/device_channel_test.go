@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -83,6 +84,8 @@ func TestChannelEvents(t *testing.T) {
 		t.Fatalf("unexpected event %+v", e)
 	default:
 	}
+	runtime.KeepAlive(news) // the device holds its objects weakly
+	runtime.KeepAlive(mail)
 }
 
 // TestCloseFromAHandler: the package doc says handlers may call any method;
@@ -216,6 +219,7 @@ func TestRefusedSavedChannelIsDropped(t *testing.T) {
 			case <-ctx.Done():
 				t.Fatal("no ErrorOccurred for the refused channel")
 			}
+			runtime.KeepAlive(x) // the device holds its objects weakly
 			again.rec.waitStatus(t, device.Connected)
 			if again.Find("com.example.x", "main") != nil {
 				t.Fatal("the refused channel is still there")
@@ -444,8 +448,8 @@ func TestEveryLiveChannelObjectRaisesEvents(t *testing.T) {
 
 // TestFindOnEachLaunchRaisesEvents: an app that calls Find at each launch
 // (on the channel the device restored from its saved state, then again)
-// gets the same object, whose events fire with the handlers of the last
-// launch only.
+// gets the same object while it holds it, whose events fire with the
+// handlers of the last launch only.
 func TestFindOnEachLaunchRaisesEvents(t *testing.T) {
 	srv := startServer(t, server.Config{})
 	dir := t.TempDir()
@@ -491,4 +495,5 @@ func TestFindOnEachLaunchRaisesEvents(t *testing.T) {
 		t.Fatalf("unexpected event %q", g)
 	default:
 	}
+	runtime.KeepAlive(one) // the device holds its objects weakly
 }
