@@ -17,6 +17,10 @@ import (
 // handoff key: 64 hex digits and a newline, mode 0600.
 const HandoffKeyFile = "handoff.key"
 
+// claimSuffix names, after HandoffKeyFile, the claim to replace a key file
+// an earlier version left (see LoadHandoffKey).
+const claimSuffix = ".new"
+
 // handoffKeyLen is the length of a handoff key in bytes.
 const handoffKeyLen = 32
 
@@ -59,7 +63,9 @@ func NewHandoffKey() (HandoffKey, error) {
 // earlier version; the claim is removed only once the file holds a key. So all
 // starts at once get the claim's key, however many, whatever the order of
 // their steps; a start that crashed holding the claim leaves a whole key
-// there, which the next start puts in place.
+// there, which the next start puts in place. A claim still there when a
+// start finds the file holding a key (a start crashed after it put the
+// claim's key in place) is one no start will use: that start removes it.
 //
 // A damaged file is an error, not replaced: a new key would make every
 // backend that holds this device refuse its handoffs (409) until it
@@ -83,6 +89,14 @@ func loadHandoffKey(dir string, fsys keyFS) (HandoffKey, error) {
 	// program changing the file.
 	for range 8 {
 		key, leftover, err := readHandoffKey(fsys, path)
+		if key != nil {
+			// A claim left once the file holds a key (a start that
+			// crashed between putting the claim's key in place and
+			// removing the claim): no start uses it any more (see
+			// replaceLeftoverKey), and it would keep the key under a
+			// second name after the file is deleted to make a new one.
+			fsys.remove(path + claimSuffix)
+		}
 		if err != nil || key != nil {
 			return key, err
 		}
@@ -195,9 +209,14 @@ func linkNewKey(fsys keyFS, dir, path string) (HandoffKey, error) {
 // still left over, puts a key in its place; the claim is removed only
 // once the file holds a key. So every key put in place is the key of the
 // claim the first to do so saw: a claim made after that one was removed
-// finds the file holding a key, and is removed unused.
+// finds the file holding a key, and is removed unused. For the same
+// reason any start that finds the file holding a key may remove the claim
+// (loadHandoffKey does): the file never goes back to a left-over one, so
+// a start holding a link to the claim that found the file left over puts
+// the key the file holds already, and one that takes a link after the
+// claim is gone, or finds the file holding a key, puts none.
 func replaceLeftoverKey(fsys keyFS, dir, path string) (HandoffKey, error) {
-	claim := path + ".new"
+	claim := path + claimSuffix
 	key, err := NewHandoffKey()
 	if err != nil {
 		return nil, err

@@ -249,6 +249,28 @@ func TestHandoffKeyClaimLeftByACrashIsUsed(t *testing.T) {
 	checkKeyFileAlone(t, dir)
 }
 
+// TestHandoffKeyClaimLeftOnceInPlaceIsRemoved: a start that crashed
+// after it put the claim's key in place and before it removed the claim
+// leaves the claim, a second name of the key file: the next start returns
+// the key the file holds and removes the claim, which no start can use
+// any more (a start uses a claim only while the file is one an earlier
+// version left), so that the key is not kept under a second name after
+// the file is deleted to make a new one.
+func TestHandoffKeyClaimLeftOnceInPlaceIsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	key, err := LoadHandoffKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(dir, HandoffKeyFile), filepath.Join(dir, HandoffKeyFile+".new")); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := LoadHandoffKey(dir); err != nil || !bytes.Equal(k, key) {
+		t.Fatalf("got key %x (%v), want the file's %x", k, err, key)
+	}
+	checkKeyFileAlone(t, dir)
+}
+
 // checkKeyFileAlone checks that dir holds the key file, mode 0600, and
 // nothing else (no temporary file left behind).
 func checkKeyFileAlone(t *testing.T, dir string) {
@@ -272,8 +294,9 @@ func checkKeyFileAlone(t *testing.T, dir string) {
 // TestHandoffKeyStartsAtOnceAgreeInEveryOrder: starts that load the key
 // at the same time on one state directory (three and four; the directory
 // new, or holding the empty or cut-short key file an earlier version could
-// leave) all get the key the file keeps, whatever the order in which
-// their file operations fall: each start's operations are steps, and a
+// leave; the claim a crashed start left, beside an empty file or a key)
+// all get the key the file keeps, and leave it alone in the directory,
+// whatever the order in which their file operations fall: each start's operations are steps, and a
 // scheduler lets one start take its next step at a time, in an order drawn
 // from a seeded random source, over many orders. Starts that really run at
 // once seldom fall in the orders that matter (TestHandoffKeyFirstStartsAtOnceAgree):
@@ -281,22 +304,31 @@ func checkKeyFileAlone(t *testing.T, dir string) {
 // start had just made and returned, and found a third start's new key in
 // its place when it came to put it back.
 func TestHandoffKeyStartsAtOnceAgreeInEveryOrder(t *testing.T) {
+	aKey := []byte(strings.Repeat("ab", handoffKeyLen) + "\n")
 	for _, c := range []struct {
 		name   string
 		starts int
 		file   []byte // nil: none
+		claim  []byte // a claim a crashed start left; nil: none
 	}{
-		{"new/3", 3, nil},
-		{"empty/3", 3, []byte{}},
-		{"empty/4", 4, []byte{}},
-		{"newline/3", 3, []byte("\n")},
-		{"cut short/3", 3, []byte("0123456789abcdef")},
+		{"new/3", 3, nil, nil},
+		{"empty/3", 3, []byte{}, nil},
+		{"empty/4", 4, []byte{}, nil},
+		{"newline/3", 3, []byte("\n"), nil},
+		{"cut short/3", 3, []byte("0123456789abcdef"), nil},
+		{"empty, claim left/3", 3, []byte{}, aKey},
+		{"key, claim left/3", 3, aKey, aKey},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for seed := range uint64(150) {
 				dir := t.TempDir()
 				if c.file != nil {
 					if err := os.WriteFile(filepath.Join(dir, HandoffKeyFile), c.file, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if c.claim != nil {
+					if err := os.WriteFile(filepath.Join(dir, HandoffKeyFile+claimSuffix), c.claim, 0o600); err != nil {
 						t.Fatal(err)
 					}
 				}
