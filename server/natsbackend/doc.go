@@ -79,8 +79,12 @@
 // the channels removed. Nodes sweeping at once, or a DeleteDevice running
 // meanwhile, do each removal once. A record is read before its device, and
 // PutChannel reads the device before it writes anything: so the sweep
-// never removes a channel whose device exists and existed when the channel
-// was made.
+// never removes a channel for want of a device that exists and existed
+// when the channel was made. A PutChannel interrupted between the channel's
+// record and its index entry left a channel that Channels did not list;
+// the sweep enters such a record (two minutes old or more, its device
+// present) in its device's index when no live channel holds the app's
+// entry, and removes it (it lost the create) when one does.
 //
 // # Limit and tile replacement, atomically
 //

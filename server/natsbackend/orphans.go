@@ -49,18 +49,34 @@ import (
 // the channel goes with it anyway (DeleteDevice removes it, or PutChannel's
 // second read of the device refuses it, unless interrupted). A channel
 // whose device exists, and existed when the channel was made, is never
-// removed. The same holds for an index key (written by PutChannel after
+// removed for want of its device (only as the loser of a create, below).
+// The same holds for an index key (written by PutChannel after
 // that first read) and for a presence record (written by Claim for a
 // device the engine has authenticated).
 //
-// Left alone: a channel record of a device that exists but in no index (a
-// PutChannel that died between the two writes); the sweep removes it once
-// the device is deleted.
+// A PutChannel that dies (or whose writes fail) between writing the
+// channel's record and entering it in its device's index leaves a channel
+// that Channel and Target find but Channels does not (so the engine's Open
+// makes another for the app, and Bind fails), counted in Stats for as long
+// as its device lives. Its writes cannot be ordered so that no such state
+// is reachable: the record and the index key are in two streams (no write
+// spans both), and writing the index entry first would let a concurrent
+// create for the app find the entry's channel absent, take its place and
+// leave two channels for one app. So the sweep finishes the create: a
+// channel record whose device exists but whose device's index does not
+// name it is entered there (revision-checked, as indexAdd does) when the
+// index names no live channel for its app; when the index names another
+// live channel, the record lost the create (PutChannel refused it, or
+// would have: it returns a channel only once indexed, and an index entry
+// moves to another token only once its channel is gone), so it is removed
+// at the revision read, with its queue.
 //
-// And, as a defence in depth, every record the stream stored less than
-// sweepGrace ago: a pass acts on one read of the device, and leftovers of an
-// interrupted delete are old by the time they matter, so a record that
-// young waits for a later pass (which reads its device again). A record's
+// Left alone, as a defence in depth: every record the stream stored less
+// than sweepGrace ago. A pass acts on one read of the device, and
+// leftovers of an interrupted delete are old by the time they matter, so a
+// record that young waits for a later pass (which reads its device again);
+// and a channel that young in no index may be a PutChannel under way,
+// which enters it itself. A record's
 // age is the stream's: the time the stream stored it against the time the
 // stream leader said now (read at most every sweepRefEvery), moved on by
 // Config.Clock since, so that neither node's wall clock counts.
@@ -279,8 +295,12 @@ func (b *Backend) sweepChannel(ctx context.Context, key string, e entry) (bool, 
 		b.log.Error("natsbackend: sweep: undecodable channel record left alone", "key", key, "err", err)
 		return false, nil
 	}
-	if gone, err := b.deviceGone(ctx, token(c.DeviceID)); err != nil || !gone {
+	gone, err := b.deviceGone(ctx, token(c.DeviceID))
+	if err != nil {
 		return false, err
+	}
+	if !gone {
+		return b.sweepUnindexed(ctx, key, e, c)
 	}
 	if did, err := delAt(ctx, b.channels, key, e.rev); !did {
 		return false, err
@@ -290,6 +310,70 @@ func (b *Backend) sweepChannel(ctx context.Context, key string, e entry) (bool, 
 		return true, err
 	}
 	return true, b.indexRemove(ctx, c.DeviceID, c.App, c.Token)
+}
+
+// sweepUnindexed finishes what a PutChannel interrupted between its
+// writes left (see above) of channel c, read at e, whose device exists:
+// a channel its device's index does not name. If the index names no live
+// channel for c.App, it enters c there (revision-checked, as indexAdd
+// does); if it names another live channel, c lost the create (PutChannel
+// refused it, or would have) and is removed, at the revision read, with
+// its queue. A channel the index names is left as it is, and so is one
+// whose device's index key does not decode.
+func (b *Backend) sweepUnindexed(ctx context.Context, key string, e entry, c backend.Channel) (bool, error) {
+	for range maxCAS {
+		ie, err := b.index.get(ctx, token(c.DeviceID))
+		idx := channelIndex{}
+		switch {
+		case errors.Is(err, errNoKey):
+			ie.rev = 0
+		case err != nil:
+			return false, err
+		case json.Unmarshal(ie.val, &idx) != nil:
+			b.log.Error("natsbackend: sweep: undecodable channel index left alone", "key", token(c.DeviceID))
+			return false, nil
+		}
+		if other, ok := idx[c.App]; ok {
+			if other == c.Token {
+				return false, nil // indexed: the common case
+			}
+			_, err := b.channels.get(ctx, token(other))
+			if err == nil {
+				// Another channel holds the app's place: c was never
+				// confirmed to anyone (PutChannel returns a channel only
+				// once it is indexed, and an entry moves to another
+				// token only once its channel is gone).
+				if did, err := delAt(ctx, b.channels, key, e.rev); !did {
+					return false, err
+				}
+				b.log.Info("natsbackend: sweep: removed a channel that lost its app's place to another",
+					"token", c.Token, "device", c.DeviceID, "app", c.App, "other", other)
+				return true, b.purgeChannel(ctx, c.DeviceID, c.Token)
+			}
+			if !errors.Is(err, errNoKey) {
+				return false, err
+			}
+			// An entry whose channel is gone: take its place.
+		}
+		idx[c.App] = c.Token
+		err = b.writeIndex(ctx, c.DeviceID, idx, ie.rev)
+		if errors.Is(err, errRevMismatch) {
+			continue // the index was written meanwhile: read it again
+		}
+		if err != nil {
+			return false, err
+		}
+		b.log.Info("natsbackend: sweep: entered a channel in its device's index", "token", c.Token, "device", c.DeviceID, "app", c.App)
+		// Deleted meanwhile (DeleteChannel read it before the entry was
+		// written): the entry goes too. Were this to fail, an entry whose
+		// channel is gone is skipped by every reader and taken over by
+		// the app's next channel.
+		if _, err := b.channels.get(ctx, key); errors.Is(err, errNoKey) {
+			return true, b.indexRemove(ctx, c.DeviceID, c.App, c.Token)
+		}
+		return true, nil
+	}
+	return false, fmt.Errorf("channel index of %s: %w: too many concurrent writers", c.DeviceID, context.DeadlineExceeded)
 }
 
 // sweepIndex removes an index key whose device is absent, with the

@@ -2,8 +2,10 @@ package natsbackend
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -314,7 +316,8 @@ func TestSweepSparesYoungRecords(t *testing.T) {
 // channel record, and goes on: it used to fail the pass at that key, which
 // then began every following pass there, and never reached the presence
 // bucket (a warning every minute, presence records of deleted devices
-// never removed).
+// never removed). A channel in no index whose device's index key does not
+// decode is left alone as well.
 func TestSweepPassesAnUndecodableChannelOfAnIndex(t *testing.T) {
 	s := runTestServer(t)
 	ctx := context.Background()
@@ -330,6 +333,13 @@ func TestSweepPassesAnUndecodableChannelOfAnIndex(t *testing.T) {
 	if _, err := b.presence.put(ctx, token("gone"), []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
+	// A channel in no index whose device exists, and whose device's index
+	// key does not decode: left alone too.
+	deviceWithChannels(t, b, "live")
+	halfPut(t, b, backend.Channel{Token: "unindexed", DeviceID: "live", App: "app"})
+	if _, err := b.index.put(ctx, token("live"), []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
 	for pass := range 2 {
 		if _, err := b.sweepPass(ctx); err != nil {
 			t.Fatalf("pass %d: %v", pass, err)
@@ -343,5 +353,121 @@ func TestSweepPassesAnUndecodableChannelOfAnIndex(t *testing.T) {
 		if _, err := b.channels.get(ctx, token("bad")); err != nil {
 			t.Fatalf("after pass %d, the undecodable channel record: %v; want it left alone", pass, err)
 		}
+		if e, err := b.index.get(ctx, token("live")); err != nil || string(e.val) != "not json" {
+			t.Fatalf("after pass %d, the undecodable index key of a live device: %q, %v; want it left alone", pass, e.val, err)
+		}
+		if _, err := b.channels.get(ctx, token("unindexed")); err != nil {
+			t.Fatalf("after pass %d, the channel that undecodable index does not name: %v; want it left alone", pass, err)
+		}
+	}
+}
+
+// halfPut writes what a PutChannel of c that died after its first write
+// leaves: the channel's record, in no index.
+func halfPut(t *testing.T, b *Backend, c backend.Channel) {
+	t.Helper()
+	val, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.channels.create(context.Background(), token(c.Token), val, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// foundEverywhere says how channel c is not found by the lookups: by its
+// token (Channel, Target) and among its device's channels (Channels, which
+// the engine's Open and Bind read); nothing when it is found by all.
+func foundEverywhere(t *testing.T, b *Backend, c backend.Channel) []string {
+	t.Helper()
+	ctx := context.Background()
+	var missing []string
+	if got, err := b.Channel(ctx, c.Token); err != nil || got.DeviceID != c.DeviceID {
+		missing = append(missing, fmt.Sprintf("Channel: %v", err))
+	}
+	if got, _, err := b.Target(ctx, c.Token); err != nil || got.App != c.App {
+		missing = append(missing, fmt.Sprintf("Target: %v", err))
+	}
+	chans, err := b.Channels(ctx, c.DeviceID)
+	if err != nil || !slices.ContainsFunc(chans, func(o backend.Channel) bool { return o.Token == c.Token }) {
+		missing = append(missing, fmt.Sprintf("Channels of %s: %v, %v", c.DeviceID, chans, err))
+	}
+	return missing
+}
+
+// TestSweepFinishesAnInterruptedPutChannel: a PutChannel that died
+// between writing the channel's record and entering it in its device's
+// index left a channel that Channel and Target find but Channels does not
+// (the engine's Open made another channel for the app, Bind failed), and
+// that counted in Stats for as long as its device lived. The sweep enters
+// it in the index when the app's place there is free (no index key, no
+// entry for the app, or an entry whose channel is gone), and removes it,
+// with its queue, when another live channel holds the place (the create it
+// was part of lost, or was refused). A record younger than the grace is
+// left for a later pass.
+func TestSweepFinishesAnInterruptedPutChannel(t *testing.T) {
+	s := runTestServer(t)
+	ctx := context.Background()
+	fake := clock.NewFake(time.Unix(1_000_000_000, 0))
+	b := openSwept(t, s, "halfput", "n1", fake)
+	ch := func(dev, app string) backend.Channel {
+		return backend.Channel{Token: dev + "." + app + ".half", DeviceID: dev, App: app, Name: "n", CreatedAt: time.Now()}
+	}
+	// No index key: the device's first channel.
+	deviceWithChannels(t, b, "first")
+	first := ch("first", "app1")
+	halfPut(t, b, first)
+	// An index key without the app.
+	deviceWithChannels(t, b, "second", "app0")
+	second := ch("second", "app1")
+	halfPut(t, b, second)
+	// An entry whose channel is gone.
+	deviceWithChannels(t, b, "stale")
+	if _, err := b.index.create(ctx, token("stale"), []byte(`{"app1":"gone-token"}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	stale := ch("stale", "app1")
+	halfPut(t, b, stale)
+	// Another live channel holds the place: the record lost.
+	_, liveChans := deviceWithChannels(t, b, "taken", "app1")
+	lost := ch("taken", "app1")
+	halfPut(t, b, lost)
+	appendNote(t, b, "taken", lost.Token)
+
+	adopted := []backend.Channel{first, second, stale}
+	for _, c := range adopted {
+		if len(foundEverywhere(t, b, c)) == 0 {
+			t.Fatalf("channel %s is found everywhere before the sweep: the test reproduces nothing", c.Token)
+		}
+	}
+	fake.Advance(sweepGrace - time.Second) // passes while the records are young
+	for _, c := range adopted {
+		if chans, _ := b.Channels(ctx, c.DeviceID); slices.ContainsFunc(chans, func(o backend.Channel) bool { return o.Token == c.Token }) {
+			t.Fatalf("a pass entered channel %s in its index while younger than the grace", c.Token)
+		}
+	}
+	fake.Advance(time.Second)
+	for _, c := range adopted {
+		if missing := foundEverywhere(t, b, c); len(missing) != 0 {
+			t.Errorf("after the sweep, channel %s is not found by: %v", c.Token, missing)
+		}
+	}
+	if _, err := b.Channel(ctx, lost.Token); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("the channel that lost its app's place: %v; want it removed", err)
+	}
+	if got, err := b.Channels(ctx, "taken"); err != nil || len(got) != 1 || got[0].Token != liveChans[0].Token {
+		t.Errorf("Channels of the device whose place was taken = %v, %v; want the live channel alone", got, err)
+	}
+	if ns, err := b.Pending(ctx, "taken", time.Now()); err != nil || len(ns) != 1 || ns[0].Channel != liveChans[0].Token {
+		t.Errorf("Pending of that device: %v, %v; want the live channel's notification alone", ns, err)
+	}
+	// The engine opens the app's channel again, as a device whose open
+	// failed does: it gets the channel the sweep entered.
+	if _, err := b.PutChannel(ctx, backend.Channel{Token: "another", DeviceID: "first", App: "app1"}); !errors.Is(err, backend.ErrExists) {
+		t.Errorf("another channel for an app whose channel the sweep entered: %v; want ErrExists", err)
+	}
+	st, err := b.Stats(ctx)
+	if err != nil || st.Channels != 5 {
+		t.Errorf("Stats = %+v, %v; want 5 channels (3 entered, 2 made whole)", st, err)
 	}
 }
