@@ -35,7 +35,7 @@
 //	<p>_channels       token -> backend.Channel (JSON); Rev = revision
 //	<p>_channel_index  device id -> {app: token}, the device's channels
 //	<p>_presence       device id -> {node, connected, since}; claim = revision
-//	<p>_counters       counter key -> {n, until}, with Nats-TTL
+//	<p>_counters       counter key -> {n, until}, with Nats-TTL; sweep -> the sweep's place and holder
 //	<p>_auth           svc.<name> -> auth.Service (revision = auth.Store's), server_key -> auth.ServerKey
 //
 // Keys and subject tokens are ids as they are when made of letters,
@@ -70,13 +70,20 @@
 //
 // DeleteDevice is several writes (the device's record first, then its
 // channels, its queue, its index key, its presence); a node that dies
-// between them leaves records whose device is gone. Every node sweeps
-// them (orphans.go): at Open and every minute, a pass reads up to 256
-// records of each of the channels, index and presence buckets from their
-// stream leaders (going on where its previous pass stopped) and removes,
-// revision-checked, each whose device record is absent and that the stream
-// stored two minutes ago or more (by the stream's clock), with the queues of
-// the channels removed. Nodes sweeping at once, or a DeleteDevice running
+// between them leaves records whose device is gone. The nodes sweep them
+// (orphans.go): at Open and every minute, a node's pass takes the key
+// "sweep" of the counters bucket (a revision-checked write naming the
+// node; a node whose tick finds it held by another's pass skips), reads up
+// to 256 records of each of the channels, index and presence buckets from
+// their stream leaders, going on where the previous pass of any node
+// stopped, and removes, revision-checked, each whose device record is
+// absent and that the stream stored two minutes ago or more (by the
+// stream's clock), with the queues of the channels removed; then it writes
+// where it stopped and gives the key back. So a cycle reads each record
+// once, however many nodes there are. A pass renews its hold as it goes; a
+// hold not renewed for a minute (by the stream's clock: a node that died
+// or stalled) is taken over by the next node to tick, and the stalled pass
+// stops at its next renewal. Two passes at once, or a DeleteDevice running
 // meanwhile, do each removal once. A record is read before its device, and
 // PutChannel reads the device before it writes anything: so the sweep
 // never removes a channel for want of a device that exists and existed

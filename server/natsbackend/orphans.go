@@ -6,8 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,11 +25,13 @@ import (
 // a node whose cache still holds the device (the deleting node died before
 // its broadcast) queues pushes to them for a device that never returns.
 //
-// So every node sweeps, at Open and then every sweepEvery (Config.Clock): a
-// pass reads up to sweepBatch records of each of the channels, index and
-// presence buckets from the stream leaders, from where its previous pass
-// stopped (a random place at Open, so that nodes started together do not
-// read the same records), wrapping around at the end, and removes those
+// So the nodes sweep, at Open and then every sweepEvery (Config.Clock),
+// and share the work through the counters bucket's key sweepKey
+// (sweepState): where each bucket's scan goes on, and which node's pass is
+// under way. A pass takes the key first (a revision-checked write naming
+// its node), reads up to sweepBatch records of each of the channels, index
+// and presence buckets from the stream leaders, from where the previous
+// pass of any node stopped, wrapping around at the end, and removes those
 // whose device record is absent:
 //
 //   - a channel: its record (at the revision read), its queue, its entry in
@@ -38,9 +41,25 @@ import (
 //     it names is gone: one written meanwhile keeps it for a later pass);
 //   - a presence record (at the revision read).
 //
-// Several nodes may sweep the same records at once, and DeleteDevice may be
-// running too: every removal is revision-checked or idempotent, so one of
-// them does it and the others find nothing to do.
+// It then writes where it stopped and gives the key back (one more
+// revision-checked write). A node whose tick finds the key taken by
+// another node's pass skips its pass, and tries again half a period later
+// (so that nodes started together drift apart). So each record is read
+// once a cycle whatever the number of nodes, and with N nodes whose ticks
+// fall apart a cycle takes up to N times fewer minutes; a node reads no
+// more than it did sweeping alone. A pass renews its hold (the
+// same write, with where it is) before each bucket and every sweepLease/4
+// (Config.Clock); a hold not renewed for sweepLease (by the stream's
+// clock, as below: the time the stream stored the key) has lapsed, and the
+// next node to tick takes the key over, going on from the last place
+// written. The pass whose hold lapsed (a stalled node, one cut off from
+// NATS) finds its next renewal refused and stops, and writes nothing over
+// the key. What it did meanwhile is safe: two passes may sweep the same
+// records at once (the lapsed one, the one that took over), and
+// DeleteDevice may be running too, but every removal is revision-checked
+// or idempotent, so one of them does it and the others find nothing to
+// do. A node that stops (Close) ends its pass and gives the key back, so
+// the next tick of another node goes on at once.
 //
 // The sweep reads a record before its device, and PutChannel reads the
 // device before it creates the channel (then again after indexing it). So
@@ -76,14 +95,20 @@ import (
 // leftovers of an interrupted delete are old by the time they matter, so a
 // record that young waits for a later pass (which reads its device again);
 // and a channel that young in no index may be a PutChannel under way,
-// which enters it itself. A record's
-// age is the stream's: the time the stream stored it against the time the
-// stream leader said now (read at most every sweepRefEvery), moved on by
-// Config.Clock since, so that neither node's wall clock counts.
+// which enters it itself. A record's age is the stream's: the time the
+// stream stored it against the time the stream leader said now (read at
+// most every sweepRefEvery), moved on by Config.Clock since, so that
+// neither node's wall clock counts.
 
 const (
 	// sweepEvery is the time between two passes of a node's sweep.
 	sweepEvery = time.Minute
+	// sweepKey is the key in the counters bucket the nodes share the
+	// sweep by (sweepState).
+	sweepKey = "sweep"
+	// sweepLease is how long (by the stream's clock) a pass's hold of
+	// sweepKey lasts unless renewed.
+	sweepLease = sweepEvery
 	// sweepBatch bounds the records one pass reads in each bucket.
 	sweepBatch = 256
 	// sweepGrace is the age (by the stream's clock) a record must reach
@@ -102,15 +127,42 @@ type sweeper struct {
 	timer   clock.Timer
 	cancel  context.CancelFunc // ends the pass under way
 	pending sync.WaitGroup     // the scheduled pass, until it has run or is stopped
-	// next is where each bucket's scan resumes (a stream sequence),
-	// by sweepBuckets' order; only the pass under way uses it.
-	next  []uint64
-	batch int
+	batch   int
 	// grace is sweepGrace (a test may set 0: no age guard).
 	grace time.Duration
-	// refs is each bucket's stream time reference, by sweepBuckets' order.
-	refs []streamRef
+	// refs is each bucket's stream time reference, by sweepBuckets' order;
+	// leaseRef the counters stream's (sweepKey's age). Only the pass under
+	// way uses them.
+	refs     []streamRef
+	leaseRef streamRef
+	// scanned counts the records this node's passes read, removed the
+	// records they removed, skipped the passes that found sweepKey held
+	// by another node.
+	scanned, removed, skipped atomic.Int64
+	// testRead, set by tests only, runs after a pass (whose context is
+	// ctx) reads a message of the bucket (its key).
+	testRead func(ctx context.Context, bucket, key string)
 }
+
+// sweepState is the value of sweepKey.
+type sweepState struct {
+	// Node is the node whose pass holds the key ("": none).
+	Node string `json:"node,omitempty"`
+	// Next is where each bucket's scan goes on (a stream sequence), by
+	// sweepBuckets' order.
+	Next []uint64 `json:"next,omitempty"`
+}
+
+// sweepHold is a pass's hold of sweepKey.
+type sweepHold struct {
+	rev     uint64    // the key's revision this pass wrote last
+	renewed time.Time // when (Config.Clock)
+	next    []uint64  // where each bucket's scan goes on
+}
+
+// errSweepTaken: another node took sweepKey over from this pass, whose
+// hold lapsed.
+var errSweepTaken = errors.New("another node took the sweep over (this pass held it too long)")
 
 // streamRef is a time the stream leader said it was (stream), and
 // Config.Clock's time when it was read (local); zero: none read yet.
@@ -137,14 +189,7 @@ func (b *Backend) startSweeper() {
 	defer s.mu.Unlock()
 	s.batch = sweepBatch
 	s.grace = sweepGrace
-	for _, sb := range b.sweepBuckets() {
-		var last uint64
-		if info := sb.k.stream.CachedInfo(); info != nil {
-			last = info.State.LastSeq
-		}
-		s.next = append(s.next, rand.Uint64N(last+1))
-		s.refs = append(s.refs, streamRef{})
-	}
+	s.refs = make([]streamRef, len(b.sweepBuckets()))
 	s.pending.Add(1)
 	s.timer = b.clk.AfterFunc(0, b.sweepTick)
 }
@@ -161,16 +206,24 @@ func (b *Backend) sweepTick() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.mu.Unlock()
+	skipped := s.skipped.Load()
 	if _, err := b.sweepPass(ctx); err != nil && !b.closed.Load() && ctx.Err() == nil {
 		b.log.Warn("natsbackend: sweep of leftovers", "err", err)
 	}
 	cancel()
+	// A pass skipped (another node's held the sweep) is tried again half
+	// a period later, so that nodes started together do not keep ticking
+	// together, each skipping while another sweeps.
+	wait := sweepEvery
+	if s.skipped.Load() > skipped {
+		wait = sweepEvery / 2
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cancel = nil
 	if !s.stopped {
 		s.pending.Add(1)
-		s.timer = b.clk.AfterFunc(sweepEvery, b.sweepTick)
+		s.timer = b.clk.AfterFunc(wait, b.sweepTick)
 	}
 }
 
@@ -193,27 +246,137 @@ func (b *Backend) stopSweeper() {
 }
 
 // sweepPass is one pass of the sweep (see above); it returns how many
-// records it removed. A bucket whose scan fails does not keep the pass from
-// the others. Passes run one at a time (the timer's follow each other), and
-// a test calls it only while the timer is stopped or waits.
+// records it removed, and nothing when another node's pass holds
+// sweepKey. A bucket whose scan fails does not keep the pass from the
+// others. A node's passes run one at a time (the timer's follow each
+// other), and a test calls it only while the timer is stopped or waits.
 func (b *Backend) sweepPass(ctx context.Context) (int, error) {
+	h, err := b.takeSweep(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("natsbackend: sweep: take %s: %w", sweepKey, b.classify(err))
+	}
+	if h == nil {
+		b.sweep.skipped.Add(1)
+		return 0, nil
+	}
 	removed := 0
 	var errs []error
 	for i, sb := range b.sweepBuckets() {
-		n, err := b.sweepScan(ctx, sb, &b.sweep.next[i], &b.sweep.refs[i], b.sweep.batch)
+		if i > 0 {
+			if err := b.renewSweep(ctx, h); err != nil {
+				errs = append(errs, fmt.Errorf("natsbackend: sweep: %w", b.classify(err)))
+				break
+			}
+		}
+		n, err := b.sweepScan(ctx, sb, h, &h.next[i], &b.sweep.refs[i], b.sweep.batch)
 		removed += n
 		if err != nil {
 			errs = append(errs, fmt.Errorf("natsbackend: sweep %s: %w", sb.k.bucket, b.classify(err)))
+			if errors.Is(err, errSweepTaken) {
+				break
+			}
+		}
+	}
+	if !slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, errSweepTaken) }) {
+		if err := b.releaseSweep(h); err != nil {
+			errs = append(errs, fmt.Errorf("natsbackend: sweep: give %s back: %w", sweepKey, b.classify(err)))
 		}
 	}
 	return removed, errors.Join(errs...)
 }
 
+// takeSweep takes sweepKey for a pass of this node: nil (and no error)
+// when another node's pass holds it, its hold not lapsed.
+func (b *Backend) takeSweep(ctx context.Context) (*sweepHold, error) {
+	ctx, cancel, err := b.op(ctx)
+	defer cancel()
+	if err != nil {
+		return nil, err
+	}
+	var st sweepState
+	e, err := b.counters.get(ctx, sweepKey)
+	exists := err == nil
+	switch {
+	case errors.Is(err, errNoKey):
+	case err != nil:
+		return nil, err
+	case json.Unmarshal(e.val, &st) != nil:
+		b.log.Error("natsbackend: sweep: undecodable sweep record replaced", "key", sweepKey)
+		st = sweepState{}
+	case st.Node != "" && st.Node != b.cfg.NodeID:
+		now, err := b.streamNow(ctx, b.counters, &b.sweep.leaseRef)
+		if err != nil {
+			return nil, err
+		}
+		if now.Sub(e.stored) < sweepLease {
+			return nil, nil
+		}
+		b.log.Info("natsbackend: sweep: taking over from a node whose pass lapsed", "from", st.Node, "since", e.stored)
+	}
+	h := &sweepHold{next: make([]uint64, len(b.sweepBuckets()))}
+	copy(h.next, st.Next)
+	val, err := json.Marshal(sweepState{Node: b.cfg.NodeID, Next: h.next})
+	if err != nil {
+		return nil, err
+	}
+	if exists {
+		h.rev, err = b.counters.update(ctx, sweepKey, val, e.rev, 0)
+	} else {
+		h.rev, err = b.counters.create(ctx, sweepKey, val, 0)
+	}
+	switch {
+	case errors.Is(err, errRevMismatch) || errors.Is(err, errKeyExists) || errors.Is(err, errNoKey):
+		return nil, nil // another node took it meanwhile
+	case err != nil:
+		return nil, err
+	}
+	h.renewed = b.clk.Now()
+	return h, nil
+}
+
+// renewSweep writes h's hold again, with where the pass is;
+// errSweepTaken if another node took the key over meanwhile.
+func (b *Backend) renewSweep(ctx context.Context, h *sweepHold) error {
+	ctx, cancel, err := b.op(ctx)
+	defer cancel()
+	if err != nil {
+		return err
+	}
+	return b.writeSweep(ctx, h, b.cfg.NodeID)
+}
+
+// releaseSweep gives sweepKey back, with where the pass stopped. It has a
+// deadline of its own: a pass that Close ended gives the key back too, so
+// that another node's next tick goes on at once.
+func (b *Backend) releaseSweep(h *sweepHold) error {
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.RequestTimeout)
+	defer cancel()
+	return b.writeSweep(ctx, h, "")
+}
+
+// writeSweep writes sweepKey at h's revision: node, and where the pass is.
+func (b *Backend) writeSweep(ctx context.Context, h *sweepHold, node string) error {
+	val, err := json.Marshal(sweepState{Node: node, Next: h.next})
+	if err != nil {
+		return err
+	}
+	rev, err := b.counters.update(ctx, sweepKey, val, h.rev, 0)
+	if errors.Is(err, errRevMismatch) || errors.Is(err, errNoKey) {
+		return errSweepTaken
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", sweepKey, err)
+	}
+	h.rev, h.renewed = rev, b.clk.Now()
+	return nil
+}
+
 // sweepScan reads up to budget messages of the bucket from *next on (from
 // the start again once at the end, never past where it began) and sweeps
 // each record older than the grace (its stream's time from *ref); *next is
-// where the following scan resumes.
-func (b *Backend) sweepScan(ctx context.Context, sb sweepBucket, next *uint64, ref *streamRef, budget int) (int, error) {
+// where the following scan resumes. It renews the pass's hold h every
+// sweepLease/4.
+func (b *Backend) sweepScan(ctx context.Context, sb sweepBucket, h *sweepHold, next *uint64, ref *streamRef, budget int) (int, error) {
 	k := sb.k
 	grace := b.sweep.grace
 	var now time.Time // the stream's time now
@@ -225,18 +388,30 @@ func (b *Backend) sweepScan(ctx context.Context, sb sweepBucket, next *uint64, r
 	}
 	start, wrapped, removed := *next, false, 0
 	for read := 0; read < budget; read++ {
+		if b.clk.Now().Sub(h.renewed) >= sweepLease/4 {
+			if err := b.renewSweep(ctx, h); err != nil {
+				return removed, err
+			}
+		}
 		octx, cancel, err := b.op(ctx)
 		if err != nil {
 			cancel()
 			return removed, err
 		}
 		m, err := b.leaderGet(octx, k.name(), msgGetRequest{Seq: *next, NextFor: k.pre + ">"})
+		if m != nil {
+			b.sweep.scanned.Add(1)
+			if b.sweep.testRead != nil {
+				b.sweep.testRead(ctx, k.bucket, m.Subject[len(k.pre):])
+			}
+		}
 		if err == nil && m != nil && (!wrapped || m.Seq < start) && !isMarker(m.Header) &&
 			(grace <= 0 || now.Sub(m.Time) >= grace) {
 			var did bool
 			did, err = sb.sweep(octx, m.Subject[len(k.pre):], entry{val: m.Data, rev: m.Seq, stored: m.Time})
 			if did {
 				removed++
+				b.sweep.removed.Add(1)
 			}
 		}
 		cancel()

@@ -168,8 +168,9 @@ func TestSweepHealsAnInterruptedDeleteDevice(t *testing.T) {
 
 // TestSweepBoundedAndShared: a pass reads at most its batch of each
 // bucket, the next goes on from there (so a long backlog is removed over
-// several passes), and nodes sweeping the same leftovers at once both
-// succeed, the leftovers removed once.
+// several passes), and passes of two nodes started at once both succeed
+// (one of them skipped while the other holds the sweep), the leftovers
+// removed once.
 func TestSweepBoundedAndShared(t *testing.T) {
 	s := runTestServer(t)
 	fake := clock.NewFake(time.Unix(1_000_000_000, 0))
@@ -469,5 +470,245 @@ func TestSweepFinishesAnInterruptedPutChannel(t *testing.T) {
 	st, err := b.Stats(ctx)
 	if err != nil || st.Channels != 5 {
 		t.Errorf("Stats = %+v, %v; want 5 channels (3 entered, 2 made whole)", st, err)
+	}
+}
+
+// fillDirect writes n devices, each with a channel, its index key and a
+// presence record, straight into the buckets (one write each, in device
+// order in every bucket), and removes the device record of every tenth
+// (the first step of an interrupted DeleteDevice): those leave a channel,
+// an index key and a presence record each. It returns how many devices
+// were so deleted.
+func fillDirect(t *testing.T, b *Backend, n int) (deleted int) {
+	t.Helper()
+	ctx := context.Background()
+	put := func(k *kv, key string, v any) {
+		val, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.put(ctx, key, val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		dev := fmt.Sprint("dev", i)
+		put(b.devices, token(dev), backend.Device{ID: dev})
+		tok := dev + ".app"
+		put(b.channels, token(tok), backend.Channel{Token: tok, DeviceID: dev, App: "app"})
+		put(b.index, token(dev), channelIndex{"app": tok})
+		put(b.presence, token(dev), map[string]any{})
+	}
+	for i := 0; i < n; i += 10 {
+		if err := b.devices.del(ctx, token(fmt.Sprint("dev", i)), 0); err != nil {
+			t.Fatal(err)
+		}
+		deleted++
+	}
+	return deleted
+}
+
+// TestSweepSharedByTheNodes: the nodes of a service share the sweep
+// through its record in the counters bucket: each pass goes on where the
+// previous pass of any node stopped. Each node swept every record on its
+// own before (N nodes read each record N times a cycle); now a cycle
+// reads each record once whatever the number of nodes, and with 3 nodes
+// whose passes fall apart a cycle takes a third of the minutes. The
+// leftovers are removed once. It logs the figures of docs/benchmarks.md.
+func TestSweepSharedByTheNodes(t *testing.T) {
+	s := runTestServer(t)
+	const devices, batch = 300, 64
+	records := 3 * devices // channels, index keys, presence records
+	for _, n := range []int{1, 3} {
+		t.Run(fmt.Sprint(n, " nodes"), func(t *testing.T) {
+			fake := clock.NewFake(time.Unix(1_000_000_000, 0))
+			prefix := fmt.Sprint("share", n)
+			var nodes []*Backend
+			for i := range n {
+				b := openSwept(t, s, prefix, fmt.Sprint("n", i), fake)
+				b.sweep.batch = batch
+				b.sweep.grace = 0 // the records are young: no age guard here
+				nodes = append(nodes, b)
+			}
+			deleted := fillDirect(t, nodes[0], devices)
+			scanned := func() (total int64, each []int64) {
+				for _, b := range nodes {
+					each = append(each, b.sweep.scanned.Load())
+					total += b.sweep.scanned.Load()
+				}
+				return total, each
+			}
+			// Minute by minute, until the nodes together have read every
+			// record once: a cycle.
+			minutes := 0
+			for total, _ := scanned(); total < int64(records); total, _ = scanned() {
+				if minutes > records/batch {
+					t.Fatalf("%d nodes read %d records in %d minutes", n, total, minutes)
+				}
+				fake.Advance(time.Duration(min(minutes, 1)) * sweepEvery)
+				minutes++
+			}
+			total, each := scanned()
+			var removed, skipped int64
+			for _, b := range nodes {
+				removed += b.sweep.removed.Load()
+				skipped += b.sweep.skipped.Load()
+				if n > 1 && b.sweep.scanned.Load() >= int64(records) {
+					t.Errorf("node %s read %d records in a cycle of %d: every record, as if alone", b.cfg.NodeID, b.sweep.scanned.Load(), records)
+				}
+			}
+			t.Logf("%d node(s), %d records (%d devices), batch %d a bucket: every record read after %d passes in %d minutes; records read by each node %v (total %d); %d removed, %d passes skipped",
+				n, records, devices, batch, int64(minutes*n)-skipped, minutes, each, total, removed, skipped)
+			if want := (records + 3*batch - 1) / (3 * batch); minutes != (want+n-1)/n {
+				t.Errorf("%d nodes took %d minutes for a cycle; want %d (%d passes, %d a minute)", n, minutes, (want+n-1)/n, want, n)
+			}
+			// Each leftover device's channel is removed (and its index key
+			// with it: the index bucket's pass covers the same devices
+			// after the channels'), then its presence record: 2 removals
+			// each, each by one node.
+			if removed != int64(2*deleted) {
+				t.Errorf("the nodes removed %d records; want %d (2 for each of %d deleted devices)", removed, 2*deleted, deleted)
+			}
+			st, err := nodes[0].Stats(context.Background())
+			if err != nil || st.Channels != devices-deleted || st.Devices != devices-deleted {
+				t.Errorf("Stats = %+v, %v; want %d devices and channels", st, err, devices-deleted)
+			}
+		})
+	}
+}
+
+// TestSweepLapsedHoldTakenOver: a node that took the sweep and died
+// (its record names it, never given back) holds it for sweepLease, by the
+// stream's clock: the other nodes skip their passes until then (trying
+// again half a period later), and the next to tick after it takes the
+// sweep over.
+func TestSweepLapsedHoldTakenOver(t *testing.T) {
+	s := runTestServer(t)
+	ctx := context.Background()
+	fake := clock.NewFake(time.Unix(1_000_000_000, 0))
+	a := openSwept(t, s, "lapsed", "a", fake)
+	b := openSwept(t, s, "lapsed", "b", fake)
+	a.sweep.grace, b.sweep.grace = 0, 0
+	d, chans := deviceWithChannels(t, a, "dev", "app")
+	interruptDelete(t, a, d, chans, 1)
+	val, _ := json.Marshal(sweepState{Node: "dead", Next: []uint64{0, 0, 0}})
+	if _, err := a.counters.put(ctx, sweepKey, val); err != nil {
+		t.Fatal(err)
+	}
+	fake.Advance(0) // the passes at the nodes' start
+	if a.sweep.skipped.Load() != 1 || b.sweep.skipped.Load() != 1 || len(leftOf(t, a, d.ID, chans)) == 0 {
+		t.Fatalf("while the dead node's hold lasts: skipped %d and %d passes, left %v; want both skipped, nothing removed",
+			a.sweep.skipped.Load(), b.sweep.skipped.Load(), leftOf(t, a, d.ID, chans))
+	}
+	// A skipped pass is tried again half a period later (nodes started
+	// together drift apart): the hold still lasts.
+	fake.Advance(sweepEvery / 2)
+	if a.sweep.skipped.Load() != 2 || b.sweep.skipped.Load() != 2 || len(leftOf(t, a, d.ID, chans)) == 0 {
+		t.Fatalf("half a period on: skipped %d and %d passes, left %v; want both tried again and skipped",
+			a.sweep.skipped.Load(), b.sweep.skipped.Load(), leftOf(t, a, d.ID, chans))
+	}
+	fake.Advance(sweepLease - sweepEvery/2)
+	if left := leftOf(t, a, d.ID, chans); len(left) != 0 {
+		t.Fatalf("once the dead node's hold lapsed, the deleted device still has: %v", left)
+	}
+	e, err := a.counters.get(ctx, sweepKey)
+	var st sweepState
+	if err != nil || json.Unmarshal(e.val, &st) != nil || st.Node != "" || len(st.Next) != 3 {
+		t.Fatalf("the sweep record after the passes: %s, %v; want it given back, with where to go on", e.val, err)
+	}
+}
+
+// TestSweepNodeStoppingHandsOver: a node that stops in the middle of a
+// pass gives the sweep back, with where it stopped, before Close returns:
+// another node's next pass takes it at once (not after sweepLease) and
+// goes on from there.
+func TestSweepNodeStoppingHandsOver(t *testing.T) {
+	s := runTestServer(t)
+	fa := clock.NewFake(time.Unix(1_000_000_000, 0))
+	fb := clock.NewFake(time.Unix(1_000_000_000, 0))
+	a := openSwept(t, s, "handover", "a", fa)
+	b := openSwept(t, s, "handover", "b", fb)
+	a.sweep.grace, b.sweep.grace = 0, 0
+	a.sweep.batch, b.sweep.batch = 20, 20
+	deleted := fillDirect(t, a, 40)
+	var closed chan struct{}
+	var readA []string
+	a.sweep.testRead = func(ctx context.Context, bucket, key string) {
+		readA = append(readA, key)
+		if len(readA) == 15 { // in the middle of the channels bucket
+			closed = make(chan struct{})
+			go func() { a.Close(); close(closed) }()
+			<-ctx.Done() // Close ends the pass under way
+		}
+	}
+	fa.Advance(0) // a's pass at its start, ended by Close
+	if closed == nil {
+		t.Fatalf("a's pass read %d records; want it stopped at the 15th", len(readA))
+	}
+	<-closed
+	e, err := b.counters.get(context.Background(), sweepKey)
+	var st sweepState
+	if err != nil || json.Unmarshal(e.val, &st) != nil || st.Node != "" || len(st.Next) != 3 || st.Next[0] == 0 {
+		t.Fatalf("the sweep record after a's Close: %s, %v; want it given back, with where a stopped", e.val, err)
+	}
+	var readB []string
+	b.sweep.testRead = func(_ context.Context, bucket, key string) {
+		if bucket == b.channels.bucket {
+			readB = append(readB, key)
+		}
+	}
+	fb.Advance(0) // b's pass at its start
+	if b.sweep.skipped.Load() != 0 || len(readB) == 0 || readB[0] != readA[len(readA)-1] {
+		t.Fatalf("b skipped %d passes and read channels %v; want it to go on from %s, where a stopped",
+			b.sweep.skipped.Load(), readB, readA[len(readA)-1])
+	}
+	b.sweep.batch = sweepBatch
+	fb.Advance(sweepEvery) // a whole cycle
+	if got := a.sweep.removed.Load() + b.sweep.removed.Load(); got != int64(2*deleted) {
+		t.Fatalf("a removed %d records and b %d; want %d between them", a.sweep.removed.Load(), b.sweep.removed.Load(), 2*deleted)
+	}
+}
+
+// TestSweepTakenOverMidPass: a pass whose hold lapses (a stalled node)
+// while another node takes the sweep over: both remove what they find,
+// each record once (every removal is revision-checked), and the stalled
+// pass stops at its next renewal without writing over the other's place.
+func TestSweepTakenOverMidPass(t *testing.T) {
+	s := runTestServer(t)
+	ctx := context.Background()
+	fa := clock.NewFake(time.Unix(1_000_000_000, 0))
+	fb := clock.NewFake(time.Unix(1_000_000_000, 0))
+	a := openSwept(t, s, "midpass", "a", fa)
+	b := openSwept(t, s, "midpass", "b", fb)
+	a.sweep.grace, b.sweep.grace = 0, 0
+	a.sweep.batch, b.sweep.batch = 8, 30
+	deleted := fillDirect(t, a, 40)
+	stalled := false
+	a.sweep.testRead = func(context.Context, string, string) {
+		if !stalled {
+			stalled = true
+			fb.Advance(0)          // b's first pass: a holds the sweep, b skips
+			fb.Advance(sweepLease) // b's pass a lease later: a's hold lapsed
+		}
+	}
+	_, err := a.sweepPass(ctx)
+	if !errors.Is(err, errSweepTaken) {
+		t.Fatalf("the stalled pass: %v; want errSweepTaken", err)
+	}
+	if b.sweep.skipped.Load() == 0 || b.sweep.scanned.Load() == 0 {
+		t.Fatalf("b skipped %d passes and read %d records; want passes skipped (while a's hold lasted), then the sweep taken over",
+			b.sweep.skipped.Load(), b.sweep.scanned.Load())
+	}
+	if got := a.sweep.scanned.Load(); got > 8 {
+		t.Fatalf("the stalled pass read %d records; want it stopped after its first bucket's 8", got)
+	}
+	e, err := b.counters.get(ctx, sweepKey)
+	var st sweepState
+	if err != nil || json.Unmarshal(e.val, &st) != nil || st.Node != "" || len(st.Next) != 3 || st.Next[1] == 0 {
+		t.Fatalf("the sweep record: %s, %v; want b's, given back, with where b stopped", e.val, err)
+	}
+	fb.Advance(sweepEvery) // b's next pass, the rest of the cycle
+	if got := a.sweep.removed.Load() + b.sweep.removed.Load(); got != int64(2*deleted) {
+		t.Fatalf("a removed %d records and b %d; want %d between them", a.sweep.removed.Load(), b.sweep.removed.Load(), 2*deleted)
 	}
 }
