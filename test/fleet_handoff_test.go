@@ -167,3 +167,115 @@ func TestFleetReportsUnfinishedHandoffs(t *testing.T) {
 		t.Fatalf("with both handoffs waiting for the backend: %+v, want 2 unfinished", got)
 	}
 }
+
+// holdingBackend is a cloud service that holds every handoff until
+// released, and counts the handoffs it holds at once.
+type holdingBackend struct {
+	url            string
+	arrived        chan device.HandoffRecord
+	release        chan struct{}
+	mu             sync.Mutex
+	inFlight, most int
+	byURI          map[string]int
+	releaseOnce    sync.Once
+}
+
+func startHoldingBackend(t *testing.T, capacity int) *holdingBackend {
+	b := &holdingBackend{arrived: make(chan device.HandoffRecord, capacity), release: make(chan struct{}), byURI: map[string]int{}}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rec device.HandoffRecord
+		if err := json.NewDecoder(r.Body).Decode(&rec); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		b.mu.Lock()
+		b.inFlight++
+		b.most = max(b.most, b.inFlight)
+		b.byURI[rec.URI]++
+		b.mu.Unlock()
+		select {
+		case b.arrived <- rec:
+		default: // a retry after the client's timeout: never blocks
+		}
+		select {
+		case <-b.release:
+		case <-r.Context().Done():
+		}
+		b.mu.Lock()
+		b.inFlight--
+		b.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	b.url = hs.URL
+	t.Cleanup(hs.Close)
+	t.Cleanup(b.releaseAll) // before hs.Close: the handlers end
+	return b
+}
+
+func (b *holdingBackend) releaseAll() { b.releaseOnce.Do(func() { close(b.release) }) }
+
+// A slow backend does not get more than HandoffConcurrency handoffs at
+// once: the others wait in a queue, which the stats and the report count,
+// and are all sent once the backend answers. Every handoff went out at
+// once, each holding a connection until the backend answered, so a large
+// fleet's could reach the process's limit of open files.
+func TestFleetBoundsHandoffsInFlight(t *testing.T) {
+	const devices, apps, limit = 10, 2, 3
+	srv := startServer(t, server.Config{})
+	be := startHoldingBackend(t, devices*apps)
+	f, err := fleet.Start(context.Background(), fleet.Config{Servers: []string{srv.URL()}, Devices: devices, Apps: []string{"a", "b"},
+		Handoff: be.url, HandoffConcurrency: limit, Logger: quietLogger(), MinBackoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx := waitCtx(t)
+	// Every channel is registered and handed off: limit of them in
+	// flight, held by the backend, the rest queued.
+	if err := f.Wait(ctx, func(s fleet.Stats) bool {
+		return s.Registered == devices && s.HandoffsInFlight+s.HandoffsQueued == devices*apps && s.HandoffsInFlight >= limit
+	}); err != nil {
+		t.Fatalf("handoffs: %v (%+v)", err, f.Stats())
+	}
+	if s := f.Stats(); s.HandoffsInFlight != limit || s.HandoffsQueued != devices*apps-limit {
+		t.Fatalf("with the backend holding them: %d handoffs in flight, %d queued; want %d, %d",
+			s.HandoffsInFlight, s.HandoffsQueued, limit, devices*apps-limit)
+	}
+	for range limit {
+		select {
+		case <-be.arrived:
+		case <-ctx.Done():
+			t.Fatal("the first handoffs did not arrive")
+		}
+	}
+	r := f.Report()
+	if r.Handoffs != 0 || r.HandoffFailures != 0 || r.HandoffsUnfinished != devices*apps || r.HandoffsQueued != devices*apps-limit {
+		t.Fatalf("with %d handoffs held: done %d, failed %d, unfinished %d, queued %d; want 0, 0, %d, %d",
+			limit, r.Handoffs, r.HandoffFailures, r.HandoffsUnfinished, r.HandoffsQueued, devices*apps, devices*apps-limit)
+	}
+	be.releaseAll()
+	if err := f.Wait(ctx, func(s fleet.Stats) bool { return s.HandoffsDone == devices*apps }); err != nil {
+		t.Fatalf("after the release: %v (%+v)", err, f.Stats())
+	}
+	r = f.Report()
+	if r.Handoffs != devices*apps || r.HandoffFailures != 0 || r.HandoffsUnfinished != 0 || r.HandoffsQueued != 0 {
+		t.Fatalf("all answered: done %d, failed %d, unfinished %d, queued %d; want %d, 0, 0, 0",
+			r.Handoffs, r.HandoffFailures, r.HandoffsUnfinished, r.HandoffsQueued, devices*apps)
+	}
+	if s := f.Stats(); s.HandoffsInFlight != 0 || s.HandoffsQueued != 0 {
+		t.Fatalf("stats after: %+v", s)
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	if be.most > limit {
+		t.Errorf("the backend held %d handoffs at once, want at most %d", be.most, limit)
+	}
+	if len(be.byURI) != devices*apps {
+		t.Errorf("%d Channel URIs handed off, want %d: %v", len(be.byURI), devices*apps, be.byURI)
+	}
+	for uri, n := range be.byURI {
+		if n != 1 {
+			t.Errorf("%s handed off %d times", uri, n)
+		}
+	}
+}

@@ -71,6 +71,14 @@ type Config struct {
 	// without, from one random key the fleet holds in memory and the
 	// device's id (a device in memory is a new phone at every start).
 	Handoff string
+	// HandoffConcurrency bounds the handoffs in flight at once in this
+	// fleet (default DefaultHandoffConcurrency): each holds a connection
+	// to the cloud service (an open file) until the service answers, or
+	// waits to be tried again. The others wait in a queue, oldest first,
+	// and are never dropped: with a slow backend and thousands of devices
+	// the handoffs queue instead of piling up as connections towards the
+	// process's limit of open files.
+	HandoffConcurrency int
 	// HandoffSecrets maps an app id to the handoff secret its handoffs
 	// carry (device.HandoffRecord.Secret), as an apps manifest's
 	// handoff_secret does in the emulator; an app not in it sends none.
@@ -95,6 +103,11 @@ type Config struct {
 	Logger      *slog.Logger
 	Clock       clock.Clock
 }
+
+// DefaultHandoffConcurrency is Config.HandoffConcurrency's default: a few
+// hundred connections to the cloud service beside a process's 15,000
+// devices (cmd/openmpns's --per-process), well under its 20,000 open files.
+const DefaultHandoffConcurrency = 256
 
 // Channel is one device's channel for one app.
 type Channel struct {
@@ -151,8 +164,23 @@ type Fleet struct {
 	// for none), for the received rate.
 	firstRx, lastRx atomic.Int64
 	// handoffsStarted counts the handoffs begun: those neither done nor
-	// failed are unfinished (the backend has not answered yet).
+	// failed are unfinished (queued, in flight, or cut short by Close).
 	handoffsStarted atomic.Int64
+	// hoMu guards the handoffs waiting for a slot (hoQueue, oldest first
+	// from hoHead), the workers sending them (at most HandoffConcurrency)
+	// and how many of those are sending one now.
+	hoMu       sync.Mutex
+	hoQueue    []handoffJob
+	hoHead     int
+	hoWorkers  int
+	hoInFlight int
+}
+
+// handoffJob is one handoff waiting to be sent: the Channel URI of one
+// device's app.
+type handoffJob struct {
+	m *member
+	c Channel
 }
 
 type member struct {
@@ -231,6 +259,9 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 	cfg.SourceAddrs = max(cfg.SourceAddrs, 1)
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = 1000
+	}
+	if cfg.HandoffConcurrency <= 0 {
+		cfg.HandoffConcurrency = DefaultHandoffConcurrency
 	}
 	var hk device.HandoffKey
 	if cfg.Handoff != "" && cfg.StateDir == "" {
@@ -430,27 +461,83 @@ func (m *member) publish(app, uri string) {
 		return
 	}
 	f.handoffsStarted.Add(1)
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		h := &device.Handoff{URL: f.cfg.Handoff, Clock: f.clk}
-		rec := device.HandoffRecord{DeviceID: c.DeviceID, App: app, Channel: ChannelName, URI: uri,
-			Secret: f.cfg.HandoffSecrets[app], DeviceKey: m.deviceKey(c.DeviceID, app)}
-		if _, err := h.Send(f.ctx, rec, nil); err != nil {
-			if f.ctx.Err() == nil {
-				f.handoffFailures.Add(1)
-				var refused *device.HandoffRefusedError
-				if errors.As(err, &refused) {
-					f.errMu.Lock()
-					f.refused[refused.Status]++
-					f.errMu.Unlock()
-				}
-				f.countError("handoff", err)
-			}
+	f.queueHandoff(handoffJob{m: m, c: c})
+}
+
+// queueHandoff queues j and starts a worker to send it unless
+// HandoffConcurrency of them are at work already (one of those takes it
+// when it is done with its own).
+func (f *Fleet) queueHandoff(j handoffJob) {
+	f.hoMu.Lock()
+	defer f.hoMu.Unlock()
+	f.hoQueue = append(f.hoQueue, j)
+	if f.hoWorkers < f.cfg.HandoffConcurrency && f.ctx.Err() == nil {
+		f.hoWorkers++
+		f.wg.Add(1)
+		go f.handoffWorker()
+	}
+}
+
+// handoffWorker sends the queued handoffs, oldest first, one at a time,
+// until none is left or the fleet closes (what is left then stays queued,
+// and unfinished in the report).
+func (f *Fleet) handoffWorker() {
+	defer f.wg.Done()
+	f.hoMu.Lock()
+	for {
+		if f.hoHead == len(f.hoQueue) || f.ctx.Err() != nil {
+			f.hoWorkers--
+			f.hoMu.Unlock()
 			return
 		}
-		f.handoffs.Add(1)
-	}()
+		j := f.hoQueue[f.hoHead]
+		f.hoQueue[f.hoHead] = handoffJob{}
+		f.hoHead++
+		if f.hoHead == len(f.hoQueue) {
+			f.hoQueue, f.hoHead = f.hoQueue[:0], 0
+		} else if f.hoHead >= 1024 && f.hoHead*2 >= len(f.hoQueue) {
+			// Reuse the space of the handoffs sent.
+			n := copy(f.hoQueue, f.hoQueue[f.hoHead:])
+			clear(f.hoQueue[n:])
+			f.hoQueue, f.hoHead = f.hoQueue[:n], 0
+		}
+		f.hoInFlight++
+		f.hoMu.Unlock()
+		f.sendHandoff(j)
+		f.hoMu.Lock()
+		f.hoInFlight--
+	}
+}
+
+// sendHandoff POSTs one Channel URI to the cloud service, trying again as
+// device.Handoff does, and counts the outcome.
+func (f *Fleet) sendHandoff(j handoffJob) {
+	c := j.c
+	h := &device.Handoff{URL: f.cfg.Handoff, Clock: f.clk}
+	rec := device.HandoffRecord{DeviceID: c.DeviceID, App: c.App, Channel: c.Channel, URI: c.URI,
+		Secret: f.cfg.HandoffSecrets[c.App], DeviceKey: j.m.deviceKey(c.DeviceID, c.App)}
+	if _, err := h.Send(f.ctx, rec, nil); err != nil {
+		if f.ctx.Err() == nil {
+			f.handoffFailures.Add(1)
+			var refused *device.HandoffRefusedError
+			if errors.As(err, &refused) {
+				f.errMu.Lock()
+				f.refused[refused.Status]++
+				f.errMu.Unlock()
+			}
+			f.countError("handoff", err)
+		}
+		return
+	}
+	f.handoffs.Add(1)
+}
+
+// handoffsWaiting returns how many handoffs are queued and how many are
+// being sent (or wait to be tried again) now.
+func (f *Fleet) handoffsWaiting() (queued, inFlight int64) {
+	f.hoMu.Lock()
+	defer f.hoMu.Unlock()
+	return int64(len(f.hoQueue) - f.hoHead), int64(f.hoInFlight)
 }
 
 // deviceKey is the device key of the device's handoffs for app.
@@ -863,6 +950,13 @@ type Stats struct {
 	// status (device.HandoffRefusedError): 401 from openmpns demo-backend
 	// means a missing or wrong handoff secret, 409 another device key.
 	HandoffRefused map[int]int64 `json:"handoff_refused,omitempty"`
+	// HandoffsDone counts the handoffs the cloud service took;
+	// HandoffsInFlight those being sent or waiting to be tried again, at
+	// most Config.HandoffConcurrency per fleet; HandoffsQueued those
+	// waiting for their turn.
+	HandoffsDone     int64 `json:"handoffs_done,omitempty"`
+	HandoffsInFlight int64 `json:"handoffs_in_flight,omitempty"`
+	HandoffsQueued   int64 `json:"handoffs_queued,omitempty"`
 }
 
 // Total is the number of notifications received.
@@ -896,6 +990,9 @@ func (s *Stats) Merge(o Stats) {
 		s.Received[k] += o.Received[k]
 	}
 	s.Reconnects += o.Reconnects
+	s.HandoffsDone += o.HandoffsDone
+	s.HandoffsInFlight += o.HandoffsInFlight
+	s.HandoffsQueued += o.HandoffsQueued
 	if o.LastError != "" {
 		s.LastError = o.LastError
 	}
@@ -916,7 +1013,8 @@ func (s *Stats) Merge(o Stats) {
 // Stats returns the fleet's counters now.
 func (f *Fleet) Stats() Stats {
 	s := Stats{Devices: int64(len(f.members)), Started: f.started.Load(), Connected: f.connected.Load(),
-		Registered: f.registered.Load(), Reconnects: f.reconnects.Load()}
+		Registered: f.registered.Load(), Reconnects: f.reconnects.Load(), HandoffsDone: f.handoffs.Load()}
+	s.HandoffsQueued, s.HandoffsInFlight = f.handoffsWaiting()
 	for k := range s.Received {
 		s.Received[k] = f.byKind[k].Load()
 	}
@@ -941,15 +1039,17 @@ func (f *Fleet) Stats() Stats {
 // Report returns the fleet's report so far.
 func (f *Fleet) Report() *Report {
 	s := f.Stats()
-	// Done and failed first: each was started before, so the started
-	// count read after is never below their sum.
+	// Done and failed first, then queued: each was started before, so
+	// the started count read after is never below their sum, and the
+	// queued are never more than the unfinished.
 	done, failed := f.handoffs.Load(), f.handoffFailures.Load()
+	queued, _ := f.handoffsWaiting()
 	r := &Report{
 		Devices: s.Devices, Connected: s.Connected, Registered: s.Registered,
 		Channels:      s.Registered * int64(len(f.cfg.Apps)),
 		Notifications: map[string]int64{}, Duplicates: f.duplicates.Load(), Redelivered: f.redelivered.Load(), OutOfOrder: f.order.Load(),
 		RawDropped: f.rawDropped.Load(), Reconnects: s.Reconnects, Errors: s.Errors,
-		Handoffs: done, HandoffFailures: failed, HandoffsUnfinished: f.handoffsStarted.Load() - done - failed,
+		Handoffs: done, HandoffFailures: failed, HandoffsUnfinished: f.handoffsStarted.Load() - done - failed, HandoffsQueued: queued,
 		Latency: f.latency.Snapshot(), SendLatency: f.sendLatency.Snapshot(), SendToAccept: f.sendToAccept.Snapshot(), Elapsed: f.clk.Now().Sub(f.start),
 	}
 	if first, last := f.firstRx.Load(), f.lastRx.Load(); first != 0 {

@@ -29,8 +29,12 @@ type Report struct {
 	// HandoffsUnfinished are the handoffs the cloud service had not
 	// answered (or that waited to be tried again) when the report was made:
 	// a slow backend's, or ones cut short by the end of the run.
-	HandoffsUnfinished int64            `json:"handoffs_unfinished"`
-	Errors             map[string]int64 `json:"errors"`
+	HandoffsUnfinished int64 `json:"handoffs_unfinished"`
+	// HandoffsQueued are those of the unfinished that were not sent yet:
+	// waiting for one of the Config.HandoffConcurrency handoffs in flight
+	// to end.
+	HandoffsQueued int64            `json:"handoffs_queued"`
+	Errors         map[string]int64 `json:"errors"`
 	// Latency is from the server's accept to the device's receipt (the two
 	// clocks must agree: same machine, or NTP).
 	Latency        *histogram.Snapshot `json:"latency_histogram"`
@@ -111,6 +115,7 @@ func (r *Report) Merge(o *Report) {
 	r.Handoffs += o.Handoffs
 	r.HandoffFailures += o.HandoffFailures
 	r.HandoffsUnfinished += o.HandoffsUnfinished
+	r.HandoffsQueued += o.HandoffsQueued
 	if r.Notifications == nil {
 		r.Notifications = map[string]int64{}
 	}
@@ -200,6 +205,7 @@ func (r *Report) Rows() [][2]string {
 		[2]string{"  of which POST to accept p50 / p99", pair(r.SendToAcceptSummary, untimed)},
 		[2]string{"reconnects", fmt.Sprint(r.Reconnects)},
 		[2]string{"handoffs done / failed / unfinished", fmt.Sprintf("%d / %d / %d", r.Handoffs, r.HandoffFailures, r.HandoffsUnfinished)},
+		[2]string{"  of the unfinished, queued (not sent yet)", fmt.Sprint(r.HandoffsQueued)},
 	)
 	for _, k := range slices.Sorted(maps.Keys(r.Errors)) {
 		rows = append(rows, [2]string{"errors: " + k, fmt.Sprint(r.Errors[k])})

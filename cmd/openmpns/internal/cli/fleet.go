@@ -42,7 +42,7 @@ const workerSecretsEnv = "OPENMPNS_FLEET_HANDOFF_SECRETS"
 type fleetOpts struct {
 	servers                          []string
 	devices, perProcess, sourceAddrs int
-	maxPending                       int
+	maxPending, handoffConcurrency   int
 	apps                             []string
 	connectRate                      float64
 	optOut, airplane, lowPower       float64
@@ -61,7 +61,7 @@ type fleetOpts struct {
 }
 
 func runFleet(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "fleet", "--devices N --apps a,b,c [--server URL[,URL...]] [--connect-rate R] [--opt-out P] [--churn P/min] [--airplane P] [--low-power P] [--state DIR] [--channels-out FILE] [--handoff URL [--handoff-secret S | --handoff-manifest FILE]] [--report FILE] [--report-html FILE] [--duration D] [--until-received K]\n       openmpns fleet --scenario FILE.yaml [--junit FILE] [--report FILE] [--report-html FILE] [--server URL] [--state DIR]")
+	fs := newFlags(e, "fleet", "--devices N --apps a,b,c [--server URL[,URL...]] [--connect-rate R] [--opt-out P] [--churn P/min] [--airplane P] [--low-power P] [--state DIR] [--channels-out FILE] [--handoff URL [--handoff-secret S | --handoff-manifest FILE] [--handoff-concurrency N]] [--report FILE] [--report-html FILE] [--duration D] [--until-received K]\n       openmpns fleet --scenario FILE.yaml [--junit FILE] [--report FILE] [--report-html FILE] [--server URL] [--state DIR]")
 	var o fleetOpts
 	servers := fs.String("server", "http://127.0.0.1:8080", "OpenMPNS server base URL; several, comma-separated, share the devices, and each device fails over to the next")
 	fs.IntVar(&o.devices, "devices", 100, "number of emulated phones")
@@ -75,6 +75,7 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&o.state, "state", "", "keep each device's identity and channels under this directory; one fleet at a time uses it (default: in memory)")
 	fs.StringVar(&o.channelsOut, "channels-out", "", "write every Channel URI, as it appears, to this file: .csv, or JSON lines otherwise (device, device_id, app, channel, uri, toast)")
 	hf := addHandoffFlags(fs, "each device")
+	fs.IntVar(&o.handoffConcurrency, "handoff-concurrency", fleet.DefaultHandoffConcurrency, "with --handoff: the most handoffs in flight at once, per process (each holds a connection to the backend until it answers); the others wait in a queue, oldest first, and are sent as those end, never dropped (the progress lines and the report count them)")
 	fs.StringVar(&o.report, "report", "", "write the JSON report to this file at the end")
 	fs.StringVar(&o.htmlReport, "report-html", "", "write a self-contained HTML report (summary, latency, deliveries and connections over time, scenario verdicts) to this file at the end")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (default: until Ctrl-C or --until-received)")
@@ -140,6 +141,8 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 		return badUsage("--until-received %d: want a positive count", o.untilReceived)
 	case o.connectRate < 0 || math.IsNaN(o.connectRate):
 		return badUsage("--connect-rate %v: want devices per second, or 0 for all at once", o.connectRate)
+	case o.handoffConcurrency <= 0:
+		return badUsage("--handoff-concurrency %d: want a positive number of handoffs in flight", o.handoffConcurrency)
 	}
 	var err error
 	for _, p := range []struct {
@@ -174,6 +177,8 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 		}
 	} else if o.handoff, err = hf.plan(o.apps); err != nil {
 		return err
+	} else if set["handoff-concurrency"] && o.handoff.url == "" {
+		return badUsage("--handoff-concurrency goes with --handoff URL")
 	}
 	if o.sourceAddrs == 0 {
 		o.sourceAddrs = defaultSourceAddrs(o.servers, o.devices)
@@ -435,7 +440,7 @@ func (o *fleetOpts) config(log *slog.Logger, onChannel func(fleet.Channel)) flee
 	return fleet.Config{Servers: o.servers, Devices: o.devices, Apps: o.apps, ConnectRate: o.connectRate,
 		OptOut: o.optOut, Airplane: o.airplane, LowPower: o.lowPower, Churn: o.churn, StateDir: o.state,
 		Handoff: o.handoff.url, HandoffSecrets: o.handoff.secrets, OnChannel: onChannel, Seed: o.seed, FirstIndex: o.firstIndex, MaxPending: o.maxPending,
-		MinBackoff: o.minBackoff, MaxBackoff: o.maxBackoff, SourceAddrs: o.sourceAddrs, Logger: log}
+		HandoffConcurrency: o.handoffConcurrency, MinBackoff: o.minBackoff, MaxBackoff: o.maxBackoff, SourceAddrs: o.sourceAddrs, Logger: log}
 }
 
 func runFleetMain(ctx context.Context, e *env, o fleetOpts, log *slog.Logger) error {
@@ -583,8 +588,12 @@ loop:
 			timeline = append(timeline, fleet.SampleOf(now.Sub(start), s))
 			rate := float64(s.Total()-last) / now.Sub(lastAt).Seconds()
 			last, lastAt = s.Total(), now
-			fmt.Fprintf(e.stderr, "fleet %6.1fs: %d/%d started, %d connected, %d registered, %d received (%.0f/s), %d reconnects, %d errors\n",
-				now.Sub(start).Seconds(), s.Started, o.devices, s.Connected, s.Registered, s.Total(), rate, s.Reconnects, s.ErrorCount())
+			handoffs := ""
+			if o.handoff.url != "" {
+				handoffs = fmt.Sprintf(", handoffs %d done, %d in flight, %d queued", s.HandoffsDone, s.HandoffsInFlight, s.HandoffsQueued)
+			}
+			fmt.Fprintf(e.stderr, "fleet %6.1fs: %d/%d started, %d connected, %d registered, %d received (%.0f/s), %d reconnects, %d errors%s\n",
+				now.Sub(start).Seconds(), s.Started, o.devices, s.Connected, s.Registered, s.Total(), rate, s.Reconnects, s.ErrorCount(), handoffs)
 			if s.LastError != "" && s.LastError != lastErr {
 				lastErr = s.LastError
 				fmt.Fprintf(e.stderr, "fleet: last error: %s\n", s.LastError)
@@ -744,7 +753,7 @@ func startWorker(ctx context.Context, exe string, o fleetOpts, onChannel func(fl
 		args = append(args, "--state", o.state)
 	}
 	if o.handoff.url != "" {
-		args = append(args, "--handoff", o.handoff.url)
+		args = append(args, "--handoff", o.handoff.url, "--handoff-concurrency", strconv.Itoa(o.handoffConcurrency))
 	}
 	cmd := exec.Command(exe, args...)
 	if len(o.handoff.secrets) > 0 {

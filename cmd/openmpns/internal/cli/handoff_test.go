@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -240,5 +244,73 @@ func TestHandoffFlags(t *testing.T) {
 				t.Errorf("%s --help does not mention %s", cmd, f)
 			}
 		}
+	}
+}
+
+// --handoff-concurrency bounds the handoffs in flight per process, in
+// worker processes too; the progress lines count those in flight and
+// queued, and once the backend answers every one is done. The flag goes
+// with --handoff only.
+func TestFleetHandoffConcurrency(t *testing.T) {
+	fleetWorkers(t)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	held, most := 0, 0
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		held++
+		most = max(most, held)
+		mu.Unlock()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		mu.Lock()
+		held--
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer be.Close()
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	srv := start(t, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn")
+	line := srv.next(t, "openmpns server on ")
+	base := "http://" + strings.Fields(strings.TrimPrefix(line, "openmpns server on "))[0]
+	// Two worker processes of 3 devices, 2 handoffs in flight each.
+	fl := start(t, "fleet", "--server", base, "--devices", "6", "--per-process", "3", "--handoff", be.URL,
+		"--handoff-concurrency", "2", "--progress", "50ms", "--min-backoff", "10ms")
+	fl.waitStderr(t, "6 registered")
+	fl.waitStderr(t, "handoffs 0 done, 4 in flight, 2 queued")
+	close(release)
+	released = true
+	fl.waitStderr(t, "handoffs 6 done, 0 in flight, 0 queued")
+	if code := fl.stop(t); code != 0 {
+		t.Fatalf("fleet exit %d: %s", code, fl.stderr.String())
+	}
+	if l := fl.next(t, "handoffs done / failed / unfinished"); !strings.Contains(l, "6 / 0 / 0") {
+		t.Fatalf("report line %q", l)
+	}
+	if l := fl.next(t, "of the unfinished, queued"); !strings.HasSuffix(strings.TrimSpace(l), " 0") {
+		t.Fatalf("report line %q", l)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most > 4 {
+		t.Fatalf("the backend held %d handoffs at once: 2 per process, want at most 4", most)
+	}
+
+	var out, errb bytes.Buffer
+	if code := RunContext(context.Background(), []string{"fleet", "--server", base, "--handoff-concurrency", "2"}, nil, &out, &errb); code != 2 ||
+		!strings.Contains(errb.String(), "--handoff-concurrency goes with --handoff URL") {
+		t.Fatalf("--handoff-concurrency without --handoff: exit %d: %s", code, errb.String())
+	}
+	errb.Reset()
+	if code := RunContext(context.Background(), []string{"fleet", "--server", base, "--handoff", be.URL, "--handoff-concurrency", "0"}, nil, &out, &errb); code != 2 ||
+		!strings.Contains(errb.String(), "--handoff-concurrency 0") {
+		t.Fatalf("--handoff-concurrency 0: exit %d: %s", code, errb.String())
 	}
 }
