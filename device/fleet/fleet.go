@@ -117,6 +117,12 @@ type Channel struct {
 	Channel  string `json:"channel"`
 	URI      string `json:"uri"`
 	Toast    bool   `json:"toast"`
+	// Replaces, in what OnChannel reports, is the Channel URI this one
+	// replaces: the device's channel for the app had it until now (the
+	// device re-registered, the server forgot the channel, the device
+	// restarted without its state). "" for the channel's first URI, and
+	// in Channels.
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // Kinds of notification the fleet counts.
@@ -449,11 +455,15 @@ func (m *member) publish(app, uri string) {
 	if uri == "" {
 		return
 	}
-	if old, loaded := m.uris.Swap(app, uri); loaded && old.(string) == uri {
+	old, loaded := m.uris.Swap(app, uri)
+	if loaded && old.(string) == uri {
 		return
 	}
 	f := m.f
 	c := Channel{Device: m.idx, DeviceID: m.dev.Load().ID(), App: app, Channel: ChannelName, URI: uri, Toast: !m.optOut}
+	if loaded {
+		c.Replaces = old.(string)
+	}
 	if f.cfg.OnChannel != nil {
 		f.cfg.OnChannel(c)
 	}

@@ -90,36 +90,53 @@ func (m Mix) kind(i uint64) payload.Kind {
 // ReadTargets reads a channels file: JSON lines (as `openmpns fleet
 // --channels-out x.jsonl` writes) or CSV with a header naming a "uri"
 // column (as `--channels-out x.csv` writes).
-func ReadTargets(r io.Reader) ([]Target, error) {
+//
+// A fleet writes a line for every Channel URI as it appears, and another
+// when a channel's URI changes (the device re-registered, its channel was
+// opened again): the file keeps the old line. ReadTargets returns only
+// each channel's current URI, in the order of the lines it keeps, and how
+// many lines it left out (replaced) because a later one replaces them:
+// a line whose uri a later line names in its "replaces" field (or column),
+// and a line whose device_id, app and channel (all three given) a later
+// line has too. Lines without a device_id and not named by a "replaces"
+// are all kept.
+func ReadTargets(r io.Reader) (targets []Target, replaced int, err error) {
 	br := bufio.NewReader(r)
 	first, err := br.Peek(1)
 	if err != nil {
-		return nil, errors.New("load: the channels file is empty")
+		return nil, 0, errors.New("load: the channels file is empty")
 	}
-	var out []Target
+	var lines []channelLine
 	if first[0] == '{' {
 		dec := json.NewDecoder(br)
-		for line := 1; ; line++ {
-			var t Target
-			if err := dec.Decode(&t); err == io.EOF {
+		for n := 1; ; n++ {
+			var l channelLine
+			if err := dec.Decode(&l); err == io.EOF {
 				break
 			} else if err != nil {
-				return nil, fmt.Errorf("load: channels file, record %d: %w", line, err)
+				return nil, 0, fmt.Errorf("load: channels file, record %d: %w", n, err)
 			}
-			if t.URI == "" {
-				return nil, fmt.Errorf("load: channels file, record %d: no uri", line)
+			if l.URI == "" {
+				return nil, 0, fmt.Errorf("load: channels file, record %d: no uri", n)
 			}
-			out = append(out, t)
+			lines = append(lines, l)
 		}
 	} else {
 		cr := csv.NewReader(br)
 		head, err := cr.Read()
 		if err != nil {
-			return nil, fmt.Errorf("load: channels file: %w", err)
+			return nil, 0, fmt.Errorf("load: channels file: %w", err)
 		}
-		col, app, dev := slices.Index(head, "uri"), slices.Index(head, "app"), slices.Index(head, "device")
-		if col < 0 {
-			return nil, errors.New(`load: channels file: the CSV header has no "uri" column`)
+		col := func(name string) int { return slices.Index(head, name) }
+		uri, app, dev, id, ch, repl := col("uri"), col("app"), col("device"), col("device_id"), col("channel"), col("replaces")
+		if uri < 0 {
+			return nil, 0, errors.New(`load: channels file: the CSV header has no "uri" column`)
+		}
+		field := func(rec []string, i int) string {
+			if i < 0 {
+				return ""
+			}
+			return rec[i]
 		}
 		for {
 			rec, err := cr.Read()
@@ -127,24 +144,64 @@ func ReadTargets(r io.Reader) ([]Target, error) {
 				break
 			}
 			if err != nil {
-				return nil, fmt.Errorf("load: channels file: %w", err)
+				return nil, 0, fmt.Errorf("load: channels file: %w", err)
 			}
-			t := Target{URI: rec[col]}
-			if app >= 0 {
-				t.App = rec[app]
-			}
-			if dev >= 0 && rec[dev] != "" {
-				if t.Device, err = strconv.Atoi(rec[dev]); err != nil || t.Device < 0 {
-					return nil, fmt.Errorf("load: channels file: device %q is not an index", rec[dev])
+			l := channelLine{Target: Target{URI: rec[uri], App: field(rec, app)},
+				DeviceID: field(rec, id), Channel: field(rec, ch), Replaces: field(rec, repl)}
+			if d := field(rec, dev); d != "" {
+				if l.Device, err = strconv.Atoi(d); err != nil || l.Device < 0 {
+					return nil, 0, fmt.Errorf("load: channels file: device %q is not an index", d)
 				}
 			}
-			out = append(out, t)
+			lines = append(lines, l)
 		}
 	}
-	if len(out) == 0 {
-		return nil, errors.New("load: the channels file lists no channels")
+	if len(lines) == 0 {
+		return nil, 0, errors.New("load: the channels file lists no channels")
 	}
-	return out, nil
+	if targets, replaced = current(lines); len(targets) == 0 {
+		return nil, 0, errors.New("load: the channels file lists no channels that another line does not replace")
+	}
+	return targets, replaced, nil
+}
+
+// channelLine is one line of a channels file.
+type channelLine struct {
+	Target
+	DeviceID string `json:"device_id"`
+	Channel  string `json:"channel"`
+	// Replaces is the Channel URI this line replaces (the same device's
+	// app and channel had it until then); "" for a channel's first.
+	Replaces string `json:"replaces"`
+}
+
+// current returns the targets of the lines that no later line replaces
+// (see ReadTargets), and how many it left out.
+func current(lines []channelLine) ([]Target, int) {
+	replacedURI := map[string]bool{}
+	for _, l := range lines {
+		if l.Replaces != "" && l.Replaces != l.URI {
+			replacedURI[l.Replaces] = true
+		}
+	}
+	type key struct{ device, app, channel string }
+	last := map[key]int{} // the last line of each channel
+	for i, l := range lines {
+		if l.DeviceID != "" && l.App != "" && l.Channel != "" {
+			last[key{l.DeviceID, l.App, l.Channel}] = i
+		}
+	}
+	out := make([]Target, 0, len(lines))
+	for i, l := range lines {
+		if replacedURI[l.URI] {
+			continue
+		}
+		if j, ok := last[key{l.DeviceID, l.App, l.Channel}]; ok && j != i {
+			continue
+		}
+		out = append(out, l.Target)
+	}
+	return out, len(lines) - len(out)
 }
 
 // Config describes a run. Give Rate (open loop) or Concurrency alone

@@ -40,21 +40,68 @@ func TestParseMix(t *testing.T) {
 
 func TestReadTargets(t *testing.T) {
 	csv := "device,device_id,app,channel,uri\n1,d1,news,main,http://h/push/a\n2,d2,mail,main,http://h/push/b\n"
-	got, err := load.ReadTargets(strings.NewReader(csv))
-	if err != nil || len(got) != 2 || got[1] != (load.Target{URI: "http://h/push/b", App: "mail", Device: 2}) {
-		t.Fatalf("csv: %+v %v", got, err)
+	got, replaced, err := load.ReadTargets(strings.NewReader(csv))
+	if err != nil || replaced != 0 || len(got) != 2 || got[1] != (load.Target{URI: "http://h/push/b", App: "mail", Device: 2}) {
+		t.Fatalf("csv: %+v %d %v", got, replaced, err)
 	}
 	jl := `{"device":1,"app":"news","uri":"http://h/push/a"}` + "\n" + `{"uri":"http://h/push/b"}` + "\n"
-	got, err = load.ReadTargets(strings.NewReader(jl))
-	if err != nil || len(got) != 2 || got[0].App != "news" || got[0].Device != 1 {
-		t.Fatalf("jsonl: %+v %v", got, err)
+	got, replaced, err = load.ReadTargets(strings.NewReader(jl))
+	if err != nil || replaced != 0 || len(got) != 2 || got[0].App != "news" || got[0].Device != 1 {
+		t.Fatalf("jsonl: %+v %d %v", got, replaced, err)
 	}
-	if _, err := load.ReadTargets(strings.NewReader("device,uri\nx,http://h/push/a\n")); err == nil {
+	if _, _, err := load.ReadTargets(strings.NewReader("device,uri\nx,http://h/push/a\n")); err == nil {
 		t.Error("accepted a device that is not an index")
 	}
-	for _, bad := range []string{"", "a,b\n1,2\n", "uri\n", `{"app":"x"}`, `{"uri":`} {
-		if _, err := load.ReadTargets(strings.NewReader(bad)); err == nil {
+	for _, bad := range []string{"", "a,b\n1,2\n", "uri\n", `{"app":"x"}`, `{"uri":`,
+		`{"uri":"http://h/push/a","replaces":"http://h/push/b"}` + "\n" + `{"uri":"http://h/push/b","replaces":"http://h/push/a"}`} {
+		if _, _, err := load.ReadTargets(strings.NewReader(bad)); err == nil {
 			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+// A channel whose URI changed has two lines in a fleet's channels file,
+// the old one first: only the newest is a target, whether the later line
+// names the URI it replaces (as the fleet now writes it) or has the same
+// device_id, app and channel (a file without a replaces column). Every
+// line was a target, so load also sent to URIs the server had forgotten
+// and counted their 404s as the server's.
+func TestReadTargetsKeepsTheCurrentURI(t *testing.T) {
+	const csvFile = "device,device_id,app,channel,uri,toast,replaces\n" +
+		"0,d0,news,main,http://h/push/old0,true,\n" +
+		"1,d1,news,main,http://h/push/b,true,\n" +
+		"0,d0,mail,main,http://h/push/m0,true,\n" +
+		// Device 0 registered as a new device: another device id.
+		"0,d0new,news,main,http://h/push/new0,true,http://h/push/old0\n" +
+		"0,d0new,news,main,http://h/push/newer0,true,http://h/push/new0\n"
+	// The same without the replaces column: device 1's news channel got
+	// a new URI under its id.
+	const jsonl = `{"device":0,"device_id":"d0","app":"news","channel":"main","uri":"http://h/push/a0"}
+{"device":1,"device_id":"d1","app":"news","channel":"main","uri":"http://h/push/b1"}
+{"device":1,"device_id":"d1","app":"mail","channel":"main","uri":"http://h/push/m1"}
+{"device":1,"device_id":"d1","app":"news","channel":"main","uri":"http://h/push/b1new"}
+{"uri":"http://h/push/x"}
+{"uri":"http://h/push/x"}
+`
+	for _, c := range []struct {
+		name, file string
+		want       []string
+		replaced   int
+	}{
+		{"csv", csvFile, []string{"http://h/push/b", "http://h/push/m0", "http://h/push/newer0"}, 2},
+		// Lines without a device id and not replaced are all kept.
+		{"jsonl", jsonl, []string{"http://h/push/a0", "http://h/push/m1", "http://h/push/b1new", "http://h/push/x", "http://h/push/x"}, 1},
+	} {
+		got, replaced, err := load.ReadTargets(strings.NewReader(c.file))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var uris []string
+		for _, tg := range got {
+			uris = append(uris, tg.URI)
+		}
+		if !slices.Equal(uris, c.want) || replaced != c.replaced {
+			t.Errorf("%s: targets %v, %d replaced; want %v, %d", c.name, uris, replaced, c.want, c.replaced)
 		}
 	}
 }
@@ -62,10 +109,14 @@ func TestReadTargets(t *testing.T) {
 func FuzzReadTargets(f *testing.F) {
 	f.Add("uri,app\nhttp://h/push/a,x\n")
 	f.Add(`{"uri":"http://h/push/a"}`)
+	f.Add(`{"device_id":"d","app":"a","channel":"c","uri":"http://h/push/a"}` + "\n" + `{"device_id":"d","app":"a","channel":"c","uri":"http://h/push/b","replaces":"http://h/push/a"}`)
 	f.Fuzz(func(t *testing.T, s string) {
-		ts, err := load.ReadTargets(strings.NewReader(s))
+		ts, replaced, err := load.ReadTargets(strings.NewReader(s))
 		if err == nil && len(ts) == 0 {
 			t.Fatal("no error and no targets")
+		}
+		if replaced < 0 {
+			t.Fatalf("%d replaced", replaced)
 		}
 	})
 }

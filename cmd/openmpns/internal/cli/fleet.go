@@ -73,7 +73,7 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	airplane := fs.String("airplane", "0", "share of devices that go offline (airplane mode) once registered")
 	lowPower := fs.String("low-power", "0", "share of devices in battery saver (raw only)")
 	fs.StringVar(&o.state, "state", "", "keep each device's identity and channels under this directory; one fleet at a time uses it (default: in memory)")
-	fs.StringVar(&o.channelsOut, "channels-out", "", "write every Channel URI, as it appears, to this file: .csv, or JSON lines otherwise (device, device_id, app, channel, uri, toast)")
+	fs.StringVar(&o.channelsOut, "channels-out", "", "write every Channel URI, as it appears, to this file: .csv, or JSON lines otherwise (device, device_id, app, channel, uri, toast, replaces); a URI that changes gets a new line whose replaces is the old URI (openmpns load --channels sends to the current ones only)")
 	hf := addHandoffFlags(fs, "each device")
 	fs.IntVar(&o.handoffConcurrency, "handoff-concurrency", fleet.DefaultHandoffConcurrency, "with --handoff: the most handoffs in flight at once, per process (each holds a connection to the backend until it answers); the others wait in a queue, oldest first, and are sent as those end, never dropped (the progress lines and the report count them)")
 	fs.StringVar(&o.report, "report", "", "write the JSON report to this file at the end")
@@ -400,7 +400,7 @@ func newChannelWriter(path string) (*channelWriter, error) {
 	w := &channelWriter{f: f}
 	if strings.EqualFold(filepath.Ext(path), ".csv") {
 		w.csv = csv.NewWriter(f)
-		w.csv.Write([]string{"device", "device_id", "app", "channel", "uri", "toast"})
+		w.csv.Write([]string{"device", "device_id", "app", "channel", "uri", "toast", "replaces"})
 		w.csv.Flush()
 	}
 	return w, nil
@@ -411,7 +411,7 @@ func (w *channelWriter) write(c fleet.Channel) {
 	defer w.mu.Unlock()
 	w.n++
 	if w.csv != nil {
-		w.csv.Write([]string{strconv.Itoa(c.Device), c.DeviceID, c.App, c.Channel, c.URI, strconv.FormatBool(c.Toast)})
+		w.csv.Write([]string{strconv.Itoa(c.Device), c.DeviceID, c.App, c.Channel, c.URI, strconv.FormatBool(c.Toast), c.Replaces})
 		w.csv.Flush()
 		if err := w.csv.Error(); err != nil && w.werr == nil {
 			w.werr = err

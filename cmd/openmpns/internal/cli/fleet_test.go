@@ -89,7 +89,7 @@ func TestShardedFleetAndLoad(t *testing.T) {
 		rows, _ = csv.NewReader(bytes.NewReader(b)).ReadAll()
 		time.Sleep(20 * time.Millisecond) // polling a file another process writes
 	}
-	if strings.Join(rows[0], ",") != "device,device_id,app,channel,uri,toast" {
+	if strings.Join(rows[0], ",") != "device,device_id,app,channel,uri,toast,replaces" {
 		t.Fatalf("header %v", rows[0])
 	}
 	if fi, err := os.Stat(chFile); err != nil || fi.Mode().Perm() != 0o600 {

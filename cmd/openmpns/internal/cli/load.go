@@ -57,7 +57,7 @@ type loadReport struct {
 
 func runLoad(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "load", "(--channels FILE | --fleet N [--server URL] [--apps a,b]) (--rate R | --concurrency C) (--count N | --duration D) [--mix toast=60,tile=30,raw=10] [--report FILE]")
-	channels := fs.String("channels", "", "channels file from openmpns fleet --channels-out (CSV or JSON lines)")
+	channels := fs.String("channels", "", "channels file from openmpns fleet --channels-out (CSV or JSON lines); of a channel whose URI changed, only the latest line's URI is sent to")
 	fleetN := fs.Int("fleet", 0, "instead of --channels: start this many devices in this process and send to their channels; reports end-to-end latency")
 	srvURL := fs.String("server", "http://127.0.0.1:8080", "server for --fleet; several, comma-separated (a cluster's nodes), share the devices")
 	cross := fs.Bool("cross-node", false, "with --fleet and several --server nodes: POST each Channel URI to a node other than the one its device connects to (a cluster's worst case)")
@@ -127,10 +127,15 @@ func runLoad(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		targets, err = load.ReadTargets(f)
+		var replaced int
+		targets, replaced, err = load.ReadTargets(f)
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("%s: %w", *channels, err)
+		}
+		if replaced > 0 {
+			fmt.Fprintf(e.stderr, "load: %s: %d lines hold a Channel URI that a later line replaces (the channel's URI changed: the device re-registered or its channel was opened again); sending to the %d current ones only\n",
+				*channels, replaced, len(targets))
 		}
 	} else {
 		servers := splitList(*srvURL)
