@@ -132,3 +132,84 @@ phases:
 		t.Fatalf("junit:\n%s", b.String())
 	}
 }
+
+// breakStateAfter is the Progress of a scenario run: when the line a phase
+// ends with (want) is written, it puts a file in the place of device 1's
+// state directory, so that its state cannot be saved when the fleet
+// closes. Run writes its progress as it goes, so this happens between
+// that phase and the next step.
+type breakStateAfter struct {
+	t     *testing.T
+	want  string
+	dir   string
+	done  bool
+	lines bytes.Buffer
+}
+
+func (b *breakStateAfter) Write(p []byte) (int, error) {
+	b.lines.Write(p)
+	if !b.done && strings.Contains(b.lines.String(), b.want) {
+		b.done = true
+		if err := os.RemoveAll(b.dir); err != nil {
+			b.t.Error(err)
+		}
+		if err := os.WriteFile(b.dir, []byte("not a directory"), 0o600); err != nil {
+			b.t.Error(err)
+		}
+	}
+	return len(p), nil
+}
+
+// A scenario whose every phase passed but whose devices' state could not
+// be saved when the fleet closed did not pass: the outcome says why, and
+// the JUnit XML has a test case in error for it. Run dropped Close's
+// error, so such a run passed and exited 0 with the state lost.
+func TestScenarioFailsWhenStateIsNotSaved(t *testing.T) {
+	s, err := scenario.Parse([]byte(`
+name: state lost
+devices: 3
+apps: [a]
+phases:
+  - connect: {}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	progress := &breakStateAfter{t: t, want: "phase 1: ok", dir: filepath.Join(state, "000001")}
+	out, err := scenario.Run(waitCtx(t), s, scenario.Options{Server: startEmbedded(t), StateDir: state, Progress: progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("progress:\n%s", progress.lines.String())
+	if !progress.done {
+		t.Fatal("the connect phase did not pass")
+	}
+	if out.Failed() != 0 || out.Passed() || !strings.Contains(out.CloseError, "closing 1 device(s) failed") || !strings.Contains(out.CloseError, "device 1:") {
+		t.Fatalf("passed %v, %d failed, close error %q; want a failed run naming device 1", out.Passed(), out.Failed(), out.CloseError)
+	}
+	var b bytes.Buffer
+	if err := out.WriteJUnit(&b); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Suites []struct {
+			Tests  int `xml:"tests,attr"`
+			Errors int `xml:"errors,attr"`
+			Cases  []struct {
+				Name  string `xml:"name,attr"`
+				Error *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"error"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	su := doc.Suites[0]
+	if su.Tests != 2 || su.Errors != 1 || su.Cases[1].Name != scenario.ClosePhase || su.Cases[1].Error == nil ||
+		!strings.Contains(su.Cases[1].Error.Message, "device 1:") {
+		t.Fatalf("junit:\n%s", b.String())
+	}
+}

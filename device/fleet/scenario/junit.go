@@ -36,7 +36,8 @@ type junitMessage struct {
 }
 
 // WriteJUnit writes the outcome as JUnit XML: one test suite, a test case
-// per phase.
+// per phase, and one in error for the closing of the fleet when it failed
+// (ClosePhase), as a test framework reports a teardown that failed.
 func (o *Outcome) WriteJUnit(w io.Writer) error {
 	s := junitSuite{Name: o.Name, Tests: len(o.Results), Time: secs(o.Elapsed.Seconds())}
 	for _, r := range o.Results {
@@ -54,6 +55,12 @@ func (o *Outcome) WriteJUnit(w io.Writer) error {
 			c.Skipped = &junitMessage{Message: r.Skipped}
 		}
 		s.Cases = append(s.Cases, c)
+	}
+	if o.CloseError != "" {
+		s.Tests++
+		s.Errors++
+		s.Cases = append(s.Cases, junitCase{Name: ClosePhase, ClassName: "openmpns.scenario", Time: secs(0),
+			Error: &junitMessage{Message: o.CloseError, Text: o.CloseError}})
 	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err

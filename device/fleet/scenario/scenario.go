@@ -290,7 +290,16 @@ type Outcome struct {
 	// did (Ctrl-C, SIGTERM): the phase it cut short failed and the later
 	// ones were skipped.
 	Interrupted bool
+	// CloseError says why closing the fleet at the end of the run failed:
+	// devices whose state (StateDir) could not be saved, how many and the
+	// first one's reason (fleet.Fleet.Close); "" when it did not. A run
+	// with a CloseError did not pass, whatever its phases did.
+	CloseError string
 }
+
+// ClosePhase names the closing of the fleet where a run's results list
+// it as a step of its own (JUnit, the HTML report): only when it failed.
+const ClosePhase = "close the fleet (save the devices' state)"
 
 // Failed counts the failed phases.
 func (o *Outcome) Failed() int {
@@ -314,9 +323,10 @@ func (o *Outcome) Skipped() int {
 	return n
 }
 
-// Passed reports whether every phase ran and passed: a run with a phase
-// failed, cut short or skipped (an interrupted run) did not pass.
-func (o *Outcome) Passed() bool { return o.Failed() == 0 && o.Skipped() == 0 }
+// Passed reports whether every phase ran and passed and the fleet closed
+// well: a run with a phase failed, cut short or skipped (an interrupted
+// run), or whose devices' state could not be saved, did not pass.
+func (o *Outcome) Passed() bool { return o.Failed() == 0 && o.Skipped() == 0 && o.CloseError == "" }
 
 // Server is the push server of a scenario whose file says server:
 // embedded or process. The caller starts it before Run and stops it after;
@@ -356,8 +366,10 @@ type Options struct {
 	Progress io.Writer
 }
 
-// Run runs the scenario. It returns an error only when the run could not
-// start; failed expectations are in the Outcome.
+// Run runs the scenario, then closes its fleet. It returns an error only
+// when the run could not start; failed expectations are in the Outcome,
+// and so is a fleet that could not save its devices' state as it closed
+// (Outcome.CloseError).
 func Run(ctx context.Context, s *Scenario, opt Options) (*Outcome, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -385,8 +397,9 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Outcome, error) {
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() { defer close(sampled); r.sample(stopSampling) }()
+	closed := false
 	defer func() {
-		if r.fl != nil {
+		if r.fl != nil && !closed { // a panic's way out
 			r.fl.Close()
 		}
 	}()
@@ -444,6 +457,11 @@ func Run(ctx context.Context, s *Scenario, opt Options) (*Outcome, error) {
 	if r.fl != nil {
 		r.out.Report = r.fl.Report()
 		r.out.Timeline = append(r.out.Timeline, fleet.SampleOf(time.Since(start), r.fl.Stats()))
+		closed = true
+		if err := r.fl.Close(); err != nil {
+			r.out.CloseError = err.Error()
+			fmt.Fprintf(opt.Progress, "scenario %q: %s: ERROR: %s\n", s.Name, ClosePhase, r.out.CloseError)
+		}
 	}
 	r.out.Elapsed = time.Since(start)
 	return r.out, nil

@@ -35,6 +35,9 @@ func writeScenarioHTML(dst *outputFile, file string, out *scenario.Outcome) erro
 		in.Phases = append(in.Phases, htmlreport.Phase{Name: r.Phase, Verdict: r.Verdict(), Detail: r.Failure + r.Error + r.Skipped,
 			Start: r.Start, Duration: r.Duration})
 	}
+	if out.CloseError != "" {
+		in.Phases = append(in.Phases, htmlreport.Phase{Name: scenario.ClosePhase, Verdict: "ERROR", Detail: out.CloseError, Start: out.Elapsed})
+	}
 	return writeHTML(dst, in)
 }
 

@@ -86,6 +86,9 @@ func runScenario(ctx context.Context, e *env, o scenarioRun, log *slog.Logger) e
 		}
 		fmt.Fprintln(e.stdout)
 	}
+	if out.CloseError != "" {
+		fmt.Fprintf(e.stdout, "%-4s  %s: %s\n", "ERROR", scenario.ClosePhase, out.CloseError)
+	}
 	if out.Report != nil {
 		out.Report.WriteTable(e.stdout)
 	}
@@ -119,6 +122,9 @@ func runScenario(ctx context.Context, e *env, o scenarioRun, log *slog.Logger) e
 // phases failed or did not run, and whether it was interrupted.
 func verdictLine(out *scenario.Outcome) string {
 	failed, skipped := out.Failed(), out.Skipped()
+	if failed == 0 && skipped == 0 && out.CloseError != "" {
+		return fmt.Sprintf("every phase passed, but the devices' state was not all saved: %s", out.CloseError)
+	}
 	var why []string
 	if failed > 0 {
 		why = append(why, fmt.Sprintf("%d failed", failed))
@@ -127,6 +133,9 @@ func verdictLine(out *scenario.Outcome) string {
 		why = append(why, fmt.Sprintf("%d not run", skipped))
 	}
 	msg := fmt.Sprintf("%d of %d phases did not pass (%s)", failed+skipped, len(out.Results), strings.Join(why, ", "))
+	if out.CloseError != "" {
+		msg += "; the devices' state was not all saved: " + out.CloseError
+	}
 	if out.Interrupted {
 		msg = "interrupted (Ctrl-C or SIGTERM): " + msg
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openmpns/openmpns/device/fleet/scenario"
 )
 
 // A scenario stopped by Ctrl-C (or CI's timeout, SIGTERM) in the middle of
@@ -47,5 +49,23 @@ func TestInterruptedScenarioIsNotAPass(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(junit); !strings.Contains(string(b), "interrupted before the phase finished") || !strings.Contains(string(b), "<skipped") {
 		t.Errorf("junit: %s", b)
+	}
+}
+
+// A run whose phases all passed but whose devices' state was not all saved
+// fails (exit 1) with a line that says so; with failed phases too the line
+// says both.
+func TestVerdictLineSaysStateNotSaved(t *testing.T) {
+	const closeErr = "fleet: closing 1 device(s) failed (their state may not be saved); device 1: disk full"
+	out := &scenario.Outcome{Name: "s", Results: []scenario.Result{{Phase: "1 connect 3 devices"}}, CloseError: closeErr}
+	if out.Passed() {
+		t.Fatal("a run whose state was not saved passed")
+	}
+	if got, want := verdictLine(out), "every phase passed, but the devices' state was not all saved: "+closeErr; got != want {
+		t.Errorf("verdict %q, want %q", got, want)
+	}
+	out.Results = append(out.Results, scenario.Result{Phase: "2 expect", Failure: "1 toasts, want 5"})
+	if got := verdictLine(out); !strings.HasPrefix(got, "1 of 2 phases did not pass (1 failed); the devices' state was not all saved: ") {
+		t.Errorf("verdict %q", got)
 	}
 }
