@@ -67,15 +67,19 @@ type Backend struct {
 	live  liveness    // the heartbeat of nodes (liveness.go)
 	sweep sweeper     // the sweep of what interrupted deletes left (orphans.go)
 	clk   clock.Clock // Config.Clock, or the system clock
-	// watches are the wake-ups of the running services watches
-	// (watch.go): a reconnect pokes each, so that it reloads the registry.
+	// watches are the running services watches (watch.go): a reconnect
+	// pokes each, so that it reloads the registry; a new auth stream
+	// makes each begin again.
 	watchMu sync.Mutex
-	watches map[chan struct{}]struct{}
-	// authSeen is the greatest auth stream sequence a services watch of
-	// this node has delivered: the auth store's reads wait until the
-	// stream leader has stored it (authStore.caughtUp).
-	authSeen atomic.Uint64
-	reqs     requestCounters
+	watches map[*servicesWatch]struct{}
+	// authFollow is the auth stream this node follows and what its
+	// services watches delivered of it: the auth store's reads wait until
+	// the stream leader has stored that (authStore.caughtUp).
+	authFollow authFollow
+	// authAdv is the subscription to NATS's advisories of the auth
+	// stream's creation and restore.
+	authAdv *nats.Subscription
+	reqs    requestCounters
 	// testAfterIndex, set by tests only, runs in PutChannel between the
 	// index entry and the second read of the device.
 	testAfterIndex func(backend.Channel)
@@ -117,7 +121,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	b := &Backend{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), connDone: make(chan struct{}),
 		muxChans: map[string]chan *nats.Msg{}, nodeCh: make(chan *nats.Msg, nodeChanSize),
-		loopDone: make(chan struct{}), views: newQueueViews(cfg.NodeID), watches: map[chan struct{}]struct{}{},
+		loopDone: make(chan struct{}), views: newQueueViews(cfg.NodeID), watches: map[*servicesWatch]struct{}{},
 		clk: cfg.Clock}
 	opts := []nats.Option{
 		nats.Name("openmpns " + cfg.NodeID),
@@ -229,7 +233,7 @@ func redact(urls []string) string {
 
 // unsubscribe drops what a failed setup subscribed.
 func (b *Backend) unsubscribe() {
-	for _, sub := range []**nats.Subscription{&b.nodeSub, &b.allSub, &b.mux} {
+	for _, sub := range []**nats.Subscription{&b.nodeSub, &b.allSub, &b.mux, &b.authAdv} {
 		if *sub != nil {
 			(*sub).Unsubscribe()
 			*sub = nil
@@ -305,6 +309,8 @@ func (b *Backend) setup(ctx context.Context) error {
 		}
 		*k.kv = &kv{b: b, bucket: bucket, stream: st, pre: "$KV." + bucket + "."}
 	}
+	// The auth stream as it is now is the one followed (watch.go).
+	b.followAuth(b.authKV.stream.CachedInfo())
 	b.channels.cache = newRecordCache(decodeChannel)
 	b.devices.cache = newRecordCache(decodeDevice)
 	b.presence.cache = newRecordCache(decodePresence)
@@ -318,6 +324,19 @@ func (b *Backend) setup(ctx context.Context) error {
 	}
 	if b.allSub, err = b.nc.ChanSubscribe(b.allSubj, b.nodeCh); err != nil {
 		return fmt.Errorf("natsbackend: subscribe %s: %w", b.allSubj, err)
+	}
+
+	// A stream deleted and made again, or restored, numbers its messages
+	// afresh: NATS announces it, and the node starts over with it
+	// (authFollow). Where this account may not hear advisories, the
+	// stream's creation time tells the node at its next read.
+	advisories := "$JS.EVENT.ADVISORY.STREAM.*." + b.authKV.name()
+	if b.authAdv, err = b.nc.Subscribe(advisories, func(m *nats.Msg) {
+		if kind := strings.Split(m.Subject, ".")[4]; kind == "CREATED" || kind == "RESTORE_COMPLETE" {
+			b.authStreamMadeAgain(m)
+		}
+	}); err != nil {
+		return fmt.Errorf("natsbackend: subscribe %s: %w", advisories, err)
 	}
 
 	b.muxPre = b.nc.NewInbox() + "."

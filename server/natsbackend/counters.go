@@ -256,17 +256,16 @@ func (s authStore) DeleteService(name string, rev uint64) error {
 // (a moment later: the leader stores a commit within milliseconds), at
 // most until ctx ends.
 func (s authStore) caughtUp(ctx context.Context, opts ...jetstream.StreamInfoOpt) (*jetstream.StreamInfo, error) {
-	want := s.b.authSeen.Load()
 	for attempt := 0; ; attempt++ {
 		if err := backoff(ctx, attempt); err != nil {
-			return nil, fmt.Errorf("the stream leader has not stored change %d, which a watch delivered: %w", want, err)
+			return nil, fmt.Errorf("the stream leader has not stored change %d, which a watch delivered: %w", s.b.authSeen(), err)
 		}
 		s.b.reqs.reads.Add(1)
 		info, err := s.b.authKV.stream.Info(ctx, opts...)
 		if err != nil {
 			return nil, err
 		}
-		if info.State.LastSeq >= want {
+		if s.b.authCaughtUp(info) {
 			return info, nil
 		}
 	}

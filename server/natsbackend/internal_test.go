@@ -315,15 +315,15 @@ func TestAuthReadsWaitForWhatTheWatchDelivered(t *testing.T) {
 	}
 	deadline := time.NewTimer(20 * time.Second) // a failure, never a pause
 	defer deadline.Stop()
-	for a.authSeen.Load() < rev {
+	for a.authSeen() < rev {
 		select {
 		case <-changed:
 		case <-deadline.C:
-			t.Fatalf("node a's watch delivered up to %d; the service is %d", a.authSeen.Load(), rev)
+			t.Fatalf("node a's watch delivered up to %d; the service is %d", a.authSeen(), rev)
 		}
 	}
 
-	b.sawAuth(rev + 1) // as if b's watch had delivered a change the leader has not stored
+	b.sawAuth(b.authEpoch(), rev+1) // as if b's watch had delivered a change the leader has not stored
 	bs := b.Services()
 	if svcs, err := bs.Services(); !errors.Is(err, backend.ErrUnavailable) {
 		t.Errorf("Services before the leader has what the watch delivered: %v %v, want unavailable", svcs, err)
@@ -338,7 +338,7 @@ func TestAuthReadsWaitForWhatTheWatchDelivered(t *testing.T) {
 	if err := st.CreateService(auth.Service{Name: "mail", ClientID: "svc_2", Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	a.sawAuth(rev + 1)
+	a.sawAuth(a.authEpoch(), rev+1)
 	if svcs, err := st.Services(); err != nil || len(svcs) != 2 {
 		t.Fatalf("Services once the leader has the change: %v %v", svcs, err)
 	}
