@@ -396,8 +396,13 @@ func (r *Registry) RotateSecret(name string) (Credentials, error) {
 // AddKey registers a public key (one PEM "PUBLIC KEY" block, PKIX, P-256
 // ECDSA for ES256 or Ed25519 for EdDSA) the service signs its own tokens
 // with, and returns its key id (RFC 7638 thumbprint). A key may belong to
-// one service only (checked against the service's stored record and the
-// other services as this Registry last read them).
+// one service only: checked against the service's stored record and the
+// other services as this Registry last read them (a service this copy
+// says holds the key is read again from the Store: the key may have been
+// removed from it elsewhere). A Store shared by several writers checks the
+// other services' stored records too, with its write (the NATS store
+// does), so that two writers adding one key to two services at once
+// cannot both succeed; the one refused gets ErrKeyExists.
 func (r *Registry) AddKey(name string, pemBytes []byte) (string, error) {
 	pub, alg, der, err := parsePublicKeyPEM(pemBytes)
 	if err != nil {
@@ -409,6 +414,14 @@ func (r *Registry) AddKey(name string, pemBytes []byte) (string, error) {
 	}
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
+	r.mu.RLock()
+	owner, owned := r.keyOwner[kid]
+	r.mu.RUnlock()
+	if owned && owner != name {
+		if err := r.refresh(owner); err != nil {
+			return "", err
+		}
+	}
 	_, err = r.change(name, func(s Service) (*Service, error) {
 		if slices.ContainsFunc(s.Keys, func(k Key) bool { return k.ID == kid }) {
 			return nil, fmt.Errorf("%w: key %s belongs to service %q", ErrKeyExists, kid, name)
@@ -429,6 +442,25 @@ func (r *Registry) AddKey(name string, pemBytes []byte) (string, error) {
 		return "", err
 	}
 	return kid, nil
+}
+
+// refresh reads the named service from the Store again and serves what
+// it finds (or that it is gone). The caller holds wmu.
+func (r *Registry) refresh(name string) error {
+	cur, _, ok, err := r.st.Service(name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		r.install(name, nil)
+		return nil
+	}
+	e, err := newEntry(cur)
+	if err != nil {
+		return fmt.Errorf("auth: stored service %q: %w", name, err)
+	}
+	r.install(name, e)
+	return nil
 }
 
 // RemoveKey unregisters a key; tokens signed with it stop working at once.

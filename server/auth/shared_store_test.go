@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -256,4 +257,47 @@ func keyAddedThroughA(t *testing.T, st Store) (rb *Registry, kid string) {
 		t.Fatal(err)
 	}
 	return rb, kid
+}
+
+// TestAKeyRemovedElsewhereCanBeAddedToAnotherService: registry b read that
+// service news holds a key; the key is removed from news through registry
+// a, and b, not reloaded since, adds it to weather: b's copy said news held
+// it and refused (ErrKeyExists) until b reloaded. b now reads news again
+// before refusing, and serves what it read; a key news still holds is
+// refused.
+func TestAKeyRemovedElsewhereCanBeAddedToAnotherService(t *testing.T) {
+	for storeName, open := range sharedStores(t) {
+		t.Run(storeName, func(t *testing.T) {
+			st := open(t)
+			ra, rb := twoRegistries(t, st)
+			for _, n := range []string{"news", "weather"} {
+				if _, err := ra.Add(n); err != nil {
+					t.Fatal(err)
+				}
+			}
+			moved, kept := newPEM(t), newPEM(t)
+			kid, err := ra.AddKey("news", moved)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ra.AddKey("news", kept); err != nil {
+				t.Fatal(err)
+			}
+			if err := rb.Reload(); err != nil {
+				t.Fatal(err)
+			}
+			if err := ra.RemoveKey("news", kid); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := rb.AddKey("weather", moved); err != nil {
+				t.Fatalf("AddKey of a key removed from news through another registry: %v", err)
+			}
+			if s, _ := rb.Lookup("news"); len(s.Keys) != 1 {
+				t.Fatalf("registry b serves news with keys %v, want the one it still holds", s.Keys)
+			}
+			if _, err := rb.AddKey("weather", kept); !errors.Is(err, ErrKeyExists) || !strings.Contains(err.Error(), `"news"`) {
+				t.Fatalf("AddKey of a key news holds: %v, want ErrKeyExists naming news", err)
+			}
+		})
+	}
 }

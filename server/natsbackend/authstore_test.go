@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -140,5 +142,116 @@ func TestRegistryRotationStaysDone(t *testing.T) {
 	}
 	if _, ok := registryOn(t, nodes[0]).Lookup("news"); ok {
 		t.Fatal("a change through node b brought back a service removed through node a")
+	}
+}
+
+// keyHolders names the services whose stored records hold key kid.
+func keyHolders(t *testing.T, b *Backend, kid string) []string {
+	t.Helper()
+	svcs, err := b.Services().Services()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range svcs {
+		for _, k := range s.Keys {
+			if k.ID == kid {
+				names = append(names, s.Name)
+			}
+		}
+	}
+	return names
+}
+
+// TestAKeyBelongsToOneServiceAcrossNodes: a public key registered to two
+// services at once, through two nodes, each of whose registries has not
+// heard of the other's write, goes to one only. Each node checked only
+// its own copy of the registry, and both writes went in: the key then
+// signed tokens for both services. The store now writes a record that
+// gains a key only if the whole registry is as it read it (the stream's
+// expected last sequence), so of two such writes one is made and the
+// other reads again and is refused. A key removed from its service can
+// then go to the other.
+func TestAKeyBelongsToOneServiceAcrossNodes(t *testing.T) {
+	nodes, _ := openNodes(t, 2)
+	ra, rb := registryOn(t, nodes[0]), registryOn(t, nodes[1])
+	if _, err := ra.Add("alpha"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rb.Add("beta"); err != nil {
+		t.Fatal(err)
+	}
+	regs := []*auth.Registry{ra, rb}
+	names := []string{"alpha", "beta"}
+	const rounds = 20
+	for round := range rounds {
+		key := publicKeyPEM(t)
+		var kids [2]string
+		var errs [2]error
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				kids[i], errs[i] = regs[i].AddKey(names[i], key)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		won := -1
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				if won >= 0 {
+					t.Fatalf("round %d: the key was added to both %s and %s", round, names[0], names[1])
+				}
+				won = i
+			case !errors.Is(err, auth.ErrKeyExists):
+				t.Fatalf("round %d: AddKey %s: %v, want ErrKeyExists", round, names[i], err)
+			case !strings.Contains(err.Error(), "belongs to service"):
+				t.Fatalf("round %d: AddKey %s: %q does not say which service holds the key", round, names[i], err)
+			}
+		}
+		if won < 0 {
+			t.Fatalf("round %d: both AddKeys refused: %v", round, errs)
+		}
+		kid := kids[won]
+		if got := keyHolders(t, nodes[0], kid); !slices.Equal(got, names[won:won+1]) {
+			t.Fatalf("round %d: key %s is stored on %v, want [%s]", round, kid, got, names[won])
+		}
+		// Removed from the winner (through the other node), the key goes
+		// to the other service (through the winner's node).
+		lost := 1 - won
+		if err := regs[lost].RemoveKey(names[won], kid); err != nil {
+			t.Fatalf("round %d: RemoveKey: %v", round, err)
+		}
+		if _, err := regs[won].AddKey(names[lost], key); err != nil {
+			t.Fatalf("round %d: AddKey of a key removed from %s to %s: %v", round, names[won], names[lost], err)
+		}
+		if got := keyHolders(t, nodes[1], kid); !slices.Equal(got, names[lost:lost+1]) {
+			t.Fatalf("round %d: key %s is stored on %v, want [%s]", round, kid, got, names[lost])
+		}
+		if err := regs[won].RemoveKey(names[lost], kid); err != nil {
+			t.Fatalf("round %d: RemoveKey: %v", round, err)
+		}
+	}
+	// A service created with keys (a tool may) is checked the same way.
+	kid, err := ra.AddKey("alpha", publicKeyPEM(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alpha, _ := ra.Lookup("alpha")
+	st := nodes[1].Services()
+	err = st.CreateService(auth.Service{Name: "gamma", ClientID: "svc_3", Keys: alpha.Keys})
+	if !errors.Is(err, auth.ErrKeyExists) {
+		t.Fatalf("CreateService with a key alpha holds: %v, want ErrKeyExists", err)
+	}
+	if got := keyHolders(t, nodes[1], kid); !slices.Equal(got, []string{"alpha"}) {
+		t.Fatalf("key %s is stored on %v, want [alpha]", kid, got)
+	}
+	if err := st.CreateService(auth.Service{Name: "gamma", ClientID: "svc_3"}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/openmpns/openmpns/server/auth"
@@ -194,6 +196,9 @@ func (s authStore) CreateService(svc auth.Service) error {
 	if err != nil {
 		return fmt.Errorf("natsbackend: auth: encode service: %w", err)
 	}
+	if len(svc.Keys) > 0 {
+		return s.writeWithKeys(ctx, svc, val, nil)
+	}
 	_, err = s.b.authKV.create(ctx, svcKey(svc.Name), val, 0)
 	switch {
 	case errors.Is(err, errKeyExists):
@@ -205,7 +210,8 @@ func (s authStore) CreateService(svc auth.Service) error {
 }
 
 // UpdateService implements auth.Store: a write the stream makes only if
-// the key's last message is still rev.
+// the key's last message is still rev. A record that gains a public key
+// is written only if no other service holds it (writeWithKeys).
 func (s authStore) UpdateService(svc auth.Service, rev uint64) error {
 	ctx, cancel, err := s.ctx()
 	defer cancel()
@@ -216,8 +222,136 @@ func (s authStore) UpdateService(svc auth.Service, rev uint64) error {
 	if err != nil {
 		return fmt.Errorf("natsbackend: auth: encode service: %w", err)
 	}
+	if len(svc.Keys) > 0 {
+		return s.writeWithKeys(ctx, svc, val, &rev)
+	}
 	_, err = s.b.authKV.update(ctx, svcKey(svc.Name), val, rev, 0)
 	return s.writeErr("update service "+svc.Name, err)
+}
+
+// keyWriteAttempts bounds how many times writeWithKeys reads the registry
+// again because another write to the auth stream came between its read
+// and its write.
+const keyWriteAttempts = 32
+
+// writeWithKeys writes svc's record (val) if none of the public keys it
+// gains is held by another service, else fails with auth.ErrKeyExists
+// naming the service that holds it. With rev set it updates the record
+// if its revision is still *rev (else auth.ErrRevisionMismatch, or
+// auth.ErrNoSuchService); without, it creates it (else
+// auth.ErrServiceExists).
+//
+// Each node's registry checks a new key against its own copy of the
+// others, which may be behind: two nodes adding one key to two services at
+// once both found it free, and both writes went in. So the check is made
+// here, on the registry as the stream leader has it at the stream's last
+// sequence, and the write is made with JetStream's compare-and-set on the
+// whole stream (Nats-Expected-Last-Sequence: no message at all was stored
+// since the registry was read) as well as on the record's subject. Of two
+// such writes one is made; the other finds the stream moved on, reads
+// again and is refused. One write: no claim of a key can be left behind
+// by a crash. Records that gain no key (a secret rotated, a key removed)
+// are written with the subject's check only, as before.
+func (s authStore) writeWithKeys(ctx context.Context, svc auth.Service, val []byte, rev *uint64) error {
+	what := "create service " + svc.Name
+	if rev != nil {
+		what = "update service " + svc.Name
+	}
+	kv := s.b.authKV
+	key := svcKey(svc.Name)
+	for attempt := 0; attempt < keyWriteAttempts; attempt++ {
+		if err := backoff(ctx, attempt); err != nil {
+			return s.fail(what, err)
+		}
+		// The record as stored now (the leader's): the write's check on
+		// its subject makes sure it is still so.
+		cur, err := kv.get(ctx, key)
+		var expect uint64
+		switch {
+		case err != nil && !errors.Is(err, errNoKey):
+			return s.fail(what, err)
+		case rev == nil && err == nil:
+			return fmt.Errorf("natsbackend: auth: %s: %w", what, auth.ErrServiceExists)
+		case rev == nil:
+			expect = cur.rev // nothing, or a removal's marker: write over it
+		case err != nil:
+			return fmt.Errorf("natsbackend: auth: %s: %w", what, auth.ErrNoSuchService)
+		case cur.rev != *rev:
+			return fmt.Errorf("natsbackend: auth: %s: %w", what, auth.ErrRevisionMismatch)
+		default:
+			expect = *rev
+		}
+		had := map[string]bool{}
+		if err == nil {
+			var stored auth.Service
+			if err := json.Unmarshal(cur.val, &stored); err != nil {
+				return fmt.Errorf("natsbackend: auth: decode service %s: %w", svc.Name, err)
+			}
+			for _, k := range stored.Keys {
+				had[k.ID] = true
+			}
+		}
+		gained := map[string]bool{}
+		for _, k := range svc.Keys {
+			if !had[k.ID] {
+				gained[k.ID] = true
+			}
+		}
+		var hdr nats.Header
+		if len(gained) > 0 {
+			// The stream's last sequence before the other services are
+			// read: the write is made only if nothing was stored after
+			// it, so what they hold is what was read.
+			info, err := s.caughtUp(ctx, jetstream.WithSubjectFilter(kv.pre+"svc.*"))
+			if err != nil {
+				return s.fail(what, err)
+			}
+			if err := s.keysFree(ctx, info, svc.Name, gained, what); err != nil {
+				return err
+			}
+			hdr = nats.Header{}
+			hdr.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(info.State.LastSeq, 10))
+		}
+		_, err = kv.write(ctx, key, val, hdr, &expect, 0)
+		if errors.Is(err, errRevMismatch) {
+			continue // the record or the stream moved on: read again
+		}
+		if err != nil {
+			return s.fail(what, err)
+		}
+		return nil
+	}
+	return s.fail(what, fmt.Errorf("the auth stream changed during each of %d attempts to check the service's keys: %w",
+		keyWriteAttempts, errRevMismatch))
+}
+
+// keysFree fails with auth.ErrKeyExists if a service other than name holds
+// one of the key ids in kids, in the registry whose subjects info lists.
+func (s authStore) keysFree(ctx context.Context, info *jetstream.StreamInfo, name string, kids map[string]bool, what string) error {
+	kv := s.b.authKV
+	self := kv.pre + svcKey(name)
+	for subj := range info.State.Subjects {
+		if subj == self {
+			continue
+		}
+		e, err := kv.get(ctx, subj[len(kv.pre):])
+		if errors.Is(err, errNoKey) {
+			continue
+		}
+		if err != nil {
+			return s.fail(what, err)
+		}
+		var other auth.Service
+		if err := json.Unmarshal(e.val, &other); err != nil {
+			return fmt.Errorf("natsbackend: auth: decode %s: %w", subj, err)
+		}
+		for _, k := range other.Keys {
+			if kids[k.ID] {
+				return fmt.Errorf("natsbackend: auth: %s: %w: key %s belongs to service %q", what, auth.ErrKeyExists, k.ID, other.Name)
+			}
+		}
+	}
+	return nil
 }
 
 // writeErr maps a revision-checked write's error to auth's.
