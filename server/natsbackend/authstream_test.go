@@ -2,10 +2,12 @@ package natsbackend
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/openmpns/openmpns/internal/natstest"
 	"github.com/openmpns/openmpns/server/auth"
 	"github.com/openmpns/openmpns/shared/clock"
 )
@@ -109,6 +111,9 @@ func TestNodesFollowARecreatedAuthStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	wb.await(t, "before the reset", "mail", "news", "sports", "tv")
+	if ea, eb := a.authEpoch(), b.authEpoch(); ea != 1 || eb != 1 {
+		t.Fatalf("before any reset the nodes follow epochs %d and %d, want 1: a stream taken for made again", ea, eb)
+	}
 
 	recreateAuthStream(t, s.ClientURL(), a, "weather")
 	wb.await(t, "after the auth stream was made again", "weather")
@@ -221,4 +226,45 @@ func TestAuthStreamGoneBackIsFollowed(t *testing.T) {
 	if !b.authCaughtUp(info) || b.authEpoch() == epoch {
 		t.Fatal("NATS announced the stream made again, and the node did not start over with it")
 	}
+}
+
+// TestNodesFollowARecreatedAuthStreamInACluster: the reset on a 3-server
+// cluster, the stream replicated thrice (its creation time is the
+// cluster's record of it, the same from every server): no node takes the
+// stream for made again before, node b serves the new registry after.
+func TestNodesFollowARecreatedAuthStreamInACluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 3-server cluster: not in -short")
+	}
+	c := natstest.RunCluster(t, 3)
+	var nodes []*Backend
+	for i := range 2 {
+		b, err := Open(context.Background(), Config{URLs: []string{c.URL(i)}, Replicas: 3, NodeID: fmt.Sprint("node", i),
+			Logger: quietLog(), RequestTimeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		nodes = append(nodes, b)
+	}
+	wb := watchRegistry(t, nodes[1])
+	ra := registryOn(t, nodes[0])
+	for _, n := range []string{"mail", "news"} {
+		if _, err := ra.Add(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ra.AddKey("news", publicKeyPEM(t)); err != nil {
+		t.Fatal(err)
+	}
+	wb.await(t, "before the reset", "mail", "news")
+	if ea, eb := nodes[0].authEpoch(), nodes[1].authEpoch(); ea != 1 || eb != 1 {
+		t.Fatalf("before any reset the nodes follow epochs %d and %d, want 1: a stream taken for made again", ea, eb)
+	}
+	recreateAuthStream(t, c.URL(2), nodes[0], "weather")
+	wb.await(t, "after the auth stream was made again", "weather")
+	if _, err := registryOn(t, nodes[0]).Add("radio"); err != nil {
+		t.Fatalf("Add through node a after the reset: %v", err)
+	}
+	wb.await(t, "a service added through node a after the reset", "radio", "weather")
 }

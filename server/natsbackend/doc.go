@@ -50,7 +50,12 @@
 // a removed service stays (for a minute, Nats-TTL), so that the services
 // watch (WatchServices) delivers it; a watch that is interrupted, or a
 // node whose connection comes back, reloads the whole registry, which
-// also covers a removal whose marker is already gone.
+// also covers a removal whose marker is already gone. A service record
+// that gains a public key is written only if no other service holds the
+// key, with the stream's expected last sequence as well (nothing stored
+// in the auth stream since the registry was read). A node follows one
+// incarnation of the auth stream (watch.go, authFollow): one deleted and
+// made again, or restored, is started over with.
 //
 // # Channels of a device and their uniqueness
 //
