@@ -6,9 +6,9 @@ import (
 	"image/color"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -21,7 +21,6 @@ import (
 	"github.com/openmpns/openmpns/emulator/ui/controls"
 	"github.com/openmpns/openmpns/emulator/ui/handset"
 	"github.com/openmpns/openmpns/emulator/ui/wptheme"
-	"github.com/openmpns/openmpns/shared/payload"
 )
 
 // Notification is one notification the phone received, as the inspector
@@ -102,7 +101,7 @@ func NewInspector() *Inspector {
 	}
 	i.detail = newDetailView()
 	listPane := container.NewBorder(newNotifHeader(), nil, nil, nil, i.list)
-	split := container.NewVSplit(listPane, i.detail.scroll)
+	split := container.NewVSplit(listPane, i.detail.view)
 	split.Offset = 0.38
 	i.browse = split
 	i.composer = newComposer(func(r ComposeRequest) {
@@ -398,128 +397,47 @@ func Latency(d time.Duration) string {
 	return fmt.Sprintf("%.2f s", d.Seconds())
 }
 
-// detailView shows one notification: a summary, its headers as a table
-// and its payload, pretty-printed in a monospace font.
-type detailView struct {
-	title   *widget.Label
-	summary *widget.Label
-	headers *fyne.Container
-	payload *widget.Label
-	box     *fyne.Container
-	scroll  *container.Scroll
-	empty   *widget.Label
-}
+// HexDump formats b sixteen bytes a line: offset, hex, and the printable
+// ASCII characters.
+func HexDump(b []byte) string { return strings.Join(hexDumpLines(b, 16), "\n") }
 
-func newDetailView() *detailView {
-	d := &detailView{
-		title:   widget.NewLabel(""),
-		summary: widget.NewLabel(""),
-		headers: container.New(layout.NewFormLayout()),
-		payload: widget.NewLabel(""),
-		empty:   widget.NewLabel("Select a notification to see its headers and payload."),
+// hexDumpLines formats b per bytes a line, as HexDump does sixteen.
+func hexDumpLines(b []byte, per int) []string {
+	const digits = "0123456789abcdef"
+	lines := make([]string, 0, (len(b)+per-1)/per)
+	var buf []byte
+	for off := 0; off < len(b); off += per {
+		line := b[off:min(off+per, len(b))]
+		buf = buf[:0]
+		if off < 0x10000 {
+			buf = append(buf, digits[off>>12&15], digits[off>>8&15], digits[off>>4&15], digits[off&15])
+		} else {
+			buf = strconv.AppendInt(buf, int64(off), 16)
+		}
+		buf = append(buf, "  "...)
+		for i := range per {
+			if i < len(line) {
+				buf = append(buf, digits[line[i]>>4], digits[line[i]&15], ' ')
+			} else {
+				buf = append(buf, "   "...)
+			}
+		}
+		buf = append(buf, ' ')
+		for _, c := range line {
+			if c < 0x20 || c >= 0x7f {
+				c = '.'
+			}
+			buf = append(buf, c)
+		}
+		lines = append(lines, string(buf))
 	}
-	d.title.SizeName = theme.SizeNameSubHeadingText
-	d.summary.Importance = widget.LowImportance
-	d.summary.Wrapping = fyne.TextWrapWord
-	d.payload.TextStyle.Monospace = true
-	d.payload.Selectable = true
-	d.payload.Wrapping = fyne.TextWrapBreak
-	d.empty.Importance = widget.LowImportance
-	d.empty.Wrapping = fyne.TextWrapWord
-	headersCaption := newSubheading("headers")
-	payloadCaption := newSubheading("payload")
-	d.box = container.NewVBox(d.empty, d.title, d.summary, headersCaption, d.headers, payloadCaption, d.payload)
-	d.scroll = container.NewVScroll(d.box)
-	d.clear()
-	return d
+	return lines
 }
 
 func newSubheading(s string) *widget.Label {
 	l := widget.NewLabel(s)
 	l.Importance = widget.LowImportance
 	return l
-}
-
-func (d *detailView) clear() {
-	for i, o := range d.box.Objects {
-		controls.SetVisible(o, i == 0)
-	}
-	d.box.Refresh()
-}
-
-func (d *detailView) show(n Notification) {
-	for i, o := range d.box.Objects {
-		controls.SetVisible(o, i != 0)
-	}
-	d.title.SetText(fmt.Sprintf("%s for %s", n.Kind, n.App))
-	parts := []string{}
-	if n.Class != 0 {
-		parts = append(parts, fmt.Sprintf("class %d (%s)", n.Class, ClassInterval(n.Class)))
-	} else {
-		parts = append(parts, "no class (immediate)")
-	}
-	if n.MessageID != "" {
-		parts = append(parts, "message "+n.MessageID)
-	}
-	if n.ID != "" {
-		parts = append(parts, "id "+n.ID)
-	}
-	parts = append(parts, "latency "+Latency(n.Latency), "received "+n.Time.Format("15:04:05.000"), controls.ByteCount(len(n.Payload)))
-	summary := strings.Join(parts, " · ")
-	if n.Note != "" {
-		summary = n.Note + "\n" + summary
-	}
-	d.summary.SetText(summary)
-	setTable(d.headers, n.Headers)
-	d.payload.SetText(payloadText(n))
-	d.box.Refresh()
-	d.scroll.ScrollToTop()
-}
-
-// payloadText is the payload as the detail view shows it: toast and tile
-// XML indented, text as it is, other bytes as a hex dump.
-func payloadText(n Notification) string {
-	if len(n.Payload) == 0 {
-		return "(empty)"
-	}
-	if n.Kind != payload.KindRaw.String() {
-		if s, ok := PrettyXML(n.Payload); ok {
-			return s
-		}
-	}
-	if utf8.Valid(n.Payload) && controls.Printable(string(n.Payload)) {
-		return string(n.Payload)
-	}
-	return HexDump(n.Payload)
-}
-
-// HexDump formats b sixteen bytes a line: offset, hex, and the printable
-// ASCII characters.
-func HexDump(b []byte) string {
-	var out strings.Builder
-	for off := 0; off < len(b); off += 16 {
-		line := b[off:min(off+16, len(b))]
-		fmt.Fprintf(&out, "%04x  ", off)
-		for i := range 16 {
-			if i < len(line) {
-				fmt.Fprintf(&out, "%02x ", line[i])
-			} else {
-				out.WriteString("   ")
-			}
-		}
-		out.WriteString(" ")
-		for _, c := range line {
-			if c >= 0x20 && c < 0x7f {
-				out.WriteByte(c)
-			} else {
-				out.WriteByte('.')
-			}
-		}
-		if off+16 < len(b) {
-			out.WriteByte('\n')
-		}
-	}
-	return out.String()
 }
 
 // setTable fills a form-layout container with the headers, sorted by name.
