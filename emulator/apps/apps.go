@@ -68,7 +68,12 @@
 //     lock_icon and tile images are paths in it ("icons/news.png" is
 //     "news/icons/news.png" of the manifest's directory), as a Windows
 //     Phone app's are in its package. No two apps' assets directories may be
-//     the same or one inside the other.
+//     the same or one inside the other. On disk (Load), a symbolic link
+//     inside the directory is followed only when it leads to a place
+//     inside it: a tile update names any path in the directory, and a link
+//     to, say, the user's pictures would let it show those
+//     (ErrLinkOutside). The directory itself may be a link, as may the
+//     directories above it: the manifest names them.
 //   - An app without one owns only the files its entry names: its icon,
 //     lock_icon and default tile images, at their paths relative to the
 //     manifest's directory. A tile update can show those and no other

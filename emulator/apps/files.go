@@ -1,9 +1,12 @@
 package apps
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 )
 
@@ -76,4 +79,82 @@ func (c *checker) overlapping(m *Manifest, indexes []int) {
 			}
 		}
 	}
+}
+
+// ErrLinkOutside is why a file of an app's assets directory is refused
+// when a symbolic link on its path leads outside the directory (or is
+// absolute): a path a tile update names must not reach the rest of the
+// user's files through a link. The directory itself may be a link, and so
+// may the directories above it: the manifest names those.
+var ErrLinkOutside = errors.New("a symbolic link leads outside the app's assets directory (or is absolute), and is not followed there: a tile update could show anything where it leads; copy the files in, or make the assets directory itself the link")
+
+// manifestDir is the file system of a manifest on disk (Load): it opens
+// files as os.DirFS does, following links, for the manifest and the files
+// an entry names; its Sub, an app's assets directory, is a confinedDir.
+type manifestDir string
+
+// Open opens name as os.DirFS(dir) does.
+func (d manifestDir) Open(name string) (fs.File, error) { return os.DirFS(string(d)).Open(name) }
+
+// Sub is the directory dir as a confinedDir.
+func (d manifestDir) Sub(dir string) (fs.FS, error) {
+	local, err := localPath("sub", dir)
+	if err != nil {
+		return nil, err
+	}
+	return confinedDir(filepath.Join(string(d), local)), nil
+}
+
+// confinedDir is an app's assets directory on disk: a link in it is
+// followed only when it leads to a place inside it (os.Root's rule), else
+// Open fails with ErrLinkOutside.
+type confinedDir string
+
+// Open opens name inside the directory.
+func (d confinedDir) Open(name string) (fs.File, error) {
+	local, err := localPath("open", name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenInRoot(string(d), local)
+	if err != nil {
+		if escapes(err) {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: ErrLinkOutside}
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// Sub is a directory inside d, confined to itself.
+func (d confinedDir) Sub(dir string) (fs.FS, error) {
+	local, err := localPath("sub", dir)
+	if err != nil {
+		return nil, err
+	}
+	return confinedDir(filepath.Join(string(d), local)), nil
+}
+
+// localPath is the fs.FS path name as a path of the operating system.
+func localPath(op, name string) (string, error) {
+	if !fs.ValidPath(name) {
+		return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	local, err := filepath.Localize(name)
+	if err != nil {
+		return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	return local, nil
+}
+
+// escapes reports whether err is os.Root's refusal of a path that leaves
+// the root. The os package does not export that error; its text is
+// "path escapes from parent".
+func escapes(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if e.Error() == "path escapes from parent" {
+			return true
+		}
+	}
+	return false
 }

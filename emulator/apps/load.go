@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"maps"
-	"os"
 	"path"
 	"path/filepath"
 	"reflect"
@@ -75,13 +74,14 @@ func (e *Error) Unwrap() error { return e.Err }
 var errNoFS = errors.New("no file system to read the app's files from")
 
 // Load reads the manifest file at path; the paths it names are relative to
-// its directory.
+// its directory. An app's assets directory is read so that a symbolic
+// link in it is followed only to a place inside it (ErrLinkOutside).
 func Load(path string) (*Manifest, error) {
 	dir, name := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
-	m, err := load(os.DirFS(dir), name, path)
+	m, err := load(manifestDir(dir), name, path)
 	if err != nil {
 		return nil, err
 	}
