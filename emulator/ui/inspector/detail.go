@@ -38,6 +38,7 @@ type detailView struct {
 	content *fyne.Container
 	empty   *widget.Label
 	view    *fyne.Container // what the inspector shows below the list
+	shown   *Notification   // the notification shown, nil for none
 }
 
 func newDetailView() *detailView {
@@ -71,11 +72,17 @@ func newDetailView() *detailView {
 func (d *detailView) clear() {
 	d.empty.Show()
 	d.content.Hide()
-	d.text.setContent(nil, nil, nil, "")
+	d.shown = nil
+	d.text.setContent(nil, nil, nil, "", true)
 	d.view.Refresh()
 }
 
+// show shows n, from its first line; showing the notification shown again
+// (a push arrived and the list was made again) keeps the view where the
+// reader scrolled it.
 func (d *detailView) show(n Notification) {
+	again := d.shown != nil && sameNotification(*d.shown, n)
+	d.shown = &n
 	d.empty.Hide()
 	d.content.Show()
 	d.title.SetText(controls.Clip(fmt.Sprintf("%s for %s", n.Kind, n.App), titleRunes))
@@ -97,10 +104,12 @@ func (d *detailView) show(n Notification) {
 		summary = n.Note + "\n" + summary
 	}
 	d.summary.SetText(summary)
-	d.status.SetText("")
-	d.status.Hide()
+	if !again {
+		d.status.SetText("")
+		d.status.Hide()
+	}
 	lines, binary, copyText := payloadLines(n)
-	d.text.setContent(sortedHeaders(n.Headers), lines, binary, copyText)
+	d.text.setContent(sortedHeaders(n.Headers), lines, binary, copyText, !again)
 	d.view.Refresh()
 }
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
@@ -239,5 +240,31 @@ func TestPayloadLines(t *testing.T) {
 	}
 	if _, bin, _ := payloadLines(Notification{Kind: "raw", Payload: []byte{0, 1}}); len(bin) != 2 {
 		t.Errorf("binary not shown as a hex dump")
+	}
+}
+
+// TestAPushKeepsTheDetailWhereItWasScrolled: the shell lists every
+// notification again when one arrives; the detail being read stays where
+// the reader scrolled it (it went back to its first line at every push),
+// and another notification opens at its first line.
+func TestAPushKeepsTheDetailWhereItWasScrolled(t *testing.T) {
+	in, _, _ := newTestInspector(t)
+	ns := bigPayloads(3 << 10)
+	in.SetNotifications(ns)
+	in.Select(0)
+	v := in.detail.text
+	v.list.ScrollTo(len(v.rows) - 1)
+	at := v.list.GetScrollOffset()
+	if at <= 0 {
+		t.Fatalf("the detail of a 3 KB payload does not scroll (offset %v)", at)
+	}
+	more := append(slices.Clone(ns), Notification{Kind: "raw", App: "News", Time: uitest.Time.Add(time.Second), Payload: []byte("new")})
+	in.SetNotifications(more)
+	if in.Selected() != 0 || v.list.GetScrollOffset() != at {
+		t.Errorf("after a push the detail shows %d scrolled to %v; want 0 at %v", in.Selected(), v.list.GetScrollOffset(), at)
+	}
+	in.Select(1)
+	if got := v.list.GetScrollOffset(); got != 0 {
+		t.Errorf("another notification opens scrolled to %v, want its first line", got)
 	}
 }

@@ -101,8 +101,9 @@ func newTextView() *textView {
 
 // setContent shows headers and a payload: its lines, or binary for a hex
 // dump; copyText is what copying a text payload copies (a binary one
-// copies its hex dump).
-func (v *textView) setContent(headers []header, lines []string, binary []byte, copyText string) {
+// copies its hex dump). toTop scrolls to the first row; else the view
+// stays where it was.
+func (v *textView) setContent(headers []header, lines []string, binary []byte, copyText string, toTop bool) {
 	v.headers, v.lines, v.binary, v.copyText = headers, lines, binary, copyText
 	v.hexPer, v.hexLines = 0, nil
 	v.nameWs = nil
@@ -113,7 +114,9 @@ func (v *textView) setContent(headers []header, lines []string, binary []byte, c
 		v.rows = nil
 	}
 	v.list.Refresh()
-	v.list.ScrollToTop()
+	if toTop {
+		v.list.ScrollToTop()
+	}
 }
 
 // textSize is the size of the view's text in its theme.
