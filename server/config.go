@@ -216,6 +216,13 @@ type Config struct {
 	// sender's connection's goroutine (tests; see defaultParkAfter).
 	parkAfter time.Duration
 
+	// sweepEvery, when set, is how often the push front's sweeper looks
+	// for connections to park or close (tests: parking often without
+	// timeouts short enough to close a connection whose sender a loaded
+	// machine keeps from pushing at once); by default a quarter of the
+	// shorter of ReadHeaderTimeout and IdleTimeout, within [10 ms, 5 s].
+	sweepEvery time.Duration
+
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Clock is the time source; nil means the system clock.

@@ -529,8 +529,11 @@ func (f *pushFront) handOver(c net.Conn, read []byte) {
 // (what net/http does).
 func (f *pushFront) sweeper() {
 	defer f.done.Done()
-	every := min(f.cfg.ReadHeaderTimeout, f.cfg.IdleTimeout) / 4
-	every = min(max(every, 10*time.Millisecond), 5*time.Second)
+	every := f.cfg.sweepEvery
+	if every <= 0 {
+		every = min(f.cfg.ReadHeaderTimeout, f.cfg.IdleTimeout) / 4
+		every = min(max(every, 10*time.Millisecond), 5*time.Second)
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var stale []*frontConn
