@@ -66,7 +66,8 @@ type Config struct {
 	QueueTTL time.Duration
 	// RequestTimeout bounds one call of the backend (all its requests to
 	// NATS) when the caller's context has no earlier deadline; past it the
-	// call fails with backend.ErrUnavailable. Default:
+	// call fails with backend.ErrUnavailable. A delete whose record is
+	// gone has one more for the rest (see the package doc). Default:
 	// DefaultRequestTimeout.
 	RequestTimeout time.Duration
 	// NodeTTL is how long a node may miss its heartbeat (written every

@@ -303,6 +303,23 @@ func (b *Backend) Channels(ctx context.Context, dev string) ([]backend.Channel, 
 	return out, nil
 }
 
+// committedKey is the key of a context value, a func(), that afterCommit
+// calls (tests: the caller's context ends just as the change is made).
+type committedKey struct{}
+
+// afterCommit is the context of what a delete does once the record is
+// gone (its channels, queue, index entries): a RequestTimeout of its own,
+// whatever the caller's context: the delete stands, and what the call's
+// first steps left of its deadline (a loaded cluster took most of 2 s to
+// delete a device's record) would fail the cleanup, report a delete that
+// happened as failed and leave the rest to the sweep.
+func (b *Backend) afterCommit(ctx context.Context) (context.Context, context.CancelFunc) {
+	if f, ok := ctx.Value(committedKey{}).(func()); ok {
+		f()
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), b.cfg.RequestTimeout)
+}
+
 // DeleteChannel implements backend.Directory: the record (revision-checked),
 // then the channel's queue (a purge of its subjects), then its index entry.
 // A notification appended for the channel after the purge (by an engine
@@ -324,6 +341,8 @@ func (b *Backend) DeleteChannel(ctx context.Context, c backend.Channel) error {
 	if err := b.channels.del(ctx, token(c.Token), c.Rev); err != nil {
 		return b.dirErr(what, err)
 	}
+	ctx, cancel = b.afterCommit(ctx)
+	defer cancel()
 	if err := b.purgeChannel(ctx, stored.DeviceID, stored.Token); err != nil {
 		return fmt.Errorf("natsbackend: %s: %w", what, b.classify(err))
 	}
@@ -359,6 +378,8 @@ func (b *Backend) DeleteDevice(ctx context.Context, d backend.Device) error {
 	if err := b.devices.del(ctx, token(d.ID), d.Rev); err != nil {
 		return b.dirErr(what, err)
 	}
+	ctx, cancel = b.afterCommit(ctx)
+	defer cancel()
 	var errs []error
 	idx, _, err := b.readIndex(ctx, d.ID)
 	if err != nil {

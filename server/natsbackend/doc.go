@@ -219,7 +219,12 @@
 // # Errors and limits
 //
 // Every call is bounded by Config.RequestTimeout (or its context's earlier
-// deadline). Timeouts, no responders, no quorum (JetStream API 503s), a
+// deadline). A delete (DeleteDevice, DeleteChannel) whose record is gone
+// does the rest (channels, queue, index, presence) under a RequestTimeout
+// of its own, whatever is left of its caller's context: the delete
+// happened, and the rest cut short would report it as failed and leave
+// it to the sweep (a loaded cluster spent most of 2 s on a device's
+// record). Timeouts, no responders, no quorum (JetStream API 503s), a
 // lost connection: backend.ErrUnavailable, wrapped. After Close:
 // backend.ErrClosed. A stream whose configuration differs from this node's
 // (replicas, MaxAge, subjects, ...) makes Open fail, saying what differs.
