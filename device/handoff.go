@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -44,7 +45,18 @@ type Handoff struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Clock defaults to the system clock.
 	Clock clock.Clock
+	// Stop, if not nil, ends Send once it is closed: Send makes no further
+	// try (a wait between tries ends at once) and returns an error
+	// wrapping ErrHandoffStopped. A try under way is not cut short: the
+	// service may have taken the record already, and only its answer
+	// says so. An app closes it when its Channel URI changed, so that
+	// the old URI's handoff does not land after the new one's.
+	Stop <-chan struct{}
 }
+
+// ErrHandoffStopped is the error of a handoff that Handoff.Stop ended
+// before the service took it.
+var ErrHandoffStopped = errors.New("handoff stopped")
 
 // HandoffRefusedError is the error of a handoff the cloud service refused
 // with a 4xx answer other than 429 (which is retried): 401 for a missing or
@@ -114,7 +126,14 @@ func (h *Handoff) Send(ctx context.Context, r HandoffRecord, attempt func(n, sta
 			case <-ctx.Done():
 				t.Stop()
 				return status, fmt.Errorf("handoff to %s: %w", h.URL, ctx.Err())
+			case <-h.Stop:
+				t.Stop()
 			}
+		}
+		select {
+		case <-h.Stop:
+			return status, fmt.Errorf("handoff to %s: %w after %d attempts", h.URL, ErrHandoffStopped, n)
+		default:
 		}
 		status, msg, err = h.post(ctx, client, body)
 		if attempt != nil {

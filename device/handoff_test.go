@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/openmpns/openmpns/shared/clock"
 )
 
 // TestHandoffRefusalSaysWhy: a 4xx other than 429 is not tried again, and
@@ -141,4 +143,61 @@ func TestHandoffFollowsOnlyRedirectsThatKeepThePOST(t *testing.T) {
 			t.Error("Send changed the caller's client")
 		}
 	})
+}
+
+// TestHandoffStop: closing Stop ends the wait before the next try at once
+// (the clock never moves here) with ErrHandoffStopped, but does not cut
+// short a try under way, whose answer counts: the service may have taken
+// the record.
+func TestHandoffStop(t *testing.T) {
+	var tries atomic.Int32
+	arrived, answer := make(chan struct{}, 2), make(chan int)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tries.Add(1)
+		arrived <- struct{}{}
+		w.WriteHeader(<-answer)
+	}))
+	defer hs.Close()
+	rec := HandoffRecord{DeviceID: "d", App: "a", URI: "u"}
+
+	// Stopped while waiting to try again after a 503.
+	stop := make(chan struct{})
+	h := &Handoff{URL: hs.URL, Clock: clock.NewFake(time.Unix(0, 0)), Stop: stop}
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.Send(context.Background(), rec, func(int, int, error) { close(stop) })
+		done <- err
+	}()
+	<-arrived
+	answer <- http.StatusServiceUnavailable
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrHandoffStopped) || tries.Load() != 1 {
+			t.Fatalf("stopped while waiting: %v after %d tries; want ErrHandoffStopped after 1", err, tries.Load())
+		}
+	case <-time.After(30 * time.Second): // the clock never moves: without Stop, Send waits for ever
+		t.Fatal("Send went on waiting to try again after Stop was closed")
+	}
+
+	// Stopped during a try that the service then takes.
+	stop = make(chan struct{})
+	h.Stop = stop
+	status := make(chan int, 1)
+	go func() {
+		s, err := h.Send(context.Background(), rec, nil)
+		status <- s
+		done <- err
+	}()
+	<-arrived
+	close(stop)
+	answer <- http.StatusCreated
+	if s, err := <-status, <-done; s != http.StatusCreated || err != nil {
+		t.Fatalf("stopped during a try answered 201: %d, %v; want 201, nil", s, err)
+	}
+
+	// Stopped before the first try: none is made.
+	tries.Store(0)
+	if _, err := h.Send(context.Background(), rec, nil); !errors.Is(err, ErrHandoffStopped) || tries.Load() != 0 {
+		t.Fatalf("stopped before: %v after %d tries", err, tries.Load())
+	}
 }
