@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -277,5 +278,206 @@ func TestFleetBoundsHandoffsInFlight(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s handed off %d times", uri, n)
 		}
+	}
+}
+
+// steppedHandoff is a handoff a steppedBackend holds until the test
+// answers it with a status on reply.
+type steppedHandoff struct {
+	rec   device.HandoffRecord
+	reply chan int
+}
+
+// steppedBackend is a cloud service that passes every handoff to the test
+// and answers it as the test says, keeping the URIs in the order they
+// arrived and in the order it took them (a 2xx).
+type steppedBackend struct {
+	url     string
+	arrived chan steppedHandoff
+	mu      sync.Mutex
+	order   []string // URIs, as they arrived
+	took    []string // URIs, as they were taken
+}
+
+func startSteppedBackend(t *testing.T) *steppedBackend {
+	b := &steppedBackend{arrived: make(chan steppedHandoff)}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read to the end: the server notices a client gone only then.
+		body, err := io.ReadAll(r.Body)
+		var rec device.HandoffRecord
+		if err == nil {
+			err = json.Unmarshal(body, &rec)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		b.mu.Lock()
+		b.order = append(b.order, rec.URI)
+		b.mu.Unlock()
+		h := steppedHandoff{rec: rec, reply: make(chan int)}
+		select {
+		case b.arrived <- h:
+		case <-r.Context().Done():
+			return
+		}
+		var status int
+		select {
+		case status = <-h.reply:
+		case <-r.Context().Done():
+			return
+		}
+		if status/100 == 2 {
+			// Taken before it is answered: the device hears of it after.
+			b.mu.Lock()
+			b.took = append(b.took, rec.URI)
+			b.mu.Unlock()
+		}
+		w.WriteHeader(status)
+	}))
+	b.url = hs.URL
+	t.Cleanup(hs.Close)
+	return b
+}
+
+// next returns the next handoff to arrive.
+func (b *steppedBackend) next(t *testing.T, ctx context.Context, f *fleet.Fleet) steppedHandoff {
+	t.Helper()
+	select {
+	case h := <-b.arrived:
+		return h
+	case <-ctx.Done():
+		t.Fatalf("no handoff arrived: %+v", f.Stats())
+		return steppedHandoff{}
+	}
+}
+
+// A device hands off its current Channel URI only: when a channel's URI
+// changes while the old one's handoff is queued, the old one is not sent;
+// while it is being tried (held by the backend, or answered 503 and about
+// to be tried again), it is not tried again, and the new URI goes out
+// only once the old one's try has ended, so the backend never takes an
+// older URI of a channel after a newer one. The handoffs not sent (again)
+// count as superseded, not failed nor unfinished. Here the server forgets
+// the devices (a new data directory), which register again with new URIs
+// while one handoff at a time is allowed and the first is held; the fleet
+// sent the old URIs after the new ones were known, oldest first, so the
+// backend got device 1's old URI after device 0's new one, and tried the
+// held one again after its 503.
+func TestFleetHandsOffTheCurrentURIOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// answer is the backend's answer to the held try of the first
+		// channel's old URI, after the URIs changed.
+		answer                   int
+		retried                  bool // a 503 was answered to its first try
+		done, superseded, oldURI int  // handoffs done and superseded, tries of the held URI
+	}{
+		{name: "held try taken", answer: http.StatusNoContent, done: 3, superseded: 1, oldURI: 1},
+		{name: "retry refused with 503", answer: http.StatusServiceUnavailable, retried: true, done: 2, superseded: 2, oldURI: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const devices = 2
+			srv := startServer(t, server.Config{})
+			be := startSteppedBackend(t)
+			var mu sync.Mutex
+			slotOf := map[string]int{}  // URI → device index
+			current := map[int]string{} // device index → its current URI
+			changed := make(chan fleet.Channel, devices)
+			f, err := fleet.Start(context.Background(), fleet.Config{Servers: []string{srv.URL()}, Devices: devices, Apps: []string{"a"},
+				Handoff: be.url, HandoffConcurrency: 1, Logger: quietLogger(), MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+				OnChannel: func(c fleet.Channel) {
+					mu.Lock()
+					slotOf[c.URI], current[c.Device] = c.Device, c.URI
+					mu.Unlock()
+					if c.Replaces != "" {
+						changed <- c
+					}
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			ctx := waitCtx(t)
+			held := be.next(t, ctx, f)
+			mu.Lock()
+			x, old := slotOf[held.rec.URI], held.rec.URI
+			mu.Unlock()
+			if tc.retried {
+				held.reply <- http.StatusServiceUnavailable
+				if held = be.next(t, ctx, f); held.rec.URI != old {
+					t.Fatalf("after a 503 to %s, %s arrived", old, held.rec.URI)
+				}
+			}
+			if err := f.WaitRegistered(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// Both channels get new URIs while the first handoff is held.
+			srv.Close()
+			startServer(t, server.Config{Listen: srv.Addr()})
+			for range devices {
+				select {
+				case <-changed:
+				case <-ctx.Done():
+					t.Fatalf("the URIs did not change: %+v", f.Stats())
+				}
+			}
+			// The other device's old URI, queued, was superseded; the new
+			// URIs wait, the first device's behind its held handoff.
+			if err := f.Wait(ctx, func(s fleet.Stats) bool {
+				return s.HandoffsQueued+s.HandoffsSuperseded == 3 && s.HandoffsInFlight == 1
+			}); err != nil {
+				t.Fatalf("after the change: %v (%+v)", err, f.Stats())
+			}
+			if s := f.Stats(); s.HandoffsSuperseded != 1 || s.HandoffsQueued != 2 {
+				t.Fatalf("after the change: %d handoffs superseded, %d queued; want 1, 2 (%+v)", s.HandoffsSuperseded, s.HandoffsQueued, s)
+			}
+			held.reply <- tc.answer
+			// The first device's new URI, then the other's.
+			for _, d := range []int{x, 1 - x} {
+				h := be.next(t, ctx, f)
+				mu.Lock()
+				want := current[d]
+				mu.Unlock()
+				if h.rec.URI != want {
+					t.Fatalf("device %d's current URI %s should come next; %s (device %d's) did", d, want, h.rec.URI, slotOf[h.rec.URI])
+				}
+				h.reply <- http.StatusCreated
+			}
+			if err := f.Wait(ctx, func(s fleet.Stats) bool { return s.HandoffsDone == int64(tc.done) }); err != nil {
+				t.Fatalf("%v (%+v)", err, f.Stats())
+			}
+			r := f.Report()
+			if r.Handoffs != int64(tc.done) || r.HandoffFailures != 0 || r.HandoffsSuperseded != int64(tc.superseded) || r.HandoffsUnfinished != 0 || r.HandoffsQueued != 0 {
+				t.Fatalf("done %d, failed %d, superseded %d, unfinished %d, queued %d; want %d, 0, %d, 0, 0",
+					r.Handoffs, r.HandoffFailures, r.HandoffsSuperseded, r.HandoffsUnfinished, r.HandoffsQueued, tc.done, tc.superseded)
+			}
+			if s := f.Stats(); s.HandoffsSuperseded != int64(tc.superseded) {
+				t.Fatalf("stats: %d superseded, want %d", s.HandoffsSuperseded, tc.superseded)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			be.mu.Lock()
+			defer be.mu.Unlock()
+			tries := 0
+			for _, u := range be.order {
+				if u == old {
+					tries++
+				}
+			}
+			if tries != tc.oldURI || len(be.order) != tc.oldURI+devices {
+				t.Errorf("the backend got %v: %d tries of the held %s, want %d, and each new URI once", be.order, tries, old, tc.oldURI)
+			}
+			// What the backend holds for each channel is its current URI.
+			latest := map[int]string{}
+			for _, u := range be.took {
+				latest[slotOf[u]] = u
+			}
+			for d := range devices {
+				if latest[d] != current[d] {
+					t.Errorf("device %d: the backend took %q last, its URI is %q (took %v)", d, latest[d], current[d], be.took)
+				}
+			}
+		})
 	}
 }

@@ -70,14 +70,22 @@ type Config struct {
 	// device` keep theirs), so it lasts as long as the device's identity;
 	// without, from one random key the fleet holds in memory and the
 	// device's id (a device in memory is a new phone at every start).
+	//
+	// A device hands off its current URI, as a phone's app does: when a
+	// channel's URI changes while the old one's handoff waits in the
+	// queue or to be tried again, the old one is not sent (again) and
+	// counts as superseded; one being sent is not cut short, and the new
+	// URI's handoff goes out only once it has ended, so the service never
+	// gets an older URI of a channel after a newer one.
 	Handoff string
 	// HandoffConcurrency bounds the handoffs in flight at once in this
 	// fleet (default DefaultHandoffConcurrency): each holds a connection
 	// to the cloud service (an open file) until the service answers, or
 	// waits to be tried again. The others wait in a queue, oldest first,
-	// and are never dropped: with a slow backend and thousands of devices
-	// the handoffs queue instead of piling up as connections towards the
-	// process's limit of open files.
+	// and are never dropped (but for an older URI of a channel, see
+	// Handoff): with a slow backend and thousands of devices the handoffs
+	// queue instead of piling up as connections towards the process's
+	// limit of open files.
 	HandoffConcurrency int
 	// HandoffSecrets maps an app id to the handoff secret its handoffs
 	// carry (device.HandoffRecord.Secret), as an apps manifest's
@@ -169,24 +177,39 @@ type Fleet struct {
 	// firstRx and lastRx are the first and last receipt times (Unix ns, 0
 	// for none), for the received rate.
 	firstRx, lastRx atomic.Int64
-	// handoffsStarted counts the handoffs begun: those neither done nor
-	// failed are unfinished (queued, in flight, or cut short by Close).
-	handoffsStarted atomic.Int64
-	// hoMu guards the handoffs waiting for a slot (hoQueue, oldest first
-	// from hoHead), the workers sending them (at most HandoffConcurrency)
-	// and how many of those are sending one now.
+	// handoffsStarted counts the handoffs begun: those neither done,
+	// failed nor superseded are unfinished (queued, in flight, or cut
+	// short by Close).
+	handoffsStarted    atomic.Int64
+	handoffsSuperseded atomic.Int64
+	// hoMu guards the channels waiting for a worker (hoQueue, oldest first
+	// from hoHead), every member's hoChannel, the workers sending them (at
+	// most HandoffConcurrency), how many of those are sending one now and
+	// how many handoffs wait to be sent.
 	hoMu       sync.Mutex
-	hoQueue    []handoffJob
+	hoQueue    []*hoChannel
 	hoHead     int
 	hoWorkers  int
 	hoInFlight int
+	hoPending  int
 }
 
-// handoffJob is one handoff waiting to be sent: the Channel URI of one
-// device's app.
-type handoffJob struct {
+// hoChannel is the handoff state of one device's channel for one app,
+// under Fleet.hoMu. A channel has at most one handoff being sent and one
+// waiting (its newest URI): a newer URI replaces the one waiting, and
+// stops the one being sent from being tried again.
+type hoChannel struct {
 	m *member
-	c Channel
+	// next is the URI to hand off when pending; pending is true from the
+	// publication of a URI until a worker takes it.
+	next    Channel
+	pending bool
+	// queued: the channel is in Fleet.hoQueue (pending, none being sent).
+	queued bool
+	// sending: a worker is sending one of the channel's URIs; stop, until
+	// closed, lets it be tried again (closed when a newer URI comes).
+	sending bool
+	stop    chan struct{}
 }
 
 type member struct {
@@ -217,6 +240,12 @@ type member struct {
 	// its first start when the fleet hands off and keeps state; nil
 	// otherwise (Fleet.handoffKey serves).
 	handoffKey device.HandoffKey
+	// pubMu orders the publications of the device's URIs: the record of
+	// the current URI, OnChannel and the handoff's place.
+	pubMu sync.Mutex
+	// ho is each app's handoff state (by index in Config.Apps), when
+	// the fleet hands off.
+	ho []hoChannel
 }
 
 // Start starts the fleet: devices start at ConnectRate in the background.
@@ -294,6 +323,13 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		f.members[i] = &member{f: f, idx: idx, server: cfg.Servers[idx%len(cfg.Servers)],
 			optOut: r.Float64() < cfg.OptOut, airplane: r.Float64() < cfg.Airplane, lowPower: r.Float64() < cfg.LowPower,
 			counts: make([]atomic.Int32, len(cfg.Apps)*kinds), objs: make([]atomic.Pointer[device.Channel], len(cfg.Apps))}
+		if cfg.Handoff != "" {
+			m := f.members[i]
+			m.ho = make([]hoChannel, len(cfg.Apps))
+			for a := range m.ho {
+				m.ho[a].m = m
+			}
+		}
 	}
 	f.launchWG.Add(1)
 	go func() { defer f.launchWG.Done(); f.launch() }()
@@ -455,6 +491,8 @@ func (m *member) publish(app, uri string) {
 	if uri == "" {
 		return
 	}
+	m.pubMu.Lock()
+	defer m.pubMu.Unlock()
 	old, loaded := m.uris.Swap(app, uri)
 	if loaded && old.(string) == uri {
 		return
@@ -471,16 +509,36 @@ func (m *member) publish(app, uri string) {
 		return
 	}
 	f.handoffsStarted.Add(1)
-	f.queueHandoff(handoffJob{m: m, c: c})
+	f.queueHandoff(&m.ho[f.appIdx[app]], c)
 }
 
-// queueHandoff queues j and starts a worker to send it unless
-// HandoffConcurrency of them are at work already (one of those takes it
-// when it is done with its own).
-func (f *Fleet) queueHandoff(j handoffJob) {
+// queueHandoff makes c the URI h hands off next. The URI waiting before,
+// if any, is superseded: it is not sent. When one of h's URIs is being
+// sent, it is not tried again, and its worker goes on with c once it has
+// ended; otherwise h is queued (unless it is already), and a worker
+// started unless HandoffConcurrency of them are at work already (one of
+// those takes it when it is done with its own).
+func (f *Fleet) queueHandoff(h *hoChannel, c Channel) {
 	f.hoMu.Lock()
 	defer f.hoMu.Unlock()
-	f.hoQueue = append(f.hoQueue, j)
+	if h.pending {
+		f.handoffsSuperseded.Add(1)
+	} else {
+		f.hoPending++
+	}
+	h.next, h.pending = c, true
+	if h.sending {
+		if h.stop != nil {
+			close(h.stop)
+			h.stop = nil
+		}
+		return
+	}
+	if h.queued {
+		return
+	}
+	h.queued = true
+	f.hoQueue = append(f.hoQueue, h)
 	if f.hoWorkers < f.cfg.HandoffConcurrency && f.ctx.Err() == nil {
 		f.hoWorkers++
 		f.wg.Add(1)
@@ -488,66 +546,96 @@ func (f *Fleet) queueHandoff(j handoffJob) {
 	}
 }
 
-// handoffWorker sends the queued handoffs, oldest first, one at a time,
-// until none is left or the fleet closes (what is left then stays queued,
-// and unfinished in the report).
+// handoffWorker sends the queued channels' handoffs, oldest first, one at
+// a time, until none is left or the fleet closes (what is left then stays
+// queued, and unfinished in the report). A channel whose URI changed while
+// its handoff was being sent is handed off again at once, with the new
+// URI.
 func (f *Fleet) handoffWorker() {
 	defer f.wg.Done()
 	f.hoMu.Lock()
-	for {
-		if f.hoHead == len(f.hoQueue) || f.ctx.Err() != nil {
-			f.hoWorkers--
-			f.hoMu.Unlock()
-			return
+	var h *hoChannel
+	for f.ctx.Err() == nil {
+		if h == nil {
+			if f.hoHead == len(f.hoQueue) {
+				break
+			}
+			h = f.popHandoffLocked()
 		}
-		j := f.hoQueue[f.hoHead]
-		f.hoQueue[f.hoHead] = handoffJob{}
-		f.hoHead++
-		if f.hoHead == len(f.hoQueue) {
-			f.hoQueue, f.hoHead = f.hoQueue[:0], 0
-		} else if f.hoHead >= 1024 && f.hoHead*2 >= len(f.hoQueue) {
-			// Reuse the space of the handoffs sent.
-			n := copy(f.hoQueue, f.hoQueue[f.hoHead:])
-			clear(f.hoQueue[n:])
-			f.hoQueue, f.hoHead = f.hoQueue[:n], 0
-		}
+		c, stop := h.next, make(chan struct{})
+		h.pending, h.sending, h.stop = false, true, stop
+		f.hoPending--
 		f.hoInFlight++
 		f.hoMu.Unlock()
-		f.sendHandoff(j)
+		f.sendHandoff(h.m, c, stop)
 		f.hoMu.Lock()
 		f.hoInFlight--
+		h.sending, h.stop = false, nil
+		if !h.pending {
+			h = nil
+		}
 	}
+	f.hoWorkers--
+	f.hoMu.Unlock()
 }
 
-// sendHandoff POSTs one Channel URI to the cloud service, trying again as
-// device.Handoff does, and counts the outcome.
-func (f *Fleet) sendHandoff(j handoffJob) {
-	c := j.c
-	h := &device.Handoff{URL: f.cfg.Handoff, Clock: f.clk}
+// popHandoffLocked takes the oldest channel off the queue (not empty).
+func (f *Fleet) popHandoffLocked() *hoChannel {
+	h := f.hoQueue[f.hoHead]
+	f.hoQueue[f.hoHead] = nil
+	f.hoHead++
+	if f.hoHead == len(f.hoQueue) {
+		f.hoQueue, f.hoHead = f.hoQueue[:0], 0
+	} else if f.hoHead >= 1024 && f.hoHead*2 >= len(f.hoQueue) {
+		// Reuse the space of the handoffs sent.
+		n := copy(f.hoQueue, f.hoQueue[f.hoHead:])
+		clear(f.hoQueue[n:])
+		f.hoQueue, f.hoHead = f.hoQueue[:n], 0
+	}
+	h.queued = false
+	return h
+}
+
+// sendHandoff POSTs c's Channel URI to the cloud service, trying again as
+// device.Handoff does until stop is closed (a newer URI of the channel
+// came), and counts the outcome: done, failed, or superseded when stop
+// was closed before the service took it.
+func (f *Fleet) sendHandoff(m *member, c Channel, stop chan struct{}) {
+	h := &device.Handoff{URL: f.cfg.Handoff, Clock: f.clk, Stop: stop}
 	rec := device.HandoffRecord{DeviceID: c.DeviceID, App: c.App, Channel: c.Channel, URI: c.URI,
-		Secret: f.cfg.HandoffSecrets[c.App], DeviceKey: j.m.deviceKey(c.DeviceID, c.App)}
+		Secret: f.cfg.HandoffSecrets[c.App], DeviceKey: m.deviceKey(c.DeviceID, c.App)}
 	if _, err := h.Send(f.ctx, rec, nil); err != nil {
-		if f.ctx.Err() == nil {
-			f.handoffFailures.Add(1)
-			var refused *device.HandoffRefusedError
-			if errors.As(err, &refused) {
-				f.errMu.Lock()
-				f.refused[refused.Status]++
-				f.errMu.Unlock()
-			}
-			f.countError("handoff", err)
+		if f.ctx.Err() != nil {
+			return
 		}
+		select {
+		case <-stop:
+			// A newer URI came meanwhile: whatever this one's last try
+			// met, the channel's handoff goes on with the newer.
+			f.handoffsSuperseded.Add(1)
+			return
+		default:
+		}
+		f.handoffFailures.Add(1)
+		var refused *device.HandoffRefusedError
+		if errors.As(err, &refused) {
+			f.errMu.Lock()
+			f.refused[refused.Status]++
+			f.errMu.Unlock()
+		}
+		f.countError("handoff", err)
 		return
 	}
 	f.handoffs.Add(1)
 }
 
-// handoffsWaiting returns how many handoffs are queued and how many are
-// being sent (or wait to be tried again) now.
+// handoffsWaiting returns how many handoffs are queued (waiting for a
+// worker, or for the end of an older URI's of the same channel) and how
+// many are being sent (or wait to be tried again) now.
 func (f *Fleet) handoffsWaiting() (queued, inFlight int64) {
 	f.hoMu.Lock()
 	defer f.hoMu.Unlock()
-	return int64(len(f.hoQueue) - f.hoHead), int64(f.hoInFlight)
+	return int64(f.hoPending), int64(f.hoInFlight)
 }
 
 // deviceKey is the device key of the device's handoffs for app.
@@ -963,10 +1051,13 @@ type Stats struct {
 	// HandoffsDone counts the handoffs the cloud service took;
 	// HandoffsInFlight those being sent or waiting to be tried again, at
 	// most Config.HandoffConcurrency per fleet; HandoffsQueued those
-	// waiting for their turn.
-	HandoffsDone     int64 `json:"handoffs_done,omitempty"`
-	HandoffsInFlight int64 `json:"handoffs_in_flight,omitempty"`
-	HandoffsQueued   int64 `json:"handoffs_queued,omitempty"`
+	// waiting for their turn; HandoffsSuperseded those not sent (or not
+	// tried again) because their channel's URI changed meanwhile, the
+	// newer URI being handed off instead.
+	HandoffsDone       int64 `json:"handoffs_done,omitempty"`
+	HandoffsInFlight   int64 `json:"handoffs_in_flight,omitempty"`
+	HandoffsQueued     int64 `json:"handoffs_queued,omitempty"`
+	HandoffsSuperseded int64 `json:"handoffs_superseded,omitempty"`
 }
 
 // Total is the number of notifications received.
@@ -1003,6 +1094,7 @@ func (s *Stats) Merge(o Stats) {
 	s.HandoffsDone += o.HandoffsDone
 	s.HandoffsInFlight += o.HandoffsInFlight
 	s.HandoffsQueued += o.HandoffsQueued
+	s.HandoffsSuperseded += o.HandoffsSuperseded
 	if o.LastError != "" {
 		s.LastError = o.LastError
 	}
@@ -1023,7 +1115,8 @@ func (s *Stats) Merge(o Stats) {
 // Stats returns the fleet's counters now.
 func (f *Fleet) Stats() Stats {
 	s := Stats{Devices: int64(len(f.members)), Started: f.started.Load(), Connected: f.connected.Load(),
-		Registered: f.registered.Load(), Reconnects: f.reconnects.Load(), HandoffsDone: f.handoffs.Load()}
+		Registered: f.registered.Load(), Reconnects: f.reconnects.Load(), HandoffsDone: f.handoffs.Load(),
+		HandoffsSuperseded: f.handoffsSuperseded.Load()}
 	s.HandoffsQueued, s.HandoffsInFlight = f.handoffsWaiting()
 	for k := range s.Received {
 		s.Received[k] = f.byKind[k].Load()
@@ -1049,17 +1142,18 @@ func (f *Fleet) Stats() Stats {
 // Report returns the fleet's report so far.
 func (f *Fleet) Report() *Report {
 	s := f.Stats()
-	// Done and failed first, then queued: each was started before, so
-	// the started count read after is never below their sum, and the
-	// queued are never more than the unfinished.
-	done, failed := f.handoffs.Load(), f.handoffFailures.Load()
+	// Done, failed and superseded first, then queued: each was started
+	// before, so the started count read after is never below their sum,
+	// and the queued are never more than the unfinished.
+	done, failed, superseded := f.handoffs.Load(), f.handoffFailures.Load(), f.handoffsSuperseded.Load()
 	queued, _ := f.handoffsWaiting()
 	r := &Report{
 		Devices: s.Devices, Connected: s.Connected, Registered: s.Registered,
 		Channels:      s.Registered * int64(len(f.cfg.Apps)),
 		Notifications: map[string]int64{}, Duplicates: f.duplicates.Load(), Redelivered: f.redelivered.Load(), OutOfOrder: f.order.Load(),
 		RawDropped: f.rawDropped.Load(), Reconnects: s.Reconnects, Errors: s.Errors,
-		Handoffs: done, HandoffFailures: failed, HandoffsUnfinished: f.handoffsStarted.Load() - done - failed, HandoffsQueued: queued,
+		Handoffs: done, HandoffFailures: failed, HandoffsSuperseded: superseded,
+		HandoffsUnfinished: f.handoffsStarted.Load() - done - failed - superseded, HandoffsQueued: queued,
 		Latency: f.latency.Snapshot(), SendLatency: f.sendLatency.Snapshot(), SendToAccept: f.sendToAccept.Snapshot(), Elapsed: f.clk.Now().Sub(f.start),
 	}
 	if first, last := f.firstRx.Load(), f.lastRx.Load(); first != 0 {

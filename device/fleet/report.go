@@ -26,6 +26,10 @@ type Report struct {
 	Reconnects      int64            `json:"reconnects"`
 	Handoffs        int64            `json:"handoffs"`
 	HandoffFailures int64            `json:"handoff_failures"`
+	// HandoffsSuperseded are the handoffs not sent, or not tried again,
+	// because their channel's URI changed meanwhile: the newer URI was
+	// handed off instead (a device hands off its current URI only).
+	HandoffsSuperseded int64 `json:"handoffs_superseded"`
 	// HandoffsUnfinished are the handoffs the cloud service had not
 	// answered (or that waited to be tried again) when the report was made:
 	// a slow backend's, or ones cut short by the end of the run.
@@ -114,6 +118,7 @@ func (r *Report) Merge(o *Report) {
 	r.Reconnects += o.Reconnects
 	r.Handoffs += o.Handoffs
 	r.HandoffFailures += o.HandoffFailures
+	r.HandoffsSuperseded += o.HandoffsSuperseded
 	r.HandoffsUnfinished += o.HandoffsUnfinished
 	r.HandoffsQueued += o.HandoffsQueued
 	if r.Notifications == nil {
@@ -204,7 +209,7 @@ func (r *Report) Rows() [][2]string {
 		[2]string{"POST to device p50 / p99", pair(r.SendLatencySummary, untimed)},
 		[2]string{"  of which POST to accept p50 / p99", pair(r.SendToAcceptSummary, untimed)},
 		[2]string{"reconnects", fmt.Sprint(r.Reconnects)},
-		[2]string{"handoffs done / failed / unfinished", fmt.Sprintf("%d / %d / %d", r.Handoffs, r.HandoffFailures, r.HandoffsUnfinished)},
+		[2]string{"handoffs done / failed / superseded / unfinished", fmt.Sprintf("%d / %d / %d / %d", r.Handoffs, r.HandoffFailures, r.HandoffsSuperseded, r.HandoffsUnfinished)},
 		[2]string{"  of the unfinished, queued (not sent yet)", fmt.Sprint(r.HandoffsQueued)},
 	)
 	for _, k := range slices.Sorted(maps.Keys(r.Errors)) {

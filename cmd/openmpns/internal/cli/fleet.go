@@ -75,7 +75,7 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&o.state, "state", "", "keep each device's identity and channels under this directory; one fleet at a time uses it (default: in memory)")
 	fs.StringVar(&o.channelsOut, "channels-out", "", "write every Channel URI, as it appears, to this file: .csv, or JSON lines otherwise (device, device_id, app, channel, uri, toast, replaces); a URI that changes gets a new line whose replaces is the old URI (openmpns load --channels sends to the current ones only)")
 	hf := addHandoffFlags(fs, "each device")
-	fs.IntVar(&o.handoffConcurrency, "handoff-concurrency", fleet.DefaultHandoffConcurrency, "with --handoff: the most handoffs in flight at once, per process (each holds a connection to the backend until it answers); the others wait in a queue, oldest first, and are sent as those end, never dropped (the progress lines and the report count them)")
+	fs.IntVar(&o.handoffConcurrency, "handoff-concurrency", fleet.DefaultHandoffConcurrency, "with --handoff: the most handoffs in flight at once, per process (each holds a connection to the backend until it answers); the others wait in a queue, oldest first, and are sent as those end, never dropped (the progress lines and the report count them); a handoff whose channel's URI changed meanwhile is not sent, or not tried again, and counts as superseded")
 	fs.StringVar(&o.report, "report", "", "write the JSON report to this file at the end")
 	fs.StringVar(&o.htmlReport, "report-html", "", "write a self-contained HTML report (summary, latency, deliveries and connections over time, scenario verdicts) to this file at the end")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (default: until Ctrl-C or --until-received)")
@@ -590,7 +590,7 @@ loop:
 			last, lastAt = s.Total(), now
 			handoffs := ""
 			if o.handoff.url != "" {
-				handoffs = fmt.Sprintf(", handoffs %d done, %d in flight, %d queued", s.HandoffsDone, s.HandoffsInFlight, s.HandoffsQueued)
+				handoffs = fmt.Sprintf(", handoffs %d done, %d in flight, %d queued, %d superseded", s.HandoffsDone, s.HandoffsInFlight, s.HandoffsQueued, s.HandoffsSuperseded)
 			}
 			fmt.Fprintf(e.stderr, "fleet %6.1fs: %d/%d started, %d connected, %d registered, %d received (%.0f/s), %d reconnects, %d errors%s\n",
 				now.Sub(start).Seconds(), s.Started, o.devices, s.Connected, s.Registered, s.Total(), rate, s.Reconnects, s.ErrorCount(), handoffs)

@@ -210,7 +210,7 @@ func TestFleetHandsOffToDemoBackend(t *testing.T) {
 		}
 	}
 	fl.waitStderr(t, "fleet: stopping (received 80)")
-	if l := fl.next(t, "handoffs done / failed / unfinished"); !strings.Contains(l, "8 / 0 / 0") {
+	if l := fl.next(t, "handoffs done / failed / superseded / unfinished"); !strings.Contains(l, "8 / 0 / 0 / 0") {
 		t.Fatalf("report line %q", l)
 	}
 	if regs := registrations(t, beURL); len(regs) != 8 {
@@ -243,6 +243,12 @@ func TestHandoffFlags(t *testing.T) {
 			if !strings.Contains(out, f) {
 				t.Errorf("%s --help does not mention %s", cmd, f)
 			}
+		}
+	}
+	_, out, _ := run(t, "fleet", "--help")
+	for _, f := range []string{"-handoff-concurrency", "superseded"} {
+		if !strings.Contains(out, f) {
+			t.Errorf("fleet --help does not mention %s", f)
 		}
 	}
 }
@@ -284,14 +290,14 @@ func TestFleetHandoffConcurrency(t *testing.T) {
 	fl := start(t, "fleet", "--server", base, "--devices", "6", "--per-process", "3", "--handoff", be.URL,
 		"--handoff-concurrency", "2", "--progress", "50ms", "--min-backoff", "10ms")
 	fl.waitStderr(t, "6 registered")
-	fl.waitStderr(t, "handoffs 0 done, 4 in flight, 2 queued")
+	fl.waitStderr(t, "handoffs 0 done, 4 in flight, 2 queued, 0 superseded")
 	close(release)
 	released = true
-	fl.waitStderr(t, "handoffs 6 done, 0 in flight, 0 queued")
+	fl.waitStderr(t, "handoffs 6 done, 0 in flight, 0 queued, 0 superseded")
 	if code := fl.stop(t); code != 0 {
 		t.Fatalf("fleet exit %d: %s", code, fl.stderr.String())
 	}
-	if l := fl.next(t, "handoffs done / failed / unfinished"); !strings.Contains(l, "6 / 0 / 0") {
+	if l := fl.next(t, "handoffs done / failed / superseded / unfinished"); !strings.Contains(l, "6 / 0 / 0 / 0") {
 		t.Fatalf("report line %q", l)
 	}
 	if l := fl.next(t, "of the unfinished, queued"); !strings.HasSuffix(strings.TrimSpace(l), " 0") {
