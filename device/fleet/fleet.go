@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"sync"
@@ -85,8 +86,13 @@ type Config struct {
 	// and are never dropped (but for an older URI of a channel, see
 	// Handoff): with a slow backend and thousands of devices the handoffs
 	// queue instead of piling up as connections towards the process's
-	// limit of open files.
+	// limit of open files. The handoffs share one HTTP client, which
+	// keeps this many idle connections to the service for the next ones.
 	HandoffConcurrency int
+	// HandoffTimeout bounds each try of a handoff, from the connection to
+	// the end of the answer (default DefaultHandoffTimeout); a try that
+	// takes longer is given up and tried again, as after a 503.
+	HandoffTimeout time.Duration
 	// HandoffSecrets maps an app id to the handoff secret its handoffs
 	// carry (device.HandoffRecord.Secret), as an apps manifest's
 	// handoff_secret does in the emulator; an app not in it sends none.
@@ -116,6 +122,10 @@ type Config struct {
 // hundred connections to the cloud service beside a process's 15,000
 // devices (cmd/openmpns's --per-process), well under its 20,000 open files.
 const DefaultHandoffConcurrency = 256
+
+// DefaultHandoffTimeout is Config.HandoffTimeout's default, that of
+// device.Handoff.
+const DefaultHandoffTimeout = 10 * time.Second
 
 // Channel is one device's channel for one app.
 type Channel struct {
@@ -182,6 +192,9 @@ type Fleet struct {
 	// short by Close).
 	handoffsStarted    atomic.Int64
 	handoffsSuperseded atomic.Int64
+	// hoClient sends every handoff of the fleet: one transport, whose
+	// idle connections the next handoffs reuse.
+	hoClient *http.Client
 	// hoMu guards the channels waiting for a worker (hoQueue, oldest first
 	// from hoHead), every member's hoChannel, the workers sending them (at
 	// most HandoffConcurrency), how many of those are sending one now and
@@ -298,6 +311,9 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 	if cfg.HandoffConcurrency <= 0 {
 		cfg.HandoffConcurrency = DefaultHandoffConcurrency
 	}
+	if cfg.HandoffTimeout <= 0 {
+		cfg.HandoffTimeout = DefaultHandoffTimeout
+	}
 	var hk device.HandoffKey
 	if cfg.Handoff != "" && cfg.StateDir == "" {
 		var err error
@@ -308,6 +324,9 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 	cctx, cancel := context.WithCancel(ctx)
 	f := &Fleet{cfg: cfg, log: cfg.Logger, clk: cfg.Clock, ctx: cctx, cancel: cancel,
 		start: cfg.Clock.Now(), appIdx: map[string]int{}, errs: map[string]int64{}, refused: map[int]int64{}, handoffKey: hk}
+	if cfg.Handoff != "" {
+		f.hoClient = newHandoffClient(cfg.HandoffConcurrency, cfg.HandoffTimeout)
+	}
 	for i, a := range cfg.Apps {
 		if _, dup := f.appIdx[a]; dup {
 			cancel()
@@ -512,6 +531,24 @@ func (m *member) publish(app, uri string) {
 	f.queueHandoff(&m.ho[f.appIdx[app]], c)
 }
 
+// newHandoffClient returns the HTTP client of a fleet's handoffs: one
+// transport for them all, keeping as many idle connections to the cloud
+// service as there are handoffs in flight at most, so that each handoff
+// reuses the connection of one that ended (Go's default transport keeps
+// 2 a host: the others were closed after one use, leaving sockets in
+// TIME_WAIT). Fleet.Close closes the idle ones.
+func newHandoffClient(concurrency int, timeout time.Duration) *http.Client {
+	var tr *http.Transport
+	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+		tr = dt.Clone()
+	} else {
+		tr = &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
+	}
+	tr.MaxIdleConns = concurrency
+	tr.MaxIdleConnsPerHost = concurrency
+	return &http.Client{Transport: tr, Timeout: timeout}
+}
+
 // queueHandoff makes c the URI h hands off next. The URI waiting before,
 // if any, is superseded: it is not sent. When one of h's URIs is being
 // sent, it is not tried again, and its worker goes on with c once it has
@@ -601,7 +638,7 @@ func (f *Fleet) popHandoffLocked() *hoChannel {
 // came), and counts the outcome: done, failed, or superseded when stop
 // was closed before the service took it.
 func (f *Fleet) sendHandoff(m *member, c Channel, stop chan struct{}) {
-	h := &device.Handoff{URL: f.cfg.Handoff, Clock: f.clk, Stop: stop}
+	h := &device.Handoff{URL: f.cfg.Handoff, Client: f.hoClient, Clock: f.clk, Stop: stop}
 	rec := device.HandoffRecord{DeviceID: c.DeviceID, App: c.App, Channel: c.Channel, URI: c.URI,
 		Secret: f.cfg.HandoffSecrets[c.App], DeviceKey: m.deviceKey(c.DeviceID, c.App)}
 	if _, err := h.Send(f.ctx, rec, nil); err != nil {
@@ -1167,13 +1204,19 @@ func (f *Fleet) Report() *Report {
 }
 
 // Close stops every device and waits for them. The launcher stops first,
-// then the devices (so that no event starts new work), then the rest. A
-// device saves its state as it closes: Close returns an error saying how
-// many devices' state could not be saved, with the first one's reason.
+// then the devices (so that no event starts new work), then the rest,
+// and the handoffs' idle connections are closed. A device saves its
+// state as it closes: Close returns an error saying how many devices'
+// state could not be saved, with the first one's reason.
 func (f *Fleet) Close() error {
 	f.cancel()
 	f.launchWG.Wait()
-	defer f.wg.Wait()
+	defer func() {
+		f.wg.Wait()
+		if f.hoClient != nil {
+			f.hoClient.CloseIdleConnections()
+		}
+	}()
 	members := f.members
 	// Closing devices in parallel: each waits for its connection to end.
 	var (

@@ -55,13 +55,14 @@ type fleetOpts struct {
 	seed                             uint64
 	progress                         time.Duration
 	minBackoff, maxBackoff           time.Duration
+	handoffTimeout                   time.Duration
 	worker                           bool
 	firstIndex                       int
 	logLevel                         string // the workers log at the main process's level
 }
 
 func runFleet(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "fleet", "--devices N --apps a,b,c [--server URL[,URL...]] [--connect-rate R] [--opt-out P] [--churn P/min] [--airplane P] [--low-power P] [--state DIR] [--channels-out FILE] [--handoff URL [--handoff-secret S | --handoff-manifest FILE] [--handoff-concurrency N]] [--report FILE] [--report-html FILE] [--duration D] [--until-received K]\n       openmpns fleet --scenario FILE.yaml [--junit FILE] [--report FILE] [--report-html FILE] [--server URL] [--state DIR]")
+	fs := newFlags(e, "fleet", "--devices N --apps a,b,c [--server URL[,URL...]] [--connect-rate R] [--opt-out P] [--churn P/min] [--airplane P] [--low-power P] [--state DIR] [--channels-out FILE] [--handoff URL [--handoff-secret S | --handoff-manifest FILE] [--handoff-concurrency N] [--handoff-timeout D]] [--report FILE] [--report-html FILE] [--duration D] [--until-received K]\n       openmpns fleet --scenario FILE.yaml [--junit FILE] [--report FILE] [--report-html FILE] [--server URL] [--state DIR]")
 	var o fleetOpts
 	servers := fs.String("server", "http://127.0.0.1:8080", "OpenMPNS server base URL; several, comma-separated, share the devices, and each device fails over to the next")
 	fs.IntVar(&o.devices, "devices", 100, "number of emulated phones")
@@ -76,6 +77,7 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&o.channelsOut, "channels-out", "", "write every Channel URI, as it appears, to this file: .csv, or JSON lines otherwise (device, device_id, app, channel, uri, toast, replaces); a URI that changes gets a new line whose replaces is the old URI (openmpns load --channels sends to the current ones only)")
 	hf := addHandoffFlags(fs, "each device")
 	fs.IntVar(&o.handoffConcurrency, "handoff-concurrency", fleet.DefaultHandoffConcurrency, "with --handoff: the most handoffs in flight at once, per process (each holds a connection to the backend until it answers); the others wait in a queue, oldest first, and are sent as those end, never dropped (the progress lines and the report count them); a handoff whose channel's URI changed meanwhile is not sent, or not tried again, and counts as superseded")
+	fs.DurationVar(&o.handoffTimeout, "handoff-timeout", fleet.DefaultHandoffTimeout, "with --handoff: how long one try of a handoff may take, from the connection to the end of the backend's answer; a try that takes longer is given up and tried again")
 	fs.StringVar(&o.report, "report", "", "write the JSON report to this file at the end")
 	fs.StringVar(&o.htmlReport, "report-html", "", "write a self-contained HTML report (summary, latency, deliveries and connections over time, scenario verdicts) to this file at the end")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (default: until Ctrl-C or --until-received)")
@@ -143,6 +145,8 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 		return badUsage("--connect-rate %v: want devices per second, or 0 for all at once", o.connectRate)
 	case o.handoffConcurrency <= 0:
 		return badUsage("--handoff-concurrency %d: want a positive number of handoffs in flight", o.handoffConcurrency)
+	case o.handoffTimeout <= 0:
+		return badUsage("--handoff-timeout %v: want a positive time, such as 10s", o.handoffTimeout)
 	}
 	var err error
 	for _, p := range []struct {
@@ -177,8 +181,12 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 		}
 	} else if o.handoff, err = hf.plan(o.apps); err != nil {
 		return err
-	} else if set["handoff-concurrency"] && o.handoff.url == "" {
-		return badUsage("--handoff-concurrency goes with --handoff URL")
+	} else if o.handoff.url == "" {
+		for _, name := range []string{"handoff-concurrency", "handoff-timeout"} {
+			if set[name] {
+				return badUsage("--%s goes with --handoff URL", name)
+			}
+		}
 	}
 	if o.sourceAddrs == 0 {
 		o.sourceAddrs = defaultSourceAddrs(o.servers, o.devices)
@@ -440,7 +448,7 @@ func (o *fleetOpts) config(log *slog.Logger, onChannel func(fleet.Channel)) flee
 	return fleet.Config{Servers: o.servers, Devices: o.devices, Apps: o.apps, ConnectRate: o.connectRate,
 		OptOut: o.optOut, Airplane: o.airplane, LowPower: o.lowPower, Churn: o.churn, StateDir: o.state,
 		Handoff: o.handoff.url, HandoffSecrets: o.handoff.secrets, OnChannel: onChannel, Seed: o.seed, FirstIndex: o.firstIndex, MaxPending: o.maxPending,
-		HandoffConcurrency: o.handoffConcurrency, MinBackoff: o.minBackoff, MaxBackoff: o.maxBackoff, SourceAddrs: o.sourceAddrs, Logger: log}
+		HandoffConcurrency: o.handoffConcurrency, HandoffTimeout: o.handoffTimeout, MinBackoff: o.minBackoff, MaxBackoff: o.maxBackoff, SourceAddrs: o.sourceAddrs, Logger: log}
 }
 
 func runFleetMain(ctx context.Context, e *env, o fleetOpts, log *slog.Logger) error {
@@ -753,7 +761,8 @@ func startWorker(ctx context.Context, exe string, o fleetOpts, onChannel func(fl
 		args = append(args, "--state", o.state)
 	}
 	if o.handoff.url != "" {
-		args = append(args, "--handoff", o.handoff.url, "--handoff-concurrency", strconv.Itoa(o.handoffConcurrency))
+		args = append(args, "--handoff", o.handoff.url, "--handoff-concurrency", strconv.Itoa(o.handoffConcurrency),
+			"--handoff-timeout", o.handoffTimeout.String())
 	}
 	cmd := exec.Command(exe, args...)
 	if len(o.handoff.secrets) > 0 {

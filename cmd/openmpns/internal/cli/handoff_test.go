@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -231,6 +233,8 @@ func TestHandoffFlags(t *testing.T) {
 		{[]string{"device", "--app", "a", "--handoff", "http://127.0.0.1:1/h", "--handoff-secret", ""}, "--handoff-secret is empty"},
 		{[]string{"fleet", "--apps", "com.openmpns.news,x", "--handoff", "http://127.0.0.1:1/h", "--handoff-manifest", "builtin"}, "no handoff_secret for x there"},
 		{[]string{"fleet", "--handoff-manifest", "builtin"}, "--handoff-manifest goes with --handoff URL"},
+		{[]string{"fleet", "--handoff-timeout", "5s"}, "--handoff-timeout goes with --handoff URL"},
+		{[]string{"fleet", "--handoff", "http://127.0.0.1:1/h", "--handoff-timeout", "0s"}, "--handoff-timeout 0s: want a positive time"},
 	} {
 		code, _, stderr := run(t, c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) {
@@ -246,7 +250,7 @@ func TestHandoffFlags(t *testing.T) {
 		}
 	}
 	_, out, _ := run(t, "fleet", "--help")
-	for _, f := range []string{"-handoff-concurrency", "superseded"} {
+	for _, f := range []string{"-handoff-concurrency", "-handoff-timeout", "superseded"} {
 		if !strings.Contains(out, f) {
 			t.Errorf("fleet --help does not mention %s", f)
 		}
@@ -255,8 +259,8 @@ func TestHandoffFlags(t *testing.T) {
 
 // --handoff-concurrency bounds the handoffs in flight per process, in
 // worker processes too; the progress lines count those in flight and
-// queued, and once the backend answers every one is done. The flag goes
-// with --handoff only.
+// queued, and once the backend answers every one is done. The workers
+// get --handoff-timeout too. The flags go with --handoff only.
 func TestFleetHandoffConcurrency(t *testing.T) {
 	fleetWorkers(t)
 	release := make(chan struct{})
@@ -288,9 +292,18 @@ func TestFleetHandoffConcurrency(t *testing.T) {
 	base := "http://" + strings.Fields(strings.TrimPrefix(line, "openmpns server on "))[0]
 	// Two worker processes of 3 devices, 2 handoffs in flight each.
 	fl := start(t, "fleet", "--server", base, "--devices", "6", "--per-process", "3", "--handoff", be.URL,
-		"--handoff-concurrency", "2", "--progress", "50ms", "--min-backoff", "10ms")
+		"--handoff-concurrency", "2", "--handoff-timeout", "1m30s", "--progress", "50ms", "--min-backoff", "10ms")
 	fl.waitStderr(t, "6 registered")
 	fl.waitStderr(t, "handoffs 0 done, 4 in flight, 2 queued, 0 superseded")
+	if runtime.GOOS == "linux" {
+		// The workers get --handoff-timeout (they used 10 s whatever it was).
+		for _, first := range []int{0, 3} {
+			cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(childWorker(t, first)), "cmdline"))
+			if err != nil || !bytes.Contains(cmdline, []byte("\x00--handoff-timeout\x001m30s\x00")) {
+				t.Errorf("worker of device %d: %q, %v; want --handoff-timeout 1m30s", first, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}), err)
+			}
+		}
+	}
 	close(release)
 	released = true
 	fl.waitStderr(t, "handoffs 6 done, 0 in flight, 0 queued, 0 superseded")
