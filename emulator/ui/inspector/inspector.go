@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -75,6 +76,7 @@ type Inspector struct {
 	items    []Notification
 	selected int // index into items, -1 for none
 	list     *widget.List
+	hold     listHold
 	detail   *detailView
 	browse   fyne.CanvasObject
 	composer *composer
@@ -86,11 +88,18 @@ func NewInspector() *Inspector {
 	i := &Inspector{selected: -1}
 	i.list = widget.NewList(
 		func() int { return len(i.items) },
-		func() fyne.CanvasObject { return newNotifRow() },
+		func() fyne.CanvasObject {
+			r := newNotifRow()
+			r.onHover = i.hold.hovered
+			return r
+		},
 		func(id widget.ListItemID, o fyne.CanvasObject) {
+			r := o.(*notifRow)
 			if n, ok := i.at(id); ok {
-				o.(*notifRow).set(n)
+				r.set(n)
 			}
+			r.setSelected(len(i.items)-1-id == i.selected)
+			i.sawRow(id)
 		},
 	)
 	i.list.OnSelected = func(id widget.ListItemID) {
@@ -100,8 +109,8 @@ func NewInspector() *Inspector {
 		}
 	}
 	i.detail = newDetailView()
-	listPane := container.NewBorder(newNotifHeader(), nil, nil, nil, i.list)
-	split := container.NewVSplit(listPane, i.detail.view)
+	i.hold.area = newListArea(i.list, i.showNewest, i.hold.hovered)
+	split := container.NewVSplit(i.hold.area, i.detail.view)
 	split.Offset = 0.38
 	i.browse = split
 	i.composer = newComposer(func(r ComposeRequest) {
@@ -134,7 +143,66 @@ func (i *Inspector) at(id widget.ListItemID) (Notification, bool) {
 // selection stays on the notification it was on if the new list still has
 // it (a push arriving while the developer reads one must not close it),
 // else it is cleared.
+//
+// What the developer sees stays put while they may be about to click it:
+// when the list is scrolled away from the top, or the pointer is over it,
+// the rows that arrive above the first row in sight are added out of sight
+// (the scroll offset grows by their height) and an "N new" badge over the
+// list counts them until they are scrolled into sight or the badge is
+// tapped. A list too short to scroll them out of sight is kept as it is
+// while the pointer is over it, the badge counting what waits; the next
+// list or the badge shows them. At the top with the pointer elsewhere, new
+// rows simply appear at the top.
 func (i *Inspector) SetNotifications(ns []Notification) {
+	ns = slices.Clone(ns)
+	off := i.list.GetScrollOffset()
+	h := &i.hold
+	held := (off > 0 || h.over != nil) && i.list.Size().Height > 0
+	pitch := i.rowPitch()
+	top := int(off / pitch)
+	sub := off - float32(top)*pitch
+	newTop := -1 // the row the first row in sight is on in ns
+	if held {
+		if a, ok := i.at(top); ok {
+			if k := slices.IndexFunc(ns, func(n Notification) bool { return sameNotification(n, a) }); k >= 0 {
+				newTop = len(ns) - 1 - k
+			}
+		}
+	}
+	if newTop < 0 {
+		held = false // nothing in sight to hold on to
+	}
+	newOff := float32(newTop)*pitch + sub
+	if held && h.over != nil && newTop > top && newOff > i.maxOffset(len(ns)) {
+		// Too short to scroll the new rows out of sight: keep the list
+		// as it is while the pointer is over it.
+		h.pending, h.waiting = ns, newTop-top
+		h.area.setBadge(h.unseen + h.waiting)
+		return
+	}
+	if held {
+		h.unseen = max(0, h.unseen+newTop-top)
+	} else {
+		h.unseen = 0
+	}
+	i.apply(ns)
+	if held {
+		// After apply: selecting the row the selection moved to scrolls
+		// to it; the rows in sight win.
+		h.applying = true
+		i.list.ScrollToOffset(newOff)
+		h.applying = false
+	}
+	h.area.setBadge(h.unseen)
+}
+
+// apply lists ns (cloned, oldest first), keeps the selection on its
+// notification, and drops any list held back.
+func (i *Inspector) apply(ns []Notification) {
+	h := &i.hold
+	h.applying = true
+	defer func() { h.applying = false }()
+	h.pending, h.waiting = nil, 0
 	var was *Notification
 	if i.selected >= 0 && i.selected < len(i.items) {
 		was = &i.items[i.selected]
@@ -143,7 +211,7 @@ func (i *Inspector) SetNotifications(ns []Notification) {
 	if was != nil {
 		sel = slices.IndexFunc(ns, func(n Notification) bool { return sameNotification(n, *was) })
 	}
-	i.items = slices.Clone(ns)
+	i.items = ns
 	i.selected = sel
 	if sel >= 0 {
 		i.list.Select(len(i.items) - 1 - sel)
@@ -154,6 +222,41 @@ func (i *Inspector) SetNotifications(ns []Notification) {
 	i.showDetail()
 }
 
+// showNewest lists what waits, if anything, and scrolls to the top: the
+// badge's tap.
+func (i *Inspector) showNewest() {
+	if i.hold.pending != nil {
+		i.apply(i.hold.pending)
+	}
+	i.hold.unseen = 0
+	i.hold.area.setBadge(0)
+	i.list.ScrollToTop()
+	i.list.Refresh()
+}
+
+// sawRow counts row id as seen: the rows that arrived out of sight above it
+// are fewer.
+func (i *Inspector) sawRow(id widget.ListItemID) {
+	h := &i.hold
+	if h.applying || id >= h.unseen {
+		return
+	}
+	h.unseen = id
+	h.area.setBadge(h.unseen + h.waiting)
+}
+
+// rowPitch is the height of a list row and the gap under it.
+func (i *Inspector) rowPitch() float32 {
+	return notifRowHeight + i.list.Theme().Size(theme.SizeNamePadding)
+}
+
+// maxOffset is the largest scroll offset of a list of n rows in the list's
+// current height.
+func (i *Inspector) maxOffset(n int) float32 {
+	content := float32(n)*i.rowPitch() - i.list.Theme().Size(theme.SizeNamePadding)
+	return content - i.list.Size().Height
+}
+
 // sameNotification reports whether a and b are the one notification (as
 // listed again, possibly under another name).
 func sameNotification(a, b Notification) bool {
@@ -161,17 +264,18 @@ func sameNotification(a, b Notification) bool {
 		bytes.Equal(a.Payload, b.Payload)
 }
 
-// AddNotification appends n (the newest). The selection stays on the
-// notification it was on.
+// AddNotification appends n (the newest), as SetNotifications with the
+// list and n would.
 func (i *Inspector) AddNotification(n Notification) {
-	i.items = append(i.items, n)
-	if i.selected >= 0 {
-		i.list.Select(len(i.items) - 1 - i.selected)
+	base := i.items
+	if i.hold.pending != nil {
+		base = i.hold.pending
 	}
-	i.list.Refresh()
+	i.SetNotifications(append(slices.Clone(base), n))
 }
 
-// Notifications returns the notifications listed, oldest first.
+// Notifications returns the notifications listed, oldest first (without
+// those held back while the pointer is over a short list).
 func (i *Inspector) Notifications() []Notification { return i.items }
 
 // Select opens the detail view of notification k (an index into the
@@ -265,14 +369,27 @@ var notifColumns = []struct {
 	{"kind", 52}, {"app", 104}, {"class", 48}, {"message id", 112}, {"latency", 72}, {"time", 80},
 }
 
-// notifRow is a row of the notification list: one text per column.
+// notifRowHeight is the height of a row of the notification list.
+const notifRowHeight = 28
+
+// notifRow is a row of the notification list: one text per column. It
+// draws its own hover highlight: it takes the pointer from the list's row
+// (so that the inspector knows the pointer is over the list).
 type notifRow struct {
 	widget.BaseWidget
-	cells []*controls.TextBlock
+	cells    []*controls.TextBlock
+	shown    Notification
+	hover    *canvas.Rectangle
+	over     bool // the pointer is over the row (as the highlight shows)
+	selected bool // the list draws the selection: no hover highlight then
+	header   bool // the column titles: no hover highlight
+	// onHover is told when the pointer enters (true) and leaves the row.
+	onHover func(o fyne.CanvasObject, in bool)
 }
 
 func newNotifRow() *notifRow {
-	r := &notifRow{}
+	r := &notifRow{hover: canvas.NewRectangle(color.Transparent)}
+	r.hover.Hide()
 	for range notifColumns {
 		r.cells = append(r.cells, controls.NewText("", 15, theme.ColorNameForeground))
 	}
@@ -282,6 +399,7 @@ func newNotifRow() *notifRow {
 
 func newNotifHeader() *notifRow {
 	r := newNotifRow()
+	r.header = true
 	for n, c := range notifColumns {
 		r.cells[n].SetText(c.title)
 		r.cells[n].SetColor(wptheme.ColorNameSubtle)
@@ -290,6 +408,14 @@ func newNotifHeader() *notifRow {
 }
 
 func (r *notifRow) set(n Notification) {
+	if r.over && !sameNotification(n, r.shown) {
+		// The list moved the row to another place: the pointer is
+		// over it no more, as far as the highlight knows (the driver
+		// says so on its next move).
+		r.over = false
+		r.Refresh()
+	}
+	r.shown = n
 	id := n.MessageID
 	if id == "" {
 		id = "–"
@@ -305,13 +431,37 @@ func (r *notifRow) MinSize() fyne.Size {
 	for _, c := range notifColumns {
 		w += c.width
 	}
-	return fyne.NewSize(w, 28)
+	return fyne.NewSize(w, notifRowHeight)
+}
+
+// MouseIn is part of desktop.Hoverable.
+func (r *notifRow) MouseIn(*desktop.MouseEvent) { r.setOver(true) }
+
+// MouseMoved is part of desktop.Hoverable.
+func (r *notifRow) MouseMoved(*desktop.MouseEvent) {}
+
+// MouseOut is part of desktop.Hoverable.
+func (r *notifRow) MouseOut() { r.setOver(false) }
+
+func (r *notifRow) setOver(in bool) {
+	r.over = in
+	if r.onHover != nil {
+		r.onHover(r, in)
+	}
+	r.Refresh()
+}
+
+func (r *notifRow) setSelected(on bool) {
+	if r.selected != on {
+		r.selected = on
+		r.Refresh()
+	}
 }
 
 func (r *notifRow) CreateRenderer() fyne.WidgetRenderer {
-	objs := make([]fyne.CanvasObject, len(r.cells))
-	for i, c := range r.cells {
-		objs[i] = c
+	objs := []fyne.CanvasObject{r.hover}
+	for _, c := range r.cells {
+		objs = append(objs, c)
 	}
 	return &notifRowRenderer{r: r, objs: objs}
 }
@@ -325,6 +475,12 @@ func (rr *notifRowRenderer) Destroy()                     {}
 func (rr *notifRowRenderer) MinSize() fyne.Size           { return rr.r.MinSize() }
 func (rr *notifRowRenderer) Objects() []fyne.CanvasObject { return rr.objs }
 func (rr *notifRowRenderer) Refresh() {
+	th := rr.r.Theme()
+	v := fyne.CurrentApp().Settings().ThemeVariant()
+	rr.r.hover.FillColor = th.Color(theme.ColorNameHover, v)
+	rr.r.hover.CornerRadius = th.Size(theme.SizeNameSelectionRadius)
+	rr.r.hover.Hidden = !rr.r.over || rr.r.selected || rr.r.header
+	rr.r.hover.Refresh()
 	for _, c := range rr.r.cells {
 		c.Refresh()
 	}
@@ -332,6 +488,7 @@ func (rr *notifRowRenderer) Refresh() {
 }
 
 func (rr *notifRowRenderer) Layout(size fyne.Size) {
+	rr.r.hover.Resize(size)
 	x := float32(4)
 	for n, c := range rr.r.cells {
 		h := c.MinSize().Height
