@@ -159,9 +159,7 @@ func ReadTargets(r io.Reader) (targets []Target, replaced int, err error) {
 	if len(lines) == 0 {
 		return nil, 0, errors.New("load: the channels file lists no channels")
 	}
-	if targets, replaced = current(lines); len(targets) == 0 {
-		return nil, 0, errors.New("load: the channels file lists no channels that another line does not replace")
-	}
+	targets, replaced = current(lines) // the last line is always current: never none
 	return targets, replaced, nil
 }
 
@@ -176,32 +174,34 @@ type channelLine struct {
 }
 
 // current returns the targets of the lines that no later line replaces
-// (see ReadTargets), and how many it left out.
+// (see ReadTargets), and how many it left out. It reads the lines from
+// the last, so that only a later line replaces one: a URI that comes back
+// (A, then B replacing A, then A replacing B) is current on its last line.
 func current(lines []channelLine) ([]Target, int) {
-	replacedURI := map[string]bool{}
-	for _, l := range lines {
+	type key struct{ device, app, channel string }
+	replacedURI := map[string]bool{} // URIs a later line replaces
+	later := map[key]bool{}          // channels a later line has
+	keep := make([]bool, len(lines))
+	n := 0
+	for i, l := range slices.Backward(lines) {
+		k, full := key{l.DeviceID, l.App, l.Channel}, l.DeviceID != "" && l.App != "" && l.Channel != ""
+		if keep[i] = !replacedURI[l.URI] && !(full && later[k]); keep[i] {
+			n++
+		}
+		if full {
+			later[k] = true
+		}
 		if l.Replaces != "" && l.Replaces != l.URI {
 			replacedURI[l.Replaces] = true
 		}
 	}
-	type key struct{ device, app, channel string }
-	last := map[key]int{} // the last line of each channel
+	out := make([]Target, 0, n)
 	for i, l := range lines {
-		if l.DeviceID != "" && l.App != "" && l.Channel != "" {
-			last[key{l.DeviceID, l.App, l.Channel}] = i
+		if keep[i] {
+			out = append(out, l.Target)
 		}
 	}
-	out := make([]Target, 0, len(lines))
-	for i, l := range lines {
-		if replacedURI[l.URI] {
-			continue
-		}
-		if j, ok := last[key{l.DeviceID, l.App, l.Channel}]; ok && j != i {
-			continue
-		}
-		out = append(out, l.Target)
-	}
-	return out, len(lines) - len(out)
+	return out, len(lines) - n
 }
 
 // Config describes a run. Give Rate (open loop) or Concurrency alone

@@ -52,8 +52,7 @@ func TestReadTargets(t *testing.T) {
 	if _, _, err := load.ReadTargets(strings.NewReader("device,uri\nx,http://h/push/a\n")); err == nil {
 		t.Error("accepted a device that is not an index")
 	}
-	for _, bad := range []string{"", "a,b\n1,2\n", "uri\n", `{"app":"x"}`, `{"uri":`,
-		`{"uri":"http://h/push/a","replaces":"http://h/push/b"}` + "\n" + `{"uri":"http://h/push/b","replaces":"http://h/push/a"}`} {
+	for _, bad := range []string{"", "a,b\n1,2\n", "uri\n", `{"app":"x"}`, `{"uri":`} {
 		if _, _, err := load.ReadTargets(strings.NewReader(bad)); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
@@ -95,6 +94,44 @@ func TestReadTargetsKeepsTheCurrentURI(t *testing.T) {
 		got, replaced, err := load.ReadTargets(strings.NewReader(c.file))
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
+		}
+		var uris []string
+		for _, tg := range got {
+			uris = append(uris, tg.URI)
+		}
+		if !slices.Equal(uris, c.want) || replaced != c.replaced {
+			t.Errorf("%s: targets %v, %d replaced; want %v, %d", c.name, uris, replaced, c.want, c.replaced)
+		}
+	}
+}
+
+// A Channel URI can come back: a device that failed over to another
+// server (a new URI there) and back to the first, which still holds its
+// channel, gets the first URI again, on a line whose replaces is the
+// second's. Only a later line replaces one: that line is the channel's
+// current URI. A replaces naming the URI of a later line left the channel
+// out of the targets altogether (and a file of that channel alone was an
+// error).
+func TestReadTargetsURIComesBack(t *testing.T) {
+	for _, c := range []struct {
+		name, file string
+		want       []string
+		replaced   int
+	}{
+		{"csv", "device,device_id,app,channel,uri,toast,replaces\n" +
+			"0,d0,news,main,http://s1/push/a,true,\n" +
+			"1,d1,news,main,http://s1/push/x,true,\n" +
+			"0,d0,news,main,http://s2/push/b,true,http://s1/push/a\n" +
+			"0,d0,news,main,http://s1/push/a,true,http://s2/push/b\n",
+			[]string{"http://s1/push/x", "http://s1/push/a"}, 2},
+		// Without device ids, by replaces alone.
+		{"jsonl", `{"uri":"http://h/push/a","replaces":"http://h/push/b"}` + "\n" + `{"uri":"http://h/push/b","replaces":"http://h/push/a"}` + "\n",
+			[]string{"http://h/push/b"}, 1},
+	} {
+		got, replaced, err := load.ReadTargets(strings.NewReader(c.file))
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
 		}
 		var uris []string
 		for _, tg := range got {
