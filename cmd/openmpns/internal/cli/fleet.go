@@ -179,14 +179,8 @@ func runFleet(ctx context.Context, e *env, args []string) error {
 				return fmt.Errorf("fleet worker: $%s: %w", workerSecretsEnv, err)
 			}
 		}
-	} else if o.handoff, err = hf.plan(o.apps); err != nil {
+	} else if o.handoff, err = hf.plan(o.apps, "handoff-concurrency", "handoff-timeout"); err != nil {
 		return err
-	} else if o.handoff.url == "" {
-		for _, name := range []string{"handoff-concurrency", "handoff-timeout"} {
-			if set[name] {
-				return badUsage("--%s goes with --handoff URL", name)
-			}
-		}
 	}
 	if o.sourceAddrs == 0 {
 		o.sourceAddrs = defaultSourceAddrs(o.servers, o.devices)

@@ -46,13 +46,15 @@ type handoffPlan struct {
 	from string
 }
 
-// plan checks the handoff flags against the apps that will hand off.
-func (h *handoffFlags) plan(appIDs []string) (*handoffPlan, error) {
+// plan checks the handoff flags against the apps that will hand off;
+// withURL names the command's own flags that, as --handoff-secret and
+// --handoff-manifest, go with --handoff only.
+func (h *handoffFlags) plan(appIDs []string, withURL ...string) (*handoffPlan, error) {
 	set := map[string]bool{}
 	h.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	p := &handoffPlan{url: *h.url}
 	if p.url == "" {
-		for _, name := range []string{"handoff-secret", "handoff-manifest"} {
+		for _, name := range append([]string{"handoff-secret", "handoff-manifest"}, withURL...) {
 			if set[name] {
 				return nil, badUsage("--%s goes with --handoff URL", name)
 			}
