@@ -26,80 +26,104 @@ import (
 // handler disposes raises no more, not even the event being raised.
 func TestChannelObjectsOpeningAtOnceBothRaiseEvents(t *testing.T) {
 	const app = "com.example.app"
+	s := newScripted(t, app)
+	s.d.SetAppState(app, device.AppState{Running: true})
+	object := func(name string) *device.Channel {
+		ch := s.d.NewChannel(app, "main", "")
+		ch.SetEvents(device.ChannelEvents{HTTPNotificationReceived: func(_ device.Meta, b []byte) { s.got <- name + ": " + string(b) }})
+		return ch
+	}
+	first := object("first")
+	done := s.open(first)
+	s.out <- opened(<-s.opens)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The first object opens again (an app that calls Open at each
+	// launch); the server answers once the second object's Open is done.
+	again := s.open(first)
+	held := <-s.opens
+	second := object("second")
+	done = s.open(second)
+	s.out <- opened(<-s.opens)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s.out <- opened(held)
+	if err := <-again; err != nil {
+		t.Fatal(err)
+	}
+	s.notify("n1", "x", "first: x", "second: x")
+	// Disposed by the first object's handler: the second's handler does
+	// not start, not even for the event being raised.
+	first.SetEvents(device.ChannelEvents{HTTPNotificationReceived: func(_ device.Meta, b []byte) {
+		second.Dispose()
+		s.got <- "first: " + string(b)
+	}})
+	s.notify("n2", "y", "first: y")
+	runtime.KeepAlive(first) // the device holds its objects weakly
+}
+
+// scripted is a device whose server is scripted (holdOpens), for a test
+// that ends, at the latest, when ctx does.
+type scripted struct {
+	t     *testing.T
+	app   string // notify's
+	d     *device.Device
+	ctx   context.Context
+	opens chan *wire.Frame
+	acks  chan string
+	out   chan *wire.Frame
+	// got is where the test's handlers say what they heard.
+	got chan string
+}
+
+func newScripted(t *testing.T, app string) *scripted {
 	srv, opens, acks, out := holdOpens(t)
 	d, err := device.New(device.Config{Server: srv.URL, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	d.SetAppState(app, device.AppState{Running: true})
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	got := make(chan string, 8)
-	object := func(name string) *device.Channel {
-		ch := d.NewChannel(app, "main", "")
-		ch.SetEvents(device.ChannelEvents{HTTPNotificationReceived: func(_ device.Meta, b []byte) { got <- name + ": " + string(b) }})
-		return ch
-	}
-	opened := func(f *wire.Frame) *wire.Frame {
-		return &wire.Frame{Type: wire.TypeOpened, Re: f.ID, App: f.App, Channel: f.Channel, URI: "http://x/push/tok"}
-	}
-	open := func(ch *device.Channel) <-chan error {
-		done := make(chan error, 1)
-		go func() { done <- ch.Open(ctx) }()
-		return done
-	}
-	first := object("first")
-	done := open(first)
-	out <- opened(<-opens)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	// The first object opens again (an app that calls Open at each
-	// launch); the server answers once the second object's Open is done.
-	again := open(first)
-	held := <-opens
-	second := object("second")
-	done = open(second)
-	out <- opened(<-opens)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	out <- opened(held)
-	if err := <-again; err != nil {
-		t.Fatal(err)
-	}
-	// notify has the server push raw data and returns the events its
-	// handlers raised: all of them once the device acks it.
-	notify := func(nid, data string) []string {
-		out <- &wire.Frame{Type: wire.TypeNotify, NID: nid, App: app, Channel: "tok", Kind: "raw", Class: 3, Payload: []byte(data)}
-		select {
-		case id := <-acks:
-			if id != nid {
-				t.Fatalf("acked %q, want %s", id, nid)
-			}
-		case <-ctx.Done():
-			t.Fatalf("%s was not acked", nid)
+	t.Cleanup(cancel)
+	return &scripted{t: t, app: app, d: d, ctx: ctx, opens: opens, acks: acks, out: out, got: make(chan string, 8)}
+}
+
+// open opens ch in the background: its Open's error comes on the channel
+// returned.
+func (s *scripted) open(ch *device.Channel) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- ch.Open(s.ctx) }()
+	return done
+}
+
+// opened is the server's answer to f, an open: the channel has the URI
+// http://x/push/tok.
+func opened(f *wire.Frame) *wire.Frame {
+	return &wire.Frame{Type: wire.TypeOpened, Re: f.ID, App: f.App, Channel: f.Channel, URI: "http://x/push/tok"}
+}
+
+// notify has the server push raw data to s.app's channel and checks the
+// events its handlers raised (got): all of them once the device acks it.
+func (s *scripted) notify(nid, data string, want ...string) {
+	s.t.Helper()
+	s.out <- &wire.Frame{Type: wire.TypeNotify, NID: nid, App: s.app, Channel: "tok", Kind: "raw", Class: 3, Payload: []byte(data)}
+	select {
+	case id := <-s.acks:
+		if id != nid {
+			s.t.Fatalf("acked %q, want %s", id, nid)
 		}
-		var events []string
-		for len(got) > 0 {
-			events = append(events, <-got)
-		}
-		return events
+	case <-s.ctx.Done():
+		s.t.Fatalf("%s was not acked", nid)
 	}
-	if events, want := notify("n1", "x"), []string{"first: x", "second: x"}; !slices.Equal(events, want) {
-		t.Fatalf("events %q, want %q", events, want)
+	var events []string
+	for len(s.got) > 0 {
+		events = append(events, <-s.got)
 	}
-	// Disposed by the first object's handler: the second's handler does
-	// not start, not even for the event being raised.
-	first.SetEvents(device.ChannelEvents{HTTPNotificationReceived: func(_ device.Meta, b []byte) {
-		second.Dispose()
-		got <- "first: " + string(b)
-	}})
-	if events, want := notify("n2", "y"), []string{"first: y"}; !slices.Equal(events, want) {
-		t.Fatalf("events %q, want %q", events, want)
+	if !slices.Equal(events, want) {
+		s.t.Fatalf("events %q, want %q", events, want)
 	}
-	runtime.KeepAlive(first) // the device holds its objects weakly
 }
 
 // holdOpens starts a scripted server: it answers a device's hello and
@@ -153,27 +177,19 @@ func holdOpens(t *testing.T) (srv *httptest.Server, opens chan *wire.Frame, acks
 // channel, which is open.
 func TestDisposedWhileOpeningStandsForNothing(t *testing.T) {
 	const app = "com.example.app"
-	srv, opens, _, out := holdOpens(t)
-	d, err := device.New(device.Config{Server: srv.URL, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	ch := d.NewChannel(app, "main", "")
-	done := make(chan error, 1)
-	go func() { done <- ch.Open(ctx) }()
-	f := <-opens
+	s := newScripted(t, app)
+	ch := s.d.NewChannel(app, "main", "")
+	done := s.open(ch)
+	f := <-s.opens
 	ch.Dispose()
-	out <- &wire.Frame{Type: wire.TypeOpened, Re: f.ID, App: f.App, Channel: f.Channel, URI: "http://x/push/tok"}
+	s.out <- opened(f)
 	if err := <-done; !errors.Is(err, device.ErrNotOpen) {
 		t.Fatalf("Open of an object disposed while it opened: %v, want ErrNotOpen", err)
 	}
 	if ch.ChannelURI() != "" {
 		t.Errorf("the disposed object reports the URI %q", ch.ChannelURI())
 	}
-	found := d.Find(app, "main")
+	found := s.d.Find(app, "main")
 	if found == nil || found == ch {
 		t.Fatalf("Find returned %p (the disposed object is %p)", found, ch)
 	}
@@ -192,63 +208,35 @@ func TestDisposedWhileOpeningStandsForNothing(t *testing.T) {
 // returns the last object the program still holds.
 func TestDroppedObjectsStopRaisingEvents(t *testing.T) {
 	const app = "com.example.app"
-	srv, opens, acks, out := holdOpens(t)
-	d, err := device.New(device.Config{Server: srv.URL, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	s := newScripted(t, app)
+	d := s.d
 	d.SetAppState(app, device.AppState{Running: true})
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	got := make(chan string, 8)
 	// listen sets ch's handler, which references ch.
 	listen := func(ch *device.Channel, name string) {
 		ch.SetEvents(device.ChannelEvents{HTTPNotificationReceived: func(_ device.Meta, b []byte) {
-			got <- name + ": " + string(b) + " on " + ch.Name()
+			s.got <- name + ": " + string(b) + " on " + ch.Name()
 		}})
 	}
 	object := func(name string) *device.Channel {
 		ch := d.NewChannel(app, "main", "")
 		listen(ch, name)
-		done := make(chan error, 1)
-		go func() { done <- ch.Open(ctx) }()
-		f := <-opens
-		out <- &wire.Frame{Type: wire.TypeOpened, Re: f.ID, App: f.App, Channel: f.Channel, URI: "http://x/push/tok"}
+		done := s.open(ch)
+		s.out <- opened(<-s.opens)
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
 		return ch
 	}
-	notify := func(nid, data string, want ...string) {
-		t.Helper()
-		out <- &wire.Frame{Type: wire.TypeNotify, NID: nid, App: app, Channel: "tok", Kind: "raw", Class: 3, Payload: []byte(data)}
-		select {
-		case id := <-acks:
-			if id != nid {
-				t.Fatalf("acked %q, want %s", id, nid)
-			}
-		case <-ctx.Done():
-			t.Fatalf("%s was not acked", nid)
-		}
-		var events []string
-		for len(got) > 0 {
-			events = append(events, <-got)
-		}
-		if !slices.Equal(events, want) {
-			t.Fatalf("events %q, want %q", events, want)
-		}
-	}
 	held := object("held")
 	dropped := object("dropped")
 	freed := weak.Make(dropped)
-	notify("n1", "a", "held: a on main", "dropped: a on main")
+	s.notify("n1", "a", "held: a on main", "dropped: a on main")
 	runtime.KeepAlive(dropped) // and no further
 	runtime.GC()
 	if freed.Value() != nil {
 		t.Fatal("an object the program dropped, whose handler references it, was not freed")
 	}
-	notify("n2", "b", "held: b on main")
+	s.notify("n2", "b", "held: b on main")
 
 	for i := range 20 {
 		object(fmt.Sprint("launch ", i))
@@ -257,7 +245,7 @@ func TestDroppedObjectsStopRaisingEvents(t *testing.T) {
 	if found := d.Find(app, "main"); found != held {
 		t.Fatal("Find does not return the last object the program holds")
 	}
-	notify("n3", "c", "held: c on main")
+	s.notify("n3", "c", "held: c on main")
 	if n := d.ObjectsOf(app); n != 1 {
 		t.Fatalf("the channel keeps %d objects, want the one held", n)
 	}
@@ -273,7 +261,7 @@ func TestDroppedObjectsStopRaisingEvents(t *testing.T) {
 	}
 	last := d.Find(app, "main")
 	listen(last, "last")
-	notify("n4", "d", "last: d on main")
+	s.notify("n4", "d", "last: d on main")
 	if n := d.ObjectsOf(app); n != 1 {
 		t.Fatalf("the channel keeps %d objects, want the one held", n)
 	}
