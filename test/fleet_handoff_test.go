@@ -28,9 +28,8 @@ type handoffRecorder struct {
 
 func (h *handoffRecorder) start(t *testing.T) string {
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var rec device.HandoffRecord
-		if err := json.NewDecoder(r.Body).Decode(&rec); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		rec, ok := readHandoff(w, r)
+		if !ok {
 			return
 		}
 		h.mu.Lock()
@@ -40,6 +39,21 @@ func (h *handoffRecorder) start(t *testing.T) string {
 	}))
 	t.Cleanup(hs.Close)
 	return hs.URL
+}
+
+// readHandoff reads the handoff record r carries, to the end of the body
+// (the server notices a client gone only then); a body that is not one is
+// answered 400, and ok is false.
+func readHandoff(w http.ResponseWriter, r *http.Request) (rec device.HandoffRecord, ok bool) {
+	body, err := io.ReadAll(r.Body)
+	if err == nil {
+		err = json.Unmarshal(body, &rec)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return rec, false
+	}
+	return rec, true
 }
 
 // take returns the records so far and forgets them.
@@ -186,9 +200,8 @@ type holdingBackend struct {
 func startHoldingBackend(t *testing.T, capacity int) *holdingBackend {
 	b := &holdingBackend{arrived: make(chan device.HandoffRecord, capacity), release: make(chan struct{}), byURI: map[string]int{}}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var rec device.HandoffRecord
-		if err := json.NewDecoder(r.Body).Decode(&rec); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		rec, ok := readHandoff(w, r)
+		if !ok {
 			return
 		}
 		b.mu.Lock()
@@ -304,14 +317,8 @@ type steppedBackend struct {
 func startSteppedBackend(t *testing.T) *steppedBackend {
 	b := &steppedBackend{arrived: make(chan steppedHandoff)}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Read to the end: the server notices a client gone only then.
-		body, err := io.ReadAll(r.Body)
-		var rec device.HandoffRecord
-		if err == nil {
-			err = json.Unmarshal(body, &rec)
-		}
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		rec, ok := readHandoff(w, r)
+		if !ok {
 			return
 		}
 		b.mu.Lock()
@@ -498,9 +505,7 @@ func TestFleetHandoffsReuseConnections(t *testing.T) {
 	var opened, closed atomic.Int64
 	closing := make(chan struct{}, 1)
 	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var rec device.HandoffRecord
-		if err := json.NewDecoder(r.Body).Decode(&rec); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		if _, ok := readHandoff(w, r); !ok {
 			return
 		}
 		w.WriteHeader(http.StatusCreated)
