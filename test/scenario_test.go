@@ -108,29 +108,42 @@ phases:
 	if out.Failed() != 1 || !out.Results[2].Failed() || !strings.Contains(out.Results[2].Failure, "1 toasts, want 5") {
 		t.Fatalf("results %+v", out.Results)
 	}
+	su, x := junitOf(t, out)
+	if su.Tests != 4 || su.Failures != 1 || su.Cases[2].Failure == nil || su.Cases[3].Failure != nil || !strings.Contains(su.Cases[2].Name, "five toasts") {
+		t.Fatalf("junit:\n%s", x)
+	}
+}
+
+// junitSuite is the test suite of a run's JUnit XML, as a CI reads it.
+type junitSuite struct {
+	Tests    int `xml:"tests,attr"`
+	Failures int `xml:"failures,attr"`
+	Errors   int `xml:"errors,attr"`
+	Cases    []struct {
+		Name    string        `xml:"name,attr"`
+		Failure *junitMessage `xml:"failure"`
+		Error   *junitMessage `xml:"error"`
+	} `xml:"testcase"`
+}
+
+type junitMessage struct {
+	Message string `xml:"message,attr"`
+}
+
+// junitOf returns the test suite of out's JUnit XML, and the XML.
+func junitOf(t *testing.T, out *scenario.Outcome) (junitSuite, string) {
+	t.Helper()
 	var b bytes.Buffer
 	if err := out.WriteJUnit(&b); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
-		Suites []struct {
-			Tests    int `xml:"tests,attr"`
-			Failures int `xml:"failures,attr"`
-			Cases    []struct {
-				Name    string `xml:"name,attr"`
-				Failure *struct {
-					Message string `xml:"message,attr"`
-				} `xml:"failure"`
-			} `xml:"testcase"`
-		} `xml:"testsuite"`
+		Suites []junitSuite `xml:"testsuite"`
 	}
 	if err := xml.Unmarshal(b.Bytes(), &doc); err != nil {
 		t.Fatalf("%v\n%s", err, b.String())
 	}
-	su := doc.Suites[0]
-	if su.Tests != 4 || su.Failures != 1 || su.Cases[2].Failure == nil || su.Cases[3].Failure != nil || !strings.Contains(su.Cases[2].Name, "five toasts") {
-		t.Fatalf("junit:\n%s", b.String())
-	}
+	return doc.Suites[0], b.String()
 }
 
 // breakStateAfter is the Progress of a scenario run: when the line a phase
@@ -188,28 +201,9 @@ phases:
 	if out.Failed() != 0 || out.Passed() || !strings.Contains(out.CloseError, "closing 1 device(s) failed") || !strings.Contains(out.CloseError, "device 1:") {
 		t.Fatalf("passed %v, %d failed, close error %q; want a failed run naming device 1", out.Passed(), out.Failed(), out.CloseError)
 	}
-	var b bytes.Buffer
-	if err := out.WriteJUnit(&b); err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Suites []struct {
-			Tests  int `xml:"tests,attr"`
-			Errors int `xml:"errors,attr"`
-			Cases  []struct {
-				Name  string `xml:"name,attr"`
-				Error *struct {
-					Message string `xml:"message,attr"`
-				} `xml:"error"`
-			} `xml:"testcase"`
-		} `xml:"testsuite"`
-	}
-	if err := xml.Unmarshal(b.Bytes(), &doc); err != nil {
-		t.Fatalf("%v\n%s", err, b.String())
-	}
-	su := doc.Suites[0]
+	su, x := junitOf(t, out)
 	if su.Tests != 2 || su.Errors != 1 || su.Cases[1].Name != scenario.ClosePhase || su.Cases[1].Error == nil ||
 		!strings.Contains(su.Cases[1].Error.Message, "device 1:") {
-		t.Fatalf("junit:\n%s", b.String())
+		t.Fatalf("junit:\n%s", x)
 	}
 }
