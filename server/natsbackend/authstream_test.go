@@ -148,13 +148,7 @@ func TestNodeFollowsAnAuthStreamMadeAgainWhileAway(t *testing.T) {
 	wb.await(t, "before the reset", "mail", "news", "sports")
 	proxy.hold()
 	recreateAuthStream(t, s.ClientURL(), a, "weather")
-	// The connection breaks; what the server sent meanwhile is lost.
-	proxy.mu.Lock()
-	for _, c := range proxy.conns {
-		c.Close()
-	}
-	proxy.conns = nil
-	proxy.mu.Unlock()
+	proxy.breakConns() // what the server sent meanwhile is lost
 	proxy.release()
 	wb.await(t, "after a reconnect past the reset", "weather")
 	// b's watch is on the new stream: it hears the next change.

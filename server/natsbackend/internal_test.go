@@ -484,13 +484,7 @@ func TestWatchServicesHearsARemovalAcrossAReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	dropServiceMarker(t, a, "news")
-	// The connection breaks; what the server sent meanwhile is lost.
-	proxy.mu.Lock()
-	for _, c := range proxy.conns {
-		c.Close()
-	}
-	proxy.conns = nil
-	proxy.mu.Unlock()
+	proxy.breakConns() // what the server sent meanwhile is lost
 	proxy.release()
 	select {
 	case <-changed:
@@ -565,6 +559,18 @@ func (p *heldProxy) close() {
 }
 
 func (p *heldProxy) addr() string { return p.ln.Addr().String() }
+
+// breakConns closes the connections the proxy has made so far (both
+// sides): their clients reconnect, and what the server's side held is
+// lost.
+func (p *heldProxy) breakConns() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
 
 // hold stops the server's bytes to the clients until release.
 func (p *heldProxy) hold() {

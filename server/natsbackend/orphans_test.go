@@ -577,6 +577,32 @@ func TestSweepSharedByTheNodes(t *testing.T) {
 	}
 }
 
+// twoSweepers opens nodes a and b of one service (prefix), each with a
+// fake clock of its own (fa, fb) on which its sweep waits, no age guard
+// and a batch of batchA and batchB records a bucket.
+func twoSweepers(t *testing.T, prefix string, batchA, batchB int) (a, b *Backend, fa, fb *clock.Fake) {
+	t.Helper()
+	s := runTestServer(t)
+	fa = clock.NewFake(time.Unix(1_000_000_000, 0))
+	fb = clock.NewFake(time.Unix(1_000_000_000, 0))
+	a = openSwept(t, s, prefix, "a", fa)
+	b = openSwept(t, s, prefix, "b", fb)
+	a.sweep.grace, b.sweep.grace = 0, 0
+	a.sweep.batch, b.sweep.batch = batchA, batchB
+	return a, b, fa, fb
+}
+
+// sweepRecord reads sweepKey as b's stream leader has it: decoded, as
+// stored, and the error of either.
+func sweepRecord(b *Backend) (sweepState, entry, error) {
+	var st sweepState
+	e, err := b.counters.get(context.Background(), sweepKey)
+	if err == nil {
+		err = json.Unmarshal(e.val, &st)
+	}
+	return st, e, err
+}
+
 // TestSweepLapsedHoldTakenOver: a node that took the sweep and died
 // (its record names it, never given back) holds it for sweepLease, by the
 // stream's clock: the other nodes skip their passes until then (trying
@@ -611,9 +637,8 @@ func TestSweepLapsedHoldTakenOver(t *testing.T) {
 	if left := leftOf(t, a, d.ID, chans); len(left) != 0 {
 		t.Fatalf("once the dead node's hold lapsed, the deleted device still has: %v", left)
 	}
-	e, err := a.counters.get(ctx, sweepKey)
-	var st sweepState
-	if err != nil || json.Unmarshal(e.val, &st) != nil || st.Node != "" || len(st.Next) != 3 {
+	st, e, err := sweepRecord(a)
+	if err != nil || st.Node != "" || len(st.Next) != 3 {
 		t.Fatalf("the sweep record after the passes: %s, %v; want it given back, with where to go on", e.val, err)
 	}
 }
@@ -623,13 +648,7 @@ func TestSweepLapsedHoldTakenOver(t *testing.T) {
 // another node's next pass takes it at once (not after sweepLease) and
 // goes on from there.
 func TestSweepNodeStoppingHandsOver(t *testing.T) {
-	s := runTestServer(t)
-	fa := clock.NewFake(time.Unix(1_000_000_000, 0))
-	fb := clock.NewFake(time.Unix(1_000_000_000, 0))
-	a := openSwept(t, s, "handover", "a", fa)
-	b := openSwept(t, s, "handover", "b", fb)
-	a.sweep.grace, b.sweep.grace = 0, 0
-	a.sweep.batch, b.sweep.batch = 20, 20
+	a, b, fa, fb := twoSweepers(t, "handover", 20, 20)
 	deleted := fillDirect(t, a, 40)
 	var closed chan struct{}
 	var readA []string
@@ -646,9 +665,8 @@ func TestSweepNodeStoppingHandsOver(t *testing.T) {
 		t.Fatalf("a's pass read %d records; want it stopped at the 15th", len(readA))
 	}
 	<-closed
-	e, err := b.counters.get(context.Background(), sweepKey)
-	var st sweepState
-	if err != nil || json.Unmarshal(e.val, &st) != nil || st.Node != "" || len(st.Next) != 3 || st.Next[0] == 0 {
+	st, e, err := sweepRecord(b)
+	if err != nil || st.Node != "" || len(st.Next) != 3 || st.Next[0] == 0 {
 		t.Fatalf("the sweep record after a's Close: %s, %v; want it given back, with where a stopped", e.val, err)
 	}
 	var readB []string
@@ -674,14 +692,8 @@ func TestSweepNodeStoppingHandsOver(t *testing.T) {
 // each record once (every removal is revision-checked), and the stalled
 // pass stops at its next renewal without writing over the other's place.
 func TestSweepTakenOverMidPass(t *testing.T) {
-	s := runTestServer(t)
 	ctx := context.Background()
-	fa := clock.NewFake(time.Unix(1_000_000_000, 0))
-	fb := clock.NewFake(time.Unix(1_000_000_000, 0))
-	a := openSwept(t, s, "midpass", "a", fa)
-	b := openSwept(t, s, "midpass", "b", fb)
-	a.sweep.grace, b.sweep.grace = 0, 0
-	a.sweep.batch, b.sweep.batch = 8, 30
+	a, b, _, fb := twoSweepers(t, "midpass", 8, 30)
 	deleted := fillDirect(t, a, 40)
 	stalled := false
 	a.sweep.testRead = func(context.Context, string, string) {
@@ -702,9 +714,8 @@ func TestSweepTakenOverMidPass(t *testing.T) {
 	if got := a.sweep.scanned.Load(); got > 8 {
 		t.Fatalf("the stalled pass read %d records; want it stopped after its first bucket's 8", got)
 	}
-	e, err := b.counters.get(ctx, sweepKey)
-	var st sweepState
-	if err != nil || json.Unmarshal(e.val, &st) != nil || st.Node != "" || len(st.Next) != 3 || st.Next[1] == 0 {
+	st, e, err := sweepRecord(b)
+	if err != nil || st.Node != "" || len(st.Next) != 3 || st.Next[1] == 0 {
 		t.Fatalf("the sweep record: %s, %v; want b's, given back, with where b stopped", e.val, err)
 	}
 	fb.Advance(sweepEvery) // b's next pass, the rest of the cycle
