@@ -328,27 +328,39 @@ func (s authStore) writeWithKeys(ctx context.Context, svc auth.Service, val []by
 // keysFree fails with auth.ErrKeyExists if a service other than name holds
 // one of the key ids in kids, in the registry whose subjects info lists.
 func (s authStore) keysFree(ctx context.Context, info *jetstream.StreamInfo, name string, kids map[string]bool, what string) error {
+	return s.eachService(ctx, info, svcKey(name), what, func(other auth.Service) error {
+		for _, k := range other.Keys {
+			if kids[k.ID] {
+				return fmt.Errorf("natsbackend: auth: %s: %w: key %s belongs to service %q", what, auth.ErrKeyExists, k.ID, other.Name)
+			}
+		}
+		return nil
+	})
+}
+
+// eachService calls fn with each service record whose subject info lists
+// but the one of key skip, as the stream leader has it, until fn fails; a
+// read that fails is reported as what's failure.
+func (s authStore) eachService(ctx context.Context, info *jetstream.StreamInfo, skip, what string, fn func(auth.Service) error) error {
 	kv := s.b.authKV
-	self := kv.pre + svcKey(name)
 	for subj := range info.State.Subjects {
-		if subj == self {
+		key := subj[len(kv.pre):]
+		if key == skip {
 			continue
 		}
-		e, err := kv.get(ctx, subj[len(kv.pre):])
+		e, err := kv.get(ctx, key)
 		if errors.Is(err, errNoKey) {
 			continue
 		}
 		if err != nil {
 			return s.fail(what, err)
 		}
-		var other auth.Service
-		if err := json.Unmarshal(e.val, &other); err != nil {
+		var svc auth.Service
+		if err := json.Unmarshal(e.val, &svc); err != nil {
 			return fmt.Errorf("natsbackend: auth: decode %s: %w", subj, err)
 		}
-		for _, k := range other.Keys {
-			if kids[k.ID] {
-				return fmt.Errorf("natsbackend: auth: %s: %w: key %s belongs to service %q", what, auth.ErrKeyExists, k.ID, other.Name)
-			}
+		if err := fn(svc); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -419,19 +431,11 @@ func (s authStore) Services() ([]auth.Service, error) {
 		return nil, s.fail("list services", err)
 	}
 	var out []auth.Service
-	for subj := range info.State.Subjects {
-		e, err := kv.get(ctx, subj[len(kv.pre):])
-		if errors.Is(err, errNoKey) {
-			continue
-		}
-		if err != nil {
-			return nil, s.fail("read service", err)
-		}
-		var svc auth.Service
-		if err := json.Unmarshal(e.val, &svc); err != nil {
-			return nil, fmt.Errorf("natsbackend: auth: decode %s: %w", subj, err)
-		}
+	if err := s.eachService(ctx, info, "", "read service", func(svc auth.Service) error {
 		out = append(out, svc)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b auth.Service) int {
 		switch {
