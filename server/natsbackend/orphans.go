@@ -155,7 +155,7 @@ type sweepState struct {
 
 // sweepHold is a pass's hold of sweepKey.
 type sweepHold struct {
-	rev     uint64    // the key's revision this pass wrote last
+	rev     uint64    // the key's revision this pass wrote last (read, before its first write)
 	renewed time.Time // when (Config.Clock)
 	next    []uint64  // where each bucket's scan goes on
 }
@@ -295,7 +295,6 @@ func (b *Backend) takeSweep(ctx context.Context) (*sweepHold, error) {
 	}
 	var st sweepState
 	e, err := b.counters.get(ctx, sweepKey)
-	exists := err == nil
 	switch {
 	case errors.Is(err, errNoKey):
 	case err != nil:
@@ -313,24 +312,16 @@ func (b *Backend) takeSweep(ctx context.Context) (*sweepHold, error) {
 		}
 		b.log.Info("natsbackend: sweep: taking over from a node whose pass lapsed", "from", st.Node, "since", e.stored)
 	}
-	h := &sweepHold{next: make([]uint64, len(b.sweepBuckets()))}
+	// Written at the revision read (0: no record; or a removal's marker,
+	// written over).
+	h := &sweepHold{rev: e.rev, next: make([]uint64, len(b.sweepBuckets()))}
 	copy(h.next, st.Next)
-	val, err := json.Marshal(sweepState{Node: b.cfg.NodeID, Next: h.next})
-	if err != nil {
-		return nil, err
-	}
-	if exists {
-		h.rev, err = b.counters.update(ctx, sweepKey, val, e.rev, 0)
-	} else {
-		h.rev, err = b.counters.create(ctx, sweepKey, val, 0)
-	}
-	switch {
-	case errors.Is(err, errRevMismatch) || errors.Is(err, errKeyExists) || errors.Is(err, errNoKey):
+	switch err := b.writeSweep(ctx, h, b.cfg.NodeID); {
+	case errors.Is(err, errSweepTaken):
 		return nil, nil // another node took it meanwhile
 	case err != nil:
 		return nil, err
 	}
-	h.renewed = b.clk.Now()
 	return h, nil
 }
 
@@ -354,18 +345,20 @@ func (b *Backend) releaseSweep(h *sweepHold) error {
 	return b.writeSweep(ctx, h, "")
 }
 
-// writeSweep writes sweepKey at h's revision: node, and where the pass is.
+// writeSweep writes sweepKey if its last message is still h's revision:
+// node, and where the pass is; else errSweepTaken (another node wrote
+// it).
 func (b *Backend) writeSweep(ctx context.Context, h *sweepHold, node string) error {
 	val, err := json.Marshal(sweepState{Node: node, Next: h.next})
 	if err != nil {
 		return err
 	}
-	rev, err := b.counters.update(ctx, sweepKey, val, h.rev, 0)
-	if errors.Is(err, errRevMismatch) || errors.Is(err, errNoKey) {
+	rev, err := b.counters.write(ctx, sweepKey, val, nil, &h.rev, 0)
+	if errors.Is(err, errRevMismatch) {
 		return errSweepTaken
 	}
 	if err != nil {
-		return fmt.Errorf("write %s: %w", sweepKey, err)
+		return err // "<bucket>: write sweep: …"
 	}
 	h.rev, h.renewed = rev, b.clk.Now()
 	return nil
