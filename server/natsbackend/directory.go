@@ -122,7 +122,7 @@ func (b *Backend) PutChannel(ctx context.Context, c backend.Channel) (backend.Ch
 		return c, b.dirErr(what, err)
 	}
 	if err := b.indexAdd(ctx, c); err != nil {
-		b.unmake(c, rev, false)
+		b.unmake(ctx, c, rev, false)
 		return c, b.dirErr(what, err)
 	}
 	if b.testAfterIndex != nil {
@@ -133,7 +133,7 @@ func (b *Backend) PutChannel(ctx context.Context, c backend.Channel) (backend.Ch
 	// the device is still here and its delete will find this channel, or
 	// it is gone and the channel goes too (no channel outlives its device).
 	if _, err := b.device(ctx, c.DeviceID); err != nil {
-		b.unmake(c, rev, true)
+		b.unmake(ctx, c, rev, true)
 		return c, err // "natsbackend: device …: not found", or why it could not be read
 	}
 	c.Rev = rev
@@ -142,9 +142,9 @@ func (b *Backend) PutChannel(ctx context.Context, c backend.Channel) (backend.Ch
 
 // unmake removes a channel that PutChannel created and must not keep: its
 // record (at rev) and, when indexed, its entry in its device's index. It
-// has a deadline of its own: the call's may be what ran out.
-func (b *Backend) unmake(c backend.Channel, rev uint64, indexed bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.RequestTimeout)
+// has a deadline of its own (afterCommit): the call's may be what ran out.
+func (b *Backend) unmake(ctx context.Context, c backend.Channel, rev uint64, indexed bool) {
+	ctx, cancel := b.afterCommit(ctx)
 	defer cancel()
 	// The record first: an index entry whose channel is gone is taken
 	// over by the next create (indexAdd), a record no index names is not.
@@ -307,12 +307,15 @@ func (b *Backend) Channels(ctx context.Context, dev string) ([]backend.Channel, 
 // calls (tests: the caller's context ends just as the change is made).
 type committedKey struct{}
 
-// afterCommit is the context of what a delete does once the record is
-// gone (its channels, queue, index entries): a RequestTimeout of its own,
-// whatever the caller's context: the delete stands, and what the call's
-// first steps left of its deadline (a loaded cluster took most of 2 s to
-// delete a device's record) would fail the cleanup, report a delete that
-// happened as failed and leave the rest to the sweep.
+// afterCommit is the context of what a call must do once its change is
+// made: a RequestTimeout of its own, whatever is left of ctx. A delete
+// whose record is gone removes the rest (channels, queue, index entries):
+// the delete stands, and what the call's first steps left of its deadline
+// (a loaded cluster took most of 2 s to delete a device's record) would
+// fail the cleanup, report a delete that happened as failed and leave the
+// rest to the sweep. It also bounds PutChannel's undoing of a create it
+// must not keep (unmake) and a sweep pass's giving back of its key
+// (releaseSweep).
 func (b *Backend) afterCommit(ctx context.Context) (context.Context, context.CancelFunc) {
 	if f, ok := ctx.Value(committedKey{}).(func()); ok {
 		f()

@@ -278,7 +278,7 @@ func (b *Backend) sweepPass(ctx context.Context) (int, error) {
 		}
 	}
 	if !slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, errSweepTaken) }) {
-		if err := b.releaseSweep(h); err != nil {
+		if err := b.releaseSweep(ctx, h); err != nil {
 			errs = append(errs, fmt.Errorf("natsbackend: sweep: give %s back: %w", sweepKey, b.classify(err)))
 		}
 	}
@@ -337,10 +337,10 @@ func (b *Backend) renewSweep(ctx context.Context, h *sweepHold) error {
 }
 
 // releaseSweep gives sweepKey back, with where the pass stopped. It has a
-// deadline of its own: a pass that Close ended gives the key back too, so
-// that another node's next tick goes on at once.
-func (b *Backend) releaseSweep(h *sweepHold) error {
-	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.RequestTimeout)
+// deadline of its own (afterCommit): a pass that Close ended gives the key
+// back too, so that another node's next tick goes on at once.
+func (b *Backend) releaseSweep(ctx context.Context, h *sweepHold) error {
+	ctx, cancel := b.afterCommit(ctx)
 	defer cancel()
 	return b.writeSweep(ctx, h, "")
 }
