@@ -83,11 +83,17 @@ func (b *Backend) followAuth(info *jetstream.StreamInfo) (epoch uint64, renewed 
 	f := &b.authFollow
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.fresh || !info.Created.Equal(f.created) {
+	if f.another(info) {
 		f.renew(info)
 		renewed = true
 	}
 	return f.epoch, renewed
+}
+
+// another reports whether info is of another incarnation than the one
+// followed (or NATS announced one). f.mu is held.
+func (f *authFollow) another(info *jetstream.StreamInfo) bool {
+	return f.fresh || !info.Created.Equal(f.created)
 }
 
 // renew starts a new epoch at info: nothing of it was delivered that the
@@ -109,7 +115,7 @@ func (b *Backend) authCaughtUp(info *jetstream.StreamInfo) bool {
 	f := &b.authFollow
 	f.mu.Lock()
 	switch {
-	case f.fresh || !info.Created.Equal(f.created):
+	case f.another(info):
 		f.renew(info)
 		f.mu.Unlock()
 		b.log.Info("natsbackend: the auth stream was made again: following the new one", "stream", info.Config.Name,
@@ -293,26 +299,14 @@ func (w *servicesWatch) run(ctx context.Context, changed func()) {
 	b := w.b
 	defer func() {
 		b.dropWatch(w)
-		if w.retry != nil {
-			w.retry.Stop()
-		}
-		if w.cc != nil {
-			w.cc.Stop()
-		}
+		w.stop()
 	}()
 	for wait := 100 * time.Millisecond; ; {
 		select {
 		case <-w.kick:
 			changed()
 		case <-w.restart:
-			if w.retry != nil {
-				w.retry.Stop()
-				w.retry = nil
-			}
-			if w.cc != nil {
-				w.cc.Stop()
-				w.cc = nil
-			}
+			w.stop()
 			octx, cancel, err := b.op(ctx)
 			if err == nil {
 				err = w.start(octx)
@@ -336,6 +330,18 @@ func (w *servicesWatch) run(ctx context.Context, changed func()) {
 		case <-b.connDone:
 			return
 		}
+	}
+}
+
+// stop ends the watch's consumer and its pending retry, if any.
+func (w *servicesWatch) stop() {
+	if w.retry != nil {
+		w.retry.Stop()
+		w.retry = nil
+	}
+	if w.cc != nil {
+		w.cc.Stop()
+		w.cc = nil
 	}
 }
 
