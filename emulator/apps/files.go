@@ -97,13 +97,7 @@ type manifestDir string
 func (d manifestDir) Open(name string) (fs.File, error) { return os.DirFS(string(d)).Open(name) }
 
 // Sub is the directory dir as a confinedDir.
-func (d manifestDir) Sub(dir string) (fs.FS, error) {
-	local, err := localPath("sub", dir)
-	if err != nil {
-		return nil, err
-	}
-	return confinedDir(filepath.Join(string(d), local)), nil
-}
+func (d manifestDir) Sub(dir string) (fs.FS, error) { return confinedDir(d).Sub(dir) }
 
 // confinedDir is an app's assets directory on disk: a link in it is
 // followed only when it leads to a place inside it (os.Root's rule), else
@@ -135,11 +129,9 @@ func (d confinedDir) Sub(dir string) (fs.FS, error) {
 	return confinedDir(filepath.Join(string(d), local)), nil
 }
 
-// localPath is the fs.FS path name as a path of the operating system.
+// localPath is the fs.FS path name as a path of the operating system;
+// a name that is not fs.ValidPath is refused (by filepath.Localize).
 func localPath(op, name string) (string, error) {
-	if !fs.ValidPath(name) {
-		return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
-	}
 	local, err := filepath.Localize(name)
 	if err != nil {
 		return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
