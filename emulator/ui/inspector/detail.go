@@ -2,6 +2,7 @@ package inspector
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"unicode"
@@ -79,9 +80,10 @@ func (d *detailView) clear() {
 
 // show shows n, from its first line; showing the notification shown again
 // (a push arrived and the list was made again) keeps the view where the
-// reader scrolled it.
+// reader scrolled it, and its lines as they were wrapped.
 func (d *detailView) show(n Notification) {
-	again := d.shown != nil && sameNotification(*d.shown, n)
+	prev := d.shown
+	again := prev != nil && sameNotification(*prev, n)
 	d.shown = &n
 	d.empty.Hide()
 	d.content.Show()
@@ -108,8 +110,10 @@ func (d *detailView) show(n Notification) {
 		d.status.SetText("")
 		d.status.Hide()
 	}
-	lines, binary, copyText := payloadLines(n)
-	d.text.setContent(sortedHeaders(n.Headers), lines, binary, copyText, !again)
+	if !again || !maps.Equal(prev.Headers, n.Headers) {
+		lines, binary, copyText := payloadLines(n)
+		d.text.setContent(sortedHeaders(n.Headers), lines, binary, copyText, !again)
+	}
 	d.view.Refresh()
 }
 
