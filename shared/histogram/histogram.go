@@ -52,7 +52,6 @@ func upper(i int) uint64 {
 // is ready to use; Record may be called from many goroutines.
 type Histogram struct {
 	counts [buckets]atomic.Uint64
-	n      atomic.Uint64
 	sum    atomic.Uint64
 	max    atomic.Uint64
 	min    atomic.Uint64 // stored as value+1 so that zero means "none yet"
@@ -64,8 +63,7 @@ func (h *Histogram) Record(d time.Duration) {
 	if d > 0 {
 		v = uint64(d)
 	}
-	h.counts[index(v)].Add(1)
-	h.n.Add(1)
+	// The bucket last: a Snapshot that counts v has it in Sum, Max and Min.
 	h.sum.Add(v)
 	for {
 		m := h.max.Load()
@@ -79,17 +77,31 @@ func (h *Histogram) Record(d time.Duration) {
 			break
 		}
 	}
+	h.counts[index(v)].Add(1)
 }
 
-// Snapshot returns a copy of the counts so far.
+// afterBuckets, when set (by tests), is called by Snapshot once it has
+// read the buckets: a Record there is one under way during a Snapshot.
+var afterBuckets func()
+
+// Snapshot returns a copy of the counts so far. It may be taken while
+// Record is called, and always passes UnmarshalJSON's check: its Count is
+// the sum of the bucket counts it read (a fleet worker's report, taken
+// while notifications arrive, was refused by the main process when Count
+// was read apart and held a Record the buckets did not). A Record under
+// way may be in Sum, Max and Min without being counted.
 func (h *Histogram) Snapshot() *Snapshot {
 	s := &Snapshot{}
 	for i := range h.counts {
 		if c := h.counts[i].Load(); c > 0 {
 			s.Buckets = append(s.Buckets, [2]uint64{uint64(i), c})
+			s.Count += c
 		}
 	}
-	s.Count, s.Sum, s.Max = h.n.Load(), h.sum.Load(), h.max.Load()
+	if afterBuckets != nil {
+		afterBuckets()
+	}
+	s.Sum, s.Max = h.sum.Load(), h.max.Load()
 	if m := h.min.Load(); m > 0 {
 		s.Min = m - 1
 	}

@@ -130,3 +130,63 @@ func BenchmarkRecord(b *testing.B) {
 		}
 	})
 }
+
+// A Snapshot taken while a Record is under way reads as JSON again: a
+// fleet worker takes its report while notifications arrive, and the main
+// process refused the report whose Count held a Record its buckets did
+// not (the merged report then lacked the worker's figures).
+func TestSnapshotDuringRecordReadsBack(t *testing.T) {
+	var h Histogram
+	h.Record(time.Millisecond)
+	afterBuckets = func() { h.Record(2 * time.Millisecond) }
+	s := h.Snapshot()
+	afterBuckets = nil
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Snapshot
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("a snapshot taken during a Record does not read back: %v", err)
+	}
+	if back.Count != 1 || back.Quantile(1) > 2*time.Millisecond {
+		t.Fatalf("count %d, max quantile %v: want the Record before the snapshot only", back.Count, back.Quantile(1))
+	}
+	if s := h.Snapshot(); s.Count != 2 {
+		t.Fatalf("count %d after both Records, want 2", s.Count)
+	}
+}
+
+// Snapshots taken while many goroutines record all read back, and count
+// what the buckets hold.
+func TestSnapshotsWhileRecordingReadBack(t *testing.T) {
+	var h Histogram
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				h.Record(time.Duration(g*5000+i%5000) * time.Microsecond)
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer close(stop)
+	for range 50 {
+		b, err := json.Marshal(h.Snapshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Snapshot
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("a snapshot taken while recording does not read back: %v", err)
+		}
+	}
+}

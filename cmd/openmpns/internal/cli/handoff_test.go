@@ -211,8 +211,14 @@ func TestFleetHandsOffToDemoBackend(t *testing.T) {
 		}
 	}
 	fl.waitStderr(t, "fleet: stopping (received 80)")
+	// Both workers' reports are in the table (one taken while a push
+	// arrived was once refused as unreadable, and its figures missing).
 	if l := fl.next(t, "handoffs done / failed / superseded / unfinished"); !strings.Contains(l, "8 / 0 / 0 / 0") {
-		t.Fatalf("report line %q", l)
+		code := fl.stop(t)
+		t.Fatalf("report line %q; exit %d; stderr:\n%s", l, code, fl.stderr.String())
+	}
+	if code := fl.stop(t); code != 0 {
+		t.Fatalf("fleet exit %d; stderr:\n%s", code, fl.stderr.String())
 	}
 	if regs := registrations(t, beURL); len(regs) != 8 {
 		t.Fatalf("%d registrations, want 8: %v", len(regs), regs)
