@@ -738,6 +738,7 @@ type workerShard struct {
 	err         string
 	stopping    bool   // signalStop was called
 	lostWhy     string // why it ended during the run, until lost says it
+	unread      string // why the first line of its output that could not be read was not
 	done        chan struct{}
 }
 
@@ -787,6 +788,11 @@ func startWorker(ctx context.Context, exe string, o fleetOpts, onChannel func(fl
 		for sc.Scan() {
 			var l workerLine
 			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				w.mu.Lock()
+				if w.unread == "" {
+					w.unread = err.Error()
+				}
+				w.mu.Unlock()
 				continue
 			}
 			switch {
@@ -860,6 +866,10 @@ func (w *workerShard) stop() (*fleet.Report, error) {
 		msg := w.err
 		if msg == "" {
 			msg = "no report (" + w.cmd.ProcessState.String() + ")"
+		}
+		if w.unread != "" {
+			// A report it wrote may be the line that could not be read.
+			msg += "; a line it wrote could not be read: " + w.unread
 		}
 		return nil, fmt.Errorf("fleet worker %d: %s", w.cmd.Process.Pid, msg)
 	}

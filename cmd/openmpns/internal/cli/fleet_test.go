@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,11 +25,39 @@ import (
 // fleet can start worker processes of "itself" in tests.
 const asMainEnv = "OPENMPNS_CLI_AS_MAIN"
 
+// unreadableReportEnv makes a fleet worker of the test binary write, as
+// its final report, one the main process cannot read: a latency histogram
+// whose count is above what its buckets hold (what a snapshot taken while
+// a notification was recorded held before the histogram was fixed).
+const unreadableReportEnv = "OPENMPNS_CLI_TEST_UNREADABLE_REPORT"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(asMainEnv) == "1" {
+		if os.Getenv(unreadableReportEnv) == "1" && slices.Contains(os.Args[1:], "--worker") {
+			io.Copy(io.Discard, os.Stdin) // until the main process stops it
+			fmt.Println(`{"report":{"devices":1,"latency_histogram":{"count":2,"buckets":[[1,1]]}}}`)
+			os.Exit(0)
+		}
 		os.Exit(Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
+}
+
+// A worker whose final report cannot be read fails the run with the
+// reason, instead of the run's report silently lacking its figures
+// (TestFleetHandsOffToDemoBackend's 4 of 8 handoffs).
+func TestFleetSaysWhyAWorkersReportIsMissing(t *testing.T) {
+	fleetWorkers(t)
+	t.Setenv(unreadableReportEnv, "1")
+	code, out, stderr := run(t, "fleet", "--server", "http://127.0.0.1:1", "--devices", "2", "--per-process", "1", "--apps", "a",
+		"--duration", "100ms", "--progress", "50ms")
+	if code != 1 || !strings.Contains(stderr, "no report (exit status 0); a line it wrote could not be read: ") ||
+		!strings.Contains(stderr, "histogram: buckets hold 1 samples, count says 2") {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if first, _, _ := strings.Cut(out, "\n"); strings.Join(strings.Fields(first), " ") != "devices 0" {
+		t.Errorf("the report counts devices it has no report of:\n%s", out)
+	}
 }
 
 func TestParseShare(t *testing.T) {
